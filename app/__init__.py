@@ -1,0 +1,1 @@
+"""What makes the workstation run, without drawing: settings, store, telemetry, services."""

@@ -1,0 +1,27 @@
+"""Great-circle geometry on WGS84 degrees (numpy-vectorised where it matters)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+EARTH_RADIUS_M = 6_371_008.8
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres between two points."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def haversine_matrix_m(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+    """All-pairs great-circle distances in metres (n x n float64)."""
+    lat = np.radians(np.asarray(lats, dtype=np.float64))
+    lon = np.radians(np.asarray(lons, dtype=np.float64))
+    dp = lat[:, None] - lat[None, :]
+    dl = lon[:, None] - lon[None, :]
+    a = np.sin(dp / 2) ** 2 + np.cos(lat)[:, None] * np.cos(lat)[None, :] * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))

@@ -1,0 +1,308 @@
+"""The day as data: depots, vehicles, drivers, orders, stops, routes and plans.
+
+Frozen dataclasses with timezone-aware times. Quantities that come in several dimensions
+(capacity, demand) are mappings from a dimension name (``"kg"``, ``"m3"``, ...) to an
+amount; a dimension a vehicle does not list has capacity 0, one an order does not list has
+demand 0. Constructors check their own invariants and raise ``ValueError`` with the field
+and the reason, so a bad object never exists.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+Quantities = Mapping[str, float]
+
+
+def _frozen_quantities(owner: object, name: str, values: Mapping[str, float]) -> None:
+    for dim, amount in values.items():
+        if not isinstance(dim, str) or not dim:
+            raise ValueError(f"{name}: dimension names must be non-empty strings, got {dim!r}")
+        if amount < 0:
+            raise ValueError(f"{name}[{dim}]: must not be negative, got {amount}")
+    # A private copy: callers' dicts can't change it behind our back (picklable, unlike a proxy).
+    object.__setattr__(owner, name, {k: float(v) for k, v in values.items()})
+
+
+def _aware(name: str, value: datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name}: must be timezone-aware, got {value.isoformat()}")
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A point on the earth in WGS84 degrees."""
+
+    lat: float
+    lon: float
+
+    def __post_init__(self) -> None:
+        if not -90.0 <= self.lat <= 90.0:
+            raise ValueError(f"lat: {self.lat} is outside -90..90")
+        if not -180.0 <= self.lon <= 180.0:
+            raise ValueError(f"lon: {self.lon} is outside -180..180")
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """A span in which service may start (both ends inclusive)."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        _aware("window start", self.start)
+        _aware("window end", self.end)
+        if self.end < self.start:
+            raise ValueError(
+                f"window: end {self.end.isoformat()} is before start {self.start.isoformat()}"
+            )
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment <= self.end
+
+
+@dataclass(frozen=True, slots=True)
+class Dock:
+    """A loading dock at a depot."""
+
+    id: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Depot:
+    """Where routes start and end."""
+
+    id: str
+    name: str
+    location: Location
+    timezone: str = "UTC"
+    docks: tuple[Dock, ...] = ()
+    address: str = ""
+
+
+@dataclass(frozen=True)
+class Vehicle:
+    """A vehicle with its capacity in several dimensions, skills and costs."""
+
+    id: str
+    depot_id: str
+    capacity: Quantities
+    type_name: str = ""
+    name: str = ""
+    skills: frozenset[str] = frozenset()
+    cost_per_km: float = 0.0
+    cost_per_hour: float = 0.0
+    fixed_cost: float = 0.0
+
+    def __post_init__(self) -> None:
+        _frozen_quantities(self, "capacity", self.capacity)
+        object.__setattr__(self, "skills", frozenset(self.skills))
+        for name in ("cost_per_km", "cost_per_hour", "fixed_cost"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must not be negative")
+
+    def can_carry(self, demand: Quantities) -> bool:
+        return all(amount <= self.capacity.get(dim, 0.0) for dim, amount in demand.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    """A break of ``duration`` that must start between ``earliest`` and ``latest``."""
+
+    earliest: datetime
+    latest: datetime
+    duration: timedelta
+
+    def __post_init__(self) -> None:
+        _aware("break earliest", self.earliest)
+        _aware("break latest", self.latest)
+        if self.latest < self.earliest:
+            raise ValueError("break: latest start is before earliest start")
+        if self.duration < timedelta(0):
+            raise ValueError("break: duration must not be negative")
+
+
+@dataclass(frozen=True)
+class Driver:
+    """A driver and the shift they work today."""
+
+    id: str
+    name: str
+    depot_id: str
+    shift_start: datetime
+    shift_end: datetime
+    breaks: tuple[Break, ...] = ()
+    skills: frozenset[str] = frozenset()
+    vehicle_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _aware("shift_start", self.shift_start)
+        _aware("shift_end", self.shift_end)
+        if self.shift_end <= self.shift_start:
+            raise ValueError("shift: end must be after start")
+        object.__setattr__(self, "skills", frozenset(self.skills))
+        object.__setattr__(self, "breaks", tuple(self.breaks))
+
+
+@dataclass(frozen=True)
+class Order:
+    """A delivery to make: where, how much, when, and what it needs."""
+
+    id: str
+    depot_id: str
+    location: Location
+    demand: Quantities
+    windows: tuple[TimeWindow, ...]
+    service_time: timedelta = timedelta(minutes=5)
+    skills: frozenset[str] = frozenset()
+    priority: int = 0
+    customer: str = ""
+    address: str = ""
+    wave: str = ""
+
+    def __post_init__(self) -> None:
+        _frozen_quantities(self, "demand", self.demand)
+        object.__setattr__(self, "skills", frozenset(self.skills))
+        windows = tuple(sorted(self.windows, key=lambda w: w.start))
+        if not windows:
+            raise ValueError("windows: an order needs at least one delivery window")
+        for a, b in zip(windows, windows[1:], strict=False):
+            if b.start <= a.end:
+                raise ValueError("windows: delivery windows must not overlap")
+        object.__setattr__(self, "windows", windows)
+        if self.service_time < timedelta(0):
+            raise ValueError("service_time: must not be negative")
+
+    @property
+    def earliest(self) -> datetime:
+        return self.windows[0].start
+
+    @property
+    def latest(self) -> datetime:
+        return self.windows[-1].end
+
+
+class StopStatus(enum.StrEnum):
+    PLANNED = "planned"
+    ARRIVED = "arrived"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    @property
+    def is_done(self) -> bool:
+        """Served stops are history: a re-plan never moves them."""
+        return self in (StopStatus.DELIVERED, StopStatus.FAILED, StopStatus.SKIPPED)
+
+
+class RouteStatus(enum.StrEnum):
+    PLANNED = "planned"
+    RELEASED = "released"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """One order's place on a route, with what the plan expects and what happened."""
+
+    order_id: str
+    planned_arrival: datetime | None = None
+    planned_departure: datetime | None = None
+    status: StopStatus = StopStatus.PLANNED
+    locked: bool = False
+    actual_arrival: datetime | None = None
+    actual_departure: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """A vehicle's sequence of stops for the day."""
+
+    id: str
+    vehicle_id: str
+    stops: tuple[Stop, ...] = ()
+    driver_id: str | None = None
+    status: RouteStatus = RouteStatus.PLANNED
+    wave: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stops", tuple(self.stops))
+        seen: set[str] = set()
+        for stop in self.stops:
+            if stop.order_id in seen:
+                raise ValueError(f"route {self.id}: order {stop.order_id} appears twice")
+            seen.add(stop.order_id)
+
+    @property
+    def order_ids(self) -> tuple[str, ...]:
+        return tuple(s.order_id for s in self.stops)
+
+
+class UnassignedReason(enum.StrEnum):
+    WINDOW_UNREACHABLE = "window_unreachable"
+    NO_VEHICLE_WITH_SKILL = "no_vehicle_with_skill"
+    CAPACITY = "capacity"
+    SHIFT = "shift"
+    NO_FEASIBLE_ROUTE = "no_feasible_route"
+
+
+@dataclass(frozen=True, slots=True)
+class Unassigned:
+    """An order the plan does not serve, and why."""
+
+    order_id: str
+    reason: UnassignedReason
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The routes of one depot's day, plus the orders left out (with reasons)."""
+
+    id: str
+    depot_id: str
+    day: date
+    routes: tuple[Route, ...] = ()
+    unassigned: tuple[Unassigned, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "routes", tuple(self.routes))
+        object.__setattr__(self, "unassigned", tuple(self.unassigned))
+        seen: dict[str, str] = {}
+        for route in self.routes:
+            for oid in route.order_ids:
+                if oid in seen:
+                    raise ValueError(f"order {oid} is on routes {seen[oid]} and {route.id}")
+                seen[oid] = route.id
+
+    def route_of(self, order_id: str) -> Route | None:
+        for route in self.routes:
+            if order_id in route.order_ids:
+                return route
+        return None
+
+
+@dataclass(frozen=True)
+class DayInput:
+    """Everything a depot's day starts from: the input to validation and planning."""
+
+    day: date
+    depots: tuple[Depot, ...]
+    vehicles: tuple[Vehicle, ...]
+    drivers: tuple[Driver, ...]
+    orders: tuple[Order, ...]
+    dimensions: tuple[str, ...] = field(default=("kg", "m3"))
+
+    def depot(self, depot_id: str) -> Depot:
+        for depot in self.depots:
+            if depot.id == depot_id:
+                return depot
+        raise KeyError(depot_id)

@@ -1,0 +1,56 @@
+"""Dispatch Desk: parse the command line, then run a subcommand or open the workstation.
+
+Subcommands live in their own modules (``app.cli_*``); each offers ``add_arguments(parser)``
+and ``run(args) -> int``. They are imported only when used, so ``--help`` stays fast and a
+command-line import never loads Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: name -> (module, one-line help). Modules are imported lazily.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "import": ("app.cli_import", "validate and import orders, vehicles, drivers (CSV/JSON)"),
+    "demo": ("app.cli_demo", "write a realistic demo day in the demo city, in the import format"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="main.py",
+        description="Dispatch Desk - a delivery depot's workstation. "
+        "With no subcommand it opens the workstation window on the embedded defaults.",
+    )
+    parser.add_argument(
+        "--screenshot", metavar="PATH", help="run offscreen, save a PNG of the window, exit"
+    )
+    parser.add_argument(
+        "--after",
+        metavar="SECONDS",
+        type=float,
+        default=0.0,
+        help="with --screenshot: simulated seconds of the day to run first",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.set_defaults(_module=module_name)
+        # Arguments are declared by the module itself, so the help is always true.
+        importlib.import_module(module_name).add_arguments(sp)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command:
+        return importlib.import_module(args._module).run(args)
+    from widgets.app_main import run_workstation
+
+    return run_workstation(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
