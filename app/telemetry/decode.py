@@ -1,0 +1,378 @@
+"""Decode and validate one MQTT message into a Fix, a StopEvent or a Reject.
+
+Runs in the MQTT network thread, so it is fast and never raises: whatever arrives — not
+JSON, wrong types, unknown devices, impossible coordinates, clocks in the future, replayed
+sequence numbers, teleporting trackers — comes back as a :class:`Reject` with a counted
+reason and a detail a dispatcher can read.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+
+import msgspec
+
+from app.telemetry.messages import (
+    Fix,
+    NativeEvent,
+    NativeTelemetry,
+    OwnTracksLocation,
+    Reject,
+    StopEvent,
+    TraccarForward,
+)
+from engine.geo import haversine_m
+
+log = logging.getLogger(__name__)
+
+KNOT_KMH = 1.852
+MAX_FUTURE_S = 300.0
+MAX_AGE_S = 24 * 3600.0
+MAX_SPEED_KMH = 200.0
+JUMP_TOLERANCE_M = 50.0
+SEQ_WINDOW = 8192
+EVENT_MEMORY = 100_000
+
+_native_fix = msgspec.json.Decoder(NativeTelemetry)
+_native_event = msgspec.json.Decoder(NativeEvent)
+_owntracks = msgspec.json.Decoder(OwnTracksLocation)
+_traccar = msgspec.json.Decoder(TraccarForward)
+
+
+class DeviceMap:
+    """Which vehicle a tracker device belongs to, plus the vehicles that exist.
+
+    Device keys: ``"{user}/{device}"`` for OwnTracks, the Traccar ``uniqueId`` (or its
+    numeric ``deviceId``). The user edits the table (stored in ``device_map``); the
+    decoder reads it from another thread, so updates swap whole immutable snapshots.
+    ``vehicles=None`` accepts any vehicle id on the native topics.
+    """
+
+    def __init__(
+        self,
+        devices: Mapping[str, str] | None = None,
+        vehicles: Iterable[str] | None = None,
+    ) -> None:
+        self._devices: dict[str, str] = dict(devices or {})
+        self._vehicles: frozenset[str] | None = None if vehicles is None else frozenset(vehicles)
+        self._lock = threading.Lock()
+
+    def replace(self, devices: Mapping[str, str], vehicles: Iterable[str] | None = None) -> None:
+        """Swap in a new table (and vehicle list, when given)."""
+        with self._lock:
+            self._devices = dict(devices)
+            if vehicles is not None:
+                self._vehicles = frozenset(vehicles)
+
+    def set(self, device_key: str, vehicle_id: str) -> None:
+        with self._lock:
+            self._devices = {**self._devices, device_key: vehicle_id}
+
+    def resolve(self, *keys: str | None) -> str | None:
+        devices = self._devices
+        for key in keys:
+            if key is not None and key in devices:
+                return devices[key]
+        return None
+
+    def is_known(self, vehicle_id: str) -> bool:
+        vehicles = self._vehicles
+        return vehicles is None or vehicle_id in vehicles
+
+    @property
+    def devices(self) -> dict[str, str]:
+        return dict(self._devices)
+
+
+class _SeqWindow:
+    """The sequence numbers seen for one vehicle: a bitmap of the last SEQ_WINDOW values."""
+
+    __slots__ = ("max_seq", "bits")
+
+    def __init__(self) -> None:
+        self.max_seq = -1
+        self.bits = 0
+
+    def add(self, seq: int) -> bool:
+        """Record ``seq``; False when it was already seen (or is older than the window)."""
+        if seq > self.max_seq:
+            shift = seq - self.max_seq
+            self.bits = (
+                1 if shift >= SEQ_WINDOW else ((self.bits << shift) | 1) & ((1 << SEQ_WINDOW) - 1)
+            )
+            self.max_seq = seq
+            return True
+        back = self.max_seq - seq
+        if back >= SEQ_WINDOW:
+            return False
+        mask = 1 << back
+        if self.bits & mask:
+            return False
+        self.bits |= mask
+        return True
+
+
+class _Last:
+    """The newest accepted live fix of a vehicle (for jump checks and back-fill)."""
+
+    __slots__ = ("ts", "lat", "lon", "seq")
+
+    def __init__(self, ts: float, lat: float, lon: float, seq: int) -> None:
+        self.ts, self.lat, self.lon, self.seq = ts, lat, lon, seq
+
+
+def parse_ts(value: str | float) -> float:
+    """ISO 8601 (naive = UTC) or epoch seconds (milliseconds when > 1e11) -> epoch s."""
+    if isinstance(value, str):
+        dt = datetime.fromisoformat(value)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return dt.timestamp()
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"timestamp {value} is not a number")
+    return value / 1000.0 if value > 1e11 else value
+
+
+def _validation_reject(exc: msgspec.DecodeError) -> Reject:
+    text = str(exc)
+    if not isinstance(exc, msgspec.ValidationError):
+        return Reject("not_json", text)
+    if "missing required field" in text:
+        return Reject("missing_field", text)
+    if "Invalid enum value" in text or "Expected one of" in text:
+        return Reject("bad_value", text)
+    return Reject("wrong_type", text)
+
+
+def topic_matches(filter_: str, topic: str) -> bool:
+    """MQTT topic filter matching (``+`` one level, ``#`` the rest)."""
+    f_parts, t_parts = filter_.split("/"), topic.split("/")
+    for i, part in enumerate(f_parts):
+        if part == "#":
+            return True
+        if i >= len(t_parts) or (part != "+" and part != t_parts[i]):
+            return False
+    return len(f_parts) == len(t_parts)
+
+
+class Decoder:
+    """Turns (topic, payload) into a Fix, a StopEvent or a Reject; never raises.
+
+    Stateful per vehicle (seen sequence numbers, last live fix, seen event ids), so one
+    decoder serves one stream, called from one thread. ``clock`` gives "now" in epoch
+    seconds; a simulated day passes its own.
+    """
+
+    def __init__(
+        self,
+        devices: DeviceMap | None = None,
+        *,
+        depot_id: str | None = None,
+        traccar_topic: str = "traccar/+",
+        clock: Callable[[], float] = time.time,
+        max_future_s: float = MAX_FUTURE_S,
+        max_age_s: float = MAX_AGE_S,
+        max_speed_kmh: float = MAX_SPEED_KMH,
+    ) -> None:
+        self.devices = devices if devices is not None else DeviceMap()
+        self.depot_id = depot_id
+        self.traccar_topic = traccar_topic
+        self.clock = clock
+        self.max_future_s = max_future_s
+        self.max_age_s = max_age_s
+        self.max_speed_ms = max_speed_kmh / 3.6
+        self._seqs: dict[tuple[str, str], _SeqWindow] = {}
+        self._last: dict[str, _Last] = {}
+        self._events: OrderedDict[str, None] = OrderedDict()
+
+    def decode(self, topic: str, payload: bytes) -> Fix | StopEvent | Reject:
+        """Validate one message; every failure is a Reject with a reason and detail."""
+        try:
+            return self._decode(topic, payload)
+        except Exception as exc:  # the network thread must survive anything
+            log.exception("decoder failed on %s", topic)
+            return Reject("bad_value", f"{type(exc).__name__}: {exc}")
+
+    def _decode(self, topic: str, payload: bytes) -> Fix | StopEvent | Reject:
+        parts = topic.split("/")
+        if len(parts) == 5 and parts[0] == "fleet" and parts[2] == "vehicle":
+            if self.depot_id is not None and parts[1] != self.depot_id:
+                return Reject("unknown_topic", f"depot {parts[1]!r} is not this depot")
+            if parts[4] == "telemetry":
+                return self._native_fix(parts[3], payload)
+            if parts[4] == "event":
+                return self._native_event(parts[3], payload)
+        elif len(parts) == 3 and parts[0] == "owntracks":
+            return self._owntracks(parts[1], parts[2], payload)
+        elif topic_matches(self.traccar_topic, topic):
+            return self._traccar(payload)
+        return Reject("unknown_topic", f"no decoder for topic {topic!r}")
+
+    def _native_fix(self, topic_vehicle: str, payload: bytes) -> Fix | Reject:
+        try:
+            msg = _native_fix.decode(payload)
+        except msgspec.DecodeError as exc:
+            return _validation_reject(exc)
+        if msg.vehicle_id != topic_vehicle:
+            return Reject(
+                "vehicle_mismatch",
+                f"payload vehicle {msg.vehicle_id!r} differs from topic vehicle {topic_vehicle!r}",
+            )
+        if not self.devices.is_known(msg.vehicle_id):
+            return Reject("unknown_vehicle", f"vehicle {msg.vehicle_id!r} is not in the fleet")
+        if msg.v != 1:
+            return Reject("bad_value", f"message version {msg.v} is not supported (expected 1)")
+        if msg.seq < 0:
+            return Reject("bad_value", f"seq {msg.seq} is negative")
+        return self._fix(
+            msg.vehicle_id,
+            msg.seq,
+            msg.ts,
+            msg.lat,
+            msg.lon,
+            msg.speed_kmh,
+            msg.heading_deg,
+            msg.accuracy_m,
+            "native",
+        )
+
+    def _native_event(self, topic_vehicle: str, payload: bytes) -> StopEvent | Reject:
+        try:
+            msg = _native_event.decode(payload)
+        except msgspec.DecodeError as exc:
+            return _validation_reject(exc)
+        if msg.vehicle_id != topic_vehicle:
+            return Reject(
+                "vehicle_mismatch",
+                f"payload vehicle {msg.vehicle_id!r} differs from topic vehicle {topic_vehicle!r}",
+            )
+        if not self.devices.is_known(msg.vehicle_id):
+            return Reject("unknown_vehicle", f"vehicle {msg.vehicle_id!r} is not in the fleet")
+        if msg.v != 1:
+            return Reject("bad_value", f"message version {msg.v} is not supported (expected 1)")
+        if not msg.event_id:
+            return Reject("bad_value", "event_id is empty")
+        ts = self._check_time(msg.ts)
+        if isinstance(ts, Reject):
+            return ts
+        if msg.event_id in self._events:
+            return Reject("duplicate_event", f"event {msg.event_id!r} was already applied")
+        self._events[msg.event_id] = None
+        if len(self._events) > EVENT_MEMORY:
+            self._events.popitem(last=False)
+        return StopEvent(msg.event_id, msg.vehicle_id, ts, msg.type, msg.stop_id, msg.reason)
+
+    def _owntracks(self, user: str, device: str, payload: bytes) -> Fix | Reject:
+        try:
+            msg = _owntracks.decode(payload)
+        except msgspec.DecodeError as exc:
+            return _validation_reject(exc)
+        if msg.type_ != "location":
+            return Reject("wrong_type", f"OwnTracks _type {msg.type_!r} is not a location")
+        for name in ("lat", "lon", "tst"):
+            if getattr(msg, name) is None:
+                return Reject("missing_field", f"OwnTracks location without `{name}`")
+        key = f"{user}/{device}"
+        vehicle = self.devices.resolve(key, device)
+        if vehicle is None:
+            return Reject("unknown_vehicle", f"OwnTracks device {key!r} is not mapped to a vehicle")
+        # OwnTracks sends at most one fix per second: the timestamp is the sequence.
+        return self._fix(
+            vehicle, msg.tst, msg.tst, msg.lat, msg.lon, msg.vel, msg.cog, msg.acc, "owntracks"
+        )
+
+    def _traccar(self, payload: bytes) -> Fix | Reject:
+        try:
+            msg = _traccar.decode(payload)
+        except msgspec.DecodeError as exc:
+            return _validation_reject(exc)
+        pos = msg.position
+        unique = msg.device.uniqueId if msg.device is not None else None
+        vehicle = self.devices.resolve(unique, str(pos.deviceId))
+        if vehicle is None:
+            return Reject(
+                "unknown_vehicle",
+                f"Traccar device {unique or pos.deviceId!r} is not mapped to a vehicle",
+            )
+        try:
+            ts = parse_ts(pos.fixTime)
+        except (ValueError, OverflowError, OSError) as exc:
+            return Reject("wrong_type", f"fixTime {pos.fixTime!r}: {exc}")
+        speed = None if pos.speed is None else pos.speed * KNOT_KMH
+        return self._fix(
+            vehicle,
+            int(ts),
+            ts,
+            pos.latitude,
+            pos.longitude,
+            speed,
+            pos.course,
+            pos.accuracy,
+            "traccar",
+        )
+
+    def _check_time(self, raw: str | float) -> float | Reject:
+        try:
+            ts = parse_ts(raw)
+        except (ValueError, OverflowError, OSError) as exc:
+            return Reject("wrong_type", f"timestamp {raw!r}: {exc}")
+        now = self.clock()
+        if ts > now + self.max_future_s:
+            return Reject("future_timestamp", f"timestamp is {ts - now:.0f} s in the future")
+        if ts < now - self.max_age_s:
+            return Reject("stale_timestamp", f"timestamp is {(now - ts) / 3600:.1f} h old")
+        return ts
+
+    def _fix(
+        self,
+        vehicle: str,
+        seq: int,
+        raw_ts: str | float,
+        lat: float,
+        lon: float,
+        speed: float | None,
+        heading: float | None,
+        accuracy: float | None,
+        source: str,
+    ) -> Fix | Reject:
+        if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+            return Reject("lat_lon_out_of_range", f"lat {lat}, lon {lon} is not on the earth")
+        if lat == 0.0 and lon == 0.0:
+            return Reject("null_island", "position 0,0 (a tracker without a GPS fix)")
+        for name, value in (("speed", speed), ("heading", heading), ("accuracy", accuracy)):
+            if value is not None and not (math.isfinite(value) and 0.0 <= value < 1e5):
+                return Reject("bad_value", f"{name} {value} is not a plausible value")
+        ts = self._check_time(raw_ts)
+        if isinstance(ts, Reject):
+            return ts
+        last = self._last.get(vehicle)
+        live = last is None or ts > last.ts
+        if last is not None:
+            dt = max(abs(ts - last.ts), 1.0)
+            dist = haversine_m(last.lat, last.lon, lat, lon) - JUMP_TOLERANCE_M
+            if dist > self.max_speed_ms * dt:
+                return Reject(
+                    "impossible_jump",
+                    f"{dist / 1000:.1f} km in {dt:.0f} s implies {dist / dt * 3.6:.0f} km/h",
+                )
+        # Each source numbers its fixes on its own (a phone and a tracker in one van).
+        window = self._seqs.get((vehicle, source))
+        if window is None:
+            window = self._seqs[(vehicle, source)] = _SeqWindow()
+        if live and last is not None and seq <= window.max_seq:
+            return Reject(
+                "duplicate_or_replayed_seq",
+                f"seq {seq} is not above {window.max_seq} although its time is newer",
+            )
+        if not window.add(seq):
+            return Reject("duplicate_or_replayed_seq", f"seq {seq} of {vehicle} was seen already")
+        if live:
+            self._last[vehicle] = _Last(ts, lat, lon, seq)
+        return Fix(vehicle, seq, ts, lat, lon, speed, heading, accuracy, source, live)

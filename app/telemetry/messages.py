@@ -1,0 +1,154 @@
+"""Wire formats accepted on the telemetry topics, as msgspec Structs.
+
+Three shapes: the native contract (``fleet/{depot}/vehicle/{id}/telemetry|event``),
+OwnTracks location messages and Traccar's MQTT position forward. The decoded, validated
+results (:class:`Fix`, :class:`StopEvent`, :class:`Reject`) are frozen msgspec Structs too:
+they are built once per message in the network thread, where a Struct is several times
+cheaper than a frozen dataclass.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+import msgspec
+
+EVENT_TYPES = (
+    "arrived",
+    "departed",
+    "delivered",
+    "failed",
+    "break_start",
+    "break_end",
+    "breakdown",
+)
+EventType = Literal[
+    "arrived", "departed", "delivered", "failed", "break_start", "break_end", "breakdown"
+]
+
+
+class NativeTelemetry(msgspec.Struct, forbid_unknown_fields=False):
+    """``fleet/{depot}/vehicle/{id}/telemetry``; ``ts`` is ISO 8601 or epoch seconds."""
+
+    v: int
+    vehicle_id: str
+    seq: int
+    ts: str | float
+    lat: float
+    lon: float
+    speed_kmh: float | None = None
+    heading_deg: float | None = None
+    odometer_km: float | None = None
+    accuracy_m: float | None = None
+
+
+class NativeEvent(msgspec.Struct):
+    """``fleet/{depot}/vehicle/{id}/event``: a stop or vehicle event."""
+
+    v: int
+    event_id: str
+    vehicle_id: str
+    ts: str | float
+    type: EventType
+    stop_id: str | None = None
+    reason: str | None = None
+
+
+class OwnTracksLocation(msgspec.Struct):
+    """An OwnTracks message on ``owntracks/{user}/{device}`` (``vel`` km/h, ``tst`` epoch s)."""
+
+    type_: str = msgspec.field(name="_type")
+    lat: float | None = None
+    lon: float | None = None
+    tst: int | None = None
+    vel: float | None = None
+    cog: float | None = None
+    acc: float | None = None
+    tid: str | None = None
+
+
+class TraccarPosition(msgspec.Struct):
+    deviceId: int | str
+    fixTime: str | float
+    latitude: float
+    longitude: float
+    speed: float | None = None  # knots
+    course: float | None = None
+    accuracy: float | None = None
+
+
+class TraccarDevice(msgspec.Struct):
+    uniqueId: str | None = None
+    name: str | None = None
+
+
+class TraccarForward(msgspec.Struct):
+    """Traccar's MQTT position forward: ``{"position": {...}, "device": {...}}``."""
+
+    position: TraccarPosition
+    device: TraccarDevice | None = None
+
+
+class Fix(msgspec.Struct, frozen=True):
+    """A validated position of a vehicle; ``ts`` is epoch seconds (UTC).
+
+    ``live`` is False for a back-filled fix (older than the vehicle's latest): it belongs
+    on the breadcrumb trail but must not move the live marker.
+    """
+
+    vehicle_id: str
+    seq: int
+    ts: float
+    lat: float
+    lon: float
+    speed_kmh: float | None = None
+    heading_deg: float | None = None
+    accuracy_m: float | None = None
+    source: str = "native"
+    live: bool = True
+
+    @property
+    def time(self) -> datetime:
+        return datetime.fromtimestamp(self.ts, UTC)
+
+
+class StopEvent(msgspec.Struct, frozen=True):
+    """A validated stop or vehicle event; ``ts`` is epoch seconds (UTC)."""
+
+    event_id: str
+    vehicle_id: str
+    ts: float
+    type: str
+    stop_id: str | None = None
+    reason: str | None = None
+
+    @property
+    def time(self) -> datetime:
+        return datetime.fromtimestamp(self.ts, UTC)
+
+
+class Reject(msgspec.Struct, frozen=True):
+    """Why a message was refused: a counted ``reason`` and a human ``detail``."""
+
+    reason: str
+    detail: str = ""
+
+
+# Every reason a message can be rejected for (the counters start at zero for each).
+REJECT_REASONS = (
+    "not_json",
+    "wrong_type",
+    "missing_field",
+    "bad_value",
+    "unknown_topic",
+    "unknown_vehicle",
+    "vehicle_mismatch",
+    "lat_lon_out_of_range",
+    "null_island",
+    "future_timestamp",
+    "stale_timestamp",
+    "duplicate_or_replayed_seq",
+    "duplicate_event",
+    "impossible_jump",
+)
