@@ -1,0 +1,127 @@
+"""One helper for finite background jobs (plan, re-plan, import, export).
+
+A job gets frozen data, runs on a QThreadPool, and its result or error comes back on the
+main thread through signals. Jobs of one *kind* supersede each other: each submit bumps a
+generation number and a result from an older generation is dropped, so a slow re-plan can
+never overwrite a newer one. Every job receives a ``threading.Event`` it should poll (or
+hand to the engine as its stop criterion) so it can be cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobHandle:
+    """What the caller keeps of a submitted job: its kind, generation and cancel switch."""
+
+    kind: str
+    generation: int
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+
+class _Relay(QObject):
+    """Lives on the main thread; queued signals carry results back to it."""
+
+    sig_done = Signal(object, object)  # handle, result
+    sig_failed = Signal(object, str)  # handle, message
+    sig_progress = Signal(object, object)  # handle, payload
+
+
+class _Runnable(QRunnable):
+    def __init__(self, relay: _Relay, handle: JobHandle, fn: Callable[..., Any]):
+        super().__init__()
+        self._relay, self._handle, self._fn = relay, handle, fn
+
+    def run(self) -> None:  # runs on a pool thread
+        try:
+            result = self._fn(
+                self._handle.cancel_event, lambda p: self._relay.sig_progress.emit(self._handle, p)
+            )
+        except Exception as exc:  # every worker reports its errors to one place
+            log.error("job %s failed:\n%s", self._handle.kind, traceback.format_exc())
+            self._relay.sig_failed.emit(self._handle, f"{type(exc).__name__}: {exc}")
+        else:
+            self._relay.sig_done.emit(self._handle, result)
+
+
+class JobRunner(QObject):
+    """Runs ``fn(cancel_event, report_progress) -> result`` off the main thread."""
+
+    sig_job_done = Signal(str, object)  # kind, result (latest generation only)
+    sig_job_failed = Signal(str, str)  # kind, message
+    sig_job_progress = Signal(str, object)  # kind, payload
+    sig_job_started = Signal(str)
+    sig_job_finished = Signal(str)  # done, failed or superseded: the busy indicator stops
+
+    def __init__(self, parent: QObject | None = None, max_threads: int = 2):
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(max_threads)
+        self._relay = _Relay(self)
+        self._relay.sig_done.connect(self._on_done)
+        self._relay.sig_failed.connect(self._on_failed)
+        self._relay.sig_progress.connect(self._on_progress)
+        self._latest: dict[str, JobHandle] = {}
+
+    def submit(self, kind: str, fn: Callable[..., Any]) -> JobHandle:
+        """Start a job; an unfinished job of the same kind is cancelled and its result dropped."""
+        previous = self._latest.get(kind)
+        if previous is not None:
+            previous.cancel()
+        handle = JobHandle(kind, (previous.generation + 1) if previous else 1)
+        self._latest[kind] = handle
+        self.sig_job_started.emit(kind)
+        self._pool.start(_Runnable(self._relay, handle, fn))
+        return handle
+
+    def cancel(self, kind: str) -> None:
+        handle = self._latest.get(kind)
+        if handle is not None:
+            handle.cancel()
+
+    def is_running(self, kind: str) -> bool:
+        return kind in self._latest
+
+    def wait(self, msecs: int = -1) -> bool:
+        """Block until the pool is idle (for shutdown and tests)."""
+        return self._pool.waitForDone(msecs)
+
+    def _current(self, handle: JobHandle) -> bool:
+        return self._latest.get(handle.kind) is handle
+
+    @Slot(object, object)
+    def _on_done(self, handle: JobHandle, result: object) -> None:
+        if not self._current(handle):
+            return  # superseded: a newer job of this kind owns the result
+        del self._latest[handle.kind]
+        self.sig_job_finished.emit(handle.kind)
+        if handle.cancel_event.is_set() and result is None:
+            return
+        self.sig_job_done.emit(handle.kind, result)
+
+    @Slot(object, str)
+    def _on_failed(self, handle: JobHandle, message: str) -> None:
+        if not self._current(handle):
+            return
+        del self._latest[handle.kind]
+        self.sig_job_finished.emit(handle.kind)
+        self.sig_job_failed.emit(handle.kind, message)
+
+    @Slot(object, object)
+    def _on_progress(self, handle: JobHandle, payload: object) -> None:
+        if self._current(handle):
+            self.sig_job_progress.emit(handle.kind, payload)

@@ -1,0 +1,100 @@
+"""A table model over the day's routes: one row per route, for the routes pane."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+
+from app.day_state import Changes, DayState
+from engine.model import Route
+
+_Index = QModelIndex | QPersistentModelIndex
+
+COLUMNS = ("Route", "Vehicle", "Driver", "Stops", "Load kg", "Load m³", "Start", "End", "Status")
+
+
+class RoutesTableModel(QAbstractTableModel):
+    """Adapter over DayState.routes; the list itself lives in DayState."""
+
+    RouteIdRole = Qt.ItemDataRole.UserRole + 1
+
+    def __init__(self, state: DayState, parent: QObject | None = None):
+        super().__init__(parent)
+        self._state = state
+        self._routes: tuple[Route, ...] = ()
+        state.sig_changed.connect(self._on_state_changed)
+        self._reload()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._routes)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: _Index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        route = self._routes[index.row()]
+        if role == self.RouteIdRole:
+            return route.id
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (3, 4, 5):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        return self._cell(route, index.column())
+
+    def route_id_at(self, row: int) -> str:
+        return self._routes[row].id
+
+    def row_of(self, route_id: str) -> int:
+        for row, route in enumerate(self._routes):
+            if route.id == route_id:
+                return row
+        return -1
+
+    def _cell(self, route: Route, column: int):
+        index = self._state.index
+        if column == 0:
+            return route.id
+        if column == 1:
+            vehicle = index.vehicles.get(route.vehicle_id) if index else None
+            return f"{route.vehicle_id} ({vehicle.type_name})" if vehicle else route.vehicle_id
+        if column == 2:
+            driver = self._state.driver_for(route)
+            return driver.name if driver else ""
+        if column == 3:
+            return len(route.stops)
+        if column in (4, 5):
+            dim = "kg" if column == 4 else "m3"
+            orders = index.orders if index else {}
+            total = sum(
+                orders[s.order_id].demand.get(dim, 0.0) for s in route.stops if s.order_id in orders
+            )
+            return f"{total:,.0f}" if dim == "kg" else f"{total:,.1f}"
+        if column in (6, 7):
+            moment = route.start if column == 6 else route.end
+            return self._clock(moment)
+        return route.status.value
+
+    def _clock(self, moment: datetime | None) -> str:
+        if moment is None:
+            return ""
+        index = self._state.index
+        zone = ZoneInfo(index.depot.timezone) if index else None
+        return moment.astimezone(zone).strftime("%H:%M")
+
+    def _on_state_changed(self, changes: Changes) -> None:
+        if changes.everything or changes.routes:
+            self._reload()
+
+    def _reload(self) -> None:
+        self.beginResetModel()
+        self._routes = tuple(r for r in self._state.routes)
+        self.endResetModel()

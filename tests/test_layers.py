@@ -1,0 +1,56 @@
+"""The layer contracts hold for the tree, and break when a forbidden import is added."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT = Path(sys.executable).with_name("lint-imports")
+
+
+def _lint(cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(LINT), "--no-cache"], cwd=cwd, capture_output=True, text=True)
+
+
+@pytest.fixture
+def tree_copy(tmp_path: Path) -> Path:
+    """A copy of the packages and the contracts, to break on purpose."""
+    for name in ("engine", "app", "widgets", "tools"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    return tmp_path
+
+
+def test_contracts_hold_for_the_tree():
+    """lint-imports passes on the project as it is."""
+    result = _lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        ("engine/_bad.py", "import sqlalchemy\n", "engine is pure"),
+        ("engine/_bad.py", "from PySide6 import QtCore\n", "engine is pure"),
+        ("engine/_bad.py", "import app.settings\n", "Layers"),
+        ("app/_bad.py", "from PySide6.QtWidgets import QWidget\n", "app uses QtCore at most"),
+        ("app/_bad.py", "from PySide6 import QtWebEngineWidgets\n", "app uses QtCore at most"),
+        ("app/_bad.py", "import widgets.main_window\n", "Layers"),
+        ("widgets/_bad.py", "import paho.mqtt.client\n", "widgets never touch"),
+        (
+            "widgets/_bad.py",
+            "from ortools.constraint_solver import pywrapcp\n",
+            "widgets never touch",
+        ),
+    ],
+)
+def test_forbidden_import_breaks_a_contract(tree_copy: Path, module: str, line: str, contract: str):
+    """Adding a forbidden import makes lint-imports fail, naming the broken contract."""
+    (tree_copy / module).write_text(line)
+    result = _lint(tree_copy)
+    assert result.returncode != 0
+    broken = result.stdout.split("Broken contracts", 1)[-1]
+    assert contract in broken

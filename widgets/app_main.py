@@ -1,0 +1,51 @@
+"""Start the workstation: Qt set-up, the app context, the main window; or a screenshot run."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def _prepare_environment(offscreen: bool) -> None:
+    """Qt settings that must be in place before the QApplication exists."""
+    if offscreen:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # QtWebEngine's sandbox refuses to run as root and leaves a blank view.
+        os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+    os.environ.setdefault(
+        "QTWEBENGINE_CHROMIUM_FLAGS",
+        "--disable-gpu --disable-background-networking --disable-component-update",
+    )
+
+
+def run_workstation(args: Namespace) -> int:
+    """Open the window on the configured (or embedded default) database and broker."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    screenshot = getattr(args, "screenshot", None)
+    _prepare_environment(offscreen=bool(screenshot))
+
+    from PySide6.QtWidgets import QApplication
+
+    from app.context import AppContext
+    from app.settings import Settings
+    from widgets.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Dispatch Desk")
+    context = AppContext(Settings.from_env(), headless=bool(screenshot))
+    window = MainWindow(context)
+    window.show()
+    context.start()
+    if screenshot:
+        from widgets.screenshot import take_screenshot_when_ready
+
+        return take_screenshot_when_ready(app, window, Path(screenshot), float(args.after or 0))
+    return app.exec()

@@ -1,0 +1,64 @@
+"""The routes pane: the day's routes in a sortable table; selecting one shares the selection."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSortFilterProxyModel, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.routes_model import RoutesTableModel
+
+
+class RoutesPane(QWidget):
+    """Lists every route with vehicle, driver, stop count, load and times."""
+
+    sig_route_selected = Signal(str)
+
+    def __init__(self, model: RoutesTableModel, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._model = model
+        self._proxy = QSortFilterProxyModel(self)
+        self._proxy.setSourceModel(model)
+        self._summary = QLabel(self)
+        self._table = QTableView(self)
+        self._table.setObjectName("routes_table")
+        self._table.setModel(self._proxy)
+        self._table.setSortingEnabled(True)
+        self._table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self._table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self._table.verticalHeader().setVisible(False)
+        self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self._table.selectionModel().currentRowChanged.connect(self._on_table_current_changed)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self._summary)
+        layout.addWidget(self._table)
+        model.modelReset.connect(self._update_summary)
+        self._update_summary()
+
+    def select_route(self, route_id: str) -> None:
+        """Select a route from outside (another pane), without echoing the signal back."""
+        row = self._model.row_of(route_id)
+        if row < 0:
+            return
+        proxy_index = self._proxy.mapFromSource(self._model.index(row, 0))
+        self._table.blockSignals(True)
+        self._table.selectRow(proxy_index.row())
+        self._table.scrollTo(proxy_index)
+        self._table.blockSignals(False)
+
+    def _update_summary(self) -> None:
+        rows = self._model.rowCount()
+        stops = sum(int(self._model.index(r, 3).data() or 0) for r in range(rows))
+        self._summary.setText(f"{rows} routes, {stops} stops" if rows else "No routes planned yet")
+
+    def _on_table_current_changed(self, current, _previous) -> None:
+        if current.isValid():
+            source = self._proxy.mapToSource(current)
+            self.sig_route_selected.emit(self._model.route_id_at(source.row()))
