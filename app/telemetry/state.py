@@ -1,0 +1,152 @@
+"""The live picture of the fleet, in plain Python (no Qt): positions, trails, stop states.
+
+Applying is idempotent — fixes by ``(vehicle_id, source, seq)``, events by ``event_id`` —
+so a QoS 1 duplicate, a replay after a reconnect or a reload from the store changes
+nothing twice. A back-filled fix joins the trail in time order but never moves the live
+marker back.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field, replace
+
+from app.telemetry.decode import _SeqWindow
+from app.telemetry.ingest import Batch
+from app.telemetry.messages import Fix, StopEvent
+from engine.model import StopStatus
+
+_EVENT_STATUS = {
+    "arrived": StopStatus.ARRIVED,
+    "delivered": StopStatus.DELIVERED,
+    "failed": StopStatus.FAILED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StopState:
+    """What telemetry says about one stop (keyed by its order id)."""
+
+    order_id: str
+    vehicle_id: str
+    status: StopStatus = StopStatus.PLANNED
+    arrived_at: float | None = None
+    departed_at: float | None = None
+    done_at: float | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleFlags:
+    """Vehicle-level conditions reported by events."""
+
+    broken_down_at: float | None = None
+    on_break: bool = False
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one ``apply`` really changed (duplicates removed): feed it to the writer."""
+
+    moved: dict[str, Fix] = field(default_factory=dict)
+    breadcrumbs: list[Fix] = field(default_factory=list)
+    events: list[StopEvent] = field(default_factory=list)
+    duplicates: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.moved or self.breadcrumbs or self.events)
+
+
+class LiveState:
+    """Latest position, trail, stop states and flags of every vehicle."""
+
+    def __init__(self, trail_points: int = 4000) -> None:
+        self.trail_points = trail_points
+        self.positions: dict[str, Fix] = {}
+        self.trails: dict[str, list[Fix]] = {}
+        self.stops: dict[str, StopState] = {}
+        self.flags: dict[str, VehicleFlags] = {}
+        self._seqs: dict[tuple[str, str], _SeqWindow] = {}
+        self._events: set[str] = set()
+        self.duplicates = 0
+
+    def apply(self, batch: Batch) -> Applied:
+        """Apply one drained batch; returns only what was new."""
+        crumbs = self.apply_fixes(batch.fixes)
+        moved = {}
+        for vid, fix in batch.latest.items():
+            current = self.positions.get(vid)
+            if current is None or fix.ts > current.ts:
+                self.positions[vid] = fix
+                moved[vid] = fix
+        events = self.apply_events(batch.events)
+        dups = len(batch.fixes) - len(crumbs) + len(batch.events) - len(events)
+        return Applied(moved, crumbs, events, dups)
+
+    def apply_fixes(self, fixes: list[Fix]) -> list[Fix]:
+        """Add fixes to the trails (idempotent); returns the new ones."""
+        new: list[Fix] = []
+        for fix in fixes:
+            key = (fix.vehicle_id, fix.source)
+            window = self._seqs.get(key)
+            if window is None:
+                window = self._seqs[key] = _SeqWindow()
+            if not window.add(fix.seq):
+                self.duplicates += 1
+                continue
+            trail = self.trails.setdefault(fix.vehicle_id, [])
+            if not trail or fix.ts >= trail[-1].ts:
+                trail.append(fix)
+            else:
+                bisect.insort(trail, fix, key=lambda f: f.ts)
+            if len(trail) > self.trail_points:
+                del trail[: len(trail) - self.trail_points]
+            new.append(fix)
+        return new
+
+    def move_to(self, fix: Fix) -> bool:
+        """Set the live position (restores from the store); never moves back in time."""
+        current = self.positions.get(fix.vehicle_id)
+        if current is not None and fix.ts <= current.ts:
+            return False
+        self.positions[fix.vehicle_id] = fix
+        return True
+
+    def set_route_stops(self, vehicle_id: str, order_ids: list[str]) -> None:
+        """Declare the stops a vehicle serves (events for them update these states)."""
+        for oid in order_ids:
+            if oid not in self.stops:
+                self.stops[oid] = StopState(oid, vehicle_id)
+
+    def apply_events(self, events: list[StopEvent]) -> list[StopEvent]:
+        """Move stops to arrived/delivered/failed; idempotent by ``event_id``."""
+        new: list[StopEvent] = []
+        for ev in events:
+            if ev.event_id in self._events:
+                self.duplicates += 1
+                continue
+            self._events.add(ev.event_id)
+            new.append(ev)
+            if ev.type == "breakdown":
+                flags = self.flags.get(ev.vehicle_id, VehicleFlags())
+                self.flags[ev.vehicle_id] = replace(flags, broken_down_at=ev.ts)
+            elif ev.type in ("break_start", "break_end"):
+                flags = self.flags.get(ev.vehicle_id, VehicleFlags())
+                self.flags[ev.vehicle_id] = replace(flags, on_break=ev.type == "break_start")
+            elif ev.stop_id:
+                self._stop_event(ev)
+        return new
+
+    def _stop_event(self, ev: StopEvent) -> None:
+        st = self.stops.get(ev.stop_id) or StopState(ev.stop_id, ev.vehicle_id)
+        if ev.type == "arrived":
+            st = replace(st, arrived_at=st.arrived_at or ev.ts)
+            if st.status is StopStatus.PLANNED:
+                st = replace(st, status=StopStatus.ARRIVED)
+        elif ev.type == "departed":
+            st = replace(st, departed_at=ev.ts)
+        elif ev.type in ("delivered", "failed") and not st.status.is_done:
+            st = replace(st, status=_EVENT_STATUS[ev.type], done_at=ev.ts, reason=ev.reason)
+            if st.arrived_at is None:
+                st = replace(st, arrived_at=ev.ts)
+        self.stops[ev.stop_id] = st
