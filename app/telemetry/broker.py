@@ -1,0 +1,152 @@
+"""The embedded MQTT broker (amqtt) for a single workstation without a broker of its own.
+
+Runs in its own thread with its own asyncio loop, bound to 127.0.0.1 on a free port
+(never 1883). amqtt keeps a disconnected client's session — and queues its QoS 1
+messages — only for authenticated clients, so the broker has one local user with a
+random password (argon2 hash in a password file) and hands out a URL carrying it.
+amqtt speaks MQTT 3.1.1 only: clients connect with ``clean_session=False``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+import tempfile
+import threading
+from pathlib import Path
+from urllib.parse import quote
+
+log = logging.getLogger(__name__)
+
+LOCAL_USER = "dispatch"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (never 1883)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        if port != 1883:
+            return port
+
+
+class EmbeddedBroker:
+    """amqtt in a background thread: ``start()``, use ``url``, ``stop()``."""
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        host: str = "127.0.0.1",
+        state_dir: Path | None = None,
+        username: str = LOCAL_USER,
+        password: str | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        if self.port == 1883:
+            raise ValueError("port 1883 belongs to a system broker: pick another port")
+        self.username = username
+        self.password = password or secrets.token_urlsafe(18)
+        self._dir = state_dir
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._broker = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        """``mqtt://user:password@127.0.0.1:port`` (protocol 3.1.1)."""
+        return f"mqtt://{quote(self.username)}:{quote(self.password)}@{self.host}:{self.port}"
+
+    def start(self, timeout: float = 10.0) -> EmbeddedBroker:
+        """Start serving; raises with the reason when the broker cannot start."""
+        logging.getLogger("transitions").setLevel(logging.WARNING)
+        logging.getLogger("amqtt").setLevel(logging.WARNING)
+        password_file = self._password_file()
+        self._thread = threading.Thread(
+            target=self._run, args=(password_file,), name="mqtt-broker", daemon=True
+        )
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"embedded MQTT broker did not start within {timeout} s")
+        if self._error is not None:
+            raise RuntimeError(
+                f"embedded MQTT broker on {self.host}:{self.port} failed: {self._error}"
+            ) from self._error
+        log.info("embedded MQTT broker on %s:%d", self.host, self.port)
+        return self
+
+    def _password_file(self) -> Path:
+        from pwdlib import PasswordHash
+        from pwdlib.hashers.argon2 import Argon2Hasher
+
+        if self._dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="dispatch-broker-")
+            self._dir = Path(self._tmp.name)
+        self._dir.mkdir(parents=True, exist_ok=True)
+        path = self._dir / "broker-users.txt"
+        hashed = PasswordHash((Argon2Hasher(),)).hash(self.password)
+        path.write_text(f"{self.username}:{hashed}\n", encoding="utf-8")
+        path.chmod(0o600)
+        return path
+
+    def _run(self, password_file: Path) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._start(password_file))
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    async def _start(self, password_file: Path) -> None:
+        from amqtt.broker import Broker
+
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
+            "plugins": {
+                "amqtt.plugins.authentication.FileAuthPlugin": {
+                    "password_file": str(password_file)
+                },
+            },
+        }
+        self._broker = Broker(config, loop=asyncio.get_running_loop())
+        await self._broker.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shut the broker down and wait for its thread."""
+        loop, broker = self._loop, self._broker
+        if loop is None or self._thread is None:
+            return
+        if broker is not None and loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(broker.shutdown(), loop)
+            try:
+                future.result(timeout)
+            except Exception:
+                log.exception("embedded broker did not shut down cleanly")
+            loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(timeout)
+        self._thread = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
