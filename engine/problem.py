@@ -1,0 +1,251 @@
+"""The index-level routing problem the solvers work on, its solution, and an independent check.
+
+Nodes are matrix indices. Times are seconds (or Solomon time units) from a day origin,
+distances are metres (or Solomon units); the engine never mixes the two inside a problem.
+``check`` recomputes every route from the problem alone, so a solver's result is never
+trusted on its word.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """One matrix row: a visit (client) or a place where vehicles start or end."""
+
+    demand: tuple[float, ...] = ()
+    windows: tuple[tuple[float, float], ...] = ()
+    service: float = 0.0
+    skills: frozenset[str] = frozenset()
+    penalty: float | None = None  # cost of leaving it out; None: required (big penalty)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        for a, b in self.windows:
+            if b < a:
+                raise ValueError(f"node {self.name!r}: window ({a}, {b}) ends before it starts")
+        if self.service < 0:
+            raise ValueError(f"node {self.name!r}: negative service time {self.service}")
+
+
+@dataclass(frozen=True, slots=True)
+class BreakSpec:
+    """A break of ``duration`` starting within [earliest, latest]."""
+
+    earliest: float
+    latest: float
+    duration: float
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleSpec:
+    """A vehicle: where it starts and ends, when, what it carries, what it can do, its costs."""
+
+    start: int
+    end: int
+    capacity: tuple[float, ...]
+    earliest: float = 0.0
+    latest: float = float("inf")
+    skills: frozenset[str] = frozenset()
+    distance_cost: float = 1.0
+    time_cost: float = 0.0
+    fixed_cost: float = 0.0
+    break_: BreakSpec | None = None
+    initial_load: tuple[float, ...] = ()  # capacity already used before the start node
+    name: str = ""
+
+    def free_capacity(self, dims: int) -> tuple[float, ...]:
+        load = self.initial_load or (0.0,) * dims
+        return tuple(self.capacity[d] - load[d] for d in range(dims))
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A whole routing problem on matrix indices (see the module docstring for units)."""
+
+    distance: np.ndarray
+    duration: np.ndarray
+    nodes: tuple[NodeSpec, ...]
+    vehicles: tuple[VehicleSpec, ...]
+    clients: tuple[int, ...]
+    dimensions: tuple[str, ...] = ("load",)
+    locks: Mapping[int, int] = field(default_factory=dict)  # client -> vehicle
+    sequences: Mapping[int, tuple[int, ...]] = field(default_factory=dict)  # vehicle -> in order
+    initial_routes: tuple[tuple[int, ...], ...] | None = None  # one per vehicle
+    churn_penalty: float = 0.0
+
+    def __post_init__(self) -> None:
+        n = len(self.nodes)
+        for name in ("distance", "duration"):
+            m = np.ascontiguousarray(getattr(self, name), dtype=np.float64)
+            if m.shape != (n, n):
+                raise ValueError(f"{name} matrix: shape {m.shape}, expected ({n}, {n})")
+            if not np.all(np.isfinite(m)) or np.any(m < 0):
+                raise ValueError(f"{name} matrix: entries must be finite and non-negative")
+            m.setflags(write=False)
+            object.__setattr__(self, name, m)
+        dims = len(self.dimensions)
+        for i in self.clients:
+            if not 0 <= i < n:
+                raise ValueError(f"client {i}: not a node index (0..{n - 1})")
+            if len(self.nodes[i].demand) not in (0, dims):
+                raise ValueError(f"client {i}: demand has {len(self.nodes[i].demand)} dims")
+        for k, v in enumerate(self.vehicles):
+            if not (0 <= v.start < n and 0 <= v.end < n):
+                raise ValueError(f"vehicle {k}: start/end node outside 0..{n - 1}")
+            if len(v.capacity) != dims:
+                raise ValueError(f"vehicle {k}: capacity has {len(v.capacity)} dims, not {dims}")
+        for node, k in self.locks.items():
+            if not 0 <= k < len(self.vehicles):
+                raise ValueError(f"lock of node {node}: no vehicle {k}")
+        if self.initial_routes is not None and len(self.initial_routes) != len(self.vehicles):
+            raise ValueError("initial_routes: need exactly one (possibly empty) route per vehicle")
+
+    @property
+    def num_vehicles(self) -> int:
+        return len(self.vehicles)
+
+    def demand(self, node: int) -> tuple[float, ...]:
+        return self.nodes[node].demand or (0.0,) * len(self.dimensions)
+
+    def allowed(self, node: int, vehicle: int) -> bool:
+        """Whether the vehicle has every skill the node needs."""
+        return self.nodes[node].skills <= self.vehicles[vehicle].skills
+
+    def initial_vehicle(self) -> dict[int, int]:
+        """Client -> vehicle in the initial solution (empty without one)."""
+        if self.initial_routes is None:
+            return {}
+        return {node: k for k, route in enumerate(self.initial_routes) for node in route}
+
+
+class ViolationKind(enum.StrEnum):
+    UNKNOWN_NODE = "unknown_node"
+    DUPLICATE = "duplicate"
+    MISSING = "missing"
+    WINDOW = "window"
+    CAPACITY = "capacity"
+    SHIFT = "shift"
+    SKILL = "skill"
+    LOCK = "lock"
+    SEQUENCE = "sequence"
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken rule: which vehicle, which node, by how much."""
+
+    kind: ViolationKind
+    vehicle: int
+    node: int | None = None
+    amount: float = 0.0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Solution:
+    """Routes (client sequences, one per vehicle), left-out clients with reasons, and cost."""
+
+    routes: tuple[tuple[int, ...], ...]
+    unassigned: Mapping[int, str] = field(default_factory=dict)  # client -> reason
+    cost: float = 0.0
+    distance: float = 0.0
+    feasible: bool = True
+    solver: str = ""
+    seconds: float = 0.0
+
+    @property
+    def vehicles_used(self) -> int:
+        return sum(1 for r in self.routes if r)
+
+
+def route_distance(problem: Problem, vehicle: int, route: Sequence[int]) -> float:
+    """Distance of a route from the vehicle's start node to its end node."""
+    v = problem.vehicles[vehicle]
+    path = [v.start, *route, v.end]
+    d = problem.distance
+    return float(sum(d[a, b] for a, b in zip(path, path[1:], strict=False)))
+
+
+def total_distance(problem: Problem, routes: Sequence[Sequence[int]]) -> float:
+    return sum(route_distance(problem, k, r) for k, r in enumerate(routes) if r)
+
+
+def route_cost(problem: Problem, vehicle: int, route: Sequence[int]) -> float:
+    """The objective of one route: distance, duration and fixed costs (0 when empty)."""
+    if not route:
+        return 0.0
+    from engine.evaluate import evaluate
+
+    v = problem.vehicles[vehicle]
+    ev = evaluate(problem, vehicle, route)
+    return v.fixed_cost + v.distance_cost * ev.distance + v.time_cost * ev.duration
+
+
+def check(
+    problem: Problem, routes: Sequence[Sequence[int]], *, require_all: bool = False
+) -> list[Violation]:
+    """Every rule the routes break, recomputed from the problem (empty list: feasible)."""
+    from engine.evaluate import evaluate
+
+    out: list[Violation] = []
+    clients = set(problem.clients)
+    seen: dict[int, int] = {}
+    if len(routes) > problem.num_vehicles:
+        out.append(Violation(ViolationKind.UNKNOWN_NODE, -1, detail="more routes than vehicles"))
+    for k, route in enumerate(routes[: problem.num_vehicles]):
+        for node in route:
+            if node not in clients:
+                out.append(Violation(ViolationKind.UNKNOWN_NODE, k, node))
+                continue
+            if node in seen:
+                out.append(Violation(ViolationKind.DUPLICATE, k, node, detail=f"also {seen[node]}"))
+            seen[node] = k
+            if not problem.allowed(node, k):
+                out.append(Violation(ViolationKind.SKILL, k, node))
+            if node in problem.locks and problem.locks[node] != k:
+                out.append(
+                    Violation(
+                        ViolationKind.LOCK,
+                        k,
+                        node,
+                        detail=f"locked to vehicle {problem.locks[node]}",
+                    )
+                )
+        if any(n not in clients for n in route):
+            continue
+        ev = evaluate(problem, k, route)
+        for pos, late in ev.lateness.items():
+            out.append(Violation(ViolationKind.WINDOW, k, route[pos], late))
+        for d, excess in enumerate(ev.capacity_excess):
+            if excess > TOLERANCE:
+                out.append(
+                    Violation(ViolationKind.CAPACITY, k, None, excess, problem.dimensions[d])
+                )
+        if ev.shift_overrun > TOLERANCE:
+            out.append(Violation(ViolationKind.SHIFT, k, None, ev.shift_overrun))
+    for node, k in problem.locks.items():
+        if seen.get(node) != k:
+            out.append(
+                Violation(ViolationKind.LOCK, k, node, detail="locked stop not on its vehicle")
+            )
+    for k, seq in problem.sequences.items():
+        route = list(routes[k]) if k < len(routes) else []
+        pos = [route.index(n) if n in route else -1 for n in seq]
+        if any(p < 0 for p in pos) or any(b != a + 1 for a, b in zip(pos, pos[1:], strict=False)):
+            out.append(
+                Violation(ViolationKind.SEQUENCE, k, None, detail=f"expected {seq} in order")
+            )
+    if require_all:
+        for node in problem.clients:
+            if node not in seen:
+                out.append(Violation(ViolationKind.MISSING, -1, node))
+    return out

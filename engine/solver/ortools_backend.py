@@ -1,0 +1,188 @@
+"""OR-Tools RoutingModel backend: locks, fixed sequences, churn, breaks, several windows.
+
+Used for re-planning (warm start from the current plan) and for whatever PyVRP's model
+cannot express. Matrices are registered as matrices (never per-arc Python callbacks).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from engine.problem import Problem
+from engine.solver.callbacks import SolveCallbacks
+from engine.solver.scaling import (
+    INT_INF,
+    big_penalty,
+    cost_units,
+    int_capacity,
+    int_demand,
+    int_distances,
+    int_durations,
+    scaled_time,
+)
+
+log = logging.getLogger(__name__)
+
+FIRST_SOLUTION = routing_enums_pb2.FirstSolutionStrategy
+METAHEURISTIC = routing_enums_pb2.LocalSearchMetaheuristic
+
+
+def solve_ortools(
+    problem: Problem,
+    clients: Sequence[int],
+    time_limit_s: float,
+    *,
+    stop_event: threading.Event | None = None,
+    callbacks: SolveCallbacks | None = None,
+    seed: int = 0,
+    initial_routes: Sequence[Sequence[int]] | None = None,
+    solution_limit: int | None = None,
+) -> list[list[int]] | None:
+    """Routes (client nodes per vehicle) or None when no solution was found in time."""
+    callbacks = callbacks or SolveCallbacks()
+    del seed  # OR-Tools search is deterministic for a fixed solution limit
+    clients = list(clients)
+    nv = problem.num_vehicles
+    # Solver nodes: the vehicles' start/end nodes plus the clients, renumbered densely.
+    ends = sorted({v.start for v in problem.vehicles} | {v.end for v in problem.vehicles})
+    nodes = ends + [c for c in clients if c not in set(ends)]
+    local = {node: i for i, node in enumerate(nodes)}
+    manager = pywrapcp.RoutingIndexManager(
+        len(nodes),
+        nv,
+        [local[v.start] for v in problem.vehicles],
+        [local[v.end] for v in problem.vehicles],
+    )
+    routing = pywrapcp.RoutingModel(manager)
+    dist = int_distances(problem)[nodes][:, nodes]
+    dur = int_durations(problem)[nodes][:, nodes]
+
+    units_per_cost, units = cost_units(problem)
+    cost_ids: dict[tuple[int, int], int] = {}
+    for k in range(nv):
+        du, tu = units[k]
+        if (du, tu) not in cost_ids:
+            cost_ids[(du, tu)] = routing.RegisterTransitMatrix((dist * du + dur * tu).tolist())
+        routing.SetArcCostEvaluatorOfVehicle(cost_ids[(du, tu)], k)
+        if problem.vehicles[k].fixed_cost:
+            routing.SetFixedCostOfVehicle(round(problem.vehicles[k].fixed_cost * units_per_cost), k)
+
+    service = [scaled_time(problem.nodes[n].service, up=True) for n in nodes]
+    time_matrix = dur + [[s] for s in service]
+    time_cb = routing.RegisterTransitMatrix(time_matrix.tolist())
+    horizon = max(
+        [scaled_time(v.latest, up=False) for v in problem.vehicles if v.latest < float("inf")]
+        + [scaled_time(w[1], up=False) for n in nodes for w in problem.nodes[n].windows]
+        + [1]
+    )
+    horizon = min(horizon + int(time_matrix.max()) + 1, INT_INF)
+    routing.AddDimension(time_cb, horizon, horizon, False, "time")
+    tdim = routing.GetDimensionOrDie("time")
+    for n in clients:
+        wins = problem.nodes[n].windows
+        if not wins:
+            continue
+        var = tdim.CumulVar(manager.NodeToIndex(local[n]))
+        lows = [scaled_time(a, up=True) for a, _ in wins]
+        highs = [scaled_time(b, up=False) for _, b in wins]
+        var.SetRange(lows[0], highs[-1])
+        for hi, lo in zip(highs, lows[1:], strict=False):
+            if lo - 1 >= hi + 1:
+                var.RemoveInterval(hi + 1, lo - 1)
+    solver = routing.solver()
+    for k, v in enumerate(problem.vehicles):
+        early = scaled_time(v.earliest, up=True)
+        late = min(scaled_time(v.latest, up=False), horizon)
+        tdim.CumulVar(routing.Start(k)).SetRange(early, max(early, late))
+        tdim.CumulVar(routing.End(k)).SetRange(early, max(early, late))
+        if v.break_ is not None:
+            b = v.break_
+            interval = solver.FixedDurationIntervalVar(
+                scaled_time(b.earliest, up=True),
+                scaled_time(b.latest, up=False),
+                scaled_time(b.duration, up=True),
+                False,
+                f"break {k}",
+            )
+            tdim.SetBreakIntervalsOfVehicle([interval], k, service)
+        routing.AddVariableMinimizedByFinalizer(tdim.CumulVar(routing.End(k)))
+
+    for d in range(len(problem.dimensions)):
+        cb = routing.RegisterUnaryTransitVector([int_demand(problem, n)[d] for n in nodes])
+        caps = [int_capacity(problem, k)[d] for k in range(nv)]
+        routing.AddDimensionWithVehicleCapacity(cb, 0, caps, True, f"load{d}")
+
+    penalty = big_penalty(problem)
+    initial = problem.initial_vehicle()
+    for n in clients:
+        idx = manager.NodeToIndex(local[n])
+        node_pen = problem.nodes[n].penalty
+        routing.AddDisjunction(
+            [idx], round((penalty if node_pen is None else node_pen) * units_per_cost)
+        )
+        allowed = [k for k in range(nv) if problem.allowed(n, k)]
+        if n in problem.locks:
+            allowed = [problem.locks[n]] if problem.locks[n] in allowed else []
+        if len(allowed) < nv:
+            routing.SetAllowedVehiclesForIndex(allowed, idx)
+        if problem.churn_penalty > 0 and n in initial and n not in problem.locks:
+            routing.AddSoftSameVehicleConstraint(
+                [routing.Start(initial[n]), idx], round(problem.churn_penalty * units_per_cost)
+            )
+    for k, seq in problem.sequences.items():
+        seq_idx = [manager.NodeToIndex(local[n]) for n in seq if n in local]
+        for a, b in zip(seq_idx, seq_idx[1:], strict=False):
+            solver.Add(routing.NextVar(a) == b)
+        for a in seq_idx:
+            routing.SetAllowedVehiclesForIndex([k], a)
+
+    best = [float("inf")]
+    started = time.perf_counter()
+
+    def on_solution() -> None:
+        cost = routing.CostVar().Value() / units_per_cost
+        if cost < best[0]:
+            best[0] = cost
+            callbacks.on_progress(cost, time.perf_counter() - started)
+
+    routing.AddAtSolutionCallback(on_solution)
+    if stop_event is not None:
+        routing.AddSearchMonitor(solver.CustomLimit(lambda: stop_event.is_set()))
+
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = FIRST_SOLUTION.PARALLEL_CHEAPEST_INSERTION
+    params.local_search_metaheuristic = METAHEURISTIC.GUIDED_LOCAL_SEARCH
+    params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
+    if solution_limit is not None:
+        params.solution_limit = solution_limit
+    routing.CloseModelWithParameters(params)
+
+    start_assignment = None
+    if initial_routes is not None:
+        local_routes = [
+            [local[n] for n in route if n in local and n in set(clients)]
+            for route in initial_routes
+        ]
+        start_assignment = routing.ReadAssignmentFromRoutes(local_routes, True)
+        if start_assignment is None:
+            log.info("initial routes rejected by the model; solving from scratch")
+    if start_assignment is not None:
+        assignment = routing.SolveFromAssignmentWithParameters(start_assignment, params)
+    else:
+        assignment = routing.SolveWithParameters(params)
+    if assignment is None:
+        return None
+    routes: list[list[int]] = []
+    for k in range(nv):
+        idx = assignment.Value(routing.NextVar(routing.Start(k)))
+        route = []
+        while not routing.IsEnd(idx):
+            route.append(nodes[manager.IndexToNode(idx)])
+            idx = assignment.Value(routing.NextVar(idx))
+        routes.append(route)
+    return routes

@@ -1,0 +1,178 @@
+"""PyVRP backend for cold-start planning: fast and close to the best known solutions.
+
+Covers several capacity dimensions and depots, one time window per client, service times,
+shifts, fleet costs and skills (a routing profile per skill set in which clients the
+vehicle may not serve are out of reach). Anything else goes to OR-Tools.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from pyvrp import Client, Depot, Location, ProblemData, VehicleType
+from pyvrp import solve as pyvrp_solve
+from pyvrp.constants import MAX_VALUE
+
+from engine.problem import Problem
+from engine.solver.callbacks import SolveCallbacks
+from engine.solver.scaling import (
+    cost_units,
+    int_capacity,
+    int_demand,
+    int_distances,
+    int_durations,
+    scaled_time,
+)
+
+log = logging.getLogger(__name__)
+
+UNREACHABLE = MAX_VALUE // 4
+
+
+def supports(problem: Problem) -> bool:
+    """Whether PyVRP's model expresses this problem exactly."""
+    if problem.locks or problem.sequences:
+        return False
+    if any(v.break_ is not None for v in problem.vehicles):
+        return False
+    starts = {v.start for v in problem.vehicles} | {v.end for v in problem.vehicles}
+    if starts & set(problem.clients):
+        return False
+    return all(len(problem.nodes[c].windows) <= 1 for c in problem.clients)
+
+
+class _Stop:
+    """PyVRP stopping criterion: time limit, iteration limit, caller's event, progress."""
+
+    def __init__(self, limit_s, iterations, event, callbacks, units_per_cost) -> None:
+        self.deadline = time.perf_counter() + limit_s
+        self.started = time.perf_counter()
+        self.iterations = iterations
+        self.count = 0
+        self.event = event
+        self.callbacks = callbacks
+        self.units = units_per_cost
+        self.best = float("inf")
+
+    def __call__(self, best_cost: float) -> bool:
+        self.count += 1
+        if best_cost < self.best:
+            self.best = best_cost
+            self.callbacks.on_progress(best_cost / self.units, time.perf_counter() - self.started)
+        if self.event is not None and self.event.is_set():
+            return True
+        if self.iterations is not None:
+            return self.count > self.iterations
+        return time.perf_counter() >= self.deadline
+
+
+def solve_pyvrp(
+    problem: Problem,
+    clients: Sequence[int],
+    time_limit_s: float,
+    *,
+    stop_event: threading.Event | None = None,
+    callbacks: SolveCallbacks | None = None,
+    seed: int = 0,
+    iterations: int | None = None,
+) -> tuple[list[list[int]], bool]:
+    """(routes per vehicle, whether PyVRP calls them feasible)."""
+    callbacks = callbacks or SolveCallbacks()
+    clients = list(clients)
+    vehicles = problem.vehicles
+    depots = sorted({v.start for v in vehicles} | {v.end for v in vehicles})
+    nodes = depots + clients
+    dpos = {n: i for i, n in enumerate(depots)}
+    dist = int_distances(problem)[np.ix_(nodes, nodes)]
+    dur = int_durations(problem)[np.ix_(nodes, nodes)]
+    units_per_cost, units = cost_units(problem)
+
+    pclients = []
+    for i, n in enumerate(clients):
+        node = problem.nodes[n]
+        early, late = node.windows[0] if node.windows else (0.0, float("inf"))
+        required = node.penalty is None
+        pclients.append(
+            Client(
+                location=len(depots) + i,
+                delivery=int_demand(problem, n),
+                service_duration=scaled_time(node.service, up=True),
+                tw_early=scaled_time(early, up=True),
+                tw_late=min(scaled_time(late, up=False), MAX_VALUE),
+                prize=0 if required else round(node.penalty * units_per_cost),
+                required=required,
+            )
+        )
+    # One routing profile per skill set that matters.
+    skill_sets = (
+        sorted({v.skills for v in vehicles}, key=sorted)
+        if any(problem.nodes[c].skills for c in clients)
+        else [frozenset()]
+    )
+    dist_ms, dur_ms, profile_of = [], [], {}
+    for p, skills in enumerate(skill_sets):
+        dm, tm = dist.copy(), dur.copy()
+        for i, n in enumerate(clients):
+            if not problem.nodes[n].skills <= skills:
+                dm[:, len(depots) + i] = UNREACHABLE
+                tm[:, len(depots) + i] = UNREACHABLE
+        np.fill_diagonal(dm, 0)
+        np.fill_diagonal(tm, 0)
+        dist_ms.append(dm)
+        dur_ms.append(tm)
+        profile_of[skills] = p
+    # Identical vehicles form one vehicle type.
+    type_keys: dict[tuple, list[int]] = {}
+    for k, v in enumerate(vehicles):
+        key = (
+            v.start,
+            v.end,
+            tuple(int_capacity(problem, k)),
+            v.earliest,
+            v.latest,
+            v.skills if len(skill_sets) > 1 else frozenset(),
+            units[k],
+            v.fixed_cost,
+        )
+        type_keys.setdefault(key, []).append(k)
+    vtypes = []
+    members = []
+    for key, ks in type_keys.items():
+        v = vehicles[ks[0]]
+        early = scaled_time(v.earliest, up=True)
+        late = min(scaled_time(v.latest, up=False), MAX_VALUE)
+        vtypes.append(
+            VehicleType(
+                num_available=len(ks),
+                capacity=list(key[2]),
+                start_depot=dpos[v.start],
+                end_depot=dpos[v.end],
+                fixed_cost=round(v.fixed_cost * units_per_cost),
+                tw_early=early,
+                tw_late=max(early, late),
+                unit_distance_cost=units[ks[0]][0],
+                unit_duration_cost=units[ks[0]][1],
+                profile=profile_of.get(v.skills, 0) if len(skill_sets) > 1 else 0,
+            )
+        )
+        members.append(ks)
+    data = ProblemData(
+        locations=[Location(0.0, 0.0) for _ in nodes],
+        clients=pclients,
+        depots=[Depot(location=i) for i in range(len(depots))],
+        vehicle_types=vtypes,
+        distance_matrices=dist_ms,
+        duration_matrices=dur_ms,
+    )
+    stop = _Stop(time_limit_s, iterations, stop_event, callbacks, units_per_cost)
+    result = pyvrp_solve(data, stop=stop, seed=seed, collect_stats=False, display=False)
+    routes: list[list[int]] = [[] for _ in vehicles]
+    free = [list(ks) for ks in members]
+    for r in result.best.routes():
+        k = free[r.vehicle_type()].pop(0)
+        routes[k] = [clients[a.idx] for a in r.schedule() if a.is_client()]
+    return routes, result.best.is_feasible()
