@@ -1,0 +1,183 @@
+"""Engines for SQLite and PostgreSQL, the session that reports stale writes, and ``Store``.
+
+SQLite follows the pysqlite recipe from the SQLAlchemy docs: the driver's own transaction
+handling is switched off and SQLAlchemy's ``begin`` event issues ``BEGIN IMMEDIATE``, so a
+writer takes the write lock up front and waits (``busy_timeout``) instead of failing
+half-way. Read-only sessions (``Store.read_session``) begin ``DEFERRED`` and never block.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.pool import StaticPool
+
+from app.store.errors import StaleVersionError
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",  # NORMAL may lose the last commits on power loss
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or "mode=memory" in str(url)
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for a ``sqlite:///PATH`` or ``postgresql+psycopg://...`` URL."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise ValueError(f"database URL {url!r} is not a valid SQLAlchemy URL: {exc}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    if backend in ("postgresql", "postgres"):
+        if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+            parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 is what we ship
+        return create_engine(parsed, pool_pre_ping=True)
+    raise ValueError(
+        f"database URL {parsed.render_as_string(hide_password=True)!r}: unsupported database "
+        f"{backend!r}; use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB"
+    )
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    kwargs: dict[str, Any] = {
+        "connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    }
+    if _is_memory(url):
+        kwargs["poolclass"] = StaticPool  # one shared connection, or each sees its own DB
+    else:
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy's begin event issues BEGIN
+        cursor = dbapi_connection.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+class StoreSession(Session):
+    """A Session whose stale writes raise ``StaleVersionError`` naming both versions."""
+
+    def flush(self, objects: Any = None) -> None:
+        candidates = _versioned(list(self.dirty) + list(self.deleted))
+        try:
+            super().flush(objects)
+        except StaleDataError as exc:
+            raise _stale_error(self, candidates, exc) from exc
+
+    def merge(self, instance: Any, *args: Any, **kwargs: Any) -> Any:
+        candidates = _versioned([instance])
+        try:
+            return super().merge(instance, *args, **kwargs)
+        except StaleDataError as exc:
+            raise _stale_error(self, candidates, exc) from exc
+
+
+def _versioned(objects: list[Any]) -> list[tuple[Any, Any, tuple[Any, ...], int | None]]:
+    """(mapper, version column, primary key, version this session based its write on)."""
+    out = []
+    for obj in objects:
+        state = inspect(obj)
+        mapper = state.mapper
+        column = mapper.version_id_col
+        if column is None or state.identity is None:
+            continue
+        prop = mapper.get_property_by_column(column)
+        history = state.attrs[prop.key].history
+        base = (history.deleted or history.unchanged or history.added or [None])[0]
+        out.append((mapper, column, state.identity, base))
+    return out
+
+
+def _stale_error(
+    session: Session, candidates: list[Any], exc: StaleDataError
+) -> StaleVersionError | StaleDataError:
+    """Find the row whose stored version differs from the one the write was based on."""
+    bind = session.get_bind()
+    with bind.connect() as conn:
+        conn = conn.execution_options(sqlite_begin="DEFERRED")  # we may hold the write lock
+        for mapper, column, identity, base in candidates:
+            pk = mapper.primary_key
+            query = select(column).where(*(c == v for c, v in zip(pk, identity, strict=True)))
+            actual = conn.execute(query).scalar_one_or_none()
+            if actual != base:
+                ident = "/".join(str(v) for v in identity)
+                log.warning(
+                    "stale write to %s %s: based on v%s, stored v%s",
+                    mapper.local_table.name,
+                    ident,
+                    base,
+                    actual,
+                )
+                return StaleVersionError(mapper.local_table.name, ident, base, actual)
+    return exc
+
+
+class Store:
+    """The database: an engine plus sessions that commit at exit and roll back on error."""
+
+    def __init__(self, engine: Engine, url: str, *, workstation: str | None = None) -> None:
+        self.engine = engine
+        self.url = url
+        self.workstation = workstation or socket.gethostname()
+        info = {"workstation": self.workstation}
+        self._writer = sessionmaker(engine, class_=StoreSession, expire_on_commit=False, info=info)
+        self._reader = sessionmaker(
+            engine.execution_options(sqlite_begin="DEFERRED"),
+            class_=StoreSession,
+            expire_on_commit=False,
+            info=info,
+        )
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A write transaction: commits when the block ends, rolls back if it raises."""
+        with self._writer.begin() as session:
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read transaction that never waits for a writer (SQLite: ``BEGIN DEFERRED``)."""
+        with self._reader.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        shown = make_url(self.url).render_as_string(hide_password=True)
+        return f"Store({shown!r})"
