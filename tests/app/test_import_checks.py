@@ -1,0 +1,299 @@
+"""Import validation without a database: every check names the file, row, field and reason."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+from app.importer.reading import Source, day_named_in
+from app.importer.validate import Known, validate_sources
+from engine.model import Depot, Location, Order, TimeWindow, Vehicle
+
+DAY = date(2026, 11, 24)
+DEPOTS = "id,name,lat,lon,timezone,docks\nD1,Main,40.7608,-111.8910,America/Denver,4\n"
+VEHICLES = (
+    "id,depot_id,type,capacity_kg,capacity_m3,skills\n"
+    "V1,D1,van,800,8,refrigerated\n"
+    "V2,,box_truck,2500,20,tail_lift\n"
+)
+DRIVERS = (
+    "id,name,depot_id,shift_start,shift_end,break_earliest,break_latest,break_minutes\n"
+    "R1,Ann,D1,07:00,19:00,11:00,13:00,30\n"
+    "R2,Bob,D1,08:00,17:00,,,\n"
+)
+ORDER_HEADER = "id,depot_id,lat,lon,demand_kg,demand_m3,window_start,window_end,skills,wave\n"
+
+
+def _csv(name: str, text: str) -> Source:
+    return Source(name, text.encode())
+
+
+def _day(orders: str, *, with_drivers: bool = True, with_vehicles: bool = True):
+    sources = [_csv("depots.csv", DEPOTS)]
+    if with_vehicles:
+        sources.append(_csv("vehicles.csv", VEHICLES))
+    if with_drivers:
+        sources.append(_csv("drivers.csv", DRIVERS))
+    sources.append(_csv("orders.csv", ORDER_HEADER + orders))
+    return validate_sources(sources, Known(), DAY)
+
+
+def _orders_report(validation):
+    return next(f for f in validation.report.files if f.file == "orders.csv")
+
+
+def _only_issue(validation):
+    issues = _orders_report(validation).issues
+    assert len(issues) == 1, [str(i) for i in issues]
+    return issues[0]
+
+
+def test_good_rows_become_domain_objects_in_the_depot_time_zone():
+    """HH:MM times fall on the import day in the depot's zone; an empty depot_id means the only depot."""
+    v = _day("O1,,40.70,-111.90,10,0.1,09:00,11:00,,W1\n")
+    orders = [b for b in v.batches if b.kind == "orders"][0].items
+    assert orders[0].earliest == datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
+    assert orders[0].depot_id == "D1" and v.report.exit_code == 0
+
+
+def test_swapped_coordinates_are_reported_as_swapped():
+    """A latitude that is only valid as a longitude is called swapped."""
+    issue = _only_issue(_day("O1,D1,-111.90,40.70,10,0.1,09:00,11:00,,W1\n"))
+    assert (issue.row, issue.field) == (2, "lat") and "looks swapped" in issue.reason
+
+
+def test_swapped_coordinates_near_the_depot_only_when_swapped():
+    """Both values in range, far from the depot, but near it once swapped: 'looks swapped'."""
+    depots = "id,name,lat,lon,timezone\nM1,Munich,48.137,11.575,Europe/Berlin\n"
+    orders = ORDER_HEADER + "O1,M1,11.58,48.14,10,0.1,09:00,11:00,,\n"
+    v = validate_sources([_csv("depots.csv", depots), _csv("orders.csv", orders)], Known(), DAY)
+    issue = _orders_report(v).issues[0]
+    assert issue.field == "lat" and "looks swapped" in issue.reason and "km" in issue.reason
+
+
+def test_zero_zero_and_far_away_points_are_refused():
+    """(0,0) and a point 3,000 km from the depot are refused with a reason."""
+    v = _day("O1,D1,0,0,10,0.1,09:00,11:00,,\nO2,D1,40.71,-74.0,10,0.1,09:00,11:00,,\n")
+    reasons = {i.row: i.reason for i in _orders_report(v).issues}
+    assert "(0, 0)" in reasons[2] and "km from depot D1" in reasons[3]
+
+
+def test_unparseable_and_offsetless_times_are_refused():
+    """'9am' and an ISO time without an offset are refused, naming the field."""
+    v = _day(
+        "O1,D1,40.70,-111.90,10,0.1,9am,11:00,,\n"
+        "O2,D1,40.70,-111.90,10,0.1,2026-11-24T09:00:00,11:00,,\n"
+    )
+    issues = _orders_report(v).issues
+    assert [(i.row, i.field) for i in issues] == [(2, "window_start"), (3, "window_start")]
+    assert "not a time" in issues[0].reason and "no UTC offset" in issues[1].reason
+
+
+def test_window_end_before_start_and_overlapping_windows_are_refused():
+    """An inverted window and two overlapping windows are both refused."""
+    header = ORDER_HEADER.strip() + ",window2_start,window2_end\n"
+    orders = (
+        "O1,D1,40.70,-111.90,10,0.1,11:00,09:00,,,,\n"
+        "O2,D1,40.70,-111.90,10,0.1,09:00,11:00,,,10:30,12:00\n"
+        "O3,D1,40.70,-111.90,10,0.1,09:00,10:00,,,13:00,14:00\n"
+    )
+    sources = [_csv("depots.csv", DEPOTS), _csv("orders.csv", header + orders)]
+    report = _orders_report(validate_sources(sources, Known(), DAY))
+    assert [(i.row, i.field) for i in report.issues] == [(2, "window_end"), (3, "window2_start")]
+    assert "before" in report.issues[0].reason and "overlaps" in report.issues[1].reason
+    assert report.accepted == 1
+
+
+def test_window_unreachable_within_the_shifts_is_refused():
+    """A window that closes before the first shift can get there, or opens too late, is refused."""
+    v = _day(
+        "O1,D1,40.70,-111.90,10,0.1,05:00,06:00,,\n"
+        "O2,D1,40.70,-111.90,10,0.1,18:58,19:30,,\n"
+        "O3,D1,40.70,-111.90,10,0.1,07:05,07:30,,\n"
+    )
+    issues = _orders_report(v).issues
+    assert [(i.row, i.field) for i in issues] == [(2, "window_end"), (3, "window_start")]
+    assert "first shift start" in issues[0].reason and "last shift ends" in issues[1].reason
+
+
+def test_reachability_is_skipped_with_a_warning_without_drivers():
+    """With no drivers known, an early window is kept and the report says it was not checked."""
+    report = _orders_report(_day("O1,D1,40.70,-111.90,10,0.1,05:00,06:00,,\n", with_drivers=False))
+    assert report.accepted == 1 and "not checked" in report.warnings[0].reason
+
+
+def test_demand_above_every_vehicle_and_unknown_skills_are_refused():
+    """Demand over the largest vehicle (per dimension) and a skill no vehicle has are refused."""
+    v = _day(
+        "O1,D1,40.70,-111.90,3000,1,09:00,11:00,,\n"
+        "O2,D1,40.70,-111.90,10,25,09:00,11:00,,\n"
+        "O3,D1,40.70,-111.90,10,1,09:00,11:00,crane,\n"
+        "O4,D1,40.70,-111.90,1000,1,09:00,11:00,refrigerated,\n"
+    )
+    issues = _orders_report(v).issues
+    assert [(i.row, i.field) for i in issues] == [
+        (2, "demand_kg"), (3, "demand_m3"), (4, "skills"), (5, "demand"),
+    ]  # fmt: skip
+    assert "largest: 2500 kg" in issues[0].reason and "crane" in issues[2].reason
+
+
+def test_capacity_is_skipped_with_a_warning_without_vehicles():
+    """With no vehicles known, a heavy order is kept and the report warns."""
+    report = _orders_report(_day("O1,D1,40.70,-111.90,9000,1,09:00,11:00,,\n", with_vehicles=False))
+    assert report.accepted == 1
+    assert any("capacity and skills not checked" in w.reason for w in report.warnings)
+
+
+def test_missing_fields_negative_numbers_and_unknown_depot_are_refused():
+    """Empty id, negative demand, unknown depot: each row refused with its field."""
+    v = _day(
+        ",D1,40.70,-111.90,10,0.1,09:00,11:00,,\n"
+        "O2,D1,40.70,-111.90,-4,0.1,09:00,11:00,,\n"
+        "O3,D9,40.70,-111.90,10,0.1,09:00,11:00,,\n"
+    )
+    issues = _orders_report(v).issues
+    assert [(i.row, i.field) for i in issues] == [(2, "id"), (3, "demand_kg"), (4, "depot_id")]
+    assert "missing" in issues[0].reason and "negative" in issues[1].reason
+
+
+def test_duplicate_ids_within_and_across_files_reject_the_second():
+    """The first row with an id wins; later ones, in this or another file, are refused."""
+    row = "O1,D1,40.70,-111.90,10,0.1,09:00,11:00,,\n"
+    sources = [
+        _csv("depots.csv", DEPOTS),
+        _csv("orders.csv", ORDER_HEADER + row + row),
+        _csv("orders_wave2.csv", ORDER_HEADER + row),
+    ]
+    files = validate_sources(sources, Known(), DAY).report.files
+    assert [f.accepted for f in files[1:]] == [1, 0]
+    assert str(files[1].issues[0]) == "orders.csv:3 id: duplicate id 'O1': first at orders.csv:2"
+    assert files[2].issues[0].reason == "duplicate id 'O1': first at orders.csv:2"
+
+
+def test_an_id_already_stored_is_an_update_not_a_duplicate():
+    """A row whose id is in the database is accepted (it updates the stored one)."""
+    depot = Depot("D1", "Main", Location(40.7608, -111.891), "America/Denver")
+    t0 = datetime(2026, 11, 24, 16, tzinfo=UTC)
+    stored = Order("O1", "D1", Location(40.7, -111.9), {"kg": 1}, (TimeWindow(t0, t0),))
+    known = Known(
+        depots=(depot,), vehicles=(Vehicle("V1", "D1", {"kg": 100, "m3": 1}),), orders=(stored,)
+    )
+    orders = ORDER_HEADER + "O1,D1,40.70,-111.90,10,0.1,09:00,11:00,,\n"
+    v = validate_sources([_csv("orders.csv", orders)], known, DAY)
+    assert v.report.files[0].accepted == 1 and v.report.rejected == 0
+
+
+def test_wrong_encoding_is_one_file_error_with_the_byte_offset():
+    """A Latin-1 file is not guessed at: one file-level error names the byte offset."""
+    data = (ORDER_HEADER + "O1,D1,40.70,-111.90,10,0.1,09:00,11:00,,Caf\xe9\n").encode("latin-1")
+    v = validate_sources([_csv("depots.csv", DEPOTS), Source("orders.csv", data)], Known(), DAY)
+    offset = data.index(b"\xe9")
+    assert (
+        f"byte offset {offset}" in v.report.files[1].error
+        and "not UTF-8" in v.report.files[1].error
+    )
+    assert v.report.exit_code == 2
+
+
+def test_wrong_delimiter_is_one_file_error_naming_it():
+    """Semicolon- and tab-separated files are refused, saying which delimiter was found."""
+    semi = _csv("orders.csv", ORDER_HEADER.replace(",", ";"))
+    tab = _csv("vehicles.csv", VEHICLES.replace(",", "\t"))
+    files = validate_sources([semi, tab], Known(), DAY).report.files
+    assert "semicolon (';')" in files[0].error and "tab" in files[1].error
+
+
+def test_missing_required_column_is_a_file_error():
+    """A header without lat is refused as a whole, listing what is missing."""
+    text = "id,depot_id,lon,window_start,window_end\nO1,D1,-111.9,09:00,10:00\n"
+    report = validate_sources([_csv("orders.csv", text)], Known(), DAY).report
+    assert "missing required column(s) lat" in report.files[0].error
+    assert report.files[0].rejected == 1
+
+
+def test_json_object_with_structured_fields_and_item_index():
+    """A JSON day file imports structured demand/windows/skills; bad items are named by index."""
+    day = {
+        "depots": [{"id": "D1", "name": "Main", "lat": 40.76, "lon": -111.89,
+                    "timezone": "America/Denver", "docks": ["North", "South"]}],
+        "vehicles": [{"id": "V1", "depot_id": "D1", "capacity": {"kg": 800, "m3": 8},
+                      "skills": ["refrigerated"]}],
+        "orders": [
+            {"id": "O1", "lat": 40.7, "lon": -111.9, "demand": {"kg": 12},
+             "windows": [{"start": "2026-11-24T09:00:00-07:00", "end": "10:00"},
+                         {"start": "14:00", "end": "15:00"}], "skills": ["refrigerated"]},
+            {"id": "O2", "lat": 40.7, "lon": -111.9,
+             "windows": [{"start": "11:00", "end": "10:00"}]},
+        ],
+    }  # fmt: skip
+    v = validate_sources([Source("day.json", json.dumps(day).encode())], Known(), DAY)
+    report = v.report.files[0]
+    assert report.kind == "depots+vehicles+orders" and report.accepted == 3
+    assert str(report.issues[0]).startswith("day.json:orders[1] windows[0].end:")
+    order = [b for b in v.batches if b.kind == "orders"][0].items[0]
+    assert len(order.windows) == 2 and order.demand == {"kg": 12.0}
+    depot = [b for b in v.batches if b.kind == "depots"][0].items[0]
+    assert [d.name for d in depot.docks] == ["North", "South"]
+
+
+def test_broken_json_is_a_file_error_with_line_and_column():
+    """Invalid JSON is reported once with where the parser stopped."""
+    report = validate_sources([Source("orders.json", b'[{"id": "O1",\n}]')], Known(), DAY).report
+    assert "not valid JSON" in report.files[0].error and "line 2" in report.files[0].error
+
+
+def test_drivers_and_vehicles_rows_are_checked():
+    """A shift that ends before it starts, an incomplete break and a vehicle without capacity."""
+    drivers = (
+        "id,name,depot_id,shift_start,shift_end,break_earliest,break_latest,break_minutes\n"
+        "R1,Ann,D1,17:00,07:00,,,\nR2,Bob,D1,07:00,17:00,11:00,,30\n"
+    )
+    vehicles = "id,depot_id,capacity_kg\nV1,D1,\nV2,D7,100\n"
+    sources = [
+        _csv("depots.csv", DEPOTS),
+        _csv("drivers.csv", drivers),
+        _csv("vehicles.csv", vehicles),
+    ]
+    files = validate_sources(sources, Known(), DAY).report.files
+    by_file = {f.file: [(i.row, i.field) for i in f.issues] for f in files}
+    assert by_file["drivers.csv"] == [(2, "shift_end"), (3, "break_latest")]
+    assert by_file["vehicles.csv"] == [(2, "capacity"), (3, "depot_id")]
+
+
+def test_whole_day_checks_warn_about_capacity_drivers_coverage_and_list_waves():
+    """Too much demand, fewer drivers than vehicles and a window outside every shift are warned."""
+    v = _day(
+        "O1,D1,40.70,-111.90,2000,1,09:00,11:00,,W1\n"
+        "O2,D1,40.70,-111.90,1500,1,09:00,11:00,,W1\n"
+        "O3,D1,40.70,-111.90,10,1,07:00,07:30,,W2\n"
+    )
+    checks = {c.name: c for c in v.report.day_checks}
+    assert not checks["capacity kg"].ok and checks["capacity m3"].ok
+    assert checks["drivers vs vehicles"].ok
+    assert checks["orders per wave"].message == "W1: 2, W2: 1"
+    assert checks["shift coverage"].ok
+
+
+def test_shift_coverage_names_orders_outside_every_shift():
+    """An order whose only window lies outside all shifts is named in the coverage warning."""
+    drivers = "id,name,depot_id,shift_start,shift_end\nR1,Ann,D1,07:00,12:00\n"
+    orders = ORDER_HEADER + "O1,D1,40.70,-111.90,10,1,09:00,10:00,,\n"
+    known = Known(vehicles=(Vehicle("V1", "D1", {"kg": 100, "m3": 1}),))
+    sources = [_csv("depots.csv", DEPOTS), _csv("drivers.csv", drivers), _csv("orders.csv", orders)]
+    checks = {c.name: c for c in validate_sources(sources, known, DAY).report.day_checks}
+    assert checks["shift coverage"].ok
+    later = Order(
+        "O9", "D1", Location(40.7, -111.9), {},
+        (TimeWindow(datetime(2026, 11, 24, 21, tzinfo=UTC), datetime(2026, 11, 24, 22, tzinfo=UTC)),),
+    )  # fmt: skip
+    known = Known(vehicles=known.vehicles, orders=(later,))
+    checks = {c.name: c for c in validate_sources(sources, known, DAY).report.day_checks}
+    assert not checks["shift coverage"].ok and "O9" in checks["shift coverage"].message
+    assert checks["drivers vs vehicles"].ok
+
+
+def test_default_day_is_the_one_named_in_the_files():
+    """Without --day the import day is the date of the first ISO time in the files."""
+    sources = [_csv("orders.csv", ORDER_HEADER + "O1,D1,1,1,1,1,2026-12-01T09:00:00-07:00,x,,\n")]
+    assert day_named_in(sources) == date(2026, 12, 1)
+    assert day_named_in([_csv("orders.csv", ORDER_HEADER)]) is None
