@@ -140,8 +140,10 @@ def parse_ts(value: str | float) -> float:
     return value / 1000.0 if value > 1e11 else value
 
 
-def _validation_reject(exc: msgspec.DecodeError) -> Reject:
+def _validation_reject(exc: Exception) -> Reject:
     text = str(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return Reject("not_json", f"payload is not UTF-8: {exc.reason} at byte {exc.start}")
     if not isinstance(exc, msgspec.ValidationError):
         return Reject("not_json", text)
     if "missing required field" in text:
@@ -198,7 +200,7 @@ class Decoder:
             return self._decode(topic, payload)
         except Exception as exc:  # the network thread must survive anything
             log.exception("decoder failed on %s", topic)
-            return Reject("bad_value", f"{type(exc).__name__}: {exc}")
+            return Reject("decoder_error", f"{type(exc).__name__}: {exc}")
 
     def _decode(self, topic: str, payload: bytes) -> Fix | StopEvent | Reject:
         parts = topic.split("/")
@@ -218,7 +220,7 @@ class Decoder:
     def _native_fix(self, topic_vehicle: str, payload: bytes) -> Fix | Reject:
         try:
             msg = _native_fix.decode(payload)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             return _validation_reject(exc)
         if msg.vehicle_id != topic_vehicle:
             return Reject(
@@ -246,7 +248,7 @@ class Decoder:
     def _native_event(self, topic_vehicle: str, payload: bytes) -> StopEvent | Reject:
         try:
             msg = _native_event.decode(payload)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             return _validation_reject(exc)
         if msg.vehicle_id != topic_vehicle:
             return Reject(
@@ -272,7 +274,7 @@ class Decoder:
     def _owntracks(self, user: str, device: str, payload: bytes) -> Fix | Reject:
         try:
             msg = _owntracks.decode(payload)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             return _validation_reject(exc)
         if msg.type_ != "location":
             return Reject("wrong_type", f"OwnTracks _type {msg.type_!r} is not a location")
@@ -291,7 +293,7 @@ class Decoder:
     def _traccar(self, payload: bytes) -> Fix | Reject:
         try:
             msg = _traccar.decode(payload)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             return _validation_reject(exc)
         pos = msg.position
         unique = msg.device.uniqueId if msg.device is not None else None

@@ -151,4 +151,5 @@ REJECT_REASONS = (
     "duplicate_or_replayed_seq",
     "duplicate_event",
     "impossible_jump",
+    "decoder_error",  # a bug in the decoder; counted so the ingest survives it
 )

@@ -176,4 +176,8 @@ class TelemetryClient:
         self._set_state("connecting", f"lost connection: {reason_code}")
 
     def _on_message(self, client, userdata, message) -> None:
-        self.ingest.on_message(message.topic, message.payload)
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:  # a topic that is not UTF-8 is rejected, not fatal
+            topic = bytes(message._topic).decode("utf-8", "replace")
+        self.ingest.on_message(topic, message.payload)
