@@ -1,0 +1,114 @@
+"""Plain data for the map page: plan, orders and positions turned into JSON-ready dicts.
+
+No Qt here, so the layer content is testable on its own and cheap to build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from engine.model import Depot, Order, Plan, StopStatus
+
+# Distinct, colour-blind-friendlier route colours (Tableau 20, darker half first).
+ROUTE_COLOURS = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+    "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39",
+    "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363",
+)  # fmt: skip
+
+STATUS_COLOURS = {
+    StopStatus.PLANNED: "#ffffff",
+    StopStatus.ARRIVED: "#3182bd",
+    StopStatus.DELIVERED: "#31a354",
+    StopStatus.FAILED: "#d62728",
+    StopStatus.SKIPPED: "#9e9e9e",
+}
+
+STALE_AFTER_S = 120.0
+
+
+def route_colour(index: int) -> str:
+    return ROUTE_COLOURS[index % len(ROUTE_COLOURS)]
+
+
+def plan_layers(
+    plan: Plan | None,
+    orders: Mapping[str, Order],
+    depot: Depot | None,
+    late_risk: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """The depot, route polylines and stop markers of a plan, as one JSON-ready dict."""
+    layers: dict[str, Any] = {"depot": None, "routes": [], "stops": []}
+    if depot is not None:
+        loc = depot.location
+        layers["depot"] = {"id": depot.id, "name": depot.name, "lat": loc.lat, "lon": loc.lon}
+    if plan is None:
+        return layers
+    for index, route in enumerate(plan.routes):
+        colour = route_colour(index)
+        path: list[list[float]] = []
+        if depot is not None:
+            path.append([depot.location.lat, depot.location.lon])
+        for seq, stop in enumerate(route.stops, start=1):
+            order = orders.get(stop.order_id)
+            if order is None:
+                continue
+            path.append([order.location.lat, order.location.lon])
+            layers["stops"].append(
+                {
+                    "id": stop.order_id,
+                    "route": route.id,
+                    "seq": seq,
+                    "lat": order.location.lat,
+                    "lon": order.location.lon,
+                    "status": str(stop.status),
+                    "fill": STATUS_COLOURS.get(stop.status, "#ffffff"),
+                    "colour": colour,
+                    "late": stop.order_id in late_risk,
+                    "locked": stop.locked,
+                    "label": order.customer or order.id,
+                }
+            )
+        if depot is not None and len(path) > 1:
+            path.append([depot.location.lat, depot.location.lon])
+        layers["routes"].append(
+            {"id": route.id, "vehicle": route.vehicle_id, "colour": colour, "path": path}
+        )
+    return layers
+
+
+def _epoch(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return float(value)
+
+
+def vehicle_record(
+    vehicle_id: str, position: Any, now: datetime | None, colour: str = "#333333"
+) -> dict[str, Any]:
+    """One vehicle marker: position, heading and staleness, from a fix-like object.
+
+    ``position`` may be an object or a mapping with ``lat``, ``lon`` and optionally
+    ``heading_deg`` (or ``heading``) and ``ts`` (epoch seconds or an aware datetime).
+    """
+    get = (
+        position.get if isinstance(position, Mapping) else lambda k, d=None: getattr(position, k, d)
+    )
+    heading = get("heading_deg")
+    if heading is None:
+        heading = get("heading")
+    ts = _epoch(get("ts"))
+    age = None if ts is None or now is None else max(0.0, now.timestamp() - ts)
+    return {
+        "id": vehicle_id,
+        "lat": float(get("lat")),
+        "lon": float(get("lon")),
+        "heading": None if heading is None else float(heading),
+        "stale": age is not None and age > STALE_AFTER_S,
+        "age": age,
+        "colour": colour,
+    }

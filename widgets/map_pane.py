@@ -1,0 +1,303 @@
+"""The live map: depot, routes, stops and vehicles on a Leaflet page built once by folium.
+
+Python talks to the page with one batched ``dd.apply(<json>)`` per update, at most
+``max_rate_hz`` times a second (updates in between are merged, newest wins); the page is
+never rebuilt. Calls wait until the page says it is ready, and a reloaded page gets the
+whole picture again. The page talks back over QWebChannel (clicks, stop drops).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import shiboken6
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
+from PySide6.QtWebChannel import QWebChannel
+from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile
+from PySide6.QtWebEngineWidgets import QWebEngineView
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from app.tiles import TileService
+from engine.model import Depot, Order, Plan
+from widgets.map_data import plan_layers, route_colour, vehicle_record
+from widgets.map_page import build_map_page
+from widgets.map_schemes import SCHEME, TILE_URL_TEMPLATE, TileSchemeHandler
+
+log = logging.getLogger(__name__)
+
+
+class MapBridge(QObject):
+    """The object the page sees as ``bridge``: its slots are the page's calls into Python."""
+
+    sig_ready = Signal()
+    sig_clicked = Signal(str, str)
+    sig_dropped = Signal(str, float, float)
+
+    @Slot()
+    def pageReady(self) -> None:  # noqa: N802 (called from JavaScript)
+        self.sig_ready.emit()
+
+    @Slot(str, str)
+    def featureClicked(self, kind: str, ident: str) -> None:  # noqa: N802
+        self.sig_clicked.emit(kind, ident)
+
+    @Slot(str, float, float)
+    def stopDropped(self, order_id: str, lat: float, lon: float) -> None:  # noqa: N802
+        self.sig_dropped.emit(order_id, lat, lon)
+
+
+class MapPane(QWidget):
+    """Map of the depot's day. Feed it with ``set_plan``, ``update_vehicles``, ``set_now``."""
+
+    sig_selection_changed = Signal(str, str)  # kind ("stop" | "vehicle" | "route"), id
+    sig_stop_dropped = Signal(str, float, float)  # order id, lat, lon (drag-reassign hook)
+    sig_page_ready = Signal()
+
+    def __init__(
+        self,
+        tile_service: TileService | None = None,
+        *,
+        cache_dir: Path | None = None,
+        max_rate_hz: float = 4.0,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._alive = True
+        self._ready = False
+        self._min_interval = 1.0 / max_rate_hz
+        self._last_flush = 0.0
+        self._cache_dir = cache_dir or Path(tempfile.gettempdir()) / "dispatch-desk-map"
+        # State mirrored into the page; a reloaded page gets all of it again.
+        self._plan: Plan | None = None
+        self._orders: Mapping[str, Order] = {}
+        self._depot: Depot | None = None
+        self._late: frozenset[str] = frozenset()
+        self._vehicle_colour: dict[str, str] = {}
+        self._positions: dict[str, Any] = {}
+        self._vehicles: dict[str, dict[str, Any]] = {}
+        self._now: datetime | None = None
+        self._selection: tuple[str, str] | None = None
+        # What the next flush carries.
+        self._dirty_layers = False
+        self._dirty_vehicles: set[str] = set()
+        self._removed: set[str] = set()
+        self._dirty_select = False
+        self._focus: tuple[str, str] | None = None
+        self._fit = False
+        self.last_flush_ms = 0.0
+        self.flushes = 0
+
+        self._bridge = MapBridge(self)
+        self._bridge.sig_ready.connect(self._on_page_ready)
+        self._bridge.sig_clicked.connect(self._on_page_clicked)
+        self._bridge.sig_dropped.connect(self.sig_stop_dropped)
+        self.tile_handler = TileSchemeHandler(tile_service, self)
+
+        # The profile must outlive its page: created unparented, reparented after the view
+        # so Qt deletes the view (and the page in it) first.
+        profile = QWebEngineProfile()
+        profile.installUrlSchemeHandler(SCHEME, self.tile_handler)
+        self.view = QWebEngineView(self)
+        self.page = QWebEnginePage(profile, self.view)
+        profile.setParent(self)
+        self._profile = profile
+        self._channel = QWebChannel(self.page)
+        self._channel.registerObject("bridge", self._bridge)
+        self.page.setWebChannel(self._channel)
+        self.view.setPage(self.page)
+        self.page.loadStarted.connect(self._on_load_started)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._flush)
+        page_path = build_map_page(self._cache_dir, tile_url=TILE_URL_TEMPLATE)
+        self.view.load(QUrl.fromLocalFile(str(page_path)))
+
+    # -- inputs ----------------------------------------------------------------------------
+    @property
+    def is_ready(self) -> bool:
+        return self._ready
+
+    def set_plan(
+        self,
+        plan: Plan | None,
+        orders: Mapping[str, Order] | Iterable[Order],
+        depot: Depot | None = None,
+        *,
+        fit: bool = True,
+    ) -> None:
+        """Show a plan's depot, routes and stops (replaces what was shown)."""
+        self._plan = plan
+        self._orders = orders if isinstance(orders, Mapping) else {o.id: o for o in orders}
+        self._depot = depot
+        self._vehicle_colour = {
+            r.vehicle_id: route_colour(i) for i, r in enumerate(plan.routes if plan else ())
+        }
+        self._dirty_layers = True
+        self._fit = self._fit or fit
+        for vid in self._positions:  # vehicle colours follow their route
+            self._refresh_vehicle(vid)
+        self._schedule()
+
+    def set_late_risk(self, order_ids: Iterable[str]) -> None:
+        """Highlight these stops as at risk of being late."""
+        late = frozenset(order_ids)
+        if late != self._late:
+            self._late = late
+            self._dirty_layers = True
+            self._schedule()
+
+    def update_etas(self, etas: Mapping[str, datetime]) -> None:
+        """Current ETA per order: a stop whose ETA is past its last window end is late-risk."""
+        late = {
+            oid
+            for oid, eta in etas.items()
+            if eta is not None and oid in self._orders and eta > self._orders[oid].latest
+        }
+        untouched = {oid for oid in self._late if oid not in etas}
+        self.set_late_risk(late | untouched)
+
+    def update_vehicles(self, positions: Mapping[str, Any]) -> None:
+        """Move vehicles: ``{vehicle_id: fix}`` with ``lat``, ``lon``, ``heading_deg``, ``ts``."""
+        for vid, position in positions.items():
+            self._positions[vid] = position
+            self._refresh_vehicle(vid)
+        self._schedule()
+
+    def remove_vehicles(self, vehicle_ids: Iterable[str]) -> None:
+        for vid in vehicle_ids:
+            if self._positions.pop(vid, None) is not None:
+                self._vehicles.pop(vid, None)
+                self._dirty_vehicles.discard(vid)
+                self._removed.add(vid)
+        self._schedule()
+
+    def set_now(self, now: datetime) -> None:
+        """The clock of the day: positions older than two minutes are shown as stale."""
+        self._now = now
+        for vid in self._positions:
+            self._refresh_vehicle(vid)
+        self._schedule()
+
+    def select(self, kind: str, ident: str | None) -> None:
+        """Highlight one stop, vehicle or route (``ident=None`` clears) without emitting."""
+        self._selection = (kind, ident) if ident else None
+        self._dirty_select = True
+        self._schedule()
+
+    def focus_on(self, ident: str, kind: str | None = None) -> None:
+        """Pan and zoom to an order's stop, a vehicle or a route, and highlight it."""
+        kind = kind or self._kind_of(ident)
+        if kind is None:
+            log.warning("map: nothing called %r to focus on", ident)
+            return
+        self.select(kind, ident)
+        self._focus = (kind, ident)
+        self._schedule()
+
+    def run_js(self, script: str, callback: Callable[[Any], None] | None = None) -> None:
+        """Evaluate ``script`` in the page; the callback is dropped after teardown."""
+
+        def guarded(result: Any) -> None:
+            if shiboken6.isValid(self) and self._alive and callback is not None:
+                callback(result)
+
+        self.page.runJavaScript(script, 0, guarded)
+
+    # -- internals -------------------------------------------------------------------------
+    def _kind_of(self, ident: str) -> str | None:
+        if self._plan is not None:
+            if self._plan.route_of(ident) is not None:
+                return "stop"
+            if any(r.id == ident for r in self._plan.routes):
+                return "route"
+        if ident in self._positions or ident in self._vehicle_colour:
+            return "vehicle"
+        return None
+
+    def _refresh_vehicle(self, vid: str) -> None:
+        try:
+            record = vehicle_record(
+                vid, self._positions[vid], self._now, self._vehicle_colour.get(vid, "#333333")
+            )
+        except (TypeError, ValueError, KeyError) as exc:
+            log.warning("map: vehicle %s has no usable position (%s)", vid, exc)
+            return
+        if self._vehicles.get(vid) != record:
+            self._vehicles[vid] = record
+            self._dirty_vehicles.add(vid)
+            self._removed.discard(vid)
+
+    def _schedule(self) -> None:
+        if not self._ready or not self._alive or self._timer.isActive():
+            return
+        wait = self._min_interval - (time.monotonic() - self._last_flush)
+        self._timer.start(max(0, int(wait * 1000)))
+
+    def _flush(self) -> None:
+        if not self._ready or not self._alive:
+            return
+        started = time.perf_counter()
+        batch: dict[str, Any] = {}
+        if self._dirty_layers:
+            batch["layers"] = plan_layers(self._plan, self._orders, self._depot, self._late)
+        if self._removed:
+            batch["removeVehicles"] = sorted(self._removed)
+        if self._dirty_vehicles:
+            batch["vehicles"] = [self._vehicles[v] for v in self._dirty_vehicles]
+        if self._dirty_select or self._dirty_layers:
+            kind, ident = self._selection or ("", "")
+            batch["select"] = {"kind": kind, "id": ident} if ident else None
+        if self._fit:
+            batch["fit"] = True
+        if self._focus:
+            batch["focus"] = {"kind": self._focus[0], "id": self._focus[1]}
+        self._dirty_layers = self._dirty_select = self._fit = False
+        self._dirty_vehicles.clear()
+        self._removed.clear()
+        self._focus = None
+        if not batch:
+            return
+        self.page.runJavaScript(f"dd.apply({json.dumps(batch)})", 0)
+        self._last_flush = time.monotonic()
+        self.last_flush_ms = (time.perf_counter() - started) * 1000.0
+        self.flushes += 1
+
+    def _on_load_started(self) -> None:
+        self._ready = False
+
+    def _on_page_ready(self) -> None:
+        if not self._alive:
+            return
+        self._ready = True
+        # A fresh page knows nothing: send everything.
+        self._dirty_layers = self._plan is not None or self._depot is not None
+        self._fit = self._fit or self._dirty_layers
+        self._dirty_vehicles = set(self._vehicles)
+        self._dirty_select = self._selection is not None
+        self._last_flush = 0.0
+        self._schedule()
+        self.sig_page_ready.emit()
+
+    def _on_page_clicked(self, kind: str, ident: str) -> None:
+        if not self._alive:
+            return
+        self._selection = (kind, ident)
+        self._dirty_select = True
+        self._schedule()
+        self.sig_selection_changed.emit(kind, ident)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self._alive = False
+        self._timer.stop()
+        super().closeEvent(event)
