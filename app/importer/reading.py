@@ -104,12 +104,11 @@ def decode_utf8(data: bytes) -> str:
 def day_named_in(sources: Iterable[Source]) -> date | None:
     """The calendar day of the first ISO 8601 time written in the files, if any."""
     for source in sources:
-        match = _ISO_DAY.search(source.data.decode("utf-8", errors="replace"))
-        if match:
+        for match in _ISO_DAY.finditer(source.data.decode("utf-8", errors="replace")):
             try:
                 return date.fromisoformat(match.group(1))
             except ValueError:
-                continue
+                continue  # not a real date (that row is reported on its own)
     return None
 
 

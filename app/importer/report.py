@@ -161,7 +161,7 @@ class ImportReport:
                 lines.append(f"  {mark} {c.depot_id} {c.day.isoformat()} {c.name}: {c.message}")
         read = sum(f.rows_read for f in self.files)
         imported = sum(f.accepted for f in self.files)
-        summary = f"Result: {read} rows read, {imported} imported, {self.rejected} rejected"
+        summary = f"Result: {_rows(read)} read, {imported} imported, {self.rejected} rejected"
         if self.file_errors:
             summary += f", {len(self.file_errors)} file(s) could not be read"
         lines.append(summary + ".")
@@ -172,7 +172,7 @@ def _render_file(f: FileReport) -> list[str]:
     if f.error:
         return [f"{f.file}: NOT READ - {f.error}"]
     lines = [
-        f"{f.file} ({f.kind}): {f.rows_read} rows read, {f.accepted} imported "
+        f"{f.file} ({f.kind}): {_rows(f.rows_read)} read, {f.accepted} imported "
         f"({f.inserted} inserted, {f.updated} updated, {f.unchanged} unchanged), "
         f"{f.rejected} rejected"
     ]
@@ -181,3 +181,7 @@ def _render_file(f: FileReport) -> list[str]:
         f"  warning: {w.location} {w.field + ': ' if w.field else ''}{w.reason}" for w in f.warnings
     )
     return lines
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"

@@ -247,8 +247,15 @@ def _windows(r: RowReader, tz: tzinfo, day: date) -> tuple[TimeWindow, ...]:
         return ()
     good: list[tuple[str, TimeWindow]] = []
     for start_name, end_name in pairs:
-        start = r.time(start_name, tz, day, required=True)
-        end = r.time(end_name, tz, day, required=True)
+        for name, partner in ((start_name, end_name), (end_name, start_name)):
+            if not r.has(name) and r.has(partner):
+                r.error(name, f"missing: {partner} is given, a window needs both ends")
+        if not (r.has(start_name) and r.has(end_name)):
+            if not r.has(start_name) and not r.has(end_name):
+                r.error(start_name, "missing (required): a window needs a start and an end")
+            continue
+        start = r.time(start_name, tz, day)
+        end = r.time(end_name, tz, day)
         if start is None or end is None:
             continue
         if end < start:

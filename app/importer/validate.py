@@ -97,6 +97,9 @@ def validate_sources(sources: Sequence[Source], known: Known, day: date) -> Vali
                 items = _process(kind, content.records[kind], report, state, day)
                 result.batches.append(Batch(report, kind, tuple(items)))
     result.report.day_checks.extend(_day_checks(state))
+    # Report files in the order they were processed (depots first), unreadable ones last.
+    rank = {kind: i for i, kind in enumerate(KINDS)}
+    result.report.files.sort(key=lambda f: rank.get(f.kind.split("+")[0], len(KINDS)))
     return result
 
 
