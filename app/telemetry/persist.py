@@ -1,0 +1,278 @@
+"""Telemetry persistence: breadcrumbs, latest positions and stop events, in batches.
+
+A :class:`TelemetryWriter` owns a writer thread: the consumer hands it what the live state
+applied (non-blocking), and every ``interval_s`` it writes everything pending in one short
+transaction — breadcrumbs and events idempotently (``ON CONFLICT DO NOTHING`` on
+``(vehicle_id, seq)`` and ``event_id``), positions upserted only forwards in time. A
+failed write keeps the data and retries, so a database blip loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.store.models_day import VehicleRow
+from app.store.models_live import BreadcrumbRow, DeviceMapRow, StopEventRow, VehiclePositionRow
+from app.telemetry.messages import Fix, StopEvent
+from app.telemetry.state import Applied
+
+log = logging.getLogger(__name__)
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _insert(session: Session, table):
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def write_telemetry(
+    session: Session,
+    crumbs: Iterable[Fix],
+    events: Iterable[StopEvent],
+    positions: Iterable[Fix],
+    *,
+    known_vehicles: set[str] | None = None,
+) -> tuple[int, int, int]:
+    """Write one batch; returns (breadcrumbs, events, positions) rows sent.
+
+    Idempotent: a fix or event already stored is skipped. Positions of vehicles the
+    database does not know are left out (they have no row to hang on).
+    """
+    now = datetime.now(UTC)
+    crumb_rows = [
+        {
+            "vehicle_id": f.vehicle_id,
+            "seq": f.seq,
+            "ts": _dt(f.ts),
+            "lat": f.lat,
+            "lon": f.lon,
+            "speed_kmh": f.speed_kmh,
+            "heading_deg": f.heading_deg,
+        }
+        for f in crumbs
+    ]
+    if crumb_rows:
+        stmt = _insert(session, BreadcrumbRow).on_conflict_do_nothing(
+            index_elements=["vehicle_id", "seq"]
+        )
+        session.execute(stmt, crumb_rows)
+    event_rows = [
+        {
+            "event_id": e.event_id,
+            "vehicle_id": e.vehicle_id,
+            "stop_id": e.stop_id,
+            "type": e.type,
+            "ts": _dt(e.ts),
+            "reason": e.reason or "",
+            "received_at": now,
+        }
+        for e in events
+    ]
+    if event_rows:
+        stmt = _insert(session, StopEventRow).on_conflict_do_nothing(index_elements=["event_id"])
+        session.execute(stmt, event_rows)
+    pos_rows = [
+        {
+            "vehicle_id": f.vehicle_id,
+            "seq": f.seq,
+            "ts": _dt(f.ts),
+            "lat": f.lat,
+            "lon": f.lon,
+            "speed_kmh": f.speed_kmh,
+            "heading_deg": f.heading_deg,
+            "accuracy_m": f.accuracy_m,
+            "received_at": now,
+            "version": 1,
+        }
+        for f in positions
+        if known_vehicles is None or f.vehicle_id in known_vehicles
+    ]
+    if pos_rows:
+        table = VehiclePositionRow.__table__
+        stmt = _insert(session, VehiclePositionRow)
+        excluded = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["vehicle_id"],
+            set_={
+                name: excluded[name]
+                for name in (
+                    "seq",
+                    "ts",
+                    "lat",
+                    "lon",
+                    "speed_kmh",
+                    "heading_deg",
+                    "accuracy_m",
+                    "received_at",
+                )
+            }
+            | {"version": table.c.version + 1},
+            where=table.c.ts < excluded.ts,
+        )
+        session.execute(stmt, pos_rows)
+    return len(crumb_rows), len(event_rows), len(pos_rows)
+
+
+def load_device_map(session: Session) -> dict[str, str]:
+    """The user's device table: device key -> vehicle id."""
+    return dict(session.execute(select(DeviceMapRow.device_key, DeviceMapRow.vehicle_id)).all())
+
+
+def save_device(session: Session, device_key: str, vehicle_id: str) -> None:
+    """Map (or re-map) a tracker device to a vehicle."""
+    if not device_key.strip():
+        raise ValueError("device key must not be empty")
+    if session.get(VehicleRow, vehicle_id) is None:
+        raise ValueError(f"device {device_key!r}: vehicle {vehicle_id!r} does not exist")
+    row = session.get(DeviceMapRow, device_key)
+    now = datetime.now(UTC)
+    if row is None:
+        session.add(DeviceMapRow(device_key=device_key, vehicle_id=vehicle_id, updated_at=now))
+    elif row.vehicle_id != vehicle_id:
+        row.vehicle_id, row.updated_at = vehicle_id, now
+
+
+def load_positions(session: Session) -> list[Fix]:
+    """The stored latest position of every vehicle (to restore the live state)."""
+    rows = session.execute(select(VehiclePositionRow)).scalars()
+    return [
+        Fix(
+            r.vehicle_id,
+            r.seq,
+            r.ts.timestamp(),
+            r.lat,
+            r.lon,
+            r.speed_kmh,
+            r.heading_deg,
+            r.accuracy_m,
+            "store",
+        )
+        for r in rows
+    ]
+
+
+def load_stop_events(session: Session, since: datetime) -> list[StopEvent]:
+    """Stop events from ``since`` on, oldest first (to restore stop states)."""
+    rows = session.execute(
+        select(StopEventRow).where(StopEventRow.ts >= since).order_by(StopEventRow.ts)
+    ).scalars()
+    return [
+        StopEvent(r.event_id, r.vehicle_id, r.ts.timestamp(), r.type, r.stop_id, r.reason or None)
+        for r in rows
+    ]
+
+
+class TelemetryWriter:
+    """Batches what the live state applied and writes it on its own thread."""
+
+    def __init__(self, store, *, interval_s: float = 0.5, retry_s: float = 2.0) -> None:
+        self.store = store
+        self.interval_s = interval_s
+        self.retry_s = retry_s
+        self._cond = threading.Condition()
+        self._crumbs: list[Fix] = []
+        self._events: list[StopEvent] = []
+        self._positions: dict[str, Fix] = {}
+        self._stop = False
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self._known: set[str] = set()
+        self._known_at = 0.0
+        self.written = {"breadcrumbs": 0, "events": 0, "positions": 0}
+        self.last_error = ""
+
+    def __call__(self, applied: Applied) -> None:
+        self.submit(applied)
+
+    def submit(self, applied: Applied) -> None:
+        """Queue what was applied (never blocks on the database)."""
+        with self._cond:
+            self._crumbs.extend(applied.breadcrumbs)
+            self._events.extend(applied.events)
+            for vid, fix in applied.moved.items():
+                prev = self._positions.get(vid)
+                if prev is None or fix.ts > prev.ts:
+                    self._positions[vid] = fix
+            self._cond.notify_all()
+
+    def start(self) -> TelemetryWriter:
+        self._thread = threading.Thread(target=self._run, name="telemetry-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything submitted so far is written; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._cond.notify_all()
+            while self._crumbs or self._events or self._positions or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+        return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is pending, then end the thread."""
+        self.flush(timeout)
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _take(self) -> tuple[list[Fix], list[StopEvent], list[Fix]]:
+        crumbs, events, positions = self._crumbs, self._events, list(self._positions.values())
+        self._crumbs, self._events, self._positions = [], [], {}
+        return crumbs, events, positions
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait(self.interval_s)
+                if self._stop and not (self._crumbs or self._events or self._positions):
+                    return
+                batch = self._take()
+                self._busy = any(batch)
+            if not any(batch):
+                continue
+            try:
+                self._write(*batch)
+            except Exception as exc:  # keep the data, say why, retry later
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("telemetry write failed; retrying in %.0f s", self.retry_s)
+                with self._cond:
+                    self._crumbs[:0], self._events[:0] = batch[0], batch[1]
+                    for fix in batch[2]:
+                        self._positions.setdefault(fix.vehicle_id, fix)
+                    self._busy = False
+                time.sleep(self.retry_s)
+                continue
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    def _write(self, crumbs: list[Fix], events: list[StopEvent], positions: list[Fix]) -> None:
+        with self.store.session() as session:
+            if time.monotonic() - self._known_at > 30 or any(
+                f.vehicle_id not in self._known for f in positions
+            ):
+                self._known = set(session.execute(select(VehicleRow.id)).scalars())
+                self._known_at = time.monotonic()
+            c, e, p = write_telemetry(
+                session, crumbs, events, positions, known_vehicles=self._known
+            )
+        self.written["breadcrumbs"] += c
+        self.written["events"] += e
+        self.written["positions"] += p
