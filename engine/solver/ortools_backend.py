@@ -129,7 +129,8 @@ def solve_ortools(
         if n in problem.locks:
             allowed = [problem.locks[n]] if problem.locks[n] in allowed else []
         if len(allowed) < nv:
-            routing.SetAllowedVehiclesForIndex(allowed, idx)
+            # Also -1: an unperformed visit has no vehicle (the disjunction allows that).
+            routing.VehicleVar(idx).SetValues([-1, *allowed])
         if problem.churn_penalty > 0 and n in initial and n not in problem.locks:
             routing.AddSoftSameVehicleConstraint(
                 [routing.Start(initial[n]), idx], round(problem.churn_penalty * units_per_cost)
@@ -137,9 +138,9 @@ def solve_ortools(
     for k, seq in problem.sequences.items():
         seq_idx = [manager.NodeToIndex(local[n]) for n in seq if n in local]
         for a, b in zip(seq_idx, seq_idx[1:], strict=False):
-            solver.Add(routing.NextVar(a) == b)
+            solver.Add(tdim.CumulVar(a) <= tdim.CumulVar(b))
         for a in seq_idx:
-            routing.SetAllowedVehiclesForIndex([k], a)
+            routing.VehicleVar(a).SetValues([-1, k])
 
     best = [float("inf")]
     started = time.perf_counter()

@@ -1,0 +1,278 @@
+"""Planning on domain types: plan a day, re-plan a running day, insert, suggest, evaluate.
+
+    plan(day, travel, depot_id=..., time_limit_s=...)          -> Plan
+    replan(snapshot, travel, time_limit_s=..., churn_penalty=...) -> Proposal
+    insert(snapshot, order, travel)                             -> Proposal
+    suggest(snapshot, order_id, travel)                         -> list[Suggestion]
+    context(snapshot, travel).evaluate_route(vehicle_id, order_ids) -> RouteReport
+
+``travel`` is any ``engine.travel.TravelModel``. Costs are the vehicles' own (per km, per
+hour, fixed); when no vehicle has any, one cost unit is one kilometre driven.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.model import DayInput, Order, Plan, Unassigned
+from engine.problem import Problem, route_cost
+from engine.solver import SolveCallbacks
+from engine.solver import replan as solve_replan
+from engine.solver import solve as solve_cold
+from engine.solver.diagnose import reason_for, repair
+from engine.solver.domain import DayContext, Snapshot, VehicleState
+from engine.solver.insertion import Suggestion, best_insertion, rank_targets
+
+__all__ = [
+    "DayContext",
+    "Proposal",
+    "RouteReport",
+    "Snapshot",
+    "StopChange",
+    "Suggestion",
+    "VehicleState",
+    "context",
+    "insert",
+    "plan",
+    "replan",
+    "suggest",
+]
+
+DEFAULT_CHURN = 2.0  # cost units (default costs: km) for moving a stop to another vehicle
+
+
+@dataclass(frozen=True, slots=True)
+class StopChange:
+    """One order's vehicle and ETA before and after a proposal."""
+
+    order_id: str
+    vehicle_before: str | None
+    vehicle_after: str | None
+    eta_before: datetime | None
+    eta_after: datetime | None
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """New routes for the day and what they change against continuing as planned."""
+
+    plan: Plan
+    moved: tuple[StopChange, ...]
+    eta_changes: tuple[StopChange, ...]
+    lateness_before_s: float
+    lateness_after_s: float
+    distance_before_m: float
+    distance_after_m: float
+    feasible: bool
+    seconds: float
+
+    @property
+    def unassigned(self) -> tuple[Unassigned, ...]:
+        return self.plan.unassigned
+
+
+@dataclass(frozen=True)
+class RouteReport:
+    """A domain-level route evaluation: ETAs, lateness and load per stop, and totals."""
+
+    order_ids: tuple[str, ...]
+    etas: tuple[datetime, ...]
+    waiting_s: tuple[float, ...]
+    late_s: dict[str, float]
+    loads: tuple[tuple[float, ...], ...]
+    capacity_excess: dict[str, float]
+    shift_overrun_s: float
+    end: datetime
+    distance_m: float
+    duration_s: float
+    feasible: bool
+
+
+def context(snapshot: Snapshot, travel, depot_id: str | None = None) -> DayContext:
+    """Build once per plan state; its ``evaluate_route`` answers in well under a millisecond."""
+    return DayContext(snapshot, travel, depot_id or snapshot.plan.depot_id)
+
+
+def evaluate_route(ctx: DayContext, vehicle_id: str, order_ids: Sequence[str]) -> RouteReport:
+    """ETAs and violations of ``vehicle_id`` driving ``order_ids`` from where it is now."""
+    ev = ctx.evaluate(vehicle_id, order_ids)
+    return RouteReport(
+        order_ids=tuple(order_ids),
+        etas=tuple(ctx.clock(t) for t in ev.arrivals),
+        waiting_s=ev.waiting,
+        late_s={order_ids[p]: late for p, late in ev.lateness.items()},
+        loads=ev.loads,
+        capacity_excess={
+            d: e for d, e in zip(ctx.dimensions, ev.capacity_excess, strict=True) if e > 0
+        },
+        shift_overrun_s=ev.shift_overrun,
+        end=ctx.clock(ev.end_time),
+        distance_m=ev.distance,
+        duration_s=ev.duration,
+        feasible=ev.feasible,
+    )
+
+
+DayContext.evaluate_route = evaluate_route  # type: ignore[attr-defined]
+
+
+def plan(
+    day: DayInput,
+    travel,
+    *,
+    depot_id: str,
+    time_limit_s: float = 10.0,
+    stop_event: threading.Event | None = None,
+    callbacks: SolveCallbacks | None = None,
+    seed: int = 0,
+    iterations: int | None = None,
+    plan_id: str | None = None,
+) -> Plan:
+    """Plan one depot's day from scratch; orders left out come back with the reason."""
+    plan_id = plan_id or f"{depot_id}-{day.day.isoformat()}"
+    ctx = DayContext(Snapshot(day, Plan(plan_id, depot_id, day.day)), travel, depot_id)
+    sol = solve_cold(ctx.problem, time_limit_s, stop_event, callbacks, seed, iterations=iterations)
+    return ctx.routes_to_plan(sol.routes, sol.unassigned, plan_id)
+
+
+def _proposal(ctx: DayContext, routes, unassigned, started: float, feasible: bool) -> Proposal:
+    problem = ctx.problem
+    before = [list(r) for r in (problem.initial_routes or [()] * problem.num_vehicles)]
+    new_plan = ctx.routes_to_plan(routes, unassigned, ctx.snapshot.plan.id)
+    eta_before, veh_before = _etas(ctx, before)
+    eta_after, veh_after = _etas(ctx, routes)
+    changes = []
+    for oid in ctx.client_ids:
+        if oid in eta_before or oid in eta_after:
+            changes.append(
+                StopChange(
+                    oid,
+                    veh_before.get(oid),
+                    veh_after.get(oid),
+                    eta_before.get(oid),
+                    eta_after.get(oid),
+                )
+            )
+    moved = tuple(c for c in changes if c.vehicle_before != c.vehicle_after)
+    eta = tuple(c for c in changes if c.eta_before != c.eta_after)
+    return Proposal(
+        plan=new_plan,
+        moved=moved,
+        eta_changes=eta,
+        lateness_before_s=_lateness(problem, before),
+        lateness_after_s=_lateness(problem, routes),
+        distance_before_m=_distance(problem, before),
+        distance_after_m=_distance(problem, routes),
+        feasible=feasible,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _etas(ctx: DayContext, routes) -> tuple[dict[str, datetime], dict[str, str]]:
+    from engine.evaluate import evaluate
+
+    etas, vehicles = {}, {}
+    for k, r in enumerate(routes):
+        ev = evaluate(ctx.problem, k, r)
+        for pos, n in enumerate(r):
+            etas[ctx.order_of[n]] = ctx.clock(ev.arrivals[pos])
+            vehicles[ctx.order_of[n]] = ctx.vehicles[k].id
+    return etas, vehicles
+
+
+def _lateness(problem: Problem, routes) -> float:
+    from engine.evaluate import evaluate
+
+    return sum(evaluate(problem, k, r).total_lateness for k, r in enumerate(routes))
+
+
+def _distance(problem: Problem, routes) -> float:
+    from engine.evaluate import evaluate
+
+    return sum(evaluate(problem, k, r).distance for k, r in enumerate(routes) if r)
+
+
+def replan(
+    snapshot: Snapshot,
+    travel,
+    *,
+    depot_id: str | None = None,
+    time_limit_s: float = 1.0,
+    churn_penalty: float = DEFAULT_CHURN,
+    stop_event: threading.Event | None = None,
+    callbacks: SolveCallbacks | None = None,
+    iterations: int | None = None,
+) -> Proposal:
+    """Re-plan a running day from where each vehicle is, keeping history and locks."""
+    started = time.perf_counter()
+    ctx = context(snapshot, travel, depot_id)
+    problem = _with_churn(ctx, churn_penalty)
+    sol = solve_replan(problem, time_limit_s, stop_event, callbacks, iterations=iterations)
+    return _proposal(ctx, sol.routes, sol.unassigned, started, sol.feasible)
+
+
+def _with_churn(ctx: DayContext, churn_penalty: float) -> Problem:
+    from dataclasses import replace
+
+    problem = replace(ctx.problem, churn_penalty=churn_penalty)
+    ctx.problem = problem
+    return problem
+
+
+def insert(
+    snapshot: Snapshot,
+    order: Order,
+    travel,
+    *,
+    depot_id: str | None = None,
+    improve_s: float = 0.0,
+    churn_penalty: float = DEFAULT_CHURN,
+    stop_event: threading.Event | None = None,
+) -> Proposal:
+    """Put ``order`` where it costs least without breaking any rule; optionally improve."""
+    started = time.perf_counter()
+    extra = () if any(o.id == order.id for o in snapshot.day.orders) else (order,)
+    ctx = DayContext(snapshot, travel, depot_id or snapshot.plan.depot_id, extra)
+    problem = ctx.problem
+    routes = repair(problem, problem.initial_routes or [()] * problem.num_vehicles)
+    node = ctx.node_of[order.id]
+    for r in routes:
+        if node in r:
+            r.remove(node)
+    best = best_insertion(problem, routes, node)
+    unassigned = {}
+    if best is None:
+        unassigned[node] = reason_for(problem, node) or "no_feasible_route"
+    else:
+        routes[best.vehicle].insert(best.position, node)
+    if best is not None and improve_s > 0:
+        from dataclasses import replace
+
+        warm = replace(_with_churn(ctx, churn_penalty), initial_routes=tuple(map(tuple, routes)))
+        ctx.problem = warm
+        sol = solve_replan(warm, improve_s, stop_event)
+        ctx.problem = problem
+        if (
+            sol.feasible
+            and sum(route_cost(problem, k, r) for k, r in enumerate(sol.routes))
+            <= sum(route_cost(problem, k, r) for k, r in enumerate(routes))
+            and node in {n for r in sol.routes for n in r}
+        ):
+            routes = [list(r) for r in sol.routes]
+    return _proposal(ctx, routes, unassigned, started, True)
+
+
+def suggest(
+    snapshot: Snapshot, order_id: str, travel, *, depot_id: str | None = None
+) -> list[Suggestion]:
+    """Ranked target routes for moving one stop: feasible first, then by cost delta."""
+    ctx = context(snapshot, travel, depot_id)
+    if order_id not in ctx.node_of:
+        raise KeyError(f"order {order_id}: not an open stop of this day")
+    problem = ctx.problem
+    routes = [list(r) for r in (problem.initial_routes or [()] * problem.num_vehicles)]
+    return rank_targets(problem, routes, ctx.node_of[order_id], [v.id for v in ctx.vehicles])
