@@ -1,0 +1,248 @@
+"""Read and write the domain types of ``engine.model`` (functions taking a Session).
+
+Writes are idempotent by id: an identical item changes nothing (no version bump, no change
+log); a changed one is updated, its version rises and one change-log row records before and
+after, in the same transaction. Plans and per-route edits live in ``repository_plan`` and
+are re-exported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.store import convert
+from app.store.changelog import log_change
+from app.store.models import DepotRow, DriverRow, OrderRow, VehicleRow
+from app.store.repository_plan import load_plan, route_versions, save_plan, update_route_stops
+from engine.model import DayInput, Depot, Driver, Order, Vehicle
+
+__all__ = [
+    "UpsertCounts",
+    "depot_day_bounds",
+    "known_ids",
+    "list_depots",
+    "load_day",
+    "load_plan",
+    "route_versions",
+    "save_plan",
+    "update_route_stops",
+    "upsert_depots",
+    "upsert_drivers",
+    "upsert_orders",
+    "upsert_vehicles",
+]
+
+_CHUNK = 500  # ids per IN (...) query, well under every backend's parameter limit
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    """What an upsert did. ``outside_day``: items not on the ``day`` given (still stored)."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    outside_day: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+
+@dataclass(frozen=True)
+class _Kind:
+    entity: str
+    row: type
+    snapshot: Callable[[Any], dict[str, Any]]
+    from_row: Callable[[Any], Any]
+    fill: Callable[[Any, Any], None]
+
+
+_DEPOT = _Kind(
+    "depot", DepotRow, convert.depot_snapshot, convert.depot_from_row, convert.fill_depot
+)
+_VEHICLE = _Kind(
+    "vehicle", VehicleRow, convert.vehicle_snapshot, convert.vehicle_from_row, convert.fill_vehicle
+)
+_DRIVER = _Kind(
+    "driver", DriverRow, convert.driver_snapshot, convert.driver_from_row, convert.fill_driver
+)
+_ORDER = _Kind(
+    "order", OrderRow, convert.order_snapshot, convert.order_from_row, convert.fill_order
+)
+_KINDS = {k.entity: k for k in (_DEPOT, _VEHICLE, _DRIVER, _ORDER)}
+
+
+def _existing(session: Session, row: type, ids: Sequence[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        found.update((r.id, r) for r in session.scalars(select(row).where(row.id.in_(chunk))))
+    return found
+
+
+def _upsert(session: Session, kind: _Kind, items: Iterable[Any], actor: str) -> UpsertCounts:
+    batch = list(items)
+    ids = [item.id for item in batch]
+    if len(set(ids)) != len(ids):
+        seen: set[str] = set()
+        dupes = sorted({i for i in ids if i in seen or seen.add(i)})
+        raise ValueError(f"upsert {kind.entity}s: duplicate ids in one batch: {dupes[:10]}")
+    existing = _existing(session, kind.row, ids)
+    now = datetime.now(UTC)
+    inserted = updated = unchanged = 0
+    for item in batch:
+        after = kind.snapshot(item)
+        row = existing.get(item.id)
+        if row is None:
+            row = kind.row(id=item.id)
+            kind.fill(row, item)
+            row.updated_at, row.updated_by = now, actor
+            session.add(row)
+            log_change(session, kind.entity, item.id, "insert", actor=actor, after=after)
+            inserted += 1
+            continue
+        before = kind.snapshot(kind.from_row(row))
+        if before == after:
+            unchanged += 1
+            continue
+        kind.fill(row, item)
+        row.updated_at, row.updated_by = now, actor  # also forces the version bump
+        log_change(session, kind.entity, item.id, "update", actor=actor, before=before, after=after)
+        updated += 1
+    session.flush()
+    return UpsertCounts(inserted, updated, unchanged)
+
+
+def _with_day_count(
+    session: Session, counts: UpsertCounts, items: list[Any], day: date | None, start: Callable
+) -> UpsertCounts:
+    if day is None:
+        return counts
+    zones = {r.id: _zone(r) for r in session.scalars(select(DepotRow))}
+    outside = sum(
+        1
+        for item in items
+        if item.depot_id in zones and start(item).astimezone(zones[item.depot_id]).date() != day
+    )
+    return UpsertCounts(counts.inserted, counts.updated, counts.unchanged, outside)
+
+
+def upsert_depots(
+    session: Session, items: Iterable[Depot], *, actor: str, day: date | None = None
+) -> UpsertCounts:
+    """Insert or update depots (with their docks) by id. ``day`` is not used for depots."""
+    return _upsert(session, _DEPOT, items, actor)
+
+
+def upsert_vehicles(
+    session: Session, items: Iterable[Vehicle], *, actor: str, day: date | None = None
+) -> UpsertCounts:
+    """Insert or update vehicles by id (their depot must be stored). ``day`` is not used."""
+    return _upsert(session, _VEHICLE, items, actor)
+
+
+def upsert_drivers(
+    session: Session, items: Iterable[Driver], *, actor: str, day: date | None = None
+) -> UpsertCounts:
+    """Insert or update drivers (with breaks) by id; ``day`` counts shifts starting elsewhen."""
+    batch = list(items)
+    counts = _upsert(session, _DRIVER, batch, actor)
+    return _with_day_count(session, counts, batch, day, lambda d: d.shift_start)
+
+
+def upsert_orders(
+    session: Session, items: Iterable[Order], *, actor: str, day: date | None = None
+) -> UpsertCounts:
+    """Insert or update orders (with windows) by id; ``day`` counts orders of other days.
+
+    An order belongs to the depot-local day its first window starts on, whatever ``day``
+    says; ``outside_day`` tells the importer how many rows are not for the day it imports.
+    """
+    batch = list(items)
+    counts = _upsert(session, _ORDER, batch, actor)
+    return _with_day_count(session, counts, batch, day, lambda o: o.earliest)
+
+
+def _zone(depot: DepotRow) -> ZoneInfo:
+    try:
+        return ZoneInfo(depot.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"depot {depot.id}: time zone {depot.timezone!r} is not a known IANA name"
+        ) from exc
+
+
+def depot_day_bounds(depot_timezone: str, day: date) -> tuple[datetime, datetime]:
+    """The UTC instants where ``day`` starts and ends in the depot's time zone (DST-aware)."""
+    zone = ZoneInfo(depot_timezone)
+    start = datetime.combine(day, time(0), zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def _depot_row(session: Session, depot_id: str) -> DepotRow:
+    row = session.get(DepotRow, depot_id)
+    if row is None:
+        known = sorted(session.scalars(select(DepotRow.id)))
+        raise KeyError(f"no depot {depot_id!r} in the store (known: {', '.join(known) or 'none'})")
+    return row
+
+
+def load_day(session: Session, depot_id: str, day: date) -> DayInput:
+    """The depot's day: orders whose first window and drivers whose shift start on ``day``
+    (in the depot's time zone), and every vehicle of the depot; each sorted by id."""
+    depot_row = _depot_row(session, depot_id)
+    _zone(depot_row)
+    start, end = depot_day_bounds(depot_row.timezone, day)
+    vehicles = session.scalars(
+        select(VehicleRow).where(VehicleRow.depot_id == depot_id).order_by(VehicleRow.id)
+    )
+    drivers = session.scalars(
+        select(DriverRow)
+        .where(DriverRow.depot_id == depot_id)
+        .where(DriverRow.shift_start >= start, DriverRow.shift_start < end)
+        .order_by(DriverRow.id)
+    )
+    orders = session.scalars(
+        select(OrderRow)
+        .where(OrderRow.depot_id == depot_id)
+        .where(OrderRow.first_window_start >= start, OrderRow.first_window_start < end)
+        .order_by(OrderRow.id)
+    )
+    vehicle_list = tuple(convert.vehicle_from_row(r) for r in vehicles)
+    order_list = tuple(convert.order_from_row(r) for r in orders)
+    dims = sorted(
+        {d for v in vehicle_list for d in v.capacity} | {d for o in order_list for d in o.demand}
+    )
+    extra = {"dimensions": tuple(dims)} if dims else {}
+    return DayInput(
+        day=day,
+        depots=(convert.depot_from_row(depot_row),),
+        vehicles=vehicle_list,
+        drivers=tuple(convert.driver_from_row(r) for r in drivers),
+        orders=order_list,
+        **extra,
+    )
+
+
+def list_depots(session: Session) -> list[Depot]:
+    """Every stored depot, sorted by id."""
+    rows = session.scalars(select(DepotRow).order_by(DepotRow.id))
+    return [convert.depot_from_row(r) for r in rows]
+
+
+def known_ids(session: Session, kind: str) -> set[str]:
+    """The stored ids of one kind: ``depot``, ``vehicle``, ``driver`` or ``order`` (or plural)."""
+    key = kind[:-1] if kind.endswith("s") and kind[:-1] in _KINDS else kind
+    if key not in _KINDS:
+        raise ValueError(f"known_ids: kind must be one of {sorted(_KINDS)}, got {kind!r}")
+    row = _KINDS[key].row
+    return set(session.scalars(select(row.id)))

@@ -1,0 +1,78 @@
+"""Domain types survive the store unchanged, with their time zones' instants intact."""
+
+from __future__ import annotations
+
+from datetime import UTC, timedelta
+
+import pytest
+
+from app.store import repository
+from tests.app.test_store_support import ACTOR, DAY, next_day_order, sample_day, seed
+
+
+def test_day_round_trips_exactly(store):
+    """Depot, vehicles, drivers and orders come back equal to what was stored."""
+    day = seed(store)
+    with store.read_session() as s:
+        loaded = repository.load_day(s, "SLC", DAY)
+    assert loaded.depots == day.depots
+    assert loaded.vehicles == day.vehicles
+    assert loaded.drivers == day.drivers
+    assert loaded.orders == day.orders
+    assert loaded.dimensions == ("kg", "m3")
+
+
+def test_times_come_back_timezone_aware(store):
+    """Every time read back is aware (UTC) and names the same instant as the one stored."""
+    day = seed(store)
+    with store.session() as s:
+        loaded = repository.load_day(s, "SLC", DAY)
+    original = {o.id: o for o in day.orders}
+    for order in loaded.orders:
+        for got, want in zip(order.windows, original[order.id].windows, strict=True):
+            assert got.start.utcoffset() == timedelta(0) and got.start == want.start
+            assert got.end.tzinfo is not None and got.end == want.end
+    driver = next(d for d in loaded.drivers if d.breaks)
+    assert driver.breaks[0].earliest.tzinfo is not None
+    assert driver.shift_start.astimezone(UTC).hour == 14  # 07:00 in Denver (MST)
+
+
+def test_load_day_uses_the_depots_local_day(store):
+    """An order at 23:30 local belongs to the day even though it is tomorrow in UTC; one at
+    00:30 local the next day does not."""
+    seed(store)
+    with store.session() as s:
+        ids = {o.id for o in repository.load_day(s, "SLC", DAY).orders}
+        next_ids = {o.id for o in repository.load_day(s, "SLC", DAY + timedelta(days=1)).orders}
+    assert ids == {"O1", "O2", "O3"}
+    assert next_ids == {next_day_order().id}
+
+
+def test_load_day_of_unknown_depot_names_the_known_ones(store):
+    """Asking for a depot that is not stored says which depots are."""
+    seed(store)
+    with pytest.raises(KeyError, match="no depot 'XYZ'.*known: SLC"), store.session() as s:
+        repository.load_day(s, "XYZ", DAY)
+
+
+def test_list_depots_and_known_ids(store):
+    """The depot list and the known ids reflect what was imported."""
+    seed(store)
+    with store.session() as s:
+        assert [d.id for d in repository.list_depots(s)] == ["SLC"]
+        assert repository.known_ids(s, "order") == {"O1", "O2", "O3", "O9"}
+        assert repository.known_ids(s, "vehicles") == {"V01", "V02"}
+        assert repository.known_ids(s, "driver") == {"DR1", "DR2"}
+        with pytest.raises(ValueError, match="kind must be one of"):
+            repository.known_ids(s, "parcel")
+
+
+def test_order_of_unknown_depot_is_rejected(store):
+    """An order cannot point at a depot that does not exist (foreign keys are enforced)."""
+    from sqlalchemy.exc import IntegrityError
+
+    day = sample_day()
+    with pytest.raises(IntegrityError), store.session() as s:
+        repository.upsert_orders(s, day.orders, actor=ACTOR)
+    with store.session() as s:
+        assert repository.known_ids(s, "order") == set()
