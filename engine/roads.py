@@ -1,0 +1,436 @@
+"""A city's street network: nodes, edges, speeds by road class and time of day, snapping.
+
+The network comes from a GeoParquet file of street segments (columns ``highway`` and a WKB
+``geometry`` of LineStrings, as OpenStreetMap extracts are commonly published), read with
+pyarrow and shapely alone. Projected files in a Transverse Mercator CRS (UTM) are turned
+into WGS84 latitude/longitude with the Krüger series (accurate to well under a millimetre
+within a UTM zone); edge lengths are true ground metres (grid length over the scale factor).
+
+Every segment is a two-way edge. Speeds come from the road class (:data:`FREE_FLOW_KMH`)
+times a time-of-day factor (:data:`TIME_OF_DAY`): rush hours are slower, main roads more
+so than side streets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import shapely
+from scipy.spatial import cKDTree
+
+log = logging.getLogger(__name__)
+
+#: The demo city's network, shipped with the application (© OpenStreetMap contributors).
+DEMO_CITY_NETWORK = (
+    Path(__file__).resolve().parent.parent / "resources/roads/salt_lake_city.parquet"
+)
+
+#: Free-flow speed in km/h by OpenStreetMap ``highway`` class; other classes get
+#: :data:`DEFAULT_KMH`. Typical urban US speeds (the posted limit is not in the data).
+FREE_FLOW_KMH: dict[str, float] = {
+    "motorway": 100.0,
+    "motorway_link": 60.0,
+    "trunk": 80.0,
+    "trunk_link": 50.0,
+    "primary": 60.0,
+    "primary_link": 45.0,
+    "secondary": 50.0,
+    "secondary_link": 40.0,
+    "tertiary": 45.0,
+    "tertiary_link": 35.0,
+    "unclassified": 30.0,
+    "residential": 30.0,
+    "service": 20.0,
+    "living_street": 10.0,
+    "pedestrian": 10.0,
+}
+DEFAULT_KMH = 30.0
+
+#: Main roads: they carry the rush-hour slowdown in full; side streets get half of it.
+MAIN_ROADS = frozenset(
+    c for c in FREE_FLOW_KMH if c.split("_")[0] in ("motorway", "trunk", "primary", "secondary")
+)
+
+#: Classes where no delivery address lies (ramps, motorways, pedestrian zones).
+NO_DELIVERY = frozenset(
+    {"motorway", "motorway_link", "trunk_link", "primary_link", "secondary_link"}
+    | {"tertiary_link", "pedestrian"}
+)
+
+#: (first hour, last hour exclusive, name, speed factor on main roads) in local time.
+#: Side streets run at ``1 - (1 - factor) / 2``. Hours not listed run at free flow.
+TIME_OF_DAY: tuple[tuple[int, int, str, float], ...] = (
+    (6, 7, "early", 0.90),
+    (7, 9, "am_peak", 0.65),
+    (9, 11, "late_morning", 0.85),
+    (11, 14, "midday", 0.80),
+    (14, 16, "afternoon", 0.85),
+    (16, 18, "pm_peak", 0.60),
+    (18, 19, "evening", 0.85),
+)
+FREE_FLOW = "free_flow"
+
+
+def period_of_hour(hour: int | None) -> tuple[str, float]:
+    """The time-of-day period (name, main-road speed factor) of a local clock hour."""
+    if hour is not None:
+        for first, last, name, factor in TIME_OF_DAY:
+            if first <= hour < last:
+                return name, factor
+    return FREE_FLOW, 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class TransverseMercator:
+    """A Transverse Mercator projection (UTM is one) on an ellipsoid, numpy-vectorised."""
+
+    lon0_deg: float
+    k0: float = 0.9996
+    false_easting: float = 500_000.0
+    false_northing: float = 0.0
+    a: float = 6_378_137.0
+    inv_f: float = 298.257223563
+
+    @classmethod
+    def utm(cls, zone: int, north: bool = True) -> TransverseMercator:
+        if not 1 <= zone <= 60:
+            raise ValueError(f"UTM zone: {zone} is outside 1..60")
+        return cls(lon0_deg=zone * 6.0 - 183.0, false_northing=0.0 if north else 10_000_000.0)
+
+    def _series(self):
+        n = 1.0 / (2.0 * self.inv_f - 1.0)  # f / (2 - f)
+        big_a = self.a / (1 + n) * (1 + n**2 / 4 + n**4 / 64)
+        alpha = (
+            n / 2 - 2 * n**2 / 3 + 5 * n**3 / 16,
+            13 * n**2 / 48 - 3 * n**3 / 5,
+            61 * n**3 / 240,
+        )
+        beta = (n / 2 - 2 * n**2 / 3 + 37 * n**3 / 96, n**2 / 48 + n**3 / 15, 17 * n**3 / 480)
+        delta = (2 * n - 2 * n**2 / 3 - 2 * n**3, 7 * n**2 / 3 - 8 * n**3 / 5, 56 * n**3 / 15)
+        return n, big_a, alpha, beta, delta
+
+    def _conformal(self, lat, lon):
+        n, big_a, alpha, _, _ = self._series()
+        phi = np.radians(np.asarray(lat, dtype=np.float64))
+        dlam = np.radians(np.asarray(lon, dtype=np.float64) - self.lon0_deg)
+        c = 2 * np.sqrt(n) / (1 + n)
+        t = np.sinh(np.arctanh(np.sin(phi)) - c * np.arctanh(c * np.sin(phi)))
+        xi = np.arctan2(t, np.cos(dlam))
+        eta = np.arctanh(np.sin(dlam) / np.sqrt(1 + t**2))
+        return n, big_a, alpha, phi, dlam, t, xi, eta
+
+    def forward(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
+        """WGS84 degrees -> (easting, northing) in metres."""
+        _, big_a, alpha, _, _, _, xi, eta = self._conformal(lat, lon)
+        x, y = eta.copy(), xi.copy()
+        for j, aj in enumerate(alpha, start=1):
+            x += aj * np.cos(2 * j * xi) * np.sinh(2 * j * eta)
+            y += aj * np.sin(2 * j * xi) * np.cosh(2 * j * eta)
+        k = self.k0 * big_a
+        return self.false_easting + k * x, self.false_northing + k * y
+
+    def inverse(self, easting, northing) -> tuple[np.ndarray, np.ndarray]:
+        """(easting, northing) in metres -> WGS84 (lat, lon) degrees."""
+        _, big_a, _, beta, delta = self._series()
+        k = self.k0 * big_a
+        xi = (np.asarray(northing, dtype=np.float64) - self.false_northing) / k
+        eta = (np.asarray(easting, dtype=np.float64) - self.false_easting) / k
+        xi_p, eta_p = xi.copy(), eta.copy()
+        for j, bj in enumerate(beta, start=1):
+            xi_p -= bj * np.sin(2 * j * xi) * np.cosh(2 * j * eta)
+            eta_p -= bj * np.cos(2 * j * xi) * np.sinh(2 * j * eta)
+        chi = np.arcsin(np.sin(xi_p) / np.cosh(eta_p))
+        phi = chi.copy()
+        for j, dj in enumerate(delta, start=1):
+            phi += dj * np.sin(2 * j * chi)
+        lam = np.arctan2(np.sinh(eta_p), np.cos(xi_p))
+        return np.degrees(phi), self.lon0_deg + np.degrees(lam)
+
+    def scale_factor(self, lat, lon) -> np.ndarray:
+        """Point scale factor: grid metres per ground metre at each point."""
+        n, big_a, alpha, phi, dlam, t, xi, eta = self._conformal(lat, lon)
+        sigma, tau = np.ones_like(xi), np.zeros_like(xi)
+        for j, aj in enumerate(alpha, start=1):
+            sigma += 2 * j * aj * np.cos(2 * j * xi) * np.cosh(2 * j * eta)
+            tau += 2 * j * aj * np.sin(2 * j * xi) * np.sinh(2 * j * eta)
+        q = (1 + ((1 - n) / (1 + n) * np.tan(phi)) ** 2) * (sigma**2 + tau**2)
+        return self.k0 * big_a / self.a * np.sqrt(q / (t**2 + np.cos(dlam) ** 2))
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """A lat/lon box (Leaflet order: ``[[south, west], [north, east]]``)."""
+
+    south: float
+    west: float
+    north: float
+    east: float
+
+
+@dataclass(frozen=True, slots=True)
+class EdgePolylines:
+    """All edges as flat lat/lon arrays: edge ``i`` is ``lat[offsets[i]:offsets[i+1]]``."""
+
+    lat: np.ndarray
+    lon: np.ndarray
+    offsets: np.ndarray
+    highway: np.ndarray  # class code per edge, an index into ``classes``
+    classes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StreetPoints:
+    """Points on streets: where, on which edge, how far along it (0..1)."""
+
+    lat: np.ndarray
+    lon: np.ndarray
+    edge: np.ndarray
+    fraction: np.ndarray
+
+
+def _crs_projection(geo_meta: dict, column: str, path: Path) -> TransverseMercator | None:
+    """The file's projection, or None for a geographic (lon/lat) CRS."""
+    crs = geo_meta.get("columns", {}).get(column, {}).get("crs")
+    if crs is None or crs.get("type") == "GeographicCRS":
+        return None  # GeoParquet: a missing CRS means OGC:CRS84 (lon/lat)
+    conv = crs.get("conversion", {})
+    method = conv.get("method", {}).get("name", "")
+    if crs.get("type") != "ProjectedCRS" or "Transverse Mercator" not in method:
+        raise ValueError(
+            f"{path.name}: CRS {crs.get('name', '?')!r} ({method or crs.get('type')}) is not "
+            "supported; expected WGS84 lon/lat or a Transverse Mercator (UTM) projection"
+        )
+    params = {p["name"]: float(p["value"]) for p in conv.get("parameters", [])}
+    ellipsoid = crs.get("base_crs", {}).get("datum", {}).get("ellipsoid", {})
+    return TransverseMercator(
+        lon0_deg=params.get("Longitude of natural origin", 0.0),
+        k0=params.get("Scale factor at natural origin", 1.0),
+        false_easting=params.get("False easting", 0.0),
+        false_northing=params.get("False northing", 0.0),
+        a=float(ellipsoid.get("semi_major_axis", 6_378_137.0)),
+        inv_f=float(ellipsoid.get("inverse_flattening", 298.257223563)),
+    )
+
+
+_CACHE: dict[tuple[str, int, int], StreetNetwork] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, eq=False)
+class StreetNetwork:
+    """An undirected street graph with node coordinates (lat/lon and projected metres)."""
+
+    node_lat: np.ndarray
+    node_lon: np.ndarray
+    node_x: np.ndarray  # projected metres (local, conformal): for snapping
+    node_y: np.ndarray
+    edge_u: np.ndarray
+    edge_v: np.ndarray
+    edge_length_m: np.ndarray
+    edge_class: np.ndarray  # code per edge, an index into ``classes``
+    classes: tuple[str, ...]
+    coord_x: np.ndarray  # every edge's polyline in projected metres, flat
+    coord_y: np.ndarray
+    coord_offsets: np.ndarray  # edge i: coord_*[offsets[i]:offsets[i+1]]
+    projection: TransverseMercator
+    source: str = ""
+
+    # ---- loading -------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> StreetNetwork:
+        """Read a GeoParquet street file; cached per process (keyed by path, size, mtime)."""
+        path = Path(path)
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise FileNotFoundError(f"street network {path}: cannot read ({exc})") from exc
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        with _CACHE_LOCK:
+            cached = _CACHE.get(key)
+            if cached is None:
+                started = time.perf_counter()
+                cached = _CACHE[key] = cls._parse(path)
+                log.info(
+                    "street network %s: %d nodes, %d edges, %.0f km in %.2f s",
+                    path.name,
+                    cached.node_count,
+                    cached.edge_count,
+                    cached.total_length_m / 1000,
+                    time.perf_counter() - started,
+                )
+        return cached
+
+    @classmethod
+    def _parse(cls, path: Path) -> StreetNetwork:
+        import pyarrow.parquet as pq
+
+        try:
+            pfile = pq.ParquetFile(path)
+        except Exception as exc:  # pyarrow raises several kinds for a non-parquet file
+            raise ValueError(f"{path.name}: not a readable GeoParquet file ({exc})") from exc
+        meta = pfile.schema_arrow.metadata or {}
+        geo = json.loads(meta.get(b"geo", b"{}"))
+        column = geo.get("primary_column", "geometry")
+        missing = {"highway", column} - set(pfile.schema_arrow.names)
+        if missing:
+            raise ValueError(f"{path.name}: missing column(s) {sorted(missing)}")
+        table = pfile.read(columns=["highway", column])
+        geoms = shapely.from_wkb(table.column(column).to_numpy(zero_copy_only=False))
+        kinds = set(shapely.get_type_id(geoms).tolist())
+        if kinds - {shapely.GeometryType.LINESTRING.value}:
+            raise ValueError(f"{path.name}: {column} must hold LineStrings only")
+        projection = _crs_projection(geo, column, path)
+        coords, idx = shapely.get_coordinates(geoms, return_index=True)
+        if projection is None:  # lon/lat: project onto the UTM zone of the data's centre
+            lon_c = float(np.median(coords[:, 0]))
+            projection = TransverseMercator.utm(int((lon_c + 180) // 6) + 1)
+            x, y = projection.forward(coords[:, 1], coords[:, 0])
+            coords = np.column_stack([x, y])
+        highway = np.asarray(table.column("highway").fill_null("unclassified").to_pylist())
+        return cls._build(coords, idx, len(geoms), highway, projection, str(path.name))
+
+    @classmethod
+    def _build(cls, coords, idx, n_edges, highway, projection, source) -> StreetNetwork:
+        counts = np.bincount(idx, minlength=n_edges)
+        if (counts < 2).any():
+            raise ValueError(f"{source}: {int((counts < 2).sum())} street segment(s) are empty")
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        ends = np.concatenate([coords[offsets[:-1]], coords[offsets[1:] - 1]])
+        # Segments meet where their end points coincide (to the centimetre).
+        nodes_xy, inverse = np.unique(np.round(ends, 2), axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        lat, lon = projection.inverse(coords[:, 0], coords[:, 1])
+        seg = np.hypot(np.diff(coords[:, 0]), np.diff(coords[:, 1]))
+        mid_lat, mid_lon = (lat[:-1] + lat[1:]) / 2, (lon[:-1] + lon[1:]) / 2
+        seg = seg / projection.scale_factor(mid_lat, mid_lon)
+        seg[offsets[1:-1] - 1] = 0.0  # no piece between one edge's end and the next's start
+        cum = np.concatenate([[0.0], np.cumsum(seg)])
+        length = cum[offsets[1:] - 1] - cum[offsets[:-1]]
+        classes, codes = np.unique(highway, return_inverse=True)
+        node_lat, node_lon = projection.inverse(nodes_xy[:, 0], nodes_xy[:, 1])
+        return cls(
+            node_lat=node_lat,
+            node_lon=node_lon,
+            node_x=nodes_xy[:, 0].copy(),
+            node_y=nodes_xy[:, 1].copy(),
+            edge_u=inverse[:n_edges].astype(np.int64),
+            edge_v=inverse[n_edges:].astype(np.int64),
+            edge_length_m=np.maximum(length, 0.01),
+            edge_class=codes.astype(np.int16),
+            classes=tuple(str(c) for c in classes),
+            coord_x=coords[:, 0].copy(),
+            coord_y=coords[:, 1].copy(),
+            coord_offsets=offsets,
+            projection=projection,
+            source=source,
+        )
+
+    # ---- size and shape ---------------------------------------------------------------
+    @property
+    def node_count(self) -> int:
+        return len(self.node_lat)
+
+    @property
+    def edge_count(self) -> int:
+        return len(self.edge_u)
+
+    @property
+    def total_length_m(self) -> float:
+        return float(self.edge_length_m.sum())
+
+    @cached_property
+    def bounds(self) -> Bounds:
+        return Bounds(
+            float(self.node_lat.min()),
+            float(self.node_lon.min()),
+            float(self.node_lat.max()),
+            float(self.node_lon.max()),
+        )
+
+    def edge_highway(self, edge: int) -> str:
+        return self.classes[int(self.edge_class[edge])]
+
+    # ---- speeds and the graph ----------------------------------------------------------
+    def edge_speed_kmh(self, hour: int | None = None) -> np.ndarray:
+        """Speed on every edge at a local clock hour (None = free flow)."""
+        free = np.array([FREE_FLOW_KMH.get(c, DEFAULT_KMH) for c in self.classes])
+        _, factor = period_of_hour(hour)
+        main = np.array([c in MAIN_ROADS for c in self.classes])
+        per_class = free * np.where(main, factor, 1.0 - (1.0 - factor) / 2.0)
+        return per_class[self.edge_class]
+
+    def graph(self, weights: np.ndarray) -> sp.csr_matrix:
+        """A symmetric CSR adjacency with one weight per edge (parallel edges: the least)."""
+        n = self.node_count
+        u = np.concatenate([self.edge_u, self.edge_v])
+        v = np.concatenate([self.edge_v, self.edge_u])
+        w = np.concatenate([weights, weights])
+        order = np.lexsort((w, v, u))
+        u, v, w = u[order], v[order], w[order]
+        first = np.ones(len(u), dtype=bool)
+        first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+        return sp.csr_matrix((w[first], (u[first], v[first])), shape=(n, n))
+
+    # ---- points -------------------------------------------------------------------------
+    @cached_property
+    def _tree(self) -> cKDTree:
+        return cKDTree(np.column_stack([self.node_x, self.node_y]))
+
+    def snap(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest node(s) to WGS84 point(s): (node indices, ground distance in metres)."""
+        x, y = self.projection.forward(np.atleast_1d(lat), np.atleast_1d(lon))
+        dist, nodes = self._tree.query(np.column_stack([x, y]))
+        k = self.projection.scale_factor(np.atleast_1d(lat), np.atleast_1d(lon))
+        return nodes.astype(np.int64), dist / k
+
+    @cached_property
+    def _edge_lines(self) -> np.ndarray:
+        xy = np.column_stack([self.coord_x, self.coord_y])
+        counts = np.diff(self.coord_offsets)
+        return shapely.linestrings(xy, indices=np.repeat(np.arange(len(counts)), counts))
+
+    @cached_property
+    def _edge_index(self) -> shapely.STRtree:
+        return shapely.STRtree(self._edge_lines)
+
+    def distance_to_street_m(self, lat, lon) -> np.ndarray:
+        """Ground distance in metres from each point to the nearest street segment."""
+        x, y = self.projection.forward(np.atleast_1d(lat), np.atleast_1d(lon))
+        pts = shapely.points(x, y)
+        _, dist = self._edge_index.query_nearest(pts, return_distance=True, all_matches=False)
+        return dist / self.projection.scale_factor(np.atleast_1d(lat), np.atleast_1d(lon))
+
+    def random_street_points(
+        self, rng: np.random.Generator, n: int, *, exclude: frozenset[str] = NO_DELIVERY
+    ) -> StreetPoints:
+        """``n`` points on streets, uniform by length, off motorways, ramps and walkways."""
+        allowed = np.array([c not in exclude for c in self.classes])[self.edge_class]
+        weights = np.where(allowed, self.edge_length_m, 0.0)
+        if weights.sum() <= 0:
+            raise ValueError("random_street_points: no street is left after the exclusions")
+        edges = rng.choice(self.edge_count, size=n, p=weights / weights.sum())
+        fraction = rng.random(n)
+        pts = shapely.line_interpolate_point(self._edge_lines[edges], fraction, normalized=True)
+        lat, lon = self.projection.inverse(shapely.get_x(pts), shapely.get_y(pts))
+        return StreetPoints(lat=lat, lon=lon, edge=edges, fraction=fraction)
+
+    # ---- drawing ------------------------------------------------------------------------
+    @cached_property
+    def edge_polylines(self) -> EdgePolylines:
+        """Every edge as a lat/lon polyline with its class, in flat arrays (for renderers)."""
+        lat, lon = self.projection.inverse(self.coord_x, self.coord_y)
+        return EdgePolylines(lat, lon, self.coord_offsets, self.edge_class, self.classes)
+
+    def edges_latlon(self) -> list[tuple[str, np.ndarray]]:
+        """Every edge as ``(highway class, N x 2 array of lat, lon)``."""
+        p = self.edge_polylines
+        pairs = np.split(np.column_stack([p.lat, p.lon]), p.offsets[1:-1])
+        return [(p.classes[c], xy) for c, xy in zip(p.highway.tolist(), pairs, strict=True)]

@@ -1,0 +1,180 @@
+"""The street network: projection, graph, speeds, snapping, sampling, drawing."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import shapely
+from scipy.sparse.csgraph import connected_components
+
+from engine.geo import EARTH_RADIUS_M, haversine_m
+from engine.roads import (
+    DEMO_CITY_NETWORK,
+    NO_DELIVERY,
+    StreetNetwork,
+    TransverseMercator,
+    period_of_hour,
+)
+
+# (lat, lon, easting, northing) in UTM zone 12N, computed with PROJ 9 (pyproj 3.7).
+REFERENCE_UTM12N = [
+    (40.770439, -111.891869, 424732.3602, 4513656.6903),  # Salt Lake Temple
+    (40.788389, -111.977772, 417504.8464, 4515726.5274),  # SLC airport
+    (37.0, -114.0, 233037.8798, 4099080.6934),  # the zone's western edge
+    (45.0, -108.0, 736446.0261, 4987329.5047),  # the zone's eastern edge
+    (0.0, -111.0, 500000.0, 0.0),  # central meridian at the equator
+    (64.0, -112.5, 426636.9046, 7097877.3614),  # far north
+]
+
+
+@pytest.fixture(scope="module")
+def net() -> StreetNetwork:
+    """The shipped Salt Lake City network."""
+    return StreetNetwork.load(DEMO_CITY_NETWORK)
+
+
+def _haversine_to_all(lat, lon, lats, lons) -> np.ndarray:
+    p1, p2 = np.radians(lat), np.radians(lats)
+    a = (
+        np.sin((p2 - p1) / 2) ** 2
+        + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lons - lon) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(a))
+
+
+def _write_lonlat_streets(path, lines, highways) -> None:
+    geo = {
+        "version": "1.0.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["LineString"]}},
+    }
+    table = pa.table(
+        {"highway": highways, "geometry": shapely.to_wkb(shapely.linestrings(lines)).tolist()}
+    )
+    pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), path)
+
+
+def test_inverse_projection_matches_reference_points():
+    """UTM 12N metres turn into the same lat/lon as PROJ computes, to well under a metre."""
+    utm = TransverseMercator.utm(12)
+    for lat, lon, east, north in REFERENCE_UTM12N:
+        got_lat, got_lon = utm.inverse(east, north)
+        assert haversine_m(lat, lon, float(got_lat), float(got_lon)) < 0.01
+
+
+def test_forward_projection_matches_reference_points():
+    """lat/lon project to PROJ's UTM 12N metres within a centimetre."""
+    utm = TransverseMercator.utm(12)
+    for lat, lon, east, north in REFERENCE_UTM12N:
+        x, y = utm.forward(lat, lon)
+        assert abs(float(x) - east) < 0.01 and abs(float(y) - north) < 0.01
+
+
+def test_network_is_connected_with_about_2078_km_of_road(net):
+    """The city's streets form one graph of ~47k junctions and ~2,078 km."""
+    graph = net.graph(net.edge_length_m)
+    assert connected_components(graph, directed=False)[0] == 1
+    assert net.node_count > 40_000 and net.edge_count > 50_000
+    assert 2_060_000 < net.total_length_m < 2_100_000
+
+
+def test_bounds_are_salt_lake_city(net):
+    """The network's box is the documented one around Salt Lake City."""
+    b = net.bounds
+    assert b.south == pytest.approx(40.589, abs=0.002)
+    assert b.north == pytest.approx(40.812, abs=0.002)
+    assert b.west == pytest.approx(-112.035, abs=0.002)
+    assert b.east == pytest.approx(-111.783, abs=0.002)
+
+
+def test_snap_returns_the_nearest_node(net):
+    """A point snaps to the closest junction, with the true distance to it."""
+    rng = np.random.default_rng(5)
+    lat = rng.uniform(40.65, 40.78, 50)
+    lon = rng.uniform(-111.98, -111.83, 50)
+    nodes, dist = net.snap(lat, lon)
+    for i in range(50):
+        brute = _haversine_to_all(lat[i], lon[i], net.node_lat, net.node_lon)
+        assert dist[i] == pytest.approx(brute.min(), rel=0.005, abs=0.05)
+        assert brute[nodes[i]] == pytest.approx(brute.min(), rel=0.005, abs=0.05)
+    own, d0 = net.snap(net.node_lat[123], net.node_lon[123])
+    assert own[0] == 123 and d0[0] < 0.01
+
+
+def test_random_street_points_lie_on_streets_off_motorways(net):
+    """Sampled delivery points sit on a street, never on a motorway or a ramp."""
+    pts = net.random_street_points(np.random.default_rng(1), 300)
+    assert (net.distance_to_street_m(pts.lat, pts.lon) < 0.01).all()
+    assert not any(net.edge_highway(e) in NO_DELIVERY for e in pts.edge)
+
+
+def test_random_street_points_repeat_for_a_seed(net):
+    """The same seed gives the same points; another seed gives others."""
+    a = net.random_street_points(np.random.default_rng(9), 20)
+    b = net.random_street_points(np.random.default_rng(9), 20)
+    c = net.random_street_points(np.random.default_rng(10), 20)
+    assert np.array_equal(a.lat, b.lat) and np.array_equal(a.lon, b.lon)
+    assert not np.array_equal(a.lat, c.lat)
+
+
+def test_rush_hour_slows_main_roads_more_than_side_streets(net):
+    """At 17:00 a primary road loses more speed than a residential street; at night none."""
+    free, rush, night = net.edge_speed_kmh(None), net.edge_speed_kmh(17), net.edge_speed_kmh(2)
+    primary = net.classes.index("primary")
+    residential = net.classes.index("residential")
+    p = np.flatnonzero(net.edge_class == primary)[0]
+    r = np.flatnonzero(net.edge_class == residential)[0]
+    assert free[p] == 60 and free[r] == 30
+    assert rush[p] / free[p] < rush[r] / free[r] < 1.0
+    assert np.array_equal(night, free)
+    assert period_of_hour(8)[0] == "am_peak" and period_of_hour(None)[0] == "free_flow"
+
+
+def test_edges_latlon_cover_every_edge(net):
+    """The renderer gets every edge as a lat/lon polyline with its road class."""
+    edges = net.edges_latlon()
+    assert len(edges) == net.edge_count
+    highway, line = edges[0]
+    assert highway in net.classes and line.shape[1] == 2 and len(line) >= 2
+    flat = net.edge_polylines
+    assert len(flat.offsets) == net.edge_count + 1 and len(flat.lat) == flat.offsets[-1]
+    b = net.bounds
+    assert b.south - 0.01 < flat.lat.min() and flat.lon.max() < b.east + 0.01
+
+
+def test_second_load_comes_from_the_cache(net):
+    """Loading the same file again is immediate and gives the same network."""
+    started = time.perf_counter()
+    again = StreetNetwork.load(DEMO_CITY_NETWORK)
+    assert again is net
+    assert time.perf_counter() - started < 0.05
+
+
+def test_lonlat_file_builds_a_graph_with_ground_lengths(tmp_path):
+    """A GeoParquet in lon/lat makes a graph whose edge lengths are ground metres."""
+    path = tmp_path / "tiny.parquet"
+    lines = [[(-111.90, 40.70), (-111.90, 40.71)], [(-111.90, 40.71), (-111.89, 40.71)]]
+    _write_lonlat_streets(path, lines, ["residential", "primary"])
+    tiny = StreetNetwork.load(path)
+    assert tiny.node_count == 3 and tiny.edge_count == 2
+    assert tiny.edge_length_m[0] == pytest.approx(haversine_m(40.70, -111.9, 40.71, -111.9), 0.003)
+    assert tiny.edge_highway(1) == "primary"
+
+
+def test_bad_files_get_a_clear_message(tmp_path):
+    """A file that is not GeoParquet, or lacks the highway column, is refused by name."""
+    junk = tmp_path / "junk.parquet"
+    junk.write_text("not parquet")
+    with pytest.raises(ValueError, match="junk.parquet: not a readable GeoParquet"):
+        StreetNetwork.load(junk)
+    no_class = tmp_path / "noclass.parquet"
+    pq.write_table(pa.table({"geometry": [b"\x00"]}), no_class)
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['highway'\]"):
+        StreetNetwork.load(no_class)
+    with pytest.raises(FileNotFoundError, match="cannot read"):
+        StreetNetwork.load(tmp_path / "absent.parquet")
