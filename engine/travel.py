@@ -1,0 +1,234 @@
+"""Travel distances and times between points, behind one small interface.
+
+Two models live here: :class:`HaversineTravelModel` (great circle x detour factor, works
+anywhere) and :class:`StreetNetworkTravelModel` (fastest paths over a real street graph,
+speeds by road class and time of day). A third, for an OSRM-compatible server, lives in
+``app.travel_osrm`` because it talks to the network. All return :class:`TravelMatrices`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from scipy.sparse.csgraph import dijkstra
+
+from engine.geo import haversine_matrix_m
+from engine.model import Location
+from engine.roads import StreetNetwork, period_of_hour
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class TravelMatrices:
+    """All-pairs distances (metres) and durations (seconds), n x n float64; row = from."""
+
+    distance_m: np.ndarray
+    duration_s: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in ("distance_m", "duration_s"):
+            value = np.asarray(getattr(self, name), dtype=np.float64)
+            if value.ndim != 2 or value.shape[0] != value.shape[1]:
+                raise ValueError(f"{name}: must be a square matrix, got shape {value.shape}")
+            object.__setattr__(self, name, value)
+        if self.distance_m.shape != self.duration_s.shape:
+            raise ValueError(
+                f"distance_m {self.distance_m.shape} and duration_s {self.duration_s.shape} differ"
+            )
+
+    @property
+    def size(self) -> int:
+        return self.distance_m.shape[0]
+
+
+@runtime_checkable
+class TravelModel(Protocol):
+    """Anything that turns points (and a departure time) into travel matrices."""
+
+    def matrices(
+        self, points: Sequence[Location], depart: datetime | None = None
+    ) -> TravelMatrices: ...
+
+
+def _latlon(points: Sequence[Location]) -> tuple[np.ndarray, np.ndarray]:
+    lat = np.fromiter((p.lat for p in points), dtype=np.float64, count=len(points))
+    lon = np.fromiter((p.lon for p in points), dtype=np.float64, count=len(points))
+    return lat, lon
+
+
+@dataclass(frozen=True)
+class HaversineTravelModel:
+    """Great-circle distance times a detour factor, at one average speed: the fallback."""
+
+    speed_kmh: float = 35.0
+    detour: float = 1.3
+
+    def __post_init__(self) -> None:
+        if not self.speed_kmh > 0:
+            raise ValueError(f"speed_kmh: must be positive, got {self.speed_kmh}")
+        if not self.detour >= 1.0:
+            raise ValueError(f"detour: must be at least 1, got {self.detour}")
+
+    def matrices(
+        self, points: Sequence[Location], depart: datetime | None = None
+    ) -> TravelMatrices:
+        lat, lon = _latlon(points)
+        distance = haversine_matrix_m(lat, lon) * self.detour
+        return TravelMatrices(distance, distance / (self.speed_kmh / 3.6))
+
+
+@dataclass(frozen=True, slots=True)
+class _Encoding:
+    """Time and length packed in one exact float: ``time_units * 2**bits + length_units``.
+
+    Dijkstra then minimises time and breaks ties by length, and every sum stays an exact
+    integer below 2**53, so one run yields both the fastest path's time and its length.
+    """
+
+    time_unit_s: float
+    length_unit_m: float
+    bits: int
+
+    @classmethod
+    def for_network(cls, lengths: np.ndarray, slowest_mps: float) -> _Encoding:
+        time_unit, length_unit = 0.01, 0.1
+        while True:  # a simple path is never longer than the whole network
+            bits = math.ceil(math.log2(lengths.sum() / length_unit + len(lengths) + 2))
+            time_bits = math.ceil(
+                math.log2(lengths.sum() / slowest_mps / time_unit + len(lengths) + 2)
+            )
+            if bits + time_bits <= 53:
+                return cls(time_unit, length_unit, bits)
+            time_unit, length_unit = time_unit * 2, length_unit * 2
+
+    def encode(self, seconds: np.ndarray, metres: np.ndarray) -> np.ndarray:
+        t = np.maximum(np.rint(seconds / self.time_unit_s), 1.0)
+        m = np.maximum(np.rint(metres / self.length_unit_m), 1.0)
+        return t * float(2**self.bits) + m
+
+    def decode(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scale = float(2**self.bits)
+        t = np.floor(packed / scale)
+        return t * self.time_unit_s, (packed - t * scale) * self.length_unit_m
+
+
+class _PeriodCache:
+    """Node-to-node packed results for one time-of-day period, grown as points come."""
+
+    def __init__(self) -> None:
+        self.nodes = np.empty(0, dtype=np.int64)
+        self.pos: dict[int, int] = {}
+        self.packed = np.empty((0, 0))
+
+
+class StreetNetworkTravelModel:
+    """Fastest paths over a street network, with speeds for the departure's time of day.
+
+    Each point is snapped to its nearest street node and reaches it in a straight line at
+    ``access_speed_kmh``. One Dijkstra run per new node fills the matrix; results are
+    cached per time-of-day period, so adding a point to a known set costs one run.
+    """
+
+    def __init__(
+        self,
+        network: StreetNetwork,
+        *,
+        timezone: str | None = None,
+        access_speed_kmh: float = 15.0,
+        max_cached_nodes: int = 3000,
+        batch: int = 128,
+    ) -> None:
+        self.network = network
+        self.timezone = ZoneInfo(timezone) if timezone else None
+        self.access_mps = access_speed_kmh / 3.6
+        self.max_cached_nodes = max_cached_nodes
+        self.batch = batch
+        speeds = network.edge_speed_kmh(None) / 3.6
+        slowest = float(min(speeds.min(), self.access_mps)) * 0.5  # rush hours are slower
+        self._encoding = _Encoding.for_network(network.edge_length_m, slowest)
+        self._graphs: dict[str, object] = {}
+        self._caches: dict[str, _PeriodCache] = {}
+        self._lock = threading.Lock()
+
+    def period(self, depart: datetime | None) -> tuple[str, int | None]:
+        """The time-of-day period name and local hour the matrices are computed for."""
+        if depart is None:
+            return period_of_hour(None)[0], None
+        if self.timezone is not None and depart.tzinfo is not None:
+            depart = depart.astimezone(self.timezone)
+        return period_of_hour(depart.hour)[0], depart.hour
+
+    def _graph(self, name: str, hour: int | None):
+        graph = self._graphs.get(name)
+        if graph is None:
+            net = self.network
+            seconds = net.edge_length_m / (net.edge_speed_kmh(hour) / 3.6)
+            graph = net.graph(self._encoding.encode(seconds, net.edge_length_m))
+            self._graphs[name] = graph
+        return graph
+
+    def _node_matrix(self, nodes: np.ndarray, name: str, hour: int | None) -> np.ndarray:
+        """Packed fastest-path results among ``nodes`` (unique), using and growing the cache."""
+        cache = self._caches.setdefault(name, _PeriodCache())
+        missing = [int(n) for n in nodes if int(n) not in cache.pos]
+        if len(cache.nodes) + len(missing) > self.max_cached_nodes:
+            cache = self._caches[name] = _PeriodCache()
+            missing = [int(n) for n in nodes]
+        if missing:
+            started = time.perf_counter()
+            graph = self._graph(name, hour)
+            known = np.concatenate([cache.nodes, np.asarray(missing, dtype=np.int64)])
+            new_rows = np.empty((len(missing), len(known)))
+            for lo in range(0, len(missing), self.batch):
+                rows = dijkstra(graph, directed=True, indices=missing[lo : lo + self.batch])
+                new_rows[lo : lo + len(rows)] = rows[:, known]
+            k_old = len(cache.nodes)
+            packed = np.empty((len(known), len(known)))
+            packed[:k_old, :k_old] = cache.packed
+            packed[k_old:, :] = new_rows
+            packed[:k_old, k_old:] = new_rows[:, :k_old].T  # the graph is undirected
+            cache.nodes, cache.packed = known, packed
+            cache.pos = {int(n): i for i, n in enumerate(known)}
+            log.debug(
+                "street matrix %s: %d new nodes in %.2f s",
+                name,
+                len(missing),
+                time.perf_counter() - started,
+            )
+        index = np.fromiter((cache.pos[int(n)] for n in nodes), dtype=np.int64, count=len(nodes))
+        return cache.packed[np.ix_(index, index)]
+
+    def matrices(
+        self, points: Sequence[Location], depart: datetime | None = None
+    ) -> TravelMatrices:
+        n = len(points)
+        if n == 0:
+            return TravelMatrices(np.zeros((0, 0)), np.zeros((0, 0)))
+        lat, lon = _latlon(points)
+        snapped, access_m = self.network.snap(lat, lon)
+        unique, inverse = np.unique(snapped, return_inverse=True)
+        name, hour = self.period(depart)
+        with self._lock:
+            packed = self._node_matrix(unique, name, hour)
+        if not np.isfinite(packed).all():
+            raise ValueError("street network: some points lie on streets not connected to others")
+        seconds, metres = self._encoding.decode(packed)
+        np.fill_diagonal(seconds, 0.0)
+        np.fill_diagonal(metres, 0.0)
+        inverse = inverse.ravel()
+        access_s = access_m / self.access_mps
+        distance = metres[np.ix_(inverse, inverse)] + access_m[:, None] + access_m[None, :]
+        duration = seconds[np.ix_(inverse, inverse)] + access_s[:, None] + access_s[None, :]
+        np.fill_diagonal(distance, 0.0)
+        np.fill_diagonal(duration, 0.0)
+        return TravelMatrices(distance, duration)

@@ -1,0 +1,145 @@
+"""Travel matrices: haversine fallback and fastest paths over the street network."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import shapely
+
+from engine.geo import haversine_matrix_m
+from engine.model import Location
+from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
+from engine.travel import (
+    HaversineTravelModel,
+    StreetNetworkTravelModel,
+    TravelMatrices,
+    TravelModel,
+)
+
+DENVER = ZoneInfo("America/Denver")
+
+
+@pytest.fixture(scope="module")
+def net() -> StreetNetwork:
+    """The shipped Salt Lake City network."""
+    return StreetNetwork.load(DEMO_CITY_NETWORK)
+
+
+@pytest.fixture(scope="module")
+def street_points(net) -> list[Location]:
+    """Sixty delivery points on the city's streets."""
+    pts = net.random_street_points(np.random.default_rng(42), 60)
+    return [Location(float(a), float(b)) for a, b in zip(pts.lat, pts.lon, strict=True)]
+
+
+def test_models_follow_the_protocol(net):
+    """Every model can stand wherever a TravelModel is expected."""
+    assert isinstance(HaversineTravelModel(), TravelModel)
+    assert isinstance(StreetNetworkTravelModel(net), TravelModel)
+
+
+def test_haversine_model_applies_detour_and_speed():
+    """Distance is great circle x detour; time is that distance at the given speed."""
+    pts = [Location(40.70, -111.90), Location(40.71, -111.90), Location(40.70, -111.88)]
+    m = HaversineTravelModel(speed_kmh=36, detour=1.5).matrices(pts)
+    straight = haversine_matrix_m(np.array([p.lat for p in pts]), np.array([p.lon for p in pts]))
+    assert np.allclose(m.distance_m, straight * 1.5)
+    assert np.allclose(m.duration_s, m.distance_m / 10.0)
+    assert np.all(np.diag(m.duration_s) == 0)
+    with pytest.raises(ValueError, match="detour"):
+        HaversineTravelModel(detour=0.5)
+
+
+def test_travel_matrices_must_be_square():
+    """A malformed matrix pair is refused with its shape."""
+    with pytest.raises(ValueError, match=r"square.*\(2, 3\)"):
+        TravelMatrices(np.zeros((2, 3)), np.zeros((2, 3)))
+
+
+def test_street_matrix_is_symmetric_and_zero_on_the_diagonal(net, street_points):
+    """Two-way streets: A to B costs what B to A costs; a point to itself costs nothing."""
+    m = StreetNetworkTravelModel(net).matrices(street_points)
+    assert m.distance_m.shape == (60, 60) and m.distance_m.dtype == np.float64
+    assert np.allclose(m.distance_m, m.distance_m.T)
+    assert np.allclose(m.duration_s, m.duration_s.T)
+    assert np.all(np.diag(m.distance_m) == 0) and np.all(np.diag(m.duration_s) == 0)
+
+
+def test_street_times_satisfy_the_triangle_inequality(net, street_points):
+    """No detour through a third point is faster than the fastest path."""
+    d = StreetNetworkTravelModel(net).matrices(street_points).duration_s
+    via = (d[:, :, None] + d[None, :, :]).min(axis=1)
+    assert np.all(d <= via + 0.5)
+
+
+def test_street_travel_is_never_shorter_than_straight_line(net, street_points):
+    """Streets are at least as long as the crow flies, and no faster than 100 km/h."""
+    m = StreetNetworkTravelModel(net).matrices(street_points)
+    lat = np.array([p.lat for p in street_points])
+    lon = np.array([p.lon for p in street_points])
+    straight = haversine_matrix_m(lat, lon)
+    assert np.all(m.distance_m >= straight * 0.995 - 0.5)
+    assert np.all(m.duration_s >= straight / (100 / 3.6) * 0.995 - 0.5)
+    off = ~np.eye(60, dtype=bool)
+    assert np.median(m.distance_m[off] / straight[off]) > 1.1
+
+
+def test_rush_hour_is_slower_than_night(net, street_points):
+    """The same trips take longer at 17:00 than at 02:00, over the same streets."""
+    model = StreetNetworkTravelModel(net, timezone="America/Denver")
+    night = model.matrices(street_points, datetime(2026, 11, 24, 2, tzinfo=DENVER))
+    rush = model.matrices(street_points, datetime(2026, 11, 24, 17, tzinfo=DENVER))
+    off = ~np.eye(60, dtype=bool)
+    ratio = rush.duration_s[off] / night.duration_s[off]
+    assert np.all(ratio >= 1.0) and np.median(ratio) > 1.3
+    assert model.period(datetime(2026, 11, 25, 0, tzinfo=ZoneInfo("UTC"))) == ("pm_peak", 17)
+
+
+def test_adding_one_point_reuses_the_cached_matrix(net, street_points):
+    """An urgent extra point costs one shortest-path run, and old entries stay the same."""
+    model = StreetNetworkTravelModel(net)
+    first = model.matrices(street_points)
+    started = time.perf_counter()
+    more = model.matrices([*street_points, Location(40.7505, -111.8879)])
+    assert time.perf_counter() - started < 0.5
+    assert np.array_equal(more.duration_s[:60, :60], first.duration_s)
+    assert more.duration_s[60, :60].min() > 0
+
+
+def test_fastest_path_time_and_its_length_come_together(tmp_path):
+    """A motorway detour beats a slow direct street; the distance is the detour's."""
+    a, b, c = (-111.90, 40.700), (-111.90, 40.709), (-111.894, 40.7045)
+    lines = [[a, b], [a, c], [c, b]]
+    geo = {"primary_column": "geometry", "columns": {"geometry": {"encoding": "WKB"}}}
+    table = pa.table(
+        {
+            "highway": ["residential", "motorway", "motorway"],
+            "geometry": shapely.to_wkb(shapely.linestrings(lines)).tolist(),
+        }
+    )
+    path = tmp_path / "detour.parquet"
+    pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), path)
+    tiny = StreetNetwork.load(path)
+    m = StreetNetworkTravelModel(tiny).matrices([Location(a[1], a[0]), Location(b[1], b[0])])
+    detour = tiny.edge_length_m[1] + tiny.edge_length_m[2]
+    assert m.distance_m[0, 1] == pytest.approx(detour, abs=0.2)
+    assert m.duration_s[0, 1] == pytest.approx(detour / (100 / 3.6), abs=0.05)
+    assert tiny.edge_length_m[0] < detour  # the direct street was shorter, but slower
+
+
+@pytest.mark.slow
+def test_demo_sized_matrix_is_quick(net):
+    """A demo day's 430 points get their street matrix in a few seconds."""
+    pts = net.random_street_points(np.random.default_rng(7), 430)
+    points = [Location(float(a), float(b)) for a, b in zip(pts.lat, pts.lon, strict=True)]
+    started = time.perf_counter()
+    m = StreetNetworkTravelModel(net).matrices(points, datetime(2026, 11, 24, 8, tzinfo=DENVER))
+    assert time.perf_counter() - started < 15.0  # ~2.5 s here; generous for a busy machine
+    assert np.isfinite(m.duration_s).all() and m.size == 430
