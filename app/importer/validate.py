@@ -108,6 +108,12 @@ def _describe(report: FileReport, content: ParsedFile) -> None:
     report.rows_read = sum(len(r) for r in content.records.values())
     for note in content.notes:
         report.warn(note)
+    for kind, records in content.records.items():
+        if kind in content.columns:
+            continue  # CSV: checked on the header below
+        keys = sorted({k for r in records for k in r.values if not is_known_column(kind, k)})
+        for key in keys:
+            report.warn(f"key {key!r} is not part of the {kind} format, ignored")
     for kind, columns in content.columns.items():
         missing = [c for c in REQUIRED_COLUMNS[kind] if c not in columns]
         if missing:

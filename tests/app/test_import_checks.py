@@ -223,13 +223,14 @@ def test_json_object_with_structured_fields_and_item_index():
              "windows": [{"start": "2026-11-24T09:00:00-07:00", "end": "10:00"},
                          {"start": "14:00", "end": "15:00"}], "skills": ["refrigerated"]},
             {"id": "O2", "lat": 40.7, "lon": -111.9,
-             "windows": [{"start": "11:00", "end": "10:00"}]},
+             "windows": [{"start": "11:00", "end": "10:00"}], "colour": "red"},
         ],
     }  # fmt: skip
     v = validate_sources([Source("day.json", json.dumps(day).encode())], Known(), DAY)
     report = v.report.files[0]
     assert report.kind == "depots+vehicles+orders" and report.accepted == 3
     assert str(report.issues[0]).startswith("day.json:orders[1] windows[0].end:")
+    assert report.warnings[0].reason == "key 'colour' is not part of the orders format, ignored"
     order = [b for b in v.batches if b.kind == "orders"][0].items[0]
     assert len(order.windows) == 2 and order.demand == {"kg": 12.0}
     depot = [b for b in v.batches if b.kind == "depots"][0].items[0]
