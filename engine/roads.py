@@ -401,12 +401,18 @@ class StreetNetwork:
     def _edge_index(self) -> shapely.STRtree:
         return shapely.STRtree(self._edge_lines)
 
+    def nearest_edge(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
+        """The street segment nearest to each point: (edge indices, ground metres to it)."""
+        lat, lon = np.atleast_1d(lat), np.atleast_1d(lon)
+        x, y = self.projection.forward(lat, lon)
+        (_, edges), dist = self._edge_index.query_nearest(
+            shapely.points(x, y), return_distance=True, all_matches=False
+        )
+        return edges.astype(np.int64), dist / self.projection.scale_factor(lat, lon)
+
     def distance_to_street_m(self, lat, lon) -> np.ndarray:
         """Ground distance in metres from each point to the nearest street segment."""
-        x, y = self.projection.forward(np.atleast_1d(lat), np.atleast_1d(lon))
-        pts = shapely.points(x, y)
-        _, dist = self._edge_index.query_nearest(pts, return_distance=True, all_matches=False)
-        return dist / self.projection.scale_factor(np.atleast_1d(lat), np.atleast_1d(lon))
+        return self.nearest_edge(lat, lon)[1]
 
     def random_street_points(
         self, rng: np.random.Generator, n: int, *, exclude: frozenset[str] = NO_DELIVERY

@@ -1,0 +1,264 @@
+"""The demo day: a depot on the west side of Salt Lake City, its fleet, drivers and orders.
+
+Everything is drawn from one seeded generator, so a seed and a day always give the same
+day (and byte-identical files). Orders lie on real streets of the shipped street network
+(© OpenStreetMap contributors); names are invented and addresses are made up from the
+city's street grid, so no real person appears.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from engine.model import Break, DayInput, Depot, Dock, Driver, Location, Order, TimeWindow, Vehicle
+from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
+
+log = logging.getLogger(__name__)
+
+DEMO_TIMEZONE = "America/Denver"
+DEPOT_ID = "SLC-W"
+#: Near the warehouses between the airport and the Jordan River: the depot snaps to a street here.
+DEPOT_NEAR = (40.7560, -111.9600)
+#: Salt Lake City's address grid starts at Main St & South Temple; 800 numbers to the mile.
+GRID_ORIGIN = (40.76907, -111.89105)
+GRID_PER_M = 800.0 / 1609.344
+
+#: (type, count, capacity kg, capacity m3, cost/km, cost/hour, fixed cost, refrigerated count)
+FLEET = (
+    ("van", 17, 800.0, 8.0, 0.45, 32.0, 60.0, 3),
+    ("box_truck", 8, 3000.0, 20.0, 0.85, 38.0, 120.0, 2),
+)
+#: (start, end, break earliest, break latest, wave): early and late shifts alternate.
+SHIFTS = (
+    (time(7, 0), time(16, 0), time(11, 0), time(13, 0), "W1"),
+    (time(10, 0), time(19, 0), time(14, 0), time(16, 0), "W2"),
+)
+ORDER_COUNT = 400
+SLOTS = (8, 10, 12, 14, 16)
+TWO_WINDOWS = (((8, 10), (14, 16)), ((9, 11), (15, 17)), ((10, 12), (16, 18)))
+
+_FIRST = (
+    "Ava", "Ben", "Carmen", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonah", "Kaia",
+    "Luis", "Mara", "Nils", "Oren", "Priya", "Quinn", "Rosa", "Sam", "Tala", "Uma", "Vik",
+    "Wren", "Yara", "Zane",
+)  # fmt: skip
+_LAST = (
+    "Alder", "Brooks", "Castillo", "Dunn", "Ellis", "Fujita", "Garza", "Hale", "Ivers",
+    "Jensen", "Kowal", "Lund", "Moreau", "Nakai", "Okafor", "Pratt", "Quist", "Reyes",
+    "Sorensen", "Tran", "Ulloa", "Vance", "Whit", "Young", "Zeller",
+)  # fmt: skip
+_TRADES = (
+    "Bakery", "Dental", "Hardware", "Florist", "Pharmacy", "Cafe", "Print Shop", "Bike Shop",
+    "Deli", "Books", "Market", "Pet Supply", "Auto Parts", "Clinic", "Studio", "Grocers",
+)  # fmt: skip
+
+
+def demo_today() -> date:
+    """Today in the demo city's time zone (the demo day's default)."""
+    return datetime.now(ZoneInfo(DEMO_TIMEZONE)).date()
+
+
+def grid_address(net: StreetNetwork, lat: float, lon: float, edge: int) -> str:
+    """A made-up street address in the city's grid style, e.g. ``1234 S 900 E``."""
+    y_m = (lat - GRID_ORIGIN[0]) * 111_132.0
+    x_m = (lon - GRID_ORIGIN[1]) * 111_320.0 * np.cos(np.radians(GRID_ORIGIN[0]))
+    gx, gy = x_m * GRID_PER_M, y_m * GRID_PER_M
+    u, v = net.edge_u[edge], net.edge_v[edge]
+    north_south = abs(net.node_y[u] - net.node_y[v]) >= abs(net.node_x[u] - net.node_x[v])
+    along, across = (gy, gx) if north_south else (gx, gy)
+    number = max(2, int(abs(along)) // 2 * 2 + (1 if across > 0 else 0))
+    side = ("N" if along >= 0 else "S") if north_south else ("E" if along >= 0 else "W")
+    block = int(round(abs(across) / 100.0)) * 100
+    if north_south:
+        street = "Main St" if block == 0 else f"{block} {'E' if across > 0 else 'W'}"
+    else:
+        street = "South Temple" if block == 0 else f"{block} {'N' if across > 0 else 'S'}"
+    return f"{number} {side} {street}"
+
+
+def _depot(net: StreetNetwork) -> Depot:
+    usable = np.array([c in ("tertiary", "unclassified", "secondary") for c in net.classes])
+    on_usable = np.unique(
+        np.concatenate([net.edge_u, net.edge_v])[np.tile(usable[net.edge_class], 2)]
+    )
+    x, y = net.projection.forward(DEPOT_NEAR[0], DEPOT_NEAR[1])
+    node = on_usable[np.argmin(np.hypot(net.node_x[on_usable] - x, net.node_y[on_usable] - y))]
+    lat, lon = round(float(net.node_lat[node]), 6), round(float(net.node_lon[node]), 6)
+    edge = int(np.flatnonzero((net.edge_u == node) | (net.edge_v == node))[0])
+    docks = tuple(Dock(f"{DEPOT_ID}-{i}", f"Dock {i}") for i in range(1, 5))
+    address = grid_address(net, lat, lon, edge) + ", Salt Lake City, UT"
+    return Depot(
+        DEPOT_ID, "Salt Lake West Depot", Location(lat, lon), DEMO_TIMEZONE, docks, address
+    )
+
+
+def _fleet(day: date, rng: np.random.Generator) -> tuple[tuple[Vehicle, ...], tuple[Driver, ...]]:
+    tz = ZoneInfo(DEMO_TIMEZONE)
+    vehicles, drivers = [], []
+    for type_name, count, kg, m3, per_km, per_hour, fixed, cold in FLEET:
+        cold_at = set(np.linspace(0, count - 1, cold).round().astype(int).tolist())
+        for i in range(count):
+            vid = f"V{len(vehicles) + 1:02d}"
+            skills = {"tail_lift"} if type_name == "box_truck" else set()
+            if i in cold_at:
+                skills.add("refrigerated")
+            label = "Van" if type_name == "van" else "Truck"
+            vehicles.append(
+                Vehicle(vid, DEPOT_ID, {"kg": kg, "m3": m3}, type_name, f"{label} {i + 1:02d}",
+                        frozenset(skills), per_km, per_hour, fixed)
+            )  # fmt: skip
+    for n, vehicle in enumerate(vehicles):
+        start, end, b_from, b_to, _ = SHIFTS[n % 2]
+        at = lambda t: datetime.combine(day, t, tz)  # noqa: E731
+        name = f"{_FIRST[rng.integers(len(_FIRST))]} {_LAST[rng.integers(len(_LAST))]}"
+        brk = Break(at(b_from), at(b_to), timedelta(minutes=30))
+        drivers.append(
+            Driver(f"D{n + 1:02d}", name, DEPOT_ID, at(start), at(end), (brk,),
+                   vehicle_id=vehicle.id)
+        )  # fmt: skip
+    return tuple(vehicles), tuple(drivers)
+
+
+def _windows(day: date, rng: np.random.Generator) -> tuple[TimeWindow, ...]:
+    tz = ZoneInfo(DEMO_TIMEZONE)
+    at = lambda h: datetime.combine(day, time(h), tz)  # noqa: E731
+    kind = rng.random()
+    if kind < 0.25:
+        spans = ((8, 12),)
+    elif kind < 0.50:
+        spans = ((13, 17),)
+    elif kind < 0.90:
+        h = int(SLOTS[rng.integers(len(SLOTS))])
+        spans = ((h, h + 2),)
+    else:
+        spans = TWO_WINDOWS[rng.integers(len(TWO_WINDOWS))]
+    return tuple(TimeWindow(at(a), at(b)) for a, b in spans)
+
+
+def _demand(rng: np.random.Generator) -> tuple[dict[str, float], int, frozenset[str]]:
+    """(demand, service minutes, skills): parcels mostly, some pallets, a few heavy loads."""
+    kind = rng.random()
+    if kind < 0.70:
+        kg, m3, minutes = rng.uniform(3, 40), rng.uniform(0.02, 0.3), int(rng.integers(3, 6))
+    elif kind < 0.96:
+        kg, m3, minutes = rng.uniform(40, 160), rng.uniform(0.3, 1.2), int(rng.integers(5, 9))
+    else:
+        kg, m3, minutes = rng.uniform(250, 700), rng.uniform(1.2, 3.0), 10
+    skills = {"tail_lift"} if kg > 400 else set()
+    if rng.random() < 0.06:
+        skills.add("refrigerated")
+    return {"kg": round(kg, 1), "m3": round(m3, 2)}, minutes, frozenset(skills)
+
+
+def generate_demo_day(
+    seed: int = 7, day: date | None = None, network: StreetNetwork | None = None
+) -> DayInput:
+    """A realistic, feasible day at the demo depot; the same seed and day give the same day."""
+    day = day or demo_today()
+    net = network or StreetNetwork.load(DEMO_CITY_NETWORK)
+    rng = np.random.default_rng([seed, day.toordinal()])
+    depot = _depot(net)
+    vehicles, drivers = _fleet(day, rng)
+    points = net.random_street_points(rng, ORDER_COUNT)
+    orders = []
+    for i in range(ORDER_COUNT):
+        lat, lon = round(float(points.lat[i]), 6), round(float(points.lon[i]), 6)
+        windows = _windows(day, rng)
+        demand, minutes, skills = _demand(rng)
+        priority = int(rng.choice([0, 1, 2], p=[0.87, 0.10, 0.03]))
+        if rng.random() < 0.5:
+            customer = f"{_LAST[rng.integers(len(_LAST))]} {_TRADES[rng.integers(len(_TRADES))]}"
+        else:
+            customer = f"{_FIRST[rng.integers(len(_FIRST))]} {_LAST[rng.integers(len(_LAST))]}"
+        orders.append(
+            Order(
+                id=f"O{day:%Y%m%d}-{i + 1:04d}",
+                depot_id=DEPOT_ID,
+                location=Location(lat, lon),
+                demand=demand,
+                windows=windows,
+                service_time=timedelta(minutes=minutes),
+                skills=skills,
+                priority=priority,
+                customer=customer,
+                address=grid_address(net, lat, lon, int(points.edge[i])),
+                wave="W1" if windows[0].start.hour < 12 else "W2",
+            )
+        )
+    return DayInput(day, (depot,), vehicles, drivers, tuple(orders))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+def _num(value: float) -> str:
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def _write(path: Path, header: list[str], rows: Iterable[list[object]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def write_demo_day(day_input: DayInput, out_dir: str | Path) -> list[Path]:
+    """Write the day as depots/vehicles/drivers/orders CSV files in the import format.
+
+    Returns the files written. Orders may have at most two windows (``window2_*``).
+    """
+    for order in day_input.orders:
+        if len(order.windows) > 2:
+            raise ValueError(f"order {order.id}: {len(order.windows)} windows; CSV holds two")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dims = list(day_input.dimensions)
+    files = [
+        _write(
+            out / "depots.csv",
+            ["id", "name", "lat", "lon", "timezone", "docks", "address"],
+            ([d.id, d.name, _num(d.location.lat), _num(d.location.lon), d.timezone,
+              len(d.docks), d.address] for d in day_input.depots),
+        ),
+        _write(
+            out / "vehicles.csv",
+            ["id", "depot_id", "type", "name", *[f"capacity_{d}" for d in dims], "skills",
+             "cost_per_km", "cost_per_hour", "fixed_cost"],
+            ([v.id, v.depot_id, v.type_name, v.name, *[_num(v.capacity.get(d, 0)) for d in dims],
+              ";".join(sorted(v.skills)), _num(v.cost_per_km), _num(v.cost_per_hour),
+              _num(v.fixed_cost)] for v in day_input.vehicles),
+        ),
+        _write(
+            out / "drivers.csv",
+            ["id", "name", "depot_id", "shift_start", "shift_end", "break_earliest",
+             "break_latest", "break_minutes", "skills", "vehicle_id"],
+            ([d.id, d.name, d.depot_id, _iso(d.shift_start), _iso(d.shift_end),
+              *([_iso(d.breaks[0].earliest), _iso(d.breaks[0].latest),
+                 _num(d.breaks[0].duration.total_seconds() / 60)] if d.breaks else ["", "", ""]),
+              ";".join(sorted(d.skills)), d.vehicle_id or ""] for d in day_input.drivers),
+        ),
+        _write(
+            out / "orders.csv",
+            ["id", "depot_id", "lat", "lon", *[f"demand_{d}" for d in dims], "window_start",
+             "window_end", "window2_start", "window2_end", "service_minutes", "skills",
+             "priority", "wave", "customer", "address"],
+            ([o.id, o.depot_id, _num(o.location.lat), _num(o.location.lon),
+              *[_num(o.demand.get(d, 0)) for d in dims],
+              _iso(o.windows[0].start), _iso(o.windows[0].end),
+              *([_iso(o.windows[1].start), _iso(o.windows[1].end)] if len(o.windows) > 1
+                else ["", ""]),
+              _num(o.service_time.total_seconds() / 60), ";".join(sorted(o.skills)), o.priority,
+              o.wave, o.customer, o.address] for o in day_input.orders),
+        ),
+    ]  # fmt: skip
+    log.info("demo day %s written to %s", day_input.day, out)
+    return files
