@@ -1,0 +1,211 @@
+"""ETAs for every remaining stop of every active route, from where the vehicle is now.
+
+Pure functions over plain data. A route's ETAs start at the vehicle's live position (or
+the depot, before it leaves) at ``now``, then follow the remaining stops in order: travel
+time from a :class:`TravelTimes` (a matrix for known points, haversine x detour for the
+rest) scaled by the speed factor observed on the legs already driven, waiting for window
+opening, and service time. A stop being served (arrived) finishes its service first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from engine.geo import haversine_m
+from engine.model import Location, Order, Route, RouteStatus, Stop, StopStatus, TimeWindow
+
+MIN_FACTOR, MAX_FACTOR = 0.8, 2.5
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a vehicle was at ``ts`` (from its newest live fix)."""
+
+    vehicle_id: str
+    ts: datetime
+    lat: float
+    lon: float
+    speed_kmh: float | None = None
+
+    @property
+    def location(self) -> Location:
+        return Location(self.lat, self.lon)
+
+
+class TravelTimes:
+    """Seconds between two points: the matrix where both are in it, else the fallback."""
+
+    def __init__(
+        self,
+        points: Sequence[Location] = (),
+        duration_s: np.ndarray | None = None,
+        *,
+        fallback_speed_kmh: float = 35.0,
+        detour: float = 1.3,
+    ) -> None:
+        self._index = {p: i for i, p in enumerate(points)}
+        self._matrix = None if duration_s is None else np.asarray(duration_s, dtype=np.float64)
+        if self._matrix is not None and self._matrix.shape != (len(points), len(points)):
+            raise ValueError(
+                f"duration_s: shape {self._matrix.shape} does not match {len(points)} points"
+            )
+        if fallback_speed_kmh <= 0:
+            raise ValueError(f"fallback_speed_kmh: must be positive, got {fallback_speed_kmh}")
+        self._mps = fallback_speed_kmh / 3.6
+        self._detour = detour
+
+    def seconds(self, a: Location, b: Location) -> float:
+        if self._matrix is not None:
+            i, j = self._index.get(a), self._index.get(b)
+            if i is not None and j is not None:
+                return float(self._matrix[i, j])
+        return haversine_m(a.lat, a.lon, b.lat, b.lon) * self._detour / self._mps
+
+
+@dataclass(frozen=True, slots=True)
+class StopEta:
+    """The predicted arrival at one remaining stop, against its delivery window."""
+
+    route_id: str
+    vehicle_id: str
+    order_id: str
+    eta: datetime
+    service_start: datetime
+    departure: datetime
+    window: TimeWindow
+    planned_arrival: datetime | None = None
+
+    @property
+    def late_s(self) -> float:
+        """Seconds after the window closes (negative = slack before it closes)."""
+        return (self.eta - self.window.end).total_seconds()
+
+
+@dataclass(frozen=True)
+class RouteEta:
+    """ETAs of a route's remaining stops, and what they were computed from."""
+
+    route_id: str
+    vehicle_id: str
+    stops: tuple[StopEta, ...]
+    speed_factor: float
+    origin: str  # "live", "depot" or "none"
+    end: datetime | None = None
+
+    def of(self, order_id: str) -> StopEta | None:
+        for s in self.stops:
+            if s.order_id == order_id:
+                return s
+        return None
+
+
+def service_window(windows: Sequence[TimeWindow], arrival: datetime) -> TimeWindow:
+    """The window service will fall in: the first that has not closed at ``arrival``."""
+    for w in windows:
+        if arrival <= w.end:
+            return w
+    return windows[-1]
+
+
+def observed_speed_factor(legs: Sequence[tuple[float, float]]) -> float:
+    """Median of actual/model seconds over driven legs (clamped); 1.0 without data."""
+    ratios = sorted(actual / model for model, actual in legs if model > 30 and actual > 0)
+    if not ratios:
+        return 1.0
+    mid = len(ratios) // 2
+    median = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+    return min(MAX_FACTOR, max(MIN_FACTOR, median))
+
+
+def route_etas(
+    route: Route,
+    orders: Mapping[str, Order],
+    now: datetime,
+    travel: TravelTimes,
+    *,
+    position: Position | None = None,
+    depot: Location | None = None,
+    statuses: Mapping[str, StopStatus] | None = None,
+    arrived_at: Mapping[str, datetime] | None = None,
+    speed_factor: float = 1.0,
+) -> RouteEta:
+    """ETAs of the route's stops not yet served, starting from the live position at ``now``.
+
+    ``statuses``/``arrived_at`` (by order id) are what telemetry reported, overriding the
+    plan's stop states. Without a position, a route that has not left starts at the depot
+    at its planned start (or now, whichever is later).
+    """
+    statuses = statuses or {}
+    arrived_at = arrived_at or {}
+    if not math.isfinite(speed_factor) or speed_factor <= 0:
+        speed_factor = 1.0
+    if position is not None:
+        here, t, origin = position.location, max(now, position.ts), "live"
+    elif depot is not None:
+        here, origin = depot, "depot"
+        t = max(now, route.start) if route.start else now
+    else:
+        return RouteEta(route.id, route.vehicle_id, (), speed_factor, "none")
+    etas: list[StopEta] = []
+    for stop in route.stops:
+        status = statuses.get(stop.order_id, stop.status)
+        if status.is_done:
+            continue
+        order = orders.get(stop.order_id)
+        if order is None:
+            continue
+        eta, start, here, t = _next(
+            stop,
+            order,
+            status,
+            here,
+            t,
+            now,
+            travel,
+            speed_factor,
+            arrived_at.get(stop.order_id) or stop.actual_arrival,
+        )
+        window = service_window(order.windows, eta)
+        etas.append(
+            StopEta(
+                route.id,
+                route.vehicle_id,
+                stop.order_id,
+                eta,
+                start,
+                t,
+                window,
+                stop.planned_arrival,
+            )
+        )
+    end = None
+    if depot is not None and route.status is not RouteStatus.COMPLETED:
+        end = t + timedelta(seconds=travel.seconds(here, depot) * speed_factor)
+    return RouteEta(route.id, route.vehicle_id, tuple(etas), speed_factor, origin, end)
+
+
+def _next(
+    stop: Stop,
+    order: Order,
+    status: StopStatus,
+    here: Location,
+    t: datetime,
+    now: datetime,
+    travel: TravelTimes,
+    factor: float,
+    arrived: datetime | None,
+) -> tuple[datetime, datetime, Location, datetime]:
+    """(arrival, service start, new position, departure) for one stop."""
+    if status is StopStatus.ARRIVED and arrived is not None:
+        start = max(arrived, order.earliest)
+        depart = max(now, start + order.service_time)
+        return arrived, start, order.location, depart
+    eta = t + timedelta(seconds=travel.seconds(here, order.location) * factor)
+    window = service_window(order.windows, eta)
+    start = max(eta, window.start)
+    return eta, start, order.location, start + order.service_time

@@ -1,0 +1,363 @@
+"""Exception rules: turn ETAs, stop states and live positions into trouble to act on.
+
+``evaluate_rules`` is a pure function returning the conditions that hold *now* (late risk,
+failed attempt, stopped away from a stop, off route, telemetry silent, capacity,
+breakdown), each with severity, detail and a suggested action. ``ExceptionTracker`` keeps
+the open exceptions across evaluations: a new condition opens one (detected time), a
+changed one is updated in place, one that no longer holds is resolved (resolved time kept).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from engine.eta import Position, RouteEta
+from engine.geo import EARTH_RADIUS_M, haversine_m
+from engine.model import Location, Order, Plan, RouteStatus, StopStatus, Vehicle
+
+
+class ExceptionType(enum.StrEnum):
+    LATE_RISK = "late_risk"
+    FAILED_ATTEMPT = "failed_attempt"
+    STOPPED = "stopped"
+    OFF_ROUTE = "off_route"
+    TELEMETRY_SILENT = "telemetry_silent"
+    CAPACITY = "capacity"
+    BREAKDOWN = "breakdown"
+
+
+class Severity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """Thresholds of the rules (the dispatcher's settings)."""
+
+    late_margin_min: float = 10.0
+    stopped_min: float = 10.0
+    stopped_radius_m: float = 40.0
+    at_stop_radius_m: float = 150.0
+    off_route_m: float = 600.0
+    silent_s: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleLive:
+    """What the live state knows about a vehicle, as plain data."""
+
+    vehicle_id: str
+    position: Position | None = None
+    stopped_since: datetime | None = None
+    broken_down_at: datetime | None = None
+    on_break: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A problem that holds right now; ``key`` identifies it across evaluations."""
+
+    type: ExceptionType
+    severity: Severity
+    vehicle_id: str | None
+    order_id: str | None
+    detail: str
+    suggested_action: str
+    minutes_late: float | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.type.value, self.vehicle_id or "", self.order_id or "")
+
+
+@dataclass(frozen=True, slots=True)
+class LiveException:
+    """An exception with its life: detected, (updated), resolved."""
+
+    id: str
+    type: ExceptionType
+    severity: Severity
+    vehicle_id: str | None
+    order_id: str | None
+    detected_at: datetime
+    detail: str
+    suggested_action: str
+    minutes_late: float | None = None
+    resolved_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+
+def stopped_since(
+    trail: Sequence[tuple[datetime, float, float]], radius_m: float = 40.0
+) -> datetime | None:
+    """Since when the vehicle has stayed within ``radius_m`` of its newest fix."""
+    if not trail:
+        return None
+    t_last, lat, lon = trail[-1]
+    since = t_last
+    for ts, la, lo in reversed(trail):
+        if haversine_m(lat, lon, la, lo) > radius_m:
+            return since
+        since = ts
+    return since
+
+
+def distance_to_path_m(point: Location, path: Sequence[Location]) -> float:
+    """Shortest distance from a point to a polyline (local equirectangular projection)."""
+    if not path:
+        return math.inf
+    if len(path) == 1:
+        return haversine_m(point.lat, point.lon, path[0].lat, path[0].lon)
+    k = math.cos(math.radians(point.lat))
+    scale = math.radians(1) * EARTH_RADIUS_M
+
+    def xy(p: Location) -> tuple[float, float]:
+        return (p.lon - point.lon) * k * scale, (p.lat - point.lat) * scale
+
+    best = math.inf
+    ax, ay = xy(path[0])
+    for nxt in path[1:]:
+        bx, by = xy(nxt)
+        dx, dy = bx - ax, by - ay
+        seg = dx * dx + dy * dy
+        u = 0.0 if seg == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / seg))
+        best = min(best, math.hypot(ax + u * dx, ay + u * dy))
+        ax, ay = bx, by
+    return best
+
+
+def _hm(moment: datetime) -> str:
+    return moment.strftime("%H:%M")
+
+
+def evaluate_rules(
+    plan: Plan,
+    orders: Mapping[str, Order],
+    etas: Mapping[str, RouteEta],
+    vehicles: Mapping[str, VehicleLive],
+    now: datetime,
+    config: RuleConfig = RuleConfig(),
+    *,
+    statuses: Mapping[str, StopStatus] | None = None,
+    fleet: Mapping[str, Vehicle] | None = None,
+    paths: Mapping[str, Sequence[Location]] | None = None,
+    depot: Location | None = None,
+) -> list[Condition]:
+    """Every condition that holds at ``now`` over the plan's active routes."""
+    statuses = statuses or {}
+    out: list[Condition] = []
+    margin_s = config.late_margin_min * 60
+    for route in plan.routes:
+        vid = route.vehicle_id
+        live = vehicles.get(vid)
+        for stop in route.stops:
+            if statuses.get(stop.order_id, stop.status) is StopStatus.FAILED:
+                out.append(
+                    Condition(
+                        ExceptionType.FAILED_ATTEMPT,
+                        Severity.WARNING,
+                        vid,
+                        stop.order_id,
+                        f"delivery of {stop.order_id} failed",
+                        "Re-plan: retry later today on a route passing by, or reschedule",
+                    )
+                )
+        if fleet is not None and vid in fleet:
+            out.extend(_capacity(route, orders, fleet[vid], statuses))
+        if route.status not in (RouteStatus.RELEASED, RouteStatus.ACTIVE):
+            continue
+        route_eta = etas.get(route.id)
+        if route_eta is not None:
+            out.extend(_late(route_eta, now, margin_s))
+        if live is None:
+            continue
+        if live.broken_down_at is not None:
+            out.append(
+                Condition(
+                    ExceptionType.BREAKDOWN,
+                    Severity.CRITICAL,
+                    vid,
+                    None,
+                    f"{vid} reported a breakdown at {_hm(live.broken_down_at)}",
+                    "Re-plan: move its remaining stops to other vehicles",
+                )
+            )
+        pos = live.position
+        if pos is None or route.status is not RouteStatus.ACTIVE:
+            continue
+        silent = (now - pos.ts).total_seconds()
+        if silent > config.silent_s:
+            out.append(
+                Condition(
+                    ExceptionType.TELEMETRY_SILENT,
+                    Severity.CRITICAL if silent > 5 * config.silent_s else Severity.WARNING,
+                    vid,
+                    None,
+                    f"no position from {vid} for {silent / 60:.0f} min",
+                    "Call the driver; check the tracker",
+                )
+            )
+            continue  # an old position says nothing about stopping or straying
+        remaining = [
+            orders[s.order_id].location
+            for s in route.stops
+            if s.order_id in orders and not statuses.get(s.order_id, s.status).is_done
+        ]
+        all_stops = [orders[s.order_id].location for s in route.stops if s.order_id in orders]
+        here = pos.location
+        if live.stopped_since is not None and not live.on_break:
+            idle = (now - live.stopped_since).total_seconds() / 60
+            near = [*all_stops, *([depot] if depot else [])]
+            if idle > config.stopped_min and all(
+                haversine_m(here.lat, here.lon, p.lat, p.lon) > config.at_stop_radius_m
+                for p in near
+            ):
+                out.append(
+                    Condition(
+                        ExceptionType.STOPPED,
+                        Severity.WARNING,
+                        vid,
+                        None,
+                        f"{vid} has not moved for {idle:.0f} min, away from any stop",
+                        "Call the driver; re-plan if the vehicle cannot continue",
+                    )
+                )
+        path = (paths or {}).get(route.id)
+        if path is None:
+            path = [*([depot] if depot else []), *all_stops, *([depot] if depot else [])]
+        if remaining and path:
+            off = distance_to_path_m(here, path)
+            if off > config.off_route_m:
+                out.append(
+                    Condition(
+                        ExceptionType.OFF_ROUTE,
+                        Severity.WARNING,
+                        vid,
+                        None,
+                        f"{vid} is {off / 1000:.1f} km off its planned route",
+                        "Call the driver; re-plan from where the vehicle is",
+                    )
+                )
+    return out
+
+
+def _late(route_eta: RouteEta, now: datetime, margin_s: float) -> Iterable[Condition]:
+    for s in route_eta.stops:
+        late = s.late_s
+        if late <= -margin_s:
+            continue
+        already = now > s.window.end
+        severity = Severity.CRITICAL if late > 0 else Severity.WARNING
+        minutes = late / 60
+        if late > 0:
+            text = f"ETA {_hm(s.eta)}, window ends {_hm(s.window.end)}: {minutes:.0f} min late"
+        else:
+            text = f"ETA {_hm(s.eta)}, only {-minutes:.0f} min before the window ends {_hm(s.window.end)}"
+        action = (
+            "Tell the customer; re-plan or move the stop to another vehicle"
+            if not already
+            else "Window missed: agree a new time with the customer"
+        )
+        yield Condition(
+            ExceptionType.LATE_RISK,
+            severity,
+            s.vehicle_id,
+            s.order_id,
+            text,
+            action,
+            round(minutes, 1),
+        )
+
+
+def _capacity(route, orders, vehicle: Vehicle, statuses) -> Iterable[Condition]:
+    load: dict[str, float] = {}
+    for s in route.stops:
+        if s.order_id in orders and statuses.get(s.order_id, s.status) is not StopStatus.SKIPPED:
+            for dim, amount in orders[s.order_id].demand.items():
+                load[dim] = load.get(dim, 0.0) + amount
+    over = {
+        d: a - vehicle.capacity.get(d, 0.0)
+        for d, a in load.items()
+        if a > vehicle.capacity.get(d, 0.0) + 1e-9
+    }
+    if over:
+        text = ", ".join(f"{d} over by {x:g}" for d, x in sorted(over.items()))
+        yield Condition(
+            ExceptionType.CAPACITY,
+            Severity.CRITICAL,
+            vehicle.id,
+            None,
+            f"route {route.id} exceeds {vehicle.id}'s capacity: {text}",
+            "Move stops to another vehicle",
+        )
+
+
+@dataclass
+class Changes:
+    """What one tracker update changed."""
+
+    opened: list[LiveException] = field(default_factory=list)
+    updated: list[LiveException] = field(default_factory=list)
+    resolved: list[LiveException] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.opened or self.updated or self.resolved)
+
+
+class ExceptionTracker:
+    """The open exceptions, diff-updated from each evaluation's conditions."""
+
+    def __init__(self) -> None:
+        self.open: dict[tuple[str, str, str], LiveException] = {}
+        self.resolved: list[LiveException] = []
+        self._counter = 0
+
+    def update(self, conditions: Iterable[Condition], now: datetime) -> Changes:
+        """Open new conditions, update changed ones, resolve the ones that cleared."""
+        changes = Changes()
+        seen: set[tuple[str, str, str]] = set()
+        for c in conditions:
+            key = c.key
+            if key in seen:
+                continue
+            seen.add(key)
+            current = self.open.get(key)
+            if current is None:
+                self._counter += 1
+                exc = LiveException(
+                    f"{c.type.value}:{c.vehicle_id or '-'}:{c.order_id or '-'}:{self._counter}",
+                    c.type,
+                    c.severity,
+                    c.vehicle_id,
+                    c.order_id,
+                    now,
+                    c.detail,
+                    c.suggested_action,
+                    c.minutes_late,
+                )
+                self.open[key] = exc
+                changes.opened.append(exc)
+            elif (current.severity, current.detail) != (c.severity, c.detail):
+                exc = replace(
+                    current,
+                    severity=c.severity,
+                    detail=c.detail,
+                    suggested_action=c.suggested_action,
+                    minutes_late=c.minutes_late,
+                )
+                self.open[key] = exc
+                changes.updated.append(exc)
+        for key in [k for k in self.open if k not in seen]:
+            exc = replace(self.open.pop(key), resolved_at=now)
+            self.resolved.append(exc)
+            changes.resolved.append(exc)
+        return changes

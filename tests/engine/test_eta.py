@@ -1,0 +1,90 @@
+"""ETAs: from the live position, over the remaining stops, with the observed speed factor."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from engine.eta import Position, TravelTimes, observed_speed_factor, route_etas
+from engine.geo import haversine_m
+from engine.model import Location, Order, Route, RouteStatus, Stop, StopStatus, TimeWindow
+
+T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+DEPOT = Location(40.760, -111.890)
+
+
+def order(oid, lat, lon, start_h=8, end_h=12, service_min=5):
+    return Order(
+        oid,
+        "D1",
+        Location(lat, lon),
+        {"kg": 10},
+        (TimeWindow(T0.replace(hour=start_h), T0.replace(hour=end_h)),),
+        service_time=timedelta(minutes=service_min),
+    )
+
+
+ORDERS = {
+    o.id: o
+    for o in [
+        order("A", 40.770, -111.890),
+        order("B", 40.780, -111.890),
+        order("C", 40.790, -111.890, end_h=9),
+    ]
+}
+ROUTE = Route("R1", "V1", tuple(Stop(o) for o in "ABC"), status=RouteStatus.ACTIVE, start=T0)
+TRAVEL = TravelTimes(fallback_speed_kmh=36.0, detour=1.0)  # 10 m/s, straight lines
+
+
+def test_etas_start_at_the_live_position_and_skip_served_stops():
+    """A delivered stop drops out; the next ETA is the drive from where the van is now."""
+    now = T0 + timedelta(minutes=30)
+    pos = Position("V1", now, 40.775, -111.890)
+    etas = route_etas(
+        ROUTE, ORDERS, now, TRAVEL, position=pos, depot=DEPOT, statuses={"A": StopStatus.DELIVERED}
+    )
+    assert [s.order_id for s in etas.stops] == ["B", "C"]
+    drive = haversine_m(40.775, -111.890, 40.780, -111.890) / 10.0
+    assert (etas.stops[0].eta - now).total_seconds() == pytest.approx(drive)
+    gap = (etas.stops[1].eta - etas.stops[0].departure).total_seconds()
+    assert gap == pytest.approx(haversine_m(40.78, -111.89, 40.79, -111.89) / 10.0)
+    assert etas.origin == "live" and etas.end is not None
+
+
+def test_slower_observed_traffic_pushes_etas_later():
+    """A speed factor of 2 doubles the remaining drive times."""
+    now = T0
+    pos = Position("V1", now, 40.760, -111.890)
+    fast = route_etas(ROUTE, ORDERS, now, TRAVEL, position=pos)
+    slow = route_etas(ROUTE, ORDERS, now, TRAVEL, position=pos, speed_factor=2.0)
+    assert (slow.stops[0].eta - now) == 2 * (fast.stops[0].eta - now)
+    assert observed_speed_factor([(600, 1200), (600, 1100), (600, 1300)]) == pytest.approx(2.0)
+    assert observed_speed_factor([]) == 1.0
+
+
+def test_matrix_travel_times_are_used_for_known_points():
+    """Between points of the matrix its durations count, not the straight-line fallback."""
+    pts = [DEPOT, ORDERS["A"].location]
+    travel = TravelTimes(pts, np.array([[0.0, 900.0], [900.0, 0.0]]))
+    assert travel.seconds(DEPOT, ORDERS["A"].location) == 900.0
+    with pytest.raises(ValueError, match="shape"):
+        TravelTimes(pts, np.zeros((3, 3)))
+
+
+def test_a_stop_being_served_finishes_its_service_first():
+    """An arrived stop keeps its arrival time; the next ETA follows its service."""
+    now = T0 + timedelta(minutes=10)
+    pos = Position("V1", now, 40.770, -111.890)
+    etas = route_etas(
+        ROUTE,
+        ORDERS,
+        now,
+        TRAVEL,
+        position=pos,
+        statuses={"A": StopStatus.ARRIVED},
+        arrived_at={"A": now},
+    )
+    assert etas.stops[0].eta == now
+    assert etas.stops[0].departure == now + timedelta(minutes=5)

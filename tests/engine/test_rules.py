@@ -1,0 +1,147 @@
+"""Exception rules and the tracker: raised early, with a reason and an action, cleared by themselves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from engine.eta import Position, TravelTimes, route_etas
+from engine.model import (
+    Location,
+    Order,
+    Plan,
+    Route,
+    RouteStatus,
+    Stop,
+    StopStatus,
+    TimeWindow,
+    Vehicle,
+)
+from engine.rules import (
+    ExceptionTracker,
+    ExceptionType,
+    RuleConfig,
+    Severity,
+    VehicleLive,
+    distance_to_path_m,
+    evaluate_rules,
+    stopped_since,
+)
+
+T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+DEPOT = Location(40.760, -111.890)
+TRAVEL = TravelTimes(fallback_speed_kmh=36.0, detour=1.0)
+
+
+def order(oid, lat, end_min, kg=10.0):
+    return Order(
+        oid,
+        "D1",
+        Location(lat, -111.890),
+        {"kg": kg},
+        (TimeWindow(T0, T0 + timedelta(minutes=end_min)),),
+        timedelta(minutes=5),
+    )
+
+
+ORDERS = {o.id: o for o in [order("A", 40.770, 240), order("B", 40.850, 60)]}
+PLAN = Plan(
+    "P1",
+    "D1",
+    T0.date(),
+    (Route("R1", "V1", (Stop("A"), Stop("B")), status=RouteStatus.ACTIVE, start=T0),),
+)
+
+
+def run(now, pos, *, factor=1.0, statuses=None, stopped=None, fleet=None, cfg=None):
+    route = PLAN.routes[0]
+    etas = {
+        "R1": route_etas(
+            route,
+            ORDERS,
+            now,
+            TRAVEL,
+            position=pos,
+            depot=DEPOT,
+            statuses=statuses,
+            speed_factor=factor,
+        )
+    }
+    live = {"V1": VehicleLive("V1", pos, stopped_since=stopped)}
+    return evaluate_rules(
+        PLAN,
+        ORDERS,
+        etas,
+        live,
+        now,
+        cfg or RuleConfig(),
+        statuses=statuses,
+        fleet=fleet,
+        depot=DEPOT,
+    )
+
+
+def types(conds):
+    return {c.type for c in conds}
+
+
+def test_late_risk_is_raised_before_the_window_closes_with_minutes_late():
+    """A slow van is flagged while B's window is still open, with how late it will be."""
+    now = T0 + timedelta(minutes=25)
+    pos = Position("V1", now, 40.770, -111.890)
+    assert ExceptionType.LATE_RISK not in types(run(now, pos))
+    conds = [c for c in run(now, pos, factor=2.5) if c.type is ExceptionType.LATE_RISK]
+    assert conds and conds[0].order_id == "B" and now < ORDERS["B"].latest
+    assert conds[0].severity is Severity.CRITICAL and conds[0].minutes_late > 0
+    assert "late" in conds[0].detail and conds[0].suggested_action
+
+
+def test_tracker_opens_updates_and_resolves_with_times():
+    """An exception keeps its detected time while it holds and gets a resolved time when it clears."""
+    tracker = ExceptionTracker()
+    now = T0 + timedelta(minutes=25)
+    pos = Position("V1", now, 40.770, -111.890)
+    opened = tracker.update(run(now, pos, factor=2.5), now).opened
+    assert [e.type for e in opened] == [ExceptionType.LATE_RISK]
+    later = now + timedelta(minutes=1)
+    pos2 = Position("V1", later, 40.845, -111.890)
+    changes = tracker.update(run(later, pos2, statuses={"A": StopStatus.DELIVERED}), later)
+    assert [e.detected_at for e in changes.resolved] == [now]
+    assert changes.resolved[0].resolved_at == later and not tracker.open
+
+
+def test_failed_silent_capacity_and_breakdown_rules():
+    """A failed stop, a silent tracker and an overloaded route each raise their exception."""
+    now = T0 + timedelta(minutes=20)
+    pos = Position("V1", now - timedelta(minutes=5), 40.770, -111.890)
+    fleet = {"V1": Vehicle("V1", "D1", {"kg": 15})}
+    conds = run(now, pos, statuses={"A": StopStatus.FAILED}, fleet=fleet)
+    assert {
+        ExceptionType.FAILED_ATTEMPT,
+        ExceptionType.TELEMETRY_SILENT,
+        ExceptionType.CAPACITY,
+    } <= types(conds)
+
+
+def test_stopped_away_from_stops_and_off_route():
+    """A van parked 2 km off its path for 15 min is both stopped and off route; at a stop it is not."""
+    now = T0 + timedelta(minutes=30)
+    away = Position("V1", now, 40.780, -111.865)
+    conds = run(now, away, stopped=now - timedelta(minutes=15))
+    assert {ExceptionType.STOPPED, ExceptionType.OFF_ROUTE} <= types(conds)
+    at_stop = Position("V1", now, 40.770, -111.890)
+    assert not types(run(now, at_stop, stopped=now - timedelta(minutes=15))) & {
+        ExceptionType.STOPPED,
+        ExceptionType.OFF_ROUTE,
+    }
+
+
+def test_geometry_helpers():
+    """Distance to a path and the stopped-since scan give the values a map would show."""
+    path = [Location(40.0, -111.0), Location(40.0, -110.0)]
+    d = distance_to_path_m(Location(40.01, -110.5), path)
+    assert 1100 < d < 1120
+    trail = [
+        (T0 + timedelta(seconds=i), 40.0 + (0.001 * i if i < 5 else 0.005), -111.0)
+        for i in range(20)
+    ]
+    assert stopped_since(trail) == T0 + timedelta(seconds=5)
