@@ -43,6 +43,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": ("id", "lat", "lon", "window_start", "window_end"),
 }
 _WINDOW_COLUMN = re.compile(r"window(\d*)_(start|end)")
+_NONE: Mapping[str, str] = {}
 
 
 def is_known_column(kind: str, column: str) -> bool:
@@ -68,8 +69,13 @@ def show(moment: datetime) -> str:
     return moment.isoformat(timespec="minutes")
 
 
-def resolve_depot(r: RowReader, depots: Mapping[str, Depot]) -> Depot | None:
-    """The row's depot: named by ``depot_id``, or the only one known when it is empty."""
+def resolve_depot(
+    r: RowReader, depots: Mapping[str, Depot], refused: Mapping[str, str] = _NONE
+) -> Depot | None:
+    """The row's depot: named by ``depot_id``, or the only one known when it is empty.
+
+    ``refused`` maps depot ids refused earlier in this import to where, for the message.
+    """
     depot_id = r.text("depot_id")
     if not depot_id:
         if len(depots) == 1:
@@ -80,7 +86,9 @@ def resolve_depot(r: RowReader, depots: Mapping[str, Depot]) -> Depot | None:
             r.error("depot_id", "missing, and no depot is known (import depots first)")
         return None
     depot = depots.get(depot_id)
-    if depot is None:
+    if depot is None and depot_id in refused:
+        r.error("depot_id", f"depot {depot_id!r} was refused ({refused[depot_id]})")
+    elif depot is None:
         known = ", ".join(sorted(depots)[:5]) or "none"
         r.error("depot_id", f"unknown depot {depot_id!r} (known: {known})")
     return depot
@@ -150,9 +158,11 @@ def _docks(r: RowReader, depot_id: str) -> tuple[Dock, ...]:
     return tuple(Dock(f"{depot_id}-{i}", f"Dock {i}") for i in range(1, (count or 0) + 1))
 
 
-def parse_vehicle(r: RowReader, depots: Mapping[str, Depot]) -> Vehicle | None:
+def parse_vehicle(
+    r: RowReader, depots: Mapping[str, Depot], refused: Mapping[str, str] = _NONE
+) -> Vehicle | None:
     vehicle_id = r.text("id", required=True)
-    depot = resolve_depot(r, depots)
+    depot = resolve_depot(r, depots, refused)
     capacity = r.quantities("capacity")
     if not capacity and not any(f.startswith("capacity") for f, _ in r.errors):
         r.error("capacity", "at least one capacity_<dim> is required (e.g. capacity_kg)")
@@ -166,9 +176,11 @@ def parse_vehicle(r: RowReader, depots: Mapping[str, Depot]) -> Vehicle | None:
     )  # fmt: skip
 
 
-def parse_driver(r: RowReader, depots: Mapping[str, Depot], day: date) -> Driver | None:
+def parse_driver(
+    r: RowReader, depots: Mapping[str, Depot], day: date, refused: Mapping[str, str] = _NONE
+) -> Driver | None:
     driver_id, name = r.text("id", required=True), r.text("name", required=True)
-    depot = resolve_depot(r, depots)
+    depot = resolve_depot(r, depots, refused)
     tz = depot_zone(depot)
     start = r.time("shift_start", tz, day, required=True)
     end = r.time("shift_end", tz, day, required=True)
@@ -200,9 +212,11 @@ def _break(r: RowReader, tz: tzinfo, day: date) -> tuple[Break, ...]:
     return (Break(earliest, latest, timedelta(minutes=minutes)),)
 
 
-def parse_order(r: RowReader, depots: Mapping[str, Depot], day: date) -> Order | None:
+def parse_order(
+    r: RowReader, depots: Mapping[str, Depot], day: date, refused: Mapping[str, str] = _NONE
+) -> Order | None:
     order_id = r.text("id", required=True)
-    depot = resolve_depot(r, depots)
+    depot = resolve_depot(r, depots, refused)
     point = read_point(r, depot)
     demand = r.quantities("demand")
     windows = _windows(r, depot_zone(depot), day)

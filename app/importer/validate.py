@@ -68,6 +68,7 @@ class _Day:
         self.new_orders: dict[str, Order] = {}
         self.new_drivers: dict[str, Driver] = {}
         self.seen: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
+        self.refused: dict[str, str] = {}  # depot id -> where its row was refused
 
     def fleet(self, depot_id: str) -> list[Vehicle]:
         return [v for v in self.vehicles.values() if v.depot_id == depot_id]
@@ -133,16 +134,17 @@ def _process(
     skipped: Counter[tuple[str, str]] = Counter()
     parse: Callable[[RowReader], Any] = {
         "depots": parse_depot,
-        "vehicles": lambda r: parse_vehicle(r, state.depots),
-        "drivers": lambda r: parse_driver(r, state.depots, day),
-        "orders": lambda r: parse_order(r, state.depots, day),
+        "vehicles": lambda r: parse_vehicle(r, state.depots, state.refused),
+        "drivers": lambda r: parse_driver(r, state.depots, day, state.refused),
+        "orders": lambda r: parse_order(r, state.depots, day, state.refused),
     }[kind]
     for record in records:
         if record.problem:
             report.reject(record.row, "row", record.problem, record.where)
             continue
         reader = RowReader(dict(record.values))
-        row_id = reader.text("id")
+        raw_id = record.values.get("id")
+        row_id = str(raw_id).strip() if isinstance(raw_id, (str, int)) else ""
         here = f"{report.file}:{record.where}"
         if row_id and row_id in state.seen[kind]:
             first = state.seen[kind][row_id]
@@ -155,6 +157,12 @@ def _process(
         item = parse(reader)
         if item is not None and kind == "orders":
             _check_order(item, reader, state, skipped)
+        if reader.errors:
+            if row_id and kind == "depots" and row_id not in state.depots:
+                state.refused[row_id] = here
+            for name, reason in reader.errors:
+                report.reject(record.row, name, reason, record.where)
+            continue
         vehicle_id = getattr(item, "vehicle_id", None) if kind == "drivers" else None
         if vehicle_id and vehicle_id not in state.vehicles:
             report.warn(
@@ -163,10 +171,6 @@ def _process(
                 field_name="vehicle_id",
                 where=record.where,
             )
-        if reader.errors:
-            for name, reason in reader.errors:
-                report.reject(record.row, name, reason, record.where)
-            continue
         accepted.append(item)
         _remember(kind, item, state)
     report.accepted += len(accepted)

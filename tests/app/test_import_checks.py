@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, date, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.importer.reading import Source, day_named_in
 from app.importer.validate import Known, validate_sources
@@ -298,3 +303,44 @@ def test_default_day_is_the_one_named_in_the_files():
     sources = [_csv("orders.csv", ORDER_HEADER + "O1,D1,1,1,1,1,2026-12-01T09:00:00-07:00,x,,\n")]
     assert day_named_in(sources) == date(2026, 12, 1)
     assert day_named_in([_csv("orders.csv", ORDER_HEADER)]) is None
+
+
+def test_rows_of_a_refused_depot_point_at_its_row_and_unknown_vehicles_warn():
+    """A vehicle of a refused depot names where the depot was refused; a driver's unknown vehicle warns."""
+    drivers = "id,name,depot_id,shift_start,shift_end,vehicle_id\nR1,Ann,D1,07:00,17:00,V9\n"
+    sources = [
+        _csv("depots.csv", DEPOTS + "D2,Bad,95,10,UTC,\n"),
+        _csv("vehicles.csv", "id,depot_id,capacity_kg\nV1,D2,100\n"),
+        _csv("drivers.csv", drivers),
+    ]
+    files = validate_sources(sources, Known(), DAY).report.files
+    assert files[1].issues[0].reason == "depot 'D2' was refused (depots.csv:3)"
+    assert files[2].accepted == 1 and files[2].warnings[0].reason == "vehicle 'V9' is not known"
+
+
+_VALUES = st.sampled_from(
+    ["", "O1", "D1", "D9", "40.7", "-111.9", "95", "0", "-3", "abc", "09:00", "11:00", "25:61",
+     "2026-11-24T09:00:00-07:00", "2026-11-24T09:00:00", "1e9", "nan", "inf", "refrigerated",
+     "a;b", '"', "\u00e9", " ", "10", "W1"]
+)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(_VALUES, min_size=8, max_size=11), min_size=1, max_size=12))
+def test_every_row_is_either_imported_or_refused_with_a_reason(rows):
+    """Whatever the values, the import never fails: each row is imported or refused with a reason."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([ORDER_HEADER.strip().split(","), *rows])
+    v = validate_sources(
+        [
+            _csv("depots.csv", DEPOTS),
+            _csv("vehicles.csv", VEHICLES),
+            _csv("orders.csv", buffer.getvalue()),
+        ],
+        Known(),
+        DAY,
+    )
+    report = _orders_report(v)
+    assert report.accepted + report.rejected == report.rows_read
+    assert {i.where or str(i.row) for i in report.issues} == report.rejected_rows
+    assert all(i.field and i.reason for i in report.issues)
