@@ -208,6 +208,33 @@ class StreetNetworkTravelModel:
         index = np.fromiter((cache.pos[int(n)] for n in nodes), dtype=np.int64, count=len(nodes))
         return cache.packed[np.ix_(index, index)]
 
+    def route_polyline(
+        self, points: Sequence[Location], depart: datetime | None = None
+    ) -> np.ndarray:
+        """The streets a vehicle drives through ``points`` in order, as an M x 2 lat/lon array."""
+        if not points:
+            return np.zeros((0, 2))
+        lat, lon = _latlon(points)
+        snapped, _ = self.network.snap(lat, lon)
+        name, hour = self.period(depart)
+        with self._lock:
+            graph = self._graph(name, hour)
+        sources = np.unique(snapped[:-1])
+        _, pred = dijkstra(graph, directed=True, indices=sources, return_predecessors=True)
+        row = {int(s): i for i, s in enumerate(sources)}
+        net = self.network
+        out = [(lat[0], lon[0])]
+        for k in range(len(points) - 1):
+            a, b = int(snapped[k]), int(snapped[k + 1])
+            chain, node = [], b
+            while node != a and node >= 0:
+                chain.append(node)
+                node = int(pred[row[a], node])
+            chain.append(a)
+            out.extend(zip(net.node_lat[chain[::-1]], net.node_lon[chain[::-1]], strict=True))
+            out.append((lat[k + 1], lon[k + 1]))
+        return np.asarray(out, dtype=np.float64)
+
     def matrices(
         self, points: Sequence[Location], depart: datetime | None = None
     ) -> TravelMatrices:

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import shapely
 
-from engine.geo import haversine_matrix_m
+from engine.geo import haversine_m, haversine_matrix_m
 from engine.model import Location
 from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
 from engine.travel import (
@@ -132,6 +132,19 @@ def test_fastest_path_time_and_its_length_come_together(tmp_path):
     assert m.distance_m[0, 1] == pytest.approx(detour, abs=0.2)
     assert m.duration_s[0, 1] == pytest.approx(detour / (100 / 3.6), abs=0.05)
     assert tiny.edge_length_m[0] < detour  # the direct street was shorter, but slower
+
+
+def test_route_polyline_follows_the_fastest_streets(net, street_points):
+    """A route's drawn line runs from stop to stop and is as long as the matrix says."""
+    stops = street_points[:6]
+    model = StreetNetworkTravelModel(net)
+    line = model.route_polyline(stops)
+    assert tuple(line[0]) == (stops[0].lat, stops[0].lon)
+    assert tuple(line[-1]) == (stops[-1].lat, stops[-1].lon)
+    drawn = sum(haversine_m(*line[i], *line[i + 1]) for i in range(len(line) - 1))
+    m = model.matrices(stops)
+    assert drawn == pytest.approx(sum(m.distance_m[i, i + 1] for i in range(5)), rel=0.005)
+    assert net.distance_to_street_m(line[1:-1, 0], line[1:-1, 1]).max() < 0.01
 
 
 @pytest.mark.slow
