@@ -70,17 +70,18 @@ def kind_from_name(name: str) -> str | None:
 
 def collect_sources(paths: Iterable[str | Path]) -> list[Source]:
     """Read files, and every ``*.csv``/``*.json`` inside folders; OSError for a missing path."""
-    sources: list[Source] = []
+    found: dict[Path, str] = {}  # a file named twice (itself and its folder) is read once
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             inside = sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".json"))
-            sources.extend(Source(str(p), p.read_bytes()) for p in inside)
+            for p in inside:
+                found.setdefault(p.resolve(), str(p))
         elif path.exists():
-            sources.append(Source(str(raw), path.read_bytes()))
+            found.setdefault(path.resolve(), str(raw))
         else:
             raise FileNotFoundError(f"{raw}: no such file or folder")
-    return sources
+    return [Source(name, resolved.read_bytes()) for resolved, name in found.items()]
 
 
 def decode_utf8(data: bytes) -> str:

@@ -7,6 +7,7 @@ returns the object only when the row is entirely good. Checks that need the rest
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta, tzinfo
@@ -104,7 +105,9 @@ def read_point(r: RowReader, depot: Depot | None = None) -> Location | None:
         return None
     if not -90 <= lat <= 90:
         if abs(lat) <= 180 and abs(lon) <= 90:
-            r.error("lat", f"{lat} is outside -90..90 but valid as a longitude: looks swapped")
+            r.error(
+                "lat", f"{lat} is outside -90..90 but valid as a longitude: looks swapped with lon"
+            )
         else:
             r.error("lat", f"{lat} is outside -90..90")
         return None
@@ -115,8 +118,8 @@ def read_point(r: RowReader, depot: Depot | None = None) -> Location | None:
         home = depot.location
         away = haversine_m(lat, lon, home.lat, home.lon)
         if away > MAX_DEPOT_DISTANCE_M:
-            swapped = abs(lon) <= 90 and haversine_m(lon, lat, home.lat, home.lon)
-            if swapped is not False and swapped <= MAX_DEPOT_DISTANCE_M:
+            swapped = haversine_m(lon, lat, home.lat, home.lon) if abs(lon) <= 90 else math.inf
+            if swapped <= MAX_DEPOT_DISTANCE_M:
                 r.error(
                     "lat",
                     f"looks swapped: ({lat}, {lon}) is {away / 1000:.0f} km from depot "

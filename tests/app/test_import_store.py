@@ -123,3 +123,11 @@ def test_cli_reports_an_unusable_database(data_dir, tmp_path, capsys):
     folder = _write(tmp_path / "d", depots_csv=DEPOTS)
     code = main.main(["import", str(folder), "--database", "nosuchdb://x"])
     assert code == 2 and "cannot open the database nosuchdb://x" in capsys.readouterr().err
+
+
+def test_a_file_named_twice_is_read_once(tmp_path):
+    """`import DIR DIR/orders.csv` reads orders.csv once, so its rows are not duplicates."""
+    folder = _write(tmp_path / "day", depots_csv=DEPOTS, orders_csv=ORDERS)
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    report = import_paths([folder, folder / "orders.csv"], url, actor="test")
+    assert len(report.files) == 2 and report.rejected == 0
