@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
@@ -118,7 +119,8 @@ class ChangeLogRow(Base):
     __table_args__ = (Index("ix_change_log_entity", "entity", "entity_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    txid: Mapped[int | None] = mapped_column(TxId(), index=True)
+    # Filled by the server (a default on PostgreSQL), so inserts leave it out.
+    txid: Mapped[int | None] = mapped_column(TxId(), server_default=FetchedValue(), index=True)
     entity: Mapped[str] = mapped_column(String(40), nullable=False)
     entity_id: Mapped[str] = mapped_column(String(200), nullable=False)
     operation: Mapped[str] = mapped_column(String(20), nullable=False)

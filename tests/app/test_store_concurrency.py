@@ -1,0 +1,139 @@
+"""Optimistic concurrency: a stale write fails loudly, naming both versions; never overwrites."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from app.store import StaleVersionError, open_store, repository
+from app.store.models import VehicleRow
+from engine.model import Stop
+from tests.app.test_store_support import ACTOR, DAY, sample_plan, seed
+
+
+def _read_vehicle(store, vehicle_id: str) -> VehicleRow:
+    with store.read_session() as s:
+        return s.get(VehicleRow, vehicle_id)
+
+
+def test_second_of_two_stale_updates_is_rejected(store):
+    """Two workstations read the same vehicle and both edit it: the second edit raises
+    StaleVersionError with both versions, and the first edit stays in the database."""
+    other = open_store(store.url, workstation="desk-2")
+    try:
+        seed(store)
+        mine, theirs = _read_vehicle(store, "V01"), _read_vehicle(other, "V01")
+        assert mine.version == theirs.version == 1
+        with store.session() as s:
+            s.add(mine)
+            mine.name = "Van 1 (mine)"
+        with pytest.raises(StaleVersionError) as err, other.session() as s:
+            s.add(theirs)
+            theirs.name = "Van 1 (theirs)"
+        assert (err.value.entity, err.value.id) == ("vehicle", "V01")
+        assert (err.value.expected_version, err.value.actual_version) == (1, 2)
+        assert "based on version 1" in str(err.value) and "now at version 2" in str(err.value)
+        stored = _read_vehicle(other, "V01")
+        assert (stored.name, stored.version) == ("Van 1 (mine)", 2)
+    finally:
+        other.close()
+
+
+def test_stale_delete_is_rejected(store):
+    """Deleting a row someone else changed since it was read also fails loudly."""
+    seed(store)
+    stale = _read_vehicle(store, "V02")
+    with store.session() as s:
+        s.get(VehicleRow, "V02").name = "renamed"
+    stale_message = "vehicle 'V02'.*version 1.*version 2"
+    with pytest.raises(StaleVersionError, match=stale_message), store.session() as s:
+        s.delete(s.merge(stale, load=False))
+
+
+@pytest.mark.postgres
+def test_overlapping_transactions_on_postgres(postgres_url):
+    """Two open transactions load the same row, both update: the later commit is refused."""
+    a, b = open_store(postgres_url), open_store(postgres_url)
+    try:
+        seed(a)
+        with b.session() as sb:
+            vb = sb.get(VehicleRow, "V01")
+            with a.session() as sa:
+                sa.get(VehicleRow, "V01").cost_per_km = 0.5
+            vb.cost_per_km = 0.9
+            with pytest.raises(StaleVersionError, match="vehicle 'V01'.*version 1.*version 2"):
+                sb.flush()
+        assert _read_vehicle(a, "V01").cost_per_km == 0.5
+    finally:
+        a.close()
+        b.close()
+
+
+def test_sqlite_writers_wait_for_each_other(tmp_path):
+    """On SQLite a second writer waits for the first (BEGIN IMMEDIATE) and then sees its
+    change, instead of failing with 'database is locked' half-way."""
+    url = f"sqlite:///{tmp_path / 'desk.sqlite3'}"
+    a, b = open_store(url), open_store(url)
+    seed(a)
+    seen: list[int] = []
+
+    def second_writer() -> None:
+        with b.session() as s:
+            row = s.get(VehicleRow, "V01")
+            seen.append(row.version)
+            row.name = "second"
+
+    try:
+        with a.session() as s:
+            s.get(VehicleRow, "V01").name = "first"
+            s.flush()
+            worker = threading.Thread(target=second_writer)
+            worker.start()
+            time.sleep(0.3)
+            assert worker.is_alive(), "the second writer must wait for the first"
+        worker.join(10)
+        assert seen == [2]
+        assert _read_vehicle(a, "V01").version == 3
+    finally:
+        a.close()
+        b.close()
+
+
+def test_route_edit_with_stale_base_version_is_rejected(store):
+    """A route edit based on an old version raises, naming both versions; the right base
+    version goes through and returns the new version."""
+    seed(store)
+    plan = sample_plan()
+    route = plan.routes[0]
+    with store.session() as s:
+        repository.save_plan(s, plan, actor=ACTOR)
+    with store.session() as s:
+        base = repository.route_versions(s, "SLC", DAY)[route.id]
+    reversed_stops = tuple(reversed(route.stops))
+    with store.session() as s:
+        new_version = repository.update_route_stops(
+            s, route.id, reversed_stops, base_version=base, actor=ACTOR
+        )
+    assert new_version == base + 1
+    with pytest.raises(StaleVersionError) as err, store.session() as s:
+        repository.update_route_stops(s, route.id, route.stops, base_version=base, actor="kim")
+    assert (err.value.expected_version, err.value.actual_version) == (base, base + 1)
+    with store.session() as s:
+        stored = repository.load_plan(s, "SLC", DAY).routes[0]
+    assert stored.stops == reversed_stops
+
+
+def test_route_edit_rejects_unknown_route_and_repeated_orders(store):
+    """Unknown routes and an order listed twice get clear errors."""
+    seed(store)
+    with store.session() as s:
+        repository.save_plan(s, sample_plan(), actor=ACTOR)
+    route = sample_plan().routes[0]
+    with pytest.raises(KeyError, match="no route 'nope'"), store.session() as s:
+        repository.update_route_stops(s, "nope", (), base_version=1, actor=ACTOR)
+    with pytest.raises(ValueError, match="O2 appears twice"), store.session() as s:
+        repository.update_route_stops(
+            s, route.id, (Stop("O2"), Stop("O2")), base_version=1, actor=ACTOR
+        )
