@@ -190,6 +190,14 @@ def parse_driver(
     if start and end and end <= start:
         r.error("shift_end", f"{show(end)} is not after shift_start {show(start)}")
     breaks = _break(r, tz, day)
+    for b in breaks if start and end and end > start else ():
+        if max(b.earliest, start) > min(b.latest, end - b.duration):
+            r.error(
+                "break_earliest",
+                f"a {b.duration.total_seconds() / 60:g}-minute break starting "
+                f"{show(b.earliest)}..{show(b.latest)} does not fit in the shift "
+                f"{show(start)}..{show(end)}",
+            )
     skills, vehicle_id = r.names("skills"), r.text("vehicle_id") or None
     if r.errors or depot is None or start is None or end is None:
         return None

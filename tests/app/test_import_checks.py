@@ -249,10 +249,11 @@ def test_broken_json_is_a_file_error_with_line_and_column():
 
 
 def test_drivers_and_vehicles_rows_are_checked():
-    """A shift that ends before it starts, an incomplete break and a vehicle without capacity."""
+    """Shift ending before it starts, incomplete or misplaced break, vehicle without capacity."""
     drivers = (
         "id,name,depot_id,shift_start,shift_end,break_earliest,break_latest,break_minutes\n"
         "R1,Ann,D1,17:00,07:00,,,\nR2,Bob,D1,07:00,17:00,11:00,,30\n"
+        "R3,Cy,D1,07:00,12:00,13:00,14:00,30\n"
     )
     vehicles = "id,depot_id,capacity_kg\nV1,D1,\nV2,D7,100\n"
     sources = [
@@ -262,7 +263,7 @@ def test_drivers_and_vehicles_rows_are_checked():
     ]
     files = validate_sources(sources, Known(), DAY).report.files
     by_file = {f.file: [(i.row, i.field) for i in f.issues] for f in files}
-    assert by_file["drivers.csv"] == [(2, "shift_end"), (3, "break_latest")]
+    assert by_file["drivers.csv"] == [(2, "shift_end"), (3, "break_latest"), (4, "break_earliest")]
     assert by_file["vehicles.csv"] == [(2, "capacity"), (3, "depot_id")]
 
 
