@@ -164,7 +164,7 @@
     Object.keys(dd.routes).forEach(function (k) { if (dd.routes[k].layer) group.addLayer(dd.routes[k].layer); });
     if (dd.depot) group.addLayer(dd.depot);
     var b = group.getBounds();
-    if (b.isValid()) dd.map.fitBounds(b, { padding: [20, 20] });
+    if (b.isValid()) dd.map.fitBounds(b, { padding: [20, 20], animate: false });
   }
 
   dd.apply = function (batch) {

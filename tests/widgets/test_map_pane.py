@@ -1,0 +1,229 @@
+"""The live map in a real QtWebEngine page: layers, batched updates, clicks, focus, tiles."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from datetime import timedelta
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+os.environ.setdefault(
+    "QTWEBENGINE_CHROMIUM_FLAGS",
+    "--disable-gpu --disable-background-networking --disable-component-update",
+)
+
+import pytest  # noqa: E402
+import shiboken6  # noqa: E402
+from PIL import Image  # noqa: E402
+from PySide6.QtCore import QPoint, Qt  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+
+import widgets.map_schemes  # noqa: E402,F401  (registers ddtile: before any QApplication)
+from app.tiles import TileCache, TileService, lonlat_to_tile  # noqa: E402
+from tests.widgets.test_map_data import sample_day  # noqa: E402
+from widgets.map_pane import MapPane  # noqa: E402
+
+
+def js(qtbot, pane: MapPane, expr: str):
+    """Evaluate ``expr`` (which must return a JSON string) in the page and decode it."""
+    box: list = []
+    pane.run_js(expr, box.append)
+    qtbot.waitUntil(lambda: bool(box), timeout=5000)
+    return json.loads(box[0])
+
+
+def stats(qtbot, pane: MapPane) -> dict:
+    return js(qtbot, pane, "dd.stats()")
+
+
+def vehicle(qtbot, pane: MapPane, vehicle_id: str) -> dict:
+    """The vehicle marker's position and stale flag in the page ({} when not drawn)."""
+    return js(qtbot, pane, f"dd.vehicleState({vehicle_id!r})") or {}
+
+
+@pytest.fixture
+def open_pane(qtbot, tmp_path):
+    """Opens ready map panes; each is closed and deleted inside the test's event loop
+    (a pane left for interpreter exit takes its web profile down in an arbitrary order)."""
+    opened: list[MapPane] = []
+
+    def open_(service: TileService | None = None) -> MapPane:
+        pane = MapPane(service, cache_dir=tmp_path / "page")
+        opened.append(pane)
+        pane.resize(800, 600)
+        with qtbot.waitSignal(pane.sig_page_ready, timeout=20000):
+            pane.show()
+        return pane
+
+    yield open_
+    for pane in opened:
+        if shiboken6.isValid(pane):
+            pane.close()
+            pane.deleteLater()
+    qtbot.wait(50)
+
+
+@pytest.fixture
+def day():
+    """The sample downtown day: 3 routes, 24 stops."""
+    return sample_day()
+
+
+@pytest.fixture
+def pane(qtbot, tmp_path, day, open_pane):
+    """A ready map pane (empty tile cache) showing the sample day's plan."""
+    service = TileService(TileCache(tmp_path / "tiles.mbtiles"))
+    pane = open_pane(service)
+    pane.set_plan(day.plan, day.orders, day.depot)
+    qtbot.waitUntil(lambda: stats(qtbot, pane)["stops"] == 24, timeout=5000)
+    yield pane
+    service.shutdown()
+
+
+def test_page_loads_shipped_assets_and_draws_every_layer(pane, tmp_path):
+    """The page uses only shipped files and shows depot, 3 route lines and 24 stops."""
+    page = next((tmp_path / "page").glob("map-*.html")).read_text()
+    assert "http://" not in page and "https://" not in page
+    assert "leaflet.js" in page and "qwebchannel.js" in page
+
+
+def test_layers_are_drawn_in_the_page(qtbot, pane):
+    """Depot, routes and stops exist as drawn SVG paths, with the OSM credit shown."""
+    s = stats(qtbot, pane)
+    assert s["ready"] and s["depot"]
+    assert (s["routes"], s["stops"]) == (3, 24)
+    assert s["svgPaths"] >= 3 + 24
+    assert "OpenStreetMap contributors" in s["attribution"]
+
+
+def test_batched_vehicle_updates_move_markers_at_a_bounded_rate(qtbot, pane, day):
+    """Forty quick position updates reach the page as a few batches; the last one wins."""
+    now = day.plan.routes[0].stops[2].planned_arrival
+    pane.set_now(now)
+    before = pane.flushes
+    for i in range(40):
+        pane.update_vehicles(
+            {
+                "V1": {"lat": 40.75 + i * 0.0005, "lon": -111.89, "heading_deg": 10.0 * i},
+                "V2": {"lat": 40.77, "lon": -111.88 - i * 0.0005, "ts": now.timestamp()},
+            }
+        )
+        qtbot.wait(10)
+    qtbot.waitUntil(
+        lambda: abs(vehicle(qtbot, pane, "V1").get("lat", 0.0) - (40.75 + 39 * 0.0005)) < 1e-9,
+        timeout=3000,
+    )
+    state = vehicle(qtbot, pane, "V2")
+    assert abs(state["lon"] - (-111.88 - 39 * 0.0005)) < 1e-9
+    assert stats(qtbot, pane)["vehicleIcons"] == 2
+    assert pane.flushes - before <= 6  # ~0.5 s of updates at <= 4 Hz, not 40 page calls
+
+
+def test_old_position_is_badged_stale(qtbot, pane, day):
+    """A vehicle whose last fix is five minutes old is faded with a badge."""
+    now = day.plan.routes[0].stops[2].planned_arrival
+    pane.set_now(now)
+    pane.update_vehicles({"V3": {"lat": 40.76, "lon": -111.9, "ts": now.timestamp() - 300}})
+    qtbot.waitUntil(lambda: vehicle(qtbot, pane, "V3").get("stale"), timeout=3000)
+    pane.update_vehicles({"V3": {"lat": 40.76, "lon": -111.9, "ts": now.timestamp()}})
+    qtbot.waitUntil(lambda: not vehicle(qtbot, pane, "V3").get("stale"), timeout=3000)
+
+
+def test_mouse_click_on_a_stop_selects_it_in_python(qtbot, pane):
+    """Clicking a stop marker in the page emits sig_selection_changed('stop', order id)."""
+    qtbot.waitUntil(lambda: stats(qtbot, pane)["applied"] >= 1)
+    point = js(
+        qtbot,
+        pane,
+        "JSON.stringify(dd.map.latLngToContainerPoint(dd.stops['O2-03'].layer.getLatLng()))",
+    )
+    target = pane.view.focusProxy() or pane.view
+    at = QPoint(round(point["x"]), round(point["y"]))
+    with qtbot.waitSignal(pane.sig_selection_changed, timeout=5000) as blocker:
+        # Chromium wants a hover, then press and release as separate events.
+        QTest.mouseMove(target, at)
+        qtbot.wait(50)
+        QTest.mousePress(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
+        qtbot.wait(50)
+        QTest.mouseRelease(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
+    assert blocker.args == ["stop", "O2-03"]
+    qtbot.waitUntil(lambda: (stats(qtbot, pane)["selected"] or {}).get("id") == "O2-03")
+
+
+def test_focus_on_pans_to_the_stop_and_highlights_it(qtbot, pane, day):
+    """focus_on(order id) centres the map on that stop and marks it selected."""
+    pane.focus_on("O3-08")
+    target = day.orders["O3-08"].location
+
+    def centred() -> bool:
+        s = stats(qtbot, pane)
+        lat, lon = s["center"]
+        return abs(lat - target.lat) < 1e-4 and abs(lon - target.lon) < 1e-4 and s["zoom"] >= 15
+
+    qtbot.waitUntil(centred, timeout=5000)
+    assert stats(qtbot, pane)["selected"] == {"kind": "stop", "id": "O3-08"}
+
+
+def _red_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (256, 256), (255, 0, 0)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_cached_tile_is_served_through_the_scheme(qtbot, tmp_path, day, open_pane):
+    """A tile stored in the MBTiles cache is drawn on the map (a red test tile shows)."""
+    cache = TileCache(tmp_path / "tiles.mbtiles")
+    x, y = lonlat_to_tile(day.depot.location.lon, day.depot.location.lat, 13)
+    cache.put(13, int(x), int(y), _red_png())
+    service = TileService(cache)
+    pane = open_pane(service)
+    pane.set_plan(None, {}, day.depot, fit=False)
+    qtbot.waitUntil(lambda: pane.tile_handler.served >= 1, timeout=5000)
+    qtbot.waitUntil(lambda: stats(qtbot, pane)["tilesLoaded"] >= 1, timeout=5000)
+
+    def red_pixels() -> int:
+        image = pane.grab().toImage()
+        return sum(
+            1
+            for px in range(0, image.width(), 8)
+            for py in range(0, image.height(), 8)
+            if image.pixelColor(px, py).red() > 240 and image.pixelColor(px, py).green() < 20
+        )
+
+    qtbot.waitUntil(lambda: red_pixels() > 50, timeout=5000)
+    service.shutdown()
+
+
+def test_missing_tile_leaves_plain_background_quickly(qtbot, pane):
+    """With an empty cache and no source, tile requests fail fast and layers stay."""
+    started = time.monotonic()
+    qtbot.waitUntil(lambda: stats(qtbot, pane)["tilesFailed"] >= 4, timeout=5000)
+    assert time.monotonic() - started < 3.0
+    assert pane.tile_handler.served == 0 and pane.tile_handler.missed >= 4
+    assert stats(qtbot, pane)["stops"] == 24
+
+
+def test_closed_pane_ignores_late_callbacks(qtbot, day, open_pane):
+    """A page callback that arrives after the pane closed is dropped, not delivered."""
+    pane = open_pane()
+    got: list = []
+    pane.run_js("JSON.stringify(1)", got.append)
+    pane.close()
+    qtbot.wait(300)
+    assert got == []
+    pane.set_plan(day.plan, day.orders, day.depot)  # no effect, no error
+    assert pane.flushes == 0
+
+
+def test_now_moves_stale_flags_without_new_positions(qtbot, pane, day):
+    """Advancing the clock alone turns a silent vehicle stale."""
+    start = day.plan.routes[0].stops[0].planned_arrival
+    pane.set_now(start)
+    pane.update_vehicles({"V1": {"lat": 40.76, "lon": -111.89, "ts": start.timestamp()}})
+    qtbot.waitUntil(lambda: bool(vehicle(qtbot, pane, "V1")))
+    assert not vehicle(qtbot, pane, "V1")["stale"]
+    pane.set_now(start + timedelta(minutes=10))
+    qtbot.waitUntil(lambda: vehicle(qtbot, pane, "V1")["stale"], timeout=3000)

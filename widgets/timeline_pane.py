@@ -1,0 +1,452 @@
+"""The timeline: a row per route, a bar per stop, windows, ETAs, actual times and now.
+
+x is seconds since the depot's local midnight (ticks read as clock time), y is the route's
+row (fixed; the mouse zooms and pans time only). Items are created once and fed with
+``setOpts``/``setData``. A bar can be dragged to another row: while dragging, a ghost bar
+and ``preview_fn(order_ids, target_route_id)`` text show what would happen; dropping emits
+``sig_stop_dropped(order_ids, target_route_id)``. The pane itself never changes the plan.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from engine.model import Driver, Order, Plan, StopStatus, Vehicle
+
+log = logging.getLogger(__name__)
+
+ROW_H = 0.8
+_SPACINGS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600)
+_STATUS = {
+    StopStatus.PLANNED: (90, 140, 200),
+    StopStatus.ARRIVED: (49, 130, 189),
+    StopStatus.DELIVERED: (49, 163, 84),
+    StopStatus.FAILED: (120, 120, 120),
+    StopStatus.SKIPPED: (170, 170, 170),
+}
+LATE = (214, 39, 40)
+PreviewFn = Callable[[list[str], str], str]
+
+
+class ClockAxisItem(pg.AxisItem):
+    """Ticks at whole minutes/hours, labelled HH:MM (seconds since local midnight)."""
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802,N803 (pyqtgraph API)
+        span = max(maxVal - minVal, 1.0)
+        wanted = span / max(size / 80.0, 1.0)  # a label every ~80 px
+        major = next((s for s in _SPACINGS if s >= wanted), _SPACINGS[-1])
+        minor = next((s for s in reversed(_SPACINGS) if s <= major / 3), major)
+        return [(major, 0), (minor, 0)]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
+        out = []
+        for v in values:
+            minutes = int(round(v / 60.0))
+            out.append(f"{(minutes // 60) % 24:02d}:{minutes % 60:02d}")
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Bar:
+    order_id: str
+    route_id: str
+    row: int
+    x0: float
+    x1: float
+    locked: bool
+
+
+class TimelineViewBox(pg.ViewBox):
+    """Pans/zooms time; clicks select a bar, drags move bars to another row."""
+
+    def __init__(self, pane: TimelinePane) -> None:
+        super().__init__(enableMenu=False)
+        self._pane = pane
+        self._dragging: list[str] | None = None
+
+    def mouseClickEvent(self, ev):  # noqa: N802 (pyqtgraph API)
+        if ev.button() != Qt.MouseButton.LeftButton:
+            return super().mouseClickEvent(ev)
+        ev.accept()
+        additive = bool(ev.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        self._pane._on_click(ev.scenePos(), additive)
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (pyqtgraph API)
+        if ev.button() != Qt.MouseButton.LeftButton:
+            return super().mouseDragEvent(ev, axis)
+        if ev.isStart():
+            order_id = self._pane.stop_at(ev.buttonDownScenePos())
+            self._dragging = self._pane._drag_start(order_id) if order_id else None
+        if self._dragging is None:
+            return super().mouseDragEvent(ev, axis)
+        ev.accept()
+        if ev.isFinish():
+            ids, self._dragging = self._dragging, None
+            self._pane._drag_finish(ids, ev.scenePos())
+        else:
+            self._pane._drag_move(self._dragging, ev.scenePos())
+
+
+class TimelinePane(QWidget):
+    """Routes over the day. Feed it with ``set_plan``, ``update_etas``, ``set_now``."""
+
+    sig_selection_changed = Signal(str, str)  # kind ("stop"), order id
+    sig_stop_drag_started = Signal(list)  # order ids
+    sig_stop_dropped = Signal(list, str)  # order ids, target route id
+
+    def __init__(self, parent: QWidget | None = None, preview_fn: PreviewFn | None = None):
+        super().__init__(parent)
+        self.preview_fn = preview_fn
+        self._tz = ZoneInfo("UTC")
+        self._midnight: datetime | None = None
+        self._rows: list[str] = []  # route ids, row i at y = i
+        self._bars: dict[str, _Bar] = {}
+        self._by_row: dict[int, list[_Bar]] = {}
+        self._orders: Mapping[str, Order] = {}
+        self._plan: Plan | None = None
+        self._etas: dict[str, datetime] = {}
+        self._late: set[str] = set()
+        self._selected: list[str] = []
+
+        self.view_box = TimelineViewBox(self)
+        self.axis = ClockAxisItem("bottom")
+        self.plot = pg.PlotWidget(viewBox=self.view_box, axisItems={"bottom": self.axis})
+        self.plot.setBackground("w")
+        self.plot.showGrid(x=True, y=False, alpha=0.15)
+        self.plot.invertY(True)
+        self.view_box.setMouseEnabled(x=True, y=False)
+        self.plot.getAxis("left").setStyle(tickLength=0)
+        self.plot.hideButtons()
+        none = pg.mkPen(None)
+        self._windows = pg.BarGraphItem(
+            x0=[], y0=[], width=[], height=[], pen=none, brush=(120, 170, 220, 110)
+        )
+        self._selected_windows = pg.BarGraphItem(
+            x0=[], y0=[], width=[], height=[], pen=none, brush=(160, 200, 240, 90)
+        )
+        self._planned = pg.BarGraphItem(
+            x0=[], y0=[], width=[], height=[], pen=pg.mkPen((40, 40, 40, 120)), brushes=[]
+        )
+        self._actual = pg.BarGraphItem(
+            x0=[], y0=[], width=[], height=[], pen=none, brush=(30, 30, 30, 200)
+        )
+        self._selection = pg.BarGraphItem(
+            x0=[], y0=[], width=[], height=[], pen=pg.mkPen((255, 200, 0), width=3), brush=None
+        )
+        self._etas_item = pg.ScatterPlotItem(symbol="|", size=22, pxMode=True)
+        self._ghost = pg.BarGraphItem(
+            x0=[],
+            y0=[],
+            width=[],
+            height=[],
+            pen=pg.mkPen((0, 0, 0), style=Qt.PenStyle.DashLine),
+            brush=(255, 200, 0, 90),
+        )
+        self._preview_text = pg.TextItem(
+            "", color=(0, 0, 0), fill=pg.mkBrush(255, 255, 224, 230), anchor=(0, 1)
+        )
+        self._now_line = pg.InfiniteLine(
+            angle=90, movable=False, pen=pg.mkPen((214, 39, 40), width=2)
+        )
+        for z, item in enumerate(
+            (
+                self._selected_windows,
+                self._windows,
+                self._planned,
+                self._actual,
+                self._etas_item,
+                self._selection,
+                self._ghost,
+                self._now_line,
+                self._preview_text,
+            )
+        ):
+            item.setZValue(z)
+            self.plot.addItem(item, ignoreBounds=item in (self._now_line, self._preview_text))
+        self._now_line.hide()
+        self._preview_text.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot)
+
+    # -- inputs ----------------------------------------------------------------------------
+    def set_plan(
+        self,
+        plan: Plan | None,
+        orders: Mapping[str, Order] | Iterable[Order],
+        vehicles: Mapping[str, Vehicle] | Iterable[Vehicle] = (),
+        drivers: Mapping[str, Driver] | Iterable[Driver] = (),
+        timezone: str = "",
+    ) -> None:
+        """Show a plan: one row per route, labelled with vehicle and driver."""
+        self._plan = plan
+        self._orders = _by_id(orders)
+        vehicles, drivers = _by_id(vehicles), _by_id(drivers)
+        try:
+            self._tz = ZoneInfo(timezone) if timezone else ZoneInfo("UTC")
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"timeline: unknown time zone {timezone!r}") from exc
+        routes = plan.routes if plan else ()
+        self._midnight = datetime.combine(plan.day, time(0), self._tz) if plan else None
+        self._rows = [r.id for r in routes]
+        self._bars.clear()
+        self._by_row.clear()
+        ticks = []
+        for row, route in enumerate(routes):
+            vehicle = vehicles.get(route.vehicle_id)
+            driver = drivers.get(route.driver_id or "")
+            label = vehicle.name if vehicle and vehicle.name else route.vehicle_id
+            ticks.append((row, f"{label} · {driver.name}" if driver else label))
+            for stop in route.stops:
+                if stop.planned_arrival is None:
+                    continue
+                x0 = self._x(stop.planned_arrival)
+                end = stop.planned_departure or stop.planned_arrival + timedelta(minutes=5)
+                bar = _Bar(
+                    stop.order_id, route.id, row, x0, max(self._x(end), x0 + 60), stop.locked
+                )
+                self._bars[stop.order_id] = bar
+                self._by_row.setdefault(row, []).append(bar)
+        self.plot.getAxis("left").setTicks([ticks, []])
+        self._selected = [o for o in self._selected if o in self._bars]
+        self._refresh_static()
+        self._refresh_dynamic()
+        self._fit()
+
+    def update_etas(self, etas: Mapping[str, datetime]) -> None:
+        """Current ETA per order; one past the order's last window end marks it late-risk."""
+        self._etas.update({k: v for k, v in etas.items() if v is not None})
+        self._late = {
+            oid
+            for oid, eta in self._etas.items()
+            if oid in self._orders and eta > self._orders[oid].latest
+        }
+        self._refresh_dynamic()
+
+    def set_late_risk(self, order_ids: Iterable[str]) -> None:
+        """Mark these stops late-risk (in addition to what the ETAs say)."""
+        self._late = set(order_ids)
+        self._refresh_dynamic()
+
+    def set_now(self, now: datetime) -> None:
+        """Move the now-line."""
+        if self._midnight is None:
+            return
+        self._now_line.setPos(self._x(now))
+        self._now_line.show()
+
+    def select(self, order_id: str | None, kind: str = "stop") -> None:
+        """Highlight a stop's bar (None clears) without emitting."""
+        self._selected = [order_id] if order_id and order_id in self._bars else []
+        self._refresh_selection()
+
+    def focus_on(self, order_id: str) -> None:
+        """Highlight a stop and scroll the time axis to it (keeping the zoom)."""
+        self.select(order_id)
+        bar = self._bars.get(order_id)
+        if bar is None:
+            return
+        (x0, x1), _ = self.view_box.viewRange()
+        span = x1 - x0
+        if not x0 <= bar.x0 <= x1 - span * 0.1:
+            centre = (bar.x0 + bar.x1) / 2
+            self.view_box.setXRange(centre - span / 2, centre + span / 2, padding=0)
+
+    @property
+    def selected(self) -> list[str]:
+        return list(self._selected)
+
+    # -- geometry (what drag-reassign builds on) ------------------------------------------
+    def row_time_at(self, scene_pos: QPointF) -> tuple[str | None, datetime | None]:
+        """(route id of the row, clock time) under a scene position."""
+        point = self.view_box.mapSceneToView(scene_pos)
+        row = int(round(point.y()))
+        route = self._rows[row] if 0 <= row < len(self._rows) else None
+        when = self._midnight + timedelta(seconds=point.x()) if self._midnight else None
+        return route, when
+
+    def stop_at(self, scene_pos: QPointF) -> str | None:
+        """The order id of the bar under a scene position, if any."""
+        point = self.view_box.mapSceneToView(scene_pos)
+        row = int(round(point.y()))
+        if abs(point.y() - row) > ROW_H / 2:
+            return None
+        tolerance = self.view_box.viewPixelSize()[0] * 3
+        for bar in self._by_row.get(row, ()):
+            if bar.x0 - tolerance <= point.x() <= bar.x1 + tolerance:
+                return bar.order_id
+        return None
+
+    def bar_scene_pos(self, order_id: str) -> QPointF:
+        """The scene position of the middle of a stop's bar (for tests and tooling)."""
+        bar = self._bars[order_id]
+        return self.view_box.mapViewToScene(QPointF((bar.x0 + bar.x1) / 2, bar.row - 0.1))
+
+    def row_scene_pos(self, route_id: str, seconds: float) -> QPointF:
+        return self.view_box.mapViewToScene(QPointF(seconds, self._rows.index(route_id)))
+
+    def seconds_of(self, moment: datetime) -> float:
+        """x of a moment: seconds since the depot's local midnight."""
+        return self._x(moment)
+
+    # -- drawing ---------------------------------------------------------------------------
+    def _x(self, moment: datetime) -> float:
+        assert self._midnight is not None
+        return (moment - self._midnight).total_seconds()
+
+    def _fit(self) -> None:
+        rows = max(len(self._rows), 1)
+        self.view_box.setLimits(yMin=-0.6, yMax=rows - 0.4)
+        self.view_box.setYRange(-0.6, rows - 0.4, padding=0)
+        if self._bars:
+            lo = min(b.x0 for b in self._bars.values())
+            hi = max(b.x1 for b in self._bars.values())
+            self.view_box.setXRange(lo - 1800, hi + 1800, padding=0)
+
+    def _refresh_static(self) -> None:
+        # Every window as a thin whisker over its row; the selected stops' windows are
+        # drawn as full-height spans by _refresh_selection (all of them would overlap).
+        x0, width, y0 = self._window_spans(self._bars)
+        self._windows.setOpts(
+            x0=x0, width=width, y0=np.array([y - ROW_H / 2 + 0.02 for y in y0]), height=0.07
+        )
+        actual = [
+            (s.actual_arrival, s.actual_departure, self._bars[s.order_id].row)
+            for r in (self._plan.routes if self._plan else ())
+            for s in r.stops
+            if s.actual_arrival is not None and s.order_id in self._bars
+        ]
+        self._actual.setOpts(
+            x0=np.array([self._x(a) for a, _, _ in actual]),
+            width=np.array(
+                [max(self._x(d) - self._x(a), 60.0) if d else 120.0 for a, d, _ in actual]
+            ),
+            y0=np.array([row + 0.08 for _, _, row in actual]),
+            height=0.22,
+        )
+
+    def _refresh_dynamic(self) -> None:
+        statuses = {
+            s.order_id: s.status for r in (self._plan.routes if self._plan else ()) for s in r.stops
+        }
+        bars = list(self._bars.values())
+        brushes = [
+            pg.mkBrush(
+                *(
+                    LATE
+                    if b.order_id in self._late
+                    else _STATUS.get(statuses.get(b.order_id), _STATUS[StopStatus.PLANNED])
+                )
+            )
+            for b in bars
+        ]
+        self._planned.setOpts(
+            x0=np.array([b.x0 for b in bars]),
+            width=np.array([b.x1 - b.x0 for b in bars]),
+            y0=np.array([b.row - 0.3 for b in bars]),
+            height=0.34,
+            brushes=brushes,
+        )
+        etas = [
+            (oid, eta) for oid, eta in self._etas.items() if oid in self._bars and self._midnight
+        ]
+        self._etas_item.setData(
+            x=[self._x(eta) for _, eta in etas],
+            y=[self._bars[oid].row - 0.13 for oid, _ in etas],
+            pen=[pg.mkPen(LATE if oid in self._late else (20, 20, 20), width=2) for oid, _ in etas],
+            data=[oid for oid, _ in etas],
+        )
+        self._refresh_selection()
+
+    def _window_spans(self, order_ids: Iterable[str]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        x0, width, rows = [], [], []
+        for oid in order_ids:
+            order = self._orders.get(oid)
+            for window in order.windows if order else ():
+                x0.append(self._x(window.start))
+                width.append(max(self._x(window.end) - x0[-1], 60.0))
+                rows.append(self._bars[oid].row)
+        return np.array(x0), np.array(width), rows
+
+    def _refresh_selection(self) -> None:
+        bars = [self._bars[o] for o in self._selected if o in self._bars]
+        x0, width, rows = self._window_spans([b.order_id for b in bars])
+        self._selected_windows.setOpts(
+            x0=x0, width=width, y0=np.array([r - ROW_H / 2 for r in rows]), height=ROW_H
+        )
+        self._selection.setOpts(
+            x0=np.array([b.x0 for b in bars]),
+            width=np.array([b.x1 - b.x0 for b in bars]),
+            y0=np.array([b.row - 0.36 for b in bars]),
+            height=0.46,
+        )
+
+    # -- mouse -----------------------------------------------------------------------------
+    def _on_click(self, scene_pos: QPointF, additive: bool) -> None:
+        order_id = self.stop_at(scene_pos)
+        if order_id is None:
+            return
+        if additive:
+            if order_id in self._selected:
+                self._selected.remove(order_id)
+            else:
+                self._selected.append(order_id)
+        else:
+            self._selected = [order_id]
+        self._refresh_selection()
+        self.sig_selection_changed.emit("stop", order_id)
+
+    def _drag_start(self, order_id: str) -> list[str] | None:
+        ids = list(self._selected) if order_id in self._selected else [order_id]
+        ids = [o for o in ids if not self._bars[o].locked]
+        if not ids:
+            return None
+        self._selected = ids
+        self._refresh_selection()
+        self.sig_stop_drag_started.emit(ids)
+        return ids
+
+    def _drag_move(self, ids: list[str], scene_pos: QPointF) -> None:
+        route, _ = self.row_time_at(scene_pos)
+        if route is None:
+            self._ghost.setOpts(x0=np.array([]), width=np.array([]), y0=np.array([]), height=0)
+            self._preview_text.hide()
+            return
+        row = self._rows.index(route)
+        bars = [self._bars[o] for o in ids]
+        self._ghost.setOpts(
+            x0=np.array([b.x0 for b in bars]),
+            width=np.array([b.x1 - b.x0 for b in bars]),
+            y0=np.full(len(bars), row - 0.3),
+            height=0.34,
+        )
+        text = f"{len(ids)} stop(s) → {route}"
+        if self.preview_fn is not None:
+            try:
+                text = self.preview_fn(ids, route)
+            except Exception:  # a broken preview must not break the drag
+                log.exception("timeline: drag preview failed")
+        self._preview_text.setText(text)
+        point = self.view_box.mapSceneToView(scene_pos)
+        self._preview_text.setPos(point.x(), row - 0.45)
+        self._preview_text.show()
+
+    def _drag_finish(self, ids: list[str], scene_pos: QPointF) -> None:
+        self._ghost.setOpts(x0=np.array([]), width=np.array([]), y0=np.array([]), height=0)
+        self._preview_text.hide()
+        route, _ = self.row_time_at(scene_pos)
+        if route is not None and any(self._bars[o].route_id != route for o in ids):
+            self.sig_stop_dropped.emit(ids, route)
+
+
+def _by_id(items) -> dict:
+    return dict(items) if isinstance(items, Mapping) else {i.id: i for i in items}
