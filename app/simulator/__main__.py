@@ -1,0 +1,170 @@
+"""``python -m app.simulator``: drive a fleet over MQTT in simulated time.
+
+Publishes 1 Hz fixes per vehicle (``--rate``) and stop events for the vehicles of a plan:
+the stored plan of the day (``--database``), else a quick plan over the demo day, else a
+synthetic fleet (``--vehicles N``, also the load generator). ``--speedup K`` runs K
+simulated seconds per real second. Message timestamps are simulated time: a workstation
+watching a sped-up or past day must use the same clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+log = logging.getLogger("app.simulator")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m app.simulator", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--broker", default=None, help="mqtt://[user:pass@]host:port (default: DISPATCH_MQTT_URL)"
+    )
+    p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same day)")
+    p.add_argument("--speedup", type=float, default=10.0, help="simulated seconds per real second")
+    p.add_argument("--format", choices=("native", "owntracks", "traccar"), default="native")
+    p.add_argument(
+        "--vehicles", type=int, default=0, help="synthetic fleet of N vehicles (load generator)"
+    )
+    p.add_argument("--rate", type=float, default=1.0, help="fixes per vehicle per simulated second")
+    p.add_argument("--qos", type=int, choices=(0, 1), default=1)
+    p.add_argument(
+        "--day", type=date.fromisoformat, default=None, help="YYYY-MM-DD (default: today)"
+    )
+    p.add_argument(
+        "--start", default="plan", help="'plan' (first route start), 'now', or HH:MM (depot time)"
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        help="stop after this many real seconds (0: end of day)",
+    )
+    p.add_argument(
+        "--database", default=None, help="take the stored plan of the day from this database URL"
+    )
+    p.add_argument("--depot", default=None, help="depot id (default: the only/first one)")
+    p.add_argument(
+        "--no-incidents", action="store_true", help="no breakdown, silence, stray or delay"
+    )
+    return p
+
+
+def load_day_and_plan(args):
+    """(DayInput, Plan): stored, else the demo day with a sweep plan, else synthetic."""
+    from app.simulator.plan import sweep_plan, synthetic_day
+
+    if args.vehicles:
+        day = synthetic_day(args.vehicles, seed=args.seed, day=args.day)
+        return day, sweep_plan(day)
+    if args.database:
+        from app.store import open_store
+        from app.store.repository import list_depots, load_day
+        from app.store.repository_plan import load_plan
+
+        store = open_store(args.database)
+        try:
+            with store.read_session() as s:
+                depots = list_depots(s)
+                if not depots:
+                    raise SystemExit(f"no depot in the database {args.database}")
+                depot_id = args.depot or depots[0].id
+                the_day = args.day or datetime.now(ZoneInfo(depots[0].timezone)).date()
+                day, plan = load_day(s, depot_id, the_day), load_plan(s, depot_id, the_day)
+        finally:
+            store.close()
+        if plan is None:
+            raise SystemExit(
+                f"no plan stored for depot {depot_id} on {the_day}: plan the day first"
+            )
+        return day, plan
+    try:
+        from app.demo import generate_demo_day
+
+        day = generate_demo_day(args.seed, args.day)
+    except (FileNotFoundError, OSError) as exc:
+        log.warning("demo day unavailable (%s); using a synthetic fleet of 25", exc)
+        day = synthetic_day(25, seed=args.seed, day=args.day)
+    return day, sweep_plan(day, depot_id=args.depot)
+
+
+def start_time(args, sim, day) -> float:
+    if args.start == "plan":
+        return sim.start_time
+    if args.start == "now":
+        return time.time()
+    try:
+        hh, mm = (int(x) for x in args.start.split(":"))
+        tz = ZoneInfo(day.depots[0].timezone)
+        return datetime.combine(
+            day.day, datetime.min.time().replace(hour=hh, minute=mm), tz
+        ).timestamp()
+    except ValueError:
+        raise SystemExit(f"--start {args.start!r}: expected 'plan', 'now' or HH:MM") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    from app.settings import Settings
+    from app.simulator.core import Simulator
+    from app.simulator.publisher import Publisher
+
+    url = args.broker or Settings.from_env().mqtt_url
+    if not url:
+        print("no broker: give --broker mqtt://host:port or set DISPATCH_MQTT_URL", file=sys.stderr)
+        return 2
+    if args.speedup <= 0 or args.rate <= 0:
+        print("--speedup and --rate must be positive", file=sys.stderr)
+        return 2
+    day, plan = load_day_and_plan(args)
+    sim = Simulator(
+        plan,
+        day,
+        seed=args.seed,
+        fmt=args.format,
+        rate_hz=args.rate,
+        incidents=not args.no_incidents,
+    )
+    t_sim = start_time(args, sim, day)
+    sim.skip_to(t_sim)
+    print(
+        f"{len(sim.vehicles)} vehicles of plan {plan.id}, depot {plan.depot_id}; incidents: "
+        f"delayed={sim.incidents.delayed} breakdown={sim.incidents.breakdown} "
+        f"silent={sim.incidents.silent} stray={sim.incidents.stray}"
+    )
+    for key, vid in sim.device_map().items():
+        print(f"device {key} -> {vid}")
+    try:
+        pub = Publisher(url, qos=args.qos).connect()
+    except (ConnectionError, ValueError) as exc:
+        print(f"simulator: {exc}", file=sys.stderr)
+        return 1
+    real0, sim0 = time.monotonic(), t_sim
+    last_report = real0
+    try:
+        while True:
+            now = time.monotonic()
+            t_sim = sim0 + (now - real0) * args.speedup
+            for topic, payload in sim.step(t_sim):
+                pub.publish(topic, payload)
+            if now - last_report >= 5:
+                print(f"sim {datetime.fromtimestamp(t_sim, UTC):%H:%M:%S}Z  sent {pub.sent}")
+                last_report = now
+            if t_sim > sim.end_time + 120 or (args.duration and now - real0 >= args.duration):
+                break
+            time.sleep(max(0.0, 0.1 - (time.monotonic() - now)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pub.close()
+    print(f"done: {pub.sent} messages")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
