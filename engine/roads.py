@@ -196,6 +196,32 @@ class StreetPoints:
     fraction: np.ndarray
 
 
+def undirected_csr(n: int, u: np.ndarray, v: np.ndarray, weights: np.ndarray) -> sp.csr_matrix:
+    """An n x n symmetric adjacency of edges u-v (parallel edges keep the least weight)."""
+    u, v = np.concatenate([u, v]), np.concatenate([v, u])
+    w = np.concatenate([weights, weights])
+    order = np.lexsort((w, v, u))
+    u, v, w = u[order], v[order], w[order]
+    first = np.ones(len(u), dtype=bool)
+    first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+    return sp.csr_matrix((w[first], (u[first], v[first])), shape=(n, n))
+
+
+@dataclass(frozen=True, slots=True)
+class Chains:
+    """Streets between junctions: chain ``c`` runs from junction ``start[c]`` to ``stop[c]``
+    over edges ``edges[offsets[c]:offsets[c+1]]`` in order. A node in the middle of a
+    chain (degree 2) has ``node_chain`` = its chain and ``node_pos`` = the number of the
+    chain's edges before it; junctions have ``node_chain`` -1."""
+
+    start: np.ndarray
+    stop: np.ndarray
+    edges: np.ndarray
+    offsets: np.ndarray
+    node_chain: np.ndarray
+    node_pos: np.ndarray
+
+
 def _crs_projection(geo_meta: dict, column: str, path: Path) -> TransverseMercator | None:
     """The file's projection, or None for a geographic (lon/lat) CRS."""
     crs = geo_meta.get("columns", {}).get(column, {}).get("crs")
@@ -369,15 +395,57 @@ class StreetNetwork:
 
     def graph(self, weights: np.ndarray) -> sp.csr_matrix:
         """A symmetric CSR adjacency with one weight per edge (parallel edges: the least)."""
-        n = self.node_count
-        u = np.concatenate([self.edge_u, self.edge_v])
-        v = np.concatenate([self.edge_v, self.edge_u])
-        w = np.concatenate([weights, weights])
-        order = np.lexsort((w, v, u))
-        u, v, w = u[order], v[order], w[order]
-        first = np.ones(len(u), dtype=bool)
-        first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
-        return sp.csr_matrix((w[first], (u[first], v[first])), shape=(n, n))
+        return undirected_csr(self.node_count, self.edge_u, self.edge_v, weights)
+
+    @cached_property
+    def chains(self) -> Chains:
+        """The graph's junction-to-junction chains (most nodes only shape a street's bend)."""
+        started = time.perf_counter()
+        n, m = self.node_count, self.edge_count
+        ends = np.concatenate([self.edge_u, self.edge_v])
+        degree = np.bincount(ends, minlength=n)
+        order = np.argsort(ends, kind="stable")
+        first = np.concatenate([[0], np.cumsum(degree)])
+        incident = (order % m).tolist()  # node i's edges: incident[first[i]:first[i + 1]]
+        eu, ev, first_l = self.edge_u.tolist(), self.edge_v.tolist(), first.tolist()
+        is_core = (degree != 2).tolist()
+        seen = [False] * m
+        node_chain, node_pos = np.full(n, -1, np.int64), np.zeros(n, np.int64)
+        starts, stops, flat, offsets = [], [], [], [0]
+
+        def walk_from(c: int) -> None:
+            for e in incident[first_l[c] : first_l[c + 1]]:
+                if seen[e]:
+                    continue
+                chain_id, node, edge = len(starts), c, e
+                while True:
+                    seen[edge] = True
+                    flat.append(edge)
+                    node = ev[edge] if eu[edge] == node else eu[edge]
+                    if is_core[node]:
+                        break
+                    node_chain[node], node_pos[node] = chain_id, len(flat) - offsets[-1]
+                    a, b = incident[first_l[node] : first_l[node] + 2]
+                    edge = b if a == edge else a
+                starts.append(c)
+                stops.append(node)
+                offsets.append(len(flat))
+
+        for c in np.flatnonzero(degree != 2).tolist():
+            walk_from(c)
+        for e in range(m):  # a ring with no junction: one of its nodes becomes one
+            if not seen[e]:
+                is_core[eu[e]] = True
+                walk_from(eu[e])
+        log.debug("%d chains found in %.2f s", len(starts), time.perf_counter() - started)
+        return Chains(
+            np.asarray(starts, np.int64),
+            np.asarray(stops, np.int64),
+            np.asarray(flat, np.int64),
+            np.asarray(offsets, np.int64),
+            node_chain,
+            node_pos,
+        )
 
     # ---- points -------------------------------------------------------------------------
     @cached_property

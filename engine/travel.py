@@ -23,7 +23,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from engine.geo import haversine_matrix_m
 from engine.model import Location
-from engine.roads import StreetNetwork, period_of_hour
+from engine.roads import StreetNetwork, period_of_hour, undirected_csr
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +122,22 @@ class _Encoding:
         return t * self.time_unit_s, (packed - t * scale) * self.length_unit_m
 
 
-class _PeriodCache:
-    """Node-to-node packed results for one time-of-day period, grown as points come."""
+class _Period:
+    """One time-of-day period: packed edge weights, the junction graph, cached results."""
 
-    def __init__(self) -> None:
+    def __init__(self, net: StreetNetwork, weights: np.ndarray) -> None:
+        chains = net.chains
+        self.weights = weights
+        self.full = None  # the whole graph, built when a route is drawn
+        prefix = np.concatenate([[0.0], np.cumsum(weights[chains.edges])])
+        self.chain_base = prefix[chains.offsets[:-1]]
+        self.chain_total = prefix[chains.offsets[1:]] - self.chain_base
+        self.prefix = prefix
+        loop = chains.start == chains.stop
+        self.core = undirected_csr(
+            net.node_count, chains.start[~loop], chains.stop[~loop], self.chain_total[~loop]
+        )
+        # Junction-to-junction results, grown as new junctions are asked for.
         self.nodes = np.empty(0, dtype=np.int64)
         self.pos: dict[int, int] = {}
         self.packed = np.empty((0, 0))
@@ -135,8 +147,10 @@ class StreetNetworkTravelModel:
     """Fastest paths over a street network, with speeds for the departure's time of day.
 
     Each point is snapped to its nearest street node and reaches it in a straight line at
-    ``access_speed_kmh``. One Dijkstra run per new node fills the matrix; results are
-    cached per time-of-day period, so adding a point to a known set costs one run.
+    ``access_speed_kmh``. Paths run over the junction graph (chains of street segments
+    between junctions, about a fifth of the nodes); one Dijkstra run per new junction fills
+    the matrix, and results are cached per time-of-day period, so adding a point to a known
+    set costs at most two runs.
     """
 
     def __init__(
@@ -145,8 +159,8 @@ class StreetNetworkTravelModel:
         *,
         timezone: str | None = None,
         access_speed_kmh: float = 15.0,
-        max_cached_nodes: int = 3000,
-        batch: int = 128,
+        max_cached_nodes: int = 4000,
+        batch: int = 256,
     ) -> None:
         self.network = network
         self.timezone = ZoneInfo(timezone) if timezone else None
@@ -156,8 +170,7 @@ class StreetNetworkTravelModel:
         speeds = network.edge_speed_kmh(None) / 3.6
         slowest = float(min(speeds.min(), self.access_mps)) * 0.5  # rush hours are slower
         self._encoding = _Encoding.for_network(network.edge_length_m, slowest)
-        self._graphs: dict[str, object] = {}
-        self._caches: dict[str, _PeriodCache] = {}
+        self._periods: dict[str, _Period] = {}
         self._lock = threading.Lock()
 
     def period(self, depart: datetime | None) -> tuple[str, int | None]:
@@ -168,45 +181,68 @@ class StreetNetworkTravelModel:
             depart = depart.astimezone(self.timezone)
         return period_of_hour(depart.hour)[0], depart.hour
 
-    def _graph(self, name: str, hour: int | None):
-        graph = self._graphs.get(name)
-        if graph is None:
+    def _period(self, name: str, hour: int | None) -> _Period:
+        period = self._periods.get(name)
+        if period is None:
             net = self.network
             seconds = net.edge_length_m / (net.edge_speed_kmh(hour) / 3.6)
-            graph = net.graph(self._encoding.encode(seconds, net.edge_length_m))
-            self._graphs[name] = graph
-        return graph
+            period = _Period(net, self._encoding.encode(seconds, net.edge_length_m))
+            self._periods[name] = period
+        return period
 
-    def _node_matrix(self, nodes: np.ndarray, name: str, hour: int | None) -> np.ndarray:
-        """Packed fastest-path results among ``nodes`` (unique), using and growing the cache."""
-        cache = self._caches.setdefault(name, _PeriodCache())
-        missing = [int(n) for n in nodes if int(n) not in cache.pos]
-        if len(cache.nodes) + len(missing) > self.max_cached_nodes:
-            cache = self._caches[name] = _PeriodCache()
+    def _junction_matrix(self, period: _Period, nodes: np.ndarray) -> np.ndarray:
+        """Packed fastest-path results among junctions ``nodes`` (unique), cached."""
+        missing = [int(n) for n in nodes if int(n) not in period.pos]
+        if len(period.nodes) + len(missing) > self.max_cached_nodes:
+            period.nodes, period.pos, period.packed = np.empty(0, np.int64), {}, np.empty((0, 0))
             missing = [int(n) for n in nodes]
         if missing:
             started = time.perf_counter()
-            graph = self._graph(name, hour)
-            known = np.concatenate([cache.nodes, np.asarray(missing, dtype=np.int64)])
+            known = np.concatenate([period.nodes, np.asarray(missing, dtype=np.int64)])
             new_rows = np.empty((len(missing), len(known)))
             for lo in range(0, len(missing), self.batch):
-                rows = dijkstra(graph, directed=True, indices=missing[lo : lo + self.batch])
+                rows = dijkstra(period.core, directed=True, indices=missing[lo : lo + self.batch])
                 new_rows[lo : lo + len(rows)] = rows[:, known]
-            k_old = len(cache.nodes)
+            k_old = len(period.nodes)
             packed = np.empty((len(known), len(known)))
-            packed[:k_old, :k_old] = cache.packed
+            packed[:k_old, :k_old] = period.packed
             packed[k_old:, :] = new_rows
             packed[:k_old, k_old:] = new_rows[:, :k_old].T  # the graph is undirected
-            cache.nodes, cache.packed = known, packed
-            cache.pos = {int(n): i for i, n in enumerate(known)}
-            log.debug(
-                "street matrix %s: %d new nodes in %.2f s",
-                name,
-                len(missing),
-                time.perf_counter() - started,
-            )
-        index = np.fromiter((cache.pos[int(n)] for n in nodes), dtype=np.int64, count=len(nodes))
-        return cache.packed[np.ix_(index, index)]
+            period.nodes, period.packed = known, packed
+            period.pos = {int(n): i for i, n in enumerate(known)}
+            log.debug("%d new junctions in %.2f s", len(missing), time.perf_counter() - started)
+        index = np.fromiter((period.pos[int(n)] for n in nodes), dtype=np.int64, count=len(nodes))
+        return period.packed[np.ix_(index, index)]
+
+    def _node_matrix(self, period: _Period, nodes: np.ndarray) -> np.ndarray:
+        """Packed fastest-path results among street nodes ``nodes`` (unique).
+
+        A node inside a chain leaves it by one of the chain's two junctions (or stays on
+        the chain when the other node is on it too); packed sums stay exact, so the least
+        of the combinations is the fastest path, ties broken by length.
+        """
+        chains = self.network.chains
+        chain = chains.node_chain[nodes]
+        inner = chain >= 0
+        c = np.where(inner, chain, 0)
+        along = period.prefix[chains.offsets[c] + chains.node_pos[nodes]] - period.chain_base[c]
+        ends_a = np.where(inner, chains.start[c], nodes)
+        ends_b = np.where(inner, chains.stop[c], nodes)
+        off_a = np.where(inner, along, 0.0)
+        off_b = np.where(inner, period.chain_total[c] - along, 0.0)
+        junctions = np.unique(np.concatenate([ends_a, ends_b]))
+        core = self._junction_matrix(period, junctions)
+        ia, ib = np.searchsorted(junctions, ends_a), np.searchsorted(junctions, ends_b)
+        best = None
+        for i_from, o_from in ((ia, off_a), (ib, off_b)):
+            for i_to, o_to in ((ia, off_a), (ib, off_b)):
+                via = o_from[:, None] + core[np.ix_(i_from, i_to)] + o_to[None, :]
+                best = via if best is None else np.minimum(best, via)
+        same = inner[:, None] & (chain[:, None] == chain[None, :])
+        direct = np.abs(off_a[:, None] - off_a[None, :])
+        best = np.where(same, np.minimum(best, direct), best)
+        np.fill_diagonal(best, 0.0)
+        return best
 
     def route_polyline(
         self, points: Sequence[Location], depart: datetime | None = None
@@ -218,7 +254,10 @@ class StreetNetworkTravelModel:
         snapped, _ = self.network.snap(lat, lon)
         name, hour = self.period(depart)
         with self._lock:
-            graph = self._graph(name, hour)
+            period = self._period(name, hour)
+            if period.full is None:
+                period.full = self.network.graph(period.weights)
+            graph = period.full
         sources = np.unique(snapped[:-1])
         _, pred = dijkstra(graph, directed=True, indices=sources, return_predecessors=True)
         row = {int(s): i for i, s in enumerate(sources)}
@@ -246,7 +285,7 @@ class StreetNetworkTravelModel:
         unique, inverse = np.unique(snapped, return_inverse=True)
         name, hour = self.period(depart)
         with self._lock:
-            packed = self._node_matrix(unique, name, hour)
+            packed = self._node_matrix(self._period(name, hour), unique)
         if not np.isfinite(packed).all():
             raise ValueError("street network: some points lie on streets not connected to others")
         seconds, metres = self._encoding.decode(packed)

@@ -178,3 +178,13 @@ def test_bad_files_get_a_clear_message(tmp_path):
         StreetNetwork.load(no_class)
     with pytest.raises(FileNotFoundError, match="cannot read"):
         StreetNetwork.load(tmp_path / "absent.parquet")
+
+
+def test_chains_cover_every_street_once(net):
+    """Junction-to-junction chains hold every edge exactly once and start and end at junctions."""
+    ch = net.chains
+    assert np.array_equal(np.sort(ch.edges), np.arange(net.edge_count))
+    degree = np.bincount(np.concatenate([net.edge_u, net.edge_v]), minlength=net.node_count)
+    assert (degree[ch.start] != 2).all() and (degree[ch.stop] != 2).all()
+    assert ((ch.node_chain >= 0) == (degree == 2)).all()
+    assert len(ch.start) < net.edge_count / 3  # most nodes only shape a street's bend

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import shapely
+from scipy.sparse.csgraph import dijkstra
 
 from engine.geo import haversine_m, haversine_matrix_m
 from engine.model import Location
@@ -100,6 +101,20 @@ def test_rush_hour_is_slower_than_night(net, street_points):
     ratio = rush.duration_s[off] / night.duration_s[off]
     assert np.all(ratio >= 1.0) and np.median(ratio) > 1.3
     assert model.period(datetime(2026, 11, 25, 0, tzinfo=ZoneInfo("UTC"))) == ("pm_peak", 17)
+
+
+def test_junction_shortcut_gives_the_full_graphs_times(net, street_points):
+    """Times over the junction graph equal plain Dijkstra over every street segment."""
+    model = StreetNetworkTravelModel(net)
+    m = model.matrices(street_points)
+    lat = np.array([p.lat for p in street_points])
+    lon = np.array([p.lon for p in street_points])
+    nodes, access_m = net.snap(lat, lon)
+    seconds = net.graph(net.edge_length_m / (net.edge_speed_kmh(None) / 3.6))
+    ref = dijkstra(seconds, directed=True, indices=nodes)[:, nodes]
+    ref += (access_m[:, None] + access_m[None, :]) / model.access_mps
+    np.fill_diagonal(ref, 0.0)
+    assert np.allclose(m.duration_s, ref, atol=0.5)
 
 
 def test_adding_one_point_reuses_the_cached_matrix(net, street_points):
