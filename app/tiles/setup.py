@@ -1,0 +1,34 @@
+"""Pick the workstation's tile service from the settings: an online source or the basemap."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+from app.tiles.basemap import BasemapRenderer, StreetLines
+from app.tiles.mbtiles import TileCache
+from app.tiles.service import TileService, TileSource
+
+log = logging.getLogger(__name__)
+
+
+def open_tile_service(
+    data_dir: Path, tile_url: str = "", network: object | None = None
+) -> TileService:
+    """The tile service for the map.
+
+    With ``tile_url`` (``Settings.tile_url``) tiles come from that server and are kept in
+    ``tiles-<hash>.mbtiles`` for offline use. Without one, a street network (anything with
+    ``edge_polylines``, e.g. ``engine.roads.StreetNetwork``) is rendered on demand into
+    ``basemap.mbtiles``. With neither, the map shows its plain background.
+    """
+    tiles_dir = Path(data_dir) / "tiles"
+    if tile_url:
+        digest = hashlib.sha1(tile_url.encode()).hexdigest()[:10]
+        cache = TileCache(tiles_dir / f"tiles-{digest}.mbtiles", name=tile_url)
+        return TileService(cache, source=TileSource(tile_url))
+    cache = TileCache(tiles_dir / "basemap.mbtiles", name="street basemap")
+    if network is None:
+        return TileService(cache)
+    return TileService(cache, renderer=BasemapRenderer(StreetLines.from_network(network)))

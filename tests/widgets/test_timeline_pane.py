@@ -1,0 +1,178 @@
+"""The timeline pane: rows for a real plan, clicks select, the now-line moves, bars drag."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt  # noqa: E402
+from PySide6.QtGui import QMouseEvent  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from tests.widgets.test_map_data import sample_day  # noqa: E402
+from widgets.timeline_pane import LATE, TimelinePane  # noqa: E402
+
+
+@pytest.fixture
+def day():
+    """The sample downtown day: 3 routes of 8 stops."""
+    return sample_day()
+
+
+@pytest.fixture
+def pane(qtbot, day):
+    """A shown timeline with the sample plan, the clock at the 4th stop of route 1."""
+    pane = TimelinePane()
+    qtbot.addWidget(pane)
+    pane.resize(1000, 320)
+    pane.show()
+    qtbot.waitExposed(pane)
+    pane.set_plan(day.plan, day.orders, day.vehicles, day.drivers, day.depot.timezone)
+    pane.set_now(day.plan.routes[0].stops[3].planned_arrival)
+    qtbot.wait(50)  # first paint, so the left axis gets its real width
+    return pane
+
+
+def _viewport_point(pane: TimelinePane, scene_pos: QPointF) -> QPoint:
+    return pane.plot.mapFromScene(scene_pos)
+
+
+def _coloured(image, x0: int, x1: int, y0: int, y1: int) -> int:
+    """Pixels in a box that are clearly not the white background."""
+    return sum(
+        1
+        for x in range(x0, x1, 2)
+        for y in range(y0, y1, 2)
+        if min(image.pixelColor(x, y).getRgb()[:3]) < 200
+    )
+
+
+def test_rows_are_labelled_and_bars_drawn(qtbot, pane, tmp_path):
+    """Each route gets a labelled row (vehicle · driver) and its stops show as bars."""
+    ticks = pane.plot.getAxis("left")._tickLevels[0]
+    assert [label for _, label in ticks] == [
+        "Van 1 · Driver A",
+        "Van 2 · Driver B",
+        "Van 3 · Driver C",
+    ]
+    image = pane.grab().toImage()
+    image.save(str(tmp_path / "timeline.png"))
+    axis_width = int(pane.plot.getAxis("left").width())
+    assert axis_width > 60  # wide enough for the labels
+    assert _coloured(image, 0, axis_width, 0, image.height() - 30) > 40  # label text
+    assert _coloured(image, axis_width + 5, image.width(), 0, image.height() - 30) > 300  # bars
+
+
+def test_x_axis_reads_depot_clock_time(pane, day):
+    """A stop planned at 08:25 in Salt Lake City sits at 08:25 on the axis."""
+    first = day.plan.routes[0].stops[0]
+    assert pane.axis.tickStrings([pane.seconds_of(first.planned_arrival)], 1, 60) == ["08:25"]
+
+
+def test_click_on_a_bar_selects_its_stop(qtbot, pane):
+    """Clicking a stop's bar emits sig_selection_changed('stop', order id) and highlights it."""
+    at = _viewport_point(pane, pane.bar_scene_pos("O2-04"))
+    with qtbot.waitSignal(pane.sig_selection_changed, timeout=2000) as blocker:
+        QTest.mouseClick(pane.plot.viewport(), Qt.MouseButton.LeftButton, pos=at)
+    assert blocker.args == ["stop", "O2-04"]
+    assert pane.selected == ["O2-04"]
+
+
+def test_now_line_moves_with_the_clock(qtbot, pane, day):
+    """set_now moves the red now-line to the new time."""
+    first = day.plan.routes[0].stops[1].planned_arrival
+    pane.set_now(first)
+    qtbot.wait(20)
+    x1 = pane._now_line.scenePos().x() + pane._now_line.mapToScene(QPointF(0, 0)).x()
+    pane.set_now(first + timedelta(hours=1))
+    qtbot.wait(20)
+    x2 = pane._now_line.scenePos().x() + pane._now_line.mapToScene(QPointF(0, 0)).x()
+    assert pane._now_line.value() == pytest.approx(pane.seconds_of(first) + 3600)
+    assert x2 > x1 + 50
+
+
+def test_late_eta_colours_the_stop(qtbot, pane, day):
+    """An ETA past the order's window turns that stop's bar red."""
+    late = day.orders["O3-05"].latest + timedelta(minutes=10)
+    pane.update_etas({"O3-05": late, "O3-06": day.orders["O3-06"].latest - timedelta(minutes=30)})
+    brushes = pane._planned._brushes
+    ids = list(pane._bars)
+    assert brushes[ids.index("O3-05")].color().getRgb()[:3] == LATE
+    assert brushes[ids.index("O3-06")].color().getRgb()[:3] != LATE
+
+
+def test_focus_on_scrolls_the_time_axis_to_the_stop(qtbot, pane, day):
+    """Zoomed in on the morning, focus_on a late stop brings it into view."""
+    first = pane.seconds_of(day.plan.routes[0].stops[0].planned_arrival)
+    pane.view_box.setXRange(first, first + 1800, padding=0)
+    pane.focus_on("O3-08")
+    (x0, x1), _ = pane.view_box.viewRange()
+    bar = pane._bars["O3-08"]
+    assert x0 <= bar.x0 <= x1 and x1 - x0 == pytest.approx(1800, rel=0.05)
+    assert pane.selected == ["O3-08"]
+
+
+def _drag(qtbot, pane: TimelinePane, start: QPoint, end: QPoint) -> None:
+    viewport = pane.plot.viewport()
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    steps = 8
+    for i in range(1, steps + 1):
+        pos = QPointF(start + (end - start) * (i / steps))
+        move = QMouseEvent(
+            QEvent.Type.MouseMove,
+            pos,
+            viewport.mapToGlobal(pos),
+            Qt.MouseButton.NoButton,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
+        QApplication.sendEvent(viewport, move)
+        qtbot.wait(5)
+    QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, end)
+
+
+def test_drag_bar_to_another_row_previews_and_drops(qtbot, pane):
+    """Dragging a bar onto route 3's row shows the preview text and emits the drop."""
+    calls: list[tuple[list[str], str]] = []
+
+    def preview(ids, route):
+        calls.append((ids, route))
+        return f"{len(ids)} stop(s) to {route}: +6 min, no late stops"
+
+    pane.preview_fn = preview
+    start = _viewport_point(pane, pane.bar_scene_pos("O1-05"))
+    bar = pane._bars["O1-05"]
+    end = _viewport_point(pane, pane.row_scene_pos("R3", (bar.x0 + bar.x1) / 2))
+    with qtbot.waitSignal(pane.sig_stop_dropped, timeout=2000) as blocker:
+        _drag(qtbot, pane, start, end)
+    assert blocker.args == [["O1-05"], "R3"]
+    assert calls and calls[-1] == (["O1-05"], "R3")
+    assert not pane._preview_text.isVisible()
+
+
+def test_locked_stop_does_not_drag(qtbot, day):
+    """A locked stop's bar pans the view instead of starting a drag."""
+    from dataclasses import replace
+
+    route = day.plan.routes[0]
+    stops = (replace(route.stops[4], locked=True),) + route.stops[5:]
+    plan = replace(day.plan, routes=(replace(route, stops=stops),) + day.plan.routes[1:])
+    pane = TimelinePane()
+    qtbot.addWidget(pane)
+    pane.resize(1000, 320)
+    pane.show()
+    qtbot.waitExposed(pane)
+    pane.set_plan(plan, day.orders, day.vehicles, day.drivers, day.depot.timezone)
+    qtbot.wait(50)
+    dropped: list = []
+    pane.sig_stop_dropped.connect(lambda ids, r: dropped.append((ids, r)))
+    bar = pane._bars["O1-05"]
+    start = _viewport_point(pane, pane.bar_scene_pos("O1-05"))
+    end = _viewport_point(pane, pane.row_scene_pos("R3", (bar.x0 + bar.x1) / 2))
+    _drag(qtbot, pane, start, end)
+    qtbot.wait(50)
+    assert dropped == []
