@@ -137,3 +137,16 @@ def test_route_edit_rejects_unknown_route_and_repeated_orders(store):
         repository.update_route_stops(
             s, route.id, (Stop("O2"), Stop("O2")), base_version=1, actor=ACTOR
         )
+
+
+def test_merging_a_stale_copy_is_rejected(store):
+    """Merging an edited copy read before someone else's change raises instead of
+    overwriting it."""
+    seed(store)
+    stale = _read_vehicle(store, "V01")
+    with store.session() as s:
+        s.get(VehicleRow, "V01").type_name = "van-xl"
+    stale.type_name = "old edit"
+    with pytest.raises(StaleVersionError, match="version 1.*version 2"), store.session() as s:
+        s.merge(stale)
+    assert _read_vehicle(store, "V01").type_name == "van-xl"
