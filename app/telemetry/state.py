@@ -9,6 +9,7 @@ marker back.
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field, replace
 
 from app.telemetry.decode import _SeqWindow
@@ -60,12 +61,15 @@ class Applied:
 class LiveState:
     """Latest position, trail, stop states and flags of every vehicle."""
 
-    def __init__(self, trail_points: int = 4000) -> None:
+    def __init__(self, trail_points: int = 4000, still_radius_m: float = 40.0) -> None:
         self.trail_points = trail_points
         self.positions: dict[str, Fix] = {}
         self.trails: dict[str, list[Fix]] = {}
         self.stops: dict[str, StopState] = {}
         self.flags: dict[str, VehicleFlags] = {}
+        self.still_radius_m = still_radius_m
+        # Per vehicle: (since, lat, lon) of the spot it has stayed within still_radius_m of.
+        self._still: dict[str, tuple[float, float, float]] = {}
         self._seqs: dict[tuple[str, str], _SeqWindow] = {}
         self._events: set[str] = set()
         self.duplicates = 0
@@ -102,7 +106,24 @@ class LiveState:
             if len(trail) > self.trail_points:
                 del trail[: len(trail) - self.trail_points]
             new.append(fix)
+            if fix.live:
+                self._track_still(fix)
         return new
+
+    def _track_still(self, fix: Fix) -> None:
+        anchor = self._still.get(fix.vehicle_id)
+        if anchor is not None:
+            _, lat, lon = anchor
+            dy = (fix.lat - lat) * 111_195.0
+            dx = (fix.lon - lon) * 111_195.0 * math.cos(math.radians(lat))
+            if dx * dx + dy * dy <= self.still_radius_m**2:
+                return
+        self._still[fix.vehicle_id] = (fix.ts, fix.lat, fix.lon)
+
+    def still_since(self, vehicle_id: str) -> float | None:
+        """Since when (epoch s) the vehicle has stayed near one spot; None if unknown."""
+        anchor = self._still.get(vehicle_id)
+        return None if anchor is None else anchor[0]
 
     def move_to(self, fix: Fix) -> bool:
         """Set the live position (restores from the store); never moves back in time."""
