@@ -133,10 +133,12 @@ class _Period:
         self.chain_base = prefix[chains.offsets[:-1]]
         self.chain_total = prefix[chains.offsets[1:]] - self.chain_base
         self.prefix = prefix
-        loop = chains.start == chains.stop
-        self.core = undirected_csr(
-            net.node_count, chains.start[~loop], chains.stop[~loop], self.chain_total[~loop]
-        )
+        # The junction graph, numbered compactly (Dijkstra's set-up cost grows with size).
+        self.junctions = np.unique(np.concatenate([chains.start, chains.stop]))
+        a = np.searchsorted(self.junctions, chains.start)
+        b = np.searchsorted(self.junctions, chains.stop)
+        loop = a == b
+        self.core = undirected_csr(len(self.junctions), a[~loop], b[~loop], self.chain_total[~loop])
         # Junction-to-junction results, grown as new junctions are asked for.
         self.nodes = np.empty(0, dtype=np.int64)
         self.pos: dict[int, int] = {}
@@ -230,6 +232,8 @@ class StreetNetworkTravelModel:
         ends_b = np.where(inner, chains.stop[c], nodes)
         off_a = np.where(inner, along, 0.0)
         off_b = np.where(inner, period.chain_total[c] - along, 0.0)
+        ends_a = np.searchsorted(period.junctions, ends_a)  # compact junction numbers
+        ends_b = np.searchsorted(period.junctions, ends_b)
         junctions = np.unique(np.concatenate([ends_a, ends_b]))
         core = self._junction_matrix(period, junctions)
         ia, ib = np.searchsorted(junctions, ends_a), np.searchsorted(junctions, ends_b)
