@@ -95,6 +95,8 @@ def _upsert(session: Session, kind: _Kind, items: Iterable[Any], actor: str) -> 
         seen: set[str] = set()
         dupes = sorted({i for i in ids if i in seen or seen.add(i)})
         raise ValueError(f"upsert {kind.entity}s: duplicate ids in one batch: {dupes[:10]}")
+    if kind is not _DEPOT:
+        _check_depots(session, kind.entity, batch)
     existing = _existing(session, kind.row, ids)
     now = datetime.now(UTC)
     inserted = updated = unchanged = 0
@@ -119,6 +121,19 @@ def _upsert(session: Session, kind: _Kind, items: Iterable[Any], actor: str) -> 
         updated += 1
     session.flush()
     return UpsertCounts(inserted, updated, unchanged)
+
+
+def _check_depots(session: Session, entity: str, batch: list[Any]) -> None:
+    """Refuse, before writing anything, items whose depot is not stored."""
+    known = set(session.scalars(select(DepotRow.id)))
+    unknown = [item for item in batch if item.depot_id not in known]
+    if unknown:
+        first = unknown[0]
+        raise ValueError(
+            f"{entity} {first.id}: depot {first.depot_id!r} is not in the store "
+            f"(known: {', '.join(sorted(known)) or 'none'}; {len(unknown)} {entity}(s) affected)"
+            " - import the depot first"
+        )
 
 
 def _with_day_count(
