@@ -149,7 +149,8 @@ class StreetNetworkTravelModel:
     """Fastest paths over a street network, with speeds for the departure's time of day.
 
     Each point is snapped to its nearest street node and reaches it in a straight line at
-    ``access_speed_kmh``. Paths run over the junction graph (chains of street segments
+    ``access_speed_kmh``; a point further than ``max_access_m`` from any street is refused.
+    Paths run over the junction graph (chains of street segments
     between junctions, about a fifth of the nodes); one Dijkstra run per new junction fills
     the matrix, and results are cached per time-of-day period, so adding a point to a known
     set costs at most two runs.
@@ -161,12 +162,14 @@ class StreetNetworkTravelModel:
         *,
         timezone: str | None = None,
         access_speed_kmh: float = 15.0,
+        max_access_m: float = 2000.0,
         max_cached_nodes: int = 4000,
         batch: int = 256,
     ) -> None:
         self.network = network
         self.timezone = ZoneInfo(timezone) if timezone else None
         self.access_mps = access_speed_kmh / 3.6
+        self.max_access_m = max_access_m
         self.max_cached_nodes = max_cached_nodes
         self.batch = batch
         speeds = network.edge_speed_kmh(None) / 3.6
@@ -262,17 +265,20 @@ class StreetNetworkTravelModel:
             if period.full is None:
                 period.full = self.network.graph(period.weights)
             graph = period.full
-        sources = np.unique(snapped[:-1])
-        _, pred = dijkstra(graph, directed=True, indices=sources, return_predecessors=True)
-        row = {int(s): i for i, s in enumerate(sources)}
+            unique = np.unique(snapped)
+            packed = self._node_matrix(period, unique)
+        at = {int(n): i for i, n in enumerate(unique)}
         net = self.network
         out = [(lat[0], lon[0])]
         for k in range(len(points) - 1):
             a, b = int(snapped[k]), int(snapped[k + 1])
+            # The search stops once past the known fastest time to b: short legs stay cheap.
+            limit = packed[at[a], at[b]] + 1.0
+            _, pred = dijkstra(graph, indices=a, limit=limit, return_predecessors=True)
             chain, node = [], b
             while node != a and node >= 0:
                 chain.append(node)
-                node = int(pred[row[a], node])
+                node = int(pred[node])
             chain.append(a)
             out.extend(zip(net.node_lat[chain[::-1]], net.node_lon[chain[::-1]], strict=True))
             out.append((lat[k + 1], lon[k + 1]))
@@ -286,6 +292,14 @@ class StreetNetworkTravelModel:
             return TravelMatrices(np.zeros((0, 0)), np.zeros((0, 0)))
         lat, lon = _latlon(points)
         snapped, access_m = self.network.snap(lat, lon)
+        far = np.flatnonzero(access_m > self.max_access_m)
+        if len(far):
+            i = int(far[0])
+            raise ValueError(
+                f"point {i} ({lat[i]:.6f}, {lon[i]:.6f}) is {access_m[i]:.0f} m from the nearest "
+                f"street of {self.network.source or 'the network'} ({len(far)} such point(s)): "
+                "outside the street network's area?"
+            )
         unique, inverse = np.unique(snapped, return_inverse=True)
         name, hour = self.period(depart)
         with self._lock:

@@ -117,6 +117,13 @@ def test_junction_shortcut_gives_the_full_graphs_times(net, street_points):
     assert np.allclose(m.duration_s, ref, atol=0.5)
 
 
+def test_point_outside_the_network_is_refused_clearly(net, street_points):
+    """A point far from every street (another city) is named, not silently snapped."""
+    denver = Location(39.7392, -104.9903)
+    with pytest.raises(ValueError, match=r"point 2 \(39.739200, -104.990300\) is \d+ m from"):
+        StreetNetworkTravelModel(net).matrices([*street_points[:2], denver])
+
+
 def test_adding_one_point_reuses_the_cached_matrix(net, street_points):
     """An urgent extra point costs one shortest-path run, and old entries stay the same."""
     model = StreetNetworkTravelModel(net)
