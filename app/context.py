@@ -18,9 +18,6 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Seconds the first plan of a day may take on start (the user can re-plan longer).
-FIRST_PLAN_SECONDS = 10.0
-
 
 class AppContext(QObject):
     """Everything the window needs, with no widgets in it."""
@@ -64,7 +61,7 @@ class AppContext(QObject):
             plan = repository.load_plan(session, depot.id, self.day)
         self.state.set_day(day, depot.id, plan, source="start")
         if plan is None and day.orders:
-            self.plan_day(time_limit_s=FIRST_PLAN_SECONDS)
+            self.plan_day(time_limit_s=self.settings.first_plan_seconds)
 
     def _seed_demo(self, session) -> None:
         from app.demo import generate_demo_day

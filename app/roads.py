@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import functools
 import logging
-from pathlib import Path
 
 from engine.model import Depot
+from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
+from engine.travel import HaversineTravelModel, StreetNetworkTravelModel
 
 log = logging.getLogger(__name__)
 
-ROADS_DIR = Path(__file__).resolve().parent.parent / "resources" / "roads"
-DEMO_CITY_FILE = ROADS_DIR / "salt_lake_city.parquet"
+
+def _inside(network: StreetNetwork, depot: Depot) -> bool:
+    box = network.bounds
+    return (
+        box.south <= depot.location.lat <= box.north and box.west <= depot.location.lon <= box.east
+    )
 
 
-@functools.lru_cache(maxsize=2)
-def street_network(path: Path = DEMO_CITY_FILE):
-    """The parsed street network (cached for the process: parsing takes a moment)."""
-    from engine.roads import StreetNetwork
-
-    return StreetNetwork.load(path)
-
-
+@functools.lru_cache(maxsize=4)
 def travel_model_for(depot: Depot | None):
-    """The street-network model when the depot lies inside a shipped network, else haversine."""
-    from engine.travel import HaversineTravelModel, StreetNetworkTravelModel
+    """The street-network model when the depot lies inside a shipped network, else haversine.
 
-    if depot is not None and DEMO_CITY_FILE.exists():
-        network = street_network()
-        if network.contains(depot.location.lat, depot.location.lon):
+    One model per depot for the process, so its matrix cache serves every plan and re-plan.
+    """
+    if depot is not None and DEMO_CITY_NETWORK.exists():
+        network = StreetNetwork.load(DEMO_CITY_NETWORK)  # parsed once per process
+        if _inside(network, depot):
             return StreetNetworkTravelModel(network)
+    log.info("no street network covers depot %s: straight-line travel times", depot and depot.id)
     return HaversineTravelModel()

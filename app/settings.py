@@ -49,6 +49,7 @@ class Settings:
     role: str = _doc("supervisor", "dispatcher or supervisor")
     demo: bool = _doc(True, "Load the demo depot on first start when the database is empty")
     demo_seed: int = _doc(7, "Seed of the demo day")
+    first_plan_seconds: float = _doc(10.0, "Time limit of the automatic first plan of a day")
     tile_url: str = _doc("", "Tile source URL template ({z}/{x}/{y}) that fills the cache online")
 
     @property
@@ -70,6 +71,13 @@ class Settings:
                 continue
             if f.type in ("bool", bool):
                 values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif f.type in ("float", float):
+                try:
+                    values[f.name] = float(raw)
+                except ValueError as exc:
+                    raise ValueError(
+                        f"DISPATCH_{f.name.upper()}={raw!r}: expected a number"
+                    ) from exc
             elif f.type in ("int", int):
                 try:
                     values[f.name] = int(raw)
