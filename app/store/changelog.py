@@ -1,15 +1,16 @@
 """The change log: one row per change, written in the same transaction as the change.
 
-Call ``log_change`` beside every write; ``changes_after`` reads the log for a follower.
+Call ``log_change`` beside every write; ``read_changes`` follows the log from a cursor.
 """
 
 from __future__ import annotations
 
 import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.store.models import ChangeLogRow
@@ -47,13 +48,48 @@ def log_change(
     return row
 
 
-def changes_after(session: Session, last_id: int = 0, *, limit: int = 1000) -> list[ChangeLogRow]:
-    """Change-log rows with ``id > last_id`` in id order (SQLite, or a PostgreSQL catch-up).
+@dataclass(frozen=True)
+class ChangeCursor:
+    """Where a follower stands in the change log.
 
-    On PostgreSQL ids are handed out before commit, so a follower that must not miss rows
-    committed out of order filters on ``txid`` against a remembered snapshot xmin instead.
+    SQLite: ``last_id``, the newest id read (writers are serialised, so ids commit in
+    order). PostgreSQL: ``snapshot``, the ``pg_snapshot`` of the last read; the next read
+    returns exactly the rows whose transaction committed since, even when a transaction
+    with a lower id commits after one with a higher id (an id cursor would miss it).
     """
-    query = (select(ChangeLogRow).where(ChangeLogRow.id > last_id).order_by(ChangeLogRow.id)).limit(
-        limit
-    )
-    return list(session.scalars(query))
+
+    last_id: int = 0
+    snapshot: str | None = None
+
+
+def read_changes(
+    session: Session, cursor: ChangeCursor | None = None
+) -> tuple[list[ChangeLogRow], ChangeCursor]:
+    """The change-log rows committed since ``cursor`` (all of them for None), oldest first,
+    and the cursor to pass next time. Start every reconnect with a call to catch up.
+
+    Use a read-only session (``Store.read_session``): on PostgreSQL the session's own
+    uncommitted rows would count as committed."""
+    cursor = cursor or ChangeCursor()
+    if session.get_bind().dialect.name != "postgresql":
+        rows = list(
+            session.scalars(
+                select(ChangeLogRow)
+                .where(ChangeLogRow.id > cursor.last_id)
+                .order_by(ChangeLogRow.id)
+            )
+        )
+        return rows, ChangeCursor(last_id=rows[-1].id if rows else cursor.last_id)
+    snapshot = session.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()
+    now = text("pg_visible_in_snapshot(change_log.txid, CAST(:now AS pg_snapshot))")
+    query = select(ChangeLogRow).where(now).order_by(ChangeLogRow.txid, ChangeLogRow.id)
+    params = {"now": snapshot}
+    if cursor.snapshot is not None:
+        query = query.where(
+            ChangeLogRow.txid >= text("pg_snapshot_xmin(CAST(:before AS pg_snapshot))"),
+            text("NOT pg_visible_in_snapshot(change_log.txid, CAST(:before AS pg_snapshot))"),
+        )
+        params["before"] = cursor.snapshot
+    rows = list(session.scalars(query, params))
+    last_id = max((r.id for r in rows), default=cursor.last_id)
+    return rows, ChangeCursor(last_id=last_id, snapshot=snapshot)

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.store.changelog import changes_after, log_change
+from app.store import open_store
+from app.store.changelog import log_change, read_changes
 from app.store.models import (
     BreadcrumbRow,
     ChangeLogRow,
@@ -75,22 +76,50 @@ def test_position_exception_outbox_and_device_rows_round_trip(store):
         s.add(OutboxRow(idempotency_key="cmd-1", command={}, base_versions={}, created_at=T0))
 
 
-def test_change_log_cursor(store):
-    """Change-log rows come back in order after a cursor; on PostgreSQL each row carries
-    the writing transaction's xid8, rising from one transaction to the next."""
+def test_change_log_follower_reads_each_change_once(store):
+    """A follower gets every change once, in order, with the writer's workstation; on
+    PostgreSQL each row carries the writing transaction's xid8."""
     with store.session() as s:
         log_change(s, "exception", "x1", "insert", actor="rule", after={"a": 1})
+    with store.read_session() as s:
+        first, cursor = read_changes(s)
     with store.session() as s:
         log_change(s, "exception", "x1", "update", actor="dana", before={"a": 1}, after={"a": 2})
-    with store.session() as s:
-        rows = changes_after(s, 0)
-        assert [r.operation for r in rows] == ["insert", "update"]
-        assert changes_after(s, rows[0].id)[0].after == {"a": 2}
-        assert all(r.origin == "test-desk" for r in rows)
-        txids = [r.txid for r in s.scalars(select(ChangeLogRow).order_by(ChangeLogRow.id))]
         with pytest.raises(ValueError, match="operation must be one of"):
             log_change(s, "x", "1", "upsert", actor="a")
+    with store.read_session() as s:
+        second, cursor = read_changes(s, cursor)
+        third, _ = read_changes(s, cursor)
+        txids = [r.txid for r in s.scalars(select(ChangeLogRow).order_by(ChangeLogRow.id))]
+    assert [(r.operation, r.after) for r in first] == [("insert", {"a": 1})]
+    assert [(r.operation, r.after) for r in second] == [("update", {"a": 2})]
+    assert third == [] and second[0].origin == "test-desk"
     if store.dialect == "postgresql":
         assert all(isinstance(t, int) for t in txids) and txids[0] < txids[1]
     else:
         assert txids == [None, None]
+
+
+@pytest.mark.postgres
+def test_follower_misses_no_change_committed_out_of_order(postgres_url):
+    """A change with a lower id that commits after one with a higher id still reaches the
+    follower (a plain id cursor would skip it)."""
+    slow, fast, follower = (open_store(postgres_url, workstation=w) for w in "ABF")
+    try:
+        with slow.session() as s_slow:
+            log_change(s_slow, "route", "R1", "update", actor="slow", after={"n": 1})
+            s_slow.flush()  # takes the lower id and xid, then stays open
+            with fast.session() as s_fast:
+                log_change(s_fast, "route", "R2", "update", actor="fast", after={"n": 2})
+            with follower.read_session() as s:
+                seen, cursor = read_changes(s)
+        with follower.read_session() as s:
+            late, cursor = read_changes(s, cursor)
+            again, _ = read_changes(s, cursor)
+        assert [r.entity_id for r in seen] == ["R2"]
+        assert [r.entity_id for r in late] == ["R1"]
+        assert late[0].id < seen[0].id  # what an id cursor would have skipped
+        assert again == []
+    finally:
+        for store in (slow, fast, follower):
+            store.close()
