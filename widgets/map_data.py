@@ -105,10 +105,10 @@ def vehicle_record(
     age = None if ts is None or now is None else max(0.0, now.timestamp() - ts)
     return {
         "id": vehicle_id,
-        "lat": float(get("lat")),
-        "lon": float(get("lon")),
-        "heading": None if heading is None else float(heading),
+        "lat": round(float(get("lat")), 6),  # ~0.1 m: enough for a marker
+        "lon": round(float(get("lon")), 6),
+        "heading": None if heading is None else round(float(heading)),
         "stale": age is not None and age > STALE_AFTER_S,
-        "age": age,
+        "age": None if age is None else round(age),
         "colour": colour,
     }

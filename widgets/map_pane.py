@@ -254,7 +254,11 @@ class MapPane(QWidget):
         if self._removed:
             batch["removeVehicles"] = sorted(self._removed)
         if self._dirty_vehicles:
-            batch["vehicles"] = [self._vehicles[v] for v in self._dirty_vehicles]
+            # Rows, not objects: a third of the JSON for 2,000 vehicles.
+            batch["vehicleRows"] = [
+                [v["id"], v["lat"], v["lon"], v["heading"], v["stale"], v["age"], v["colour"]]
+                for v in map(self._vehicles.__getitem__, self._dirty_vehicles)
+            ]
         if self._dirty_select or self._dirty_layers:
             kind, ident = self._selection or ("", "")
             batch["select"] = {"kind": kind, "id": ident} if ident else None
@@ -268,7 +272,7 @@ class MapPane(QWidget):
         self._focus = None
         if not batch:
             return
-        self.page.runJavaScript(f"dd.apply({json.dumps(batch)})", 0)
+        self.page.runJavaScript(f"dd.apply({json.dumps(batch, separators=(',', ':'))})", 0)
         self._last_flush = time.monotonic()
         self.last_flush_ms = (time.perf_counter() - started) * 1000.0
         self.flushes += 1

@@ -113,21 +113,25 @@
       var m = L.marker([v.lat, v.lon], { icon: icon, zIndexOffset: 500, title: v.id });
       m.on("click", function (e) { L.DomEvent.stop(e); send("featureClicked", "vehicle", v.id); });
       m.addTo(dd.vehicleLayer);
-      entry = dd.vehicles[v.id] = { data: v, layer: m };
+      var box = m.getElement() && m.getElement().firstChild;
+      entry = dd.vehicles[v.id] = {
+        data: {}, layer: m, box: box, svg: box && box.querySelector("svg"),
+        badge: box && box.querySelector(".dd-badge"), circle: box && box.querySelector("circle"),
+      };
     } else {
       entry.layer.setLatLng([v.lat, v.lon]);
-      entry.data = v;
     }
-    var el = entry.layer.getElement();
-    var box = el && el.firstChild;
-    if (box) {
-      var svg = box.querySelector("svg");
-      if (svg) svg.style.transform = v.heading == null ? "" : "rotate(" + v.heading + "deg)";
-      box.classList.toggle("dd-stale", !!v.stale);
-      box.classList.toggle("dd-selected", !!(dd.selected && dd.selected.kind === "vehicle" && dd.selected.id === v.id));
-      var badge = box.querySelector(".dd-badge");
-      if (badge && v.age != null) badge.title = "last fix " + Math.round(v.age) + " s ago";
-    }
+    var old = entry.data;
+    entry.data = v;
+    if (!entry.box) return;
+    if (old.heading !== v.heading) entry.svg.style.transform = v.heading == null ? "" : "rotate(" + v.heading + "deg)";
+    if (old.stale !== v.stale) entry.box.classList.toggle("dd-stale", !!v.stale);
+    if (old.colour !== v.colour && old.colour !== undefined) entry.circle.setAttribute("fill", v.colour || "#333");
+    if (v.stale && v.age != null) entry.badge.title = "last fix " + Math.round(v.age) + " s ago";
+  }
+
+  function vehicleRow(r) {
+    return { id: r[0], lat: r[1], lon: r[2], heading: r[3], stale: r[4], age: r[5], colour: r[6] };
   }
 
   function highlight(kind, id, on) {
@@ -137,8 +141,7 @@
       if (on) dd.routes[id].layer.bringToFront();
     }
     if (kind === "vehicle" && dd.vehicles[id]) {
-      var el = dd.vehicles[id].layer.getElement();
-      if (el && el.firstChild) el.firstChild.classList.toggle("dd-selected", on);
+      if (dd.vehicles[id].box) dd.vehicles[id].box.classList.toggle("dd-selected", on);
     }
   }
 
@@ -173,6 +176,7 @@
       if (dd.vehicles[id]) { dd.vehicles[id].layer.remove(); delete dd.vehicles[id]; }
     });
     (batch.vehicles || []).forEach(setVehicle);
+    (batch.vehicleRows || []).forEach(function (r) { setVehicle(vehicleRow(r)); });
     if (batch.select !== undefined) select(batch.select);
     if (batch.fit) fitAll();
     if (batch.focus) focus(batch.focus);
@@ -197,8 +201,11 @@
     var v = dd.vehicles[id];
     if (!v) return "null";
     var ll = v.layer.getLatLng();
-    var box = v.layer.getElement() && v.layer.getElement().firstChild;
-    return JSON.stringify({ lat: ll.lat, lon: ll.lng, stale: !!(box && box.classList.contains("dd-stale")) });
+    var box = v.box;
+    return JSON.stringify({
+      lat: ll.lat, lon: ll.lng, stale: !!(box && box.classList.contains("dd-stale")),
+      heading: v.data.heading, rotation: v.svg ? v.svg.style.transform : "",
+    });
   };
 
   dd.clickFeature = function (kind, id) {
