@@ -9,7 +9,7 @@ a plan may not reuse the route id of another day's plan.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -97,12 +97,33 @@ def _check_route_ids(session: Session, plan: Plan, own_plan_id: str | None) -> N
             )
 
 
-def save_plan(session: Session, plan: Plan, *, actor: str) -> None:
-    """Store ``plan`` as its depot's plan for its day (idempotent: the same plan is a no-op)."""
+def _check_base_versions(current: PlanRow | None, base_versions: Mapping[str, int]) -> None:
+    """Every stored route of the day must still be at the version the plan was made from."""
+    for route in current.routes if current is not None else ():
+        expected = base_versions.get(route.id)
+        if expected != route.version:
+            raise StaleVersionError("route", route.id, expected, route.version)
+
+
+def save_plan(
+    session: Session,
+    plan: Plan,
+    *,
+    actor: str,
+    base_versions: Mapping[str, int] | None = None,
+) -> None:
+    """Store ``plan`` as its depot's plan for its day (idempotent: the same plan is a no-op).
+
+    ``base_versions`` (route id -> version, from ``route_versions``) is what a re-plan was
+    computed from: when given, a route edited (or added) since raises ``StaleVersionError``
+    instead of being overwritten. Without it the plan replaces whatever is stored.
+    """
     now = datetime.now(UTC)
     current = session.scalar(
         select(PlanRow).where(PlanRow.depot_id == plan.depot_id, PlanRow.day == plan.day)
     )
+    if base_versions is not None:
+        _check_base_versions(current, base_versions)
     same_id = session.get(PlanRow, plan.id)
     if same_id is not None and same_id is not current:
         raise ValueError(

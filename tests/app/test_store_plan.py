@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from sqlalchemy import func, select
 
-from app.store import repository
+from app.store import StaleVersionError, repository
 from app.store.models import ChangeLogRow, RouteRow, StopRow
 from engine.model import Route, Stop
 from tests.app.test_store_support import ACTOR, DAY, sample_plan, seed
@@ -107,3 +107,26 @@ def test_route_id_of_another_days_plan_is_refused(store):
     clash = "already belongs to plan 'P-2026-11-24'"
     with pytest.raises(ValueError, match=clash), store.session() as s:
         repository.save_plan(s, other_day, actor=ACTOR)
+
+
+def test_replan_from_stale_versions_is_refused(store):
+    """A re-plan computed before a dispatcher's route edit is refused, naming the route and
+    both versions, and the edit stays."""
+    seed(store)
+    plan = sample_plan()
+    with store.session() as s:
+        repository.save_plan(s, plan, actor=ACTOR)
+        base = repository.route_versions(s, "SLC", DAY)
+    r1 = plan.routes[0]
+    edited = tuple(reversed(r1.stops))
+    with store.session() as s:
+        repository.update_route_stops(s, r1.id, edited, base_version=base[r1.id], actor="kim")
+    replan = dataclasses.replace(plan, routes=(dataclasses.replace(r1, stops=r1.stops[:1]),))
+    stale = f"route '{r1.id}'.*version 1.*version 2"
+    with pytest.raises(StaleVersionError, match=stale), store.session() as s:
+        repository.save_plan(s, replan, actor=ACTOR, base_versions=base)
+    with store.session() as s:
+        assert repository.load_plan(s, "SLC", DAY).routes[0].stops == edited
+        fresh = repository.route_versions(s, "SLC", DAY)
+        repository.save_plan(s, replan, actor=ACTOR, base_versions=fresh)
+        assert repository.load_plan(s, "SLC", DAY) == replan
