@@ -28,6 +28,6 @@ def travel_model_for(depot: Depot | None):
     if depot is not None and DEMO_CITY_NETWORK.exists():
         network = StreetNetwork.load(DEMO_CITY_NETWORK)  # parsed once per process
         if _inside(network, depot):
-            return StreetNetworkTravelModel(network)
+            return StreetNetworkTravelModel(network, timezone=depot.timezone)
     log.info("no street network covers depot %s: straight-line travel times", depot and depot.id)
     return HaversineTravelModel()
