@@ -9,6 +9,7 @@ half-way. Read-only sessions (``Store.read_session``) begin ``DEFERRED`` and nev
 from __future__ import annotations
 
 import logging
+import re
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,6 +118,12 @@ def _versioned(objects: list[Any]) -> list[tuple[Any, Any, tuple[Any, ...], int 
     return out
 
 
+def _entity_name(class_name: str) -> str:
+    """``VehiclePositionRow`` -> ``vehicle_position``: how errors and the change log say it."""
+    base = class_name.removesuffix("Row")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", base).lower()
+
+
 def _stale_error(
     session: Session, candidates: list[Any], exc: StaleDataError
 ) -> StaleVersionError | StaleDataError:
@@ -130,14 +137,10 @@ def _stale_error(
             actual = conn.execute(query).scalar_one_or_none()
             if actual != base:
                 ident = "/".join(str(v) for v in identity)
-                log.warning(
-                    "stale write to %s %s: based on v%s, stored v%s",
-                    mapper.local_table.name,
-                    ident,
-                    base,
-                    actual,
-                )
-                return StaleVersionError(mapper.local_table.name, ident, base, actual)
+                entity = _entity_name(mapper.class_.__name__)
+                log.warning("stale write to %s %s: based on v%s, stored v%s",
+                            entity, ident, base, actual)  # fmt: skip
+                return StaleVersionError(entity, ident, base, actual)
     return exc
 
 
