@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 from sqlalchemy import inspect, text
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from app.store import SchemaError, open_store
 from app.store.migrate import current_revision, head_revision
@@ -97,3 +97,25 @@ def _add_naive_depot(store) -> None:
         s.add(DepotRow(id="X", name="x", lat=0.0, lon=0.0, timezone="UTC", address="",
                        updated_at=datetime(2026, 1, 1), updated_by="t"))  # fmt: skip
         s.flush()
+
+
+def test_plain_postgresql_urls_use_psycopg_3():
+    """``postgresql://`` and ``postgres://`` URLs (as other tools write them) use psycopg 3."""
+    from app.store.database import create_store_engine
+
+    for url in ("postgresql://u@db.example/dispatch", "postgres://u@db.example/dispatch"):
+        engine = create_store_engine(url)
+        assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "psycopg")
+        engine.dispose()
+
+
+def test_in_memory_sqlite_works_for_quick_runs():
+    """``sqlite://`` gives a migrated in-memory store whose foreign keys hold too."""
+    store = open_store("sqlite://")
+    try:
+        with pytest.raises(IntegrityError, match="FOREIGN KEY"), store.session() as s:
+            s.execute(text("INSERT INTO device_map VALUES ('d', 'nope', '2026-01-01', 1)"))
+        with store.session() as s:
+            assert s.execute(text("SELECT count(*) FROM depot")).scalar() == 0
+    finally:
+        store.close()
