@@ -38,8 +38,13 @@ def plan_layers(
     orders: Mapping[str, Order],
     depot: Depot | None,
     late_risk: frozenset[str] = frozenset(),
+    geometry: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The depot, route polylines and stop markers of a plan, as one JSON-ready dict."""
+    """The depot, route polylines and stop markers of a plan, as one JSON-ready dict.
+
+    ``geometry`` maps a route id to the streets it drives (an N x 2 lat/lon sequence);
+    routes without one are drawn as straight legs depot → stops → depot.
+    """
     layers: dict[str, Any] = {"depot": None, "routes": [], "stops": []}
     if depot is not None:
         loc = depot.location
@@ -73,6 +78,9 @@ def plan_layers(
             )
         if depot is not None and len(path) > 1:
             path.append([depot.location.lat, depot.location.lon])
+        streets = (geometry or {}).get(route.id)
+        if streets is not None and len(streets) > 1:
+            path = [[round(float(lat), 6), round(float(lon), 6)] for lat, lon in streets]
         layers["routes"].append(
             {"id": route.id, "vehicle": route.vehicle_id, "colour": colour, "path": path}
         )

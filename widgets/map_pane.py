@@ -79,6 +79,8 @@ class MapPane(QWidget):
         self._orders: Mapping[str, Order] = {}
         self._depot: Depot | None = None
         self._late: frozenset[str] = frozenset()
+        self._geometry: dict[str, Any] = {}
+        self._route_stops: dict[str, tuple[str, ...]] = {}
         self._vehicle_colour: dict[str, str] = {}
         self._positions: dict[str, Any] = {}
         self._vehicles: dict[str, dict[str, Any]] = {}
@@ -140,6 +142,13 @@ class MapPane(QWidget):
         self._plan = plan
         self._orders = orders if isinstance(orders, Mapping) else {o.id: o for o in orders}
         self._depot = depot
+        live = {r.id: r.order_ids for r in plan.routes} if plan else {}
+        self._geometry = {  # a route's street path is only valid for the same stops
+            rid: path
+            for rid, path in self._geometry.items()
+            if self._route_stops.get(rid) == live.get(rid)
+        }
+        self._route_stops = live
         self._vehicle_colour = {
             r.vehicle_id: route_colour(i) for i, r in enumerate(plan.routes if plan else ())
         }
@@ -147,6 +156,13 @@ class MapPane(QWidget):
         self._fit = self._fit or fit
         for vid in self._positions:  # vehicle colours follow their route
             self._refresh_vehicle(vid)
+        self._schedule()
+
+    def set_route_geometry(self, paths: Mapping[str, Any]) -> None:
+        """Draw these routes along their streets: ``{route_id: N x 2 lat/lon}`` (e.g. from
+        ``StreetNetworkTravelModel.route_polyline``); others keep straight legs."""
+        self._geometry.update(paths)
+        self._dirty_layers = True
         self._schedule()
 
     def set_late_risk(self, order_ids: Iterable[str]) -> None:
@@ -250,7 +266,9 @@ class MapPane(QWidget):
         started = time.perf_counter()
         batch: dict[str, Any] = {}
         if self._dirty_layers:
-            batch["layers"] = plan_layers(self._plan, self._orders, self._depot, self._late)
+            batch["layers"] = plan_layers(
+                self._plan, self._orders, self._depot, self._late, self._geometry
+            )
         if self._removed:
             batch["removeVehicles"] = sorted(self._removed)
         if self._dirty_vehicles:

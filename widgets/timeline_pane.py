@@ -218,8 +218,13 @@ class TimelinePane(QWidget):
             for stop in route.stops:
                 if stop.planned_arrival is None:
                     continue
-                x0 = self._x(stop.planned_arrival)
-                end = stop.planned_departure or stop.planned_arrival + timedelta(minutes=5)
+                # The bar is the service itself: a vehicle that arrives before the window
+                # waits, and the wait is not part of the bar.
+                order = self._orders.get(stop.order_id)
+                service = order.service_time if order else timedelta(minutes=5)
+                end = stop.planned_departure or stop.planned_arrival + service
+                start = max(stop.planned_arrival, end - service)
+                x0 = self._x(start)
                 bar = _Bar(
                     stop.order_id, route.id, row, x0, max(self._x(end), x0 + 60), stop.locked
                 )
