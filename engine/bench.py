@@ -57,9 +57,13 @@ def read_solomon(path: Path | str) -> Problem:
     )
 
 
-def read_bks(path: Path | str) -> dict[str, float]:
+def read_bks(path: Path | str, column: str = "distance") -> dict[str, float]:
+    """Instance name -> best known distance from a CSV with ``instance`` and ``column``."""
     with open(path, newline="") as fh:
-        return {row["instance"].upper(): float(row["distance"]) for row in csv.DictReader(fh)}
+        rows = list(csv.DictReader(fh))
+    if rows and column not in rows[0]:
+        raise ValueError(f"{path}: no column {column!r} (columns: {', '.join(rows[0])})")
+    return {row["instance"].upper(): float(row[column]) for row in rows}
 
 
 def instance_files(paths: Iterable[str]) -> list[Path]:
@@ -87,6 +91,7 @@ class Row:
     first_feasible_ms: float | None = None
     continue_distance: float | None = None
     moved: int | None = None
+    backend: str = ""
 
 
 class _First(SolveCallbacks):
@@ -162,13 +167,14 @@ def run_one(
     gap = 100.0 * (dist / bks[name] - 1.0) if name in bks else None
     row = Row(
         name,
-        sol.solver if backend == "auto" else backend,
+        "engine" if backend == "auto" else backend,
         dist,
         sol.vehicles_used,
         feasible,
         len(sol.unassigned),
         secs,
         gap,
+        backend=sol.solver,
     )
     if replan_at is None:
         return [row]
@@ -230,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=5.0, help="time limit per instance")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     ap.add_argument("--bks", type=Path, help="CSV with instance,vehicles,distance")
+    ap.add_argument(
+        "--bks-column", default="distance", help="BKS column (e.g. distance_double_of_bks_routes)"
+    )
     ap.add_argument("--replan", type=float, metavar="FRACTION", help="also re-plan mid-day")
     ap.add_argument("--vs", choices=["pyvrp"], help="run plain PyVRP beside the engine")
     args = ap.parse_args(argv)
@@ -237,11 +246,16 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--replan: {args.replan} is not a fraction between 0 and 1")
     try:
         files = instance_files(args.paths)
-        bks = read_bks(args.bks) if args.bks else {}
+        bks = read_bks(args.bks, args.bks_column) if args.bks else {}
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     rows: list[Row] = []
+    if not args.json:
+        print(
+            f"{'instance':<12} {'solver':<8} {'distance':>11} {'veh':>4} {'feas':>4} "
+            f"{'un':>3} {'seconds':>8} gap"
+        )
     for path in files:
         try:
             batch = run_one(path, args.seconds, "auto", bks, args.replan)

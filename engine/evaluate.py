@@ -4,7 +4,10 @@ Plain Python over lists precomputed once per problem (cached by identity), so a 
 route evaluates in well under a millisecond: fast enough for every mouse move of a drag.
 Rules: the vehicle leaves its start at ``earliest``; service starts at the first window
 still open on arrival (waiting for it if early); arriving after the last window is lateness;
-a break is taken as late as it may be (absorbed in waiting where it fits).
+a break may start during a drive or a wait (never during service) and is taken as late
+as it may be unless waiting absorbs it; when that schedule breaks a rule, every leg is
+tried for the break and the best schedule wins (so a solver's placement is never missed).
+A break still due when the route is back by its latest start is taken after the route.
 """
 
 from __future__ import annotations
@@ -85,6 +88,38 @@ def evaluate(problem: Problem, vehicle: int, sequence: Sequence[int]) -> RouteEv
     """Evaluate ``sequence`` (client nodes) driven by ``vehicle`` from its start to its end."""
     ctx = context(problem)
     v = problem.vehicles[vehicle]
+    ev, leg = _simulate(ctx, v, sequence, -1)
+    if v.break_ is None or ev.feasible:
+        return ev
+    # Only an earlier break can help, and only if nothing is late before the lazy break leg.
+    if ev.lateness and min(ev.lateness) < leg:
+        return ev
+    b = v.break_
+    for i in range(min(leg, len(sequence)), -1, -1):
+        depart = ev.departures[i - 1] if i > 0 else v.earliest
+        if depart > b.latest:
+            continue
+        if (ev.arrivals[i] if i < len(sequence) else ev.end_time) < b.earliest:
+            break  # earlier legs would only add waiting before the break window
+        other, _ = _simulate(ctx, v, sequence, i)
+        if _badness(other) < _badness(ev):
+            ev = other
+            if ev.feasible:
+                break
+    return ev
+
+
+def _badness(ev: RouteEvaluation) -> tuple[float, float]:
+    return (ev.total_lateness + ev.shift_overrun, ev.end_time)
+
+
+def _simulate(
+    ctx: _Context, v, sequence: Sequence[int], break_leg: int
+) -> tuple[RouteEvaluation, int]:
+    """One schedule and the leg of its break (``len(sequence) + 1``: none or after the route).
+
+    ``break_leg``: -1 lazy, else the leg (into ``sequence[i]``, or into the end) to take it on.
+    """
     dist, dur, windows, service, demand = ctx.dist, ctx.dur, ctx.windows, ctx.service, ctx.demand
     dims = ctx.dims
     brk = v.break_
@@ -105,19 +140,37 @@ def evaluate(problem: Problem, vehicle: int, sequence: Sequence[int]) -> RouteEv
     t = v.earliest
     prev = v.start
     distance = 0.0
-    for pos, node in enumerate(sequence):
+    n = len(sequence)
+    taken_leg = n + 1
+    for pos in range(n + 1):
+        node = sequence[pos] if pos < n else v.end
         tt = dur[prev][node]
         distance += dist[prev][node]
+        arr = t + tt
+        ready = arr
         if brk is not None and break_start is None:
-            arr = t + tt
-            begin, _ = _window_start(windows[node], arr)
             bs = t if t > brk.earliest else brk.earliest
-            if bs + brk.duration + tt <= begin or begin + service[node] > brk.latest:
+            b_ready = (arr if bs <= arr else bs) + brk.duration
+            if break_leg == -1:
+                if pos < n:
+                    begin, _ = _window_start(windows[node], arr)
+                    b_begin, _ = _window_start(windows[node], b_ready)
+                    take = b_begin <= begin or begin + service[node] > brk.latest
+                else:
+                    take = arr > brk.latest
+            else:
+                take = pos == break_leg
+            if take:
+                taken_leg = pos
                 break_start = bs
                 overrun = max(overrun, bs - brk.latest)
-                t = bs + brk.duration
-        arr = t + tt
-        begin, late = _window_start(windows[node], arr)
+                ready = b_ready
+                if bs <= arr:
+                    arr = b_ready  # the break was taken on the way
+        if pos == n:
+            t = ready
+            break
+        begin, late = _window_start(windows[node], ready)
         if late > TOLERANCE:
             lateness[pos] = late
         arrivals.append(arr)
@@ -130,14 +183,11 @@ def evaluate(problem: Problem, vehicle: int, sequence: Sequence[int]) -> RouteEv
             load[d] -= dem[d]
         loads.append(tuple(load))
         prev = node
-    distance += dist[prev][v.end]
-    t += dur[prev][v.end]
-    if brk is not None and break_start is None and t > brk.earliest + TOLERANCE:
-        break_start = t
+    if brk is not None and break_start is None and t > brk.earliest:
+        break_start = t  # after the route, as long as that is not past its latest start
         overrun = max(overrun, t - brk.latest)
-        t += brk.duration
     overrun = max(overrun, t - v.latest, 0.0)
-    return RouteEvaluation(
+    ev = RouteEvaluation(
         arrivals=tuple(arrivals),
         starts=tuple(starts),
         departures=tuple(departures),
@@ -152,3 +202,4 @@ def evaluate(problem: Problem, vehicle: int, sequence: Sequence[int]) -> RouteEv
         distance=distance,
         duration=t - v.earliest,
     )
+    return ev, taken_leg

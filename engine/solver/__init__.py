@@ -16,10 +16,14 @@ from collections.abc import Sequence
 from engine.problem import Problem, Solution, check, route_cost, total_distance
 from engine.solver.callbacks import SolveCallbacks
 from engine.solver.diagnose import diagnose, repair
+from engine.solver.insertion import best_insertion
 
 __all__ = ["SolveCallbacks", "replan", "solve"]
 
 log = logging.getLogger(__name__)
+
+MIN_ORTOOLS_SHARE = 0.3  # of the time limit, left to OR-Tools when PyVRP did not finish
+RELAXED_SHARE = 0.5  # of the time limit, spent by PyVRP on the problem without breaks
 
 
 def _finish(
@@ -31,6 +35,13 @@ def _finish(
 ) -> Solution:
     routes = repair(problem, routes)
     served = {n for r in routes for n in r}
+    for n in problem.clients:
+        # A last cheap pass: whatever the solver left out but fits somewhere goes in.
+        if n not in served and n not in reasons:
+            best = best_insertion(problem, routes, n)
+            if best is not None:
+                routes[best.vehicle].insert(best.position, n)
+                served.add(n)
     unassigned = dict(reasons)
     for n in problem.clients:
         if n not in served and n not in unassigned:
@@ -90,8 +101,31 @@ def solve(
         log.info("PyVRP found no feasible plan; falling back to OR-Tools")
         if stop_event is not None and stop_event.is_set():
             return _finish(problem, [[] for _ in problem.vehicles], reasons, "cancelled", started)
+    initial = None
+    if backend == "auto" and not use_pyvrp and pyvrp_backend.supports(problem, relaxed=True):
+        # Breaks: PyVRP plans with shifts shortened by the break, OR-Tools finishes from there.
+        callbacks.on_phase("pyvrp")
+        relaxed = pyvrp_backend.without_breaks(problem)
+        routes, _ = pyvrp_backend.solve_pyvrp(
+            relaxed,
+            clients,
+            time_limit_s * RELAXED_SHARE,
+            stop_event=stop_event,
+            callbacks=SolveCallbacks(),
+            seed=seed,
+            iterations=None if iterations is None else iterations // 2,
+        )
+        initial = repair(problem, routes)
     return _solve_ortools(
-        problem, clients, reasons, time_limit_s, stop_event, callbacks, started, None, iterations
+        problem,
+        clients,
+        reasons,
+        time_limit_s,
+        stop_event,
+        callbacks,
+        started,
+        initial,
+        iterations,
     )
 
 
@@ -104,7 +138,7 @@ def _solve_ortools(
     routes = solve_ortools(
         problem,
         clients,
-        max(0.001, limit - (time.perf_counter() - started)),
+        max(MIN_ORTOOLS_SHARE * limit, limit - (time.perf_counter() - started)),
         stop_event=stop_event,
         callbacks=callbacks,
         initial_routes=initial,

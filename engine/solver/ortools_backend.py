@@ -24,6 +24,7 @@ from engine.solver.scaling import (
     int_distances,
     int_durations,
     scaled_time,
+    time_scale,
 )
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def solve_ortools(
     dur = int_durations(problem)[nodes][:, nodes]
 
     units_per_cost, units = cost_units(problem)
+    ts = time_scale(problem)
     cost_ids: dict[tuple[int, int], int] = {}
     for k in range(nv):
         du, tu = units[k]
@@ -72,12 +74,16 @@ def solve_ortools(
         if problem.vehicles[k].fixed_cost:
             routing.SetFixedCostOfVehicle(round(problem.vehicles[k].fixed_cost * units_per_cost), k)
 
-    service = [scaled_time(problem.nodes[n].service, up=True) for n in nodes]
+    service = [scaled_time(problem.nodes[n].service, up=True, scale=ts) for n in nodes]
     time_matrix = dur + [[s] for s in service]
     time_cb = routing.RegisterTransitMatrix(time_matrix.tolist())
     horizon = max(
-        [scaled_time(v.latest, up=False) for v in problem.vehicles if v.latest < float("inf")]
-        + [scaled_time(w[1], up=False) for n in nodes for w in problem.nodes[n].windows]
+        [
+            scaled_time(v.latest, up=False, scale=ts)
+            for v in problem.vehicles
+            if v.latest < float("inf")
+        ]
+        + [scaled_time(w[1], up=False, scale=ts) for n in nodes for w in problem.nodes[n].windows]
         + [1]
     )
     horizon = min(horizon + int(time_matrix.max()) + 1, INT_INF)
@@ -88,24 +94,24 @@ def solve_ortools(
         if not wins:
             continue
         var = tdim.CumulVar(manager.NodeToIndex(local[n]))
-        lows = [scaled_time(a, up=True) for a, _ in wins]
-        highs = [scaled_time(b, up=False) for _, b in wins]
+        lows = [scaled_time(a, up=True, scale=ts) for a, _ in wins]
+        highs = [scaled_time(b, up=False, scale=ts) for _, b in wins]
         var.SetRange(lows[0], highs[-1])
         for hi, lo in zip(highs, lows[1:], strict=False):
             if lo - 1 >= hi + 1:
                 var.RemoveInterval(hi + 1, lo - 1)
     solver = routing.solver()
     for k, v in enumerate(problem.vehicles):
-        early = scaled_time(v.earliest, up=True)
-        late = min(scaled_time(v.latest, up=False), horizon)
+        early = scaled_time(v.earliest, up=True, scale=ts)
+        late = min(scaled_time(v.latest, up=False, scale=ts), horizon)
         tdim.CumulVar(routing.Start(k)).SetRange(early, max(early, late))
         tdim.CumulVar(routing.End(k)).SetRange(early, max(early, late))
         if v.break_ is not None:
             b = v.break_
             interval = solver.FixedDurationIntervalVar(
-                scaled_time(b.earliest, up=True),
-                scaled_time(b.latest, up=False),
-                scaled_time(b.duration, up=True),
+                scaled_time(b.earliest, up=True, scale=ts),
+                scaled_time(b.latest, up=False, scale=ts),
+                scaled_time(b.duration, up=True, scale=ts),
                 False,
                 f"break {k}",
             )
@@ -161,7 +167,9 @@ def solve_ortools(
     params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
     if solution_limit is not None:
         params.solution_limit = solution_limit
+    t_close = time.perf_counter()
     routing.CloseModelWithParameters(params)
+    log.debug("model closed in %.3f s", time.perf_counter() - t_close)
 
     start_assignment = None
     if initial_routes is not None:
@@ -172,9 +180,16 @@ def solve_ortools(
         start_assignment = routing.ReadAssignmentFromRoutes(local_routes, True)
         if start_assignment is None:
             log.info("initial routes rejected by the model; solving from scratch")
+    log.debug("initial routes read after %.3f s", time.perf_counter() - started)
     if start_assignment is not None:
         assignment = routing.SolveFromAssignmentWithParameters(start_assignment, params)
     else:
+        assignment = routing.SolveWithParameters(params)
+    if assignment is None and start_assignment is None and not (stop_event and stop_event.is_set()):
+        # No first solution inside the limit (a loaded machine): take the first one found.
+        log.info("no solution within %.3f s; searching for a first solution", time_limit_s)
+        params.solution_limit = 1
+        params.time_limit.FromMilliseconds(max(1000, int(time_limit_s * 1000)))
         assignment = routing.SolveWithParameters(params)
     if assignment is None:
         return None

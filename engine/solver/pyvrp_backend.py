@@ -1,8 +1,9 @@
 """PyVRP backend for cold-start planning: fast and close to the best known solutions.
 
-Covers several capacity dimensions and depots, one time window per client, service times,
-shifts, fleet costs and skills (a routing profile per skill set in which clients the
-vehicle may not serve are out of reach). Anything else goes to OR-Tools.
+Covers several capacity dimensions and depots, time windows (a client with several is a
+mutually exclusive group of one client per window), service times, shifts, fleet costs
+and skills (a routing profile per skill set in which clients the vehicle may not serve are
+out of reach). Breaks, locks and kept orders go to OR-Tools.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
-from pyvrp import Client, Depot, Location, ProblemData, VehicleType
+from pyvrp import Client, ClientGroup, Depot, Location, ProblemData, VehicleType
 from pyvrp import solve as pyvrp_solve
 from pyvrp.constants import MAX_VALUE
 
@@ -26,6 +28,7 @@ from engine.solver.scaling import (
     int_distances,
     int_durations,
     scaled_time,
+    time_scale,
 )
 
 log = logging.getLogger(__name__)
@@ -33,16 +36,23 @@ log = logging.getLogger(__name__)
 UNREACHABLE = MAX_VALUE // 4
 
 
-def supports(problem: Problem) -> bool:
-    """Whether PyVRP's model expresses this problem exactly."""
+def supports(problem: Problem, *, relaxed: bool = False) -> bool:
+    """Whether PyVRP's model expresses this problem exactly (or, ``relaxed``, but for breaks)."""
     if problem.locks or problem.sequences:
         return False
-    if any(v.break_ is not None for v in problem.vehicles):
+    if not relaxed and any(v.break_ is not None for v in problem.vehicles):
         return False
     starts = {v.start for v in problem.vehicles} | {v.end for v in problem.vehicles}
-    if starts & set(problem.clients):
-        return False
-    return all(len(problem.nodes[c].windows) <= 1 for c in problem.clients)
+    return not starts & set(problem.clients)
+
+
+def without_breaks(problem: Problem) -> Problem:
+    """The problem with each break folded into a shift shortened by its duration."""
+    vehicles = tuple(
+        v if v.break_ is None else replace(v, break_=None, latest=v.latest - v.break_.duration)
+        for v in problem.vehicles
+    )
+    return replace(problem, vehicles=vehicles)
 
 
 class _Stop:
@@ -90,23 +100,33 @@ def solve_pyvrp(
     dist = int_distances(problem)[np.ix_(nodes, nodes)]
     dur = int_durations(problem)[np.ix_(nodes, nodes)]
     units_per_cost, units = cost_units(problem)
+    ts = time_scale(problem)
 
-    pclients = []
+    pclients, owner, groups = [], [], []
     for i, n in enumerate(clients):
         node = problem.nodes[n]
-        early, late = node.windows[0] if node.windows else (0.0, float("inf"))
+        wins = node.windows or ((0.0, float("inf")),)
         required = node.penalty is None
-        pclients.append(
-            Client(
-                location=len(depots) + i,
-                delivery=int_demand(problem, n),
-                service_duration=scaled_time(node.service, up=True),
-                tw_early=scaled_time(early, up=True),
-                tw_late=min(scaled_time(late, up=False), MAX_VALUE),
-                prize=0 if required else round(node.penalty * units_per_cost),
-                required=required,
+        several = len(wins) > 1
+        if several:
+            # One client per window, exactly one of them visited (a mutually exclusive group).
+            groups.append(ClientGroup(required=required))
+        for early, late in wins:
+            owner.append(n)
+            pclients.append(
+                Client(
+                    location=len(depots) + i,
+                    delivery=int_demand(problem, n),
+                    service_duration=scaled_time(node.service, up=True, scale=ts),
+                    tw_early=scaled_time(early, up=True, scale=ts),
+                    tw_late=min(scaled_time(late, up=False, scale=ts), MAX_VALUE),
+                    prize=0 if required else round(node.penalty * units_per_cost),
+                    required=required and not several,
+                    group=len(groups) - 1 if several else None,
+                )
             )
-        )
+            if several:
+                groups[-1].add_client(len(pclients) - 1)
     # One routing profile per skill set that matters.
     skill_sets = (
         sorted({v.skills for v in vehicles}, key=sorted)
@@ -143,8 +163,8 @@ def solve_pyvrp(
     members = []
     for key, ks in type_keys.items():
         v = vehicles[ks[0]]
-        early = scaled_time(v.earliest, up=True)
-        late = min(scaled_time(v.latest, up=False), MAX_VALUE)
+        early = scaled_time(v.earliest, up=True, scale=ts)
+        late = min(scaled_time(v.latest, up=False, scale=ts), MAX_VALUE)
         vtypes.append(
             VehicleType(
                 num_available=len(ks),
@@ -167,6 +187,7 @@ def solve_pyvrp(
         vehicle_types=vtypes,
         distance_matrices=dist_ms,
         duration_matrices=dur_ms,
+        groups=groups,
     )
     stop = _Stop(time_limit_s, iterations, stop_event, callbacks, units_per_cost)
     result = pyvrp_solve(data, stop=stop, seed=seed, collect_stats=False, display=False)
@@ -174,5 +195,5 @@ def solve_pyvrp(
     free = [list(ks) for ks in members]
     for r in result.best.routes():
         k = free[r.vehicle_type()].pop(0)
-        routes[k] = [clients[a.idx] for a in r.schedule() if a.is_client()]
+        routes[k] = [owner[a.idx] for a in r.schedule() if a.is_client()]
     return routes, result.best.is_feasible()

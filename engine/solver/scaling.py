@@ -12,24 +12,42 @@ import numpy as np
 
 from engine.problem import Problem
 
-TIME_SCALE = 1000  # integer time unit = 1/1000 of the problem's unit
-DIST_SCALE = 1000
+FINE_TIME_SCALE = 1000  # short horizons (Solomon units): 1/1000 of a unit
+LONG_HORIZON = 20_000.0  # longer (seconds of a day): whole units, as OR-Tools domains stay small
+FINE_DIST_SCALE = 1000
+LONG_DISTANCE = 20_000.0  # longer (metres): whole units keep PyVRP's penalties in proportion
 INT_INF = 2**50
 
 
-def scaled_time(x: float, up: bool) -> int:
+TOP_UNIT = 100
+
+
+def time_scale(problem: Problem) -> int:
+    """Integer time units per problem time unit."""
+    ends = [v.latest for v in problem.vehicles if math.isfinite(v.latest)]
+    ends += [w[1] for n in problem.nodes for w in n.windows if math.isfinite(w[1])]
+    return 1 if max(ends, default=0.0) > LONG_HORIZON else FINE_TIME_SCALE
+
+
+def scaled_time(x: float, up: bool, scale: int = FINE_TIME_SCALE) -> int:
     if math.isinf(x):
         return INT_INF if x > 0 else 0
-    v = x * TIME_SCALE
+    v = x * scale
     return int(math.ceil(v - 1e-7)) if up else int(math.floor(v + 1e-7))
 
 
 def int_durations(problem: Problem) -> np.ndarray:
-    return np.ceil(problem.duration * TIME_SCALE - 1e-7).astype(np.int64)
+    return np.ceil(problem.duration * time_scale(problem) - 1e-7).astype(np.int64)
+
+
+def dist_scale(problem: Problem) -> int:
+    """Integer distance units per problem distance unit."""
+    top = float(problem.distance.max()) if problem.distance.size else 0.0
+    return 1 if top > LONG_DISTANCE else FINE_DIST_SCALE
 
 
 def int_distances(problem: Problem) -> np.ndarray:
-    return np.rint(problem.distance * DIST_SCALE).astype(np.int64)
+    return np.rint(problem.distance * dist_scale(problem)).astype(np.int64)
 
 
 def int_demand(problem: Problem, node: int) -> list[int]:
@@ -46,16 +64,19 @@ def int_capacity(problem: Problem, vehicle: int) -> list[int]:
 def cost_units(problem: Problem) -> tuple[float, dict[int, tuple[int, int]]]:
     """(objective units per cost unit, vehicle -> (int distance unit, int duration unit)).
 
-    Integer unit costs apply to the scaled matrices; their ratio keeps the vehicles' costs.
+    The integer unit costs apply to the scaled matrices: 1 when every rate is the same,
+    else the largest is ``TOP_UNIT`` (cost ratios survive rounding to within 1 %).
     """
-    rates = [c for v in problem.vehicles for c in (v.distance_cost, v.time_cost) if c > 0]
+    ts, ds = time_scale(problem), dist_scale(problem)
+    rates = [r for v in problem.vehicles for r in (v.distance_cost / ds, v.time_cost / ts) if r > 0]
     top = max(rates) if rates else 1.0
-    k = 1.0 if all(float(r).is_integer() for r in rates) and top <= 100 else 100.0 / top
+    uniform = all(abs(r - top) <= 1e-12 * top for r in rates)
+    per_cost = (1.0 if uniform else TOP_UNIT) / top
     units = {
-        i: (round(v.distance_cost * k), round(v.time_cost * k))
+        i: (round(v.distance_cost / ds * per_cost), round(v.time_cost / ts * per_cost))
         for i, v in enumerate(problem.vehicles)
     }
-    return k * DIST_SCALE, units
+    return per_cost, units
 
 
 def big_penalty(problem: Problem) -> float:

@@ -10,7 +10,7 @@ from engine.evaluate import evaluate
 from engine.problem import BreakSpec, NodeSpec, Problem, VehicleSpec
 
 
-def line_problem(break_: BreakSpec | None = None) -> Problem:
+def line_problem(break_: BreakSpec | None = None, latest: float = 120.0) -> Problem:
     """Depot at 0, clients at 10, 20, 30 on a line; travel time = distance."""
     xs = np.array([0.0, 10.0, 20.0, 30.0])
     dist = np.abs(xs[:, None] - xs[None, :])
@@ -21,7 +21,7 @@ def line_problem(break_: BreakSpec | None = None) -> Problem:
         NodeSpec(demand=(5.0,), windows=((0.0, 45.0),), service=5.0, name="c"),
     )
     vehicle = VehicleSpec(
-        start=0, end=0, capacity=(10.0,), earliest=0.0, latest=120.0, break_=break_
+        start=0, end=0, capacity=(10.0,), earliest=0.0, latest=latest, break_=break_
     )
     return Problem(dist, dist, nodes, (vehicle,), (1, 2, 3))
 
@@ -40,13 +40,16 @@ def test_evaluate_matches_hand_computed_route():
     assert not ev.feasible
 
 
-def test_evaluate_reports_shift_overrun_and_break():
-    """A break that cannot be absorbed in waiting pushes the end past the shift."""
+def test_evaluate_places_breaks_and_reports_shift_overrun():
+    """A break is taken after the route when it may be, else on the way; overruns are reported."""
+    # a 10-15, c 35-40, back at 70: a break that may still start at 70 comes after the route.
     ev = evaluate(line_problem(BreakSpec(60.0, 70.0, 40.0)), 0, [1, 3])
-    # a 10-15, c 35-40, back at 70 > 60: break 70-110; shift ends 120, fine.
-    assert ev.break_start == 70.0 and ev.end_time == 110.0 and ev.shift_overrun == 0.0
+    assert ev.break_start == 70.0 and ev.end_time == 70.0 and ev.feasible
+    # It must start by 65: taken on the way back at 60, home at 110.
     ev = evaluate(line_problem(BreakSpec(60.0, 65.0, 40.0)), 0, [1, 3])
-    assert ev.shift_overrun >= 5.0
+    assert ev.break_start == 60.0 and ev.end_time == 110.0 and ev.shift_overrun == 0.0
+    ev = evaluate(line_problem(BreakSpec(60.0, 65.0, 40.0), latest=100.0), 0, [1, 3])
+    assert ev.shift_overrun == 10.0 and not ev.feasible
 
 
 def test_evaluate_forty_stops_under_a_millisecond():
