@@ -205,9 +205,11 @@ class MapPane(QWidget):
             self._refresh_vehicle(vid)
         self._schedule()
 
-    def select(self, kind: str, ident: str | None) -> None:
-        """Highlight one stop, vehicle or route (``ident=None`` clears) without emitting."""
-        self._selection = (kind, ident) if ident else None
+    def select(self, ident: str | None, kind: str | None = None) -> None:
+        """Highlight one stop (order id), vehicle or route (``None`` clears), without
+        emitting; ``kind`` ("stop", "vehicle", "route") is inferred when not given."""
+        kind = kind or (self._kind_of(ident) if ident else None)
+        self._selection = (kind, ident) if ident and kind else None
         self._dirty_select = True
         self._schedule()
 
@@ -217,7 +219,7 @@ class MapPane(QWidget):
         if kind is None:
             log.warning("map: nothing called %r to focus on", ident)
             return
-        self.select(kind, ident)
+        self.select(ident, kind)
         self._focus = (kind, ident)
         self._schedule()
 

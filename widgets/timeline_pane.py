@@ -258,14 +258,16 @@ class TimelinePane(QWidget):
         self._now_line.setPos(self._x(now))
         self._now_line.show()
 
-    def select(self, order_id: str | None, kind: str = "stop") -> None:
-        """Highlight a stop's bar (None clears) without emitting."""
-        self._selected = [order_id] if order_id and order_id in self._bars else []
+    def select(self, order_id: str | None, kind: str | None = None) -> None:
+        """Highlight a stop's bar without emitting; anything else (None, a vehicle or
+        route id) clears the highlight. Same signature as the map's ``select``."""
+        wanted = order_id if kind in (None, "stop") else None
+        self._selected = [wanted] if wanted and wanted in self._bars else []
         self._refresh_selection()
 
-    def focus_on(self, order_id: str) -> None:
+    def focus_on(self, order_id: str, kind: str | None = None) -> None:
         """Highlight a stop and scroll the time axis to it (keeping the zoom)."""
-        self.select(order_id)
+        self.select(order_id, kind)
         bar = self._bars.get(order_id)
         if bar is None:
             return

@@ -50,10 +50,12 @@ def open_pane(qtbot, tmp_path):
     (a pane left for interpreter exit takes its web profile down in an arbitrary order)."""
     opened: list[MapPane] = []
 
-    def open_(service: TileService | None = None) -> MapPane:
+    def open_(service: TileService | None = None, before_ready=None) -> MapPane:
         pane = MapPane(service, cache_dir=tmp_path / "page")
         opened.append(pane)
         pane.resize(800, 600)
+        if before_ready is not None:
+            before_ready(pane)
         with qtbot.waitSignal(pane.sig_page_ready, timeout=20000):
             pane.show()
         return pane
@@ -118,6 +120,7 @@ def test_batched_vehicle_updates_move_markers_at_a_bounded_rate(qtbot, pane, day
     )
     state = vehicle(qtbot, pane, "V2")
     assert abs(state["lon"] - (-111.88 - 39 * 0.0005)) < 1e-9
+    assert vehicle(qtbot, pane, "V1")["rotation"] == "rotate(390deg)"  # heading drawn
     assert stats(qtbot, pane)["vehicleIcons"] == 2
     assert pane.flushes - before <= 6  # ~0.5 s of updates at <= 4 Hz, not 40 page calls
 
@@ -227,3 +230,43 @@ def test_now_moves_stale_flags_without_new_positions(qtbot, pane, day):
     assert not vehicle(qtbot, pane, "V1")["stale"]
     pane.set_now(start + timedelta(minutes=10))
     qtbot.waitUntil(lambda: vehicle(qtbot, pane, "V1")["stale"], timeout=3000)
+
+
+def test_route_drawn_along_its_streets(qtbot, pane, day):
+    """A street path given for a route replaces its straight legs in the page."""
+    streets = [
+        (40.7608, -111.8910),
+        (40.7620, -111.8910),
+        (40.7620, -111.8850),
+        (40.7608, -111.8850),
+    ]
+    pane.set_route_geometry({"R2": streets})
+    expr = "JSON.stringify(dd.routes['R2'].layer.getLatLngs().map(p => [p.lat, p.lng]))"
+    qtbot.waitUntil(lambda: js(qtbot, pane, expr) == [list(p) for p in streets], timeout=3000)
+    straight = js(qtbot, pane, "JSON.stringify(dd.routes['R1'].layer.getLatLngs().length)")
+    assert straight == 8 + 2  # untouched: depot, 8 stops, depot
+
+
+def test_vehicle_click_and_stop_drop_reach_python(qtbot, pane):
+    """A vehicle click selects it; a stop dropped in the page reports order id and place."""
+    pane.update_vehicles({"V2": {"lat": 40.7651, "lon": -111.8802}})
+    qtbot.waitUntil(lambda: bool(vehicle(qtbot, pane, "V2")))
+    with qtbot.waitSignal(pane.sig_selection_changed, timeout=3000) as clicked:
+        pane.run_js("dd.clickFeature('vehicle', 'V2')")
+    assert clicked.args == ["vehicle", "V2"]
+    with qtbot.waitSignal(pane.sig_stop_dropped, timeout=3000) as dropped:
+        pane.run_js("dd.bridge.stopDropped('O1-04', 40.77, -111.87)")
+    assert dropped.args == ["O1-04", 40.77, -111.87]
+
+
+def test_updates_before_the_page_is_ready_are_kept(qtbot, day, open_pane):
+    """A plan and positions given while the page still loads show once it is ready."""
+
+    def feed(pane: MapPane) -> None:
+        assert not pane.is_ready
+        pane.set_plan(day.plan, day.orders, day.depot)
+        pane.update_vehicles({"V1": {"lat": 40.7651, "lon": -111.8802}})
+
+    pane = open_pane(before_ready=feed)
+    qtbot.waitUntil(lambda: stats(qtbot, pane)["stops"] == 24, timeout=5000)
+    assert stats(qtbot, pane)["vehicles"] == 1
