@@ -32,7 +32,9 @@ class AppContext(QObject):
 
         self.settings = settings
         self.headless = headless
-        self.store = open_store(settings.effective_database_url)
+        self.store = open_store(
+            settings.effective_database_url, workstation=settings.workstation_id
+        )
         self.state = DayState(self)
         self.jobs = JobRunner(self)
         self.jobs.sig_job_done.connect(self._on_job_done)
@@ -58,10 +60,19 @@ class AppContext(QObject):
         self.day = datetime.now(ZoneInfo(depot.timezone)).date()
         with self.store.session() as session:
             day = repository.load_day(session, depot.id, self.day)
+            if not day.orders and self._is_demo_depot(depot.id):
+                # The demo depot gets a fresh demo day each day it is opened on.
+                self._seed_demo(session)
+                day = repository.load_day(session, depot.id, self.day)
             plan = repository.load_plan(session, depot.id, self.day)
         self.state.set_day(day, depot.id, plan, source="start")
         if plan is None and day.orders:
             self.plan_day(time_limit_s=self.settings.first_plan_seconds)
+
+    def _is_demo_depot(self, depot_id: str) -> bool:
+        from app.demo import DEPOT_ID
+
+        return self.settings.demo and depot_id == DEPOT_ID
 
     def _seed_demo(self, session) -> None:
         from app.demo import generate_demo_day
@@ -116,6 +127,7 @@ class AppContext(QObject):
         actor = f"{self.settings.user}@{self.settings.workstation_id}"
         with self.store.session() as session:
             repository.save_plan(session, result, actor=actor)
+        with self.store.read_session() as session:
             plan = repository.load_plan(session, result.depot_id, result.day)
         self.state.set_plan(plan or result)
         unassigned = len(result.unassigned)
