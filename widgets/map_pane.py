@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -24,6 +23,7 @@ from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile
 from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from app.settings import user_data_dir
 from app.tiles import TileService
 from engine.model import Depot, Order, Plan
 from widgets.map_data import plan_layers, route_colour, vehicle_record
@@ -73,7 +73,7 @@ class MapPane(QWidget):
         self._ready = False
         self._min_interval = 1.0 / max_rate_hz
         self._last_flush = 0.0
-        self._cache_dir = cache_dir or Path(tempfile.gettempdir()) / "dispatch-desk-map"
+        self._cache_dir = cache_dir or user_data_dir() / "map"
         # State mirrored into the page; a reloaded page gets all of it again.
         self._plan: Plan | None = None
         self._orders: Mapping[str, Order] = {}

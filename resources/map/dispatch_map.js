@@ -35,6 +35,7 @@
       tiles.addTo(map);
     }
     if (options.attribution) map.attributionControl.addAttribution(options.attribution);
+    addLegend(map);
     map.createPane("ddRoutes").style.zIndex = 410;
     map.createPane("ddStops").style.zIndex = 420;
     dd.routeLayer = L.layerGroup().addTo(map);
@@ -47,6 +48,21 @@
       });
     }
   };
+
+  function addLegend(map) {
+    var legend = L.control({ position: "bottomleft" });
+    legend.onAdd = function () {
+      var div = L.DomUtil.create("div", "dd-legend");
+      var dot = function (fill, ring) {
+        return '<i style="background:' + fill + ";border-color:" + (ring || "#555") + '"></i>';
+      };
+      div.innerHTML =
+        dot("#ffffff") + "planned " + dot("#3182bd") + "arrived " + dot("#31a354") + "delivered " +
+        dot("#d62728") + "failed " + dot("#ffffff", "#d62728") + "late risk";
+      return div;
+    };
+    legend.addTo(map);
+  }
 
   function setDepot(d) {
     if (dd.depot) { dd.depot.remove(); dd.depot = null; }
