@@ -17,6 +17,7 @@ from engine.problem import Problem, Solution, check, route_cost, total_distance
 from engine.solver.callbacks import SolveCallbacks
 from engine.solver.diagnose import diagnose, repair
 from engine.solver.insertion import best_insertion
+from engine.solver.scaling import big_penalty
 
 __all__ = ["SolveCallbacks", "replan", "solve"]
 
@@ -168,7 +169,21 @@ def replan(
     clients = [c for c in problem.clients if c not in reasons]
     initial: Sequence[Sequence[int]] | None = problem.initial_routes
     if initial is not None:
-        initial = repair(problem, [[n for n in r if n in set(clients)] for r in initial])
+        # The current routes minus what no longer fits, plus cheapest insertions: feasible
+        # at once, reported as the first solution, and OR-Tools' starting point.
+        keep = set(clients)
+        routes = repair(problem, [[n for n in r if n in keep] for r in initial])
+        placed = {n for r in routes for n in r}
+        for n in clients:
+            if n not in placed:
+                best = best_insertion(problem, routes, n)
+                if best is not None:
+                    routes[best.vehicle].insert(best.position, n)
+        initial = routes
+        cost = sum(route_cost(problem, k, r) for k, r in enumerate(routes))
+        left = [n for n in clients if n not in {m for r in routes for m in r}]
+        cost += sum(problem.nodes[n].penalty or big_penalty(problem) for n in left)
+        callbacks.on_progress(cost, time.perf_counter() - started)
     return _solve_ortools(
         problem, clients, reasons, time_limit_s, stop_event, callbacks, started, initial, iterations
     )
