@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -39,6 +40,7 @@ class MapBridge(QObject):
     sig_ready = Signal()
     sig_clicked = Signal(str, str)
     sig_dropped = Signal(str, float, float)
+    sig_drag_moved = Signal(str, float, float)
 
     @Slot()
     def pageReady(self) -> None:  # noqa: N802 (called from JavaScript)
@@ -49,6 +51,10 @@ class MapBridge(QObject):
         self.sig_clicked.emit(kind, ident)
 
     @Slot(str, float, float)
+    def stopDragMoved(self, order_id: str, lat: float, lon: float) -> None:  # noqa: N802
+        self.sig_drag_moved.emit(order_id, lat, lon)
+
+    @Slot(str, float, float)
     def stopDropped(self, order_id: str, lat: float, lon: float) -> None:  # noqa: N802
         self.sig_dropped.emit(order_id, lat, lon)
 
@@ -57,7 +63,8 @@ class MapPane(QWidget):
     """Map of the depot's day. Feed it with ``set_plan``, ``update_vehicles``, ``set_now``."""
 
     sig_selection_changed = Signal(str, str)  # kind ("stop" | "vehicle" | "route"), id
-    sig_stop_dropped = Signal(str, float, float)  # order id, lat, lon (drag-reassign hook)
+    sig_stop_dropped = Signal(list, str)  # order ids, target route id (as the timeline)
+    sig_stop_dropped_at = Signal(str, float, float)  # order id, lat, lon: any drop
     sig_page_ready = Signal()
 
     def __init__(
@@ -99,7 +106,10 @@ class MapPane(QWidget):
         self._bridge = MapBridge(self)
         self._bridge.sig_ready.connect(self._on_page_ready)
         self._bridge.sig_clicked.connect(self._on_page_clicked)
-        self._bridge.sig_dropped.connect(self.sig_stop_dropped)
+        self._bridge.sig_dropped.connect(self._on_stop_dropped)
+        self._bridge.sig_drag_moved.connect(self._on_stop_drag_moved)
+        # preview_fn(order_ids, target_route_id) -> text shown beside a dragged stop.
+        self.preview_fn: Callable[[list[str], str], str] | None = None
         self.tile_handler = TileSchemeHandler(tile_service, self)
 
         # The profile must outlive its page: created unparented, reparented after the view
@@ -223,6 +233,16 @@ class MapPane(QWidget):
         self._focus = (kind, ident)
         self._schedule()
 
+    def route_near(self, lat: float, lon: float, max_m: float = 250.0) -> str | None:
+        """The route whose drawn line passes closest to a point, within ``max_m`` metres."""
+        layers = plan_layers(self._plan, self._orders, self._depot, geometry=self._geometry)
+        best, best_m = None, max_m
+        for route in layers["routes"]:
+            distance = _distance_to_path_m(lat, lon, route["path"])
+            if distance < best_m:
+                best, best_m = route["id"], distance
+        return best
+
     def run_js(self, script: str, callback: Callable[[Any], None] | None = None) -> None:
         """Evaluate ``script`` in the page; the callback is dropped after teardown."""
 
@@ -321,7 +341,51 @@ class MapPane(QWidget):
         self._schedule()
         self.sig_selection_changed.emit(kind, ident)
 
+    def _drop_target(self, order_id: str, lat: float, lon: float) -> str | None:
+        route = self.route_near(lat, lon)
+        current = self._plan.route_of(order_id) if self._plan else None
+        return route if route and (current is None or current.id != route) else None
+
+    def _on_stop_drag_moved(self, order_id: str, lat: float, lon: float) -> None:
+        if not self._alive:
+            return
+        target = self._drop_target(order_id, lat, lon)
+        text = ""
+        if target is not None:
+            text = f"{order_id} → {target}"
+            if self.preview_fn is not None:
+                try:
+                    text = self.preview_fn([order_id], target)
+                except Exception:  # a broken preview must not break the drag
+                    log.exception("map: drag preview failed")
+        preview = {"text": text, "lat": lat, "lon": lon}
+        self.run_js(f"dd.showPreview({json.dumps(preview)})")
+
+    def _on_stop_dropped(self, order_id: str, lat: float, lon: float) -> None:
+        if not self._alive:
+            return
+        self.sig_stop_dropped_at.emit(order_id, lat, lon)
+        target = self._drop_target(order_id, lat, lon)
+        if target is not None:
+            self.sig_stop_dropped.emit([order_id], target)
+
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self._alive = False
         self._timer.stop()
         super().closeEvent(event)
+
+
+def _distance_to_path_m(lat: float, lon: float, path: list[list[float]]) -> float:
+    """Shortest distance from a point to a lat/lon polyline (local flat approximation)."""
+    if not path:
+        return math.inf
+    kx = 111_320.0 * math.cos(math.radians(lat))
+    ky = 110_540.0
+    best = math.inf
+    points = [((p[1] - lon) * kx, (p[0] - lat) * ky) for p in path]
+    for (ax, ay), (bx, by) in zip(points, points[1:] or points, strict=False):
+        dx, dy = bx - ax, by - ay
+        length2 = dx * dx + dy * dy
+        t = 0.0 if length2 == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / length2))
+        best = min(best, math.hypot(ax + t * dx, ay + t * dy))
+    return best

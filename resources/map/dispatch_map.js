@@ -85,10 +85,16 @@
   function startStopDrag(marker, s, ev) {
     var map = dd.map;
     map.dragging.disable();
-    var moved = false;
-    function move(e) { moved = true; marker.setLatLng(e.latlng); }
+    var moved = false, last = 0;
+    function move(e) {
+      moved = true;
+      marker.setLatLng(e.latlng);
+      var now = Date.now();
+      if (now - last > 80) { last = now; send("stopDragMoved", s.id, e.latlng.lat, e.latlng.lng); }
+    }
     function up(e) {
       map.off("mousemove", move); map.off("mouseup", up); map.dragging.enable();
+      dd.showPreview(null);
       if (moved) {
         send("stopDropped", s.id, e.latlng.lat, e.latlng.lng);
         marker.setLatLng([s.lat, s.lon]); // Python decides; the next update redraws
@@ -97,6 +103,18 @@
     map.on("mousemove", move); map.on("mouseup", up);
     L.DomEvent.stop(ev);
   }
+
+  dd.showPreview = function (p) {
+    if (!p || !p.text) {
+      if (dd.previewTip) { dd.previewTip.remove(); dd.previewTip = null; }
+      return;
+    }
+    if (!dd.previewTip) {
+      dd.previewTip = L.tooltip({ permanent: true, direction: "right", offset: [14, 0], className: "dd-preview" });
+    }
+    dd.previewTip.setLatLng([p.lat, p.lon]).setContent(p.text);
+    if (!dd.map.hasLayer(dd.previewTip)) dd.previewTip.addTo(dd.map);
+  };
 
   function setLayers(layers) {
     setDepot(layers.depot);
@@ -201,12 +219,13 @@
   };
 
   dd.stats = function () {
+    var tip = document.querySelector(".dd-preview");
     var svgPaths = document.querySelectorAll(".leaflet-overlay-pane path, .leaflet-ddRoutes-pane path, .leaflet-ddStops-pane path").length;
     return JSON.stringify({
       ready: !!dd.bridge, routes: Object.keys(dd.routes).length, stops: Object.keys(dd.stops).length,
       vehicles: Object.keys(dd.vehicles).length, depot: !!dd.depot, svgPaths: svgPaths,
       vehicleIcons: document.querySelectorAll(".dd-veh").length, tilesLoaded: dd.tilesLoaded,
-      tilesFailed: dd.tilesFailed, applied: dd.applied, zoom: dd.map ? dd.map.getZoom() : null,
+      tilesFailed: dd.tilesFailed, applied: dd.applied, preview: tip ? tip.textContent : null, zoom: dd.map ? dd.map.getZoom() : null,
       center: dd.map ? [dd.map.getCenter().lat, dd.map.getCenter().lng] : null,
       selected: dd.selected, attribution: document.querySelector(".leaflet-control-attribution") ?
         document.querySelector(".leaflet-control-attribution").textContent : "",

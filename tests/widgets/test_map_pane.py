@@ -254,9 +254,33 @@ def test_vehicle_click_and_stop_drop_reach_python(qtbot, pane):
     with qtbot.waitSignal(pane.sig_selection_changed, timeout=3000) as clicked:
         pane.run_js("dd.clickFeature('vehicle', 'V2')")
     assert clicked.args == ["vehicle", "V2"]
-    with qtbot.waitSignal(pane.sig_stop_dropped, timeout=3000) as dropped:
+    with qtbot.waitSignal(pane.sig_stop_dropped_at, timeout=3000) as dropped:
         pane.run_js("dd.bridge.stopDropped('O1-04', 40.77, -111.87)")
     assert dropped.args == ["O1-04", 40.77, -111.87]
+
+
+def test_shift_drag_a_stop_onto_another_route_previews_and_drops(qtbot, pane, day):
+    """Shift-dragging stop O1-04 onto route 3's line shows the preview and emits the drop."""
+    pane.preview_fn = lambda ids, route: f"{ids[0]} to {route}: +7 min, on time"
+    qtbot.waitUntil(lambda: stats(qtbot, pane)["applied"] >= 1)
+    where = "JSON.stringify(dd.map.latLngToContainerPoint(dd.stops[%r].layer.getLatLng()))"
+    start, end = js(qtbot, pane, where % "O1-04"), js(qtbot, pane, where % "O3-05")
+    target = pane.view.focusProxy() or pane.view
+    a = QPoint(round(start["x"]), round(start["y"]))
+    b = QPoint(round(end["x"]), round(end["y"]))
+    shift, left = Qt.KeyboardModifier.ShiftModifier, Qt.MouseButton.LeftButton
+    QTest.mouseMove(target, a)
+    qtbot.wait(30)
+    QTest.mousePress(target, left, shift, a)
+    for i in range(1, 11):
+        QTest.mouseMove(target, a + (b - a) * (i / 10))
+        qtbot.wait(30)
+    qtbot.waitUntil(lambda: bool(stats(qtbot, pane)["preview"]), timeout=3000)
+    assert stats(qtbot, pane)["preview"] == "O1-04 to R3: +7 min, on time"
+    with qtbot.waitSignal(pane.sig_stop_dropped, timeout=3000) as dropped:
+        QTest.mouseRelease(target, left, shift, b)
+    assert dropped.args == [["O1-04"], "R3"]
+    qtbot.waitUntil(lambda: stats(qtbot, pane)["preview"] is None, timeout=3000)
 
 
 def test_updates_before_the_page_is_ready_are_kept(qtbot, day, open_pane):
