@@ -86,6 +86,8 @@ class MapPane(QWidget):
         self._orders: Mapping[str, Order] = {}
         self._depot: Depot | None = None
         self._late: frozenset[str] = frozenset()
+        self._late_by_eta: frozenset[str] = frozenset()
+        self._late_flagged: frozenset[str] = frozenset()
         self._geometry: dict[str, Any] = {}
         self._route_stops: dict[str, tuple[str, ...]] = {}
         self._vehicle_colour: dict[str, str] = {}
@@ -176,22 +178,26 @@ class MapPane(QWidget):
         self._schedule()
 
     def set_late_risk(self, order_ids: Iterable[str]) -> None:
-        """Highlight these stops as at risk of being late."""
-        late = frozenset(order_ids)
+        """Stops flagged late-risk by the rules, on top of what the ETAs say (replaces)."""
+        self._late_flagged = frozenset(order_ids)
+        self._update_late()
+
+    def update_etas(self, etas: Mapping[str, datetime]) -> None:
+        """The current ETA of each pending stop (replaces the previous set); an ETA past
+        the order's last window end marks the stop late-risk."""
+        self._late_by_eta = frozenset(
+            oid
+            for oid, eta in etas.items()
+            if eta is not None and oid in self._orders and eta > self._orders[oid].latest
+        )
+        self._update_late()
+
+    def _update_late(self) -> None:
+        late = self._late_by_eta | self._late_flagged
         if late != self._late:
             self._late = late
             self._dirty_layers = True
             self._schedule()
-
-    def update_etas(self, etas: Mapping[str, datetime]) -> None:
-        """Current ETA per order: a stop whose ETA is past its last window end is late-risk."""
-        late = {
-            oid
-            for oid, eta in etas.items()
-            if eta is not None and oid in self._orders and eta > self._orders[oid].latest
-        }
-        untouched = {oid for oid in self._late if oid not in etas}
-        self.set_late_risk(late | untouched)
 
     def update_vehicles(self, positions: Mapping[str, Any]) -> None:
         """Move vehicles: ``{vehicle_id: fix}`` with ``lat``, ``lon``, ``heading_deg``, ``ts``."""

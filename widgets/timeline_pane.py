@@ -115,6 +115,8 @@ class TimelinePane(QWidget):
         self._plan: Plan | None = None
         self._etas: dict[str, datetime] = {}
         self._late: set[str] = set()
+        self._late_by_eta: set[str] = set()
+        self._late_flagged: set[str] = set()
         self._selected: list[str] = []
 
         self.view_box = TimelineViewBox(self)
@@ -237,18 +239,21 @@ class TimelinePane(QWidget):
         self._fit()
 
     def update_etas(self, etas: Mapping[str, datetime]) -> None:
-        """Current ETA per order; one past the order's last window end marks it late-risk."""
-        self._etas.update({k: v for k, v in etas.items() if v is not None})
-        self._late = {
+        """The current ETA of each pending stop (replaces the previous set); an ETA past
+        the order's last window end marks the stop late-risk."""
+        self._etas = {k: v for k, v in etas.items() if v is not None}
+        self._late_by_eta = {
             oid
             for oid, eta in self._etas.items()
             if oid in self._orders and eta > self._orders[oid].latest
         }
+        self._late = self._late_by_eta | self._late_flagged
         self._refresh_dynamic()
 
     def set_late_risk(self, order_ids: Iterable[str]) -> None:
-        """Mark these stops late-risk (in addition to what the ETAs say)."""
-        self._late = set(order_ids)
+        """Stops flagged late-risk by the rules, on top of what the ETAs say (replaces)."""
+        self._late_flagged = set(order_ids)
+        self._late = self._late_by_eta | self._late_flagged
         self._refresh_dynamic()
 
     def set_now(self, now: datetime) -> None:
@@ -374,7 +379,10 @@ class TimelinePane(QWidget):
             etas = [
                 (oid, eta)
                 for oid, eta in self._etas.items()
-                if oid in self._bars and (oid in self._late) == late and self._midnight
+                if oid in self._bars
+                and (oid in self._late) == late
+                and self._midnight
+                and not (oid in statuses and statuses[oid].is_done)  # served: no ETA
             ]
             item.setData(
                 x=np.array([self._x(eta) for _, eta in etas]),

@@ -294,3 +294,13 @@ def test_updates_before_the_page_is_ready_are_kept(qtbot, day, open_pane):
     pane = open_pane(before_ready=feed)
     qtbot.waitUntil(lambda: stats(qtbot, pane)["stops"] == 24, timeout=5000)
     assert stats(qtbot, pane)["vehicles"] == 1
+
+
+def test_late_eta_highlights_the_stop(qtbot, pane, day):
+    """An ETA past the order's window marks that stop late-risk in the page; a new ETA clears it."""
+    late_flag = "JSON.stringify(dd.stops['O2-05'].data.late)"
+    assert js(qtbot, pane, late_flag) is False
+    pane.update_etas({"O2-05": day.orders["O2-05"].latest + timedelta(minutes=15)})
+    qtbot.waitUntil(lambda: js(qtbot, pane, late_flag) is True, timeout=3000)
+    pane.update_etas({"O2-05": day.orders["O2-05"].latest - timedelta(minutes=15)})
+    qtbot.waitUntil(lambda: js(qtbot, pane, late_flag) is False, timeout=3000)

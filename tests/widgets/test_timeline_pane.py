@@ -176,3 +176,11 @@ def test_locked_stop_does_not_drag(qtbot, day):
     _drag(qtbot, pane, start, end)
     qtbot.wait(50)
     assert dropped == []
+
+
+def test_served_stops_show_no_eta(qtbot, pane, day):
+    """ETAs for delivered stops are not drawn; pending ones are."""
+    etas = {oid: day.orders[oid].earliest for oid in ("O1-01", "O1-06")}  # O1-01 is delivered
+    pane.update_etas(etas)
+    xs = list(pane._etas_item.data["x"])
+    assert xs == [pane.seconds_of(day.orders["O1-06"].earliest)]
