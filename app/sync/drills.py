@@ -113,7 +113,9 @@ def drill_listener_kills(url: str, kills: int = 50) -> DrillResult:
         killed: int | None = None
         for _ in range(kills):
             wait_for(
-                lambda: follower.listen_pid not in (None, killed), 60, "the follower to reconnect"
+                lambda k=killed: follower.listen_pid not in (None, k),
+                60,
+                "the follower to reconnect",
             )
             before = writes[0]
             wait_for(lambda b=before: writes[0] > b, 60, "a commit by the other workstation")
