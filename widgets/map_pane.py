@@ -29,7 +29,12 @@ from app.tiles import TileService
 from engine.model import Depot, Order, Plan
 from widgets.map_data import plan_layers, route_colour, vehicle_record
 from widgets.map_page import build_map_page
-from widgets.map_schemes import SCHEME, TILE_URL_TEMPLATE, TileSchemeHandler
+from widgets.map_schemes import (
+    SCHEME,
+    TILE_URL_TEMPLATE,
+    TileSchemeHandler,
+    scheme_registered,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +118,12 @@ class MapPane(QWidget):
         # preview_fn(order_ids, target_route_id) -> text shown beside a dragged stop.
         self.preview_fn: Callable[[list[str], str], str] | None = None
         self.tile_handler = TileSchemeHandler(tile_service, self)
+        if not scheme_registered():
+            log.warning(
+                "map: the ddtile: scheme was not registered before the QApplication was "
+                "created (call widgets.map_schemes.register_schemes() first in main); "
+                "the map shows no tiles"
+            )
 
         # The profile must outlive its page: created unparented, reparented after the view
         # so Qt deletes the view (and the page in it) first.

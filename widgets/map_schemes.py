@@ -48,6 +48,11 @@ def register_schemes() -> None:
     _registered = True
 
 
+def scheme_registered() -> bool:
+    """True when Chromium knows ``ddtile:`` (else the map has no tiles, only vectors)."""
+    return QWebEngineUrlScheme.schemeByName(SCHEME).name() == SCHEME
+
+
 def parse_tile_path(path: str) -> tuple[int, int, int] | None:
     """(z, x, y) from ``12/801/1547.png``, or None when the path is not a tile."""
     match = _PATH.match(path)

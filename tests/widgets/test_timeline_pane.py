@@ -184,3 +184,19 @@ def test_served_stops_show_no_eta(qtbot, pane, day):
     pane.update_etas(etas)
     xs = list(pane._etas_item.data["x"])
     assert xs == [pane.seconds_of(day.orders["O1-06"].earliest)]
+
+
+def test_ctrl_click_selects_several_and_drags_them_together(qtbot, pane):
+    """Ctrl-click two bars, drag one: both move to the target row in one drop."""
+    viewport = pane.plot.viewport()
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    for oid in ("O1-05", "O1-06"):
+        at = _viewport_point(pane, pane.bar_scene_pos(oid))
+        QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, ctrl, at)
+    assert pane.selected == ["O1-05", "O1-06"]
+    bar = pane._bars["O1-05"]
+    start = _viewport_point(pane, pane.bar_scene_pos("O1-05"))
+    end = _viewport_point(pane, pane.row_scene_pos("R2", (bar.x0 + bar.x1) / 2))
+    with qtbot.waitSignal(pane.sig_stop_dropped, timeout=2000) as blocker:
+        _drag(qtbot, pane, start, end)
+    assert blocker.args == [["O1-05", "O1-06"], "R2"]
