@@ -134,6 +134,7 @@ class TelemetryClient:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self._ingest_message = ingest.on_message
 
     def start(self) -> None:
         """Connect in the background (retrying until the broker answers)."""
@@ -180,4 +181,4 @@ class TelemetryClient:
             topic = message.topic
         except UnicodeDecodeError:  # a topic that is not UTF-8 is rejected, not fatal
             topic = bytes(message._topic).decode("utf-8", "replace")
-        self.ingest.on_message(topic, message.payload)
+        self._ingest_message(topic, message.payload)
