@@ -25,6 +25,7 @@ from engine.model import Driver, Order, Plan, StopStatus, Vehicle
 log = logging.getLogger(__name__)
 
 ROW_H = 0.8
+MIN_ROW_PX = 24  # below this the rows scroll (Shift+wheel) instead of shrinking
 _SPACINGS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600)
 _STATUS = {
     StopStatus.PLANNED: (90, 140, 200),
@@ -72,6 +73,13 @@ class TimelineViewBox(pg.ViewBox):
         super().__init__(enableMenu=False)
         self._pane = pane
         self._dragging: list[str] | None = None
+
+    def wheelEvent(self, ev, axis=None):  # noqa: N802 (pyqtgraph API)
+        if ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            ev.accept()
+            self._pane.scroll_rows(-3 if ev.delta() > 0 else 3)
+            return
+        super().wheelEvent(ev, axis)
 
     def mouseClickEvent(self, ev):  # noqa: N802 (pyqtgraph API)
         if ev.button() != Qt.MouseButton.LeftButton:
@@ -184,6 +192,7 @@ class TimelinePane(QWidget):
         self._now_line.hide()
         self._preview_text.hide()
         self.view_box.sigResized.connect(self._on_view_resized)
+        self.view_box.sigResized.connect(lambda *_: self.scroll_rows(0))
         self.view_box.sigYRangeChanged.connect(self._on_view_resized)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -271,11 +280,14 @@ class TimelinePane(QWidget):
         self._refresh_selection()
 
     def focus_on(self, order_id: str, kind: str | None = None) -> None:
-        """Highlight a stop and scroll the time axis to it (keeping the zoom)."""
+        """Highlight a stop and scroll the rows and the time axis to it (keeping the zoom)."""
         self.select(order_id, kind)
         bar = self._bars.get(order_id)
         if bar is None:
             return
+        first, shown = self.visible_rows()
+        if not first <= bar.row < first + shown:
+            self.scroll_rows(0, top=bar.row - shown // 2)
         (x0, x1), _ = self.view_box.viewRange()
         span = x1 - x0
         if not x0 <= bar.x0 <= x1 - span * 0.1:
@@ -324,10 +336,25 @@ class TimelinePane(QWidget):
         assert self._midnight is not None
         return (moment - self._midnight).total_seconds()
 
+    def visible_rows(self) -> tuple[int, int]:
+        """(first row shown, how many rows are shown)."""
+        _, (y0, y1) = self.view_box.viewRange()
+        return max(0, int(round(y0 + 0.6))), max(1, int(round(y1 - y0)))
+
+    def scroll_rows(self, step: int, top: int | None = None) -> None:
+        """Scroll the rows by ``step`` (or to ``top``); all rows show when they fit."""
+        rows = max(len(self._rows), 1)
+        height_px = self.view_box.height()
+        fits = rows if height_px <= 0 else max(1, int(height_px // MIN_ROW_PX))
+        shown = min(rows, fits)
+        first = (self.visible_rows()[0] + step) if top is None else top
+        first = max(0, min(first, rows - shown))
+        self.view_box.setYRange(first - 0.6, first + shown - 0.4, padding=0)
+
     def _fit(self) -> None:
         rows = max(len(self._rows), 1)
         self.view_box.setLimits(yMin=-0.6, yMax=rows - 0.4)
-        self.view_box.setYRange(-0.6, rows - 0.4, padding=0)
+        self.scroll_rows(0, top=0)
         if self._bars:
             lo = min(b.x0 for b in self._bars.values())
             hi = max(b.x1 for b in self._bars.values())

@@ -200,3 +200,23 @@ def test_ctrl_click_selects_several_and_drags_them_together(qtbot, pane):
     with qtbot.waitSignal(pane.sig_stop_dropped, timeout=2000) as blocker:
         _drag(qtbot, pane, start, end)
     assert blocker.args == [["O1-05", "O1-06"], "R2"]
+
+
+def test_many_routes_scroll_instead_of_shrinking(qtbot):
+    """With 50 routes in a short pane rows keep a readable height; focus_on scrolls to row 41."""
+    big = sample_day(routes=50, stops_per_route=4)
+    pane = TimelinePane()
+    qtbot.addWidget(pane)
+    pane.resize(900, 360)
+    pane.show()
+    qtbot.waitExposed(pane)
+    pane.set_plan(big.plan, big.orders, big.vehicles, big.drivers, big.depot.timezone)
+    qtbot.wait(50)
+    first, shown = pane.visible_rows()
+    assert first == 0 and 5 <= shown < 20
+    assert pane.view_box.height() / shown >= 24
+    pane.focus_on("O41-02")
+    first, shown = pane.visible_rows()
+    assert first <= 40 < first + shown
+    pane.scroll_rows(-100)
+    assert pane.visible_rows()[0] == 0
