@@ -13,11 +13,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from app.tiles.basemap import BasemapRenderer
-from app.tiles.mbtiles import TileCache
+from app.tiles.mbtiles import TileCache, tiles_covering
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,42 @@ class TileService:
                 callback(data)
             except Exception:
                 log.exception("tile callback failed")
+
+    def fill_area(
+        self,
+        bbox: tuple[float, float, float, float],
+        zooms: Iterable[int],
+        *,
+        max_tiles: int = 5000,
+        stop: threading.Event | None = None,
+    ) -> tuple[int, int]:
+        """Fetch or render every missing tile of ``bbox`` at ``zooms`` into the cache, on the
+        calling thread (run it as a background job before going offline).
+
+        Returns (tiles added, tiles that failed). Refuses more than ``max_tiles`` tiles:
+        public tile servers forbid bulk downloads, so point ``tile_url`` at your own.
+        """
+        keys = [(z, x, y) for z in zooms for x, y in tiles_covering(bbox, z)]
+        if len(keys) > max_tiles:
+            raise ValueError(
+                f"fill_area: {len(keys)} tiles requested, more than the limit of {max_tiles}; "
+                "use a smaller area or fewer zoom levels"
+            )
+        added = failed = 0
+        for key in keys:
+            if (stop is not None and stop.is_set()) or self._closed:
+                break
+            if self.cache.get(*key) is not None:
+                continue
+            data = self.renderer.render_tile(*key) if self.renderer is not None else None
+            if data is None and self.source is not None:
+                data = self.source.fetch(*key)
+            if data is None:
+                failed += 1
+                continue
+            self.cache.put(*key, data)
+            added += 1
+        return added, failed
 
     def shutdown(self) -> None:
         """Stop taking requests; running fills finish, queued ones are dropped."""

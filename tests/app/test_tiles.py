@@ -54,13 +54,13 @@ def streets(network) -> StreetLines:
 def test_cache_round_trip_uses_tms_rows(tmp_path):
     """A tile stored by XYZ comes back by XYZ and sits at the flipped TMS row on disk."""
     with TileCache(tmp_path / "t.mbtiles") as cache:
-        cache.put(12, 781, 1552, b"tile-bytes")
-        assert cache.get(12, 781, 1552) == b"tile-bytes"
-        assert cache.get(12, 781, 1553) is None
+        cache.put(12, 774, 1539, b"tile-bytes")
+        assert cache.get(12, 774, 1539) == b"tile-bytes"
+        assert cache.get(12, 774, 1540) is None
         assert cache.metadata()["format"] == "png"
     raw = sqlite3.connect(tmp_path / "t.mbtiles")
     rows = raw.execute("SELECT zoom_level, tile_column, tile_row FROM tiles").fetchall()
-    assert rows == [(12, 781, 2**12 - 1 - 1552)]
+    assert rows == [(12, 774, 2**12 - 1 - 1539)]
 
 
 def test_not_an_mbtiles_file_is_refused_clearly(tmp_path):
@@ -87,10 +87,10 @@ def test_source_needs_placeholders():
 
 @pytest.fixture
 def tile_server(tmp_path):
-    """A real local HTTP tile server serving one tile at /12/781/1552.png."""
+    """A real local HTTP tile server serving one tile at /12/774/1539.png."""
     root = tmp_path / "www"
-    (root / "12" / "781").mkdir(parents=True)
-    (root / "12" / "781" / "1552.png").write_bytes(_png())
+    (root / "12" / "774").mkdir(parents=True)
+    (root / "12" / "774" / "1539.png").write_bytes(_png())
     handler = partial(SimpleHTTPRequestHandler, directory=str(root))
     handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -113,11 +113,11 @@ def test_online_miss_is_fetched_and_kept_for_offline(tmp_path, tile_server):
     """A miss is fetched from the source on a worker and then served from the cache."""
     cache = TileCache(tmp_path / "t.mbtiles")
     service = TileService(cache, source=TileSource(tile_server))
-    assert service.lookup(12, 781, 1552) is None
-    assert _request(service, (12, 781, 1552)) == _png()
+    assert service.lookup(12, 774, 1539) is None
+    assert _request(service, (12, 774, 1539)) == _png()
     service.shutdown()
     offline = TileService(cache)  # no source at all now
-    assert offline.lookup(12, 781, 1552) == _png()
+    assert offline.lookup(12, 774, 1539) == _png()
 
 
 def test_unreachable_source_is_a_quick_silent_miss(tmp_path):
@@ -126,9 +126,9 @@ def test_unreachable_source_is_a_quick_silent_miss(tmp_path):
         TileCache(tmp_path / "t.mbtiles"), source=TileSource("http://127.0.0.1:9/{z}/{x}/{y}.png")
     )
     started = time.monotonic()
-    assert _request(service, (12, 781, 1552)) is None
+    assert _request(service, (12, 774, 1539)) is None
     assert time.monotonic() - started < 5.0
-    assert not service.request(12, 781, 1552, lambda data: None)  # backing off
+    assert not service.request(12, 774, 1539, lambda data: None)  # backing off
     service.shutdown()
 
 
@@ -184,3 +184,16 @@ def test_open_tile_service_prefers_the_configured_source(tmp_path, tile_server, 
     assert _request(local, (14, int(x), int(y))) is not None
     local.shutdown()
     assert not open_tile_service(tmp_path / "bare").can_fill
+
+
+def test_fill_area_prefetches_for_offline_and_refuses_bulk(tmp_path, tile_server):
+    """Prefetching a small area stores what the source has; a huge area is refused."""
+    service = TileService(TileCache(tmp_path / "t.mbtiles"), source=TileSource(tile_server))
+    west, south, east, north = tile_bounds(12, 774, 1539)
+    inner = (west + 0.01, south + 0.01, east - 0.01, north - 0.01)
+    assert service.fill_area(inner, [12]) == (1, 0)
+    assert service.cache.get(12, 774, 1539) == _png()
+    assert service.fill_area(inner, [12]) == (0, 0)  # already cached: nothing fetched
+    with pytest.raises(ValueError, match="more than the limit"):
+        service.fill_area((-112.5, 40.0, -111.0, 41.5), range(10, 17))
+    service.shutdown()
