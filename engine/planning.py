@@ -4,7 +4,7 @@
     replan(snapshot, travel, time_limit_s=..., churn_penalty=...) -> Proposal
     insert(snapshot, order, travel)                             -> Proposal
     suggest(snapshot, order_id, travel)                         -> list[Suggestion]
-    context(snapshot, travel).evaluate_route(vehicle_id, order_ids) -> RouteReport
+    evaluate_route(context(snapshot, travel), vehicle_id, order_ids) -> RouteReport
 
 ``travel`` is any ``engine.travel.TravelModel``. Costs are the vehicles' own (per km, per
 hour, fixed); when no vehicle has any, one cost unit is one kilometre driven.
@@ -24,7 +24,7 @@ from engine.solver import SolveCallbacks
 from engine.solver import replan as solve_replan
 from engine.solver import solve as solve_cold
 from engine.solver.diagnose import reason_for, repair
-from engine.solver.domain import DayContext, Snapshot, VehicleState
+from engine.solver.domain import DayContext, RouteReport, Snapshot, VehicleState
 from engine.solver.insertion import Suggestion, best_insertion, rank_targets
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "Suggestion",
     "VehicleState",
     "context",
+    "evaluate_route",
     "insert",
     "plan",
     "replan",
@@ -75,49 +76,14 @@ class Proposal:
         return self.plan.unassigned
 
 
-@dataclass(frozen=True)
-class RouteReport:
-    """A domain-level route evaluation: ETAs, lateness and load per stop, and totals."""
-
-    order_ids: tuple[str, ...]
-    etas: tuple[datetime, ...]
-    waiting_s: tuple[float, ...]
-    late_s: dict[str, float]
-    loads: tuple[tuple[float, ...], ...]
-    capacity_excess: dict[str, float]
-    shift_overrun_s: float
-    end: datetime
-    distance_m: float
-    duration_s: float
-    feasible: bool
-
-
 def context(snapshot: Snapshot, travel, depot_id: str | None = None) -> DayContext:
     """Build once per plan state; its ``evaluate_route`` answers in well under a millisecond."""
     return DayContext(snapshot, travel, depot_id or snapshot.plan.depot_id)
 
 
 def evaluate_route(ctx: DayContext, vehicle_id: str, order_ids: Sequence[str]) -> RouteReport:
-    """ETAs and violations of ``vehicle_id`` driving ``order_ids`` from where it is now."""
-    ev = ctx.evaluate(vehicle_id, order_ids)
-    return RouteReport(
-        order_ids=tuple(order_ids),
-        etas=tuple(ctx.clock(t) for t in ev.arrivals),
-        waiting_s=ev.waiting,
-        late_s={order_ids[p]: late for p, late in ev.lateness.items()},
-        loads=ev.loads,
-        capacity_excess={
-            d: e for d, e in zip(ctx.dimensions, ev.capacity_excess, strict=True) if e > 0
-        },
-        shift_overrun_s=ev.shift_overrun,
-        end=ctx.clock(ev.end_time),
-        distance_m=ev.distance,
-        duration_s=ev.duration,
-        feasible=ev.feasible,
-    )
-
-
-DayContext.evaluate_route = evaluate_route  # type: ignore[attr-defined]
+    """ETAs, waiting, lateness, loads and shift overrun of a sequence (for drag previews)."""
+    return ctx.evaluate_route(vehicle_id, order_ids)
 
 
 def plan(

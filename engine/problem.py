@@ -120,6 +120,15 @@ class Problem:
         """Whether the vehicle has every skill the node needs."""
         return self.nodes[node].skills <= self.vehicles[vehicle].skills
 
+    def in_order(self, vehicle: int, route: Sequence[int]) -> bool:
+        """Whether the route keeps the vehicle's locked order (for the stops it has)."""
+        seq = self.sequences.get(vehicle)
+        if not seq:
+            return True
+        rank = {n: i for i, n in enumerate(seq)}
+        ranks = [rank[n] for n in route if n in rank]
+        return all(a < b for a, b in zip(ranks, ranks[1:], strict=False))
+
     def initial_vehicle(self) -> dict[int, int]:
         """Client -> vehicle in the initial solution (empty without one)."""
         if self.initial_routes is None:

@@ -62,12 +62,20 @@ def repair(problem: Problem, routes: Sequence[Sequence[int]]) -> list[list[int]]
     """Drop stops (latest first) until each route is feasible, keeping the order."""
     out: list[list[int]] = []
     for k, route in enumerate(routes):
-        if evaluate(problem, k, route).feasible and all(problem.allowed(n, k) for n in route):
+        if (
+            problem.in_order(k, route)
+            and evaluate(problem, k, route).feasible
+            and all(problem.allowed(n, k) for n in route)
+        ):
             out.append(list(route))
             continue
         kept: list[int] = []
         for n in route:
-            if problem.allowed(n, k) and evaluate(problem, k, [*kept, n]).feasible:
+            if (
+                problem.allowed(n, k)
+                and problem.in_order(k, [*kept, n])
+                and evaluate(problem, k, [*kept, n]).feasible
+            ):
                 kept.append(n)
         out.append(kept)
     while len(out) < problem.num_vehicles:

@@ -67,6 +67,23 @@ class Snapshot:
     keep_locked_order: bool = False
 
 
+@dataclass(frozen=True)
+class RouteReport:
+    """A domain-level route evaluation: ETAs, lateness and load per stop, and totals."""
+
+    order_ids: tuple[str, ...]
+    etas: tuple[datetime, ...]
+    waiting_s: tuple[float, ...]
+    late_s: dict[str, float]
+    loads: tuple[tuple[float, ...], ...]
+    capacity_excess: dict[str, float]
+    shift_overrun_s: float
+    end: datetime
+    distance_m: float
+    duration_s: float
+    feasible: bool
+
+
 def _pair_drivers(
     day: DayInput, vehicles: Sequence[Vehicle], plan: Plan | None
 ) -> dict[str, Driver | None]:
@@ -262,6 +279,25 @@ class DayContext:
         if missing:
             raise KeyError(f"orders not open in this day context: {', '.join(missing)}")
         return evaluate(self.problem, k, [self.node_of[o] for o in order_ids])
+
+    def evaluate_route(self, vehicle_id: str, order_ids: Sequence[str]) -> RouteReport:
+        """ETAs and violations of ``vehicle_id`` driving ``order_ids`` from where it is now."""
+        ev = self.evaluate(vehicle_id, order_ids)
+        return RouteReport(
+            order_ids=tuple(order_ids),
+            etas=tuple(self.clock(t) for t in ev.arrivals),
+            waiting_s=ev.waiting,
+            late_s={order_ids[p]: late for p, late in ev.lateness.items()},
+            loads=ev.loads,
+            capacity_excess={
+                d: e for d, e in zip(self.dimensions, ev.capacity_excess, strict=True) if e > 0
+            },
+            shift_overrun_s=ev.shift_overrun,
+            end=self.clock(ev.end_time),
+            distance_m=ev.distance,
+            duration_s=ev.duration,
+            feasible=ev.feasible,
+        )
 
     def routes_to_plan(
         self, routes: Sequence[Sequence[int]], unassigned: Mapping[int, str], plan_id: str

@@ -79,9 +79,12 @@ def best_insertion(
             fixed = v.fixed_cost if not route else 0.0
             if best is not None and fixed + v.distance_cost * detour >= best.cost_delta:
                 break
+            seq = route[:pos] + [node] + route[pos:]
+            if k in problem.sequences and not problem.in_order(k, seq):
+                continue
             if base is None:
                 base = _cost(problem, k, evaluate(problem, k, route), not route)
-            ev = evaluate(problem, k, route[:pos] + [node] + route[pos:])
+            ev = evaluate(problem, k, seq)
             if not ev.feasible:
                 continue
             delta = _cost(problem, k, ev, False) - base

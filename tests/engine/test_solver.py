@@ -104,6 +104,24 @@ def test_replan_starts_from_current_positions_and_keeps_locks():
     assert check(mid, sol.routes, require_all=True) == []
 
 
+def test_replan_keeps_locked_order():
+    """Stops locked in order stay on their vehicle in that order, even reversed from before."""
+    mid = _midday_r101(0.0)
+    k, route = next((k, r) for k, r in enumerate(mid.initial_routes) if len(r) >= 3)
+    seq = (route[1], route[0])  # ask for the reverse of the current order
+    mid = replace(mid, locks={n: k for n in seq}, sequences={k: seq})
+    sol = replan(mid, 0.5)
+    r = list(sol.routes[k])
+    for n in seq:
+        assert n in r or n in sol.unassigned  # never silently elsewhere
+    if seq[0] in r and seq[1] in r:
+        assert r.index(seq[0]) < r.index(seq[1])
+    kept = (route[0], route[2])
+    mid = replace(mid, locks={n: k for n in kept}, sequences={k: kept})
+    r = list(replan(mid, 0.5).routes[k])
+    assert kept[0] in r and kept[1] in r and r.index(kept[0]) < r.index(kept[1])
+
+
 def test_replan_first_feasible_is_fast():
     """The warm-started re-plan reports a feasible solution within 50 ms."""
     times = []
