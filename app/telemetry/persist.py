@@ -20,7 +20,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.store.models_day import VehicleRow
-from app.store.models_live import BreadcrumbRow, DeviceMapRow, StopEventRow, VehiclePositionRow
+from app.store.models_live import (
+    BreadcrumbRow,
+    DeviceMapRow,
+    ExceptionRow,
+    StopEventRow,
+    VehiclePositionRow,
+)
 from app.telemetry.messages import Fix, StopEvent
 from app.telemetry.state import Applied
 
@@ -276,3 +282,29 @@ class TelemetryWriter:
         self.written["breadcrumbs"] += c
         self.written["events"] += e
         self.written["positions"] += p
+
+
+def save_exception_changes(session: Session, changes) -> None:
+    """Store what an :class:`engine.rules.ExceptionTracker` update changed.
+
+    Opened exceptions are inserted, updated ones rewritten (severity, detail, action),
+    resolved ones get their resolved time; acknowledgements made by a dispatcher in the
+    meantime are kept. Each write bumps the row's version.
+    """
+    for exc in [*changes.opened, *changes.updated, *changes.resolved]:
+        row = session.get(ExceptionRow, exc.id)
+        if row is None:
+            row = ExceptionRow(
+                id=exc.id,
+                type=exc.type.value,
+                vehicle_id=exc.vehicle_id,
+                order_id=exc.order_id,
+                detected_at=exc.detected_at,
+            )
+            session.add(row)
+        row.severity = exc.severity.value
+        row.detail = exc.detail
+        row.suggested_action = exc.suggested_action
+        if exc.resolved_at is not None and row.resolved_at is None:
+            row.resolved_at = exc.resolved_at
+            row.resolved_by = "rule"

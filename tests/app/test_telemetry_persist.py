@@ -73,3 +73,24 @@ def test_device_map_is_editable_and_checked(tmp_path):
         else:
             raise AssertionError("unknown vehicle accepted")
     store.close()
+
+
+def test_exception_lifecycle_is_stored(tmp_path):
+    """An exception raised and later cleared is stored with detected and resolved times."""
+    from app.store.models_live import ExceptionRow
+    from app.telemetry.persist import save_exception_changes
+    from engine.rules import Condition, ExceptionTracker, ExceptionType, Severity
+
+    store = _store(f"sqlite:///{tmp_path / 'e.sqlite3'}")
+    tracker = ExceptionTracker()
+    t0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    late = Condition(ExceptionType.LATE_RISK, Severity.WARNING, "V1", "O1", "5 min late", "Call")
+    with store.session() as s:
+        save_exception_changes(s, tracker.update([late], t0))
+    with store.session() as s:
+        save_exception_changes(s, tracker.update([], t0 + timedelta(minutes=7)))
+    with store.read_session() as s:
+        row = s.execute(select(ExceptionRow)).scalar_one()
+        assert row.type == "late_risk" and row.detected_at == t0
+        assert row.resolved_at == t0 + timedelta(minutes=7) and row.version == 2
+    store.close()
