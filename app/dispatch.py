@@ -1,0 +1,400 @@
+"""The dispatcher command service: the one place every plan-changing command goes through.
+
+    service = DispatchService(store, travel, actor="dana@desk-1", role="supervisor")
+    preview = service.preview_reassign(plan, day, ["O7"], "R-V3", now)   # while dragging
+    result = service.reassign(plan, day, ["O7"], "R-V3", now)            # on drop
+    state.set_plan(result.plan, result.changes)                          # broadcast once
+    back = service.apply_undo(state.plan, result.undo)                   # Ctrl+Z
+
+Roles: moving stops between routes and accepting a fleet-wide re-plan are supervisor
+actions (a dispatcher gets :class:`NotAllowed`, and may ``propose`` instead). A re-plan
+limited to the routes of one exception (a :class:`ReplanScope` naming the exception and at
+most ``EXCEPTION_SCOPE_MAX_ROUTES`` routes, changing nothing else) may be accepted by a
+dispatcher. Locking and unlocking stops is open to both roles.
+
+Every command is version-checked against the store (a route changed by someone else since
+raises ``StaleVersionError``; nothing is written), and lands in the audit log (see
+``app.dispatch_store``). Qt-free apart from the ``Changes`` record of ``app.day_state``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+
+from app.day_state import Changes
+from app.dispatch_preview import (
+    ContextCache,
+    LateStop,
+    PositionsProvider,
+    ReassignPreview,
+    RouteImpact,
+    preview_reassign,
+)
+from app.dispatch_replan import replan_job
+from app.dispatch_store import (
+    AuditEntry,
+    CommandRefused,
+    StaleRouteError,
+    VersionBook,
+    Written,
+    read_audit,
+    write_routes,
+)
+from app.store import StaleVersionError, Store, repository
+from engine.model import DayInput, Plan, Route, Unassigned
+from engine.planning import Proposal
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "AuditEntry",
+    "CommandRefused",
+    "CommandResult",
+    "DispatchService",
+    "LateStop",
+    "NotAllowed",
+    "ReassignPreview",
+    "ReplanScope",
+    "RouteImpact",
+    "StaleRouteError",
+    "StaleVersionError",
+    "UndoRecord",
+    "replan_job",
+]
+
+ROLES = ("dispatcher", "supervisor")
+EXCEPTION_SCOPE_MAX_ROUTES = 3  # the exception's route(s) and the neighbours taking its stops
+
+
+class NotAllowed(PermissionError):
+    """The user's role may not do this command; the message says who may."""
+
+
+@dataclass(frozen=True)
+class ReplanScope:
+    """What a limited re-plan may change: these routes, for this exception."""
+
+    route_ids: frozenset[str]
+    exception_id: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "route_ids", frozenset(self.route_ids))
+        if not self.route_ids:
+            raise ValueError("re-plan scope: name at least one route")
+
+
+@dataclass(frozen=True)
+class UndoRecord:
+    """What ``apply_undo`` needs to put routes back as they were before a command.
+
+    ``base_versions`` are the versions the command left the routes at: when one has moved
+    on since (someone else edited it), undo raises ``StaleVersionError`` instead.
+    """
+
+    plan_id: str
+    routes: tuple[Route, ...]
+    base_versions: dict[str, int]
+    label: str
+    drop: tuple[str, ...] = ()
+    unassigned: tuple[Unassigned, ...] | None = None
+    whole: bool = False
+    supervisor_only: bool = False
+    redo: bool = False  # applying it redoes ``label`` (it came from an undo)
+
+    @property
+    def text(self) -> str:
+        """What applying it does, for the undo stack: ``Undo Move O7 to V3``."""
+        return f"{'Redo' if self.redo else 'Undo'} {self.label}"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """A command's outcome: the new plan, what changed (broadcast it once), how to undo it."""
+
+    plan: Plan
+    changes: Changes
+    undo: UndoRecord
+    label: str
+    command_id: str
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+def diff_changes(old: Plan, new: Plan, source: str) -> Changes:
+    """The routes and orders whose stops differ between two plans of the day."""
+    before = {r.id: r for r in old.routes}
+    after = {r.id: r for r in new.routes}
+    routes = {rid for rid in before.keys() | after.keys() if before.get(rid) != after.get(rid)}
+    stops_b = {s.order_id: (r.id, s) for r in old.routes for s in r.stops}
+    stops_a = {s.order_id: (r.id, s) for r in new.routes for s in r.stops}
+    orders = {o for o in stops_b.keys() | stops_a.keys() if stops_b.get(o) != stops_a.get(o)}
+    orders |= {u.order_id for u in old.unassigned} ^ {u.order_id for u in new.unassigned}
+    return Changes(routes=frozenset(routes), orders=frozenset(orders), source=source)
+
+
+class DispatchService:
+    """Previews and commands on the day's plan for one user in one role."""
+
+    def __init__(
+        self,
+        store: Store,
+        travel,
+        *,
+        actor: str,
+        role: str,
+        positions: PositionsProvider | None = None,
+    ) -> None:
+        if role not in ROLES:
+            raise ValueError(f"role: must be one of {ROLES}, got {role!r}")
+        if not actor:
+            raise ValueError("actor: name the user (e.g. dana@desk-1); the audit log needs it")
+        self.store, self.actor, self.role = store, actor, role
+        self._contexts = ContextCache(travel, positions)
+        self._book = VersionBook()
+
+    # -- plans and versions --------------------------------------------------------------
+    def load_plan(self, depot_id: str, day: date) -> Plan | None:
+        """The stored plan of the day, with its route versions remembered for commands."""
+        with self.store.read_session() as s:
+            plan = repository.load_plan(s, depot_id, day)
+            versions = repository.route_versions(s, depot_id, day)
+        if plan is not None:
+            self._book.remember(plan, versions)
+        return plan
+
+    def remember(self, plan: Plan, versions: Mapping[str, int]) -> None:
+        """Record the route versions ``plan`` was read at (when it was loaded elsewhere).
+        Plans not remembered are checked by content against the store instead."""
+        self._book.remember(plan, versions)
+
+    def audit(self, limit: int = 200) -> list[AuditEntry]:
+        """The newest commands of the audit log, newest first."""
+        return read_audit(self.store, limit)
+
+    # -- roles ---------------------------------------------------------------------------
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role == "supervisor"
+
+    def may_accept(self, scope: ReplanScope | None) -> bool:
+        """Fleet-wide re-plans need a supervisor; one exception's routes, a dispatcher too."""
+        return self.is_supervisor or _dispatcher_may_accept(scope)
+
+    def _require_supervisor(self, what: str, hint: str = "") -> None:
+        if not self.is_supervisor:
+            raise NotAllowed(
+                f"{what} is a supervisor action; {self.actor} works as {self.role}. "
+                f"Ask a supervisor{hint}."
+            )
+
+    # -- reassign ------------------------------------------------------------------------
+    def prepare(self, plan: Plan, day: DayInput, now: datetime | None = None) -> None:
+        """Build the engine context for this plan now (e.g. when a drag starts)."""
+        self._contexts.get(plan, day, now)
+
+    def preview_reassign(
+        self,
+        plan: Plan,
+        day: DayInput,
+        order_ids: Sequence[str],
+        target_route_id: str,
+        now: datetime | None = None,
+    ) -> ReassignPreview:
+        """Where the stops would go on the target route and what it does to every route
+        involved; ``blocked`` (and ``summary``) say why a move is refused."""
+        ctx = self._contexts.get(plan, day, now)
+        return preview_reassign(ctx, plan, order_ids, target_route_id)
+
+    def propose(
+        self,
+        plan: Plan,
+        day: DayInput,
+        order_ids: Sequence[str],
+        target_route_id: str,
+        now: datetime | None = None,
+    ) -> ReassignPreview:
+        """A move as a proposal for a supervisor (any role; nothing is written)."""
+        preview = self.preview_reassign(plan, day, order_ids, target_route_id, now)
+        log.info("%s (%s) proposes: %s", self.actor, self.role, preview.summary)
+        return preview
+
+    def reassign(
+        self,
+        plan: Plan,
+        day: DayInput,
+        order_ids: Sequence[str],
+        target_route_id: str,
+        now: datetime | None = None,
+    ) -> CommandResult:
+        """Move the stops onto the target route at the previewed positions (supervisor)."""
+        self._require_supervisor(
+            "Moving stops between routes", ", or send it as a proposal (propose)"
+        )
+        preview = self.preview_reassign(plan, day, order_ids, target_route_id, now)
+        if preview.blocked:
+            raise CommandRefused("Cannot move: " + "; ".join(preview.blocked))
+        target = preview.target
+        label = f"Move {', '.join(preview.order_ids)} to {target.vehicle_id if target else ''}"
+        audit = {
+            "orders": list(preview.order_ids),
+            "target_route_id": preview.target_route_id,
+            "summary": preview.summary,
+        }
+        return self._commit(plan, preview.routes, "reassign", label, audit, supervisor_only=True)
+
+    # -- locks ---------------------------------------------------------------------------
+    def set_locked(self, plan: Plan, order_ids: Collection[str], locked: bool) -> CommandResult:
+        """Lock (or unlock) stops to their route: a locked stop is not moved by drag or
+        re-plan until unlocked. Open to both roles."""
+        wanted = set(order_ids)
+        missing = sorted(wanted - {o for r in plan.routes for o in r.order_ids})
+        if missing:
+            raise CommandRefused(f"cannot lock: orders {missing} are on no route of this plan")
+        routes = [
+            replace(r, stops=tuple(
+                replace(s, locked=locked) if s.order_id in wanted else s for s in r.stops))
+            for r in plan.routes
+            if any(s.order_id in wanted and s.locked != locked for s in r.stops)
+        ]  # fmt: skip
+        label = f"{'Lock' if locked else 'Unlock'} {', '.join(sorted(wanted))}"
+        audit = {"orders": sorted(wanted), "locked": locked}
+        return self._commit(plan, routes, "lock" if locked else "unlock", label, audit)
+
+    # -- whole routes: undo, redo, proposals ---------------------------------------------
+    def apply_routes(
+        self, plan: Plan, new_routes: Sequence[Route], *, reason: str
+    ) -> CommandResult:
+        """Put ``new_routes`` in place of the plan's routes of the same ids (stops only).
+        Moving a stop between routes this way needs a supervisor, as a drag does."""
+        if _moves(plan, new_routes):
+            self._require_supervisor("Moving stops between routes")
+        return self._commit(plan, new_routes, "apply", reason, {"reason": reason},
+                            supervisor_only=_moves(plan, new_routes))  # fmt: skip
+
+    def apply_undo(self, plan: Plan, record: UndoRecord) -> CommandResult:
+        """Put back what a command changed (itself version-checked); the result's ``undo``
+        is the redo."""
+        if record.supervisor_only:
+            self._require_supervisor(f"Undoing {record.label!r}")
+        if record.plan_id != plan.id:
+            raise CommandRefused(f"undo {record.label!r}: it belongs to plan {record.plan_id}")
+        return self._commit(
+            plan,
+            record.routes,
+            "redo" if record.redo else "undo",
+            record.text,
+            {"of": record.label},
+            undo_label=record.label,
+            redo=not record.redo,
+            base=record.base_versions,
+            drop=record.drop,
+            unassigned=record.unassigned,
+            whole=record.whole,
+            supervisor_only=record.supervisor_only,
+        )
+
+    def accept_proposal(
+        self, plan: Plan, proposal: Proposal, *, scope: ReplanScope | None = None
+    ) -> CommandResult:
+        """Accept a re-plan as one undoable command.
+
+        ``scope`` None: a fleet-wide re-plan (supervisor only; every route of the day must
+        be as it was). With a scope: only its routes may change (refused otherwise), and a
+        dispatcher may accept it when it is one exception's (``may_accept``).
+        """
+        if not self.may_accept(scope):
+            self._require_supervisor(
+                "Accepting a fleet-wide re-plan",
+                f", or re-plan only one exception's routes (at most {EXCEPTION_SCOPE_MAX_ROUTES})",
+            )
+        new = proposal.plan
+        if new.id != plan.id or new.day != plan.day:
+            raise CommandRefused(f"the proposal is for plan {new.id}, not {plan.id}")
+        old = {r.id: r for r in plan.routes}
+        changed = [r for r in new.routes if old.get(r.id) != r]
+        gone = [rid for rid in old if rid not in {r.id for r in new.routes}]
+        if scope is not None:
+            outside = sorted({r.id for r in changed} - scope.route_ids) + gone
+            if outside:
+                raise CommandRefused(
+                    f"the re-plan changes routes {outside} outside its scope "
+                    f"{sorted(scope.route_ids)}; re-plan again"
+                )
+        label = f"Re-plan ({len(proposal.moved)} moved)"
+        audit = {
+            "scope": sorted(scope.route_ids) if scope else "fleet",
+            "exception_id": scope.exception_id if scope else "",
+            "moved": [m.order_id for m in proposal.moved],
+            "lateness_s": [proposal.lateness_before_s, proposal.lateness_after_s],
+            "distance_m": [proposal.distance_before_m, proposal.distance_after_m],
+        }
+        return self._commit(
+            plan, changed, "accept", label, audit, drop=gone, unassigned=new.unassigned,
+            whole=True, check_all=scope is None, supervisor_only=not _dispatcher_may_accept(scope),
+        )  # fmt: skip
+
+    # -- the one write path --------------------------------------------------------------
+    def _commit(
+        self,
+        plan: Plan,
+        routes: Sequence[Route],
+        command: str,
+        label: str,
+        audit: dict,
+        *,
+        base: Mapping[str, int] | None = None,
+        drop: Sequence[str] = (),
+        unassigned: Sequence[Unassigned] | None = None,
+        whole: bool = False,
+        check_all: bool = False,
+        supervisor_only: bool = False,
+        undo_label: str | None = None,
+        redo: bool = False,
+    ) -> CommandResult:
+        base = base if base is not None else self._book.get(plan)
+        doc = {"command": command, "role": self.role, "label": label, **audit}
+        written: Written = write_routes(
+            self.store, plan, routes, actor=self.actor, audit=doc, base_versions=base,
+            drop=drop, unassigned=unassigned, whole=whole, check_all=check_all,
+        )  # fmt: skip
+        self._book.remember(written.plan, written.versions)
+        undo = UndoRecord(
+            plan_id=written.plan.id,
+            routes=written.replaced,
+            base_versions={
+                rid: written.versions[rid]
+                for rid in (*(r.id for r in written.replaced), *written.added)
+                if rid in written.versions
+            },
+            label=undo_label or label,
+            drop=written.added,
+            unassigned=written.unassigned_before if whole else None,
+            whole=whole or bool(written.added),
+            supervisor_only=supervisor_only,
+            redo=redo,
+        )
+        return CommandResult(
+            plan=written.plan,
+            changes=diff_changes(plan, written.plan, command),
+            undo=undo,
+            label=label,
+            command_id=written.command_id,
+            versions=written.versions,
+        )
+
+
+def _dispatcher_may_accept(scope: ReplanScope | None) -> bool:
+    """The explicit rule: a dispatcher may accept a re-plan limited to one exception's
+    routes (named exception, at most EXCEPTION_SCOPE_MAX_ROUTES routes); nothing wider."""
+    return (
+        scope is not None
+        and bool(scope.exception_id)
+        and len(scope.route_ids) <= EXCEPTION_SCOPE_MAX_ROUTES
+    )
+
+
+def _moves(plan: Plan, routes: Sequence[Route]) -> bool:
+    where = {o: r.id for r in plan.routes for o in r.order_ids}
+    return any(where.get(o, r.id) != r.id for r in routes for o in r.order_ids)

@@ -1,0 +1,323 @@
+"""Reassign previews: where moved stops would go, and what that does to every route involved.
+
+The engine's ``DayContext`` of the plan on screen is built once per plan version (one travel
+matrix call) by :class:`ContextCache`; a preview then only evaluates stop sequences, so it
+answers in a few milliseconds: fast enough for every mouse move of a drag.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from engine.model import DayInput, Plan, Route, Stop, StopStatus
+from engine.planning import DayContext, Snapshot, VehicleState, context
+from engine.problem import TOLERANCE
+from engine.solver.insertion import insertions
+
+log = logging.getLogger(__name__)
+
+PositionsProvider = Callable[[], Mapping[str, VehicleState]]
+
+
+def is_history(stop: Stop) -> bool:
+    """Served or arrived: the stop stays where it is (a re-plan never moves it)."""
+    return stop.status.is_done or stop.status == StopStatus.ARRIVED
+
+
+def vehicle_states(
+    plan: Plan,
+    day: DayInput,
+    now: datetime | None,
+    known: Mapping[str, VehicleState] | None = None,
+) -> dict[str, VehicleState]:
+    """Where each vehicle is: its live position when known, else its last served stop."""
+    states = dict(known or {})
+    orders = {o.id: o for o in day.orders}
+    for route in plan.routes:
+        served = [s for s in route.stops if is_history(s)]
+        order = orders.get(served[-1].order_id) if served else None
+        if route.vehicle_id in states or order is None:
+            continue
+        last = served[-1]
+        if last.status == StopStatus.ARRIVED:
+            begin = last.actual_arrival or last.planned_arrival
+            free = begin + order.service_time if begin else None
+        else:
+            free = last.actual_departure or last.planned_departure
+        moments = [t for t in (free, now) if t is not None]
+        if moments:
+            states[route.vehicle_id] = VehicleState(route.vehicle_id, order.location, max(moments))
+    return states
+
+
+class ContextCache:
+    """The engine context of one plan version, reused until the plan, day or minute changes.
+
+    Keyed on the identity of the plan and day objects (a command returns a new plan, so a
+    new version gets a new context) and on ``now`` truncated to the minute.
+    """
+
+    def __init__(self, travel, positions: PositionsProvider | None = None) -> None:
+        self.travel = travel
+        self.positions = positions
+        self._key: tuple[Plan, DayInput, datetime | None] | None = None
+        self._ctx: DayContext | None = None
+        self.builds = 0
+
+    def get(self, plan: Plan, day: DayInput, now: datetime | None) -> DayContext:
+        minute = now.replace(second=0, microsecond=0) if now is not None else None
+        key = self._key
+        if key is not None and key[0] is plan and key[1] is day and key[2] == minute:
+            return self._ctx  # type: ignore[return-value]
+        known = self.positions() if self.positions is not None else None
+        snapshot = Snapshot(day, plan, minute, vehicle_states(plan, day, minute, known))
+        self._ctx = context(snapshot, self.travel, plan.depot_id)
+        self._key = (plan, day, minute)
+        self.builds += 1
+        return self._ctx
+
+    def clear(self) -> None:
+        self._key, self._ctx = None, None
+
+
+@dataclass(frozen=True, slots=True)
+class LateStop:
+    """A stop that would start service after its last delivery window closes."""
+
+    order_id: str
+    minutes: float
+
+
+@dataclass(frozen=True)
+class RouteImpact:
+    """One route before and after a move (open stops only; served stops don't change)."""
+
+    route_id: str
+    vehicle_id: str
+    order_ids_before: tuple[str, ...]
+    order_ids_after: tuple[str, ...]
+    duration_before_s: float
+    duration_after_s: float
+    lateness_before_s: float
+    lateness_after_s: float
+    distance_before_m: float
+    distance_after_m: float
+    late_stops: tuple[LateStop, ...] = ()
+    capacity_excess: dict[str, float] = field(default_factory=dict)
+    shift_overrun_s: float = 0.0
+    missing_skills: tuple[str, ...] = ()
+    feasible_before: bool = True
+    feasible: bool = True
+
+    @property
+    def duration_delta_s(self) -> float:
+        return self.duration_after_s - self.duration_before_s
+
+    @property
+    def lateness_delta_s(self) -> float:
+        return self.lateness_after_s - self.lateness_before_s
+
+
+@dataclass(frozen=True)
+class ReassignPreview:
+    """What moving ``order_ids`` onto ``target_route_id`` would do; ``blocked`` says why not.
+
+    ``routes`` are the affected routes as they would be stored (new order, new planned
+    times); ``positions`` is each moved order's index in the target route's new stops.
+    """
+
+    order_ids: tuple[str, ...]
+    target_route_id: str
+    summary: str
+    blocked: tuple[str, ...] = ()
+    target: RouteImpact | None = None
+    sources: tuple[RouteImpact, ...] = ()
+    positions: dict[str, int] = field(default_factory=dict)
+    routes: tuple[Route, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return not self.blocked
+
+    @property
+    def feasible(self) -> bool:
+        """Allowed, and no route involved breaks a window, capacity, skill or shift rule."""
+        if self.blocked or self.target is None:
+            return False
+        return self.target.feasible and all(s.feasible for s in self.sources)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:+.0f} min"
+
+
+def _problems(t: RouteImpact) -> list[str]:
+    out = []
+    if t.late_stops:
+        named = ", ".join(f"{s.order_id} +{s.minutes:.0f} min" for s in t.late_stops[:2])
+        more = f" +{len(t.late_stops) - 2} more" if len(t.late_stops) > 2 else ""
+        out.append(f"{len(t.late_stops)} late ({named}{more})")
+    if t.capacity_excess:
+        out.append(
+            "over capacity " + ", ".join(f"{d} +{e:g}" for d, e in t.capacity_excess.items())
+        )
+    if t.shift_overrun_s > TOLERANCE:
+        out.append(f"shift end {_minutes(t.shift_overrun_s)}")
+    if t.missing_skills:
+        out.append("lacks skill " + ", ".join(t.missing_skills))
+    return out
+
+
+def summarize(order_ids: Sequence[str], target: RouteImpact, sources: Sequence[RouteImpact]) -> str:
+    """One line for a tooltip: verdict, route time and lateness change, sources' savings."""
+    what = order_ids[0] if len(order_ids) == 1 else f"{len(order_ids)} stops"
+    verdict = "fits" if target.feasible else "; ".join(_problems(target))
+    text = (
+        f"{what} → {target.vehicle_id}: {verdict} · route {_minutes(target.duration_delta_s)}"
+        f" · lateness {target.lateness_before_s / 60:.0f} → {target.lateness_after_s / 60:.0f} min"
+    )
+    for s in sources:
+        text += f" · {s.vehicle_id} {_minutes(s.duration_delta_s)}"
+    return text
+
+
+def _open_ids(ctx: DayContext, route: Route) -> list[str]:
+    return [s.order_id for s in route.stops if s.order_id in ctx.node_of and not is_history(s)]
+
+
+def _blockers(
+    ctx: DayContext, plan: Plan, order_ids: Sequence[str], target: Route | None, target_id: str
+) -> tuple[list[str], list[str]]:
+    """(reasons the move is refused, the orders that would really move)."""
+    if target is None:
+        return [f"route {target_id!r} is not in this plan"], []
+    blocked, moving = [], []
+    if target.vehicle_id not in ctx.vehicle_index:
+        blocked.append(f"vehicle {target.vehicle_id} has no driver today")
+    for oid in order_ids:
+        route = plan.route_of(oid)
+        if route is None:
+            blocked.append(f"order {oid} is on no route of this plan")
+            continue
+        stop = next(s for s in route.stops if s.order_id == oid)
+        if route.id == target.id:
+            continue
+        if stop.locked:
+            blocked.append(f"stop {oid} is locked on {route.vehicle_id}: unlock it first")
+        elif is_history(stop) or oid not in ctx.node_of:
+            blocked.append(f"stop {oid} is already {stop.status}: served stops stay put")
+        else:
+            moving.append(oid)
+    if not blocked and not moving:
+        blocked.append(f"already on {target.vehicle_id}")
+    return blocked, moving
+
+
+def _insert_all(ctx: DayContext, k: int, sequence: list[str], moving: Sequence[str]) -> list[str]:
+    """Cheapest insertion of each moved order in turn: feasible first, then least late."""
+    problem, node_of = ctx.problem, ctx.node_of
+    routes: list[list[int]] = [[] for _ in range(problem.num_vehicles)]
+    routes[k] = [node_of[o] for o in sequence]
+    first = {o: ctx.orders[o].earliest for o in moving}
+    for oid in sorted(moving, key=lambda o: (first[o], o)):
+        best = min(
+            insertions(problem, routes, node_of[oid], k),
+            key=lambda o: (not o[2].feasible, o[2].total_lateness + o[2].shift_overrun, o[1]),
+        )
+        routes[k].insert(best[0], node_of[oid])
+    return [ctx.order_of[n] for n in routes[k]]
+
+
+def _impact(
+    ctx: DayContext, route: Route, before: list[str], after: list[str], moved: Sequence[str]
+) -> RouteImpact:
+    """The route's figures before and after (``moved``: the orders it gains)."""
+    ev_b = ctx.evaluate(route.vehicle_id, before)
+    ev_a = ctx.evaluate(route.vehicle_id, after)
+    k = ctx.vehicle_index[route.vehicle_id]
+    have = ctx.vehicles[k].skills | (ctx.drivers[k].skills if ctx.drivers[k] else frozenset())
+    missing = sorted({x for o in moved for x in ctx.orders[o].skills} - have)
+    return RouteImpact(
+        route_id=route.id,
+        vehicle_id=route.vehicle_id,
+        order_ids_before=tuple(before),
+        order_ids_after=tuple(after),
+        duration_before_s=ev_b.duration,
+        duration_after_s=ev_a.duration,
+        lateness_before_s=ev_b.total_lateness,
+        lateness_after_s=ev_a.total_lateness,
+        distance_before_m=ev_b.distance,
+        distance_after_m=ev_a.distance,
+        late_stops=tuple(LateStop(after[p], s / 60) for p, s in sorted(ev_a.lateness.items())),
+        capacity_excess={
+            d: round(e, 3)
+            for d, e in zip(ctx.dimensions, ev_a.capacity_excess, strict=True)
+            if e > TOLERANCE
+        },
+        shift_overrun_s=ev_a.shift_overrun,
+        missing_skills=tuple(missing),
+        feasible_before=ev_b.feasible,
+        feasible=ev_a.feasible and not missing,
+    )
+
+
+def _resequenced(
+    ctx: DayContext, route: Route, after: list[str], stops: Mapping[str, Stop]
+) -> Route:
+    """History first (unchanged), then the open stops in their new order with new times."""
+    ev = ctx.evaluate(route.vehicle_id, after)
+    kept = [s for s in route.stops if is_history(s)]
+    rest = [s for s in route.stops if not is_history(s) and s.order_id not in ctx.node_of]
+    opened = [
+        replace(
+            stops[oid],
+            planned_arrival=ctx.clock(ev.arrivals[p]),
+            planned_departure=ctx.clock(ev.departures[p]),
+        )
+        for p, oid in enumerate(after)
+    ]
+    return replace(route, stops=(*kept, *opened, *rest))
+
+
+def preview_reassign(
+    ctx: DayContext, plan: Plan, order_ids: Sequence[str], target_route_id: str
+) -> ReassignPreview:
+    """Where ``order_ids`` would go on the target route, and each affected route's figures."""
+    order_ids = tuple(dict.fromkeys(order_ids))
+    target = next((r for r in plan.routes if r.id == target_route_id), None)
+    blocked, moving = _blockers(ctx, plan, order_ids, target, target_route_id)
+    if blocked:
+        return ReassignPreview(order_ids, target_route_id, "Cannot move: " + "; ".join(blocked),
+                               tuple(blocked))  # fmt: skip
+    assert target is not None
+    stops = {s.order_id: s for r in plan.routes for s in r.stops}
+    before_t = _open_ids(ctx, target)
+    after_t = _insert_all(ctx, ctx.vehicle_index[target.vehicle_id], before_t, moving)
+    t_impact = _impact(ctx, target, before_t, after_t, moving)
+    new_routes = [_resequenced(ctx, target, after_t, stops)]
+    sources = []
+    for route in plan.routes:
+        if route.id == target.id or not any(o in route.order_ids for o in moving):
+            continue
+        before = _open_ids(ctx, route)
+        after = [o for o in before if o not in moving]
+        if route.vehicle_id in ctx.vehicle_index:
+            impact = _impact(ctx, route, before, after, ())
+            sources.append(impact)
+            new_routes.append(_resequenced(ctx, route, after, stops))
+        else:  # a driverless vehicle's route: drop the stops, keep the rest as it is
+            new_routes.append(replace(route, stops=tuple(s for s in route.stops
+                                                         if s.order_id not in moving)))  # fmt: skip
+    positions = {s.order_id: i for i, s in enumerate(new_routes[0].stops) if s.order_id in moving}
+    return ReassignPreview(
+        order_ids=tuple(moving),
+        target_route_id=target.id,
+        summary=summarize(moving, t_impact, sources),
+        target=t_impact,
+        sources=tuple(sources),
+        positions=positions,
+        routes=tuple(new_routes),
+    )

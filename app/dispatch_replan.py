@@ -1,0 +1,115 @@
+"""Re-plan job: the whole fleet, or only some routes with every other route fixed.
+
+A plain function with frozen data in and a ``Proposal`` out, for ``app.jobs.JobRunner``:
+
+    runner.submit("replan", lambda cancel, report: replan_job(
+        plan, day, travel, now=now, route_ids=ids, stop_event=cancel, progress=report))
+
+It writes nothing; ``DispatchService.accept_proposal`` does, as one undoable command.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
+from datetime import datetime
+
+from app.dispatch_preview import vehicle_states
+from engine.model import DayInput, Plan, StopStatus
+from engine.planning import Proposal, Snapshot, VehicleState, replan
+from engine.solver import SolveCallbacks
+
+
+class _Progress(SolveCallbacks):
+    """Turns solver progress into one line for the status bar."""
+
+    def __init__(self, report: Callable[[str], None]) -> None:
+        self._report = report
+
+    def on_progress(self, best_cost: float, elapsed_s: float) -> None:
+        self._report(f"re-plan: best cost {best_cost:,.0f} after {elapsed_s:.1f} s")
+
+    def on_phase(self, name: str) -> None:
+        self._report(f"re-plan: {name}")
+
+
+def with_statuses(plan: Plan, statuses: Mapping[str, StopStatus]) -> Plan:
+    """The plan with stop statuses from telemetry (served stops become history)."""
+    if not statuses:
+        return plan
+    routes = tuple(
+        replace(
+            r,
+            stops=tuple(
+                replace(s, status=statuses[s.order_id]) if s.order_id in statuses else s
+                for s in r.stops
+            ),
+        )
+        for r in plan.routes
+    )
+    return replace(plan, routes=routes)
+
+
+def _scoped(plan: Plan, day: DayInput, route_ids: Collection[str]) -> tuple[Plan, DayInput]:
+    """The part of the day the given routes make: their vehicles, drivers and orders."""
+    known = {r.id for r in plan.routes}
+    unknown = sorted(set(route_ids) - known)
+    if unknown:
+        raise ValueError(f"re-plan: routes {unknown} are not in plan {plan.id}")
+    routes = tuple(r for r in plan.routes if r.id in route_ids)
+    vehicles = {r.vehicle_id for r in routes}
+    drivers = {r.driver_id for r in routes if r.driver_id}
+    orders = {o for r in routes for o in r.order_ids}
+    sub_day = replace(
+        day,
+        vehicles=tuple(v for v in day.vehicles if v.id in vehicles),
+        drivers=tuple(
+            d for d in day.drivers if d.id in drivers or (not drivers and d.vehicle_id in vehicles)
+        ),
+        orders=tuple(o for o in day.orders if o.id in orders),
+    )
+    return replace(plan, routes=routes, unassigned=()), sub_day
+
+
+def replan_job(
+    plan: Plan,
+    day: DayInput,
+    travel,
+    *,
+    now: datetime | None = None,
+    vehicles: Mapping[str, VehicleState] | None = None,
+    statuses: Mapping[str, StopStatus] | None = None,
+    locked: Collection[str] = (),
+    route_ids: Collection[str] | None = None,
+    time_limit_s: float = 5.0,
+    stop_event: threading.Event | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Proposal:
+    """Re-plan the day from ``now`` and where each vehicle is; ``route_ids`` limits it.
+
+    ``vehicles``: live positions (the others start from their last served stop, or the
+    depot); ``statuses``: live stop statuses laid over the plan; locked stops keep their
+    vehicle. With ``route_ids`` only those routes' stops move, among those routes' vehicles,
+    and every other route stays exactly as it is; the proposal's plan is the whole day.
+    """
+    base = with_statuses(plan, statuses or {})
+    part, part_day = (base, day) if route_ids is None else _scoped(base, day, route_ids)
+    states = vehicle_states(part, part_day, now, vehicles)
+    snapshot = Snapshot(part_day, part, now, states, frozenset(locked))
+    callbacks = _Progress(progress) if progress is not None else None
+    proposal = replan(
+        snapshot,
+        travel,
+        depot_id=plan.depot_id,
+        time_limit_s=time_limit_s,
+        stop_event=stop_event,
+        callbacks=callbacks,
+    )
+    if route_ids is None:
+        return proposal
+    new = {r.id: r for r in proposal.plan.routes}
+    routes = tuple(new.get(r.id, r) for r in base.routes)
+    routes += tuple(r for r in proposal.plan.routes if r.id not in {x.id for x in base.routes})
+    whole = replace(base, routes=routes, unassigned=base.unassigned + proposal.plan.unassigned)
+    return replace(proposal, plan=whole)

@@ -1,0 +1,239 @@
+"""How dispatcher commands reach the store: version checks, one transaction, one audit row.
+
+The store has no separate audit table: its ``change_log`` (actor, time, before, after,
+written in the same transaction as the change) is the audit log. Each command adds one
+``command`` row naming what was done, by whom and in which role, with every affected
+route's orders and version before and after; the store adds its own ``route`` / ``plan``
+rows with the full before and after of each route.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from app.dispatch_preview import is_history
+from app.store import StaleVersionError, Store, repository
+from app.store.changelog import log_change
+from app.store.models import ChangeLogRow
+from engine.model import Plan, Route, Stop, Unassigned
+
+log = logging.getLogger(__name__)
+
+AUDIT_ENTITY = "command"
+
+
+class CommandRefused(ValueError):
+    """The command cannot be done as asked (locked or served stops, bad input); says why."""
+
+
+class StaleRouteError(StaleVersionError):
+    """A route on screen is not what is stored any more: someone else changed it since."""
+
+    def __init__(self, route_id: str, actual_version: int | None) -> None:
+        super().__init__("route", route_id, None, actual_version)
+        Exception.__init__(
+            self,
+            f"route {route_id!r} was changed by someone else since this plan was shown "
+            f"(stored version {actual_version}). Reload it and try again.",
+        )
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write left in the store: the day's plan, its route versions, the replaced
+    routes (as stored just before) and the unassigned orders before."""
+
+    plan: Plan
+    versions: dict[str, int]
+    replaced: tuple[Route, ...]
+    added: tuple[str, ...]
+    unassigned_before: tuple[Unassigned, ...]
+    command_id: str
+
+
+class VersionBook:
+    """Route versions of the plans this service handed out, keyed by plan identity."""
+
+    def __init__(self, size: int = 16) -> None:
+        self._items: list[tuple[Plan, dict[str, int]]] = []
+        self._size = size
+
+    def remember(self, plan: Plan, versions: Mapping[str, int]) -> None:
+        self._items = [(p, v) for p, v in self._items if p is not plan][-(self._size - 1) :]
+        self._items.append((plan, dict(versions)))
+
+    def get(self, plan: Plan) -> dict[str, int] | None:
+        return next((v for p, v in reversed(self._items) if p is plan), None)
+
+
+def _check(
+    plan: Plan,
+    stored: Plan,
+    versions: Mapping[str, int],
+    base: Mapping[str, int] | None,
+    ids: Sequence[str],
+) -> None:
+    """Every route in ``ids`` must still be at the version (or content) it was shown at."""
+    shown = {r.id: r for r in plan.routes}
+    now = {r.id: r for r in stored.routes}
+    for rid in ids:
+        if base is not None:
+            if base.get(rid) != versions.get(rid):
+                raise StaleVersionError("route", rid, base.get(rid), versions.get(rid))
+        elif shown.get(rid) != now.get(rid):
+            raise StaleRouteError(rid, versions.get(rid))
+
+
+def _merge_stops(route: Route, stored_stops: Mapping[str, tuple[str, Stop]]) -> Route:
+    """Never undo what happened meanwhile: a stop served in the store stays served there."""
+    kept, rest = [], []
+    for stop in route.stops:
+        where, now = stored_stops.get(stop.order_id, (None, None))
+        if now is not None and is_history(now):
+            if where != route.id:
+                raise CommandRefused(
+                    f"stop {stop.order_id} was {now.status} on route {where} meanwhile; "
+                    "a served stop cannot move"
+                )
+            kept.append(now)
+        else:
+            (kept if is_history(stop) else rest).append(stop)
+    return replace(route, stops=(*kept, *rest))
+
+
+def _unassigned(
+    merged: Sequence[Route], old: Sequence[Unassigned], new: Sequence[Unassigned] | None
+) -> tuple[Unassigned, ...]:
+    on_route = {o for r in merged for o in r.order_ids}
+    items = {u.order_id: u for u in (*old, *(new or ())) if u.order_id not in on_route}
+    return tuple(items.values())
+
+
+def write_routes(
+    store: Store,
+    plan: Plan,
+    routes: Sequence[Route],
+    *,
+    actor: str,
+    audit: dict[str, Any],
+    base_versions: Mapping[str, int] | None,
+    check_ids: Sequence[str] = (),
+    check_all: bool = False,
+    drop: Sequence[str] = (),
+    unassigned: Sequence[Unassigned] | None = None,
+    whole: bool = False,
+) -> Written:
+    """Replace ``routes`` (by id) in the stored plan of ``plan``'s day, in one transaction.
+
+    ``base_versions``: the versions ``plan`` was shown at (None: compare content instead);
+    the replaced routes, ``drop`` and ``check_ids`` (``check_all``: every route of the day)
+    must still be as shown. ``whole`` saves
+    the day's plan (new routes, route times, unassigned); else only stops are updated.
+    """
+    command_id = uuid.uuid4().hex
+    with store.session() as s:
+        stored = repository.load_plan(s, plan.depot_id, plan.day)
+        versions = repository.route_versions(s, plan.depot_id, plan.day)
+        if stored is None or stored.id != plan.id:
+            raise StaleRouteError(routes[0].id if routes else plan.id, None)
+        ids = {r.id for r in routes}
+        checked = {*ids, *drop, *check_ids}
+        if check_all:
+            checked |= {*versions, *(r.id for r in plan.routes)}
+        _check(plan, stored, versions, base_versions, sorted(checked))
+        stored_stops = {s_.order_id: (r.id, s_) for r in stored.routes for s_ in r.stops}
+        by_id = {r.id: r for r in stored.routes}
+        new = {r.id: _merge_stops(r, stored_stops) for r in routes}
+        if not whole:
+            missing = [rid for rid in new if rid not in by_id]
+            if missing or drop:
+                raise CommandRefused(f"routes {missing or list(drop)} need a whole-plan save")
+            new = {rid: replace(by_id[rid], stops=r.stops) for rid, r in new.items()}
+        merged = [new.get(r.id, r) for r in stored.routes if r.id not in drop]
+        merged += [r for rid, r in new.items() if rid not in by_id]
+        try:
+            result = replace(
+                stored,
+                routes=tuple(merged),
+                unassigned=_unassigned(merged, stored.unassigned, unassigned),
+            )
+        except ValueError as exc:
+            raise CommandRefused(f"the routes do not fit together: {exc}") from exc
+        if whole:
+            repository.save_plan(s, result, actor=actor, base_versions=versions)
+        else:
+            for rid, route in new.items():
+                if route != by_id[rid]:
+                    repository.update_route_stops(
+                        s, rid, route.stops, base_version=versions[rid], actor=actor
+                    )
+        after = repository.route_versions(s, plan.depot_id, plan.day)
+        touched = sorted({*ids, *drop})
+        before_doc = {rid: _route_doc(by_id.get(rid), versions.get(rid)) for rid in touched}
+        after_doc = {rid: _route_doc(new.get(rid), after.get(rid)) for rid in touched}
+        log_change(s, AUDIT_ENTITY, command_id, "insert", actor=actor,
+                   before={"routes": before_doc},
+                   after={**audit, "routes": after_doc})  # fmt: skip
+    log.info("%s by %s: %s", audit.get("command"), actor, audit.get("label", ""))
+    return Written(
+        plan=result,
+        versions=after,
+        replaced=tuple(by_id[rid] for rid in sorted(ids | set(drop)) if rid in by_id),
+        added=tuple(rid for rid in sorted(ids) if rid not in by_id),
+        unassigned_before=stored.unassigned,
+        command_id=command_id,
+    )
+
+
+def _route_doc(route: Route | None, version: int | None) -> dict[str, Any] | None:
+    if route is None:
+        return None
+    return {"vehicle_id": route.vehicle_id, "version": version, "orders": list(route.order_ids),
+            "locked": [s.order_id for s in route.stops if s.locked]}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One command of the audit log: who, when, what, and the routes before and after."""
+
+    command_id: str
+    actor: str
+    origin: str
+    at: datetime
+    command: str
+    role: str
+    label: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+def read_audit(store: Store, limit: int = 200) -> list[AuditEntry]:
+    """The newest ``limit`` commands, newest first."""
+    with store.read_session() as s:
+        rows = s.scalars(
+            select(ChangeLogRow)
+            .where(ChangeLogRow.entity == AUDIT_ENTITY)
+            .order_by(ChangeLogRow.id.desc())
+            .limit(limit)
+        ).all()
+        return [
+            AuditEntry(
+                command_id=r.entity_id,
+                actor=r.actor,
+                origin=r.origin,
+                at=r.at,
+                command=(r.after or {}).get("command", ""),
+                role=(r.after or {}).get("role", ""),
+                label=(r.after or {}).get("label", ""),
+                before=r.before or {},
+                after=r.after or {},
+            )
+            for r in rows
+        ]

@@ -1,0 +1,203 @@
+"""Dispatcher commands on a real store: reassign, undo, version checks, roles, locks, audit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from app.dispatch import CommandRefused, DispatchService, NotAllowed
+from app.store import StaleVersionError, open_store, repository
+from engine.model import Stop, StopStatus
+from engine.travel import HaversineTravelModel
+from tests.app.test_dispatch_support import (
+    DAY,
+    DISPATCHER,
+    SUPERVISOR,
+    at,
+    seed,
+    sequences,
+    small_day,
+    small_plan,
+    stored_plan,
+)
+
+TRAVEL = HaversineTravelModel()
+
+
+@pytest.fixture
+def day():
+    """The small hand-made day: 3 vans, 12 orders."""
+    return small_day()
+
+
+@pytest.fixture
+def seeded(store, day):
+    """A store holding the small day and its plan; returns (store, plan as loaded)."""
+    seed(store, day, small_plan())
+    return store
+
+
+def _service(store, role="supervisor", actor=SUPERVISOR) -> DispatchService:
+    return DispatchService(store, TRAVEL, actor=actor, role=role)
+
+
+def test_reassign_moves_the_stop_and_the_store_reflects_it(seeded, day):
+    """Dropping O5 on V3's route puts it on V3 at the previewed position, takes it off V2,
+    and the stored plan says the same."""
+    service = _service(seeded)
+    plan = service.load_plan("SLC", DAY)
+    preview = service.preview_reassign(plan, day, ["O5"], "R-V3")
+    result = service.reassign(plan, day, ["O5"], "R-V3")
+    assert "O5" in result.plan.route_of("O5").order_ids
+    assert result.plan.route_of("O5").id == "R-V3"
+    assert result.plan.routes[2].order_ids.index("O5") == preview.positions["O5"]
+    assert "O5" not in dict(sequences(result.plan))["R-V2"]
+    assert stored_plan(seeded) == result.plan
+    assert result.changes.routes == {"R-V2", "R-V3"}
+    assert "O5" in result.changes.orders
+
+
+def test_undo_restores_exact_sequences_and_redo_reapplies(seeded, day):
+    """Undo puts every stop back where it was (and its planned times); redo moves it again."""
+    service = _service(seeded)
+    plan = service.load_plan("SLC", DAY)
+    moved = service.reassign(plan, day, ["O5", "O6"], "R-V1")
+    undone = service.apply_undo(moved.plan, moved.undo)
+    assert undone.plan.routes == plan.routes
+    assert stored_plan(seeded).routes == plan.routes
+    assert moved.undo.text.startswith("Undo Move O5, O6")
+    redone = service.apply_undo(undone.plan, undone.undo)
+    assert undone.undo.text.startswith("Redo Move")
+    assert sequences(redone.plan) == sequences(moved.plan)
+
+
+def test_concurrent_edit_makes_reassign_stale_and_changes_nothing(seeded, day):
+    """Another workstation edits V3's route first: the reassign raises StaleVersionError
+    naming the route and both versions, and nothing of it is stored."""
+    service = _service(seeded)
+    plan = service.load_plan("SLC", DAY)
+    other = open_store(seeded.url, workstation="desk-9")
+    try:
+        with other.session() as s:
+            version = repository.route_versions(s, "SLC", DAY)["R-V3"]
+            stops = (Stop("O12"), Stop("O11"), Stop("O10"), Stop("O9"))
+            repository.update_route_stops(s, "R-V3", stops, base_version=version, actor="x@desk-9")
+    finally:
+        other.close()
+    before = stored_plan(seeded)
+    with pytest.raises(StaleVersionError) as caught:
+        service.reassign(plan, day, ["O5"], "R-V3")
+    assert caught.value.id == "R-V3"
+    assert caught.value.expected_version == version
+    assert caught.value.actual_version == version + 1
+    assert stored_plan(seeded) == before
+    assert service.audit() == []
+
+
+def test_undo_after_someone_else_edited_the_route_is_refused(seeded, day):
+    """Undo is version-checked too: after another edit of an affected route it refuses."""
+    service = _service(seeded)
+    moved = service.reassign(service.load_plan("SLC", DAY), day, ["O5"], "R-V3")
+    with seeded.session() as s:
+        version = repository.route_versions(s, "SLC", DAY)["R-V2"]
+        repository.update_route_stops(
+            s, "R-V2", (Stop("O8"), Stop("O7"), Stop("O6")), base_version=version, actor="x"
+        )
+    with pytest.raises(StaleVersionError):
+        service.apply_undo(moved.plan, moved.undo)
+    assert stored_plan(seeded).route_of("O5").id == "R-V3"
+
+
+def test_a_plan_loaded_elsewhere_is_checked_by_content(seeded, day):
+    """A plan the service did not load still may not overwrite a route changed since."""
+    service = _service(seeded)
+    plan = stored_plan(seeded)
+    with seeded.session() as s:
+        version = repository.route_versions(s, "SLC", DAY)["R-V1"]
+        repository.update_route_stops(
+            s, "R-V1", (Stop("O2"), Stop("O1"), Stop("O3"), Stop("O4")), base_version=version,
+            actor="x",
+        )  # fmt: skip
+    with pytest.raises(StaleVersionError, match="R-V1"):
+        service.reassign(plan, day, ["O5"], "R-V1")
+    fresh = stored_plan(seeded)
+    assert service.reassign(fresh, day, ["O5"], "R-V1").plan.route_of("O5").id == "R-V1"
+
+
+def test_dispatcher_may_propose_but_not_move(seeded, day):
+    """A dispatcher's reassign is refused naming the supervisor; a proposal writes nothing."""
+    service = _service(seeded, "dispatcher", DISPATCHER)
+    plan = service.load_plan("SLC", DAY)
+    with pytest.raises(NotAllowed, match="supervisor"):
+        service.reassign(plan, day, ["O5"], "R-V3")
+    proposal = service.propose(plan, day, ["O5"], "R-V3")
+    assert proposal.allowed and proposal.target.route_id == "R-V3"
+    assert stored_plan(seeded) == plan
+    assert service.audit() == []
+
+
+def test_locked_stops_do_not_move_until_unlocked(seeded, day):
+    """A locked stop refuses to move with a message naming it; after unlocking it moves."""
+    service = _service(seeded, "dispatcher", DISPATCHER)
+    locked = service.set_locked(service.load_plan("SLC", DAY), ["O5"], True)
+    assert next(s for s in stored_plan(seeded).routes[1].stops if s.order_id == "O5").locked
+    boss = _service(seeded)
+    plan = boss.load_plan("SLC", DAY)
+    assert plan == locked.plan
+    preview = boss.preview_reassign(plan, day, ["O5", "O6"], "R-V1")
+    assert not preview.allowed and "O5" in preview.summary and "locked" in preview.summary
+    with pytest.raises(CommandRefused, match="O5 is locked"):
+        boss.reassign(plan, day, ["O5", "O6"], "R-V1")
+    assert stored_plan(seeded) == plan
+    unlocked = boss.set_locked(plan, ["O5"], False)
+    assert boss.reassign(unlocked.plan, day, ["O5"], "R-V1").plan.route_of("O5").id == "R-V1"
+
+
+def test_served_stops_stay_put(seeded, day):
+    """A delivered stop cannot be dragged elsewhere."""
+    service = _service(seeded)
+    plan = service.load_plan("SLC", DAY)
+    r2 = plan.routes[1]
+    served = replace(r2, stops=(replace(r2.stops[0], status=StopStatus.DELIVERED), *r2.stops[1:]))
+    result = service.apply_routes(plan, [served], reason="O5 delivered")
+    preview = service.preview_reassign(result.plan, day, ["O5"], "R-V1", at(10))
+    assert "already delivered" in preview.summary
+
+
+def test_preview_reports_capacity_excess_and_late_stops(seeded, day):
+    """V3 (300 kg, 240 kg planned) cannot take two more 60 kg stops: 60 kg over; from 10:30
+    the 10:00 order is late by at least half an hour wherever it goes."""
+    service = _service(seeded)
+    plan = service.load_plan("SLC", DAY)
+    over = service.preview_reassign(plan, day, ["O1", "O2"], "R-V3")
+    assert over.allowed and not over.feasible
+    assert over.target.capacity_excess == {"kg": 60.0}
+    assert "over capacity kg +60" in over.summary
+    assert over.sources[0].route_id == "R-V1" and over.sources[0].duration_delta_s <= 0
+    late = service.preview_reassign(plan, day, ["O12"], "R-V1", at(10.5))
+    stop = next(s for s in late.target.late_stops if s.order_id == "O12")
+    assert stop.minutes >= 30 and not late.feasible
+    assert late.target.lateness_after_s > late.target.lateness_before_s
+    assert "1 late (O12 +" in late.summary
+
+
+def test_audit_rows_carry_actor_role_before_and_after(seeded, day):
+    """Each command lands in the audit log: who, role, what, routes before and after."""
+    service = _service(seeded)
+    moved = service.reassign(service.load_plan("SLC", DAY), day, ["O5"], "R-V3")
+    service.apply_undo(moved.plan, moved.undo)
+    undo_entry, move_entry = service.audit()
+    assert (move_entry.actor, move_entry.role, move_entry.command) == (
+        SUPERVISOR, "supervisor", "reassign",
+    )  # fmt: skip
+    assert move_entry.before["routes"]["R-V2"]["orders"] == ["O5", "O6", "O7", "O8"]
+    assert "O5" in move_entry.after["routes"]["R-V3"]["orders"]
+    assert move_entry.after["orders"] == ["O5"]
+    assert move_entry.at is not None and move_entry.origin == "test-desk"
+    assert undo_entry.command == "undo"
+    assert undo_entry.after["routes"]["R-V2"]["orders"] == ["O5", "O6", "O7", "O8"]
+    assert (
+        undo_entry.after["routes"]["R-V2"]["version"]
+        > move_entry.after["routes"]["R-V2"]["version"]
+    )
