@@ -11,6 +11,7 @@ import logging
 import re
 
 import shiboken6
+from PySide6 import QtWebEngineWidgets  # noqa: F401 (must load before the QApplication exists)
 from PySide6.QtCore import QBuffer, QByteArray, QCoreApplication, QObject, Signal
 from PySide6.QtWebEngineCore import (
     QWebEngineUrlRequestJob,
