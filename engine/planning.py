@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from engine.model import DayInput, Order, Plan, Unassigned
-from engine.problem import Problem, route_cost
+from engine.problem import Problem, check, route_cost
 from engine.solver import SolveCallbacks
 from engine.solver import replan as solve_replan
 from engine.solver import solve as solve_cold
-from engine.solver.diagnose import reason_for, repair
+from engine.solver.diagnose import reason_for
 from engine.solver.domain import DayContext, RouteReport, Snapshot, VehicleState
 from engine.solver.insertion import Suggestion, best_insertion, rank_targets
 
@@ -204,7 +204,7 @@ def insert(
     extra = () if any(o.id == order.id for o in snapshot.day.orders) else (order,)
     ctx = DayContext(snapshot, travel, depot_id or snapshot.plan.depot_id, extra)
     problem = ctx.problem
-    routes = repair(problem, problem.initial_routes or [()] * problem.num_vehicles)
+    routes = [list(r) for r in (problem.initial_routes or [()] * problem.num_vehicles)]
     node = ctx.node_of[order.id]
     for r in routes:
         if node in r:
@@ -229,7 +229,7 @@ def insert(
             and node in {n for r in sol.routes for n in r}
         ):
             routes = [list(r) for r in sol.routes]
-    return _proposal(ctx, routes, unassigned, started, True)
+    return _proposal(ctx, routes, unassigned, started, not check(problem, routes))
 
 
 def suggest(

@@ -55,6 +55,8 @@ class Snapshot:
     """A running day: its input, the current plan, the time now and the vehicles' states.
 
     Stops whose status is done are history; an ``ARRIVED`` stop is where its vehicle is.
+    A vehicle without a state starts at the depot (at ``now`` or its shift start), so give
+    every vehicle that is out on the road its state.
     Stops with ``locked`` set (or listed in ``locked``) stay on their vehicle; with
     ``keep_locked_order`` they also keep their order.
     """

@@ -60,7 +60,11 @@ def insertions(problem: Problem, routes: Sequence[Sequence[int]], node: int, k: 
 def best_insertion(
     problem: Problem, routes: Sequence[Sequence[int]], node: int
 ) -> Insertion | None:
-    """The cheapest position over all vehicles that keeps the route feasible, or None."""
+    """The cheapest position over all vehicles that breaks no rule the route kept, or None.
+
+    A route that is already late (a running day) may take the stop if that makes it no
+    later in total; a feasible route must stay feasible.
+    """
     best: Insertion | None = None
     dist = problem.distance
     for k in range(problem.num_vehicles):
@@ -83,9 +87,14 @@ def best_insertion(
             if k in problem.sequences and not problem.in_order(k, seq):
                 continue
             if base is None:
-                base = _cost(problem, k, evaluate(problem, k, route), not route)
+                base_ev = evaluate(problem, k, route)
+                base = _cost(problem, k, base_ev, not route)
+                allowed = base_ev.total_lateness + base_ev.shift_overrun + TOLERANCE
             ev = evaluate(problem, k, seq)
-            if not ev.feasible:
+            if not ev.feasible and (
+                any(e > TOLERANCE for e in ev.capacity_excess)
+                or ev.total_lateness + ev.shift_overrun > allowed
+            ):
                 continue
             delta = _cost(problem, k, ev, False) - base
             if best is None or delta < best.cost_delta:
