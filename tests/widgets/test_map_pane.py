@@ -105,6 +105,7 @@ def test_batched_vehicle_updates_move_markers_at_a_bounded_rate(qtbot, pane, day
     """Forty quick position updates reach the page as a few batches; the last one wins."""
     now = day.plan.routes[0].stops[2].planned_arrival
     pane.set_now(now)
+    js(qtbot, pane, "dd.map.setView([40.76, -111.89], 15, {animate: false}), '1'")
     before = pane.flushes
     for i in range(40):
         pane.update_vehicles(
@@ -123,6 +124,7 @@ def test_batched_vehicle_updates_move_markers_at_a_bounded_rate(qtbot, pane, day
     assert vehicle(qtbot, pane, "V1")["rotation"] == "rotate(390deg)"  # heading drawn
     assert stats(qtbot, pane)["vehicleIcons"] == 2
     assert pane.flushes - before <= 6  # ~0.5 s of updates at <= 4 Hz, not 40 page calls
+    assert stats(qtbot, pane)["zoom"] == 15  # the user's view survives: no page rebuild
 
 
 def test_old_position_is_badged_stale(qtbot, pane, day):
