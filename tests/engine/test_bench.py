@@ -64,3 +64,12 @@ def test_bench_bad_path_is_reported(tmp_path, capsys):
     """A missing path gives exit code 2 and names the path."""
     assert main([str(tmp_path / "nope.txt"), "--seconds", "0.1"]) == 2
     assert "nope.txt" in capsys.readouterr().err
+
+
+def test_bench_bad_file_is_reported(tmp_path, capsys):
+    """A file that is not a Solomon instance gives exit code 2 and says which file and why."""
+    bad = tmp_path / "broken.txt"
+    bad.write_text("hello\nthis is not an instance\n")
+    assert main([str(bad), "--seconds", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "broken.txt" in err and "not a Solomon file" in err
