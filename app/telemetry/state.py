@@ -125,6 +125,15 @@ class LiveState:
         anchor = self._still.get(vehicle_id)
         return None if anchor is None else anchor[0]
 
+    def snapshot(self) -> LiveState:
+        """A copy for another thread to read (positions, stops, flags; trails left out)."""
+        copy = LiveState(self.trail_points, self.still_radius_m)
+        copy.positions = dict(self.positions)
+        copy.stops = dict(self.stops)
+        copy.flags = dict(self.flags)
+        copy._still = dict(self._still)
+        return copy
+
     def move_to(self, fix: Fix) -> bool:
         """Set the live position (restores from the store); never moves back in time."""
         current = self.positions.get(fix.vehicle_id)

@@ -1,0 +1,194 @@
+"""The workstation's telemetry, assembled: broker, client, ingest, live feed, writer, monitor.
+
+``TelemetryService(settings, store)`` builds everything from a settings snapshot: the
+embedded broker when no ``mqtt_url`` is set, the persistent-session client, the decoder
+with the device table from the store, the Qt drain timer, the batched writer. ``watch()``
+adds live ETAs and exception rules over a plan, evaluated every second on a worker thread
+from a snapshot of the live state (the main thread never waits for it); results come back
+as signals. ``drive_simulator()`` runs the fleet simulator in-process for the demo, through
+the same broker, on a simulated clock shared with the decoder and the rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from app.telemetry.decode import Decoder, DeviceMap
+from app.telemetry.ingest import Ingest
+from app.telemetry.live import LiveFeed
+from app.telemetry.monitor import LiveMonitor, MonitorResult
+from app.telemetry.mqtt_client import MqttConfig, TelemetryClient
+from engine.model import Location, Order, Plan, Vehicle
+
+log = logging.getLogger(__name__)
+
+
+class SimClock:
+    """Simulated epoch seconds: ``start`` plus real time elapsed times ``speedup``."""
+
+    def __init__(self, start: float, speedup: float = 1.0) -> None:
+        self.start, self.speedup = start, speedup
+        self._t0 = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.start + (time.monotonic() - self._t0) * self.speedup
+
+
+class TelemetryService(QObject):
+    """Live telemetry for one depot, ready for the window to connect to."""
+
+    sig_etas_updated = Signal(object)  # MonitorResult
+    sig_exceptions_changed = Signal(object)  # engine.rules.Changes
+
+    def __init__(
+        self,
+        settings,
+        store=None,
+        *,
+        vehicles: Iterable[str] | None = None,
+        clock: Callable[[], float] = time.time,
+        eval_interval_ms: int = 1000,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        devices: dict[str, str] = {}
+        if store is not None:
+            from app.telemetry.persist import load_device_map
+
+            with store.read_session() as session:
+                devices = load_device_map(session)
+        self.devices = DeviceMap(devices, vehicles)
+        self.decoder = Decoder(self.devices, depot_id=settings.depot_id or None, clock=self._now)
+        self.ingest = Ingest(self.decoder)
+        self.writer = None
+        if store is not None:
+            from app.telemetry.persist import TelemetryWriter
+
+            self.writer = TelemetryWriter(store)
+        self.feed = LiveFeed(self.ingest, writer=self.writer, parent=self)
+        self.broker = None
+        self.client: TelemetryClient | None = None
+        self.url = settings.mqtt_url
+        self.monitor: LiveMonitor | None = None
+        self._results: deque[MonitorResult] = deque()
+        self._evaluating = threading.Event()
+        self._eval_timer = QTimer(self)
+        self._eval_timer.setInterval(eval_interval_ms)
+        self._eval_timer.timeout.connect(self._evaluate_async)
+        self.feed.sig_fixes_applied.connect(self._deliver_results)
+        self._sim_timer: QTimer | None = None
+        self._publisher = None
+
+    def _now(self) -> float:
+        return self.clock()
+
+    def start(self) -> None:
+        """Start the broker (embedded default), the writer, the client and the drain timer."""
+        protocol = "5"
+        if not self.url:
+            from app.settings import user_data_dir
+            from app.telemetry.broker import EmbeddedBroker
+
+            self.broker = EmbeddedBroker(state_dir=user_data_dir() / "broker").start()
+            self.url, protocol = self.broker.url, "3.1.1"
+        if self.writer is not None:
+            self.writer.start()
+        config = MqttConfig.from_settings(self.settings, url=self.url, protocol=protocol)
+        self.client = TelemetryClient(config, self.ingest)
+        self.client.start()
+        self.feed.start()
+        self._eval_timer.start()
+
+    def stop(self) -> None:
+        """Stop everything in reverse order; pending telemetry is written first."""
+        self._eval_timer.stop()
+        if self._sim_timer is not None:
+            self._sim_timer.stop()
+        if self._publisher is not None:
+            self._publisher.close()
+        self.feed.stop()
+        self.feed.drain()
+        if self.client is not None:
+            self.client.stop()
+        if self.writer is not None:
+            self.writer.stop()
+        if self.broker is not None:
+            self.broker.stop()
+
+    # -- ETAs and exceptions --------------------------------------------------------
+    def watch(
+        self,
+        plan: Plan,
+        orders: Sequence[Order] | Mapping[str, Order],
+        *,
+        depot: Location | None = None,
+        fleet: Mapping[str, Vehicle] | None = None,
+        travel=None,
+    ) -> None:
+        """Evaluate ETAs and exception rules over ``plan`` from now on (replaces the last)."""
+        tracker = self.monitor.tracker if self.monitor is not None else None
+        self.monitor = LiveMonitor(plan, orders, depot=depot, fleet=fleet, travel=travel)
+        if tracker is not None:
+            self.monitor.tracker = tracker  # open exceptions carry over a re-plan
+
+    def _evaluate_async(self) -> None:
+        self._deliver_results()
+        monitor = self.monitor
+        if monitor is None or self._evaluating.is_set():
+            return
+        self._evaluating.set()
+        snapshot, now = self.feed.state.snapshot(), self._now()
+
+        def work() -> None:
+            try:
+                self._results.append(monitor.evaluate(snapshot, now))
+            except Exception:
+                log.exception("live ETA/exception evaluation failed")
+            finally:
+                self._evaluating.clear()
+
+        threading.Thread(target=work, name="live-monitor", daemon=True).start()
+        QTimer.singleShot(50, self._deliver_results)
+
+    def _deliver_results(self, *_args) -> None:
+        while self._results:
+            result = self._results.popleft()
+            if self.store is not None and result.changes:
+                from app.telemetry.persist import save_exception_changes
+
+                try:
+                    with self.store.session() as session:
+                        save_exception_changes(session, result.changes)
+                except Exception:
+                    log.exception("could not store exception changes")
+            self.sig_etas_updated.emit(result)
+            if result.changes:
+                self.sig_exceptions_changed.emit(result.changes)
+
+    # -- demo -----------------------------------------------------------------------
+    def drive_simulator(self, simulator, *, interval_ms: int = 200) -> None:
+        """Publish the simulator's messages to the broker on this service's clock."""
+        from app.simulator.publisher import Publisher
+
+        for key, vid in simulator.device_map().items():
+            self.devices.set(key, vid)
+        self._publisher = Publisher(self.url, qos=1).connect()
+        simulator.skip_to(self._now())
+
+        def tick() -> None:
+            for topic, payload in simulator.step(self._now()):
+                self._publisher.publish(topic, payload)
+
+        self._sim_timer = QTimer(self)
+        self._sim_timer.setInterval(interval_ms)
+        self._sim_timer.timeout.connect(tick)
+        self._sim_timer.start()
