@@ -158,3 +158,15 @@ def test_client_with_two_windows_is_served_in_one(backend):
     sol = solve(problem, 0.5, backend=backend)
     assert sol.solver == backend and not sol.unassigned
     assert check(problem, sol.routes, require_all=True) == []
+
+
+@pytest.mark.parametrize("backend", ["pyvrp", "ortools"])
+def test_several_depots_and_a_mixed_fleet(backend):
+    """Vehicles from two depots with different capacities and costs plan feasibly."""
+    base = first("R101", 30)
+    small = replace(base.vehicles[0], start=50, end=50, capacity=(100.0,), distance_cost=2.0)
+    big = replace(base.vehicles[0], fixed_cost=10.0)
+    problem = replace(base, vehicles=(big,) * 10 + (small,) * 10)
+    sol = solve(problem, 0.5, backend=backend)
+    assert not sol.unassigned and check(problem, sol.routes, require_all=True) == []
+    assert sol.solver == backend
