@@ -1,0 +1,233 @@
+"""A workstation that keeps working when the shared database is unreachable.
+
+``OfflineDesk`` works on a local SQLite copy of its depot's day. ``execute`` applies a
+command to the local copy and adds it to the outbox in the same local transaction, online or
+not. ``sync`` replays the outbox in order against the shared database (a moved base version
+becomes a sync conflict, an already-applied key is skipped), then, with nothing left
+waiting, catches the local copy up with the shared one (plan and route versions).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from app.store import Store, open_store
+from app.store import repository as repo
+from app.store.changelog import log_change
+from app.store.models import ExceptionRow, OutboxRow, RouteRow
+from app.sync import outbox
+from app.sync.commands import Command, apply_command
+from app.sync.status import SyncStatus
+
+log = logging.getLogger(__name__)
+
+UNREACHABLE = (OperationalError, InterfaceError, DBAPIError, OSError, TimeoutError)
+FaultHook = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """One ``sync``: commands applied, skipped as already there, conflicts; still waiting."""
+
+    applied: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    pending: int = 0
+    refreshed: bool = False
+    online: bool = True
+
+
+def _with_timeout(url: str, seconds: int = 3) -> str:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        parsed = parsed.update_query_dict({"connect_timeout": str(seconds)})
+    return parsed.render_as_string(hide_password=False)
+
+
+class OfflineDesk:
+    """One workstation's local copy of ``depot_id``'s ``day`` and its way to the shared one."""
+
+    def __init__(
+        self,
+        local: Store,
+        shared_url: str | None,
+        *,
+        depot_id: str,
+        day: date,
+        workstation: str,
+        on_status: Callable[[SyncStatus], None] | None = None,
+        fault: FaultHook | None = None,
+    ) -> None:
+        self.local = local
+        self.shared_url = shared_url
+        self.depot_id, self.day, self.workstation = depot_id, day, workstation
+        self.on_status = on_status
+        self.fault = fault
+        self.work_offline = False  # the user's switch (and the drills' way to go offline)
+        self._shared: Store | None = None
+        self._online = False
+        self._last_error = "" if shared_url else "no shared database configured"
+        self._last_sync: datetime | None = None
+        self._lock = threading.RLock()
+
+    # -- the shared database ---------------------------------------------------------------
+    def shared(self) -> Store:
+        """The shared store (opened on first use; connects lazily)."""
+        if self.shared_url is None:
+            raise ConnectionError("no shared database configured")
+        if self._shared is None:
+            url = _with_timeout(self.shared_url)
+            self._shared = open_store(url, workstation=self.workstation, migrate=False)
+        return self._shared
+
+    def close(self) -> None:
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
+
+    # -- commands --------------------------------------------------------------------------
+    def versions(self) -> dict[str, int]:
+        """Route versions of the local copy: the base of the next command."""
+        with self.local.read_session() as s:
+            return repo.route_versions(s, self.depot_id, self.day)
+
+    def execute(
+        self, routes: Mapping[str, Sequence[str]], *, actor: str, label: str = "",
+        base_versions: Mapping[str, int] | None = None,
+    ) -> Command:  # fmt: skip
+        """Rewrite ``routes`` on the local copy and queue the command, in one local
+        transaction. ``base_versions`` (default: the local copy's) is what the edit was
+        made from; a route that moved on locally raises ``StaleVersionError``."""
+        with self.local.session() as s:
+            if base_versions is None:
+                stored = repo.route_versions(s, self.depot_id, self.day)
+                base_versions = {rid: stored.get(rid, 0) for rid in routes}
+            command = Command(self.depot_id, self.day, routes, base_versions, actor, label)
+            apply_command(s, command)
+            outbox.enqueue(s, command)
+        self._publish()
+        return command
+
+    # -- sync --------------------------------------------------------------------------------
+    def sync(self) -> SyncReport:
+        """Replay the outbox, then catch up the local copy; offline: report and keep it."""
+        with self._lock:
+            if self.work_offline or self.shared_url is None:
+                self._online = False
+                self._publish()
+                return SyncReport(pending=self.pending_count(), online=False)
+            applied = duplicates = conflicts = 0
+            try:
+                for outcome in self._replay():
+                    applied += outcome.status == "applied"
+                    duplicates += outcome.status == "duplicate"
+                    conflicts += outcome.status == "conflict"
+                refreshed = self.refresh()
+                self._online, self._last_error = True, ""
+                self._last_sync = datetime.now(UTC)
+            except UNREACHABLE as exc:
+                self._went_offline(exc)
+                refreshed = False
+            left = self.pending_count()
+            self._publish(left)
+            return SyncReport(applied, duplicates, conflicts, left, refreshed, self._online)
+
+    def _went_offline(self, exc: BaseException) -> None:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if self._online or not self._last_error:
+            log.warning("shared database unreachable, working offline: %s", first)
+        self._online, self._last_error = False, first
+
+    def _replay(self):
+        shared = self.shared()
+        while True:
+            with self.local.read_session() as s:
+                rows = outbox.pending(s)[:1]
+                tainted = outbox.tainted_routes(s) if rows else set()
+                if not rows:
+                    return
+                row: OutboxRow = rows[0]
+                command = Command.from_json(row.idempotency_key, row.command, row.base_versions)
+            outcome = outbox.send(shared, command, tainted=bool(tainted & set(command.routes)))
+            if self.fault is not None:
+                self.fault("after_shared_commit", command.key)
+            exception = None
+            if outcome.status == "conflict":
+                exception = outbox.shared_conflict(shared, command.key)
+            outbox.acknowledge(self.local, outcome, exception)
+            yield outcome
+
+    def refresh(self) -> bool:
+        """Copy the day and its plan (with route versions) from the shared database, unless
+        commands are still waiting (their local effects would be lost). True if copied."""
+        with self.local.read_session() as s:
+            if outbox.pending_count(s):
+                return False
+        with self.shared().read_session() as s:
+            day = repo.load_day(s, self.depot_id, self.day)
+            plan = repo.load_plan(s, self.depot_id, self.day)
+            versions = repo.route_versions(s, self.depot_id, self.day)
+        with self.local.session() as s:
+            if outbox.pending_count(s):  # a command slipped in meanwhile: next time
+                return False
+            actor = f"sync@{self.workstation}"
+            repo.upsert_depots(s, day.depots, actor=actor)
+            repo.upsert_vehicles(s, day.vehicles, actor=actor)
+            repo.upsert_drivers(s, day.drivers, actor=actor)
+            repo.upsert_orders(s, day.orders, actor=actor)
+            if plan is not None:
+                repo.save_plan(s, plan, actor=actor)
+                s.flush()
+                for rid, version in versions.items():
+                    s.execute(
+                        update(RouteRow).where(RouteRow.id == rid).values(version=version),
+                        execution_options={"synchronize_session": False},
+                    )
+            last = s.scalar(select(OutboxRow.id).order_by(OutboxRow.id.desc()).limit(1)) or 0
+            log_change(s, outbox.REFRESH_ENTITY, f"{self.depot_id}/{self.day}", "update",
+                       actor=actor, after={"outbox_id": last, "versions": versions})  # fmt: skip
+        return True
+
+    def seed(self) -> bool:
+        """Take the first copy of the day while online; False when unreachable."""
+        try:
+            with self._lock:
+                return self.refresh()
+        except UNREACHABLE as exc:
+            self._went_offline(exc)
+            return False
+
+    # -- status ------------------------------------------------------------------------------
+    def pending_count(self) -> int:
+        with self.local.read_session() as s:
+            return outbox.pending_count(s)
+
+    def conflicts(self) -> list[ExceptionRow]:
+        """Open sync conflicts of this workstation (newest first); ``detail`` is JSON with
+        ``mine`` and ``theirs`` (route id -> version and orders) and the reason."""
+        with self.local.read_session() as s:
+            query = (
+                select(ExceptionRow)
+                .where(
+                    ExceptionRow.type == outbox.CONFLICT_TYPE, ExceptionRow.resolved_at.is_(None)
+                )
+                .order_by(ExceptionRow.detected_at.desc())
+            )
+            return list(s.scalars(query))
+
+    def status(self, pending: int | None = None) -> SyncStatus:
+        pending = self.pending_count() if pending is None else pending
+        return SyncStatus(self._online, pending, len(self.conflicts()), self._last_error,
+                          self._last_sync)  # fmt: skip
+
+    def _publish(self, pending: int | None = None) -> None:
+        if self.on_status is not None:
+            self.on_status(self.status(pending))

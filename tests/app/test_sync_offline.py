@@ -1,0 +1,94 @@
+"""Offline work: edits land locally with an outbox row, replay once, conflicts surface."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from app.store import StaleVersionError
+from app.store.models import OutboxRow
+from app.sync.status import SyncStatus
+from tests.app.test_sync_support import desk, orders, rotated, shared_store, versions
+
+pytestmark = pytest.mark.postgres
+
+
+def test_offline_edit_waits_then_lands_once(postgres_url: str, tmp_path: Path) -> None:
+    """An edit made offline shows locally at once, waits in the outbox, lands on reconnect."""
+    shared = shared_store(postgres_url)
+    seen: list[SyncStatus] = []
+    a = desk(tmp_path, "desk-a", postgres_url, on_status=seen.append)
+    a.work_offline = True
+    new = rotated(orders(a.local)["R1"])
+    a.execute({"R1": new}, actor="ann")
+    assert orders(a.local)["R1"] == new
+    assert orders(shared)["R1"] != new
+    report = a.sync()
+    assert (report.online, report.pending) == (False, 1)
+    assert seen[-1].text == "offline - 1 edit waiting"
+    a.work_offline = False
+    report = a.sync()
+    assert (report.applied, report.pending, report.refreshed) == (1, 0, True)
+    assert orders(shared)["R1"] == new
+    assert versions(a.local) == versions(shared)
+    assert seen[-1] == SyncStatus(True, 0, 0, "", seen[-1].last_sync)
+    assert a.sync().applied == 0  # nothing twice
+
+
+def test_overlapping_offline_edits_become_one_conflict_each(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Two desks edit the same route offline: the second to sync gets conflicts, not a
+    silent overwrite, with both versions to choose from; then both copies agree."""
+    shared = shared_store(postgres_url)
+    a, b = desk(tmp_path, "desk-a", postgres_url), desk(tmp_path, "desk-b", postgres_url)
+    a.work_offline = b.work_offline = True
+    start = orders(a.local)["R2"]
+    a.execute({"R2": rotated(start)}, actor="ann")
+    b.execute({"R2": start[::-1]}, actor="bob")
+    b.execute({"R2": rotated(start[::-1])}, actor="bob")  # built on bob's own first edit
+    b.execute({"R5": rotated(orders(b.local)["R5"])}, actor="bob")  # a route only bob edits
+    a.work_offline = b.work_offline = False
+    assert a.sync().applied == 1
+    report = b.sync()
+    assert (report.applied, report.conflicts) == (1, 2)
+    assert orders(shared)["R2"] == rotated(start)  # ann's edit stands
+    conflicts = b.conflicts()
+    assert len(conflicts) == 2
+    detail = json.loads(conflicts[-1].detail)
+    assert detail["mine"]["R2"]["orders"] == start[::-1]
+    assert detail["theirs"]["R2"]["orders"] == rotated(start)
+    a.sync()
+    assert orders(a.local) == orders(b.local) == orders(shared)
+    assert b.status().conflicts == 2
+
+
+def test_stale_local_edit_is_refused(postgres_url: str, tmp_path: Path) -> None:
+    """An edit based on an older version than the local copy holds is refused at once."""
+    shared_store(postgres_url)
+    a = desk(tmp_path, "desk-a", postgres_url)
+    old = versions(a.local)["R0"]
+    a.execute({"R0": rotated(orders(a.local)["R0"])}, actor="ann")
+    with pytest.raises(StaleVersionError):
+        a.execute({"R0": orders(a.local)["R0"]}, actor="ann", base_versions={"R0": old})
+    with a.local.read_session() as s:
+        assert len(s.scalars(select(OutboxRow)).all()) == 1
+
+
+def test_unreachable_database_means_offline(tmp_path: Path) -> None:
+    """A shared database nobody answers at: offline with a reason, edits kept locally."""
+    from app.sync.drill_day import seed_drill_day
+    from app.sync.pgserver import free_port
+
+    a = desk(
+        tmp_path, "desk-a", f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x", seed=False
+    )
+    assert not a.seed()
+    seed_drill_day(a.local)
+    a.execute({"R0": rotated(orders(a.local)["R0"])}, actor="ann")
+    report = a.sync()
+    assert (report.online, report.pending) == (False, 1)
+    assert a.status().last_error
