@@ -7,6 +7,7 @@ import json
 import os
 import time
 from datetime import timedelta
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
@@ -22,7 +23,7 @@ from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 import widgets.map_schemes  # noqa: E402,F401  (registers ddtile: before any QApplication)
-from app.tiles import TileCache, TileService, lonlat_to_tile  # noqa: E402
+from app.tiles import TileCache, TileService, lonlat_to_tile, open_tile_service  # noqa: E402
 from tests.widgets.test_map_data import sample_day  # noqa: E402
 from widgets.map_pane import MapPane  # noqa: E402
 
@@ -306,3 +307,33 @@ def test_late_eta_highlights_the_stop(qtbot, pane, day):
     qtbot.waitUntil(lambda: js(qtbot, pane, late_flag) is True, timeout=3000)
     pane.update_etas({"O2-05": day.orders["O2-05"].latest - timedelta(minutes=15)})
     qtbot.waitUntil(lambda: js(qtbot, pane, late_flag) is False, timeout=3000)
+
+
+def test_street_basemap_is_rendered_on_demand_into_the_page(qtbot, tmp_path, day, open_pane):
+    """With an empty cache, downtown tiles are drawn from the street network and shown."""
+    roads = Path(__file__).resolve().parents[2] / "resources" / "roads" / "salt_lake_city.parquet"
+    if not roads.exists():
+        pytest.skip(f"street network file not installed: {roads.name}")
+    from engine.roads import StreetNetwork
+
+    service = open_tile_service(tmp_path / "data", "", StreetNetwork.load(roads))
+    pane = open_pane(service)
+    pane.set_plan(None, {}, day.depot, fit=False)
+    qtbot.waitUntil(lambda: stats(qtbot, pane)["tilesLoaded"] >= 6, timeout=15000)
+    assert pane.tile_handler.served >= 6 and service.cache.count() >= 6
+
+    def street_share() -> float:  # drawn streets over the plain beige background
+        image = pane.grab().toImage()
+        samples = [
+            image.pixelColor(px, py).getRgb()[:3]
+            for px in range(0, image.width(), 4)
+            for py in range(0, image.height(), 4)
+        ]
+        plain = (242, 239, 233)
+        streets = sum(
+            1 for c in samples if max(abs(a - b) for a, b in zip(c, plain, strict=True)) > 12
+        )
+        return streets / len(samples)
+
+    qtbot.waitUntil(lambda: street_share() > 0.10, timeout=5000)
+    service.shutdown()
