@@ -194,6 +194,15 @@ class DispatchService:
         """Build the engine context for this plan now (e.g. when a drag starts)."""
         self._contexts.get(plan, day, now)
 
+    def forget_context(self) -> None:
+        """Drop the cached engine context (e.g. to read live positions again now)."""
+        self._contexts.clear()
+
+    @property
+    def context_builds(self) -> int:
+        """How often the engine context was built (once per plan version and minute)."""
+        return self._contexts.builds
+
     def preview_reassign(
         self,
         plan: Plan,

@@ -53,34 +53,56 @@ def vehicle_states(
     return states
 
 
-class ContextCache:
-    """The engine context of one plan version, reused until the plan, day or minute changes.
+def _signature(plan: Plan) -> tuple:
+    """What the engine context depends on beyond the day: each route's vehicle, driver and
+    served stops. Sequences, planned times and locks of open stops do not matter to it."""
+    return (
+        plan.id,
+        tuple(
+            (r.id, r.vehicle_id, r.driver_id, tuple(s for s in r.stops if is_history(s)))
+            for r in plan.routes
+        ),
+        frozenset(o for r in plan.routes for o in r.order_ids),
+    )
 
-    Keyed on the identity of the plan and day objects (a command returns a new plan, so a
-    new version gets a new context) and on ``now`` truncated to the minute.
+
+class ContextCache:
+    """The engine context of the plan on screen, built once and reused while it fits.
+
+    Keyed on the identity of the plan and day objects and on ``now`` truncated to the
+    minute; a new plan object whose routes have the same vehicles, drivers, orders and
+    served stops (as after a reassign, an undo or a lock) reuses the context as well, so a
+    drag right after a command does not pay for a rebuild.
     """
 
     def __init__(self, travel, positions: PositionsProvider | None = None) -> None:
         self.travel = travel
         self.positions = positions
         self._key: tuple[Plan, DayInput, datetime | None] | None = None
+        self._signature: tuple | None = None
         self._ctx: DayContext | None = None
         self.builds = 0
 
     def get(self, plan: Plan, day: DayInput, now: datetime | None) -> DayContext:
         minute = now.replace(second=0, microsecond=0) if now is not None else None
         key = self._key
-        if key is not None and key[0] is plan and key[1] is day and key[2] == minute:
-            return self._ctx  # type: ignore[return-value]
+        if key is not None and key[1] is day and key[2] == minute:
+            if key[0] is plan:
+                return self._ctx  # type: ignore[return-value]
+            signature = _signature(plan)
+            if signature == self._signature:
+                self._key = (plan, day, minute)
+                return self._ctx  # type: ignore[return-value]
         known = self.positions() if self.positions is not None else None
         snapshot = Snapshot(day, plan, minute, vehicle_states(plan, day, minute, known))
         self._ctx = context(snapshot, self.travel, plan.depot_id)
-        self._key = (plan, day, minute)
+        self._key, self._signature = (plan, day, minute), _signature(plan)
         self.builds += 1
         return self._ctx
 
     def clear(self) -> None:
-        self._key, self._ctx = None, None
+        """Forget the context (e.g. when live positions should be read again now)."""
+        self._key, self._signature, self._ctx = None, None, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +176,11 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:+.0f} min"
 
 
+def _change(impact: RouteImpact) -> str:
+    km = (impact.distance_after_m - impact.distance_before_m) / 1000
+    return f"{_minutes(impact.duration_delta_s)} ({km:+.1f} km)"
+
+
 def _problems(t: RouteImpact) -> list[str]:
     out = []
     if t.late_stops:
@@ -176,11 +203,11 @@ def summarize(order_ids: Sequence[str], target: RouteImpact, sources: Sequence[R
     what = order_ids[0] if len(order_ids) == 1 else f"{len(order_ids)} stops"
     verdict = "fits" if target.feasible else "; ".join(_problems(target))
     text = (
-        f"{what} → {target.vehicle_id}: {verdict} · route {_minutes(target.duration_delta_s)}"
+        f"{what} → {target.vehicle_id}: {verdict} · route {_change(target)}"
         f" · lateness {target.lateness_before_s / 60:.0f} → {target.lateness_after_s / 60:.0f} min"
     )
     for s in sources:
-        text += f" · {s.vehicle_id} {_minutes(s.duration_delta_s)}"
+        text += f" · {s.vehicle_id} {_change(s)}"
     return text
 
 

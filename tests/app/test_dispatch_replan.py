@@ -1,0 +1,123 @@
+"""Re-plan jobs and accepting their proposals: scope, roles, version checks, undo."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.dispatch import (
+    CommandRefused,
+    DispatchService,
+    NotAllowed,
+    ReplanScope,
+    StaleVersionError,
+    replan_job,
+)
+from app.store import repository
+from engine.model import Stop
+from engine.travel import HaversineTravelModel
+from tests.app.test_dispatch_support import (
+    DAY,
+    DISPATCHER,
+    SUPERVISOR,
+    at,
+    seed,
+    sequences,
+    small_day,
+    small_plan,
+    stored_plan,
+)
+
+TRAVEL = HaversineTravelModel()
+SCOPE = ReplanScope(frozenset({"R-V1", "R-V2"}), exception_id="late_risk:V2")
+
+
+@pytest.fixture
+def day():
+    """The small hand-made day: 3 vans, 12 orders."""
+    return small_day()
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A fresh SQLite store holding the small day and its plan."""
+    from app.store import open_store
+
+    opened = open_store(f"sqlite:///{tmp_path / 'store.sqlite3'}", workstation="test-desk")
+    seed(opened, small_day(), small_plan())
+    yield opened
+    opened.close()
+
+
+def _scoped_proposal(service, day):
+    plan = service.load_plan("SLC", DAY)
+    return plan, replan_job(
+        plan, day, TRAVEL, now=at(8), route_ids=SCOPE.route_ids, time_limit_s=0.5
+    )
+
+
+def test_scoped_replan_leaves_other_routes_exactly_as_they_are(store, day):
+    """Re-planning V1 and V2 only shuffles their stops between them; V3 is untouched."""
+    service = DispatchService(store, TRAVEL, actor=DISPATCHER, role="dispatcher")
+    plan, proposal = _scoped_proposal(service, day)
+    assert proposal.plan.routes[2] == plan.routes[2]
+    kept = {o for r in plan.routes[:2] for o in r.order_ids}
+    assert {o for r in proposal.plan.routes[:2] for o in r.order_ids} == kept
+    assert proposal.lateness_after_s <= proposal.lateness_before_s + 1e-6
+
+
+def test_dispatcher_accepts_one_exceptions_replan_and_undoes_it(store, day):
+    """A dispatcher may accept a re-plan limited to one exception's routes; it is stored,
+    audited in their name, and undo puts the routes back."""
+    service = DispatchService(store, TRAVEL, actor=DISPATCHER, role="dispatcher")
+    plan, proposal = _scoped_proposal(service, day)
+    result = service.accept_proposal(plan, proposal, scope=SCOPE)
+    assert sequences(stored_plan(store)) == sequences(proposal.plan)
+    entry = service.audit()[0]
+    assert (entry.actor, entry.role, entry.command) == (DISPATCHER, "dispatcher", "accept")
+    assert entry.after["exception_id"] == "late_risk:V2"
+    undone = service.apply_undo(result.plan, result.undo)
+    assert sequences(undone.plan) == sequences(plan)
+    assert sequences(stored_plan(store)) == sequences(plan)
+
+
+def test_fleet_wide_replan_needs_a_supervisor(store, day):
+    """A dispatcher may not accept a fleet-wide re-plan (nor one without an exception);
+    a supervisor may."""
+    service = DispatchService(store, TRAVEL, actor=DISPATCHER, role="dispatcher")
+    plan = service.load_plan("SLC", DAY)
+    proposal = replan_job(plan, day, TRAVEL, now=at(8), time_limit_s=0.5)
+    with pytest.raises(NotAllowed, match="supervisor"):
+        service.accept_proposal(plan, proposal)
+    with pytest.raises(NotAllowed):
+        service.accept_proposal(plan, proposal, scope=ReplanScope(SCOPE.route_ids))
+    boss = DispatchService(store, TRAVEL, actor=SUPERVISOR, role="supervisor")
+    accepted = boss.accept_proposal(boss.load_plan("SLC", DAY), proposal)
+    assert sequences(stored_plan(store)) == sequences(accepted.plan)
+    assert sequences(accepted.plan) == sequences(proposal.plan)
+
+
+def test_a_scoped_proposal_may_not_change_other_routes(store, day):
+    """A proposal that claims a scope but changes a route outside it is refused."""
+    service = DispatchService(store, TRAVEL, actor=SUPERVISOR, role="supervisor")
+    plan = service.load_plan("SLC", DAY)
+    proposal = replan_job(plan, day, TRAVEL, now=at(8), time_limit_s=0.5)
+    if proposal.plan.routes[2] == plan.routes[2]:
+        pytest.skip("the fleet-wide re-plan left V3 as it was")
+    with pytest.raises(CommandRefused, match="outside its scope"):
+        service.accept_proposal(plan, proposal, scope=SCOPE)
+
+
+def test_fleet_wide_accept_is_stale_after_any_route_changed(store, day):
+    """A fleet-wide re-plan was computed from every route: after someone edits any of them,
+    accepting it raises StaleVersionError and stores nothing."""
+    service = DispatchService(store, TRAVEL, actor=SUPERVISOR, role="supervisor")
+    plan = service.load_plan("SLC", DAY)
+    proposal = replan_job(plan, day, TRAVEL, now=at(8), time_limit_s=0.5)
+    with store.session() as s:
+        version = repository.route_versions(s, "SLC", DAY)["R-V3"]
+        stops = (Stop("O10"), Stop("O9"), Stop("O11"), Stop("O12"))
+        repository.update_route_stops(s, "R-V3", stops, base_version=version, actor="x@desk-9")
+    before = stored_plan(store)
+    with pytest.raises(StaleVersionError, match="R-V3"):
+        service.accept_proposal(plan, proposal)
+    assert stored_plan(store) == before
