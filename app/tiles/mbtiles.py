@@ -102,6 +102,11 @@ class TileCache:
             self._db.execute("COMMIT")
         return len(rows)
 
+    def clear(self) -> None:
+        """Drop every tile (metadata stays)."""
+        with self._lock:
+            self._db.execute("DELETE FROM tiles")
+
     def count(self, zoom: int | None = None) -> int:
         """Number of stored tiles (at one zoom, or all)."""
         with self._lock:

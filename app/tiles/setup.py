@@ -12,6 +12,9 @@ from app.tiles.service import TileService, TileSource
 
 log = logging.getLogger(__name__)
 
+# Bump when the street drawing changes: cached basemap tiles of another style are dropped.
+BASEMAP_STYLE = "1"
+
 
 def open_tile_service(
     data_dir: Path, tile_url: str = "", network: object | None = None
@@ -31,4 +34,10 @@ def open_tile_service(
     cache = TileCache(tiles_dir / "basemap.mbtiles", name="street basemap")
     if network is None:
         return TileService(cache)
-    return TileService(cache, renderer=BasemapRenderer(StreetLines.from_network(network)))
+    lines = StreetLines.from_network(network)
+    stamp = f"{BASEMAP_STYLE}:" + ",".join(f"{v:.5f}" for v in lines.bbox)
+    if cache.metadata().get("basemap") != stamp:  # another style or another city
+        log.info("basemap cache %s: new style or network, starting afresh", cache.path)
+        cache.clear()
+        cache.set_metadata(basemap=stamp)
+    return TileService(cache, renderer=BasemapRenderer(lines))

@@ -9,6 +9,7 @@ import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
@@ -184,6 +185,21 @@ def test_open_tile_service_prefers_the_configured_source(tmp_path, tile_server, 
     assert _request(local, (14, int(x), int(y))) is not None
     local.shutdown()
     assert not open_tile_service(tmp_path / "bare").can_fill
+
+
+def test_basemap_cache_starts_afresh_for_another_network(tmp_path, network):
+    """Tiles rendered for one street network are dropped when another one is opened."""
+    local = open_tile_service(tmp_path, "", network=network)
+    local.cache.put(14, 1, 1, b"old city")
+    local.shutdown()
+    assert open_tile_service(tmp_path, "", network=network).cache.get(14, 1, 1) == b"old city"
+
+    p = network.edge_polylines  # another "city": its first 100 streets only
+    n = int(p.offsets[100])
+    other = SimpleNamespace(
+        edge_polylines=type(p)(p.lat[:n], p.lon[:n], p.offsets[:101], p.highway[:100], p.classes)
+    )
+    assert open_tile_service(tmp_path, "", network=other).cache.get(14, 1, 1) is None
 
 
 def test_fill_area_prefetches_for_offline_and_refuses_bulk(tmp_path, tile_server):
