@@ -363,6 +363,9 @@ class DispatchService:
         redo: bool = False,
     ) -> CommandResult:
         base = base if base is not None else self._book.get(plan)
+        if not routes and not drop:  # nothing to do (e.g. locking locked stops)
+            return CommandResult(plan, Changes(source=command), UndoRecord(plan.id, (), {}, label),
+                                 label, "", dict(base or {}))  # fmt: skip
         doc = {"command": command, "role": self.role, "label": label, **audit}
         written: Written = write_routes(
             self.store, plan, routes, actor=self.actor, audit=doc, base_versions=base,
@@ -379,8 +382,8 @@ class DispatchService:
             },
             label=undo_label or label,
             drop=written.added,
-            unassigned=written.unassigned_before if whole else None,
-            whole=whole or bool(written.added),
+            unassigned=written.unassigned_before if written.whole else None,
+            whole=written.whole or bool(written.added),
             supervisor_only=supervisor_only,
             redo=redo,
         )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from engine.model import DayInput, Plan, Route, Stop, StopStatus
+from engine.model import DayInput, Plan, Route, RouteStatus, Stop, StopStatus
 from engine.planning import DayContext, Snapshot, VehicleState, context
 from engine.problem import TOLERANCE
 from engine.solver.insertion import insertions
@@ -224,10 +224,16 @@ def _blockers(
     blocked, moving = [], []
     if target.vehicle_id not in ctx.vehicle_index:
         blocked.append(f"vehicle {target.vehicle_id} has no driver today")
+    if target.status == RouteStatus.COMPLETED:
+        blocked.append(f"the route of {target.vehicle_id} is completed")
+    unassigned = {u.order_id for u in plan.unassigned}
     for oid in order_ids:
         route = plan.route_of(oid)
+        if route is None and oid in unassigned and oid in ctx.node_of:
+            moving.append(oid)  # an order the plan left out, put on a route by hand
+            continue
         if route is None:
-            blocked.append(f"order {oid} is on no route of this plan")
+            blocked.append(f"order {oid} is not an open order of this plan")
             continue
         stop = next(s for s in route.stops if s.order_id == oid)
         if route.id == target.id:
@@ -321,6 +327,7 @@ def preview_reassign(
                                tuple(blocked))  # fmt: skip
     assert target is not None
     stops = {s.order_id: s for r in plan.routes for s in r.stops}
+    stops.update((o, Stop(o)) for o in moving if o not in stops)
     before_t = _open_ids(ctx, target)
     after_t = _insert_all(ctx, ctx.vehicle_index[target.vehicle_id], before_t, moving)
     t_impact = _impact(ctx, target, before_t, after_t, moving)

@@ -56,6 +56,7 @@ class Written:
     added: tuple[str, ...]
     unassigned_before: tuple[Unassigned, ...]
     command_id: str
+    whole: bool = False
 
 
 class VersionBook:
@@ -116,6 +117,36 @@ def _unassigned(
     return tuple(items.values())
 
 
+def _merged(
+    stored: Plan,
+    routes: Sequence[Route],
+    drop: Sequence[str],
+    unassigned: Sequence[Unassigned] | None,
+    whole: bool,
+) -> tuple[dict[str, Route], Plan]:
+    """The routes to write (stops merged with what happened meanwhile) and the day's plan
+    after the write. Without ``whole`` a route keeps its stored times, status and driver."""
+    stored_stops = {s.order_id: (r.id, s) for r in stored.routes for s in r.stops}
+    by_id = {r.id: r for r in stored.routes}
+    new = {r.id: _merge_stops(r, stored_stops) for r in routes}
+    if not whole:
+        missing = [rid for rid in new if rid not in by_id]
+        if missing or drop:
+            raise CommandRefused(f"routes {missing or list(drop)} need a whole-plan save")
+        new = {rid: replace(by_id[rid], stops=r.stops) for rid, r in new.items()}
+    merged = [new.get(r.id, r) for r in stored.routes if r.id not in drop]
+    merged += [r for rid, r in new.items() if rid not in by_id]
+    try:
+        result = replace(
+            stored,
+            routes=tuple(merged),
+            unassigned=_unassigned(merged, stored.unassigned, unassigned),
+        )
+    except ValueError as exc:
+        raise CommandRefused(f"the routes do not fit together: {exc}") from exc
+    return new, result
+
+
 def write_routes(
     store: Store,
     plan: Plan,
@@ -134,8 +165,9 @@ def write_routes(
 
     ``base_versions``: the versions ``plan`` was shown at (None: compare content instead);
     the replaced routes, ``drop`` and ``check_ids`` (``check_all``: every route of the day)
-    must still be as shown. ``whole`` saves
-    the day's plan (new routes, route times, unassigned); else only stops are updated.
+    must still be as shown. ``whole`` saves the day's plan (new or dropped routes, route
+    times, unassigned orders); else only stops are updated, route by route, unless the
+    unassigned orders change (an unassigned order put on a route), which saves the plan.
     """
     command_id = uuid.uuid4().hex
     with store.session() as s:
@@ -148,24 +180,9 @@ def write_routes(
         if check_all:
             checked |= {*versions, *(r.id for r in plan.routes)}
         _check(plan, stored, versions, base_versions, sorted(checked))
-        stored_stops = {s_.order_id: (r.id, s_) for r in stored.routes for s_ in r.stops}
+        new, result = _merged(stored, routes, drop, unassigned, whole)
         by_id = {r.id: r for r in stored.routes}
-        new = {r.id: _merge_stops(r, stored_stops) for r in routes}
-        if not whole:
-            missing = [rid for rid in new if rid not in by_id]
-            if missing or drop:
-                raise CommandRefused(f"routes {missing or list(drop)} need a whole-plan save")
-            new = {rid: replace(by_id[rid], stops=r.stops) for rid, r in new.items()}
-        merged = [new.get(r.id, r) for r in stored.routes if r.id not in drop]
-        merged += [r for rid, r in new.items() if rid not in by_id]
-        try:
-            result = replace(
-                stored,
-                routes=tuple(merged),
-                unassigned=_unassigned(merged, stored.unassigned, unassigned),
-            )
-        except ValueError as exc:
-            raise CommandRefused(f"the routes do not fit together: {exc}") from exc
+        whole = whole or result.unassigned != stored.unassigned
         if whole:
             repository.save_plan(s, result, actor=actor, base_versions=versions)
         else:
@@ -176,11 +193,18 @@ def write_routes(
                     )
         after = repository.route_versions(s, plan.depot_id, plan.day)
         touched = sorted({*ids, *drop})
-        before_doc = {rid: _route_doc(by_id.get(rid), versions.get(rid)) for rid in touched}
-        after_doc = {rid: _route_doc(new.get(rid), after.get(rid)) for rid in touched}
-        log_change(s, AUDIT_ENTITY, command_id, "insert", actor=actor,
-                   before={"routes": before_doc},
-                   after={**audit, "routes": after_doc})  # fmt: skip
+        before_doc: dict[str, Any] = {
+            "routes": {rid: _route_doc(by_id.get(rid), versions.get(rid)) for rid in touched}
+        }
+        after_doc = {
+            **audit,
+            "routes": {rid: _route_doc(new.get(rid), after.get(rid)) for rid in touched},
+        }
+        if result.unassigned != stored.unassigned:
+            before_doc["unassigned"] = [u.order_id for u in stored.unassigned]
+            after_doc["unassigned"] = [u.order_id for u in result.unassigned]
+        log_change(s, AUDIT_ENTITY, command_id, "insert", actor=actor, before=before_doc,
+                   after=after_doc)  # fmt: skip
     log.info("%s by %s: %s", audit.get("command"), actor, audit.get("label", ""))
     return Written(
         plan=result,
@@ -189,6 +213,7 @@ def write_routes(
         added=tuple(rid for rid in sorted(ids) if rid not in by_id),
         unassigned_before=stored.unassigned,
         command_id=command_id,
+        whole=whole,
     )
 
 

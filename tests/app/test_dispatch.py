@@ -8,7 +8,7 @@ import pytest
 
 from app.dispatch import CommandRefused, DispatchService, NotAllowed
 from app.store import StaleVersionError, open_store, repository
-from engine.model import Stop, StopStatus
+from engine.model import Stop, StopStatus, Unassigned, UnassignedReason
 from engine.travel import HaversineTravelModel
 from tests.app.test_dispatch_support import (
     DAY,
@@ -201,3 +201,30 @@ def test_audit_rows_carry_actor_role_before_and_after(seeded, day):
         undo_entry.after["routes"]["R-V2"]["version"]
         > move_entry.after["routes"]["R-V2"]["version"]
     )
+
+
+def test_an_unassigned_order_can_be_put_on_a_route_and_undone(store, day):
+    """An order the plan left out, dropped on a route, is served by it and no longer listed
+    as unassigned; undo lists it again."""
+    plan = small_plan()
+    r3 = plan.routes[2]
+    left_out = Unassigned("O12", UnassignedReason.WINDOW_UNREACHABLE, "closes at 10:00")
+    seed(store, day, replace(plan, routes=(*plan.routes[:2], replace(r3, stops=r3.stops[:3])),
+                             unassigned=(left_out,)))  # fmt: skip
+    service = _service(store)
+    shown = service.load_plan("SLC", DAY)
+    moved = service.reassign(shown, day, ["O12"], "R-V3")
+    assert stored_plan(store).route_of("O12").id == "R-V3"
+    assert stored_plan(store).unassigned == ()
+    assert "O12" in moved.changes.orders
+    service.apply_undo(moved.plan, moved.undo)
+    assert stored_plan(store) == shown
+
+
+def test_locking_what_is_locked_writes_nothing(seeded, day):
+    """A lock that changes nothing is no command: no audit row, same plan."""
+    service = _service(seeded)
+    locked = service.set_locked(service.load_plan("SLC", DAY), ["O1"], True)
+    again = service.set_locked(locked.plan, ["O1"], True)
+    assert again.plan is locked.plan and not again.changes.routes
+    assert [e.command for e in service.audit()] == ["lock"]

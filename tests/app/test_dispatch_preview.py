@@ -1,0 +1,97 @@
+"""Reassign previews without a store: vehicle starts, skills, refusals, the context cache."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from app.dispatch_preview import ContextCache, preview_reassign, vehicle_states
+from engine.model import Location, RouteStatus, StopStatus
+from engine.planning import VehicleState
+from engine.travel import HaversineTravelModel
+from tests.app.test_dispatch_support import at, small_day, small_plan
+
+TRAVEL = HaversineTravelModel()
+
+
+def _served(plan, route_index: int, count: int, departed_hour: float):
+    """The plan with the route's first ``count`` stops delivered, the last at that hour."""
+    route = plan.routes[route_index]
+    stops = list(route.stops)
+    for i in range(count):
+        stops[i] = replace(
+            stops[i],
+            status=StopStatus.DELIVERED,
+            actual_departure=at(departed_hour - count + i + 1),
+        )
+    routes = list(plan.routes)
+    routes[route_index] = replace(route, stops=tuple(stops))
+    return replace(plan, routes=tuple(routes))
+
+
+def test_vehicle_starts_from_its_last_served_stop_unless_its_position_is_known():
+    """Without telemetry a vehicle continues from where it last delivered, when it left
+    (or now, if later); a live position wins."""
+    day = small_day()
+    plan = _served(small_plan(), 0, 2, departed_hour=9)
+    states = vehicle_states(plan, day, at(8.5))
+    o2 = next(o for o in day.orders if o.id == "O2")
+    assert states["V1"].location == o2.location and states["V1"].available_at == at(9)
+    assert "V2" not in states
+    assert vehicle_states(plan, day, at(9.5))["V1"].available_at == at(9.5)
+    live = VehicleState("V1", Location(40.70, -111.90), at(9.2))
+    assert vehicle_states(plan, day, at(9.5), {"V1": live})["V1"] == live
+
+
+def test_served_history_stays_first_and_moved_stops_go_after_it():
+    """On a route that has served two stops, a moved stop is inserted after them, and the
+    served stops keep their status and place."""
+    day, plan = small_day(), _served(small_plan(), 0, 2, departed_hour=9)
+    ctx = ContextCache(TRAVEL).get(plan, day, at(9))
+    preview = preview_reassign(ctx, plan, ["O5"], "R-V1")
+    route = preview.routes[0]
+    assert [s.status for s in route.stops[:2]] == [StopStatus.DELIVERED] * 2
+    assert preview.positions["O5"] >= 2
+    assert route.stops[2].planned_arrival >= at(9)
+
+
+def test_a_vehicle_without_the_needed_skill_is_flagged():
+    """Moving a tail-lift order to a van without one is infeasible and says so."""
+    day = small_day()
+    orders = tuple(replace(o, skills=frozenset({"tail_lift"})) if o.id == "O1" else o
+                   for o in day.orders)  # fmt: skip
+    vehicles = tuple(replace(v, skills=frozenset({"tail_lift"})) if v.id == "V1" else v
+                     for v in day.vehicles)  # fmt: skip
+    day = replace(day, orders=orders, vehicles=vehicles)
+    plan = small_plan()
+    preview = preview_reassign(ContextCache(TRAVEL).get(plan, day, None), plan, ["O1"], "R-V2")
+    assert preview.target.missing_skills == ("tail_lift",)
+    assert not preview.feasible and "lacks skill tail_lift" in preview.summary
+
+
+def test_refusals_name_the_reason():
+    """Unknown orders, unknown or completed routes and moves onto the same route are
+    refused with a reason naming them."""
+    day, plan = small_day(), small_plan()
+    ctx = ContextCache(TRAVEL).get(plan, day, None)
+    assert "X9 is not an open order" in preview_reassign(ctx, plan, ["X9"], "R-V2").summary
+    assert "'R-V9' is not in this plan" in preview_reassign(ctx, plan, ["O1"], "R-V9").summary
+    assert "already on V1" in preview_reassign(ctx, plan, ["O1"], "R-V1").summary
+    done = replace(plan, routes=(*plan.routes[:2], replace(plan.routes[2],
+                                                           status=RouteStatus.COMPLETED)))  # fmt: skip
+    ctx = ContextCache(TRAVEL).get(done, day, None)
+    assert "completed" in preview_reassign(ctx, done, ["O1"], "R-V3").summary
+
+
+def test_context_is_reused_for_a_new_plan_with_the_same_history_only():
+    """A plan that differs only in open sequences reuses the context; a newly served stop,
+    another minute or another day rebuilds it."""
+    day, plan = small_day(), small_plan()
+    cache = ContextCache(TRAVEL)
+    ctx = cache.get(plan, day, at(8))
+    r1 = plan.routes[0]
+    shuffled = replace(plan, routes=(replace(r1, stops=r1.stops[::-1]), *plan.routes[1:]))
+    assert cache.get(shuffled, day, at(8) + (at(8.01) - at(8))) is ctx
+    assert cache.builds == 1
+    assert cache.get(_served(plan, 0, 1, 9), day, at(8)) is not ctx
+    assert cache.get(plan, day, at(8.5)) is not ctx
+    assert cache.builds == 3
