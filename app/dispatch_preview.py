@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from engine.model import DayInput, Plan, Route, RouteStatus, Stop, StopStatus
+from engine.model import DayInput, Location, Plan, Route, RouteStatus, Stop, StopStatus
 from engine.planning import DayContext, Snapshot, VehicleState, context
 from engine.problem import TOLERANCE
 from engine.solver.insertion import insertions
@@ -64,6 +65,16 @@ def _signature(plan: Plan) -> tuple:
         ),
         frozenset(o for r in plan.routes for o in r.order_ids),
     )
+
+
+def states_from_fixes(fixes: Mapping[str, Any]) -> dict[str, VehicleState]:
+    """Vehicle states from live fixes (anything with ``lat``, ``lon`` and ``ts`` in epoch
+    seconds or an aware datetime), e.g. ``LiveState.positions``, for a positions provider."""
+    out = {}
+    for vid, fix in fixes.items():
+        ts = fix.ts if isinstance(fix.ts, datetime) else datetime.fromtimestamp(fix.ts, UTC)
+        out[vid] = VehicleState(vid, Location(fix.lat, fix.lon), ts)
+    return out
 
 
 class ContextCache:

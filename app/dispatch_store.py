@@ -74,6 +74,16 @@ class VersionBook:
         return next((v for p, v in reversed(self._items) if p is plan), None)
 
 
+def _shape(route: Route | None) -> tuple | None:
+    """What a dispatcher's edit changes in a route: vehicle, driver, order, locks, planned
+    times. Stop statuses and actual times come from telemetry and are merged, not compared."""
+    if route is None:
+        return None
+    stops = tuple((s.order_id, s.locked, s.planned_arrival, s.planned_departure)
+                  for s in route.stops)  # fmt: skip
+    return (route.vehicle_id, route.driver_id, stops)
+
+
 def _check(
     plan: Plan,
     stored: Plan,
@@ -88,7 +98,7 @@ def _check(
         if base is not None:
             if base.get(rid) != versions.get(rid):
                 raise StaleVersionError("route", rid, base.get(rid), versions.get(rid))
-        elif shown.get(rid) != now.get(rid):
+        elif _shape(shown.get(rid)) != _shape(now.get(rid)):
             raise StaleRouteError(rid, versions.get(rid))
 
 

@@ -228,3 +228,18 @@ def test_locking_what_is_locked_writes_nothing(seeded, day):
     again = service.set_locked(locked.plan, ["O1"], True)
     assert again.plan is locked.plan and not again.changes.routes
     assert [e.command for e in service.audit()] == ["lock"]
+
+
+def test_live_statuses_on_screen_are_not_taken_for_someone_elses_edit(seeded, day):
+    """A plan shown with telemetry's stop statuses laid over it (not loaded through the
+    service) is still accepted: statuses are merged, only real route edits are stale."""
+    service = _service(seeded)
+    plan = stored_plan(seeded)
+    r1 = plan.routes[0]
+    delivered = replace(r1.stops[0], status=StopStatus.DELIVERED, actual_departure=at(8.5))
+    shown = replace(plan, routes=(replace(r1, stops=(delivered, *r1.stops[1:])), *plan.routes[1:]))
+    result = service.reassign(shown, day, ["O5"], "R-V1", at(9))
+    stored = stored_plan(seeded)
+    assert stored.route_of("O5").id == "R-V1"
+    assert stored.routes[0].stops[0].status == StopStatus.DELIVERED
+    assert result.plan == stored

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from app.dispatch_preview import ContextCache, preview_reassign, vehicle_states
+from app.dispatch_preview import (
+    ContextCache,
+    preview_reassign,
+    states_from_fixes,
+    vehicle_states,
+)
 from engine.model import Location, RouteStatus, StopStatus
 from engine.planning import VehicleState
 from engine.travel import HaversineTravelModel
@@ -95,3 +100,12 @@ def test_context_is_reused_for_a_new_plan_with_the_same_history_only():
     assert cache.get(_served(plan, 0, 1, 9), day, at(8)) is not ctx
     assert cache.get(plan, day, at(8.5)) is not ctx
     assert cache.builds == 3
+
+
+def test_live_fixes_become_vehicle_states():
+    """Live fixes (epoch seconds) give each vehicle a position and the time it was there."""
+    from app.telemetry.messages import Fix
+
+    fix = Fix("V2", 7, at(9).timestamp(), 40.75, -111.9)
+    states = states_from_fixes({"V2": fix})
+    assert states["V2"] == VehicleState("V2", Location(40.75, -111.9), at(9))
