@@ -91,7 +91,8 @@ class UndoRecord:
     """What ``apply_undo`` needs to put routes back as they were before a command.
 
     ``base_versions`` are the versions the command left the routes at: when one has moved
-    on since (someone else edited it), undo raises ``StaleVersionError`` instead.
+    on since and no longer looks as the command left it (``expect``; an undo of a later
+    command puts it back), someone else edited it and undo raises ``StaleVersionError``.
     """
 
     plan_id: str
@@ -103,6 +104,7 @@ class UndoRecord:
     whole: bool = False
     supervisor_only: bool = False
     redo: bool = False  # applying it redoes ``label`` (it came from an undo)
+    expect: tuple[Route, ...] = ()  # the routes as the command left them
 
     @property
     def text(self) -> str:
@@ -298,6 +300,7 @@ class DispatchService:
             undo_label=record.label,
             redo=not record.redo,
             base=record.base_versions,
+            expect=record.expect,
             drop=record.drop,
             unassigned=record.unassigned,
             whole=record.whole,
@@ -361,6 +364,7 @@ class DispatchService:
         supervisor_only: bool = False,
         undo_label: str | None = None,
         redo: bool = False,
+        expect: Sequence[Route] | None = None,
     ) -> CommandResult:
         base = base if base is not None else self._book.get(plan)
         if not routes and not drop:  # nothing to do (e.g. locking locked stops)
@@ -369,7 +373,7 @@ class DispatchService:
         doc = {"command": command, "role": self.role, "label": label, **audit}
         written: Written = write_routes(
             self.store, plan, routes, actor=self.actor, audit=doc, base_versions=base,
-            drop=drop, unassigned=unassigned, whole=whole, check_all=check_all,
+            drop=drop, unassigned=unassigned, whole=whole, check_all=check_all, expect=expect,
         )  # fmt: skip
         self._book.remember(written.plan, written.versions)
         undo = UndoRecord(
@@ -386,6 +390,7 @@ class DispatchService:
             whole=written.whole or bool(written.added),
             supervisor_only=supervisor_only,
             redo=redo,
+            expect=written.written,
         )
         return CommandResult(
             plan=written.plan,

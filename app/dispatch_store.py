@@ -57,6 +57,7 @@ class Written:
     unassigned_before: tuple[Unassigned, ...]
     command_id: str
     whole: bool = False
+    written: tuple[Route, ...] = ()
 
 
 class VersionBook:
@@ -90,15 +91,23 @@ def _check(
     versions: Mapping[str, int],
     base: Mapping[str, int] | None,
     ids: Sequence[str],
+    expect: Mapping[str, Route] | None = None,
 ) -> None:
-    """Every route in ``ids`` must still be at the version (or content) it was shown at."""
+    """Every route in ``ids`` must still be at the version (or content) it was shown at.
+
+    ``expect`` (undo and redo): the routes as the command left them; a route at another
+    version but with exactly that content passes (an undo of a later command put it back).
+    """
     shown = {r.id: r for r in plan.routes}
     now = {r.id: r for r in stored.routes}
     for rid in ids:
         if base is not None:
-            if base.get(rid) != versions.get(rid):
-                raise StaleVersionError("route", rid, base.get(rid), versions.get(rid))
-        elif _shape(shown.get(rid)) != _shape(now.get(rid)):
+            if base.get(rid) == versions.get(rid):
+                continue
+            if expect is not None and _shape(expect.get(rid)) == _shape(now.get(rid)):
+                continue
+            raise StaleVersionError("route", rid, base.get(rid), versions.get(rid))
+        if _shape(shown.get(rid)) != _shape(now.get(rid)):
             raise StaleRouteError(rid, versions.get(rid))
 
 
@@ -170,12 +179,13 @@ def write_routes(
     drop: Sequence[str] = (),
     unassigned: Sequence[Unassigned] | None = None,
     whole: bool = False,
+    expect: Sequence[Route] | None = None,
 ) -> Written:
     """Replace ``routes`` (by id) in the stored plan of ``plan``'s day, in one transaction.
 
     ``base_versions``: the versions ``plan`` was shown at (None: compare content instead);
     the replaced routes, ``drop`` and ``check_ids`` (``check_all``: every route of the day)
-    must still be as shown. ``whole`` saves the day's plan (new or dropped routes, route
+    must still be as shown (``expect``: or exactly as a command left them). ``whole`` saves the day's plan (new or dropped routes, route
     times, unassigned orders); else only stops are updated, route by route, unless the
     unassigned orders change (an unassigned order put on a route), which saves the plan.
     """
@@ -189,7 +199,8 @@ def write_routes(
         checked = {*ids, *drop, *check_ids}
         if check_all:
             checked |= {*versions, *(r.id for r in plan.routes)}
-        _check(plan, stored, versions, base_versions, sorted(checked))
+        expected = None if expect is None else {r.id: r for r in expect}
+        _check(plan, stored, versions, base_versions, sorted(checked), expected)
         new, result = _merged(stored, routes, drop, unassigned, whole)
         by_id = {r.id: r for r in stored.routes}
         whole = whole or result.unassigned != stored.unassigned
@@ -224,6 +235,7 @@ def write_routes(
         unassigned_before=stored.unassigned,
         command_id=command_id,
         whole=whole,
+        written=tuple(r for r in result.routes if r.id in ids),
     )
 
 

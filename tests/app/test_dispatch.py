@@ -243,3 +243,18 @@ def test_live_statuses_on_screen_are_not_taken_for_someone_elses_edit(seeded, da
     assert stored.route_of("O5").id == "R-V1"
     assert stored.routes[0].stops[0].status == StopStatus.DELIVERED
     assert result.plan == stored
+
+
+def test_undo_twice_in_a_row_over_the_same_route(seeded, day):
+    """Two moves onto V1, undone last-first, leave every route exactly as it was; redoing
+    both gets the second move back."""
+    service = _service(seeded)
+    plan = service.load_plan("SLC", DAY)
+    first = service.reassign(plan, day, ["O5"], "R-V1")
+    second = service.reassign(first.plan, day, ["O9"], "R-V1")
+    undo2 = service.apply_undo(second.plan, second.undo)
+    undo1 = service.apply_undo(undo2.plan, first.undo)
+    assert stored_plan(seeded).routes == plan.routes
+    redo1 = service.apply_undo(undo1.plan, undo1.undo)
+    redo2 = service.apply_undo(redo1.plan, undo2.undo)
+    assert sequences(redo2.plan) == sequences(second.plan) == sequences(stored_plan(seeded))
