@@ -23,6 +23,7 @@ class AppContext(QObject):
     """Everything the window needs, with no widgets in it."""
 
     sig_status = Signal(str)
+    sig_route_geometry = Signal(object)  # {route_id: N x 2 lat/lon along the streets}
 
     def __init__(
         self, settings: Settings, *, headless: bool = False, parent: QObject | None = None
@@ -41,6 +42,17 @@ class AppContext(QObject):
         self.jobs.sig_job_progress.connect(self._on_job_progress)
         self.depot_id: str = ""
         self.day: date | None = None
+        self.tiles = self._open_tiles()
+        self.state.sig_changed.connect(self._on_state_changed)
+
+    def _open_tiles(self):
+        """Map tiles: from the configured tile server, else drawn from the street network."""
+        from app.settings import user_data_dir
+        from app.tiles import open_tile_service
+        from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
+
+        network = StreetNetwork.load(DEMO_CITY_NETWORK) if DEMO_CITY_NETWORK.exists() else None
+        return open_tile_service(user_data_dir(), self.settings.tile_url, network)
 
     # -- start ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -119,7 +131,40 @@ class AppContext(QObject):
         index = self.state.index
         return travel_model_for(index.depot if index else None)
 
+    def _on_state_changed(self, changes) -> None:
+        if self.state.plan is not None and (changes.everything or changes.routes):
+            self._trace_routes(None if changes.everything else changes.routes)
+
+    def _trace_routes(self, route_ids) -> None:
+        """Follow each route along the streets for the map, in the background."""
+        index, plan = self.state.index, self.state.plan
+        if index is None or plan is None:
+            return
+        legs = {
+            r.id: [index.depot.location]
+            + [index.orders[s.order_id].location for s in r.stops if s.order_id in index.orders]
+            + [index.depot.location]
+            for r in plan.routes
+            if r.stops and (route_ids is None or r.id in route_ids)
+        }
+
+        def job(cancel_event, report):
+            travel = self.travel_model()
+            if not hasattr(travel, "route_polyline"):
+                return {rid: [(p.lat, p.lon) for p in pts] for rid, pts in legs.items()}
+            out = {}
+            for rid, points in legs.items():
+                if cancel_event.is_set():
+                    return None
+                out[rid] = travel.route_polyline(points)
+            return out
+
+        self.jobs.submit("geometry", job)
+
     def _on_job_done(self, kind: str, result: object) -> None:
+        if kind == "geometry" and result is not None:
+            self.sig_route_geometry.emit(result)
+            return
         if kind != "plan" or result is None:
             return
         from app.store import repository
@@ -147,7 +192,8 @@ class AppContext(QObject):
         return f"{kind} online"
 
     def shutdown(self) -> None:
-        for kind in ("plan",):
+        for kind in ("plan", "geometry"):
             self.jobs.cancel(kind)
         self.jobs.wait(5000)
+        self.tiles.shutdown()
         self.store.close()

@@ -34,6 +34,7 @@ def run_workstation(args: Namespace) -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    import widgets.map_schemes  # noqa: F401 (registers ddtile: before the QApplication exists)
     from app.context import AppContext
     from app.settings import Settings
     from widgets.main_window import MainWindow

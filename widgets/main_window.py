@@ -5,7 +5,7 @@ Panes never import each other; every cross-pane connection is made here.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
@@ -14,8 +14,13 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QPr
 
 from app.context import AppContext
 from app.day_state import Changes
+from app.exceptions_board import ExceptionBoard
+from app.exceptions_model import ExceptionsTableModel
 from app.routes_model import RoutesTableModel
+from widgets.exceptions_pane import ExceptionsPane
+from widgets.map_pane import MapPane
 from widgets.routes_pane import RoutesPane
+from widgets.timeline_pane import TimelinePane
 
 SETTINGS_ORG, SETTINGS_APP = "DispatchDesk", "Workstation"
 
@@ -27,15 +32,36 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.context = context
         self.setWindowTitle("Dispatch Desk")
-        self.resize(1600, 1000)
+        self.resize(1680, 1050)
         self.setDockNestingEnabled(True)
         self._docks: dict[str, QDockWidget] = {}
 
         self.routes_model = RoutesTableModel(context.state, self)
         self.routes_pane = RoutesPane(self.routes_model, self)
+        self.map_pane = MapPane(context.tiles, parent=self)
+        self.timeline_pane = TimelinePane(parent=self)
+        self.board = getattr(context, "board", None) or ExceptionBoard(self)
+        self.exceptions_model = ExceptionsTableModel(self.board, clock=self._now, parent=self)
+        self.exceptions_pane = ExceptionsPane(self.exceptions_model, self)
         self._build_status_bar()
         self._build_actions()
+        self.setCentralWidget(self.map_pane)
         self._add_dock("routes", "Routes", self.routes_pane, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._add_dock(
+            "exceptions", "Exceptions", self.exceptions_pane, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self._add_dock(
+            "timeline", "Timeline", self.timeline_pane, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.resizeDocks([self._docks["timeline"]], [380], Qt.Orientation.Vertical)
+        self.resizeDocks(
+            [self._docks["routes"], self._docks["exceptions"]],
+            [330, 420],
+            Qt.Orientation.Horizontal,
+        )
+        self._wire_selection()
+        context.sig_route_geometry.connect(self.map_pane.set_route_geometry)
+        self.board.sig_changed.connect(self._on_board_changed)
 
         context.state.sig_changed.connect(self._on_state_changed)
         context.jobs.sig_job_started.connect(self._on_job_started)
@@ -46,7 +72,8 @@ class MainWindow(QMainWindow):
         self._clock_timer = QTimer(self)
         self._clock_timer.timeout.connect(self._refresh_status)
         self._clock_timer.start(1000)
-        self._restore_layout()
+        if not context.headless:  # a screenshot run shows the default layout
+            self._restore_layout()
         self._refresh_status()
 
     # -- construction --------------------------------------------------------------------
@@ -107,7 +134,8 @@ class MainWindow(QMainWindow):
         settings.setValue("window_state", self.saveState())
 
     def closeEvent(self, event) -> None:
-        self.save_layout()
+        if not self.context.headless:
+            self.save_layout()
         self.context.shutdown()
         super().closeEvent(event)
 
@@ -121,14 +149,75 @@ class MainWindow(QMainWindow):
         self._clock_label.setText(now.astimezone(zone).strftime("%a %d %b %H:%M:%S"))
         self._routes_label.setText(f"Active routes: {ctx.state.active_route_count()}")
 
+    def _now(self) -> datetime:
+        return self.context.state.now or datetime.now(UTC)
+
     def _on_state_changed(self, changes: Changes) -> None:
-        if changes.everything:
-            index = self.context.state.index
-            if index is not None:
-                self.setWindowTitle(
-                    f"Dispatch Desk - {index.depot.name} - {index.day.day:%a %d %b %Y}"
-                )
+        state = self.context.state
+        index = state.index
+        if changes.everything and index is not None:
+            self.setWindowTitle(f"Dispatch Desk - {index.depot.name} - {index.day.day:%a %d %b %Y}")
+        if index is not None and (changes.everything or changes.routes):
+            self.map_pane.set_plan(state.plan, index.orders, index.depot, fit=changes.everything)
+            self.timeline_pane.set_plan(
+                state.plan, index.orders, index.vehicles, index.drivers, index.depot.timezone
+            )
         self._refresh_status()
+
+    def _on_board_changed(self) -> None:
+        late = self.board.late_risk_orders()
+        self.map_pane.set_late_risk(late)
+        self.timeline_pane.set_late_risk(late)
+        self._refresh_status()
+
+    # -- selection, shared by every pane ---------------------------------------------------
+    def _wire_selection(self) -> None:
+        self.map_pane.sig_selection_changed.connect(self._on_map_selection_changed)
+        self.timeline_pane.sig_selection_changed.connect(self._on_timeline_selection_changed)
+        self.routes_pane.sig_route_selected.connect(self._on_routes_route_selected)
+        self.exceptions_pane.sig_focus_requested.connect(self.focus_exception)
+
+    def _on_map_selection_changed(self, kind: str, ident: str) -> None:
+        if kind == "stop":
+            self.timeline_pane.focus_on(ident)
+        route = self._route_of(kind, ident)
+        if route:
+            self.routes_pane.select_route(route)
+
+    def _on_timeline_selection_changed(self, kind: str, ident: str) -> None:
+        self.map_pane.select(ident, kind)
+        route = self._route_of(kind, ident)
+        if route:
+            self.routes_pane.select_route(route)
+
+    def _on_routes_route_selected(self, route_id: str) -> None:
+        self.map_pane.focus_on(route_id, "route")
+
+    def _route_of(self, kind: str, ident: str) -> str | None:
+        state = self.context.state
+        if kind == "route":
+            return ident
+        if kind == "stop" and state.plan is not None:
+            route = state.plan.route_of(ident)
+            return route.id if route else None
+        if kind == "vehicle":
+            return next((r.id for r in state.routes if r.vehicle_id == ident), None)
+        return None
+
+    def focus_exception(self, exception_id: str) -> None:
+        """Focus map and timeline on what an exception is about (its stop, else its vehicle)."""
+        entry = self.board.get(exception_id)
+        if entry is None:
+            return
+        exc = entry.exception
+        if exc.order_id:
+            self.map_pane.focus_on(exc.order_id, "stop")
+            self.timeline_pane.focus_on(exc.order_id)
+        elif exc.vehicle_id:
+            self.map_pane.focus_on(exc.vehicle_id, "vehicle")
+            route = self._route_of("vehicle", exc.vehicle_id)
+            if route:
+                self.routes_pane.select_route(route)
 
     def _on_job_started(self, kind: str) -> None:
         if kind == "plan":

@@ -31,7 +31,7 @@ def take_screenshot_when_ready(app: QApplication, window, path: Path, after_s: f
     advance = getattr(window, "advance_simulation", None)
     if after_s > 0 and advance is not None:
         advance(after_s)
-    _pump(app, 3.0)  # let panes paint (web view, pyqtgraph axes) before grabbing
+    _pump(app, 8.0)  # let panes paint (web view, pyqtgraph axes) before grabbing
     path.parent.mkdir(parents=True, exist_ok=True)
     ok = window.grab().save(str(path), "PNG")
     window.close()
