@@ -12,9 +12,10 @@ limited to the routes of one exception (a :class:`ReplanScope` naming the except
 most ``EXCEPTION_SCOPE_MAX_ROUTES`` routes, changing nothing else) may be accepted by a
 dispatcher. Locking and unlocking stops is open to both roles.
 
-Every command is version-checked against the store (a route changed by someone else since
-raises ``StaleVersionError``; nothing is written), and lands in the audit log (see
-``app.dispatch_store``). Qt-free apart from the ``Changes`` record of ``app.day_state``.
+Every command is version-checked against the store: a route changed by someone else since
+raises ``StaleVersionError`` and nothing is written; the error carries ``ours`` (the routes
+the command wanted) and ``theirs`` (the day's plan as stored now) for the user to choose.
+Every command lands in the audit log (see ``app.dispatch_store``). Qt-free apart from the ``Changes`` record of ``app.day_state``.
 """
 
 from __future__ import annotations
@@ -371,10 +372,18 @@ class DispatchService:
             return CommandResult(plan, Changes(source=command), UndoRecord(plan.id, (), {}, label),
                                  label, "", dict(base or {}))  # fmt: skip
         doc = {"command": command, "role": self.role, "label": label, **audit}
-        written: Written = write_routes(
-            self.store, plan, routes, actor=self.actor, audit=doc, base_versions=base,
-            drop=drop, unassigned=unassigned, whole=whole, check_all=check_all, expect=expect,
-        )  # fmt: skip
+        try:
+            written: Written = write_routes(
+                self.store, plan, routes, actor=self.actor, audit=doc, base_versions=base,
+                drop=drop, unassigned=unassigned, whole=whole, check_all=check_all,
+                expect=expect,
+            )  # fmt: skip
+        except StaleVersionError as exc:
+            # Both versions for the user to choose from: what this command wanted, and the
+            # day as stored now (remembered with its versions, so a retry on it may pass).
+            exc.ours = tuple(routes)  # type: ignore[attr-defined]
+            exc.theirs = self.load_plan(plan.depot_id, plan.day)  # type: ignore[attr-defined]
+            raise
         self._book.remember(written.plan, written.versions)
         undo = UndoRecord(
             plan_id=written.plan.id,

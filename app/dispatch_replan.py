@@ -28,10 +28,10 @@ class _Progress(SolveCallbacks):
         self._report = report
 
     def on_progress(self, best_cost: float, elapsed_s: float) -> None:
-        self._report(f"re-plan: best cost {best_cost:,.0f} after {elapsed_s:.1f} s")
+        self._report(f"best cost {best_cost:,.0f} after {elapsed_s:.1f} s")
 
     def on_phase(self, name: str) -> None:
-        self._report(f"re-plan: {name}")
+        self._report(f"solving ({name})")
 
 
 def with_statuses(plan: Plan, statuses: Mapping[str, StopStatus]) -> Plan:
@@ -60,12 +60,15 @@ def _scoped(plan: Plan, day: DayInput, route_ids: Collection[str]) -> tuple[Plan
     routes = tuple(r for r in plan.routes if r.id in route_ids)
     vehicles = {r.vehicle_id for r in routes}
     drivers = {r.driver_id for r in routes if r.driver_id}
+    elsewhere = {r.driver_id for r in plan.routes if r.id not in route_ids and r.driver_id}
     orders = {o for r in routes for o in r.order_ids}
     sub_day = replace(
         day,
         vehicles=tuple(v for v in day.vehicles if v.id in vehicles),
         drivers=tuple(
-            d for d in day.drivers if d.id in drivers or (not drivers and d.vehicle_id in vehicles)
+            d
+            for d in day.drivers
+            if d.id in drivers or (d.vehicle_id in vehicles and d.id not in elsewhere)
         ),
         orders=tuple(o for o in day.orders if o.id in orders),
     )

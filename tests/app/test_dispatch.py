@@ -91,6 +91,8 @@ def test_concurrent_edit_makes_reassign_stale_and_changes_nothing(seeded, day):
     assert caught.value.id == "R-V3"
     assert caught.value.expected_version == version
     assert caught.value.actual_version == version + 1
+    assert caught.value.theirs == before
+    assert "O5" in next(r for r in caught.value.ours if r.id == "R-V3").order_ids
     assert stored_plan(seeded) == before
     assert service.audit() == []
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from app.dispatch import (
@@ -121,3 +124,20 @@ def test_fleet_wide_accept_is_stale_after_any_route_changed(store, day):
     with pytest.raises(StaleVersionError, match="R-V3"):
         service.accept_proposal(plan, proposal)
     assert stored_plan(store) == before
+
+
+def test_a_cancelled_replan_stops_early_and_reports_progress(day):
+    """With its stop event set the job returns long before its time limit, every order still
+    on a route or listed, and progress lines went to the reporter."""
+    plan, lines = small_plan(), []
+    cancel = threading.Event()
+    cancel.set()
+    started = time.perf_counter()
+    proposal = replan_job(
+        plan, day, TRAVEL, now=at(8), time_limit_s=30, stop_event=cancel, progress=lines.append
+    )
+    assert time.perf_counter() - started < 10
+    placed = {o for r in proposal.plan.routes for o in r.order_ids}
+    placed |= {u.order_id for u in proposal.plan.unassigned}
+    assert placed == {o.id for o in day.orders}
+    assert lines and all(isinstance(line, str) for line in lines)
