@@ -154,7 +154,12 @@ def midday(problem: Problem, routes, fraction: float) -> Problem:
 
 
 def run_one(
-    path: Path, seconds: float, backend: str, bks: dict[str, float], replan_at: float | None
+    path: Path,
+    seconds: float,
+    backend: str,
+    bks: dict[str, float],
+    replan_at: float | None,
+    label: str = "engine",
 ) -> list[Row]:
     problem = read_solomon(path)
     name = path.stem.upper()
@@ -167,7 +172,7 @@ def run_one(
     gap = 100.0 * (dist / bks[name] - 1.0) if name in bks else None
     row = Row(
         name,
-        "engine" if backend == "auto" else backend,
+        label,
         dist,
         sol.vehicles_used,
         feasible,
@@ -241,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--replan", type=float, metavar="FRACTION", help="also re-plan mid-day")
     ap.add_argument("--vs", choices=["pyvrp"], help="run plain PyVRP beside the engine")
+    ap.add_argument(
+        "--backend",
+        choices=["auto", "pyvrp", "ortools"],
+        default="auto",
+        help="engine cold-start backend (auto: PyVRP where it fits)",
+    )
     args = ap.parse_args(argv)
     if args.replan is not None and not 0.0 < args.replan < 1.0:
         ap.error(f"--replan: {args.replan} is not a fraction between 0 and 1")
@@ -258,9 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     for path in files:
         try:
-            batch = run_one(path, args.seconds, "auto", bks, args.replan)
+            batch = run_one(path, args.seconds, args.backend, bks, args.replan)
             if args.vs:
-                batch += run_one(path, args.seconds, "pyvrp", bks, None)
+                batch += run_one(path, args.seconds, "pyvrp", bks, None, label="pyvrp")
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
