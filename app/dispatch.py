@@ -37,9 +37,11 @@ from app.dispatch_preview import (
 from app.dispatch_replan import replan_job
 from app.dispatch_store import (
     AuditEntry,
+    CommandRecord,
     CommandRefused,
     StaleRouteError,
     VersionBook,
+    WriteHook,
     Written,
     read_audit,
     write_routes,
@@ -52,6 +54,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "AuditEntry",
+    "CommandRecord",
     "CommandRefused",
     "CommandResult",
     "DispatchService",
@@ -63,6 +66,7 @@ __all__ = [
     "StaleRouteError",
     "StaleVersionError",
     "UndoRecord",
+    "WriteHook",
     "replan_job",
 ]
 
@@ -148,6 +152,7 @@ class DispatchService:
         actor: str,
         role: str,
         positions: PositionsProvider | None = None,
+        on_write: WriteHook | None = None,
     ) -> None:
         if role not in ROLES:
             raise ValueError(f"role: must be one of {ROLES}, got {role!r}")
@@ -156,6 +161,7 @@ class DispatchService:
         self.store, self.actor, self.role = store, actor, role
         self._contexts = ContextCache(travel, positions)
         self._book = VersionBook()
+        self._on_write = on_write  # e.g. the offline outbox, in the command's transaction
 
     # -- plans and versions --------------------------------------------------------------
     def load_plan(self, depot_id: str, day: date) -> Plan | None:
@@ -376,7 +382,7 @@ class DispatchService:
             written: Written = write_routes(
                 self.store, plan, routes, actor=self.actor, audit=doc, base_versions=base,
                 drop=drop, unassigned=unassigned, whole=whole, check_all=check_all,
-                expect=expect,
+                expect=expect, on_write=self._on_write,
             )  # fmt: skip
         except StaleVersionError as exc:
             # Both versions for the user to choose from: what this command wanted, and the

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.dispatch_preview import is_history
 from app.store import StaleVersionError, Store, repository
@@ -43,6 +44,24 @@ class StaleRouteError(StaleVersionError):
             f"route {route_id!r} was changed by someone else since this plan was shown "
             f"(stored version {actual_version}). Reload it and try again.",
         )
+
+
+@dataclass(frozen=True)
+class CommandRecord:
+    """A written command as plain data, for an outbox: which routes now serve which orders
+    (in sequence), the route versions it was based on, and its key (= the audit row's id)."""
+
+    key: str
+    depot_id: str
+    day: date
+    routes: dict[str, tuple[str, ...]]
+    base_versions: dict[str, int]
+    actor: str
+    label: str
+    whole: bool  # the day's plan was saved (new or dropped routes, unassigned orders)
+
+
+WriteHook = Callable[[Session, CommandRecord], None]
 
 
 @dataclass(frozen=True)
@@ -180,6 +199,7 @@ def write_routes(
     unassigned: Sequence[Unassigned] | None = None,
     whole: bool = False,
     expect: Sequence[Route] | None = None,
+    on_write: WriteHook | None = None,
 ) -> Written:
     """Replace ``routes`` (by id) in the stored plan of ``plan``'s day, in one transaction.
 
@@ -188,6 +208,8 @@ def write_routes(
     must still be as shown (``expect``: or exactly as a command left them). ``whole`` saves the day's plan (new or dropped routes, route
     times, unassigned orders); else only stops are updated, route by route, unless the
     unassigned orders change (an unassigned order put on a route), which saves the plan.
+    ``on_write(session, record)`` runs in the same transaction (e.g. to fill an outbox);
+    if it raises, nothing is written.
     """
     command_id = uuid.uuid4().hex
     with store.session() as s:
@@ -214,6 +236,14 @@ def write_routes(
                     )
         after = repository.route_versions(s, plan.depot_id, plan.day)
         touched = sorted({*ids, *drop})
+        if on_write is not None:
+            record = CommandRecord(
+                key=command_id, depot_id=plan.depot_id, day=plan.day,
+                routes={rid: new[rid].order_ids if rid in new else () for rid in touched},
+                base_versions={rid: versions[rid] for rid in touched if rid in versions},
+                actor=actor, label=str(audit.get("label", "")), whole=whole,
+            )  # fmt: skip
+            on_write(s, record)
         before_doc: dict[str, Any] = {
             "routes": {rid: _route_doc(by_id.get(rid), versions.get(rid)) for rid in touched}
         }

@@ -260,3 +260,31 @@ def test_undo_twice_in_a_row_over_the_same_route(seeded, day):
     redo1 = service.apply_undo(undo1.plan, undo1.undo)
     redo2 = service.apply_undo(redo1.plan, undo2.undo)
     assert sequences(redo2.plan) == sequences(second.plan) == sequences(stored_plan(seeded))
+
+
+def test_the_write_hook_runs_in_the_commands_transaction(seeded, day):
+    """The hook (an outbox) sees the routes' new orders and base versions under the audit
+    key; when it fails, nothing of the command is stored."""
+    seen = []
+    service = DispatchService(
+        seeded, TRAVEL, actor=SUPERVISOR, role="supervisor",
+        on_write=lambda session, record: seen.append(record),
+    )  # fmt: skip
+    plan = service.load_plan("SLC", DAY)
+    versions = {"R-V2": 1, "R-V3": 1}
+    result = service.reassign(plan, day, ["O5"], "R-V3")
+    (record,) = seen
+    assert record.key == result.command_id == service.audit()[0].command_id
+    assert record.base_versions == versions and not record.whole
+    assert record.routes["R-V2"] == ("O6", "O7", "O8") and "O5" in record.routes["R-V3"]
+
+    def broken(session, record):
+        raise RuntimeError("outbox full")
+
+    failing = DispatchService(seeded, TRAVEL, actor=SUPERVISOR, role="supervisor",
+                              on_write=broken)  # fmt: skip
+    before = stored_plan(seeded)
+    with pytest.raises(RuntimeError, match="outbox full"):
+        failing.reassign(failing.load_plan("SLC", DAY), day, ["O6"], "R-V1")
+    assert stored_plan(seeded) == before
+    assert len(service.audit()) == 1
