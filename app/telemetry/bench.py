@@ -156,11 +156,17 @@ def bench_bare(url: str, vehicles: int, seconds: float, seed: int, qos: int) -> 
     client.connect(cfg.host, cfg.port)
     client.loop_start()
     proc, _, _ = _run_publisher(url, vehicles, seed, "flood", seconds, qos)
+    cpu0 = time.process_time()
     proc.join()
     _settle(lambda: count[0])
+    cpu = time.process_time() - cpu0
     client.disconnect()
     client.loop_stop()
-    return {"messages": count[0], "msgs_per_s": round(_rate(span, count[0]))}
+    return {
+        "messages": count[0],
+        "msgs_per_s": round(_rate(span, count[0])),
+        "cpu_us_per_msg": round(cpu / max(1, count[0]) * 1e6, 1),
+    }
 
 
 def _settle(counter, quiet_s: float = 1.5) -> None:
@@ -212,8 +218,10 @@ def bench_ingest(url: str, vehicles: int, seconds: float, seed: int, qos: int) -
     client.client.on_connect = lambda c, *a: c.subscribe(TOPIC, qos)
     client.start()
     proc, _, _ = _run_publisher(url, vehicles, seed, "flood", seconds, qos)
+    cpu0 = time.process_time()
     proc.join()
     _settle(lambda: applied[0] + ingest.received)
+    cpu = time.process_time() - cpu0
     stop.set()
     thread.join()
     client.stop()
@@ -222,6 +230,7 @@ def bench_ingest(url: str, vehicles: int, seconds: float, seed: int, qos: int) -
         "messages": ingest.received,
         "applied": applied[0],
         "msgs_per_s": round(_rate(span, applied[0])),
+        "cpu_us_per_msg": round(cpu / max(1, applied[0]) * 1e6, 1),
         "rejects": rejects,
     }
 
@@ -324,12 +333,18 @@ def main(argv: list[str] | None = None) -> int:
     # Each ingest round is paired with the bare round just before it (same background load).
     pairs = [i / b for i, b in zip(ing["rounds"], bare["rounds"], strict=True) if b]
     ratio = round(statistics.median(pairs), 3) if pairs else None
+    # CPU per message is what the machine's other load disturbs least: the rate one core
+    # could sustain, ingest vs bare.
+    cpu_b = statistics.median(r["cpu_us_per_msg"] for r in bares)
+    cpu_i = statistics.median(r["cpu_us_per_msg"] for r in ings)
+    cpu_ratio = round(cpu_b / cpu_i, 3) if cpu_i else None
     out = {
         "broker": "private mosquitto" if broker else args.broker,
         "qos": args.qos,
         "bare_subscriber": bare,
         "ingest": ing,
         "ingest_vs_bare": ratio,
+        "ingest_vs_bare_cpu": cpu_ratio,
         "live": live,
     }
     if args.json:
