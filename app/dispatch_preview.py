@@ -232,6 +232,8 @@ def _blockers(
     """(reasons the move is refused, the orders that would really move)."""
     if target is None:
         return [f"route {target_id!r} is not in this plan"], []
+    if not order_ids:
+        return ["no stops selected"], []
     blocked, moving = [], []
     if target.vehicle_id not in ctx.vehicle_index:
         blocked.append(f"vehicle {target.vehicle_id} has no driver today")

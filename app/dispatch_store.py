@@ -167,6 +167,12 @@ def _merged(
     stored_stops = {s.order_id: (r.id, s) for r in stored.routes for s in r.stops}
     by_id = {r.id: r for r in stored.routes}
     new = {r.id: _merge_stops(r, stored_stops) for r in routes}
+    for rid in {*new, *drop}:
+        served = [s.order_id for s in by_id[rid].stops if is_history(s)] if rid in by_id else []
+        kept = new[rid].order_ids if rid in new and rid not in drop else ()
+        lost = [o for o in served if o not in kept]
+        if lost:
+            raise CommandRefused(f"stops {lost} were served on route {rid}; they stay there")
     if not whole:
         missing = [rid for rid in new if rid not in by_id]
         if missing or drop:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import select
 
 from app.dispatch import CommandRefused, DispatchService, NotAllowed
 from app.store import StaleVersionError, open_store, repository
+from app.store.models import StopRow
 from engine.model import Stop, StopStatus, Unassigned, UnassignedReason
 from engine.travel import HaversineTravelModel
 from tests.app.test_dispatch_support import (
@@ -288,3 +290,18 @@ def test_the_write_hook_runs_in_the_commands_transaction(seeded, day):
         failing.reassign(failing.load_plan("SLC", DAY), day, ["O6"], "R-V1")
     assert stored_plan(seeded) == before
     assert len(service.audit()) == 1
+
+
+def test_undo_never_takes_back_a_delivery(seeded, day):
+    """A moved stop delivered meanwhile (its status written by telemetry) cannot be moved
+    back by undo: the undo is refused naming it, and the delivery stays stored."""
+    service = _service(seeded)
+    moved = service.reassign(service.load_plan("SLC", DAY), day, ["O5"], "R-V3")
+    with seeded.session() as s:
+        row = s.scalar(select(StopRow).where(StopRow.order_id == "O5"))
+        row.status = str(StopStatus.DELIVERED)
+    with pytest.raises(CommandRefused, match="O5"):
+        service.apply_undo(moved.plan, moved.undo)
+    stored = stored_plan(seeded)
+    assert stored.route_of("O5").id == "R-V3"
+    assert next(s for s in stored.routes[2].stops if s.order_id == "O5").status == "delivered"
