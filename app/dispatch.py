@@ -200,7 +200,8 @@ class DispatchService:
 
     # -- reassign ------------------------------------------------------------------------
     def prepare(self, plan: Plan, day: DayInput, now: datetime | None = None) -> None:
-        """Build the engine context for this plan now (e.g. when a drag starts)."""
+        """Build the engine context for this plan now, so the first drag preview is fast.
+        Safe to call on a worker thread (e.g. a JobRunner job after the plan changes)."""
         self._contexts.get(plan, day, now)
 
     def forget_context(self) -> None:

@@ -8,6 +8,7 @@ answers in a few milliseconds: fast enough for every mouse move of a drag.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -71,7 +72,7 @@ def states_from_fixes(fixes: Mapping[str, Any]) -> dict[str, VehicleState]:
     """Vehicle states from live fixes (anything with ``lat``, ``lon`` and ``ts`` in epoch
     seconds or an aware datetime), e.g. ``LiveState.positions``, for a positions provider."""
     out = {}
-    for vid, fix in fixes.items():
+    for vid, fix in list(fixes.items()):  # one C-level copy: safe against a writer thread
         ts = fix.ts if isinstance(fix.ts, datetime) else datetime.fromtimestamp(fix.ts, UTC)
         out[vid] = VehicleState(vid, Location(fix.lat, fix.lon), ts)
     return out
@@ -83,7 +84,9 @@ class ContextCache:
     Keyed on the identity of the plan and day objects and on ``now`` truncated to the
     minute; a new plan object whose routes have the same vehicles, drivers, orders and
     served stops (as after a reassign, an undo or a lock) reuses the context as well, so a
-    drag right after a command does not pay for a rebuild.
+    drag right after a command does not pay for a rebuild. Thread-safe: ``prepare`` may
+    run on a worker (a cold street-network matrix takes a second or two) while the main
+    thread previews; a preview then waits for that build instead of starting its own.
     """
 
     def __init__(self, travel, positions: PositionsProvider | None = None) -> None:
@@ -92,9 +95,14 @@ class ContextCache:
         self._key: tuple[Plan, DayInput, datetime | None] | None = None
         self._signature: tuple | None = None
         self._ctx: DayContext | None = None
+        self._lock = threading.Lock()
         self.builds = 0
 
     def get(self, plan: Plan, day: DayInput, now: datetime | None) -> DayContext:
+        with self._lock:
+            return self._get(plan, day, now)
+
+    def _get(self, plan: Plan, day: DayInput, now: datetime | None) -> DayContext:
         minute = now.replace(second=0, microsecond=0) if now is not None else None
         key = self._key
         if key is not None and key[1] is day and key[2] == minute:
@@ -113,7 +121,8 @@ class ContextCache:
 
     def clear(self) -> None:
         """Forget the context (e.g. when live positions should be read again now)."""
-        self._key, self._signature, self._ctx = None, None, None
+        with self._lock:
+            self._key, self._signature, self._ctx = None, None, None
 
 
 @dataclass(frozen=True, slots=True)
