@@ -7,13 +7,16 @@ database is empty, and plans the day in the background when no plan is stored ye
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QObject, Signal
 
 from app.day_state import DayState
+from app.dispatch import DispatchService, ReplanScope, replan_job
+from app.dispatch_preview import states_from_fixes
 from app.jobs import JobRunner
+from app.roads import travel_model_for
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,7 @@ class AppContext(QObject):
 
     sig_status = Signal(str)
     sig_route_geometry = Signal(object)  # {route_id: N x 2 lat/lon along the streets}
+    sig_proposal_ready = Signal(object, object)  # engine.planning.Proposal, ReplanScope | None
 
     def __init__(
         self, settings: Settings, *, headless: bool = False, parent: QObject | None = None
@@ -42,6 +46,7 @@ class AppContext(QObject):
         self.jobs.sig_job_progress.connect(self._on_job_progress)
         self.depot_id: str = ""
         self.day: date | None = None
+        self.dispatch: DispatchService | None = None
         self.tiles = self._open_tiles()
         self.state.sig_changed.connect(self._on_state_changed)
 
@@ -76,7 +81,14 @@ class AppContext(QObject):
                 # The demo depot gets a fresh demo day each day it is opened on.
                 self._seed_demo(session)
                 day = repository.load_day(session, depot.id, self.day)
-            plan = repository.load_plan(session, depot.id, self.day)
+        self.dispatch = DispatchService(
+            self.store,
+            travel_model_for(depot),
+            actor=self.actor,
+            role=self.settings.role,
+            positions=self._live_positions,
+        )
+        plan = self.dispatch.load_plan(depot.id, self.day)
         self.state.set_day(day, depot.id, plan, source="start")
         if plan is None and day.orders:
             self.plan_day(time_limit_s=self.settings.first_plan_seconds)
@@ -91,7 +103,7 @@ class AppContext(QObject):
         from app.store import repository
 
         demo = generate_demo_day(self.settings.demo_seed)
-        actor = f"{self.settings.user}@{self.settings.workstation_id}"
+        actor = self.actor
         repository.upsert_depots(session, demo.depots, actor=actor)
         repository.upsert_vehicles(session, demo.vehicles, actor=actor)
         repository.upsert_drivers(session, demo.drivers, actor=actor)
@@ -124,16 +136,94 @@ class AppContext(QObject):
         self.sig_status.emit(f"Planning {len(index.orders)} orders…")
         self.jobs.submit("plan", job)
 
+    @property
+    def actor(self) -> str:
+        """Who the audit log names for this workstation's commands."""
+        return f"{self.settings.user}@{self.settings.workstation_id}"
+
     def travel_model(self):
         """The street network where the depot's city ships one, else haversine."""
-        from app.roads import travel_model_for
-
         index = self.state.index
         return travel_model_for(index.depot if index else None)
+
+    def now(self) -> datetime:
+        """The clock of the day: simulated in the demo, else the wall clock."""
+        return self.state.now or datetime.now(UTC)
+
+    def _live_positions(self) -> dict:
+        """Where each vehicle is now, for previews and re-plans (none before live data)."""
+        return {}
+
+    def replan(self, route_ids=None, exception_id: str = "", time_limit_s: float = 5.0) -> None:
+        """Re-plan the fleet (or only ``route_ids``) in the background; the result is a proposal."""
+        index, plan = self.state.index, self.state.plan
+        if index is None or plan is None:
+            return
+        now = self.now()
+        scope = ReplanScope(frozenset(route_ids), exception_id) if route_ids else None
+        vehicles = states_from_fixes(self._live_positions())
+        statuses = {s.order_id: s.status for r in plan.routes for s in r.stops}
+        locked = {s.order_id for r in plan.routes for s in r.stops if s.locked}
+
+        def job(cancel_event, report):
+            proposal = replan_job(
+                plan,
+                index.day,
+                self.travel_model(),
+                now=now,
+                vehicles=vehicles,
+                statuses=statuses,
+                locked=locked,
+                route_ids=route_ids,
+                time_limit_s=time_limit_s,
+                stop_event=cancel_event,
+                progress=report,
+            )
+            return proposal, scope
+
+        what = f"{len(route_ids)} route(s)" if route_ids else "the fleet"
+        self.sig_status.emit(f"Re-planning {what} from {now.astimezone(self._zone()):%H:%M}…")
+        self.jobs.submit("replan", job)
+
+    def suggest_routes(self, order_id: str) -> list[str]:
+        """Other routes the engine ranks best for a stop: feasible first, then by cost."""
+        from app.dispatch_preview import vehicle_states
+        from engine.planning import Snapshot, suggest
+
+        index, plan = self.state.index, self.state.plan
+        if index is None or plan is None:
+            return []
+        now = self.now()
+        states = vehicle_states(plan, index.day, now, states_from_fixes(self._live_positions()))
+        locked = frozenset(s.order_id for r in plan.routes for s in r.stops if s.locked)
+        ranked = suggest(
+            Snapshot(index.day, plan, now, states, locked), order_id, self.travel_model()
+        )
+        by_vehicle = {r.vehicle_id: r.id for r in plan.routes}
+        current = plan.route_of(order_id)
+        return [
+            by_vehicle[s.vehicle_id]
+            for s in ranked
+            if s.vehicle_id in by_vehicle
+            and (current is None or by_vehicle[s.vehicle_id] != current.id)
+        ]
+
+    def _zone(self):
+        index = self.state.index
+        return ZoneInfo(index.depot.timezone) if index else UTC
 
     def _on_state_changed(self, changes) -> None:
         if self.state.plan is not None and (changes.everything or changes.routes):
             self._trace_routes(None if changes.everything else changes.routes)
+        if self.state.plan is not None and changes.everything and self.dispatch is not None:
+            # The first drag preview needs the day's travel matrices: build them now, off-thread.
+            plan, day, now, dispatch = (
+                self.state.plan,
+                self.state.index.day,
+                self.now(),
+                self.dispatch,
+            )
+            self.jobs.submit("prepare", lambda cancel, report: dispatch.prepare(plan, day, now))
 
     def _trace_routes(self, route_ids) -> None:
         """Follow each route along the streets for the map, in the background."""
@@ -165,15 +255,17 @@ class AppContext(QObject):
         if kind == "geometry" and result is not None:
             self.sig_route_geometry.emit(result)
             return
+        if kind == "replan" and result is not None:
+            proposal, scope = result
+            self.sig_proposal_ready.emit(proposal, scope)
+            return
         if kind != "plan" or result is None:
             return
         from app.store import repository
 
-        actor = f"{self.settings.user}@{self.settings.workstation_id}"
         with self.store.session() as session:
-            repository.save_plan(session, result, actor=actor)
-        with self.store.read_session() as session:
-            plan = repository.load_plan(session, result.depot_id, result.day)
+            repository.save_plan(session, result, actor=self.actor)
+        plan = self.dispatch.load_plan(result.depot_id, result.day)  # remembers versions
         self.state.set_plan(plan or result)
         unassigned = len(result.unassigned)
         self.sig_status.emit(
@@ -192,7 +284,11 @@ class AppContext(QObject):
         return f"{kind} online"
 
     def shutdown(self) -> None:
-        for kind in ("plan", "geometry"):
+        """Stop jobs and close the store and tile cache (idempotent)."""
+        if getattr(self, "_shut_down", False):
+            return
+        self._shut_down = True
+        for kind in ("plan", "geometry", "replan"):
             self.jobs.cancel(kind)
         self.jobs.wait(5000)
         self.tiles.shutdown()

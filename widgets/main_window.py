@@ -5,6 +5,7 @@ Panes never import each other; every cross-pane connection is made here.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -17,10 +18,14 @@ from app.day_state import Changes
 from app.exceptions_board import ExceptionBoard
 from app.exceptions_model import ExceptionsTableModel
 from app.routes_model import RoutesTableModel
+from widgets.dispatch_controller import DispatchController
 from widgets.exceptions_pane import ExceptionsPane
 from widgets.map_pane import MapPane
+from widgets.proposal_dialog import ProposalDialog
 from widgets.routes_pane import RoutesPane
 from widgets.timeline_pane import TimelinePane
+
+log = logging.getLogger(__name__)
 
 SETTINGS_ORG, SETTINGS_APP = "DispatchDesk", "Workstation"
 
@@ -43,6 +48,9 @@ class MainWindow(QMainWindow):
         self.board = getattr(context, "board", None) or ExceptionBoard(self)
         self.exceptions_model = ExceptionsTableModel(self.board, clock=self._now, parent=self)
         self.exceptions_pane = ExceptionsPane(self.exceptions_model, self)
+        self.dispatcher = DispatchController(context, self)
+        self.timeline_pane.preview_fn = self.dispatcher.preview_text
+        self.map_pane.preview_fn = self.dispatcher.preview_text
         self._build_status_bar()
         self._build_actions()
         self.setCentralWidget(self.map_pane)
@@ -61,6 +69,13 @@ class MainWindow(QMainWindow):
         )
         self._wire_selection()
         context.sig_route_geometry.connect(self.map_pane.set_route_geometry)
+        context.sig_proposal_ready.connect(self._on_proposal_ready)
+        self.timeline_pane.sig_stop_dropped.connect(self.dispatcher.reassign)
+        self.map_pane.sig_stop_dropped.connect(self.dispatcher.reassign)
+        self.exceptions_pane.sig_acknowledge_requested.connect(self._on_acknowledge_requested)
+        self.exceptions_pane.sig_resolve_requested.connect(self._on_resolve_requested)
+        self.exceptions_pane.sig_replan_requested.connect(self._on_replan_requested)
+        self.exceptions_pane.sig_reassign_requested.connect(self._on_reassign_requested)
         self.board.sig_changed.connect(self._on_board_changed)
 
         context.state.sig_changed.connect(self._on_state_changed)
@@ -96,15 +111,36 @@ class MainWindow(QMainWindow):
         self.plan_action.setStatusTip("Plan every order of the day from scratch")
         self.plan_action.triggered.connect(self.context.plan_day)
         plan_menu.addAction(self.plan_action)
-        self.cancel_action = QAction("&Cancel planning", self, shortcut=QKeySequence("Esc"))
+        self.replan_action = QAction("&Re-plan fleet", self, shortcut=QKeySequence("Ctrl+R"))
+        self.replan_action.setStatusTip(
+            "Re-plan every route from where the vehicles are now, keeping served and locked stops"
+        )
+        self.replan_action.triggered.connect(lambda: self.context.replan())
+        plan_menu.addAction(self.replan_action)
+        self.cancel_action = QAction("&Cancel", self, shortcut=QKeySequence("Esc"))
         self.cancel_action.setEnabled(False)
-        self.cancel_action.triggered.connect(lambda: self.context.jobs.cancel("plan"))
+        self.cancel_action.triggered.connect(self._on_cancel_triggered)
         plan_menu.addAction(self.cancel_action)
+        edit_menu = menu.addMenu("&Edit")
+        self.undo_action = self.dispatcher.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.redo_action = self.dispatcher.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence.StandardKey.Redo])
+        edit_menu.addAction(self.undo_action)
+        edit_menu.addAction(self.redo_action)
+        edit_menu.addSeparator()
+        lock = QAction("&Lock selected stop", self, shortcut=QKeySequence("Ctrl+L"))
+        lock.triggered.connect(lambda: self._lock_selected(True))
+        unlock = QAction("U&nlock selected stop", self, shortcut=QKeySequence("Ctrl+Shift+L"))
+        unlock.triggered.connect(lambda: self._lock_selected(False))
+        edit_menu.addAction(lock)
+        edit_menu.addAction(unlock)
         self._view_menu = menu.addMenu("&View")
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("toolbar_main")
-        toolbar.addAction(self.plan_action)
-        toolbar.addAction(self.cancel_action)
+        for action in (self.plan_action, self.replan_action, self.cancel_action,
+                       self.undo_action, self.redo_action):  # fmt: skip
+            toolbar.addAction(action)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -219,16 +255,93 @@ class MainWindow(QMainWindow):
             if route:
                 self.routes_pane.select_route(route)
 
+    # -- commands from the panes ----------------------------------------------------------
+    def _on_cancel_triggered(self) -> None:
+        for kind in ("plan", "replan"):
+            self.context.jobs.cancel(kind)
+
+    def _lock_selected(self, locked: bool) -> None:
+        selected = self.timeline_pane.selected
+        if selected:
+            self.dispatcher.set_locked(selected, locked)
+
+    def _on_acknowledge_requested(self, exception_id: str) -> None:
+        self.board.acknowledge(exception_id, self._now(), self.context.actor)
+
+    def _on_resolve_requested(self, exception_id: str) -> None:
+        self.board.resolve(exception_id, self._now(), self.context.actor)
+
+    def _routes_of_exception(self, exception_id: str) -> list[str]:
+        entry = self.board.get(exception_id)
+        if entry is None:
+            return []
+        exc, routes = entry.exception, []
+        for kind, ident in (("stop", exc.order_id), ("vehicle", exc.vehicle_id)):
+            route = self._route_of(kind, ident) if ident else None
+            if route and route not in routes:
+                routes.append(route)
+        return routes
+
+    def _on_replan_requested(self, exception_id: str) -> None:
+        """Re-plan the exception's route together with its nearest neighbours."""
+        routes = self._routes_of_exception(exception_id)
+        if not routes:
+            self.context.replan(exception_id=exception_id)
+            return
+        state = self.context.state
+        if state.plan is not None and state.index is not None:
+            for suggestion in self._suggestions(exception_id)[:2]:
+                if suggestion not in routes:
+                    routes.append(suggestion)
+        self.board.acknowledge(exception_id, self._now(), self.context.actor)
+        self.context.replan(route_ids=routes, exception_id=exception_id)
+
+    def _suggestions(self, exception_id: str) -> list[str]:
+        """Routes the engine ranks best for the exception's stop (feasible first)."""
+        entry = self.board.get(exception_id)
+        if entry is None or not entry.exception.order_id:
+            return []
+        try:
+            return self.context.suggest_routes(entry.exception.order_id)
+        except Exception as exc:  # a suggestion is a help, never a blocker
+            log.warning("no suggestion for %s: %s", exception_id, exc)
+            return []
+
+    def _on_reassign_requested(self, exception_id: str) -> None:
+        """Move the exception's stop to the engine's best suggested route."""
+        entry = self.board.get(exception_id)
+        targets = self._suggestions(exception_id)
+        if entry is None or not entry.exception.order_id or not targets:
+            self.statusBar().showMessage("No route to suggest for this exception", 5000)
+            return
+        if self.dispatcher.reassign([entry.exception.order_id], targets[0]):
+            self.board.acknowledge(exception_id, self._now(), self.context.actor)
+
+    def _on_proposal_ready(self, proposal, scope) -> None:
+        index = self.context.state.index
+        dialog = ProposalDialog(proposal, index.depot.timezone if index else "UTC", self)
+        self.last_proposal_dialog = dialog
+        if self.context.headless:
+            dialog.show()  # tests and screenshot runs drive it themselves
+            dialog.accepted.connect(lambda: self.dispatcher.accept_proposal(proposal, scope))
+            return
+        if dialog.exec() == ProposalDialog.DialogCode.Accepted:
+            self.dispatcher.accept_proposal(proposal, scope)
+
     def _on_job_started(self, kind: str) -> None:
+        if kind in ("plan", "replan"):
+            self.cancel_action.setEnabled(True)
         if kind == "plan":
             self._busy.show()
-            self.cancel_action.setEnabled(True)
             self.plan_action.setEnabled(False)
 
     def _on_job_finished(self, kind: str) -> None:
+        if kind in ("plan", "replan"):
+            self.cancel_action.setEnabled(
+                self.context.jobs.is_running("plan") or self.context.jobs.is_running("replan")
+            )
         if kind == "plan":
             self._busy.hide()
-            self.cancel_action.setEnabled(False)
             self.plan_action.setEnabled(True)
 
     def _on_job_failed(self, kind: str, message: str) -> None:

@@ -17,7 +17,9 @@ def demo_window(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(window)
     window.show()
     yield window
-    context.shutdown()
+    window.close()  # inside the test's event loop, so the web page goes before its profile
+    window.deleteLater()
+    qtbot.wait(50)
 
 
 def test_first_start_seeds_and_plans_the_demo_day(qtbot, demo_window):
@@ -47,3 +49,68 @@ def test_a_second_start_reads_the_stored_plan(qtbot, demo_window, tmp_path):
     assert not again.jobs.is_running("plan")
     assert [r.order_ids for r in again.state.routes] == first
     again.shutdown()
+
+
+@pytest.fixture
+def planned_window(qtbot, demo_window):
+    """The demo window once its first plan is in."""
+    context = demo_window.context
+    with qtbot.waitSignal(context.jobs.sig_job_finished, timeout=120_000):
+        context.start()
+    qtbot.waitUntil(lambda: context.state.plan is not None, timeout=10_000)
+    qtbot.wait(200)
+    return demo_window
+
+
+def _stored_route_of(context, order_id):
+    plan = context.dispatch.load_plan(context.state.index.depot.id, context.day)
+    route = plan.route_of(order_id)
+    return route.id if route else None
+
+
+def test_drag_on_the_timeline_moves_a_stop_and_undo_restores_it(qtbot, planned_window):
+    """A bar dragged onto the next row lands on that route (stored); Ctrl+Z puts it back."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from tests.widgets.test_timeline_pane import _drag, _viewport_point
+
+    window, context = planned_window, planned_window.context
+    timeline = window.timeline_pane
+    rows = timeline._rows
+    source_id, target_id = rows[0], rows[1]
+    source = context.state.route(source_id)
+    order_id = source.stops[-1].order_id
+    before = [r.order_ids for r in context.state.routes]
+    bar = timeline._bars[order_id]
+    start = _viewport_point(timeline, timeline.bar_scene_pos(order_id))
+    end = _viewport_point(timeline, timeline.row_scene_pos(target_id, (bar.x0 + bar.x1) / 2))
+    with qtbot.waitSignal(context.state.sig_changed, timeout=10_000):
+        _drag(qtbot, timeline, start, end)
+    assert order_id in context.state.route(target_id).order_ids
+    assert order_id not in context.state.route(source_id).order_ids
+    assert _stored_route_of(context, order_id) == target_id
+    assert window.undo_action.isEnabled()
+
+    QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert [r.order_ids for r in context.state.routes] == before
+    assert _stored_route_of(context, order_id) == source_id
+    window.redo_action.trigger()
+    assert _stored_route_of(context, order_id) == target_id
+
+
+def test_fleet_replan_comes_as_a_proposal_to_accept(qtbot, planned_window):
+    """Re-plan fleet shows a diff dialog (lateness, distance); accepting it is undoable."""
+    from PySide6.QtWidgets import QLabel
+
+    window, context = planned_window, planned_window.context
+    with qtbot.waitSignal(context.sig_proposal_ready, timeout=60_000):
+        window.replan_action.trigger()
+    dialog = window.last_proposal_dialog
+    summary = dialog.findChild(QLabel, "proposal_summary").text()
+    assert "Lateness" in summary and "Distance" in summary
+    count = window.dispatcher.undo_stack.count()
+    changed = dialog.proposal.plan.routes != context.state.routes
+    dialog.accept()
+    assert window.dispatcher.undo_stack.count() == count + (1 if changed else 0)
+    assert context.state.routes == dialog.proposal.plan.routes

@@ -1,0 +1,161 @@
+"""Commands from the panes to the dispatch service: drag-reassign, re-plan, undo and redo.
+
+Every plan-changing command runs through ``app.dispatch.DispatchService`` and lands on one
+QUndoStack as a command whose undo/redo are version-checked writes too. Errors (a stale
+edit by another workstation, a role that may not, a locked stop) are shown, never hidden.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from app.context import AppContext
+from app.dispatch import CommandRefused, CommandResult, NotAllowed, UndoRecord
+from app.store import StaleVersionError
+
+log = logging.getLogger(__name__)
+
+
+class DispatchUndoCommand(QUndoCommand):
+    """One applied command; undo/redo apply the service's undo records in turn."""
+
+    def __init__(self, controller: DispatchController, result: CommandResult):
+        super().__init__(result.label)
+        self._controller = controller
+        self._record: UndoRecord = result.undo
+        self._first_redo = True  # the command already ran when it was pushed
+
+    def undo(self) -> None:
+        self._record = self._controller.apply_record(self._record) or self._record
+
+    def redo(self) -> None:
+        if self._first_redo:
+            self._first_redo = False
+            return
+        self._record = self._controller.apply_record(self._record) or self._record
+
+
+class DispatchController(QObject):
+    """Runs commands for the window and keeps the undo stack."""
+
+    sig_error = Signal(str, str)  # title, message
+
+    def __init__(self, context: AppContext, parent_widget: QWidget):
+        super().__init__(parent_widget)
+        self.context = context
+        self._parent = parent_widget
+        self.undo_stack = QUndoStack(self)
+
+    # -- previews (called on every mouse move of a drag) ----------------------------------
+    def preview_text(self, order_ids, target_route_id: str) -> str:
+        state, service = self.context.state, self.context.dispatch
+        if service is None or state.plan is None or state.index is None:
+            return ""
+        ids = [order_ids] if isinstance(order_ids, str) else list(order_ids)
+        try:
+            preview = service.preview_reassign(
+                state.plan, state.index.day, ids, target_route_id, self.context.now()
+            )
+        except Exception as exc:  # a preview must never break the drag
+            log.warning("preview failed: %s", exc)
+            return f"cannot preview: {exc}"
+        return preview.summary
+
+    # -- commands -----------------------------------------------------------------------
+    def reassign(self, order_ids, target_route_id: str) -> bool:
+        """Move stops onto a route (supervisor); pushes one undoable command."""
+        state, service = self.context.state, self.context.dispatch
+        if service is None or state.plan is None or state.index is None:
+            return False
+        ids = [order_ids] if isinstance(order_ids, str) else list(order_ids)
+        route = state.route(target_route_id)
+        if route is not None and all(oid in route.order_ids for oid in ids):
+            return False  # dropped where it already is
+        result = self._run(
+            lambda: service.reassign(
+                state.plan, state.index.day, ids, target_route_id, self.context.now()
+            )
+        )
+        return self._push(result)
+
+    def accept_proposal(self, proposal, scope) -> bool:
+        state, service = self.context.state, self.context.dispatch
+        if service is None or state.plan is None:
+            return False
+        return self._push(
+            self._run(lambda: service.accept_proposal(state.plan, proposal, scope=scope))
+        )
+
+    def set_locked(self, order_ids, locked: bool) -> bool:
+        state, service = self.context.state, self.context.dispatch
+        if service is None or state.plan is None:
+            return False
+        return self._push(
+            self._run(lambda: service.set_locked(state.plan, list(order_ids), locked))
+        )
+
+    def apply_record(self, record: UndoRecord) -> UndoRecord | None:
+        """Undo or redo: apply a record; returns the record that reverses it."""
+        state, service = self.context.state, self.context.dispatch
+        result = self._run(lambda: service.apply_undo(state.plan, record))
+        if result is None:
+            return None
+        state.set_plan(result.plan, result.changes)
+        return result.undo
+
+    # -- helpers ------------------------------------------------------------------------
+    def _push(self, result: CommandResult | None) -> bool:
+        if result is None:
+            return False
+        self.context.state.set_plan(result.plan, result.changes)
+        self.undo_stack.push(DispatchUndoCommand(self, result))
+        self.context.sig_status.emit(result.label)
+        return True
+
+    def _run(self, command) -> CommandResult | None:
+        try:
+            return command()
+        except StaleVersionError as exc:
+            self._report("Someone else changed this route", _stale_text(exc))
+            self._reload_plan()
+        except NotAllowed as exc:
+            self._report("Not allowed for your role", str(exc))
+        except CommandRefused as exc:
+            self._report("Cannot do that", str(exc))
+        return None
+
+    def _reload_plan(self) -> None:
+        """After a stale edit, show the day as stored now (the user's edit is in the message)."""
+        ctx = self.context
+        if ctx.dispatch is not None and ctx.state.index is not None and ctx.day is not None:
+            plan = ctx.dispatch.load_plan(ctx.state.index.depot.id, ctx.day)
+            if plan is not None:
+                ctx.state.set_plan(plan)
+
+    def _report(self, title: str, message: str) -> None:
+        log.warning("%s: %s", title, message)
+        self.sig_error.emit(title, message)
+        self.context.sig_status.emit(f"{title}: {message}")
+        if not self.context.headless:
+            QMessageBox.warning(self._parent, title, message)
+
+
+def _stale_text(exc: StaleVersionError) -> str:
+    lines = [str(exc)]
+    ours = getattr(exc, "ours", None)
+    theirs = getattr(exc, "theirs", None)
+    if ours:
+        lines.append("Your edit: " + "; ".join(f"{r.id}: {' '.join(r.order_ids)}" for r in ours))
+    if theirs is not None:
+        ids = {r.id for r in ours or ()}
+        stored = [r for r in getattr(theirs, "routes", ()) if r.id in ids]
+        if stored:
+            lines.append(
+                "Stored now: " + "; ".join(f"{r.id}: {' '.join(r.order_ids)}" for r in stored)
+            )
+    lines.append("The plan now shows the stored version; redo your edit on it if it still fits.")
+    return "\n".join(lines)
