@@ -60,6 +60,10 @@ def load_day_and_plan(args):
 
     if args.vehicles:
         day = synthetic_day(args.vehicles, seed=args.seed, day=args.day)
+        if args.start == "now":  # the load generator's fleet sets off right now
+            now = datetime.now(UTC)
+            day = synthetic_day(args.vehicles, seed=args.seed, day=now.date())
+            return day, sweep_plan(day, start=now.time().replace(microsecond=0))
         return day, sweep_plan(day)
     if args.database:
         from app.store import open_store
