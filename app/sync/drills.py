@@ -145,3 +145,18 @@ def drill_listener_kills(url: str, kills: int = 50) -> DrillResult:
 def change_log_count(store: Store) -> int:
     with store.read_session() as s:
         return s.scalar(select(func.count()).select_from(ChangeLogRow)) or 0
+
+
+def _terminate_all(url: str) -> None:
+    """Terminate every other connection to ``url``'s database (a cut network)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    libpq = parsed.set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (parsed.database,),
+        )
