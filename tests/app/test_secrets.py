@@ -1,0 +1,89 @@
+"""Passwords come from the environment or the system keyring, never from plain text."""
+
+from __future__ import annotations
+
+import logging
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+from keyring.backends import fail
+
+from app import secrets
+
+
+class DictKeyring(KeyringBackend):
+    """A keyring backend held in memory: the keyring package's own plugin interface."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.items.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.items[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.items.pop((service, username), None)
+
+
+@pytest.fixture
+def ring():
+    before = keyring.get_keyring()
+    backend = DictKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(before)
+
+
+@pytest.fixture
+def no_ring():
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(before)
+
+
+def test_password_round_trips_through_the_keyring(ring: DictKeyring) -> None:
+    """A stored password is read back and lands in the database URL, not in settings."""
+    secrets.set_secret("database_password", "s3cret")
+    assert ring.items == {("dispatch-desk", "database_password"): "s3cret"}
+    url = secrets.database_url_with_password("postgresql+psycopg://disp@db:5433/day", env={})
+    assert url == "postgresql+psycopg://disp:s3cret@db:5433/day"
+    secrets.delete_secret("database_password")
+    assert secrets.get_secret("database_password", env={}) is None
+
+
+def test_environment_variable_wins(ring: DictKeyring) -> None:
+    """DISPATCH_MQTT_PASSWORD still works (tests, containers) and wins over the keyring."""
+    secrets.set_secret("mqtt_password", "from-ring")
+    env = {"DISPATCH_MQTT_PASSWORD": "from-env"}
+    assert secrets.get_secret("mqtt_password", env) == "from-env"
+    assert secrets.get_secret("mqtt_password", {}) == "from-ring"
+
+
+def test_no_keyring_gives_a_clear_message(no_ring: None) -> None:
+    """Without a system keyring storing refuses, says why and names the variable to use."""
+    with pytest.raises(secrets.SecretUnavailable) as caught:
+        secrets.set_secret("database_password", "x")
+    message = str(caught.value)
+    assert "no system keyring" in message and "DISPATCH_DATABASE_PASSWORD" in message
+    assert secrets.get_secret("database_password", env={}) is None
+
+
+def test_plain_text_password_in_url_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    """A password written into the URL still works but the log says it is plain text."""
+    with caplog.at_level(logging.WARNING, logger="app.secrets"):
+        url = secrets.database_url_with_password("postgresql+psycopg://u:pw@h/db", env={})
+    assert url == "postgresql+psycopg://u:pw@h/db"
+    assert "plain text" in caplog.text
+
+
+def test_unknown_secret_name_is_refused() -> None:
+    """A misspelt secret name is refused with the list of known ones."""
+    with pytest.raises(ValueError, match="database_password"):
+        secrets.get_secret("db_pass", env={})
