@@ -96,6 +96,8 @@ class ChangeFollower:
         self._wake = threading.Event()
         self._conn = None
         self._lock = threading.Lock()
+        self._skip_first = False
+        self._trigger_installed = False
         self._thread = threading.Thread(target=self._run, name="change-follower", daemon=True)
 
     @property
@@ -103,12 +105,10 @@ class ChangeFollower:
         return self.store.dialect == "postgresql"
 
     def start(self, *, catch_up_first: bool = True) -> ChangeFollower:
-        """Start following; with ``catch_up_first`` and no cursor, skip the existing log."""
-        if self.cursor is None and not catch_up_first:
-            with self.store.read_session() as s:
-                _rows, self.cursor = read_changes(s, None)
-        if self.listening:
-            install_notify_trigger(self.store.engine)
+        """Start following. Without a cursor, ``catch_up_first`` reports the whole existing
+        log first; False skips it and reports only what commits from now on. Never waits
+        for the database: an unreachable one is retried by the thread."""
+        self._skip_first = self.cursor is None and not catch_up_first
         self._thread.start()
         return self
 
@@ -132,6 +132,8 @@ class ChangeFollower:
                     ChangeEvent(r.id, r.entity, r.entity_id, r.operation, r.origin, r.actor)
                     for r in rows
                 ]
+            if self._skip_first:
+                self._skip_first, events = False, []
             if events:
                 try:
                     self.on_changes(events)
@@ -173,6 +175,9 @@ class ChangeFollower:
     def _connect(self) -> None:
         import psycopg
 
+        if not self._trigger_installed:
+            install_notify_trigger(self.store.engine)
+            self._trigger_installed = True
         conn = psycopg.connect(_libpq_url(self.store.url), autocommit=True, connect_timeout=5)
         conn.execute(f"LISTEN {CHANNEL}")
         self.listen_pid = conn.info.backend_pid

@@ -9,6 +9,7 @@ waiting, catches the local copy up with the shared one (plan and route versions)
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -222,6 +223,35 @@ class OfflineDesk:
                 .order_by(ExceptionRow.detected_at.desc())
             )
             return list(s.scalars(query))
+
+    def resolve_conflict(self, exception_id: str, *, keep: str, actor: str) -> Command | None:
+        """Settle a sync conflict: ``keep="theirs"`` leaves the shared version; ``"mine"``
+        applies this desk's version again on top of what is stored now (a new command).
+        The conflict is marked resolved here and, when reachable, on the shared database."""
+        if keep not in ("mine", "theirs"):
+            raise ValueError(f"keep must be 'mine' or 'theirs', got {keep!r}")
+        with self.local.read_session() as s:
+            row = s.get(ExceptionRow, exception_id)
+            if row is None or row.type != outbox.CONFLICT_TYPE:
+                raise KeyError(f"no sync conflict {exception_id!r} on this workstation")
+            mine = json.loads(row.detail)["mine"]
+        command = None
+        if keep == "mine":
+            routes = {rid: v["orders"] for rid, v in mine.items()}
+            command = self.execute(routes, actor=actor, label=f"kept after {exception_id}")
+        now = datetime.now(UTC)
+        with self.local.session() as s:
+            row = s.get(ExceptionRow, exception_id)
+            row.resolved_at, row.resolved_by = now, actor
+        try:
+            with self.shared().session() as s:
+                row = s.get(ExceptionRow, exception_id)
+                if row is not None and row.resolved_at is None:
+                    row.resolved_at, row.resolved_by = now, actor
+        except UNREACHABLE as exc:
+            self._went_offline(exc)
+        self._publish()
+        return command
 
     def status(self, pending: int | None = None) -> SyncStatus:
         pending = self.pending_count() if pending is None else pending

@@ -33,8 +33,7 @@ def test_other_workstation_change_arrives_within_a_second(postgres_url: str) -> 
     # A long timer: only the NOTIFY doorbell can make it fast.
     follower = ChangeFollower(reader, on_changes, poll_s=30.0).start(catch_up_first=False)
     try:
-        wait_for(lambda: follower.listen_pid is not None, 30, "the follower to listen")
-        time.sleep(0.2)  # let the first (empty) catch-up finish before timing
+        wait_for(lambda: follower.cursor is not None, 30, "the follower's first catch-up")
         started = time.monotonic()
         rotate_route(writer, "R3", actor="desk-2")
         assert arrived.wait(5)

@@ -92,3 +92,21 @@ def test_unreachable_database_means_offline(tmp_path: Path) -> None:
     report = a.sync()
     assert (report.online, report.pending) == (False, 1)
     assert a.status().last_error
+
+
+def test_conflict_resolved_by_keeping_mine(postgres_url: str, tmp_path: Path) -> None:
+    """Choosing "keep mine" puts this desk's version on top of theirs, conflict closed."""
+    shared = shared_store(postgres_url)
+    a, b = desk(tmp_path, "desk-a", postgres_url), desk(tmp_path, "desk-b", postgres_url)
+    start = orders(a.local)["R3"]
+    a.work_offline = b.work_offline = True
+    a.execute({"R3": rotated(start)}, actor="ann")
+    b.execute({"R3": start[::-1]}, actor="bob")
+    a.work_offline = b.work_offline = False
+    a.sync()
+    assert b.sync().conflicts == 1
+    (conflict,) = b.conflicts()
+    b.resolve_conflict(conflict.id, keep="mine", actor="bob")
+    assert b.sync().applied == 1
+    assert orders(shared)["R3"] == start[::-1]
+    assert b.conflicts() == [] and b.status().conflicts == 0
