@@ -25,6 +25,7 @@ from app.store import repository as repo
 from app.store.changelog import log_change
 from app.store.models import ExceptionRow, OutboxRow, RouteRow
 from app.sync import outbox
+from app.sync.backfill import backfill_telemetry
 from app.sync.commands import Command, apply_command
 from app.sync.status import SyncStatus
 
@@ -131,6 +132,7 @@ class OfflineDesk:
                     applied += outcome.status == "applied"
                     duplicates += outcome.status == "duplicate"
                     conflicts += outcome.status == "conflict"
+                backfill_telemetry(self.local, self.shared())
                 refreshed = self.refresh()
                 self._online, self._last_error = True, ""
                 self._last_sync = datetime.now(UTC)

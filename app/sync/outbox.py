@@ -137,6 +137,8 @@ def send(shared: Store, command: Command, *, tainted: bool) -> Outcome:
                         apply_command(s, command)
                 except StaleVersionError as exc:
                     reason = str(exc)
+                except (KeyError, ValueError) as exc:  # e.g. an order gone meanwhile
+                    reason = f"refused by the shared database: {exc}"
             record = OutboxRow(
                 idempotency_key=key,
                 command=command.to_json(),

@@ -110,3 +110,34 @@ def test_conflict_resolved_by_keeping_mine(postgres_url: str, tmp_path: Path) ->
     assert b.sync().applied == 1
     assert orders(shared)["R3"] == start[::-1]
     assert b.conflicts() == [] and b.status().conflicts == 0
+
+
+def test_telemetry_stored_offline_is_backfilled_once(postgres_url: str, tmp_path: Path) -> None:
+    """Fixes and stop events received while offline reach the shared database on
+    reconnect, once, and the latest position only moves forwards."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func
+
+    from app.store.models import BreadcrumbRow, StopEventRow, VehiclePositionRow
+
+    shared = shared_store(postgres_url)
+    a = desk(tmp_path, "desk-a", postgres_url)
+    t0 = datetime(2026, 11, 24, 16, tzinfo=UTC)
+    with a.local.session() as s:
+        for seq in range(1, 31):
+            s.add(BreadcrumbRow(vehicle_id="V1", seq=seq, ts=t0 + timedelta(seconds=seq),
+                                lat=40.7, lon=-111.9))  # fmt: skip
+        s.add(StopEventRow(event_id="e1", vehicle_id="V1", stop_id="O4", type="delivered",
+                           ts=t0, reason="", received_at=t0))  # fmt: skip
+        s.add(VehiclePositionRow(vehicle_id="V1", seq=30, ts=t0 + timedelta(seconds=30),
+                                 lat=40.7, lon=-111.9, received_at=t0))  # fmt: skip
+    with shared.session() as s:  # the shared database already heard a newer fix
+        s.add(VehiclePositionRow(vehicle_id="V1", seq=99, ts=t0 + timedelta(hours=1),
+                                 lat=41.0, lon=-111.0, received_at=t0))  # fmt: skip
+    assert a.sync().online
+    a.sync()
+    with shared.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(BreadcrumbRow)) == 30
+        assert s.scalar(select(func.count()).select_from(StopEventRow)) == 1
+        assert s.get(VehiclePositionRow, "V1").seq == 99
