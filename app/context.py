@@ -15,7 +15,9 @@ from PySide6.QtCore import QObject, Signal
 from app.day_state import DayState
 from app.dispatch import DispatchService, ReplanScope, replan_job
 from app.dispatch_preview import states_from_fixes
+from app.exceptions_board import ExceptionBoard
 from app.jobs import JobRunner
+from app.live_session import LiveSession, eta_travel_times
 from app.roads import travel_model_for
 from app.settings import Settings
 
@@ -48,6 +50,16 @@ class AppContext(QObject):
         self.day: date | None = None
         self.dispatch: DispatchService | None = None
         self.tiles = self._open_tiles()
+        self.board = ExceptionBoard(self)
+        self.live = LiveSession(
+            settings,
+            self.store,
+            self.state,
+            self.board,
+            simulate=settings.simulate and not settings.mqtt_url,
+            speedup=settings.demo_speedup,
+            parent=self,
+        )
         self.state.sig_changed.connect(self._on_state_changed)
 
     def _open_tiles(self):
@@ -90,6 +102,8 @@ class AppContext(QObject):
         )
         plan = self.dispatch.load_plan(depot.id, self.day)
         self.state.set_day(day, depot.id, plan, source="start")
+        if plan is not None:
+            self._start_live(plan)
         if plan is None and day.orders:
             self.plan_day(time_limit_s=self.settings.first_plan_seconds)
 
@@ -148,11 +162,48 @@ class AppContext(QObject):
 
     def now(self) -> datetime:
         """The clock of the day: simulated in the demo, else the wall clock."""
-        return self.state.now or datetime.now(UTC)
+        return self.live.now() or self.state.now or datetime.now(UTC)
 
     def _live_positions(self) -> dict:
         """Where each vehicle is now, for previews and re-plans (none before live data)."""
-        return {}
+        return self.live.positions()
+
+    def _warm_basemap(self) -> None:
+        """Draw the overview tiles of the day's area ahead of the map asking for them."""
+        if self.settings.tile_url:
+            return  # a tile server is filled as the map asks (bulk fetching is not allowed)
+        index = self.state.index
+        lats = [index.depot.location.lat, *(o.location.lat for o in index.orders.values())]
+        lons = [index.depot.location.lon, *(o.location.lon for o in index.orders.values())]
+        bbox = (min(lons), min(lats), max(lons), max(lats))
+        tiles = self.tiles
+        self.jobs.submit(
+            "basemap", lambda cancel, report: tiles.fill_area(bbox, range(10, 14), stop=cancel)
+        )
+
+    def _build_eta_travel(self) -> None:
+        """Street travel times between the day's points for live ETAs, built off-thread."""
+        index = self.state.index
+        points = [index.depot.location, *(o.location for o in index.orders.values())]
+
+        def job(cancel_event, report):
+            return eta_travel_times(self.travel_model(), points)
+
+        self.jobs.submit("eta-travel", job)
+
+    def _start_live(self, plan) -> None:
+        """Telemetry, ETAs and exceptions over the plan; the demo's simulated fleet too."""
+        if self.live.service is not None:
+            self.live.watch(plan)
+            return
+        index = self.state.index
+        simulate = self.live.simulate and index is not None and self._is_demo_depot(index.depot.id)
+        self.live.simulate = simulate
+        try:
+            self.live.start(plan)
+        except Exception as exc:  # the day still works without live data; say so
+            log.exception("live telemetry could not start")
+            self.sig_status.emit(f"Live telemetry is off: {exc}")
 
     def replan(self, route_ids=None, exception_id: str = "", time_limit_s: float = 5.0) -> None:
         """Re-plan the fleet (or only ``route_ids``) in the background; the result is a proposal."""
@@ -213,6 +264,12 @@ class AppContext(QObject):
         return ZoneInfo(index.depot.timezone) if index else UTC
 
     def _on_state_changed(self, changes) -> None:
+        plan_moved = self.state.plan is not None and (changes.everything or changes.routes)
+        if plan_moved and changes.source not in ("telemetry", "start"):
+            self.live.watch(self.state.plan)  # ETAs and rules follow the new plan
+        if changes.everything and self.state.index is not None:
+            self._build_eta_travel()
+            self._warm_basemap()
         if self.state.plan is not None and (changes.everything or changes.routes):
             self._trace_routes(None if changes.everything else changes.routes)
         if self.state.plan is not None and changes.everything and self.dispatch is not None:
@@ -255,6 +312,11 @@ class AppContext(QObject):
         if kind == "geometry" and result is not None:
             self.sig_route_geometry.emit(result)
             return
+        if kind == "eta-travel" and result is not None:
+            self.live.travel = result
+            if self.state.plan is not None:
+                self.live.watch(self.state.plan)
+            return
         if kind == "replan" and result is not None:
             proposal, scope = result
             self.sig_proposal_ready.emit(proposal, scope)
@@ -267,6 +329,7 @@ class AppContext(QObject):
             repository.save_plan(session, result, actor=self.actor)
         plan = self.dispatch.load_plan(result.depot_id, result.day)  # remembers versions
         self.state.set_plan(plan or result)
+        self._start_live(self.state.plan)
         unassigned = len(result.unassigned)
         self.sig_status.emit(
             f"Planned {sum(len(r.stops) for r in result.routes)} stops on "
@@ -283,13 +346,19 @@ class AppContext(QObject):
         kind = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
         return f"{kind} online"
 
+    def outbox_pending(self) -> int:
+        """Commands written locally and not yet replayed to the shared database."""
+        sync = getattr(self, "sync", None)
+        return sync.pending() if sync is not None else 0
+
     def shutdown(self) -> None:
         """Stop jobs and close the store and tile cache (idempotent)."""
         if getattr(self, "_shut_down", False):
             return
         self._shut_down = True
-        for kind in ("plan", "geometry", "replan"):
+        for kind in ("plan", "geometry", "replan", "eta-travel", "prepare", "basemap"):
             self.jobs.cancel(kind)
         self.jobs.wait(5000)
+        self.live.stop()
         self.tiles.shutdown()
         self.store.close()

@@ -49,6 +49,10 @@ class Settings:
     role: str = _doc("supervisor", "dispatcher or supervisor")
     demo: bool = _doc(True, "Load the demo depot on first start when the database is empty")
     demo_seed: int = _doc(7, "Seed of the demo day")
+    simulate: bool = _doc(
+        True, "Drive the demo depot's fleet with the built-in simulator (embedded broker only)"
+    )
+    demo_speedup: float = _doc(10.0, "How much faster than real time the simulated demo day runs")
     first_plan_seconds: float = _doc(10.0, "Time limit of the automatic first plan of a day")
     tile_url: str = _doc("", "Tile source URL template ({z}/{x}/{y}) that fills the cache online")
 

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from argparse import Namespace
+from dataclasses import replace
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,12 @@ def run_workstation(args: Namespace) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Dispatch Desk")
-    context = AppContext(Settings.from_env(), headless=bool(screenshot))
+    settings = Settings.from_env()
+    after = float(getattr(args, "after", 0) or 0)
+    if screenshot and after > 0:
+        # Run the simulated day fast enough that the picture comes within about a minute.
+        settings = replace(settings, demo_speedup=max(settings.demo_speedup, after / 45.0))
+    context = AppContext(settings, headless=bool(screenshot))
     window = MainWindow(context)
     window.show()
     context.start()

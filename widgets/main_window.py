@@ -6,16 +6,25 @@ Panes never import each other; every cross-pane connection is made here.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEventLoop, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QWidget,
+)
 
 from app.context import AppContext
 from app.day_state import Changes
-from app.exceptions_board import ExceptionBoard
+from app.exceptions_board import SEVERITY_RANK
 from app.exceptions_model import ExceptionsTableModel
 from app.routes_model import RoutesTableModel
 from widgets.dispatch_controller import DispatchController
@@ -45,7 +54,7 @@ class MainWindow(QMainWindow):
         self.routes_pane = RoutesPane(self.routes_model, self)
         self.map_pane = MapPane(context.tiles, parent=self)
         self.timeline_pane = TimelinePane(parent=self)
-        self.board = getattr(context, "board", None) or ExceptionBoard(self)
+        self.board = context.board
         self.exceptions_model = ExceptionsTableModel(self.board, clock=self._now, parent=self)
         self.exceptions_pane = ExceptionsPane(self.exceptions_model, self)
         self.dispatcher = DispatchController(context, self)
@@ -70,6 +79,12 @@ class MainWindow(QMainWindow):
         self._wire_selection()
         context.sig_route_geometry.connect(self.map_pane.set_route_geometry)
         context.sig_proposal_ready.connect(self._on_proposal_ready)
+        live = context.live
+        live.sig_vehicles_moved.connect(self.map_pane.update_vehicles)
+        live.sig_etas_updated.connect(self.map_pane.update_etas)
+        live.sig_etas_updated.connect(self.timeline_pane.update_etas)
+        live.sig_clock.connect(self._on_live_clock)
+        live.sig_connection_changed.connect(lambda _state: self._refresh_status())
         self.timeline_pane.sig_stop_dropped.connect(self.dispatcher.reassign)
         self.map_pane.sig_stop_dropped.connect(self.dispatcher.reassign)
         self.exceptions_pane.sig_acknowledge_requested.connect(self._on_acknowledge_requested)
@@ -144,14 +159,24 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
+        self._broker_label = QLabel(self)
+        self._broker_label.setObjectName("status_broker")
         self._db_label = QLabel(self)
-        self._clock_label = QLabel(self)
+        self._db_label.setObjectName("status_database")
+        self._outbox_label = QLabel(self)
+        self._outbox_label.setObjectName("status_outbox")
+        self._exceptions_label = QLabel(self)
+        self._exceptions_label.setObjectName("status_exceptions")
         self._routes_label = QLabel(self)
+        self._routes_label.setObjectName("status_routes")
+        self._clock_label = QLabel(self)
+        self._clock_label.setObjectName("status_clock")
         self._busy = QProgressBar(self)
         self._busy.setMaximumWidth(140)
         self._busy.setRange(0, 0)
         self._busy.hide()
-        for widget in (self._busy, self._routes_label, self._db_label, self._clock_label):
+        for widget in (self._busy, self._exceptions_label, self._routes_label, self._broker_label,
+                       self._db_label, self._outbox_label, self._clock_label):  # fmt: skip
             bar.addPermanentWidget(widget)
 
     # -- layout persistence -------------------------------------------------------------
@@ -178,12 +203,40 @@ class MainWindow(QMainWindow):
     # -- reactions ----------------------------------------------------------------------
     def _refresh_status(self) -> None:
         ctx = self.context
+        broker = ctx.live.connection
+        online = broker == "connected"
+        self._broker_label.setText(f"Broker: {'online' if online else 'offline'}")
+        self._broker_label.setStyleSheet("" if online else "color: #c62828;")
         self._db_label.setText(f"Database: {ctx.database_label()}")
+        self._outbox_label.setText(f"Outbox: {ctx.outbox_pending()} pending")
+        counts = self.board.open_by_severity()
+        self._exceptions_label.setText(
+            "Exceptions: "
+            + " ".join(f"{counts[s]} {s.value}" for s in sorted(counts, key=SEVERITY_RANK.get))
+        )
         index = ctx.state.index
         zone = ZoneInfo(index.depot.timezone) if index else None
-        now = ctx.state.now or datetime.now(zone)
-        self._clock_label.setText(now.astimezone(zone).strftime("%a %d %b %H:%M:%S"))
+        now = ctx.now()
+        simulated = " (simulated)" if ctx.live.simulate and ctx.live.service is not None else ""
+        self._clock_label.setText(now.astimezone(zone).strftime("%a %d %b %H:%M:%S") + simulated)
         self._routes_label.setText(f"Active routes: {ctx.state.active_route_count()}")
+
+    def _on_live_clock(self, now: datetime) -> None:
+        self.map_pane.set_now(now)
+        self.timeline_pane.set_now(now)
+
+    def advance_simulation(self, seconds: float) -> None:
+        """Run the simulated day on for ``seconds`` of its clock (screenshot runs)."""
+        live = self.context.live
+        start = live.now()
+        if start is None:
+            return
+        target = start.timestamp() + seconds
+        app = QApplication.instance()
+        deadline = time.monotonic() + seconds / max(live.speedup, 1.0) * 3 + 30
+        while (live.now() or start).timestamp() < target and time.monotonic() < deadline:
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            time.sleep(0.01)
 
     def _now(self) -> datetime:
         return self.context.state.now or datetime.now(UTC)
