@@ -11,22 +11,23 @@ from widgets.main_window import MainWindow
 def demo_window(qtbot, tmp_path, monkeypatch):
     """A main window over a fresh embedded database in a temporary data directory."""
     monkeypatch.setenv("DISPATCH_DATA_DIR", str(tmp_path))
-    settings = Settings.from_env(demo=True, database_url="", first_plan_seconds=2.0)
+    settings = Settings.from_env(
+        demo=True, database_url="", first_plan_seconds=2.0, simulate=False, mqtt_url=""
+    )
     context = AppContext(settings, headless=True)
     window = MainWindow(context)
     qtbot.addWidget(window)
     window.show()
     yield window
     window.close()  # inside the test's event loop, so the web page goes before its profile
-    window.deleteLater()
     qtbot.wait(50)
 
 
 def test_first_start_seeds_and_plans_the_demo_day(qtbot, demo_window):
     """On an empty database the demo day is loaded and planned; its routes are listed."""
     context = demo_window.context
-    with qtbot.waitSignal(context.jobs.sig_job_finished, timeout=120_000):
-        context.start()
+    context.start()
+    qtbot.waitUntil(lambda: context.state.plan is not None, timeout=120_000)
     assert context.state.index is not None
     assert len(context.state.index.orders) >= 300
     model = demo_window.routes_model
@@ -39,12 +40,10 @@ def test_first_start_seeds_and_plans_the_demo_day(qtbot, demo_window):
 def test_a_second_start_reads_the_stored_plan(qtbot, demo_window, tmp_path):
     """The plan is persisted: a new context on the same database shows it without planning."""
     context = demo_window.context
-    with qtbot.waitSignal(context.jobs.sig_job_finished, timeout=120_000):
-        context.start()
+    context.start()
+    qtbot.waitUntil(lambda: context.state.plan is not None, timeout=120_000)
     first = [r.order_ids for r in context.state.routes]
-    again = AppContext(
-        Settings.from_env(demo=True, database_url="", first_plan_seconds=2.0), headless=True
-    )
+    again = AppContext(Settings.from_env(demo=True, database_url="", simulate=False), headless=True)
     again.start()
     assert not again.jobs.is_running("plan")
     assert [r.order_ids for r in again.state.routes] == first
@@ -55,9 +54,8 @@ def test_a_second_start_reads_the_stored_plan(qtbot, demo_window, tmp_path):
 def planned_window(qtbot, demo_window):
     """The demo window once its first plan is in."""
     context = demo_window.context
-    with qtbot.waitSignal(context.jobs.sig_job_finished, timeout=120_000):
-        context.start()
-    qtbot.waitUntil(lambda: context.state.plan is not None, timeout=10_000)
+    context.start()
+    qtbot.waitUntil(lambda: context.state.plan is not None, timeout=120_000)
     qtbot.wait(200)
     return demo_window
 
@@ -113,4 +111,42 @@ def test_fleet_replan_comes_as_a_proposal_to_accept(qtbot, planned_window):
     changed = dialog.proposal.plan.routes != context.state.routes
     dialog.accept()
     assert window.dispatcher.undo_stack.count() == count + (1 if changed else 0)
-    assert context.state.routes == dialog.proposal.plan.routes
+    sequences = {r.id: r.order_ids for r in dialog.proposal.plan.routes if r.stops}
+    assert {r.id: r.order_ids for r in context.state.routes if r.stops} == sequences
+
+
+def test_the_demo_day_runs_live(qtbot, tmp_path, monkeypatch):
+    """With the simulator on, the embedded broker connects, vehicles move on the map and
+    stop results reach the plan."""
+    monkeypatch.setenv("DISPATCH_DATA_DIR", str(tmp_path))
+    settings = Settings.from_env(
+        demo=True, database_url="", first_plan_seconds=2.0, simulate=True, demo_speedup=60.0
+    )
+    context = AppContext(settings, headless=True)
+    window = MainWindow(context)
+    qtbot.addWidget(window)
+    window.show()
+    moved: list[dict] = []
+    context.live.sig_vehicles_moved.connect(moved.append)
+    context.start()
+    qtbot.waitUntil(lambda: context.live.connection == "connected", timeout=120_000)
+    qtbot.waitUntil(lambda: len(moved) > 3, timeout=60_000)
+    assert "Broker: online" in window._broker_label.text()
+    assert "(simulated)" in window._clock_label.text()
+    qtbot.waitUntil(
+        lambda: any(s.status.is_done for r in context.state.routes for s in r.stops),
+        timeout=90_000,
+    )
+    counts: list[int] = []
+
+    def vehicles_on_map() -> bool:
+        window.map_pane.run_js(
+            "JSON.stringify(Object.keys(dd.vehicles || {}).length)",
+            lambda text: counts.append(int(text or 0)),
+        )
+        qtbot.wait(200)
+        return bool(counts) and counts[-1] > 0
+
+    qtbot.waitUntil(vehicles_on_map, timeout=30_000)
+    window.close()  # inside the test's event loop, so the web page goes before its profile
+    qtbot.wait(50)
