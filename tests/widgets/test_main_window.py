@@ -150,3 +150,36 @@ def test_the_demo_day_runs_live(qtbot, tmp_path, monkeypatch):
     qtbot.waitUntil(vehicles_on_map, timeout=30_000)
     window.close()  # inside the test's event loop, so the web page goes before its profile
     qtbot.wait(50)
+
+
+def test_double_clicking_an_exception_focuses_map_and_timeline(qtbot, planned_window):
+    """An exception about a stop: double-click selects that stop on the timeline and the map."""
+    import json
+    from datetime import UTC, datetime
+
+    from engine.rules import Changes, ExceptionType, LiveException, Severity
+
+    window, context = planned_window, planned_window.context
+    route = next(r for r in context.state.routes if len(r.stops) > 5)
+    order_id = route.stops[-1].order_id
+    exc = LiveException(
+        "E-test", ExceptionType.LATE_RISK, Severity.CRITICAL, route.vehicle_id, order_id,
+        datetime.now(UTC), "ETA 12 min after the window", "Re-plan the route",
+    )  # fmt: skip
+    context.board.apply(Changes(opened=[exc]))
+    pane = window.exceptions_pane
+    pane.select_exception("E-test")
+    pane.table.doubleClicked.emit(pane.table.currentIndex())
+    assert window.timeline_pane.selected == [order_id]
+    first, shown = window.timeline_pane.visible_rows()
+    assert first <= window.timeline_pane._bars[order_id].row < first + shown
+    seen: list[dict] = []
+
+    def map_selected() -> bool:
+        window.map_pane.run_js(
+            "JSON.stringify(dd.selected)", lambda text: seen.append(json.loads(text or "null"))
+        )
+        qtbot.wait(100)
+        return bool(seen) and seen[-1] == {"kind": "stop", "id": order_id}
+
+    qtbot.waitUntil(map_selected, timeout=10_000)
