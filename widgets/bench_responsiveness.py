@@ -1,0 +1,395 @@
+"""``python -m widgets.bench_responsiveness``: is the workstation responsive under a big fleet?
+
+Runs the real window offscreen on a throwaway data directory, with a synthetic fleet of
+``--vehicles`` vans (default 2,000) publishing 1 Hz fixes through a private Mosquitto (the
+embedded broker, in its own process, when Mosquitto is missing). The window receives them
+through its normal path: TelemetryService -> LiveFeed drain -> LiveSession -> map/timeline.
+For ``--seconds`` it measures:
+
+1. **main-thread stalls** — a 5 ms precise timer's lateness (gap between firings minus the
+   interval): p50 / p99 / max;
+2. **map paint latency** — from a batch of fixes reaching the map pane to the page having
+   painted it (the page stamps the frame after applying the batch; both sides use the
+   system clock): p50 / p99 / max;
+3. messages received and accepted per second, and the vehicles the page shows at the end.
+
+Targets: p99 stall < 50 ms, map paint < 200 ms (p99).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+log = logging.getLogger(__name__)
+
+STALL_TARGET_MS = 50.0
+PAINT_TARGET_MS = 200.0
+TICK_MS = 5
+
+#: Wraps the page's ``dd.apply``: logs [start, end, frame painted] (epoch ms, system clock)
+#: and the vehicle rows of each batch; the frame is stamped in a task after the next
+#: animation frame, i.e. once the browser has painted what the batch changed.
+PROBE_JS = """(function () {
+  if (window.ddBench) return 0;
+  var log = [], inner = dd.apply, t0 = performance.timeOrigin;
+  window.ddBench = { log: log };
+  dd.apply = function (batch) {
+    var a = t0 + performance.now(), out = inner(batch), b = t0 + performance.now();
+    var rows = (batch.vehicleRows || []).length, entry = [a, b, null, rows];
+    log.push(entry);
+    requestAnimationFrame(function () {
+      setTimeout(function () { entry[2] = t0 + performance.now(); }, 0);
+    });
+    return out;
+  };
+  return 1;
+})()"""
+
+
+def fleet(vehicles: int, seed: int, stops: int, start: datetime):
+    """(DayInput, Plan): the synthetic fleet around the demo city, setting off at ``start``
+    with delivery windows around it (same arguments, same fleet, in any process)."""
+    from app.simulator import sweep_plan, synthetic_day
+    from engine.model import TimeWindow
+
+    day = synthetic_day(
+        vehicles, seed=seed, day=start.date(), radius_km=4.0, stops_per_vehicle=stops
+    )
+    window = TimeWindow(start - timedelta(hours=1), start + timedelta(hours=10))
+    day = replace(day, orders=tuple(replace(o, windows=(window,)) for o in day.orders))
+    return day, sweep_plan(day, start=start.time().replace(tzinfo=None))
+
+
+def _publish(url, vehicles, seed, stops, start_iso, seconds, ready, go, sent) -> None:
+    """Child process: the fleet's fixes and stop events at 1 Hz in real time."""
+    from app.simulator import Simulator
+    from app.simulator.publisher import Publisher
+
+    day, plan = fleet(vehicles, seed, stops, datetime.fromisoformat(start_iso))
+    sim = Simulator(plan, day, seed=seed, rate_hz=1.0)
+    pub = Publisher(url, qos=1).connect()
+    ready.set()
+    go.wait()
+    sim.skip_to(time.time() - 1.0)
+    t_end = time.time() + seconds
+    try:
+        while time.time() < t_end:
+            for topic, payload in sim.step(time.time()):
+                pub.publish(topic, payload)
+            sent.value = pub.sent
+            time.sleep(0.05)
+    finally:
+        pub.close()
+
+
+def _embedded_broker(port, ready, stop) -> None:
+    """Child process: the embedded broker, for machines without Mosquitto."""
+    from app.telemetry.broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(port, password="bench").start()
+    ready.set()
+    stop.wait()
+    broker.stop()
+
+
+def start_broker(stack: ExitStack, workdir: str) -> tuple[str, str]:
+    """A private broker on a free port (never 1883): (url, kind); stopped by ``stack``."""
+    from app.telemetry.broker import LOCAL_USER, free_port
+
+    port = free_port()
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if os.path.exists(exe):
+        conf = os.path.join(workdir, "mosquitto.conf")
+        with open(conf, "w") as fh:
+            fh.write(
+                f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+                "max_queued_messages 0\nmax_inflight_messages 0\n"
+            )
+        proc = subprocess.Popen(
+            [exe, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        stack.callback(lambda: (proc.terminate(), proc.wait(10)))
+        time.sleep(0.3)
+        if proc.poll() is not None:
+            raise RuntimeError(f"mosquitto exited at once (code {proc.returncode})")
+        return f"mqtt://127.0.0.1:{port}", "mosquitto"
+    ctx = mp.get_context("spawn")
+    ready, stop = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_embedded_broker, args=(port, ready, stop), daemon=True)
+    proc.start()
+    stack.callback(lambda: (stop.set(), proc.join(10), proc.kill()))
+    if not ready.wait(30):
+        raise RuntimeError("the embedded broker did not start within 30 s")
+    return f"mqtt://{LOCAL_USER}:bench@127.0.0.1:{port}", "embedded"
+
+
+def seed_store(settings, day, plan) -> None:
+    """Put the fleet's day and its plan into the (throwaway) store."""
+    from app.store import open_store, repository
+
+    store = open_store(settings.effective_database_url, workstation=settings.workstation_id)
+    try:
+        with store.session() as session:
+            for upsert, items in (
+                (repository.upsert_depots, day.depots),
+                (repository.upsert_vehicles, day.vehicles),
+                (repository.upsert_orders, day.orders),
+            ):
+                upsert(session, items, actor="bench")
+        with store.session() as session:
+            repository.save_plan(session, plan, actor="bench")
+    finally:
+        store.close()
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50 / p99 / max of ``values`` (ms), rounded; None when there are none."""
+    if not values:
+        return {"p50": None, "p99": None, "max": None, "n": 0}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {"p50": at(0.5), "p99": at(0.99), "max": round(ordered[-1], 1), "n": len(ordered)}
+
+
+def _spin(ms: int) -> None:
+    """Run the event loop for ``ms`` (never sleep on the main thread: that is a stall)."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def _wait_until(condition, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        _spin(100)
+    return True
+
+
+class _Probe:
+    """Main-thread stalls from a precise timer, and batches of fixes reaching the map."""
+
+    def __init__(self, window) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.map = window.map_pane
+        self.stalls: list[float] = []
+        self.arrivals: list[tuple[float, int, float]] = []  # (epoch s, flushes, oldest fix)
+        self.moved = 0
+        self._last = 0.0
+        self._timer = QTimer(window)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(TICK_MS)
+        self._timer.timeout.connect(self._on_tick)
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def _on_tick(self) -> None:
+        now = time.perf_counter()
+        self.stalls.append(max(0.0, (now - self._last) * 1000.0 - TICK_MS))
+        self._last = now
+
+    def on_vehicles_moved(self, moved: dict) -> None:
+        if not self._timer.isActive():
+            return
+        oldest = min((getattr(f, "ts", 0.0) or 0.0 for f in moved.values()), default=0.0)
+        self.arrivals.append((time.time(), self.map.flushes, oldest))
+        self.moved += len(moved)
+
+
+def _page_result(map_pane, script: str, timeout_s: float = 20.0):
+    box: list = []
+    map_pane.run_js(script, box.append)
+    _wait_until(lambda: bool(box), timeout_s)
+    return box[0] if box else None
+
+
+def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
+    """Open the window over the fleet's day, run the fleet, measure; returns the figures."""
+    os.environ["DISPATCH_DATA_DIR"] = os.path.join(workdir, "data")
+    os.environ["DISPATCH_MQTT_URL"] = url
+    from widgets.app_main import _prepare_environment
+
+    _prepare_environment(offscreen=True)
+    from PySide6.QtWidgets import QApplication
+
+    import widgets.map_schemes  # noqa: F401 (registers ddtile: before the QApplication exists)
+    from app.context import AppContext
+    from app.settings import Settings
+    from widgets.main_window import MainWindow
+
+    start = datetime.now(UTC).replace(microsecond=0)
+    day, plan = fleet(args.vehicles, args.seed, args.stops, start)
+    settings = Settings.from_env(demo=False, simulate=False, database_url="", mqtt_url=url)
+    seed_store(settings, day, plan)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Dispatch Desk")
+    context = AppContext(settings, headless=True)
+    window = MainWindow(context)
+    window.show()
+
+    def close() -> None:
+        window.close()
+        _spin(200)
+
+    stack.callback(close)
+    context.start()
+    ctx = mp.get_context("spawn")
+    ready, go, sent = ctx.Event(), ctx.Event(), ctx.Value("q", 0)
+    run_s = args.warmup + args.seconds + 2.0
+    publisher = ctx.Process(
+        target=_publish,
+        args=(url, args.vehicles, args.seed, args.stops, start.isoformat(), run_s, ready, go, sent),
+        daemon=True,
+    )
+    publisher.start()
+    stack.callback(lambda: (publisher.join(10), publisher.kill()))
+    busy = ("plan", "geometry", "eta-travel", "prepare", "basemap")
+    t0 = time.monotonic()
+    settled = _wait_until(
+        lambda: (
+            window.map_pane.is_ready
+            and context.state.plan is not None
+            and context.live.connection == "connected"
+            and ready.is_set()
+            and not any(context.jobs.is_running(k) for k in busy)
+        ),
+        args.settle,
+    )
+    settle_s = time.monotonic() - t0
+    if not ready.is_set():
+        raise RuntimeError("the fleet publisher did not connect to the broker")
+    probe = _Probe(window)
+    context.live.sig_vehicles_moved.connect(probe.on_vehicles_moved)
+    base = window.map_pane.flushes
+    window.map_pane.run_js(PROBE_JS)
+    go.set()
+    _spin(int(args.warmup * 1000))
+    ingest = context.live.service.ingest
+    received0, accepted0, flushes0 = ingest.received, ingest.accepted, window.map_pane.flushes
+    probe.start()
+    t_measure = time.perf_counter()
+    _spin(int(args.seconds * 1000))
+    probe.stop()
+    measured_s = time.perf_counter() - t_measure
+    received, accepted = ingest.received - received0, ingest.accepted - accepted0
+    flushes = window.map_pane.flushes - flushes0
+    _spin(500)  # the last batches get painted and stamped
+    raw = _page_result(
+        window.map_pane,
+        "JSON.stringify({log: window.ddBench ? ddBench.log : [],"
+        " vehicles: Object.keys(dd.vehicles).length})",
+    )
+    page = json.loads(raw) if raw else {"log": [], "vehicles": None}
+    paint, e2e = [], []
+    for t_arrive, flushes_then, oldest in probe.arrivals:
+        j = flushes_then - base
+        if 0 <= j < len(page["log"]) and page["log"][j][2] is not None:
+            painted = page["log"][j][2]
+            paint.append(painted - t_arrive * 1000.0)
+            if oldest:
+                e2e.append(painted - oldest * 1000.0)
+    applies = [b - a for a, b, _, rows in page["log"] if rows]
+    stall, paint_stats = percentiles(probe.stalls), percentiles(paint)
+    return {
+        "vehicles": args.vehicles,
+        "seconds": args.seconds,
+        "orders": len(day.orders),
+        "settled": settled,
+        "settle_s": round(settle_s, 1),
+        "stall_ms": stall,
+        "paint_ms": paint_stats,
+        "fix_to_paint_ms": percentiles(e2e),
+        "apply_ms": percentiles(applies),
+        "received_per_s": received / measured_s,
+        "accepted_per_s": accepted / measured_s,
+        "moved_per_s": probe.moved / measured_s,
+        "published": sent.value,
+        "flushes": flushes,
+        "vehicles_on_map": page["vehicles"],
+        "stall_ok": stall["p99"] is not None and stall["p99"] < STALL_TARGET_MS,
+        "paint_ok": paint_stats["p99"] is not None and paint_stats["p99"] < PAINT_TARGET_MS,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m widgets.bench_responsiveness", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--vehicles", type=int, default=2000, help="fleet size (default 2000)")
+    p.add_argument("--seconds", type=float, default=30.0, help="measured time (default 30)")
+    p.add_argument("--stops", type=int, default=2, help="stops per vehicle (default 2)")
+    p.add_argument("--warmup", type=float, default=5.0, help="fleet running before measuring")
+    p.add_argument("--settle", type=float, default=240.0, help="max wait for the start-up jobs (s)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    args = p.parse_args(argv)
+    if args.vehicles < 1 or args.seconds <= 0 or args.stops < 1 or args.warmup < 0:
+        p.error("--vehicles and --stops must be at least 1, --seconds positive")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with ExitStack() as stack:
+        workdir = tempfile.mkdtemp(prefix="dispatch-responsiveness-")
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        url, kind = start_broker(stack, workdir)
+        result = run_window(args, url, workdir, stack)
+        result["broker"] = kind
+    result["load_avg"] = [round(x, 2) for x in os.getloadavg()]
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
+    return 0 if result["stall_ok"] and result["paint_ok"] else 1
+
+
+def print_table(r: dict) -> None:
+    """The figures as a small table, and whether each target is met."""
+    s, m, e = r["stall_ms"], r["paint_ms"], r["fix_to_paint_ms"]
+    rows = [
+        ("main-thread stall (ms)", s, f"p99 < {STALL_TARGET_MS:g}", r["stall_ok"]),
+        ("map paint after batch (ms)", m, f"p99 < {PAINT_TARGET_MS:g}", r["paint_ok"]),
+        ("fix published -> painted (ms)", e, "", None),
+    ]
+    print(
+        f"{r['vehicles']} vehicles at 1 Hz for {r['seconds']:g} s "
+        f"({r['broker']} broker; load average {r['load_avg']})"
+    )
+    print(f"{'':32}{'p50':>8}{'p99':>8}{'max':>8}{'n':>7}  target")
+    for name, stats, target, ok in rows:
+        verdict = "" if ok is None else ("met" if ok else "NOT met")
+        cells = "".join(
+            f"{'-' if stats[k] is None else stats[k]:>8}" for k in ("p50", "p99", "max")
+        )
+        print(f"{name:32}{cells}{stats['n']:>7}  {target} {verdict}".rstrip())
+    print(
+        f"messages: {r['received_per_s']:.0f}/s received, {r['accepted_per_s']:.0f}/s accepted, "
+        f"{r['moved_per_s']:.0f} vehicle moves/s applied; map flushes {r['flushes']} "
+        f"(apply in page p50 {r['apply_ms']['p50']} ms); "
+        f"vehicles on the map at the end: {r['vehicles_on_map']} of {r['vehicles']}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
