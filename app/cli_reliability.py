@@ -22,14 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _table(results) -> str:
-    head = ("scenario", "runs", "lost", "duplicated", "conflicts surfaced", "missed", "seconds")
+    head = ("scenario", "runs", "lost", "duplicated", "overwritten", "conflicts surfaced",
+            "missed", "seconds")  # fmt: skip
     rows = [head]
     for r in results:
         conflicts = f"{r.conflicts_surfaced} of {r.conflicts_expected}"
         if r.integrity_failures:
             conflicts += f" (integrity failures: {r.integrity_failures})"
         rows.append(
-            (r.scenario, str(r.runs), str(r.lost), str(r.duplicated), conflicts,
+            (r.scenario, str(r.runs), str(r.lost), str(r.duplicated), str(r.overwritten), conflicts,
              str(r.missed), f"{r.seconds:.1f}")
         )  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
@@ -101,5 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         print(f"\nFAILED: {', '.join(failed)}")
         return 1
-    print("\nall drills passed: nothing lost, nothing applied twice, every conflict surfaced")
+    print(
+        "\nall drills passed: nothing lost, nothing applied twice or silently overwritten, every conflict surfaced"
+    )
     return 0

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.store import StaleVersionError
 from app.store import repository as repo
 from app.store.changelog import log_change
+from app.store.models import RouteRow
 from engine.model import Stop
 
 AUDIT_ENTITY = "command"  # the audit-log entity of the dispatcher commands (app.dispatch_store)
@@ -83,8 +85,11 @@ def apply_command(session: Session, command: Command) -> dict[str, int]:
 
     Raises ``StaleVersionError`` if any route is not at its base version (nothing written).
     """
+    # Lock the routes first (PostgreSQL; SQLite writers are serialised anyway): a concurrent
+    # replay of another desk waits here, and everything read below is what it left.
+    locked = select(RouteRow.id, RouteRow.version).where(RouteRow.id.in_(sorted(command.routes)))
+    versions = dict(session.execute(locked.with_for_update()).all())
     plan = repo.load_plan(session, command.depot_id, command.day)
-    versions = repo.route_versions(session, command.depot_id, command.day)
     for rid in command.routes:
         if rid not in versions:
             raise StaleVersionError("route", rid, command.base_versions[rid], None)

@@ -36,6 +36,7 @@ class DrillResult:
     missed: int = 0
     seconds: float = 0.0
     integrity_failures: int = 0
+    overwritten: int = 0  # edits that landed on another version than they were made from
 
     @property
     def ok(self) -> bool:
@@ -44,6 +45,7 @@ class DrillResult:
             and self.duplicated == 0
             and self.missed == 0
             and self.integrity_failures == 0
+            and self.overwritten == 0
             and self.conflicts_surfaced == self.conflicts_expected
         )
 
@@ -160,3 +162,17 @@ def _terminate_all(url: str) -> None:
             "WHERE datname = %s AND pid <> pg_backend_pid()",
             (parsed.database,),
         )
+
+
+def chain_breaks(audits: list[dict], current: dict[str, int]) -> int:
+    """Commands (their audit rows' before/after, oldest first) that did not start from the
+    version the previous one left, plus routes whose stored version is not the last one's:
+    each is an edit that silently replaced another."""
+    version: dict[str, int] = {}
+    breaks = 0
+    for before, after in audits:
+        for rid, was in before["routes"].items():
+            if rid in version and was["version"] != version[rid]:
+                breaks += 1
+            version[rid] = after["routes"][rid]["version"]
+    return breaks + sum(1 for rid, v in version.items() if current.get(rid) != v)

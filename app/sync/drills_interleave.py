@@ -20,7 +20,7 @@ from app.store import open_store
 from app.store import repository as repo
 from app.store.models import ChangeLogRow, ExceptionRow, OutboxRow
 from app.sync.drill_day import DAY, DEPOT, seed_drill_day
-from app.sync.drills import DrillResult
+from app.sync.drills import DrillResult, chain_breaks
 from app.sync.drills_offline import drain, local_orders, make_desk, rotate
 from app.sync.outbox import CONFLICT, conflict_id
 
@@ -110,16 +110,7 @@ def _verdict(shared, keys: list[str], start_id: int, converged: bool) -> Verdict
             )
         )
         current = repo.route_versions(s, DEPOT, DAY)
-    # Replay the applied commands' audit rows: each must start where the last one ended.
-    version: dict[str, int] = {}
-    overwritten = 0
-    for row in audits:
-        for rid, before in row.before["routes"].items():
-            after = row.after["routes"][rid]
-            if rid in version and before["version"] != version[rid]:
-                overwritten += 1
-            version[rid] = after["version"]
-    overwritten += sum(1 for rid, v in version.items() if current.get(rid) != v)
+    overwritten = chain_breaks([(r.before, r.after) for r in audits], current)
     return Verdict(
         edits=len(keys),
         lost=len(set(keys) - set(landed)),
@@ -149,6 +140,6 @@ def drill_interleavings(shared_url: str, workdir: Path, *, runs: int = 20, seed:
         diverged += not v.converged
     return DrillResult(
         "offline edits interleaved on two desks", runs, lost=lost,
-        duplicated=overwritten + diverged, conflicts_surfaced=conflicts - unexplained,
+        duplicated=diverged, overwritten=overwritten, conflicts_surfaced=conflicts - unexplained,
         conflicts_expected=conflicts, seconds=time.monotonic() - started,
     )  # fmt: skip

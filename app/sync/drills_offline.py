@@ -10,15 +10,17 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from app.store import Store, open_store
+from app.store import repository as repo
 from app.store.models import ChangeLogRow, ExceptionRow, OutboxRow
 from app.sync.drill_day import DAY, DEPOT, seed_drill_day
-from app.sync.drills import DrillResult, wait_for
+from app.sync.drills import DrillResult, chain_breaks, wait_for
 from app.sync.offline import OfflineDesk
 from app.sync.outbox import CONFLICT, CONFLICT_TYPE
 from app.sync.pgserver import ThrowawayPostgres, create_database
@@ -34,7 +36,6 @@ def make_desk(workdir: Path, name: str, shared_url: str | None, seed: bool = Tru
 
 
 def local_orders(desk: OfflineDesk) -> dict[str, list[str]]:
-    from app.store import repository as repo
 
     with desk.local.read_session() as s:
         plan = repo.load_plan(s, DEPOT, DAY)
@@ -69,11 +70,12 @@ def count_outcomes(shared: Store, keys: set[str], actors: Sequence[str]) -> dict
             .select_from(ChangeLogRow)
             .where(ChangeLogRow.entity == "route", ChangeLogRow.actor.in_(actors))
         )
-        audits = s.execute(
-            select(ChangeLogRow.entity_id, func.count())
-            .where(ChangeLogRow.entity == "command")
-            .group_by(ChangeLogRow.entity_id)
+        audit_rows = s.scalars(
+            select(ChangeLogRow).where(ChangeLogRow.entity == "command").order_by(ChangeLogRow.id)
         ).all()
+        audits = Counter(r.entity_id for r in audit_rows).items()
+        chain = [(r.before, r.after) for r in audit_rows if r.entity_id in keys]
+        current = repo.route_versions(s, DEPOT, DAY)
         exceptions = s.scalar(
             select(func.count()).select_from(ExceptionRow).where(ExceptionRow.type == CONFLICT_TYPE)
         )
@@ -84,7 +86,9 @@ def count_outcomes(shared: Store, keys: set[str], actors: Sequence[str]) -> dict
     twice = sum(n - 1 for key, n in audits if key in keys and n > 1)
     return {
         "lost": len(keys - set(landed)),
-        "duplicated": max(route_updates - applied_routes, 0) + twice,
+        # A repeat shows as an extra route update, a no-op apply as a missing one.
+        "duplicated": abs(route_updates - applied_routes) + twice,
+        "overwritten": chain_breaks(chain, current),
         "conflicts": conflicts,
         "exceptions": exceptions,
     }
@@ -158,6 +162,7 @@ def drill_database_restarts(
     return DrillResult(
         "shared database killed and restarted", len(keys), lost=counted["lost"],
         duplicated=counted["duplicated"] + (0 if converged else 1),
+        overwritten=counted["overwritten"],
         conflicts_surfaced=counted["conflicts"], conflicts_expected=overlap * outages,
         seconds=time.monotonic() - started,
     )  # fmt: skip
@@ -195,7 +200,7 @@ def drill_commit_cuts(url: str, workdir: Path, *, cuts: int = 50) -> DrillResult
         shared.close()
     return DrillResult(
         "connection cut after COMMIT", cuts, lost=counted["lost"],
-        duplicated=counted["duplicated"] + (cuts - skipped),
+        duplicated=counted["duplicated"] + (cuts - skipped), overwritten=counted["overwritten"],
         conflicts_surfaced=counted["conflicts"], seconds=time.monotonic() - started,
     )  # fmt: skip
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
 from app.store import Store, open_store
 from app.store import repository as repo
@@ -52,6 +54,18 @@ def _with_timeout(url: str, seconds: int = 3) -> str:
     if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
         parsed = parsed.update_query_dict({"connect_timeout": str(seconds)})
     return parsed.render_as_string(hide_password=False)
+
+
+@contextmanager
+def snapshot_session(store: Store) -> Iterator[Session]:
+    """A read-only session whose every query sees one snapshot (PostgreSQL ``REPEATABLE
+    READ``): the plan's routes, their stops and their versions all from the same moment.
+    A READ COMMITTED read can pair one commit's stops with the next commit's versions."""
+    engine = store.engine
+    if store.dialect == "postgresql":
+        engine = engine.execution_options(isolation_level="REPEATABLE READ")
+    with Session(engine) as session, session.begin():
+        yield session
 
 
 class OfflineDesk:
@@ -174,7 +188,7 @@ class OfflineDesk:
         with self.local.read_session() as s:
             if outbox.pending_count(s):
                 return False
-        with self.shared().read_session() as s:
+        with snapshot_session(self.shared()) as s:
             day = repo.load_day(s, self.depot_id, self.day)
             plan = repo.load_plan(s, self.depot_id, self.day)
             versions = repo.route_versions(s, self.depot_id, self.day)

@@ -34,7 +34,7 @@ def test_database_killed_while_two_desks_edit(own_postgres, tmp_path: Path) -> N
     """Two desks make 200 edits while the database is killed 5 times: all land once, and
     the conflicts are exactly the edits both made to the same route while it was down."""
     result = drill_database_restarts(own_postgres, tmp_path, edits=scaled(200) // 20 * 20 or 20)
-    assert (result.lost, result.duplicated) == (0, 0)
+    assert (result.lost, result.duplicated, result.overwritten) == (0, 0, 0)
     assert result.conflicts_surfaced == result.conflicts_expected > 0
 
 
@@ -44,6 +44,7 @@ def test_connection_cut_after_commit_never_duplicates(postgres_url: str, tmp_pat
     """The connection dies right after COMMIT 50 times: the retry skips, never repeats."""
     result = drill_commit_cuts(postgres_url, tmp_path, cuts=scaled(50))
     assert (result.lost, result.duplicated, result.conflicts_surfaced) == (0, 0, 0)
+    assert result.overwritten == 0
 
 
 @pytest.mark.slow

@@ -141,3 +141,39 @@ def test_telemetry_stored_offline_is_backfilled_once(postgres_url: str, tmp_path
         assert s.scalar(select(func.count()).select_from(BreadcrumbRow)) == 30
         assert s.scalar(select(func.count()).select_from(StopEventRow)) == 1
         assert s.get(VehiclePositionRow, "V1").seq == 99
+
+
+def test_two_desks_replaying_the_same_route_at_once(postgres_url: str) -> None:
+    """Two desks replay an edit of the same route at the same instant, 20 times: exactly one
+    lands each time and the other is a conflict (even when both want the same stops)."""
+    import threading
+
+    from app.store import open_store
+    from app.sync.commands import Command
+    from app.sync.drill_day import DAY, DEPOT
+    from app.sync.outbox import send
+
+    shared = shared_store(postgres_url)
+    stores = [open_store(postgres_url, workstation=f"desk-{i}", migrate=False) for i in (0, 1)]
+    try:
+        for _ in range(20):
+            base = versions(shared)["R6"]
+            target = rotated(orders(shared)["R6"])
+            commands = [Command(DEPOT, DAY, {"R6": target}, {"R6": base}, f"u{i}") for i in (0, 1)]
+            barrier = threading.Barrier(2)
+            outcomes: list[str] = []
+
+            def replay(i: int, commands=commands, barrier=barrier, outcomes=outcomes) -> None:
+                barrier.wait()
+                outcomes.append(send(stores[i], commands[i], tainted=False).status)
+
+            threads = [threading.Thread(target=replay, args=(i,)) for i in (0, 1)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert sorted(outcomes) == ["applied", "conflict"]
+            assert versions(shared)["R6"] == base + 1
+    finally:
+        for store in stores:
+            store.close()
