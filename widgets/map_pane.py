@@ -107,6 +107,10 @@ class MapPane(QWidget):
         self._dirty_select = False
         self._focus: tuple[str, str] | None = None
         self._fit = False
+        # Each route polyline's JSON, kept while the route and its streets stay the same:
+        # a stop's status change costs the stops only (2,000 street paths are megabytes).
+        self._route_json: dict[str, tuple] = {}  # route id -> (key, JSON, referents)
+        self._routes_depot: Depot | None = None
         self.last_flush_ms = 0.0
         self.flushes = 0
 
@@ -172,13 +176,13 @@ class MapPane(QWidget):
             if self._route_stops.get(rid) == live.get(rid)
         }
         self._route_stops = live
-        self._vehicle_colour = {
-            r.vehicle_id: route_colour(i) for i, r in enumerate(plan.routes if plan else ())
-        }
+        colours = {r.vehicle_id: route_colour(i) for i, r in enumerate(plan.routes if plan else ())}
         self._dirty_layers = True
         self._fit = self._fit or fit
-        for vid in self._positions:  # vehicle colours follow their route
-            self._refresh_vehicle(vid)
+        if colours != self._vehicle_colour:
+            self._vehicle_colour = colours
+            for vid in self._positions:  # vehicle colours follow their route
+                self._refresh_vehicle(vid)
         self._schedule()
 
     def set_route_geometry(self, paths: Mapping[str, Any]) -> None:
@@ -304,10 +308,7 @@ class MapPane(QWidget):
             return
         started = time.perf_counter()
         batch: dict[str, Any] = {}
-        if self._dirty_layers:
-            batch["layers"] = plan_layers(
-                self._plan, self._orders, self._depot, self._late, self._geometry
-            )
+        layers = self._layers_json() if self._dirty_layers else ""
         if self._removed:
             batch["removeVehicles"] = sorted(self._removed)
         if self._dirty_vehicles:
@@ -327,12 +328,40 @@ class MapPane(QWidget):
         self._dirty_vehicles.clear()
         self._removed.clear()
         self._focus = None
-        if not batch:
+        if not batch and not layers:
             return
-        self.page.runJavaScript(f"dd.apply({json.dumps(batch, separators=(',', ':'))})", 0)
+        text = json.dumps(batch, separators=(",", ":"))
+        if layers:  # spliced in: the routes part is cached JSON
+            text = '{"layers":' + layers + ("," + text[1:] if batch else "}")
+        self.page.runJavaScript(f"dd.apply({text})", 0)
         self._last_flush = time.monotonic()
         self.last_flush_ms = (time.perf_counter() - started) * 1000.0
         self.flushes += 1
+
+    def _layers_json(self) -> str:
+        """The layers as JSON; a route's polyline is re-serialised only when it changed."""
+        routes = self._plan.routes if self._plan else ()
+        keys = {
+            r.id: (i, r.vehicle_id, r.order_ids, id(self._geometry.get(r.id)), id(self._orders))
+            for i, r in enumerate(routes)
+        }
+        if self._routes_depot != self._depot:
+            self._route_json.clear()
+            self._routes_depot = self._depot
+        keep = {rid for rid, key in keys.items() if self._route_json.get(rid, (None,))[0] == key}
+        layers = plan_layers(
+            self._plan, self._orders, self._depot, self._late, self._geometry, keep_routes=keep
+        )
+        for route in layers["routes"]:
+            text = json.dumps(route, separators=(",", ":"))
+            # The entry holds the objects its key names by id, so no id is reused meanwhile.
+            refs = (self._geometry.get(route["id"]), self._orders)
+            self._route_json[route["id"]] = (keys[route["id"]], text, refs)
+        for rid in set(self._route_json) - set(keys):
+            del self._route_json[rid]
+        rest = {"depot": layers["depot"], "stops": layers["stops"]}
+        paths = ",".join(self._route_json[r.id][1] for r in routes)
+        return json.dumps(rest, separators=(",", ":"))[:-1] + ',"routes":[' + paths + "]}"
 
     def _on_load_started(self) -> None:
         self._ready = False

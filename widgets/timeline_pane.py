@@ -126,6 +126,8 @@ class TimelinePane(QWidget):
         self._late_by_eta: set[str] = set()
         self._late_flagged: set[str] = set()
         self._selected: list[str] = []
+        self._layout: tuple | None = None  # what the rows and bars were built from
+        self._layout_refs: tuple = ()  # keeps the objects the layout names by id alive
 
         self.view_box = TimelineViewBox(self)
         self.axis = ClockAxisItem("bottom")
@@ -208,6 +210,27 @@ class TimelinePane(QWidget):
         timezone: str = "",
     ) -> None:
         """Show a plan: one row per route, labelled with vehicle and driver."""
+        routes = plan.routes if plan else ()
+        layout = (
+            timezone,
+            plan.day if plan else None,
+            tuple(
+                (r.id, r.vehicle_id, r.driver_id)
+                + tuple(
+                    (s.order_id, s.planned_arrival, s.planned_departure, s.locked) for s in r.stops
+                )
+                for r in routes
+            ),
+            tuple(map(id, (orders, vehicles, drivers))),
+        )
+        if plan is not None and layout == self._layout:
+            # Only stop results moved (live telemetry, several times a second with a big
+            # fleet): recolour in place, keep rows, labels and the user's zoom and pan.
+            self._plan = plan
+            self._refresh_static()
+            self._refresh_dynamic()
+            return
+        self._layout, self._layout_refs = layout, (orders, vehicles, drivers)
         self._plan = plan
         self._orders = _by_id(orders)
         vehicles, drivers = _by_id(vehicles), _by_id(drivers)
@@ -215,7 +238,6 @@ class TimelinePane(QWidget):
             self._tz = ZoneInfo(timezone) if timezone else ZoneInfo("UTC")
         except (KeyError, ValueError) as exc:
             raise ValueError(f"timeline: unknown time zone {timezone!r}") from exc
-        routes = plan.routes if plan else ()
         self._midnight = datetime.combine(plan.day, time(0), self._tz) if plan else None
         self._rows = [r.id for r in routes]
         self._bars.clear()
