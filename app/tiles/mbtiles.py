@@ -115,6 +115,13 @@ class TileCache:
             sql = "SELECT COUNT(*) FROM tiles WHERE zoom_level=?"
             return self._db.execute(sql, (zoom,)).fetchone()[0]
 
+    def stored(self, zoom: int) -> set[tuple[int, int]]:
+        """XYZ (x, y) of every tile stored at ``zoom``."""
+        last = 2**zoom - 1
+        sql = "SELECT tile_column, tile_row FROM tiles WHERE zoom_level=?"
+        with self._lock:
+            return {(x, last - row) for x, row in self._db.execute(sql, (zoom,))}
+
     def metadata(self) -> dict[str, str]:
         with self._lock:
             return dict(self._db.execute("SELECT name, value FROM metadata").fetchall())

@@ -16,6 +16,22 @@ log = logging.getLogger(__name__)
 BASEMAP_STYLE = "1"
 
 
+def source_cache_path(data_dir: Path, tile_url: str) -> Path:
+    """The MBTiles file that keeps the tiles of one online source (``tiles-<hash>.mbtiles``)."""
+    digest = hashlib.sha1(tile_url.encode()).hexdigest()[:10]
+    return Path(data_dir) / "tiles" / f"tiles-{digest}.mbtiles"
+
+
+def basemap_cache_path(data_dir: Path) -> Path:
+    """The MBTiles file of the rendered street basemap."""
+    return Path(data_dir) / "tiles" / "basemap.mbtiles"
+
+
+def basemap_stamp(lines: StreetLines) -> str:
+    """Style and extent of a street network's basemap; another stamp empties the cache."""
+    return f"{BASEMAP_STYLE}:" + ",".join(f"{v:.5f}" for v in lines.bbox)
+
+
 def open_tile_service(
     data_dir: Path, tile_url: str = "", network: object | None = None
 ) -> TileService:
@@ -26,16 +42,14 @@ def open_tile_service(
     ``edge_polylines``, e.g. ``engine.roads.StreetNetwork``) is rendered on demand into
     ``basemap.mbtiles``. With neither, the map shows its plain background.
     """
-    tiles_dir = Path(data_dir) / "tiles"
     if tile_url:
-        digest = hashlib.sha1(tile_url.encode()).hexdigest()[:10]
-        cache = TileCache(tiles_dir / f"tiles-{digest}.mbtiles", name=tile_url)
+        cache = TileCache(source_cache_path(data_dir, tile_url), name=tile_url)
         return TileService(cache, source=TileSource(tile_url))
-    cache = TileCache(tiles_dir / "basemap.mbtiles", name="street basemap")
+    cache = TileCache(basemap_cache_path(data_dir), name="street basemap")
     if network is None:
         return TileService(cache)
     lines = StreetLines.from_network(network)
-    stamp = f"{BASEMAP_STYLE}:" + ",".join(f"{v:.5f}" for v in lines.bbox)
+    stamp = basemap_stamp(lines)
     if cache.metadata().get("basemap") != stamp:  # another style or another city
         log.info("basemap cache %s: new style or network, starting afresh", cache.path)
         cache.clear()
