@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "import": ("app.cli_import", "validate and import orders, vehicles, drivers (CSV/JSON)"),
     "demo": ("app.cli_demo", "write a realistic demo day in the demo city, in the import format"),
     "reliability": ("app.cli_reliability", "fault drills on throwaway services, with counts"),
+    "tiles": ("app.cli_tiles", "fill or import the offline map tile cache"),
 }
 
 
