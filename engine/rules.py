@@ -28,6 +28,7 @@ class ExceptionType(enum.StrEnum):
     TELEMETRY_SILENT = "telemetry_silent"
     CAPACITY = "capacity"
     BREAKDOWN = "breakdown"
+    SYNC_CONFLICT = "sync_conflict"
 
 
 class Severity(enum.StrEnum):
