@@ -2,6 +2,9 @@
 
 It loads the depot's day from the store, seeds the demo day on first start when the
 database is empty, and plans the day in the background when no plan is stored yet.
+With a shared PostgreSQL database it works on a local copy of the day instead
+(``app.sync_session``): commands are queued for the shared database in the same local
+transaction, other workstations' changes arrive by themselves, and it keeps working offline.
 """
 
 from __future__ import annotations
@@ -13,15 +16,20 @@ from zoneinfo import ZoneInfo
 from PySide6.QtCore import QObject, Signal
 
 from app.day_state import DayState
-from app.dispatch import DispatchService, ReplanScope, replan_job
+from app.dispatch import DispatchService, ReplanScope, diff_changes, replan_job
 from app.dispatch_preview import states_from_fixes
 from app.exceptions_board import ExceptionBoard
 from app.jobs import JobRunner
-from app.live_session import LiveSession, eta_travel_times
+from app.live_session import LiveSession, eta_travel_times, merge_stop_states
 from app.roads import travel_model_for
 from app.settings import Settings
+from app.sync_session import SyncSession, is_shared_url, local_copy_path
 
 log = logging.getLogger(__name__)
+
+
+#: Sources of the DayState changes that a dispatch command wrote (see DispatchService).
+COMMAND_SOURCES = frozenset({"reassign", "lock", "unlock", "apply", "undo", "redo", "accept"})
 
 
 class AppContext(QObject):
@@ -30,6 +38,8 @@ class AppContext(QObject):
     sig_status = Signal(str)
     sig_route_geometry = Signal(object)  # {route_id: N x 2 lat/lon along the streets}
     sig_proposal_ready = Signal(object, object)  # engine.planning.Proposal, ReplanScope | None
+    sig_sync_status = Signal(object)  # app.sync.status.SyncStatus (shared database only)
+    sig_editors = Signal(object)  # {route_id: [Editor]}: who else edits which route
 
     def __init__(
         self, settings: Settings, *, headless: bool = False, parent: QObject | None = None
@@ -39,9 +49,27 @@ class AppContext(QObject):
 
         self.settings = settings
         self.headless = headless
-        self.store = open_store(
-            settings.effective_database_url, workstation=settings.workstation_id
-        )
+        self.sync: SyncSession | None = None
+        if is_shared_url(settings.database_url):
+            from app.secrets import database_url_with_password
+            from app.settings import user_data_dir
+
+            local = local_copy_path(user_data_dir(), settings.workstation_id)
+            self.store = open_store(f"sqlite:///{local}", workstation=settings.workstation_id)
+            self.sync = SyncSession(
+                self.store,
+                database_url_with_password(settings.database_url),
+                workstation=settings.workstation_id,
+                user=settings.user,
+                parent=self,
+            )
+            self.sync.sig_status.connect(self._on_sync_status)
+            self.sync.sig_editors.connect(self.sig_editors)
+        else:
+            self.store = open_store(
+                settings.effective_database_url, workstation=settings.workstation_id
+            )
+        self._local_versions: tuple[dict[str, int], int] | None = None
         self.state = DayState(self)
         self.jobs = JobRunner(self)
         self.jobs.sig_job_done.connect(self._on_job_done)
@@ -76,22 +104,40 @@ class AppContext(QObject):
         """Load (or seed) the day, and plan it in the background when no plan is stored."""
         from app.store import repository
 
-        with self.store.session() as session:
-            depots = repository.list_depots(session)
-            if not depots and self.settings.demo:
-                self._seed_demo(session)
+        # With a shared database, the day is read (and the demo seeded) there; the local
+        # copy takes it below. Unreachable: the local copy of an earlier start serves.
+        shared = self.sync.open_shared() if self.sync is not None else None
+        source = shared or self.store
+        may_seed = self.sync is None or shared is not None
+        try:
+            with source.session() as session:
                 depots = repository.list_depots(session)
-        if not depots:
-            self.sig_status.emit("No depot yet: import one with `python main.py import FOLDER`")
-            return
-        depot = next((d for d in depots if d.id == self.settings.depot_id), depots[0])
-        self.depot_id = depot.id
-        self.day = datetime.now(ZoneInfo(depot.timezone)).date()
-        with self.store.session() as session:
-            day = repository.load_day(session, depot.id, self.day)
-            if not day.orders and self._is_demo_depot(depot.id):
-                # The demo depot gets a fresh demo day each day it is opened on.
-                self._seed_demo(session)
+                if not depots and self.settings.demo and may_seed:
+                    self._seed_demo(session)
+                    depots = repository.list_depots(session)
+            if not depots:
+                self.sig_status.emit(
+                    "No depot yet: import one with `python main.py import FOLDER`"
+                    if may_seed
+                    else "The shared database is unreachable and this workstation has no "
+                    "local copy of a day yet: connect it once"
+                )
+                return
+            depot = next((d for d in depots if d.id == self.settings.depot_id), depots[0])
+            self.depot_id = depot.id
+            self.day = datetime.now(ZoneInfo(depot.timezone)).date()
+            with source.session() as session:
+                day = repository.load_day(session, depot.id, self.day)
+                if not day.orders and self._is_demo_depot(depot.id) and may_seed:
+                    # The demo depot gets a fresh demo day each day it is opened on.
+                    self._seed_demo(session)
+                    day = repository.load_day(session, depot.id, self.day)
+        finally:
+            if shared is not None:
+                shared.close()
+        if self.sync is not None:
+            self.sync.attach(depot.id, self.day)
+            with self.store.read_session() as session:
                 day = repository.load_day(session, depot.id, self.day)
         self.dispatch = DispatchService(
             self.store,
@@ -99,8 +145,10 @@ class AppContext(QObject):
             actor=self.actor,
             role=self.settings.role,
             positions=self._live_positions,
+            on_write=self.sync.on_write if self.sync is not None else None,
         )
         plan = self.dispatch.load_plan(depot.id, self.day)
+        self._local_versions = self._stored_versions()
         self.state.set_day(day, depot.id, plan, source="start")
         if plan is not None:
             self._start_live(plan)
@@ -264,6 +312,8 @@ class AppContext(QObject):
         return ZoneInfo(index.depot.timezone) if index else UTC
 
     def _on_state_changed(self, changes) -> None:
+        if self.sync is not None and changes.source in COMMAND_SOURCES:
+            self.sync.poke()  # replay the command's outbox entry now
         plan_moved = self.state.plan is not None and (changes.everything or changes.routes)
         if plan_moved and changes.source not in ("telemetry", "start"):
             self.live.watch(self.state.plan)  # ETAs and rules follow the new plan
@@ -325,9 +375,13 @@ class AppContext(QObject):
             return
         from app.store import repository
 
-        with self.store.session() as session:
-            repository.save_plan(session, result, actor=self.actor)
+        if self.sync is not None:
+            self.sync.save_plan(result, actor=self.actor)  # shared first, then the local copy
+        else:
+            with self.store.session() as session:
+                repository.save_plan(session, result, actor=self.actor)
         plan = self.dispatch.load_plan(result.depot_id, result.day)  # remembers versions
+        self._local_versions = self._stored_versions()
         self.state.set_plan(plan or result)
         self._start_live(self.state.plan)
         unassigned = len(result.unassigned)
@@ -340,8 +394,95 @@ class AppContext(QObject):
     def _on_job_progress(self, kind: str, payload: object) -> None:
         self.sig_status.emit(f"{kind}: {payload}")
 
+    # -- the shared database ---------------------------------------------------------------
+    def _stored_versions(self) -> tuple[dict[str, int], int]:
+        """The local route versions and the last catch-up with the shared database (a
+        catch-up may leave the same version numbers with other stops)."""
+        from sqlalchemy import func, select
+
+        from app.store import repository
+        from app.store.models import ChangeLogRow
+        from app.sync.outbox import REFRESH_ENTITY
+
+        if not self.depot_id or self.day is None:
+            return {}, 0
+        with self.store.read_session() as session:
+            versions = repository.route_versions(session, self.depot_id, self.day)
+            last = session.scalar(
+                select(func.max(ChangeLogRow.id)).where(ChangeLogRow.entity == REFRESH_ENTITY)
+            )
+        return versions, last or 0
+
+    def _on_sync_status(self, status) -> None:
+        """The sync thread reported: show others' changes and new conflicts, then say so."""
+        try:
+            self._follow_local_copy()
+            if status.conflicts:
+                vehicle_of = {r.id: r.vehicle_id for r in self.state.routes}
+                for exc in self.sync.conflict_exceptions(vehicle_of):
+                    if self.board.get(exc.id) is None:
+                        self.board.add(exc)
+        except Exception:  # a failed read must not stop the status from showing
+            log.exception("following the local copy failed")
+        self.sig_sync_status.emit(status)
+
+    def _follow_local_copy(self) -> None:
+        """When the local copy's route versions moved (a catch-up with the shared
+        database), put its plan in the day state: only the routes that differ change."""
+        if self.dispatch is None or self.state.index is None or self.day is None:
+            return
+        seen = self._stored_versions()
+        if seen == self._local_versions:
+            return
+        plan = self.dispatch.load_plan(self.depot_id, self.day)
+        self._local_versions = seen
+        versions = seen[0]
+        if plan is None:
+            return
+        if self.live.service is not None:  # keep what telemetry knows about the stops
+            plan, _ = merge_stop_states(plan, self.live.service.feed.state.stops)
+            self.dispatch.remember(plan, versions)
+        old = self.state.plan
+        if old is None:
+            self.state.set_plan(plan)
+            self._start_live(plan)
+            return
+        changes = diff_changes(old, plan, "sync")
+        if changes.routes or changes.orders:
+            self.state.set_plan(plan, changes)
+        else:
+            self.dispatch.remember(old, versions)  # same stops, new versions: edit on from here
+
+    def resolve_conflict(self, exception_id: str, keep: str) -> None:
+        """Settle a sync conflict: keep ``"mine"`` (my version again, on top of what is
+        stored now) or ``"theirs"``; the board entry is resolved."""
+        if self.sync is None:
+            raise KeyError(f"{exception_id!r}: no shared database, so no sync conflicts")
+        self.sync.resolve_conflict(exception_id, keep=keep, actor=self.actor)
+        self.board.resolve(exception_id, self.now(), self.actor)
+
+    def announce_editing(self, route_id: str | None) -> None:
+        """Tell the other workstations which route this one edits now (None: none)."""
+        if self.sync is not None:
+            self.sync.announce(route_id)
+
+    def editors(self) -> dict[str, str]:
+        """route id -> who else edits it now, e.g. ``dana@desk-2``."""
+        if self.sync is None:
+            return {}
+        return {
+            rid: ", ".join(f"{e.user}@{e.workstation}" for e in found)
+            for rid, found in self.sync.editors().items()
+        }
+
     # -- status ---------------------------------------------------------------------------
     def database_label(self) -> str:
+        if self.sync is not None:
+            status = self.sync.status
+            label = f"PostgreSQL {'online' if status.online else 'offline'}"
+            if status.conflicts:
+                label += f", {status.conflicts} sync conflict{'s' if status.conflicts > 1 else ''}"
+            return label
         url = self.settings.effective_database_url
         kind = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
         return f"{kind} online"
@@ -360,5 +501,7 @@ class AppContext(QObject):
             self.jobs.cancel(kind)
         self.jobs.wait(5000)
         self.live.stop()
+        if self.sync is not None:
+            self.sync.stop()
         self.tiles.shutdown()
         self.store.close()

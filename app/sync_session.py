@@ -1,0 +1,230 @@
+"""The workstation's end of a shared PostgreSQL: a local copy, an outbox, presence, status.
+
+With ``DISPATCH_DATABASE_URL`` naming PostgreSQL, the workstation works on a local SQLite
+copy of its depot's day (``local-<workstation>.sqlite3`` in the data directory) through
+``app.sync.offline.OfflineDesk``: every dispatch command writes its outbox command in the
+same local transaction (``on_write``), ``SyncService`` replays the outbox to the shared
+database in the background and catches the local copy up when another workstation commits.
+``SyncSession`` turns what the sync thread reports into Qt signals for the GUI thread:
+the status (online, pending, conflicts), "the local copy moved", and who edits which route.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import UTC, date
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from app.dispatch_store import CommandRecord
+from app.store import Store, open_store
+from app.store import repository as repo
+from app.sync import outbox
+from app.sync.commands import Command
+from app.sync.offline import UNREACHABLE, OfflineDesk
+from app.sync.presence import Editor, Presence
+from app.sync.service import SyncService
+from app.sync.status import SyncStatus
+from app.sync.status_signal import SyncStatusSignal
+from engine.rules import ExceptionType, LiveException, Severity
+
+log = logging.getLogger(__name__)
+
+
+def is_shared_url(url: str) -> bool:
+    """True when ``url`` names a PostgreSQL database (a database shared by workstations)."""
+    return bool(url) and make_url(url).get_backend_name() == "postgresql"
+
+
+def local_copy_path(data_dir: Path, workstation: str) -> Path:
+    """Where this workstation keeps its local copy of the day."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in workstation)
+    return data_dir / f"local-{safe}.sqlite3"
+
+
+def _with_timeout(url: str, seconds: int = 3) -> str:
+    parsed = make_url(url)
+    if "connect_timeout" not in parsed.query:
+        parsed = parsed.update_query_dict({"connect_timeout": str(seconds)})
+    return parsed.render_as_string(hide_password=False)
+
+
+def conflict_text(detail: str) -> str:
+    """Both versions of a sync conflict as one readable paragraph."""
+    try:
+        data = json.loads(detail)
+    except ValueError:
+        return detail
+    lines = []
+    for rid, mine in sorted((data.get("mine") or {}).items()):
+        theirs = (data.get("theirs") or {}).get(rid) or {}
+        lines.append(
+            f"{rid}: yours (from v{mine.get('version')}): {' '.join(mine.get('orders', []))}"
+            f" | stored (v{theirs.get('version')}): {' '.join(theirs.get('orders', []))}"
+        )
+    reason = data.get("reason", "")
+    return "; ".join(lines) + (f" ({reason})" if reason else "")
+
+
+class SyncSession(QObject):
+    """One workstation's local copy and its way to the shared database, for the GUI."""
+
+    sig_status = Signal(object)  # SyncStatus, queued into the GUI thread
+    sig_editors = Signal(object)  # {route_id: [Editor]} of the other workstations
+
+    def __init__(
+        self, local: Store, shared_url: str, *, workstation: str, user: str,
+        retry_s: float = 1.0, parent: QObject | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(parent)
+        self.local, self.shared_url = local, shared_url
+        self.workstation, self.user = workstation, user
+        self.retry_s = retry_s
+        self.desk: OfflineDesk | None = None
+        self.service: SyncService | None = None
+        self.presence: Presence | None = None
+        self.status_signal = SyncStatusSignal(self)
+        self.status_signal.changed.connect(self.sig_status)
+        self._last = SyncStatus(online=False, last_error="not connected yet")
+        self._editors: dict[str, list[Editor]] = {}
+
+    # -- setting up ------------------------------------------------------------------------
+    def open_shared(self) -> Store | None:
+        """The shared database, migrated to the newest schema; None when unreachable."""
+        try:
+            return open_store(_with_timeout(self.shared_url), workstation=self.workstation)
+        except UNREACHABLE as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            log.warning("shared database unreachable at start, working offline: %s", first)
+            self._last = SyncStatus(online=False, last_error=first)
+            return None
+
+    def attach(self, depot_id: str, day: date) -> bool:
+        """Follow ``depot_id``'s ``day``: seed the local copy (when reachable), start the
+        background sync and presence. True when the local copy is fresh from the shared one."""
+        self.desk = OfflineDesk(
+            self.local, self.shared_url, depot_id=depot_id, day=day,
+            workstation=self.workstation, on_status=self._on_status,
+        )  # fmt: skip
+        seeded = self.desk.seed()
+        self.service = SyncService(self.desk, retry_s=self.retry_s).start()
+        self.presence = Presence(
+            self.desk.shared(), workstation=self.workstation, user=self.user,
+            heartbeat_s=2.0, on_change=self._on_editors,
+        ).start()  # fmt: skip
+        self._on_status(self.desk.status())
+        return seeded
+
+    def stop(self) -> None:
+        """Stop the background threads and close the shared connections (idempotent)."""
+        if self.presence is not None:
+            self.presence.stop()
+            self.presence = None
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
+        if self.desk is not None:
+            self.desk.close()
+
+    # -- commands --------------------------------------------------------------------------
+    def on_write(self, session: Session, record: CommandRecord) -> None:
+        """The dispatch service's hook: queue the command in the local transaction."""
+        routes = {rid: ids for rid, ids in record.routes.items() if rid in record.base_versions}
+        if len(routes) != len(record.routes):
+            log.warning(
+                "command %s: routes %s are new and stay local until the next plan",
+                record.key, sorted(set(record.routes) - set(routes)),
+            )  # fmt: skip
+        if not routes:
+            return
+        base = {rid: record.base_versions[rid] for rid in routes}
+        command = Command(record.depot_id, record.day, routes, base, record.actor, record.label,
+                          record.key)  # fmt: skip
+        outbox.enqueue(session, command)
+
+    def poke(self) -> None:
+        """Replay soon (after a command)."""
+        if self.service is not None:
+            self.service.poke()
+
+    def save_plan(self, plan, *, actor: str) -> bool:
+        """A fresh plan of the day goes to the shared database (when reachable), then the
+        local copy takes it; offline it stays local. True if it reached the shared one."""
+        if self.desk is not None and not self.desk.work_offline:
+            try:
+                with self.desk.shared().session() as s:
+                    if repo.load_plan(s, plan.depot_id, plan.day) is None:
+                        repo.save_plan(s, plan, actor=actor)
+                if self.desk.refresh():
+                    return True
+            except UNREACHABLE as exc:
+                log.warning("the plan stays local until the shared database is back: %s", exc)
+        with self.local.session() as s:
+            repo.save_plan(s, plan, actor=actor)
+        return False
+
+    def resolve_conflict(self, exception_id: str, *, keep: str, actor: str) -> None:
+        """Keep ``"mine"`` (applied again on top) or ``"theirs"``; then sync."""
+        if self.desk is None:
+            raise KeyError(f"no sync conflict {exception_id!r}: not following a shared day")
+        self.desk.resolve_conflict(exception_id, keep=keep, actor=actor)
+        self.poke()
+
+    def announce(self, route_id: str | None) -> None:
+        """Tell the other workstations which route this one edits (None: nothing); never
+        waits for the network."""
+        presence = self.presence
+        if presence is not None:
+            threading.Thread(
+                target=presence.editing, args=(route_id,), name="presence-announce", daemon=True
+            ).start()
+
+    # -- reads -----------------------------------------------------------------------------
+    @property
+    def status(self) -> SyncStatus:
+        return self._last
+
+    def pending(self) -> int:
+        return self._last.pending
+
+    def editors(self) -> dict[str, list[Editor]]:
+        """route id -> the other workstations editing it now (silent ones expire)."""
+        return self.presence.editors() if self.presence is not None else {}
+
+    def conflict_exceptions(self, vehicle_of: dict[str, str]) -> list[LiveException]:
+        """Open sync conflicts as exceptions for the board (``vehicle_of``: route -> vehicle)."""
+        if self.desk is None:
+            return []
+        out = []
+        for row in self.desk.conflicts():
+            routes = sorted((json.loads(row.detail).get("mine") or {}) if row.detail else {})
+            detected = row.detected_at
+            if detected.tzinfo is None:
+                detected = detected.replace(tzinfo=UTC)
+            out.append(
+                LiveException(
+                    row.id,
+                    ExceptionType.SYNC_CONFLICT,
+                    Severity.WARNING,
+                    vehicle_of.get(routes[0]) if routes else None,
+                    None,
+                    detected,
+                    "Sync conflict: " + conflict_text(row.detail),
+                    "Resolve: keep mine (apply my version again) or keep theirs",
+                )  # fmt: skip
+            )
+        return out
+
+    # -- from the background threads -------------------------------------------------------
+    def _on_status(self, status: SyncStatus) -> None:
+        self._last = status
+        self.status_signal.publish(status)
+
+    def _on_editors(self, editors: dict[str, list[Editor]]) -> None:
+        self._editors = editors
+        self.sig_editors.emit(editors)
