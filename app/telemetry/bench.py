@@ -27,12 +27,10 @@ import threading
 import time
 import uuid
 
-import paho.mqtt.client as mqtt
-
 from app.telemetry.broker import free_port
 from app.telemetry.decode import Decoder, DeviceMap
 from app.telemetry.ingest import Ingest
-from app.telemetry.mqtt_client import MqttConfig, TelemetryClient
+from app.telemetry.mqtt_client import MqttConfig, TelemetryClient, paho_client
 from app.telemetry.state import LiveState
 
 log = logging.getLogger(__name__)
@@ -140,7 +138,9 @@ def _rate(times: list[float], count: int) -> float:
 
 def bench_bare(url: str, vehicles: int, seconds: float, seed: int, qos: int) -> dict:
     """Messages/s a paho subscriber reaches when it only counts."""
-    cfg = MqttConfig(url=url, client_id=f"bench-bare-{uuid.uuid4().hex[:6]}")
+    cfg = MqttConfig(
+        url=url, client_id=f"bench-bare-{uuid.uuid4().hex[:6]}", protocol="3.1.1", qos=qos
+    )
     count, span = [0], [0.0, 0.0]
 
     def on_message(client, userdata, message):
@@ -150,7 +150,8 @@ def bench_bare(url: str, vehicles: int, seconds: float, seed: int, qos: int) -> 
         count[0] += 1
         span[1] = now
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cfg.client_id)
+    # The same paho settings as the ingest's client (protocol, session, in-flight window).
+    client = paho_client(cfg)
     client.on_message = on_message
     client.on_connect = lambda c, *a: c.subscribe(TOPIC, qos)
     client.connect(cfg.host, cfg.port)

@@ -1,6 +1,7 @@
 """From the MQTT network thread to the consumer: decode, count, queue, drain, coalesce.
 
-``Ingest.on_message`` runs in paho's network thread: it decodes and validates the message
+``Ingest.on_message`` runs in paho's network thread: it buffers the message, and every
+couple of hundred messages (or 50 ms) decodes and validates the buffer as one batch
 (:class:`~app.telemetry.decode.Decoder`), counts rejects per reason, keeps the last ones
 for the user to inspect, and puts accepted fixes and events on a bounded queue. When the
 queue is full the network thread waits for the consumer (the broker then holds QoS 1
@@ -47,11 +48,31 @@ class Batch:
 
 
 class Ingest:
-    """The bounded hand-over between the network thread and the consumer."""
+    """The bounded hand-over between the network thread and the consumer.
 
-    def __init__(self, decoder: Decoder, *, maxsize: int = 200_000, keep_rejects: int = 200):
+    ``on_message`` only buffers; the network thread decodes the buffer as one batch when
+    it holds ``batch_size`` messages or ``max_delay_s`` has passed, and every reader
+    (``drain``, the counters) first decodes what is still buffered, so nothing waits
+    longer than the consumer's next look. Decoding is serialised by one lock per batch.
+    """
+
+    def __init__(
+        self,
+        decoder: Decoder,
+        *,
+        maxsize: int = 200_000,
+        keep_rejects: int = 200,
+        batch_size: int = 256,
+        max_delay_s: float = 0.05,
+    ):
         self.decoder = decoder
         self.maxsize = maxsize
+        # A batch never overshoots a small queue bound by much.
+        self.batch_size = max(1, min(batch_size, maxsize // 4))
+        self.max_delay_s = max_delay_s
+        self._buffer: deque[tuple[str, bytes]] = deque()
+        self._flush_due = 0.0
+        self._decoding = threading.Lock()
         self._queue: deque[Fix | StopEvent] = deque()
         self._space = threading.Condition()
         self._closed = False
@@ -59,33 +80,60 @@ class Ingest:
         self._rejects: Counter[str] = Counter()
         self._last_rejects: deque[RejectRecord] = deque(maxlen=keep_rejects)
         self._connection: deque[tuple[str, str]] = deque()
-        self.received = 0
-        self.accepted = 0
+        self._received = 0
+        self._accepted = 0
         self.waits = 0
 
     # -- network thread -------------------------------------------------------------
     def on_message(self, topic: str, payload: bytes) -> None:
-        """Decode one message and queue it (or count its rejection). Never raises."""
-        self.received += 1
-        result = self.decoder.decode(topic, payload)
-        if type(result) is Reject:
-            self._reject(topic, payload, result)
-            return
-        if len(self._queue) >= self.maxsize:
-            self._wait_for_space()
-        self._queue.append(result)
-        self.accepted += 1
+        """Buffer one message; decode the buffer when it is full or due. Never raises."""
+        buffer = self._buffer
+        buffer.append((topic, payload))
+        if len(buffer) >= self.batch_size or time.monotonic() >= self._flush_due:
+            self._flush(wait_for_space=True)
 
     def on_connection(self, state: str, detail: str = "") -> None:
         """Record a connection state change (any thread); the next drain reports it."""
         self._connection.append((state, detail))
 
-    def _reject(self, topic: str, payload: bytes, reject: Reject) -> None:
-        excerpt = bytes(payload[:EXCERPT_BYTES]).decode("utf-8", "replace")
-        record = RejectRecord(time.time(), topic, excerpt, reject.reason, reject.detail)
+    def flush(self) -> None:
+        """Decode what is buffered now (any thread; skipped while another flush runs)."""
+        self._flush(wait_for_space=False)
+
+    def _flush(self, *, wait_for_space: bool) -> None:
+        # Only the network thread waits for space (holding the lock): a reader never
+        # blocks on it, so the consumer can always drain and make room.
+        if not self._decoding.acquire(blocking=False):
+            return
+        try:
+            buffer = self._buffer
+            popleft = buffer.popleft
+            items = [popleft() for _ in range(len(buffer))]
+            self._flush_due = time.monotonic() + self.max_delay_s
+            if not items:
+                return
+            results = self.decoder.decode_batch(items)
+            accepted = [r for r in results if type(r) is not Reject]
+            if len(accepted) != len(results):
+                self._count_rejects(items, results)
+            if wait_for_space and len(self._queue) >= self.maxsize:
+                self._wait_for_space()
+            self._queue.extend(accepted)
+            self._received += len(items)
+            self._accepted += len(accepted)
+        finally:
+            self._decoding.release()
+
+    def _count_rejects(self, items: list[tuple[str, bytes]], results: list) -> None:
+        now = time.time()
         with self._lock:
-            self._rejects[reject.reason] += 1
-            self._last_rejects.append(record)
+            for (topic, payload), result in zip(items, results, strict=True):
+                if type(result) is Reject:
+                    excerpt = bytes(payload[:EXCERPT_BYTES]).decode("utf-8", "replace")
+                    self._rejects[result.reason] += 1
+                    self._last_rejects.append(
+                        RejectRecord(now, topic, excerpt, result.reason, result.detail)
+                    )
 
     def _wait_for_space(self) -> None:
         self.waits += 1
@@ -93,9 +141,21 @@ class Ingest:
             while len(self._queue) >= self.maxsize and not self._closed:
                 self._space.wait(0.05)
 
+    @property
+    def received(self) -> int:
+        """Messages taken in (decoded or still buffered are both counted once decoded)."""
+        self.flush()
+        return self._received
+
+    @property
+    def accepted(self) -> int:
+        self.flush()
+        return self._accepted
+
     # -- consumer -------------------------------------------------------------------
     def drain(self, max_items: int = 100_000) -> Batch:
         """Take up to ``max_items`` queued results as one coalesced batch."""
+        self.flush()
         queue = self._queue
         n = min(len(queue), max_items)
         fixes: list[Fix] = []
@@ -121,6 +181,7 @@ class Ingest:
         return Batch(fixes, latest, events, connection)
 
     def pending(self) -> int:
+        self.flush()
         return len(self._queue)
 
     def close(self) -> None:
@@ -132,6 +193,7 @@ class Ingest:
     # -- inspection -----------------------------------------------------------------
     def reject_counts(self) -> dict[str, int]:
         """Rejects per reason (every known reason present, zero when none)."""
+        self.flush()
         with self._lock:
             counts = dict.fromkeys(REJECT_REASONS, 0)
             counts.update(self._rejects)
@@ -139,10 +201,12 @@ class Ingest:
 
     @property
     def rejected(self) -> int:
+        self.flush()
         with self._lock:
             return sum(self._rejects.values())
 
     def last_rejects(self) -> list[RejectRecord]:
         """The most recent refused messages, oldest first."""
+        self.flush()
         with self._lock:
             return list(self._last_rejects)

@@ -11,7 +11,7 @@ of the cycle collector (``gc=False``): a day of breadcrumbs in memory costs no G
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -42,6 +42,28 @@ class NativeTelemetry(msgspec.Struct, gc=False):
     heading_deg: float | None = None
     odometer_km: float | None = None
     accuracy_m: float | None = None
+
+
+_Plausible = Annotated[float, msgspec.Meta(ge=0.0, lt=1e5)]
+
+
+class NativeTelemetryStrict(msgspec.Struct, gc=False):
+    """The native fix with every range check msgspec can do in C (the batch fast path).
+
+    A message failing it is not rejected for that: it goes through the full per-message
+    decoder, which names the exact reason.
+    """
+
+    v: Literal[1]
+    vehicle_id: str
+    seq: Annotated[int, msgspec.Meta(ge=0)]
+    ts: str | float
+    lat: Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
+    lon: Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
+    speed_kmh: _Plausible | None = None
+    heading_deg: _Plausible | None = None
+    odometer_km: float | None = None
+    accuracy_m: _Plausible | None = None
 
 
 class NativeEvent(msgspec.Struct, gc=False):

@@ -101,6 +101,29 @@ class MqttConfig:
         return topics
 
 
+def paho_client(config: MqttConfig) -> mqtt.Client:
+    """The paho client with the workstation's settings (protocol, session, TLS, window).
+
+    The benchmark's bare subscriber is built here too, so the two differ only in what
+    they do with a message.
+    """
+    v5 = config.protocol == "5"
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=config.client_id,
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        clean_session=None if v5 else False,
+    )
+    user, password = config.credentials
+    if user:
+        client.username_pw_set(user, password or None)
+    if config.tls:
+        client.tls_set(ca_certs=config.ca_file or None, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    client.reconnect_delay_set(1, 4)
+    client.max_inflight_messages_set(1000)
+    return client
+
+
 class TelemetryClient:
     """Subscribes to the depot's telemetry and feeds an :class:`Ingest`."""
 
@@ -115,22 +138,7 @@ class TelemetryClient:
         self.ingest = ingest
         self.on_state = on_state
         self.state = "disconnected"
-        v5 = config.protocol == "5"
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=config.client_id,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
-        )
-        user, password = config.credentials
-        if user:
-            self.client.username_pw_set(user, password or None)
-        if config.tls:
-            self.client.tls_set(
-                ca_certs=config.ca_file or None, tls_version=ssl.PROTOCOL_TLS_CLIENT
-            )
-        self.client.reconnect_delay_set(1, 4)
-        self.client.max_inflight_messages_set(1000)
+        self.client = paho_client(config)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
