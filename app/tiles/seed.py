@@ -74,6 +74,12 @@ def check_source_url(url: str) -> str:
         raise ValueError(f"--source {url!r}: missing the placeholder(s) {', '.join(missing)}")
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"--source {url!r}: expected an http:// or https:// URL")
+    try:
+        url.format(z=0, x=0, y=0, s="a")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"--source {url!r}: unsupported placeholder {exc} (only {{z}} {{x}} {{y}} {{s}})"
+        ) from None
     return url
 
 

@@ -182,6 +182,7 @@ def test_dead_source_stops_early_and_keeps_nothing_broken(tmp_path, capsys):
         (["--zoom", "12-20"], "0..19"),
         (["--zoom", "16-12"], "must not exceed"),
         (["--source", "http://tiles.example/{z}/{y}.png"], "{x}"),
+        (["--source", "http://tiles.example/{z}/{x}/{y}{r}.png"], "unsupported placeholder"),
         (["--zoom", "10-19", "--max-tiles", "500"], "more than --max-tiles 500"),
         (["--rate", "0"], "--rate"),
     ],
