@@ -1,4 +1,7 @@
-"""A table model over the day's routes: one row per route, for the routes pane."""
+"""A table model over the day's routes: one row per route, for the routes pane.
+
+The last column says who else is editing the route right now (other workstations on a
+shared database, fed by ``set_editors``)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,11 @@ from engine.model import Route
 
 _Index = QModelIndex | QPersistentModelIndex
 
-COLUMNS = ("Route", "Vehicle", "Driver", "Stops", "Load kg", "Load m³", "Start", "End", "Status")
+COLUMNS = (
+    "Route", "Vehicle", "Driver", "Stops", "Load kg", "Load m³", "Start", "End", "Status",
+    "Editing",
+)  # fmt: skip
+EDITING_COLUMN = COLUMNS.index("Editing")
 
 
 class RoutesTableModel(QAbstractTableModel):
@@ -24,6 +31,7 @@ class RoutesTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._state = state
         self._routes: tuple[Route, ...] = ()
+        self._editors: dict[str, str] = {}
         state.sig_changed.connect(self._on_state_changed)
         self._reload()
 
@@ -49,6 +57,19 @@ class RoutesTableModel(QAbstractTableModel):
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         return self._cell(route, index.column())
+
+    def set_editors(self, editors: dict[str, str]) -> None:
+        """route id -> who else edits it now (e.g. ``bob@desk-2``); shown in "Editing"."""
+        if editors == self._editors:
+            return
+        self._editors = dict(editors)
+        if self._routes:
+            self.dataChanged.emit(
+                self.index(0, EDITING_COLUMN), self.index(len(self._routes) - 1, EDITING_COLUMN)
+            )
+
+    def editors_of(self, route_id: str) -> str:
+        return self._editors.get(route_id, "")
 
     def route_id_at(self, row: int) -> str:
         return self._routes[row].id
@@ -81,6 +102,8 @@ class RoutesTableModel(QAbstractTableModel):
         if column in (6, 7):
             moment = route.start if column == 6 else route.end
             return self._clock(moment)
+        if column == EDITING_COLUMN:
+            return self._editors.get(route.id, "")
         return route.status.value
 
     def _clock(self, moment: datetime | None) -> str:

@@ -27,6 +27,7 @@ from app.day_state import Changes
 from app.exceptions_board import SEVERITY_RANK
 from app.exceptions_model import ExceptionsTableModel
 from app.routes_model import RoutesTableModel
+from engine.rules import ExceptionType
 from widgets.dispatch_controller import DispatchController
 from widgets.exceptions_pane import ExceptionsPane
 from widgets.map_pane import MapPane
@@ -87,6 +88,7 @@ class MainWindow(QMainWindow):
         live.sig_connection_changed.connect(lambda _state: self._refresh_status())
         self.timeline_pane.sig_stop_dropped.connect(self.dispatcher.reassign)
         self.map_pane.sig_stop_dropped.connect(self.dispatcher.reassign)
+        self._wire_presence()
         self.exceptions_pane.sig_acknowledge_requested.connect(self._on_acknowledge_requested)
         self.exceptions_pane.sig_resolve_requested.connect(self._on_resolve_requested)
         self.exceptions_pane.sig_replan_requested.connect(self._on_replan_requested)
@@ -98,6 +100,7 @@ class MainWindow(QMainWindow):
         context.jobs.sig_job_finished.connect(self._on_job_finished)
         context.jobs.sig_job_failed.connect(self._on_job_failed)
         context.sig_status.connect(self.statusBar().showMessage)
+        context.sig_sync_status.connect(lambda _status: self._refresh_status())
 
         self._clock_timer = QTimer(self)
         self._clock_timer.timeout.connect(self._refresh_status)
@@ -207,7 +210,9 @@ class MainWindow(QMainWindow):
         online = broker == "connected"
         self._broker_label.setText(f"Broker: {'online' if online else 'offline'}")
         self._broker_label.setStyleSheet("" if online else "color: #c62828;")
-        self._db_label.setText(f"Database: {ctx.database_label()}")
+        database = ctx.database_label()
+        self._db_label.setText(f"Database: {database}")
+        self._db_label.setStyleSheet("color: #c62828;" if "offline" in database else "")
         self._outbox_label.setText(f"Outbox: {ctx.outbox_pending()} pending")
         counts = self.board.open_by_severity()
         self._exceptions_label.setText(
@@ -220,6 +225,8 @@ class MainWindow(QMainWindow):
         simulated = " (simulated)" if ctx.live.simulate and ctx.live.service is not None else ""
         self._clock_label.setText(now.astimezone(zone).strftime("%a %d %b %H:%M:%S") + simulated)
         self._routes_label.setText(f"Active routes: {ctx.state.active_route_count()}")
+        if ctx.sync is not None:
+            self._refresh_editors()  # a silent workstation's entry expires
 
     def _on_live_clock(self, now: datetime) -> None:
         self.map_pane.set_now(now)
@@ -258,6 +265,31 @@ class MainWindow(QMainWindow):
         self.map_pane.set_late_risk(late)
         self.timeline_pane.set_late_risk(late)
         self._refresh_status()
+
+    # -- presence: who edits which route, across workstations -----------------------------
+    def _wire_presence(self) -> None:
+        ctx = self.context
+        self._editing_timer = QTimer(self)  # a drag given up without a drop ends here
+        self._editing_timer.setSingleShot(True)
+        self._editing_timer.setInterval(30_000)
+        self._editing_timer.timeout.connect(lambda: ctx.announce_editing(None))
+        self.timeline_pane.sig_stop_drag_started.connect(self._on_stop_drag_started)
+        for pane in (self.timeline_pane, self.map_pane):
+            pane.sig_stop_dropped.connect(lambda _ids, _route: self._editing_done())
+        ctx.sig_editors.connect(lambda _editors: self._refresh_editors())
+
+    def _on_stop_drag_started(self, order_ids: list) -> None:
+        route = self._route_of("stop", order_ids[0]) if order_ids else None
+        if route:
+            self.context.announce_editing(route)
+            self._editing_timer.start()
+
+    def _editing_done(self) -> None:
+        self._editing_timer.stop()
+        self.context.announce_editing(None)
+
+    def _refresh_editors(self) -> None:
+        self.routes_model.set_editors(self.context.editors())
 
     # -- selection, shared by every pane ---------------------------------------------------
     def _wire_selection(self) -> None:
@@ -322,7 +354,35 @@ class MainWindow(QMainWindow):
         self.board.acknowledge(exception_id, self._now(), self.context.actor)
 
     def _on_resolve_requested(self, exception_id: str) -> None:
+        entry = self.board.get(exception_id)
+        if entry is not None and entry.exception.type == ExceptionType.SYNC_CONFLICT:
+            self._resolve_sync_conflict(exception_id)
+            return
         self.board.resolve(exception_id, self._now(), self.context.actor)
+
+    def _resolve_sync_conflict(self, exception_id: str) -> None:
+        """Ask which version stays: mine (applied again on top) or theirs (as stored)."""
+        if self.context.headless:  # nobody to ask: the conflict stays open
+            self.statusBar().showMessage("A sync conflict needs a person to choose", 5000)
+            return
+        entry = self.board.get(exception_id)
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Sync conflict")
+        box.setText("Someone else changed these routes while your edit waited to be sent.")
+        box.setInformativeText(entry.exception.detail if entry else "")
+        mine = box.addButton("Keep mine", QMessageBox.ButtonRole.AcceptRole)
+        theirs = box.addButton("Keep theirs", QMessageBox.ButtonRole.RejectRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        keep = {mine: "mine", theirs: "theirs"}.get(box.clickedButton())
+        if keep is None:
+            return
+        try:
+            self.context.resolve_conflict(exception_id, keep)
+        except Exception as exc:  # say why, keep the conflict open
+            log.warning("resolving %s failed: %s", exception_id, exc)
+            QMessageBox.warning(self, "Sync conflict", f"Could not resolve it: {exc}")
 
     def _routes_of_exception(self, exception_id: str) -> list[str]:
         entry = self.board.get(exception_id)

@@ -1,0 +1,139 @@
+"""The window on a shared PostgreSQL: database status, pending edits, presence, roles."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.context import AppContext
+from app.routes_model import EDITING_COLUMN
+from app.settings import Settings
+from engine.rules import ExceptionType
+from tests.app.test_sync_session import (  # noqa: F401 (fixtures)
+    DEPOT,
+    WAIT_MS,
+    route_of,
+    server,
+    shared_url,  # noqa: F811
+    workstation,
+)
+from widgets.main_window import MainWindow
+
+pytestmark = [pytest.mark.postgres, pytest.mark.mqtt, pytest.mark.slow]
+
+
+def open_window(qtbot, tmp_path, monkeypatch, url, mqtt, name, **kw) -> MainWindow:
+    """A workstation window on the shared day, started and showing its plan."""
+    data = tmp_path / name
+    data.mkdir()
+    monkeypatch.setenv("DISPATCH_DATA_DIR", str(data))
+    settings = Settings.from_env(
+        database_url=url, workstation_id=name, user=name.split("-")[-1], depot_id=DEPOT,
+        demo=False, simulate=False, mqtt_url=mqtt, **kw,
+    )  # fmt: skip
+    context = AppContext(settings, headless=True)
+    window = MainWindow(context)
+    qtbot.addWidget(window)
+    window.show()
+    context.start()
+    qtbot.waitUntil(lambda: context.state.plan is not None, timeout=WAIT_MS)
+    return window
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch, shared_url, mqtt_url):  # noqa: F811
+    made = open_window(qtbot, tmp_path, monkeypatch, shared_url, mqtt_url, "desk-ann")
+    yield made
+    made.close()  # inside the test's event loop, so the web page goes before its profile
+    qtbot.wait(50)
+
+
+def label(window: MainWindow, name: str) -> str:
+    return getattr(window, name).text()
+
+
+def test_status_bar_shows_offline_and_pending_edits(qtbot, window, server) -> None:  # noqa: F811
+    """Database down: the status bar says offline, a move still applies and is counted as
+    pending; back up: it is sent and the count returns to 0."""
+    context = window.context
+    qtbot.waitUntil(lambda: label(window, "_db_label") == "Database: PostgreSQL online",
+                    timeout=WAIT_MS)  # fmt: skip
+    assert label(window, "_outbox_label") == "Outbox: 0 pending"
+    server.stop_immediate()
+    qtbot.waitUntil(lambda: "offline" in label(window, "_db_label"), timeout=WAIT_MS)
+    assert window.dispatcher.reassign(["O1"], "R2")
+    assert route_of(context, "O1") == "R2"
+    qtbot.waitUntil(lambda: label(window, "_outbox_label") == "Outbox: 1 pending",
+                    timeout=WAIT_MS)  # fmt: skip
+    server.restart()
+    qtbot.waitUntil(lambda: label(window, "_outbox_label") == "Outbox: 0 pending",
+                    timeout=WAIT_MS)  # fmt: skip
+    qtbot.waitUntil(lambda: "online" in label(window, "_db_label"), timeout=WAIT_MS)
+
+
+def test_other_workstations_editor_shows_on_the_route(
+    qtbot,
+    window,
+    tmp_path,
+    monkeypatch,
+    shared_url,  # noqa: F811
+    mqtt_url,
+) -> None:
+    """Bob starts editing R1 on his workstation: Ann's routes pane says so on R1; when he
+    is done the mark goes away."""
+    bob = workstation(qtbot, tmp_path, monkeypatch, shared_url, mqtt_url, "desk-bob")
+    try:
+        model = window.routes_model
+        row = model.row_of("R1")
+
+        def shown() -> str:
+            bob.announce_editing("R1")  # repeated: the first may go before Ann listens
+            qtbot.wait(200)
+            return model.index(row, EDITING_COLUMN).data()
+
+        qtbot.waitUntil(lambda: shown() == "bob@desk-bob", timeout=WAIT_MS)
+        assert model.headerData(EDITING_COLUMN, Qt.Orientation.Horizontal) == "Editing"
+        bob.announce_editing(None)
+        qtbot.waitUntil(lambda: model.index(row, EDITING_COLUMN).data() == "", timeout=WAIT_MS)
+    finally:
+        bob.shutdown()
+
+
+def test_dragging_a_stop_announces_its_route(qtbot, window) -> None:
+    """A drag started on the timeline tells the others which route is being edited."""
+    context = window.context
+    announced: list = []
+    context.announce_editing = announced.append  # what the window asks the context to say
+    window.timeline_pane.sig_stop_drag_started.emit(["O5"])
+    window.timeline_pane.sig_stop_dropped.emit(["O5"], "R1")
+    assert announced[0] == "R1" and announced[-1] is None
+
+
+def test_a_dispatcher_is_told_a_move_needs_a_supervisor(
+    qtbot,
+    tmp_path,
+    monkeypatch,
+    shared_url,  # noqa: F811
+    mqtt_url,
+) -> None:
+    """In the dispatcher role a dragged stop does not move: the window says a supervisor
+    must do it, and nothing is queued for the shared database."""
+    window = open_window(
+        qtbot, tmp_path, monkeypatch, shared_url, mqtt_url, "desk-dan", role="dispatcher"
+    )
+    try:
+        context = window.context
+        errors: list[tuple[str, str]] = []
+        window.dispatcher.sig_error.connect(lambda title, text: errors.append((title, text)))
+        assert not window.dispatcher.reassign(["O1"], "R2")
+        assert route_of(context, "O1") == "R0"
+        assert errors and errors[0][0] == "Not allowed for your role"
+        assert "supervisor" in errors[0][1]
+        assert "Not allowed for your role" in window.statusBar().currentMessage()
+        assert context.outbox_pending() == 0
+        assert not any(
+            e.exception.type == ExceptionType.SYNC_CONFLICT for e in context.board.entries()
+        )
+    finally:
+        window.close()
+        qtbot.wait(50)
