@@ -220,7 +220,8 @@ class Decoder:
         self._seqs: dict[str, dict[str, _SeqWindow]] = {}
         self._last: dict[str, _Last] = {}
         self._events: OrderedDict[str, None] = OrderedDict()
-        self._topics: dict[str, str | None] = {}  # topic -> vehicle id of a native fix topic
+        # topic (str or raw bytes) -> vehicle id of a native fix topic, None for others
+        self._topics: dict[str | bytes, str | None] = {}
 
     def decode(self, topic: str, payload: bytes) -> Fix | StopEvent | Reject:
         """Validate one message; every failure is a Reject with a reason and detail."""
@@ -230,26 +231,38 @@ class Decoder:
             log.exception("decoder failed on %s", topic)
             return Reject("decoder_error", f"{type(exc).__name__}: {exc}")
 
-    def decode_batch(self, items: list[tuple[str, bytes]]) -> list[Fix | StopEvent | Reject]:
+    def decode_batch(
+        self, items: list[tuple[str | bytes, bytes]]
+    ) -> list[Fix | StopEvent | Reject]:
         """Validate many messages in order, with the same results as :meth:`decode` each.
 
         The common case — a native fix, epoch time, in order, a plausible step from the
         vehicle's last fix — runs a tight loop: a cached topic lookup, one C-validated
         msgspec decode, a few float comparisons, one clock read per batch. Everything else
         (other formats, events, the first fix of a vehicle, back-fill, anything doubtful)
-        goes through :meth:`decode`, which names the exact reason of a reject.
+        goes through :meth:`decode`, which names the exact reason of a reject. A topic may
+        be given as the raw bytes from the wire.
         """
         out: list[Fix | StopEvent | Reject] = []
         try:
             self._decode_batch(items, out)
         except Exception:  # the network thread must survive anything
             log.exception("batch decoder failed; decoding one by one")
-            decode = self.decode
+            decode = self._decode_one
             out.extend(decode(topic, payload) for topic, payload in items[len(out) :])
         return out
 
-    def _decode_batch(self, items: list[tuple[str, bytes]], out: list) -> None:
-        topics, lasts, decode, strict = self._topics, self._last, self.decode, _native_strict
+    def _decode_one(self, topic: str | bytes, payload: bytes) -> Fix | StopEvent | Reject:
+        if type(topic) is not str:
+            try:
+                topic = bytes(topic).decode("utf-8")
+            except UnicodeDecodeError:
+                topic = bytes(topic).decode("utf-8", "replace")
+                return Reject("unknown_topic", f"topic {topic!r} is not UTF-8")
+        return self.decode(topic, payload)
+
+    def _decode_batch(self, items: list[tuple[str | bytes, bytes]], out: list) -> None:
+        topics, lasts, decode, strict = self._topics, self._last, self._decode_one, _native_strict
         windows = self._seqs.get("native")
         if windows is None:
             windows = self._seqs["native"] = {}
@@ -292,14 +305,21 @@ class Decoder:
             if dx * dx + dy * dy > 0.8 * limit * limit or window is None or seq <= window.max_seq:
                 append(decode(topic, payload))
                 continue
-            window.add(seq)
+            if seq == window.max_seq + 1 and not window.holes:
+                window.max_seq = seq  # in order, nothing missing: the common case
+            else:
+                window.add(seq)
             if abs(lat - last.lat) > 0.1:
                 last.k = 111_195.0 * math.cos(math.radians(lat))
             last.ts, last.lat, last.lon, last.seq = ts, lat, lon, seq
             append(Fix(vid, seq, ts, lat, lon, m.speed_kmh, m.heading_deg, m.accuracy_m, "native"))
 
-    def _topic_vehicle(self, topic: str) -> str | None:
+    def _topic_vehicle(self, raw: str | bytes) -> str | None:
         """The vehicle of a native fix topic of this depot, else None (cached)."""
+        try:
+            topic = raw if type(raw) is str else bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
         parts = topic.split("/")
         vid = None
         if (
@@ -312,7 +332,7 @@ class Decoder:
             vid = parts[3]
         if len(self._topics) >= TOPIC_CACHE:
             self._topics.clear()
-        self._topics[topic] = vid
+        self._topics[raw] = vid
         return vid
 
     def _decode(self, topic: str, payload: bytes) -> Fix | StopEvent | Reject:

@@ -1,7 +1,7 @@
 """From the MQTT network thread to the consumer: decode, count, queue, drain, coalesce.
 
 ``Ingest.on_message`` runs in paho's network thread: it buffers the message, and every
-couple of hundred messages (or 50 ms) decodes and validates the buffer as one batch
+couple of hundred messages decodes and validates the buffer as one batch
 (:class:`~app.telemetry.decode.Decoder`), counts rejects per reason, keeps the last ones
 for the user to inspect, and puts accepted fixes and events on a bounded queue. When the
 queue is full the network thread waits for the consumer (the broker then holds QoS 1
@@ -51,9 +51,9 @@ class Ingest:
     """The bounded hand-over between the network thread and the consumer.
 
     ``on_message`` only buffers; the network thread decodes the buffer as one batch when
-    it holds ``batch_size`` messages or ``max_delay_s`` has passed, and every reader
-    (``drain``, the counters) first decodes what is still buffered, so nothing waits
-    longer than the consumer's next look. Decoding is serialised by one lock per batch.
+    it holds ``batch_size`` messages, and every reader (``drain``, the counters) first
+    decodes what is still buffered, so nothing waits longer than the consumer's next
+    look. Decoding is serialised by one lock per batch.
     """
 
     def __init__(
@@ -63,15 +63,12 @@ class Ingest:
         maxsize: int = 200_000,
         keep_rejects: int = 200,
         batch_size: int = 256,
-        max_delay_s: float = 0.05,
     ):
         self.decoder = decoder
         self.maxsize = maxsize
         # A batch never overshoots a small queue bound by much.
         self.batch_size = max(1, min(batch_size, maxsize // 4))
-        self.max_delay_s = max_delay_s
-        self._buffer: deque[tuple[str, bytes]] = deque()
-        self._flush_due = 0.0
+        self._buffer: deque[tuple[str | bytes, bytes]] = deque()
         self._decoding = threading.Lock()
         self._queue: deque[Fix | StopEvent] = deque()
         self._space = threading.Condition()
@@ -85,11 +82,16 @@ class Ingest:
         self.waits = 0
 
     # -- network thread -------------------------------------------------------------
-    def on_message(self, topic: str, payload: bytes) -> None:
-        """Buffer one message; decode the buffer when it is full or due. Never raises."""
+    def on_message(self, topic: str | bytes, payload: bytes) -> None:
+        """Buffer one message; decode the buffer once it is full. Never raises.
+
+        ``topic`` may be the raw bytes paho received (decoded only when needed). A
+        partly full buffer is decoded by the next reader — the consumer's drain — so
+        batching adds no delay to what the consumer sees.
+        """
         buffer = self._buffer
         buffer.append((topic, payload))
-        if len(buffer) >= self.batch_size or time.monotonic() >= self._flush_due:
+        if len(buffer) >= self.batch_size:
             self._flush(wait_for_space=True)
 
     def on_connection(self, state: str, detail: str = "") -> None:
@@ -109,7 +111,6 @@ class Ingest:
             buffer = self._buffer
             popleft = buffer.popleft
             items = [popleft() for _ in range(len(buffer))]
-            self._flush_due = time.monotonic() + self.max_delay_s
             if not items:
                 return
             results = self.decoder.decode_batch(items)
@@ -124,11 +125,13 @@ class Ingest:
         finally:
             self._decoding.release()
 
-    def _count_rejects(self, items: list[tuple[str, bytes]], results: list) -> None:
+    def _count_rejects(self, items: list[tuple[str | bytes, bytes]], results: list) -> None:
         now = time.time()
         with self._lock:
             for (topic, payload), result in zip(items, results, strict=True):
                 if type(result) is Reject:
+                    if type(topic) is not str:
+                        topic = bytes(topic).decode("utf-8", "replace")
                     excerpt = bytes(payload[:EXCERPT_BYTES]).decode("utf-8", "replace")
                     self._rejects[result.reason] += 1
                     self._last_rejects.append(

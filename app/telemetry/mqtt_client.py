@@ -185,8 +185,6 @@ class TelemetryClient:
         self._set_state("connecting", f"lost connection: {reason_code}")
 
     def _on_message(self, client, userdata, message) -> None:
-        try:
-            topic = message.topic
-        except UnicodeDecodeError:  # a topic that is not UTF-8 is rejected, not fatal
-            topic = bytes(message._topic).decode("utf-8", "replace")
-        self._ingest_message(topic, message.payload)
+        # The raw topic bytes: the decoder caches what a topic means, so the common case
+        # never decodes it (one that is not UTF-8 is rejected there, not fatal here).
+        self._ingest_message(message._topic, message.payload)

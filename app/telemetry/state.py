@@ -68,8 +68,9 @@ class LiveState:
         self.stops: dict[str, StopState] = {}
         self.flags: dict[str, VehicleFlags] = {}
         self.still_radius_m = still_radius_m
-        # Per vehicle: (since, lat, lon) of the spot it has stayed within still_radius_m of.
-        self._still: dict[str, tuple[float, float, float]] = {}
+        # Per vehicle: (since, lat, lon, m per degree of lon) of the spot it has stayed
+        # within still_radius_m of.
+        self._still: dict[str, tuple[float, float, float, float]] = {}
         self._seqs: dict[tuple[str, str], _SeqWindow] = {}
         self._events: set[str] = set()
         self.duplicates = 0
@@ -90,35 +91,42 @@ class LiveState:
     def apply_fixes(self, fixes: list[Fix]) -> list[Fix]:
         """Add fixes to the trails (idempotent); returns the new ones."""
         new: list[Fix] = []
+        seqs, trails, still, limit = self._seqs, self.trails, self._still, self.trail_points
+        radius2 = self.still_radius_m**2
         for fix in fixes:
-            key = (fix.vehicle_id, fix.source)
-            window = self._seqs.get(key)
+            vid = fix.vehicle_id
+            key = (vid, fix.source)
+            window = seqs.get(key)
             if window is None:
-                window = self._seqs[key] = _SeqWindow()
-            if not window.add(fix.seq):
+                window = seqs[key] = _SeqWindow()
+            seq = fix.seq
+            if seq == window.max_seq + 1 and not window.holes:
+                window.max_seq = seq  # in order, nothing missing: the common case
+            elif not window.add(seq):
                 self.duplicates += 1
                 continue
-            trail = self.trails.setdefault(fix.vehicle_id, [])
+            trail = trails.get(vid)
+            if trail is None:
+                trail = trails[vid] = []
             if not trail or fix.ts >= trail[-1].ts:
                 trail.append(fix)
             else:
                 bisect.insort(trail, fix, key=lambda f: f.ts)
-            if len(trail) > self.trail_points:
-                del trail[: len(trail) - self.trail_points]
+            if len(trail) > limit:
+                del trail[: len(trail) - limit]
             new.append(fix)
             if fix.live:
-                self._track_still(fix)
+                # Still-tracking: the spot it stayed within still_radius_m of, and since when.
+                anchor = still.get(vid)
+                if anchor is not None:
+                    _, lat, lon, k = anchor
+                    dy = (fix.lat - lat) * 111_195.0
+                    dx = (fix.lon - lon) * k
+                    if dx * dx + dy * dy <= radius2:
+                        continue
+                k = 111_195.0 * math.cos(math.radians(fix.lat))  # metres per degree of lon
+                still[vid] = (fix.ts, fix.lat, fix.lon, k)
         return new
-
-    def _track_still(self, fix: Fix) -> None:
-        anchor = self._still.get(fix.vehicle_id)
-        if anchor is not None:
-            _, lat, lon = anchor
-            dy = (fix.lat - lat) * 111_195.0
-            dx = (fix.lon - lon) * 111_195.0 * math.cos(math.radians(lat))
-            if dx * dx + dy * dy <= self.still_radius_m**2:
-                return
-        self._still[fix.vehicle_id] = (fix.ts, fix.lat, fix.lon)
 
     def still_since(self, vehicle_id: str) -> float | None:
         """Since when (epoch s) the vehicle has stayed near one spot; None if unknown."""
