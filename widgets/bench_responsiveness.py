@@ -250,6 +250,10 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
     context = AppContext(settings, headless=True)
     window = MainWindow(context)
     window.show()
+    from PySide6.QtWidgets import QDockWidget
+
+    for name in args.without:
+        window.findChild(QDockWidget, f"dock_{name}").hide()
 
     def close() -> None:
         window.close()
@@ -317,6 +321,7 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
     return {
         "vehicles": args.vehicles,
         "seconds": args.seconds,
+        "without": args.without,
         "orders": len(day.orders),
         "settled": settled,
         "settle_s": round(settle_s, 1),
@@ -345,6 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=5.0, help="fleet running before measuring")
     p.add_argument("--settle", type=float, default=240.0, help="max wait for the start-up jobs (s)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=("routes", "timeline", "exceptions"),
+        help="hide this dock (repeatable): which pane costs what",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
     if args.vehicles < 1 or args.seconds <= 0 or args.stops < 1 or args.warmup < 0:

@@ -1,0 +1,53 @@
+"""The responsiveness benchmark runs end to end at a tiny size and prints its figures."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    env.pop("DISPATCH_DATA_DIR", None)
+    env.pop("DISPATCH_MQTT_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "widgets.bench_responsiveness", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+@pytest.mark.slow
+def test_tiny_fleet_reports_stalls_paint_latency_and_vehicles_on_the_map(capsys):
+    """10 vehicles for 2 s: stall and paint figures, message rates, every vehicle on the map,
+    and the table names both targets."""
+    from widgets.bench_responsiveness import print_table
+
+    done = _run("--vehicles", "10", "--seconds", "2", "--warmup", "1", "--json")
+    assert done.returncode in (0, 1), done.stderr[-2000:]  # 1 = a target not met, not an error
+    result = json.loads(done.stdout)
+    assert result["stall_ms"]["n"] > 100  # a 5 ms timer over 2 s
+    assert result["stall_ms"]["p99"] is not None
+    assert result["paint_ms"]["n"] >= 1 and result["paint_ms"]["p50"] is not None
+    assert result["accepted_per_s"] > 0
+    assert result["vehicles_on_map"] == 10
+    print_table(result)
+    table = capsys.readouterr().out
+    assert "main-thread stall (ms)" in table and "p99 < 50" in table
+    assert "map paint after batch (ms)" in table and "p99 < 200" in table
+    assert "vehicles on the map at the end: 10 of 10" in table
+
+
+def test_bad_arguments_get_a_clear_message():
+    """A fleet of zero vehicles is refused with a message naming the options."""
+    done = _run("--vehicles", "0")
+    assert done.returncode == 2
+    assert "--vehicles" in done.stderr
