@@ -109,31 +109,27 @@ def test_dragging_a_stop_announces_its_route(qtbot, window) -> None:
     assert announced[0] == "R1" and announced[-1] is None
 
 
-def test_a_dispatcher_is_told_a_move_needs_a_supervisor(
-    qtbot,
-    tmp_path,
-    monkeypatch,
-    shared_url,  # noqa: F811
-    mqtt_url,
-) -> None:
-    """In the dispatcher role a dragged stop does not move: the window says a supervisor
-    must do it, and nothing is queued for the shared database."""
-    window = open_window(
+@pytest.fixture
+def dispatcher_window(qtbot, tmp_path, monkeypatch, shared_url, mqtt_url):  # noqa: F811
+    made = open_window(
         qtbot, tmp_path, monkeypatch, shared_url, mqtt_url, "desk-dan", role="dispatcher"
     )
-    try:
-        context = window.context
-        errors: list[tuple[str, str]] = []
-        window.dispatcher.sig_error.connect(lambda title, text: errors.append((title, text)))
-        assert not window.dispatcher.reassign(["O1"], "R2")
-        assert route_of(context, "O1") == "R0"
-        assert errors and errors[0][0] == "Not allowed for your role"
-        assert "supervisor" in errors[0][1]
-        assert "Not allowed for your role" in window.statusBar().currentMessage()
-        assert context.outbox_pending() == 0
-        assert not any(
-            e.exception.type == ExceptionType.SYNC_CONFLICT for e in context.board.entries()
-        )
-    finally:
-        window.close()
-        qtbot.wait(50)
+    yield made
+    made.close()  # inside the test's event loop, so the web page goes before its profile
+    qtbot.wait(50)
+
+
+def test_a_dispatcher_is_told_a_move_needs_a_supervisor(qtbot, dispatcher_window) -> None:
+    """In the dispatcher role a dragged stop does not move: the window says a supervisor
+    must do it, and nothing is queued for the shared database."""
+    window = dispatcher_window
+    context = window.context
+    errors: list[tuple[str, str]] = []
+    window.dispatcher.sig_error.connect(lambda title, text: errors.append((title, text)))
+    assert not window.dispatcher.reassign(["O1"], "R2")
+    assert route_of(context, "O1") == "R0"
+    assert errors and errors[0][0] == "Not allowed for your role"
+    assert "supervisor" in errors[0][1]
+    assert "Not allowed for your role" in window.statusBar().currentMessage()
+    assert context.outbox_pending() == 0
+    assert not any(e.exception.type == ExceptionType.SYNC_CONFLICT for e in context.board.entries())
