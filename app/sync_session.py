@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from dataclasses import replace
 from datetime import UTC, date
 from pathlib import Path
 
@@ -117,7 +118,10 @@ class SyncSession(QObject):
             self.desk.shared(), workstation=self.workstation, user=self.user,
             heartbeat_s=2.0, on_change=self._on_editors,
         ).start()  # fmt: skip
-        self._on_status(self.desk.status())
+        status = self.desk.status()
+        if seeded:  # the copy just came from the shared database: it is reachable
+            status = replace(status, online=True, last_error="")
+        self._on_status(status)
         return seeded
 
     def stop(self) -> None:

@@ -222,3 +222,28 @@ def test_outbox_rows_match_the_commands(qtbot, desks, shared_url) -> None:
         assert s.scalar(select(func.count()).select_from(OutboxRow)) == 1
     assert set(rows[0].command["routes"]) == {"R0", "R1"}
     assert set(rows[0].base_versions) == {"R0", "R1"}
+
+
+def test_a_workstation_restarted_offline_opens_its_local_copy(
+    qtbot, tmp_path, monkeypatch, server, shared_url, mqtt_url
+) -> None:
+    """Restarted while the database is down, a workstation shows its local copy of the
+    day (offline) and its edits wait; nothing is planned anew."""
+    first = workstation(qtbot, tmp_path, monkeypatch, shared_url, mqtt_url, "desk-ann")
+    shown = [r.order_ids for r in first.state.routes]
+    first.shutdown()
+    server.stop_immediate()
+    settings = first.settings
+    again = AppContext(settings, headless=True)
+    try:
+        again.start()
+        assert again.state.plan is not None and not again.jobs.is_running("plan")
+        assert [r.order_ids for r in again.state.routes] == shown
+        assert again.database_label() == "PostgreSQL offline"
+        move(again, "O3", "R2")
+        qtbot.waitUntil(lambda: again.outbox_pending() == 1, timeout=WAIT_MS)
+        server.restart()
+        qtbot.waitUntil(lambda: again.outbox_pending() == 0, timeout=WAIT_MS)
+        assert outbox_keys(shared_url) and len(outbox_keys(shared_url)) == 1
+    finally:
+        again.shutdown()
