@@ -128,6 +128,7 @@ class TimelinePane(QWidget):
         self._selected: list[str] = []
         self._layout: tuple | None = None  # what the rows and bars were built from
         self._layout_refs: tuple = ()  # keeps the objects the layout names by id alive
+        self._planned_shown: tuple = ()  # (layout, bar colours) the planned bars show
 
         self.view_box = TimelineViewBox(self)
         self.axis = ClockAxisItem("bottom")
@@ -410,19 +411,21 @@ class TimelinePane(QWidget):
         }
         bars = list(self._bars.values())
         planned = _STATUS[StopStatus.PLANNED]
-        brushes = [
-            self._brush(
-                LATE if b.order_id in self._late else _STATUS.get(statuses.get(b.order_id), planned)
-            )
+        colours = [
+            LATE if b.order_id in self._late else _STATUS.get(statuses.get(b.order_id), planned)
             for b in bars
         ]
-        self._planned.setOpts(
-            x0=np.array([b.x0 for b in bars]),
-            width=np.array([b.x1 - b.x0 for b in bars]),
-            y0=np.array([b.row - 0.3 for b in bars]),
-            height=0.34,
-            brushes=brushes,
-        )
+        # Redrawing thousands of bars costs tens of ms: only when a colour or a bar changed.
+        last_layout, last_colours = self._planned_shown or (None, None)
+        if last_layout is not self._layout or last_colours != colours:
+            self._planned_shown = (self._layout, colours)
+            self._planned.setOpts(
+                x0=np.array([b.x0 for b in bars]),
+                width=np.array([b.x1 - b.x0 for b in bars]),
+                y0=np.array([b.row - 0.3 for b in bars]),
+                height=0.34,
+                brushes=[self._brush(c) for c in colours],
+            )
         # Two scatter items with one pen each: per-point pens cost ~100 ms per 2,000 points.
         for item, late in ((self._etas_item, False), (self._late_etas_item, True)):
             etas = [
