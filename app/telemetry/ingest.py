@@ -70,7 +70,9 @@ class Ingest:
         self.batch_size = max(1, min(batch_size, maxsize // 4))
         self._buffer: deque[tuple[str | bytes, bytes]] = deque()
         self._decoding = threading.Lock()
-        self._queue: deque[Fix | StopEvent] = deque()
+        self._queue: deque[tuple[list[Fix], list[StopEvent]]] = deque()
+        self._drain_lock = threading.Lock()
+        self._drained = 0
         self._space = threading.Condition()
         self._closed = False
         self._lock = threading.Lock()
@@ -94,6 +96,13 @@ class Ingest:
         if len(buffer) >= self.batch_size:
             self._flush(wait_for_space=True)
 
+    def on_paho_message(self, client, userdata, message) -> None:
+        """paho's ``on_message``: the raw topic bytes and payload, straight into the buffer."""
+        buffer = self._buffer
+        buffer.append((message._topic, message.payload))
+        if len(buffer) >= self.batch_size:
+            self._flush(wait_for_space=True)
+
     def on_connection(self, state: str, detail: str = "") -> None:
         """Record a connection state change (any thread); the next drain reports it."""
         self._connection.append((state, detail))
@@ -114,14 +123,18 @@ class Ingest:
             if not items:
                 return
             results = self.decoder.decode_batch(items)
-            accepted = [r for r in results if type(r) is not Reject]
-            if len(accepted) != len(results):
-                self._count_rejects(items, results)
-            if wait_for_space and len(self._queue) >= self.maxsize:
+            fixes = [r for r in results if type(r) is Fix]
+            events: list[StopEvent] = []
+            if len(fixes) != len(results):
+                events = [r for r in results if type(r) is StopEvent]
+                if len(fixes) + len(events) != len(results):
+                    self._count_rejects(items, results)
+            if wait_for_space and self._accepted - self._drained >= self.maxsize:
                 self._wait_for_space()
-            self._queue.extend(accepted)
+            # One chunk per decoded batch: the consumer takes whole lists, not items.
+            self._queue.append((fixes, events))
             self._received += len(items)
-            self._accepted += len(accepted)
+            self._accepted += len(fixes) + len(events)
         finally:
             self._decoding.release()
 
@@ -141,7 +154,7 @@ class Ingest:
     def _wait_for_space(self) -> None:
         self.waits += 1
         with self._space:
-            while len(self._queue) >= self.maxsize and not self._closed:
+            while self._accepted - self._drained >= self.maxsize and not self._closed:
                 self._space.wait(0.05)
 
     @property
@@ -157,35 +170,34 @@ class Ingest:
 
     # -- consumer -------------------------------------------------------------------
     def drain(self, max_items: int = 100_000) -> Batch:
-        """Take up to ``max_items`` queued results as one coalesced batch."""
+        """Take queued results as one coalesced batch: whole decoded batches, until
+        ``max_items`` is reached (so at most one batch more than that)."""
         self.flush()
         queue = self._queue
-        n = min(len(queue), max_items)
         fixes: list[Fix] = []
         events: list[StopEvent] = []
-        latest: dict[str, Fix] = {}
-        popleft = queue.popleft
-        for _ in range(n):
-            item = popleft()
-            if type(item) is Fix:
-                fixes.append(item)
-                if item.live:
-                    prev = latest.get(item.vehicle_id)
-                    if prev is None or item.ts >= prev.ts:
-                        latest[item.vehicle_id] = item
-            else:
-                events.append(item)
-        if n:
+        with self._drain_lock:
+            while queue and len(fixes) + len(events) < max_items:
+                chunk_fixes, chunk_events = queue.popleft()
+                fixes.extend(chunk_fixes)
+                if chunk_events:
+                    events.extend(chunk_events)
+            self._drained += len(fixes) + len(events)
+        if fixes or events:
             with self._space:
                 self._space.notify_all()
+        # The decoder marks a fix live only when it is newer than the vehicle's last live
+        # fix, so the last live fix of a vehicle in arrival order is its newest.
+        latest = {f.vehicle_id: f for f in fixes if f.live}
         connection = []
         while self._connection:
             connection.append(self._connection.popleft())
         return Batch(fixes, latest, events, connection)
 
     def pending(self) -> int:
+        """Accepted results not drained yet."""
         self.flush()
-        return len(self._queue)
+        return self._accepted - self._drained
 
     def close(self) -> None:
         """Release a network thread waiting for space (on shutdown)."""

@@ -1,8 +1,8 @@
 """The workstation's MQTT connection: persistent session, auto-reconnect, decode in-thread.
 
 paho-mqtt 2 (``CallbackAPIVersion.VERSION2``) with ``loop_start()``: paho's network thread
-reconnects by itself (1-4 s back-off) and calls :meth:`Ingest.on_message` for every
-message, which decodes and validates it right there. The session is persistent — a fixed
+reconnects by itself (1-4 s back-off) and calls :meth:`Ingest.on_paho_message` for every
+message, which buffers it; the same thread decodes and validates every full batch. The session is persistent — a fixed
 client id per workstation, MQTT 5 ``clean_start=False`` with a session expiry (3.1.1:
 ``clean_session=False``) — so QoS 1 messages sent while the workstation was away arrive
 when it is back. The connection state goes to the ingest (and an optional callback).
@@ -141,8 +141,8 @@ class TelemetryClient:
         self.client = paho_client(config)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self._ingest_message = ingest.on_message
+        # Straight to the ingest's buffer: one Python call per message.
+        self.client.on_message = ingest.on_paho_message
 
     def start(self) -> None:
         """Connect in the background (retrying until the broker answers)."""
@@ -183,8 +183,3 @@ class TelemetryClient:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._set_state("connecting", f"lost connection: {reason_code}")
-
-    def _on_message(self, client, userdata, message) -> None:
-        # The raw topic bytes: the decoder caches what a topic means, so the common case
-        # never decodes it (one that is not UTF-8 is rejected there, not fatal here).
-        self._ingest_message(message._topic, message.payload)
