@@ -148,7 +148,8 @@ class AppContext(QObject):
             on_write=self.sync.on_write if self.sync is not None else None,
         )
         plan = self.dispatch.load_plan(depot.id, self.day)
-        self._local_versions = self._stored_versions()
+        if self.sync is not None:
+            self._local_versions = self._stored_versions()
         self.state.set_day(day, depot.id, plan, source="start")
         if plan is not None:
             self._start_live(plan)
@@ -320,7 +321,7 @@ class AppContext(QObject):
         if changes.everything and self.state.index is not None:
             self._build_eta_travel()
             self._warm_basemap()
-        if self.state.plan is not None and (changes.everything or changes.routes):
+        if plan_moved and changes.source != "telemetry":  # a stop result moves no route
             self._trace_routes(None if changes.everything else changes.routes)
         if self.state.plan is not None and changes.everything and self.dispatch is not None:
             # The first drag preview needs the day's travel matrices: build them now, off-thread.
@@ -381,7 +382,8 @@ class AppContext(QObject):
             with self.store.session() as session:
                 repository.save_plan(session, result, actor=self.actor)
         plan = self.dispatch.load_plan(result.depot_id, result.day)  # remembers versions
-        self._local_versions = self._stored_versions()
+        if self.sync is not None:
+            self._local_versions = self._stored_versions()
         self.state.set_plan(plan or result)
         self._start_live(self.state.plan)
         unassigned = len(result.unassigned)

@@ -191,10 +191,17 @@ class SyncSession(QObject):
     # -- reads -----------------------------------------------------------------------------
     @property
     def status(self) -> SyncStatus:
-        return self._last
+        """Online as last reported; pending edits and open conflicts as stored now (a
+        report from the sync thread may arrive after a newer one from a command)."""
+        if self.desk is None:
+            return self._last
+        return replace(
+            self._last, pending=self.desk.pending_count(), conflicts=len(self.desk.conflicts())
+        )
 
     def pending(self) -> int:
-        return self._last.pending
+        """Commands waiting in the local outbox now."""
+        return self.desk.pending_count() if self.desk is not None else 0
 
     def editors(self) -> dict[str, list[Editor]]:
         """route id -> the other workstations editing it now (silent ones expire)."""

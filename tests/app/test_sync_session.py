@@ -180,15 +180,17 @@ def test_offline_edit_waits_then_lands_once(qtbot, desks, server, shared_url) ->
     server.restart()
     qtbot.waitUntil(lambda: a.outbox_pending() == 0, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: route_of(b, "O1") == "R2", timeout=WAIT_MS)
-    assert "online" in a.database_label()
+    qtbot.waitUntil(lambda: "online" in a.database_label(), timeout=WAIT_MS)
     keys = outbox_keys(shared_url)
     assert len(keys) == len(set(keys)) == 1  # 0 lost, 0 applied twice
     assert not conflicts_on_board(a) and not conflicts_on_board(b)
 
 
-def test_overlapping_offline_edits_become_one_conflict(qtbot, desks, server) -> None:
+@pytest.mark.parametrize("keep", ["theirs", "mine"])
+def test_overlapping_offline_edits_become_one_conflict(qtbot, desks, server, keep) -> None:
     """Both edit the same routes offline: the one that replays second gets exactly one
-    sync conflict on its board (never a silent overwrite); keeping theirs settles it."""
+    sync conflict on its board (never a silent overwrite); keeping theirs or mine settles
+    it and both workstations end up with the kept version."""
     a, b = desks
     server.stop_immediate()  # every connection dies at once, as when the server goes
     qtbot.waitUntil(lambda: "offline" in a.database_label(), timeout=WAIT_MS)
@@ -208,9 +210,15 @@ def test_overlapping_offline_edits_become_one_conflict(qtbot, desks, server) -> 
     assert "sync conflict" in b.database_label()
     qtbot.waitUntil(lambda: route_of(b, "O4") == "R0" and route_of(b, "O0") == "R0",
                     timeout=WAIT_MS)  # fmt: skip
-    b.resolve_conflict(entry.id, "theirs")
+    b.resolve_conflict(entry.id, keep)
     assert not conflicts_on_board(b)
     qtbot.waitUntil(lambda: b.sync.status.conflicts == 0, timeout=WAIT_MS)
+    # Mine rewrites both routes as B had them: O0 and O4 on R1; theirs keeps both on R0.
+    kept = ("R1", "R1") if keep == "mine" else ("R0", "R0")
+    for context in (a, b):
+        qtbot.waitUntil(lambda c=context: (route_of(c, "O0"), route_of(c, "O4")) == kept,
+                        timeout=WAIT_MS)  # fmt: skip
+    assert b.outbox_pending() == 0 and not conflicts_on_board(a)
 
 
 def test_outbox_rows_match_the_commands(qtbot, desks, shared_url) -> None:
