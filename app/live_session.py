@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.day_state import Changes, DayState
 from app.exceptions_board import ExceptionBoard
@@ -100,6 +100,10 @@ class LiveSession(QObject):
         self.connection = "disconnected"
         self.travel: TravelTimes | None = None  # street-based once built; haversine until then
         self._clock = None
+        self._merge_timer = QTimer(self)
+        self._merge_timer.setSingleShot(True)
+        self._merge_timer.setInterval(1000)
+        self._merge_timer.timeout.connect(self._merge_stop_results)
 
     # -- start and stop -------------------------------------------------------------------
     def start(self, plan: Plan) -> None:
@@ -169,6 +173,12 @@ class LiveSession(QObject):
         self.sig_vehicles_moved.emit(moved)
 
     def _on_feed_events_applied(self, _events: list) -> None:
+        # Stop results reach the plan at most once a second: each merge repaints the
+        # routes, the timeline and the map, which must not happen on every 150 ms drain.
+        if not self._merge_timer.isActive():
+            self._merge_timer.start()
+
+    def _merge_stop_results(self) -> None:
         plan = self.state.plan
         if plan is None or self.service is None:
             return

@@ -114,8 +114,18 @@ class RoutesTableModel(QAbstractTableModel):
         return moment.astimezone(zone).strftime("%H:%M")
 
     def _on_state_changed(self, changes: Changes) -> None:
-        if changes.everything or changes.routes:
+        if not (changes.everything or changes.routes):
+            return
+        new = tuple(self._state.routes)
+        if changes.everything or [r.id for r in new] != [r.id for r in self._routes]:
             self._reload()
+            return
+        # Same routes, new contents: repaint just those rows (a reset would make every view
+        # re-measure every row, which at fleet scale stalls the window).
+        self._routes = new
+        for row, route in enumerate(new):
+            if route.id in changes.routes:
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
     def _reload(self) -> None:
         self.beginResetModel()

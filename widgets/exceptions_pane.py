@@ -102,8 +102,10 @@ class ExceptionsPane(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
+        for column, width in enumerate((70, 110, 70, 130, 60, 260)):
+            header.resizeSection(column, width)
         self.table.doubleClicked.connect(self._on_table_double_clicked)
 
         self._buttons: dict[str, QPushButton] = {}

@@ -33,13 +33,16 @@ class RoutesPane(QWidget):
         self._table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self._table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self._table.verticalHeader().setVisible(False)
-        self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Sized to the contents once per day loaded, not on every repaint (at fleet scale a
+        # live ResizeToContents re-measures every row on each change).
+        self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self._table.selectionModel().currentRowChanged.connect(self._on_table_current_changed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self._summary)
         layout.addWidget(self._table)
         model.modelReset.connect(self._update_summary)
+        model.modelReset.connect(self._table.resizeColumnsToContents)
         self._update_summary()
 
     def select_route(self, route_id: str) -> None:
