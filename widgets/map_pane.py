@@ -111,6 +111,11 @@ class MapPane(QWidget):
         # a stop's status change costs the stops only (2,000 street paths are megabytes).
         self._route_json: dict[str, tuple] = {}  # route id -> (key, JSON, referents)
         self._routes_depot: Depot | None = None
+        # What the page shows now, so an update sends only what changed (see _layers_json).
+        self._page_plan: tuple | None = None  # (plan id, depot) of the last full layers
+        self._page_routes: dict[str, tuple] = {}  # route id -> key of the JSON it has
+        self._page_stops: dict[str, dict[str, Any]] = {}  # order id -> stop record it has
+        self.full_layer_updates = 0
         self.last_flush_ms = 0.0
         self.flushes = 0
 
@@ -308,7 +313,7 @@ class MapPane(QWidget):
             return
         started = time.perf_counter()
         batch: dict[str, Any] = {}
-        layers = self._layers_json() if self._dirty_layers else ""
+        layers = self._layers_json() if self._dirty_layers else ""  # '"layers":{...}' or ""
         if self._removed:
             batch["removeVehicles"] = sorted(self._removed)
         if self._dirty_vehicles:
@@ -332,14 +337,17 @@ class MapPane(QWidget):
             return
         text = json.dumps(batch, separators=(",", ":"))
         if layers:  # spliced in: the routes part is cached JSON
-            text = '{"layers":' + layers + ("," + text[1:] if batch else "}")
+            text = "{" + layers + ("," + text[1:] if batch else "}")
         self.page.runJavaScript(f"dd.apply({text})", 0)
         self._last_flush = time.monotonic()
         self.last_flush_ms = (time.perf_counter() - started) * 1000.0
         self.flushes += 1
 
     def _layers_json(self) -> str:
-        """The layers as JSON; a route's polyline is re-serialised only when it changed."""
+        """The layers as a JSON member: everything (``"layers"``) for a new plan or a fresh
+        page, else only the routes and stops that changed or went (``"layerChanges"``);
+        "" when the page is up to date. A route's polyline is re-serialised only when it
+        changed."""
         routes = self._plan.routes if self._plan else ()
         keys = {
             r.id: (i, r.vehicle_id, r.order_ids, id(self._geometry.get(r.id)), id(self._orders))
@@ -359,12 +367,50 @@ class MapPane(QWidget):
             self._route_json[route["id"]] = (keys[route["id"]], text, refs)
         for rid in set(self._route_json) - set(keys):
             del self._route_json[rid]
-        rest = {"depot": layers["depot"], "stops": layers["stops"]}
+        stops = {s["id"]: s for s in layers["stops"]}
+        plan_key = (self._plan.id if self._plan else None, self._depot)
+        if plan_key != self._page_plan:
+            member = self._full_layers_json(layers["depot"], layers["stops"], routes)
+        else:
+            member = self._changed_layers_json(stops, keys)
+        self._page_plan = plan_key
+        self._page_routes = {rid: self._route_json[rid][0] for rid in keys}
+        self._page_stops = stops
+        return member
+
+    def _full_layers_json(self, depot: Any, stops: list, routes: Iterable[Any]) -> str:
+        self.full_layer_updates += 1
+        rest = {"depot": depot, "stops": stops}
         paths = ",".join(self._route_json[r.id][1] for r in routes)
-        return json.dumps(rest, separators=(",", ":"))[:-1] + ',"routes":[' + paths + "]}"
+        return (
+            '"layers":'
+            + json.dumps(rest, separators=(",", ":"))[:-1]
+            + ',"routes":['
+            + paths
+            + "]}"
+        )
+
+    def _changed_layers_json(self, stops: dict[str, dict], keys: dict[str, tuple]) -> str:
+        changes: dict[str, Any] = {}
+        if gone := sorted(set(self._page_routes) - set(keys)):
+            changes["removeRoutes"] = gone
+        if gone := sorted(set(self._page_stops) - set(stops)):
+            changes["removeStops"] = gone
+        if changed := [s for oid, s in stops.items() if self._page_stops.get(oid) != s]:
+            changes["stops"] = changed
+        moved = [rid for rid, key in keys.items() if self._page_routes.get(rid) != key]
+        if not changes and not moved:
+            return ""
+        text = json.dumps(changes, separators=(",", ":"))
+        paths = ",".join(self._route_json[rid][1] for rid in moved)
+        return (
+            '"layerChanges":' + text[:-1] + ("," if changes else "") + '"routes":[' + paths + "]}"
+        )
 
     def _on_load_started(self) -> None:
         self._ready = False
+        self._page_plan = None  # a new page shows nothing yet
+        self._page_routes, self._page_stops = {}, {}
 
     def _on_page_ready(self) -> None:
         if not self._alive:

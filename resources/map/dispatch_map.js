@@ -1,8 +1,11 @@
 /* Dispatch Desk map glue: draws the layers Python sends and reports clicks and drops.
  *
  * Python calls dd.apply(batch) with one JSON object per update:
- *   {layers: {depot, routes, stops}, vehicles: [...], removeVehicles: [...],
- *    select: {kind, id}, focus: {kind, id}, fit: true}
+ *   {layers: {depot, routes, stops}, layerChanges: {routes, removeRoutes, stops, removeStops},
+ *    vehicleRows: [...], removeVehicles: [...], select: {kind, id}, focus: {kind, id}, fit: true}
+ * ``layers`` replaces everything (a new plan, a fresh page); ``layerChanges`` carries only
+ * the routes and stops that changed or went, updated in place. Vehicles are drawn on their
+ * own canvas, so moving a fleet is a loop of setLatLng and one redraw.
  * The page tells Python it is ready (bridge.pageReady) once the web channel is up.
  */
 (function () {
@@ -11,15 +14,51 @@
     map: null, bridge: null, depot: null, routes: {}, stops: {}, vehicles: {},
     selected: null, tilesLoaded: 0, tilesFailed: 0, applied: 0,
   });
-
-  var ARROW =
-    '<svg viewBox="0 0 26 26"><circle cx="13" cy="13" r="11" fill="COLOUR" stroke="#fff" stroke-width="2"/>' +
-    '<path d="M13 4 L19 18 L13 15 L7 18 Z" fill="#fff"/></svg><span class="dd-badge">!</span>';
+  var noClickUntil = 0; // a stop drop's mouseup must not also click what lies under it
 
   function send(name) {
     var args = Array.prototype.slice.call(arguments, 1);
     if (dd.bridge && dd.bridge[name]) dd.bridge[name].apply(dd.bridge, args);
   }
+
+  /* A vehicle: a circle in its route colour with a white heading arrow, drawn on canvas;
+   * faded with an orange badge when stale, ringed when selected. */
+  var VehicleMarker = L.CircleMarker.extend({
+    _updateBounds: function () {
+      L.CircleMarker.prototype._updateBounds.call(this);
+      var pad = L.point(7, 7); // the badge and the selection ring reach past the circle
+      this._pxBounds = L.bounds(this._pxBounds.min.subtract(pad), this._pxBounds.max.add(pad));
+    },
+    _updatePath: function () {
+      var r = this._renderer, o = this.options;
+      if (!r._drawing || this._empty()) return;
+      var ctx = r._ctx, p = this._point, rad = this._radius;
+      if (o.selected) {
+        ctx.beginPath(); ctx.arc(p.x, p.y, rad + 4, 0, Math.PI * 2);
+        ctx.globalAlpha = 1; ctx.fillStyle = "#ffd400"; ctx.fill();
+      }
+      r._updateCircle(this);
+      ctx.save();
+      ctx.globalAlpha = o.stale ? 0.45 : 1;
+      ctx.translate(p.x, p.y);
+      ctx.fillStyle = "#fff";
+      ctx.beginPath();
+      if (o.heading == null) {
+        ctx.arc(0, 0, rad * 0.3, 0, Math.PI * 2);
+      } else {
+        ctx.rotate((o.heading * Math.PI) / 180);
+        ctx.moveTo(0, -rad * 0.7); ctx.lineTo(rad * 0.5, rad * 0.55);
+        ctx.lineTo(0, rad * 0.3); ctx.lineTo(-rad * 0.5, rad * 0.55); ctx.closePath();
+      }
+      ctx.fill();
+      ctx.restore();
+      if (o.stale) {
+        ctx.beginPath(); ctx.arc(p.x + rad * 0.75, p.y - rad * 0.75, 4, 0, Math.PI * 2);
+        ctx.globalAlpha = 1; ctx.fillStyle = "#f0ad4e"; ctx.strokeStyle = "#8a6d3b";
+        ctx.lineWidth = 1; ctx.fill(); ctx.stroke();
+      }
+    },
+  });
 
   dd.init = function (map, options) {
     dd.map = map;
@@ -38,9 +77,12 @@
     addLegend(map);
     map.createPane("ddRoutes").style.zIndex = 410;
     map.createPane("ddStops").style.zIndex = 420;
+    map.createPane("ddVehicles").style.zIndex = 450; // no pointer events: see vehicleAt
     dd.routeLayer = L.layerGroup().addTo(map);
     dd.stopLayer = L.layerGroup().addTo(map);
     dd.vehicleLayer = L.layerGroup().addTo(map);
+    dd.vehicleRenderer = L.canvas({ pane: "ddVehicles", padding: 0.2 });
+    listenForVehicles(map);
     if (typeof QWebChannel !== "undefined" && window.qt && qt.webChannelTransport) {
       new QWebChannel(qt.webChannelTransport, function (channel) {
         dd.bridge = channel.objects.bridge;
@@ -48,6 +90,45 @@
       });
     }
   };
+
+  /* The vehicle canvas lies over routes and stops but takes no pointer events (a canvas
+   * would swallow every click meant for them): the map container hit-tests vehicles first,
+   * in the capture phase, and lets everything else through. */
+  function vehicleAt(ev) {
+    var p = dd.map.mouseEventToLayerPoint(ev), hit = null;
+    for (var id in dd.vehicles) {
+      var layer = dd.vehicles[id].layer;
+      if (layer._point && layer._containsPoint(p)) hit = dd.vehicles[id];
+    }
+    return hit;
+  }
+
+  function listenForVehicles(map) {
+    var box = map.getContainer(), hovered = null, pending = null;
+    box.addEventListener("click", function (ev) {
+      if (map.dragging.moved()) return;
+      var hit = vehicleAt(ev);
+      if (!hit) return;
+      ev.stopPropagation();
+      hit.layer.fire("click", { originalEvent: ev, latlng: hit.layer.getLatLng() });
+    }, true);
+    box.addEventListener("mousemove", function (ev) {
+      if (pending) return;
+      pending = ev;
+      requestAnimationFrame(function () {
+        var hit = map.dragging.moving() ? null : vehicleAt(pending);
+        pending = null;
+        if (hit === hovered) return;
+        hovered = hit;
+        box.style.cursor = hit ? "pointer" : "";
+        box.title = hit ? vehicleTitle(hit.data) : "";
+      });
+    }, true);
+  }
+
+  function vehicleTitle(v) {
+    return v.id + (v.stale && v.age != null ? " (last fix " + Math.round(v.age) + " s ago)" : "");
+  }
 
   function addLegend(map) {
     var legend = L.control({ position: "bottomleft" });
@@ -73,6 +154,10 @@
     }).addTo(dd.map);
   }
 
+  function isSelected(kind, id) {
+    return !!dd.selected && dd.selected.kind === kind && dd.selected.id === id;
+  }
+
   function stopStyle(s, selected) {
     return {
       radius: selected ? 10 : s.late ? 8 : 6,
@@ -80,6 +165,10 @@
       weight: selected ? 4 : s.late ? 4 : 2,
       fillColor: s.fill, fillOpacity: 1, pane: "ddStops",
     };
+  }
+
+  function stopText(s) {
+    return s.seq + ". " + s.label + " (" + s.status + (s.late ? ", late risk" : "") + ")";
   }
 
   function startStopDrag(marker, s, ev) {
@@ -96,8 +185,10 @@
       map.off("mousemove", move); map.off("mouseup", up); map.dragging.enable();
       dd.showPreview(null);
       if (moved) {
+        noClickUntil = Date.now() + 400;
         send("stopDropped", s.id, e.latlng.lat, e.latlng.lng);
-        marker.setLatLng([s.lat, s.lon]); // Python decides; the next update redraws
+        var now = dd.stops[s.id] ? dd.stops[s.id].data : s;
+        marker.setLatLng([now.lat, now.lon]); // Python decides; the next update redraws
       }
     }
     map.on("mousemove", move); map.on("mouseup", up);
@@ -116,52 +207,103 @@
     if (!dd.map.hasLayer(dd.previewTip)) dd.previewTip.addTo(dd.map);
   };
 
+  function addRoute(r) {
+    if (r.path.length < 2) { dd.routes[r.id] = { data: r, layer: null }; return; }
+    var line = L.polyline(r.path, { color: r.colour, weight: 4, opacity: 0.8, pane: "ddRoutes" });
+    line.on("click", function (e) {
+      L.DomEvent.stop(e);
+      if (Date.now() > noClickUntil) send("featureClicked", "route", r.id);
+    });
+    line.addTo(dd.routeLayer);
+    dd.routes[r.id] = { data: r, layer: line };
+  }
+
+  function updateRoute(r) {
+    var entry = dd.routes[r.id];
+    if (!entry || !entry.layer || r.path.length < 2) {
+      removeRoute(r.id);
+      addRoute(r);
+      return;
+    }
+    entry.data = r;
+    entry.layer.setLatLngs(r.path);
+    if (entry.layer.options.color !== r.colour) entry.layer.setStyle({ color: r.colour });
+  }
+
+  function removeRoute(id) {
+    var entry = dd.routes[id];
+    if (entry && entry.layer) entry.layer.remove();
+    delete dd.routes[id];
+  }
+
+  function addStop(s) {
+    var m = L.circleMarker([s.lat, s.lon], stopStyle(s, false));
+    var entry = (dd.stops[s.id] = { data: s, layer: m });
+    m.bindTooltip(stopText(s));
+    m.on("click", function (e) {
+      L.DomEvent.stop(e);
+      if (Date.now() > noClickUntil) send("featureClicked", "stop", s.id);
+    });
+    m.on("mousedown", function (e) {
+      if (!entry.data.locked && e.originalEvent.shiftKey) startStopDrag(m, entry.data, e);
+    });
+    m.addTo(dd.stopLayer);
+  }
+
+  function updateStop(s) {
+    var entry = dd.stops[s.id];
+    if (!entry) { addStop(s); return; }
+    var old = entry.data;
+    entry.data = s;
+    if (old.lat !== s.lat || old.lon !== s.lon) entry.layer.setLatLng([s.lat, s.lon]);
+    entry.layer.setStyle(stopStyle(s, isSelected("stop", s.id)));
+    if (stopText(old) !== stopText(s)) entry.layer.setTooltipContent(stopText(s));
+  }
+
+  function removeStop(id) {
+    if (dd.stops[id]) { dd.stops[id].layer.remove(); delete dd.stops[id]; }
+  }
+
   function setLayers(layers) {
     setDepot(layers.depot);
     dd.routeLayer.clearLayers(); dd.stopLayer.clearLayers();
     dd.routes = {}; dd.stops = {};
-    (layers.routes || []).forEach(function (r) {
-      if (r.path.length < 2) { dd.routes[r.id] = { data: r, layer: null }; return; }
-      var line = L.polyline(r.path, { color: r.colour, weight: 4, opacity: 0.8, pane: "ddRoutes" });
-      line.on("click", function (e) { L.DomEvent.stop(e); send("featureClicked", "route", r.id); });
-      line.addTo(dd.routeLayer);
-      dd.routes[r.id] = { data: r, layer: line };
-    });
-    (layers.stops || []).forEach(function (s) {
-      var m = L.circleMarker([s.lat, s.lon], stopStyle(s, false));
-      m.bindTooltip(s.seq + ". " + s.label + " (" + s.status + (s.late ? ", late risk" : "") + ")");
-      m.on("click", function (e) { L.DomEvent.stop(e); send("featureClicked", "stop", s.id); });
-      m.on("mousedown", function (e) { if (!s.locked && e.originalEvent.shiftKey) startStopDrag(m, s, e); });
-      m.addTo(dd.stopLayer);
-      dd.stops[s.id] = { data: s, layer: m };
-    });
+    (layers.routes || []).forEach(addRoute);
+    (layers.stops || []).forEach(addStop);
     if (dd.selected) highlight(dd.selected.kind, dd.selected.id, true);
   }
 
-  function vehicleHtml(v) { return ARROW.replace("COLOUR", v.colour || "#333"); }
+  function changeLayers(changes) {
+    if (changes.depot !== undefined) setDepot(changes.depot);
+    (changes.removeRoutes || []).forEach(removeRoute);
+    (changes.routes || []).forEach(updateRoute);
+    (changes.removeStops || []).forEach(removeStop);
+    (changes.stops || []).forEach(updateStop);
+    if (dd.selected) highlight(dd.selected.kind, dd.selected.id, true);
+  }
 
   function setVehicle(v) {
     var entry = dd.vehicles[v.id];
+    var style = {
+      fillColor: v.colour || "#333", fillOpacity: v.stale ? 0.45 : 1, opacity: v.stale ? 0.45 : 1,
+    };
     if (!entry) {
-      var icon = L.divIcon({ className: "", html: '<div class="dd-veh">' + vehicleHtml(v) + "</div>", iconSize: [26, 26], iconAnchor: [13, 13] });
-      var m = L.marker([v.lat, v.lon], { icon: icon, zIndexOffset: 500, title: v.id });
+      var m = new VehicleMarker([v.lat, v.lon], L.extend({
+        renderer: dd.vehicleRenderer, pane: "ddVehicles", radius: 9, color: "#fff", weight: 2,
+        heading: v.heading, stale: v.stale, selected: false,
+      }, style));
       m.on("click", function (e) { L.DomEvent.stop(e); send("featureClicked", "vehicle", v.id); });
+      entry = dd.vehicles[v.id] = { data: v, layer: m };
       m.addTo(dd.vehicleLayer);
-      var box = m.getElement() && m.getElement().firstChild;
-      entry = dd.vehicles[v.id] = {
-        data: {}, layer: m, box: box, svg: box && box.querySelector("svg"),
-        badge: box && box.querySelector(".dd-badge"), circle: box && box.querySelector("circle"),
-      };
-    } else {
-      entry.layer.setLatLng([v.lat, v.lon]);
+      if (isSelected("vehicle", v.id)) highlight("vehicle", v.id, true);
+      return;
     }
-    var old = entry.data;
+    var old = entry.data, layer = entry.layer;
     entry.data = v;
-    if (!entry.box) return;
-    if (old.heading !== v.heading) entry.svg.style.transform = v.heading == null ? "" : "rotate(" + v.heading + "deg)";
-    if (old.stale !== v.stale) entry.box.classList.toggle("dd-stale", !!v.stale);
-    if (old.colour !== v.colour && old.colour !== undefined) entry.circle.setAttribute("fill", v.colour || "#333");
-    if (v.stale && v.age != null) entry.badge.title = "last fix " + Math.round(v.age) + " s ago";
+    layer.options.heading = v.heading;
+    layer.options.stale = v.stale;
+    if (old.colour !== v.colour || old.stale !== v.stale) L.setOptions(layer, style);
+    layer.setLatLng([v.lat, v.lon]); // redraws (one canvas frame for the whole batch)
   }
 
   function vehicleRow(r) {
@@ -175,7 +317,10 @@
       if (on) dd.routes[id].layer.bringToFront();
     }
     if (kind === "vehicle" && dd.vehicles[id]) {
-      if (dd.vehicles[id].box) dd.vehicles[id].box.classList.toggle("dd-selected", on);
+      var layer = dd.vehicles[id].layer;
+      layer.options.selected = on;
+      layer.setStyle({ radius: on ? 12 : 9, color: on ? "#000" : "#fff", weight: on ? 3 : 2 });
+      if (on) layer.bringToFront();
     }
   }
 
@@ -206,6 +351,7 @@
 
   dd.apply = function (batch) {
     if (batch.layers) setLayers(batch.layers);
+    if (batch.layerChanges) changeLayers(batch.layerChanges);
     (batch.removeVehicles || []).forEach(function (id) {
       if (dd.vehicles[id]) { dd.vehicles[id].layer.remove(); delete dd.vehicles[id]; }
     });
@@ -221,10 +367,12 @@
   dd.stats = function () {
     var tip = document.querySelector(".dd-preview");
     var svgPaths = document.querySelectorAll(".leaflet-overlay-pane path, .leaflet-ddRoutes-pane path, .leaflet-ddStops-pane path").length;
+    var drawn = Object.keys(dd.vehicles).filter(function (k) { return dd.vehicles[k].layer._map; });
     return JSON.stringify({
       ready: !!dd.bridge, routes: Object.keys(dd.routes).length, stops: Object.keys(dd.stops).length,
       vehicles: Object.keys(dd.vehicles).length, depot: !!dd.depot, svgPaths: svgPaths,
-      vehicleIcons: document.querySelectorAll(".dd-veh").length, tilesLoaded: dd.tilesLoaded,
+      vehicleMarkers: drawn.length, vehicleCanvas: !!document.querySelector(".leaflet-ddVehicles-pane canvas"),
+      tilesLoaded: dd.tilesLoaded,
       tilesFailed: dd.tilesFailed, applied: dd.applied, preview: tip ? tip.textContent : null, zoom: dd.map ? dd.map.getZoom() : null,
       center: dd.map ? [dd.map.getCenter().lat, dd.map.getCenter().lng] : null,
       selected: dd.selected, attribution: document.querySelector(".leaflet-control-attribution") ?
@@ -235,11 +383,11 @@
   dd.vehicleState = function (id) {
     var v = dd.vehicles[id];
     if (!v) return "null";
-    var ll = v.layer.getLatLng();
-    var box = v.box;
+    var ll = v.layer.getLatLng(), o = v.layer.options;
     return JSON.stringify({
-      lat: ll.lat, lon: ll.lng, stale: !!(box && box.classList.contains("dd-stale")),
-      heading: v.data.heading, rotation: v.svg ? v.svg.style.transform : "",
+      lat: ll.lat, lon: ll.lng, stale: !!o.stale, heading: o.heading,
+      rotation: o.heading == null ? "" : "rotate(" + o.heading + "deg)", selected: !!o.selected,
+      colour: o.fillColor,
     });
   };
 

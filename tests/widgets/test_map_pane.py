@@ -6,6 +6,7 @@ import io
 import json
 import os
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +25,9 @@ from PySide6.QtTest import QTest  # noqa: E402
 
 import widgets.map_schemes  # noqa: E402,F401  (registers ddtile: before any QApplication)
 from app.tiles import TileCache, TileService, lonlat_to_tile, open_tile_service  # noqa: E402
+from engine.model import StopStatus  # noqa: E402
 from tests.widgets.test_map_data import sample_day  # noqa: E402
+from widgets.map_data import STATUS_COLOURS, route_colour  # noqa: E402
 from widgets.map_pane import MapPane  # noqa: E402
 
 
@@ -123,7 +126,7 @@ def test_batched_vehicle_updates_move_markers_at_a_bounded_rate(qtbot, pane, day
     state = vehicle(qtbot, pane, "V2")
     assert abs(state["lon"] - (-111.88 - 39 * 0.0005)) < 1e-9
     assert vehicle(qtbot, pane, "V1")["rotation"] == "rotate(390deg)"  # heading drawn
-    assert stats(qtbot, pane)["vehicleIcons"] == 2
+    assert stats(qtbot, pane)["vehicleMarkers"] == 2 and stats(qtbot, pane)["vehicleCanvas"]
     assert pane.flushes - before <= 6  # ~0.5 s of updates at <= 4 Hz, not 40 page calls
     assert stats(qtbot, pane)["zoom"] == 15  # the user's view survives: no page rebuild
 
@@ -337,3 +340,90 @@ def test_street_basemap_is_rendered_on_demand_into_the_page(qtbot, tmp_path, day
 
     qtbot.waitUntil(lambda: street_share() > 0.10, timeout=5000)
     service.shutdown()
+
+
+#: Tags every drawn route and stop layer and logs what each later batch carries.
+WATCH_JS = """(function () {
+  Object.keys(dd.routes).forEach(function (k) { dd.routes[k].layer._ddOld = true; });
+  Object.keys(dd.stops).forEach(function (k) { dd.stops[k].layer._ddOld = true; });
+  var inner = dd.apply;
+  window.ddSeen = [];
+  dd.apply = function (b) {
+    var c = b.layerChanges;
+    if (b.layers || c) ddSeen.push({full: !!b.layers, routes: c ? (c.routes || []).map(function (r) {
+      return r.id; }) : null, stops: c ? (c.stops || []).map(function (s) { return s.id; }) : null});
+    return inner(b);
+  };
+  return "1";
+})()"""
+
+
+def kept(qtbot, pane: MapPane, table: str, ident: str) -> bool:
+    """Whether the page still shows the very layer it drew before WATCH_JS ran."""
+    return js(qtbot, pane, f"JSON.stringify(!!dd.{table}[{ident!r}].layer._ddOld)")
+
+
+def test_a_delivered_stop_updates_only_that_marker(qtbot, pane, day):
+    """A stop turning delivered in the same plan sends that one stop; nothing is redrawn."""
+    js(qtbot, pane, WATCH_JS)
+    full = pane.full_layer_updates
+    r2 = day.plan.routes[1]
+    stops = (replace(r2.stops[1], status=StopStatus.DELIVERED), *r2.stops[2:])
+    routes = (day.plan.routes[0], replace(r2, stops=(r2.stops[0], *stops)), day.plan.routes[2])
+    pane.set_plan(replace(day.plan, routes=routes), day.orders, day.depot, fit=False)
+    fill = "JSON.stringify(dd.stops['O2-02'].layer.options.fillColor)"
+    qtbot.waitUntil(lambda: js(qtbot, pane, fill) == STATUS_COLOURS[StopStatus.DELIVERED])
+    assert js(qtbot, pane, "JSON.stringify(ddSeen)") == [
+        {"full": False, "routes": [], "stops": ["O2-02"]}
+    ]
+    assert pane.full_layer_updates == full
+    assert kept(qtbot, pane, "stops", "O2-02") and kept(qtbot, pane, "routes", "R2")
+    assert stats(qtbot, pane)["stops"] == 24
+
+
+def test_a_stop_moved_to_another_route_redraws_both_lines_in_place(qtbot, pane, day):
+    """Moving O1-08 onto route 3 re-sends routes 1 and 3 and their changed stops only."""
+    js(qtbot, pane, WATCH_JS)
+    r1, r2, r3 = day.plan.routes
+    moved = r1.stops[-1]
+    routes = (replace(r1, stops=r1.stops[:-1]), r2, replace(r3, stops=(*r3.stops, moved)))
+    pane.set_plan(replace(day.plan, routes=routes), day.orders, day.depot, fit=False)
+    length = "JSON.stringify(dd.routes[%r].layer.getLatLngs().length)"
+    qtbot.waitUntil(lambda: js(qtbot, pane, length % "R3") == 8 + 1 + 2)
+    assert js(qtbot, pane, length % "R1") == 7 + 2
+    seen = js(qtbot, pane, "JSON.stringify(ddSeen)")
+    assert [(b["full"], sorted(b["routes"]), b["stops"]) for b in seen] == [
+        (False, ["R1", "R3"], ["O1-08"])
+    ]
+    colour = js(qtbot, pane, "JSON.stringify(dd.stops['O1-08'].layer.options.color)")
+    assert colour == route_colour(2)
+    assert all(kept(qtbot, pane, "routes", r) for r in ("R1", "R2", "R3"))
+
+
+def test_a_new_plan_replaces_every_layer(qtbot, pane, day):
+    """A plan with a new id is drawn afresh (full layers), with nothing left of the old one."""
+    js(qtbot, pane, WATCH_JS)
+    full = pane.full_layer_updates
+    pane.set_plan(replace(day.plan, id="P-next"), day.orders, day.depot, fit=False)
+    qtbot.waitUntil(lambda: not kept(qtbot, pane, "routes", "R1"), timeout=3000)
+    assert pane.full_layer_updates == full + 1
+    assert (stats(qtbot, pane)["routes"], stats(qtbot, pane)["stops"]) == (3, 24)
+
+
+def test_mouse_click_on_a_vehicle_over_a_stop_selects_the_vehicle(qtbot, pane):
+    """A vehicle drawn on the canvas over a stop takes the click; it is then ringed."""
+    where = "JSON.stringify(dd.map.latLngToContainerPoint(dd.stops['O2-03'].layer.getLatLng()))"
+    at_stop = js(qtbot, pane, "JSON.stringify(dd.stops['O2-03'].layer.getLatLng())")
+    pane.update_vehicles({"V2": {"lat": at_stop["lat"], "lon": at_stop["lng"]}})
+    qtbot.waitUntil(lambda: bool(vehicle(qtbot, pane, "V2")))
+    point = js(qtbot, pane, where)
+    target = pane.view.focusProxy() or pane.view
+    at = QPoint(round(point["x"]), round(point["y"]))
+    with qtbot.waitSignal(pane.sig_selection_changed, timeout=5000) as blocker:
+        QTest.mouseMove(target, at)
+        qtbot.wait(50)
+        QTest.mousePress(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
+        qtbot.wait(50)
+        QTest.mouseRelease(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
+    assert blocker.args == ["vehicle", "V2"]
+    qtbot.waitUntil(lambda: vehicle(qtbot, pane, "V2")["selected"], timeout=3000)
