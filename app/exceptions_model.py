@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 
 from app.exceptions_board import SEVERITY_RANK, BoardEntry, ExceptionBoard
+from app.table_model import RowsTableModel
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -20,8 +21,10 @@ def _age_text(seconds: float) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}" if minutes >= 60 else f"{minutes} min"
 
 
-class ExceptionsTableModel(QAbstractTableModel):
+class ExceptionsTableModel(RowsTableModel):
     """Adapter over ExceptionBoard; sorting keys come back under SortRole."""
+
+    columns = COLUMNS
 
     ExceptionIdRole = Qt.ItemDataRole.UserRole + 1
     SortRole = Qt.ItemDataRole.UserRole + 2
@@ -40,16 +43,8 @@ class ExceptionsTableModel(QAbstractTableModel):
         board.sig_changed.connect(self._reload)
         self._reload()
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
+    def rows(self):
+        return self._rows
 
     def entry_at(self, row: int) -> BoardEntry:
         return self._rows[row]

@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 
 from app.day_state import Changes, DayState
+from app.table_model import RowsTableModel
 from engine.model import Route
 
 _Index = QModelIndex | QPersistentModelIndex
@@ -22,8 +23,10 @@ COLUMNS = (
 EDITING_COLUMN = COLUMNS.index("Editing")
 
 
-class RoutesTableModel(QAbstractTableModel):
+class RoutesTableModel(RowsTableModel):
     """Adapter over DayState.routes; the list itself lives in DayState."""
+
+    columns = COLUMNS
 
     RouteIdRole = Qt.ItemDataRole.UserRole + 1
 
@@ -35,16 +38,8 @@ class RoutesTableModel(QAbstractTableModel):
         state.sig_changed.connect(self._on_state_changed)
         self._reload()
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._routes)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
+    def rows(self):
+        return self._routes
 
     def data(self, index: _Index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
