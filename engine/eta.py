@@ -209,3 +209,111 @@ def _next(
     window = service_window(order.windows, eta)
     start = max(eta, window.start)
     return eta, start, order.location, start + order.service_time
+
+
+_DONE = frozenset(s for s in StopStatus if s.is_done)
+
+
+class PreparedRoute:
+    """A route's stops joined with their orders once, for ETAs recomputed every second.
+
+    :meth:`etas` returns exactly what :func:`route_etas` returns for the same inputs, but
+    the per-stop lookups are done once here and the drive between two stops (or a stop
+    and the depot) is asked of the travel model only the first time it is needed.
+    """
+
+    __slots__ = ("route", "stops", "_rows", "_travel", "_legs")
+
+    def __init__(self, route: Route, orders: Mapping[str, Order], travel: TravelTimes) -> None:
+        self.route = route
+        self.stops = tuple(
+            (s, orders[s.order_id], orders[s.order_id].earliest)
+            for s in route.stops
+            if s.order_id in orders
+        )
+        # Per stop, unpacked once: order id, plan status, actual and planned arrival,
+        # windows, the first window, location and service time.
+        self._rows = tuple(
+            (
+                s.order_id,
+                s.status,
+                s.actual_arrival,
+                s.planned_arrival,
+                o.windows,
+                o.windows[0],
+                o.location,
+                o.service_time,
+                earliest,
+            )
+            for s, o, earliest in self.stops
+        )
+        self._travel = travel
+        self._legs: dict[tuple[int, int], float] = {}
+
+    def leg_s(self, i: int, j: int, depot: Location | None = None) -> float:
+        """Model seconds from stop ``i`` to stop ``j`` (index -1 is ``depot``), memoised."""
+        key = (i, j)
+        secs = self._legs.get(key)
+        if secs is None:
+            a = depot if i < 0 else self.stops[i][1].location
+            b = depot if j < 0 else self.stops[j][1].location
+            secs = self._legs[key] = self._travel.seconds(a, b)
+        return secs
+
+    def etas(
+        self,
+        now: datetime,
+        *,
+        status: RouteStatus | None = None,
+        position: Position | None = None,
+        depot: Location | None = None,
+        statuses: Mapping[str, StopStatus] | None = None,
+        arrived_at: Mapping[str, datetime] | None = None,
+        speed_factor: float = 1.0,
+    ) -> RouteEta:
+        """Same as :func:`route_etas` on this route (with ``status`` overriding its own)."""
+        route = self.route
+        statuses = statuses or {}
+        arrived_at = arrived_at or {}
+        if not math.isfinite(speed_factor) or speed_factor <= 0:
+            speed_factor = 1.0
+        live: Location | None = None
+        if position is not None:
+            live, here, t, origin = position.location, -2, max(now, position.ts), "live"
+        elif depot is not None:
+            here, origin = -1, "depot"
+            t = max(now, route.start) if route.start else now
+        else:
+            return RouteEta(route.id, route.vehicle_id, (), speed_factor, "none")
+        travel, legs, rid, vid = self._travel, self._legs, route.id, route.vehicle_id
+        etas: list[StopEta] = []
+        arrived_status = StopStatus.ARRIVED
+        for i, row in enumerate(self._rows):
+            oid, plan_status, actual, planned, windows, first, location, service, earliest = row
+            st = statuses.get(oid, plan_status)
+            if st in _DONE:
+                continue
+            arrived = arrived_at.get(oid) or actual
+            if st is arrived_status and arrived is not None:
+                eta = arrived
+                window = first if eta <= first.end else service_window(windows, eta)
+                start = max(arrived, earliest)
+                t = max(now, start + service)
+            else:
+                if here == -2:
+                    secs = travel.seconds(live, location)  # type: ignore[arg-type]
+                else:
+                    secs = legs.get((here, i))
+                    if secs is None:
+                        secs = self.leg_s(here, i, depot)
+                eta = t + timedelta(seconds=secs * speed_factor)
+                window = first if eta <= first.end else service_window(windows, eta)
+                start = eta if eta > window.start else window.start  # max(eta, window.start)
+                t = start + service
+            here = i
+            etas.append(StopEta(rid, vid, oid, eta, start, t, window, planned))
+        end = None
+        if depot is not None and (status or route.status) is not RouteStatus.COMPLETED:
+            secs = travel.seconds(live, depot) if here == -2 else self.leg_s(here, -1, depot)
+            end = t + timedelta(seconds=secs * speed_factor)
+        return RouteEta(route.id, route.vehicle_id, tuple(etas), speed_factor, origin, end)

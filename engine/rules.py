@@ -15,9 +15,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+import numpy as np
+
 from engine.eta import Position, RouteEta
 from engine.geo import EARTH_RADIUS_M, haversine_m
-from engine.model import Location, Order, Plan, RouteStatus, StopStatus, Vehicle
+from engine.model import Location, Order, Plan, Route, RouteStatus, StopStatus, Vehicle
+
+_DONE = frozenset(s for s in StopStatus if s.is_done)
 
 
 class ExceptionType(enum.StrEnum):
@@ -136,8 +140,64 @@ def distance_to_path_m(point: Location, path: Sequence[Location]) -> float:
     return best
 
 
+class PathIndex:
+    """Many routes' planned paths as flat segment arrays, screened in one numpy pass.
+
+    :meth:`maybe_beyond` names the routes whose vehicle *may* be farther than a limit from
+    its path; the rest are certainly within it. Only the named ones need the exact
+    :func:`distance_to_path_m`, so results stay exactly those of the plain loop.
+    """
+
+    def __init__(self, paths: Mapping[str, Sequence[Location]]) -> None:
+        self.route_ids = [rid for rid, path in paths.items() if len(path) >= 2]
+        self._row = {rid: i for i, rid in enumerate(self.route_ids)}
+        a_lat, a_lon, b_lat, b_lon, owner, starts = [], [], [], [], [], []
+        for i, rid in enumerate(self.route_ids):
+            path = paths[rid]
+            starts.append(len(owner))
+            for a, b in zip(path[:-1], path[1:], strict=True):
+                a_lat.append(a.lat)
+                a_lon.append(a.lon)
+                b_lat.append(b.lat)
+                b_lon.append(b.lon)
+                owner.append(i)
+        self._a_lat, self._a_lon = np.array(a_lat, dtype=np.float64), np.array(a_lon)
+        self._b_lat, self._b_lon = np.array(b_lat, dtype=np.float64), np.array(b_lon)
+        self._owner = np.array(owner, dtype=np.intp)
+        self._starts = np.array(starts, dtype=np.intp)
+
+    def maybe_beyond(self, points: Mapping[str, Location], limit_m: float) -> set[str]:
+        """Route ids (of ``points``) whose point is not certainly within ``limit_m``.
+
+        Routes the index does not hold (paths under two points) are always named.
+        """
+        out = {rid for rid in points if rid not in self._row}
+        if not self.route_ids or len(out) == len(points):
+            return out
+        n = len(self.route_ids)
+        lat, lon, k = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        for rid, p in points.items():
+            i = self._row.get(rid)
+            if i is not None:
+                lat[i], lon[i], k[i] = p.lat, p.lon, math.cos(math.radians(p.lat))
+        scale = math.radians(1) * EARTH_RADIUS_M
+        o = self._owner
+        plat, plon, pk = lat[o], lon[o], k[o]
+        ax, ay = (self._a_lon - plon) * pk * scale, (self._a_lat - plat) * scale
+        bx, by = (self._b_lon - plon) * pk * scale, (self._b_lat - plat) * scale
+        dx, dy = bx - ax, by - ay
+        seg = dx * dx + dy * dy
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = np.where(seg == 0, 0.0, np.clip(-(ax * dx + ay * dy) / seg, 0.0, 1.0))
+        dist = np.minimum.reduceat(np.hypot(ax + u * dx, ay + u * dy), self._starts)
+        # Float noise between numpy and the scalar loop is far below this margin.
+        near = dist <= limit_m * (1 - 1e-9)
+        out.update(rid for rid in points if rid in self._row and not near[self._row[rid]])
+        return out
+
+
 def _hm(moment: datetime) -> str:
-    return moment.strftime("%H:%M")
+    return f"{moment.hour:02d}:{moment.minute:02d}"  # strftime("%H:%M"), without its cost
 
 
 def evaluate_rules(
@@ -152,12 +212,27 @@ def evaluate_rules(
     fleet: Mapping[str, Vehicle] | None = None,
     paths: Mapping[str, Sequence[Location]] | None = None,
     depot: Location | None = None,
+    routes: Sequence[Route] | None = None,
+    path_index: PathIndex | None = None,
 ) -> list[Condition]:
-    """Every condition that holds at ``now`` over the plan's active routes."""
+    """Every condition that holds at ``now`` over the plan's active routes.
+
+    ``routes`` stands in for ``plan.routes`` (e.g. with statuses updated from telemetry);
+    ``path_index``, built from exactly ``paths``, screens off-route distances in one pass.
+    """
     statuses = statuses or {}
     out: list[Condition] = []
     margin_s = config.late_margin_min * 60
-    for route in plan.routes:
+    routes = plan.routes if routes is None else routes
+    maybe_off = None
+    if path_index is not None:
+        points = {}
+        for route in routes:
+            live = vehicles.get(route.vehicle_id)
+            if live is not None and live.position is not None:
+                points[route.id] = live.position.location
+        maybe_off = path_index.maybe_beyond(points, config.off_route_m)
+    for route in routes:
         vid = route.vehicle_id
         live = vehicles.get(vid)
         for stop in route.stops:
@@ -208,34 +283,41 @@ def evaluate_rules(
                 )
             )
             continue  # an old position says nothing about stopping or straying
-        remaining = [
-            orders[s.order_id].location
+        remaining = any(
+            s.order_id in orders and statuses.get(s.order_id, s.status) not in _DONE
             for s in route.stops
-            if s.order_id in orders and not statuses.get(s.order_id, s.status).is_done
-        ]
-        all_stops = [orders[s.order_id].location for s in route.stops if s.order_id in orders]
+        )
+        all_stops = None
         here = pos.location
         if live.stopped_since is not None and not live.on_break:
             idle = (now - live.stopped_since).total_seconds() / 60
-            near = [*all_stops, *([depot] if depot else [])]
-            if idle > config.stopped_min and all(
-                haversine_m(here.lat, here.lon, p.lat, p.lon) > config.at_stop_radius_m
-                for p in near
-            ):
-                out.append(
-                    Condition(
-                        ExceptionType.STOPPED,
-                        Severity.WARNING,
-                        vid,
-                        None,
-                        f"{vid} has not moved for {idle:.0f} min, away from any stop",
-                        "Call the driver; re-plan if the vehicle cannot continue",
+            if idle > config.stopped_min:
+                all_stops = [
+                    orders[s.order_id].location for s in route.stops if s.order_id in orders
+                ]
+                near = [*all_stops, *([depot] if depot else [])]
+                if all(
+                    haversine_m(here.lat, here.lon, p.lat, p.lon) > config.at_stop_radius_m
+                    for p in near
+                ):
+                    out.append(
+                        Condition(
+                            ExceptionType.STOPPED,
+                            Severity.WARNING,
+                            vid,
+                            None,
+                            f"{vid} has not moved for {idle:.0f} min, away from any stop",
+                            "Call the driver; re-plan if the vehicle cannot continue",
+                        )
                     )
-                )
         path = (paths or {}).get(route.id)
         if path is None:
+            if all_stops is None:
+                all_stops = [
+                    orders[s.order_id].location for s in route.stops if s.order_id in orders
+                ]
             path = [*([depot] if depot else []), *all_stops, *([depot] if depot else [])]
-        if remaining and path:
+        if remaining and path and (maybe_off is None or route.id in maybe_off):
             off = distance_to_path_m(here, path)
             if off > config.off_route_m:
                 out.append(
@@ -253,7 +335,7 @@ def evaluate_rules(
 
 def _late(route_eta: RouteEta, now: datetime, margin_s: float) -> Iterable[Condition]:
     for s in route_eta.stops:
-        late = s.late_s
+        late = (s.eta - s.window.end).total_seconds()  # StopEta.late_s
         if late <= -margin_s:
             continue
         already = now > s.window.end

@@ -15,15 +15,24 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from app.telemetry.state import LiveState
-from engine.eta import Position, RouteEta, TravelTimes, observed_speed_factor, route_etas
+from engine.eta import (
+    Position,
+    PreparedRoute,
+    RouteEta,
+    TravelTimes,
+    observed_speed_factor,
+)
 from engine.model import Location, Order, Plan, RouteStatus, StopStatus, Vehicle
 from engine.rules import (
     Changes,
     ExceptionTracker,
+    PathIndex,
     RuleConfig,
     VehicleLive,
     evaluate_rules,
 )
+
+_DONE = frozenset(s for s in StopStatus if s.is_done)
 
 
 def _dt(ts: float) -> datetime:
@@ -61,7 +70,27 @@ class LiveMonitor:
         self.fleet = fleet
         self.config = config or RuleConfig()
         self.paths = paths
+        # The path each route is held to (the given one, else depot-stops-depot), once.
+        self._paths = {}
+        for r in plan.routes:
+            path = (paths or {}).get(r.id)
+            if path is None:
+                at = [
+                    self.orders[s.order_id].location for s in r.stops if s.order_id in self.orders
+                ]
+                path = [*([depot] if depot else []), *at, *([depot] if depot else [])]
+            self._paths[r.id] = path
+        self._path_index = PathIndex(self._paths)
         self.tracker = ExceptionTracker()
+        # Per route, once: stops joined with their orders (and memoised legs between them).
+        self._prepared = [PreparedRoute(r, self.orders, self.travel) for r in plan.routes]
+        self._stop_index = [
+            tuple(
+                (s.order_id, _index_of(p, s.order_id) if s.order_id in self.orders else None)
+                for s in p.route.stops
+            )
+            for p in self._prepared
+        ]
 
     def evaluate(self, state: LiveState, now: datetime | float) -> MonitorResult:
         """ETAs for every active route and the exception diff, at ``now``."""
@@ -73,13 +102,16 @@ class LiveMonitor:
         vehicles: dict[str, VehicleLive] = {}
         routes = []
         etas: dict[str, RouteEta] = {}
-        for route in self.plan.routes:
+        positions, flags_of, still = state.positions, state.flags, state.still_since
+        active = (RouteStatus.RELEASED, RouteStatus.ACTIVE)
+        for prepared, index in zip(self._prepared, self._stop_index, strict=True):
+            route = prepared.route
             vid = route.vehicle_id
-            fix = state.positions.get(vid)
+            fix = positions.get(vid)
             pos = (
                 None if fix is None else Position(vid, _dt(fix.ts), fix.lat, fix.lon, fix.speed_kmh)
             )
-            done = all(statuses.get(s.order_id, s.status).is_done for s in route.stops)
+            done = all(statuses.get(s.order_id, s.status) in _DONE for s in route.stops)
             status = route.status
             if done and route.stops:
                 status = RouteStatus.COMPLETED
@@ -88,31 +120,29 @@ class LiveMonitor:
             if status is not route.status:
                 route = replace(route, status=status)
             routes.append(route)
-            flags = state.flags.get(vid)
+            flags = flags_of.get(vid)
+            since = still(vid)
             vehicles[vid] = VehicleLive(
                 vid,
                 pos,
-                stopped_since=self._stopped_since(state, vid),
+                stopped_since=None if since is None else _dt(since),
                 broken_down_at=_dt(flags.broken_down_at)
                 if flags and flags.broken_down_at
                 else None,
                 on_break=bool(flags and flags.on_break),
             )
-            if status in (RouteStatus.RELEASED, RouteStatus.ACTIVE):
-                etas[route.id] = route_etas(
-                    route,
-                    self.orders,
+            if status in active:
+                etas[route.id] = prepared.etas(
                     now,
-                    self.travel,
+                    status=status,
                     position=pos,
                     depot=self.depot,
                     statuses=statuses,
                     arrived_at=arrived,
-                    speed_factor=self._speed_factor(route, state),
+                    speed_factor=self._speed_factor(prepared, index, state),
                 )
-        plan = replace(self.plan, routes=tuple(routes))
         conditions = evaluate_rules(
-            plan,
+            self.plan,
             self.orders,
             etas,
             vehicles,
@@ -120,30 +150,32 @@ class LiveMonitor:
             self.config,
             statuses=statuses,
             fleet=self.fleet,
-            paths=self.paths,
+            paths=self._paths,
             depot=self.depot,
+            routes=routes,
+            path_index=self._path_index,
         )
         changes = self.tracker.update(conditions, now)
         return MonitorResult(etas, changes, time.perf_counter() - started, now)
 
-    def _stopped_since(self, state: LiveState, vid: str) -> datetime | None:
-        since = state.still_since(vid)
-        return None if since is None else _dt(since)
-
-    def _speed_factor(self, route, state: LiveState) -> float:
+    def _speed_factor(self, prepared: PreparedRoute, index, state: LiveState) -> float:
         """Observed/model drive time over the legs between stops already served."""
         legs = []
         prev = None
-        for stop in route.stops:
-            st = state.stops.get(stop.order_id)
-            order = self.orders.get(stop.order_id)
-            if st is None or order is None or st.arrived_at is None:
+        stops = state.stops
+        for oid, i in index:
+            st = stops.get(oid)
+            if st is None or i is None or st.arrived_at is None:
                 break
             if prev is not None and prev[0] is not None:
-                model = self.travel.seconds(prev[1], order.location)
+                model = prepared.leg_s(prev[1], i)
                 legs.append((model, st.arrived_at - prev[0]))
-            prev = (st.departed_at or st.done_at, order.location)
+            prev = (st.departed_at or st.done_at, i)
         return observed_speed_factor(legs)
+
+
+def _index_of(prepared: PreparedRoute, order_id: str) -> int:
+    return next(i for i, (s, _, _) in enumerate(prepared.stops) if s.order_id == order_id)
 
 
 def statuses_of(state: LiveState) -> dict[str, StopStatus]:

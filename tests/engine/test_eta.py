@@ -88,3 +88,21 @@ def test_a_stop_being_served_finishes_its_service_first():
     )
     assert etas.stops[0].eta == now
     assert etas.stops[0].departure == now + timedelta(minutes=5)
+
+
+def test_prepared_route_gives_the_same_etas_as_route_etas():
+    """The per-plan prepared route predicts exactly what the plain function predicts."""
+    from engine.eta import PreparedRoute
+
+    prepared = PreparedRoute(ROUTE, ORDERS, TRAVEL)
+    now = T0 + timedelta(minutes=20)
+    cases = [
+        {"position": Position("V1", now, 40.775, -111.890), "depot": DEPOT},
+        {"depot": DEPOT, "statuses": {"A": StopStatus.ARRIVED}, "arrived_at": {"A": now}},
+        {"position": Position("V1", now, 40.771, -111.889), "speed_factor": 1.7},
+        {"depot": DEPOT, "statuses": {"A": StopStatus.DELIVERED, "B": StopStatus.FAILED}},
+        {},
+    ]
+    for kwargs in cases:
+        for _ in range(2):  # the second time from memoised legs
+            assert prepared.etas(now, **kwargs) == route_etas(ROUTE, ORDERS, now, TRAVEL, **kwargs)

@@ -145,3 +145,27 @@ def test_geometry_helpers():
         for i in range(20)
     ]
     assert stopped_since(trail) == T0 + timedelta(seconds=5)
+
+
+def test_path_index_never_clears_a_vehicle_that_is_off_its_path():
+    """The one-pass screen names every vehicle farther than the limit (exact check after)."""
+    import numpy as np
+
+    from engine.rules import PathIndex
+
+    rng = np.random.default_rng(7)
+    paths = {
+        f"R{i}": [
+            Location(40.7 + rng.normal(0, 0.05), -111.9 + rng.normal(0, 0.05)) for _ in range(n)
+        ]
+        for i, n in enumerate([0, 1, 2, 5, 12] * 20)
+    }
+    points = {
+        rid: Location(40.7 + rng.normal(0, 0.06), -111.9 + rng.normal(0, 0.06)) for rid in paths
+    }
+    maybe = PathIndex(paths).maybe_beyond(points, 600.0)
+    for rid, point in points.items():
+        if distance_to_path_m(point, paths[rid]) > 600.0:
+            assert rid in maybe
+    assert {rid for rid in paths if len(paths[rid]) < 2} <= maybe
+    assert len(maybe) < len(points)  # and it does clear the ones that are near
