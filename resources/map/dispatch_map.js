@@ -81,7 +81,7 @@
     dd.routeLayer = L.layerGroup().addTo(map);
     dd.stopLayer = L.layerGroup().addTo(map);
     dd.vehicleLayer = L.layerGroup().addTo(map);
-    dd.vehicleRenderer = L.canvas({ pane: "ddVehicles", padding: 0.2 });
+    dd.vehicleRenderer = L.canvas({ pane: "ddVehicles" });
     listenForVehicles(map);
     if (typeof QWebChannel !== "undefined" && window.qt && qt.webChannelTransport) {
       new QWebChannel(qt.webChannelTransport, function (channel) {
