@@ -150,7 +150,9 @@ class TelemetryService(QObject):
 
         def work() -> None:
             try:
-                self._results.append(monitor.evaluate(snapshot, now))
+                result = monitor.evaluate(snapshot, now)
+                self._store_exception_changes(result)  # here, never on the main thread
+                self._results.append(result)
             except Exception:
                 log.exception("live ETA/exception evaluation failed")
             finally:
@@ -159,17 +161,20 @@ class TelemetryService(QObject):
         threading.Thread(target=work, name="live-monitor", daemon=True).start()
         QTimer.singleShot(50, self._deliver_results)
 
+    def _store_exception_changes(self, result: MonitorResult) -> None:
+        if self.store is None or not result.changes:
+            return
+        from app.telemetry.persist import save_exception_changes
+
+        try:
+            with self.store.session() as session:
+                save_exception_changes(session, result.changes)
+        except Exception:
+            log.exception("could not store exception changes")
+
     def _deliver_results(self, *_args) -> None:
         while self._results:
             result = self._results.popleft()
-            if self.store is not None and result.changes:
-                from app.telemetry.persist import save_exception_changes
-
-                try:
-                    with self.store.session() as session:
-                        save_exception_changes(session, result.changes)
-                except Exception:
-                    log.exception("could not store exception changes")
             self.sig_etas_updated.emit(result)
             if result.changes:
                 self.sig_exceptions_changed.emit(result.changes)
