@@ -350,11 +350,8 @@ class Decoder:
             return self._traccar(payload)
         return Reject("unknown_topic", f"no decoder for topic {topic!r}")
 
-    def _native_fix(self, topic_vehicle: str, payload: bytes) -> Fix | Reject:
-        try:
-            msg = _native_fix.decode(payload)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            return _validation_reject(exc)
+    def _native_header(self, msg, topic_vehicle: str) -> Reject | None:
+        """The checks every native message shares: its vehicle, the fleet, the version."""
         if msg.vehicle_id != topic_vehicle:
             return Reject(
                 "vehicle_mismatch",
@@ -364,6 +361,16 @@ class Decoder:
             return Reject("unknown_vehicle", f"vehicle {msg.vehicle_id!r} is not in the fleet")
         if msg.v != 1:
             return Reject("bad_value", f"message version {msg.v} is not supported (expected 1)")
+        return None
+
+    def _native_fix(self, topic_vehicle: str, payload: bytes) -> Fix | Reject:
+        try:
+            msg = _native_fix.decode(payload)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            return _validation_reject(exc)
+        bad = self._native_header(msg, topic_vehicle)
+        if bad is not None:
+            return bad
         if msg.seq < 0:
             return Reject("bad_value", f"seq {msg.seq} is negative")
         return self._fix(
@@ -383,15 +390,9 @@ class Decoder:
             msg = _native_event.decode(payload)
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             return _validation_reject(exc)
-        if msg.vehicle_id != topic_vehicle:
-            return Reject(
-                "vehicle_mismatch",
-                f"payload vehicle {msg.vehicle_id!r} differs from topic vehicle {topic_vehicle!r}",
-            )
-        if not self.devices.is_known(msg.vehicle_id):
-            return Reject("unknown_vehicle", f"vehicle {msg.vehicle_id!r} is not in the fleet")
-        if msg.v != 1:
-            return Reject("bad_value", f"message version {msg.v} is not supported (expected 1)")
+        bad = self._native_header(msg, topic_vehicle)
+        if bad is not None:
+            return bad
         if not msg.event_id:
             return Reject("bad_value", "event_id is empty")
         ts = self._check_time(msg.ts)
