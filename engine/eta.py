@@ -248,11 +248,11 @@ class PreparedRoute:
             for s, o, earliest in self.stops
         )
         self._travel = travel
-        self._legs: dict[tuple[int, int], float] = {}
+        self._legs: dict[tuple, float] = {}
 
     def leg_s(self, i: int, j: int, depot: Location | None = None) -> float:
         """Model seconds from stop ``i`` to stop ``j`` (index -1 is ``depot``), memoised."""
-        key = (i, j)
+        key = (i, j) if i >= 0 and j >= 0 else (i, j, depot)  # the depot may differ per call
         secs = self._legs.get(key)
         if secs is None:
             a = depot if i < 0 else self.stops[i][1].location

@@ -106,3 +106,14 @@ def test_prepared_route_gives_the_same_etas_as_route_etas():
     for kwargs in cases:
         for _ in range(2):  # the second time from memoised legs
             assert prepared.etas(now, **kwargs) == route_etas(ROUTE, ORDERS, now, TRAVEL, **kwargs)
+
+
+def test_prepared_route_keeps_up_with_a_different_depot():
+    """Legs to and from the depot are remembered per depot, not reused for another one."""
+    from engine.eta import PreparedRoute
+
+    prepared = PreparedRoute(ROUTE, ORDERS, TRAVEL)
+    now = T0 + timedelta(minutes=5)
+    for depot in (DEPOT, Location(40.700, -111.950), DEPOT):
+        got = prepared.etas(now, depot=depot)
+        assert got == route_etas(ROUTE, ORDERS, now, TRAVEL, depot=depot)
