@@ -35,6 +35,9 @@ class ExceptionType(enum.StrEnum):
     SYNC_CONFLICT = "sync_conflict"
 
 
+_TYPE_VALUE = {t: t.value for t in ExceptionType}  # .value through the enum is slow
+
+
 class Severity(enum.StrEnum):
     INFO = "info"
     WARNING = "warning"
@@ -78,7 +81,7 @@ class Condition:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.type.value, self.vehicle_id or "", self.order_id or "")
+        return (_TYPE_VALUE[self.type], self.vehicle_id or "", self.order_id or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,17 +337,22 @@ def evaluate_rules(
 
 
 def _late(route_eta: RouteEta, now: datetime, margin_s: float) -> Iterable[Condition]:
+    hm: dict[datetime, str] = {}  # window ends repeat: format each once
     for s in route_eta.stops:
-        late = (s.eta - s.window.end).total_seconds()  # StopEta.late_s
+        end = s.window.end
+        late = (s.eta - end).total_seconds()  # StopEta.late_s
         if late <= -margin_s:
             continue
-        already = now > s.window.end
+        already = now > end
         severity = Severity.CRITICAL if late > 0 else Severity.WARNING
         minutes = late / 60
+        end_hm = hm.get(end)
+        if end_hm is None:
+            end_hm = hm[end] = _hm(end)
         if late > 0:
-            text = f"ETA {_hm(s.eta)}, window ends {_hm(s.window.end)}: {minutes:.0f} min late"
+            text = f"ETA {_hm(s.eta)}, window ends {end_hm}: {minutes:.0f} min late"
         else:
-            text = f"ETA {_hm(s.eta)}, only {-minutes:.0f} min before the window ends {_hm(s.window.end)}"
+            text = f"ETA {_hm(s.eta)}, only {-minutes:.0f} min before the window ends {end_hm}"
         action = (
             "Tell the customer; re-plan or move the stop to another vehicle"
             if not already

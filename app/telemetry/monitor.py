@@ -81,6 +81,7 @@ class LiveMonitor:
                 path = [*([depot] if depot else []), *at, *([depot] if depot else [])]
             self._paths[r.id] = path
         self._path_index = PathIndex(self._paths)
+        self._arrived: dict[str, tuple[float, datetime]] = {}  # epoch -> datetime, once
         self.tracker = ExceptionTracker()
         # Per route, once: stops joined with their orders (and memoised legs between them).
         self._prepared = [PreparedRoute(r, self.orders, self.travel) for r in plan.routes]
@@ -98,7 +99,14 @@ class LiveMonitor:
             now = _dt(now)
         started = time.perf_counter()
         statuses = {oid: st.status for oid, st in state.stops.items()}
-        arrived = {oid: _dt(st.arrived_at) for oid, st in state.stops.items() if st.arrived_at}
+        arrived = {}
+        seen = self._arrived
+        for oid, st in state.stops.items():
+            if st.arrived_at:
+                hit = seen.get(oid)
+                if hit is None or hit[0] != st.arrived_at:
+                    hit = seen[oid] = (st.arrived_at, _dt(st.arrived_at))
+                arrived[oid] = hit[1]
         vehicles: dict[str, VehicleLive] = {}
         routes = []
         etas: dict[str, RouteEta] = {}
