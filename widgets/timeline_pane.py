@@ -197,6 +197,9 @@ class TimelinePane(QWidget):
         self.view_box.sigResized.connect(self._on_view_resized)
         self.view_box.sigResized.connect(lambda *_: self.scroll_rows(0))
         self.view_box.sigYRangeChanged.connect(self._on_view_resized)
+        self.view_box.sigYRangeChanged.connect(self._on_rows_scrolled)
+        self._statuses: dict = {}
+        self._etas_rows = (0, -1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
@@ -426,12 +429,24 @@ class TimelinePane(QWidget):
                 height=0.34,
                 brushes=[self._brush(c) for c in colours],
             )
+        self._statuses = statuses
+        self._refresh_etas()
+        self._refresh_selection()
+
+    def _refresh_etas(self) -> None:
+        """ETA ticks of the rows in view (and a few around): a fleet has thousands of
+        pending stops, and scatter points off screen cost as much as those on it."""
+        first, shown = self.visible_rows()
+        lo, hi = first - 3, first + shown + 3
+        self._etas_rows = (lo, hi)
+        statuses = self._statuses
         # Two scatter items with one pen each: per-point pens cost ~100 ms per 2,000 points.
         for item, late in ((self._etas_item, False), (self._late_etas_item, True)):
             etas = [
                 (oid, eta)
                 for oid, eta in self._etas.items()
                 if oid in self._bars
+                and lo <= self._bars[oid].row <= hi
                 and (oid in self._late) == late
                 and self._midnight
                 and not (oid in statuses and statuses[oid].is_done)  # served: no ETA
@@ -440,7 +455,12 @@ class TimelinePane(QWidget):
                 x=np.array([self._x(eta) for _, eta in etas]),
                 y=np.array([self._bars[oid].row - 0.13 for oid, _ in etas]),
             )
-        self._refresh_selection()
+
+    def _on_rows_scrolled(self, *_args) -> None:
+        first, shown = self.visible_rows()
+        lo, hi = self._etas_rows
+        if first - 1 < lo or first + shown + 1 > hi:
+            self._refresh_etas()
 
     def _on_view_resized(self, *_args) -> None:
         # ETA ticks as tall as a bar: rows shrink as the plan grows.

@@ -220,3 +220,32 @@ def test_many_routes_scroll_instead_of_shrinking(qtbot):
     assert first <= 40 < first + shown
     pane.scroll_rows(-100)
     assert pane.visible_rows()[0] == 0
+
+
+def test_eta_ticks_follow_the_rows_in_view(qtbot):
+    """With 50 routes only the rows in view carry ETA ticks; scrolling brings the others'."""
+    big = sample_day(routes=50, stops_per_route=4)
+    pane = TimelinePane()
+    qtbot.addWidget(pane)
+    pane.resize(900, 360)
+    pane.show()
+    qtbot.waitExposed(pane)
+    pane.set_plan(big.plan, big.orders, big.vehicles, big.drivers, big.depot.timezone)
+    qtbot.wait(50)
+    pending = {
+        s.order_id: big.orders[s.order_id].earliest
+        for r in big.plan.routes
+        for s in r.stops
+        if not s.status.is_done
+    }
+    pane.update_etas(pending)
+
+    def tick_rows() -> set[int]:
+        ys = [*pane._etas_item.data["y"], *pane._late_etas_item.data["y"]]
+        return {round(y + 0.13) for y in ys}
+
+    first, shown = pane.visible_rows()
+    assert set(range(first, first + shown)) <= tick_rows()
+    assert 45 not in tick_rows()
+    pane.focus_on("O46-02")
+    assert 45 in tick_rows()
