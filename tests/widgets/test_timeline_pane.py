@@ -202,8 +202,9 @@ def test_ctrl_click_selects_several_and_drags_them_together(qtbot, pane):
     assert blocker.args == [["O1-05", "O1-06"], "R2"]
 
 
-def test_many_routes_scroll_instead_of_shrinking(qtbot):
-    """With 50 routes in a short pane rows keep a readable height; focus_on scrolls to row 41."""
+@pytest.fixture
+def big_pane(qtbot):
+    """A short pane showing a 50-route day (more rows than fit), with that day."""
     big = sample_day(routes=50, stops_per_route=4)
     pane = TimelinePane()
     qtbot.addWidget(pane)
@@ -212,6 +213,12 @@ def test_many_routes_scroll_instead_of_shrinking(qtbot):
     qtbot.waitExposed(pane)
     pane.set_plan(big.plan, big.orders, big.vehicles, big.drivers, big.depot.timezone)
     qtbot.wait(50)
+    return pane, big
+
+
+def test_many_routes_scroll_instead_of_shrinking(big_pane):
+    """With 50 routes in a short pane rows keep a readable height; focus_on scrolls to row 41."""
+    pane, _ = big_pane
     first, shown = pane.visible_rows()
     assert first == 0 and 5 <= shown < 20
     assert pane.view_box.height() / shown >= 24
@@ -222,16 +229,9 @@ def test_many_routes_scroll_instead_of_shrinking(qtbot):
     assert pane.visible_rows()[0] == 0
 
 
-def test_eta_ticks_follow_the_rows_in_view(qtbot):
+def test_eta_ticks_follow_the_rows_in_view(big_pane):
     """With 50 routes only the rows in view carry ETA ticks; scrolling brings the others'."""
-    big = sample_day(routes=50, stops_per_route=4)
-    pane = TimelinePane()
-    qtbot.addWidget(pane)
-    pane.resize(900, 360)
-    pane.show()
-    qtbot.waitExposed(pane)
-    pane.set_plan(big.plan, big.orders, big.vehicles, big.drivers, big.depot.timezone)
-    qtbot.wait(50)
+    pane, big = big_pane
     pending = {
         s.order_id: big.orders[s.order_id].earliest
         for r in big.plan.routes
