@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QByteArray, QEventLoop, QSettings, Qt, QTimer
@@ -246,7 +246,7 @@ class MainWindow(QMainWindow):
             time.sleep(0.01)
 
     def _now(self) -> datetime:
-        return self.context.state.now or datetime.now(UTC)
+        return self.context.now()
 
     def _on_state_changed(self, changes: Changes) -> None:
         state = self.context.state
