@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -49,7 +49,11 @@ class StaleRouteError(StaleVersionError):
 @dataclass(frozen=True)
 class CommandRecord:
     """A written command as plain data, for an outbox: which routes now serve which orders
-    (in sequence), the route versions it was based on, and its key (= the audit row's id)."""
+    (in sequence), the route versions it was based on (every route it checked), and its key
+    (= the audit row's id). ``command`` is the audit's name of it (``reassign``, ``lock``,
+    ``accept``, ``undo`` ...); ``locks`` the stops whose lock it changed (order id ->
+    locked). A ``whole`` save also carries the routes as written, the routes dropped, the
+    plan's unassigned orders after it and whether every route of the day was checked."""
 
     key: str
     depot_id: str
@@ -59,6 +63,13 @@ class CommandRecord:
     actor: str
     label: str
     whole: bool  # the day's plan was saved (new or dropped routes, unassigned orders)
+    command: str = ""
+    locks: dict[str, bool] = field(default_factory=dict)
+    plan_id: str = ""
+    written: tuple[Route, ...] = ()
+    drop: tuple[str, ...] = ()
+    unassigned: tuple[Unassigned, ...] = ()
+    check_all: bool = False
 
 
 WriteHook = Callable[[Session, CommandRecord], None]
@@ -243,11 +254,21 @@ def write_routes(
         after = repository.route_versions(s, plan.depot_id, plan.day)
         touched = sorted({*ids, *drop})
         if on_write is not None:
+            stored_stops = {st.order_id: st for r in stored.routes for st in r.stops}
+            locks = {
+                st.order_id: st.locked
+                for r in new.values()
+                for st in r.stops
+                if st.locked != getattr(stored_stops.get(st.order_id), "locked", False)
+            }
             record = CommandRecord(
                 key=command_id, depot_id=plan.depot_id, day=plan.day,
                 routes={rid: new[rid].order_ids if rid in new else () for rid in touched},
-                base_versions={rid: versions[rid] for rid in touched if rid in versions},
+                base_versions={rid: versions[rid] for rid in sorted(checked) if rid in versions},
                 actor=actor, label=str(audit.get("label", "")), whole=whole,
+                command=str(audit.get("command", "")), locks=locks, plan_id=result.id,
+                written=tuple(r for r in result.routes if r.id in ids), drop=tuple(drop),
+                unassigned=result.unassigned, check_all=check_all,
             )  # fmt: skip
             on_write(s, record)
         before_doc: dict[str, Any] = {

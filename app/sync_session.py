@@ -26,7 +26,7 @@ from app.dispatch_store import CommandRecord
 from app.store import Store, open_store
 from app.store import repository as repo
 from app.sync import outbox
-from app.sync.commands import Command
+from app.sync.commands import SAVE_PLAN, SET_LOCKS, SET_ROUTE_STOPS, Command, PlanChange
 from app.sync.offline import UNREACHABLE, OfflineDesk
 from app.sync.presence import Editor, Presence
 from app.sync.service import SyncService
@@ -62,14 +62,42 @@ def conflict_text(detail: str) -> str:
     except ValueError:
         return detail
     lines = []
-    for rid, mine in sorted((data.get("mine") or {}).items()):
-        theirs = (data.get("theirs") or {}).get(rid) or {}
+    plans = data.get("plans") or {}
+    if plans and plans.get("mine") != plans.get("theirs"):
+        lines.append(f"plan: yours {plans.get('mine')} | stored {plans.get('theirs') or 'none'}")
+    locks = data.get("locks") or {}
+    if locks:
         lines.append(
-            f"{rid}: yours (from v{mine.get('version')}): {' '.join(mine.get('orders', []))}"
-            f" | stored (v{theirs.get('version')}): {' '.join(theirs.get('orders', []))}"
+            "yours "
+            + ", ".join(f"{'locks' if v else 'unlocks'} {oid}" for oid, v in sorted(locks.items()))
+        )
+    mine_routes, theirs_routes = data.get("mine") or {}, data.get("theirs") or {}
+    for rid in sorted(set(mine_routes) | set(theirs_routes)):
+        mine = mine_routes.get(rid)
+        theirs = theirs_routes.get(rid) or {}
+        yours = (f"yours (from v{mine.get('version')}): {' '.join(mine.get('orders', []))}"
+                 if mine is not None else "not in yours")  # fmt: skip
+        lines.append(
+            f"{rid}: {yours} | stored (v{theirs.get('version')}): "
+            f"{' '.join(theirs.get('orders', []))}"
         )
     reason = data.get("reason", "")
     return "; ".join(lines) + (f" ({reason})" if reason else "")
+
+
+def command_of(record: CommandRecord) -> Command:
+    """The outbox command of a dispatch command written on the local copy."""
+    base = dict(record.base_versions)
+    if record.whole:
+        change = PlanChange(record.plan_id, record.written, record.drop, record.unassigned,
+                            check_all=record.check_all)  # fmt: skip
+        return Command(record.depot_id, record.day, {}, base, record.actor, record.label,
+                       record.key, kind=SAVE_PLAN, plan=change)  # fmt: skip
+    routes = dict(record.routes)
+    base = {rid: base[rid] for rid in routes}
+    kind = SET_LOCKS if record.command in ("lock", "unlock") and record.locks else SET_ROUTE_STOPS
+    return Command(record.depot_id, record.day, routes, base, record.actor, record.label,
+                   record.key, kind=kind, locks=record.locks)  # fmt: skip
 
 
 class SyncSession(QObject):
@@ -137,19 +165,11 @@ class SyncSession(QObject):
 
     # -- commands --------------------------------------------------------------------------
     def on_write(self, session: Session, record: CommandRecord) -> None:
-        """The dispatch service's hook: queue the command in the local transaction."""
-        routes = {rid: ids for rid, ids in record.routes.items() if rid in record.base_versions}
-        if len(routes) != len(record.routes):
-            log.warning(
-                "command %s: routes %s are new and stay local until the next plan",
-                record.key, sorted(set(record.routes) - set(routes)),
-            )  # fmt: skip
-        if not routes:
-            return
-        base = {rid: record.base_versions[rid] for rid in routes}
-        command = Command(record.depot_id, record.day, routes, base, record.actor, record.label,
-                          record.key)  # fmt: skip
-        outbox.enqueue(session, command)
+        """The dispatch service's hook: queue the command in the local transaction, with
+        the route versions it was based on. A whole-plan save (an accepted re-plan) goes as
+        ``save_plan`` with its routes in full, locks as ``set_locks``, the rest (moves,
+        undo) as ``set_route_stops``."""
+        outbox.enqueue(session, command_of(record))
 
     def poke(self) -> None:
         """Replay soon (after a command)."""

@@ -284,3 +284,32 @@ def route_snapshot(r: Route) -> dict[str, Any]:
             for s in r.stops
         ],
     }
+
+
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def route_from_snapshot(d: dict[str, Any]) -> Route:
+    """The route of a ``route_snapshot`` (e.g. one carried by an outbox command)."""
+    return Route(
+        id=d["id"],
+        vehicle_id=d["vehicle_id"],
+        driver_id=d.get("driver_id"),
+        status=RouteStatus(d.get("status", str(RouteStatus.PLANNED))),
+        wave=d.get("wave", ""),
+        start=_moment(d.get("start")),
+        end=_moment(d.get("end")),
+        stops=tuple(
+            Stop(
+                order_id=s["order_id"],
+                status=StopStatus(s.get("status", str(StopStatus.PLANNED))),
+                locked=bool(s.get("locked", False)),
+                planned_arrival=_moment(s.get("planned_arrival")),
+                planned_departure=_moment(s.get("planned_departure")),
+                actual_arrival=_moment(s.get("actual_arrival")),
+                actual_departure=_moment(s.get("actual_departure")),
+            )
+            for s in d.get("stops", ())
+        ),
+    )

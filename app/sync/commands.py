@@ -1,17 +1,27 @@
 """Commands that can wait in an outbox: plain JSON, applied the same way on either store.
 
-A command names the routes it rewrites (route id -> order ids in their new sequence) and
-the route versions it was made from. Applying it checks every base version first, so on
-the shared database a route moved on by someone else raises ``StaleVersionError`` instead of
-being overwritten. Stops keep what is known about them (status, times) wherever they come
-from, so a reassignment carries a stop's history with it.
+Three kinds, each made from the route versions (and plan) it was based on. Applying one
+checks every base version first, so on the shared database a route moved on by someone
+else raises ``StaleVersionError`` instead of being overwritten:
+
+- ``set_route_stops``: routes (route id -> order ids in their new sequence), e.g. a
+  reassignment or the undo of one; ``locks`` (order id -> locked) may go with it.
+- ``set_locks``: lock or unlock stops (order id -> locked) on the routes named.
+- ``save_plan``: a whole-plan save. Either part of the day's plan (an accepted re-plan: the
+  changed routes in full, routes dropped, the unassigned orders; a fleet-wide one checks
+  every route of the day) or a fresh plan replacing the day's (``replace``), based on the
+  plan that was there (``base_plan``; none: the day had no plan). A fresh plan made while
+  someone else's plan landed is refused, not laid over it.
+
+Stops keep what is known about them (status, times) wherever they come from, so a
+reassignment carries a stop's history with it.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -21,16 +31,82 @@ from sqlalchemy.orm import Session
 from app.store import StaleVersionError
 from app.store import repository as repo
 from app.store.changelog import log_change
-from app.store.models import RouteRow
-from engine.model import Stop
+from app.store.convert import route_from_snapshot, route_snapshot
+from app.store.models import PlanRow, RouteRow
+from engine.model import Plan, Route, Stop, Unassigned, UnassignedReason
 
 AUDIT_ENTITY = "command"  # the audit-log entity of the dispatcher commands (app.dispatch_store)
 SET_ROUTE_STOPS = "set_route_stops"
+SET_LOCKS = "set_locks"
+SAVE_PLAN = "save_plan"
+KINDS = (SET_ROUTE_STOPS, SET_LOCKS, SAVE_PLAN)
+
+
+class StalePlanError(StaleVersionError):
+    """The day's plan is not the one a whole-plan save was made from (another plan landed,
+    or the day had none when this one was based on one)."""
+
+    def __init__(self, day: str, expected: str | None, actual: str | None) -> None:
+        super().__init__("plan", day, None, None)
+        self.expected_plan, self.actual_plan = expected, actual
+        was = f"plan {expected}" if expected else "no plan"
+        now = f"plan {actual} is stored now" if actual else "it has no plan now"
+        Exception.__init__(
+            self,
+            f"the plan of {day} was replaced by someone else: this plan was made on {was}, "
+            f"but {now}. Compare both and keep one.",
+        )
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """What a ``save_plan`` command writes: ``routes`` in full (replacing those ids or
+    added), ``drop`` (route ids removed), the plan's unassigned orders. ``replace``: the
+    whole plan ``plan_id`` replaces the day's plan ``base_plan`` (None: the day had none).
+    ``check_all``: every route of the day must be at its base version (a fleet re-plan)."""
+
+    plan_id: str
+    routes: tuple[Route, ...]
+    drop: tuple[str, ...] = ()
+    unassigned: tuple[Unassigned, ...] = ()
+    base_plan: str | None = None
+    replace: bool = False
+    check_all: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "plan_id": self.plan_id,
+            "routes": {r.id: route_snapshot(r) for r in self.routes},
+            "drop": list(self.drop),
+            "unassigned": [[u.order_id, str(u.reason), u.detail] for u in self.unassigned],
+            "base_plan": self.base_plan,
+            "replace": self.replace,
+            "check_all": self.check_all,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlanChange:
+        return cls(
+            plan_id=data["plan_id"],
+            routes=tuple(route_from_snapshot(r) for r in data["routes"].values()),
+            drop=tuple(data.get("drop", ())),
+            unassigned=tuple(
+                Unassigned(oid, UnassignedReason(reason), detail)
+                for oid, reason, detail in data.get("unassigned", ())
+            ),
+            base_plan=data.get("base_plan"),
+            replace=bool(data.get("replace", False)),
+            check_all=bool(data.get("check_all", False)),
+        )
 
 
 @dataclass(frozen=True)
 class Command:
-    """Rewrite ``routes`` (route id -> order ids) of a depot's day, based on ``base_versions``."""
+    """Rewrite ``routes`` (route id -> order ids) of a depot's day, based on ``base_versions``.
+
+    ``kind`` says how (see the module); ``locks`` (order id -> locked) for ``set_locks`` and
+    optionally ``set_route_stops``; ``plan`` for ``save_plan`` (then ``routes`` is filled
+    from it: every route it writes or drops)."""
 
     depot_id: str
     day: date
@@ -39,78 +115,200 @@ class Command:
     actor: str
     label: str = ""
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    kind: str = SET_ROUTE_STOPS
+    locks: Mapping[str, bool] = field(default_factory=dict)
+    plan: PlanChange | None = None
 
     def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"command {self.key}: unknown kind {self.kind!r}")
+        if self.kind == SAVE_PLAN:
+            if self.plan is None:
+                raise ValueError(f"command {self.key}: a plan save needs the plan")
+            routes = {r.id: r.order_ids for r in self.plan.routes}
+            routes.update({rid: () for rid in self.plan.drop})
+            object.__setattr__(self, "routes", routes)
+            return
         if not self.routes:
             raise ValueError("a command must rewrite at least one route")
         missing = sorted(set(self.routes) - set(self.base_versions))
         if missing:
             raise ValueError(f"command {self.key}: no base version for routes {missing}")
+        if self.kind == SET_LOCKS and not self.locks:
+            raise ValueError(f"command {self.key}: a lock command must name stops")
+
+    @property
+    def touches(self) -> set[str]:
+        """Every route the command writes or depends on (its routes and base versions)."""
+        return set(self.routes) | set(self.base_versions)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": SET_ROUTE_STOPS,
+        out: dict[str, Any] = {
+            "kind": self.kind,
             "depot_id": self.depot_id,
             "day": self.day.isoformat(),
-            "routes": {rid: list(ids) for rid, ids in self.routes.items()},
             "actor": self.actor,
             "label": self.label,
         }
+        if self.kind == SAVE_PLAN:
+            assert self.plan is not None
+            out.update(self.plan.to_json())
+        else:
+            out["routes"] = {rid: list(ids) for rid, ids in self.routes.items()}
+        if self.locks:
+            out["locks"] = dict(self.locks)
+        return out
 
     @classmethod
     def from_json(cls, key: str, data: Mapping[str, Any], base: Mapping[str, Any]) -> Command:
-        if data.get("kind") != SET_ROUTE_STOPS:
-            raise ValueError(f"outbox command {key}: unknown kind {data.get('kind')!r}")
+        kind = data.get("kind")
+        if kind not in KINDS:
+            raise ValueError(f"outbox command {key}: unknown kind {kind!r}")
+        plan = PlanChange.from_json(data) if kind == SAVE_PLAN else None
         return cls(
             depot_id=data["depot_id"],
             day=date.fromisoformat(data["day"]),
-            routes={rid: tuple(ids) for rid, ids in data["routes"].items()},
+            routes={} if plan else {rid: tuple(ids) for rid, ids in data["routes"].items()},
             base_versions={rid: int(v) for rid, v in base.items()},
             actor=data["actor"],
             label=data.get("label", ""),
             key=key,
+            kind=kind,
+            locks={oid: bool(v) for oid, v in (data.get("locks") or {}).items()},
+            plan=plan,
         )
 
 
 def current_routes(session: Session, depot_id: str, day: date) -> dict[str, dict[str, Any]]:
-    """route id -> {"version", "orders"} as stored now (what a conflict shows as theirs)."""
+    """route id -> {"version", "orders", "locked"} as stored now (what a conflict shows as
+    theirs)."""
     plan = repo.load_plan(session, depot_id, day)
     versions = repo.route_versions(session, depot_id, day)
     routes = plan.routes if plan is not None else ()
-    return {r.id: {"version": versions.get(r.id), "orders": list(r.order_ids)} for r in routes}
+    return {
+        r.id: {"version": versions.get(r.id), "orders": list(r.order_ids),
+               "locked": [s.order_id for s in r.stops if s.locked]}
+        for r in routes
+    }  # fmt: skip
 
 
-def apply_command(session: Session, command: Command) -> dict[str, int]:
-    """Apply ``command`` in ``session``; returns the new route versions.
+def current_plan_id(session: Session, depot_id: str, day: date) -> str | None:
+    return session.scalar(select(PlanRow.id).where(PlanRow.depot_id == depot_id,
+                                                   PlanRow.day == day))  # fmt: skip
 
-    Raises ``StaleVersionError`` if any route is not at its base version (nothing written).
-    """
-    # Lock the routes first (PostgreSQL; SQLite writers are serialised anyway): a concurrent
-    # replay of another desk waits here, and everything read below is what it left.
-    locked = select(RouteRow.id, RouteRow.version).where(RouteRow.id.in_(sorted(command.routes)))
-    versions = dict(session.execute(locked.with_for_update()).all())
-    plan = repo.load_plan(session, command.depot_id, command.day)
-    for rid in command.routes:
+
+def _lock_routes(session: Session, ids: Sequence[str]) -> dict[str, int]:
+    """Lock the routes first (PostgreSQL; SQLite writers are serialised anyway): a concurrent
+    replay of another desk waits here, and everything read after is what it left."""
+    locked = select(RouteRow.id, RouteRow.version).where(RouteRow.id.in_(sorted(ids)))
+    return dict(session.execute(locked.with_for_update()).all())
+
+
+def _check_versions(command: Command, versions: Mapping[str, int], ids: Sequence[str]) -> None:
+    for rid in ids:
         if rid not in versions:
             raise StaleVersionError("route", rid, command.base_versions[rid], None)
         if versions[rid] != command.base_versions[rid]:
             raise StaleVersionError("route", rid, command.base_versions[rid], versions[rid])
+
+
+def _with_locks(stops: Sequence[Stop], locks: Mapping[str, bool]) -> list[Stop]:
+    return [replace(s, locked=locks[s.order_id]) if s.order_id in locks else s for s in stops]
+
+
+def _set_route_stops(session: Session, command: Command) -> tuple[dict, dict[str, int]]:
+    versions = _lock_routes(session, list(command.routes))
+    plan = repo.load_plan(session, command.depot_id, command.day)
+    _check_versions(command, versions, list(command.routes))
     known: dict[str, Stop] = {s.order_id: s for r in plan.routes for s in r.stops}
     before = {r.id: list(r.order_ids) for r in plan.routes if r.id in command.routes}
     # Routes that lose stops first, so an order is never on two routes at a flush.
     order = sorted(command.routes, key=lambda rid: len(command.routes[rid]) - len(before[rid]))
     after: dict[str, int] = {}
     for rid in order:
-        stops = [known.get(oid) or Stop(oid) for oid in command.routes[rid]]
+        stops = _with_locks([known.get(oid) or Stop(oid) for oid in command.routes[rid]],
+                            command.locks)  # fmt: skip
         after[rid] = repo.update_route_stops(
             session, rid, stops, base_version=command.base_versions[rid], actor=command.actor
         )
+    return before, after
+
+
+def _set_locks(session: Session, command: Command) -> tuple[dict, dict[str, int]]:
+    versions = _lock_routes(session, list(command.routes))
+    plan = repo.load_plan(session, command.depot_id, command.day)
+    _check_versions(command, versions, list(command.routes))
+    routes = {r.id: r for r in plan.routes if r.id in command.routes}
+    missing = sorted(set(command.locks) - {o for r in routes.values() for o in r.order_ids})
+    if missing:
+        raise ValueError(f"stops {missing} are not on routes {sorted(command.routes)} any more")
+    before = {rid: list(r.order_ids) for rid, r in routes.items()}
+    after = {
+        rid: repo.update_route_stops(session, rid, _with_locks(r.stops, command.locks),
+                                     base_version=versions[rid], actor=command.actor)
+        for rid, r in routes.items()
+    }  # fmt: skip
+    return before, after
+
+
+def _save_plan(session: Session, command: Command) -> tuple[dict, dict[str, int]]:
+    change = command.plan
+    assert change is not None
+    day = f"{command.depot_id}/{command.day}"
+    row = session.scalar(
+        select(PlanRow).where(PlanRow.depot_id == command.depot_id, PlanRow.day == command.day)
+        .with_for_update()
+    )  # fmt: skip
+    stored_id = row.id if row is not None else None
+    versions = _lock_routes(session, [r.id for r in row.routes] if row is not None else [])
+    stored = repo.load_plan(session, command.depot_id, command.day)
+    expected = change.base_plan if change.replace else change.plan_id
+    if stored_id != expected and not (change.replace and stored_id is None):
+        raise StalePlanError(day, expected, stored_id)
+    # The routes it was made from must be as they were; with ``check_all`` (a fleet
+    # re-plan, a fresh plan) so must every other route of the day, added ones included.
+    checked = set(command.base_versions) | set(change.drop)
+    checked |= {r.id for r in change.routes if r.id in versions}
+    if change.check_all or change.replace:
+        checked |= set(versions)
+    for rid in sorted(checked):
+        if command.base_versions.get(rid) != versions.get(rid):
+            raise StaleVersionError("route", rid, command.base_versions.get(rid),
+                                    versions.get(rid))  # fmt: skip
+    before = {r.id: list(r.order_ids) for r in stored.routes} if stored is not None else {}
+    if change.replace or stored is None:
+        result = Plan(change.plan_id, command.depot_id, command.day, change.routes,
+                      change.unassigned)  # fmt: skip
+    else:
+        new = {r.id: r for r in change.routes}
+        merged = [new.pop(r.id, r) for r in stored.routes if r.id not in change.drop]
+        merged += list(new.values())
+        on_route = {o for r in merged for o in r.order_ids}
+        unassigned = {u.order_id: u for u in (*stored.unassigned, *change.unassigned)
+                      if u.order_id not in on_route}  # fmt: skip
+        result = replace(stored, routes=tuple(merged), unassigned=tuple(unassigned.values()))
+    repo.save_plan(session, result, actor=command.actor)
+    session.flush()
+    after = repo.route_versions(session, command.depot_id, command.day)
+    before = {rid: ids for rid, ids in before.items() if rid in command.routes}
+    return before, {rid: after[rid] for rid in command.routes if rid in after}
+
+
+def apply_command(session: Session, command: Command) -> dict[str, int]:
+    """Apply ``command`` in ``session``; returns the new versions of the routes it wrote.
+
+    Raises ``StaleVersionError`` if any route (or the plan) is not at its base (nothing
+    written), ``ValueError``/``KeyError`` if it no longer fits (e.g. a stop gone)."""
+    apply = {SET_ROUTE_STOPS: _set_route_stops, SET_LOCKS: _set_locks, SAVE_PLAN: _save_plan}
+    before, after = apply[command.kind](session, command)
+    base = command.base_versions
     log_change(
         session, AUDIT_ENTITY, command.key, "insert", actor=command.actor,
-        before={"routes": {rid: {"version": command.base_versions[rid], "orders": before[rid]}
+        before={"routes": {rid: {"version": base.get(rid), "orders": before.get(rid)}
                            for rid in command.routes}},
-        after={"command": SET_ROUTE_STOPS, "label": command.label,
-               "routes": {rid: {"version": after[rid], "orders": list(command.routes[rid])}
+        after={"command": command.kind, "label": command.label,
+               **({"locks": dict(command.locks)} if command.locks else {}),
+               "routes": {rid: {"version": after.get(rid), "orders": list(command.routes[rid])}
                           for rid in command.routes}},
     )  # fmt: skip
     return after

@@ -28,8 +28,9 @@ from app.store.changelog import log_change
 from app.store.models import ExceptionRow, OutboxRow, RouteRow
 from app.sync import outbox
 from app.sync.backfill import backfill_telemetry
-from app.sync.commands import Command, apply_command
+from app.sync.commands import SAVE_PLAN, SET_LOCKS, Command, PlanChange, apply_command
 from app.sync.status import SyncStatus
+from engine.model import Plan
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class OfflineDesk:
 
     def execute(
         self, routes: Mapping[str, Sequence[str]], *, actor: str, label: str = "",
-        base_versions: Mapping[str, int] | None = None,
+        base_versions: Mapping[str, int] | None = None, locks: Mapping[str, bool] | None = None,
     ) -> Command:  # fmt: skip
         """Rewrite ``routes`` on the local copy and queue the command, in one local
         transaction. ``base_versions`` (default: the local copy's) is what the edit was
@@ -126,7 +127,49 @@ class OfflineDesk:
             if base_versions is None:
                 stored = repo.route_versions(s, self.depot_id, self.day)
                 base_versions = {rid: stored.get(rid, 0) for rid in routes}
-            command = Command(self.depot_id, self.day, routes, base_versions, actor, label)
+            command = Command(self.depot_id, self.day, routes, base_versions, actor, label,
+                              locks=dict(locks or {}))  # fmt: skip
+            apply_command(s, command)
+            outbox.enqueue(s, command)
+        self._publish()
+        return command
+
+    def set_locks(self, locks: Mapping[str, bool], *, actor: str, label: str = "") -> Command:
+        """Lock (True) or unlock (False) stops on the local copy and queue the command, based
+        on the local versions of the routes they are on."""
+        with self.local.session() as s:
+            plan = repo.load_plan(s, self.depot_id, self.day)
+            where = {o: r for r in (plan.routes if plan else ()) for o in r.order_ids}
+            missing = sorted(set(locks) - set(where))
+            if missing:
+                raise ValueError(f"cannot lock: orders {missing} are on no route of the day")
+            stored = repo.route_versions(s, self.depot_id, self.day)
+            routes = {where[o].id: where[o].order_ids for o in locks}
+            command = Command(self.depot_id, self.day, routes,
+                              {rid: stored[rid] for rid in routes}, actor, label,
+                              kind=SET_LOCKS, locks=dict(locks))  # fmt: skip
+            apply_command(s, command)
+            outbox.enqueue(s, command)
+        self._publish()
+        return command
+
+    def save_plan(self, plan: Plan, *, actor: str, label: str = "") -> Command:
+        """Put a fresh plan of the day in place of the local copy's (if any) and queue it,
+        based on that plan and its route versions: on the shared database it replaces the
+        plan it was made from, and is a conflict if another plan landed meanwhile."""
+        if (plan.depot_id, plan.day) != (self.depot_id, self.day):
+            raise ValueError(f"plan {plan.id} is for {plan.depot_id} {plan.day}, "
+                             f"not this workstation's {self.depot_id} {self.day}")  # fmt: skip
+        with self.local.session() as s:
+            command = plan_command(s, plan, actor=actor, label=label)
+            apply_command(s, command)
+            outbox.enqueue(s, command)
+        self._publish()
+        return command
+
+    def submit(self, command: Command) -> Command:
+        """Apply a ready command to the local copy and queue it, in one local transaction."""
+        with self.local.session() as s:
             apply_command(s, command)
             outbox.enqueue(s, command)
         self._publish()
@@ -173,7 +216,7 @@ class OfflineDesk:
                     return
                 row: OutboxRow = rows[0]
                 command = Command.from_json(row.idempotency_key, row.command, row.base_versions)
-            outcome = outbox.send(shared, command, tainted=bool(tainted & set(command.routes)))
+            outcome = outbox.send(shared, command, tainted=bool(tainted & command.touches))
             if self.fault is not None:
                 self.fault("after_shared_commit", command.key)
             exception = None
@@ -242,8 +285,9 @@ class OfflineDesk:
 
     def resolve_conflict(self, exception_id: str, *, keep: str, actor: str) -> Command | None:
         """Settle a sync conflict: ``keep="theirs"`` leaves the shared version; ``"mine"``
-        applies this desk's version again on top of what is stored now (a new command).
-        The conflict is marked resolved here and, when reachable, on the shared database."""
+        applies this desk's edit again on top of what is stored now (a new command: the
+        same reassignment, the same locks, the same plan). The conflict is marked resolved
+        here and, when reachable, on the shared database."""
         if keep not in ("mine", "theirs"):
             raise ValueError(f"keep must be 'mine' or 'theirs', got {keep!r}")
         with self.local.read_session() as s:
@@ -251,10 +295,18 @@ class OfflineDesk:
             if row is None or row.type != outbox.CONFLICT_TYPE:
                 raise KeyError(f"no sync conflict {exception_id!r} on this workstation")
             mine = json.loads(row.detail)["mine"]
+            key = exception_id.removeprefix(outbox.conflict_id(""))
+            queued = s.scalar(select(OutboxRow).where(OutboxRow.idempotency_key == key))
+            refused = (Command.from_json(key, queued.command, queued.base_versions)
+                       if queued is not None else None)  # fmt: skip
         command = None
         if keep == "mine":
-            routes = {rid: v["orders"] for rid, v in mine.items()}
-            command = self.execute(routes, actor=actor, label=f"kept after {exception_id}")
+            label = f"kept after {exception_id}"
+            if refused is None:  # only the conflict's own record: the routes it wanted
+                routes = {rid: v["orders"] for rid, v in mine.items()}
+                command = self.execute(routes, actor=actor, label=label)
+            else:
+                command = self._again(refused, actor=actor, label=label)
         now = datetime.now(UTC)
         with self.local.session() as s:
             row = s.get(ExceptionRow, exception_id)
@@ -269,6 +321,36 @@ class OfflineDesk:
         self._publish()
         return command
 
+    def _again(self, refused: Command, *, actor: str, label: str) -> Command:
+        """``refused`` made again on the local copy as it is now (the kept version)."""
+        if refused.kind == SET_LOCKS:
+            return self.set_locks(refused.locks, actor=actor, label=label)
+        if refused.kind != SAVE_PLAN:
+            return self.execute(refused.routes, actor=actor, label=label, locks=refused.locks)
+        change = refused.plan
+        assert change is not None
+        with self.local.session() as s:
+            plan = repo.load_plan(s, self.depot_id, self.day)
+            versions = repo.route_versions(s, self.depot_id, self.day)
+            if change.replace:
+                mine = Plan(change.plan_id, self.depot_id, self.day, change.routes,
+                            change.unassigned)  # fmt: skip
+                command = plan_command(s, mine, actor=actor, label=label)
+            else:
+                if plan is None or plan.id != change.plan_id:
+                    raise ValueError(
+                        f"the day's plan is now {plan.id if plan else 'none'}, not "
+                        f"{change.plan_id} that this re-plan was for: re-plan it again"
+                    )
+                ids = set(versions) if change.check_all else set(refused.routes)
+                base = {rid: versions[rid] for rid in ids if rid in versions}
+                command = Command(self.depot_id, self.day, {}, base, actor, label,
+                                  kind=SAVE_PLAN, plan=change)  # fmt: skip
+            apply_command(s, command)
+            outbox.enqueue(s, command)
+        self._publish()
+        return command
+
     def status(self, pending: int | None = None) -> SyncStatus:
         pending = self.pending_count() if pending is None else pending
         return SyncStatus(self._online, pending, len(self.conflicts()), self._last_error,
@@ -277,3 +359,15 @@ class OfflineDesk:
     def _publish(self, pending: int | None = None) -> None:
         if self.on_status is not None:
             self.on_status(self.status(pending))
+
+
+def plan_command(session: Session, plan: Plan, *, actor: str, label: str = "") -> Command:
+    """A ``save_plan`` command putting ``plan`` in place of the day's plan in ``session``'s
+    store, based on that plan (if any) and every one of its route versions."""
+    stored = repo.load_plan(session, plan.depot_id, plan.day)
+    versions = repo.route_versions(session, plan.depot_id, plan.day)
+    change = PlanChange(plan.id, plan.routes, unassigned=plan.unassigned,
+                        base_plan=stored.id if stored is not None else None, replace=True,
+                        check_all=True)  # fmt: skip
+    return Command(plan.depot_id, plan.day, {}, versions, actor,
+                   label or f"Plan of {plan.day}", kind=SAVE_PLAN, plan=change)  # fmt: skip

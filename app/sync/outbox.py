@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session
 
 from app.store import StaleVersionError, Store
 from app.store.models import ChangeLogRow, ExceptionRow, OutboxRow
-from app.sync.commands import Command, apply_command, current_routes
+from app.sync.commands import (
+    SAVE_PLAN,
+    SET_LOCKS,
+    Command,
+    apply_command,
+    current_plan_id,
+    current_routes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,27 +100,53 @@ def tainted_routes(session: Session) -> set[str]:
     rows = session.scalars(
         select(OutboxRow).where(OutboxRow.id > since, OutboxRow.last_error.startswith(CONFLICT))
     )
-    return {rid for row in rows for rid in row.command.get("routes", {})}
+    out: set[str] = set()
+    for row in rows:
+        out.update(row.command.get("routes", {}), row.command.get("drop", ()), row.base_versions)
+    return out
 
 
-def _conflict_detail(command: Command, theirs: dict[str, dict[str, Any]], reason: str) -> str:
+def _conflict_detail(
+    command: Command, theirs: dict[str, dict[str, Any]], reason: str, their_plan: str | None
+) -> str:
     mine = {
-        rid: {"version": command.base_versions[rid], "orders": list(ids)}
+        rid: {"version": command.base_versions.get(rid), "orders": list(ids)}
         for rid, ids in command.routes.items()
     }
-    theirs = {rid: theirs.get(rid) for rid in command.routes}
-    return json.dumps({"reason": reason, "mine": mine, "theirs": theirs}, sort_keys=True)
+    shown = set(command.routes)
+    if command.plan is not None and (command.plan.replace or command.plan.check_all):
+        shown |= set(theirs)  # a whole plan against a whole plan
+    detail: dict[str, Any] = {
+        "reason": reason,
+        "kind": command.kind,
+        "mine": mine,
+        "theirs": {rid: theirs.get(rid) for rid in sorted(shown)},
+    }
+    if command.locks:
+        detail["locks"] = dict(command.locks)
+    if command.plan is not None:
+        detail["plans"] = {"mine": command.plan.plan_id, "theirs": their_plan,
+                           "base": command.plan.base_plan}  # fmt: skip
+    return json.dumps(detail, sort_keys=True)
+
+
+def _what(command: Command) -> str:
+    if command.kind == SAVE_PLAN:
+        return "Compare both plans of the day and keep one"
+    routes = ", ".join(sorted(command.routes))
+    if command.kind == SET_LOCKS:
+        return f"Compare the locks on route {routes} and keep one version"
+    return f"Compare both versions of route {routes} and keep one"
 
 
 def conflict_exception(command: Command, detail: str, now: datetime) -> ExceptionRow:
-    routes = ", ".join(sorted(command.routes))
     return ExceptionRow(
         id=conflict_id(command.key),
         type=CONFLICT_TYPE,
         severity="warning",
         detected_at=now,
         detail=detail,
-        suggested_action=f"Compare both versions of route {routes} and keep one "
+        suggested_action=f"{_what(command)} "
         f"(edit by {command.actor}{': ' + command.label if command.label else ''})",
     )
 
@@ -139,6 +172,8 @@ def send(shared: Store, command: Command, *, tainted: bool) -> Outcome:
                     reason = str(exc)
                 except (KeyError, ValueError) as exc:  # e.g. an order gone meanwhile
                     reason = f"refused by the shared database: {exc}"
+                except IntegrityError as exc:  # e.g. a vehicle the shared day does not have
+                    reason = f"refused by the shared database: {exc.orig}"
             record = OutboxRow(
                 idempotency_key=key,
                 command=command.to_json(),
@@ -151,7 +186,8 @@ def send(shared: Store, command: Command, *, tainted: bool) -> Outcome:
             )
             if reason:
                 theirs = current_routes(s, command.depot_id, command.day)
-                detail = _conflict_detail(command, theirs, reason)
+                their_plan = current_plan_id(s, command.depot_id, command.day)
+                detail = _conflict_detail(command, theirs, reason, their_plan)
                 if s.get(ExceptionRow, conflict_id(key)) is None:
                     s.add(conflict_exception(command, detail, now))
             s.add(record)
