@@ -377,7 +377,7 @@ class AppContext(QObject):
         from app.store import repository
 
         if self.sync is not None:
-            self.sync.save_plan(result, actor=self.actor)  # shared first, then the local copy
+            self.sync.save_plan(result, actor=self.actor)  # the local copy and the outbox
         else:
             with self.store.session() as session:
                 repository.save_plan(session, result, actor=self.actor)

@@ -176,21 +176,18 @@ class SyncSession(QObject):
         if self.service is not None:
             self.service.poke()
 
-    def save_plan(self, plan, *, actor: str) -> bool:
-        """A fresh plan of the day goes to the shared database (when reachable), then the
-        local copy takes it; offline it stays local. True if it reached the shared one."""
-        if self.desk is not None and not self.desk.work_offline:
-            try:
-                with self.desk.shared().session() as s:
-                    if repo.load_plan(s, plan.depot_id, plan.day) is None:
-                        repo.save_plan(s, plan, actor=actor)
-                if self.desk.refresh():
-                    return True
-            except UNREACHABLE as exc:
-                log.warning("the plan stays local until the shared database is back: %s", exc)
-        with self.local.session() as s:
-            repo.save_plan(s, plan, actor=actor)
-        return False
+    def save_plan(self, plan, *, actor: str) -> None:
+        """A fresh plan of the day: the local copy takes it and it goes to the outbox as a
+        plan save based on the plan the local copy had (none, or the shared one at its
+        route versions), replayed in the background. Another plan stored on the shared
+        database meanwhile makes it a sync conflict to resolve, never an overwrite either
+        way."""
+        if self.desk is None:
+            with self.local.session() as s:
+                repo.save_plan(s, plan, actor=actor)
+            return
+        self.desk.save_plan(plan, actor=actor, label=f"New plan ({len(plan.routes)} routes)")
+        self.poke()
 
     def resolve_conflict(self, exception_id: str, *, keep: str, actor: str) -> None:
         """Keep ``"mine"`` (applied again on top) or ``"theirs"``; then sync."""
