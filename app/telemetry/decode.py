@@ -66,6 +66,7 @@ class DeviceMap:
         self._devices: dict[str, str] = dict(devices or {})
         self._vehicles: frozenset[str] | None = None if vehicles is None else frozenset(vehicles)
         self._lock = threading.Lock()
+        self.version = 0  # bumped on every change: decoders drop what they derived from it
 
     def replace(self, devices: Mapping[str, str], vehicles: Iterable[str] | None = None) -> None:
         """Swap in a new table (and vehicle list, when given)."""
@@ -73,10 +74,12 @@ class DeviceMap:
             self._devices = dict(devices)
             if vehicles is not None:
                 self._vehicles = frozenset(vehicles)
+            self.version += 1
 
     def set(self, device_key: str, vehicle_id: str) -> None:
         with self._lock:
             self._devices = {**self._devices, device_key: vehicle_id}
+            self.version += 1
 
     def resolve(self, *keys: str | None) -> str | None:
         devices = self._devices
@@ -154,6 +157,16 @@ class _Last:
         self.k = 111_195.0 * math.cos(math.radians(lat))  # metres per degree of longitude
 
 
+class _NativeTopic:
+    """The fast path's view of one vehicle's native fix topic: its vehicle, and that
+    vehicle's newest live fix and native sequence window (None until its first fix)."""
+
+    __slots__ = ("vid", "last", "window")
+
+    def __init__(self, vid: str, last: _Last | None, window: _SeqWindow | None) -> None:
+        self.vid, self.last, self.window = vid, last, window
+
+
 def parse_ts(value: str | float) -> float:
     """ISO 8601 (naive = UTC) or epoch seconds (milliseconds when > 1e11) -> epoch s."""
     if isinstance(value, str):
@@ -220,8 +233,10 @@ class Decoder:
         self._seqs: dict[str, dict[str, _SeqWindow]] = {}
         self._last: dict[str, _Last] = {}
         self._events: OrderedDict[str, None] = OrderedDict()
-        # topic (str or raw bytes) -> vehicle id of a native fix topic, None for others
-        self._topics: dict[str | bytes, str | None] = {}
+        # topic (str or raw bytes) -> the fast path's record of a native fix topic of a
+        # known vehicle, False for every other topic; rebuilt when the device map changes
+        self._topics: dict[str | bytes, _NativeTopic | bool] = {}
+        self._topics_version = self.devices.version
 
     def decode(self, topic: str, payload: bytes) -> Fix | StopEvent | Reject:
         """Validate one message; every failure is a Reject with a reason and detail."""
@@ -236,21 +251,40 @@ class Decoder:
     ) -> list[Fix | StopEvent | Reject]:
         """Validate many messages in order, with the same results as :meth:`decode` each.
 
-        The common case — a native fix, epoch time, in order, a plausible step from the
-        vehicle's last fix — runs a tight loop: a cached topic lookup, one C-validated
-        msgspec decode, a few float comparisons, one clock read per batch. Everything else
-        (other formats, events, the first fix of a vehicle, back-fill, anything doubtful)
-        goes through :meth:`decode`, which names the exact reason of a reject. A topic may
-        be given as the raw bytes from the wire.
+        A topic may be given as the raw bytes from the wire.
         """
-        out: list[Fix | StopEvent | Reject] = []
+        fixes, others = self.decode_split(items)
+        if not others:
+            return fixes
+        other, rest = dict(others), iter(fixes)
+        return [other[i] if i in other else next(rest) for i in range(len(items))]
+
+    def decode_split(
+        self, items: list[tuple[str | bytes, bytes]]
+    ) -> tuple[list[Fix], list[tuple[int, StopEvent | Reject]]]:
+        """:meth:`decode_batch` split for the ingest: every Fix in arrival order, and every
+        other result (events, rejects) with the index of its message.
+
+        The common case — a native fix of a known vehicle, epoch time, in order, a
+        plausible step from the vehicle's last fix — runs a tight loop: one cached topic
+        lookup, one C-validated msgspec decode, a few float comparisons, one clock read
+        per batch. Everything else (other formats, events, the first fix of a vehicle,
+        back-fill, anything doubtful) goes through :meth:`decode`, which names the exact
+        reason of a reject.
+        """
+        fixes: list[Fix] = []
+        others: list[tuple[int, StopEvent | Reject]] = []
         try:
-            self._decode_batch(items, out)
+            self._decode_split(items, fixes, others)
         except Exception:  # the network thread must survive anything
             log.exception("batch decoder failed; decoding one by one")
-            decode = self._decode_one
-            out.extend(decode(topic, payload) for topic, payload in items[len(out) :])
-        return out
+            for i in range(len(fixes) + len(others), len(items)):
+                result = self._decode_one(*items[i])
+                if type(result) is Fix:
+                    fixes.append(result)
+                else:
+                    others.append((i, result))
+        return fixes, others
 
     def _decode_one(self, topic: str | bytes, payload: bytes) -> Fix | StopEvent | Reject:
         if type(topic) is not str:
@@ -261,49 +295,46 @@ class Decoder:
                 return Reject("unknown_topic", f"topic {topic!r} is not UTF-8")
         return self.decode(topic, payload)
 
-    def _decode_batch(self, items: list[tuple[str | bytes, bytes]], out: list) -> None:
-        topics, lasts, decode, strict = self._topics, self._last, self._decode_one, _native_strict
-        windows = self._seqs.get("native")
-        if windows is None:
-            windows = self._seqs["native"] = {}
-        vehicles = self.devices._vehicles
+    def _decode_split(
+        self, items: list[tuple[str | bytes, bytes]], fixes: list, others: list
+    ) -> None:
+        if self._topics_version != self.devices.version:
+            self._topics.clear()
+            self._topics_version = self.devices.version
+        topics, strict, slow = self._topics, _native_strict, self._slow
         now = self.clock()
         lo = max(now - self.max_age_s, 1e8)
         hi = min(now + self.max_future_s, 1e11)
         speed_ms = self.max_speed_ms
-        append = out.append
-        for topic, payload in items:
-            vid = topics.get(topic, "")
-            if vid == "":
-                vid = self._topic_vehicle(topic)
-            if vid is None:
-                append(decode(topic, payload))
+        append = fixes.append
+        for i, (topic, payload) in enumerate(items):
+            t = topics.get(topic)
+            if t is None:
+                t = self._topic_entry(topic)
+            if t is False:
+                slow(i, topic, payload, None, fixes, others)
                 continue
             try:
                 m = strict.decode(payload)
             except (msgspec.DecodeError, UnicodeDecodeError):
-                append(decode(topic, payload))
+                slow(i, topic, payload, t, fixes, others)
                 continue
-            ts, lat, lon = m.ts, m.lat, m.lon
-            last = lasts.get(vid)
+            # A fix at (0, 0) fails the jump check below (thousands of km from the last).
+            ts, lat, lon, seq, last, window = m.ts, m.lat, m.lon, m.seq, t.last, t.window
             if (
                 last is None
-                or type(ts) is not float
                 or not (lo <= ts <= hi and ts > last.ts)
-                or m.vehicle_id != vid
-                or (vehicles is not None and vid not in vehicles)
-                or (lat == 0.0 and lon == 0.0)
+                or seq <= window.max_seq
+                or m.vehicle_id != t.vid
             ):
-                append(decode(topic, payload))
+                slow(i, topic, payload, t, fixes, others)
                 continue
             dt = ts - last.ts
             limit = speed_ms * (dt if dt > 1.0 else 1.0) + JUMP_TOLERANCE_M
             dy = (lat - last.lat) * 111_195.0
             dx = (lon - last.lon) * last.k
-            window = windows.get(vid)
-            seq = m.seq
-            if dx * dx + dy * dy > 0.8 * limit * limit or window is None or seq <= window.max_seq:
-                append(decode(topic, payload))
+            if dx * dx + dy * dy > 0.8 * limit * limit:
+                slow(i, topic, payload, t, fixes, others)
                 continue
             if seq == window.max_seq + 1 and not window.holes:
                 window.max_seq = seq  # in order, nothing missing: the common case
@@ -312,28 +343,55 @@ class Decoder:
             if abs(lat - last.lat) > 0.1:
                 last.k = 111_195.0 * math.cos(math.radians(lat))
             last.ts, last.lat, last.lon, last.seq = ts, lat, lon, seq
-            append(Fix(vid, seq, ts, lat, lon, m.speed_kmh, m.heading_deg, m.accuracy_m, "native"))
+            append(Fix(t.vid, seq, ts, lat, lon, m.speed_kmh, m.heading_deg, m.accuracy_m))
 
-    def _topic_vehicle(self, raw: str | bytes) -> str | None:
-        """The vehicle of a native fix topic of this depot, else None (cached)."""
+    def _slow(
+        self,
+        i: int,
+        topic: str | bytes,
+        payload: bytes,
+        entry: _NativeTopic | None,
+        fixes: list,
+        others: list,
+    ) -> None:
+        """The per-message decoder for what the fast path does not take."""
+        result = self._decode_one(topic, payload)
+        if type(result) is Fix:
+            fixes.append(result)
+        else:
+            others.append((i, result))
+        if entry is not None and entry.last is None:
+            # the vehicle's first fix (or first since a restart) made its records
+            entry.last = self._last.get(entry.vid)
+            entry.window = self._seqs.get("native", {}).get(entry.vid)
+            if entry.window is None:
+                entry.last = None
+
+    def _topic_entry(self, raw: str | bytes) -> _NativeTopic | bool:
+        """The fast path's record of a native fix topic of a known vehicle of this depot,
+        else False (cached)."""
         try:
             topic = raw if type(raw) is str else bytes(raw).decode("utf-8")
         except UnicodeDecodeError:
-            return None
+            topic = ""
         parts = topic.split("/")
-        vid = None
+        entry: _NativeTopic | bool = False
         if (
             len(parts) == 5
             and parts[0] == "fleet"
             and parts[2] == "vehicle"
             and parts[4] == "telemetry"
             and (self.depot_id is None or parts[1] == self.depot_id)
+            and self.devices.is_known(parts[3])
         ):
             vid = parts[3]
+            window = self._seqs.get("native", {}).get(vid)
+            last = self._last.get(vid) if window is not None else None
+            entry = _NativeTopic(vid, last, window)
         if len(self._topics) >= TOPIC_CACHE:
             self._topics.clear()
-        self._topics[raw] = vid
-        return vid
+        self._topics[raw] = entry
+        return entry
 
     def _decode(self, topic: str, payload: bytes) -> Fix | StopEvent | Reject:
         parts = topic.split("/")

@@ -6,7 +6,8 @@ couple of hundred messages decodes and validates the buffer as one batch
 for the user to inspect, and puts accepted fixes and events on a bounded queue. When the
 queue is full the network thread waits for the consumer (the broker then holds QoS 1
 messages) instead of dropping anything. ``drain`` hands the consumer one batch, with the
-newest live fix per vehicle picked out so a burst costs one model update.
+newest live fix per vehicle found in the same pass that applies it, so a burst costs one
+model update.
 """
 
 from __future__ import annotations
@@ -35,16 +36,22 @@ class RejectRecord:
 
 @dataclass(frozen=True)
 class Batch:
-    """What one drain returns: every fix (for breadcrumbs), the newest live fix per
-    vehicle (for markers), the events, and connection changes, in arrival order."""
+    """What one drain returns: every fix (for breadcrumbs), the events, and connection
+    changes, in arrival order; ``latest`` picks the newest live fix per vehicle (for
+    markers)."""
 
     fixes: list[Fix] = field(default_factory=list)
-    latest: dict[str, Fix] = field(default_factory=dict)
     events: list[StopEvent] = field(default_factory=list)
     connection: list[tuple[str, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.fixes or self.events or self.connection)
+
+    @property
+    def latest(self) -> dict[str, Fix]:
+        # The decoder marks a fix live only when it is newer than the vehicle's last live
+        # fix, so the last live fix of a vehicle in arrival order is its newest.
+        return {f.vehicle_id: f for f in self.fixes if f.live}
 
 
 class Ingest:
@@ -122,13 +129,12 @@ class Ingest:
             items = [popleft() for _ in range(len(buffer))]
             if not items:
                 return
-            results = self.decoder.decode_batch(items)
-            fixes = [r for r in results if type(r) is Fix]
+            fixes, others = self.decoder.decode_split(items)
             events: list[StopEvent] = []
-            if len(fixes) != len(results):
-                events = [r for r in results if type(r) is StopEvent]
-                if len(fixes) + len(events) != len(results):
-                    self._count_rejects(items, results)
+            if others:
+                events = [r for _, r in others if type(r) is StopEvent]
+                if len(events) != len(others):
+                    self._count_rejects(items, others)
             if wait_for_space and self._accepted - self._drained >= self.maxsize:
                 self._wait_for_space()
             # One chunk per decoded batch: the consumer takes whole lists, not items.
@@ -138,11 +144,14 @@ class Ingest:
         finally:
             self._decoding.release()
 
-    def _count_rejects(self, items: list[tuple[str | bytes, bytes]], results: list) -> None:
+    def _count_rejects(
+        self, items: list[tuple[str | bytes, bytes]], others: list[tuple[int, object]]
+    ) -> None:
         now = time.time()
         with self._lock:
-            for (topic, payload), result in zip(items, results, strict=True):
+            for i, result in others:
                 if type(result) is Reject:
+                    topic, payload = items[i]
                     if type(topic) is not str:
                         topic = bytes(topic).decode("utf-8", "replace")
                     excerpt = bytes(payload[:EXCERPT_BYTES]).decode("utf-8", "replace")
@@ -186,13 +195,10 @@ class Ingest:
         if fixes or events:
             with self._space:
                 self._space.notify_all()
-        # The decoder marks a fix live only when it is newer than the vehicle's last live
-        # fix, so the last live fix of a vehicle in arrival order is its newest.
-        latest = {f.vehicle_id: f for f in fixes if f.live}
         connection = []
         while self._connection:
             connection.append(self._connection.popleft())
-        return Batch(fixes, latest, events, connection)
+        return Batch(fixes, events, connection)
 
     def pending(self) -> int:
         """Accepted results not drained yet."""

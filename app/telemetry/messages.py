@@ -57,7 +57,7 @@ class NativeTelemetryStrict(msgspec.Struct, gc=False):
     v: Literal[1]
     vehicle_id: str
     seq: Annotated[int, msgspec.Meta(ge=0)]
-    ts: str | float
+    ts: float  # ISO 8601 times take the per-message path
     lat: Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
     lon: Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
     speed_kmh: _Plausible | None = None

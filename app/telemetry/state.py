@@ -58,6 +58,27 @@ class Applied:
         return bool(self.moved or self.breadcrumbs or self.events)
 
 
+class _Track:
+    """One vehicle's bookkeeping: its trail, the seq window of each source, and the spot
+    it has stayed within ``still_radius_m`` of — (since, lat, lon, m per degree of lon)."""
+
+    __slots__ = ("trail", "native", "windows", "still")
+
+    def __init__(self, trail: list[Fix]) -> None:
+        self.trail = trail
+        self.native = _SeqWindow()  # the native stream's; other sources' in ``windows``
+        self.windows: dict[str, _SeqWindow] = {}
+        self.still: tuple[float, float, float, float] | None = None
+
+    def window(self, source: str) -> _SeqWindow:
+        if source == "native":
+            return self.native
+        window = self.windows.get(source)
+        if window is None:
+            window = self.windows[source] = _SeqWindow()
+        return window
+
+
 class LiveState:
     """Latest position, trail, stop states and flags of every vehicle."""
 
@@ -68,21 +89,20 @@ class LiveState:
         self.stops: dict[str, StopState] = {}
         self.flags: dict[str, VehicleFlags] = {}
         self.still_radius_m = still_radius_m
-        # Per vehicle: (since, lat, lon, m per degree of lon) of the spot it has stayed
-        # within still_radius_m of.
-        self._still: dict[str, tuple[float, float, float, float]] = {}
-        self._seqs: dict[tuple[str, str], _SeqWindow] = {}
+        self._tracks: dict[str, _Track] = {}
         self._events: set[str] = set()
         self.duplicates = 0
 
     def apply(self, batch: Batch) -> Applied:
         """Apply one drained batch; returns only what was new."""
-        crumbs = self.apply_fixes(batch.fixes)
+        latest: dict[str, Fix] = {}
+        crumbs = self._apply_fixes(batch.fixes, latest)
         moved = {}
-        for vid, fix in batch.latest.items():
-            current = self.positions.get(vid)
+        positions = self.positions
+        for vid, fix in latest.items():
+            current = positions.get(vid)
             if current is None or fix.ts > current.ts:
-                self.positions[vid] = fix
+                positions[vid] = fix
                 moved[vid] = fix
         events = self.apply_events(batch.events)
         dups = len(batch.fixes) - len(crumbs) + len(batch.events) - len(events)
@@ -90,48 +110,55 @@ class LiveState:
 
     def apply_fixes(self, fixes: list[Fix]) -> list[Fix]:
         """Add fixes to the trails (idempotent); returns the new ones."""
+        return self._apply_fixes(fixes, {})
+
+    def _apply_fixes(self, fixes: list[Fix], latest: dict[str, Fix]) -> list[Fix]:
+        """:meth:`apply_fixes`, also noting the newest new live fix per vehicle in
+        ``latest`` (a fix is marked live only when it is newer than the vehicle's last
+        live fix, so the last one in arrival order is the newest)."""
         new: list[Fix] = []
-        seqs, trails, still, limit = self._seqs, self.trails, self._still, self.trail_points
+        append = new.append
+        tracks, limit = self._tracks, self.trail_points
         radius2 = self.still_radius_m**2
         for fix in fixes:
             vid = fix.vehicle_id
-            key = (vid, fix.source)
-            window = seqs.get(key)
-            if window is None:
-                window = seqs[key] = _SeqWindow()
+            track = tracks.get(vid)
+            if track is None:
+                track = tracks[vid] = _Track(self.trails.setdefault(vid, []))
+            window = track.native if fix.source == "native" else track.window(fix.source)
             seq = fix.seq
             if seq == window.max_seq + 1 and not window.holes:
                 window.max_seq = seq  # in order, nothing missing: the common case
             elif not window.add(seq):
                 self.duplicates += 1
                 continue
-            trail = trails.get(vid)
-            if trail is None:
-                trail = trails[vid] = []
+            trail = track.trail
             if not trail or fix.ts >= trail[-1].ts:
                 trail.append(fix)
+                if len(trail) > limit:
+                    del trail[: len(trail) - limit]
             else:
                 bisect.insort(trail, fix, key=lambda f: f.ts)
-            if len(trail) > limit:
-                del trail[: len(trail) - limit]
-            new.append(fix)
+                if len(trail) > limit:
+                    del trail[: len(trail) - limit]
+            append(fix)
             if fix.live:
+                latest[vid] = fix
                 # Still-tracking: the spot it stayed within still_radius_m of, and since when.
-                anchor = still.get(vid)
+                anchor = track.still
                 if anchor is not None:
-                    _, lat, lon, k = anchor
-                    dy = (fix.lat - lat) * 111_195.0
-                    dx = (fix.lon - lon) * k
+                    dy = (fix.lat - anchor[1]) * 111_195.0
+                    dx = (fix.lon - anchor[2]) * anchor[3]
                     if dx * dx + dy * dy <= radius2:
                         continue
                 k = 111_195.0 * math.cos(math.radians(fix.lat))  # metres per degree of lon
-                still[vid] = (fix.ts, fix.lat, fix.lon, k)
+                track.still = (fix.ts, fix.lat, fix.lon, k)
         return new
 
     def still_since(self, vehicle_id: str) -> float | None:
         """Since when (epoch s) the vehicle has stayed near one spot; None if unknown."""
-        anchor = self._still.get(vehicle_id)
-        return None if anchor is None else anchor[0]
+        track = self._tracks.get(vehicle_id)
+        return None if track is None or track.still is None else track.still[0]
 
     def snapshot(self) -> LiveState:
         """A copy for another thread to read (positions, stops, flags; trails left out)."""
@@ -139,7 +166,10 @@ class LiveState:
         copy.positions = dict(self.positions)
         copy.stops = dict(self.stops)
         copy.flags = dict(self.flags)
-        copy._still = dict(self._still)
+        for vid, track in self._tracks.items():
+            if track.still is not None:
+                copy._tracks[vid] = _Track(copy.trails.setdefault(vid, []))
+                copy._tracks[vid].still = track.still
         return copy
 
     def move_to(self, fix: Fix) -> bool:
