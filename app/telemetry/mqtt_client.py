@@ -1,9 +1,11 @@
 """The workstation's MQTT connection: persistent session, auto-reconnect, decode in-thread.
 
 paho-mqtt 2 (``CallbackAPIVersion.VERSION2``) with ``loop_start()``: paho's network thread
-reconnects by itself (1-4 s back-off) and calls :meth:`Ingest.on_paho_message` for every
-message, which buffers it; the same thread decodes and validates every full batch. The session is persistent — a fixed
-client id per workstation, MQTT 5 ``clean_start=False`` with a session expiry (3.1.1:
+reconnects by itself (1-4 s back-off) and hands every message to
+:meth:`Ingest.on_message`, which buffers it; the same thread decodes and validates every
+full batch. The receive path is :class:`LeanClient` (chunked socket reads, PUBLISH
+packets straight to the ingest). The session is persistent — a fixed client id per
+workstation, MQTT 5 ``clean_start=False`` with a session expiry (3.1.1:
 ``clean_session=False``) — so QoS 1 messages sent while the workstation was away arrive
 when it is back. The connection state goes to the ingest (and an optional callback).
 """
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
 import paho.mqtt.client as mqtt
+from paho.mqtt import _packet
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -25,6 +29,7 @@ from app.telemetry.ingest import Ingest
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 24 * 3600
+READ_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -101,19 +106,84 @@ class MqttConfig:
         return topics
 
 
-def paho_client(config: MqttConfig) -> mqtt.Client:
+class LeanClient(mqtt.Client):
+    """paho's client with a receive path for a firehose of small messages.
+
+    Stock paho reads every packet with three ``recv`` calls (type byte, length bytes,
+    body) and wraps each PUBLISH in an ``MQTTMessage`` with its own lock before the
+    callback's topic matching. This subclass reads the socket in 64 KiB chunks and hands
+    QoS 0 and 1 PUBLISH packets straight to ``sink(topic_bytes, payload)``; QoS 1 is
+    acknowledged after the sink returned, exactly as paho does. QoS 2, and every other
+    packet (CONNACK, SUBACK, PINGRESP, ...), go through paho unchanged. It relies on
+    paho's ``_sock_recv``/``_handle_publish`` hooks of the pinned paho-mqtt release; the
+    telemetry tests run it against a real broker.
+    """
+
+    def __init__(self, *args, sink: Callable[[bytes, bytes], None] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sink = sink
+        self._rbuf = b""
+        self._rpos = 0
+        self._rsock = None
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._rsock is not self._sock:  # a new connection: nothing carried over
+            self._rbuf, self._rpos, self._rsock = b"", 0, self._sock
+        pos, buf = self._rpos, self._rbuf
+        if pos >= len(buf):
+            buf = super()._sock_recv(READ_CHUNK)  # raises as paho expects; b"" = closed
+            if not buf:
+                return buf
+            self._rbuf, pos = buf, 0
+        end = pos + bufsize
+        self._rpos = end
+        return buf[pos:end]
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        # Packets already read from the socket are not announced by select(): handle them
+        # all before paho waits on the socket again.
+        rc = super().loop_read(max_packets)
+        while (
+            rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+            and self._rpos < len(self._rbuf)
+            and self._sock is not None
+        ):
+            rc = super().loop_read(max_packets)
+        return rc
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        sink = self.sink
+        command = self._in_packet["command"]
+        qos = (command & 0x06) >> 1
+        if sink is None or qos == 2:
+            return super()._handle_publish()
+        result = _packet.decode_publish(command, self._in_packet["packet"], self._protocol)
+        sink(result.topic, result.payload)
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(result.mid)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+
+def paho_client(
+    config: MqttConfig, sink: Callable[[bytes, bytes], None] | None = None
+) -> mqtt.Client:
     """The paho client with the workstation's settings (protocol, session, TLS, window).
 
-    The benchmark's bare subscriber is built here too, so the two differ only in what
-    they do with a message.
+    With a ``sink`` it is a :class:`LeanClient` that hands it every QoS 0/1 message's raw
+    topic and payload. The benchmark's bare subscribers are built here too (stock paho,
+    and the same receive path as the ingest), so they differ only in what they do with a
+    message.
     """
     v5 = config.protocol == "5"
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
+    kwargs = dict(
         client_id=config.client_id,
         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
         clean_session=None if v5 else False,
     )
+    if sink is None:
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
+    else:
+        client = LeanClient(mqtt.CallbackAPIVersion.VERSION2, sink=sink, **kwargs)
     user, password = config.credentials
     if user:
         client.username_pw_set(user, password or None)
@@ -138,10 +208,11 @@ class TelemetryClient:
         self.ingest = ingest
         self.on_state = on_state
         self.state = "disconnected"
-        self.client = paho_client(config)
+        # Straight to the ingest's buffer: one Python call per message (QoS 2 through
+        # paho's on_message).
+        self.client = paho_client(config, sink=ingest.on_message)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
-        # Straight to the ingest's buffer: one Python call per message.
         self.client.on_message = ingest.on_paho_message
 
     def start(self) -> None:
