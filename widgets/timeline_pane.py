@@ -292,10 +292,15 @@ class TimelinePane(QWidget):
         self._refresh_dynamic()
 
     def set_now(self, now: datetime) -> None:
-        """Move the now-line."""
+        """Move the now-line (only when it moves by a pixel or more: each move repaints
+        the thousands of bars under it, and live telemetry sets the clock 4 times a second)."""
         if self._midnight is None:
             return
-        self._now_line.setPos(self._x(now))
+        x = self._x(now)
+        px = self.view_box.viewPixelSize()[0]
+        if self._now_line.isVisible() and abs(x - self._now_line.value()) < px:
+            return
+        self._now_line.setPos(x)
         self._now_line.show()
 
     def select(self, order_id: str | None, kind: str | None = None) -> None:
