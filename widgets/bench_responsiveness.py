@@ -215,8 +215,9 @@ class _Probe:
     def on_vehicles_moved(self, moved: dict) -> None:
         if not self._timer.isActive():
             return
+        arrived = time.time()
         oldest = min((getattr(f, "ts", 0.0) or 0.0 for f in moved.values()), default=0.0)
-        self.arrivals.append((time.time(), self.map.flushes, oldest))
+        self.arrivals.append((arrived, self.map.flushes, oldest))
         self.moved += len(moved)
 
 
@@ -287,7 +288,12 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
     if not ready.is_set():
         raise RuntimeError("the fleet publisher did not connect to the broker")
     probe = _Probe(window)
-    context.live.sig_vehicles_moved.connect(probe.on_vehicles_moved)
+    # The probe stamps each batch just before the map pane takes it (slots run in the
+    # order they were connected, and the pane may send a batch to the page at once).
+    moved = context.live.sig_vehicles_moved
+    moved.disconnect(window.map_pane.update_vehicles)
+    moved.connect(probe.on_vehicles_moved)
+    moved.connect(window.map_pane.update_vehicles)
     base = window.map_pane.flushes
     window.map_pane.run_js(PROBE_JS)
     go.set()

@@ -108,6 +108,12 @@ def _epoch(value: Any) -> float | None:
     return float(value)
 
 
+def fix_epoch(position: Any) -> float | None:
+    """When a fix-like object (or mapping) was taken, in epoch seconds; None if unknown."""
+    ts = position.get("ts") if isinstance(position, Mapping) else getattr(position, "ts", None)
+    return _epoch(ts)
+
+
 def vehicle_record(
     vehicle_id: str, position: Any, now: datetime | None, colour: str = "#333333"
 ) -> dict[str, Any]:
@@ -124,12 +130,15 @@ def vehicle_record(
         heading = get("heading")
     ts = _epoch(get("ts"))
     age = None if ts is None or now is None else max(0.0, now.timestamp() - ts)
+    stale = age is not None and age > STALE_AFTER_S
     return {
         "id": vehicle_id,
         "lat": round(float(get("lat")), 6),  # ~0.1 m: enough for a marker
         "lon": round(float(get("lon")), 6),
         "heading": None if heading is None else round(float(heading)),
-        "stale": age is not None and age > STALE_AFTER_S,
-        "age": None if age is None else round(age),
+        "stale": stale,
+        # Shown only beside a stale marker; a fresh one's record stays the same as the
+        # clock moves on, so the clock alone never resends it.
+        "age": round(age) if stale else None,
         "colour": colour,
     }

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from app.settings import user_data_dir
 from app.tiles import TileService
 from engine.model import Depot, Order, Plan
-from widgets.map_data import plan_layers, route_colour, vehicle_record
+from widgets.map_data import STALE_AFTER_S, fix_epoch, plan_layers, route_colour, vehicle_record
 from widgets.map_page import build_map_page
 from widgets.map_schemes import (
     SCHEME,
@@ -37,6 +37,10 @@ from widgets.map_schemes import (
 )
 
 log = logging.getLogger(__name__)
+
+#: While batches of vehicle positions come at least this often (seconds), other changes
+#: wait for the next batch to go to the page with it (see MapPane._schedule).
+STREAM_GAP_S = 1.0
 
 
 class MapBridge(QObject):
@@ -85,6 +89,7 @@ class MapPane(QWidget):
         self._ready = False
         self._min_interval = 1.0 / max_rate_hz
         self._last_flush = 0.0
+        self._last_vehicles = -math.inf  # when the last batch of vehicle positions came
         self._cache_dir = cache_dir or user_data_dir() / "map"
         # State mirrored into the page; a reloaded page gets all of it again.
         self._plan: Plan | None = None
@@ -97,11 +102,15 @@ class MapPane(QWidget):
         self._route_stops: dict[str, tuple[str, ...]] = {}
         self._vehicle_colour: dict[str, str] = {}
         self._positions: dict[str, Any] = {}
+        self._fix_ts: dict[str, float | None] = {}  # vehicle id -> its fix's epoch seconds
         self._vehicles: dict[str, dict[str, Any]] = {}
         self._now: datetime | None = None
         self._selection: tuple[str, str] | None = None
         # What the next flush carries.
         self._dirty_layers = False
+        # The layers' JSON, worked out soon after they change rather than when the next
+        # batch of vehicles is sent (which it would delay): see _prepare_layers.
+        self._prepared: tuple | None = None
         self._dirty_vehicles: set[str] = set()
         self._removed: set[str] = set()
         self._dirty_select = False
@@ -154,6 +163,9 @@ class MapPane(QWidget):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._flush)
+        self._prepare_timer = QTimer(self)
+        self._prepare_timer.setSingleShot(True)
+        self._prepare_timer.timeout.connect(self._prepare_layers)
         page_path = build_map_page(self._cache_dir, tile_url=TILE_URL_TEMPLATE)
         self.view.load(QUrl.fromLocalFile(str(page_path)))
 
@@ -182,7 +194,7 @@ class MapPane(QWidget):
         }
         self._route_stops = live
         colours = {r.vehicle_id: route_colour(i) for i, r in enumerate(plan.routes if plan else ())}
-        self._dirty_layers = True
+        self._layers_changed()
         self._fit = self._fit or fit
         if colours != self._vehicle_colour:
             self._vehicle_colour = colours
@@ -194,7 +206,7 @@ class MapPane(QWidget):
         """Draw these routes along their streets: ``{route_id: N x 2 lat/lon}`` (e.g. from
         ``StreetNetworkTravelModel.route_polyline``); others keep straight legs."""
         self._geometry.update(paths)
-        self._dirty_layers = True
+        self._layers_changed()
         self._schedule()
 
     def set_late_risk(self, order_ids: Iterable[str]) -> None:
@@ -216,7 +228,7 @@ class MapPane(QWidget):
         late = self._late_by_eta | self._late_flagged
         if late != self._late:
             self._late = late
-            self._dirty_layers = True
+            self._layers_changed()
             self._schedule()
 
     def update_vehicles(self, positions: Mapping[str, Any]) -> None:
@@ -224,11 +236,13 @@ class MapPane(QWidget):
         for vid, position in positions.items():
             self._positions[vid] = position
             self._refresh_vehicle(vid)
-        self._schedule()
+        self._last_vehicles = time.monotonic()
+        self._schedule(at_once=True)
 
     def remove_vehicles(self, vehicle_ids: Iterable[str]) -> None:
         for vid in vehicle_ids:
             if self._positions.pop(vid, None) is not None:
+                self._fix_ts.pop(vid, None)
                 self._vehicles.pop(vid, None)
                 self._dirty_vehicles.discard(vid)
                 self._removed.add(vid)
@@ -237,8 +251,12 @@ class MapPane(QWidget):
     def set_now(self, now: datetime) -> None:
         """The clock of the day: positions older than two minutes are shown as stale."""
         self._now = now
-        for vid in self._positions:
-            self._refresh_vehicle(vid)
+        # Only a stale marker (or one turning stale) depends on the clock: the others are
+        # not recomputed (2,000 records on every tick of the clock stalled the window).
+        stale_before = now.timestamp() - STALE_AFTER_S
+        for vid, ts in self._fix_ts.items():
+            if (ts is not None and ts < stale_before) or self._vehicles[vid]["stale"]:
+                self._refresh_vehicle(vid)
         self._schedule()
 
     def select(self, ident: str | None, kind: str | None = None) -> None:
@@ -247,7 +265,7 @@ class MapPane(QWidget):
         kind = kind or (self._kind_of(ident) if ident else None)
         self._selection = (kind, ident) if ident and kind else None
         self._dirty_select = True
-        self._schedule()
+        self._schedule(urgent=True)
 
     def focus_on(self, ident: str, kind: str | None = None) -> None:
         """Pan and zoom to an order's stop, a vehicle or a route, and highlight it."""
@@ -257,7 +275,7 @@ class MapPane(QWidget):
             return
         self.select(ident, kind)
         self._focus = (kind, ident)
-        self._schedule()
+        self._schedule(urgent=True)
 
     def route_near(self, lat: float, lon: float, max_m: float = 250.0) -> str | None:
         """The route whose drawn line passes closest to a point, within ``max_m`` metres."""
@@ -290,23 +308,45 @@ class MapPane(QWidget):
         return None
 
     def _refresh_vehicle(self, vid: str) -> None:
+        position = self._positions[vid]
         try:
             record = vehicle_record(
-                vid, self._positions[vid], self._now, self._vehicle_colour.get(vid, "#333333")
+                vid, position, self._now, self._vehicle_colour.get(vid, "#333333")
             )
+            ts = fix_epoch(position)
         except (TypeError, ValueError, KeyError) as exc:
             log.warning("map: vehicle %s has no usable position (%s)", vid, exc)
             return
+        self._fix_ts[vid] = ts
         if self._vehicles.get(vid) != record:
             self._vehicles[vid] = record
             self._dirty_vehicles.add(vid)
             self._removed.discard(vid)
 
-    def _schedule(self) -> None:
-        if not self._ready or not self._alive or self._timer.isActive():
+    def _schedule(self, *, urgent: bool = False, at_once: bool = False) -> None:
+        """Send what changed as soon as the pace allows (one batch per interval).
+
+        While vehicles stream in, changes without vehicles (stop states, late risk, routes)
+        wait for the next batch of them and go with it, unless ``urgent`` (what the user
+        just did: a selection, a focus); a batch of their own would push the following
+        batch of vehicles back by up to an interval. ``at_once``: a batch of vehicles goes
+        now, not after the events already queued (what the same delivery changed is in).
+        """
+        if not self._ready or not self._alive:
             return
-        wait = self._min_interval - (time.monotonic() - self._last_flush)
-        self._timer.start(max(0, int(wait * 1000)))
+        now = time.monotonic()
+        wait = self._min_interval - (now - self._last_flush)
+        if at_once and wait <= 0:
+            self._timer.stop()
+            self._flush()
+            return
+        # Fleets report at least once a second; no batch for longer: nothing to wait for.
+        due = self._last_vehicles + STREAM_GAP_S + self._min_interval
+        if now < due and not urgent and not self._dirty_vehicles and not self._removed:
+            wait = max(wait, due - now)
+        ms = max(0, math.ceil(wait * 1000))
+        if not self._timer.isActive() or self._timer.remainingTime() > ms:
+            self._timer.start(ms)
 
     def _flush(self) -> None:
         if not self._ready or not self._alive:
@@ -343,11 +383,31 @@ class MapPane(QWidget):
         self.last_flush_ms = (time.perf_counter() - started) * 1000.0
         self.flushes += 1
 
+    def _layers_changed(self) -> None:
+        self._dirty_layers = True
+        self._prepared = None
+        if self._ready and self._alive:
+            self._prepare_timer.start(0)  # once the changes of this event are all in
+
+    def _prepare_layers(self) -> None:
+        if self._dirty_layers and self._prepared is None and self._ready and self._alive:
+            self._prepared = self._compute_layers()
+
     def _layers_json(self) -> str:
         """The layers as a JSON member: everything (``"layers"``) for a new plan or a fresh
         page, else only the routes and stops that changed or went (``"layerChanges"``);
-        "" when the page is up to date. A route's polyline is re-serialised only when it
-        changed."""
+        "" when the page is up to date. Taken as sent: the page's copy is updated."""
+        prepared, self._prepared = self._prepared, None
+        self._prepare_timer.stop()
+        member, plan_key, page_routes, page_stops = prepared or self._compute_layers()
+        if member.startswith('"layers"'):
+            self.full_layer_updates += 1
+        self._page_plan, self._page_routes, self._page_stops = plan_key, page_routes, page_stops
+        return member
+
+    def _compute_layers(self) -> tuple[str, tuple, dict[str, tuple], dict[str, dict]]:
+        """(the layers' JSON member, and what the page will show once it has it). A route's
+        polyline is re-serialised only when it changed."""
         routes = self._plan.routes if self._plan else ()
         keys = {
             r.id: (i, r.vehicle_id, r.order_ids, id(self._geometry.get(r.id)), id(self._orders))
@@ -373,13 +433,10 @@ class MapPane(QWidget):
             member = self._full_layers_json(layers["depot"], layers["stops"], routes)
         else:
             member = self._changed_layers_json(stops, keys)
-        self._page_plan = plan_key
-        self._page_routes = {rid: self._route_json[rid][0] for rid in keys}
-        self._page_stops = stops
-        return member
+        page_routes = {rid: self._route_json[rid][0] for rid in keys}
+        return member, plan_key, page_routes, stops
 
     def _full_layers_json(self, depot: Any, stops: list, routes: Iterable[Any]) -> str:
-        self.full_layer_updates += 1
         rest = {"depot": depot, "stops": stops}
         paths = ",".join(self._route_json[r.id][1] for r in routes)
         return (
@@ -409,6 +466,7 @@ class MapPane(QWidget):
 
     def _on_load_started(self) -> None:
         self._ready = False
+        self._prepared = None
         self._page_plan = None  # a new page shows nothing yet
         self._page_routes, self._page_stops = {}, {}
 
@@ -418,6 +476,7 @@ class MapPane(QWidget):
         self._ready = True
         # A fresh page knows nothing: send everything.
         self._dirty_layers = self._plan is not None or self._depot is not None
+        self._prepared = None
         self._fit = self._fit or self._dirty_layers
         self._dirty_vehicles = set(self._vehicles)
         self._dirty_select = self._selection is not None
@@ -430,7 +489,7 @@ class MapPane(QWidget):
             return
         self._selection = (kind, ident)
         self._dirty_select = True
-        self._schedule()
+        self._schedule(urgent=True)
         self.sig_selection_changed.emit(kind, ident)
 
     def _drop_target(self, order_id: str, lat: float, lon: float) -> str | None:
@@ -464,6 +523,7 @@ class MapPane(QWidget):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self._alive = False
         self._timer.stop()
+        self._prepare_timer.stop()
         super().closeEvent(event)
 
 

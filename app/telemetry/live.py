@@ -4,6 +4,13 @@ Lives in the main thread. Every ``interval_ms`` it drains the :class:`Ingest` qu
 applies the batch to the :class:`LiveState`, hands what was new to the writer (if any)
 and emits one signal per kind of change — a burst of thousands of messages costs one
 model update. Nothing here blocks: the drain is bounded per tick.
+
+The pause between ticks, 260 ms by default, is just longer than the map's 4 Hz pace:
+every drain's vehicles can go to the page at once instead of waiting for the map's next
+turn (a faster drain only makes batches queue in the map), and should the two drift apart
+(an update of the map's own), the slack brings them back in step within a few seconds.
+The pause runs from the end of the last tick, so neither a late tick (a busy main thread)
+nor a long one is followed by a hurried one that the map would have to hold back.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from app.telemetry.ingest import Ingest
 from app.telemetry.state import Applied, LiveState
@@ -32,7 +39,7 @@ class LiveFeed(QObject):
         state: LiveState | None = None,
         *,
         writer: Callable[[Applied], None] | None = None,
-        interval_ms: int = 150,
+        interval_ms: int = 260,
         max_batch: int = 50_000,
         parent: QObject | None = None,
     ) -> None:
@@ -42,15 +49,27 @@ class LiveFeed(QObject):
         self.writer = writer
         self.max_batch = max_batch
         self.connection_state = "disconnected"
+        self._running = False
         self._timer = QTimer(self)
+        self._timer.setSingleShot(True)  # re-armed by each tick (see above)
         self._timer.setInterval(interval_ms)
-        self._timer.timeout.connect(self.drain)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._tick)
 
     def start(self) -> None:
+        self._running = True
         self._timer.start()
 
     def stop(self) -> None:
+        self._running = False
         self._timer.stop()
+
+    def _tick(self) -> None:
+        try:
+            self.drain()
+        finally:
+            if self._running:
+                self._timer.start()
 
     def drain(self) -> Applied:
         """One tick: drain, apply, persist (off-thread), signal."""
