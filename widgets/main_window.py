@@ -273,9 +273,11 @@ class MainWindow(QMainWindow):
         self._editing_timer.setSingleShot(True)
         self._editing_timer.setInterval(30_000)
         self._editing_timer.timeout.connect(lambda: ctx.announce_editing(None))
-        self.timeline_pane.sig_stop_drag_started.connect(self._on_stop_drag_started)
         for pane in (self.timeline_pane, self.map_pane):
+            pane.sig_stop_drag_started.connect(self._on_stop_drag_started)
             pane.sig_stop_dropped.connect(lambda _ids, _route: self._editing_done())
+        # A stop dropped on the map away from any route ends the drag too.
+        self.map_pane.sig_stop_dropped_at.connect(lambda *_drop: self._editing_done())
         ctx.sig_editors.connect(lambda _editors: self._refresh_editors())
 
     def _on_stop_drag_started(self, order_ids: list) -> None:

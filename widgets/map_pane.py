@@ -72,6 +72,7 @@ class MapPane(QWidget):
     """Map of the depot's day. Feed it with ``set_plan``, ``update_vehicles``, ``set_now``."""
 
     sig_selection_changed = Signal(str, str)  # kind ("stop" | "vehicle" | "route"), id
+    sig_stop_drag_started = Signal(list)  # order ids (as the timeline): once per drag
     sig_stop_dropped = Signal(list, str)  # order ids, target route id (as the timeline)
     sig_stop_dropped_at = Signal(str, float, float)  # order id, lat, lon: any drop
     sig_page_ready = Signal()
@@ -106,6 +107,7 @@ class MapPane(QWidget):
         self._vehicles: dict[str, dict[str, Any]] = {}
         self._now: datetime | None = None
         self._selection: tuple[str, str] | None = None
+        self._dragging: str | None = None  # the stop being dragged in the page
         # What the next flush carries.
         self._dirty_layers = False
         # The layers' JSON, worked out soon after they change rather than when the next
@@ -466,6 +468,7 @@ class MapPane(QWidget):
 
     def _on_load_started(self) -> None:
         self._ready = False
+        self._dragging = None
         self._prepared = None
         self._page_plan = None  # a new page shows nothing yet
         self._page_routes, self._page_stops = {}, {}
@@ -500,6 +503,9 @@ class MapPane(QWidget):
     def _on_stop_drag_moved(self, order_id: str, lat: float, lon: float) -> None:
         if not self._alive:
             return
+        if self._dragging != order_id:  # the page reports a drag once it has moved
+            self._dragging = order_id
+            self.sig_stop_drag_started.emit([order_id])
         target = self._drop_target(order_id, lat, lon)
         text = ""
         if target is not None:
@@ -515,6 +521,7 @@ class MapPane(QWidget):
     def _on_stop_dropped(self, order_id: str, lat: float, lon: float) -> None:
         if not self._alive:
             return
+        self._dragging = None
         self.sig_stop_dropped_at.emit(order_id, lat, lon)
         target = self._drop_target(order_id, lat, lon)
         if target is not None:

@@ -22,6 +22,7 @@ import shiboken6  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QWidget  # noqa: E402
 
 import widgets.map_schemes  # noqa: E402,F401  (registers ddtile: before any QApplication)
 from app.tiles import TileCache, TileService, lonlat_to_tile, open_tile_service  # noqa: E402
@@ -46,6 +47,26 @@ def stats(qtbot, pane: MapPane) -> dict:
 def vehicle(qtbot, pane: MapPane, vehicle_id: str) -> dict:
     """The vehicle marker's position and stale flag in the page ({} when not drawn)."""
     return js(qtbot, pane, f"dd.vehicleState({vehicle_id!r})") or {}
+
+
+def stop_point(qtbot, pane: MapPane, order_id: str) -> QPoint:
+    """Where a stop's marker is in the map view (pixels)."""
+    where = "JSON.stringify(dd.map.latLngToContainerPoint(dd.stops[%r].layer.getLatLng()))"
+    p = js(qtbot, pane, where % order_id)
+    return QPoint(round(p["x"]), round(p["y"]))
+
+
+def shift_drag(qtbot, pane: MapPane, a: QPoint, b: QPoint, steps: int = 10) -> QWidget:
+    """Press Shift and the left button at ``a`` and move the mouse to ``b`` (not released);
+    returns the widget to release the button on."""
+    target = pane.view.focusProxy() or pane.view
+    QTest.mouseMove(target, a)
+    qtbot.wait(30)
+    QTest.mousePress(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, a)
+    for i in range(1, steps + 1):
+        QTest.mouseMove(target, a + (b - a) * (i / steps))
+        qtbot.wait(30)
+    return target
 
 
 @pytest.fixture
@@ -266,27 +287,29 @@ def test_vehicle_click_and_stop_drop_reach_python(qtbot, pane):
 
 
 def test_shift_drag_a_stop_onto_another_route_previews_and_drops(qtbot, pane, day):
-    """Shift-dragging stop O1-04 onto route 3's line shows the preview and emits the drop."""
+    """Shift-dragging stop O1-04 onto route 3's line shows the preview and emits the drop;
+    the drag's start is told once, however far the mouse goes."""
     pane.preview_fn = lambda ids, route: f"{ids[0]} to {route}: +7 min, on time"
     qtbot.waitUntil(lambda: stats(qtbot, pane)["applied"] >= 1)
-    where = "JSON.stringify(dd.map.latLngToContainerPoint(dd.stops[%r].layer.getLatLng()))"
-    start, end = js(qtbot, pane, where % "O1-04"), js(qtbot, pane, where % "O3-05")
-    target = pane.view.focusProxy() or pane.view
-    a = QPoint(round(start["x"]), round(start["y"]))
-    b = QPoint(round(end["x"]), round(end["y"]))
-    shift, left = Qt.KeyboardModifier.ShiftModifier, Qt.MouseButton.LeftButton
-    QTest.mouseMove(target, a)
-    qtbot.wait(30)
-    QTest.mousePress(target, left, shift, a)
-    for i in range(1, 11):
-        QTest.mouseMove(target, a + (b - a) * (i / 10))
-        qtbot.wait(30)
+    started: list = []
+    pane.sig_stop_drag_started.connect(started.append)
+    a, b = stop_point(qtbot, pane, "O1-04"), stop_point(qtbot, pane, "O3-05")
+    target = shift_drag(qtbot, pane, a, b)
     qtbot.waitUntil(lambda: bool(stats(qtbot, pane)["preview"]), timeout=3000)
     assert stats(qtbot, pane)["preview"] == "O1-04 to R3: +7 min, on time"
+    assert started == [["O1-04"]]
     with qtbot.waitSignal(pane.sig_stop_dropped, timeout=3000) as dropped:
-        QTest.mouseRelease(target, left, shift, b)
+        QTest.mouseRelease(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, b)
     assert dropped.args == [["O1-04"], "R3"]
     qtbot.waitUntil(lambda: stats(qtbot, pane)["preview"] is None, timeout=3000)
+    assert started == [["O1-04"]]
+    # Python did not move it: the stop is back where it was; a new drag is told again.
+    a = stop_point(qtbot, pane, "O1-04")
+    shift_drag(qtbot, pane, a, a + QPoint(40, 40))
+    qtbot.waitUntil(lambda: len(started) == 2, timeout=3000)
+    assert started[1] == ["O1-04"]
+    with qtbot.waitSignal(pane.sig_stop_dropped_at, timeout=3000):
+        QTest.mouseRelease(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier)
 
 
 def test_updates_before_the_page_is_ready_are_kept(qtbot, day, open_pane):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
 
 from app.context import AppContext
 from app.routes_model import EDITING_COLUMN
@@ -17,6 +18,7 @@ from tests.app.test_sync_session import (  # noqa: F401 (fixtures)
     shared_url,  # noqa: F811
     workstation,
 )
+from tests.widgets.test_map_pane import shift_drag, stats, stop_point
 from widgets.main_window import MainWindow
 
 pytestmark = [pytest.mark.postgres, pytest.mark.mqtt, pytest.mark.slow]
@@ -107,6 +109,33 @@ def test_dragging_a_stop_announces_its_route(qtbot, window) -> None:
     window.timeline_pane.sig_stop_drag_started.emit(["O5"])
     window.timeline_pane.sig_stop_dropped.emit(["O5"], "R1")
     assert announced[0] == "R1" and announced[-1] is None
+
+
+def test_dragging_a_stop_on_the_map_shows_its_route_as_edited_elsewhere(
+    qtbot,
+    window,
+    tmp_path,
+    monkeypatch,
+    shared_url,  # noqa: F811
+    mqtt_url,
+) -> None:
+    """Ann shift-drags stop O5 on her map: Bob's workstation shows her editing O5's route
+    while the stop is in her hand; she drops it away from every route and the mark goes."""
+    bob = workstation(qtbot, tmp_path, monkeypatch, shared_url, mqtt_url, "desk-bob")
+    try:
+        pane = window.map_pane
+        qtbot.waitUntil(lambda: pane.is_ready and stats(qtbot, pane)["stops"] == 12,
+                        timeout=WAIT_MS)  # fmt: skip
+        route = route_of(window.context, "O5")
+        a = stop_point(qtbot, pane, "O5")
+        b = a + QPoint(-120, 0)  # west of the stops' line: far from every route
+        target = shift_drag(qtbot, pane, a, b)
+        qtbot.waitUntil(lambda: bob.editors().get(route) == "ann@desk-ann", timeout=WAIT_MS)
+        QTest.mouseRelease(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, b)
+        qtbot.waitUntil(lambda: route not in bob.editors(), timeout=WAIT_MS)
+        assert route_of(window.context, "O5") == route  # dropped on no route: not moved
+    finally:
+        bob.shutdown()
 
 
 @pytest.fixture
