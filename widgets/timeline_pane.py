@@ -5,13 +5,13 @@ row (fixed; the mouse zooms and pans time only). Items are created once and fed 
 ``setOpts``/``setData``. A bar can be dragged to another row: while dragging, a ghost bar
 and ``preview_fn(order_ids, target_route_id)`` text show what would happen; dropping emits
 ``sig_stop_dropped(order_ids, target_route_id)``. The pane itself never changes the plan.
+Its parts (clock axis, view box, bars and their arrays) are in :mod:`widgets.timeline_items`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,87 +21,26 @@ from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from engine.model import Driver, Order, Plan, StopStatus, Vehicle
+from widgets.timeline_items import (
+    LATE,
+    ROW_H,
+    STATUS_COLOURS,
+    Bar,
+    Brushes,
+    ClockAxisItem,
+    TimelineViewBox,
+    bar_item,
+    clear_bars,
+    set_bars,
+    window_spans,
+)
 
 log = logging.getLogger(__name__)
 
-ROW_H = 0.8
+__all__ = ["LATE", "TimelinePane"]
+
 MIN_ROW_PX = 24  # below this the rows scroll (Shift+wheel) instead of shrinking
-_SPACINGS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600)
-_STATUS = {
-    StopStatus.PLANNED: (90, 140, 200),
-    StopStatus.ARRIVED: (49, 130, 189),
-    StopStatus.DELIVERED: (49, 163, 84),
-    StopStatus.FAILED: (120, 120, 120),
-    StopStatus.SKIPPED: (170, 170, 170),
-}
-LATE = (214, 39, 40)
 PreviewFn = Callable[[list[str], str], str]
-
-
-class ClockAxisItem(pg.AxisItem):
-    """Ticks at whole minutes/hours, labelled HH:MM (seconds since local midnight)."""
-
-    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802,N803 (pyqtgraph API)
-        span = max(maxVal - minVal, 1.0)
-        wanted = span / max(size / 80.0, 1.0)  # a label every ~80 px
-        major = next((s for s in _SPACINGS if s >= wanted), _SPACINGS[-1])
-        minor = next((s for s in reversed(_SPACINGS) if s <= major / 3), major)
-        return [(major, 0), (minor, 0)]
-
-    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
-        out = []
-        for v in values:
-            minutes = int(round(v / 60.0))
-            out.append(f"{(minutes // 60) % 24:02d}:{minutes % 60:02d}")
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class _Bar:
-    order_id: str
-    route_id: str
-    row: int
-    x0: float
-    x1: float
-    locked: bool
-
-
-class TimelineViewBox(pg.ViewBox):
-    """Pans/zooms time; clicks select a bar, drags move bars to another row."""
-
-    def __init__(self, pane: TimelinePane) -> None:
-        super().__init__(enableMenu=False)
-        self._pane = pane
-        self._dragging: list[str] | None = None
-
-    def wheelEvent(self, ev, axis=None):  # noqa: N802 (pyqtgraph API)
-        if ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
-            ev.accept()
-            self._pane.scroll_rows(-3 if ev.delta() > 0 else 3)
-            return
-        super().wheelEvent(ev, axis)
-
-    def mouseClickEvent(self, ev):  # noqa: N802 (pyqtgraph API)
-        if ev.button() != Qt.MouseButton.LeftButton:
-            return super().mouseClickEvent(ev)
-        ev.accept()
-        additive = bool(ev.modifiers() & Qt.KeyboardModifier.ControlModifier)
-        self._pane._on_click(ev.scenePos(), additive)
-
-    def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (pyqtgraph API)
-        if ev.button() != Qt.MouseButton.LeftButton:
-            return super().mouseDragEvent(ev, axis)
-        if ev.isStart():
-            order_id = self._pane.stop_at(ev.buttonDownScenePos())
-            self._dragging = self._pane._drag_start(order_id) if order_id else None
-        if self._dragging is None:
-            return super().mouseDragEvent(ev, axis)
-        ev.accept()
-        if ev.isFinish():
-            ids, self._dragging = self._dragging, None
-            self._pane._drag_finish(ids, ev.scenePos())
-        else:
-            self._pane._drag_move(self._dragging, ev.scenePos())
 
 
 class TimelinePane(QWidget):
@@ -117,8 +56,8 @@ class TimelinePane(QWidget):
         self._tz = ZoneInfo("UTC")
         self._midnight: datetime | None = None
         self._rows: list[str] = []  # route ids, row i at y = i
-        self._bars: dict[str, _Bar] = {}
-        self._by_row: dict[int, list[_Bar]] = {}
+        self._bars: dict[str, Bar] = {}
+        self._by_row: dict[int, list[Bar]] = {}
         self._orders: Mapping[str, Order] = {}
         self._plan: Plan | None = None
         self._etas: dict[str, datetime] = {}
@@ -140,35 +79,20 @@ class TimelinePane(QWidget):
         self.plot.getAxis("left").setStyle(tickLength=0)
         self.plot.hideButtons()
         none = pg.mkPen(None)
-        self._windows = pg.BarGraphItem(
-            x0=[], y0=[], width=[], height=[], pen=none, brush=(120, 170, 220, 110)
-        )
-        self._selected_windows = pg.BarGraphItem(
-            x0=[], y0=[], width=[], height=[], pen=none, brush=(160, 200, 240, 90)
-        )
-        self._planned = pg.BarGraphItem(
-            x0=[], y0=[], width=[], height=[], pen=pg.mkPen((40, 40, 40, 120)), brushes=[]
-        )
-        self._actual = pg.BarGraphItem(
-            x0=[], y0=[], width=[], height=[], pen=none, brush=(30, 30, 30, 200)
-        )
-        self._selection = pg.BarGraphItem(
-            x0=[], y0=[], width=[], height=[], pen=pg.mkPen((255, 200, 0), width=3), brush=None
-        )
+        self._windows = bar_item(pen=none, brush=(120, 170, 220, 110))
+        self._selected_windows = bar_item(pen=none, brush=(160, 200, 240, 90))
+        self._planned = bar_item(pen=pg.mkPen((40, 40, 40, 120)), brushes=[])
+        self._actual = bar_item(pen=none, brush=(30, 30, 30, 200))
+        self._selection = bar_item(pen=pg.mkPen((255, 200, 0), width=3), brush=None)
         self._etas_item = pg.ScatterPlotItem(
             symbol="|", size=22, pxMode=True, pen=pg.mkPen((20, 20, 20)), brush=(20, 20, 20)
         )
         self._late_etas_item = pg.ScatterPlotItem(
             symbol="|", size=22, pxMode=True, pen=pg.mkPen(LATE), brush=LATE
         )
-        self._brushes: dict[tuple[int, ...], object] = {}
-        self._ghost = pg.BarGraphItem(
-            x0=[],
-            y0=[],
-            width=[],
-            height=[],
-            pen=pg.mkPen((0, 0, 0), style=Qt.PenStyle.DashLine),
-            brush=(255, 200, 0, 90),
+        self._brush = Brushes()
+        self._ghost = bar_item(
+            pen=pg.mkPen((0, 0, 0), style=Qt.PenStyle.DashLine), brush=(255, 200, 0, 90)
         )
         self._preview_text = pg.TextItem(
             "", color=(0, 0, 0), fill=pg.mkBrush(255, 255, 224, 230), anchor=(0, 1)
@@ -262,9 +186,7 @@ class TimelinePane(QWidget):
                 end = stop.planned_departure or stop.planned_arrival + service
                 start = max(stop.planned_arrival, end - service)
                 x0 = self._x(start)
-                bar = _Bar(
-                    stop.order_id, route.id, row, x0, max(self._x(end), x0 + 60), stop.locked
-                )
+                bar = Bar(stop.order_id, route.id, row, x0, max(self._x(end), x0 + 60), stop.locked)
                 self._bars[stop.order_id] = bar
                 self._by_row.setdefault(row, []).append(bar)
         self.plot.getAxis("left").setTicks([ticks, []])
@@ -394,7 +316,7 @@ class TimelinePane(QWidget):
     def _refresh_static(self) -> None:
         # Every window as a thin whisker over its row; the selected stops' windows are
         # drawn as full-height spans by _refresh_selection (all of them would overlap).
-        x0, width, y0 = self._window_spans(self._bars)
+        x0, width, y0 = window_spans(self._bars, self._orders, self._bars, self._x)
         self._windows.setOpts(
             x0=x0, width=width, y0=np.array([y - ROW_H / 2 + 0.02 for y in y0]), height=0.07
         )
@@ -418,22 +340,19 @@ class TimelinePane(QWidget):
             s.order_id: s.status for r in (self._plan.routes if self._plan else ()) for s in r.stops
         }
         bars = list(self._bars.values())
-        planned = _STATUS[StopStatus.PLANNED]
+        planned = STATUS_COLOURS[StopStatus.PLANNED]
         colours = [
-            LATE if b.order_id in self._late else _STATUS.get(statuses.get(b.order_id), planned)
+            LATE
+            if b.order_id in self._late
+            else STATUS_COLOURS.get(statuses.get(b.order_id), planned)
             for b in bars
         ]
         # Redrawing thousands of bars costs tens of ms: only when a colour or a bar changed.
         last_layout, last_colours = self._planned_shown or (None, None)
         if last_layout is not self._layout or last_colours != colours:
             self._planned_shown = (self._layout, colours)
-            self._planned.setOpts(
-                x0=np.array([b.x0 for b in bars]),
-                width=np.array([b.x1 - b.x0 for b in bars]),
-                y0=np.array([b.row - 0.3 for b in bars]),
-                height=0.34,
-                brushes=[self._brush(c) for c in colours],
-            )
+            brushes = [self._brush(c) for c in colours]
+            set_bars(self._planned, bars, dy=-0.3, height=0.34, brushes=brushes)
         self._statuses = statuses
         self._refresh_etas()
         self._refresh_selection()
@@ -476,37 +395,20 @@ class TimelinePane(QWidget):
             if item.opts["size"] != size:
                 item.setSize(size)
 
-    def _brush(self, colour: tuple[int, ...]):
-        brush = self._brushes.get(colour)
-        if brush is None:
-            brush = self._brushes[colour] = pg.mkBrush(*colour)
-        return brush
-
-    def _window_spans(self, order_ids: Iterable[str]) -> tuple[np.ndarray, np.ndarray, list[int]]:
-        x0, width, rows = [], [], []
-        for oid in order_ids:
-            order = self._orders.get(oid)
-            for window in order.windows if order else ():
-                x0.append(self._x(window.start))
-                width.append(max(self._x(window.end) - x0[-1], 60.0))
-                rows.append(self._bars[oid].row)
-        return np.array(x0), np.array(width), rows
-
     def _refresh_selection(self) -> None:
         bars = [self._bars[o] for o in self._selected if o in self._bars]
-        x0, width, rows = self._window_spans([b.order_id for b in bars])
+        x0, width, rows = window_spans(
+            [b.order_id for b in bars], self._orders, self._bars, self._x
+        )
         self._selected_windows.setOpts(
             x0=x0, width=width, y0=np.array([r - ROW_H / 2 for r in rows]), height=ROW_H
         )
-        self._selection.setOpts(
-            x0=np.array([b.x0 for b in bars]),
-            width=np.array([b.x1 - b.x0 for b in bars]),
-            y0=np.array([b.row - 0.36 for b in bars]),
-            height=0.46,
-        )
+        set_bars(self._selection, bars, dy=-0.36, height=0.46)
 
-    # -- mouse -----------------------------------------------------------------------------
-    def _on_click(self, scene_pos: QPointF, additive: bool) -> None:
+    # -- mouse (called by the view box) ---------------------------------------------------
+    def click_at(self, scene_pos: QPointF, additive: bool) -> None:
+        """A click: select the bar under it (``additive``: add it to, or take it from,
+        the selection)."""
         order_id = self.stop_at(scene_pos)
         if order_id is None:
             return
@@ -520,7 +422,8 @@ class TimelinePane(QWidget):
         self._refresh_selection()
         self.sig_selection_changed.emit("stop", order_id)
 
-    def _drag_start(self, order_id: str) -> list[str] | None:
+    def begin_drag(self, order_id: str) -> list[str] | None:
+        """A drag starts on a stop's bar: the unlocked stops it moves (None: no drag)."""
         ids = list(self._selected) if order_id in self._selected else [order_id]
         ids = [o for o in ids if not self._bars[o].locked]
         if not ids:
@@ -530,20 +433,15 @@ class TimelinePane(QWidget):
         self.sig_stop_drag_started.emit(ids)
         return ids
 
-    def _drag_move(self, ids: list[str], scene_pos: QPointF) -> None:
+    def move_drag(self, ids: list[str], scene_pos: QPointF) -> None:
+        """The dragged stops over a row: their ghost there, and the preview's text."""
         route, _ = self.row_time_at(scene_pos)
         if route is None:
-            self._ghost.setOpts(x0=np.array([]), width=np.array([]), y0=np.array([]), height=0)
+            clear_bars(self._ghost)
             self._preview_text.hide()
             return
         row = self._rows.index(route)
-        bars = [self._bars[o] for o in ids]
-        self._ghost.setOpts(
-            x0=np.array([b.x0 for b in bars]),
-            width=np.array([b.x1 - b.x0 for b in bars]),
-            y0=np.full(len(bars), row - 0.3),
-            height=0.34,
-        )
+        set_bars(self._ghost, [self._bars[o] for o in ids], dy=-0.3, height=0.34, row=row)
         text = f"{len(ids)} stop(s) → {route}"
         if self.preview_fn is not None:
             try:
@@ -555,8 +453,9 @@ class TimelinePane(QWidget):
         self._preview_text.setPos(point.x(), row - 0.45)
         self._preview_text.show()
 
-    def _drag_finish(self, ids: list[str], scene_pos: QPointF) -> None:
-        self._ghost.setOpts(x0=np.array([]), width=np.array([]), y0=np.array([]), height=0)
+    def end_drag(self, ids: list[str], scene_pos: QPointF) -> None:
+        """Dropped: onto another route's row, the stops' move is asked for."""
+        clear_bars(self._ghost)
         self._preview_text.hide()
         route, _ = self.row_time_at(scene_pos)
         if route is not None and any(self._bars[o].route_id != route for o in ids):

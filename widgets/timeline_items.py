@@ -1,0 +1,168 @@
+"""The timeline's drawing parts: clock axis, view box (mouse), bars and their arrays.
+
+What :mod:`widgets.timeline_pane` is built from. x is seconds since the depot's local
+midnight, y a route's row; a bar's arrays are made here so the pane only says which bars
+go into which pyqtgraph item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt
+
+from engine.model import Order, StopStatus
+
+ROW_H = 0.8
+_SPACINGS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600)
+STATUS_COLOURS = {
+    StopStatus.PLANNED: (90, 140, 200),
+    StopStatus.ARRIVED: (49, 130, 189),
+    StopStatus.DELIVERED: (49, 163, 84),
+    StopStatus.FAILED: (120, 120, 120),
+    StopStatus.SKIPPED: (170, 170, 170),
+}
+LATE = (214, 39, 40)
+
+
+class ClockAxisItem(pg.AxisItem):
+    """Ticks at whole minutes/hours, labelled HH:MM (seconds since local midnight)."""
+
+    def tickSpacing(self, minVal, maxVal, size):  # noqa: N802,N803 (pyqtgraph API)
+        span = max(maxVal - minVal, 1.0)
+        wanted = span / max(size / 80.0, 1.0)  # a label every ~80 px
+        major = next((s for s in _SPACINGS if s >= wanted), _SPACINGS[-1])
+        minor = next((s for s in reversed(_SPACINGS) if s <= major / 3), major)
+        return [(major, 0), (minor, 0)]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
+        out = []
+        for v in values:
+            minutes = int(round(v / 60.0))
+            out.append(f"{(minutes // 60) % 24:02d}:{minutes % 60:02d}")
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """A stop's planned service on the timeline: its row and its x span."""
+
+    order_id: str
+    route_id: str
+    row: int
+    x0: float
+    x1: float
+    locked: bool
+
+
+class BarHost(Protocol):
+    """What the view box asks of the pane it serves."""
+
+    def scroll_rows(self, step: int, top: int | None = None) -> None: ...
+    def stop_at(self, scene_pos: QPointF) -> str | None: ...
+    def click_at(self, scene_pos: QPointF, additive: bool) -> None: ...
+    def begin_drag(self, order_id: str) -> list[str] | None: ...
+    def move_drag(self, ids: list[str], scene_pos: QPointF) -> None: ...
+    def end_drag(self, ids: list[str], scene_pos: QPointF) -> None: ...
+
+
+class TimelineViewBox(pg.ViewBox):
+    """Pans/zooms time; clicks select a bar, drags move bars to another row."""
+
+    def __init__(self, host: BarHost) -> None:
+        super().__init__(enableMenu=False)
+        self._host = host
+        self._dragging: list[str] | None = None
+
+    def wheelEvent(self, ev, axis=None):  # noqa: N802 (pyqtgraph API)
+        if ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            ev.accept()
+            self._host.scroll_rows(-3 if ev.delta() > 0 else 3)
+            return
+        super().wheelEvent(ev, axis)
+
+    def mouseClickEvent(self, ev):  # noqa: N802 (pyqtgraph API)
+        if ev.button() != Qt.MouseButton.LeftButton:
+            return super().mouseClickEvent(ev)
+        ev.accept()
+        additive = bool(ev.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        self._host.click_at(ev.scenePos(), additive)
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (pyqtgraph API)
+        if ev.button() != Qt.MouseButton.LeftButton:
+            return super().mouseDragEvent(ev, axis)
+        if ev.isStart():
+            order_id = self._host.stop_at(ev.buttonDownScenePos())
+            self._dragging = self._host.begin_drag(order_id) if order_id else None
+        if self._dragging is None:
+            return super().mouseDragEvent(ev, axis)
+        ev.accept()
+        if ev.isFinish():
+            ids, self._dragging = self._dragging, None
+            self._host.end_drag(ids, ev.scenePos())
+        else:
+            self._host.move_drag(self._dragging, ev.scenePos())
+
+
+def bar_item(**style) -> pg.BarGraphItem:
+    """An empty bar item with a pen and a brush (or ``brushes``), filled with set_bars."""
+    return pg.BarGraphItem(x0=[], y0=[], width=[], height=[], **style)
+
+
+def set_bars(
+    item: pg.BarGraphItem,
+    bars: Sequence[Bar],
+    *,
+    dy: float,
+    height: float,
+    row: int | None = None,
+    **opts,
+) -> None:
+    """Draw ``bars`` in ``item``, each ``dy`` off its row's centre (or ``row``'s, for all)."""
+    rows = [b.row for b in bars] if row is None else [row] * len(bars)
+    item.setOpts(
+        x0=np.array([b.x0 for b in bars]),
+        width=np.array([b.x1 - b.x0 for b in bars]),
+        y0=np.array([r + dy for r in rows], dtype=float),
+        height=height,
+        **opts,
+    )
+
+
+def clear_bars(item: pg.BarGraphItem) -> None:
+    item.setOpts(x0=np.array([]), width=np.array([]), y0=np.array([]), height=0)
+
+
+def window_spans(
+    order_ids: Iterable[str],
+    orders: Mapping[str, Order],
+    bars: Mapping[str, Bar],
+    x: Callable[[datetime], float],
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(x0, width, row) of every delivery window of these orders (at least a minute wide)."""
+    x0, width, rows = [], [], []
+    for oid in order_ids:
+        order = orders.get(oid)
+        for window in order.windows if order else ():
+            x0.append(x(window.start))
+            width.append(max(x(window.end) - x0[-1], 60.0))
+            rows.append(bars[oid].row)
+    return np.array(x0), np.array(width), rows
+
+
+class Brushes:
+    """One brush per colour, made once (thousands of bars share a handful)."""
+
+    def __init__(self) -> None:
+        self._brushes: dict[tuple[int, ...], object] = {}
+
+    def __call__(self, colour: tuple[int, ...]):
+        brush = self._brushes.get(colour)
+        if brush is None:
+            brush = self._brushes[colour] = pg.mkBrush(*colour)
+        return brush
