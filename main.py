@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("app.cli_demo", "write a realistic demo day in the demo city, in the import format"),
     "reliability": ("app.cli_reliability", "fault drills on throwaway services, with counts"),
     "tiles": ("app.cli_tiles", "fill or import the offline map tile cache"),
+    "devices": ("app.cli_devices", "map tracker devices (OwnTracks, Traccar) to vehicles"),
 }
 
 

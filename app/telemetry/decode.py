@@ -41,6 +41,7 @@ SEQ_WINDOW = 4096  # sequence numbers remembered per vehicle (back-fill reach)
 _SEQ_MASK = (1 << SEQ_WINDOW) - 1
 EVENT_MEMORY = 100_000
 TOPIC_CACHE = 50_000  # topic strings remembered by the batch decoder
+UNMAPPED_MEMORY = 200  # unmapped tracker devices remembered for the user to map
 
 _native_fix = msgspec.json.Decoder(NativeTelemetry)
 _native_event = msgspec.json.Decoder(NativeEvent)
@@ -80,6 +81,12 @@ class DeviceMap:
         with self._lock:
             self._devices = {**self._devices, device_key: vehicle_id}
             self.version += 1
+
+    def remove(self, device_key: str) -> None:
+        with self._lock:
+            if device_key in self._devices:
+                self._devices = {k: v for k, v in self._devices.items() if k != device_key}
+                self.version += 1
 
     def resolve(self, *keys: str | None) -> str | None:
         devices = self._devices
@@ -237,6 +244,9 @@ class Decoder:
         # known vehicle, False for every other topic; rebuilt when the device map changes
         self._topics: dict[str | bytes, _NativeTopic | bool] = {}
         self._topics_version = self.devices.version
+        # tracker devices heard from but not mapped to a vehicle: key -> (format, last seen)
+        self._unmapped: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._unmapped_lock = threading.Lock()
 
     def decode(self, topic: str, payload: bytes) -> Fix | StopEvent | Reject:
         """Validate one message; every failure is a Reject with a reason and detail."""
@@ -476,6 +486,7 @@ class Decoder:
         key = f"{user}/{device}"
         vehicle = self.devices.resolve(key, device)
         if vehicle is None:
+            self._note_unmapped(key, "owntracks")
             return Reject("unknown_vehicle", f"OwnTracks device {key!r} is not mapped to a vehicle")
         # OwnTracks sends at most one fix per second: the timestamp is the sequence.
         return self._fix(
@@ -491,6 +502,7 @@ class Decoder:
         unique = msg.device.uniqueId if msg.device is not None else None
         vehicle = self.devices.resolve(unique, str(pos.deviceId))
         if vehicle is None:
+            self._note_unmapped(unique or str(pos.deviceId), "traccar")
             return Reject(
                 "unknown_vehicle",
                 f"Traccar device {unique or pos.deviceId!r} is not mapped to a vehicle",
@@ -511,6 +523,19 @@ class Decoder:
             pos.accuracy,
             "traccar",
         )
+
+    def _note_unmapped(self, key: str, source: str) -> None:
+        with self._unmapped_lock:
+            self._unmapped.pop(key, None)
+            self._unmapped[key] = (source, time.time())
+            if len(self._unmapped) > UNMAPPED_MEMORY:
+                self._unmapped.popitem(last=False)
+
+    def unmapped_devices(self) -> dict[str, tuple[str, float]]:
+        """Tracker devices heard from but not mapped to a vehicle (any thread):
+        device key -> (format, epoch seconds last heard), the most recent last."""
+        with self._unmapped_lock:
+            return {k: v for k, v in self._unmapped.items() if self.devices.resolve(k) is None}
 
     def _check_time(self, raw: str | float) -> float | Reject:
         try:

@@ -149,6 +149,25 @@ def save_device(session: Session, device_key: str, vehicle_id: str) -> None:
         row.vehicle_id, row.updated_at = vehicle_id, now
 
 
+def remove_device(session: Session, device_key: str) -> bool:
+    """Forget a tracker device's mapping; False when it was not mapped."""
+    row = session.get(DeviceMapRow, device_key)
+    if row is None:
+        return False
+    session.delete(row)
+    return True
+
+
+def list_devices(session: Session) -> list[tuple[str, str, datetime]]:
+    """The device table as (device key, vehicle id, updated at), by device key."""
+    rows = session.execute(
+        select(DeviceMapRow.device_key, DeviceMapRow.vehicle_id, DeviceMapRow.updated_at).order_by(
+            DeviceMapRow.device_key
+        )
+    ).all()
+    return [(key, vid, at) for key, vid, at in rows]
+
+
 def load_positions(session: Session) -> list[Fix]:
     """The stored latest position of every vehicle (to restore the live state)."""
     rows = session.execute(select(VehiclePositionRow)).scalars()

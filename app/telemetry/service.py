@@ -124,6 +124,44 @@ class TelemetryService(QObject):
         if self.broker is not None:
             self.broker.stop()
 
+    # -- the device table and the rejects, for the user ------------------------------
+    def set_device(self, device_key: str, vehicle_id: str) -> None:
+        """Map a tracker device to a vehicle: stored, and used from the next message on.
+        Raises ValueError (with what was wrong) for an empty key or an unknown vehicle."""
+        device_key = device_key.strip()
+        if self.store is not None:
+            from app.telemetry.persist import save_device
+
+            with self.store.session() as session:
+                save_device(session, device_key, vehicle_id)
+        elif not device_key:
+            raise ValueError("device key must not be empty")
+        self.devices.set(device_key, vehicle_id)
+
+    def remove_device(self, device_key: str) -> None:
+        """Unmap a tracker device (its messages are rejected as unknown from now on)."""
+        if self.store is not None:
+            from app.telemetry.persist import remove_device
+
+            with self.store.session() as session:
+                remove_device(session, device_key)
+        self.devices.remove(device_key)
+
+    def device_table(self) -> dict[str, str]:
+        """Device key -> vehicle id, as the decoder uses it now."""
+        return self.devices.devices
+
+    def unmapped_devices(self) -> dict[str, tuple[str, float]]:
+        """Devices heard from but not mapped: key -> (format, epoch s last heard)."""
+        return self.decoder.unmapped_devices()
+
+    def reject_counts(self) -> dict[str, int]:
+        return self.ingest.reject_counts()
+
+    def last_rejects(self) -> list:
+        """The most recent refused messages, oldest first (RejectRecord)."""
+        return self.ingest.last_rejects()
+
     # -- ETAs and exceptions --------------------------------------------------------
     def watch(
         self,
