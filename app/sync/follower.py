@@ -24,22 +24,9 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "dispatch_change"
 
-# A statement-level trigger: every transaction that writes the change log rings the bell
-# once at COMMIT (PostgreSQL folds repeated identical notifications of one transaction).
-_TRIGGER_SQL = (
-    f"""
-    CREATE OR REPLACE FUNCTION dispatch_change_notify() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        PERFORM pg_notify('{CHANNEL}', '');
-        RETURN NULL;
-    END $$
-    """,
-    """
-    CREATE OR REPLACE TRIGGER change_log_notify AFTER INSERT ON change_log
-    FOR EACH STATEMENT EXECUTE FUNCTION dispatch_change_notify()
-    """,
-)
+# The trigger that rings the bell ships with the schema (migration 0002): every transaction
+# that writes the change log NOTIFYs ``CHANNEL`` once at COMMIT.
+TRIGGER = "change_log_notify"
 
 
 @dataclass(frozen=True)
@@ -54,15 +41,18 @@ class ChangeEvent:
     actor: str
 
 
-def install_notify_trigger(engine: Engine) -> bool:
-    """Make every change-log write NOTIFY ``CHANNEL`` (idempotent); False on SQLite."""
+def has_notify_trigger(engine: Engine) -> bool:
+    """True when the change log NOTIFYs ``CHANNEL`` (the shipped migrations install it on
+    PostgreSQL); always False on SQLite."""
     if engine.dialect.name != "postgresql":
         return False
-    with engine.begin() as conn:
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727001)")  # one installer at a time
-        for statement in _TRIGGER_SQL:
-            conn.exec_driver_sql(statement)
-    return True
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql(
+            "SELECT 1 FROM pg_trigger WHERE tgname = %(name)s "
+            "AND tgrelid = to_regclass('change_log')",
+            {"name": TRIGGER},
+        ).first()
+    return found is not None
 
 
 def _libpq_url(url: str) -> str:
@@ -97,7 +87,7 @@ class ChangeFollower:
         self._conn = None
         self._lock = threading.Lock()
         self._skip_first = False
-        self._trigger_installed = False
+        self._trigger_checked = False
         self._thread = threading.Thread(target=self._run, name="change-follower", daemon=True)
 
     @property
@@ -175,9 +165,17 @@ class ChangeFollower:
     def _connect(self) -> None:
         import psycopg
 
-        if not self._trigger_installed:
-            install_notify_trigger(self.store.engine)
-            self._trigger_installed = True
+        if not self._trigger_checked:
+            # No DDL here: the schema's migrations own the trigger. Without it (a database
+            # not migrated to this version) changes still arrive, by the poll.
+            if not has_notify_trigger(self.store.engine):
+                log.warning(
+                    "the shared database has no change-log trigger (its schema is older than "
+                    "this workstation's): other workstations' changes arrive within %.0f s "
+                    "instead of at once; start a workstation online to migrate it",
+                    self.poll_s,
+                )
+            self._trigger_checked = True
         conn = psycopg.connect(_libpq_url(self.store.url), autocommit=True, connect_timeout=5)
         conn.execute(f"LISTEN {CHANNEL}")
         self.listen_pid = conn.info.backend_pid
