@@ -1,19 +1,25 @@
-"""Migrations on PostgreSQL: the change-log doorbell ships with the schema."""
+"""Migrations on PostgreSQL: the change-log doorbell ships with the schema, and
+workstations first-starting together on an empty database migrate it once, in turn."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from app.store import open_store
 from app.store.changelog import log_change
 from app.store.migrate import current_revision, head_revision
 from app.sync.follower import CHANNEL, has_notify_trigger
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _libpq(url: str) -> str:
@@ -57,3 +63,74 @@ def test_sqlite_migrates_to_the_same_head_without_a_trigger(tmp_path: Path) -> N
             assert list(triggers) == []
     finally:
         store.close()
+
+
+_START = """
+import sys, time
+from app.store import open_store
+from app.store.migrate import current_revision
+go = float(sys.argv[2])
+time.sleep(max(0.0, go - time.time()))
+store = open_store(sys.argv[1], workstation=sys.argv[3])
+print(current_revision(store.engine))
+store.close()
+"""
+
+
+@pytest.mark.postgres
+def test_workstations_first_starting_together_migrate_once(postgres_url: str) -> None:
+    """Four workstation processes open the same empty PostgreSQL database at the same
+    instant: every one starts (none trips over another's half-made tables) and the
+    schema is there once, at the newest revision, with its trigger."""
+    go = time.time() + 3.0  # all four import first, then open at this instant
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _START, postgres_url, str(go), f"desk-{i}"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for i in range(4)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    errors = [err for p, (_out, err) in zip(procs, results, strict=True) if p.returncode]
+    assert errors == []
+    assert [out.strip() for out, _err in results] == [head_revision()] * 4
+    store = open_store(postgres_url, migrate=False)
+    try:
+        with store.engine.connect() as conn:
+            versions = list(conn.execute(text("SELECT version_num FROM alembic_version")))
+            assert versions == [(head_revision(),)]
+            triggers = conn.execute(
+                text("SELECT count(*) FROM pg_trigger WHERE tgname = 'change_log_notify'")
+            ).scalar_one()
+        assert triggers == 1
+        assert "change_log" in inspect(store.engine).get_table_names()
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_threads_first_starting_together_migrate_once(postgres_url: str) -> None:
+    """The same with eight threads of one process released by one barrier."""
+    barrier = threading.Barrier(8)
+    revisions: list[str] = []
+    failures: list[BaseException] = []
+
+    def start(i: int) -> None:
+        try:
+            barrier.wait(10)
+            store = open_store(postgres_url, workstation=f"desk-{i}")
+            revisions.append(current_revision(store.engine))
+            store.close()
+        except BaseException as exc:  # reported below, with the others
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert failures == []
+    assert revisions == [head_revision()] * 8
