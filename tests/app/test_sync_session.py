@@ -255,3 +255,27 @@ def test_a_workstation_restarted_offline_opens_its_local_copy(
         assert outbox_keys(shared_url) and len(outbox_keys(shared_url)) == 1
     finally:
         again.shutdown()
+
+
+def locked_on(context: AppContext) -> set[str]:
+    return {s.order_id for r in context.state.plan.routes for s in r.stops if s.locked}
+
+
+def test_a_lock_made_offline_reaches_the_other_workstation(qtbot, desks, server) -> None:
+    """Locking a stop while the database is down waits in the outbox as a lock command;
+    after the restart the other workstation shows the stop locked."""
+    a, b = desks
+    server.stop_immediate()
+    qtbot.waitUntil(lambda: "offline" in a.database_label(), timeout=WAIT_MS)
+    result = a.dispatch.set_locked(a.state.plan, ["O5"], True)
+    a.state.set_plan(result.plan, result.changes)
+    qtbot.waitUntil(lambda: a.outbox_pending() == 1, timeout=WAIT_MS)
+    with a.store.read_session() as s:
+        (row,) = s.scalars(select(OutboxRow)).all()
+    assert row.command["kind"] == "set_locks" and set(row.base_versions) == {"R1"}
+    assert "O5" not in locked_on(b)
+    server.restart()
+    qtbot.waitUntil(lambda: a.outbox_pending() == 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "O5" in locked_on(b), timeout=WAIT_MS)
+    assert locked_on(a) == locked_on(b) == {"O5"}
+    assert not conflicts_on_board(a) and not conflicts_on_board(b)
