@@ -1,7 +1,7 @@
 """Interleavings of offline edits on two desks: no silent overwrite, and both converge.
 
-``run_interleaving`` plays a list of steps (edit a route, sync, go off/online) on two desks
-sharing one database, drains both, and checks what a supervisor would: every edit either
+``run_interleaving`` plays a list of steps (edit a route, lock or unlock a stop, accept a
+fleet re-plan, sync, go off/online) on two desks sharing one database, drains both, and checks what a supervisor would: every edit either
 landed on exactly the version it was made from or was surfaced as a sync conflict, and
 both local copies end equal to the shared database.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -19,9 +19,11 @@ from sqlalchemy import select
 from app.store import open_store
 from app.store import repository as repo
 from app.store.models import ChangeLogRow, ExceptionRow, OutboxRow
+from app.sync.commands import SAVE_PLAN, Command, PlanChange
 from app.sync.drill_day import DAY, DEPOT, seed_drill_day
 from app.sync.drills import DrillResult, chain_breaks
 from app.sync.drills_offline import drain, local_orders, make_desk, rotate
+from app.sync.offline import OfflineDesk
 from app.sync.outbox import CONFLICT, conflict_id
 
 ROUTES = ("R0", "R1", "R2")
@@ -29,7 +31,8 @@ ROUTES = ("R0", "R1", "R2")
 
 @dataclass(frozen=True)
 class Step:
-    """``desk`` (0 or 1) does ``action``: "edit" (route ``route``), "sync" or "toggle"."""
+    """``desk`` (0 or 1) does ``action``: "edit" (route ``route``), "lock" (its first stop
+    locked or unlocked), "plan" (a fleet re-plan reversing it), "sync" or "toggle"."""
 
     desk: int
     action: str
@@ -61,8 +64,13 @@ def run_interleaving(shared_url: str, workdir: Path, steps: list[Step]) -> Verdi
     try:
         for step in steps:
             desk = desks[step.desk]
+            route = ROUTES[step.route % len(ROUTES)]
             if step.action == "edit":
-                keys.append(rotate(desk, ROUTES[step.route % len(ROUTES)], f"user{step.desk}"))
+                keys.append(rotate(desk, route, f"user{step.desk}"))
+            elif step.action == "lock":
+                keys.append(_toggle_lock(desk, route, f"user{step.desk}"))
+            elif step.action == "plan":
+                keys.append(_replan(desk, route, f"user{step.desk}"))
             elif step.action == "sync":
                 desk.sync()
             else:
@@ -71,13 +79,41 @@ def run_interleaving(shared_url: str, workdir: Path, steps: list[Step]) -> Verdi
             desk.work_offline = False
         for desk in (*desks, *desks):  # twice: the first drain may change what the other sees
             drain(desk)
-        converged = local_orders(desks[0]) == local_orders(desks[1]) == _orders(shared)
+        converged = _shape(desks[0].local) == _shape(desks[1].local) == _shape(shared)
+        converged = converged and local_orders(desks[0]) == _orders(shared)
         return _verdict(shared, keys, start_id or 0, converged)
     finally:
         for desk in desks:
             desk.close()
             desk.local.close()
         shared.close()
+
+
+def _toggle_lock(desk: OfflineDesk, route_id: str, actor: str) -> str:
+    """Lock the route's first stop (unlock it if locked), on the local copy; its key."""
+    with desk.local.read_session() as s:
+        plan = repo.load_plan(s, DEPOT, DAY)
+    first = next(r for r in plan.routes if r.id == route_id).stops[0]
+    return desk.set_locks({first.order_id: not first.locked}, actor=actor).key
+
+
+def _replan(desk: OfflineDesk, route_id: str, actor: str) -> str:
+    """Accept a fleet-wide re-plan that reverses the route (every route of the day must be
+    as the desk had it); its key."""
+    with desk.local.read_session() as s:
+        plan = repo.load_plan(s, DEPOT, DAY)
+        versions = repo.route_versions(s, DEPOT, DAY)
+    route = next(r for r in plan.routes if r.id == route_id)
+    change = PlanChange(plan.id, (replace(route, stops=route.stops[::-1]),), check_all=True)
+    command = Command(DEPOT, DAY, {}, versions, actor, "Re-plan", kind=SAVE_PLAN, plan=change)
+    return desk.submit(command).key
+
+
+def _shape(store) -> dict[str, list[tuple[str, bool]]]:
+    """route id -> (order id, locked) of each stop: what the desks must agree on."""
+    with store.read_session() as s:
+        plan = repo.load_plan(s, DEPOT, DAY)
+    return {r.id: [(st.order_id, st.locked) for st in r.stops] for r in plan.routes}
 
 
 def _orders(store) -> dict[str, list[str]]:
@@ -122,7 +158,7 @@ def _verdict(shared, keys: list[str], start_id: int, converged: bool) -> Verdict
 
 
 def random_steps(rng: random.Random, count: int) -> list[Step]:
-    actions = ("edit", "edit", "edit", "sync", "toggle")
+    actions = ("edit", "edit", "edit", "lock", "plan", "sync", "toggle")
     return [Step(rng.randrange(2), rng.choice(actions), rng.randrange(3)) for _ in range(count)]
 
 

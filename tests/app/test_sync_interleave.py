@@ -1,5 +1,6 @@
-"""Hypothesis-chosen interleavings of offline edits on two desks: nothing silently
-overwritten, nothing lost, every conflict recorded with both versions, both converge."""
+"""Hypothesis-chosen interleavings of offline edits (moves, locks, fleet re-plans) on two
+desks: nothing silently overwritten, nothing lost, every conflict recorded with both
+versions, both converge."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ steps = st.lists(
     st.builds(
         Step,
         desk=st.integers(0, 1),
-        action=st.sampled_from(["edit", "edit", "sync", "toggle"]),
+        action=st.sampled_from(["edit", "edit", "lock", "plan", "sync", "toggle"]),
         route=st.integers(0, 2),
     ),
     max_size=25,
