@@ -55,6 +55,9 @@ def _with_timeout(url: str, seconds: int = 3) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+SHOWN_ROUTES = 6  # routes a conflict's text names; a whole-plan conflict names those differing
+
+
 def conflict_text(detail: str) -> str:
     """Both versions of a sync conflict as one readable paragraph."""
     try:
@@ -72,7 +75,15 @@ def conflict_text(detail: str) -> str:
             + ", ".join(f"{'locks' if v else 'unlocks'} {oid}" for oid, v in sorted(locks.items()))
         )
     mine_routes, theirs_routes = data.get("mine") or {}, data.get("theirs") or {}
-    for rid in sorted(set(mine_routes) | set(theirs_routes)):
+    ids = sorted(set(mine_routes) | set(theirs_routes))
+    # A whole plan against a whole plan: the routes that differ, a few of them.
+    differ = [rid for rid in ids if (mine_routes.get(rid) or {}).get("orders")
+              != (theirs_routes.get(rid) or {}).get("orders")]  # fmt: skip
+    more = 0
+    if len(ids) > SHOWN_ROUTES:
+        pool = differ or ids
+        ids, more = pool[:SHOWN_ROUTES], max(0, len(pool) - SHOWN_ROUTES)
+    for rid in ids:
         mine = mine_routes.get(rid)
         theirs = theirs_routes.get(rid) or {}
         yours = (f"yours (from v{mine.get('version')}): {' '.join(mine.get('orders', []))}"
@@ -81,6 +92,8 @@ def conflict_text(detail: str) -> str:
             f"{rid}: {yours} | stored (v{theirs.get('version')}): "
             f"{' '.join(theirs.get('orders', []))}"
         )
+    if more > 0:
+        lines.append(f"and {more} more route{'s' if more > 1 else ''} differ")
     reason = data.get("reason", "")
     return "; ".join(lines) + (f" ({reason})" if reason else "")
 

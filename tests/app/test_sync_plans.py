@@ -12,6 +12,7 @@ import pytest
 from app.store import open_store
 from app.store import repository as repo
 from app.sync.drill_day import ACTOR, DAY, DEPOT, drill_day
+from app.sync_session import conflict_text
 from engine.model import Plan, Route
 from tests.app.test_sync_support import desk, orders, rotated, shared_store, versions
 
@@ -74,6 +75,9 @@ def test_a_plan_made_offline_over_an_edited_plan_is_a_conflict(
     assert plan_of(a.local).id == "PLAN"  # the local copy caught up: theirs
     (conflict,) = a.conflicts()
     assert "Compare both plans" in conflict.suggested_action
+    text = conflict_text(conflict.detail)  # what the exceptions pane shows: a few routes
+    assert text.startswith("plan: yours PLAN-A | stored PLAN;") and "PLAN-A-R0: yours" in text
+    assert "and 10 more routes differ" in text and text.count(" | stored (v") == 6
     a.resolve_conflict(conflict.id, keep=keep, actor="ann")
     assert a.sync().conflicts == 0 and not a.conflicts()
     assert plan_of(shared).id == ("PLAN-A" if keep == "mine" else "PLAN")
