@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtTest import QTest
+from PySide6.QtCore import Qt
 
 from app.context import AppContext
 from app.routes_model import EDITING_COLUMN
@@ -18,7 +17,7 @@ from tests.app.test_sync_session import (  # noqa: F401 (fixtures)
     shared_url,  # noqa: F811
     workstation,
 )
-from tests.widgets.test_map_pane import shift_drag, stats, stop_point
+from tests.widgets.test_map_pane import stats
 from widgets.main_window import MainWindow
 
 pytestmark = [pytest.mark.postgres, pytest.mark.mqtt, pytest.mark.slow]
@@ -120,18 +119,27 @@ def test_dragging_a_stop_on_the_map_shows_its_route_as_edited_elsewhere(
     mqtt_url,
 ) -> None:
     """Ann shift-drags stop O5 on her map: Bob's workstation shows her editing O5's route
-    while the stop is in her hand; she drops it away from every route and the mark goes."""
+    while the stop is in her hand; she drops it away from every route and the mark goes.
+    (The drag is the page's own, fed with Leaflet mouse events.)"""
     bob = workstation(qtbot, tmp_path, monkeypatch, shared_url, mqtt_url, "desk-bob")
     try:
         pane = window.map_pane
         qtbot.waitUntil(lambda: pane.is_ready and stats(qtbot, pane)["stops"] == 12,
                         timeout=WAIT_MS)  # fmt: skip
         route = route_of(window.context, "O5")
-        a = stop_point(qtbot, pane, "O5")
-        b = a + QPoint(-120, 0)  # west of the stops' line: far from every route
-        target = shift_drag(qtbot, pane, a, b)
+        # ~480 m west of the stops' line (they all lie on one meridian): far from any route.
+        pane.run_js(
+            "var m = dd.stops['O5'].layer, at = m.getLatLng();"
+            "m.fire('mousedown', {latlng: at,"
+            " originalEvent: new MouseEvent('mousedown', {shiftKey: true})});"
+            "dd.map.fire('mousemove', {latlng: L.latLng(at.lat, at.lng - 0.006)});"
+        )
         qtbot.waitUntil(lambda: bob.editors().get(route) == "ann@desk-ann", timeout=WAIT_MS)
-        QTest.mouseRelease(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, b)
+        with qtbot.waitSignal(pane.sig_stop_dropped_at, timeout=WAIT_MS):
+            pane.run_js(
+                "var at = dd.stops['O5'].layer.getLatLng();"
+                "dd.map.fire('mouseup', {latlng: L.latLng(at.lat, at.lng - 0.006)});"
+            )
         qtbot.waitUntil(lambda: route not in bob.editors(), timeout=WAIT_MS)
         assert route_of(window.context, "O5") == route  # dropped on no route: not moved
     finally:
