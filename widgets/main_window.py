@@ -33,6 +33,7 @@ from widgets.exceptions_pane import ExceptionsPane
 from widgets.map_pane import MapPane
 from widgets.proposal_dialog import ProposalDialog
 from widgets.routes_pane import RoutesPane
+from widgets.telemetry_dialog import TelemetryDialog
 from widgets.timeline_pane import TimelinePane
 
 log = logging.getLogger(__name__)
@@ -153,12 +154,35 @@ class MainWindow(QMainWindow):
         unlock.triggered.connect(lambda: self._lock_selected(False))
         edit_menu.addAction(lock)
         edit_menu.addAction(unlock)
+        telemetry_menu = menu.addMenu("&Telemetry")
+        self.devices_action = QAction("Tracker &devices and rejected messages…", self)
+        self.devices_action.setShortcut(QKeySequence("Ctrl+Shift+D"))
+        self.devices_action.setStatusTip(
+            "Map OwnTracks/Traccar devices to vehicles; see which messages were refused and why"
+        )
+        self.devices_action.triggered.connect(self.open_telemetry_dialog)
+        telemetry_menu.addAction(self.devices_action)
         self._view_menu = menu.addMenu("&View")
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("toolbar_main")
         for action in (self.plan_action, self.replan_action, self.cancel_action,
                        self.undo_action, self.redo_action):  # fmt: skip
             toolbar.addAction(action)
+
+    def open_telemetry_dialog(self) -> TelemetryDialog | None:
+        """Telemetry ▸ devices and rejects (one dialog, raised again when already open)."""
+        service = self.context.live.service
+        if service is None:
+            QMessageBox.information(self, "Telemetry", "Live telemetry is not running.")
+            return None
+        dialog = getattr(self, "_telemetry_dialog", None)
+        if dialog is None:
+            index = self.context.state.index
+            vehicles = sorted(index.vehicles) if index is not None else []
+            dialog = self._telemetry_dialog = TelemetryDialog(service, vehicles, self)
+        dialog.show()
+        dialog.raise_()
+        return dialog
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()

@@ -53,6 +53,7 @@ def _table(parent: QWidget, headers: Sequence[str]) -> QTableWidget:
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
     table.verticalHeader().setVisible(False)
+    table.setWordWrap(False)
     return table
 
 
@@ -60,7 +61,9 @@ def _fill(table: QTableWidget, rows: Sequence[Sequence[str]]) -> None:
     table.setRowCount(len(rows))
     for r, values in enumerate(rows):
         for c, value in enumerate(values):
-            table.setItem(r, c, QTableWidgetItem(value))
+            item = QTableWidgetItem(value)
+            item.setToolTip(value)  # long payloads and details in full
+            table.setItem(r, c, item)
 
 
 class TelemetryDialog(QDialog):
@@ -71,7 +74,7 @@ class TelemetryDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Telemetry: devices and rejected messages")
-        self.resize(820, 480)
+        self.resize(1000, 480)
         self.source = source
         tabs = QTabWidget(self)
         tabs.addTab(self._devices_tab(vehicles), "Devices")

@@ -183,3 +183,18 @@ def test_double_clicking_an_exception_focuses_map_and_timeline(qtbot, planned_wi
         return bool(seen) and seen[-1] == {"kind": "stop", "id": order_id}
 
     qtbot.waitUntil(map_selected, timeout=10_000)
+
+
+def test_the_telemetry_menu_opens_devices_and_rejects(qtbot, planned_window):
+    """Telemetry ▸ Tracker devices… opens the dialog over the running service, offering the
+    depot's vehicles; a second trigger raises the same dialog."""
+    window, context = planned_window, planned_window.context
+    qtbot.waitUntil(lambda: context.live.service is not None, timeout=30_000)
+    window.devices_action.trigger()
+    dialog = window.open_telemetry_dialog()
+    assert dialog is not None and dialog.isVisible()
+    offered = {dialog.vehicle_combo.itemText(i) for i in range(dialog.vehicle_combo.count())}
+    assert offered == set(context.state.index.vehicles)
+    assert window.open_telemetry_dialog() is dialog
+    assert dialog.tabs.tabText(1) == "Rejected messages"
+    dialog.close()
