@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from app.telemetry.decode import Decoder, DeviceMap
 from app.telemetry.ingest import Ingest
@@ -84,7 +84,11 @@ class TelemetryService(QObject):
         self._eval_timer = QTimer(self)
         self._eval_timer.setInterval(eval_interval_ms)
         self._eval_timer.timeout.connect(self._evaluate_async)
-        self.feed.sig_fixes_applied.connect(self._deliver_results)
+        # Queued: the window's own reactions to a drain (vehicles to the map) come first;
+        # the ETA results follow in the next turn of the event loop.
+        self.feed.sig_fixes_applied.connect(
+            self._deliver_results, Qt.ConnectionType.QueuedConnection
+        )
         self._sim_timer: QTimer | None = None
         self._publisher = None
 
