@@ -22,41 +22,131 @@
   }
 
   /* A vehicle: a circle in its route colour with a white heading arrow, drawn on canvas;
-   * faded with an orange badge when stale, ringed when selected. */
+   * faded with an orange badge when stale, ringed when selected. Each look is drawn once
+   * into a sprite (body: ring and circle; arrow: per whole degree of heading; badge) and
+   * then copied with drawImage, which costs far less than filling paths per vehicle. */
+  var sprites = {};
+  var PIXELS = L.Browser.retina ? 2 : 1; // the scale Leaflet's canvas renderer draws at
+
+  function sprite(key, half, paint) {
+    var c = sprites[key];
+    if (c) return c;
+    c = sprites[key] = document.createElement("canvas");
+    c.width = c.height = 2 * half * PIXELS;
+    var ctx = c.getContext("2d");
+    ctx.scale(PIXELS, PIXELS);
+    ctx.translate(half, half);
+    paint(ctx);
+    c.half = half;
+    return c;
+  }
+
+  function bodySprite(o, rad) {
+    var key = "b|" + rad + "|" + o.fillColor + "|" + o.color + "|" + o.weight + "|" +
+      o.fillOpacity + "|" + o.opacity + "|" + !!o.selected;
+    return sprite(key, rad + 8, function (ctx) {
+      if (o.selected) {
+        ctx.beginPath(); ctx.arc(0, 0, rad + 4, 0, Math.PI * 2);
+        ctx.globalAlpha = 1; ctx.fillStyle = "#ffd400"; ctx.fill();
+      }
+      ctx.beginPath(); ctx.arc(0, 0, rad, 0, Math.PI * 2, false); // as L.Canvas._updateCircle
+      ctx.globalAlpha = o.fillOpacity; ctx.fillStyle = o.fillColor || o.color; ctx.fill("evenodd");
+      ctx.globalAlpha = o.opacity; ctx.lineWidth = o.weight; ctx.strokeStyle = o.color;
+      ctx.lineCap = o.lineCap; ctx.lineJoin = o.lineJoin; ctx.stroke();
+    });
+  }
+
+  function arrowSprite(heading, stale, rad) {
+    var key = "a|" + rad + "|" + heading + "|" + !!stale;
+    return sprite(key, rad + 1, function (ctx) {
+      ctx.globalAlpha = stale ? 0.45 : 1;
+      ctx.fillStyle = "#fff";
+      ctx.beginPath();
+      if (heading == null) {
+        ctx.arc(0, 0, rad * 0.3, 0, Math.PI * 2);
+      } else {
+        ctx.rotate((heading * Math.PI) / 180);
+        ctx.moveTo(0, -rad * 0.7); ctx.lineTo(rad * 0.5, rad * 0.55);
+        ctx.lineTo(0, rad * 0.3); ctx.lineTo(-rad * 0.5, rad * 0.55); ctx.closePath();
+      }
+      ctx.fill();
+    });
+  }
+
+  function badgeSprite(rad) {
+    return sprite("s|" + rad, rad + 8, function (ctx) {
+      ctx.beginPath(); ctx.arc(rad * 0.75, -rad * 0.75, 4, 0, Math.PI * 2);
+      ctx.globalAlpha = 1; ctx.fillStyle = "#f0ad4e"; ctx.strokeStyle = "#8a6d3b";
+      ctx.lineWidth = 1; ctx.fill(); ctx.stroke();
+    });
+  }
+
+  function wholeDegrees(heading) {
+    return heading == null ? null : ((Math.round(heading) % 360) + 360) % 360;
+  }
+
+  function blit(ctx, img, p) {
+    var h = img.half;
+    ctx.drawImage(img, p.x - h, p.y - h, 2 * h, 2 * h);
+  }
+
   var VehicleMarker = L.CircleMarker.extend({
     _updateBounds: function () {
       L.CircleMarker.prototype._updateBounds.call(this);
       var pad = L.point(7, 7); // the badge and the selection ring reach past the circle
       this._pxBounds = L.bounds(this._pxBounds.min.subtract(pad), this._pxBounds.max.add(pad));
     },
+    /* What the vehicle looks like where it is: the renderer repaints only when a vehicle's
+     * look changed since the last frame. */
+    _look: function () {
+      var o = this.options, p = this._point;
+      return p ? p.x + "," + p.y + "," + this._radius + "," + wholeDegrees(o.heading) + "," +
+        !!o.stale + "," + !!o.selected + "," + o.fillColor + "," + o.color : "";
+    },
     _updatePath: function () {
       var r = this._renderer, o = this.options;
       if (!r._drawing || this._empty()) return;
-      var ctx = r._ctx, p = this._point, rad = this._radius;
-      if (o.selected) {
-        ctx.beginPath(); ctx.arc(p.x, p.y, rad + 4, 0, Math.PI * 2);
-        ctx.globalAlpha = 1; ctx.fillStyle = "#ffd400"; ctx.fill();
+      var ctx = r._ctx, p = this._point, rad = Math.max(Math.round(this._radius), 1);
+      blit(ctx, bodySprite(o, rad), p);
+      blit(ctx, arrowSprite(wholeDegrees(o.heading), o.stale, rad), p);
+      if (o.stale) blit(ctx, badgeSprite(rad), p);
+    },
+  });
+
+  /* The vehicles' canvas: a batch of moves asks for one frame; the frame clears the canvas
+   * and copies each visible vehicle's sprites in draw order (no per-vehicle dirty bounds:
+   * a moving fleet dirties the whole view anyway). */
+  var VehicleCanvas = L.Canvas.extend({
+    _updatePath: function (layer) {
+      layer._project();
+      // A vehicle that moved from outside the view to outside the view changes nothing.
+      if (layer._drawnLook !== layer._look() && (layer._drawnVisible || !layer._empty())) {
+        this._requestRedraw(layer);
       }
-      r._updateCircle(this);
-      ctx.save();
-      ctx.globalAlpha = o.stale ? 0.45 : 1;
-      ctx.translate(p.x, p.y);
-      ctx.fillStyle = "#fff";
-      ctx.beginPath();
-      if (o.heading == null) {
-        ctx.arc(0, 0, rad * 0.3, 0, Math.PI * 2);
-      } else {
-        ctx.rotate((o.heading * Math.PI) / 180);
-        ctx.moveTo(0, -rad * 0.7); ctx.lineTo(rad * 0.5, rad * 0.55);
-        ctx.lineTo(0, rad * 0.3); ctx.lineTo(-rad * 0.5, rad * 0.55); ctx.closePath();
+    },
+    _requestRedraw: function () {
+      if (!this._map) return;
+      this._redrawRequest = this._redrawRequest || L.Util.requestAnimFrame(this._redraw, this);
+    },
+    _redraw: function () {
+      if (this._redrawRequest) L.Util.cancelAnimFrame(this._redrawRequest);
+      this._redrawRequest = null;
+      this._redrawBounds = null;
+      this._clear();
+      this._draw();
+    },
+    _draw: function () {
+      this._redrawBounds = null;
+      this._drawing = true;
+      for (var order = this._drawFirst; order; order = order.next) {
+        var layer = order.layer;
+        if (layer._look) {
+          layer._drawnLook = layer._look();
+          layer._drawnVisible = !layer._empty();
+        }
+        layer._updatePath(); // skips vehicles outside the view (_empty)
       }
-      ctx.fill();
-      ctx.restore();
-      if (o.stale) {
-        ctx.beginPath(); ctx.arc(p.x + rad * 0.75, p.y - rad * 0.75, 4, 0, Math.PI * 2);
-        ctx.globalAlpha = 1; ctx.fillStyle = "#f0ad4e"; ctx.strokeStyle = "#8a6d3b";
-        ctx.lineWidth = 1; ctx.fill(); ctx.stroke();
-      }
+      this._drawing = false;
     },
   });
 
@@ -81,7 +171,7 @@
     dd.routeLayer = L.layerGroup().addTo(map);
     dd.stopLayer = L.layerGroup().addTo(map);
     dd.vehicleLayer = L.layerGroup().addTo(map);
-    dd.vehicleRenderer = L.canvas({ pane: "ddVehicles" });
+    dd.vehicleRenderer = new VehicleCanvas({ pane: "ddVehicles" });
     listenForVehicles(map);
     if (typeof QWebChannel !== "undefined" && window.qt && qt.webChannelTransport) {
       new QWebChannel(qt.webChannelTransport, function (channel) {
