@@ -222,7 +222,7 @@ class PreparedRoute:
     and the depot) is asked of the travel model only the first time it is needed.
     """
 
-    __slots__ = ("route", "stops", "_rows", "_travel", "_legs")
+    __slots__ = ("route", "stops", "_rows", "_travel", "_legs", "_drives", "_drive_factor")
 
     def __init__(self, route: Route, orders: Mapping[str, Order], travel: TravelTimes) -> None:
         self.route = route
@@ -244,11 +244,16 @@ class PreparedRoute:
                 o.location,
                 o.service_time,
                 earliest,
+                len(o.windows) == 1,
             )
             for s, o, earliest in self.stops
         )
         self._travel = travel
         self._legs: dict[tuple, float] = {}
+        # Drives between stops as timedeltas at one speed factor (the route's factor rarely
+        # changes): the same ``timedelta(seconds=leg * factor)`` as computed afresh.
+        self._drives: dict[tuple[int, int], timedelta] = {}
+        self._drive_factor = 1.0
 
     def leg_s(self, i: int, j: int, depot: Location | None = None) -> float:
         """Model seconds from stop ``i`` to stop ``j`` (index -1 is ``depot``), memoised."""
@@ -285,33 +290,44 @@ class PreparedRoute:
             t = max(now, route.start) if route.start else now
         else:
             return RouteEta(route.id, route.vehicle_id, (), speed_factor, "none")
-        travel, legs, rid, vid = self._travel, self._legs, route.id, route.vehicle_id
+        travel, rid, vid = self._travel, route.id, route.vehicle_id
+        if speed_factor != self._drive_factor:
+            self._drives.clear()
+            self._drive_factor = speed_factor
+        drives = self._drives
         etas: list[StopEta] = []
+        append = etas.append
         arrived_status = StopStatus.ARRIVED
         for i, row in enumerate(self._rows):
-            oid, plan_status, actual, planned, windows, first, location, service, earliest = row
+            oid, plan_status, actual, planned, windows, first, location, service, earliest, one = (
+                row
+            )
             st = statuses.get(oid, plan_status)
             if st in _DONE:
                 continue
             arrived = arrived_at.get(oid) or actual
             if st is arrived_status and arrived is not None:
                 eta = arrived
-                window = first if eta <= first.end else service_window(windows, eta)
+                window = first if one or eta <= first.end else service_window(windows, eta)
                 start = max(arrived, earliest)
                 t = max(now, start + service)
             else:
                 if here == -2:
                     secs = travel.seconds(live, location)  # type: ignore[arg-type]
+                    eta = t + timedelta(seconds=secs * speed_factor)
+                elif here == -1:  # from the depot, which may differ per call
+                    eta = t + timedelta(seconds=self.leg_s(-1, i, depot) * speed_factor)
                 else:
-                    secs = legs.get((here, i))
-                    if secs is None:
+                    drive = drives.get((here, i))
+                    if drive is None:
                         secs = self.leg_s(here, i, depot)
-                eta = t + timedelta(seconds=secs * speed_factor)
-                window = first if eta <= first.end else service_window(windows, eta)
+                        drive = drives[here, i] = timedelta(seconds=secs * speed_factor)
+                    eta = t + drive
+                window = first if one or eta <= first.end else service_window(windows, eta)
                 start = eta if eta > window.start else window.start  # max(eta, window.start)
                 t = start + service
             here = i
-            etas.append(StopEta(rid, vid, oid, eta, start, t, window, planned))
+            append(StopEta(rid, vid, oid, eta, start, t, window, planned))
         end = None
         if depot is not None and (status or route.status) is not RouteStatus.COMPLETED:
             secs = travel.seconds(live, depot) if here == -2 else self.leg_s(here, -1, depot)

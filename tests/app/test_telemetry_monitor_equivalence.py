@@ -191,3 +191,26 @@ def test_fast_pass_matches_the_plain_loop_on_a_random_day(seed):
         kinds |= {c.type for c in conditions}
         now += 90
     assert len(kinds) >= 6, kinds  # the day really exercises the rules
+
+
+def test_fast_pass_stays_exact_when_speed_factors_flip_between_passes():
+    """Drives remembered at one observed speed factor are not reused when it changes back
+    and forth (two live pictures in turn, as after a stop event arrives late)."""
+    plan, orders, fleet, travel, rng = random_day(7, vehicles=30)
+    by_id = {o.id: o for o in orders}
+    config = RuleConfig()
+    monitor = LiveMonitor(plan, orders, travel=travel, depot=DEPOT, fleet=fleet, config=config)
+    tracker = ExceptionTracker()
+    now = BASE.timestamp() + 3 * 3600
+    states = [random_state(plan, orders, rng, now), random_state(plan, orders, rng, now)]
+    factors = set()
+    for step in range(6):
+        state = states[step % 2]
+        result = monitor.evaluate(state.snapshot(), now)
+        etas, conditions = reference_pass(plan, by_id, state, now, travel, fleet, config)
+        expected = tracker.update(conditions, datetime.fromtimestamp(now, UTC))
+        assert result.etas == etas
+        assert result.changes == expected
+        factors |= {(rid, e.speed_factor) for rid, e in etas.items()}
+        now += 30
+    assert len(factors) > len({rid for rid, _ in factors})  # some route's factor did change

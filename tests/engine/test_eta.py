@@ -117,3 +117,18 @@ def test_prepared_route_keeps_up_with_a_different_depot():
     for depot in (DEPOT, Location(40.700, -111.950), DEPOT):
         got = prepared.etas(now, depot=depot)
         assert got == route_etas(ROUTE, ORDERS, now, TRAVEL, depot=depot)
+
+
+def test_prepared_route_follows_a_changing_speed_factor():
+    """Drives remembered at one observed speed factor are not reused at another."""
+    from engine.eta import PreparedRoute
+
+    prepared = PreparedRoute(ROUTE, ORDERS, TRAVEL)
+    now = T0 + timedelta(minutes=10)
+    here = Position("V1", now, 40.765, -111.890)
+    for factor in (1.0, 1.6, 1.6, 0.9, 1.0):
+        kwargs = {"position": here, "depot": DEPOT, "speed_factor": factor}
+        got = prepared.etas(now, **kwargs)
+        assert got == route_etas(ROUTE, ORDERS, now, TRAVEL, **kwargs)
+    slow = prepared.etas(now, position=here, speed_factor=2.0).of("C")
+    assert slow.eta > prepared.etas(now, position=here).of("C").eta
