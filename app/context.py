@@ -19,6 +19,7 @@ from app.day_state import DayState
 from app.dispatch import DispatchService, ReplanScope, diff_changes, replan_job
 from app.dispatch_preview import states_from_fixes
 from app.exceptions_board import ExceptionBoard
+from app.heap import HeapKeeper
 from app.jobs import JobRunner
 from app.live_session import LiveSession, eta_travel_times, merge_stop_states
 from app.roads import travel_model_for
@@ -72,6 +73,7 @@ class AppContext(QObject):
         self._local_versions: tuple[dict[str, int], int] | None = None
         self.state = DayState(self)
         self.jobs = JobRunner(self)
+        self.heap: HeapKeeper | None = None
         self.jobs.sig_job_done.connect(self._on_job_done)
         self.jobs.sig_job_progress.connect(self._on_job_progress)
         self.depot_id: str = ""
@@ -89,6 +91,18 @@ class AppContext(QObject):
             parent=self,
         )
         self.state.sig_changed.connect(self._on_state_changed)
+
+    def keep_heap_settled(self) -> None:
+        """For the window (a long-running process): short collector pauses, the day's
+        long-lived data frozen after each background job (see :mod:`app.heap`)."""
+        if self.heap is None:
+            self.heap = HeapKeeper(self)
+            self.jobs.sig_job_finished.connect(self._settle_heap_when_idle)
+
+    def _settle_heap_when_idle(self, _kind: str) -> None:
+        busy = ("plan", "geometry", "replan", "eta-travel", "prepare", "basemap")
+        if self.heap is not None and not any(self.jobs.is_running(k) for k in busy):
+            self.heap.settle()
 
     def _open_tiles(self):
         """Map tiles: from the configured tile server, else drawn from the street network."""

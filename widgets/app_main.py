@@ -48,6 +48,7 @@ def run_workstation(args: Namespace) -> int:
         # Run the simulated day fast enough that the picture comes within about a minute.
         settings = replace(settings, demo_speedup=max(settings.demo_speedup, after / 45.0))
     context = AppContext(settings, headless=bool(screenshot))
+    context.keep_heap_settled()
     window = MainWindow(context)
     window.show()
     context.start()

@@ -252,6 +252,8 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Dispatch Desk")
     context = AppContext(settings, headless=True)
+    if not args.no_heap_settle:
+        context.keep_heap_settled()
     window = MainWindow(context)
     window.show()
     from PySide6.QtWidgets import QDockWidget
@@ -365,6 +367,11 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         choices=("routes", "timeline", "exceptions"),
         help="hide this dock (repeatable): which pane costs what",
+    )
+    p.add_argument(
+        "--no-heap-settle",
+        action="store_true",
+        help="leave the garbage collector as Python sets it (for comparison)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
