@@ -255,21 +255,15 @@ def evaluate_rules(
         if route.status not in (RouteStatus.RELEASED, RouteStatus.ACTIVE):
             continue
         route_eta = etas.get(route.id)
-        if route_eta is not None:
-            out.extend(_late(route_eta, now, margin_s))
+        late = list(_late(route_eta, now, margin_s)) if route_eta is not None else []
+        if live is not None and live.broken_down_at is not None:
+            # One exception for a broken-down vehicle: its stops at risk are named in it,
+            # not raised one by one (they all have the same cause and the same remedy).
+            out.append(_breakdown(route, vid, live.broken_down_at, late, orders, statuses))
+        else:
+            out.extend(late)
         if live is None:
             continue
-        if live.broken_down_at is not None:
-            out.append(
-                Condition(
-                    ExceptionType.BREAKDOWN,
-                    Severity.CRITICAL,
-                    vid,
-                    None,
-                    f"{vid} reported a breakdown at {_hm(live.broken_down_at)}",
-                    "Re-plan: move its remaining stops to other vehicles",
-                )
-            )
         pos = live.position
         if pos is None or route.status is not RouteStatus.ACTIVE:
             continue
@@ -334,6 +328,32 @@ def evaluate_rules(
                     )
                 )
     return out
+
+
+def _breakdown(route, vid, at, late, orders, statuses) -> Condition:
+    remaining = sum(
+        1
+        for s in route.stops
+        if s.order_id in orders and statuses.get(s.order_id, s.status) not in _DONE
+    )
+    text = f"{vid} reported a breakdown at {_hm(at)}; {remaining} stops left on its route"
+    worst = max((c.minutes_late for c in late if c.minutes_late is not None), default=None)
+    if late:
+        at_risk = sorted(late, key=lambda c: -(c.minutes_late or 0.0))
+        named = ", ".join(c.order_id or "" for c in at_risk[:5])
+        more = f" and {len(late) - 5} more" if len(late) > 5 else ""
+        text += f", {len(late)} at risk of missing their window ({named}{more})"
+        if worst is not None and worst > 0:
+            text += f", up to {worst:.0f} min late"
+    return Condition(
+        ExceptionType.BREAKDOWN,
+        Severity.CRITICAL,
+        vid,
+        None,
+        text,
+        "Re-plan: move its remaining stops to other vehicles",
+        worst,
+    )
 
 
 def _late(route_eta: RouteEta, now: datetime, margin_s: float) -> Iterable[Condition]:

@@ -52,7 +52,7 @@ PLAN = Plan(
 )
 
 
-def run(now, pos, *, factor=1.0, statuses=None, stopped=None, fleet=None, cfg=None):
+def run(now, pos, *, factor=1.0, statuses=None, stopped=None, fleet=None, cfg=None, broken=None):
     route = PLAN.routes[0]
     etas = {
         "R1": route_etas(
@@ -66,7 +66,7 @@ def run(now, pos, *, factor=1.0, statuses=None, stopped=None, fleet=None, cfg=No
             speed_factor=factor,
         )
     }
-    live = {"V1": VehicleLive("V1", pos, stopped_since=stopped)}
+    live = {"V1": VehicleLive("V1", pos, stopped_since=stopped, broken_down_at=broken)}
     return evaluate_rules(
         PLAN,
         ORDERS,
@@ -93,6 +93,26 @@ def test_late_risk_is_raised_before_the_window_closes_with_minutes_late():
     assert conds and conds[0].order_id == "B" and now < ORDERS["B"].latest
     assert conds[0].severity is Severity.CRITICAL and conds[0].minutes_late > 0
     assert "late" in conds[0].detail and conds[0].suggested_action
+
+
+def test_a_breakdown_is_one_exception_naming_the_stops_at_risk():
+    """A broken-down van raises one critical exception that names its late stops, instead of
+    one late-risk exception per stop; the per-stop ones close when it comes in."""
+    tracker = ExceptionTracker()
+    now = T0 + timedelta(minutes=25)
+    pos = Position("V1", now, 40.770, -111.890)
+    tracker.update(run(now, pos, factor=2.5), now)
+    assert {e.type for e in tracker.open.values()} == {ExceptionType.LATE_RISK}
+    later = now + timedelta(minutes=1)
+    conds = run(later, pos, factor=2.5, broken=later)
+    assert types(conds) == {ExceptionType.BREAKDOWN}
+    (breakdown,) = conds
+    assert breakdown.severity is Severity.CRITICAL and breakdown.vehicle_id == "V1"
+    assert "2 stops left" in breakdown.detail and "1 at risk" in breakdown.detail
+    assert "(B)" in breakdown.detail and breakdown.minutes_late > 0
+    changes = tracker.update(conds, later)
+    assert [e.type for e in changes.opened] == [ExceptionType.BREAKDOWN]
+    assert [e.type for e in changes.resolved] == [ExceptionType.LATE_RISK]
 
 
 def test_tracker_opens_updates_and_resolves_with_times():
