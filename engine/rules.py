@@ -286,7 +286,8 @@ def evaluate_rules(
         )
         all_stops = None
         here = pos.location
-        if live.stopped_since is not None and not live.on_break:
+        # A break explains a stop; so does a reported breakdown (its own exception).
+        if live.stopped_since is not None and not live.on_break and live.broken_down_at is None:
             idle = (now - live.stopped_since).total_seconds() / 60
             if idle > config.stopped_min:
                 all_stops = [

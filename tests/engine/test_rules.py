@@ -104,7 +104,12 @@ def test_a_breakdown_is_one_exception_naming_the_stops_at_risk():
     tracker.update(run(now, pos, factor=2.5), now)
     assert {e.type for e in tracker.open.values()} == {ExceptionType.LATE_RISK}
     later = now + timedelta(minutes=1)
-    conds = run(later, pos, factor=2.5, broken=later)
+    away = Position("V1", later, 40.780, -111.865)  # 2 km from any stop, still for 20 min
+    still = later - timedelta(minutes=20)
+    assert ExceptionType.STOPPED in types(run(later, away, factor=2.5, stopped=still))
+    # The breakdown says why it stands there: no separate "stopped" exception.
+    conds = run(later, away, factor=2.5, broken=later, stopped=still)
+    conds = [c for c in conds if c.type is not ExceptionType.OFF_ROUTE]
     assert types(conds) == {ExceptionType.BREAKDOWN}
     (breakdown,) = conds
     assert breakdown.severity is Severity.CRITICAL and breakdown.vehicle_id == "V1"
