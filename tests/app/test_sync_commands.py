@@ -19,7 +19,14 @@ from app.sync.offline import OfflineDesk
 from app.sync_session import command_of
 from engine.model import Plan, Unassigned, UnassignedReason
 from engine.planning import Proposal
-from tests.app.test_sync_support import desk, orders, rotated, shared_store, versions
+from tests.app.test_sync_support import (
+    bob_edits_first_then_ann_syncs,
+    desk,
+    orders,
+    rotated,
+    shared_store,
+    versions,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -85,12 +92,7 @@ def test_a_lock_on_a_route_someone_else_changed_is_a_conflict(
     a.work_offline = True
     ann = service(a, "ann@desk-a")
     ann.set_locked(ann.load_plan(DEPOT, DAY), ["O1"], True)
-    bobs = rotated(orders(b.local)["R0"])
-    b.execute({"R0": bobs}, actor="bob")
-    assert b.sync().applied == 1
-    a.work_offline = False
-    report = a.sync()
-    assert (report.applied, report.conflicts) == (0, 1)
+    bobs = bob_edits_first_then_ann_syncs(a, b, "R0")
     assert orders(shared)["R0"] == bobs and locked(shared) == set()
     (conflict,) = a.conflicts()
     assert '"locks": {"O1": true}' in conflict.detail and "Compare the locks" in (
@@ -116,12 +118,9 @@ def replanned(plan: Plan) -> Proposal:
         for i, s in enumerate((*r1.stops, moved))
     ))  # fmt: skip
     new_r0 = replace(r0, stops=tuple(s for s in r0.stops if s.order_id != "O0"))
-    kept = [
-        {"R0": new_r0, "R1": new_r1}.get(r.id, r) for r in plan.routes if r.id != "R7"
-    ]
+    kept = [{"R0": new_r0, "R1": new_r1}.get(r.id, r) for r in plan.routes if r.id != "R7"]
     left = tuple(
-        Unassigned(o, UnassignedReason.CAPACITY, "re-plan")
-        for o in routes["R7"].order_ids
+        Unassigned(o, UnassignedReason.CAPACITY, "re-plan") for o in routes["R7"].order_ids
     )
     new = replace(plan, routes=tuple(kept), unassigned=left)
     return Proposal(new, (), (), 0.0, 0.0, 0.0, 0.0, True, 0.1)
@@ -167,12 +166,7 @@ def test_a_fleet_replan_over_someone_elses_edit_is_a_conflict(
     ann = service(a, "ann@desk-a")
     plan = ann.load_plan(DEPOT, DAY)
     ann.accept_proposal(plan, replanned(plan))
-    bobs = rotated(orders(b.local)["R5"])
-    b.execute({"R5": bobs}, actor="bob")
-    assert b.sync().applied == 1
-    a.work_offline = False
-    report = a.sync()
-    assert (report.applied, report.conflicts) == (0, 1)
+    bobs = bob_edits_first_then_ann_syncs(a, b, "R5")
     assert "R7" in orders(shared) and orders(shared)["R5"] == bobs  # nothing overwritten
     (conflict,) = a.conflicts()
     assert "Compare both plans" in conflict.suggested_action and '"R5"' in conflict.detail

@@ -14,7 +14,13 @@ from app.store import repository as repo
 from app.sync.drill_day import ACTOR, DAY, DEPOT, drill_day
 from app.sync_session import conflict_text
 from engine.model import Plan, Route
-from tests.app.test_sync_support import desk, orders, rotated, shared_store, versions
+from tests.app.test_sync_support import (
+    bob_edits_first_then_ann_syncs,
+    desk,
+    orders,
+    shared_store,
+    versions,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -65,12 +71,7 @@ def test_a_plan_made_offline_over_an_edited_plan_is_a_conflict(
     a, b = desk(tmp_path, "desk-a", postgres_url), desk(tmp_path, "desk-b", postgres_url)
     a.work_offline = True
     a.save_plan(fresh_plan("PLAN-A"), actor="ann")
-    bobs = rotated(orders(b.local)["R3"])
-    b.execute({"R3": bobs}, actor="bob")
-    assert b.sync().applied == 1
-    a.work_offline = False
-    report = a.sync()
-    assert (report.applied, report.conflicts) == (0, 1)
+    bobs = bob_edits_first_then_ann_syncs(a, b, "R3")
     assert plan_of(shared).id == "PLAN" and orders(shared)["R3"] == bobs
     assert plan_of(a.local).id == "PLAN"  # the local copy caught up: theirs
     (conflict,) = a.conflicts()

@@ -43,3 +43,16 @@ def versions(store: Store) -> dict[str, int]:
 def rotated(ids: list[str]) -> list[str]:
     """The same stops with the first moved to the end (a real edit of a route)."""
     return ids[1:] + ids[:1]
+
+
+def bob_edits_first_then_ann_syncs(a, b, route_id: str) -> list[str]:
+    """Bob reorders ``route_id`` and syncs first; then Ann (offline until now) comes back
+    and syncs: her queued command must be one conflict, nothing applied. Returns Bob's
+    order of stops."""
+    bobs = rotated(orders(b.local)[route_id])
+    b.execute({route_id: bobs}, actor="bob")
+    assert b.sync().applied == 1
+    a.work_offline = False
+    report = a.sync()
+    assert (report.applied, report.conflicts) == (0, 1)
+    return bobs
