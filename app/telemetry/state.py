@@ -59,16 +59,14 @@ class Applied:
 
 
 class _Track:
-    """One vehicle's bookkeeping: its trail, the seq window of each source, and the spot
-    it has stayed within ``still_radius_m`` of — (since, lat, lon, m per degree of lon)."""
+    """One vehicle's trail and the seq window of each of its sources."""
 
-    __slots__ = ("trail", "native", "windows", "still")
+    __slots__ = ("trail", "native", "windows")
 
     def __init__(self, trail: list[Fix]) -> None:
         self.trail = trail
         self.native = _SeqWindow()  # the native stream's; other sources' in ``windows``
         self.windows: dict[str, _SeqWindow] = {}
-        self.still: tuple[float, float, float, float] | None = None
 
     def window(self, source: str) -> _SeqWindow:
         if source == "native":
@@ -90,6 +88,9 @@ class LiveState:
         self.flags: dict[str, VehicleFlags] = {}
         self.still_radius_m = still_radius_m
         self._tracks: dict[str, _Track] = {}
+        # Per vehicle: (since, lat, lon, m per degree of lon) of the spot it has stayed
+        # within still_radius_m of.
+        self._still: dict[str, tuple[float, float, float, float]] = {}
         self._events: set[str] = set()
         self.duplicates = 0
 
@@ -118,7 +119,7 @@ class LiveState:
         live fix, so the last one in arrival order is the newest)."""
         new: list[Fix] = []
         append = new.append
-        tracks, limit = self._tracks, self.trail_points
+        tracks, still, limit = self._tracks, self._still, self.trail_points
         radius2 = self.still_radius_m**2
         for fix in fixes:
             vid = fix.vehicle_id
@@ -135,30 +136,28 @@ class LiveState:
             trail = track.trail
             if not trail or fix.ts >= trail[-1].ts:
                 trail.append(fix)
-                if len(trail) > limit:
-                    del trail[: len(trail) - limit]
             else:
                 bisect.insort(trail, fix, key=lambda f: f.ts)
-                if len(trail) > limit:
-                    del trail[: len(trail) - limit]
+            if len(trail) > limit:
+                del trail[: len(trail) - limit]
             append(fix)
             if fix.live:
                 latest[vid] = fix
                 # Still-tracking: the spot it stayed within still_radius_m of, and since when.
-                anchor = track.still
+                anchor = still.get(vid)
                 if anchor is not None:
                     dy = (fix.lat - anchor[1]) * 111_195.0
                     dx = (fix.lon - anchor[2]) * anchor[3]
                     if dx * dx + dy * dy <= radius2:
                         continue
                 k = 111_195.0 * math.cos(math.radians(fix.lat))  # metres per degree of lon
-                track.still = (fix.ts, fix.lat, fix.lon, k)
+                still[vid] = (fix.ts, fix.lat, fix.lon, k)
         return new
 
     def still_since(self, vehicle_id: str) -> float | None:
         """Since when (epoch s) the vehicle has stayed near one spot; None if unknown."""
-        track = self._tracks.get(vehicle_id)
-        return None if track is None or track.still is None else track.still[0]
+        anchor = self._still.get(vehicle_id)
+        return None if anchor is None else anchor[0]
 
     def snapshot(self) -> LiveState:
         """A copy for another thread to read (positions, stops, flags; trails left out)."""
@@ -166,10 +165,7 @@ class LiveState:
         copy.positions = dict(self.positions)
         copy.stops = dict(self.stops)
         copy.flags = dict(self.flags)
-        for vid, track in self._tracks.items():
-            if track.still is not None:
-                copy._tracks[vid] = _Track(copy.trails.setdefault(vid, []))
-                copy._tracks[vid].still = track.still
+        copy._still = dict(self._still)
         return copy
 
     def move_to(self, fix: Fix) -> bool:
