@@ -372,10 +372,13 @@ class Decoder:
             others.append((i, result))
         if entry is not None and entry.last is None:
             # the vehicle's first fix (or first since a restart) made its records
-            entry.last = self._last.get(entry.vid)
-            entry.window = self._seqs.get("native", {}).get(entry.vid)
-            if entry.window is None:
-                entry.last = None
+            entry.last, entry.window = self._native_records(entry.vid)
+
+    def _native_records(self, vid: str) -> tuple[_Last | None, _SeqWindow | None]:
+        """A vehicle's newest live fix and native seq window, both or neither (the fast
+        path needs both; the first native fix makes both)."""
+        window = self._seqs.get("native", {}).get(vid)
+        return (self._last.get(vid), window) if window is not None else (None, None)
 
     def _topic_entry(self, raw: str | bytes) -> _NativeTopic | bool:
         """The fast path's record of a native fix topic of a known vehicle of this depot,
@@ -394,10 +397,7 @@ class Decoder:
             and (self.depot_id is None or parts[1] == self.depot_id)
             and self.devices.is_known(parts[3])
         ):
-            vid = parts[3]
-            window = self._seqs.get("native", {}).get(vid)
-            last = self._last.get(vid) if window is not None else None
-            entry = _NativeTopic(vid, last, window)
+            entry = _NativeTopic(parts[3], *self._native_records(parts[3]))
         if len(self._topics) >= TOPIC_CACHE:
             self._topics.clear()
         self._topics[raw] = entry

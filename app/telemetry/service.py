@@ -133,13 +133,13 @@ class TelemetryService(QObject):
         """Map a tracker device to a vehicle: stored, and used from the next message on.
         Raises ValueError (with what was wrong) for an empty key or an unknown vehicle."""
         device_key = device_key.strip()
+        if not device_key:
+            raise ValueError("device key must not be empty")
         if self.store is not None:
             from app.telemetry.persist import save_device
 
             with self.store.session() as session:
                 save_device(session, device_key, vehicle_id)
-        elif not device_key:
-            raise ValueError("device key must not be empty")
         self.devices.set(device_key, vehicle_id)
 
     def remove_device(self, device_key: str) -> None:
