@@ -28,6 +28,9 @@ from app.sync_session import SyncSession, is_shared_url, local_copy_path
 
 log = logging.getLogger(__name__)
 
+#: The kinds of background job the context runs (on its JobRunner).
+JOB_KINDS = ("plan", "geometry", "replan", "eta-travel", "prepare", "basemap")
+
 
 #: Sources of the DayState changes that a dispatch command wrote (see DispatchService).
 COMMAND_SOURCES = frozenset({"reassign", "lock", "unlock", "apply", "undo", "redo", "accept"})
@@ -100,8 +103,7 @@ class AppContext(QObject):
             self.jobs.sig_job_finished.connect(self._settle_heap_when_idle)
 
     def _settle_heap_when_idle(self, _kind: str) -> None:
-        busy = ("plan", "geometry", "replan", "eta-travel", "prepare", "basemap")
-        if self.heap is not None and not any(self.jobs.is_running(k) for k in busy):
+        if self.heap is not None and not any(self.jobs.is_running(k) for k in JOB_KINDS):
             self.heap.settle()
 
     def _open_tiles(self):
@@ -513,7 +515,7 @@ class AppContext(QObject):
         if getattr(self, "_shut_down", False):
             return
         self._shut_down = True
-        for kind in ("plan", "geometry", "replan", "eta-travel", "prepare", "basemap"):
+        for kind in JOB_KINDS:
             self.jobs.cancel(kind)
         self.jobs.wait(5000)
         self.live.stop()

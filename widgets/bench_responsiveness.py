@@ -241,7 +241,7 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
     from PySide6.QtWidgets import QApplication
 
     import widgets.map_schemes  # noqa: F401 (registers ddtile: before the QApplication exists)
-    from app.context import AppContext
+    from app.context import JOB_KINDS, AppContext
     from app.settings import Settings
     from widgets.main_window import MainWindow
 
@@ -277,7 +277,6 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
     )
     publisher.start()
     stack.callback(lambda: (publisher.join(10), publisher.kill()))
-    busy = ("plan", "geometry", "eta-travel", "prepare", "basemap")
     t0 = time.monotonic()
     settled = _wait_until(
         lambda: (
@@ -285,7 +284,7 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
             and context.state.plan is not None
             and context.live.connection == "connected"
             and ready.is_set()
-            and not any(context.jobs.is_running(k) for k in busy)
+            and not any(context.jobs.is_running(k) for k in JOB_KINDS)
         ),
         args.settle,
     )

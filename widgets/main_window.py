@@ -51,6 +51,7 @@ class MainWindow(QMainWindow):
         self.resize(1680, 1050)
         self.setDockNestingEnabled(True)
         self._docks: dict[str, QDockWidget] = {}
+        self._telemetry_dialog: TelemetryDialog | None = None
 
         self.routes_model = RoutesTableModel(context.state, self)
         self.routes_pane = RoutesPane(self.routes_model, self)
@@ -175,8 +176,11 @@ class MainWindow(QMainWindow):
         if service is None:
             QMessageBox.information(self, "Telemetry", "Live telemetry is not running.")
             return None
-        dialog = getattr(self, "_telemetry_dialog", None)
-        if dialog is None:
+        dialog = self._telemetry_dialog
+        if dialog is None or dialog.source is not service:  # the service may be restarted
+            if dialog is not None:
+                dialog.close()
+                dialog.deleteLater()
             index = self.context.state.index
             vehicles = sorted(index.vehicles) if index is not None else []
             dialog = self._telemetry_dialog = TelemetryDialog(service, vehicles, self)
