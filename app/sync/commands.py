@@ -20,7 +20,7 @@ reassignment carries a stop's history with it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -204,12 +204,13 @@ def _lock_routes(session: Session, ids: Sequence[str]) -> dict[str, int]:
     return dict(session.execute(locked.with_for_update()).all())
 
 
-def _check_versions(command: Command, versions: Mapping[str, int], ids: Sequence[str]) -> None:
+def _check_versions(command: Command, versions: Mapping[str, int], ids: Iterable[str]) -> None:
+    """Every route of ``ids`` as the command found it: at its base version, or absent when
+    the command had none for it (a route added since is a change too)."""
     for rid in ids:
-        if rid not in versions:
-            raise StaleVersionError("route", rid, command.base_versions[rid], None)
-        if versions[rid] != command.base_versions[rid]:
-            raise StaleVersionError("route", rid, command.base_versions[rid], versions[rid])
+        if command.base_versions.get(rid) != versions.get(rid):
+            raise StaleVersionError("route", rid, command.base_versions.get(rid),
+                                    versions.get(rid))  # fmt: skip
 
 
 def _with_locks(stops: Sequence[Stop], locks: Mapping[str, bool]) -> list[Stop]:
@@ -271,10 +272,7 @@ def _save_plan(session: Session, command: Command) -> tuple[dict, dict[str, int]
     checked |= {r.id for r in change.routes if r.id in versions}
     if change.check_all or change.replace:
         checked |= set(versions)
-    for rid in sorted(checked):
-        if command.base_versions.get(rid) != versions.get(rid):
-            raise StaleVersionError("route", rid, command.base_versions.get(rid),
-                                    versions.get(rid))  # fmt: skip
+    _check_versions(command, versions, sorted(checked))
     before = {r.id: list(r.order_ids) for r in stored.routes} if stored is not None else {}
     if change.replace or stored is None:
         result = Plan(change.plan_id, command.depot_id, command.day, change.routes,

@@ -123,21 +123,22 @@ class OfflineDesk:
         """Rewrite ``routes`` on the local copy and queue the command, in one local
         transaction. ``base_versions`` (default: the local copy's) is what the edit was
         made from; a route that moved on locally raises ``StaleVersionError``."""
-        with self.local.session() as s:
-            if base_versions is None:
+
+        def build(s: Session) -> Command:
+            base = base_versions
+            if base is None:
                 stored = repo.route_versions(s, self.depot_id, self.day)
-                base_versions = {rid: stored.get(rid, 0) for rid in routes}
-            command = Command(self.depot_id, self.day, routes, base_versions, actor, label,
-                              locks=dict(locks or {}))  # fmt: skip
-            apply_command(s, command)
-            outbox.enqueue(s, command)
-        self._publish()
-        return command
+                base = {rid: stored.get(rid, 0) for rid in routes}
+            return Command(self.depot_id, self.day, routes, base, actor, label,
+                           locks=dict(locks or {}))  # fmt: skip
+
+        return self._queue(build)
 
     def set_locks(self, locks: Mapping[str, bool], *, actor: str, label: str = "") -> Command:
         """Lock (True) or unlock (False) stops on the local copy and queue the command, based
         on the local versions of the routes they are on."""
-        with self.local.session() as s:
+
+        def build(s: Session) -> Command:
             plan = repo.load_plan(s, self.depot_id, self.day)
             where = {o: r for r in (plan.routes if plan else ()) for o in r.order_ids}
             missing = sorted(set(locks) - set(where))
@@ -145,13 +146,11 @@ class OfflineDesk:
                 raise ValueError(f"cannot lock: orders {missing} are on no route of the day")
             stored = repo.route_versions(s, self.depot_id, self.day)
             routes = {where[o].id: where[o].order_ids for o in locks}
-            command = Command(self.depot_id, self.day, routes,
-                              {rid: stored[rid] for rid in routes}, actor, label,
-                              kind=SET_LOCKS, locks=dict(locks))  # fmt: skip
-            apply_command(s, command)
-            outbox.enqueue(s, command)
-        self._publish()
-        return command
+            return Command(self.depot_id, self.day, routes,
+                           {rid: stored[rid] for rid in routes}, actor, label,
+                           kind=SET_LOCKS, locks=dict(locks))  # fmt: skip
+
+        return self._queue(build)
 
     def save_plan(self, plan: Plan, *, actor: str, label: str = "") -> Command:
         """Put a fresh plan of the day in place of the local copy's (if any) and queue it,
@@ -160,16 +159,17 @@ class OfflineDesk:
         if (plan.depot_id, plan.day) != (self.depot_id, self.day):
             raise ValueError(f"plan {plan.id} is for {plan.depot_id} {plan.day}, "
                              f"not this workstation's {self.depot_id} {self.day}")  # fmt: skip
-        with self.local.session() as s:
-            command = plan_command(s, plan, actor=actor, label=label)
-            apply_command(s, command)
-            outbox.enqueue(s, command)
-        self._publish()
-        return command
+        return self._queue(lambda s: plan_command(s, plan, actor=actor, label=label))
 
     def submit(self, command: Command) -> Command:
         """Apply a ready command to the local copy and queue it, in one local transaction."""
+        return self._queue(lambda _s: command)
+
+    def _queue(self, build: Callable[[Session], Command]) -> Command:
+        """The command ``build`` makes from the local copy, applied to it and queued in the
+        outbox in the same local transaction."""
         with self.local.session() as s:
+            command = build(s)
             apply_command(s, command)
             outbox.enqueue(s, command)
         self._publish()
@@ -329,27 +329,25 @@ class OfflineDesk:
             return self.execute(refused.routes, actor=actor, label=label, locks=refused.locks)
         change = refused.plan
         assert change is not None
-        with self.local.session() as s:
-            plan = repo.load_plan(s, self.depot_id, self.day)
-            versions = repo.route_versions(s, self.depot_id, self.day)
+
+        def build(s: Session) -> Command:
             if change.replace:
                 mine = Plan(change.plan_id, self.depot_id, self.day, change.routes,
                             change.unassigned)  # fmt: skip
-                command = plan_command(s, mine, actor=actor, label=label)
-            else:
-                if plan is None or plan.id != change.plan_id:
-                    raise ValueError(
-                        f"the day's plan is now {plan.id if plan else 'none'}, not "
-                        f"{change.plan_id} that this re-plan was for: re-plan it again"
-                    )
-                ids = set(versions) if change.check_all else set(refused.routes)
-                base = {rid: versions[rid] for rid in ids if rid in versions}
-                command = Command(self.depot_id, self.day, {}, base, actor, label,
-                                  kind=SAVE_PLAN, plan=change)  # fmt: skip
-            apply_command(s, command)
-            outbox.enqueue(s, command)
-        self._publish()
-        return command
+                return plan_command(s, mine, actor=actor, label=label)
+            plan = repo.load_plan(s, self.depot_id, self.day)
+            if plan is None or plan.id != change.plan_id:
+                raise ValueError(
+                    f"the day's plan is now {plan.id if plan else 'none'}, not "
+                    f"{change.plan_id} that this re-plan was for: re-plan it again"
+                )
+            versions = repo.route_versions(s, self.depot_id, self.day)
+            ids = set(versions) if change.check_all else set(refused.routes)
+            base = {rid: versions[rid] for rid in ids if rid in versions}
+            return Command(self.depot_id, self.day, {}, base, actor, label,
+                           kind=SAVE_PLAN, plan=change)  # fmt: skip
+
+        return self._queue(build)
 
     def status(self, pending: int | None = None) -> SyncStatus:
         pending = self.pending_count() if pending is None else pending
