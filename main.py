@@ -13,11 +13,11 @@ import sys
 
 #: name -> (module, one-line help). Modules are imported lazily.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "import": ("app.cli_import", "validate and import orders, vehicles, drivers (CSV/JSON)"),
-    "demo": ("app.cli_demo", "write a realistic demo day in the demo city, in the import format"),
-    "reliability": ("app.cli_reliability", "fault drills on throwaway services, with counts"),
-    "tiles": ("app.cli_tiles", "fill or import the offline map tile cache"),
-    "devices": ("app.cli_devices", "map tracker devices (OwnTracks, Traccar) to vehicles"),
+    "import": ("app.cli.import_day", "validate and import orders, vehicles, drivers (CSV/JSON)"),
+    "demo": ("app.cli.demo", "write a realistic demo day in the demo city, in the import format"),
+    "reliability": ("bench.reliability", "fault drills on throwaway services, with counts"),
+    "tiles": ("app.cli.tiles", "fill or import the offline map tile cache"),
+    "devices": ("app.cli.devices", "map tracker devices (OwnTracks, Traccar) to vehicles"),
 }
 
 

@@ -3,7 +3,7 @@
 It loads the depot's day from the store, seeds the demo day on first start when the
 database is empty, and plans the day in the background when no plan is stored yet.
 With a shared PostgreSQL database it works on a local copy of the day instead
-(``app.sync_session``): commands are queued for the shared database in the same local
+(``app.sync.session``): commands are queued for the shared database in the same local
 transaction, other workstations' changes arrive by themselves, and it keeps working offline.
 """
 
@@ -15,16 +15,16 @@ from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QObject, Signal
 
-from app.day_state import DayState
-from app.dispatch import DispatchService, ReplanScope, diff_changes, replan_job
-from app.dispatch_preview import states_from_fixes
-from app.exceptions_board import ExceptionBoard
-from app.heap import HeapKeeper
-from app.jobs import JobRunner
-from app.live_session import LiveSession, eta_travel_times, merge_stop_states
-from app.roads import travel_model_for
+from app.day.state import DayState
+from app.dispatch.preview import states_from_fixes
+from app.dispatch.service import DispatchService, ReplanScope, diff_changes, replan_job
+from app.exceptions.board import ExceptionBoard
+from app.jobs.heap import HeapKeeper
+from app.jobs.runner import JobRunner
 from app.settings import Settings
-from app.sync_session import SyncSession, is_shared_url, local_copy_path
+from app.sync.session import SyncSession, is_shared_url, local_copy_path
+from app.telemetry.session import LiveSession, eta_travel_times, merge_stop_states
+from app.travel.choose import travel_model_for
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class AppContext(QObject):
 
     def keep_heap_settled(self) -> None:
         """For the window (a long-running process): short collector pauses, the day's
-        long-lived data frozen after each background job (see :mod:`app.heap`)."""
+        long-lived data frozen after each background job (see :mod:`app.jobs.heap`)."""
         if self.heap is None:
             self.heap = HeapKeeper(self)
             self.jobs.sig_job_finished.connect(self._settle_heap_when_idle)
@@ -173,12 +173,12 @@ class AppContext(QObject):
             self.plan_day(time_limit_s=self.settings.first_plan_seconds)
 
     def _is_demo_depot(self, depot_id: str) -> bool:
-        from app.demo import DEPOT_ID
+        from app.simulator.demo_day import DEPOT_ID
 
         return self.settings.demo and depot_id == DEPOT_ID
 
     def _seed_demo(self, session) -> None:
-        from app.demo import generate_demo_day
+        from app.simulator.demo_day import generate_demo_day
         from app.store import repository
 
         demo = generate_demo_day(self.settings.demo_seed)
@@ -303,7 +303,7 @@ class AppContext(QObject):
 
     def suggest_routes(self, order_id: str) -> list[str]:
         """Other routes the engine ranks best for a stop: feasible first, then by cost."""
-        from app.dispatch_preview import vehicle_states
+        from app.dispatch.preview import vehicle_states
         from engine.planning import Snapshot, suggest
 
         index, plan = self.state.index, self.state.plan

@@ -3,7 +3,7 @@
 Two models live here: :class:`HaversineTravelModel` (great circle x detour factor, works
 anywhere) and :class:`StreetNetworkTravelModel` (fastest paths over a real street graph,
 speeds by road class and time of day). A third, for an OSRM-compatible server, lives in
-``app.travel_osrm`` because it talks to the network. All return :class:`TravelMatrices`.
+``app.travel.osrm`` because it talks to the network. All return :class:`TravelMatrices`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Commands from the panes to the dispatch service: drag-reassign, re-plan, undo and redo.
 
-Every plan-changing command runs through ``app.dispatch.DispatchService`` and lands on one
+Every plan-changing command runs through ``app.dispatch.service.DispatchService`` and lands on one
 QUndoStack as a command whose undo/redo are version-checked writes too. Errors (a stale
 edit by another workstation, a role that may not, a locked stop) are shown, never hidden.
 """
@@ -14,7 +14,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from app.context import AppContext
-from app.dispatch import CommandRefused, CommandResult, NotAllowed, UndoRecord
+from app.dispatch.service import CommandRefused, CommandResult, NotAllowed, UndoRecord
 from app.store import StaleVersionError
 
 log = logging.getLogger(__name__)

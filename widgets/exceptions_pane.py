@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.exceptions_model import ExceptionsTableModel
+from app.exceptions.model import ExceptionsTableModel
 
 ALL = "All"
 

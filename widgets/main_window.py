@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.context import AppContext
-from app.day_state import Changes
-from app.exceptions_board import SEVERITY_RANK
-from app.exceptions_model import ExceptionsTableModel
-from app.routes_model import RoutesTableModel
+from app.day.routes_model import RoutesTableModel
+from app.day.state import Changes
+from app.exceptions.board import SEVERITY_RANK
+from app.exceptions.model import ExceptionsTableModel
 from engine.rules import ExceptionType
 from widgets.dispatch_controller import DispatchController
 from widgets.exceptions_pane import ExceptionsPane

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.routes_model import RoutesTableModel
+from app.day.routes_model import RoutesTableModel
 
 
 class RoutesPane(QWidget):

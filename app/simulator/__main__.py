@@ -87,7 +87,7 @@ def load_day_and_plan(args):
             )
         return day, plan
     try:
-        from app.demo import generate_demo_day
+        from app.simulator.demo_day import generate_demo_day
 
         day = generate_demo_day(args.seed, args.day)
     except (FileNotFoundError, OSError) as exc:

@@ -35,7 +35,7 @@ from app.store.convert import route_from_snapshot, route_snapshot
 from app.store.models import PlanRow, RouteRow
 from engine.model import Plan, Route, Stop, Unassigned, UnassignedReason
 
-AUDIT_ENTITY = "command"  # the audit-log entity of the dispatcher commands (app.dispatch_store)
+AUDIT_ENTITY = "command"  # the audit-log entity of the dispatcher commands (app.dispatch.store)
 SET_ROUTE_STOPS = "set_route_stops"
 SET_LOCKS = "set_locks"
 SAVE_PLAN = "save_plan"

@@ -9,9 +9,9 @@ from datetime import date
 import numpy as np
 import pytest
 
-from app.demo import DEMO_TIMEZONE, demo_today, generate_demo_day, write_demo_day
 from app.importer.reading import collect_sources
 from app.importer.validate import Known, validate_sources
+from app.simulator.demo_day import DEMO_TIMEZONE, demo_today, generate_demo_day, write_demo_day
 from engine.roads import DEMO_CITY_NETWORK, NO_DELIVERY, StreetNetwork
 from main import main
 

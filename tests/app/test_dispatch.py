@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from app.dispatch import CommandRefused, DispatchService, NotAllowed
+from app.dispatch.service import CommandRefused, DispatchService, NotAllowed
 from app.store import StaleVersionError, open_store, repository
 from app.store.models import StopRow
 from engine.model import Stop, StopStatus, Unassigned, UnassignedReason

@@ -6,16 +6,16 @@ import time
 
 import pytest
 
-from app.dispatch import DispatchService
-from app.dispatch_bench import sweep_plan
+from app.dispatch.service import DispatchService
 from app.store import open_store
+from bench.dispatch import sweep_plan
 from engine.travel import HaversineTravelModel
 
 
 @pytest.fixture(scope="module")
 def demo():
     """The demo day and a quick sweep plan of it."""
-    from app.demo import generate_demo_day
+    from app.simulator.demo_day import generate_demo_day
 
     day = generate_demo_day(7)
     return day, sweep_plan(day)

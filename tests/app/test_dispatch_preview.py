@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from app.dispatch_preview import (
+from app.dispatch.preview import (
     ContextCache,
     preview_reassign,
     states_from_fixes,

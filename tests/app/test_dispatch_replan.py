@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app.dispatch import (
+from app.dispatch.service import (
     CommandRefused,
     DispatchService,
     NotAllowed,

@@ -8,7 +8,7 @@ import weakref
 
 import pytest
 
-from app.heap import YOUNG_THRESHOLD, HeapKeeper
+from app.jobs.heap import YOUNG_THRESHOLD, HeapKeeper
 
 
 class Node:

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app.dispatch import DispatchService, ReplanScope
+from app.dispatch.service import DispatchService, ReplanScope
 from app.store import repository as repo
 from app.store.models import OutboxRow
 from app.sync import outbox
-from app.sync.drill_day import DAY, DEPOT
 from app.sync.offline import OfflineDesk
-from app.sync_session import command_of
+from app.sync.session import command_of
+from bench.drills.day import DAY, DEPOT
 from engine.model import Plan, Unassigned, UnassignedReason
 from engine.planning import Proposal
 from tests.app.test_sync_support import (

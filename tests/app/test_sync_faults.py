@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.sync.drills_offline import drill_commit_cuts, drill_database_restarts, drill_local_kills
 from app.sync.pgserver import ThrowawayPostgres, postgres_bindir
+from bench.drills.offline import drill_commit_cuts, drill_database_restarts, drill_local_kills
 
 # DISPATCH_DRILL_SCALE=0.2 runs every drill at a fifth of its count (CI on a slow machine).
 SCALE = float(os.environ.get("DISPATCH_DRILL_SCALE", "1"))

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from app.store import open_store
-from app.sync.drill_day import seed_drill_day
-from app.sync.drills import drill_listener_kills, rotate_route, wait_for
 from app.sync.follower import ChangeFollower
+from bench.drills.day import seed_drill_day
+from bench.drills.faults import drill_listener_kills, rotate_route, wait_for
 
 pytestmark = pytest.mark.postgres
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.sync.drills_interleave import Step, run_interleaving
+from bench.drills.interleave import Step, run_interleaving
 
 pytestmark = pytest.mark.postgres
 

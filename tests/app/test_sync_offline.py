@@ -80,8 +80,8 @@ def test_stale_local_edit_is_refused(postgres_url: str, tmp_path: Path) -> None:
 
 def test_unreachable_database_means_offline(tmp_path: Path) -> None:
     """A shared database nobody answers at: offline with a reason, edits kept locally."""
-    from app.sync.drill_day import seed_drill_day
     from app.sync.pgserver import free_port
+    from bench.drills.day import seed_drill_day
 
     a = desk(
         tmp_path, "desk-a", f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x", seed=False
@@ -150,8 +150,8 @@ def test_two_desks_replaying_the_same_route_at_once(postgres_url: str) -> None:
 
     from app.store import open_store
     from app.sync.commands import Command
-    from app.sync.drill_day import DAY, DEPOT
     from app.sync.outbox import send
+    from bench.drills.day import DAY, DEPOT
 
     shared = shared_store(postgres_url)
     stores = [open_store(postgres_url, workstation=f"desk-{i}", migrate=False) for i in (0, 1)]

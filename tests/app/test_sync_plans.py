@@ -11,8 +11,8 @@ import pytest
 
 from app.store import open_store
 from app.store import repository as repo
-from app.sync.drill_day import ACTOR, DAY, DEPOT, drill_day
-from app.sync_session import conflict_text
+from app.sync.session import conflict_text
+from bench.drills.day import ACTOR, DAY, DEPOT, drill_day
 from engine.model import Plan, Route
 from tests.app.test_sync_support import (
     bob_edits_first_then_ann_syncs,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.store import open_store
-from app.sync.drills import wait_for
 from app.sync.presence import Presence
+from bench.drills.faults import wait_for
 
 pytestmark = pytest.mark.postgres
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from app.sync.drills import wait_for
 from app.sync.service import SyncService
 from app.sync.status import SyncStatus
 from app.sync.status_signal import SyncStatusSignal
+from bench.drills.faults import wait_for
 from tests.app.test_sync_support import desk, orders, rotated, shared_store
 
 

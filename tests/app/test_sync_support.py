@@ -6,8 +6,8 @@ from pathlib import Path
 
 from app.store import Store, open_store
 from app.store import repository as repo
-from app.sync.drill_day import DAY, DEPOT, seed_drill_day
 from app.sync.offline import OfflineDesk
+from bench.drills.day import DAY, DEPOT, seed_drill_day
 
 
 def shared_store(url: str) -> Store:

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 
-from app.travel_osrm import OsrmError, OsrmTravelModel
+from app.travel.osrm import OsrmError, OsrmTravelModel
 from engine.geo import haversine_m
 from engine.model import Location
 from engine.travel import TravelModel

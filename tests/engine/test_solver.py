@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from engine.bench import midday, read_solomon
+from bench.engine import midday, read_solomon
 from engine.problem import NodeSpec, check
 from engine.solver import SolveCallbacks, replan, solve
 from tests.fixtures.scenarios import solomon_path

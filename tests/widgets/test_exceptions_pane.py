@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.exceptions_board import ExceptionBoard
-from app.exceptions_model import ExceptionsTableModel
+from app.exceptions.board import ExceptionBoard
+from app.exceptions.model import ExceptionsTableModel
 from engine.rules import Changes, ExceptionType, LiveException, Severity
 from widgets.exceptions_pane import ExceptionsPane
 

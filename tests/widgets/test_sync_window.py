@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.context import AppContext
-from app.routes_model import EDITING_COLUMN
+from app.day.routes_model import EDITING_COLUMN
 from app.settings import Settings
 from engine.rules import ExceptionType
 from tests.app.test_sync_session import (  # noqa: F401 (fixtures)

@@ -1,4 +1,4 @@
-"""``python -m widgets.bench_responsiveness``: is the workstation responsive under a big fleet?
+"""``python -m bench.responsiveness``: is the workstation responsive under a big fleet?
 
 Runs the real window offscreen on a throwaway data directory, with a synthetic fleet of
 ``--vehicles`` vans (default 2,000) publishing 1 Hz fixes through a private Mosquitto (the
@@ -352,7 +352,7 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m widgets.bench_responsiveness", description=__doc__.split("\n")[0]
+        prog="python -m bench.responsiveness", description=__doc__.split("\n")[0]
     )
     p.add_argument("--vehicles", type=int, default=2000, help="fleet size (default 2000)")
     p.add_argument("--seconds", type=float, default=30.0, help="measured time (default 30)")

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.dispatch_preview import is_history
+from app.dispatch.preview import is_history
 from app.store import StaleVersionError, Store, repository
 from app.store.changelog import log_change
 from app.store.models import ChangeLogRow

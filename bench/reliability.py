@@ -44,14 +44,14 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
-    from app.sync.drills import drill_listener_kills
-    from app.sync.drills_interleave import drill_interleavings
-    from app.sync.drills_offline import (
+    from app.sync.pgserver import ThrowawayPostgres, create_database, postgres_bindir
+    from bench.drills.faults import drill_listener_kills
+    from bench.drills.interleave import drill_interleavings
+    from bench.drills.offline import (
         drill_commit_cuts,
         drill_database_restarts,
         drill_local_kills,
     )
-    from app.sync.pgserver import ThrowawayPostgres, create_database, postgres_bindir
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR)
     counts = QUICK if args.quick else FULL

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 
-from app.day_state import Changes, DayState
-from app.table_model import RowsTableModel
+from app.day.state import Changes, DayState
+from app.day.table_model import RowsTableModel
 from engine.model import Route
 
 _Index = QModelIndex | QPersistentModelIndex

@@ -16,7 +16,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     env.pop("DISPATCH_DATA_DIR", None)
     env.pop("DISPATCH_MQTT_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "widgets.bench_responsiveness", *args],
+        [sys.executable, "-m", "bench.responsiveness", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -29,7 +29,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 def test_tiny_fleet_reports_stalls_paint_latency_and_vehicles_on_the_map(capsys):
     """10 vehicles for 2 s: stall and paint figures, message rates, every vehicle on the map,
     and the table names both targets."""
-    from widgets.bench_responsiveness import print_table
+    from bench.responsiveness import print_table
 
     done = _run("--vehicles", "10", "--seconds", "2", "--warmup", "1", "--json")
     assert done.returncode in (0, 1), done.stderr[-2000:]  # 1 = a target not met, not an error

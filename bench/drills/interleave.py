@@ -20,11 +20,11 @@ from app.store import open_store
 from app.store import repository as repo
 from app.store.models import ChangeLogRow, ExceptionRow, OutboxRow
 from app.sync.commands import SAVE_PLAN, Command, PlanChange
-from app.sync.drill_day import DAY, DEPOT, seed_drill_day
-from app.sync.drills import DrillResult, chain_breaks
-from app.sync.drills_offline import drain, local_orders, make_desk, rotate
 from app.sync.offline import OfflineDesk
 from app.sync.outbox import CONFLICT, conflict_id
+from bench.drills.day import DAY, DEPOT, seed_drill_day
+from bench.drills.faults import DrillResult, chain_breaks
+from bench.drills.offline import drain, local_orders, make_desk, rotate
 
 ROUTES = ("R0", "R1", "R2")
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from engine.bench import main, read_solomon
+from bench.engine import main, read_solomon
 from engine.problem import check
 from tests.fixtures.scenarios import SOLOMON_DIR, solomon_path
 

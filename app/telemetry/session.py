@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.day_state import Changes, DayState
-from app.exceptions_board import ExceptionBoard
+from app.day.state import Changes, DayState
+from app.exceptions.board import ExceptionBoard
 from engine.eta import TravelTimes
 from engine.geo import haversine_matrix_m
 from engine.model import Plan

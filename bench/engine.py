@@ -1,6 +1,6 @@
 """Benchmark on Solomon / Gehring-Homberger VRPTW files, optionally beside PyVRP.
 
-    python -m engine.bench PATH... --seconds S [--json] [--bks FILE] [--replan F] [--vs pyvrp]
+    python -m bench.engine PATH... --seconds S [--json] [--bks FILE] [--replan F] [--vs pyvrp]
 
 Solomon conventions: Euclidean distances in double precision, travel time = distance,
 distance-only objective. Distances are recomputed from the returned routes, and
@@ -236,7 +236,7 @@ def summary(rows: list[Row]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.engine", description=__doc__.split("\n")[0])
     ap.add_argument("paths", nargs="+", metavar="PATH", help="instance files or folders")
     ap.add_argument("--seconds", type=float, default=5.0, help="time limit per instance")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")

@@ -15,7 +15,7 @@ dispatcher. Locking and unlocking stops is open to both roles.
 Every command is version-checked against the store: a route changed by someone else since
 raises ``StaleVersionError`` and nothing is written; the error carries ``ours`` (the routes
 the command wanted) and ``theirs`` (the day's plan as stored now) for the user to choose.
-Every command lands in the audit log (see ``app.dispatch_store``). Qt-free apart from the ``Changes`` record of ``app.day_state``.
+Every command lands in the audit log (see ``app.dispatch.store``). Qt-free apart from the ``Changes`` record of ``app.day.state``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
-from app.day_state import Changes
-from app.dispatch_preview import (
+from app.day.state import Changes
+from app.dispatch.preview import (
     ContextCache,
     LateStop,
     PositionsProvider,
@@ -34,8 +34,8 @@ from app.dispatch_preview import (
     RouteImpact,
     preview_reassign,
 )
-from app.dispatch_replan import replan_job
-from app.dispatch_store import (
+from app.dispatch.replan import replan_job
+from app.dispatch.store import (
     AuditEntry,
     CommandRecord,
     CommandRefused,

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from app.demo import demo_today, generate_demo_day, write_demo_day
+    from app.simulator.demo_day import demo_today, generate_demo_day, write_demo_day
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():

@@ -19,11 +19,11 @@ from sqlalchemy import func, select
 from app.store import Store, open_store
 from app.store import repository as repo
 from app.store.models import ChangeLogRow, ExceptionRow, OutboxRow
-from app.sync.drill_day import DAY, DEPOT, seed_drill_day
-from app.sync.drills import DrillResult, chain_breaks, wait_for
 from app.sync.offline import OfflineDesk
 from app.sync.outbox import CONFLICT, CONFLICT_TYPE
 from app.sync.pgserver import ThrowawayPostgres, create_database
+from bench.drills.day import DAY, DEPOT, seed_drill_day
+from bench.drills.faults import DrillResult, chain_breaks, wait_for
 
 
 def make_desk(workdir: Path, name: str, shared_url: str | None, seed: bool = True) -> OfflineDesk:
@@ -175,7 +175,7 @@ def drill_commit_cuts(url: str, workdir: Path, *, cuts: int = 50) -> DrillResult
     shared = open_store(url, workstation="setup")
     seed_drill_day(shared)
     desk = make_desk(workdir, "desk-a", url)
-    from app.sync.drills import _terminate_all
+    from bench.drills.faults import _terminate_all
 
     def cut(point: str, _key: str) -> None:
         if point == "after_shared_commit":

@@ -1,6 +1,6 @@
 """Re-plan job: the whole fleet, or only some routes with every other route fixed.
 
-A plain function with frozen data in and a ``Proposal`` out, for ``app.jobs.JobRunner``:
+A plain function with frozen data in and a ``Proposal`` out, for ``app.jobs.runner.JobRunner``:
 
     runner.submit("replan", lambda cancel, report: replan_job(
         plan, day, travel, now=now, route_ids=ids, stop_event=cancel, progress=report))
@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from app.dispatch_preview import vehicle_states
+from app.dispatch.preview import vehicle_states
 from engine.model import DayInput, Plan, StopStatus
 from engine.planning import Proposal, Snapshot, VehicleState, replan
 from engine.solver import SolveCallbacks

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from app.store import Store, open_store
 from app.store import repository as repo
 from app.store.models import ChangeLogRow
-from app.sync.drill_day import DAY, DEPOT, seed_drill_day
+from bench.drills.day import DAY, DEPOT, seed_drill_day
 
 log = logging.getLogger(__name__)
 

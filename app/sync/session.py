@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, Signal
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from app.dispatch_store import CommandRecord
+from app.dispatch.store import CommandRecord
 from app.store import Store, open_store
 from app.store import repository as repo
 from app.sync import outbox

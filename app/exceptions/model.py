@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 
-from app.exceptions_board import SEVERITY_RANK, BoardEntry, ExceptionBoard
-from app.table_model import RowsTableModel
+from app.day.table_model import RowsTableModel
+from app.exceptions.board import SEVERITY_RANK, BoardEntry, ExceptionBoard
 
 _Index = QModelIndex | QPersistentModelIndex
 

@@ -1,4 +1,4 @@
-"""``python -m app.telemetry.bench``: telemetry throughput and live-evaluation lag.
+"""``python -m bench.telemetry``: telemetry throughput and live-evaluation lag.
 
 Through a real Mosquitto (``--broker``, else a private one started on a free port), in
 one run:
@@ -302,7 +302,7 @@ def bench_live(url: str, vehicles: int, seconds: float, seed: int, qos: int) -> 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m app.telemetry.bench", description=__doc__.split("\n")[0]
+        prog="python -m bench.telemetry", description=__doc__.split("\n")[0]
     )
     p.add_argument(
         "--broker", help="mqtt://host:port of a Mosquitto (default: start a private one)"

@@ -1,4 +1,4 @@
-"""How fast is a drag preview on the demo day?  ``python -m app.dispatch_bench [--street]``
+"""How fast is a drag preview on the demo day?  ``python -m bench.dispatch [--street]``
 
 Builds the demo day (25 vans, 400 orders), a quick plan, and times ``preview_reassign`` for
 random moves of one to three stops onto random other routes, the way a drag calls it: the
@@ -14,7 +14,7 @@ import statistics
 import time
 from dataclasses import replace
 
-from app.dispatch import DispatchService
+from app.dispatch.service import DispatchService
 from engine.model import DayInput, Plan, Route, Stop
 
 
@@ -40,9 +40,9 @@ def sweep_plan(day: DayInput, routes: int | None = None) -> Plan:
 
 def run(samples: int = 200, street: bool = False, seed: int = 1) -> dict[str, float]:
     """Time previews; returns first-call, median, p95 and max in milliseconds."""
-    from app.demo import generate_demo_day
-    from app.roads import travel_model_for
+    from app.simulator.demo_day import generate_demo_day
     from app.store import open_store
+    from app.travel.choose import travel_model_for
     from engine.travel import HaversineTravelModel
 
     day = generate_demo_day(7)
@@ -81,7 +81,7 @@ def run(samples: int = 200, street: bool = False, seed: int = 1) -> dict[str, fl
 
 def run_commands(url: str, rounds: int = 10, seed: int = 1) -> dict[str, float]:
     """Time reassign and its undo on a demo-size plan stored at ``url`` (an empty database)."""
-    from app.demo import generate_demo_day
+    from app.simulator.demo_day import generate_demo_day
     from app.store import open_store, repository
     from engine.travel import HaversineTravelModel
 

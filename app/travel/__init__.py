@@ -1,0 +1,1 @@
+"""Which travel model a depot gets: its street network, an OSRM-compatible server, or straight lines."""

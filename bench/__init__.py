@@ -1,0 +1,1 @@
+"""Benchmarks and load drivers (engine, telemetry, window responsiveness, drag previews); not shipped."""

@@ -1,0 +1,1 @@
+"""Fault drills on throwaway services: broker and database kills, commit cuts, offline interleavings."""
