@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.problem import TOLERANCE, Problem
 
@@ -84,10 +84,15 @@ def _window_start(windows: tuple[tuple[float, float], ...], arrive: float) -> tu
     return arrive, arrive - windows[-1][1]
 
 
-def evaluate(problem: Problem, vehicle: int, sequence: Sequence[int]) -> RouteEvaluation:
-    """Evaluate ``sequence`` (client nodes) driven by ``vehicle`` from its start to its end."""
+def evaluate(
+    problem: Problem, vehicle: int, sequence: Sequence[int], *, earliest: float | None = None
+) -> RouteEvaluation:
+    """Evaluate ``sequence`` (client nodes) driven by ``vehicle`` from its start to its end;
+    ``earliest`` overrides when it may leave (e.g. when its loading ends)."""
     ctx = context(problem)
     v = problem.vehicles[vehicle]
+    if earliest is not None:
+        v = replace(v, earliest=earliest)
     ev, leg = _simulate(ctx, v, sequence, -1)
     if v.break_ is None or ev.feasible:
         return ev

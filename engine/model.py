@@ -67,10 +67,54 @@ class TimeWindow:
 
 @dataclass(frozen=True, slots=True)
 class Dock:
-    """A loading dock at a depot."""
+    """A loading dock at a depot and how fast it loads.
+
+    A route's slot at a dock is ``prep_minutes`` (the dock made ready), the loading itself
+    (``load_minutes_per_order`` per order, at least ``MIN_LOAD_MINUTES``), then
+    ``post_minutes`` (paperwork, the dock cleared) after the vehicle has pulled away.
+    """
 
     id: str
     name: str = ""
+    prep_minutes: float = 10.0
+    post_minutes: float = 5.0
+    load_minutes_per_order: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("prep_minutes", "post_minutes", "load_minutes_per_order"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"dock {self.id}: {name} must not be negative")
+
+    def load_minutes(self, orders: int) -> float:
+        """Minutes of loading for a route of ``orders`` orders at this dock."""
+        return max(MIN_LOAD_MINUTES, orders * self.load_minutes_per_order)
+
+
+MIN_LOAD_MINUTES = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Wave:
+    """A release wave of a depot's day: orders in by ``cutoff`` leave between
+    ``depart_from`` and ``depart_to``, loaded at ``docks`` (empty: any dock of the depot)."""
+
+    id: str
+    depot_id: str
+    cutoff: datetime
+    depart_from: datetime
+    depart_to: datetime
+    docks: tuple[str, ...] = ()
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        _aware("wave cutoff", self.cutoff)
+        _aware("wave depart_from", self.depart_from)
+        _aware("wave depart_to", self.depart_to)
+        if self.depart_to < self.depart_from:
+            raise ValueError(f"wave {self.id}: depart_to is before depart_from")
+        if self.depart_from < self.cutoff:
+            raise ValueError(f"wave {self.id}: departures start before the order cut-off")
+        object.__setattr__(self, "docks", tuple(self.docks))
 
 
 @dataclass(frozen=True)
@@ -164,9 +208,12 @@ class Order:
     customer: str = ""
     address: str = ""
     wave: str = ""
+    received_at: datetime | None = None  # when the order came in; None: before its cut-off
 
     def __post_init__(self) -> None:
         _frozen_quantities(self, "demand", self.demand)
+        if self.received_at is not None:
+            _aware("received_at", self.received_at)
         object.__setattr__(self, "skills", frozenset(self.skills))
         windows = tuple(sorted(self.windows, key=lambda w: w.start))
         if not windows:
@@ -201,10 +248,33 @@ class StopStatus(enum.StrEnum):
 
 
 class RouteStatus(enum.StrEnum):
+    """A route's lifecycle, in order: planned -> loading -> ready -> released -> on the road
+    (``active``, from its first departure fix) -> completed."""
+
     PLANNED = "planned"
+    LOADING = "loading"
+    READY = "ready"
     RELEASED = "released"
     ACTIVE = "active"
     COMPLETED = "completed"
+
+    @property
+    def rank(self) -> int:
+        """Position in the lifecycle (planned 0 ... completed 5)."""
+        return _LIFECYCLE.index(self)
+
+    @property
+    def label(self) -> str:
+        """How a person says it: ``on the road`` for active."""
+        return "on the road" if self is RouteStatus.ACTIVE else self.value
+
+    @property
+    def is_released(self) -> bool:
+        """Released to its driver (or further): changes now reach the driver."""
+        return self.rank >= RouteStatus.RELEASED.rank
+
+
+_LIFECYCLE = tuple(RouteStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,9 +302,16 @@ class Route:
     wave: str = ""
     start: datetime | None = None
     end: datetime | None = None
+    dock_id: str | None = None  # where it loads, in [slot_start, slot_end)
+    slot_start: datetime | None = None
+    slot_end: datetime | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stops", tuple(self.stops))
+        if (self.slot_start is None) != (self.slot_end is None):
+            raise ValueError(f"route {self.id}: a dock slot needs both its start and its end")
+        if self.slot_start and self.slot_end and self.slot_end < self.slot_start:
+            raise ValueError(f"route {self.id}: dock slot ends before it starts")
         seen: set[str] = set()
         for stop in self.stops:
             if stop.order_id in seen:
@@ -300,6 +377,7 @@ class DayInput:
     drivers: tuple[Driver, ...]
     orders: tuple[Order, ...]
     dimensions: tuple[str, ...] = field(default=("kg", "m3"))
+    waves: tuple[Wave, ...] = ()
 
     def depot(self, depot_id: str) -> Depot:
         for depot in self.depots:

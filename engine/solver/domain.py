@@ -109,6 +109,16 @@ def _pair_drivers(
     return out
 
 
+def _slotted_departures(plan: Plan, history: set[str]) -> dict[str, datetime]:
+    """vehicle id -> planned departure of its route when the route holds a dock slot and
+    has not started serving (a re-plan keeps the departure its loading allows)."""
+    return {
+        r.vehicle_id: r.start
+        for r in plan.routes
+        if r.dock_id and r.start is not None and not any(o in history for o in r.order_ids)
+    }
+
+
 class DayContext:
     """One depot's day as a Problem, with the maps back to orders, vehicles and clock time."""
 
@@ -155,9 +165,12 @@ class DayContext:
         pos_node = {v.id: 1 + i for i, v in enumerate(positioned)}
         delivered = self._delivered(plan)
         specs = []
+        departs = _slotted_departures(plan, self.history)
         for v, d in zip(self.vehicles, self.drivers, strict=True):
             state = snapshot.vehicles.get(v.id)
             earliest = self.seconds(d.shift_start) if d else 0.0
+            if v.id in departs:  # loaded at a dock slot: it cannot leave before loading ends
+                earliest = max(earliest, self.seconds(departs[v.id]))
             latest = self.seconds(d.shift_end) if d else 86400.0
             if now is not None:
                 earliest = max(earliest, now)
@@ -274,17 +287,24 @@ class DayContext:
                         acc[x] = acc.get(x, 0.0) + q
         return out
 
-    def evaluate(self, vehicle_id: str, order_ids: Sequence[str]) -> RouteEvaluation:
-        """Evaluate the vehicle driving these (not yet served) orders from where it is."""
+    def evaluate(
+        self, vehicle_id: str, order_ids: Sequence[str], departure: datetime | None = None
+    ) -> RouteEvaluation:
+        """Evaluate the vehicle driving these (not yet served) orders from where it is
+        (leaving at ``departure`` when given, else as early as it may)."""
         k = self.vehicle_index[vehicle_id]
         missing = [o for o in order_ids if o not in self.node_of]
         if missing:
             raise KeyError(f"orders not open in this day context: {', '.join(missing)}")
-        return evaluate(self.problem, k, [self.node_of[o] for o in order_ids])
+        earliest = None if departure is None else self.seconds(departure)
+        return evaluate(self.problem, k, [self.node_of[o] for o in order_ids], earliest=earliest)
 
-    def evaluate_route(self, vehicle_id: str, order_ids: Sequence[str]) -> RouteReport:
-        """ETAs and violations of ``vehicle_id`` driving ``order_ids`` from where it is now."""
-        ev = self.evaluate(vehicle_id, order_ids)
+    def evaluate_route(
+        self, vehicle_id: str, order_ids: Sequence[str], departure: datetime | None = None
+    ) -> RouteReport:
+        """ETAs and violations of ``vehicle_id`` driving ``order_ids`` from where it is now
+        (or leaving at ``departure``)."""
+        ev = self.evaluate(vehicle_id, order_ids, departure)
         return RouteReport(
             order_ids=tuple(order_ids),
             etas=tuple(self.clock(t) for t in ev.arrivals),
@@ -340,6 +360,9 @@ class DayContext:
                     wave=prev.wave if prev else "",
                     start=prev.start if prev and kept else self.clock(ev.start_time),
                     end=self.clock(ev.end_time),
+                    dock_id=prev.dock_id if prev else None,
+                    slot_start=prev.slot_start if prev else None,
+                    slot_end=prev.slot_end if prev else None,
                 )
             )
         un = tuple(
