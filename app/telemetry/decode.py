@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -28,6 +29,7 @@ from app.telemetry.messages import (
     StopEvent,
     TraccarForward,
 )
+from app.telemetry.seq import DUPLICATE, JUMP, RESET, SEQ_MAX, SEQ_WINDOW, SeqWindow
 from engine.geo import haversine_m
 
 log = logging.getLogger(__name__)
@@ -35,10 +37,17 @@ log = logging.getLogger(__name__)
 KNOT_KMH = 1.852
 MAX_FUTURE_S = 300.0
 MAX_AGE_S = 24 * 3600.0
-MAX_SPEED_KMH = 200.0
+MAX_SPEED_KMH = 200.0  # faster between two fixes is an impossible jump
+MAX_SPEED_READING_KMH = 300.0  # a tracker's own speed reading above this is nonsense
+MAX_ACCURACY_M = 100_000.0
+MAX_ODOMETER_KM = 10_000_000.0
 JUMP_TOLERANCE_M = 50.0
-SEQ_WINDOW = 4096  # sequence numbers remembered per vehicle (back-fill reach)
-_SEQ_MASK = (1 << SEQ_WINDOW) - 1
+MAX_PAYLOAD_BYTES = 16_384  # a fix is ~150 bytes, a Traccar forward ~1 KiB
+MAX_DEPTH = 16  # JSON nesting (the formats need 3)
+MAX_ID_CHARS = 64  # vehicle and stop ids (the database's id columns)
+MAX_EVENT_ID_CHARS = 200
+STOP_EVENTS = frozenset(("arrived", "departed", "delivered", "failed"))
+RESET_LOG_S = 60.0  # a vehicle's sequence restarts are logged at most this often
 EVENT_MEMORY = 100_000
 TOPIC_CACHE = 50_000  # topic strings remembered by the batch decoder
 UNMAPPED_MEMORY = 200  # unmapped tracker devices remembered for the user to map
@@ -104,54 +113,33 @@ class DeviceMap:
         return dict(self._devices)
 
 
-class _SeqWindow:
-    """The sequence numbers seen for one vehicle within the last SEQ_WINDOW values.
+class ServiceArea:
+    """Where the depot's vehicles can be: a circle around the depot.
 
-    Kept as the *holes* between the first seq of the run (``start``) and ``max_seq`` (bit
-    k set: ``max_seq - k`` not seen yet), so an in-order stream shifts a zero, not a
-    SEQ_WINDOW-bit number; seqs back-filled from below ``start`` go into a small set.
+    A vehicle's first fix must fall inside it (after that, the jump check keeps each fix
+    within driving reach of the last), so a forged first fix cannot place a van in
+    another city and lock its real tracker out as an impossible jump.
     """
 
-    __slots__ = ("max_seq", "start", "holes", "below")
+    __slots__ = ("lat", "lon", "radius_m")
 
-    def __init__(self) -> None:
-        self.max_seq = -1
-        self.start = 0
-        self.holes = 0
-        self.below: set[int] | None = None
+    def __init__(self, lat: float, lon: float, radius_m: float) -> None:
+        self.lat, self.lon, self.radius_m = lat, lon, radius_m
 
-    def add(self, seq: int) -> bool:
-        """Record ``seq``; False when it was already seen (or is older than the window)."""
-        top = self.max_seq
-        if seq > top:
-            shift = seq - top
-            if top < 0 or shift >= SEQ_WINDOW:
-                self.start, self.holes, self.below = seq, 0, None
-            elif shift == 1:
-                if self.holes:
-                    self.holes = (self.holes << 1) & _SEQ_MASK
-            else:
-                self.holes = ((self.holes << shift) | ((1 << shift) - 2)) & _SEQ_MASK
-            self.max_seq = seq
-            return True
-        back = top - seq
-        if back >= SEQ_WINDOW:
-            return False
-        if seq >= self.start:
-            mask = 1 << back
-            if not self.holes & mask:
-                return False
-            self.holes ^= mask
-            return True
-        below = self.below
-        if below is None:
-            below = self.below = set()
-        elif seq in below:
-            return False
-        below.add(seq)
-        if len(below) > SEQ_WINDOW:
-            self.below = {s for s in below if top - s < SEQ_WINDOW}
-        return True
+    @classmethod
+    def around(
+        cls, center: tuple[float, float], points: Iterable[tuple[float, float]], margin_m: float
+    ) -> ServiceArea:
+        """The circle around ``center`` reaching the farthest point plus ``margin_m``."""
+        lat, lon = center
+        far = max((haversine_m(lat, lon, p_lat, p_lon) for p_lat, p_lon in points), default=0.0)
+        return cls(lat, lon, far + margin_m)
+
+    def distance_m(self, lat: float, lon: float) -> float:
+        return haversine_m(self.lat, self.lon, lat, lon)
+
+    def __repr__(self) -> str:
+        return f"ServiceArea({self.lat:.5f}, {self.lon:.5f}, {self.radius_m / 1000:.1f} km)"
 
 
 class _Last:
@@ -170,7 +158,7 @@ class _NativeTopic:
 
     __slots__ = ("vid", "last", "window")
 
-    def __init__(self, vid: str, last: _Last | None, window: _SeqWindow | None) -> None:
+    def __init__(self, vid: str, last: _Last | None, window: SeqWindow | None) -> None:
         self.vid, self.last, self.window = vid, last, window
 
 
@@ -191,13 +179,46 @@ def _validation_reject(exc: Exception) -> Reject:
     text = str(exc)
     if isinstance(exc, UnicodeDecodeError):
         return Reject("not_json", f"payload is not UTF-8: {exc.reason} at byte {exc.start}")
+    if isinstance(exc, RecursionError):
+        return Reject("not_json", f"JSON nested too deeply (limit {MAX_DEPTH} levels)")
     if not isinstance(exc, msgspec.ValidationError):
         return Reject("not_json", text)
     if "missing required field" in text:
         return Reject("missing_field", text)
-    if "Invalid enum value" in text or "Expected one of" in text:
+    if "Invalid enum value" in text or "Expected one of" in text or _OUT_OF_RANGE.match(text):
         return Reject("bad_value", text)
     return Reject("wrong_type", text)
+
+
+# msgspec's words for a value of the right type outside its bounds
+_OUT_OF_RANGE = re.compile(r"Expected `\w+` (?:[<>]=?|of length|matching)")
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_ONLY_BRACKETS = (bytes.maketrans(b"{}", b"[]"), bytes(set(range(256)) - set(b"[]{}")))
+
+
+def too_deep(payload: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON ``payload`` nests arrays/objects more than ``limit`` levels deep.
+
+    Cheap for ordinary messages (fewer brackets than the limit: two C-level counts);
+    otherwise the brackets outside strings are peeled one innermost level per pass, at
+    most ``limit`` passes, so a 16 KiB payload costs a few C-level scans, never recursion.
+    """
+    if payload.count(b"[") + payload.count(b"{") <= limit:
+        return False
+    brackets = _STRING.sub(b"", payload).translate(*_ONLY_BRACKETS)
+    for level in range(limit + 1):
+        if b"[" not in brackets:
+            return False
+        peeled = brackets.replace(b"[]", b"")
+        if len(peeled) == len(brackets):  # unbalanced: what is left opens and never closes
+            return level + peeled.count(b"[") > limit
+        brackets = peeled
+    return True
+
+
+def _bad_id(value: str, limit: int) -> bool:
+    """An id too long for the database or carrying control characters (NUL included)."""
+    return len(value) > limit or not value.isprintable()
 
 
 def topic_matches(filter_: str, topic: str) -> bool:
@@ -217,6 +238,11 @@ class Decoder:
     Stateful per vehicle (seen sequence numbers, last live fix, seen event ids), so one
     decoder serves one stream, called from one thread. ``clock`` gives "now" in epoch
     seconds; a simulated day passes its own.
+
+    Two facts of the day are set from the main thread (each swapped whole, read by the
+    network thread): ``routes`` — which vehicle serves each stop (a stop event is accepted
+    only from the vehicle whose route holds the stop; None: not checked) — and
+    ``service_area`` (a vehicle's first fix must fall inside it; None: anywhere).
     """
 
     def __init__(
@@ -237,7 +263,10 @@ class Decoder:
         self.max_future_s = max_future_s
         self.max_age_s = max_age_s
         self.max_speed_ms = max_speed_kmh / 3.6
-        self._seqs: dict[str, dict[str, _SeqWindow]] = {}
+        self.max_payload = MAX_PAYLOAD_BYTES
+        self.routes: Mapping[str, str] | None = None  # stop id -> vehicle id
+        self.service_area: ServiceArea | None = None
+        self._seqs: dict[str, dict[str, SeqWindow]] = {}
         self._last: dict[str, _Last] = {}
         self._events: OrderedDict[str, None] = OrderedDict()
         # topic (str or raw bytes) -> the fast path's record of a native fix topic of a
@@ -247,11 +276,25 @@ class Decoder:
         # tracker devices heard from but not mapped to a vehicle: key -> (format, last seen)
         self._unmapped: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self._unmapped_lock = threading.Lock()
+        # sequence restarts per vehicle: (count, epoch s of the last), and when last logged
+        self._resets: dict[str, tuple[int, float]] = {}
+        self._reset_logged: dict[str, float] = {}
+
+    def set_routes(self, stops_by_vehicle: Mapping[str, Iterable[str]] | None) -> None:
+        """The day's routes (vehicle id -> its stops' ids), or None to stop checking."""
+        if stops_by_vehicle is None:
+            self.routes = None
+            return
+        self.routes = {
+            stop: vehicle for vehicle, stops in stops_by_vehicle.items() for stop in stops
+        }
 
     def decode(self, topic: str, payload: bytes) -> Fix | StopEvent | Reject:
         """Validate one message; every failure is a Reject with a reason and detail."""
         try:
             return self._decode(topic, payload)
+        except RecursionError as exc:  # a limit the depth check did not foresee
+            return _validation_reject(exc)
         except Exception as exc:  # the network thread must survive anything
             log.exception("decoder failed on %s", topic)
             return Reject("decoder_error", f"{type(exc).__name__}: {exc}")
@@ -312,6 +355,7 @@ class Decoder:
             self._topics.clear()
             self._topics_version = self.devices.version
         topics, strict, slow = self._topics, _native_strict, self._slow
+        max_payload = self.max_payload
         now = self.clock()
         lo = max(now - self.max_age_s, 1e8)
         hi = min(now + self.max_future_s, 1e11)
@@ -321,12 +365,12 @@ class Decoder:
             t = topics.get(topic)
             if t is None:
                 t = self._topic_entry(topic)
-            if t is False:
-                slow(i, topic, payload, None, fixes, others)
+            if t is False or len(payload) > max_payload:
+                slow(i, topic, payload, t or None, fixes, others)
                 continue
             try:
                 m = strict.decode(payload)
-            except (msgspec.DecodeError, UnicodeDecodeError):
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
                 slow(i, topic, payload, t, fixes, others)
                 continue
             # A fix at (0, 0) fails the jump check below (thousands of km from the last).
@@ -334,7 +378,7 @@ class Decoder:
             if (
                 last is None
                 or not (lo <= ts <= hi and ts > last.ts)
-                or seq <= window.max_seq
+                or not 0 < seq - window.max_seq <= SEQ_WINDOW
                 or m.vehicle_id != t.vid
             ):
                 slow(i, topic, payload, t, fixes, others)
@@ -348,8 +392,9 @@ class Decoder:
                 continue
             if seq == window.max_seq + 1 and not window.holes:
                 window.max_seq = seq  # in order, nothing missing: the common case
+                window.top_ts = ts
             else:
-                window.add(seq)
+                window.advance(seq, ts)
             if abs(lat - last.lat) > 0.1:
                 last.k = 111_195.0 * math.cos(math.radians(lat))
             last.ts, last.lat, last.lon, last.seq = ts, lat, lon, seq
@@ -374,7 +419,7 @@ class Decoder:
             # the vehicle's first fix (or first since a restart) made its records
             entry.last, entry.window = self._native_records(entry.vid)
 
-    def _native_records(self, vid: str) -> tuple[_Last | None, _SeqWindow | None]:
+    def _native_records(self, vid: str) -> tuple[_Last | None, SeqWindow | None]:
         """A vehicle's newest live fix and native seq window, both or neither (the fast
         path needs both; the first native fix makes both)."""
         window = self._seqs.get("native", {}).get(vid)
@@ -404,6 +449,12 @@ class Decoder:
         return entry
 
     def _decode(self, topic: str, payload: bytes) -> Fix | StopEvent | Reject:
+        if len(payload) > self.max_payload:
+            return Reject(
+                "too_large", f"payload of {len(payload):,} bytes (limit {self.max_payload:,})"
+            )
+        if too_deep(payload):
+            return Reject("not_json", f"JSON nested more than {MAX_DEPTH} levels deep")
         parts = topic.split("/")
         if len(parts) == 5 and parts[0] == "fleet" and parts[2] == "vehicle":
             if self.depot_id is not None and parts[1] != self.depot_id:
@@ -420,6 +471,12 @@ class Decoder:
 
     def _native_header(self, msg, topic_vehicle: str) -> Reject | None:
         """The checks every native message shares: its vehicle, the fleet, the version."""
+        if _bad_id(topic_vehicle, MAX_ID_CHARS):
+            return Reject(
+                "bad_value",
+                f"vehicle id {topic_vehicle[:MAX_ID_CHARS]!r}… is not a vehicle id "
+                f"(at most {MAX_ID_CHARS} printable characters)",
+            )
         if msg.vehicle_id != topic_vehicle:
             return Reject(
                 "vehicle_mismatch",
@@ -439,8 +496,8 @@ class Decoder:
         bad = self._native_header(msg, topic_vehicle)
         if bad is not None:
             return bad
-        if msg.seq < 0:
-            return Reject("bad_value", f"seq {msg.seq} is negative")
+        if msg.odometer_km is not None and not 0.0 <= msg.odometer_km <= MAX_ODOMETER_KM:
+            return Reject("bad_value", f"odometer {msg.odometer_km} km is not a plausible value")
         return self._fix(
             msg.vehicle_id,
             msg.seq,
@@ -451,6 +508,7 @@ class Decoder:
             msg.heading_deg,
             msg.accuracy_m,
             "native",
+            msg.restart,
         )
 
     def _native_event(self, topic_vehicle: str, payload: bytes) -> StopEvent | Reject:
@@ -461,17 +519,47 @@ class Decoder:
         bad = self._native_header(msg, topic_vehicle)
         if bad is not None:
             return bad
+        for name, value, limit in (
+            ("event_id", msg.event_id, MAX_EVENT_ID_CHARS),
+            ("stop_id", msg.stop_id or "", MAX_ID_CHARS),
+            ("reason", msg.reason or "", MAX_EVENT_ID_CHARS),
+        ):
+            if _bad_id(value, limit):
+                return Reject(
+                    "bad_value", f"{name} is over {limit} characters or holds control characters"
+                )
         if not msg.event_id:
             return Reject("bad_value", "event_id is empty")
         ts = self._check_time(msg.ts)
         if isinstance(ts, Reject):
             return ts
+        if msg.type in STOP_EVENTS:
+            bad = self._check_stop(msg.vehicle_id, msg.type, msg.stop_id)
+            if bad is not None:
+                return bad
         if msg.event_id in self._events:
             return Reject("duplicate_event", f"event {msg.event_id!r} was already applied")
         self._events[msg.event_id] = None
         if len(self._events) > EVENT_MEMORY:
             self._events.popitem(last=False)
         return StopEvent(msg.event_id, msg.vehicle_id, ts, msg.type, msg.stop_id, msg.reason)
+
+    def _check_stop(self, vehicle: str, kind: str, stop_id: str | None) -> Reject | None:
+        """A stop event must name a stop on the sending vehicle's current route."""
+        if not stop_id:
+            return Reject("missing_field", f"{kind} event of {vehicle} names no stop (stop_id)")
+        routes = self.routes
+        if routes is None:
+            return None
+        owner = routes.get(stop_id)
+        if owner is None:
+            return Reject("stop_not_on_route", f"stop {stop_id!r} is on no route of the day")
+        if owner != vehicle:
+            return Reject(
+                "stop_not_on_route",
+                f"{kind} event from {vehicle} for stop {stop_id!r}, which is on {owner}'s route",
+            )
+        return None
 
     def _owntracks(self, user: str, device: str, payload: bytes) -> Fix | Reject:
         try:
@@ -512,9 +600,10 @@ class Decoder:
         except (ValueError, OverflowError, OSError) as exc:
             return Reject("wrong_type", f"fixTime {pos.fixTime!r}: {exc}")
         speed = None if pos.speed is None else pos.speed * KNOT_KMH
+        # The fix time in milliseconds is the sequence (two fixes in a second differ).
         return self._fix(
             vehicle,
-            int(ts),
+            int(ts * 1000),
             ts,
             pos.latitude,
             pos.longitude,
@@ -560,18 +649,21 @@ class Decoder:
         heading: float | None,
         accuracy: float | None,
         source: str,
+        restart: bool = False,
     ) -> Fix | Reject:
         # The hot path of the network thread: comparisons are written so NaN and inf fail.
         if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
             return Reject("lat_lon_out_of_range", f"lat {lat}, lon {lon} is not on the earth")
         if lat == 0.0 and lon == 0.0:
             return Reject("null_island", "position 0,0 (a tracker without a GPS fix)")
-        if speed is not None and not 0.0 <= speed < 1e5:
-            return Reject("bad_value", f"speed {speed} is not a plausible value")
-        if heading is not None and not 0.0 <= heading < 1e5:
-            return Reject("bad_value", f"heading {heading} is not a plausible value")
-        if accuracy is not None and not 0.0 <= accuracy < 1e5:
-            return Reject("bad_value", f"accuracy {accuracy} is not a plausible value")
+        if speed is not None and not 0.0 <= speed <= MAX_SPEED_READING_KMH:
+            return Reject("bad_value", f"speed {speed} km/h is not a plausible value")
+        if heading is not None and not 0.0 <= heading <= 360.0:
+            return Reject("bad_value", f"heading {heading} is not a compass heading (0-360)")
+        if accuracy is not None and not 0.0 <= accuracy <= MAX_ACCURACY_M:
+            return Reject("bad_value", f"accuracy {accuracy} m is not a plausible value")
+        if not 0 <= seq <= SEQ_MAX:
+            return Reject("bad_value", f"seq {seq} is outside 0 to 2^63-1")
         if type(raw_ts) is float and 1e8 < raw_ts < 1e11:
             ts = raw_ts
             now = self.clock()
@@ -585,7 +677,17 @@ class Decoder:
                 return ts
         last = self._last.get(vehicle)
         live = last is None or ts > last.ts
-        if last is not None:
+        if last is None:
+            area = self.service_area
+            if area is not None:
+                away = area.distance_m(lat, lon)
+                if not away <= area.radius_m:
+                    return Reject(
+                        "outside_service_area",
+                        f"first fix of {vehicle} is {away / 1000:,.1f} km from the depot, "
+                        f"outside its {area.radius_m / 1000:,.0f} km service area",
+                    )
+        else:
             dt = max(abs(ts - last.ts), 1.0)
             limit = self.max_speed_ms * dt + JUMP_TOLERANCE_M
             dy = (lat - last.lat) * 111_195.0
@@ -605,14 +707,28 @@ class Decoder:
             windows = self._seqs[source] = {}
         window = windows.get(vehicle)
         if window is None:
-            window = windows[vehicle] = _SeqWindow()
-        if live and last is not None and seq <= window.max_seq:
+            window = windows[vehicle] = SeqWindow()
+        top, top_ts = window.max_seq, window.top_ts
+        verdict = window.accept(seq, ts, restart)
+        if verdict == DUPLICATE:
+            if seq > top:
+                detail = (
+                    f"seq {seq} is above the newest ({top}) although its time is "
+                    f"{top_ts - ts:.0f} s older: a replay"
+                )
+            elif top - seq >= SEQ_WINDOW:
+                detail = f"seq {seq} of {vehicle} is older than the last {SEQ_WINDOW} seen"
+            else:
+                detail = f"seq {seq} of {vehicle} was seen already"
+            return Reject("duplicate_or_replayed_seq", detail)
+        if verdict == JUMP:
             return Reject(
-                "duplicate_or_replayed_seq",
-                f"seq {seq} is not above {window.max_seq} although its time is newer",
+                "seq_jump",
+                f"seq {seq} is {seq - top:,} ahead of {top} after {max(ts - top_ts, 0):.0f} s "
+                f"(a second fix counting on from it is taken as a tracker restart)",
             )
-        if not window.add(seq):
-            return Reject("duplicate_or_replayed_seq", f"seq {seq} of {vehicle} was seen already")
+        if verdict == RESET:
+            self._note_reset(vehicle, source, top, seq, ts, restart)
         if live:
             if last is None:
                 self._last[vehicle] = _Last(ts, lat, lon, seq)
@@ -621,3 +737,27 @@ class Decoder:
                     last.k = 111_195.0 * math.cos(math.radians(lat))
                 last.ts, last.lat, last.lon, last.seq = ts, lat, lon, seq
         return Fix(vehicle, seq, ts, lat, lon, speed, heading, accuracy, source, live)
+
+    def _note_reset(
+        self, vehicle: str, source: str, before: int, seq: int, ts: float, flagged: bool
+    ) -> None:
+        """A tracker's counter restarted: counted per vehicle, logged (once a minute each)."""
+        count = self._resets.get(vehicle, (0, 0.0))[0] + 1
+        self._resets[vehicle] = (count, ts)
+        now = time.monotonic()
+        if now - self._reset_logged.get(vehicle, -RESET_LOG_S) >= RESET_LOG_S:
+            self._reset_logged[vehicle] = now
+            why = "restart flag" if flagged else "a newer time with a lower seq"
+            log.info(
+                "%s tracker of %s restarted its sequence: %d -> %d (%s; %d so far)",
+                source,
+                vehicle,
+                before,
+                seq,
+                why,
+                count,
+            )
+
+    def seq_resets(self) -> dict[str, tuple[int, float]]:
+        """Sequence restarts per vehicle (any thread): id -> (count, epoch s of the last)."""
+        return dict(self._resets)

@@ -29,12 +29,18 @@ EventType = Literal[
 ]
 
 
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # a signed 64-bit integer
+
+
 class NativeTelemetry(msgspec.Struct, gc=False):
-    """``fleet/{depot}/vehicle/{id}/telemetry``; ``ts`` is ISO 8601 or epoch seconds."""
+    """``fleet/{depot}/vehicle/{id}/telemetry``; ``ts`` is ISO 8601 or epoch seconds.
+
+    ``restart``: the tracker restarted its sequence counter (its next seqs start over).
+    """
 
     v: int
     vehicle_id: str
-    seq: int
+    seq: Seq
     ts: str | float
     lat: float
     lon: float
@@ -42,28 +48,27 @@ class NativeTelemetry(msgspec.Struct, gc=False):
     heading_deg: float | None = None
     odometer_km: float | None = None
     accuracy_m: float | None = None
+    restart: bool = False
 
 
-_Plausible = Annotated[float, msgspec.Meta(ge=0.0, lt=1e5)]
-
-
-class NativeTelemetryStrict(msgspec.Struct, gc=False):
+class NativeTelemetryStrict(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     """The native fix with every range check msgspec can do in C (the batch fast path).
 
     A message failing it is not rejected for that: it goes through the full per-message
-    decoder, which names the exact reason.
+    decoder, which names the exact reason. Unknown fields (padding, nesting) and a
+    ``restart`` flag take that path too.
     """
 
     v: Literal[1]
     vehicle_id: str
-    seq: Annotated[int, msgspec.Meta(ge=0)]
+    seq: Seq
     ts: float  # ISO 8601 times take the per-message path
     lat: Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
     lon: Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
-    speed_kmh: _Plausible | None = None
-    heading_deg: _Plausible | None = None
-    odometer_km: float | None = None
-    accuracy_m: _Plausible | None = None
+    speed_kmh: Annotated[float, msgspec.Meta(ge=0.0, le=300.0)] | None = None
+    heading_deg: Annotated[float, msgspec.Meta(ge=0.0, le=360.0)] | None = None
+    odometer_km: Annotated[float, msgspec.Meta(ge=0.0, le=1e7)] | None = None
+    accuracy_m: Annotated[float, msgspec.Meta(ge=0.0, le=1e5)] | None = None
 
 
 class NativeEvent(msgspec.Struct, gc=False):
@@ -160,6 +165,7 @@ class Reject(msgspec.Struct, frozen=True, gc=False):
 
 # Every reason a message can be rejected for (the counters start at zero for each).
 REJECT_REASONS = (
+    "too_large",
     "not_json",
     "wrong_type",
     "missing_field",
@@ -172,7 +178,10 @@ REJECT_REASONS = (
     "future_timestamp",
     "stale_timestamp",
     "duplicate_or_replayed_seq",
+    "seq_jump",
     "duplicate_event",
     "impossible_jump",
+    "outside_service_area",
+    "stop_not_on_route",
     "decoder_error",  # a bug in the decoder; counted so the ingest survives it
 )

@@ -1,9 +1,9 @@
 """The live picture of the fleet, in plain Python (no Qt): positions, trails, stop states.
 
-Applying is idempotent — fixes by ``(vehicle_id, source, seq)``, events by ``event_id`` —
-so a QoS 1 duplicate, a replay after a reconnect or a reload from the store changes
-nothing twice. A back-filled fix joins the trail in time order but never moves the live
-marker back.
+Fixes come from the decoder, which alone holds each stream's sequence window: a fix it
+accepted is new (a QoS 1 duplicate or a replay never gets here). Events are applied
+idempotently by ``event_id``, so a reload from the store changes nothing twice. A
+back-filled fix joins the trail in time order but never moves the live marker back.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import bisect
 import math
 from dataclasses import dataclass, field, replace
 
-from app.telemetry.decode import _SeqWindow
 from app.telemetry.ingest import Batch
 from app.telemetry.messages import Fix, StopEvent
 from engine.model import StopStatus
@@ -58,25 +57,6 @@ class Applied:
         return bool(self.moved or self.breadcrumbs or self.events)
 
 
-class _Track:
-    """One vehicle's trail and the seq window of each of its sources."""
-
-    __slots__ = ("trail", "native", "windows")
-
-    def __init__(self, trail: list[Fix]) -> None:
-        self.trail = trail
-        self.native = _SeqWindow()  # the native stream's; other sources' in ``windows``
-        self.windows: dict[str, _SeqWindow] = {}
-
-    def window(self, source: str) -> _SeqWindow:
-        if source == "native":
-            return self.native
-        window = self.windows.get(source)
-        if window is None:
-            window = self.windows[source] = _SeqWindow()
-        return window
-
-
 class LiveState:
     """Latest position, trail, stop states and flags of every vehicle."""
 
@@ -87,7 +67,6 @@ class LiveState:
         self.stops: dict[str, StopState] = {}
         self.flags: dict[str, VehicleFlags] = {}
         self.still_radius_m = still_radius_m
-        self._tracks: dict[str, _Track] = {}
         # Per vehicle: (since, lat, lon, m per degree of lon) of the spot it has stayed
         # within still_radius_m of.
         self._still: dict[str, tuple[float, float, float, float]] = {}
@@ -110,37 +89,26 @@ class LiveState:
         return Applied(moved, crumbs, events, dups)
 
     def apply_fixes(self, fixes: list[Fix]) -> list[Fix]:
-        """Add fixes to the trails (idempotent); returns the new ones."""
+        """Add decoded fixes to the trails; returns them."""
         return self._apply_fixes(fixes, {})
 
     def _apply_fixes(self, fixes: list[Fix], latest: dict[str, Fix]) -> list[Fix]:
-        """:meth:`apply_fixes`, also noting the newest new live fix per vehicle in
-        ``latest`` (a fix is marked live only when it is newer than the vehicle's last
-        live fix, so the last one in arrival order is the newest)."""
-        new: list[Fix] = []
-        append = new.append
-        tracks, still, limit = self._tracks, self._still, self.trail_points
+        """:meth:`apply_fixes`, also noting the newest live fix per vehicle in ``latest``
+        (a fix is marked live only when it is newer than the vehicle's last live fix, so
+        the last one in arrival order is the newest)."""
+        trails, still, limit = self.trails, self._still, self.trail_points
         radius2 = self.still_radius_m**2
         for fix in fixes:
             vid = fix.vehicle_id
-            track = tracks.get(vid)
-            if track is None:
-                track = tracks[vid] = _Track(self.trails.setdefault(vid, []))
-            window = track.native if fix.source == "native" else track.window(fix.source)
-            seq = fix.seq
-            if seq == window.max_seq + 1 and not window.holes:
-                window.max_seq = seq  # in order, nothing missing: the common case
-            elif not window.add(seq):
-                self.duplicates += 1
-                continue
-            trail = track.trail
+            trail = trails.get(vid)
+            if trail is None:
+                trail = trails[vid] = []
             if not trail or fix.ts >= trail[-1].ts:
                 trail.append(fix)
             else:
                 bisect.insort(trail, fix, key=lambda f: f.ts)
             if len(trail) > limit:
                 del trail[: len(trail) - limit]
-            append(fix)
             if fix.live:
                 latest[vid] = fix
                 # Still-tracking: the spot it stayed within still_radius_m of, and since when.
@@ -152,7 +120,7 @@ class LiveState:
                         continue
                 k = 111_195.0 * math.cos(math.radians(fix.lat))  # metres per degree of lon
                 still[vid] = (fix.ts, fix.lat, fix.lon, k)
-        return new
+        return fixes
 
     def still_since(self, vehicle_id: str) -> float | None:
         """Since when (epoch s) the vehicle has stayed near one spot; None if unknown."""
