@@ -1,6 +1,7 @@
-"""The fleet simulator (``python -m app.simulator``) and its library API."""
+"""The fleet simulator (``python -m app.simulator``): the depot's digital twin, and its library API."""
 
 from app.simulator.core import Incidents, Simulator
 from app.simulator.plan import sweep_plan, synthetic_day
+from app.simulator.trouble import TroubleSpec
 
-__all__ = ["Incidents", "Simulator", "sweep_plan", "synthetic_day"]
+__all__ = ["Incidents", "Simulator", "TroubleSpec", "sweep_plan", "synthetic_day"]

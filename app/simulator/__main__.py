@@ -5,6 +5,10 @@ the stored plan of the day (``--database``), else a quick plan over the demo day
 synthetic fleet (``--vehicles N``, also the load generator). ``--speedup K`` runs K
 simulated seconds per real second. Message timestamps are simulated time: a workstation
 watching a sped-up or past day must use the same clock.
+
+The fleet is a digital twin: it follows the routes the workstation sends (the retained
+``fleet/{depot}/vehicle/{id}/route`` messages) from where each vehicle is, on the
+streets, with the day's trouble from ``--seed`` and ``--trouble``.
 """
 
 from __future__ import annotations
@@ -50,6 +54,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depot", default=None, help="depot id (default: the only/first one)")
     p.add_argument(
         "--no-incidents", action="store_true", help="no breakdown, silence, stray or delay"
+    )
+    p.add_argument(
+        "--trouble",
+        default="default",
+        help="the day's trouble, e.g. 'breakdown=2,delay=1,silent=0,detour=1,late_orders=6' "
+        "(kinds not named keep their default; 'none' for a calm day)",
+    )
+    p.add_argument(
+        "--streets",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="drive along the demo city's streets (auto: when the depot lies in it, "
+        "and not for a synthetic fleet of more than 300 vehicles)",
+    )
+    p.add_argument(
+        "--no-follow",
+        action="store_true",
+        help="ignore the route messages the workstation sends (drive the first plan)",
     )
     return p
 
@@ -125,7 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.speedup <= 0 or args.rate <= 0:
         print("--speedup and --rate must be positive", file=sys.stderr)
         return 2
+    from app.simulator.trouble import TroubleSpec
+
+    try:
+        trouble = TroubleSpec.parse(args.trouble)
+    except ValueError as exc:
+        print(f"--trouble: {exc}", file=sys.stderr)
+        return 2
     day, plan = load_day_and_plan(args)
+    streets = {"yes": True, "no": False}.get(args.streets)
+    if streets is None and args.vehicles > 300:
+        streets = False  # the load generator: straight lines keep its start instant
     sim = Simulator(
         plan,
         day,
@@ -133,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         fmt=args.format,
         rate_hz=args.rate,
         incidents=not args.no_incidents,
+        trouble=trouble,
+        streets=streets,
     )
     t_sim = start_time(args, sim, day)
     sim.skip_to(t_sim)
@@ -148,12 +182,19 @@ def main(argv: list[str] | None = None) -> int:
     except (ConnectionError, ValueError) as exc:
         print(f"simulator: {exc}", file=sys.stderr)
         return 1
+    routes = None if args.no_follow else _follow_routes(pub, plan.depot_id)
     real0, sim0 = time.monotonic(), t_sim
     last_report = real0
     try:
         while True:
             now = time.monotonic()
             t_sim = sim0 + (now - real0) * args.speedup
+            while routes:
+                sent = routes.popleft()
+                if sim.set_route(sent.vehicle_id, sent.order_ids, sent.version,
+                                 route_id=sent.route_id, at=t_sim, start=sent.start):  # fmt: skip
+                    log.info("%s follows route %s v%d", sent.vehicle_id, sent.route_id,
+                             sent.version)  # fmt: skip
             for topic, payload in sim.step(t_sim):
                 pub.publish(topic, payload)
             if now - last_report >= 5:
@@ -168,6 +209,28 @@ def main(argv: list[str] | None = None) -> int:
         pub.close()
     print(f"done: {pub.sent} messages")
     return 0
+
+
+def _follow_routes(pub, depot_id: str):
+    """Subscribe to the routes sent to the vehicles; parsed ones queue up for the loop."""
+    from collections import deque
+
+    from app.simulator.routes_in import RouteMessageError, parse_route_message, route_topic
+
+    queue: deque = deque()
+
+    def on_message(_client, _userdata, message) -> None:
+        try:
+            queue.append(parse_route_message(message.topic, message.payload))
+        except RouteMessageError as exc:
+            log.warning("route message on %s refused: %s", message.topic, exc)
+
+    topic = route_topic(depot_id)
+    pub.client.on_message = on_message
+    pub.client.on_connect = lambda client, *_args: client.subscribe(topic, qos=1)  # reconnects
+    pub.client.subscribe(topic, qos=1)
+    time.sleep(0.5)  # the retained routes arrive right after the subscription: take them first
+    return queue
 
 
 if __name__ == "__main__":
