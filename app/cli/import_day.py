@@ -9,12 +9,21 @@ from __future__ import annotations
 import argparse
 from datetime import date
 
+from app.importer.fields import DateFormat
+
 
 def _day(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a day (YYYY-MM-DD)") from None
+
+
+def _date_format(text: str) -> DateFormat:
+    try:
+        return DateFormat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +41,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the day HH:MM times fall on (default: the day named in the files, else today)",
     )
     parser.add_argument(
+        "--date-format",
+        type=_date_format,
+        metavar="FORMAT",
+        help="how times with a date are written, e.g. dd/mm/yyyy for '24/11/2026 09:00' "
+        "(the depot's local time); ISO 8601 and HH:MM are always read",
+    )
+    parser.add_argument(
+        "--encoding",
+        metavar="NAME",
+        help="the files' encoding, e.g. cp1252 (default: UTF-8, else Windows-1252 or Latin-1, "
+        "detected and reported)",
+    )
+    parser.add_argument(
         "--database",
         metavar="URL",
         help="SQLAlchemy URL of the database (default: DISPATCH_DATABASE_URL, else the "
@@ -44,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from app.importer.persist import import_sources, safe_url
-    from app.importer.reading import collect_sources
+    from app.importer.reading import ReadOptions, collect_sources
     from app.settings import Settings
 
     settings = Settings.from_env()
@@ -65,7 +87,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"import: cannot open the database {safe_url(url)}: {exc}", file=sys.stderr)
         return 2
     try:
-        report = import_sources(sources, store, day=args.day, actor=f"import:{settings.user}")
+        options = ReadOptions(encoding=args.encoding, date_format=args.date_format)
+        report = import_sources(
+            sources, store, day=args.day, actor=f"import:{settings.user}", options=options
+        )
     finally:
         store.close()
     if args.json:

@@ -8,22 +8,88 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
 
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 TIME_HINT = "use HH:MM or ISO 8601 with an offset, e.g. 2026-11-24T09:00:00-07:00"
+#: A day written with slashes or dots (24/11/2026, 11.24.2026): which is the month is unknown.
+_SLASHED_DAY = re.compile(r"\d{1,2}[/.]\d{1,2}[/.]\d{4}")
+_TOKENS = {"dd": (r"(?P<d>\d{1,2})", "%d"), "mm": (r"(?P<m>\d{1,2})", "%m"),
+           "yyyy": (r"(?P<y>\d{4})", "%Y")}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DateFormat:
+    """How times with a date are written, e.g. ``dd/mm/yyyy`` (then ``24/11/2026 09:00``
+    is 09:00 on 24 November in the depot's time zone). Tokens ``dd``, ``mm``, ``yyyy``, each
+    once, separated by ``/``, ``.`` or ``-``."""
+
+    text: str
+
+    def __post_init__(self) -> None:
+        parts = re.split(r"([/.\-])", self.text.strip().lower())
+        tokens, seps = parts[::2], set(parts[1::2])
+        if sorted(tokens) != ["dd", "mm", "yyyy"] or len(seps) != 1:
+            raise ValueError(
+                f"date format {self.text!r}: write dd, mm and yyyy once each, separated by "
+                "one of / . - (e.g. dd/mm/yyyy)"
+            )
+
+    @property
+    def _parts(self) -> list[str]:
+        return re.split(r"([/.\-])", self.text.strip().lower())
+
+    @property
+    def strptime(self) -> str:
+        return "".join(_TOKENS[p][1] if p in _TOKENS else p for p in self._parts)
+
+    @property
+    def pattern(self) -> str:
+        return "".join(_TOKENS[p][0] if p in _TOKENS else re.escape(p) for p in self._parts)
+
+    def search(self, text: str) -> Iterator[str]:
+        """Every date written in this format inside ``text``."""
+        for match in re.finditer(self.pattern, text):
+            yield match.group(0)
+
+    def parse(self, text: str, tz: tzinfo) -> datetime | None:
+        """``<date> HH:MM[:SS]`` in this format as a time in ``tz``; None when it is not
+        written that way; ValueError when it is but names no real day or clock time."""
+        match = re.fullmatch(self.pattern + r"[ T]+" + _CLOCK.pattern, text)
+        if match is None:
+            if re.fullmatch(self.pattern, text):
+                raise ValueError(f"{text!r} is a date without a time ({self.text} HH:MM)")
+            return None
+        year, month, day = int(match["y"]), int(match["m"]), int(match["d"])
+        hour, minute, second = (int(g or 0) for g in match.groups()[-3:])
+        try:
+            return datetime(year, month, day, hour, minute, second, tzinfo=tz)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a real day and time ({self.text} HH:MM)") from None
 
 
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def parse_time(raw: Any, tz: tzinfo, day: date) -> datetime:
-    """``HH:MM`` on ``day`` in ``tz``, or an ISO 8601 time with an offset; ValueError else."""
+def parse_time(raw: Any, tz: tzinfo, day: date, date_format: DateFormat | None = None) -> datetime:
+    """``HH:MM`` on ``day`` in ``tz``, an ISO 8601 time with an offset, or (with
+    ``date_format``) a date in that format and ``HH:MM`` in ``tz``; ValueError else."""
     if not isinstance(raw, str):
         raise ValueError(f"{raw!r} is not a time ({TIME_HINT})")
     text = raw.strip()
+    if date_format is not None:
+        moment = date_format.parse(text, tz)
+        if moment is not None:
+            return moment
+    elif _SLASHED_DAY.match(text):
+        raise ValueError(
+            f"{text!r}: is that day-first or month-first? Name the date format "
+            "(--date-format dd/mm/yyyy or mm/dd/yyyy)"
+        )
     clock = _CLOCK.fullmatch(text)
     if clock:
         hour, minute, second = int(clock[1]), int(clock[2]), int(clock[3] or 0)
@@ -44,9 +110,17 @@ def parse_time(raw: Any, tz: tzinfo, day: date) -> datetime:
 class RowReader:
     """Typed access to one row's raw values, collecting a reason per bad field."""
 
-    def __init__(self, values: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        values: dict[str, Any],
+        *,
+        decimal_comma: bool = False,
+        date_format: DateFormat | None = None,
+    ) -> None:
         self.values = values
         self.errors: list[tuple[str, str]] = []
+        self.decimal_comma = decimal_comma  # "12,5" is 12.5 (files not separated by commas)
+        self.date_format = date_format
 
     def error(self, name: str, reason: str) -> None:
         self.errors.append((name, reason))
@@ -85,8 +159,25 @@ class RowReader:
         if isinstance(raw, bool):
             self.error(name, f"{raw!r} is not a number")
             return None
+        if isinstance(raw, str):
+            text = raw.strip().replace("_", "")
+            if "," in text:
+                if not self.decimal_comma:
+                    self.error(name, f"{raw!r} is not a number (write decimals with a '.')")
+                    return None
+                if "." in text:
+                    self.error(
+                        name,
+                        f"{raw!r} is not a number: write it without thousands separators "
+                        "(e.g. 1234,5)",
+                    )
+                    return None
+                text = text.replace(",", ".")
+            raw_number: Any = text
+        else:
+            raw_number = raw
         try:
-            value = float(raw.strip().replace("_", "") if isinstance(raw, str) else raw)
+            value = float(raw_number)
         except (TypeError, ValueError):
             self.error(name, f"{raw!r} is not a number")
             return None
@@ -115,18 +206,19 @@ class RowReader:
                 self.error(name, "missing (required)")
             return None
         try:
-            return parse_time(raw, tz, day)
+            return parse_time(raw, tz, day, self.date_format)
         except ValueError as exc:
             self.error(name, str(exc))
             return None
 
     def names(self, name: str) -> frozenset[str]:
-        """A list of names: ``a;b`` in CSV, a JSON array in JSON."""
+        """A list of names: ``a;b`` in CSV (``a,b`` too where the file is ``;``-separated),
+        a JSON array in JSON."""
         raw = self.values.get(name)
         if _blank(raw):
             return frozenset()
         if isinstance(raw, str):
-            items = raw.split(";")
+            items = re.split("[;,]" if self.decimal_comma else ";", raw)
         elif isinstance(raw, list) and all(isinstance(i, str) for i in raw):
             items = raw
         else:

@@ -7,6 +7,7 @@ returns the object only when the row is entirely good. Checks that need the rest
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -258,11 +259,18 @@ def _window_fields(r: RowReader) -> list[tuple[str, str]]:
         return pairs
     if raw is not None:
         r.error("windows", "expected a list of {start, end} objects")
-    numbers = sorted(
-        {int(m[1] or 1) for k in r.values if (m := _WINDOW_COLUMN.fullmatch(k)) and r.has(k)} | {1}
-    )
+    numbers = sorted({n for k, n in _window_columns(tuple(r.values)) if r.has(k)} | {1})
     names = [f"window{'' if n == 1 else n}" for n in numbers]
     return [(f"{w}_start", f"{w}_end") for w in names]
+
+
+@functools.lru_cache(maxsize=64)
+def _window_columns(keys: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """(column, window number) of the window columns among ``keys`` (a file's rows share
+    their keys, so this is worked out once per file, not per row)."""
+    return tuple(
+        (k, int(m[1] or 1)) for k in keys if (m := _WINDOW_COLUMN.fullmatch(k)) is not None
+    )
 
 
 def _windows(r: RowReader, tz: tzinfo, day: date) -> tuple[TimeWindow, ...]:

@@ -1,23 +1,38 @@
-"""Validate a whole import without touching a database: files in, objects and a report out.
+"""Validate an import row by row, handing the good rows on in batches as they are read.
 
 What the database already holds comes in as plain data (:class:`Known`), so an orders-only
 import is checked against the stored depots, vehicles and drivers. Files are processed in
 the order depots, vehicles, drivers, orders; each good row becomes a domain object and is
 visible to the rows after it (a vehicle may name a depot from the same import).
+
+:class:`RowValidator` never holds a file's rows: they stream from the file, and every
+``batch_size`` good rows go to a *sink* (the store, or a list for
+:func:`validate_sources`). What it keeps is small: depots, vehicles and drivers, each
+row id seen (to refuse a duplicate) and the (depot, day) pairs the import touched.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import chain
 from typing import Any
 
 from app.importer import checks
 from app.importer.fields import RowReader
-from app.importer.reading import KINDS, FileFormatError, ParsedFile, Record, Source, parse_source
-from app.importer.report import FileReport, ImportReport
+from app.importer.reading import (
+    KINDS,
+    FileFormatError,
+    ParsedFile,
+    ReadOptions,
+    Record,
+    Source,
+    count_rows,
+    parse_source,
+)
+from app.importer.report import DayCheck, FileReport, ImportReport
 from app.importer.rows import (
     REQUIRED_COLUMNS,
     depot_zone,
@@ -28,6 +43,8 @@ from app.importer.rows import (
     parse_vehicle,
 )
 from engine.model import Depot, Driver, Order, Vehicle
+
+BATCH_SIZE = 2000  # good rows handed to the sink at a time
 
 
 @dataclass(frozen=True)
@@ -42,11 +59,17 @@ class Known:
 
 @dataclass(frozen=True)
 class Batch:
-    """The good rows of one kind from one file, ready to store."""
+    """Good rows of one kind from one file, ready to store."""
 
     report: FileReport
     kind: str
     items: tuple[Any, ...]
+
+
+Sink = Callable[[Batch], None]
+#: The orders of a (depot, day) as stored after the import (for the whole-day checks), or
+#: their tally when it is already known.
+OrdersOf = Callable[[str, date], "Iterable[Order] | checks.DayTally"]
 
 
 @dataclass
@@ -64,11 +87,13 @@ class _Day:
         self.depots = {d.id: d for d in known.depots}
         self.vehicles = {v.id: v for v in known.vehicles}
         self.drivers = {d.id: d for d in known.drivers}
-        self.orders = {o.id: o for o in known.orders}
-        self.new_orders: dict[str, Order] = {}
-        self.new_drivers: dict[str, Driver] = {}
-        self.seen: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
+        self.touched: set[tuple[str, date]] = set()  # (depot, day) given orders or drivers
+        self.files: list[str] = []
+        # kind -> id -> where it was first seen: file index << 32 | CSV row, or a JSON path
+        self.seen: dict[str, dict[str, int | str]] = {kind: {} for kind in KINDS}
         self.refused: dict[str, str] = {}  # depot id -> where its row was refused
+        self._fleet: dict[str, checks.Fleet] = {}
+        self._reach: dict[str, checks.Reach] = {}
 
     def fleet(self, depot_id: str) -> list[Vehicle]:
         return [v for v in self.vehicles.values() if v.depot_id == depot_id]
@@ -76,46 +101,242 @@ class _Day:
     def crew(self, depot_id: str) -> list[Driver]:
         return [d for d in self.drivers.values() if d.depot_id == depot_id]
 
+    def fleet_check(self, depot: Depot) -> checks.Fleet:
+        if depot.id not in self._fleet:
+            self._fleet[depot.id] = checks.Fleet(depot, self.fleet(depot.id))
+        return self._fleet[depot.id]
 
-def validate_sources(sources: Sequence[Source], known: Known, day: date) -> Validation:
-    """Read and check every file; HH:MM times fall on ``day`` in each depot's time zone."""
-    result = Validation(ImportReport(day=day))
-    parsed: list[tuple[FileReport, ParsedFile]] = []
-    for source in sources:
-        report = FileReport(source.name)
-        result.report.files.append(report)
-        try:
-            content = parse_source(source)
-        except FileFormatError as exc:
-            report.error = str(exc)
-            continue
-        _describe(report, content)
-        parsed.append((report, content))
-    state = _Day(known)
-    for kind in KINDS:
-        for report, content in parsed:
-            if kind in content.records and not report.error:
-                items = _process(kind, content.records[kind], report, state, day)
-                result.batches.append(Batch(report, kind, tuple(items)))
-    result.report.day_checks.extend(_day_checks(state))
-    # Report files in the order they were processed (depots first), unreadable ones last.
-    rank = {kind: i for i, kind in enumerate(KINDS)}
-    result.report.files.sort(key=lambda f: rank.get(f.kind.split("+")[0], len(KINDS)))
-    return result
+    def reach_check(self, depot: Depot) -> checks.Reach:
+        if depot.id not in self._reach:
+            self._reach[depot.id] = checks.Reach(depot, self.crew(depot.id))
+        return self._reach[depot.id]
+
+    def remember(self, kind: str, item: Any) -> None:
+        if kind == "depots":
+            self.depots[item.id] = item
+        elif kind == "vehicles":
+            self.vehicles[item.id] = item
+            self._fleet.pop(item.depot_id, None)
+        elif kind == "drivers":
+            self.drivers[item.id] = item
+            self._reach.pop(item.depot_id, None)
+            zone = depot_zone(self.depots[item.depot_id])
+            self.touched.add((item.depot_id, item.shift_start.astimezone(zone).date()))
+        else:
+            self.touched.add((item.depot_id, checks.day_of(item, self.depots[item.depot_id])))
+
+    def first_seen(self, kind: str, row_id: str) -> str | None:
+        where = self.seen[kind].get(row_id)
+        if where is None:
+            return None
+        if isinstance(where, str):
+            return where
+        return f"{self.files[where >> 32]}:{where & 0xFFFFFFFF}"
+
+    def see(self, kind: str, row_id: str, file_index: int, record: Record) -> None:
+        csv_row = record.where == str(record.row)
+        where = (
+            (file_index << 32 | record.row)
+            if csv_row
+            else f"{self.files[file_index]}:{record.where}"
+        )
+        self.seen[kind][row_id] = where
 
 
-def _describe(report: FileReport, content: ParsedFile) -> None:
-    report.kind = "+".join(k for k in KINDS if k in content.records)
-    report.rows_read = sum(len(r) for r in content.records.values())
-    for note in content.notes:
+class RowValidator:
+    """Validates files kind by kind and hands their good rows to ``sink`` in batches."""
+
+    def __init__(
+        self, sink: Sink, *, options: ReadOptions | None = None, batch_size: int = BATCH_SIZE
+    ) -> None:
+        self.sink = sink
+        self.options = options or ReadOptions()
+        self.batch_size = batch_size
+        self.day = date.min
+        self.state = _Day(Known())
+        self.report = ImportReport()
+
+    def open(self, sources: Sequence[Source]) -> list[tuple[FileReport, ParsedFile]]:
+        """Sniff each file (encoding, delimiter, shape); unreadable ones are reported."""
+        opened = []
+        for source in sources:
+            report = FileReport(source.name)
+            self.report.files.append(report)
+            try:
+                parsed = parse_source(source, self.options)
+            except (FileFormatError, OSError) as exc:
+                report.error = str(exc)
+                continue
+            _describe(report, parsed)
+            if report.error:
+                report.rows_read = count_rows(parsed)
+                continue
+            opened.append((report, parsed))
+        return opened
+
+    def run(
+        self, opened: Sequence[tuple[FileReport, ParsedFile]], known: Known, day: date
+    ) -> ImportReport:
+        """Every row of every readable file, depots first, against ``known``; HH:MM times
+        fall on ``day`` in each depot's time zone. Then sort the file reports."""
+        self.day, self.report.day = day, day
+        state = self.state = _Day(known)
+        for kind in KINDS:
+            for report, parsed in opened:
+                if kind in parsed.kinds:
+                    state.files.append(report.file)
+                    self._process(kind, parsed, report, len(state.files) - 1)
+        rank = {kind: i for i, kind in enumerate(KINDS)}
+        self.report.files.sort(key=lambda f: rank.get(f.kind.split("+")[0], len(KINDS)))
+        return self.report
+
+    def day_checks(self, orders_of: OrdersOf) -> list[DayCheck]:
+        """Whole-day checks of every (depot, day) the import brought orders or drivers for,
+        over the day's orders as ``orders_of`` gives them (stored and imported)."""
+        state = self.state
+        found: list[DayCheck] = []
+        for depot_id, day in sorted(state.touched):
+            depot = state.depots[depot_id]
+            drivers = self.drivers_of(depot_id, day)
+            found.extend(
+                checks.day_checks(
+                    depot, day, state.fleet(depot_id), drivers, orders_of(depot_id, day)
+                )
+            )
+        self.report.day_checks.extend(found)
+        return found
+
+    def drivers_of(self, depot_id: str, day: date) -> list[Driver]:
+        """The depot's drivers whose shift starts on ``day`` (its local date)."""
+        zone = depot_zone(self.state.depots[depot_id])
+        return [
+            d for d in self.state.crew(depot_id) if d.shift_start.astimezone(zone).date() == day
+        ]
+
+    # -- rows ------------------------------------------------------------------------------
+    def _process(self, kind: str, parsed: ParsedFile, report: FileReport, file_index: int) -> None:
+        state, day = self.state, self.day
+        skipped: Counter[tuple[str, str]] = Counter()
+        parse: Callable[[RowReader], Any] = {
+            "depots": parse_depot,
+            "vehicles": lambda r: parse_vehicle(r, state.depots, state.refused),
+            "drivers": lambda r: parse_driver(r, state.depots, day, state.refused),
+            "orders": lambda r: parse_order(r, state.depots, day, state.refused),
+        }[kind]
+        european = parsed.format.decimal_comma
+        batch: list[Any] = []
+        for record in parsed.records(kind):
+            report.rows_read += 1
+            item = self._row(kind, record, report, file_index, parse, european, skipped)
+            if item is None:
+                continue
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                self._hand_on(report, kind, batch)
+                batch = []
+        if batch:
+            self._hand_on(report, kind, batch)
+        for (what, depot_id), count in sorted(skipped.items()):
+            if what == checks.NO_DRIVERS:
+                report.warn(
+                    f"window reachability not checked for {count} order(s) of depot "
+                    f"{depot_id}: no drivers known for their day"
+                )
+            else:
+                report.warn(
+                    f"capacity and skills not checked for {count} order(s) of depot "
+                    f"{depot_id}: no vehicles known for it"
+                )
+
+    def _hand_on(self, report: FileReport, kind: str, items: list[Any]) -> None:
+        report.accepted += len(items)
+        self.sink(Batch(report, kind, tuple(items)))
+
+    def _row(
+        self,
+        kind: str,
+        record: Record,
+        report: FileReport,
+        file_index: int,
+        parse: Callable[[RowReader], Any],
+        european: bool,
+        skipped: Counter,
+    ) -> Any:
+        state = self.state
+        if record.problem:
+            report.reject(record.row, "row", record.problem, record.where)
+            return None
+        reader = RowReader(
+            dict(record.values), decimal_comma=european, date_format=self.options.date_format
+        )
+        raw_id = record.values.get("id")
+        row_id = str(raw_id).strip() if isinstance(raw_id, (str, int)) else ""
+        if row_id:
+            first = state.first_seen(kind, row_id)
+            if first is not None:
+                report.reject(
+                    record.row, "id", f"duplicate id {row_id!r}: first at {first}", record.where
+                )
+                return None
+            state.see(kind, row_id, file_index, record)
+        item = parse(reader)
+        if item is not None and kind == "orders":
+            _check_order(item, reader, state, skipped)
+        if reader.errors:
+            if row_id and kind == "depots" and row_id not in state.depots:
+                state.refused[row_id] = f"{report.file}:{record.where}"
+            for name, reason in reader.errors:
+                report.reject(record.row, name, reason, record.where)
+            return None
+        vehicle_id = getattr(item, "vehicle_id", None) if kind == "drivers" else None
+        if vehicle_id and vehicle_id not in state.vehicles:
+            report.warn(
+                f"vehicle {vehicle_id!r} is not known",
+                row=record.row,
+                field_name="vehicle_id",
+                where=record.where,
+            )
+        state.remember(kind, item)
+        return item
+
+
+def validate_sources(
+    sources: Sequence[Source], known: Known, day: date, options: ReadOptions | None = None
+) -> Validation:
+    """Read and check every file without a database, keeping the good rows in memory
+    (``batches``); HH:MM times fall on ``day`` in each depot's time zone."""
+    batches: list[Batch] = []
+    validator = RowValidator(batches.append, options=options)
+    validator.run(validator.open(sources), known, day)
+    accepted = {o.id for b in batches if b.kind == "orders" for o in b.items}
+    new_orders = [o for b in batches if b.kind == "orders" for o in b.items]
+    depots = validator.state.depots
+
+    def orders_of(depot_id: str, when: date) -> Iterable[Order]:
+        stored = (o for o in known.orders if o.id not in accepted)
+        return (
+            o
+            for o in chain(stored, new_orders)
+            if o.depot_id == depot_id and checks.day_of(o, depots[o.depot_id]) == when
+        )
+
+    validator.day_checks(orders_of)
+    return Validation(validator.report, batches)
+
+
+def _describe(report: FileReport, parsed: ParsedFile) -> None:
+    report.kind = "+".join(parsed.kinds)
+    report.format = parsed.format.describe()
+    for note in parsed.notes:
         report.warn(note)
-    for kind, records in content.records.items():
-        if kind in content.columns:
+    for kind in parsed.kinds:
+        if kind in parsed.columns:
             continue  # CSV: checked on the header below
+        records = parsed.json_records(kind)
         keys = sorted({k for r in records for k in r.values if not is_known_column(kind, k)})
         for key in keys:
             report.warn(f"key {key!r} is not part of the {kind} format, ignored")
-    for kind, columns in content.columns.items():
+    for kind, columns in parsed.columns.items():
         missing = [c for c in REQUIRED_COLUMNS[kind] if c not in columns]
         if missing:
             report.error = (
@@ -127,111 +348,15 @@ def _describe(report: FileReport, content: ParsedFile) -> None:
                 report.warn(f"column {column!r} is not part of the {kind} format, ignored")
 
 
-def _process(
-    kind: str, records: list[Record], report: FileReport, state: _Day, day: date
-) -> list[Any]:
-    accepted: list[Any] = []
-    skipped: Counter[tuple[str, str]] = Counter()
-    parse: Callable[[RowReader], Any] = {
-        "depots": parse_depot,
-        "vehicles": lambda r: parse_vehicle(r, state.depots, state.refused),
-        "drivers": lambda r: parse_driver(r, state.depots, day, state.refused),
-        "orders": lambda r: parse_order(r, state.depots, day, state.refused),
-    }[kind]
-    for record in records:
-        if record.problem:
-            report.reject(record.row, "row", record.problem, record.where)
-            continue
-        reader = RowReader(dict(record.values))
-        raw_id = record.values.get("id")
-        row_id = str(raw_id).strip() if isinstance(raw_id, (str, int)) else ""
-        here = f"{report.file}:{record.where}"
-        if row_id and row_id in state.seen[kind]:
-            first = state.seen[kind][row_id]
-            report.reject(
-                record.row, "id", f"duplicate id {row_id!r}: first at {first}", record.where
-            )
-            continue
-        if row_id:
-            state.seen[kind][row_id] = here
-        item = parse(reader)
-        if item is not None and kind == "orders":
-            _check_order(item, reader, state, skipped)
-        if reader.errors:
-            if row_id and kind == "depots" and row_id not in state.depots:
-                state.refused[row_id] = here
-            for name, reason in reader.errors:
-                report.reject(record.row, name, reason, record.where)
-            continue
-        vehicle_id = getattr(item, "vehicle_id", None) if kind == "drivers" else None
-        if vehicle_id and vehicle_id not in state.vehicles:
-            report.warn(
-                f"vehicle {vehicle_id!r} is not known",
-                row=record.row,
-                field_name="vehicle_id",
-                where=record.where,
-            )
-        accepted.append(item)
-        _remember(kind, item, state)
-    report.accepted += len(accepted)
-    for (what, depot_id), count in sorted(skipped.items()):
-        if what == checks.NO_DRIVERS:
-            report.warn(
-                f"window reachability not checked for {count} order(s) of depot {depot_id}: "
-                "no drivers known for their day"
-            )
-        else:
-            report.warn(
-                f"capacity and skills not checked for {count} order(s) of depot {depot_id}: "
-                "no vehicles known for it"
-            )
-    return accepted
-
-
 def _check_order(order: Order, reader: RowReader, state: _Day, skipped: Counter) -> None:
     depot = state.depots[order.depot_id]
-    for name, reason in checks.fleet_problems(order, depot, state.fleet(depot.id)):
+    for name, reason in state.fleet_check(depot).problems(order):
         if name == checks.NO_VEHICLES:
             skipped[(name, depot.id)] += 1
         else:
             reader.error(name, reason)
-    problem = checks.reach_problem(order, depot, state.crew(depot.id))
+    problem = state.reach_check(depot).problem(order)
     if problem and problem[0] == checks.NO_DRIVERS:
         skipped[(problem[0], depot.id)] += 1
     elif problem:
         reader.error(*problem)
-
-
-def _remember(kind: str, item: Any, state: _Day) -> None:
-    if kind == "depots":
-        state.depots[item.id] = item
-    elif kind == "vehicles":
-        state.vehicles[item.id] = item
-    elif kind == "drivers":
-        state.drivers[item.id] = item
-        state.new_drivers[item.id] = item
-    else:
-        state.orders[item.id] = item
-        state.new_orders[item.id] = item
-
-
-def _day_checks(state: _Day) -> list:
-    """Whole-day checks for every (depot, day) this import brought orders or drivers for."""
-    days: set[tuple[str, date]] = set()
-    for order in state.new_orders.values():
-        days.add((order.depot_id, checks.day_of(order, state.depots[order.depot_id])))
-    for driver in state.new_drivers.values():
-        zone = depot_zone(state.depots[driver.depot_id])
-        days.add((driver.depot_id, driver.shift_start.astimezone(zone).date()))
-    found = []
-    for depot_id, day in sorted(days):
-        depot = state.depots[depot_id]
-        zone = depot_zone(depot)
-        orders = [
-            o
-            for o in state.orders.values()
-            if o.depot_id == depot_id and checks.day_of(o, depot) == day
-        ]
-        drivers = [d for d in state.crew(depot_id) if d.shift_start.astimezone(zone).date() == day]
-        found.extend(checks.day_checks(depot, day, state.fleet(depot_id), drivers, orders))
-    return found

@@ -8,30 +8,34 @@ are re-exported here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import socket
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app.store import convert
 from app.store.changelog import log_change
-from app.store.models import DepotRow, DriverRow, OrderRow, VehicleRow
+from app.store.models import ChangeLogRow, DepotRow, DriverRow, OrderRow, VehicleRow, WindowRow
 from app.store.repository_plan import load_plan, route_versions, save_plan, update_route_stops
-from engine.model import DayInput, Depot, Driver, Order, Vehicle
+from engine.model import DayInput, Depot, Driver, Location, Order, TimeWindow, Vehicle
 
 __all__ = [
     "UpsertCounts",
+    "count_day_orders",
     "depot_day_bounds",
+    "iter_day_orders",
     "known_ids",
     "list_depots",
     "load_day",
     "load_plan",
     "route_versions",
     "save_plan",
+    "settle",
     "update_route_stops",
     "upsert_depots",
     "upsert_drivers",
@@ -100,6 +104,11 @@ def _upsert(session: Session, kind: _Kind, items: Iterable[Any], actor: str) -> 
     existing = _existing(session, kind.row, ids)
     now = datetime.now(UTC)
     inserted = updated = unchanged = 0
+    if kind is _ORDER:  # the big kind: new rows go in as plain multi-row INSERTs
+        fresh = [item for item in batch if item.id not in existing]
+        _insert_orders(session, fresh, actor, now)
+        inserted = len(fresh)
+        batch = [item for item in batch if item.id in existing]
     for item in batch:
         after = kind.snapshot(item)
         row = existing.get(item.id)
@@ -121,6 +130,44 @@ def _upsert(session: Session, kind: _Kind, items: Iterable[Any], actor: str) -> 
         updated += 1
     session.flush()
     return UpsertCounts(inserted, updated, unchanged)
+
+
+def _insert_orders(session: Session, items: Sequence[Order], actor: str, now: datetime) -> None:
+    """New orders with their windows and change-log rows, without building ORM objects
+    (an import of a few hundred thousand orders would spend most of its time there)."""
+    if not items:
+        return
+    origin = session.info.get("workstation") or socket.gethostname()
+    orders, windows, changes = [], [], []
+    for o in items:
+        snap = convert.order_snapshot(o)
+        orders.append({
+            "id": o.id, "depot_id": o.depot_id, "lat": snap["lat"], "lon": snap["lon"],
+            "demand": snap["demand"], "service_s": snap["service_s"], "skills": snap["skills"],
+            "priority": snap["priority"], "customer": o.customer, "address": o.address,
+            "wave": o.wave, "first_window_start": o.windows[0].start, "version": 1,
+            "updated_at": now, "updated_by": actor,
+        })  # fmt: skip
+        windows.extend(
+            {"order_id": o.id, "position": p, "starts_at": w.start, "ends_at": w.end}
+            for p, w in enumerate(o.windows)
+        )
+        changes.append({
+            "entity": "order", "entity_id": o.id, "operation": "insert", "origin": origin,
+            "actor": actor, "at": now, "before": None, "after": snap,
+        })  # fmt: skip
+    session.flush()  # pending ORM writes first, so rows land in the order they were made
+    connection = session.connection()
+    connection.execute(insert(OrderRow.__table__), orders)
+    connection.execute(insert(WindowRow.__table__), windows)
+    connection.execute(insert(ChangeLogRow.__table__), changes)
+
+
+def settle(session: Session) -> None:
+    """Write what is pending and let go of the loaded rows (the transaction stays open), so
+    a long import holds one batch of rows at a time, not the whole file."""
+    session.flush()
+    session.expunge_all()
 
 
 def _check_depots(session: Session, entity: str, batch: list[Any]) -> None:
@@ -246,6 +293,56 @@ def load_day(session: Session, depot_id: str, day: date) -> DayInput:
         orders=order_list,
         **extra,
     )
+
+
+def count_day_orders(session: Session, depot_id: str, day: date) -> int:
+    """How many orders the depot's ``day`` holds."""
+    depot_row = _depot_row(session, depot_id)
+    start, end = depot_day_bounds(depot_row.timezone, day)
+    query = (
+        select(func.count())
+        .select_from(OrderRow)
+        .where(OrderRow.depot_id == depot_id)
+        .where(OrderRow.first_window_start >= start, OrderRow.first_window_start < end)
+    )
+    return session.scalar(query) or 0
+
+
+def iter_day_orders(
+    session: Session, depot_id: str, day: date, chunk: int = 2000
+) -> Iterator[Order]:
+    """The orders of the depot's ``day`` one at a time, read ``chunk`` rows at a time as
+    plain rows (no ORM objects held), for checks over a day too big to hold."""
+    depot_row = _depot_row(session, depot_id)
+    start, end = depot_day_bounds(depot_row.timezone, day)
+    orders, windows = OrderRow.__table__, WindowRow.__table__
+    connection = session.connection()
+    last = ""
+    while True:
+        rows = connection.execute(
+            select(orders)
+            .where(orders.c.depot_id == depot_id, orders.c.id > last)
+            .where(orders.c.first_window_start >= start, orders.c.first_window_start < end)
+            .order_by(orders.c.id)
+            .limit(chunk)
+        ).all()
+        if not rows:
+            return
+        last = rows[-1].id
+        spans: dict[str, list[TimeWindow]] = {r.id: [] for r in rows}
+        for w in connection.execute(
+            select(windows.c.order_id, windows.c.starts_at, windows.c.ends_at)
+            .where(windows.c.order_id.in_(list(spans)))
+            .order_by(windows.c.order_id, windows.c.position)
+        ):
+            spans[w.order_id].append(TimeWindow(w.starts_at, w.ends_at))
+        for r in rows:
+            yield Order(
+                id=r.id, depot_id=r.depot_id, location=Location(r.lat, r.lon),
+                demand=dict(r.demand), windows=tuple(spans[r.id]),
+                service_time=timedelta(seconds=r.service_s), skills=frozenset(r.skills),
+                priority=r.priority, customer=r.customer, address=r.address, wave=r.wave,
+            )  # fmt: skip
 
 
 def list_depots(session: Session) -> list[Depot]:

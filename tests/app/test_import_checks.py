@@ -188,24 +188,103 @@ def test_an_id_already_stored_is_an_update_not_a_duplicate():
     assert v.report.files[0].accepted == 1 and v.report.rejected == 0
 
 
-def test_wrong_encoding_is_one_file_error_with_the_byte_offset():
-    """A Latin-1 file is not guessed at: one file-level error names the byte offset."""
-    data = (ORDER_HEADER + "O1,D1,40.70,-111.90,10,0.1,09:00,11:00,,Caf\xe9\n").encode("latin-1")
-    v = validate_sources([_csv("depots.csv", DEPOTS), Source("orders.csv", data)], Known(), DAY)
-    offset = data.index(b"\xe9")
-    assert (
-        f"byte offset {offset}" in v.report.files[1].error
-        and "not UTF-8" in v.report.files[1].error
+def test_a_windows_1252_file_is_read_and_the_assumption_reported():
+    """A file that is not UTF-8 is read as Windows-1252; the report says so and where."""
+    data = (
+        ORDER_HEADER.strip()
+        + ",customer\n"
+        + "O1,D1,40.70,-111.90,10,0.1,09:00,11:00,,,Caf\u00e9 \u20ac\n"
     )
-    assert v.report.exit_code == 2
+    raw = data.encode("cp1252")
+    v = validate_sources([_csv("depots.csv", DEPOTS), Source("orders.csv", raw)], Known(), DAY)
+    orders = _orders_report(v)
+    offset = raw.index(b"\xe9")
+    assert orders.error == "" and orders.accepted == 1 and orders.format == "Windows-1252"
+    note = orders.warnings[0].reason
+    assert f"byte 0xe9 at byte offset {offset}, line 2" in note and "read as Windows-1252" in note
+    order = [b for b in v.batches if b.kind == "orders"][0].items[0]
+    assert order.customer == "Caf\u00e9 \u20ac"
 
 
-def test_wrong_delimiter_is_one_file_error_naming_it():
-    """Semicolon- and tab-separated files are refused, saying which delimiter was found."""
-    semi = _csv("orders.csv", ORDER_HEADER.replace(",", ";"))
+def test_a_byte_windows_1252_leaves_undefined_means_latin_1():
+    """0x81 has no Windows-1252 letter: such a file is read as Latin-1."""
+    raw = (
+        ORDER_HEADER.strip() + ",customer\n"
+    ).encode() + b"O1,D1,40.70,-111.90,10,0.1,09:00,11:00,,,M\xfcller\x81\n"
+    v = validate_sources([_csv("depots.csv", DEPOTS), Source("orders.csv", raw)], Known(), DAY)
+    assert _orders_report(v).format == "Latin-1" and _orders_report(v).accepted == 1
+
+
+def test_semicolons_decimal_commas_and_day_first_dates():
+    """A European spreadsheet's CSV: ';'-separated, '40,70' decimals, dd/mm/yyyy with the format named."""
+    from app.importer.fields import DateFormat
+    from app.importer.reading import ReadOptions
+
+    header = "id;depot_id;lat;lon;demand_kg;window_start;window_end;skills\n"
+    rows = "O1;D1;40,70;-111,90;12,5;24/11/2026 09:00;24/11/2026 11:00;refrigerated,tail_lift\n"
+    options = ReadOptions(date_format=DateFormat("dd/mm/yyyy"))
+    source = _csv("orders.csv", header + rows)
+    v = validate_sources([_csv("depots.csv", DEPOTS), source], Known(), DAY, options)
+    report = _orders_report(v)
+    assert report.accepted == 1, [str(i) for i in report.issues]
+    assert report.format == "';'-separated, decimal commas"
+    assert any("separated by semicolons" in w.reason for w in report.warnings)
+    order = [b for b in v.batches if b.kind == "orders"][0].items[0]
+    assert (order.location.lat, order.demand["kg"]) == (40.70, 12.5)
+    assert order.earliest == datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
+    assert order.skills == {"refrigerated", "tail_lift"}
+
+
+def test_a_day_first_date_without_the_format_is_refused_with_the_hint():
+    """'24/11/2026 09:00' without --date-format: refused, saying how to name the format."""
+    header = "id;depot_id;lat;lon;window_start;window_end\n"
+    v = validate_sources(
+        [
+            _csv("depots.csv", DEPOTS),
+            _csv("orders.csv", header + "O1;D1;40,7;-111,9;24/11/2026 09:00;11:00\n"),
+        ],
+        Known(),
+        DAY,
+    )
+    issue = _only_issue(v)
+    assert issue.field == "window_start" and "--date-format dd/mm/yyyy" in issue.reason
+
+
+def test_numbers_with_both_separators_and_commas_in_comma_files_are_refused():
+    """'1.234,5' is ambiguous in a ';' file; '12,5' in a comma file is not a number."""
+    header = "id;depot_id;lat;lon;demand_kg;window_start;window_end\n"
+    v = validate_sources(
+        [
+            _csv("depots.csv", DEPOTS),
+            _csv("orders.csv", header + "O1;D1;40,7;-111,9;1.234,5;09:00;11:00\n"),
+        ],
+        Known(),
+        DAY,
+    )
+    assert "thousands separators" in _only_issue(v).reason
+    v = _day('O1,D1,40.70,-111.90,"12,5",0.1,09:00,11:00,,W1\n')
+    assert _only_issue(v).field == "demand_kg" and "'.'" in _only_issue(v).reason
+
+
+def test_tab_separated_files_are_read():
+    """A tab-separated vehicles file is read like a comma-separated one."""
     tab = _csv("vehicles.csv", VEHICLES.replace(",", "\t"))
-    files = validate_sources([semi, tab], Known(), DAY).report.files
-    assert "semicolon (';')" in files[0].error and "tab" in files[1].error
+    files = validate_sources([_csv("depots.csv", DEPOTS), tab], Known(), DAY).report.files
+    assert files[1].accepted == 2 and files[1].format == "'\\t'-separated, decimal commas"
+
+
+def test_an_import_without_any_good_row_is_not_ok():
+    """Only a header, or every row refused: nothing imported, exit code 1, 'Nothing was imported'."""
+    v = validate_sources([_csv("orders.csv", ORDER_HEADER)], Known(), DAY)
+    assert v.report.empty and v.report.exit_code == 1
+    assert v.report.summary().endswith("Nothing was imported.")
+
+
+def test_a_day_with_drivers_and_no_orders_is_warned():
+    """Drivers for a day and no orders: the whole-day check 'orders' fails."""
+    sources = [_csv("depots.csv", DEPOTS), _csv("drivers.csv", DRIVERS)]
+    checks = {c.name: c for c in validate_sources(sources, Known(), DAY).report.day_checks}
+    assert not checks["orders"].ok and "no orders" in checks["orders"].message
 
 
 def test_missing_required_column_is_a_file_error():
@@ -343,5 +422,5 @@ def test_every_row_is_either_imported_or_refused_with_a_reason(rows):
     )
     report = _orders_report(v)
     assert report.accepted + report.rejected == report.rows_read
-    assert {i.where or str(i.row) for i in report.issues} == report.rejected_rows
+    assert len({i.where or str(i.row) for i in report.issues}) == report.rejected_rows
     assert all(i.field and i.reason for i in report.issues)

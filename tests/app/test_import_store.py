@@ -99,23 +99,33 @@ def test_cli_imports_json_into_the_default_database(data_dir, tmp_path, capsys):
 
 
 def test_cli_exit_code_2_for_unreadable_files_and_missing_paths(data_dir, tmp_path, capsys):
-    """A wrongly encoded file or a path that does not exist exits 2 and says why."""
-    bad = tmp_path / "orders.csv"
-    bad.write_bytes(
-        "id,depot_id,lat,lon,window_start,window_end\nO1,D1,1,1,Caf\xe9,x\n".encode("cp1252")
-    )
+    """A broken file or a path that does not exist exits 2 and says why; a Windows-1252
+    file is read, and the report says which encoding was assumed."""
+    bad = tmp_path / "orders.json"
+    bad.write_text('[{"id": "O1",')
     assert main.main(["import", str(bad)]) == 2
+    assert "NOT READ - not valid JSON" in capsys.readouterr().out
+    latin = _write(tmp_path / "eu", depots_csv=DEPOTS)
+    (latin / "orders.csv").write_bytes(
+        "id;depot_id;lat;lon;window_start;window_end;customer\n"
+        "O1;D1;40,70;-111,90;24/11/2026 09:00;24/11/2026 11:00;Caf\xe9\n".encode("cp1252")
+    )
+    assert main.main(["import", str(latin), "--date-format", "dd/mm/yyyy"]) == 0
     out = capsys.readouterr().out
-    assert "NOT READ - not UTF-8: byte 0xe9 at byte offset" in out
+    assert "orders.csv (orders; Windows-1252, ';'-separated, decimal commas): 1 row read" in out
+    assert "not UTF-8 (byte 0xe9 at byte offset" in out and "(day 2026-11-24)" in out
     assert main.main(["import", str(tmp_path / "nope.csv")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
 
 
 def test_cli_rejects_a_bad_day_argument(data_dir, capsys):
-    """`--day 24/11/2026` is a usage error (exit 2) naming the expected form."""
+    """`--day 24/11/2026` and `--date-format dd/yy` are usage errors (exit 2) naming the form."""
     with pytest.raises(SystemExit) as exc:
         main.main(["import", ".", "--day", "24/11/2026"])
     assert exc.value.code == 2 and "YYYY-MM-DD" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main.main(["import", ".", "--date-format", "dd/yy"])
+    assert exc.value.code == 2 and "dd, mm and yyyy once each" in capsys.readouterr().err
 
 
 def test_cli_reports_an_unusable_database(data_dir, tmp_path, capsys):
@@ -131,3 +141,24 @@ def test_a_file_named_twice_is_read_once(tmp_path):
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     report = import_paths([folder, folder / "orders.csv"], url, actor="test")
     assert len(report.files) == 2 and report.rejected == 0
+
+
+def test_rows_stream_to_the_store_in_batches(tmp_path):
+    """The validator reads a file row by row and hands good rows on at most a batch at a
+    time (the file is never held whole); the store gets every good row."""
+    from app.importer.reading import collect_sources
+    from app.importer.validate import Known, RowValidator
+
+    rows = "".join(f"O{i},D1,40.70,-111.90,1,09:00,11:00,W1\n" for i in range(1, 1001))
+    header = "id,depot_id,lat,lon,demand_kg,window_start,window_end,wave\n"
+    folder = _write(tmp_path / "day", depots_csv=DEPOTS, orders_csv=header + rows)
+    sources = collect_sources([folder])
+    assert all(s.data is None for s in sources)  # read from disk as rows are asked for
+    sizes: list[int] = []
+    validator = RowValidator(lambda batch: sizes.append(len(batch.items)), batch_size=128)
+    validator.run(validator.open(sources), Known(), DAY)
+    assert sum(sizes) == 1001 and max(sizes) == 128
+    report = import_paths([folder], f"sqlite:///{tmp_path / 'db.sqlite3'}", actor="test")
+    assert report.files[1].inserted == 1000 and report.exit_code == 0
+    checks = {c.name: c.message for c in report.day_checks}
+    assert checks["orders per wave"] == "W1: 1000"
