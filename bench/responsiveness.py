@@ -241,7 +241,7 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
     from PySide6.QtWidgets import QApplication
 
     import widgets.map_schemes  # noqa: F401 (registers ddtile: before the QApplication exists)
-    from app.context import JOB_KINDS, AppContext
+    from app.context import AppContext
     from app.settings import Settings
     from widgets.main_window import MainWindow
 
@@ -284,7 +284,7 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
             and context.state.plan is not None
             and context.live.connection == "connected"
             and ready.is_set()
-            and not any(context.jobs.is_running(k) for k in JOB_KINDS)
+            and context.jobs.is_idle()
         ),
         args.settle,
     )

@@ -1,7 +1,8 @@
 """Commands from the panes to the dispatch service: drag-reassign, re-plan, undo and redo.
 
-Every plan-changing command runs through ``app.dispatch.service.DispatchService`` and lands on one
-QUndoStack as a command whose undo/redo are version-checked writes too. Errors (a stale
+Every plan-changing command runs through ``app.dispatch.service.DispatchService``, which
+writes it, shows it in the day state and broadcasts it once; here it lands on one
+QUndoStack as a command whose undo/redo are version-checked commands too. Errors (a stale
 edit by another workstation, a role that may not, a locked stop) are shown, never hidden.
 """
 
@@ -102,16 +103,12 @@ class DispatchController(QObject):
         """Undo or redo: apply a record; returns the record that reverses it."""
         state, service = self.context.state, self.context.dispatch
         result = self._run(lambda: service.apply_undo(state.plan, record))
-        if result is None:
-            return None
-        state.set_plan(result.plan, result.changes)
-        return result.undo
+        return result.undo if result is not None else None
 
     # -- helpers ------------------------------------------------------------------------
     def _push(self, result: CommandResult | None) -> bool:
         if result is None:
             return False
-        self.context.state.set_plan(result.plan, result.changes)
         self.undo_stack.push(DispatchUndoCommand(self, result))
         self.context.sig_status.emit(result.label)
         return True
@@ -119,22 +116,13 @@ class DispatchController(QObject):
     def _run(self, command) -> CommandResult | None:
         try:
             return command()
-        except StaleVersionError as exc:
+        except StaleVersionError as exc:  # the service shows the plan as stored now
             self._report("Someone else changed this route", _stale_text(exc))
-            self._reload_plan()
         except NotAllowed as exc:
             self._report("Not allowed for your role", str(exc))
         except CommandRefused as exc:
             self._report("Cannot do that", str(exc))
         return None
-
-    def _reload_plan(self) -> None:
-        """After a stale edit, show the day as stored now (the user's edit is in the message)."""
-        ctx = self.context
-        if ctx.dispatch is not None and ctx.state.index is not None and ctx.day is not None:
-            plan = ctx.dispatch.load_plan(ctx.state.index.depot.id, ctx.day)
-            if plan is not None:
-                ctx.state.set_plan(plan)
 
     def _report(self, title: str, message: str) -> None:
         log.warning("%s: %s", title, message)

@@ -24,9 +24,10 @@ from PySide6.QtWidgets import (
 
 from app.context import AppContext
 from app.day.routes_model import RoutesTableModel
-from app.day.state import Changes
+from app.day.state import DayChanges
 from app.exceptions.board import SEVERITY_RANK
 from app.exceptions.model import ExceptionsTableModel
+from app.jobs.runner import JobKind
 from engine.rules import ExceptionType
 from widgets.dispatch_controller import DispatchController
 from widgets.exceptions_pane import ExceptionsPane
@@ -250,7 +251,7 @@ class MainWindow(QMainWindow):
         index = ctx.state.index
         zone = ZoneInfo(index.depot.timezone) if index else None
         now = ctx.now()
-        simulated = " (simulated)" if ctx.live.simulate and ctx.live.service is not None else ""
+        simulated = " (simulated)" if ctx.clock.simulated and ctx.live.service is not None else ""
         self._clock_label.setText(now.astimezone(zone).strftime("%a %d %b %H:%M:%S") + simulated)
         self._routes_label.setText(f"Active routes: {ctx.state.active_route_count()}")
         if ctx.sync is not None:
@@ -262,21 +263,20 @@ class MainWindow(QMainWindow):
 
     def advance_simulation(self, seconds: float) -> None:
         """Run the simulated day on for ``seconds`` of its clock (screenshot runs)."""
-        live = self.context.live
-        start = live.now()
-        if start is None:
+        clock = self.context.clock
+        if self.context.live.service is None:
             return
-        target = start.timestamp() + seconds
+        target = clock() + seconds
         app = QApplication.instance()
-        deadline = time.monotonic() + seconds / max(live.speedup, 1.0) * 3 + 30
-        while (live.now() or start).timestamp() < target and time.monotonic() < deadline:
+        deadline = time.monotonic() + seconds / max(clock.speedup, 1.0) * 3 + 30
+        while clock() < target and time.monotonic() < deadline:
             app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
             time.sleep(0.01)
 
     def _now(self) -> datetime:
         return self.context.now()
 
-    def _on_state_changed(self, changes: Changes) -> None:
+    def _on_state_changed(self, changes: DayChanges) -> None:
         state = self.context.state
         index = state.index
         if changes.everything and index is not None:
@@ -372,7 +372,7 @@ class MainWindow(QMainWindow):
 
     # -- commands from the panes ----------------------------------------------------------
     def _on_cancel_triggered(self) -> None:
-        for kind in ("plan", "replan"):
+        for kind in (JobKind.PLAN, JobKind.REPLAN):
             self.context.jobs.cancel(kind)
 
     def _lock_selected(self, locked: bool) -> None:
@@ -471,23 +471,24 @@ class MainWindow(QMainWindow):
         if dialog.exec() == ProposalDialog.DialogCode.Accepted:
             self.dispatcher.accept_proposal(proposal, scope)
 
-    def _on_job_started(self, kind: str) -> None:
-        if kind in ("plan", "replan"):
+    def _on_job_started(self, kind: JobKind) -> None:
+        if kind in (JobKind.PLAN, JobKind.REPLAN):
             self.cancel_action.setEnabled(True)
-        if kind == "plan":
+        if kind == JobKind.PLAN:
             self._busy.show()
             self.plan_action.setEnabled(False)
 
-    def _on_job_finished(self, kind: str) -> None:
-        if kind in ("plan", "replan"):
+    def _on_job_finished(self, kind: JobKind) -> None:
+        if kind in (JobKind.PLAN, JobKind.REPLAN):
+            jobs = self.context.jobs
             self.cancel_action.setEnabled(
-                self.context.jobs.is_running("plan") or self.context.jobs.is_running("replan")
+                jobs.is_running(JobKind.PLAN) or jobs.is_running(JobKind.REPLAN)
             )
-        if kind == "plan":
+        if kind == JobKind.PLAN:
             self._busy.hide()
             self.plan_action.setEnabled(True)
 
-    def _on_job_failed(self, kind: str, message: str) -> None:
+    def _on_job_failed(self, kind: JobKind, message: str) -> None:
         self.statusBar().showMessage(f"{kind} failed: {message}", 10_000)
         if self.isVisible() and not self.context.headless:
             QMessageBox.warning(self, f"{kind.capitalize()} failed", message)

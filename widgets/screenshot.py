@@ -9,6 +9,8 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
+from app.jobs.runner import JobKind
+
 log = logging.getLogger(__name__)
 
 #: Longest wait for background work (the first plan) before the picture is taken anyway.
@@ -26,7 +28,7 @@ def take_screenshot_when_ready(app: QApplication, window, path: Path, after_s: f
     """Wait for the plan, advance the simulated day by ``after_s``, then grab the window."""
     context = window.context
     started = time.monotonic()
-    while context.jobs.is_running("plan") and time.monotonic() - started < MAX_WAIT_S:
+    while context.jobs.is_running(JobKind.PLAN) and time.monotonic() - started < MAX_WAIT_S:
         _pump(app, 0.2)
     advance = getattr(window, "advance_simulation", None)
     if after_s > 0 and advance is not None:

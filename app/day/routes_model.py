@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 
-from app.day.state import Changes, DayState
+from app.day.state import DayChanges, DayState
 from app.day.table_model import RowsTableModel
 from engine.model import Route
 
@@ -108,7 +108,7 @@ class RoutesTableModel(RowsTableModel):
         zone = ZoneInfo(index.depot.timezone) if index else None
         return moment.astimezone(zone).strftime("%H:%M")
 
-    def _on_state_changed(self, changes: Changes) -> None:
+    def _on_state_changed(self, changes: DayChanges) -> None:
         if not (changes.everything or changes.routes):
             return
         new = tuple(self._state.routes)

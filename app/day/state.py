@@ -1,32 +1,68 @@
-"""The depot's day as the workstation holds it, with one change record per command.
+"""The depot's day as the workstation holds it, with one change record per change.
 
-Every change goes through :meth:`DayState.apply`, which broadcasts one :class:`Changes`
-record (Anki's OpChanges): which routes, stops and vehicles changed. Each pane decides
+``app.dispatch.service.DispatchService`` is its only writer: every change of the day or its
+plan is broadcast once as a :class:`DayChanges` record (Anki's OpChanges) saying which
+routes, stops and vehicles changed and why (:class:`ChangeSource`). Each pane decides
 whether it needs to refresh.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from PySide6.QtCore import QObject, Signal
 
 from engine.model import DayInput, Depot, Driver, Order, Plan, Route, Vehicle
 
 
+class ChangeSource(enum.StrEnum):
+    """Why the day state changed: the day opened, a plan, telemetry, a catch-up, a command."""
+
+    START = "start"  # the day was opened
+    PLAN = "plan"  # a fresh plan, or the plan as stored (after a refused edit)
+    TELEMETRY = "telemetry"  # stop results from the vehicles
+    SYNC = "sync"  # another workstation's changes, caught up through the local copy
+    REASSIGN = "reassign"
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    APPLY = "apply"
+    UNDO = "undo"
+    REDO = "redo"
+    ACCEPT = "accept"
+
+    @property
+    def is_command(self) -> bool:
+        """A dispatcher's command on this workstation (it wrote an outbox entry)."""
+        return self in COMMAND_SOURCES
+
+
+#: The sources that are dispatcher commands (see ``app.dispatch.service``).
+COMMAND_SOURCES = frozenset(
+    {
+        ChangeSource.REASSIGN,
+        ChangeSource.LOCK,
+        ChangeSource.UNLOCK,
+        ChangeSource.APPLY,
+        ChangeSource.UNDO,
+        ChangeSource.REDO,
+        ChangeSource.ACCEPT,
+    }
+)
+
+
 @dataclass(frozen=True)
-class Changes:
-    """What one command changed; ``everything`` when the whole day was replaced."""
+class DayChanges:
+    """What one change of the day touched; ``everything`` when the whole day was replaced."""
 
     routes: frozenset[str] = frozenset()
     orders: frozenset[str] = frozenset()
     vehicles: frozenset[str] = frozenset()
     everything: bool = False
-    source: str = ""
+    source: ChangeSource = ChangeSource.PLAN
 
     @classmethod
-    def all(cls, source: str = "") -> Changes:
+    def all(cls, source: ChangeSource = ChangeSource.PLAN) -> DayChanges:
         return cls(everything=True, source=source)
 
 
@@ -54,14 +90,13 @@ class DayIndex:
 class DayState(QObject):
     """The current day and plan; the single source the panes read from."""
 
-    sig_changed = Signal(object)  # Changes
+    sig_changed = Signal(object)  # DayChanges
     sig_status = Signal(str)  # one line for the status bar
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.index: DayIndex | None = None
         self.plan: Plan | None = None
-        self.now: datetime | None = None
 
     # -- reads ---------------------------------------------------------------------------
     @property
@@ -79,15 +114,15 @@ class DayState(QObject):
     def active_route_count(self) -> int:
         return sum(1 for r in self.routes if r.stops)
 
-    # -- writes --------------------------------------------------------------------------
-    def set_day(self, day: DayInput, depot_id: str, plan: Plan | None, source: str = "") -> None:
+    # -- writes (by the dispatch service only) -------------------------------------------
+    def set_day(
+        self, day: DayInput, depot_id: str, plan: Plan | None,
+        source: ChangeSource = ChangeSource.START,
+    ) -> None:  # fmt: skip
         self.index = DayIndex.build(day, depot_id)
         self.plan = plan
-        self.sig_changed.emit(Changes.all(source))
+        self.sig_changed.emit(DayChanges.all(source))
 
-    def set_plan(self, plan: Plan, changes: Changes | None = None) -> None:
+    def set_plan(self, plan: Plan, changes: DayChanges | None = None) -> None:
         self.plan = plan
-        self.sig_changed.emit(changes or Changes.all("plan"))
-
-    def set_now(self, now: datetime) -> None:
-        self.now = now
+        self.sig_changed.emit(changes or DayChanges.all(ChangeSource.PLAN))

@@ -1,10 +1,15 @@
 """The dispatcher command service: the one place every plan-changing command goes through.
 
-    service = DispatchService(store, travel, actor="dana@desk-1", role="supervisor")
+    service = DispatchService(store, travel, actor="dana@desk-1", role="supervisor", state=state)
     preview = service.preview_reassign(plan, day, ["O7"], "R-V3", now)   # while dragging
-    result = service.reassign(plan, day, ["O7"], "R-V3", now)            # on drop
-    state.set_plan(result.plan, result.changes)                          # broadcast once
-    back = service.apply_undo(state.plan, result.undo)                   # Ctrl+Z
+    result = service.reassign(plan, day, ["O7"], "R-V3", now)            # on drop: written,
+    back = service.apply_undo(state.plan, result.undo)                   # shown once; Ctrl+Z
+
+With a ``DayState`` the service is its only writer: a command's new plan and its change
+record are put there and broadcast once (Anki's OpChanges), as are the day when it opens
+(``open_day``), a fresh or stored plan (``show_plan``), the plan as stored after a refused
+edit, and telemetry's stop results (``merge_stop_results``). Without one (scripts, tests)
+the caller gets the same ``CommandResult`` and shows it where it likes.
 
 Roles: moving stops between routes and accepting a fleet-wide re-plan are supervisor
 actions (a dispatcher gets :class:`NotAllowed`, and may ``propose`` instead). A re-plan
@@ -15,17 +20,17 @@ dispatcher. Locking and unlocking stops is open to both roles.
 Every command is version-checked against the store: a route changed by someone else since
 raises ``StaleVersionError`` and nothing is written; the error carries ``ours`` (the routes
 the command wanted) and ``theirs`` (the day's plan as stored now) for the user to choose.
-Every command lands in the audit log (see ``app.dispatch.store``). Qt-free apart from the ``Changes`` record of ``app.day.state``.
+Every command lands in the audit log (see ``app.dispatch.store``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
-from app.day.state import Changes
+from app.day.state import ChangeSource, DayChanges, DayState
 from app.dispatch.preview import (
     ContextCache,
     LateStop,
@@ -35,6 +40,7 @@ from app.dispatch.preview import (
     preview_reassign,
 )
 from app.dispatch.replan import replan_job
+from app.dispatch.stop_results import merge_stop_states
 from app.dispatch.store import (
     AuditEntry,
     CommandRecord,
@@ -47,6 +53,7 @@ from app.dispatch.store import (
     write_routes,
 )
 from app.store import StaleVersionError, Store, repository
+from app.telemetry.state import StopState
 from engine.model import DayInput, Plan, Route, Unassigned
 from engine.planning import Proposal
 
@@ -122,14 +129,14 @@ class CommandResult:
     """A command's outcome: the new plan, what changed (broadcast it once), how to undo it."""
 
     plan: Plan
-    changes: Changes
+    changes: DayChanges
     undo: UndoRecord
     label: str
     command_id: str
     versions: dict[str, int] = field(default_factory=dict)
 
 
-def diff_changes(old: Plan, new: Plan, source: str) -> Changes:
+def diff_changes(old: Plan, new: Plan, source: ChangeSource) -> DayChanges:
     """The routes and orders whose stops differ between two plans of the day."""
     before = {r.id: r for r in old.routes}
     after = {r.id: r for r in new.routes}
@@ -138,7 +145,7 @@ def diff_changes(old: Plan, new: Plan, source: str) -> Changes:
     stops_a = {s.order_id: (r.id, s) for r in new.routes for s in r.stops}
     orders = {o for o in stops_b.keys() | stops_a.keys() if stops_b.get(o) != stops_a.get(o)}
     orders |= {u.order_id for u in old.unassigned} ^ {u.order_id for u in new.unassigned}
-    return Changes(routes=frozenset(routes), orders=frozenset(orders), source=source)
+    return DayChanges(routes=frozenset(routes), orders=frozenset(orders), source=source)
 
 
 class DispatchService:
@@ -153,6 +160,7 @@ class DispatchService:
         role: str,
         positions: PositionsProvider | None = None,
         on_write: WriteHook | None = None,
+        state: DayState | None = None,
     ) -> None:
         if role not in ROLES:
             raise ValueError(f"role: must be one of {ROLES}, got {role!r}")
@@ -162,6 +170,7 @@ class DispatchService:
         self._contexts = ContextCache(travel, positions)
         self._book = VersionBook()
         self._on_write = on_write  # e.g. the offline outbox, in the command's transaction
+        self.state = state  # the day as the workstation shows it; this service writes it
 
     # -- plans and versions --------------------------------------------------------------
     def load_plan(self, depot_id: str, day: date) -> Plan | None:
@@ -181,6 +190,59 @@ class DispatchService:
     def audit(self, limit: int = 200) -> list[AuditEntry]:
         """The newest commands of the audit log, newest first."""
         return read_audit(self.store, limit)
+
+    # -- the day state (this service is its one writer) ---------------------------------
+    def open_day(self, day: DayInput, depot_id: str) -> Plan | None:
+        """Show ``depot_id``'s day with its stored plan (versions remembered); the plan."""
+        plan = self.load_plan(depot_id, day.day)
+        if self.state is not None:
+            self.state.set_day(day, depot_id, plan, ChangeSource.START)
+        return plan
+
+    def show_plan(
+        self, plan: Plan, changes: DayChanges | None = None,
+        versions: Mapping[str, int] | None = None,
+    ) -> None:  # fmt: skip
+        """Show ``plan`` (a fresh plan, or the local copy after a catch-up); with
+        ``versions``, commands edit on from them."""
+        if versions is not None:
+            self._book.remember(plan, versions)
+        if self.state is not None:
+            self.state.set_plan(plan, changes or DayChanges.all(ChangeSource.PLAN))
+
+    def show_stored_plan(self, fallback: Plan | None = None) -> Plan | None:
+        """Show the day's plan as stored now (versions remembered), else ``fallback``."""
+        index = self.state.index if self.state is not None else None
+        if index is None:
+            return None
+        plan = self.load_plan(index.depot.id, index.day.day) or fallback
+        if plan is not None:
+            self.show_plan(plan)
+        return plan
+
+    def merge_stop_results(self, stops: Mapping[str, StopState]) -> None:
+        """Lay telemetry's stop results over the shown plan (one change record, routes
+        whose stops moved on only)."""
+        plan = self.state.plan if self.state is not None else None
+        if plan is None:
+            return
+        merged, changed = merge_stop_states(plan, stops)
+        if changed:
+            self.show_plan(merged, DayChanges(routes=changed, source=ChangeSource.TELEMETRY))
+
+    def _shown(self, command: Callable[[], CommandResult]) -> CommandResult:
+        """Run a command and show its result once; a refused stale edit shows the plan as
+        stored now (the error carries both versions for the user)."""
+        try:
+            result = command()
+        except StaleVersionError as exc:
+            theirs = getattr(exc, "theirs", None)
+            if theirs is not None:
+                self.show_plan(theirs)
+            raise
+        if self.state is not None:
+            self.state.set_plan(result.plan, result.changes)
+        return result
 
     # -- roles ---------------------------------------------------------------------------
     @property
@@ -261,7 +323,8 @@ class DispatchService:
             "target_route_id": preview.target_route_id,
             "summary": preview.summary,
         }
-        return self._commit(plan, preview.routes, "reassign", label, audit, supervisor_only=True)
+        return self._shown(lambda: self._commit(
+            plan, preview.routes, ChangeSource.REASSIGN, label, audit, supervisor_only=True))  # fmt: skip
 
     # -- locks ---------------------------------------------------------------------------
     def set_locked(self, plan: Plan, order_ids: Collection[str], locked: bool) -> CommandResult:
@@ -279,7 +342,8 @@ class DispatchService:
         ]  # fmt: skip
         label = f"{'Lock' if locked else 'Unlock'} {', '.join(sorted(wanted))}"
         audit = {"orders": sorted(wanted), "locked": locked}
-        return self._commit(plan, routes, "lock" if locked else "unlock", label, audit)
+        source = ChangeSource.LOCK if locked else ChangeSource.UNLOCK
+        return self._shown(lambda: self._commit(plan, routes, source, label, audit))
 
     # -- whole routes: undo, redo, proposals ---------------------------------------------
     def apply_routes(
@@ -289,8 +353,8 @@ class DispatchService:
         Moving a stop between routes this way needs a supervisor, as a drag does."""
         if _moves(plan, new_routes):
             self._require_supervisor("Moving stops between routes")
-        return self._commit(plan, new_routes, "apply", reason, {"reason": reason},
-                            supervisor_only=_moves(plan, new_routes))  # fmt: skip
+        return self._shown(lambda: self._commit(plan, new_routes, ChangeSource.APPLY, reason,
+                           {"reason": reason}, supervisor_only=_moves(plan, new_routes)))  # fmt: skip
 
     def apply_undo(self, plan: Plan, record: UndoRecord) -> CommandResult:
         """Put back what a command changed (itself version-checked); the result's ``undo``
@@ -299,10 +363,10 @@ class DispatchService:
             self._require_supervisor(f"Undoing {record.label!r}")
         if record.plan_id != plan.id:
             raise CommandRefused(f"undo {record.label!r}: it belongs to plan {record.plan_id}")
-        return self._commit(
+        return self._shown(lambda: self._commit(
             plan,
             record.routes,
-            "redo" if record.redo else "undo",
+            ChangeSource.REDO if record.redo else ChangeSource.UNDO,
             record.text,
             {"of": record.label},
             undo_label=record.label,
@@ -313,7 +377,7 @@ class DispatchService:
             unassigned=record.unassigned,
             whole=record.whole,
             supervisor_only=record.supervisor_only,
-        )
+        ))  # fmt: skip
 
     def accept_proposal(
         self, plan: Plan, proposal: Proposal, *, scope: ReplanScope | None = None
@@ -350,17 +414,17 @@ class DispatchService:
             "lateness_s": [proposal.lateness_before_s, proposal.lateness_after_s],
             "distance_m": [proposal.distance_before_m, proposal.distance_after_m],
         }
-        return self._commit(
-            plan, changed, "accept", label, audit, drop=gone, unassigned=new.unassigned,
+        return self._shown(lambda: self._commit(
+            plan, changed, ChangeSource.ACCEPT, label, audit, drop=gone, unassigned=new.unassigned,
             whole=True, check_all=scope is None, supervisor_only=not _dispatcher_may_accept(scope),
-        )  # fmt: skip
+        ))  # fmt: skip
 
     # -- the one write path --------------------------------------------------------------
     def _commit(
         self,
         plan: Plan,
         routes: Sequence[Route],
-        command: str,
+        command: ChangeSource,
         label: str,
         audit: dict,
         *,
@@ -376,7 +440,7 @@ class DispatchService:
     ) -> CommandResult:
         base = base if base is not None else self._book.get(plan)
         if not routes and not drop:  # nothing to do (e.g. locking locked stops)
-            return CommandResult(plan, Changes(source=command), UndoRecord(plan.id, (), {}, label),
+            return CommandResult(plan, DayChanges(source=command), UndoRecord(plan.id, (), {}, label),
                                  label, "", dict(base or {}))  # fmt: skip
         doc = {"command": command, "role": self.role, "label": label, **audit}
         try:

@@ -1,14 +1,16 @@
-"""One helper for finite background jobs (plan, re-plan, import, export).
+"""One helper for the workstation's finite background jobs (:class:`JobKind`).
 
 A job gets frozen data, runs on a QThreadPool, and its result or error comes back on the
-main thread through signals. Jobs of one *kind* supersede each other: each submit bumps a
+main thread through signals. Jobs of one kind supersede each other: each submit bumps a
 generation number and a result from an older generation is dropped, so a slow re-plan can
 never overwrite a newer one. Every job receives a ``threading.Event`` it should poll (or
-hand to the engine as its stop criterion) so it can be cancelled.
+hand to the engine as its stop criterion) so it can be cancelled. What each kind returns,
+and who takes it, is in ``app.jobs.day``.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import traceback
@@ -21,11 +23,22 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 log = logging.getLogger(__name__)
 
 
+class JobKind(enum.StrEnum):
+    """The kinds of background job; a new job of a kind supersedes the running one."""
+
+    PLAN = "plan"  # plan every order of the day
+    REPLAN = "replan"  # re-plan the fleet or some routes from where the vehicles are
+    GEOMETRY = "geometry"  # follow each route along the streets, for the map
+    ETA_TRAVEL = "eta-travel"  # street travel times between the day's points, for live ETAs
+    PREPARE = "prepare"  # the engine context of the first drag preview
+    BASEMAP = "basemap"  # the overview tiles of the day's area
+
+
 @dataclass
 class JobHandle:
     """What the caller keeps of a submitted job: its kind, generation and cancel switch."""
 
-    kind: str
+    kind: JobKind
     generation: int
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
@@ -61,11 +74,11 @@ class _Runnable(QRunnable):
 class JobRunner(QObject):
     """Runs ``fn(cancel_event, report_progress) -> result`` off the main thread."""
 
-    sig_job_done = Signal(str, object)  # kind, result (latest generation only)
-    sig_job_failed = Signal(str, str)  # kind, message
-    sig_job_progress = Signal(str, object)  # kind, payload
-    sig_job_started = Signal(str)
-    sig_job_finished = Signal(str)  # done, failed or superseded: the busy indicator stops
+    sig_job_done = Signal(object, object)  # JobKind, result (latest generation only)
+    sig_job_failed = Signal(object, str)  # JobKind, message
+    sig_job_progress = Signal(object, object)  # JobKind, payload
+    sig_job_started = Signal(object)  # JobKind
+    sig_job_finished = Signal(object)  # JobKind: done, failed or superseded (busy stops)
 
     def __init__(self, parent: QObject | None = None, max_threads: int = 2):
         super().__init__(parent)
@@ -75,9 +88,9 @@ class JobRunner(QObject):
         self._relay.sig_done.connect(self._on_done)
         self._relay.sig_failed.connect(self._on_failed)
         self._relay.sig_progress.connect(self._on_progress)
-        self._latest: dict[str, JobHandle] = {}
+        self._latest: dict[JobKind, JobHandle] = {}
 
-    def submit(self, kind: str, fn: Callable[..., Any]) -> JobHandle:
+    def submit(self, kind: JobKind, fn: Callable[..., Any]) -> JobHandle:
         """Start a job; an unfinished job of the same kind is cancelled and its result dropped."""
         previous = self._latest.get(kind)
         if previous is not None:
@@ -88,13 +101,21 @@ class JobRunner(QObject):
         self._pool.start(_Runnable(self._relay, handle, fn))
         return handle
 
-    def cancel(self, kind: str) -> None:
+    def cancel(self, kind: JobKind) -> None:
         handle = self._latest.get(kind)
         if handle is not None:
             handle.cancel()
 
-    def is_running(self, kind: str) -> bool:
+    def is_running(self, kind: JobKind) -> bool:
         return kind in self._latest
+
+    def is_idle(self) -> bool:
+        """No job of any kind is running."""
+        return not self._latest
+
+    def cancel_all(self) -> None:
+        for handle in self._latest.values():
+            handle.cancel()
 
     def wait(self, msecs: int = -1) -> bool:
         """Block until the pool is idle (for shutdown and tests)."""

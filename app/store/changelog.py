@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.store.models import ChangeLogRow
@@ -46,6 +46,12 @@ def log_change(
     )
     session.add(row)
     return row
+
+
+def last_change_id(session: Session, entity: str) -> int:
+    """The id of the newest change-log row about ``entity`` (0: none yet)."""
+    last = session.scalar(select(func.max(ChangeLogRow.id)).where(ChangeLogRow.entity == entity))
+    return int(last or 0)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ embedded broker when no ``mqtt_url`` is set, the persistent-session client, the 
 with the device table from the store, the Qt drain timer, the batched writer. ``watch()``
 adds live ETAs and exception rules over a plan, evaluated every second on a worker thread
 from a snapshot of the live state (the main thread never waits for it); results come back
-as signals. ``drive_simulator()`` runs the fleet simulator in-process for the demo, through
-the same broker, on a simulated clock shared with the decoder and the rules.
+as signals. The clock (epoch seconds) is the day's: the demo's simulated one, shared with
+the decoder and the rules, is handed in (``app.day.clock.DayClock``).
 """
 
 from __future__ import annotations
@@ -27,17 +27,6 @@ from app.telemetry.mqtt_client import MqttConfig, TelemetryClient
 from engine.model import Location, Order, Plan, Vehicle
 
 log = logging.getLogger(__name__)
-
-
-class SimClock:
-    """Simulated epoch seconds: ``start`` plus real time elapsed times ``speedup``."""
-
-    def __init__(self, start: float, speedup: float = 1.0) -> None:
-        self.start, self.speedup = start, speedup
-        self._t0 = time.monotonic()
-
-    def __call__(self) -> float:
-        return self.start + (time.monotonic() - self._t0) * self.speedup
 
 
 class TelemetryService(QObject):
@@ -89,8 +78,6 @@ class TelemetryService(QObject):
         self.feed.sig_fixes_applied.connect(
             self._deliver_results, Qt.ConnectionType.QueuedConnection
         )
-        self._sim_timer: QTimer | None = None
-        self._publisher = None
 
     def _now(self) -> float:
         return self.clock()
@@ -115,10 +102,6 @@ class TelemetryService(QObject):
     def stop(self) -> None:
         """Stop everything in reverse order; pending telemetry is written first."""
         self._eval_timer.stop()
-        if self._sim_timer is not None:
-            self._sim_timer.stop()
-        if self._publisher is not None:
-            self._publisher.close()
         self.feed.stop()
         self.feed.drain()
         if self.client is not None:
@@ -220,22 +203,3 @@ class TelemetryService(QObject):
             self.sig_etas_updated.emit(result)
             if result.changes:
                 self.sig_exceptions_changed.emit(result.changes)
-
-    # -- demo -----------------------------------------------------------------------
-    def drive_simulator(self, simulator, *, interval_ms: int = 200) -> None:
-        """Publish the simulator's messages to the broker on this service's clock."""
-        from app.simulator.publisher import Publisher
-
-        for key, vid in simulator.device_map().items():
-            self.devices.set(key, vid)
-        self._publisher = Publisher(self.url, qos=1).connect()
-        simulator.skip_to(self._now())
-
-        def tick() -> None:
-            for topic, payload in simulator.step(self._now()):
-                self._publisher.publish(topic, payload)
-
-        self._sim_timer = QTimer(self)
-        self._sim_timer.setInterval(interval_ms)
-        self._sim_timer.timeout.connect(tick)
-        self._sim_timer.start()

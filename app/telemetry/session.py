@@ -1,59 +1,29 @@
-"""The live day: telemetry in, ETAs and exceptions out, stop results laid over the plan.
+"""The live day: telemetry in, ETAs and exceptions out, stop results for the plan.
 
-It owns the ``TelemetryService`` (embedded broker by default, or the configured one) and,
-for the demo depot, the fleet simulator driven in-process on a simulated clock. Fixes move
-vehicles, stop events update the stops of the plan held in ``DayState`` (one change record
-per batch), and each evaluation of the rules feeds the exception board.
+It owns the ``TelemetryService`` (embedded broker by default, or the configured one) on the
+day's clock (simulated for the demo depot, whose fleet ``app.simulator.driver`` drives).
+Fixes move vehicles; stop events are offered, at most once a second, as stop results to lay
+over the plan (the dispatch service writes them into ``DayState``); each evaluation of the
+rules feeds the exception board.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
-from datetime import UTC, datetime, time
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.day.state import Changes, DayState
+from app.day.clock import DayClock
+from app.day.state import DayState
 from app.exceptions.board import ExceptionBoard
+from app.telemetry.service import TelemetryService
+from app.telemetry.state import StopState
 from engine.eta import TravelTimes
 from engine.geo import haversine_matrix_m
 from engine.model import Plan
 
 log = logging.getLogger(__name__)
-
-#: Where the simulated demo day starts (depot clock): drivers have just left the depot.
-DEMO_START = time(7, 30)
-
-
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
-def merge_stop_states(plan: Plan, stops: dict) -> tuple[Plan, frozenset[str]]:
-    """The plan with telemetry's stop results laid over it; and the routes that changed."""
-    changed: set[str] = set()
-    routes = []
-    for route in plan.routes:
-        new_stops = []
-        for stop in route.stops:
-            st = stops.get(stop.order_id)
-            if st is None or st.status == stop.status:
-                new_stops.append(stop)
-                continue
-            new_stops.append(
-                replace(
-                    stop,
-                    status=st.status,
-                    actual_arrival=_dt(st.arrived_at) or stop.actual_arrival,
-                    actual_departure=_dt(st.departed_at or st.done_at) or stop.actual_departure,
-                )
-            )
-            changed.add(route.id)
-        routes.append(replace(route, stops=tuple(new_stops)) if route.id in changed else route)
-    return (replace(plan, routes=tuple(routes)) if changed else plan), frozenset(changed)
 
 
 def eta_travel_times(travel, points) -> TravelTimes:
@@ -79,6 +49,7 @@ class LiveSession(QObject):
     sig_etas_updated = Signal(dict)  # order_id -> predicted arrival (datetime)
     sig_connection_changed = Signal(str)
     sig_clock = Signal(object)  # datetime: the clock of the day (simulated in the demo)
+    sig_stop_results = Signal(object)  # {order_id: StopState}: lay them over the plan
 
     def __init__(
         self,
@@ -86,20 +57,16 @@ class LiveSession(QObject):
         store,
         state: DayState,
         board: ExceptionBoard,
+        clock: DayClock,
         *,
-        simulate: bool,
-        speedup: float,
         parent: QObject | None = None,
     ):
         super().__init__(parent)
         self.settings, self.store, self.state, self.board = settings, store, state, board
-        self.simulate = simulate
-        self.speedup = speedup
-        self.service = None
-        self.simulator = None
+        self.clock = clock
+        self.service: TelemetryService | None = None
         self.connection = "disconnected"
         self.travel: TravelTimes | None = None  # street-based once built; haversine until then
-        self._clock = None
         self._merge_timer = QTimer(self)
         self._merge_timer.setSingleShot(True)
         self._merge_timer.setInterval(1000)
@@ -107,20 +74,12 @@ class LiveSession(QObject):
 
     # -- start and stop -------------------------------------------------------------------
     def start(self, plan: Plan) -> None:
-        """Start listening (and, for the demo, driving the simulated fleet) over ``plan``."""
-        from app.telemetry.service import SimClock, TelemetryService
-
+        """Start listening over ``plan``, on the day's clock."""
         index = self.state.index
         if index is None:
             return
-        if self.simulate:
-            zone = ZoneInfo(index.depot.timezone)
-            start = datetime.combine(index.day.day, DEMO_START, zone).timestamp()
-            self._clock = SimClock(start, self.speedup)
-        else:
-            self._clock = lambda: datetime.now(UTC).timestamp()
         self.service = TelemetryService(
-            self.settings, self.store, vehicles=list(index.vehicles), clock=self._clock, parent=self
+            self.settings, self.store, vehicles=list(index.vehicles), clock=self.clock, parent=self
         )
         feed = self.service.feed
         feed.sig_fixes_applied.connect(self._on_feed_fixes_applied)
@@ -130,17 +89,6 @@ class LiveSession(QObject):
         self.service.sig_exceptions_changed.connect(self.board.apply)
         self.service.start()
         self.watch(plan)
-        if self.simulate:
-            from app.simulator import Simulator
-
-            rate = min(1.0, 10.0 / max(self.speedup, 1.0))  # keep the broker's load moderate
-            self.simulator = Simulator(plan, index.day, seed=self.settings.demo_seed, rate_hz=rate)
-            self.service.drive_simulator(self.simulator)
-            log.info(
-                "demo: simulating the fleet from %s at %gx",
-                DEMO_START.strftime("%H:%M"),
-                self.speedup,
-            )
 
     def watch(self, plan: Plan) -> None:
         """Evaluate ETAs and rules over the current plan (after every command)."""
@@ -155,36 +103,30 @@ class LiveSession(QObject):
             self.service = None
 
     # -- reads ------------------------------------------------------------------------------
-    def now(self) -> datetime | None:
-        return None if self._clock is None else datetime.fromtimestamp(self._clock(), UTC)
-
     def positions(self) -> dict:
         return dict(self.service.feed.state.positions) if self.service is not None else {}
+
+    def stop_states(self) -> dict[str, StopState]:
+        """What telemetry knows of each stop (arrived, delivered, failed...), by order id."""
+        return self.service.feed.state.stops if self.service is not None else {}
 
     def reject_counts(self) -> dict[str, int]:
         return self.service.ingest.reject_counts() if self.service is not None else {}
 
     # -- reactions ----------------------------------------------------------------------------
     def _on_feed_fixes_applied(self, moved: dict) -> None:
-        now = self.now()
-        if now is not None:
-            self.state.set_now(now)
-            self.sig_clock.emit(now)
+        self.sig_clock.emit(self.clock.now())
         self.sig_vehicles_moved.emit(moved)
 
     def _on_feed_events_applied(self, _events: list) -> None:
         # Stop results reach the plan at most once a second: each merge repaints the
-        # routes, the timeline and the map, which must not happen on every 150 ms drain.
+        # routes, the timeline and the map, which must not happen on every drain.
         if not self._merge_timer.isActive():
             self._merge_timer.start()
 
     def _merge_stop_results(self) -> None:
-        plan = self.state.plan
-        if plan is None or self.service is None:
-            return
-        merged, changed = merge_stop_states(plan, self.service.feed.state.stops)
-        if changed:
-            self.state.set_plan(merged, Changes(routes=changed, source="telemetry"))
+        if self.service is not None:
+            self.sig_stop_results.emit(self.service.feed.state.stops)
 
     def _on_feed_connection_changed(self, state: str) -> None:
         self.connection = state

@@ -129,12 +129,10 @@ def desks(qtbot, tmp_path, monkeypatch, shared_url, mqtt_url):
 
 
 def move(context: AppContext, order_id: str, route_id: str) -> None:
-    """Drag ``order_id`` onto ``route_id`` as the window does (through the dispatch service)."""
+    """Drag ``order_id`` onto ``route_id`` as the window does (the dispatch service writes
+    it and shows it in the day state)."""
     state = context.state
-    result = context.dispatch.reassign(
-        state.plan, state.index.day, [order_id], route_id, context.now()
-    )
-    state.set_plan(result.plan, result.changes)
+    context.dispatch.reassign(state.plan, state.index.day, [order_id], route_id, context.now())
 
 
 def route_of(context: AppContext, order_id: str) -> str | None:
@@ -267,8 +265,7 @@ def test_a_lock_made_offline_reaches_the_other_workstation(qtbot, desks, server)
     a, b = desks
     server.stop_immediate()
     qtbot.waitUntil(lambda: "offline" in a.database_label(), timeout=WAIT_MS)
-    result = a.dispatch.set_locked(a.state.plan, ["O5"], True)
-    a.state.set_plan(result.plan, result.changes)
+    a.dispatch.set_locked(a.state.plan, ["O5"], True)  # written and shown by the service
     qtbot.waitUntil(lambda: a.outbox_pending() == 1, timeout=WAIT_MS)
     with a.store.read_session() as s:
         (row,) = s.scalars(select(OutboxRow)).all()

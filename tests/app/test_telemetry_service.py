@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from app.day.clock import DayClock
 from app.settings import Settings
 from app.simulator import Simulator, sweep_plan, synthetic_day
-from app.telemetry.service import SimClock, TelemetryService
+from app.simulator.driver import SimulatorDriver
+from app.telemetry.service import TelemetryService
 
 
 def test_demo_day_runs_live_through_the_embedded_broker(qtbot, tmp_path, monkeypatch):
@@ -13,16 +15,17 @@ def test_demo_day_runs_live_through_the_embedded_broker(qtbot, tmp_path, monkeyp
     day = synthetic_day(4, seed=3)
     plan = sweep_plan(day)
     sim = Simulator(plan, day, seed=3)
-    clock = SimClock(sim.start_time + 3 * 3600, speedup=30)
+    clock = DayClock(sim.start_time + 3 * 3600, speedup=30)
     settings = Settings(mqtt_url="", depot_id="SIM", workstation_id="test-ws")
     service = TelemetryService(
         settings, vehicles=[v.id for v in day.vehicles], clock=clock, eval_interval_ms=300
     )
     service.watch(plan, day.orders, depot=day.depots[0].location)
     service.start()
+    driver = SimulatorDriver(service, sim)
     try:
         assert service.broker is not None and service.broker.port != 1883
-        service.drive_simulator(sim)
+        driver.start()
         with qtbot.waitSignal(service.sig_exceptions_changed, timeout=15_000) as blocker:
             pass
         assert blocker.args[0].opened
@@ -30,4 +33,5 @@ def test_demo_day_runs_live_through_the_embedded_broker(qtbot, tmp_path, monkeyp
         qtbot.waitUntil(lambda: moving <= set(service.feed.state.positions), timeout=10_000)
         assert service.ingest.rejected == 0, service.ingest.last_rejects()
     finally:
+        driver.stop()
         service.stop()

@@ -1,0 +1,76 @@
+"""Opening the depot's day at start: read from the database, seeded on a first start.
+
+The demo depot gets a fresh demo day each day it is opened on (when ``DISPATCH_DEMO`` is
+on); any other depot's day is whatever was imported.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from app.settings import Settings
+from app.simulator.demo_day import DEPOT_ID as DEMO_DEPOT_ID
+from app.store import Store, repository
+from engine.model import DayInput, Depot
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OpenedDay:
+    """The depot this workstation runs, today's day there, and the demo orders seeded."""
+
+    depot: Depot
+    day: DayInput
+    seeded: int = 0
+
+
+def is_demo_depot(settings: Settings, depot_id: str) -> bool:
+    return settings.demo and depot_id == DEMO_DEPOT_ID
+
+
+def open_depot_day(
+    source: Store, settings: Settings, *, may_seed: bool, actor: str
+) -> OpenedDay | None:
+    """The configured depot's (else the first depot's) day as of today on its clock;
+    None when the database has no depot (and seeding is off or not allowed here)."""
+    seeded = 0
+    with source.session() as session:
+        depots = repository.list_depots(session)
+        if not depots and settings.demo and may_seed:
+            seeded = _seed_demo(session, settings.demo_seed, actor)
+            depots = repository.list_depots(session)
+    if not depots:
+        return None
+    depot = next((d for d in depots if d.id == settings.depot_id), depots[0])
+    today = datetime.now(ZoneInfo(depot.timezone)).date()
+    with source.session() as session:
+        day = repository.load_day(session, depot.id, today)
+        if not day.orders and is_demo_depot(settings, depot.id) and may_seed:
+            seeded = _seed_demo(session, settings.demo_seed, actor)
+            day = repository.load_day(session, depot.id, today)
+    return OpenedDay(depot, day, seeded)
+
+
+def load_day(store: Store, depot_id: str, day: date) -> DayInput:
+    with store.read_session() as session:
+        return repository.load_day(session, depot_id, day)
+
+
+def _seed_demo(session: Session, seed: int, actor: str) -> int:
+    from app.simulator.demo_day import generate_demo_day
+
+    demo = generate_demo_day(seed)
+    repository.upsert_depots(session, demo.depots, actor=actor)
+    repository.upsert_vehicles(session, demo.vehicles, actor=actor)
+    repository.upsert_drivers(session, demo.drivers, actor=actor)
+    repository.upsert_orders(session, demo.orders, actor=actor)
+    log.info("seeded the demo day: %d orders, %d vehicles", len(demo.orders), len(demo.vehicles))
+    return len(demo.orders)

@@ -1,0 +1,38 @@
+"""Telemetry's stop results (arrived, delivered, failed...) laid over a plan of the day."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from app.telemetry.state import StopState
+from engine.model import Plan
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def merge_stop_states(plan: Plan, stops: Mapping[str, StopState]) -> tuple[Plan, frozenset[str]]:
+    """The plan with telemetry's stop results laid over it; and the routes that changed."""
+    changed: set[str] = set()
+    routes = []
+    for route in plan.routes:
+        new_stops = []
+        for stop in route.stops:
+            st = stops.get(stop.order_id)
+            if st is None or st.status == stop.status:
+                new_stops.append(stop)
+                continue
+            new_stops.append(
+                replace(
+                    stop,
+                    status=st.status,
+                    actual_arrival=_dt(st.arrived_at) or stop.actual_arrival,
+                    actual_departure=_dt(st.departed_at or st.done_at) or stop.actual_departure,
+                )
+            )
+            changed.add(route.id)
+        routes.append(replace(route, stops=tuple(new_stops)) if route.id in changed else route)
+    return (replace(plan, routes=tuple(routes)) if changed else plan), frozenset(changed)

@@ -1,0 +1,312 @@
+"""The day's background jobs and their typed results: plan, re-plan, route shapes, live-ETA
+travel times, basemap tiles and the first drag preview's engine context.
+
+Each kind returns its own result class; ``DayJobs`` routes a finished job by that type
+(never by a kind string) to a signal or to the live session. Suggestions for a stop are
+quick enough to run on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from PySide6.QtCore import QObject, Signal
+
+from app.day.clock import DayClock
+from app.day.state import ChangeSource, DayChanges, DayState
+from app.dispatch.preview import states_from_fixes, vehicle_states
+from app.dispatch.service import DispatchService, ReplanScope, replan_job
+from app.jobs.runner import JobKind, JobRunner
+from app.telemetry.session import LiveSession, eta_travel_times
+from app.tiles.service import TileService
+from app.travel.choose import travel_model_for
+from engine.eta import TravelTimes
+from engine.model import Plan
+from engine.planning import Proposal
+
+log = logging.getLogger(__name__)
+
+LatLon = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class PlannedDay:
+    """``JobKind.PLAN``: a fresh plan of every order of the day (not stored yet)."""
+
+    plan: Plan
+
+    @property
+    def summary(self) -> str:
+        unassigned = len(self.plan.unassigned)
+        return (
+            f"Planned {sum(len(r.stops) for r in self.plan.routes)} stops on "
+            f"{sum(1 for r in self.plan.routes if r.stops)} routes"
+            + (f", {unassigned} unassigned" if unassigned else "")
+        )
+
+
+@dataclass(frozen=True)
+class ReplanReady:
+    """``JobKind.REPLAN``: a proposal to accept or reject, and what it may change."""
+
+    proposal: Proposal
+    scope: ReplanScope | None
+
+
+@dataclass(frozen=True)
+class RouteShapes:
+    """``JobKind.GEOMETRY``: each route's path along the streets (lat, lon points)."""
+
+    polylines: dict[str, list[LatLon]]
+
+
+@dataclass(frozen=True)
+class EtaTravel:
+    """``JobKind.ETA_TRAVEL``: travel times between the day's points for live ETAs."""
+
+    travel: TravelTimes
+
+
+@dataclass(frozen=True)
+class BasemapTiles:
+    """``JobKind.BASEMAP``: overview tiles drawn into the cache (added, failed)."""
+
+    added: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class DragPrepared:
+    """``JobKind.PREPARE``: the engine context of the first drag preview is built."""
+
+    plan_id: str
+
+
+JobResult = PlannedDay | ReplanReady | RouteShapes | EtaTravel | BasemapTiles | DragPrepared
+Job = Callable[[threading.Event, Callable[[Any], None]], JobResult | None]
+
+
+class DayJobs(QObject):
+    """Starts the day's jobs on the runner and hands each typed result on."""
+
+    sig_status = Signal(str)
+    sig_planned = Signal(object)  # PlannedDay: store it, then show it
+    sig_proposal_ready = Signal(object, object)  # engine.planning.Proposal, ReplanScope | None
+    sig_route_geometry = Signal(object)  # {route_id: [(lat, lon), ...] along the streets}
+
+    def __init__(
+        self,
+        state: DayState,
+        runner: JobRunner,
+        clock: DayClock,
+        live: LiveSession,
+        tiles: TileService,
+        *,
+        tile_url: str = "",
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.state, self.runner, self.clock, self.live, self.tiles = (
+            state, runner, clock, live, tiles,
+        )  # fmt: skip
+        self.tile_url = tile_url
+        self.dispatch: DispatchService | None = None  # once the day is open
+        runner.sig_job_done.connect(self._on_runner_job_done)
+        runner.sig_job_progress.connect(self._on_runner_job_progress)
+
+    def travel_model(self):
+        """The street network where the depot's city ships one, else haversine."""
+        index = self.state.index
+        return travel_model_for(index.depot if index else None)
+
+    def _submit(self, kind: JobKind, job: Job) -> None:
+        self.runner.submit(kind, job)
+
+    # -- what follows a change of the day -------------------------------------------------
+    def on_day_changed(self, changes: DayChanges) -> None:
+        """Rebuild what depends on the day: ETA travel, basemap, route shapes, the first
+        drag's engine context; and keep the live ETAs and rules on the shown plan."""
+        state = self.state
+        plan_moved = state.plan is not None and (changes.everything or bool(changes.routes))
+        if plan_moved and changes.source not in (ChangeSource.TELEMETRY, ChangeSource.START):
+            self.live.watch(state.plan)  # ETAs and rules follow the new plan
+        if changes.everything and state.index is not None:
+            self.build_eta_travel()
+            self.warm_basemap()
+        if plan_moved and changes.source != ChangeSource.TELEMETRY:  # stop results move no route
+            self.trace_routes(None if changes.everything else changes.routes)
+        if state.plan is not None and changes.everything and self.dispatch is not None:
+            self.prepare_drag(self.dispatch)
+
+    # -- the jobs ------------------------------------------------------------------------
+    def plan_day(self, time_limit_s: float = 30.0) -> None:
+        """Plan every order of the day in the background (cancellable, superseding)."""
+        index = self.state.index
+        if index is None:
+            return
+        day, depot_id = index.day, index.depot.id
+
+        def job(cancel_event, report) -> PlannedDay:
+            from engine import planning
+
+            travel = self.travel_model()  # loading the street network takes a moment: not here
+            return PlannedDay(
+                planning.plan(
+                    day, travel, depot_id=depot_id, time_limit_s=time_limit_s,
+                    stop_event=cancel_event,
+                )
+            )  # fmt: skip
+
+        self.sig_status.emit(f"Planning {len(index.orders)} orders…")
+        self._submit(JobKind.PLAN, job)
+
+    def replan(
+        self,
+        positions: Mapping[str, Any],
+        route_ids: Collection[str] | None = None,
+        exception_id: str = "",
+        time_limit_s: float = 5.0,
+    ) -> None:
+        """Re-plan the fleet (or only ``route_ids``) in the background; the result is a
+        proposal. ``positions``: the vehicles' latest fixes."""
+        index, plan = self.state.index, self.state.plan
+        if index is None or plan is None:
+            return
+        now = self.clock.now()
+        scope = ReplanScope(frozenset(route_ids), exception_id) if route_ids else None
+        vehicles = states_from_fixes(positions)
+        statuses = {s.order_id: s.status for r in plan.routes for s in r.stops}
+        locked = {s.order_id for r in plan.routes for s in r.stops if s.locked}
+
+        def job(cancel_event, report) -> ReplanReady:
+            proposal = replan_job(
+                plan, index.day, self.travel_model(), now=now, vehicles=vehicles,
+                statuses=statuses, locked=locked, route_ids=route_ids, time_limit_s=time_limit_s,
+                stop_event=cancel_event, progress=report,
+            )  # fmt: skip
+            return ReplanReady(proposal, scope)
+
+        what = f"{len(route_ids)} route(s)" if route_ids else "the fleet"
+        self.sig_status.emit(f"Re-planning {what} from {now.astimezone(self._zone()):%H:%M}…")
+        self._submit(JobKind.REPLAN, job)
+
+    def suggest_routes(self, order_id: str, positions: Mapping[str, Any]) -> list[str]:
+        """Other routes the engine ranks best for a stop: feasible first, then by cost."""
+        from engine.planning import Snapshot, suggest
+
+        index, plan = self.state.index, self.state.plan
+        if index is None or plan is None:
+            return []
+        now = self.clock.now()
+        states = vehicle_states(plan, index.day, now, states_from_fixes(positions))
+        locked = frozenset(s.order_id for r in plan.routes for s in r.stops if s.locked)
+        ranked = suggest(
+            Snapshot(index.day, plan, now, states, locked), order_id, self.travel_model()
+        )
+        by_vehicle = {r.vehicle_id: r.id for r in plan.routes}
+        current = plan.route_of(order_id)
+        return [
+            by_vehicle[s.vehicle_id]
+            for s in ranked
+            if s.vehicle_id in by_vehicle
+            and (current is None or by_vehicle[s.vehicle_id] != current.id)
+        ]
+
+    def trace_routes(self, route_ids: Collection[str] | None) -> None:
+        """Follow each route along the streets for the map, in the background."""
+        index, plan = self.state.index, self.state.plan
+        if index is None or plan is None:
+            return
+        legs = {
+            r.id: [index.depot.location]
+            + [index.orders[s.order_id].location for s in r.stops if s.order_id in index.orders]
+            + [index.depot.location]
+            for r in plan.routes
+            if r.stops and (route_ids is None or r.id in route_ids)
+        }
+
+        def job(cancel_event, report) -> RouteShapes | None:
+            travel = self.travel_model()
+            if not hasattr(travel, "route_polyline"):
+                return RouteShapes(
+                    {rid: [(p.lat, p.lon) for p in pts] for rid, pts in legs.items()}
+                )
+            out = {}
+            for rid, points in legs.items():
+                if cancel_event.is_set():
+                    return None
+                out[rid] = travel.route_polyline(points)
+            return RouteShapes(out)
+
+        self._submit(JobKind.GEOMETRY, job)
+
+    def build_eta_travel(self) -> None:
+        """Street travel times between the day's points for live ETAs, built off-thread."""
+        index = self.state.index
+        if index is None:
+            return
+        points = [index.depot.location, *(o.location for o in index.orders.values())]
+
+        def job(cancel_event, report) -> EtaTravel:
+            return EtaTravel(eta_travel_times(self.travel_model(), points))
+
+        self._submit(JobKind.ETA_TRAVEL, job)
+
+    def warm_basemap(self) -> None:
+        """Draw the overview tiles of the day's area ahead of the map asking for them."""
+        index = self.state.index
+        if self.tile_url or index is None:
+            return  # a tile server is filled as the map asks (bulk fetching is not allowed)
+        lats = [index.depot.location.lat, *(o.location.lat for o in index.orders.values())]
+        lons = [index.depot.location.lon, *(o.location.lon for o in index.orders.values())]
+        bbox = (min(lons), min(lats), max(lons), max(lats))
+        tiles = self.tiles
+
+        def job(cancel_event, report) -> BasemapTiles:
+            return BasemapTiles(*tiles.fill_area(bbox, range(10, 14), stop=cancel_event))
+
+        self._submit(JobKind.BASEMAP, job)
+
+    def prepare_drag(self, dispatch: DispatchService) -> None:
+        """The first drag preview needs the day's travel matrices: build them now."""
+        index, plan = self.state.index, self.state.plan
+        if index is None or plan is None:
+            return
+        day, now = index.day, self.clock.now()
+
+        def job(cancel_event, report) -> DragPrepared:
+            dispatch.prepare(plan, day, now)
+            return DragPrepared(plan.id)
+
+        self._submit(JobKind.PREPARE, job)
+
+    # -- results -------------------------------------------------------------------------
+    def _on_runner_job_done(self, kind: JobKind, result: object) -> None:
+        match result:
+            case PlannedDay():
+                self.sig_planned.emit(result)
+            case ReplanReady(proposal=proposal, scope=scope):
+                self.sig_proposal_ready.emit(proposal, scope)
+            case RouteShapes(polylines=polylines):
+                self.sig_route_geometry.emit(polylines)
+            case EtaTravel(travel=travel):
+                self.live.travel = travel
+                if self.state.plan is not None:
+                    self.live.watch(self.state.plan)
+            case BasemapTiles() | DragPrepared() | None:
+                pass
+            case _:
+                log.warning("job %s returned %r, which nothing takes", kind, type(result))
+
+    def _on_runner_job_progress(self, kind: JobKind, payload: object) -> None:
+        self.sig_status.emit(f"{kind}: {payload}")
+
+    def _zone(self) -> tzinfo:
+        index = self.state.index
+        return ZoneInfo(index.depot.timezone) if index else UTC

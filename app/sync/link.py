@@ -1,0 +1,210 @@
+"""The day state's link to the shared database: catch-ups shown, conflicts, editors, labels.
+
+``SyncLink`` opens the workstation's store: with ``DISPATCH_DATABASE_URL`` naming PostgreSQL
+that is the local copy, kept in step by a ``SyncSession``; otherwise the database itself and
+nothing to sync. It shows what a catch-up of the local copy brought (through the dispatch
+service, the day state's one writer), puts open sync conflicts on the exception board, wakes
+the outbox after each command, and answers the window's questions: who else edits which
+route, how the database is doing, how many commands wait.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from PySide6.QtCore import QObject, Signal
+
+from app.day.state import ChangeSource, DayChanges, DayState
+from app.dispatch.service import DispatchService, diff_changes
+from app.dispatch.stop_results import merge_stop_states
+from app.exceptions.board import ExceptionBoard
+from app.settings import Settings, user_data_dir
+from app.store import Store, open_store, repository
+from app.store.changelog import last_change_id
+from app.sync.outbox import REFRESH_ENTITY
+from app.sync.session import SyncSession, is_shared_url, local_copy_path
+from app.sync.status import SyncStatus
+from app.telemetry.state import StopState
+from engine.model import Plan
+
+log = logging.getLogger(__name__)
+
+#: The local route versions and the id of the last catch-up (a catch-up may leave the same
+#: version numbers with other stops).
+StoredVersions = tuple[dict[str, int], int]
+
+
+class SyncLink(QObject):
+    """This workstation's store and, with a shared database, its way there."""
+
+    sig_status = Signal(object)  # SyncStatus (shared database only), after the day followed
+    sig_editors = Signal(object)  # {route_id: [Editor]}: who else edits which route
+    sig_first_plan = Signal(object)  # Plan: a catch-up brought the day's first plan
+
+    def __init__(self, settings: Settings, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.session: SyncSession | None = None
+        if is_shared_url(settings.database_url):
+            from app.secrets import database_url_with_password
+
+            local = local_copy_path(user_data_dir(), settings.workstation_id)
+            self.store: Store = open_store(
+                f"sqlite:///{local}", workstation=settings.workstation_id
+            )
+            self.session = SyncSession(
+                self.store,
+                database_url_with_password(settings.database_url),
+                workstation=settings.workstation_id,
+                user=settings.user,
+                parent=self,
+            )
+            self.session.sig_status.connect(self._on_session_status)
+            self.session.sig_editors.connect(self.sig_editors)
+        else:
+            self.store = open_store(
+                settings.effective_database_url, workstation=settings.workstation_id
+            )
+        self._state: DayState | None = None
+        self._board: ExceptionBoard | None = None
+        self._dispatch: DispatchService | None = None
+        self._stop_states: Callable[[], Mapping[str, StopState]] = dict
+        self._versions: StoredVersions | None = None
+
+    # -- setting up ---------------------------------------------------------------------
+    def open_shared(self) -> Store | None:
+        """The shared database to read the day from at start; None without one, or when
+        it is unreachable (the local copy of an earlier start serves)."""
+        return self.session.open_shared() if self.session is not None else None
+
+    def attach(
+        self,
+        state: DayState,
+        board: ExceptionBoard,
+        dispatch: DispatchService,
+        stop_states: Callable[[], Mapping[str, StopState]],
+    ) -> None:
+        """Follow the shown day: catch-ups through ``dispatch``, conflicts on ``board``,
+        ``stop_states`` (telemetry's) kept over a caught-up plan."""
+        self._state, self._board, self._dispatch = state, board, dispatch
+        self._stop_states = stop_states
+        if self.session is not None:
+            self._versions = self._stored_versions()
+
+    def on_day_changed(self, changes: DayChanges) -> None:
+        """After a command: replay its outbox entry now."""
+        if self.session is not None and changes.source.is_command:
+            self.session.poke()
+
+    def save_plan(self, plan: Plan, *, actor: str) -> None:
+        """A fresh plan of the day: into the local copy and the outbox, or the database."""
+        if self.session is not None:
+            self.session.save_plan(plan, actor=actor)
+        else:
+            with self.store.session() as session:
+                repository.save_plan(session, plan, actor=actor)
+
+    def note_versions(self) -> None:
+        """The local copy's versions as the day state shows them now (after a save)."""
+        if self.session is not None:
+            self._versions = self._stored_versions()
+
+    def stop(self) -> None:
+        if self.session is not None:
+            self.session.stop()
+
+    # -- the local copy caught up -------------------------------------------------------
+    def _stored_versions(self) -> StoredVersions:
+        index = self._state.index if self._state is not None else None
+        if index is None:
+            return {}, 0
+        with self.store.read_session() as session:
+            versions = repository.route_versions(session, index.depot.id, index.day.day)
+            return versions, last_change_id(session, REFRESH_ENTITY)
+
+    def _on_session_status(self, status: SyncStatus) -> None:
+        """The sync thread reported: show others' changes and new conflicts, then say so."""
+        try:
+            self._follow_local_copy()
+            if status.conflicts:
+                self._board_conflicts()
+        except Exception:  # a failed read must not stop the status from showing
+            log.exception("following the local copy failed")
+        self.sig_status.emit(status)
+
+    def _follow_local_copy(self) -> None:
+        """When the local copy's route versions moved (a catch-up with the shared
+        database), show its plan: only the routes that differ change."""
+        state, dispatch = self._state, self._dispatch
+        if state is None or dispatch is None or state.index is None:
+            return
+        seen = self._stored_versions()
+        if seen == self._versions:
+            return
+        plan = dispatch.load_plan(state.index.depot.id, state.index.day.day)
+        self._versions = seen
+        versions = seen[0]
+        if plan is None:
+            return
+        plan, _ = merge_stop_states(plan, self._stop_states())  # keep what telemetry knows
+        dispatch.remember(plan, versions)
+        old = state.plan
+        if old is None:
+            dispatch.show_plan(plan)
+            self.sig_first_plan.emit(plan)
+            return
+        changes = diff_changes(old, plan, ChangeSource.SYNC)
+        if changes.routes or changes.orders:
+            dispatch.show_plan(plan, changes)
+        else:
+            dispatch.remember(old, versions)  # same stops, new versions: edit on from here
+
+    def _board_conflicts(self) -> None:
+        if self.session is None or self._state is None or self._board is None:
+            return
+        vehicle_of = {r.id: r.vehicle_id for r in self._state.routes}
+        for exc in self.session.conflict_exceptions(vehicle_of):
+            if self._board.get(exc.id) is None:
+                self._board.add(exc)
+
+    # -- for the window -----------------------------------------------------------------
+    def resolve_conflict(self, exception_id: str, keep: str, *, actor: str, now: datetime) -> None:
+        """Settle a sync conflict: keep ``"mine"`` (my version again, on top of what is
+        stored now) or ``"theirs"``; the board entry is resolved."""
+        if self.session is None:
+            raise KeyError(f"{exception_id!r}: no shared database, so no sync conflicts")
+        self.session.resolve_conflict(exception_id, keep=keep, actor=actor)
+        if self._board is not None:
+            self._board.resolve(exception_id, now, actor)
+
+    def announce_editing(self, route_id: str | None) -> None:
+        """Tell the other workstations which route this one edits now (None: none)."""
+        if self.session is not None:
+            self.session.announce(route_id)
+
+    def editors(self) -> dict[str, str]:
+        """route id -> who else edits it now, e.g. ``dana@desk-2``."""
+        if self.session is None:
+            return {}
+        return {
+            rid: ", ".join(f"{e.user}@{e.workstation}" for e in found)
+            for rid, found in self.session.editors().items()
+        }
+
+    def database_label(self) -> str:
+        """The status bar's database text: kind, online or not, open sync conflicts."""
+        if self.session is not None:
+            status = self.session.status
+            label = f"PostgreSQL {'online' if status.online else 'offline'}"
+            if status.conflicts:
+                label += f", {status.conflicts} sync conflict{'s' if status.conflicts > 1 else ''}"
+            return label
+        url = self.settings.effective_database_url
+        kind = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
+        return f"{kind} online"
+
+    def outbox_pending(self) -> int:
+        """Commands written locally and not yet replayed to the shared database."""
+        return self.session.pending() if self.session is not None else 0
