@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.problem import NodeSpec, Problem, VehicleSpec, check, total_distance
+from engine.check import check
+from engine.problem import NodeSpec, Problem, VehicleSpec, total_distance
 from engine.solver import SolveCallbacks, replan, solve
 
 

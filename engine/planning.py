@@ -18,17 +18,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from engine.check import check, route_cost
 from engine.model import DayInput, Order, Plan, Unassigned
-from engine.problem import Problem, check, route_cost
+from engine.problem import Problem
 from engine.solver import SolveCallbacks
 from engine.solver import replan as solve_replan
 from engine.solver import solve as solve_cold
 from engine.solver.diagnose import reason_for
 from engine.solver.domain import DayContext, RouteReport, Snapshot, VehicleState
-from engine.solver.insertion import Suggestion, best_insertion, rank_targets
+from engine.solver.insertion import Suggestion, best_insertion, insertions, rank_targets
 
 __all__ = [
     "DayContext",
+    "SolveCallbacks",
     "Proposal",
     "RouteReport",
     "Snapshot",
@@ -38,6 +40,7 @@ __all__ = [
     "context",
     "evaluate_route",
     "insert",
+    "insertions",
     "plan",
     "replan",
     "suggest",

@@ -25,6 +25,8 @@ _DONE = frozenset(s for s in StopStatus if s.is_done)
 
 
 class ExceptionType(enum.StrEnum):
+    """What the rules raise about the road (the workstation adds kinds of its own)."""
+
     LATE_RISK = "late_risk"
     FAILED_ATTEMPT = "failed_attempt"
     STOPPED = "stopped"
@@ -32,7 +34,6 @@ class ExceptionType(enum.StrEnum):
     TELEMETRY_SILENT = "telemetry_silent"
     CAPACITY = "capacity"
     BREAKDOWN = "breakdown"
-    SYNC_CONFLICT = "sync_conflict"
 
 
 _TYPE_VALUE = {t: t.value for t in ExceptionType}  # .value through the enum is slow
@@ -86,10 +87,11 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class LiveException:
-    """An exception with its life: detected, (updated), resolved."""
+    """An exception with its life: detected, (updated), resolved. ``type`` is an
+    ``ExceptionType`` when the rules raised it, else a kind the workstation raised."""
 
     id: str
-    type: ExceptionType
+    type: enum.StrEnum
     severity: Severity
     vehicle_id: str | None
     order_id: str | None

@@ -26,9 +26,9 @@ from app.context import AppContext
 from app.day.routes_model import RoutesTableModel
 from app.day.state import DayChanges
 from app.exceptions.board import SEVERITY_RANK
+from app.exceptions.kinds import DeskExceptionType
 from app.exceptions.model import ExceptionsTableModel
 from app.jobs.runner import JobKind
-from engine.rules import ExceptionType
 from widgets.dispatch_controller import DispatchController
 from widgets.exceptions_pane import ExceptionsPane
 from widgets.map_pane import MapPane
@@ -385,7 +385,7 @@ class MainWindow(QMainWindow):
 
     def _on_resolve_requested(self, exception_id: str) -> None:
         entry = self.board.get(exception_id)
-        if entry is not None and entry.exception.type == ExceptionType.SYNC_CONFLICT:
+        if entry is not None and entry.exception.type == DeskExceptionType.SYNC_CONFLICT:
             self._resolve_sync_conflict(exception_id)
             return
         self.board.resolve(exception_id, self._now(), self.context.actor)

@@ -15,9 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.model import DayInput, Location, Plan, Route, RouteStatus, Stop, StopStatus
-from engine.planning import DayContext, Snapshot, VehicleState, context
+from engine.planning import DayContext, Snapshot, VehicleState, context, insertions
 from engine.problem import TOLERANCE
-from engine.solver.insertion import insertions
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,7 @@ from datetime import datetime
 
 from app.dispatch.preview import vehicle_states
 from engine.model import DayInput, Plan, StopStatus
-from engine.planning import Proposal, Snapshot, VehicleState, replan
-from engine.solver import SolveCallbacks
+from engine.planning import Proposal, Snapshot, SolveCallbacks, VehicleState, replan
 
 
 class _Progress(SolveCallbacks):

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app.dispatch.store import CommandRecord
+from app.exceptions.kinds import DeskExceptionType
 from app.store import Store, open_store
 from app.store import repository as repo
 from app.sync import outbox
@@ -32,7 +33,7 @@ from app.sync.presence import Editor, Presence
 from app.sync.service import SyncService
 from app.sync.status import SyncStatus
 from app.sync.status_signal import SyncStatusSignal
-from engine.rules import ExceptionType, LiveException, Severity
+from engine.rules import LiveException, Severity
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +251,7 @@ class SyncSession(QObject):
             out.append(
                 LiveException(
                     row.id,
-                    ExceptionType.SYNC_CONFLICT,
+                    DeskExceptionType.SYNC_CONFLICT,
                     Severity.WARNING,
                     vehicle_of.get(routes[0]) if routes else None,
                     None,

@@ -3,7 +3,7 @@
 ``solve`` plans from scratch; ``replan`` warm-starts OR-Tools from ``problem.initial_routes``
 (locks, sequences, churn). Clients no vehicle could ever serve are diagnosed up front and
 come back unassigned with the reason; the rest are solved, and the result is checked by
-``engine.problem.check`` before it is returned.
+``engine.check.check`` before it is returned.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import threading
 import time
 from collections.abc import Sequence
 
-from engine.problem import Problem, Solution, check, route_cost, total_distance
+from engine.check import check, route_cost
+from engine.problem import Problem, Solution, total_distance
 from engine.solver.callbacks import SolveCallbacks
 from engine.solver.diagnose import diagnose, repair
 from engine.solver.insertion import best_insertion

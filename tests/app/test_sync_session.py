@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.context import AppContext
+from app.exceptions.kinds import DeskExceptionType
 from app.settings import Settings
 from app.store import open_store
 from app.store import repository as repo
@@ -29,7 +30,6 @@ from engine.model import (
     TimeWindow,
     Vehicle,
 )
-from engine.rules import ExceptionType
 
 pytestmark = [pytest.mark.postgres, pytest.mark.mqtt, pytest.mark.slow]
 
@@ -151,7 +151,9 @@ def outbox_keys(url: str) -> list[str]:
 
 def conflicts_on_board(context: AppContext) -> list:
     return [
-        e for e in context.board.open_entries() if e.exception.type == ExceptionType.SYNC_CONFLICT
+        e
+        for e in context.board.open_entries()
+        if e.exception.type == DeskExceptionType.SYNC_CONFLICT
     ]
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bench.engine import main, read_solomon
-from engine.problem import check
+from engine.check import check
 from tests.fixtures.scenarios import SOLOMON_DIR, solomon_path
 
 

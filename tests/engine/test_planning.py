@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from engine.check import check
 from engine.model import Location, Order, Plan, Route, StopStatus, TimeWindow, UnassignedReason
 from engine.planning import Snapshot, VehicleState, context, insert, plan, replan, suggest
-from engine.problem import check
 from engine.travel import HaversineTravelModel
 from tests.fixtures.scenarios import at, small_day
 

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from bench.engine import midday, read_solomon
-from engine.problem import NodeSpec, check
+from engine.check import check
+from engine.problem import NodeSpec
 from engine.solver import SolveCallbacks, replan, solve
 from tests.fixtures.scenarios import solomon_path
 

@@ -7,8 +7,8 @@ from PySide6.QtCore import Qt
 
 from app.context import AppContext
 from app.day.routes_model import EDITING_COLUMN
+from app.exceptions.kinds import DeskExceptionType
 from app.settings import Settings
-from engine.rules import ExceptionType
 from tests.app.test_sync_session import (  # noqa: F401 (fixtures)
     DEPOT,
     WAIT_MS,
@@ -169,4 +169,6 @@ def test_a_dispatcher_is_told_a_move_needs_a_supervisor(qtbot, dispatcher_window
     assert "supervisor" in errors[0][1]
     assert "Not allowed for your role" in window.statusBar().currentMessage()
     assert context.outbox_pending() == 0
-    assert not any(e.exception.type == ExceptionType.SYNC_CONFLICT for e in context.board.entries())
+    assert not any(
+        e.exception.type == DeskExceptionType.SYNC_CONFLICT for e in context.board.entries()
+    )
