@@ -40,6 +40,10 @@ def test_contracts_hold_for_the_tree():
         ("app/_bad.py", "from PySide6 import QtWebEngineWidgets\n", "app uses QtCore at most"),
         ("app/_bad.py", "import widgets.main_window\n", "Layers"),
         ("widgets/_bad.py", "import paho.mqtt.client\n", "widgets never touch"),
+        ("app/day/_bad.py", "from sqlalchemy import select\n", "SQL only in the store"),
+        ("app/_bad.py", "import psycopg\n", "SQL only in the store"),
+        ("app/telemetry/_bad.py", "import app.simulator.core\n", "never imports the simulator"),
+        ("app/dispatch/_bad.py", "from engine.solver import solve\n", "not engine.solver"),
         (
             "widgets/_bad.py",
             "from ortools.constraint_solver import pywrapcp\n",
@@ -54,3 +58,12 @@ def test_forbidden_import_breaks_a_contract(tree_copy: Path, module: str, line: 
     assert result.returncode != 0
     broken = result.stdout.split("Broken contracts", 1)[-1]
     assert contract in broken
+
+
+def test_an_import_circle_in_the_engine_breaks_a_contract(tree_copy: Path):
+    """Two engine modules importing each other (problem <-> evaluate, as once) fail lint-imports."""
+    problem = tree_copy / "engine" / "problem.py"
+    problem.write_text(problem.read_text() + "\nfrom engine.evaluate import evaluate  # noqa\n")
+    result = _lint(tree_copy)
+    assert result.returncode != 0
+    assert "no import circles" in result.stdout.split("Broken contracts", 1)[-1]

@@ -9,16 +9,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from app.settings import Settings
 from app.simulator.demo_day import DEPOT_ID as DEMO_DEPOT_ID
 from app.store import Store, repository
 from engine.model import DayInput, Depot
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +41,9 @@ def open_depot_day(
     with source.session() as session:
         depots = repository.list_depots(session)
         if not depots and settings.demo and may_seed:
-            seeded = _seed_demo(session, settings.demo_seed, actor)
+            demo = _demo_day(settings.demo_seed)
+            repository.upsert_day(session, demo, actor=actor)
+            seeded = len(demo.orders)
             depots = repository.list_depots(session)
     if not depots:
         return None
@@ -54,7 +52,9 @@ def open_depot_day(
     with source.session() as session:
         day = repository.load_day(session, depot.id, today)
         if not day.orders and is_demo_depot(settings, depot.id) and may_seed:
-            seeded = _seed_demo(session, settings.demo_seed, actor)
+            demo = _demo_day(settings.demo_seed)
+            repository.upsert_day(session, demo, actor=actor)
+            seeded = len(demo.orders)
             day = repository.load_day(session, depot.id, today)
     return OpenedDay(depot, day, seeded)
 
@@ -64,13 +64,9 @@ def load_day(store: Store, depot_id: str, day: date) -> DayInput:
         return repository.load_day(session, depot_id, day)
 
 
-def _seed_demo(session: Session, seed: int, actor: str) -> int:
+def _demo_day(seed: int) -> DayInput:
     from app.simulator.demo_day import generate_demo_day
 
     demo = generate_demo_day(seed)
-    repository.upsert_depots(session, demo.depots, actor=actor)
-    repository.upsert_vehicles(session, demo.vehicles, actor=actor)
-    repository.upsert_drivers(session, demo.drivers, actor=actor)
-    repository.upsert_orders(session, demo.orders, actor=actor)
-    log.info("seeded the demo day: %d orders, %d vehicles", len(demo.orders), len(demo.vehicles))
-    return len(demo.orders)
+    log.info("seeding the demo day: %d orders, %d vehicles", len(demo.orders), len(demo.vehicles))
+    return demo

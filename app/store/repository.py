@@ -233,6 +233,14 @@ def upsert_orders(
     return _with_day_count(session, counts, batch, day, lambda o: o.earliest)
 
 
+def upsert_day(session: Session, day: DayInput, *, actor: str) -> None:
+    """Insert or update every depot, vehicle, driver and order of ``day`` (a generated day)."""
+    upsert_depots(session, day.depots, actor=actor)
+    upsert_vehicles(session, day.vehicles, actor=actor)
+    upsert_drivers(session, day.drivers, actor=actor)
+    upsert_orders(session, day.orders, actor=actor)
+
+
 def _zone(depot: DepotRow) -> ZoneInfo:
     try:
         return ZoneInfo(depot.timezone)
