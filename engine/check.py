@@ -68,8 +68,8 @@ def check(
             )
     for k, seq in problem.sequences.items():
         route = list(routes[k]) if k < len(routes) else []
-        pos = [route.index(n) if n in route else -1 for n in seq]
-        if any(p < 0 for p in pos) or any(b <= a for a, b in zip(pos, pos[1:], strict=False)):
+        at = [route.index(n) if n in route else -1 for n in seq]
+        if any(p < 0 for p in at) or any(b <= a for a, b in zip(at, at[1:], strict=False)):
             out.append(
                 Violation(ViolationKind.SEQUENCE, k, None, detail=f"expected {seq} in order")
             )

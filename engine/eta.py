@@ -249,7 +249,7 @@ class PreparedRoute:
             for s, o, earliest in self.stops
         )
         self._travel = travel
-        self._legs: dict[tuple, float] = {}
+        self._legs: dict[tuple[int, int] | tuple[int, int, Location | None], float] = {}
         # Drives between stops as timedeltas at one speed factor (the route's factor rarely
         # changes): the same ``timedelta(seconds=leg * factor)`` as computed afresh.
         self._drives: dict[tuple[int, int], timedelta] = {}
@@ -262,6 +262,8 @@ class PreparedRoute:
         if secs is None:
             a = depot if i < 0 else self.stops[i][1].location
             b = depot if j < 0 else self.stops[j][1].location
+            if a is None or b is None:
+                raise ValueError("a leg from or to the depot needs the depot's location")
             secs = self._legs[key] = self._travel.seconds(a, b)
         return secs
 
@@ -330,6 +332,9 @@ class PreparedRoute:
             append(StopEta(rid, vid, oid, eta, start, t, window, planned))
         end = None
         if depot is not None and (status or route.status) is not RouteStatus.COMPLETED:
-            secs = travel.seconds(live, depot) if here == -2 else self.leg_s(here, -1, depot)
+            if here == -2 and live is not None:
+                secs = travel.seconds(live, depot)
+            else:
+                secs = self.leg_s(here, -1, depot)
             end = t + timedelta(seconds=secs * speed_factor)
         return RouteEta(route.id, route.vehicle_id, tuple(etas), speed_factor, origin, end)

@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from engine.problem import TOLERANCE, Problem
+from engine.problem import TOLERANCE, Problem, VehicleSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +119,7 @@ def _badness(ev: RouteEvaluation) -> tuple[float, float]:
 
 
 def _simulate(
-    ctx: _Context, v, sequence: Sequence[int], break_leg: int
+    ctx: _Context, v: VehicleSpec, sequence: Sequence[int], break_leg: int
 ) -> tuple[RouteEvaluation, int]:
     """One schedule and the leg of its break (``len(sequence) + 1``: none or after the route).
 

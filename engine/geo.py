@@ -24,4 +24,5 @@ def haversine_matrix_m(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
     dp = lat[:, None] - lat[None, :]
     dl = lon[:, None] - lon[None, :]
     a = np.sin(dp / 2) ** 2 + np.cos(lat)[:, None] * np.cos(lat)[None, :] * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+    distances: np.ndarray = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+    return distances

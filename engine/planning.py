@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +27,7 @@ from engine.solver import solve as solve_cold
 from engine.solver.diagnose import reason_for
 from engine.solver.domain import DayContext, RouteReport, Snapshot, VehicleState
 from engine.solver.insertion import Suggestion, best_insertion, insertions, rank_targets
+from engine.travel import TravelModel
 
 __all__ = [
     "DayContext",
@@ -45,6 +46,8 @@ __all__ = [
     "replan",
     "suggest",
 ]
+
+Routes = Sequence[Sequence[int]]  # client nodes per vehicle
 
 DEFAULT_CHURN = 2.0  # cost units (default costs: km) for moving a stop to another vehicle
 
@@ -79,7 +82,7 @@ class Proposal:
         return self.plan.unassigned
 
 
-def context(snapshot: Snapshot, travel, depot_id: str | None = None) -> DayContext:
+def context(snapshot: Snapshot, travel: TravelModel, depot_id: str | None = None) -> DayContext:
     """Build once per plan state; its ``evaluate_route`` answers in well under a millisecond."""
     return DayContext(snapshot, travel, depot_id or snapshot.plan.depot_id)
 
@@ -91,7 +94,7 @@ def evaluate_route(ctx: DayContext, vehicle_id: str, order_ids: Sequence[str]) -
 
 def plan(
     day: DayInput,
-    travel,
+    travel: TravelModel,
     *,
     depot_id: str,
     time_limit_s: float = 10.0,
@@ -108,7 +111,13 @@ def plan(
     return ctx.routes_to_plan(sol.routes, sol.unassigned, plan_id)
 
 
-def _proposal(ctx: DayContext, routes, unassigned, started: float, feasible: bool) -> Proposal:
+def _proposal(
+    ctx: DayContext,
+    routes: Routes,
+    unassigned: Mapping[int, str],
+    started: float,
+    feasible: bool,
+) -> Proposal:
     problem = ctx.problem
     before = [list(r) for r in (problem.initial_routes or [()] * problem.num_vehicles)]
     new_plan = ctx.routes_to_plan(routes, unassigned, ctx.snapshot.plan.id)
@@ -141,7 +150,7 @@ def _proposal(ctx: DayContext, routes, unassigned, started: float, feasible: boo
     )
 
 
-def _etas(ctx: DayContext, routes) -> tuple[dict[str, datetime], dict[str, str]]:
+def _etas(ctx: DayContext, routes: Routes) -> tuple[dict[str, datetime], dict[str, str]]:
     from engine.evaluate import evaluate
 
     etas, vehicles = {}, {}
@@ -153,13 +162,13 @@ def _etas(ctx: DayContext, routes) -> tuple[dict[str, datetime], dict[str, str]]
     return etas, vehicles
 
 
-def _lateness(problem: Problem, routes) -> float:
+def _lateness(problem: Problem, routes: Routes) -> float:
     from engine.evaluate import evaluate
 
     return sum(evaluate(problem, k, r).total_lateness for k, r in enumerate(routes))
 
 
-def _distance(problem: Problem, routes) -> float:
+def _distance(problem: Problem, routes: Routes) -> float:
     from engine.evaluate import evaluate
 
     return sum(evaluate(problem, k, r).distance for k, r in enumerate(routes) if r)
@@ -167,7 +176,7 @@ def _distance(problem: Problem, routes) -> float:
 
 def replan(
     snapshot: Snapshot,
-    travel,
+    travel: TravelModel,
     *,
     depot_id: str | None = None,
     time_limit_s: float = 1.0,
@@ -195,7 +204,7 @@ def _with_churn(ctx: DayContext, churn_penalty: float) -> Problem:
 def insert(
     snapshot: Snapshot,
     order: Order,
-    travel,
+    travel: TravelModel,
     *,
     depot_id: str | None = None,
     improve_s: float = 0.0,
@@ -236,7 +245,7 @@ def insert(
 
 
 def suggest(
-    snapshot: Snapshot, order_id: str, travel, *, depot_id: str | None = None
+    snapshot: Snapshot, order_id: str, travel: TravelModel, *, depot_id: str | None = None
 ) -> list[Suggestion]:
     """Ranked target routes for moving one stop: feasible first, then by cost delta."""
     ctx = context(snapshot, travel, depot_id)

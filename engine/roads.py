@@ -20,8 +20,10 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 import shapely
 from scipy.spatial import cKDTree
@@ -105,7 +107,9 @@ class TransverseMercator:
             raise ValueError(f"UTM zone: {zone} is outside 1..60")
         return cls(lon0_deg=zone * 6.0 - 183.0, false_northing=0.0 if north else 10_000_000.0)
 
-    def _series(self):
+    def _series(
+        self,
+    ) -> tuple[float, float, tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
         n = 1.0 / (2.0 * self.inv_f - 1.0)  # f / (2 - f)
         big_a = self.a / (1 + n) * (1 + n**2 / 4 + n**4 / 64)
         alpha = (
@@ -117,7 +121,7 @@ class TransverseMercator:
         delta = (2 * n - 2 * n**2 / 3 - 2 * n**3, 7 * n**2 / 3 - 8 * n**3 / 5, 56 * n**3 / 15)
         return n, big_a, alpha, beta, delta
 
-    def _conformal(self, lat, lon):
+    def _conformal(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> tuple[Any, ...]:
         n, big_a, alpha, _, _ = self._series()
         phi = np.radians(np.asarray(lat, dtype=np.float64))
         dlam = np.radians(np.asarray(lon, dtype=np.float64) - self.lon0_deg)
@@ -127,7 +131,7 @@ class TransverseMercator:
         eta = np.arctanh(np.sin(dlam) / np.sqrt(1 + t**2))
         return n, big_a, alpha, phi, dlam, t, xi, eta
 
-    def forward(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
+    def forward(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """WGS84 degrees -> (easting, northing) in metres."""
         _, big_a, alpha, _, _, _, xi, eta = self._conformal(lat, lon)
         x, y = eta.copy(), xi.copy()
@@ -137,7 +141,9 @@ class TransverseMercator:
         k = self.k0 * big_a
         return self.false_easting + k * x, self.false_northing + k * y
 
-    def inverse(self, easting, northing) -> tuple[np.ndarray, np.ndarray]:
+    def inverse(
+        self, easting: npt.ArrayLike, northing: npt.ArrayLike
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(easting, northing) in metres -> WGS84 (lat, lon) degrees."""
         _, big_a, _, beta, delta = self._series()
         k = self.k0 * big_a
@@ -154,7 +160,7 @@ class TransverseMercator:
         lam = np.arctan2(np.sinh(eta_p), np.cos(xi_p))
         return np.degrees(phi), self.lon0_deg + np.degrees(lam)
 
-    def scale_factor(self, lat, lon) -> np.ndarray:
+    def scale_factor(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> np.ndarray:
         """Point scale factor: grid metres per ground metre at each point."""
         n, big_a, alpha, phi, dlam, t, xi, eta = self._conformal(lat, lon)
         sigma, tau = np.ones_like(xi), np.zeros_like(xi)
@@ -162,7 +168,8 @@ class TransverseMercator:
             sigma += 2 * j * aj * np.cos(2 * j * xi) * np.cosh(2 * j * eta)
             tau += 2 * j * aj * np.sin(2 * j * xi) * np.sinh(2 * j * eta)
         q = (1 + ((1 - n) / (1 + n) * np.tan(phi)) ** 2) * (sigma**2 + tau**2)
-        return self.k0 * big_a / self.a * np.sqrt(q / (t**2 + np.cos(dlam) ** 2))
+        scale: np.ndarray = self.k0 * big_a / self.a * np.sqrt(q / (t**2 + np.cos(dlam) ** 2))
+        return scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +229,7 @@ class Chains:
     node_pos: np.ndarray
 
 
-def _crs_projection(geo_meta: dict, column: str, path: Path) -> TransverseMercator | None:
+def _crs_projection(geo_meta: dict[str, Any], column: str, path: Path) -> TransverseMercator | None:
     """The file's projection, or None for a geographic (lon/lat) CRS."""
     crs = geo_meta.get("columns", {}).get(column, {}).get("crs")
     if crs is None or crs.get("type") == "GeographicCRS":
@@ -324,7 +331,15 @@ class StreetNetwork:
         return cls._build(coords, idx, len(geoms), highway, projection, str(path.name))
 
     @classmethod
-    def _build(cls, coords, idx, n_edges, highway, projection, source) -> StreetNetwork:
+    def _build(
+        cls,
+        coords: np.ndarray,
+        idx: np.ndarray,
+        n_edges: int,
+        highway: np.ndarray,
+        projection: TransverseMercator,
+        source: str,
+    ) -> StreetNetwork:
         counts = np.bincount(idx, minlength=n_edges)
         if (counts < 2).any():
             raise ValueError(f"{source}: {int((counts < 2).sum())} street segment(s) are empty")
@@ -391,7 +406,8 @@ class StreetNetwork:
         _, factor = period_of_hour(hour)
         main = np.array([c in MAIN_ROADS for c in self.classes])
         per_class = free * np.where(main, factor, 1.0 - (1.0 - factor) / 2.0)
-        return per_class[self.edge_class]
+        speeds: np.ndarray = per_class[self.edge_class]
+        return speeds
 
     def graph(self, weights: np.ndarray) -> sp.csr_matrix:
         """A symmetric CSR adjacency with one weight per edge (parallel edges: the least)."""
@@ -411,7 +427,10 @@ class StreetNetwork:
         is_core = (degree != 2).tolist()
         seen = [False] * m
         node_chain, node_pos = np.full(n, -1, np.int64), np.zeros(n, np.int64)
-        starts, stops, flat, offsets = [], [], [], [0]
+        starts: list[int] = []
+        stops: list[int] = []
+        flat: list[int] = []
+        offsets = [0]
 
         def walk_from(c: int) -> None:
             for e in incident[first_l[c] : first_l[c + 1]]:
@@ -452,7 +471,7 @@ class StreetNetwork:
     def _tree(self) -> cKDTree:
         return cKDTree(np.column_stack([self.node_x, self.node_y]))
 
-    def snap(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
+    def snap(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Nearest node(s) to WGS84 point(s): (node indices, ground distance in metres)."""
         x, y = self.projection.forward(np.atleast_1d(lat), np.atleast_1d(lon))
         dist, nodes = self._tree.query(np.column_stack([x, y]))
@@ -463,13 +482,16 @@ class StreetNetwork:
     def _edge_lines(self) -> np.ndarray:
         xy = np.column_stack([self.coord_x, self.coord_y])
         counts = np.diff(self.coord_offsets)
-        return shapely.linestrings(xy, indices=np.repeat(np.arange(len(counts)), counts))
+        lines: np.ndarray = shapely.linestrings(
+            xy, indices=np.repeat(np.arange(len(counts)), counts)
+        )
+        return lines
 
     @cached_property
     def _edge_index(self) -> shapely.STRtree:
         return shapely.STRtree(self._edge_lines)
 
-    def nearest_edge(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
+    def nearest_edge(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """The street segment nearest to each point: (edge indices, ground metres to it)."""
         lat, lon = np.atleast_1d(lat), np.atleast_1d(lon)
         x, y = self.projection.forward(lat, lon)
@@ -478,7 +500,7 @@ class StreetNetwork:
         )
         return edges.astype(np.int64), dist / self.projection.scale_factor(lat, lon)
 
-    def distance_to_street_m(self, lat, lon) -> np.ndarray:
+    def distance_to_street_m(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> np.ndarray:
         """Ground distance in metres from each point to the nearest street segment."""
         return self.nearest_edge(lat, lon)[1]
 

@@ -156,7 +156,12 @@ class PathIndex:
     def __init__(self, paths: Mapping[str, Sequence[Location]]) -> None:
         self.route_ids = [rid for rid, path in paths.items() if len(path) >= 2]
         self._row = {rid: i for i, rid in enumerate(self.route_ids)}
-        a_lat, a_lon, b_lat, b_lon, owner, starts = [], [], [], [], [], []
+        a_lat: list[float] = []
+        a_lon: list[float] = []
+        b_lat: list[float] = []
+        b_lon: list[float] = []
+        owner: list[int] = []
+        starts: list[int] = []
         for i, rid in enumerate(self.route_ids):
             path = paths[rid]
             starts.append(len(owner))
@@ -333,7 +338,14 @@ def evaluate_rules(
     return out
 
 
-def _breakdown(route, vid, at, late, orders, statuses) -> Condition:
+def _breakdown(
+    route: Route,
+    vid: str,
+    at: datetime,
+    late: Sequence[Condition],
+    orders: Mapping[str, Order],
+    statuses: Mapping[str, StopStatus],
+) -> Condition:
     remaining = sum(
         1
         for s in route.stops
@@ -392,7 +404,9 @@ def _late(route_eta: RouteEta, now: datetime, margin_s: float) -> Iterable[Condi
         )
 
 
-def _capacity(route, orders, vehicle: Vehicle, statuses) -> Iterable[Condition]:
+def _capacity(
+    route: Route, orders: Mapping[str, Order], vehicle: Vehicle, statuses: Mapping[str, StopStatus]
+) -> Iterable[Condition]:
     load: dict[str, float] = {}
     for s in route.stops:
         if s.order_id in orders and statuses.get(s.order_id, s.status) is not StopStatus.SKIPPED:

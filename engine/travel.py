@@ -48,7 +48,7 @@ class TravelMatrices:
 
     @property
     def size(self) -> int:
-        return self.distance_m.shape[0]
+        return int(self.distance_m.shape[0])
 
 
 @runtime_checkable
@@ -240,11 +240,12 @@ class StreetNetworkTravelModel:
         junctions = np.unique(np.concatenate([ends_a, ends_b]))
         core = self._junction_matrix(period, junctions)
         ia, ib = np.searchsorted(junctions, ends_a), np.searchsorted(junctions, ends_b)
-        best = None
+        best: np.ndarray | None = None
         for i_from, o_from in ((ia, off_a), (ib, off_b)):
             for i_to, o_to in ((ia, off_a), (ib, off_b)):
-                via = o_from[:, None] + core[np.ix_(i_from, i_to)] + o_to[None, :]
+                via: np.ndarray = o_from[:, None] + core[np.ix_(i_from, i_to)] + o_to[None, :]
                 best = via if best is None else np.minimum(best, via)
+        assert best is not None
         same = inner[:, None] & (chain[:, None] == chain[None, :])
         direct = np.abs(off_a[:, None] - off_a[None, :])
         best = np.where(same, np.minimum(best, direct), best)

@@ -379,7 +379,9 @@ def _cutoff(f: RouteFacts) -> GateCheck:
     late = []
     for stop in f.route.stops:
         order = f.orders.get(stop.order_id)
-        at = available_at(order, f.waves) if order is not None else None
+        if order is None:
+            continue
+        at = available_at(order, f.waves)
         if at is not None and at > wave.cutoff:
             how = "arrived" if order.received_at is not None else f"is in wave {order.wave}, in by"
             late.append(f"{order.id} {how} {_clock(at, tz)}")

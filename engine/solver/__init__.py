@@ -132,7 +132,15 @@ def solve(
 
 
 def _solve_ortools(
-    problem, clients, reasons, limit, stop_event, callbacks, started, initial, iterations
+    problem: Problem,
+    clients: Sequence[int],
+    reasons: dict[int, str],
+    limit: float,
+    stop_event: threading.Event | None,
+    callbacks: SolveCallbacks,
+    started: float,
+    initial: Sequence[Sequence[int]] | None,
+    iterations: int | None,
 ) -> Solution:
     from engine.solver.ortools_backend import solve_ortools
 

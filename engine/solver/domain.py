@@ -29,6 +29,7 @@ from engine.model import (
     Vehicle,
 )
 from engine.problem import BreakSpec, NodeSpec, Problem, VehicleSpec
+from engine.travel import TravelModel
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,11 @@ class DayContext:
     """One depot's day as a Problem, with the maps back to orders, vehicles and clock time."""
 
     def __init__(
-        self, snapshot: Snapshot, travel, depot_id: str, extra_orders: Sequence[Order] = ()
+        self,
+        snapshot: Snapshot,
+        travel: TravelModel,
+        depot_id: str,
+        extra_orders: Sequence[Order] = (),
     ) -> None:
         day, plan = snapshot.day, snapshot.plan
         self.day, self.snapshot = day, snapshot

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from engine.evaluate import RouteEvaluation, evaluate
@@ -47,7 +47,9 @@ def _fits(problem: Problem, k: int, route: Sequence[int], node: int) -> bool:
     return all(load[d] <= free[d] + TOLERANCE for d in range(dims))
 
 
-def insertions(problem: Problem, routes: Sequence[Sequence[int]], node: int, k: int):
+def insertions(
+    problem: Problem, routes: Sequence[Sequence[int]], node: int, k: int
+) -> Iterator[tuple[int, float, RouteEvaluation]]:
     """Every position of ``node`` in route ``k``: (position, cost delta, evaluation)."""
     route = list(routes[k])
     base = _cost(problem, k, evaluate(problem, k, route), not route)

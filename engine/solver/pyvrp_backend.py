@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from pyvrp import Client, ClientGroup, Depot, Location, ProblemData, VehicleType
@@ -58,7 +59,14 @@ def without_breaks(problem: Problem) -> Problem:
 class _Stop:
     """PyVRP stopping criterion: time limit, iteration limit, caller's event, progress."""
 
-    def __init__(self, limit_s, iterations, event, callbacks, units_per_cost) -> None:
+    def __init__(
+        self,
+        limit_s: float,
+        iterations: int | None,
+        event: threading.Event | None,
+        callbacks: SolveCallbacks,
+        units_per_cost: float,
+    ) -> None:
         self.deadline = time.perf_counter() + limit_s
         self.started = time.perf_counter()
         self.iterations = iterations
@@ -120,7 +128,7 @@ def solve_pyvrp(
                     service_duration=scaled_time(node.service, up=True, scale=ts),
                     tw_early=scaled_time(early, up=True, scale=ts),
                     tw_late=min(scaled_time(late, up=False, scale=ts), MAX_VALUE),
-                    prize=0 if required else round(node.penalty * units_per_cost),
+                    prize=0 if node.penalty is None else round(node.penalty * units_per_cost),
                     required=required and not several,
                     group=len(groups) - 1 if several else None,
                 )
@@ -146,7 +154,7 @@ def solve_pyvrp(
         dur_ms.append(tm)
         profile_of[skills] = p
     # Identical vehicles form one vehicle type.
-    type_keys: dict[tuple, list[int]] = {}
+    type_keys: dict[tuple[Any, ...], list[int]] = {}
     for k, v in enumerate(vehicles):
         key = (
             v.start,
@@ -185,8 +193,9 @@ def solve_pyvrp(
         clients=pclients,
         depots=[Depot(location=i) for i in range(len(depots))],
         vehicle_types=vtypes,
-        distance_matrices=dist_ms,
-        duration_matrices=dur_ms,
+        # pyvrp's stubs spell an array's shape as ``int``; these are 2-D int64 arrays.
+        distance_matrices=dist_ms,  # type: ignore[arg-type]
+        duration_matrices=dur_ms,  # type: ignore[arg-type]
         groups=groups,
     )
     stop = _Stop(time_limit_s, iterations, stop_event, callbacks, units_per_cost)

@@ -47,7 +47,8 @@ def dist_scale(problem: Problem) -> int:
 
 
 def int_distances(problem: Problem) -> np.ndarray:
-    return np.rint(problem.distance * dist_scale(problem)).astype(np.int64)
+    scaled: np.ndarray = np.rint(problem.distance * dist_scale(problem)).astype(np.int64)
+    return scaled
 
 
 def int_demand(problem: Problem, node: int) -> list[int]:
