@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--street-basemap, render the shipped street network's basemap instead.",
     )
     for p in (parser, seed):
-        p._negative_number_matcher = _NEGATIVE_LIST  # type: ignore[attr-defined]
+        p._negative_number_matcher = _NEGATIVE_LIST
     seed.add_argument("--bbox", metavar="W,S,E,N", help="area in degrees: west,south,east,north")
     seed.add_argument("--zoom", default="12-16", metavar="A-B", help="zoom levels (default 12-16)")
     what = seed.add_mutually_exclusive_group(required=True)

@@ -292,7 +292,8 @@ def _impact(
     ev_b = ctx.evaluate(route.vehicle_id, before)
     ev_a = ctx.evaluate(route.vehicle_id, after)
     k = ctx.vehicle_index[route.vehicle_id]
-    have = ctx.vehicles[k].skills | (ctx.drivers[k].skills if ctx.drivers[k] else frozenset())
+    driver = ctx.drivers[k]
+    have = ctx.vehicles[k].skills | (driver.skills if driver else frozenset())
     missing = sorted({x for o in moved for x in ctx.orders[o].skills} - have)
     return RouteImpact(
         route_id=route.id,

@@ -7,7 +7,7 @@ refused only when no plan could ever serve it.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 
@@ -157,7 +157,7 @@ class DayTally:
     def __init__(self, drivers: Sequence[Driver]) -> None:
         self.shifts = [(d.shift_start, d.shift_end) for d in drivers]
         self.count = 0
-        self.demand: Counter[str] = Counter()
+        self.demand: defaultdict[str, float] = defaultdict(float)
         self.waves: Counter[str] = Counter()
         self.outside_windows = 0
         self.uncovered = 0

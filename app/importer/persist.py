@@ -22,6 +22,7 @@ from app.importer.reading import ParsedFile, ReadOptions, Source, collect_source
 from app.importer.report import FileReport, ImportReport
 from app.importer.rows import depot_zone
 from app.importer.validate import Batch, Known, RowValidator
+from engine.model import Driver, Vehicle
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ def load_known(session: Any, day: date) -> Known:
     from app.store import repository
 
     depots = tuple(repository.list_depots(session))
-    vehicles, drivers = [], []
+    vehicles: list[Vehicle] = []
+    drivers: list[Driver] = []
     for depot in depots:
         stored = repository.load_day(session, depot.id, day)
         vehicles.extend(stored.vehicles)

@@ -377,9 +377,9 @@ def _day_in_line(line: str, date_format: DateFormat | None) -> date | None:
         except ValueError:
             continue  # not a real date (that row is reported on its own)
     if date_format is not None:
-        for match in date_format.search(line):
+        for written in date_format.search(line):
             try:
-                return datetime.strptime(match, date_format.strptime).date()
+                return datetime.strptime(written, date_format.strptime).date()
             except ValueError:
                 continue
     return None

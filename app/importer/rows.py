@@ -191,7 +191,8 @@ def parse_driver(
     if start and end and end <= start:
         r.error("shift_end", f"{show(end)} is not after shift_start {show(start)}")
     breaks = _break(r, tz, day)
-    for b in breaks if start and end and end > start else ():
+    for b in breaks if start is not None and end is not None and end > start else ():
+        assert start is not None and end is not None  # the loop runs only then
         if max(b.earliest, start) > min(b.latest, end - b.duration):
             r.error(
                 "break_earliest",

@@ -132,10 +132,12 @@ class DayJobs(QObject):
     def on_day_changed(self, changes: DayChanges) -> None:
         """Rebuild what depends on the day: ETA travel, basemap, route shapes, the first
         drag's engine context; and keep the live ETAs and rules on the shown plan."""
-        state = self.state
-        plan_moved = state.plan is not None and (changes.everything or bool(changes.routes))
-        if plan_moved and changes.source not in (ChangeSource.TELEMETRY, ChangeSource.START):
-            self.live.watch(state.plan)  # ETAs and rules follow the new plan
+        state, plan = self.state, self.state.plan
+        plan_moved = plan is not None and (changes.everything or bool(changes.routes))
+        if plan is not None and plan_moved and changes.source not in (
+            ChangeSource.TELEMETRY, ChangeSource.START,
+        ):  # fmt: skip
+            self.live.watch(plan)  # ETAs and rules follow the new plan
         if changes.everything and state.index is not None:
             self.build_eta_travel()
             self.warm_basemap()

@@ -196,7 +196,7 @@ class Simulator:
         return out
 
     def _incidents(self, routes) -> Incidents:
-        first = {}
+        first: dict[str, Incident] = {}
         for inc in self.trouble:
             first.setdefault(inc.kind, inc)
         failed = tuple(
@@ -326,7 +326,9 @@ class Simulator:
             v.queue = [oid for oid in order_ids if oid not in v.done]
             return True
         if not v.acts or at < v.acts[0].t0:  # still at the depot: start over
-            v.acts.clear(), v.starts.clear(), v.done.clear()
+            v.acts.clear()
+            v.starts.clear()
+            v.done.clear()
             del v.events[v.next_event :]
             v.queue, v.finished = list(order_ids), False
             if start is not None:

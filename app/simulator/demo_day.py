@@ -101,7 +101,8 @@ def _depot(net: StreetNetwork) -> Depot:
 
 def _fleet(day: date, rng: np.random.Generator) -> tuple[tuple[Vehicle, ...], tuple[Driver, ...]]:
     tz = ZoneInfo(DEMO_TIMEZONE)
-    vehicles, drivers = [], []
+    vehicles: list[Vehicle] = []
+    drivers: list[Driver] = []
     for type_name, count, kg, m3, per_km, per_hour, fixed, cold in FLEET:
         cold_at = set(np.linspace(0, count - 1, cold).round().astype(int).tolist())
         for i in range(count):
@@ -130,6 +131,7 @@ def _windows(day: date, rng: np.random.Generator) -> tuple[TimeWindow, ...]:
     tz = ZoneInfo(DEMO_TIMEZONE)
     at = lambda h: datetime.combine(day, time(h), tz)  # noqa: E731
     kind = rng.random()
+    spans: tuple[tuple[int, int], ...]
     if kind < 0.25:
         spans = ((8, 12),)
     elif kind < 0.50:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import Integer, MetaData
+from sqlalchemy import FromClause, Integer, MetaData
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from app.store.types import JSONType, UTCDateTime
@@ -40,6 +40,9 @@ class Versioned:
     DELETE; when no row matches, the write was stale and the session raises
     ``StaleVersionError`` instead of overwriting someone else's change.
     """
+
+    if TYPE_CHECKING:
+        __table__: ClassVar[FromClause]  # every mapped class that mixes this in has one
 
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 

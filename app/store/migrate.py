@@ -66,6 +66,7 @@ def upgrade(engine: Engine) -> str:
                     "it was probably written by a newer version - update this workstation"
                 ) from exc
         head = scripts.get_current_head()
+        assert head is not None, "the store ships at least one migration"
         if current == head:
             return head
         log.info("migrating the database schema from %s to %s", current or "empty", head)

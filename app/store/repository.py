@@ -9,13 +9,14 @@ are re-exported here.
 from __future__ import annotations
 
 import socket
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.store import convert
@@ -63,7 +64,7 @@ class UpsertCounts:
 @dataclass(frozen=True)
 class _Kind:
     entity: str
-    row: type
+    row: type[Any]
     snapshot: Callable[[Any], dict[str, Any]]
     from_row: Callable[[Any], Any]
     fill: Callable[[Any, Any], None]
@@ -84,7 +85,7 @@ _ORDER = _Kind(
 _KINDS = {k.entity: k for k in (_DEPOT, _VEHICLE, _DRIVER, _ORDER)}
 
 
-def _existing(session: Session, row: type, ids: Sequence[str]) -> dict[str, Any]:
+def _existing(session: Session, row: type[Any], ids: Sequence[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
@@ -96,8 +97,7 @@ def _upsert(session: Session, kind: _Kind, items: Iterable[Any], actor: str) -> 
     batch = list(items)
     ids = [item.id for item in batch]
     if len(set(ids)) != len(ids):
-        seen: set[str] = set()
-        dupes = sorted({i for i in ids if i in seen or seen.add(i)})
+        dupes = sorted(i for i, n in Counter(ids).items() if n > 1)
         raise ValueError(f"upsert {kind.entity}s: duplicate ids in one batch: {dupes[:10]}")
     if kind is not _DEPOT:
         _check_depots(session, kind.entity, batch)
@@ -138,7 +138,9 @@ def _insert_orders(session: Session, items: Sequence[Order], actor: str, now: da
     if not items:
         return
     origin = session.info.get("workstation") or socket.gethostname()
-    orders, windows, changes = [], [], []
+    orders: list[dict[str, Any]] = []
+    windows: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
     for o in items:
         snap = convert.order_snapshot(o)
         orders.append({
@@ -158,9 +160,8 @@ def _insert_orders(session: Session, items: Sequence[Order], actor: str, now: da
         })  # fmt: skip
     session.flush()  # pending ORM writes first, so rows land in the order they were made
     connection = session.connection()
-    connection.execute(insert(OrderRow.__table__), orders)
-    connection.execute(insert(WindowRow.__table__), windows)
-    connection.execute(insert(ChangeLogRow.__table__), changes)
+    for row, values in ((OrderRow, orders), (WindowRow, windows), (ChangeLogRow, changes)):
+        connection.execute(insert(cast(Table, row.__table__)), values)
 
 
 def settle(session: Session) -> None:
@@ -292,14 +293,13 @@ def load_day(session: Session, depot_id: str, day: date) -> DayInput:
     dims = sorted(
         {d for v in vehicle_list for d in v.capacity} | {d for o in order_list for d in o.demand}
     )
-    extra = {"dimensions": tuple(dims)} if dims else {}
     return DayInput(
         day=day,
         depots=(convert.depot_from_row(depot_row),),
         vehicles=vehicle_list,
         drivers=tuple(convert.driver_from_row(r) for r in drivers),
         orders=order_list,
-        **extra,
+        dimensions=tuple(dims) if dims else DayInput.dimensions,
     )
 
 

@@ -13,11 +13,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from app.store import Store
+
+if TYPE_CHECKING:
+    import psycopg
 from app.store.changelog import ChangeCursor, read_changes
 
 log = logging.getLogger(__name__)
@@ -84,7 +88,7 @@ class ChangeFollower:
         self.reconnects = 0
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._conn = None
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._lock = threading.Lock()
         self._skip_first = False
         self._trigger_checked = False

@@ -38,7 +38,10 @@ def run_online() -> None:
         return
     from app.store.database import create_store_engine
 
-    engine = create_store_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("alembic: set sqlalchemy.url, or pass a connection in the attributes")
+    engine = create_store_engine(url)
     try:
         with engine.begin() as connection:
             _configure(connection=connection)
