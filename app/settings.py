@@ -1,4 +1,4 @@
-"""The workstation's settings: typed groups, each field with a default and a description.
+"""The workstation's settings: one flat, immutable snapshot; each field with a default and a description.
 
 Every field can be overridden by an environment variable ``DISPATCH_<FIELD>`` (tests and
 deployments use this). The engine never reads settings; it receives parameters.

@@ -430,8 +430,8 @@ def _capacity(
 
 
 @dataclass
-class Changes:
-    """What one tracker update changed."""
+class ExceptionChanges:
+    """Which exceptions one tracker update opened, updated and resolved."""
 
     opened: list[LiveException] = field(default_factory=list)
     updated: list[LiveException] = field(default_factory=list)
@@ -449,9 +449,9 @@ class ExceptionTracker:
         self.resolved: list[LiveException] = []
         self._counter = 0
 
-    def update(self, conditions: Iterable[Condition], now: datetime) -> Changes:
+    def update(self, conditions: Iterable[Condition], now: datetime) -> ExceptionChanges:
         """Open new conditions, update changed ones, resolve the ones that cleared."""
-        changes = Changes()
+        changes = ExceptionChanges()
         seen: set[tuple[str, str, str]] = set()
         for c in conditions:
             key = c.key

@@ -1,1 +1,1 @@
-"""The day in memory: depot, orders, plan and live stop states, and the Qt models over it."""
+"""The day as the workstation holds it: its state (written by the dispatch service only), its one clock, opening it at start, and the Qt models over it."""

@@ -12,8 +12,7 @@ from datetime import datetime
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.rules import Changes as RuleChanges
-from engine.rules import LiveException, Severity
+from engine.rules import ExceptionChanges, LiveException, Severity
 
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
@@ -73,7 +72,7 @@ class ExceptionBoard(QObject):
         }
 
     # -- writes --------------------------------------------------------------------------
-    def apply(self, changes: RuleChanges) -> None:
+    def apply(self, changes: ExceptionChanges) -> None:
         """Take one update of the rules' tracker."""
         if not changes:
             return

@@ -1,1 +1,1 @@
-"""Background jobs off the main thread, and keeping the long-running process's heap settled."""
+"""Background jobs off the main thread (the runner, the day's jobs with a typed result per kind) and keeping the long-running process's heap settled."""

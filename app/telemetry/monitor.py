@@ -24,7 +24,7 @@ from engine.eta import (
 )
 from engine.model import Location, Order, Plan, RouteStatus, StopStatus, Vehicle
 from engine.rules import (
-    Changes,
+    ExceptionChanges,
     ExceptionTracker,
     PathIndex,
     RuleConfig,
@@ -44,7 +44,7 @@ class MonitorResult:
     """One evaluation: ETAs by route, exception changes, and how long it took."""
 
     etas: dict[str, RouteEta]
-    changes: Changes
+    changes: ExceptionChanges
     took_s: float
     evaluated_at: datetime
 

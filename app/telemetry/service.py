@@ -33,7 +33,7 @@ class TelemetryService(QObject):
     """Live telemetry for one depot, ready for the window to connect to."""
 
     sig_etas_updated = Signal(object)  # MonitorResult
-    sig_exceptions_changed = Signal(object)  # engine.rules.Changes
+    sig_exceptions_changed = Signal(object)  # engine.rules.ExceptionChanges
 
     def __init__(
         self,

@@ -6,7 +6,7 @@ import pytest
 
 from app.exceptions.board import ExceptionBoard
 from app.exceptions.model import ExceptionsTableModel
-from engine.rules import Changes, ExceptionType, LiveException, Severity
+from engine.rules import ExceptionChanges, ExceptionType, LiveException, Severity
 from widgets.exceptions_pane import ExceptionsPane
 
 T0 = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
@@ -27,7 +27,7 @@ def pane(qtbot):
     pane = ExceptionsPane(model)
     qtbot.addWidget(pane)
     board.apply(
-        Changes(
+        ExceptionChanges(
             opened=[
                 _exc(1, ExceptionType.STOPPED, Severity.INFO, "V03", minutes_ago=30),
                 _exc(2, ExceptionType.LATE_RISK, Severity.CRITICAL, "V07", "O12", minutes_ago=2),

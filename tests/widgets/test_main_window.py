@@ -157,7 +157,7 @@ def test_double_clicking_an_exception_focuses_map_and_timeline(qtbot, planned_wi
     import json
     from datetime import UTC, datetime
 
-    from engine.rules import Changes, ExceptionType, LiveException, Severity
+    from engine.rules import ExceptionChanges, ExceptionType, LiveException, Severity
 
     window, context = planned_window, planned_window.context
     route = next(r for r in context.state.routes if len(r.stops) > 5)
@@ -166,7 +166,7 @@ def test_double_clicking_an_exception_focuses_map_and_timeline(qtbot, planned_wi
         "E-test", ExceptionType.LATE_RISK, Severity.CRITICAL, route.vehicle_id, order_id,
         datetime.now(UTC), "ETA 12 min after the window", "Re-plan the route",
     )  # fmt: skip
-    context.board.apply(Changes(opened=[exc]))
+    context.board.apply(ExceptionChanges(opened=[exc]))
     pane = window.exceptions_pane
     pane.select_exception("E-test")
     pane.table.doubleClicked.emit(pane.table.currentIndex())
