@@ -20,6 +20,7 @@ from app.store.models import (
     RouteRow,
     StopRow,
     VehicleRow,
+    WaveRow,
     WindowRow,
 )
 from engine.model import (
@@ -35,6 +36,7 @@ from engine.model import (
     StopStatus,
     TimeWindow,
     Vehicle,
+    Wave,
 )
 
 Row = TypeVar("Row")
@@ -76,7 +78,16 @@ def depot_snapshot(d: Depot) -> dict[str, Any]:
         "lon": float(d.location.lon),
         "timezone": d.timezone,
         "address": d.address,
-        "docks": [{"id": k.id, "name": k.name} for k in d.docks],
+        "docks": [
+            {
+                "id": k.id,
+                "name": k.name,
+                "prep_minutes": float(k.prep_minutes),
+                "post_minutes": float(k.post_minutes),
+                "load_minutes_per_order": float(k.load_minutes_per_order),
+            }
+            for k in d.docks
+        ],
     }
 
 
@@ -86,7 +97,10 @@ def depot_from_row(r: DepotRow) -> Depot:
         name=r.name,
         location=Location(r.lat, r.lon),
         timezone=r.timezone,
-        docks=tuple(Dock(k.id, k.name) for k in r.docks),
+        docks=tuple(
+            Dock(k.id, k.name, k.prep_minutes, k.post_minutes, k.load_minutes_per_order)
+            for k in r.docks
+        ),
         address=r.address,
     )
 
@@ -97,6 +111,8 @@ def fill_depot(r: DepotRow, d: Depot) -> None:
 
     def fill(k: DockRow, dock: Dock) -> None:
         k.id, k.name = dock.id, dock.name
+        k.prep_minutes, k.post_minutes = dock.prep_minutes, dock.post_minutes
+        k.load_minutes_per_order = dock.load_minutes_per_order
 
     sync_children(r.docks, d.docks, lambda p: DockRow(position=p), fill)
 
@@ -198,6 +214,7 @@ def order_snapshot(o: Order) -> dict[str, Any]:
         "customer": o.customer,
         "address": o.address,
         "wave": o.wave,
+        "received_at": iso(o.received_at),
     }
 
 
@@ -214,6 +231,7 @@ def order_from_row(r: OrderRow) -> Order:
         customer=r.customer,
         address=r.address,
         wave=r.wave,
+        received_at=r.received_at,
     )
 
 
@@ -222,12 +240,35 @@ def fill_order(r: OrderRow, o: Order) -> None:
     for key in ("depot_id", "lat", "lon", "demand", "service_s", "skills", "priority"):
         setattr(r, key, s[key])
     r.customer, r.address, r.wave = o.customer, o.address, o.wave
+    r.received_at = o.received_at
     r.first_window_start = o.windows[0].start
 
     def fill(w: WindowRow, window: TimeWindow) -> None:
         w.starts_at, w.ends_at = window.start, window.end
 
     sync_children(r.windows, o.windows, lambda p: WindowRow(position=p), fill)
+
+
+# -- waves --------------------------------------------------------------------------------
+def wave_snapshot(w: Wave) -> dict[str, Any]:
+    return {
+        "id": w.id,
+        "depot_id": w.depot_id,
+        "name": w.name,
+        "cutoff": iso(w.cutoff),
+        "depart_from": iso(w.depart_from),
+        "depart_to": iso(w.depart_to),
+        "docks": list(w.docks),
+    }
+
+
+def wave_from_row(r: WaveRow) -> Wave:
+    return Wave(r.id, r.depot_id, r.cutoff, r.depart_from, r.depart_to, tuple(r.docks), r.name)
+
+
+def fill_wave(r: WaveRow, w: Wave) -> None:
+    r.name, r.cutoff, r.depart_from, r.depart_to = w.name, w.cutoff, w.depart_from, w.depart_to
+    r.docks = list(w.docks)
 
 
 # -- routes and stops ---------------------------------------------------------------------
@@ -259,6 +300,9 @@ def route_from_row(r: RouteRow) -> Route:
         wave=r.wave,
         start=r.starts_at,
         end=r.ends_at,
+        dock_id=r.dock_id,
+        slot_start=r.slot_start,
+        slot_end=r.slot_end,
     )
 
 
@@ -271,6 +315,9 @@ def route_snapshot(r: Route) -> dict[str, Any]:
         "wave": r.wave,
         "start": iso(r.start),
         "end": iso(r.end),
+        "dock_id": r.dock_id,
+        "slot_start": iso(r.slot_start),
+        "slot_end": iso(r.slot_end),
         "stops": [
             {
                 "order_id": s.order_id,
@@ -300,6 +347,9 @@ def route_from_snapshot(d: dict[str, Any]) -> Route:
         wave=d.get("wave", ""),
         start=_moment(d.get("start")),
         end=_moment(d.get("end")),
+        dock_id=d.get("dock_id"),
+        slot_start=_moment(d.get("slot_start")),
+        slot_end=_moment(d.get("slot_end")),
         stops=tuple(
             Stop(
                 order_id=s["order_id"],

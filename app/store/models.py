@@ -8,6 +8,7 @@ from app.store.models_day import (
     DriverRow,
     OrderRow,
     VehicleRow,
+    WaveRow,
     WindowRow,
 )
 from app.store.models_live import (
@@ -20,6 +21,13 @@ from app.store.models_live import (
     VehiclePositionRow,
 )
 from app.store.models_plan import PlanRow, RouteRow, StopRow, UnassignedRow
+from app.store.models_release import (
+    DockScanRow,
+    GateOverrideRow,
+    RouteAckRow,
+    RoutePublicationRow,
+    RouteTransitionRow,
+)
 
 __all__ = [
     "Base",
@@ -29,17 +37,23 @@ __all__ = [
     "DepotRow",
     "DeviceMapRow",
     "DockRow",
+    "DockScanRow",
     "DriverRow",
     "ExceptionRow",
+    "GateOverrideRow",
     "OrderRow",
     "OutboxRow",
     "PlanRow",
+    "RouteAckRow",
+    "RoutePublicationRow",
     "RouteRow",
+    "RouteTransitionRow",
     "StopEventRow",
     "StopRow",
     "UnassignedRow",
     "VehiclePositionRow",
     "VehicleRow",
     "Versioned",
+    "WaveRow",
     "WindowRow",
 ]

@@ -1,4 +1,5 @@
-"""Tables of the day's input: depots (+docks), vehicles, drivers (+breaks), orders (+windows).
+"""Tables of the day's input: depots (+docks), vehicles, drivers (+breaks), orders (+windows),
+waves.
 
 Capacity, demand and skills are JSON columns on their row rather than child tables: the
 dimensions are open-ended (kg, m3, pallets, ...), they are always read and written together
@@ -12,9 +13,9 @@ parent changes; the parent's ``version`` covers them.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.store.base import Base, Versioned
@@ -52,6 +53,9 @@ class DockRow(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     id: Mapped[str] = mapped_column(ID, nullable=False)
     name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    prep_minutes: Mapped[float] = mapped_column(Float, nullable=False, default=10.0)
+    post_minutes: Mapped[float] = mapped_column(Float, nullable=False, default=5.0)
+    load_minutes_per_order: Mapped[float] = mapped_column(Float, nullable=False, default=1.0)
 
 
 class VehicleRow(Versioned, Audited, Base):
@@ -112,6 +116,7 @@ class OrderRow(Versioned, Audited, Base):
     customer: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     address: Mapped[str] = mapped_column(Text, nullable=False, default="")
     wave: Mapped[str] = mapped_column(String(50), nullable=False, default="")
+    received_at: Mapped[datetime | None] = mapped_column()
     # Start of the earliest window, kept beside the windows so a day loads with one index scan.
     first_window_start: Mapped[datetime] = mapped_column(nullable=False)
     windows: Mapped[list[WindowRow]] = relationship(
@@ -128,3 +133,20 @@ class WindowRow(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     starts_at: Mapped[datetime] = mapped_column(nullable=False)
     ends_at: Mapped[datetime] = mapped_column(nullable=False)
+
+
+class WaveRow(Versioned, Audited, Base):
+    """A release wave of one depot's day: cut-off, departure window, the docks it loads at."""
+
+    __tablename__ = "wave"
+    __table_args__ = (Index("ix_wave_depot_day", "depot_id", "day"),)
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # depot/day/id
+    id: Mapped[str] = mapped_column(String(50), nullable=False)
+    depot_id: Mapped[str] = mapped_column(ForeignKey("depot.id"), nullable=False)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    cutoff: Mapped[datetime] = mapped_column(nullable=False)
+    depart_from: Mapped[datetime] = mapped_column(nullable=False)
+    depart_to: Mapped[datetime] = mapped_column(nullable=False)
+    docks: Mapped[list[str]] = mapped_column(nullable=False)

@@ -49,6 +49,9 @@ class RouteRow(Versioned, Audited, Base):
     wave: Mapped[str] = mapped_column(String(50), nullable=False, default="")
     starts_at: Mapped[datetime | None] = mapped_column()
     ends_at: Mapped[datetime | None] = mapped_column()
+    dock_id: Mapped[str | None] = mapped_column(String(64))
+    slot_start: Mapped[datetime | None] = mapped_column()
+    slot_end: Mapped[datetime | None] = mapped_column()
     plan: Mapped[PlanRow] = relationship(back_populates="routes")
     stops: Mapped[list[StopRow]] = relationship(
         order_by="StopRow.sequence", cascade="all, delete-orphan", lazy="selectin"

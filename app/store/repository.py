@@ -21,9 +21,17 @@ from sqlalchemy.orm import Session
 
 from app.store import convert
 from app.store.changelog import log_change
-from app.store.models import ChangeLogRow, DepotRow, DriverRow, OrderRow, VehicleRow, WindowRow
+from app.store.models import (
+    ChangeLogRow,
+    DepotRow,
+    DriverRow,
+    OrderRow,
+    VehicleRow,
+    WaveRow,
+    WindowRow,
+)
 from app.store.repository_plan import load_plan, route_versions, save_plan, update_route_stops
-from engine.model import DayInput, Depot, Driver, Location, Order, TimeWindow, Vehicle
+from engine.model import DayInput, Depot, Driver, Location, Order, TimeWindow, Vehicle, Wave
 
 __all__ = [
     "UpsertCounts",
@@ -42,6 +50,8 @@ __all__ = [
     "upsert_drivers",
     "upsert_orders",
     "upsert_vehicles",
+    "upsert_waves",
+    "load_waves",
 ]
 
 _CHUNK = 500  # ids per IN (...) query, well under every backend's parameter limit
@@ -300,6 +310,7 @@ def load_day(session: Session, depot_id: str, day: date) -> DayInput:
         drivers=tuple(convert.driver_from_row(r) for r in drivers),
         orders=order_list,
         dimensions=tuple(dims) if dims else DayInput.dimensions,
+        waves=load_waves(session, depot_id, day),
     )
 
 
@@ -350,7 +361,59 @@ def iter_day_orders(
                 demand=dict(r.demand), windows=tuple(spans[r.id]),
                 service_time=timedelta(seconds=r.service_s), skills=frozenset(r.skills),
                 priority=r.priority, customer=r.customer, address=r.address, wave=r.wave,
+                received_at=r.received_at,
             )  # fmt: skip
+
+
+def wave_day(wave: Wave, depot_timezone: str) -> date:
+    """The depot-local day a wave belongs to: the day its departures start."""
+    return wave.depart_from.astimezone(ZoneInfo(depot_timezone)).date()
+
+
+def _wave_key(depot_id: str, day: date, wave_id: str) -> str:
+    return f"{depot_id}/{day.isoformat()}/{wave_id}"
+
+
+def upsert_waves(session: Session, items: Iterable[Wave], *, actor: str) -> UpsertCounts:
+    """Insert or update waves by (depot, day, id): idempotent, versioned, change-logged."""
+    batch = list(items)
+    _check_depots(session, "wave", batch)
+    zones = {r.id: r.timezone for r in session.scalars(select(DepotRow))}
+    now = datetime.now(UTC)
+    inserted = updated = unchanged = 0
+    for wave in batch:
+        day = wave_day(wave, zones[wave.depot_id])
+        key = _wave_key(wave.depot_id, day, wave.id)
+        after = convert.wave_snapshot(wave)
+        row = session.get(WaveRow, key)
+        if row is None:
+            row = WaveRow(key=key, id=wave.id, depot_id=wave.depot_id, day=day)
+            convert.fill_wave(row, wave)
+            row.updated_at, row.updated_by = now, actor
+            session.add(row)
+            log_change(session, "wave", key, "insert", actor=actor, after=after)
+            inserted += 1
+            continue
+        before = convert.wave_snapshot(convert.wave_from_row(row))
+        if before == after:
+            unchanged += 1
+            continue
+        convert.fill_wave(row, wave)
+        row.updated_at, row.updated_by = now, actor
+        log_change(session, "wave", key, "update", actor=actor, before=before, after=after)
+        updated += 1
+    session.flush()
+    return UpsertCounts(inserted, updated, unchanged)
+
+
+def load_waves(session: Session, depot_id: str, day: date) -> tuple[Wave, ...]:
+    """The depot's waves of ``day``, in the order they close (cut-off, then departure)."""
+    rows = session.scalars(
+        select(WaveRow)
+        .where(WaveRow.depot_id == depot_id, WaveRow.day == day)
+        .order_by(WaveRow.cutoff, WaveRow.depart_from, WaveRow.id)
+    )
+    return tuple(convert.wave_from_row(r) for r in rows)
 
 
 def list_depots(session: Session) -> list[Depot]:

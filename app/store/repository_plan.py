@@ -10,6 +10,7 @@ a plan may not reuse the route id of another day's plan.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -79,6 +80,7 @@ def _fill_route(row: RouteRow, position: int, route: Route) -> None:
     row.position, row.vehicle_id, row.driver_id = position, route.vehicle_id, route.driver_id
     row.status, row.wave = str(route.status), route.wave
     row.starts_at, row.ends_at = route.start, route.end
+    row.dock_id, row.slot_start, row.slot_end = route.dock_id, route.slot_start, route.slot_end
     _sync_stops(row, route.stops)
 
 
@@ -204,16 +206,7 @@ def update_route_stops(
     if row.version != base_version:
         raise StaleVersionError("route", route_id, base_version, row.version)
     old = convert.route_from_row(row)
-    new = Route(
-        id=old.id,
-        vehicle_id=old.vehicle_id,
-        stops=tuple(stops),
-        driver_id=old.driver_id,
-        status=old.status,
-        wave=old.wave,
-        start=old.start,
-        end=old.end,
-    )
+    new = replace(old, stops=tuple(stops))
     before, after = convert.route_snapshot(old), convert.route_snapshot(new)
     if before == after:
         return row.version
