@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from app.importer.report import DayCheck
 from app.importer.rows import depot_zone, show
 from engine.geo import haversine_m
-from engine.model import Depot, Driver, Order, Vehicle
+from engine.model import Depot, Driver, Order, Vehicle, Wave
 
 OPTIMISTIC_SPEED_KMH = 90.0
 #: Drivers whose shift lies within this of an order's windows count for its reachability.
@@ -183,6 +183,7 @@ def day_checks(
     vehicles: Sequence[Vehicle],
     drivers: Sequence[Driver],
     orders: Iterable[Order] | DayTally,
+    waves: Sequence[Wave] = (),
 ) -> list[DayCheck]:
     """Whole-day warnings for one depot's day: orders, capacity, drivers, shift coverage,
     waves. ``orders`` is read once (it may stream from the store), or already tallied."""
@@ -220,7 +221,23 @@ def day_checks(
     add("shift coverage", *_coverage(tally))
     if tally.count:
         add("orders per wave", True, ", ".join(f"{w}: {n}" for w, n in sorted(tally.waves.items())))
+    if waves:
+        add("waves and docks", *_waves(depot, waves))
     return checks
+
+
+def _waves(depot: Depot, waves: Sequence[Wave]) -> tuple[bool, str]:
+    zone = depot_zone(depot)
+    clock = lambda t: t.astimezone(zone).strftime("%H:%M")  # noqa: E731
+    parts = [
+        f"{w.id} cut-off {clock(w.cutoff)}, leaves {clock(w.depart_from)}-{clock(w.depart_to)}"
+        f" from {', '.join(w.docks) if w.docks else 'any dock'}"
+        for w in sorted(waves, key=lambda w: w.cutoff)
+    ]
+    text = "; ".join(parts)
+    if not depot.docks:
+        return False, f"{text}: the depot has no docks, so no route can get a loading slot"
+    return True, f"{len(depot.docks)} docks; {text}"
 
 
 def _coverage(tally: DayTally) -> tuple[bool, str]:

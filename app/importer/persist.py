@@ -13,6 +13,7 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,13 @@ from app.importer.reading import ParsedFile, ReadOptions, Source, collect_source
 from app.importer.report import FileReport, ImportReport
 from app.importer.rows import depot_zone
 from app.importer.validate import Batch, Known, RowValidator
-from engine.model import Driver, Vehicle
+from engine.model import Driver, Vehicle, Wave
 
 log = logging.getLogger(__name__)
 
 _UPSERT = {
     "depots": "upsert_depots",
+    "waves": "upsert_waves",
     "vehicles": "upsert_vehicles",
     "drivers": "upsert_drivers",
     "orders": "upsert_orders",
@@ -52,11 +54,13 @@ def load_known(session: Any, day: date) -> Known:
     depots = tuple(repository.list_depots(session))
     vehicles: list[Vehicle] = []
     drivers: list[Driver] = []
+    waves: list[Wave] = []
     for depot in depots:
         stored = repository.load_day(session, depot.id, day)
         vehicles.extend(stored.vehicles)
         drivers.extend(stored.drivers)
-    return Known(depots, tuple(vehicles), tuple(drivers))
+        waves.extend(stored.waves)
+    return Known(depots, tuple(vehicles), tuple(drivers), waves=tuple(waves))
 
 
 class _StoreSink:
@@ -88,6 +92,9 @@ class _StoreSink:
 
         if batch.kind == "depots":
             self.depots.update((d.id, d) for d in batch.items)
+        if batch.kind in ("docks", "waves"):
+            self._store_release(batch)
+            return
         upsert = getattr(repository, _UPSERT[batch.kind])
         for day, items in _by_day(batch, self.depots).items():
             if batch.kind == "orders" and day is not None:
@@ -106,6 +113,35 @@ class _StoreSink:
         if self.progress is not None:
             read = sum(f.rows_read for f in self.reports)
             self.progress(read, sum(f.accepted for f in self.reports))
+
+    def _store_release(self, batch: Batch) -> None:
+        """Waves are upserted; dock rows change their depot's docks (the depot row is
+        what is stored)."""
+        from app.store import repository
+
+        if batch.kind == "waves":
+            counts = repository.upsert_waves(self.session, list(batch.items), actor=self.actor)
+            batch.report.inserted += counts.inserted
+            batch.report.updated += counts.updated
+            batch.report.unchanged += counts.unchanged
+            return
+        changed: dict[str, Any] = {}
+        for depot_id, dock in batch.items:
+            depot = changed.get(depot_id) or self.depots[depot_id]
+            old = next((k for k in depot.docks if k.id == dock.id), None)
+            if old == dock:
+                batch.report.unchanged += 1
+                continue
+            if old is None:
+                batch.report.inserted += 1
+                docks = (*depot.docks, dock)
+            else:
+                batch.report.updated += 1
+                docks = tuple(dock if k.id == dock.id else k for k in depot.docks)
+            changed[depot_id] = replace(depot, docks=docks)
+        if changed:
+            repository.upsert_depots(self.session, list(changed.values()), actor=self.actor)
+            self.depots.update(changed)
 
 
 def _by_day(batch: Batch, depots: dict[str, Any]) -> dict[Any, list[Any]]:

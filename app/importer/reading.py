@@ -24,9 +24,9 @@ from typing import IO, Any
 from app.importer.fields import DateFormat
 
 #: The kinds of file, in the order an import reads them.
-KINDS: tuple[str, ...] = ("depots", "vehicles", "drivers", "orders")
+KINDS: tuple[str, ...] = ("depots", "docks", "waves", "vehicles", "drivers", "orders")
 
-_KIND_IN_NAME = re.compile(r"(?<![a-z])(depot|vehicle|driver|order)s?(?![a-z])")
+_KIND_IN_NAME = re.compile(r"(?<![a-z])(depot|dock|wave|vehicle|driver|order)s?(?![a-z])")
 _ISO_DAY = re.compile(r"(\d{4}-\d{2}-\d{2})T\d{2}:\d{2}")
 _DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 _CHUNK = 1 << 20  # bytes read at a time while sniffing
@@ -274,8 +274,8 @@ def count_rows(parsed: ParsedFile) -> int:
 
 def _unknown_kind_message() -> str:
     return (
-        "cannot tell what the file holds: its name must contain depots, vehicles, drivers "
-        "or orders (e.g. orders_wave2.csv)"
+        "cannot tell what the file holds: its name must contain depots, docks, waves, "
+        "vehicles, drivers or orders (e.g. orders_monday.csv)"
     )
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.importer.fields import RowReader
 from engine.geo import haversine_m
-from engine.model import Break, Depot, Dock, Driver, Location, Order, TimeWindow, Vehicle
+from engine.model import Break, Depot, Dock, Driver, Location, Order, TimeWindow, Vehicle, Wave
 
 #: A delivery point further than this from its depot is refused as a likely typo.
 MAX_DEPOT_DISTANCE_M = 300_000.0
@@ -24,6 +24,10 @@ MAX_DEPOT_DISTANCE_M = 300_000.0
 #: Columns (or JSON keys) each kind understands, besides ``capacity_*``/``demand_*``/windows.
 COLUMNS: dict[str, frozenset[str]] = {
     "depots": frozenset({"id", "name", "lat", "lon", "timezone", "docks", "address"}),
+    "docks": frozenset(
+        {"id", "depot_id", "name", "prep_minutes", "post_minutes", "load_minutes_per_order"}
+    ),
+    "waves": frozenset({"id", "depot_id", "name", "cutoff", "depart_from", "depart_to", "docks"}),
     "vehicles": frozenset(
         {"id", "depot_id", "type", "name", "capacity", "skills"}
         | {"cost_per_km", "cost_per_hour", "fixed_cost"}
@@ -34,12 +38,14 @@ COLUMNS: dict[str, frozenset[str]] = {
     ),
     "orders": frozenset(
         {"id", "depot_id", "lat", "lon", "demand", "windows", "service_minutes", "skills"}
-        | {"priority", "wave", "customer", "address"}
+        | {"priority", "wave", "customer", "address", "received_at"}
     ),
 }
 #: Columns a CSV header must have (``depot_id`` may be empty but the rule is per row).
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "depots": ("id", "name", "lat", "lon"),
+    "docks": ("id",),
+    "waves": ("id", "cutoff", "depart_from", "depart_to"),
     "vehicles": ("id",),
     "drivers": ("id", "name", "shift_start", "shift_end"),
     "orders": ("id", "lat", "lon", "window_start", "window_end"),
@@ -162,6 +168,55 @@ def _docks(r: RowReader, depot_id: str) -> tuple[Dock, ...]:
     return tuple(Dock(f"{depot_id}-{i}", f"Dock {i}") for i in range(1, (count or 0) + 1))
 
 
+def parse_dock(
+    r: RowReader, depots: Mapping[str, Depot], refused: Mapping[str, str] = _NONE
+) -> tuple[str, Dock] | None:
+    """(depot id, dock): a dock row names an existing dock of the depot (by id) to set its
+    loading rates, or adds one."""
+    dock_id = r.text("id", required=True)
+    depot = resolve_depot(r, depots, refused)
+    name = r.text("name")
+    known = next((k for k in depot.docks if k.id == dock_id), None) if depot else None
+    rates = {}
+    for field in ("prep_minutes", "post_minutes", "load_minutes_per_order"):
+        value = r.number(field)
+        rates[field] = value if value is not None else getattr(known or Dock(""), field)
+    if r.errors or depot is None:
+        return None
+    return depot.id, Dock(dock_id, name or (known.name if known else dock_id), **rates)
+
+
+def parse_wave(
+    r: RowReader, depots: Mapping[str, Depot], day: date, refused: Mapping[str, str] = _NONE
+) -> Wave | None:
+    """A wave: cut-off, departure window and the docks it loads at (ids or names)."""
+    wave_id = r.text("id", required=True)
+    depot = resolve_depot(r, depots, refused)
+    tz = depot_zone(depot)
+    cutoff = r.time("cutoff", tz, day, required=True)
+    start = r.time("depart_from", tz, day, required=True)
+    end = r.time("depart_to", tz, day, required=True)
+    if start and end and end < start:
+        r.error("depart_to", f"{show(end)} is before depart_from {show(start)}")
+    if cutoff and start and start < cutoff:
+        r.error("depart_from", f"{show(start)} is before the cut-off {show(cutoff)}: "
+                "nothing could be loaded")  # fmt: skip
+    docks: list[str] = []
+    by_name = {k.name.lower(): k.id for k in depot.docks} if depot else {}
+    ids = {k.id for k in depot.docks} if depot else set()
+    for name in sorted(r.names("docks")):
+        dock = name if name in ids else by_name.get(name.lower())
+        if dock is None:
+            shown = ", ".join(sorted(ids)[:6]) or "none"
+            r.error("docks", f"dock {name!r} is not a dock of depot {depot.id if depot else '?'}"
+                    f" (docks: {shown})")  # fmt: skip
+        else:
+            docks.append(dock)
+    if r.errors or depot is None or cutoff is None or start is None or end is None:
+        return None
+    return Wave(wave_id, depot.id, cutoff, start, end, tuple(docks), r.text("name"))
+
+
 def parse_vehicle(
     r: RowReader, depots: Mapping[str, Depot], refused: Mapping[str, str] = _NONE
 ) -> Vehicle | None:
@@ -237,11 +292,12 @@ def parse_order(
     priority = r.whole("priority")
     skills, wave = r.names("skills"), r.text("wave")
     customer, address = r.text("customer"), r.text("address")
+    received = r.time("received_at", depot_zone(depot), day)
     if r.errors or depot is None or point is None or not windows or service is None:
         return None
     return Order(
         order_id, depot.id, point, demand, windows, timedelta(minutes=service), skills,
-        priority or 0, customer, address, wave,
+        priority or 0, customer, address, wave, received,
     )  # fmt: skip
 
 

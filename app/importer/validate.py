@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from itertools import chain
 from typing import Any
@@ -38,11 +38,15 @@ from app.importer.rows import (
     depot_zone,
     is_known_column,
     parse_depot,
+    parse_dock,
     parse_driver,
     parse_order,
     parse_vehicle,
+    parse_wave,
+    show,
 )
-from engine.model import Depot, Driver, Order, Vehicle
+from engine.model import Depot, Driver, Order, Vehicle, Wave
+from engine.release import wave_for_order
 
 BATCH_SIZE = 2000  # good rows handed to the sink at a time
 
@@ -55,6 +59,7 @@ class Known:
     vehicles: tuple[Vehicle, ...] = ()
     drivers: tuple[Driver, ...] = ()
     orders: tuple[Order, ...] = ()
+    waves: tuple[Wave, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,7 @@ class _Day:
         self.depots = {d.id: d for d in known.depots}
         self.vehicles = {v.id: v for v in known.vehicles}
         self.drivers = {d.id: d for d in known.drivers}
+        self.waves = {(w.depot_id, w.id): w for w in known.waves}
         self.touched: set[tuple[str, date]] = set()  # (depot, day) given orders or drivers
         self.files: list[str] = []
         # kind -> id -> where it was first seen: file index << 32 | CSV row, or a JSON path
@@ -101,6 +107,12 @@ class _Day:
     def crew(self, depot_id: str) -> list[Driver]:
         return [d for d in self.drivers.values() if d.depot_id == depot_id]
 
+    def waves_of(self, depot_id: str, day: date | None = None) -> list[Wave]:
+        """The depot's waves (of ``day``, the local date their departures start)."""
+        zone = depot_zone(self.depots.get(depot_id))
+        return [w for (d, _), w in self.waves.items() if d == depot_id and
+                (day is None or w.depart_from.astimezone(zone).date() == day)]  # fmt: skip
+
     def fleet_check(self, depot: Depot) -> checks.Fleet:
         if depot.id not in self._fleet:
             self._fleet[depot.id] = checks.Fleet(depot, self.fleet(depot.id))
@@ -114,6 +126,15 @@ class _Day:
     def remember(self, kind: str, item: Any) -> None:
         if kind == "depots":
             self.depots[item.id] = item
+        elif kind == "docks":
+            depot_id, dock = item
+            depot = self.depots[depot_id]
+            docks = [dock if k.id == dock.id else k for k in depot.docks]
+            if all(k.id != dock.id for k in depot.docks):
+                docks.append(dock)
+            self.depots[depot_id] = replace(depot, docks=tuple(docks))
+        elif kind == "waves":
+            self.waves[(item.depot_id, item.id)] = item
         elif kind == "vehicles":
             self.vehicles[item.id] = item
             self._fleet.pop(item.depot_id, None)
@@ -200,9 +221,10 @@ class RowValidator:
             drivers = self.drivers_of(depot_id, day)
             found.extend(
                 checks.day_checks(
-                    depot, day, state.fleet(depot_id), drivers, orders_of(depot_id, day)
+                    depot, day, state.fleet(depot_id), drivers, orders_of(depot_id, day),
+                    state.waves_of(depot_id, day),
                 )
-            )
+            )  # fmt: skip
         self.report.day_checks.extend(found)
         return found
 
@@ -219,6 +241,8 @@ class RowValidator:
         skipped: Counter[tuple[str, str]] = Counter()
         parse: Callable[[RowReader], Any] = {
             "depots": parse_depot,
+            "docks": lambda r: parse_dock(r, state.depots, state.refused),
+            "waves": lambda r: parse_wave(r, state.depots, day, state.refused),
             "vehicles": lambda r: parse_vehicle(r, state.depots, state.refused),
             "drivers": lambda r: parse_driver(r, state.depots, day, state.refused),
             "orders": lambda r: parse_order(r, state.depots, day, state.refused),
@@ -282,6 +306,10 @@ class RowValidator:
         item = parse(reader)
         if item is not None and kind == "orders":
             _check_order(item, reader, state, skipped)
+            if not reader.errors:
+                item = _check_cutoff(item, report, record, state)
+        if item is not None and kind == "depots":
+            item = _keep_dock_rates(item, state.depots.get(item.id))
         if reader.errors:
             if row_id and kind == "depots" and row_id not in state.depots:
                 state.refused[row_id] = f"{report.file}:{record.where}"
@@ -360,3 +388,42 @@ def _check_order(order: Order, reader: RowReader, state: _Day, skipped: Counter)
         skipped[(problem[0], depot.id)] += 1
     elif problem:
         reader.error(*problem)
+
+
+def _keep_dock_rates(depot: Depot, known: Depot | None) -> Depot:
+    """A depot row names docks; those already stored keep their loading rates (a docks
+    file sets them), and stored docks the row does not name stay: an import adds and
+    updates docks, it never removes one."""
+    if known is None:
+        return depot
+    stored = {k.id: k for k in known.docks}
+    named = {k.id for k in depot.docks}
+    docks = tuple(replace(stored[k.id], name=k.name) if k.id in stored else k for k in depot.docks)
+    docks += tuple(k for k in known.docks if k.id not in named)
+    return replace(depot, docks=docks)
+
+
+def _check_cutoff(order: Order, report: FileReport, record: Record, state: _Day) -> Order:
+    """An order that came in after its wave's cut-off goes with the next wave (a warning
+    says so); after the last cut-off it stays, and the warning says a person decides."""
+    waves = state.waves_of(order.depot_id, checks.day_of(order, state.depots[order.depot_id]))
+    if not waves:
+        return order
+    if order.wave and all(w.id != order.wave for w in waves):
+        report.warn(f"wave {order.wave!r} is not a wave of depot {order.depot_id} that day "
+                    f"(waves: {', '.join(sorted(w.id for w in waves))})", row=record.row,
+                    field_name="wave", where=record.where)  # fmt: skip
+        return order
+    choice = wave_for_order(order, waves)
+    if choice.too_late:
+        last = max(waves, key=lambda w: w.cutoff)
+        report.warn(f"came in {show(order.received_at)}, after the last cut-off "
+                    f"({last.id} {show(last.cutoff)}): it stays in {choice.wave or 'no wave'} "
+                    "and needs a dispatcher's decision", row=record.row,
+                    field_name="received_at", where=record.where)  # fmt: skip
+    elif choice.moved_from:
+        was = next(w for w in waves if w.id == choice.moved_from)
+        report.warn(f"came in {show(order.received_at)}, after {was.id}'s cut-off "
+                    f"{show(was.cutoff)}: it goes with {choice.wave}", row=record.row,
+                    field_name="received_at", where=record.where)  # fmt: skip
+    return replace(order, wave=choice.wave) if choice.wave != order.wave else order

@@ -11,13 +11,25 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from engine.model import Break, DayInput, Depot, Dock, Driver, Location, Order, TimeWindow, Vehicle
+from engine.model import (
+    Break,
+    DayInput,
+    Depot,
+    Dock,
+    Driver,
+    Location,
+    Order,
+    TimeWindow,
+    Vehicle,
+    Wave,
+)
 from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
 
 log = logging.getLogger(__name__)
@@ -41,6 +53,15 @@ SHIFTS = (
     (time(10, 0), time(19, 0), time(14, 0), time(16, 0), "W2"),
 )
 ORDER_COUNT = 400
+#: Docks: (name, minutes per order). Dock 3 is the slow one (an old leveller, one loader).
+DOCKS = (("Dock 1", 1.0), ("Dock 2", 1.0), ("Dock 3", 2.0), ("Dock 4", 1.0))
+#: Waves: (id, cut-off, departures from, to, dock numbers). The early shift leaves with W1.
+WAVES = (
+    ("W1", time(6, 0), time(7, 15), time(8, 0), (1, 2, 3)),
+    ("W2", time(9, 0), time(10, 15), time(11, 0), (1, 2, 3, 4)),
+)
+#: Orders that come in on the day itself, after W1's cut-off (they go with W2).
+LATE_ORDERS = 6
 SLOTS = (8, 10, 12, 14, 16)
 TWO_WINDOWS = (((8, 10), (14, 16)), ((9, 11), (15, 17)), ((10, 12), (16, 18)))
 
@@ -92,7 +113,10 @@ def _depot(net: StreetNetwork) -> Depot:
     node = on_usable[np.argmin(np.hypot(net.node_x[on_usable] - x, net.node_y[on_usable] - y))]
     lat, lon = round(float(net.node_lat[node]), 6), round(float(net.node_lon[node]), 6)
     edge = int(np.flatnonzero((net.edge_u == node) | (net.edge_v == node))[0])
-    docks = tuple(Dock(f"{DEPOT_ID}-{i}", f"Dock {i}") for i in range(1, 5))
+    docks = tuple(
+        Dock(f"{DEPOT_ID}-{i}", name, load_minutes_per_order=rate)
+        for i, (name, rate) in enumerate(DOCKS, start=1)
+    )
     address = grid_address(net, lat, lon, edge) + ", Salt Lake City, UT"
     return Depot(
         DEPOT_ID, "Salt Lake West Depot", Location(lat, lon), DEMO_TIMEZONE, docks, address
@@ -194,7 +218,37 @@ def generate_demo_day(
                 wave="W1" if windows[0].start.hour < 12 else "W2",
             )
         )
-    return DayInput(day, (depot,), vehicles, drivers, tuple(orders))
+    orders = _arrivals(orders, day, seed)
+    return DayInput(day, (depot,), vehicles, drivers, tuple(orders), waves=_waves(day))
+
+
+def _waves(day: date) -> tuple[Wave, ...]:
+    tz = ZoneInfo(DEMO_TIMEZONE)
+    at = lambda t: datetime.combine(day, t, tz)  # noqa: E731
+    return tuple(
+        Wave(wid, DEPOT_ID, at(cut), at(a), at(b), tuple(f"{DEPOT_ID}-{n}" for n in docks))
+        for wid, cut, a, b, docks in WAVES
+    )
+
+
+def _arrivals(orders: list[Order], day: date, seed: int) -> list[Order]:
+    """When each order came in: the afternoon and evening before, except a few afternoon
+    deliveries ordered on the morning itself, after W1's cut-off (their own stream of
+    random numbers, so the orders themselves are those of the same seed without it)."""
+    rng = np.random.default_rng([seed, day.toordinal(), 2])
+    tz = ZoneInfo(DEMO_TIMEZONE)
+    eve = datetime.combine(day - timedelta(days=1), time(15, 0), tz)
+    afternoon = [i for i, o in enumerate(orders) if o.earliest.hour >= 13 and o.wave == "W2"]
+    late = set(rng.choice(afternoon, size=min(LATE_ORDERS, len(afternoon)), replace=False).tolist())
+    morning = datetime.combine(day, time(6, 20), tz)
+    out = []
+    for i, order in enumerate(orders):
+        if i in late:
+            at = morning + timedelta(minutes=int(rng.integers(0, 140)))
+        else:
+            at = eve + timedelta(minutes=int(rng.integers(0, 8 * 60 + 30)))
+        out.append(replace(order, received_at=at))
+    return out
 
 
 def _iso(moment: datetime) -> str:
@@ -214,7 +268,8 @@ def _write(path: Path, header: list[str], rows: Iterable[list[object]]) -> Path:
 
 
 def write_demo_day(day_input: DayInput, out_dir: str | Path) -> list[Path]:
-    """Write the day as depots/vehicles/drivers/orders CSV files in the import format.
+    """Write the day as depots/docks/waves/vehicles/drivers/orders CSV files in the import
+    format.
 
     Returns the files written. Orders may have at most two windows (``window2_*``).
     """
@@ -249,17 +304,30 @@ def write_demo_day(day_input: DayInput, out_dir: str | Path) -> list[Path]:
               ";".join(sorted(d.skills)), d.vehicle_id or ""] for d in day_input.drivers),
         ),
         _write(
+            out / "docks.csv",
+            ["id", "depot_id", "name", "prep_minutes", "post_minutes", "load_minutes_per_order"],
+            ([k.id, d.id, k.name, _num(k.prep_minutes), _num(k.post_minutes),
+              _num(k.load_minutes_per_order)] for d in day_input.depots for k in d.docks),
+        ),
+        _write(
+            out / "waves.csv",
+            ["id", "depot_id", "name", "cutoff", "depart_from", "depart_to", "docks"],
+            ([w.id, w.depot_id, w.name, _iso(w.cutoff), _iso(w.depart_from), _iso(w.depart_to),
+              ";".join(w.docks)] for w in day_input.waves),
+        ),
+        _write(
             out / "orders.csv",
             ["id", "depot_id", "lat", "lon", *[f"demand_{d}" for d in dims], "window_start",
              "window_end", "window2_start", "window2_end", "service_minutes", "skills",
-             "priority", "wave", "customer", "address"],
+             "priority", "wave", "customer", "address", "received_at"],
             ([o.id, o.depot_id, _num(o.location.lat), _num(o.location.lon),
               *[_num(o.demand.get(d, 0)) for d in dims],
               _iso(o.windows[0].start), _iso(o.windows[0].end),
               *([_iso(o.windows[1].start), _iso(o.windows[1].end)] if len(o.windows) > 1
                 else ["", ""]),
               _num(o.service_time.total_seconds() / 60), ";".join(sorted(o.skills)), o.priority,
-              o.wave, o.customer, o.address] for o in day_input.orders),
+              o.wave, o.customer, o.address,
+              _iso(o.received_at) if o.received_at else ""] for o in day_input.orders),
         ),
     ]  # fmt: skip
     log.info("demo day %s written to %s", day_input.day, out)

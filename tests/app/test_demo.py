@@ -40,7 +40,9 @@ def test_same_seed_gives_byte_identical_files(tmp_path, capsys):
         code = main(["demo", "--seed", "11", "--out", str(tmp_path / name), "--day", "2026-11-24"])
         assert code == 0
     first, second = _bytes(tmp_path / "a"), _bytes(tmp_path / "b")
-    assert sorted(first) == ["depots.csv", "drivers.csv", "orders.csv", "vehicles.csv"]
+    assert sorted(first) == [
+        "depots.csv", "docks.csv", "drivers.csv", "orders.csv", "vehicles.csv", "waves.csv"
+    ]  # fmt: skip
     assert first == second
     assert "400 orders" in capsys.readouterr().out
 
@@ -119,10 +121,27 @@ def test_written_files_import_as_the_same_day(tmp_path, demo):
     assert all(not f.issues and not f.error for f in result.report.files)
     assert all(check.ok for check in result.report.day_checks)
     items = {batch.kind: batch.items for batch in result.batches}
-    assert items["depots"] == demo.depots
+    depot = demo.depots[0]
+    assert [(d.id, [k.id for k in d.docks]) for d in items["depots"]] == [
+        (depot.id, [k.id for k in depot.docks])
+    ]
+    assert items["docks"] == tuple((depot.id, k) for k in depot.docks)  # with their rates
+    assert items["waves"] == demo.waves
     assert items["vehicles"] == demo.vehicles
     assert items["drivers"] == demo.drivers
     assert items["orders"] == demo.orders
+
+
+def test_demo_has_waves_a_slow_dock_and_late_orders(demo):
+    """Two waves with cut-offs and docks, one dock loading at half speed, and a few orders
+    that came in on the morning itself, after W1's cut-off (they are W2 orders)."""
+    w1, w2 = demo.waves
+    assert w1.cutoff < w1.depart_from < w1.depart_to < w2.cutoff < w2.depart_from
+    rates = sorted(k.load_minutes_per_order for k in demo.depots[0].docks)
+    assert rates[-1] >= 2 * rates[0]
+    assert all(o.received_at is not None for o in demo.orders)
+    late = [o for o in demo.orders if o.received_at > w1.cutoff]
+    assert 3 <= len(late) <= 10 and all(o.wave == "W2" and o.received_at < w2.cutoff for o in late)
 
 
 def test_default_day_is_today_in_denver(net):
