@@ -157,7 +157,8 @@ def _insert_orders(session: Session, items: Sequence[Order], actor: str, now: da
             "id": o.id, "depot_id": o.depot_id, "lat": snap["lat"], "lon": snap["lon"],
             "demand": snap["demand"], "service_s": snap["service_s"], "skills": snap["skills"],
             "priority": snap["priority"], "customer": o.customer, "address": o.address,
-            "wave": o.wave, "first_window_start": o.windows[0].start, "version": 1,
+            "wave": o.wave, "received_at": o.received_at,
+            "first_window_start": o.windows[0].start, "version": 1,
             "updated_at": now, "updated_by": actor,
         })  # fmt: skip
         windows.extend(
