@@ -54,11 +54,11 @@ SHIFTS = (
 )
 ORDER_COUNT = 400
 #: Docks: (name, minutes per order). Dock 3 is the slow one (an old leveller, one loader).
-DOCKS = (("Dock 1", 1.0), ("Dock 2", 1.0), ("Dock 3", 2.0), ("Dock 4", 1.0))
+DOCKS = (("Dock 1", 1.0), ("Dock 2", 1.0), ("Dock 3", 2.0), ("Dock 4", 1.0), ("Dock 5", 1.0))
 #: Waves: (id, cut-off, departures from, to, dock numbers). The early shift leaves with W1.
 WAVES = (
-    ("W1", time(6, 0), time(7, 15), time(8, 0), (1, 2, 3)),
-    ("W2", time(9, 0), time(10, 15), time(11, 0), (1, 2, 3, 4)),
+    ("W1", time(6, 0), time(7, 15), time(8, 0), (1, 2, 3, 4)),
+    ("W2", time(9, 0), time(10, 15), time(11, 0), (1, 2, 3, 4, 5)),
 )
 #: Orders that come in on the day itself, after W1's cut-off (they go with W2).
 LATE_ORDERS = 6

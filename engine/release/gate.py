@@ -9,6 +9,7 @@ wave's routes into go / no-go and the wave's status.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -147,8 +148,16 @@ class RouteGate:
         return next(c for c in self.checks if c.name == name)
 
 
+@functools.lru_cache(maxsize=16)
+def _zone(tz: str) -> ZoneInfo:
+    return ZoneInfo(tz)
+
+
 def _clock(moment: datetime | None, tz: str) -> str:
-    return "--:--" if moment is None else moment.astimezone(ZoneInfo(tz)).strftime("%H:%M")
+    if moment is None:
+        return "--:--"
+    local = moment.astimezone(_zone(tz))
+    return f"{local.hour:02d}:{local.minute:02d}"
 
 
 def _minutes(seconds: float) -> str:

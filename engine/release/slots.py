@@ -182,18 +182,23 @@ def plan_slots(
             prep, load, post = slot_minutes(dock, req.orders)
             before = timedelta(minutes=prep + load)
             length = before + timedelta(minutes=post)
-            start = wanted - before
+            # Just in time if the dock is free then; else as early as the goods allow
+            # (a gap before other routes' slots), whichever lets the route leave first.
+            starts = [wanted - before if floor is None else max(wanted - before, floor)]
             if floor is not None:
-                start = max(start, floor)
-            start = books[dock.id].first_fit(start, length)
-            load_end = start + before
-            slot = DockSlot(req.route_id, dock.id, req.wave, start,
-                            start + timedelta(minutes=prep), load_end, start + length,
-                            max(load_end, wanted), req.wanted)  # fmt: skip
-            # Keeping the held dock wins ties (rank 0); otherwise the earliest departure.
-            if best is None or (slot.departure, slot.end) < (best.departure, best.end):
-                best = slot
-            if rank == 0 and req.dock_id == dock.id and slot.departure <= wanted:
+                starts.append(floor)
+            for start in starts:
+                start = books[dock.id].first_fit(start, length)
+                load_end = start + before
+                slot = DockSlot(req.route_id, dock.id, req.wave, start,
+                                start + timedelta(minutes=prep), load_end, start + length,
+                                max(load_end, wanted), req.wanted)  # fmt: skip
+                # The held dock (rank 0) and the later start win ties: earliest departure.
+                if best is None or slot.departure < best.departure:
+                    best = slot
+                if slot.departure <= wanted:
+                    break
+            if rank == 0 and req.dock_id == dock.id and best.departure <= wanted:
                 break
         assert best is not None
         books[best.dock_id].take(best.start, best.end)

@@ -126,7 +126,8 @@ def test_scarce_docks_delay_departures(day_and_plan):
     day, p = day_and_plan
     ctx = context(Snapshot(day, Plan(p.id, p.depot_id, p.day)), TRAVEL)
     p = replace(p, routes=tuple(replace(r, wave="W1") for r in p.routes))
-    rows = scarcity(ctx, p, requests_for(p), DOCKS, {"W1": W1})
+    tight = replace(W1, cutoff=at(6.5))  # half an hour to load before the wave leaves
+    rows = scarcity(ctx, p, requests_for(p), DOCKS, {"W1": tight})
     assert [r.docks for r in rows] == [3, 2, 1]
     assert rows[-1].total_delay_s > rows[0].total_delay_s
     assert rows[-1].lateness_s >= rows[0].lateness_s
