@@ -137,6 +137,29 @@ def set_route_status(
     return transition
 
 
+@dataclass(frozen=True)
+class RouteState:
+    """A route as stored, for release commands: status, version, orders, dock, plan."""
+
+    route_id: str
+    status: RouteStatus
+    version: int
+    orders: tuple[str, ...]
+    dock_id: str | None
+    plan_id: str
+    vehicle_id: str
+
+
+def route_state(session: Session, route_id: str) -> RouteState:
+    """The stored route (KeyError when there is none)."""
+    row = session.get(RouteRow, route_id)
+    if row is None:
+        raise KeyError(f"no route {route_id!r} in the store")
+    return RouteState(route_id, RouteStatus(row.status), row.version,
+                      tuple(s.order_id for s in row.stops), row.dock_id, row.plan_id,
+                      row.vehicle_id)  # fmt: skip
+
+
 def _transition_from_row(r: RouteTransitionRow) -> Transition:
     return Transition(r.route_id, RouteStatus(r.from_status), RouteStatus(r.to_status), r.at,
                       r.actor, r.source, r.reason, r.route_version, r.planned_departure,
