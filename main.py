@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "reliability": ("bench.reliability", "fault drills on throwaway services, with counts"),
     "tiles": ("app.cli.tiles", "fill or import the offline map tile cache"),
     "devices": ("app.cli.devices", "map tracker devices (OwnTracks, Traccar) to vehicles"),
+    "release": ("app.cli.release", "the release gate per route and wave; release and send routes"),
 }
 
 

@@ -1,1 +1,1 @@
-"""The command-line subcommands of main.py (import, demo, devices, tiles), each add_arguments + run."""
+"""The command-line subcommands of main.py (import, demo, devices, tiles, release), each add_arguments + run."""
