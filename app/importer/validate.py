@@ -415,15 +415,16 @@ def _check_cutoff(order: Order, report: FileReport, record: Record, state: _Day)
                     field_name="wave", where=record.where)  # fmt: skip
         return order
     choice = wave_for_order(order, waves)
-    if choice.too_late:
+    came = order.received_at  # a choice is late or moved only for an order with one
+    if choice.too_late and came is not None:
         last = max(waves, key=lambda w: w.cutoff)
-        report.warn(f"came in {show(order.received_at)}, after the last cut-off "
+        report.warn(f"came in {show(came)}, after the last cut-off "
                     f"({last.id} {show(last.cutoff)}): it stays in {choice.wave or 'no wave'} "
                     "and needs a dispatcher's decision", row=record.row,
                     field_name="received_at", where=record.where)  # fmt: skip
-    elif choice.moved_from:
+    elif choice.moved_from and came is not None:
         was = next(w for w in waves if w.id == choice.moved_from)
-        report.warn(f"came in {show(order.received_at)}, after {was.id}'s cut-off "
+        report.warn(f"came in {show(came)}, after {was.id}'s cut-off "
                     f"{show(was.cutoff)}: it goes with {choice.wave}", row=record.row,
                     field_name="received_at", where=record.where)  # fmt: skip
     return replace(order, wave=choice.wave) if choice.wave != order.wave else order

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -69,7 +70,7 @@ class ReleaseChannel:
 
     def start(self) -> ReleaseChannel:
         cfg = self.config
-        kwargs = {}
+        kwargs: dict[str, Any] = {}
         if cfg.protocol == "5":
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = cfg.session_expiry_s

@@ -125,13 +125,20 @@ def _version(session: Any, route_id: str) -> int:
     return rel.route_state(session, route_id).version
 
 
+def _version_after(session: Any, route_id: str, t: rel.Transition | None) -> int:
+    """The route's version after a status change (as stored when none was needed)."""
+    if t is not None and t.route_version is not None:
+        return t.route_version
+    return _version(session, route_id)
+
+
 def _release(session: Any, cmd: ReleaseCommand) -> dict[str, int]:
     after = {}
     for rid in sorted(cmd.routes):
         t = rel.set_route_status(session, rid, RouteStatus.RELEASED, actor=cmd.actor, at=cmd.at,
                                  reason=cmd.reason or (f"wave {cmd.wave}" if cmd.wave else ""),
                                  base_version=cmd.routes[rid], allowed_from=BEFORE_RELEASE)  # fmt: skip
-        after[rid] = t.route_version if t else _version(session, rid)
+        after[rid] = _version_after(session, rid, t)
     return after
 
 
@@ -142,7 +149,7 @@ def _recall(session: Any, cmd: ReleaseCommand) -> dict[str, int]:
                                  reason=cmd.reason or "release recalled",
                                  base_version=cmd.routes[rid],
                                  allowed_from={RouteStatus.RELEASED})  # fmt: skip
-        after[rid] = t.route_version if t else _version(session, rid)
+        after[rid] = _version_after(session, rid, t)
     return after
 
 
@@ -154,7 +161,7 @@ def _set_status(session: Any, cmd: ReleaseCommand) -> dict[str, int]:
                                  reason=cmd.reason, base_version=cmd.routes[rid],
                                  allowed_from=DRIVEN_FROM.get(to), strict=False)  # fmt: skip
         if t is not None:
-            after[rid] = t.route_version
+            after[rid] = _version_after(session, rid, t)
     return after
 
 
@@ -180,7 +187,7 @@ def _mark_loaded(session: Any, cmd: ReleaseCommand) -> dict[str, int]:
     t = rel.set_route_status(session, rid, RouteStatus.READY, actor=cmd.actor, at=cmd.at,
                              source="manual", reason=cmd.reason or "marked loaded by hand",
                              allowed_from=DRIVEN_FROM[RouteStatus.READY], strict=False)  # fmt: skip
-    return {rid: t.route_version if t else row.version}
+    return {rid: t.route_version if t and t.route_version is not None else row.version}
 
 
 def _override(session: Any, cmd: ReleaseCommand) -> dict[str, int]:

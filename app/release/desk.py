@@ -277,7 +277,7 @@ class ReleaseDesk:
         routes = {r.id: r for r in plan.routes}
         touched = {sc.route_id for sc in new if sc.route_id in routes}
         loading, _overrides = self.records(plan)
-        last = {}
+        last: dict[str, datetime] = {}
         for sc in new:
             last[sc.route_id] = max(last.get(sc.route_id, sc.ts), sc.ts)
         changed = []
@@ -362,9 +362,10 @@ class ReleaseDesk:
             recalled = route.status in BEFORE_RELEASE and sent is not None and sent.kind == "route"
             if not live and not recalled:
                 continue
-            kwargs = dict(depot=depot, orders=orders, vehicle=vehicles.get(route.vehicle_id),
-                          driver=drivers.get(route.driver_id) if route.driver_id else None,
-                          published_at=now)  # fmt: skip
+            kwargs: dict[str, Any] = dict(
+                depot=depot, orders=orders, vehicle=vehicles.get(route.vehicle_id),
+                driver=drivers.get(route.driver_id) if route.driver_id else None,
+                published_at=now)  # fmt: skip
             draft = route_message(route, 0, withdrawn=recalled, **kwargs)
             if sent is not None and _content(sent.payload) == _content(draft.body):
                 continue

@@ -125,8 +125,10 @@ def slot_day(
     depot = day.depots[0]
     requests = requests_for(plan, wanted=wanted_departures(plan, day), started=started)
     waves = {w.id: w for w in day.waves}
-    kwargs = {} if stagger_minutes is None else {"stagger_minutes": stagger_minutes}
-    slot_plan = plan_slots(requests, depot.docks, waves, **kwargs)
+    if stagger_minutes is None:
+        slot_plan = plan_slots(requests, depot.docks, waves)
+    else:
+        slot_plan = plan_slots(requests, depot.docks, waves, stagger_minutes=stagger_minutes)
     return retime(ctx, plan, slot_plan)
 
 

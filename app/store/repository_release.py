@@ -100,6 +100,7 @@ def set_route_status(
     row.updated_at, row.updated_by = datetime.now(UTC), actor
     session.flush()  # the UPDATE ... WHERE version = ... (a concurrent change fails here)
     plan = session.get(PlanRow, row.plan_id)
+    assert plan is not None, f"route {route_id} belongs to plan {row.plan_id}, which is stored"
     transition = Transition(route_id, current, to, at, actor, source, reason, row.version,
                             row.starts_at, row.wave)  # fmt: skip
     exists = session.scalar(

@@ -198,7 +198,7 @@ def plan_slots(
                     best = slot
                 if slot.departure <= wanted:
                     break
-            if rank == 0 and req.dock_id == dock.id and best.departure <= wanted:
+            if rank == 0 and req.dock_id == dock.id and best and best.departure <= wanted:
                 break
         assert best is not None
         books[best.dock_id].take(best.start, best.end)
