@@ -13,7 +13,7 @@ import enum
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 import numpy as np
 
@@ -206,7 +206,10 @@ class PathIndex:
         return out
 
 
-def _hm(moment: datetime) -> str:
+def _hm(moment: datetime, zone: tzinfo | None = None) -> str:
+    """``HH:MM`` on the depot's clock (``zone``; the moment's own zone when None)."""
+    if zone is not None:
+        moment = moment.astimezone(zone)
     return f"{moment.hour:02d}:{moment.minute:02d}"  # strftime("%H:%M"), without its cost
 
 
@@ -224,11 +227,13 @@ def evaluate_rules(
     depot: Location | None = None,
     routes: Sequence[Route] | None = None,
     path_index: PathIndex | None = None,
+    zone: tzinfo | None = None,
 ) -> list[Condition]:
     """Every condition that holds at ``now`` over the plan's active routes.
 
     ``routes`` stands in for ``plan.routes`` (e.g. with statuses updated from telemetry);
     ``path_index``, built from exactly ``paths``, screens off-route distances in one pass.
+    Times in the texts read on ``zone``'s clock (the depot's; as given when None).
     """
     statuses = statuses or {}
     out: list[Condition] = []
@@ -262,11 +267,11 @@ def evaluate_rules(
         if route.status not in (RouteStatus.RELEASED, RouteStatus.ACTIVE):
             continue
         route_eta = etas.get(route.id)
-        late = list(_late(route_eta, now, margin_s)) if route_eta is not None else []
+        late = list(_late(route_eta, now, margin_s, zone)) if route_eta is not None else []
         if live is not None and live.broken_down_at is not None:
             # One exception for a broken-down vehicle: its stops at risk are named in it,
             # not raised one by one (they all have the same cause and the same remedy).
-            out.append(_breakdown(route, vid, live.broken_down_at, late, orders, statuses))
+            out.append(_breakdown(route, vid, live.broken_down_at, late, orders, statuses, zone))
         else:
             out.extend(late)
         if live is None:
@@ -345,13 +350,14 @@ def _breakdown(
     late: Sequence[Condition],
     orders: Mapping[str, Order],
     statuses: Mapping[str, StopStatus],
+    zone: tzinfo | None = None,
 ) -> Condition:
     remaining = sum(
         1
         for s in route.stops
         if s.order_id in orders and statuses.get(s.order_id, s.status) not in _DONE
     )
-    text = f"{vid} reported a breakdown at {_hm(at)}; {remaining} stops left on its route"
+    text = f"{vid} reported a breakdown at {_hm(at, zone)}; {remaining} stops left on its route"
     worst = max((c.minutes_late for c in late if c.minutes_late is not None), default=None)
     if late:
         at_risk = sorted(late, key=lambda c: -(c.minutes_late or 0.0))
@@ -371,7 +377,9 @@ def _breakdown(
     )
 
 
-def _late(route_eta: RouteEta, now: datetime, margin_s: float) -> Iterable[Condition]:
+def _late(
+    route_eta: RouteEta, now: datetime, margin_s: float, zone: tzinfo | None = None
+) -> Iterable[Condition]:
     hm: dict[datetime, str] = {}  # window ends repeat: format each once
     for s in route_eta.stops:
         end = s.window.end
@@ -383,11 +391,12 @@ def _late(route_eta: RouteEta, now: datetime, margin_s: float) -> Iterable[Condi
         minutes = late / 60
         end_hm = hm.get(end)
         if end_hm is None:
-            end_hm = hm[end] = _hm(end)
+            end_hm = hm[end] = _hm(end, zone)
+        eta_hm = _hm(s.eta, zone)
         if late > 0:
-            text = f"ETA {_hm(s.eta)}, window ends {end_hm}: {minutes:.0f} min late"
+            text = f"ETA {eta_hm}, window ends {end_hm}: {minutes:.0f} min late"
         else:
-            text = f"ETA {_hm(s.eta)}, only {-minutes:.0f} min before the window ends {end_hm}"
+            text = f"ETA {eta_hm}, only {-minutes:.0f} min before the window ends {end_hm}"
         action = (
             "Tell the customer; re-plan or move the stop to another vehicle"
             if not already

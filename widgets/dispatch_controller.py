@@ -126,8 +126,7 @@ class DispatchController(QObject):
 
     def _report(self, title: str, message: str) -> None:
         log.warning("%s: %s", title, message)
-        self.sig_error.emit(title, message)
-        self.context.sig_status.emit(f"{title}: {message}")
+        self.sig_error.emit(title, message)  # the window shows it (status line, longer)
         if not self.context.headless:
             QMessageBox.warning(self._parent, title, message)
 

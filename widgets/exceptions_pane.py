@@ -2,7 +2,10 @@
 
 Actions: acknowledge, re-plan the affected routes, reassign the stop (to the engine's
 suggested route), resolve. Double-click asks the window to focus map and timeline on it.
-The pane only emits requests (``sig_*``); the main window carries them out.
+The pane only emits requests (``sig_*``); the main window carries them out, and says which
+actions the user's role may do (``set_action_allowed``). The rows update in place, so the
+selection and the scroll position stay while the rules re-evaluate; the selected
+exception is spelled out under the table.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QLineEdit,
     QPushButton,
     QStyledItemDelegate,
@@ -23,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.exceptions import model as columns
 from app.exceptions.model import ExceptionsTableModel
 
 ALL = "All"
@@ -48,6 +53,11 @@ class _Filter(QSortFilterProxyModel):
         self.open_only = True
         self.setSortRole(ExceptionsTableModel.SortRole)
 
+    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:  # noqa: N802
+        # The sort keys are Python values (tuples, numbers): compare them as such.
+        role = ExceptionsTableModel.SortRole
+        return self.sourceModel().data(left, role) < self.sourceModel().data(right, role)
+
     def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:  # noqa: N802
         model: ExceptionsTableModel = self.sourceModel()
         entry = model.entry_at(row)
@@ -58,7 +68,12 @@ class _Filter(QSortFilterProxyModel):
             return False
         if self.type != ALL and exc.type.value.replace("_", " ") != self.type:
             return False
-        return not self.vehicle or self.vehicle.lower() in (exc.vehicle_id or "").lower()
+        if not self.vehicle:
+            return True
+        wanted = self.vehicle.lower()
+        if wanted in (exc.vehicle_id or "").lower():
+            return True
+        return wanted in model.data(model.index(row, 0), ExceptionsTableModel.SearchRole)
 
 
 class ExceptionsPane(QWidget):
@@ -84,7 +99,7 @@ class ExceptionsPane(QWidget):
         self._type = QComboBox(self)
         self._type.addItems([ALL, *self.TYPES])
         self._vehicle = QLineEdit(self)
-        self._vehicle.setPlaceholderText("Vehicle…")
+        self._vehicle.setPlaceholderText("Vehicle, driver or customer…")
         self._vehicle.setClearButtonEnabled(True)
         self._open_only = QCheckBox("Open only", self)
         self._open_only.setChecked(True)
@@ -104,9 +119,22 @@ class ExceptionsPane(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in enumerate((70, 110, 70, 130, 60, 260)):
+        widths = {columns.SEVERITY: 62, columns.TYPE: 84, columns.LATE: 58, columns.VEHICLE: 168,
+                  columns.CUSTOMER: 176, columns.WINDOW: 84, columns.ETA: 46, columns.AGE: 56,
+                  columns.STATE: 96, columns.DETAIL: 320}  # fmt: skip
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        for column, width in widths.items():
             header.resizeSection(column, width)
         self.table.doubleClicked.connect(self._on_table_double_clicked)
+        self.details = QLabel(self)
+        self.details.setObjectName("exception_details")
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setMinimumHeight(4 * self.fontMetrics().lineSpacing())
+        self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.table.selectionModel().currentRowChanged.connect(self._show_details)
+        model.dataChanged.connect(self._on_model_data_changed)
 
         self._buttons: dict[str, QPushButton] = {}
         actions = QHBoxLayout()
@@ -128,8 +156,10 @@ class ExceptionsPane(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(filters)
-        layout.addWidget(self.table)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.details)
         layout.addLayout(actions)
+        self._show_details()
 
     def current_exception_id(self) -> str | None:
         index = self.table.currentIndex()
@@ -142,6 +172,16 @@ class ExceptionsPane(QWidget):
         if row >= 0:
             index = self._proxy.mapFromSource(self._model.index(row, 0))
             self.table.setCurrentIndex(index)
+
+    def set_action_allowed(self, key: str, allowed: bool, why: str = "") -> None:
+        """Enable an action button (``ack``, ``replan``, ``reassign``, ``resolve``) or
+        disable it with a tooltip saying why (e.g. the user's role may not)."""
+        button = self._buttons[key]
+        button.setEnabled(allowed)
+        button.setToolTip("" if allowed else why)
+
+    def button(self, key: str) -> QPushButton:
+        return self._buttons[key]
 
     def visible_count(self) -> int:
         return self._proxy.rowCount()
@@ -162,6 +202,21 @@ class ExceptionsPane(QWidget):
         self._proxy.vehicle = self._vehicle.text().strip()
         self._proxy.open_only = self._open_only.isChecked()
         self._proxy.invalidate()
+
+    def _show_details(self, *_args) -> None:
+        index = self.table.currentIndex()
+        if not index.isValid():
+            self.details.setText("Select an exception to see what it is about.")
+            return
+        self.details.setText(self._proxy.data(index, Qt.ItemDataRole.ToolTipRole) or "")
+
+    def _on_model_data_changed(self, top: QModelIndex, bottom: QModelIndex, *_roles) -> None:
+        current = self.table.currentIndex()
+        if (
+            current.isValid()
+            and top.row() <= self._proxy.mapToSource(current).row() <= bottom.row()
+        ):
+            self._show_details()
 
     def _on_table_double_clicked(self, index: QModelIndex) -> None:
         exception_id = self._proxy.data(index, ExceptionsTableModel.ExceptionIdRole)

@@ -10,21 +10,19 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import QByteArray, QEventLoop, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEventLoop, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QWidget,
 )
 
 from app.context import AppContext
 from app.day.routes_model import RoutesTableModel
-from app.day.state import DayChanges
+from app.day.state import ChangeSource, DayChanges
 from app.exceptions.board import SEVERITY_RANK
 from app.exceptions.kinds import DeskExceptionType
 from app.exceptions.model import ExceptionsTableModel
@@ -34,12 +32,17 @@ from widgets.exceptions_pane import ExceptionsPane
 from widgets.map_pane import MapPane
 from widgets.proposal_dialog import ProposalDialog
 from widgets.routes_pane import RoutesPane
+from widgets.status_bar import DeskStatusBar
 from widgets.telemetry_dialog import TelemetryDialog
 from widgets.timeline_pane import TimelinePane
 
 log = logging.getLogger(__name__)
 
 SETTINGS_ORG, SETTINGS_APP = "DispatchDesk", "Workstation"
+
+#: The window's size on a first start without a screen to fill (a screenshot run, tests).
+DEFAULT_SIZE = QSize(1920, 1080)
+SUPERVISOR_ONLY = "a supervisor action: {user} is signed in as a dispatcher"
 
 
 class MainWindow(QMainWindow):
@@ -49,7 +52,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.context = context
         self.setWindowTitle("Dispatch Desk")
-        self.resize(1680, 1050)
+        self.resize(DEFAULT_SIZE)
         self.setDockNestingEnabled(True)
         self._docks: dict[str, QDockWidget] = {}
         self._telemetry_dialog: TelemetryDialog | None = None
@@ -59,11 +62,15 @@ class MainWindow(QMainWindow):
         self.map_pane = MapPane(context.tiles, parent=self)
         self.timeline_pane = TimelinePane(parent=self)
         self.board = context.board
-        self.exceptions_model = ExceptionsTableModel(self.board, clock=self._now, parent=self)
+        self.exceptions_model = ExceptionsTableModel(
+            self.board, clock=self._now, parent=self, labels=lambda: context.state.labels
+        )
         self.exceptions_pane = ExceptionsPane(self.exceptions_model, self)
         self.dispatcher = DispatchController(context, self)
         self.timeline_pane.preview_fn = self.dispatcher.preview_text
         self.map_pane.preview_fn = self.dispatcher.preview_text
+        self.timeline_pane.tooltip_fn = self._stop_tooltip
+        self.map_pane.tooltip_fn = self._stop_tooltip
         self._build_status_bar()
         self._build_actions()
         self.setCentralWidget(self.map_pane)
@@ -77,7 +84,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self._docks["timeline"]], [380], Qt.Orientation.Vertical)
         self.resizeDocks(
             [self._docks["routes"], self._docks["exceptions"]],
-            [330, 420],
+            [340, 720],
             Qt.Orientation.Horizontal,
         )
         self._wire_selection()
@@ -87,10 +94,18 @@ class MainWindow(QMainWindow):
         live.sig_vehicles_moved.connect(self.map_pane.update_vehicles)
         live.sig_etas_updated.connect(self.map_pane.update_etas)
         live.sig_etas_updated.connect(self.timeline_pane.update_etas)
+        live.sig_etas_updated.connect(self._on_etas_updated)
         live.sig_clock.connect(self._on_live_clock)
         live.sig_connection_changed.connect(lambda _state: self._refresh_status())
         self.timeline_pane.sig_stop_dropped.connect(self.dispatcher.reassign)
         self.map_pane.sig_stop_dropped.connect(self.dispatcher.reassign)
+        self.timeline_pane.sig_drag_refused.connect(self.status.show)
+        self.map_pane.sig_drag_refused.connect(
+            lambda _oid: self.status.show(
+                "Moving stops between routes is "
+                + SUPERVISOR_ONLY.format(user=self.context.settings.user)
+            )
+        )
         self._wire_presence()
         self.exceptions_pane.sig_acknowledge_requested.connect(self._on_acknowledge_requested)
         self.exceptions_pane.sig_resolve_requested.connect(self._on_resolve_requested)
@@ -102,12 +117,19 @@ class MainWindow(QMainWindow):
         context.jobs.sig_job_started.connect(self._on_job_started)
         context.jobs.sig_job_finished.connect(self._on_job_finished)
         context.jobs.sig_job_failed.connect(self._on_job_failed)
-        context.sig_status.connect(self.statusBar().showMessage)
+        context.jobs.sig_job_progress.connect(self.status.show_progress)
+        context.sig_status.connect(self.status.show)
+        self.dispatcher.sig_error.connect(
+            lambda title, text: self.status.show_error(f"{title}: {text}")
+        )
         context.sig_sync_status.connect(lambda _status: self._refresh_status())
 
         self._clock_timer = QTimer(self)
         self._clock_timer.timeout.connect(self._refresh_status)
         self._clock_timer.start(1000)
+        self._etas: dict = {}
+        self._fitted: tuple | None = None
+        self._apply_role()
         if not context.headless:  # a screenshot run shows the default layout
             self._restore_layout()
         self._refresh_status()
@@ -190,36 +212,60 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self._broker_label = QLabel(self)
-        self._broker_label.setObjectName("status_broker")
-        self._db_label = QLabel(self)
-        self._db_label.setObjectName("status_database")
-        self._outbox_label = QLabel(self)
-        self._outbox_label.setObjectName("status_outbox")
-        self._exceptions_label = QLabel(self)
-        self._exceptions_label.setObjectName("status_exceptions")
-        self._routes_label = QLabel(self)
-        self._routes_label.setObjectName("status_routes")
-        self._clock_label = QLabel(self)
-        self._clock_label.setObjectName("status_clock")
-        self._busy = QProgressBar(self)
-        self._busy.setMaximumWidth(140)
-        self._busy.setRange(0, 0)
-        self._busy.hide()
-        for widget in (self._busy, self._exceptions_label, self._routes_label, self._broker_label,
-                       self._db_label, self._outbox_label, self._clock_label):  # fmt: skip
-            bar.addPermanentWidget(widget)
+        self.status = DeskStatusBar(self.statusBar(), self)
+        fields = self.status.fields
+        # The fields by their old names (tests and tools read them).
+        self._broker_label, self._db_label = fields["broker"], fields["database"]
+        self._outbox_label, self._exceptions_label = fields["outbox"], fields["exceptions"]
+        self._routes_label, self._clock_label = fields["routes"], fields["clock"]
+        self._user_label, self._busy = fields["user"], self.status.busy
+
+    # -- roles: a dispatcher is not offered what only a supervisor may do ---------------------
+    @property
+    def is_supervisor(self) -> bool:
+        return self.context.settings.role == "supervisor"
+
+    def _apply_role(self) -> None:
+        settings = self.context.settings
+        if self.is_supervisor:
+            return
+        why = SUPERVISOR_ONLY.format(user=settings.user)
+        self.plan_action.setEnabled(False)
+        self.plan_action.setToolTip(f"Plan the day: {why}")
+        self.plan_action.setStatusTip(f"Plan the day is {why}")
+        self.replan_action.setEnabled(False)
+        self.replan_action.setToolTip(
+            f"Re-plan fleet: {why}. Re-plan one exception's routes from the Exceptions pane"
+        )
+        self.replan_action.setStatusTip(f"Re-plan fleet is {why}")
+        self.exceptions_pane.set_action_allowed(
+            "reassign", False, f"Moving a stop to another route is {why}"
+        )
+        self.timeline_pane.set_drag_allowed(False, f"Moving stops between routes is {why}")
+        self.map_pane.set_drag_allowed(False)
 
     # -- layout persistence -------------------------------------------------------------
     def _restore_layout(self) -> None:
+        """The layout of the last run; on a first start the window fills the screen."""
         settings = QSettings(SETTINGS_ORG, SETTINGS_APP)
         geometry = settings.value("geometry")
         state = settings.value("window_state")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+        else:
+            self._fill_screen()
         if isinstance(state, QByteArray):
             self.restoreState(state)
+
+    def _fill_screen(self) -> None:
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is not None:
+            self.setGeometry(screen.availableGeometry())
+        self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self.status.fit()
 
     def save_layout(self) -> None:
         settings = QSettings(SETTINGS_ORG, SETTINGS_APP)
@@ -234,26 +280,32 @@ class MainWindow(QMainWindow):
 
     # -- reactions ----------------------------------------------------------------------
     def _refresh_status(self) -> None:
-        ctx = self.context
-        broker = ctx.live.connection
-        online = broker == "connected"
-        self._broker_label.setText(f"Broker: {'online' if online else 'offline'}")
-        self._broker_label.setStyleSheet("" if online else "color: #c62828;")
+        ctx, status = self.context, self.status
+        online = ctx.live.connection == "connected"
+        status.set_field("broker", f"Broker: {'online' if online else 'offline'}", not online)
         database = ctx.database_label()
-        self._db_label.setText(f"Database: {database}")
-        self._db_label.setStyleSheet("color: #c62828;" if "offline" in database else "")
-        self._outbox_label.setText(f"Outbox: {ctx.outbox_pending()} pending")
+        status.set_field("database", f"Database: {database}", "offline" in database)
+        status.set_field("outbox", f"Outbox: {ctx.outbox_pending()} pending")
         counts = self.board.open_by_severity()
-        self._exceptions_label.setText(
+        status.set_field(
+            "exceptions",
             "Exceptions: "
-            + " ".join(f"{counts[s]} {s.value}" for s in sorted(counts, key=SEVERITY_RANK.get))
+            + " ".join(f"{counts[s]} {s.value}" for s in sorted(counts, key=SEVERITY_RANK.get)),
+        )
+        settings = ctx.settings
+        status.set_field(
+            "user",
+            f"{settings.user} · {settings.role}",
+            tooltip=f"Signed in as {settings.user} on {settings.workstation_id}, "
+            f"role {settings.role}",
         )
         index = ctx.state.index
         zone = ZoneInfo(index.depot.timezone) if index else None
         now = ctx.now()
         simulated = " (simulated)" if ctx.clock.simulated and ctx.live.service is not None else ""
-        self._clock_label.setText(now.astimezone(zone).strftime("%a %d %b %H:%M:%S") + simulated)
-        self._routes_label.setText(f"Active routes: {ctx.state.active_route_count()}")
+        status.set_field("clock", now.astimezone(zone).strftime("%a %d %b %H:%M:%S") + simulated)
+        status.set_field("routes", f"Active routes: {ctx.state.active_route_count()}")
+        self.exceptions_model.refresh_ages()
         if ctx.sync is not None:
             self._refresh_editors()  # a silent workstation's entry expires
 
@@ -282,11 +334,40 @@ class MainWindow(QMainWindow):
         if changes.everything and index is not None:
             self.setWindowTitle(f"Dispatch Desk - {index.depot.name} - {index.day.day:%a %d %b %Y}")
         if index is not None and (changes.everything or changes.routes):
-            self.map_pane.set_plan(state.plan, index.orders, index.depot, fit=changes.everything)
+            # The day is fitted into view once per plan (a first plan, a new day); a command
+            # or a reload of the same plan leaves the view where the person put it.
+            plan_key = (index.depot.id, index.day.day, state.plan.id if state.plan else None)
+            fit = changes.everything and plan_key != self._fitted
+            if fit:
+                self._fitted = plan_key
+            self.map_pane.set_plan(state.plan, index.orders, index.depot, fit=fit)
+            labels = state.labels
             self.timeline_pane.set_plan(
-                state.plan, index.orders, index.vehicles, index.drivers, index.depot.timezone
-            )
+                state.plan, index.orders, index.vehicles, index.drivers, index.depot.timezone,
+                labels=labels,
+            )  # fmt: skip
+            if changes.source != ChangeSource.TELEMETRY:
+                self.map_pane.set_names(labels.vehicle_names())
+                self.exceptions_model.refresh_labels()
         self._refresh_status()
+
+    def _on_etas_updated(self, etas: dict) -> None:
+        self._etas = etas
+        self.exceptions_model.set_etas(etas)
+
+    def _stop_tooltip(self, order_id: str) -> str:
+        """A stop as a dispatcher reads it: customer, address, window, ETA now, vehicle."""
+        state = self.context.state
+        stop = None
+        if state.plan is not None:
+            route = state.plan.route_of(order_id)
+            stop = next((s for s in route.stops if s.order_id == order_id), None) if route else None
+        status = str(stop.status) if stop is not None else ""
+        eta = None if stop is not None and stop.status.is_done else self._etas.get(order_id)
+        text = state.labels.stop_tooltip(order_id, eta, status)
+        if stop is not None and stop.locked:
+            text += "\nLocked to this vehicle"
+        return text
 
     def _on_board_changed(self) -> None:
         late = self.board.late_risk_orders()
@@ -372,8 +453,10 @@ class MainWindow(QMainWindow):
 
     # -- commands from the panes ----------------------------------------------------------
     def _on_cancel_triggered(self) -> None:
-        for kind in (JobKind.PLAN, JobKind.REPLAN):
-            self.context.jobs.cancel(kind)
+        names = {JobKind.PLAN: "Planning the day", JobKind.REPLAN: "The re-plan"}
+        cancelled = [names[k] for k in names if self.context.jobs.cancel(k)]
+        if cancelled:
+            self.status.show(f"{' and '.join(cancelled)} cancelled: nothing was changed")
 
     def _lock_selected(self, locked: bool) -> None:
         selected = self.timeline_pane.selected
@@ -393,7 +476,7 @@ class MainWindow(QMainWindow):
     def _resolve_sync_conflict(self, exception_id: str) -> None:
         """Ask which version stays: mine (applied again on top) or theirs (as stored)."""
         if self.context.headless:  # nobody to ask: the conflict stays open
-            self.statusBar().showMessage("A sync conflict needs a person to choose", 5000)
+            self.status.show("A sync conflict needs a person to choose")
             return
         entry = self.board.get(exception_id)
         box = QMessageBox(self)
@@ -455,7 +538,7 @@ class MainWindow(QMainWindow):
         entry = self.board.get(exception_id)
         targets = self._suggestions(exception_id)
         if entry is None or not entry.exception.order_id or not targets:
-            self.statusBar().showMessage("No route to suggest for this exception", 5000)
+            self.status.show("No route to suggest for this exception")
             return
         if self.dispatcher.reassign([entry.exception.order_id], targets[0]):
             self.board.acknowledge(exception_id, self._now(), self.context.actor)
@@ -479,6 +562,7 @@ class MainWindow(QMainWindow):
             self.plan_action.setEnabled(False)
 
     def _on_job_finished(self, kind: JobKind) -> None:
+        self.status.job_ended(kind)
         if kind in (JobKind.PLAN, JobKind.REPLAN):
             jobs = self.context.jobs
             self.cancel_action.setEnabled(
@@ -486,9 +570,9 @@ class MainWindow(QMainWindow):
             )
         if kind == JobKind.PLAN:
             self._busy.hide()
-            self.plan_action.setEnabled(True)
+            self.plan_action.setEnabled(self.is_supervisor)
 
     def _on_job_failed(self, kind: JobKind, message: str) -> None:
-        self.statusBar().showMessage(f"{kind} failed: {message}", 10_000)
+        self.status.show_error(f"{kind} failed: {message}")
         if self.isVisible() and not self.context.headless:
             QMessageBox.warning(self, f"{kind.capitalize()} failed", message)

@@ -3,7 +3,10 @@
 Python talks to the page with one batched ``dd.apply(<json>)`` per update, at most
 ``max_rate_hz`` times a second (updates in between are merged, newest wins); the page is
 never rebuilt. Calls wait until the page says it is ready, and a reloaded page gets the
-whole picture again. The page talks back over QWebChannel (clicks, stop drops).
+whole picture again. The page talks back over QWebChannel (clicks, stop drops) and asks
+for a stop's tooltip when one opens (``tooltip_fn``: customer, address, window, ETA now).
+Vehicles and routes read by their one name (``set_names``). The day is fitted into view on
+start; after that only a focus moves the view (a click selects, it never flies).
 """
 
 from __future__ import annotations
@@ -50,6 +53,11 @@ class MapBridge(QObject):
     sig_clicked = Signal(str, str)
     sig_dropped = Signal(str, float, float)
     sig_drag_moved = Signal(str, float, float)
+    sig_drag_refused = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.tooltip_provider: Callable[[str], str] | None = None
 
     @Slot()
     def pageReady(self) -> None:  # noqa: N802 (called from JavaScript)
@@ -67,6 +75,21 @@ class MapBridge(QObject):
     def stopDropped(self, order_id: str, lat: float, lon: float) -> None:  # noqa: N802
         self.sig_dropped.emit(order_id, lat, lon)
 
+    @Slot(str)
+    def stopDragRefused(self, order_id: str) -> None:  # noqa: N802
+        self.sig_drag_refused.emit(order_id)
+
+    @Slot(str, result=str)
+    def stopTooltip(self, order_id: str) -> str:  # noqa: N802
+        provider = self.tooltip_provider
+        if provider is None:
+            return ""
+        try:
+            return provider(order_id)
+        except Exception:  # a tooltip must never break the page
+            log.exception("map: tooltip of %s failed", order_id)
+            return ""
+
 
 class MapPane(QWidget):
     """Map of the depot's day. Feed it with ``set_plan``, ``update_vehicles``, ``set_now``."""
@@ -75,6 +98,7 @@ class MapPane(QWidget):
     sig_stop_drag_started = Signal(list)  # order ids (as the timeline): once per drag
     sig_stop_dropped = Signal(list, str)  # order ids, target route id (as the timeline)
     sig_stop_dropped_at = Signal(str, float, float)  # order id, lat, lon: any drop
+    sig_drag_refused = Signal(str)  # order id: a drag the user may not do was tried
     sig_page_ready = Signal()
 
     def __init__(
@@ -116,6 +140,10 @@ class MapPane(QWidget):
         self._dirty_vehicles: set[str] = set()
         self._removed: set[str] = set()
         self._dirty_select = False
+        self._names: dict[str, str] = {}
+        self._dirty_names = False
+        self._drag_allowed = True
+        self._dirty_drag = False
         self._focus: tuple[str, str] | None = None
         self._fit = False
         # Each route polyline's JSON, kept while the route and its streets stay the same:
@@ -135,6 +163,7 @@ class MapPane(QWidget):
         self._bridge.sig_clicked.connect(self._on_page_clicked)
         self._bridge.sig_dropped.connect(self._on_stop_dropped)
         self._bridge.sig_drag_moved.connect(self._on_stop_drag_moved)
+        self._bridge.sig_drag_refused.connect(self.sig_drag_refused)
         # preview_fn(order_ids, target_route_id) -> text shown beside a dragged stop.
         self.preview_fn: Callable[[list[str], str], str] | None = None
         self.tile_handler = TileSchemeHandler(tile_service, self)
@@ -203,6 +232,29 @@ class MapPane(QWidget):
             for vid in self._positions:  # vehicle colours follow their route
                 self._refresh_vehicle(vid)
         self._schedule()
+
+    @property
+    def tooltip_fn(self) -> Callable[[str], str] | None:
+        """order id -> a stop's tooltip text (lines), asked when the tooltip opens."""
+        return self._bridge.tooltip_provider
+
+    @tooltip_fn.setter
+    def tooltip_fn(self, fn: Callable[[str], str] | None) -> None:
+        self._bridge.tooltip_provider = fn
+
+    def set_names(self, names: Mapping[str, str]) -> None:
+        """Vehicle id -> its one name, for vehicle and route tooltips."""
+        if dict(names) != self._names:
+            self._names = dict(names)
+            self._dirty_names = True
+            self._schedule()
+
+    def set_drag_allowed(self, allowed: bool) -> None:
+        """Offer Shift-drag of stops, or not (a refused drag emits ``sig_drag_refused``)."""
+        if allowed != self._drag_allowed:
+            self._drag_allowed = allowed
+            self._dirty_drag = True
+            self._schedule()
 
     def set_route_geometry(self, paths: Mapping[str, Any]) -> None:
         """Draw these routes along their streets: ``{route_id: N x 2 lat/lon}`` (e.g. from
@@ -367,6 +419,11 @@ class MapPane(QWidget):
         if self._dirty_select or self._dirty_layers:
             kind, ident = self._selection or ("", "")
             batch["select"] = {"kind": kind, "id": ident} if ident else None
+        if self._dirty_names:
+            batch["names"] = self._names
+        if self._dirty_drag:
+            batch["dragAllowed"] = self._drag_allowed
+        self._dirty_names = self._dirty_drag = False
         if self._fit:
             batch["fit"] = True
         if self._focus:
@@ -483,6 +540,8 @@ class MapPane(QWidget):
         self._fit = self._fit or self._dirty_layers
         self._dirty_vehicles = set(self._vehicles)
         self._dirty_select = self._selection is not None
+        self._dirty_names = bool(self._names)
+        self._dirty_drag = not self._drag_allowed
         self._last_flush = 0.0
         self._schedule()
         self.sig_page_ready.emit()

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.day.routes_model import RoutesTableModel
+from app.day.routes_model import STOPS, RoutesTableModel
 
 
 class RoutesPane(QWidget):
@@ -23,6 +23,7 @@ class RoutesPane(QWidget):
     def __init__(self, model: RoutesTableModel, parent: QWidget | None = None):
         super().__init__(parent)
         self._model = model
+        self._quiet = False
         self._proxy = QSortFilterProxyModel(self)
         self._proxy.setSourceModel(model)
         self._summary = QLabel(self)
@@ -51,17 +52,21 @@ class RoutesPane(QWidget):
         if row < 0:
             return
         proxy_index = self._proxy.mapFromSource(self._model.index(row, 0))
-        self._table.blockSignals(True)
-        self._table.selectRow(proxy_index.row())
-        self._table.scrollTo(proxy_index)
-        self._table.blockSignals(False)
+        # The selection model (not the table) is what would echo it back: the map then
+        # flew to the whole route whenever one of its stops was clicked.
+        self._quiet = True
+        try:
+            self._table.selectRow(proxy_index.row())
+            self._table.scrollTo(proxy_index)
+        finally:
+            self._quiet = False
 
     def _update_summary(self) -> None:
         rows = self._model.rowCount()
-        stops = sum(int(self._model.index(r, 3).data() or 0) for r in range(rows))
+        stops = sum(int(self._model.index(r, STOPS).data() or 0) for r in range(rows))
         self._summary.setText(f"{rows} routes, {stops} stops" if rows else "No routes planned yet")
 
     def _on_table_current_changed(self, current, _previous) -> None:
-        if current.isValid():
+        if current.isValid() and not self._quiet:
             source = self._proxy.mapToSource(current)
             self.sig_route_selected.emit(self._model.route_id_at(source.row()))

@@ -69,6 +69,7 @@ class BarHost(Protocol):
     def begin_drag(self, order_id: str) -> list[str] | None: ...
     def move_drag(self, ids: list[str], scene_pos: QPointF) -> None: ...
     def end_drag(self, ids: list[str], scene_pos: QPointF) -> None: ...
+    def hover_at(self, scene_pos: QPointF | None) -> None: ...
 
 
 class TimelineViewBox(pg.ViewBox):
@@ -78,6 +79,12 @@ class TimelineViewBox(pg.ViewBox):
         super().__init__(enableMenu=False)
         self._host = host
         self._dragging: list[str] | None = None
+
+    def hoverEvent(self, ev):  # noqa: N802 (pyqtgraph API)
+        if ev.isExit():
+            self._host.hover_at(None)
+        elif self._dragging is None:
+            self._host.hover_at(ev.scenePos())
 
     def wheelEvent(self, ev, axis=None):  # noqa: N802 (pyqtgraph API)
         if ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:

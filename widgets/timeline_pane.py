@@ -5,6 +5,8 @@ row (fixed; the mouse zooms and pans time only). Items are created once and fed 
 ``setOpts``/``setData``. A bar can be dragged to another row: while dragging, a ghost bar
 and ``preview_fn(order_ids, target_route_id)`` text show what would happen; dropping emits
 ``sig_stop_dropped(order_ids, target_route_id)``. The pane itself never changes the plan.
+Hovering a bar shows ``tooltip_fn(order_id)`` (customer, address, window, ETA); locked
+stops are hatched with a dark outline.
 Its parts (clock axis, view box, bars and their arrays) are in :mod:`widgets.timeline_items`.
 """
 
@@ -18,8 +20,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtGui import QBrush, QColor, QCursor
+from PySide6.QtWidgets import QToolTip, QVBoxLayout, QWidget
 
+from app.day.labels import DayLabels
 from engine.model import Driver, Order, Plan, StopStatus, Vehicle
 from widgets.timeline_items import (
     LATE,
@@ -41,6 +45,7 @@ __all__ = ["LATE", "TimelinePane"]
 
 MIN_ROW_PX = 24  # below this the rows scroll (Shift+wheel) instead of shrinking
 PreviewFn = Callable[[list[str], str], str]
+TooltipFn = Callable[[str], str]
 
 
 class TimelinePane(QWidget):
@@ -49,10 +54,15 @@ class TimelinePane(QWidget):
     sig_selection_changed = Signal(str, str)  # kind ("stop"), order id
     sig_stop_drag_started = Signal(list)  # order ids
     sig_stop_dropped = Signal(list, str)  # order ids, target route id
+    sig_drag_refused = Signal(str)  # why the user may not drag stops
 
     def __init__(self, parent: QWidget | None = None, preview_fn: PreviewFn | None = None):
         super().__init__(parent)
         self.preview_fn = preview_fn
+        self.tooltip_fn: TooltipFn | None = None
+        self.hover_text = ""  # the tooltip of the bar under the mouse ("" when none)
+        self._hovered: str | None = None
+        self._drag_refusal = ""  # why a drag is not offered ("" when it is)
         self._tz = ZoneInfo("UTC")
         self._midnight: datetime | None = None
         self._rows: list[str] = []  # route ids, row i at y = i
@@ -84,6 +94,10 @@ class TimelinePane(QWidget):
         self._planned = bar_item(pen=pg.mkPen((40, 40, 40, 120)), brushes=[])
         self._actual = bar_item(pen=none, brush=(30, 30, 30, 200))
         self._selection = bar_item(pen=pg.mkPen((255, 200, 0), width=3), brush=None)
+        self._locked = bar_item(
+            pen=pg.mkPen((20, 20, 20), width=2),
+            brush=QBrush(QColor(20, 20, 20, 190), Qt.BrushStyle.BDiagPattern),
+        )
         self._etas_item = pg.ScatterPlotItem(
             symbol="|", size=22, pxMode=True, pen=pg.mkPen((20, 20, 20)), brush=(20, 20, 20)
         )
@@ -106,6 +120,7 @@ class TimelinePane(QWidget):
                 self._windows,
                 self._planned,
                 self._actual,
+                self._locked,
                 self._etas_item,
                 self._late_etas_item,
                 self._selection,
@@ -136,8 +151,10 @@ class TimelinePane(QWidget):
         vehicles: Mapping[str, Vehicle] | Iterable[Vehicle] = (),
         drivers: Mapping[str, Driver] | Iterable[Driver] = (),
         timezone: str = "",
+        labels: DayLabels | None = None,
     ) -> None:
-        """Show a plan: one row per route, labelled with vehicle and driver."""
+        """Show a plan: one row per route, labelled with the vehicle's one name (``labels``;
+        else its name and the driver's)."""
         routes = plan.routes if plan else ()
         layout = (
             timezone,
@@ -149,7 +166,7 @@ class TimelinePane(QWidget):
                 )
                 for r in routes
             ),
-            tuple(map(id, (orders, vehicles, drivers))),
+            tuple(map(id, (orders, vehicles, drivers, labels))),
         )
         if plan is not None and layout == self._layout:
             # Only stop results moved (live telemetry, several times a second with a big
@@ -158,7 +175,7 @@ class TimelinePane(QWidget):
             self._refresh_static()
             self._refresh_dynamic()
             return
-        self._layout, self._layout_refs = layout, (orders, vehicles, drivers)
+        self._layout, self._layout_refs = layout, (orders, vehicles, drivers, labels)
         self._plan = plan
         self._orders = _by_id(orders)
         vehicles, drivers = _by_id(vehicles), _by_id(drivers)
@@ -174,8 +191,11 @@ class TimelinePane(QWidget):
         for row, route in enumerate(routes):
             vehicle = vehicles.get(route.vehicle_id)
             driver = drivers.get(route.driver_id or "")
-            label = vehicle.name if vehicle and vehicle.name else route.vehicle_id
-            ticks.append((row, f"{label} · {driver.name}" if driver else label))
+            if labels is not None:
+                ticks.append((row, labels.vehicle(route.vehicle_id)))
+            else:
+                label = vehicle.name if vehicle and vehicle.name else route.vehicle_id
+                ticks.append((row, f"{label} · {driver.name}" if driver else label))
             for stop in route.stops:
                 if stop.planned_arrival is None:
                     continue
@@ -250,6 +270,14 @@ class TimelinePane(QWidget):
     @property
     def selected(self) -> list[str]:
         return list(self._selected)
+
+    def set_drag_allowed(self, allowed: bool, why: str = "") -> None:
+        """Offer dragging bars to other rows, or not (``why`` is said when one is tried)."""
+        self._drag_refusal = "" if allowed else (why or "moving stops is not allowed")
+
+    def locked_stops(self) -> list[str]:
+        """The stops drawn as locked (for tests and tooling)."""
+        return [b.order_id for b in self._bars.values() if b.locked]
 
     # -- geometry (what drag-reassign builds on) ------------------------------------------
     def row_time_at(self, scene_pos: QPointF) -> tuple[str | None, datetime | None]:
@@ -353,6 +381,7 @@ class TimelinePane(QWidget):
             self._planned_shown = (self._layout, colours)
             brushes = [self._brush(c) for c in colours]
             set_bars(self._planned, bars, dy=-0.3, height=0.34, brushes=brushes)
+            set_bars(self._locked, [b for b in bars if b.locked], dy=-0.3, height=0.34)
         self._statuses = statuses
         self._refresh_etas()
         self._refresh_selection()
@@ -422,8 +451,28 @@ class TimelinePane(QWidget):
         self._refresh_selection()
         self.sig_selection_changed.emit("stop", order_id)
 
+    def hover_at(self, scene_pos: QPointF | None) -> None:
+        """The mouse is over ``scene_pos`` (None: it left): the bar there shows its tooltip."""
+        order_id = self.stop_at(scene_pos) if scene_pos is not None else None
+        if order_id == self._hovered:
+            return
+        self._hovered = order_id
+        text = ""
+        if order_id is not None:
+            text = self.tooltip_fn(order_id) if self.tooltip_fn is not None else order_id
+            if self._bars[order_id].locked:
+                text += "\nLocked to this vehicle"
+        self.hover_text = text
+        if text:
+            QToolTip.showText(QCursor.pos(), text, self.plot)
+        else:
+            QToolTip.hideText()
+
     def begin_drag(self, order_id: str) -> list[str] | None:
         """A drag starts on a stop's bar: the unlocked stops it moves (None: no drag)."""
+        if self._drag_refusal:
+            self.sig_drag_refused.emit(self._drag_refusal)
+            return None
         ids = list(self._selected) if order_id in self._selected else [order_id]
         ids = [o for o in ids if not self._bars[o].locked]
         if not ids:

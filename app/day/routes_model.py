@@ -1,7 +1,8 @@
 """A table model over the day's routes: one row per route, for the routes pane.
 
-The last column says who else is editing the route right now (other workstations on a
-shared database, fed by ``set_editors``)."""
+A route reads by its vehicle's one name (``V18 · Truck 01 · Yara Kowal``); "Locked" counts
+the stops locked to it; "Editing" says who else is editing it right now (other workstations
+on a shared database, fed by ``set_editors``)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from engine.model import Route
 _Index = QModelIndex | QPersistentModelIndex
 
 COLUMNS = (
-    "Route", "Vehicle", "Driver", "Stops", "Load kg", "Load m³", "Start", "End", "Status",
-    "Editing",
+    "Vehicle", "Stops", "Locked", "Status", "Editing", "Start", "End", "Load kg", "Load m³",
+    "Route",
 )  # fmt: skip
-EDITING_COLUMN = COLUMNS.index("Editing")
+VEHICLE, STOPS, LOCKED, STATUS, EDITING, START, END, LOAD_KG, LOAD_M3, ROUTE = range(len(COLUMNS))
+EDITING_COLUMN = EDITING
+_NUMBERS = (STOPS, LOCKED, LOAD_KG, LOAD_M3)
 
 
 class RoutesTableModel(RowsTableModel):
@@ -47,8 +50,12 @@ class RoutesTableModel(RowsTableModel):
         route = self._routes[index.row()]
         if role == self.RouteIdRole:
             return route.id
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (3, 4, 5):
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in _NUMBERS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == LOCKED:
+            locked = [s.order_id for s in route.stops if s.locked]
+            labels = self._state.labels
+            return "\n".join(f"Locked: {labels.customer(o)} ({o})" for o in locked) or None
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         return self._cell(route, index.column())
@@ -77,28 +84,26 @@ class RoutesTableModel(RowsTableModel):
 
     def _cell(self, route: Route, column: int):
         index = self._state.index
-        if column == 0:
-            return route.id
-        if column == 1:
-            vehicle = index.vehicles.get(route.vehicle_id) if index else None
-            return f"{route.vehicle_id} ({vehicle.type_name})" if vehicle else route.vehicle_id
-        if column == 2:
-            driver = self._state.driver_for(route)
-            return driver.name if driver else ""
-        if column == 3:
+        if column == VEHICLE:
+            return self._state.labels.vehicle(route.vehicle_id)
+        if column == STOPS:
             return len(route.stops)
-        if column in (4, 5):
-            dim = "kg" if column == 4 else "m3"
+        if column == LOCKED:
+            locked = sum(1 for s in route.stops if s.locked)
+            return f"🔒 {locked}" if locked else ""
+        if column in (LOAD_KG, LOAD_M3):
+            dim = "kg" if column == LOAD_KG else "m3"
             orders = index.orders if index else {}
             total = sum(
                 orders[s.order_id].demand.get(dim, 0.0) for s in route.stops if s.order_id in orders
             )
             return f"{total:,.0f}" if dim == "kg" else f"{total:,.1f}"
-        if column in (6, 7):
-            moment = route.start if column == 6 else route.end
-            return self._clock(moment)
-        if column == EDITING_COLUMN:
+        if column in (START, END):
+            return self._clock(route.start if column == START else route.end)
+        if column == EDITING:
             return self._editors.get(route.id, "")
+        if column == ROUTE:
+            return route.id
         return route.status.value
 
     def _clock(self, moment: datetime | None) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal
 
+from app.day.labels import DayLabels
 from engine.model import DayInput, Depot, Driver, Order, Plan, Route, Vehicle
 
 
@@ -97,6 +98,7 @@ class DayState(QObject):
         super().__init__(parent)
         self.index: DayIndex | None = None
         self.plan: Plan | None = None
+        self._labels: DayLabels | None = None
 
     # -- reads ---------------------------------------------------------------------------
     @property
@@ -114,6 +116,19 @@ class DayState(QObject):
     def active_route_count(self) -> int:
         return sum(1 for r in self.routes if r.stops)
 
+    @property
+    def labels(self) -> DayLabels:
+        """Names and stop descriptions of the day as shown now (built when first asked)."""
+        if self._labels is None:
+            index = self.index
+            self._labels = (
+                DayLabels(index.orders, index.vehicles, index.drivers, self.plan,
+                          index.depot.timezone)
+                if index is not None
+                else DayLabels({}, {}, {}, self.plan)
+            )  # fmt: skip
+        return self._labels
+
     # -- writes (by the dispatch service only) -------------------------------------------
     def set_day(
         self, day: DayInput, depot_id: str, plan: Plan | None,
@@ -121,8 +136,11 @@ class DayState(QObject):
     ) -> None:  # fmt: skip
         self.index = DayIndex.build(day, depot_id)
         self.plan = plan
+        self._labels = None
         self.sig_changed.emit(DayChanges.all(source))
 
     def set_plan(self, plan: Plan, changes: DayChanges | None = None) -> None:
         self.plan = plan
+        if changes is None or changes.source != ChangeSource.TELEMETRY:  # renames nothing
+            self._labels = None
         self.sig_changed.emit(changes or DayChanges.all(ChangeSource.PLAN))

@@ -39,14 +39,19 @@ class BoardEntry:
 
 
 class ExceptionBoard(QObject):
-    """Every exception of the day, open ones first; emits one signal per change batch."""
+    """Every exception of the day; emits one pair of signals per change batch.
+
+    ``sig_entries_changed`` names the entries that were added or changed (None: everything
+    may have changed, e.g. the board was cleared), so a table updates those rows in place;
+    ``sig_changed`` follows it for whoever only needs to know that something changed.
+    """
 
     sig_changed = Signal()
+    sig_entries_changed = Signal(object)  # frozenset[str] of exception ids, or None
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._entries: dict[str, BoardEntry] = {}
-        self._by_key: dict[tuple[str, str, str], str] = {}
 
     # -- reads ---------------------------------------------------------------------------
     def entries(self) -> list[BoardEntry]:
@@ -81,19 +86,27 @@ class ExceptionBoard(QObject):
             self._entries[exc.id] = (
                 replace(previous, exception=exc) if previous else BoardEntry(exc)
             )
-        self.sig_changed.emit()
+        self._emit(frozenset(e.id for e in (*changes.opened, *changes.updated, *changes.resolved)))
 
     def add(self, exc: LiveException) -> None:
         """An exception raised outside the rules (sync conflict, unassigned order)."""
         self._entries[exc.id] = BoardEntry(exc)
-        self.sig_changed.emit()
+        self._emit(frozenset((exc.id,)))
+
+    def load(self, entries: list[BoardEntry]) -> None:
+        """Entries as stored (a restart): added, or taking the place of the same ids."""
+        if not entries:
+            return
+        for entry in entries:
+            self._entries[entry.id] = entry
+        self._emit(frozenset(e.id for e in entries))
 
     def acknowledge(self, exception_id: str, at: datetime, by: str) -> bool:
         entry = self._entries.get(exception_id)
         if entry is None or entry.acknowledged_at is not None:
             return False
         self._entries[exception_id] = replace(entry, acknowledged_at=at, acknowledged_by=by)
-        self.sig_changed.emit()
+        self._emit(frozenset((exception_id,)))
         return True
 
     def resolve(self, exception_id: str, at: datetime, by: str) -> bool:
@@ -109,9 +122,13 @@ class ExceptionBoard(QObject):
             acknowledged_by=entry.acknowledged_by or by,
             resolved_by=by,
         )
-        self.sig_changed.emit()
+        self._emit(frozenset((exception_id,)))
         return True
 
     def clear(self) -> None:
         self._entries.clear()
+        self._emit(None)
+
+    def _emit(self, ids: frozenset[str] | None) -> None:
+        self.sig_entries_changed.emit(ids)
         self.sig_changed.emit()

@@ -101,10 +101,16 @@ class JobRunner(QObject):
         self._pool.start(_Runnable(self._relay, handle, fn))
         return handle
 
-    def cancel(self, kind: JobKind) -> None:
-        handle = self._latest.get(kind)
-        if handle is not None:
-            handle.cancel()
+    def cancel(self, kind: JobKind) -> bool:
+        """Cancel the running job of ``kind``: it is told to stop, and whatever it still
+        returns is dropped (a cancelled re-plan never turns into a proposal). True if one
+        was running."""
+        handle = self._latest.pop(kind, None)
+        if handle is None:
+            return False
+        handle.cancel()
+        self.sig_job_finished.emit(kind)
+        return True
 
     def is_running(self, kind: JobKind) -> bool:
         return kind in self._latest
@@ -130,8 +136,8 @@ class JobRunner(QObject):
             return  # superseded: a newer job of this kind owns the result
         del self._latest[handle.kind]
         self.sig_job_finished.emit(handle.kind)
-        if handle.cancel_event.is_set() and result is None:
-            return
+        if handle.cancel_event.is_set():
+            return  # cancelled while finishing: its result is not wanted any more
         self.sig_job_done.emit(handle.kind, result)
 
     @Slot(object, str)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from app.telemetry.state import LiveState
 from engine.eta import (
@@ -62,8 +63,10 @@ class LiveMonitor:
         fleet: Mapping[str, Vehicle] | None = None,
         config: RuleConfig | None = None,
         paths: Mapping[str, Sequence[Location]] | None = None,
+        timezone: str = "",
     ) -> None:
         self.plan = plan
+        self.zone = ZoneInfo(timezone) if timezone else None  # the depot's clock, for texts
         self.orders = orders if isinstance(orders, Mapping) else {o.id: o for o in orders}
         self.travel = travel or TravelTimes()
         self.depot = depot
@@ -162,6 +165,7 @@ class LiveMonitor:
             depot=self.depot,
             routes=routes,
             path_index=self._path_index,
+            zone=self.zone,
         )
         changes = self.tracker.update(conditions, now)
         return MonitorResult(etas, changes, time.perf_counter() - started, now)

@@ -158,10 +158,14 @@ class TelemetryService(QObject):
         depot: Location | None = None,
         fleet: Mapping[str, Vehicle] | None = None,
         travel=None,
+        timezone: str = "",
     ) -> None:
-        """Evaluate ETAs and exception rules over ``plan`` from now on (replaces the last)."""
+        """Evaluate ETAs and exception rules over ``plan`` from now on (replaces the last);
+        times in exception texts read on ``timezone``'s clock (the depot's)."""
         tracker = self.monitor.tracker if self.monitor is not None else None
-        self.monitor = LiveMonitor(plan, orders, depot=depot, fleet=fleet, travel=travel)
+        self.monitor = LiveMonitor(
+            plan, orders, depot=depot, fleet=fleet, travel=travel, timezone=timezone
+        )
         if tracker is not None:
             self.monitor.tracker = tracker  # open exceptions carry over a re-plan
 

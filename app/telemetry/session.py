@@ -95,7 +95,14 @@ class LiveSession(QObject):
         index = self.state.index
         if self.service is None or index is None:
             return
-        self.service.watch(plan, index.orders, depot=index.depot.location, fleet=index.vehicles)
+        self.service.watch(
+            plan,
+            index.orders,
+            depot=index.depot.location,
+            fleet=index.vehicles,
+            travel=self.travel,
+            timezone=index.depot.timezone,
+        )
 
     def stop(self) -> None:
         if self.service is not None:

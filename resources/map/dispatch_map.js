@@ -2,17 +2,22 @@
  *
  * Python calls dd.apply(batch) with one JSON object per update:
  *   {layers: {depot, routes, stops}, layerChanges: {routes, removeRoutes, stops, removeStops},
- *    vehicleRows: [...], removeVehicles: [...], select: {kind, id}, focus: {kind, id}, fit: true}
+ *    vehicleRows: [...], removeVehicles: [...], select: {kind, id}, focus: {kind, id}, fit: true,
+ *    names: {vehicle id: its one name}, dragAllowed: bool}
  * ``layers`` replaces everything (a new plan, a fresh page); ``layerChanges`` carries only
  * the routes and stops that changed or went, updated in place. Vehicles are drawn on their
  * own canvas, so moving a fleet is a loop of setLatLng and one redraw.
- * The page tells Python it is ready (bridge.pageReady) once the web channel is up.
+ * The page tells Python it is ready (bridge.pageReady) once the web channel is up. A stop's
+ * tooltip asks Python for its text when it opens (bridge.stopTooltip: customer, address,
+ * window and the ETA as of now). A fitted view follows the window's size until the user
+ * pans or zooms; nothing else moves the view except a focus.
  */
 (function () {
   "use strict";
   var dd = (window.dd = {
     map: null, bridge: null, depot: null, routes: {}, stops: {}, vehicles: {},
-    selected: null, tilesLoaded: 0, tilesFailed: 0, applied: 0,
+    selected: null, tilesLoaded: 0, tilesFailed: 0, applied: 0, names: {}, dragAllowed: true,
+    fitted: false, userMoved: false, tips: {},
   });
   var noClickUntil = 0; // a stop drop's mouseup must not also click what lies under it
 
@@ -153,6 +158,8 @@
   dd.init = function (map, options) {
     dd.map = map;
     options = options || {};
+    map.options.zoomSnap = 0.25; // the day fits snugly, not up to half the view away
+    map.options.zoomDelta = 0.5;
     map.attributionControl.setPrefix(
       '<a href="https://leafletjs.com" title="A JavaScript library for interactive maps">Leaflet</a>');
     if (options.tileUrl) {
@@ -173,6 +180,7 @@
     dd.vehicleLayer = L.layerGroup().addTo(map);
     dd.vehicleRenderer = new VehicleCanvas({ pane: "ddVehicles" });
     listenForVehicles(map);
+    watchTheView(map);
     if (typeof QWebChannel !== "undefined" && window.qt && qt.webChannelTransport) {
       new QWebChannel(qt.webChannelTransport, function (channel) {
         dd.bridge = channel.objects.bridge;
@@ -217,7 +225,18 @@
   }
 
   function vehicleTitle(v) {
-    return v.id + (v.stale && v.age != null ? " (last fix " + Math.round(v.age) + " s ago)" : "");
+    return (dd.names[v.id] || v.id) +
+      (v.stale && v.age != null ? " (last fix " + Math.round(v.age) + " s ago)" : "");
+  }
+
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+
+  function tipHtml(text) {
+    return escapeHtml(text).replace(/\n/g, "<br>");
   }
 
   function addLegend(map) {
@@ -229,7 +248,8 @@
       };
       div.innerHTML =
         dot("#ffffff") + "planned " + dot("#3182bd") + "arrived " + dot("#31a354") + "delivered " +
-        dot("#d62728") + "failed " + dot("#ffffff", "#d62728") + "late risk";
+        dot("#d62728") + "failed " + dot("#ffffff", "#d62728") + "late risk " +
+        '<i class="dd-locked-dot"></i>locked';
       return div;
     };
     legend.addTo(map);
@@ -249,19 +269,35 @@
   }
 
   function stopStyle(s, selected) {
+    // Locked: a dark dashed ring (red when also late), a little bigger.
     return {
-      radius: selected ? 10 : s.late ? 8 : 6,
-      color: selected ? "#000" : s.late ? "#d62728" : s.colour,
-      weight: selected ? 4 : s.late ? 4 : 2,
+      radius: selected ? 10 : s.late || s.locked ? 8 : 6,
+      color: selected ? "#000" : s.late ? "#d62728" : s.locked ? "#111" : s.colour,
+      weight: selected ? 4 : s.late || s.locked ? 4 : 2,
+      dashArray: s.locked ? "4 3" : null,
       fillColor: s.fill, fillOpacity: 1, pane: "ddStops",
     };
   }
 
   function stopText(s) {
-    return s.seq + ". " + s.label + " (" + s.status + (s.late ? ", late risk" : "") + ")";
+    return s.seq + ". " + s.label + " (" + s.status + (s.late ? ", late risk" : "") +
+      (s.locked ? ", locked" : "") + ")";
+  }
+
+  /* The stop's tooltip: its short text at once, then Python's full one (customer, address,
+   * window, ETA as of now) when it answers. */
+  function openStopTip(entry) {
+    var id = entry.data.id;
+    if (!dd.bridge || !dd.bridge.stopTooltip) return;
+    dd.bridge.stopTooltip(id, function (text) {
+      if (!text || !dd.stops[id] || dd.stops[id] !== entry) return;
+      dd.tips[id] = text;
+      entry.layer.setTooltipContent(tipHtml(text));
+    });
   }
 
   function startStopDrag(marker, s, ev) {
+    if (!dd.dragAllowed) { send("stopDragRefused", s.id); L.DomEvent.stop(ev); return; }
     var map = dd.map;
     map.dragging.disable();
     var moved = false, last = 0;
@@ -300,6 +336,8 @@
   function addRoute(r) {
     if (r.path.length < 2) { dd.routes[r.id] = { data: r, layer: null }; return; }
     var line = L.polyline(r.path, { color: r.colour, weight: 4, opacity: 0.8, pane: "ddRoutes" });
+    line.bindTooltip(function () { return escapeHtml(dd.names[r.vehicle] || r.vehicle); },
+                     { sticky: true });
     line.on("click", function (e) {
       L.DomEvent.stop(e);
       if (Date.now() > noClickUntil) send("featureClicked", "route", r.id);
@@ -329,7 +367,8 @@
   function addStop(s) {
     var m = L.circleMarker([s.lat, s.lon], stopStyle(s, false));
     var entry = (dd.stops[s.id] = { data: s, layer: m });
-    m.bindTooltip(stopText(s));
+    m.bindTooltip(escapeHtml(stopText(s)));
+    m.on("tooltipopen", function () { openStopTip(entry); });
     m.on("click", function (e) {
       L.DomEvent.stop(e);
       if (Date.now() > noClickUntil) send("featureClicked", "stop", s.id);
@@ -347,7 +386,10 @@
     entry.data = s;
     if (old.lat !== s.lat || old.lon !== s.lon) entry.layer.setLatLng([s.lat, s.lon]);
     entry.layer.setStyle(stopStyle(s, isSelected("stop", s.id)));
-    if (stopText(old) !== stopText(s)) entry.layer.setTooltipContent(stopText(s));
+    if (stopText(old) !== stopText(s)) {
+      entry.layer.setTooltipContent(escapeHtml(stopText(s)));
+      if (entry.layer.isTooltipOpen()) openStopTip(entry);
+    }
   }
 
   function removeStop(id) {
@@ -425,21 +467,51 @@
     if (f.kind === "stop" && dd.stops[f.id]) target = dd.stops[f.id].layer.getLatLng();
     if (f.kind === "vehicle" && dd.vehicles[f.id]) target = dd.vehicles[f.id].layer.getLatLng();
     if (f.kind === "route" && dd.routes[f.id] && dd.routes[f.id].layer) {
+      dd.focusing = true;
       dd.map.fitBounds(dd.routes[f.id].layer.getBounds(), { padding: [30, 30] });
+      dd.focusing = false;
+      dd.userMoved = true;
       return;
     }
-    if (target) dd.map.setView(target, Math.max(dd.map.getZoom(), 15));
+    if (target) {
+      dd.focusing = true;
+      dd.map.setView(target, Math.max(dd.map.getZoom(), 15));
+      dd.focusing = false;
+      dd.userMoved = true; // the view is the person's now: a resize keeps it
+    }
   }
 
+  /* The depot's day in view: every route, stop and the depot. It stays fitted while the
+   * window settles (a resize fits again) until the user pans or zooms. */
   function fitAll() {
-    var group = L.featureGroup([]);
-    Object.keys(dd.routes).forEach(function (k) { if (dd.routes[k].layer) group.addLayer(dd.routes[k].layer); });
-    if (dd.depot) group.addLayer(dd.depot);
-    var b = group.getBounds();
-    if (b.isValid()) dd.map.fitBounds(b, { padding: [20, 20], animate: false });
+    // Bounds added up by hand: putting the layers in a group would make it their event
+    // parent for good (a stop's drag then never ended).
+    var b = L.latLngBounds([]);
+    Object.keys(dd.routes).forEach(function (k) { if (dd.routes[k].layer) b.extend(dd.routes[k].layer.getBounds()); });
+    Object.keys(dd.stops).forEach(function (k) { b.extend(dd.stops[k].layer.getLatLng()); });
+    if (dd.depot) b.extend(dd.depot.getLatLng());
+    if (!b.isValid()) return;
+    dd.fitting = true;
+    if (b.getNorthEast().equals(b.getSouthWest())) dd.map.setView(b.getCenter(), 13, { animate: false });
+    else dd.map.fitBounds(b, { padding: [20, 20], animate: false });
+    dd.fitting = false;
+    dd.fitted = true;
+    dd.userMoved = false;
+  }
+
+  function watchTheView(map) {
+    var box = map.getContainer();
+    function moved() { if (!dd.fitting) dd.userMoved = true; }
+    map.on("dragstart", moved);
+    box.addEventListener("wheel", moved, true);
+    box.addEventListener("dblclick", moved, true);
+    map.on("zoomstart", function () { if (!dd.fitting && !dd.focusing) moved(); });
+    map.on("resize", function () { if (dd.fitted && !dd.userMoved) fitAll(); });
   }
 
   dd.apply = function (batch) {
+    if (batch.names) dd.names = batch.names;
+    if (batch.dragAllowed !== undefined) dd.dragAllowed = batch.dragAllowed;
     if (batch.layers) setLayers(batch.layers);
     if (batch.layerChanges) changeLayers(batch.layerChanges);
     (batch.removeVehicles || []).forEach(function (id) {
@@ -464,6 +536,9 @@
       vehicleMarkers: drawn.length, vehicleCanvas: !!document.querySelector(".leaflet-ddVehicles-pane canvas"),
       tilesLoaded: dd.tilesLoaded,
       tilesFailed: dd.tilesFailed, applied: dd.applied, preview: tip ? tip.textContent : null, zoom: dd.map ? dd.map.getZoom() : null,
+      fitted: dd.fitted, userMoved: dd.userMoved, dragAllowed: dd.dragAllowed,
+      locked: Object.keys(dd.stops).filter(function (k) { return dd.stops[k].data.locked; }),
+      bounds: dd.map ? dd.map.getBounds().toBBoxString() : null,
       center: dd.map ? [dd.map.getCenter().lat, dd.map.getCenter().lng] : null,
       selected: dd.selected, attribution: document.querySelector(".leaflet-control-attribution") ?
         document.querySelector(".leaflet-control-attribution").textContent : "",
@@ -479,6 +554,16 @@
       rotation: o.heading == null ? "" : "rotate(" + o.heading + "deg)", selected: !!o.selected,
       colour: o.fillColor,
     });
+  };
+
+  /* What a person sees hovering a stop: the tooltip as it is once Python answered. */
+  dd.stopTooltip = function (id) {
+    var entry = dd.stops[id];
+    if (!entry) return "null";
+    entry.layer.openTooltip();
+    var tip = entry.layer.getTooltip();
+    return JSON.stringify({ html: tip ? tip.getContent() : "", full: dd.tips[id] || null,
+                            style: { color: entry.layer.options.color, dashArray: entry.layer.options.dashArray } });
   };
 
   dd.clickFeature = function (kind, id) {

@@ -52,7 +52,10 @@ PLAN = Plan(
 )
 
 
-def run(now, pos, *, factor=1.0, statuses=None, stopped=None, fleet=None, cfg=None, broken=None):
+def run(
+    now, pos, *, factor=1.0, statuses=None, stopped=None, fleet=None, cfg=None, broken=None,
+    zone=None,
+):  # fmt: skip
     route = PLAN.routes[0]
     etas = {
         "R1": route_etas(
@@ -77,6 +80,7 @@ def run(now, pos, *, factor=1.0, statuses=None, stopped=None, fleet=None, cfg=No
         statuses=statuses,
         fleet=fleet,
         depot=DEPOT,
+        zone=zone,
     )
 
 
@@ -194,3 +198,22 @@ def test_path_index_never_clears_a_vehicle_that_is_off_its_path():
             assert rid in maybe
     assert {rid for rid in paths if len(paths[rid]) < 2} <= maybe
     assert len(maybe) < len(points)  # and it does clear the ones that are near
+
+
+def test_times_in_exception_texts_read_on_the_depot_clock():
+    """At 01:25 Denver time (08:25 UTC) a late stop's ETA and window end read as Denver
+    clock times, as everywhere else in the window, and a breakdown's time too."""
+    from zoneinfo import ZoneInfo
+
+    denver = ZoneInfo("America/Denver")
+    now = T0 + timedelta(minutes=25)
+    pos = Position("V1", now, 40.770, -111.890)
+    late = next(c for c in run(now, pos, factor=2.5, zone=denver) if c.order_id == "B")
+    end = ORDERS["B"].latest.astimezone(denver)
+    assert f"window ends {end:%H:%M}" in late.detail and "window ends 09:00" not in late.detail
+    eta = late.detail.split("ETA ")[1][:5]
+    assert eta.startswith("02:") or eta.startswith("01:")
+    broken = [
+        c for c in run(now, pos, broken=now, zone=denver) if c.type is ExceptionType.BREAKDOWN
+    ]
+    assert "breakdown at 01:25" in broken[0].detail

@@ -1,11 +1,13 @@
 """The exceptions pane: sorted by severity, filtered, acknowledged and resolved by a person."""
 
+from dataclasses import replace as _replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.exceptions.board import ExceptionBoard
-from app.exceptions.model import ExceptionsTableModel
+from app.exceptions.model import AGE, CUSTOMER, LATE, SEVERITY, STATE, VEHICLE, ExceptionsTableModel
 from engine.rules import ExceptionChanges, ExceptionType, LiveException, Severity
 from widgets.exceptions_pane import ExceptionsPane
 
@@ -46,19 +48,19 @@ def _column(pane, column):
 def test_open_exceptions_are_listed_worst_first(pane):
     """Critical before warning before info; ages read in minutes."""
     view, _, _ = pane
-    assert _column(view, 0) == ["critical", "warning", "info"]
-    assert _column(view, 4) == ["2 min", "12 min", "30 min"]
+    assert _column(view, SEVERITY) == ["critical", "warning", "info"]
+    assert _column(view, AGE) == ["2 min", "12 min", "30 min"]
 
 
 def test_filters_narrow_by_severity_type_and_vehicle(pane):
     """Each filter hides what does not match and showing all again brings it back."""
     view, _, _ = pane
     view.set_filter(severity="warning")
-    assert _column(view, 2) == ["V11"]
+    assert _column(view, VEHICLE) == ["V11"]
     view.set_filter(type_="late risk")
-    assert _column(view, 3) == ["O12"]
+    assert _column(view, CUSTOMER) == ["O12"]
     view.set_filter(vehicle="v03")
-    assert _column(view, 2) == ["V03"]
+    assert _column(view, VEHICLE) == ["V03"]
     view.set_filter()
     assert view.visible_count() == 3
 
@@ -71,7 +73,7 @@ def test_acknowledge_and_resolve_keep_the_times(qtbot, pane):
         view._buttons["ack"].click()
     assert blocker.args == ["E2"]
     assert board.acknowledge("E2", T0, "ana")
-    assert "acknowledged" in _column(view, 7)
+    assert "acknowledged" in _column(view, STATE)
     assert board.resolve("E2", T0 + timedelta(minutes=4), "ana")
     assert view.visible_count() == 2
     entry = board.get("E2")
@@ -86,3 +88,65 @@ def test_double_click_requests_focus(qtbot, pane):
     with qtbot.waitSignal(view.sig_focus_requested) as blocker:
         view.table.doubleClicked.emit(index)
     assert blocker.args == ["E2"]
+
+
+def test_rows_update_in_place_and_the_selection_stays(qtbot, pane):
+    """A rules pass that changes every row (about once a second) keeps the selected row
+    selected and the table scrolled where it was: the buttons act on what was chosen."""
+    view, board, model = pane
+    for n in range(4, 60):  # enough rows to scroll
+        board.apply(
+            ExceptionChanges(opened=[_exc(n, ExceptionType.OFF_ROUTE, Severity.INFO, f"V{n}")])
+        )
+    view.resize(500, 300)
+    view.show()
+    view.select_exception("E30")
+    view.table.verticalScrollBar().setValue(10)
+    resets: list[int] = []
+    model.modelReset.connect(lambda: resets.append(1))
+    for step in range(3):
+        changed = [
+            _replace(board.get(f"E{n}").exception, detail=f"moved {step}") for n in range(1, 60)
+        ]
+        board.apply(ExceptionChanges(updated=changed))
+    assert not resets
+    assert view.current_exception_id() == "E30"
+    assert view.table.verticalScrollBar().value() == 10
+    assert "moved 2" in view.details.text()
+    with qtbot.waitSignal(view.sig_acknowledge_requested) as blocker:
+        view.button("ack").click()
+    assert blocker.args == ["E30"]
+
+
+def test_minutes_late_sorts_worst_first(qtbot, pane):
+    """The "Min late" column reads minutes and sorts by them, not as text."""
+    view, board, _ = pane
+    late = [
+        _replace(_exc(n, ExceptionType.LATE_RISK, Severity.CRITICAL, "V07", f"O{n}"),
+                 minutes_late=m)
+        for n, m in ((20, 9.0), (21, 112.0), (22, -4.0))
+    ]  # fmt: skip
+    board.apply(ExceptionChanges(opened=late))
+    view.set_filter(type_="late risk")
+    view.table.sortByColumn(LATE, Qt.SortOrder.DescendingOrder)
+    assert _column(view, LATE) == ["+112", "+9", "-4", ""]
+
+
+def test_a_new_exception_is_inserted_without_moving_the_selection(qtbot, pane):
+    """A new row appears in its sorted place; the chosen one stays chosen."""
+    view, board, _ = pane
+    view.select_exception("E3")
+    board.apply(
+        ExceptionChanges(opened=[_exc(9, ExceptionType.BREAKDOWN, Severity.CRITICAL, "V09")])
+    )
+    assert view.visible_count() == 4
+    assert view.current_exception_id() == "E3"
+    assert _column(view, VEHICLE)[0] in ("V07", "V09")
+
+
+def test_a_disabled_action_says_why(qtbot, pane):
+    """A dispatcher sees Reassign… greyed out, with the reason as its tooltip."""
+    view, _, _ = pane
+    view.set_action_allowed("reassign", False, "a supervisor action")
+    assert not view.button("reassign").isEnabled()
+    assert view.button("reassign").toolTip() == "a supervisor action"

@@ -3,6 +3,7 @@
 import pytest
 
 from app.context import AppContext
+from app.day.routes_model import STOPS
 from app.settings import Settings
 from widgets.main_window import MainWindow
 
@@ -32,7 +33,7 @@ def test_first_start_seeds_and_plans_the_demo_day(qtbot, demo_window):
     assert len(context.state.index.orders) >= 300
     model = demo_window.routes_model
     assert model.rowCount() >= 10
-    planned = sum(int(model.index(r, 3).data()) for r in range(model.rowCount()))
+    planned = sum(int(model.index(r, STOPS).data()) for r in range(model.rowCount()))
     assert planned + len(context.state.plan.unassigned) == len(context.state.index.orders)
     assert "routes" in demo_window.routes_pane._summary.text()
 
@@ -198,3 +199,27 @@ def test_the_telemetry_menu_opens_devices_and_rejects(qtbot, planned_window):
     assert window.open_telemetry_dialog() is dialog
     assert dialog.tabs.tabText(1) == "Rejected messages"
     dialog.close()
+
+
+def test_a_dispatcher_is_not_offered_supervisor_actions(qtbot, tmp_path, monkeypatch):
+    """Signed in as a dispatcher: the window says who and as what; Plan the day, Re-plan
+    fleet and Reassign… are greyed out with the reason, not refused after 30 s."""
+    monkeypatch.setenv("DISPATCH_DATA_DIR", str(tmp_path))
+    settings = Settings.from_env(
+        demo=True, database_url="", simulate=False, role="dispatcher", user="dana"
+    )
+    context = AppContext(settings, headless=True)
+    window = MainWindow(context)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.size().width() >= 1920 and window.size().height() >= 1080
+    assert window._user_label.text() == "dana · dispatcher"
+    for action in (window.plan_action, window.replan_action):
+        assert not action.isEnabled()
+        assert "supervisor" in action.toolTip()
+    reassign = window.exceptions_pane.button("reassign")
+    assert not reassign.isEnabled() and "supervisor" in reassign.toolTip()
+    assert window.exceptions_pane.button("ack").isEnabled()
+    assert window.exceptions_pane.button("replan").isEnabled()
+    window.close()
+    qtbot.wait(50)

@@ -450,3 +450,60 @@ def test_mouse_click_on_a_vehicle_over_a_stop_selects_the_vehicle(qtbot, pane):
         QTest.mouseRelease(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
     assert blocker.args == ["vehicle", "V2"]
     qtbot.waitUntil(lambda: vehicle(qtbot, pane, "V2")["selected"], timeout=3000)
+
+
+def test_a_stop_tooltip_asks_python_for_the_stop_as_it_is_now(qtbot, pane):
+    """Opening a stop's tooltip shows the text ``tooltip_fn`` gives for it (customer,
+    address, window, ETA), asked when it opens."""
+    asked: list[str] = []
+
+    def tip(order_id: str) -> str:
+        asked.append(order_id)
+        return f"Shop {order_id}\n12 Main St\nWindow 09:00–10:00 · ETA 09:41"
+
+    pane.tooltip_fn = tip
+    js(qtbot, pane, "dd.stopTooltip('O2-03')")
+    qtbot.waitUntil(lambda: bool(js(qtbot, pane, "dd.stopTooltip('O2-03')")["full"]))
+    shown = js(qtbot, pane, "dd.stopTooltip('O2-03')")
+    assert asked and asked[0] == "O2-03"
+    assert shown["html"] == "Shop O2-03<br>12 Main St<br>Window 09:00–10:00 · ETA 09:41"
+
+
+def test_locked_stops_are_marked_and_vehicles_read_by_name(qtbot, pane, day):
+    """A locked stop gets a dark dashed ring; the page knows each vehicle's one name."""
+    route = day.plan.routes[1]
+    stops = tuple(replace(s, locked=s.order_id == "O2-05") for s in route.stops)
+    plan = replace(day.plan, routes=(day.plan.routes[0], replace(route, stops=stops),
+                                     day.plan.routes[2]))  # fmt: skip
+    pane.set_plan(plan, day.orders, day.depot, fit=False)
+    pane.set_names({"V2": "V2 · Van 2 · Driver B"})
+    qtbot.waitUntil(lambda: stats(qtbot, pane)["locked"] == ["O2-05"], timeout=5000)
+    style = js(qtbot, pane, "dd.stopTooltip('O2-05')")["style"]
+    assert style["dashArray"] and style["color"] == "#111"
+    assert js(qtbot, pane, "JSON.stringify(dd.names)") == {"V2": "V2 · Van 2 · Driver B"}
+
+
+def test_the_day_is_fitted_and_a_click_does_not_move_the_view(qtbot, pane, day):
+    """The plan is fitted into view on start; clicking a stop selects it, the view stays."""
+    qtbot.waitUntil(lambda: stats(qtbot, pane)["fitted"], timeout=5000)
+    before = stats(qtbot, pane)["bounds"]
+    with qtbot.waitSignal(pane.sig_selection_changed, timeout=3000):
+        pane.run_js("dd.clickFeature('stop', 'O2-03')")
+    qtbot.waitUntil(lambda: (stats(qtbot, pane)["selected"] or {}).get("id") == "O2-03")
+    assert stats(qtbot, pane)["bounds"] == before
+
+
+def test_a_refused_shift_drag_moves_nothing(qtbot, pane):
+    """With drags not offered (a dispatcher), Shift-dragging a stop reports a refusal and
+    neither previews nor drops."""
+    pane.set_drag_allowed(False)
+    qtbot.waitUntil(lambda: stats(qtbot, pane)["dragAllowed"] is False, timeout=3000)
+    dropped: list = []
+    pane.sig_stop_dropped_at.connect(lambda *a: dropped.append(a))
+    a, b = stop_point(qtbot, pane, "O1-04"), stop_point(qtbot, pane, "O3-05")
+    with qtbot.waitSignal(pane.sig_drag_refused, timeout=3000) as refused:
+        target = shift_drag(qtbot, pane, a, b)
+    QTest.mouseRelease(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, b)
+    qtbot.wait(200)
+    assert refused.args == ["O1-04"]
+    assert dropped == [] and stats(qtbot, pane)["preview"] is None

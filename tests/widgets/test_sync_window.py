@@ -167,7 +167,7 @@ def test_a_dispatcher_is_told_a_move_needs_a_supervisor(qtbot, dispatcher_window
     assert route_of(context, "O1") == "R0"
     assert errors and errors[0][0] == "Not allowed for your role"
     assert "supervisor" in errors[0][1]
-    assert "Not allowed for your role" in window.statusBar().currentMessage()
+    assert "Not allowed for your role" in window.status.text
     assert context.outbox_pending() == 0
     assert not any(
         e.exception.type == DeskExceptionType.SYNC_CONFLICT for e in context.board.entries()

@@ -249,3 +249,63 @@ def test_eta_ticks_follow_the_rows_in_view(big_pane):
     assert 45 not in tick_rows()
     pane.focus_on("O46-02")
     assert 45 in tick_rows()
+
+
+def _locked_plan(day, order_id="O1-05"):
+    from dataclasses import replace
+
+    routes = tuple(
+        replace(r, stops=tuple(replace(s, locked=s.order_id == order_id) for s in r.stops))
+        for r in day.plan.routes
+    )
+    return replace(day.plan, routes=routes)
+
+
+def test_rows_read_by_the_one_vehicle_name_and_locked_stops_are_hatched(qtbot, pane, day):
+    """With the day's labels a row reads ``V1 · Van 1 · Driver A``; a locked stop gets a
+    hatched, outlined bar over its own (and only it)."""
+    from app.day.labels import DayLabels
+
+    plan = _locked_plan(day)
+    labels = DayLabels(day.orders, day.vehicles, day.drivers, plan, day.depot.timezone)
+    pane.set_plan(plan, day.orders, day.vehicles, day.drivers, day.depot.timezone, labels=labels)
+    ticks = pane.plot.getAxis("left")._tickLevels[0]
+    assert [label for _, label in ticks][0] == "V1 · Van 1 · Driver A"
+    assert pane.locked_stops() == ["O1-05"]
+    x0 = list(pane._locked.opts["x0"])
+    assert x0 == [pane._bars["O1-05"].x0]
+    assert pane._locked.opts["brush"].style() == Qt.BrushStyle.BDiagPattern
+
+
+def test_hovering_a_bar_shows_the_stop_as_a_dispatcher_reads_it(qtbot, pane, day):
+    """The mouse over a bar shows customer, address, window and ETA (from ``tooltip_fn``);
+    off the bars the tooltip goes."""
+    asked: list[str] = []
+
+    def tip(order_id):
+        asked.append(order_id)
+        return f"Shop {order_id}\nWindow 08:00–09:00 · ETA 08:41"
+
+    pane.tooltip_fn = tip
+    pane.hover_at(pane.bar_scene_pos("O2-04"))
+    assert asked == ["O2-04"]
+    assert pane.hover_text.startswith("Shop O2-04\nWindow")
+    pane.hover_at(pane.bar_scene_pos("O2-04"))  # the same bar: not asked again
+    assert asked == ["O2-04"]
+    pane.hover_at(None)
+    assert pane.hover_text == ""
+
+
+def test_a_refused_drag_says_why_and_moves_nothing(qtbot, pane):
+    """For a dispatcher the pane offers no drag: trying one says why, and nothing drops."""
+    pane.set_drag_allowed(False, "Moving stops between routes is a supervisor action")
+    refused: list[str] = []
+    dropped: list = []
+    pane.sig_drag_refused.connect(refused.append)
+    pane.sig_stop_dropped.connect(lambda ids, r: dropped.append((ids, r)))
+    bar = pane._bars["O1-05"]
+    start = _viewport_point(pane, pane.bar_scene_pos("O1-05"))
+    end = _viewport_point(pane, pane.row_scene_pos("R3", (bar.x0 + bar.x1) / 2))
+    _drag(qtbot, pane, start, end)
+    assert refused == ["Moving stops between routes is a supervisor action"]
+    assert dropped == []

@@ -1,0 +1,62 @@
+"""The routes pane: one name per vehicle, locked stops counted, no echo of a selection."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from PySide6.QtCore import Qt
+
+from app.day.routes_model import LOCKED, VEHICLE, RoutesTableModel
+from app.day.state import DayState
+from engine.model import DayInput
+from tests.widgets.test_map_data import sample_day
+from widgets.routes_pane import RoutesPane
+
+
+@pytest.fixture
+def pane(qtbot):
+    """The routes pane over the sample day, with O2-05 locked to its route."""
+    day = sample_day()
+    route = day.plan.routes[1]
+    stops = tuple(replace(s, locked=s.order_id == "O2-05") for s in route.stops)
+    plan = replace(day.plan, routes=(day.plan.routes[0], replace(route, stops=stops),
+                                     day.plan.routes[2]))  # fmt: skip
+    state = DayState()
+    day_input = DayInput(
+        plan.day, (day.depot,), tuple(day.vehicles.values()), tuple(day.drivers.values()),
+        tuple(day.orders.values()),
+    )  # fmt: skip
+    state.set_day(day_input, day.depot.id, plan)
+    model = RoutesTableModel(state)
+    pane = RoutesPane(model)
+    qtbot.addWidget(pane)
+    pane.show()
+    return pane, model
+
+
+def test_routes_read_by_vehicle_name_and_count_their_locked_stops(pane):
+    """``V2 · Van 2 · Driver B`` with "🔒 1" and the locked stop's customer as the tooltip."""
+    _, model = pane
+    assert model.index(1, VEHICLE).data() == "V2 · Van 2 · Driver B"
+    assert model.index(1, LOCKED).data() == "🔒 1"
+    assert model.index(0, LOCKED).data() == ""
+    assert "Shop O2-05" in model.index(1, LOCKED).data(Qt.ItemDataRole.ToolTipRole)
+
+
+def test_selecting_from_outside_does_not_echo(qtbot, pane):
+    """The map selects a stop's route here; the pane must not answer with 'route selected'
+    (the map would fly to the whole route). A person's click still does."""
+    view, model = pane
+    heard: list[str] = []
+    view.sig_route_selected.connect(heard.append)
+    view.select_route(model.route_id_at(2))
+    assert heard == []
+    table = view._table
+    other = next(
+        table.model().index(r, 0)
+        for r in range(table.model().rowCount())
+        if table.model().index(r, 0).data(RoutesTableModel.RouteIdRole) != model.route_id_at(2)
+    )
+    table.setCurrentIndex(other)
+    assert heard == [other.data(RoutesTableModel.RouteIdRole)]
