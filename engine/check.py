@@ -6,9 +6,9 @@ a solver's result is never trusted on its word.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from engine.evaluate import evaluate
+from engine.evaluate import RouteEvaluation, evaluate
 from engine.problem import TOLERANCE, Problem, Violation, ViolationKind
 
 
@@ -22,9 +22,17 @@ def route_cost(problem: Problem, vehicle: int, route: Sequence[int]) -> float:
 
 
 def check(
-    problem: Problem, routes: Sequence[Sequence[int]], *, require_all: bool = False
+    problem: Problem,
+    routes: Sequence[Sequence[int]],
+    *,
+    require_all: bool = False,
+    evaluation: Callable[[int, Sequence[int]], RouteEvaluation] | None = None,
 ) -> list[Violation]:
-    """Every rule the routes break, recomputed from the problem (empty list: feasible)."""
+    """Every rule the routes break, recomputed from the problem (empty list: feasible).
+
+    ``evaluation(k, route)``: ``engine.evaluate.evaluate`` on this problem, remembered
+    (a day context's), when the caller has one.
+    """
     out: list[Violation] = []
     clients = set(problem.clients)
     seen: dict[int, int] = {}
@@ -51,7 +59,7 @@ def check(
                 )
         if any(n not in clients for n in route):
             continue
-        ev = evaluate(problem, k, route)
+        ev = evaluation(k, route) if evaluation is not None else evaluate(problem, k, route)
         for pos, late in ev.lateness.items():
             out.append(Violation(ViolationKind.WINDOW, k, route[pos], late))
         for d, excess in enumerate(ev.capacity_excess):

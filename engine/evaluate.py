@@ -16,6 +16,8 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from engine.problem import TOLERANCE, Problem, VehicleSpec
 
 
@@ -50,14 +52,32 @@ class RouteEvaluation:
         return sum(self.lateness.values())
 
 
+class _Rows(dict[int, memoryview]):
+    """A matrix's rows as memoryviews, each made the first time it is read.
+
+    ``rows[i][j]`` costs two C-level lookups and gives a Python float, as fast as a list of
+    lists, but nothing is copied: a large day pays nothing up front for its matrices.
+    """
+
+    __slots__ = ("matrix",)
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        super().__init__()
+        self.matrix = matrix
+
+    def __missing__(self, i: int) -> memoryview:
+        row = self[i] = memoryview(self.matrix[i])
+        return row
+
+
 class _Context:
-    """Python lists of everything evaluate needs, built once per problem."""
+    """Everything evaluate needs as plain Python objects, built once per problem."""
 
     __slots__ = ("dist", "dur", "windows", "service", "demand", "dims", "__weakref__")
 
     def __init__(self, problem: Problem) -> None:
-        self.dist = problem.distance.tolist()
-        self.dur = problem.duration.tolist()
+        self.dist = _Rows(problem.distance)
+        self.dur = _Rows(problem.duration)
         self.windows = [n.windows for n in problem.nodes]
         self.service = [n.service for n in problem.nodes]
         self.dims = len(problem.dimensions)

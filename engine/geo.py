@@ -19,10 +19,19 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def haversine_matrix_m(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
     """All-pairs great-circle distances in metres (n x n float64)."""
-    lat = np.radians(np.asarray(lats, dtype=np.float64))
-    lon = np.radians(np.asarray(lons, dtype=np.float64))
-    dp = lat[:, None] - lat[None, :]
-    dl = lon[:, None] - lon[None, :]
-    a = np.sin(dp / 2) ** 2 + np.cos(lat)[:, None] * np.cos(lat)[None, :] * np.sin(dl / 2) ** 2
+    return haversine_between_m(lats, lons, lats, lons)
+
+
+def haversine_between_m(
+    lats1: np.ndarray, lons1: np.ndarray, lats2: np.ndarray, lons2: np.ndarray
+) -> np.ndarray:
+    """Great-circle distances in metres from each point of one set to each of another."""
+    lat1 = np.radians(np.asarray(lats1, dtype=np.float64))
+    lon1 = np.radians(np.asarray(lons1, dtype=np.float64))
+    lat2 = np.radians(np.asarray(lats2, dtype=np.float64))
+    lon2 = np.radians(np.asarray(lons2, dtype=np.float64))
+    dp = lat1[:, None] - lat2[None, :]
+    dl = lon1[:, None] - lon2[None, :]
+    a = np.sin(dp / 2) ** 2 + np.cos(lat1)[:, None] * np.cos(lat2)[None, :] * np.sin(dl / 2) ** 2
     distances: np.ndarray = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
     return distances

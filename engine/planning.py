@@ -6,6 +6,9 @@
     suggest(snapshot, order_id, travel)                         -> list[Suggestion]
     evaluate_route(context(snapshot, travel), vehicle_id, order_ids) -> RouteReport
 
+Each builds the day's context (travel matrices included); ``engine.incremental`` keeps one
+context current from command to command, for insertions and suggestions in milliseconds.
+
 ``travel`` is any ``engine.travel.TravelModel``. Costs are the vehicles' own (per km, per
 hour, fixed); when no vehicle has any, one cost unit is one kilometre driven.
 """
@@ -15,12 +18,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from engine.check import check, route_cost
 from engine.model import DayInput, Order, Plan, Unassigned
-from engine.problem import Problem
+from engine.problem import Problem, Solution, moved_stops
 from engine.solver import SolveCallbacks
 from engine.solver import replan as solve_replan
 from engine.solver import solve as solve_cold
@@ -30,8 +33,8 @@ from engine.solver.insertion import Suggestion, best_insertion, insertions, rank
 from engine.travel import TravelModel
 
 __all__ = [
-    "DayContext",
     "SolveCallbacks",
+    "DayContext",
     "Proposal",
     "RouteReport",
     "Snapshot",
@@ -41,10 +44,12 @@ __all__ = [
     "context",
     "evaluate_route",
     "insert",
+    "insert_into",
     "insertions",
     "plan",
     "replan",
     "suggest",
+    "suggest_in",
 ]
 
 Routes = Sequence[Sequence[int]]  # client nodes per vehicle
@@ -65,7 +70,13 @@ class StopChange:
 
 @dataclass(frozen=True)
 class Proposal:
-    """New routes for the day and what they change against continuing as planned."""
+    """New routes for the day and what they change against continuing as planned.
+
+    ``churn_cost`` is what the moved stops cost in the objective (``churn_penalty`` per stop
+    taken off the vehicle it was on); ``strategy`` says which re-plan candidate won
+    (``continue``, ``fresh`` or ``local``) and ``candidates`` each one's objective.
+    ``seconds`` is the whole call; ``matrix_seconds`` the part spent on travel matrices.
+    """
 
     plan: Plan
     moved: tuple[StopChange, ...]
@@ -76,6 +87,11 @@ class Proposal:
     distance_after_m: float
     feasible: bool
     seconds: float
+    churn_penalty: float = 0.0
+    churn_cost: float = 0.0
+    strategy: str = ""
+    candidates: Mapping[str, float] = field(default_factory=dict)
+    matrix_seconds: float = 0.0
 
     @property
     def unassigned(self) -> tuple[Unassigned, ...]:
@@ -104,11 +120,28 @@ def plan(
     iterations: int | None = None,
     plan_id: str | None = None,
 ) -> Plan:
-    """Plan one depot's day from scratch; orders left out come back with the reason."""
+    """Plan one depot's day from scratch; orders left out come back with the reason.
+
+    ``time_limit_s`` holds for the whole call but for building the travel matrices.
+    """
+    started = time.perf_counter()
     plan_id = plan_id or f"{depot_id}-{day.day.isoformat()}"
     ctx = DayContext(Snapshot(day, Plan(plan_id, depot_id, day.day)), travel, depot_id)
-    sol = solve_cold(ctx.problem, time_limit_s, stop_event, callbacks, seed, iterations=iterations)
+    if callbacks is not None:
+        callbacks.on_matrices(ctx.matrix_seconds)
+    budget = _budget(time_limit_s, started, ctx)
+    sol = solve_cold(ctx.problem, budget, stop_event, callbacks, seed, iterations=iterations)
     return ctx.routes_to_plan(sol.routes, sol.unassigned, plan_id)
+
+
+CONVERT_S_PER_ORDER = 60e-6  # turning routes into a plan with ETAs, and a proposal's diff
+
+
+def _budget(time_limit_s: float, started: float, ctx: DayContext) -> float:
+    """The solver's share of a call's limit: what is left after building the context (its
+    travel matrices do not count), less the time to turn the routes into a plan."""
+    spent = time.perf_counter() - started - ctx.matrix_seconds
+    return max(0.0, time_limit_s - spent - CONVERT_S_PER_ORDER * len(ctx.client_ids))
 
 
 def _proposal(
@@ -117,12 +150,17 @@ def _proposal(
     unassigned: Mapping[int, str],
     started: float,
     feasible: bool,
+    sol: Solution | None = None,
+    problem: Problem | None = None,
 ) -> Proposal:
-    problem = ctx.problem
+    problem = problem if problem is not None else ctx.problem
     before = [list(r) for r in (problem.initial_routes or [()] * problem.num_vehicles)]
     new_plan = ctx.routes_to_plan(routes, unassigned, ctx.snapshot.plan.id)
-    eta_before, veh_before = _etas(ctx, before)
-    eta_after, veh_after = _etas(ctx, routes)
+    # Only stops of routes that changed can move or change their ETA.
+    changed = {k for k in range(len(before)) if k >= len(routes) or before[k] != list(routes[k])}
+    changed |= set(range(len(before), len(routes)))
+    eta_before, veh_before = _etas(ctx, before, changed)
+    eta_after, veh_after = _etas(ctx, routes, changed)
     changes = []
     for oid in ctx.client_ids:
         if oid in eta_before or oid in eta_after:
@@ -141,37 +179,40 @@ def _proposal(
         plan=new_plan,
         moved=moved,
         eta_changes=eta,
-        lateness_before_s=_lateness(problem, before),
-        lateness_after_s=_lateness(problem, routes),
-        distance_before_m=_distance(problem, before),
-        distance_after_m=_distance(problem, routes),
+        lateness_before_s=_lateness(ctx, before),
+        lateness_after_s=_lateness(ctx, routes),
+        distance_before_m=_distance(ctx, before),
+        distance_after_m=_distance(ctx, routes),
         feasible=feasible,
         seconds=time.perf_counter() - started,
+        churn_penalty=problem.churn_penalty,
+        churn_cost=problem.churn_penalty * moved_stops(problem, routes),
+        strategy=sol.solver if sol is not None else "",
+        candidates=dict(sol.candidates) if sol is not None else {},
+        matrix_seconds=ctx.matrix_seconds,
     )
 
 
-def _etas(ctx: DayContext, routes: Routes) -> tuple[dict[str, datetime], dict[str, str]]:
-    from engine.evaluate import evaluate
-
+def _etas(
+    ctx: DayContext, routes: Routes, only: set[int]
+) -> tuple[dict[str, datetime], dict[str, str]]:
     etas, vehicles = {}, {}
     for k, r in enumerate(routes):
-        ev = evaluate(ctx.problem, k, r)
+        if k not in only:
+            continue
+        ev = ctx.evaluation(k, r)
         for pos, n in enumerate(r):
             etas[ctx.order_of[n]] = ctx.clock(ev.arrivals[pos])
             vehicles[ctx.order_of[n]] = ctx.vehicles[k].id
     return etas, vehicles
 
 
-def _lateness(problem: Problem, routes: Routes) -> float:
-    from engine.evaluate import evaluate
-
-    return sum(evaluate(problem, k, r).total_lateness for k, r in enumerate(routes))
+def _lateness(ctx: DayContext, routes: Routes) -> float:
+    return sum(ctx.evaluation(k, r).total_lateness for k, r in enumerate(routes))
 
 
-def _distance(problem: Problem, routes: Routes) -> float:
-    from engine.evaluate import evaluate
-
-    return sum(evaluate(problem, k, r).distance for k, r in enumerate(routes) if r)
+def _distance(ctx: DayContext, routes: Routes) -> float:
+    return sum(ctx.evaluation(k, r).distance for k, r in enumerate(routes) if r)
 
 
 def replan(
@@ -185,20 +226,20 @@ def replan(
     callbacks: SolveCallbacks | None = None,
     iterations: int | None = None,
 ) -> Proposal:
-    """Re-plan a running day from where each vehicle is, keeping history and locks."""
+    """Re-plan a running day from where each vehicle is, keeping history and locks.
+
+    The best of continuing, a fresh solve and a local search (``engine.solver.replan``),
+    with ``churn_penalty`` cost units per stop moved off its vehicle; ``time_limit_s`` holds
+    for the whole call but for building the travel matrices.
+    """
     started = time.perf_counter()
     ctx = context(snapshot, travel, depot_id)
-    problem = _with_churn(ctx, churn_penalty)
-    sol = solve_replan(problem, time_limit_s, stop_event, callbacks, iterations=iterations)
-    return _proposal(ctx, sol.routes, sol.unassigned, started, sol.feasible)
-
-
-def _with_churn(ctx: DayContext, churn_penalty: float) -> Problem:
-    from dataclasses import replace
-
+    if callbacks is not None:
+        callbacks.on_matrices(ctx.matrix_seconds)
     problem = replace(ctx.problem, churn_penalty=churn_penalty)
-    ctx.problem = problem
-    return problem
+    budget = _budget(time_limit_s, started, ctx)
+    sol = solve_replan(problem, budget, stop_event, callbacks, iterations=iterations)
+    return _proposal(ctx, sol.routes, sol.unassigned, started, sol.feasible, sol, problem)
 
 
 def insert(
@@ -211,29 +252,48 @@ def insert(
     churn_penalty: float = DEFAULT_CHURN,
     stop_event: threading.Event | None = None,
 ) -> Proposal:
-    """Put ``order`` where it costs least without breaking any rule; optionally improve."""
+    """Put ``order`` where it costs least without breaking any rule; optionally improve.
+
+    Builds the day's context; ``engine.incremental.IncrementalContext.insert`` answers the
+    same on a context kept from one command to the next.
+    """
     started = time.perf_counter()
     extra = () if any(o.id == order.id for o in snapshot.day.orders) else (order,)
     ctx = DayContext(snapshot, travel, depot_id or snapshot.plan.depot_id, extra)
+    return insert_into(
+        ctx, order.id, improve_s=improve_s, churn_penalty=churn_penalty,
+        stop_event=stop_event, started=started,
+    )  # fmt: skip
+
+
+def insert_into(
+    ctx: DayContext,
+    order_id: str,
+    *,
+    improve_s: float = 0.0,
+    churn_penalty: float = DEFAULT_CHURN,
+    stop_event: threading.Event | None = None,
+    started: float | None = None,
+) -> Proposal:
+    """``insert`` on a context that holds the order (``ctx`` itself is not changed)."""
+    started = time.perf_counter() if started is None else started
     problem = ctx.problem
     routes = [list(r) for r in (problem.initial_routes or [()] * problem.num_vehicles)]
-    node = ctx.node_of[order.id]
+    node = ctx.node_of[order_id]
     for r in routes:
         if node in r:
             r.remove(node)
-    best = best_insertion(problem, routes, node)
+    best = best_insertion(problem, routes, node, ctx.evaluation)
     unassigned = {}
     if best is None:
         unassigned[node] = reason_for(problem, node) or "no_feasible_route"
     else:
         routes[best.vehicle].insert(best.position, node)
     if best is not None and improve_s > 0:
-        from dataclasses import replace
-
-        warm = replace(_with_churn(ctx, churn_penalty), initial_routes=tuple(map(tuple, routes)))
-        ctx.problem = warm
+        warm = replace(
+            problem, churn_penalty=churn_penalty, initial_routes=tuple(map(tuple, routes))
+        )
         sol = solve_replan(warm, improve_s, stop_event)
-        ctx.problem = problem
         if (
             sol.feasible
             and sum(route_cost(problem, k, r) for k, r in enumerate(sol.routes))
@@ -241,16 +301,22 @@ def insert(
             and node in {n for r in sol.routes for n in r}
         ):
             routes = [list(r) for r in sol.routes]
-    return _proposal(ctx, routes, unassigned, started, not check(problem, routes))
+    feasible = not check(problem, routes, evaluation=ctx.evaluation)
+    return _proposal(ctx, routes, unassigned, started, feasible)
 
 
 def suggest(
     snapshot: Snapshot, order_id: str, travel: TravelModel, *, depot_id: str | None = None
 ) -> list[Suggestion]:
     """Ranked target routes for moving one stop: feasible first, then by cost delta."""
-    ctx = context(snapshot, travel, depot_id)
+    return suggest_in(context(snapshot, travel, depot_id), order_id)
+
+
+def suggest_in(ctx: DayContext, order_id: str) -> list[Suggestion]:
+    """``suggest`` on a built (or kept) context."""
     if order_id not in ctx.node_of:
         raise KeyError(f"order {order_id}: not an open stop of this day")
     problem = ctx.problem
     routes = [list(r) for r in (problem.initial_routes or [()] * problem.num_vehicles)]
-    return rank_targets(problem, routes, ctx.node_of[order_id], [v.id for v in ctx.vehicles])
+    names = [v.id for v in ctx.vehicles]
+    return rank_targets(problem, routes, ctx.node_of[order_id], names, ctx.evaluation)

@@ -170,6 +170,8 @@ class Solution:
     feasible: bool = True
     solver: str = ""
     seconds: float = 0.0
+    moved: int = 0  # clients served by another vehicle than in ``initial_routes``
+    candidates: Mapping[str, float] = field(default_factory=dict)  # re-plan: name -> objective
 
     @property
     def vehicles_used(self) -> int:
@@ -186,3 +188,9 @@ def route_distance(problem: Problem, vehicle: int, route: Sequence[int]) -> floa
 
 def total_distance(problem: Problem, routes: Sequence[Sequence[int]]) -> float:
     return sum(route_distance(problem, k, r) for k, r in enumerate(routes) if r)
+
+
+def moved_stops(problem: Problem, routes: Sequence[Sequence[int]]) -> int:
+    """Clients of ``initial_routes`` that the routes serve on another vehicle."""
+    before = problem.initial_vehicle()
+    return sum(1 for k, r in enumerate(routes) for n in r if before.get(n, k) != k)

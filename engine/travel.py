@@ -21,11 +21,13 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from scipy.sparse.csgraph import dijkstra
 
-from engine.geo import haversine_matrix_m
+from engine.geo import haversine_between_m, haversine_matrix_m
 from engine.model import Location
 from engine.roads import StreetNetwork, period_of_hour, undirected_csr
 
 log = logging.getLogger(__name__)
+
+SNAP_MEMO = 200_000  # points whose street node is remembered
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,7 +55,13 @@ class TravelMatrices:
 
 @runtime_checkable
 class TravelModel(Protocol):
-    """Anything that turns points (and a departure time) into travel matrices."""
+    """Anything that turns points (and a departure time) into travel matrices.
+
+    Models may also offer ``matrices_between(sources, targets, depart)`` -> (distance,
+    duration) arrays of one row per source (what a new point costs without the square
+    matrix again; every entry as ``matrices`` gives it) and ``time_key(depart)``: departures
+    with equal keys give equal matrices (a kept day context then survives the clock).
+    """
 
     def matrices(
         self, points: Sequence[Location], depart: datetime | None = None
@@ -85,6 +93,20 @@ class HaversineTravelModel:
         lat, lon = _latlon(points)
         distance = haversine_matrix_m(lat, lon) * self.detour
         return TravelMatrices(distance, distance / (self.speed_kmh / 3.6))
+
+    def matrices_between(
+        self,
+        sources: Sequence[Location],
+        targets: Sequence[Location],
+        depart: datetime | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(distance, duration) from each source to each target, as ``matrices`` has them."""
+        distance = haversine_between_m(*_latlon(sources), *_latlon(targets)) * self.detour
+        return distance, distance / (self.speed_kmh / 3.6)
+
+    def time_key(self, depart: datetime | None) -> None:
+        """One speed all day: every departure gives the same matrices."""
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +161,26 @@ class _Period:
         b = np.searchsorted(self.junctions, chains.stop)
         loop = a == b
         self.core = undirected_csr(len(self.junctions), a[~loop], b[~loop], self.chain_total[~loop])
-        # Junction-to-junction results, grown as new junctions are asked for.
+        # Junction-to-junction results, grown as new junctions are asked for: the first
+        # ``count`` of ``nodes``, their results in ``packed`` (room to grow without a copy).
+        self.forget()
+
+    def forget(self) -> None:
         self.nodes = np.empty(0, dtype=np.int64)
         self.pos: dict[int, int] = {}
         self.packed = np.empty((0, 0))
+        self.count = 0
+
+    def reserve(self, size: int) -> None:
+        """Room for ``size`` junctions (grown by half again, so adding one rarely copies)."""
+        if size <= len(self.nodes):
+            return
+        room = max(size, len(self.nodes) * 3 // 2, 64)
+        nodes = np.empty(room, dtype=np.int64)
+        nodes[: self.count] = self.nodes[: self.count]
+        packed = np.empty((room, room))
+        packed[: self.count, : self.count] = self.packed[: self.count, : self.count]
+        self.nodes, self.packed = nodes, packed
 
 
 class StreetNetworkTravelModel:
@@ -176,6 +214,7 @@ class StreetNetworkTravelModel:
         slowest = float(min(speeds.min(), self.access_mps)) * 0.5  # rush hours are slower
         self._encoding = _Encoding.for_network(network.edge_length_m, slowest)
         self._periods: dict[str, _Period] = {}
+        self._snapped: dict[Location, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
     def period(self, depart: datetime | None) -> tuple[str, int | None]:
@@ -195,61 +234,87 @@ class StreetNetworkTravelModel:
             self._periods[name] = period
         return period
 
-    def _junction_matrix(self, period: _Period, nodes: np.ndarray) -> np.ndarray:
-        """Packed fastest-path results among junctions ``nodes`` (unique), cached."""
-        missing = [int(n) for n in nodes if int(n) not in period.pos]
-        if len(period.nodes) + len(missing) > self.max_cached_nodes:
-            period.nodes, period.pos, period.packed = np.empty(0, np.int64), {}, np.empty((0, 0))
-            missing = [int(n) for n in nodes]
+    def _junction_matrix(
+        self, period: _Period, nodes: np.ndarray, targets: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Packed fastest-path results from junctions ``nodes`` to ``targets`` (default: the
+        same), cached: one Dijkstra run per junction never asked for before."""
+        targets = nodes if targets is None else targets
+        wanted = nodes if targets is nodes else np.unique(np.concatenate([nodes, targets]))
+        missing = [int(n) for n in wanted if int(n) not in period.pos]
+        if period.count + len(missing) > self.max_cached_nodes:
+            period.forget()
+            missing = [int(n) for n in wanted]
         if missing:
             started = time.perf_counter()
-            known = np.concatenate([period.nodes, np.asarray(missing, dtype=np.int64)])
+            k_old = period.count
+            period.reserve(k_old + len(missing))
+            period.nodes[k_old : k_old + len(missing)] = missing
+            known = period.nodes[: k_old + len(missing)]
             new_rows = np.empty((len(missing), len(known)))
             for lo in range(0, len(missing), self.batch):
                 rows = dijkstra(period.core, directed=True, indices=missing[lo : lo + self.batch])
                 new_rows[lo : lo + len(rows)] = rows[:, known]
-            k_old = len(period.nodes)
-            packed = np.empty((len(known), len(known)))
-            packed[:k_old, :k_old] = period.packed
-            packed[k_old:, :] = new_rows
-            packed[:k_old, k_old:] = new_rows[:, :k_old].T  # the graph is undirected
-            period.nodes, period.packed = known, packed
-            period.pos = {int(n): i for i, n in enumerate(known)}
+            packed = period.packed
+            packed[k_old : len(known), : len(known)] = new_rows
+            packed[:k_old, k_old : len(known)] = new_rows[:, :k_old].T  # undirected graph
+            period.count = len(known)
+            period.pos.update((n, k_old + i) for i, n in enumerate(missing))
             log.debug("%d new junctions in %.2f s", len(missing), time.perf_counter() - started)
-        index = np.fromiter((period.pos[int(n)] for n in nodes), dtype=np.int64, count=len(nodes))
-        return period.packed[np.ix_(index, index)]
+        pos = period.pos
+        rows = np.fromiter((pos[int(n)] for n in nodes), dtype=np.int64, count=len(nodes))
+        cols = rows
+        if targets is not nodes:
+            cols = np.fromiter((pos[int(n)] for n in targets), dtype=np.int64, count=len(targets))
+        found: np.ndarray = period.packed[np.ix_(rows, cols)]
+        return found
 
-    def _node_matrix(self, period: _Period, nodes: np.ndarray) -> np.ndarray:
-        """Packed fastest-path results among street nodes ``nodes`` (unique).
-
-        A node inside a chain leaves it by one of the chain's two junctions (or stays on
-        the chain when the other node is on it too); packed sums stay exact, so the least
-        of the combinations is the fastest path, ties broken by length.
-        """
+    def _chain_ends(
+        self, period: _Period, nodes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per street node: its chain (-1 at a junction), the chain's two ends as compact
+        junction numbers, and the packed cost from the node to each end."""
         chains = self.network.chains
         chain = chains.node_chain[nodes]
         inner = chain >= 0
         c = np.where(inner, chain, 0)
         along = period.prefix[chains.offsets[c] + chains.node_pos[nodes]] - period.chain_base[c]
-        ends_a = np.where(inner, chains.start[c], nodes)
-        ends_b = np.where(inner, chains.stop[c], nodes)
+        ends_a = np.searchsorted(period.junctions, np.where(inner, chains.start[c], nodes))
+        ends_b = np.searchsorted(period.junctions, np.where(inner, chains.stop[c], nodes))
         off_a = np.where(inner, along, 0.0)
         off_b = np.where(inner, period.chain_total[c] - along, 0.0)
-        ends_a = np.searchsorted(period.junctions, ends_a)  # compact junction numbers
-        ends_b = np.searchsorted(period.junctions, ends_b)
-        junctions = np.unique(np.concatenate([ends_a, ends_b]))
-        core = self._junction_matrix(period, junctions)
-        ia, ib = np.searchsorted(junctions, ends_a), np.searchsorted(junctions, ends_b)
+        return np.where(inner, chain, -1), ends_a, ends_b, off_a, off_b
+
+    def _node_matrix(
+        self, period: _Period, nodes: np.ndarray, targets: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Packed fastest-path results from street nodes ``nodes`` to ``targets`` (default:
+        the same nodes; each set unique).
+
+        A node inside a chain leaves it by one of the chain's two junctions (or stays on
+        the chain when the other node is on it too); packed sums stay exact, so the least
+        of the combinations is the fastest path, ties broken by length, and each entry is
+        the same whichever other nodes are asked for with it.
+        """
+        square = targets is None
+        targets = nodes if targets is None else targets
+        chain_s, sa, sb, s_off_a, s_off_b = self._chain_ends(period, nodes)
+        chain_t, ta, tb, t_off_a, t_off_b = self._chain_ends(period, targets)
+        from_j = np.unique(np.concatenate([sa, sb]))
+        to_j = from_j if square else np.unique(np.concatenate([ta, tb]))
+        core = self._junction_matrix(period, from_j, None if square else to_j)
+        isa, isb = np.searchsorted(from_j, sa), np.searchsorted(from_j, sb)
+        ita, itb = np.searchsorted(to_j, ta), np.searchsorted(to_j, tb)
         best: np.ndarray | None = None
-        for i_from, o_from in ((ia, off_a), (ib, off_b)):
-            for i_to, o_to in ((ia, off_a), (ib, off_b)):
+        for i_from, o_from in ((isa, s_off_a), (isb, s_off_b)):
+            for i_to, o_to in ((ita, t_off_a), (itb, t_off_b)):
                 via: np.ndarray = o_from[:, None] + core[np.ix_(i_from, i_to)] + o_to[None, :]
                 best = via if best is None else np.minimum(best, via)
         assert best is not None
-        same = inner[:, None] & (chain[:, None] == chain[None, :])
-        direct = np.abs(off_a[:, None] - off_a[None, :])
+        same = (chain_s[:, None] >= 0) & (chain_s[:, None] == chain_t[None, :])
+        direct = np.abs(s_off_a[:, None] - t_off_a[None, :])
         best = np.where(same, np.minimum(best, direct), best)
-        np.fill_diagonal(best, 0.0)
+        best[nodes[:, None] == targets[None, :]] = 0.0
         return best
 
     def route_polyline(
@@ -285,31 +350,52 @@ class StreetNetworkTravelModel:
             out.append((lat[k + 1], lon[k + 1]))
         return np.asarray(out, dtype=np.float64)
 
+    def time_key(self, depart: datetime | None) -> str:
+        """The time-of-day period: departures in the same period give the same matrices."""
+        return self.period(depart)[0]
+
+    def _snap(self, points: Sequence[Location]) -> tuple[np.ndarray, np.ndarray]:
+        """Each point's street node and access distance (remembered per point: a kept day
+        asks for the same points again with every new one)."""
+        known = self._snapped
+        new = list({p for p in points if p not in known})
+        if new:
+            nodes, access = self.network.snap(*_latlon(new))
+            found = dict(zip(new, zip(nodes.tolist(), access.tolist(), strict=True), strict=True))
+            if len(known) + len(new) <= SNAP_MEMO:
+                known.update(found)
+            known = {**known, **found}
+        pairs = [known[p] for p in points]
+        snapped = np.fromiter((n for n, _ in pairs), dtype=np.int64, count=len(pairs))
+        access_m = np.fromiter((a for _, a in pairs), dtype=np.float64, count=len(pairs))
+        far = np.flatnonzero(access_m > self.max_access_m)
+        if len(far):
+            i = int(far[0])
+            lat, lon = _latlon(points)
+            raise ValueError(
+                f"point {i} ({lat[i]:.6f}, {lon[i]:.6f}) is {access_m[i]:.0f} m from the nearest "
+                f"street of {self.network.source or 'the network'} ({len(far)} such point(s)): "
+                "outside the street network's area?"
+            )
+        return snapped, access_m
+
+    def _decoded(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not np.isfinite(packed).all():
+            raise ValueError("street network: some points lie on streets not connected to others")
+        return self._encoding.decode(packed)
+
     def matrices(
         self, points: Sequence[Location], depart: datetime | None = None
     ) -> TravelMatrices:
         n = len(points)
         if n == 0:
             return TravelMatrices(np.zeros((0, 0)), np.zeros((0, 0)))
-        lat, lon = _latlon(points)
-        snapped, access_m = self.network.snap(lat, lon)
-        far = np.flatnonzero(access_m > self.max_access_m)
-        if len(far):
-            i = int(far[0])
-            raise ValueError(
-                f"point {i} ({lat[i]:.6f}, {lon[i]:.6f}) is {access_m[i]:.0f} m from the nearest "
-                f"street of {self.network.source or 'the network'} ({len(far)} such point(s)): "
-                "outside the street network's area?"
-            )
+        snapped, access_m = self._snap(points)
         unique, inverse = np.unique(snapped, return_inverse=True)
         name, hour = self.period(depart)
         with self._lock:
             packed = self._node_matrix(self._period(name, hour), unique)
-        if not np.isfinite(packed).all():
-            raise ValueError("street network: some points lie on streets not connected to others")
-        seconds, metres = self._encoding.decode(packed)
-        np.fill_diagonal(seconds, 0.0)
-        np.fill_diagonal(metres, 0.0)
+        seconds, metres = self._decoded(packed)
         inverse = inverse.ravel()
         access_s = access_m / self.access_mps
         distance = metres[np.ix_(inverse, inverse)] + access_m[:, None] + access_m[None, :]
@@ -317,3 +403,31 @@ class StreetNetworkTravelModel:
         np.fill_diagonal(distance, 0.0)
         np.fill_diagonal(duration, 0.0)
         return TravelMatrices(distance, duration)
+
+    def matrices_between(
+        self,
+        sources: Sequence[Location],
+        targets: Sequence[Location],
+        depart: datetime | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(distance, duration) from each source to each target, entry for entry as
+        ``matrices`` gives them (a point and itself: 0 only where ``matrices`` has its
+        diagonal, so the caller zeroes a point's own entry)."""
+        if not len(sources) or not len(targets):
+            return np.zeros((len(sources), len(targets))), np.zeros((len(sources), len(targets)))
+        s_nodes, s_access = self._snap(sources)
+        t_nodes, t_access = self._snap(targets)
+        s_unique, s_inv = np.unique(s_nodes, return_inverse=True)
+        t_unique, t_inv = np.unique(t_nodes, return_inverse=True)
+        name, hour = self.period(depart)
+        with self._lock:
+            packed = self._node_matrix(self._period(name, hour), s_unique, t_unique)
+        seconds, metres = self._decoded(packed)
+        s_inv, t_inv = s_inv.ravel(), t_inv.ravel()
+        distance = metres[np.ix_(s_inv, t_inv)] + s_access[:, None] + t_access[None, :]
+        duration = (
+            seconds[np.ix_(s_inv, t_inv)]
+            + (s_access / self.access_mps)[:, None]
+            + (t_access / self.access_mps)[None, :]
+        )
+        return distance, duration

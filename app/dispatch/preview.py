@@ -1,8 +1,9 @@
 """Reassign previews: where moved stops would go, and what that does to every route involved.
 
-The engine's ``DayContext`` of the plan on screen is built once per plan version (one travel
-matrix call) by :class:`ContextCache`; a preview then only evaluates stop sequences, so it
-answers in a few milliseconds: fast enough for every mouse move of a drag.
+The engine's ``DayContext`` of the plan on screen is built once (one travel matrix call) and
+then kept current by :class:`ContextCache` as commands change the plan; a preview only
+evaluates stop sequences, so it answers in a few milliseconds: fast enough for every mouse
+move of a drag.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.incremental import IncrementalContext
 from engine.model import DayInput, Location, Plan, Route, RouteStatus, Stop, StopStatus
-from engine.planning import DayContext, Snapshot, VehicleState, context, insertions
+from engine.planning import DayContext, Snapshot, VehicleState, insertions
 from engine.problem import TOLERANCE
 
 log = logging.getLogger(__name__)
 
-PositionsProvider = Callable[[], Mapping[str, VehicleState]]
+PositionsProvider = Callable[[], Mapping[str, Any]]  # vehicle states, or live fixes
 
 
 def is_history(stop: Stop) -> bool:
@@ -54,19 +56,6 @@ def vehicle_states(
     return states
 
 
-def _signature(plan: Plan) -> tuple:
-    """What the engine context depends on beyond the day: each route's vehicle, driver and
-    served stops. Sequences, planned times and locks of open stops do not matter to it."""
-    return (
-        plan.id,
-        tuple(
-            (r.id, r.vehicle_id, r.driver_id, tuple(s for s in r.stops if is_history(s)))
-            for r in plan.routes
-        ),
-        frozenset(o for r in plan.routes for o in r.order_ids),
-    )
-
-
 def states_from_fixes(fixes: Mapping[str, Any]) -> dict[str, VehicleState]:
     """Vehicle states from live fixes (anything with ``lat``, ``lon`` and ``ts`` in epoch
     seconds or an aware datetime), e.g. ``LiveState.positions``, for a positions provider."""
@@ -77,51 +66,63 @@ def states_from_fixes(fixes: Mapping[str, Any]) -> dict[str, VehicleState]:
     return out
 
 
-class ContextCache:
-    """The engine context of the plan on screen, built once and reused while it fits.
+def _states(known: Mapping[str, Any]) -> dict[str, VehicleState]:
+    """A positions provider's answer as vehicle states (it may hand over raw live fixes)."""
+    fixes = {vid: x for vid, x in list(known.items()) if not isinstance(x, VehicleState)}
+    return {**{vid: x for vid, x in known.items() if vid not in fixes}, **states_from_fixes(fixes)}
 
-    Keyed on the identity of the plan and day objects and on ``now`` truncated to the
-    minute; a new plan object whose routes have the same vehicles, drivers, orders and
-    served stops (as after a reassign, an undo or a lock) reuses the context as well, so a
-    drag right after a command does not pay for a rebuild. Thread-safe: ``prepare`` may
-    run on a worker (a cold street-network matrix takes a second or two) while the main
-    thread previews; a preview then waits for that build instead of starting its own.
+
+class ContextCache:
+    """The engine context of the plan on screen, kept current (``engine.incremental``).
+
+    Asked with the plan, the day and ``now`` (truncated to the minute). A new plan of the
+    same day in the same minute (after a command, an undo, a lock) updates the kept
+    context instead of building it again; a new minute reads the live positions again and
+    moves the vehicles' starts; a newly served stop, a vehicle or driver change, a new
+    time-of-day period or another day builds it anew. ``apply`` is the commands' hook.
+    Thread-safe: ``prepare`` may run on a worker (a cold street-network matrix takes a
+    second or two) while the main thread previews; a preview then waits for that build
+    instead of starting its own.
     """
 
     def __init__(self, travel, positions: PositionsProvider | None = None) -> None:
         self.travel = travel
         self.positions = positions
-        self._key: tuple[Plan, DayInput, datetime | None] | None = None
-        self._signature: tuple | None = None
-        self._ctx: DayContext | None = None
+        self.kept = IncrementalContext(travel)
+        self._minute: tuple[datetime | None] | None = None  # the minute of the live states
+        self._known: Mapping[str, VehicleState] | None = None
         self._lock = threading.Lock()
-        self.builds = 0
+
+    @property
+    def builds(self) -> int:
+        """Full builds so far (the rest were updates of the kept context)."""
+        return self.kept.builds
 
     def get(self, plan: Plan, day: DayInput, now: datetime | None) -> DayContext:
         with self._lock:
-            return self._get(plan, day, now)
+            minute = now.replace(second=0, microsecond=0) if now is not None else None
+            ctx = self.kept.current
+            if ctx is not None and self._minute == (minute,):
+                if ctx.snapshot.plan is plan and ctx.snapshot.day is day:
+                    return ctx
+            else:
+                self._known = _states(self.positions()) if self.positions is not None else None
+                self._minute = (minute,)
+            states = vehicle_states(plan, day, minute, self._known)
+            return self.kept.context(Snapshot(day, plan, minute, states))
 
-    def _get(self, plan: Plan, day: DayInput, now: datetime | None) -> DayContext:
-        minute = now.replace(second=0, microsecond=0) if now is not None else None
-        key = self._key
-        if key is not None and key[1] is day and key[2] == minute:
-            if key[0] is plan:
-                return self._ctx  # type: ignore[return-value]
-            signature = _signature(plan)
-            if signature == self._signature:
-                self._key = (plan, day, minute)
-                return self._ctx  # type: ignore[return-value]
-        known = self.positions() if self.positions is not None else None
-        snapshot = Snapshot(day, plan, minute, vehicle_states(plan, day, minute, known))
-        self._ctx = context(snapshot, self.travel, plan.depot_id)
-        self._key, self._signature = (plan, day, minute), _signature(plan)
-        self.builds += 1
-        return self._ctx
+    def apply(self, plan: Plan) -> None:
+        """A command changed the plan: bring the kept context up to it (same day, same
+        minute), so the next preview, insertion or suggestion starts from it."""
+        ctx = self.kept.current
+        if ctx is not None and self._minute is not None:
+            self.get(plan, ctx.snapshot.day, self._minute[0])
 
     def clear(self) -> None:
         """Forget the context (e.g. when live positions should be read again now)."""
         with self._lock:
-            self._key, self._signature, self._ctx = None, None, None
+            self.kept = IncrementalContext(self.travel)
+            self._minute, self._known = None, None
 
 
 @dataclass(frozen=True, slots=True)

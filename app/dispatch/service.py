@@ -4,12 +4,17 @@
     preview = service.preview_reassign(plan, day, ["O7"], "R-V3", now)   # while dragging
     result = service.reassign(plan, day, ["O7"], "R-V3", now)            # on drop: written,
     back = service.apply_undo(state.plan, result.undo)                   # shown once; Ctrl+Z
+    ranked = service.suggest(plan, day, "O7", now)                       # move targets
+    proposal = service.insert_order(plan, day, urgent_order, now)        # where it fits
 
 With a ``DayState`` the service is its only writer: a command's new plan and its change
 record are put there and broadcast once (Anki's OpChanges), as are the day when it opens
 (``open_day``), a fresh or stored plan (``show_plan``), the plan as stored after a refused
 edit, and telemetry's stop results (``merge_stop_results``). Without one (scripts, tests)
 the caller gets the same ``CommandResult`` and shows it where it likes.
+
+The engine's day context is built once and kept current by every command written here
+(``ContextCache.apply``), so previews, suggestions and insertions answer in milliseconds.
 
 Roles: moving stops between routes and accepting a fleet-wide re-plan are supervisor
 actions (a dispatcher gets :class:`NotAllowed`, and may ``propose`` instead). A re-plan
@@ -54,8 +59,8 @@ from app.dispatch.store import (
 )
 from app.store import StaleVersionError, Store, repository
 from app.telemetry.state import StopState
-from engine.model import DayInput, Plan, Route, Unassigned
-from engine.planning import Proposal
+from engine.model import DayInput, Order, Plan, Route, Unassigned
+from engine.planning import Proposal, Suggestion, suggest_in
 
 log = logging.getLogger(__name__)
 
@@ -267,13 +272,28 @@ class DispatchService:
         self._contexts.get(plan, day, now)
 
     def forget_context(self) -> None:
-        """Drop the cached engine context (e.g. to read live positions again now)."""
+        """Drop the kept engine context (e.g. to read live positions again now)."""
         self._contexts.clear()
 
     @property
     def context_builds(self) -> int:
-        """How often the engine context was built (once per plan version and minute)."""
+        """How often the engine context was built from scratch (commands only update it)."""
         return self._contexts.builds
+
+    def suggest(
+        self, plan: Plan, day: DayInput, order_id: str, now: datetime | None = None
+    ) -> list[Suggestion]:
+        """Other routes for a stop, best first (feasible, then cheapest), from the kept
+        context: milliseconds, not a rebuild of the day."""
+        return suggest_in(self._contexts.get(plan, day, now), order_id)
+
+    def insert_order(
+        self, plan: Plan, day: DayInput, order: Order, now: datetime | None = None
+    ) -> Proposal:
+        """Where an urgent order fits best (a proposal: nothing is written; accept it with
+        ``accept_proposal`` once the order is part of the day)."""
+        self._contexts.get(plan, day, now)
+        return self._contexts.kept.insert(order)
 
     def preview_reassign(
         self,
@@ -456,6 +476,7 @@ class DispatchService:
             exc.theirs = self.load_plan(plan.depot_id, plan.day)  # type: ignore[attr-defined]
             raise
         self._book.remember(written.plan, written.versions)
+        self._contexts.apply(written.plan)  # the kept engine context follows every command
         undo = UndoRecord(
             plan_id=written.plan.id,
             routes=written.replaced,

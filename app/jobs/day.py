@@ -199,18 +199,19 @@ class DayJobs(QObject):
         self._submit(JobKind.REPLAN, job)
 
     def suggest_routes(self, order_id: str, positions: Mapping[str, Any]) -> list[str]:
-        """Other routes the engine ranks best for a stop: feasible first, then by cost."""
+        """Other routes the engine ranks best for a stop: feasible first, then by cost
+        (from the dispatch service's kept engine context: no rebuild of the day)."""
         from engine.planning import Snapshot, suggest
 
         index, plan = self.state.index, self.state.plan
         if index is None or plan is None:
             return []
         now = self.clock.now()
-        states = vehicle_states(plan, index.day, now, states_from_fixes(positions))
-        locked = frozenset(s.order_id for r in plan.routes for s in r.stops if s.locked)
-        ranked = suggest(
-            Snapshot(index.day, plan, now, states, locked), order_id, self.travel_model()
-        )
+        if self.dispatch is not None:
+            ranked = self.dispatch.suggest(plan, index.day, order_id, now)
+        else:
+            states = vehicle_states(plan, index.day, now, states_from_fixes(positions))
+            ranked = suggest(Snapshot(index.day, plan, now, states), order_id, self.travel_model())
         by_vehicle = {r.vehicle_id: r.id for r in plan.routes}
         current = plan.route_of(order_id)
         return [

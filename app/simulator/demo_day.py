@@ -123,11 +123,28 @@ def _depot(net: StreetNetwork) -> Depot:
     )
 
 
-def _fleet(day: date, rng: np.random.Generator) -> tuple[tuple[Vehicle, ...], tuple[Driver, ...]]:
+def _fleet_mix(size: int | None) -> list[tuple]:
+    """FLEET, or its mix of vans and trucks (and refrigerated ones) scaled to ``size``."""
+    if size is None:
+        return list(FLEET)
+    total = sum(row[1] for row in FLEET)
+    vans = round(size * FLEET[0][1] / total)
+    counts = (vans, size - vans)
+    return [
+        (name, n, kg, m3, km, hour, fixed, min(n, round(cold * n / count)))
+        for (name, count, kg, m3, km, hour, fixed, cold), n in zip(FLEET, counts, strict=True)
+    ]
+
+
+def _fleet(
+    day: date, rng: np.random.Generator, size: int | None = None
+) -> tuple[tuple[Vehicle, ...], tuple[Driver, ...]]:
     tz = ZoneInfo(DEMO_TIMEZONE)
     vehicles: list[Vehicle] = []
     drivers: list[Driver] = []
-    for type_name, count, kg, m3, per_km, per_hour, fixed, cold in FLEET:
+    for type_name, count, kg, m3, per_km, per_hour, fixed, cold in _fleet_mix(size):
+        if not count:
+            continue
         cold_at = set(np.linspace(0, count - 1, cold).round().astype(int).tolist())
         for i in range(count):
             vid = f"V{len(vehicles) + 1:02d}"
@@ -184,17 +201,26 @@ def _demand(rng: np.random.Generator) -> tuple[dict[str, float], int, frozenset[
 
 
 def generate_demo_day(
-    seed: int = 7, day: date | None = None, network: StreetNetwork | None = None
+    seed: int = 7,
+    day: date | None = None,
+    network: StreetNetwork | None = None,
+    *,
+    orders: int = ORDER_COUNT,
+    vehicles: int | None = None,
 ) -> DayInput:
-    """A realistic, feasible day at the demo depot; the same seed and day give the same day."""
+    """A realistic, feasible day at the demo depot; the same seed and day give the same day.
+
+    ``orders`` and ``vehicles`` size it (the benchmark's larger days; the fleet keeps its
+    mix of vans and trucks); the defaults are the demo day.
+    """
     day = day or demo_today()
     net = network or StreetNetwork.load(DEMO_CITY_NETWORK)
     rng = np.random.default_rng([seed, day.toordinal()])
     depot = _depot(net)
-    vehicles, drivers = _fleet(day, rng)
-    points = net.random_street_points(rng, ORDER_COUNT)
-    orders = []
-    for i in range(ORDER_COUNT):
+    fleet, drivers = _fleet(day, rng, vehicles)
+    points = net.random_street_points(rng, orders)
+    out: list[Order] = []
+    for i in range(orders):
         lat, lon = round(float(points.lat[i]), 6), round(float(points.lon[i]), 6)
         windows = _windows(day, rng)
         demand, minutes, skills = _demand(rng)
@@ -203,7 +229,7 @@ def generate_demo_day(
             customer = f"{_LAST[rng.integers(len(_LAST))]} {_TRADES[rng.integers(len(_TRADES))]}"
         else:
             customer = f"{_FIRST[rng.integers(len(_FIRST))]} {_LAST[rng.integers(len(_LAST))]}"
-        orders.append(
+        out.append(
             Order(
                 id=f"O{day:%Y%m%d}-{i + 1:04d}",
                 depot_id=DEPOT_ID,
@@ -218,8 +244,8 @@ def generate_demo_day(
                 wave="W1" if windows[0].start.hour < 12 else "W2",
             )
         )
-    orders = _arrivals(orders, day, seed)
-    return DayInput(day, (depot,), vehicles, drivers, tuple(orders), waves=_waves(day))
+    out = _arrivals(out, day, seed)
+    return DayInput(day, (depot,), fleet, drivers, tuple(out), waves=_waves(day))
 
 
 def _waves(day: date) -> tuple[Wave, ...]:

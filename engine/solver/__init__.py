@@ -1,9 +1,23 @@
-"""Solve an index-level ``Problem``: PyVRP for cold starts it can express, OR-Tools otherwise.
+"""Solve an index-level ``Problem`` within a time limit that holds for the whole call.
 
-``solve`` plans from scratch; ``replan`` warm-starts OR-Tools from ``problem.initial_routes``
-(locks, sequences, churn). Clients no vehicle could ever serve are diagnosed up front and
-come back unassigned with the reason; the rest are solved, and the result is checked by
-``engine.check.check`` before it is returned.
+``solve`` plans from scratch: PyVRP where its model fits (breaks: PyVRP on the problem with
+breaks folded into shorter shifts, then OR-Tools from there), OR-Tools otherwise.
+``replan`` starts from ``problem.initial_routes`` and returns the best, by route costs plus
+``churn_penalty`` per stop moved off its vehicle, of three candidates:
+
+- **continue**: the current routes minus what no longer fits, plus cheapest insertions of
+  whatever is not placed (a new order, a broken-down vehicle's stops): feasible at once and
+  reported as the first solution;
+- **fresh**: PyVRP on the mid-day problem from scratch (every vehicle where it is, with
+  what it carries, served stops gone, locks as routing profiles), then each moved stop put
+  back on its vehicle where that costs less than the churn penalty;
+- **local**: OR-Tools guided local search from the better of the two, with locks, kept
+  orders, breaks and the churn penalty in its objective.
+
+Clients no vehicle could ever serve are diagnosed up front and come back unassigned with
+the reason. Every result is checked by ``engine.check.check`` before it is returned. The
+limit covers everything from the call to the return (diagnosis, model builds, solving,
+repair and the check): the solvers stop early enough to leave time for the polish.
 """
 
 from __future__ import annotations
@@ -11,56 +25,95 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from engine.check import check, route_cost
-from engine.problem import Problem, Solution, total_distance
+from engine.problem import Problem, Solution, moved_stops, total_distance
 from engine.solver.callbacks import SolveCallbacks
-from engine.solver.diagnose import diagnose, repair
+from engine.solver.diagnose import diagnose, reason_for, repair
 from engine.solver.insertion import best_insertion
 from engine.solver.scaling import big_penalty
 
-__all__ = ["SolveCallbacks", "replan", "solve"]
+__all__ = ["SolveCallbacks", "continuing", "objective", "replan", "solve", "unchurn"]
 
 log = logging.getLogger(__name__)
 
-MIN_ORTOOLS_SHARE = 0.3  # of the time limit, left to OR-Tools when PyVRP did not finish
-RELAXED_SHARE = 0.5  # of the time limit, spent by PyVRP on the problem without breaks
+RELAXED_SHARE = 0.5  # of the solving time, spent by PyVRP on the problem without breaks
+FRESH_SHARE = 0.7  # of a re-plan's solving time, for the fresh solve; the rest improves
+FEASIBLE_BY_SHARE = 0.5  # PyVRP hands over if it has nothing feasible by this share
+POLISH_SHARE = 0.01  # of the limit, kept for repair, last insertions and the check ...
+POLISH_S_PER_CLIENT = 100e-6  # ... plus this much per client
+POLISH_MAX_SHARE = 0.2
+ORTOOLS_SETUP_S_PER_CLIENT = 0.5e-3  # building and closing its model, about
 
 
-def _finish(
-    problem: Problem,
-    routes: list[list[int]],
-    reasons: dict[int, str],
-    solver: str,
-    started: float,
-) -> Solution:
-    routes = repair(problem, routes)
+def polish_reserve(problem: Problem, time_limit_s: float) -> float:
+    """Seconds kept at the end of a call for repair, insertions and the independent check."""
+    want = POLISH_SHARE * time_limit_s + POLISH_S_PER_CLIENT * len(problem.clients)
+    return min(POLISH_MAX_SHARE * time_limit_s, want)
+
+
+class _Improving(SolveCallbacks):
+    """Forwards progress only when it improves on what was reported (costs comparable)."""
+
+    def __init__(self, inner: SolveCallbacks, started: float) -> None:
+        self.inner, self.started = inner, started
+        self.best = float("inf")
+
+    def on_progress(self, best_cost: float, elapsed_s: float) -> None:
+        if best_cost < self.best:
+            self.best = best_cost
+            self.inner.on_progress(best_cost, elapsed_s)
+
+    def report(self, cost: float) -> None:
+        self.on_progress(cost, time.perf_counter() - self.started)
+
+    def on_phase(self, name: str) -> None:
+        self.inner.on_phase(name)
+
+
+def _insert_missing(
+    problem: Problem, routes: list[list[int]], clients: Sequence[int]
+) -> list[list[int]]:
+    """Cheapest feasible insertion, in turn, of every client the routes do not serve."""
     served = {n for r in routes for n in r}
-    for n in problem.clients:
-        # A last cheap pass: whatever the solver left out but fits somewhere goes in.
-        if n not in served and n not in reasons:
+    for n in clients:
+        if n not in served:
             best = best_insertion(problem, routes, n)
             if best is not None:
                 routes[best.vehicle].insert(best.position, n)
                 served.add(n)
-    unassigned = dict(reasons)
+    return routes
+
+
+def _finish(
+    problem: Problem,
+    routes: Sequence[Sequence[int]],
+    reasons: Mapping[int, str],
+    solver: str,
+    started: float,
+    candidates: Mapping[str, float] | None = None,
+) -> Solution:
+    routes = _insert_missing(problem, repair(problem, routes), problem.clients)
+    served = {n for r in routes for n in r}
+    unassigned = {n: reasons[n] for n in problem.clients if n in reasons and n not in served}
     for n in problem.clients:
         if n not in served and n not in unassigned:
-            unassigned[n] = "no_feasible_route"
+            unassigned[n] = reason_for(problem, n) or "no_feasible_route"
     violations = check(problem, routes)
     if violations:
         log.warning("%s returned %d violations, first: %s", solver, len(violations), violations[0])
-    cost = sum(route_cost(problem, k, r) for k, r in enumerate(routes))
-    cost += sum(problem.nodes[n].penalty or 0.0 for n in unassigned)
     return Solution(
         routes=tuple(tuple(r) for r in routes),
         unassigned=unassigned,
-        cost=cost,
+        cost=objective(problem, routes),
         distance=total_distance(problem, routes),
         feasible=not violations,
         solver=solver,
         seconds=time.perf_counter() - started,
+        moved=moved_stops(problem, routes),
+        candidates=dict(candidates or {}),
     )
 
 
@@ -79,6 +132,7 @@ def solve(
     ``backend``: ``"auto"`` (PyVRP where it fits, else OR-Tools), ``"pyvrp"`` or ``"ortools"``.
     """
     started = time.perf_counter()
+    end = started + time_limit_s - polish_reserve(problem, time_limit_s)
     callbacks = callbacks or SolveCallbacks()
     reasons = diagnose(problem)
     clients = [c for c in problem.clients if c not in reasons]
@@ -86,79 +140,129 @@ def solve(
         return _finish(problem, [[] for _ in problem.vehicles], reasons, "none", started)
     from engine.solver import pyvrp_backend
 
+    initial = None
     use_pyvrp = backend == "pyvrp" or (backend == "auto" and pyvrp_backend.supports(problem))
     if use_pyvrp:
         callbacks.on_phase("pyvrp")
         routes, ok = pyvrp_backend.solve_pyvrp(
             problem,
             clients,
-            time_limit_s,
+            end,
             stop_event=stop_event,
             callbacks=callbacks,
             seed=seed,
             iterations=iterations,
+            feasible_by=_share(started, end, FEASIBLE_BY_SHARE) if backend == "auto" else None,
+            started=started,
         )
-        if ok and not check(problem, routes):
+        if ok:  # the polish repairs and re-checks: no need to check twice
             return _finish(problem, routes, reasons, "pyvrp", started)
-        log.info("PyVRP found no feasible plan; falling back to OR-Tools")
         if stop_event is not None and stop_event.is_set():
             return _finish(problem, [[] for _ in problem.vehicles], reasons, "cancelled", started)
-    initial = None
-    if backend == "auto" and not use_pyvrp and pyvrp_backend.supports(problem, relaxed=True):
+        log.info("PyVRP found no feasible plan; OR-Tools goes on from its routes")
+        initial = repair(problem, routes)
+    elif backend == "auto" and pyvrp_backend.supports(problem, relaxed=True):
         # Breaks: PyVRP plans with shifts shortened by the break, OR-Tools finishes from there.
         callbacks.on_phase("pyvrp")
-        relaxed = pyvrp_backend.without_breaks(problem)
         routes, _ = pyvrp_backend.solve_pyvrp(
-            relaxed,
+            pyvrp_backend.without_breaks(problem),
             clients,
-            time_limit_s * RELAXED_SHARE,
+            _share(started, end, RELAXED_SHARE),
             stop_event=stop_event,
-            callbacks=SolveCallbacks(),
             seed=seed,
             iterations=None if iterations is None else iterations // 2,
+            started=started,
         )
-        initial = repair(problem, routes)
-    return _solve_ortools(
-        problem,
-        clients,
-        reasons,
-        time_limit_s,
-        stop_event,
-        callbacks,
-        started,
-        initial,
-        iterations,
-    )
+        initial = _insert_missing(problem, repair(problem, routes), clients)
+    callbacks.on_phase("ortools")
+    routes = _ortools(problem, clients, end, stop_event, callbacks, started, initial, iterations)
+    return _finish(problem, routes, reasons, "ortools", started)
 
 
-def _solve_ortools(
+def _share(started: float, end: float, share: float) -> float:
+    return started + share * max(0.0, end - started)
+
+
+def _ortools(
     problem: Problem,
     clients: Sequence[int],
-    reasons: dict[int, str],
-    limit: float,
+    end: float,
     stop_event: threading.Event | None,
     callbacks: SolveCallbacks,
     started: float,
     initial: Sequence[Sequence[int]] | None,
     iterations: int | None,
-) -> Solution:
+) -> list[list[int]]:
     from engine.solver.ortools_backend import solve_ortools
 
-    callbacks.on_phase("ortools")
+    setup = ORTOOLS_SETUP_S_PER_CLIENT * len(clients)
+    if initial is not None and iterations is None and end - time.perf_counter() < 2 * setup:
+        log.info("no time left for OR-Tools; keeping the routes found so far")
+        return [list(r) for r in initial]
     routes = solve_ortools(
         problem,
         clients,
-        max(MIN_ORTOOLS_SHARE * limit, limit - (time.perf_counter() - started)),
+        end,
         stop_event=stop_event,
         callbacks=callbacks,
         initial_routes=initial,
         solution_limit=iterations,
+        started=started,
     )
     if routes is None:
-        routes = (
-            [list(r) for r in initial] if initial is not None else [[] for _ in problem.vehicles]
-        )
-    return _finish(problem, routes, reasons, "ortools", started)
+        return [list(r) for r in initial] if initial is not None else [[] for _ in problem.vehicles]
+    return routes
+
+
+def continuing(problem: Problem) -> list[list[int]]:
+    """The current routes minus what no longer fits, plus cheapest insertions of the rest."""
+    initial = problem.initial_routes or ((),) * problem.num_vehicles
+    keep = set(problem.clients)
+    routes = repair(problem, [[n for n in r if n in keep] for r in initial])
+    return _insert_missing(problem, routes, problem.clients)
+
+
+def unchurn(problem: Problem, routes: Sequence[Sequence[int]]) -> list[list[int]]:
+    """Each stop moved off its vehicle goes back where that costs less than the churn."""
+    out = [list(r) for r in routes]
+    if problem.churn_penalty <= 0 or problem.initial_routes is None:
+        return out
+    before = problem.initial_vehicle()
+    where = {n: k for k, r in enumerate(out) for n in r}
+    for n, k in before.items():
+        now = where.get(n)
+        if now is None or now == k or n in problem.locks:
+            continue
+        rest = [m for m in out[now] if m != n]
+        only_k = [r if j == k else () for j, r in enumerate(out)]
+        best = best_insertion(problem, only_k, n)
+        if best is None:
+            continue
+        saving = _route_cost(problem, now, out[now]) - _route_cost(problem, now, rest)
+        if best.cost_delta - saving < problem.churn_penalty:
+            out[now] = rest
+            out[k].insert(best.position, n)
+            where[n] = k
+    return out
+
+
+def _route_cost(problem: Problem, k: int, route: Sequence[int]) -> float:
+    return route_cost(problem, k, route)
+
+
+def objective(problem: Problem, routes: Sequence[Sequence[int]]) -> float:
+    """What the solvers minimise: route costs, the leave-out penalty of every client not
+    served (its own, or a big one for a required client) and the churn penalty per moved
+    stop."""
+    served = {n for r in routes for n in r}
+    left = [n for n in problem.clients if n not in served]
+    cost = sum(route_cost(problem, k, r) for k, r in enumerate(routes))
+    if left:
+        big = big_penalty(problem)
+        for n in left:
+            penalty = problem.nodes[n].penalty
+            cost += big if penalty is None else penalty
+    return cost + problem.churn_penalty * moved_stops(problem, routes)
 
 
 def replan(
@@ -170,29 +274,60 @@ def replan(
     *,
     iterations: int | None = None,
 ) -> Solution:
-    """Improve ``problem.initial_routes`` under locks, sequences and the churn penalty."""
-    del seed
+    """The best of continuing, a fresh solve and a local search (see the module docstring).
+
+    ``solution.solver`` names the winner and ``solution.candidates`` every candidate's
+    objective (route costs, leave-out penalties and the churn paid).
+    """
+    if problem.initial_routes is None:
+        return solve(problem, time_limit_s, stop_event, callbacks, seed, iterations=iterations)
     started = time.perf_counter()
-    callbacks = callbacks or SolveCallbacks()
+    end = started + time_limit_s - polish_reserve(problem, time_limit_s)
+    report = _Improving(callbacks or SolveCallbacks(), started)
+    candidates: dict[str, list[list[int]]] = {"continue": continuing(problem)}
+    costs = {"continue": objective(problem, candidates["continue"])}
+    report.report(costs["continue"])
+
+    def best() -> str:
+        return min(costs, key=lambda name: (costs[name], name != "continue"))
+
     reasons = diagnose(problem)
     clients = [c for c in problem.clients if c not in reasons]
-    initial: Sequence[Sequence[int]] | None = problem.initial_routes
-    if initial is not None:
-        # The current routes minus what no longer fits, plus cheapest insertions: feasible
-        # at once, reported as the first solution, and OR-Tools' starting point.
-        keep = set(clients)
-        routes = repair(problem, [[n for n in r if n in keep] for r in initial])
-        placed = {n for r in routes for n in r}
-        for n in clients:
-            if n not in placed:
-                best = best_insertion(problem, routes, n)
-                if best is not None:
-                    routes[best.vehicle].insert(best.position, n)
-        initial = routes
-        cost = sum(route_cost(problem, k, r) for k, r in enumerate(routes))
-        left = [n for n in clients if n not in {m for r in routes for m in r}]
-        cost += sum(problem.nodes[n].penalty or big_penalty(problem) for n in left)
-        callbacks.on_progress(cost, time.perf_counter() - started)
-    return _solve_ortools(
-        problem, clients, reasons, time_limit_s, stop_event, callbacks, started, initial, iterations
-    )
+    from engine.solver import pyvrp_backend
+
+    if clients and pyvrp_backend.supports(problem, relaxed=True) and not _stopped(stop_event):
+        report.on_phase("pyvrp")
+        relaxed = any(v.break_ is not None for v in problem.vehicles)
+        routes, _ = pyvrp_backend.solve_pyvrp(
+            pyvrp_backend.without_breaks(problem) if relaxed else problem,
+            clients,
+            _share(started, end, FRESH_SHARE),
+            stop_event=stop_event,
+            seed=seed,
+            iterations=iterations,
+            feasible_by=_share(started, end, FRESH_SHARE * FEASIBLE_BY_SHARE),
+            started=started,
+        )
+        fresh = unchurn(problem, _insert_missing(problem, repair(problem, routes), clients))
+        if not check(problem, fresh):
+            candidates["fresh"], costs["fresh"] = fresh, objective(problem, fresh)
+            report.report(costs["fresh"])
+    if clients and not _stopped(stop_event):
+        report.on_phase("ortools")
+        start = candidates[best()]
+        local = _ortools(problem, clients, end, stop_event, report, started, start, iterations)
+        local = _insert_missing(problem, repair(problem, local), clients)
+        if not check(problem, local):
+            candidates["local"], costs["local"] = local, objective(problem, local)
+    winner = best()
+    log.debug("re-plan candidates: %s; %s wins", costs, winner)
+    return _finish(problem, candidates[winner], reasons, winner, started, costs)
+
+
+def _stopped(event: threading.Event | None) -> bool:
+    return event is not None and event.is_set()
+
+
+def with_churn(problem: Problem, churn_penalty: float) -> Problem:
+    """The problem with a churn penalty (cost units per stop moved off its vehicle)."""
+    return replace(problem, churn_penalty=churn_penalty)

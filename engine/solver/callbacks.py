@@ -11,3 +11,6 @@ class SolveCallbacks:
 
     def on_phase(self, name: str) -> None:
         """The solver entered a phase (``"pyvrp"``, ``"ortools"``, ``"repair"``)."""
+
+    def on_matrices(self, seconds: float) -> None:
+        """The day's travel matrices are built: they took this long (apart from the limit)."""

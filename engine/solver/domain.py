@@ -8,8 +8,9 @@ Times in the problem are seconds from midnight of the day in the depot's time zo
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -87,7 +88,7 @@ class RouteReport:
     feasible: bool
 
 
-def _pair_drivers(
+def pair_drivers(
     day: DayInput, vehicles: Sequence[Vehicle], plan: Plan | None
 ) -> dict[str, Driver | None]:
     drivers = [d for d in day.drivers if d.depot_id in {v.depot_id for v in vehicles}]
@@ -120,8 +121,102 @@ def _slotted_departures(plan: Plan, history: set[str]) -> dict[str, datetime]:
     }
 
 
+def history_of(plan: Plan) -> set[str]:
+    """Orders whose stop is served (done) or being served (arrived): they stay where they are."""
+    return {
+        s.order_id
+        for r in plan.routes
+        for s in r.stops
+        if s.status.is_done or s.status == StopStatus.ARRIVED
+    }
+
+
+def _grown(
+    problem: Problem,
+    travel: TravelModel,
+    points: Sequence[Location],
+    rows: Sequence[int],
+    depart: datetime | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The problem's matrices over ``points`` where the points at ``rows`` are new: their
+    rows and columns from the travel model, everything else kept."""
+    n = len(points)
+    old = problem.distance.shape[0]
+    dist = np.zeros((n, n))
+    dur = np.zeros((n, n))
+    dist[:old, :old] = problem.distance
+    dur[:old, :old] = problem.duration
+    fresh = [points[i] for i in rows]
+    d_out, t_out = travel_between(travel, fresh, points, depart)
+    d_in, t_in = travel_between(travel, points, fresh, depart)
+    dist[rows, :], dur[rows, :] = d_out, t_out
+    dist[:, rows], dur[:, rows] = d_in, t_in
+    dist[rows, rows] = 0.0
+    dur[rows, rows] = 0.0
+    return dist, dur
+
+
+def travel_between(
+    travel: TravelModel,
+    sources: Sequence[Location],
+    targets: Sequence[Location],
+    depart: datetime | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(distance, duration) from each source to each target: the model's own rectangular
+    call where it has one, else its square matrices over both sets."""
+    between = getattr(travel, "matrices_between", None)
+    if between is not None:
+        distance, duration = between(sources, targets, depart)
+        return np.asarray(distance, dtype=np.float64), np.asarray(duration, dtype=np.float64)
+    mats = travel.matrices([*sources, *targets], depart)
+    m = len(sources)
+    return mats.distance_m[:m, m:], mats.duration_s[:m, m:]
+
+
+class _Memo:
+    """Results remembered per (vehicle, node sequence): evaluations, converted routes.
+
+    A context with more orders (``DayContext.with_orders``) gets a memo of its own that
+    reads its base's and writes there what only uses the base's nodes: new nodes are
+    numbered alike in every extension, so their results stay with the one they belong to.
+    """
+
+    KEPT = 4096
+
+    __slots__ = ("own", "base", "nodes")
+
+    def __init__(self, base: _Memo | None = None, nodes: int = 0) -> None:
+        self.own: dict[tuple[object, ...], object] = {}
+        self.base, self.nodes = base, nodes
+
+    def extended(self, nodes: int) -> _Memo:
+        if self.base is not None:
+            return _Memo(self.base, self.nodes)
+        return _Memo(self, nodes)
+
+    def get(self, key: tuple[object, ...]) -> object:
+        found = self.own.get(key)
+        if found is None and self.base is not None:
+            found = self.base.own.get(key)
+        return found
+
+    def put(self, key: tuple[object, ...], route: Sequence[int], value: object) -> None:
+        memo = self.own
+        if self.base is not None and all(n < self.nodes for n in route):
+            memo = self.base.own
+        if len(memo) >= self.KEPT:
+            memo.clear()
+        memo[key] = value
+
+
 class DayContext:
-    """One depot's day as a Problem, with the maps back to orders, vehicles and clock time."""
+    """One depot's day as a Problem, with the maps back to orders, vehicles and clock time.
+
+    Built once per plan state (one travel-matrix call); ``with_plan``, ``with_orders`` and
+    ``at`` give the context of a changed plan, of more orders and of a later moment without
+    building it again, each exactly what a new ``DayContext`` would be (see
+    ``engine.incremental``).
+    """
 
     def __init__(
         self,
@@ -131,31 +226,30 @@ class DayContext:
         extra_orders: Sequence[Order] = (),
     ) -> None:
         day, plan = snapshot.day, snapshot.plan
-        self.day, self.snapshot = day, snapshot
+        self.day, self.snapshot, self.travel = day, snapshot, travel
         self.depot = day.depot(depot_id)
         tz = ZoneInfo(self.depot.timezone)
         self.origin = datetime(day.day.year, day.day.month, day.day.day, tzinfo=tz)
         self.orders = {o.id: o for o in (*day.orders, *extra_orders) if o.depot_id == depot_id}
-        status = {s.order_id: s for r in plan.routes for s in r.stops}
-        self.history = {
-            oid for oid, s in status.items() if s.status.is_done or s.status == StopStatus.ARRIVED
-        }
+        self.history = history_of(plan)
         vehicles = [v for v in day.vehicles if v.depot_id == depot_id]
-        drivers = _pair_drivers(day, vehicles, plan)
+        drivers = pair_drivers(day, vehicles, plan)
         no_drivers = not any(drivers.values())
         self.vehicles = [v for v in vehicles if drivers[v.id] is not None or no_drivers]
         for v in vehicles:
             if v not in self.vehicles:
                 log.info("vehicle %s has no driver today; not planned", v.id)
         self.drivers = [drivers[v.id] for v in self.vehicles]
-        now = self.seconds(snapshot.now) if snapshot.now is not None else None
-        positioned = [v for v in self.vehicles if v.id in snapshot.vehicles]
-        points = [self.depot.location] + [snapshot.vehicles[v.id].location for v in positioned]
+        self.positioned = [v.id for v in self.vehicles if v.id in snapshot.vehicles]
         self.client_ids = [oid for oid in self.orders if oid not in self.history]
-        points += [self.orders[oid].location for oid in self.client_ids]
-        depart = snapshot.now if snapshot.now is not None else None
-        mats = travel.matrices(points, depart)
-        first_client = 1 + len(positioned)
+        self.points = [self.depot.location]
+        self.points += [snapshot.vehicles[vid].location for vid in self.positioned]
+        self.points += [self.orders[oid].location for oid in self.client_ids]
+        self.depart = snapshot.now
+        started = time.perf_counter()
+        mats = travel.matrices(self.points, self.depart)
+        self.matrix_seconds = time.perf_counter() - started  # reported apart from planning
+        first_client = 1 + len(self.positioned)
         self.node_of = {oid: first_client + i for i, oid in enumerate(self.client_ids)}
         self.order_of = {n: oid for oid, n in self.node_of.items()}
         dims = list(day.dimensions)
@@ -164,23 +258,47 @@ class DayContext:
         for v in self.vehicles:
             dims += [d for d in v.capacity if d not in dims]
         self.dimensions = tuple(dims)
-        nodes = [NodeSpec(name=self.depot.id)] + [NodeSpec(name=f"{v.id} now") for v in positioned]
+        self.vehicle_index = {v.id: k for k, v in enumerate(self.vehicles)}
+        specs = self._specs(snapshot)
+        self.big = self._big_penalty(mats.distance_m, mats.duration_s, specs)
+        nodes = [NodeSpec(name=self.depot.id)]
+        nodes += [NodeSpec(name=f"{vid} now") for vid in self.positioned]
         nodes += [self._node(self.orders[oid]) for oid in self.client_ids]
+        nodes = [self._with_penalty(n, i) for i, n in enumerate(nodes)]
+        locks, sequences, initial = self._plan_parts(snapshot)
+        self._evaluations = _Memo()  # per problem data and vehicles
+        self._routes = _Memo()  # per plan as well (routes_to_plan)
+        self.problem = Problem(
+            distance=mats.distance_m,
+            duration=mats.duration_s,
+            nodes=tuple(nodes),
+            vehicles=tuple(specs),
+            clients=tuple(self.node_of.values()),
+            dimensions=self.dimensions,
+            locks=locks,
+            sequences=sequences,
+            initial_routes=initial,
+        )
+
+    def _specs(self, snapshot: Snapshot) -> list[VehicleSpec]:
+        """Each vehicle's start, shift, free capacity, break, skills and costs, as of now."""
+        dims = self.dimensions
+        now = self.seconds(snapshot.now) if snapshot.now is not None else None
         any_cost = any(v.cost_per_km or v.cost_per_hour for v in self.vehicles)
-        pos_node = {v.id: 1 + i for i, v in enumerate(positioned)}
-        delivered = self._delivered(plan)
+        pos_node = {vid: 1 + i for i, vid in enumerate(self.positioned)}
+        delivered = self._delivered(snapshot.plan)
+        departs = _slotted_departures(snapshot.plan, self.history)
         specs = []
-        departs = _slotted_departures(plan, self.history)
         for v, d in zip(self.vehicles, self.drivers, strict=True):
             state = snapshot.vehicles.get(v.id)
             earliest = self.seconds(d.shift_start) if d else 0.0
-            if v.id in departs:  # loaded at a dock slot: it cannot leave before loading ends
-                earliest = max(earliest, self.seconds(departs[v.id]))
             latest = self.seconds(d.shift_end) if d else 86400.0
             if now is not None:
                 earliest = max(earliest, now)
             if state is not None:
                 earliest = max(earliest, self.seconds(state.available_at))
+            if v.id in departs:  # loaded at a dock slot: it cannot leave before loading ends
+                earliest = max(earliest, self.seconds(departs[v.id]))
             cap = tuple(v.capacity.get(x, 0.0) for x in dims)
             if state is not None and state.on_board is not None:
                 used = tuple(
@@ -192,7 +310,7 @@ class DayContext:
             brk = None
             if d and d.breaks:
                 b = d.breaks[0]
-                if now is None or self.seconds(b.latest) >= now:
+                if self.seconds(b.latest) >= earliest:  # else taken (or missed) already
                     brk = BreakSpec(
                         self.seconds(b.earliest), self.seconds(b.latest), b.duration.total_seconds()
                     )
@@ -213,9 +331,13 @@ class DayContext:
                     name=v.id,
                 )
             )
-        self.vehicle_index = {v.id: k for k, v in enumerate(self.vehicles)}
-        self.big = self._big_penalty(mats.distance_m, mats.duration_s, specs)
-        nodes = [self._with_penalty(n, i) for i, n in enumerate(nodes)]
+        return specs
+
+    def _plan_parts(
+        self, snapshot: Snapshot
+    ) -> tuple[dict[int, int], dict[int, tuple[int, ...]], tuple[tuple[int, ...], ...] | None]:
+        """(locks, kept orders, initial routes) of the snapshot's plan, as node indices."""
+        plan = snapshot.plan
         current = {s.order_id: r.vehicle_id for r in plan.routes for s in r.stops}
         locks, sequences = {}, {}
         locked_stops = {s.order_id for r in plan.routes for s in r.stops if s.locked} | set(
@@ -235,17 +357,92 @@ class DayContext:
         for oid in locked_stops:
             if oid in self.node_of and current.get(oid) in self.vehicle_index:
                 locks[self.node_of[oid]] = self.vehicle_index[current[oid]]
-        self.problem = Problem(
-            distance=mats.distance_m,
-            duration=mats.duration_s,
+        return locks, sequences, tuple(initial) if plan.routes else None
+
+    # --- the same day, changed ------------------------------------------------------------
+    def _copy(self) -> DayContext:
+        out = object.__new__(DayContext)
+        out.__dict__.update(self.__dict__)
+        return out
+
+    def with_plan(self, snapshot: Snapshot) -> DayContext:
+        """The context of another plan of the same day at the same moment: routes changed
+        (stops moved, re-sequenced, locked), nothing served, no vehicle or driver changed."""
+        if _slotted_departures(snapshot.plan, self.history) != _slotted_departures(
+            self.snapshot.plan, self.history
+        ):
+            out = self.at(snapshot)  # a dock slot moved a departure: the starts follow
+        else:
+            out = self._copy()
+            out.snapshot = snapshot
+            out._routes = _Memo()
+        locks, sequences, initial = out._plan_parts(snapshot)
+        out.problem = replace(out.problem, locks=locks, sequences=sequences, initial_routes=initial)
+        return out
+
+    def with_orders(self, orders: Sequence[Order]) -> DayContext:
+        """The context with these orders added to the day (new points: one travel call for
+        their rows and columns; the rest of the matrices is kept)."""
+        new = [o for o in orders if o.depot_id == self.depot.id and o.id not in self.orders]
+        if not new:
+            return self
+        out = self._copy()
+        out.orders = {**self.orders, **{o.id: o for o in new}}
+        n = len(self.points)
+        out._evaluations = self._evaluations.extended(n)
+        out._routes = self._routes.extended(n)
+        out.client_ids = [*self.client_ids, *(o.id for o in new)]
+        out.node_of = {**self.node_of, **{o.id: n + i for i, o in enumerate(new)}}
+        out.order_of = {i: oid for oid, i in out.node_of.items()}
+        out.points = [*self.points, *(o.location for o in new)]
+        added = list(range(n, n + len(new)))
+        started = time.perf_counter()
+        dist, dur = _grown(self.problem, self.travel, out.points, added, self.depart)
+        out.matrix_seconds = time.perf_counter() - started
+        nodes = [*self.problem.nodes, *(out._node(o) for o in new)]
+        out.big = self._big_penalty(dist, dur, self.problem.vehicles)
+        if out.big == self.big:
+            nodes[n:] = [out._with_penalty(node, i) for i, node in enumerate(nodes[n:], n)]
+        else:
+            nodes = [out._with_penalty(node, i) for i, node in enumerate(nodes)]
+        out.problem = replace(
+            self.problem,
+            distance=dist,
+            duration=dur,
             nodes=tuple(nodes),
-            vehicles=tuple(specs),
-            clients=tuple(self.node_of.values()),
-            dimensions=self.dimensions,
-            locks=locks,
-            sequences=sequences,
-            initial_routes=tuple(initial) if plan.routes else None,
+            clients=(*self.problem.clients, *added),
         )
+        return out
+
+    def at(self, snapshot: Snapshot) -> DayContext:
+        """The context of the same plan at another moment, or with vehicles elsewhere (the
+        same vehicles positioned, the same travel-time period): moved vehicles get new rows."""
+        out = self._copy()
+        out.snapshot = snapshot
+        out.depart = snapshot.now
+        moved = [
+            1 + i
+            for i, vid in enumerate(self.positioned)
+            if snapshot.vehicles[vid].location != self.snapshot.vehicles[vid].location
+        ]
+        dist, dur = self.problem.distance, self.problem.duration
+        if moved:
+            out.points = list(self.points)
+            for i in moved:
+                out.points[i] = snapshot.vehicles[self.positioned[i - 1]].location
+            started = time.perf_counter()
+            dist, dur = _grown(self.problem, self.travel, out.points, moved, out.depart)
+            out.matrix_seconds = time.perf_counter() - started
+        specs = out._specs(snapshot)
+        out._evaluations, out._routes = _Memo(), _Memo()  # vehicles start elsewhere, or later
+        out.big = self._big_penalty(dist, dur, specs)
+        nodes = self.problem.nodes
+        if out.big != self.big:
+            nodes = tuple(out._with_penalty(node, i) for i, node in enumerate(nodes))
+        out.problem = replace(
+            self.problem, distance=dist, duration=dur, vehicles=tuple(specs), nodes=nodes
+        )
+        return out
 
     # --- conversions -------------------------------------------------------------------
     def seconds(self, moment: datetime) -> float:
@@ -292,6 +489,18 @@ class DayContext:
                         acc[x] = acc.get(x, 0.0) + q
         return out
 
+    def evaluation(self, k: int, route: Sequence[int]) -> RouteEvaluation:
+        """``evaluate`` of vehicle ``k`` on node sequence ``route``, remembered. Contexts
+        of the same vehicles and matrices share what they remembered; one with more
+        orders (``with_orders``) keeps routes through its new nodes to itself."""
+        key = (k, tuple(route))
+        ev = self._evaluations.get(key)
+        if isinstance(ev, RouteEvaluation):
+            return ev
+        fresh = evaluate(self.problem, k, route)
+        self._evaluations.put(key, route, fresh)
+        return fresh
+
     def evaluate(
         self, vehicle_id: str, order_ids: Sequence[str], departure: datetime | None = None
     ) -> RouteEvaluation:
@@ -326,6 +535,38 @@ class DayContext:
             feasible=ev.feasible,
         )
 
+    def _route(
+        self, k: int, v: Vehicle, seq: Sequence[int], prev: Route | None, plan_id: str
+    ) -> Route | None:
+        """Vehicle ``k``'s domain route driving ``seq`` (None: no stops and no route before)."""
+        ev = self.evaluation(k, seq)
+        kept = tuple(s for s in prev.stops if s.order_id in self.history) if prev else ()
+        prev_stops = {s.order_id: s for s in prev.stops} if prev else {}
+        stops = list(kept)
+        for pos, n in enumerate(seq):
+            oid = self.order_of[n]
+            locked = prev_stops[oid].locked if oid in prev_stops else False
+            stops.append(
+                Stop(oid, self.clock(ev.arrivals[pos]), self.clock(ev.departures[pos]),
+                     locked=locked)
+            )  # fmt: skip
+        if not stops and prev is None:
+            return None
+        d = self.drivers[k]
+        return Route(
+            id=prev.id if prev else f"{plan_id}-{v.id}",
+            vehicle_id=v.id,
+            stops=tuple(stops),
+            driver_id=d.id if d else None,
+            status=prev.status if prev else RouteStatus.PLANNED,
+            wave=prev.wave if prev else "",
+            start=prev.start if prev and kept else self.clock(ev.start_time),
+            end=self.clock(ev.end_time),
+            dock_id=prev.dock_id if prev else None,
+            slot_start=prev.slot_start if prev else None,
+            slot_end=prev.slot_end if prev else None,
+        )
+
     def routes_to_plan(
         self, routes: Sequence[Sequence[int]], unassigned: Mapping[int, str], plan_id: str
     ) -> Plan:
@@ -335,41 +576,14 @@ class DayContext:
         old = {r.vehicle_id: r for r in self.snapshot.plan.routes}
         out = []
         for k, v in enumerate(self.vehicles):
-            seq = list(routes[k]) if k < len(routes) else []
-            ev = evaluate(self.problem, k, seq)
-            prev = old.get(v.id)
-            kept = tuple(s for s in prev.stops if s.order_id in self.history) if prev else ()
-            prev_stops = {s.order_id: s for s in prev.stops} if prev else {}
-            stops = list(kept)
-            for pos, n in enumerate(seq):
-                oid = self.order_of[n]
-                locked = prev_stops[oid].locked if oid in prev_stops else False
-                stops.append(
-                    Stop(
-                        oid,
-                        self.clock(ev.arrivals[pos]),
-                        self.clock(ev.departures[pos]),
-                        locked=locked,
-                    )
-                )
-            if not stops and prev is None:
-                continue
-            d = self.drivers[k]
-            out.append(
-                Route(
-                    id=prev.id if prev else f"{plan_id}-{v.id}",
-                    vehicle_id=v.id,
-                    stops=tuple(stops),
-                    driver_id=d.id if d else None,
-                    status=prev.status if prev else RouteStatus.PLANNED,
-                    wave=prev.wave if prev else "",
-                    start=prev.start if prev and kept else self.clock(ev.start_time),
-                    end=self.clock(ev.end_time),
-                    dock_id=prev.dock_id if prev else None,
-                    slot_start=prev.slot_start if prev else None,
-                    slot_end=prev.slot_end if prev else None,
-                )
-            )
+            seq = tuple(routes[k]) if k < len(routes) else ()
+            key = (k, seq, plan_id)
+            known = self._routes.get(key)
+            if known is None:
+                known = self._route(k, v, seq, old.get(v.id), plan_id) or ()
+                self._routes.put(key, seq, known)
+            if isinstance(known, Route):
+                out.append(known)
         un = tuple(
             Unassigned(self.order_of[n], UnassignedReason(reason), _explain(reason))
             for n, reason in sorted(unassigned.items())

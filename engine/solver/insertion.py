@@ -1,11 +1,20 @@
-"""Cheapest feasible insertion and ranked move targets, priced with ``evaluate``."""
+"""Cheapest feasible insertion and ranked move targets, priced with ``evaluate``.
+
+Positions are tried cheapest detour first (a lower bound of the cost change), and a
+position that surely breaks a window or the shift is ruled out in constant time from the
+route's schedule (earliest departures forward, latest arrivals backward, breaks left out:
+a break only makes things later) before the full evaluation prices it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
-from engine.evaluate import RouteEvaluation, evaluate
+from engine.evaluate import RouteEvaluation, _window_start, evaluate
+from engine.evaluate import context as evaluation_context
 from engine.problem import TOLERANCE, Problem
 
 
@@ -47,6 +56,55 @@ def _fits(problem: Problem, k: int, route: Sequence[int], node: int) -> bool:
     return all(load[d] <= free[d] + TOLERANCE for d in range(dims))
 
 
+MARGIN = 1e-4  # problem time units: ruling out needs more than rounding noise
+
+
+class _Slack:
+    """A route's schedule without its break: earliest departures, latest arrivals."""
+
+    __slots__ = ("dep", "latest", "path", "on_time", "ctx")
+
+    def __init__(self, problem: Problem, k: int, route: Sequence[int]) -> None:
+        ctx = self.ctx = evaluation_context(problem)
+        dur, windows, service = ctx.dur, ctx.windows, ctx.service
+        v = problem.vehicles[k]
+        path = self.path = [v.start, *route, v.end]
+        t = v.earliest
+        dep = [t]
+        on_time = True
+        for prev, n in zip(path, route, strict=False):
+            start, late = _window_start(windows[n], t + dur[prev][n])
+            on_time = on_time and late <= TOLERANCE
+            t = start + service[n]
+            dep.append(t)
+        self.on_time = on_time and t + dur[path[-2]][v.end] <= v.latest + TOLERANCE
+        latest = [math.inf] * len(path)
+        latest[-1] = v.latest
+        for i in range(len(path) - 2, 0, -1):
+            n = path[i]
+            cap = latest[i + 1] - dur[n][path[i + 1]] - service[n]
+            best = -math.inf
+            for a, b in windows[n] or ((-math.inf, math.inf),):
+                top = b if b < cap else cap
+                if top >= a and top > best:
+                    best = top
+            latest[i] = best
+        self.dep, self.latest = dep, latest
+
+    def may_fit(self, pos: int, node: int) -> bool:
+        """False if ``node`` before the route's ``pos``-th stop surely makes a stop late
+        (itself, or one after it: for a route that is on time without it)."""
+        ctx = self.ctx
+        prev, nxt = self.path[pos], self.path[pos + 1]
+        start, late = _window_start(ctx.windows[node], self.dep[pos] + ctx.dur[prev][node])
+        if late > MARGIN:
+            return False
+        if not self.on_time:
+            return True  # later stops may be late already: only the stop itself is sure
+        arrive: float = start + ctx.service[node] + ctx.dur[node][nxt]
+        return arrive <= self.latest[pos + 1] + MARGIN
+
+
 def insertions(
     problem: Problem, routes: Sequence[Sequence[int]], node: int, k: int
 ) -> Iterator[tuple[int, float, RouteEvaluation]]:
@@ -60,12 +118,16 @@ def insertions(
 
 
 def best_insertion(
-    problem: Problem, routes: Sequence[Sequence[int]], node: int
+    problem: Problem,
+    routes: Sequence[Sequence[int]],
+    node: int,
+    evaluation: Callable[[int, Sequence[int]], RouteEvaluation] | None = None,
 ) -> Insertion | None:
     """The cheapest position over all vehicles that breaks no rule the route kept, or None.
 
     A route that is already late (a running day) may take the stop if that makes it no
-    later in total; a feasible route must stay feasible.
+    later in total; a feasible route must stay feasible. ``evaluation(k, route)``: the
+    routes' own evaluations remembered (a day context's), else they are evaluated here.
     """
     best: Insertion | None = None
     dist = problem.distance
@@ -81,15 +143,18 @@ def best_insertion(
             for pos, (a, b) in enumerate(zip(path, path[1:], strict=False))
         )
         base = None
+        slack = _Slack(problem, k, route)
         for detour, pos in detours:
             fixed = v.fixed_cost if not route else 0.0
             if best is not None and fixed + v.distance_cost * detour >= best.cost_delta:
                 break
+            if not slack.may_fit(pos, node):
+                continue  # it would be late itself (or make a feasible route late)
             seq = route[:pos] + [node] + route[pos:]
             if k in problem.sequences and not problem.in_order(k, seq):
                 continue
             if base is None:
-                base_ev = evaluate(problem, k, route)
+                base_ev = (evaluation or partial(evaluate, problem))(k, route)
                 base = _cost(problem, k, base_ev, not route)
                 allowed = base_ev.total_lateness + base_ev.shift_overrun + TOLERANCE
             ev = evaluate(problem, k, seq)
@@ -104,14 +169,74 @@ def best_insertion(
     return best
 
 
+INFEASIBLE_TRIES = 1  # positions priced for a route that cannot take the stop on time
+
+
+Best = tuple[bool, float, float, int, RouteEvaluation]  # infeasible, late, delta, position, ev
+
+
+def _best_on(
+    problem: Problem,
+    route: Sequence[int],
+    node: int,
+    k: int,
+    evaluation: Callable[[int, Sequence[int]], RouteEvaluation],
+) -> Best:
+    """(infeasible, lateness, cost delta, position, evaluation) of the best position of
+    ``node`` on vehicle ``k``'s route: the cheapest feasible one; if there is none, the
+    least late (then cheapest) of its ``INFEASIBLE_TRIES`` cheapest-detour positions."""
+    v = problem.vehicles[k]
+    dist = problem.distance
+    slack = _Slack(problem, k, route)
+    path = slack.path
+    order = sorted(
+        (dist[a, node] + dist[node, b] - dist[a, b], pos)
+        for pos, (a, b) in enumerate(zip(path, path[1:], strict=False))
+    )
+    base_ev = evaluation(k, route)
+    base = _cost(problem, k, base_ev, not route)
+    fixed = v.fixed_cost if not route else 0.0
+    best_ok = None
+    for detour, pos in order if base_ev.feasible else ():  # a late route stays late
+        if best_ok is not None and fixed + v.distance_cost * detour - best_ok[2] > 1e-9 * (
+            1.0 + abs(best_ok[2])
+        ):
+            break
+        if not slack.may_fit(pos, node):
+            continue
+        ev = evaluate(problem, k, [*route[:pos], node, *route[pos:]])
+        if ev.feasible:
+            delta = _cost(problem, k, ev, False) - base
+            if best_ok is None or (delta, pos) < (best_ok[2], best_ok[3]):
+                best_ok = (False, 0.0, delta, pos, ev)
+    if best_ok is not None:
+        return best_ok
+    best_late = None
+    for _, pos in order[:INFEASIBLE_TRIES]:
+        ev = evaluate(problem, k, [*route[:pos], node, *route[pos:]])
+        late = ev.total_lateness + ev.shift_overrun
+        delta = _cost(problem, k, ev, False) - base
+        if best_late is None or (late, delta, pos) < best_late[1:4]:
+            best_late = (True, late, delta, pos, ev)
+    assert best_late is not None  # a route has at least one position
+    return best_late
+
+
 def rank_targets(
-    problem: Problem, routes: list[list[int]], node: int, names: Sequence[str]
+    problem: Problem,
+    routes: list[list[int]],
+    node: int,
+    names: Sequence[str],
+    evaluation: Callable[[int, Sequence[int]], RouteEvaluation] | None = None,
 ) -> list[Suggestion]:
-    """For each other vehicle, its best position for ``node``; feasible first, then cheapest."""
+    """For each other vehicle, its best position for ``node`` (the cheapest feasible one,
+    else the least late); feasible targets first, then by cost change. ``evaluation``: as
+    for ``best_insertion``."""
+    evaluation = evaluation or partial(evaluate, problem)
     current = next((k for k, r in enumerate(routes) if node in r), None)
     saving = 0.0
     if current is not None:
-        before = evaluate(problem, current, routes[current])
+        before = evaluation(current, routes[current])
         rest = [n for n in routes[current] if n != node]
         after = evaluate(problem, current, rest)
         saving = _cost(problem, current, before, False) - _cost(problem, current, after, not rest)
@@ -119,13 +244,7 @@ def rank_targets(
     for k in range(problem.num_vehicles):
         if k == current or not problem.allowed(node, k):
             continue
-        options = [
-            (not ev.feasible, ev.total_lateness + ev.shift_overrun, delta, pos, ev)
-            for pos, delta, ev in insertions(problem, routes, node, k)
-        ]
-        if not options:
-            continue
-        infeasible, _, delta, pos, ev = min(options, key=lambda o: (o[0], o[1], o[2]))
+        infeasible, _, delta, pos, ev = _best_on(problem, routes[k], node, k, evaluation)
         feasible = not infeasible and _fits(problem, k, routes[k], node)
         out.append(
             Suggestion(names[k], pos, delta - saving, feasible, ev.total_lateness, ev.shift_overrun)

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
@@ -29,6 +30,7 @@ from engine.solver.scaling import (
 
 log = logging.getLogger(__name__)
 
+READ_ROUTES_MS = 10_000
 FIRST_SOLUTION = routing_enums_pb2.FirstSolutionStrategy
 METAHEURISTIC = routing_enums_pb2.LocalSearchMetaheuristic
 
@@ -36,17 +38,22 @@ METAHEURISTIC = routing_enums_pb2.LocalSearchMetaheuristic
 def solve_ortools(
     problem: Problem,
     clients: Sequence[int],
-    time_limit_s: float,
+    deadline: float,
     *,
     stop_event: threading.Event | None = None,
     callbacks: SolveCallbacks | None = None,
-    seed: int = 0,
     initial_routes: Sequence[Sequence[int]] | None = None,
     solution_limit: int | None = None,
+    started: float | None = None,
 ) -> list[list[int]] | None:
-    """Routes (client nodes per vehicle) or None when no solution was found in time."""
+    """Routes (client nodes per vehicle) or None when no solution was found in time.
+
+    ``deadline`` and ``started`` are ``time.perf_counter()`` moments: the search ends at the
+    deadline (the model is built first, inside the same time), and progress is reported in
+    seconds since ``started``. OR-Tools search is deterministic for a fixed solution limit.
+    """
+    started = time.perf_counter() if started is None else started
     callbacks = callbacks or SolveCallbacks()
-    del seed  # OR-Tools search is deterministic for a fixed solution limit
     clients = list(clients)
     nv = problem.num_vehicles
     # Solver nodes: the vehicles' start/end nodes plus the clients, renumbered densely.
@@ -149,7 +156,6 @@ def solve_ortools(
             routing.VehicleVar(a).SetValues([-1, k])
 
     best = [float("inf")]
-    started = time.perf_counter()
 
     def on_solution() -> None:
         cost = routing.CostVar().Value() / units_per_cost
@@ -164,32 +170,31 @@ def solve_ortools(
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = FIRST_SOLUTION.PARALLEL_CHEAPEST_INSERTION
     params.local_search_metaheuristic = METAHEURISTIC.GUIDED_LOCAL_SEARCH
-    params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
     if solution_limit is not None:
         params.solution_limit = solution_limit
+    # Closed with time to spare: reading the starting routes runs a search under these
+    # limits, and must not fail for want of time; the search itself gets the deadline.
+    params.time_limit.FromMilliseconds(_ms_until(deadline) + READ_ROUTES_MS)
     t_close = time.perf_counter()
     routing.CloseModelWithParameters(params)
     log.debug("model closed in %.3f s", time.perf_counter() - t_close)
 
     start_assignment = None
     if initial_routes is not None:
-        local_routes = [
-            [local[n] for n in route if n in local and n in set(clients)]
-            for route in initial_routes
-        ]
-        start_assignment = routing.ReadAssignmentFromRoutes(local_routes, True)
-        if start_assignment is None:
-            log.info("initial routes rejected by the model; solving from scratch")
+        keep = set(clients)
+        local_routes = [[local[n] for n in route if n in keep] for route in initial_routes]
+        start_assignment = _read_routes(routing, local_routes)
     log.debug("initial routes read after %.3f s", time.perf_counter() - started)
+    params.time_limit.FromMilliseconds(_ms_until(deadline))
     if start_assignment is not None:
         assignment = routing.SolveFromAssignmentWithParameters(start_assignment, params)
     else:
         assignment = routing.SolveWithParameters(params)
     if assignment is None and start_assignment is None and not (stop_event and stop_event.is_set()):
         # No first solution inside the limit (a loaded machine): take the first one found.
-        log.info("no solution within %.3f s; searching for a first solution", time_limit_s)
+        log.info("no solution by the deadline; searching for a first solution")
         params.solution_limit = 1
-        params.time_limit.FromMilliseconds(max(1000, int(time_limit_s * 1000)))
+        params.time_limit.FromMilliseconds(1000)
         assignment = routing.SolveWithParameters(params)
     if assignment is None:
         return None
@@ -202,3 +207,36 @@ def solve_ortools(
             idx = assignment.Value(routing.NextVar(idx))
         routes.append(route)
     return routes
+
+
+def _read_routes(routing: Any, routes: list[list[int]]) -> Any:
+    """The routes as a starting assignment; a route the model refuses (rounding, a break it
+    cannot place) is cut to its longest accepted beginning, the rest left for the search."""
+    assignment = routing.ReadAssignmentFromRoutes(routes, True)
+    if assignment is not None:
+        return assignment
+    empty: list[list[int]] = [[] for _ in routes]
+    kept = []
+    for k, route in enumerate(routes):
+        alone = [*empty[:k], route, *empty[k + 1 :]]
+        if not route or routing.ReadAssignmentFromRoutes(alone, True) is not None:
+            kept.append(route)
+            continue
+        lo, hi = 0, len(route) - 1  # the longest accepted prefix has length in [lo, hi]
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            alone[k] = route[:mid]
+            if routing.ReadAssignmentFromRoutes(alone, True) is not None:
+                lo = mid
+            else:
+                hi = mid - 1
+        kept.append(route[:lo])
+    cut = sum(len(a) - len(b) for a, b in zip(routes, kept, strict=True))
+    log.info("initial routes: %d stop(s) the model refused left to the search", cut)
+    return routing.ReadAssignmentFromRoutes(kept, True)
+
+
+def _ms_until(deadline: float) -> int:
+    """Milliseconds to the deadline, at least 1 (an infinite one: a day, as good as none)."""
+    left = deadline - time.perf_counter()
+    return max(1, int(min(left, 86_400.0) * 1000))

@@ -1,9 +1,10 @@
 """PyVRP backend for cold-start planning: fast and close to the best known solutions.
 
 Covers several capacity dimensions and depots, time windows (a client with several is a
-mutually exclusive group of one client per window), service times, shifts, fleet costs
-and skills (a routing profile per skill set in which clients the vehicle may not serve are
-out of reach). Breaks, locks and kept orders go to OR-Tools.
+mutually exclusive group of one client per window), service times, shifts, fleet costs,
+skills and locks (a routing profile per skill set, and per vehicle with locked stops, in
+which the clients its vehicles may not serve are out of reach). Breaks and kept orders go
+to OR-Tools.
 """
 
 from __future__ import annotations
@@ -35,12 +36,36 @@ from engine.solver.scaling import (
 log = logging.getLogger(__name__)
 
 UNREACHABLE = MAX_VALUE // 4
+INFEASIBLE = np.iinfo(np.int64).max  # what PyVRP's stop criterion sees before a feasible plan
+
+
+PROFILE_BUDGET_BYTES = 256 * 2**20  # routing profiles (matrix copies) for skills and locks
+
+
+def _profile_keys(
+    problem: Problem, clients: Sequence[int]
+) -> list[tuple[frozenset[str], int | None]]:
+    """One routing profile per (skill set, locked vehicle) that matters, in vehicle order."""
+    skills = any(problem.nodes[c].skills for c in clients)
+    locked = {k for n, k in problem.locks.items()}
+    keys: dict[tuple[frozenset[str], int | None], None] = {}
+    for k, v in enumerate(problem.vehicles):
+        keys[(v.skills if skills else frozenset(), k if k in locked else None)] = None
+    return list(keys)
 
 
 def supports(problem: Problem, *, relaxed: bool = False) -> bool:
-    """Whether PyVRP's model expresses this problem exactly (or, ``relaxed``, but for breaks)."""
-    if problem.locks or problem.sequences:
+    """Whether PyVRP's model expresses this problem exactly (or, ``relaxed``, but for breaks).
+
+    Locks are routing profiles (the locked vehicle alone reaches its stops); kept orders
+    and more lock profiles than fit in ``PROFILE_BUDGET_BYTES`` are left to OR-Tools.
+    """
+    if problem.sequences:
         return False
+    if problem.locks:
+        size = len(_profile_keys(problem, problem.clients)) * 16 * len(problem.nodes) ** 2
+        if size > PROFILE_BUDGET_BYTES:
+            return False
     if not relaxed and any(v.break_ is not None for v in problem.vehicles):
         return False
     starts = {v.start for v in problem.vehicles} | {v.end for v in problem.vehicles}
@@ -57,48 +82,73 @@ def without_breaks(problem: Problem) -> Problem:
 
 
 class _Stop:
-    """PyVRP stopping criterion: time limit, iteration limit, caller's event, progress."""
+    """PyVRP stopping criterion: deadline, iteration limit, caller's event, progress.
+
+    It stops when the next iteration would likely end past the deadline (iterations take
+    longer on large instances: a new best gets an exhaustive search).
+
+    ``feasible_by``: give up at that moment (perf_counter) if nothing feasible was found
+    yet, so whoever comes next has the rest of the time.
+    """
 
     def __init__(
         self,
-        limit_s: float,
+        deadline: float,
         iterations: int | None,
         event: threading.Event | None,
         callbacks: SolveCallbacks,
-        units_per_cost: float,
+        units: float,
+        feasible_by: float | None,
+        started: float,
     ) -> None:
-        self.deadline = time.perf_counter() + limit_s
-        self.started = time.perf_counter()
+        self.deadline = deadline
+        self.started = started
+        self.feasible_by = feasible_by
         self.iterations = iterations
         self.count = 0
         self.event = event
         self.callbacks = callbacks
-        self.units = units_per_cost
-        self.best = float("inf")
+        self.units = units
+        self.best: float = INFEASIBLE
+        self.last: float | None = None
+        self.step = 0.0
 
     def __call__(self, best_cost: float) -> bool:
         self.count += 1
-        if best_cost < self.best:
+        if best_cost < self.best:  # PyVRP reports INFEASIBLE while it has nothing feasible
             self.best = best_cost
             self.callbacks.on_progress(best_cost / self.units, time.perf_counter() - self.started)
         if self.event is not None and self.event.is_set():
             return True
         if self.iterations is not None:
             return self.count > self.iterations
-        return time.perf_counter() >= self.deadline
+        now = time.perf_counter()
+        if self.last is not None:  # the next iteration will take about as long as the last ones
+            self.step = max(0.8 * self.step, now - self.last)
+        self.last = now
+        if self.feasible_by is not None and self.best >= INFEASIBLE and now >= self.feasible_by:
+            return True
+        return now + self.step >= self.deadline
 
 
 def solve_pyvrp(
     problem: Problem,
     clients: Sequence[int],
-    time_limit_s: float,
+    deadline: float,
     *,
     stop_event: threading.Event | None = None,
     callbacks: SolveCallbacks | None = None,
     seed: int = 0,
     iterations: int | None = None,
+    feasible_by: float | None = None,
+    started: float | None = None,
 ) -> tuple[list[list[int]], bool]:
-    """(routes per vehicle, whether PyVRP calls them feasible)."""
+    """(routes per vehicle, whether PyVRP calls them feasible), solving until ``deadline``.
+
+    ``deadline``, ``feasible_by`` and ``started`` are ``time.perf_counter()`` moments;
+    progress is reported in seconds since ``started`` (default: now).
+    """
+    started = time.perf_counter() if started is None else started
     callbacks = callbacks or SolveCallbacks()
     clients = list(clients)
     vehicles = problem.vehicles
@@ -135,24 +185,34 @@ def solve_pyvrp(
             )
             if several:
                 groups[-1].add_client(len(pclients) - 1)
-    # One routing profile per skill set that matters.
-    skill_sets = (
-        sorted({v.skills for v in vehicles}, key=sorted)
-        if any(problem.nodes[c].skills for c in clients)
-        else [frozenset()]
-    )
+    # One routing profile per skill set (and per vehicle with locked stops) that matters:
+    # in a profile, the clients its vehicles may not serve are out of reach.
+    keys = _profile_keys(problem, clients)
+    single = len(keys) == 1 and keys[0] == (frozenset(), None)
     dist_ms, dur_ms, profile_of = [], [], {}
-    for p, skills in enumerate(skill_sets):
-        dm, tm = dist.copy(), dur.copy()
-        for i, n in enumerate(clients):
-            if not problem.nodes[n].skills <= skills:
-                dm[:, len(depots) + i] = UNREACHABLE
-                tm[:, len(depots) + i] = UNREACHABLE
-        np.fill_diagonal(dm, 0)
-        np.fill_diagonal(tm, 0)
+    for p, (skills, lock) in enumerate(keys):
+        dm, tm = (dist, dur) if single else (dist.copy(), dur.copy())
+        if not single:
+            for i, n in enumerate(clients):
+                owner_k = problem.locks.get(n)
+                if not problem.nodes[n].skills <= skills or (
+                    owner_k is not None and owner_k != lock
+                ):
+                    dm[:, len(depots) + i] = UNREACHABLE
+                    tm[:, len(depots) + i] = UNREACHABLE
+            np.fill_diagonal(dm, 0)
+            np.fill_diagonal(tm, 0)
         dist_ms.append(dm)
         dur_ms.append(tm)
-        profile_of[skills] = p
+        profile_of[(skills, lock)] = p
+    skilled = any(skills for skills, _ in keys)
+    locked = {k for _, k in keys if k is not None}
+
+    def profile(k: int) -> int:
+        return profile_of[
+            (vehicles[k].skills if skilled else frozenset(), k if k in locked else None)
+        ]
+
     # Identical vehicles form one vehicle type.
     type_keys: dict[tuple[Any, ...], list[int]] = {}
     for k, v in enumerate(vehicles):
@@ -162,7 +222,7 @@ def solve_pyvrp(
             tuple(int_capacity(problem, k)),
             v.earliest,
             v.latest,
-            v.skills if len(skill_sets) > 1 else frozenset(),
+            profile(k),
             units[k],
             v.fixed_cost,
         )
@@ -184,7 +244,7 @@ def solve_pyvrp(
                 tw_late=max(early, late),
                 unit_distance_cost=units[ks[0]][0],
                 unit_duration_cost=units[ks[0]][1],
-                profile=profile_of.get(v.skills, 0) if len(skill_sets) > 1 else 0,
+                profile=profile(ks[0]),
             )
         )
         members.append(ks)
@@ -198,7 +258,7 @@ def solve_pyvrp(
         duration_matrices=dur_ms,  # type: ignore[arg-type]
         groups=groups,
     )
-    stop = _Stop(time_limit_s, iterations, stop_event, callbacks, units_per_cost)
+    stop = _Stop(deadline, iterations, stop_event, callbacks, units_per_cost, feasible_by, started)
     result = pyvrp_solve(data, stop=stop, seed=seed, collect_stats=False, display=False)
     routes: list[list[int]] = [[] for _ in vehicles]
     free = [list(ks) for ks in members]

@@ -305,3 +305,29 @@ def test_undo_never_takes_back_a_delivery(seeded, day):
     stored = stored_plan(seeded)
     assert stored.route_of("O5").id == "R-V3"
     assert next(s for s in stored.routes[2].stops if s.order_id == "O5").status == "delivered"
+
+
+def test_commands_keep_the_engine_context_current(seeded, day):
+    """After a move, its undo and a lock, the service still holds the one context it built:
+    suggestions and an urgent insertion come from it and see the routes as they now are."""
+    from datetime import timedelta
+
+    from engine.model import Location, Order, TimeWindow
+    from engine.planning import Snapshot, insert, suggest
+
+    service = _service(seeded)
+    plan = service.load_plan("SLC", DAY)
+    service.preview_reassign(plan, day, ["O5"], "R-V3", at(8))
+    moved = service.reassign(plan, day, ["O5"], "R-V3", at(8)).plan
+    locked = service.set_locked(moved, ["O1"], True).plan
+    back = service.apply_undo(locked, service.set_locked(locked, ["O1"], False).undo).plan
+    assert service.context_builds == 1
+    ranked = service.suggest(back, day, "O5", at(8))
+    assert ranked == suggest(Snapshot(day, back, at(8)), "O5", TRAVEL)
+    assert all(s.vehicle_id != "V3" for s in ranked)  # O5 is on V3's route now
+    urgent = Order("U1", "SLC", Location(40.76, -111.88), {"kg": 60.0},
+                   (TimeWindow(at(9), at(15)),), timedelta(minutes=5))  # fmt: skip
+    proposal = service.insert_order(back, day, urgent, at(8))
+    expected = insert(Snapshot(day, back, at(8)), urgent, TRAVEL)
+    assert proposal.plan == expected.plan and proposal.plan.route_of("U1") is not None
+    assert service.context_builds == 1

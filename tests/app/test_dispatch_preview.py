@@ -87,18 +87,26 @@ def test_refusals_name_the_reason():
     assert "completed" in preview_reassign(ctx, done, ["O1"], "R-V3").summary
 
 
-def test_context_is_reused_for_a_new_plan_with_the_same_history_only():
-    """A plan that differs only in open sequences reuses the context; a newly served stop,
-    another minute or another day rebuilds it."""
+def test_context_is_kept_current_and_rebuilt_only_when_the_day_changes():
+    """A plan that differs in open sequences, or a later minute, updates the kept context
+    (its routes and start times follow); a newly served stop or another day rebuilds it."""
     day, plan = small_day(), small_plan()
     cache = ContextCache(TRAVEL)
     ctx = cache.get(plan, day, at(8))
+    assert cache.get(plan, day, at(8) + (at(8.01) - at(8))) is ctx
     r1 = plan.routes[0]
     shuffled = replace(plan, routes=(replace(r1, stops=r1.stops[::-1]), *plan.routes[1:]))
-    assert cache.get(shuffled, day, at(8) + (at(8.01) - at(8))) is ctx
+    turned = cache.get(shuffled, day, at(8))
+    k = turned.vehicle_index[r1.vehicle_id]
+    assert [turned.order_of[n] for n in turned.problem.initial_routes[k]] == list(
+        r1.order_ids[::-1]
+    )
+    later = cache.get(shuffled, day, at(8.5))
+    assert min(v.earliest for v in later.problem.vehicles) >= later.seconds(at(8.5))
     assert cache.builds == 1
-    assert cache.get(_served(plan, 0, 1, 9), day, at(8)) is not ctx
-    assert cache.get(plan, day, at(8.5)) is not ctx
+    cache.get(_served(plan, 0, 1, 9), day, at(8.5))
+    assert cache.builds == 2
+    cache.get(plan, replace(day, vehicles=day.vehicles[:2]), at(8.5))
     assert cache.builds == 3
 
 

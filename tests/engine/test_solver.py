@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from bench.engine import midday, read_solomon
+from bench.vrptw import midday, read_solomon
 from engine.check import check
 from engine.problem import NodeSpec
 from engine.solver import SolveCallbacks, replan, solve
@@ -171,3 +171,160 @@ def test_several_depots_and_a_mixed_fleet(backend):
     sol = solve(problem, 0.5, backend=backend)
     assert not sol.unassigned and check(problem, sol.routes, require_all=True) == []
     assert sol.solver == backend
+
+
+def _brute_reason(problem, node):
+    """The reason from the rules alone: every vehicle tried on its own with ``evaluate``."""
+    from engine.evaluate import evaluate
+    from engine.problem import TOLERANCE
+
+    ks = [k for k in range(problem.num_vehicles) if problem.allowed(node, k)]
+    if node in problem.locks:
+        ks = [k for k in ks if k == problem.locks[node]]
+    if not ks:
+        return "no_vehicle_with_skill"
+    dims = len(problem.dimensions)
+    ks = [
+        k
+        for k in ks
+        if all(
+            problem.demand(node)[d] <= problem.vehicles[k].free_capacity(dims)[d] + TOLERANCE
+            for d in range(dims)
+        )
+    ]
+    if not ks:
+        return "capacity"
+    evs = [evaluate(problem, k, [node]) for k in ks]
+    if any(ev.feasible for ev in evs):
+        return None
+    return "window_unreachable" if all(ev.lateness for ev in evs) else "shift"
+
+
+def test_diagnosis_by_vehicle_type_matches_every_vehicle_alone():
+    """Diagnosing once per vehicle type gives each client the reason trying every vehicle
+    gives, on a fleet with mixed starts, shifts, capacities, skills, breaks and locks."""
+    import random
+
+    from engine.problem import BreakSpec
+    from engine.solver.diagnose import diagnose
+
+    rnd = random.Random(5)
+    base = first("R101", 60)
+    horizon = base.vehicles[0].latest
+    vehicles = []
+    for k in range(12):
+        v = base.vehicles[0]
+        vehicles.append(
+            replace(
+                v,
+                start=rnd.choice([0, 0, 7, 31]),
+                earliest=rnd.choice([0.0, 40.0, 120.0]),
+                latest=rnd.choice([horizon, horizon * 0.6, 150.0]),
+                capacity=(rnd.choice([200.0, 30.0]),),
+                initial_load=(rnd.choice([0.0, 20.0]),),
+                skills=frozenset(rnd.sample(["cold", "lift"], rnd.randint(0, 2))),
+                break_=BreakSpec(50.0, 90.0, 15.0) if k % 3 == 0 else None,
+            )
+        )
+    nodes = list(base.nodes)
+    for n in base.clients:
+        a, b = nodes[n].windows[0]
+        nodes[n] = replace(
+            nodes[n],
+            skills=frozenset(rnd.sample(["cold", "lift", "crane"], rnd.choice([0, 0, 0, 1]))),
+            windows=((a, b),) if n % 4 else ((a, b), (b + 20.0, b + 40.0)),
+            demand=(rnd.choice([5.0, 25.0, 250.0]),),
+        )
+    locks = {n: rnd.randrange(12) for n in rnd.sample(base.clients, 8)}
+    problem = replace(base, vehicles=tuple(vehicles), nodes=tuple(nodes), locks=locks)
+    expected = {n: r for n in problem.clients if (r := _brute_reason(problem, n)) is not None}
+    assert len(set(expected.values())) >= 3  # the case covers several reasons
+    assert diagnose(problem) == expected
+
+
+def test_replan_returns_the_best_candidate_and_reports_them():
+    """The re-plan's result is the best of continuing, the fresh solve and the local search
+    by the objective (route costs plus churn), never worse than continuing."""
+    from engine.solver import objective
+
+    mid = _midday_r101(0.0)
+    sol = replan(mid, 60, iterations=300)
+    assert set(sol.candidates) == {"continue", "fresh", "local"}
+    assert sol.solver == min(sol.candidates, key=sol.candidates.get)
+    assert sol.cost == pytest.approx(min(sol.candidates.values()))
+    assert objective(mid, sol.routes) <= sol.candidates["continue"] + 1e-6
+    assert check(mid, sol.routes, require_all=True) == []
+
+
+def test_replan_takes_a_broken_down_vehicles_stops():
+    """With a vehicle gone, the first solution already serves its stops elsewhere, and the
+    re-plan keeps every stop served."""
+    mid = _midday_r101(0.0)
+    k = max(range(mid.num_vehicles), key=lambda j: len(mid.initial_routes[j]))
+    keep = [j for j in range(mid.num_vehicles) if j != k]
+    broken = replace(
+        mid,
+        vehicles=tuple(mid.vehicles[j] for j in keep),
+        initial_routes=tuple(mid.initial_routes[j] for j in keep),
+    )
+    costs = []
+
+    class First(SolveCallbacks):
+        def on_progress(self, best_cost, elapsed_s):
+            costs.append(best_cost)
+
+    sol = replan(broken, 60, callbacks=First(), iterations=200)
+    assert costs and costs == sorted(costs, reverse=True)
+    assert not sol.unassigned and check(broken, sol.routes, require_all=True) == []
+
+
+def test_fresh_solve_keeps_locks_through_pyvrp():
+    """Locks are routing profiles for PyVRP: the fresh candidate keeps every locked stop on
+    its vehicle, as the final answer does."""
+    from engine.solver import pyvrp_backend
+
+    mid = _midday_r101(0.0)
+    locked = {r[-1]: k for k, r in enumerate(mid.initial_routes) if r}
+    mid = replace(mid, locks=locked)
+    assert pyvrp_backend.supports(mid)
+    routes, _ = pyvrp_backend.solve_pyvrp(mid, mid.clients, float("inf"), iterations=200)
+    for node, k in locked.items():
+        assert node in routes[k]
+
+
+def test_unchurn_moves_stops_back_when_churn_is_dear():
+    """A stop moved off its vehicle goes back when the churn penalty outweighs the saving."""
+    from engine.solver import unchurn
+
+    mid = _midday_r101(0.0)
+    k = next(k for k, r in enumerate(mid.initial_routes) if len(r) >= 2)
+    j = next(j for j in range(mid.num_vehicles) if j != k)
+    node = mid.initial_routes[k][0]
+    routes = [list(r) for r in mid.initial_routes]
+    routes[k].remove(node)
+    routes[j].append(node)
+    cheap = unchurn(replace(mid, churn_penalty=0.0), routes)
+    dear = unchurn(replace(mid, churn_penalty=1e6), routes)
+    assert node in cheap[j]
+    assert node in dear[k] and check(mid, dear) == []
+
+
+def test_ortools_keeps_the_accepted_part_of_a_refused_start(caplog):
+    """A starting route the OR-Tools model refuses (here: reversed, so late) is cut to the
+    part it accepts instead of throwing the whole warm start away."""
+    import logging
+
+    from engine.solver.ortools_backend import solve_ortools
+
+    mid = _midday_r101(0.0)
+    start = [list(r) for r in mid.initial_routes]
+    k = max(range(len(start)), key=lambda j: len(start[j]))
+    start[k] = start[k][::-1]
+    assert check(mid, start)
+    with caplog.at_level(logging.INFO, logger="engine.solver.ortools_backend"):
+        routes = solve_ortools(
+            mid, mid.clients, float("inf"), initial_routes=start, solution_limit=5
+        )
+    assert routes is not None and check(mid, routes) == []
+    assert "the model refused left to the search" in caplog.text
+    assert "from scratch" not in caplog.text
