@@ -85,8 +85,8 @@ def write_folder(folder: Path, rows: int, *, european: bool = False, seed: int =
     return folder
 
 
-def run_import(folder: Path, database: Path, extra: list[str]) -> tuple[dict, float, int]:
-    """(the JSON report, seconds, the child's peak RSS in bytes)."""
+def run_import(folder: Path, database: Path, extra: list[str]) -> tuple[dict, float, int, float]:
+    """(the JSON report, seconds, the child's peak RSS in bytes, its CPU seconds)."""
     root = Path(__file__).resolve().parent.parent
     cmd = [sys.executable, str(root / "main.py"), "import", str(folder), "--json",
            "--database", f"sqlite:///{database}", *extra]  # fmt: skip
@@ -94,10 +94,11 @@ def run_import(folder: Path, database: Path, extra: list[str]) -> tuple[dict, fl
     started = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # kB on Linux
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = usage.ru_maxrss * 1024  # kB on Linux
     if done.returncode == 2 or not done.stdout.strip():
         raise SystemExit(f"the import failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout), seconds, peak
+    return json.loads(done.stdout), seconds, peak, usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,13 +117,14 @@ def main(argv: list[str] | None = None) -> int:
         size = (folder / "orders.csv").stat().st_size
         extra = ["--date-format", "dd/mm/yyyy"] if args.semicolon else []
         load_before = os.getloadavg()
-        report, seconds, peak = run_import(folder, database, extra)
+        report, seconds, peak, cpu = run_import(folder, database, extra)
         load_after = os.getloadavg()
     print(f"orders file: {size / 1e6:.1f} MB, {rows:,} rows"
           f"{' (semicolons, Windows-1252, decimal commas)' if args.semicolon else ''}")  # fmt: skip
     print(f"imported: {report['imported']:,} rows, refused: {report['rejected']:,}, "
           f"exit code {report['exit_code']}")  # fmt: skip
-    print(f"time: {seconds:.1f} s ({rows / seconds:,.0f} rows/s)")
+    print(f"time: {seconds:.1f} s ({rows / seconds:,.0f} rows/s); CPU time {cpu:.1f} s "
+          "(the wall time on an idle machine is close to it)")  # fmt: skip
     print(f"peak RSS of the import process: {peak / 2**20:.0f} MB")
     print("load average (1/5/15 min) before: {:.2f} {:.2f} {:.2f}".format(*load_before))
     print("load average (1/5/15 min) after:  {:.2f} {:.2f} {:.2f}".format(*load_after))

@@ -9,7 +9,8 @@ whether it needs to refresh.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 from PySide6.QtCore import QObject, Signal
 
@@ -31,6 +32,9 @@ class ChangeSource(enum.StrEnum):
     UNDO = "undo"
     REDO = "redo"
     ACCEPT = "accept"
+    INSERT_ORDER = "insert_order"
+    CHANGE_ORDER = "change_order"
+    CANCEL_ORDER = "cancel_order"
 
     @property
     def is_command(self) -> bool:
@@ -48,6 +52,9 @@ COMMAND_SOURCES = frozenset(
         ChangeSource.UNDO,
         ChangeSource.REDO,
         ChangeSource.ACCEPT,
+        ChangeSource.INSERT_ORDER,
+        ChangeSource.CHANGE_ORDER,
+        ChangeSource.CANCEL_ORDER,
     }
 )
 
@@ -138,6 +145,16 @@ class DayState(QObject):
         self.plan = plan
         self._labels = None
         self.sig_changed.emit(DayChanges.all(source))
+
+    def set_orders(self, orders: Sequence[Order], plan: Plan, changes: DayChanges) -> None:
+        """The day's orders changed (an order added, changed or cancelled) with the plan:
+        one change record naming them, not the whole day (the map keeps its view)."""
+        if self.index is None:
+            raise RuntimeError("no day is open")
+        day = replace(self.index.day, orders=tuple(orders))
+        self.index = DayIndex.build(day, self.index.depot.id)
+        self.plan = plan
+        self.sig_changed.emit(changes)
 
     def set_plan(self, plan: Plan, changes: DayChanges | None = None) -> None:
         self.plan = plan

@@ -50,6 +50,7 @@ from app.dispatch.store import (
     AuditEntry,
     CommandRecord,
     CommandRefused,
+    OrderEdits,
     StaleRouteError,
     VersionBook,
     WriteHook,
@@ -72,6 +73,7 @@ __all__ = [
     "DispatchService",
     "LateStop",
     "NotAllowed",
+    "OrderEdits",
     "ReassignPreview",
     "ReplanScope",
     "RouteImpact",
@@ -122,6 +124,8 @@ class UndoRecord:
     supervisor_only: bool = False
     redo: bool = False  # applying it redoes ``label`` (it came from an undo)
     expect: tuple[Route, ...] = ()  # the routes as the command left them
+    orders: OrderEdits = field(default_factory=OrderEdits)  # order rows applying it writes
+    reverse_orders: OrderEdits = field(default_factory=OrderEdits)  # ... and its reverse
 
     @property
     def text(self) -> str:
@@ -139,6 +143,7 @@ class CommandResult:
     label: str
     command_id: str
     versions: dict[str, int] = field(default_factory=dict)
+    orders: OrderEdits = field(default_factory=OrderEdits)  # order rows it wrote
 
 
 def diff_changes(old: Plan, new: Plan, source: ChangeSource) -> DayChanges:
@@ -191,6 +196,59 @@ class DispatchService:
         """Record the route versions ``plan`` was read at (when it was loaded elsewhere).
         Plans not remembered are checked by content against the store instead."""
         self._book.remember(plan, versions)
+
+    # -- orders (see app.dispatch.orders) ---------------------------------------------------
+    def commit_order_edit(
+        self,
+        plan: Plan,
+        routes: Sequence[Route],
+        command: ChangeSource,
+        label: str,
+        audit: dict,
+        *,
+        orders: OrderEdits,
+        undo_orders: OrderEdits,
+    ) -> CommandResult:
+        """Write order rows and the routes they change as one undoable command, shown
+        (both roles: adding, changing and cancelling orders moves no stop between routes)."""
+        if _moves(plan, routes):
+            raise CommandRefused(f"{label}: it would move stops between routes")
+        return self._shown(lambda: self._commit(plan, routes, command, label, audit,
+                                                orders=orders, undo_orders=undo_orders))  # fmt: skip
+
+    def order_exists(self, order_id: str) -> bool:
+        """Whether any order of the store (any day, cancelled too) has this id."""
+        from app.store.repository_orders import order_row
+
+        with self.store.read_session() as s:
+            try:
+                order_row(s, order_id)
+            except KeyError:
+                return False
+            return True
+
+    def fresh_order_id(self, prefix: str = "U") -> str:
+        """An order id not used in the store yet: ``U-001``, ``U-002``, ..."""
+        n = 1
+        while self.order_exists(f"{prefix}-{n:03d}"):
+            n += 1
+        return f"{prefix}-{n:03d}"
+
+    def cancelled_orders(self, depot_id: str, day: date) -> list:
+        """The day's cancelled orders (``CancelledOrder``: order, reason, by, at)."""
+        from app.store.repository import depot_day_bounds, list_depots
+        from app.store.repository_orders import cancelled_orders
+
+        with self.store.read_session() as s:
+            depot = next((d for d in list_depots(s) if d.id == depot_id), None)
+            if depot is None:
+                return []
+            start, end = depot_day_bounds(depot.timezone, day)
+            return cancelled_orders(s, depot_id, start, end)
+
+    def versions_of(self, plan: Plan) -> dict[str, int] | None:
+        """The route versions ``plan`` was read at, when this service handed it out."""
+        return self._book.get(plan)
 
     def audit(self, limit: int = 200) -> list[AuditEntry]:
         """The newest commands of the audit log, newest first."""
@@ -245,7 +303,10 @@ class DispatchService:
             if theirs is not None:
                 self.show_plan(theirs)
             raise
-        if self.state is not None:
+        if self.state is not None and result.orders and self.state.index is not None:
+            orders = result.orders.day_orders(self.state.index.day.orders)
+            self.state.set_orders(orders, result.plan, result.changes)
+        elif self.state is not None:
             self.state.set_plan(result.plan, result.changes)
         return result
 
@@ -328,8 +389,13 @@ class DispatchService:
         order_ids: Sequence[str],
         target_route_id: str,
         now: datetime | None = None,
+        *,
+        also: WriteHook | None = None,
+        label_suffix: str = "",
     ) -> CommandResult:
-        """Move the stops onto the target route at the previewed positions (supervisor)."""
+        """Move the stops onto the target route at the previewed positions (supervisor).
+        ``also(session, record)`` writes more in the same transaction (e.g. a proposal
+        marked accepted); ``label_suffix`` goes on the label (``(proposed by dana)``)."""
         self._require_supervisor(
             "Moving stops between routes", ", or send it as a proposal (propose)"
         )
@@ -344,7 +410,8 @@ class DispatchService:
             "summary": preview.summary,
         }
         return self._shown(lambda: self._commit(
-            plan, preview.routes, ChangeSource.REASSIGN, label, audit, supervisor_only=True))  # fmt: skip
+            plan, preview.routes, ChangeSource.REASSIGN, label + label_suffix, audit,
+            supervisor_only=True, also=also))  # fmt: skip
 
     # -- locks ---------------------------------------------------------------------------
     def set_locked(self, plan: Plan, order_ids: Collection[str], locked: bool) -> CommandResult:
@@ -397,10 +464,18 @@ class DispatchService:
             unassigned=record.unassigned,
             whole=record.whole,
             supervisor_only=record.supervisor_only,
+            orders=record.orders,
+            undo_orders=record.reverse_orders,
         ))  # fmt: skip
 
     def accept_proposal(
-        self, plan: Plan, proposal: Proposal, *, scope: ReplanScope | None = None
+        self,
+        plan: Plan,
+        proposal: Proposal,
+        *,
+        scope: ReplanScope | None = None,
+        also: WriteHook | None = None,
+        label_suffix: str = "",
     ) -> CommandResult:
         """Accept a re-plan as one undoable command.
 
@@ -426,7 +501,7 @@ class DispatchService:
                     f"the re-plan changes routes {outside} outside its scope "
                     f"{sorted(scope.route_ids)}; re-plan again"
                 )
-        label = f"Re-plan ({len(proposal.moved)} moved)"
+        label = f"Re-plan ({len(proposal.moved)} moved){label_suffix}"
         audit = {
             "scope": sorted(scope.route_ids) if scope else "fleet",
             "exception_id": scope.exception_id if scope else "",
@@ -437,6 +512,7 @@ class DispatchService:
         return self._shown(lambda: self._commit(
             plan, changed, ChangeSource.ACCEPT, label, audit, drop=gone, unassigned=new.unassigned,
             whole=True, check_all=scope is None, supervisor_only=not _dispatcher_may_accept(scope),
+            also=also,
         ))  # fmt: skip
 
     # -- the one write path --------------------------------------------------------------
@@ -457,9 +533,22 @@ class DispatchService:
         undo_label: str | None = None,
         redo: bool = False,
         expect: Sequence[Route] | None = None,
+        orders: OrderEdits | None = None,
+        undo_orders: OrderEdits | None = None,
+        also: WriteHook | None = None,
     ) -> CommandResult:
         base = base if base is not None else self._book.get(plan)
-        if not routes and not drop:  # nothing to do (e.g. locking locked stops)
+        on_write = self._on_write
+        if also is not None:
+            outbox = self._on_write
+
+            def on_write(session, record) -> None:  # type: ignore[misc]
+                also(session, record)
+                if outbox is not None:
+                    outbox(session, record)
+
+        orders, undo_orders = orders or OrderEdits(), undo_orders or OrderEdits()
+        if not routes and not drop and not orders:  # nothing to do (locking locked stops)
             return CommandResult(plan, DayChanges(source=command), UndoRecord(plan.id, (), {}, label),
                                  label, "", dict(base or {}))  # fmt: skip
         doc = {"command": command, "role": self.role, "label": label, **audit}
@@ -467,7 +556,7 @@ class DispatchService:
             written: Written = write_routes(
                 self.store, plan, routes, actor=self.actor, audit=doc, base_versions=base,
                 drop=drop, unassigned=unassigned, whole=whole, check_all=check_all,
-                expect=expect, on_write=self._on_write,
+                expect=expect, on_write=on_write, orders=orders,
             )  # fmt: skip
         except StaleVersionError as exc:
             # Both versions for the user to choose from: what this command wanted, and the
@@ -492,14 +581,20 @@ class DispatchService:
             supervisor_only=supervisor_only,
             redo=redo,
             expect=written.written,
+            orders=undo_orders,
+            reverse_orders=orders,
         )
+        changes = diff_changes(plan, written.plan, command)
+        if orders:
+            changes = replace(changes, orders=changes.orders | orders.ids)
         return CommandResult(
             plan=written.plan,
-            changes=diff_changes(plan, written.plan, command),
+            changes=changes,
             undo=undo,
             label=label,
             command_id=written.command_id,
             versions=written.versions,
+            orders=orders,
         )
 
 

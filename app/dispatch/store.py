@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 from app.dispatch.preview import is_history
 from app.store import StaleVersionError, Store, repository
 from app.store.changelog import log_change
+from app.store.convert import order_snapshot
 from app.store.models import ChangeLogRow
-from engine.model import Plan, Route, Stop, Unassigned
+from engine.model import Order, Plan, Route, Stop, Unassigned
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,51 @@ AUDIT_ENTITY = "command"
 
 class CommandRefused(ValueError):
     """The command cannot be done as asked (locked or served stops, bad input); says why."""
+
+
+@dataclass(frozen=True)
+class OrderEdits:
+    """Order rows a command writes beside its routes, in the same transaction: ``put``
+    (stored, inserted or updated, and open) and ``cancel`` ((order id, reason): the order
+    leaves the day, stays stored as cancelled). Empty: the command touches no order."""
+
+    put: tuple[Order, ...] = ()
+    cancel: tuple[tuple[str, str], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.put or self.cancel)
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset({o.id for o in self.put} | {oid for oid, _ in self.cancel})
+
+    @property
+    def leaving(self) -> frozenset[str]:
+        """Orders this takes out of the day (off every route, out of the unassigned list)."""
+        return frozenset(oid for oid, _ in self.cancel)
+
+    def apply(self, session: Session, actor: str) -> None:
+        from app.store import repository_orders
+
+        if self.put:
+            repository.upsert_orders(session, list(self.put), actor=actor)
+        for order in self.put:
+            repository_orders.set_order_status(session, order.id, repository_orders.OPEN,
+                                               actor=actor)  # fmt: skip
+        for oid, reason in self.cancel:
+            repository_orders.set_order_status(session, oid, repository_orders.CANCELLED,
+                                               actor=actor, reason=reason)  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "put": [order_snapshot(o) for o in self.put],
+            "cancel": [[oid, reason] for oid, reason in self.cancel],
+        }
+
+    def day_orders(self, orders: Sequence[Order]) -> tuple[Order, ...]:
+        """The day's orders after these edits."""
+        gone = self.ids
+        return (*(o for o in orders if o.id not in gone), *self.put)
 
 
 class StaleRouteError(StaleVersionError):
@@ -70,6 +116,7 @@ class CommandRecord:
     drop: tuple[str, ...] = ()
     unassigned: tuple[Unassigned, ...] = ()
     check_all: bool = False
+    orders: OrderEdits = field(default_factory=OrderEdits)
 
 
 WriteHook = Callable[[Session, CommandRecord], None]
@@ -159,9 +206,12 @@ def _merge_stops(route: Route, stored_stops: Mapping[str, tuple[str, Stop]]) -> 
 
 
 def _unassigned(
-    merged: Sequence[Route], old: Sequence[Unassigned], new: Sequence[Unassigned] | None
+    merged: Sequence[Route],
+    old: Sequence[Unassigned],
+    new: Sequence[Unassigned] | None,
+    leaving: frozenset[str] = frozenset(),
 ) -> tuple[Unassigned, ...]:
-    on_route = {o for r in merged for o in r.order_ids}
+    on_route = {o for r in merged for o in r.order_ids} | leaving
     items = {u.order_id: u for u in (*old, *(new or ())) if u.order_id not in on_route}
     return tuple(items.values())
 
@@ -172,6 +222,7 @@ def _merged(
     drop: Sequence[str],
     unassigned: Sequence[Unassigned] | None,
     whole: bool,
+    leaving: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, Route], Plan]:
     """The routes to write (stops merged with what happened meanwhile) and the day's plan
     after the write. Without ``whole`` a route keeps its stored times, status and driver."""
@@ -195,10 +246,13 @@ def _merged(
         result = replace(
             stored,
             routes=tuple(merged),
-            unassigned=_unassigned(merged, stored.unassigned, unassigned),
+            unassigned=_unassigned(merged, stored.unassigned, unassigned, leaving),
         )
     except ValueError as exc:
         raise CommandRefused(f"the routes do not fit together: {exc}") from exc
+    still = sorted(leaving & {o for r in result.routes for o in r.order_ids})
+    if still:
+        raise CommandRefused(f"orders {still} leave the day but are still on a route")
     return new, result
 
 
@@ -217,6 +271,7 @@ def write_routes(
     whole: bool = False,
     expect: Sequence[Route] | None = None,
     on_write: WriteHook | None = None,
+    orders: OrderEdits | None = None,
 ) -> Written:
     """Replace ``routes`` (by id) in the stored plan of ``plan``'s day, in one transaction.
 
@@ -226,8 +281,10 @@ def write_routes(
     times, unassigned orders); else only stops are updated, route by route, unless the
     unassigned orders change (an unassigned order put on a route), which saves the plan.
     ``on_write(session, record)`` runs in the same transaction (e.g. to fill an outbox);
-    if it raises, nothing is written.
+    if it raises, nothing is written. ``orders``: order rows written first (an urgent order
+    added, an order changed or cancelled), in the same transaction.
     """
+    orders = orders or OrderEdits()
     command_id = uuid.uuid4().hex
     with store.session() as s:
         stored = repository.load_plan(s, plan.depot_id, plan.day)
@@ -240,7 +297,8 @@ def write_routes(
             checked |= {*versions, *(r.id for r in plan.routes)}
         expected = None if expect is None else {r.id: r for r in expect}
         _check(plan, stored, versions, base_versions, sorted(checked), expected)
-        new, result = _merged(stored, routes, drop, unassigned, whole)
+        new, result = _merged(stored, routes, drop, unassigned, whole, orders.leaving)
+        orders.apply(s, actor)
         by_id = {r.id: r for r in stored.routes}
         whole = whole or result.unassigned != stored.unassigned
         if whole:
@@ -268,7 +326,7 @@ def write_routes(
                 actor=actor, label=str(audit.get("label", "")), whole=whole,
                 command=str(audit.get("command", "")), locks=locks, plan_id=result.id,
                 written=tuple(r for r in result.routes if r.id in ids), drop=tuple(drop),
-                unassigned=result.unassigned, check_all=check_all,
+                unassigned=result.unassigned, check_all=check_all, orders=orders,
             )  # fmt: skip
             on_write(s, record)
         before_doc: dict[str, Any] = {
@@ -281,6 +339,8 @@ def write_routes(
         if result.unassigned != stored.unassigned:
             before_doc["unassigned"] = [u.order_id for u in stored.unassigned]
             after_doc["unassigned"] = [u.order_id for u in result.unassigned]
+        if orders:
+            after_doc["order_edits"] = orders.to_json()
         log_change(s, AUDIT_ENTITY, command_id, "insert", actor=actor, before=before_doc,
                    after=after_doc)  # fmt: skip
     log.info("%s by %s: %s", audit.get("command"), actor, audit.get("label", ""))

@@ -428,3 +428,22 @@ def _check_cutoff(order: Order, report: FileReport, record: Record, state: _Day)
                     f"{show(was.cutoff)}: it goes with {choice.wave}", row=record.row,
                     field_name="received_at", where=record.where)  # fmt: skip
     return replace(order, wave=choice.wave) if choice.wave != order.wave else order
+
+
+def check_order(
+    values: dict[str, Any],
+    depot: Depot,
+    vehicles: Sequence[Vehicle],
+    drivers: Sequence[Driver],
+    day: date,
+) -> tuple[Order | None, list[tuple[str, str]]]:
+    """One order given as a row of the import would be (e.g. typed into a dialog): the order,
+    or None and every (field, reason), checked against the depot's fleet and shifts."""
+    reader = RowReader({k: v for k, v in values.items() if v is not None})
+    reader.values.setdefault("depot_id", depot.id)
+    order = parse_order(reader, {depot.id: depot}, day)
+    if order is not None:
+        state = _Day(Known(depots=(depot,), vehicles=tuple(vehicles), drivers=tuple(drivers)))
+        skipped: Counter[tuple[str, str]] = Counter()
+        _check_order(order, reader, state, skipped)
+    return (order if not reader.errors else None), list(reader.errors)

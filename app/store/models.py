@@ -20,7 +20,7 @@ from app.store.models_live import (
     StopEventRow,
     VehiclePositionRow,
 )
-from app.store.models_plan import PlanRow, RouteRow, StopRow, UnassignedRow
+from app.store.models_plan import PlanRow, ProposalRow, RouteRow, StopRow, UnassignedRow
 from app.store.models_release import (
     DockScanRow,
     GateOverrideRow,
@@ -46,6 +46,7 @@ __all__ = [
     "PlanRow",
     "RouteAckRow",
     "RoutePublicationRow",
+    "ProposalRow",
     "RouteRow",
     "RouteTransitionRow",
     "StopEventRow",

@@ -119,6 +119,12 @@ class OrderRow(Versioned, Audited, Base):
     received_at: Mapped[datetime | None] = mapped_column()
     # Start of the earliest window, kept beside the windows so a day loads with one index scan.
     first_window_start: Mapped[datetime] = mapped_column(nullable=False)
+    # "open", or "cancelled": a cancelled order stays stored (and audited) but is no longer
+    # part of the day that is planned; who cancelled it, when and why.
+    status: Mapped[str] = mapped_column(String(20), nullable=False, server_default="open")
+    status_reason: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    status_by: Mapped[str] = mapped_column(String(200), nullable=False, server_default="")
+    status_at: Mapped[datetime | None] = mapped_column()
     windows: Mapped[list[WindowRow]] = relationship(
         order_by="WindowRow.position", cascade="all, delete-orphan", lazy="selectin"
     )

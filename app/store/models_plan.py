@@ -9,8 +9,9 @@ a dispatcher may edit the route, and each side's stale write must fail on its ow
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.store.base import Base, Versioned
@@ -86,3 +87,33 @@ class UnassignedRow(Base):
     order_id: Mapped[str] = mapped_column(ID, nullable=False)
     reason: Mapped[str] = mapped_column(String(40), nullable=False)
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+class ProposalRow(Versioned, Base):
+    """A change a dispatcher may not make and sends to a supervisor: a move of stops or a
+    fleet re-plan, with its effect as shown, until a supervisor accepts or rejects it.
+
+    ``payload`` is what accepting applies (plain JSON: the orders and target route of a
+    move; the routes, dropped routes and unassigned orders of a re-plan); ``effect`` is what
+    the dispatcher saw (summary line and figures); ``base_versions`` the route versions it
+    was made on. The version guards the decision: two supervisors cannot both decide it.
+    """
+
+    __tablename__ = "proposal"
+    __table_args__ = (Index("ix_proposal_depot_day_status", "depot_id", "day", "status"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    depot_id: Mapped[str] = mapped_column(ForeignKey("depot.id"), nullable=False)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    label: Mapped[str] = mapped_column(Text, nullable=False)
+    author: Mapped[str] = mapped_column(String(200), nullable=False)
+    author_role: Mapped[str] = mapped_column(String(20), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(nullable=False)
+    effect: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(nullable=False)
+    base_versions: Mapped[dict[str, int]] = mapped_column(nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    decided_by: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    decided_at: Mapped[datetime | None] = mapped_column()
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")

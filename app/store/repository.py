@@ -30,6 +30,7 @@ from app.store.models import (
     WaveRow,
     WindowRow,
 )
+from app.store.repository_orders import CANCELLED
 from app.store.repository_plan import load_plan, route_versions, save_plan, update_route_stops
 from engine.model import DayInput, Depot, Driver, Location, Order, TimeWindow, Vehicle, Wave
 
@@ -280,7 +281,8 @@ def _depot_row(session: Session, depot_id: str) -> DepotRow:
 
 def load_day(session: Session, depot_id: str, day: date) -> DayInput:
     """The depot's day: orders whose first window and drivers whose shift start on ``day``
-    (in the depot's time zone), and every vehicle of the depot; each sorted by id."""
+    (in the depot's time zone), and every vehicle of the depot; each sorted by id.
+    Cancelled orders are not part of it (see ``repository_orders.cancelled_orders``)."""
     depot_row = _depot_row(session, depot_id)
     _zone(depot_row)
     start, end = depot_day_bounds(depot_row.timezone, day)
@@ -295,7 +297,7 @@ def load_day(session: Session, depot_id: str, day: date) -> DayInput:
     )
     orders = session.scalars(
         select(OrderRow)
-        .where(OrderRow.depot_id == depot_id)
+        .where(OrderRow.depot_id == depot_id, OrderRow.status != CANCELLED)
         .where(OrderRow.first_window_start >= start, OrderRow.first_window_start < end)
         .order_by(OrderRow.id)
     )
@@ -316,13 +318,13 @@ def load_day(session: Session, depot_id: str, day: date) -> DayInput:
 
 
 def count_day_orders(session: Session, depot_id: str, day: date) -> int:
-    """How many orders the depot's ``day`` holds."""
+    """How many (not cancelled) orders the depot's ``day`` holds."""
     depot_row = _depot_row(session, depot_id)
     start, end = depot_day_bounds(depot_row.timezone, day)
     query = (
         select(func.count())
         .select_from(OrderRow)
-        .where(OrderRow.depot_id == depot_id)
+        .where(OrderRow.depot_id == depot_id, OrderRow.status != CANCELLED)
         .where(OrderRow.first_window_start >= start, OrderRow.first_window_start < end)
     )
     return session.scalar(query) or 0
@@ -342,6 +344,7 @@ def iter_day_orders(
         rows = connection.execute(
             select(orders)
             .where(orders.c.depot_id == depot_id, orders.c.id > last)
+            .where(orders.c.status != CANCELLED)
             .where(orders.c.first_window_start >= start, orders.c.first_window_start < end)
             .order_by(orders.c.id)
             .limit(chunk)

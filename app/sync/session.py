@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, Signal
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from app.dispatch.store import CommandRecord
+from app.dispatch.store import CommandRecord, CommandRefused
 from app.exceptions.kinds import DeskExceptionType
 from app.store import Store, open_store
 from app.store import repository as repo
@@ -101,6 +101,11 @@ def conflict_text(detail: str) -> str:
 
 def command_of(record: CommandRecord) -> Command:
     """The outbox command of a dispatch command written on the local copy."""
+    if record.orders:  # refused before anything is written: the outbox cannot carry it yet
+        raise CommandRefused(
+            f"{record.label}: adding, changing or cancelling orders is not sent to the shared "
+            "database by this version; nothing was written"
+        )
     base = dict(record.base_versions)
     if record.whole:
         change = PlanChange(record.plan_id, record.written, record.drop, record.unassigned,

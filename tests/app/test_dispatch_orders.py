@@ -1,0 +1,181 @@
+"""Orders at the desk on a real store: add an urgent order, change one, cancel one; undo."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from app.dispatch.orders import OrderDesk
+from app.dispatch.service import CommandRefused, DispatchService
+from app.store import repository
+from app.store.repository_orders import order_status
+from engine.model import Location, StopStatus, TimeWindow
+from engine.travel import HaversineTravelModel
+from tests.app.test_dispatch_support import (
+    DAY,
+    DISPATCHER,
+    at,
+    seed,
+    small_day,
+    small_plan,
+    stored_plan,
+)
+
+TRAVEL = HaversineTravelModel()
+URGENT = {
+    "id": "U-001", "customer": "Rosa's Bakery", "address": "12 Elm St", "lat": "40.755",
+    "lon": "-111.89", "window_start": "10:00", "window_end": "16:00", "demand_kg": "50",
+    "service_minutes": "5", "priority": "2",
+}  # fmt: skip
+
+
+@pytest.fixture
+def desk(store):
+    """The small day stored with its plan; an OrderDesk for a dispatcher."""
+    seed(store, small_day(), small_plan())
+    service = DispatchService(store, TRAVEL, actor=DISPATCHER, role="dispatcher")
+    return OrderDesk(service, TRAVEL)
+
+
+def _audit(desk, command):
+    return [e for e in desk.service.audit() if e.command == command]
+
+
+def test_an_urgent_order_is_checked_like_an_import_row(desk):
+    """Bad fields come back with their reasons; a used id is refused; a good one is an order."""
+    day = small_day()
+    order, problems = desk.check({**URGENT, "lat": "95", "window_end": "09:00"}, day)
+    assert order is None
+    assert {f for f, _ in problems} >= {"lat", "window_end"}
+    order, problems = desk.check({**URGENT, "id": "O3"}, day)
+    assert order is None and "already used" in problems[0][1]
+    order, problems = desk.check(URGENT, day)
+    assert problems == [] and order.customer == "Rosa's Bakery"
+    assert order.earliest == at(10) and order.demand == {"kg": 50.0}
+    assert desk.next_order_id() == "U-001"
+
+
+def test_insertion_options_are_ranked_with_their_cost_and_feasibility(desk):
+    """Every route is an option; feasible ones first; an over-full van says so."""
+    plan = desk.service.load_plan("SLC", DAY)
+    order, _ = desk.check({**URGENT, "demand_kg": "100"}, small_day())
+    options = desk.insertion_options(plan, small_day(), order, at(7))
+    assert [o.rank for o in options] == [1, 2, 3]
+    assert {o.vehicle_id for o in options} == {"V1", "V2", "V3"}
+    assert options[0].feasible and options[0].extra_km > 0 and options[0].extra_min > 0
+    v3 = next(o for o in options if o.vehicle_id == "V3")  # 240 kg aboard, 300 kg capacity
+    assert not v3.feasible and any("over capacity kg" in p for p in v3.problems)
+    assert options.index(v3) == 2
+
+
+def test_insert_stores_the_order_on_the_route_and_undo_cancels_it(desk, store):
+    """The order row and its stop land in one command (audited); undo takes it off the
+    route and leaves it stored as cancelled; redo puts it back."""
+    day = small_day()
+    plan = desk.service.load_plan("SLC", DAY)
+    order, _ = desk.check(URGENT, day)
+    best = desk.insertion_options(plan, day, order, at(7))[0]
+    result = desk.insert(plan, day, order, best)
+    stored = stored_plan(store)
+    assert stored.route_of("U-001").id == best.route_id
+    assert stored.route_of("U-001").stops[best.position].order_id == "U-001"
+    assert "U-001" in result.changes.orders and result.orders.put == (order,)
+    with store.read_session() as s:
+        assert any(o.id == "U-001" for o in repository.load_day(s, "SLC", DAY).orders)
+    entry = _audit(desk, "insert_order")[0]
+    assert entry.actor == DISPATCHER and entry.after["order_edits"]["put"][0]["id"] == "U-001"
+
+    undone = desk.service.apply_undo(result.plan, result.undo)
+    assert stored_plan(store).route_of("U-001") is None
+    with store.read_session() as s:
+        assert order_status(s, "U-001") == "cancelled"
+        assert all(o.id != "U-001" for o in repository.load_day(s, "SLC", DAY).orders)
+    desk.service.apply_undo(undone.plan, undone.undo)
+    assert stored_plan(store).route_of("U-001").id == best.route_id
+
+
+def test_cancel_takes_the_order_off_its_route_and_keeps_it_stored(desk, store):
+    """A cancelled order leaves the route and the day but stays stored with the reason;
+    the preview shows what it does to the route's ETAs; undo brings it back."""
+    day = small_day()
+    plan = desk.service.load_plan("SLC", DAY)
+    impact = desk.preview_cancel(plan, day, "O6", at(7))
+    assert impact.route_id == "R-V2" and "O6" not in impact.routes[0].order_ids
+    assert impact.distance_after_km < impact.distance_before_km
+    assert any(r.order_id == "O7" and r.eta_after < r.eta_before for r in impact.stops)
+    result = desk.cancel(plan, day, "O6", reason="customer called", impact=impact)
+    assert stored_plan(store).route_of("O6") is None
+    cancelled = desk.service.cancelled_orders("SLC", DAY)
+    assert [(c.order.id, c.reason, c.by) for c in cancelled] == [
+        ("O6", "customer called", DISPATCHER)
+    ]
+    with store.read_session() as s:
+        assert all(o.id != "O6" for o in repository.load_day(s, "SLC", DAY).orders)
+    assert _audit(desk, "cancel_order")[0].after["reason"] == "customer called"
+    desk.service.apply_undo(result.plan, result.undo)
+    assert stored_plan(store).route_of("O6").id == "R-V2"
+    assert desk.service.cancelled_orders("SLC", DAY) == []
+
+
+def test_cancelling_an_unassigned_order_takes_it_out_of_the_list(desk, store):
+    """An order the plan left out, cancelled: no longer listed as unassigned."""
+    from engine.model import Unassigned, UnassignedReason
+
+    day = small_day()
+    with store.session() as s:
+        plan = repository.load_plan(s, "SLC", DAY)
+        routes = tuple(replace(r, stops=r.stops[:-1]) if r.id == "R-V3" else r for r in plan.routes)
+        left = Unassigned("O12", UnassignedReason.WINDOW_UNREACHABLE)
+        repository.save_plan(s, replace(plan, routes=routes, unassigned=(left,)), actor="t")
+    plan = desk.service.load_plan("SLC", DAY)
+    desk.cancel(plan, day, "O12", reason="duplicate order")
+    assert stored_plan(store).unassigned == ()
+
+
+def test_change_window_previews_etas_and_undo_restores_the_order(desk, store):
+    """A narrower window is stored; the preview names the lateness it causes; undo puts the
+    old window back."""
+    day = small_day()
+    plan = desk.service.load_plan("SLC", DAY)
+    old = next(o for o in day.orders if o.id == "O8")
+    changed = replace(old, windows=(TimeWindow(at(8), at(8) + timedelta(minutes=1)),))
+    impact = desk.preview_change(plan, day, changed, at(7))
+    assert impact.route_id == "R-V2"
+    assert impact.lateness_after_min > impact.lateness_before_min
+    assert any("late" in p for p in impact.problems)
+    result = desk.change(plan, day, changed, impact)
+    assert result.label == "Change order O8 (window)"
+    with store.read_session() as s:
+        stored = {o.id: o for o in repository.load_day(s, "SLC", DAY).orders}
+    assert stored["O8"].windows == changed.windows
+    desk.service.apply_undo(result.plan, result.undo)
+    with store.read_session() as s:
+        stored = {o.id: o for o in repository.load_day(s, "SLC", DAY).orders}
+    assert stored["O8"].windows == old.windows
+
+
+def test_change_address_moves_the_point(desk):
+    """A new address (point) is evaluated on the route from the new place."""
+    day = small_day()
+    plan = desk.service.load_plan("SLC", DAY)
+    old = next(o for o in day.orders if o.id == "O2")
+    far = replace(old, location=Location(40.60, -111.70), address="99 Far Rd")
+    impact = desk.preview_change(plan, day, far, at(7))
+    assert impact.distance_after_km > impact.distance_before_km + 10
+
+
+def test_a_served_stop_cannot_be_cancelled(desk, store):
+    """Delivered is history: cancelling it is refused and nothing is written."""
+    with store.session() as s:
+        plan = repository.load_plan(s, "SLC", DAY)
+        route = plan.route_of("O1")
+        stops = (replace(route.stops[0], status=StopStatus.DELIVERED), *route.stops[1:])
+        repository.update_route_stops(s, route.id, stops,
+                                      base_version=repository.route_versions(s, "SLC", DAY)[route.id],
+                                      actor="t")  # fmt: skip
+    plan = desk.service.load_plan("SLC", DAY)
+    with pytest.raises(CommandRefused, match="history"):
+        desk.cancel(plan, small_day(), "O1", reason="too late")
+    assert desk.service.cancelled_orders("SLC", DAY) == []
