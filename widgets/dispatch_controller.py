@@ -106,6 +106,11 @@ class DispatchController(QObject):
         return result.undo if result is not None else None
 
     # -- helpers ------------------------------------------------------------------------
+    def push(self, result: CommandResult | None) -> bool:
+        """Put a command the service ran (and showed) on the undo stack (False: it did not
+        run)."""
+        return self._push(result)
+
     def _push(self, result: CommandResult | None) -> bool:
         if result is None:
             return False

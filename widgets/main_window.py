@@ -30,6 +30,7 @@ from app.jobs.runner import JobKind
 from widgets.dispatch_controller import DispatchController
 from widgets.exceptions_pane import ExceptionsPane
 from widgets.map_pane import MapPane
+from widgets.orders_controller import OrdersController
 from widgets.proposal_dialog import ProposalDialog
 from widgets.routes_pane import RoutesPane
 from widgets.status_bar import DeskStatusBar
@@ -67,6 +68,7 @@ class MainWindow(QMainWindow):
         )
         self.exceptions_pane = ExceptionsPane(self.exceptions_model, self)
         self.dispatcher = DispatchController(context, self)
+        self.orders = OrdersController(context, self.dispatcher, self)
         self.timeline_pane.preview_fn = self.dispatcher.preview_text
         self.map_pane.preview_fn = self.dispatcher.preview_text
         self.timeline_pane.tooltip_fn = self._stop_tooltip
@@ -88,6 +90,8 @@ class MainWindow(QMainWindow):
             Qt.Orientation.Horizontal,
         )
         self._wire_selection()
+        self.orders.sig_focus_order.connect(self.focus_order)
+        self.orders.sig_proposals_changed.connect(self._on_proposals_changed)
         context.sig_route_geometry.connect(self.map_pane.set_route_geometry)
         context.sig_proposal_ready.connect(self._on_proposal_ready)
         live = context.live
@@ -146,6 +150,11 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
+        self.import_action = QAction("&Import…", self, shortcut=QKeySequence("Ctrl+I"))
+        self.import_action.setStatusTip("Import depots, vehicles, drivers and orders (CSV/JSON)")
+        self.import_action.triggered.connect(lambda: self.orders.open_import())
+        file_menu.addAction(self.import_action)
+        file_menu.addSeparator()
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
@@ -164,6 +173,13 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(False)
         self.cancel_action.triggered.connect(self._on_cancel_triggered)
         plan_menu.addAction(self.cancel_action)
+        plan_menu.addSeparator()
+        self.proposals_action = QAction("&Proposals…", self, shortcut=QKeySequence("Ctrl+Shift+P"))
+        self.proposals_action.setStatusTip(
+            "Moves and re-plans dispatchers proposed: accept or reject (supervisor), or follow"
+        )
+        self.proposals_action.triggered.connect(lambda: self.orders.open_proposals())
+        plan_menu.addAction(self.proposals_action)
         edit_menu = menu.addMenu("&Edit")
         self.undo_action = self.dispatcher.undo_stack.createUndoAction(self, "&Undo")
         self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
@@ -178,6 +194,24 @@ class MainWindow(QMainWindow):
         unlock.triggered.connect(lambda: self._lock_selected(False))
         edit_menu.addAction(lock)
         edit_menu.addAction(unlock)
+        orders_menu = menu.addMenu("&Orders")
+        self.urgent_action = QAction("&Add urgent order…", self, shortcut=QKeySequence("Ctrl+N"))
+        self.urgent_action.setStatusTip("A new order now: see where it fits best and insert it")
+        self.urgent_action.triggered.connect(lambda: self.orders.open_urgent_order())
+        self.change_order_action = QAction("&Change order…", self, shortcut=QKeySequence("Ctrl+E"))
+        self.change_order_action.setStatusTip("New window, address or demand for the selected stop")
+        self.change_order_action.triggered.connect(lambda: self.orders.open_change())
+        self.cancel_order_action = QAction("C&ancel order…", self)
+        self.cancel_order_action.setShortcut(QKeySequence("Ctrl+Shift+Del"))
+        self.cancel_order_action.setStatusTip("Take the selected stop off its route, cancelled")
+        self.cancel_order_action.triggered.connect(lambda: self.orders.open_cancel())
+        self.find_action = QAction("&Find order…", self, shortcut=QKeySequence.StandardKey.Find)
+        self.find_action.setStatusTip("Find an order by id, customer or address")
+        self.find_action.triggered.connect(lambda: self.orders.open_search())
+        for action in (self.urgent_action, self.change_order_action, self.cancel_order_action):
+            orders_menu.addAction(action)
+        orders_menu.addSeparator()
+        orders_menu.addAction(self.find_action)
         telemetry_menu = menu.addMenu("&Telemetry")
         self.devices_action = QAction("Tracker &devices and rejected messages…", self)
         self.devices_action.setShortcut(QKeySequence("Ctrl+Shift+D"))
@@ -218,6 +252,7 @@ class MainWindow(QMainWindow):
         self._broker_label, self._db_label = fields["broker"], fields["database"]
         self._outbox_label, self._exceptions_label = fields["outbox"], fields["exceptions"]
         self._routes_label, self._clock_label = fields["routes"], fields["clock"]
+        self._proposals_label = fields["proposals"]
         self._user_label, self._busy = fields["user"], self.status.busy
 
     # -- roles: a dispatcher is not offered what only a supervisor may do ---------------------
@@ -233,16 +268,18 @@ class MainWindow(QMainWindow):
         self.plan_action.setEnabled(False)
         self.plan_action.setToolTip(f"Plan the day: {why}")
         self.plan_action.setStatusTip(f"Plan the day is {why}")
-        self.replan_action.setEnabled(False)
+        # Moving stops and a fleet re-plan are a supervisor's to apply: a dispatcher's drag,
+        # Reassign… and fleet re-plan are sent to a supervisor as proposals (Plan ▸
+        # Proposals… shows what became of them).
+        self.replan_action.setText("&Re-plan fleet (propose)…")
         self.replan_action.setToolTip(
-            f"Re-plan fleet: {why}. Re-plan one exception's routes from the Exceptions pane"
+            "Re-plan fleet: the result goes to a supervisor as a proposal (applying it is "
+            f"{why}). Re-plan one exception's routes from the Exceptions pane"
         )
-        self.replan_action.setStatusTip(f"Re-plan fleet is {why}")
-        self.exceptions_pane.set_action_allowed(
-            "reassign", False, f"Moving a stop to another route is {why}"
+        self.replan_action.setStatusTip("Re-plan the fleet and propose it to a supervisor")
+        self.exceptions_pane.button("reassign").setToolTip(
+            "Propose moving the stop to the best suggested route (a supervisor decides)"
         )
-        self.timeline_pane.set_drag_allowed(False, f"Moving stops between routes is {why}")
-        self.map_pane.set_drag_allowed(False)
 
     # -- layout persistence -------------------------------------------------------------
     def _restore_layout(self) -> None:
@@ -435,6 +472,20 @@ class MainWindow(QMainWindow):
         if kind == "vehicle":
             return next((r.id for r in state.routes if r.vehicle_id == ident), None)
         return None
+
+    def focus_order(self, order_id: str) -> None:
+        """Focus map and timeline on an order (a search hit, a new urgent order)."""
+        self.map_pane.focus_on(order_id, "stop")
+        self.timeline_pane.focus_on(order_id)
+        route = self._route_of("stop", order_id)
+        if route:
+            self.routes_pane.select_route(route)
+
+    def _on_proposals_changed(self, pending: int) -> None:
+        supervisor = self.context.dispatch is not None and self.context.dispatch.is_supervisor
+        text = f"Proposals: {pending} pending" if pending or supervisor else ""
+        self._proposals_label.setText(text)
+        self._proposals_label.setStyleSheet("color: #ef6c00;" if pending and supervisor else "")
 
     def focus_exception(self, exception_id: str) -> None:
         """Focus map and timeline on what an exception is about (its stop, else its vehicle)."""

@@ -1,5 +1,6 @@
 """The window's status bar: who is signed in, the broker, the database, the outbox, open
-exceptions, active routes and the clock, plus one message line that expires and fits.
+exceptions, pending proposals, active routes and the clock, plus one message line that
+expires and fits.
 
 A message is one line, elided to the room left beside the fields (the whole text is its
 tooltip), and goes away after its time; a job's progress stays while the job runs and goes
@@ -34,7 +35,8 @@ class DeskStatusBar:
         self.busy.setRange(0, 0)
         self.busy.hide()
         bar.addPermanentWidget(self.busy)
-        for key in ("exceptions", "routes", "broker", "database", "outbox", "user", "clock"):
+        for key in ("exceptions", "proposals", "routes", "broker", "database", "outbox", "user",
+                    "clock"):  # fmt: skip
             label = QLabel(parent)
             label.setObjectName(f"status_{key}")
             bar.addPermanentWidget(label)

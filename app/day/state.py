@@ -22,6 +22,7 @@ class ChangeSource(enum.StrEnum):
     """Why the day state changed: the day opened, a plan, telemetry, a catch-up, a command."""
 
     START = "start"  # the day was opened
+    IMPORT = "import"  # the day opened again after an import brought rows for it
     PLAN = "plan"  # a fresh plan, or the plan as stored (after a refused edit)
     TELEMETRY = "telemetry"  # stop results from the vehicles
     SYNC = "sync"  # another workstation's changes, caught up through the local copy

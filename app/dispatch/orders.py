@@ -56,6 +56,7 @@ class InsertOption:
     cost_delta: float  # the engine's cost units (km when vehicles have no costs)
     feasible: bool
     preview: ReassignPreview
+    late_before: frozenset[str] = frozenset()  # the route's stops already late without it
 
     @property
     def impact(self) -> RouteImpact | None:
@@ -80,14 +81,19 @@ class InsertOption:
         return self.impact.late_stops if self.impact else ()
 
     @property
+    def newly_late(self) -> tuple[LateStop, ...]:
+        """Stops this insertion makes late (the new order itself included)."""
+        return tuple(s for s in self.late_stops if s.order_id not in self.late_before)
+
+    @property
     def problems(self) -> list[str]:
         """What breaks a rule on this route (empty when it fits)."""
         t = self.impact
         if self.preview.blocked or t is None:
             return list(self.preview.blocked)
         out = []
-        if t.late_stops:
-            out.append(f"{len(t.late_stops)} late stop(s)")
+        if self.newly_late:
+            out.append(f"{len(self.newly_late)} stop(s) made late")
         if t.capacity_excess:
             out.append(
                 "over capacity " + ", ".join(f"{d} +{e:g}" for d, e in t.capacity_excess.items())
@@ -150,16 +156,21 @@ class OrderDesk:
 
     # -- checks --------------------------------------------------------------------------
     def check(
-        self, values: Mapping[str, Any], day: DayInput, depot_id: str | None = None
+        self,
+        values: Mapping[str, Any],
+        day: DayInput,
+        depot_id: str | None = None,
+        *,
+        new: bool = True,
     ) -> tuple[Order | None, list[tuple[str, str]]]:
         """An order typed into a dialog, checked as an import row: the order, or every
-        (field, reason). Its id must not be used by another order of the store."""
+        (field, reason). A ``new`` order's id must not be used by any order of the store."""
         depot = day.depot(depot_id or day.depots[0].id)
         vehicles = [v for v in day.vehicles if v.depot_id == depot.id]
         drivers = [d for d in day.drivers if d.depot_id == depot.id]
         order, problems = check_order(dict(values), depot, vehicles, drivers, day.day)
         oid = str(values.get("id") or "").strip()
-        if oid and self.service.order_exists(oid):
+        if new and oid and self.service.order_exists(oid):
             problems.insert(0, ("id", f"order id {oid!r} is already used; choose another"))
             order = None
         return order, problems

@@ -192,6 +192,11 @@ class DispatchService:
             self._book.remember(plan, versions)
         return plan
 
+    def load_day(self, depot_id: str, day: date) -> DayInput:
+        """The depot's day as stored now (its open orders, vehicles, drivers)."""
+        with self.store.read_session() as s:
+            return repository.load_day(s, depot_id, day)
+
     def remember(self, plan: Plan, versions: Mapping[str, int]) -> None:
         """Record the route versions ``plan`` was read at (when it was loaded elsewhere).
         Plans not remembered are checked by content against the store instead."""
@@ -255,11 +260,13 @@ class DispatchService:
         return read_audit(self.store, limit)
 
     # -- the day state (this service is its one writer) ---------------------------------
-    def open_day(self, day: DayInput, depot_id: str) -> Plan | None:
+    def open_day(
+        self, day: DayInput, depot_id: str, source: ChangeSource = ChangeSource.START
+    ) -> Plan | None:
         """Show ``depot_id``'s day with its stored plan (versions remembered); the plan."""
         plan = self.load_plan(depot_id, day.day)
         if self.state is not None:
-            self.state.set_day(day, depot_id, plan, ChangeSource.START)
+            self.state.set_day(day, depot_id, plan, source)
         return plan
 
     def show_plan(

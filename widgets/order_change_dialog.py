@@ -1,0 +1,303 @@
+"""Orders ▸ Change order… / Cancel order…: what it does to the route, before confirming.
+
+*Change*: the order's window, address (point), demand, service time or priority, checked
+like an import row; *Preview* re-evaluates its route with the change (every stop's ETA and
+lateness before and after, distance, capacity and shift problems), then *Apply change*.
+*Cancel*: a reason is required; the preview shows the route without the stop; *Cancel
+order* takes it off and stores it cancelled. Both are one undoable command. The previews
+run off the main thread (a new point needs new travel times).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from PySide6.QtCore import QTime, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTimeEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.dispatch.orders import OrderDesk, OrderImpact
+from app.jobs.runner import JobRunner
+from engine.model import DayInput, Order, Plan
+
+CHANGE, CANCEL = "change", "cancel"
+ETA_COLUMNS = ("Stop", "ETA before", "ETA after", "Change", "Late before", "Late after")
+_BAD = "background: #ffebee;"
+
+
+class OrderChangeDialog(QDialog):
+    """Change or cancel one order, with its route's before and after."""
+
+    sig_preview_ready = Signal()  # the impact table is filled (tests wait on it)
+
+    def __init__(
+        self,
+        mode: str,
+        order: Order,
+        desk: OrderDesk,
+        plan: Plan,
+        day: DayInput,
+        now: datetime,
+        timezone: str,
+        on_apply: Callable[[str, Order, OrderImpact, str], bool],
+        vehicle_label: Callable[[str], str] = str,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        if mode not in (CHANGE, CANCEL):
+            raise ValueError(f"mode: {CHANGE!r} or {CANCEL!r}")
+        self.mode, self.order, self.desk = mode, order, desk
+        self.plan, self.day, self.now = plan, day, now
+        self.zone = ZoneInfo(timezone)
+        self.on_apply, self.vehicle_label = on_apply, vehicle_label
+        self.changed: Order | None = None
+        self.impact: OrderImpact | None = None
+        title = f"{'Change' if mode == CHANGE else 'Cancel'} order {order.id}"
+        self.setWindowTitle(title)
+        self.setObjectName(f"order_{mode}_dialog")
+        self._jobs = JobRunner(self, max_threads=1)
+        self._jobs.sig_job_done.connect(self._on_preview)
+        self._jobs.sig_job_failed.connect(self._on_failed)
+        self.fields: dict[str, QWidget] = {}
+        layout = QVBoxLayout(self)
+        who = " · ".join(p for p in (order.id, order.customer, order.address) if p)
+        route = plan.route_of(order.id)
+        where = self.vehicle_label(route.vehicle_id) if route else "no route (unassigned)"
+        head = QLabel(f"<b>{who}</b><br>on {where}", self)
+        head.setObjectName("order_head")
+        layout.addWidget(head)
+        if mode == CHANGE:
+            layout.addWidget(self._change_form())
+        else:
+            form = QFormLayout()
+            self.reason = QLineEdit(self)
+            self.reason.setObjectName("cancel_reason")
+            self.reason.setPlaceholderText("why (goes in the audit log), e.g. customer called")
+            self.reason.textChanged.connect(lambda _t: self._update_buttons())
+            form.addRow("Reason", self.reason)
+            layout.addLayout(form)
+        self.problems = QLabel(self)
+        self.problems.setObjectName("order_problems")
+        self.problems.setWordWrap(True)
+        self.problems.setStyleSheet("color: #c62828;")
+        layout.addWidget(self.problems)
+        row = QHBoxLayout()
+        self.preview_button = QPushButton("&Preview", self)
+        self.preview_button.clicked.connect(self.preview)
+        self.summary = QLabel(self)
+        self.summary.setObjectName("impact_summary")
+        self.summary.setWordWrap(True)
+        row.addWidget(self.preview_button)
+        row.addWidget(self.summary, 1)
+        layout.addLayout(row)
+        self.table = QTableWidget(0, len(ETA_COLUMNS), self)
+        self.table.setObjectName("impact_table")
+        self.table.setHorizontalHeaderLabels(list(ETA_COLUMNS))
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        layout.addWidget(self.table, 1)
+        buttons = QDialogButtonBox(self)
+        label = "&Apply change" if mode == CHANGE else "&Cancel order"
+        self.apply_button = buttons.addButton(label, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.apply_button.setEnabled(False)
+        self.apply_button.clicked.connect(self.apply)
+        buttons.addButton("Close", QDialogButtonBox.ButtonRole.RejectRole).clicked.connect(
+            self.reject
+        )
+        layout.addWidget(buttons)
+        self.resize(820, 640)
+        if mode == CANCEL:
+            self.preview()  # nothing to type but the reason: show the effect at once
+
+    # -- the change form -------------------------------------------------------------------
+    def _change_form(self) -> QWidget:
+        box = QGroupBox("New values", self)
+        form = QFormLayout(box)
+        o = self.order
+
+        def line(name: str, label: str, text: str) -> None:
+            edit = QLineEdit(text, box)
+            edit.setObjectName(f"field_{name}")
+            edit.textChanged.connect(self._invalidate)
+            self.fields[name] = edit
+            form.addRow(label, edit)
+
+        line("customer", "Customer", o.customer)
+        line("address", "Address", o.address)
+        line("lat", "Latitude", f"{o.location.lat:.6f}")
+        line("lon", "Longitude", f"{o.location.lon:.6f}")
+        window = QHBoxLayout()
+        first = o.windows[0]
+        for name, moment in (("window_start", first.start), ("window_end", first.end)):
+            edit = QTimeEdit(box)
+            edit.setObjectName(f"field_{name}")
+            edit.setDisplayFormat("HH:mm")
+            local = moment.astimezone(self.zone)
+            edit.setTime(QTime(local.hour, local.minute))
+            edit.timeChanged.connect(self._invalidate)
+            self.fields[name] = edit
+            window.addWidget(edit)
+        if len(o.windows) > 1:
+            later = ", ".join(
+                f"{w.start.astimezone(self.zone):%H:%M}–{w.end.astimezone(self.zone):%H:%M}"
+                for w in o.windows[1:]
+            )
+            window.addWidget(QLabel(f"(later windows kept: {later})", box))
+        window.addStretch(1)
+        form.addRow("Window (depot time)", window)
+        demand = QHBoxLayout()
+        for dim in sorted({*self.day.dimensions, *o.demand}):
+            spin = QDoubleSpinBox(box)
+            spin.setObjectName(f"field_demand_{dim}")
+            spin.setRange(0, 100_000)
+            spin.setDecimals(2)
+            spin.setSuffix(f" {dim}")
+            spin.setValue(o.demand.get(dim, 0.0))
+            spin.valueChanged.connect(self._invalidate)
+            self.fields[f"demand_{dim}"] = spin
+            demand.addWidget(spin)
+        demand.addStretch(1)
+        form.addRow("Demand", demand)
+        numbers = QHBoxLayout()
+        for name, value, text in (
+            ("service_minutes", int(o.service_time.total_seconds() // 60), " min on site"),
+            ("priority", o.priority, ""),
+        ):
+            spin = QSpinBox(box)
+            spin.setObjectName(f"field_{name}")
+            spin.setRange(0, 240 if name == "service_minutes" else 9)
+            spin.setValue(value)
+            spin.setSuffix(text)
+            spin.valueChanged.connect(self._invalidate)
+            self.fields[name] = spin
+            numbers.addWidget(spin)
+        numbers.addStretch(1)
+        form.addRow("Service, priority", numbers)
+        return box
+
+    def values(self) -> dict[str, str]:
+        """The form as an import row of this order (later windows and skills as they are)."""
+        o = self.order
+        out = {"id": o.id, "skills": ";".join(sorted(o.skills)), "wave": o.wave}
+        for name, widget in self.fields.items():
+            if isinstance(widget, QLineEdit):
+                out[name] = widget.text()
+            elif isinstance(widget, QTimeEdit):
+                out[name] = widget.time().toString("HH:mm")
+            elif isinstance(widget, QDoubleSpinBox):
+                out[name] = f"{widget.value():g}"
+            elif isinstance(widget, QSpinBox):
+                out[name] = str(widget.value())
+        for n, w in enumerate(o.windows[1:], start=2):
+            out[f"window{n}_start"] = w.start.isoformat()
+            out[f"window{n}_end"] = w.end.isoformat()
+        return out
+
+    def set_field(self, name: str, value: str) -> None:
+        widget = self.fields[name]
+        if isinstance(widget, QLineEdit):
+            widget.setText(value)
+        elif isinstance(widget, QTimeEdit):
+            widget.setTime(QTime.fromString(value, "HH:mm"))
+        elif isinstance(widget, (QDoubleSpinBox, QSpinBox)):
+            widget.setValue(type(widget.value())(float(value)))
+
+    # -- preview -------------------------------------------------------------------------
+    def _invalidate(self, *_args) -> None:
+        self.impact = self.changed = None
+        self.table.setRowCount(0)
+        self.summary.setText("Changed: Preview again.")
+        self._update_buttons()
+
+    def preview(self) -> None:
+        """Check the form (change) and re-evaluate the route in the background."""
+        desk, plan, day, now = self.desk, self.plan, self.day, self.now
+        if self.mode == CHANGE:
+            changed, problems = desk.check(self.values(), day, new=False)
+            bad = {f.split(".")[0] for f, _ in problems}
+            for name, widget in self.fields.items():
+                widget.setStyleSheet(_BAD if name in bad else "")
+            self.problems.setText("\n".join(f"{f}: {r}" for f, r in problems))
+            if changed is None:
+                self.summary.setText(f"{len(problems)} problem(s): fix the marked fields.")
+                return
+            self.changed = changed
+            job = lambda cancel, report: desk.preview_change(plan, day, changed, now)  # noqa: E731
+        else:
+            oid = self.order.id
+            job = lambda cancel, report: desk.preview_cancel(plan, day, oid, now)  # noqa: E731
+        self.preview_button.setEnabled(False)
+        self.summary.setText("Re-evaluating the route…")
+        self._jobs.submit("order-preview", job)
+
+    def _clock(self, moment: datetime | None) -> str:
+        return moment.astimezone(self.zone).strftime("%H:%M") if moment else "—"
+
+    def _on_preview(self, _kind: str, impact: object) -> None:
+        assert isinstance(impact, OrderImpact)
+        self.preview_button.setEnabled(True)
+        self.impact = impact
+        self.summary.setText(impact.summary)
+        self.problems.setText("")
+        self.table.setRowCount(len(impact.stops))
+        for row, stop in enumerate(impact.stops):
+            if stop.eta_before and stop.eta_after:
+                delta = f"{(stop.eta_after - stop.eta_before).total_seconds() / 60:+.0f} min"
+            else:
+                delta = "removed" if stop.eta_after is None else "new"
+            cells = (stop.order_id, self._clock(stop.eta_before), self._clock(stop.eta_after),
+                     delta, f"{stop.late_before_min:.0f} min" if stop.late_before_min else "",
+                     f"{stop.late_after_min:.0f} min" if stop.late_after_min else "")  # fmt: skip
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if stop.order_id == self.order.id:
+                    item.setBackground(QColor("#fff8e1"))
+                if col == 5 and stop.late_after_min > stop.late_before_min + 0.5:
+                    item.setForeground(QColor("#c62828"))
+                self.table.setItem(row, col, item)
+        self._update_buttons()
+        self.sig_preview_ready.emit()
+
+    def _on_failed(self, _kind: str, message: str) -> None:
+        self.preview_button.setEnabled(True)
+        self.summary.setText("")
+        self.problems.setText(message.split(": ", 1)[-1])
+
+    def _update_buttons(self) -> None:
+        ready = self.impact is not None
+        if self.mode == CANCEL:
+            ready = ready and bool(self.reason.text().strip())
+        self.apply_button.setEnabled(ready)
+
+    def apply(self) -> None:
+        """Run the command (the controller reports errors); close on success."""
+        if self.impact is None:
+            return
+        order = self.changed if self.mode == CHANGE else self.order
+        reason = self.reason.text().strip() if self.mode == CANCEL else ""
+        if order is not None and self.on_apply(self.mode, order, self.impact, reason):
+            self.accept()
+
+    def done(self, result: int) -> None:
+        self._jobs.cancel("order-preview")
+        super().done(result)

@@ -1,0 +1,318 @@
+"""Orders ▸ Add urgent order…: type the order, see where the engine would put it, insert it.
+
+The fields are checked exactly like a row of an import (same reasons, field by field).
+*Find routes* asks the engine for every route that could take the order, ranked (feasible
+first, then cheapest), each with its extra km and minutes, the lateness it causes, late
+stops, capacity and shift problems; the best is selected. *Insert* puts the order on the
+selected route as one undoable command. The ranking runs off the main thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from PySide6.QtCore import QTime, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTimeEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.dispatch.orders import InsertOption, OrderDesk
+from app.jobs.runner import JobRunner
+from engine.model import DayInput, Order, Plan
+
+_BAD = "background: #ffebee;"
+OPTION_COLUMNS = ("#", "Route", "Fits", "+km", "+min", "Lateness (min)", "Made late",
+                  "Capacity / shift", "Cost")  # fmt: skip
+
+
+def option_cells(option: InsertOption, vehicle_label: Callable[[str], str]) -> list[str]:
+    """One option as the table shows it."""
+    t = option.impact
+    late = f"{t.lateness_before_s / 60:.0f} → {t.lateness_after_s / 60:.0f}" if t else "—"
+    made = option.newly_late
+    stops = ", ".join(f"{s.order_id} +{s.minutes:.0f} min" for s in made[:3])
+    if len(made) > 3:
+        stops += f" +{len(made) - 3} more"
+    already = len(option.late_stops) - len(made)
+    if already:
+        stops = f"{stops or 'none'} ({already} late already)"
+    load = [p for p in option.problems if not p.endswith("made late")]
+    return [
+        str(option.rank), vehicle_label(option.vehicle_id),
+        "yes" if option.feasible else "no", f"{option.extra_km:+.1f}",
+        f"{option.extra_min:+.0f}", late, stops or "none", "; ".join(load) or "ok",
+        f"{option.cost_delta:+.1f}",
+    ]  # fmt: skip
+
+
+class UrgentOrderDialog(QDialog):
+    """Add an urgent order: fields, ranked routes, insert."""
+
+    sig_options_ready = Signal()  # the ranked routes are shown (tests wait on it)
+
+    def __init__(
+        self,
+        desk: OrderDesk,
+        plan: Plan,
+        day: DayInput,
+        now: datetime,
+        timezone: str,
+        on_insert: Callable[[Order, InsertOption], bool],
+        vehicle_label: Callable[[str], str] = str,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Add urgent order")
+        self.setObjectName("urgent_order_dialog")
+        self.desk, self.plan, self.day, self.now = desk, plan, day, now
+        self.zone = ZoneInfo(timezone)
+        self.on_insert, self.vehicle_label = on_insert, vehicle_label
+        self.order: Order | None = None
+        self.options: list[InsertOption] = []
+        self._jobs = JobRunner(self, max_threads=1)
+        self._jobs.sig_job_done.connect(self._on_options)
+        self._jobs.sig_job_failed.connect(self._on_options_failed)
+        self.fields: dict[str, QWidget] = {}
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._form())
+        self.problems = QLabel(self)
+        self.problems.setObjectName("order_problems")
+        self.problems.setWordWrap(True)
+        self.problems.setStyleSheet("color: #c62828;")
+        layout.addWidget(self.problems)
+        row = QHBoxLayout()
+        self.find_button = QPushButton("&Find routes", self)
+        self.find_button.setDefault(True)
+        self.find_button.clicked.connect(self.find_routes)
+        self.status = QLabel("Fill in the order, then Find routes.", self)
+        self.status.setObjectName("order_status")
+        row.addWidget(self.find_button)
+        row.addWidget(self.status, 1)
+        layout.addLayout(row)
+        self.table = QTableWidget(0, len(OPTION_COLUMNS), self)
+        self.table.setObjectName("insert_options")
+        self.table.setHorizontalHeaderLabels(list(OPTION_COLUMNS))
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.itemDoubleClicked.connect(lambda _item: self.insert_selected())
+        layout.addWidget(self.table, 1)
+        buttons = QDialogButtonBox(self)
+        self.insert_button = buttons.addButton(
+            "&Insert into selected route", QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.insert_button.setEnabled(False)
+        self.insert_button.clicked.connect(self.insert_selected)
+        buttons.addButton(QDialogButtonBox.StandardButton.Cancel).clicked.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(980, 720)
+
+    # -- the form ------------------------------------------------------------------------
+    def _form(self) -> QWidget:
+        box = QGroupBox("Order", self)
+        form = QFormLayout(box)
+
+        def line(name: str, label: str, text: str = "", hint: str = "") -> QLineEdit:
+            edit = QLineEdit(text, box)
+            edit.setObjectName(f"field_{name}")
+            edit.setPlaceholderText(hint)
+            edit.textChanged.connect(self._invalidate)
+            form.addRow(label, edit)
+            self.fields[name] = edit
+            return edit
+
+        line("id", "Order id", self.desk.next_order_id())
+        line("customer", "Customer", hint="e.g. Rosa's Bakery")
+        line("address", "Address", hint="street and number, as the driver needs it")
+        depot = self.day.depots[0].location
+        line("lat", "Latitude", hint=f"e.g. {depot.lat:.4f}")
+        line("lon", "Longitude", hint=f"e.g. {depot.lon:.4f}")
+        start = self.now.astimezone(self.zone)
+        window = QHBoxLayout()
+        for name, minutes in (("window_start", 30), ("window_end", 240)):
+            edit = QTimeEdit(box)
+            edit.setObjectName(f"field_{name}")
+            edit.setDisplayFormat("HH:mm")
+            moment = start.hour * 60 + start.minute + minutes
+            edit.setTime(QTime(min(moment // 60, 23), moment % 60 if moment < 24 * 60 else 59))
+            edit.timeChanged.connect(self._invalidate)
+            self.fields[name] = edit
+            window.addWidget(edit)
+        window.addStretch(1)
+        form.addRow("Window (depot time)", window)
+        demand = QHBoxLayout()
+        for dim in self.day.dimensions:
+            spin = QDoubleSpinBox(box)
+            spin.setObjectName(f"field_demand_{dim}")
+            spin.setRange(0, 100_000)
+            spin.setDecimals(2)
+            spin.setSuffix(f" {dim}")
+            spin.valueChanged.connect(self._invalidate)
+            self.fields[f"demand_{dim}"] = spin
+            demand.addWidget(spin)
+        demand.addStretch(1)
+        form.addRow("Demand", demand)
+        numbers = QHBoxLayout()
+        service = QSpinBox(box)
+        service.setObjectName("field_service_minutes")
+        service.setRange(0, 240)
+        service.setValue(5)
+        service.setSuffix(" min on site")
+        priority = QSpinBox(box)
+        priority.setObjectName("field_priority")
+        priority.setRange(0, 9)
+        priority.setValue(1)
+        priority.setPrefix("priority ")
+        for name, spin in (("service_minutes", service), ("priority", priority)):
+            spin.valueChanged.connect(self._invalidate)
+            self.fields[name] = spin
+            numbers.addWidget(spin)
+        numbers.addStretch(1)
+        form.addRow("Service, priority", numbers)
+        skills = QHBoxLayout()
+        self.skill_boxes: dict[str, QCheckBox] = {}
+        offered = sorted({s for v in self.day.vehicles for s in v.skills})
+        for skill in offered:
+            check = QCheckBox(skill, box)
+            check.setObjectName(f"skill_{skill}")
+            check.toggled.connect(self._invalidate)
+            self.skill_boxes[skill] = check
+            skills.addWidget(check)
+        if not offered:
+            skills.addWidget(QLabel("(no vehicle offers a skill)", box))
+        skills.addStretch(1)
+        form.addRow("Needs", skills)
+        return box
+
+    def values(self) -> dict[str, str]:
+        """The fields as an import row (text, like a CSV line)."""
+        out: dict[str, str] = {}
+        for name, widget in self.fields.items():
+            if isinstance(widget, QLineEdit):
+                out[name] = widget.text()
+            elif isinstance(widget, QTimeEdit):
+                out[name] = widget.time().toString("HH:mm")
+            elif isinstance(widget, QDoubleSpinBox):
+                out[name] = f"{widget.value():g}"
+            elif isinstance(widget, QSpinBox):
+                out[name] = str(widget.value())
+        out["skills"] = ";".join(s for s, box in self.skill_boxes.items() if box.isChecked())
+        return out
+
+    def set_values(self, values: Mapping[str, str]) -> None:
+        """Fill fields by name (tests and a caller that knows the customer)."""
+        for name, value in values.items():
+            widget = self.fields.get(name)
+            if isinstance(widget, QLineEdit):
+                widget.setText(str(value))
+            elif isinstance(widget, QTimeEdit):
+                widget.setTime(QTime.fromString(str(value), "HH:mm"))
+            elif isinstance(widget, (QDoubleSpinBox, QSpinBox)):
+                widget.setValue(type(widget.value())(float(value)))
+            elif name == "skills":
+                wanted = {s.strip() for s in str(value).split(";") if s.strip()}
+                for skill, box in self.skill_boxes.items():
+                    box.setChecked(skill in wanted)
+
+    # -- finding routes ------------------------------------------------------------------
+    def _invalidate(self, *_args) -> None:
+        if self.options or self.order is not None:
+            self.options, self.order = [], None
+            self.table.setRowCount(0)
+            self.status.setText("The order changed: Find routes again.")
+        self._update_buttons()
+
+    def _mark(self, problems: Sequence[tuple[str, str]]) -> None:
+        bad = {f.split(".")[0].split("[")[0] for f, _ in problems}
+        bad |= {"lat", "lon"} if "lat,lon" in bad else set()
+        bad |= {"window_start", "window_end"} if "windows" in bad else set()
+        for name, widget in self.fields.items():
+            widget.setStyleSheet(_BAD if name in bad else "")
+        self.problems.setText("\n".join(f"{f}: {r}" for f, r in problems))
+
+    def find_routes(self) -> None:
+        """Check the fields; when good, rank the routes in the background."""
+        order, problems = self.desk.check(self.values(), self.day)
+        self._mark(problems)
+        if order is None:
+            self.status.setText(f"{len(problems)} problem(s): fix the marked fields.")
+            return
+        self.order = order
+        self.find_button.setEnabled(False)
+        self.status.setText("Asking the engine where it fits…")
+        desk, plan, day, now = self.desk, self.plan, self.day, self.now
+        self._jobs.submit(
+            "insertion", lambda cancel, report: desk.insertion_options(plan, day, order, now)
+        )
+
+    def _on_options(self, _kind: str, options: object) -> None:
+        self.find_button.setEnabled(True)
+        self.options = list(options)  # type: ignore[call-overload]
+        self.table.setRowCount(len(self.options))
+        for row, option in enumerate(self.options):
+            for col, text in enumerate(option_cells(option, self.vehicle_label)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(option.preview.summary)
+                if not option.feasible:
+                    item.setForeground(QColor("#9e9e9e") if col != 2 else QColor("#c62828"))
+                self.table.setItem(row, col, item)
+        fits = sum(o.feasible for o in self.options)
+        if self.options:
+            self.table.selectRow(0)
+            best = self.options[0]
+            self.status.setText(
+                f"{fits} of {len(self.options)} routes take it without breaking a rule; best: "
+                f"{self.vehicle_label(best.vehicle_id)} ({best.extra_km:+.1f} km, "
+                f"{best.extra_min:+.0f} min)"
+            )
+        else:
+            self.status.setText("No route can take this order.")
+        self._update_buttons()
+        self.sig_options_ready.emit()
+
+    def _on_options_failed(self, _kind: str, message: str) -> None:
+        self.find_button.setEnabled(True)
+        self.status.setText(f"Could not rank the routes: {message}")
+
+    def selected_option(self) -> InsertOption | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.options[rows[0].row()] if rows and self.options else None
+
+    def _update_buttons(self) -> None:
+        self.insert_button.setEnabled(self.order is not None and self.selected_option() is not None)
+
+    def insert_selected(self) -> None:
+        """Insert the order into the selected route (one undoable command); close on success."""
+        option = self.selected_option()
+        if self.order is None or option is None:
+            return
+        if self.on_insert(self.order, option):
+            self.accept()
+
+    def done(self, result: int) -> None:
+        self._jobs.cancel("insertion")
+        super().done(result)
