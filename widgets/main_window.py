@@ -475,11 +475,11 @@ class MainWindow(QMainWindow):
 
     def focus_order(self, order_id: str) -> None:
         """Focus map and timeline on an order (a search hit, a new urgent order)."""
+        route = self._route_of("stop", order_id)
+        if route:  # first: selecting a route in the list focuses the map on the route
+            self.routes_pane.select_route(route)
         self.map_pane.focus_on(order_id, "stop")
         self.timeline_pane.focus_on(order_id)
-        route = self._route_of("stop", order_id)
-        if route:
-            self.routes_pane.select_route(route)
 
     def _on_proposals_changed(self, pending: int) -> None:
         supervisor = self.context.dispatch is not None and self.context.dispatch.is_supervisor
