@@ -9,6 +9,7 @@ edit by another workstation, a role that may not, a locked stop) are shown, neve
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
@@ -19,6 +20,13 @@ from app.dispatch.service import CommandRefused, CommandResult, NotAllowed, Undo
 from app.store import StaleVersionError
 
 log = logging.getLogger(__name__)
+
+
+class Proposer(Protocol):
+    """Stores a change for a supervisor instead of applying it (True: sent)."""
+
+    def propose_move(self, order_ids, target_route_id: str) -> bool: ...
+    def propose_replan(self, proposal, scope) -> bool: ...
 
 
 class DispatchUndoCommand(QUndoCommand):
@@ -50,6 +58,9 @@ class DispatchController(QObject):
         self.context = context
         self._parent = parent_widget
         self.undo_stack = QUndoStack(self)
+        #: Sends what this user's role may not do to a supervisor as a proposal (a move, a
+        #: fleet re-plan); None: refused as before. The window sets its OrdersController.
+        self.proposer: Proposer | None = None
 
     # -- previews (called on every mouse move of a drag) ----------------------------------
     def preview_text(self, order_ids, target_route_id: str) -> str:
@@ -76,6 +87,8 @@ class DispatchController(QObject):
         route = state.route(target_route_id)
         if route is not None and all(oid in route.order_ids for oid in ids):
             return False  # dropped where it already is
+        if not service.is_supervisor and self.proposer is not None:
+            return self.proposer.propose_move(ids, target_route_id)  # a supervisor decides
         result = self._run(
             lambda: service.reassign(
                 state.plan, state.index.day, ids, target_route_id, self.context.now()
@@ -84,9 +97,12 @@ class DispatchController(QObject):
         return self._push(result)
 
     def accept_proposal(self, proposal, scope) -> bool:
+        """Accept a re-plan; one the user's role may not accept goes to a supervisor."""
         state, service = self.context.state, self.context.dispatch
         if service is None or state.plan is None:
             return False
+        if not service.may_accept(scope) and self.proposer is not None:
+            return self.proposer.propose_replan(proposal, scope)
         return self._push(
             self._run(lambda: service.accept_proposal(state.plan, proposal, scope=scope))
         )

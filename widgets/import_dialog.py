@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from app.importer.fields import DateFormat
 from app.importer.reading import ReadOptions
 from app.importer.report import ImportReport
-from app.jobs.runner import JobRunner
+from app.jobs.runner import JobKind, JobRunner
 
 #: (label, --date-format) choices; the first reads ISO 8601 and HH:MM only.
 DATE_FORMATS = (("ISO 8601 and HH:MM only", ""), ("dd/mm/yyyy (24/11/2026 09:00)", "dd/mm/yyyy"),
@@ -207,12 +207,12 @@ class ImportDialog(QDialog):
         self.import_button.setEnabled(False)
         self.summary.setText("Importing…")
         self._jobs.submit(
-            "import",
+            JobKind.IMPORT,
             lambda cancel, report: run(paths, options, day, lambda r, i: report((r, i))),  # type: ignore[arg-type]
         )
 
     def _on_progress(self, _kind: str, payload: object) -> None:
-        read, imported = payload  # type: ignore[misc]
+        read, imported = payload if isinstance(payload, tuple) else (0, 0)
         self.summary.setText(f"Importing… {read:,} rows read, {imported:,} imported")
 
     def _on_failed(self, _kind: str, message: str) -> None:

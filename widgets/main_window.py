@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self.exceptions_pane = ExceptionsPane(self.exceptions_model, self)
         self.dispatcher = DispatchController(context, self)
         self.orders = OrdersController(context, self.dispatcher, self)
+        self.dispatcher.proposer = self.orders  # a dispatcher's move or re-plan: a proposal
         self.timeline_pane.preview_fn = self.dispatcher.preview_text
         self.map_pane.preview_fn = self.dispatcher.preview_text
         self.timeline_pane.tooltip_fn = self._stop_tooltip
@@ -597,6 +598,9 @@ class MainWindow(QMainWindow):
     def _on_proposal_ready(self, proposal, scope) -> None:
         index = self.context.state.index
         dialog = ProposalDialog(proposal, index.depot.timezone if index else "UTC", self)
+        service = self.context.dispatch
+        if service is not None and not service.may_accept(scope):
+            dialog.accept_button.setText("Propose to a supervisor")  # the role may not accept
         self.last_proposal_dialog = dialog
         if self.context.headless:
             dialog.show()  # tests and screenshot runs drive it themselves

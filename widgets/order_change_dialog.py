@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.dispatch.orders import OrderDesk, OrderImpact
-from app.jobs.runner import JobRunner
+from app.jobs.runner import JobKind, JobRunner
 from engine.model import DayInput, Order, Plan
 
 CHANGE, CANCEL = "change", "cancel"
@@ -183,14 +183,14 @@ class OrderChangeDialog(QDialog):
             ("service_minutes", int(o.service_time.total_seconds() // 60), " min on site"),
             ("priority", o.priority, ""),
         ):
-            spin = QSpinBox(box)
-            spin.setObjectName(f"field_{name}")
-            spin.setRange(0, 240 if name == "service_minutes" else 9)
-            spin.setValue(value)
-            spin.setSuffix(text)
-            spin.valueChanged.connect(self._invalidate)
-            self.fields[name] = spin
-            numbers.addWidget(spin)
+            count = QSpinBox(box)
+            count.setObjectName(f"field_{name}")
+            count.setRange(0, 240 if name == "service_minutes" else 9)
+            count.setValue(value)
+            count.setSuffix(text)
+            count.valueChanged.connect(self._invalidate)
+            self.fields[name] = count
+            numbers.addWidget(count)
         numbers.addStretch(1)
         form.addRow("Service, priority", numbers)
         return box
@@ -219,8 +219,10 @@ class OrderChangeDialog(QDialog):
             widget.setText(value)
         elif isinstance(widget, QTimeEdit):
             widget.setTime(QTime.fromString(value, "HH:mm"))
-        elif isinstance(widget, (QDoubleSpinBox, QSpinBox)):
-            widget.setValue(type(widget.value())(float(value)))
+        elif isinstance(widget, QDoubleSpinBox):
+            widget.setValue(float(value))
+        elif isinstance(widget, QSpinBox):
+            widget.setValue(int(float(value)))
 
     # -- preview -------------------------------------------------------------------------
     def _invalidate(self, *_args) -> None:
@@ -248,7 +250,7 @@ class OrderChangeDialog(QDialog):
             job = lambda cancel, report: desk.preview_cancel(plan, day, oid, now)  # noqa: E731
         self.preview_button.setEnabled(False)
         self.summary.setText("Re-evaluating the route…")
-        self._jobs.submit("order-preview", job)
+        self._jobs.submit(JobKind.ORDER_PREVIEW, job)
 
     def _clock(self, moment: datetime | None) -> str:
         return moment.astimezone(self.zone).strftime("%H:%M") if moment else "—"
@@ -299,5 +301,5 @@ class OrderChangeDialog(QDialog):
             self.accept()
 
     def done(self, result: int) -> None:
-        self._jobs.cancel("order-preview")
+        self._jobs.cancel(JobKind.ORDER_PREVIEW)
         super().done(result)

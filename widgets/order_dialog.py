@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.dispatch.orders import InsertOption, OrderDesk
-from app.jobs.runner import JobRunner
+from app.jobs.runner import JobKind, JobRunner
 from engine.model import DayInput, Order, Plan
 
 _BAD = "background: #ffebee;"
@@ -187,10 +187,10 @@ class UrgentOrderDialog(QDialog):
         priority.setRange(0, 9)
         priority.setValue(1)
         priority.setPrefix("priority ")
-        for name, spin in (("service_minutes", service), ("priority", priority)):
-            spin.valueChanged.connect(self._invalidate)
-            self.fields[name] = spin
-            numbers.addWidget(spin)
+        for name, number in (("service_minutes", service), ("priority", priority)):
+            number.valueChanged.connect(self._invalidate)
+            self.fields[name] = number
+            numbers.addWidget(number)
         numbers.addStretch(1)
         form.addRow("Service, priority", numbers)
         skills = QHBoxLayout()
@@ -231,8 +231,10 @@ class UrgentOrderDialog(QDialog):
                 widget.setText(str(value))
             elif isinstance(widget, QTimeEdit):
                 widget.setTime(QTime.fromString(str(value), "HH:mm"))
-            elif isinstance(widget, (QDoubleSpinBox, QSpinBox)):
-                widget.setValue(type(widget.value())(float(value)))
+            elif isinstance(widget, QDoubleSpinBox):
+                widget.setValue(float(value))
+            elif isinstance(widget, QSpinBox):
+                widget.setValue(int(float(value)))
             elif name == "skills":
                 wanted = {s.strip() for s in str(value).split(";") if s.strip()}
                 for skill, box in self.skill_boxes.items():
@@ -266,7 +268,7 @@ class UrgentOrderDialog(QDialog):
         self.status.setText("Asking the engine where it fits…")
         desk, plan, day, now = self.desk, self.plan, self.day, self.now
         self._jobs.submit(
-            "insertion", lambda cancel, report: desk.insertion_options(plan, day, order, now)
+            JobKind.INSERTION, lambda cancel, report: desk.insertion_options(plan, day, order, now)
         )
 
     def _on_options(self, _kind: str, options: object) -> None:
@@ -314,5 +316,5 @@ class UrgentOrderDialog(QDialog):
             self.accept()
 
     def done(self, result: int) -> None:
-        self._jobs.cancel("insertion")
+        self._jobs.cancel(JobKind.INSERTION)
         super().done(result)

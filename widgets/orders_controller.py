@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -19,16 +20,16 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from app.context import AppContext
 from app.day.search import OrderHit, find_orders
-from app.day.state import ChangeSource
+from app.day.state import ChangeSource, DayIndex
 from app.dispatch.orders import InsertOption, OrderDesk, OrderImpact
 from app.dispatch.preview import states_from_fixes
 from app.dispatch.proposal_board import ProposalBoard
 from app.dispatch.proposals import ProposalDesk, StoredProposal
-from app.dispatch.service import CommandRefused, NotAllowed
+from app.dispatch.service import CommandRefused, DispatchService, NotAllowed
 from app.importer.reading import ReadOptions
 from app.importer.report import ImportReport
 from app.store import StaleVersionError
-from engine.model import Order
+from engine.model import DayInput, Order, Plan
 from widgets.dispatch_controller import DispatchController
 from widgets.import_dialog import ImportDialog
 from widgets.order_change_dialog import CANCEL, CHANGE, OrderChangeDialog
@@ -37,6 +38,16 @@ from widgets.proposals_dialog import ProposalsDialog
 from widgets.search_dialog import SearchDialog
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Day:
+    """What an order or proposal command works on: the service and the day as shown."""
+
+    service: DispatchService
+    plan: Plan
+    day: DayInput
+    index: DayIndex
 
 
 class OrdersController(QObject):
@@ -59,17 +70,24 @@ class OrdersController(QObject):
         context.state.sig_changed.connect(self._on_state_changed)
 
     # -- desks over the day's dispatch service ---------------------------------------------
-    def _ready(self) -> bool:
+    def _open_day(self) -> _Day | None:
+        """The service, plan and day shown now; None (and a status line) before a plan."""
         ctx = self.context
-        ready = ctx.dispatch is not None and ctx.state.plan is not None
-        if not ready:
-            self.context.sig_status.emit("The day is not planned yet: wait for its plan")
-        return ready and ctx.state.index is not None
+        service, plan, index = ctx.dispatch, ctx.state.plan, ctx.state.index
+        if service is None or plan is None or index is None:
+            ctx.sig_status.emit("The day is not planned yet: wait for its plan")
+            return None
+        return _Day(service, plan, index.day, index)
+
+    def _service(self) -> DispatchService:
+        if self.context.dispatch is None:
+            raise CommandRefused("no day is open yet")
+        return self.context.dispatch
 
     @property
     def orders(self) -> OrderDesk:
-        ctx = self.context
-        return OrderDesk(ctx.dispatch, ctx.travel_model(), self._vehicle_states)
+        travel = self.context.day_jobs.travel_model()
+        return OrderDesk(self._service(), travel, self._vehicle_states)
 
     def _vehicle_states(self) -> dict:
         """Where each vehicle is now (live fixes as the engine's vehicle states)."""
@@ -77,7 +95,7 @@ class OrdersController(QObject):
 
     @property
     def proposals(self) -> ProposalDesk:
-        return ProposalDesk(self.context.dispatch)
+        return ProposalDesk(self._service())
 
     def _zone(self) -> str:
         index = self.context.state.index
@@ -128,18 +146,20 @@ class OrdersController(QObject):
     # -- add an urgent order ---------------------------------------------------------------
     def open_urgent_order(self) -> UrgentOrderDialog | None:
         """Orders ▸ Add urgent order…"""
-        if not self._ready():
+        day = self._open_day()
+        if day is None:
             return None
-        state = self.context.state
         dialog = UrgentOrderDialog(
-            self.orders, state.plan, state.index.day, self.context.now(), self._zone(),
+            self.orders, day.plan, day.day, self.context.now(), self._zone(),
             self.insert_order, self.vehicle_label, self._parent,
         )  # fmt: skip
         return self._show(dialog)
 
     def insert_order(self, order: Order, option: InsertOption) -> bool:
-        state = self.context.state
-        result = self._run(lambda: self.orders.insert(state.plan, state.index.day, order, option))
+        day = self._open_day()
+        if day is None:
+            return False
+        result = self._run(lambda: self.orders.insert(day.plan, day.day, order, option))
         if not self.dispatcher.push(result):
             return False
         self.sig_focus_order.emit(order.id)
@@ -168,7 +188,8 @@ class OrdersController(QObject):
         return self._open_change(CANCEL, order_id)
 
     def _open_change(self, mode: str, order_id: str | None) -> OrderChangeDialog | None:
-        if not self._ready():
+        day = self._open_day()
+        if day is None:
             return None
         order_id = order_id or self._selected_order()
         if order_id is None:
@@ -178,19 +199,21 @@ class OrdersController(QObject):
         order = self._order(order_id)
         if order is None:
             return None
-        state = self.context.state
         dialog = OrderChangeDialog(
-            mode, order, self.orders, state.plan, state.index.day, self.context.now(),
+            mode, order, self.orders, day.plan, day.day, self.context.now(),
             self._zone(), self.apply_change, self.vehicle_label, self._parent,
         )  # fmt: skip
         return self._show(dialog)
 
     def apply_change(self, mode: str, order: Order, impact: OrderImpact, reason: str) -> bool:
-        state, desk = self.context.state, self.orders
+        day = self._open_day()
+        if day is None:
+            return False
+        desk = self.orders
         if mode == CHANGE:
-            result = self._run(lambda: desk.change(state.plan, state.index.day, order, impact))
+            result = self._run(lambda: desk.change(day.plan, day.day, order, impact))
         else:
-            result = self._run(lambda: desk.cancel(state.plan, state.index.day, order.id,
+            result = self._run(lambda: desk.cancel(day.plan, day.day, order.id,
                                                    reason=reason, impact=impact))  # fmt: skip
         return self.dispatcher.push(result)
 
@@ -288,20 +311,20 @@ class OrdersController(QObject):
     # -- proposals -------------------------------------------------------------------------
     def propose_move(self, order_ids, target_route_id: str) -> bool:
         """A dispatcher's move, stored for a supervisor instead of applied."""
-        state = self.context.state
-        if not self._ready():
+        day = self._open_day()
+        if day is None:
             return False
         ids = [order_ids] if isinstance(order_ids, str) else list(order_ids)
         sent = self._run(lambda: self.proposals.propose_move(
-            state.plan, state.index.day, ids, target_route_id, self.context.now()))  # fmt: skip
+            day.plan, day.day, ids, target_route_id, self.context.now()))  # fmt: skip
         return self._sent(sent)
 
     def propose_replan(self, proposal, scope) -> bool:
         """A dispatcher's re-plan, stored for a supervisor instead of applied."""
-        state = self.context.state
-        if not self._ready():
+        day = self._open_day()
+        if day is None:
             return False
-        sent = self._run(lambda: self.proposals.propose_replan(state.plan, proposal, scope))
+        sent = self._run(lambda: self.proposals.propose_replan(day.plan, proposal, scope))
         return self._sent(sent)
 
     def _sent(self, sent: StoredProposal | None) -> bool:
@@ -325,9 +348,11 @@ class OrdersController(QObject):
         return self._show(dialog)
 
     def accept_proposal(self, item: StoredProposal) -> bool:
-        state = self.context.state
+        day = self._open_day()
+        if day is None:
+            return False
         result = self._run(lambda: self.proposals.accept(
-            state.plan, state.index.day, item.id, self.context.now()))  # fmt: skip
+            day.plan, day.day, item.id, self.context.now()))  # fmt: skip
         return self.dispatcher.push(result)
 
     def reject_proposal(self, item: StoredProposal, note: str) -> bool:

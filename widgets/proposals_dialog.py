@@ -116,8 +116,8 @@ class ProposalsDialog(QDialog):
             if chosen is not None and p.id == chosen.id:
                 self.table.selectRow(row)
         waiting = len(self.board.pending)
-        who = "waiting for a supervisor" if waiting else "none waiting"
-        self.head.setText(f"{len(items)} proposal(s) today, {waiting} {who}.")
+        wait = f"{waiting} waiting for a supervisor" if waiting else "none waiting"
+        self.head.setText(f"{len(items)} proposal{'s' if len(items) != 1 else ''} today; {wait}.")
         self._update_buttons()
 
     def selected(self) -> StoredProposal | None:

@@ -9,6 +9,7 @@ are found too, and say so.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent
@@ -41,7 +42,7 @@ class SearchDialog(QDialog):
         self,
         search: Callable[[str], list[OrderHit]],
         vehicle_label: Callable[[str], str] = str,
-        clock: Callable[[object], str] = lambda moment: "",
+        clock: Callable[[datetime], str] = lambda moment: "",
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)

@@ -201,7 +201,7 @@ class OrderDesk:
         ranked = suggest(snapshot, order.id, self.travel)
         ctx = context(snapshot, self.travel)
         by_vehicle = {r.vehicle_id: r for r in plan.routes}
-        options = []
+        options: list[InsertOption] = []
         for s in ranked:
             route = by_vehicle.get(s.vehicle_id)
             if route is None:

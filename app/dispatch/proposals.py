@@ -65,7 +65,15 @@ class ProposalDesk:
                 known = repository.route_versions(s, plan.depot_id, plan.day)
         return {rid: known[rid] for rid in route_ids if rid in known}
 
+    def _local_only(self) -> None:
+        if self.service.queues_commands:  # the outbox does not carry proposals yet
+            raise CommandRefused(
+                "proposals are not sent to the shared database by this version; nothing was "
+                "stored (ask a supervisor to make the change)"
+            )
+
     def _store(self, item: StoredProposal) -> StoredProposal:
+        self._local_only()
         with self.service.store.session() as s:
             stored = proposals_repo.add_proposal(s, item)
         log.info("%s (%s) proposes: %s", item.author, item.author_role, item.label)
@@ -231,6 +239,7 @@ class ProposalDesk:
         return self._decide(proposal_id, WITHDRAWN, "")
 
     def _decide(self, proposal_id: str, status: str, note: str) -> StoredProposal:
+        self._local_only()
         with self.service.store.session() as s:
             return proposals_repo.decide_proposal(s, proposal_id, status, actor=self.actor,
                                                   note=note)  # fmt: skip

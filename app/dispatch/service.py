@@ -251,6 +251,11 @@ class DispatchService:
             start, end = depot_day_bounds(depot.timezone, day)
             return cancelled_orders(s, depot_id, start, end)
 
+    @property
+    def queues_commands(self) -> bool:
+        """Whether commands also go to an outbox (the desk works on a shared database)."""
+        return self._on_write is not None
+
     def versions_of(self, plan: Plan) -> dict[str, int] | None:
         """The route versions ``plan`` was read at, when this service handed it out."""
         return self._book.get(plan)

@@ -32,6 +32,9 @@ class JobKind(enum.StrEnum):
     ETA_TRAVEL = "eta-travel"  # street travel times between the day's points, for live ETAs
     PREPARE = "prepare"  # the engine context of the first drag preview
     BASEMAP = "basemap"  # the overview tiles of the day's area
+    INSERTION = "insertion"  # the routes an urgent order could go on, ranked
+    ORDER_PREVIEW = "order-preview"  # what changing or cancelling an order does to its route
+    IMPORT = "import"  # an import of files into the store (File ▸ Import…)
 
 
 @dataclass

@@ -1,0 +1,69 @@
+"""A dispatcher's drag becomes a proposal; a supervisor on another desk accepts it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from tests.scenarios.conftest import shot
+from tests.widgets.test_timeline_pane import _drag, _viewport_point
+
+
+def _open_stop_to_move(ctx, timeline):
+    """The last open stop of the first row with one, and the next row's route."""
+    rows = timeline._rows
+    for i, route_id in enumerate(rows[:-1]):
+        route = ctx.state.route(route_id)
+        open_stops = [s for s in route.stops if s.status == "planned" and not s.locked]
+        if open_stops:
+            return open_stops[-1].order_id, route_id, rows[i + 1]
+    raise AssertionError("no open stop to move")
+
+
+def test_a_dispatcher_proposes_a_move_and_a_supervisor_accepts_it(qtbot, desk, tmp_path):
+    """Dana (dispatcher) drags a stop to another route: nothing moves, a proposal is stored
+    (who, what, the effect). Sam (supervisor, another desk) sees it pending, accepts it: the
+    stop moves (stored, on Sam's undo stack), and Dana's desk says it was accepted and shows
+    the moved stop."""
+    dana = desk("dispatcher", "dana", simulate=False)
+    sam = desk("supervisor", "sam", simulate=False)
+    ctx = dana.context
+    timeline = dana.timeline_pane
+    order_id, source_id, target_id = _open_stop_to_move(ctx, timeline)
+    bar = timeline._bars[order_id]
+    start = _viewport_point(timeline, timeline.bar_scene_pos(order_id))
+    end = _viewport_point(timeline, timeline.row_scene_pos(target_id, (bar.x0 + bar.x1) / 2))
+    _drag(qtbot, timeline, start, end)
+    qtbot.waitUntil(lambda: "Proposed to a supervisor" in dana.statusBar().currentMessage(),
+                    timeout=10_000)  # fmt: skip
+    assert ctx.state.plan.route_of(order_id).id == source_id  # nothing moved
+    [sent] = dana.orders.board.items
+    assert (sent.status, sent.author, sent.author_role) == ("pending", ctx.actor, "dispatcher")
+    assert sent.payload == {"orders": [order_id], "target_route_id": target_id}
+    assert order_id in sent.effect["summary"]
+
+    sam.orders.board.refresh()
+    assert sam._proposals_label.text() == "Proposals: 1 pending"
+    sam.activateWindow()
+    QTest.keySequence(sam, "Ctrl+Shift+P")
+    dialog = sam.orders.last_dialog
+    assert dialog.objectName() == "proposals_dialog" and dialog.table.rowCount() == 1
+    cells = [dialog.table.item(0, c).text() for c in range(6)]
+    assert cells[1] == f"{ctx.actor} (dispatcher)" and cells[2] == sent.label
+    assert cells[4] == "pending" and order_id in cells[3]
+    dialog.table.selectRow(0)
+    assert dialog.accept_button.isEnabled() and not dialog.withdraw_button.isEnabled()
+    shot(dialog, tmp_path, "proposals_pending")
+    QTest.mouseClick(dialog.accept_button, Qt.MouseButton.LeftButton)
+    assert dialog.table.item(0, 4).text() == "accepted"
+    assert sam.context.state.plan.route_of(order_id).id == target_id
+    stored = sam.context.dispatch.load_plan(sam.context.state.index.depot.id, sam.context.day)
+    assert stored.route_of(order_id).id == target_id
+    assert sam.dispatcher.undo_stack.undoText().endswith(f"(proposed by {ctx.actor})")
+    shot(dialog, tmp_path, "proposals_accepted")
+
+    qtbot.waitUntil(lambda: "was accepted by" in dana.statusBar().currentMessage(),
+                    timeout=15_000)  # fmt: skip
+    assert ctx.state.plan.route_of(order_id).id == target_id
+    assert dana.orders.board.items[0].decided_by == sam.context.actor
+    shot(dana, tmp_path, "dispatcher_sees_the_outcome")
