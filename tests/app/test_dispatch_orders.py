@@ -179,3 +179,24 @@ def test_a_served_stop_cannot_be_cancelled(desk, store):
     with pytest.raises(CommandRefused, match="history"):
         desk.cancel(plan, small_day(), "O1", reason="too late")
     assert desk.service.cancelled_orders("SLC", DAY) == []
+
+
+def test_on_a_shared_database_order_commands_are_refused_before_writing(store):
+    """Until the outbox carries them, an order command on a desk with a shared database is
+    refused with a clear message and nothing is written (no half-sent order)."""
+    from app.dispatch.proposals import ProposalDesk
+    from app.sync.session import command_of
+
+    seed(store, small_day(), small_plan())
+    queued: list = []
+    service = DispatchService(store, TRAVEL, actor=DISPATCHER, role="dispatcher",
+                              on_write=lambda s, record: queued.append(command_of(record)))  # fmt: skip
+    desk = OrderDesk(service, TRAVEL)
+    day = small_day()
+    plan = service.load_plan("SLC", DAY)
+    with pytest.raises(CommandRefused, match="not sent to the shared database"):
+        desk.cancel(plan, day, "O6", reason="customer called")
+    assert stored_plan(store).route_of("O6").id == "R-V2" and queued == []
+    assert service.cancelled_orders("SLC", DAY) == []
+    with pytest.raises(CommandRefused, match="proposals are not sent"):
+        ProposalDesk(service).propose_move(plan, day, ["O5"], "R-V3", at(7))
