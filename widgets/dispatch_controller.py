@@ -75,6 +75,8 @@ class DispatchController(QObject):
         except Exception as exc:  # a preview must never break the drag
             log.warning("preview failed: %s", exc)
             return f"cannot preview: {exc}"
+        if not service.is_supervisor and self.proposer is not None and preview.allowed:
+            return f"Propose to a supervisor: {preview.summary}"
         return preview.summary
 
     # -- commands -----------------------------------------------------------------------

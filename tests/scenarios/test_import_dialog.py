@@ -47,5 +47,5 @@ def test_import_a_folder_with_a_bad_row_and_read_the_report(qtbot, desk, tmp_pat
     shot(dialog, tmp_path, "import_report")
     # The day on screen takes the new orders (not yet on a route: the status says so).
     assert {f"W3-{i}" for i in range(5)} <= set(ctx.state.index.orders)
-    assert "on no route yet" in window.statusBar().currentMessage()
+    assert "on no route yet" in window.status.text
     assert ctx.state.index.orders["W3-0"].customer == "Bäckerei Nr. 0"

@@ -34,7 +34,7 @@ def test_a_dispatcher_proposes_a_move_and_a_supervisor_accepts_it(qtbot, desk, t
     start = _viewport_point(timeline, timeline.bar_scene_pos(order_id))
     end = _viewport_point(timeline, timeline.row_scene_pos(target_id, (bar.x0 + bar.x1) / 2))
     _drag(qtbot, timeline, start, end)
-    qtbot.waitUntil(lambda: "Proposed to a supervisor" in dana.statusBar().currentMessage(),
+    qtbot.waitUntil(lambda: "Proposed to a supervisor" in dana.status.text,
                     timeout=10_000)  # fmt: skip
     assert ctx.state.plan.route_of(order_id).id == source_id  # nothing moved
     [sent] = dana.orders.board.items
@@ -62,7 +62,7 @@ def test_a_dispatcher_proposes_a_move_and_a_supervisor_accepts_it(qtbot, desk, t
     assert sam.dispatcher.undo_stack.undoText().endswith(f"(proposed by {ctx.actor})")
     shot(dialog, tmp_path, "proposals_accepted")
 
-    qtbot.waitUntil(lambda: "was accepted by" in dana.statusBar().currentMessage(),
+    qtbot.waitUntil(lambda: "was accepted by" in dana.status.text,
                     timeout=15_000)  # fmt: skip
     assert ctx.state.plan.route_of(order_id).id == target_id
     assert dana.orders.board.items[0].decided_by == sam.context.actor

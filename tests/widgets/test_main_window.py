@@ -202,8 +202,9 @@ def test_the_telemetry_menu_opens_devices_and_rejects(qtbot, planned_window):
 
 
 def test_a_dispatcher_is_not_offered_supervisor_actions(qtbot, tmp_path, monkeypatch):
-    """Signed in as a dispatcher: the window says who and as what; Plan the day, Re-plan
-    fleet and Reassign… are greyed out with the reason, not refused after 30 s."""
+    """Signed in as a dispatcher: the window says who and as what; Plan the day is greyed
+    out with the reason; Re-plan fleet and Reassign… say they propose to a supervisor
+    (never refused after 30 s)."""
     monkeypatch.setenv("DISPATCH_DATA_DIR", str(tmp_path))
     settings = Settings.from_env(
         demo=True, database_url="", simulate=False, role="dispatcher", user="dana"
@@ -214,11 +215,11 @@ def test_a_dispatcher_is_not_offered_supervisor_actions(qtbot, tmp_path, monkeyp
     window.show()
     assert window.size().width() >= 1920 and window.size().height() >= 1080
     assert window._user_label.text() == "dana · dispatcher"
-    for action in (window.plan_action, window.replan_action):
-        assert not action.isEnabled()
-        assert "supervisor" in action.toolTip()
+    assert not window.plan_action.isEnabled() and "supervisor" in window.plan_action.toolTip()
+    assert window.replan_action.isEnabled() and "propose" in window.replan_action.text()
+    assert "proposal" in window.replan_action.toolTip()
     reassign = window.exceptions_pane.button("reassign")
-    assert not reassign.isEnabled() and "supervisor" in reassign.toolTip()
+    assert reassign.isEnabled() and "supervisor decides" in reassign.toolTip()
     assert window.exceptions_pane.button("ack").isEnabled()
     assert window.exceptions_pane.button("replan").isEnabled()
     window.close()
