@@ -51,11 +51,12 @@ class VehiclePositionRow(Versioned, Base):
 
 
 class BreadcrumbRow(Base):
-    """Every accepted fix, appended in batches; ``(vehicle_id, seq)`` is unique."""
+    """Every accepted fix, appended in batches; ``(vehicle_id, seq, ts)`` is unique (a
+    tracker that restarts its counter sends the same seqs again, at later times)."""
 
     __tablename__ = "breadcrumb"
     __table_args__ = (
-        UniqueConstraint("vehicle_id", "seq"),
+        UniqueConstraint("vehicle_id", "seq", "ts"),
         Index("ix_breadcrumb_vehicle_ts", "vehicle_id", "ts"),
     )
 

@@ -2,7 +2,7 @@
 
 While the shared database is unreachable a depot-local broker may still deliver fixes and
 stop events; they land in the local copy. On reconnect ``backfill_telemetry`` copies the
-breadcrumbs and stop events newer than its last mark (idempotent: ``(vehicle_id, seq)`` and
+breadcrumbs and stop events newer than its last mark (idempotent: ``(vehicle_id, seq, ts)`` and
 ``event_id`` are unique, so a repeat is skipped) and moves each vehicle's latest position
 forwards only.
 """
@@ -76,7 +76,7 @@ def backfill_telemetry(local: Store, shared: Store) -> tuple[int, int, int]:
         with shared.session() as s:
             if crumb_rows:
                 stmt = _insert(s, BreadcrumbRow).on_conflict_do_nothing(
-                    index_elements=["vehicle_id", "seq"]
+                    index_elements=["vehicle_id", "seq", "ts"]
                 )
                 s.execute(stmt, crumb_rows)
             if event_rows:

@@ -3,8 +3,14 @@
 A :class:`TelemetryWriter` owns a writer thread: the consumer hands it what the live state
 applied (non-blocking), and every ``interval_s`` it writes everything pending in one short
 transaction — breadcrumbs and events idempotently (``ON CONFLICT DO NOTHING`` on
-``(vehicle_id, seq)`` and ``event_id``), positions upserted only forwards in time. A
-failed write keeps the data and retries, so a database blip loses nothing.
+``(vehicle_id, seq, ts)`` and ``event_id``), positions upserted only forwards in time.
+
+When a write fails the writer asks the database whether it is reachable at all. If not (a
+blip, a restart), the batch is kept and retried, so nothing is lost; the queue is bounded,
+and past the bound the oldest breadcrumbs go first, counted. If it is, the fault is in the
+data: the batch is split in halves until the rows the database refuses stand alone, and
+those are set aside, counted by reason, while every other row is written. One bad row
+never blocks the others.
 """
 
 from __future__ import annotations
@@ -12,10 +18,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -70,7 +78,7 @@ def write_telemetry(
     ]
     if crumb_rows:
         stmt = _insert(session, BreadcrumbRow).on_conflict_do_nothing(
-            index_elements=["vehicle_id", "seq"]
+            index_elements=["vehicle_id", "seq", "ts"]
         )
         session.execute(stmt, crumb_rows)
     event_rows = [
@@ -198,16 +206,35 @@ def load_stop_events(session: Session, since: datetime) -> list[StopEvent]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class RefusedRow:
+    """A row the database would not take: set aside so the others are written."""
+
+    at: float
+    kind: str  # "breadcrumb", "event" or "position"
+    key: str  # vehicle and seq, or event id
+    reason: str
+
+
 class TelemetryWriter:
     """Batches what the live state applied and writes it on its own thread."""
 
-    def __init__(self, store, *, interval_s: float = 0.5, retry_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        store,
+        *,
+        interval_s: float = 0.5,
+        retry_s: float = 2.0,
+        max_pending: int = 500_000,
+        keep_refused: int = 100,
+    ) -> None:
         self.store = store
         self.interval_s = interval_s
         self.retry_s = retry_s
+        self.max_pending = max_pending  # breadcrumbs, and as many events, held at most
         self._cond = threading.Condition()
-        self._crumbs: list[Fix] = []
-        self._events: list[StopEvent] = []
+        self._crumbs: deque[Fix] = deque()
+        self._events: deque[StopEvent] = deque()
         self._positions: dict[str, Fix] = {}
         self._stop = False
         self._busy = False
@@ -216,6 +243,11 @@ class TelemetryWriter:
         self._known_at = 0.0
         self.written = {"breadcrumbs": 0, "events": 0, "positions": 0}
         self.last_error = ""
+        self.stalls = 0  # batches put back because the database was unreachable
+        self.dropped = 0  # breadcrumbs and events let go while the queue was full
+        self.refused: Counter[str] = Counter()  # rows set aside, by reason
+        self.last_refused: deque[RefusedRow] = deque(maxlen=keep_refused)
+        self._dropped_logged = 0.0
 
     def __call__(self, applied: Applied) -> None:
         self.submit(applied)
@@ -229,7 +261,30 @@ class TelemetryWriter:
                 prev = self._positions.get(vid)
                 if prev is None or fix.ts > prev.ts:
                     self._positions[vid] = fix
+            self._bound()
             self._cond.notify_all()
+
+    def _bound(self) -> None:
+        """Past ``max_pending`` the oldest go first, counted (the caller holds the lock)."""
+        over = 0
+        for queue in (self._crumbs, self._events):
+            while len(queue) > self.max_pending:
+                queue.popleft()
+                over += 1
+        if over:
+            self.dropped += over
+            if time.monotonic() - self._dropped_logged > 60:
+                self._dropped_logged = time.monotonic()
+                log.warning(
+                    "telemetry writer: the database has not taken a write for a while; "
+                    "%d breadcrumbs/events let go so far (oldest first)",
+                    self.dropped,
+                )
+
+    def pending(self) -> int:
+        """Rows waiting to be written."""
+        with self._cond:
+            return len(self._crumbs) + len(self._events) + len(self._positions)
 
     def start(self) -> TelemetryWriter:
         self._thread = threading.Thread(target=self._run, name="telemetry-writer", daemon=True)
@@ -258,9 +313,20 @@ class TelemetryWriter:
             self._thread.join(timeout)
 
     def _take(self) -> tuple[list[Fix], list[StopEvent], list[Fix]]:
-        crumbs, events, positions = self._crumbs, self._events, list(self._positions.values())
-        self._crumbs, self._events, self._positions = [], [], {}
+        crumbs, events = list(self._crumbs), list(self._events)
+        positions = list(self._positions.values())
+        self._crumbs.clear()
+        self._events.clear()
+        self._positions = {}
         return crumbs, events, positions
+
+    def _put_back(self, crumbs: list[Fix], events: list[StopEvent], positions: list[Fix]) -> None:
+        with self._cond:
+            self._crumbs.extendleft(reversed(crumbs))
+            self._events.extendleft(reversed(events))
+            for fix in positions:
+                self._positions.setdefault(fix.vehicle_id, fix)
+            self._bound()
 
     def _run(self) -> None:
         while True:
@@ -274,19 +340,73 @@ class TelemetryWriter:
                 continue
             try:
                 self._write(*batch)
-            except Exception as exc:  # keep the data, say why, retry later
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("telemetry write failed; retrying in %.0f s", self.retry_s)
-                with self._cond:
-                    self._crumbs[:0], self._events[:0] = batch[0], batch[1]
-                    for fix in batch[2]:
-                        self._positions.setdefault(fix.vehicle_id, fix)
-                    self._busy = False
-                time.sleep(self.retry_s)
-                continue
+            except Exception as exc:
+                # Reachable: the data is at fault, set the refused rows aside. Not: keep all.
+                left = self._isolate(*batch) if self._reachable() else batch
+                if any(left):  # the database is away: keep the data, say why, retry
+                    self.stalls += 1
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.warning(
+                        "telemetry write failed (%s); retrying in %.0f s",
+                        self.last_error.splitlines()[0],
+                        self.retry_s,
+                    )
+                    self._put_back(*left)
+                    with self._cond:
+                        self._busy = False
+                    time.sleep(self.retry_s)
+                    continue
             with self._cond:
                 self._busy = False
                 self._cond.notify_all()
+
+    def _reachable(self) -> bool:
+        """Whether the database answers at all (a refused row is not an outage)."""
+        try:
+            with self.store.session() as session:
+                session.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    def _isolate(
+        self, crumbs: list[Fix], events: list[StopEvent], positions: list[Fix]
+    ) -> tuple[list[Fix], list[StopEvent], list[Fix]]:
+        """Write each kind in halves until the refused rows stand alone; set those aside.
+
+        Returns what could not be tried because the database went away meanwhile."""
+        left: dict[str, list] = {"breadcrumb": [], "event": [], "position": []}
+        for kind, rows in (("breadcrumb", crumbs), ("event", events), ("position", positions)):
+            parts = [rows] if rows else []
+            while parts:
+                part = parts.pop()
+                if any(left.values()):
+                    left[kind].extend(part)
+                    continue
+                try:
+                    self._write(
+                        part if kind == "breadcrumb" else [],
+                        part if kind == "event" else [],
+                        part if kind == "position" else [],
+                    )
+                except Exception as exc:
+                    if len(part) > 1:
+                        half = len(part) // 2
+                        parts += [part[half:], part[:half]]
+                    elif self._reachable():
+                        self._refuse(kind, part[0], exc)
+                    else:
+                        left[kind].append(part[0])
+        return left["breadcrumb"], left["event"], left["position"]
+
+    def _refuse(self, kind: str, row: Fix | StopEvent, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        key = row.event_id if isinstance(row, StopEvent) else f"{row.vehicle_id} seq {row.seq}"
+        self.refused[type(exc).__name__] += 1
+        self.last_refused.append(RefusedRow(time.time(), kind, key, reason))
+        log.warning(
+            "telemetry writer: the database refused %s %s (%s); set aside", kind, key, reason
+        )
 
     def _write(self, crumbs: list[Fix], events: list[StopEvent], positions: list[Fix]) -> None:
         with self.store.session() as session:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from app.store import open_store
@@ -94,3 +95,88 @@ def test_exception_lifecycle_is_stored(tmp_path):
         assert row.type == "late_risk" and row.detected_at == t0
         assert row.resolved_at == t0 + timedelta(minutes=7) and row.version == 2
     store.close()
+
+
+def _crumbs(vid: str, seqs, t0: float) -> list[Fix]:
+    return [Fix(vid, s, t0 + i, 40.70 + i * 1e-5, -111.90) for i, s in enumerate(seqs)]
+
+
+def _stored(store) -> list[tuple[str, int]]:
+    with store.read_session() as s:
+        rows = s.execute(select(BreadcrumbRow.vehicle_id, BreadcrumbRow.seq)).all()
+    return sorted((v, q) for v, q in rows)
+
+
+def test_a_row_the_database_refuses_is_set_aside_and_the_others_are_written(store_url):
+    """The attack of finding 1 behind the decoder's back: a breadcrumb with seq 10^40 in
+    a batch. It is refused and counted; every other row is written, now and afterwards."""
+    store = _store(store_url)
+    writer = TelemetryWriter(store, interval_s=0.05).start()
+    now = time.time() - 600
+    try:
+        good = _crumbs("V1", range(1, 41), now)
+        bad = Fix("V1", 10**40, now + 50, 40.71, -111.90)
+        writer.submit(Applied({"V1": good[-1]}, good[:20] + [bad] + good[20:], []))
+        assert writer.flush(20)
+        later = _crumbs("V1", range(41, 51), now + 60)
+        writer.submit(Applied({"V1": later[-1]}, later, []))
+        assert writer.flush(20)
+        assert _stored(store) == [("V1", s) for s in range(1, 51)]
+        assert sum(writer.refused.values()) == 1 and writer.stalls == 0
+        assert writer.pending() == 0
+        refused = writer.last_refused[-1]
+        assert refused.kind == "breadcrumb" and "V1 seq 1000" in refused.key
+    finally:
+        writer.stop()
+        store.close()
+
+
+def test_a_tracker_that_restarted_its_counter_has_every_fix_stored(store_url):
+    """seq 1..5 in the morning and again after a reboot: ten breadcrumbs, not five."""
+    store = _store(store_url)
+    writer = TelemetryWriter(store, interval_s=0.05).start()
+    now = time.time() - 3600
+    try:
+        morning, afternoon = _crumbs("V1", range(1, 6), now), _crumbs("V1", range(1, 6), now + 900)
+        writer.submit(Applied({}, morning + afternoon + morning, []))  # + a replay
+        assert writer.flush(20)
+        assert len(_stored(store)) == 10
+    finally:
+        writer.stop()
+        store.close()
+
+
+@pytest.mark.postgres
+def test_an_unreachable_database_keeps_the_newest_rows_within_the_bound(postgres_url):
+    """While the database refuses connections the writer keeps the batch (bounded, oldest
+    let go first, counted) and writes it once the database is back."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    store = _store(postgres_url)
+    name = make_url(postgres_url).database
+    admin = make_url(postgres_url).set(drivername="postgresql", database="postgres")
+    writer = TelemetryWriter(store, interval_s=0.05, retry_s=0.2, max_pending=100)
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        writer.start()
+        now = time.time() - 600
+        try:
+            crumbs = _crumbs("V1", range(1, 301), now)
+            for i in range(0, 300, 50):
+                writer.submit(Applied({}, crumbs[i : i + 50], []))
+            deadline = time.monotonic() + 20
+            while writer.stalls < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert writer.stalls >= 2 and writer.pending() <= 100
+            assert writer.dropped == 200 and not writer.refused
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            assert writer.flush(30)
+            assert _stored(store) == [("V1", s) for s in range(201, 301)]
+        finally:
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            writer.stop()
+            store.close()
