@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 from sqlalchemy.engine import make_url
 
@@ -100,6 +101,39 @@ def delete_secret(name: str) -> None:
         backend.delete_password(SERVICE, name)
     except Exception:
         log.debug("no %s in the keyring to delete", name, exc_info=True)
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^/@:\s]*:)\S*@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for a log, an error message or the status bar: a password in it (any
+    scheme, well-formed or not) replaced by ``***``."""
+    return _URL_PASSWORD.sub(r"\g<head>***@", url)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites every record so that no URL in it carries its password (message and
+    traceback alike); ``redact_logs()`` puts it on the root logger's handlers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact_url(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            import traceback
+
+            trace = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            record.exc_text = redact_url(trace)
+        return True
+
+
+def redact_logs() -> None:
+    """No password in a logged URL, from any logger (the workstation calls this once)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
 
 
 def database_url_with_password(url: str, env: dict[str, str] | None = None) -> str:

@@ -6,8 +6,10 @@ deployments use this). The engine never reads settings; it receives parameters.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import stat
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -15,13 +17,64 @@ import platformdirs
 
 APP_NAME = "dispatch-desk"
 
+log = logging.getLogger(__name__)
+_secured: set[Path] = set()  # data folders whose contents were made private this process
+
 
 def user_data_dir() -> Path:
-    """Where the embedded database, tile cache and logs live (``DISPATCH_DATA_DIR`` wins)."""
+    """Where the embedded database, tile cache, broker state and logs live
+    (``DISPATCH_DATA_DIR`` wins): a folder private to the user (0700), its files 0600.
+
+    The first call of a process also makes private what an earlier version left readable
+    to others (databases with their WAL/SHM files, tile caches, broker state)."""
     override = os.environ.get("DISPATCH_DATA_DIR")
     path = Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME))
-    path.mkdir(parents=True, exist_ok=True)
+    private_dir(path)
+    if path not in _secured:
+        _secured.add(path)
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:  # a shared folder (/tmp): leave it be
+            log.warning(
+                "the data folder %s is open to other users; point DISPATCH_DATA_DIR at a "
+                "folder of your own",
+                path,
+            )
+            return path
+        for root, dirs, files in os.walk(path):
+            for name in dirs:
+                _tighten(Path(root, name), 0o700)
+            for name in files:
+                _tighten(Path(root, name), 0o600)
     return path
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) readable by the user alone, or make it so."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _tighten(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty with mode 0600 if it does not exist yet (a SQLite database
+    created this way gives its WAL and SHM files the same mode), else make it 0600."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        _tighten(path, 0o600)
+    return path
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """chmod to ``mode`` when others (or the group) may read it; only what the user owns,
+    and never a shared sticky folder such as /tmp."""
+    try:
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & stat.S_ISVTX:
+            return
+        if stat.S_IMODE(st.st_mode) & 0o077:
+            path.chmod(stat.S_IMODE(st.st_mode) & mode)
+    except OSError as exc:
+        log.warning("could not make %s private to its user: %s", path, exc)
 
 
 def _doc(default, description: str):
@@ -41,7 +94,16 @@ class Settings:
     mqtt_username: str = _doc("", "Broker user name")
     mqtt_password: str = _doc("", "Broker password (prefer the system keyring)")
     mqtt_ca_file: str = _doc("", "CA bundle for mqtts:// brokers; empty = system store")
-    depot_id: str = _doc("", "The depot this workstation runs; empty = the only one")
+    depot_id: str = _doc(
+        "",
+        "The depot this workstation runs (and the only one whose MQTT topics it subscribes "
+        "to); empty = the first depot in the database",
+    )
+    service_radius_km: float = _doc(
+        0.0,
+        "How far from the depot a vehicle's first fix may be; 0 = the day's farthest stop "
+        "plus 25 km",
+    )
     workstation_id: str = _doc(
         socket.gethostname(), "Stable name of this workstation (MQTT client id, change log)"
     )

@@ -14,5 +14,6 @@ os.environ.setdefault("DISPATCH_DATA_DIR", os.path.join(_scratch, "data"))
 pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.mqtt",
+    "tests.fixtures.keyring",
     "tests.fixtures.scenarios",
 ]

@@ -30,6 +30,12 @@ def run_workstation(args: Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from app.secrets import redact_logs
+
+    redact_logs()
+    # Everything this process writes (databases, tile and map caches, broker state) holds
+    # customers' names and movements: readable by the user alone.
+    os.umask(0o077)
     screenshot = getattr(args, "screenshot", None)
     _prepare_environment(offscreen=bool(screenshot))
 

@@ -27,6 +27,7 @@ from app.exceptions.board import SEVERITY_RANK
 from app.exceptions.kinds import DeskExceptionType
 from app.exceptions.model import ExceptionsTableModel
 from app.jobs.runner import JobKind
+from app.secrets import redact_url
 from widgets.dispatch_controller import DispatchController
 from widgets.exceptions_pane import ExceptionsPane
 from widgets.map_pane import MapPane
@@ -319,8 +320,11 @@ class MainWindow(QMainWindow):
     # -- reactions ----------------------------------------------------------------------
     def _refresh_status(self) -> None:
         ctx, status = self.context, self.status
-        online = ctx.live.connection == "connected"
-        status.set_field("broker", f"Broker: {'online' if online else 'offline'}", not online)
+        broker = ctx.live.connection
+        online = broker == "connected"
+        detail = redact_url(ctx.live.connection_detail)  # e.g. "refused: bad user name or …"
+        shown = detail if broker == "refused" else "online" if online else "offline"
+        status.set_field("broker", f"Broker: {shown}", not online, detail)
         database = ctx.database_label()
         status.set_field("database", f"Database: {database}", "offline" in database)
         status.set_field("outbox", f"Outbox: {ctx.outbox_pending()} pending")

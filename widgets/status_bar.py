@@ -12,6 +12,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QWidget
 
+from app.secrets import redact_url
+
 #: How long a message stays (seconds), by kind.
 INFO_S = 8.0
 ERROR_S = 15.0
@@ -78,7 +80,8 @@ class DeskStatusBar:
         self.message.setToolTip("")
 
     def _set(self, text: str, seconds: float) -> None:
-        lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+        text = redact_url(str(text))  # no password of a URL in an error, ever
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
         self._text = " ".join(lines)
         self.message.setToolTip("\n".join(lines) if len(self._text) > 60 or len(lines) > 1 else "")
         self.fit()

@@ -26,7 +26,16 @@ log = logging.getLogger("app.simulator")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m app.simulator", description=__doc__.split("\n")[0])
     p.add_argument(
-        "--broker", default=None, help="mqtt://[user:pass@]host:port (default: DISPATCH_MQTT_URL)"
+        "--broker",
+        default=None,
+        help="mqtt://[user@]host:port or mqtts:// (default: DISPATCH_MQTT_URL); the password "
+        "from DISPATCH_MQTT_PASSWORD or the system keyring, the user also from "
+        "DISPATCH_MQTT_USERNAME",
+    )
+    p.add_argument(
+        "--ca-file",
+        default=None,
+        help="CA bundle of an mqtts:// broker (default: DISPATCH_MQTT_CA_FILE, else the system's)",
     )
     p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same day)")
     p.add_argument("--speedup", type=float, default=10.0, help="simulated seconds per real second")
@@ -136,11 +145,13 @@ def start_time(args, sim, day) -> float:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args = build_parser().parse_args(argv)
+    from app.secrets import get_secret
     from app.settings import Settings
     from app.simulator.core import Simulator
     from app.simulator.publisher import Publisher
 
-    url = args.broker or Settings.from_env().mqtt_url
+    settings = Settings.from_env()
+    url = args.broker or settings.mqtt_url
     if not url:
         print("no broker: give --broker mqtt://host:port or set DISPATCH_MQTT_URL", file=sys.stderr)
         return 2
@@ -178,7 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     for key, vid in sim.device_map().items():
         print(f"device {key} -> {vid}")
     try:
-        pub = Publisher(url, qos=args.qos).connect()
+        pub = Publisher(
+            url,
+            qos=args.qos,
+            username=settings.mqtt_username,
+            password=settings.mqtt_password or get_secret("mqtt_password") or "",
+            ca_file=args.ca_file or settings.mqtt_ca_file,
+        ).connect()
     except (ConnectionError, ValueError) as exc:
         print(f"simulator: {exc}", file=sys.stderr)
         return 1

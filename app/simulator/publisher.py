@@ -16,8 +16,23 @@ log = logging.getLogger(__name__)
 class Publisher:
     """Connects to a broker URL and publishes (topic, payload) pairs."""
 
-    def __init__(self, url: str, *, qos: int = 1, client_id: str | None = None) -> None:
-        self.config = MqttConfig(url=url, client_id=client_id or f"sim-{uuid.uuid4().hex[:8]}")
+    def __init__(
+        self,
+        url: str,
+        *,
+        qos: int = 1,
+        client_id: str | None = None,
+        username: str = "",
+        password: str = "",
+        ca_file: str = "",
+    ) -> None:
+        self.config = MqttConfig(
+            url=url,
+            client_id=client_id or f"sim-{uuid.uuid4().hex[:8]}",
+            username=username,
+            password=password,
+            ca_file=ca_file,
+        )
         self.qos = qos
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
@@ -32,18 +47,26 @@ class Publisher:
         self.client.max_inflight_messages_set(2000)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(1, 4)
+        self.client.on_connect = self._on_connect
+        self.refused = ""
         self.sent = 0
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.refused = f"refused: {reason_code}" if reason_code.is_failure else ""
 
     def connect(self, timeout: float = 10.0) -> Publisher:
         self.client.connect_async(self.config.host, self.config.port, keepalive=30)
         self.client.loop_start()
         deadline = time.monotonic() + timeout
         while not self.client.is_connected():
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or self.refused:
                 self.client.loop_stop()
-                raise ConnectionError(
-                    f"cannot reach the MQTT broker at {self.config.host}:{self.config.port}"
+                why = (
+                    f"the MQTT broker at {self.config.host}:{self.config.port} {self.refused}"
+                    if self.refused
+                    else f"cannot reach the MQTT broker at {self.config.host}:{self.config.port}"
                 )
+                raise ConnectionError(why)
             time.sleep(0.02)
         return self
 

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import StaticPool
 
+from app.secrets import redact_url
+from app.settings import private_file
 from app.store.errors import StaleVersionError
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,9 @@ def create_store_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except Exception as exc:
-        raise ValueError(f"database URL {url!r} is not a valid SQLAlchemy URL: {exc}") from exc
+        raise ValueError(
+            redact_url(f"database URL {url!r} is not a valid SQLAlchemy URL: {exc}")
+        ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(parsed)
@@ -65,7 +69,9 @@ def _sqlite_engine(url: URL) -> Engine:
     if _is_memory(url):
         kwargs["poolclass"] = StaticPool  # one shared connection, or each sees its own DB
     else:
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.database).expanduser()
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_file(path)  # customers' names and addresses: the user's alone (WAL/SHM too)
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")

@@ -18,6 +18,8 @@ import threading
 from pathlib import Path
 from urllib.parse import quote
 
+from app.settings import private_dir, private_file
+
 log = logging.getLogger(__name__)
 
 LOCAL_USER = "dispatch"
@@ -89,11 +91,10 @@ class EmbeddedBroker:
         if self._dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="dispatch-broker-")
             self._dir = Path(self._tmp.name)
-        self._dir.mkdir(parents=True, exist_ok=True)
-        path = self._dir / "broker-users.txt"
+        private_dir(self._dir)
+        path = private_file(self._dir / "broker-users.txt")
         hashed = PasswordHash((Argon2Hasher(),)).hash(self.password)
         path.write_text(f"{self.username}:{hashed}\n", encoding="utf-8")
-        path.chmod(0o600)
         return path
 
     def _run(self, password_file: Path) -> None:

@@ -87,6 +87,7 @@ class Ingest:
         self._last_rejects: deque[RejectRecord] = deque(maxlen=keep_rejects)
         self._connection: deque[tuple[str, str]] = deque()
         self._received = 0
+        self._received_oversize = 0  # counted as they arrive, never buffered
         self._accepted = 0
         self.waits = 0
 
@@ -109,6 +110,18 @@ class Ingest:
         buffer.append((message._topic, message.payload))
         if len(buffer) >= self.batch_size:
             self._flush(wait_for_space=True)
+
+    def on_oversize(self, topic: str | bytes, size: int) -> None:
+        """A message the receive path read through without keeping (over the size limit):
+        counted as ``too_large`` (network thread; never raises)."""
+        if type(topic) is not str:
+            topic = bytes(topic).decode("utf-8", "replace")
+        limit = self.decoder.max_payload
+        detail = f"message of {size:,} bytes (limit {limit:,}), not kept"
+        with self._lock:
+            self._rejects["too_large"] += 1
+            self._last_rejects.append(RejectRecord(time.time(), topic, "", "too_large", detail))
+            self._received_oversize += 1
 
     def on_connection(self, state: str, detail: str = "") -> None:
         """Record a connection state change (any thread); the next drain reports it."""
@@ -170,7 +183,7 @@ class Ingest:
     def received(self) -> int:
         """Messages taken in (decoded or still buffered are both counted once decoded)."""
         self.flush()
-        return self._received
+        return self._received + self._received_oversize
 
     @property
     def accepted(self) -> int:

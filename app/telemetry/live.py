@@ -31,7 +31,7 @@ class LiveFeed(QObject):
 
     sig_fixes_applied = Signal(dict)  # vehicle_id -> newest Fix
     sig_events_applied = Signal(list)  # list[StopEvent]
-    sig_connection_changed = Signal(str)  # "connected" | "connecting" | "disconnected"
+    sig_connection_changed = Signal(str)  # "connected" | "connecting" | "disconnected" | "refused"
 
     def __init__(
         self,
@@ -49,6 +49,7 @@ class LiveFeed(QObject):
         self.writer = writer
         self.max_batch = max_batch
         self.connection_state = "disconnected"
+        self.connection_detail = ""  # e.g. "refused: bad user name or password"
         self._running = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)  # re-armed by each tick (see above)
@@ -75,7 +76,7 @@ class LiveFeed(QObject):
         """One tick: drain, apply, persist (off-thread), signal."""
         batch = self.ingest.drain(self.max_batch)
         for state, detail in batch.connection:
-            self.connection_state = state
+            self.connection_state, self.connection_detail = state, detail
             log.info("telemetry connection %s %s", state, detail)
             self.sig_connection_changed.emit(state)
         if not batch:

@@ -7,7 +7,15 @@ full batch. The receive path is :class:`LeanClient` (chunked socket reads, PUBLI
 packets straight to the ingest). The session is persistent — a fixed client id per
 workstation, MQTT 5 ``clean_start=False`` with a session expiry (3.1.1:
 ``clean_session=False``) — so QoS 1 messages sent while the workstation was away arrive
-when it is back. The connection state goes to the ingest (and an optional callback).
+when it is back. The connection state goes to the ingest (and an optional callback):
+``connecting``, ``connected``, ``disconnected`` or ``refused`` (the broker turned the
+workstation away: wrong user name or password, not allowed, bad client id), with a detail
+a person can act on.
+
+The workstation subscribes to its own depot's topics only (never ``fleet/+/…``). Payloads
+over the decoder's size limit are not kept in memory while they arrive: the receive path
+reads them through in chunks, keeps the head (topic, packet id) and hands the ingest only
+their topic and size, to be counted as ``too_large``.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
 import paho.mqtt.client as mqtt
@@ -24,23 +32,49 @@ from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from app.secrets import get_secret, redact_url
+from app.telemetry.decode import MAX_PAYLOAD_BYTES
 from app.telemetry.ingest import Ingest
 
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 24 * 3600
 READ_CHUNK = 65536
+# What of an oversized PUBLISH is kept: its topic (at most 64 KiB), packet id, properties.
+OVERSIZE_HEAD = 70_000
+_PUBLISH = 0x30
+
+# CONNACK refusals in words a dispatcher can act on (MQTT 5 reason codes; paho maps the
+# 3.1.1 return codes onto them). Mosquitto answers a wrong password with "Not authorized".
+_REFUSALS = {
+    "Bad user name or password": "bad user name or password",
+    "Not authorized": "bad user name or password",
+    "Client identifier not valid": "the broker refused this workstation's client id",
+    "Banned": "this workstation is banned by the broker",
+    "Server unavailable": "the broker is not taking connections now",
+    "Server busy": "the broker is not taking connections now",
+}
+
+
+def depot_topic_level(depot_id: str) -> str:
+    """``depot_id`` checked as one topic level: not empty, no wildcard, no separator."""
+    if not depot_id or any(c in depot_id for c in "+#/\0"):
+        raise ValueError(
+            f"depot id {depot_id!r} cannot name the depot's MQTT topics: it must be the "
+            "depot's own id (no '+', '#' or '/'); the workstation never listens to every depot"
+        )
+    return depot_id
 
 
 @dataclass(frozen=True)
 class MqttConfig:
     """Everything needed to connect; built from Settings (an immutable snapshot)."""
 
-    url: str
+    url: str = field(repr=False)  # may carry a password: ``shown_url`` is for people
     client_id: str
-    depot_id: str = "+"
+    depot_id: str = ""  # required to subscribe (``topics()``); a publisher needs none
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     ca_file: str = ""
     protocol: str = "5"  # "5" or "3.1.1" (amqtt)
     traccar_topic: str = "traccar/+"
@@ -50,30 +84,47 @@ class MqttConfig:
     session_expiry_s: int = SESSION_EXPIRY_S
 
     def __post_init__(self) -> None:
-        parsed = urlparse(self.url)
+        shown = self.shown_url
+        try:
+            parsed = urlparse(self.url)
+            parsed.port  # noqa: B018 (a bad port raises here)
+        except ValueError as exc:
+            raise ValueError(f"MQTT URL {shown!r}: {exc}") from None
         if parsed.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
             raise ValueError(
-                f"MQTT URL {self.url!r}: scheme must be mqtt:// or mqtts://, got {parsed.scheme!r}"
+                f"MQTT URL {shown!r}: scheme must be mqtt:// or mqtts://, got {parsed.scheme!r}"
             )
         if not parsed.hostname:
-            raise ValueError(f"MQTT URL {self.url!r}: no host name")
+            raise ValueError(f"MQTT URL {shown!r}: no host name")
+        if self.depot_id:
+            depot_topic_level(self.depot_id)
         if self.protocol not in ("5", "3.1.1"):
             raise ValueError(f"MQTT protocol {self.protocol!r}: expected '5' or '3.1.1'")
         if not self.client_id:
             raise ValueError("MQTT client id must not be empty (it keeps the session)")
 
     @classmethod
-    def from_settings(cls, settings, url: str | None = None, **overrides) -> MqttConfig:
-        """From Settings; ``url`` overrides ``settings.mqtt_url`` (the embedded broker's)."""
+    def from_settings(
+        cls, settings, url: str | None = None, *, depot_id: str = "", **overrides
+    ) -> MqttConfig:
+        """From Settings; ``url`` overrides ``settings.mqtt_url`` (the embedded broker's),
+        ``depot_id`` the depot the workstation runs (``settings.depot_id`` when empty).
+        The password: ``mqtt_password`` if set, else the system keyring's
+        (``python -m app.secrets set mqtt_password``)."""
         return cls(
             url=url or settings.mqtt_url,
             client_id=f"dispatch-desk-{settings.workstation_id}",
-            depot_id=settings.depot_id or "+",
+            depot_id=depot_id or settings.depot_id,
             username=settings.mqtt_username,
-            password=settings.mqtt_password,
+            password=settings.mqtt_password or get_secret("mqtt_password") or "",
             ca_file=settings.mqtt_ca_file,
             **overrides,
         )
+
+    @property
+    def shown_url(self) -> str:
+        """The URL fit for a log or a status bar: any password in it replaced by ``***``."""
+        return redact_url(self.url)
 
     @property
     def tls(self) -> bool:
@@ -89,15 +140,17 @@ class MqttConfig:
 
     @property
     def credentials(self) -> tuple[str, str]:
-        """User and password: from the URL when it carries them, else the fields."""
+        """User and password: from the URL when it carries them (a user without a
+        password in the URL takes the configured one), else the fields."""
         parsed = urlparse(self.url)
         if parsed.username:
-            return unquote(parsed.username), unquote(parsed.password or "")
+            return unquote(parsed.username), unquote(parsed.password or "") or self.password
         return self.username, self.password
 
     def topics(self) -> list[str]:
-        """The subscriptions: native telemetry and events, OwnTracks, Traccar."""
-        base = f"fleet/{self.depot_id}/vehicle/+"
+        """The subscriptions: this depot's native telemetry and events, OwnTracks and
+        Traccar (whose devices count only once mapped to one of the depot's vehicles)."""
+        base = f"fleet/{depot_topic_level(self.depot_id)}/vehicle/+"
         topics = [f"{base}/telemetry", f"{base}/event"]
         if self.owntracks:
             topics.append("owntracks/+/+")
@@ -119,9 +172,18 @@ class LeanClient(mqtt.Client):
     telemetry tests run it against a real broker.
     """
 
-    def __init__(self, *args, sink: Callable[[bytes, bytes], None] | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        sink: Callable[[bytes, bytes], None] | None = None,
+        oversize: Callable[[bytes, int], None] | None = None,
+        max_payload: int = MAX_PAYLOAD_BYTES,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.sink = sink
+        self.oversize = oversize  # (topic, packet size) of a PUBLISH read through unkept
+        self.max_packet = max_payload + OVERSIZE_HEAD
         self._rbuf = b""
         self._rpos = 0
         self._rsock = None
@@ -135,6 +197,22 @@ class LeanClient(mqtt.Client):
             if not buf:
                 return buf
             self._rbuf, pos = buf, 0
+        packet = self._in_packet
+        if (
+            packet["have_remaining"]
+            and packet["remaining_length"] > self.max_packet
+            and packet["command"] & 0xF0 == _PUBLISH
+            and self.oversize is not None
+            and len(packet["packet"]) >= OVERSIZE_HEAD
+        ):
+            # An oversized PUBLISH past its head: read it through without keeping it (paho
+            # appends what this returns, so all but one byte of each chunk is skipped here).
+            take = min(bufsize, len(buf) - pos)
+            if take > 1:
+                packet["to_process"] -= take - 1
+                pos += take - 1
+            self._rpos = pos + 1
+            return buf[pos : pos + 1]
         end = pos + bufsize
         self._rpos = end
         return buf[pos:end]
@@ -155,17 +233,24 @@ class LeanClient(mqtt.Client):
         sink = self.sink
         command = self._in_packet["command"]
         qos = (command & 0x06) >> 1
-        if sink is None or qos == 2:
+        size = self._in_packet["remaining_length"]
+        oversized = size > self.max_packet and self.oversize is not None
+        if (sink is None or qos == 2) and not oversized:
             return super()._handle_publish()
         result = _packet.decode_publish(command, self._in_packet["packet"], self._protocol)
-        sink(result.topic, result.payload)
+        if oversized:
+            self.oversize(result.topic, size)
+        else:
+            sink(result.topic, result.payload)
         if qos == 1 and not self._manual_ack:
             return self._send_puback(result.mid)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
 def paho_client(
-    config: MqttConfig, sink: Callable[[bytes, bytes], None] | None = None
+    config: MqttConfig,
+    sink: Callable[[bytes, bytes], None] | None = None,
+    oversize: Callable[[bytes, int], None] | None = None,
 ) -> mqtt.Client:
     """The paho client with the workstation's settings (protocol, session, TLS, window).
 
@@ -183,7 +268,9 @@ def paho_client(
     if sink is None:
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
     else:
-        client = LeanClient(mqtt.CallbackAPIVersion.VERSION2, sink=sink, **kwargs)
+        client = LeanClient(
+            mqtt.CallbackAPIVersion.VERSION2, sink=sink, oversize=oversize, **kwargs
+        )
     user, password = config.credentials
     if user:
         client.username_pw_set(user, password or None)
@@ -210,10 +297,12 @@ class TelemetryClient:
         self.state = "disconnected"
         # Straight to the ingest's buffer: one Python call per message (QoS 2 through
         # paho's on_message).
-        self.client = paho_client(config, sink=ingest.on_message)
+        self.client = paho_client(config, sink=ingest.on_message, oversize=ingest.on_oversize)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_message = ingest.on_paho_message
+        self._refused = ""  # why the broker turned us away, until it takes us
 
     def start(self) -> None:
         """Connect in the background (retrying until the broker answers)."""
@@ -242,9 +331,16 @@ class TelemetryClient:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            log.warning("MQTT connect refused by %s: %s", self.config.host, reason_code)
-            self._set_state("disconnected", f"refused: {reason_code}")
+            why = _REFUSALS.get(str(reason_code), str(reason_code))
+            if why == _REFUSALS["Not authorized"] and not self.config.credentials[0]:
+                why = "the broker wants a user name and password"
+            detail = f"refused: {why}"
+            if detail != self._refused:  # once, not at every reconnection attempt
+                log.warning("MQTT broker %s:%d %s", self.config.host, self.config.port, detail)
+            self._refused = detail
+            self._set_state("refused", detail)
             return
+        self._refused = ""
         qos = self.config.qos
         client.subscribe([(topic, qos) for topic in self.config.topics()])
         self._set_state(
@@ -253,4 +349,16 @@ class TelemetryClient:
         )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self._refused:  # the broker closes after a refusal: the refusal is the news
+            return
         self._set_state("connecting", f"lost connection: {reason_code}")
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        # paho retries by itself; a TLS failure (unknown CA, wrong host name) says why
+        # only in the exception it logged, so name the likely causes.
+        if self.config.tls and not self._refused:
+            self._set_state(
+                "connecting",
+                f"cannot reach {self.config.host}:{self.config.port} over TLS "
+                "(broker down, or its certificate not trusted: see DISPATCH_MQTT_CA_FILE)",
+            )

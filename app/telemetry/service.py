@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-from app.telemetry.decode import Decoder, DeviceMap
+from app.telemetry.decode import Decoder, DeviceMap, ServiceArea
 from app.telemetry.ingest import Ingest
 from app.telemetry.live import LiveFeed
 from app.telemetry.monitor import LiveMonitor, MonitorResult
@@ -27,6 +27,8 @@ from app.telemetry.mqtt_client import MqttConfig, TelemetryClient
 from engine.model import Location, Order, Plan, Vehicle
 
 log = logging.getLogger(__name__)
+
+SERVICE_MARGIN_M = 25_000.0  # the service area reaches this far past the farthest stop
 
 
 class TelemetryService(QObject):
@@ -40,6 +42,7 @@ class TelemetryService(QObject):
         settings,
         store=None,
         *,
+        depot_id: str = "",
         vehicles: Iterable[str] | None = None,
         clock: Callable[[], float] = time.time,
         eval_interval_ms: int = 1000,
@@ -56,7 +59,9 @@ class TelemetryService(QObject):
             with store.read_session() as session:
                 devices = load_device_map(session)
         self.devices = DeviceMap(devices, vehicles)
-        self.decoder = Decoder(self.devices, depot_id=settings.depot_id or None, clock=self._now)
+        # The depot whose topics are heard: the one the workstation runs, never "every depot".
+        self.depot_id = depot_id or settings.depot_id
+        self.decoder = Decoder(self.devices, depot_id=self.depot_id, clock=self._now)
         self.ingest = Ingest(self.decoder)
         self.writer = None
         if store is not None:
@@ -93,7 +98,9 @@ class TelemetryService(QObject):
             self.url, protocol = self.broker.url, "3.1.1"
         if self.writer is not None:
             self.writer.start()
-        config = MqttConfig.from_settings(self.settings, url=self.url, protocol=protocol)
+        config = MqttConfig.from_settings(
+            self.settings, url=self.url, protocol=protocol, depot_id=self.depot_id
+        )
         self.client = TelemetryClient(config, self.ingest)
         self.client.start()
         self.feed.start()
@@ -149,6 +156,25 @@ class TelemetryService(QObject):
         """The most recent refused messages, oldest first (RejectRecord)."""
         return self.ingest.last_rejects()
 
+    def seq_resets(self) -> dict[str, tuple[int, float]]:
+        """Trackers that restarted their sequence: vehicle -> (count, epoch s of the last)."""
+        return self.decoder.seq_resets()
+
+    def storage_status(self) -> dict:
+        """What the telemetry writer did: rows written, rows the database refused (by
+        reason, and the last ones), rows let go while it was unreachable."""
+        writer = self.writer
+        if writer is None:
+            return {}
+        return {
+            "written": dict(writer.written),
+            "pending": writer.pending(),
+            "refused": dict(writer.refused),
+            "last_refused": list(writer.last_refused),
+            "dropped": writer.dropped,
+            "stalls": writer.stalls,
+        }
+
     # -- ETAs and exceptions --------------------------------------------------------
     def watch(
         self,
@@ -161,7 +187,19 @@ class TelemetryService(QObject):
         timezone: str = "",
     ) -> None:
         """Evaluate ETAs and exception rules over ``plan`` from now on (replaces the last);
-        times in exception texts read on ``timezone``'s clock (the depot's)."""
+        times in exception texts read on ``timezone``'s clock (the depot's).
+
+        The plan also tells the decoder which vehicle may report on which stop, and (with
+        the depot) the service area a vehicle's first fix must fall in."""
+        self.decoder.set_routes({r.vehicle_id: r.order_ids for r in plan.routes})
+        if depot is not None:
+            points = orders.values() if isinstance(orders, Mapping) else orders
+            radius_km = self.settings.service_radius_km
+            self.decoder.service_area = ServiceArea.around(
+                (depot.lat, depot.lon),
+                [] if radius_km else [(o.location.lat, o.location.lon) for o in points],
+                radius_km * 1000 if radius_km else SERVICE_MARGIN_M,
+            )
         tracker = self.monitor.tracker if self.monitor is not None else None
         self.monitor = LiveMonitor(
             plan, orders, depot=depot, fleet=fleet, travel=travel, timezone=timezone

@@ -79,7 +79,12 @@ class LiveSession(QObject):
         if index is None:
             return
         self.service = TelemetryService(
-            self.settings, self.store, vehicles=list(index.vehicles), clock=self.clock, parent=self
+            self.settings,
+            self.store,
+            depot_id=index.depot.id,
+            vehicles=list(index.vehicles),
+            clock=self.clock,
+            parent=self,
         )
         feed = self.service.feed
         feed.sig_fixes_applied.connect(self._on_feed_fixes_applied)
@@ -134,6 +139,11 @@ class LiveSession(QObject):
     def _merge_stop_results(self) -> None:
         if self.service is not None:
             self.sig_stop_results.emit(self.service.feed.state.stops)
+
+    @property
+    def connection_detail(self) -> str:
+        """Why the broker connection is in its state (a refusal in words, a lost link)."""
+        return self.service.feed.connection_detail if self.service is not None else ""
 
     def _on_feed_connection_changed(self, state: str) -> None:
         self.connection = state

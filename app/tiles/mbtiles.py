@@ -13,6 +13,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from app.settings import private_file
+
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -65,7 +67,8 @@ class TileCache:
 
     def __init__(self, path: Path | str, *, name: str = "", fmt: str = "png") -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_file(self.path)  # a new cache is the user's alone (its WAL and SHM too)
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
