@@ -82,7 +82,7 @@ def _publisher(
         pub.close()
 
 
-class _Mosquitto:
+class PrivateMosquitto:
     """A private broker for the benchmark (no persistence), never on 1883."""
 
     def __init__(self) -> None:
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1 or args.vehicles < 1 or args.seconds <= 0:
         p.error("--rounds and --vehicles must be at least 1, --seconds positive")
     logging.basicConfig(level=logging.WARNING)
-    broker = None if args.broker else _Mosquitto()
+    broker = None if args.broker else PrivateMosquitto()
     url = args.broker or broker.url
     phase = args.seconds / args.rounds
     try:

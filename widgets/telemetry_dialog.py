@@ -6,7 +6,9 @@ Two tabs over the live telemetry service:
   the devices heard from but not mapped yet; pick a vehicle and *Map*, or *Remove*. A
   change is stored and used from the next message on.
 - **Rejected messages** — rejects counted per reason, and the last ones with their topic,
-  reason, detail and the start of the payload. Refreshed every second while shown.
+  reason, detail and the start of the payload; the trackers that restarted their sequence
+  counter; and what the database did with the rest (rows written, rows it refused and set
+  aside, rows let go while it was unreachable). Refreshed every second while shown.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class TelemetrySource(Protocol):
     def remove_device(self, device_key: str) -> None: ...
     def reject_counts(self) -> dict[str, int]: ...
     def last_rejects(self) -> list: ...
+    def seq_resets(self) -> dict[str, tuple[int, float]]: ...
+    def storage_status(self) -> dict: ...
 
 
 def _table(parent: QWidget, headers: Sequence[str]) -> QTableWidget:
@@ -168,11 +172,54 @@ class TelemetryDialog(QDialog):
         tab = QWidget(self)
         self.reject_summary = QLabel(tab)
         self.reject_summary.setWordWrap(True)
+        self.restarts = QLabel(tab)
+        self.restarts.setWordWrap(True)
+        self.storage = QLabel(tab)
+        self.storage.setWordWrap(True)
         self.rejects = _table(tab, ["Time", "Reason", "Topic", "Detail", "Payload"])
         layout = QVBoxLayout(tab)
         layout.addWidget(self.reject_summary)
+        layout.addWidget(self.restarts)
+        layout.addWidget(self.storage)
         layout.addWidget(self.rejects)
         return tab
+
+    def _restarts_text(self) -> str:
+        resets = self.source.seq_resets()
+        if not resets:
+            return ""
+        worst = sorted(resets.items(), key=lambda kv: -kv[1][1])[:8]
+        listed = ", ".join(
+            f"{vid} ×{n} (last {datetime.fromtimestamp(at).strftime('%H:%M:%S')})"
+            for vid, (n, at) in worst
+        )
+        more = f" and {len(resets) - len(worst)} more" if len(resets) > len(worst) else ""
+        return f"Trackers that restarted their sequence counter (still heard): {listed}{more}."
+
+    def _storage_text(self) -> tuple[str, bool]:
+        status = self.source.storage_status()
+        if not status:
+            return "", False
+        written = status["written"]
+        text = (
+            f"Stored: {written['breadcrumbs']:,} breadcrumbs, {written['events']:,} stop "
+            f"events; {status['pending']:,} waiting."
+        )
+        trouble = False
+        if status["refused"]:
+            trouble = True
+            last = status["last_refused"][-1]
+            text += (
+                f" The database refused {sum(status['refused'].values()):,} rows, set aside "
+                f"so the others are written (last: {last.kind} {last.key}: {last.reason})."
+            )
+        if status["dropped"]:
+            trouble = True
+            text += (
+                f" {status['dropped']:,} breadcrumbs/events let go, oldest first, while the "
+                "database was unreachable."
+            )
+        return text, trouble
 
     def refresh(self) -> None:
         """Re-read the device table and the rejects (every second while shown)."""
@@ -186,6 +233,11 @@ class TelemetryDialog(QDialog):
             if counts
             else "No message refused so far."
         )
+        self.restarts.setText(self._restarts_text())
+        self.restarts.setVisible(bool(self.restarts.text()))
+        storage, trouble = self._storage_text()
+        self.storage.setText(storage)
+        self.storage.setStyleSheet("color: #b00020;" if trouble else "")
         recent = list(reversed(self.source.last_rejects()))  # newest first
         _fill(
             self.rejects,

@@ -8,7 +8,9 @@ live state trusts what the decoder accepted). ``accept(seq, ts)`` answers with o
   or above the newest although its time is older (a replay from before a restart);
 - ``RESET`` — the tracker's counter restarted: a lower (or equal) seq with a newer time
   than the newest, a ``restart`` flag, or a second fix confirming a new counter after a
-  jump. The window starts again from it; nothing is locked out;
+  jump. The window starts again from it; nothing is locked out. The window of the counter
+  before keeps judging fixes older than the restart (a late back-fill, or a replay of
+  them, which it knows as seen);
 - ``JUMP`` — far more ahead than the time since the newest allows (``seq`` 2^62 after
   1,234): refused, and the window stays where it was, so one forged fix cannot lock the
   real tracker out. A second fix continuing the jumped counter is taken as a restart.
@@ -35,7 +37,9 @@ class SeqWindow:
     a caller: ``max_seq = seq; top_ts = ts`` when ``seq == max_seq + 1 and not holes``.
     """
 
-    __slots__ = ("max_seq", "top_ts", "start", "holes", "below", "jumped", "resets")
+    __slots__ = (
+        "max_seq", "top_ts", "start", "holes", "below", "jumped", "resets", "before", "reset_ts"
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.max_seq = -1
@@ -45,6 +49,8 @@ class SeqWindow:
         self.below: set[int] | None = None
         self.jumped: tuple[int, float] | None = None  # a refused jump, awaiting a second
         self.resets = 0
+        self.before: SeqWindow | None = None  # the counter before the last restart
+        self.reset_ts = float("-inf")  # the time of the last restart
 
     def accept(self, seq: int, ts: float, restart: bool = False) -> int:
         """Judge and (unless refused) record ``seq`` of a fix at time ``ts``."""
@@ -52,9 +58,14 @@ class SeqWindow:
         if top < 0:
             self._restart(seq, ts)
             return NEW
+        if ts < self.reset_ts and self.before is not None:  # the counter before the restart
+            before = self.before
+            if seq > before.max_seq:
+                before.advance(seq, ts)
+                return NEW
+            return NEW if before._backfill(seq) else DUPLICATE
         if ts > self.top_ts and (restart or seq <= top):
-            self._restart(seq, ts)
-            self.resets += 1
+            self._reset(seq, ts)
             return RESET
         if seq > top:
             if ts < self.top_ts - REPLAY_AGE_S:
@@ -62,8 +73,7 @@ class SeqWindow:
             if seq - top > SEQ_WINDOW + SEQ_RATE * max(ts - self.top_ts, 0.0):
                 jumped = self.jumped
                 if jumped is not None and 0 < seq - jumped[0] <= SEQ_WINDOW and ts > jumped[1]:
-                    self._restart(seq, ts)
-                    self.resets += 1
+                    self._reset(seq, ts)
                     return RESET
                 self.jumped = (seq, ts)
                 return JUMP
@@ -82,6 +92,15 @@ class SeqWindow:
         else:
             self.holes = ((self.holes << shift) | ((1 << shift) - 2)) & _SEQ_MASK
         self.max_seq, self.top_ts, self.jumped = seq, ts, None
+
+    def _reset(self, seq: int, ts: float) -> None:
+        """A new counter from ``seq``; the old one kept for fixes older than ``ts``."""
+        before = SeqWindow()
+        before.max_seq, before.top_ts, before.start = self.max_seq, self.top_ts, self.start
+        before.holes, before.below = self.holes, self.below
+        self.before, self.reset_ts = before, ts
+        self.resets += 1
+        self._restart(seq, ts)
 
     def _restart(self, seq: int, ts: float) -> None:
         self.max_seq, self.top_ts, self.start = seq, ts, seq
