@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 
 from sqlalchemy.engine import make_url
 
@@ -63,12 +64,12 @@ def keyring_status() -> str:
     )
 
 
-def get_secret(name: str, env: dict[str, str] | None = None) -> str | None:
+def get_secret(name: str, env: Mapping[str, str] | None = None) -> str | None:
     """The secret ``name`` from ``DISPATCH_<NAME>`` or the system keyring; None if unset."""
     _check_name(name)
-    env = os.environ if env is None else env
-    if env.get(env_var(name)):
-        return env[env_var(name)]
+    source: Mapping[str, str] = os.environ if env is None else env
+    if source.get(env_var(name)):
+        return source[env_var(name)]
     backend = _keyring()
     if backend is None:
         return None
@@ -136,7 +137,7 @@ def redact_logs() -> None:
             handler.addFilter(RedactingFilter())
 
 
-def database_url_with_password(url: str, env: dict[str, str] | None = None) -> str:
+def database_url_with_password(url: str, env: Mapping[str, str] | None = None) -> str:
     """``url`` with the database password filled in from the environment or the keyring.
 
     A URL that already carries a password is returned as is, with a warning: it is in

@@ -10,8 +10,10 @@ import logging
 import os
 import socket
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -92,7 +94,10 @@ class Settings:
         "", "Broker URL (mqtt://host:port or mqtts://); empty = the embedded broker on 127.0.0.1"
     )
     mqtt_username: str = _doc("", "Broker user name")
-    mqtt_password: str = _doc("", "Broker password (prefer the system keyring)")
+    mqtt_password: str = _doc(
+        "",
+        "Broker password; empty = the system keyring's (`python -m app.secrets set mqtt_password`)",
+    )
     mqtt_ca_file: str = _doc("", "CA bundle for mqtts:// brokers; empty = system store")
     depot_id: str = _doc(
         "",
@@ -127,12 +132,12 @@ class Settings:
         return self.database_url or f"sqlite:///{self.sqlite_path}"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then ``DISPATCH_*`` variables, then explicit keyword overrides."""
-        env = os.environ if env is None else env
-        values: dict[str, object] = {}
+        source: Mapping[str, str] = os.environ if env is None else env
+        values: dict[str, Any] = {}
         for f in fields(cls):
-            raw = env.get(f"DISPATCH_{f.name.upper()}")
+            raw = source.get(f"DISPATCH_{f.name.upper()}")
             if raw is None:
                 continue
             if f.type in ("bool", bool):

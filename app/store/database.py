@@ -69,7 +69,7 @@ def _sqlite_engine(url: URL) -> Engine:
     if _is_memory(url):
         kwargs["poolclass"] = StaticPool  # one shared connection, or each sees its own DB
     else:
-        path = Path(url.database).expanduser()
+        path = Path(url.database or "").expanduser()
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         private_file(path)  # customers' names and addresses: the user's alone (WAL/SHM too)
     engine = create_engine(url, **kwargs)

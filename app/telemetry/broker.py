@@ -16,6 +16,7 @@ import socket
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from app.settings import private_dir, private_file
@@ -57,7 +58,7 @@ class EmbeddedBroker:
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._broker = None
+        self._broker: Any = None  # amqtt's Broker (untyped)
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
@@ -115,7 +116,7 @@ class EmbeddedBroker:
             loop.close()
 
     async def _start(self, password_file: Path) -> None:
-        from amqtt.broker import Broker
+        from amqtt.broker import Broker  # type: ignore[import-untyped]
 
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},

@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Literal, cast
 
 import msgspec
 
@@ -143,7 +144,9 @@ class ServiceArea:
 
 
 class _Last:
-    """The newest accepted live fix of a vehicle (for jump checks and back-fill)."""
+    """The jump check's reference: the newest fix the decoder accepted for a vehicle (in
+    the network thread, at or ahead of what was applied). Where a vehicle *is*, for the
+    map, the monitor, previews and re-plans, is held by ``LiveState.positions`` alone."""
 
     __slots__ = ("ts", "lat", "lon", "seq", "k")
 
@@ -271,7 +274,7 @@ class Decoder:
         self._events: OrderedDict[str, None] = OrderedDict()
         # topic (str or raw bytes) -> the fast path's record of a native fix topic of a
         # known vehicle, False for every other topic; rebuilt when the device map changes
-        self._topics: dict[str | bytes, _NativeTopic | bool] = {}
+        self._topics: dict[str | bytes, _NativeTopic | Literal[False]] = {}
         self._topics_version = self.devices.version
         # tracker devices heard from but not mapped to a vehicle: key -> (format, last seen)
         self._unmapped: OrderedDict[str, tuple[str, float]] = OrderedDict()
@@ -280,14 +283,17 @@ class Decoder:
         self._resets: dict[str, tuple[int, float]] = {}
         self._reset_logged: dict[str, float] = {}
 
-    def set_routes(self, stops_by_vehicle: Mapping[str, Iterable[str]] | None) -> None:
-        """The day's routes (vehicle id -> its stops' ids), or None to stop checking."""
-        if stops_by_vehicle is None:
+    def set_routes(
+        self,
+        routes: Mapping[str, Iterable[str]] | Iterable[tuple[str, Iterable[str]]] | None,
+    ) -> None:
+        """The day's routes as (vehicle id, its stops' ids) pairs — a vehicle may drive
+        several — or a mapping vehicle -> stops; None stops checking."""
+        if routes is None:
             self.routes = None
             return
-        self.routes = {
-            stop: vehicle for vehicle, stops in stops_by_vehicle.items() for stop in stops
-        }
+        pairs = routes.items() if isinstance(routes, Mapping) else routes
+        self.routes = {stop: vehicle for vehicle, stops in pairs for stop in stops}
 
     def decode(self, topic: str, payload: bytes) -> Fix | StopEvent | Reject:
         """Validate one message; every failure is a Reject with a reason and detail."""
@@ -308,7 +314,7 @@ class Decoder:
         """
         fixes, others = self.decode_split(items)
         if not others:
-            return fixes
+            return cast(list[Fix | StopEvent | Reject], fixes)
         other, rest = dict(others), iter(fixes)
         return [other[i] if i in other else next(rest) for i in range(len(items))]
 
@@ -333,23 +339,27 @@ class Decoder:
             log.exception("batch decoder failed; decoding one by one")
             for i in range(len(fixes) + len(others), len(items)):
                 result = self._decode_one(*items[i])
-                if type(result) is Fix:
+                if isinstance(result, Fix):
                     fixes.append(result)
                 else:
                     others.append((i, result))
         return fixes, others
 
     def _decode_one(self, topic: str | bytes, payload: bytes) -> Fix | StopEvent | Reject:
-        if type(topic) is not str:
-            try:
-                topic = bytes(topic).decode("utf-8")
-            except UnicodeDecodeError:
-                topic = bytes(topic).decode("utf-8", "replace")
-                return Reject("unknown_topic", f"topic {topic!r} is not UTF-8")
-        return self.decode(topic, payload)
+        if isinstance(topic, str):
+            return self.decode(topic, payload)
+        try:
+            text = bytes(topic).decode("utf-8")
+        except UnicodeDecodeError:
+            shown = bytes(topic).decode("utf-8", "replace")
+            return Reject("unknown_topic", f"topic {shown!r} is not UTF-8")
+        return self.decode(text, payload)
 
     def _decode_split(
-        self, items: list[tuple[str | bytes, bytes]], fixes: list, others: list
+        self,
+        items: list[tuple[str | bytes, bytes]],
+        fixes: list[Fix],
+        others: list[tuple[int, StopEvent | Reject]],
     ) -> None:
         if self._topics_version != self.devices.version:
             self._topics.clear()
@@ -366,7 +376,7 @@ class Decoder:
             if t is None:
                 t = self._topic_entry(topic)
             if t is False or len(payload) > max_payload:
-                slow(i, topic, payload, t or None, fixes, others)
+                slow(i, topic, payload, t if t is not False else None, fixes, others)
                 continue
             try:
                 m = strict.decode(payload)
@@ -377,6 +387,7 @@ class Decoder:
             ts, lat, lon, seq, last, window = m.ts, m.lat, m.lon, m.seq, t.last, t.window
             if (
                 last is None
+                or window is None
                 or not (lo <= ts <= hi and ts > last.ts)
                 or not 0 < seq - window.max_seq <= SEQ_WINDOW
                 or m.vehicle_id != t.vid
@@ -406,12 +417,12 @@ class Decoder:
         topic: str | bytes,
         payload: bytes,
         entry: _NativeTopic | None,
-        fixes: list,
-        others: list,
+        fixes: list[Fix],
+        others: list[tuple[int, StopEvent | Reject]],
     ) -> None:
         """The per-message decoder for what the fast path does not take."""
         result = self._decode_one(topic, payload)
-        if type(result) is Fix:
+        if isinstance(result, Fix):
             fixes.append(result)
         else:
             others.append((i, result))
@@ -425,15 +436,15 @@ class Decoder:
         window = self._seqs.get("native", {}).get(vid)
         return (self._last.get(vid), window) if window is not None else (None, None)
 
-    def _topic_entry(self, raw: str | bytes) -> _NativeTopic | bool:
+    def _topic_entry(self, raw: str | bytes) -> _NativeTopic | Literal[False]:
         """The fast path's record of a native fix topic of a known vehicle of this depot,
         else False (cached)."""
         try:
-            topic = raw if type(raw) is str else bytes(raw).decode("utf-8")
+            topic = raw if isinstance(raw, str) else bytes(raw).decode("utf-8")
         except UnicodeDecodeError:
             topic = ""
         parts = topic.split("/")
-        entry: _NativeTopic | bool = False
+        entry: _NativeTopic | Literal[False] = False
         if (
             len(parts) == 5
             and parts[0] == "fleet"
@@ -568,9 +579,9 @@ class Decoder:
             return _validation_reject(exc)
         if msg.type_ != "location":
             return Reject("wrong_type", f"OwnTracks _type {msg.type_!r} is not a location")
-        for name in ("lat", "lon", "tst"):
-            if getattr(msg, name) is None:
-                return Reject("missing_field", f"OwnTracks location without `{name}`")
+        if msg.lat is None or msg.lon is None or msg.tst is None:
+            name = "lat" if msg.lat is None else "lon" if msg.lon is None else "tst"
+            return Reject("missing_field", f"OwnTracks location without `{name}`")
         key = f"{user}/{device}"
         vehicle = self.devices.resolve(key, device)
         if vehicle is None:
@@ -664,17 +675,17 @@ class Decoder:
             return Reject("bad_value", f"accuracy {accuracy} m is not a plausible value")
         if not 0 <= seq <= SEQ_MAX:
             return Reject("bad_value", f"seq {seq} is outside 0 to 2^63-1")
-        if type(raw_ts) is float and 1e8 < raw_ts < 1e11:
-            ts = raw_ts
-            now = self.clock()
-            if not now - self.max_age_s <= ts <= now + self.max_future_s:
-                ts = self._check_time(raw_ts)
-                if type(ts) is Reject:
-                    return ts
-        else:
-            ts = self._check_time(raw_ts)
-            if type(ts) is Reject:
-                return ts
+        now = self.clock()
+        if not (
+            type(raw_ts) is float
+            and 1e8 < raw_ts < 1e11
+            and now - self.max_age_s <= raw_ts <= now + self.max_future_s
+        ):
+            checked = self._check_time(raw_ts)
+            if isinstance(checked, Reject):
+                return checked
+            raw_ts = checked
+        ts = float(raw_ts)
         last = self._last.get(vehicle)
         live = last is None or ts > last.ts
         if last is None:

@@ -37,8 +37,8 @@ class RejectRecord:
 @dataclass(frozen=True)
 class Batch:
     """What one drain returns: every fix (for breadcrumbs), the events, and connection
-    changes, in arrival order; ``latest`` picks the newest live fix per vehicle (for
-    markers)."""
+    changes, in arrival order. The newest fix per vehicle is the live state's to hold
+    (``LiveState.apply``)."""
 
     fixes: list[Fix] = field(default_factory=list)
     events: list[StopEvent] = field(default_factory=list)
@@ -46,12 +46,6 @@ class Batch:
 
     def __bool__(self) -> bool:
         return bool(self.fixes or self.events or self.connection)
-
-    @property
-    def latest(self) -> dict[str, Fix]:
-        # The decoder marks a fix live only when it is newer than the vehicle's last live
-        # fix, so the last live fix of a vehicle in arrival order is its newest.
-        return {f.vehicle_id: f for f in self.fixes if f.live}
 
 
 class Ingest:
@@ -114,7 +108,7 @@ class Ingest:
     def on_oversize(self, topic: str | bytes, size: int) -> None:
         """A message the receive path read through without keeping (over the size limit):
         counted as ``too_large`` (network thread; never raises)."""
-        if type(topic) is not str:
+        if not isinstance(topic, str):
             topic = bytes(topic).decode("utf-8", "replace")
         limit = self.decoder.max_payload
         detail = f"message of {size:,} bytes (limit {limit:,}), not kept"
@@ -145,7 +139,7 @@ class Ingest:
             fixes, others = self.decoder.decode_split(items)
             events: list[StopEvent] = []
             if others:
-                events = [r for _, r in others if type(r) is StopEvent]
+                events = [r for _, r in others if isinstance(r, StopEvent)]
                 if len(events) != len(others):
                     self._count_rejects(items, others)
             if wait_for_space and self._accepted - self._drained >= self.maxsize:
@@ -158,14 +152,16 @@ class Ingest:
             self._decoding.release()
 
     def _count_rejects(
-        self, items: list[tuple[str | bytes, bytes]], others: list[tuple[int, object]]
+        self,
+        items: list[tuple[str | bytes, bytes]],
+        others: list[tuple[int, StopEvent | Reject]],
     ) -> None:
         now = time.time()
         with self._lock:
             for i, result in others:
-                if type(result) is Reject:
+                if isinstance(result, Reject):
                     topic, payload = items[i]
-                    if type(topic) is not str:
+                    if not isinstance(topic, str):
                         topic = bytes(topic).decode("utf-8", "replace")
                     excerpt = bytes(payload[:EXCERPT_BYTES]).decode("utf-8", "replace")
                     self._rejects[result.reason] += 1

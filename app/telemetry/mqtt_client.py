@@ -186,7 +186,7 @@ class LeanClient(mqtt.Client):
         self.max_packet = max_payload + OVERSIZE_HEAD
         self._rbuf = b""
         self._rpos = 0
-        self._rsock = None
+        self._rsock: object = None
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._rsock is not self._sock:  # a new connection: nothing carried over
@@ -238,10 +238,10 @@ class LeanClient(mqtt.Client):
         if (sink is None or qos == 2) and not oversized:
             return super()._handle_publish()
         result = _packet.decode_publish(command, self._in_packet["packet"], self._protocol)
-        if oversized:
+        if oversized and self.oversize is not None:
             self.oversize(result.topic, size)
-        else:
-            sink(result.topic, result.payload)
+        elif sink is not None:
+            sink(result.topic, result.payload)  # type: ignore[arg-type]  # bytes here
         if qos == 1 and not self._manual_ack:
             return self._send_puback(result.mid)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -260,16 +260,24 @@ def paho_client(
     message.
     """
     v5 = config.protocol == "5"
-    kwargs = dict(
-        client_id=config.client_id,
-        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-        clean_session=None if v5 else False,
-    )
+    protocol = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
+    clean_session = None if v5 else False
+    client: mqtt.Client
     if sink is None:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=config.client_id,
+            protocol=protocol,
+            clean_session=clean_session,
+        )
     else:
         client = LeanClient(
-            mqtt.CallbackAPIVersion.VERSION2, sink=sink, oversize=oversize, **kwargs
+            mqtt.CallbackAPIVersion.VERSION2,
+            sink=sink,
+            oversize=oversize,
+            client_id=config.client_id,
+            protocol=protocol,
+            clean_session=clean_session,
         )
     user, password = config.credentials
     if user:
@@ -307,13 +315,19 @@ class TelemetryClient:
     def start(self) -> None:
         """Connect in the background (retrying until the broker answers)."""
         cfg = self.config
-        kwargs = {}
+        self._set_state("connecting", f"{cfg.host}:{cfg.port}")
         if cfg.protocol == "5":
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = cfg.session_expiry_s
-            kwargs = {"clean_start": False, "properties": props}
-        self._set_state("connecting", f"{cfg.host}:{cfg.port}")
-        self.client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s, **kwargs)
+            self.client.connect_async(
+                cfg.host,
+                cfg.port,
+                keepalive=cfg.keepalive_s,
+                clean_start=False,
+                properties=props,
+            )
+        else:
+            self.client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         self.client.loop_start()
 
     def stop(self) -> None:

@@ -22,6 +22,7 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -375,8 +376,13 @@ class TelemetryWriter:
         """Write each kind in halves until the refused rows stand alone; set those aside.
 
         Returns what could not be tried because the database went away meanwhile."""
-        left: dict[str, list] = {"breadcrumb": [], "event": [], "position": []}
-        for kind, rows in (("breadcrumb", crumbs), ("event", events), ("position", positions)):
+        left: dict[str, list[Any]] = {"breadcrumb": [], "event": [], "position": []}
+        kinds: tuple[tuple[str, list[Any]], ...] = (
+            ("breadcrumb", crumbs),
+            ("event", events),
+            ("position", positions),
+        )
+        for kind, rows in kinds:
             parts = [rows] if rows else []
             while parts:
                 part = parts.pop()

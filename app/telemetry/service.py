@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
@@ -25,6 +26,9 @@ from app.telemetry.live import LiveFeed
 from app.telemetry.monitor import LiveMonitor, MonitorResult
 from app.telemetry.mqtt_client import MqttConfig, TelemetryClient
 from engine.model import Location, Order, Plan, Vehicle
+
+if TYPE_CHECKING:
+    from app.telemetry.broker import EmbeddedBroker
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,11 @@ class TelemetryService(QObject):
         self.devices = DeviceMap(devices, vehicles)
         # The depot whose topics are heard: the one the workstation runs, never "every depot".
         self.depot_id = depot_id or settings.depot_id
+        if not self.depot_id:
+            raise ValueError(
+                "live telemetry needs the depot this workstation runs: it subscribes to that "
+                "depot's topics only (set DISPATCH_DEPOT_ID, or load a depot first)"
+            )
         self.decoder = Decoder(self.devices, depot_id=self.depot_id, clock=self._now)
         self.ingest = Ingest(self.decoder)
         self.writer = None
@@ -69,7 +78,7 @@ class TelemetryService(QObject):
 
             self.writer = TelemetryWriter(store)
         self.feed = LiveFeed(self.ingest, writer=self.writer, parent=self)
-        self.broker = None
+        self.broker: EmbeddedBroker | None = None
         self.client: TelemetryClient | None = None
         self.url = settings.mqtt_url
         self.monitor: LiveMonitor | None = None
@@ -94,8 +103,9 @@ class TelemetryService(QObject):
             from app.settings import user_data_dir
             from app.telemetry.broker import EmbeddedBroker
 
-            self.broker = EmbeddedBroker(state_dir=user_data_dir() / "broker").start()
-            self.url, protocol = self.broker.url, "3.1.1"
+            broker = EmbeddedBroker(state_dir=user_data_dir() / "broker").start()
+            self.broker = broker
+            self.url, protocol = broker.url, "3.1.1"
         if self.writer is not None:
             self.writer.start()
         config = MqttConfig.from_settings(
@@ -191,7 +201,7 @@ class TelemetryService(QObject):
 
         The plan also tells the decoder which vehicle may report on which stop, and (with
         the depot) the service area a vehicle's first fix must fall in."""
-        self.decoder.set_routes({r.vehicle_id: r.order_ids for r in plan.routes})
+        self.decoder.set_routes([(r.vehicle_id, r.order_ids) for r in plan.routes])
         if depot is not None:
             points = orders.values() if isinstance(orders, Mapping) else orders
             radius_km = self.settings.service_radius_km

@@ -58,7 +58,10 @@ class Applied:
 
 
 class LiveState:
-    """Latest position, trail, stop states and flags of every vehicle."""
+    """Latest position, trail, stop states and flags of every vehicle.
+
+    ``positions`` is the one holder of each vehicle's newest applied fix: the session,
+    previews and re-plans read it (a copy), the monitor a snapshot of it."""
 
     def __init__(self, trail_points: int = 4000, still_radius_m: float = 40.0) -> None:
         self.trail_points = trail_points
@@ -166,11 +169,11 @@ class LiveState:
                 flags = self.flags.get(ev.vehicle_id, VehicleFlags())
                 self.flags[ev.vehicle_id] = replace(flags, on_break=ev.type == "break_start")
             elif ev.stop_id:
-                self._stop_event(ev)
+                self._stop_event(ev, ev.stop_id)
         return new
 
-    def _stop_event(self, ev: StopEvent) -> None:
-        st = self.stops.get(ev.stop_id) or StopState(ev.stop_id, ev.vehicle_id)
+    def _stop_event(self, ev: StopEvent, stop_id: str) -> None:
+        st = self.stops.get(stop_id) or StopState(stop_id, ev.vehicle_id)
         if ev.type == "arrived":
             st = replace(st, arrived_at=st.arrived_at or ev.ts)
             if st.status is StopStatus.PLANNED:
@@ -181,4 +184,4 @@ class LiveState:
             st = replace(st, status=_EVENT_STATUS[ev.type], done_at=ev.ts, reason=ev.reason)
             if st.arrived_at is None:
                 st = replace(st, arrived_at=ev.ts)
-        self.stops[ev.stop_id] = st
+        self.stops[stop_id] = st

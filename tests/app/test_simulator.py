@@ -46,8 +46,9 @@ def test_every_format_is_accepted_by_the_decoder(small_day, fmt):
     for topic, payload in sim.step(t):
         ingest.on_message(topic, payload)
     assert ingest.rejected == 0, ingest.last_rejects()[:3]
-    batch = ingest.drain()
-    assert set(batch.latest) == {r.vehicle_id for r in plan.routes if r.stops}
+    state = LiveState()
+    state.apply(ingest.drain())
+    assert set(state.positions) == {r.vehicle_id for r in plan.routes if r.stops}
 
 
 def test_incidents_raise_their_exceptions_and_late_risk_comes_early(small_day):

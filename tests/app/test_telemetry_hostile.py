@@ -118,6 +118,14 @@ def test_a_reassigned_stop_follows_its_new_vehicle():
     assert late.reason == "stop_not_on_route"
 
 
+def test_a_van_driving_two_routes_reports_on_the_stops_of_both():
+    dec = make_decoder()
+    dec.set_routes([("V03", ["O-1"]), ("V03", ["O-9"]), ("V22", ["O-3"])])
+    for i, stop in enumerate(("O-1", "O-9")):
+        event = native_event("V03", f"e{i}", "delivered", stop)
+        assert isinstance(dec.decode(topic("V03", "event"), event), StopEvent)
+
+
 def test_a_first_fix_outside_the_service_area_is_refused_and_the_real_tracker_is_heard():
     """A forged first fix in Paris does not place V20 there nor lock its real tracker out."""
     dec = make_decoder()

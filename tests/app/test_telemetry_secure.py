@@ -20,23 +20,14 @@ import pytest
 
 from app import secrets
 from app.settings import Settings
-from app.simulator.publisher import Publisher
 from app.telemetry.decode import Decoder, DeviceMap
 from app.telemetry.ingest import Ingest
 from app.telemetry.mqtt_client import MqttConfig, TelemetryClient
+from tests.app.test_telemetry_mqtt import wait_for
 from tests.fixtures.keyring import DictKeyring
-from tests.fixtures.mqtt import SECURE_USERS, native_fix
+from tests.fixtures.mqtt import SECURE_USERS, native_fix, simulator_publisher
 
 pytestmark = pytest.mark.mqtt
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def settings_for(broker, **overrides) -> Settings:
@@ -74,12 +65,7 @@ def test_the_workstation_connects_over_tls_with_the_password_from_the_keyring(
     assert config.credentials == ("desk1", SECURE_USERS["desk1"])
     assert "s3cret" not in repr(config)
     client, ingest, states = start_client(config)
-    pub = Publisher(
-        secure_mosquitto.url,
-        username="sim",
-        password=SECURE_USERS["sim"],
-        ca_file=secure_mosquitto.ca_file,
-    ).connect()
+    pub = simulator_publisher(secure_mosquitto)
     try:
         assert wait_for(lambda: client.state == "connected"), states
         time.sleep(0.3)  # subscriptions acknowledged
@@ -132,14 +118,37 @@ def test_a_broker_certificate_from_an_unknown_ca_is_never_trusted(secure_mosquit
         client.stop()
 
 
+def run_simulator(broker, password: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m app.simulator` as the broker's ``sim`` user (in the URL), the password
+    from DISPATCH_MQTT_PASSWORD, the CA from --ca-file."""
+    env = {**os.environ, "DISPATCH_MQTT_PASSWORD": password}
+    env.pop("DISPATCH_MQTT_CA_FILE", None)
+    url = broker.url.replace("mqtts://", "mqtts://sim@")
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.simulator",
+            "--broker",
+            url,
+            "--ca-file",
+            broker.ca_file,
+            *args,
+        ],  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_the_simulator_publishes_over_tls_with_its_password(secure_mosquitto, ring: DictKeyring):
-    """`python -m app.simulator` against the TLS broker: user from the URL, password from
-    DISPATCH_MQTT_PASSWORD, the CA from --ca-file; the workstation hears its fleet."""
-    secrets.set_secret("mqtt_password", SECURE_USERS["desk1"])
-    # the synthetic fleet's depot id, as the simulator prints it
+    """The simulator against the TLS broker: the workstation hears its fleet; with a
+    wrong password it says the broker refused it and exits 1."""
     from app.simulator.plan import synthetic_day
 
-    depot = synthetic_day(3, seed=7).depots[0].id
+    secrets.set_secret("mqtt_password", SECURE_USERS["desk1"])
+    depot = synthetic_day(3, seed=7).depots[0].id  # the synthetic fleet's depot
     config = MqttConfig.from_settings(settings_for(secure_mosquitto), depot_id=depot)
     ingest = Ingest(Decoder(DeviceMap(), depot_id=depot))
     client = TelemetryClient(config, ingest)
@@ -147,59 +156,16 @@ def test_the_simulator_publishes_over_tls_with_its_password(secure_mosquitto, ri
     try:
         assert wait_for(lambda: client.state == "connected")
         time.sleep(0.3)
-        broker = secure_mosquitto.url.replace("mqtts://", "mqtts://sim@")
-        env = {**os.environ, "DISPATCH_MQTT_PASSWORD": SECURE_USERS["sim"]}
-        env.pop("DISPATCH_MQTT_CA_FILE", None)
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "app.simulator",
-                "--broker",
-                broker,
-                "--vehicles",
-                "3",
-                "--start",
-                "now",
-                "--duration",
-                "3",
-                "--speedup",
-                "1",
-                "--no-incidents",
-                "--ca-file",
-                secure_mosquitto.ca_file,
-            ],  # fmt: skip
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        run = run_simulator(
+            secure_mosquitto, SECURE_USERS["sim"], "--vehicles", "3", "--start", "now",
+            "--duration", "3", "--speedup", "1", "--no-incidents",
+        )  # fmt: skip
         assert run.returncode == 0, run.stderr
         assert SECURE_USERS["sim"] not in run.stdout + run.stderr
         assert wait_for(lambda: ingest.accepted >= 3), ingest.last_rejects()[-3:]
     finally:
         client.stop()
-    # and with a wrong password it says so and exits 1
-    env["DISPATCH_MQTT_PASSWORD"] = "wrong"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app.simulator",
-            "--broker",
-            broker,
-            "--vehicles",
-            "2",
-            "--duration",
-            "1",
-            "--ca-file",
-            secure_mosquitto.ca_file,
-        ],  # fmt: skip
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = run_simulator(secure_mosquitto, "wrong", "--vehicles", "2", "--duration", "1")
     assert run.returncode == 1 and "refused" in run.stderr, run.stderr
 
 

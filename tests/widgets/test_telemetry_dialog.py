@@ -17,14 +17,19 @@ from tests.fixtures.scenarios import small_day
 from widgets.telemetry_dialog import TelemetryDialog
 
 
-def test_user_maps_an_unknown_phone_and_it_moves_the_van(qtbot, tmp_path, mqtt_url):
-    day = small_day()
+def desk(tmp_path, mqtt_url, day):
+    """A store holding the day's depot and vans, and the telemetry service over it."""
     store = open_store(f"sqlite:///{tmp_path / 'desk.db'}")
     with store.session() as session:
         repository.upsert_depots(session, day.depots, actor="test")
         repository.upsert_vehicles(session, day.vehicles, actor="test")
     settings = Settings(mqtt_url=mqtt_url, depot_id="D1", workstation_id=f"dlg-{time.time_ns()}")
-    service = TelemetryService(settings, store, vehicles=[v.id for v in day.vehicles])
+    return store, TelemetryService(settings, store, vehicles=[v.id for v in day.vehicles])
+
+
+def test_user_maps_an_unknown_phone_and_it_moves_the_van(qtbot, tmp_path, mqtt_url):
+    day = small_day()
+    store, service = desk(tmp_path, mqtt_url, day)
     service.start()
     pub = publisher(mqtt_url)
     dialog = TelemetryDialog(service, [v.id for v in day.vehicles])
@@ -93,12 +98,7 @@ def test_hostile_messages_are_refused_and_shown_with_their_reasons(qtbot, tmp_pa
     route = next(r for r in plan.routes if r.stops)
     owner = route.vehicle_id
     other = next(v.id for v in day.vehicles if v.id != owner)
-    store = open_store(f"sqlite:///{tmp_path / 'desk.db'}")
-    with store.session() as session:
-        repository.upsert_depots(session, day.depots, actor="test")
-        repository.upsert_vehicles(session, day.vehicles, actor="test")
-    settings = Settings(mqtt_url=mqtt_url, depot_id="D1", workstation_id=f"dlg-{time.time_ns()}")
-    service = TelemetryService(settings, store, vehicles=[v.id for v in day.vehicles])
+    store, service = desk(tmp_path, mqtt_url, day)
     service.watch(plan, day.orders, depot=day.depots[0].location)
     service.start()
     pub = publisher(mqtt_url)
