@@ -554,7 +554,7 @@ class DispatchService:
         if also is not None:
             outbox = self._on_write
 
-            def on_write(session, record) -> None:  # type: ignore[misc]
+            def on_write(session, record) -> None:
                 also(session, record)
                 if outbox is not None:
                     outbox(session, record)

@@ -190,7 +190,8 @@ def _check(
 
 def _merge_stops(route: Route, stored_stops: Mapping[str, tuple[str, Stop]]) -> Route:
     """Never undo what happened meanwhile: a stop served in the store stays served there."""
-    kept, rest = [], []
+    kept: list[Stop] = []
+    rest: list[Stop] = []
     for stop in route.stops:
         where, now = stored_stops.get(stop.order_id, (None, None))
         if now is not None and is_history(now):

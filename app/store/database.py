@@ -135,7 +135,7 @@ def _stale_error(
 ) -> StaleVersionError | StaleDataError:
     """Find the row whose stored version differs from the one the write was based on."""
     bind = session.get_bind()
-    with bind.connect() as conn:
+    with bind.engine.connect() as conn:
         conn = conn.execution_options(sqlite_begin="DEFERRED")  # we may hold the write lock
         for mapper, column, identity, base in candidates:
             pk = mapper.primary_key

@@ -217,9 +217,16 @@ def _with_locks(stops: Sequence[Stop], locks: Mapping[str, bool]) -> list[Stop]:
     return [replace(s, locked=locks[s.order_id]) if s.order_id in locks else s for s in stops]
 
 
+def _stored_plan(session: Session, command: Command) -> Plan:
+    plan = repo.load_plan(session, command.depot_id, command.day)
+    if plan is None:
+        raise ValueError(f"command {command.key}: no plan of {command.depot_id} on {command.day}")
+    return plan
+
+
 def _set_route_stops(session: Session, command: Command) -> tuple[dict, dict[str, int]]:
     versions = _lock_routes(session, list(command.routes))
-    plan = repo.load_plan(session, command.depot_id, command.day)
+    plan = _stored_plan(session, command)
     _check_versions(command, versions, list(command.routes))
     known: dict[str, Stop] = {s.order_id: s for r in plan.routes for s in r.stops}
     before = {r.id: list(r.order_ids) for r in plan.routes if r.id in command.routes}
@@ -237,7 +244,7 @@ def _set_route_stops(session: Session, command: Command) -> tuple[dict, dict[str
 
 def _set_locks(session: Session, command: Command) -> tuple[dict, dict[str, int]]:
     versions = _lock_routes(session, list(command.routes))
-    plan = repo.load_plan(session, command.depot_id, command.day)
+    plan = _stored_plan(session, command)
     _check_versions(command, versions, list(command.routes))
     routes = {r.id: r for r in plan.routes if r.id in command.routes}
     missing = sorted(set(command.locks) - {o for r in routes.values() for o in r.order_ids})

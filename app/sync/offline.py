@@ -310,6 +310,8 @@ class OfflineDesk:
         now = datetime.now(UTC)
         with self.local.session() as s:
             row = s.get(ExceptionRow, exception_id)
+            if row is None:
+                raise KeyError(f"no sync conflict {exception_id!r} on this workstation")
             row.resolved_at, row.resolved_by = now, actor
         try:
             with self.shared().session() as s:

@@ -116,7 +116,7 @@ class EmbeddedBroker:
             loop.close()
 
     async def _start(self, password_file: Path) -> None:
-        from amqtt.broker import Broker  # type: ignore[import-untyped]
+        from amqtt.broker import Broker
 
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},
