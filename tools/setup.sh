@@ -52,7 +52,9 @@ case "$what" in
         export QT_QPA_PLATFORM=offscreen QTWEBENGINE_DISABLE_SANDBOX=1
         export QTWEBENGINE_CHROMIUM_FLAGS="--disable-gpu --disable-background-networking --disable-component-update"
         .venv/bin/ruff check .
+        .venv/bin/ruff format --check .
         .venv/bin/lint-imports
+        .venv/bin/mypy
         exec .venv/bin/python -m pytest "$@" ;;
     *)
         echo "usage: tools/setup.sh run|test [args]" >&2; exit 2 ;;
