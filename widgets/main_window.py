@@ -207,7 +207,9 @@ class MainWindow(QMainWindow):
         self.cancel_order_action.setShortcut(QKeySequence("Ctrl+Shift+Del"))
         self.cancel_order_action.setStatusTip("Take the selected stop off its route, cancelled")
         self.cancel_order_action.triggered.connect(lambda: self.orders.open_cancel())
-        self.find_action = QAction("&Find order…", self, shortcut=QKeySequence.StandardKey.Find)
+        self.find_action = QAction(
+            "&Find order…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Find)
+        )
         self.find_action.setStatusTip("Find an order by id, customer or address")
         self.find_action.triggered.connect(lambda: self.orders.open_search())
         for action in (self.urgent_action, self.change_order_action, self.cancel_order_action):
@@ -481,16 +483,21 @@ class MainWindow(QMainWindow):
     def focus_order(self, order_id: str) -> None:
         """Focus map and timeline on an order (a search hit, a new urgent order)."""
         route = self._route_of("stop", order_id)
-        if route:  # first: selecting a route in the list focuses the map on the route
-            self.routes_pane.select_route(route)
-        self.map_pane.focus_on(order_id, "stop")
+        if route:  # selecting a route in the list (or the timeline) focuses the map on it,
+            self.routes_pane.select_route(route)  # so the map's focus on the stop comes last
         self.timeline_pane.focus_on(order_id)
+        self.map_pane.focus_on(order_id, "stop")
 
-    def _on_proposals_changed(self, pending: int) -> None:
+    def _on_proposals_changed(self, text: str) -> None:
+        """Pending proposals (orange for a supervisor who has some to decide), and this
+        user's own decided since they last looked (Plan ▸ Proposals…)."""
         supervisor = self.context.dispatch is not None and self.context.dispatch.is_supervisor
-        text = f"Proposals: {pending} pending" if pending or supervisor else ""
+        board = self.orders.board
+        waiting = supervisor and board is not None and bool(board.pending)
         self._proposals_label.setText(text)
-        self._proposals_label.setStyleSheet("color: #ef6c00;" if pending and supervisor else "")
+        self._proposals_label.setToolTip("Plan ▸ Proposals… (Ctrl+Shift+P)" if text else "")
+        self._proposals_label.setStyleSheet("color: #ef6c00;" if waiting or "of yours" in text
+                                            else "")  # fmt: skip
 
     def focus_exception(self, exception_id: str) -> None:
         """Focus map and timeline on what an exception is about (its stop, else its vehicle)."""

@@ -61,12 +61,15 @@ class OrderChangeDialog(QDialog):
         on_apply: Callable[[str, Order, OrderImpact, str], bool],
         vehicle_label: Callable[[str], str] = str,
         parent: QWidget | None = None,
+        current: Callable[[], tuple[Plan, DayInput, datetime]] | None = None,
     ) -> None:
         super().__init__(parent)
         if mode not in (CHANGE, CANCEL):
             raise ValueError(f"mode: {CHANGE!r} or {CANCEL!r}")
         self.mode, self.order, self.desk = mode, order, desk
         self.plan, self.day, self.now = plan, day, now
+        # The day as it is when the preview runs (it moves on while the dialog is open).
+        self.current = current or (lambda: (plan, day, now))
         self.zone = ZoneInfo(timezone)
         self.on_apply, self.vehicle_label = on_apply, vehicle_label
         self.changed: Order | None = None
@@ -182,12 +185,14 @@ class OrderChangeDialog(QDialog):
         for name, value, text in (
             ("service_minutes", int(o.service_time.total_seconds() // 60), " min on site"),
             ("priority", o.priority, ""),
-        ):
+        ):  # fmt: skip
             count = QSpinBox(box)
             count.setObjectName(f"field_{name}")
             count.setRange(0, 240 if name == "service_minutes" else 9)
             count.setValue(value)
             count.setSuffix(text)
+            if name == "priority":
+                count.setPrefix("priority ")
             count.valueChanged.connect(self._invalidate)
             self.fields[name] = count
             numbers.addWidget(count)
@@ -233,6 +238,7 @@ class OrderChangeDialog(QDialog):
 
     def preview(self) -> None:
         """Check the form (change) and re-evaluate the route in the background."""
+        self.plan, self.day, self.now = self.current()
         desk, plan, day, now = self.desk, self.plan, self.day, self.now
         if self.mode == CHANGE:
             changed, problems = desk.check(self.values(), day, new=False)
@@ -277,6 +283,10 @@ class OrderChangeDialog(QDialog):
                 if col == 5 and stop.late_after_min > stop.late_before_min + 0.5:
                     item.setForeground(QColor("#c62828"))
                 self.table.setItem(row, col, item)
+        rows = [i for i, stop in enumerate(impact.stops) if stop.order_id == self.order.id]
+        first = self.table.item(rows[0], 0) if rows else None
+        if first is not None:  # the changed (or cancelled) stop in view, with its neighbours
+            self.table.scrollToItem(first, QTableWidget.ScrollHint.PositionAtCenter)
         self._update_buttons()
         self.sig_preview_ready.emit()
 

@@ -40,8 +40,8 @@ from app.jobs.runner import JobKind, JobRunner
 from engine.model import DayInput, Order, Plan
 
 _BAD = "background: #ffebee;"
-OPTION_COLUMNS = ("#", "Route", "Fits", "+km", "+min", "Lateness (min)", "Made late",
-                  "Capacity / shift", "Cost")  # fmt: skip
+OPTION_COLUMNS = ("#", "Route", "Fits", "+km", "+min", "Lateness (min)", "Capacity / shift",
+                  "Cost", "Made late")  # fmt: skip
 
 
 def option_cells(option: InsertOption, vehicle_label: Callable[[str], str]) -> list[str]:
@@ -59,8 +59,8 @@ def option_cells(option: InsertOption, vehicle_label: Callable[[str], str]) -> l
     return [
         str(option.rank), vehicle_label(option.vehicle_id),
         "yes" if option.feasible else "no", f"{option.extra_km:+.1f}",
-        f"{option.extra_min:+.0f}", late, stops or "none", "; ".join(load) or "ok",
-        f"{option.cost_delta:+.1f}",
+        f"{option.extra_min:+.0f}", late, "; ".join(load) or "ok",
+        f"{option.cost_delta:+.1f}", stops or "none",
     ]  # fmt: skip
 
 
@@ -79,11 +79,15 @@ class UrgentOrderDialog(QDialog):
         on_insert: Callable[[Order, InsertOption], bool],
         vehicle_label: Callable[[str], str] = str,
         parent: QWidget | None = None,
+        current: Callable[[], tuple[Plan, DayInput, datetime]] | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Add urgent order")
         self.setObjectName("urgent_order_dialog")
         self.desk, self.plan, self.day, self.now = desk, plan, day, now
+        # The day as it is when routes are asked for (the plan and the clock move on while
+        # the dialog is open); without it, the day as it was when the dialog opened.
+        self.current = current or (lambda: (plan, day, now))
         self.zone = ZoneInfo(timezone)
         self.on_insert, self.vehicle_label = on_insert, vehicle_label
         self.order: Order | None = None
@@ -266,6 +270,7 @@ class UrgentOrderDialog(QDialog):
         self.order = order
         self.find_button.setEnabled(False)
         self.status.setText("Asking the engine where it fits…")
+        self.plan, self.day, self.now = self.current()
         desk, plan, day, now = self.desk, self.plan, self.day, self.now
         self._jobs.submit(
             JobKind.INSERTION, lambda cancel, report: desk.insertion_options(plan, day, order, now)

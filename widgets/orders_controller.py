@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QObject, Signal
@@ -54,7 +54,7 @@ class OrdersController(QObject):
     """Order and proposal actions for the window."""
 
     sig_focus_order = Signal(str)  # show this order on the map and the timeline
-    sig_proposals_changed = Signal(int)  # pending proposals now
+    sig_proposals_changed = Signal(str)  # the status bar's proposals field, e.g. "2 pending"
 
     def __init__(
         self, context: AppContext, dispatcher: DispatchController, parent_widget: QWidget
@@ -65,6 +65,7 @@ class OrdersController(QObject):
         self.board: ProposalBoard | None = None
         self.search_dialog: SearchDialog | None = None
         self.last_dialog: QWidget | None = None  # the dialog opened last (tests drive it)
+        self.unseen: list[StoredProposal] = []  # this user's proposals decided, not looked at
         self._cancelled: list = []  # the day's cancelled orders (found by search)
         self._cancelled_at: object = None
         context.state.sig_changed.connect(self._on_state_changed)
@@ -78,6 +79,13 @@ class OrdersController(QObject):
             ctx.sig_status.emit("The day is not planned yet: wait for its plan")
             return None
         return _Day(service, plan, index.day, index)
+
+    def _current(self) -> tuple[Plan, DayInput, datetime]:
+        """The plan, the day and the clock now (a dialog asks when it computes)."""
+        day = self._open_day()
+        if day is None:
+            raise CommandRefused("no day is open")
+        return day.plan, day.day, self.context.now()
 
     def _service(self) -> DispatchService:
         if self.context.dispatch is None:
@@ -117,13 +125,13 @@ class OrdersController(QObject):
             index = ctx.state.index
             self.board = ProposalBoard(self.proposals, index.depot.id, index.day.day,
                                        parent=self)  # fmt: skip
-            self.board.sig_changed.connect(
-                lambda: self.sig_proposals_changed.emit(len(self.board.pending))  # type: ignore[union-attr]
-            )
+            self.board.sig_changed.connect(self._emit_proposals)
             self.board.sig_decided.connect(self._on_my_proposal_decided)
-            self.sig_proposals_changed.emit(len(self.board.pending))
+            self._emit_proposals()
         if getattr(changes, "orders", None) or getattr(changes, "everything", False):
             self._cancelled_at = None  # read the cancelled orders again on the next search
+            if self.search_dialog is not None and self.search_dialog.isVisible():
+                self.search_dialog.refresh()  # hits show the order as it is now
 
     # -- running commands ------------------------------------------------------------------
     def _report(self, title: str, message: str) -> None:
@@ -151,7 +159,7 @@ class OrdersController(QObject):
             return None
         dialog = UrgentOrderDialog(
             self.orders, day.plan, day.day, self.context.now(), self._zone(),
-            self.insert_order, self.vehicle_label, self._parent,
+            self.insert_order, self.vehicle_label, self._parent, current=self._current,
         )  # fmt: skip
         return self._show(dialog)
 
@@ -202,6 +210,7 @@ class OrdersController(QObject):
         dialog = OrderChangeDialog(
             mode, order, self.orders, day.plan, day.day, self.context.now(),
             self._zone(), self.apply_change, self.vehicle_label, self._parent,
+            current=self._current,
         )  # fmt: skip
         return self._show(dialog)
 
@@ -340,6 +349,8 @@ class OrdersController(QObject):
         if self.board is None or self.context.dispatch is None:
             self.context.sig_status.emit("No day is open yet")
             return None
+        self.unseen.clear()
+        self._emit_proposals()
         dialog = ProposalsDialog(
             self.board, self._zone(), is_supervisor=self.context.dispatch.is_supervisor,
             on_accept=self.accept_proposal, on_reject=self.reject_proposal,
@@ -367,11 +378,31 @@ class OrdersController(QObject):
             self.context.sig_status.emit(f"Withdrawn: {item.label}")
         return done is not None
 
+    def proposals_text(self) -> str:
+        """What the status bar says: ``Proposals: 2 pending · 1 of yours accepted``."""
+        board = self.board
+        if board is None or self.context.dispatch is None:
+            return ""
+        parts = []
+        pending = len(board.pending)
+        if pending or self.context.dispatch.is_supervisor:
+            parts.append(f"{pending} pending")
+        for status in ("accepted", "rejected"):
+            n = sum(1 for p in self.unseen if p.status == status)
+            if n:
+                parts.append(f"{n} of yours {status}")
+        return "Proposals: " + " · ".join(parts) if parts else ""
+
+    def _emit_proposals(self) -> None:
+        self.sig_proposals_changed.emit(self.proposals_text())
+
     def _on_my_proposal_decided(self, item: StoredProposal) -> None:
         what = {"accepted": "accepted", "rejected": "rejected"}.get(item.status, item.status)
         note = f": {item.note}" if item.note else ""
         self.context.sig_status.emit(f"Your proposal '{item.label}' was {what} by "
                                      f"{item.decided_by}{note}")  # fmt: skip
+        self.unseen.append(item)  # said in the status bar until the list is opened
+        self._emit_proposals()
         if item.status == "accepted" and self.context.dispatch is not None:
             self.context.dispatch.show_stored_plan()  # the supervisor's change, shown here
 

@@ -99,6 +99,9 @@ class SearchDialog(QDialog):
         self.query.selectAll()
 
     def refresh(self) -> None:
+        """Search again (after a keystroke, or when the day's orders changed), keeping the
+        selected order selected."""
+        chosen = self.current()
         text = self.query.text()
         self.hits = self.search(text) if text.strip() else []
         self.table.setRowCount(len(self.hits))
@@ -112,7 +115,9 @@ class SearchDialog(QDialog):
                     item.setForeground(QColor("#9e9e9e"))
                 self.table.setItem(row, col, item)
         if self.hits:
-            self.table.selectRow(0)
+            ids = [h.order_id for h in self.hits]
+            keep = chosen.order_id if chosen is not None and chosen.order_id in ids else None
+            self.table.selectRow(ids.index(keep) if keep else 0)
         shown = len(self.hits)
         self.count.setText(
             ""

@@ -208,9 +208,21 @@ class OrderDesk:
                 continue
             preview = preview_reassign(ctx, plan2, [order.id], route.id)
             feasible = s.feasible and preview.feasible
+            late_before: frozenset[str] = frozenset()
+            if preview.target is not None:  # the route's stops late already without it
+                before = list(preview.target.order_ids_before)
+                late_before = frozenset(
+                    before[p] for p in ctx.evaluate(s.vehicle_id, before).lateness
+                )
             options.append(
                 InsertOption(
-                    len(options) + 1, route.id, s.vehicle_id, s.cost_delta, feasible, preview
+                    len(options) + 1,
+                    route.id,
+                    s.vehicle_id,
+                    s.cost_delta,
+                    feasible,
+                    preview,
+                    late_before,
                 )  # fmt: skip
             )
         log.info("insertion options for %s: %d routes in %.2f s", order.id, len(options),
@@ -267,10 +279,11 @@ class OrderDesk:
             for oid in dict.fromkeys([*before_ids, *after_ids])
         )
         problems = []
-        late = [r for r in rows if r.late_after_min > 0.5]
-        if late:
-            problems.append(f"{len(late)} late stop(s): " + ", ".join(
-                f"{r.order_id} +{r.late_after_min:.0f} min" for r in late[:3]))  # fmt: skip
+        worse = [r for r in rows if r.late_after_min > r.late_before_min + 0.5]
+        if worse:
+            problems.append(f"{len(worse)} stop(s) made late or later: " +
+                            ", ".join(f"{r.order_id} +{r.late_after_min:.0f} min"
+                                      for r in worse[:3]))  # fmt: skip
         if ra.capacity_excess:
             problems.append("over capacity " + ", ".join(
                 f"{d} +{e:g}" for d, e in ra.capacity_excess.items()))  # fmt: skip

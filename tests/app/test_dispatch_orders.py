@@ -70,6 +70,22 @@ def test_insertion_options_are_ranked_with_their_cost_and_feasibility(desk):
     assert options.index(v3) == 2
 
 
+def test_stops_late_already_are_not_counted_as_made_late(desk, store):
+    """On a route whose O8 is late anyway, an option names only the stops the new order
+    makes late (here none of the route's), and says how many were late already."""
+    day = small_day()
+    late = replace(next(o for o in day.orders if o.id == "O8"),
+                   windows=(TimeWindow(at(6), at(6) + timedelta(minutes=5)),))  # fmt: skip
+    day = replace(day, orders=tuple(late if o.id == "O8" else o for o in day.orders))
+    with store.session() as s:
+        repository.upsert_orders(s, [late], actor="t")
+    plan = desk.service.load_plan("SLC", DAY)
+    order, _ = desk.check({**URGENT, "window_start": "07:00", "window_end": "18:00"}, day)
+    v2 = next(o for o in desk.insertion_options(plan, day, order, at(7)) if o.vehicle_id == "V2")
+    assert "O8" in {s.order_id for s in v2.late_stops} and "O8" in v2.late_before
+    assert "O8" not in {s.order_id for s in v2.newly_late}
+
+
 def test_insert_stores_the_order_on_the_route_and_undo_cancels_it(desk, store):
     """The order row and its stop land in one command (audited); undo takes it off the
     route and leaves it stored as cancelled; redo puts it back."""

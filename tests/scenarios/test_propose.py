@@ -66,4 +66,5 @@ def test_a_dispatcher_proposes_a_move_and_a_supervisor_accepts_it(qtbot, desk, t
                     timeout=15_000)  # fmt: skip
     assert ctx.state.plan.route_of(order_id).id == target_id
     assert dana.orders.board.items[0].decided_by == sam.context.actor
+    assert dana._proposals_label.text() == "Proposals: 1 of yours accepted"  # until looked at
     shot(dana, tmp_path, "dispatcher_sees_the_outcome")
