@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "tiles": ("app.cli.tiles", "fill or import the offline map tile cache"),
     "devices": ("app.cli.devices", "map tracker devices (OwnTracks, Traccar) to vehicles"),
     "release": ("app.cli.release", "the release gate per route and wave; release and send routes"),
+    "rules": ("app.cli.rules", "the standing rules; dry runs on recorded days"),
 }
 
 

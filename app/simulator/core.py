@@ -27,8 +27,8 @@ import numpy as np
 
 from app.simulator.formats import device_key, event_message, fix_message
 from app.simulator.streets import Leg, TwinRoads
-from app.simulator.trouble import Incident, TroubleSpec, draw
-from app.simulator.world import Traffic, keyed_rng, stop_outcome
+from app.simulator.trouble import Incident, LateOrder, TroubleSpec, draw
+from app.simulator.world import StopOutcome, Traffic, keyed_rng, stop_outcome
 from engine.geo import haversine_m
 from engine.model import DayInput, Location, Order, Plan
 
@@ -136,7 +136,13 @@ class Simulator:
         gps_noise_m: float = 4.0,
         network=None,
         streets: bool | None = None,
+        incidents_list: Sequence[Incident] | None = None,
+        late_orders: Sequence[LateOrder] | None = None,
+        failed: Iterable[str] | None = None,
     ) -> None:
+        """``incidents_list``, ``late_orders`` and ``failed`` replay a recorded day's
+        disruptions instead of drawing them from the seed (``failed``: the orders whose
+        attempt fails; the others succeed)."""
         self.fmt = fmt
         self.seed = seed
         self.depot_id = plan.depot_id
@@ -154,6 +160,13 @@ class Simulator:
         routes = [r for r in plan.routes if r.stops]
         points = network.random_street_points if network is not None else None
         self.trouble, self.late_orders = draw(seed, spec, routes, day, plan.depot_id, points)
+        if incidents_list is not None:
+            self.trouble = [i for i in incidents_list if i.kind != "late_orders"]
+        if late_orders is not None:
+            self.late_orders = sorted(late_orders, key=lambda lo: lo.known_at)
+            self.trouble += [Incident("late_orders", None, lo.known_at, order_id=lo.order.id)
+                             for lo in self.late_orders]  # fmt: skip
+        self.forced_failed = None if failed is None else frozenset(failed)
         self.trouble_spec = spec
         for lo in self.late_orders:
             self.orders[lo.order.id] = lo.order
@@ -219,8 +232,14 @@ class Simulator:
 
     def _outcome(self, order_id: str):
         order = self.orders[order_id]
-        return stop_outcome(self.seed, order_id, order.customer or order.address,
-                            order.service_time.total_seconds())  # fmt: skip
+        outcome = stop_outcome(self.seed, order_id, order.customer or order.address,
+                               order.service_time.total_seconds())  # fmt: skip
+        if self.forced_failed is not None and outcome.failed != (order_id in self.forced_failed):
+            service = (
+                150.0 if order_id in self.forced_failed else order.service_time.total_seconds()
+            )
+            outcome = StopOutcome(service, order_id in self.forced_failed)
+        return outcome
 
     def _position_after(self, v: _Vehicle) -> tuple[float, Location]:
         if not v.acts:
@@ -341,20 +360,18 @@ class Simulator:
         if act.phase == "broken":
             v.queue = [oid for oid in order_ids if oid not in v.done]
             return True
-        target = act.stop if act.phase == "drive" else None
-        wanted = [oid for oid in order_ids if oid not in v.done or oid == target]
+        visited = {a.stop for a in v.acts[:i] if a.stop is not None}
+        pending = [oid for oid in order_ids if oid not in visited]
         if act.stop is not None and act.phase in ("wait", "serve"):  # finish this stop
             keep_through = _last_act_of(v, i, act.stop)
-        elif target is not None and wanted and wanted[0] == target:
-            keep_through = _last_act_of(v, i, target)  # it drives on to a stop still first
-            wanted = wanted[1:]
+        elif act.phase == "drive" and pending and pending[0] == act.stop:
+            keep_through = _last_act_of(v, i, act.stop)  # it drives on to a stop still first
         else:  # turn towards the new first stop from here (or go home)
-            wanted = [oid for oid in wanted if oid != target]
             _cut(v, i, at)
             keep_through = i
         _truncate(v, keep_through)
         v.done = list(dict.fromkeys(a.stop for a in v.acts if a.stop is not None))
-        v.queue = [oid for oid in wanted if oid not in v.done]
+        v.queue = [oid for oid in order_ids if oid not in v.done]
         v.finished = False
         v.next_fix = max(v.next_fix, math.ceil(at * self.rate_hz) / self.rate_hz)
         return True

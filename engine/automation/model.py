@@ -387,7 +387,7 @@ def _then(data: Any, when: When) -> Then:
             "accepting by itself needs both: at most K stops moved and at least M minutes saved",
         )
     if k is not None:
-        k = _int(k, "then.accept_max_moved", 0, 20)
+        k = _int(k, "then.accept_max_moved", 0, 40)
         if not isinstance(m, (int, float)) or isinstance(m, bool) or not 0 < m <= 600:
             raise RuleError("then.accept_min_gain_min", f"minutes from 1 to 600, got {m!r}")
     send = data.get("send", True)
@@ -410,7 +410,7 @@ def _guard(data: Any) -> Guard:
     ):
         raise RuleError("guard.cooldown_min", f"minutes from 1 to 1440, got {cooldown!r}")
     per_hour = _int(data.get("max_per_hour", 6), "guard.max_per_hour", 1, 120)
-    max_stops = _int(data.get("max_stops", 3), "guard.max_stops", 0, 20)
+    max_stops = _int(data.get("max_stops", 3), "guard.max_stops", 0, 40)
     return Guard(float(cooldown), per_hour, max_stops)
 
 

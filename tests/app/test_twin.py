@@ -89,6 +89,7 @@ def test_a_new_route_is_followed_from_where_the_vehicle_is(demo):
     heading_to = next(oid for oid in a.order_ids if oid not in done_a)
     taken = b.order_ids[-1]
     new_a = [oid for oid in a.order_ids if oid != heading_to] + [taken]
+    assert sim.end_time > t  # the whole day built ahead must not count as visited
     assert sim.set_route(a.vehicle_id, new_a, 1, at=t)
     assert sim.set_route(b.vehicle_id, b.order_ids[:-1], 1, at=t)
     _, after = _run_from(sim, t, sim.end_time + 120)

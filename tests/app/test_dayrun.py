@@ -1,0 +1,103 @@
+"""A whole twin day headless: figures, the recorded file, and dry runs with and without
+rules on it (repeatable: one seed, one day)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from app.rules.dayrun import DayRun
+from app.rules.dryrun import DaySource, default_rules, dry_run, load_rule_file, report_text
+from app.simulator import TroubleSpec, sweep_plan, synthetic_day
+from app.store.dayfile import DayFile, DayFileWriter
+from engine.automation import Mode
+from engine.travel import HaversineTravelModel
+
+DAY = date(2026, 12, 7)
+TRAVEL = HaversineTravelModel(speed_kmh=30.0)
+TROUBLE = TroubleSpec.parse("breakdown=1,delay=0,silent=1,detour=0,late_orders=2")
+
+
+@pytest.fixture(scope="module")
+def day_and_plan():
+    """Eight vans with ten stops each, a breakdown, a silent tracker, two late orders."""
+    day = synthetic_day(8, seed=4, day=DAY, stops_per_vehicle=10)
+    return day, sweep_plan(day, travel=None)
+
+
+@pytest.fixture(scope="module")
+def recorded(day_and_plan, tmp_path_factory):
+    """The day recorded with the shipped rules watching in shadow mode."""
+    day, plan = day_and_plan
+    path = tmp_path_factory.mktemp("days") / "sim.dday"
+    w = DayFileWriter(path, {"depot_id": "SIM", "day": DAY.isoformat(), "timezone": "UTC",
+                             "source": "twin"})  # fmt: skip
+    run = DayRun(day, plan, seed=4, rules=default_rules(), trouble=TROUBLE, travel=TRAVEL,
+                 recorder=w, honour_modes=True, streets=False, iterations=50)  # fmt: skip
+    result = run.run()
+    w.close()
+    return path, result
+
+
+def test_the_recorded_day_holds_what_happened(recorded):
+    """Fixes, events, exceptions with their times, the plan, the rules and their shadow
+    firings, and the twin's seed and trouble are in the file."""
+    path, result = recorded
+    with DayFile(path) as f:
+        counts = f.summary().counts
+        assert counts["fixes"] > 1000 and counts["events"] > 100
+        assert counts["exceptions"] == result.exceptions > 0
+        assert counts["plan_versions"] == 1  # shadow rules change nothing
+        assert counts["rules"] == len(default_rules())
+        assert counts["orders_known"] == 2
+        modes = {m for (m,) in f.query("SELECT DISTINCT mode FROM rule_firings")}
+        assert modes == {"shadow"} and counts["rule_firings"] == result.firings > 0
+        assert f.meta_json("twin")["seed"] == 4
+        kinds = {k for (k,) in f.query("SELECT DISTINCT type FROM events")}
+        assert {"arrived", "delivered", "breakdown"} <= kinds
+
+
+def test_a_dry_run_re_runs_the_day_and_the_rules_do_better(recorded):
+    """Without rules the re-run is the recorded day again; with the shipped rules acting
+    the broken-down van's stops and the late orders are served."""
+    path, result = recorded
+    source = DaySource.from_file(path)
+    assert not source.derived and source.seed == 4
+    report = dry_run(source, [("default", default_rules())], travel=TRAVEL, iterations=50)
+    assert report["late_stops_without"] == result.late_stops
+    assert report["person_actions_without"] == result.person_actions
+    with_ = report["sets"][0]
+    assert report["firings"] > 0 and report["stops_moved"] > 0
+    assert with_["unserved"] < report["without"]["unserved"]
+    assert report["late_minutes_with"] < report["late_minutes_without"]
+    assert report["person_actions_with"] < report["person_actions_without"]
+    text = report_text(report)
+    assert "without rules" in text and "with default" in text
+
+
+def test_rule_files_are_checked_and_the_shipped_set_is_in_shadow_mode(tmp_path):
+    """The shipped rules are valid and start in shadow mode; a bad file says which rule."""
+    rules = default_rules()
+    assert rules and all(r.enabled and r.mode is Mode.SHADOW for r in rules)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"rules": [{"id": "x", "when": {"trigger": "never"}}]}')
+    with pytest.raises(ValueError, match="rule x: when.trigger"):
+        load_rule_file(bad)
+
+
+def test_the_dry_run_command_prints_the_issues_json_keys(recorded, capsys):
+    """``main.py rules dry-run --day FILE --json``: the figures with and without rules."""
+    import json
+
+    from main import main
+
+    path, _ = recorded
+    assert main(["rules", "dry-run", "--day", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("firings", "stops_moved", "late_stops_with", "late_stops_without",
+                "late_minutes_with", "late_minutes_without", "person_actions_with",
+                "person_actions_without"):  # fmt: skip
+        assert isinstance(report[key], (int, float)), key
+    assert main(["rules", "dry-run", "--day", "1999-01-01"]) == 2
+    assert "no recorded day 1999-01-01" in capsys.readouterr().err
