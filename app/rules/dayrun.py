@@ -28,13 +28,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app.dispatch.stop_results import merge_stop_states
 from app.rules.actions import ActionRunner, Effect, Situation
 from app.rules.facts import DayView, event_occurrences, exception_occurrences, late_order_occurrence
 from app.simulator import Simulator, TroubleSpec
 from app.telemetry.decode import Decoder, DeviceMap
 from app.telemetry.ingest import Ingest
 from app.telemetry.monitor import LiveMonitor
-from app.telemetry.session import eta_travel_times, merge_stop_states
+from app.telemetry.session import eta_travel_times
 from app.telemetry.state import LiveState
 from engine.automation import Match, Rule, RuleMatcher
 from engine.eta import TravelTimes

@@ -116,9 +116,8 @@ def derive_disruptions(f, plan: Plan, late: Sequence[LateOrder]) -> dict[str, An
             ratios = []
             order = [s.order_id for s in route.stops if s.order_id in arrived]
             for x, y in zip(order, order[1:], strict=False):
-                plan_s = (
-                    (planned[y] - planned[x]).total_seconds() if planned[x] and planned[y] else 0
-                )
+                a, b = planned[x], planned[y]
+                plan_s = (b - a).total_seconds() if a is not None and b is not None else 0.0
                 if plan_s > 300:
                     ratios.append((arrived[y] - arrived[x]) / plan_s)
             slow = statistics.median(ratios) if len(ratios) >= 3 else 1.0

@@ -18,7 +18,7 @@ from app.rules.actions import route_wave
 from engine.automation import Occurrence
 from engine.eta import RouteEta
 from engine.model import Order, Plan, Route, RouteStatus, StopStatus, Vehicle
-from engine.rules import Changes as ExceptionChanges
+from engine.rules import ExceptionChanges
 
 _DONE = frozenset(s for s in StopStatus if s.is_done)
 #: Stop and vehicle events that rules may react to.

@@ -171,7 +171,12 @@ class RuleMatcher:
         today = now.date().isoformat()
         return self._time_done.get(rule.id) != today and (now.hour, now.minute) >= (hh, mm)
 
-    def _conditions_hold(self, rule, occ, facts_of) -> Mapping[str, Any] | None:
+    def _conditions_hold(
+        self,
+        rule: Rule,
+        occ: Occurrence,
+        facts_of: Callable[[Occurrence], Mapping[str, Any] | None],
+    ) -> Mapping[str, Any] | None:
         facts = facts_of(occ)
         if facts is None:
             return None
@@ -179,7 +184,13 @@ class RuleMatcher:
             return facts
         return None
 
-    def _consider(self, rule, candidates, now, facts_of) -> list[Match]:
+    def _consider(
+        self,
+        rule: Rule,
+        candidates: Sequence[Occurrence],
+        now: datetime,
+        facts_of: Callable[[Occurrence], Mapping[str, Any] | None],
+    ) -> list[Match]:
         out = []
         for occ in candidates:
             facts = self._conditions_hold(rule, occ, facts_of)
@@ -210,8 +221,14 @@ class RuleMatcher:
     def _count(self, rule: Rule, now: datetime) -> None:
         self._recent.setdefault(rule.id, deque()).append(now)
 
-    def _escalations(self, now, unacknowledged, facts_of) -> list[Match]:
-        out, keep = [], []
+    def _escalations(
+        self,
+        now: datetime,
+        unacknowledged: Collection[str],
+        facts_of: Callable[[Occurrence], Mapping[str, Any] | None],
+    ) -> list[Match]:
+        out: list[Match] = []
+        keep: list[_Pending] = []
         waiting = set(unacknowledged)
         for p in self._pending:
             if p.occurrence.key not in waiting:

@@ -110,20 +110,20 @@ class Condition:
         if kind == "time":
             have, want = _minutes(str(have)), _minutes(str(want))
         if self.op == "in":
-            return have in want
+            return bool(have in want)
         if self.op == "not in":
-            return have not in want
+            return bool(have not in want)
         if self.op == "=":
-            return have == want
+            return bool(have == want)
         if self.op == "!=":
-            return have != want
+            return bool(have != want)
         if self.op == ">=":
-            return have >= want
+            return bool(have >= want)
         if self.op == "<=":
-            return have <= want
+            return bool(have <= want)
         if self.op == ">":
-            return have > want
-        return have < want
+            return bool(have > want)
+        return bool(have < want)
 
 
 @dataclass(frozen=True)
@@ -291,7 +291,7 @@ def _when(data: Any) -> When:
     if not isinstance(data, Mapping):
         raise RuleError("when", "expected an object with a trigger")
     try:
-        trigger = Trigger(data.get("trigger"))
+        trigger = Trigger(str(data.get("trigger")))
     except ValueError:
         raise RuleError("when.trigger", f"one of {', '.join(t.value for t in Trigger)}") from None
     if trigger is Trigger.EXCEPTION:
@@ -357,7 +357,7 @@ def _then(data: Any, when: When) -> Then:
     if not isinstance(data, Mapping):
         raise RuleError("then", "expected an object with an action")
     try:
-        action = Action(data.get("action"))
+        action = Action(str(data.get("action")))
     except ValueError:
         raise RuleError("then.action", f"one of {', '.join(a.value for a in Action)}") from None
     allowed = set(_ACTION_PARAMS[action]) | {"action"}
