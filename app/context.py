@@ -5,7 +5,7 @@ its way there, ``app.sync.link``); ``DayState`` holds the day, ``DayClock`` its 
 ``LiveSession`` runs telemetry, ``DayJobs`` the background jobs with their typed results
 (``app.jobs.day``). ``start()`` opens the day (``app.day.opening``), builds the
 ``DispatchService`` — the day state's one writer — and starts live telemetry, with the demo
-depot's simulated fleet (``app.simulator.driver``).
+depot's simulated fleet (``app.simulator.driver``) and the standing rules (``app.rules``).
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from PySide6.QtCore import QObject, Signal
 from app.day.clock import DayClock
 from app.day.opening import is_demo_depot, load_day, open_depot_day
 from app.day.state import DayState
+from app.dispatch.preview import states_from_fixes
 from app.dispatch.service import DispatchService
 from app.exceptions.board import ExceptionBoard
 from app.jobs.day import DayJobs, PlannedDay
 from app.jobs.heap import HeapKeeper
 from app.jobs.runner import JobKind, JobRunner
+from app.rules.service import RulesService
 from app.settings import Settings
 from app.simulator.driver import SimulatorDriver, demo_day_start, drive_demo_fleet
 from app.sync.link import SyncLink
@@ -60,6 +62,7 @@ class AppContext(QObject):
         self.live = LiveSession(
             settings, self.store, self.state, self.board, self.clock, parent=self
         )
+        self.rules = RulesService(self.store, self.state, self.clock, self.board, self.live, self)
         self.day_jobs = DayJobs(
             self.state, self.jobs, self.clock, self.live, self.tiles,
             tile_url=settings.tile_url, parent=self,
@@ -125,15 +128,12 @@ class AppContext(QObject):
             self.sync.attach(depot.id, day.day)
             day = load_day(self.store, depot.id, day.day)
         self.dispatch = DispatchService(
-            self.store,
-            travel_model_for(depot),
-            actor=self.actor,
-            role=self.settings.role,
-            positions=self.live.positions,
+            self.store, travel_model_for(depot), actor=self.actor, role=self.settings.role,
+            positions=lambda: states_from_fixes(self.live.positions()), state=self.state,
             on_write=self.sync.on_write if self.sync is not None else None,
-            state=self.state,
-        )
+        )  # fmt: skip
         self.day_jobs.dispatch = self.dispatch
+        self.rules.open_day(depot.id, day.day, self.dispatch, travel_model_for(depot))
         plan = self.dispatch.open_day(day, depot.id)
         self.link.attach(self.state, self.board, self.dispatch, self.live.stop_states)
         if plan is not None:
@@ -176,7 +176,7 @@ class AppContext(QObject):
             if demo and index is not None and self.live.service is not None:
                 self.fleet = drive_demo_fleet(
                     self.live.service, plan, index.day, seed=self.settings.demo_seed,
-                    speedup=self.settings.demo_speedup, parent=self,
+                    speedup=self.settings.demo_speedup, state=self.state, parent=self,
                 )  # fmt: skip
         except Exception as exc:  # the day still works without live data; say so
             log.exception("live telemetry could not start")
@@ -240,6 +240,7 @@ class AppContext(QObject):
         self._shut_down = True
         self.jobs.cancel_all()
         self.jobs.wait(5000)
+        self.rules.stop()
         if self.fleet is not None:
             self.fleet.stop()
         self.live.stop()

@@ -199,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConnectionError, ValueError) as exc:
         print(f"simulator: {exc}", file=sys.stderr)
         return 1
+    from app.simulator.routes_in import ack_message
+
     routes = None if args.no_follow else _follow_routes(pub, plan.depot_id)
     real0, sim0 = time.monotonic(), t_sim
     last_report = real0
@@ -208,10 +210,12 @@ def main(argv: list[str] | None = None) -> int:
             t_sim = sim0 + (now - real0) * args.speedup
             while routes:
                 sent = routes.popleft()
+                sim.add_orders(sent.orders)
                 if sim.set_route(sent.vehicle_id, sent.order_ids, sent.version,
                                  route_id=sent.route_id, at=t_sim, start=sent.start):  # fmt: skip
                     log.info("%s follows route %s v%d", sent.vehicle_id, sent.route_id,
                              sent.version)  # fmt: skip
+                    pub.publish(*ack_message(plan.depot_id, sent, t_sim))
             for topic, payload in sim.step(t_sim):
                 pub.publish(topic, payload)
             if now - last_report >= 5:

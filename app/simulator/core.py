@@ -337,8 +337,8 @@ class Simulator:
             v = self._new_vehicle(vehicle_id, route_id, version, begin, order_ids)
             v.next_fix = max(v.next_fix, math.ceil(at * self.rate_hz) / self.rate_hz)
             return True
-        if version <= v.version:
-            return False
+        if version <= v.version and (not route_id or route_id == v.route_id):
+            return False  # versions rise per route: an older one of the same route
         v.version, v.route_id = version, route_id or v.route_id
         order_ids = self._known(order_ids)
         if v.broken:
@@ -390,6 +390,16 @@ class Simulator:
             if v.vehicle_id not in routed:
                 taken += self.set_route(v.vehicle_id, (), version, at=at)
         return taken
+
+    def add_orders(self, orders: Iterable[Order]) -> list[str]:
+        """Orders the twin did not know (added at the desk, or sent with a route): their
+        customers and places become known; returns the ids that were new."""
+        new = []
+        for order in orders:
+            if order.id not in self.orders:
+                new.append(order.id)
+                self.orders[order.id] = order
+        return new
 
     def route_of(self, vehicle_id: str) -> tuple[str, int, list[str]]:
         """(route id, version, stops still to visit) as the vehicle holds them."""
