@@ -28,6 +28,7 @@ from app.store.models_release import (
     RoutePublicationRow,
     RouteTransitionRow,
 )
+from app.store.models_rules import RuleFiringRow, RuleRow, RuleSwitchRow, RuleVersionRow
 
 __all__ = [
     "Base",
@@ -49,6 +50,10 @@ __all__ = [
     "ProposalRow",
     "RouteRow",
     "RouteTransitionRow",
+    "RuleFiringRow",
+    "RuleRow",
+    "RuleSwitchRow",
+    "RuleVersionRow",
     "StopEventRow",
     "StopRow",
     "UnassignedRow",

@@ -168,9 +168,10 @@ def save_plan(
         row.unassigned, plan.unassigned, lambda p: UnassignedRow(position=p), _fill_unassigned
     )
     operation = "insert" if before is None else "update"
-    log_change(
-        session, "plan", plan.id, operation, actor=actor, before=before, after=_plan_summary(plan)
-    )
+    # The whole plan rides along (times and all): the day's recording reads every plan
+    # version back from the change log.
+    after = {**_plan_summary(plan), "snapshot": _plan_snapshot(plan)}
+    log_change(session, "plan", plan.id, operation, actor=actor, before=before, after=after)
     session.flush()
 
 
