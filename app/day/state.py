@@ -36,6 +36,7 @@ class ChangeSource(enum.StrEnum):
     INSERT_ORDER = "insert_order"
     CHANGE_ORDER = "change_order"
     CANCEL_ORDER = "cancel_order"
+    RULE = "rule"  # a standing rule's change (app.rules), written as a command
 
     @property
     def is_command(self) -> bool:
@@ -56,6 +57,7 @@ COMMAND_SOURCES = frozenset(
         ChangeSource.INSERT_ORDER,
         ChangeSource.CHANGE_ORDER,
         ChangeSource.CANCEL_ORDER,
+        ChangeSource.RULE,
     }
 )
 

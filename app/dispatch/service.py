@@ -455,6 +455,21 @@ class DispatchService:
         return self._shown(lambda: self._commit(plan, new_routes, ChangeSource.APPLY, reason,
                            {"reason": reason}, supervisor_only=_moves(plan, new_routes)))  # fmt: skip
 
+    def apply_rule_change(
+        self, plan: Plan, new_routes: Sequence[Route], *, rule: str, label: str, audit: dict
+    ) -> CommandResult:
+        """A standing rule's change as one command in the rule's name (``rule:<id>@v<n>``,
+        set by a supervisor): written, audited and queued like a person's, and undoable
+        (by a supervisor when it moved stops between routes, as for a drag)."""
+        on_routes = {o for r in new_routes for o in r.order_ids}
+        placed = [u for u in plan.unassigned if u.order_id in on_routes]
+        unassigned = [u for u in plan.unassigned if u.order_id not in on_routes] if placed else None
+        moves = _moves(plan, new_routes) or bool(placed)
+        return self._shown(lambda: self._commit(
+            plan, new_routes, ChangeSource.RULE, label, {"reason": label, **audit},
+            unassigned=unassigned, supervisor_only=moves, actor=rule,
+        ))  # fmt: skip
+
     def apply_undo(self, plan: Plan, record: UndoRecord) -> CommandResult:
         """Put back what a command changed (itself version-checked); the result's ``undo``
         is the redo."""
@@ -548,6 +563,7 @@ class DispatchService:
         orders: OrderEdits | None = None,
         undo_orders: OrderEdits | None = None,
         also: WriteHook | None = None,
+        actor: str | None = None,
     ) -> CommandResult:
         base = base if base is not None else self._book.get(plan)
         on_write = self._on_write
@@ -566,7 +582,7 @@ class DispatchService:
         doc = {"command": command, "role": self.role, "label": label, **audit}
         try:
             written: Written = write_routes(
-                self.store, plan, routes, actor=self.actor, audit=doc, base_versions=base,
+                self.store, plan, routes, actor=actor or self.actor, audit=doc, base_versions=base,
                 drop=drop, unassigned=unassigned, whole=whole, check_all=check_all,
                 expect=expect, on_write=on_write, orders=orders,
             )  # fmt: skip

@@ -125,6 +125,11 @@ class ExceptionBoard(QObject):
         self._emit(frozenset((exception_id,)))
         return True
 
+    def show_entries(self, entries: list[BoardEntry]) -> None:
+        """Replace every entry at once (a recorded day shown at one moment): one signal."""
+        self._entries = {e.id: e for e in entries}
+        self._emit(None)
+
     def clear(self) -> None:
         self._entries.clear()
         self._emit(None)

@@ -35,6 +35,7 @@ class JobKind(enum.StrEnum):
     INSERTION = "insertion"  # the routes an urgent order could go on, ranked
     ORDER_PREVIEW = "order-preview"  # what changing or cancelling an order does to its route
     IMPORT = "import"  # an import of files into the store (File ▸ Import…)
+    RULES = "rules"  # what the standing rules' firings do (app.rules)
 
 
 @dataclass

@@ -76,7 +76,9 @@ class DaySource:
                 plan = plan_from_json(json.loads(first[0][0]))
             except ValueError as exc:
                 raise DayFileError(f"{path}: {exc}") from None
-            known = dict(f.query("SELECT order_id, known_at FROM orders_known"))
+            on_plan = {o for r in plan.routes for o in r.order_ids}
+            known = {oid: at for oid, at in f.query("SELECT order_id, known_at FROM orders_known")
+                     if oid not in on_plan}  # fmt: skip
             late = [LateOrder(float(known[o.id]), o) for o in full.orders if o.id in known]
             day = replace(full, orders=tuple(o for o in full.orders if o.id not in known))
             twin = f.meta_json("twin")

@@ -84,6 +84,10 @@ class TelemetryService(QObject):
         self.monitor: LiveMonitor | None = None
         self._results: deque[MonitorResult] = deque()
         self._evaluating = threading.Event()
+        # Called on the evaluation thread after each pass: (monitor, result, snapshot, now).
+        self.evaluation_hooks: list[
+            Callable[[LiveMonitor, MonitorResult, object, float], None]
+        ] = []
         self._eval_timer = QTimer(self)
         self._eval_timer.setInterval(eval_interval_ms)
         self._eval_timer.timeout.connect(self._evaluate_async)
@@ -230,6 +234,8 @@ class TelemetryService(QObject):
                 result = monitor.evaluate(snapshot, now)
                 self._store_exception_changes(result)  # here, never on the main thread
                 self._results.append(result)
+                for hook in self.evaluation_hooks:
+                    hook(monitor, result, snapshot, now)
             except Exception:
                 log.exception("live ETA/exception evaluation failed")
             finally:

@@ -67,6 +67,7 @@ class LiveSession(QObject):
         self.service: TelemetryService | None = None
         self.connection = "disconnected"
         self.travel: TravelTimes | None = None  # street-based once built; haversine until then
+        self.evaluation_hooks: list = []  # run after each evaluation (e.g. standing rules)
         self._merge_timer = QTimer(self)
         self._merge_timer.setSingleShot(True)
         self._merge_timer.setInterval(1000)
@@ -92,6 +93,7 @@ class LiveSession(QObject):
         feed.sig_connection_changed.connect(self._on_feed_connection_changed)
         self.service.sig_etas_updated.connect(self._on_service_etas_updated)
         self.service.sig_exceptions_changed.connect(self.board.apply)
+        self.service.evaluation_hooks = self.evaluation_hooks
         self.service.start()
         self.watch(plan)
 
