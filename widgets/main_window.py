@@ -34,6 +34,7 @@ from widgets.map_pane import MapPane
 from widgets.orders_controller import OrdersController
 from widgets.proposal_dialog import ProposalDialog
 from widgets.routes_pane import RoutesPane
+from widgets.rules_desk import RulesDesk
 from widgets.status_bar import DeskStatusBar
 from widgets.telemetry_dialog import TelemetryDialog
 from widgets.timeline_pane import TimelinePane
@@ -85,6 +86,12 @@ class MainWindow(QMainWindow):
         self._add_dock(
             "timeline", "Timeline", self.timeline_pane, Qt.DockWidgetArea.BottomDockWidgetArea
         )
+        self.rules_desk = RulesDesk(self)  # the Rules pane, menu and dialogs
+        self._add_dock(
+            "rules", "Rules", self.rules_desk.pane, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.tabifyDockWidget(self._docks["exceptions"], self._docks["rules"])
+        self._docks["exceptions"].raise_()
         self.resizeDocks([self._docks["timeline"]], [380], Qt.Orientation.Vertical)
         self.resizeDocks(
             [self._docks["routes"], self._docks["exceptions"]],
