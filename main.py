@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("app.cli.devices", "map tracker devices (OwnTracks, Traccar) to vehicles"),
     "release": ("app.cli.release", "the release gate per route and wave; release and send routes"),
     "rules": ("app.cli.rules", "the standing rules; dry runs on recorded days"),
+    "day": ("app.cli.day", "a day's recording as one file: export, import, list"),
 }
 
 
@@ -38,6 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="with --screenshot: simulated seconds of the day to run first",
+    )
+    parser.add_argument(
+        "--replay",
+        metavar="DAY",
+        help="open a recorded day read-only (a .dday file, or YYYY-MM-DD from the library)",
+    )
+    parser.add_argument(
+        "--at", metavar="HH:MM", help="with --replay: start at this time of the recorded day"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():

@@ -25,6 +25,46 @@ def _prepare_environment(offscreen: bool) -> None:
     )
 
 
+def _run_replay(app, settings, args: Namespace) -> int:
+    """A recorded day, read-only, in its own window (no live day, a scratch database)."""
+    import tempfile
+    from datetime import datetime
+
+    from app.context import AppContext
+    from app.recorder.library import find
+    from app.store.dayfile import DayFileError
+    from widgets.main_window import MainWindow
+    from widgets.replay_bar import open_replay
+
+    try:
+        path = find(args.replay)
+    except FileNotFoundError as exc:
+        print(f"--replay: {exc}", file=sys.stderr)
+        return 2
+    scratch = tempfile.mkdtemp(prefix="dispatch-replay-")
+    settings = replace(settings, simulate=False, demo=False, mqtt_url="",
+                       database_url=f"sqlite:///{scratch}/replay.sqlite3")  # fmt: skip
+    screenshot = getattr(args, "screenshot", None)
+    context = AppContext(settings, headless=bool(screenshot))
+    window = MainWindow(context)
+    try:
+        player = open_replay(window, path)
+    except (DayFileError, ValueError) as exc:
+        print(f"--replay: {exc}", file=sys.stderr)
+        return 2
+    if args.at:
+        hh, mm = (int(x) for x in args.at.split(":"))
+        local = player.replay.local(player.replay.start)
+        player.seek(datetime.combine(local.date(), local.time().replace(hour=hh, minute=mm),
+                                     local.tzinfo).timestamp())  # fmt: skip
+    window.show()
+    if screenshot:
+        from widgets.screenshot import take_screenshot_when_ready
+
+        return take_screenshot_when_ready(app, window, Path(screenshot), 0.0)
+    return app.exec()
+
+
 def run_workstation(args: Namespace) -> int:
     """Open the window on the configured (or embedded default) database and broker."""
     logging.basicConfig(
@@ -49,6 +89,8 @@ def run_workstation(args: Namespace) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Dispatch Desk")
     settings = Settings.from_env()
+    if getattr(args, "replay", None):
+        return _run_replay(app, settings, args)
     after = float(getattr(args, "after", 0) or 0)
     if screenshot and after > 0:
         # Run the simulated day fast enough that the picture comes within about a minute.

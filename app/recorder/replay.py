@@ -1,0 +1,281 @@
+"""A recorded day as it was at any moment: the plan in force, where each vehicle was, each
+stop's state, the exceptions open (and acknowledged), the commands and rule firings so far.
+
+``DayReplay(path)`` reads the file once into arrays (positions per vehicle sorted by time,
+stop arrivals and results per order, plan versions by time, exception lifecycles), so
+``at(t)`` is a handful of binary searches: a 2,000-vehicle day answers in milliseconds.
+Read-only: nothing here writes anywhere.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.store.dayfile import DayFile
+from app.store.dayjson import day_from_json, plan_from_json
+from engine.model import DayInput, Plan, StopStatus
+
+#: A position older than this at the moment shown is drawn as stale.
+STALE_S = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A vehicle where it was (the map takes it like a live fix)."""
+
+    vehicle_id: str
+    ts: float
+    lat: float
+    lon: float
+    speed_kmh: float | None
+    heading_deg: float | None
+    seq: int = 0
+    live: bool = True
+    source: str = "replay"
+
+
+@dataclass(frozen=True, slots=True)
+class StopAt:
+    """A stop's state at the moment shown (the plan takes it like telemetry's)."""
+
+    order_id: str
+    vehicle_id: str
+    status: StopStatus
+    arrived_at: float | None = None
+    departed_at: float | None = None
+    done_at: float | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ExceptionAt:
+    id: str
+    type: str
+    severity: str
+    vehicle_id: str | None
+    order_id: str | None
+    detected_at: float
+    detail: str
+    suggested_action: str
+    minutes_late: float | None
+    acknowledged_at: float | None
+    acknowledged_by: str
+    resolved_at: float | None  # None: still open at the moment shown
+    resolved_by: str
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Everything of the day at one moment."""
+
+    t: float
+    plan: Plan
+    plan_version: int
+    positions: dict[str, Position]
+    stops: dict[str, StopAt]
+    exceptions: list[ExceptionAt]
+    marks_before: int  # how many of the day's marks (exceptions, commands, firings) are past
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Something to jump to: an exception raised, a command, a rule firing."""
+
+    t: float
+    kind: str  # exception | command | firing
+    key: str
+    text: str
+
+
+@dataclass
+class _Track:
+    ts: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    speed: np.ndarray
+    heading: np.ndarray
+
+
+@dataclass
+class DayReplay:
+    """A recorded day, read once, asked about any moment (see the module)."""
+
+    path: Path
+    meta: dict[str, str]
+    day: DayInput
+    versions: list[tuple[float, int, str, Plan]]  # (at, version, actor, plan), by time
+    tracks: dict[str, _Track]
+    events: list[tuple[float, str, str, str | None, str | None]]  # ts, vehicle, type, stop, reason
+    exceptions: list[dict[str, Any]]
+    updates: dict[str, list[tuple[float, str, str, float | None]]]
+    marks: list[Mark]
+    firings: list[dict[str, Any]] = field(default_factory=list)
+    rules: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, path: str | Path) -> DayReplay:
+        """Read (and check) a recorded day."""
+        with DayFile(path) as f:
+            day = day_from_json(f.json_rows("day_input")[0])
+            versions = [
+                (float(at), int(v), str(actor), plan_from_json(json.loads(text)))
+                for v, at, actor, text in f.query(
+                    "SELECT version, at, actor, plan FROM plan_versions ORDER BY at, version")
+            ]  # fmt: skip
+            tracks = {}
+            rows = f.query("SELECT vehicle_id, ts, lat, lon, speed_kmh, heading_deg FROM fixes "
+                           "ORDER BY vehicle_id, ts")  # fmt: skip
+            if rows:
+                arr = np.array([r[1:] for r in rows], dtype=np.float64)
+                vids = [r[0] for r in rows]
+                start = 0
+                for i in range(1, len(vids) + 1):
+                    if i == len(vids) or vids[i] != vids[start]:
+                        a = arr[start:i]
+                        tracks[vids[start]] = _Track(a[:, 0], a[:, 1], a[:, 2], a[:, 3], a[:, 4])
+                        start = i
+            events = [(float(ts), v, t, s, r) for ts, v, t, s, r in f.query(
+                "SELECT ts, vehicle_id, type, stop_id, reason FROM events ORDER BY ts")]  # fmt: skip
+            cols = ("id", "type", "severity", "vehicle_id", "order_id", "detected_at",
+                    "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "detail",
+                    "suggested_action", "minutes_late")  # fmt: skip
+            exceptions = [dict(zip(cols, r, strict=True)) for r in f.query(
+                f"SELECT {', '.join(cols)} FROM exceptions ORDER BY detected_at")]  # fmt: skip
+            updates: dict[str, list] = {}
+            for eid, at, sev, detail, late in f.query(
+                "SELECT exception_id, at, severity, detail, minutes_late FROM exception_updates "
+                "ORDER BY at"):  # fmt: skip
+                updates.setdefault(eid, []).append((float(at), sev, detail, late))
+            marks = [Mark(float(e["detected_at"]), "exception", e["id"],
+                          f"{e['type'].replace('_', ' ')} · {e['vehicle_id'] or ''} "
+                          f"{e['order_id'] or ''}".strip()) for e in exceptions]  # fmt: skip
+            for cid, at, actor, label in f.query("SELECT id, at, actor, label FROM commands"):
+                marks.append(Mark(float(at), "command", cid, f"{actor}: {label or ''}"))
+            firings = [dict(zip(("id", "at", "rule_id", "rule_version", "mode", "action",
+                                 "subject", "vehicle_id", "order_id", "status", "text",
+                                 "moved", "command_id"), r, strict=True))
+                       for r in f.query("SELECT id, at, rule_id, rule_version, mode, action, "
+                                        "subject, vehicle_id, order_id, status, text, moved, "
+                                        "command_id FROM rule_firings ORDER BY at")]  # fmt: skip
+            for fr in firings:
+                marks.append(Mark(float(fr["at"]), "firing", fr["id"],
+                                  f"{fr['rule_id']} ({fr['mode']}): {fr['text']}"))  # fmt: skip
+            rules = f.json_rows("rules")
+            meta = dict(f.meta)
+        marks.sort(key=lambda m: (m.t, m.kind, m.key))
+        return cls(Path(path), meta, day, versions, tracks, events, exceptions, updates, marks,
+                   firings, rules)  # fmt: skip
+
+    # -- the span of the day ------------------------------------------------------------------
+    @property
+    def start(self) -> float:
+        firsts = [float(t.ts[0]) for t in self.tracks.values() if len(t.ts)]
+        firsts += [self.versions[0][0]] if self.versions else []
+        return min(firsts) if firsts else 0.0
+
+    @property
+    def end(self) -> float:
+        lasts = [float(t.ts[-1]) for t in self.tracks.values() if len(t.ts)]
+        lasts += [e[0] for e in self.events[-1:]]
+        return max(lasts) if lasts else self.start
+
+    @property
+    def timezone(self) -> str:
+        return self.meta.get("timezone", "UTC")
+
+    @property
+    def depot_id(self) -> str:
+        return self.meta.get("depot_id", "")
+
+    # -- a moment ------------------------------------------------------------------------------
+    def plan_at(self, t: float) -> tuple[Plan, int]:
+        ats = [v[0] for v in self.versions]
+        i = max(0, bisect.bisect_right(ats, t) - 1)
+        _, version, _, plan = self.versions[i]
+        return plan, version
+
+    def positions_at(self, t: float) -> dict[str, Position]:
+        out = {}
+        for vid, tr in self.tracks.items():
+            k = int(np.searchsorted(tr.ts, t, side="right")) - 1
+            if k < 0:
+                continue
+            heading = float(tr.heading[k])
+            speed = float(tr.speed[k])
+            out[vid] = Position(vid, float(tr.ts[k]), float(tr.lat[k]), float(tr.lon[k]),
+                                None if np.isnan(speed) else speed,
+                                None if np.isnan(heading) else heading, k)  # fmt: skip
+        return out
+
+    def stops_at(self, t: float) -> dict[str, StopAt]:
+        """Each stop's state from the events up to ``t``."""
+        k = bisect.bisect_right(self._event_times, t)
+        out: dict[str, StopAt] = {}
+        for ts, vid, type_, stop, reason in self.events[:k]:
+            if not stop:
+                continue
+            cur = out.get(stop)
+            if type_ == "arrived":
+                out[stop] = StopAt(stop, vid, StopStatus.ARRIVED, ts)
+            elif type_ in ("delivered", "failed") and cur is not None:
+                status = StopStatus.DELIVERED if type_ == "delivered" else StopStatus.FAILED
+                out[stop] = StopAt(stop, vid, status, cur.arrived_at, cur.departed_at, ts, reason)
+            elif type_ == "departed" and cur is not None:
+                out[stop] = StopAt(stop, vid, cur.status, cur.arrived_at, ts, cur.done_at,
+                                   cur.reason)  # fmt: skip
+        return out
+
+    @property
+    def _event_times(self) -> list[float]:
+        cached = self.__dict__.get("_times")
+        if cached is None:
+            cached = self.__dict__["_times"] = [e[0] for e in self.events]
+        return cached
+
+    def exceptions_at(self, t: float) -> list[ExceptionAt]:
+        """The exceptions raised by ``t``, as they stood then (open, acknowledged or not)."""
+        out = []
+        for e in self.exceptions:
+            if e["detected_at"] > t:
+                break
+            sev, detail, late = e["severity"], e["detail"] or "", e["minutes_late"]
+            for at, s, d, m in self.updates.get(e["id"], ()):
+                if at > t:
+                    break
+                sev, detail, late = s, d or detail, m
+            acked = e["acknowledged_at"] if (e["acknowledged_at"] or t + 1) <= t else None
+            resolved = e["resolved_at"] if (e["resolved_at"] or t + 1) <= t else None
+            out.append(ExceptionAt(
+                e["id"], e["type"], sev, e["vehicle_id"], e["order_id"], float(e["detected_at"]),
+                detail, e["suggested_action"] or "", late, acked,
+                (e["acknowledged_by"] or "") if acked else "", resolved,
+                (e["resolved_by"] or "") if resolved else "",
+            ))  # fmt: skip
+        return out
+
+    def firings_at(self, t: float) -> list[dict[str, Any]]:
+        return [f for f in self.firings if float(f["at"]) <= t]
+
+    def at(self, t: float) -> Moment:
+        """The day at ``t`` (epoch s)."""
+        plan, version = self.plan_at(t)
+        marks_before = bisect.bisect_right([m.t for m in self.marks], t)
+        return Moment(t, plan, version, self.positions_at(t), self.stops_at(t),
+                      self.exceptions_at(t), marks_before)  # fmt: skip
+
+    def local(self, t: float) -> datetime:
+        from zoneinfo import ZoneInfo
+
+        return datetime.fromtimestamp(t, UTC).astimezone(ZoneInfo(self.timezone))
+
+
+def marks_of(replay: DayReplay, kinds: Sequence[str]) -> list[Mark]:
+    return [m for m in replay.marks if m.kind in kinds]
