@@ -38,7 +38,7 @@ class ReplayPlayer(QObject):
     def __init__(self, context, replay: DayReplay, parent: QObject | None = None):
         super().__init__(parent)
         self.context, self.replay = context, replay
-        self.speed = 10
+        self.speed = 10.0
         self.t = replay.start
         self.last_seek_s = 0.0
         self._version = -1
@@ -86,7 +86,7 @@ class ReplayPlayer(QObject):
         moment = self.replay.at(self.t)
         self.context.clock.simulate(self.t, 0.0)
         state = self.context.state
-        plan, changed = merge_stop_states(moment.plan, moment.stops)
+        plan, _ = merge_stop_states(moment.plan, moment.stops)  # type: ignore[arg-type]  # StopAt reads like StopState
         if moment.plan_version != self._version:
             state.set_plan(plan, DayChanges.all(ChangeSource.PLAN))
             self._version = moment.plan_version

@@ -24,6 +24,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from app.jobs.runner import JobRunner
 from app.rules.actions import ActionRunner, Effect, Situation
 from app.rules.facts import DayView, exception_occurrences
 from app.store import repository_rules as repo
@@ -74,7 +75,7 @@ class RulesService(QObject):
         self._undo: dict[str, Any] = {}  # firing id -> the command's undo record
         self._seen_stops: dict[str, StopStatus] = {}
         self._seen_broken: set[str] = set()
-        self._jobs = None
+        self._jobs: JobRunner | None = None
         self.eval_seconds: deque[float] = deque(maxlen=200)  # the matching's share of a pass
         self._acknowledged: Callable[[], set[str]] = lambda: {
             e.id for e in board.entries() if e.acknowledged_at is not None
@@ -86,7 +87,6 @@ class RulesService(QObject):
     def open_day(self, depot_id: str, day: date, dispatch, travel) -> None:
         """Load the rules in force (the shipped set is stored first on a new database),
         the switch and the day's firings; act through ``dispatch`` from now on."""
-        from app.jobs.runner import JobRunner
         from app.rules.dryrun import default_rules
 
         self.depot_id, self.day, self.dispatch = depot_id, day, dispatch

@@ -101,7 +101,7 @@ def _write(session, writer: DayFileWriter, day_input, plan: Plan, start, until) 
         ExceptionRow.detected_at >= start, ExceptionRow.detected_at < until,
         or_(ExceptionRow.vehicle_id.in_(vehicles), ExceptionRow.order_id.in_(order_ids),
             and_(ExceptionRow.vehicle_id.is_(None), ExceptionRow.order_id.is_(None)))))  # fmt: skip
-    rows = [(e.id, e.type, e.severity, e.vehicle_id, e.order_id, e.detected_at.timestamp(),
+    rows: list[tuple] = [(e.id, e.type, e.severity, e.vehicle_id, e.order_id, e.detected_at.timestamp(),
              _ts(e.acknowledged_at), e.acknowledged_by or None, _ts(e.resolved_at),
              e.resolved_by or None, e.detail, e.suggested_action, None) for e in exceptions]  # fmt: skip
     writer.rows("exceptions", rows)
@@ -120,22 +120,22 @@ def _write(session, writer: DayFileWriter, day_input, plan: Plan, start, until) 
     firings = session.scalars(select(RuleFiringRow).where(
         RuleFiringRow.depot_id == depot_id, RuleFiringRow.day == plan.day)
         .order_by(RuleFiringRow.at))  # fmt: skip
-    rows = [(f.id, f.at.timestamp(), f.rule_id, f.rule_version, f.mode, f.action, f.subject,
+    rows2: list[tuple] = [(f.id, f.at.timestamp(), f.rule_id, f.rule_version, f.mode, f.action, f.subject,
              f.vehicle_id, f.order_id, f.status, f.text, _dumps(f.effect.get("moved", [])),
              f.lateness_before_s, f.lateness_after_s, f.command_id) for f in firings]  # fmt: skip
-    writer.rows("rule_firings", rows)
-    counts["rule_firings"] = len(rows)
+    writer.rows("rule_firings", rows2)
+    counts["rule_firings"] = len(rows2)
     rules = rules_for(session, depot_id)
     writer.rows("rules", [(r.id, r.version, r.depot_id, _dumps(r.to_json())) for r in rules])
     counts["rules"] = len(rules)
     scans = session.scalars(select(DockScanRow).where(
         DockScanRow.depot_id == depot_id, DockScanRow.ts >= start, DockScanRow.ts < until))  # fmt: skip
-    rows = [(s.dock_id, s.ts.timestamp(), s.kind, _dumps({
+    rows3: list[tuple] = [(s.dock_id, s.ts.timestamp(), s.kind, _dumps({
         "event_id": s.event_id, "route_id": s.route_id, "order_id": s.order_id,
         "scanned": s.scanned, "expected": s.expected, "source": s.source, "actor": s.actor,
     })) for s in scans]  # fmt: skip
-    writer.rows("dock_events", rows)
-    counts["dock_events"] = len(rows)
+    writer.rows("dock_events", rows3)
+    counts["dock_events"] = len(rows3)
     known = [(oid, at.timestamp()) for oid, at in session.execute(
         select(OrderRow.id, OrderRow.received_at).where(OrderRow.id.in_(order_ids),
                                                         OrderRow.received_at.is_not(None)))
