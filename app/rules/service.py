@@ -219,6 +219,9 @@ class RulesService(QObject):
         if kind != JobKind.RULES:
             return
         self._busy = False
+        if self.switch.paused:  # matched before the switch: nothing of it happens now
+            self._queue.clear()
+            return
         if isinstance(result, _Batch):
             for match, effect in zip(result.matches, result.effects, strict=False):
                 self._carry_out(match, effect, result.situation)
@@ -319,6 +322,8 @@ class RulesService(QObject):
         with self.store.session() as s:
             self.switch = repo.set_paused(s, paused, actor=actor, depot_id=self.depot_id,
                                           reason=reason)  # fmt: skip
+        if paused:
+            self._queue.clear()
         self.reload()
 
 
