@@ -353,6 +353,11 @@ def drill_hostile_traffic(
             while ingest.received < expected or not done.is_set():
                 app.processEvents()
                 time.sleep(0.01)
+                if not done.is_set() and not publisher.is_alive():
+                    raise RuntimeError(
+                        f"the publisher process ended (exit code {publisher.exitcode}) after "
+                        f"{ingest.received:,} of {expected:,} messages"
+                    )
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{ingest.received:,} of {expected:,} messages arrived")
             time.sleep(1.0)  # another depot's messages would have arrived by now
