@@ -265,7 +265,9 @@ def _fmt(row: Row) -> str:
             f" served={x['served']} insert={x['insert_median_ms']:.1f}ms"
             f" (p95 {x['insert_p95_ms']:.1f}, rebuild {x['insert_rebuild_ms']:.0f})"
             f" suggest={x['suggest_median_ms']:.1f}ms evaluate={x['evaluate_median_us']:.0f}us"
-            f" apply={x['apply_median_ms']:.1f}ms"
+            f" apply={x['apply_median_ms']:.1f}ms; breakdown re-plan"
+            f" {x['replan_seconds']:.2f}s first={x['replan_first_ms'] or 0:.0f}ms"
+            f" won={x['replan_strategy']} unassigned={x['replan_unassigned']}"
         )
     return line
 

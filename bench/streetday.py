@@ -10,7 +10,9 @@ orders) as import files, then, in a fresh process (for its peak memory):
   and keeps the day's context (``engine.incremental``) as the dispatch service does:
   urgent insertions of new orders, move suggestions, route evaluations, and the update
   after a command (a stop moved), each timed over many samples; one insertion with a full
-  rebuild of the context for comparison.
+  rebuild of the context for comparison;
+- breaks the busiest van down at 11:00 and re-plans at the same limit (first feasible plan
+  after the breakdown, wall time without the matrix, which candidate won).
 """
 
 from __future__ import annotations
@@ -160,9 +162,28 @@ def measure_day(orders: int, seconds: float, out_dir: str, seed: int) -> dict:
         kept.apply(plan)
         applies.append(time.perf_counter() - t)
 
+    # A breakdown at 11:00: the busiest van stops for the day, a re-plan at the same limit.
+    busiest = max(running.routes, key=lambda r: sum(s.status == StopStatus.PLANNED
+                                                    for s in r.stops))  # fmt: skip
+    broken_day = replace(day, vehicles=tuple(v for v in day.vehicles if v.id != busiest.vehicle_id))
+    replan_clock = _Clock()
+    started = time.perf_counter()
+    proposal = planning.replan(Snapshot(broken_day, running, now, states), travel,
+                               time_limit_s=seconds, callbacks=replan_clock.hooks)  # fmt: skip
+    replan_wall = time.perf_counter() - started - replan_clock.matrices
+    replan_first = (
+        None if replan_clock.first is None else replan_clock.first - started - replan_clock.matrices
+    )
+
     ins_med, ins_p95 = _ms(inserts)
     sug_med, sug_p95 = _ms(suggests)
     return {
+        "replan_seconds": replan_wall,
+        "replan_first_ms": None if replan_first is None else replan_first * 1000,
+        "replan_strategy": proposal.strategy,
+        "replan_unassigned": len(proposal.unassigned),
+        "replan_stranded": sum(s.status == StopStatus.PLANNED for s in busiest.stops),
+        "replan_feasible": proposal.feasible,
         "orders": orders,
         "vehicles": fleet,
         "network_s": network_s,
@@ -218,7 +239,8 @@ def run_street_day(orders: int, seconds: float, out_dir: Path, seed: int = 0):
     keys = ("orders", "vehicles", "network_s", "matrix_s", "context_s", "served", "routes",
             "insert_median_ms", "insert_p95_ms", "insert_placed", "insert_rebuild_ms",
             "suggest_median_ms", "suggest_p95_ms", "evaluate_median_us", "apply_median_ms",
-            "open_stops")  # fmt: skip
+            "open_stops", "replan_seconds", "replan_first_ms", "replan_strategy",
+            "replan_unassigned", "replan_stranded", "replan_feasible")  # fmt: skip
     yield Row(
         instance=f"street{orders}",
         solver="engine",

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from pyvrp import Client, ClientGroup, Depot, Location, ProblemData, VehicleType
+from pyvrp import Client, ClientGroup, Depot, Location, ProblemData, Route, Solution, VehicleType
 from pyvrp import solve as pyvrp_solve
 from pyvrp.constants import MAX_VALUE
 
@@ -70,6 +70,21 @@ def supports(problem: Problem, *, relaxed: bool = False) -> bool:
         return False
     starts = {v.start for v in problem.vehicles} | {v.end for v in problem.vehicles}
     return not starts & set(problem.clients)
+
+
+def _visits(problem: Problem, k: int, route: Sequence[int], first_of: dict[int, int]) -> list[int]:
+    """PyVRP client indices of a route (a client with several windows: the one it is
+    served in, as ``evaluate`` schedules it)."""
+    from engine.evaluate import evaluate
+
+    route = [n for n in route if n in first_of]
+    starts = evaluate(problem, k, route).starts
+    out = []
+    for n, start in zip(route, starts, strict=True):
+        wins = problem.nodes[n].windows
+        j = next((i for i, (_, b) in enumerate(wins) if start <= b + 1e-6), 0)
+        out.append(first_of[n] + (j if len(wins) > 1 else 0))
+    return out
 
 
 def without_breaks(problem: Problem) -> Problem:
@@ -142,11 +157,13 @@ def solve_pyvrp(
     iterations: int | None = None,
     feasible_by: float | None = None,
     started: float | None = None,
+    initial_routes: Sequence[Sequence[int]] | None = None,
 ) -> tuple[list[list[int]], bool]:
     """(routes per vehicle, whether PyVRP calls them feasible), solving until ``deadline``.
 
     ``deadline``, ``feasible_by`` and ``started`` are ``time.perf_counter()`` moments;
-    progress is reported in seconds since ``started`` (default: now).
+    progress is reported in seconds since ``started`` (default: now). ``initial_routes``
+    (client nodes per vehicle): the search starts from them instead of a random solution.
     """
     started = time.perf_counter() if started is None else started
     callbacks = callbacks or SolveCallbacks()
@@ -160,8 +177,12 @@ def solve_pyvrp(
     units_per_cost, units = cost_units(problem)
     ts = time_scale(problem)
 
-    pclients, owner, groups = [], [], []
+    pclients: list[Client] = []
+    owner: list[int] = []
+    groups: list[ClientGroup] = []
+    first_of: dict[int, int] = {}  # client node -> its first PyVRP client (one per window)
     for i, n in enumerate(clients):
+        first_of[n] = len(pclients)
         node = problem.nodes[n]
         wins = node.windows or ((0.0, float("inf")),)
         required = node.penalty is None
@@ -259,7 +280,17 @@ def solve_pyvrp(
         groups=groups,
     )
     stop = _Stop(deadline, iterations, stop_event, callbacks, units_per_cost, feasible_by, started)
-    result = pyvrp_solve(data, stop=stop, seed=seed, collect_stats=False, display=False)
+    init = None
+    if initial_routes is not None:
+        type_of = {k: t for t, ks in enumerate(members) for k in ks}
+        init = Solution(data, [
+            Route(data, _visits(problem, k, route, first_of), type_of[k])
+            for k, route in enumerate(initial_routes)
+            if any(n in first_of for n in route)
+        ])  # fmt: skip
+    result = pyvrp_solve(
+        data, stop=stop, seed=seed, collect_stats=False, display=False, initial_solution=init
+    )
     routes: list[list[int]] = [[] for _ in vehicles]
     free = [list(ks) for ks in members]
     for r in result.best.routes():

@@ -243,13 +243,13 @@ def test_diagnosis_by_vehicle_type_matches_every_vehicle_alone():
 
 
 def test_replan_returns_the_best_candidate_and_reports_them():
-    """The re-plan's result is the best of continuing, the fresh solve and the local search
+    """The re-plan's result is the best of continuing, the re-solve and the local search
     by the objective (route costs plus churn), never worse than continuing."""
     from engine.solver import objective
 
     mid = _midday_r101(0.0)
     sol = replan(mid, 60, iterations=300)
-    assert set(sol.candidates) == {"continue", "fresh", "local"}
+    assert set(sol.candidates) == {"continue", "resolve", "local"}
     assert sol.solver == min(sol.candidates, key=sol.candidates.get)
     assert sol.cost == pytest.approx(min(sol.candidates.values()))
     assert objective(mid, sol.routes) <= sol.candidates["continue"] + 1e-6
@@ -278,8 +278,8 @@ def test_replan_takes_a_broken_down_vehicles_stops():
     assert not sol.unassigned and check(broken, sol.routes, require_all=True) == []
 
 
-def test_fresh_solve_keeps_locks_through_pyvrp():
-    """Locks are routing profiles for PyVRP: the fresh candidate keeps every locked stop on
+def test_resolve_keeps_locks_through_pyvrp():
+    """Locks are routing profiles for PyVRP: its solution keeps every locked stop on
     its vehicle, as the final answer does."""
     from engine.solver import pyvrp_backend
 
@@ -328,3 +328,25 @@ def test_ortools_keeps_the_accepted_part_of_a_refused_start(caplog):
     assert routes is not None and check(mid, routes) == []
     assert "the model refused left to the search" in caplog.text
     assert "from scratch" not in caplog.text
+
+
+def test_pyvrp_starts_from_given_routes():
+    """Warm-started from the current routes (a client with two windows in the second),
+    PyVRP's first answer is never longer than them."""
+    from engine.problem import total_distance
+    from engine.solver import continuing, pyvrp_backend
+
+    mid = _midday_r101(0.0)
+    k, route = next((k, r) for k, r in enumerate(mid.initial_routes) if len(r) >= 3)
+    nodes = list(mid.nodes)
+    a, b = nodes[route[1]].windows[0]
+    nodes[route[1]] = NodeSpec(
+        nodes[route[1]].demand, ((0.0, 1.0), (a, b)), nodes[route[1]].service
+    )
+    mid = replace(mid, nodes=tuple(nodes))
+    start = continuing(mid)
+    routes, ok = pyvrp_backend.solve_pyvrp(
+        mid, mid.clients, float("inf"), iterations=1, initial_routes=start
+    )
+    assert ok and check(mid, routes, require_all=True) == []
+    assert total_distance(mid, routes) <= total_distance(mid, start) + 1e-6
