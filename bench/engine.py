@@ -29,7 +29,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import engine.solver.ortools_backend
@@ -188,7 +188,7 @@ def run_replan(path: Path, args, cold: Row, routes) -> Row:
     problem = read_solomon(path)
     mid = midday(problem, routes, args.replan)
     mid = disrupt(mid, read_points(path), args.disrupt, seed=len(problem.clients))
-    mid = _with_churn(mid, args.churn)
+    mid = replace(mid, churn_penalty=args.churn)
     load = os.getloadavg()[0]
     first = _First()
     started = time.perf_counter()
@@ -224,12 +224,6 @@ def run_replan(path: Path, args, cold: Row, routes) -> Row:
             "candidates": {k: round(v, 3) for k, v in sol.candidates.items()},
         },
     )  # fmt: skip
-
-
-def _with_churn(problem: Problem, churn: float) -> Problem:
-    from dataclasses import replace
-
-    return replace(problem, churn_penalty=churn)
 
 
 # --- output ------------------------------------------------------------------------------------

@@ -130,11 +130,12 @@ def measure_day(orders: int, seconds: float, out_dir: str, seed: int) -> dict:
               timedelta(minutes=5))
         for i in range(SAMPLES)
     ]  # fmt: skip
-    inserts, placed = [], 0
+    inserts, insert_cpu, placed = [], [], 0
     for order in urgent:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         proposal = kept.insert(order)
         inserts.append(time.perf_counter() - t)
+        insert_cpu.append(time.process_time() - c)
         placed += not proposal.unassigned
     t = time.perf_counter()
     planning.insert(snapshot, urgent[0], travel)
@@ -142,11 +143,12 @@ def measure_day(orders: int, seconds: float, out_dir: str, seed: int) -> dict:
 
     open_ids = [o for r in running.routes for s in r.stops
                 if s.status == StopStatus.PLANNED for o in [s.order_id]]  # fmt: skip
-    suggests = []
+    suggests, suggest_cpu = [], []
     for oid in rnd.sample(open_ids, min(SAMPLES, len(open_ids))):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         kept.suggest(oid)
         suggests.append(time.perf_counter() - t)
+        suggest_cpu.append(time.process_time() - c)
     evaluations = []
     for r in running.routes:
         ids = [s.order_id for s in r.stops if s.status == StopStatus.PLANNED]
@@ -198,6 +200,8 @@ def measure_day(orders: int, seconds: float, out_dir: str, seed: int) -> dict:
         "load": load,
         "context_s": context_s,
         "insert_median_ms": ins_med,
+        "insert_cpu_median_ms": statistics.median(insert_cpu) * 1000,
+        "suggest_cpu_median_ms": statistics.median(suggest_cpu) * 1000,
         "insert_p95_ms": ins_p95,
         "insert_placed": placed,
         "insert_rebuild_ms": rebuild_s * 1000,
@@ -238,7 +242,7 @@ def run_street_day(orders: int, seconds: float, out_dir: Path, seed: int = 0):
         m = pool.submit(measure_day, orders, seconds, str(out_dir), seed).result()
     keys = ("orders", "vehicles", "network_s", "matrix_s", "context_s", "served", "routes",
             "insert_median_ms", "insert_p95_ms", "insert_placed", "insert_rebuild_ms",
-            "suggest_median_ms", "suggest_p95_ms", "evaluate_median_us", "apply_median_ms",
+            "suggest_median_ms", "suggest_p95_ms", "insert_cpu_median_ms", "suggest_cpu_median_ms", "evaluate_median_us", "apply_median_ms",
             "open_stops", "replan_seconds", "replan_first_ms", "replan_strategy",
             "replan_unassigned", "replan_stranded", "replan_feasible")  # fmt: skip
     yield Row(

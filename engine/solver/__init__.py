@@ -29,7 +29,6 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
 from engine.check import check, route_cost
 from engine.evaluate import RouteEvaluation, evaluate
@@ -186,8 +185,27 @@ def solve(
             started=started,
         )
         initial = _insert_missing(problem, repair(problem, routes), clients)
+        improving = _Improving(callbacks, started)
+        improving.report(objective(problem, initial))  # feasible already: the first plan
+        improving.on_phase("ortools")
+        found = _ortools(problem, clients, end, stop_event, improving, started, initial, iterations)
+        if found is not None or _stopped(stop_event) or iterations is not None:
+            return _finish(problem, found or initial, reasons, "ortools", started)
+        # OR-Tools could not start from these routes (or had no time): PyVRP goes on.
+        improving.on_phase("pyvrp")
+        routes, _ = pyvrp_backend.solve_pyvrp(
+            pyvrp_backend.without_breaks(problem), clients, end, stop_event=stop_event,
+            seed=seed, started=started, initial_routes=initial,
+        )  # fmt: skip
+        more = _insert_missing(problem, repair(problem, routes), clients)
+        best = min((initial, more), key=lambda r: objective(problem, r))
+        return _finish(problem, best, reasons, "pyvrp", started)
     callbacks.on_phase("ortools")
-    routes = _ortools(problem, clients, end, stop_event, callbacks, started, initial, iterations)
+    found = _ortools(problem, clients, end, stop_event, callbacks, started, initial, iterations)
+    if found is not None:
+        routes = found
+    else:
+        routes = [list(r) for r in initial or [[] for _ in problem.vehicles]]
     return _finish(problem, routes, reasons, "ortools", started)
 
 
@@ -204,13 +222,14 @@ def _ortools(
     started: float,
     initial: Sequence[Sequence[int]] | None,
     iterations: int | None,
-) -> list[list[int]]:
+) -> list[list[int]] | None:
+    """OR-Tools' routes, or None when it did not run (no time) or found nothing."""
     from engine.solver.ortools_backend import solve_ortools
 
     setup = ORTOOLS_SETUP_S_PER_CLIENT * len(clients)
     if initial is not None and iterations is None and end - time.perf_counter() < 2 * setup:
         log.info("no time left for OR-Tools; keeping the routes found so far")
-        return [list(r) for r in initial]
+        return None
     routes = solve_ortools(
         problem,
         clients,
@@ -221,8 +240,6 @@ def _ortools(
         solution_limit=iterations,
         started=started,
     )
-    if routes is None:
-        return [list(r) for r in initial] if initial is not None else [[] for _ in problem.vehicles]
     return routes
 
 
@@ -250,16 +267,12 @@ def unchurn(problem: Problem, routes: Sequence[Sequence[int]]) -> list[list[int]
         best = best_insertion(problem, only_k, n)
         if best is None:
             continue
-        saving = _route_cost(problem, now, out[now]) - _route_cost(problem, now, rest)
+        saving = route_cost(problem, now, out[now]) - route_cost(problem, now, rest)
         if best.cost_delta - saving < problem.churn_penalty:
             out[now] = rest
             out[k].insert(best.position, n)
             where[n] = k
     return out
-
-
-def _route_cost(problem: Problem, k: int, route: Sequence[int]) -> float:
-    return route_cost(problem, k, route)
 
 
 def objective(problem: Problem, routes: Sequence[Sequence[int]]) -> float:
@@ -329,7 +342,7 @@ def replan(
         report.on_phase("ortools")
         start = candidates[best()]
         local = _ortools(problem, clients, end, stop_event, report, started, start, iterations)
-        local = _insert_missing(problem, repair(problem, local), clients)
+        local = _insert_missing(problem, repair(problem, local or start), clients)
         if not check(problem, local):
             candidates["local"], costs["local"] = local, objective(problem, local)
     winner = best()
@@ -339,8 +352,3 @@ def replan(
 
 def _stopped(event: threading.Event | None) -> bool:
     return event is not None and event.is_set()
-
-
-def with_churn(problem: Problem, churn_penalty: float) -> Problem:
-    """The problem with a churn penalty (cost units per stop moved off its vehicle)."""
-    return replace(problem, churn_penalty=churn_penalty)

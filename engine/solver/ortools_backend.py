@@ -7,6 +7,7 @@ cannot express. Matrices are registered as matrices (never per-arc Python callba
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from engine.problem import Problem
 from engine.solver.callbacks import SolveCallbacks
+from engine.solver.diagnose import repair
 from engine.solver.scaling import (
     INT_INF,
     big_penalty,
@@ -24,6 +26,7 @@ from engine.solver.scaling import (
     int_demand,
     int_distances,
     int_durations,
+    rounded_times,
     scaled_time,
     time_scale,
 )
@@ -31,6 +34,7 @@ from engine.solver.scaling import (
 log = logging.getLogger(__name__)
 
 READ_ROUTES_MS = 10_000
+READ_SHARE = 0.25  # of the time left, at most, to find which starting routes the model refuses
 FIRST_SOLUTION = routing_enums_pb2.FirstSolutionStrategy
 METAHEURISTIC = routing_enums_pb2.LocalSearchMetaheuristic
 
@@ -182,8 +186,16 @@ def solve_ortools(
     start_assignment = None
     if initial_routes is not None:
         keep = set(clients)
-        local_routes = [[local[n] for n in route if n in keep] for route in initial_routes]
-        start_assignment = _read_routes(routing, local_routes)
+        # Cut the routes to what the integer model accepts (its rounding can make a tight
+        # route late), so that reading them almost never fails; what is cut, the search puts
+        # back.
+        fitted = repair(
+            rounded_times(problem), [[n for n in r if n in keep] for r in initial_routes]
+        )
+        local_routes = [[local[n] for n in route] for route in fitted]
+        start_assignment = _read_routes(routing, local_routes, deadline)
+        if start_assignment is None:
+            return None  # the caller keeps its routes: a search from scratch rarely beats them
     log.debug("initial routes read after %.3f s", time.perf_counter() - started)
     params.time_limit.FromMilliseconds(_ms_until(deadline))
     if start_assignment is not None:
@@ -209,31 +221,50 @@ def solve_ortools(
     return routes
 
 
-def _read_routes(routing: Any, routes: list[list[int]]) -> Any:
-    """The routes as a starting assignment; a route the model refuses (rounding, a break it
-    cannot place) is cut to its longest accepted beginning, the rest left for the search."""
+def _read_routes(routing: Any, routes: list[list[int]], deadline: float) -> Any:
+    """The routes as a starting assignment. If the model refuses them (a break it cannot
+    place), the routes it refuses are found by halving (a few reads) and left out, their
+    stops for the search to put back, as long as that leaves most of the time to the
+    search; else None."""
+    started = time.perf_counter()
     assignment = routing.ReadAssignmentFromRoutes(routes, True)
     if assignment is not None:
         return assignment
-    empty: list[list[int]] = [[] for _ in routes]
-    kept = []
-    for k, route in enumerate(routes):
-        alone = [*empty[:k], route, *empty[k + 1 :]]
-        if not route or routing.ReadAssignmentFromRoutes(alone, True) is not None:
-            kept.append(route)
-            continue
-        lo, hi = 0, len(route) - 1  # the longest accepted prefix has length in [lo, hi]
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            alone[k] = route[:mid]
-            if routing.ReadAssignmentFromRoutes(alone, True) is not None:
-                lo = mid
-            else:
-                hi = mid - 1
-        kept.append(route[:lo])
-    cut = sum(len(a) - len(b) for a, b in zip(routes, kept, strict=True))
-    log.info("initial routes: %d stop(s) the model refused left to the search", cut)
-    return routing.ReadAssignmentFromRoutes(kept, True)
+    one = time.perf_counter() - started
+    busy = [k for k, r in enumerate(routes) if r]
+    budget = READ_SHARE * (deadline - time.perf_counter())
+
+    def accepted(ks: list[int]) -> bool:
+        keep = set(ks)
+        return (
+            routing.ReadAssignmentFromRoutes(
+                [r if k in keep else [] for k, r in enumerate(routes)], True
+            )
+            is not None
+        )
+
+    def refused(ks: list[int]) -> list[int]:
+        if time.perf_counter() - started > budget + one:
+            raise TimeoutError
+        if accepted(ks):
+            return []
+        if len(ks) == 1:
+            return ks
+        half = len(ks) // 2
+        return refused(ks[:half]) + refused(ks[half:])
+
+    if 2 * math.log2(len(busy) + 1) * one > budget:
+        log.info("initial routes refused, no time to find which: keeping them as they are")
+        return None
+    try:
+        out = set(refused(busy))
+    except TimeoutError:
+        log.info("initial routes refused, finding which took too long: keeping them")
+        return None
+    log.info("initial routes: %d route(s) the model refused left to the search", len(out))
+    return routing.ReadAssignmentFromRoutes(
+        [[] if k in out else r for k, r in enumerate(routes)], True
+    )
 
 
 def _ms_until(deadline: float) -> int:

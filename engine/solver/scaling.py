@@ -7,10 +7,11 @@ feasible in exact arithmetic too; distances are rounded to nearest for the objec
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
-from engine.problem import Problem
+from engine.problem import BreakSpec, NodeSpec, Problem, VehicleSpec
 
 FINE_TIME_SCALE = 1000  # short horizons (Solomon units): 1/1000 of a unit
 LONG_HORIZON = 20_000.0  # longer (seconds of a day): whole units, as OR-Tools domains stay small
@@ -88,3 +89,34 @@ def big_penalty(problem: Problem) -> float:
     for v in problem.vehicles:
         worst = max(worst, v.fixed_cost + 2 * (v.distance_cost * dmax + v.time_cost * tmax))
     return max(1.0, worst) * 100.0
+
+
+def rounded_times(problem: Problem) -> Problem:
+    """The problem with its times as the solver libraries see them: travel and service
+    rounded up, windows' and shifts' openings up and closings down, to whole integer time
+    units. A route that evaluates as feasible here is one the integer models accept."""
+    ts = time_scale(problem)
+
+    def up(x: float) -> float:
+        return scaled_time(x, up=True, scale=ts) / ts if math.isfinite(x) else x
+
+    def down(x: float) -> float:
+        return scaled_time(x, up=False, scale=ts) / ts if math.isfinite(x) else x
+
+    def node(n: NodeSpec) -> NodeSpec:
+        wins = tuple((up(a), down(b)) for a, b in n.windows)
+        wins = tuple((a, max(a, b)) for a, b in wins)
+        return NodeSpec(n.demand, wins, up(n.service), n.skills, n.penalty, n.name)
+
+    def vehicle(v: VehicleSpec) -> VehicleSpec:
+        b = v.break_
+        brk = None if b is None else BreakSpec(up(b.earliest), down(b.latest), up(b.duration))
+        return replace(v, earliest=up(v.earliest), latest=max(up(v.earliest), down(v.latest)),
+                       break_=brk)  # fmt: skip
+
+    return replace(
+        problem,
+        duration=int_durations(problem) / ts,
+        nodes=tuple(node(n) for n in problem.nodes),
+        vehicles=tuple(vehicle(v) for v in problem.vehicles),
+    )
