@@ -120,12 +120,15 @@ def evaluate(
     if ev.lateness and min(ev.lateness) < leg:
         return ev
     b = v.break_
-    for i in range(min(leg, len(sequence)), -1, -1):
-        depart = ev.departures[i - 1] if i > 0 else v.earliest
+    lazy, n = ev, len(sequence)
+    for i in range(min(leg, n), -1, -1):
+        depart = lazy.departures[i - 1] if i > 0 else v.earliest
         if depart > b.latest:
             continue
-        if (ev.arrivals[i] if i < len(sequence) else ev.end_time) < b.earliest:
+        if (lazy.arrivals[i] if i < n else lazy.end_time) < b.earliest:
             break  # earlier legs would only add waiting before the break window
+        if i < min(leg, n) and lazy.waiting[i] <= 0.0 and lazy.departures[i] <= b.latest:
+            continue  # no waiting at stop i to hold it: the next leg, also in time, is better
         other, _ = _simulate(ctx, v, sequence, i)
         if _badness(other) < _badness(ev):
             ev = other

@@ -124,12 +124,12 @@ def plan(
 
     ``time_limit_s`` holds for the whole call but for building the travel matrices.
     """
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     plan_id = plan_id or f"{depot_id}-{day.day.isoformat()}"
     ctx = DayContext(Snapshot(day, Plan(plan_id, depot_id, day.day)), travel, depot_id)
     if callbacks is not None:
         callbacks.on_matrices(ctx.matrix_seconds)
-    budget = _budget(time_limit_s, started, ctx)
+    budget = _budget(time_limit_s, started, cpu, ctx)
     sol = solve_cold(ctx.problem, budget, stop_event, callbacks, seed, iterations=iterations)
     return ctx.routes_to_plan(sol.routes, sol.unassigned, plan_id)
 
@@ -137,11 +137,15 @@ def plan(
 CONVERT_S_PER_ORDER = 60e-6  # turning routes into a plan with ETAs, and a proposal's diff
 
 
-def _budget(time_limit_s: float, started: float, ctx: DayContext) -> float:
+def _budget(time_limit_s: float, started: float, cpu: float, ctx: DayContext) -> float:
     """The solver's share of a call's limit: what is left after building the context (its
-    travel matrices do not count), less the time to turn the routes into a plan."""
-    spent = time.perf_counter() - started - ctx.matrix_seconds
-    return max(0.0, time_limit_s - spent - CONVERT_S_PER_ORDER * len(ctx.client_ids))
+    travel matrices do not count), less the time to turn the routes into a plan (longer on
+    a busy machine: by how much slower than this thread's CPU time the clock ran so far)."""
+    wall = time.perf_counter() - started
+    used = time.thread_time() - cpu
+    slowdown = min(8.0, max(1.0, wall / used)) if used > 0.02 else 1.0
+    convert = CONVERT_S_PER_ORDER * len(ctx.client_ids) * slowdown
+    return max(0.0, time_limit_s - (wall - ctx.matrix_seconds) - convert)
 
 
 def _proposal(
@@ -233,12 +237,12 @@ def replan(
     with ``churn_penalty`` cost units per stop moved off its vehicle; ``time_limit_s`` holds
     for the whole call but for building the travel matrices.
     """
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     ctx = context(snapshot, travel, depot_id)
     if callbacks is not None:
         callbacks.on_matrices(ctx.matrix_seconds)
     problem = replace(ctx.problem, churn_penalty=churn_penalty)
-    budget = _budget(time_limit_s, started, ctx)
+    budget = _budget(time_limit_s, started, cpu, ctx)
     sol = solve_replan(problem, budget, stop_event, callbacks, iterations=iterations)
     return _proposal(ctx, sol.routes, sol.unassigned, started, sol.feasible, sol, problem)
 

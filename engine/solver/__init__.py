@@ -49,12 +49,34 @@ POLISH_SHARE = 0.01  # of the limit, kept for repair, last insertions and the ch
 POLISH_S_PER_CLIENT = 100e-6  # ... plus this much per client
 POLISH_MAX_SHARE = 0.2
 ORTOOLS_SETUP_S_PER_CLIENT = 0.5e-3  # building and closing its model, about
+MAX_SLOWDOWN = 8.0
 
 
 def polish_reserve(problem: Problem, time_limit_s: float) -> float:
     """Seconds kept at the end of a call for repair, insertions and the independent check."""
     want = POLISH_SHARE * time_limit_s + POLISH_S_PER_CLIENT * len(problem.clients)
     return min(POLISH_MAX_SHARE * time_limit_s, want)
+
+
+class _Clock:
+    """A call's deadline, and how much slower than its own CPU time the wall clock runs
+    (a busy machine): reserves for work that cannot be interrupted grow by that much."""
+
+    def __init__(self, problem: Problem, time_limit_s: float) -> None:
+        self.started = time.perf_counter()
+        self.cpu = time.thread_time()
+        self.deadline = self.started + time_limit_s
+        self.reserve = polish_reserve(problem, time_limit_s)
+
+    def slowdown(self) -> float:
+        cpu = time.thread_time() - self.cpu
+        if cpu < 0.02:
+            return 1.0
+        return min(MAX_SLOWDOWN, max(1.0, (time.perf_counter() - self.started) / cpu))
+
+    def end(self) -> float:
+        """When solving must stop to leave time for the polish, as things run now."""
+        return self.deadline - self.reserve * self.slowdown()
 
 
 class _Improving(SolveCallbacks):
@@ -142,13 +164,14 @@ def solve(
 
     ``backend``: ``"auto"`` (PyVRP where it fits, else OR-Tools), ``"pyvrp"`` or ``"ortools"``.
     """
-    started = time.perf_counter()
-    end = started + time_limit_s - polish_reserve(problem, time_limit_s)
+    clock = _Clock(problem, time_limit_s)
+    started = clock.started
     callbacks = callbacks or SolveCallbacks()
     reasons = diagnose(problem)
     clients = [c for c in problem.clients if c not in reasons]
     if not clients:
         return _finish(problem, [[] for _ in problem.vehicles], reasons, "none", started)
+    end = clock.end()
     from engine.solver import pyvrp_backend
 
     initial = None
@@ -188,20 +211,20 @@ def solve(
         improving = _Improving(callbacks, started)
         improving.report(objective(problem, initial))  # feasible already: the first plan
         improving.on_phase("ortools")
-        found = _ortools(problem, clients, end, stop_event, improving, started, initial, iterations)
+        found = _ortools(problem, clients, clock, stop_event, improving, initial, iterations)
         if found is not None or _stopped(stop_event) or iterations is not None:
             return _finish(problem, found or initial, reasons, "ortools", started)
         # OR-Tools could not start from these routes (or had no time): PyVRP goes on.
         improving.on_phase("pyvrp")
         routes, _ = pyvrp_backend.solve_pyvrp(
-            pyvrp_backend.without_breaks(problem), clients, end, stop_event=stop_event,
+            pyvrp_backend.without_breaks(problem), clients, clock.end(), stop_event=stop_event,
             seed=seed, started=started, initial_routes=initial,
         )  # fmt: skip
         more = _insert_missing(problem, repair(problem, routes), clients)
         best = min((initial, more), key=lambda r: objective(problem, r))
         return _finish(problem, best, reasons, "pyvrp", started)
     callbacks.on_phase("ortools")
-    found = _ortools(problem, clients, end, stop_event, callbacks, started, initial, iterations)
+    found = _ortools(problem, clients, clock, stop_event, callbacks, initial, iterations)
     if found is not None:
         routes = found
     else:
@@ -216,17 +239,17 @@ def _share(started: float, end: float, share: float) -> float:
 def _ortools(
     problem: Problem,
     clients: Sequence[int],
-    end: float,
+    clock: _Clock,
     stop_event: threading.Event | None,
     callbacks: SolveCallbacks,
-    started: float,
     initial: Sequence[Sequence[int]] | None,
     iterations: int | None,
 ) -> list[list[int]] | None:
     """OR-Tools' routes, or None when it did not run (no time) or found nothing."""
     from engine.solver.ortools_backend import solve_ortools
 
-    setup = ORTOOLS_SETUP_S_PER_CLIENT * len(clients)
+    end, started = clock.end(), clock.started
+    setup = ORTOOLS_SETUP_S_PER_CLIENT * len(clients) * clock.slowdown()
     if initial is not None and iterations is None and end - time.perf_counter() < 2 * setup:
         log.info("no time left for OR-Tools; keeping the routes found so far")
         return None
@@ -306,8 +329,8 @@ def replan(
     """
     if problem.initial_routes is None:
         return solve(problem, time_limit_s, stop_event, callbacks, seed, iterations=iterations)
-    started = time.perf_counter()
-    end = started + time_limit_s - polish_reserve(problem, time_limit_s)
+    clock = _Clock(problem, time_limit_s)
+    started = clock.started
     report = _Improving(callbacks or SolveCallbacks(), started)
     candidates: dict[str, list[list[int]]] = {"continue": continuing(problem)}
     costs = {"continue": objective(problem, candidates["continue"])}
@@ -322,6 +345,7 @@ def replan(
 
     if clients and pyvrp_backend.supports(problem, relaxed=True) and not _stopped(stop_event):
         report.on_phase("pyvrp")
+        end = clock.end()
         relaxed = any(v.break_ is not None for v in problem.vehicles)
         routes, _ = pyvrp_backend.solve_pyvrp(
             pyvrp_backend.without_breaks(problem) if relaxed else problem,
@@ -341,7 +365,7 @@ def replan(
     if clients and not _stopped(stop_event):
         report.on_phase("ortools")
         start = candidates[best()]
-        local = _ortools(problem, clients, end, stop_event, report, started, start, iterations)
+        local = _ortools(problem, clients, clock, stop_event, report, start, iterations)
         local = _insert_missing(problem, repair(problem, local or start), clients)
         if not check(problem, local):
             candidates["local"], costs["local"] = local, objective(problem, local)

@@ -60,23 +60,31 @@ MARGIN = 1e-4  # problem time units: ruling out needs more than rounding noise
 
 
 class _Slack:
-    """A route's schedule without its break: earliest departures, latest arrivals."""
+    """A route's schedule without its break: earliest departures, latest arrivals, and the
+    waiting from each position on (what can absorb a delay)."""
 
-    __slots__ = ("dep", "latest", "path", "on_time", "ctx")
+    __slots__ = ("dep", "latest", "path", "on_time", "ctx", "waits", "vehicle")
 
     def __init__(self, problem: Problem, k: int, route: Sequence[int]) -> None:
         ctx = self.ctx = evaluation_context(problem)
         dur, windows, service = ctx.dur, ctx.windows, ctx.service
-        v = problem.vehicles[k]
+        v = self.vehicle = problem.vehicles[k]
         path = self.path = [v.start, *route, v.end]
         t = v.earliest
         dep = [t]
+        wait = []
         on_time = True
         for prev, n in zip(path, route, strict=False):
-            start, late = _window_start(windows[n], t + dur[prev][n])
+            arrive = t + dur[prev][n]
+            start, late = _window_start(windows[n], arrive)
             on_time = on_time and late <= TOLERANCE
+            wait.append(start - arrive)
             t = start + service[n]
             dep.append(t)
+        waits = [0.0] * (len(route) + 1)  # waiting at the route's stops from position i on
+        for i in range(len(route) - 1, -1, -1):
+            waits[i] = waits[i + 1] + wait[i]
+        self.waits = waits
         self.on_time = on_time and t + dur[path[-2]][v.end] <= v.latest + TOLERANCE
         latest = [math.inf] * len(path)
         latest[-1] = v.latest
@@ -90,6 +98,23 @@ class _Slack:
                     best = top
             latest[i] = best
         self.dep, self.latest = dep, latest
+
+    def positions(self, node: int) -> list[tuple[float, int]]:
+        """(lower bound of the cost change, position) of every position of ``node``,
+        cheapest first: the detour's distance, and its time (travel and service) less the
+        waiting after it that could absorb it (without the break, which waiting may hold)."""
+        ctx, v, path, waits = self.ctx, self.vehicle, self.path, self.waits
+        dist, dur = ctx.dist, ctx.dur
+        fixed = v.fixed_cost if len(path) == 2 else 0.0
+        service = ctx.service[node]
+        out = []
+        for pos in range(len(path) - 1):
+            a, b = path[pos], path[pos + 1]
+            far = dist[a][node] + dist[node][b] - dist[a][b]
+            late = dur[a][node] + service + dur[node][b] - dur[a][b] - waits[pos]
+            out.append((fixed + v.distance_cost * far + v.time_cost * max(0.0, late), pos))
+        out.sort()
+        return out
 
     def may_fit(self, pos: int, node: int) -> bool:
         """False if ``node`` before the route's ``pos``-th stop surely makes a stop late
@@ -130,23 +155,15 @@ def best_insertion(
     routes' own evaluations remembered (a day context's), else they are evaluated here.
     """
     best: Insertion | None = None
-    dist = problem.distance
     for k in range(problem.num_vehicles):
         if not _fits(problem, k, routes[k], node):
             continue
-        v = problem.vehicles[k]
         route = list(routes[k])
-        path = [v.start, *route, v.end]
-        # Cheap lower bound first: the detour alone; evaluate only promising positions.
-        detours = sorted(
-            (dist[a, node] + dist[node, b] - dist[a, b], pos)
-            for pos, (a, b) in enumerate(zip(path, path[1:], strict=False))
-        )
         base = None
         slack = _Slack(problem, k, route)
-        for detour, pos in detours:
-            fixed = v.fixed_cost if not route else 0.0
-            if best is not None and fixed + v.distance_cost * detour >= best.cost_delta:
+        # Cheap lower bounds first; evaluate only positions that could beat the best.
+        for bound, pos in slack.positions(node):
+            if best is not None and bound >= best.cost_delta:
                 break
             if not slack.may_fit(pos, node):
                 continue  # it would be late itself (or make a feasible route late)
@@ -184,23 +201,15 @@ def _best_on(
 ) -> Best:
     """(infeasible, lateness, cost delta, position, evaluation) of the best position of
     ``node`` on vehicle ``k``'s route: the cheapest feasible one; if there is none, the
-    least late (then cheapest) of its ``INFEASIBLE_TRIES`` cheapest-detour positions."""
-    v = problem.vehicles[k]
-    dist = problem.distance
+    least late (then cheapest) of its ``INFEASIBLE_TRIES`` positions cheapest by their
+    lower bound."""
     slack = _Slack(problem, k, route)
-    path = slack.path
-    order = sorted(
-        (dist[a, node] + dist[node, b] - dist[a, b], pos)
-        for pos, (a, b) in enumerate(zip(path, path[1:], strict=False))
-    )
+    order = slack.positions(node)
     base_ev = evaluation(k, route)
     base = _cost(problem, k, base_ev, not route)
-    fixed = v.fixed_cost if not route else 0.0
     best_ok = None
-    for detour, pos in order if base_ev.feasible else ():  # a late route stays late
-        if best_ok is not None and fixed + v.distance_cost * detour - best_ok[2] > 1e-9 * (
-            1.0 + abs(best_ok[2])
-        ):
+    for bound, pos in order if base_ev.feasible else ():  # a late route stays late
+        if best_ok is not None and bound - best_ok[2] > 1e-9 * (1.0 + abs(best_ok[2])):
             break
         if not slack.may_fit(pos, node):
             continue
