@@ -14,23 +14,19 @@ from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import QTime, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
-    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
-    QTimeEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -38,10 +34,10 @@ from PySide6.QtWidgets import (
 from app.dispatch.orders import OrderDesk, OrderImpact
 from app.jobs.runner import JobKind, JobRunner
 from engine.model import DayInput, Order, Plan
+from widgets.order_form import OrderForm
 
 CHANGE, CANCEL = "change", "cancel"
 ETA_COLUMNS = ("Stop", "ETA before", "ETA after", "Change", "Late before", "Late after")
-_BAD = "background: #ffebee;"
 
 
 class OrderChangeDialog(QDialog):
@@ -80,7 +76,7 @@ class OrderChangeDialog(QDialog):
         self._jobs = JobRunner(self, max_threads=1)
         self._jobs.sig_job_done.connect(self._on_preview)
         self._jobs.sig_job_failed.connect(self._on_failed)
-        self.fields: dict[str, QWidget] = {}
+        self.form: OrderForm | None = None
         layout = QVBoxLayout(self)
         who = " · ".join(p for p in (order.id, order.customer, order.address) if p)
         route = plan.route_of(order.id)
@@ -89,7 +85,8 @@ class OrderChangeDialog(QDialog):
         head.setObjectName("order_head")
         layout.addWidget(head)
         if mode == CHANGE:
-            layout.addWidget(self._change_form())
+            self.form = self._change_form()
+            layout.addWidget(self.form)
         else:
             form = QFormLayout()
             self.reason = QLineEdit(self)
@@ -133,101 +130,41 @@ class OrderChangeDialog(QDialog):
             self.preview()  # nothing to type but the reason: show the effect at once
 
     # -- the change form -------------------------------------------------------------------
-    def _change_form(self) -> QWidget:
-        box = QGroupBox("New values", self)
-        form = QFormLayout(box)
-        o = self.order
-
-        def line(name: str, label: str, text: str) -> None:
-            edit = QLineEdit(text, box)
-            edit.setObjectName(f"field_{name}")
-            edit.textChanged.connect(self._invalidate)
-            self.fields[name] = edit
-            form.addRow(label, edit)
-
-        line("customer", "Customer", o.customer)
-        line("address", "Address", o.address)
-        line("lat", "Latitude", f"{o.location.lat:.6f}")
-        line("lon", "Longitude", f"{o.location.lon:.6f}")
-        window = QHBoxLayout()
+    def _change_form(self) -> OrderForm:
+        o, zone = self.order, self.zone
         first = o.windows[0]
-        for name, moment in (("window_start", first.start), ("window_end", first.end)):
-            edit = QTimeEdit(box)
-            edit.setObjectName(f"field_{name}")
-            edit.setDisplayFormat("HH:mm")
-            local = moment.astimezone(self.zone)
-            edit.setTime(QTime(local.hour, local.minute))
-            edit.timeChanged.connect(self._invalidate)
-            self.fields[name] = edit
-            window.addWidget(edit)
+        form = OrderForm(
+            "New values", dimensions=self.day.dimensions,
+            window=(first.start.astimezone(zone).time(), first.end.astimezone(zone).time()),
+            service_minutes=int(o.service_time.total_seconds() // 60), priority=o.priority,
+            demand=o.demand, parent=self,
+        )  # fmt: skip
+        form.sig_changed.connect(self._invalidate)
+        form.add_line("customer", "Customer", o.customer)
+        form.add_line("address", "Address", o.address)
+        form.add_line("lat", "Latitude", f"{o.location.lat:.6f}")
+        form.add_line("lon", "Longitude", f"{o.location.lon:.6f}")
+        later = None
         if len(o.windows) > 1:
-            later = ", ".join(
-                f"{w.start.astimezone(self.zone):%H:%M}–{w.end.astimezone(self.zone):%H:%M}"
-                for w in o.windows[1:]
-            )
-            window.addWidget(QLabel(f"(later windows kept: {later})", box))
-        window.addStretch(1)
-        form.addRow("Window (depot time)", window)
-        demand = QHBoxLayout()
-        for dim in sorted({*self.day.dimensions, *o.demand}):
-            spin = QDoubleSpinBox(box)
-            spin.setObjectName(f"field_demand_{dim}")
-            spin.setRange(0, 100_000)
-            spin.setDecimals(2)
-            spin.setSuffix(f" {dim}")
-            spin.setValue(o.demand.get(dim, 0.0))
-            spin.valueChanged.connect(self._invalidate)
-            self.fields[f"demand_{dim}"] = spin
-            demand.addWidget(spin)
-        demand.addStretch(1)
-        form.addRow("Demand", demand)
-        numbers = QHBoxLayout()
-        for name, value, text in (
-            ("service_minutes", int(o.service_time.total_seconds() // 60), " min on site"),
-            ("priority", o.priority, ""),
-        ):  # fmt: skip
-            count = QSpinBox(box)
-            count.setObjectName(f"field_{name}")
-            count.setRange(0, 240 if name == "service_minutes" else 9)
-            count.setValue(value)
-            count.setSuffix(text)
-            if name == "priority":
-                count.setPrefix("priority ")
-            count.valueChanged.connect(self._invalidate)
-            self.fields[name] = count
-            numbers.addWidget(count)
-        numbers.addStretch(1)
-        form.addRow("Service, priority", numbers)
-        return box
+            kept = ", ".join(f"{w.start.astimezone(zone):%H:%M}–{w.end.astimezone(zone):%H:%M}"
+                             for w in o.windows[1:])  # fmt: skip
+            later = QLabel(f"(later windows kept: {kept})", form)
+        form.add_rest(later)
+        return form
 
     def values(self) -> dict[str, str]:
         """The form as an import row of this order (later windows and skills as they are)."""
         o = self.order
         out = {"id": o.id, "skills": ";".join(sorted(o.skills)), "wave": o.wave}
-        for name, widget in self.fields.items():
-            if isinstance(widget, QLineEdit):
-                out[name] = widget.text()
-            elif isinstance(widget, QTimeEdit):
-                out[name] = widget.time().toString("HH:mm")
-            elif isinstance(widget, QDoubleSpinBox):
-                out[name] = f"{widget.value():g}"
-            elif isinstance(widget, QSpinBox):
-                out[name] = str(widget.value())
+        out.update(self.form.values() if self.form is not None else {})
         for n, w in enumerate(o.windows[1:], start=2):
             out[f"window{n}_start"] = w.start.isoformat()
             out[f"window{n}_end"] = w.end.isoformat()
         return out
 
     def set_field(self, name: str, value: str) -> None:
-        widget = self.fields[name]
-        if isinstance(widget, QLineEdit):
-            widget.setText(value)
-        elif isinstance(widget, QTimeEdit):
-            widget.setTime(QTime.fromString(value, "HH:mm"))
-        elif isinstance(widget, QDoubleSpinBox):
-            widget.setValue(float(value))
-        elif isinstance(widget, QSpinBox):
-            widget.setValue(int(float(value)))
+        if self.form is not None:
+            self.form.set_values({name: value})
 
     # -- preview -------------------------------------------------------------------------
     def _invalidate(self, *_args) -> None:
@@ -242,9 +179,8 @@ class OrderChangeDialog(QDialog):
         desk, plan, day, now = self.desk, self.plan, self.day, self.now
         if self.mode == CHANGE:
             changed, problems = desk.check(self.values(), day, new=False)
-            bad = {f.split(".")[0] for f, _ in problems}
-            for name, widget in self.fields.items():
-                widget.setStyleSheet(_BAD if name in bad else "")
+            if self.form is not None:
+                self.form.mark(problems)
             self.problems.setText("\n".join(f"{f}: {r}" for f, r in problems))
             if changed is None:
                 self.summary.setText(f"{len(problems)} problem(s): fix the marked fields.")

@@ -10,27 +10,20 @@ selected route as one undoable command. The ranking runs off the main thread.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import QTime, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QCheckBox,
     QDialog,
     QDialogButtonBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPushButton,
-    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
-    QTimeEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -38,8 +31,8 @@ from PySide6.QtWidgets import (
 from app.dispatch.orders import InsertOption, OrderDesk
 from app.jobs.runner import JobKind, JobRunner
 from engine.model import DayInput, Order, Plan
+from widgets.order_form import OrderForm
 
-_BAD = "background: #ffebee;"
 OPTION_COLUMNS = ("#", "Route", "Fits", "+km", "+min", "Lateness (min)", "Capacity / shift",
                   "Cost", "Made late")  # fmt: skip
 
@@ -95,9 +88,10 @@ class UrgentOrderDialog(QDialog):
         self._jobs = JobRunner(self, max_threads=1)
         self._jobs.sig_job_done.connect(self._on_options)
         self._jobs.sig_job_failed.connect(self._on_options_failed)
-        self.fields: dict[str, QWidget] = {}
         layout = QVBoxLayout(self)
-        layout.addWidget(self._form())
+        self.form = self._form()
+        self.fields = self.form.fields
+        layout.addWidget(self.form)
         self.problems = QLabel(self)
         self.problems.setObjectName("order_problems")
         self.problems.setWordWrap(True)
@@ -136,113 +130,34 @@ class UrgentOrderDialog(QDialog):
         self.resize(980, 720)
 
     # -- the form ------------------------------------------------------------------------
-    def _form(self) -> QWidget:
-        box = QGroupBox("Order", self)
-        form = QFormLayout(box)
-
-        def line(name: str, label: str, text: str = "", hint: str = "") -> QLineEdit:
-            edit = QLineEdit(text, box)
-            edit.setObjectName(f"field_{name}")
-            edit.setPlaceholderText(hint)
-            edit.textChanged.connect(self._invalidate)
-            form.addRow(label, edit)
-            self.fields[name] = edit
-            return edit
-
-        line("id", "Order id", self.desk.next_order_id())
-        line("customer", "Customer", hint="e.g. Rosa's Bakery")
-        line("address", "Address", hint="street and number, as the driver needs it")
-        depot = self.day.depots[0].location
-        line("lat", "Latitude", hint=f"e.g. {depot.lat:.4f}")
-        line("lon", "Longitude", hint=f"e.g. {depot.lon:.4f}")
+    def _form(self) -> OrderForm:
         start = self.now.astimezone(self.zone)
-        window = QHBoxLayout()
-        for name, minutes in (("window_start", 30), ("window_end", 240)):
-            edit = QTimeEdit(box)
-            edit.setObjectName(f"field_{name}")
-            edit.setDisplayFormat("HH:mm")
-            moment = start.hour * 60 + start.minute + minutes
-            edit.setTime(QTime(min(moment // 60, 23), moment % 60 if moment < 24 * 60 else 59))
-            edit.timeChanged.connect(self._invalidate)
-            self.fields[name] = edit
-            window.addWidget(edit)
-        window.addStretch(1)
-        form.addRow("Window (depot time)", window)
-        demand = QHBoxLayout()
-        for dim in self.day.dimensions:
-            spin = QDoubleSpinBox(box)
-            spin.setObjectName(f"field_demand_{dim}")
-            spin.setRange(0, 100_000)
-            spin.setDecimals(2)
-            spin.setSuffix(f" {dim}")
-            spin.valueChanged.connect(self._invalidate)
-            self.fields[f"demand_{dim}"] = spin
-            demand.addWidget(spin)
-        demand.addStretch(1)
-        form.addRow("Demand", demand)
-        numbers = QHBoxLayout()
-        service = QSpinBox(box)
-        service.setObjectName("field_service_minutes")
-        service.setRange(0, 240)
-        service.setValue(5)
-        service.setSuffix(" min on site")
-        priority = QSpinBox(box)
-        priority.setObjectName("field_priority")
-        priority.setRange(0, 9)
-        priority.setValue(1)
-        priority.setPrefix("priority ")
-        for name, number in (("service_minutes", service), ("priority", priority)):
-            number.valueChanged.connect(self._invalidate)
-            self.fields[name] = number
-            numbers.addWidget(number)
-        numbers.addStretch(1)
-        form.addRow("Service, priority", numbers)
-        skills = QHBoxLayout()
-        self.skill_boxes: dict[str, QCheckBox] = {}
-        offered = sorted({s for v in self.day.vehicles for s in v.skills})
-        for skill in offered:
-            check = QCheckBox(skill, box)
-            check.setObjectName(f"skill_{skill}")
-            check.toggled.connect(self._invalidate)
-            self.skill_boxes[skill] = check
-            skills.addWidget(check)
-        if not offered:
-            skills.addWidget(QLabel("(no vehicle offers a skill)", box))
-        skills.addStretch(1)
-        form.addRow("Needs", skills)
-        return box
+
+        def later(minutes: int) -> time:
+            moment = min(start.hour * 60 + start.minute + minutes, 23 * 60 + 59)
+            return time(moment // 60, moment % 60)
+
+        form = OrderForm(
+            "Order", dimensions=self.day.dimensions, window=(later(30), later(240)),
+            offered_skills={s for v in self.day.vehicles for s in v.skills}, parent=self,
+        )  # fmt: skip
+        form.sig_changed.connect(self._invalidate)
+        depot = self.day.depots[0].location
+        form.add_line("id", "Order id", self.desk.next_order_id())
+        form.add_line("customer", "Customer", hint="e.g. Rosa's Bakery")
+        form.add_line("address", "Address", hint="street and number, as the driver needs it")
+        form.add_line("lat", "Latitude", hint=f"e.g. {depot.lat:.4f}")
+        form.add_line("lon", "Longitude", hint=f"e.g. {depot.lon:.4f}")
+        form.add_rest()
+        return form
 
     def values(self) -> dict[str, str]:
         """The fields as an import row (text, like a CSV line)."""
-        out: dict[str, str] = {}
-        for name, widget in self.fields.items():
-            if isinstance(widget, QLineEdit):
-                out[name] = widget.text()
-            elif isinstance(widget, QTimeEdit):
-                out[name] = widget.time().toString("HH:mm")
-            elif isinstance(widget, QDoubleSpinBox):
-                out[name] = f"{widget.value():g}"
-            elif isinstance(widget, QSpinBox):
-                out[name] = str(widget.value())
-        out["skills"] = ";".join(s for s, box in self.skill_boxes.items() if box.isChecked())
-        return out
+        return self.form.values()
 
     def set_values(self, values: Mapping[str, str]) -> None:
         """Fill fields by name (tests and a caller that knows the customer)."""
-        for name, value in values.items():
-            widget = self.fields.get(name)
-            if isinstance(widget, QLineEdit):
-                widget.setText(str(value))
-            elif isinstance(widget, QTimeEdit):
-                widget.setTime(QTime.fromString(str(value), "HH:mm"))
-            elif isinstance(widget, QDoubleSpinBox):
-                widget.setValue(float(value))
-            elif isinstance(widget, QSpinBox):
-                widget.setValue(int(float(value)))
-            elif name == "skills":
-                wanted = {s.strip() for s in str(value).split(";") if s.strip()}
-                for skill, box in self.skill_boxes.items():
-                    box.setChecked(skill in wanted)
+        self.form.set_values(values)
 
     # -- finding routes ------------------------------------------------------------------
     def _invalidate(self, *_args) -> None:
@@ -253,11 +168,7 @@ class UrgentOrderDialog(QDialog):
         self._update_buttons()
 
     def _mark(self, problems: Sequence[tuple[str, str]]) -> None:
-        bad = {f.split(".")[0].split("[")[0] for f, _ in problems}
-        bad |= {"lat", "lon"} if "lat,lon" in bad else set()
-        bad |= {"window_start", "window_end"} if "windows" in bad else set()
-        for name, widget in self.fields.items():
-            widget.setStyleSheet(_BAD if name in bad else "")
+        self.form.mark(problems)
         self.problems.setText("\n".join(f"{f}: {r}" for f, r in problems))
 
     def find_routes(self) -> None:

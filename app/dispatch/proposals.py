@@ -75,9 +75,7 @@ class ProposalDesk:
     def _store(self, item: StoredProposal) -> StoredProposal:
         self._local_only()
         with self.service.store.session() as s:
-            stored = proposals_repo.add_proposal(s, item)
-        log.info("%s (%s) proposes: %s", item.author, item.author_role, item.label)
-        return stored
+            return proposals_repo.add_proposal(s, item)
 
     # -- send -----------------------------------------------------------------------------
     def propose_move(
@@ -89,7 +87,7 @@ class ProposalDesk:
         now: datetime | None = None,
     ) -> StoredProposal:
         """Store a move of stops for a supervisor (the same preview a drag shows)."""
-        preview = self.service.preview_reassign(plan, day, order_ids, target_route_id, now)
+        preview = self.service.propose(plan, day, order_ids, target_route_id, now)
         if preview.blocked:
             raise CommandRefused("Cannot propose: " + "; ".join(preview.blocked))
         target = preview.target
