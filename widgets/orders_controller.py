@@ -294,6 +294,8 @@ class OrdersController(QObject):
         text = report.summary()
         if index is not None and report.imported and ctx.sync is None:
             text += " " + self.reload_day()
+        elif report.imported and ctx.sync is not None:  # the rows went to the shared database
+            text += " The desks read the new rows when they open the day again."
         ctx.sig_status.emit(text)
 
     def reload_day(self) -> str:
