@@ -75,7 +75,7 @@ class DispatchController(QObject):
         except Exception as exc:  # a preview must never break the drag
             log.warning("preview failed: %s", exc)
             return f"cannot preview: {exc}"
-        if not service.is_supervisor and self.proposer is not None and preview.allowed:
+        if not service.is_supervisor and self._proposes(service) and preview.allowed:
             return f"Propose to a supervisor: {preview.summary}"
         return preview.summary
 
@@ -89,7 +89,7 @@ class DispatchController(QObject):
         route = state.route(target_route_id)
         if route is not None and all(oid in route.order_ids for oid in ids):
             return False  # dropped where it already is
-        if not service.is_supervisor and self.proposer is not None:
+        if not service.is_supervisor and self.proposer is not None and self._proposes(service):
             return self.proposer.propose_move(ids, target_route_id)  # a supervisor decides
         result = self._run(
             lambda: service.reassign(
@@ -103,7 +103,7 @@ class DispatchController(QObject):
         state, service = self.context.state, self.context.dispatch
         if service is None or state.plan is None:
             return False
-        if not service.may_accept(scope) and self.proposer is not None:
+        if not service.may_accept(scope) and self.proposer is not None and self._proposes(service):
             return self.proposer.propose_replan(proposal, scope)
         return self._push(
             self._run(lambda: service.accept_proposal(state.plan, proposal, scope=scope))
@@ -124,6 +124,11 @@ class DispatchController(QObject):
         return result.undo if result is not None else None
 
     # -- helpers ------------------------------------------------------------------------
+    def _proposes(self, service) -> bool:
+        """Whether what the role may not do goes to a supervisor as a proposal: not on a
+        shared database yet (its outbox does not carry proposals), where it is refused."""
+        return self.proposer is not None and not service.queues_commands
+
     def push(self, result: CommandResult | None) -> bool:
         """Put a command the service ran (and showed) on the undo stack (False: it did not
         run)."""

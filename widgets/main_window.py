@@ -279,6 +279,16 @@ class MainWindow(QMainWindow):
         self.plan_action.setEnabled(False)
         self.plan_action.setToolTip(f"Plan the day: {why}")
         self.plan_action.setStatusTip(f"Plan the day is {why}")
+        if self.context.sync is not None:
+            # A shared database's outbox does not carry proposals yet: not offered at all.
+            self.replan_action.setEnabled(False)
+            self.replan_action.setToolTip(f"Re-plan fleet: {why}")
+            self.exceptions_pane.set_action_allowed(
+                "reassign", False, f"Moving a stop to another route is {why}"
+            )
+            self.timeline_pane.set_drag_allowed(False, f"Moving stops between routes is {why}")
+            self.map_pane.set_drag_allowed(False)
+            return
         # Moving stops and a fleet re-plan are a supervisor's to apply: a dispatcher's drag,
         # Reassign… and fleet re-plan are sent to a supervisor as proposals (Plan ▸
         # Proposals… shows what became of them).

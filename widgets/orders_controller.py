@@ -136,6 +136,7 @@ class OrdersController(QObject):
     # -- running commands ------------------------------------------------------------------
     def _report(self, title: str, message: str) -> None:
         log.warning("%s: %s", title, message)
+        self.dispatcher.sig_error.emit(title, message)  # one place the window says errors
         self.context.sig_status.emit(f"{title}: {message}")
         if not self.context.headless:
             QMessageBox.warning(self._parent, title, message)
