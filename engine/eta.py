@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import numpy as np
 
@@ -37,8 +38,15 @@ class Position:
         return Location(self.lat, self.lon)
 
 
+class TimeFactors(Protocol):
+    """Learned time-of-day factors on a drive (``engine.learning.TravelProfile``)."""
+
+    def factor(self, a: Location, b: Location, depart: datetime) -> float: ...
+
+
 class TravelTimes:
-    """Seconds between two points: the matrix where both are in it, else the fallback."""
+    """Seconds between two points: the matrix where both are in it, else the fallback;
+    with ``factors``, a drive setting off at a given time takes that many times longer."""
 
     def __init__(
         self,
@@ -47,7 +55,9 @@ class TravelTimes:
         *,
         fallback_speed_kmh: float = 35.0,
         detour: float = 1.3,
+        factors: TimeFactors | None = None,
     ) -> None:
+        self.factors = factors
         self._index = {p: i for i, p in enumerate(points)}
         self._matrix = None if duration_s is None else np.asarray(duration_s, dtype=np.float64)
         if self._matrix is not None and self._matrix.shape != (len(points), len(points)):
@@ -65,6 +75,17 @@ class TravelTimes:
             if i is not None and j is not None:
                 return float(self._matrix[i, j])
         return haversine_m(a.lat, a.lon, b.lat, b.lon) * self._detour / self._mps
+
+    def factor(self, a: Location, b: Location, depart: datetime) -> float:
+        """How much longer than :meth:`seconds` a drive setting off at ``depart`` takes."""
+        return 1.0 if self.factors is None else self.factors.factor(a, b, depart)
+
+    def with_factors(self, factors: TimeFactors | None) -> TravelTimes:
+        """The same travel times with other time-of-day factors (None: none)."""
+        out = object.__new__(TravelTimes)
+        out.__dict__.update(self.__dict__)
+        out.factors = factors
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +206,10 @@ def route_etas(
         )
     end = None
     if depot is not None and route.status is not RouteStatus.COMPLETED:
-        end = t + timedelta(seconds=travel.seconds(here, depot) * speed_factor)
+        secs = travel.seconds(here, depot) * speed_factor
+        if travel.factors is not None:
+            secs *= travel.factor(here, depot, t)
+        end = t + timedelta(seconds=secs)
     return RouteEta(route.id, route.vehicle_id, tuple(etas), speed_factor, origin, end)
 
 
@@ -205,7 +229,10 @@ def _next(
         start = max(arrived, order.earliest)
         depart = max(now, start + order.service_time)
         return arrived, start, order.location, depart
-    eta = t + timedelta(seconds=travel.seconds(here, order.location) * factor)
+    secs = travel.seconds(here, order.location) * factor
+    if travel.factors is not None:
+        secs *= travel.factor(here, order.location, t)
+    eta = t + timedelta(seconds=secs)
     window = service_window(order.windows, eta)
     start = max(eta, window.start)
     return eta, start, order.location, start + order.service_time
@@ -267,6 +294,34 @@ class PreparedRoute:
             secs = self._legs[key] = self._travel.seconds(a, b)
         return secs
 
+    def expected_leg_s(
+        self, i: int, j: int, depart: datetime, depot: Location | None = None
+    ) -> float:
+        """:meth:`leg_s` times the travel times' factor for setting off at ``depart``."""
+        secs = self.leg_s(i, j, depot)
+        if self._travel.factors is None:
+            return secs
+        a = depot if i < 0 else self.stops[i][1].location
+        b = depot if j < 0 else self.stops[j][1].location
+        assert a is not None and b is not None  # leg_s refused a missing depot
+        return secs * self._travel.factor(a, b, depart)
+
+    def _timed_drive(
+        self, here: int, i: int, live: Location | None, depot: Location | None, t: datetime
+    ) -> timedelta:
+        """The drive from ``here`` (-2: the live position, -1: the depot, else a stop) to
+        stop ``i`` setting off at ``t``, with the travel times' time-of-day factor."""
+        b = self.stops[i][1].location
+        a: Location | None
+        if here == -2:
+            assert live is not None
+            a, secs = live, self._travel.seconds(live, b)
+        else:
+            a = depot if here == -1 else self.stops[here][1].location
+            secs = self.leg_s(here, i, depot)
+        assert a is not None
+        return timedelta(seconds=secs * self._travel.factor(a, b, t))
+
     def etas(
         self,
         now: datetime,
@@ -297,6 +352,7 @@ class PreparedRoute:
             self._drives.clear()
             self._drive_factor = speed_factor
         drives = self._drives
+        timed = travel.factors is not None  # learned time-of-day factors: no drive memo
         etas: list[StopEta] = []
         append = etas.append
         arrived_status = StopStatus.ARRIVED
@@ -314,7 +370,9 @@ class PreparedRoute:
                 start = max(arrived, earliest)
                 t = max(now, start + service)
             else:
-                if here == -2:
+                if timed:
+                    eta = t + self._timed_drive(here, i, live, depot, t) * speed_factor
+                elif here == -2:
                     secs = travel.seconds(live, location)  # type: ignore[arg-type]
                     eta = t + timedelta(seconds=secs * speed_factor)
                 elif here == -1:  # from the depot, which may differ per call
@@ -334,7 +392,11 @@ class PreparedRoute:
         if depot is not None and (status or route.status) is not RouteStatus.COMPLETED:
             if here == -2 and live is not None:
                 secs = travel.seconds(live, depot)
+                if timed:
+                    secs *= travel.factor(live, depot, t)
             else:
                 secs = self.leg_s(here, -1, depot)
+                if timed and here >= 0:
+                    secs *= travel.factor(self.stops[here][1].location, depot, t)
             end = t + timedelta(seconds=secs * speed_factor)
         return RouteEta(route.id, route.vehicle_id, tuple(etas), speed_factor, origin, end)

@@ -11,6 +11,13 @@ from app.store.models_day import (
     WaveRow,
     WindowRow,
 )
+from app.store.models_kpis import (
+    EtaSampleRow,
+    KpiSettingRow,
+    KpiTrackRow,
+    KpiValueRow,
+    LearnedProfileRow,
+)
 from app.store.models_live import (
     BreadcrumbRow,
     ChangeLogRow,
@@ -40,8 +47,13 @@ __all__ = [
     "DockRow",
     "DockScanRow",
     "DriverRow",
+    "EtaSampleRow",
     "ExceptionRow",
     "GateOverrideRow",
+    "KpiSettingRow",
+    "KpiTrackRow",
+    "KpiValueRow",
+    "LearnedProfileRow",
     "OrderRow",
     "OutboxRow",
     "PlanRow",

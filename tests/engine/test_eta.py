@@ -132,3 +132,30 @@ def test_prepared_route_follows_a_changing_speed_factor():
         assert got == route_etas(ROUTE, ORDERS, now, TRAVEL, **kwargs)
     slow = prepared.etas(now, position=here, speed_factor=2.0).of("C")
     assert slow.eta > prepared.etas(now, position=here).of("C").eta
+
+
+class _Rush:
+    """Learned time-of-day factors: drives setting off from 8:10 on take twice as long."""
+
+    def factor(self, a, b, depart):
+        return 2.0 if depart >= T0 + timedelta(minutes=10) else 1.0
+
+
+def test_time_of_day_factors_lengthen_drives_that_set_off_in_the_rush():
+    """With learned factors, each drive takes its factor at the moment it sets off, the
+    same in route_etas and in a prepared route."""
+    from engine.eta import PreparedRoute
+
+    plain = route_etas(ROUTE, ORDERS, T0, TRAVEL, depot=DEPOT)
+    timed_travel = TRAVEL.with_factors(_Rush())
+    timed = route_etas(ROUTE, ORDERS, T0, timed_travel, depot=DEPOT)
+    prepared = PreparedRoute(ROUTE, ORDERS, timed_travel).etas(T0, depot=DEPOT)
+    assert timed.stops[0].eta == plain.stops[0].eta  # left at 8:00: no factor
+    for a, b in zip(timed.stops, prepared.stops, strict=True):
+        assert a.eta == b.eta
+    leg = (plain.stops[2].eta - plain.stops[1].departure).total_seconds()
+    later = (timed.stops[2].eta - timed.stops[1].departure).total_seconds()
+    assert timed.stops[1].departure >= T0 + timedelta(minutes=10)
+    assert later == pytest.approx(2 * leg)
+    assert timed.end > plain.end
+    assert TRAVEL.factor(DEPOT, DEPOT, T0) == 1.0

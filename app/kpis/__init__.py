@@ -1,0 +1,1 @@
+"""The day after, and during it: KPIs from the store (live and final), kept per day for trends; the ETAs the desk showed; the day report (PDF + CSV); service times and travel factors learned from recorded days."""

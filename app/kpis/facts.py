@@ -1,0 +1,438 @@
+"""A depot's day read from the store as the KPIs' facts (``engine.kpis.DayFacts``).
+
+Where each fact comes from (``docs/kpis.md`` says the same for each KPI):
+
+- stops: the plan's routes and stops, the orders' windows, the ``stop_event`` rows
+  (arrived, delivered / failed, departed) of the day's vehicles;
+- routes: the plan (planned departure and end; the first route message sent to the driver
+  is the plan at dispatch, else the route as stored), the ``route_transition`` rows
+  (released, on the road), each vehicle's breadcrumbs (left the depot, back at it, distance
+  driven, idle time: kept as running totals in ``kpi_track`` and read on from the newest
+  fix counted), the planned distance from the travel model, costs by vehicle type;
+- exceptions: ``exception`` rows with their detected / acknowledged / resolved times;
+- commands: ``change_log`` rows of kind ``command`` touching the day's routes;
+- ETAs: ``eta_sample`` rows, matched to each stop's actual arrival.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from app.store import Store, repository
+from app.store import repository_kpis as rk
+from app.store.repository_release import transitions
+from engine.history import StopEvent, StopVisit, TrackTally, stop_visits
+from engine.kpis import (
+    ETA_HORIZONS,
+    CommandFact,
+    DayFacts,
+    EtaFact,
+    ExceptionFact,
+    RouteFact,
+    StopFact,
+)
+from engine.model import DayInput, Location, Plan, Route, RouteStatus
+
+log = logging.getLogger(__name__)
+
+#: The ETA sampler's interval (day clock): a stop's ETA ``H`` minutes out is the sample
+#: taken nearest to its arrival minus ``H``, if within half an interval and a minute.
+SAMPLE_EVERY = timedelta(minutes=5)
+SAMPLE_TOLERANCE = SAMPLE_EVERY / 2 + timedelta(minutes=1)
+
+
+@dataclass
+class DayData:
+    """The day as read: its input, plan, facts, and lookups the pane and report use."""
+
+    day: DayInput
+    plan: Plan | None
+    facts: DayFacts
+    timezone: str
+    targets: dict[str, float] = field(default_factory=dict)
+    costs: dict[str, dict[str, float]] = field(default_factory=dict)
+    vehicle_names: dict[str, str] = field(default_factory=dict)
+    driver_names: dict[str, str] = field(default_factory=dict)
+    exception_details: dict[str, str] = field(default_factory=dict)
+    command_kinds: dict[str, str] = field(default_factory=dict)
+    read_s: float = 0.0
+
+
+class TallyCache:
+    """Each vehicle's trail totals of one day, kept between passes (and in the store)."""
+
+    def __init__(self) -> None:
+        self.key: tuple[str, date] | None = None
+        self.tallies: dict[str, TrackTally] = {}
+        self.through: dict[str, datetime] = {}
+
+
+def day_bounds(timezone: str, day: date) -> tuple[datetime, datetime]:
+    """The day in the depot's time zone, plus six hours for routes that run late."""
+    start, end = repository.depot_day_bounds(timezone, day)
+    return start, end + timedelta(hours=6)
+
+
+def load_day_data(
+    store: Store,
+    depot_id: str,
+    day: date,
+    *,
+    as_of: datetime | None = None,
+    final: bool | None = None,
+    travel: Any = None,
+    tallies: TallyCache | None = None,
+) -> DayData:
+    """Everything the day's KPIs are computed from, as of ``as_of`` (default: now).
+
+    ``final`` defaults to: the day is over in the depot's time zone. ``travel`` gives the
+    planned distances (``engine.travel`` model; default: the depot's). ``tallies`` keeps
+    the trails' totals between live passes."""
+    import time
+
+    started = time.perf_counter()
+    with store.read_session() as s:
+        day_input = repository.load_day(s, depot_id, day)
+        plan = repository.load_plan(s, depot_id, day)
+        depot = day_input.depot(depot_id)
+        start, end = day_bounds(depot.timezone, day)
+        as_of = as_of or datetime.now(UTC)
+        if final is None:
+            final = as_of >= end - timedelta(hours=6)
+        until = min(as_of, end)
+        routes = [r for r in plan.routes if r.stops] if plan else []
+        vehicle_ids = sorted({r.vehicle_id for r in routes})
+        route_ids = [r.id for r in routes]
+        events = rk.stop_events(s, vehicle_ids, start, until + timedelta(seconds=1))
+        moves = transitions(s, depot_id, day)
+        published = rk.first_publications(s, route_ids)
+        exc_rows = rk.exceptions(s, start, until + timedelta(seconds=1), vehicle_ids,
+                                 [o.id for o in day_input.orders])  # fmt: skip
+        cmd_rows = rk.commands(s, plan.id if plan else None, start, route_ids)
+        samples = rk.eta_samples(s, depot_id, day)
+        settings = rk.settings(s, depot_id)
+        stored_tracks = rk.load_tracks(s, depot_id, day)
+    tally = _update_tallies(store, depot_id, day, routes, day_input, start, until,
+                            stored_tracks, tallies)  # fmt: skip
+    visits = stop_visits(StopEvent(v, sid, t, ts) for v, sid, t, ts in events)
+    costs = _costs(day_input, settings)
+    facts = DayFacts(
+        depot_id,
+        day,
+        as_of,
+        final,
+        stops=tuple(_stop_facts(day_input, plan, visits)),
+        routes=tuple(
+            _route_facts(
+                store,
+                stored_tracks,
+                day_input,
+                routes,
+                moves,
+                published,
+                visits,
+                tally,
+                costs,
+                travel,
+                as_of,
+                final,
+            )
+        ),  # fmt: skip
+        exceptions=tuple(_exception_facts(exc_rows, plan, day_input, visits, as_of, final)),
+        commands=tuple(
+            CommandFact(c.id, c.kind, c.actor, c.at, c.route_ids, c.label) for c in cmd_rows
+        ),  # fmt: skip
+        etas=tuple(eta_facts(samples, visits)),
+        rule_firings=sum(1 for c in cmd_rows if c.actor.startswith("rule:")),
+    )
+    return DayData(
+        day_input, plan, facts, depot.timezone,
+        targets={k.removeprefix("target:"): float(v["value"]) for k, v in settings.items()
+                 if k.startswith("target:") and "value" in v},
+        costs=costs,
+        vehicle_names={v.id: v.name or v.id for v in day_input.vehicles},
+        driver_names={d.id: d.name for d in day_input.drivers},
+        exception_details={e.id: e.detail for e in exc_rows},
+        command_kinds={c.id: c.kind for c in cmd_rows},
+        read_s=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+# -- trails -----------------------------------------------------------------------------------
+
+
+def _update_tallies(
+    store: Store,
+    depot_id: str,
+    day: date,
+    routes: Sequence[Route],
+    day_input: DayInput,
+    start: datetime,
+    until: datetime,
+    stored: Mapping[str, tuple[datetime, int, dict[str, Any]]],
+    cache: TallyCache | None,
+) -> dict[str, TrackTally]:
+    """Each vehicle's trail totals through ``until``: the cache's (or the store's), plus
+    the breadcrumbs since; what moved on is written back to ``kpi_track``."""
+    cache = cache or TallyCache()
+    if cache.key != (depot_id, day):
+        cache.key, cache.tallies, cache.through = (depot_id, day), {}, {}
+    for vid, (through, _fixes, state) in stored.items():
+        if vid == PLANNED_KEY:
+            continue
+        if vid not in cache.tallies or cache.through.get(vid, start) < through:
+            cache.tallies[vid] = TrackTally.from_json(state)
+            cache.through[vid] = through
+    orders = {o.id: o for o in day_input.orders}
+    depot = day_input.depots[0].location
+    stops_of: dict[str, list[Location]] = defaultdict(list)
+    for r in routes:
+        stops_of[r.vehicle_id] += [orders[s.order_id].location for s in r.stops
+                                   if s.order_id in orders]  # fmt: skip
+    changed: dict[str, tuple[datetime, int, dict[str, Any]]] = {}
+    by_vehicle: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
+    since = min((cache.through.get(v, start) for v in stops_of), default=start)
+    with store.read_session() as s:
+        for vid, ts, lat, lon in rk.breadcrumbs(s, sorted(stops_of), since, until):
+            if ts > cache.through.get(vid, start).timestamp():
+                by_vehicle[vid].append((ts, lat, lon))
+    for vid, rows in by_vehicle.items():
+        tally = cache.tallies.setdefault(vid, TrackTally())
+        arr = np.array(rows, dtype=np.float64)
+        tally.add(arr[:, 0], arr[:, 1], arr[:, 2], stops_of[vid], depot)
+        newest = datetime.fromtimestamp(float(arr[-1, 0]), UTC)
+        cache.through[vid] = newest
+        changed[vid] = (newest, tally.fixes, tally.to_json())
+    if changed:
+        try:
+            with store.session() as s:
+                rk.save_tracks(s, depot_id, day, changed)
+        except Exception:  # the totals are a cache: a busy database only costs a re-read
+            log.warning("trail totals not stored this time", exc_info=True)
+    return cache.tallies
+
+
+# -- stops, routes, exceptions, ETAs -----------------------------------------------------------
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _stop_facts(
+    day: DayInput, plan: Plan | None, visits: Mapping[str, StopVisit]
+) -> list[StopFact]:
+    orders = {o.id: o for o in day.orders}
+    out = []
+    placed: set[str] = set()
+    for route in plan.routes if plan else ():
+        for stop in route.stops:
+            order = orders.get(stop.order_id)
+            if order is None:
+                continue
+            placed.add(order.id)
+            v = visits.get(order.id)
+            out.append(StopFact(
+                order.id, route.id, route.vehicle_id, route.driver_id or "", route.wave,
+                order.customer, order.latest, stop.planned_arrival,
+                _dt(v.arrived) if v else None, _dt(v.done) if v else None,
+                _dt(v.departed) if v else None, bool(v and v.delivered),
+                v.attempts if v else 0, bool(v and v.delivered and v.attempts == 1),
+            ))  # fmt: skip
+    for order in day.orders:  # orders no route took: never on time
+        if order.id not in placed:
+            out.append(StopFact(order.id, "", "", "", order.wave, order.customer, order.latest,
+                                None))  # fmt: skip
+    return out
+
+
+def _costs(day: DayInput, settings: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per vehicle type: cost per km, per hour and fixed per route — the setting
+    ``cost:TYPE`` where there is one, else the mean of the type's vehicles' own costs."""
+    out: dict[str, dict[str, float]] = {}
+    by_type: dict[str, list[Any]] = defaultdict(list)
+    for v in day.vehicles:
+        by_type[v.type_name].append(v)
+    for type_name, vehicles in by_type.items():
+        out[type_name] = {
+            "per_km": float(np.mean([v.cost_per_km for v in vehicles])),
+            "per_hour": float(np.mean([v.cost_per_hour for v in vehicles])),
+            "fixed": float(np.mean([v.fixed_cost for v in vehicles])),
+        }
+        given = settings.get(f"cost:{type_name}", {})
+        out[type_name].update({k: float(given[k]) for k in ("per_km", "per_hour", "fixed")
+                               if k in given})  # fmt: skip
+    return out
+
+
+#: The ``kpi_track`` row (in place of a vehicle) that keeps each route's planned distance,
+#: by its sequence: the street model's matrix is paid for once per route version.
+PLANNED_KEY = "~planned"
+
+
+def _planned_km(
+    store: Store, day: DayInput, routes: Sequence[Route], sequences: Mapping[str, Sequence[str]],
+    travel: Any, stored: Mapping[str, tuple[datetime, int, dict[str, Any]]],
+) -> dict[str, float]:  # fmt: skip
+    """Each route's planned distance: the travel model along depot → stops → depot."""
+    orders = {o.id: o for o in day.orders}
+    known = dict(stored[PLANNED_KEY][2]) if PLANNED_KEY in stored else {}
+    wanted = {r.id: [o for o in sequences.get(r.id, r.order_ids) if o in orders] for r in routes}
+    out = {rid: float(known[rid][1]) for rid, seq in wanted.items()
+           if rid in known and known[rid][0] == "|".join(seq)}  # fmt: skip
+    missing = [rid for rid in wanted if rid not in out]
+    if not missing:
+        return out
+    depot = day.depots[0].location
+    points = [depot, *(o.location for o in day.orders)]
+    if travel is None:
+        from app.travel.choose import travel_model_for
+
+        travel = travel_model_for(day.depots[0])
+    try:
+        distance = travel.matrices(points).distance_m
+    except Exception:  # a point off the street network: straight lines x 1.3
+        from engine.travel import HaversineTravelModel
+
+        log.warning("planned distances on straight lines", exc_info=True)
+        distance = HaversineTravelModel().matrices(points).distance_m
+    index = {o.id: i + 1 for i, o in enumerate(day.orders)}
+    for rid in missing:
+        seq = [0, *(index[o] for o in wanted[rid]), 0]
+        out[rid] = float(sum(distance[a, b] for a, b in zip(seq, seq[1:], strict=False))) / 1000
+        known[rid] = ["|".join(wanted[rid]), out[rid]]
+    try:
+        with store.session() as s:
+            rk.save_tracks(s, day.depots[0].id, day.day,
+                           {PLANNED_KEY: (datetime.now(UTC), len(known), known)})  # fmt: skip
+    except Exception:  # a cache: computed again next time
+        log.warning("planned distances not stored this time", exc_info=True)
+    return out
+
+
+def _route_facts(
+    store: Store,
+    stored: Mapping[str, tuple[datetime, int, dict[str, Any]]],
+    day: DayInput,
+    routes: Sequence[Route],
+    moves: Sequence[Any],
+    published: Mapping[str, list[str]],
+    visits: Mapping[str, StopVisit],
+    tallies: Mapping[str, TrackTally],
+    costs: Mapping[str, Mapping[str, float]],
+    travel: Any,
+    as_of: datetime,
+    final: bool,
+) -> list[RouteFact]:
+    vehicles = {v.id: v for v in day.vehicles}
+    released: dict[str, datetime] = {}
+    on_road: dict[str, datetime] = {}
+    planned_dep: dict[str, datetime] = {}
+    for t in moves:
+        if t.to_status is RouteStatus.RELEASED:
+            released.setdefault(t.route_id, t.at)
+            if t.planned_departure is not None:
+                planned_dep.setdefault(t.route_id, t.planned_departure)
+        elif t.to_status is RouteStatus.ACTIVE:
+            on_road.setdefault(t.route_id, t.at)
+    planned_km = _planned_km(store, day, routes, published, travel, stored)
+    out = []
+    for r in routes:
+        vehicle = vehicles.get(r.vehicle_id)
+        vtype = vehicle.type_name if vehicle else ""
+        cost = costs.get(vtype, {})
+        tally = tallies.get(r.vehicle_id)
+        planned = planned_dep.get(r.id) or r.start or r.stops[0].planned_arrival
+        route_visits = [visits[s.order_id] for s in r.stops if s.order_id in visits]
+        first_arrival = min((v.arrived for v in route_visits if v.arrived), default=None)
+        departed = on_road.get(r.id)
+        if departed is None and tally is not None and tally.exits:
+            lo = (planned.timestamp() - 3 * 3600) if planned else -np.inf
+            hi = first_arrival if first_arrival is not None else np.inf
+            exits = [t for t in tally.exits if lo <= t <= hi]
+            departed = _dt(exits[-1]) if exits else None
+        if departed is None and tally is not None and tally.buckets and first_arrival:
+            departed = _dt(min(min(tally.buckets), first_arrival))  # no fix at the depot
+        done = [v.departed or v.done for v in route_visits if (v.departed or v.done)]
+        all_done = len(done) == len(r.stops)
+        ended = None
+        if done and (all_done or final):
+            last = max(x for x in done if x is not None)
+            back = [t for t in (tally.returns or []) if t >= last] if tally else []
+            ended = _dt(back[0]) if back else (_dt(last) if final or tally is None else None)
+        window_end = (ended or as_of).timestamp()
+        figures = tally.figures(departed.timestamp(), window_end) if tally and departed else None
+        actual = [v.order_id for v in sorted(route_visits, key=lambda v: v.arrived or np.inf)
+                  if v.arrived is not None]  # fmt: skip
+        out.append(RouteFact(
+            r.id, r.vehicle_id, r.driver_id or "", r.wave, vtype, r.status.value, planned,
+            r.end, released.get(r.id), departed, ended, planned_km.get(r.id, 0.0),
+            figures.distance_m / 1000 if figures else 0.0,
+            figures.idle_s / 60 if figures else 0.0,
+            tuple(published.get(r.id, r.order_ids)), tuple(actual),
+            cost.get("per_km", 0.0), cost.get("per_hour", 0.0), cost.get("fixed", 0.0),
+        ))  # fmt: skip
+    return out
+
+
+def _exception_facts(
+    rows: Sequence[rk.StoredException],
+    plan: Plan | None,
+    day: DayInput,
+    visits: Mapping[str, StopVisit],
+    as_of: datetime,
+    final: bool,
+) -> list[ExceptionFact]:
+    orders = {o.id: o for o in day.orders}
+    route_of_order = {s.order_id: r.id for r in (plan.routes if plan else ()) for s in r.stops}
+    route_of_vehicle = {r.vehicle_id: r.id for r in (plan.routes if plan else ()) if r.stops}
+    out = []
+    for e in rows:
+        order = orders.get(e.order_id)
+        window_end = order.latest if order else None
+        on_time = None
+        if order is not None:
+            v = visits.get(order.id)
+            if v is not None and v.arrived is not None:
+                on_time = v.arrived <= order.latest.timestamp()
+            elif final or order.latest <= as_of:
+                on_time = False
+        route = route_of_order.get(e.order_id) or route_of_vehicle.get(e.vehicle_id, "")
+        out.append(ExceptionFact(
+            e.id, e.type, e.severity, e.vehicle_id, e.order_id, route, e.detected_at,
+            e.acknowledged_at, e.acknowledged_by, e.resolved_at, e.resolved_by, window_end,
+            on_time,
+        ))  # fmt: skip
+    return out
+
+
+def eta_facts(samples: Sequence[rk.EtaSample], visits: Mapping[str, StopVisit]) -> list[EtaFact]:
+    """For each reached stop and horizon, the sample taken nearest to (arrival − horizon)."""
+    by_order: dict[str, list[rk.EtaSample]] = defaultdict(list)
+    for s in samples:
+        by_order[s.order_id].append(s)
+    out = []
+    for oid, rows in by_order.items():
+        v = visits.get(oid)
+        if v is None or v.arrived is None:
+            continue
+        arrived = datetime.fromtimestamp(v.arrived, UTC)
+        for h in ETA_HORIZONS:
+            target = arrived - timedelta(minutes=h)
+            best = min(rows, key=lambda s: abs(s.predicted_at - target))
+            if abs(best.predicted_at - target) <= SAMPLE_TOLERANCE and best.predicted_at < arrived:
+                out.append(EtaFact(oid, best.route_id, best.vehicle_id, h, best.predicted_at,
+                                   best.eta, arrived))  # fmt: skip
+    return out
+
+
+def local_zone(data: DayData) -> ZoneInfo:
+    return ZoneInfo(data.timezone)

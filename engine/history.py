@@ -1,0 +1,368 @@
+"""A recorded day read back as facts: visits with their service times, legs with their
+driving times, and what each vehicle's trail says (distance driven, time standing still).
+
+Pure functions over stop events and breadcrumb trails (:class:`Track`), the same whether
+they come from the store or from a benchmark driving the digital twin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from engine.eta import service_window
+from engine.learning import DrivenLeg, Visit
+from engine.model import Location, Order
+
+#: A vehicle within this many metres of the depot is at the depot.
+AT_DEPOT_M = 150.0
+#: Slower than this (km/h) counts as standing still (a van crawling in a jam too).
+STILL_KMH = 5.0
+#: A gap between two fixes longer than this is not driven through (the tracker was silent).
+GAP_S = 600.0
+#: Faster than this (km/h) between two fixes is a GPS jump, not driving.
+JUMP_KMH = 200.0
+#: Trails are thinned to one fix per this many seconds before measuring them: GPS noise of
+#: a few metres between fixes a second apart would read as walking pace and add distance
+#: while the van stands still; over 15 s it stays well under :data:`STILL_KMH`.
+THIN_S = 15.0
+
+
+def thin(ts: np.ndarray, *columns: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The first fix of each :data:`THIN_S` slot (arrays in time order)."""
+    if len(ts) < 2:
+        return (ts, *columns)
+    _, first = np.unique(np.floor(ts / THIN_S), return_index=True)
+    return (ts[first], *(c[first] for c in columns))
+
+
+ARRIVED, DEPARTED, DELIVERED, FAILED = "arrived", "departed", "delivered", "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class StopEvent:
+    """What a vehicle said about a stop (or itself): arrived, delivered, failed, departed,
+    breakdown, break_start/break_end."""
+
+    vehicle_id: str
+    stop_id: str | None
+    type: str
+    ts: datetime
+
+
+@dataclass(frozen=True)
+class Track:
+    """A vehicle's breadcrumbs in time order: epoch seconds, latitude, longitude."""
+
+    ts: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[float, float, float]]) -> Track:
+        arr = np.array(sorted(rows), dtype=np.float64).reshape(-1, 3)
+        return cls(arr[:, 0], arr[:, 1], arr[:, 2])
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def steps_m(self) -> np.ndarray:
+        """Metres between consecutive fixes."""
+        if len(self.ts) < 2:
+            return np.zeros(0)
+        lat1, lat2 = np.radians(self.lat[:-1]), np.radians(self.lat[1:])
+        dl = np.radians(self.lon[1:] - self.lon[:-1])
+        a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin(dl / 2) ** 2
+        steps: np.ndarray = 2 * 6_371_008.8 * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+        return steps
+
+    def near(self, where: Location, metres: float = AT_DEPOT_M) -> np.ndarray:
+        """Which fixes lie within ``metres`` of ``where`` (a boolean array)."""
+        k = math.cos(math.radians(where.lat)) * 111_320.0
+        dx = (self.lon - where.lon) * k
+        dy = (self.lat - where.lat) * 110_574.0
+        near: np.ndarray = dx * dx + dy * dy <= metres * metres
+        return near
+
+
+@dataclass(frozen=True, slots=True)
+class TrackFigures:
+    """What a trail says between ``start`` and ``end`` (epoch seconds)."""
+
+    distance_m: float
+    moving_s: float
+    still_s: float
+    idle_s: float  # standing still away from the depot and every stop of the route
+    start: float
+    end: float
+
+
+def track_figures(
+    track: Track, stops: Sequence[Location] = (), depot: Location | None = None,
+    start: float | None = None, end: float | None = None,
+) -> TrackFigures:  # fmt: skip
+    """Distance driven, time moving, standing still, and idle (still, away from the depot
+    and the route's stops) between ``start`` and ``end`` (default: the whole trail).
+
+    Gaps over :data:`GAP_S` and jumps faster than :data:`JUMP_KMH` are neither driven nor
+    counted as time."""
+    if len(track) < 2:
+        return TrackFigures(0.0, 0.0, 0.0, 0.0, start or 0.0, end or 0.0)
+    lo = 0 if start is None else int(np.searchsorted(track.ts, start, side="left"))
+    hi = len(track) if end is None else int(np.searchsorted(track.ts, end, side="right"))
+    part = Track(*thin(track.ts[lo:hi], track.lat[lo:hi], track.lon[lo:hi]))
+    if len(part) < 2:
+        return TrackFigures(0.0, 0.0, 0.0, 0.0, start or 0.0, end or 0.0)
+    steps = part.steps_m()
+    dt = np.diff(part.ts)
+    ok = (dt > 0) & (dt <= GAP_S)
+    speed = np.where(dt > 0, steps / np.maximum(dt, 1e-9) * 3.6, 0.0)
+    ok &= speed <= JUMP_KMH
+    still = ok & (speed < STILL_KMH)
+    away = np.ones(len(part), dtype=bool)
+    for where in [*stops, *([depot] if depot is not None else [])]:
+        away &= ~part.near(where, AT_DEPOT_M)
+    idle = still & away[:-1] & away[1:]
+    return TrackFigures(
+        float(steps[ok & ~still].sum()),
+        float(dt[ok & ~still].sum()),
+        float(dt[still].sum()),
+        float(dt[idle].sum()),
+        float(part.ts[0]),
+        float(part.ts[-1]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StopVisit:
+    """One stop of one vehicle as its events tell it (times in epoch seconds)."""
+
+    order_id: str
+    vehicle_id: str
+    arrived: float | None
+    done: float | None  # delivered or failed
+    departed: float | None
+    delivered: bool
+    attempts: int
+
+
+def stop_visits(events: Iterable[StopEvent]) -> dict[str, StopVisit]:
+    """Per stop: first arrival, when it was done (last delivered/failed), departure, whether
+    it was delivered, and how many attempts (delivered/failed events) it took."""
+    by_stop: dict[str, list[StopEvent]] = defaultdict(list)
+    for ev in events:
+        if ev.stop_id:
+            by_stop[ev.stop_id].append(ev)
+    out = {}
+    for oid, evs in by_stop.items():
+        evs.sort(key=lambda e: e.ts)
+        arrived = next((e.ts.timestamp() for e in evs if e.type == ARRIVED), None)
+        ends = [e for e in evs if e.type in (DELIVERED, FAILED)]
+        dep = [e.ts.timestamp() for e in evs if e.type == DEPARTED]
+        done = ends[-1].ts.timestamp() if ends else None
+        out[oid] = StopVisit(
+            oid,
+            evs[-1].vehicle_id,
+            arrived,
+            done,
+            dep[-1] if dep else done,
+            any(e.type == DELIVERED for e in ends),
+            len(ends),
+        )
+    return out
+
+
+def day_history(
+    events: Sequence[StopEvent],
+    tracks: Mapping[str, Track],
+    orders: Mapping[str, Order],
+    depot: Location,
+    model_s: Callable[[Location, Location], float],
+) -> tuple[list[Visit], list[DrivenLeg]]:
+    """The day's service visits and driven legs, for learning.
+
+    A visit is a delivered stop: service from arrival (or the window's opening, if it came
+    early and waited) to departure. A leg runs from one stop's departure to the next stop's
+    arrival of the same vehicle; the first from the last fix at the depot, the last to the
+    first fix back there. Legs with a breakdown or a break in them are left out.
+    """
+    visits: list[Visit] = []
+    legs: list[DrivenLeg] = []
+    per_vehicle: dict[str, list[StopEvent]] = defaultdict(list)
+    for ev in events:
+        per_vehicle[ev.vehicle_id].append(ev)
+    all_visits = stop_visits(events)
+    for vid, evs in per_vehicle.items():
+        evs.sort(key=lambda e: e.ts)
+        if any(e.type == "breakdown" for e in evs):
+            cut = next(e.ts for e in evs if e.type == "breakdown")
+            evs = [e for e in evs if e.ts < cut]
+        pauses = [(e.ts.timestamp(), e.type) for e in evs if e.type.startswith("break_")]
+        seen: list[str] = []
+        for e in evs:
+            if e.stop_id and e.type == ARRIVED and e.stop_id not in seen:
+                seen.append(e.stop_id)
+        chain = [all_visits[oid] for oid in seen if oid in orders]
+        for v in chain:
+            order = orders[v.order_id]
+            if v.delivered and v.arrived is not None and v.departed is not None:
+                opens = service_window(order.windows, _dt(v.arrived)).start.timestamp()
+                observed = v.departed - max(v.arrived, opens)
+                if observed > 0 and v.attempts == 1:
+                    visits.append(Visit(v.order_id, order.customer, order.address,
+                                        order.location, order.service_time.total_seconds(),
+                                        observed))  # fmt: skip
+        track = tracks.get(vid)
+        hops: list[tuple[Location, float | None, Location, float | None]] = []
+        if track is not None and len(track) and chain and chain[0].arrived is not None:
+            at = track.near(depot) & (track.ts < chain[0].arrived)
+            left = float(track.ts[at][-1]) if at.any() else None
+            hops.append((depot, left, orders[chain[0].order_id].location, chain[0].arrived))
+        for a, b in zip(chain, chain[1:], strict=False):
+            hops.append((orders[a.order_id].location, a.departed,
+                         orders[b.order_id].location, b.arrived))  # fmt: skip
+        last = chain[-1] if chain else None
+        if track is not None and len(track) and last is not None and last.departed is not None:
+            back = track.near(depot) & (track.ts > last.departed)
+            home = float(track.ts[back][0]) if back.any() else None
+            hops.append((orders[last.order_id].location, last.departed, depot, home))
+        for a_loc, t0, b_loc, t1 in hops:
+            if t0 is None or t1 is None or t1 <= t0:
+                continue
+            if any(t0 < t < t1 for t, _ in pauses):
+                continue
+            legs.append(DrivenLeg(a_loc, b_loc, _dt(t0), t1 - t0, model_s(a_loc, b_loc)))
+    return visits, legs
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+#: Trail totals are kept per bucket of this many seconds, so any stretch of the day (one
+#: route of a vehicle that drove two) can be summed from them.
+BUCKET_S = 300
+
+
+@dataclass
+class TrackTally:
+    """Running totals of one vehicle's trail, fed fix by fix in time order: distance,
+    moving, still and idle seconds per :data:`BUCKET_S` bucket, and when it left the depot
+    and came back. Its state is plain JSON (kept in the store between passes)."""
+
+    last: tuple[float, float, float] | None = None  # ts, lat, lon of the newest fix
+    fixes: int = 0
+    buckets: dict[int, list[float]] | None = None  # start -> [metres, moving, still, idle]
+    exits: list[float] | None = None  # times it left the depot
+    returns: list[float] | None = None  # times it came back
+    at_depot: bool | None = None
+    seen: float = -math.inf  # the newest fix fed (``last`` is the newest one measured)
+
+    def add(
+        self,
+        ts: np.ndarray,
+        lat: np.ndarray,
+        lon: np.ndarray,
+        stops: Sequence[Location] = (),
+        depot: Location | None = None,
+    ) -> None:
+        """Count the fixes (newer than the last one counted; older ones are skipped)."""
+        if self.buckets is None:
+            self.buckets, self.exits, self.returns = {}, [], []
+        assert self.exits is not None and self.returns is not None
+        keep = ts > self.seen
+        ts, lat, lon = ts[keep], lat[keep], lon[keep]
+        if not len(ts):
+            return
+        self.fixes += len(ts)
+        self.seen = float(ts[-1])
+        if depot is not None:  # leaving and coming back, fix by fix
+            here = Track(ts, lat, lon).near(depot)
+            prev = self.at_depot
+            for t, at in zip(ts.tolist(), here.tolist(), strict=True):
+                if prev is True and not at:
+                    self.exits.append(t)
+                elif prev is False and at:
+                    self.returns.append(t)
+                prev = at
+            self.at_depot = bool(here[-1])
+        if self.last is not None:  # the slot of the last fix measured is taken
+            keep = np.floor(ts / THIN_S) > math.floor(self.last[0] / THIN_S)
+            ts, lat, lon = ts[keep], lat[keep], lon[keep]
+            if not len(ts):
+                return
+        ts, lat, lon = thin(ts, lat, lon)
+        if self.last is not None:
+            ts = np.concatenate([[self.last[0]], ts])
+            lat = np.concatenate([[self.last[1]], lat])
+            lon = np.concatenate([[self.last[2]], lon])
+        self.last = (float(ts[-1]), float(lat[-1]), float(lon[-1]))
+        track = Track(ts, lat, lon)
+        home = track.near(depot) if depot is not None else np.zeros(len(ts), dtype=bool)
+        if len(ts) < 2:
+            return
+        steps = track.steps_m()
+        dt = np.diff(ts)
+        ok = (dt > 0) & (dt <= GAP_S)
+        speed = np.where(dt > 0, steps / np.maximum(dt, 1e-9) * 3.6, 0.0)
+        ok &= speed <= JUMP_KMH
+        still = ok & (speed < STILL_KMH)
+        away = ~home
+        for where in stops:
+            away &= ~track.near(where, AT_DEPOT_M)
+        idle = still & away[:-1] & away[1:]
+        moving = ok & ~still
+        bucket = (np.floor(ts[:-1] / BUCKET_S) * BUCKET_S).astype(np.int64)
+        for b in np.unique(bucket).tolist():
+            m = bucket == b
+            row = self.buckets.setdefault(int(b), [0.0, 0.0, 0.0, 0.0])
+            row[0] += float(steps[m & moving].sum())
+            row[1] += float(dt[m & moving].sum())
+            row[2] += float(dt[m & still].sum())
+            row[3] += float(dt[m & idle].sum())
+
+    def figures(self, start: float | None = None, end: float | None = None) -> TrackFigures:
+        """Totals over the buckets that start in [start, end) (default: all)."""
+        lo = -math.inf if start is None else math.floor(start / BUCKET_S) * BUCKET_S
+        hi = math.inf if end is None else end
+        rows = [v for b, v in (self.buckets or {}).items() if lo <= b < hi]
+        sums = [sum(r[i] for r in rows) for i in range(4)]
+        span = sorted(b for b in (self.buckets or {}) if lo <= b < hi)
+        first = float(span[0]) if span else (start or 0.0)
+        last = float(span[-1] + BUCKET_S) if span else (end or 0.0)
+        return TrackFigures(sums[0], sums[1], sums[2], sums[3], first, last)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "last": list(self.last) if self.last else None,
+            "fixes": self.fixes,
+            "buckets": {str(k): [round(x, 2) for x in v] for k, v in (self.buckets or {}).items()},
+            "exits": self.exits or [],
+            "returns": self.returns or [],
+            "at_depot": self.at_depot,
+            "seen": self.seen if math.isfinite(self.seen) else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> TrackTally:
+        last = data.get("last")
+        buckets = data.get("buckets") or {}
+        assert isinstance(buckets, Mapping)
+        exits, returns = data.get("exits") or [], data.get("returns") or []
+        assert isinstance(exits, list) and isinstance(returns, list)
+        at_depot = data.get("at_depot")
+        seen = data.get("seen")
+        return cls(
+            tuple(float(x) for x in last) if isinstance(last, list) else None,  # type: ignore[arg-type]
+            int(data.get("fixes") or 0),  # type: ignore[call-overload]
+            {int(k): [float(x) for x in v] for k, v in buckets.items()},
+            [float(x) for x in exits],
+            [float(x) for x in returns],
+            at_depot if isinstance(at_depot, bool) else None,
+            float(seen) if isinstance(seen, int | float) else -math.inf,
+        )
