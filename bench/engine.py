@@ -274,7 +274,7 @@ HEADER = (
 
 def summary(rows: list[Row]) -> list[str]:
     out = []
-    cold = [r for r in rows if r.solver != "replan"]
+    cold = [r for r in rows if r.solver != "replan" and r.backend != "street"]
     for solver in sorted({r.solver for r in cold}):
         rs = [r for r in cold if r.solver == solver]
         gaps = [r.gap_pct for r in rs if r.gap_pct is not None and r.feasible]
@@ -310,6 +310,14 @@ def summary(rows: list[Row]) -> list[str]:
                 f"summary engine vs {solver}: mean {statistics.fmean(diffs):+.2f}% "
                 f"(worst {max(diffs):+.2f}%) over {len(pairs)} instances{ratio}"
             )  # fmt: skip
+    for r in rows:
+        if r.backend == "street":
+            x = r.extra
+            out.append(
+                f"summary {r.instance}: plan {r.seconds:.2f} s for {r.limit:g} s, matrix "
+                f"{x['matrix_s']:.2f} s, insertion median {x['insert_median_ms']:.1f} ms, "
+                f"suggestion median {x['suggest_median_ms']:.1f} ms, peak {r.rss_mb:.0f} MB"
+            )
     re = [r for r in rows if r.solver == "replan"]
     if re:
         worse_c = sum(1 for r in re if r.distance > r.extra["continue_distance"] + 1e-6

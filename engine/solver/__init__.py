@@ -48,7 +48,7 @@ FEASIBLE_BY_SHARE = 0.5  # PyVRP hands over if it has nothing feasible by this s
 POLISH_SHARE = 0.01  # of the limit, kept for repair, last insertions and the check ...
 POLISH_S_PER_CLIENT = 100e-6  # ... plus this much per client
 POLISH_MAX_SHARE = 0.2
-ORTOOLS_SETUP_S_PER_CLIENT = 0.5e-3  # building and closing its model, about
+ORTOOLS_SETUP_S_PER_CLIENT = 2e-3  # building and closing its model, reading routes: about
 MAX_SLOWDOWN = 8.0
 
 
@@ -236,6 +236,11 @@ def _share(started: float, end: float, share: float) -> float:
     return started + share * max(0.0, end - started)
 
 
+def _setup(clock: _Clock, clients: Sequence[int]) -> float:
+    """What OR-Tools needs at the least to be worth starting: its model twice over."""
+    return 2 * ORTOOLS_SETUP_S_PER_CLIENT * len(clients) * clock.slowdown()
+
+
 def _ortools(
     problem: Problem,
     clients: Sequence[int],
@@ -249,8 +254,11 @@ def _ortools(
     from engine.solver.ortools_backend import solve_ortools
 
     end, started = clock.end(), clock.started
-    setup = ORTOOLS_SETUP_S_PER_CLIENT * len(clients) * clock.slowdown()
-    if initial is not None and iterations is None and end - time.perf_counter() < 2 * setup:
+    if (
+        initial is not None
+        and iterations is None
+        and end - time.perf_counter() < _setup(clock, clients)
+    ):
         log.info("no time left for OR-Tools; keeping the routes found so far")
         return None
     routes = solve_ortools(
@@ -346,15 +354,21 @@ def replan(
     if clients and pyvrp_backend.supports(problem, relaxed=True) and not _stopped(stop_event):
         report.on_phase("pyvrp")
         end = clock.end()
+        # PyVRP takes it all when OR-Tools' share would not pay for building its model.
+        share = RESOLVE_SHARE
+        if iterations is None and (1 - share) * (end - time.perf_counter()) < _setup(
+            clock, clients
+        ):
+            share = 1.0
         relaxed = any(v.break_ is not None for v in problem.vehicles)
         routes, _ = pyvrp_backend.solve_pyvrp(
             pyvrp_backend.without_breaks(problem) if relaxed else problem,
             clients,
-            _share(started, end, RESOLVE_SHARE),
+            _share(started, end, share),
             stop_event=stop_event,
             seed=seed,
             iterations=iterations,
-            feasible_by=_share(started, end, RESOLVE_SHARE * FEASIBLE_BY_SHARE),
+            feasible_by=_share(started, end, share * FEASIBLE_BY_SHARE),
             started=started,
             initial_routes=candidates["continue"],
         )
@@ -365,10 +379,11 @@ def replan(
     if clients and not _stopped(stop_event):
         report.on_phase("ortools")
         start = candidates[best()]
-        local = _ortools(problem, clients, clock, stop_event, report, start, iterations)
-        local = _insert_missing(problem, repair(problem, local or start), clients)
-        if not check(problem, local):
-            candidates["local"], costs["local"] = local, objective(problem, local)
+        found = _ortools(problem, clients, clock, stop_event, report, start, iterations)
+        if found is not None:  # None: no time for it, or nothing found
+            local = _insert_missing(problem, repair(problem, found), clients)
+            if not check(problem, local):
+                candidates["local"], costs["local"] = local, objective(problem, local)
     winner = best()
     log.debug("re-plan candidates: %s; %s wins", costs, winner)
     return _finish(problem, candidates[winner], reasons, winner, started, costs)

@@ -183,6 +183,9 @@ def solve_ortools(
     routing.CloseModelWithParameters(params)
     log.debug("model closed in %.3f s", time.perf_counter() - t_close)
 
+    if initial_routes is not None and time.perf_counter() >= deadline and solution_limit is None:
+        log.info("the model took all the time left: keeping the starting routes")
+        return None
     start_assignment = None
     if initial_routes is not None:
         keep = set(clients)
