@@ -181,13 +181,14 @@ def solve(
         routes, ok = pyvrp_backend.solve_pyvrp(
             problem,
             clients,
-            end,
+            clock.deadline,
             stop_event=stop_event,
             callbacks=callbacks,
             seed=seed,
             iterations=iterations,
             feasible_by=_share(started, end, FEASIBLE_BY_SHARE) if backend == "auto" else None,
             started=started,
+            reserve=clock.reserve,
         )
         if ok:  # the polish repairs and re-checks: no need to check twice
             return _finish(problem, routes, reasons, "pyvrp", started)
@@ -217,8 +218,8 @@ def solve(
         # OR-Tools could not start from these routes (or had no time): PyVRP goes on.
         improving.on_phase("pyvrp")
         routes, _ = pyvrp_backend.solve_pyvrp(
-            pyvrp_backend.without_breaks(problem), clients, clock.end(), stop_event=stop_event,
-            seed=seed, started=started, initial_routes=initial,
+            pyvrp_backend.without_breaks(problem), clients, clock.deadline, stop_event=stop_event,
+            seed=seed, started=started, initial_routes=initial, reserve=clock.reserve,
         )  # fmt: skip
         more = _insert_missing(problem, repair(problem, routes), clients)
         best = min((initial, more), key=lambda r: objective(problem, r))
@@ -364,13 +365,14 @@ def replan(
         routes, _ = pyvrp_backend.solve_pyvrp(
             pyvrp_backend.without_breaks(problem) if relaxed else problem,
             clients,
-            _share(started, end, share),
+            _share(started, end, share) if share < 1.0 else clock.deadline,
             stop_event=stop_event,
             seed=seed,
             iterations=iterations,
             feasible_by=_share(started, end, share * FEASIBLE_BY_SHARE),
             started=started,
             initial_routes=candidates["continue"],
+            reserve=0.0 if share < 1.0 else clock.reserve,
         )
         resolved = unchurn(problem, _insert_missing(problem, repair(problem, routes), clients))
         if not check(problem, resolved):

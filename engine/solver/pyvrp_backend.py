@@ -117,6 +117,8 @@ class _Stop:
         started: float,
     ) -> None:
         self.deadline = deadline
+        self.reserve = 0.0  # seconds kept before the deadline at full speed (grows with load)
+        self.cpu = time.thread_time()
         self.started = started
         self.feasible_by = feasible_by
         self.iterations = iterations
@@ -143,7 +145,12 @@ class _Stop:
         self.last = now
         if self.feasible_by is not None and self.best >= INFEASIBLE and now >= self.feasible_by:
             return True
-        return now + self.step >= self.deadline
+        keep = self.reserve
+        if keep:
+            cpu = time.thread_time() - self.cpu
+            if cpu > 0.02:
+                keep *= min(8.0, max(1.0, (now - self.started) / cpu))
+        return now + self.step + keep >= self.deadline
 
 
 def solve_pyvrp(
@@ -158,12 +165,15 @@ def solve_pyvrp(
     feasible_by: float | None = None,
     started: float | None = None,
     initial_routes: Sequence[Sequence[int]] | None = None,
+    reserve: float = 0.0,
 ) -> tuple[list[list[int]], bool]:
     """(routes per vehicle, whether PyVRP calls them feasible), solving until ``deadline``.
 
     ``deadline``, ``feasible_by`` and ``started`` are ``time.perf_counter()`` moments;
     progress is reported in seconds since ``started`` (default: now). ``initial_routes``
     (client nodes per vehicle): the search starts from them instead of a random solution.
+    ``reserve``: seconds to keep before the deadline for what comes after, at full speed;
+    on a busy machine (the wall clock outrunning this thread's CPU time) more.
     """
     started = time.perf_counter() if started is None else started
     callbacks = callbacks or SolveCallbacks()
@@ -280,6 +290,7 @@ def solve_pyvrp(
         groups=groups,
     )
     stop = _Stop(deadline, iterations, stop_event, callbacks, units_per_cost, feasible_by, started)
+    stop.reserve = reserve
     init = None
     if initial_routes is not None:
         type_of = {k: t for t, ks in enumerate(members) for k in ks}
