@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -74,17 +75,26 @@ class DayView:
     on_road: frozenset[str] = frozenset()  # vehicles with a live position
     late_margin_min: float = 10.0
 
+    @cached_property
+    def _route_of_order(self) -> dict[str, Route]:
+        return {o: r for r in self.plan.routes for o in r.order_ids}
+
+    @cached_property
+    def _route_by_key(self) -> dict[str, Route]:
+        out = {r.vehicle_id: r for r in self.plan.routes}
+        out.update({f"route:{r.id}": r for r in self.plan.routes})
+        return out
+
     def route(self, occ: Occurrence) -> Route | None:
         if occ.order_id:
-            route = self.plan.route_of(occ.order_id)
+            route = self._route_of_order.get(occ.order_id)
             if route is not None:
                 return route
-        for r in self.plan.routes:
-            if (occ.route_id and r.id == occ.route_id) or (
-                occ.vehicle_id and r.vehicle_id == occ.vehicle_id
-            ):
-                return r
-        return None
+        if occ.route_id:
+            route = self._route_by_key.get(f"route:{occ.route_id}")
+            if route is not None:
+                return route
+        return self._route_by_key.get(occ.vehicle_id) if occ.vehicle_id else None
 
     def route_status(self, route: Route) -> str:
         stops = [s for s in route.stops if s.order_id in self.orders]

@@ -167,8 +167,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     day, plan = load_day_and_plan(args)
     streets = {"yes": True, "no": False}.get(args.streets)
-    if streets is None and args.vehicles > 300:
-        streets = False  # the load generator: straight lines keep its start instant
     sim = Simulator(
         plan,
         day,

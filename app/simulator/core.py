@@ -35,6 +35,8 @@ from engine.model import DayInput, Location, Order, Plan
 log = logging.getLogger(__name__)
 
 FOREVER = 10.0**12
+#: Fleets up to this size drive the streets by default (larger: straight lines).
+STREETS_UP_TO = 300
 
 
 @dataclass(slots=True)
@@ -152,6 +154,8 @@ class Simulator:
         depot = day.depot(plan.depot_id)
         self.depot = depot.location
         self.orders: dict[str, Order] = {o.id: o for o in day.orders}
+        if streets is None and sum(1 for r in plan.routes if r.stops) > STREETS_UP_TO:
+            streets = False  # a load generator's fleet: straight lines, an instant start
         network = _network(network, depot.location, streets)
         origin = (float(network.node_x.min()), float(network.node_y.min())) if network else (0, 0)
         self.traffic = Traffic(seed, origin)
