@@ -38,8 +38,9 @@ class ReplayBar(QToolBar):
         )
         self.addWidget(self.play_button)
         self.addWidget(self.speed)
+        self.steps: dict[int, QAction] = {}
         for minutes in (-10, -5, -1, 1, 5, 10):
-            action = QAction(f"{minutes:+d} min", self)
+            action = self.steps[minutes] = QAction(f"{minutes:+d} min", self)
             action.triggered.connect(lambda _c=False, m=minutes: player.step(m))
             self.addAction(action)
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
@@ -114,7 +115,10 @@ def open_replay(window, path: str | Path) -> ReplayPlayer:
     window.addToolBar(bar)
     window.replay_bar = bar
     depot = replay.day.depot(replay.depot_id)
-    window.setWindowTitle(f"Replay — {depot.name} — {replay.day.day:%a %d %b %Y} (read-only)")
+    title = f"Replay — {depot.name} — {replay.day.day:%a %d %b %Y} (read-only)"
+    # After the window's own reaction to a new plan version (which names the live day).
+    window.context.state.sig_changed.connect(lambda _changes: window.setWindowTitle(title))
+    window.setWindowTitle(title)
 
     def drop_vehicles_not_yet_there(moment) -> None:
         gone = set(window.map_pane._positions) - set(moment.positions)
