@@ -28,6 +28,8 @@ from app.jobs.runner import JobKind, JobRunner
 from app.rules.service import RulesService
 from app.settings import Settings
 from app.simulator.driver import SimulatorDriver, demo_day_start, drive_demo_fleet
+from app.store.repository_exceptions import ACKNOWLEDGE, RESOLVE, exception_snapshot
+from app.sync.commands import exception_command
 from app.sync.link import SyncLink
 from app.telemetry.session import LiveSession
 from app.tiles.service import TileService
@@ -216,6 +218,32 @@ class AppContext(QObject):
     def resolve_conflict(self, exception_id: str, keep: str) -> None:
         """Settle a sync conflict: keep ``"mine"`` or ``"theirs"``; its exception is resolved."""
         self.link.resolve_conflict(exception_id, keep, actor=self.actor, now=self.now())
+
+    def acknowledge_exception(self, exception_id: str) -> bool:
+        """Acknowledge an exception: stored (who, when, in the change log), then shown.
+        False when it was acknowledged already (or is not on the board)."""
+        return self._exception_state(exception_id, ACKNOWLEDGE)
+
+    def resolve_exception(self, exception_id: str) -> bool:
+        """Resolve an exception by hand (acknowledging it too): stored, then shown."""
+        return self._exception_state(exception_id, RESOLVE)
+
+    def _exception_state(self, exception_id: str, action: str) -> bool:
+        entry = self.board.get(exception_id)
+        index = self.state.index
+        if entry is None or index is None:
+            return False
+        if (entry.acknowledged_at is not None and action == ACKNOWLEDGE) or not entry.is_open:
+            return False
+        at = self.now()
+        command = exception_command(
+            index.depot.id, index.day.day, exception_id, action, at=at, actor=self.actor,
+            snapshot=exception_snapshot(entry.exception),
+        )  # fmt: skip
+        self.link.record_exception_state(command)  # raises: nothing is shown as done
+        if action == ACKNOWLEDGE:
+            return self.board.acknowledge(exception_id, at, self.actor)
+        return self.board.resolve(exception_id, at, self.actor)
 
     def announce_editing(self, route_id: str | None) -> None:
         """Tell the other workstations which route this one edits now (None: none)."""

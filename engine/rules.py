@@ -13,7 +13,7 @@ import enum
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 import numpy as np
 
@@ -450,13 +450,48 @@ class ExceptionChanges:
         return bool(self.opened or self.updated or self.resolved)
 
 
+def exception_id(key: tuple[str, str, str], detected_at: datetime) -> str:
+    """An exception's id, from its condition and when it was detected (UTC, to the second):
+    the same on every start, so a stored exception is found again by it."""
+    kind, vehicle, order = key
+    at = detected_at.astimezone(UTC) if detected_at.tzinfo else detected_at
+    return f"{kind}:{vehicle or '-'}:{order or '-'}:{at:%Y%m%dT%H%M%S}"
+
+
+def condition_key(exc: LiveException) -> tuple[str, str, str]:
+    """The key of the condition an exception is about (see ``Condition.key``)."""
+    return (str(exc.type), exc.vehicle_id or "", exc.order_id or "")
+
+
 class ExceptionTracker:
-    """The open exceptions, diff-updated from each evaluation's conditions."""
+    """The open exceptions, diff-updated from each evaluation's conditions.
+
+    Ids come from the condition and its detection time (``exception_id``); ``adopt`` takes
+    the open exceptions stored before a restart, so a condition that still holds goes on
+    under its old id instead of opening a second one."""
 
     def __init__(self) -> None:
         self.open: dict[tuple[str, str, str], LiveException] = {}
         self.resolved: list[LiveException] = []
-        self._counter = 0
+        self._used: set[str] = set()
+
+    def adopt(self, exceptions: Iterable[LiveException]) -> None:
+        """Carry on open exceptions (as stored): the first update keeps the ones whose
+        condition still holds and resolves the others. One per condition: the oldest."""
+        for exc in sorted(exceptions, key=lambda e: e.detected_at):
+            key = condition_key(exc)
+            if exc.is_open and key not in self.open:
+                self.open[key] = exc
+                self._used.add(exc.id)
+
+    def _new_id(self, key: tuple[str, str, str], now: datetime) -> str:
+        base = exception_id(key, now)
+        out, n = base, 1
+        while out in self._used:  # the same condition reopened within the second
+            n += 1
+            out = f"{base}.{n}"
+        self._used.add(out)
+        return out
 
     def update(self, conditions: Iterable[Condition], now: datetime) -> ExceptionChanges:
         """Open new conditions, update changed ones, resolve the ones that cleared."""
@@ -469,9 +504,8 @@ class ExceptionTracker:
             seen.add(key)
             current = self.open.get(key)
             if current is None:
-                self._counter += 1
                 exc = LiveException(
-                    f"{c.type.value}:{c.vehicle_id or '-'}:{c.order_id or '-'}:{self._counter}",
+                    self._new_id(key, now),
                     c.type,
                     c.severity,
                     c.vehicle_id,
@@ -483,9 +517,12 @@ class ExceptionTracker:
                 )
                 self.open[key] = exc
                 changes.opened.append(exc)
-            elif (current.severity, current.detail) != (c.severity, c.detail):
+            elif (current.severity, current.detail) != (c.severity, c.detail) or (
+                current.minutes_late is None and c.minutes_late is not None
+            ):
                 exc = replace(
                     current,
+                    type=c.type,
                     severity=c.severity,
                     detail=c.detail,
                     suggested_action=c.suggested_action,

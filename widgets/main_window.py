@@ -544,14 +544,27 @@ class MainWindow(QMainWindow):
             self.dispatcher.set_locked(selected, locked)
 
     def _on_acknowledge_requested(self, exception_id: str) -> None:
-        self.board.acknowledge(exception_id, self._now(), self.context.actor)
+        self._acknowledge(exception_id)
+
+    def _acknowledge(self, exception_id: str, *, resolve: bool = False) -> bool:
+        """Acknowledge (or resolve) an exception: stored with the day, then shown; a store
+        that refuses says so and the row stays as it was."""
+        try:
+            if resolve:
+                return self.context.resolve_exception(exception_id)
+            return self.context.acknowledge_exception(exception_id)
+        except Exception as exc:
+            log.warning("storing %s of %s failed: %s", "resolve" if resolve else
+                        "acknowledge", exception_id, exc)  # fmt: skip
+            self.status.show(f"Could not store it: {exc}")
+            return False
 
     def _on_resolve_requested(self, exception_id: str) -> None:
         entry = self.board.get(exception_id)
         if entry is not None and entry.exception.type == DeskExceptionType.SYNC_CONFLICT:
             self._resolve_sync_conflict(exception_id)
             return
-        self.board.resolve(exception_id, self._now(), self.context.actor)
+        self._acknowledge(exception_id, resolve=True)
 
     def _resolve_sync_conflict(self, exception_id: str) -> None:
         """Ask which version stays: mine (applied again on top) or theirs (as stored)."""
@@ -599,7 +612,7 @@ class MainWindow(QMainWindow):
             for suggestion in self._suggestions(exception_id)[:2]:
                 if suggestion not in routes:
                     routes.append(suggestion)
-        self.board.acknowledge(exception_id, self._now(), self.context.actor)
+        self._acknowledge(exception_id)
         self.context.replan(route_ids=routes, exception_id=exception_id)
 
     def _suggestions(self, exception_id: str) -> list[str]:
@@ -621,7 +634,7 @@ class MainWindow(QMainWindow):
             self.status.show("No route to suggest for this exception")
             return
         if self.dispatcher.reassign([entry.exception.order_id], targets[0]):
-            self.board.acknowledge(exception_id, self._now(), self.context.actor)
+            self._acknowledge(exception_id)
 
     def _on_proposal_ready(self, proposal, scope) -> None:
         index = self.context.state.index

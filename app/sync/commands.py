@@ -13,6 +13,10 @@ else raises ``StaleVersionError`` instead of being overwritten:
   plan that was there (``base_plan``; none: the day had no plan). A fresh plan made while
   someone else's plan landed is refused, not laid over it.
 
+- ``exception_state``: a person acknowledged or resolved an exception (``exception``: its
+  id, the action, when, and what it is about, for a database that never saw it). It
+  touches no route and cannot conflict: a repeat, or one already resolved, changes nothing.
+
 Stops keep what is known about them (status, times) wherever they come from, so a
 reassignment carries a stop's history with it.
 """
@@ -22,7 +26,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -39,7 +43,8 @@ AUDIT_ENTITY = "command"  # the audit-log entity of the dispatcher commands (app
 SET_ROUTE_STOPS = "set_route_stops"
 SET_LOCKS = "set_locks"
 SAVE_PLAN = "save_plan"
-KINDS = (SET_ROUTE_STOPS, SET_LOCKS, SAVE_PLAN)
+EXCEPTION_STATE = "exception_state"
+KINDS = (SET_ROUTE_STOPS, SET_LOCKS, SAVE_PLAN, EXCEPTION_STATE)
 
 
 class StalePlanError(StaleVersionError):
@@ -118,10 +123,16 @@ class Command:
     kind: str = SET_ROUTE_STOPS
     locks: Mapping[str, bool] = field(default_factory=dict)
     plan: PlanChange | None = None
+    exception: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"command {self.key}: unknown kind {self.kind!r}")
+        if self.kind == EXCEPTION_STATE:
+            lacking = sorted({"id", "action", "at"} - set(self.exception))
+            if lacking:
+                raise ValueError(f"command {self.key}: exception state lacks {lacking}")
+            return
         if self.kind == SAVE_PLAN:
             if self.plan is None:
                 raise ValueError(f"command {self.key}: a plan save needs the plan")
@@ -153,6 +164,8 @@ class Command:
         if self.kind == SAVE_PLAN:
             assert self.plan is not None
             out.update(self.plan.to_json())
+        elif self.kind == EXCEPTION_STATE:
+            out["exception"] = dict(self.exception)
         else:
             out["routes"] = {rid: list(ids) for rid, ids in self.routes.items()}
         if self.locks:
@@ -168,7 +181,9 @@ class Command:
         return cls(
             depot_id=data["depot_id"],
             day=date.fromisoformat(data["day"]),
-            routes={} if plan else {rid: tuple(ids) for rid, ids in data["routes"].items()},
+            routes={}
+            if plan or kind == EXCEPTION_STATE
+            else {rid: tuple(ids) for rid, ids in data["routes"].items()},
             base_versions={rid: int(v) for rid, v in base.items()},
             actor=data["actor"],
             label=data.get("label", ""),
@@ -176,7 +191,31 @@ class Command:
             kind=kind,
             locks={oid: bool(v) for oid, v in (data.get("locks") or {}).items()},
             plan=plan,
+            exception=dict(data.get("exception") or {}),
         )
+
+
+def exception_command(
+    depot_id: str, day: date, exception_id: str, action: str, *, at: datetime, actor: str,
+    snapshot: Mapping[str, Any] | None = None,
+) -> Command:  # fmt: skip
+    """A person's acknowledgement or resolution of exception ``exception_id``."""
+    what: dict[str, Any] = {"id": exception_id, "action": action, "at": at.isoformat()}
+    if snapshot:
+        what["snapshot"] = dict(snapshot)
+    label = f"{action.capitalize()} {exception_id}"
+    return Command(depot_id, day, {}, {}, actor, label, kind=EXCEPTION_STATE, exception=what)
+
+
+def _exception_state(session: Session, command: Command) -> bool:
+    from app.store.repository_exceptions import set_exception_state
+
+    what = command.exception
+    return set_exception_state(
+        session, str(what["id"]), str(what["action"]),
+        at=datetime.fromisoformat(str(what["at"])), by=command.actor,
+        snapshot=what.get("snapshot"),
+    )  # fmt: skip
 
 
 def current_routes(session: Session, depot_id: str, day: date) -> dict[str, dict[str, Any]]:
@@ -304,6 +343,12 @@ def apply_command(session: Session, command: Command) -> dict[str, int]:
 
     Raises ``StaleVersionError`` if any route (or the plan) is not at its base (nothing
     written), ``ValueError``/``KeyError`` if it no longer fits (e.g. a stop gone)."""
+    if command.kind == EXCEPTION_STATE:
+        if _exception_state(session, command):
+            log_change(session, AUDIT_ENTITY, command.key, "insert", actor=command.actor,
+                       after={"command": command.kind, "label": command.label,
+                              "exception": dict(command.exception)})  # fmt: skip
+        return {}
     apply = {SET_ROUTE_STOPS: _set_route_stops, SET_LOCKS: _set_locks, SAVE_PLAN: _save_plan}
     before, after = apply[command.kind](session, command)
     base = command.base_versions

@@ -21,8 +21,9 @@ from app.dispatch.service import DispatchService, diff_changes
 from app.dispatch.stop_results import merge_stop_states
 from app.exceptions.board import ExceptionBoard
 from app.settings import Settings, user_data_dir
-from app.store import Store, open_store, repository
+from app.store import StaleVersionError, Store, open_store, repository
 from app.store.changelog import last_change_id
+from app.sync.commands import Command, apply_command
 from app.sync.outbox import REFRESH_ENTITY
 from app.sync.session import SyncSession, is_shared_url, local_copy_path
 from app.sync.status import SyncStatus
@@ -178,6 +179,24 @@ class SyncLink(QObject):
         self.session.resolve_conflict(exception_id, keep=keep, actor=actor)
         if self._board is not None:
             self._board.resolve(exception_id, now, actor)
+
+    def record_exception_state(self, command: Command) -> None:
+        """A person acknowledged or resolved an exception: stored with the day (the local
+        copy and the outbox with a shared database, so it waits there while offline)."""
+        desk = self.session.desk if self.session is not None else None
+        for attempt in (1, 2):
+            try:
+                if desk is not None:
+                    desk.submit(command)
+                else:
+                    with self.store.session() as session:
+                        apply_command(session, command)
+                break
+            except StaleVersionError:  # the rules rewrote the row meanwhile: once more
+                if attempt == 2:
+                    raise
+        if self.session is not None:
+            self.session.poke()
 
     def announce_editing(self, route_id: str | None) -> None:
         """Tell the other workstations which route this one edits now (None: none)."""

@@ -10,6 +10,8 @@ rules feeds the exception board.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -96,6 +98,34 @@ class LiveSession(QObject):
         self.service.evaluation_hooks = self.evaluation_hooks
         self.service.start()
         self.watch(plan)
+        self._restore_open_exceptions()
+
+    def _restore_open_exceptions(self) -> None:
+        """The day's exceptions stored open (a restart): on the board as they were
+        (acknowledged or not), and carried on by the rules under the same ids; the first
+        evaluation resolves those whose condition no longer holds."""
+        index, service = self.state.index, self.service
+        if index is None or service is None or service.monitor is None or self.store is None:
+            return
+        from app.exceptions.board import BoardEntry
+        from app.store.repository_exceptions import open_exceptions
+
+        zone = ZoneInfo(index.depot.timezone) if index.depot.timezone else UTC
+        since = datetime.combine(index.day.day, time(0), zone)
+        try:
+            with self.store.session() as session:
+                stored = open_exceptions(session, since, since + timedelta(days=1), actor="rule")
+        except Exception:  # the live day goes on without them; say so in the log
+            log.exception("could not read the day's open exceptions")
+            return
+        if not stored:
+            return
+        service.monitor.tracker.adopt(s.exception for s in stored)
+        self.board.load([
+            BoardEntry(s.exception, s.acknowledged_at, s.acknowledged_by, s.resolved_by)
+            for s in stored
+        ])  # fmt: skip
+        log.info("exceptions: %d open ones of the day restored", len(stored))
 
     def watch(self, plan: Plan) -> None:
         """Evaluate ETAs and rules over the current plan (after every command)."""
