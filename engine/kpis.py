@@ -26,6 +26,9 @@ DISPATCH_GRACE_MIN = 5.0
 ETA_HORIZONS = (60, 30, 15)
 #: An ETA within this many minutes of the actual arrival is "within".
 ETA_WITHIN_MIN = 10.0
+#: Who acknowledged or resolved an exception when no person did: a rule, the rules engine
+#: (the condition cleared), the system.
+NOT_A_PERSON = frozenset({"rule", "rules", "system", "telemetry", "auto"})
 SCOPES = ("day", "route", "driver", "vehicle", "wave")
 
 
@@ -177,7 +180,7 @@ class DayFacts:
 
 
 def _is_person(who: str) -> bool:
-    return bool(who) and who not in ("rule", "system") and not who.startswith("rule:")
+    return bool(who) and who not in NOT_A_PERSON and not who.startswith("rule:")
 
 
 # -- the values ---------------------------------------------------------------------------
@@ -296,6 +299,13 @@ def dispatch_due(g: Group) -> list[RouteFact]:
 def _left_on_time(r: RouteFact) -> bool:
     late = _minutes(r.planned_departure, r.departed_at)
     return late is not None and late <= DISPATCH_GRACE_MIN
+
+
+def release_due(g: Group) -> list[RouteFact]:
+    """Routes due to depart whose release is known: released, or not yet on the road (a
+    route that left with no release recorded, e.g. from a day before release control or a
+    recorded twin day, says nothing about releasing)."""
+    return [r for r in dispatch_due(g) if r.released_at is not None or r.departed_at is None]
 
 
 def _released_on_time(r: RouteFact) -> bool:
@@ -421,8 +431,8 @@ def _defs() -> list[Definition]:
                    lambda g: _share(sum(_left_on_time(r) for r in dispatch_due(g)),
                                     len(dispatch_due(g))), dispatch_due, 90.0),
         Definition("on_time_release_pct", "Released by the planned departure", "%", "routes",
-                   "higher", lambda g: _share(sum(_released_on_time(r) for r in dispatch_due(g)),
-                                              len(dispatch_due(g))), dispatch_due, 95.0),
+                   "higher", lambda g: _share(sum(_released_on_time(r) for r in release_due(g)),
+                                              len(release_due(g))), release_due, 95.0),
         Definition("departure_delay_median_min", "Departure delay (median)", "min", "routes",
                    "lower", _percentile_of(_departure_delays, 50), departed_routes, 5.0),
         Definition("on_time_delivery_pct", "On-time delivery", "%", "stops", "higher",

@@ -217,6 +217,11 @@ def planned_days(session: Session, depot_id: str, before: date | None = None) ->
     return sorted(session.scalars(q))
 
 
+def depots_with_plan(session: Session, day: date) -> list[str]:
+    """The depots with a stored plan of ``day``."""
+    return sorted(set(session.scalars(select(PlanRow.depot_id).where(PlanRow.day == day))))
+
+
 # -- KPI values ------------------------------------------------------------------------------
 
 

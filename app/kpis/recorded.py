@@ -1,0 +1,143 @@
+"""A recorded day (a ``.dday`` file) loaded into a store of its own, so its KPIs are
+computed by exactly the same reads as a day of the desk's own database.
+
+What goes in: the day's input, its last plan version (the plan as the day ended) and its
+first one as the route messages the drivers were sent (the plan at dispatch), every
+position fix and stop event, the exceptions with their detected / acknowledged / resolved
+times, and the commands (a person's or a rule's) with the routes they touched. A recorded
+day does not say when routes were released: those routes count by their trail only.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from app.store import Store, open_store, repository
+from app.store.changelog import log_change
+from app.store.dayfile import DayFile, DayFileError
+from app.store.dayjson import day_from_json, plan_from_json
+from app.store.models import ExceptionRow, RoutePublicationRow
+from app.telemetry.messages import Fix, StopEvent
+from app.telemetry.persist import write_telemetry
+
+ACTOR = "recorded-day"
+_BATCH = 20_000
+
+
+@dataclass
+class RecordedStore:
+    """A recorded day in a throwaway SQLite store (removed by :meth:`close`)."""
+
+    store: Store
+    depot_id: str
+    day: date
+    path: Path
+    folder: tempfile.TemporaryDirectory[str]
+
+    def close(self) -> None:
+        self.store.close()
+        self.folder.cleanup()
+
+
+def _dt(ts: Any) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(float(ts), UTC)
+
+
+def _json(text: Any) -> dict[str, Any] | None:
+    if text is None or text == "":
+        return None
+    try:
+        value = json.loads(text)
+    except (TypeError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def open_recorded(path: str | Path) -> RecordedStore:
+    """Check the recorded day at ``path`` and load it into a store of its own.
+
+    Raises ``DayFileError`` (what, where, why) when the file is not a readable day."""
+    folder = tempfile.TemporaryDirectory(prefix="dday-kpis-")
+    try:
+        store = open_store(f"sqlite:///{Path(folder.name) / 'day.db'}", workstation="recorded")
+        try:
+            depot_id, day = _load(store, Path(path))
+        except BaseException:
+            store.close()
+            raise
+    except BaseException:
+        folder.cleanup()
+        raise
+    return RecordedStore(store, depot_id, day, Path(path), folder)
+
+
+def _load(store: Store, path: Path) -> tuple[str, date]:
+    with DayFile(path) as f:
+        docs = f.json_rows("day_input")
+        if len(docs) != 1:
+            raise DayFileError(f"{path}: expected one day_input row, found {len(docs)}")
+        try:
+            day = day_from_json(docs[0])
+            versions = [plan_from_json(json.loads(text)) for (text,) in
+                        f.query("SELECT plan FROM plan_versions ORDER BY version")]  # fmt: skip
+        except ValueError as exc:
+            raise DayFileError(f"{path}: {exc}") from None
+        if not versions:
+            raise DayFileError(f"{path}: no plan version: no KPI to compute")
+        first, last = versions[0], versions[-1]
+        with store.session() as s:
+            repository.upsert_day(s, day, actor=ACTOR)
+        with store.session() as s:
+            repository.save_plan(s, last, actor=ACTOR)
+        start = _dt(f.query("SELECT min(at) FROM plan_versions")[0][0]) or datetime.now(UTC)
+        with store.session() as s:
+            for r in first.routes:
+                if r.stops:
+                    s.add(RoutePublicationRow(
+                        route_id=r.id, vehicle_id=r.vehicle_id, version=1, kind="route",
+                        topic=f"recorded/{r.vehicle_id}/route", published_at=start,
+                        stops=len(r.stops),
+                        payload={"stops": [{"order_id": o} for o in r.order_ids]},
+                    ))  # fmt: skip
+        fixes: list[Fix] = []
+        for i, (vid, ts, lat, lon, speed, heading) in enumerate(f.iter_query(
+                "SELECT vehicle_id, ts, lat, lon, speed_kmh, heading_deg FROM fixes "
+                "ORDER BY vehicle_id, ts")):  # fmt: skip
+            fixes.append(Fix(str(vid), i, float(ts), float(lat), float(lon), speed, heading))
+            if len(fixes) >= _BATCH:
+                with store.session() as s:
+                    write_telemetry(s, fixes, [], [])
+                fixes.clear()
+        events = [StopEvent(str(eid), str(vid), float(ts), str(kind), stop, reason)
+                  for eid, vid, ts, kind, stop, reason in f.iter_query(
+                      "SELECT event_id, vehicle_id, ts, type, stop_id, reason FROM events")]  # fmt: skip
+        with store.session() as s:
+            write_telemetry(s, fixes, events, [])
+        with store.session() as s:
+            for row in f.iter_query(
+                "SELECT id, type, severity, vehicle_id, order_id, detected_at, acknowledged_at, "
+                "acknowledged_by, resolved_at, resolved_by, detail, suggested_action "
+                "FROM exceptions"):  # fmt: skip
+                s.add(ExceptionRow(
+                    id=row[0], type=row[1], severity=row[2], vehicle_id=row[3], order_id=row[4],
+                    detected_at=_dt(row[5]), acknowledged_at=_dt(row[6]),
+                    acknowledged_by=row[7] or "", resolved_at=_dt(row[8]),
+                    resolved_by=row[9] or "", detail=row[10] or "",
+                    suggested_action=row[11] or "", version=1,
+                ))  # fmt: skip
+        with store.session() as s:
+            for cid, at, actor, kind, label, before, after in f.iter_query(
+                    "SELECT id, at, actor, kind, label, before, after FROM commands "
+                    "ORDER BY at"):  # fmt: skip
+                doc = _json(after) or {}
+                doc.setdefault("command", kind)
+                doc.setdefault("label", label or "")
+                logged = log_change(s, "command", str(cid), "insert", actor=str(actor),
+                                 before=_json(before), after=doc)  # fmt: skip
+                logged.at = _dt(at) or logged.at
+        return f.depot_id or day.depots[0].id, day.day
