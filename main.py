@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "rules": ("app.cli.rules", "the standing rules; dry runs on recorded days"),
     "day": ("app.cli.day", "a day's recording as one file: export, import, list"),
     "kpis": ("app.cli.kpis", "a day's KPIs (docs/kpis.md); targets, costs, learning"),
+    "roads": ("app.cli.roads", "street networks: import OSM/GeoJSON/GeoPackage/GeoParquet, list"),
 }
 
 

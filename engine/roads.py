@@ -13,6 +13,7 @@ so than side streets.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -229,7 +230,7 @@ class Chains:
     node_pos: np.ndarray
 
 
-def _crs_projection(geo_meta: dict[str, Any], column: str, path: Path) -> TransverseMercator | None:
+def crs_projection(geo_meta: dict[str, Any], column: str, path: Path) -> TransverseMercator | None:
     """The file's projection, or None for a geographic (lon/lat) CRS."""
     crs = geo_meta.get("columns", {}).get(column, {}).get("crs")
     if crs is None or crs.get("type") == "GeographicCRS":
@@ -275,6 +276,10 @@ class StreetNetwork:
     coord_offsets: np.ndarray  # edge i: coord_*[offsets[i]:offsets[i+1]]
     projection: TransverseMercator
     source: str = ""
+    #: Posted speed per edge in km/h (NaN: the road class's speed); None: none posted.
+    edge_maxspeed_kmh: np.ndarray | None = None
+    #: Edges that may be driven only from ``edge_u`` to ``edge_v``; None: all two-way.
+    edge_oneway: np.ndarray | None = None
 
     # ---- loading -------------------------------------------------------------------
     @classmethod
@@ -312,15 +317,17 @@ class StreetNetwork:
         meta = pfile.schema_arrow.metadata or {}
         geo = json.loads(meta.get(b"geo", b"{}"))
         column = geo.get("primary_column", "geometry")
-        missing = {"highway", column} - set(pfile.schema_arrow.names)
+        names = set(pfile.schema_arrow.names)
+        missing = {"highway", column} - names
         if missing:
             raise ValueError(f"{path.name}: missing column(s) {sorted(missing)}")
-        table = pfile.read(columns=["highway", column])
+        extra = [c for c in ("oneway", "maxspeed_kmh") if c in names]
+        table = pfile.read(columns=["highway", column, *extra])
         geoms = shapely.from_wkb(table.column(column).to_numpy(zero_copy_only=False))
         kinds = set(shapely.get_type_id(geoms).tolist())
         if kinds - {shapely.GeometryType.LINESTRING.value}:
             raise ValueError(f"{path.name}: {column} must hold LineStrings only")
-        projection = _crs_projection(geo, column, path)
+        projection = crs_projection(geo, column, path)
         coords, idx = shapely.get_coordinates(geoms, return_index=True)
         if projection is None:  # lon/lat: project onto the UTM zone of the data's centre
             lon_c = float(np.median(coords[:, 0]))
@@ -328,7 +335,15 @@ class StreetNetwork:
             x, y = projection.forward(coords[:, 1], coords[:, 0])
             coords = np.column_stack([x, y])
         highway = np.asarray(table.column("highway").fill_null("unclassified").to_pylist())
-        return cls._build(coords, idx, len(geoms), highway, projection, str(path.name))
+        net = cls._build(coords, idx, len(geoms), highway, projection, str(path.name))
+        if not extra:
+            return net
+        speed = oneway = None
+        if "maxspeed_kmh" in extra:
+            speed = table.column("maxspeed_kmh").to_numpy(zero_copy_only=False).astype(float)
+        if "oneway" in extra:
+            oneway = np.asarray(table.column("oneway").fill_null(False).to_pylist(), dtype=bool)
+        return dataclasses.replace(net, edge_maxspeed_kmh=speed, edge_oneway=oneway)
 
     @classmethod
     def _build(
@@ -401,12 +416,17 @@ class StreetNetwork:
 
     # ---- speeds and the graph ----------------------------------------------------------
     def edge_speed_kmh(self, hour: int | None = None) -> np.ndarray:
-        """Speed on every edge at a local clock hour (None = free flow)."""
+        """Speed on every edge at a local clock hour (None = free flow): the posted speed
+        where the network has one, else the road class's, times the hour's factor."""
         free = np.array([FREE_FLOW_KMH.get(c, DEFAULT_KMH) for c in self.classes])
         _, factor = period_of_hour(hour)
         main = np.array([c in MAIN_ROADS for c in self.classes])
-        per_class = free * np.where(main, factor, 1.0 - (1.0 - factor) / 2.0)
-        speeds: np.ndarray = per_class[self.edge_class]
+        per_class = np.where(main, factor, 1.0 - (1.0 - factor) / 2.0)
+        base = free[self.edge_class]
+        if self.edge_maxspeed_kmh is not None:
+            posted = self.edge_maxspeed_kmh
+            base = np.where(np.isfinite(posted) & (posted > 0), posted, base)
+        speeds: np.ndarray = base * per_class[self.edge_class]
         return speeds
 
     def graph(self, weights: np.ndarray) -> sp.csr_matrix:

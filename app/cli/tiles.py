@@ -39,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="render the street basemap (default area: the whole street network)",
     )
     seed.add_argument(
+        "--roads",
+        metavar="NAME",
+        help="with --street-basemap: the street network to draw (default: the shipped city's; "
+        "see `main.py roads list`)",
+    )
+    seed.add_argument(
         "--rate", type=float, default=4.0, help="tiles per second at most (default 4)"
     )
     seed.add_argument(
@@ -164,16 +170,19 @@ def _seed_source(args: argparse.Namespace) -> int:
 
 
 def _seed_basemap(args: argparse.Namespace) -> int:
+    from app.roads.library import SHIPPED_NAME, find_network
     from app.tiles import StreetLines, open_tile_service, render_basemap, tiles_covering
     from app.tiles.seed import parse_bbox, parse_zooms
-    from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
+    from engine.roads import StreetNetwork
 
     zooms = parse_zooms(args.zoom)
     bbox = parse_bbox(args.bbox) if args.bbox else None
     _check_numbers(args)
-    if not DEMO_CITY_NETWORK.exists():
-        raise ValueError(f"street network file {DEMO_CITY_NETWORK.name} is not installed")
-    network = StreetNetwork.load(DEMO_CITY_NETWORK)
+    try:
+        entry = find_network(_data_dir(args), args.roads or SHIPPED_NAME)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from exc
+    network = StreetNetwork.load(entry.path)
     lines = StreetLines.from_network(network)
     area = bbox or lines.bbox
     total = sum(1 for z in zooms for _ in tiles_covering(area, z))

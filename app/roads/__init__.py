@@ -1,0 +1,1 @@
+"""Street networks by name: the shipped city's and those imported with ``main.py roads``."""

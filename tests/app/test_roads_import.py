@@ -1,0 +1,204 @@
+"""``python main.py roads``: street lines from OSM, GeoJSON, GeoPackage and GeoParquet
+into a named network the planner reads; the report; list and remove; bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.model import Location
+from engine.roads import StreetNetwork
+from engine.travel import StreetNetworkTravelModel
+from main import main
+
+# A small grid in Liège: 4 x 4 junctions 0.002° apart (about 140 m by 220 m).
+LAT0, LON0, STEP = 50.630, 5.570, 0.002
+
+
+def _pt(i: int, j: int) -> tuple[float, float]:
+    return (LON0 + j * STEP, LAT0 + i * STEP)  # lon, lat
+
+
+def _grid_streets() -> list[tuple[list[tuple[float, float]], dict]]:
+    """Four east-west streets and four north-south ones, each one line over the grid
+    (so lines cross at shared vertices and must be cut there), a footway and an island."""
+    streets = []
+    for i in range(4):
+        tags = {"highway": "residential", "maxspeed": "20 mph"}
+        if i == 0:
+            tags = {"highway": "primary", "oneway": "yes"}
+        streets.append(([_pt(i, j) for j in range(4)], tags))
+    for j in range(4):
+        streets.append(([_pt(i, j) for i in range(4)], {"highway": "tertiary"}))
+    streets.append(([_pt(0, 0), _pt(3, 3)], {"highway": "footway"}))
+    streets.append(([_pt(10, 10), _pt(10, 11)], {"highway": "residential"}))  # an island
+    return streets
+
+
+def _write_osm(path: Path) -> None:
+    import osmium
+    from osmium.osm.mutable import Node, Way
+
+    ids: dict[tuple[float, float], int] = {}
+    writer = osmium.SimpleWriter(str(path))
+    for line, _ in _grid_streets():
+        for p in line:
+            if p not in ids:
+                ids[p] = len(ids) + 1
+                writer.add_node(Node(id=ids[p], location=p))
+    for k, (line, tags) in enumerate(_grid_streets(), start=100):
+        writer.add_way(Way(id=k, nodes=[ids[p] for p in line], tags=tags))
+    writer.close()
+
+
+def _features() -> list[dict]:
+    return [
+        {"type": "Feature", "properties": tags,
+         "geometry": {"type": "LineString", "coordinates": [list(p) for p in line]}}
+        for line, tags in _grid_streets()
+    ]  # fmt: skip
+
+
+def _write_geojson(path: Path) -> None:
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": _features()}))
+
+
+def _write_gpkg(path: Path) -> None:
+    import shapely
+    from pyogrio.raw import write as ogr_write
+
+    streets = _grid_streets()
+    geoms = [shapely.to_wkb(shapely.linestrings(line)) for line, _ in streets]
+    fields = {
+        "highway": np.array([t["highway"] for _, t in streets], dtype=object),
+        "oneway": np.array([t.get("oneway", "") for _, t in streets], dtype=object),
+        "maxspeed": np.array([t.get("maxspeed", "") for _, t in streets], dtype=object),
+    }
+    ogr_write(
+        path, np.array(geoms, dtype=object), list(fields.values()), fields=list(fields),
+        geometry_type="LineString", crs="EPSG:4326", driver="GPKG", layer="streets",
+    )  # fmt: skip
+
+
+def _write_parquet(path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import shapely
+
+    from engine.roads import TransverseMercator
+
+    tm = TransverseMercator.utm(31)  # stored in UTM 31N, as EPSG:32631
+    streets = _grid_streets()
+    geoms = []
+    for line, _ in streets:
+        lon, lat = np.array(line).T
+        x, y = tm.forward(lat, lon)
+        geoms.append(shapely.to_wkb(shapely.linestrings(np.column_stack([x, y]))))
+    geo = {"version": "1.0.0", "primary_column": "geometry",
+           "columns": {"geometry": {"encoding": "WKB", "crs": {
+               "type": "ProjectedCRS", "name": "WGS 84 / UTM zone 31N",
+               "id": {"authority": "EPSG", "code": 32631}}}}}  # fmt: skip
+    table = pa.table(
+        {"highway": [t["highway"] for _, t in streets],
+         "oneway": [t.get("oneway") for _, t in streets],
+         "maxspeed": [t.get("maxspeed") for _, t in streets], "geometry": geoms}
+    ).replace_schema_metadata({"geo": json.dumps(geo)})  # fmt: skip
+    pq.write_table(table, path)
+
+
+WRITERS = {
+    "grid.osm.pbf": _write_osm,
+    "grid.osm": _write_osm,
+    "grid.geojson": _write_geojson,
+    "grid.gpkg": _write_gpkg,
+    "grid.parquet": _write_parquet,
+}
+
+
+@pytest.mark.parametrize("filename", list(WRITERS))
+def test_every_format_imports_the_same_network_with_a_report(tmp_path, capsys, filename):
+    source = tmp_path / filename
+    WRITERS[filename](source)
+    data = tmp_path / "data"
+    code = main(["roads", "import", str(source), "--name", "liege", "--json",
+                 "--data-dir", str(data)])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    report = json.loads(out.out)
+    # 16 junctions, 24 street pieces between them; the island is dropped, the footway too.
+    assert (report["nodes"], report["edges"], report["components"]) == (16, 24, 2)
+    assert report["components_dropped"] == 1
+    assert 4.0 < report["km"] < 4.5
+    assert report["oneway_edges"] == 3  # the primary street's three pieces
+    assert any("footway" in why for why in report["dropped"])
+    assert any("island" in why for why in report["dropped"])
+    west, south, east, north = report["bounds"]
+    assert (round(west, 4), round(south, 4)) == (LON0, LAT0)
+    net = StreetNetwork.load(data / "roads" / "liege.parquet")
+    assert net.node_count == 16
+    # Posted speeds reach the planner (20 mph residential streets); the others keep their
+    # road class's speed (primary 60, tertiary 45 km/h at free flow).
+    speeds = {round(v, 1) for v in net.edge_speed_kmh(None).tolist()}
+    assert speeds == {32.2, 45.0, 60.0}
+    # The network plans: corner to corner is 3 blocks each way (about 667 + 424 m).
+    model = StreetNetworkTravelModel(net)
+    m = model.matrices([Location(LAT0, LON0), Location(LAT0 + 3 * STEP, LON0 + 3 * STEP)])
+    assert 1080 < m.distance_m[0, 1] < 1100
+
+
+def test_list_and_remove(tmp_path, capsys):
+    source = tmp_path / "grid.geojson"
+    _write_geojson(source)
+    data = str(tmp_path / "data")
+    assert main(["roads", "import", str(source), "--name", "liege", "--data-dir", data]) == 0
+    text = capsys.readouterr().out
+    assert "16 nodes, 24 edges" in text and "coordinate system: WGS84" in text
+    # A second import under the same name is refused unless asked to replace it.
+    assert main(["roads", "import", str(source), "--name", "liege", "--data-dir", data]) == 2
+    assert "--replace" in capsys.readouterr().err
+    assert main(["roads", "list", "--json", "--data-dir", data]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["liege"]["nodes"] == 16 and rows["salt_lake_city"]["shipped"]
+    assert main(["roads", "remove", "liege", "--data-dir", data]) == 0
+    capsys.readouterr()
+    assert main(["roads", "remove", "liege", "--data-dir", data]) == 2
+    assert "no street network named 'liege'" in capsys.readouterr().err
+    assert main(["roads", "remove", "salt_lake_city", "--data-dir", data]) == 2
+    assert "ships with the application" in capsys.readouterr().err
+
+
+def _import_error(tmp_path, capsys, name: str, content: str) -> str:
+    path = tmp_path / name
+    path.write_text(content)
+    code = main(["roads", "import", str(path), "--name", "bad", "--data-dir",
+                 str(tmp_path / "data")])  # fmt: skip
+    assert code == 2
+    assert not (tmp_path / "data" / "roads" / "bad.parquet").exists()
+    return capsys.readouterr().err
+
+
+def test_bad_input_names_file_row_and_why(tmp_path, capsys):
+    err = _import_error(tmp_path, capsys, "broken.geojson", '{"type": "FeatureCollection",')
+    assert "broken.geojson: not a readable GeoJSON file" in err
+    features = _features()
+    features[2]["geometry"]["coordinates"][1] = [512000.0, 5610000.0]  # metres, not degrees
+    err = _import_error(tmp_path, capsys, "metres.geojson",
+                        json.dumps({"type": "FeatureCollection", "features": features}))  # fmt: skip
+    assert "metres.geojson, feature 3: coordinate [512000.0, 5610000.0]" in err
+    assert "wrong coordinate system" in err
+    only_paths = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"highway": "footway"},
+         "geometry": {"type": "LineString", "coordinates": [[5.5, 50.6], [5.6, 50.6]]}}]}  # fmt: skip
+    err = _import_error(tmp_path, capsys, "paths.geojson", json.dumps(only_paths))
+    assert "no drivable street lines" in err
+    other_crs = {"type": "FeatureCollection", "crs": {"properties": {"name": "EPSG:31370"}},
+                 "features": _features()}  # fmt: skip
+    err = _import_error(tmp_path, capsys, "lambert.geojson", json.dumps(other_crs))
+    assert "coordinate system 'EPSG:31370' is not supported" in err
+    err = _import_error(tmp_path, capsys, "streets.csv", "a,b\n1,2\n")
+    assert "streets.csv: unknown kind of file" in err
+    err = _import_error(tmp_path, capsys, "junk.osm.pbf", "not a pbf")
+    assert "junk.osm.pbf: not a readable OpenStreetMap file" in err
