@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "day": ("app.cli.day", "a day's recording as one file: export, import, list"),
     "kpis": ("app.cli.kpis", "a day's KPIs (docs/kpis.md); targets, costs, learning"),
     "roads": ("app.cli.roads", "street networks: import OSM/GeoJSON/GeoPackage/GeoParquet, list"),
+    "report": ("app.cli.report", "the day report: a PDF of KPIs, charts, routes, exceptions + CSV"),
 }
 
 
