@@ -15,19 +15,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from app.store.commands import is_history
 from engine.incremental import IncrementalContext
 from engine.model import DayInput, Location, Plan, Route, RouteStatus, Stop, StopStatus
 from engine.planning import DayContext, Snapshot, VehicleState, insertions
 from engine.problem import TOLERANCE
 
+__all__ = ["is_history"]
+
 log = logging.getLogger(__name__)
 
 PositionsProvider = Callable[[], Mapping[str, Any]]  # vehicle states, or live fixes
-
-
-def is_history(stop: Stop) -> bool:
-    """Served or arrived: the stop stays where it is (a re-plan never moves it)."""
-    return stop.status.is_done or stop.status == StopStatus.ARRIVED
 
 
 def vehicle_states(

@@ -19,9 +19,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.dispatch.preview import is_history
-from app.store import StaleVersionError, Store, repository
+from app.store import Store, repository
+from app.store import commands as applier
 from app.store.changelog import log_change
+from app.store.commands import CommandRefused, StaleRouteError, is_history
 from app.store.convert import order_snapshot
 from app.store.models import ChangeLogRow
 from engine.model import Order, Plan, Route, Stop, Unassigned
@@ -29,10 +30,9 @@ from engine.model import Order, Plan, Route, Stop, Unassigned
 log = logging.getLogger(__name__)
 
 AUDIT_ENTITY = "command"
+ROUTE_WRITE = "route_write"  # the applier's kind of a dispatcher's command on the desk's store
 
-
-class CommandRefused(ValueError):
-    """The command cannot be done as asked (locked or served stops, bad input); says why."""
+__all__ = ["CommandRefused", "StaleRouteError"]
 
 
 @dataclass(frozen=True)
@@ -80,18 +80,6 @@ class OrderEdits:
         return (*(o for o in orders if o.id not in gone), *self.put)
 
 
-class StaleRouteError(StaleVersionError):
-    """A route on screen is not what is stored any more: someone else changed it since."""
-
-    def __init__(self, route_id: str, actual_version: int | None) -> None:
-        super().__init__("route", route_id, None, actual_version)
-        Exception.__init__(
-            self,
-            f"route {route_id!r} was changed by someone else since this plan was shown "
-            f"(stored version {actual_version}). Reload it and try again.",
-        )
-
-
 @dataclass(frozen=True)
 class CommandRecord:
     """A written command as plain data, for an outbox: which routes now serve which orders
@@ -117,6 +105,7 @@ class CommandRecord:
     unassigned: tuple[Unassigned, ...] = ()
     check_all: bool = False
     orders: OrderEdits = field(default_factory=OrderEdits)
+    before: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the routes' stops before
 
 
 WriteHook = Callable[[Session, CommandRecord], None]
@@ -150,42 +139,6 @@ class VersionBook:
 
     def get(self, plan: Plan) -> dict[str, int] | None:
         return next((v for p, v in reversed(self._items) if p is plan), None)
-
-
-def _shape(route: Route | None) -> tuple | None:
-    """What a dispatcher's edit changes in a route: vehicle, driver, order, locks, planned
-    times. Stop statuses and actual times come from telemetry and are merged, not compared."""
-    if route is None:
-        return None
-    stops = tuple((s.order_id, s.locked, s.planned_arrival, s.planned_departure)
-                  for s in route.stops)  # fmt: skip
-    return (route.vehicle_id, route.driver_id, stops)
-
-
-def _check(
-    plan: Plan,
-    stored: Plan,
-    versions: Mapping[str, int],
-    base: Mapping[str, int] | None,
-    ids: Sequence[str],
-    expect: Mapping[str, Route] | None = None,
-) -> None:
-    """Every route in ``ids`` must still be at the version (or content) it was shown at.
-
-    ``expect`` (undo and redo): the routes as the command left them; a route at another
-    version but with exactly that content passes (an undo of a later command put it back).
-    """
-    shown = {r.id: r for r in plan.routes}
-    now = {r.id: r for r in stored.routes}
-    for rid in ids:
-        if base is not None:
-            if base.get(rid) == versions.get(rid):
-                continue
-            if expect is not None and _shape(expect.get(rid)) == _shape(now.get(rid)):
-                continue
-            raise StaleVersionError("route", rid, base.get(rid), versions.get(rid))
-        if _shape(shown.get(rid)) != _shape(now.get(rid)):
-            raise StaleRouteError(rid, versions.get(rid))
 
 
 def _merge_stops(route: Route, stored_stops: Mapping[str, tuple[str, Stop]]) -> Route:
@@ -257,6 +210,41 @@ def _merged(
     return new, result
 
 
+@dataclass(frozen=True)
+class RouteWrite:
+    """A dispatcher's command on this desk's store, as the applier takes it (see
+    ``write_routes`` for the fields)."""
+
+    plan: Plan
+    routes: tuple[Route, ...]
+    actor: str
+    audit: dict[str, Any]
+    base_versions: Mapping[str, int] | None
+    check_ids: tuple[str, ...] = ()
+    check_all: bool = False
+    drop: tuple[str, ...] = ()
+    unassigned: tuple[Unassigned, ...] | None = None
+    whole: bool = False
+    expect: tuple[Route, ...] | None = None
+    on_write: WriteHook | None = None
+    orders: OrderEdits = field(default_factory=OrderEdits)
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    kind: str = ROUTE_WRITE
+
+    @property
+    def depot_id(self) -> str:
+        return self.plan.depot_id
+
+    @property
+    def day(self) -> date:
+        return self.plan.day
+
+    @property
+    def name(self) -> str:
+        """The audit's name of the command (``reassign``, ``lock``, ``accept`` ...)."""
+        return str(self.audit.get("command", ""))
+
+
 def write_routes(
     store: Store,
     plan: Plan,
@@ -274,78 +262,97 @@ def write_routes(
     on_write: WriteHook | None = None,
     orders: OrderEdits | None = None,
 ) -> Written:
-    """Replace ``routes`` (by id) in the stored plan of ``plan``'s day, in one transaction.
+    """Replace ``routes`` (by id) in the stored plan of ``plan``'s day, in one transaction,
+    through the command applier (``app.store.commands``: one version check, the day's
+    invariants).
 
     ``base_versions``: the versions ``plan`` was shown at (None: compare content instead);
     the replaced routes, ``drop`` and ``check_ids`` (``check_all``: every route of the day)
-    must still be as shown (``expect``: or exactly as a command left them). ``whole`` saves the day's plan (new or dropped routes, route
-    times, unassigned orders); else only stops are updated, route by route, unless the
-    unassigned orders change (an unassigned order put on a route), which saves the plan.
-    ``on_write(session, record)`` runs in the same transaction (e.g. to fill an outbox);
-    if it raises, nothing is written. ``orders``: order rows written first (an urgent order
-    added, an order changed or cancelled), in the same transaction.
+    must still be as shown (``expect``: or exactly as a command left them). ``whole`` saves
+    the day's plan (new or dropped routes, route times, unassigned orders); else only stops
+    are updated, route by route, unless the unassigned orders change (an unassigned order
+    put on a route), which saves the plan. ``on_write(session, record)`` runs in the same
+    transaction (e.g. to fill an outbox); if it raises, nothing is written. ``orders``:
+    order rows written first (an urgent order added, an order changed or cancelled), in the
+    same transaction.
     """
-    orders = orders or OrderEdits()
-    command_id = uuid.uuid4().hex
+    command = RouteWrite(
+        plan=plan, routes=tuple(routes), actor=actor, audit=audit,
+        base_versions=base_versions, check_ids=tuple(check_ids), check_all=check_all,
+        drop=tuple(drop), unassigned=None if unassigned is None else tuple(unassigned),
+        whole=whole, expect=None if expect is None else tuple(expect), on_write=on_write,
+        orders=orders or OrderEdits(),
+    )  # fmt: skip
     with store.session() as s:
-        stored = repository.load_plan(s, plan.depot_id, plan.day)
-        versions = repository.route_versions(s, plan.depot_id, plan.day)
-        if stored is None or stored.id != plan.id:
-            raise StaleRouteError(routes[0].id if routes else plan.id, None)
-        ids = {r.id for r in routes}
-        checked = {*ids, *drop, *check_ids}
-        if check_all:
-            checked |= {*versions, *(r.id for r in plan.routes)}
-        expected = None if expect is None else {r.id: r for r in expect}
-        _check(plan, stored, versions, base_versions, sorted(checked), expected)
-        new, result = _merged(stored, routes, drop, unassigned, whole, orders.leaving)
-        orders.apply(s, actor)
-        by_id = {r.id: r for r in stored.routes}
-        whole = whole or result.unassigned != stored.unassigned
-        if whole:
-            repository.save_plan(s, result, actor=actor, base_versions=versions)
-        else:
-            for rid, route in new.items():
-                if route != by_id[rid]:
-                    repository.update_route_stops(
-                        s, rid, route.stops, base_version=versions[rid], actor=actor
-                    )
-        after = repository.route_versions(s, plan.depot_id, plan.day)
-        touched = sorted({*ids, *drop})
-        if on_write is not None:
-            stored_stops = {st.order_id: st for r in stored.routes for st in r.stops}
-            locks = {
-                st.order_id: st.locked
-                for r in new.values()
-                for st in r.stops
-                if st.locked != getattr(stored_stops.get(st.order_id), "locked", False)
-            }
-            record = CommandRecord(
-                key=command_id, depot_id=plan.depot_id, day=plan.day,
-                routes={rid: new[rid].order_ids if rid in new else () for rid in touched},
-                base_versions={rid: versions[rid] for rid in sorted(checked) if rid in versions},
-                actor=actor, label=str(audit.get("label", "")), whole=whole,
-                command=str(audit.get("command", "")), locks=locks, plan_id=result.id,
-                written=tuple(r for r in result.routes if r.id in ids), drop=tuple(drop),
-                unassigned=result.unassigned, check_all=check_all, orders=orders,
-            )  # fmt: skip
-            on_write(s, record)
-        before_doc: dict[str, Any] = {
-            "routes": {rid: _route_doc(by_id.get(rid), versions.get(rid)) for rid in touched}
-        }
-        after_doc = {
-            **audit,
-            "routes": {rid: _route_doc(new.get(rid), after.get(rid)) for rid in touched},
-        }
-        if result.unassigned != stored.unassigned:
-            before_doc["unassigned"] = [u.order_id for u in stored.unassigned]
-            after_doc["unassigned"] = [u.order_id for u in result.unassigned]
-        if orders:
-            after_doc["order_edits"] = orders.to_json()
-        log_change(s, AUDIT_ENTITY, command_id, "insert", actor=actor, before=before_doc,
-                   after=after_doc)  # fmt: skip
+        written: Written = applier.apply(s, command).result
     log.info("%s by %s: %s", audit.get("command"), actor, audit.get("label", ""))
-    return Written(
+    return written
+
+
+def _write(s: Session, command: RouteWrite) -> applier.Applied:
+    """The applier's handler of ``RouteWrite``: check, merge, write, audit."""
+    plan, routes, orders, actor = command.plan, command.routes, command.orders, command.actor
+    drop, audit, command_id = command.drop, command.audit, command.key
+    stored = repository.load_plan(s, plan.depot_id, plan.day)
+    versions = repository.route_versions(s, plan.depot_id, plan.day)
+    if stored is None or stored.id != plan.id:
+        raise StaleRouteError(routes[0].id if routes else plan.id, None)
+    ids = {r.id for r in routes}
+    checked = {*ids, *drop, *command.check_ids}
+    if command.check_all:
+        checked |= {*versions, *(r.id for r in plan.routes)}
+    expected = None if command.expect is None else {r.id: r for r in command.expect}
+    applier.check_versions(sorted(checked), versions, command.base_versions, shown=plan.routes,
+                           stored=stored.routes, expect=expected)  # fmt: skip
+    new, result = _merged(stored, routes, drop, command.unassigned, command.whole,
+                          orders.leaving)  # fmt: skip
+    orders.apply(s, actor)
+    by_id = {r.id: r for r in stored.routes}
+    whole = command.whole or result.unassigned != stored.unassigned
+    if whole:
+        repository.save_plan(s, result, actor=actor, base_versions=versions)
+    else:
+        for rid, route in new.items():
+            if route != by_id[rid]:
+                repository.update_route_stops(
+                    s, rid, route.stops, base_version=versions[rid], actor=actor
+                )
+    after = repository.route_versions(s, plan.depot_id, plan.day)
+    touched = sorted({*ids, *drop})
+    stored_stops = {st.order_id: st for r in stored.routes for st in r.stops}
+    locks = {
+        st.order_id: st.locked
+        for r in new.values()
+        for st in r.stops
+        if st.locked != getattr(stored_stops.get(st.order_id), "locked", False)
+    }
+    if command.on_write is not None:
+        record = CommandRecord(
+            key=command_id, depot_id=plan.depot_id, day=plan.day,
+            routes={rid: new[rid].order_ids if rid in new else () for rid in touched},
+            base_versions={rid: versions[rid] for rid in sorted(checked) if rid in versions},
+            actor=actor, label=str(audit.get("label", "")), whole=whole,
+            command=str(audit.get("command", "")), locks=locks, plan_id=result.id,
+            written=tuple(r for r in result.routes if r.id in ids), drop=tuple(drop),
+            unassigned=result.unassigned, check_all=command.check_all, orders=orders,
+            before={rid: by_id[rid].order_ids for rid in touched if rid in by_id},
+        )  # fmt: skip
+        command.on_write(s, record)
+    before_doc: dict[str, Any] = {
+        "routes": {rid: _route_doc(by_id.get(rid), versions.get(rid)) for rid in touched}
+    }
+    after_doc = {
+        **audit,
+        "routes": {rid: _route_doc(new.get(rid), after.get(rid)) for rid in touched},
+    }
+    if result.unassigned != stored.unassigned:
+        before_doc["unassigned"] = [u.order_id for u in stored.unassigned]
+        after_doc["unassigned"] = [u.order_id for u in result.unassigned]
+    if orders:
+        after_doc["order_edits"] = orders.to_json()
+    log_change(s, AUDIT_ENTITY, command_id, "insert", actor=actor, before=before_doc,
+               after=after_doc)  # fmt: skip
+    written = Written(
         plan=result,
         versions=after,
         replaced=tuple(by_id[rid] for rid in sorted(ids | set(drop)) if rid in by_id),
@@ -355,6 +362,14 @@ def write_routes(
         whole=whole,
         written=tuple(r for r in result.routes if r.id in ids),
     )
+    return applier.Applied(
+        stored.routes, stored.unassigned, result.routes, result.unassigned, after,
+        unlocked=frozenset(oid for oid, on in locks.items() if not on),
+        leaving=orders.leaving, result=written,
+    )  # fmt: skip
+
+
+applier.register(ROUTE_WRITE, _write)
 
 
 def _route_doc(route: Route | None, version: int | None) -> dict[str, Any] | None:

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.store import StaleVersionError
+from app.store import commands as applier
 from app.store import repository as repo
 from app.store.changelog import log_change
 from app.store.convert import route_from_snapshot, route_snapshot
@@ -244,12 +245,8 @@ def _lock_routes(session: Session, ids: Sequence[str]) -> dict[str, int]:
 
 
 def _check_versions(command: Command, versions: Mapping[str, int], ids: Iterable[str]) -> None:
-    """Every route of ``ids`` as the command found it: at its base version, or absent when
-    the command had none for it (a route added since is a change too)."""
-    for rid in ids:
-        if command.base_versions.get(rid) != versions.get(rid):
-            raise StaleVersionError("route", rid, command.base_versions.get(rid),
-                                    versions.get(rid))  # fmt: skip
+    """Every route of ``ids`` as the command found it (the applier's one version check)."""
+    applier.check_versions(ids, versions, command.base_versions)
 
 
 def _with_locks(stops: Sequence[Stop], locks: Mapping[str, bool]) -> list[Stop]:
@@ -263,42 +260,82 @@ def _stored_plan(session: Session, command: Command) -> Plan:
     return plan
 
 
-def _set_route_stops(session: Session, command: Command) -> tuple[dict, dict[str, int]]:
+def _applied(
+    stored: Plan,
+    after: Plan | None,
+    versions: Mapping[str, int],
+    command: Command,
+    *,
+    fresh: bool = False,
+) -> applier.Applied:
+    result = after if after is not None else stored
+    return applier.Applied(
+        stored.routes, stored.unassigned, result.routes, result.unassigned, dict(versions),
+        unlocked=frozenset(oid for oid, on in command.locks.items() if not on), fresh=fresh,
+    )  # fmt: skip
+
+
+def _after(stored: Plan, routes: Mapping[str, Sequence[Stop]]) -> tuple[Route, ...]:
+    return tuple(replace(r, stops=tuple(routes[r.id])) if r.id in routes else r
+                 for r in stored.routes)  # fmt: skip
+
+
+def _set_route_stops(session: Session, command: Command) -> applier.Applied:
     versions = _lock_routes(session, list(command.routes))
     plan = _stored_plan(session, command)
     _check_versions(command, versions, list(command.routes))
+    gone = sorted(set(command.routes) - {r.id for r in plan.routes})
+    if gone:
+        raise applier.CommandRefused(f"routes {gone} are not in the day's plan any more")
     known: dict[str, Stop] = {s.order_id: s for r in plan.routes for s in r.stops}
     before = {r.id: list(r.order_ids) for r in plan.routes if r.id in command.routes}
-    # Routes that lose stops first, so an order is never on two routes at a flush.
-    order = sorted(command.routes, key=lambda rid: len(command.routes[rid]) - len(before[rid]))
-    after: dict[str, int] = {}
-    for rid in order:
-        stops = _with_locks([known.get(oid) or Stop(oid) for oid in command.routes[rid]],
-                            command.locks)  # fmt: skip
-        after[rid] = repo.update_route_stops(
-            session, rid, stops, base_version=command.base_versions[rid], actor=command.actor
-        )
-    return before, after
+    new = {rid: _with_locks([known.get(oid) or Stop(oid) for oid in ids], command.locks)
+           for rid, ids in command.routes.items()}  # fmt: skip
+    routes = _after(plan, new)
+    on_route = {o for r in routes for o in r.order_ids}
+    unassigned = tuple(u for u in plan.unassigned if u.order_id not in on_route)
+    applied = replace(_applied(plan, None, versions, command), after_routes=routes,
+                      after_unassigned=unassigned)  # fmt: skip
+    if unassigned != plan.unassigned:  # an unassigned order put on a route: the whole plan
+        repo.save_plan(session, replace(plan, routes=routes, unassigned=unassigned),
+                       actor=command.actor, base_versions=versions)  # fmt: skip
+        session.flush()
+        after = repo.route_versions(session, command.depot_id, command.day)
+    else:
+        # Routes that lose stops first, so an order is never on two routes at a flush.
+        order = sorted(command.routes,
+                       key=lambda rid: len(command.routes[rid]) - len(before[rid]))  # fmt: skip
+        after = dict(versions)
+        for rid in order:
+            after[rid] = repo.update_route_stops(
+                session, rid, new[rid], base_version=command.base_versions[rid],
+                actor=command.actor,
+            )  # fmt: skip
+    return replace(applied, versions=after, result=before)
 
 
-def _set_locks(session: Session, command: Command) -> tuple[dict, dict[str, int]]:
+def _set_locks(session: Session, command: Command) -> applier.Applied:
     versions = _lock_routes(session, list(command.routes))
     plan = _stored_plan(session, command)
     _check_versions(command, versions, list(command.routes))
     routes = {r.id: r for r in plan.routes if r.id in command.routes}
     missing = sorted(set(command.locks) - {o for r in routes.values() for o in r.order_ids})
     if missing:
-        raise ValueError(f"stops {missing} are not on routes {sorted(command.routes)} any more")
+        raise applier.CommandRefused(
+            f"stops {missing} are not on routes {sorted(command.routes)} any more"
+        )
     before = {rid: list(r.order_ids) for rid, r in routes.items()}
-    after = {
-        rid: repo.update_route_stops(session, rid, _with_locks(r.stops, command.locks),
-                                     base_version=versions[rid], actor=command.actor)
-        for rid, r in routes.items()
-    }  # fmt: skip
-    return before, after
+    after = dict(versions)
+    new = {}
+    for rid, r in routes.items():
+        new[rid] = _with_locks(r.stops, command.locks)
+        after[rid] = repo.update_route_stops(session, rid, new[rid], base_version=versions[rid],
+                                             actor=command.actor)  # fmt: skip
+    applied = _applied(plan, None, after, command)
+    return replace(applied, after_routes=_after(plan, new), result=before)
 
 
-def _save_plan(session: Session, command: Command) -> tuple[dict, dict[str, int]]:
+def _save_plan(session: Session, command: Command) -> applier.Applied:
     change = command.plan
     assert change is not None
     day = f"{command.depot_id}/{command.day}"
@@ -330,35 +367,62 @@ def _save_plan(session: Session, command: Command) -> tuple[dict, dict[str, int]
         on_route = {o for r in merged for o in r.order_ids}
         unassigned = {u.order_id: u for u in (*stored.unassigned, *change.unassigned)
                       if u.order_id not in on_route}  # fmt: skip
-        result = replace(stored, routes=tuple(merged), unassigned=tuple(unassigned.values()))
+        try:
+            result = replace(stored, routes=tuple(merged), unassigned=tuple(unassigned.values()))
+        except ValueError as exc:
+            raise applier.CommandRefused(f"the routes do not fit together: {exc}") from exc
+    base = stored if stored is not None else Plan(expected or "", command.depot_id, command.day, ())
     repo.save_plan(session, result, actor=command.actor)
     session.flush()
     after = repo.route_versions(session, command.depot_id, command.day)
     before = {rid: ids for rid, ids in before.items() if rid in command.routes}
-    return before, {rid: after[rid] for rid in command.routes if rid in after}
+    return replace(_applied(base, result, after, command, fresh=change.replace), result=before)
+
+
+def _audited(handler: applier.Handler) -> applier.Handler:
+    """``handler`` and the command's audit row, in the same transaction."""
+
+    def run(session: Session, command: Command) -> applier.Applied:
+        applied: applier.Applied = handler(session, command)
+        before: dict[str, list[str]] = applied.result or {}
+        after = applied.versions
+        base = command.base_versions
+        log_change(
+            session, AUDIT_ENTITY, command.key, "insert", actor=command.actor,
+            before={"routes": {rid: {"version": base.get(rid), "orders": before.get(rid)}
+                               for rid in command.routes}},
+            after={"command": command.kind, "label": command.label,
+                   **({"locks": dict(command.locks)} if command.locks else {}),
+                   "routes": {rid: {"version": after.get(rid),
+                                    "orders": list(command.routes[rid])}
+                              for rid in command.routes}},
+        )  # fmt: skip
+        return applied
+
+    return run
+
+
+def _exception_applied(session: Session, command: Command) -> applier.Applied:
+    """An exception acknowledged or resolved: no route touched, nothing to check."""
+    if _exception_state(session, command):
+        log_change(session, AUDIT_ENTITY, command.key, "insert", actor=command.actor,
+                   after={"command": command.kind, "label": command.label,
+                          "exception": dict(command.exception)})  # fmt: skip
+    return applier.Applied((), (), (), ())
+
+
+for _kind, _handler in ((SET_ROUTE_STOPS, _set_route_stops), (SET_LOCKS, _set_locks),
+                        (SAVE_PLAN, _save_plan)):  # fmt: skip
+    applier.register(_kind, _audited(_handler))
+applier.register(EXCEPTION_STATE, _exception_applied)
 
 
 def apply_command(session: Session, command: Command) -> dict[str, int]:
-    """Apply ``command`` in ``session``; returns the new versions of the routes it wrote.
+    """Apply ``command`` in ``session`` through the command applier; returns the new
+    versions of the routes it wrote.
 
     Raises ``StaleVersionError`` if any route (or the plan) is not at its base (nothing
-    written), ``ValueError``/``KeyError`` if it no longer fits (e.g. a stop gone)."""
-    if command.kind == EXCEPTION_STATE:
-        if _exception_state(session, command):
-            log_change(session, AUDIT_ENTITY, command.key, "insert", actor=command.actor,
-                       after={"command": command.kind, "label": command.label,
-                              "exception": dict(command.exception)})  # fmt: skip
-        return {}
-    apply = {SET_ROUTE_STOPS: _set_route_stops, SET_LOCKS: _set_locks, SAVE_PLAN: _save_plan}
-    before, after = apply[command.kind](session, command)
-    base = command.base_versions
-    log_change(
-        session, AUDIT_ENTITY, command.key, "insert", actor=command.actor,
-        before={"routes": {rid: {"version": base.get(rid), "orders": before.get(rid)}
-                           for rid in command.routes}},
-        after={"command": command.kind, "label": command.label,
-               **({"locks": dict(command.locks)} if command.locks else {}),
-               "routes": {rid: {"version": after.get(rid), "orders": list(command.routes[rid])}
-                          for rid in command.routes}},
-    )  # fmt: skip
-    return after
+    written), ``CommandRefused`` (a ``ValueError``) if it no longer fits (e.g. a stop gone,
+    an order that would be on two routes)."""
+    applied = applier.apply(session, command)
+    return {rid: applied.versions[rid] for rid in command.routes if rid in applied.versions}
