@@ -14,9 +14,10 @@ limit. ``--generate N`` writes a reproducible N-customer Solomon-style instance 
 street-network day of N orders, and measures both (see ``bench.streetday``).
 
 Every row is measured the same way: wall time of the whole call, the first feasible
-solution's time from the call, distance in double precision from the routes, feasibility
-by the independent check, the 1-minute load average when it started, and with ``--rss``
-the peak resident memory of a fresh process that ran only that solve.
+solution's time from the call, the CPU time of both (the machine may be shared: CPU time
+is what a busy machine does not inflate), distance in double precision from the routes,
+feasibility by the independent check, the 1-minute load average when it started, and with
+``--rss`` the peak resident memory of a fresh process that ran only that solve.
 """
 
 from __future__ import annotations
@@ -91,16 +92,21 @@ class Row:
     backend: str = ""
     load: float = 0.0  # 1-minute load average at the start of the run
     rss_mb: float | None = None
+    cpu_s: float | None = None  # CPU time of the whole call (this process)
+    first_feasible_cpu_ms: float | None = None  # CPU time to the first feasible solution
     extra: dict = field(default_factory=dict)
 
 
 class _First(SolveCallbacks):
     def __init__(self) -> None:
         self.first: float | None = None
+        self.cpu_started = time.process_time()
+        self.first_cpu: float | None = None
 
     def on_progress(self, best_cost: float, elapsed_s: float) -> None:
         if self.first is None:
             self.first = elapsed_s
+            self.first_cpu = time.process_time() - self.cpu_started
 
 
 # --- single runs (each may run in a fresh process, for its peak memory) ----------------------
@@ -117,13 +123,16 @@ def run_engine(path: str, seconds: float, backend: str, seed: int) -> dict:
         "seconds": wall,
         "first": first.first,
         "backend": sol.solver,
+        "cpu": time.process_time() - first.cpu_started,
+        "first_cpu": first.first_cpu,
     }
 
 
 def run_plain(path: str, seconds: float, solver: str, seed: int) -> dict:
+    cpu = time.process_time()
     res = plain_pyvrp(path, seconds, seed) if solver == "pyvrp" else plain_ortools(path, seconds)
     return {"routes": res.routes, "seconds": res.seconds, "first": res.first_feasible_s,
-            "backend": solver}  # fmt: skip
+            "backend": solver, "cpu": time.process_time() - cpu}  # fmt: skip
 
 
 def _measured(fn: Callable, args: tuple, rss: bool) -> tuple[dict, float | None]:
@@ -161,6 +170,8 @@ def _row(name, solver, problem: Problem, out: dict, seconds, bks, rss) -> Row:
         gap_pct=100.0 * (dist / bks[name] - 1.0) if name in bks else None,
         backend=out["backend"],
         rss_mb=rss,
+        cpu_s=out.get("cpu"),
+        first_feasible_cpu_ms=None if out.get("first_cpu") is None else out["first_cpu"] * 1000,
     )
 
 
@@ -194,6 +205,7 @@ def run_replan(path: Path, args, cold: Row, routes) -> Row:
     started = time.perf_counter()
     sol = replan(mid, args.seconds, callbacks=first, seed=args.seed)
     wall = time.perf_counter() - started
+    cpu = time.process_time() - first.cpu_started
     new = [list(r) for r in sol.routes]
     cont = continuing(mid)
     fresh = plain_pyvrp_problem(mid, args.seconds, args.seed)
@@ -211,6 +223,8 @@ def run_replan(path: Path, args, cold: Row, routes) -> Row:
         first_feasible_ms=None if first.first is None else first.first * 1000,
         backend=sol.solver,
         load=load,
+        cpu_s=cpu,
+        first_feasible_cpu_ms=None if first.first_cpu is None else first.first_cpu * 1000,
         extra={
             "disruption": ",".join(args.disrupt),
             "replan_distance": total_distance(mid, new),
@@ -244,6 +258,10 @@ def _fmt(row: Row) -> str:
         f"{'yes' if row.feasible else 'NO':>4} {row.unassigned:3d} {row.seconds:7.2f}s "
         f"{first:>8} {row.load:5.2f} {gap}"
     )
+    if row.cpu_s is not None:
+        line += f" cpu={row.cpu_s:.2f}s"
+    if row.first_feasible_cpu_ms is not None:
+        line += f" first_cpu={row.first_feasible_cpu_ms:.0f}ms"
     if row.rss_mb is not None:
         line += f" rss={row.rss_mb:.0f}MB"
     x = row.extra
@@ -257,8 +275,9 @@ def _fmt(row: Row) -> str:
         line += (
             f" [{x['orders']} orders, {x['vehicles']} vehicles] matrix={x['matrix_s']:.2f}s"
             f" served={x['served']} insert={x['insert_median_ms']:.1f}ms"
-            f" (p95 {x['insert_p95_ms']:.1f}, rebuild {x['insert_rebuild_ms']:.0f})"
-            f" suggest={x['suggest_median_ms']:.1f}ms evaluate={x['evaluate_median_us']:.0f}us"
+            f" (cpu {x['insert_cpu_median_ms']:.1f}, p95 {x['insert_p95_ms']:.1f},"
+            f" rebuild {x['insert_rebuild_ms']:.0f}) suggest={x['suggest_median_ms']:.1f}ms"
+            f" (cpu {x['suggest_cpu_median_ms']:.1f}) evaluate={x['evaluate_median_us']:.0f}us"
             f" apply={x['apply_median_ms']:.1f}ms; breakdown re-plan"
             f" {x['replan_seconds']:.2f}s first={x['replan_first_ms'] or 0:.0f}ms"
             f" won={x['replan_strategy']} unassigned={x['replan_unassigned']}"
@@ -315,8 +334,10 @@ def summary(rows: list[Row]) -> list[str]:
             x = r.extra
             out.append(
                 f"summary {r.instance}: plan {r.seconds:.2f} s for {r.limit:g} s, matrix "
-                f"{x['matrix_s']:.2f} s, insertion median {x['insert_median_ms']:.1f} ms, "
-                f"suggestion median {x['suggest_median_ms']:.1f} ms, peak {r.rss_mb:.0f} MB"
+                f"{x['matrix_s']:.2f} s, insertion median {x['insert_median_ms']:.1f} ms "
+                f"(CPU {x['insert_cpu_median_ms']:.1f} ms), suggestion median "
+                f"{x['suggest_median_ms']:.1f} ms (CPU {x['suggest_cpu_median_ms']:.1f} ms), "
+                f"peak {r.rss_mb:.0f} MB, load {r.load:.1f}"
             )
     re = [r for r in rows if r.solver == "replan"]
     if re:
@@ -325,10 +346,15 @@ def summary(rows: list[Row]) -> list[str]:
         fresh = [r for r in re if r.extra["fresh_distance"] is not None]
         worse_f = sum(1 for r in fresh if r.distance > r.extra["fresh_distance"] + 1e-6)
         firsts = sorted(r.first_feasible_ms for r in re if r.first_feasible_ms is not None)
+        cpus = sorted(r.first_feasible_cpu_ms for r in re if r.first_feasible_cpu_ms is not None)
+        cpu = (
+            f" (CPU median {statistics.median(cpus):.1f} ms, max {cpus[-1]:.1f} ms)" if cpus else ""
+        )
         out.append(
             f"summary replan: {len(re)} re-plans, feasible {sum(r.feasible for r in re)}, "
             f"longer than continuing {worse_c}, longer than fresh PyVRP {worse_f}/{len(fresh)}, "
             f"first feasible median {statistics.median(firsts):.1f} ms, max {firsts[-1]:.1f} ms"
+            f"{cpu}, worst wall/limit {max(r.seconds / r.limit for r in re):.3f}"
             if firsts else f"summary replan: {len(re)} re-plans"
         )  # fmt: skip
     return out

@@ -73,9 +73,10 @@ class _Rows(dict[int, memoryview]):
 class _Context:
     """Everything evaluate needs as plain Python objects, built once per problem."""
 
-    __slots__ = ("dist", "dur", "windows", "service", "demand", "dims", "__weakref__")
+    __slots__ = ("dist", "dur", "windows", "service", "demand", "dims", "nodes", "__weakref__")
 
     def __init__(self, problem: Problem) -> None:
+        self.nodes = problem.nodes  # held: its identity is part of the shared key
         self.dist = _Rows(problem.distance)
         self.dur = _Rows(problem.duration)
         self.windows = [n.windows for n in problem.nodes]
@@ -85,12 +86,26 @@ class _Context:
 
 
 _CONTEXTS: weakref.WeakKeyDictionary[Problem, _Context] = weakref.WeakKeyDictionary()
+# Problems derived from one another with the same matrices and nodes (another plan, other
+# locks) share one context; the context holds those objects, so their ids stay theirs.
+_SHARED: weakref.WeakValueDictionary[tuple[int, int, int, int], _Context] = (
+    weakref.WeakValueDictionary()
+)
 
 
 def context(problem: Problem) -> _Context:
     ctx = _CONTEXTS.get(problem)
     if ctx is None:
-        ctx = _CONTEXTS[problem] = _Context(problem)
+        key = (
+            id(problem.distance),
+            id(problem.duration),
+            id(problem.nodes),
+            len(problem.dimensions),
+        )
+        ctx = _SHARED.get(key)
+        if ctx is None:
+            ctx = _SHARED[key] = _Context(problem)
+        _CONTEXTS[problem] = ctx
     return ctx
 
 

@@ -9,12 +9,36 @@ never trusted on its word.
 from __future__ import annotations
 
 import enum
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 TOLERANCE = 1e-6
+
+# Matrices already checked (read-only from then on): a problem derived from another (a
+# plan changed, a lock set) keeps its arrays and is not checked again. Keyed by identity;
+# the weak reference tells a live array from a new one that reuses a dead one's id.
+_CHECKED: weakref.WeakValueDictionary[int, np.ndarray] = weakref.WeakValueDictionary()
+
+
+def _checked_matrix(name: str, value: object, n: int) -> np.ndarray:
+    """``value`` as a read-only float64 n x n array of finite, non-negative entries."""
+    if isinstance(value, np.ndarray) and _CHECKED.get(id(value)) is value:
+        if value.shape != (n, n):
+            raise ValueError(f"{name} matrix: shape {value.shape}, expected ({n}, {n})")
+        return value
+    m = np.ascontiguousarray(value, dtype=np.float64)
+    if m.shape != (n, n):
+        raise ValueError(f"{name} matrix: shape {m.shape}, expected ({n}, {n})")
+    # min() is NaN if any entry is, and NaN >= 0 is False; max() catches +inf.
+    if m.size and not (m.min() >= 0.0 and m.max() < np.inf):
+        raise ValueError(f"{name} matrix: entries must be finite and non-negative")
+    m.setflags(write=False)
+    if m.base is None:  # owns its data, read-only now: nothing else writes it
+        _CHECKED[id(m)] = m
+    return m
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +109,7 @@ class Problem:
     def __post_init__(self) -> None:
         n = len(self.nodes)
         for name in ("distance", "duration"):
-            m = np.ascontiguousarray(getattr(self, name), dtype=np.float64)
-            if m.shape != (n, n):
-                raise ValueError(f"{name} matrix: shape {m.shape}, expected ({n}, {n})")
-            if not np.all(np.isfinite(m)) or np.any(m < 0):
-                raise ValueError(f"{name} matrix: entries must be finite and non-negative")
-            m.setflags(write=False)
-            object.__setattr__(self, name, m)
+            object.__setattr__(self, name, _checked_matrix(name, getattr(self, name), n))
         dims = len(self.dimensions)
         for i in self.clients:
             if not 0 <= i < n:

@@ -214,7 +214,8 @@ class StreetNetworkTravelModel:
         slowest = float(min(speeds.min(), self.access_mps)) * 0.5  # rush hours are slower
         self._encoding = _Encoding.for_network(network.edge_length_m, slowest)
         self._periods: dict[str, _Period] = {}
-        self._snapped: dict[Location, tuple[int, float]] = {}
+        # (lat, lon) -> (street node, access metres)
+        self._snapped: dict[tuple[float, float], tuple[int, float]] = {}
         self._lock = threading.Lock()
 
     def period(self, depart: datetime | None) -> tuple[str, int | None]:
@@ -358,14 +359,17 @@ class StreetNetworkTravelModel:
         """Each point's street node and access distance (remembered per point: a kept day
         asks for the same points again with every new one)."""
         known = self._snapped
-        new = list({p for p in points if p not in known})
+        keys = [(p.lat, p.lon) for p in points]  # tuples of floats hash in C
+        new = list({k for k in keys if k not in known})
         if new:
-            nodes, access = self.network.snap(*_latlon(new))
+            lat = np.fromiter((k[0] for k in new), dtype=np.float64, count=len(new))
+            lon = np.fromiter((k[1] for k in new), dtype=np.float64, count=len(new))
+            nodes, access = self.network.snap(lat, lon)
             found = dict(zip(new, zip(nodes.tolist(), access.tolist(), strict=True), strict=True))
             if len(known) + len(new) <= SNAP_MEMO:
                 known.update(found)
             known = {**known, **found}
-        pairs = [known[p] for p in points]
+        pairs = [known[k] for k in keys]
         snapped = np.fromiter((n for n, _ in pairs), dtype=np.int64, count=len(pairs))
         access_m = np.fromiter((a for _, a in pairs), dtype=np.float64, count=len(pairs))
         far = np.flatnonzero(access_m > self.max_access_m)

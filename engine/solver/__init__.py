@@ -199,18 +199,33 @@ def solve(
     elif backend == "auto" and pyvrp_backend.supports(problem, relaxed=True):
         # Breaks: PyVRP plans with shifts shortened by the break, OR-Tools finishes from there.
         callbacks.on_phase("pyvrp")
-        routes, _ = pyvrp_backend.solve_pyvrp(
+        relaxed, relaxed_end = (
             pyvrp_backend.without_breaks(problem),
-            clients,
             _share(started, end, RELAXED_SHARE),
+        )
+        routes, ok = pyvrp_backend.solve_pyvrp(
+            relaxed,
+            clients,
+            relaxed_end,
             stop_event=stop_event,
             seed=seed,
             iterations=None if iterations is None else iterations // 2,
             started=started,
+            until_feasible=iterations is None,
         )
         initial = _insert_missing(problem, repair(problem, routes), clients)
         improving = _Improving(callbacks, started)
         improving.report(objective(problem, initial))  # feasible already: the first plan
+        if iterations is None and ok and not _stopped(stop_event):
+            # That was PyVRP's first feasible plan, shown at once; its search goes on from it.
+            routes, _ = pyvrp_backend.solve_pyvrp(
+                relaxed, clients, relaxed_end, stop_event=stop_event, seed=seed,
+                started=started, initial_routes=initial,
+            )  # fmt: skip
+            more = _insert_missing(problem, repair(problem, routes), clients)
+            if objective(problem, more) < objective(problem, initial):
+                initial = more
+                improving.report(objective(problem, initial))
         improving.on_phase("ortools")
         found = _ortools(problem, clients, clock, stop_event, improving, initial, iterations)
         if found is not None or _stopped(stop_event) or iterations is not None:
@@ -355,24 +370,28 @@ def replan(
     if clients and pyvrp_backend.supports(problem, relaxed=True) and not _stopped(stop_event):
         report.on_phase("pyvrp")
         end = clock.end()
-        # PyVRP takes it all when OR-Tools' share would not pay for building its model.
-        share = RESOLVE_SHARE
-        if iterations is None and (1 - share) * (end - time.perf_counter()) < _setup(
-            clock, clients
-        ):
-            share = 1.0
+        # PyVRP hands over to OR-Tools at its share of the time only if what is left then
+        # (as busy as the machine is by then) pays for building OR-Tools' model; else it
+        # takes all the time.
         relaxed = any(v.break_ is not None for v in problem.vehicles)
+        handover = None
+        if iterations is None:
+            handover = (
+                _share(started, end, RESOLVE_SHARE),
+                lambda: clock.end() - time.perf_counter() >= _setup(clock, clients),
+            )
         routes, _ = pyvrp_backend.solve_pyvrp(
             pyvrp_backend.without_breaks(problem) if relaxed else problem,
             clients,
-            _share(started, end, share) if share < 1.0 else clock.deadline,
+            clock.deadline if iterations is None else _share(started, end, RESOLVE_SHARE),
             stop_event=stop_event,
             seed=seed,
             iterations=iterations,
-            feasible_by=_share(started, end, share * FEASIBLE_BY_SHARE),
+            feasible_by=_share(started, end, RESOLVE_SHARE * FEASIBLE_BY_SHARE),
             started=started,
             initial_routes=candidates["continue"],
-            reserve=0.0 if share < 1.0 else clock.reserve,
+            reserve=clock.reserve if iterations is None else 0.0,
+            handover=handover,
         )
         resolved = unchurn(problem, _insert_missing(problem, repair(problem, routes), clients))
         if not check(problem, resolved):

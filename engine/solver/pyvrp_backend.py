@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -103,7 +103,10 @@ class _Stop:
     longer on large instances: a new best gets an exhaustive search).
 
     ``feasible_by``: give up at that moment (perf_counter) if nothing feasible was found
-    yet, so whoever comes next has the rest of the time.
+    yet, so whoever comes next has the rest of the time. ``handover``: (moment, test) —
+    from that moment on, stop as soon as ``test()`` says the rest of the time is worth
+    handing to whoever comes next (else go on to the deadline). ``until_feasible``: stop
+    at the first feasible solution (a first plan to show while the search goes on).
     """
 
     def __init__(
@@ -115,8 +118,12 @@ class _Stop:
         units: float,
         feasible_by: float | None,
         started: float,
+        handover: tuple[float, Callable[[], bool]] | None = None,
+        until_feasible: bool = False,
     ) -> None:
         self.deadline = deadline
+        self.handover = handover
+        self.until_feasible = until_feasible
         self.reserve = 0.0  # seconds kept before the deadline at full speed (grows with load)
         self.cpu = time.thread_time()
         self.started = started
@@ -137,6 +144,8 @@ class _Stop:
             self.callbacks.on_progress(best_cost / self.units, time.perf_counter() - self.started)
         if self.event is not None and self.event.is_set():
             return True
+        if self.until_feasible and self.best < INFEASIBLE:
+            return True
         if self.iterations is not None:
             return self.count > self.iterations
         now = time.perf_counter()
@@ -144,6 +153,8 @@ class _Stop:
             self.step = max(0.8 * self.step, now - self.last)
         self.last = now
         if self.feasible_by is not None and self.best >= INFEASIBLE and now >= self.feasible_by:
+            return True
+        if self.handover is not None and now >= self.handover[0] and self.handover[1]():
             return True
         keep = self.reserve
         if keep:
@@ -166,6 +177,8 @@ def solve_pyvrp(
     started: float | None = None,
     initial_routes: Sequence[Sequence[int]] | None = None,
     reserve: float = 0.0,
+    handover: tuple[float, Callable[[], bool]] | None = None,
+    until_feasible: bool = False,
 ) -> tuple[list[list[int]], bool]:
     """(routes per vehicle, whether PyVRP calls them feasible), solving until ``deadline``.
 
@@ -174,6 +187,7 @@ def solve_pyvrp(
     (client nodes per vehicle): the search starts from them instead of a random solution.
     ``reserve``: seconds to keep before the deadline for what comes after, at full speed;
     on a busy machine (the wall clock outrunning this thread's CPU time) more.
+    ``handover``, ``until_feasible``: see ``_Stop``.
     """
     started = time.perf_counter() if started is None else started
     callbacks = callbacks or SolveCallbacks()
@@ -289,7 +303,10 @@ def solve_pyvrp(
         duration_matrices=dur_ms,  # type: ignore[arg-type]
         groups=groups,
     )
-    stop = _Stop(deadline, iterations, stop_event, callbacks, units_per_cost, feasible_by, started)
+    stop = _Stop(
+        deadline, iterations, stop_event, callbacks, units_per_cost, feasible_by, started,
+        handover, until_feasible,
+    )  # fmt: skip
     stop.reserve = reserve
     init = None
     if initial_routes is not None:
