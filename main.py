@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "release": ("app.cli.release", "the release gate per route and wave; release and send routes"),
     "rules": ("app.cli.rules", "the standing rules; dry runs on recorded days"),
     "day": ("app.cli.day", "a day's recording as one file: export, import, list"),
+    "db": ("app.cli.db", "check stored days for broken plans (an order on two routes); repair"),
     "kpis": ("app.cli.kpis", "a day's KPIs (docs/kpis.md); targets, costs, learning"),
     "roads": ("app.cli.roads", "street networks: import OSM/GeoJSON/GeoPackage/GeoParquet, list"),
     "report": ("app.cli.report", "the day report: a PDF of KPIs, charts, routes, exceptions + CSV"),

@@ -136,6 +136,14 @@ class AppContext(QObject):
         )  # fmt: skip
         self.day_jobs.dispatch = self.dispatch
         self.rules.open_day(depot.id, day.day, self.dispatch, travel_model_for(depot))
+        problems = self.link.check_day(depot.id, day.day)
+        if problems:
+            self.sig_status.emit(
+                f"The stored plan of {day.day} is broken ({problems[0].text}"
+                f"{f' and {len(problems) - 1} more' if len(problems) > 1 else ''}): "
+                "repair it with `python main.py db check --repair`"
+            )
+            return
         plan = self.dispatch.open_day(day, depot.id)
         self.link.attach(self.state, self.board, self.dispatch, self.live.stop_states)
         if plan is not None:

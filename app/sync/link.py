@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 
 from PySide6.QtCore import QObject, Signal
 
@@ -21,8 +21,9 @@ from app.dispatch.service import DispatchService, diff_changes
 from app.dispatch.stop_results import merge_stop_states
 from app.exceptions.board import ExceptionBoard
 from app.settings import Settings, user_data_dir
-from app.store import StaleVersionError, Store, open_store, repository
+from app.store import StaleVersionError, Store, daycheck, open_store, repository
 from app.store.changelog import last_change_id
+from app.store.daycheck import DayProblem
 from app.sync.commands import Command, apply_command
 from app.sync.outbox import REFRESH_ENTITY
 from app.sync.session import SyncSession, is_shared_url, local_copy_path
@@ -73,6 +74,7 @@ class SyncLink(QObject):
         self._dispatch: DispatchService | None = None
         self._stop_states: Callable[[], Mapping[str, StopState]] = dict
         self._versions: StoredVersions | None = None
+        self.day_problems: list[DayProblem] = []
 
     # -- setting up ---------------------------------------------------------------------
     def open_shared(self) -> Store | None:
@@ -94,6 +96,15 @@ class SyncLink(QObject):
         if self.session is not None:
             self._versions = self._stored_versions()
 
+    def check_day(self, depot_id: str, day: date) -> list[DayProblem]:
+        """The shown day's broken invariants in this workstation's store (an order on two
+        routes ...), kept for the status bar; ``python main.py db check --repair`` repairs."""
+        with self.store.read_session() as session:
+            self.day_problems = daycheck.check(session, depot_id, day)
+        for problem in self.day_problems:
+            log.warning("day check: %s %s: %s", problem.depot_id, problem.day, problem.text)
+        return self.day_problems
+
     def on_day_changed(self, changes: DayChanges) -> None:
         """After a command: replay its outbox entry now."""
         if self.session is not None and changes.source.is_command:
@@ -104,8 +115,11 @@ class SyncLink(QObject):
         if self.session is not None:
             self.session.save_plan(plan, actor=actor)
         else:
-            with self.store.session() as session:
-                repository.save_plan(session, plan, actor=actor)
+            from app.sync.commands import apply_command
+            from app.sync.offline import plan_command
+
+            with self.store.session() as session:  # through the command applier's checks
+                apply_command(session, plan_command(session, plan, actor=actor))
 
     def note_versions(self) -> None:
         """The local copy's versions as the day state shows them now (after a save)."""
@@ -213,7 +227,15 @@ class SyncLink(QObject):
         }
 
     def database_label(self) -> str:
-        """The status bar's database text: kind, online or not, open sync conflicts."""
+        """The status bar's database text: kind, online or not, open sync conflicts, a
+        broken stored day."""
+        label = self._database_label()
+        if self.day_problems:
+            n = len(self.day_problems)
+            label += f", plan broken: {n} problem{'s' if n > 1 else ''} (db check --repair)"
+        return label
+
+    def _database_label(self) -> str:
         if self.session is not None:
             status = self.session.status
             label = f"PostgreSQL {'online' if status.online else 'offline'}"

@@ -10,11 +10,13 @@ import pytest
 
 from app.dispatch.store import write_routes
 from app.store import commands as applier
-from app.store import open_store
+from app.store import daycheck, open_store
 from app.store import repository as repo
+from app.store.models import StopRow, UnassignedRow
 from app.sync.commands import SAVE_PLAN, SET_ROUTE_STOPS, Command, PlanChange, apply_command
 from bench.drills.day import DAY, DEPOT, seed_drill_day
 from engine.model import Plan, StopStatus
+from main import main
 
 
 @pytest.fixture
@@ -136,3 +138,35 @@ def test_a_new_kind_and_a_begin_hook(day_store) -> None:
     assert [(c.kind, c.actor) for c in seen] == [("test_touch", "ann"), ("test_touch", "mallory")]
     with pytest.raises(applier.CommandRefused, match="unknown kind"), day_store.session() as s:
         applier.apply(s, Touch(DEPOT, DAY, "ann", kind="nothing_like_it"))
+
+
+def corrupt(store) -> None:
+    """What the walk left behind: O0 on R0 and R1, O5 on R1 and in the unassigned list."""
+    with store.session() as s:
+        s.add(StopRow(route_id="R1", sequence=9, order_id="O0", status="planned", locked=False,
+                      version=1))  # fmt: skip
+        s.add(UnassignedRow(plan_id="PLAN", position=0, order_id="O5", reason="no_vehicle",
+                            detail=""))  # fmt: skip
+
+
+def test_db_check_reports_and_repairs_a_broken_day(
+    day_store, store_url, tmp_path, monkeypatch, capsys
+) -> None:
+    """``python main.py db check`` names both problems and exits 1; ``--repair`` keeps O0
+    on the route changed last and takes O5 out of the unassigned list; then the day loads
+    and a second check finds nothing."""
+    corrupt(day_store)
+    with day_store.read_session() as s:
+        assert [p.text for p in daycheck.check(s)] == [
+            "order O0 is on routes R0, R1", "order O5 is on route R1 and in the unassigned list"
+        ]  # fmt: skip
+    monkeypatch.setenv("DISPATCH_DATABASE_URL", store_url)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))  # no local copy of a shared day
+    assert main(["db", "check"]) == 1
+    out = capsys.readouterr().out
+    assert "order O0 is on routes R0, R1" in out and "db check --repair" in out
+    assert main(["db", "check", "--repair"]) == 1
+    assert main(["db", "check"]) == 0
+    plan, _ = stored(day_store)
+    assert sum(r.order_ids.count("O0") for r in plan.routes) == 1
+    assert [u.order_id for u in plan.unassigned] == []
