@@ -72,6 +72,7 @@ class AppContext(QObject):
         # The window's signals, from the parts that own them.
         self.sig_route_geometry = self.day_jobs.sig_route_geometry
         self.sig_proposal_ready = self.day_jobs.sig_proposal_ready
+        self.sig_day_proposal_ready = self.day_jobs.sig_day_proposal_ready
         self.sig_sync_status = self.link.sig_status
         self.sig_editors = self.link.sig_editors
         self.day_jobs.sig_status.connect(self.sig_status)
@@ -211,6 +212,13 @@ class AppContext(QObject):
     def plan_day(self, time_limit_s: float = 30.0) -> None:
         """Plan every order of the day in the background (cancellable, superseding)."""
         self.day_jobs.plan_day(time_limit_s)
+
+    def plan_day_again(self, time_limit_s: float | None = None) -> None:
+        """Plan a day that already has a plan again, from now: every stop not served may
+        move and locks are dropped; the result is a proposal (accepted as one undoable
+        command, a supervisor's), never a silent replacement of the live plan."""
+        limit = self.settings.first_plan_seconds if time_limit_s is None else time_limit_s
+        self.day_jobs.replan(self.live.positions(), time_limit_s=limit, whole_day=True)
 
     def replan(
         self, route_ids: Collection[str] | None = None, exception_id: str = "",

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from app.context import AppContext
 from app.day.routes_model import RoutesTableModel
 from app.day.state import ChangeSource, DayChanges
+from app.dispatch.replan import whole_day_loss
 from app.exceptions.board import SEVERITY_RANK
 from app.exceptions.kinds import DeskExceptionType
 from app.exceptions.model import ExceptionsTableModel
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
         self.orders.sig_proposals_changed.connect(self._on_proposals_changed)
         context.sig_route_geometry.connect(self.map_pane.set_route_geometry)
         context.sig_proposal_ready.connect(self._on_proposal_ready)
+        context.sig_day_proposal_ready.connect(self._on_day_proposal_ready)
         live = context.live
         live.sig_vehicles_moved.connect(self.map_pane.update_vehicles)
         live.sig_etas_updated.connect(self.map_pane.update_etas)
@@ -142,6 +144,8 @@ class MainWindow(QMainWindow):
         self._clock_timer.start(1000)
         self._etas: dict = {}
         self._fitted: tuple | None = None
+        self.last_proposal_dialog: ProposalDialog | None = None  # what a test drives
+        self.last_plan_day_confirm: QMessageBox | None = None
         self._apply_role()
         if not context.headless:  # a screenshot run shows the default layout
             self._restore_layout()
@@ -170,7 +174,7 @@ class MainWindow(QMainWindow):
         plan_menu = menu.addMenu("&Plan")
         self.plan_action = QAction("Plan the &day", self, shortcut=QKeySequence("Ctrl+P"))
         self.plan_action.setStatusTip("Plan every order of the day from scratch")
-        self.plan_action.triggered.connect(self.context.plan_day)
+        self.plan_action.triggered.connect(self._on_plan_day_triggered)
         plan_menu.addAction(self.plan_action)
         self.replan_action = QAction("&Re-plan fleet", self, shortcut=QKeySequence("Ctrl+R"))
         self.replan_action.setStatusTip(
@@ -636,9 +640,63 @@ class MainWindow(QMainWindow):
         if self.dispatcher.reassign([entry.exception.order_id], targets[0]):
             self._acknowledge(exception_id)
 
-    def _on_proposal_ready(self, proposal, scope) -> None:
+    def _on_plan_day_triggered(self) -> None:
+        """Plan the day: from scratch while there is no plan; otherwise (a supervisor's)
+        after a confirmation of what will be lost, planned again from now as a proposal."""
+        plan = self.context.state.plan
+        if plan is None:
+            self.context.plan_day()
+            return
+        if not self.is_supervisor:
+            why = SUPERVISOR_ONLY.format(user=self.context.settings.user)
+            self.status.show(f"Planning the whole day again is {why}")
+            return
+        loss = whole_day_loss(plan)
+        box = QMessageBox(self)
+        box.setObjectName("plan_day_confirm")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Plan the day again")
+        started = "The day has started. " if loss.live else ""
+        box.setText(f"{started}Plan every stop not yet served again, from now? You will see "
+                    "the result as a proposal first; accepting it can be undone.")  # fmt: skip
+        box.setInformativeText(
+            "Accepting it loses:\n• "
+            + "\n• ".join(loss.lines(self.dispatcher.undo_stack.count()))
+            + "\n\n"
+            + loss.kept
+        )
+        go = box.addButton("Plan again (proposal)", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        self.last_plan_day_confirm = box
+
+        def answered(button) -> None:
+            if button is go:
+                self.context.plan_day_again()
+            else:
+                self.status.show("Plan the day cancelled: nothing was changed")
+
+        if self.context.headless:  # tests and screenshot runs press the buttons themselves
+            box.buttonClicked.connect(answered)
+            box.show()
+            return
+        box.exec()
+        answered(box.clickedButton())
+
+    def _on_day_proposal_ready(self, proposal) -> None:
+        """The live day planned again: shown as a proposal, accepted as one undoable
+        command (the locks it drops and the moves it overrides are in the confirmation)."""
+        self._on_proposal_ready(proposal, None, title="Plan the day again (from now)")
+
+    def _on_proposal_ready(self, proposal, scope, title: str = "") -> None:
         index = self.context.state.index
-        dialog = ProposalDialog(proposal, index.depot.timezone if index else "UTC", self)
+        plan = self.context.state.plan
+        dialog = ProposalDialog(
+            proposal, index.depot.timezone if index else "UTC", self,
+            before=plan, labels=self.context.state.labels,
+        )  # fmt: skip
+        if title:
+            dialog.setWindowTitle(title)
         service = self.context.dispatch
         if service is not None and not service.may_accept(scope):
             dialog.accept_button.setText("Propose to a supervisor")  # the role may not accept

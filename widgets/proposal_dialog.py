@@ -15,11 +15,53 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.day.labels import DayLabels
+from engine.model import Plan
 from engine.planning import Proposal
+
+REASONS = {
+    "window_unreachable": "its window cannot be reached",
+    "no_vehicle_with_skill": "no vehicle has the skill it needs",
+    "capacity": "no vehicle has room for it",
+    "shift": "no driver's shift covers it",
+    "no_feasible_route": "no route can take it in time",
+}
 
 
 def _clock(moment, zone) -> str:
     return moment.astimezone(zone).strftime("%H:%M") if moment else "—"
+
+
+def newly_unassigned(proposal: Proposal, before: Plan | None) -> list:
+    """The orders this proposal leaves off every route that the plan shown now serves."""
+    served_now = {o for r in before.routes for o in r.order_ids} if before is not None else None
+    was_out = {u.order_id for u in before.unassigned} if before is not None else set()
+    return [
+        u for u in proposal.unassigned
+        if u.order_id not in was_out and (served_now is None or u.order_id in served_now)
+    ]  # fmt: skip
+
+
+def unassigned_warning(
+    proposal: Proposal, before: Plan | None, labels: DayLabels | None = None
+) -> str:
+    """A warning naming each order the proposal drops from the routes, and why; empty
+    when it drops none. Its lateness figure does not count them."""
+    dropped = newly_unassigned(proposal, before)
+    if not dropped:
+        return ""
+    names = []
+    for u in dropped[:10]:
+        who = labels.customer(u.order_id) if labels is not None else ""
+        why = REASONS.get(str(u.reason), str(u.reason).replace("_", " "))
+        names.append(f"{u.order_id}{' (' + who + ')' if who else ''}: {why}"
+                     + (f" — {u.detail}" if u.detail else ""))  # fmt: skip
+    more = f"\n… and {len(dropped) - 10} more" if len(dropped) > 10 else ""
+    return (
+        f"Warning: {len(dropped)} stop{'s' if len(dropped) != 1 else ''} would be left "
+        "unassigned (not delivered today; the lateness above does not count "
+        f"{'them' if len(dropped) != 1 else 'it'}):\n" + "\n".join(names) + more
+    )
 
 
 def summary_lines(proposal: Proposal) -> list[str]:
@@ -42,7 +84,15 @@ def summary_lines(proposal: Proposal) -> list[str]:
 class ProposalDialog(QDialog):
     """Accept (one undoable command) or reject a re-plan."""
 
-    def __init__(self, proposal: Proposal, timezone: str, parent: QWidget | None = None):
+    def __init__(
+        self,
+        proposal: Proposal,
+        timezone: str,
+        parent: QWidget | None = None,
+        *,
+        before: Plan | None = None,
+        labels: DayLabels | None = None,
+    ):
         super().__init__(parent)
         self.setWindowTitle("Re-plan proposal")
         self.proposal = proposal
@@ -69,6 +119,12 @@ class ProposalDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(summary)
+        self.warning = QLabel(unassigned_warning(proposal, before, labels), self)
+        self.warning.setObjectName("proposal_unassigned_warning")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #c62828; font-weight: bold;")
+        self.warning.setVisible(bool(self.warning.text()))
+        layout.addWidget(self.warning)
         layout.addWidget(self.table)
         layout.addWidget(buttons)
         self.resize(640, 420)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from app.dispatch.preview import vehicle_states
-from engine.model import DayInput, Plan, StopStatus
+from engine.model import DayInput, Plan, RouteStatus, StopStatus
 from engine.planning import Proposal, Snapshot, SolveCallbacks, VehicleState, replan
 
 
@@ -115,3 +115,66 @@ def replan_job(
     routes += tuple(r for r in proposal.plan.routes if r.id not in {x.id for x in base.routes})
     whole = replace(base, routes=routes, unassigned=base.unassigned + proposal.plan.unassigned)
     return replace(proposal, plan=whole)
+
+
+def unlocked(plan: Plan) -> Plan:
+    """The plan with every lock taken off (what planning the whole day again drops)."""
+    if not any(s.locked for r in plan.routes for s in r.stops):
+        return plan
+    routes = tuple(
+        replace(r, stops=tuple(replace(s, locked=False) if s.locked else s for s in r.stops))
+        for r in plan.routes
+    )
+    return replace(plan, routes=routes)
+
+
+@dataclass(frozen=True)
+class WholeDayLoss:
+    """What planning the day again would undo: locks, and routes already released (their
+    drivers get the new route); served stops stay history. ``live``: the day has started
+    (a stop served or a route released), so planning it again is a re-plan from now."""
+
+    served: int
+    locked: int
+    released: tuple[str, ...]  # vehicle ids of routes released or on the road
+
+    @property
+    def live(self) -> bool:
+        return bool(self.served or self.released)
+
+    @property
+    def kept(self) -> str:
+        """What planning again keeps."""
+        if not self.served:
+            return "Nothing is served yet."
+        stops = f"{self.served} stop{'s' if self.served != 1 else ''}"
+        verb = "stays" if self.served == 1 else "stay"
+        return f"Kept: {stops} already served or reached {verb} as history on their vehicles."
+
+    def lines(self, edits: int = 0) -> list[str]:
+        """The confirmation's words: what will be lost."""
+        out = []
+        if self.locked:
+            out.append(f"{self.locked} locked stop{'s' if self.locked != 1 else ''} unlocked "
+                       "(they may move to other vehicles)")  # fmt: skip
+        out.append(
+            "every manual move and order placement made since the plan was built"
+            + (f" ({edits} made at this desk)" if edits else "")
+        )
+        if self.released:
+            shown = ", ".join(self.released[:8]) + (" …" if len(self.released) > 8 else "")
+            out.append(f"{len(self.released)} released route{'s' if len(self.released) != 1 else ''}"
+                       f" ({shown}) sent again to their drivers, changed")  # fmt: skip
+        return out
+
+
+def whole_day_loss(plan: Plan) -> WholeDayLoss:
+    stops = [s for r in plan.routes for s in r.stops]
+    released = tuple(
+        r.vehicle_id for r in plan.routes if r.status.rank >= RouteStatus.RELEASED.rank
+    )
+    return WholeDayLoss(
+        served=sum(1 for s in stops if s.status != StopStatus.PLANNED),
+        locked=sum(1 for s in stops if s.locked),
+        released=released,
+    )

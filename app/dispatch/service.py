@@ -522,7 +522,15 @@ class DispatchService:
         changed = [r for r in new.routes if old.get(r.id) != r]
         gone = [rid for rid in old if rid not in {r.id for r in new.routes}]
         if scope is not None:
-            outside = sorted({r.id for r in changed} - scope.route_ids) + gone
+            # Routes outside the scope are the plan as the re-plan started; stop results
+            # that came in since (a delivery) differ from them and are not its changes.
+            # Only another stop list outside the scope would be.
+            outside = sorted(
+                r.id for r in changed
+                if r.id not in scope.route_ids
+                and (r.id not in old or old[r.id].order_ids != r.order_ids)
+            ) + gone  # fmt: skip
+            changed = [r for r in changed if r.id in scope.route_ids]
             if outside:
                 raise CommandRefused(
                     f"the re-plan changes routes {outside} outside its scope "

@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Signal
 from app.day.clock import DayClock
 from app.day.state import ChangeSource, DayChanges, DayState
 from app.dispatch.preview import states_from_fixes, vehicle_states
+from app.dispatch.replan import unlocked
 from app.dispatch.service import DispatchService, ReplanScope, replan_job
 from app.jobs.runner import JobKind, JobRunner
 from app.telemetry.session import LiveSession, eta_travel_times
@@ -57,6 +58,7 @@ class ReplanReady:
 
     proposal: Proposal
     scope: ReplanScope | None
+    whole_day: bool = False  # "Plan the day" on a live day: locks dropped, served kept
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class DayJobs(QObject):
     sig_status = Signal(str)
     sig_planned = Signal(object)  # PlannedDay: store it, then show it
     sig_proposal_ready = Signal(object, object)  # engine.planning.Proposal, ReplanScope | None
+    sig_day_proposal_ready = Signal(object)  # Proposal: the live day planned again, from now
     sig_route_geometry = Signal(object)  # {route_id: [(lat, lon), ...] along the streets}
 
     def __init__(
@@ -174,9 +177,13 @@ class DayJobs(QObject):
         route_ids: Collection[str] | None = None,
         exception_id: str = "",
         time_limit_s: float = 5.0,
+        *,
+        whole_day: bool = False,
     ) -> None:
         """Re-plan the fleet (or only ``route_ids``) in the background; the result is a
-        proposal. ``positions``: the vehicles' latest fixes."""
+        proposal. ``positions``: the vehicles' latest fixes. ``whole_day``: the day planned
+        again from now (what "Plan the day" does once stops are served or routes released):
+        every stop not served may move, locks included (they are dropped)."""
         index, plan = self.state.index, self.state.plan
         if index is None or plan is None:
             return
@@ -185,6 +192,8 @@ class DayJobs(QObject):
         vehicles = states_from_fixes(positions)
         statuses = {s.order_id: s.status for r in plan.routes for s in r.stops}
         locked = {s.order_id for r in plan.routes for s in r.stops if s.locked}
+        if whole_day:
+            plan, locked, scope, route_ids = unlocked(plan), set(), None, None
 
         def job(cancel_event, report) -> ReplanReady:
             proposal = replan_job(
@@ -192,9 +201,10 @@ class DayJobs(QObject):
                 statuses=statuses, locked=locked, route_ids=route_ids, time_limit_s=time_limit_s,
                 stop_event=cancel_event, progress=report,
             )  # fmt: skip
-            return ReplanReady(proposal, scope)
+            return ReplanReady(proposal, scope, whole_day)
 
         what = f"{len(route_ids)} route(s)" if route_ids else "the fleet"
+        what = "the day again" if whole_day else what
         self.sig_status.emit(f"Re-planning {what} from {now.astimezone(self._zone()):%H:%M}…")
         self._submit(JobKind.REPLAN, job)
 
@@ -294,6 +304,8 @@ class DayJobs(QObject):
         match result:
             case PlannedDay():
                 self.sig_planned.emit(result)
+            case ReplanReady(proposal=proposal, whole_day=True):
+                self.sig_day_proposal_ready.emit(proposal)
             case ReplanReady(proposal=proposal, scope=scope):
                 self.sig_proposal_ready.emit(proposal, scope)
             case RouteShapes(polylines=polylines):

@@ -100,12 +100,18 @@ def test_fleet_wide_replan_needs_a_supervisor(store, day):
 
 
 def test_a_scoped_proposal_may_not_change_other_routes(store, day):
-    """A proposal that claims a scope but changes a route outside it is refused."""
+    """A proposal that claims a scope but changes the stops of a route outside it is
+    refused (the same stops with other statuses or times are the plan, not its change)."""
     service = DispatchService(store, TRAVEL, actor=SUPERVISOR, role="supervisor")
     plan = service.load_plan("SLC", DAY)
     proposal = replan_job(plan, day, TRAVEL, now=at(8), time_limit_s=0.5)
-    if proposal.plan.routes[2] == plan.routes[2]:
-        pytest.skip("the fleet-wide re-plan left V3 as it was")
+    if proposal.plan.routes[2].order_ids == plan.routes[2].order_ids:
+        from dataclasses import replace
+
+        v3 = proposal.plan.routes[2]
+        moved = replace(v3, stops=(*v3.stops[1:], v3.stops[0]))
+        proposal = replace(proposal, plan=replace(proposal.plan, routes=(
+            *proposal.plan.routes[:2], moved)))  # fmt: skip
     with pytest.raises(CommandRefused, match="outside its scope"):
         service.accept_proposal(plan, proposal, scope=SCOPE)
 
@@ -141,3 +147,49 @@ def test_a_cancelled_replan_stops_early_and_reports_progress(day):
     placed |= {u.order_id for u in proposal.plan.unassigned}
     assert placed == {o.id for o in day.orders}
     assert lines and all(isinstance(line, str) for line in lines)
+
+
+def test_a_delivery_outside_the_scope_meanwhile_does_not_refuse_the_replan(store, day):
+    """A stop on V3 is delivered while V1 and V2 are re-planned: accepting the re-plan is
+    not refused as changing V3, and V3 is not written by it."""
+    from dataclasses import replace
+
+    from engine.model import StopStatus
+
+    service = DispatchService(store, TRAVEL, actor=DISPATCHER, role="dispatcher")
+    plan, proposal = _scoped_proposal(service, day)
+    v3 = plan.routes[2]
+    delivered = replace(v3, stops=(replace(v3.stops[0], status=StopStatus.DELIVERED),
+                                   *v3.stops[1:]))  # fmt: skip
+    now = replace(plan, routes=(*plan.routes[:2], delivered))
+    with store.read_session() as s:
+        v3_version = repository.route_versions(s, "SLC", DAY)["R-V3"]
+    service.accept_proposal(now, proposal, scope=SCOPE)
+    stored, proposed = sequences(stored_plan(store)), sequences(proposal.plan)
+    assert all(stored[rid] == proposed[rid] for rid in SCOPE.route_ids)
+    with store.read_session() as s:
+        assert repository.route_versions(s, "SLC", DAY)["R-V3"] == v3_version
+
+
+def test_planning_the_live_day_again_names_what_it_loses():
+    """Locks and released routes are counted for the confirmation; served stops stay."""
+    from dataclasses import replace
+
+    from app.dispatch.replan import unlocked, whole_day_loss
+    from engine.model import RouteStatus, StopStatus
+
+    plan = small_plan()
+    first = plan.routes[0]
+    stops = (replace(first.stops[0], status=StopStatus.DELIVERED),
+             replace(first.stops[1], locked=True), *first.stops[2:])  # fmt: skip
+    live = replace(plan, routes=(replace(first, stops=stops, status=RouteStatus.ACTIVE),
+                                 *plan.routes[1:]))  # fmt: skip
+    loss = whole_day_loss(live)
+    assert (loss.served, loss.locked, loss.released, loss.live) == (1, 1, (first.vehicle_id,),
+                                                                      True)  # fmt: skip
+    text = "\n".join(loss.lines(edits=2))
+    assert "1 locked stop unlocked" in text and "(2 made at this desk)" in text
+    assert f"1 released route ({first.vehicle_id})" in text
+    assert loss.kept.startswith("Kept: 1 stop already served")
+    assert not any(s.locked for r in unlocked(live).routes for s in r.stops)
+    assert not whole_day_loss(plan).live

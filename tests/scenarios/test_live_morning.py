@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from sqlalchemy import select
 
+from app.jobs.runner import JobKind
 from app.store.models import ChangeLogRow, ExceptionRow
 from tests.scenarios.conftest import shot
 
@@ -66,3 +67,74 @@ def test_the_worst_exception_acknowledged_stays_acknowledged_after_a_restart(qtb
         rows = s.scalars(select(ExceptionRow).where(ExceptionRow.resolved_at.is_(None))).all()
         conditions = [(r.type, r.vehicle_id, r.order_id) for r in rows]
         assert len(conditions) == len(set(conditions))
+
+
+def _served(plan) -> dict[str, str]:
+    """order id -> vehicle of every stop already served or arrived at."""
+    return {s.order_id: r.vehicle_id for r in plan.routes for s in r.stops
+            if s.status.value != "planned"}  # fmt: skip
+
+
+def test_a_supervisor_cancels_a_fleet_replan_then_plans_the_live_day_again(qtbot, desk, tmp_path):
+    """Ctrl+R then Esc: no proposal ever comes. Ctrl+P mid-day: a confirmation names the
+    locks that will go and the released routes; the day planned again is a proposal; accepted,
+    served stops stay on their vehicles; Undo puts the plan back."""
+    window = desk("supervisor", "sam", demo_speedup=60.0)
+    ctx = window.context
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    proposals: list = []
+    ctx.sig_proposal_ready.connect(lambda p, s: proposals.append(p))
+    QTest.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(window.cancel_action.isEnabled, timeout=5_000)
+    QTest.keyClick(window, Qt.Key.Key_Escape)
+    assert "cancelled" in window.status.text
+    qtbot.wait(12_000)
+    assert proposals == [] and window.last_proposal_dialog is None
+
+    qtbot.waitUntil(lambda: len(_served(ctx.state.plan)) >= 3, timeout=180_000)
+    plan = ctx.state.plan
+    lock = next(s.order_id for r in plan.routes for s in r.stops if s.status.value == "planned")
+    assert window.dispatcher.set_locked([lock], True)
+    QTest.keyClick(window, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
+    box = window.last_plan_day_confirm
+    assert box.isVisible()
+    words = box.text() + box.informativeText()
+    assert "The day has started" in words and "1 locked stop unlocked" in words
+    assert "as history" in words and "undone" in words
+    shot(box, tmp_path, "plan_day_confirm")
+    go = next(b for b in box.buttons() if b.text().startswith("Plan again"))
+    days: list = []
+    ctx.sig_day_proposal_ready.connect(days.append)
+    served_before = _served(ctx.state.plan)
+    QTest.mouseClick(go, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(days), timeout=120_000)
+    dialog = window.last_proposal_dialog
+    assert dialog.windowTitle() == "Plan the day again (from now)"
+    shot(dialog, tmp_path, "plan_day_proposal")
+    before = ctx.state.plan
+    QTest.mouseClick(dialog.accept_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: ctx.state.plan is not before, timeout=20_000)
+    after = ctx.state.plan
+    served_after = {s.order_id: r.vehicle_id for r in after.routes for s in r.stops}
+    assert all(served_after.get(o) == v for o, v in served_before.items())  # history stays
+    assert not any(s.locked for r in after.routes for s in r.stops)
+    stored = ctx.dispatch.load_plan(ctx.state.index.depot.id, ctx.day)
+    assert not any(s.locked for r in stored.routes for s in r.stops)
+    shot(window, tmp_path, "plan_day_accepted")
+    window.dispatcher.undo_stack.undo()
+    qtbot.waitUntil(lambda: any(s.locked for r in ctx.state.plan.routes for s in r.stops),
+                    timeout=20_000)  # fmt: skip
+    back = ctx.dispatch.load_plan(ctx.state.index.depot.id, ctx.day)
+    assert {r.vehicle_id: r.order_ids for r in back.routes} == {
+        r.vehicle_id: r.order_ids for r in before.routes}  # fmt: skip
+
+
+def test_a_dispatcher_is_not_offered_plan_the_day_on_a_live_day(qtbot, desk):
+    window = desk("dispatcher", "dana")
+    assert not window.plan_action.isEnabled()
+    assert "supervisor" in window.plan_action.toolTip()
+    window._on_plan_day_triggered()  # even if reached somehow: refused with the reason
+    assert "supervisor" in window.status.text
+    jobs = window.context.jobs
+    assert not jobs.is_running(JobKind.PLAN) and not jobs.is_running(JobKind.REPLAN)
