@@ -33,7 +33,7 @@ from app.sync.commands import exception_command
 from app.sync.link import SyncLink
 from app.telemetry.session import LiveSession
 from app.tiles.service import TileService
-from app.travel.choose import travel_model_for
+from app.travel.choose import TravelChoice, choose
 from engine.model import Plan
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class AppContext(QObject):
         self.heap: HeapKeeper | None = None
         self.dispatch: DispatchService | None = None  # once the day is open
         self.fleet: SimulatorDriver | None = None  # the demo depot's simulated vans
+        self.travel: TravelChoice | None = None  # the open depot's travel source
         self.tiles = self._open_tiles()
         self.board = ExceptionBoard(self)
         self.live = LiveSession(
@@ -127,16 +128,23 @@ class AppContext(QObject):
         if opened.seeded:
             self.sig_status.emit(f"Loaded the demo day: {opened.seeded} orders")
         depot, day = opened.depot, opened.day
+        self.travel = travel = choose(depot)
+        if travel.warning:
+            self.sig_status.emit(travel.warning)
+        if travel.network is not None and not self.settings.tile_url:
+            from app.tiles.setup import draw_network
+
+            draw_network(self.tiles, travel.network)
         if self.sync is not None:
             self.sync.attach(depot.id, day.day)
             day = load_day(self.store, depot.id, day.day)
         self.dispatch = DispatchService(
-            self.store, travel_model_for(depot), actor=self.actor, role=self.settings.role,
+            self.store, travel.model, actor=self.actor, role=self.settings.role,
             positions=lambda: states_from_fixes(self.live.positions()), state=self.state,
             on_write=self.sync.on_write if self.sync is not None else None,
         )  # fmt: skip
         self.day_jobs.dispatch = self.dispatch
-        self.rules.open_day(depot.id, day.day, self.dispatch, travel_model_for(depot))
+        self.rules.open_day(depot.id, day.day, self.dispatch, travel.model)
         problems = self.link.check_day(depot.id, day.day)
         if problems:
             self.sig_status.emit(

@@ -127,6 +127,9 @@ class Depot:
     timezone: str = "UTC"
     docks: tuple[Dock, ...] = ()
     address: str = ""
+    #: Where its travel times come from: ``roads:NAME``, ``osrm:URL``, ``straight[:DETOUR]``
+    #: or empty (the street network whose area holds it); read by ``app.travel.choose``.
+    travel: str = ""
 
 
 @dataclass(frozen=True)

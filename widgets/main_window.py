@@ -351,6 +351,14 @@ class MainWindow(QMainWindow):
         database = ctx.database_label()
         status.set_field("database", f"Database: {database}", "offline" in database)
         status.set_field("outbox", f"Outbox: {ctx.outbox_pending()} pending")
+        travel = ctx.travel
+        if travel is not None:
+            status.set_field(
+                "travel",
+                f"⚠ Travel: {travel.label}" if travel.warning else f"Travel: {travel.label}",
+                bool(travel.warning),
+                travel.warning or f"Travel times from {travel.label}",
+            )
         counts = self.board.open_by_severity()
         status.set_field(
             "exceptions",

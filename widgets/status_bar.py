@@ -37,8 +37,8 @@ class DeskStatusBar:
         self.busy.setRange(0, 0)
         self.busy.hide()
         bar.addPermanentWidget(self.busy)
-        for key in ("exceptions", "proposals", "routes", "broker", "database", "outbox", "user",
-                    "clock"):  # fmt: skip
+        for key in ("exceptions", "proposals", "routes", "travel", "broker", "database", "outbox",
+                    "user", "clock"):  # fmt: skip
             label = QLabel(parent)
             label.setObjectName(f"status_{key}")
             bar.addPermanentWidget(label)

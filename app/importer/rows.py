@@ -23,7 +23,7 @@ MAX_DEPOT_DISTANCE_M = 300_000.0
 
 #: Columns (or JSON keys) each kind understands, besides ``capacity_*``/``demand_*``/windows.
 COLUMNS: dict[str, frozenset[str]] = {
-    "depots": frozenset({"id", "name", "lat", "lon", "timezone", "docks", "address"}),
+    "depots": frozenset({"id", "name", "lat", "lon", "timezone", "docks", "address", "travel"}),
     "docks": frozenset(
         {"id", "depot_id", "name", "prep_minutes", "post_minutes", "load_minutes_per_order"}
     ),
@@ -152,9 +152,29 @@ def parse_depot(r: RowReader) -> Depot | None:
         r.error("timezone", f"{zone!r} is not an IANA time zone name (e.g. America/Denver)")
     docks = _docks(r, depot_id)
     address = r.text("address")
+    travel = _travel(r)
     if r.errors or point is None:
         return None
-    return Depot(depot_id, name, point, zone, docks, address)
+    return Depot(depot_id, name, point, zone, docks, address, travel)
+
+
+def _travel(r: RowReader) -> str:
+    """The depot's travel source, checked: a street network it names must be imported."""
+    from app.roads.library import find_network
+    from app.settings import user_data_dir
+    from app.travel.choose import TravelSource
+
+    try:
+        source = TravelSource.parse(r.text("travel"))
+        if source.kind == "roads":
+            find_network(user_data_dir(), source.value)
+    except ValueError as exc:
+        r.error("travel", str(exc))
+        return ""
+    except KeyError as exc:
+        r.error("travel", str(exc.args[0]))
+        return ""
+    return source.text()
 
 
 def _docks(r: RowReader, depot_id: str) -> tuple[Dock, ...]:

@@ -45,10 +45,17 @@ from app.importer.rows import (
     parse_wave,
     show,
 )
+from app.travel.choose import (
+    MAX_STREET_DISTANCE_M,
+    TravelChoice,
+    choose,
+    distance_to_streets,
+)
 from engine.model import Depot, Driver, Order, Vehicle, Wave
 from engine.release import wave_for_order
 
 BATCH_SIZE = 2000  # good rows handed to the sink at a time
+TRAVEL_WARNING = "travel"  # a depot of the orders plans on straight lines (warned once)
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,15 @@ class _Day:
         self.refused: dict[str, str] = {}  # depot id -> where its row was refused
         self._fleet: dict[str, checks.Fleet] = {}
         self._reach: dict[str, checks.Reach] = {}
+        self._travel: dict[str, TravelChoice] = {}
+
+    def travel(self, depot: Depot) -> tuple[TravelChoice, bool]:
+        """The depot's travel choice, and whether this import asks for it the first time."""
+        known = self._travel.get(depot.id)
+        if known is not None:
+            return known, False
+        self._travel[depot.id] = found = choose(depot)
+        return found, True
 
     def fleet(self, depot_id: str) -> list[Vehicle]:
         return [v for v in self.vehicles.values() if v.depot_id == depot_id]
@@ -261,7 +277,9 @@ class RowValidator:
         if batch:
             self._hand_on(report, kind, batch)
         for (what, depot_id), count in sorted(skipped.items()):
-            if what == checks.NO_DRIVERS:
+            if what == TRAVEL_WARNING:
+                report.warn(state.travel(state.depots[depot_id])[0].warning)
+            elif what == checks.NO_DRIVERS:
                 report.warn(
                     f"window reachability not checked for {count} order(s) of depot "
                     f"{depot_id}: no drivers known for their day"
@@ -310,6 +328,9 @@ class RowValidator:
                 item = _check_cutoff(item, report, record, state)
         if item is not None and kind == "depots":
             item = _keep_dock_rates(item, state.depots.get(item.id))
+            if not reader.errors:
+                state._travel.pop(item.id, None)
+                _warn_travel(state.travel(item)[0], report, record)
         if reader.errors:
             if row_id and kind == "depots" and row_id not in state.depots:
                 state.refused[row_id] = f"{report.file}:{record.where}"
@@ -376,8 +397,32 @@ def _describe(report: FileReport, parsed: ParsedFile) -> None:
                 report.warn(f"column {column!r} is not part of the {kind} format, ignored")
 
 
+def _warn_travel(choice: TravelChoice, report: FileReport, record: Record | None) -> None:
+    if choice.warning:
+        row = record.row if record is not None else None
+        where = record.where if record is not None else ""
+        report.warn(choice.warning, row=row, field_name="travel", where=where)
+
+
+def _check_streets(order: Order, reader: RowReader, choice: TravelChoice) -> None:
+    """An order too far from every street of its depot's network cannot be driven to."""
+    lat, lon = order.location.lat, order.location.lon
+    away = distance_to_streets(choice, lat, lon)
+    if away is not None and away > MAX_STREET_DISTANCE_M:
+        reader.error(
+            "lat,lon",
+            f"({lat}, {lon}) is {away:,.0f} m from the nearest street of network "
+            f"{choice.network_name!r} (more than {MAX_STREET_DISTANCE_M:,.0f} m): outside "
+            "its area, or wrong coordinates?",
+        )
+
+
 def _check_order(order: Order, reader: RowReader, state: _Day, skipped: Counter) -> None:
     depot = state.depots[order.depot_id]
+    choice, first = state.travel(depot)
+    if first and choice.warning:
+        skipped[(TRAVEL_WARNING, depot.id)] += 1
+    _check_streets(order, reader, choice)
     for name, reason in state.fleet_check(depot).problems(order):
         if name == checks.NO_VEHICLES:
             skipped[(name, depot.id)] += 1

@@ -308,9 +308,9 @@ def write_demo_day(day_input: DayInput, out_dir: str | Path) -> list[Path]:
     files = [
         _write(
             out / "depots.csv",
-            ["id", "name", "lat", "lon", "timezone", "docks", "address"],
+            ["id", "name", "lat", "lon", "timezone", "docks", "address", "travel"],
             ([d.id, d.name, _num(d.location.lat), _num(d.location.lon), d.timezone,
-              len(d.docks), d.address] for d in day_input.depots),
+              len(d.docks), d.address, d.travel] for d in day_input.depots),
         ),
         _write(
             out / "vehicles.csv",

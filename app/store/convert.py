@@ -78,6 +78,7 @@ def depot_snapshot(d: Depot) -> dict[str, Any]:
         "lon": float(d.location.lon),
         "timezone": d.timezone,
         "address": d.address,
+        "travel": d.travel,
         "docks": [
             {
                 "id": k.id,
@@ -102,12 +103,13 @@ def depot_from_row(r: DepotRow) -> Depot:
             for k in r.docks
         ),
         address=r.address,
+        travel=r.travel or "",
     )
 
 
 def fill_depot(r: DepotRow, d: Depot) -> None:
     r.name, r.lat, r.lon = d.name, float(d.location.lat), float(d.location.lon)
-    r.timezone, r.address = d.timezone, d.address
+    r.timezone, r.address, r.travel = d.timezone, d.address, d.travel
 
     def fill(k: DockRow, dock: Dock) -> None:
         k.id, k.name = dock.id, dock.name

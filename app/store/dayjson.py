@@ -51,7 +51,7 @@ def _depot(d: dict) -> Depot:
     return Depot(str(d["id"]), str(d.get("name", "")), Location(float(d["lat"]), float(d["lon"])),
                  str(d.get("timezone", "UTC")),
                  tuple(Dock(str(k["id"]), str(k.get("name", ""))) for k in d.get("docks", ())),
-                 str(d.get("address", "")))  # fmt: skip
+                 str(d.get("address", "")), str(d.get("travel", "")))  # fmt: skip
 
 
 def _vehicle(d: dict) -> Vehicle:

@@ -39,6 +39,7 @@ class DepotRow(Versioned, Audited, Base):
     lon: Mapped[float] = mapped_column(Float, nullable=False)
     timezone: Mapped[str] = mapped_column(String(64), nullable=False, default="UTC")
     address: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    travel: Mapped[str] = mapped_column(String(500), nullable=False, default="", server_default="")
     docks: Mapped[list[DockRow]] = relationship(
         order_by="DockRow.position", cascade="all, delete-orphan", lazy="selectin"
     )

@@ -55,3 +55,20 @@ def open_tile_service(
         cache.clear()
         cache.set_metadata(basemap=stamp)
     return TileService(cache, renderer=BasemapRenderer(lines))
+
+
+def draw_network(service: TileService, network: object) -> bool:
+    """Have a basemap service draw ``network`` from now on (a depot in another city); its
+    cache is emptied when it held another network's tiles. False with an online source."""
+    if service.source is not None:
+        return False
+    lines = StreetLines.from_network(network)
+    stamp = basemap_stamp(lines)
+    if service.renderer is not None and service.cache.metadata().get("basemap") == stamp:
+        return True
+    if service.cache.metadata().get("basemap") != stamp:
+        log.info("basemap cache %s: another street network, starting afresh", service.cache.path)
+        service.cache.clear()
+        service.cache.set_metadata(basemap=stamp)
+    service.renderer = BasemapRenderer(lines)
+    return True

@@ -120,8 +120,8 @@ def write_day(folder: Path, *, orders: int = 1000, seed: int = 3) -> dict[int, s
         skill = rnd.choices(["", "refrigerated", "tail_lift"], weights=[18, 1, 1])[0]
         rows.append({
             "id": f"O{i:05d}", "depot_id": "D1",
-            "lat": f"{DEPOT[0] + rnd.uniform(-0.1, 0.1):.6f}",
-            "lon": f"{DEPOT[1] + rnd.uniform(-0.13, 0.13):.6f}",
+            "lat": f"{DEPOT[0] + rnd.uniform(-0.04, 0.04):.6f}",  # on the streets
+            "lon": f"{DEPOT[1] + rnd.uniform(-0.05, 0.05):.6f}",
             "demand_kg": f"{rnd.uniform(2, 40):.1f}", "demand_m3": f"{rnd.uniform(0.02, 0.4):.2f}",
             "window_start": start, "window_end": end, "window2_start": start2, "window2_end": end2,
             "service_minutes": str(rnd.choice([3, 5, 8])), "skills": skill,
