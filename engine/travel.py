@@ -167,7 +167,8 @@ class _Period:
 
     def forget(self) -> None:
         self.nodes = np.empty(0, dtype=np.int64)
-        self.pos: dict[int, int] = {}
+        # compact junction number -> its row in ``packed`` (-1: not computed yet)
+        self.pos = np.full(len(self.junctions), -1, dtype=np.int64)
         self.packed = np.empty((0, 0))
         self.count = 0
 
@@ -242,10 +243,10 @@ class StreetNetworkTravelModel:
         same), cached: one Dijkstra run per junction never asked for before."""
         targets = nodes if targets is None else targets
         wanted = nodes if targets is nodes else np.unique(np.concatenate([nodes, targets]))
-        missing = [int(n) for n in wanted if int(n) not in period.pos]
+        missing = wanted[period.pos[wanted] < 0].tolist()
         if period.count + len(missing) > self.max_cached_nodes:
             period.forget()
-            missing = [int(n) for n in wanted]
+            missing = wanted.tolist()
         if missing:
             started = time.perf_counter()
             k_old = period.count
@@ -260,13 +261,10 @@ class StreetNetworkTravelModel:
             packed[k_old : len(known), : len(known)] = new_rows
             packed[:k_old, k_old : len(known)] = new_rows[:, :k_old].T  # undirected graph
             period.count = len(known)
-            period.pos.update((n, k_old + i) for i, n in enumerate(missing))
+            period.pos[missing] = np.arange(k_old, k_old + len(missing))
             log.debug("%d new junctions in %.2f s", len(missing), time.perf_counter() - started)
-        pos = period.pos
-        rows = np.fromiter((pos[int(n)] for n in nodes), dtype=np.int64, count=len(nodes))
-        cols = rows
-        if targets is not nodes:
-            cols = np.fromiter((pos[int(n)] for n in targets), dtype=np.int64, count=len(targets))
+        rows = period.pos[nodes]
+        cols = rows if targets is nodes else period.pos[targets]
         found: np.ndarray = period.packed[np.ix_(rows, cols)]
         return found
 

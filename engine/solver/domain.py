@@ -142,8 +142,8 @@ def _grown(
     rows and columns from the travel model, everything else kept."""
     n = len(points)
     old = problem.distance.shape[0]
-    dist = np.zeros((n, n))
-    dur = np.zeros((n, n))
+    dist = np.empty((n, n))  # every entry is written below
+    dur = np.empty((n, n))
     dist[:old, :old] = problem.distance
     dur[:old, :old] = problem.duration
     fresh = [points[i] for i in rows]
