@@ -54,6 +54,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--to", metavar="FILE", help="with --record: write the recorded day here, not the library"
     )
+    parser.add_argument(
+        "--roads",
+        metavar="NAME",
+        help="build the day on this street network (`main.py roads list`) instead of the "
+        "shipped city, with its own depot, time zone and street names",
+    )
+    parser.add_argument(
+        "--depot",
+        metavar="LAT,LON",
+        help="with --roads: the depot near here (default: the network's middle)",
+    )
+    parser.add_argument(
+        "--timezone",
+        metavar="TZ",
+        help="with --roads: the depot's IANA time zone, e.g. "
+        "Europe/Brussels (default: guessed from the longitude, a fixed UTC offset)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,8 +81,23 @@ def run(args: argparse.Namespace) -> int:
     if not args.out and not args.record:
         print("demo: give --out DIR (the import files) and/or --record (a recorded day)")
         return 2
-    day = args.day or demo_today()
-    day_input = generate_demo_day(args.seed, day)
+    if args.roads:
+        if args.record:
+            print("demo: --record runs the shipped city's day; with --roads give --out DIR and "
+                  "import it", file=sys.stderr)  # fmt: skip
+            return 2
+        try:
+            site, network, day = _site(args)
+        except ValueError as exc:
+            print(f"demo: {exc}", file=sys.stderr)
+            return 2
+        day_input = generate_demo_day(args.seed, day, network, site=site)
+    else:
+        if args.depot or args.timezone:
+            print("demo: --depot and --timezone go with --roads NAME", file=sys.stderr)
+            return 2
+        day = args.day or demo_today()
+        day_input = generate_demo_day(args.seed, day)
     depot = day_input.depots[0]
     print(
         f"Demo day {day} (seed {args.seed}) at {depot.name}: {len(day_input.vehicles)} vehicles, "
@@ -87,6 +119,50 @@ def run(args: argparse.Namespace) -> int:
     if args.record:
         return _record(args, day)
     return 0
+
+
+def _site(args: argparse.Namespace):
+    """(site, network, day) for ``--roads NAME [--depot LAT,LON] [--timezone TZ]``."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from app.roads.library import find_network
+    from app.settings import user_data_dir
+    from app.simulator.demo_day import site_for_network
+    from engine.roads import StreetNetwork
+
+    try:
+        entry = find_network(user_data_dir(), args.roads)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from exc
+    network = StreetNetwork.load(entry.path)
+    near = None
+    if args.depot:
+        try:
+            lat, lon = (float(v) for v in args.depot.split(","))
+        except ValueError as exc:
+            raise ValueError(f"--depot {args.depot!r}: expected LAT,LON in degrees") from exc
+        if not entry.contains(lat, lon, margin_deg=0.01):
+            box = network.bounds
+            raise ValueError(
+                f"--depot {lat},{lon} lies outside network {entry.name!r} "
+                f"(S,W,N,E {box.south:.4f},{box.west:.4f},{box.north:.4f},{box.east:.4f})"
+            )
+        near = (lat, lon)
+    zone = args.timezone
+    if zone is None:
+        lon_mid = (network.bounds.west + network.bounds.east) / 2
+        hours = round(lon_mid / 15)
+        zone = "UTC" if hours == 0 else f"Etc/GMT{'-' if hours > 0 else '+'}{abs(hours)}"
+        print(f"Time zone {zone} guessed from the longitude (no daylight saving); give "
+              "--timezone (e.g. Europe/Brussels) for the real one")  # fmt: skip
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"--timezone {zone!r} is not an IANA time zone name") from exc
+    day = args.day or datetime.now(tz).date()
+    site = site_for_network(entry.name, entry.path, network, near=near, timezone=zone)
+    return site, network, day
 
 
 def _record(args: argparse.Namespace, day: date) -> int:

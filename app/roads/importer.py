@@ -49,6 +49,7 @@ class StreetLines:
     highway: list[str] = field(default_factory=list)
     oneway: list[bool] = field(default_factory=list)
     maxspeed: list[float] = field(default_factory=list)  # km/h, NaN when not posted
+    names: list[str] = field(default_factory=list)  # the street's name ("" when none)
     dropped: Counter[str] = field(default_factory=Counter)
     where: list[str] = field(default_factory=list)  # the file row of each line
     crs: str = "WGS84 lon/lat (EPSG:4326)"
@@ -56,9 +57,16 @@ class StreetLines:
     to_lonlat: Any = None  # the file's coordinates to lon/lat (None: already lon/lat)
 
     def add(
-        self, xy: np.ndarray, highway: str, oneway: bool, maxspeed: float, where: str = ""
+        self,
+        xy: np.ndarray,
+        highway: str,
+        oneway: bool,
+        maxspeed: float,
+        where: str = "",
+        name: str = "",
     ) -> None:
         self.where.append(where)
+        self.names.append(name)
         self.coords.append(xy)
         self.highway.append(highway)
         self.oneway.append(oneway)
@@ -173,7 +181,8 @@ def _add_line(out: StreetLines, xy: np.ndarray, tags: Any, highway: str, where: 
     if direction == -1:
         xy = xy[::-1]
     speed = parse_speed(tags.get("maxspeed") or tags.get("maxspeed_kmh"))
-    out.add(xy, highway, direction != 0, speed, where)
+    name = tags.get("name")
+    out.add(xy, highway, direction != 0, speed, where, str(name).strip() if name else "")
 
 
 # ---- readers ----------------------------------------------------------------------------
@@ -423,6 +432,7 @@ class Segments:
     highway: np.ndarray  # str per segment
     oneway: np.ndarray  # bool
     maxspeed: np.ndarray  # float km/h, NaN when not posted
+    names: np.ndarray  # str per segment ("" when none)
 
 
 def cut_at_junctions(lines: StreetLines) -> Segments:
@@ -487,6 +497,7 @@ def cut_at_junctions(lines: StreetLines) -> Segments:
         highway=np.asarray(lines.highway, dtype=object)[seg_line],
         oneway=np.asarray(lines.oneway, dtype=bool)[seg_line],
         maxspeed=np.asarray(lines.maxspeed, dtype=np.float64)[seg_line],
+        names=np.asarray(lines.names, dtype=object)[seg_line],
     )
 
 
@@ -522,6 +533,7 @@ def largest_component(
             highway=seg.highway[keep],
             oneway=seg.oneway[keep],
             maxspeed=seg.maxspeed[keep],
+            names=seg.names[keep],
         ),
         int(count),
         count - 1,
@@ -545,6 +557,7 @@ def write_network(seg: Segments, path: Path) -> None:
             "highway": pa.array(seg.highway.tolist(), pa.string()),
             "oneway": pa.array(seg.oneway, pa.bool_()),
             "maxspeed_kmh": pa.array(seg.maxspeed, pa.float64(), mask=np.isnan(seg.maxspeed)),
+            "name": pa.array(seg.names.tolist(), pa.string()),
             "geometry": pa.array(shapely.to_wkb(lines).tolist(), pa.binary()),
         }  # fmt: skip
     ).replace_schema_metadata({"geo": json.dumps(geo)})

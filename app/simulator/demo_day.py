@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,7 +30,7 @@ from engine.model import (
     Vehicle,
     Wave,
 )
-from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
+from engine.roads import DEMO_CITY_NETWORK, NO_DELIVERY, StreetNetwork
 
 log = logging.getLogger(__name__)
 
@@ -104,23 +104,81 @@ def grid_address(net: StreetNetwork, lat: float, lon: float, edge: int) -> str:
     return f"{number} {side} {street}"
 
 
-def _depot(net: StreetNetwork) -> Depot:
+@dataclass(frozen=True)
+class DemoSite:
+    """Where a demo day happens: its depot (id, name, near which point), time zone, and how
+    addresses are written (the shipped city's grid, or street names from the network)."""
+
+    depot_id: str = DEPOT_ID
+    depot_name: str = "Salt Lake West Depot"
+    near: tuple[float, float] | None = DEPOT_NEAR  # None: the network's middle
+    timezone: str = DEMO_TIMEZONE
+    city: str = "Salt Lake City, UT"
+    travel: str = ""
+    street_names: tuple[str, ...] | None = None  # per edge; None: the shipped city's grid
+
+    def address(self, net: StreetNetwork, lat: float, lon: float, edge: int, k: int) -> str:
+        if self.street_names is None:
+            return grid_address(net, lat, lon, edge)
+        name = self.street_names[edge] or f"{net.edge_highway(edge).replace('_', ' ')} road"
+        return f"{2 + (k * 7919) % 180} {name}"
+
+
+#: The shipped demo: Salt Lake City's west side.
+SLC_SITE = DemoSite()
+
+
+def site_for_network(
+    name: str,
+    network_path: Path,
+    net: StreetNetwork,
+    *,
+    near: tuple[float, float] | None = None,
+    timezone: str = "UTC",
+    depot_id: str = "",
+    depot_name: str = "",
+) -> DemoSite:
+    """A demo site on an imported street network: its depot, time zone and street names."""
+    import pyarrow.parquet as pq
+
+    names: tuple[str, ...] = ("",) * net.edge_count
+    schema = pq.read_schema(network_path)
+    if "name" in schema.names:
+        column = pq.read_table(network_path, columns=["name"]).column("name")
+        names = tuple(str(v or "") for v in column.to_pylist())
+    title = name.replace("_", " ").replace("-", " ").title()
+    return DemoSite(
+        depot_id=depot_id or f"{name.upper().replace('_', '-')[:20]}-1",
+        depot_name=depot_name or f"{title} Depot",
+        near=near,
+        timezone=timezone,
+        city=title,
+        travel=f"roads:{name}",
+        street_names=names,
+    )
+
+
+def _depot(net: StreetNetwork, site: DemoSite = SLC_SITE) -> Depot:
     usable = np.array([c in ("tertiary", "unclassified", "secondary") for c in net.classes])
+    if not usable.any():
+        usable = np.array([c not in NO_DELIVERY for c in net.classes])
     on_usable = np.unique(
         np.concatenate([net.edge_u, net.edge_v])[np.tile(usable[net.edge_class], 2)]
     )
-    x, y = net.projection.forward(DEPOT_NEAR[0], DEPOT_NEAR[1])
+    if site.near is None:  # the middle of the network: the node nearest its median point
+        x, y = float(np.median(net.node_x)), float(np.median(net.node_y))
+    else:
+        x, y = net.projection.forward(site.near[0], site.near[1])
     node = on_usable[np.argmin(np.hypot(net.node_x[on_usable] - x, net.node_y[on_usable] - y))]
     lat, lon = round(float(net.node_lat[node]), 6), round(float(net.node_lon[node]), 6)
     edge = int(np.flatnonzero((net.edge_u == node) | (net.edge_v == node))[0])
     docks = tuple(
-        Dock(f"{DEPOT_ID}-{i}", name, load_minutes_per_order=rate)
+        Dock(f"{site.depot_id}-{i}", name, load_minutes_per_order=rate)
         for i, (name, rate) in enumerate(DOCKS, start=1)
     )
-    address = grid_address(net, lat, lon, edge) + ", Salt Lake City, UT"
-    return Depot(
-        DEPOT_ID, "Salt Lake West Depot", Location(lat, lon), DEMO_TIMEZONE, docks, address
-    )
+    address = f"{site.address(net, lat, lon, edge, 0)}, {site.city}"
+    return Depot(site.depot_id, site.depot_name, Location(lat, lon), site.timezone, docks,
+                 address, site.travel)  # fmt: skip
 
 
 def _fleet_mix(size: int | None) -> list[tuple]:
@@ -137,9 +195,10 @@ def _fleet_mix(size: int | None) -> list[tuple]:
 
 
 def _fleet(
-    day: date, rng: np.random.Generator, size: int | None = None
+    day: date, rng: np.random.Generator, size: int | None = None, site: DemoSite = SLC_SITE
 ) -> tuple[tuple[Vehicle, ...], tuple[Driver, ...]]:
-    tz = ZoneInfo(DEMO_TIMEZONE)
+    tz = ZoneInfo(site.timezone)
+    depot_id = site.depot_id
     vehicles: list[Vehicle] = []
     drivers: list[Driver] = []
     for type_name, count, kg, m3, per_km, per_hour, fixed, cold in _fleet_mix(size):
@@ -153,7 +212,7 @@ def _fleet(
                 skills.add("refrigerated")
             label = "Van" if type_name == "van" else "Truck"
             vehicles.append(
-                Vehicle(vid, DEPOT_ID, {"kg": kg, "m3": m3}, type_name, f"{label} {i + 1:02d}",
+                Vehicle(vid, depot_id, {"kg": kg, "m3": m3}, type_name, f"{label} {i + 1:02d}",
                         frozenset(skills), per_km, per_hour, fixed)
             )  # fmt: skip
     for n, vehicle in enumerate(vehicles):
@@ -162,14 +221,13 @@ def _fleet(
         name = f"{_FIRST[rng.integers(len(_FIRST))]} {_LAST[rng.integers(len(_LAST))]}"
         brk = Break(at(b_from), at(b_to), timedelta(minutes=30))
         drivers.append(
-            Driver(f"D{n + 1:02d}", name, DEPOT_ID, at(start), at(end), (brk,),
+            Driver(f"D{n + 1:02d}", name, depot_id, at(start), at(end), (brk,),
                    vehicle_id=vehicle.id)
         )  # fmt: skip
     return tuple(vehicles), tuple(drivers)
 
 
-def _windows(day: date, rng: np.random.Generator) -> tuple[TimeWindow, ...]:
-    tz = ZoneInfo(DEMO_TIMEZONE)
+def _windows(day: date, rng: np.random.Generator, tz: ZoneInfo) -> tuple[TimeWindow, ...]:
     at = lambda h: datetime.combine(day, time(h), tz)  # noqa: E731
     kind = rng.random()
     spans: tuple[tuple[int, int], ...]
@@ -207,22 +265,25 @@ def generate_demo_day(
     *,
     orders: int = ORDER_COUNT,
     vehicles: int | None = None,
+    site: DemoSite = SLC_SITE,
 ) -> DayInput:
     """A realistic, feasible day at the demo depot; the same seed and day give the same day.
 
     ``orders`` and ``vehicles`` size it (the benchmark's larger days; the fleet keeps its
-    mix of vans and trucks); the defaults are the demo day.
+    mix of vans and trucks); the defaults are the demo day. ``site`` puts the day on
+    another network (its depot, time zone and street names: :func:`site_for_network`).
     """
     day = day or demo_today()
     net = network or StreetNetwork.load(DEMO_CITY_NETWORK)
     rng = np.random.default_rng([seed, day.toordinal()])
-    depot = _depot(net)
-    fleet, drivers = _fleet(day, rng, vehicles)
+    depot = _depot(net, site)
+    fleet, drivers = _fleet(day, rng, vehicles, site)
+    tz = ZoneInfo(site.timezone)
     points = net.random_street_points(rng, orders)
     out: list[Order] = []
     for i in range(orders):
         lat, lon = round(float(points.lat[i]), 6), round(float(points.lon[i]), 6)
-        windows = _windows(day, rng)
+        windows = _windows(day, rng, tz)
         demand, minutes, skills = _demand(rng)
         priority = int(rng.choice([0, 1, 2], p=[0.87, 0.10, 0.03]))
         if rng.random() < 0.5:
@@ -232,7 +293,7 @@ def generate_demo_day(
         out.append(
             Order(
                 id=f"O{day:%Y%m%d}-{i + 1:04d}",
-                depot_id=DEPOT_ID,
+                depot_id=site.depot_id,
                 location=Location(lat, lon),
                 demand=demand,
                 windows=windows,
@@ -240,29 +301,29 @@ def generate_demo_day(
                 skills=skills,
                 priority=priority,
                 customer=customer,
-                address=grid_address(net, lat, lon, int(points.edge[i])),
+                address=site.address(net, lat, lon, int(points.edge[i]), i + 1),
                 wave="W1" if windows[0].start.hour < 12 else "W2",
             )
         )
-    out = _arrivals(out, day, seed)
-    return DayInput(day, (depot,), fleet, drivers, tuple(out), waves=_waves(day))
+    out = _arrivals(out, day, seed, tz)
+    return DayInput(day, (depot,), fleet, drivers, tuple(out), waves=_waves(day, site))
 
 
-def _waves(day: date) -> tuple[Wave, ...]:
-    tz = ZoneInfo(DEMO_TIMEZONE)
+def _waves(day: date, site: DemoSite = SLC_SITE) -> tuple[Wave, ...]:
+    tz, depot_id = ZoneInfo(site.timezone), site.depot_id
     at = lambda t: datetime.combine(day, t, tz)  # noqa: E731
     return tuple(
-        Wave(wid, DEPOT_ID, at(cut), at(a), at(b), tuple(f"{DEPOT_ID}-{n}" for n in docks))
+        Wave(wid, depot_id, at(cut), at(a), at(b), tuple(f"{depot_id}-{n}" for n in docks))
         for wid, cut, a, b, docks in WAVES
     )
 
 
-def _arrivals(orders: list[Order], day: date, seed: int) -> list[Order]:
+def _arrivals(orders: list[Order], day: date, seed: int, tz: ZoneInfo | None = None) -> list[Order]:
     """When each order came in: the afternoon and evening before, except a few afternoon
     deliveries ordered on the morning itself, after W1's cut-off (their own stream of
     random numbers, so the orders themselves are those of the same seed without it)."""
     rng = np.random.default_rng([seed, day.toordinal(), 2])
-    tz = ZoneInfo(DEMO_TIMEZONE)
+    tz = tz or ZoneInfo(DEMO_TIMEZONE)
     eve = datetime.combine(day - timedelta(days=1), time(15, 0), tz)
     afternoon = [i for i, o in enumerate(orders) if o.earliest.hour >= 13 and o.wave == "W2"]
     late = set(rng.choice(afternoon, size=min(LATE_ORDERS, len(afternoon)), replace=False).tolist())

@@ -16,6 +16,7 @@ from main import main
 
 # A small grid in Liège: 4 x 4 junctions 0.002° apart (about 140 m by 220 m).
 LAT0, LON0, STEP = 50.630, 5.570, 0.002
+RUES = ("", "Saint-Gilles", "Hors-Château", "Pierreuse")
 
 
 def _pt(i: int, j: int) -> tuple[float, float]:
@@ -27,9 +28,9 @@ def _grid_streets() -> list[tuple[list[tuple[float, float]], dict]]:
     (so lines cross at shared vertices and must be cut there), a footway and an island."""
     streets = []
     for i in range(4):
-        tags = {"highway": "residential", "maxspeed": "20 mph"}
+        tags = {"highway": "residential", "maxspeed": "20 mph", "name": f"Rue {RUES[i]}"}
         if i == 0:
-            tags = {"highway": "primary", "oneway": "yes"}
+            tags = {"highway": "primary", "oneway": "yes", "name": "Boulevard de la Sauvenière"}
         streets.append(([_pt(i, j) for j in range(4)], tags))
     for j in range(4):
         streets.append(([_pt(i, j) for i in range(4)], {"highway": "tertiary"}))
