@@ -168,7 +168,8 @@ def _depot(net: StreetNetwork, site: DemoSite = SLC_SITE) -> Depot:
     if site.near is None:  # the middle of the network: the node nearest its median point
         x, y = float(np.median(net.node_x)), float(np.median(net.node_y))
     else:
-        x, y = net.projection.forward(site.near[0], site.near[1])
+        fx, fy = net.projection.forward(site.near[0], site.near[1])
+        x, y = float(fx), float(fy)
     node = on_usable[np.argmin(np.hypot(net.node_x[on_usable] - x, net.node_y[on_usable] - y))]
     lat, lon = round(float(net.node_lat[node]), 6), round(float(net.node_lon[node]), 6)
     edge = int(np.flatnonzero((net.edge_u == node) | (net.edge_v == node))[0])
