@@ -31,6 +31,7 @@ from app.jobs.runner import JobKind
 from app.secrets import redact_url
 from widgets.dispatch_controller import DispatchController
 from widgets.exceptions_pane import ExceptionsPane
+from widgets.kpi_desk import KpiDesk
 from widgets.map_pane import MapPane
 from widgets.orders_controller import OrdersController
 from widgets.proposal_dialog import ProposalDialog
@@ -93,6 +94,10 @@ class MainWindow(QMainWindow):
         )
         self.tabifyDockWidget(self._docks["exceptions"], self._docks["rules"])
         self._docks["exceptions"].raise_()
+        self.kpi_desk = KpiDesk(self)  # the KPI pane, File ▸ Export day report…
+        self._add_dock("kpis", "KPIs", self.kpi_desk.pane, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self._docks["timeline"], self._docks["kpis"])
+        self._docks["timeline"].raise_()
         self.resizeDocks([self._docks["timeline"]], [380], Qt.Orientation.Vertical)
         self.resizeDocks(
             [self._docks["routes"], self._docks["exceptions"]],
@@ -163,6 +168,7 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
+        self.file_menu = file_menu
         self.import_action = QAction("&Import…", self, shortcut=QKeySequence("Ctrl+I"))
         self.import_action.setStatusTip("Import depots, vehicles, drivers and orders (CSV/JSON)")
         self.import_action.triggered.connect(lambda: self.orders.open_import())

@@ -110,6 +110,9 @@ def open_replay(window, path: str | Path) -> ReplayPlayer:
     if desk is not None:
         desk.pane.set_supervisor(False)
         desk.pause_action.setEnabled(False)
+    kpis = getattr(window, "kpi_desk", None)
+    if kpis is not None:  # the KPI pane shows the recorded day's (final) KPIs
+        kpis.set_recorded(path)
     bar = ReplayBar(player, window)
     window.addToolBarBreak()
     window.addToolBar(bar)

@@ -114,7 +114,7 @@ def _show(args: argparse.Namespace, settings: Any, store: Any) -> int:
     try:
         for d in days:
             result = compute_day(d.store, d.depot_id, d.day, save=not args.no_save,
-                                 source=d.source)  # fmt: skip
+                                 source=d.source, as_of=d.as_of, final=d.final)  # fmt: skip
             if d.store is not store and not args.no_save:
                 _keep(store, result)
             results.append(result)
@@ -130,17 +130,10 @@ def _show(args: argparse.Namespace, settings: Any, store: Any) -> int:
 
 def _keep(store: Any, result: Any) -> None:
     """A recorded day's values kept in the desk's database too (for its trends)."""
-    from datetime import UTC, datetime
+    from app.kpis.service import keep_values
 
-    from app.store import repository_kpis as rk
-
-    try:
-        with store.session() as s:
-            rk.save_kpis(s, result.depot_id, result.day,
-                         [v.to_json() for v in result.report.values], final=result.final,
-                         computed_at=datetime.now(UTC))  # fmt: skip
-    except Exception as exc:  # trends only
-        print(f"kpis: the values were not kept for trends ({exc})", file=sys.stderr)
+    if not keep_values(store, result):
+        print("kpis: the values were not kept for trends (see the log)", file=sys.stderr)
 
 
 def _entry(result: Any, v: Any) -> dict[str, Any]:

@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"report: {exc}", file=sys.stderr)
             return 1
         try:
-            result = compute_day(day.store, day.depot_id, day.day, source=day.source)
+            result = compute_day(day.store, day.depot_id, day.day, source=day.source,
+                                 as_of=day.as_of, final=day.final)  # fmt: skip
         finally:
             day.close()
         if day.store is not store:

@@ -36,6 +36,8 @@ class JobKind(enum.StrEnum):
     ORDER_PREVIEW = "order-preview"  # what changing or cancelling an order does to its route
     IMPORT = "import"  # an import of files into the store (File ▸ Import…)
     RULES = "rules"  # what the standing rules' firings do (app.rules)
+    KPIS = "kpis"  # the day's KPIs read from the store (app.kpis)
+    REPORT = "report"  # the day report's PDF and CSV
 
 
 @dataclass

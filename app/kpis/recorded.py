@@ -38,6 +38,7 @@ class RecordedStore:
     day: date
     path: Path
     folder: tempfile.TemporaryDirectory[str]
+    ended: datetime  # the last fix or event recorded: the day's KPIs are final as of then
 
     def close(self) -> None:
         self.store.close()
@@ -66,17 +67,17 @@ def open_recorded(path: str | Path) -> RecordedStore:
     try:
         store = open_store(f"sqlite:///{Path(folder.name) / 'day.db'}", workstation="recorded")
         try:
-            depot_id, day = _load(store, Path(path))
+            depot_id, day, ended = _load(store, Path(path))
         except BaseException:
             store.close()
             raise
     except BaseException:
         folder.cleanup()
         raise
-    return RecordedStore(store, depot_id, day, Path(path), folder)
+    return RecordedStore(store, depot_id, day, Path(path), folder, ended)
 
 
-def _load(store: Store, path: Path) -> tuple[str, date]:
+def _load(store: Store, path: Path) -> tuple[str, date, datetime]:
     with DayFile(path) as f:
         docs = f.json_rows("day_input")
         if len(docs) != 1:
@@ -140,4 +141,9 @@ def _load(store: Store, path: Path) -> tuple[str, date]:
                 logged = log_change(s, "command", str(cid), "insert", actor=str(actor),
                                  before=_json(before), after=doc)  # fmt: skip
                 logged.at = _dt(at) or logged.at
-        return f.depot_id or day.depots[0].id, day.day
+        latest = f.query(
+            "SELECT max(t) FROM (SELECT max(ts) AS t FROM fixes UNION ALL "
+            "SELECT max(ts) FROM events UNION ALL SELECT max(at) FROM plan_versions)"
+        )
+        ended = _dt(latest[0][0]) or start
+        return f.depot_id or day.depots[0].id, day.day, ended

@@ -85,6 +85,20 @@ def compute_day(
     return out
 
 
+def keep_values(store: Store, result: DayKpis) -> bool:
+    """Keep a day's values in ``store`` too (a recorded day's, computed in a store of its
+    own, in the desk's database for its trends); False when the database refused."""
+    try:
+        with store.session() as s:
+            rk.save_kpis(s, result.depot_id, result.day,
+                         [v.to_json() for v in result.report.values], final=result.final,
+                         computed_at=datetime.now(UTC))  # fmt: skip
+    except Exception:
+        log.warning("the day's KPI values were not kept for trends", exc_info=True)
+        return False
+    return True
+
+
 @dataclass
 class Trend:
     """Kept day values of KPIs over the last days: name -> [(day, value, final)]."""
@@ -153,6 +167,8 @@ class OpenDay:
     day: date
     source: str
     _close: Any = None
+    as_of: datetime | None = None  # a recorded day: its end (its KPIs are final)
+    final: bool | None = None
 
     def close(self) -> None:
         if self._close is not None:
@@ -196,4 +212,4 @@ def open_day(store: Store | None, day_text: str, depot: str | None, default_depo
     from app.kpis.recorded import open_recorded
 
     rec = open_recorded(path)
-    return OpenDay(rec.store, rec.depot_id, rec.day, str(path), rec.close)
+    return OpenDay(rec.store, rec.depot_id, rec.day, str(path), rec.close, rec.ended, True)

@@ -1,0 +1,171 @@
+"""The window's side of the KPIs: the KPI pane, File ▸ Export day report…, and computing
+the day's KPIs off the main thread — live for the day shown (every minute while the pane
+is shown), final for a recorded day (chosen in the pane, or the day a replay window shows).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from app.jobs.runner import JobKind, JobRunner
+from app.kpis.facts import TallyCache
+from widgets.kpi_pane import KpiPane
+
+log = logging.getLogger(__name__)
+
+LIVE_EVERY_MS = 60_000
+
+
+class KpiDesk(QObject):
+    """The KPI pane of one window, and what it asks for (see the module)."""
+
+    sig_computed = Signal(object)  # DayKpis
+    sig_report_written = Signal(object)  # ReportFiles
+
+    def __init__(self, window) -> None:
+        super().__init__(window)
+        self.window = window
+        self.context = window.context
+        self.pane = KpiPane(window)
+        self.recorded: str = ""  # a recorded day's path, else the day shown live
+        self.result: Any = None
+        self.trend: Any = None
+        self._tallies = TallyCache()
+        self._pending_export: str | None = None
+        self.jobs = JobRunner(self)
+        self.jobs.sig_job_done.connect(self._on_done)
+        self.jobs.sig_job_failed.connect(self._on_failed)
+        self.pane.sig_refresh_requested.connect(self.refresh)
+        self.pane.sig_day_chosen.connect(self.show_day)
+        self.pane.sig_export_requested.connect(self.export_dialog)
+        self.pane.sig_shown.connect(self._on_shown)
+        self.pane.sig_focus_order.connect(window.focus_order)
+        self.pane.sig_focus_exception.connect(window.focus_exception)
+        self.export_action = QAction("Export day &report…", window,
+                                     shortcut=QKeySequence("Ctrl+Shift+E"))  # fmt: skip
+        self.export_action.setStatusTip("The day's KPIs, charts, routes and exceptions as a PDF, "
+                                        "and every KPI row as CSV")  # fmt: skip
+        self.export_action.triggered.connect(self.export_dialog)
+        file_menu = getattr(window, "file_menu", None)
+        if file_menu is not None:
+            quit_action = next((a for a in file_menu.actions() if a.text() == "&Quit"), None)
+            file_menu.insertAction(quit_action, self.export_action)
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self._live_tick)
+        self.timer.start(LIVE_EVERY_MS)
+        self._offer_library()
+
+    # -- which day --------------------------------------------------------------------------
+    def _offer_library(self) -> None:
+        try:
+            from app.recorder.library import list_days
+
+            days = [(f"{e.summary.day} {e.summary.depot_id} (recorded)", str(e.path))
+                    for e in list_days()]  # fmt: skip
+        except Exception:  # an unreadable library: only the day shown
+            log.warning("the library of recorded days could not be listed", exc_info=True)
+            days = []
+        self.pane.set_recorded_days(days)
+
+    def set_recorded(self, path: str | Path) -> None:
+        """Show a recorded day's KPIs (a replay window shows its own day's)."""
+        self.pane.choose_day(str(path))
+
+    def show_day(self, path: str) -> None:
+        self.recorded = path
+        self.refresh()
+
+    def _on_shown(self) -> None:
+        if self.result is None and not self.jobs.is_running(JobKind.KPIS):
+            self.refresh()
+
+    def _live_tick(self) -> None:
+        if not self.recorded and self.pane.isVisible():
+            self.refresh()
+
+    # -- computing ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Compute the chosen day's KPIs off the main thread."""
+        from app.kpis.service import compute_day, keep_values, trend
+
+        store = self.context.store
+        if self.recorded:
+            path = self.recorded
+            self.pane.set_busy(f"Reading {Path(path).name}…")
+
+            def job(cancel, report):
+                from app.kpis.recorded import open_recorded
+
+                rec = open_recorded(path)
+                try:
+                    result = compute_day(rec.store, rec.depot_id, rec.day, source=path,
+                                         as_of=rec.ended, final=True)  # fmt: skip
+                finally:
+                    rec.close()
+                keep_values(store, result)
+                return result, trend(store, result.depot_id, result.day)
+
+        else:
+            index, day = self.context.state.index, self.context.day
+            if index is None or day is None:
+                self.pane.set_busy("No day open yet")
+                return
+            depot_id, now, tallies = index.depot.id, self.context.now(), self._tallies
+            self.pane.set_busy("Computing the day's KPIs…")
+
+            def job(cancel, report):
+                result = compute_day(store, depot_id, day, as_of=now, tallies=tallies)
+                return result, trend(store, depot_id, day)
+
+        self.jobs.submit(JobKind.KPIS, job)
+
+    def _on_done(self, kind, payload) -> None:
+        if kind is JobKind.REPORT:
+            self.window.status.show(f"Wrote {payload.pdf.name} ({payload.pages} pages) and "
+                                    f"{payload.csv.name} in {payload.seconds:.1f} s")  # fmt: skip
+            self.sig_report_written.emit(payload)
+            return
+        self.result, self.trend = payload
+        self.pane.show_result(self.result, self.trend)
+        self.sig_computed.emit(self.result)
+        if self._pending_export:
+            path, self._pending_export = self._pending_export, None
+            self.export(path)
+
+    def _on_failed(self, kind, message: str) -> None:
+        what = "The day report" if kind is JobKind.REPORT else "The KPIs"
+        self.pane.set_busy(f"{what} could not be made: {message}")
+        self.window.status.show_error(f"{what}: {message}")
+
+    # -- the day report -----------------------------------------------------------------------
+    def export_dialog(self) -> None:
+        day = self.result.day if self.result is not None else self.context.day
+        suggested = f"day-report-{day or 'today'}.pdf"
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export day report", suggested,
+                                              "PDF (*.pdf)")  # fmt: skip
+        if path:
+            self.export(path)
+
+    def export(self, path: str) -> None:
+        """Write the day report of the KPIs shown (computing them first if need be)."""
+        if not path.lower().endswith(".pdf"):
+            path += ".pdf"
+        if self.result is None:
+            self._pending_export = path
+            self.refresh()
+            return
+        from app.kpis.report import write_report
+
+        result, history = self.result, self.trend
+        self.window.status.show(f"Writing {Path(path).name}…")
+        self.jobs.submit(JobKind.REPORT, lambda cancel, report: write_report(result, path,
+                                                                             history))  # fmt: skip
+
+    def warn(self, text: str) -> None:
+        QMessageBox.warning(self.window, "KPIs", text)
