@@ -5,7 +5,8 @@ its way there, ``app.sync.link``); ``DayState`` holds the day, ``DayClock`` its 
 ``LiveSession`` runs telemetry, ``DayJobs`` the background jobs with their typed results
 (``app.jobs.day``). ``start()`` opens the day (``app.day.opening``), builds the
 ``DispatchService`` — the day state's one writer — and starts live telemetry, with the demo
-depot's simulated fleet (``app.simulator.driver``) and the standing rules (``app.rules``).
+depot's simulated fleet (``app.simulator.driver``), the standing rules (``app.rules``)
+and release control (``app.release.service``: the gate, the dock, routes sent to drivers).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from app.exceptions.board import ExceptionBoard
 from app.jobs.day import DayJobs, PlannedDay
 from app.jobs.heap import HeapKeeper
 from app.jobs.runner import JobKind, JobRunner
+from app.release.service import ReleaseService
 from app.rules.service import RulesService
 from app.settings import Settings
 from app.simulator.driver import SimulatorDriver, demo_day_start, drive_demo_fleet
@@ -66,6 +68,7 @@ class AppContext(QObject):
             settings, self.store, self.state, self.board, self.clock, parent=self
         )
         self.rules = RulesService(self.store, self.state, self.clock, self.board, self.live, self)
+        self.release = ReleaseService(settings, self.store, self.state, self.clock, self.live, self)
         self.day_jobs = DayJobs(
             self.state, self.jobs, self.clock, self.live, self.tiles,
             tile_url=settings.tile_url, parent=self,
@@ -154,6 +157,8 @@ class AppContext(QObject):
             )
             return
         plan = self.dispatch.open_day(day, depot.id)
+        self.release.open_day(depot.id, day.day, self.dispatch, travel_model_for(depot),
+                              self.actor, self.settings.role)  # fmt: skip
         self.link.attach(self.state, self.board, self.dispatch, self.live.stop_states)
         if plan is not None:
             self._start_live(plan)
@@ -192,6 +197,9 @@ class AppContext(QObject):
             self.clock.simulate(start, self.settings.demo_speedup)
         try:
             self.live.start(plan)
+            service = self.live.service
+            if service is not None and service.client is not None:
+                self.release.connect_broker(service.url, service.client.config.protocol)
             if demo and index is not None and self.live.service is not None:
                 self.fleet = drive_demo_fleet(
                     self.live.service, plan, index.day, seed=self.settings.demo_seed,
@@ -293,6 +301,7 @@ class AppContext(QObject):
         self.jobs.cancel_all()
         self.jobs.wait(5000)
         self.rules.stop()
+        self.release.stop()
         if self.fleet is not None:
             self.fleet.stop()
         self.live.stop()

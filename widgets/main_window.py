@@ -35,6 +35,7 @@ from widgets.kpi_desk import KpiDesk
 from widgets.map_pane import MapPane
 from widgets.orders_controller import OrdersController
 from widgets.proposal_dialog import ProposalDialog
+from widgets.release_board import ReleaseBoard
 from widgets.routes_pane import RoutesPane
 from widgets.rules_desk import RulesDesk
 from widgets.status_bar import DeskStatusBar
@@ -93,6 +94,13 @@ class MainWindow(QMainWindow):
             "rules", "Rules", self.rules_desk.pane, Qt.DockWidgetArea.RightDockWidgetArea
         )
         self.tabifyDockWidget(self._docks["exceptions"], self._docks["rules"])
+        self.release_board = ReleaseBoard(self)  # the Release board pane and menu
+        self._add_dock(
+            "release", "Release board", self.release_board.pane,
+            Qt.DockWidgetArea.BottomDockWidgetArea,
+        )  # fmt: skip
+        self.tabifyDockWidget(self._docks["timeline"], self._docks["release"])
+        self._docks["timeline"].raise_()
         self._docks["exceptions"].raise_()
         self.kpi_desk = KpiDesk(self)  # the KPI pane, File ▸ Export day report…
         self._add_dock("kpis", "KPIs", self.kpi_desk.pane, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -486,6 +494,7 @@ class MainWindow(QMainWindow):
         self.map_pane.sig_selection_changed.connect(self._on_map_selection_changed)
         self.timeline_pane.sig_selection_changed.connect(self._on_timeline_selection_changed)
         self.routes_pane.sig_route_selected.connect(self._on_routes_route_selected)
+        self.release_board.pane.sig_route_selected.connect(self._on_release_route_selected)
         self.exceptions_pane.sig_focus_requested.connect(self.focus_exception)
 
     def _on_map_selection_changed(self, kind: str, ident: str) -> None:
@@ -503,6 +512,10 @@ class MainWindow(QMainWindow):
 
     def _on_routes_route_selected(self, route_id: str) -> None:
         self.map_pane.focus_on(route_id, "route")
+        self.release_board.pane.select_route(route_id)
+
+    def _on_release_route_selected(self, route_id: str) -> None:
+        self.routes_pane.select_route(route_id)
 
     def _route_of(self, kind: str, ident: str) -> str | None:
         state = self.context.state

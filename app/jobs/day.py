@@ -158,15 +158,13 @@ class DayJobs(QObject):
         day, depot_id = index.day, index.depot.id
 
         def job(cancel_event, report) -> PlannedDay:
-            from engine import planning
+            from app.release.planning import plan_with_release
 
             travel = self.travel_model()  # loading the street network takes a moment: not here
-            return PlannedDay(
-                planning.plan(
-                    day, travel, depot_id=depot_id, time_limit_s=time_limit_s,
-                    stop_event=cancel_event,
-                )
-            )  # fmt: skip
+            # Waves' cut-offs kept apart, a dock slot per route, departures following them.
+            plan, _report = plan_with_release(day, travel, depot_id=depot_id,
+                                              time_limit_s=time_limit_s, stop_event=cancel_event)  # fmt: skip
+            return PlannedDay(plan)
 
         self.sig_status.emit(f"Planning {len(index.orders)} orders…")
         self._submit(JobKind.PLAN, job)

@@ -247,8 +247,10 @@ def upsert_orders(
 
 
 def upsert_day(session: Session, day: DayInput, *, actor: str) -> None:
-    """Insert or update every depot, vehicle, driver and order of ``day`` (a generated day)."""
+    """Insert or update every depot, wave, vehicle, driver and order of ``day`` (a generated
+    day)."""
     upsert_depots(session, day.depots, actor=actor)
+    upsert_waves(session, day.waves, actor=actor)
     upsert_vehicles(session, day.vehicles, actor=actor)
     upsert_drivers(session, day.drivers, actor=actor)
     upsert_orders(session, day.orders, actor=actor)
