@@ -24,7 +24,7 @@ from PySide6.QtGui import QBrush, QColor, QCursor
 from PySide6.QtWidgets import QToolTip, QVBoxLayout, QWidget
 
 from app.day.labels import DayLabels
-from engine.model import Driver, Order, Plan, StopStatus, Vehicle
+from engine.model import Driver, Order, Plan, RouteStatus, StopStatus, Vehicle
 from widgets.timeline_items import (
     LATE,
     ROW_H,
@@ -160,7 +160,7 @@ class TimelinePane(QWidget):
             timezone,
             plan.day if plan else None,
             tuple(
-                (r.id, r.vehicle_id, r.driver_id)
+                (r.id, r.vehicle_id, r.driver_id, r.status)
                 + tuple(
                     (s.order_id, s.planned_arrival, s.planned_departure, s.locked) for s in r.stops
                 )
@@ -192,10 +192,13 @@ class TimelinePane(QWidget):
             vehicle = vehicles.get(route.vehicle_id)
             driver = drivers.get(route.driver_id or "")
             if labels is not None:
-                ticks.append((row, labels.vehicle(route.vehicle_id)))
+                label = labels.vehicle(route.vehicle_id)
             else:
                 label = vehicle.name if vehicle and vehicle.name else route.vehicle_id
-                ticks.append((row, f"{label} · {driver.name}" if driver else label))
+                label = f"{label} · {driver.name}" if driver else label
+            if route.status is not RouteStatus.PLANNED:  # where it stands: loading … completed
+                label = f"{label} · {route.status.label}"
+            ticks.append((row, label))
             for stop in route.stops:
                 if stop.planned_arrival is None:
                     continue

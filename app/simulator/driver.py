@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, QTimer
 
 from app.day.state import ChangeSource, DayChanges, DayState
 from app.simulator.core import Simulator
+from app.simulator.dock_scans import DockScanner
 from app.simulator.publisher import Publisher
 from app.simulator.routes_in import (
     RouteMessageError,
@@ -69,6 +70,7 @@ class SimulatorDriver(QObject):
         self._handed: dict[str, int] = {}  # vehicle -> version handed over in-process
         self._state: DayState | None = None
         self.routes_followed = 0
+        self.scanner: DockScanner | None = None  # the demo's dock scanners, if any
 
     def start(self) -> SimulatorDriver:
         """Map the simulated devices, connect to the broker, publish from the clock's now,
@@ -130,6 +132,8 @@ class SimulatorDriver(QObject):
             return
         if state.index is not None and (changes.orders or changes.everything):
             self.simulator.add_orders(state.index.orders.values())
+        if self.scanner is not None:
+            self.scanner.set_plan(state.plan)
         now = self.service.clock()
         for route in state.plan.routes:
             vid = route.vehicle_id
@@ -150,6 +154,9 @@ class SimulatorDriver(QObject):
         self._take_sent_routes(now)
         for topic, payload in self.simulator.step(now):
             publisher.publish(topic, payload)
+        if self.scanner is not None:
+            for topic, payload in self.scanner.step(now):
+                publisher.publish(topic, payload)
 
 
 def drive_demo_fleet(
@@ -157,11 +164,17 @@ def drive_demo_fleet(
     state: DayState | None = None, parent: QObject | None = None,
 ) -> SimulatorDriver:  # fmt: skip
     """The demo depot's vans, simulated over ``plan`` and published through ``service``,
-    following the routes they are sent (and, with ``state``, the desk's plan)."""
+    following the routes they are sent (and, with ``state``, the desk's plan); the loads
+    are scanned at the docks (:mod:`app.simulator.dock_scans`)."""
     rate = min(1.0, 10.0 / max(speedup, 1.0))  # keep the broker's load moderate
     driver = SimulatorDriver(
         service, Simulator(plan, day, seed=seed, rate_hz=rate), parent=parent
     ).start()
+    docks = day.depots[0].docks if day.depots else ()
+    if docks:  # the loads are scanned at the docks; the slowest dock is slower still
+        slow = max(docks, key=lambda k: k.load_minutes_per_order)
+        driver.scanner = DockScanner(plan.depot_id, slow_dock=slow.id)
+        driver.scanner.set_plan(plan)
     if state is not None:
         driver.follow(state)
     log.info("demo: simulating the fleet from %s at %gx", DEMO_START.strftime("%H:%M"), speedup)
