@@ -45,7 +45,7 @@ class DockScanner:
         first_wave = sorted(routes, key=lambda r: (r.slot_start, r.id))
         if self.late_route is None and len(first_wave) > 2:
             self.late_route = first_wave[2].id  # the third to load: its loader is late
-        due = []
+        due: list[tuple[float, str, bytes]] = []
         for route in routes:
             due.extend(self._scans(route))
         self._due = sorted(due, key=lambda item: item[0])
