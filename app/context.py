@@ -157,7 +157,7 @@ class AppContext(QObject):
             )
             return
         plan = self.dispatch.open_day(day, depot.id)
-        self.release.open_day(depot.id, day.day, self.dispatch, travel_model_for(depot),
+        self.release.open_day(depot.id, day.day, self.dispatch, travel.model,
                               self.actor, self.settings.role)  # fmt: skip
         self.link.attach(self.state, self.board, self.dispatch, self.live.stop_states)
         if plan is not None:
