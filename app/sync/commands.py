@@ -125,6 +125,7 @@ class Command:
     locks: Mapping[str, bool] = field(default_factory=dict)
     plan: PlanChange | None = None
     exception: Mapping[str, Any] = field(default_factory=dict)
+    before: Mapping[str, Sequence[str]] = field(default_factory=dict)  # the routes as seen
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -169,6 +170,8 @@ class Command:
             out["exception"] = dict(self.exception)
         else:
             out["routes"] = {rid: list(ids) for rid, ids in self.routes.items()}
+        if self.before:
+            out["before"] = {rid: list(ids) for rid, ids in self.before.items()}
         if self.locks:
             out["locks"] = dict(self.locks)
         return out
@@ -193,6 +196,7 @@ class Command:
             locks={oid: bool(v) for oid, v in (data.get("locks") or {}).items()},
             plan=plan,
             exception=dict(data.get("exception") or {}),
+            before={rid: tuple(ids) for rid, ids in (data.get("before") or {}).items()},
         )
 
 
@@ -217,6 +221,73 @@ def _exception_state(session: Session, command: Command) -> bool:
         at=datetime.fromisoformat(str(what["at"])), by=command.actor,
         snapshot=what.get("snapshot"),
     )  # fmt: skip
+
+
+class IntentGone(applier.CommandRefused):
+    """A kept edit that no longer applies to what is stored now (a stop served, a route
+    gone): says why and what is left to choose."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"your change no longer applies: {why}. Keep theirs, or make the change again on "
+            "what is stored now"
+        )
+
+
+def rebase_moves(
+    before: Mapping[str, Sequence[str]], mine: Mapping[str, Sequence[str]], now: Plan
+) -> dict[str, list[str]]:
+    """The intent of a reassignment (``before`` -> ``mine``, route id -> order ids) made
+    again on the plan stored ``now``: the orders it put on a route go there (taken off
+    wherever they are now), in its sequence; what others changed meanwhile stays (orders
+    they added to a route, orders they moved away from it). Returns only routes that
+    change. Without ``before`` every order of ``mine`` counts as put there.
+
+    Raises ``IntentGone`` when a route is gone or a stop to move was served meanwhile."""
+    current = {r.id: list(r.order_ids) for r in now.routes}
+    served = {s.order_id: r.id for r in now.routes for s in r.stops if applier.is_history(s)}
+    where = {o: rid for rid, ids in current.items() for o in ids}
+    gone = sorted(set(mine) - set(current))
+    if gone:
+        raise IntentGone(f"route {', '.join(gone)} is not in the plan any more")
+    target: dict[str, str] = {}  # order -> the route the edit put it on
+    for rid, ids in mine.items():
+        seen = set(before.get(rid, ())) if rid in before else set()
+        for oid in ids:
+            if oid not in seen:
+                target[oid] = rid
+    unknown = sorted(o for o in target if o not in where and o not in
+                     {u.order_id for u in now.unassigned})  # fmt: skip
+    if unknown:
+        raise IntentGone(f"order {', '.join(unknown)} is not in the day any more")
+    for oid, rid in sorted(target.items()):
+        if oid in served and served[oid] != rid:
+            raise IntentGone(f"stop {oid} was served on route {served[oid]} meanwhile")
+    out: dict[str, list[str]] = {}
+    for rid, ids in current.items():
+        keep = [o for o in ids if target.get(o, rid) == rid]
+        if rid in mine:
+            keep = _in_sequence(list(mine[rid]), keep, ids, target, rid)
+        if keep != ids:
+            out[rid] = keep
+    return out
+
+
+def _in_sequence(
+    mine: list[str], keep: list[str], now: list[str], target: Mapping[str, str], rid: str
+) -> list[str]:
+    """The route's orders: ``mine``'s sequence for the orders the edit wanted here (those
+    still here or moved in), others' additions after the order they followed now."""
+    wanted = set(keep) | {o for o, r in target.items() if r == rid}
+    seq = [o for o in mine if o in wanted]
+    placed = set(seq)
+    for i, oid in enumerate(now):
+        if oid in placed or oid not in wanted:
+            continue
+        after = next((p for p in reversed(now[:i]) if p in placed), None)
+        seq.insert(seq.index(after) + 1 if after is not None else 0, oid)
+        placed.add(oid)
+    return seq
 
 
 def current_routes(session: Session, depot_id: str, day: date) -> dict[str, dict[str, Any]]:
@@ -276,8 +347,11 @@ def _applied(
 
 
 def _after(stored: Plan, routes: Mapping[str, Sequence[Stop]]) -> tuple[Route, ...]:
-    return tuple(replace(r, stops=tuple(routes[r.id])) if r.id in routes else r
-                 for r in stored.routes)  # fmt: skip
+    try:
+        return tuple(replace(r, stops=tuple(routes[r.id])) if r.id in routes else r
+                     for r in stored.routes)  # fmt: skip
+    except ValueError as exc:  # e.g. an order twice on one route
+        raise applier.CommandRefused(str(exc)) from exc
 
 
 def _set_route_stops(session: Session, command: Command) -> applier.Applied:

@@ -28,7 +28,15 @@ from app.store.changelog import log_change
 from app.store.models import ExceptionRow, OutboxRow, RouteRow
 from app.sync import outbox
 from app.sync.backfill import backfill_telemetry
-from app.sync.commands import SAVE_PLAN, SET_LOCKS, Command, PlanChange, apply_command
+from app.sync.commands import (
+    SAVE_PLAN,
+    SET_LOCKS,
+    Command,
+    IntentGone,
+    PlanChange,
+    apply_command,
+    rebase_moves,
+)
 from app.sync.status import SyncStatus
 from engine.model import Plan
 
@@ -129,8 +137,10 @@ class OfflineDesk:
             if base is None:
                 stored = repo.route_versions(s, self.depot_id, self.day)
                 base = {rid: stored.get(rid, 0) for rid in routes}
+            plan = repo.load_plan(s, self.depot_id, self.day)
+            before = {r.id: r.order_ids for r in (plan.routes if plan else ()) if r.id in routes}
             return Command(self.depot_id, self.day, routes, base, actor, label,
-                           locks=dict(locks or {}))  # fmt: skip
+                           locks=dict(locks or {}), before=before)  # fmt: skip
 
         return self._queue(build)
 
@@ -323,12 +333,12 @@ class OfflineDesk:
         self._publish()
         return command
 
-    def _again(self, refused: Command, *, actor: str, label: str) -> Command:
+    def _again(self, refused: Command, *, actor: str, label: str) -> Command | None:
         """``refused`` made again on the local copy as it is now (the kept version)."""
         if refused.kind == SET_LOCKS:
             return self.set_locks(refused.locks, actor=actor, label=label)
         if refused.kind != SAVE_PLAN:
-            return self.execute(refused.routes, actor=actor, label=label, locks=refused.locks)
+            return self._move_again(refused, actor=actor, label=label)
         change = refused.plan
         assert change is not None
 
@@ -339,9 +349,17 @@ class OfflineDesk:
                 return plan_command(s, mine, actor=actor, label=label)
             plan = repo.load_plan(s, self.depot_id, self.day)
             if plan is None or plan.id != change.plan_id:
-                raise ValueError(
+                raise IntentGone(
                     f"the day's plan is now {plan.id if plan else 'none'}, not "
-                    f"{change.plan_id} that this re-plan was for: re-plan it again"
+                    f"{change.plan_id} that this re-plan was for; re-plan it again"
+                )
+            now = {r.id: r.order_ids for r in plan.routes}
+            edited = sorted(rid for rid, ids in refused.before.items()
+                            if tuple(now.get(rid, ())) != tuple(ids))  # fmt: skip
+            if edited:  # its routes in full would overwrite someone else's edit
+                raise IntentGone(
+                    f"route {', '.join(edited)} that this re-plan changes was edited "
+                    "meanwhile; re-plan again on what is stored now"
                 )
             versions = repo.route_versions(s, self.depot_id, self.day)
             ids = set(versions) if change.check_all else set(refused.routes)
@@ -351,6 +369,31 @@ class OfflineDesk:
 
         return self._queue(build)
 
+    def _move_again(self, refused: Command, *, actor: str, label: str) -> Command | None:
+        """The reassignment's intent (which orders it put on which route, in which
+        sequence) made again on the local copy as it is now, through the applier's checks;
+        ``IntentGone`` when it no longer applies."""
+
+        def build(s: Session) -> Command:
+            plan = repo.load_plan(s, self.depot_id, self.day)
+            if plan is None:
+                raise IntentGone("the day has no plan any more")
+            routes = rebase_moves(refused.before, refused.routes, plan)
+            locks = {o: on for o, on in refused.locks.items()
+                     if any(o in ids for ids in routes.values())}  # fmt: skip
+            if not routes:
+                raise _AlreadyThere
+            versions = repo.route_versions(s, self.depot_id, self.day)
+            before = {r.id: r.order_ids for r in plan.routes if r.id in routes}
+            return Command(self.depot_id, self.day, routes,
+                           {rid: versions[rid] for rid in routes}, actor, label,
+                           locks=locks, before=before)  # fmt: skip
+
+        try:
+            return self._queue(build)
+        except _AlreadyThere:
+            return None
+
     def status(self, pending: int | None = None) -> SyncStatus:
         pending = self.pending_count() if pending is None else pending
         return SyncStatus(self._online, pending, len(self.conflicts()), self._last_error,
@@ -359,6 +402,10 @@ class OfflineDesk:
     def _publish(self, pending: int | None = None) -> None:
         if self.on_status is not None:
             self.on_status(self.status(pending))
+
+
+class _AlreadyThere(Exception):
+    """A kept edit finds what is stored already as it wanted: nothing to send."""
 
 
 def plan_command(session: Session, plan: Plan, *, actor: str, label: str = "") -> Command:

@@ -111,12 +111,12 @@ def command_of(record: CommandRecord) -> Command:
         change = PlanChange(record.plan_id, record.written, record.drop, record.unassigned,
                             check_all=record.check_all)  # fmt: skip
         return Command(record.depot_id, record.day, {}, base, record.actor, record.label,
-                       record.key, kind=SAVE_PLAN, plan=change)  # fmt: skip
+                       record.key, kind=SAVE_PLAN, plan=change, before=record.before)  # fmt: skip
     routes = dict(record.routes)
     base = {rid: base[rid] for rid in routes}
     kind = SET_LOCKS if record.command in ("lock", "unlock") and record.locks else SET_ROUTE_STOPS
     return Command(record.depot_id, record.day, routes, base, record.actor, record.label,
-                   record.key, kind=kind, locks=record.locks)  # fmt: skip
+                   record.key, kind=kind, locks=record.locks, before=record.before)  # fmt: skip
 
 
 class SyncSession(QObject):
