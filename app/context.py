@@ -277,7 +277,7 @@ class AppContext(QObject):
             return self.board.acknowledge(exception_id, at, self.actor)
         return self.board.resolve(exception_id, at, self.actor)
 
-    def announce_editing(self, route_id: str | None) -> None:
+    def announce_editing(self, route_id: str | tuple[str, ...] | None) -> None:
         """Tell the other workstations which route this one edits now (None: none)."""
         self.link.announce_editing(route_id)
 

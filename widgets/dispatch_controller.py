@@ -39,13 +39,22 @@ class DispatchUndoCommand(QUndoCommand):
         self._first_redo = True  # the command already ran when it was pushed
 
     def undo(self) -> None:
-        self._record = self._controller.apply_record(self._record) or self._record
+        self._apply()
 
     def redo(self) -> None:
         if self._first_redo:
             self._first_redo = False
             return
-        self._record = self._controller.apply_record(self._record) or self._record
+        self._apply()
+
+    def _apply(self) -> None:
+        """Apply the record; refused (someone else changed the routes since, a role that
+        may not), the entry leaves the stack: it would only fail again."""
+        reverse = self._controller.apply_record(self._record)
+        if reverse is None:
+            self.setObsolete(True)
+            return
+        self._record = reverse
 
 
 class DispatchController(QObject):
@@ -61,6 +70,11 @@ class DispatchController(QObject):
         #: Sends what this user's role may not do to a supervisor as a proposal (a move, a
         #: fleet re-plan); None: refused as before. The window sets its OrdersController.
         self.proposer: Proposer | None = None
+        #: Asks the person a yes/no question (title, text) before a move that breaks a rule
+        #: (an overloaded vehicle). Without a screen to ask on, the answer is no.
+        self.ask = self._ask
+        self.last_question = ""
+        self._announced: tuple[str, ...] = ()  # the routes of the drag said to other desks
 
     # -- previews (called on every mouse move of a drag) ----------------------------------
     def preview_text(self, order_ids, target_route_id: str) -> str:
@@ -68,6 +82,7 @@ class DispatchController(QObject):
         if service is None or state.plan is None or state.index is None:
             return ""
         ids = [order_ids] if isinstance(order_ids, str) else list(order_ids)
+        self._announce_drag(ids, target_route_id)
         try:
             preview = service.preview_reassign(
                 state.plan, state.index.day, ids, target_route_id, self.context.now()
@@ -89,6 +104,8 @@ class DispatchController(QObject):
         route = state.route(target_route_id)
         if route is not None and all(oid in route.order_ids for oid in ids):
             return False  # dropped where it already is
+        if not self._overload_accepted(ids, target_route_id):
+            return False
         if not service.is_supervisor and self.proposer is not None and self._proposes(service):
             return self.proposer.propose_move(ids, target_route_id)  # a supervisor decides
         result = self._run(
@@ -124,6 +141,53 @@ class DispatchController(QObject):
         return result.undo if result is not None else None
 
     # -- helpers ------------------------------------------------------------------------
+    def _announce_drag(self, ids: list[str], target_route_id: str) -> None:
+        """Both routes of a drag are being edited: the other desks see it on each (said
+        again only when the target changes)."""
+        plan = self.context.state.plan
+        source = plan.route_of(ids[0]) if plan is not None and ids else None
+        routes = tuple(dict.fromkeys(r for r in (source.id if source else None,
+                                                 target_route_id) if r))  # fmt: skip
+        if routes and routes != self._announced:
+            self._announced = routes
+            self.context.announce_editing(routes)
+
+    def drag_ended(self) -> None:
+        self._announced = ()
+
+    def _overload_accepted(self, ids: list[str], target_route_id: str) -> bool:
+        """A move that would overload the target vehicle is asked about first."""
+        state, service = self.context.state, self.context.dispatch
+        if service is None or state.plan is None or state.index is None:
+            return True
+        try:
+            preview = service.preview_reassign(state.plan, state.index.day, ids,
+                                               target_route_id, self.context.now())  # fmt: skip
+        except Exception as exc:  # the command itself says what is wrong
+            log.warning("no preview before the move: %s", exc)
+            return True
+        target = preview.target
+        if target is None or not target.capacity_excess:
+            return True
+        over = ", ".join(
+            f"{dim} over by {x:g}" for dim, x in sorted(target.capacity_excess.items())
+        )
+        vehicle = state.labels.vehicle(target.vehicle_id)
+        what = f"{len(ids)} stops" if len(ids) > 1 else ids[0]
+        text = (f"Moving {what} to {vehicle} overloads the vehicle: {over}.\n"
+                "Move it anyway?")  # fmt: skip
+        self.last_question = text
+        if self.ask("Overloaded vehicle", text):
+            return True
+        self.context.sig_status.emit(f"Not moved: {vehicle} would be overloaded ({over})")
+        return False
+
+    def _ask(self, title: str, text: str) -> bool:
+        if self.context.headless:
+            return False
+        answer = QMessageBox.question(self._parent, title, text)
+        return answer == QMessageBox.StandardButton.Yes
+
     def _proposes(self, service) -> bool:
         """Whether what the role may not do goes to a supervisor as a proposal: not on a
         shared database yet (its outbox does not carry proposals), where it is refused."""

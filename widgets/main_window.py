@@ -484,10 +484,13 @@ class MainWindow(QMainWindow):
 
     def _editing_done(self) -> None:
         self._editing_timer.stop()
+        self.dispatcher.drag_ended()
         self.context.announce_editing(None)
 
     def _refresh_editors(self) -> None:
-        self.routes_model.set_editors(self.context.editors())
+        editors = self.context.editors()
+        self.routes_model.set_editors(editors)
+        self.timeline_pane.set_editors(editors)
 
     # -- selection, shared by every pane ---------------------------------------------------
     def _wire_selection(self) -> None:

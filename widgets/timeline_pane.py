@@ -66,6 +66,8 @@ class TimelinePane(QWidget):
         self._tz = ZoneInfo("UTC")
         self._midnight: datetime | None = None
         self._rows: list[str] = []  # route ids, row i at y = i
+        self._ticks: list[tuple[int, str]] = []  # each row's name
+        self._editors: dict[str, str] = {}  # route id -> who else edits it now
         self._bars: dict[str, Bar] = {}
         self._by_row: dict[int, list[Bar]] = {}
         self._orders: Mapping[str, Order] = {}
@@ -212,11 +214,35 @@ class TimelinePane(QWidget):
                 bar = Bar(stop.order_id, route.id, row, x0, max(self._x(end), x0 + 60), stop.locked)
                 self._bars[stop.order_id] = bar
                 self._by_row.setdefault(row, []).append(bar)
-        self.plot.getAxis("left").setTicks([ticks, []])
+        self._ticks = ticks
+        self._show_ticks()
         self._selected = [o for o in self._selected if o in self._bars]
         self._refresh_static()
         self._refresh_dynamic()
         self._fit()
+
+    def set_editors(self, editors: Mapping[str, str]) -> None:
+        """route id -> who else edits it now: shown after the row's name (✎ who)."""
+        if dict(editors) != self._editors:
+            self._editors = dict(editors)
+            self._show_ticks()
+
+    def row_label(self, route_id: str) -> str:
+        """The row's name as shown (with who else edits it)."""
+        if route_id not in self._rows:
+            return ""
+        row = self._rows.index(route_id)
+        return next((text for r, text in self._labelled() if r == row), "")
+
+    def _labelled(self) -> list[tuple[int, str]]:
+        rows = self._rows
+        return [
+            (row, f"{text}  ✎ {self._editors[rows[row]]}" if rows[row] in self._editors else text)
+            for row, text in self._ticks
+        ]
+
+    def _show_ticks(self) -> None:
+        self.plot.getAxis("left").setTicks([self._labelled(), []])
 
     def update_etas(self, etas: Mapping[str, datetime]) -> None:
         """The current ETA of each pending stop (replaces the previous set); an ETA past

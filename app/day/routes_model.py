@@ -67,7 +67,7 @@ class RoutesTableModel(RowsTableModel):
         self._editors = dict(editors)
         if self._routes:
             self.dataChanged.emit(
-                self.index(0, EDITING_COLUMN), self.index(len(self._routes) - 1, EDITING_COLUMN)
+                self.index(0, 0), self.index(len(self._routes) - 1, EDITING_COLUMN)
             )
 
     def editors_of(self, route_id: str) -> str:
@@ -85,7 +85,9 @@ class RoutesTableModel(RowsTableModel):
     def _cell(self, route: Route, column: int):
         index = self._state.index
         if column == VEHICLE:
-            return self._state.labels.vehicle(route.vehicle_id)
+            name = self._state.labels.vehicle(route.vehicle_id)
+            who = self._editors.get(route.id)
+            return f"{name}  ✎ {who}" if who else name  # seen without scrolling to Editing
         if column == STOPS:
             return len(route.stops)
         if column == LOCKED:

@@ -212,7 +212,7 @@ class SyncLink(QObject):
         if self.session is not None:
             self.session.poke()
 
-    def announce_editing(self, route_id: str | None) -> None:
+    def announce_editing(self, route_id: str | tuple[str, ...] | None) -> None:
         """Tell the other workstations which route this one edits now (None: none)."""
         if self.session is not None:
             self.session.announce(route_id)

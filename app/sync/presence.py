@@ -34,6 +34,11 @@ class Editor:
     user: str
     route_id: str
     seen: float  # time.monotonic() of the last announcement
+    routes: tuple[str, ...] = ()  # every route it edits (a drag: the source and the target)
+
+    @property
+    def route_ids(self) -> tuple[str, ...]:
+        return self.routes or (self.route_id,)
 
 
 class Presence:
@@ -51,7 +56,7 @@ class Presence:
         self.store, self.workstation, self.user = store, workstation, user
         self.heartbeat_s = heartbeat_s
         self.on_change = on_change
-        self._route: str | None = None
+        self._route: tuple[str, ...] | None = None
         self._others: dict[str, Editor] = {}  # workstation -> what it edits
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -70,10 +75,12 @@ class Presence:
             self._thread.join(10)
             self._announce(None)
 
-    def editing(self, route_id: str | None) -> None:
-        """This desk now edits ``route_id`` (None: nothing)."""
-        self._route = route_id
-        self._announce(route_id)
+    def editing(self, route_id: str | tuple[str, ...] | None) -> None:
+        """This desk now edits ``route_id`` (several: a drag's source and target; None:
+        nothing)."""
+        routes = (route_id,) if isinstance(route_id, str) else tuple(route_id or ())
+        self._route = routes or None
+        self._announce(self._route)
 
     def editors(self) -> dict[str, list[Editor]]:
         """route id -> the other desks editing it now."""
@@ -82,15 +89,16 @@ class Presence:
             out: dict[str, list[Editor]] = {}
             for e in self._others.values():
                 if e.seen >= limit:
-                    out.setdefault(e.route_id, []).append(e)
+                    for rid in e.route_ids:
+                        out.setdefault(rid, []).append(e)
             return out
 
-    def _announce(self, route_id: str | None, *, ask: bool = False) -> None:
+    def _announce(self, routes: tuple[str, ...] | None, *, ask: bool = False) -> None:
         if self.store.dialect != "postgresql":
             return
-        payload = json.dumps(
-            {"ws": self.workstation, "user": self.user, "route": route_id, "ask": ask}
-        )
+        first = routes[0] if routes else None
+        payload = json.dumps({"ws": self.workstation, "user": self.user, "route": first,
+                              "routes": list(routes or ()), "ask": ask})  # fmt: skip
         try:
             with self.store.engine.connect() as conn:
                 conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": payload})
@@ -109,8 +117,14 @@ class Presence:
             self._announce(self._route)
         with self._lock:
             if data.get("route"):
+                routes = data.get("routes")
+                routes = tuple(str(r) for r in routes) if isinstance(routes, list) else ()
                 self._others[data["ws"]] = Editor(
-                    data["ws"], data.get("user", ""), data["route"], time.monotonic()
+                    data["ws"],
+                    data.get("user", ""),
+                    str(data["route"]),
+                    time.monotonic(),
+                    routes,
                 )
             else:
                 self._others.pop(data["ws"], None)

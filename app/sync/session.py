@@ -215,7 +215,7 @@ class SyncSession(QObject):
         self.desk.resolve_conflict(exception_id, keep=keep, actor=actor)
         self.poke()
 
-    def announce(self, route_id: str | None) -> None:
+    def announce(self, route_id: str | tuple[str, ...] | None) -> None:
         """Tell the other workstations which route this one edits (None: nothing); never
         waits for the network."""
         presence = self.presence

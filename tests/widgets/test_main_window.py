@@ -94,8 +94,60 @@ def test_drag_on_the_timeline_moves_a_stop_and_undo_restores_it(qtbot, planned_w
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert [r.order_ids for r in context.state.routes] == before
     assert _stored_route_of(context, order_id) == source_id
-    window.redo_action.trigger()
+    modifiers = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    QTest.keyClick(window, Qt.Key.Key_Z, modifiers)  # one Redo shortcut, not an ambiguous two
     assert _stored_route_of(context, order_id) == target_id
+
+
+def test_a_move_that_overloads_a_vehicle_is_asked_first(qtbot, planned_window):
+    """Moving stops onto a vehicle without room for them asks first: no, nothing moves and
+    the undo stack gains nothing; yes, they move (one undo entry)."""
+    window, context = planned_window, planned_window.context
+    plan, index = context.state.plan, context.state.index
+
+    def kg(order_id: str) -> float:
+        return index.orders[order_id].demand.get("kg", 0.0)
+
+    def room(route) -> float:
+        capacity = index.vehicles[route.vehicle_id].capacity.get("kg", 0.0)
+        return capacity - sum(kg(s.order_id) for s in route.stops)
+
+    target = min((r for r in plan.routes if r.stops), key=room)
+    ids, total = [], 0.0
+    for route in plan.routes:
+        for stop in route.stops if route.id != target.id else ():
+            if total <= room(target) and not stop.locked:
+                ids.append(stop.order_id)
+                total += kg(stop.order_id)
+    assert total > room(target)
+    questions: list[str] = []
+    window.dispatcher.ask = lambda _title, text: questions.append(text) or False
+    before, entries = (
+        [r.order_ids for r in context.state.routes],
+        window.dispatcher.undo_stack.count(),
+    )
+    assert not window.dispatcher.reassign(ids, target.id)
+    assert "overloads the vehicle" in questions[0] and "kg over by" in questions[0]
+    assert [r.order_ids for r in context.state.routes] == before
+    assert window.dispatcher.undo_stack.count() == entries
+    assert "Not moved" in window.status.text
+    window.dispatcher.ask = lambda _title, _text: True
+    assert window.dispatcher.reassign(ids, target.id)
+    assert set(ids) <= set(context.state.route(target.id).order_ids)
+    assert window.dispatcher.undo_stack.count() == entries + 1
+
+    # Another desk changes that route; the undo is refused and its entry leaves the stack.
+    from app.store import repository
+
+    day = (index.depot.id, context.day)
+    with context.store.session() as s:
+        stored = repository.load_plan(s, *day).route_of(ids[0])
+        version = repository.route_versions(s, *day)[stored.id]
+        repository.update_route_stops(s, stored.id, stored.stops[::-1], base_version=version,
+                                      actor="bob@desk-2")  # fmt: skip
+    window.dispatcher.undo_stack.undo()
+    assert window.dispatcher.undo_stack.count() == entries
+    assert "changed" in window.status.text
 
 
 def test_fleet_replan_comes_as_a_proposal_to_accept(qtbot, planned_window):

@@ -94,8 +94,17 @@ def test_other_workstations_editor_shows_on_the_route(
 
         qtbot.waitUntil(lambda: shown() == "bob@desk-bob", timeout=WAIT_MS)
         assert model.headerData(EDITING_COLUMN, Qt.Orientation.Horizontal) == "Editing"
+        # Where a person looks: the route's name in the routes pane and its timeline row.
+        assert model.index(row, 0).data().endswith("✎ bob@desk-bob")
+        assert window.timeline_pane.row_label("R1").endswith("✎ bob@desk-bob")
+        # A drag holds both routes: the one it came from and the one it is over.
+        bob.announce_editing(("R1", "R2"))
+        qtbot.waitUntil(lambda: model.index(model.row_of("R2"), EDITING_COLUMN).data()
+                        == "bob@desk-bob", timeout=WAIT_MS)  # fmt: skip
+        assert window.timeline_pane.row_label("R2").endswith("✎ bob@desk-bob")
         bob.announce_editing(None)
         qtbot.waitUntil(lambda: model.index(row, EDITING_COLUMN).data() == "", timeout=WAIT_MS)
+        assert "✎" not in window.timeline_pane.row_label("R1")
     finally:
         bob.shutdown()
 
@@ -106,8 +115,12 @@ def test_dragging_a_stop_announces_its_route(qtbot, window) -> None:
     announced: list = []
     context.announce_editing = announced.append  # what the window asks the context to say
     window.timeline_pane.sig_stop_drag_started.emit(["O5"])
+    source = context.state.plan.route_of("O5").id
+    target = next(r.id for r in context.state.plan.routes if r.id != source)
+    window.dispatcher.preview_text(["O5"], target)  # the drag is over another route
     window.timeline_pane.sig_stop_dropped.emit(["O5"], "R1")
-    assert announced[0] == "R1" and announced[-1] is None
+    assert announced[0] == "R1" and announced[1] == (source, target)
+    assert announced[-1] is None
 
 
 def test_dragging_a_stop_on_the_map_shows_its_route_as_edited_elsewhere(
