@@ -213,6 +213,27 @@ def _hm(moment: datetime, zone: tzinfo | None = None) -> str:
     return f"{moment.hour:02d}:{moment.minute:02d}"  # strftime("%H:%M"), without its cost
 
 
+FEED_QUORUM = 3  # vehicles reporting before a gap of all of them is the desk's, not theirs
+
+
+def _last_heard(vehicles: Mapping[str, VehicleLive], now: datetime) -> datetime:
+    """What a vehicle's silence is measured against: the newest fix of the whole fleet
+    (never later than now). When the desk hears nobody — its broker link stalled, the
+    machine was busy — every vehicle goes quiet at once, and that is not each tracker's
+    fault (the status bar shows the broker); one quiet among the others is. Below
+    ``FEED_QUORUM`` vehicles reporting there is no fleet to compare with: now."""
+    newest, count = None, 0
+    for live in vehicles.values():
+        pos = live.position
+        if pos is not None:
+            count += 1
+            if newest is None or pos.ts > newest:
+                newest = pos.ts
+    if newest is None or count < FEED_QUORUM or newest > now:
+        return now
+    return newest
+
+
 def evaluate_rules(
     plan: Plan,
     orders: Mapping[str, Order],
@@ -239,6 +260,7 @@ def evaluate_rules(
     out: list[Condition] = []
     margin_s = config.late_margin_min * 60
     routes = plan.routes if routes is None else routes
+    heard = _last_heard(vehicles, now)
     maybe_off = None
     if path_index is not None:
         points = {}
@@ -279,7 +301,7 @@ def evaluate_rules(
         pos = live.position
         if pos is None or route.status is not RouteStatus.ACTIVE:
             continue
-        silent = (now - pos.ts).total_seconds()
+        silent = (heard - pos.ts).total_seconds()
         if silent > config.silent_s:
             out.append(
                 Condition(

@@ -361,7 +361,14 @@ class MainWindow(QMainWindow):
         online = broker == "connected"
         detail = redact_url(ctx.live.connection_detail)  # e.g. "refused: bad user name or …"
         shown = detail if broker == "refused" else "online" if online else "offline"
-        status.set_field("broker", f"Broker: {shown}", not online, detail)
+        if ctx.live.service is None:  # telemetry starts with the day's first plan
+            waiting = ctx.state.plan is None
+            shown = "waiting for the plan" if waiting else "not connected (telemetry is off)"
+            detail = ("Live telemetry starts once the day has a plan" if waiting
+                      else "Live telemetry is off: see the status messages")  # fmt: skip
+            status.set_field("broker", f"Broker: {shown}", not waiting, detail)
+        else:
+            status.set_field("broker", f"Broker: {shown}", not online, detail)
         database = ctx.database_label()
         status.set_field("database", f"Database: {database}", "offline" in database)
         status.set_field("outbox", f"Outbox: {ctx.outbox_pending()} pending")

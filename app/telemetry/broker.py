@@ -15,6 +15,7 @@ import secrets
 import socket
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -34,6 +35,44 @@ def free_port(host: str = "127.0.0.1") -> int:
             port = sock.getsockname()[1]
         if port != 1883:
             return port
+
+
+class _DeliveryTimeouts(logging.Filter):
+    """amqtt reports each QoS 1 delivery its client did not acknowledge within 5 s (the
+    desk was busy, e.g. planning) with a warning and a full traceback. Here they are
+    counted and said in one line at most once a minute; everything else passes."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        super().__init__()
+        self.count = 0
+        self._unsaid = 0
+        self._said_at = 0.0
+        self._every_s = every_s
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        text = str(error) if error is not None else record.getMessage()
+        if "Timeout waiting for PUB" not in text:
+            return True
+        now = time.monotonic()
+        with self._lock:
+            if error is None:  # the warning of a timeout; its traceback follows
+                self.count += 1
+                self._unsaid += 1
+            if now - self._said_at < self._every_s:
+                return False
+            self._said_at, unsaid, self._unsaid = now, self._unsaid, 0
+        log.warning(
+            "embedded MQTT broker: %d deliveries to a client that did not answer within 5 s "
+            "(the desk was busy); %d since the start", unsaid, self.count,
+        )  # fmt: skip
+        return False
+
+
+DELIVERY_TIMEOUTS = _DeliveryTimeouts()
+for _name in ("amqtt.broker", "amqtt.mqtt.protocol.handler"):
+    logging.getLogger(_name).addFilter(DELIVERY_TIMEOUTS)
 
 
 class EmbeddedBroker:

@@ -217,3 +217,24 @@ def test_times_in_exception_texts_read_on_the_depot_clock():
         c for c in run(now, pos, broken=now, zone=denver) if c.type is ExceptionType.BREAKDOWN
     ]
     assert "breakdown at 01:25" in broken[0].detail
+
+
+def test_a_fleet_gone_quiet_at_once_is_not_each_trackers_silence():
+    """Four vans: when the desk hears none of them for 5 minutes (its feed stalled), no
+    tracker is called silent; when three report and one does not, that one is."""
+    now = T0 + timedelta(minutes=20)
+    routes = tuple(Route(f"R{i}", f"V{i}", (Stop(f"Q{i}"),), status=RouteStatus.ACTIVE, start=T0)
+                   for i in range(4))  # fmt: skip
+    plan = Plan("P4", "D1", T0.date(), routes)
+    orders = {f"Q{i}": order(f"Q{i}", 40.770, 240) for i in range(4)}
+
+    def silent(ages_min):
+        live = {f"V{i}": VehicleLive(f"V{i}", Position(f"V{i}", now - timedelta(minutes=age),
+                                                          40.770, -111.890))
+                for i, age in enumerate(ages_min)}  # fmt: skip
+        conds = evaluate_rules(plan, orders, {}, live, now, RuleConfig(), depot=DEPOT)
+        return sorted(c.vehicle_id for c in conds if c.type is ExceptionType.TELEMETRY_SILENT)
+
+    assert silent([5, 5, 5.2, 5.1]) == []
+    assert silent([0, 0.1, 0, 5]) == ["V3"]
+    assert silent([5, 5, 5, 12]) == ["V3"]  # quiet 7 min longer than the rest

@@ -27,6 +27,8 @@ def demo_window(qtbot, tmp_path, monkeypatch):
 def test_first_start_seeds_and_plans_the_demo_day(qtbot, demo_window):
     """On an empty database the demo day is loaded and planned; its routes are listed."""
     context = demo_window.context
+    # Telemetry starts with the first plan: until then the broker is not said to be offline.
+    assert demo_window._broker_label.text() == "Broker: waiting for the plan"
     context.start()
     qtbot.waitUntil(lambda: context.state.plan is not None, timeout=120_000)
     assert context.state.index is not None
