@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "kpis": ("app.cli.kpis", "a day's KPIs (docs/kpis.md); targets, costs, learning"),
     "roads": ("app.cli.roads", "street networks: import OSM/GeoJSON/GeoPackage/GeoParquet, list"),
     "report": ("app.cli.report", "the day report: a PDF of KPIs, charts, routes, exceptions + CSV"),
+    "users": ("app.cli.users", "who may work at the desks, and as what (dispatcher, supervisor)"),
 }
 
 

@@ -28,11 +28,13 @@ from app.jobs.heap import HeapKeeper
 from app.jobs.runner import JobKind, JobRunner
 from app.release.service import ReleaseService
 from app.rules.service import RulesService
-from app.settings import Settings
+from app.settings import Settings, user_data_dir
 from app.simulator.driver import SimulatorDriver, demo_day_start, drive_demo_fleet
 from app.store.repository_exceptions import ACKNOWLEDGE, RESOLVE, exception_snapshot
 from app.sync.commands import exception_command
+from app.sync.identity import desk_identity
 from app.sync.link import SyncLink
+from app.sync.session import local_copy_path
 from app.telemetry.session import LiveSession
 from app.tiles.service import TileService
 from app.travel.choose import TravelChoice, choose
@@ -55,6 +57,16 @@ class AppContext(QObject):
         self.link = SyncLink(settings, self)
         self.store = self.link.store
         self.sync = self.link.session  # None without a shared database
+        # Who works here and as what: the shared database says, else the user's profile.
+        self.identity = desk_identity(
+            settings,
+            self.sync.shared_url if self.sync is not None else None,
+            remember=local_copy_path(user_data_dir(), settings.workstation_id).with_suffix(
+                ".identity.json"
+            ),
+        )
+        if self.sync is not None:
+            self.sync.user = self.identity.user
         self.state = DayState(self)
         self.clock = DayClock()
         self.jobs = JobRunner(self)
@@ -112,7 +124,8 @@ class AppContext(QObject):
         # With a shared database, the day is read (and the demo seeded) there; the local
         # copy takes it below. Unreachable: the local copy of an earlier start serves.
         shared = self.link.open_shared()
-        may_seed = self.sync is None or shared is not None
+        # Seeding the demo day on a shared database is an import: a supervisor's.
+        may_seed = self.sync is None or (shared is not None and self.role == "supervisor")
         try:
             opened = open_depot_day(
                 shared or self.store, self.settings, may_seed=may_seed, actor=self.actor
@@ -124,6 +137,8 @@ class AppContext(QObject):
             self.sig_status.emit(
                 "No depot yet: import one with `python main.py import FOLDER`"
                 if may_seed
+                else "No depot yet on the shared database: a supervisor imports one"
+                if shared is not None
                 else "The shared database is unreachable and this workstation has no "
                 "local copy of a day yet: connect it once"
             )
@@ -142,7 +157,7 @@ class AppContext(QObject):
             self.sync.attach(depot.id, day.day)
             day = load_day(self.store, depot.id, day.day)
         self.dispatch = DispatchService(
-            self.store, travel.model, actor=self.actor, role=self.settings.role,
+            self.store, travel.model, actor=self.actor, role=self.role,
             positions=lambda: states_from_fixes(self.live.positions()), state=self.state,
             on_write=self.sync.on_write if self.sync is not None else None,
         )  # fmt: skip
@@ -162,8 +177,13 @@ class AppContext(QObject):
         self.link.attach(self.state, self.board, self.dispatch, self.live.stop_states)
         if plan is not None:
             self._start_live(plan)
-        elif day.orders:
+        elif day.orders and self.role == "supervisor":
             self.plan_day(time_limit_s=self.settings.first_plan_seconds)
+        elif day.orders:
+            self.sig_status.emit(
+                f"The day has no plan yet: planning the day is a supervisor's; "
+                f"{self.identity.user} works as a dispatcher"
+            )
 
     def _on_day_jobs_planned(self, planned: PlannedDay) -> None:
         """A fresh plan: stored (and queued for the shared database), then shown."""
@@ -212,8 +232,18 @@ class AppContext(QObject):
     # -- for the window ------------------------------------------------------------------
     @property
     def actor(self) -> str:
-        """Who the audit log names for this workstation's commands."""
-        return f"{self.settings.user}@{self.settings.workstation_id}"
+        """Who the audit log names for this workstation's commands (on PostgreSQL the
+        database user, which the database checks)."""
+        return f"{self.identity.user}@{self.settings.workstation_id}"
+
+    @property
+    def role(self) -> str:
+        """``"dispatcher"`` or ``"supervisor"``: from the database, or the user's profile."""
+        return self.identity.role
+
+    @property
+    def user(self) -> str:
+        return self.identity.user
 
     @property
     def day(self) -> date | None:
@@ -226,7 +256,14 @@ class AppContext(QObject):
         return self.clock.now()
 
     def plan_day(self, time_limit_s: float = 30.0) -> None:
-        """Plan every order of the day in the background (cancellable, superseding)."""
+        """Plan every order of the day in the background (cancellable, superseding): it
+        replaces the whole plan, so it is a supervisor's (a dispatcher is told so)."""
+        if self.role != "supervisor":
+            self.sig_status.emit(
+                f"Plan the day replaces the whole plan: a supervisor action; "
+                f"{self.identity.user} works as a dispatcher"
+            )
+            return
         self.day_jobs.plan_day(time_limit_s)
 
     def plan_day_again(self, time_limit_s: float | None = None) -> None:

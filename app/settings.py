@@ -112,8 +112,15 @@ class Settings:
     workstation_id: str = _doc(
         socket.gethostname(), "Stable name of this workstation (MQTT client id, change log)"
     )
-    user: str = _doc(os.environ.get("USER", "dispatcher"), "Who is signed in")
-    role: str = _doc("supervisor", "dispatcher or supervisor")
+    user: str = _doc(
+        os.environ.get("USER", "dispatcher"),
+        "Who is signed in on a desk of its own (SQLite); on PostgreSQL the database user",
+    )
+    role: str = _doc(
+        "",
+        "dispatcher: narrow this run to the dispatcher's role (never widens it). The role "
+        "comes from the database on PostgreSQL, from the user's profile on SQLite",
+    )
     demo: bool = _doc(True, "Load the demo depot on first start when the database is empty")
     demo_seed: int = _doc(7, "Seed of the demo day")
     simulate: bool = _doc(

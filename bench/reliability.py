@@ -6,6 +6,9 @@ and count what a user would notice: lost edits, edits applied twice, conflicts s
 changes missed. The hostile traffic drill starts its own Mosquitto and sends the
 workstation's telemetry service a 2,000-vehicle stream with attacks woven in, and counts
 messages tried, rejected by reason, wrongly applied (must be 0) and writer stalls (0).
+The forged desk drill connects to a throwaway PostgreSQL as a dispatcher's database user and
+sends forged and forbidden commands and direct writes: tried, applied (must be 0), refused
+by the database's reason.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="log every offline spell/conflict")
     parser.add_argument(
         "--only",
-        choices=("faults", "hostile"),
-        help="run only the database fault drills, or only the hostile traffic drill",
+        choices=("faults", "hostile", "forged"),
+        help="run only the database fault drills, the hostile traffic drill, or the forged "
+        "desk drill",
     )
 
 
@@ -52,9 +56,11 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR)
     failed = []
-    if args.only != "hostile":
+    if args.only in (None, "faults"):
         failed += _run_faults(args)
-    if args.only != "faults":
+    if args.only in (None, "forged"):
+        failed += _run_forged()
+    if args.only in (None, "hostile"):
         failed += _run_hostile(args)
     if failed:
         print(f"\nFAILED: {', '.join(failed)}")
@@ -82,6 +88,26 @@ def _run_hostile(args: argparse.Namespace) -> list[str]:
         "\nhostile traffic: every attack refused and counted, nothing wrongly applied, no real "
         "tracker locked out, the writer never stalled"
     )
+    return []
+
+
+def _run_forged() -> list[str]:
+    from app.sync.pgserver import ThrowawayPostgres, create_database, postgres_bindir
+    from bench.drills.forged import drill_forged_desk
+
+    if postgres_bindir() is None:
+        print("\nforged desk: no PostgreSQL binaries; install the postgresql package")
+        return ["forged desk (no PostgreSQL)"]
+    print("\nforged desk: a dispatcher's database user attacks the shared database ...")
+    with ThrowawayPostgres() as server:
+        create_database(server.url, "forged")
+        result = drill_forged_desk(server.database_url("forged"))
+    print()
+    print(result.table())
+    if not result.ok:
+        return ["forged desk"]
+    print("\nforged desk: every forged or forbidden command refused by the database, nothing "
+          "applied; the legitimate commands of both roles went through")  # fmt: skip
     return []
 
 

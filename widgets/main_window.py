@@ -130,8 +130,7 @@ class MainWindow(QMainWindow):
         self.timeline_pane.sig_drag_refused.connect(self.status.show)
         self.map_pane.sig_drag_refused.connect(
             lambda _oid: self.status.show(
-                "Moving stops between routes is "
-                + SUPERVISOR_ONLY.format(user=self.context.settings.user)
+                "Moving stops between routes is " + SUPERVISOR_ONLY.format(user=self.context.user)
             )
         )
         self._wire_presence()
@@ -287,16 +286,18 @@ class MainWindow(QMainWindow):
     # -- roles: a dispatcher is not offered what only a supervisor may do ---------------------
     @property
     def is_supervisor(self) -> bool:
-        return self.context.settings.role == "supervisor"
+        return self.context.role == "supervisor"
 
     def _apply_role(self) -> None:
-        settings = self.context.settings
         if self.is_supervisor:
             return
-        why = SUPERVISOR_ONLY.format(user=settings.user)
+        why = SUPERVISOR_ONLY.format(user=self.context.user)
         self.plan_action.setEnabled(False)
         self.plan_action.setToolTip(f"Plan the day: {why}")
         self.plan_action.setStatusTip(f"Plan the day is {why}")
+        self.import_action.setEnabled(False)
+        self.import_action.setToolTip(f"Import: {why}")
+        self.import_action.setStatusTip(f"Importing depots, vehicles and orders is {why}")
         if self.context.sync is not None:
             # A shared database's outbox does not carry proposals yet: not offered at all.
             self.replan_action.setEnabled(False)
@@ -386,13 +387,8 @@ class MainWindow(QMainWindow):
             "Exceptions: "
             + " ".join(f"{counts[s]} {s.value}" for s in sorted(counts, key=SEVERITY_RANK.get)),
         )
-        settings = ctx.settings
-        status.set_field(
-            "user",
-            f"{settings.user} · {settings.role}",
-            tooltip=f"Signed in as {settings.user} on {settings.workstation_id}, "
-            f"role {settings.role}",
-        )
+        identity = ctx.identity
+        status.set_field("user", identity.label, tooltip=identity.tooltip)
         index = ctx.state.index
         zone = ZoneInfo(index.depot.timezone) if index else None
         now = ctx.now()

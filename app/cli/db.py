@@ -1,6 +1,14 @@
-"""``python main.py db``: the database's own checks.
+"""``python main.py db``: the database's own checks, and the administrator's upgrade.
 
+db upgrade [--database URL]                            # migrate to this version's schema
+db status [--database URL]                             # schema revision, who is connected as what
 db check [--repair] [--depot ID] [--day YYYY-MM-DD]   # stored days that break the invariants
+
+``db upgrade`` migrates the database to this version's schema: on PostgreSQL it also
+creates the roles (``dispatch_owner``, ``dispatch_dispatcher``, ``dispatch_supervisor``),
+the command checks and the grants (see ``app.store.roles``). Run it as an administrator
+(a superuser, or a role with CREATEROLE that may own the schema) before desks of the new
+version start; desks on PostgreSQL never migrate the shared database themselves.
 
 With a shared PostgreSQL (``DISPATCH_DATABASE_URL``) it checks the shared database and this
 workstation's local copy; otherwise the desk's own database. Exit status 0: every day
@@ -32,12 +40,69 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     chk.add_argument("--repair", action="store_true", help="repair what is found, logged")
     chk.add_argument("--depot", help="only this depot (default: every depot)")
     chk.add_argument("--day", type=_day, help="only this day (default: every stored day)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--database",
+        metavar="URL",
+        help="SQLAlchemy URL, connecting as the administrator (default: "
+        "DISPATCH_DATABASE_URL with its password from the keyring, else the SQLite file "
+        "in the user data directory)",
+    )
+    sub.add_parser("upgrade", parents=[common], help="migrate to this version's schema "
+                   "(PostgreSQL: roles, checks, grants); the administrator's")  # fmt: skip
+    sub.add_parser("status", parents=[common], help="schema revision and the connected role")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.db_command == "check":
         return _check(args)
-    raise AssertionError(args.db_command)
+    return _upgrade_or_status(args)
+
+
+def admin_url(args: argparse.Namespace) -> str:
+    from app.secrets import database_url_with_password
+    from app.settings import Settings
+
+    settings = Settings.from_env()
+    return database_url_with_password(args.database or settings.effective_database_url)
+
+
+def _upgrade_or_status(args: argparse.Namespace) -> int:
+    from app.importer.persist import safe_url
+    from app.store import SchemaError
+    from app.store.database import create_store_engine
+    from app.store.migrate import current_revision, head_revision, upgrade
+    from app.store.roles import whoami
+
+    url = admin_url(args)
+    try:
+        engine = create_store_engine(url)
+    except ValueError as exc:
+        print(f"db: {exc}", file=sys.stderr)
+        return 2
+    try:
+        before = current_revision(engine)
+        if args.db_command == "upgrade":
+            after = upgrade(engine)
+            print(f"{safe_url(url)}: schema {before or 'empty'} -> {after}"
+                  if before != after else f"{safe_url(url)}: schema already at {after}")  # fmt: skip
+        else:
+            print(f"{safe_url(url)}: schema {before or 'empty'} (this version: {head_revision()})")
+        if engine.dialect.name == "sqlite":
+            print("SQLite: the role comes from each user's profile (main.py users role)")
+        else:
+            user, role = whoami(engine)
+            print(f"connected as {user}: {role or 'neither dispatcher nor supervisor'}")
+        return 0
+    except SchemaError as exc:
+        print(f"db: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a driver error: which database, and why
+        first = (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"db {args.db_command}: {safe_url(url)}: {first}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
 
 
 def _stores() -> list[tuple[str, str]]:

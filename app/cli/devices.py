@@ -29,9 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.cli.who import identity, supervisor_only
     from app.importer.persist import safe_url
     from app.settings import Settings
     from app.store import open_store
+    from app.store.roles import begin_command
     from app.telemetry.persist import list_devices, remove_device, save_device
 
     settings = Settings.from_env()
@@ -51,16 +53,22 @@ def run(args: argparse.Namespace) -> int:
             for key, vehicle, at in rows:
                 print(f"{key:<{width}}  {vehicle}  (since {at:%Y-%m-%d %H:%M})")
             return 0
+        who = identity(settings, url)
+        if not supervisor_only(who, f"devices {args.devices_command}"):
+            return 1
+        actor = f"{who.user}@{settings.workstation_id}"
         if args.devices_command == "set":
             try:
                 with store.session() as session:
+                    begin_command(session, "devices", actor)
                     save_device(session, args.device.strip(), args.vehicle)
-            except ValueError as exc:
+            except ValueError as exc:  # CommandForbidden too: the database refused
                 print(f"devices set: {exc}", file=sys.stderr)
                 return 1
             print(f"{args.device.strip()} -> {args.vehicle}")
             return 0
         with store.session() as session:
+            begin_command(session, "devices", actor)
             removed = remove_device(session, args.device)
         if not removed:
             print(f"devices remove: {args.device!r} is not in the device table", file=sys.stderr)

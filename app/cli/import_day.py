@@ -79,8 +79,12 @@ def run(args: argparse.Namespace) -> int:
     if not sources:
         print(f"import: no .csv or .json files in {', '.join(args.paths)}", file=sys.stderr)
         return 2
+    from app.cli.who import identity, supervisor_only
     from app.store import open_store
 
+    who = identity(settings, url)
+    if not supervisor_only(who, "import"):
+        return 1
     try:
         store = open_store(url)
     except Exception as exc:  # any driver error: say which database and why
@@ -89,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = ReadOptions(encoding=args.encoding, date_format=args.date_format)
         report = import_sources(
-            sources, store, day=args.day, actor=f"import:{settings.user}", options=options
+            sources, store, day=args.day, actor=f"import:{who.user}", options=options
         )
     finally:
         store.close()

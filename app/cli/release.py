@@ -59,6 +59,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.cli.who import identity
     from app.importer.persist import safe_url
     from app.settings import Settings
     from app.store import open_store, repository
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         zone = ZoneInfo(depot.timezone)
         day = args.day or datetime.now(zone).date()
         now = datetime.combine(day, args.at, zone) if args.at else datetime.now(zone)
-        desk = _desk(store, settings, depot, day)
+        desk = _desk(store, settings, identity(settings, url), depot, day)
         if args.action == "check":
             return _check(desk, now, args)
         if args.action == "slots":
@@ -93,12 +94,12 @@ def run(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _desk(store, settings, depot, day):
+def _desk(store, settings, who, depot, day):
     from app.release.desk import ReleaseDesk
     from app.travel.choose import travel_model_for
 
     return ReleaseDesk(store, depot_id=depot.id, day=day,
-                       actor=f"{settings.user}@{settings.workstation_id}", role=settings.role,
+                       actor=f"{who.user}@{settings.workstation_id}", role=who.role,
                        travel=travel_model_for(depot))  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from app.settings import Settings
 from app.simulator.demo_day import DEPOT_ID as DEMO_DEPOT_ID
 from app.store import Store, repository
+from app.store.roles import begin_command
 from engine.model import DayInput, Depot
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def open_depot_day(
         depots = repository.list_depots(session)
         if not depots and settings.demo and may_seed:
             demo = _demo_day(settings.demo_seed)
+            begin_command(session, "import", actor)  # PostgreSQL: a supervisor's
             repository.upsert_day(session, demo, actor=actor)
             seeded = len(demo.orders)
             depots = repository.list_depots(session)
@@ -53,6 +55,7 @@ def open_depot_day(
         day = repository.load_day(session, depot.id, today)
         if not day.orders and is_demo_depot(settings, depot.id) and may_seed:
             demo = _demo_day(settings.demo_seed)
+            begin_command(session, "import", actor)  # PostgreSQL: a supervisor's
             repository.upsert_day(session, demo, actor=actor)
             seeded = len(demo.orders)
             day = repository.load_day(session, depot.id, today)

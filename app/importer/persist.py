@@ -23,6 +23,7 @@ from app.importer.reading import ParsedFile, ReadOptions, Source, collect_source
 from app.importer.report import FileReport, ImportReport
 from app.importer.rows import depot_zone
 from app.importer.validate import Batch, Known, RowValidator
+from app.store.roles import begin_command
 from engine.model import Driver, Vehicle, Wave
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,7 @@ def import_sources(
 ) -> ImportReport:
     """Validate ``sources`` against ``store`` and store the good rows, in one transaction."""
     with store.session() as session:
+        begin_command(session, "import", actor)  # PostgreSQL: a supervisor's, checked there
         sink = _StoreSink(session, actor, progress)
         validator = RowValidator(sink, options=options)
         opened = validator.open(sources)

@@ -23,6 +23,7 @@ from typing import Any
 from app.store import StaleVersionError
 from app.store import repository_release as rel
 from app.store.changelog import log_change
+from app.store.roles import begin_command
 from engine.model import RouteStatus
 
 AUDIT_ENTITY = "command"
@@ -112,6 +113,8 @@ def apply_release_command(session: Any, cmd: ReleaseCommand) -> dict[str, int]:
     (nothing is written: the session's transaction rolls back)."""
     apply = {RELEASE: _release, RECALL: _recall, SET_STATUS: _set_status,
              MARK_LOADED: _mark_loaded, OVERRIDE: _override}[cmd.kind]  # fmt: skip
+    # On PostgreSQL the database checks the kind against the connected user's role.
+    begin_command(session, "override_gate" if cmd.kind == OVERRIDE else "release", cmd.actor)
     after = apply(session, cmd)
     log_change(session, AUDIT_ENTITY, cmd.key, "insert", actor=cmd.actor,
                before={"routes": {rid: {"version": v} for rid, v in cmd.routes.items()}},

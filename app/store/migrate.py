@@ -72,4 +72,19 @@ def upgrade(engine: Engine) -> str:
         log.info("migrating the database schema from %s to %s", current or "empty", head)
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+        if conn.dialect.name == "postgresql":  # grants and guards for every table (0008)
+            secure = "SELECT to_regproc('dispatch_sec.secure_schema') IS NOT NULL"
+            if conn.exec_driver_sql(secure).scalar():
+                conn.exec_driver_sql("SELECT dispatch_sec.secure_schema()")
         return head
+
+
+def require_current(engine: Engine) -> None:
+    """Raise ``SchemaError`` unless the database is at this version's schema (a desk on a
+    shared database never migrates it: the administrator runs ``main.py db upgrade``)."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise SchemaError(
+            f"the shared database is at schema revision {current or 'empty'}, this version "
+            f"of Dispatch Desk needs {head}: an administrator runs `python main.py db upgrade`"
+        )

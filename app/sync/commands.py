@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from app.store import StaleVersionError
 from app.store import commands as applier
+from app.store import roles
 from app.store import repository as repo
 from app.store.changelog import log_change
 from app.store.convert import route_from_snapshot, route_snapshot
@@ -149,6 +150,17 @@ class Command:
             raise ValueError(f"command {self.key}: no base version for routes {missing}")
         if self.kind == SET_LOCKS and not self.locks:
             raise ValueError(f"command {self.key}: a lock command must name stops")
+
+    @property
+    def name(self) -> str:
+        """What the command does, as the applier's begin hooks see it (the shared
+        database's command kind, ``app.store.roles``): a plan save is the day's plan, a
+        fleet re-plan or a re-plan of some routes; otherwise its kind."""
+        if self.kind == SAVE_PLAN and self.plan is not None:
+            if self.plan.replace:
+                return "plan_day"
+            return "replan_fleet" if self.plan.check_all else "replan_routes"
+        return self.kind
 
     @property
     def touches(self) -> set[str]:
@@ -495,8 +507,14 @@ def apply_command(session: Session, command: Command) -> dict[str, int]:
     """Apply ``command`` in ``session`` through the command applier; returns the new
     versions of the routes it wrote.
 
+    On PostgreSQL the database checks too (``app.store.roles``: the role may run the
+    kind, the actor is the connected user, no order dropped); its refusal is a
+    ``CommandForbidden``, a ``CommandRefused``.
+
     Raises ``StaleVersionError`` if any route (or the plan) is not at its base (nothing
     written), ``CommandRefused`` (a ``ValueError``) if it no longer fits (e.g. a stop gone,
     an order that would be on two routes)."""
-    applied = applier.apply(session, command)
+    with roles.refused_as_forbidden():  # PostgreSQL: the database's own refusals
+        applied = applier.apply(session, command)
+        roles.check_now(session)
     return {rid: applied.versions[rid] for rid in command.routes if rid in applied.versions}

@@ -26,6 +26,7 @@ from app.dispatch.store import CommandRecord, CommandRefused
 from app.exceptions.kinds import DeskExceptionType
 from app.store import Store, open_store
 from app.store import repository as repo
+from app.store.migrate import require_current
 from app.sync import outbox
 from app.sync.commands import SAVE_PLAN, SET_LOCKS, SET_ROUTE_STOPS, Command, PlanChange
 from app.sync.offline import UNREACHABLE, OfflineDesk
@@ -143,9 +144,18 @@ class SyncSession(QObject):
 
     # -- setting up ------------------------------------------------------------------------
     def open_shared(self) -> Store | None:
-        """The shared database, migrated to the newest schema; None when unreachable."""
+        """The shared database at this version's schema (``SchemaError`` otherwise: desks
+        never migrate it, the administrator does); None when unreachable."""
         try:
-            return open_store(_with_timeout(self.shared_url), workstation=self.workstation)
+            store = open_store(
+                _with_timeout(self.shared_url), workstation=self.workstation, migrate=False
+            )
+            try:
+                require_current(store.engine)
+            except BaseException:
+                store.close()
+                raise
+            return store
         except UNREACHABLE as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             log.warning("shared database unreachable at start, working offline: %s", first)

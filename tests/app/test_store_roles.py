@@ -1,0 +1,85 @@
+"""The shared database checks who may do what: roles, command kinds, actors, the change
+log, orders never dropped; the forged desk drill; users added by the administrator."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+
+from app.store import open_store
+from app.store.roles import KINDS, CommandForbidden, add_user, begin_command, list_users
+from bench.drills.forged import drill_forged_desk
+
+pytestmark = pytest.mark.postgres
+
+
+def test_forged_desk_drill_applies_nothing(postgres_url: str) -> None:
+    """As a dispatcher's database user: forged actors, a supervisor's kinds, writes without
+    a command, change-log rewrites and a plan save dropping an order are all refused by the
+    database, nothing changes; a dispatcher's lock and a supervisor's move still apply."""
+    result = drill_forged_desk(postgres_url)
+    assert result.tried >= 20
+    assert result.applied == [], result.table()
+    assert result.other_errors == [], result.table()
+    assert result.plan_unchanged and result.log_unchanged
+    for reason in ("actor is not the connected user", "kind not allowed for the role",
+                   "write without a command", "change log is append-only",
+                   "order dropped from the plan", "move between routes by a dispatcher"):  # fmt: skip
+        assert result.refused[reason] >= 1, result.table()
+    assert result.controls and all(ok for _, ok in result.controls), result.table()
+
+
+def test_the_database_kinds_are_the_desks(postgres_url: str) -> None:
+    """The kinds the database checks are exactly the desk's table (role, tables, moves)."""
+    store = open_store(postgres_url)
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.execute(text("SELECT kind, role, tables, moves FROM dispatch_sec.kind"))
+            stored = {k: (r, tuple(t), m) for k, r, t, m in rows}
+        assert stored == {k.name: (k.role, k.tables, k.moves) for k in KINDS.values()}
+    finally:
+        store.close()
+
+
+def test_every_table_is_guarded_or_open_to_desks(postgres_url: str) -> None:
+    """A desk writes a table only through a command, unless it is one of the open ones
+    (telemetry, exceptions, the outbox record); tables added later are guarded too."""
+    store = open_store(postgres_url)
+    try:
+        with store.engine.connect() as conn:
+            guarded = set(conn.execute(text(
+                "SELECT tgrelid::regclass::text FROM pg_trigger WHERE tgname = 'dispatch_guard'"
+            )).scalars())  # fmt: skip
+            open_ = set(conn.execute(text("SELECT name FROM dispatch_sec.open_table")).scalars())
+        tables = set(inspect(store.engine).get_table_names()) - {"alembic_version"}
+        assert tables - guarded - open_ == set()
+        assert {"plan", "route", "stop", "orders", "change_log", "device_map"} <= guarded
+    finally:
+        store.close()
+
+
+def test_users_add_makes_a_login_of_one_role(postgres_url: str) -> None:
+    """The administrator adds a supervisor and a dispatcher; each connects as itself and
+    the database knows its role; changing a role moves the membership."""
+    admin = open_store(postgres_url)
+    try:
+        assert add_user(admin.engine, "una_sup", "supervisor", "s3cret pass'word")
+        assert add_user(admin.engine, "ned_disp", "dispatcher", "another")
+        users = {u.name: u.role for u in list_users(admin.engine)}
+        assert users["una_sup"] == "supervisor" and users["ned_disp"] == "dispatcher"
+        url = make_url(postgres_url).set(username="ned_disp", password="another")
+        desk = open_store(url.render_as_string(hide_password=False), migrate=False)
+        try:
+            with desk.session() as s:
+                assert s.scalar(text("SELECT dispatch_sec.my_role()")) == "dispatcher"
+                with pytest.raises(CommandForbidden, match="supervisor command"):
+                    begin_command(s, "import", "ned_disp@desk")
+        finally:
+            desk.close()
+        assert not add_user(admin.engine, "ned_disp", "supervisor", "another")
+        assert {u.name: u.role for u in list_users(admin.engine)}["ned_disp"] == "supervisor"
+        with pytest.raises(ValueError, match="user name"):
+            add_user(admin.engine, "Robert'); DROP TABLE orders;--", "dispatcher", "x")
+    finally:
+        admin.close()
