@@ -681,7 +681,7 @@ class MainWindow(QMainWindow):
             self.context.plan_day()
             return
         if not self.is_supervisor:
-            why = SUPERVISOR_ONLY.format(user=self.context.settings.user)
+            why = SUPERVISOR_ONLY.format(user=self.context.user)
             self.status.show(f"Planning the whole day again is {why}")
             return
         loss = whole_day_loss(plan)

@@ -32,9 +32,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.store import StaleVersionError
+from app.store import StaleVersionError, roles
 from app.store import commands as applier
-from app.store import roles
 from app.store import repository as repo
 from app.store.changelog import log_change
 from app.store.convert import route_from_snapshot, route_snapshot

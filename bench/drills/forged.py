@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from app.store import Store, open_store
 from app.store import repository as repo
 from app.store.models import ChangeLogRow
-from app.store.roles import CommandForbidden, add_user, begin_command, refusal
+from app.store.roles import CommandForbidden, add_user, begin_command, check_now, refusal
 from app.sync.commands import SAVE_PLAN, SET_LOCKS, Command, PlanChange, apply_command
 from bench.drills.day import DAY, DEPOT, seed_drill_day
 from engine.model import Plan
@@ -199,8 +199,12 @@ def _attacks(admin: Store, dana: str) -> dict[str, Callable[[Session], Any]]:
             check_all=True)),
         "accept a fleet-wide re-plan": lambda s: apply_command(s, plan_save(
             f"{dana}@desk", routes=tuple(reversed(plan.routes)), check_all=True)),
-        "re-plan dropping an order (none unassigned)": lambda s: apply_command(
-            s, plan_save(f"{dana}@desk", routes=(short,))),
+        # A forged desk skips the desk's own applier and its checks: the database's count.
+        "re-plan dropping an order (none unassigned)": lambda s: (
+            begin_command(s, "replan_routes", f"{dana}@desk"),
+            repo.save_plan(s, replace(plan, routes=(short, *plan.routes[1:])),
+                           actor=f"{dana}@desk"),
+            check_now(s)),
         "begin a supervisor kind by hand": lambda s: begin_command(s, "plan_day", f"{dana}@d"),
         "begin an unknown kind": lambda s: s.execute(
             text("SELECT dispatch_sec.begin_command('superuser', :a)"), {"a": f"{dana}@d"}),
