@@ -132,7 +132,8 @@ def run_plain(path: str, seconds: float, solver: str, seed: int) -> dict:
     cpu = time.process_time()
     res = plain_pyvrp(path, seconds, seed) if solver == "pyvrp" else plain_ortools(path, seconds)
     return {"routes": res.routes, "seconds": res.seconds, "first": res.first_feasible_s,
-            "backend": solver, "cpu": time.process_time() - cpu}  # fmt: skip
+            "backend": solver, "cpu": time.process_time() - cpu,
+            "first_cpu": res.first_feasible_cpu_s}  # fmt: skip
 
 
 def _measured(fn: Callable, args: tuple, rss: bool) -> tuple[dict, float | None]:
@@ -320,11 +321,18 @@ def summary(rows: list[Row]) -> list[str]:
                 for e, p in pairs
                 if e.first_feasible_ms and p.first_feasible_ms
             ]
+            cpus = [
+                e.first_feasible_cpu_ms / p.first_feasible_cpu_ms
+                for e, p in pairs
+                if e.first_feasible_cpu_ms and p.first_feasible_cpu_ms
+            ]
             ratio = (
                 f", first feasible engine/{solver} median {statistics.median(firsts):.2f}"
                 if firsts
                 else ""
             )
+            if cpus:
+                ratio += f" (CPU time: median {statistics.median(cpus):.2f}, max {max(cpus):.2f})"
             out.append(
                 f"summary engine vs {solver}: mean {statistics.fmean(diffs):+.2f}% "
                 f"(worst {max(diffs):+.2f}%) over {len(pairs)} instances{ratio}"
