@@ -149,6 +149,7 @@ class AppContext(QObject):
         self.travel = travel = choose(depot)
         if travel.warning:
             self.sig_status.emit(travel.warning)
+        self._use_learning(depot.id)
         if travel.network is not None and not self.settings.tile_url:
             from app.tiles.setup import draw_network
 
@@ -183,6 +184,20 @@ class AppContext(QObject):
             self.sig_status.emit(
                 f"The day has no plan yet: planning the day is a supervisor's; "
                 f"{self.identity.user} works as a dispatcher"
+            )
+
+    def _use_learning(self, depot_id: str) -> None:
+        """Plans, re-plans and live ETAs use the depot's learned service times and travel
+        factors once it has them (``python main.py kpis learn``)."""
+        from app.kpis.learn import load_learned
+
+        learned = load_learned(self.store, depot_id)
+        self.day_jobs.learned = learned
+        self.live.service_profile = learned.service if learned is not None else None
+        if learned is not None:
+            self.sig_status.emit(
+                f"Plans and ETAs use what {learned.days} recorded days taught "
+                f"({learned.first_day} to {learned.last_day})"
             )
 
     def _on_day_jobs_planned(self, planned: PlannedDay) -> None:

@@ -28,7 +28,7 @@ from app.telemetry.session import LiveSession, eta_travel_times
 from app.tiles.service import TileService
 from app.travel.choose import travel_model_for
 from engine.eta import TravelTimes
-from engine.model import Plan
+from engine.model import DayInput, Plan
 from engine.planning import Proposal
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,9 @@ class DayJobs(QObject):
         )  # fmt: skip
         self.tile_url = tile_url
         self.dispatch: DispatchService | None = None  # once the day is open
+        #: The depot's learned service times and travel factors (``app.kpis.learn``), used
+        #: by plans, re-plans and live ETAs once learned (``main.py kpis learn``).
+        self.learned: Any = None
         runner.sig_job_done.connect(self._on_runner_job_done)
         runner.sig_job_progress.connect(self._on_runner_job_progress)
 
@@ -127,6 +130,16 @@ class DayJobs(QObject):
         """The street network where the depot's city ships one, else haversine."""
         index = self.state.index
         return travel_model_for(index.depot if index else None)
+
+    def planning_inputs(self, day: DayInput, travel: Any) -> tuple[DayInput, Any]:
+        """The day and travel model plans are made with: the learned service times and
+        travel factors where the depot has them, else as given."""
+        if self.learned is None:
+            return day, travel
+        from engine.learning import LearnedTravelModel, with_learned_service
+
+        return (with_learned_service(day, self.learned.service),
+                LearnedTravelModel(travel, self.learned.travel))  # fmt: skip
 
     def _submit(self, kind: JobKind, job: Job) -> None:
         self.runner.submit(kind, job)
@@ -161,8 +174,9 @@ class DayJobs(QObject):
             from app.release.planning import plan_with_release
 
             travel = self.travel_model()  # loading the street network takes a moment: not here
+            planned_day, travel = self.planning_inputs(day, travel)  # learned, where known
             # Waves' cut-offs kept apart, a dock slot per route, departures following them.
-            plan, _report = plan_with_release(day, travel, depot_id=depot_id,
+            plan, _report = plan_with_release(planned_day, travel, depot_id=depot_id,
                                               time_limit_s=time_limit_s, stop_event=cancel_event)  # fmt: skip
             return PlannedDay(plan)
 
@@ -194,8 +208,9 @@ class DayJobs(QObject):
             plan, locked, scope, route_ids = unlocked(plan), set(), None, None
 
         def job(cancel_event, report) -> ReplanReady:
+            day, travel = self.planning_inputs(index.day, self.travel_model())
             proposal = replan_job(
-                plan, index.day, self.travel_model(), now=now, vehicles=vehicles,
+                plan, day, travel, now=now, vehicles=vehicles,
                 statuses=statuses, locked=locked, route_ids=route_ids, time_limit_s=time_limit_s,
                 stop_event=cancel_event, progress=report,
             )  # fmt: skip
@@ -263,9 +278,13 @@ class DayJobs(QObject):
         if index is None:
             return
         points = [index.depot.location, *(o.location for o in index.orders.values())]
+        learned = self.learned
 
         def job(cancel_event, report) -> EtaTravel:
-            return EtaTravel(eta_travel_times(self.travel_model(), points))
+            travel = eta_travel_times(self.travel_model(), points)
+            if learned is not None:  # drives take what history says at their hour
+                travel = travel.with_factors(learned.travel)
+            return EtaTravel(travel)
 
         self._submit(JobKind.ETA_TRAVEL, job)
 

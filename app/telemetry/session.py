@@ -23,6 +23,7 @@ from app.telemetry.service import TelemetryService
 from app.telemetry.state import StopState
 from engine.eta import TravelTimes
 from engine.geo import haversine_matrix_m
+from engine.learning import ServiceProfile
 from engine.model import Plan
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,9 @@ class LiveSession(QObject):
         self.service: TelemetryService | None = None
         self.connection = "disconnected"
         self.travel: TravelTimes | None = None  # street-based once built; haversine until then
+        #: Learned service times (``engine.learning.ServiceProfile``): ETAs expect each stop
+        #: to take what history says it takes.
+        self.service_profile: ServiceProfile | None = None
         self.evaluation_hooks: list = []  # run after each evaluation (e.g. standing rules)
         self._merge_timer = QTimer(self)
         self._merge_timer.setSingleShot(True)
@@ -132,9 +136,14 @@ class LiveSession(QObject):
         index = self.state.index
         if self.service is None or index is None:
             return
+        orders = index.orders
+        if self.service_profile is not None:
+            from engine.learning import learned_orders
+
+            orders = {o.id: o for o in learned_orders(index.orders.values(), self.service_profile)}
         self.service.watch(
             plan,
-            index.orders,
+            orders,
             depot=index.depot.location,
             fleet=index.vehicles,
             travel=self.travel,
