@@ -174,7 +174,7 @@ class AppContext(QObject):
             return
         plan = self.dispatch.open_day(day, depot.id)
         self.release.open_day(depot.id, day.day, self.dispatch, travel.model,
-                              self.actor, self.settings.role)  # fmt: skip
+                              self.actor, self.role)  # fmt: skip
         self.link.attach(self.state, self.board, self.dispatch, self.live.stop_states)
         if plan is not None:
             self._start_live(plan)

@@ -127,7 +127,7 @@ class ReleaseService(QObject):
     # -- reads -------------------------------------------------------------------------
     @property
     def role(self) -> str:
-        return self.desk.role if self.desk else self.settings.role
+        return self.desk.role if self.desk else (self.settings.role or "dispatcher")
 
     @property
     def timezone(self) -> str:
