@@ -173,8 +173,9 @@ class AppContext(QObject):
             )
             return
         plan = self.dispatch.open_day(day, depot.id)
-        self.release.open_day(depot.id, day.day, self.dispatch, travel.model,
-                              self.actor, self.role)  # fmt: skip
+        self.release.open_day(depot.id, day.day, self.dispatch, travel.model, self.actor,
+                              self.role,
+                              submit=self.link.submit if self.sync is not None else None)  # fmt: skip
         self.link.attach(self.state, self.board, self.dispatch, self.live.stop_states)
         if plan is not None:
             self._start_live(plan)

@@ -271,6 +271,8 @@ _APPLIER_KINDS = {
     "replan_fleet": "replan_fleet",
     "replan_routes": "replan_routes",
     "exception_state": "exception_state",
+    "release": "release",  # release_control commands (app.sync.commands), by what they do
+    "override_gate": "override_gate",
 }
 
 

@@ -194,6 +194,18 @@ class SyncLink(QObject):
         if self._board is not None:
             self._board.resolve(exception_id, now, actor)
 
+    def submit(self, command: Command) -> None:
+        """A command of this desk on the local copy and in the outbox (it waits there while
+        the shared database is away); without a shared database, applied to the store."""
+        desk = self.session.desk if self.session is not None else None
+        if desk is not None:
+            desk.submit(command)
+        else:
+            with self.store.session() as session:
+                apply_command(session, command)
+        if self.session is not None:
+            self.session.poke()
+
     def record_exception_state(self, command: Command) -> None:
         """A person acknowledged or resolved an exception: stored with the day (the local
         copy and the outbox with a shared database, so it waits there while offline)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from app.store.models import ExceptionRow, OutboxRow, RouteRow
 from app.sync import outbox
 from app.sync.backfill import backfill_telemetry
 from app.sync.commands import (
+    RELEASE_CONTROL,
     SAVE_PLAN,
     SET_LOCKS,
     Command,
@@ -337,6 +339,8 @@ class OfflineDesk:
         """``refused`` made again on the local copy as it is now (the kept version)."""
         if refused.kind == SET_LOCKS:
             return self.set_locks(refused.locks, actor=actor, label=label)
+        if refused.kind == RELEASE_CONTROL:
+            return self._queue(lambda s: self._release_again(s, refused, actor, label))
         if refused.kind != SAVE_PLAN:
             return self._move_again(refused, actor=actor, label=label)
         change = refused.plan
@@ -393,6 +397,15 @@ class OfflineDesk:
             return self._queue(build)
         except _AlreadyThere:
             return None
+
+    def _release_again(self, s: Session, refused: Command, actor: str, label: str) -> Command:
+        """A refused release command decided again on the routes as stored now."""
+        versions = repo.route_versions(s, self.depot_id, self.day)
+        routes = {rid: versions.get(rid) for rid in refused.release["routes"]}
+        data = {**refused.release, "routes": routes, "key": uuid.uuid4().hex, "actor": actor}
+        base = {rid: v for rid, v in routes.items() if v is not None}
+        return Command(self.depot_id, self.day, {}, base, actor, label, kind=RELEASE_CONTROL,
+                       release=data)  # fmt: skip
 
     def status(self, pending: int | None = None) -> SyncStatus:
         pending = self.pending_count() if pending is None else pending

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from app.store import StaleVersionError, Store
 from app.store.models import ChangeLogRow, ExceptionRow, OutboxRow
 from app.sync.commands import (
+    RELEASE_CONTROL,
     SAVE_PLAN,
     SET_LOCKS,
     Command,
@@ -114,6 +115,8 @@ def _conflict_detail(
         for rid, ids in command.routes.items()
     }
     shown = set(command.routes)
+    if not command.routes and command.kind == RELEASE_CONTROL:  # a release names no stops
+        shown |= set(command.base_versions)
     if command.plan is not None and (command.plan.replace or command.plan.check_all):
         shown |= set(theirs)  # a whole plan against a whole plan
     detail: dict[str, Any] = {
