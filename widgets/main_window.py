@@ -601,7 +601,38 @@ class MainWindow(QMainWindow):
         if entry is not None and entry.exception.type == DeskExceptionType.SYNC_CONFLICT:
             self._resolve_sync_conflict(exception_id)
             return
+        if entry is not None and entry.exception.type == DeskExceptionType.SYNC_FAILED:
+            self._resolve_sync_problem(exception_id)
+            return
         self._acknowledge(exception_id, resolve=True)
+
+    def _resolve_sync_problem(self, exception_id: str) -> None:
+        """A held edit: send it again, or drop it (the shared database keeps its version)."""
+        if self.context.headless:
+            self.status.show("An edit that could not be sent needs a person to choose")
+            return
+        entry = self.board.get(exception_id)
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Edit not sent")
+        box.setText("This edit could not be sent to the shared database (not a conflict).")
+        box.setInformativeText(
+            (entry.exception.detail if entry else "")
+            + "\n\nRetry: send it again now. Discard: drop it; this desk then shows the "
+            "shared version of its routes."
+        )
+        retry = box.addButton("Retry", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        action = {retry: "retry", discard: "discard"}.get(box.clickedButton())
+        if action is None:
+            return
+        try:
+            self.context.resolve_conflict(exception_id, action)
+        except Exception as exc:  # say why, keep it open
+            log.warning("settling %s failed: %s", exception_id, exc)
+            QMessageBox.warning(self, "Edit not sent", f"Could not settle it: {exc}")
 
     def _resolve_sync_conflict(self, exception_id: str) -> None:
         """Ask which version stays: mine (applied again on top) or theirs (as stored)."""

@@ -143,7 +143,7 @@ class SyncLink(QObject):
         """The sync thread reported: show others' changes and new conflicts, then say so."""
         try:
             self._follow_local_copy()
-            if status.conflicts:
+            if status.conflicts or status.failed:
                 self._board_conflicts()
         except Exception:  # a failed read must not stop the status from showing
             log.exception("following the local copy failed")
@@ -251,6 +251,13 @@ class SyncLink(QObject):
         if self.session is not None:
             status = self.session.status
             label = f"PostgreSQL {'online' if status.online else 'offline'}"
+            if status.online and not status.healthy:
+                label = "PostgreSQL sync problem"
+                if status.failed:
+                    n = status.failed
+                    label += f": {n} edit{'s' if n > 1 else ''} not sent (see Exceptions)"
+                elif status.problem:
+                    label += f": {status.problem[:80]}"
             if status.conflicts:
                 label += f", {status.conflicts} sync conflict{'s' if status.conflicts > 1 else ''}"
             return label
