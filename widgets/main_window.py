@@ -10,7 +10,7 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import QByteArray, QEventLoop, QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEventLoop, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -29,6 +29,7 @@ from app.exceptions.kinds import DeskExceptionType
 from app.exceptions.model import ExceptionsTableModel
 from app.jobs.runner import JobKind
 from app.secrets import redact_url
+from widgets.depots_desk import DepotsDesk
 from widgets.dispatch_controller import DispatchController
 from widgets.exceptions_pane import ExceptionsPane
 from widgets.kpi_desk import KpiDesk
@@ -53,6 +54,8 @@ SUPERVISOR_ONLY = "a supervisor action: {user} is signed in as a dispatcher"
 
 class MainWindow(QMainWindow):
     """The workstation window."""
+
+    sig_open_depot = Signal(str)  # open this depot instead (File ▸ Open depot, the tower)
 
     def __init__(self, context: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
@@ -249,6 +252,7 @@ class MainWindow(QMainWindow):
         self.devices_action.triggered.connect(self.open_telemetry_dialog)
         telemetry_menu.addAction(self.devices_action)
         self._view_menu = menu.addMenu("&View")
+        self.depots_desk = DepotsDesk(self, file_menu, self._view_menu)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("toolbar_main")
         for action in (self.plan_action, self.replan_action, self.cancel_action,
