@@ -207,6 +207,8 @@ class AppContext(QObject):
         self.day_jobs.learned = learned
         self.live.service_profile = learned.service if learned is not None else None
         if learned is not None:
+            self.live.travel_sigma = learned.travel.sigma_log
+            self.live.service_sigma = learned.service.sigma_log
             self.sig_status.emit(
                 f"Plans and ETAs use what {learned.days} recorded days taught "
                 f"({learned.first_day} to {learned.last_day})"

@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         live.sig_vehicles_moved.connect(self.map_pane.update_vehicles)
         live.sig_etas_updated.connect(self.map_pane.update_etas)
         live.sig_etas_updated.connect(self.timeline_pane.update_etas)
+        live.sig_eta_bands.connect(self.timeline_pane.update_eta_bands)
         live.sig_etas_updated.connect(self._on_etas_updated)
         live.sig_clock.connect(self._on_live_clock)
         live.sig_connection_changed.connect(lambda _state: self._refresh_status())
