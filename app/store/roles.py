@@ -78,6 +78,8 @@ KINDS: dict[str, Kind] = {
              False, "write, switch or pause standing rules"),
         Kind("devices", "supervisor", ("device_map", "change_log"), False,
              "map tracker devices to vehicles"),
+        Kind("kpi_settings", "supervisor", ("kpi_setting", "change_log"), False,
+             "set KPI targets and costs"),
         Kind("import", "supervisor", ("*",), True,
              "import orders, vehicles, drivers, a recorded day"),
     )

@@ -71,6 +71,7 @@ KINDS: tuple[tuple[str, str, str, bool, str], ...] = (
     ("rules_edit", "supervisor", "rule rule_version rule_switch change_log", False,
      "write, switch or pause standing rules"),
     ("devices", "supervisor", "device_map change_log", False, "map tracker devices to vehicles"),
+    ("kpi_settings", "supervisor", "kpi_setting change_log", False, "set KPI targets and costs"),
     ("import", "supervisor", ALL, True, "import orders, vehicles, drivers, a recorded day"),
 )  # fmt: skip
 # Written by desks without a command: telemetry, exceptions (acknowledge, resolve), the
