@@ -103,7 +103,7 @@ class DepotTile(QFrame):
             f"#tower_tile_{self.depot_id} {{ border: 2px solid {border}; border-radius: 6px; }}"
         )
         self.open_button.setEnabled(not current)
-        self.open_button.setText("Open here" if current else "Open depot")
+        self.open_button.setText("Open on this desk" if current else "Open depot")
 
 
 class ControlTowerWindow(QWidget):

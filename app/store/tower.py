@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from app.store.models import (
@@ -31,6 +31,7 @@ from app.store.models import (
     WindowRow,
 )
 from app.store.repository import depot_day_bounds
+from app.store.repository_orders import CANCELLED
 
 ON_ROAD = ("released", "active")
 #: A desk heard from within this many seconds is online.
@@ -117,25 +118,18 @@ def tower_figures(session: Session, now: datetime) -> list[DepotFigures]:
             select(VehicleRow.depot_id, func.count()).group_by(VehicleRow.depot_id)
         ).all()
     )
-    first_window = (
-        select(WindowRow.order_id, func.min(WindowRow.starts_at).label("start"))
-        .group_by(WindowRow.order_id)
-        .subquery()
-    )
-    in_day = []
-    for d in depots:
+    orders: dict[str, int] = {}
+    for d in depots:  # one index range per depot (depot, first window start)
         lo, hi = depot_day_bounds(d.timezone, day_of[d.id])
-        in_day.append(
-            and_(OrderRow.depot_id == d.id, first_window.c.start >= lo, first_window.c.start < hi)
+        orders[d.id] = (
+            session.scalar(
+                select(func.count())
+                .select_from(OrderRow)
+                .where(OrderRow.depot_id == d.id, OrderRow.status != CANCELLED)
+                .where(OrderRow.first_window_start >= lo, OrderRow.first_window_start < hi)
+            )
+            or 0
         )
-    orders = dict(
-        session.execute(
-            select(OrderRow.depot_id, func.count())
-            .join(first_window, first_window.c.order_id == OrderRow.id)
-            .where(or_(*in_day))
-            .group_by(OrderRow.depot_id)
-        ).all()
-    )
 
     routes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     if plan_ids:
@@ -174,36 +168,35 @@ def tower_figures(session: Session, now: datetime) -> list[DepotFigures]:
         if depot_id is not None:
             exceptions[depot_id][severity] = count
 
+    # One pass over the plans' stops: per wave and route status, the stops, those served,
+    # and those served on time (before the end of one of the order's windows).
     served: dict[str, tuple[int, int]] = {}
-    if plan_ids:
-        last_end = (
-            select(WindowRow.order_id, func.max(WindowRow.ends_at).label("end"))
-            .group_by(WindowRow.order_id)
-            .subquery()
-        )
-        on_time = func.sum(case((StopRow.actual_arrival <= last_end.c.end, 1), else_=0))
-        for plan_id, done, good in session.execute(
-            select(RouteRow.plan_id, func.count(), on_time)
-            .select_from(StopRow)
-            .join(RouteRow, RouteRow.id == StopRow.route_id)
-            .join(last_end, last_end.c.order_id == StopRow.order_id)
-            .where(RouteRow.plan_id.in_(plan_ids), StopRow.actual_arrival.is_not(None))
-            .group_by(RouteRow.plan_id)
-        ):
-            served[depot_of_plan[plan_id]] = (int(done), int(good or 0))
-
-    # Waves: each wave's planned stops (by their order's wave) and how many are out.
     wave_stops: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
     if plan_ids:
-        for plan_id, wave_id, status, count in session.execute(
-            select(RouteRow.plan_id, OrderRow.wave, RouteRow.status, func.count())
+        in_time = (
+            select(WindowRow.order_id)
+            .where(WindowRow.order_id == StopRow.order_id,
+                   WindowRow.ends_at >= StopRow.actual_arrival)
+            .exists()
+        )  # fmt: skip
+        done: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for plan_id, wave_id, status, count, arrived, good in session.execute(
+            select(
+                RouteRow.plan_id, OrderRow.wave, RouteRow.status, func.count(),
+                func.count(StopRow.actual_arrival),
+                func.sum(case((and_(StopRow.actual_arrival.is_not(None), in_time), 1), else_=0)),
+            )
             .select_from(StopRow)
             .join(RouteRow, RouteRow.id == StopRow.route_id)
             .join(OrderRow, OrderRow.id == StopRow.order_id)
             .where(RouteRow.plan_id.in_(plan_ids))
             .group_by(RouteRow.plan_id, OrderRow.wave, RouteRow.status)
-        ):
-            wave_stops[depot_of_plan[plan_id]][wave_id or ""][status] = count
+        ):  # fmt: skip
+            depot_id = depot_of_plan[plan_id]
+            wave_stops[depot_id][wave_id or ""][status] = count
+            done[depot_id][0] += int(arrived)
+            done[depot_id][1] += int(good or 0)
+        served = {d: (n, good) for d, (n, good) in done.items()}
     cutoffs: dict[tuple[str, str], datetime] = {}
     for w in session.execute(
         select(WaveRow.depot_id, WaveRow.day, WaveRow.id, WaveRow.cutoff).where(
