@@ -179,7 +179,7 @@ def tower_figures(session: Session, now: datetime) -> list[DepotFigures]:
                    WindowRow.ends_at >= StopRow.actual_arrival)
             .exists()
         )  # fmt: skip
-        done: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for plan_id, wave_id, status, count, arrived, good in session.execute(
             select(
                 RouteRow.plan_id, OrderRow.wave, RouteRow.status, func.count(),
@@ -194,9 +194,9 @@ def tower_figures(session: Session, now: datetime) -> list[DepotFigures]:
         ):  # fmt: skip
             depot_id = depot_of_plan[plan_id]
             wave_stops[depot_id][wave_id or ""][status] = count
-            done[depot_id][0] += int(arrived)
-            done[depot_id][1] += int(good or 0)
-        served = {d: (n, good) for d, (n, good) in done.items()}
+            tally[depot_id][0] += int(arrived)
+            tally[depot_id][1] += int(good or 0)
+        served = {d: (n, ok) for d, (n, ok) in tally.items()}
     cutoffs: dict[tuple[str, str], datetime] = {}
     for w in session.execute(
         select(WaveRow.depot_id, WaveRow.day, WaveRow.id, WaveRow.cutoff).where(
