@@ -12,11 +12,11 @@ and release control (``app.release.service``: the gate, the dock, routes sent to
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
 from app.day.clock import DayClock
 from app.day.opening import is_demo_depot, load_day, open_depot_day
@@ -30,8 +30,6 @@ from app.jobs.runner import JobKind, JobRunner
 from app.release.service import ReleaseService
 from app.rules.service import RulesService
 from app.settings import Settings, user_data_dir
-from app.simulator.driver import SimulatorDriver, demo_day_start, drive_demo_fleet
-from app.store import Store
 from app.store.repository_exceptions import ACKNOWLEDGE, RESOLVE, exception_snapshot
 from app.sync.commands import exception_command
 from app.sync.identity import desk_identity
@@ -41,6 +39,9 @@ from app.telemetry.session import LiveSession
 from app.tiles.service import TileService
 from app.travel.choose import TravelChoice, choose
 from engine.model import Plan
+
+if TYPE_CHECKING:
+    from app.simulator.driver import SimulatorDriver
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +76,8 @@ class AppContext(QObject):
         self.heap: HeapKeeper | None = None
         self.dispatch: DispatchService | None = None  # once the day is open
         self.fleet: SimulatorDriver | None = None  # the demo depot's simulated vans
+        self._after_paint: list[Callable[[], None]] = []  # held back by start(defer_live=True)
         self.travel: TravelChoice | None = None  # the open depot's travel source
-        self.depot_id = ""  # the depot this desk opened
-        self._tower_store: Store | None = None
-        self._tower_lock = threading.Lock()
-        self._beat_timer = QTimer(self)
-        self._beat_timer.setInterval(10_000)
-        self._beat_timer.timeout.connect(self._beat)
         self.tiles = self._open_tiles()
         self.board = ExceptionBoard(self)
         self.live = LiveSession(
@@ -127,8 +123,13 @@ class AppContext(QObject):
         return open_tile_service(user_data_dir(), self.settings.tile_url, network)
 
     # -- start ---------------------------------------------------------------------------
-    def start(self) -> None:
-        """Load (or seed) the day, and plan it in the background when no plan is stored."""
+    def start(self, *, defer_live: bool = False) -> None:
+        """Load (or seed) the day, and plan it in the background when no plan is stored.
+
+        ``defer_live``: a stored plan is shown first; release control (its gate builds the
+        day's travel matrices) and live telemetry (broker, demo fleet, rules) wait for
+        :meth:`attach_live` — the window calls it once the day is painted, so a restart
+        shows the stored day in a few seconds instead of after the broker."""
         # With a shared database, the day is read (and the demo seeded) there; the local
         # copy takes it below. Unreachable: the local copy of an earlier start serves.
         shared = self.link.open_shared()
@@ -154,9 +155,6 @@ class AppContext(QObject):
         if opened.seeded:
             self.sig_status.emit(f"Loaded the demo day: {opened.seeded} orders")
         depot, day = opened.depot, opened.day
-        self.depot_id = depot.id
-        self._beat()
-        self._beat_timer.start()
         self.travel = travel = choose(depot)
         if travel.warning:
             self.sig_status.emit(travel.warning)
@@ -184,9 +182,17 @@ class AppContext(QObject):
             )
             return
         plan = self.dispatch.open_day(day, depot.id)
-        self.release.open_day(depot.id, day.day, self.dispatch, travel.model, self.actor,
-                              self.role,
-                              submit=self.link.submit if self.sync is not None else None)  # fmt: skip
+        dispatch = self.dispatch
+
+        def open_release() -> None:
+            self.release.open_day(depot.id, day.day, dispatch, travel.model,
+                                  self.actor, self.role)  # fmt: skip
+
+        if plan is not None and defer_live:
+            self.link.attach(self.state, self.board, self.dispatch, self.live.stop_states)
+            self._after_paint = [open_release, lambda: self._start_live(self.state.plan or plan)]
+            return
+        open_release()
         self.link.attach(self.state, self.board, self.dispatch, self.live.stop_states)
         if plan is not None:
             self._start_live(plan)
@@ -207,12 +213,23 @@ class AppContext(QObject):
         self.day_jobs.learned = learned
         self.live.service_profile = learned.service if learned is not None else None
         if learned is not None:
-            self.live.travel_sigma = learned.travel.sigma_log
-            self.live.service_sigma = learned.service.sigma_log
             self.sig_status.emit(
                 f"Plans and ETAs use what {learned.days} recorded days taught "
                 f"({learned.first_day} to {learned.last_day})"
             )
+
+    @property
+    def live_pending(self) -> bool:
+        """Live telemetry is held back until :meth:`attach_live`."""
+        return bool(self._after_paint)
+
+    def attach_live(self) -> None:
+        """Open release control and start the live telemetry that ``start(defer_live=True)``
+        held back (once)."""
+        steps, self._after_paint = self._after_paint, []
+        if not getattr(self, "_shut_down", False):
+            for step in steps:
+                step()
 
     def _on_day_jobs_planned(self, planned: PlannedDay) -> None:
         """A fresh plan: stored (and queued for the shared database), then shown."""
@@ -242,6 +259,8 @@ class AppContext(QObject):
             and is_demo_depot(self.settings, index.depot.id)
         )
         if demo and index is not None:
+            from app.simulator.driver import demo_day_start
+
             start = demo_day_start(index.day.day, index.depot.timezone)
             self.clock.simulate(start, self.settings.demo_speedup)
         try:
@@ -250,6 +269,8 @@ class AppContext(QObject):
             if service is not None and service.client is not None:
                 self.release.connect_broker(service.url, service.client.config.protocol)
             if demo and index is not None and self.live.service is not None:
+                from app.simulator.driver import drive_demo_fleet
+
                 self.fleet = drive_demo_fleet(
                     self.live.service, plan, index.day, seed=self.settings.demo_seed,
                     speedup=self.settings.demo_speedup, state=self.state, parent=self,
@@ -354,50 +375,6 @@ class AppContext(QObject):
     def database_label(self) -> str:
         return self.link.database_label()
 
-    # -- several depots ----------------------------------------------------------------------
-    def tower_store(self) -> Store:
-        """The database every desk shares: the shared PostgreSQL, else this desk's own
-        (opened on first use, from the tower's or the heartbeat's thread)."""
-        if self.sync is None:
-            return self.store
-        with self._tower_lock:
-            if self._tower_store is None:
-                from app.store import open_store
-                from app.sync.session import _with_timeout
-
-                self._tower_store = open_store(
-                    _with_timeout(self.sync.shared_url), workstation=self.settings.workstation_id,
-                    migrate=False,
-                )  # fmt: skip
-            return self._tower_store
-
-    def depot_choices(self) -> list[tuple[str, str]]:
-        """(id, name) of every depot this desk can open."""
-        from app.day.opening import list_depot_choices
-
-        return list_depot_choices(self.store)
-
-    def _beat(self) -> None:
-        """This desk's heartbeat for the control tower, off the window's thread."""
-        if not self.depot_id:
-            return
-        from app.tower.feed import desk_beat
-
-        settings, outbox = self.settings, self.outbox_pending()
-
-        def write() -> None:
-            try:
-                store = self.tower_store()
-            except Exception as exc:  # offline: the next beat tries again
-                log.debug("desk heartbeat: shared database unreachable: %s", exc)
-                with self._tower_lock:
-                    self._tower_store = None
-                return
-            desk_beat(store, workstation=settings.workstation_id, user=settings.user,
-                      role=settings.role, depot_id=self.depot_id, outbox=outbox)  # fmt: skip
-
-        threading.Thread(target=write, name="desk-beat", daemon=True).start()
-
     def outbox_pending(self) -> int:
         """Commands written locally and not yet replayed to the shared database."""
         return self.link.outbox_pending()
@@ -412,11 +389,6 @@ class AppContext(QObject):
         self.jobs.wait(5000)
         self.rules.stop()
         self.release.stop()
-        self._beat_timer.stop()
-        with self._tower_lock:
-            if self._tower_store is not None:
-                self._tower_store.close()
-                self._tower_store = None
         if self.fleet is not None:
             self.fleet.stop()
         self.live.stop()

@@ -3,16 +3,18 @@
 The page loads Leaflet and jQuery from ``resources/leaflet``, our glue from
 ``resources/map`` and ``qwebchannel.js`` from Qt's resources, so it works with no network.
 It is written to a cache directory and loaded with a ``file://`` URL (``setHtml`` has a
-2 MB limit and no base URL for the assets).
+2 MB limit and no base URL for the assets). A page built before from the same inputs (the
+options, the assets, this module and folium's version) is reused without importing folium,
+which with pandas costs about two seconds of a start.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from importlib import metadata
 from pathlib import Path
 
-import folium
 from PySide6 import QtWebChannel  # noqa: F401 (registers :/qtwebchannel/qwebchannel.js)
 from PySide6.QtCore import QFile, QIODevice, QUrl
 
@@ -51,6 +53,39 @@ def build_map_page(
     """Write the map page into ``out_dir`` and return its path (reused when unchanged)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     channel_js = _qwebchannel_js(out_dir)
+    key = _inputs_key(center, zoom, tile_url)
+    index = out_dir / "page-inputs.json"
+    try:
+        known = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    known = known if isinstance(known, dict) else {}
+    if isinstance(known.get(key), str) and (out_dir / known[key]).is_file():
+        return out_dir / known[key]
+    page = _render_page(out_dir, channel_js, center, zoom, tile_url)
+    known[key] = page.name
+    index.write_text(json.dumps(known), encoding="utf-8")
+    return page
+
+
+def _inputs_key(center: tuple[float, float], zoom: int, tile_url: str | None) -> str:
+    """What the page is built from: a new folium, asset or version of this module builds anew."""
+    stamps = [
+        f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+        for p in (Path(__file__), *sorted(LEAFLET_DIR.iterdir()), *sorted(MAP_DIR.iterdir()))
+        if p.is_file()
+    ]
+    text = json.dumps(
+        [str(RESOURCES), list(center), zoom, tile_url, metadata.version("folium"), stamps]
+    )
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _render_page(
+    out_dir: Path, channel_js: Path, center: tuple[float, float], zoom: int, tile_url: str | None
+) -> Path:
+    import folium
+
     fmap = folium.Map(
         location=list(center),
         zoom_start=zoom,

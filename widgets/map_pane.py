@@ -155,6 +155,7 @@ class MapPane(QWidget):
         self._page_routes: dict[str, tuple] = {}  # route id -> key of the JSON it has
         self._page_stops: dict[str, dict[str, Any]] = {}  # order id -> stop record it has
         self.full_layer_updates = 0
+        self._when_painted: list[Callable[[], None]] = []  # see call_when_painted
         self.last_flush_ms = 0.0
         self.flushes = 0
 
@@ -341,6 +342,17 @@ class MapPane(QWidget):
                 best, best_m = route["id"], distance
         return best
 
+    def call_when_painted(self, callback: Callable[[], None], timeout_ms: int = 8000) -> None:
+        """Call ``callback`` once the page has drawn a plan's routes and stops (or after
+        ``timeout_ms`` at the latest: a page that never loads must not hold it back)."""
+        self._when_painted.append(callback)
+        QTimer.singleShot(timeout_ms, self, self._painted)
+
+    def _painted(self) -> None:
+        waiting, self._when_painted = self._when_painted, []
+        for callback in waiting:
+            callback()
+
     def run_js(self, script: str, callback: Callable[[Any], None] | None = None) -> None:
         """Evaluate ``script`` in the page; the callback is dropped after teardown."""
 
@@ -438,6 +450,9 @@ class MapPane(QWidget):
         if layers:  # spliced in: the routes part is cached JSON
             text = "{" + layers + ("," + text[1:] if batch else "}")
         self.page.runJavaScript(f"dd.apply({text})", 0)
+        if layers and self._plan is not None and self._when_painted:
+            # The page answers once it has run the batch; its frame follows at once.
+            self.run_js("dd.applied", lambda _n: QTimer.singleShot(50, self._painted))
         self._last_flush = time.monotonic()
         self.last_flush_ms = (time.perf_counter() - started) * 1000.0
         self.flushes += 1

@@ -25,10 +25,12 @@ def _pump(app: QApplication, seconds: float) -> None:
 
 
 def take_screenshot_when_ready(app: QApplication, window, path: Path, after_s: float) -> int:
-    """Wait for the plan, advance the simulated day by ``after_s``, then grab the window."""
+    """Wait for the plan (and live telemetry), advance the simulated day by ``after_s``, then grab the window."""
     context = window.context
     started = time.monotonic()
-    while context.jobs.is_running(JobKind.PLAN) and time.monotonic() - started < MAX_WAIT_S:
+    while (
+        context.jobs.is_running(JobKind.PLAN) or context.live_pending
+    ) and time.monotonic() - started < MAX_WAIT_S:
         _pump(app, 0.2)
     advance = getattr(window, "advance_simulation", None)
     if after_s > 0 and advance is not None:

@@ -2,22 +2,24 @@
 
 ``upgrade(engine)`` brings an empty or older database to the newest schema and does nothing
 on an up-to-date one. On PostgreSQL an advisory lock serialises workstations that start at
-the same moment, so two of them never race to create the same tables.
+the same moment, so two of them never race to create the same tables. An up-to-date
+database is recognised from its ``alembic_version`` row and the shipped files' revision
+lines alone: Alembic (about a second of a start) is imported only when there is work to do.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from app.store.errors import SchemaError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ _PG_MIGRATION_LOCK = 0x44_49_53_50  # an arbitrary constant: "DISP"
 
 def alembic_config(url: str | None = None) -> Config:
     """An Alembic config pointing at the shipped migrations (for ``alembic.command``)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url:
@@ -36,6 +40,8 @@ def alembic_config(url: str | None = None) -> Config:
 
 def head_revision() -> str:
     """The newest revision this program ships."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "the store ships at least one migration"
     return head
@@ -43,6 +49,8 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None: no schema yet)."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         conn = conn.execution_options(sqlite_begin="DEFERRED")
         return MigrationContext.configure(conn).get_current_revision()
@@ -50,6 +58,14 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine) -> str:
     """Migrate the database to the newest schema; returns the revision it is at."""
+    head = _up_to_date(engine)
+    if head is not None:
+        return head
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
     config = alembic_config()
     scripts = ScriptDirectory.from_config(config)
     with engine.begin() as conn:
@@ -82,9 +98,47 @@ def upgrade(engine: Engine) -> str:
 def require_current(engine: Engine) -> None:
     """Raise ``SchemaError`` unless the database is at this version's schema (a desk on a
     shared database never migrates it: the administrator runs ``main.py db upgrade``)."""
+    if _up_to_date(engine) is not None:
+        return
     current, head = current_revision(engine), head_revision()
     if current != head:
         raise SchemaError(
             f"the shared database is at schema revision {current or 'empty'}, this version "
             f"of Dispatch Desk needs {head}: an administrator runs `python main.py db upgrade`"
         )
+
+
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\b[^=]*=\s*['\"]?([\w.-]+|None)['\"]?\s*$")
+
+
+def shipped_head() -> str | None:
+    """The newest shipped revision, read from the version files' ``revision`` and
+    ``down_revision`` lines (no Alembic); None when the files do not say it plainly."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found: dict[str, str] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            match = _REVISION_LINE.match(line)
+            if match:
+                found.setdefault(match.group(1), match.group(2))
+        if "revision" in found:
+            revisions.add(found["revision"])
+            if found.get("down_revision", "None") != "None":
+                parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _up_to_date(engine: Engine) -> str | None:
+    """The head revision when the database is already at it, else None (then Alembic
+    decides: an empty, older or unknown schema, or a question this cannot answer)."""
+    head = shipped_head()
+    if head is None:
+        return None
+    try:
+        with engine.connect() as conn:
+            conn = conn.execution_options(sqlite_begin="DEFERRED")  # a read: no write lock
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    except Exception:  # no table yet, or no right to read it: Alembic's path says why
+        return None
+    return head if [tuple(r) for r in rows] == [(head,)] else None

@@ -36,7 +36,6 @@ from app.store.models_release import (
     RouteTransitionRow,
 )
 from app.store.models_rules import RuleFiringRow, RuleRow, RuleSwitchRow, RuleVersionRow
-from app.store.models_tower import DeskRow
 
 __all__ = [
     "Base",
@@ -44,7 +43,6 @@ __all__ = [
     "BreakRow",
     "ChangeLogRow",
     "DepotRow",
-    "DeskRow",
     "DeviceMapRow",
     "DockRow",
     "DockScanRow",

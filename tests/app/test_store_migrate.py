@@ -134,3 +134,17 @@ def test_threads_first_starting_together_migrate_once(postgres_url: str) -> None
         t.join(120)
     assert failures == []
     assert revisions == [head_revision()] * 8
+
+
+def test_an_up_to_date_database_opens_without_alembic(tmp_path: Path) -> None:
+    """A restart on a database at the newest schema does not load Alembic (about a second
+    of a start; an unknown revision still goes through it: tests/app/test_store_schema.py)."""
+    url = f"sqlite:///{tmp_path / 'desk.sqlite3'}"
+    open_store(url).close()
+    script = (
+        "import sys; from app.store import open_store;"
+        f"open_store({url!r}).close(); print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, cwd=ROOT)  # fmt: skip
+    assert out.stdout.split() == ["False"]

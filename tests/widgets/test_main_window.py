@@ -278,3 +278,36 @@ def test_a_dispatcher_is_not_offered_supervisor_actions(qtbot, tmp_path, monkeyp
     assert window.exceptions_pane.button("replan").isEnabled()
     window.close()
     qtbot.wait(50)
+
+
+def test_a_restart_shows_the_stored_day_before_live_telemetry(qtbot, demo_window, tmp_path):
+    """On a restart the stored plan is on the map before the broker and fleet start; live
+    telemetry attaches once the map has painted the day (as ``main.py`` starts)."""
+    first = demo_window.context
+    first.start()
+    qtbot.waitUntil(lambda: first.state.plan is not None, timeout=120_000)
+    stored = [r.order_ids for r in first.state.routes]
+    demo_window.close()
+    qtbot.wait(50)
+    context = AppContext(
+        Settings.from_env(demo=True, database_url="", simulate=False, mqtt_url=""), headless=True
+    )
+    window = MainWindow(context)
+    qtbot.addWidget(window)
+    window.show()
+    context.start(defer_live=True)
+    assert [r.order_ids for r in context.state.routes] == stored
+    assert context.live.service is None and context.live_pending
+    routes_on_map: list[int] = []
+
+    def attach() -> None:
+        routes_on_map.append(window.map_pane._page_plan is not None)
+        context.attach_live()
+
+    window.map_pane.call_when_painted(attach)
+    qtbot.waitUntil(lambda: context.live.service is not None, timeout=60_000)
+    assert routes_on_map == [True]  # the day was on the map before telemetry started
+    assert not context.live_pending
+    qtbot.waitUntil(lambda: context.live.connection == "connected", timeout=60_000)
+    window.close()
+    qtbot.wait(50)

@@ -507,3 +507,28 @@ def test_a_refused_shift_drag_moves_nothing(qtbot, pane):
     qtbot.wait(200)
     assert refused.args == ["O1-04"]
     assert dropped == [] and stats(qtbot, pane)["preview"] is None
+
+
+def test_the_page_is_built_once_and_reused_without_folium(tmp_path):
+    """A restart loads the page built before (same assets and options) without importing
+    folium; another tile option builds a page of its own."""
+    script = (
+        "import sys; from pathlib import Path; from PySide6.QtWidgets import QApplication;"
+        "app = QApplication([]); from widgets.map_page import build_map_page;"
+        f"p = build_map_page(Path({str(tmp_path)!r}), tile_url=sys.argv[1]);"
+        "print(p.name, 'folium' in sys.modules)"
+    )
+    import subprocess
+    import sys
+
+    def build(tile_url: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", script, tile_url], capture_output=True,
+                             text=True, check=True, cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+        return out.stdout.split()
+
+    page, imported = build("ddtile://a/{z}/{x}/{y}")
+    assert imported == "True"
+    assert build("ddtile://a/{z}/{x}/{y}") == [page, "False"]
+    other, imported = build("ddtile://b/{z}/{x}/{y}")
+    assert other != page and imported == "True"
+    assert "ddtile://b/" in (tmp_path / other).read_text(encoding="utf-8")

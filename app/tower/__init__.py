@@ -1,1 +1,0 @@
-"""Several depots: the control tower's feed, desk heartbeats, which depot a desk opens."""
