@@ -12,11 +12,12 @@ and release control (``app.release.service``: the gate, the dock, routes sent to
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Collection
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.day.clock import DayClock
 from app.day.opening import is_demo_depot, load_day, open_depot_day
@@ -30,6 +31,7 @@ from app.jobs.runner import JobKind, JobRunner
 from app.release.service import ReleaseService
 from app.rules.service import RulesService
 from app.settings import Settings, user_data_dir
+from app.store import Store
 from app.store.repository_exceptions import ACKNOWLEDGE, RESOLVE, exception_snapshot
 from app.sync.commands import exception_command
 from app.sync.identity import desk_identity
@@ -78,6 +80,12 @@ class AppContext(QObject):
         self.fleet: SimulatorDriver | None = None  # the demo depot's simulated vans
         self._after_paint: list[Callable[[], None]] = []  # held back by start(defer_live=True)
         self.travel: TravelChoice | None = None  # the open depot's travel source
+        self.depot_id = ""  # the depot this desk opened
+        self._tower_store: Store | None = None
+        self._tower_lock = threading.Lock()
+        self._beat_timer = QTimer(self)
+        self._beat_timer.setInterval(10_000)
+        self._beat_timer.timeout.connect(self._beat)
         self.tiles = self._open_tiles()
         self.board = ExceptionBoard(self)
         self.live = LiveSession(
@@ -155,6 +163,9 @@ class AppContext(QObject):
         if opened.seeded:
             self.sig_status.emit(f"Loaded the demo day: {opened.seeded} orders")
         depot, day = opened.depot, opened.day
+        self.depot_id = depot.id
+        self._beat()
+        self._beat_timer.start()
         self.travel = travel = choose(depot)
         if travel.warning:
             self.sig_status.emit(travel.warning)
@@ -185,8 +196,9 @@ class AppContext(QObject):
         dispatch = self.dispatch
 
         def open_release() -> None:
-            self.release.open_day(depot.id, day.day, dispatch, travel.model,
-                                  self.actor, self.role)  # fmt: skip
+            self.release.open_day(depot.id, day.day, dispatch, travel.model, self.actor,
+                                  self.role,
+                                  submit=self.link.submit if self.sync is not None else None)  # fmt: skip
 
         if plan is not None and defer_live:
             self.link.attach(self.state, self.board, self.dispatch, self.live.stop_states)
@@ -213,6 +225,8 @@ class AppContext(QObject):
         self.day_jobs.learned = learned
         self.live.service_profile = learned.service if learned is not None else None
         if learned is not None:
+            self.live.travel_sigma = learned.travel.sigma_log
+            self.live.service_sigma = learned.service.sigma_log
             self.sig_status.emit(
                 f"Plans and ETAs use what {learned.days} recorded days taught "
                 f"({learned.first_day} to {learned.last_day})"
@@ -375,6 +389,50 @@ class AppContext(QObject):
     def database_label(self) -> str:
         return self.link.database_label()
 
+    # -- several depots ----------------------------------------------------------------------
+    def tower_store(self) -> Store:
+        """The database every desk shares: the shared PostgreSQL, else this desk's own
+        (opened on first use, from the tower's or the heartbeat's thread)."""
+        if self.sync is None:
+            return self.store
+        with self._tower_lock:
+            if self._tower_store is None:
+                from app.store import open_store
+                from app.sync.session import _with_timeout
+
+                self._tower_store = open_store(
+                    _with_timeout(self.sync.shared_url), workstation=self.settings.workstation_id,
+                    migrate=False,
+                )  # fmt: skip
+            return self._tower_store
+
+    def depot_choices(self) -> list[tuple[str, str]]:
+        """(id, name) of every depot this desk can open."""
+        from app.day.opening import list_depot_choices
+
+        return list_depot_choices(self.store)
+
+    def _beat(self) -> None:
+        """This desk's heartbeat for the control tower, off the window's thread."""
+        if not self.depot_id:
+            return
+        from app.tower.feed import desk_beat
+
+        settings, outbox = self.settings, self.outbox_pending()
+
+        def write() -> None:
+            try:
+                store = self.tower_store()
+            except Exception as exc:  # offline: the next beat tries again
+                log.debug("desk heartbeat: shared database unreachable: %s", exc)
+                with self._tower_lock:
+                    self._tower_store = None
+                return
+            desk_beat(store, workstation=settings.workstation_id, user=settings.user,
+                      role=settings.role, depot_id=self.depot_id, outbox=outbox)  # fmt: skip
+
+        threading.Thread(target=write, name="desk-beat", daemon=True).start()
+
     def outbox_pending(self) -> int:
         """Commands written locally and not yet replayed to the shared database."""
         return self.link.outbox_pending()
@@ -389,6 +447,11 @@ class AppContext(QObject):
         self.jobs.wait(5000)
         self.rules.stop()
         self.release.stop()
+        self._beat_timer.stop()
+        with self._tower_lock:
+            if self._tower_store is not None:
+                self._tower_store.close()
+                self._tower_store = None
         if self.fleet is not None:
             self.fleet.stop()
         self.live.stop()

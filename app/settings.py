@@ -79,6 +79,16 @@ def _tighten(path: Path, mode: int) -> None:
         log.warning("could not make %s private to its user: %s", path, exc)
 
 
+def _login_name() -> str:
+    """The operating-system account's name (never a role word such as "dispatcher")."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid{os.getuid()}"
+
+
 def _doc(default, description: str):
     return field(default=default, metadata={"doc": description})
 
@@ -113,7 +123,7 @@ class Settings:
         socket.gethostname(), "Stable name of this workstation (MQTT client id, change log)"
     )
     user: str = _doc(
-        os.environ.get("USER", "dispatcher"),
+        _login_name(),
         "Who is signed in on a desk of its own (SQLite); on PostgreSQL the database user",
     )
     role: str = _doc(

@@ -275,6 +275,7 @@ def _fmt(row: Row) -> str:
     if "insert_median_ms" in x:
         line += (
             f" [{x['orders']} orders, {x['vehicles']} vehicles] matrix={x['matrix_s']:.2f}s"
+            f" (cpu {x['matrix_cpu_s']:.2f}) plan cpu={x['plan_cpu_s']:.2f}s"
             f" served={x['served']} insert={x['insert_median_ms']:.1f}ms"
             f" (cpu {x['insert_cpu_median_ms']:.1f}, p95 {x['insert_p95_ms']:.1f},"
             f" rebuild {x['insert_rebuild_ms']:.0f}) suggest={x['suggest_median_ms']:.1f}ms"
@@ -342,7 +343,7 @@ def summary(rows: list[Row]) -> list[str]:
             x = r.extra
             out.append(
                 f"summary {r.instance}: plan {r.seconds:.2f} s for {r.limit:g} s, matrix "
-                f"{x['matrix_s']:.2f} s, insertion median {x['insert_median_ms']:.1f} ms "
+                f"{x['matrix_s']:.2f} s (CPU {x['matrix_cpu_s']:.2f} s), insertion median {x['insert_median_ms']:.1f} ms "
                 f"(CPU {x['insert_cpu_median_ms']:.1f} ms), suggestion median "
                 f"{x['suggest_median_ms']:.1f} ms (CPU {x['suggest_cpu_median_ms']:.1f} ms), "
                 f"peak {r.rss_mb:.0f} MB, load {r.load:.1f}"

@@ -299,16 +299,28 @@ def learn_service_times(visits: Iterable[Visit], grid: ZoneGrid) -> ServiceProfi
     )
 
 
-def with_learned_service(day: DayInput, profile: ServiceProfile) -> DayInput:
-    """The day with every order's service time as history says it takes."""
-    return replace(day, orders=tuple(learned_orders(day.orders, profile)))
+#: Plans budget each stop's service at its learned median times ``exp(z * sigma)``: with
+#: z = 0.5 about the 69th percentile of what history shows, so a route keeps the margin
+#: its stops' spread needs (on the twin: late stops 60 % fewer than static plans, against
+#: 21 % planning at the median). ETAs use the median (z = 0): the best single guess.
+PLAN_SERVICE_Z = 0.5
 
 
-def learned_orders(orders: Iterable[Order], profile: ServiceProfile) -> list[Order]:
-    """Orders with their learned service times (rounded to the second)."""
+def with_learned_service(
+    day: DayInput, profile: ServiceProfile, z: float = PLAN_SERVICE_Z
+) -> DayInput:
+    """The day with every order's service time as history says it takes, planned at the
+    median times ``exp(z * sigma)`` (see :data:`PLAN_SERVICE_Z`)."""
+    return replace(day, orders=tuple(learned_orders(day.orders, profile, z)))
+
+
+def learned_orders(orders: Iterable[Order], profile: ServiceProfile, z: float = 0.0) -> list[Order]:
+    """Orders with their learned service times (the median, or ``z`` spreads above it;
+    rounded to the second)."""
     out = []
+    margin = math.exp(z * profile.sigma_log) if profile.visits else 1.0
     for o in orders:
-        seconds = round(profile.predict(o).total_seconds())
+        seconds = round(profile.predict(o).total_seconds() * margin)
         out.append(o if seconds == o.service_time.total_seconds() else
                    replace(o, service_time=timedelta(seconds=seconds)))  # fmt: skip
     return out

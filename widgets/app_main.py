@@ -91,6 +91,7 @@ def run_workstation(args: Namespace) -> int:
     settings = Settings.from_env()
     if getattr(args, "replay", None):
         return _run_replay(app, settings, args)
+    settings = _desk_depot(settings, ask=not screenshot)
     after = float(getattr(args, "after", 0) or 0)
     if screenshot and after > 0:
         # Run the simulated day fast enough that the picture comes within about a minute.
@@ -102,8 +103,78 @@ def run_workstation(args: Namespace) -> int:
     # The stored day is painted first; the broker, the demo fleet and the rules attach after.
     context.start(defer_live=True)
     window.map_pane.call_when_painted(context.attach_live)
+    _follow_depot_choice(app, window, settings)
     if screenshot:
         from widgets.screenshot import take_screenshot_when_ready
 
         return take_screenshot_when_ready(app, window, Path(screenshot), float(args.after or 0))
     return app.exec()
+
+
+def _desk_depot(settings, *, ask: bool):
+    """The depot this desk opens: ``DISPATCH_DEPOT_ID``, else the one chosen before, else
+    (several depots in the database, first start) the one the user picks now."""
+    from app.settings import user_data_dir
+    from app.tower.choice import chosen_depot, remember_depot
+
+    if settings.depot_id:
+        return settings
+    data_dir = user_data_dir()
+    saved = chosen_depot(data_dir)
+    if not saved and ask:
+        saved = _ask_depot(settings)
+        if saved:
+            remember_depot(data_dir, saved)
+    return replace(settings, depot_id=saved) if saved else settings
+
+
+def _ask_depot(settings) -> str:
+    from PySide6.QtWidgets import QInputDialog
+
+    from app.day.opening import list_depot_choices
+    from app.store import open_store
+
+    try:
+        store = open_store(settings.effective_database_url, workstation=settings.workstation_id)
+    except Exception:  # the window reports an unusable database itself
+        return ""
+    try:
+        choices = list_depot_choices(store)
+    finally:
+        store.close()
+    if len(choices) < 2:
+        return ""
+    labels = [f"{name} ({depot_id})" for depot_id, name in choices]
+    label, ok = QInputDialog.getItem(
+        None, "Dispatch Desk", "Which depot does this desk run?", labels, 0, False
+    )
+    return choices[labels.index(label)][0] if ok else ""
+
+
+def _follow_depot_choice(app, window, settings) -> None:
+    """File ▸ Open depot and the control tower's tiles: remember the depot and reopen the
+    window on it (the old day's services are shut down first)."""
+    from app.context import AppContext
+    from app.settings import user_data_dir
+    from app.tower.choice import remember_depot
+    from widgets.main_window import MainWindow
+
+    def reopen(depot_id: str) -> None:
+        remember_depot(user_data_dir(), depot_id)
+        nonlocal window
+        old = window
+        quit_on_close = app.quitOnLastWindowClosed()
+        app.setQuitOnLastWindowClosed(False)
+        old.close()
+        old.deleteLater()
+        context = AppContext(replace(settings, depot_id=depot_id), headless=old.context.headless)
+        context.keep_heap_settled()
+        window = MainWindow(context)
+        app.setProperty("dispatch_window", window)
+        window.show()
+        context.start()
+        window.sig_open_depot.connect(reopen)
+        app.setQuitOnLastWindowClosed(quit_on_close)
+
+    app.setProperty("dispatch_window", window)
+    window.sig_open_depot.connect(reopen)

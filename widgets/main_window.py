@@ -10,7 +10,7 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from PySide6.QtCore import QByteArray, QEventLoop, QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QEventLoop, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -29,6 +29,7 @@ from app.exceptions.kinds import DeskExceptionType
 from app.exceptions.model import ExceptionsTableModel
 from app.jobs.runner import JobKind
 from app.secrets import redact_url
+from widgets.depots_desk import DepotsDesk
 from widgets.dispatch_controller import DispatchController
 from widgets.exceptions_pane import ExceptionsPane
 from widgets.kpi_desk import KpiDesk
@@ -53,6 +54,8 @@ SUPERVISOR_ONLY = "a supervisor action: {user} is signed in as a dispatcher"
 
 class MainWindow(QMainWindow):
     """The workstation window."""
+
+    sig_open_depot = Signal(str)  # open this depot instead (File ▸ Open depot, the tower)
 
     def __init__(self, context: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
@@ -122,6 +125,7 @@ class MainWindow(QMainWindow):
         live.sig_vehicles_moved.connect(self.map_pane.update_vehicles)
         live.sig_etas_updated.connect(self.map_pane.update_etas)
         live.sig_etas_updated.connect(self.timeline_pane.update_etas)
+        live.sig_eta_bands.connect(self.timeline_pane.update_eta_bands)
         live.sig_etas_updated.connect(self._on_etas_updated)
         live.sig_clock.connect(self._on_live_clock)
         live.sig_connection_changed.connect(lambda _state: self._refresh_status())
@@ -249,6 +253,7 @@ class MainWindow(QMainWindow):
         self.devices_action.triggered.connect(self.open_telemetry_dialog)
         telemetry_menu.addAction(self.devices_action)
         self._view_menu = menu.addMenu("&View")
+        self.depots_desk = DepotsDesk(self, file_menu, self._view_menu)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("toolbar_main")
         for action in (self.plan_action, self.replan_action, self.cancel_action,
@@ -601,7 +606,38 @@ class MainWindow(QMainWindow):
         if entry is not None and entry.exception.type == DeskExceptionType.SYNC_CONFLICT:
             self._resolve_sync_conflict(exception_id)
             return
+        if entry is not None and entry.exception.type == DeskExceptionType.SYNC_FAILED:
+            self._resolve_sync_problem(exception_id)
+            return
         self._acknowledge(exception_id, resolve=True)
+
+    def _resolve_sync_problem(self, exception_id: str) -> None:
+        """A held edit: send it again, or drop it (the shared database keeps its version)."""
+        if self.context.headless:
+            self.status.show("An edit that could not be sent needs a person to choose")
+            return
+        entry = self.board.get(exception_id)
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Edit not sent")
+        box.setText("This edit could not be sent to the shared database (not a conflict).")
+        box.setInformativeText(
+            (entry.exception.detail if entry else "")
+            + "\n\nRetry: send it again now. Discard: drop it; this desk then shows the "
+            "shared version of its routes."
+        )
+        retry = box.addButton("Retry", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        action = {retry: "retry", discard: "discard"}.get(box.clickedButton())
+        if action is None:
+            return
+        try:
+            self.context.resolve_conflict(exception_id, action)
+        except Exception as exc:  # say why, keep it open
+            log.warning("settling %s failed: %s", exception_id, exc)
+            QMessageBox.warning(self, "Edit not sent", f"Could not settle it: {exc}")
 
     def _resolve_sync_conflict(self, exception_id: str) -> None:
         """Ask which version stays: mine (applied again on top) or theirs (as stored)."""

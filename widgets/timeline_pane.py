@@ -106,6 +106,11 @@ class TimelinePane(QWidget):
         self._late_etas_item = pg.ScatterPlotItem(
             symbol="|", size=22, pxMode=True, pen=pg.mkPen(LATE), brush=LATE
         )
+        # The ETA band: from the median ETA to its 90th percentile (learned spread).
+        self._eta_band_item = pg.PlotDataItem(
+            connect="pairs", pen=pg.mkPen((60, 60, 60, 150), width=4)
+        )
+        self._eta_p90: dict[str, datetime] = {}
         self._brush = Brushes()
         self._ghost = bar_item(
             pen=pg.mkPen((0, 0, 0), style=Qt.PenStyle.DashLine), brush=(255, 200, 0, 90)
@@ -123,6 +128,7 @@ class TimelinePane(QWidget):
                 self._planned,
                 self._actual,
                 self._locked,
+                self._eta_band_item,
                 self._etas_item,
                 self._late_etas_item,
                 self._selection,
@@ -255,6 +261,11 @@ class TimelinePane(QWidget):
         }
         self._late = self._late_by_eta | self._late_flagged
         self._refresh_dynamic()
+
+    def update_eta_bands(self, p90: Mapping[str, datetime]) -> None:
+        """Each pending stop's ETA band: from its ETA to its 90th percentile (replaces)."""
+        self._eta_p90 = {k: v for k, v in p90.items() if v is not None}
+        self._refresh_etas()
 
     def set_late_risk(self, order_ids: Iterable[str]) -> None:
         """Stops flagged late-risk by the rules, on top of what the ETAs say (replaces)."""
@@ -423,6 +434,8 @@ class TimelinePane(QWidget):
         self._etas_rows = (lo, hi)
         statuses = self._statuses
         # Two scatter items with one pen each: per-point pens cost ~100 ms per 2,000 points.
+        band_x: list[float] = []
+        band_y: list[float] = []
         for item, late in ((self._etas_item, False), (self._late_etas_item, True)):
             etas = [
                 (oid, eta)
@@ -437,6 +450,13 @@ class TimelinePane(QWidget):
                 x=np.array([self._x(eta) for _, eta in etas]),
                 y=np.array([self._bars[oid].row - 0.13 for oid, _ in etas]),
             )
+            for oid, eta in etas:
+                p90 = self._eta_p90.get(oid)
+                if p90 is not None and p90 > eta:
+                    row = self._bars[oid].row - 0.13
+                    band_x += [self._x(eta), self._x(p90)]
+                    band_y += [row, row]
+        self._eta_band_item.setData(x=np.array(band_x), y=np.array(band_y))
 
     def _on_rows_scrolled(self, *_args) -> None:
         first, shown = self.visible_rows()

@@ -81,11 +81,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.out and not args.record:
         print("demo: give --out DIR (the import files) and/or --record (a recorded day)")
         return 2
+    network = None
     if args.roads:
-        if args.record:
-            print("demo: --record runs the shipped city's day; with --roads give --out DIR and "
-                  "import it", file=sys.stderr)  # fmt: skip
-            return 2
         try:
             site, network, day = _site(args)
         except ValueError as exc:
@@ -117,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {path}")
         print(f"Import it with: python main.py import {out}")
     if args.record:
-        return _record(args, day)
+        return _record(args, day, day_input if args.roads else None, network)
     return 0
 
 
@@ -165,7 +162,7 @@ def _site(args: argparse.Namespace):
     return site, network, day
 
 
-def _record(args: argparse.Namespace, day: date) -> int:
+def _record(args: argparse.Namespace, day: date, day_input=None, network=None) -> int:
     import time
     from pathlib import Path
 
@@ -183,7 +180,19 @@ def _record(args: argparse.Namespace, day: date) -> int:
         return 2
     started = time.perf_counter()
     print("Planning the day…", flush=True)
-    source = DaySource.demo(args.seed, day, trouble)
+    if day_input is None:
+        source = DaySource.demo(args.seed, day, trouble)
+    else:  # a day on another network: planned on its streets, driven on them
+        from app.travel.choose import choose
+        from engine import planning
+
+        choice = choose(day_input.depots[0])
+        if choice.warning:
+            print(f"demo: {choice.warning}", file=sys.stderr)
+        plan = planning.plan(day_input, choice.model, depot_id=day_input.depots[0].id,
+                             time_limit_s=600, iterations=100)  # fmt: skip
+        source = DaySource(day_input, plan, args.seed, trouble,
+                           label=f"demo seed {args.seed} {day} on {args.roads}")  # fmt: skip
     target = Path(args.to) if args.to else path_for(source.plan.depot_id, day)
     target.parent.mkdir(parents=True, exist_ok=True)
     meta = {"depot_id": source.plan.depot_id, "day": day.isoformat(),
@@ -193,7 +202,9 @@ def _record(args: argparse.Namespace, day: date) -> int:
     print(f"Driving the day with the digital twin (trouble: {trouble.text()})…", flush=True)
     try:
         result = DayRun(source.day, source.plan, seed=args.seed, rules=rules, trouble=trouble,
-                        rate_hz=0.2, recorder=writer, honour_modes=not args.acting).run()  # fmt: skip
+                        rate_hz=0.2, recorder=writer, honour_modes=not args.acting,
+                        network=network, streets=True if network is not None else None,
+                        ).run()  # fmt: skip
     except BaseException:
         writer.abort()
         raise

@@ -63,6 +63,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         actor = f"{settings.user}@{settings.workstation_id}"
+        if args.kpis_command in ("target", "cost"):  # a supervisor's; on PostgreSQL checked there
+            from app.cli.who import identity, supervisor_only
+
+            who = identity(settings, str(store.url))
+            if not supervisor_only(who, f"kpis {args.kpis_command}"):
+                return 1
+            actor = f"{who.user}@{settings.workstation_id}"
         if args.kpis_command == "target":
             from app.kpis.service import set_target
 

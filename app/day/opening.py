@@ -43,22 +43,20 @@ def open_depot_day(
     with source.session() as session:
         depots = repository.list_depots(session)
         if not depots and settings.demo and may_seed:
-            demo = _demo_day(settings.demo_seed)
             begin_command(session, "import", actor)  # PostgreSQL: a supervisor's
-            repository.upsert_day(session, demo, actor=actor)
-            seeded = len(demo.orders)
+            seeded = _seed_demo(session, settings.demo_seed, actor)
             depots = repository.list_depots(session)
     if not depots:
         return None
-    depot = next((d for d in depots if d.id == settings.depot_id), depots[0])
+    # The configured depot; else the demo's main depot when it is there; else the first.
+    fallback = next((d for d in depots if is_demo_depot(settings, d.id)), depots[0])
+    depot = next((d for d in depots if d.id == settings.depot_id), fallback)
     today = datetime.now(ZoneInfo(depot.timezone)).date()
     with source.session() as session:
         day = repository.load_day(session, depot.id, today)
         if not day.orders and is_demo_depot(settings, depot.id) and may_seed:
-            demo = _demo_day(settings.demo_seed)
             begin_command(session, "import", actor)  # PostgreSQL: a supervisor's
-            repository.upsert_day(session, demo, actor=actor)
-            seeded = len(demo.orders)
+            seeded = _seed_demo(session, settings.demo_seed, actor)
             day = repository.load_day(session, depot.id, today)
     return OpenedDay(depot, day, seeded)
 
@@ -68,9 +66,19 @@ def load_day(store: Store, depot_id: str, day: date) -> DayInput:
         return repository.load_day(session, depot_id, day)
 
 
-def _demo_day(seed: int) -> DayInput:
-    from app.simulator.demo_day import generate_demo_day
+def _seed_demo(session, seed: int, actor: str) -> int:
+    """The demo depot's day and its neighbours' (for the control tower): main orders."""
+    from app.simulator.demo_day import generate_demo_day, generate_demo_depots
 
     demo = generate_demo_day(seed)
     log.info("seeding the demo day: %d orders, %d vehicles", len(demo.orders), len(demo.vehicles))
-    return demo
+    repository.upsert_day(session, demo, actor=actor)
+    for other in generate_demo_depots(seed, demo.day):
+        repository.upsert_day(session, other, actor=actor)
+    return len(demo.orders)
+
+
+def list_depot_choices(store: Store) -> list[tuple[str, str]]:
+    """(id, name) of every depot in the store."""
+    with store.read_session() as session:
+        return [(d.id, d.name) for d in repository.list_depots(session)]

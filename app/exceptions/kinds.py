@@ -10,3 +10,4 @@ class DeskExceptionType(enum.StrEnum):
     ones about the road)."""
 
     SYNC_CONFLICT = "sync_conflict"  # an edit waiting offline met another desk's change
+    SYNC_FAILED = "sync_failed"  # an edit could not be sent for another reason: held back

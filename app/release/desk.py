@@ -2,9 +2,10 @@
 dock and the drivers say, and the routes to publish.
 
 ``ReleaseDesk`` is what the window's service and ``python main.py release`` share. Every
-write is a :class:`~app.release.commands.ReleaseCommand` handed to a ``writer`` (by default
-applied to the store in one transaction; with a shared database, applied to the local copy
-and queued for the shared one). Publishing is reconciliation, not a side effect of a
+write is a :class:`~app.release.commands.ReleaseCommand` handed to a ``writer``: by default
+through the one command applier (``app.store.commands``, as an outbox command of kind
+``release_control``) on the store in one transaction; with a shared database applied to
+the local copy and queued in the outbox for the shared one (``applier_writer``). Publishing is reconciliation, not a side effect of a
 command: every released route whose content differs from what its driver was last sent
 (or that was never sent) gets a message with a higher version; a recalled route gets a
 withdrawal. So a release while the broker is away is sent when it is back, and every
@@ -66,6 +67,40 @@ def store_writer(store: Store) -> Writer:
     return write
 
 
+def applier_writer(store: Store, submit: Callable[[Any], None] | None = None) -> Writer:
+    """Each command through the one command applier as an outbox command (kind
+    ``release_control``): with ``submit`` (a shared database) applied to the local copy and
+    queued for the shared one; without, applied to ``store``. Returns the versions of the
+    routes it changed (a transition already past changes nothing)."""
+    from datetime import date as _date
+
+    from app.sync.commands import apply_command, release_command
+
+    def versions(ids: Iterable[str]) -> dict[str, int]:
+        out = {}
+        with store.read_session() as s:
+            for rid in ids:
+                try:
+                    out[rid] = rel.route_state(s, rid).version
+                except KeyError:
+                    continue
+        return out
+
+    def write(cmd: ReleaseCommand) -> dict[str, int]:
+        command = release_command(cmd, _date.fromisoformat(cmd.day))
+        if submit is None:
+            with store.session() as session:
+                return apply_command(session, command)
+        before = versions(cmd.routes)
+        submit(command)
+        after = versions(cmd.routes)
+        if cmd.kind == SET_STATUS:
+            return {rid: v for rid, v in after.items() if v != before.get(rid)}
+        return after
+
+    return write
+
+
 @dataclass(frozen=True)
 class ReleaseOutcome:
     """What a release did: routes released (with their new versions) and those refused,
@@ -104,7 +139,7 @@ class ReleaseDesk:
         self.store, self.depot_id, self.day = store, depot_id, day
         self.actor, self.role = actor, role
         self.travel = travel
-        self.writer = writer or store_writer(store)
+        self.writer = writer or applier_writer(store)
         self.params = params or GateParams()
         self._ctx: tuple[tuple[int, str, tuple], DayContext] | None = None
 

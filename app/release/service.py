@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.day.state import ChangeSource, DayChanges, DayState
-from app.release.desk import ReleaseDesk, ReleaseOutcome
+from app.release.desk import ReleaseDesk, ReleaseOutcome, applier_writer
 from app.release.gate import DayGate, VehicleSeen
 from app.store import Store
 from app.store import repository_release as rel
@@ -83,12 +83,14 @@ class ReleaseService(QObject):
         state.sig_changed.connect(self._on_state_changed)
 
     # -- opening the day ---------------------------------------------------------------
-    def open_day(self, depot_id: str, day: date, dispatch, travel, actor: str,
-                 role: str) -> None:  # fmt: skip
-        """Release control over ``depot_id``'s ``day``, writing as ``actor``."""
+    def open_day(self, depot_id: str, day: date, dispatch, travel, actor: str, role: str,
+                 submit: Callable[[Any], None] | None = None) -> None:  # fmt: skip
+        """Release control over ``depot_id``'s ``day``, writing as ``actor``; with
+        ``submit`` (a shared database) each command goes to the local copy and the outbox."""
         self.dispatch = dispatch
         self.desk = ReleaseDesk(self.store, depot_id=depot_id, day=day, actor=actor,
-                                role=role, travel=travel)  # fmt: skip
+                                role=role, travel=travel,
+                                writer=applier_writer(self.store, submit))  # fmt: skip
         self._timer.start()
         self.refresh()
 

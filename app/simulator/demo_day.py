@@ -116,6 +116,7 @@ class DemoSite:
     city: str = "Salt Lake City, UT"
     travel: str = ""
     street_names: tuple[str, ...] | None = None  # per edge; None: the shipped city's grid
+    prefix: str = ""  # before vehicle, driver and order ids (ids are unique across depots)
 
     def address(self, net: StreetNetwork, lat: float, lon: float, edge: int, k: int) -> str:
         if self.street_names is None:
@@ -126,6 +127,21 @@ class DemoSite:
 
 #: The shipped demo: Salt Lake City's west side.
 SLC_SITE = DemoSite()
+#: The demo's other depots in the same city (for the control tower): smaller days, no
+#: simulated fleet. (site, orders, vehicles)
+NEIGHBOUR_SITES: tuple[tuple[DemoSite, int, int], ...] = (
+    (DemoSite("SLC-N", "Salt Lake North Depot", (40.805, -111.905), prefix="N-"), 160, 10),
+    (DemoSite("SLC-S", "Salt Lake South Depot", (40.625, -111.890), prefix="S-"), 120, 8),
+)
+
+
+def generate_demo_depots(seed: int = 7, day: date | None = None) -> list[DayInput]:
+    """The demo's neighbouring depots' days (the main one is :func:`generate_demo_day`)."""
+    net = StreetNetwork.load(DEMO_CITY_NETWORK)
+    return [
+        generate_demo_day(seed + 100 + k, day, net, orders=orders, vehicles=vehicles, site=site)
+        for k, (site, orders, vehicles) in enumerate(NEIGHBOUR_SITES)
+    ]
 
 
 def site_for_network(
@@ -155,6 +171,7 @@ def site_for_network(
         city=title,
         travel=f"roads:{name}",
         street_names=names,
+        prefix=f"{depot_id or name.upper()}-",
     )
 
 
@@ -207,7 +224,7 @@ def _fleet(
             continue
         cold_at = set(np.linspace(0, count - 1, cold).round().astype(int).tolist())
         for i in range(count):
-            vid = f"V{len(vehicles) + 1:02d}"
+            vid = f"{site.prefix}V{len(vehicles) + 1:02d}"
             skills = {"tail_lift"} if type_name == "box_truck" else set()
             if i in cold_at:
                 skills.add("refrigerated")
@@ -222,7 +239,7 @@ def _fleet(
         name = f"{_FIRST[rng.integers(len(_FIRST))]} {_LAST[rng.integers(len(_LAST))]}"
         brk = Break(at(b_from), at(b_to), timedelta(minutes=30))
         drivers.append(
-            Driver(f"D{n + 1:02d}", name, depot_id, at(start), at(end), (brk,),
+            Driver(f"{site.prefix}D{n + 1:02d}", name, depot_id, at(start), at(end), (brk,),
                    vehicle_id=vehicle.id)
         )  # fmt: skip
     return tuple(vehicles), tuple(drivers)
@@ -293,7 +310,7 @@ def generate_demo_day(
             customer = f"{_FIRST[rng.integers(len(_FIRST))]} {_LAST[rng.integers(len(_LAST))]}"
         out.append(
             Order(
-                id=f"O{day:%Y%m%d}-{i + 1:04d}",
+                id=f"{site.prefix}O{day:%Y%m%d}-{i + 1:04d}",
                 depot_id=site.depot_id,
                 location=Location(lat, lon),
                 demand=demand,

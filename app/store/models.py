@@ -36,6 +36,7 @@ from app.store.models_release import (
     RouteTransitionRow,
 )
 from app.store.models_rules import RuleFiringRow, RuleRow, RuleSwitchRow, RuleVersionRow
+from app.store.models_tower import DeskRow
 
 __all__ = [
     "Base",
@@ -43,6 +44,7 @@ __all__ = [
     "BreakRow",
     "ChangeLogRow",
     "DepotRow",
+    "DeskRow",
     "DeviceMapRow",
     "DockRow",
     "DockScanRow",

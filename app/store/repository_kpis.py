@@ -32,6 +32,7 @@ from app.store.models import (
     RoutePublicationRow,
     StopEventRow,
 )
+from app.store.roles import begin_command
 
 COMMAND_ENTITY = "command"
 _CHUNK = 500
@@ -379,6 +380,7 @@ def set_setting(
     now: datetime,
 ) -> None:  # fmt: skip
     """Set one KPI setting (``target:NAME`` or ``cost:TYPE``), versioned and logged."""
+    begin_command(session, "kpi_settings", actor)  # PostgreSQL: a supervisor's, checked there
     row = session.get(KpiSettingRow, (depot_id, key))
     before = None if row is None else dict(row.value)
     if row is None:

@@ -78,6 +78,8 @@ KINDS: dict[str, Kind] = {
              False, "write, switch or pause standing rules"),
         Kind("devices", "supervisor", ("device_map", "change_log"), False,
              "map tracker devices to vehicles"),
+        Kind("kpi_settings", "supervisor", ("kpi_setting", "change_log"), False,
+             "set KPI targets and costs"),
         Kind("import", "supervisor", ("*",), True,
              "import orders, vehicles, drivers, a recorded day"),
     )
@@ -271,6 +273,8 @@ _APPLIER_KINDS = {
     "replan_fleet": "replan_fleet",
     "replan_routes": "replan_routes",
     "exception_state": "exception_state",
+    "release": "release",  # release_control commands (app.sync.commands), by what they do
+    "override_gate": "override_gate",
 }
 
 

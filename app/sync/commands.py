@@ -16,6 +16,10 @@ else raises ``StaleVersionError`` instead of being overwritten:
 - ``exception_state``: a person acknowledged or resolved an exception (``exception``: its
   id, the action, when, and what it is about, for a database that never saw it). It
   touches no route and cannot conflict: a repeat, or one already resolved, changes nothing.
+- ``release_control``: a release command (``release``: an
+  :class:`app.release.commands.ReleaseCommand` as JSON — a release, a recall, a loading
+  mark, a supervisor's override). Its routes' base versions are checked by the release
+  command itself, so the same route released from two desks conflicts on the second.
 
 Stops keep what is known about them (status, times) wherever they come from, so a
 reassignment carries a stop's history with it.
@@ -45,7 +49,8 @@ SET_ROUTE_STOPS = "set_route_stops"
 SET_LOCKS = "set_locks"
 SAVE_PLAN = "save_plan"
 EXCEPTION_STATE = "exception_state"
-KINDS = (SET_ROUTE_STOPS, SET_LOCKS, SAVE_PLAN, EXCEPTION_STATE)
+RELEASE_CONTROL = "release_control"
+KINDS = (SET_ROUTE_STOPS, SET_LOCKS, SAVE_PLAN, EXCEPTION_STATE, RELEASE_CONTROL)
 
 
 class StalePlanError(StaleVersionError):
@@ -126,10 +131,15 @@ class Command:
     plan: PlanChange | None = None
     exception: Mapping[str, Any] = field(default_factory=dict)
     before: Mapping[str, Sequence[str]] = field(default_factory=dict)  # the routes as seen
+    release: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"command {self.key}: unknown kind {self.kind!r}")
+        if self.kind == RELEASE_CONTROL:
+            if not self.release.get("kind") or not self.release.get("routes"):
+                raise ValueError(f"command {self.key}: a release command needs its kind and routes")
+            return
         if self.kind == EXCEPTION_STATE:
             lacking = sorted({"id", "action", "at"} - set(self.exception))
             if lacking:
@@ -159,6 +169,8 @@ class Command:
             if self.plan.replace:
                 return "plan_day"
             return "replan_fleet" if self.plan.check_all else "replan_routes"
+        if self.kind == RELEASE_CONTROL:  # an override is a supervisor's, the rest anyone's
+            return "override_gate" if self.release.get("kind") == "override" else "release"
         return self.kind
 
     @property
@@ -179,6 +191,8 @@ class Command:
             out.update(self.plan.to_json())
         elif self.kind == EXCEPTION_STATE:
             out["exception"] = dict(self.exception)
+        elif self.kind == RELEASE_CONTROL:
+            out["release"] = dict(self.release)
         else:
             out["routes"] = {rid: list(ids) for rid, ids in self.routes.items()}
         if self.before:
@@ -197,7 +211,7 @@ class Command:
             depot_id=data["depot_id"],
             day=date.fromisoformat(data["day"]),
             routes={}
-            if plan or kind == EXCEPTION_STATE
+            if plan or kind in (EXCEPTION_STATE, RELEASE_CONTROL)
             else {rid: tuple(ids) for rid, ids in data["routes"].items()},
             base_versions={rid: int(v) for rid, v in base.items()},
             actor=data["actor"],
@@ -208,6 +222,7 @@ class Command:
             plan=plan,
             exception=dict(data.get("exception") or {}),
             before={rid: tuple(ids) for rid, ids in (data.get("before") or {}).items()},
+            release=dict(data.get("release") or {}),
         )
 
 
@@ -221,6 +236,23 @@ def exception_command(
         what["snapshot"] = dict(snapshot)
     label = f"{action.capitalize()} {exception_id}"
     return Command(depot_id, day, {}, {}, actor, label, kind=EXCEPTION_STATE, exception=what)
+
+
+def release_command(release: Any, day: date) -> Command:
+    """An outbox command carrying ``release`` (an ``app.release.commands.ReleaseCommand``),
+    checked against the route versions it was decided on."""
+    data = release.to_json()
+    base = {rid: int(v) for rid, v in data["routes"].items() if v is not None}
+    return Command(release.depot_id, day, {}, base, release.actor, release.label,
+                   key=release.key, kind=RELEASE_CONTROL, release=data)  # fmt: skip
+
+
+def _release_applied(session: Session, command: Command) -> applier.Applied:
+    """A release command: its own version checks and change-log row (see app.release)."""
+    from app.release.commands import ReleaseCommand, apply_release_command
+
+    after = apply_release_command(session, ReleaseCommand.from_json(command.release))
+    return applier.Applied((), (), (), (), versions=dict(after), result=dict(after))
 
 
 def _exception_state(session: Session, command: Command) -> bool:
@@ -500,6 +532,7 @@ for _kind, _handler in ((SET_ROUTE_STOPS, _set_route_stops), (SET_LOCKS, _set_lo
                         (SAVE_PLAN, _save_plan)):  # fmt: skip
     applier.register(_kind, _audited(_handler))
 applier.register(EXCEPTION_STATE, _exception_applied)
+applier.register(RELEASE_CONTROL, _release_applied)
 
 
 def apply_command(session: Session, command: Command) -> dict[str, int]:
@@ -516,4 +549,6 @@ def apply_command(session: Session, command: Command) -> dict[str, int]:
     with roles.refused_as_forbidden():  # PostgreSQL: the database's own refusals
         applied = applier.apply(session, command)
         roles.check_now(session)
+    if command.kind == RELEASE_CONTROL:  # names its routes in the release it carries
+        return dict(applied.versions)
     return {rid: applied.versions[rid] for rid in command.routes if rid in applied.versions}

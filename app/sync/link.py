@@ -143,7 +143,7 @@ class SyncLink(QObject):
         """The sync thread reported: show others' changes and new conflicts, then say so."""
         try:
             self._follow_local_copy()
-            if status.conflicts:
+            if status.conflicts or status.failed:
                 self._board_conflicts()
         except Exception:  # a failed read must not stop the status from showing
             log.exception("following the local copy failed")
@@ -194,6 +194,18 @@ class SyncLink(QObject):
         if self._board is not None:
             self._board.resolve(exception_id, now, actor)
 
+    def submit(self, command: Command) -> None:
+        """A command of this desk on the local copy and in the outbox (it waits there while
+        the shared database is away); without a shared database, applied to the store."""
+        desk = self.session.desk if self.session is not None else None
+        if desk is not None:
+            desk.submit(command)
+        else:
+            with self.store.session() as session:
+                apply_command(session, command)
+        if self.session is not None:
+            self.session.poke()
+
     def record_exception_state(self, command: Command) -> None:
         """A person acknowledged or resolved an exception: stored with the day (the local
         copy and the outbox with a shared database, so it waits there while offline)."""
@@ -239,6 +251,13 @@ class SyncLink(QObject):
         if self.session is not None:
             status = self.session.status
             label = f"PostgreSQL {'online' if status.online else 'offline'}"
+            if status.online and not status.healthy:
+                label = "PostgreSQL sync problem"
+                if status.failed:
+                    n = status.failed
+                    label += f": {n} edit{'s' if n > 1 else ''} not sent (see Exceptions)"
+                elif status.problem:
+                    label += f": {status.problem[:80]}"
             if status.conflicts:
                 label += f", {status.conflicts} sync conflict{'s' if status.conflicts > 1 else ''}"
             return label

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from app.store.models import ExceptionRow, OutboxRow, RouteRow
 from app.sync import outbox
 from app.sync.backfill import backfill_telemetry
 from app.sync.commands import (
+    RELEASE_CONTROL,
     SAVE_PLAN,
     SET_LOCKS,
     Command,
@@ -43,6 +45,17 @@ from engine.model import Plan
 log = logging.getLogger(__name__)
 
 UNREACHABLE = (OperationalError, InterfaceError, DBAPIError, OSError, TimeoutError)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """The shared database could not be reached (or the connection broke): wait and retry.
+    Any other database error (a refused statement, a missing permission) is not the
+    network and must not pass for "offline"."""
+    if isinstance(exc, (OperationalError, InterfaceError, OSError, TimeoutError)):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 FaultHook = Callable[[str, str], None]
 
 
@@ -56,6 +69,7 @@ class SyncReport:
     pending: int = 0
     refreshed: bool = False
     online: bool = True
+    problem: str = ""
 
 
 def _with_timeout(url: str, seconds: int = 3) -> str:
@@ -101,6 +115,7 @@ class OfflineDesk:
         self._online = False
         self._last_error = "" if shared_url else "no shared database configured"
         self._last_sync: datetime | None = None
+        self._problem = ""
         self._lock = threading.RLock()
 
     # -- the shared database ---------------------------------------------------------------
@@ -187,7 +202,11 @@ class OfflineDesk:
 
     # -- sync --------------------------------------------------------------------------------
     def sync(self) -> SyncReport:
-        """Replay the outbox, then catch up the local copy; offline: report and keep it."""
+        """Replay the outbox, then catch up the local copy; offline: report and keep it.
+
+        A command that fails for a reason other than a conflict or the network is held back
+        (a sync problem on the board, retry / discard) and later commands on other routes
+        still go; a failure of the sync itself is reported once, not retried in a loop."""
         with self._lock:
             if self.work_offline or self.shared_url is None:
                 self._online = False
@@ -201,14 +220,24 @@ class OfflineDesk:
                     conflicts += outcome.status == "conflict"
                 backfill_telemetry(self.local, self.shared())
                 refreshed = self.refresh()
-                self._online, self._last_error = True, ""
+                self._online, self._last_error, self._problem = True, "", ""
                 self._last_sync = datetime.now(UTC)
-            except UNREACHABLE as exc:
-                self._went_offline(exc)
+            except Exception as exc:
+                if not is_unreachable(exc):
+                    self._sync_problem(exc)
+                else:
+                    self._went_offline(exc)
                 refreshed = False
             left = self.pending_count()
             self._publish(left)
-            return SyncReport(applied, duplicates, conflicts, left, refreshed, self._online)
+            return SyncReport(applied, duplicates, conflicts, left - self.held_count(),
+                              refreshed, self._online, self._problem)  # fmt: skip
+
+    def _sync_problem(self, exc: BaseException) -> None:
+        text = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+        if text != self._problem:  # said once, not at every retry
+            log.error("sync problem (not the network): %s", text, exc_info=exc)
+        self._online, self._problem = True, text
 
     def _went_offline(self, exc: BaseException) -> None:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -216,17 +245,40 @@ class OfflineDesk:
             log.warning("shared database unreachable, working offline: %s", first)
         self._online, self._last_error = False, first
 
+    def _next(self, tried: set[str]) -> tuple[OutboxRow, bool] | None:
+        """The oldest pending command not held back and not on a held command's routes
+        (it depends on it), with whether it is tainted by an earlier conflict."""
+        with self.local.read_session() as s:
+            rows = outbox.pending(s)
+            blocked: set[str] = set()
+            for row in rows:
+                if outbox.is_held(row):
+                    blocked |= outbox.touches(row)
+                    continue
+                if row.idempotency_key in tried or outbox.touches(row) & blocked:
+                    continue
+                tainted = outbox.tainted_routes(s)
+                s.expunge(row)
+                return row, bool(tainted & outbox.touches(row))
+        return None
+
     def _replay(self):
         shared = self.shared()
+        tried: set[str] = set()
         while True:
-            with self.local.read_session() as s:
-                rows = outbox.pending(s)[:1]
-                tainted = outbox.tainted_routes(s) if rows else set()
-                if not rows:
-                    return
-                row: OutboxRow = rows[0]
+            found = self._next(tried)
+            if found is None:
+                return
+            row, tainted = found
+            tried.add(row.idempotency_key)
+            try:
                 command = Command.from_json(row.idempotency_key, row.command, row.base_versions)
-            outcome = outbox.send(shared, command, tainted=bool(tainted & command.touches))
+                outcome = outbox.send(shared, command, tainted=tainted)
+            except Exception as exc:
+                if is_unreachable(exc):
+                    raise
+                self._hold(row.idempotency_key, exc)
+                continue
             if self.fault is not None:
                 self.fault("after_shared_commit", command.key)
             exception = None
@@ -234,6 +286,12 @@ class OfflineDesk:
                 exception = outbox.shared_conflict(shared, command.key)
             outbox.acknowledge(self.local, outcome, exception)
             yield outcome
+
+    def _hold(self, key: str, exc: BaseException) -> None:
+        text = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+        log.error("command %s held back, not sent: %s", key, text, exc_info=exc)
+        with self.local.session() as s:
+            outbox.hold(s, key, text, datetime.now(UTC))
 
     def refresh(self) -> bool:
         """Copy the day and its plan (with route versions) from the shared database, unless
@@ -276,6 +334,42 @@ class OfflineDesk:
             return False
 
     # -- status ------------------------------------------------------------------------------
+    def held_count(self) -> int:
+        """Pending commands held back after a failure (waiting for retry or discard)."""
+        with self.local.read_session() as s:
+            return sum(1 for row in outbox.pending(s) if outbox.is_held(row))
+
+    def problems(self) -> list[ExceptionRow]:
+        """Open sync problems of this workstation: commands held back (newest first)."""
+        with self.local.read_session() as s:
+            query = (
+                select(ExceptionRow)
+                .where(ExceptionRow.type == outbox.FAILED_TYPE, ExceptionRow.resolved_at.is_(None))
+                .order_by(ExceptionRow.detected_at.desc())
+            )
+            return list(s.scalars(query))
+
+    def settle_problem(self, exception_id: str, *, action: str, actor: str) -> None:
+        """A held command: ``"retry"`` sends it again at the next sync; ``"discard"``
+        drops it (the shared database keeps its version, the local copy catches up)."""
+        if action not in ("retry", "discard"):
+            raise ValueError(f"action must be 'retry' or 'discard', got {action!r}")
+        key = exception_id.removeprefix(outbox.failed_id(""))
+        now = datetime.now(UTC)
+        with self.local.session() as s:
+            exc = s.get(ExceptionRow, exception_id)
+            row = s.scalar(select(OutboxRow).where(OutboxRow.idempotency_key == key))
+            if exc is None or exc.type != outbox.FAILED_TYPE:
+                raise KeyError(f"no sync problem {exception_id!r} on this workstation")
+            exc.resolved_at, exc.resolved_by = now, actor
+            if row is not None and row.acked_at is None:
+                if action == "retry":
+                    row.last_error = ""
+                else:
+                    row.acked_at = now
+                    row.last_error = f"discarded by {actor}: {row.last_error}"[:2000]
+        self._publish()
+
     def pending_count(self) -> int:
         with self.local.read_session() as s:
             return outbox.pending_count(s)
@@ -337,6 +431,8 @@ class OfflineDesk:
         """``refused`` made again on the local copy as it is now (the kept version)."""
         if refused.kind == SET_LOCKS:
             return self.set_locks(refused.locks, actor=actor, label=label)
+        if refused.kind == RELEASE_CONTROL:
+            return self._queue(lambda s: self._release_again(s, refused, actor, label))
         if refused.kind != SAVE_PLAN:
             return self._move_again(refused, actor=actor, label=label)
         change = refused.plan
@@ -394,10 +490,19 @@ class OfflineDesk:
         except _AlreadyThere:
             return None
 
+    def _release_again(self, s: Session, refused: Command, actor: str, label: str) -> Command:
+        """A refused release command decided again on the routes as stored now."""
+        versions = repo.route_versions(s, self.depot_id, self.day)
+        routes = {rid: versions.get(rid) for rid in refused.release["routes"]}
+        data = {**refused.release, "routes": routes, "key": uuid.uuid4().hex, "actor": actor}
+        base = {rid: v for rid, v in routes.items() if v is not None}
+        return Command(self.depot_id, self.day, {}, base, actor, label, kind=RELEASE_CONTROL,
+                       release=data)  # fmt: skip
+
     def status(self, pending: int | None = None) -> SyncStatus:
         pending = self.pending_count() if pending is None else pending
         return SyncStatus(self._online, pending, len(self.conflicts()), self._last_error,
-                          self._last_sync)  # fmt: skip
+                          self._last_sync, self.held_count(), self._problem)  # fmt: skip
 
     def _publish(self, pending: int | None = None) -> None:
         if self.on_status is not None:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from app.store import StaleVersionError, Store
 from app.store.models import ChangeLogRow, ExceptionRow, OutboxRow
 from app.sync.commands import (
+    RELEASE_CONTROL,
     SAVE_PLAN,
     SET_LOCKS,
     Command,
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 CONFLICT = "conflict:"
 CONFLICT_TYPE = "sync_conflict"
+FAILED = "failed:"  # a pending command held back: it failed for a reason other than a conflict
+FAILED_TYPE = "sync_failed"
 REFRESH_ENTITY = "local_copy"  # the local change log's marker of each catch-up
 
 
@@ -81,6 +84,44 @@ def conflict_id(key: str) -> str:
     return f"sync-conflict-{key}"
 
 
+def failed_id(key: str) -> str:
+    return f"sync-failed-{key}"
+
+
+def is_held(row: OutboxRow) -> bool:
+    return row.acked_at is None and row.last_error.startswith(FAILED)
+
+
+def touches(row: OutboxRow) -> set[str]:
+    """The routes an outbox command writes or depends on."""
+    command = row.command or {}
+    return {*(command.get("routes") or {}), *(command.get("drop") or ()), *row.base_versions}
+
+
+def hold(session: Session, key: str, error: str, now: datetime) -> ExceptionRow | None:
+    """Hold back pending command ``key``: it failed for a reason other than a conflict. It
+    stays pending (later commands on other routes still go) and is shown as a sync problem
+    on the exception board with retry / discard. Returns the new board row, if new."""
+    row = session.scalar(select(OutboxRow).where(OutboxRow.idempotency_key == key))
+    if row is None or row.acked_at is not None:
+        return None
+    row.last_error = f"{FAILED} {error}"[:2000]
+    row.attempts += 1
+    if session.get(ExceptionRow, failed_id(key)) is not None:
+        return None
+    command = row.command or {}
+    detail = {"error": error, "kind": command.get("kind", ""), "label": command.get("label", ""),
+              "actor": command.get("actor", ""), "routes": sorted(touches(row))}  # fmt: skip
+    exc = ExceptionRow(
+        id=failed_id(key), type=FAILED_TYPE, severity="warning", detected_at=now,
+        detail=json.dumps(detail, sort_keys=True),
+        suggested_action="Retry sending it, or discard it (the shared database keeps its "
+        "version)",
+    )  # fmt: skip
+    session.add(exc)
+    return exc
+
+
 def last_refresh_outbox_id(session: Session) -> int:
     """The newest outbox id at the last catch-up of the local copy (0: never caught up)."""
     row = session.scalar(
@@ -114,6 +155,8 @@ def _conflict_detail(
         for rid, ids in command.routes.items()
     }
     shown = set(command.routes)
+    if not command.routes and command.kind == RELEASE_CONTROL:  # a release names no stops
+        shown |= set(command.base_versions)
     if command.plan is not None and (command.plan.replace or command.plan.check_all):
         shown |= set(theirs)  # a whole plan against a whole plan
     detail: dict[str, Any] = {

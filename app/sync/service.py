@@ -57,9 +57,13 @@ class SyncService:
         while not self._stop.is_set():
             try:
                 report = self.desk.sync()
-            except Exception:
+            except Exception:  # sync() reports its own failures; this is a last guard
                 log.exception("sync failed")
                 report = None
-            retry = report is None or not report.online or report.pending > 0
+            # Offline or commands waiting: soon again. A sync problem that is not the
+            # network (held commands, a failing catch-up) waits for a command or the
+            # shared database's doorbell instead of a retry loop.
+            retry = report is not None and not report.problem
+            retry = retry and report is not None and (not report.online or report.pending > 0)
             self._wake.wait(self.retry_s if retry else 30.0)
             self._wake.clear()

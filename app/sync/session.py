@@ -219,10 +219,14 @@ class SyncSession(QObject):
         self.poke()
 
     def resolve_conflict(self, exception_id: str, *, keep: str, actor: str) -> None:
-        """Keep ``"mine"`` (applied again on top) or ``"theirs"``; then sync."""
+        """Keep ``"mine"`` (applied again on top) or ``"theirs"``; then sync. A held
+        command (a sync problem): ``"retry"`` or ``"discard"``."""
         if self.desk is None:
             raise KeyError(f"no sync conflict {exception_id!r}: not following a shared day")
-        self.desk.resolve_conflict(exception_id, keep=keep, actor=actor)
+        if keep in ("retry", "discard"):
+            self.desk.settle_problem(exception_id, action=keep, actor=actor)
+        else:
+            self.desk.resolve_conflict(exception_id, keep=keep, actor=actor)
         self.poke()
 
     def announce(self, route_id: str | tuple[str, ...] | None) -> None:
@@ -242,8 +246,9 @@ class SyncSession(QObject):
         if self.desk is None:
             return self._last
         return replace(
-            self._last, pending=self.desk.pending_count(), conflicts=len(self.desk.conflicts())
-        )
+            self._last, pending=self.desk.pending_count(), conflicts=len(self.desk.conflicts()),
+            failed=self.desk.held_count(),
+        )  # fmt: skip
 
     def pending(self) -> int:
         """Commands waiting in the local outbox now."""
@@ -273,6 +278,26 @@ class SyncSession(QObject):
                     detected,
                     "Sync conflict: " + conflict_text(row.detail),
                     "Resolve: keep mine (apply my version again) or keep theirs",
+                )  # fmt: skip
+            )
+        for row in self.desk.problems():
+            data = json.loads(row.detail) if row.detail else {}
+            routes = list(data.get("routes") or [])
+            detected = row.detected_at
+            if detected.tzinfo is None:
+                detected = detected.replace(tzinfo=UTC)
+            what = data.get("label") or data.get("kind") or "an edit"
+            out.append(
+                LiveException(
+                    row.id,
+                    DeskExceptionType.SYNC_FAILED,
+                    Severity.WARNING,
+                    vehicle_of.get(routes[0]) if routes else None,
+                    None,
+                    detected,
+                    f"Not sent to the shared database: {what} by {data.get('actor', '?')}: "
+                    f"{data.get('error', '')}",
+                    "Resolve: retry sending it, or discard it (the shared version stays)",
                 )  # fmt: skip
             )
         return out

@@ -10,6 +10,7 @@ rules feeds the exception board.
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,7 +24,7 @@ from app.telemetry.service import TelemetryService
 from app.telemetry.state import StopState
 from engine.eta import TravelTimes
 from engine.geo import haversine_matrix_m
-from engine.learning import ServiceProfile
+from engine.learning import Z90, ServiceProfile
 from engine.model import Plan
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,35 @@ def eta_travel_times(travel, points) -> TravelTimes:
     return TravelTimes(points, duration, fallback_speed_kmh=speed_mps * 3.6, detour=detour)
 
 
+#: ETAs are kept for the accuracy KPIs every this many seconds of the day's clock, for stops
+#: at most this many minutes ahead (``docs/kpis.md``, ETA accuracy).
+SAMPLE_EVERY_S = 300
+SAMPLE_AHEAD_MIN = 90
+
+
+def eta_bands(result, travel_sigma: float, service_sigma: float) -> dict:
+    """Per pending stop, the 90th percentile of its arrival: the drives and services before
+    it each a lognormal error of their own (``engine.learning.eta_band``), summed."""
+    out = {}
+    for route in result.etas.values():
+        var = 0.0
+        prev = result.evaluated_at
+        for s in route.stops:
+            leg = max(0.0, (s.eta - prev).total_seconds())
+            var += (leg * travel_sigma) ** 2
+            out[s.order_id] = s.eta + timedelta(seconds=Z90 * math.sqrt(var))
+            service = max(0.0, (s.departure - s.service_start).total_seconds())
+            var += (service * service_sigma) ** 2
+            prev = s.departure
+    return out
+
+
 class LiveSession(QObject):
     """Connects telemetry to the day state, the exception board and the panes."""
 
     sig_vehicles_moved = Signal(dict)  # vehicle_id -> newest fix
     sig_etas_updated = Signal(dict)  # order_id -> predicted arrival (datetime)
+    sig_eta_bands = Signal(dict)  # order_id -> 90th percentile of the arrival (datetime)
     sig_connection_changed = Signal(str)
     sig_clock = Signal(object)  # datetime: the clock of the day (simulated in the demo)
     sig_stop_results = Signal(object)  # {order_id: StopState}: lay them over the plan
@@ -73,6 +98,10 @@ class LiveSession(QObject):
         #: Learned service times (``engine.learning.ServiceProfile``): ETAs expect each stop
         #: to take what history says it takes.
         self.service_profile: ServiceProfile | None = None
+        #: Spread (sigma of the log) of a drive and of a service around their expected
+        #: times: the learned ones once learned (``engine.learning``), else these.
+        self.travel_sigma, self.service_sigma = 0.25, 0.3
+        self._sampled_slot: int | None = None
         self.evaluation_hooks: list = []  # run after each evaluation (e.g. standing rules)
         self._merge_timer = QTimer(self)
         self._merge_timer.setSingleShot(True)
@@ -193,3 +222,28 @@ class LiveSession(QObject):
     def _on_service_etas_updated(self, result) -> None:
         etas = {s.order_id: s.eta for route in result.etas.values() for s in route.stops}
         self.sig_etas_updated.emit(etas)
+        self.sig_eta_bands.emit(eta_bands(result, self.travel_sigma, self.service_sigma))
+        slot = int(result.evaluated_at.timestamp() // SAMPLE_EVERY_S)
+        if slot != self._sampled_slot:
+            self._sampled_slot = slot
+            self._sample_etas(result)
+
+    def _sample_etas(self, result) -> None:
+        """Keep the ETAs shown now of stops at most 90 minutes ahead (``eta_sample``), for
+        the ETA accuracy KPIs (every 5 minutes of the day's clock)."""
+        index = self.state.index
+        if index is None:
+            return
+        from app.store import repository_kpis as rk
+
+        now = result.evaluated_at
+        horizon = now + timedelta(minutes=SAMPLE_AHEAD_MIN)
+        rows = [rk.EtaSample(s.order_id, r.route_id, r.vehicle_id, now, s.eta)
+                for r in result.etas.values() for s in r.stops if now < s.eta <= horizon]  # fmt: skip
+        if not rows:
+            return
+        try:
+            with self.store.session() as s:
+                rk.add_eta_samples(s, index.depot.id, index.day.day, rows)
+        except Exception:  # a measurement: a busy database costs one sample
+            log.warning("ETA samples not kept this time", exc_info=True)

@@ -79,6 +79,7 @@ def reason_of(message: str) -> str:
         ("must have admin option", "no grant"),
         ("would be dropped", "order dropped from the plan"),
         ("moving stops between routes", "move between routes by a dispatcher"),
+        ("re-plan moves stops on at most", "dispatcher's re-plan beyond one exception"),
         ("without a command", "write without a command"),
         ("is a supervisor command", "kind not allowed for the role"),
         ("unknown command kind", "unknown command kind"),
@@ -185,6 +186,10 @@ def _attacks(admin: Store, dana: str) -> dict[str, Callable[[Session], Any]]:
         return Command(DEPOT, DAY, {}, base, actor, "forged", kind=SAVE_PLAN, plan=change)
 
     short = replace(r0, stops=r0.stops[1:])  # the first order dropped, not unassigned
+    four = plan.routes[:4]  # each gives its first stop to the next: moves on four routes
+    cycled = tuple(
+        replace(r, stops=(*r.stops[1:], four[i - 1].stops[0])) for i, r in enumerate(four)
+    )
     fresh = tuple(replace(r, id=f"X{r.id}") for r in plan.routes)
     lock = {r0.order_ids[0]: True}
     return {
@@ -205,6 +210,8 @@ def _attacks(admin: Store, dana: str) -> dict[str, Callable[[Session], Any]]:
             repo.save_plan(s, replace(plan, routes=(short, *plan.routes[1:])),
                            actor=f"{dana}@desk"),
             check_now(s)),
+        "a scoped re-plan moving stops on four routes": lambda s: apply_command(
+            s, plan_save(f"{dana}@desk", routes=cycled)),
         "begin a supervisor kind by hand": lambda s: begin_command(s, "plan_day", f"{dana}@d"),
         "begin an unknown kind": lambda s: s.execute(
             text("SELECT dispatch_sec.begin_command('superuser', :a)"), {"a": f"{dana}@d"}),
@@ -266,6 +273,18 @@ def _controls(
             out.append((name, True))
         except (CommandForbidden, DBAPIError):
             out.append((name, False))
+    versions = _versions(admin)
+    plan = _plan(admin)
+    r2, r3 = plan.routes[2], plan.routes[3]
+    two = (replace(r2, stops=r2.stops[1:]), replace(r3, stops=(*r3.stops, r2.stops[0])))
+    scoped = Command(DEPOT, DAY, {}, {r.id: versions[r.id] for r in two}, f"{dana}@desk",
+                     "scoped re-plan", kind=SAVE_PLAN, plan=PlanChange(plan.id, two))  # fmt: skip
+    try:
+        with desk.session() as s:
+            apply_command(s, scoped)
+        out.append(("a dispatcher accepts a re-plan of two routes", True))
+    except (CommandForbidden, DBAPIError):
+        out.append(("a dispatcher accepts a re-plan of two routes", False))
     versions = _versions(admin)
     plan = _plan(admin)
     r0, r1 = plan.routes[0], plan.routes[1]

@@ -25,7 +25,8 @@ def test_forged_desk_drill_applies_nothing(postgres_url: str) -> None:
     assert result.plan_unchanged and result.log_unchanged
     for reason in ("actor is not the connected user", "kind not allowed for the role",
                    "write without a command", "change log is append-only",
-                   "order dropped from the plan", "move between routes by a dispatcher"):  # fmt: skip
+                   "order dropped from the plan", "move between routes by a dispatcher",
+                   "dispatcher's re-plan beyond one exception"):  # fmt: skip
         assert result.refused[reason] >= 1, result.table()
     assert result.controls and all(ok for _, ok in result.controls), result.table()
 
@@ -82,4 +83,40 @@ def test_users_add_makes_a_login_of_one_role(postgres_url: str) -> None:
         with pytest.raises(ValueError, match="user name"):
             add_user(admin.engine, "Robert'); DROP TABLE orders;--", "dispatcher", "x")
     finally:
+        admin.close()
+
+
+def test_a_move_queued_by_a_demoted_supervisor_is_refused_by_the_database(
+    postgres_url: str, tmp_path
+) -> None:
+    """Sam moves a stop offline as a supervisor; meanwhile the administrator makes him a
+    dispatcher. On reconnect his desk still believes it may, but the database refuses the
+    move: it becomes a sync conflict with the database's reason, the shared plan keeps the
+    stop where it was, and nothing of it is in the change log."""
+    from tests.app.test_sync_support import desk, orders, shared_store
+
+    admin = shared_store(postgres_url)
+    add_user(admin.engine, "sam_demoted", "supervisor", "pw")
+    url = make_url(postgres_url).set(username="sam_demoted", password="pw")
+    sam = desk(tmp_path, "desk-sam", url.render_as_string(hide_password=False))
+    try:
+        before = orders(admin)
+        sam.work_offline = True
+        moved = {"R0": before["R0"][1:], "R1": [*before["R1"], before["R0"][0]]}
+        sam.execute(moved, actor="sam_demoted@desk-sam", label="Move O0 to V1")
+        add_user(admin.engine, "sam_demoted", "dispatcher", "pw")
+        sam.work_offline = False
+        report = sam.sync()
+        assert report.applied == 0 and report.conflicts == 1
+        (conflict,) = sam.conflicts()
+        assert "move_stops" in conflict.detail or "moving stops" in conflict.detail
+        assert orders(admin) == before
+        with admin.engine.connect() as conn:
+            logged = conn.execute(text(
+                "SELECT count(*) FROM change_log WHERE actor LIKE 'sam_demoted%'"
+            )).scalar()  # fmt: skip
+        assert logged == 0
+    finally:
+        sam.close()
+        sam.local.close()
         admin.close()

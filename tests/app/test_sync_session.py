@@ -213,8 +213,9 @@ def test_overlapping_offline_edits_become_one_conflict(qtbot, desks, server, kee
     b.resolve_conflict(entry.id, keep)
     assert not conflicts_on_board(b)
     qtbot.waitUntil(lambda: b.sync.status.conflicts == 0, timeout=WAIT_MS)
-    # Mine rewrites both routes as B had them: O0 and O4 on R1; theirs keeps both on R0.
-    kept = ("R1", "R1") if keep == "mine" else ("R0", "R0")
+    # Mine makes B's move again (O0 onto R1) and keeps A's (O4 on R0), never B's stale
+    # lists of both routes; theirs keeps both on R0.
+    kept = ("R1", "R0") if keep == "mine" else ("R0", "R0")
     for context in (a, b):
         qtbot.waitUntil(lambda c=context: (route_of(c, "O0"), route_of(c, "O4")) == kept,
                         timeout=WAIT_MS)  # fmt: skip

@@ -50,6 +50,10 @@ class Device:
         with self.lock:
             return [m["version"] for m in self.messages]
 
+    def newest(self) -> dict:
+        with self.lock:
+            return max(self.messages, key=lambda m: m["version"])
+
     def stop(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
@@ -143,13 +147,13 @@ def test_release_move_and_undo_reach_the_drivers_device(desk, mqtt_url, qtbot):
 
         moved = other.order_ids[0]
         result = dispatch.reassign(state.plan, state.index.day, [moved], route.id, at(6, 55))
-        qtbot.waitUntil(lambda: len(device.versions()) >= 2, timeout=10_000)
-        second = device.messages[-1]
+        qtbot.waitUntil(lambda: max(device.versions()) > v1, timeout=10_000)
+        second = device.newest()
         assert second["version"] > v1 and moved in [s["order_id"] for s in second["stops"]]
 
         dispatch.apply_undo(state.plan, result.undo)
-        qtbot.waitUntil(lambda: len(device.versions()) >= 3, timeout=10_000)
-        third = device.messages[-1]
+        qtbot.waitUntil(lambda: max(device.versions()) > second["version"], timeout=10_000)
+        third = device.newest()
         assert third["version"] > second["version"]
         assert [s["order_id"] for s in third["stops"]] == list(route.order_ids)
 

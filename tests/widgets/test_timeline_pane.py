@@ -309,3 +309,14 @@ def test_a_refused_drag_says_why_and_moves_nothing(qtbot, pane):
     _drag(qtbot, pane, start, end)
     assert refused == ["Moving stops between routes is a supervisor action"]
     assert dropped == []
+
+
+def test_eta_band_runs_from_the_eta_to_its_90th_percentile(qtbot, pane, day):
+    """A pending stop with a band draws a bar from its ETA to its 90th percentile."""
+    eta = day.orders["O1-06"].earliest
+    pane.update_etas({"O1-06": eta})
+    pane.update_eta_bands({"O1-06": eta + timedelta(minutes=12)})
+    xs = list(pane._eta_band_item.xData)
+    assert xs == [pane.seconds_of(eta), pane.seconds_of(eta + timedelta(minutes=12))]
+    pane.update_eta_bands({})
+    assert pane._eta_band_item.xData is None or len(pane._eta_band_item.xData) == 0

@@ -12,7 +12,8 @@ PostgreSQL only (a SQLite file belongs to one desk; see ``app.store.roles``):
   write that table, so a transaction's command cannot be forged.
 - A statement trigger on every guarded table refuses a desk's write unless the
   transaction began a command whose kind may write that table. A row trigger on ``stop``
-  refuses a dispatcher's kinds moving a stop between routes. A deferred check refuses a
+  refuses a dispatcher's kinds moving a stop between routes, and a dispatcher's re-plan
+  moving stops on more than three routes (one exception's). A deferred check refuses a
   transaction that takes an order off its route and puts it nowhere (neither on a route
   nor in the unassigned list), unless the order is cancelled.
 - ``change_log`` is append-only for desks: no UPDATE, DELETE or TRUNCATE grant, and a
@@ -70,6 +71,7 @@ KINDS: tuple[tuple[str, str, str, bool, str], ...] = (
     ("rules_edit", "supervisor", "rule rule_version rule_switch change_log", False,
      "write, switch or pause standing rules"),
     ("devices", "supervisor", "device_map change_log", False, "map tracker devices to vehicles"),
+    ("kpi_settings", "supervisor", "kpi_setting change_log", False, "set KPI targets and costs"),
     ("import", "supervisor", ALL, True, "import orders, vehicles, drivers, a recorded day"),
 )  # fmt: skip
 # Written by desks without a command: telemetry, exceptions (acknowledge, resolve), the
@@ -82,6 +84,9 @@ OPEN_TABLES = (
 )  # fmt: skip
 
 OWNER, DISPATCHER, SUPERVISOR = "dispatch_owner", "dispatch_dispatcher", "dispatch_supervisor"
+# The routes a dispatcher's re-plan may move stops on: one exception's route(s) and the
+# neighbours taking its stops (app.dispatch.service.EXCEPTION_SCOPE_MAX_ROUTES).
+DISPATCHER_ROUTES = 3
 
 
 def _create_role(name: str, options: str) -> None:
@@ -162,6 +167,16 @@ def upgrade() -> None:
             txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
             order_id text NOT NULL,
             PRIMARY KEY (txid, order_id)
+        )
+        """
+    )
+    # Routes a dispatcher's command moved stops on in a transaction (at most a few).
+    op.execute(
+        """
+        CREATE TABLE dispatch_sec.txn_route (
+            txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+            route_id text NOT NULL,
+            PRIMARY KEY (txid, route_id)
         )
         """
     )
@@ -292,6 +307,19 @@ def upgrade() -> None:
                     coalesce(NEW.order_id, OLD.order_id), coalesce(NEW.route_id, OLD.route_id),
                     session_user USING ERRCODE = 'insufficient_privilege';
             END IF;
+            -- A dispatcher's moves (one exception's re-plan) stay within a few routes.
+            IF NOT pg_has_role(session_user, '{SUPERVISOR}', 'MEMBER') THEN
+                INSERT INTO dispatch_sec.txn_route (route_id)
+                    SELECT r FROM unnest(ARRAY[NEW.route_id, OLD.route_id]) AS r
+                    WHERE r IS NOT NULL ON CONFLICT DO NOTHING;
+                INSERT INTO dispatch_sec.txn_check DEFAULT VALUES ON CONFLICT DO NOTHING;
+                IF (SELECT count(*) FROM dispatch_sec.txn_route
+                    WHERE txid = pg_current_xact_id()) > {DISPATCHER_ROUTES} THEN
+                    RAISE EXCEPTION 'refused: a dispatcher''s re-plan moves stops on at most '
+                        '% routes (one exception''s); moving more is a supervisor command',
+                        {DISPATCHER_ROUTES} USING ERRCODE = 'insufficient_privilege';
+                END IF;
+            END IF;
             RETURN NULL;
         END $$;
 
@@ -328,6 +356,7 @@ def upgrade() -> None:
             ) t;
             DELETE FROM dispatch_sec.txn_order WHERE txid = NEW.txid;
             DELETE FROM dispatch_sec.txn_check WHERE txid = NEW.txid;
+            DELETE FROM dispatch_sec.txn_route WHERE txid = NEW.txid;
             IF lost IS NOT NULL THEN
                 RAISE EXCEPTION 'refused: orders % would be dropped: on no route and not '
                     'in the unassigned list', lost USING ERRCODE = 'insufficient_privilege';

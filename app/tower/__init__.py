@@ -1,0 +1,1 @@
+"""Several depots: the control tower's feed, desk heartbeats, which depot a desk opens."""

@@ -1,0 +1,69 @@
+"""Several depots on one desk: File ▸ Open depot… and View ▸ Control tower (a supervisor's).
+
+Opening another depot is asked of the application (``MainWindow.sig_open_depot``), which
+remembers the choice for the next start and reopens the window on that depot.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QInputDialog, QMenu
+
+from app.tower.feed import TowerFeed
+from widgets.control_tower import ControlTowerWindow
+
+
+class DepotsDesk(QObject):
+    """The window's depot menu items and its control tower window."""
+
+    def __init__(self, window, file_menu: QMenu, view_menu: QMenu) -> None:
+        super().__init__(window)
+        self.window = window
+        self.tower: ControlTowerWindow | None = None
+        self.open_action = QAction("Open &depot…", window)
+        self.open_action.setStatusTip("Open another depot of the database on this desk")
+        self.open_action.triggered.connect(self.choose_depot)
+        first = file_menu.actions()[0] if file_menu.actions() else None
+        file_menu.insertAction(first, self.open_action)
+        self.tower_action = QAction("&Control tower", window, shortcut=QKeySequence("Ctrl+Shift+T"))
+        self.tower_action.setObjectName("action_control_tower")
+        self.tower_action.triggered.connect(self.open_tower)
+        supervisor = window.context.settings.role == "supervisor"
+        self.tower_action.setEnabled(supervisor)
+        self.tower_action.setStatusTip(
+            "Every depot at once: routes, exceptions, waves, on time, desks"
+            if supervisor
+            else "The control tower is a supervisor's view"
+        )
+        view_menu.addAction(self.tower_action)
+
+    def choose_depot(self) -> str | None:
+        """Ask which depot to open; the window reopens on it."""
+        ctx = self.window.context
+        choices = ctx.depot_choices()
+        if not choices:
+            return None
+        labels = [f"{name} ({depot_id})" for depot_id, name in choices]
+        current = next((i for i, (d, _) in enumerate(choices) if d == ctx.depot_id), 0)
+        label, ok = QInputDialog.getItem(
+            self.window, "Open depot", "Depot this desk runs:", labels, current, False
+        )
+        if not ok:
+            return None
+        depot_id = choices[labels.index(label)][0]
+        if depot_id != ctx.depot_id:
+            self.window.sig_open_depot.emit(depot_id)
+        return depot_id
+
+    def open_tower(self) -> ControlTowerWindow | None:
+        if not self.tower_action.isEnabled():
+            return None
+        if self.tower is None:
+            ctx = self.window.context
+            feed = TowerFeed(ctx.tower_store, clock=ctx.now, parent=self)
+            self.tower = ControlTowerWindow(feed, ctx.depot_id, self.window)
+            self.tower.sig_open_depot.connect(self.window.sig_open_depot)
+        self.tower.show()
+        self.tower.raise_()
+        return self.tower
