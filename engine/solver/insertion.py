@@ -208,12 +208,13 @@ def _best_on(
     base_ev = evaluation(k, route)
     base = _cost(problem, k, base_ev, not route)
     best_ok = None
+    seen: dict[int, RouteEvaluation] = {}
     for bound, pos in order if base_ev.feasible else ():  # a late route stays late
         if best_ok is not None and bound - best_ok[2] > 1e-9 * (1.0 + abs(best_ok[2])):
             break
         if not slack.may_fit(pos, node):
             continue
-        ev = evaluate(problem, k, [*route[:pos], node, *route[pos:]])
+        ev = seen[pos] = evaluate(problem, k, [*route[:pos], node, *route[pos:]])
         if ev.feasible:
             delta = _cost(problem, k, ev, False) - base
             if best_ok is None or (delta, pos) < (best_ok[2], best_ok[3]):
@@ -222,7 +223,7 @@ def _best_on(
         return best_ok
     best_late = None
     for _, pos in order[:INFEASIBLE_TRIES]:
-        ev = evaluate(problem, k, [*route[:pos], node, *route[pos:]])
+        ev = seen.get(pos) or evaluate(problem, k, [*route[:pos], node, *route[pos:]])
         late = ev.total_lateness + ev.shift_overrun
         delta = _cost(problem, k, ev, False) - base
         if best_late is None or (late, delta, pos) < best_late[1:4]:
