@@ -36,7 +36,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
-from engine.eta import Position, PreparedRoute, TravelTimes, observed_speed_factor
+from engine.eta import PreparedRoute, TravelTimes
+from engine.eta_replay import eta_at
 from engine.history import StopEvent, StopVisit, Track, day_history, stop_visits
 from engine.learning import (
     LearnedTravelModel,
@@ -46,7 +47,7 @@ from engine.learning import (
     learned_orders,
     with_learned_service,
 )
-from engine.model import DayInput, Location, Order, Plan, StopStatus
+from engine.model import DayInput, Location, Order, Plan
 
 log = logging.getLogger(__name__)
 
@@ -150,48 +151,8 @@ def eta_errors(
 
 
 def _eta_at(prepared, stops, visits, track, t, depot, order_id) -> float | None:
-    now = datetime.fromtimestamp(t, UTC)
-    pos = None
-    if track is not None and len(track):
-        k = int(np.searchsorted(track.ts, t, side="right")) - 1
-        if k >= 0:
-            pos = Position(
-                prepared.route.vehicle_id,
-                datetime.fromtimestamp(track.ts[k], UTC),
-                float(track.lat[k]),
-                float(track.lon[k]),
-            )
-    statuses: dict[str, StopStatus] = {}
-    arrived: dict[str, datetime] = {}
-    legs = []
-    prev: tuple[float | None, int] | None = None
-    counting = True
-    for i, (stop, v) in enumerate(zip(stops, visits, strict=True)):
-        if v is None or v.arrived is None or v.arrived > t:
-            counting = False
-            continue
-        arrived[stop.order_id] = datetime.fromtimestamp(v.arrived, UTC)
-        done = v.done is not None and v.done <= t
-        statuses[stop.order_id] = (
-            (StopStatus.DELIVERED if v.delivered else StopStatus.FAILED)
-            if done
-            else StopStatus.ARRIVED
-        )
-        if counting and prev is not None and prev[0] is not None:
-            depart = datetime.fromtimestamp(prev[0], UTC)
-            legs.append((prepared.expected_leg_s(prev[1], i, depart), v.arrived - prev[0]))
-        left = v.departed if v.departed is not None and v.departed <= t else None
-        prev = (left, i) if counting else prev
-    result = prepared.etas(
-        now,
-        position=pos,
-        depot=depot,
-        statuses=statuses,
-        arrived_at=arrived,
-        speed_factor=observed_speed_factor(legs),
-    )
-    hit = result.of(order_id)
-    return None if hit is None else hit.eta.timestamp()
+    """The ETA the desk would have shown at ``t`` (``engine.eta_replay``)."""
+    return eta_at(prepared, stops, visits, track, t, depot, order_id)
 
 
 def _summary(errors: dict[int, list[float]]) -> dict[str, dict[str, float]]:

@@ -18,14 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from app.store import Store, open_store, repository
+from app.store import repository_kpis as rk
 from app.store.changelog import log_change
 from app.store.dayfile import DayFile, DayFileError
 from app.store.dayjson import day_from_json, plan_from_json
 from app.store.models import ExceptionRow, RoutePublicationRow
 from app.telemetry.messages import Fix, StopEvent
 from app.telemetry.persist import write_telemetry
+from engine.kpis import ETA_HORIZONS
+from engine.model import DayInput, Plan
 
 ACTOR = "recorded-day"
+#: A recorded day's ETAs are replayed (what the desk would have shown 60, 30 and 15 minutes
+#: before each arrival) up to this many stops; beyond, its ETA accuracy is left blank.
+REPLAY_ETAS_MAX_STOPS = 6000
 _BATCH = 20_000
 
 
@@ -141,9 +147,70 @@ def _load(store: Store, path: Path) -> tuple[str, date, datetime]:
                 logged = log_change(s, "command", str(cid), "insert", actor=str(actor),
                                  before=_json(before), after=doc)  # fmt: skip
                 logged.at = _dt(at) or logged.at
+        with store.session() as s:
+            rk.add_eta_samples(s, f.depot_id or day.depots[0].id, day.day,
+                               replayed_etas(f, day, last))  # fmt: skip
         latest = f.query(
             "SELECT max(t) FROM (SELECT max(ts) AS t FROM fixes UNION ALL "
             "SELECT max(ts) FROM events UNION ALL SELECT max(at) FROM plan_versions)"
         )
         ended = _dt(latest[0][0]) or start
         return f.depot_id or day.depots[0].id, day.day, ended
+
+
+def replayed_etas(f: DayFile, day: DayInput, plan: Plan) -> list[rk.EtaSample]:
+    """The ETA the desk would have shown 60, 30 and 15 minutes before each arrival
+    (``engine.eta_replay``: the live monitor's computation, fed the trail and the stop
+    events up to that moment; the routes as the day ended). A recorded day carries no
+    sampled ETAs; these stand in for them."""
+    import logging
+
+    from engine.eta import PreparedRoute, TravelTimes
+    from engine.eta_replay import eta_at
+    from engine.history import StopEvent as HistoryEvent
+    from engine.history import Track, stop_visits
+
+    routes = [r for r in plan.routes if r.stops]
+    stops = sum(len(r.stops) for r in routes)
+    if not routes or stops > REPLAY_ETAS_MAX_STOPS:
+        logging.getLogger(__name__).info("ETAs not replayed for %d stops", stops)
+        return []
+    vehicles = {r.vehicle_id for r in routes}
+    events = [HistoryEvent(str(v), s, str(t), datetime.fromtimestamp(float(ts), UTC))
+              for v, s, t, ts in f.iter_query("SELECT vehicle_id, stop_id, type, ts FROM events")
+              if v in vehicles]  # fmt: skip
+    visits = stop_visits(events)
+    tracks: dict[str, list[tuple[float, float, float]]] = {}
+    for vid, ts, lat, lon in f.iter_query("SELECT vehicle_id, ts, lat, lon FROM fixes"):
+        if vid in vehicles:
+            tracks.setdefault(str(vid), []).append((float(ts), float(lat), float(lon)))
+    trails = {vid: Track.of(rows) for vid, rows in tracks.items()}
+    depot = day.depots[0]
+    orders = {o.id: o for o in day.orders}
+    points = [depot.location, *(o.location for o in day.orders)]
+    try:
+        from app.telemetry.session import eta_travel_times
+        from app.travel.choose import travel_model_for
+
+        travel = eta_travel_times(travel_model_for(depot), points)
+    except Exception:  # off the street network: straight lines, as the desk falls back
+        travel = TravelTimes()
+    out = []
+    for route in routes:
+        prepared = PreparedRoute(route, orders, travel)
+        seen = [visits.get(s.order_id) for s in route.stops]
+        start = route.start.timestamp() if route.start else float("-inf")
+        for stop, visit in zip(route.stops, seen, strict=True):
+            if visit is None or visit.arrived is None:
+                continue
+            for h in ETA_HORIZONS:
+                t = visit.arrived - h * 60
+                if t < start - 15 * 60:
+                    continue  # not released yet: the desk shows no ETA
+                eta = eta_at(prepared, route.stops, seen, trails.get(route.vehicle_id), t,
+                             depot.location, stop.order_id)  # fmt: skip
+                if eta is not None:
+                    out.append(rk.EtaSample(stop.order_id, route.id, route.vehicle_id,
+                                            datetime.fromtimestamp(t, UTC),
+                                            datetime.fromtimestamp(eta, UTC)))  # fmt: skip
+    return out

@@ -90,6 +90,8 @@ def test_a_recorded_day_file_gives_the_same_numbers(desk, capsys, tmp_path):
     assert k["on_time_delivery_pct"] == 50.0 and k["late_stops"] == 2
     assert k["first_attempt_success_pct"] == pytest.approx(100 * 2 / 3, abs=1e-3)
     assert k["exceptions_handled"] == 1
+    # A recorded day has no sampled ETAs: those the desk would have shown are replayed.
+    assert k["eta_mae_15_min"] is not None and k["eta_mae_15_min"] >= 0
 
 
 def test_a_day_nowhere_says_where_it_looked(desk, capsys):
