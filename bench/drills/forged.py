@@ -44,6 +44,8 @@ class ForgedResult:
     plan_unchanged: bool = True
     log_unchanged: bool = True
     controls: list[tuple[str, bool]] = field(default_factory=list)  # legit: went through?
+    checked_ms: float = 0.0  # median time of a dispatcher's lock, checked by the database
+    unchecked_ms: float = 0.0  # the same lock by the administrator (checks bypassed)
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # attack -> what happened
 
     @property
@@ -65,6 +67,10 @@ class ForgedResult:
                      f"change log unchanged: {'yes' if self.log_unchanged else 'NO'}")  # fmt: skip
         lines += [f"legitimate: {name}: {'applied' if ok else 'REFUSED'}"
                   for name, ok in self.controls]  # fmt: skip
+        if self.checked_ms:
+            lines.append(f"a lock command end to end: {self.checked_ms:.1f} ms as a dispatcher "
+                         f"(checked), {self.unchecked_ms:.1f} ms as the administrator "
+                         "(checks bypassed); median of 40 each")  # fmt: skip
         return "\n".join(lines)
 
 
@@ -154,6 +160,8 @@ def drill_forged_desk(admin_url: str) -> ForgedResult:
         result.plan_unchanged = before[0][:2] == after[0][:2]
         result.log_unchanged = before[0][2] == after[0][2] and before[1] == after[1]
         result.controls = _controls(admin, desk, boss, dana, sam)
+        result.checked_ms = _lock_ms(admin, desk, f"{dana}@desk")
+        result.unchecked_ms = _lock_ms(admin, admin, "admin@desk")
     finally:
         desk.close()
         boss.close()
@@ -298,3 +306,22 @@ def _controls(
     except (CommandForbidden, DBAPIError):
         out.append(("a supervisor moves a stop between routes", False))
     return out
+
+
+def _lock_ms(admin: Store, store: Store, actor: str, runs: int = 40) -> float:
+    """Median milliseconds of a lock/unlock command applied on ``store`` as ``actor``."""
+    import statistics
+    import time
+
+    times = []
+    for i in range(runs):
+        plan, versions = _plan(admin), _versions(admin)
+        route = plan.routes[-1]
+        lock = Command(DEPOT, DAY, {route.id: route.order_ids}, {route.id: versions[route.id]},
+                       actor, "lock", kind=SET_LOCKS,
+                       locks={route.order_ids[-1]: i % 2 == 0})  # fmt: skip
+        start = time.perf_counter()
+        with store.session() as s:
+            apply_command(s, lock)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
