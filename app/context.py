@@ -31,7 +31,7 @@ from app.jobs.runner import JobKind, JobRunner
 from app.release.service import ReleaseService
 from app.rules.service import RulesService
 from app.settings import Settings, user_data_dir
-from app.store import Store
+from app.store import StaleVersionError, Store
 from app.store.repository_exceptions import ACKNOWLEDGE, RESOLVE, exception_snapshot
 from app.sync.commands import exception_command
 from app.sync.identity import desk_identity
@@ -209,7 +209,11 @@ class AppContext(QObject):
         if plan is not None:
             self._start_live(plan)
         elif day.orders and self.role == "supervisor":
-            self.plan_day(time_limit_s=self.settings.first_plan_seconds)
+            holder = self.link.claim_first_plan(self.actor)
+            if holder is None:
+                self.plan_day(time_limit_s=self.settings.first_plan_seconds)
+            else:  # the other desk's plan shows here when it is stored
+                self.sig_status.emit(f"Another desk is planning the day ({holder}): waiting")
         elif day.orders:
             self.sig_status.emit(
                 f"The day has no plan yet: planning the day is a supervisor's; "
@@ -249,7 +253,16 @@ class AppContext(QObject):
         """A fresh plan: stored (and queued for the shared database), then shown."""
         if self.dispatch is None:
             return
-        self.link.save_plan(planned.plan, actor=self.actor)
+        based_on = (planned.base_plan, planned.base_versions or {})
+        try:
+            self.link.save_plan(planned.plan, actor=self.actor, based_on=based_on)
+        except StaleVersionError as exc:  # the day changed while it was planned: not stored
+            log.info("fresh plan not stored: %s", exc)
+            self.sig_status.emit(
+                "The plan was not stored: the day changed while it was being planned "
+                f"({exc}). Plan the day again to include the change."
+            )
+            return
         self.dispatch.show_stored_plan(fallback=planned.plan)  # remembers versions
         self.link.note_versions()
         if self.state.plan is not None:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from app.settings import Settings
 from app.store import Store, repository
+from app.store.database import serialize
 from app.store.roles import begin_command
 from engine.model import DayInput, Depot
 
@@ -41,6 +42,8 @@ def open_depot_day(
     None when the database has no depot (and seeding is off or not allowed here)."""
     seeded = 0
     with source.session() as session:
+        if may_seed:  # desks starting together: one seeds, the others find it seeded
+            serialize(session, "dispatch:seed-demo")
         depots = repository.list_depots(session)
         if not depots and settings.demo and may_seed:
             begin_command(session, "import", actor)  # PostgreSQL: a supervisor's
@@ -53,6 +56,8 @@ def open_depot_day(
     depot = next((d for d in depots if d.id == settings.depot_id), fallback)
     today = datetime.now(ZoneInfo(depot.timezone)).date()
     with source.session() as session:
+        if may_seed:
+            serialize(session, "dispatch:seed-demo")
         day = repository.load_day(session, depot.id, today)
         if not day.orders and is_demo_depot(settings, depot.id) and may_seed:
             begin_command(session, "import", actor)  # PostgreSQL: a supervisor's

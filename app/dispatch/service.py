@@ -31,6 +31,7 @@ Every command lands in the audit log (see ``app.dispatch.store``).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -179,6 +180,8 @@ class DispatchService:
         self.store, self.actor, self.role = store, actor, role
         self._contexts = ContextCache(travel, positions)
         self._book = VersionBook()
+        self._replan_bases: list[tuple[Proposal, Plan]] = []
+        self._replan_lock = threading.Lock()
         self._on_write = on_write  # e.g. the offline outbox, in the command's transaction
         self.state = state  # the day as the workstation shows it; this service writes it
 
@@ -255,6 +258,16 @@ class DispatchService:
     def queues_commands(self) -> bool:
         """Whether commands also go to an outbox (the desk works on a shared database)."""
         return self._on_write is not None
+
+    def note_replan_base(self, proposal: Proposal, plan: Plan) -> None:
+        """``proposal`` was made from ``plan``: accepting it checks what it saw."""
+        with self._replan_lock:
+            self._replan_bases = [(p, b) for p, b in self._replan_bases if p is not proposal][-7:]
+            self._replan_bases.append((proposal, plan))
+
+    def replan_base(self, proposal: Proposal) -> Plan | None:
+        with self._replan_lock:
+            return next((b for p, b in self._replan_bases if p is proposal), None)
 
     def versions_of(self, plan: Plan) -> dict[str, int] | None:
         """The route versions ``plan`` was read at, when this service handed it out."""
@@ -516,6 +529,11 @@ class DispatchService:
                 f", or re-plan only one exception's routes (at most {EXCEPTION_SCOPE_MAX_ROUTES})",
             )
         new = proposal.plan
+        started = self.replan_base(proposal)
+        if started is not None and started.id == plan.id:
+            # Judged against the plan it was made from: a route someone changed meanwhile
+            # is a conflict to resolve, not overwritten by the proposal's older version.
+            plan = started
         if new.id != plan.id or new.day != plan.day:
             raise CommandRefused(f"the proposal is for plan {new.id}, not {plan.id}")
         old = {r.id: r for r in plan.routes}

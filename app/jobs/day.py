@@ -38,9 +38,13 @@ LatLon = tuple[float, float]
 
 @dataclass(frozen=True)
 class PlannedDay:
-    """``JobKind.PLAN``: a fresh plan of every order of the day (not stored yet)."""
+    """``JobKind.PLAN``: a fresh plan of every order of the day (not stored yet), with the
+    plan it was started on (``base_plan``: None, the day had none) and its route versions:
+    a plan stored meanwhile makes it a conflict, never an overwrite."""
 
     plan: Plan
+    base_plan: str | None = None
+    base_versions: dict[str, int] | None = None
 
     @property
     def summary(self) -> str:
@@ -169,6 +173,11 @@ class DayJobs(QObject):
         if index is None:
             return
         day, depot_id = index.day, index.depot.id
+        shown = self.state.plan  # what this plan is based on: stored over it only if unchanged
+        base_plan = shown.id if shown is not None else None
+        base_versions: dict[str, int] = {}
+        if shown is not None and self.dispatch is not None:
+            base_versions = self.dispatch.versions_of(shown) or {}
 
         def job(cancel_event, report) -> PlannedDay:
             from app.release.planning import plan_with_release
@@ -178,7 +187,7 @@ class DayJobs(QObject):
             # Waves' cut-offs kept apart, a dock slot per route, departures following them.
             plan, _report = plan_with_release(planned_day, travel, depot_id=depot_id,
                                               time_limit_s=time_limit_s, stop_event=cancel_event)  # fmt: skip
-            return PlannedDay(plan)
+            return PlannedDay(plan, base_plan, base_versions)
 
         self.sig_status.emit(f"Planning {len(index.orders)} orders…")
         self._submit(JobKind.PLAN, job)
@@ -204,6 +213,7 @@ class DayJobs(QObject):
         vehicles = states_from_fixes(positions)
         statuses = {s.order_id: s.status for r in plan.routes for s in r.stops}
         locked = {s.order_id for r in plan.routes for s in r.stops if s.locked}
+        started = plan
         if whole_day:
             plan, locked, scope, route_ids = unlocked(plan), set(), None, None
 
@@ -214,6 +224,8 @@ class DayJobs(QObject):
                 statuses=statuses, locked=locked, route_ids=route_ids, time_limit_s=time_limit_s,
                 stop_event=cancel_event, progress=report,
             )  # fmt: skip
+            if self.dispatch is not None:  # accepted against what it saw, not what is shown then
+                self.dispatch.note_replan_base(proposal, started)
             return ReplanReady(proposal, scope, whole_day)
 
         what = f"{len(route_ids)} route(s)" if route_ids else "the fleet"

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -190,3 +191,13 @@ class Store:
     def __repr__(self) -> str:
         shown = make_url(self.url).render_as_string(hide_password=True)
         return f"Store({shown!r})"
+
+
+def serialize(session: Session, name: str) -> None:
+    """Wait until no other transaction holds ``name``, and hold it until this one ends
+    (PostgreSQL: a transaction advisory lock; SQLite writers are serialised already). Two
+    desks starting together on an empty database seed it one after the other."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = zlib.crc32(name.encode()) - 2**31
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

@@ -25,6 +25,7 @@ from app.store import StaleVersionError, Store, daycheck, open_store, repository
 from app.store.changelog import last_change_id
 from app.store.daycheck import DayProblem
 from app.sync.commands import Command, apply_command
+from app.sync.offline import PlanBase
 from app.sync.outbox import REFRESH_ENTITY
 from app.sync.session import SyncSession, is_shared_url, local_copy_path
 from app.sync.status import SyncStatus
@@ -96,6 +97,11 @@ class SyncLink(QObject):
         if self.session is not None:
             self._versions = self._stored_versions()
 
+    def claim_first_plan(self, actor: str) -> str | None:
+        """Before planning an unplanned day: None, this desk plans it; else who is
+        planning it (a shared database: this desk waits and shows that plan)."""
+        return self.session.claim_first_plan(actor) if self.session is not None else None
+
     def check_day(self, depot_id: str, day: date) -> list[DayProblem]:
         """The shown day's broken invariants in this workstation's store (an order on two
         routes ...), kept for the status bar; ``python main.py db check --repair`` repairs."""
@@ -110,16 +116,18 @@ class SyncLink(QObject):
         if self.session is not None and changes.source.is_command:
             self.session.poke()
 
-    def save_plan(self, plan: Plan, *, actor: str) -> None:
-        """A fresh plan of the day: into the local copy and the outbox, or the database."""
+    def save_plan(self, plan: Plan, *, actor: str, based_on: PlanBase | None = None) -> None:
+        """A fresh plan of the day: into the local copy and the outbox, or the database;
+        ``based_on`` (plan id, route versions) what the planning started from. Raises
+        ``StaleVersionError`` when the day changed meanwhile (nothing stored)."""
         if self.session is not None:
-            self.session.save_plan(plan, actor=actor)
+            self.session.save_plan(plan, actor=actor, based_on=based_on)
         else:
             from app.sync.commands import apply_command
             from app.sync.offline import plan_command
 
             with self.store.session() as session:  # through the command applier's checks
-                apply_command(session, plan_command(session, plan, actor=actor))
+                apply_command(session, plan_command(session, plan, actor=actor, based_on=based_on))
 
     def note_versions(self) -> None:
         """The local copy's versions as the day state shows them now (after a save)."""

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from app.store import Store, open_store
 from app.store import repository as repo
 from app.store.changelog import log_change
+from app.store.database import serialize
 from app.store.models import ExceptionRow, OutboxRow, RouteRow
 from app.sync import outbox
 from app.sync.backfill import backfill_telemetry
@@ -43,6 +44,14 @@ from app.sync.status import SyncStatus
 from engine.model import Plan
 
 log = logging.getLogger(__name__)
+
+CLAIM_S = 600  # how long a desk's claim to plan an unplanned day holds
+CLAIM_TRIES = 5
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
 
 UNREACHABLE = (OperationalError, InterfaceError, DBAPIError, OSError, TimeoutError)
 
@@ -177,14 +186,18 @@ class OfflineDesk:
 
         return self._queue(build)
 
-    def save_plan(self, plan: Plan, *, actor: str, label: str = "") -> Command:
+    def save_plan(
+        self, plan: Plan, *, actor: str, label: str = "", based_on: PlanBase | None = None
+    ) -> Command:
         """Put a fresh plan of the day in place of the local copy's (if any) and queue it,
         based on that plan and its route versions: on the shared database it replaces the
         plan it was made from, and is a conflict if another plan landed meanwhile."""
         if (plan.depot_id, plan.day) != (self.depot_id, self.day):
             raise ValueError(f"plan {plan.id} is for {plan.depot_id} {plan.day}, "
                              f"not this workstation's {self.depot_id} {self.day}")  # fmt: skip
-        return self._queue(lambda s: plan_command(s, plan, actor=actor, label=label))
+        return self._queue(
+            lambda s: plan_command(s, plan, actor=actor, label=label, based_on=based_on)
+        )
 
     def submit(self, command: Command) -> Command:
         """Apply a ready command to the local copy and queue it, in one local transaction."""
@@ -334,6 +347,37 @@ class OfflineDesk:
             return False
 
     # -- status ------------------------------------------------------------------------------
+    def claim_first_plan(self, actor: str) -> str | None:
+        """Two desks opening an unplanned day plan it once: the first to claim it plans
+        (None), the others get who holds the claim and wait for the plan to arrive. A
+        claim older than ``CLAIM_S`` with still no plan (its desk died) is taken over.
+        Unreachable: plan here (a second plan becomes a conflict, never an overwrite)."""
+        key = f"first-plan:{self.depot_id}:{self.day}"
+        now = datetime.now(UTC)
+        try:
+            with self.shared().session() as s:
+                serialize(s, key)
+                if repo.load_plan(s, self.depot_id, self.day) is not None:
+                    return "a plan is stored already"
+                keys = [f"{key}:{n}" for n in range(CLAIM_TRIES)]
+                rows = list(s.scalars(select(OutboxRow).where(OutboxRow.idempotency_key.in_(keys))))
+                fresh = [r for r in rows if _aware(r.created_at) > now - timedelta(seconds=CLAIM_S)]
+                if fresh:
+                    return f"{fresh[0].command.get('actor', '?')} since {fresh[0].created_at:%H:%M}"
+                if len(rows) >= CLAIM_TRIES:
+                    return None  # claimed and lost too often: plan here
+                s.add(OutboxRow(
+                    idempotency_key=keys[len(rows)], command={"kind": "first_plan", "actor": actor},
+                    base_versions={}, created_at=now, sent_at=now, acked_at=now, attempts=1,
+                    last_error="",
+                ))  # fmt: skip
+            return None
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            self._went_offline(exc)
+            return None
+
     def held_count(self) -> int:
         """Pending commands held back after a failure (waiting for retry or discard)."""
         with self.local.read_session() as s:
@@ -513,13 +557,23 @@ class _AlreadyThere(Exception):
     """A kept edit finds what is stored already as it wanted: nothing to send."""
 
 
-def plan_command(session: Session, plan: Plan, *, actor: str, label: str = "") -> Command:
+PlanBase = tuple[str | None, Mapping[str, int]]  # the plan a new one was made on, versions
+
+
+def plan_command(
+    session: Session, plan: Plan, *, actor: str, label: str = "",
+    based_on: PlanBase | None = None,
+) -> Command:  # fmt: skip
     """A ``save_plan`` command putting ``plan`` in place of the day's plan in ``session``'s
-    store, based on that plan (if any) and every one of its route versions."""
-    stored = repo.load_plan(session, plan.depot_id, plan.day)
-    versions = repo.route_versions(session, plan.depot_id, plan.day)
+    store, based on ``based_on`` (the plan id and route versions the planning started
+    from; default: what is stored now): a plan or an edit stored meanwhile makes it a
+    conflict, never a silent overwrite."""
+    if based_on is None:
+        stored = repo.load_plan(session, plan.depot_id, plan.day)
+        versions = repo.route_versions(session, plan.depot_id, plan.day)
+        based_on = (stored.id if stored is not None else None, versions)
+    base_plan, versions = based_on[0], dict(based_on[1])
     change = PlanChange(plan.id, plan.routes, unassigned=plan.unassigned,
-                        base_plan=stored.id if stored is not None else None, replace=True,
-                        check_all=True)  # fmt: skip
+                        base_plan=base_plan, replace=True, check_all=True)  # fmt: skip
     return Command(plan.depot_id, plan.day, {}, versions, actor,
                    label or f"Plan of {plan.day}", kind=SAVE_PLAN, plan=change)  # fmt: skip

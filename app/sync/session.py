@@ -205,7 +205,7 @@ class SyncSession(QObject):
         if self.service is not None:
             self.service.poke()
 
-    def save_plan(self, plan, *, actor: str) -> None:
+    def save_plan(self, plan, *, actor: str, based_on=None) -> None:
         """A fresh plan of the day: the local copy takes it and it goes to the outbox as a
         plan save based on the plan the local copy had (none, or the shared one at its
         route versions), replayed in the background. Another plan stored on the shared
@@ -215,7 +215,8 @@ class SyncSession(QObject):
             with self.local.session() as s:
                 repo.save_plan(s, plan, actor=actor)
             return
-        self.desk.save_plan(plan, actor=actor, label=f"New plan ({len(plan.routes)} routes)")
+        self.desk.save_plan(plan, actor=actor, label=f"New plan ({len(plan.routes)} routes)",
+                            based_on=based_on)  # fmt: skip
         self.poke()
 
     def resolve_conflict(self, exception_id: str, *, keep: str, actor: str) -> None:
@@ -228,6 +229,10 @@ class SyncSession(QObject):
         else:
             self.desk.resolve_conflict(exception_id, keep=keep, actor=actor)
         self.poke()
+
+    def claim_first_plan(self, actor: str) -> str | None:
+        """None: this desk plans the unplanned day; else who does (wait for it)."""
+        return self.desk.claim_first_plan(actor) if self.desk is not None else None
 
     def announce(self, route_id: str | tuple[str, ...] | None) -> None:
         """Tell the other workstations which route this one edits (None: nothing); never
