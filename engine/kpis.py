@@ -583,12 +583,15 @@ class KpiReport:
     facts: DayFacts
     values: list[KpiValue] = field(default_factory=list)
     groups: dict[tuple[str, str], Group] = field(default_factory=dict)
+    _index: dict[tuple[str, str, str], KpiValue] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def value(self, name: str, scope: str = "day", key: str = "") -> KpiValue | None:
-        for v in self.values:
-            if v.name == name and v.scope == scope and v.key == key:
-                return v
-        return None
+        index = self._index
+        if index is None or len(index) != len(self.values):
+            index = self._index = {(v.name, v.scope, v.key): v for v in self.values}
+        return index.get((name, scope, key))
 
     def day_values(self) -> dict[str, KpiValue]:
         return {v.name: v for v in self.values if v.scope == "day"}
@@ -597,13 +600,16 @@ class KpiReport:
         return sorted(k for s, k in self.groups if s == scope)
 
 
-def groups_of(facts: DayFacts) -> dict[tuple[str, str], Group]:
-    """The day's group, and one per route, driver, vehicle and wave."""
+def groups_of(facts: DayFacts, scopes: Iterable[str] | None = None) -> dict[tuple[str, str], Group]:
+    """The day's group, and one per route, driver, vehicle and wave (or those ``scopes``)."""
     out = {("day", ""): _group(facts, facts.stops, facts.routes, facts.exceptions,
                                facts.commands, facts.etas, float(facts.rule_firings))}  # fmt: skip
     route_of_vehicle = {r.vehicle_id: r for r in facts.routes}
     route_by_id = {r.route_id: r for r in facts.routes}
+    wanted = set(SCOPES if scopes is None else scopes)
     for scope, key in _scope_keys(facts).items():
+        if scope not in wanted:
+            continue
         stops: dict[str, list[StopFact]] = defaultdict(list)
         routes: dict[str, list[RouteFact]] = defaultdict(list)
         excs: dict[str, list[ExceptionFact]] = defaultdict(list)
@@ -646,10 +652,13 @@ def _group(
                  facts.as_of, facts.final, firings)  # fmt: skip
 
 
-def compute(facts: DayFacts, names: Iterable[str] | None = None) -> KpiReport:
-    """Every KPI (or those ``names``) for the day and for each route, driver, vehicle, wave."""
+def compute(
+    facts: DayFacts, names: Iterable[str] | None = None, scopes: Iterable[str] | None = None
+) -> KpiReport:
+    """Every KPI (or those ``names``) for the day and for each route, driver, vehicle and
+    wave (or only those ``scopes``; the day is always computed)."""
     wanted = [BY_NAME[n] for n in names] if names is not None else list(DEFINITIONS)
-    groups = groups_of(facts)
+    groups = groups_of(facts, scopes)
     values = []
     for (scope, key), group in groups.items():
         for d in wanted:

@@ -117,10 +117,12 @@ class KpiDesk(QObject):
                 self.pane.set_busy("No day open yet")
                 return
             depot_id, now, tallies = index.depot.id, self.context.now(), self._tallies
+            day_input, plan = index.day, self.context.state.plan  # as the desk holds them
             self.pane.set_busy("Computing the day's KPIs…")
 
             def job(cancel, report):
-                result = compute_day(store, depot_id, day, as_of=now, tallies=tallies)
+                result = compute_day(store, depot_id, day, as_of=now, tallies=tallies,
+                                     day_input=day_input, plan=plan)  # fmt: skip
                 return result, trend(store, depot_id, day)
 
         self.jobs.submit(JobKind.KPIS, job)

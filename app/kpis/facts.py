@@ -90,18 +90,23 @@ def load_day_data(
     final: bool | None = None,
     travel: Any = None,
     tallies: TallyCache | None = None,
+    day_input: DayInput | None = None,
+    plan: Plan | None = None,
 ) -> DayData:
     """Everything the day's KPIs are computed from, as of ``as_of`` (default: now).
 
     ``final`` defaults to: the day is over in the depot's time zone. ``travel`` gives the
     planned distances (``engine.travel`` model; default: the depot's). ``tallies`` keeps
-    the trails' totals between live passes."""
+    the trails' totals between live passes. ``day_input`` and ``plan``: the day as the
+    desk holds it in memory (the live pane), instead of reading it again."""
     import time
 
     started = time.perf_counter()
     with store.read_session() as s:
-        day_input = repository.load_day(s, depot_id, day)
-        plan = repository.load_plan(s, depot_id, day)
+        if day_input is None:
+            day_input = repository.load_day(s, depot_id, day)
+        if plan is None:
+            plan = repository.load_plan(s, depot_id, day)
         depot = day_input.depot(depot_id)
         start, end = day_bounds(depot.timezone, day)
         as_of = as_of or datetime.now(UTC)

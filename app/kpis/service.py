@@ -64,25 +64,40 @@ def compute_day(
     tallies: TallyCache | None = None,
     save: bool = True,
     source: str = "database",
+    day_input: Any = None,
+    plan: Any = None,
+    scopes: Sequence[str] | None = None,
 ) -> DayKpis:
     """Every KPI of the depot's day as of ``as_of`` (default now), kept in ``kpi_value``."""
     started = time.perf_counter()
     data = load_day_data(store, depot_id, day, as_of=as_of, final=final, travel=travel,
-                         tallies=tallies)  # fmt: skip
+                         tallies=tallies, day_input=day_input, plan=plan)  # fmt: skip
     read_s = time.perf_counter() - started
     t0 = time.perf_counter()
-    report = compute(data.facts)
+    report = compute(data.facts, scopes=scopes)
     compute_s = time.perf_counter() - t0
     out = DayKpis(depot_id, day, data, report, source, read_s, compute_s)
     if save:
         try:
             with store.session() as s:
-                out.saved = rk.save_kpis(s, depot_id, day, [v.to_json() for v in report.values],
+                out.saved = rk.save_kpis(s, depot_id, day, kept_values(report, data.facts.final),
                                          final=data.facts.final,
                                          computed_at=datetime.now(UTC))  # fmt: skip
         except Exception:  # kept for trends; a busy database costs only this day's point
             log.warning("the day's KPI values were not kept this time", exc_info=True)
     return out
+
+
+#: The scopes whose values are kept for trends: while the day runs the day's and each
+#: wave's; once final each driver's and vehicle's too. A route lives one day: its values
+#: are in the day report's CSV, not in the trends.
+KEPT_LIVE = ("day", "wave")
+KEPT_FINAL = ("day", "wave", "driver", "vehicle")
+
+
+def kept_values(report: KpiReport, final: bool) -> list[dict[str, Any]]:
+    scopes = KEPT_FINAL if final else KEPT_LIVE
+    return [v.to_json() for v in report.values if v.scope in scopes]
 
 
 def keep_values(store: Store, result: DayKpis) -> bool:
@@ -91,7 +106,7 @@ def keep_values(store: Store, result: DayKpis) -> bool:
     try:
         with store.session() as s:
             rk.save_kpis(s, result.depot_id, result.day,
-                         [v.to_json() for v in result.report.values], final=result.final,
+                         kept_values(result.report, result.final), final=result.final,
                          computed_at=datetime.now(UTC))  # fmt: skip
     except Exception:
         log.warning("the day's KPI values were not kept for trends", exc_info=True)

@@ -258,8 +258,9 @@ def save_kpis(
          **{k: v[k] for k in ("name", "scope", "key", "value", "numerator", "denominator", "unit")}}
         for v in values
     ]  # fmt: skip
+    table = KpiValueRow.__table__  # Core executemany: no per-row RETURNING of the ids
     for i in range(0, len(rows), 5000):
-        session.execute(insert(KpiValueRow), rows[i : i + 5000])
+        session.connection().execute(insert(table), rows[i : i + 5000])
     return len(rows)
 
 
