@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import Table, and_, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.store.changelog import log_change
@@ -258,7 +258,7 @@ def save_kpis(
          **{k: v[k] for k in ("name", "scope", "key", "value", "numerator", "denominator", "unit")}}
         for v in values
     ]  # fmt: skip
-    table = KpiValueRow.__table__  # Core executemany: no per-row RETURNING of the ids
+    table = cast(Table, KpiValueRow.__table__)  # Core executemany: no RETURNING per row
     for i in range(0, len(rows), 5000):
         session.connection().execute(insert(table), rows[i : i + 5000])
     return len(rows)
