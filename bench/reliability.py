@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 
-FULL = {"listener": 50, "restarts": 200, "cuts": 50, "kills": 50, "interleavings": 25}
-QUICK = {"listener": 10, "restarts": 40, "cuts": 10, "kills": 10, "interleavings": 5}
+FULL = {"listener": 50, "restarts": 200, "cuts": 50, "kills": 50, "interleavings": 25,
+        "starts": 5}  # fmt: skip
+QUICK = {"listener": 10, "restarts": 40, "cuts": 10, "kills": 10, "interleavings": 5,
+         "starts": 2}  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _table(results) -> str:
     head = ("scenario", "runs", "lost", "duplicated", "overwritten", "conflicts surfaced",
-            "missed", "seconds")  # fmt: skip
+            "missed", "invariant violations", "stuck commands", "seconds")  # fmt: skip
     rows = [head]
     for r in results:
         conflicts = f"{r.conflicts_surfaced} of {r.conflicts_expected}"
@@ -43,7 +45,7 @@ def _table(results) -> str:
             conflicts += f" (integrity failures: {r.integrity_failures})"
         rows.append(
             (r.scenario, str(r.runs), str(r.lost), str(r.duplicated), str(r.overwritten), conflicts,
-             str(r.missed), f"{r.seconds:.1f}")
+             str(r.missed), str(r.invariant_violations), str(r.stuck), f"{r.seconds:.1f}")
         )  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
@@ -117,7 +119,7 @@ def _run_faults(args: argparse.Namespace) -> list[str]:
 
     from app.sync.pgserver import ThrowawayPostgres, create_database, postgres_bindir
     from bench.drills.faults import drill_listener_kills
-    from bench.drills.interleave import drill_interleavings
+    from bench.drills.interleave import drill_concurrent_starts, drill_interleavings
     from bench.drills.offline import (
         drill_commit_cuts,
         drill_database_restarts,
@@ -154,6 +156,9 @@ def _run_faults(args: argparse.Namespace) -> list[str]:
                     seed=args.seed,
                 ),  # fmt: skip
                 lambda: drill_local_kills(work / "kills", kills=counts["kills"], seed=args.seed),
+                lambda: drill_concurrent_starts(
+                    lambda n: database(f"start{n}"), runs=counts["starts"], desks=4
+                ),
                 lambda: drill_database_restarts(
                     server,
                     work / "restarts",
@@ -172,6 +177,7 @@ def _run_faults(args: argparse.Namespace) -> list[str]:
     if not failed:
         print(
             "\nall fault drills passed: nothing lost, nothing applied twice or silently "
-            "overwritten, every conflict surfaced"
+            "overwritten, every conflict surfaced, no invariant broken on any copy, no "
+            "command stuck"
         )
     return failed

@@ -37,6 +37,8 @@ class DrillResult:
     seconds: float = 0.0
     integrity_failures: int = 0
     overwritten: int = 0  # edits that landed on another version than they were made from
+    invariant_violations: int = 0  # an order twice, on a route and unassigned, or dropped
+    stuck: int = 0  # commands still waiting (or held back) after the drill drained the desks
 
     @property
     def ok(self) -> bool:
@@ -46,6 +48,8 @@ class DrillResult:
             and self.missed == 0
             and self.integrity_failures == 0
             and self.overwritten == 0
+            and self.invariant_violations == 0
+            and self.stuck == 0
             and self.conflicts_surfaced == self.conflicts_expected
         )
 

@@ -1,6 +1,8 @@
-"""Hypothesis-chosen interleavings of offline edits (moves, locks, fleet re-plans) on two
-desks: nothing silently overwritten, nothing lost, every conflict recorded with both
-versions, both converge."""
+"""Hypothesis-chosen interleavings of offline edits (moves between routes, locks, fleet
+re-plans, a plan of the day made while the other desk edits, conflicts resolved keeping
+mine or theirs) on two desks: nothing silently overwritten, nothing lost, every conflict
+recorded with both versions, both converge, every copy keeps the day's invariants and no
+command is left waiting."""
 
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ steps = st.lists(
     st.builds(
         Step,
         desk=st.integers(0, 1),
-        action=st.sampled_from(["edit", "edit", "lock", "plan", "sync", "toggle"]),
+        action=st.sampled_from(
+            ["edit", "move", "move", "lock", "plan", "plan_day", "mine", "theirs", "sync", "toggle"]
+        ),  # fmt: skip
         route=st.integers(0, 2),
     ),
     max_size=25,
@@ -45,3 +49,21 @@ def test_offline_interleavings_never_overwrite_silently(postgres_url: str, steps
     assert verdict.overwritten == 0
     assert verdict.conflicts_unexplained == 0
     assert verdict.converged
+    assert verdict.invariant_violations == 0
+    assert verdict.stuck == 0
+
+
+def test_keep_mine_after_crossing_moves_keeps_every_order_once(postgres_url: str) -> None:
+    """The walk's sequence: both desks move stops across the same routes offline, one keeps
+    mine, the other plans the day meanwhile; every copy keeps each order once."""
+    steps = [
+        Step(0, "toggle"), Step(0, "move", 0), Step(1, "move", 0), Step(1, "sync"),
+        Step(0, "toggle"), Step(0, "sync"), Step(0, "mine"), Step(1, "plan_day"),
+        Step(0, "move", 1), Step(0, "sync"), Step(1, "edit", 2), Step(1, "theirs"),
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory() as workdir:
+        verdict = run_interleaving(postgres_url, Path(workdir), steps)
+    assert verdict.conflicts >= 1 and verdict.converged
+    assert (verdict.lost, verdict.overwritten, verdict.invariant_violations, verdict.stuck) == (
+        0, 0, 0, 0
+    )  # fmt: skip
