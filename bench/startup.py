@@ -175,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
             first = launch(env, timeout_s=600)
         else:
             first_start(env)
+        # On its first start a desk over several depots asks which one it runs and keeps
+        # the answer; a restart opens that one (the demo's own depot here).
+        from app.simulator.demo_day import DEPOT_ID
+        from app.tower.choice import remember_depot
+
+        remember_depot(Path(env["DISPATCH_DATA_DIR"]), DEPOT_ID)
         runs = [launch(env) for _ in range(args.runs)]
         load_after = os.getloadavg()
     finally:

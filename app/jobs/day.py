@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
@@ -29,7 +30,7 @@ from app.tiles.service import TileService
 from app.travel.choose import travel_model_for
 from engine.eta import TravelTimes
 from engine.model import DayInput, Plan
-from engine.planning import Proposal
+from engine.planning import Proposal, SolveCallbacks
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +46,69 @@ class PlannedDay:
     plan: Plan
     base_plan: str | None = None
     base_versions: dict[str, int] | None = None
+    late_stops: int = 0  # stops planned to arrive after their window
+    late_min: float = 0.0  # and by how many minutes in all
+    seconds: float = 0.0  # how long the planning took
 
     @property
     def summary(self) -> str:
         unassigned = len(self.plan.unassigned)
+        took = f" in {self.seconds:.0f} s" if self.seconds else ""
         return (
             f"Planned {sum(len(r.stops) for r in self.plan.routes)} stops on "
-            f"{sum(1 for r in self.plan.routes if r.stops)} routes"
+            f"{sum(1 for r in self.plan.routes if r.stops)} routes{took}"
             + (f", {unassigned} unassigned" if unassigned else "")
+            + (
+                f", {self.late_stops} late by {self.late_min:.0f} min in all"
+                if self.late_stops
+                else ", none late"
+            )
         )
+
+
+def plan_lateness(plan: Plan, day: DayInput) -> tuple[int, float]:
+    """(stops planned to arrive after their window closes, their minutes late in all)."""
+    orders = {o.id: o for o in day.orders}
+    late = [
+        (s.planned_arrival - orders[s.order_id].latest).total_seconds() / 60.0
+        for r in plan.routes
+        for s in r.stops
+        if s.planned_arrival is not None
+        and s.order_id in orders
+        and s.planned_arrival > orders[s.order_id].latest
+    ]
+    return len(late), sum(late)
+
+
+class PlanProgress(SolveCallbacks):
+    """The first plan's progress for the status bar: the phase, the time used of its limit
+    and the best solution's cost so far (lower is better: distance, time and lateness)."""
+
+    def __init__(self, report: Callable[[str], None], orders: int, limit_s: float) -> None:
+        self._report, self._orders, self._limit = report, orders, limit_s
+        self._started = time.monotonic()
+        self._phase = "building the travel matrices"
+        self._cost = ""
+
+    def _say(self) -> None:
+        used = time.monotonic() - self._started
+        self._report(
+            f"{self._orders} orders, {self._phase}, {used:.0f} of {self._limit:.0f} s"
+            + (f", best cost {self._cost}" if self._cost else "")
+        )
+
+    def on_matrices(self, seconds: float) -> None:
+        self._phase = "searching"
+        self._started += seconds  # the limit counts from here (the matrices are apart)
+        self._say()
+
+    def on_phase(self, name: str) -> None:
+        self._phase = f"searching ({name})"
+        self._say()
+
+    def on_progress(self, best_cost: float, elapsed_s: float) -> None:
+        self._cost = f"{best_cost:,.0f}"
+        self._say()
 
 
 @dataclass(frozen=True)
@@ -185,9 +240,14 @@ class DayJobs(QObject):
             travel = self.travel_model()  # loading the street network takes a moment: not here
             planned_day, travel = self.planning_inputs(day, travel)  # learned, where known
             # Waves' cut-offs kept apart, a dock slot per route, departures following them.
+            started = time.monotonic()
+            progress = PlanProgress(report, len(day.orders), time_limit_s)
             plan, _report = plan_with_release(planned_day, travel, depot_id=depot_id,
-                                              time_limit_s=time_limit_s, stop_event=cancel_event)  # fmt: skip
-            return PlannedDay(plan, base_plan, base_versions)
+                                              time_limit_s=time_limit_s, stop_event=cancel_event,
+                                              callbacks=progress)  # fmt: skip
+            late, late_min = plan_lateness(plan, day)
+            return PlannedDay(plan, base_plan, base_versions, late, late_min,
+                              time.monotonic() - started)  # fmt: skip
 
         self.sig_status.emit(f"Planning {len(index.orders)} orders…")
         self._submit(JobKind.PLAN, job)

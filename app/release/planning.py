@@ -176,19 +176,22 @@ def plan_with_release(
     time_limit_s: float,
     stop_event: threading.Event | None = None,
     iterations: int | None = None,
+    callbacks: Any = None,
 ) -> tuple[Plan, ReleasePlanReport | None]:
     """Plan the day so that it can be released: waves' cut-offs respected, every route a
     dock slot, departures following the slots; when the slots make stops late, the routes
     are re-planned from their slotted departures and slotted again (the better plan wins).
     Without waves or docks it is the engine's plan. ``iterations`` bounds the search by
-    work instead of time (the same plan on any machine, for tests)."""
+    work instead of time (the same plan on any machine, for tests); ``callbacks`` (an
+    ``engine.planning.SolveCallbacks``) hear the first solve's progress."""
     from engine import planning as engine_planning
 
     pday = departure_day(day)
     replan_s = min(5.0, max(1.0, time_limit_s / 4)) if day.waves else 0.0
     plan = engine_planning.plan(pday, travel, depot_id=depot_id,
                                 time_limit_s=max(1.0, time_limit_s - replan_s),
-                                stop_event=stop_event, iterations=iterations)  # fmt: skip
+                                stop_event=stop_event, iterations=iterations,
+                                callbacks=callbacks)  # fmt: skip
     if not day.waves or not day.depots[0].docks or (stop_event and stop_event.is_set()):
         return with_waves(plan, day), None
     ctx = context(Snapshot(day, Plan(plan.id, plan.depot_id, plan.day)), travel, depot_id)

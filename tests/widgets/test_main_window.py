@@ -311,3 +311,18 @@ def test_a_restart_shows_the_stored_day_before_live_telemetry(qtbot, demo_window
     qtbot.waitUntil(lambda: context.live.connection == "connected", timeout=60_000)
     window.close()
     qtbot.wait(50)
+
+
+def test_the_first_plan_shows_its_progress_and_quality(qtbot, demo_window):
+    """While the first plan runs the status bar says how far it is (time used of its limit,
+    the best cost so far); when it is in, how many stops, routes and how late."""
+    context = demo_window.context
+    seen: list[str] = []
+    context.jobs.sig_job_progress.connect(lambda _kind, text: seen.append(str(text)))
+    context.start()
+    qtbot.waitUntil(lambda: context.state.plan is not None, timeout=120_000)
+    assert any(" of 2 s" in text for text in seen), seen
+    assert any("best cost" in text for text in seen), seen
+    qtbot.waitUntil(lambda: "Planned " in demo_window.status._text, timeout=10_000)
+    text = demo_window.status._text
+    assert " routes in " in text and ("late by" in text or "none late" in text), text

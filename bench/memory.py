@@ -1,0 +1,174 @@
+"""``python -m bench.memory``: does the window's memory stay flat over a live day?
+
+Runs the real window offscreen over a synthetic fleet of ``--vehicles`` vans (default
+2,000) publishing 1 Hz fixes and stop events through a private broker, as
+``bench.responsiveness`` does, for ``--minutes`` (default 60), and samples every
+``--every`` seconds (default 60): the window process's RSS, its web page processes' RSS
+(QtWebEngine's renderer and GPU processes), the Python objects the collector tracks, and
+messages received so far. Prints the series, then one summary line: start / peak / end
+RSS, the growth over the second half (MB per hour), the load average and whether the goal
+(≤ 600 MB for the window process) held.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+
+GOAL_MB = 600.0
+
+
+def _rss_mb(process) -> float:
+    try:
+        return process.memory_info().rss / 2**20
+    except Exception:  # a child that just went
+        return 0.0
+
+
+def run(args, url: str, workdir: str, stack: ExitStack) -> dict:
+    import psutil
+
+    from bench.responsiveness import _publish, _spin, _wait_until, fleet, seed_store
+
+    os.environ["DISPATCH_DATA_DIR"] = os.path.join(workdir, "data")
+    from widgets.app_main import _prepare_environment
+
+    _prepare_environment(offscreen=True)
+    from PySide6.QtWidgets import QApplication
+
+    import widgets.map_schemes  # noqa: F401 (registers ddtile: before the QApplication exists)
+    from app.context import AppContext
+    from app.settings import Settings
+    from widgets.main_window import MainWindow
+
+    start = datetime.now(UTC).replace(microsecond=0)
+    day, plan = fleet(args.vehicles, args.seed, args.stops, start)
+    settings = Settings.from_env(demo=False, simulate=False, database_url="", mqtt_url=url)
+    seed_store(settings, day, plan)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    context = AppContext(settings, headless=True)
+    context.keep_heap_settled()
+    window = MainWindow(context)
+    window.show()
+
+    def close() -> None:
+        window.close()
+        _spin(200)
+
+    stack.callback(close)
+    context.start()
+    ctx = mp.get_context("spawn")
+    ready, go, sent = ctx.Event(), ctx.Event(), ctx.Value("q", 0)
+    run_s = args.minutes * 60 + 30
+    publisher = ctx.Process(
+        target=_publish,
+        args=(url, args.vehicles, args.seed, args.stops, start.isoformat(), run_s, ready, go, sent),
+        daemon=True,
+    )
+    publisher.start()
+    stack.callback(lambda: (publisher.join(10), publisher.kill()))
+    _wait_until(
+        lambda: (
+            window.map_pane.is_ready
+            and context.state.plan is not None
+            and context.live.connection == "connected"
+            and ready.is_set()
+        ),
+        240,
+    )
+    me = psutil.Process()
+    go.set()
+    series = []
+    t0 = time.monotonic()
+    ingest = context.live.service.ingest if context.live.service is not None else None
+    while True:
+        elapsed = time.monotonic() - t0
+        children = [p for p in me.children(recursive=True) if "QtWebEngine" in p.name()]
+        row = {
+            "minute": round(elapsed / 60, 2),
+            "rss_mb": round(_rss_mb(me), 1),
+            "page_mb": round(sum(_rss_mb(p) for p in children), 1),
+            "gc_objects": len(gc.get_objects()),
+            "received": ingest.received if ingest is not None else 0,
+            "load": round(os.getloadavg()[0], 2),
+        }
+        series.append(row)
+        if not args.json:
+            print(
+                f"{row['minute']:7.1f} min  window {row['rss_mb']:7.1f} MB  page "
+                f"{row['page_mb']:7.1f} MB  objects {row['gc_objects']:>9,}  "
+                f"messages {row['received']:>10,}  load {row['load']}",
+                flush=True,
+            )
+        if elapsed >= args.minutes * 60:
+            break
+        _spin(int(min(args.every, args.minutes * 60 - elapsed + 0.5) * 1000))
+    app.processEvents()
+    rss = [r["rss_mb"] for r in series]
+    half = [r for r in series if r["minute"] >= args.minutes / 2]
+    slope = 0.0
+    if len(half) >= 2 and half[-1]["minute"] > half[0]["minute"]:
+        slope = (half[-1]["rss_mb"] - half[0]["rss_mb"]) / (half[-1]["minute"] - half[0]["minute"])
+    return {
+        "vehicles": args.vehicles,
+        "minutes": args.minutes,
+        "published": sent.value,
+        "series": series,
+        "rss_start_mb": rss[0],
+        "rss_peak_mb": max(rss),
+        "rss_end_mb": rss[-1],
+        "growth_second_half_mb_per_h": round(slope * 60, 1),
+        "goal_met": max(rss) <= GOAL_MB,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__.split("\n")[0])
+    p.add_argument("--vehicles", type=int, default=2000, help="fleet size (default 2000)")
+    p.add_argument("--minutes", type=float, default=60.0, help="how long (default 60)")
+    p.add_argument("--every", type=float, default=60.0, help="seconds between samples")
+    p.add_argument("--stops", type=int, default=12, help="stops per vehicle (default 12)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    args = p.parse_args(argv)
+    if args.vehicles < 1 or args.minutes <= 0 or args.every <= 0:
+        p.error("--vehicles, --minutes and --every must be positive")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from bench.responsiveness import start_broker
+
+    load_before = os.getloadavg()
+    with ExitStack() as stack:
+        workdir = tempfile.mkdtemp(prefix="dispatch-memory-")
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        url, kind = start_broker(stack, workdir)
+        result = run(args, url, workdir, stack)
+        result["broker"] = kind
+    result["load_avg_before"] = [round(x, 2) for x in load_before]
+    result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"{result['vehicles']} vehicles for {result['minutes']:g} min: window RSS "
+            f"{result['rss_start_mb']} -> peak {result['rss_peak_mb']} -> end "
+            f"{result['rss_end_mb']} MB, second half {result['growth_second_half_mb_per_h']:+} "
+            f"MB/h; goal <= {GOAL_MB:g} MB {'met' if result['goal_met'] else 'NOT met'}; "
+            f"load average {result['load_avg_before'][0]} -> {result['load_avg_after'][0]}, "
+            f"{os.cpu_count()} cores, {result['when']}"
+        )
+    return 0 if result["goal_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
