@@ -25,7 +25,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.day.state import ChangeSource, DayChanges, DayState
-from app.release.desk import ReleaseDesk, ReleaseOutcome, applier_writer
+from app.release.desk import ROLES, ReleaseDesk, ReleaseOutcome, applier_writer
 from app.release.gate import DayGate, VehicleSeen
 from app.store import Store
 from app.store import repository_release as rel
@@ -88,6 +88,10 @@ class ReleaseService(QObject):
         """Release control over ``depot_id``'s ``day``, writing as ``actor``; with
         ``submit`` (a shared database) each command goes to the local copy and the outbox."""
         self.dispatch = dispatch
+        if role not in ROLES:  # e.g. no role known yet: the lesser one
+            log.warning("release control: role %r is not one of %s; working as a dispatcher",
+                        role, ROLES)  # fmt: skip
+            role = "dispatcher"
         self.desk = ReleaseDesk(self.store, depot_id=depot_id, day=day, actor=actor,
                                 role=role, travel=travel,
                                 writer=applier_writer(self.store, submit))  # fmt: skip
