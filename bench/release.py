@@ -28,7 +28,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 
-from bench.telemetry import _Mosquitto
+from bench.telemetry import PrivateMosquitto
 
 
 def _day(routes: int, seed: int):
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     load_start = os.getloadavg()
-    broker = None if args.broker else _Mosquitto()
+    broker = None if args.broker else PrivateMosquitto()
     url = args.broker or broker.url
     try:
         result = {
