@@ -281,6 +281,8 @@ def _costs(day: DayInput, settings: Mapping[str, Mapping[str, Any]]) -> dict[str
 #: The ``kpi_track`` row (in place of a vehicle) that keeps each route's planned distance,
 #: by its sequence: the street model's matrix is paid for once per route version.
 PLANNED_KEY = "~planned"
+#: Up to this many points the planned distances come from one matrix of the whole day.
+WHOLE_DAY_MATRIX_MAX = 3000
 
 
 def _planned_km(
@@ -302,17 +304,27 @@ def _planned_km(
         from app.travel.choose import travel_model_for
 
         travel = travel_model_for(day.depots[0])
-    try:
-        distance = travel.matrices(points).distance_m
-    except Exception:  # a point off the street network: straight lines x 1.3
-        from engine.travel import HaversineTravelModel
+    from engine.travel import HaversineTravelModel
 
-        log.warning("planned distances on straight lines", exc_info=True)
-        distance = HaversineTravelModel().matrices(points).distance_m
+    def matrix(pts: Sequence[Location]) -> Any:
+        try:
+            return travel.matrices(pts).distance_m
+        except Exception:  # a point off the street network: straight lines x 1.3
+            log.warning("planned distances on straight lines", exc_info=True)
+            return HaversineTravelModel().matrices(pts).distance_m
+
     index = {o.id: i + 1 for i, o in enumerate(day.orders)}
+    # One matrix of the day's points while it is small; a big day's (40,000 orders: a
+    # matrix of 13 GB) one per route, along its own stops.
+    whole = matrix(points) if len(points) <= WHOLE_DAY_MATRIX_MAX else None
     for rid in missing:
         seq = [0, *(index[o] for o in wanted[rid]), 0]
-        out[rid] = float(sum(distance[a, b] for a, b in zip(seq, seq[1:], strict=False))) / 1000
+        if whole is not None:
+            metres = sum(whole[a, b] for a, b in zip(seq, seq[1:], strict=False))
+        else:
+            own = matrix([points[i] for i in seq])
+            metres = sum(own[k, k + 1] for k in range(len(seq) - 1))
+        out[rid] = float(metres) / 1000
         known[rid] = ["|".join(wanted[rid]), out[rid]]
     try:
         with store.session() as s:
