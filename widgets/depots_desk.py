@@ -17,7 +17,9 @@ from widgets.control_tower import ControlTowerWindow
 class DepotsDesk(QObject):
     """The window's depot menu items and its control tower window."""
 
-    def __init__(self, window, file_menu: QMenu, view_menu: QMenu) -> None:
+    def __init__(
+        self, window, file_menu: QMenu, view_menu: QMenu, orders_menu: QMenu | None = None
+    ) -> None:
         super().__init__(window)
         self.window = window
         self.tower: ControlTowerWindow | None = None
@@ -37,6 +39,46 @@ class DepotsDesk(QObject):
             else "The control tower is a supervisor's view"
         )
         view_menu.addAction(self.tower_action)
+        self.move_action = QAction("&Move order to another depot…", window)
+        self.move_action.setObjectName("action_move_depot")
+        self.move_action.setEnabled(supervisor)
+        self.move_action.setStatusTip(
+            "Move the selected order (not yet released) to another depot's day"
+            if supervisor
+            else "Moving an order to another depot is a supervisor's command"
+        )
+        self.move_action.triggered.connect(lambda: self.move_order())
+        if orders_menu is not None:
+            orders_menu.addAction(self.move_action)
+
+    def move_order(self, order_id: str | None = None, target_id: str | None = None) -> bool:
+        """Orders ▸ Move order to another depot… (the selected stop, or the order named):
+        one undoable command, checked against the versions shown and written to the audit."""
+        ctrl, ctx = self.window.orders, self.window.context
+        day = ctrl._open_day()
+        if day is None:
+            return False
+        order_id = order_id or ctrl._selected_order()
+        if order_id is None:
+            ctx.sig_status.emit("Select a stop first, or find the order (Ctrl+F)")
+            return False
+        if target_id is None:
+            others = [(d, n) for d, n in ctx.depot_choices() if d != ctx.depot_id]
+            if not others:
+                ctx.sig_status.emit("There is no other depot in this database")
+                return False
+            labels = [f"{name} ({depot_id})" for depot_id, name in others]
+            label, ok = QInputDialog.getItem(
+                self.window, "Move order", f"Move order {order_id} to:", labels, 0, False
+            )
+            if not ok:
+                return False
+            target_id = others[labels.index(label)][0]
+        desk = ctrl.orders
+        result = ctrl._run(
+            lambda: desk.move_to_depot(day.plan, day.day, order_id, target_id, now=ctx.now())
+        )
+        return bool(ctrl.dispatcher.push(result))
 
     def choose_depot(self) -> str | None:
         """Ask which depot to open; the window reopens on it."""

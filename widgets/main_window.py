@@ -253,7 +253,7 @@ class MainWindow(QMainWindow):
         self.devices_action.triggered.connect(self.open_telemetry_dialog)
         telemetry_menu.addAction(self.devices_action)
         self._view_menu = menu.addMenu("&View")
-        self.depots_desk = DepotsDesk(self, file_menu, self._view_menu)
+        self.depots_desk = DepotsDesk(self, file_menu, self._view_menu, orders_menu)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("toolbar_main")
         for action in (self.plan_action, self.replan_action, self.cancel_action,

@@ -39,7 +39,15 @@ from app.dispatch.preview import (
 from app.dispatch.service import CommandResult, DispatchService
 from app.dispatch.store import CommandRefused, OrderEdits
 from app.importer.validate import check_order
-from engine.model import DayInput, Order, Plan, Route, Unassigned, UnassignedReason
+from engine.model import (
+    DayInput,
+    Order,
+    Plan,
+    Route,
+    RouteStatus,
+    Unassigned,
+    UnassignedReason,
+)
 from engine.planning import DayContext, Snapshot, context, suggest
 from engine.problem import TOLERANCE
 
@@ -376,6 +384,47 @@ class OrderDesk:
         return self.service.commit_order_edit(
             plan, impact.routes, ChangeSource.CANCEL_ORDER, label, audit,
             orders=OrderEdits(cancel=((order_id, reason.strip()),)),
+            undo_orders=OrderEdits(put=(order,)),
+        )  # fmt: skip
+
+    # -- move an order to another depot ------------------------------------------------------
+    def move_to_depot(
+        self,
+        plan: Plan,
+        day: DayInput,
+        order_id: str,
+        target_id: str,
+        *,
+        now: datetime | None = None,
+    ) -> CommandResult:
+        """A supervisor moves an order not yet released from this depot's day to another
+        depot's: off its route (the rest re-timed), stored with the other depot, open, for
+        that depot's desk to plan. Undo brings it back (unplanned)."""
+        if self.service.role != "supervisor":
+            raise CommandRefused("moving an order to another depot is a supervisor's command")
+        order = next((o for o in day.orders if o.id == order_id), None)
+        if order is None:
+            raise CommandRefused(f"order {order_id} is not an open order of this day")
+        if target_id == order.depot_id:
+            raise CommandRefused(f"order {order_id} is at depot {target_id} already")
+        from app.store import repository
+
+        with self.service.store.read_session() as s:
+            if target_id not in {d.id for d in repository.list_depots(s)}:
+                raise CommandRefused(f"there is no depot {target_id!r} in this database")
+        route = plan.route_of(order_id)
+        if route is not None and route.status.rank >= RouteStatus.RELEASED.rank:
+            raise CommandRefused(
+                f"order {order_id} is on route {route.id}, {route.status.value}: only an order "
+                "not yet released can move to another depot"
+            )
+        impact = self.preview_cancel(plan, day, order_id, now)
+        label = f"Move order {order_id} to depot {target_id}"
+        audit = {"order": order_id, "from_depot": order.depot_id, "to_depot": target_id,
+                 "summary": impact.summary}  # fmt: skip
+        return self.service.commit_order_edit(
+            plan, impact.routes, ChangeSource.CANCEL_ORDER, label, audit,
+            orders=OrderEdits(move=(replace(order, depot_id=target_id),)),
             undo_orders=OrderEdits(put=(order,)),
         )  # fmt: skip
 

@@ -38,30 +38,35 @@ __all__ = ["CommandRefused", "StaleRouteError"]
 @dataclass(frozen=True)
 class OrderEdits:
     """Order rows a command writes beside its routes, in the same transaction: ``put``
-    (stored, inserted or updated, and open) and ``cancel`` ((order id, reason): the order
-    leaves the day, stays stored as cancelled). Empty: the command touches no order."""
+    (stored, inserted or updated, and open), ``cancel`` ((order id, reason): the order
+    leaves the day, stays stored as cancelled) and ``move`` (orders stored with another
+    depot: they leave this depot's day for that one's, open). Empty: the command touches
+    no order."""
 
     put: tuple[Order, ...] = ()
     cancel: tuple[tuple[str, str], ...] = ()
+    move: tuple[Order, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.put or self.cancel)
+        return bool(self.put or self.cancel or self.move)
 
     @property
     def ids(self) -> frozenset[str]:
-        return frozenset({o.id for o in self.put} | {oid for oid, _ in self.cancel})
+        return frozenset(
+            {o.id for o in self.put} | {oid for oid, _ in self.cancel} | {o.id for o in self.move}
+        )
 
     @property
     def leaving(self) -> frozenset[str]:
         """Orders this takes out of the day (off every route, out of the unassigned list)."""
-        return frozenset(oid for oid, _ in self.cancel)
+        return frozenset(oid for oid, _ in self.cancel) | {o.id for o in self.move}
 
     def apply(self, session: Session, actor: str) -> None:
         from app.store import repository_orders
 
-        if self.put:
-            repository.upsert_orders(session, list(self.put), actor=actor)
-        for order in self.put:
+        if self.put or self.move:
+            repository.upsert_orders(session, [*self.put, *self.move], actor=actor)
+        for order in (*self.put, *self.move):
             repository_orders.set_order_status(session, order.id, repository_orders.OPEN,
                                                actor=actor)  # fmt: skip
         for oid, reason in self.cancel:
@@ -72,6 +77,7 @@ class OrderEdits:
         return {
             "put": [order_snapshot(o) for o in self.put],
             "cancel": [[oid, reason] for oid, reason in self.cancel],
+            "move": [order_snapshot(o) for o in self.move],
         }
 
     def day_orders(self, orders: Sequence[Order]) -> tuple[Order, ...]:
