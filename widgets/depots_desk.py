@@ -103,7 +103,8 @@ class DepotsDesk(QObject):
             return None
         if self.tower is None:
             ctx = self.window.context
-            feed = TowerFeed(ctx.tower_store, clock=ctx.now, parent=self)
+            local = ctx.store if ctx.sync is not None else None
+            feed = TowerFeed(ctx.tower_store, clock=ctx.now, local=local, parent=self)
             self.tower = ControlTowerWindow(feed, ctx.depot_id, self.window)
             self.tower.sig_open_depot.connect(self.window.sig_open_depot)
         self.tower.show()

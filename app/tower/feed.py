@@ -47,10 +47,14 @@ class TowerFeed(QObject):
         *,
         interval_s: float = 5.0,
         clock: Callable[[], datetime] | None = None,
+        local: Store | None = None,
         parent: QObject | None = None,
     ) -> None:
+        """``local``: this desk's own copy, read when the shared database cannot be and
+        nothing was read from it yet (a desk started offline)."""
         super().__init__(parent)
         self._store_factory = store
+        self._local = local
         self._store: Store | None = None
         self.clock = clock or (lambda: datetime.now(UTC))
         self.state = TowerState((), None, False, "not read yet")
@@ -95,6 +99,15 @@ class TowerFeed(QObject):
             log.warning("control tower: cannot read the shared database: %s", first)
             self._store = None
             last = self.state
+            if not last.figures and self._local is not None:
+                try:  # started offline: what this desk's own copy knows
+                    local = read_figures(self._local, self.clock())
+                except Exception:
+                    local = []
+                if local:
+                    self.state = TowerState(tuple(local), self.clock(), False,
+                                            f"this desk's copy only; {first[:160]}")  # fmt: skip
+                    return self.state
             self.state = TowerState(last.figures, last.read_at, False, first[:200])
             return self.state
         self.state = TowerState(

@@ -121,3 +121,34 @@ def _audited(store, *parts: str) -> bool:
     with store.read_session() as session:
         rows = session.execute(select(ChangeLogRow.after).where(ChangeLogRow.entity == "command"))
         return any(all(p in str(after) for p in parts) for (after,) in rows)
+
+
+def test_a_tower_started_offline_shows_this_desks_copy(qtbot, tmp_path):
+    """The shared database unreachable from the start: the desk's own copy is shown,
+    marked offline."""
+    from datetime import UTC, datetime
+
+    from app.simulator.demo_day import generate_demo_day
+    from app.store import repository
+    from app.tower.feed import TowerFeed
+    from widgets.control_tower import ControlTowerWindow
+
+    local = open_store(f"sqlite:///{tmp_path / 'copy.sqlite3'}")
+    try:
+        day = generate_demo_day(7)
+        with local.session() as session:
+            repository.upsert_day(session, day, actor="test")
+        feed = TowerFeed(
+            lambda: open_store("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2",
+                               migrate=False),
+            local=local, clock=lambda: datetime.now(UTC),
+        )  # fmt: skip
+        tower = ControlTowerWindow(feed, "SLC-W")
+        qtbot.addWidget(tower)
+        tower.show_state(feed.read_now())
+        assert set(tower.tiles) == {"SLC-W"}
+        assert tower.header.text().startswith("Offline — the last known state")
+        assert "this desk's copy only" in tower.header.text()
+        assert "400 orders" in _tile_text(tower, "SLC-W", "day")
+    finally:
+        local.close()
