@@ -154,11 +154,11 @@ def parse_oneway(value: object, highway: str, junction: object = None) -> int:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return -1 if value == -1 else int(value == 1)
     text = str(value).strip().lower() if value is not None else ""
-    if text in _TRUE:
+    if text in _TRUE or text == "f":  # "F"/"T"/"B": forward, backward, both (Geofabrik)
         return 1
-    if text in _REVERSE:
+    if text in _REVERSE or text == "t":
         return -1
-    if text == "no":
+    if text in ("no", "b"):
         return 0
     implied = highway in ("motorway",) or str(junction or "").lower() in ("roundabout", "circular")
     return int(implied)
@@ -231,6 +231,25 @@ def _geometry_lines(geom: Any) -> list[np.ndarray]:
     return []
 
 
+_OTHER_TAG = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
+
+
+def _with_other_tags(props: dict[str, Any]) -> dict[str, Any]:
+    """GDAL's OpenStreetMap layers keep most tags in ``other_tags`` (``"k"=>"v",...``):
+    their one-way, speed and access tags count like columns."""
+    raw = props.get("other_tags")
+    if not raw or not isinstance(raw, str):
+        return props
+    tags = {k: v for k, v in _OTHER_TAG.findall(raw)}
+    return {**{k: v for k, v in tags.items() if k not in props or props[k] in (None, "")},
+            **{k: v for k, v in props.items() if v not in (None, "")}}  # fmt: skip
+
+
+def has_class_field(names: Any) -> bool:
+    """Whether a file's fields name a road class (then a row without one is no street)."""
+    return any(str(n).lower() in CLASS_FIELDS for n in names)
+
+
 def _class_of(props: dict[str, Any]) -> str:
     for name in CLASS_FIELDS:
         value = props.get(name)
@@ -239,7 +258,11 @@ def _class_of(props: dict[str, Any]) -> str:
     return ""
 
 
-def _add_feature(out: StreetLines, geom: Any, props: dict[str, Any], where: str) -> None:
+def _add_feature(
+    out: StreetLines, geom: Any, props: dict[str, Any], where: str, classed: bool = True
+) -> None:
+    """One row: ``classed`` when the file has a road-class field (a row without a class is
+    then not a street: a railway, a river); else every line is an unclassified street."""
     out.rows += 1
     if geom is None:
         out.dropped["rows without a geometry"] += 1
@@ -248,9 +271,13 @@ def _add_feature(out: StreetLines, geom: Any, props: dict[str, Any], where: str)
     if not parts:
         out.dropped[f"{geom.geom_type} geometries (not street lines)"] += 1
         return
+    props = _with_other_tags(props)
     highway = _class_of(props)
+    if not highway and classed:
+        out.dropped["rows without a road class (railways, rivers, …: not streets)"] += 1
+        return
     if not highway:
-        out.dropped["rows without a road class (counted as unclassified, kept)"] += 1
+        out.dropped["lines without a road class in the file (kept as unclassified)"] += 1
         highway = "unclassified"
     why = _drivable(highway, props)
     if why:
@@ -307,6 +334,11 @@ def read_geojson(path: Path) -> StreetLines:
     crs_name = ((data.get("crs") or {}).get("properties") or {}).get("name")
     crs_text, convert = _crs_converter(crs_name, path)
     out = StreetLines(crs=crs_text, to_lonlat=convert)
+    classed = any(
+        isinstance(f, dict) and isinstance(f.get("properties"), dict)
+        and has_class_field(f["properties"])
+        for f in features
+    )  # fmt: skip
     for i, feature in enumerate(features, start=1):
         where = f"{path.name}, feature {i}"
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
@@ -319,7 +351,7 @@ def read_geojson(path: Path) -> StreetLines:
             geom = shapely.from_geojson(json.dumps(raw)) if raw else None
         except Exception as exc:  # shapely's GEOSException for a malformed geometry
             raise StreetFileError(f"{where}: geometry is not valid GeoJSON ({exc})") from exc
-        _add_feature(out, geom, props, where)
+        _add_feature(out, geom, props, where, classed)
     return out
 
 
@@ -339,15 +371,17 @@ def read_geopackage(path: Path) -> StreetLines:
     except StreetFileError:
         raise
     except Exception as exc:  # pyogrio's DataSourceError and friends
-        raise StreetFileError(f"{path.name}: not a readable GeoPackage ({exc})") from exc
+        raise StreetFileError(f"{path.name}: not a readable file of lines ({exc})") from exc
     crs_text, convert = _crs_converter(meta.get("crs"), path)
     out = StreetLines(crs=crs_text, to_lonlat=convert)
     names = [str(n).lower() for n in meta["fields"]]
+    classed = has_class_field(names)
     shapes = shapely.from_wkb(geoms)
     columns = [np.asarray(f, dtype=object) for f in fields]
     for i, geom in enumerate(shapes):
         props = {name: col[i] for name, col in zip(names, columns, strict=True)}
-        _add_feature(out, geom, props, f"{path.name}, layer {line_layers[0]}, row {i + 1}")
+        _add_feature(out, geom, props, f"{path.name}, layer {line_layers[0]}, row {i + 1}",
+                     classed)  # fmt: skip
     return out
 
 
@@ -394,7 +428,7 @@ def read_geoparquet(path: Path) -> StreetLines:
     columns = {c.lower(): table.column(c).to_pylist() for c in others}
     for i, geom in enumerate(shapes):
         props = {name: col[i] for name, col in columns.items()}
-        _add_feature(out, geom, props, f"{path.name}, row {i + 1}")
+        _add_feature(out, geom, props, f"{path.name}, row {i + 1}", has_class_field(columns))
     return out
 
 
@@ -404,6 +438,8 @@ READERS = {
     ".geojson": ("GeoJSON", read_geojson),
     ".json": ("GeoJSON", read_geojson),
     ".gpkg": ("GeoPackage", read_geopackage),
+    ".shp": ("Shapefile", read_geopackage),  # any line layer GDAL reads, as for GeoPackage
+    ".fgb": ("FlatGeobuf", read_geopackage),
     ".parquet": ("GeoParquet", read_geoparquet),
     ".geoparquet": ("GeoParquet", read_geoparquet),
 }

@@ -203,3 +203,41 @@ def test_bad_input_names_file_row_and_why(tmp_path, capsys):
     assert "streets.csv: unknown kind of file" in err
     err = _import_error(tmp_path, capsys, "junk.osm.pbf", "not a pbf")
     assert "junk.osm.pbf: not a readable OpenStreetMap file" in err
+
+
+def test_gis_exports_of_openstreetmap_read_their_tags(tmp_path, capsys):
+    """GDAL's OSM 'lines' layer (tags in other_tags, railways beside roads) and a
+    Geofabrik-style shapefile (fclass, oneway F/T/B, maxspeed 0 = unknown)."""
+    import shapely
+    from pyogrio.raw import write as ogr_write
+
+    lines = [
+        ([_pt(0, 0), _pt(0, 1)], "primary", '"oneway"=>"yes","maxspeed"=>"50"'),
+        ([_pt(0, 1), _pt(1, 1)], "residential", '"maxspeed"=>"30","access"=>"private"'),
+        ([_pt(0, 1), _pt(0, 2)], None, '"railway"=>"rail"'),
+        ([_pt(0, 2), _pt(0, 1)], "residential", None),
+    ]
+    geoms = np.array([shapely.to_wkb(shapely.linestrings(p)) for p, _, _ in lines], dtype=object)
+    gpkg = tmp_path / "osm.gpkg"
+    ogr_write(gpkg, geoms, [np.array([h for _, h, _ in lines], dtype=object),
+                            np.array([t for _, _, t in lines], dtype=object)],
+              fields=["highway", "other_tags"], geometry_type="LineString", crs="EPSG:4326",
+              driver="GPKG", layer="lines")  # fmt: skip
+    data = str(tmp_path / "data")
+    assert main(["roads", "import", str(gpkg), "--name", "a", "--json", "--data-dir", data]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["edges"], report["oneway_edges"], report["speed_posted_edges"]) == (2, 1, 1)
+    assert report["dropped"] == {
+        "closed to traffic (access=private)": 1,
+        "rows without a road class (railways, rivers, …: not streets)": 1,
+    }
+    shp = tmp_path / "roads.shp"
+    ogr_write(shp, geoms[[0, 1, 3]], [np.array(["primary", "residential", "service"], dtype=object),
+                                     np.array(["F", "B", "T"], dtype=object),
+                                     np.array([50, 0, 0], dtype=np.int32)],
+              fields=["fclass", "oneway", "maxspeed"], geometry_type="LineString",
+              crs="EPSG:4326", driver="ESRI Shapefile")  # fmt: skip
+    assert main(["roads", "import", str(shp), "--name", "b", "--json", "--data-dir", data]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["edges"], report["oneway_edges"], report["speed_posted_edges"]) == (3, 2, 1)
+    assert report["classes"] == {"primary": 1, "residential": 1, "service": 1}
