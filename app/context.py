@@ -208,7 +208,9 @@ class AppContext(QObject):
         self.link.attach(self.state, self.board, self.dispatch, self.live.stop_states)
         if plan is not None:
             self._start_live(plan)
-        elif day.orders and self.role == "supervisor":
+        elif day.orders and (self.role == "supervisor" or self.sync is None):
+            # The first plan of a day: on a desk of its own whoever opens it; on a shared
+            # database a supervisor's (the database refuses a dispatcher's plan_day).
             holder = self.link.claim_first_plan(self.actor)
             if holder is None:
                 self.plan_day(time_limit_s=self.settings.first_plan_seconds)
@@ -333,9 +335,10 @@ class AppContext(QObject):
         return self.clock.now()
 
     def plan_day(self, time_limit_s: float = 30.0) -> None:
-        """Plan every order of the day in the background (cancellable, superseding): it
-        replaces the whole plan, so it is a supervisor's (a dispatcher is told so)."""
-        if self.role != "supervisor":
+        """Plan every order of the day in the background (cancellable, superseding). It
+        replaces the whole plan, so it is a supervisor's (a dispatcher is told so), except
+        the first plan of a day on a desk of its own."""
+        if self.role != "supervisor" and (self.state.plan is not None or self.sync is not None):
             self.sig_status.emit(
                 f"Plan the day replaces the whole plan: a supervisor action; "
                 f"{self.identity.user} works as a dispatcher"
