@@ -444,8 +444,8 @@ class AppContext(QObject):
                 with self._tower_lock:
                     self._tower_store = None
                 return
-            desk_beat(store, workstation=settings.workstation_id, user=settings.user,
-                      role=settings.role, depot_id=self.depot_id, outbox=outbox)  # fmt: skip
+            desk_beat(store, workstation=settings.workstation_id, user=self.user,
+                      role=self.role, depot_id=self.depot_id, outbox=outbox)  # fmt: skip
 
         threading.Thread(target=write, name="desk-beat", daemon=True).start()
 

@@ -31,7 +31,7 @@ class DepotsDesk(QObject):
         self.tower_action = QAction("&Control tower", window, shortcut=QKeySequence("Ctrl+Shift+T"))
         self.tower_action.setObjectName("action_control_tower")
         self.tower_action.triggered.connect(self.open_tower)
-        supervisor = window.context.settings.role == "supervisor"
+        supervisor = window.context.role == "supervisor"
         self.tower_action.setEnabled(supervisor)
         self.tower_action.setStatusTip(
             "Every depot at once: routes, exceptions, waves, on time, desks"

@@ -80,9 +80,7 @@ class ReleaseBoard(QObject):
         self.service.sig_error.connect(self._on_error)
         self.override_dialog: OverrideDialog | None = None
         supervisor = window.is_supervisor
-        self.pane.set_supervisor(
-            supervisor, SUPERVISOR_ONLY.format(user=window.context.settings.user)
-        )
+        self.pane.set_supervisor(supervisor, SUPERVISOR_ONLY.format(user=window.context.user))
         menu = QMenu("Re&lease", window)
         view = getattr(window, "_view_menu", None)
         if view is not None:
@@ -130,7 +128,7 @@ class ReleaseBoard(QObject):
         """Ask which red check to let pass and why (a supervisor only)."""
         if not self.window.is_supervisor:
             self._on_error("Not allowed", SUPERVISOR_ONLY.format(
-                user=self.window.context.settings.user))  # fmt: skip
+                user=self.window.context.user))  # fmt: skip
             return None
         gate = self.service.gate
         g = gate.routes.get(route_id) if gate is not None else None

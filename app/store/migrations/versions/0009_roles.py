@@ -76,11 +76,14 @@ KINDS: tuple[tuple[str, str, str, bool, str], ...] = (
 )  # fmt: skip
 # Written by desks without a command: telemetry, exceptions (acknowledge, resolve), the
 # outbox's record of what arrived, the day's KPIs and what is learned from them, and what
-# scanners and drivers report (dock scans, acknowledgements, what was sent to them).
+# scanners and drivers report (dock scans, acknowledgements, what was sent to them). A later
+# migration adding such a table inserts its name here (PostgreSQL) before its upgrade ends;
+# any other new table is guarded (writes need a command).
 OPEN_TABLES = (
     "vehicle_position", "breadcrumb", "stop_event", "exception", "outbox",
     "kpi_value", "eta_sample", "kpi_track", "learned_profile",
     "dock_scan", "route_ack", "route_publication",
+    "desk",  # each desk's heartbeat (migration 0010)
 )  # fmt: skip
 
 OWNER, DISPATCHER, SUPERVISOR = "dispatch_owner", "dispatch_dispatcher", "dispatch_supervisor"
