@@ -3,6 +3,7 @@ sees, and what is stored."""
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from sqlalchemy import select
@@ -212,3 +213,43 @@ def test_a_stop_dragged_to_another_route_while_vehicles_move_and_undone(qtbot, d
     qtbot.wait(2000)
     after = ctx.live.positions()
     assert any(after[v].ts != moved_before[v].ts for v in moved_before if v in after)  # live
+
+
+@pytest.mark.postgres
+def test_on_a_shared_database_an_acknowledgement_reaches_it_and_survives_a_restart(
+    qtbot, desk, tmp_path, postgres_url
+):
+    """The same on PostgreSQL: the acknowledgement is stored in the desk's local copy and
+    sent through the outbox to the shared database (who, when, change log); after a
+    restart the exception is on the board, still acknowledged."""
+    from app.store import open_store
+
+    open_store(postgres_url).close()  # the administrator's `db upgrade`
+    window = desk("supervisor", "sam", database_url=postgres_url)
+    ctx = window.context
+    pane = window.exceptions_pane
+    qtbot.waitUntil(lambda: pane.visible_count() > 0, timeout=120_000)
+    exception_id = _worst_row(window)
+    QTest.mouseClick(pane.button("ack"), Qt.MouseButton.LeftButton)
+    assert ctx.board.get(exception_id).acknowledged_by == ctx.actor
+    qtbot.waitUntil(lambda: ctx.outbox_pending() == 0, timeout=30_000)
+    shared = open_store(postgres_url, migrate=False)
+    try:
+        with shared.read_session() as s:
+            row = s.get(ExceptionRow, exception_id)
+            assert row is not None and row.acknowledged_by == ctx.actor
+            logged = s.scalars(
+                select(ChangeLogRow).where(
+                    ChangeLogRow.entity == "exception", ChangeLogRow.entity_id == exception_id
+                )
+            )
+            assert [r.actor for r in logged] == [ctx.actor]
+    finally:
+        shared.close()
+    shot(window, tmp_path, "acknowledged_shared")
+    window.close()
+    ctx.shutdown()
+    again = desk("supervisor", "sam", database_url=postgres_url)
+    board = again.context.board
+    qtbot.waitUntil(lambda: board.get(exception_id) is not None, timeout=30_000)
+    assert board.get(exception_id).acknowledged_by == ctx.actor
