@@ -31,7 +31,7 @@ from app.jobs.runner import JobKind, JobRunner
 from app.release.service import ReleaseService
 from app.rules.service import RulesService
 from app.settings import Settings, user_data_dir
-from app.store import StaleVersionError, Store
+from app.store import SchemaError, StaleVersionError, Store
 from app.store.repository_exceptions import ACKNOWLEDGE, RESOLVE, exception_snapshot
 from app.sync.commands import exception_command
 from app.sync.identity import desk_identity
@@ -140,7 +140,12 @@ class AppContext(QObject):
         shows the stored day in a few seconds instead of after the broker."""
         # With a shared database, the day is read (and the demo seeded) there; the local
         # copy takes it below. Unreachable: the local copy of an earlier start serves.
-        shared = self.link.open_shared()
+        try:
+            shared = self.link.open_shared()
+        except SchemaError as exc:  # the administrator has not upgraded the shared database
+            log.error("%s", exc)
+            self.sig_status.emit(str(exc))
+            return
         # Seeding the demo day on a shared database is an import: a supervisor's.
         may_seed = self.sync is None or (shared is not None and self.role == "supervisor")
         try:

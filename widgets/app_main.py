@@ -135,7 +135,9 @@ def _ask_depot(settings) -> str:
     from app.store import open_store
 
     try:
-        store = open_store(settings.effective_database_url, workstation=settings.workstation_id)
+        # A desk never migrates a shared database (the administrator does: db upgrade).
+        store = open_store(settings.effective_database_url, workstation=settings.workstation_id,
+                           migrate=not settings.database_url.startswith("postgres"))  # fmt: skip
     except Exception:  # the window reports an unusable database itself
         return ""
     try:

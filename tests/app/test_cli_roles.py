@@ -103,3 +103,32 @@ def test_db_upgrade_users_add_and_a_dispatcher_refused(
     assert main(["db", "status", "--database", as_user("dora_disp")]) == 0
     assert "connected as dora_disp: dispatcher" in capsys.readouterr().out
     assert current_revision(open_store(postgres_url, migrate=False).engine) == head_revision()
+
+
+@pytest.mark.postgres
+def test_a_desk_never_migrates_the_shared_database(
+    qtbot, postgres_url, profile_home, tmp_path, monkeypatch
+) -> None:
+    """A desk finding the shared database at an older schema says the administrator must
+    run ``db upgrade``, opens no day and leaves the schema as it was (no crash)."""
+    from sqlalchemy import text
+
+    from app.context import AppContext
+
+    store = open_store(postgres_url)
+    with store.session() as s:
+        s.execute(text("UPDATE alembic_version SET version_num = '0008'"))
+    store.close()
+    monkeypatch.setenv("DISPATCH_DATA_DIR", str(tmp_path / "data"))
+    settings = Settings.from_env(database_url=postgres_url, workstation_id="desk-old",
+                                 demo=False, simulate=False)  # fmt: skip
+    context = AppContext(settings, headless=True)
+    said: list[str] = []
+    context.sig_status.connect(said.append)
+    try:
+        context.start()
+        assert any("python main.py db upgrade" in s for s in said), said
+        assert context.state.plan is None
+        assert current_revision(open_store(postgres_url, migrate=False).engine) == "0008"
+    finally:
+        context.shutdown()
