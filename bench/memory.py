@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vehicles", type=int, default=2000, help="fleet size (default 2000)")
     p.add_argument("--minutes", type=float, default=60.0, help="how long (default 60)")
     p.add_argument("--every", type=float, default=60.0, help="seconds between samples")
-    p.add_argument("--stops", type=int, default=12, help="stops per vehicle (default 12)")
+    p.add_argument("--stops", type=int, default=2, help="stops per vehicle (default 2)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)

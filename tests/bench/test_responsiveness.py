@@ -29,7 +29,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 def test_tiny_fleet_reports_stalls_paint_latency_and_vehicles_on_the_map(capsys):
     """10 vehicles for 2 s: stall and paint figures, message rates, every vehicle on the map,
     and the table names both targets."""
-    from bench.responsiveness import print_table
+    from bench.responsiveness import print_table, summary_line
 
     done = _run("--vehicles", "10", "--seconds", "2", "--warmup", "1", "--json")
     assert done.returncode in (0, 1), done.stderr[-2000:]  # 1 = a target not met, not an error
@@ -44,6 +44,10 @@ def test_tiny_fleet_reports_stalls_paint_latency_and_vehicles_on_the_map(capsys)
     assert "main-thread stall (ms)" in table and "p99 < 50" in table
     assert "map paint after batch (ms)" in table and "p99 < 200" in table
     assert "vehicles on the map at the end: 10 of 10" in table
+    assert "publisher:" in table and "its rate of 10/s" in table
+    line = summary_line(result)
+    assert "stall p99" in line and "fix -> painted p50" in line and "load average" in line
+    assert ("kept its rate" in line) == result["publisher_kept_rate"]
 
 
 def test_bad_arguments_get_a_clear_message():
