@@ -649,7 +649,13 @@ class MainWindow(QMainWindow):
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle("Sync conflict")
         box.setText("Someone else changed these routes while your edit waited to be sent.")
-        box.setInformativeText(entry.exception.detail if entry else "")
+        box.setInformativeText(
+            (entry.exception.detail if entry else "")
+            + "\n\nKeep mine: your edit is made again on the stored version (the same "
+            "move, locks or plan; what the other person changed elsewhere stays), or you are "
+            "told why it no longer applies. Keep theirs: your edit is dropped and the stored "
+            "version stays on every desk."
+        )
         mine = box.addButton("Keep mine", QMessageBox.ButtonRole.AcceptRole)
         theirs = box.addButton("Keep theirs", QMessageBox.ButtonRole.RejectRole)
         box.addButton(QMessageBox.StandardButton.Cancel)

@@ -147,9 +147,29 @@ def tainted_routes(session: Session) -> set[str]:
     return out
 
 
+def last_change(session: Session, route_ids: list[str], plan_id: str | None) -> dict[str, str]:
+    """Who made the newest stored change of these routes (or of the plan), and when."""
+    ids = [("route", rid) for rid in route_ids] + ([("plan", plan_id)] if plan_id else [])
+    best: ChangeLogRow | None = None
+    for entity, ident in ids:
+        row = session.scalar(
+            select(ChangeLogRow)
+            .where(ChangeLogRow.entity == entity, ChangeLogRow.entity_id == ident)
+            .order_by(ChangeLogRow.id.desc())
+            .limit(1)
+        )
+        if row is not None and (best is None or row.id > best.id):
+            best = row
+    if best is None:
+        return {}
+    at = best.at if best.at.tzinfo is not None else best.at.replace(tzinfo=UTC)
+    return {"actor": best.actor, "origin": best.origin, "at": at.isoformat()}
+
+
 def _conflict_detail(
-    command: Command, theirs: dict[str, dict[str, Any]], reason: str, their_plan: str | None
-) -> str:
+    command: Command, theirs: dict[str, dict[str, Any]], reason: str, their_plan: str | None,
+    by: dict[str, str] | None = None,
+) -> str:  # fmt: skip
     mine = {
         rid: {"version": command.base_versions.get(rid), "orders": list(ids)}
         for rid, ids in command.routes.items()
@@ -167,6 +187,8 @@ def _conflict_detail(
     }
     if command.locks:
         detail["locks"] = dict(command.locks)
+    if by:
+        detail["changed_by"] = by
     if command.plan is not None:
         detail["plans"] = {"mine": command.plan.plan_id, "theirs": their_plan,
                            "base": command.plan.base_plan}  # fmt: skip
@@ -230,7 +252,9 @@ def send(shared: Store, command: Command, *, tainted: bool) -> Outcome:
             if reason:
                 theirs = current_routes(s, command.depot_id, command.day)
                 their_plan = current_plan_id(s, command.depot_id, command.day)
-                detail = _conflict_detail(command, theirs, reason, their_plan)
+                by = last_change(s, sorted(set(command.routes) | set(command.base_versions)),
+                                 their_plan)  # fmt: skip
+                detail = _conflict_detail(command, theirs, reason, their_plan, by)
                 if s.get(ExceptionRow, conflict_id(key)) is None:
                     s.add(conflict_exception(command, detail, now))
             s.add(record)

@@ -90,12 +90,24 @@ def conflict_text(detail: str) -> str:
         theirs = theirs_routes.get(rid) or {}
         yours = (f"yours (from v{mine.get('version')}): {' '.join(mine.get('orders', []))}"
                  if mine is not None else "not in yours")  # fmt: skip
-        lines.append(
-            f"{rid}: {yours} | stored (v{theirs.get('version')}): "
-            f"{' '.join(theirs.get('orders', []))}"
-        )
+        line = (f"{rid}: {yours} | stored (v{theirs.get('version')}): "
+                f"{' '.join(theirs.get('orders', []))}")  # fmt: skip
+        if mine is not None:
+            only_mine = [o for o in mine.get("orders", []) if o not in theirs.get("orders", [])]
+            only_theirs = [o for o in theirs.get("orders", []) if o not in mine.get("orders", [])]
+            diff = [f"+{o} yours only" for o in only_mine]
+            diff += [f"+{o} stored only" for o in only_theirs]
+            if not diff and mine.get("orders") != theirs.get("orders"):
+                diff = ["same stops, another sequence"]
+            if diff:
+                line += f" [differs: {', '.join(diff[:6])}]"
+        lines.append(line)
     if more > 0:
         lines.append(f"and {more} more route{'s' if more > 1 else ''} differ")
+    by = data.get("changed_by") or {}
+    if by:
+        at = str(by.get("at", ""))[11:16]
+        lines.append(f"the stored version is by {by.get('actor', '?')} at {at} UTC")
     reason = data.get("reason", "")
     return "; ".join(lines) + (f" ({reason})" if reason else "")
 

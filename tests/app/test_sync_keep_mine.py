@@ -12,6 +12,7 @@ import pytest
 from app.store import daycheck
 from app.store import repository as repo
 from app.sync.commands import IntentGone
+from app.sync.session import conflict_text
 from bench.drills.day import DAY, DEPOT
 from engine.model import StopStatus
 from tests.app.test_sync_support import desk, orders, shared_store
@@ -83,3 +84,15 @@ def test_keep_mine_says_when_the_stop_was_served_meanwhile(
     a.resolve_conflict(conflict.id, keep="theirs", actor="ann")
     assert a.sync().pending == 0 and a.conflicts() == []
     assert orders(shared) == before == orders(a.local)
+
+
+def test_the_conflict_says_who_changed_it_and_what_differs(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The conflict names who stored the other version and when, and marks the stops that
+    differ between both versions."""
+    _shared, _a, _b, conflict = two_desks_move_the_same_stop(postgres_url, tmp_path)
+    text = conflict_text(conflict.detail)
+    assert "the stored version is by bob at" in text
+    assert "R1: yours" in text and "+O12 stored only" in text
+    assert "R2" in text or "R0" in text
