@@ -442,7 +442,11 @@ class MainWindow(QMainWindow):
                 labels=labels,
             )  # fmt: skip
             if changes.source != ChangeSource.TELEMETRY:
-                self.map_pane.set_names(labels.vehicle_names())
+                names = labels.vehicle_names()
+                for route in state.routes:  # where the route stands, on its tooltips
+                    if route.stops and route.status.rank and route.vehicle_id in names:
+                        names[route.vehicle_id] += f" · {route.status.label}"
+                self.map_pane.set_names(names)
                 self.exceptions_model.refresh_labels()
         self._refresh_status()
 

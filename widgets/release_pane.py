@@ -228,6 +228,13 @@ class ReleasePane(QWidget):
                 f"{len(gate.routes) - go - released} not ready, {released} released")  # fmt: skip
         channel = service.channel_state
         text += f" · drivers' channel: {channel}"
+        inbox = service.inbox
+        if inbox is not None and inbox.received:
+            refused = {k: v for k, v in inbox.reject_counts().items() if v}
+            text += f" · dock and driver messages: {inbox.accepted} taken"
+            if refused:
+                worst = max(refused, key=lambda k: refused[k])
+                text += f", {sum(refused.values())} refused (most: {worst})"
         if service.last_error:
             text += f" · {service.last_error}"
         self.summary.setText(text)

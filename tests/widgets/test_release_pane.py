@@ -162,11 +162,20 @@ def test_release_move_and_undo_reach_the_drivers_device(desk, mqtt_url, qtbot):
                "version": third["version"]}  # fmt: skip
         device.client.publish(f"fleet/D1/vehicle/{route.vehicle_id}/route_ack",
                               json.dumps(ack), qos=1)  # fmt: skip
+        forged = dict(ack, event_id=uuid.uuid4().hex, version=third["version"] + 5)
+        device.client.publish(f"fleet/D1/vehicle/{route.vehicle_id}/route_ack",
+                              json.dumps(forged), qos=1)  # fmt: skip
         qtbot.waitUntil(
             lambda: _cell(pane.routes_table, pane._route_ids.index(route.id), "Confirmed")
             .startswith(f"v{third['version']}"),
             timeout=10_000,
         )  # fmt: skip
+        qtbot.waitUntil(
+            lambda: "1 refused (most: unknown_version)" in pane.summary.text(), timeout=10_000
+        )  # a version never sent: counted, not shown as confirmed
+        assert _cell(pane.routes_table, pane._route_ids.index(route.id), "Confirmed").startswith(
+            f"v{third['version']}"
+        )
     finally:
         device.stop()
 
