@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 #: taken nearest to its arrival minus ``H``, if within half an interval and a minute.
 SAMPLE_EVERY = timedelta(minutes=5)
 SAMPLE_TOLERANCE = SAMPLE_EVERY / 2 + timedelta(minutes=1)
+#: A live pass reads all of the day's stop events again every this many passes.
+FULL_READ_EVERY = 15
 
 
 @dataclass
@@ -66,10 +68,58 @@ class DayData:
     read_s: float = 0.0
 
 
-class TallyCache:
-    """Each vehicle's trail totals of one day, kept between passes (and in the store)."""
+class EventCache:
+    """The day's stop events and the stops' visits, kept between live passes: a pass reads
+    only the events since the newest it holds and works out again only the stops they
+    touch. Every :data:`FULL_READ_EVERY` passes (and whenever the day, its vehicles or the
+    final pass come) it reads them all again, which also picks up events a tracker sent
+    late with older times."""
 
     def __init__(self) -> None:
+        self.key: tuple[str, date, tuple[str, ...]] | None = None
+        self.rows: dict[str, list[tuple[str, str | None, str, datetime]]] = defaultdict(list)
+        self.seen: set[tuple[str, str | None, str, datetime]] = set()
+        self.visits: dict[str, StopVisit] = {}
+        self.through: datetime | None = None
+        self.passes = 0
+
+    def read(
+        self, session: Any, key: tuple[str, date, tuple[str, ...]], start: datetime,
+        until: datetime, final: bool,
+    ) -> dict[str, StopVisit]:  # fmt: skip
+        vehicles = key[2]
+        full = (self.key != key or final or self.through is None
+                or self.passes % FULL_READ_EVERY == 0)  # fmt: skip
+        if full:
+            self.key, self.rows, self.seen, self.visits = key, defaultdict(list), set(), {}
+            since = start
+        else:
+            assert self.through is not None
+            since = max(start, self.through - timedelta(seconds=1))
+        self.passes += 1
+        new = [r for r in rk.stop_events(session, list(vehicles), since, until)
+               if r not in self.seen]  # fmt: skip
+        touched = set()
+        for r in new:
+            self.seen.add(r)
+            if r[1]:
+                self.rows[r[1]].append(r)
+                touched.add(r[1])
+            if self.through is None or r[3] > self.through:
+                self.through = r[3]
+        if full and not new:
+            self.through = None
+        events = (StopEvent(v, sid, t, ts) for stop in touched for v, sid, t, ts in self.rows[stop])
+        self.visits.update(stop_visits(events))
+        return self.visits
+
+
+class TallyCache:
+    """Each vehicle's trail totals of one day, kept between passes (and in the store), and
+    the day's stop events (:class:`EventCache`)."""
+
+    def __init__(self) -> None:
+        self.events = EventCache()
         self.key: tuple[str, date] | None = None
         self.tallies: dict[str, TrackTally] = {}
         self.through: dict[str, datetime] = {}
@@ -116,7 +166,9 @@ def load_day_data(
         routes = [r for r in plan.routes if r.stops] if plan else []
         vehicle_ids = sorted({r.vehicle_id for r in routes})
         route_ids = [r.id for r in routes]
-        events = rk.stop_events(s, vehicle_ids, start, until + timedelta(seconds=1))
+        tallies = tallies or TallyCache()
+        visits = tallies.events.read(s, (depot_id, day, tuple(vehicle_ids)), start,
+                                     until + timedelta(seconds=1), final)  # fmt: skip
         moves = transitions(s, depot_id, day)
         published = rk.first_publications(s, route_ids)
         exc_rows = rk.exceptions(s, start, until + timedelta(seconds=1), vehicle_ids,
@@ -127,7 +179,6 @@ def load_day_data(
         stored_tracks = rk.load_tracks(s, depot_id, day)
     tally = _update_tallies(store, depot_id, day, routes, day_input, start, until,
                             stored_tracks, tallies)  # fmt: skip
-    visits = stop_visits(StopEvent(v, sid, t, ts) for v, sid, t, ts in events)
     costs = _costs(day_input, settings)
     facts = DayFacts(
         depot_id,

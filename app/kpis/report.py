@@ -23,6 +23,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from app.kpis.service import DayKpis, Trend  # noqa: E402
 from app.kpis.tables import (  # noqa: E402
+    RouteLine,
     exception_kinds,
     hourly_on_time,
     kpi_lines,
@@ -91,7 +92,9 @@ def _kpi_page(result: DayKpis, number: int) -> Figure:
     return fig
 
 
-def _charts_page(result: DayKpis, trend: Trend | None, number: int) -> Figure:
+def _charts_page(
+    result: DayKpis, trend: Trend | None, number: int, routes: list[RouteLine] | None = None
+) -> Figure:
     fig = _page("Charts", result, number)
     grid = fig.add_gridspec(2, 3, left=0.06, right=0.97, top=0.88, bottom=0.09, hspace=0.45,
                             wspace=0.28)  # fmt: skip
@@ -119,7 +122,8 @@ def _charts_page(result: DayKpis, trend: Trend | None, number: int) -> Figure:
         ax.legend(fontsize=7)
     ax.set_title("Exception recovery times (min)", fontsize=9)
     ax = fig.add_subplot(grid[1, 0])
-    rows = [r for r in route_lines(result) if r.planned_h and r.actual_h is not None]
+    routes = routes if routes is not None else route_lines(result)
+    rows = [r for r in routes if r.planned_h and r.actual_h is not None]
     if rows:
         xs = [r.planned_h or 0.0 for r in rows]
         ys = [r.actual_h or 0.0 for r in rows]
@@ -130,7 +134,7 @@ def _charts_page(result: DayKpis, trend: Trend | None, number: int) -> Figure:
     ax.set_xlabel("planned", fontsize=8)
     ax.set_ylabel("actual", fontsize=8)
     ax = fig.add_subplot(grid[1, 1])
-    rows2 = [r for r in route_lines(result) if r.actual_h is not None]
+    rows2 = [r for r in routes if r.actual_h is not None]
     if rows2:
         xs = [r.planned_km for r in rows2]
         ys = [r.driven_km for r in rows2]
@@ -192,12 +196,14 @@ def _num(x: float | None, digits: int = 1) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
 
-def _route_pages(result: DayKpis, first: int) -> list[Figure]:
+def _route_pages(
+    result: DayKpis, first: int, routes: list[RouteLine] | None = None
+) -> list[Figure]:
     header = (f"{'route':18}{'vehicle':16}{'driver':18}{'wave':6}{'stops':>6}{'on time':>8}"
               f"{'late':>6}{'plan h':>8}{'actual h':>9}{'vs plan':>8}{'plan km':>9}"
               f"{'driven km':>10}{'in order':>9}{'left':>7}{'back':>7}")  # fmt: skip
     lines = []
-    for r in route_lines(result):
+    for r in routes if routes is not None else route_lines(result):
         vs = r.time_vs_plan_pct
         lines.append(
             f"{r.route_id[:17]:18}{r.vehicle[:15]:16}{r.driver[:17]:18}{r.wave[:5]:6}"
@@ -243,8 +249,9 @@ def write_report(
     started = time.perf_counter()
     out = Path(out)
     csv_file = Path(csv_path) if csv_path else out.with_suffix(".csv")
-    figures = [_kpi_page(result, 1), _charts_page(result, trend, 2)]
-    figures += _route_pages(result, len(figures) + 1)
+    routes = route_lines(result)
+    figures = [_kpi_page(result, 1), _charts_page(result, trend, 2, routes)]
+    figures += _route_pages(result, len(figures) + 1, routes)
     figures += _exception_pages(result, len(figures) + 1)
     tmp = out.with_name(out.name + ".part")
     with PdfPages(tmp, metadata={"Title": f"Day report {result.depot_id} {result.day}",

@@ -99,6 +99,9 @@ class RouteLine:
 def route_lines(result: DayKpis) -> list[RouteLine]:
     """Plan against actual per route, in route order."""
     data, report = result.data, result.report
+    by_route: dict[str, list[Any]] = defaultdict(list)
+    for st in report.facts.stops:
+        by_route[st.route_id].append(st)
     out = []
     for r in sorted(report.facts.routes, key=lambda r: r.route_id):
 
@@ -106,7 +109,7 @@ def route_lines(result: DayKpis) -> list[RouteLine]:
             v = report.value(name, "route", rid)
             return v.value if v else None
 
-        stops = [s for s in report.facts.stops if s.route_id == r.route_id]
+        stops = by_route.get(r.route_id, [])
         on_time = sum(s.on_time() for s in stops)
         actual = r.on_road_h(report.facts.as_of) if r.departed_at else None
         out.append(RouteLine(

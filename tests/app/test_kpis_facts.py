@@ -169,3 +169,20 @@ def test_a_days_values_are_kept_for_trends(recorded):
         trend = rk.kpi_trend(s, "D1", ["on_time_delivery_pct"], DAY - timedelta(days=30), DAY)
         assert [(t.day, t.value) for t in trend] == [(DAY, 50.0)]
         assert len(rk.stored_kpis(s, "D1", DAY)) == len(values)
+
+
+def test_live_passes_read_only_new_stop_events(recorded):
+    """A second live pass picks up an event sent since the first, without losing the rest."""
+    cache = TallyCache()
+    first = load_day_data(recorded, "D1", DAY, as_of=at(96), final=False,
+                          travel=HaversineTravelModel(), tallies=cache)  # fmt: skip
+    d_stop = next(s for s in first.facts.stops if s.order_id == "D")
+    assert d_stop.arrived is None
+    with recorded.session() as s:
+        write_telemetry(s, [], [StopEvent("late-d", "V2", at(97).timestamp(), "arrived", "D")], [])
+    second = load_day_data(recorded, "D1", DAY, as_of=at(98), final=False,
+                           travel=HaversineTravelModel(), tallies=cache)  # fmt: skip
+    stops = {s.order_id: s for s in second.facts.stops}
+    assert stops["D"].arrived == at(97)
+    assert stops["A"].arrived == at(25) and stops["B"].arrived == at(95)
+    assert cache.events.passes == 2
