@@ -349,8 +349,8 @@ class ReleaseDesk:
         order id -> epoch s). Returns the routes whose status changed."""
         from engine.geo import haversine_m
 
-        day, _plan, _versions = self.load()
-        depot = day.depots[0].location
+        with self.store.read_session() as s:  # the depot only: the whole day is 4,000+ rows
+            depot = repository.load_depot(s, self.depot_id).location
         changed = []
         for r in plan.routes:
             if not r.stops:

@@ -281,6 +281,11 @@ def _depot_row(session: Session, depot_id: str) -> DepotRow:
     return row
 
 
+def load_depot(session: Session, depot_id: str) -> Depot:
+    """One depot (no orders: for a caller that needs its place or its docks only)."""
+    return convert.depot_from_row(_depot_row(session, depot_id))
+
+
 def load_day(session: Session, depot_id: str, day: date) -> DayInput:
     """The depot's day: orders whose first window and drivers whose shift start on ``day``
     (in the depot's time zone), and every vehicle of the depot; each sorted by id.
