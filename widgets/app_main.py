@@ -103,6 +103,7 @@ def run_workstation(args: Namespace) -> int:
     # The stored day is painted first; the broker, the demo fleet and the rules attach after.
     context.start(defer_live=True)
     window.map_pane.call_when_painted(context.attach_live)
+    _remember_first_depot(settings, context.depot_id)
     _follow_depot_choice(app, window, settings)
     if screenshot:
         from widgets.screenshot import take_screenshot_when_ready
@@ -180,3 +181,15 @@ def _follow_depot_choice(app, window, settings) -> None:
 
     app.setProperty("dispatch_window", window)
     window.sig_open_depot.connect(reopen)
+
+
+def _remember_first_depot(settings, depot_id: str) -> None:
+    """The depot a desk opened the first time is its choice from then on (no question at
+    the next start, even when the database holds several depots)."""
+    from app.settings import user_data_dir
+    from app.tower.choice import chosen_depot, remember_depot
+
+    if depot_id and not settings.depot_id:
+        data_dir = user_data_dir()
+        if not chosen_depot(data_dir):
+            remember_depot(data_dir, depot_id)
