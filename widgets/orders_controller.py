@@ -168,7 +168,8 @@ class OrdersController(QObject):
         day = self._open_day()
         if day is None:
             return False
-        result = self._run(lambda: self.orders.insert(day.plan, day.day, order, option))
+        now = self.context.now()
+        result = self._run(lambda: self.orders.insert(day.plan, day.day, order, option, now))
         if not self.dispatcher.push(result):
             return False
         self.sig_focus_order.emit(order.id)

@@ -150,6 +150,19 @@ class OrderImpact:
         return f"{self.vehicle_id}: {late}, {km}" + (f" · {worse}" if worse else "")
 
 
+def taken_at(order: Order, day: DayInput, now: datetime) -> Order:
+    """``order`` as taken at the desk at ``now``: received then (unless it says when), in
+    the first wave whose cut-off it made (after every cut-off: its own, and the gate says)."""
+    from engine.release import wave_for_order
+
+    if order.received_at is None:
+        order = replace(order, received_at=now)
+    choice = wave_for_order(order, day.waves)
+    if choice.wave and choice.wave != order.wave:
+        order = replace(order, wave=choice.wave)
+    return order
+
+
 def _with_order(day: DayInput, order: Order) -> DayInput:
     return replace(day, orders=(*(o for o in day.orders if o.id != order.id), order))
 
@@ -238,9 +251,14 @@ class OrderDesk:
         return options
 
     def insert(
-        self, plan: Plan, day: DayInput, order: Order, option: InsertOption
-    ) -> CommandResult:
-        """Store ``order`` and put it on ``option``'s route where its preview placed it."""
+        self, plan: Plan, day: DayInput, order: Order, option: InsertOption,
+        now: datetime | None = None,
+    ) -> CommandResult:  # fmt: skip
+        """Store ``order`` and put it on ``option``'s route where its preview placed it.
+        With ``now``: the order came in then (unless it says when), and its wave is the
+        first whose cut-off it made, so the route's release gate checks the cut-off."""
+        if now is not None:
+            order = taken_at(order, day, now)
         preview = option.preview
         if preview.blocked:
             raise CommandRefused("Cannot insert: " + "; ".join(preview.blocked))
