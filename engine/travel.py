@@ -367,9 +367,9 @@ class StreetNetworkTravelModel:
             if len(known) + len(new) <= SNAP_MEMO:
                 known.update(found)
             known = {**known, **found}
-        pairs = [known[k] for k in keys]
-        snapped = np.fromiter((n for n, _ in pairs), dtype=np.int64, count=len(pairs))
-        access_m = np.fromiter((a for _, a in pairs), dtype=np.float64, count=len(pairs))
+        found_ids, found_m = zip(*[known[k] for k in keys], strict=True) if keys else ((), ())
+        snapped = np.array(found_ids, dtype=np.int64)
+        access_m = np.array(found_m, dtype=np.float64)
         far = np.flatnonzero(access_m > self.max_access_m)
         if len(far):
             i = int(far[0])

@@ -45,12 +45,23 @@ def _cost(problem: Problem, k: int, ev: RouteEvaluation, empty: bool) -> float:
     return v.fixed_cost + v.distance_cost * ev.distance + v.time_cost * ev.duration
 
 
-def _fits(problem: Problem, k: int, route: Sequence[int], node: int) -> bool:
+def _fits(
+    problem: Problem,
+    k: int,
+    route: Sequence[int],
+    node: int,
+    on_board: Callable[[], tuple[float, ...]] | None = None,
+) -> bool:
+    """Whether vehicle ``k`` may serve ``node`` and has room for it on ``route``.
+    ``on_board()``: the route's load leaving the start, if known (a remembered evaluation)."""
     if not problem.allowed(node, k):
         return False
     if node in problem.locks and problem.locks[node] != k:
         return False
     dims = len(problem.dimensions)
+    if on_board is not None:
+        start, need, cap = on_board(), problem.demand(node), problem.vehicles[k].capacity
+        return all(start[d] + need[d] <= cap[d] + TOLERANCE for d in range(dims))
     free = problem.vehicles[k].free_capacity(dims)
     load = [sum(problem.demand(n)[d] for n in route) + problem.demand(node)[d] for d in range(dims)]
     return all(load[d] <= free[d] + TOLERANCE for d in range(dims))
@@ -156,7 +167,10 @@ def best_insertion(
     """
     best: Insertion | None = None
     for k in range(problem.num_vehicles):
-        if not _fits(problem, k, routes[k], node):
+        on_board = None
+        if evaluation is not None:  # remembered: its load on board costs nothing
+            on_board = partial(lambda k: evaluation(k, routes[k]).loads[0], k)
+        if not _fits(problem, k, routes[k], node, on_board):
             continue
         route = list(routes[k])
         base = None
