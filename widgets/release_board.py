@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPlainTextEdit,
+    QTableWidget,
+    QTableWidgetItem,
 )
 
 from widgets.release_pane import ReleasePane
@@ -61,6 +63,37 @@ class OverrideDialog(QDialog):
         return self.reason_edit.toPlainText().strip()
 
 
+SCARCITY_COLUMNS = ("Docks", "Slot delay (total)", "Worst delay", "Late departures",
+                    "Not placed", "Stop lateness", "Late stops")  # fmt: skip
+
+
+class ScarcityDialog(QDialog):
+    """What fewer docks would cost the day: one row per number of docks."""
+
+    def __init__(self, rows, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Dock scarcity")
+        self.table = QTableWidget(len(rows), len(SCARCITY_COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(SCARCITY_COLUMNS))
+        self.table.verticalHeader().setVisible(False)
+        for r, row in enumerate(rows):
+            cells = (str(row.docks), f"{row.total_delay_s / 60:.0f} min",
+                     f"{row.max_delay_s / 60:.0f} min", str(row.late_departures),
+                     str(row.unplaced), f"{row.lateness_s / 60:.0f} min", str(row.late_stops))  # fmt: skip
+            for c, text in enumerate(cells):
+                self.table.setItem(r, c, QTableWidgetItem(text))
+        self.table.resizeColumnsToContents()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QFormLayout(self)
+        layout.addRow(QLabel("The day's routes slotted again with fewer docks (the first row "
+                             "is every dock): how much later they leave and what it does "
+                             "to the stops."))  # fmt: skip
+        layout.addRow(self.table)
+        layout.addRow(buttons)
+        self.resize(760, 320)
+
+
 class ReleaseBoard(QObject):
     """The Release board pane and menu of one window."""
 
@@ -76,6 +109,8 @@ class ReleaseBoard(QObject):
         self.pane.sig_mark_loaded_requested.connect(self.mark_loaded)
         self.pane.sig_override_requested.connect(self.open_override)
         self.pane.sig_recall_requested.connect(self.recall)
+        self.pane.sig_scarcity_requested.connect(self.open_scarcity)
+        self.scarcity_dialog: ScarcityDialog | None = None
         self.service.sig_status.connect(window.status.show)
         self.service.sig_error.connect(self._on_error)
         self.override_dialog: OverrideDialog | None = None
@@ -150,6 +185,16 @@ class ReleaseBoard(QObject):
             dialog.show()  # tests and screenshot runs fill it themselves
         else:
             dialog.open()
+        return dialog
+
+    def open_scarcity(self) -> ScarcityDialog | None:
+        """What fewer docks would cost the day's departures and stops."""
+        rows = self.service.scarcity()
+        if not rows:
+            self.window.status.show("No planned day with docks to compare")
+            return None
+        dialog = self.scarcity_dialog = ScarcityDialog(rows, self.window)
+        dialog.show()
         return dialog
 
     def _on_error(self, title: str, text: str) -> None:

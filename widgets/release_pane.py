@@ -71,6 +71,7 @@ class ReleasePane(QWidget):
     sig_override_requested = Signal(str, str)  # route id, check name
     sig_recall_requested = Signal(str)
     sig_route_selected = Signal(str)
+    sig_scarcity_requested = Signal()
 
     def __init__(self, service, plan_fn: Callable[[], Plan | None],
                  parent: QWidget | None = None) -> None:  # fmt: skip
@@ -94,9 +95,14 @@ class ReleasePane(QWidget):
         self.override_button = QPushButton("Override check…")
         self.recall_button = QPushButton("Recall")
         self.recall_button.setToolTip("Take a released route back: its driver is told")
+        self.scarcity_button = QPushButton("Dock scarcity…")
+        self.scarcity_button.setToolTip(
+            "Departures and lateness if the day had fewer docks (slot delays, late stops)"
+        )
         buttons = QHBoxLayout()
         for w in (self.release_button, self.wave_combo, self.wave_button, self.green_button,
-                  self.loaded_button, self.override_button, self.recall_button):  # fmt: skip
+                  self.loaded_button, self.override_button, self.recall_button,
+                  self.scarcity_button):  # fmt: skip
             buttons.addWidget(w)
         buttons.addStretch(1)
 
@@ -147,6 +153,7 @@ class ReleasePane(QWidget):
         self.loaded_button.clicked.connect(lambda: self._one(self.sig_mark_loaded_requested))
         self.recall_button.clicked.connect(lambda: self._one(self.sig_recall_requested))
         self.override_button.clicked.connect(self._on_override_clicked)
+        self.scarcity_button.clicked.connect(self.sig_scarcity_requested)
         self.routes_table.itemSelectionChanged.connect(self._on_route_selection)
         self.waves_table.itemSelectionChanged.connect(self._on_wave_selection)
         service.sig_changed.connect(self.refresh)

@@ -187,6 +187,16 @@ class ReleaseService(QObject):
             {rid: p.version for rid, p in self.drivers.sent.items()},
         )  # fmt: skip
 
+    def scarcity(self) -> list:
+        """The day's slot plan with every number of docks from all down to one: slot
+        delays, late departures and stop lateness (``engine.release.ScarcityRow``)."""
+        from app.release import planning
+
+        desk, plan, index = self.desk, self.state.plan, self.state.index
+        if desk is None or plan is None or index is None or not index.depot.docks:
+            return []
+        return planning.dock_scarcity(desk.context(index.day, plan), plan, index.day)
+
     # -- a person's commands -----------------------------------------------------------
     def release(self, route_ids: Iterable[str], *, wave: str = "") -> ReleaseOutcome:
         """Release the green routes among ``route_ids`` (the others refused, with why)."""

@@ -198,3 +198,21 @@ def test_a_supervisor_overrides_a_red_check_with_a_reason(desk):
     assert log.actor == "sam@desk-1" and "scanner down" in log.after["reason"]
     pane.set_supervisor(False, "a supervisor action")
     assert not pane.override_button.isEnabled()
+
+
+def test_dock_scarcity_says_what_fewer_docks_cost(desk, qtbot):
+    """From every dock down to one, the day's slots are planned again: fewer docks never
+    make the routes leave earlier, and the dialog lists one row per number of docks."""
+    from widgets.release_board import ScarcityDialog
+
+    _store, _state, _dispatch, service, pane, day = desk
+    rows = service.scarcity()
+    docks = len(day.depots[0].docks)
+    assert [r.docks for r in rows] == list(range(docks, 0, -1))
+    assert rows[-1].total_delay_s >= rows[0].total_delay_s
+    with qtbot.waitSignal(pane.sig_scarcity_requested):
+        pane.scarcity_button.click()
+    dialog = ScarcityDialog(rows)
+    qtbot.addWidget(dialog)
+    assert dialog.table.rowCount() == docks
+    assert dialog.table.item(0, 0).text() == str(docks)
