@@ -84,6 +84,7 @@ def reason_of(message: str) -> str:
         ("permission denied", "no grant"),
         ("must have admin option", "no grant"),
         ("would be dropped", "order dropped from the plan"),
+        ("would be on two routes", "order on two routes"),
         ("moving stops between routes", "move between routes by a dispatcher"),
         ("re-plan moves stops on at most", "dispatcher's re-plan beyond one exception"),
         ("without a command", "write without a command"),
@@ -240,6 +241,12 @@ def _attacks(admin: Store, dana: str) -> dict[str, Callable[[Session], Any]]:
             begin_command(s, "replan_routes", f"{dana}@d"),
             s.execute(text("DELETE FROM stop WHERE order_id = :o"), {"o": r0.order_ids[0]}),
             s.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))),
+        "a scoped re-plan putting an order on a second route": lambda s: (
+            begin_command(s, "replan_routes", f"{dana}@d"),
+            s.execute(text("INSERT INTO stop (route_id, sequence, order_id, status, locked, "
+                           "version) VALUES (:r, 99, :o, 'planned', false, 1)"),
+                      {"r": r1.id, "o": r0.order_ids[0]}),
+            check_now(s)),
         "a lock command, then orders written": lambda s: (
             begin_command(s, "set_locks", f"{dana}@d"),
             s.execute(text("UPDATE orders SET priority = 9"))),
@@ -305,6 +312,17 @@ def _controls(
         out.append(("a supervisor moves a stop between routes", True))
     except (CommandForbidden, DBAPIError):
         out.append(("a supervisor moves a stop between routes", False))
+    plan, versions = _plan(admin), _versions(admin)
+    fresh = tuple(replace(r, id=f"N{r.id}") for r in plan.routes)
+    change = PlanChange("NEWPLAN", fresh, base_plan=plan.id, replace=True, check_all=True)
+    day = Command(DEPOT, DAY, {}, dict(versions), f"{sam}@desk-2", "plan the day",
+                  kind=SAVE_PLAN, plan=change)  # fmt: skip
+    try:
+        with boss.session() as s:
+            apply_command(s, day)
+        out.append(("a supervisor plans the day (replaces the plan)", True))
+    except (CommandForbidden, DBAPIError):
+        out.append(("a supervisor plans the day (replaces the plan)", False))
     return out
 
 

@@ -26,7 +26,7 @@ def test_forged_desk_drill_applies_nothing(postgres_url: str) -> None:
     for reason in ("actor is not the connected user", "kind not allowed for the role",
                    "write without a command", "change log is append-only",
                    "order dropped from the plan", "move between routes by a dispatcher",
-                   "dispatcher's re-plan beyond one exception"):  # fmt: skip
+                   "dispatcher's re-plan beyond one exception", "order on two routes"):  # fmt: skip
         assert result.refused[reason] >= 1, result.table()
     assert result.controls and all(ok for _, ok in result.controls), result.table()
 

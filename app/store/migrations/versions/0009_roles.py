@@ -15,7 +15,8 @@ PostgreSQL only (a SQLite file belongs to one desk; see ``app.store.roles``):
   refuses a dispatcher's kinds moving a stop between routes, and a dispatcher's re-plan
   moving stops on more than three routes (one exception's). A deferred check refuses a
   transaction that takes an order off its route and puts it nowhere (neither on a route
-  nor in the unassigned list), unless the order is cancelled.
+  nor in the unassigned list), unless the order is cancelled, or puts an order on two
+  routes, on a route and in the unassigned list, or in it twice.
 - ``change_log`` is append-only for desks: no UPDATE, DELETE or TRUNCATE grant, and a
   trigger refusing them; an inserted row's actor must be the connected user.
 - Tables desks write without a command (telemetry, exceptions, the outbox's record) are
@@ -336,8 +337,9 @@ def upgrade() -> None:
             IF TG_OP = 'UPDATE' AND NEW.order_id = OLD.order_id THEN
                 RETURN NULL;
             END IF;
-            INSERT INTO dispatch_sec.txn_order (order_id) VALUES (OLD.order_id)
-                ON CONFLICT DO NOTHING;
+            INSERT INTO dispatch_sec.txn_order (order_id)
+                SELECT o FROM unnest(ARRAY[NEW.order_id, OLD.order_id]) AS o
+                WHERE o IS NOT NULL ON CONFLICT DO NOTHING;
             INSERT INTO dispatch_sec.txn_check DEFAULT VALUES ON CONFLICT DO NOTHING;
             RETURN NULL;
         END $$;
@@ -346,23 +348,43 @@ def upgrade() -> None:
         LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
         DECLARE
             lost text;
+            twice text;
         BEGIN
-            SELECT string_agg(t.order_id, ', ' ORDER BY t.order_id) INTO lost
-            FROM (
-                SELECT t.order_id FROM dispatch_sec.txn_order t
-                JOIN public.orders o ON o.id = t.order_id AND o.status <> 'cancelled'
-                WHERE t.txid = NEW.txid
-                  AND NOT EXISTS (SELECT 1 FROM public.stop s WHERE s.order_id = t.order_id)
-                  AND NOT EXISTS (SELECT 1 FROM public.plan_unassigned u
-                                  WHERE u.order_id = t.order_id)
-                ORDER BY t.order_id LIMIT 10
-            ) t;
+            -- Each order the transaction touched: on how many routes and unassigned lists.
+            WITH touched AS (
+                SELECT order_id FROM dispatch_sec.txn_order WHERE txid = NEW.txid
+            ), on_route AS (
+                SELECT order_id, count(*) AS n FROM public.stop
+                WHERE order_id IN (SELECT order_id FROM touched) GROUP BY order_id
+            ), left_out AS (
+                SELECT order_id, count(*) AS n FROM public.plan_unassigned
+                WHERE order_id IN (SELECT order_id FROM touched) GROUP BY order_id
+            ), counted AS (
+                SELECT t.order_id, coalesce(r.n, 0) + coalesce(u.n, 0) AS n,
+                       coalesce(o.status, 'cancelled') <> 'cancelled' AS open
+                FROM touched t
+                LEFT JOIN on_route r USING (order_id)
+                LEFT JOIN left_out u USING (order_id)
+                LEFT JOIN public.orders o ON o.id = t.order_id
+            )
+            SELECT (SELECT string_agg(order_id, ', ' ORDER BY order_id)
+                    FROM (SELECT order_id FROM counted WHERE n = 0 AND open
+                          ORDER BY order_id LIMIT 10) a),
+                   (SELECT string_agg(order_id, ', ' ORDER BY order_id)
+                    FROM (SELECT order_id FROM counted WHERE n > 1
+                          ORDER BY order_id LIMIT 10) b)
+            INTO lost, twice;
             DELETE FROM dispatch_sec.txn_order WHERE txid = NEW.txid;
             DELETE FROM dispatch_sec.txn_check WHERE txid = NEW.txid;
             DELETE FROM dispatch_sec.txn_route WHERE txid = NEW.txid;
             IF lost IS NOT NULL THEN
                 RAISE EXCEPTION 'refused: orders % would be dropped: on no route and not '
                     'in the unassigned list', lost USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            IF twice IS NOT NULL THEN
+                RAISE EXCEPTION 'refused: orders % would be on two routes, or on a route '
+                    'and unassigned, or unassigned twice', twice
+                    USING ERRCODE = 'insufficient_privilege';
             END IF;
             RETURN NULL;
         END $$;
@@ -423,7 +445,7 @@ def upgrade() -> None:
     )
     for table in ("stop", "plan_unassigned"):
         op.execute(
-            f"CREATE TRIGGER dispatch_note_order AFTER UPDATE OR DELETE ON {table} "
+            f"CREATE TRIGGER dispatch_note_order AFTER INSERT OR UPDATE OR DELETE ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION dispatch_sec.note_order()"
         )
     op.execute("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA dispatch_sec FROM PUBLIC")
