@@ -112,6 +112,7 @@ class CommandRecord:
     check_all: bool = False
     orders: OrderEdits = field(default_factory=OrderEdits)
     before: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the routes' stops before
+    times: dict[str, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
 
 
 WriteHook = Callable[[Session, CommandRecord], None]
@@ -342,6 +343,8 @@ def _write(s: Session, command: RouteWrite) -> applier.Applied:
             written=tuple(r for r in result.routes if r.id in ids), drop=tuple(drop),
             unassigned=result.unassigned, check_all=command.check_all, orders=orders,
             before={rid: by_id[rid].order_ids for rid in touched if rid in by_id},
+            times={st.order_id: (st.planned_arrival, st.planned_departure)
+                   for r in new.values() for st in r.stops},
         )  # fmt: skip
         command.on_write(s, record)
     before_doc: dict[str, Any] = {

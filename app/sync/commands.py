@@ -131,6 +131,8 @@ class Command:
     plan: PlanChange | None = None
     exception: Mapping[str, Any] = field(default_factory=dict)
     before: Mapping[str, Sequence[str]] = field(default_factory=dict)  # the routes as seen
+    # order id -> (planned arrival, departure) as the desk timed the moved routes
+    times: Mapping[str, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
     release: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -197,6 +199,9 @@ class Command:
             out["routes"] = {rid: list(ids) for rid, ids in self.routes.items()}
         if self.before:
             out["before"] = {rid: list(ids) for rid, ids in self.before.items()}
+        if self.times:
+            out["times"] = {oid: [t.isoformat() if t else None for t in pair]
+                            for oid, pair in self.times.items()}  # fmt: skip
         if self.locks:
             out["locks"] = dict(self.locks)
         return out
@@ -222,6 +227,10 @@ class Command:
             plan=plan,
             exception=dict(data.get("exception") or {}),
             before={rid: tuple(ids) for rid, ids in (data.get("before") or {}).items()},
+            times={
+                oid: (_when(pair[0]), _when(pair[1]))
+                for oid, pair in (data.get("times") or {}).items()
+            },  # fmt: skip
             release=dict(data.get("release") or {}),
         )
 
@@ -264,6 +273,10 @@ def _exception_state(session: Session, command: Command) -> bool:
         at=datetime.fromisoformat(str(what["at"])), by=command.actor,
         snapshot=what.get("snapshot"),
     )  # fmt: skip
+
+
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 class IntentGone(applier.CommandRefused):
@@ -363,6 +376,15 @@ def _check_versions(command: Command, versions: Mapping[str, int], ids: Iterable
     applier.check_versions(ids, versions, command.base_versions)
 
 
+def _timed(stop: Stop, times: Mapping[str, tuple[datetime | None, datetime | None]]) -> Stop:
+    """The stop with the planned times the desk gave it (a moved route re-timed), unless it
+    was served meanwhile (history keeps its times)."""
+    if stop.order_id not in times or applier.is_history(stop):
+        return stop
+    arrival, departure = times[stop.order_id]
+    return replace(stop, planned_arrival=arrival, planned_departure=departure)
+
+
 def _with_locks(stops: Sequence[Stop], locks: Mapping[str, bool]) -> list[Stop]:
     return [replace(s, locked=locks[s.order_id]) if s.order_id in locks else s for s in stops]
 
@@ -406,7 +428,8 @@ def _set_route_stops(session: Session, command: Command) -> applier.Applied:
         raise applier.CommandRefused(f"routes {gone} are not in the day's plan any more")
     known: dict[str, Stop] = {s.order_id: s for r in plan.routes for s in r.stops}
     before = {r.id: list(r.order_ids) for r in plan.routes if r.id in command.routes}
-    new = {rid: _with_locks([known.get(oid) or Stop(oid) for oid in ids], command.locks)
+    new = {rid: _with_locks([_timed(known.get(oid) or Stop(oid), command.times)
+                             for oid in ids], command.locks)
            for rid, ids in command.routes.items()}  # fmt: skip
     routes = _after(plan, new)
     on_route = {o for r in routes for o in r.order_ids}

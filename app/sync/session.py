@@ -129,7 +129,8 @@ def command_of(record: CommandRecord) -> Command:
     base = {rid: base[rid] for rid in routes}
     kind = SET_LOCKS if record.command in ("lock", "unlock") and record.locks else SET_ROUTE_STOPS
     return Command(record.depot_id, record.day, routes, base, record.actor, record.label,
-                   record.key, kind=kind, locks=record.locks, before=record.before)  # fmt: skip
+                   record.key, kind=kind, locks=record.locks, before=record.before,
+                   times=record.times if kind == SET_ROUTE_STOPS else {})  # fmt: skip
 
 
 class SyncSession(QObject):

@@ -200,3 +200,31 @@ def test_an_exception_replan_ignores_edits_elsewhere(postgres_url: str, tmp_path
     a.work_offline = False
     assert (a.sync().applied, len(a.conflicts())) == (1, 0)
     assert orders(shared)["R1"][-1] == "O0" and stored(shared) == stored(a.local)
+
+
+def test_an_offline_move_stores_the_times_the_desk_showed(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A move made offline re-times both routes on the desk; on reconnect the shared day
+    has exactly those planned times, as a move made online does: the desk never shows
+    times it will not store."""
+    from engine.travel import HaversineTravelModel
+
+    shared = shared_store(postgres_url)
+    a = desk(tmp_path, "desk-a", postgres_url)
+    a.work_offline = True
+    ann = DispatchService(
+        a.local, HaversineTravelModel(), actor="ann@desk-a", role="supervisor",
+        on_write=lambda session, record: outbox.enqueue(session, command_of(record)),
+    )  # fmt: skip
+    with a.local.read_session() as s:
+        day = repo.load_day(s, DEPOT, DAY)
+    ann.reassign(ann.load_plan(DEPOT, DAY), day, ["O0"], "R1")
+    shown = {st.order_id: (st.planned_arrival, st.planned_departure)
+             for r in stored(a.local).routes if r.id in ("R0", "R1") for st in r.stops}  # fmt: skip
+    assert shown["O0"][0] is not None
+    a.work_offline = False
+    assert a.sync().applied == 1
+    kept = {st.order_id: (st.planned_arrival, st.planned_departure)
+            for r in stored(shared).routes if r.id in ("R0", "R1") for st in r.stops}  # fmt: skip
+    assert kept == shown and orders(shared) == orders(a.local)
