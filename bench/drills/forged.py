@@ -264,6 +264,8 @@ def _attacks(admin: Store, dana: str) -> dict[str, Callable[[Session], Any]]:
             "VALUES ('plan_day', 'sam', 'sam')")),
         "make itself a supervisor": lambda s: s.execute(
             text(f"GRANT dispatch_supervisor TO {dana}")),
+        "create a table of its own": lambda s: s.execute(
+            text("CREATE TABLE public.stop_shadow (order_id text)")),
         "add a kind of its own": lambda s: s.execute(text(
             "INSERT INTO dispatch_sec.kind VALUES ('x', 'dispatcher', '{*}', true, 'x')")),
     }  # fmt: skip

@@ -128,6 +128,8 @@ def upgrade() -> None:
     op.execute(f"GRANT USAGE ON SCHEMA dispatch_sec TO {DISPATCHER}")
     op.execute(f"GRANT USAGE ON SCHEMA public TO {DISPATCHER}")
     op.execute(f"GRANT USAGE, CREATE ON SCHEMA public TO {OWNER}")
+    # Before PostgreSQL 15 everyone may create objects in public: desks may not.
+    op.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     op.execute(
         """
         CREATE TABLE dispatch_sec.kind (
@@ -196,12 +198,12 @@ def upgrade() -> None:
     op.execute(
         f"""
         CREATE FUNCTION dispatch_sec.is_admin() RETURNS boolean
-        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
             SELECT pg_has_role(session_user, '{OWNER}', 'MEMBER')
         $$;
 
         CREATE FUNCTION dispatch_sec.my_role() RETURNS text
-        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
             SELECT CASE
                 WHEN pg_has_role(session_user, '{OWNER}', 'MEMBER') THEN 'owner'
                 WHEN pg_has_role(session_user, '{SUPERVISOR}', 'MEMBER') THEN 'supervisor'
@@ -213,14 +215,14 @@ def upgrade() -> None:
         -- prefix saying how (``import:user``); a standing rule's own name (``rule:...``)
         -- is allowed too (the rule runs on this user's desk; the command record names both).
         CREATE FUNCTION dispatch_sec.actor_ok(p_actor text) RETURNS boolean
-        LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+        LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
             SELECT coalesce(p_actor, '') LIKE 'rule:%'
                 OR regexp_replace(split_part(coalesce(p_actor, ''), '@', 1), '^[a-z_]+:', '')
                    = session_user::text
         $$;
 
         CREATE FUNCTION dispatch_sec.begin_command(p_kind text, p_actor text) RETURNS text
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
         DECLARE
             k dispatch_sec.kind;
             who text := session_user;
@@ -254,7 +256,7 @@ def upgrade() -> None:
 
         -- The statement guard of every protected table.
         CREATE FUNCTION dispatch_sec.guard() RETURNS trigger
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
         BEGIN
             IF dispatch_sec.is_admin() THEN
                 RETURN NULL;
@@ -280,7 +282,7 @@ def upgrade() -> None:
 
         -- The change log's rows name the connected user (or a standing rule it ran).
         CREATE FUNCTION dispatch_sec.change_log_actor() RETURNS trigger
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
         BEGIN
             IF NOT dispatch_sec.is_admin() AND NOT dispatch_sec.actor_ok(NEW.actor) THEN
                 RAISE EXCEPTION 'refused: forged actor: a change-log row names %, '
@@ -292,7 +294,7 @@ def upgrade() -> None:
 
         -- A stop put on a route, taken off one or moved: only by kinds that may move.
         CREATE FUNCTION dispatch_sec.stop_moves() RETURNS trigger
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
         BEGIN
             IF dispatch_sec.is_admin() THEN
                 RETURN NULL;
@@ -329,7 +331,7 @@ def upgrade() -> None:
 
         -- Orders leaving a stop or the unassigned list: remembered, checked at commit.
         CREATE FUNCTION dispatch_sec.note_order() RETURNS trigger
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
         BEGIN
             IF dispatch_sec.is_admin() THEN
                 RETURN NULL;
@@ -345,7 +347,7 @@ def upgrade() -> None:
         END $$;
 
         CREATE FUNCTION dispatch_sec.check_orders() RETURNS trigger
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
         DECLARE
             lost text;
             twice text;
@@ -395,7 +397,7 @@ def upgrade() -> None:
 
         -- Grants and guards for every table of public; idempotent, run after each upgrade.
         CREATE FUNCTION dispatch_sec.secure_schema() RETURNS void
-        LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+        LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
         DECLARE
             t record;
         BEGIN
