@@ -316,7 +316,11 @@ class DispatchService:
             return
         merged, changed = merge_stop_states(plan, stops)
         if changed:
-            self.show_plan(merged, DayChanges(routes=changed, source=ChangeSource.TELEMETRY))
+            # Stop results are laid over the shown plan, not stored by it: the plan edits on
+            # from the versions it was shown at (without them, a later status-only write,
+            # e.g. release control's, would leave commands half a version book).
+            self.show_plan(merged, DayChanges(routes=changed, source=ChangeSource.TELEMETRY),
+                           versions=self._book.get(plan))  # fmt: skip
 
     def _shown(self, command: Callable[[], CommandResult]) -> CommandResult:
         """Run a command and show its result once; a refused stale edit shows the plan as
@@ -562,11 +566,24 @@ class DispatchService:
             "lateness_s": [proposal.lateness_before_s, proposal.lateness_after_s],
             "distance_m": [proposal.distance_before_m, proposal.distance_after_m],
         }
-        return self._shown(lambda: self._commit(
-            plan, changed, ChangeSource.ACCEPT, label, audit, drop=gone, unassigned=new.unassigned,
-            whole=True, check_all=scope is None, supervisor_only=not _dispatcher_may_accept(scope),
-            also=also,
-        ))  # fmt: skip
+
+        def commit(on: Plan) -> CommandResult:
+            return self._commit(
+                on, changed, ChangeSource.ACCEPT, label, audit, drop=gone,
+                unassigned=new.unassigned, whole=True, check_all=scope is None,
+                supervisor_only=not _dispatcher_may_accept(scope), also=also,
+            )  # fmt: skip
+
+        try:
+            return self._shown(lambda: commit(plan))
+        except StaleVersionError:
+            if scope is not None:
+                raise
+            # A fleet-wide re-plan checks every route of the day, whose versions move on by
+            # status alone all day (release control, the dock, trackers leaving the depot).
+            # Checked again by what a re-plan changes — stops, locks, planned times — on the
+            # plan shown when it was accepted (a copy: no versions, so compared by content).
+            return self._shown(lambda: commit(replace(plan)))
 
     # -- the one write path --------------------------------------------------------------
     def _commit(

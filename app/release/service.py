@@ -320,8 +320,9 @@ class ReleaseService(QObject):
                        for r in plan.routes)  # fmt: skip
         new_plan = replace(plan, routes=routes) if changed else plan
         versions = None
-        if self.dispatch is not None:
-            versions = dict(self.dispatch.versions_of(plan) or {})
+        known = self.dispatch.versions_of(plan) if self.dispatch is not None else None
+        if known is not None:  # else the plan is checked by content: no half version book
+            versions = dict(known)
             versions.update({rid: st.version for rid, st in stored.items()})
         if self.dispatch is not None and (changed or versions):
             self.dispatch.show_plan(new_plan, DayChanges(routes=frozenset(changed),
