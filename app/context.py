@@ -290,7 +290,10 @@ class AppContext(QObject):
             self.settings.simulate
             and not self.settings.mqtt_url
             and index is not None
-            and is_demo_depot(self.settings, index.depot.id)
+            and (
+                is_demo_depot(self.settings, index.depot.id)
+                or index.depot.id in {d.strip() for d in self.settings.simulate_depots.split(",")}
+            )
         )
         if demo and index is not None:
             from app.simulator.driver import demo_day_start
@@ -308,6 +311,7 @@ class AppContext(QObject):
                 self.fleet = drive_demo_fleet(
                     self.live.service, plan, index.day, seed=self.settings.demo_seed,
                     speedup=self.settings.demo_speedup, state=self.state, parent=self,
+                    network=self.travel.network if self.travel is not None else None,
                 )  # fmt: skip
         except Exception as exc:  # the day still works without live data; say so
             log.exception("live telemetry could not start")

@@ -136,6 +136,11 @@ class Settings:
     simulate: bool = _doc(
         True, "Drive the demo depot's fleet with the built-in simulator (embedded broker only)"
     )
+    simulate_depots: str = _doc(
+        "",
+        "Other depots (ids, comma-separated) whose day the built-in simulator drives on the "
+        "embedded broker, e.g. a day made with `main.py demo --roads NAME`",
+    )
     demo_speedup: float = _doc(10.0, "How much faster than real time the simulated demo day runs")
     first_plan_seconds: float = _doc(10.0, "Time limit of the automatic first plan of a day")
     tile_url: str = _doc("", "Tile source URL template ({z}/{x}/{y}) that fills the cache online")

@@ -161,14 +161,14 @@ class SimulatorDriver(QObject):
 
 def drive_demo_fleet(
     service: TelemetryService, plan: Plan, day: DayInput, *, seed: int, speedup: float,
-    state: DayState | None = None, parent: QObject | None = None,
+    state: DayState | None = None, parent: QObject | None = None, network=None,
 ) -> SimulatorDriver:  # fmt: skip
     """The demo depot's vans, simulated over ``plan`` and published through ``service``,
     following the routes they are sent (and, with ``state``, the desk's plan); the loads
     are scanned at the docks (:mod:`app.simulator.dock_scans`)."""
     rate = min(1.0, 10.0 / max(speedup, 1.0))  # keep the broker's load moderate
     driver = SimulatorDriver(
-        service, Simulator(plan, day, seed=seed, rate_hz=rate), parent=parent
+        service, Simulator(plan, day, seed=seed, rate_hz=rate, network=network), parent=parent
     ).start()
     docks = day.depots[0].docks if day.depots else ()
     if docks:  # the loads are scanned at the docks; the slowest dock is slower still
