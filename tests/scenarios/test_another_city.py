@@ -46,3 +46,4 @@ def test_plan_and_run_a_day_in_liege(qtbot, tmp_path, monkeypatch, capsys):
     lat, lon = getattr(fix, "lat", None), getattr(fix, "lon", None)
     assert lat is not None and abs(lat - LAT0) < 0.02 and abs(lon - LON0) < 0.02
     window.close()
+    qtbot.wait(50)
