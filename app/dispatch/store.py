@@ -23,7 +23,7 @@ from app.store import Store, repository
 from app.store import commands as applier
 from app.store.changelog import log_change
 from app.store.commands import CommandRefused, StaleRouteError, is_history
-from app.store.convert import order_snapshot
+from app.store.convert import order_from_snapshot, order_snapshot
 from app.store.models import ChangeLogRow
 from engine.model import Order, Plan, Route, Stop, Unassigned
 
@@ -79,6 +79,15 @@ class OrderEdits:
             "cancel": [[oid, reason] for oid, reason in self.cancel],
             "move": [order_snapshot(o) for o in self.move],
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> OrderEdits:
+        if not data:
+            return cls()
+        return cls(
+            put=tuple(order_from_snapshot(o) for o in data.get("put") or ()),
+            cancel=tuple((str(oid), str(reason)) for oid, reason in data.get("cancel") or ()),
+        )
 
     def day_orders(self, orders: Sequence[Order]) -> tuple[Order, ...]:
         """The day's orders after these edits."""

@@ -220,6 +220,27 @@ def order_snapshot(o: Order) -> dict[str, Any]:
     }
 
 
+def order_from_snapshot(d: dict[str, Any]) -> Order:
+    """The order of an ``order_snapshot`` (e.g. carried by an outbox command)."""
+    return Order(
+        id=d["id"],
+        depot_id=d["depot_id"],
+        location=Location(float(d["lat"]), float(d["lon"])),
+        demand=dict(d.get("demand") or {}),
+        windows=tuple(
+            TimeWindow(datetime.fromisoformat(w["start"]), datetime.fromisoformat(w["end"]))
+            for w in d["windows"]
+        ),
+        service_time=timedelta(seconds=float(d.get("service_s", 300))),
+        skills=frozenset(d.get("skills") or ()),
+        priority=int(d.get("priority", 0)),
+        customer=d.get("customer", ""),
+        address=d.get("address", ""),
+        wave=d.get("wave", ""),
+        received_at=_moment(d.get("received_at")),
+    )
+
+
 def order_from_row(r: OrderRow) -> Order:
     return Order(
         id=r.id,

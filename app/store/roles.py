@@ -273,6 +273,7 @@ _APPLIER_KINDS = {
     "replan_fleet": "replan_fleet",
     "replan_routes": "replan_routes",
     "exception_state": "exception_state",
+    "order_edit": "order_edit",  # an order added, changed or cancelled (with its routes)
     "release": "release",  # release_control commands (app.sync.commands), by what they do
     "override_gate": "override_gate",
 }

@@ -131,6 +131,7 @@ class Command:
     plan: PlanChange | None = None
     exception: Mapping[str, Any] = field(default_factory=dict)
     before: Mapping[str, Sequence[str]] = field(default_factory=dict)  # the routes as seen
+    orders: Mapping[str, Any] = field(default_factory=dict)  # order edits (OrderEdits JSON)
     # order id -> (planned arrival, departure) as the desk timed the moved routes
     times: Mapping[str, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
     release: Mapping[str, Any] = field(default_factory=dict)
@@ -154,8 +155,8 @@ class Command:
             routes.update({rid: () for rid in self.plan.drop})
             object.__setattr__(self, "routes", routes)
             return
-        if not self.routes:
-            raise ValueError("a command must rewrite at least one route")
+        if not self.routes and not self.orders:
+            raise ValueError("a command must rewrite at least one route or order")
         missing = sorted(set(self.routes) - set(self.base_versions))
         if missing:
             raise ValueError(f"command {self.key}: no base version for routes {missing}")
@@ -171,6 +172,8 @@ class Command:
             if self.plan.replace:
                 return "plan_day"
             return "replan_fleet" if self.plan.check_all else "replan_routes"
+        if self.orders:  # an order added, changed or cancelled with its routes
+            return "order_edit"
         if self.kind == RELEASE_CONTROL:  # an override is a supervisor's, the rest anyone's
             return "override_gate" if self.release.get("kind") == "override" else "release"
         return self.kind
@@ -199,6 +202,8 @@ class Command:
             out["routes"] = {rid: list(ids) for rid, ids in self.routes.items()}
         if self.before:
             out["before"] = {rid: list(ids) for rid, ids in self.before.items()}
+        if self.orders:
+            out["order_edits"] = dict(self.orders)
         if self.times:
             out["times"] = {oid: [t.isoformat() if t else None for t in pair]
                             for oid, pair in self.times.items()}  # fmt: skip
@@ -419,7 +424,18 @@ def _after(stored: Plan, routes: Mapping[str, Sequence[Stop]]) -> tuple[Route, .
         raise applier.CommandRefused(str(exc)) from exc
 
 
+def _order_edits(session: Session, command: Command) -> frozenset[str]:
+    """Write the command's order edits first (a stop needs its order row); the orders it
+    takes out of the day."""
+    from app.dispatch.store import OrderEdits
+
+    edits = OrderEdits.from_json(command.orders)
+    edits.apply(session, command.actor)
+    return edits.leaving
+
+
 def _set_route_stops(session: Session, command: Command) -> applier.Applied:
+    leaving = _order_edits(session, command)
     versions = _lock_routes(session, list(command.routes))
     plan = _stored_plan(session, command)
     _check_versions(command, versions, list(command.routes))
@@ -433,9 +449,10 @@ def _set_route_stops(session: Session, command: Command) -> applier.Applied:
            for rid, ids in command.routes.items()}  # fmt: skip
     routes = _after(plan, new)
     on_route = {o for r in routes for o in r.order_ids}
-    unassigned = tuple(u for u in plan.unassigned if u.order_id not in on_route)
+    unassigned = tuple(u for u in plan.unassigned
+                       if u.order_id not in on_route and u.order_id not in leaving)  # fmt: skip
     applied = replace(_applied(plan, None, versions, command), after_routes=routes,
-                      after_unassigned=unassigned)  # fmt: skip
+                      after_unassigned=unassigned, leaving=leaving)  # fmt: skip
     if unassigned != plan.unassigned:  # an unassigned order put on a route: the whole plan
         repo.save_plan(session, replace(plan, routes=routes, unassigned=unassigned),
                        actor=command.actor, base_versions=versions)  # fmt: skip
@@ -478,6 +495,7 @@ def _set_locks(session: Session, command: Command) -> applier.Applied:
 def _save_plan(session: Session, command: Command) -> applier.Applied:
     change = command.plan
     assert change is not None
+    leaving = _order_edits(session, command)
     day = f"{command.depot_id}/{command.day}"
     row = session.scalar(
         select(PlanRow).where(PlanRow.depot_id == command.depot_id, PlanRow.day == command.day)
@@ -506,7 +524,7 @@ def _save_plan(session: Session, command: Command) -> applier.Applied:
         merged += list(new.values())
         on_route = {o for r in merged for o in r.order_ids}
         unassigned = {u.order_id: u for u in (*stored.unassigned, *change.unassigned)
-                      if u.order_id not in on_route}  # fmt: skip
+                      if u.order_id not in on_route and u.order_id not in leaving}  # fmt: skip
         try:
             result = replace(stored, routes=tuple(merged), unassigned=tuple(unassigned.values()))
         except ValueError as exc:
@@ -516,7 +534,8 @@ def _save_plan(session: Session, command: Command) -> applier.Applied:
     session.flush()
     after = repo.route_versions(session, command.depot_id, command.day)
     before = {rid: ids for rid, ids in before.items() if rid in command.routes}
-    return replace(_applied(base, result, after, command, fresh=change.replace), result=before)
+    return replace(_applied(base, result, after, command, fresh=change.replace), result=before,
+                   leaving=leaving)  # fmt: skip
 
 
 def _audited(handler: applier.Handler) -> applier.Handler:

@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, Signal
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from app.dispatch.store import CommandRecord, CommandRefused
+from app.dispatch.store import CommandRecord
 from app.exceptions.kinds import DeskExceptionType
 from app.store import Store, open_store
 from app.store import repository as repo
@@ -114,23 +114,20 @@ def conflict_text(detail: str) -> str:
 
 def command_of(record: CommandRecord) -> Command:
     """The outbox command of a dispatch command written on the local copy."""
-    if record.orders:  # refused before anything is written: the outbox cannot carry it yet
-        raise CommandRefused(
-            f"{record.label}: adding, changing or cancelling orders is not sent to the shared "
-            "database by this version; nothing was written"
-        )
     base = dict(record.base_versions)
     if record.whole:
         change = PlanChange(record.plan_id, record.written, record.drop, record.unassigned,
                             check_all=record.check_all)  # fmt: skip
         return Command(record.depot_id, record.day, {}, base, record.actor, record.label,
-                       record.key, kind=SAVE_PLAN, plan=change, before=record.before)  # fmt: skip
+                       record.key, kind=SAVE_PLAN, plan=change, before=record.before,
+                       orders=record.orders.to_json() if record.orders else {})  # fmt: skip
     routes = dict(record.routes)
     base = {rid: base[rid] for rid in routes}
     kind = SET_LOCKS if record.command in ("lock", "unlock") and record.locks else SET_ROUTE_STOPS
     return Command(record.depot_id, record.day, routes, base, record.actor, record.label,
                    record.key, kind=kind, locks=record.locks, before=record.before,
-                   times=record.times if kind == SET_ROUTE_STOPS else {})  # fmt: skip
+                   times=record.times if kind == SET_ROUTE_STOPS else {},
+                   orders=record.orders.to_json() if record.orders else {})  # fmt: skip
 
 
 class SyncSession(QObject):

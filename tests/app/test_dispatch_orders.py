@@ -197,22 +197,32 @@ def test_a_served_stop_cannot_be_cancelled(desk, store):
     assert desk.service.cancelled_orders("SLC", DAY) == []
 
 
-def test_on_a_shared_database_order_commands_are_refused_before_writing(store):
-    """Until the outbox carries them, an order command on a desk with a shared database is
-    refused with a clear message and nothing is written (no half-sent order)."""
+def test_on_a_shared_database_order_commands_travel_through_the_outbox(store, tmp_path):
+    """An order cancelled on a desk with a shared database is queued as one outbox command
+    with its order edit; applied to the shared copy it cancels the order there and takes it
+    off its route, through the same applier (proposals are still refused before writing)."""
     from app.dispatch.proposals import ProposalDesk
+    from app.store import open_store
+    from app.sync.commands import apply_command
     from app.sync.session import command_of
 
     seed(store, small_day(), small_plan())
+    shared = open_store(f"sqlite:///{tmp_path / 'shared.sqlite3'}", workstation="shared")
+    seed(shared, small_day(), small_plan())
     queued: list = []
     service = DispatchService(store, TRAVEL, actor=DISPATCHER, role="dispatcher",
                               on_write=lambda s, record: queued.append(command_of(record)))  # fmt: skip
     desk = OrderDesk(service, TRAVEL)
     day = small_day()
     plan = service.load_plan("SLC", DAY)
-    with pytest.raises(CommandRefused, match="not sent to the shared database"):
-        desk.cancel(plan, day, "O6", reason="customer called")
-    assert stored_plan(store).route_of("O6").id == "R-V2" and queued == []
-    assert service.cancelled_orders("SLC", DAY) == []
+    desk.cancel(plan, day, "O6", reason="customer called")
+    (command,) = queued
+    assert command.name == "order_edit" and command.to_json()["order_edits"]["cancel"]
+    with shared.session() as s:
+        apply_command(s, command)
+    assert stored_plan(shared).route_of("O6") is None
+    assert stored_plan(shared).route_of("O5") == stored_plan(store).route_of("O5")
+    plan = service.load_plan("SLC", DAY)
     with pytest.raises(CommandRefused, match="proposals are not sent"):
         ProposalDesk(service).propose_move(plan, day, ["O5"], "R-V3", at(7))
+    shared.close()
