@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 from app.context import AppContext
 from app.dispatch.service import CommandRefused, CommandResult, NotAllowed, UndoRecord
 from app.store import StaleVersionError
+from engine.model import RouteStatus
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +109,30 @@ class DispatchController(QObject):
             return False
         if not service.is_supervisor and self.proposer is not None and self._proposes(service):
             return self.proposer.propose_move(ids, target_route_id)  # a supervisor decides
+        released = self._released_at_dock(ids, target_route_id)
+        if released:  # its van is loaded to match: a change is decided as a proposal
+            if self.proposer is None or not self._proposes(service):
+                self.sig_error.emit("Released route", f"{', '.join(released)} is released and "
+                                    "not yet on the road: it changes only through a proposal, "
+                                    "which this desk cannot send on a shared database")  # fmt: skip
+                return False
+            return self.proposer.propose_move(ids, target_route_id)
         result = self._run(
             lambda: service.reassign(
                 state.plan, state.index.day, ids, target_route_id, self.context.now()
             )
         )
         return self._push(result)
+
+    def _released_at_dock(self, order_ids: list[str], target_route_id: str) -> list[str]:
+        """Routes the move touches that are released and not yet on the road."""
+        state = self.context.state
+        plan = state.plan
+        touched = {target_route_id}
+        if plan is not None:
+            touched |= {r.id for oid in order_ids if (r := plan.route_of(oid)) is not None}
+        return sorted(rid for rid in touched
+                      if (r := state.route(rid)) is not None and r.status is RouteStatus.RELEASED)  # fmt: skip
 
     def accept_proposal(self, proposal, scope) -> bool:
         """Accept a re-plan; one the user's role may not accept goes to a supervisor."""
