@@ -170,3 +170,26 @@ def test_db_check_reports_and_repairs_a_broken_day(
     plan, _ = stored(day_store)
     assert sum(r.order_ids.count("O0") for r in plan.routes) == 1
     assert [u.order_id for u in plan.unassigned] == []
+
+
+def test_a_replan_that_breaks_a_lock_is_refused(day_store) -> None:
+    """An accepted re-plan that moves a locked stop to another vehicle (lock kept on it) is
+    refused with the stop named; "plan the day again", which drops the lock on purpose, is
+    not."""
+    plan, versions = stored(day_store)
+    r0, r1 = plan.routes[0], plan.routes[1]
+    with day_store.session() as s:
+        locked = (replace(r0.stops[0], locked=True), *r0.stops[1:])
+        repo.update_route_stops(s, "R0", locked, base_version=versions["R0"], actor="ann")
+    plan, versions = stored(day_store)
+    r0 = plan.routes[0]
+    moved = (replace(r0, stops=r0.stops[1:]), replace(r1, stops=(r0.stops[0], *r1.stops)))
+    with pytest.raises(applier.CommandRefused, match="stop O0 is locked on vehicle V0"):
+        write_routes(day_store, plan, moved, actor="ann", audit={"command": "accept"},
+                     base_versions=versions, whole=True, check_all=True)  # fmt: skip
+    assert stored(day_store) == (plan, versions)
+    dropped = (moved[0], replace(moved[1], stops=(replace(r0.stops[0], locked=False),
+                                                  *r1.stops)))  # fmt: skip
+    write_routes(day_store, plan, dropped, actor="ann", audit={"command": "accept"},
+                 base_versions=versions, whole=True, check_all=True)  # fmt: skip
+    assert stored(day_store)[0].routes[1].order_ids[0] == "O0"
