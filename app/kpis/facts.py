@@ -120,6 +120,7 @@ class TallyCache:
 
     def __init__(self) -> None:
         self.events = EventCache()
+        self.planned: dict[str, Any] = {}  # route -> [its sequence, planned km]
         self.key: tuple[str, date] | None = None
         self.tallies: dict[str, TrackTally] = {}
         self.through: dict[str, datetime] = {}
@@ -176,7 +177,13 @@ def load_day_data(
         cmd_rows = rk.commands(s, plan.id if plan else None, start, route_ids)
         samples = rk.eta_samples(s, depot_id, day)
         settings = rk.settings(s, depot_id)
-        stored_tracks = rk.load_tracks(s, depot_id, day)
+        warm = tallies.key == (depot_id, day) and bool(tallies.planned)
+        # A warm live pass holds the trails' totals and planned distances already.
+        stored_tracks: dict[str, tuple[datetime, int, dict[str, Any]]] = (
+            {PLANNED_KEY: (as_of, len(tallies.planned), tallies.planned)}
+            if warm
+            else rk.load_tracks(s, depot_id, day)
+        )
     tally = _update_tallies(store, depot_id, day, routes, day_input, start, until,
                             stored_tracks, tallies)  # fmt: skip
     costs = _costs(day_input, settings)
@@ -209,6 +216,7 @@ def load_day_data(
         etas=tuple(eta_facts(samples, visits)),
         rule_firings=sum(1 for c in cmd_rows if c.actor.startswith("rule:")),
     )
+    tallies.planned = dict(stored_tracks.get(PLANNED_KEY, (as_of, 0, {}))[2])
     return DayData(
         day_input, plan, facts, depot.timezone,
         targets={k.removeprefix("target:"): float(v["value"]) for k, v in settings.items()
@@ -347,6 +355,8 @@ def _planned_km(
     out = {rid: float(known[rid][1]) for rid, seq in wanted.items()
            if rid in known and known[rid][0] == "|".join(seq)}  # fmt: skip
     missing = [rid for rid in wanted if rid not in out]
+    if isinstance(stored, dict):  # the caller keeps them for its next pass
+        stored[PLANNED_KEY] = (datetime.now(UTC), len(known), known)
     if not missing:
         return out
     depot = day.depots[0].location
