@@ -28,6 +28,14 @@ class DepotsDesk(QObject):
         self.open_action.triggered.connect(self.choose_depot)
         first = file_menu.actions()[0] if file_menu.actions() else None
         file_menu.insertAction(first, self.open_action)
+        self.travel_action = QAction("Depot &travel source…", window)
+        self.travel_action.setObjectName("action_depot_travel")
+        self.travel_action.setStatusTip(
+            "Where this depot's travel times come from: a street network, a routing server "
+            "or straight lines"
+        )
+        self.travel_action.triggered.connect(lambda: self.set_travel())
+        file_menu.insertAction(first, self.travel_action)
         self.tower_action = QAction("&Control tower", window, shortcut=QKeySequence("Ctrl+Shift+T"))
         self.tower_action.setObjectName("action_control_tower")
         self.tower_action.triggered.connect(self.open_tower)
@@ -97,6 +105,36 @@ class DepotsDesk(QObject):
         if depot_id != ctx.depot_id:
             self.window.sig_open_depot.emit(depot_id)
         return depot_id
+
+    def set_travel(self, travel: str | None = None) -> bool:
+        """File ▸ Depot travel source…: store it for the open depot; the window reopens on
+        the depot so the plan, re-plans and map use it."""
+        from app.day.opening import set_depot_travel
+        from app.roads.library import list_networks
+        from app.settings import user_data_dir
+
+        ctx = self.window.context
+        if not ctx.depot_id:
+            return False
+        if travel is None:
+            options = [f"roads:{e.name}" for e in list_networks(user_data_dir())]
+            options += ["straight:1.3", "osrm:http://localhost:5000",
+                        "(automatic: the street network whose area holds the depot)"]  # fmt: skip
+            current = ctx.travel.label if ctx.travel is not None else ""
+            text, ok = QInputDialog.getItem(
+                self.window, "Depot travel source",
+                f"Travel times of depot {ctx.depot_id} (now: {current}) from:", options, 0, True,
+            )  # fmt: skip
+            if not ok:
+                return False
+            travel = "" if text.startswith("(automatic") else text
+        try:
+            set_depot_travel(ctx.store, ctx.depot_id, travel, actor=ctx.actor)
+        except Exception as exc:  # a bad source text, a refused command: say why
+            ctx.sig_status.emit(f"Travel source not changed: {exc}")
+            return False
+        self.window.sig_open_depot.emit(ctx.depot_id)
+        return True
 
     def open_tower(self) -> ControlTowerWindow | None:
         if not self.tower_action.isEnabled():

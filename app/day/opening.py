@@ -87,3 +87,21 @@ def list_depot_choices(store: Store) -> list[tuple[str, str]]:
     """(id, name) of every depot in the store."""
     with store.read_session() as session:
         return [(d.id, d.name) for d in repository.list_depots(session)]
+
+
+def set_depot_travel(store: Store, depot_id: str, travel: str, *, actor: str) -> Depot:
+    """Store the depot's travel source (checked: ``roads:NAME``, ``osrm:URL``,
+    ``straight[:DETOUR]`` or empty), as an import of the depot row would; the depot after."""
+    from dataclasses import replace
+
+    from app.travel.choose import TravelSource
+
+    text = TravelSource.parse(travel).text()  # ValueError with the reason
+    with store.session() as session:
+        depot = next((d for d in repository.list_depots(session) if d.id == depot_id), None)
+        if depot is None:
+            raise ValueError(f"there is no depot {depot_id!r} in this database")
+        begin_command(session, "import", actor)  # PostgreSQL: a supervisor's
+        changed = replace(depot, travel=text)
+        repository.upsert_depots(session, [changed], actor=actor)
+    return changed

@@ -11,7 +11,7 @@ from tests.app.test_roads_import import LAT0, LON0, STEP, _write_osm
 from widgets.main_window import MainWindow
 
 
-def test_plan_and_run_a_day_in_liege(qtbot, tmp_path, monkeypatch, capsys):
+def test_plan_and_run_a_day_in_liege(qtbot, tmp_path, monkeypatch, capsys, request):
     monkeypatch.setenv("DISPATCH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("DISPATCH_DATABASE_URL", raising=False)
     extract = tmp_path / "liege.osm.pbf"
@@ -28,8 +28,8 @@ def test_plan_and_run_a_day_in_liege(qtbot, tmp_path, monkeypatch, capsys):
         workstation_id="desk-lea",
     )  # fmt: skip
     context = AppContext(settings, headless=True)
-    window = MainWindow(context)
-    qtbot.addWidget(window)
+    request.addfinalizer(lambda: _close_if_alive(window))
+    window = MainWindow(context)  # closed by hand: reopening the depot deletes it
     window.resize(1600, 1000)
     window.show()
     context.start()
@@ -45,5 +45,29 @@ def test_plan_and_run_a_day_in_liege(qtbot, tmp_path, monkeypatch, capsys):
     fix = next(iter(context.live.positions().values()))
     lat, lon = getattr(fix, "lat", None), getattr(fix, "lon", None)
     assert lat is not None and abs(lat - LAT0) < 0.02 and abs(lon - LON0) < 0.02
-    window.close()
+
+    # File ▸ Depot travel source…: straight lines on purpose; the window reopens with it.
+    from PySide6.QtWidgets import QApplication
+
+    from widgets.app_main import _follow_depot_choice
+
+    app = QApplication.instance()
+    _follow_depot_choice(app, window, settings)
+    assert not window.depots_desk.set_travel("teleport")
+    assert "Travel source not changed" in window.status.text
+    assert window.depots_desk.set_travel("straight:1.4")
+    qtbot.waitUntil(lambda: app.property("dispatch_window") is not window, timeout=60_000)
+    reopened = app.property("dispatch_window")
+    qtbot.addWidget(reopened)
+    qtbot.waitUntil(lambda: reopened.context.travel is not None, timeout=60_000)
+    assert reopened.context.travel.label == "straight lines ×1.4 (chosen)"
+    assert reopened.context.state.index.depot.travel == "straight:1.4"
+    reopened.close()
     qtbot.wait(50)
+
+
+def _close_if_alive(window) -> None:
+    import shiboken6
+
+    if shiboken6.isValid(window):
+        window.close()
