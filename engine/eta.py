@@ -10,7 +10,7 @@ opening, and service time. A stop being served (arrived) finishes its service fi
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -82,10 +82,41 @@ class TravelTimes:
 
     def with_factors(self, factors: TimeFactors | None) -> TravelTimes:
         """The same travel times with other time-of-day factors (None: none)."""
-        out = object.__new__(TravelTimes)
+        out = object.__new__(type(self))
         out.__dict__.update(self.__dict__)
         out.factors = factors
         return out
+
+
+class LegTravelTimes(TravelTimes):
+    """Travel times kept per leg rather than as a matrix over all the day's points: the legs
+    given (each route's points among themselves), and any other pair of known points asked of
+    ``lookup`` once and kept; a pair with an unknown point (a live position) is the fallback,
+    as in :class:`TravelTimes`. Memory grows with the legs used, not the square of the day."""
+
+    def __init__(
+        self,
+        legs: dict[tuple[Location, Location], float],
+        *,
+        known: frozenset[Location] = frozenset(),
+        lookup: Callable[[Location, Location], float] | None = None,
+        fallback_speed_kmh: float = 35.0,
+        detour: float = 1.3,
+        factors: TimeFactors | None = None,
+    ) -> None:
+        super().__init__(fallback_speed_kmh=fallback_speed_kmh, detour=detour, factors=factors)
+        self._legs = legs
+        self._known = known
+        self._lookup = lookup
+
+    def seconds(self, a: Location, b: Location) -> float:
+        found = self._legs.get((a, b))
+        if found is not None:
+            return found
+        if self._lookup is not None and a in self._known and b in self._known:
+            found = self._legs[(a, b)] = float(self._lookup(a, b))
+            return found
+        return haversine_m(a.lat, a.lon, b.lat, b.lon) * self._detour / self._mps
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from app.simulator import Simulator, TroubleSpec
 from app.telemetry.decode import Decoder, DeviceMap
 from app.telemetry.ingest import Ingest
 from app.telemetry.monitor import LiveMonitor
-from app.telemetry.session import eta_travel_times
+from app.telemetry.session import eta_travel_times, route_point_groups
 from app.telemetry.state import LiveState
 from engine.automation import Match, Rule, RuleMatcher
 from engine.eta import TravelTimes
@@ -159,7 +159,8 @@ class DayRun:
         all_orders = {**{o.id: o for o in day.orders}, **twin.orders}
         points = [self.depot.location, *(o.location for o in all_orders.values())]
         try:
-            eta_travel = eta_travel_times(self.travel, points)
+            groups = route_point_groups(self.depot.location, plan, all_orders)
+            eta_travel = eta_travel_times(self.travel, points, groups)
         except Exception:  # a point off the network: straight lines for the ETAs
             log.warning("dry run: street ETAs unavailable, using straight lines", exc_info=True)
             eta_travel = TravelTimes()

@@ -101,3 +101,32 @@ def test_the_dry_run_command_prints_the_issues_json_keys(recorded, capsys):
         assert isinstance(report[key], (int, float)), key
     assert main(["rules", "dry-run", "--day", "1999-01-01"]) == 2
     assert "no recorded day 1999-01-01" in capsys.readouterr().err
+
+
+def test_per_route_legs_give_the_same_day_as_the_whole_matrix(day_and_plan, monkeypatch):
+    """A day too big for one travel matrix keeps each route's legs instead (memory bounded
+    at 2,000 vans); with the shipped rules acting — stops moved between routes — the day
+    comes out the same as with the whole matrix."""
+    import app.telemetry.session as session
+
+    day, plan = day_and_plan
+
+    def run() -> dict:
+        out = DayRun(day, plan, seed=4, rules=default_rules(), trouble=TROUBLE, travel=TRAVEL,
+                     streets=False, iterations=50).run().to_json()  # fmt: skip
+        out.pop("wall_s")
+        return out
+
+    whole = run()
+    monkeypatch.setattr(session, "MATRIX_MAX_POINTS", 0)
+    legs = run()
+    assert legs == whole and whole["stops_moved"] > 0
+    points = [day.depots[0].location, *(o.location for o in day.orders)]
+    groups = session.route_point_groups(day.depots[0].location, plan,
+                                        {o.id: o for o in day.orders})  # fmt: skip
+    per_leg = session.eta_travel_times(TRAVEL, points, groups)
+    matrix = session.eta_travel_times(TRAVEL, points, groups, max_points=10**6)
+    assert type(per_leg).__name__ == "LegTravelTimes"
+    for a in points[:30]:
+        for b in points[-30:]:
+            assert per_leg.seconds(a, b) == pytest.approx(matrix.seconds(a, b), rel=1e-9)
