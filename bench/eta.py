@@ -99,10 +99,14 @@ def model_seconds(travel, points: list[Location]):
 
 def late_stops(day: DayInput, plan: Plan, driven: Driven) -> tuple[int, float]:
     """(late stops, late minutes): reached after the last window closed, or never reached
-    (late by the time from the window's end to the end of the day)."""
+    (late by the time from the window's end to the end of the day) — an order the plan
+    left unassigned is never reached."""
     orders = {o.id: o for o in day.orders}
     end_of_day = max(o.latest for o in day.orders).timestamp() + 3600
     count, minutes = 0, 0.0
+    for u in plan.unassigned:
+        count += 1
+        minutes += max(60.0, (end_of_day - orders[u.order_id].latest.timestamp()) / 60)
     for route in plan.routes:
         for stop in route.stops:
             order = orders[stop.order_id]
@@ -239,7 +243,9 @@ def run(
         late["learned"][0] += ll
         late["learned"][1] += llm
         per_day.append({"day": day.day.isoformat(), "seed": day_seed, "late_static": ls,
-                        "late_learned": ll, "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
+                        "late_learned": ll, "unassigned_static": len(plan_static.unassigned),
+                        "unassigned_learned": len(plan_learned.unassigned),
+                        "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
     static = _summary(errors_static)
     learned_s = _summary(errors_learned)
     all_static = np.abs(np.concatenate([np.array(v) for v in errors_static.values()]))

@@ -300,10 +300,10 @@ def learn_service_times(visits: Iterable[Visit], grid: ZoneGrid) -> ServiceProfi
 
 
 #: Plans budget each stop's service at its learned median times ``exp(z * sigma)``: with
-#: z = 0.5 about the 69th percentile of what history shows, so a route keeps the margin
-#: its stops' spread needs (on the twin: late stops 60 % fewer than static plans, against
-#: 21 % planning at the median). ETAs use the median (z = 0): the best single guess.
-PLAN_SERVICE_Z = 0.5
+#: z = 1 about the 84th percentile of what history shows, so a route keeps the margin its
+#: stops' spread needs (README, "Learning from history", has the figures on the twin).
+#: ETAs use the median (z = 0): the best single guess.
+PLAN_SERVICE_Z = 1.0
 
 
 def with_learned_service(
