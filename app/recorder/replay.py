@@ -72,6 +72,11 @@ class ExceptionAt:
     resolved_by: str
 
 
+#: The recorded day keeps a keyframe of every stop's state every this many events, so a
+#: jump to any moment replays at most this many events (``DayReplay.stops_at``).
+KEYFRAME_EVENTS = 5000
+
+
 @dataclass(frozen=True)
 class Moment:
     """Everything of the day at one moment."""
@@ -216,22 +221,28 @@ class DayReplay:
         return out
 
     def stops_at(self, t: float) -> dict[str, StopAt]:
-        """Each stop's state from the events up to ``t``."""
+        """Each stop's state from the events up to ``t``: the nearest keyframe before ``t``
+        (every ``KEYFRAME_EVENTS`` events) and the events after it, so any moment of a
+        2,000-vehicle day costs at most that many events, not the whole day's."""
         k = bisect.bisect_right(self._event_times, t)
-        out: dict[str, StopAt] = {}
-        for ts, vid, type_, stop, reason in self.events[:k]:
-            if not stop:
-                continue
-            cur = out.get(stop)
-            if type_ == "arrived":
-                out[stop] = StopAt(stop, vid, StopStatus.ARRIVED, ts)
-            elif type_ in ("delivered", "failed") and cur is not None:
-                status = StopStatus.DELIVERED if type_ == "delivered" else StopStatus.FAILED
-                out[stop] = StopAt(stop, vid, status, cur.arrived_at, cur.departed_at, ts, reason)
-            elif type_ == "departed" and cur is not None:
-                out[stop] = StopAt(stop, vid, cur.status, cur.arrived_at, ts, cur.done_at,
-                                   cur.reason)  # fmt: skip
+        frames = self._keyframes
+        i = min(k // KEYFRAME_EVENTS, len(frames) - 1)
+        out = dict(frames[i])
+        _apply_events(out, self.events, i * KEYFRAME_EVENTS, k)
         return out
+
+    @property
+    def _keyframes(self) -> list[dict[str, StopAt]]:
+        """The stop states after each ``KEYFRAME_EVENTS`` events (the first: none yet)."""
+        cached = self.__dict__.get("_frames")
+        if cached is None:
+            cached = [{}]
+            state: dict[str, StopAt] = {}
+            for lo in range(0, len(self.events) - KEYFRAME_EVENTS + 1, KEYFRAME_EVENTS):
+                _apply_events(state, self.events, lo, lo + KEYFRAME_EVENTS)
+                cached.append(dict(state))
+            self.__dict__["_frames"] = cached
+        return cached
 
     @property
     def _event_times(self) -> list[float]:
@@ -267,14 +278,37 @@ class DayReplay:
     def at(self, t: float) -> Moment:
         """The day at ``t`` (epoch s)."""
         plan, version = self.plan_at(t)
-        marks_before = bisect.bisect_right([m.t for m in self.marks], t)
+        marks_before = bisect.bisect_right(self._mark_times, t)
         return Moment(t, plan, version, self.positions_at(t), self.stops_at(t),
                       self.exceptions_at(t), marks_before)  # fmt: skip
+
+    @property
+    def _mark_times(self) -> list[float]:
+        cached = self.__dict__.get("_mtimes")
+        if cached is None:
+            cached = self.__dict__["_mtimes"] = [m.t for m in self.marks]
+        return cached
 
     def local(self, t: float) -> datetime:
         from zoneinfo import ZoneInfo
 
         return datetime.fromtimestamp(t, UTC).astimezone(ZoneInfo(self.timezone))
+
+
+def _apply_events(out: dict[str, StopAt], events, lo: int, hi: int) -> None:
+    """Lay ``events[lo:hi]`` over the stop states ``out``."""
+    for ts, vid, type_, stop, reason in events[lo:hi]:
+        if not stop:
+            continue
+        cur = out.get(stop)
+        if type_ == "arrived":
+            out[stop] = StopAt(stop, vid, StopStatus.ARRIVED, ts)
+        elif type_ in ("delivered", "failed") and cur is not None:
+            status = StopStatus.DELIVERED if type_ == "delivered" else StopStatus.FAILED
+            out[stop] = StopAt(stop, vid, status, cur.arrived_at, cur.departed_at, ts, reason)
+        elif type_ == "departed" and cur is not None:
+            out[stop] = StopAt(stop, vid, cur.status, cur.arrived_at, ts, cur.done_at,
+                               cur.reason)  # fmt: skip
 
 
 def marks_of(replay: DayReplay, kinds: Sequence[str]) -> list[Mark]:

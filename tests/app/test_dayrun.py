@@ -130,3 +130,22 @@ def test_per_route_legs_give_the_same_day_as_the_whole_matrix(day_and_plan, monk
     for a in points[:30]:
         for b in points[-30:]:
             assert per_leg.seconds(a, b) == pytest.approx(matrix.seconds(a, b), rel=1e-9)
+
+
+def test_replay_jumps_from_keyframes_show_the_same_stops_as_from_the_start(recorded, monkeypatch):
+    """Any moment of a recorded day shows each stop as replaying every event from the
+    start would, whether it is reached from a keyframe or not, forwards or backwards."""
+    import app.recorder.replay as replay_mod
+
+    path, _ = recorded
+    monkeypatch.setattr(replay_mod, "KEYFRAME_EVENTS", 10**9)
+    whole = replay_mod.DayReplay.open(path)
+    monkeypatch.setattr(replay_mod, "KEYFRAME_EVENTS", 37)
+    framed = replay_mod.DayReplay.open(path)
+    assert len(framed._keyframes) > 5
+    span = whole.end - whole.start
+    moments = [whole.start + span * k / 23 for k in range(24)]
+    for t in [*moments, *reversed(moments)]:
+        expected = whole.stops_at(t)
+        assert framed.stops_at(t) == expected
+    assert any(s.status.name == "DELIVERED" for s in whole.stops_at(whole.end).values())
