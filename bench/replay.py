@@ -5,7 +5,9 @@ Records a synthetic day of ``--vehicles`` vehicles (default 2,000) with the digi
 is given; opens it as the window does; then jumps to ``--jumps`` random minutes of the
 day and times each: the day as it was (plan, positions, stop states, exceptions) and, with
 ``--window``, the real window offscreen taking it (map, timeline, exceptions, rules,
-status bar) until its event queue is empty. Target: any minute in ≤ 1 s.
+status bar) until its event queue is empty. Target: any minute in ≤ 1 s. Prints the peak
+resident memory of the process (after recording, and at the end) and the load average.
+Run it under a memory cap on a shared machine, e.g. ``prlimit --as=6000000000``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -39,6 +42,11 @@ def record(vehicles: int, path: Path) -> float:
     return time.perf_counter() - started
 
 
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far, in MB (Linux reports KB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.replay", description=__doc__.split("\n")[0])
     p.add_argument("--vehicles", type=int, default=2000)
@@ -53,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         path = Path(tempfile.mkdtemp(prefix="bench-replay-")) / "day.dday"
         out["record_s"] = round(record(args.vehicles, path), 1)
+        out["record_peak_rss_mb"] = peak_rss_mb()
+        out["day_file"] = str(path)
     from app.recorder.replay import DayReplay
 
     started = time.perf_counter()
@@ -71,10 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     out["model_max_s"] = round(max(took), 3)
     if args.window:
         out.update(_window(path, minutes))
+    out["peak_rss_mb"] = peak_rss_mb()
     out["load_after"] = round(os.getloadavg()[0], 1)
     if args.json:
         print(json.dumps(out, indent=2))
     else:
+        if "record_s" in out:
+            print(f"recorded in {out['record_s']} s (peak RSS {out['record_peak_rss_mb']:.0f} MB): "
+                  f"{out['day_file']}")  # fmt: skip
         print(f"{out['vehicles']} vehicles, {out['fixes']:,} fixes; opened in {out['open_s']} s")
         print(f"a minute of the day: p50 {out['model_p50_s']} s, max {out['model_max_s']} s")
         if args.window:
@@ -83,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"max {out['window_max_s']} s (target ≤ 1 s: "
                 f"{'met' if out['window_max_s'] <= 1.0 else 'NOT met'})"
             )
-        print(f"load average {out['load_before']} → {out['load_after']}")
+        print(f"peak RSS {out['peak_rss_mb']:.0f} MB; "
+              f"load average {out['load_before']} → {out['load_after']}")  # fmt: skip
     return 0
 
 
