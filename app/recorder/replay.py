@@ -182,15 +182,23 @@ class DayReplay:
     # -- the span of the day ------------------------------------------------------------------
     @property
     def start(self) -> float:
+        cached = self.__dict__.get("_start")
+        if cached is not None:
+            return cached
         firsts = [float(t.ts[0]) for t in self.tracks.values() if len(t.ts)]
         firsts += [self.versions[0][0]] if self.versions else []
-        return min(firsts) if firsts else 0.0
+        cached = self.__dict__["_start"] = min(firsts) if firsts else 0.0
+        return cached
 
     @property
     def end(self) -> float:
+        cached = self.__dict__.get("_end")
+        if cached is not None:
+            return cached
         lasts = [float(t.ts[-1]) for t in self.tracks.values() if len(t.ts)]
         lasts += [e[0] for e in self.events[-1:]]
-        return max(lasts) if lasts else self.start
+        cached = self.__dict__["_end"] = max(lasts) if lasts else self.start
+        return cached
 
     @property
     def timezone(self) -> str:
