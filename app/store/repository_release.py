@@ -195,6 +195,81 @@ def copy_transitions(source: Session, target: Session, depot_id: str, day: date)
     return added
 
 
+_OVERRIDE_COLUMNS = ("key", "route_id", "plan_id", "check_name", "reason", "actor", "role", "at",
+                     "orders")  # fmt: skip
+_SCAN_COLUMNS = ("event_id", "depot_id", "dock_id", "route_id", "order_id", "kind", "scanned",
+                 "expected", "ts", "received_at", "source", "actor")  # fmt: skip
+
+
+def _utc(moment: datetime) -> datetime:
+    """One instant however a database hands it back (naive UTC or aware)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class ReleaseRecords:
+    """A day's release history as plain rows: transitions, overrides and dock scans (what a
+    local copy takes from the shared database when it catches up)."""
+
+    transitions: tuple[dict[str, Any], ...] = ()
+    overrides: tuple[dict[str, Any], ...] = ()
+    scans: tuple[dict[str, Any], ...] = ()
+
+
+def release_records(session: Session, depot_id: str, day: date,
+                    route_ids: Sequence[str]) -> ReleaseRecords:  # fmt: skip
+    """The day's transitions, and the overrides and scans of ``route_ids``."""
+    trans = session.scalars(select(RouteTransitionRow).where(
+        RouteTransitionRow.depot_id == depot_id, RouteTransitionRow.day == day))  # fmt: skip
+    overrides: list[dict[str, Any]] = []
+    scans: list[dict[str, Any]] = []
+    for chunk in _chunks(list(route_ids)):
+        for o in session.scalars(
+            select(GateOverrideRow).where(GateOverrideRow.route_id.in_(chunk))
+        ):
+            overrides.append({c: getattr(o, c) for c in _OVERRIDE_COLUMNS})
+        for k in session.scalars(select(DockScanRow).where(DockScanRow.route_id.in_(chunk))):
+            scans.append({c: getattr(k, c) for c in _SCAN_COLUMNS})
+    return ReleaseRecords(tuple({c: getattr(r, c) for c in _TRANSITION_COLUMNS} for r in trans),
+                          tuple(overrides), tuple(scans))  # fmt: skip
+
+
+def add_release_records(session: Session, records: ReleaseRecords) -> int:
+    """Add the rows of ``records`` that ``session`` lacks (transitions by route, status and
+    time; overrides by key; scans by event id); returns how many were added."""
+    added = 0
+    if records.transitions:
+        days = {(t["depot_id"], t["day"]) for t in records.transitions}
+        have = {(t.route_id, t.to_status.value, _utc(t.at)) for d, day in days
+                for t in transitions(session, d, day)}  # fmt: skip
+        for t in records.transitions:
+            if (t["route_id"], t["to_status"], _utc(t["at"])) not in have:
+                session.add(RouteTransitionRow(**t))
+                added += 1
+    keys = [o["key"] for o in records.overrides]
+    known: set[str] = set()
+    for chunk in _chunks(keys):
+        known.update(
+            session.scalars(select(GateOverrideRow.key).where(GateOverrideRow.key.in_(chunk)))
+        )
+    for o in records.overrides:
+        if o["key"] not in known:
+            session.add(GateOverrideRow(**o))
+            added += 1
+    ids = [k["event_id"] for k in records.scans]
+    seen: set[str] = set()
+    for chunk in _chunks(ids):
+        seen.update(
+            session.scalars(select(DockScanRow.event_id).where(DockScanRow.event_id.in_(chunk)))
+        )
+    for k in records.scans:
+        if k["event_id"] not in seen:
+            session.add(DockScanRow(**k))
+            added += 1
+    session.flush()
+    return added
+
+
 _TRANSITION_COLUMNS = (
     "route_id", "plan_id", "depot_id", "day", "wave", "from_status", "to_status", "at",
     "actor", "source", "reason", "route_version", "planned_departure",

@@ -28,6 +28,7 @@ from app.store import repository as repo
 from app.store.changelog import log_change
 from app.store.database import serialize
 from app.store.models import ExceptionRow, OutboxRow, RouteRow
+from app.store.repository_release import add_release_records, release_records
 from app.sync import outbox
 from app.sync.backfill import backfill_telemetry
 from app.sync.commands import (
@@ -316,6 +317,8 @@ class OfflineDesk:
             day = repo.load_day(s, self.depot_id, self.day)
             plan = repo.load_plan(s, self.depot_id, self.day)
             versions = repo.route_versions(s, self.depot_id, self.day)
+            released = release_records(s, self.depot_id, self.day,
+                                       [r.id for r in plan.routes] if plan else [])  # fmt: skip
         with self.local.session() as s:
             if outbox.pending_count(s):  # a command slipped in meanwhile: next time
                 return False
@@ -324,6 +327,7 @@ class OfflineDesk:
             repo.upsert_vehicles(s, day.vehicles, actor=actor)
             repo.upsert_drivers(s, day.drivers, actor=actor)
             repo.upsert_orders(s, day.orders, actor=actor)
+            repo.upsert_waves(s, day.waves, actor=actor)
             if plan is not None:
                 repo.save_plan(s, plan, actor=actor)
                 s.flush()
@@ -332,6 +336,7 @@ class OfflineDesk:
                         update(RouteRow).where(RouteRow.id == rid).values(version=version),
                         execution_options={"synchronize_session": False},
                     )
+            add_release_records(s, released)  # transitions, overrides, scans of other desks
             last = s.scalar(select(OutboxRow.id).order_by(OutboxRow.id.desc()).limit(1)) or 0
             log_change(s, outbox.REFRESH_ENTITY, f"{self.depot_id}/{self.day}", "update",
                        actor=actor, after={"outbox_id": last, "versions": versions})  # fmt: skip

@@ -82,3 +82,32 @@ def test_the_same_route_released_from_two_desks_is_a_conflict(postgres_url: str,
         rows = s.scalars(select(RouteTransitionRow).where(RouteTransitionRow.route_id == "R3"))
         assert [r.actor for r in rows] == ["ann@desk-a"]
         assert len(s.scalars(select(OutboxRow)).all()) == 2
+
+
+def test_another_desks_releases_and_overrides_reach_this_desks_copy(
+    postgres_url: str, tmp_path: Path
+):
+    """Desk A releases a route and a supervisor there overrides a check of another; once
+    desk B catches up, its copy holds the release (status and history) and the override,
+    so B's gate reads the same."""
+    from app.release.commands import OVERRIDE
+
+    shared_store(postgres_url)
+    a, b = desk(tmp_path, "desk-a", postgres_url), desk(tmp_path, "desk-b", postgres_url)
+    write = applier_writer(a.local, a.submit)
+    write(_release("ann@desk-a", "R1", versions(a.local)["R1"]))
+    r2 = tuple(orders(a.local)["R2"])
+    write(ReleaseCommand(OVERRIDE, DEPOT, DAY.isoformat(), "sam@desk-a", "supervisor", AT,
+                         {"R2": versions(a.local)["R2"]}, check="loading",
+                         reason="counted on paper", orders=r2))  # fmt: skip
+    assert a.sync().applied == 2
+    assert b.sync().refreshed
+    assert _status(b.local, "R1") is RouteStatus.RELEASED
+    with b.local.read_session() as s:
+        (t,) = [t for t in rel.transitions(s, DEPOT, DAY) if t.route_id == "R1"]
+        assert (t.to_status, t.actor) == (RouteStatus.RELEASED, "ann@desk-a")
+        held = rel.load_overrides(s, {"R2": r2})
+    assert held["R2"]["loading"].reason == "counted on paper"
+    assert b.sync().refreshed  # a second catch-up adds nothing twice
+    with b.local.read_session() as s:
+        assert len([t for t in rel.transitions(s, DEPOT, DAY) if t.route_id == "R1"]) == 1
