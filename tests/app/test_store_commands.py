@@ -161,7 +161,7 @@ def test_db_check_reports_and_repairs_a_broken_day(
             "order O0 is on routes R0, R1", "order O5 is on route R1 and in the unassigned list"
         ]  # fmt: skip
     monkeypatch.setenv("DISPATCH_DATABASE_URL", store_url)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))  # no local copy of a shared day
+    monkeypatch.setenv("DISPATCH_DATA_DIR", str(tmp_path))  # no local copy of a shared day
     assert main(["db", "check"]) == 1
     out = capsys.readouterr().out
     assert "order O0 is on routes R0, R1" in out and "db check --repair" in out
