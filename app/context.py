@@ -265,6 +265,14 @@ class AppContext(QObject):
             self.link.save_plan(planned.plan, actor=self.actor, based_on=based_on)
         except StaleVersionError as exc:  # the day changed while it was planned: not stored
             log.info("fresh plan not stored: %s", exc)
+            if planned.base_plan is None and getattr(exc, "actual_plan", None):
+                # Another desk's first plan landed first: that one is the day's, shown here.
+                self.sig_status.emit("Another desk stored the day's plan first: showing it")
+                self.dispatch.show_stored_plan(fallback=None)
+                self.link.note_versions()
+                if self.state.plan is not None:
+                    self._start_live(self.state.plan)
+                return
             self.sig_status.emit(
                 "The plan was not stored: the day changed while it was being planned "
                 f"({exc}). Plan the day again to include the change."
