@@ -235,6 +235,9 @@ class ReleasePane(QWidget):
                 f"{len(gate.routes) - go - released} not ready, {released} released")  # fmt: skip
         channel = service.channel_state
         text += f" · drivers' channel: {channel}"
+        if service.last_sent is not None:
+            count, when = service.last_sent
+            text += f" (last sent {count} at {_clock(when, zone)})"
         inbox = service.inbox
         if inbox is not None and inbox.received:
             refused = {k: v for k, v in inbox.reject_counts().items() if v}

@@ -19,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -68,6 +68,7 @@ class ReleaseService(QObject):
         self.inbox: Any = None
         self.channel_state = "off"
         self.last_error = ""
+        self.last_sent: tuple[int, datetime] | None = None  # messages, when (the last batch)
         self._kick = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -425,9 +426,9 @@ class ReleaseService(QObject):
         if error:
             self.last_error = error
             self.sig_status.emit(f"Routes not sent yet: {error}")
-        elif count:
+        elif count:  # said on the board, not in the status bar (it comes after every change)
             self.last_error = ""
-            self.sig_status.emit(f"Sent {count} route message(s) to the drivers")
+            self.last_sent = (count, self.clock.now())
         self.refresh()
 
 

@@ -144,6 +144,7 @@ def test_release_move_and_undo_reach_the_drivers_device(desk, mqtt_url, qtbot):
         assert [s["order_id"] for s in first["stops"]] == list(route.order_ids)
         v1 = first["version"]
         qtbot.waitUntil(lambda: _cell(pane.routes_table, row, "Sent") == f"v{v1}", timeout=5000)
+        assert "last sent" in pane.summary.text()
 
         moved = other.order_ids[0]
         result = dispatch.reassign(state.plan, state.index.day, [moved], route.id, at(6, 55))
