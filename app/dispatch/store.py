@@ -87,6 +87,7 @@ class OrderEdits:
         return cls(
             put=tuple(order_from_snapshot(o) for o in data.get("put") or ()),
             cancel=tuple((str(oid), str(reason)) for oid, reason in data.get("cancel") or ()),
+            move=tuple(order_from_snapshot(o) for o in data.get("move") or ()),
         )
 
     def day_orders(self, orders: Sequence[Order]) -> tuple[Order, ...]:
