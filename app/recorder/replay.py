@@ -76,6 +76,9 @@ class ExceptionAt:
 #: jump to any moment replays at most this many events (``DayReplay.stops_at``).
 KEYFRAME_EVENTS = 5000
 
+#: More seconds than any recorded day spans: tracks laid end to end this far apart.
+_TRACK_SPAN = 1e7
+
 
 @dataclass(frozen=True)
 class Moment:
@@ -176,8 +179,10 @@ class DayReplay:
             rules = f.json_rows("rules")
             meta = dict(f.meta)
         marks.sort(key=lambda m: (m.t, m.kind, m.key))
-        return cls(Path(path), meta, day, versions, tracks, events, exceptions, updates, marks,
-                   firings, rules)  # fmt: skip
+        out = cls(Path(path), meta, day, versions, tracks, events, exceptions, updates, marks,
+                  firings, rules)  # fmt: skip
+        out._keyframes, out._track_index, out._exception_index  # noqa: B018  (built once, here)
+        return out
 
     # -- the span of the day ------------------------------------------------------------------
     @property
@@ -216,17 +221,37 @@ class DayReplay:
         return plan, version
 
     def positions_at(self, t: float) -> dict[str, Position]:
+        """Each vehicle's last fix at ``t``: one search over all tracks laid end to end."""
+        vids, offsets, keys = self._track_index
+        if not vids:
+            return {}
+        ks = np.searchsorted(keys, t + np.arange(len(vids)) * _TRACK_SPAN, side="right") - 1
         out = {}
-        for vid, tr in self.tracks.items():
-            k = int(np.searchsorted(tr.ts, t, side="right")) - 1
-            if k < 0:
-                continue
+        for i in np.nonzero(ks >= offsets)[0].tolist():
+            vid = vids[i]
+            tr = self.tracks[vid]
+            k = int(ks[i] - offsets[i])
             heading = float(tr.heading[k])
             speed = float(tr.speed[k])
             out[vid] = Position(vid, float(tr.ts[k]), float(tr.lat[k]), float(tr.lon[k]),
                                 None if np.isnan(speed) else speed,
                                 None if np.isnan(heading) else heading, k)  # fmt: skip
         return out
+
+    @property
+    def _track_index(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The vehicles, where each one's fixes start, and every fix's time shifted by its
+        vehicle's place times ``_TRACK_SPAN`` (so one sorted array holds all tracks)."""
+        cached = self.__dict__.get("_tracks_ix")
+        if cached is None:
+            vids = list(self.tracks)
+            lengths = np.array([len(self.tracks[v].ts) for v in vids], dtype=np.int64)
+            offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+            keys = np.concatenate(
+                [self.tracks[v].ts + i * _TRACK_SPAN for i, v in enumerate(vids)] or [np.zeros(0)]
+            )
+            cached = self.__dict__["_tracks_ix"] = (vids, offsets[: len(vids)], keys)
+        return cached
 
     def stops_at(self, t: float) -> dict[str, StopAt]:
         """Each stop's state from the events up to ``t``: the nearest keyframe before ``t``
@@ -260,25 +285,46 @@ class DayReplay:
         return cached
 
     def exceptions_at(self, t: float) -> list[ExceptionAt]:
-        """The exceptions raised by ``t``, as they stood then (open, acknowledged or not)."""
+        """The exceptions raised by ``t``, as they stood then (open, acknowledged or not).
+        An exception changes only at its updates, acknowledgement and resolution, so each
+        stretch between them is built once and kept."""
+        detected, changes, shown = self._exception_index
         out = []
-        for e in self.exceptions:
-            if e["detected_at"] > t:
-                break
-            sev, detail, late = e["severity"], e["detail"] or "", e["minutes_late"]
-            for at, s, d, m in self.updates.get(e["id"], ()):
-                if at > t:
-                    break
-                sev, detail, late = s, d or detail, m
-            acked = e["acknowledged_at"] if (e["acknowledged_at"] or t + 1) <= t else None
-            resolved = e["resolved_at"] if (e["resolved_at"] or t + 1) <= t else None
-            out.append(ExceptionAt(
-                e["id"], e["type"], sev, e["vehicle_id"], e["order_id"], float(e["detected_at"]),
-                detail, e["suggested_action"] or "", late, acked,
-                (e["acknowledged_by"] or "") if acked else "", resolved,
-                (e["resolved_by"] or "") if resolved else "",
-            ))  # fmt: skip
+        for i in range(bisect.bisect_right(detected, t)):
+            seg = bisect.bisect_right(changes[i], t)
+            got = shown.get((i, seg))
+            if got is None:
+                got = shown[(i, seg)] = self._exception_at(self.exceptions[i], t)
+            out.append(got)
         return out
+
+    @property
+    def _exception_index(self) -> tuple[list[float], list[list[float]], dict]:
+        cached = self.__dict__.get("_exc_ix")
+        if cached is None:
+            detected = [float(e["detected_at"]) for e in self.exceptions]
+            changes = []
+            for e in self.exceptions:
+                times = [at for at, *_ in self.updates.get(e["id"], ())]
+                times += [float(e[k]) for k in ("acknowledged_at", "resolved_at") if e[k]]
+                changes.append(sorted(times))
+            cached = self.__dict__["_exc_ix"] = (detected, changes, {})
+        return cached
+
+    def _exception_at(self, e: dict[str, Any], t: float) -> ExceptionAt:
+        sev, detail, late = e["severity"], e["detail"] or "", e["minutes_late"]
+        for at, s, d, m in self.updates.get(e["id"], ()):
+            if at > t:
+                break
+            sev, detail, late = s, d or detail, m
+        acked = e["acknowledged_at"] if (e["acknowledged_at"] or t + 1) <= t else None
+        resolved = e["resolved_at"] if (e["resolved_at"] or t + 1) <= t else None
+        return ExceptionAt(
+            e["id"], e["type"], sev, e["vehicle_id"], e["order_id"], float(e["detected_at"]),
+            detail, e["suggested_action"] or "", late, acked,
+            (e["acknowledged_by"] or "") if acked else "", resolved,
+            (e["resolved_by"] or "") if resolved else "",
+        )  # fmt: skip
 
     def firings_at(self, t: float) -> list[dict[str, Any]]:
         return [f for f in self.firings if float(f["at"]) <= t]

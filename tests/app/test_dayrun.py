@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pytest
 
 from app.rules.dayrun import DayRun
@@ -148,4 +149,12 @@ def test_replay_jumps_from_keyframes_show_the_same_stops_as_from_the_start(recor
     for t in [*moments, *reversed(moments)]:
         expected = whole.stops_at(t)
         assert framed.stops_at(t) == expected
+        shown = framed.exceptions_at(t)
+        assert shown == [whole._exception_at(e, t) for e in whole.exceptions
+                         if e["detected_at"] <= t]  # fmt: skip
+        positions = framed.positions_at(t)
+        for vid, tr in whole.tracks.items():
+            k = int(np.searchsorted(tr.ts, t, side="right")) - 1
+            assert (positions[vid].ts == tr.ts[k]) if k >= 0 else vid not in positions
+    assert any(e.acknowledged_at or e.resolved_at for e in framed.exceptions_at(whole.end))
     assert any(s.status.name == "DELIVERED" for s in whole.stops_at(whole.end).values())
