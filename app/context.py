@@ -174,7 +174,7 @@ class AppContext(QObject):
         self.travel = travel = choose(depot)
         if travel.warning:
             self.sig_status.emit(travel.warning)
-        self._use_learning(depot.id)
+        self.use_learning(depot.id)
         if travel.network is not None and not self.settings.tile_url:
             from app.tiles.setup import draw_network
 
@@ -227,7 +227,7 @@ class AppContext(QObject):
                 f"{self.identity.user} works as a dispatcher"
             )
 
-    def _use_learning(self, depot_id: str) -> None:
+    def use_learning(self, depot_id: str) -> None:
         """Plans, re-plans and live ETAs use the depot's learned service times and travel
         factors once it has them (``python main.py kpis learn``)."""
         from app.kpis.learn import load_learned

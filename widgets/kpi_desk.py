@@ -27,6 +27,7 @@ class KpiDesk(QObject):
 
     sig_computed = Signal(object)  # DayKpis
     sig_report_written = Signal(object)  # ReportFiles
+    sig_learned = Signal(str)  # what was learned ("" when learning failed)
 
     def __init__(self, window) -> None:
         super().__init__(window)
@@ -45,6 +46,7 @@ class KpiDesk(QObject):
         self.pane.sig_day_chosen.connect(self.show_day)
         self.pane.sig_export_requested.connect(self.export_dialog)
         self.pane.sig_shown.connect(self._on_shown)
+        self.pane.sig_learn_requested.connect(self.learn)
         self.pane.sig_focus_order.connect(window.focus_order)
         self.pane.sig_focus_exception.connect(window.focus_exception)
         self.export_action = QAction("Export day &report…", window,
@@ -127,7 +129,30 @@ class KpiDesk(QObject):
 
         self.jobs.submit(JobKind.KPIS, job)
 
+    def learn(self) -> None:
+        """Learn from the depot's stored days off the main thread; plans, re-plans and live
+        ETAs use what was learned from then on."""
+        index = self.context.state.index
+        if index is None:
+            self.pane.set_busy("No day open yet")
+            return
+        from app.kpis.learn import learn_from_store
+
+        store, depot_id, actor = self.context.store, index.depot.id, self.context.actor
+        self.pane.learn_button.setEnabled(False)
+        self.window.status.show("Learning from the stored days…")
+        self.jobs.submit(JobKind.LEARN, lambda cancel, report: (depot_id, learn_from_store(
+            store, depot_id, actor=actor)))  # fmt: skip
+
     def _on_done(self, kind, payload) -> None:
+        if kind is JobKind.LEARN:
+            depot_id, summary = payload
+            self.pane.learn_button.setEnabled(True)
+            self.context.use_learning(depot_id)
+            self.context.day_jobs.build_eta_travel()  # live ETAs take the new factors
+            self.window.status.show(summary)
+            self.sig_learned.emit(summary)
+            return
         if kind is JobKind.REPORT:
             self.window.status.show(f"Wrote {payload.pdf.name} ({payload.pages} pages) and "
                                     f"{payload.csv.name} in {payload.seconds:.1f} s")  # fmt: skip
@@ -141,6 +166,11 @@ class KpiDesk(QObject):
             self.export(path)
 
     def _on_failed(self, kind, message: str) -> None:
+        if kind is JobKind.LEARN:
+            self.pane.learn_button.setEnabled(True)
+            self.window.status.show_error(f"Learning: {message}")
+            self.sig_learned.emit("")
+            return
         what = "The day report" if kind is JobKind.REPORT else "The KPIs"
         self.pane.set_busy(f"{what} could not be made: {message}")
         self.window.status.show_error(f"{what}: {message}")

@@ -150,6 +150,7 @@ class KpiPane(QWidget):
     sig_refresh_requested = Signal()
     sig_day_chosen = Signal(str)  # "" (the day shown live) or a recorded day's path
     sig_export_requested = Signal()
+    sig_learn_requested = Signal()
     sig_focus_order = Signal(str)
     sig_focus_exception = Signal(str)
     sig_shown = Signal()
@@ -177,8 +178,13 @@ class KpiPane(QWidget):
         self.refresh_button.clicked.connect(self.sig_refresh_requested)
         self.export_button = QPushButton("Export day report…", self)
         self.export_button.clicked.connect(self.sig_export_requested)
+        self.learn_button = QPushButton("Learn from history", self)
+        self.learn_button.setToolTip("Learn service times and travel factors from the depot's "
+                                     "stored days; plans and ETAs use them from then on")  # fmt: skip
+        self.learn_button.clicked.connect(self.sig_learn_requested)
         top.addWidget(self.day_box)
         top.addWidget(self.heading, 1)
+        top.addWidget(self.learn_button)
         top.addWidget(self.refresh_button)
         top.addWidget(self.export_button)
         tiles = QGridLayout()

@@ -38,6 +38,7 @@ class JobKind(enum.StrEnum):
     RULES = "rules"  # what the standing rules' firings do (app.rules)
     KPIS = "kpis"  # the day's KPIs read from the store (app.kpis)
     REPORT = "report"  # the day report's PDF and CSV
+    LEARN = "learn"  # service times and travel factors learned from the stored days
 
 
 @dataclass

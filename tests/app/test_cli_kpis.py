@@ -107,3 +107,11 @@ def test_targets_and_costs_are_set_and_used(desk, capsys):
     assert json.loads(out)["detail"]["on_time_delivery_pct"]["target"] == 40.0
     code, _, err = _run(capsys, "--database", desk.url, "target", "no_such_kpi", "1")
     assert code == 2 and "no_such_kpi" in err
+
+
+def test_by_depot_computes_each_depot_with_a_plan(desk, capsys):
+    code, out, err = _run(capsys, "--day", DAY.isoformat(), "--json", "--by", "depot",
+                          "--database", desk.url)  # fmt: skip
+    assert code == 0, err
+    depots = json.loads(out)["by"]["depot"]
+    assert list(depots) == ["D1"] and depots["D1"]["on_time_delivery_pct"] == 50.0

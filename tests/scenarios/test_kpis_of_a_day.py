@@ -83,4 +83,9 @@ def test_kpi_pane_drills_down_and_exports_the_day_report(qtbot, tmp_path, record
         rows_csv = list(csv.DictReader(f))
     day_late = next(r for r in rows_csv if r["scope"] == "day" and r["name"] == "late_stops")
     assert float(day_late["value"]) == len(late)
+    # Learn from history: a replay's scratch database has no stored day to learn from.
+    with qtbot.waitSignal(desk.sig_learned, timeout=60_000) as learned:
+        qtbot.mouseClick(pane.learn_button, Qt.MouseButton.LeftButton)
+    assert learned.args == [""] and pane.learn_button.isEnabled()
+    assert window.context.day_jobs.learned is None
     window.close()
