@@ -25,7 +25,7 @@ from app.dispatch.preview import states_from_fixes, vehicle_states
 from app.dispatch.replan import unlocked
 from app.dispatch.service import DispatchService, ReplanScope, replan_job
 from app.jobs.runner import JobKind, JobRunner
-from app.telemetry.session import LiveSession, eta_travel_times
+from app.telemetry.session import LiveSession, eta_travel_times, route_point_groups
 from app.tiles.service import TileService
 from app.travel.choose import travel_model_for
 from engine.eta import TravelTimes
@@ -350,10 +350,14 @@ class DayJobs(QObject):
         if index is None:
             return
         points = [index.depot.location, *(o.location for o in index.orders.values())]
+        plan = self.state.plan
+        groups = (  # a big day keeps each route's legs, not a matrix over all its points
+            route_point_groups(index.depot.location, plan, index.orders) if plan else None
+        )
         learned = self.learned
 
         def job(cancel_event, report) -> EtaTravel:
-            travel = eta_travel_times(self.travel_model(), points)
+            travel = eta_travel_times(self.travel_model(), points, groups)
             if learned is not None:  # drives take what history says at their hour
                 travel = travel.with_factors(learned.travel)
             return EtaTravel(travel)
