@@ -77,6 +77,7 @@ def test_drag_on_the_timeline_moves_a_stop_and_undo_restores_it(qtbot, planned_w
     from tests.widgets.test_timeline_pane import _drag, _viewport_point
 
     window, context = planned_window, planned_window.context
+    window.dispatcher.ask = lambda _title, _text: True  # an overloaded van: move it anyway
     timeline = window.timeline_pane
     rows = timeline._rows
     source_id, target_id = rows[0], rows[1]
