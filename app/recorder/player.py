@@ -42,6 +42,7 @@ class ReplayPlayer(QObject):
         self.t = replay.start
         self.last_seek_s = 0.0
         self._version = -1
+        self._entries: dict[int, tuple[object, object]] = {}  # id(ExceptionAt) -> (it, entry)
         self._timer = QTimer(self)
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
@@ -108,14 +109,21 @@ class ReplayPlayer(QObject):
         from app.exceptions.board import BoardEntry
 
         entries = []
+        made = self._entries
         for e in moment.exceptions:
+            known = made.get(id(e))
+            if known is not None and known[0] is e:  # the same stretch of the same exception
+                entries.append(known[1])
+                continue
             exc = LiveException(
                 e.id, _type(e.type), Severity(e.severity), e.vehicle_id, e.order_id,
                 _dt(e.detected_at), e.detail, e.suggested_action, e.minutes_late,
                 _dt(e.resolved_at) if e.resolved_at else None,
             )  # fmt: skip
-            entries.append(BoardEntry(exc, _dt(e.acknowledged_at) if e.acknowledged_at else None,
-                                      e.acknowledged_by, e.resolved_by))  # fmt: skip
+            entry = BoardEntry(exc, _dt(e.acknowledged_at) if e.acknowledged_at else None,
+                               e.acknowledged_by, e.resolved_by)  # fmt: skip
+            made[id(e)] = (e, entry)
+            entries.append(entry)
         self.context.board.show_entries(entries)
 
     def _show_rules(self) -> None:
