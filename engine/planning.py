@@ -28,7 +28,7 @@ from engine.solver import SolveCallbacks
 from engine.solver import replan as solve_replan
 from engine.solver import solve as solve_cold
 from engine.solver.diagnose import reason_for
-from engine.solver.domain import DayContext, RouteReport, Snapshot, VehicleState
+from engine.solver.domain import DayContext, RouteReport, Snapshot, VehicleState, pair_drivers
 from engine.solver.insertion import Suggestion, best_insertion, insertions, rank_targets
 from engine.travel import TravelModel
 
@@ -46,6 +46,7 @@ __all__ = [
     "insert",
     "insert_into",
     "insertions",
+    "pair_drivers",
     "plan",
     "replan",
     "suggest",

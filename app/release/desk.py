@@ -32,7 +32,14 @@ from app.release.commands import (
     ReleaseCommand,
     apply_release_command,
 )
-from app.release.gate import DayGate, VehicleSeen, day_gate
+from app.release.gate import (
+    GATE_MATRIX_MAX_POINTS,
+    DayGate,
+    RouteLegs,
+    VehicleSeen,
+    day_gate,
+    day_points,
+)
 from app.release.messages import (
     RouteMessage,
     day_start,
@@ -142,6 +149,8 @@ class ReleaseDesk:
         self.writer = writer or applier_writer(store)
         self.params = params or GateParams()
         self._ctx: tuple[tuple[int, str, tuple], DayContext] | None = None
+        self._legs: tuple[int, RouteLegs] | None = None
+        self.max_points = GATE_MATRIX_MAX_POINTS
 
     # -- reading the day -----------------------------------------------------------------
     def load(self) -> tuple[DayInput, Plan | None, dict[str, int]]:
@@ -170,6 +179,21 @@ class ReleaseDesk:
         self._ctx = (key, ctx)
         return ctx
 
+    def gate_context(self, day: DayInput, plan: Plan) -> DayContext | RouteLegs:
+        """What the gate evaluates routes with: the whole-day context on a day of at most
+        ``max_points`` points, else each route on its own legs (a 2,000-vehicle day would
+        need an all-pairs matrix of 24,000 points, several GB)."""
+        if day_points(day, self.depot_id) <= self.max_points:
+            return self.context(day, plan)
+        if self._legs is not None and self._legs[0] == id(day):
+            return self._legs[1]
+        from engine.travel import HaversineTravelModel
+
+        legs = RouteLegs(day, self.travel or HaversineTravelModel(), self.depot_id, plan,
+                         fallback=HaversineTravelModel())  # fmt: skip
+        self._legs = (id(day), legs)
+        return legs
+
     def records(self, plan: Plan) -> tuple[dict[str, Loading], dict[str, dict[str, Any]]]:
         """Loading per route and the overrides that still hold, from the store."""
         orders = {r.id: r.order_ids for r in plan.routes if r.stops}
@@ -183,7 +207,7 @@ class ReleaseDesk:
         day: DayInput | None = None,
         plan: Plan | None = None,
         seen: Mapping[str, VehicleSeen] | None = None,
-        ctx: DayContext | None = None,
+        ctx: DayContext | RouteLegs | None = None,
     ) -> DayGate:
         """Every route's gate and every wave's, at ``now`` (the stored day and plan unless
         given; pass ``ctx`` to reuse a context built elsewhere)."""
@@ -193,7 +217,7 @@ class ReleaseDesk:
             return DayGate(now)
         loading, overrides = self.records(plan)
         if ctx is None:
-            ctx = self.context(day, plan)
+            ctx = self.gate_context(day, plan)
         return day_gate(day, plan, ctx, now=now, loading=loading, overrides=overrides,
                         seen=seen, params=self.params)  # fmt: skip
 

@@ -9,14 +9,15 @@ main thread after each change (a day of 200 routes takes a few milliseconds).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from engine.geo import haversine_m
 from engine.model import DayInput, Plan, RouteStatus
-from engine.planning import DayContext
+from engine.planning import DayContext, RouteReport, Snapshot, pair_drivers
 from engine.release import (
     GateParams,
     Loading,
@@ -28,6 +29,72 @@ from engine.release import (
     overlaps,
     wave_gate,
 )
+
+log = logging.getLogger(__name__)
+
+#: Above this many points (orders and the depot) the gate evaluates each route on its own
+#: legs (:class:`RouteLegs`) instead of one context with a matrix over all the day's points.
+GATE_MATRIX_MAX_POINTS = 3000
+
+
+class RouteLegs:
+    """Evaluates a route on its own points only: a day context of the route's orders and
+    its vehicle (with the driver the whole day would pair with it), so the travel model is
+    asked for that route's legs and depot legs, never for all pairs of the day's points.
+    The report is the one a whole-day context gives (same travel, same vehicle, same
+    driver); memory grows with the routes, not with the square of the day."""
+
+    def __init__(self, day: DayInput, travel: Any, depot_id: str, plan: Plan,
+                 fallback: Any = None) -> None:  # fmt: skip
+        self.day, self.travel, self.depot_id = day, travel, depot_id
+        self.fallback = fallback  # a travel model when ``travel`` cannot answer
+        self.empty = Plan(plan.id, plan.depot_id, plan.day)
+        vehicles = [v for v in day.vehicles if v.depot_id == depot_id]
+        pairing = pair_drivers(day, vehicles, self.empty)
+        no_drivers = not any(pairing.values())
+        planned = [v for v in vehicles if pairing[v.id] is not None or no_drivers]
+        self.vehicle_index = {v.id: k for k, v in enumerate(planned)}
+        self._vehicles = {v.id: v for v in planned}
+        self._drivers = pairing
+        self._orders = {o.id: o for o in day.orders if o.depot_id == depot_id}
+        self._contexts: dict[tuple[str, frozenset[str]], DayContext] = {}
+
+    def context_of(self, vehicle_id: str, order_ids: Sequence[str]) -> DayContext:
+        """The day context of one route (kept while its orders stay the same)."""
+        key = (vehicle_id, frozenset(order_ids))
+        ctx = self._contexts.get(key)
+        if ctx is not None:
+            return ctx
+        vehicle = self._vehicles.get(vehicle_id)
+        if vehicle is None:
+            raise KeyError(vehicle_id)
+        missing = [oid for oid in order_ids if oid not in self._orders]
+        if missing:
+            raise KeyError(f"order {missing[0]} is not in the day")
+        driver = self._drivers.get(vehicle_id)
+        sub = replace(self.day, vehicles=(vehicle,), drivers=(driver,) if driver else (),
+                      orders=tuple(self._orders[oid] for oid in dict.fromkeys(order_ids)))  # fmt: skip
+        try:
+            ctx = DayContext(Snapshot(sub, self.empty), self.travel, self.depot_id)
+        except ValueError as exc:  # e.g. a point off the street network: still check
+            if self.fallback is None:
+                raise
+            log.warning("release gate: %s by straight line (%s)", vehicle_id, exc)
+            ctx = DayContext(Snapshot(sub, self.empty), self.fallback, self.depot_id)
+        if len(self._contexts) > 4 * max(1, len(self._vehicles)):  # old plans' routes
+            self._contexts.clear()
+        self._contexts[key] = ctx
+        return ctx
+
+    def evaluate_route(self, vehicle_id: str, order_ids: Sequence[str],
+                       departure: datetime | None = None) -> RouteReport:  # fmt: skip
+        return self.context_of(vehicle_id, order_ids).evaluate_route(vehicle_id, order_ids,
+                                                                     departure)  # fmt: skip
+
+
+def day_points(day: DayInput, depot_id: str) -> int:
+    """How many points a whole-day context would ask the travel model about."""
+    return 1 + sum(1 for o in day.orders if o.depot_id == depot_id)
 
 
 @dataclass(frozen=True)
@@ -68,7 +135,7 @@ def departure_of(route_start: datetime | None, now: datetime) -> datetime | None
 def day_gate(
     day: DayInput,
     plan: Plan,
-    ctx: DayContext | None,
+    ctx: DayContext | RouteLegs | None,
     *,
     now: datetime,
     loading: Mapping[str, Loading],
@@ -141,7 +208,7 @@ def day_gate(
     return DayGate(now, gates, wave_gates, dict(loading), departures)
 
 
-def _why_not_evaluated(exc: KeyError, vehicle_id: str, ctx: DayContext) -> str:
+def _why_not_evaluated(exc: KeyError, vehicle_id: str, ctx: DayContext | RouteLegs) -> str:
     if vehicle_id not in ctx.vehicle_index:
         return f"{vehicle_id} is not planned today (no driver for it)"
     return str(exc.args[0]) if exc.args else "an order of the route is not in the day"

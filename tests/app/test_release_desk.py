@@ -203,3 +203,27 @@ def test_departures_and_on_time_dispatch(planned):
     mine = next(r for r in routes if r.route_id == a.id)
     assert mine.released_at == at(7, 10) and mine.departed_at == at(7, 20)
     assert waves[a.wave].departed >= 1
+
+
+def test_the_gate_on_per_route_legs_says_what_the_whole_day_matrix_says(planned):
+    """Above its size threshold the gate evaluates each route on its own legs (a 2,000-van
+    day would need an all-pairs matrix of 24,000 points); on the demo-size day both ways
+    give every route the same checks, wording, windows and departures."""
+    _store, day, plan, desk = planned
+    desk.mark_loaded(_routes(plan)[0].id, now=at(6, 50))
+    for now in (at(6, 55), at(9, 30), at(15, 0)):
+        whole = desk.gate(now=now)
+        desk.max_points = 0  # every day is "large": per-route legs
+        legs = desk.gate(now=now)
+        desk.max_points = 10**9
+        assert type(desk.gate_context(*desk.load()[:2])).__name__ == "DayContext"
+        desk.max_points = 0
+        assert type(desk.gate_context(*desk.load()[:2])).__name__ == "RouteLegs"
+        desk.max_points = 10**9
+        assert set(legs.routes) == set(whole.routes) and legs.departures == whole.departures
+        for rid, g in whole.routes.items():
+            mine = legs.routes[rid]
+            assert [(c.name, c.ok, c.what) for c in mine.checks] == [
+                (c.name, c.ok, c.what) for c in g.checks
+            ], rid
+        assert {w: g.go for w, g in legs.waves.items()} == {w: g.go for w, g in whole.waves.items()}
