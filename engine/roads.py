@@ -207,7 +207,25 @@ class StreetPoints:
 def undirected_csr(n: int, u: np.ndarray, v: np.ndarray, weights: np.ndarray) -> sp.csr_matrix:
     """An n x n symmetric adjacency of edges u-v (parallel edges keep the least weight)."""
     u, v = np.concatenate([u, v]), np.concatenate([v, u])
-    w = np.concatenate([weights, weights])
+    return arcs_csr(n, u, v, np.concatenate([weights, weights]))
+
+
+def directed_csr(
+    n: int, u: np.ndarray, v: np.ndarray, weights: np.ndarray, oneway: np.ndarray
+) -> sp.csr_matrix:
+    """An n x n adjacency with arc u->v for every edge and v->u for the two-way ones
+    (``oneway`` False); parallel arcs keep the least weight."""
+    two = ~oneway
+    return arcs_csr(
+        n,
+        np.concatenate([u, v[two]]),
+        np.concatenate([v, u[two]]),
+        np.concatenate([weights, weights[two]]),
+    )
+
+
+def arcs_csr(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> sp.csr_matrix:
+    """An n x n adjacency of arcs u->v (parallel arcs keep the least weight)."""
     order = np.lexsort((w, v, u))
     u, v, w = u[order], v[order], w[order]
     first = np.ones(len(u), dtype=bool)
@@ -429,8 +447,18 @@ class StreetNetwork:
         speeds: np.ndarray = base * per_class[self.edge_class]
         return speeds
 
+    @property
+    def has_oneway(self) -> bool:
+        """Whether any edge may be driven one way only (then paths are directed)."""
+        return self.edge_oneway is not None and bool(self.edge_oneway.any())
+
     def graph(self, weights: np.ndarray) -> sp.csr_matrix:
-        """A symmetric CSR adjacency with one weight per edge (parallel edges: the least)."""
+        """A CSR adjacency with one weight per edge (parallel edges: the least): symmetric,
+        except that a one-way edge has only its arc from ``edge_u`` to ``edge_v``."""
+        if self.edge_oneway is not None and self.has_oneway:
+            return directed_csr(
+                self.node_count, self.edge_u, self.edge_v, weights, self.edge_oneway
+            )
         return undirected_csr(self.node_count, self.edge_u, self.edge_v, weights)
 
     @cached_property

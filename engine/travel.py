@@ -19,11 +19,12 @@ from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from engine.geo import haversine_between_m, haversine_matrix_m
 from engine.model import Location
-from engine.roads import StreetNetwork, period_of_hour, undirected_csr
+from engine.roads import StreetNetwork, arcs_csr, period_of_hour, undirected_csr
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,32 @@ class _Encoding:
         return t * self.time_unit_s, (packed - t * scale) * self.length_unit_m
 
 
+def _chain_blocks(net: StreetNetwork) -> tuple[np.ndarray, np.ndarray]:
+    """Per chain edge (in ``chains.edges`` order): counts before it, then it, of edges that
+    a one-way street forbids driving forwards (start to stop) and backwards: two arrays of
+    ``len(chains.edges) + 1`` running counts."""
+    chains = net.chains
+    assert net.edge_oneway is not None
+    flat = chains.edges
+    after = np.empty(len(flat), dtype=np.int64)  # the node each chain edge leads to
+    inner = np.flatnonzero(chains.node_chain >= 0)
+    after[chains.offsets[chains.node_chain[inner]] + chains.node_pos[inner] - 1] = inner
+    ends = chains.offsets[1:][chains.offsets[1:] > chains.offsets[:-1]] - 1
+    after[ends] = chains.stop[chains.offsets[1:] > chains.offsets[:-1]]
+    forward = net.edge_v[flat] == after
+    one = net.edge_oneway[flat]
+    zero = np.zeros(1, dtype=np.int64)
+    no_fwd = np.concatenate([zero, np.cumsum(one & ~forward)])
+    no_bwd = np.concatenate([zero, np.cumsum(one & forward)])
+    return no_fwd, no_bwd
+
+
 class _Period:
-    """One time-of-day period: packed edge weights, the junction graph, cached results."""
+    """One time-of-day period: packed edge weights, the junction graph, cached results.
+
+    On a network with one-way streets the junction graph is directed: a chain gives an
+    arc start->stop only if none of its edges is one-way the other way (and likewise back).
+    """
 
     def __init__(self, net: StreetNetwork, weights: np.ndarray) -> None:
         chains = net.chains
@@ -159,8 +184,26 @@ class _Period:
         self.junctions = np.unique(np.concatenate([chains.start, chains.stop]))
         a = np.searchsorted(self.junctions, chains.start)
         b = np.searchsorted(self.junctions, chains.stop)
-        loop = a == b
-        self.core = undirected_csr(len(self.junctions), a[~loop], b[~loop], self.chain_total[~loop])
+        keep = a != b
+        n = len(self.junctions)
+        self.directed = net.has_oneway
+        self.no_fwd = self.no_bwd = np.zeros(0, dtype=np.int64)
+        self.core_t: sp.csr_matrix | None = None
+        if self.directed:
+            self.no_fwd, self.no_bwd = _chain_blocks(net)
+            lo, hi = chains.offsets[:-1], chains.offsets[1:]
+            fwd = keep & (self.no_fwd[hi] == self.no_fwd[lo])
+            bwd = keep & (self.no_bwd[hi] == self.no_bwd[lo])
+            total = self.chain_total
+            self.core = arcs_csr(
+                n,
+                np.concatenate([a[fwd], b[bwd]]),
+                np.concatenate([b[fwd], a[bwd]]),
+                np.concatenate([total[fwd], total[bwd]]),
+            )
+            self.core_t = self.core.T.tocsr()  # searches towards a junction
+        else:
+            self.core = undirected_csr(n, a[keep], b[keep], self.chain_total[keep])
         # Junction-to-junction results, grown as new junctions are asked for: the first
         # ``count`` of ``nodes``, their results in ``packed`` (room to grow without a copy).
         self.forget()
@@ -259,7 +302,14 @@ class StreetNetworkTravelModel:
                 new_rows[lo : lo + len(rows)] = rows[:, known]
             packed = period.packed
             packed[k_old : len(known), : len(known)] = new_rows
-            packed[:k_old, k_old : len(known)] = new_rows[:, :k_old].T  # undirected graph
+            if not period.directed:
+                packed[:k_old, k_old : len(known)] = new_rows[:, :k_old].T
+            elif k_old:  # from the junctions known before to the new ones: search backwards
+                for lo in range(0, len(missing), self.batch):
+                    cols = dijkstra(
+                        period.core_t, directed=True, indices=missing[lo : lo + self.batch]
+                    )
+                    packed[:k_old, k_old + lo : k_old + lo + len(cols)] = cols[:, known[:k_old]].T
             period.count = len(known)
             period.pos[missing] = np.arange(k_old, k_old + len(missing))
             log.debug("%d new junctions in %.2f s", len(missing), time.perf_counter() - started)
@@ -269,20 +319,30 @@ class StreetNetworkTravelModel:
         return found
 
     def _chain_ends(
-        self, period: _Period, nodes: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        self, period: _Period, nodes: np.ndarray, leaving: bool
+    ) -> tuple[np.ndarray, ...]:
         """Per street node: its chain (-1 at a junction), the chain's two ends as compact
-        junction numbers, and the packed cost from the node to each end."""
+        junction numbers, the packed cost between the node and each end (from the node
+        when ``leaving``, else to it; inf where a one-way street forbids it), how far along
+        its chain it is and its place in ``chains.edges``."""
         chains = self.network.chains
         chain = chains.node_chain[nodes]
         inner = chain >= 0
         c = np.where(inner, chain, 0)
-        along = period.prefix[chains.offsets[c] + chains.node_pos[nodes]] - period.chain_base[c]
+        at = chains.offsets[c] + chains.node_pos[nodes]
+        along = period.prefix[at] - period.chain_base[c]
         ends_a = np.searchsorted(period.junctions, np.where(inner, chains.start[c], nodes))
         ends_b = np.searchsorted(period.junctions, np.where(inner, chains.stop[c], nodes))
         off_a = np.where(inner, along, 0.0)
         off_b = np.where(inner, period.chain_total[c] - along, 0.0)
-        return np.where(inner, chain, -1), ends_a, ends_b, off_a, off_b
+        if period.directed:
+            lo, hi = chains.offsets[c], chains.offsets[c + 1]
+            # towards the start (leaving) or from it (arriving) over the edges before
+            before = period.no_bwd if leaving else period.no_fwd
+            after = period.no_fwd if leaving else period.no_bwd
+            off_a = np.where(inner & (before[at] != before[lo]), np.inf, off_a)
+            off_b = np.where(inner & (after[hi] != after[at]), np.inf, off_b)
+        return np.where(inner, chain, -1), ends_a, ends_b, off_a, off_b, along, at
 
     def _node_matrix(
         self, period: _Period, nodes: np.ndarray, targets: np.ndarray | None = None
@@ -297,8 +357,8 @@ class StreetNetworkTravelModel:
         """
         square = targets is None
         targets = nodes if targets is None else targets
-        chain_s, sa, sb, s_off_a, s_off_b = self._chain_ends(period, nodes)
-        chain_t, ta, tb, t_off_a, t_off_b = self._chain_ends(period, targets)
+        chain_s, sa, sb, s_off_a, s_off_b, s_along, s_at = self._chain_ends(period, nodes, True)
+        chain_t, ta, tb, t_off_a, t_off_b, t_along, t_at = self._chain_ends(period, targets, False)
         from_j = np.unique(np.concatenate([sa, sb]))
         to_j = from_j if square else np.unique(np.concatenate([ta, tb]))
         core = self._junction_matrix(period, from_j, None if square else to_j)
@@ -311,7 +371,12 @@ class StreetNetworkTravelModel:
                 best = via if best is None else np.minimum(best, via)
         assert best is not None
         same = (chain_s[:, None] >= 0) & (chain_s[:, None] == chain_t[None, :])
-        direct = np.abs(s_off_a[:, None] - t_off_a[None, :])
+        direct = np.abs(s_along[:, None] - t_along[None, :])
+        if period.directed:  # along the chain only the way its one-way edges allow
+            i, j = s_at[:, None], t_at[None, :]
+            fwd, bwd = period.no_fwd, period.no_bwd
+            allowed = np.where(i <= j, fwd[j] == fwd[i], bwd[i] == bwd[j])
+            direct = np.where(allowed, direct, np.inf)
         best = np.where(same, np.minimum(best, direct), best)
         best[nodes[:, None] == targets[None, :]] = 0.0
         return best

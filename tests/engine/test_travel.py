@@ -178,3 +178,125 @@ def test_demo_sized_matrix_is_quick(net):
     m = StreetNetworkTravelModel(net).matrices(points, datetime(2026, 11, 24, 8, tzinfo=DENVER))
     assert time.perf_counter() - started < 15.0  # ~2.5 s here; generous for a busy machine
     assert np.isfinite(m.duration_s).all() and m.size == 430
+
+
+def _one_way_town(tmp_path) -> StreetNetwork:
+    """Two junctions A and B joined by a short one-way street A->B (three pieces), a long
+    two-way way round via C, a one-way street B->D->A drawn against its walk, and stubs."""
+    lon0, lat0 = -111.90, 40.70
+    step = 0.001
+
+    def pt(x: float, y: float) -> tuple[float, float]:
+        return (lon0 + x * step, lat0 + y * step)
+
+    a, b = pt(0, 0), pt(0, 3)
+    lines = [
+        [a, pt(0, 1)],  # one-way A -> B
+        [pt(0, 1), pt(0, 2)],
+        [pt(0, 2), b],
+        [a, pt(4, 0)],  # two-way round about C
+        [pt(4, 0), pt(4, 3)],
+        [pt(4, 3), b],
+        [b, pt(-2, 3)],  # one-way B -> D -> A, pieces drawn in driving order
+        [pt(-2, 3), pt(-2, 0)],
+        [pt(-2, 0), a],
+        [a, pt(0, -1)],  # stubs so A and B are junctions
+        [b, pt(0, 4)],
+    ]
+    oneway = [True, True, True, False, False, False, True, True, True, False, False]
+    geo = {"primary_column": "geometry", "columns": {"geometry": {"encoding": "WKB"}}}
+    table = pa.table(
+        {
+            "highway": ["residential"] * len(lines),
+            "oneway": oneway,
+            "geometry": shapely.to_wkb(shapely.linestrings(lines)).tolist(),
+        }
+    )
+    path = tmp_path / "oneway.parquet"
+    pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), path)
+    return StreetNetwork.load(path)
+
+
+def _node_points(net: StreetNetwork) -> list[Location]:
+    return [Location(float(a), float(b)) for a, b in zip(net.node_lat, net.node_lon, strict=True)]
+
+
+def test_one_way_street_is_driven_only_its_way(tmp_path):
+    """A->B takes the short one-way street; B->A must go round, and takes longer."""
+    town = _one_way_town(tmp_path)
+    assert town.has_oneway
+    a, b = Location(40.700, -111.900), Location(40.703, -111.900)
+    m = StreetNetworkTravelModel(town).matrices([a, b])
+    assert m.distance_m[0, 1] == pytest.approx(haversine_m(40.700, -111.9, 40.703, -111.9), 0.01)
+    assert m.duration_s[1, 0] > 1.5 * m.duration_s[0, 1]
+    assert m.distance_m[1, 0] > 1.5 * m.distance_m[0, 1]
+
+
+def test_one_way_matrix_matches_plain_dijkstra_between_every_node(tmp_path):
+    """Every node to every node, inside streets or at junctions, cold and grown point by
+    point, equals Dijkstra over the directed graph of all street pieces."""
+    town = _one_way_town(tmp_path)
+    points = _node_points(town)
+    seconds = town.graph(town.edge_length_m / (town.edge_speed_kmh(None) / 3.6))
+    nodes, _ = town.snap([p.lat for p in points], [p.lon for p in points])
+    ref = dijkstra(seconds, directed=True, indices=nodes)[:, nodes]
+    assert not np.allclose(ref, ref.T)
+    cold = StreetNetworkTravelModel(town).matrices(points)
+    assert np.allclose(cold.duration_s, ref, atol=0.05)
+    grown = StreetNetworkTravelModel(town)
+    for k in range(2, len(points) + 1):  # each new point joins the cached junctions
+        m = grown.matrices(points[:k])
+    assert np.array_equal(m.duration_s, cold.duration_s)
+    d, t = StreetNetworkTravelModel(town).matrices_between(points[3:], points[:5])
+    off = np.array([[i + 3 != j for j in range(5)] for i in range(len(points) - 3)])
+    assert np.array_equal(t[off], cold.duration_s[3:, :5][off])
+
+
+def test_route_polyline_goes_round_a_one_way_street(tmp_path):
+    """B->A is drawn round by the one-way street B->D->A, as long as the matrix says."""
+    town = _one_way_town(tmp_path)
+    a, b = Location(40.700, -111.900), Location(40.703, -111.900)
+    model = StreetNetworkTravelModel(town)
+    m = model.matrices([a, b])
+    for i, j in ((0, 1), (1, 0)):
+        line = model.route_polyline([[a, b][i], [a, b][j]])
+        drawn = sum(haversine_m(*line[k], *line[k + 1]) for k in range(len(line) - 1))
+        assert drawn == pytest.approx(m.distance_m[i, j], rel=0.005)
+    assert line[:, 1].min() < -111.901  # went west by D, not down the one-way street A->B
+
+
+def test_network_with_nothing_one_way_gives_the_same_matrix(net, street_points):
+    """The shipped city, with one-way data that marks nothing, plans exactly as without."""
+    import dataclasses
+
+    plain = StreetNetworkTravelModel(net).matrices(street_points)
+    marked = dataclasses.replace(net, edge_oneway=np.zeros(net.edge_count, dtype=bool))
+    assert not marked.has_oneway
+    again = StreetNetworkTravelModel(marked).matrices(street_points)
+    assert np.array_equal(plain.duration_s, again.duration_s)
+    assert np.array_equal(plain.distance_m, again.distance_m)
+
+
+def test_city_with_one_way_streets_matches_plain_dijkstra(net, street_points):
+    """The shipped city with a tenth of its streets made one-way: the matrix is asymmetric
+    and equals Dijkstra over every street piece, for the points that can reach each other."""
+    import dataclasses
+
+    rng = np.random.default_rng(5)
+    city = dataclasses.replace(net, edge_oneway=rng.random(net.edge_count) < 0.1)
+    lat = np.array([p.lat for p in street_points])
+    lon = np.array([p.lon for p in street_points])
+    nodes, access_m = city.snap(lat, lon)
+    seconds = city.graph(city.edge_length_m / (city.edge_speed_kmh(None) / 3.6))
+    ref = dijkstra(seconds, directed=True, indices=nodes)[:, nodes]
+    ok = np.ones(len(nodes), dtype=bool)
+    while not np.isfinite(ref[np.ix_(ok, ok)]).all():  # drop points stuck behind one-ways
+        stuck = (~np.isfinite(ref)).sum(axis=0) + (~np.isfinite(ref)).sum(axis=1)
+        ok[np.argmax(np.where(ok, stuck, -1))] = False
+    assert ok.sum() > 30
+    pts = [p for p, keep in zip(street_points, ok, strict=True) if keep]
+    ref = ref[np.ix_(ok, ok)] + (access_m[ok][:, None] + access_m[ok][None, :]) / 15.0 * 3.6
+    np.fill_diagonal(ref, 0.0)
+    m = StreetNetworkTravelModel(city).matrices(pts)
+    assert np.allclose(m.duration_s, ref, atol=0.5)
+    assert not np.allclose(m.duration_s, m.duration_s.T)
