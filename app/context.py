@@ -34,6 +34,7 @@ from app.settings import Settings, user_data_dir
 from app.store import SchemaError, StaleVersionError, Store
 from app.store.repository_exceptions import ACKNOWLEDGE, RESOLVE, exception_snapshot
 from app.sync.commands import exception_command
+from app.sync.conflict_view import ConflictView
 from app.sync.identity import desk_identity
 from app.sync.link import SyncLink
 from app.sync.session import local_copy_path
@@ -384,6 +385,11 @@ class AppContext(QObject):
     def resolve_conflict(self, exception_id: str, keep: str) -> None:
         """Settle a sync conflict: keep ``"mine"`` or ``"theirs"``; its exception is resolved."""
         self.link.resolve_conflict(exception_id, keep, actor=self.actor, now=self.now())
+
+    def conflict_view(self, exception_id: str) -> ConflictView | None:
+        """An open sync conflict laid out for the conflict dialog: both versions per route,
+        who stored the other version and when (None: no such open conflict)."""
+        return self.link.conflict_view(exception_id)
 
     def acknowledge_exception(self, exception_id: str) -> bool:
         """Acknowledge an exception: stored (who, when, in the change log), then shown.

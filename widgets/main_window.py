@@ -29,6 +29,8 @@ from app.exceptions.kinds import DeskExceptionType
 from app.exceptions.model import ExceptionsTableModel
 from app.jobs.runner import JobKind
 from app.secrets import redact_url
+from app.sync.conflict_view import conflict_view
+from widgets.conflict_dialog import ConflictDialog
 from widgets.depots_desk import DepotsDesk
 from widgets.dispatch_controller import DispatchController
 from widgets.exceptions_pane import ExceptionsPane
@@ -648,23 +650,11 @@ class MainWindow(QMainWindow):
         if self.context.headless:  # nobody to ask: the conflict stays open
             self.status.show("A sync conflict needs a person to choose")
             return
-        entry = self.board.get(exception_id)
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Sync conflict")
-        box.setText("Someone else changed these routes while your edit waited to be sent.")
-        box.setInformativeText(
-            (entry.exception.detail if entry else "")
-            + "\n\nKeep mine: your edit is made again on the stored version (the same "
-            "move, locks or plan; what the other person changed elsewhere stays), or you are "
-            "told why it no longer applies. Keep theirs: your edit is dropped and the stored "
-            "version stays on every desk."
-        )
-        mine = box.addButton("Keep mine", QMessageBox.ButtonRole.AcceptRole)
-        theirs = box.addButton("Keep theirs", QMessageBox.ButtonRole.RejectRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        keep = {mine: "mine", theirs: "theirs"}.get(box.clickedButton())
+        view = self.context.conflict_view(exception_id)
+        if view is None:  # resolved meanwhile (by this desk's sync) or not a conflict here
+            entry = self.board.get(exception_id)
+            view = conflict_view(entry.exception.detail if entry else "")
+        keep = ConflictDialog.ask(view, self)
         if keep is None:
             return
         try:

@@ -25,6 +25,7 @@ from app.store import StaleVersionError, Store, daycheck, open_store, repository
 from app.store.changelog import last_change_id
 from app.store.daycheck import DayProblem
 from app.sync.commands import Command, apply_command
+from app.sync.conflict_view import ConflictView
 from app.sync.offline import PlanBase
 from app.sync.outbox import REFRESH_ENTITY
 from app.sync.session import SyncSession, is_shared_url, local_copy_path
@@ -201,6 +202,11 @@ class SyncLink(QObject):
         self.session.resolve_conflict(exception_id, keep=keep, actor=actor)
         if self._board is not None:
             self._board.resolve(exception_id, now, actor)
+
+    def conflict_view(self, exception_id: str) -> ConflictView | None:
+        """Both versions of an open sync conflict, who stored the other and when (None:
+        no such open conflict)."""
+        return self.session.conflict_view(exception_id) if self.session is not None else None
 
     def submit(self, command: Command) -> None:
         """A command of this desk on the local copy and in the outbox (it waits there while

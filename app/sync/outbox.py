@@ -182,6 +182,8 @@ def _conflict_detail(
     detail: dict[str, Any] = {
         "reason": reason,
         "kind": command.kind,
+        "label": command.label,
+        "actor": command.actor,
         "mine": mine,
         "theirs": {rid: theirs.get(rid) for rid in sorted(shown)},
     }

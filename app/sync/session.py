@@ -29,6 +29,7 @@ from app.store import repository as repo
 from app.store.migrate import require_current
 from app.sync import outbox
 from app.sync.commands import SAVE_PLAN, SET_LOCKS, SET_ROUTE_STOPS, Command, PlanChange
+from app.sync.conflict_view import ConflictView, conflict_view
 from app.sync.offline import UNREACHABLE, OfflineDesk
 from app.sync.presence import Editor, Presence
 from app.sync.service import SyncService
@@ -272,6 +273,15 @@ class SyncSession(QObject):
     def editors(self) -> dict[str, list[Editor]]:
         """route id -> the other workstations editing it now (silent ones expire)."""
         return self.presence.editors() if self.presence is not None else {}
+
+    def conflict_view(self, exception_id: str) -> ConflictView | None:
+        """An open sync conflict laid out for the conflict dialog (None: not open here)."""
+        if self.desk is None:
+            return None
+        for row in self.desk.conflicts():
+            if row.id == exception_id:
+                return conflict_view(row.detail, row.suggested_action)
+        return None
 
     def conflict_exceptions(self, vehicle_of: dict[str, str]) -> list[LiveException]:
         """Open sync conflicts as exceptions for the board (``vehicle_of``: route -> vehicle)."""
