@@ -360,6 +360,7 @@ class MainWindow(QMainWindow):
         if not self.context.headless:
             self.save_layout()
         self.context.shutdown()
+        self.map_pane.shutdown()  # the web page goes before its profile, not at exit
         super().closeEvent(event)
 
     # -- reactions ----------------------------------------------------------------------

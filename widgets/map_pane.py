@@ -182,7 +182,7 @@ class MapPane(QWidget):
         self.view = QWebEngineView(self)
         self.page = QWebEnginePage(profile, self.view)
         profile.setParent(self)
-        self._profile = profile
+        self._profile: QWebEngineProfile | None = profile
         self._channel = QWebChannel(self.page)
         self._channel.registerObject("bridge", self._bridge)
         self.page.setWebChannel(self._channel)
@@ -360,7 +360,8 @@ class MapPane(QWidget):
             if shiboken6.isValid(self) and self._alive and callback is not None:
                 callback(result)
 
-        self.page.runJavaScript(script, 0, guarded)
+        if self._alive:
+            self.page.runJavaScript(script, 0, guarded)
 
     # -- internals -------------------------------------------------------------------------
     def _kind_of(self, ident: str) -> str | None:
@@ -606,6 +607,20 @@ class MapPane(QWidget):
         self._timer.stop()
         self._prepare_timer.stop()
         super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop drawing and delete the web view (and the page in it), then the page's
+        profile, now (idempotent). Left to the end of the process, Qt deletes what remains
+        in no set order, and a page outliving its profile crashes the exit."""
+        self._alive = False
+        self._timer.stop()
+        self._prepare_timer.stop()
+        view, profile = self.view, self._profile
+        self._profile = None
+        if view is not None and shiboken6.isValid(view):
+            shiboken6.delete(view)
+        if profile is not None and shiboken6.isValid(profile):
+            shiboken6.delete(profile)
 
 
 def _distance_to_path_m(lat: float, lon: float, path: list[list[float]]) -> float:
