@@ -94,6 +94,7 @@ class AppContext(QObject):
         )
         self.rules = RulesService(self.store, self.state, self.clock, self.board, self.live, self)
         self.release = ReleaseService(settings, self.store, self.state, self.clock, self.live, self)
+        self.release.use_jobs(self.jobs)
         self.day_jobs = DayJobs(
             self.state, self.jobs, self.clock, self.live, self.tiles,
             tile_url=settings.tile_url, parent=self,

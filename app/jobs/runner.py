@@ -39,6 +39,7 @@ class JobKind(enum.StrEnum):
     KPIS = "kpis"  # the day's KPIs read from the store (app.kpis)
     REPORT = "report"  # the day report's PDF and CSV
     LEARN = "learn"  # service times and travel factors learned from the stored days
+    RELEASE_GATE = "release-gate"  # the release gate of a large day (app.release.service)
 
 
 @dataclass

@@ -179,11 +179,15 @@ class ReleaseDesk:
         self._ctx = (key, ctx)
         return ctx
 
+    def is_large(self, day: DayInput) -> bool:
+        """Whether the gate of ``day`` evaluates each route on its own legs."""
+        return day_points(day, self.depot_id) > self.max_points
+
     def gate_context(self, day: DayInput, plan: Plan) -> DayContext | RouteLegs:
         """What the gate evaluates routes with: the whole-day context on a day of at most
         ``max_points`` points, else each route on its own legs (a 2,000-vehicle day would
         need an all-pairs matrix of 24,000 points, several GB)."""
-        if day_points(day, self.depot_id) <= self.max_points:
+        if not self.is_large(day):
             return self.context(day, plan)
         if self._legs is not None and self._legs[0] == id(day):
             return self._legs[1]

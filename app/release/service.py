@@ -81,6 +81,7 @@ class ReleaseService(QObject):
         self._refresh_timer.setInterval(150)
         self._refresh_timer.timeout.connect(self.refresh)
         self._published.connect(self._on_published)
+        self.jobs: Any = None  # a JobRunner: large days' gates are checked off the main thread
         state.sig_changed.connect(self._on_state_changed)
 
     # -- opening the day ---------------------------------------------------------------
@@ -143,20 +144,53 @@ class ReleaseService(QObject):
 
     def refresh(self) -> None:
         """Check the gate again on the plan as shown, with what the store knows of loading,
-        overrides, what was sent and confirmed, and when routes left."""
+        overrides, what was sent and confirmed, and when routes left.
+
+        A large day (each route on its own legs, see ``ReleaseDesk.gate_context``) is
+        checked by a background job when the service has ``jobs``: the board shows the last
+        gate meanwhile, and a result overtaken by a newer plan change is dropped."""
         desk, plan, index = self.desk, self.state.plan, self.state.index
         if desk is None or plan is None or index is None:
             return
+        now, seen, day = self.clock.now(), self._seen(), index.day
+        if self.jobs is not None and desk.is_large(day):
+            from app.jobs.runner import JobKind
+
+            self.jobs.submit(JobKind.RELEASE_GATE,
+                             lambda _cancel, _progress: self._check(desk, day, plan, now, seen))  # fmt: skip
+            return
+        self._apply(self._check(desk, day, plan, now, seen))
+
+    def _check(self, desk: ReleaseDesk, day: Any, plan: Plan, now: datetime,
+               seen: Mapping[str, VehicleSeen]) -> tuple:  # fmt: skip
+        """The gate, what drivers were sent and confirmed, and punctuality (any thread)."""
         try:
-            self.gate = desk.gate(now=self.clock.now(), day=index.day, plan=plan,
-                                  seen=self._seen())  # fmt: skip
+            gate = desk.gate(now=now, day=day, plan=plan, seen=seen)
             ids = [r.id for r in plan.routes]
             with self.store.read_session() as s:
-                self.drivers = DriverView(rel.last_publications(s, ids), rel.last_acks(s, ids))
-            self.punctuality = desk.punctuality()
+                drivers = DriverView(rel.last_publications(s, ids), rel.last_acks(s, ids))
+            return gate, drivers, desk.punctuality(), ""
         except Exception as exc:  # the board says so; the day goes on
             log.exception("release gate failed")
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            return None, None, None, f"{type(exc).__name__}: {exc}"
+
+    def use_jobs(self, jobs: Any) -> None:
+        """Check large days' gates on ``jobs`` (a ``JobRunner``) instead of the main thread."""
+        self.jobs = jobs
+        jobs.sig_job_done.connect(self._on_job_done)
+
+    def _on_job_done(self, kind: Any, result: object) -> None:
+        from app.jobs.runner import JobKind
+
+        if kind is JobKind.RELEASE_GATE and isinstance(result, tuple):
+            self._apply(result)
+
+    def _apply(self, result: tuple) -> None:
+        gate, drivers, punctuality, error = result
+        if error:
+            self.last_error = error
+        else:
+            self.gate, self.drivers, self.punctuality = gate, drivers, punctuality
         if self.inbox is not None:
             known, before = self._known(), self.inbox.decoder.known.sent_version
             sent = dict(known.sent_version)
