@@ -43,10 +43,37 @@ class RouteSides:
 
 
 def _marks(side: tuple[str, ...] | None, other: tuple[str, ...] | None, only: str) -> list[str]:
+    """A stop missing from ``other`` is ``only``; a stop in both is "moved" when it is off
+    the longest sequence both versions keep in the same order (one stop moved to the front
+    marks that stop, not every stop after it)."""
     side, other = side or (), other or ()
-    where = {oid: i for i, oid in enumerate(other)}
-    return [only if oid not in where else ("moved" if where[oid] != i else "")
-            for i, oid in enumerate(side)]  # fmt: skip
+    kept = _in_order(side, other)
+    others = set(other)
+    return [only if oid not in others else ("" if oid in kept else "moved") for oid in side]
+
+
+def _in_order(one: tuple[str, ...], two: tuple[str, ...]) -> set[str]:
+    """The stops of the longest common subsequence of both (the same set whichever side
+    asks: ties are broken on the sorted pair)."""
+    a, b = sorted((one, two))
+    in_a, in_b = set(a), set(b)
+    a, b = tuple(o for o in a if o in in_b), tuple(o for o in b if o in in_a)
+    n, m = len(a), len(b)
+    table = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            table[i][j] = (table[i + 1][j + 1] + 1 if a[i] == b[j]
+                           else max(table[i + 1][j], table[i][j + 1]))  # fmt: skip
+    kept, i, j = set(), 0, 0
+    while i < n and j < m:
+        if a[i] == b[j]:
+            kept.add(a[i])
+            i, j = i + 1, j + 1
+        elif table[i + 1][j] >= table[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return kept
 
 
 @dataclass(frozen=True)

@@ -66,12 +66,21 @@ def test_a_stop_at_another_place_is_highlighted(qtbot) -> None:
     )  # fmt: skip
     dialog = ConflictDialog(view)
     qtbot.addWidget(dialog)
-    assert dialog.highlighted("mine") == [("A", "moved"), ("B", "moved")]
-    assert dialog.highlighted("theirs") == [("B", "moved"), ("A", "moved"), ("D", "only stored")]
+    # A and B swapped: one of them moved, the same one marked on both sides.
+    assert dialog.highlighted("mine") == [("A", "moved")]
+    assert dialog.highlighted("theirs") == [("A", "moved"), ("D", "only stored")]
     assert "not known" in dialog.who_label.text()
     # A route the edit did not touch: the stored stops, nothing highlighted.
     assert "(your edit leaves this route as it was)" in column(dialog.mine_table, 2)
     assert "E" in column(dialog.theirs_table, 2)
+
+
+def test_one_stop_moved_to_the_end_marks_only_that_stop(qtbot) -> None:
+    view = ConflictView((RouteSides("R1", ("O7", "O4", "O5", "O6"), ("O4", "O5", "O6", "O7")),))
+    dialog = ConflictDialog(view)
+    qtbot.addWidget(dialog)
+    assert dialog.highlighted("mine") == [("O7", "moved")]
+    assert dialog.highlighted("theirs") == [("O7", "moved")]
 
 
 @pytest.mark.parametrize(("button", "choice"), [("mine_button", "mine"),
