@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 import shapely
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 log = logging.getLogger(__name__)
@@ -525,6 +526,36 @@ class StreetNetwork:
         dist, nodes = self._tree.query(np.column_stack([x, y]))
         k = self.projection.scale_factor(np.atleast_1d(lat), np.atleast_1d(lon))
         return nodes.astype(np.int64), dist / k
+
+    @cached_property
+    def drivable_nodes(self) -> np.ndarray | None:
+        """With one-way streets: the nodes of the largest part where every node reaches every
+        other and back (a one-way street out of the extract's edge leads nowhere); None when
+        nothing is one-way (every node is)."""
+        if not self.has_oneway:
+            return None
+        _, labels = connected_components(
+            self.graph(self.edge_length_m), directed=True, connection="strong"
+        )
+        found: np.ndarray = np.flatnonzero(labels == np.argmax(np.bincount(labels)))
+        return found
+
+    @cached_property
+    def _drivable_tree(self) -> cKDTree:
+        nodes = self.drivable_nodes
+        assert nodes is not None
+        return cKDTree(np.column_stack([self.node_x[nodes], self.node_y[nodes]]))
+
+    def snap_drivable(
+        self, lat: npt.ArrayLike, lon: npt.ArrayLike
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`snap`, onto the nearest node a vehicle can both reach and leave."""
+        if self.drivable_nodes is None:
+            return self.snap(lat, lon)
+        x, y = self.projection.forward(np.atleast_1d(lat), np.atleast_1d(lon))
+        dist, at = self._drivable_tree.query(np.column_stack([x, y]))
+        k = self.projection.scale_factor(np.atleast_1d(lat), np.atleast_1d(lon))
+        return self.drivable_nodes[at].astype(np.int64), dist / k
 
     @cached_property
     def _edge_lines(self) -> np.ndarray:

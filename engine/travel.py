@@ -231,7 +231,8 @@ class StreetNetworkTravelModel:
     """Fastest paths over a street network, with speeds for the departure's time of day.
 
     Each point is snapped to its nearest street node and reaches it in a straight line at
-    ``access_speed_kmh``; a point further than ``max_access_m`` from any street is refused.
+    ``access_speed_kmh`` (with one-way streets: the nearest node that can be both reached
+    and left, see ``StreetNetwork.drivable_nodes``); a point further than ``max_access_m`` from any street is refused.
     Paths run over the junction graph (chains of street segments
     between junctions, about a fifth of the nodes); one Dijkstra run per new junction fills
     the matrix, and results are cached per time-of-day period, so adding a point to a known
@@ -388,7 +389,7 @@ class StreetNetworkTravelModel:
         if not points:
             return np.zeros((0, 2))
         lat, lon = _latlon(points)
-        snapped, _ = self.network.snap(lat, lon)
+        snapped, _ = self.network.snap_drivable(lat, lon)
         name, hour = self.period(depart)
         with self._lock:
             period = self._period(name, hour)
@@ -427,7 +428,7 @@ class StreetNetworkTravelModel:
         if new:
             lat = np.fromiter((k[0] for k in new), dtype=np.float64, count=len(new))
             lon = np.fromiter((k[1] for k in new), dtype=np.float64, count=len(new))
-            nodes, access = self.network.snap(lat, lon)
+            nodes, access = self.network.snap_drivable(lat, lon)
             found = dict(zip(new, zip(nodes.tolist(), access.tolist(), strict=True), strict=True))
             if len(known) + len(new) <= SNAP_MEMO:
                 known.update(found)

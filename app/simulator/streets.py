@@ -156,7 +156,7 @@ class TwinRoads:
         hit = self._snapped.get(key)
         if hit is None:
             assert self.net is not None
-            nodes, dist = self.net.snap(loc.lat, loc.lon)
+            nodes, dist = self.net.snap_drivable(loc.lat, loc.lon)
             hit = self._snapped[key] = (int(nodes[0]), float(dist[0]))
         return hit
 

@@ -202,8 +202,9 @@ def _one_way_town(tmp_path) -> StreetNetwork:
         [pt(-2, 0), a],
         [a, pt(0, -1)],  # stubs so A and B are junctions
         [b, pt(0, 4)],
+        [pt(0, 4), pt(0, 6)],  # one-way out to where the extract ends: no way back
     ]
-    oneway = [True, True, True, False, False, False, True, True, True, False, False]
+    oneway = [True, True, True, False, False, False, True, True, True, False, False, True]
     geo = {"primary_column": "geometry", "columns": {"geometry": {"encoding": "WKB"}}}
     table = pa.table(
         {
@@ -218,7 +219,11 @@ def _one_way_town(tmp_path) -> StreetNetwork:
 
 
 def _node_points(net: StreetNetwork) -> list[Location]:
-    return [Location(float(a), float(b)) for a, b in zip(net.node_lat, net.node_lon, strict=True)]
+    """A point at every node a vehicle can both reach and leave."""
+    nodes = net.drivable_nodes
+    assert nodes is not None and len(nodes) == net.node_count - 1
+    lat, lon = net.node_lat[nodes], net.node_lon[nodes]
+    return [Location(float(a), float(b)) for a, b in zip(lat, lon, strict=True)]
 
 
 def test_one_way_street_is_driven_only_its_way(tmp_path):
@@ -278,25 +283,34 @@ def test_network_with_nothing_one_way_gives_the_same_matrix(net, street_points):
 
 
 def test_city_with_one_way_streets_matches_plain_dijkstra(net, street_points):
-    """The shipped city with a tenth of its streets made one-way: the matrix is asymmetric
-    and equals Dijkstra over every street piece, for the points that can reach each other."""
+    """The shipped city with a tenth of its streets made one-way at random (many dead ends
+    only enterable or only leavable): points snap to streets a van can reach and leave, the
+    matrix is asymmetric and equals Dijkstra over every street piece."""
     import dataclasses
 
     rng = np.random.default_rng(5)
     city = dataclasses.replace(net, edge_oneway=rng.random(net.edge_count) < 0.1)
     lat = np.array([p.lat for p in street_points])
     lon = np.array([p.lon for p in street_points])
-    nodes, access_m = city.snap(lat, lon)
+    nodes, access_m = city.snap_drivable(lat, lon)
     seconds = city.graph(city.edge_length_m / (city.edge_speed_kmh(None) / 3.6))
     ref = dijkstra(seconds, directed=True, indices=nodes)[:, nodes]
-    ok = np.ones(len(nodes), dtype=bool)
-    while not np.isfinite(ref[np.ix_(ok, ok)]).all():  # drop points stuck behind one-ways
-        stuck = (~np.isfinite(ref)).sum(axis=0) + (~np.isfinite(ref)).sum(axis=1)
-        ok[np.argmax(np.where(ok, stuck, -1))] = False
-    assert ok.sum() > 30
-    pts = [p for p, keep in zip(street_points, ok, strict=True) if keep]
-    ref = ref[np.ix_(ok, ok)] + (access_m[ok][:, None] + access_m[ok][None, :]) / 15.0 * 3.6
+    plain, _ = city.snap(lat, lon)
+    assert (plain != nodes).any()  # some nearest nodes lie behind one-ways: not snapped to
+    assert np.isfinite(ref).all()
+    ref += (access_m[:, None] + access_m[None, :]) / 15.0 * 3.6
     np.fill_diagonal(ref, 0.0)
-    m = StreetNetworkTravelModel(city).matrices(pts)
+    m = StreetNetworkTravelModel(city).matrices(street_points)
     assert np.allclose(m.duration_s, ref, atol=0.5)
     assert not np.allclose(m.duration_s, m.duration_s.T)
+
+
+def test_point_past_a_one_way_dead_end_snaps_where_a_van_can_turn_back(tmp_path):
+    """The end of a one-way street leading out of the map is not a trap: its point is
+    reached from the nearest street a van can also leave, and the trip there and back is
+    finite."""
+    town = _one_way_town(tmp_path)
+    end, a = Location(40.706, -111.900), Location(40.700, -111.900)
+    m = StreetNetworkTravelModel(town).matrices([a, end])
+    assert np.isfinite(m.duration_s).all()
+    assert m.distance_m[0, 1] == pytest.approx(haversine_m(40.7, -111.9, 40.706, -111.9), 0.01)
