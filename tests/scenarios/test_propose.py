@@ -28,6 +28,7 @@ def test_a_dispatcher_proposes_a_move_and_a_supervisor_accepts_it(qtbot, desk, t
     dana = desk("dispatcher", "dana", simulate=False)
     sam = desk("supervisor", "sam", simulate=False)
     ctx = dana.context
+    dana.dispatcher.ask = lambda _title, _text: True  # an overloaded van: propose it anyway
     timeline = dana.timeline_pane
     order_id, source_id, target_id = _open_stop_to_move(ctx, timeline)
     bar = timeline._bars[order_id]
