@@ -16,9 +16,6 @@ from engine.rules import ExceptionChanges, LiveException, Severity
 
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
-#: ``show_entries`` updates the rows in place up to this many changes; more reload the table.
-INCREMENTAL_MAX = 300
-
 
 @dataclass(frozen=True)
 class BoardEntry:
@@ -129,19 +126,13 @@ class ExceptionBoard(QObject):
         return True
 
     def show_entries(self, entries: list[BoardEntry]) -> None:
-        """Replace every entry at once (a recorded day shown at one moment): one signal —
-        nothing when nothing changed, only the changed and new ones when none is gone and
-        they are few (a replay playing or stepping on), else a reload."""
+        """Replace every entry at once (a recorded day shown at one moment): one signal,
+        none when nothing changed. (Row-by-row updates were measured slower than one reload
+        of a 2,000-vehicle day's table.)"""
         new = {e.id: e for e in entries}
         old, self._entries = self._entries, new
-        if old.keys() - new.keys():
+        if old.keys() != new.keys() or any(old[k] != e for k, e in new.items()):
             self._emit(None)
-            return
-        changed = frozenset(k for k, e in new.items() if old.get(k) != e)
-        if len(changed) > INCREMENTAL_MAX:
-            self._emit(None)
-        elif changed:
-            self._emit(changed)
 
     def clear(self) -> None:
         self._entries.clear()
