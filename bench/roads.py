@@ -10,6 +10,7 @@ times a cold 400-point street matrix on the imported network (points on streets)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -30,6 +31,11 @@ def write_pbf(path: Path, copies: int) -> int:
 
     net = StreetNetwork.load(DEMO_CITY_NETWORK)
     lines = net.edge_polylines
+    # The import makes motorways one-way: join the copies where a van can come and go.
+    motorway = np.char.startswith(np.asarray(net.classes, dtype=str), "motorway")
+    directed = dataclasses.replace(net, edge_oneway=motorway[net.edge_class])
+    core = directed.drivable_nodes
+    assert core is not None
     width = net.bounds.east - net.bounds.west + 0.01
     writer = osmium.SimpleWriter(str(path))
     node_id, way_id, nodes_written, joint = 1, 1, 0, 0
@@ -38,6 +44,8 @@ def write_pbf(path: Path, copies: int) -> int:
         ids: dict[tuple[int, int], int] = {}
         lat = np.round(lines.lat, 7)
         lon = np.round(lines.lon + shift, 7)
+        end_lat, end_lon = np.round(net.node_lat[core], 7), np.round(net.node_lon[core] + shift, 7)
+        ends = {(int(a * 1e7), int(b * 1e7)) for a, b in zip(end_lat, end_lon, strict=True)}
         way_nodes: list[list[int]] = []
         for e in range(len(lines.offsets) - 1):
             refs = []
@@ -58,10 +66,10 @@ def write_pbf(path: Path, copies: int) -> int:
                 writer.add_way(Way(id=way_id, nodes=refs, tags=tags))
                 way_id += 1
         if k:  # join this copy to the previous one: a road between their nearest corners
-            west = min(ids.items(), key=lambda kv: kv[0][1])
+            west = min((kv for kv in ids.items() if kv[0] in ends), key=lambda kv: kv[0][1])
             writer.add_way(Way(id=way_id, nodes=[joint, west[1]], tags={"highway": "primary"}))
             way_id += 1
-        joint = max(ids.items(), key=lambda kv: kv[0][1])[1]
+        joint = max((kv for kv in ids.items() if kv[0] in ends), key=lambda kv: kv[0][1])[1]
     writer.close()
     return nodes_written
 
