@@ -409,6 +409,8 @@ class DayJobs(QObject):
                     self.live.watch(self.state.plan)
             case BasemapTiles() | DragPrepared() | None:
                 pass
+            case _ if kind is JobKind.RELEASE_GATE:
+                pass  # release control takes its own (app.release.service)
             case _:
                 log.warning("job %s returned %r, which nothing takes", kind, type(result))
 
