@@ -577,12 +577,11 @@ class DispatchService:
         try:
             return self._shown(lambda: commit(plan))
         except StaleVersionError:
-            if scope is not None:
-                raise
-            # A fleet-wide re-plan checks every route of the day, whose versions move on by
-            # status alone all day (release control, the dock, trackers leaving the depot).
+            # A re-plan's routes' versions move on by status alone all day (deliveries merged
+            # into the shown plan, release control, the dock, trackers leaving the depot).
             # Checked again by what a re-plan changes — stops, locks, planned times — on the
-            # plan shown when it was accepted (a copy: no versions, so compared by content).
+            # plan shown when it was accepted (a copy: no versions, so compared by content);
+            # another desk's edit of those routes is still refused.
             return self._shown(lambda: commit(replace(plan)))
 
     # -- the one write path --------------------------------------------------------------
