@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QInputDialog, QMenu
 
+from app.day.opening import list_depot_choices
 from app.tower.feed import TowerFeed
 from widgets.control_tower import ControlTowerWindow
 
@@ -71,7 +72,7 @@ class DepotsDesk(QObject):
             ctx.sig_status.emit("Select a stop first, or find the order (Ctrl+F)")
             return False
         if target_id is None:
-            others = [(d, n) for d, n in ctx.depot_choices() if d != ctx.depot_id]
+            others = [(d, n) for d, n in list_depot_choices(ctx.store) if d != ctx.depot_id]
             if not others:
                 ctx.sig_status.emit("There is no other depot in this database")
                 return False
@@ -91,7 +92,7 @@ class DepotsDesk(QObject):
     def choose_depot(self) -> str | None:
         """Ask which depot to open; the window reopens on it."""
         ctx = self.window.context
-        choices = ctx.depot_choices()
+        choices = list_depot_choices(ctx.store)
         if not choices:
             return None
         labels = [f"{name} ({depot_id})" for depot_id, name in choices]
@@ -142,7 +143,7 @@ class DepotsDesk(QObject):
         if self.tower is None:
             ctx = self.window.context
             local = ctx.store if ctx.sync is not None else None
-            feed = TowerFeed(ctx.tower_store, clock=ctx.now, local=local, parent=self)
+            feed = TowerFeed(ctx.tower.store, clock=ctx.now, local=local, parent=self)
             self.tower = ControlTowerWindow(feed, ctx.depot_id, self.window)
             self.tower.sig_open_depot.connect(self.window.sig_open_depot)
         self.tower.show()

@@ -169,7 +169,7 @@ class DispatchController(QObject):
                                                  target_route_id) if r))  # fmt: skip
         if routes and routes != self._announced:
             self._announced = routes
-            self.context.announce_editing(routes)
+            self.context.link.announce_editing(routes)
 
     def drag_ended(self) -> None:
         self._announced = ()

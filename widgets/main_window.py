@@ -378,9 +378,9 @@ class MainWindow(QMainWindow):
             status.set_field("broker", f"Broker: {shown}", not waiting, detail)
         else:
             status.set_field("broker", f"Broker: {shown}", not online, detail)
-        database = ctx.database_label()
+        database = ctx.link.database_label()
         status.set_field("database", f"Database: {database}", "offline" in database)
-        status.set_field("outbox", f"Outbox: {ctx.outbox_pending()} pending")
+        status.set_field("outbox", f"Outbox: {ctx.link.outbox_pending()} pending")
         travel = ctx.travel
         if travel is not None:
             status.set_field(
@@ -483,7 +483,7 @@ class MainWindow(QMainWindow):
         self._editing_timer = QTimer(self)  # a drag given up without a drop ends here
         self._editing_timer.setSingleShot(True)
         self._editing_timer.setInterval(30_000)
-        self._editing_timer.timeout.connect(lambda: ctx.announce_editing(None))
+        self._editing_timer.timeout.connect(lambda: ctx.link.announce_editing(None))
         for pane in (self.timeline_pane, self.map_pane):
             pane.sig_stop_drag_started.connect(self._on_stop_drag_started)
             pane.sig_stop_dropped.connect(lambda _ids, _route: self._editing_done())
@@ -494,16 +494,16 @@ class MainWindow(QMainWindow):
     def _on_stop_drag_started(self, order_ids: list) -> None:
         route = self._route_of("stop", order_ids[0]) if order_ids else None
         if route:
-            self.context.announce_editing(route)
+            self.context.link.announce_editing(route)
             self._editing_timer.start()
 
     def _editing_done(self) -> None:
         self._editing_timer.stop()
         self.dispatcher.drag_ended()
-        self.context.announce_editing(None)
+        self.context.link.announce_editing(None)
 
     def _refresh_editors(self) -> None:
-        editors = self.context.editors()
+        editors = self.context.link.editors()
         self.routes_model.set_editors(editors)
         self.timeline_pane.set_editors(editors)
 
@@ -600,8 +600,8 @@ class MainWindow(QMainWindow):
         that refuses says so and the row stays as it was."""
         try:
             if resolve:
-                return self.context.resolve_exception(exception_id)
-            return self.context.acknowledge_exception(exception_id)
+                return self.context.exceptions.resolve(exception_id)
+            return self.context.exceptions.acknowledge(exception_id)
         except Exception as exc:
             log.warning("storing %s of %s failed: %s", "resolve" if resolve else
                         "acknowledge", exception_id, exc)  # fmt: skip

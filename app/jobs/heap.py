@@ -22,6 +22,8 @@ import time
 
 from PySide6.QtCore import QObject, QTimer
 
+from app.jobs.runner import JobKind, JobRunner
+
 log = logging.getLogger(__name__)
 
 YOUNG_THRESHOLD = 20_000  # allocations between young collections (CPython default: 700)
@@ -52,3 +54,13 @@ class HeapKeeper(QObject):
             (time.perf_counter() - t0) * 1000,
             gc.get_freeze_count(),
         )
+
+    def follow(self, jobs: JobRunner) -> HeapKeeper:
+        """Also settle whenever ``jobs`` has finished its last background job."""
+        self._jobs = jobs
+        jobs.sig_job_finished.connect(self._settle_when_idle)
+        return self
+
+    def _settle_when_idle(self, _kind: JobKind) -> None:
+        if self._jobs.is_idle():
+            self.settle()

@@ -11,7 +11,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.store import Store, repository
 from app.store import repository_kpis as rk
@@ -26,6 +26,10 @@ from engine.learning import (
     learn_travel_factors,
 )
 from engine.model import Location
+
+if TYPE_CHECKING:
+    from app.jobs.day import DayJobs
+    from app.telemetry.session import LiveSession
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +125,23 @@ def learn_from_store(
                                             learned.service.to_json(),
                                             learned.travel.to_json()), actor=actor)  # fmt: skip
     return learned.summary() + f" in {time.perf_counter() - started:.1f} s"
+
+
+def use_learned(store: Store, depot_id: str, day_jobs: DayJobs, live: LiveSession) -> str:
+    """Plans, re-plans and live ETAs use the depot's learned service times and travel
+    factors once it has them (``python main.py kpis learn``); returns what to tell the user
+    ("" without a profile)."""
+    learned = load_learned(store, depot_id)
+    day_jobs.learned = learned
+    live.service_profile = learned.service if learned is not None else None
+    if learned is None:
+        return ""
+    live.travel_sigma = learned.travel.sigma_log
+    live.service_sigma = learned.service.sigma_log
+    return (
+        f"Plans and ETAs use what {learned.days} recorded days taught "
+        f"({learned.first_day} to {learned.last_day})"
+    )
 
 
 def load_learned(store: Store, depot_id: str) -> Learned | None:

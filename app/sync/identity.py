@@ -42,6 +42,16 @@ class Identity:
         """The status bar's text, e.g. ``dana · dispatcher``."""
         return f"{self.user} · {self.role}"
 
+    def plan_refusal(self, replaces: bool) -> str:
+        """Why planning the whole day is refused ("" when it is not): replacing a plan (or
+        any plan on a shared database) is a supervisor's."""
+        if self.role == "supervisor" or not replaces:
+            return ""
+        return (
+            f"Plan the day replaces the whole plan: a supervisor action; "
+            f"{self.user} works as a dispatcher"
+        )
+
     @property
     def tooltip(self) -> str:
         checked = {

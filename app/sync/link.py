@@ -13,25 +13,31 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
+from app.day.opening import OpenedDay, open_depot_day
 from app.day.state import ChangeSource, DayChanges, DayState
 from app.dispatch.service import DispatchService, diff_changes
 from app.dispatch.stop_results import merge_stop_states
 from app.exceptions.board import ExceptionBoard
 from app.settings import Settings, user_data_dir
-from app.store import StaleVersionError, Store, daycheck, open_store, repository
+from app.store import SchemaError, StaleVersionError, Store, daycheck, open_store, repository
 from app.store.changelog import last_change_id
 from app.store.daycheck import DayProblem
 from app.sync.commands import Command, apply_command
 from app.sync.conflict_view import ConflictView
+from app.sync.identity import Identity, desk_identity
 from app.sync.offline import PlanBase
 from app.sync.outbox import REFRESH_ENTITY
 from app.sync.session import SyncSession, is_shared_url, local_copy_path
 from app.sync.status import SyncStatus
 from app.telemetry.state import StopState
 from engine.model import Plan
+
+if TYPE_CHECKING:
+    from app.jobs.day import PlannedDay
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +85,48 @@ class SyncLink(QObject):
         self.day_problems: list[DayProblem] = []
 
     # -- setting up ---------------------------------------------------------------------
+    def identity(self) -> Identity:
+        """Who works here and as what: the shared database says, else the user's profile
+        (the last identity the database confirmed is remembered beside the local copy)."""
+        shared_url = self.session.shared_url if self.session is not None else None
+        remember = local_copy_path(user_data_dir(), self.settings.workstation_id)
+        identity = desk_identity(self.settings, shared_url, remember.with_suffix(".identity.json"))
+        if self.session is not None:
+            self.session.user = identity.user
+        return identity
+
     def open_shared(self) -> Store | None:
         """The shared database to read the day from at start; None without one, or when
         it is unreachable (the local copy of an earlier start serves)."""
         return self.session.open_shared() if self.session is not None else None
+
+    def open_day(
+        self, settings: Settings, *, role: str, actor: str
+    ) -> tuple[OpenedDay | None, str]:
+        """The depot and day to open, with what to tell the user ("" nothing). With a shared
+        database the day is read (and the demo seeded, a supervisor's import) there; the
+        local copy takes it on attach. Unreachable: the local copy of an earlier start."""
+        try:
+            shared = self.open_shared()
+        except SchemaError as exc:  # the administrator has not upgraded the shared database
+            log.error("%s", exc)
+            return None, str(exc)
+        may_seed = self.session is None or (shared is not None and role == "supervisor")
+        try:
+            opened = open_depot_day(shared or self.store, settings, may_seed=may_seed, actor=actor)
+        finally:
+            if shared is not None:
+                shared.close()
+        if opened is None:
+            return None, (
+                "No depot yet: import one with `python main.py import FOLDER`"
+                if may_seed
+                else "No depot yet on the shared database: a supervisor imports one"
+                if shared is not None
+                else "The shared database is unreachable and this workstation has no "
+                "local copy of a day yet: connect it once"
+            )
+        return opened, f"Loaded the demo day: {opened.seeded} orders" if opened.seeded else ""
 
     def attach(
         self,
@@ -103,6 +147,18 @@ class SyncLink(QObject):
         planning it (a shared database: this desk waits and shows that plan)."""
         return self.session.claim_first_plan(actor) if self.session is not None else None
 
+    def first_plan(self, actor: str, identity: Identity) -> str:
+        """Who plans an unplanned day: "" this desk (then it plans), else what to tell the
+        user. On a desk of its own whoever opens it; on a shared database a supervisor's
+        (the database refuses a dispatcher's plan_day), once: another desk may be at it."""
+        if identity.role != "supervisor" and self.session is not None:
+            return (
+                f"The day has no plan yet: planning the day is a supervisor's; "
+                f"{identity.user} works as a dispatcher"
+            )
+        holder = self.claim_first_plan(actor)
+        return "" if holder is None else f"Another desk is planning the day ({holder}): waiting"
+
     def check_day(self, depot_id: str, day: date) -> list[DayProblem]:
         """The shown day's broken invariants in this workstation's store (an order on two
         routes ...), kept for the status bar; ``python main.py db check --repair`` repairs."""
@@ -111,6 +167,17 @@ class SyncLink(QObject):
         for problem in self.day_problems:
             log.warning("day check: %s %s: %s", problem.depot_id, problem.day, problem.text)
         return self.day_problems
+
+    def day_problem(self, depot_id: str, day: date) -> str:
+        """:meth:`check_day` told as one line for the status bar ("" when the day is sound)."""
+        problems = self.check_day(depot_id, day)
+        if not problems:
+            return ""
+        more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+        return (
+            f"The stored plan of {day} is broken ({problems[0].text}{more}): "
+            "repair it with `python main.py db check --repair`"
+        )
 
     def on_day_changed(self, changes: DayChanges) -> None:
         """After a command: replay its outbox entry now."""
@@ -129,6 +196,29 @@ class SyncLink(QObject):
 
             with self.store.session() as session:  # through the command applier's checks
                 apply_command(session, plan_command(session, plan, actor=actor, based_on=based_on))
+
+    def store_fresh_plan(
+        self, planned: PlannedDay, dispatch: DispatchService, *, actor: str
+    ) -> tuple[str, bool]:
+        """A fresh plan: stored (and queued for the shared database), then shown through
+        ``dispatch``. Returns (what to tell the user, whether a stored plan is now shown)."""
+        based_on = (planned.base_plan, planned.base_versions or {})
+        try:
+            self.save_plan(planned.plan, actor=actor, based_on=based_on)
+        except StaleVersionError as exc:  # the day changed while it was planned: not stored
+            log.info("fresh plan not stored: %s", exc)
+            if planned.base_plan is None and getattr(exc, "actual_plan", None):
+                # Another desk's first plan landed first: that one is the day's, shown here.
+                dispatch.show_stored_plan(fallback=None)
+                self.note_versions()
+                return "Another desk stored the day's plan first: showing it", True
+            return (
+                "The plan was not stored: the day changed while it was being planned "
+                f"({exc}). Plan the day again to include the change."
+            ), False
+        dispatch.show_stored_plan(fallback=planned.plan)  # remembers versions
+        self.note_versions()
+        return planned.summary, True
 
     def note_versions(self) -> None:
         """The local copy's versions as the day state shows them now (after a save)."""

@@ -7,7 +7,7 @@ Qt-free on purpose: the web view's URL scheme handler (in ``widgets``) asks a
 from app.tiles.basemap import BasemapRenderer, StreetLines, render_basemap
 from app.tiles.mbtiles import TileCache, lonlat_to_tile, tile_bounds, tiles_covering
 from app.tiles.service import TileService, TileSource
-from app.tiles.setup import open_tile_service
+from app.tiles.setup import open_desk_tiles, open_tile_service
 
 __all__ = [
     "BasemapRenderer",
@@ -16,6 +16,7 @@ __all__ = [
     "TileService",
     "TileSource",
     "lonlat_to_tile",
+    "open_desk_tiles",
     "open_tile_service",
     "render_basemap",
     "tile_bounds",

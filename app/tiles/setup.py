@@ -72,3 +72,13 @@ def draw_network(service: TileService, network: object) -> bool:
         service.cache.set_metadata(basemap=stamp)
     service.renderer = BasemapRenderer(lines)
     return True
+
+
+def open_desk_tiles(tile_url: str) -> TileService:
+    """The window's map tiles: from the configured tile server, else drawn from the demo
+    city's street network."""
+    from app.settings import user_data_dir
+    from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
+
+    network = StreetNetwork.load(DEMO_CITY_NETWORK) if DEMO_CITY_NETWORK.exists() else None
+    return open_tile_service(user_data_dir(), tile_url, network)

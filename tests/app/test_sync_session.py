@@ -160,10 +160,10 @@ def conflicts_on_board(context: AppContext) -> list:
 def test_a_move_on_one_workstation_shows_on_the_other(qtbot, desks) -> None:
     """A reassign on desk A appears in desk B's plan by itself, within seconds."""
     a, b = desks
-    assert a.database_label() == "PostgreSQL online"
+    assert a.link.database_label() == "PostgreSQL online"
     move(a, "O0", "R1")
     qtbot.waitUntil(lambda: route_of(b, "O0") == "R1", timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: a.outbox_pending() == 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: a.link.outbox_pending() == 0, timeout=WAIT_MS)
     assert route_of(a, "O0") == "R1"
 
 
@@ -172,15 +172,15 @@ def test_offline_edit_waits_then_lands_once(qtbot, desks, server, shared_url) ->
     after the restart it lands exactly once and B sees it."""
     a, b = desks
     server.stop_immediate()  # every connection dies at once, as when the server goes
-    qtbot.waitUntil(lambda: "offline" in a.database_label(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "offline" in a.link.database_label(), timeout=WAIT_MS)
     move(a, "O1", "R2")
     assert route_of(a, "O1") == "R2"
-    qtbot.waitUntil(lambda: a.outbox_pending() == 1, timeout=WAIT_MS)
-    assert a.database_label() == "PostgreSQL offline"
+    qtbot.waitUntil(lambda: a.link.outbox_pending() == 1, timeout=WAIT_MS)
+    assert a.link.database_label() == "PostgreSQL offline"
     server.restart()
-    qtbot.waitUntil(lambda: a.outbox_pending() == 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: a.link.outbox_pending() == 0, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: route_of(b, "O1") == "R2", timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: "online" in a.database_label(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "online" in a.link.database_label(), timeout=WAIT_MS)
     keys = outbox_keys(shared_url)
     assert len(keys) == len(set(keys)) == 1  # 0 lost, 0 applied twice
     assert not conflicts_on_board(a) and not conflicts_on_board(b)
@@ -193,13 +193,13 @@ def test_overlapping_offline_edits_become_one_conflict(qtbot, desks, server, kee
     it and both workstations end up with the kept version."""
     a, b = desks
     server.stop_immediate()  # every connection dies at once, as when the server goes
-    qtbot.waitUntil(lambda: "offline" in a.database_label(), timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: "offline" in b.database_label(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "offline" in a.link.database_label(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "offline" in b.link.database_label(), timeout=WAIT_MS)
     b.sync.desk.work_offline = True  # B replays second
     move(a, "O4", "R0")
     move(b, "O0", "R1")  # also rewrites R0 and R1
     server.restart()
-    qtbot.waitUntil(lambda: a.outbox_pending() == 0 and "online" in a.database_label(),
+    qtbot.waitUntil(lambda: a.link.outbox_pending() == 0 and "online" in a.link.database_label(),
                     timeout=WAIT_MS)  # fmt: skip
     b.sync.desk.work_offline = False
     b.sync.poke()
@@ -207,7 +207,7 @@ def test_overlapping_offline_edits_become_one_conflict(qtbot, desks, server, kee
     assert not conflicts_on_board(a)
     entry = conflicts_on_board(b)[0]
     assert "yours" in entry.exception.detail and "stored" in entry.exception.detail
-    assert "sync conflict" in b.database_label()
+    assert "sync conflict" in b.link.database_label()
     qtbot.waitUntil(lambda: route_of(b, "O4") == "R0" and route_of(b, "O0") == "R0",
                     timeout=WAIT_MS)  # fmt: skip
     b.resolve_conflict(entry.id, keep)
@@ -219,7 +219,7 @@ def test_overlapping_offline_edits_become_one_conflict(qtbot, desks, server, kee
     for context in (a, b):
         qtbot.waitUntil(lambda c=context: (route_of(c, "O0"), route_of(c, "O4")) == kept,
                         timeout=WAIT_MS)  # fmt: skip
-    assert b.outbox_pending() == 0 and not conflicts_on_board(a)
+    assert b.link.outbox_pending() == 0 and not conflicts_on_board(a)
 
 
 def test_outbox_rows_match_the_commands(qtbot, desks, shared_url) -> None:
@@ -248,11 +248,11 @@ def test_a_workstation_restarted_offline_opens_its_local_copy(
         again.start()
         assert again.state.plan is not None and not again.jobs.is_running("plan")
         assert [r.order_ids for r in again.state.routes] == shown
-        assert again.database_label() == "PostgreSQL offline"
+        assert again.link.database_label() == "PostgreSQL offline"
         move(again, "O3", "R2")
-        qtbot.waitUntil(lambda: again.outbox_pending() == 1, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: again.link.outbox_pending() == 1, timeout=WAIT_MS)
         server.restart()
-        qtbot.waitUntil(lambda: again.outbox_pending() == 0, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: again.link.outbox_pending() == 0, timeout=WAIT_MS)
         assert outbox_keys(shared_url) and len(outbox_keys(shared_url)) == 1
     finally:
         again.shutdown()
@@ -267,15 +267,15 @@ def test_a_lock_made_offline_reaches_the_other_workstation(qtbot, desks, server)
     after the restart the other workstation shows the stop locked."""
     a, b = desks
     server.stop_immediate()
-    qtbot.waitUntil(lambda: "offline" in a.database_label(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "offline" in a.link.database_label(), timeout=WAIT_MS)
     a.dispatch.set_locked(a.state.plan, ["O5"], True)  # written and shown by the service
-    qtbot.waitUntil(lambda: a.outbox_pending() == 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: a.link.outbox_pending() == 1, timeout=WAIT_MS)
     with a.store.read_session() as s:
         (row,) = s.scalars(select(OutboxRow)).all()
     assert row.command["kind"] == "set_locks" and set(row.base_versions) == {"R1"}
     assert "O5" not in locked_on(b)
     server.restart()
-    qtbot.waitUntil(lambda: a.outbox_pending() == 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: a.link.outbox_pending() == 0, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: "O5" in locked_on(b), timeout=WAIT_MS)
     assert locked_on(a) == locked_on(b) == {"O5"}
     assert not conflicts_on_board(a) and not conflicts_on_board(b)

@@ -237,7 +237,7 @@ def test_on_a_shared_database_an_acknowledgement_reaches_it_and_survives_a_resta
     exception_id = _worst_row(window)
     QTest.mouseClick(pane.button("ack"), Qt.MouseButton.LeftButton)
     assert ctx.board.get(exception_id).acknowledged_by == ctx.actor
-    qtbot.waitUntil(lambda: ctx.outbox_pending() == 0, timeout=30_000)
+    qtbot.waitUntil(lambda: ctx.link.outbox_pending() == 0, timeout=30_000)
     shared = open_store(postgres_url, migrate=False)
     try:
         with shared.read_session() as s:

@@ -54,7 +54,7 @@ def test_a_dispatchers_desk_works_as_its_database_user(
         plan = context.state.plan
         order = plan.routes[0].order_ids[0]
         context.dispatch.set_locked(plan, [order], True)
-        qtbot.waitUntil(lambda: context.outbox_pending() == 0, timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: context.link.outbox_pending() == 0, timeout=WAIT_MS)
 
         def locked_there() -> bool:
             with admin.read_session() as s:

@@ -88,7 +88,7 @@ def test_other_workstations_editor_shows_on_the_route(
         row = model.row_of("R1")
 
         def shown() -> str:
-            bob.announce_editing("R1")  # repeated: the first may go before Ann listens
+            bob.link.announce_editing("R1")  # repeated: the first may go before Ann listens
             qtbot.wait(200)
             return model.index(row, EDITING_COLUMN).data()
 
@@ -98,11 +98,11 @@ def test_other_workstations_editor_shows_on_the_route(
         assert model.index(row, 0).data().endswith("✎ bob@desk-bob")
         assert window.timeline_pane.row_label("R1").endswith("✎ bob@desk-bob")
         # A drag holds both routes: the one it came from and the one it is over.
-        bob.announce_editing(("R1", "R2"))
+        bob.link.announce_editing(("R1", "R2"))
         qtbot.waitUntil(lambda: model.index(model.row_of("R2"), EDITING_COLUMN).data()
                         == "bob@desk-bob", timeout=WAIT_MS)  # fmt: skip
         assert window.timeline_pane.row_label("R2").endswith("✎ bob@desk-bob")
-        bob.announce_editing(None)
+        bob.link.announce_editing(None)
         qtbot.waitUntil(lambda: model.index(row, EDITING_COLUMN).data() == "", timeout=WAIT_MS)
         assert "✎" not in window.timeline_pane.row_label("R1")
     finally:
@@ -147,13 +147,13 @@ def test_dragging_a_stop_on_the_map_shows_its_route_as_edited_elsewhere(
             " originalEvent: new MouseEvent('mousedown', {shiftKey: true})});"
             "dd.map.fire('mousemove', {latlng: L.latLng(at.lat, at.lng - 0.006)});"
         )
-        qtbot.waitUntil(lambda: bob.editors().get(route) == "ann@desk-ann", timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: bob.link.editors().get(route) == "ann@desk-ann", timeout=WAIT_MS)
         with qtbot.waitSignal(pane.sig_stop_dropped_at, timeout=WAIT_MS):
             pane.run_js(
                 "var at = dd.stops['O5'].layer.getLatLng();"
                 "dd.map.fire('mouseup', {latlng: L.latLng(at.lat, at.lng - 0.006)});"
             )
-        qtbot.waitUntil(lambda: route not in bob.editors(), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: route not in bob.link.editors(), timeout=WAIT_MS)
         assert route_of(window.context, "O5") == route  # dropped on no route: not moved
     finally:
         bob.shutdown()
@@ -181,7 +181,7 @@ def test_a_dispatcher_is_told_a_move_needs_a_supervisor(qtbot, dispatcher_window
     assert errors and errors[0][0] == "Not allowed for your role"
     assert "supervisor" in errors[0][1]
     assert "Not allowed for your role" in window.status.text
-    assert context.outbox_pending() == 0
+    assert context.link.outbox_pending() == 0
     assert not any(
         e.exception.type == DeskExceptionType.SYNC_CONFLICT for e in context.board.entries()
     )
