@@ -1,146 +1,43 @@
-"""How dispatcher commands reach the store: version checks, one transaction, one audit row.
-
-The store has no separate audit table: its ``change_log`` (actor, time, before, after,
-written in the same transaction as the change) is the audit log. Each command adds one
-``command`` row naming what was done, by whom and in which role, with every affected
-route's orders and version before and after; the store adds its own ``route`` / ``plan``
-rows with the full before and after of each route.
-"""
+"""How dispatcher commands reach the store: one command through the applier
+(``app.store.route_write``: version checks, one transaction, one audit row)."""
 
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from app.store import Store, repository
+from app.store import Store
 from app.store import commands as applier
-from app.store.changelog import log_change
-from app.store.commands import CommandRefused, StaleRouteError, is_history
-from app.store.convert import order_from_snapshot, order_snapshot
-from app.store.models import ChangeLogRow
-from engine.model import Order, Plan, Route, Stop, Unassigned
+from app.store.commands import CommandRefused, StaleRouteError
+from app.store.route_write import (
+    AUDIT_ENTITY,
+    ROUTE_WRITE,
+    AuditEntry,
+    CommandRecord,
+    OrderEdits,
+    RouteWrite,
+    WriteHook,
+    Written,
+    read_audit,
+)
+from engine.model import Plan, Route, Unassigned
 
 log = logging.getLogger(__name__)
 
-AUDIT_ENTITY = "command"
-ROUTE_WRITE = "route_write"  # the applier's kind of a dispatcher's command on the desk's store
-
-__all__ = ["CommandRefused", "StaleRouteError"]
-
-
-@dataclass(frozen=True)
-class OrderEdits:
-    """Order rows a command writes beside its routes, in the same transaction: ``put``
-    (stored, inserted or updated, and open), ``cancel`` ((order id, reason): the order
-    leaves the day, stays stored as cancelled) and ``move`` (orders stored with another
-    depot: they leave this depot's day for that one's, open). Empty: the command touches
-    no order."""
-
-    put: tuple[Order, ...] = ()
-    cancel: tuple[tuple[str, str], ...] = ()
-    move: tuple[Order, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.put or self.cancel or self.move)
-
-    @property
-    def ids(self) -> frozenset[str]:
-        return frozenset(
-            {o.id for o in self.put} | {oid for oid, _ in self.cancel} | {o.id for o in self.move}
-        )
-
-    @property
-    def leaving(self) -> frozenset[str]:
-        """Orders this takes out of the day (off every route, out of the unassigned list)."""
-        return frozenset(oid for oid, _ in self.cancel) | {o.id for o in self.move}
-
-    def apply(self, session: Session, actor: str) -> None:
-        from app.store import repository_orders
-
-        if self.put or self.move:
-            repository.upsert_orders(session, [*self.put, *self.move], actor=actor)
-        for order in (*self.put, *self.move):
-            repository_orders.set_order_status(session, order.id, repository_orders.OPEN,
-                                               actor=actor)  # fmt: skip
-        for oid, reason in self.cancel:
-            repository_orders.set_order_status(session, oid, repository_orders.CANCELLED,
-                                               actor=actor, reason=reason)  # fmt: skip
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "put": [order_snapshot(o) for o in self.put],
-            "cancel": [[oid, reason] for oid, reason in self.cancel],
-            "move": [order_snapshot(o) for o in self.move],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> OrderEdits:
-        if not data:
-            return cls()
-        return cls(
-            put=tuple(order_from_snapshot(o) for o in data.get("put") or ()),
-            cancel=tuple((str(oid), str(reason)) for oid, reason in data.get("cancel") or ()),
-            move=tuple(order_from_snapshot(o) for o in data.get("move") or ()),
-        )
-
-    def day_orders(self, orders: Sequence[Order]) -> tuple[Order, ...]:
-        """The day's orders after these edits."""
-        gone = self.ids
-        return (*(o for o in orders if o.id not in gone), *self.put)
-
-
-@dataclass(frozen=True)
-class CommandRecord:
-    """A written command as plain data, for an outbox: which routes now serve which orders
-    (in sequence), the route versions it was based on (every route it checked), and its key
-    (= the audit row's id). ``command`` is the audit's name of it (``reassign``, ``lock``,
-    ``accept``, ``undo`` ...); ``locks`` the stops whose lock it changed (order id ->
-    locked). A ``whole`` save also carries the routes as written, the routes dropped, the
-    plan's unassigned orders after it and whether every route of the day was checked."""
-
-    key: str
-    depot_id: str
-    day: date
-    routes: dict[str, tuple[str, ...]]
-    base_versions: dict[str, int]
-    actor: str
-    label: str
-    whole: bool  # the day's plan was saved (new or dropped routes, unassigned orders)
-    command: str = ""
-    locks: dict[str, bool] = field(default_factory=dict)
-    plan_id: str = ""
-    written: tuple[Route, ...] = ()
-    drop: tuple[str, ...] = ()
-    unassigned: tuple[Unassigned, ...] = ()
-    check_all: bool = False
-    orders: OrderEdits = field(default_factory=OrderEdits)
-    before: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the routes' stops before
-    times: dict[str, tuple[datetime | None, datetime | None]] = field(default_factory=dict)
-
-
-WriteHook = Callable[[Session, CommandRecord], None]
-
-
-@dataclass(frozen=True)
-class Written:
-    """What a write left in the store: the day's plan, its route versions, the replaced
-    routes (as stored just before) and the unassigned orders before."""
-
-    plan: Plan
-    versions: dict[str, int]
-    replaced: tuple[Route, ...]
-    added: tuple[str, ...]
-    unassigned_before: tuple[Unassigned, ...]
-    command_id: str
-    whole: bool = False
-    written: tuple[Route, ...] = ()
+__all__ = [
+    "AUDIT_ENTITY",
+    "ROUTE_WRITE",
+    "AuditEntry",
+    "CommandRecord",
+    "CommandRefused",
+    "OrderEdits",
+    "RouteWrite",
+    "StaleRouteError",
+    "WriteHook",
+    "Written",
+    "read_audit",
+]
 
 
 class VersionBook:
@@ -156,110 +53,6 @@ class VersionBook:
 
     def get(self, plan: Plan) -> dict[str, int] | None:
         return next((v for p, v in reversed(self._items) if p is plan), None)
-
-
-def _merge_stops(route: Route, stored_stops: Mapping[str, tuple[str, Stop]]) -> Route:
-    """Never undo what happened meanwhile: a stop served in the store stays served there."""
-    kept: list[Stop] = []
-    rest: list[Stop] = []
-    for stop in route.stops:
-        where, now = stored_stops.get(stop.order_id, (None, None))
-        if now is not None and is_history(now):
-            if where != route.id:
-                raise CommandRefused(
-                    f"stop {stop.order_id} was {now.status} on route {where} meanwhile; "
-                    "a served stop cannot move"
-                )
-            kept.append(now)
-        else:
-            (kept if is_history(stop) else rest).append(stop)
-    return replace(route, stops=(*kept, *rest))
-
-
-def _unassigned(
-    merged: Sequence[Route],
-    old: Sequence[Unassigned],
-    new: Sequence[Unassigned] | None,
-    leaving: frozenset[str] = frozenset(),
-) -> tuple[Unassigned, ...]:
-    on_route = {o for r in merged for o in r.order_ids} | leaving
-    items = {u.order_id: u for u in (*old, *(new or ())) if u.order_id not in on_route}
-    return tuple(items.values())
-
-
-def _merged(
-    stored: Plan,
-    routes: Sequence[Route],
-    drop: Sequence[str],
-    unassigned: Sequence[Unassigned] | None,
-    whole: bool,
-    leaving: frozenset[str] = frozenset(),
-) -> tuple[dict[str, Route], Plan]:
-    """The routes to write (stops merged with what happened meanwhile) and the day's plan
-    after the write. Without ``whole`` a route keeps its stored times, status and driver."""
-    stored_stops = {s.order_id: (r.id, s) for r in stored.routes for s in r.stops}
-    by_id = {r.id: r for r in stored.routes}
-    new = {r.id: _merge_stops(r, stored_stops) for r in routes}
-    for rid in {*new, *drop}:
-        served = [s.order_id for s in by_id[rid].stops if is_history(s)] if rid in by_id else []
-        kept = new[rid].order_ids if rid in new and rid not in drop else ()
-        lost = [o for o in served if o not in kept]
-        if lost:
-            raise CommandRefused(f"stops {lost} were served on route {rid}; they stay there")
-    if not whole:
-        missing = [rid for rid in new if rid not in by_id]
-        if missing or drop:
-            raise CommandRefused(f"routes {missing or list(drop)} need a whole-plan save")
-        new = {rid: replace(by_id[rid], stops=r.stops) for rid, r in new.items()}
-    merged = [new.get(r.id, r) for r in stored.routes if r.id not in drop]
-    merged += [r for rid, r in new.items() if rid not in by_id]
-    try:
-        result = replace(
-            stored,
-            routes=tuple(merged),
-            unassigned=_unassigned(merged, stored.unassigned, unassigned, leaving),
-        )
-    except ValueError as exc:
-        raise CommandRefused(f"the routes do not fit together: {exc}") from exc
-    still = sorted(leaving & {o for r in result.routes for o in r.order_ids})
-    if still:
-        raise CommandRefused(f"orders {still} leave the day but are still on a route")
-    return new, result
-
-
-@dataclass(frozen=True)
-class RouteWrite:
-    """A dispatcher's command on this desk's store, as the applier takes it (see
-    ``write_routes`` for the fields)."""
-
-    plan: Plan
-    routes: tuple[Route, ...]
-    actor: str
-    audit: dict[str, Any]
-    base_versions: Mapping[str, int] | None
-    check_ids: tuple[str, ...] = ()
-    check_all: bool = False
-    drop: tuple[str, ...] = ()
-    unassigned: tuple[Unassigned, ...] | None = None
-    whole: bool = False
-    expect: tuple[Route, ...] | None = None
-    on_write: WriteHook | None = None
-    orders: OrderEdits = field(default_factory=OrderEdits)
-    key: str = field(default_factory=lambda: uuid.uuid4().hex)
-    kind: str = ROUTE_WRITE
-
-    @property
-    def depot_id(self) -> str:
-        return self.plan.depot_id
-
-    @property
-    def day(self) -> date:
-        return self.plan.day
-
-    @property
-    def name(self) -> str:
-        """The audit's name of the command (``reassign``, ``lock``, ``accept`` ...)."""
-        return str(self.audit.get("command", ""))
 
 
 def write_routes(
@@ -304,135 +97,3 @@ def write_routes(
         written: Written = applier.apply(s, command).result
     log.info("%s by %s: %s", audit.get("command"), actor, audit.get("label", ""))
     return written
-
-
-def _write(s: Session, command: RouteWrite) -> applier.Applied:
-    """The applier's handler of ``RouteWrite``: check, merge, write, audit."""
-    plan, routes, orders, actor = command.plan, command.routes, command.orders, command.actor
-    drop, audit, command_id = command.drop, command.audit, command.key
-    stored = repository.load_plan(s, plan.depot_id, plan.day)
-    versions = repository.route_versions(s, plan.depot_id, plan.day)
-    if stored is None or stored.id != plan.id:
-        raise StaleRouteError(routes[0].id if routes else plan.id, None)
-    ids = {r.id for r in routes}
-    checked = {*ids, *drop, *command.check_ids}
-    if command.check_all:
-        checked |= {*versions, *(r.id for r in plan.routes)}
-    expected = None if command.expect is None else {r.id: r for r in command.expect}
-    applier.check_versions(sorted(checked), versions, command.base_versions, shown=plan.routes,
-                           stored=stored.routes, expect=expected)  # fmt: skip
-    new, result = _merged(stored, routes, drop, command.unassigned, command.whole,
-                          orders.leaving)  # fmt: skip
-    orders.apply(s, actor)
-    by_id = {r.id: r for r in stored.routes}
-    whole = command.whole or result.unassigned != stored.unassigned
-    if whole:
-        repository.save_plan(s, result, actor=actor, base_versions=versions)
-    else:
-        for rid, route in new.items():
-            if route != by_id[rid]:
-                repository.update_route_stops(
-                    s, rid, route.stops, base_version=versions[rid], actor=actor
-                )
-    after = repository.route_versions(s, plan.depot_id, plan.day)
-    touched = sorted({*ids, *drop})
-    stored_stops = {st.order_id: st for r in stored.routes for st in r.stops}
-    locks = {
-        st.order_id: st.locked
-        for r in new.values()
-        for st in r.stops
-        if st.locked != getattr(stored_stops.get(st.order_id), "locked", False)
-    }
-    if command.on_write is not None:
-        record = CommandRecord(
-            key=command_id, depot_id=plan.depot_id, day=plan.day,
-            routes={rid: new[rid].order_ids if rid in new else () for rid in touched},
-            base_versions={rid: versions[rid] for rid in sorted(checked) if rid in versions},
-            actor=actor, label=str(audit.get("label", "")), whole=whole,
-            command=str(audit.get("command", "")), locks=locks, plan_id=result.id,
-            written=tuple(r for r in result.routes if r.id in ids), drop=tuple(drop),
-            unassigned=result.unassigned, check_all=command.check_all, orders=orders,
-            before={rid: by_id[rid].order_ids for rid in touched if rid in by_id},
-            times={st.order_id: (st.planned_arrival, st.planned_departure)
-                   for r in new.values() for st in r.stops},
-        )  # fmt: skip
-        command.on_write(s, record)
-    before_doc: dict[str, Any] = {
-        "routes": {rid: _route_doc(by_id.get(rid), versions.get(rid)) for rid in touched}
-    }
-    after_doc = {
-        **audit,
-        "routes": {rid: _route_doc(new.get(rid), after.get(rid)) for rid in touched},
-    }
-    if result.unassigned != stored.unassigned:
-        before_doc["unassigned"] = [u.order_id for u in stored.unassigned]
-        after_doc["unassigned"] = [u.order_id for u in result.unassigned]
-    if orders:
-        after_doc["order_edits"] = orders.to_json()
-    log_change(s, AUDIT_ENTITY, command_id, "insert", actor=actor, before=before_doc,
-               after=after_doc)  # fmt: skip
-    written = Written(
-        plan=result,
-        versions=after,
-        replaced=tuple(by_id[rid] for rid in sorted(ids | set(drop)) if rid in by_id),
-        added=tuple(rid for rid in sorted(ids) if rid not in by_id),
-        unassigned_before=stored.unassigned,
-        command_id=command_id,
-        whole=whole,
-        written=tuple(r for r in result.routes if r.id in ids),
-    )
-    return applier.Applied(
-        stored.routes, stored.unassigned, result.routes, result.unassigned, after,
-        unlocked=frozenset(oid for oid, on in locks.items() if not on),
-        leaving=orders.leaving, result=written,
-    )  # fmt: skip
-
-
-applier.register(ROUTE_WRITE, _write)
-
-
-def _route_doc(route: Route | None, version: int | None) -> dict[str, Any] | None:
-    if route is None:
-        return None
-    return {"vehicle_id": route.vehicle_id, "version": version, "orders": list(route.order_ids),
-            "locked": [s.order_id for s in route.stops if s.locked]}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One command of the audit log: who, when, what, and the routes before and after."""
-
-    command_id: str
-    actor: str
-    origin: str
-    at: datetime
-    command: str
-    role: str
-    label: str
-    before: dict[str, Any]
-    after: dict[str, Any]
-
-
-def read_audit(store: Store, limit: int = 200) -> list[AuditEntry]:
-    """The newest ``limit`` commands, newest first."""
-    with store.read_session() as s:
-        rows = s.scalars(
-            select(ChangeLogRow)
-            .where(ChangeLogRow.entity == AUDIT_ENTITY)
-            .order_by(ChangeLogRow.id.desc())
-            .limit(limit)
-        ).all()
-        return [
-            AuditEntry(
-                command_id=r.entity_id,
-                actor=r.actor,
-                origin=r.origin,
-                at=r.at,
-                command=(r.after or {}).get("command", ""),
-                role=(r.after or {}).get("role", ""),
-                label=(r.after or {}).get("label", ""),
-                before=r.before or {},
-                after=r.after or {},
-            )
-            for r in rows
-        ]
