@@ -109,11 +109,12 @@ def test_other_workstations_editor_shows_on_the_route(
         bob.shutdown()
 
 
-def test_dragging_a_stop_announces_its_route(qtbot, window) -> None:
+def test_dragging_a_stop_announces_its_route(qtbot, window, monkeypatch) -> None:
     """A drag started on the timeline tells the others which route is being edited."""
     context = window.context
     announced: list = []
-    context.announce_editing = announced.append  # what the window asks the context to say
+    # What the window asks the sync link to say (presence lives on context.link).
+    monkeypatch.setattr(context.link, "announce_editing", announced.append)
     window.timeline_pane.sig_stop_drag_started.emit(["O5"])
     source = context.state.plan.route_of("O5").id
     target = next(r.id for r in context.state.plan.routes if r.id != source)
