@@ -16,7 +16,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -186,8 +186,24 @@ class ReleasePane(QWidget):
         return [self._route_ids[r] for r in rows if r < len(self._route_ids)]
 
     def select_route(self, route_id: str) -> None:
+        """Select exactly this route (and show its checks), whatever keys are held down."""
         if route_id in self._route_ids:
-            self.routes_table.selectRow(self._route_ids.index(route_id))
+            self._select_rows([self._route_ids.index(route_id)])
+
+    def _select_rows(self, rows: list[int]) -> None:
+        # QTableView.selectRow reads the keyboard's modifiers on a multi-select table: with
+        # Shift held it extends from a stale anchor and can select nothing, with Ctrl it
+        # toggles. Selecting through the model selects these rows and only these.
+        table = self.routes_table
+        model, chosen = table.model(), table.selectionModel()
+        selection = QItemSelection()
+        for row in rows:
+            selection.select(model.index(row, 0), model.index(row, model.columnCount() - 1))
+        chosen.select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        if rows:
+            chosen.setCurrentIndex(
+                model.index(rows[0], 0), QItemSelectionModel.SelectionFlag.NoUpdate
+            )
 
     def selected_check(self) -> str:
         rows = {i.row() for i in self.checks_table.selectedIndexes()}
@@ -328,10 +344,9 @@ class ReleasePane(QWidget):
         if not self._sized and self._route_ids:
             table.resizeColumnsToContents()
             self._sized = True
-        table.clearSelection()
-        for rid in selected:
-            if rid in self._route_ids:
-                table.selectRow(self._route_ids.index(rid))
+        self._select_rows(
+            [self._route_ids.index(rid) for rid in selected if rid in self._route_ids]
+        )
         table.blockSignals(False)
 
     def _show_checks(self, route_id: str) -> None:
