@@ -46,7 +46,7 @@ from app.dispatch.preview import (
     preview_reassign,
 )
 from app.dispatch.replan import replan_job
-from app.dispatch.stop_results import merge_stop_states
+from app.dispatch.stop_results import keep_stop_results, merge_stop_states
 from app.dispatch.store import (
     AuditEntry,
     CommandRecord,
@@ -632,8 +632,17 @@ class DispatchService:
             # Both versions for the user to choose from: what this command wanted, and the
             # day as stored now (remembered with its versions, so a retry on it may pass).
             exc.ours = tuple(routes)  # type: ignore[attr-defined]
-            exc.theirs = self.load_plan(plan.depot_id, plan.day)  # type: ignore[attr-defined]
+            theirs = self.load_plan(plan.depot_id, plan.day)
+            if theirs is not None:  # stored now, with the stop results already shown
+                kept = keep_stop_results(plan, theirs)
+                if kept is not theirs:
+                    self._book.remember(kept, self._book.get(theirs) or {})
+                theirs = kept
+            exc.theirs = theirs  # type: ignore[attr-defined]
             raise
+        # The plan read back from the store has no stop results (they are shown, not
+        # stored): the served stops stay served in what the command shows.
+        written = replace(written, plan=keep_stop_results(plan, written.plan))
         self._book.remember(written.plan, written.versions)
         self._contexts.apply(written.plan)  # the kept engine context follows every command
         undo = UndoRecord(

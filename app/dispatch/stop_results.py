@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from app.telemetry.state import StopState
-from engine.model import Plan
+from engine.model import Plan, StopStatus
 
 
 def _dt(ts: float | None) -> datetime | None:
@@ -36,3 +36,29 @@ def merge_stop_states(plan: Plan, stops: Mapping[str, StopState]) -> tuple[Plan,
             changed.add(route.id)
         routes.append(replace(route, stops=tuple(new_stops)) if route.id in changed else route)
     return (replace(plan, routes=tuple(routes)) if changed else plan), frozenset(changed)
+
+
+def keep_stop_results(shown: Plan, plan: Plan) -> Plan:
+    """``plan`` (as stored after a command) with the stop results ``shown`` already had:
+    stop results are laid over the shown plan, not stored, so a command's plan read back
+    from the store would otherwise show served stops as planned. A stop keeps its result
+    only on the route it had it on."""
+    results = {
+        (r.id, s.order_id): s for r in shown.routes for s in r.stops
+        if s.status is not StopStatus.PLANNED
+    }  # fmt: skip
+    if not results:
+        return plan
+    routes = []
+    changed = False
+    for route in plan.routes:
+        stops = []
+        for stop in route.stops:
+            had = results.get((route.id, stop.order_id))
+            if had is not None and stop.status is StopStatus.PLANNED:
+                stop = replace(stop, status=had.status, actual_arrival=had.actual_arrival,
+                               actual_departure=had.actual_departure)  # fmt: skip
+                changed = True
+            stops.append(stop)
+        routes.append(replace(route, stops=tuple(stops)))
+    return replace(plan, routes=tuple(routes)) if changed else plan

@@ -84,3 +84,19 @@ def test_stop_results_from_telemetry_change_only_their_route(shown):
     assert [(r.source, r.routes) for r in records] == [(ChangeSource.TELEMETRY, {"R-V2"})]
     service.merge_stop_results(results)
     assert len(records) == 1
+
+
+def test_a_command_keeps_the_stop_results_shown(shown):
+    """A delivery is shown, then a stop of another route is locked: the plan shown after the
+    lock still has the delivery (the map and the timeline keep it served), and so does the
+    plan after its undo."""
+    _store, state, service, _records = shown
+    results = {"O5": StopState("O5", "V2", StopStatus.DELIVERED, 1.0e9, 1.0e9 + 60, 1.0e9 + 60)}
+    service.merge_stop_results(results)
+    other = next(s.order_id for r in state.plan.routes if r.id != "R-V2" for s in r.stops)
+    result = service.set_locked(state.plan, [other], True)
+    assert state.plan is result.plan
+    assert state.route("R-V2").stops[0].status is StopStatus.DELIVERED
+    assert next(s for r in state.plan.routes for s in r.stops if s.order_id == other).locked
+    service.apply_undo(state.plan, result.undo)
+    assert state.route("R-V2").stops[0].status is StopStatus.DELIVERED
