@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from app.cli.data_dir import add_data_dir, data_dir
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="roads_command", metavar="ACTION", required=True)
@@ -35,18 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ls.add_argument("--json", action="store_true", help="print the list as JSON")
     rm = sub.add_parser("remove", help="remove an imported street network")
     rm.add_argument("name", metavar="NAME")
-    for p in (imp, ls, rm):
-        p.add_argument(
-            "--data-dir",
-            metavar="DIR",
-            help="data directory (default: the workstation's, or DISPATCH_DATA_DIR)",
-        )
-
-
-def _data_dir(args: argparse.Namespace) -> Path:
-    from app.settings import user_data_dir
-
-    return Path(args.data_dir) if args.data_dir else user_data_dir()
+    add_data_dir((imp, ls, rm))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +61,7 @@ def _import(args: argparse.Namespace) -> int:
     if name == SHIPPED_NAME:
         raise ValueError(f"{name!r} is the shipped network's name; choose another")
     source = Path(args.file)
-    folder = roads_dir(_data_dir(args))
+    folder = roads_dir(data_dir(args))
     target = folder / f"{name}.parquet"
     if target.exists() and not args.replace:
         raise ValueError(f"a network named {name!r} exists; give --replace to overwrite it")
@@ -98,7 +89,7 @@ def _import(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from app.roads.library import list_networks
 
-    entries = list_networks(_data_dir(args))
+    entries = list_networks(data_dir(args))
     if args.json:
         rows = [
             {"name": e.name, "shipped": e.shipped, "path": str(e.path),
@@ -126,6 +117,6 @@ def _list(args: argparse.Namespace) -> int:
 def _remove(args: argparse.Namespace) -> int:
     from app.roads.library import remove_network
 
-    path = remove_network(_data_dir(args), args.name)
+    path = remove_network(data_dir(args), args.name)
     print(f"Removed street network {args.name!r} ({path})")
     return 0

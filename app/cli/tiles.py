@@ -12,6 +12,8 @@ import re
 import sys
 from pathlib import Path
 
+from app.cli.data_dir import add_data_dir, data_dir
+
 DEFAULT_MAX_TILES = 10_000
 # Western longitudes start with "-": let "--bbox -112.1,40.6,-111.8,40.8" read as a value,
 # not as an unknown option (argparse only knows plain negative numbers).
@@ -69,18 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     into.add_argument("--basemap", action="store_true", help="into the street basemap cache")
     imp.add_argument("--replace", action="store_true", help="overwrite tiles already cached")
     sub.add_parser("info", help="list the tile caches: tiles per zoom, extent, size")
-    for p in (seed, imp, sub.choices["info"]):
-        p.add_argument(
-            "--data-dir",
-            metavar="DIR",
-            help="data directory (default: the workstation's, or DISPATCH_DATA_DIR)",
-        )
-
-
-def _data_dir(args: argparse.Namespace) -> Path:
-    from app.settings import user_data_dir
-
-    return Path(args.data_dir) if args.data_dir else user_data_dir()
+    add_data_dir((seed, imp, sub.choices["info"]))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -130,7 +121,7 @@ def _seed_source(args: argparse.Namespace) -> int:
             f"{args.max_tiles} (zoom {zooms[-1]} alone is {top}); narrow --bbox, lower the last "
             "zoom, or raise --max-tiles if the tile server's usage policy allows bulk downloads"
         )
-    path = source_cache_path(_data_dir(args), url)
+    path = source_cache_path(data_dir(args), url)
     tty = sys.stdout.isatty()
 
     def show(p: Progress) -> None:
@@ -179,7 +170,7 @@ def _seed_basemap(args: argparse.Namespace) -> int:
     bbox = parse_bbox(args.bbox) if args.bbox else None
     _check_numbers(args)
     try:
-        entry = find_network(_data_dir(args), args.roads or SHIPPED_NAME)
+        entry = find_network(data_dir(args), args.roads or SHIPPED_NAME)
     except KeyError as exc:
         raise ValueError(exc.args[0]) from exc
     network = StreetNetwork.load(entry.path)
@@ -191,7 +182,7 @@ def _seed_basemap(args: argparse.Namespace) -> int:
             f"{total} tiles at zooms {zooms[0]}-{zooms[-1]} is more than --max-tiles "
             f"{args.max_tiles}; narrow --bbox, lower the last zoom or raise --max-tiles"
         )
-    service = open_tile_service(_data_dir(args), "", network)  # same cache and style stamp
+    service = open_tile_service(data_dir(args), "", network)  # same cache and style stamp
     service.shutdown()
     print(f"Rendering the street basemap, {total} tiles (zooms {zooms[0]}-{zooms[-1]})")
     try:
@@ -213,14 +204,14 @@ def _import(args: argparse.Namespace) -> int:
     from app.tiles.setup import basemap_cache_path, source_cache_path
     from app.tiles.transfer import import_mbtiles, inspect_mbtiles
 
-    data_dir = _data_dir(args)
+    folder = data_dir(args)
     url = "" if args.basemap else check_source_url(args.source)
     inspect_mbtiles(Path(args.file))  # refuse a bad file before touching any cache
     if args.basemap:
-        target = basemap_cache_path(data_dir)
-        _prepare_basemap_cache(data_dir)
+        target = basemap_cache_path(folder)
+        _prepare_basemap_cache(folder)
     else:
-        target = source_cache_path(data_dir, url)
+        target = source_cache_path(folder, url)
     result = import_mbtiles(Path(args.file), target, replace=args.replace)
     print(
         f"Imported {args.file} ({result.in_file} tiles, {result.scheme} rows) into {target}: "
@@ -248,7 +239,7 @@ def _prepare_basemap_cache(data_dir: Path) -> None:
 def _info(args: argparse.Namespace) -> int:
     from app.tiles.transfer import describe_cache
 
-    folder = _data_dir(args) / "tiles"
+    folder = data_dir(args) / "tiles"
     files = sorted(folder.glob("*.mbtiles")) if folder.is_dir() else []
     if not files:
         print(f"No tile caches in {folder}")
