@@ -246,28 +246,21 @@ def add_release_records(session: Session, records: ReleaseRecords) -> int:
             if (t["route_id"], t["to_status"], _utc(t["at"])) not in have:
                 session.add(RouteTransitionRow(**t))
                 added += 1
-    keys = [o["key"] for o in records.overrides]
-    known: set[str] = set()
-    for chunk in _chunks(keys):
-        known.update(
-            session.scalars(select(GateOverrideRow.key).where(GateOverrideRow.key.in_(chunk)))
-        )
-    for o in records.overrides:
-        if o["key"] not in known:
-            session.add(GateOverrideRow(**o))
-            added += 1
-    ids = [k["event_id"] for k in records.scans]
-    seen: set[str] = set()
-    for chunk in _chunks(ids):
-        seen.update(
-            session.scalars(select(DockScanRow.event_id).where(DockScanRow.event_id.in_(chunk)))
-        )
-    for k in records.scans:
-        if k["event_id"] not in seen:
-            session.add(DockScanRow(**k))
-            added += 1
+    added += _add_missing(session, GateOverrideRow, "key", records.overrides)
+    added += _add_missing(session, DockScanRow, "event_id", records.scans)
     session.flush()
     return added
+
+
+def _add_missing(session: Session, row_type: Any, key: str, rows: Sequence[dict[str, Any]]) -> int:
+    """Adds the ``rows`` whose ``key`` column is not stored yet; how many were added."""
+    column = getattr(row_type, key)
+    stored: set[str] = set()
+    for chunk in _chunks([r[key] for r in rows]):
+        stored.update(session.scalars(select(column).where(column.in_(chunk))))
+    fresh = [r for r in rows if r[key] not in stored]
+    session.add_all(row_type(**r) for r in fresh)
+    return len(fresh)
 
 
 _TRANSITION_COLUMNS = (
