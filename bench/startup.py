@@ -13,6 +13,10 @@ workstation's imports), ``imports`` (Qt, the app and the window's modules), ``co
 (services built: store opened and checked), ``window`` (panes built, window shown),
 ``opened`` (the stored day loaded and handed to the panes), ``shown`` (plan on the map and
 the timeline: the figure), ``live`` (telemetry connected).
+
+The launches keep compiled bytecode in the throwaway folder (written by the first start),
+as a user's installation keeps it: a restart does not compile the sources again, even
+where the environment says not to write bytecode (``PYTHONDONTWRITEBYTECODE``).
 """
 
 from __future__ import annotations
@@ -166,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             XDG_CONFIG_HOME=str(work / "config"),
             QT_QPA_PLATFORM="offscreen",
             PYTHONPATH=str(ROOT),
+            PYTHONPYCACHEPREFIX=str(work / "bytecode"),
         )
-        for var in ("DISPATCH_DATABASE_URL", "DISPATCH_MQTT_URL"):
+        for var in ("DISPATCH_DATABASE_URL", "DISPATCH_MQTT_URL", "PYTHONDONTWRITEBYTECODE"):
             env.pop(var, None)
         load_before = os.getloadavg()
         first = None

@@ -37,8 +37,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from scipy.sparse import csr_matrix, vstack
-from scipy.sparse.linalg import lsqr
 
 from engine.model import DayInput, Location, Order
 from engine.travel import TravelMatrices, TravelModel
@@ -466,6 +464,9 @@ def learn_travel_factors(
             data += [w, w]
             ri += [i, i]
             ci += [z_col[z], c_col[f"{z}@{h}"]]
+    from scipy.sparse import csr_matrix, vstack  # imported when used: slow to import
+    from scipy.sparse.linalg import lsqr
+
     design = csr_matrix((data, (ri, ci)), shape=(len(rows), width))
     target = y - base
     sigma2, tau2 = max(float(np.var(target)), 1e-4), {"h": 0.01, "z": 0.01, "c": 0.005}

@@ -21,14 +21,15 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
-import shapely
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
+
+if TYPE_CHECKING:  # scipy and shapely are imported where used: slow to import, not needed to start
+    import scipy.sparse as sp
+    import shapely
+    from scipy.spatial import cKDTree
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +232,8 @@ def arcs_csr(n: int, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> sp.csr_matr
     u, v, w = u[order], v[order], w[order]
     first = np.ones(len(u), dtype=bool)
     first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+    import scipy.sparse as sp
+
     return sp.csr_matrix((w[first], (u[first], v[first])), shape=(n, n))
 
 
@@ -328,6 +331,7 @@ class StreetNetwork:
     @classmethod
     def _parse(cls, path: Path) -> StreetNetwork:
         import pyarrow.parquet as pq
+        import shapely
 
         try:
             pfile = pq.ParquetFile(path)
@@ -342,7 +346,9 @@ class StreetNetwork:
             raise ValueError(f"{path.name}: missing column(s) {sorted(missing)}")
         extra = [c for c in ("oneway", "maxspeed_kmh") if c in names]
         table = pfile.read(columns=["highway", column, *extra])
-        geoms = shapely.from_wkb(table.column(column).to_numpy(zero_copy_only=False))
+        # Python lists, not ``to_numpy``: pyarrow turns a column to NumPy through pandas,
+        # which would be imported (about a second) for this alone.
+        geoms = shapely.from_wkb(np.array(table.column(column).to_pylist(), dtype=object))
         kinds = set(shapely.get_type_id(geoms).tolist())
         if kinds - {shapely.GeometryType.LINESTRING.value}:
             raise ValueError(f"{path.name}: {column} must hold LineStrings only")
@@ -353,15 +359,19 @@ class StreetNetwork:
             projection = TransverseMercator.utm(int((lon_c + 180) // 6) + 1)
             x, y = projection.forward(coords[:, 1], coords[:, 0])
             coords = np.column_stack([x, y])
-        highway = np.asarray(table.column("highway").fill_null("unclassified").to_pylist())
+        highway = np.asarray(
+            ["unclassified" if h is None else h for h in table.column("highway").to_pylist()]
+        )
         net = cls._build(coords, idx, len(geoms), highway, projection, str(path.name))
         if not extra:
             return net
         speed = oneway = None
         if "maxspeed_kmh" in extra:
-            speed = table.column("maxspeed_kmh").to_numpy(zero_copy_only=False).astype(float)
+            speed = np.array(table.column("maxspeed_kmh").to_pylist(), dtype=float)  # None: NaN
         if "oneway" in extra:
-            oneway = np.asarray(table.column("oneway").fill_null(False).to_pylist(), dtype=bool)
+            oneway = np.asarray(
+                [x or False for x in table.column("oneway").to_pylist()], dtype=bool
+            )
         return dataclasses.replace(net, edge_maxspeed_kmh=speed, edge_oneway=oneway)
 
     @classmethod
@@ -518,6 +528,8 @@ class StreetNetwork:
     # ---- points -------------------------------------------------------------------------
     @cached_property
     def _tree(self) -> cKDTree:
+        from scipy.spatial import cKDTree
+
         return cKDTree(np.column_stack([self.node_x, self.node_y]))
 
     def snap(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -534,6 +546,8 @@ class StreetNetwork:
         nothing is one-way (every node is)."""
         if not self.has_oneway:
             return None
+        from scipy.sparse.csgraph import connected_components
+
         _, labels = connected_components(
             self.graph(self.edge_length_m), directed=True, connection="strong"
         )
@@ -544,6 +558,8 @@ class StreetNetwork:
     def _drivable_tree(self) -> cKDTree:
         nodes = self.drivable_nodes
         assert nodes is not None
+        from scipy.spatial import cKDTree
+
         return cKDTree(np.column_stack([self.node_x[nodes], self.node_y[nodes]]))
 
     def snap_drivable(
@@ -559,6 +575,8 @@ class StreetNetwork:
 
     @cached_property
     def _edge_lines(self) -> np.ndarray:
+        import shapely
+
         xy = np.column_stack([self.coord_x, self.coord_y])
         counts = np.diff(self.coord_offsets)
         lines: np.ndarray = shapely.linestrings(
@@ -568,10 +586,14 @@ class StreetNetwork:
 
     @cached_property
     def _edge_index(self) -> shapely.STRtree:
+        import shapely
+
         return shapely.STRtree(self._edge_lines)
 
     def nearest_edge(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """The street segment nearest to each point: (edge indices, ground metres to it)."""
+        import shapely
+
         lat, lon = np.atleast_1d(lat), np.atleast_1d(lon)
         x, y = self.projection.forward(lat, lon)
         (_, edges), dist = self._edge_index.query_nearest(
@@ -591,6 +613,8 @@ class StreetNetwork:
         weights = np.where(allowed, self.edge_length_m, 0.0)
         if weights.sum() <= 0:
             raise ValueError("random_street_points: no street is left after the exclusions")
+        import shapely
+
         edges = rng.choice(self.edge_count, size=n, p=weights / weights.sum())
         fraction = rng.random(n)
         pts = shapely.line_interpolate_point(self._edge_lines[edges], fraction, normalized=True)

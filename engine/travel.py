@@ -15,16 +15,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import dijkstra
 
 from engine.geo import haversine_between_m, haversine_matrix_m
 from engine.model import Location
 from engine.roads import StreetNetwork, arcs_csr, period_of_hour, undirected_csr
+
+if TYPE_CHECKING:  # scipy is imported where it is used: slow to import, not needed to start
+    import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +293,8 @@ class StreetNetworkTravelModel:
             period.forget()
             missing = wanted.tolist()
         if missing:
+            from scipy.sparse.csgraph import dijkstra
+
             started = time.perf_counter()
             k_old = period.count
             period.reserve(k_old + len(missing))
@@ -388,6 +391,8 @@ class StreetNetworkTravelModel:
         """The streets a vehicle drives through ``points`` in order, as an M x 2 lat/lon array."""
         if not points:
             return np.zeros((0, 2))
+        from scipy.sparse.csgraph import dijkstra
+
         lat, lon = _latlon(points)
         snapped, _ = self.network.snap_drivable(lat, lon)
         name, hour = self.period(depart)
