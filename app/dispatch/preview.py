@@ -1,16 +1,18 @@
 """Reassign previews: where moved stops would go, and what that does to every route involved.
 
-The engine's ``DayContext`` of the plan on screen is built once (one travel matrix call) and
-then kept current by :class:`ContextCache` as commands change the plan; a preview only
-evaluates stop sequences, so it answers in a few milliseconds: fast enough for every mouse
-move of a drag.
+A preview needs only the routes it involves: :meth:`ContextCache.for_move` builds the
+engine's ``DayContext`` of those routes' vehicles and orders (the travel model is asked for
+their points' legs, never for all pairs of the day's points) and keeps it for the plan on
+screen, so the next mouse move of a drag evaluates stop sequences in milliseconds. The
+figures are the ones a whole-day context gives. Suggestions and insertions over the whole
+fleet use the whole-day context, built once and kept current as commands change the plan.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 from app.store.commands import is_history
 from engine.incremental import IncrementalContext
 from engine.model import DayInput, Location, Plan, Route, RouteStatus, Stop, StopStatus
-from engine.planning import DayContext, Snapshot, VehicleState, insertions
+from engine.planning import DayContext, Snapshot, VehicleState, insertions, pair_drivers
 from engine.problem import TOLERANCE
 
 __all__ = ["is_history"]
@@ -90,6 +92,13 @@ class ContextCache:
         self._minute: tuple[datetime | None] | None = None  # the minute of the live states
         self._known: Mapping[str, VehicleState] | None = None
         self._lock = threading.Lock()
+        self._parts_of: tuple[Plan, DayInput, datetime | None] | None = None
+        self._parts: dict[tuple[tuple[str, ...], frozenset[str]], DayContext] = {}
+        self._part_states: dict[str, VehicleState] = {}
+        self._pairing: dict[str, Any] = {}
+        self._part_known: Mapping[str, VehicleState] | None = None
+        self._any_cost = False
+        self.part_builds = 0  # route contexts built (the rest were kept ones)
 
     @property
     def builds(self) -> int:
@@ -109,6 +118,87 @@ class ContextCache:
             states = vehicle_states(plan, day, minute, self._known)
             return self.kept.context(Snapshot(day, plan, minute, states))
 
+    def for_move(
+        self, plan: Plan, day: DayInput, now: datetime | None, order_ids: Sequence[str],
+        target_route_id: str,
+    ) -> DayContext:  # fmt: skip
+        """The context a preview of moving ``order_ids`` onto the target route needs: the
+        target's vehicle, the vehicles the orders are on, their routes' orders and the
+        moved orders (see :meth:`routes_context`)."""
+        ids = set(order_ids)
+        vehicles = {r.vehicle_id for r in plan.routes
+                    if r.id == target_route_id or ids.intersection(r.order_ids)}  # fmt: skip
+        return self.routes_context(plan, day, now, vehicles, order_ids)
+
+    def routes_context(
+        self, plan: Plan, day: DayInput, now: datetime | None, vehicle_ids: Iterable[str],
+        order_ids: Sequence[str] = (),
+    ) -> DayContext:  # fmt: skip
+        """The context of a few vehicles' routes only: those vehicles (with the drivers the
+        whole day pairs with them), their routes' orders and ``order_ids``, at the same
+        moment and from the same live positions as the whole-day context. The travel model
+        is asked for these points' legs only, so memory grows with the routes, not with the
+        square of the day; a route's figures are the ones the whole-day context gives.
+        Kept for the plan on screen (same plan, day and minute)."""
+        minute = now.replace(second=0, microsecond=0) if now is not None else None
+        with self._lock:
+            held = self._parts_of
+            if held is None or held[0] is not plan or held[1] is not day or held[2] != minute:
+                self._begin_parts(plan, day, minute)
+            wanted = tuple(sorted(v for v in set(vehicle_ids) if v in self._pairing))
+            key = (wanted, frozenset(order_ids))
+            ctx = self._parts.get(key)
+            if ctx is None:
+                ctx = self._parts[key] = self._part(plan, day, minute, wanted, order_ids)
+            return ctx
+
+    def _begin_parts(self, plan: Plan, day: DayInput, minute: datetime | None) -> None:
+        """A new plan, day or minute: read the live positions and pair the drivers again."""
+        known: Mapping[str, VehicleState] | None
+        if self._parts_of is None or self._parts_of[2] != minute:
+            known = _states(self.positions()) if self.positions is not None else None
+        else:
+            known = self._part_known
+        self._part_known = known
+        self._part_states = vehicle_states(plan, day, minute, known)
+        vehicles = [v for v in day.vehicles if v.depot_id == plan.depot_id]
+        pairing = pair_drivers(day, vehicles, plan)
+        no_drivers = not any(pairing.values())
+        self._pairing = {v.id: pairing[v.id] for v in vehicles
+                         if pairing[v.id] is not None or no_drivers}  # fmt: skip
+        self._any_cost = any(v.cost_per_km or v.cost_per_hour
+                             for v in vehicles if v.id in self._pairing)  # fmt: skip
+        self._parts, self._parts_of = {}, (plan, day, minute)
+
+    def _part(
+        self, plan: Plan, day: DayInput, minute: datetime | None, vehicle_ids: tuple[str, ...],
+        order_ids: Sequence[str],
+    ) -> DayContext:  # fmt: skip
+        wanted = set(vehicle_ids)
+        vehicles = tuple(v for v in day.vehicles if v.id in wanted and v.depot_id == plan.depot_id)
+        drivers = tuple(dict.fromkeys(d for v in vehicles if (d := self._pairing[v.id])))
+        ids = set(order_ids) | {o for r in plan.routes if r.vehicle_id in wanted
+                                for o in r.order_ids}  # fmt: skip
+        sub = replace(day, vehicles=vehicles, drivers=drivers,
+                      orders=tuple(o for o in day.orders if o.id in ids))  # fmt: skip
+        states = {vid: s for vid, s in self._part_states.items() if vid in wanted}
+        ctx = DayContext(Snapshot(sub, plan, minute, states), self.travel, plan.depot_id)
+        self.part_builds += 1
+        if [v.id for v in ctx.vehicles] != [v.id for v in vehicles] or any(
+            d is not self._pairing[v.id] for v, d in zip(ctx.vehicles, ctx.drivers, strict=True)
+        ):  # the drivers pair otherwise among these vehicles alone: take the whole day's
+            log.info("route context: drivers pair otherwise; using the whole day's context")
+            self._lock.release()
+            try:
+                return self.get(plan, day, minute)
+            finally:
+                self._lock.acquire()
+        if self._any_cost and not any(v.cost_per_km or v.cost_per_hour for v in vehicles):
+            # the whole day prices these vehicles' kilometres at their own (zero) cost
+            specs = tuple(replace(s, distance_cost=0.0) for s in ctx.problem.vehicles)
+            ctx.problem = replace(ctx.problem, vehicles=specs)
+        return ctx
+
     def apply(self, plan: Plan) -> None:
         """A command changed the plan: bring the kept context up to it (same day, same
         minute), so the next preview, insertion or suggestion starts from it."""
@@ -121,6 +211,7 @@ class ContextCache:
         with self._lock:
             self.kept = IncrementalContext(self.travel)
             self._minute, self._known = None, None
+            self._parts_of, self._parts = None, {}
 
 
 @dataclass(frozen=True, slots=True)

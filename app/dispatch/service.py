@@ -357,9 +357,10 @@ class DispatchService:
 
     # -- reassign ------------------------------------------------------------------------
     def prepare(self, plan: Plan, day: DayInput, now: datetime | None = None) -> None:
-        """Build the engine context for this plan now, so the first drag preview is fast.
-        Safe to call on a worker thread (e.g. a JobRunner job after the plan changes)."""
-        self._contexts.get(plan, day, now)
+        """Read the live positions and pair the drivers for this plan now, so the first drag
+        preview only asks for its routes' legs. Safe to call on a worker thread (e.g. a
+        JobRunner job after the plan changes). Builds no matrix over the whole day."""
+        self._contexts.routes_context(plan, day, now, ())
 
     def forget_context(self) -> None:
         """Drop the kept engine context (e.g. to read live positions again now)."""
@@ -395,7 +396,7 @@ class DispatchService:
     ) -> ReassignPreview:
         """Where the stops would go on the target route and what it does to every route
         involved; ``blocked`` (and ``summary``) say why a move is refused."""
-        ctx = self._contexts.get(plan, day, now)
+        ctx = self._contexts.for_move(plan, day, now, order_ids, target_route_id)
         return preview_reassign(ctx, plan, order_ids, target_route_id)
 
     def propose(

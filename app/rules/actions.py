@@ -270,11 +270,11 @@ class ActionRunner:
         """The target where the order arrives soonest, if it arrives there at least
         ``SAVE_S`` sooner than where it is (with ``SLACK_S`` to spare when it can still be
         on time), and the target's own stops get no later, fuller or longer than allowed."""
-        ctx = ctx_cache.get(plan, sit.day, sit.now)
         order = sit.orders[order_id]
         here = sit.eta(order_id, plan)
         best, best_key = None, None
         for target in targets:
+            ctx = ctx_cache.for_move(plan, sit.day, sit.now, [order_id], target.id)
             preview = preview_reassign(ctx, plan, [order_id], target.id)
             t = preview.target
             if preview.blocked or t is None or t.capacity_excess or t.missing_skills:
@@ -403,9 +403,9 @@ class ActionRunner:
         if not risky or k <= 0:
             return []
         cache = self._contexts(sit)
-        ctx = cache.get(sit.plan, sit.day, sit.now)
         ranked = []
         for target in self._candidates(sit, risky[0], {route.id}):
+            ctx = cache.for_move(sit.plan, sit.day, sit.now, [risky[0]], target.id)
             preview = preview_reassign(ctx, sit.plan, [risky[0]], target.id)
             if preview.blocked or preview.target is None:
                 continue

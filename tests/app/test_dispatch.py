@@ -308,7 +308,8 @@ def test_undo_never_takes_back_a_delivery(seeded, day):
 
 
 def test_commands_keep_the_engine_context_current(seeded, day):
-    """After a move, its undo and a lock, the service still holds the one context it built:
+    """After a move, its undo and a lock, the service still holds the one whole-day context
+    it built for a suggestion:
     suggestions and an urgent insertion come from it and see the routes as they now are."""
     from datetime import timedelta
 
@@ -318,6 +319,8 @@ def test_commands_keep_the_engine_context_current(seeded, day):
     service = _service(seeded)
     plan = service.load_plan("SLC", DAY)
     service.preview_reassign(plan, day, ["O5"], "R-V3", at(8))
+    assert service.context_builds == 0  # a preview asks only for its routes' legs
+    service.suggest(plan, day, "O5", at(8))  # the whole day's context, built once
     moved = service.reassign(plan, day, ["O5"], "R-V3", at(8)).plan
     locked = service.set_locked(moved, ["O1"], True).plan
     back = service.apply_undo(locked, service.set_locked(locked, ["O1"], False).undo).plan
