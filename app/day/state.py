@@ -36,6 +36,7 @@ class ChangeSource(enum.StrEnum):
     INSERT_ORDER = "insert_order"
     CHANGE_ORDER = "change_order"
     CANCEL_ORDER = "cancel_order"
+    MOVE_DEPOT = "move_depot"  # an order moved to another depot's day
     RULE = "rule"  # a standing rule's change (app.rules), written as a command
 
     @property
@@ -57,6 +58,7 @@ COMMAND_SOURCES = frozenset(
         ChangeSource.INSERT_ORDER,
         ChangeSource.CHANGE_ORDER,
         ChangeSource.CANCEL_ORDER,
+        ChangeSource.MOVE_DEPOT,
         ChangeSource.RULE,
     }
 )

@@ -441,7 +441,7 @@ class OrderDesk:
         audit = {"order": order_id, "from_depot": order.depot_id, "to_depot": target_id,
                  "summary": impact.summary}  # fmt: skip
         return self.service.commit_order_edit(
-            plan, impact.routes, ChangeSource.CANCEL_ORDER, label, audit,
+            plan, impact.routes, ChangeSource.MOVE_DEPOT, label, audit,
             orders=OrderEdits(move=(replace(order, depot_id=target_id),)),
             undo_orders=OrderEdits(put=(order,)),
         )  # fmt: skip

@@ -47,7 +47,8 @@ class Kind:
 _PLAN = ("plan", "route", "stop", "plan_unassigned", "change_log")
 _RELEASE = ("route", "route_transition", "dock_scan", "gate_override", "route_publication",
             "route_ack", "change_log")  # fmt: skip
-#: Every command kind (the same table as migration 0009's ``dispatch_sec.kind``).
+#: Every command kind (the same table as ``dispatch_sec.kind``: migration 0009, 0011 adds
+#: ``move_depot``).
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
@@ -63,6 +64,8 @@ KINDS: dict[str, Kind] = {
         Kind("plan_day", "supervisor", _PLAN, True, "plan the day: replace the whole plan"),
         Kind("order_edit", "dispatcher", ("orders", "order_window", *_PLAN), True,
              "add, change or cancel an order"),
+        Kind("move_depot", "supervisor", ("orders", "order_window", *_PLAN), True,
+             "move an order not yet released to another depot's day"),
         Kind("propose", "dispatcher", ("proposal", "change_log"), False,
              "send a proposal to a supervisor"),
         Kind("exception_state", "dispatcher", ("exception", "change_log"), False,
@@ -274,6 +277,7 @@ _APPLIER_KINDS = {
     "replan_routes": "replan_routes",
     "exception_state": "exception_state",
     "order_edit": "order_edit",  # an order added, changed or cancelled (with its routes)
+    "move_depot": "move_depot",  # an order moved to another depot's day (a supervisor's)
     "release": "release",  # release_control commands (app.sync.commands), by what they do
     "override_gate": "override_gate",
 }

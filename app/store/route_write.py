@@ -26,8 +26,8 @@ from app.store import commands as applier
 from app.store.changelog import log_change
 from app.store.commands import CommandRefused, StaleRouteError, is_history
 from app.store.convert import order_from_snapshot, order_snapshot
-from app.store.models import ChangeLogRow
-from engine.model import Order, Plan, Route, Stop, Unassigned
+from app.store.models import ChangeLogRow, PlanRow, RouteRow, StopRow, UnassignedRow
+from engine.model import Order, Plan, Route, Stop, Unassigned, UnassignedReason
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,19 @@ class OrderEdits:
         """Orders this takes out of the day (off every route, out of the unassigned list)."""
         return frozenset(oid for oid, _ in self.cancel) | {o.id for o in self.move}
 
-    def apply(self, session: Session, actor: str) -> None:
+    def apply(
+        self, session: Session, actor: str, day: date | None = None, from_depot: str = ""
+    ) -> dict[str, Any]:
+        """Write the order rows. With ``day``, the other depots' plans of that day follow:
+        an order moved there is put in the unassigned list of its new depot's plan (when
+        that depot has a plan for the day; else it waits, open, for that depot's first
+        plan), an order put back here leaves another depot's unassigned list (an undone
+        move), and one planned on another depot's route meanwhile is refused. Returns, per
+        other depot whose plan changed: its plan id and version before and after (audit)."""
         from app.store import repository_orders
 
+        if day is not None:
+            _planned_elsewhere(session, day, self.put)
         if self.put or self.move:
             repository.upsert_orders(session, [*self.put, *self.move], actor=actor)
         for order in (*self.put, *self.move):
@@ -72,6 +82,9 @@ class OrderEdits:
         for oid, reason in self.cancel:
             repository_orders.set_order_status(session, oid, repository_orders.CANCELLED,
                                                actor=actor, reason=reason)  # fmt: skip
+        if day is None or not (self.put or self.move):
+            return {}
+        return _other_days(session, day, self, actor, from_depot)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +107,70 @@ class OrderEdits:
         """The day's orders after these edits."""
         gone = self.ids
         return (*(o for o in orders if o.id not in gone), *self.put)
+
+
+def _planned_elsewhere(session: Session, day: date, orders: Sequence[Order]) -> None:
+    """Refuse putting an order back in this depot's day while another depot's route of
+    ``day`` carries it (it was moved there and planned)."""
+    if not orders:
+        return
+    depot_of = {o.id: o.depot_id for o in orders}
+    rows = session.execute(
+        select(StopRow.order_id, RouteRow.id, PlanRow.depot_id)
+        .join(RouteRow, StopRow.route_id == RouteRow.id)
+        .join(PlanRow, RouteRow.plan_id == PlanRow.id)
+        .where(PlanRow.day == day, StopRow.order_id.in_(sorted(depot_of)))
+    ).all()
+    for oid, route_id, depot_id in rows:
+        if depot_id != depot_of[oid]:
+            raise CommandRefused(
+                f"order {oid} is on route {route_id} of depot {depot_id} now; it cannot come "
+                f"back to depot {depot_of[oid]}'s day (move it from there)"
+            )
+
+
+def _other_days(
+    session: Session, day: date, edits: OrderEdits, actor: str, from_depot: str
+) -> dict[str, Any]:
+    """The other depots' plans of ``day`` after ``edits`` (see ``OrderEdits.apply``)."""
+    moved = {o.id: o.depot_id for o in edits.move}
+    back = {o.id: o.depot_id for o in edits.put}
+    ids = sorted({*moved, *back})
+    # The plans concerned, locked (a concurrent command on them waits): the moved orders'
+    # new depots, and any other depot's plan holding one of the orders unassigned.
+    holding = select(UnassignedRow.plan_id).where(UnassignedRow.order_id.in_(ids))
+    plan_rows = session.scalars(
+        select(PlanRow)
+        .where(PlanRow.day == day)
+        .where(PlanRow.depot_id.in_(sorted(set(moved.values()))) | PlanRow.id.in_(holding))
+        .order_by(PlanRow.id)
+        .with_for_update()
+    ).all()
+    out: dict[str, Any] = {}
+    for row in plan_rows:
+        plan = repository.load_plan(session, row.depot_id, day)
+        if plan is None or row.depot_id == from_depot:
+            continue
+        before = row.version
+        kept = tuple(u for u in plan.unassigned
+                     if u.order_id not in ids or moved.get(u.order_id) == row.depot_id
+                     or back.get(u.order_id) == row.depot_id)  # fmt: skip
+        listed = {u.order_id for u in kept} | {o for r in plan.routes for o in r.order_ids}
+        came = tuple(
+            Unassigned(oid, UnassignedReason.NO_FEASIBLE_ROUTE,
+                       f"moved here from depot {from_depot or '?'} by {actor}, not planned yet")
+            for oid, depot in moved.items() if depot == row.depot_id and oid not in listed
+        )  # fmt: skip
+        if kept == plan.unassigned and not came:
+            continue
+        repository.save_plan(session, replace(plan, unassigned=(*kept, *came)), actor=actor)
+        session.flush()
+        out[row.depot_id] = {"plan": plan.id, "version_before": before,
+                             "version_after": row.version,
+                             "unassigned_added": [u.order_id for u in came],
+                             "unassigned_removed": sorted({u.order_id for u in plan.unassigned}
+                                                          - {u.order_id for u in kept})}  # fmt: skip
+    return out
 
 
 @dataclass(frozen=True)
@@ -264,7 +341,7 @@ def write_route_command(s: Session, command: RouteWrite) -> applier.Applied:
                            stored=stored.routes, expect=expected)  # fmt: skip
     new, result = _merged(stored, routes, drop, command.unassigned, command.whole,
                           orders.leaving)  # fmt: skip
-    orders.apply(s, actor)
+    elsewhere = orders.apply(s, actor, plan.day, plan.depot_id)
     by_id = {r.id: r for r in stored.routes}
     whole = command.whole or result.unassigned != stored.unassigned
     if whole:
@@ -310,6 +387,8 @@ def write_route_command(s: Session, command: RouteWrite) -> applier.Applied:
         after_doc["unassigned"] = [u.order_id for u in result.unassigned]
     if orders:
         after_doc["order_edits"] = orders.to_json()
+    if elsewhere:
+        after_doc["other_depots"] = elsewhere
     log_change(s, AUDIT_ENTITY, command_id, "insert", actor=actor, before=before_doc,
                after=after_doc)  # fmt: skip
     written = Written(

@@ -172,6 +172,8 @@ class Command:
             if self.plan.replace:
                 return "plan_day"
             return "replan_fleet" if self.plan.check_all else "replan_routes"
+        if self.orders.get("move"):  # an order moved to another depot's day
+            return "move_depot"
         if self.orders:  # an order added, changed or cancelled with its routes
             return "order_edit"
         if self.kind == RELEASE_CONTROL:  # an override is a supervisor's, the rest anyone's
@@ -237,6 +239,7 @@ class Command:
                 for oid, pair in (data.get("times") or {}).items()
             },  # fmt: skip
             release=dict(data.get("release") or {}),
+            orders=dict(data.get("order_edits") or {}),
         )
 
 
@@ -430,7 +433,9 @@ def _order_edits(session: Session, command: Command) -> frozenset[str]:
     from app.dispatch.store import OrderEdits
 
     edits = OrderEdits.from_json(command.orders)
-    edits.apply(session, command.actor)
+    elsewhere = edits.apply(session, command.actor, command.day, command.depot_id)
+    if elsewhere:  # the other depots' plans it changed, for the audit row
+        session.info.setdefault("other_depots", {})[command.key] = elsewhere
     return edits.leaving
 
 
@@ -543,6 +548,7 @@ def _audited(handler: applier.Handler) -> applier.Handler:
 
     def run(session: Session, command: Command) -> applier.Applied:
         applied: applier.Applied = handler(session, command)
+        elsewhere = session.info.get("other_depots", {}).pop(command.key, None)
         before: dict[str, list[str]] = applied.result or {}
         after = applied.versions
         base = command.base_versions
@@ -552,6 +558,8 @@ def _audited(handler: applier.Handler) -> applier.Handler:
                                for rid in command.routes}},
             after={"command": command.kind, "label": command.label,
                    **({"locks": dict(command.locks)} if command.locks else {}),
+                   **({"order_edits": dict(command.orders)} if command.orders else {}),
+                   **({"other_depots": elsewhere} if elsewhere else {}),
                    "routes": {rid: {"version": after.get(rid),
                                     "orders": list(command.routes[rid])}
                               for rid in command.routes}},

@@ -315,6 +315,8 @@ class OfflineDesk:
                 return False
         with snapshot_session(self.shared()) as s:
             day = repo.load_day(s, self.depot_id, self.day)
+            # Every depot (a few rows): the desk names them, and an order moves to them.
+            depots = repo.list_depots(s)
             plan = repo.load_plan(s, self.depot_id, self.day)
             versions = repo.route_versions(s, self.depot_id, self.day)
             released = release_records(s, self.depot_id, self.day,
@@ -323,7 +325,9 @@ class OfflineDesk:
             if outbox.pending_count(s):  # a command slipped in meanwhile: next time
                 return False
             actor = f"sync@{self.workstation}"
-            repo.upsert_depots(s, day.depots, actor=actor)
+            repo.upsert_depots(s, [*day.depots, *(d for d in depots
+                                                    if d.id not in {x.id for x in day.depots})],
+                               actor=actor)  # fmt: skip
             repo.upsert_vehicles(s, day.vehicles, actor=actor)
             repo.upsert_drivers(s, day.drivers, actor=actor)
             repo.upsert_orders(s, day.orders, actor=actor)

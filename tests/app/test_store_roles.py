@@ -120,3 +120,44 @@ def test_a_move_queued_by_a_demoted_supervisor_is_refused_by_the_database(
         sam.close()
         sam.local.close()
         admin.close()
+
+
+def test_a_dispatcher_moving_an_order_to_another_depot_is_refused_by_the_database(
+    postgres_url: str,
+) -> None:
+    """A move between depots is the supervisor's ``move_depot``, not a dispatcher's order
+    edit: a dispatcher's database user sending one (a forged or outdated desk) is refused
+    by the database with the reason, and the day is unchanged."""
+    from dataclasses import replace
+
+    from app.store import repository as repo
+    from app.store.route_write import OrderEdits
+    from app.sync.commands import Command, apply_command
+    from bench.drills.day import DAY, DEPOT
+    from tests.app.test_sync_support import orders, shared_store, versions
+
+    admin = shared_store(postgres_url)
+    add_user(admin.engine, "ned_mover", "dispatcher", "pw")
+    url = make_url(postgres_url).set(username="ned_mover", password="pw")
+    ned = open_store(url.render_as_string(hide_password=False), migrate=False)
+    try:
+        before = orders(admin)
+        rid, ids = next((rid, ids) for rid, ids in before.items() if len(ids) >= 2)
+        with admin.read_session() as s:
+            order = next(o for o in repo.load_day(s, DEPOT, DAY).orders if o.id == ids[0])
+        edits = OrderEdits(move=(replace(order, depot_id="ELSEWHERE"),))
+        command = Command(DEPOT, DAY, {rid: ids[1:]}, {rid: versions(admin)[rid]},
+                          "ned_mover@desk-ned", f"Move order {ids[0]} to depot ELSEWHERE",
+                          orders=edits.to_json())  # fmt: skip
+        assert command.name == "move_depot"
+        with (
+            ned.session() as s,
+            pytest.raises(
+                CommandForbidden, match="move_depot .* is a supervisor command; ned_mover works as"
+            ),
+        ):
+            apply_command(s, command)
+        assert orders(admin) == before
+    finally:
+        ned.close()
+        admin.close()
