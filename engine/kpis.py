@@ -29,6 +29,8 @@ ETA_WITHIN_MIN = 10.0
 #: Who acknowledged or resolved an exception when no person did: a rule, the rules engine
 #: (the condition cleared), the system.
 NOT_A_PERSON = frozenset({"rule", "rules", "system", "telemetry", "auto"})
+#: The actor prefixes of changes a device reported and a desk stored (``app.release.desk``).
+DEVICE_PREFIXES = ("dock:", "tracker:")
 SCOPES = ("day", "route", "driver", "vehicle", "wave")
 
 
@@ -144,6 +146,14 @@ class CommandFact:
     @property
     def by_rule(self) -> bool:
         return self.actor.startswith("rule:")
+
+    @property
+    def by_device(self) -> bool:
+        """A device reported it and a desk stored it: a dock's scans made a route ready, a
+        tracker's fixes put it on the road (``dock:…``, ``tracker:…``; older days name the
+        device itself, ``dock D1-1`` or ``V07 tracker``)."""
+        a = self.actor
+        return a.startswith(DEVICE_PREFIXES) or a.startswith("dock ") or a.endswith(" tracker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +349,7 @@ def _recovered(e: ExceptionFact) -> bool:
 
 
 def person_commands(g: Group) -> list[CommandFact]:
-    return [c for c in g.commands if not c.by_rule]
+    return [c for c in g.commands if not c.by_rule and not c.by_device]
 
 
 def handled_exceptions(g: Group) -> list[ExceptionFact]:

@@ -161,6 +161,20 @@ def test_workload_counts_person_commands_and_handled_exceptions_per_route_hour()
     assert report.value("person_commands", "route", "R1").value == 2
 
 
+def test_route_changes_a_device_reported_are_not_a_persons_workload():
+    """A dock's scans made the route ready and its tracker put it on the road: the desk
+    stored those changes in the person's name, marked as relayed; neither is a person's
+    command (nor are older days' device actors)."""
+    cmds = (CommandFact("c1", "release", "ann@desk", at(30), ("R1",)),
+            CommandFact("c2", "set_status", "dock:ann@desk", at(10), ("R1",)),
+            CommandFact("c3", "set_status", "tracker:ann@desk", at(40), ("R1",)),
+            CommandFact("c4", "set_status", "dock D1-1", at(11), ("R1",)),
+            CommandFact("c5", "set_status", "V1 tracker", at(41), ("R1",)))  # fmt: skip
+    report = compute(facts(routes=(route(departed=0.0, ended=240.0),), commands=cmds))
+    assert [c.command_id for c in rows_behind(report, "person_commands")] == ["c1"]
+    assert report.value("person_actions_per_route_hour").value == pytest.approx(1 / 4)
+
+
 def test_eta_accuracy_per_horizon():
     """Mean absolute error and the share within ±10 minutes, per horizon."""
     etas = tuple(EtaFact(f"O{i}", "R1", "V1", 30, at(0), at(30 + e), at(30))
