@@ -8,6 +8,9 @@ its "Open depot" button opens that depot on this desk. The figures come from
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
@@ -59,6 +62,44 @@ def describe(f: DepotFigures) -> dict[str, str]:
         "on_time": f"On time so far: {on_time}",
         "desks": f"Desks: {f.desks_online} online — {desks}",
     }
+
+
+def _zone(name: str) -> tzinfo | None:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        return None
+
+
+def header_text(state: TowerState, timezone: str, now: datetime | None = None) -> str:
+    """The tower's header: how many depots, when they were last read (the wall clock, in
+    ``timezone`` — the open depot's — with its abbreviation), how long that took; offline,
+    how long ago the shown figures were read. When the day runs on a simulated clock (the
+    demo) its time is shown too, since the figures count to it."""
+    zone = _zone(timezone)
+
+    def clock(t: datetime, fmt: str) -> str:
+        local = t.astimezone(zone) if zone is not None else t.astimezone()
+        return f"{local:{fmt}} {local.tzname() or ''}".rstrip()
+
+    when = clock(state.read_at, "%H:%M:%S") if state.read_at else "never"
+    day = ""
+    apart = (
+        state.as_of is not None
+        and state.read_at is not None
+        and (abs((state.as_of - state.read_at).total_seconds()) > 60)
+    )
+    if apart and state.as_of is not None:
+        day = f" · day clock {clock(state.as_of, '%H:%M')}"
+    if state.online:
+        n = len(state.figures)
+        return (f"{n} depot{'' if n == 1 else 's'} · read {when} in {state.seconds * 1000:.0f} ms"
+                f"{day}")  # fmt: skip
+    ago = ""
+    if state.read_at is not None:
+        minutes = ((now or datetime.now(UTC)) - state.read_at).total_seconds() / 60
+        ago = f", {minutes:.0f} min ago" if minutes >= 1 else ", under a minute ago"
+    return f"Offline — the last known state, read {when}{ago}{day} ({state.error})"
 
 
 class DepotTile(QFrame):
@@ -133,15 +174,10 @@ class ControlTowerWindow(QWidget):
         feed.sig_state.connect(self.show_state)
 
     def show_state(self, state: TowerState) -> None:
-        when = f"{state.read_at.astimezone():%H:%M:%S}" if state.read_at else "never"
-        if state.online:
-            self.header.setText(
-                f"{len(state.figures)} depots · read {when} in {state.seconds * 1000:.0f} ms"
-            )
-            self.header.setStyleSheet("")
-        else:
-            self.header.setText(f"Offline — the last known state, read {when} ({state.error})")
-            self.header.setStyleSheet("color: #c62828;")
+        zone = next((f.timezone for f in state.figures if f.depot_id == self.current_depot),
+                    state.figures[0].timezone if state.figures else "")  # fmt: skip
+        self.header.setText(header_text(state, zone))
+        self.header.setStyleSheet("" if state.online else "color: #c62828;")
         for i, f in enumerate(state.figures):
             tile = self.tiles.get(f.depot_id)
             if tile is None:

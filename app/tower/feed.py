@@ -22,13 +22,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TowerState:
-    """What the tower shows: the figures, when they were read, and whether that was now."""
+    """What the tower shows: the figures, when they were read (the wall clock, UTC), the
+    moment of the day they are for (the day's clock: simulated in the demo, else the wall
+    clock), and whether that read was now."""
 
     figures: tuple[DepotFigures, ...]
     read_at: datetime | None
     online: bool
     error: str = ""
     seconds: float = 0.0  # how long the read took
+    as_of: datetime | None = None  # the day's clock when read (what the figures count to)
 
 
 def read_figures(store: Store, now: datetime | None = None) -> list[DepotFigures]:
@@ -48,15 +51,19 @@ class TowerFeed(QObject):
         interval_s: float = 5.0,
         clock: Callable[[], datetime] | None = None,
         local: Store | None = None,
+        wall: Callable[[], datetime] | None = None,
         parent: QObject | None = None,
     ) -> None:
-        """``local``: this desk's own copy, read when the shared database cannot be and
-        nothing was read from it yet (a desk started offline)."""
+        """``clock``: the day's clock (the figures are for its moment); ``wall``: the real
+        time a read is stamped with (default the system clock, UTC). ``local``: this desk's
+        own copy, read when the shared database cannot be and nothing was read from it yet
+        (a desk started offline)."""
         super().__init__(parent)
         self._store_factory = store
         self._local = local
         self._store: Store | None = None
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.wall = wall or (lambda: datetime.now(UTC))
         self.state = TowerState((), None, False, "not read yet")
         self._busy = threading.Lock()
         self._timer = QTimer(self)
@@ -90,10 +97,11 @@ class TowerFeed(QObject):
 
     def _do_read(self) -> TowerState:
         started = time.perf_counter()
+        as_of = self.clock()
         try:
             if self._store is None:
                 self._store = self._store_factory()
-            figures = read_figures(self._store, self.clock())
+            figures = read_figures(self._store, as_of)
         except Exception as exc:  # unreachable or broken: keep the last known figures
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             log.warning("control tower: cannot read the shared database: %s", first)
@@ -101,17 +109,20 @@ class TowerFeed(QObject):
             last = self.state
             if not last.figures and self._local is not None:
                 try:  # started offline: what this desk's own copy knows
-                    local = read_figures(self._local, self.clock())
+                    local = read_figures(self._local, as_of)
                 except Exception:
                     local = []
                 if local:
-                    self.state = TowerState(tuple(local), self.clock(), False,
-                                            f"this desk's copy only; {first[:160]}")  # fmt: skip
+                    self.state = TowerState(tuple(local), self.wall(), False,
+                                            f"this desk's copy only; {first[:160]}",
+                                            as_of=as_of)  # fmt: skip
                     return self.state
-            self.state = TowerState(last.figures, last.read_at, False, first[:200])
+            # The last known figures keep the time they were read (not this attempt's).
+            self.state = TowerState(last.figures, last.read_at, False, first[:200],
+                                    as_of=last.as_of)  # fmt: skip
             return self.state
         self.state = TowerState(
-            tuple(figures), self.clock(), True, "", time.perf_counter() - started
+            tuple(figures), self.wall(), True, "", time.perf_counter() - started, as_of
         )
         return self.state
 
