@@ -196,7 +196,7 @@ def test_departures_and_on_time_dispatch(planned):
         why = {t.route_id: t.reason for t in rel.transitions(s, "D1", plan.day)
                if t.to_status is RouteStatus.ACTIVE}  # fmt: skip
     assert why == {a.id: f"{a.vehicle_id} tracker: left the depot",
-                   b.id: f"{b.vehicle_id} tracker: left the depot before release"}
+                   b.id: f"{b.vehicle_id} tracker: left the depot before release"}  # fmt: skip
     _day, stored, _v = desk.load()
     done = {oid: at(12).timestamp() for oid in a.order_ids}
     assert desk.follow_fleet(stored, {}, done) == [a.id]

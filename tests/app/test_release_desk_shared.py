@@ -7,8 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.store import open_store
-from app.store import repository
+from app.store import open_store, repository
 from app.store import repository_release as rel
 from app.store.roles import add_user
 from engine.model import RouteStatus
