@@ -289,7 +289,7 @@ def insert_into(
     for r in routes:
         if node in r:
             r.remove(node)
-    best = best_insertion(problem, routes, node, ctx.evaluation)
+    best = best_insertion(problem, routes, node, ctx.evaluation, ctx.slack)
     unassigned = {}
     if best is None:
         unassigned[node] = reason_for(problem, node) or "no_feasible_route"
@@ -325,4 +325,4 @@ def suggest_in(ctx: DayContext, order_id: str) -> list[Suggestion]:
     problem = ctx.problem
     routes = [list(r) for r in (problem.initial_routes or [()] * problem.num_vehicles)]
     names = [v.id for v in ctx.vehicles]
-    return rank_targets(problem, routes, ctx.node_of[order_id], names, ctx.evaluation)
+    return rank_targets(problem, routes, ctx.node_of[order_id], names, ctx.evaluation, ctx.slack)

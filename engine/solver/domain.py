@@ -30,6 +30,7 @@ from engine.model import (
     Vehicle,
 )
 from engine.problem import BreakSpec, NodeSpec, Problem, VehicleSpec
+from engine.solver.insertion import RouteSlack
 from engine.travel import TravelModel
 
 log = logging.getLogger(__name__)
@@ -498,6 +499,17 @@ class DayContext:
         if isinstance(ev, RouteEvaluation):
             return ev
         fresh = evaluate(self.problem, k, route)
+        self._evaluations.put(key, route, fresh)
+        return fresh
+
+    def slack(self, k: int, route: Sequence[int]) -> RouteSlack:
+        """The ``RouteSlack`` of vehicle ``k`` on node sequence ``route``, remembered as
+        evaluations are (what insertion reads to rule positions out)."""
+        key = ("slack", k, tuple(route))
+        known = self._evaluations.get(key)
+        if isinstance(known, RouteSlack):
+            return known
+        fresh = RouteSlack(self.problem, k, route)
         self._evaluations.put(key, route, fresh)
         return fresh
 

@@ -70,16 +70,17 @@ def _fits(
 MARGIN = 1e-4  # problem time units: ruling out needs more than rounding noise
 
 
-class _Slack:
+class RouteSlack:
     """A route's schedule without its break: earliest departures, latest arrivals, and the
-    waiting from each position on (what can absorb a delay)."""
+    waiting from each position on (what can absorb a delay). It depends on the route and
+    its vehicle only, so a day context remembers it per route (``DayContext.slack``)."""
 
-    __slots__ = ("dep", "latest", "path", "on_time", "ctx", "waits", "vehicle")
+    __slots__ = ("dep", "latest", "path", "on_time", "waits")
 
     def __init__(self, problem: Problem, k: int, route: Sequence[int]) -> None:
-        ctx = self.ctx = evaluation_context(problem)
+        ctx = evaluation_context(problem)
         dur, windows, service = ctx.dur, ctx.windows, ctx.service
-        v = self.vehicle = problem.vehicles[k]
+        v = problem.vehicles[k]
         path = self.path = [v.start, *route, v.end]
         t = v.earliest
         dep = [t]
@@ -109,6 +110,24 @@ class _Slack:
                     best = top
             latest[i] = best
         self.dep, self.latest = dep, latest
+
+
+SlackOf = Callable[[int, Sequence[int]], RouteSlack]
+
+
+class _Slack:
+    """A route's ``RouteSlack`` with the problem that prices a stop's positions on it."""
+
+    __slots__ = ("dep", "latest", "path", "on_time", "ctx", "waits", "vehicle")
+
+    def __init__(
+        self, problem: Problem, k: int, route: Sequence[int], slack: SlackOf | None = None
+    ) -> None:
+        known = slack(k, route) if slack is not None else RouteSlack(problem, k, route)
+        self.ctx = evaluation_context(problem)
+        self.vehicle = problem.vehicles[k]
+        self.dep, self.latest, self.path = known.dep, known.latest, known.path
+        self.on_time, self.waits = known.on_time, known.waits
 
     def positions(self, node: int) -> list[tuple[float, int]]:
         """(lower bound of the cost change, position) of every position of ``node``,
@@ -158,12 +177,14 @@ def best_insertion(
     routes: Sequence[Sequence[int]],
     node: int,
     evaluation: Callable[[int, Sequence[int]], RouteEvaluation] | None = None,
+    slack: SlackOf | None = None,
 ) -> Insertion | None:
     """The cheapest position over all vehicles that breaks no rule the route kept, or None.
 
     A route that is already late (a running day) may take the stop if that makes it no
     later in total; a feasible route must stay feasible. ``evaluation(k, route)``: the
-    routes' own evaluations remembered (a day context's), else they are evaluated here.
+    routes' own evaluations remembered (a day context's), else they are evaluated here;
+    ``slack(k, route)``: their ``RouteSlack`` remembered, likewise.
     """
     best: Insertion | None = None
     for k in range(problem.num_vehicles):
@@ -174,12 +195,12 @@ def best_insertion(
             continue
         route = list(routes[k])
         base = None
-        slack = _Slack(problem, k, route)
+        on_route = _Slack(problem, k, route, slack)
         # Cheap lower bounds first; evaluate only positions that could beat the best.
-        for bound, pos in slack.positions(node):
+        for bound, pos in on_route.positions(node):
             if best is not None and bound >= best.cost_delta:
                 break
-            if not slack.may_fit(pos, node):
+            if not on_route.may_fit(pos, node):
                 continue  # it would be late itself (or make a feasible route late)
             seq = route[:pos] + [node] + route[pos:]
             if k in problem.sequences and not problem.in_order(k, seq):
@@ -212,12 +233,13 @@ def _best_on(
     node: int,
     k: int,
     evaluation: Callable[[int, Sequence[int]], RouteEvaluation],
+    slack_of: SlackOf | None = None,
 ) -> Best:
     """(infeasible, lateness, cost delta, position, evaluation) of the best position of
     ``node`` on vehicle ``k``'s route: the cheapest feasible one; if there is none, the
     least late (then cheapest) of its ``INFEASIBLE_TRIES`` positions cheapest by their
     lower bound."""
-    slack = _Slack(problem, k, route)
+    slack = _Slack(problem, k, route, slack_of)
     order = slack.positions(node)
     base_ev = evaluation(k, route)
     base = _cost(problem, k, base_ev, not route)
@@ -252,10 +274,11 @@ def rank_targets(
     node: int,
     names: Sequence[str],
     evaluation: Callable[[int, Sequence[int]], RouteEvaluation] | None = None,
+    slack: SlackOf | None = None,
 ) -> list[Suggestion]:
     """For each other vehicle, its best position for ``node`` (the cheapest feasible one,
-    else the least late); feasible targets first, then by cost change. ``evaluation``: as
-    for ``best_insertion``."""
+    else the least late); feasible targets first, then by cost change. ``evaluation``,
+    ``slack``: as for ``best_insertion``."""
     evaluation = evaluation or partial(evaluate, problem)
     current = next((k for k, r in enumerate(routes) if node in r), None)
     saving = 0.0
@@ -268,7 +291,7 @@ def rank_targets(
     for k in range(problem.num_vehicles):
         if k == current or not problem.allowed(node, k):
             continue
-        infeasible, _, delta, pos, ev = _best_on(problem, routes[k], node, k, evaluation)
+        infeasible, _, delta, pos, ev = _best_on(problem, routes[k], node, k, evaluation, slack)
         feasible = not infeasible and _fits(problem, k, routes[k], node)
         out.append(
             Suggestion(names[k], pos, delta - saving, feasible, ev.total_lateness, ev.shift_overrun)
