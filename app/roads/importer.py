@@ -94,6 +94,11 @@ class ImportReport:
     bounds: tuple[float, float, float, float]  # west, south, east, north
     seconds: float
     peak_mb: float = 0.0
+    # Street nodes a van can enter but not leave, or leave but not enter (one-way streets
+    # running off the extract's edge, or into each other): no stop is snapped to them, it
+    # goes to the nearest street a van can come and go from (``drivable_nodes``).
+    oneway_dead_end_nodes: int = 0
+    oneway_dead_end_km: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +109,8 @@ class ImportReport:
             "speed_posted_edges": self.speed_posted_edges, "classes": self.classes,
             "dropped": self.dropped, "bounds": list(self.bounds),
             "seconds": round(self.seconds, 2), "peak_mb": round(self.peak_mb),
+            "oneway_dead_end_nodes": self.oneway_dead_end_nodes,
+            "oneway_dead_end_km": round(self.oneway_dead_end_km, 2),
         }  # fmt: skip
 
     def text(self) -> str:
@@ -123,6 +130,13 @@ class ImportReport:
             f"{self.speed_posted_edges:,} (the others take their road class's speed)",
             "  road classes: " + ", ".join(f"{k} {v:,}" for k, v in self.classes.items()),
         ]
+        if self.oneway_dead_end_nodes:
+            lines.append(
+                f"  one-way dead ends: {self.oneway_dead_end_nodes:,} street nodes "
+                f"({self.oneway_dead_end_km:,.2f} km of street) a van could enter but not "
+                "leave, or leave but not enter; stops there are snapped away, to the nearest "
+                "street a van can come and go from"
+            )
         if self.dropped:
             lines.append("  dropped:")
             lines += [
@@ -618,6 +632,14 @@ def import_streets(
     net = StreetNetwork.load(target)  # what the engine will read: counted from it
     box = net.bounds
     classes = Counter(net.classes[c] for c in net.edge_class.tolist())
+    trapped, trapped_km = 0, 0.0
+    core = net.drivable_nodes  # None: nothing one-way, every node is drivable
+    if core is not None:
+        inside = np.zeros(net.node_count, dtype=bool)
+        inside[core] = True
+        trapped = int((~inside).sum())
+        off = ~inside[net.edge_u] | ~inside[net.edge_v]
+        trapped_km = float(net.edge_length_m[off].sum()) / 1000
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return ImportReport(
         name=name,
@@ -637,4 +659,6 @@ def import_streets(
         bounds=(box.west, box.south, box.east, box.north),
         seconds=time.perf_counter() - started,
         peak_mb=peak,
+        oneway_dead_end_nodes=trapped,
+        oneway_dead_end_km=trapped_km,
     )

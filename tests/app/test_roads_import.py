@@ -134,6 +134,7 @@ def test_every_format_imports_the_same_network_with_a_report(tmp_path, capsys, f
     assert report["components_dropped"] == 1
     assert 4.0 < report["km"] < 4.5
     assert report["oneway_edges"] == 3  # the primary street's three pieces
+    assert report["oneway_dead_end_nodes"] == 0  # the boulevard runs into two-way streets
     assert any("footway" in why for why in report["dropped"])
     assert any("island" in why for why in report["dropped"])
     west, south, east, north = report["bounds"]
@@ -241,3 +242,34 @@ def test_gis_exports_of_openstreetmap_read_their_tags(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert (report["edges"], report["oneway_edges"], report["speed_posted_edges"]) == (3, 2, 1)
     assert report["classes"] == {"primary": 1, "residential": 1, "service": 1}
+
+
+def test_the_report_counts_the_one_way_dead_ends_stops_are_snapped_away_from(tmp_path, capsys):
+    """A one-way street running off the extract's edge (in, no way out) and another coming
+    in from it (out, no way in): the report counts their far nodes and km, in text and
+    --json; a stop there is snapped to a street a van can come and go from."""
+    streets = _grid_streets()[:-2]  # the grid, without the footway and the island
+    streets.append(([_pt(3, 3), _pt(4, 3)], {"highway": "residential", "oneway": "yes"}))
+    streets.append(([_pt(3, 5), _pt(3, 4), _pt(3, 3)], {"highway": "service", "oneway": "yes"}))
+    features = [
+        {"type": "Feature", "properties": tags,
+         "geometry": {"type": "LineString", "coordinates": [list(p) for p in line]}}
+        for line, tags in streets
+    ]  # fmt: skip
+    source = tmp_path / "edge.geojson"
+    source.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    data = tmp_path / "data"
+    args = ["roads", "import", str(source), "--name", "edge", "--data-dir", str(data)]
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["nodes"] == 16 + 2  # the ends of the two streets, off the grid
+    assert report["oneway_dead_end_nodes"] == 2
+    assert 0.45 < report["oneway_dead_end_km"] < 0.55  # one block north, two blocks east
+    assert main([*args, "--replace"]) == 0
+    text = capsys.readouterr().out
+    assert "one-way dead ends: 2 street nodes" in text and "snapped away" in text
+    net = StreetNetwork.load(data / "roads" / "edge.parquet")
+    node, _ = net.snap_drivable([LAT0 + 4 * STEP], [LON0 + 3 * STEP])
+    assert (net.node_lat[node[0]], net.node_lon[node[0]]) == pytest.approx(
+        (LAT0 + 3 * STEP, LON0 + 3 * STEP)
+    )
