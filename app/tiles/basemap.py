@@ -1,8 +1,9 @@
 """Render a street network into raster map tiles with Pillow (no tile server needed).
 
 Streets are drawn as a casing pass then a fill pass, minor classes first, widths growing
-with the zoom, at 2x and downsampled for smooth lines. A tile with no street in it is not
-rendered at all: the map shows its plain background there.
+with the zoom, at 2x and downsampled for smooth lines. From zoom ``ARROW_ZOOM`` on, a
+one-way street carries small arrows pointing the way it may be driven. A tile with no
+street in it is not rendered at all: the map shows its plain background there.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ _STYLES: dict[str, tuple[int, tuple[int, int, int], tuple[int, int, int], float,
     "other": (0, (255, 255, 255), (205, 205, 205), 3.5, 13),
 }
 _CLASS_NAMES = list(_STYLES)
+#: One-way arrows from this zoom on (street level: below it they would be clutter).
+ARROW_ZOOM = 16
+ARROW_COLOUR = (90, 90, 110)
+_ARROW_EVERY_PX = 90.0  # along a street, at tile resolution
+_ARROW_HALF_PX = 3.5  # half the arrowhead's length and width
 
 
 def road_class(highway: str) -> str:
@@ -62,6 +68,11 @@ class StreetLines:
     offsets: np.ndarray  # int64, line i is points[offsets[i]:offsets[i + 1]]
     points: np.ndarray  # float64 (n, 2) world coordinates 0..1
     boxes: np.ndarray  # float64 (lines, 4) world minx, miny, maxx, maxy
+    oneway: np.ndarray | None = None  # bool per line: drivable first point -> last only
+
+    @property
+    def has_oneway(self) -> bool:
+        return self.oneway is not None and bool(self.oneway.any())
 
     @classmethod
     def from_lines(cls, lines: Iterable[tuple[str, Sequence[tuple[float, float]]]]) -> StreetLines:
@@ -91,9 +102,11 @@ class StreetLines:
         offsets: np.ndarray,
         highway: np.ndarray,
         classes: Sequence[str],
+        oneway: np.ndarray | None = None,
     ) -> StreetLines:
         """From flat arrays: line ``i`` is ``lat/lon[offsets[i]:offsets[i+1]]``, its tag
-        ``classes[highway[i]]`` (the street network's ``EdgePolylines`` layout)."""
+        ``classes[highway[i]]`` (the street network's ``EdgePolylines`` layout); ``oneway``
+        (bool per line): driven from its first point to its last only."""
         offs = np.asarray(offsets, dtype=np.int64)
         if offs.ndim != 1 or len(offs) < 2 or offs[-1] != len(lat) or len(lat) != len(lon):
             raise ValueError("street polylines: offsets do not match the coordinate arrays")
@@ -101,17 +114,28 @@ class StreetLines:
             raise ValueError("street polylines: every line needs two or more points")
         lookup = np.asarray([_CLASS_NAMES.index(road_class(str(c))) for c in classes], np.int8)
         codes = lookup[np.asarray(highway, dtype=np.int64)]
-        return cls._pack(codes, offs, np.asarray(lon, np.float64), np.asarray(lat, np.float64))
+        if oneway is not None and len(oneway) != len(codes):
+            raise ValueError("street polylines: one one-way flag per line, please")
+        one = None if oneway is None else np.asarray(oneway, dtype=bool)
+        return cls._pack(codes, offs, np.asarray(lon, np.float64), np.asarray(lat, np.float64),
+                         one)  # fmt: skip
 
     @classmethod
     def from_network(cls, network: object) -> StreetLines:
-        """From a street network exposing ``edge_polylines`` (see ``engine.roads``)."""
+        """From a street network exposing ``edge_polylines`` (see ``engine.roads``), with
+        its one-way flags (``edge_oneway``) when it has any."""
         p = network.edge_polylines  # type: ignore[attr-defined]
-        return cls.from_polylines(p.lat, p.lon, p.offsets, p.highway, p.classes)
+        oneway = getattr(network, "edge_oneway", None)
+        return cls.from_polylines(p.lat, p.lon, p.offsets, p.highway, p.classes, oneway)
 
     @classmethod
     def _pack(
-        cls, codes: np.ndarray, offs: np.ndarray, lon: np.ndarray, lat: np.ndarray
+        cls,
+        codes: np.ndarray,
+        offs: np.ndarray,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        oneway: np.ndarray | None = None,
     ) -> StreetLines:
         x, y = _mercator(lon, lat)
         points = np.column_stack([x, y])
@@ -125,7 +149,7 @@ class StreetLines:
                 np.maximum.reduceat(y, starts),
             ]
         )
-        return cls(codes, offs, points, boxes)
+        return cls(codes, offs, points, boxes, oneway)
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:
@@ -186,10 +210,42 @@ class BasemapRenderer:
             draw.line(flat, fill=style[2], width=max(1, round(width + 1.5 * _SS)), joint="curve")
         for flat, width, style in px_lines:
             draw.line(flat, fill=style[1], width=max(1, round(width)), joint="curve")
+        if zoom >= ARROW_ZOOM and self.lines.oneway is not None:
+            for (flat, _, _), i in zip(px_lines, visible, strict=True):
+                if self.lines.oneway[i]:
+                    for arrow in _arrows(np.asarray(flat).reshape(-1, 2)):
+                        draw.polygon(arrow, fill=ARROW_COLOUR)
         image = image.resize((TILE, TILE), Image.Resampling.BOX)
         buffer = io.BytesIO()
         image.quantize(colors=32, method=Image.Quantize.MEDIANCUT).save(buffer, format="PNG")
         return buffer.getvalue()
+
+
+def _arrows(xy: np.ndarray) -> list[list[tuple[float, float]]]:
+    """Arrowheads along a polyline (supersampled pixels), pointing from its first point to
+    its last: one every ``_ARROW_EVERY_PX``, starting half that in (a short street gets one
+    at its middle, a very short one none)."""
+    step = np.diff(xy, axis=0)
+    seg = np.hypot(step[:, 0], step[:, 1])
+    total = float(seg.sum())
+    every, half = _ARROW_EVERY_PX * _SS, _ARROW_HALF_PX * _SS
+    if total < 4 * half:
+        return []
+    at = np.arange(every / 2, total, every) if total >= every else np.array([total / 2])
+    ends = np.cumsum(seg)
+    out = []
+    for d in at.tolist():
+        k = min(int(np.searchsorted(ends, d)), len(seg) - 1)
+        if seg[k] == 0:
+            continue
+        ux, uy = step[k] / seg[k]
+        t = d - (ends[k] - seg[k])
+        cx, cy = xy[k, 0] + ux * t, xy[k, 1] + uy * t
+        tip = (cx + ux * half, cy + uy * half)
+        left = (cx - ux * half - uy * half, cy - uy * half + ux * half)
+        right = (cx - ux * half + uy * half, cy - uy * half - ux * half)
+        out.append([tip, left, (cx - ux * half * 0.3, cy - uy * half * 0.3), right])
+    return out
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ def basemap_cache_path(data_dir: Path) -> Path:
 
 def basemap_stamp(lines: StreetLines) -> str:
     """Style and extent of a street network's basemap; another stamp empties the cache."""
-    return f"{BASEMAP_STYLE}:" + ",".join(f"{v:.5f}" for v in lines.bbox)
+    # One-way arrows change only the tiles of a network with one-way streets.
+    style = f"{BASEMAP_STYLE}+oneway" if lines.has_oneway else BASEMAP_STYLE
+    return f"{style}:" + ",".join(f"{v:.5f}" for v in lines.bbox)
 
 
 def open_tile_service(

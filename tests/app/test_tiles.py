@@ -213,3 +213,48 @@ def test_fill_area_prefetches_for_offline_and_refuses_bulk(tmp_path, tile_server
     with pytest.raises(ValueError, match="more than the limit"):
         service.fill_area((-112.5, 40.0, -111.0, 41.5), range(10, 17))
     service.shutdown()
+
+
+def _street(oneway: bool | None, *, westward: bool = False) -> StreetLines:
+    """One residential street through downtown, 0.008° of longitude (about 675 m)."""
+    import numpy as np
+
+    lon = np.array([-111.8950, -111.8870])
+    return StreetLines.from_polylines(
+        np.array([40.7608, 40.7608]), lon[::-1] if westward else lon, np.array([0, 2]),
+        np.array([0]), ("residential",), None if oneway is None else np.array([oneway]),
+    )  # fmt: skip
+
+
+def _dark_pixels(png: bytes) -> list[tuple[int, int]]:
+    """Pixels much darker than streets, casing and background: the one-way arrows."""
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    return [(x, y) for x in range(256) for y in range(256)
+            if max(image.getpixel((x, y))) < 150]  # fmt: skip
+
+
+def test_one_way_streets_carry_arrows_at_street_level_pointing_their_way():
+    """At zoom 16 and closer a one-way street shows arrows, pointing the way it may be
+    driven (eastward and westward streets draw different arrows); a two-way street and
+    zooms below 16 show none."""
+    from app.tiles.basemap import ARROW_ZOOM, _arrows
+    from app.tiles.setup import basemap_stamp
+
+    x, y = (int(v) for v in lonlat_to_tile(*DOWNTOWN, 17))
+    east = BasemapRenderer(_street(True)).render_tile(17, x, y)
+    west = BasemapRenderer(_street(True, westward=True)).render_tile(17, x, y)
+    assert len(_dark_pixels(east)) > 20 and east != west
+    assert _dark_pixels(BasemapRenderer(_street(False)).render_tile(17, x, y)) == []
+    assert _dark_pixels(BasemapRenderer(_street(None)).render_tile(17, x, y)) == []
+    x, y = (int(v) for v in lonlat_to_tile(*DOWNTOWN, ARROW_ZOOM - 1))
+    assert _dark_pixels(BasemapRenderer(_street(True)).render_tile(ARROW_ZOOM - 1, x, y)) == []
+    import numpy as np
+
+    # The first arrow sits 90 supersampled pixels in from the street's start, tip ahead.
+    (tip, *_), *_ = _arrows(np.array([[0.0, 10.0], [400.0, 10.0]]))  # eastward
+    assert tip[0] > 90
+    (tip, *_), *_ = _arrows(np.array([[400.0, 10.0], [0.0, 10.0]]))  # westward
+    assert tip[0] < 400 - 90
+    # A network with one-way streets gets its own cache (tiles drawn before had no arrows).
+    assert basemap_stamp(_street(True)) != basemap_stamp(_street(False))
+    assert basemap_stamp(_street(False)) == basemap_stamp(_street(None))
