@@ -226,3 +226,50 @@ def test_on_a_shared_database_order_commands_travel_through_the_outbox(store, tm
     with pytest.raises(CommandRefused, match="proposals are not sent"):
         ProposalDesk(service).propose_move(plan, day, ["O5"], "R-V3", at(7))
     shared.close()
+
+
+def test_an_order_moved_to_another_depot_joins_its_day_and_comes_back_on_undo(store):
+    """A supervisor moves O6 to depot SLC-N: it leaves V2's route, joins SLC-N's unassigned
+    list (that depot's plan, same database); undo brings it back and out of that list; once
+    SLC-N has put it on a route, undo is refused, saying where it is."""
+    from engine.model import Depot, Driver, Plan, Route, Stop, Vehicle
+    from tests.app.test_dispatch_support import SUPERVISOR
+
+    seed(store, small_day(), small_plan())
+    north = Depot("SLC-N", "Salt Lake North", Location(40.85, -111.90), "America/Denver")
+    with store.session() as s:
+        repository.upsert_depots(s, [north], actor="import")
+        repository.upsert_vehicles(s, [Vehicle("VN1", "SLC-N", {"kg": 1000.0, "m3": 10.0})],
+                                   actor="import")  # fmt: skip
+        repository.upsert_drivers(s, [Driver("DRN1", "N", "SLC-N", at(7), at(17),
+                                             vehicle_id="VN1")], actor="import")  # fmt: skip
+        repository.save_plan(s, Plan("P-N", "SLC-N", DAY, (Route("R-VN1", "VN1", (),
+                                                                 driver_id="DRN1"),)),
+                             actor="planner")  # fmt: skip
+    service = DispatchService(store, TRAVEL, actor=SUPERVISOR, role="supervisor")
+    desk = OrderDesk(service, TRAVEL)
+    with pytest.raises(CommandRefused, match="supervisor"):
+        OrderDesk(DispatchService(store, TRAVEL, actor=DISPATCHER, role="dispatcher"),
+                  TRAVEL).move_to_depot(service.load_plan("SLC", DAY), small_day(), "O6",
+                                        "SLC-N")  # fmt: skip
+    result = desk.move_to_depot(service.load_plan("SLC", DAY), small_day(), "O6", "SLC-N")
+
+    def north_plan():
+        with store.read_session() as s:
+            return repository.load_plan(s, "SLC-N", DAY)
+
+    assert stored_plan(store).route_of("O6") is None
+    assert [u.order_id for u in north_plan().unassigned] == ["O6"]
+    back = service.apply_undo(result.plan, result.undo)
+    assert stored_plan(store).route_of("O6").id == "R-V2"
+    assert north_plan().unassigned == ()
+
+    # Moved again, then planned at SLC-N: the undo would put it on two depots' routes.
+    again = desk.move_to_depot(back.plan, small_day(), "O6", "SLC-N")
+    with store.session() as s:
+        plan = repository.load_plan(s, "SLC-N", DAY)
+        route = replace(plan.routes[0], stops=(Stop("O6"),))
+        repository.save_plan(s, replace(plan, routes=(route,), unassigned=()), actor="north")
+    with pytest.raises(CommandRefused, match="O6 is on route R-VN1 of depot SLC-N"):
+        service.apply_undo(again.plan, again.undo)
+    assert stored_plan(store).route_of("O6") is None
