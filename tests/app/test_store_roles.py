@@ -158,6 +158,29 @@ def test_a_dispatcher_moving_an_order_to_another_depot_is_refused_by_the_databas
         ):
             apply_command(s, command)
         assert orders(admin) == before
+
+        # The same move disguised as a dispatcher's order change (a forged desk writing
+        # the row itself): the database looks at what changes, the order's depot.
+        from sqlalchemy import update
+
+        from app.store.models import OrderRow
+        from app.store.roles import begin_command, refused_as_forbidden
+        from engine.model import Depot
+
+        with admin.session() as s:
+            repo.upsert_depots(s, [Depot("ELSEWHERE", "Elsewhere", order.location,
+                                         "America/Denver")], actor="import")  # fmt: skip
+        with ned.session() as s, pytest.raises(
+            CommandForbidden, match=f"moving order {ids[0]} from depot {DEPOT} to depot "
+            "ELSEWHERE is a supervisor command"
+        ):  # fmt: skip
+            begin_command(s, "order_edit", "ned_mover@desk-ned")
+            with refused_as_forbidden():
+                s.execute(update(OrderRow).where(OrderRow.id == order.id)
+                          .values(depot_id="ELSEWHERE"))  # fmt: skip
+        with admin.read_session() as s:
+            assert s.get(OrderRow, order.id).depot_id == DEPOT
+        assert orders(admin) == before
     finally:
         ned.close()
         admin.close()

@@ -5,6 +5,9 @@ PostgreSQL only (see ``app.store.roles``):
 - ``dispatch_sec.kind`` gains ``move_depot`` (a supervisor's; writes orders and the plans),
   so a dispatcher's database user moving an order between depots is refused by the
   database itself, not only at the desk (it used to pass as a dispatcher's ``order_edit``).
+- A row trigger on ``orders`` refuses a desk changing an order's depot unless the
+  connected user is a supervisor, whatever kind the desk declared (a forged desk sending
+  the move as an order edit, or the undo of a move, are checked the same way).
 - The commit check that no order is dropped lets an open order off every route and
   unassigned list when its depot has no plan for its day yet: an order moved to a depot
   whose day is not planned waits, open, for that day's first plan (it is not lost).
@@ -99,10 +102,36 @@ def upgrade() -> None:
         f"'{description.replace(chr(39), chr(39) * 2)}') ON CONFLICT (kind) DO NOTHING"
     )
     op.execute(_check_orders(_OPEN_0011))
+    op.execute(
+        """
+        CREATE FUNCTION dispatch_sec.order_depot() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        BEGIN
+            IF dispatch_sec.is_admin() OR NEW.depot_id IS NOT DISTINCT FROM OLD.depot_id THEN
+                RETURN NEW;
+            END IF;
+            IF NOT pg_has_role(session_user, 'dispatch_supervisor', 'MEMBER') THEN
+                RAISE EXCEPTION 'refused: moving order % from depot % to depot % is a '
+                    'supervisor command (move_depot); % works as dispatcher',
+                    OLD.id, OLD.depot_id, NEW.depot_id, session_user
+                    USING ERRCODE = 'insufficient_privilege';
+            END IF;
+            RETURN NEW;
+        END $$;
+        """
+    )
+    op.execute("ALTER FUNCTION dispatch_sec.order_depot() OWNER TO dispatch_owner")
+    op.execute("REVOKE ALL ON FUNCTION dispatch_sec.order_depot() FROM PUBLIC")
+    op.execute(
+        "CREATE TRIGGER dispatch_order_depot BEFORE UPDATE OF depot_id ON orders "
+        "FOR EACH ROW EXECUTE FUNCTION dispatch_sec.order_depot()"
+    )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute("DROP TRIGGER IF EXISTS dispatch_order_depot ON orders")
+    op.execute("DROP FUNCTION IF EXISTS dispatch_sec.order_depot()")
     op.execute(_check_orders(_OPEN_0009))
     op.execute(f"DELETE FROM dispatch_sec.kind WHERE kind = '{KIND[0]}'")
