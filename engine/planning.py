@@ -24,7 +24,7 @@ from datetime import datetime
 from engine.check import check, route_cost
 from engine.model import DayInput, Order, Plan, Unassigned
 from engine.problem import Problem, Solution, moved_stops
-from engine.solver import SolveCallbacks
+from engine.solver import Quality, SolveCallbacks
 from engine.solver import replan as solve_replan
 from engine.solver import solve as solve_cold
 from engine.solver.diagnose import reason_for
@@ -33,6 +33,7 @@ from engine.solver.insertion import Suggestion, best_insertion, insertions, rank
 from engine.travel import TravelModel
 
 __all__ = [
+    "Quality",
     "SolveCallbacks",
     "DayContext",
     "Proposal",

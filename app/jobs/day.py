@@ -30,7 +30,7 @@ from app.tiles.service import TileService
 from app.travel.choose import travel_model_for
 from engine.eta import TravelTimes
 from engine.model import DayInput, Plan
-from engine.planning import Proposal, SolveCallbacks
+from engine.planning import Proposal, Quality, SolveCallbacks
 
 log = logging.getLogger(__name__)
 
@@ -81,21 +81,31 @@ def plan_lateness(plan: Plan, day: DayInput) -> tuple[int, float]:
 
 
 class PlanProgress(SolveCallbacks):
-    """The first plan's progress for the status bar: the phase, the time used of its limit
-    and the best solution's cost so far (lower is better: distance, time and lateness)."""
+    """The first plan's progress for the status bar: the phase, the time used of its limit,
+    the best plan's quality so far (stops served, minutes late, kilometres) and its cost
+    (lower is better: distance, time and lateness)."""
 
     def __init__(self, report: Callable[[str], None], orders: int, limit_s: float) -> None:
         self._report, self._orders, self._limit = report, orders, limit_s
         self._started = time.monotonic()
         self._phase = "building the travel matrices"
         self._cost = ""
+        self._quality = ""
 
     def _say(self) -> None:
         used = time.monotonic() - self._started
         self._report(
             f"{self._orders} orders, {self._phase}, {used:.0f} of {self._limit:.0f} s"
-            + (f", best cost {self._cost}" if self._cost else "")
+            + (f", best so far {self._quality}" if self._quality else "")
+            + (f", cost {self._cost}" if self._cost else "")
         )
+
+    def on_quality(self, best: Quality, elapsed_s: float) -> None:
+        self._quality = (
+            f"serves {best.served:,} of {best.clients:,} stops, "
+            f"{best.lateness_s / 60:,.0f} min late, {best.distance_m / 1000:,.0f} km"
+        )
+        self._say()
 
     def on_matrices(self, seconds: float) -> None:
         self._phase = "searching"

@@ -33,12 +33,12 @@ from collections.abc import Mapping, Sequence
 from engine.check import check, route_cost
 from engine.evaluate import RouteEvaluation, evaluate
 from engine.problem import Problem, Solution, moved_stops, total_distance
-from engine.solver.callbacks import SolveCallbacks
+from engine.solver.callbacks import Quality, SolveCallbacks, quality
 from engine.solver.diagnose import diagnose, reason_for, repair
 from engine.solver.insertion import best_insertion
 from engine.solver.scaling import big_penalty
 
-__all__ = ["SolveCallbacks", "continuing", "objective", "replan", "solve", "unchurn"]
+__all__ = ["Quality", "SolveCallbacks", "continuing", "objective", "replan", "solve", "unchurn"]
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,14 @@ class _Improving(SolveCallbacks):
             self.best = best_cost
             self.inner.on_progress(best_cost, elapsed_s)
 
-    def report(self, cost: float) -> None:
+    def report(self, cost: float, problem: Problem, routes: Sequence[Sequence[int]]) -> None:
+        before = self.best
         self.on_progress(cost, time.perf_counter() - self.started)
+        if self.best < before:
+            self.inner.on_quality(quality(problem, routes), time.perf_counter() - self.started)
+
+    def on_quality(self, best: Quality, elapsed_s: float) -> None:
+        self.inner.on_quality(best, elapsed_s)
 
     def on_phase(self, name: str) -> None:
         self.inner.on_phase(name)
@@ -215,7 +221,7 @@ def solve(
         )
         initial = _insert_missing(problem, repair(problem, routes), clients)
         improving = _Improving(callbacks, started)
-        improving.report(objective(problem, initial))  # feasible already: the first plan
+        improving.report(objective(problem, initial), problem, initial)  # the first plan
         if iterations is None and ok and not _stopped(stop_event):
             # That was PyVRP's first feasible plan, shown at once; its search goes on from it.
             routes, _ = pyvrp_backend.solve_pyvrp(
@@ -225,7 +231,7 @@ def solve(
             more = _insert_missing(problem, repair(problem, routes), clients)
             if objective(problem, more) < objective(problem, initial):
                 initial = more
-                improving.report(objective(problem, initial))
+                improving.report(objective(problem, initial), problem, initial)
         improving.on_phase("ortools")
         found = _ortools(problem, clients, clock, stop_event, improving, initial, iterations)
         if found is not None or _stopped(stop_event) or iterations is not None:
@@ -358,7 +364,7 @@ def replan(
     report = _Improving(callbacks or SolveCallbacks(), started)
     candidates: dict[str, list[list[int]]] = {"continue": continuing(problem)}
     costs = {"continue": objective(problem, candidates["continue"])}
-    report.report(costs["continue"])
+    report.report(costs["continue"], problem, candidates["continue"])
 
     def best() -> str:
         return min(costs, key=lambda name: (costs[name], name != "continue"))
@@ -396,7 +402,7 @@ def replan(
         resolved = unchurn(problem, _insert_missing(problem, repair(problem, routes), clients))
         if not check(problem, resolved):
             candidates["resolve"], costs["resolve"] = resolved, objective(problem, resolved)
-            report.report(costs["resolve"])
+            report.report(costs["resolve"], problem, resolved)
     if clients and not _stopped(stop_event):
         report.on_phase("ortools")
         start = candidates[best()]

@@ -16,7 +16,7 @@ from typing import Any
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from engine.problem import Problem
-from engine.solver.callbacks import SolveCallbacks
+from engine.solver.callbacks import SolveCallbacks, quality
 from engine.solver.diagnose import repair
 from engine.solver.scaling import (
     INT_INF,
@@ -34,6 +34,7 @@ from engine.solver.scaling import (
 log = logging.getLogger(__name__)
 
 READ_ROUTES_MS = 10_000
+QUALITY_EVERY_S = 2.0  # the best solution's quality (served, late, km), at most this often
 READ_SHARE = 0.25  # of the time left, at most, to find which starting routes the model refuses
 FIRST_SOLUTION = routing_enums_pb2.FirstSolutionStrategy
 METAHEURISTIC = routing_enums_pb2.LocalSearchMetaheuristic
@@ -160,12 +161,24 @@ def solve_ortools(
             routing.VehicleVar(a).SetValues([-1, k])
 
     best = [float("inf")]
+    shown = [-float("inf")]  # when the best solution's quality was last reported
 
     def on_solution() -> None:
         cost = routing.CostVar().Value() / units_per_cost
         if cost < best[0]:
             best[0] = cost
-            callbacks.on_progress(cost, time.perf_counter() - started)
+            now = time.perf_counter()
+            callbacks.on_progress(cost, now - started)
+            if now - shown[0] >= QUALITY_EVERY_S:  # reading the routes takes a moment
+                shown[0] = now
+                routes = []
+                for k in range(nv):
+                    idx, route = routing.NextVar(routing.Start(k)).Value(), []
+                    while not routing.IsEnd(idx):
+                        route.append(nodes[manager.IndexToNode(idx)])
+                        idx = routing.NextVar(idx).Value()
+                    routes.append(route)
+                callbacks.on_quality(quality(problem, routes), time.perf_counter() - started)
 
     routing.AddAtSolutionCallback(on_solution)
     if stop_event is not None:

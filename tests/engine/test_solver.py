@@ -82,6 +82,28 @@ def test_progress_reports_improving_costs():
     assert seen and seen == sorted(seen, reverse=True)
 
 
+def test_ortools_reports_the_best_solutions_quality_while_it_searches():
+    """While OR-Tools searches, the best solution's served stops, lateness and distance
+    are reported (at most every few seconds); the first one at once, and the served count
+    never exceeds the clients."""
+    from engine.solver.callbacks import quality
+
+    problem = first("R101", 40)
+    seen = []
+
+    class Record(SolveCallbacks):
+        def on_quality(self, best, elapsed_s):
+            seen.append(best)
+
+    sol = solve(problem, 30.0, callbacks=Record(), backend="ortools", iterations=50)
+    assert seen, "no quality reported"
+    assert all(q.clients == 40 and 0 < q.served <= 40 for q in seen)
+    assert all(q.distance_m > 0 and q.lateness_s >= 0 for q in seen)
+    final = quality(problem, sol.routes)
+    assert final.served == 40 - len(sol.unassigned)
+    assert final.distance_m == pytest.approx(sol.distance)
+
+
 def _midday_r101(churn: float):
     problem = first("R101", 40)
     sol = solve(problem, 0.5, seed=1)

@@ -316,14 +316,21 @@ def test_a_restart_shows_the_stored_day_before_live_telemetry(qtbot, demo_window
 
 def test_the_first_plan_shows_its_progress_and_quality(qtbot, demo_window):
     """While the first plan runs the status bar says how far it is (time used of its limit,
-    the best cost so far); when it is in, how many stops, routes and how late."""
+    the best plan so far: stops served, minutes late, kilometres, and its cost); when it is
+    in, how many stops, routes and how late."""
+    import re
+
     context = demo_window.context
     seen: list[str] = []
+    shown: list[str] = []
     context.jobs.sig_job_progress.connect(lambda _kind, text: seen.append(str(text)))
+    context.sig_status.connect(shown.append)
     context.start()
     qtbot.waitUntil(lambda: context.state.plan is not None, timeout=120_000)
     assert any(" of 2 s" in text for text in seen), seen
-    assert any("best cost" in text for text in seen), seen
+    assert any(", cost " in text for text in seen), seen
+    quality = re.compile(r"best so far serves \d+ of 400 stops, [\d,]+ min late, [\d,]+ km")
+    assert any(quality.search(text) for text in shown), shown  # what the status bar got
     qtbot.waitUntil(lambda: "Planned " in demo_window.status._text, timeout=10_000)
     text = demo_window.status._text
     assert " routes in " in text and ("late by" in text or "none late" in text), text
