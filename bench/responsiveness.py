@@ -188,6 +188,70 @@ def _wait_until(condition, timeout_s: float) -> bool:
     return True
 
 
+class _StallTracer:
+    """What the main thread was running during its long stalls: a thread that, while the
+    probe's timer is more than ``after_ms`` late, samples the main thread's Python stack
+    every 2 ms. Each stall keeps its samples; :meth:`report` names, for the longest
+    stalls, the slot the event loop called (the outermost project frame) and the
+    innermost project frames seen most often. Sampling needs the interpreter lock, so a
+    stall spent in C code that holds it is seen only as it ends."""
+
+    def __init__(self, probe: _Probe, after_ms: float = 15.0) -> None:
+        import threading
+
+        self.probe, self.after_ms = probe, after_ms
+        self.main = threading.main_thread().ident
+        self.samples: dict[int, list[tuple[str, str]]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stall-tracer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+    def _run(self) -> None:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        while not self._stop.wait(0.002):
+            late_ms = (time.perf_counter() - self.probe._last) * 1000.0 - TICK_MS
+            if late_ms < self.after_ms or not self.probe._timer_active:
+                continue
+            frame = sys._current_frames().get(self.main)
+            ours: list[str] = []
+            first = ""
+            while frame is not None:
+                path, name = frame.f_code.co_filename, frame.f_code.co_name
+                if path.startswith(root) and "/.venv/" not in path and "/bench/" not in path:
+                    ours.append(f"{os.path.relpath(path, root)}:{name}")
+                elif not first and "/bench/" not in path and not path.startswith("<"):
+                    # no frame of ours: a library's (a pyqtgraph paint, say)
+                    first = f"{path.rpartition('site-packages/')[2]}:{name}"
+                frame = frame.f_back
+            outer = ours[-1] if ours else first or "(Qt: no Python running)"
+            inner = ours[0] if ours else first or "(Qt: no Python running)"
+            # The stall is the gap that ends at the next tick: its index in probe.stalls.
+            self.samples.setdefault(len(self.probe.stalls), []).append((outer, inner))
+
+    def report(self, top: int = 12) -> list[dict]:
+        """The ``top`` longest stalls: wall and CPU ms, and what ran (most samples first)."""
+        from collections import Counter
+
+        stalls = self.probe.stalls
+        longest = sorted(range(len(stalls)), key=stalls.__getitem__, reverse=True)[:top]
+        out = []
+        for i in longest:
+            seen = self.samples.get(i, [])
+            out.append({
+                "wall_ms": round(stalls[i], 1),
+                "cpu_ms": round(self.probe.cpu[i], 1),
+                "slots": Counter(o for o, _ in seen).most_common(2),
+                "inner": Counter(n for _, n in seen).most_common(3),
+            })  # fmt: skip
+        return out
+
+
 class _Probe:
     """Main-thread stalls from a precise timer, and batches of fixes reaching the map."""
 
@@ -196,6 +260,11 @@ class _Probe:
 
         self.map = window.map_pane
         self.stalls: list[float] = []
+        #: The main thread's CPU time over each gap (same index as ``stalls``): a stall
+        #: with little CPU was the machine's load or a wait for the interpreter lock.
+        self.cpu: list[float] = []
+        self._last_cpu = 0.0
+        self._timer_active = False
         self.arrivals: list[tuple[float, int, float]] = []  # (epoch s, flushes, oldest fix)
         self.moved = 0
         self._last = 0.0
@@ -205,16 +274,19 @@ class _Probe:
         self._timer.timeout.connect(self._on_tick)
 
     def start(self) -> None:
-        self._last = time.perf_counter()
+        self._last, self._last_cpu = time.perf_counter(), time.thread_time()
         self._timer.start()
+        self._timer_active = True
 
     def stop(self) -> None:
+        self._timer_active = False
         self._timer.stop()
 
     def _on_tick(self) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
+        self.cpu.append((cpu - self._last_cpu) * 1000.0)
         self.stalls.append(max(0.0, (now - self._last) * 1000.0 - TICK_MS))
-        self._last = now
+        self._last, self._last_cpu = now, cpu
 
     def on_vehicles_moved(self, moved: dict) -> None:
         if not self._timer.isActive():
@@ -306,10 +378,29 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
     ingest = context.live.service.ingest
     received0, accepted0, flushes0 = ingest.received, ingest.accepted, window.map_pane.flushes
     sent0 = sent.value
+    tracer = _StallTracer(probe) if args.trace_stalls else None
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile(time.thread_time)  # the main thread's CPU, not the wall
+    load_before = [round(x, 2) for x in os.getloadavg()]
     probe.start()
-    t_measure = time.perf_counter()
+    if tracer is not None:
+        tracer.start()
+    if profiler is not None:
+        profiler.enable()
+    t_measure, cpu_measure = time.perf_counter(), time.thread_time()
+    process_cpu = time.process_time()
     _spin(int(args.seconds * 1000))
+    main_cpu_s = time.thread_time() - cpu_measure
+    process_cpu_s = time.process_time() - process_cpu
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
     probe.stop()
+    if tracer is not None:
+        tracer.stop()
     measured_s = time.perf_counter() - t_measure
     received, accepted = ingest.received - received0, ingest.accepted - accepted0
     published_per_s = (sent.value - sent0) / measured_s
@@ -332,6 +423,7 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
     applies = [b - a for a, b, _, rows in page["log"] if rows]
     stall, paint_stats = percentiles(probe.stalls), percentiles(paint)
     return {
+        "load_avg_before": load_before,
         "vehicles": args.vehicles,
         "seconds": args.seconds,
         "without": args.without,
@@ -339,6 +431,12 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
         "settled": settled,
         "settle_s": round(settle_s, 1),
         "stall_ms": stall,
+        # The main thread's own CPU over each gap between ticks, and over the whole time:
+        # figures a loaded machine inflates far less than the wall-clock ones.
+        "stall_cpu_ms": percentiles(probe.cpu),
+        "main_cpu_pct": round(100.0 * main_cpu_s / measured_s, 1),
+        "process_cpu_pct": round(100.0 * process_cpu_s / measured_s, 1),
+        "longest_stalls": tracer.report() if tracer is not None else [],
         "paint_ms": paint_stats,
         "fix_to_paint_ms": percentiles(e2e),
         "apply_ms": percentiles(applies),
@@ -379,6 +477,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="leave the garbage collector as Python sets it (for comparison)",
     )
+    p.add_argument(
+        "--trace-stalls",
+        action="store_true",
+        help="sample the main thread's stack during stalls; print what ran in the longest",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="cProfile the main thread (its CPU time) while measuring; write the stats here",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
     if args.vehicles < 1 or args.seconds <= 0 or args.stops < 1 or args.warmup < 0:
@@ -412,9 +520,11 @@ def summary_line(r: dict) -> str:
     return (
         f"{r['vehicles']} vehicles: stall p99 {s['p99']} ms ({met(r['stall_ok'])}), paint p99 "
         f"{m['p99']} ms ({met(r['paint_ok'])}), fix -> painted p50 {e['p50']} ms "
-        f"({met(r['fix_to_paint_ok'])}); {r['received_per_s']:.0f} of {r['vehicles']} msg/s "
+        f"({met(r['fix_to_paint_ok'])}); main-thread CPU per gap p99 "
+        f"{r['stall_cpu_ms']['p99']} ms, {r['main_cpu_pct']:g} % of a core; "
+        f"{r['received_per_s']:.0f} of {r['vehicles']} msg/s "
         f"received, publisher {'kept' if r['publisher_kept_rate'] else 'did NOT keep'} its "
-        f"rate; load average {r['load_avg']}, {r['machine']}, {r['when']}"
+        f"rate; load average {r['load_avg_before']} -> {r['load_avg']}, {r['machine']}, {r['when']}"
     )
 
 
@@ -442,6 +552,22 @@ def print_table(r: dict) -> None:
             f"{'-' if stats[k] is None else stats[k]:>8}" for k in ("p50", "p99", "max")
         )
         print(f"{name:32}{cells}{stats['n']:>7}  {target} {verdict}".rstrip())
+    c = r["stall_cpu_ms"]
+    print(
+        f"{'main-thread CPU per gap (ms)':32}"
+        + "".join(f"{'-' if c[k] is None else c[k]:>8}" for k in ("p50", "p99", "max"))
+        + f"{c['n']:>7}  (its own work: the load adds little to it)"
+    )
+    print(
+        f"CPU while measuring: main thread {r['main_cpu_pct']:g} % of a core, whole window "
+        f"process {r['process_cpu_pct']:g} %; load average {r['load_avg_before']} before, "
+        f"{r['load_avg']} after"
+    )
+    for stall in r["longest_stalls"]:
+        ran = "; ".join(f"{where} ×{n}" for where, n in stall["slots"]) or "no Python sampled"
+        inner = "; ".join(f"{where} ×{n}" for where, n in stall["inner"])
+        print(f"  stall {stall['wall_ms']:>7} ms (CPU {stall['cpu_ms']:>6} ms): {ran}"
+              + (f"  [in {inner}]" if inner else ""))  # fmt: skip
     print(
         f"publisher: {r['published_per_s']:.0f} messages/s sent while measuring "
         f"({'kept' if r['publisher_kept_rate'] else 'did NOT keep'} its rate of "

@@ -31,7 +31,7 @@ def test_tiny_fleet_reports_stalls_paint_latency_and_vehicles_on_the_map(capsys)
     and the table names both targets."""
     from bench.responsiveness import print_table, summary_line
 
-    done = _run("--vehicles", "10", "--seconds", "2", "--warmup", "1", "--json")
+    done = _run("--vehicles", "10", "--seconds", "2", "--warmup", "1", "--trace-stalls", "--json")
     assert done.returncode in (0, 1), done.stderr[-2000:]  # 1 = a target not met, not an error
     result = json.loads(done.stdout)
     assert result["stall_ms"]["n"] > 100  # a 5 ms timer over 2 s
@@ -39,12 +39,20 @@ def test_tiny_fleet_reports_stalls_paint_latency_and_vehicles_on_the_map(capsys)
     assert result["paint_ms"]["n"] >= 1 and result["paint_ms"]["p50"] is not None
     assert result["accepted_per_s"] > 0
     assert result["vehicles_on_map"] == 10
+    # The main thread's own CPU per gap, beside the wall-clock stalls, and the longest
+    # stalls with what ran in them.
+    assert result["stall_cpu_ms"]["n"] == result["stall_ms"]["n"]
+    assert 0 < result["main_cpu_pct"] <= result["process_cpu_pct"]
+    longest = result["longest_stalls"]
+    assert longest and longest[0]["wall_ms"] == result["stall_ms"]["max"]
+    assert len(result["load_avg_before"]) == 3
     print_table(result)
     table = capsys.readouterr().out
     assert "main-thread stall (ms)" in table and "p99 < 50" in table
     assert "map paint after batch (ms)" in table and "p99 < 200" in table
     assert "vehicles on the map at the end: 10 of 10" in table
     assert "publisher:" in table and "its rate of 10/s" in table
+    assert "main-thread CPU per gap (ms)" in table and "% of a core" in table
     line = summary_line(result)
     assert "stall p99" in line and "fix -> painted p50" in line and "load average" in line
     assert ("kept its rate" in line) == result["publisher_kept_rate"]
