@@ -13,6 +13,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 
 Quantities = Mapping[str, float]
 
@@ -321,7 +322,7 @@ class Route:
                 raise ValueError(f"route {self.id}: order {stop.order_id} appears twice")
             seen.add(stop.order_id)
 
-    @property
+    @cached_property  # a route never changes: worked out once (the live window asks often)
     def order_ids(self) -> tuple[str, ...]:
         return tuple(s.order_id for s in self.stops)
 

@@ -30,6 +30,7 @@ from app.exceptions.model import ExceptionsTableModel
 from app.jobs.runner import JobKind
 from app.secrets import redact_url
 from app.sync.conflict_view import conflict_view
+from app.telemetry.session import LiveEtas
 from widgets.conflict_dialog import ConflictDialog
 from widgets.depots_desk import DepotsDesk
 from widgets.dispatch_controller import DispatchController
@@ -125,10 +126,7 @@ class MainWindow(QMainWindow):
         context.sig_day_proposal_ready.connect(self._on_day_proposal_ready)
         live = context.live
         live.sig_vehicles_moved.connect(self.map_pane.update_vehicles)
-        live.sig_etas_updated.connect(self.map_pane.update_etas)
-        live.sig_etas_updated.connect(self.timeline_pane.update_etas)
-        live.sig_eta_bands.connect(self.timeline_pane.update_eta_bands)
-        live.sig_etas_updated.connect(self._on_etas_updated)
+        live.sig_live_etas.connect(self._on_live_etas)
         live.sig_clock.connect(self._on_live_clock)
         live.sig_connection_changed.connect(lambda _state: self._refresh_status())
         self.timeline_pane.sig_stop_dropped.connect(self.dispatcher.reassign)
@@ -161,6 +159,11 @@ class MainWindow(QMainWindow):
         self._clock_timer.timeout.connect(self._refresh_status)
         self._clock_timer.start(1000)
         self._etas: dict = {}
+        self._timeline_etas: LiveEtas | None = None  # waiting for the timeline's turn
+        self._timeline_etas_timer = QTimer(self)
+        self._timeline_etas_timer.setSingleShot(True)
+        self._timeline_etas_timer.setInterval(0)
+        self._timeline_etas_timer.timeout.connect(self._show_timeline_etas)
         self._fitted: tuple | None = None
         self.last_proposal_dialog: ProposalDialog | None = None  # what a test drives
         self.last_plan_day_confirm: QMessageBox | None = None
@@ -453,9 +456,19 @@ class MainWindow(QMainWindow):
                 self.exceptions_model.refresh_labels()
         self._refresh_status()
 
-    def _on_etas_updated(self, etas: dict) -> None:
-        self._etas = etas
-        self.exceptions_model.set_etas(etas)
+    def _on_live_etas(self, live: LiveEtas) -> None:
+        self._etas = live.etas
+        self.map_pane.update_etas(live.etas, live.late)
+        self.exceptions_model.set_etas(live.etas)
+        # The timeline's share in a turn of the event loop of its own: two short slices of
+        # the main thread instead of one long one (a newer evaluation replaces a waiting one).
+        self._timeline_etas = live
+        self._timeline_etas_timer.start()
+
+    def _show_timeline_etas(self) -> None:
+        live, self._timeline_etas = self._timeline_etas, None
+        if live is not None:
+            self.timeline_pane.update_etas(live.etas, live.p90, live.late)
 
     def _stop_tooltip(self, order_id: str) -> str:
         """A stop as a dispatcher reads it: customer, address, window, ETA now, vehicle."""

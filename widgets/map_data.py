@@ -5,13 +5,13 @@ No Qt here, so the layer content is testable on its own and cheap to build.
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Container, Mapping
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from engine.model import Depot, Order, Plan, StopStatus
+from engine.model import Depot, Order, Plan, Route, StopStatus
 
 # Distinct, colour-blind-friendlier route colours (Tableau 20, darker half first).
 ROUTE_COLOURS = (
@@ -43,12 +43,15 @@ def plan_layers(
     geometry: Mapping[str, Any] | None = None,
     *,
     keep_routes: Container[str] = frozenset(),
+    stops_of: Callable[[int, Route], list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The depot, route polylines and stop markers of a plan, as one JSON-ready dict.
 
     ``geometry`` maps a route id to the streets it drives (an N x 2 lat/lon sequence);
     routes without one are drawn as straight legs depot → stops → depot. Routes named in
     ``keep_routes`` are left out of ``routes`` (a caller that still has them drawn).
+    ``stops_of(index, route)``: the route's stop markers as :func:`route_stops` makes them
+    (a caller that keeps those of unchanged routes).
     """
     layers: dict[str, Any] = {"depot": None, "routes": [], "stops": []}
     if depot is not None:
@@ -58,33 +61,17 @@ def plan_layers(
         return layers
     for index, route in enumerate(plan.routes):
         colour = route_colour(index)
-        path: list[list[float]] = []
-        if depot is not None:
-            path.append([depot.location.lat, depot.location.lon])
-        for seq, stop in enumerate(route.stops, start=1):
-            order = orders.get(stop.order_id)
-            if order is None:
-                continue
-            path.append([order.location.lat, order.location.lon])
-            layers["stops"].append(
-                {
-                    "id": stop.order_id,
-                    "route": route.id,
-                    "seq": seq,
-                    "lat": order.location.lat,
-                    "lon": order.location.lon,
-                    "status": str(stop.status),
-                    "fill": STATUS_COLOURS.get(stop.status, "#ffffff"),
-                    "colour": colour,
-                    "late": stop.order_id in late_risk,
-                    "locked": stop.locked,
-                    "label": order.customer or order.id,
-                }
-            )
+        if stops_of is not None:
+            stops = stops_of(index, route)
+        else:
+            stops = route_stops(route, index, orders, late_risk)
+        layers["stops"].extend(stops)
         if route.id in keep_routes:
             continue
-        if depot is not None and len(path) > 1:
-            path.append([depot.location.lat, depot.location.lon])
+        path: list[list[float]] = [[s["lat"], s["lon"]] for s in stops]
+        if depot is not None:
+            home = [depot.location.lat, depot.location.lon]
+            path = [home, *path, home] if path else [home]
         streets = (geometry or {}).get(route.id)
         if streets is not None and len(streets) > 1:
             path = street_path(streets)
@@ -92,6 +79,34 @@ def plan_layers(
             {"id": route.id, "vehicle": route.vehicle_id, "colour": colour, "path": path}
         )
     return layers
+
+
+def route_stops(
+    route: Route, index: int, orders: Mapping[str, Order], late_risk: Container[str] = ()
+) -> list[dict[str, Any]]:
+    """The stop markers of the plan's ``index``-th route (orders not known are left out)."""
+    colour = route_colour(index)
+    out = []
+    for seq, stop in enumerate(route.stops, start=1):
+        order = orders.get(stop.order_id)
+        if order is None:
+            continue
+        out.append(
+            {
+                "id": stop.order_id,
+                "route": route.id,
+                "seq": seq,
+                "lat": order.location.lat,
+                "lon": order.location.lon,
+                "status": str(stop.status),
+                "fill": STATUS_COLOURS.get(stop.status, "#ffffff"),
+                "colour": colour,
+                "late": stop.order_id in late_risk,
+                "locked": stop.locked,
+                "label": order.customer or order.id,
+            }
+        )
+    return out
 
 
 def street_path(streets: Any) -> list[list[float]]:

@@ -29,8 +29,15 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.settings import user_data_dir
 from app.tiles import TileService
-from engine.model import Depot, Order, Plan
-from widgets.map_data import STALE_AFTER_S, fix_epoch, plan_layers, route_colour, vehicle_record
+from engine.model import Depot, Order, Plan, Route
+from widgets.map_data import (
+    STALE_AFTER_S,
+    fix_epoch,
+    plan_layers,
+    route_colour,
+    route_stops,
+    vehicle_record,
+)
 from widgets.map_page import build_map_page
 from widgets.map_schemes import (
     SCHEME,
@@ -119,6 +126,8 @@ class MapPane(QWidget):
         # State mirrored into the page; a reloaded page gets all of it again.
         self._plan: Plan | None = None
         self._orders: Mapping[str, Order] = {}
+        #: id(route) -> (route, orders, (index, late ones), its stop markers): made from these
+        self._stop_records: dict[int, tuple[Route, Mapping, tuple, list[dict[str, Any]]]] = {}
         self._depot: Depot | None = None
         self._late: frozenset[str] = frozenset()
         self._late_by_eta: frozenset[str] = frozenset()
@@ -269,14 +278,17 @@ class MapPane(QWidget):
         self._late_flagged = frozenset(order_ids)
         self._update_late()
 
-    def update_etas(self, etas: Mapping[str, datetime]) -> None:
+    def update_etas(self, etas: Mapping[str, datetime], late: frozenset[str] | None = None) -> None:
         """The current ETA of each pending stop (replaces the previous set); an ETA past
-        the order's last window end marks the stop late-risk."""
-        self._late_by_eta = frozenset(
-            oid
-            for oid, eta in etas.items()
-            if eta is not None and oid in self._orders and eta > self._orders[oid].latest
-        )
+        the order's last window end marks the stop late-risk (``late``: those orders,
+        when the caller has worked them out already)."""
+        if late is None:
+            late = frozenset(
+                oid
+                for oid, eta in etas.items()
+                if eta is not None and oid in self._orders and eta > self._orders[oid].latest
+            )
+        self._late_by_eta = late
         self._update_late()
 
     def _update_late(self) -> None:
@@ -492,9 +504,24 @@ class MapPane(QWidget):
             self._route_json.clear()
             self._routes_depot = self._depot
         keep = {rid for rid, key in keys.items() if self._route_json.get(rid, (None,))[0] == key}
+        stop_records = self._stop_records
+        self._stop_records = {}  # the routes shown now only
+        late, orders = self._late, self._orders
+
+        def stops_of(index: int, route: Route) -> list[dict[str, Any]]:
+            # A route's markers are made again only when it, its place or its late risk
+            # changed: stop results and ETAs change a few routes a second, not all 2,000.
+            key = (index, tuple(o for o in route.order_ids if o in late))
+            known = stop_records.get(id(route))
+            if known is None or known[0] is not route or known[1] is not orders or known[2] != key:
+                known = (route, orders, key, route_stops(route, index, orders, late))
+            self._stop_records[id(route)] = known
+            return known[3]
+
         layers = plan_layers(
-            self._plan, self._orders, self._depot, self._late, self._geometry, keep_routes=keep
-        )
+            self._plan, orders, self._depot, late, self._geometry, keep_routes=keep,
+            stops_of=stops_of,
+        )  # fmt: skip
         for route in layers["routes"]:
             text = json.dumps(route, separators=(",", ":"))
             # The entry holds the objects its key names by id, so no id is reused meanwhile.
@@ -528,7 +555,8 @@ class MapPane(QWidget):
             changes["removeRoutes"] = gone
         if gone := sorted(set(self._page_stops) - set(stops)):
             changes["removeStops"] = gone
-        if changed := [s for oid, s in stops.items() if self._page_stops.get(oid) != s]:
+        page = self._page_stops
+        if changed := [s for oid, s in stops.items() if (p := page.get(oid)) is not s and p != s]:
             changes["stops"] = changed
         moved = [rid for rid, key in keys.items() if self._page_routes.get(rid) != key]
         if not changes and not moved:

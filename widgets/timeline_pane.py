@@ -24,7 +24,7 @@ from PySide6.QtGui import QBrush, QColor, QCursor
 from PySide6.QtWidgets import QToolTip, QVBoxLayout, QWidget
 
 from app.day.labels import DayLabels
-from engine.model import Driver, Order, Plan, RouteStatus, StopStatus, Vehicle
+from engine.model import Driver, Order, Plan, Route, RouteStatus, StopStatus, Vehicle
 from widgets.timeline_items import (
     LATE,
     ROW_H,
@@ -80,6 +80,8 @@ class TimelinePane(QWidget):
         self._layout: tuple | None = None  # what the rows and bars were built from
         self._layout_refs: tuple = ()  # keeps the objects the layout names by id alive
         self._planned_shown: tuple = ()  # (layout, bar colours) the planned bars show
+        self._actual_shown: list | None = None  # the served stops' bars as drawn
+        self._route_layouts: dict[int, tuple[Route, tuple]] = {}  # id(route) -> (it, layout)
 
         self.view_box = TimelineViewBox(self)
         self.axis = ClockAxisItem("bottom")
@@ -167,20 +169,16 @@ class TimelinePane(QWidget):
         layout = (
             timezone,
             plan.day if plan else None,
-            tuple(
-                (r.id, r.vehicle_id, r.driver_id, r.status)
-                + tuple(
-                    (s.order_id, s.planned_arrival, s.planned_departure, s.locked) for s in r.stops
-                )
-                for r in routes
-            ),
+            tuple(map(self._route_layout, routes)),
             tuple(map(id, (orders, vehicles, drivers, labels))),
         )
+        # Kept for the routes shown only (a route's entry holds it, so its id is not reused).
+        self._route_layouts = {id(r): self._route_layouts[id(r)] for r in routes}
         if plan is not None and layout == self._layout:
             # Only stop results moved (live telemetry, several times a second with a big
             # fleet): recolour in place, keep rows, labels and the user's zoom and pan.
             self._plan = plan
-            self._refresh_static()
+            self._refresh_actual()
             self._refresh_dynamic()
             return
         self._layout, self._layout_refs = layout, (orders, vehicles, drivers, labels)
@@ -227,6 +225,20 @@ class TimelinePane(QWidget):
         self._refresh_dynamic()
         self._fit()
 
+    def _route_layout(self, route: Route) -> tuple:
+        """What a route's row and bars are drawn from (not its stop results), worked out
+        once per route object: stop results replace only the routes they touch."""
+        known = self._route_layouts.get(id(route))
+        if known is None or known[0] is not route:
+            stops = tuple(
+                (s.order_id, s.planned_arrival, s.planned_departure, s.locked) for s in route.stops
+            )
+            known = self._route_layouts[id(route)] = (
+                route,
+                (route.id, route.vehicle_id, route.driver_id, route.status, *stops),
+            )
+        return known[1]
+
     def set_editors(self, editors: Mapping[str, str]) -> None:
         """route id -> who else edits it now: shown after the row's name (✎ who)."""
         if dict(editors) != self._editors:
@@ -250,17 +262,32 @@ class TimelinePane(QWidget):
     def _show_ticks(self) -> None:
         self.plot.getAxis("left").setTicks([self._labelled(), []])
 
-    def update_etas(self, etas: Mapping[str, datetime]) -> None:
+    def update_etas(
+        self,
+        etas: Mapping[str, datetime],
+        p90: Mapping[str, datetime] | None = None,
+        late: Iterable[str] | None = None,
+    ) -> None:
         """The current ETA of each pending stop (replaces the previous set); an ETA past
-        the order's last window end marks the stop late-risk."""
+        the order's last window end marks the stop late-risk (``late``: those orders, when
+        the caller has worked them out already). With ``p90``, the ETA bands too (as
+        :meth:`update_eta_bands`), drawn once with the ETAs."""
         self._etas = {k: v for k, v in etas.items() if v is not None}
-        self._late_by_eta = {
-            oid
-            for oid, eta in self._etas.items()
-            if oid in self._orders and eta > self._orders[oid].latest
-        }
-        self._late = self._late_by_eta | self._late_flagged
-        self._refresh_dynamic()
+        if p90 is not None:
+            self._eta_p90 = {k: v for k, v in p90.items() if v is not None}
+        if late is None:
+            late = (
+                oid
+                for oid, eta in self._etas.items()
+                if oid in self._orders and eta > self._orders[oid].latest
+            )
+        self._late_by_eta = set(late)
+        late_now = self._late_by_eta | self._late_flagged
+        if late_now != self._late:  # bars change colour
+            self._late = late_now
+            self._refresh_dynamic()
+        else:  # only the ETA ticks move (every second of a live day)
+            self._refresh_etas()
 
     def update_eta_bands(self, p90: Mapping[str, datetime]) -> None:
         """Each pending stop's ETA band: from its ETA to its 90th percentile (replaces)."""
@@ -388,12 +415,21 @@ class TimelinePane(QWidget):
         self._windows.setOpts(
             x0=x0, width=width, y0=np.array([y - ROW_H / 2 + 0.02 for y in y0]), height=0.07
         )
+        self._actual_shown = None
+        self._refresh_actual()
+
+    def _refresh_actual(self) -> None:
+        """What was done: a bar from each served stop's arrival to its departure (redrawn
+        only when one changed)."""
         actual = [
             (s.actual_arrival, s.actual_departure, self._bars[s.order_id].row)
             for r in (self._plan.routes if self._plan else ())
             for s in r.stops
             if s.actual_arrival is not None and s.order_id in self._bars
         ]
+        if actual == self._actual_shown:
+            return
+        self._actual_shown = actual
         self._actual.setOpts(
             x0=np.array([self._x(a) for a, _, _ in actual]),
             width=np.array(

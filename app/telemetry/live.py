@@ -29,8 +29,10 @@ log = logging.getLogger(__name__)
 class LiveFeed(QObject):
     """Drains telemetry into the live state and tells the window what changed."""
 
-    sig_fixes_applied = Signal(dict)  # vehicle_id -> newest Fix
-    sig_events_applied = Signal(list)  # list[StopEvent]
+    # ``object``, not ``dict``/``list``: PySide converts those to Qt containers and back
+    # for every slot (milliseconds for a drain of 2,000 fixes on the main thread).
+    sig_fixes_applied = Signal(object)  # {vehicle_id: newest Fix}
+    sig_events_applied = Signal(object)  # list[StopEvent]
     sig_connection_changed = Signal(str)  # "connected" | "connecting" | "disconnected" | "refused"
 
     def __init__(

@@ -39,6 +39,7 @@ class TelemetryService(QObject):
     """Live telemetry for one depot, ready for the window to connect to."""
 
     sig_etas_updated = Signal(object)  # MonitorResult
+    sig_results = Signal(object, object)  # MonitorResult, what ``prepare`` made of it (or None)
     sig_exceptions_changed = Signal(object)  # engine.rules.ExceptionChanges
 
     def __init__(
@@ -82,7 +83,11 @@ class TelemetryService(QObject):
         self.client: TelemetryClient | None = None
         self.url = settings.mqtt_url
         self.monitor: LiveMonitor | None = None
-        self._results: deque[MonitorResult] = deque()
+        self._results: deque[tuple[MonitorResult, object]] = deque()
+        #: Called on the evaluation thread with each result before it is delivered (the
+        #: window's views of it: thousands of ETAs, made there and not on the main thread);
+        #: what it returns goes out with the result on ``sig_results``.
+        self.prepare: Callable[[MonitorResult], object] | None = None
         self._evaluating = threading.Event()
         # Called on the evaluation thread after each pass: (monitor, result, snapshot, now).
         self.evaluation_hooks: list[
@@ -233,7 +238,8 @@ class TelemetryService(QObject):
             try:
                 result = monitor.evaluate(snapshot, now)
                 self._store_exception_changes(result)  # here, never on the main thread
-                self._results.append(result)
+                prepare = self.prepare
+                self._results.append((result, prepare(result) if prepare else None))
                 for hook in self.evaluation_hooks:
                     hook(monitor, result, snapshot, now)
             except Exception:
@@ -257,7 +263,8 @@ class TelemetryService(QObject):
 
     def _deliver_results(self, *_args) -> None:
         while self._results:
-            result = self._results.popleft()
+            result, prepared = self._results.popleft()
             self.sig_etas_updated.emit(result)
+            self.sig_results.emit(result, prepared)
             if result.changes:
                 self.sig_exceptions_changed.emit(result.changes)
