@@ -160,16 +160,3 @@ def window_spans(
             width.append(max(x(window.end) - x0[-1], 60.0))
             rows.append(bars[oid].row)
     return np.array(x0), np.array(width), rows
-
-
-class Brushes:
-    """One brush per colour, made once (thousands of bars share a handful)."""
-
-    def __init__(self) -> None:
-        self._brushes: dict[tuple[int, ...], object] = {}
-
-    def __call__(self, colour: tuple[int, ...]):
-        brush = self._brushes.get(colour)
-        if brush is None:
-            brush = self._brushes[colour] = pg.mkBrush(*colour)
-        return brush
