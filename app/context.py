@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Collection
 from datetime import date, datetime
@@ -31,9 +32,9 @@ from app.settings import Settings
 from app.sync.conflict_view import ConflictView
 from app.sync.link import SyncLink
 from app.telemetry.session import LiveSession
-from app.tiles.setup import draw_network, open_desk_tiles
+from app.tiles.setup import draw_desk_network, open_desk_tiles
 from app.tower.desk import DeskHeartbeat
-from app.travel.choose import TravelChoice, choose
+from app.travel.choose import TravelChoice, TravelWhenReady, choose_soon
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class AppContext(QObject):
     """Everything the window needs, with no widgets in it."""
 
     sig_status = Signal(str)
+    _sig_travel_chosen = Signal(object)  # Future[TravelChoice], done (from its thread)
 
     def __init__(
         self, settings: Settings, *, headless: bool = False, parent: QObject | None = None
@@ -57,7 +59,9 @@ class AppContext(QObject):
         self.jobs = JobRunner(self)
         self.heap: HeapKeeper | None = None
         self.dispatch: DispatchService | None = None  # once the day is open
-        self.travel: TravelChoice | None = None  # the open depot's travel source
+        self.travel: TravelChoice | None = None  # the open depot's travel source, once read
+        self._travel_pending = False  # its street network is still being read
+        self._painted = False  # the window has drawn the stored day (see attach_live)
         self.depot_id = ""  # the depot this desk opened
         self.tower = DeskHeartbeat(settings, self.link, self.identity, self)
         self.tiles = open_desk_tiles(settings.tile_url)
@@ -84,6 +88,7 @@ class AppContext(QObject):
         self.sig_day_proposal_ready = self.day_jobs.sig_day_proposal_ready
         self.sig_sync_status = self.link.sig_status
         self.sig_editors = self.link.sig_editors
+        self._sig_travel_chosen.connect(self._on_travel_chosen)
         self.day_jobs.sig_status.connect(self.sig_status)
         self.day_jobs.sig_planned.connect(self._on_day_jobs_planned)
         self.link.sig_first_plan.connect(self.live_start.start)
@@ -103,35 +108,40 @@ class AppContext(QObject):
         if message:
             self.sig_status.emit(message)
         if opened is None:
+            draw_desk_network(self.tiles, None)  # the demo city's streets
             return
         depot, day = opened.depot, opened.day
         self.depot_id = depot.id
         self.tower.start(depot.id)
-        self.travel = travel = choose(depot)
-        self.live_start.network = travel.network
-        if travel.warning:
-            self.sig_status.emit(travel.warning)
+        # The street network is read on a thread of its own while the stored day is shown;
+        # what asks the travel model meanwhile waits for it (TravelWhenReady).
+        chosen = choose_soon(depot)
+        if chosen.done() or not defer_live:
+            self._use_travel(chosen.result())
+            model = chosen.result().model
+        else:
+            self._travel_pending = True
+            model = TravelWhenReady(chosen)
+            chosen.add_done_callback(self._travel_chosen_elsewhere)
         self.use_learning(depot.id)
-        if travel.network is not None and not self.settings.tile_url:
-            draw_network(self.tiles, travel.network)
         if self.sync is not None:
             self.sync.attach(depot.id, day.day)
             day = load_day(self.store, depot.id, day.day)
         self.dispatch = dispatch = DispatchService(
-            self.store, travel.model, actor=self.actor, role=self.role,
+            self.store, model, actor=self.actor, role=self.role,
             positions=lambda: states_from_fixes(self.live.positions()), state=self.state,
             on_write=self.sync.on_write if self.sync is not None else None,
         )  # fmt: skip
         self.day_jobs.dispatch = self.dispatch
         self.live.sig_stop_results.connect(self.dispatch.merge_stop_results)
-        self.rules.open_day(depot.id, day.day, self.dispatch, travel.model)
+        self.rules.open_day(depot.id, day.day, self.dispatch, model)
         if problem := self.link.day_problem(depot.id, day.day):
             self.sig_status.emit(problem)
             return
         plan = dispatch.open_day(day, depot.id)
 
         def open_release() -> None:
-            self.release.open_day(depot.id, day.day, dispatch, travel.model, self.actor,
+            self.release.open_day(depot.id, day.day, dispatch, model, self.actor,
                                   self.role,
                                   submit=self.link.submit if self.sync is not None else None)  # fmt: skip
 
@@ -141,6 +151,8 @@ class AppContext(QObject):
                 [open_release, lambda: self.live_start.start(self.state.plan or plan)]
             )
             return
+        if self._travel_pending:  # the live day starts now: on the depot's streets
+            self._on_travel_chosen(chosen)
         open_release()
         self.link.attach(self.state, self.board, self.dispatch, self.live.stop_states)
         if plan is not None:
@@ -164,8 +176,38 @@ class AppContext(QObject):
         return self.live_start.pending
 
     def attach_live(self) -> None:
-        """Open release control and live telemetry held back by ``start(defer_live=True)``."""
-        self.live_start.release()
+        """Open release control and live telemetry held back by ``start(defer_live=True)``
+        (once the depot's street network is read, too)."""
+        self._painted = True
+        if not self._travel_pending:
+            self.live_start.release()
+
+    def _use_travel(self, travel: TravelChoice) -> None:
+        """The depot's travel source: the simulated fleet drives its streets, the basemap
+        draws them, its warning is told."""
+        self.travel = travel
+        self.live_start.network = travel.network
+        if travel.warning:
+            self.sig_status.emit(travel.warning)
+        draw_desk_network(self.tiles, travel.network)
+
+    def _travel_chosen_elsewhere(self, chosen) -> None:
+        """On the reading thread: hand the choice to the window's thread (not after exit)."""
+        with contextlib.suppress(RuntimeError):  # the context is gone already
+            self._sig_travel_chosen.emit(chosen)
+
+    def _on_travel_chosen(self, chosen) -> None:
+        if not self._travel_pending:
+            return
+        self._travel_pending = False
+        try:
+            self._use_travel(chosen.result())
+        except Exception as exc:  # the same failure reaches whatever asks the model
+            log.exception("the depot's travel model could not be made")
+            self.sig_status.emit(f"Travel times are not available: {exc}")
+            draw_desk_network(self.tiles, None)
+        if self._painted:
+            self.live_start.release()
 
     def _on_day_jobs_planned(self, planned: PlannedDay) -> None:
         """A fresh plan: stored (and queued for the shared database), then shown."""

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QVBoxLayout, QWidget
 
 from app.jobs.runner import JobKind, JobRunner
 from app.kpis.facts import TallyCache
-from widgets.kpi_pane import KpiPane
+
+if TYPE_CHECKING:  # the pane (its charts) is built when first shown or asked for
+    from widgets.kpi_pane import KpiPane
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,9 @@ class KpiDesk(QObject):
         super().__init__(window)
         self.window = window
         self.context = window.context
-        self.pane = KpiPane(window)
+        self.holder = QWidget(window)  # what the window docks; the pane goes in when shown
+        QVBoxLayout(self.holder).setContentsMargins(0, 0, 0, 0)
+        self._pane: KpiPane | None = None
         self.recorded: str = ""  # a recorded day's path, else the day shown live
         self.result: Any = None
         self.trend: Any = None
@@ -42,13 +46,6 @@ class KpiDesk(QObject):
         self.jobs = JobRunner(self)
         self.jobs.sig_job_done.connect(self._on_done)
         self.jobs.sig_job_failed.connect(self._on_failed)
-        self.pane.sig_refresh_requested.connect(self.refresh)
-        self.pane.sig_day_chosen.connect(self.show_day)
-        self.pane.sig_export_requested.connect(self.export_dialog)
-        self.pane.sig_shown.connect(self._on_shown)
-        self.pane.sig_learn_requested.connect(self.learn)
-        self.pane.sig_focus_order.connect(window.focus_order)
-        self.pane.sig_focus_exception.connect(window.focus_exception)
         self.export_action = QAction("Export day &report…", window,
                                      shortcut=QKeySequence("Ctrl+Shift+E"))  # fmt: skip
         self.export_action.setStatusTip("The day's KPIs, charts, routes and exceptions as a PDF, "
@@ -61,7 +58,32 @@ class KpiDesk(QObject):
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._live_tick)
         self.timer.start(LIVE_EVERY_MS)
-        self._offer_library()
+
+    def dock_visible(self, visible: bool) -> None:
+        """The KPI dock came to the front (its tab chosen): the pane is built and shows the
+        day's KPIs."""
+        if visible:
+            self.pane.setVisible(True)
+
+    @property
+    def pane(self) -> KpiPane:
+        """The KPI pane, built when the dock first comes to the front or when asked for (its
+        charts take a moment to build)."""
+        if self._pane is None:
+            from widgets.kpi_pane import KpiPane
+
+            self._pane = pane = KpiPane(self.holder)
+            window = self.window
+            pane.sig_refresh_requested.connect(self.refresh)
+            pane.sig_day_chosen.connect(self.show_day)
+            pane.sig_export_requested.connect(self.export_dialog)
+            pane.sig_shown.connect(self._on_shown)
+            pane.sig_learn_requested.connect(self.learn)
+            pane.sig_focus_order.connect(window.focus_order)
+            pane.sig_focus_exception.connect(window.focus_exception)
+            self.holder.layout().addWidget(pane)
+            self._offer_library()
+        return self._pane
 
     # -- which day --------------------------------------------------------------------------
     def _offer_library(self) -> None:
@@ -88,7 +110,7 @@ class KpiDesk(QObject):
             self.refresh()
 
     def _live_tick(self) -> None:
-        if not self.recorded and self.pane.isVisible():
+        if not self.recorded and self._pane is not None and self._pane.isVisible():
             self.refresh()
 
     # -- computing ------------------------------------------------------------------------------

@@ -109,8 +109,9 @@ class MainWindow(QMainWindow):
         self._docks["timeline"].raise_()
         self._docks["exceptions"].raise_()
         self.kpi_desk = KpiDesk(self)  # the KPI pane, File ▸ Export day report…
-        self._add_dock("kpis", "KPIs", self.kpi_desk.pane, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._add_dock("kpis", "KPIs", self.kpi_desk.holder, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self._docks["timeline"], self._docks["kpis"])
+        self._docks["kpis"].visibilityChanged.connect(self.kpi_desk.dock_visible)
         self._docks["timeline"].raise_()
         self.resizeDocks([self._docks["timeline"]], [380], Qt.Orientation.Vertical)
         self.resizeDocks(

@@ -17,7 +17,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from scipy.sparse.csgraph import dijkstra
 
 from app.simulator.world import Traffic
 from engine.geo import haversine_m
@@ -180,6 +179,8 @@ class TwinRoads:
         if tree is not None:
             self._trees.move_to_end(key)
             return tree
+        from scipy.sparse.csgraph import dijkstra  # slow to import: when first driven
+
         graph = self._graph(hour)
         if to is not None and frm is not None:  # not cached: the next leg starts elsewhere
             straight = haversine_m(frm.lat, frm.lon, to.lat, to.lon)

@@ -55,6 +55,10 @@ class TileSource:
             return None
 
 
+#: How long a miss waits for the basemap's street network to be read (then: no tile).
+RENDERER_WAIT_S = 60.0
+
+
 class TileService:
     """Cache first; misses go to a worker that renders or fetches, stores, and calls back."""
 
@@ -76,10 +80,26 @@ class TileService:
         self._waiting: dict[TileKey, list[TileCallback]] = {}
         self._failed_at: dict[TileKey, float] = {}
         self._closed = False
+        self._renderer_known = threading.Event()
+        self._renderer_known.set()
 
     @property
     def can_fill(self) -> bool:
-        return self.source is not None or self.renderer is not None
+        return (
+            self.source is not None
+            or self.renderer is not None
+            or not self._renderer_known.is_set()
+        )
+
+    def await_renderer(self) -> None:
+        """Misses wait for :meth:`set_renderer` (the streets are still being read) instead
+        of being answered empty."""
+        self._renderer_known.clear()
+
+    def set_renderer(self, renderer: BasemapRenderer | None) -> None:
+        """Misses are drawn by ``renderer`` from now on (None: nothing draws them)."""
+        self.renderer = renderer
+        self._renderer_known.set()
 
     def lookup(self, zoom: int, x: int, y: int) -> bytes | None:
         """The cached tile or None; never blocks on the network."""
@@ -110,6 +130,8 @@ class TileService:
         data: bytes | None = None
         try:
             data = self.cache.get(*key)
+            if data is None and not self._closed:
+                self._renderer_known.wait(RENDERER_WAIT_S)
             if data is None and self.renderer is not None:
                 data = self.renderer.render_tile(*key)
             if data is None and self.source is not None:
@@ -169,4 +191,5 @@ class TileService:
         """Stop taking requests; running fills finish, queued ones are dropped."""
         with self._lock:
             self._closed = True
+        self._renderer_known.set()  # a fill waiting for the streets gives up
         self._pool.shutdown(wait=False, cancel_futures=True)

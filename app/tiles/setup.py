@@ -67,20 +67,38 @@ def draw_network(service: TileService, network: object) -> bool:
     lines = StreetLines.from_network(network)
     stamp = basemap_stamp(lines)
     if service.renderer is not None and service.cache.metadata().get("basemap") == stamp:
+        service.set_renderer(service.renderer)
         return True
     if service.cache.metadata().get("basemap") != stamp:
         log.info("basemap cache %s: another street network, starting afresh", service.cache.path)
         service.cache.clear()
         service.cache.set_metadata(basemap=stamp)
-    service.renderer = BasemapRenderer(lines)
+    service.set_renderer(BasemapRenderer(lines))
     return True
 
 
 def open_desk_tiles(tile_url: str) -> TileService:
-    """The window's map tiles: from the configured tile server, else drawn from the demo
-    city's street network."""
+    """The window's map tiles: from the configured tile server, else the basemap's cached
+    tiles; a miss waits until the desk has the open depot's streets (or the demo city's)
+    drawn once they are read (:func:`draw_desk_network`)."""
     from app.settings import user_data_dir
-    from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
 
-    network = StreetNetwork.load(DEMO_CITY_NETWORK) if DEMO_CITY_NETWORK.exists() else None
-    return open_tile_service(user_data_dir(), tile_url, network)
+    service = open_tile_service(user_data_dir(), tile_url, None)
+    if not tile_url:
+        service.await_renderer()
+    return service
+
+
+def draw_desk_network(service: TileService, network: object | None) -> None:
+    """The desk's basemap draws ``network`` (the open depot's streets), else the demo
+    city's; nothing with an online source or without any street network."""
+    if service.source is not None:
+        return
+    if network is None:
+        from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
+
+        network = StreetNetwork.load(DEMO_CITY_NETWORK) if DEMO_CITY_NETWORK.exists() else None
+    if network is None:
+        service.set_renderer(None)
+    else:
+        draw_network(service, network)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,9 +106,47 @@ def _straight(detour: float) -> HaversineTravelModel:
     return HaversineTravelModel(detour=detour)
 
 
+_CHOOSING = threading.Lock()  # one choice (one model, one matrix cache) per depot and folder
+_CHOSEN: set[tuple[Depot | None, Path]] = set()
+
+
 def choose(depot: Depot | None, data_dir: Path | None = None) -> TravelChoice:
     """The travel model for ``depot`` as its travel source names it (cached per depot)."""
-    return _choose(depot, data_dir or _data_dir())
+    key = (depot, data_dir or _data_dir())
+    with _CHOOSING:  # a job asking while the window's choice is still being made waits for it
+        choice = _choose(*key)
+        _CHOSEN.add(key)
+    return choice
+
+
+def choose_soon(depot: Depot | None, data_dir: Path | None = None) -> Future[TravelChoice]:
+    """:func:`choose` on a thread of its own, since reading a street network takes a moment;
+    done at once when the depot's choice was made before."""
+    future: Future[TravelChoice] = Future()
+    key = (depot, data_dir or _data_dir())
+    if key in _CHOSEN:
+        future.set_result(choose(*key))
+        return future
+
+    def run() -> None:
+        try:
+            future.set_result(choose(*key))
+        except BaseException as exc:  # handed to whoever waits for the choice
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="travel-choice", daemon=True).start()
+    return future
+
+
+class TravelWhenReady:
+    """Stands for a depot's travel model while :func:`choose_soon` makes it: anything asked
+    of it waits for the model (or raises what making it raised), then is the model's."""
+
+    def __init__(self, future: Future[TravelChoice]) -> None:
+        self._future = future
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._future.result().model, name)
 
 
 @functools.lru_cache(maxsize=16)

@@ -258,3 +258,30 @@ def test_one_way_streets_carry_arrows_at_street_level_pointing_their_way():
     # A network with one-way streets gets its own cache (tiles drawn before had no arrows).
     assert basemap_stamp(_street(True)) != basemap_stamp(_street(False))
     assert basemap_stamp(_street(False)) == basemap_stamp(_street(None))
+
+
+def test_a_desk_tile_asked_before_the_streets_are_read_is_drawn_once_they_are(
+    tmp_path, network, monkeypatch
+):
+    """A restart shows the map before the street network is read: a tile it asks for
+    meanwhile waits and is drawn from the streets (not left blank); with no streets to
+    draw at all, it is answered empty."""
+    from app.tiles.setup import draw_desk_network, open_desk_tiles
+
+    monkeypatch.setenv("DISPATCH_DATA_DIR", str(tmp_path))
+    desk = open_desk_tiles("")
+    assert desk.renderer is None and desk.can_fill
+    x, y = lonlat_to_tile(*DOWNTOWN, 14)
+    got: list[bytes | None] = []
+    answered = threading.Event()
+    assert desk.request(14, int(x), int(y), lambda data: (got.append(data), answered.set()))
+    assert not answered.wait(0.3)  # waits for the streets
+    draw_desk_network(desk, network)
+    assert answered.wait(30) and got[0] is not None
+    assert desk.cache.get(14, int(x), int(y)) == got[0]
+    desk.shutdown()
+
+    bare = open_desk_tiles("")
+    bare.set_renderer(None)  # no street network anywhere
+    assert not bare.can_fill
+    bare.shutdown()
