@@ -256,12 +256,18 @@ class AppContext(QObject):
         """Plan the planned day again from now (stops not served may move, locks dropped):
         a proposal, never a silent replacement of the live plan."""
         limit = self.settings.first_plan_seconds if time_limit_s is None else time_limit_s
-        self.day_jobs.replan(self.live.positions(), time_limit_s=limit, whole_day=True)
+        self.day_jobs.replan(
+            self.live.positions(),
+            time_limit_s=limit,
+            whole_day=True,
+            unavailable=self.live.broken_down(),
+        )
 
     def replan(self, route_ids: Collection[str] | None = None, exception_id: str = "",
                time_limit_s: float = 5.0) -> None:  # fmt: skip
         """Re-plan the fleet (or only ``route_ids``) in the background; the result is a proposal."""
-        self.day_jobs.replan(self.live.positions(), route_ids, exception_id, time_limit_s)
+        self.day_jobs.replan(self.live.positions(), route_ids, exception_id, time_limit_s,
+                             unavailable=self.live.broken_down())  # fmt: skip
 
     def suggest_routes(self, order_id: str) -> list[str]:
         """Other routes the engine ranks best for a stop: feasible first, then by cost."""

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from app.context import AppContext
 from app.day.routes_model import RoutesTableModel
 from app.day.state import ChangeSource, DayChanges
+from app.dispatch.preview import is_history
 from app.dispatch.replan import whole_day_loss
 from app.exceptions.board import SEVERITY_RANK
 from app.exceptions.kinds import DeskExceptionType
@@ -704,15 +705,34 @@ class MainWindow(QMainWindow):
         self.context.replan(route_ids=routes, exception_id=exception_id)
 
     def _suggestions(self, exception_id: str) -> list[str]:
-        """Routes the engine ranks best for the exception's stop (feasible first)."""
+        """Routes the engine ranks best for the exception's stop (feasible first); for a
+        vehicle's exception (a breakdown, idle, off route), for its route's next open stop.
+        Routes of vehicles broken down are never suggested."""
         entry = self.board.get(exception_id)
-        if entry is None or not entry.exception.order_id:
+        if entry is None:
+            return []
+        exc = entry.exception
+        order_id = exc.order_id or self._next_open_stop(exc.vehicle_id)
+        if not order_id:
             return []
         try:
-            return self.context.suggest_routes(entry.exception.order_id)
-        except Exception as exc:  # a suggestion is a help, never a blocker
-            log.warning("no suggestion for %s: %s", exception_id, exc)
+            ranked = self.context.suggest_routes(order_id)
+        except Exception as err:  # a suggestion is a help, never a blocker
+            log.warning("no suggestion for %s: %s", exception_id, err)
             return []
+        broken = self.context.live.broken_down()
+        plan = self.context.state.plan
+        vehicle = {r.id: r.vehicle_id for r in plan.routes} if plan is not None else {}
+        return [rid for rid in ranked if vehicle.get(rid) not in broken]
+
+    def _next_open_stop(self, vehicle_id: str | None) -> str | None:
+        """The first stop of the vehicle's route not served yet (None: none left)."""
+        route_id = self._route_of("vehicle", vehicle_id) if vehicle_id else None
+        plan = self.context.state.plan
+        route = next((r for r in plan.routes if r.id == route_id), None) if plan else None
+        if route is None:
+            return None
+        return next((s.order_id for s in route.stops if not is_history(s)), None)
 
     def _on_reassign_requested(self, exception_id: str) -> None:
         """Move the exception's stop to the engine's best suggested route."""

@@ -15,8 +15,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from app.dispatch.preview import vehicle_states
-from engine.model import DayInput, Plan, RouteStatus, StopStatus
+from app.dispatch.preview import is_history, vehicle_states
+from engine.model import DayInput, Plan, Route, RouteStatus, StopStatus
 from engine.planning import Proposal, Snapshot, SolveCallbacks, VehicleState, replan
 
 
@@ -74,6 +74,48 @@ def _scoped(plan: Plan, day: DayInput, route_ids: Collection[str]) -> tuple[Plan
     return replace(plan, routes=routes, unassigned=()), sub_day
 
 
+def _share_out(
+    plan: Plan, day: DayInput, unavailable: Collection[str], locked: Collection[str]
+) -> tuple[Plan, DayInput, dict[str, Route]]:
+    """The part of the day without the vehicles that cannot drive on (broken down): their
+    routes and vehicles are left out, their open stops stay in the day's orders, so the
+    re-plan shares them out among the other vehicles. Returns (plan, day, what each left-out
+    route keeps: its served, arrived and locked stops)."""
+    out = [r for r in plan.routes if r.vehicle_id in unavailable]
+    if not out:
+        return plan, day, {}
+    kept = {
+        r.id: replace(r, stops=tuple(s for s in r.stops
+                                     if is_history(s) or s.locked or s.order_id in locked))
+        for r in out
+    }  # fmt: skip
+    stay = {s.order_id for r in kept.values() for s in r.stops}
+    routes = tuple(r for r in plan.routes if r.vehicle_id not in unavailable)
+    drivers_on = {r.driver_id for r in routes if r.driver_id}
+    gone = {r.driver_id for r in out if r.driver_id} - drivers_on
+    sub_day = replace(
+        day,
+        vehicles=tuple(v for v in day.vehicles if v.id not in unavailable),
+        drivers=tuple(d for d in day.drivers if d.id not in gone
+                      and (d.vehicle_id not in unavailable or d.id in drivers_on)),
+        orders=tuple(o for o in day.orders if o.id not in stay),
+    )  # fmt: skip
+    return replace(plan, routes=routes), sub_day, kept
+
+
+def _with_stranded(
+    proposal: Proposal, stranded: Mapping[str, Route], origin: Mapping[str, str]
+) -> Proposal:
+    """The proposal with the left-out routes back (what they keep), and each stop they
+    hand on shown as moved from their vehicle (``origin``: order id -> that vehicle)."""
+    moved = tuple(
+        replace(c, vehicle_before=origin[c.order_id]) if c.order_id in origin else c
+        for c in proposal.moved
+    )
+    plan = replace(proposal.plan, routes=proposal.plan.routes + tuple(stranded.values()))
+    return replace(proposal, plan=plan, moved=moved)
+
+
 def replan_job(
     plan: Plan,
     day: DayInput,
@@ -87,6 +129,7 @@ def replan_job(
     time_limit_s: float = 5.0,
     stop_event: threading.Event | None = None,
     progress: Callable[[str], None] | None = None,
+    unavailable: Collection[str] = (),
 ) -> Proposal:
     """Re-plan the day from ``now`` and where each vehicle is; ``route_ids`` limits it.
 
@@ -94,9 +137,15 @@ def replan_job(
     depot); ``statuses``: live stop statuses laid over the plan; locked stops keep their
     vehicle. With ``route_ids`` only those routes' stops move, among those routes' vehicles,
     and every other route stays exactly as it is; the proposal's plan is the whole day.
+    ``unavailable``: vehicles that cannot drive on (broken down): they get no stops, and
+    their open stops that are not locked go to the other vehicles in scope (or are left
+    unassigned, with the reason, when none can take them).
     """
     base = with_statuses(plan, statuses or {})
     part, part_day = (base, day) if route_ids is None else _scoped(base, day, route_ids)
+    origin = {s.order_id: r.vehicle_id for r in part.routes if r.vehicle_id in unavailable
+              for s in r.stops}  # fmt: skip
+    part, part_day, stranded = _share_out(part, part_day, unavailable, locked)
     states = vehicle_states(part, part_day, now, vehicles)
     snapshot = Snapshot(part_day, part, now, states, frozenset(locked))
     callbacks = _Progress(progress) if progress is not None else None
@@ -108,6 +157,8 @@ def replan_job(
         stop_event=stop_event,
         callbacks=callbacks,
     )
+    if stranded:  # the left-out routes keep their history; the rest of their stops moved
+        proposal = _with_stranded(proposal, stranded, origin)
     if route_ids is None:
         return proposal
     new = {r.id: r for r in proposal.plan.routes}

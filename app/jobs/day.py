@@ -270,11 +270,13 @@ class DayJobs(QObject):
         time_limit_s: float = 5.0,
         *,
         whole_day: bool = False,
+        unavailable: Collection[str] = (),
     ) -> None:
         """Re-plan the fleet (or only ``route_ids``) in the background; the result is a
         proposal. ``positions``: the vehicles' latest fixes. ``whole_day``: the day planned
         again from now (what "Plan the day" does once stops are served or routes released):
-        every stop not served may move, locks included (they are dropped)."""
+        every stop not served may move, locks included (they are dropped). ``unavailable``:
+        vehicles broken down: their open stops go to the others."""
         index, plan = self.state.index, self.state.plan
         if index is None or plan is None:
             return
@@ -292,7 +294,7 @@ class DayJobs(QObject):
             proposal = replan_job(
                 plan, day, travel, now=now, vehicles=vehicles,
                 statuses=statuses, locked=locked, route_ids=route_ids, time_limit_s=time_limit_s,
-                stop_event=cancel_event, progress=report,
+                stop_event=cancel_event, progress=report, unavailable=frozenset(unavailable),
             )  # fmt: skip
             if self.dispatch is not None:  # accepted against what it saw, not what is shown then
                 self.dispatch.note_replan_base(proposal, started)

@@ -256,6 +256,13 @@ class LiveSession(QObject):
     def positions(self) -> dict:
         return dict(self.service.feed.state.positions) if self.service is not None else {}
 
+    def broken_down(self) -> frozenset[str]:
+        """Vehicles whose tracker reported a breakdown today (they cannot drive on)."""
+        if self.service is None:
+            return frozenset()
+        flags = dict(self.service.feed.state.flags)
+        return frozenset(v for v, f in flags.items() if f.broken_down_at is not None)
+
     def stop_states(self) -> dict[str, StopState]:
         """What telemetry knows of each stop (arrived, delivered, failed...), by order id."""
         return self.service.feed.state.stops if self.service is not None else {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -106,8 +107,6 @@ def test_a_scoped_proposal_may_not_change_other_routes(store, day):
     plan = service.load_plan("SLC", DAY)
     proposal = replan_job(plan, day, TRAVEL, now=at(8), time_limit_s=0.5)
     if proposal.plan.routes[2].order_ids == plan.routes[2].order_ids:
-        from dataclasses import replace
-
         v3 = proposal.plan.routes[2]
         moved = replace(v3, stops=(*v3.stops[1:], v3.stops[0]))
         proposal = replace(proposal, plan=replace(proposal.plan, routes=(
@@ -152,7 +151,6 @@ def test_a_cancelled_replan_stops_early_and_reports_progress(day):
 def test_a_delivery_outside_the_scope_meanwhile_does_not_refuse_the_replan(store, day):
     """A stop on V3 is delivered while V1 and V2 are re-planned: accepting the re-plan is
     not refused as changing V3, and V3 is not written by it."""
-    from dataclasses import replace
 
     from engine.model import StopStatus
 
@@ -173,7 +171,6 @@ def test_a_delivery_outside_the_scope_meanwhile_does_not_refuse_the_replan(store
 
 def test_planning_the_live_day_again_names_what_it_loses():
     """Locks and released routes are counted for the confirmation; served stops stay."""
-    from dataclasses import replace
 
     from app.dispatch.replan import unlocked, whole_day_loss
     from engine.model import RouteStatus, StopStatus
@@ -193,3 +190,33 @@ def test_planning_the_live_day_again_names_what_it_loses():
     assert loss.kept.startswith("Kept: 1 stop already served")
     assert not any(s.locked for r in unlocked(live).routes for s in r.stops)
     assert not whole_day_loss(plan).live
+
+
+def test_a_broken_down_vans_open_stops_go_to_the_others_and_it_keeps_its_history(store, day):
+    """V1 broke down after serving its first stop: the re-plan of its route and V2's gives
+    V1 nothing more, hands every other stop of it to V2 (shown as moved from V1) or names
+    it unassigned, keeps the served stop on V1 as history, and a dispatcher may accept it."""
+
+    from engine.model import StopStatus
+
+    service = DispatchService(store, TRAVEL, actor=DISPATCHER, role="dispatcher")
+    plan = service.load_plan("SLC", DAY)
+    v1 = plan.routes[0]
+    served, *rest = v1.order_ids
+    proposal = replan_job(
+        plan, day, TRAVEL, now=at(9), route_ids=SCOPE.route_ids, time_limit_s=0.5,
+        statuses={served: StopStatus.DELIVERED}, unavailable={v1.vehicle_id},
+    )  # fmt: skip
+    after = {r.vehicle_id: r for r in proposal.plan.routes}
+    assert after[v1.vehicle_id].order_ids == (served,)
+    left_out = {u.order_id for u in proposal.plan.unassigned}
+    assert set(rest) <= set(after["V2"].order_ids) | left_out
+    assert set(rest) - left_out, "V2 takes some of the broken van's stops"
+    moved = {c.order_id: c for c in proposal.moved}
+    for oid in set(rest) - left_out:
+        assert (moved[oid].vehicle_before, moved[oid].vehicle_after) == (v1.vehicle_id, "V2")
+    assert after["V3"] == plan.routes[2]
+    result = service.accept_proposal(plan, proposal, scope=SCOPE)
+    stored = {r.vehicle_id: r.order_ids for r in stored_plan(store).routes}
+    assert stored[v1.vehicle_id] == (served,) and set(rest) - left_out <= set(stored["V2"])
+    assert result.undo is not None
