@@ -189,10 +189,11 @@ def replayed_etas(f: DayFile, day: DayInput, plan: Plan) -> list[rk.EtaSample]:
     orders = {o.id: o for o in day.orders}
     points = [depot.location, *(o.location for o in day.orders)]
     try:
-        from app.telemetry.session import eta_travel_times
+        from app.telemetry.session import eta_travel_times, route_point_groups
         from app.travel.choose import travel_model_for
 
-        travel = eta_travel_times(travel_model_for(depot), points)
+        groups = route_point_groups(depot.location, plan, orders)  # a big day: route legs
+        travel = eta_travel_times(travel_model_for(depot), points, groups)
     except Exception:  # off the street network: straight lines, as the desk falls back
         travel = TravelTimes()
     out = []

@@ -133,6 +133,40 @@ def test_per_route_legs_give_the_same_day_as_the_whole_matrix(day_and_plan, monk
             assert per_leg.seconds(a, b) == pytest.approx(matrix.seconds(a, b), rel=1e-9)
 
 
+def test_a_recorded_days_replayed_etas_from_route_legs_equal_the_whole_matrix(
+    day_and_plan, recorded, monkeypatch
+):
+    """The ETAs a recorded day's report replays (what the desk would have shown) come out
+    the same when the travel times are each route's legs (as for a big day, and as the
+    live desk keeps them) as from one matrix over all the day's points."""
+    import app.telemetry.session as session
+    import app.travel.choose as choose
+    from app.kpis.recorded import replayed_etas
+
+    day, plan = day_and_plan
+    path, _ = recorded
+    monkeypatch.setattr(choose, "travel_model_for", lambda depot: TRAVEL)
+    asked: list[bool] = []  # whether each call kept route legs (else one matrix)
+    real = session.eta_travel_times
+
+    def counting(travel, points, groups=None, **kw):
+        out = real(travel, points, groups, **kw)
+        asked.append(type(out).__name__ == "LegTravelTimes")
+        return out
+
+    monkeypatch.setattr(session, "eta_travel_times", counting)
+    with DayFile(path) as f:
+        whole = replayed_etas(f, day, plan)
+        monkeypatch.setattr(session, "MATRIX_MAX_POINTS", 0)
+        legs = replayed_etas(f, day, plan)
+    assert asked == [False, True] and len(whole) > 100
+    assert [(e.order_id, e.predicted_at) for e in legs] == [
+        (e.order_id, e.predicted_at) for e in whole
+    ]
+    for a, b in zip(legs, whole, strict=True):
+        assert abs((a.eta - b.eta).total_seconds()) < 1e-6, (a, b)
+
+
 def test_replay_jumps_from_keyframes_show_the_same_stops_as_from_the_start(recorded, monkeypatch):
     """Any moment of a recorded day shows each stop as replaying every event from the
     start would, whether it is reached from a keyframe or not, forwards or backwards."""
