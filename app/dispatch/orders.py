@@ -172,8 +172,19 @@ class OrderDesk:
 
     def __init__(self, service: DispatchService, travel, positions=None) -> None:
         self.service = service
-        self.travel = travel
+        self.base_travel = travel
         self.positions = positions  # () -> {vehicle id: VehicleState}, live positions
+
+    @property
+    def travel(self) -> Any:
+        """The travel model as plans use it (with the learned factors, once learned)."""
+        return self.service.times.travel(self.base_travel)
+
+    def _planned(self, day: DayInput, order: Order | None = None) -> DayInput:
+        """The day (with ``order`` put in) with service times as plans budget them."""
+        times = self.service.times
+        base = times.day(day)
+        return base if order is None else _with_order(base, times.order(order))
 
     # -- checks --------------------------------------------------------------------------
     def check(
@@ -215,12 +226,13 @@ class OrderDesk:
         started = time.perf_counter()
         if plan.route_of(order.id) is not None:
             raise CommandRefused(f"order {order.id} is already on a route")
-        day2 = _with_order(day, order)
+        day2 = self._planned(day, order)
         pending = Unassigned(order.id, UnassignedReason.NO_FEASIBLE_ROUTE, "urgent, not placed")
         plan2 = replace(plan, unassigned=(*plan.unassigned, pending))
         snapshot = self._snapshot(plan2, day2, now)
-        ranked = suggest(snapshot, order.id, self.travel)
-        ctx = context(snapshot, self.travel)
+        travel = self.travel
+        ranked = suggest(snapshot, order.id, travel)
+        ctx = context(snapshot, travel)
         by_vehicle = {r.vehicle_id: r for r in plan.routes}
         options: list[InsertOption] = []
         for s in ranked:
@@ -333,8 +345,9 @@ class OrderDesk:
         if route is None:
             return OrderImpact(changed.id, None, None,
                                note=f"{changed.id} is on no route: it stays unassigned")  # fmt: skip
-        ctx_b = context(self._snapshot(plan, day, now), self.travel)
-        ctx_a = context(self._snapshot(plan, _with_order(day, changed), now), self.travel)
+        travel = self.travel
+        ctx_b = context(self._snapshot(plan, self._planned(day), now), travel)
+        ctx_a = context(self._snapshot(plan, self._planned(day, changed), now), travel)
         after = [s.order_id for s in route.stops if s.order_id in ctx_a.node_of]
         return self._route_impact(changed.id, route, ctx_b, ctx_a, after)
 
@@ -371,7 +384,7 @@ class OrderDesk:
         if route is None:
             return OrderImpact(order_id, None, None,
                                note=f"{order_id} is on no route (unassigned)")  # fmt: skip
-        ctx = context(self._snapshot(plan, day, now), self.travel)
+        ctx = context(self._snapshot(plan, self._planned(day), now), self.travel)
         after = [
             s.order_id for s in route.stops if s.order_id in ctx.node_of and s.order_id != order_id
         ]

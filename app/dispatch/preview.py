@@ -19,7 +19,16 @@ from typing import Any
 
 from app.store.commands import is_history
 from engine.incremental import IncrementalContext
-from engine.model import DayInput, Location, Plan, Route, RouteStatus, Stop, StopStatus
+from engine.model import (
+    DayInput,
+    Location,
+    Order,
+    Plan,
+    Route,
+    RouteStatus,
+    Stop,
+    StopStatus,
+)
 from engine.planning import DayContext, Snapshot, VehicleState, insertions, pair_drivers
 from engine.problem import TOLERANCE
 
@@ -72,6 +81,48 @@ def _states(known: Mapping[str, Any]) -> dict[str, VehicleState]:
     return {**{vid: x for vid, x in known.items() if vid not in fixes}, **states_from_fixes(fixes)}
 
 
+class PlanningTimes:
+    """The service times and travel model the planner uses, for previews too: the depot's
+    learned ones (``app.kpis.learn``: service times per address, customer and zone, travel
+    factors per zone and hour) once it has them, else the orders' own and the street
+    model's. Drag previews, insertion suggestions and an urgent order's options then
+    time stops as a plan or re-plan of the day would."""
+
+    def __init__(self, learned: Any = None) -> None:
+        self.learned = learned  # app.kpis.learn.Learned, or None
+        self._last: tuple[DayInput, DayInput] | None = None  # (day as given, as planned)
+
+    def day(self, day: DayInput) -> DayInput:
+        """The day with its orders' service times as plans budget them (the same day
+        object for the same day: a preview's context is kept while the day is)."""
+        if self.learned is None:
+            return day
+        last = self._last
+        if last is not None and (day is last[0] or day is last[1]):
+            return last[1]
+        from engine.learning import with_learned_service
+
+        out = with_learned_service(day, self.learned.service)
+        self._last = (day, out)
+        return out
+
+    def order(self, order: Order) -> Order:
+        """One order (e.g. an urgent one not in the day yet) with its planned service time."""
+        if self.learned is None:
+            return order
+        from engine.learning import PLAN_SERVICE_Z, learned_orders
+
+        return learned_orders([order], self.learned.service, PLAN_SERVICE_Z)[0]
+
+    def travel(self, travel: Any) -> Any:
+        """The travel model with the learned factors of each drive's zones and hour."""
+        if self.learned is None:
+            return travel
+        from engine.learning import LearnedTravelModel
+
+        return LearnedTravelModel(travel, self.learned.travel)
+
+
 class ContextCache:
     """The engine context of the plan on screen, kept current (``engine.incremental``).
 
@@ -85,10 +136,15 @@ class ContextCache:
     instead of starting its own.
     """
 
-    def __init__(self, travel, positions: PositionsProvider | None = None) -> None:
-        self.travel = travel
+    def __init__(
+        self, travel, positions: PositionsProvider | None = None,
+        times: PlanningTimes | None = None,
+    ) -> None:  # fmt: skip
+        self.base_travel = travel
+        self.times = times or PlanningTimes()
+        self.travel = self.times.travel(travel)
         self.positions = positions
-        self.kept = IncrementalContext(travel)
+        self.kept = IncrementalContext(self.travel)
         self._minute: tuple[datetime | None] | None = None  # the minute of the live states
         self._known: Mapping[str, VehicleState] | None = None
         self._lock = threading.Lock()
@@ -105,8 +161,19 @@ class ContextCache:
         """Full builds so far (the rest were updates of the kept context)."""
         return self.kept.builds
 
-    def get(self, plan: Plan, day: DayInput, now: datetime | None) -> DayContext:
+    def use(self, times: PlanningTimes) -> None:
+        """Time previews with ``times`` from now on (e.g. once the depot has learned)."""
         with self._lock:
+            self.times = times
+            self.travel = times.travel(self.base_travel)
+            self.kept = IncrementalContext(self.travel)
+            self._minute, self._known = None, None
+            self._parts_of, self._parts = None, {}
+
+    def get(self, plan: Plan, day: DayInput, now: datetime | None) -> DayContext:
+        """The context of ``plan`` over ``day`` (its service times as plans budget them)."""
+        with self._lock:
+            day = self.times.day(day)
             minute = now.replace(second=0, microsecond=0) if now is not None else None
             ctx = self.kept.current
             if ctx is not None and self._minute == (minute,):
@@ -142,6 +209,7 @@ class ContextCache:
         Kept for the plan on screen (same plan, day and minute)."""
         minute = now.replace(second=0, microsecond=0) if now is not None else None
         with self._lock:
+            day = self.times.day(day)
             held = self._parts_of
             if held is None or held[0] is not plan or held[1] is not day or held[2] != minute:
                 self._begin_parts(plan, day, minute)

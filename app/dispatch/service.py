@@ -35,11 +35,13 @@ import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from typing import Any
 
 from app.day.state import ChangeSource, DayChanges, DayState
 from app.dispatch.preview import (
     ContextCache,
     LateStop,
+    PlanningTimes,
     PositionsProvider,
     ReassignPreview,
     RouteImpact,
@@ -178,7 +180,9 @@ class DispatchService:
         if not actor:
             raise ValueError("actor: name the user (e.g. dana@desk-1); the audit log needs it")
         self.store, self.actor, self.role = store, actor, role
-        self._contexts = ContextCache(travel, positions)
+        #: Service times and travel as plans are made with (learned, once the depot has).
+        self.times = PlanningTimes()
+        self._contexts = ContextCache(travel, positions, self.times)
         self._book = VersionBook()
         self._replan_bases: list[tuple[Proposal, Plan]] = []
         self._replan_lock = threading.Lock()
@@ -362,6 +366,13 @@ class DispatchService:
         JobRunner job after the plan changes). Builds no matrix over the whole day."""
         self._contexts.routes_context(plan, day, now, ())
 
+    def use_learned(self, learned: Any) -> None:
+        """Previews, suggestions and insertions time stops with the depot's learned service
+        times and travel factors (``app.kpis.learn.Learned``; None: the orders' own and the
+        street model's), as plans and re-plans do."""
+        self.times = PlanningTimes(learned)
+        self._contexts.use(self.times)
+
     def forget_context(self) -> None:
         """Drop the kept engine context (e.g. to read live positions again now)."""
         self._contexts.clear()
@@ -384,7 +395,7 @@ class DispatchService:
         """Where an urgent order fits best (a proposal: nothing is written; accept it with
         ``accept_proposal`` once the order is part of the day)."""
         self._contexts.get(plan, day, now)
-        return self._contexts.kept.insert(order)
+        return self._contexts.kept.insert(self.times.order(order))
 
     def preview_reassign(
         self,

@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.day.clock import DayClock
 from app.day.state import ChangeSource, DayChanges, DayState
-from app.dispatch.preview import states_from_fixes, vehicle_states
+from app.dispatch.preview import PlanningTimes, states_from_fixes, vehicle_states
 from app.dispatch.replan import unlocked
 from app.dispatch.service import DispatchService, ReplanScope, replan_job
 from app.jobs.runner import JobKind, JobRunner
@@ -203,12 +203,8 @@ class DayJobs(QObject):
     def planning_inputs(self, day: DayInput, travel: Any) -> tuple[DayInput, Any]:
         """The day and travel model plans are made with: the learned service times and
         travel factors where the depot has them, else as given."""
-        if self.learned is None:
-            return day, travel
-        from engine.learning import LearnedTravelModel, with_learned_service
-
-        return (with_learned_service(day, self.learned.service),
-                LearnedTravelModel(travel, self.learned.travel))  # fmt: skip
+        times = PlanningTimes(self.learned)  # what previews use too (the dispatch service's)
+        return times.day(day), times.travel(travel)
 
     def _submit(self, kind: JobKind, job: Job) -> None:
         self.runner.submit(kind, job)

@@ -128,11 +128,13 @@ def learn_from_store(
 
 
 def use_learned(store: Store, depot_id: str, day_jobs: DayJobs, live: LiveSession) -> str:
-    """Plans, re-plans and live ETAs use the depot's learned service times and travel
+    """Plans, re-plans, previews and live ETAs use the depot's learned service times and travel
     factors once it has them (``python main.py kpis learn``); returns what to tell the user
     ("" without a profile)."""
     learned = load_learned(store, depot_id)
     day_jobs.learned = learned
+    if day_jobs.dispatch is not None:  # previews, suggestions, urgent orders: the same times
+        day_jobs.dispatch.use_learned(learned)
     live.service_profile = learned.service if learned is not None else None
     if learned is None:
         return ""

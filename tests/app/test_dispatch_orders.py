@@ -273,3 +273,54 @@ def test_an_order_moved_to_another_depot_joins_its_day_and_comes_back_on_undo(st
     with pytest.raises(CommandRefused, match="O6 is on route R-VN1 of depot SLC-N"):
         service.apply_undo(again.plan, again.undo)
     assert stored_plan(store).route_of("O6") is None
+
+
+def _learned(customers=(), addresses=()):
+    """A learned profile: service takes ``ratio`` times the planned at those customers or
+    addresses (no spread, so plans budget exactly that), travel as the model says."""
+    import math
+
+    from app.kpis.learn import Learned
+    from engine.learning import ServiceProfile, TravelProfile, ZoneGrid
+
+    grid = ZoneGrid(small_day().depots[0].location)
+    service = ServiceProfile(grid, 0.0, {}, {k: (20, math.log(r)) for k, r in customers},
+                             {k: (20, math.log(r)) for k, r in addresses}, 0.0, 40)  # fmt: skip
+    return Learned(service, TravelProfile.empty(grid, "America/Denver"), 5, DAY, DAY)
+
+
+def test_an_urgent_orders_options_use_its_learned_service_time(desk):
+    """History says Rosa's Bakery takes four times its planned 5 minutes: once learned,
+    every option adds 15 minutes more route time than with the planned 5, as a plan would."""
+    plan = desk.service.load_plan("SLC", DAY)
+    order, _ = desk.check(URGENT, small_day())
+    static = {o.vehicle_id: o for o in desk.insertion_options(plan, small_day(), order, at(7))}
+    desk.service.use_learned(_learned(customers=[("rosa's bakery", 4.0)]))
+    learned = {o.vehicle_id: o for o in desk.insertion_options(plan, small_day(), order, at(7))}
+    for vid, option in learned.items():
+        assert option.extra_min == pytest.approx(static[vid].extra_min + 15, abs=0.1)
+    # the proposal of where it fits best is timed the same way
+    placed = desk.service.insert_order(plan, small_day(), order, at(7))
+    route = next(r for r in placed.plan.routes if order.id in r.order_ids)
+    k = route.order_ids.index(order.id)
+    if k + 1 < len(route.stops):  # the stop after it starts 20 minutes after it, plus the drive
+        gap = route.stops[k + 1].planned_arrival - route.stops[k].planned_arrival
+        assert gap >= timedelta(minutes=20)
+    desk.service.use_learned(None)  # forgotten: the planned 5 minutes again
+    again = {o.vehicle_id: o for o in desk.insertion_options(plan, small_day(), order, at(7))}
+    assert again["V1"].extra_min == pytest.approx(static["V1"].extra_min, abs=0.1)
+
+
+def test_a_drag_preview_times_the_moved_stop_with_its_learned_service_time(desk):
+    """O5 at "1 Main St" takes three times its planned 5 minutes by history: dragging it
+    onto V1's route previews 10 more minutes of route time than the planned 5 would."""
+    day = small_day()
+    day = replace(day, orders=tuple(replace(o, address="1 Main St") if o.id == "O5" else o
+                                    for o in day.orders))  # fmt: skip
+    plan = desk.service.load_plan("SLC", DAY)
+    static = desk.service.preview_reassign(plan, day, ["O5"], "R-V1", at(7))
+    desk.service.use_learned(_learned(addresses=[("1 main st", 3.0)]))
+    learned = desk.service.preview_reassign(plan, day, ["O5"], "R-V1", at(7))
+    assert learned.target.duration_delta_s == pytest.approx(
+        static.target.duration_delta_s + 600, abs=5
+    )
