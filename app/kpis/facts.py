@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 #: taken nearest to its arrival minus ``H``, if within half an interval and a minute.
 SAMPLE_EVERY = timedelta(minutes=5)
 SAMPLE_TOLERANCE = SAMPLE_EVERY / 2 + timedelta(minutes=1)
+#: A live pass reads each vehicle's breadcrumbs from its newest one counted, rounded down
+#: to this many seconds (vehicles whose rounded times agree share one query).
+READ_BUCKET_S = 300.0
 #: A live pass reads all of the day's stop events again every this many passes.
 FULL_READ_EVERY = 15
 
@@ -124,6 +127,7 @@ class TallyCache:
         self.key: tuple[str, date] | None = None
         self.tallies: dict[str, TrackTally] = {}
         self.through: dict[str, datetime] = {}
+        self.stops: dict[str, tuple[Any, ...]] = {}  # route -> its stops' facts (last pass)
 
 
 def day_bounds(timezone: str, day: date) -> tuple[datetime, datetime]:
@@ -192,7 +196,7 @@ def load_day_data(
         day,
         as_of,
         final,
-        stops=tuple(_stop_facts(day_input, plan, visits)),
+        stops=tuple(_stop_facts(day_input, plan, visits, tallies.stops)),
         routes=tuple(
             _route_facts(
                 store,
@@ -263,11 +267,18 @@ def _update_tallies(
                                    if s.order_id in orders]  # fmt: skip
     changed: dict[str, tuple[datetime, int, dict[str, Any]]] = {}
     by_vehicle: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
-    since = min((cache.through.get(v, start) for v in stops_of), default=start)
+    # Vehicles grouped by how far their totals go (to the :data:`READ_BUCKET_S` below):
+    # one query per group from its earliest, so a van back early does not make every
+    # other van's fixes since then be read again on each pass.
+    since_of: dict[float, list[str]] = defaultdict(list)
+    for vid in sorted(stops_of):
+        seen = cache.through.get(vid, start).timestamp()
+        since_of[seen - seen % READ_BUCKET_S].append(vid)
     with store.read_session() as s:
-        for vid, ts, lat, lon in rk.breadcrumbs(s, sorted(stops_of), since, until):
-            if ts > cache.through.get(vid, start).timestamp():
-                by_vehicle[vid].append((ts, lat, lon))
+        for bucket, vids in sorted(since_of.items()):
+            for vid, ts, lat, lon in rk.breadcrumbs(s, vids, _dt(bucket) or start, until):
+                if ts > cache.through.get(vid, start).timestamp():
+                    by_vehicle[vid].append((ts, lat, lon))
     for vid, rows in by_vehicle.items():
         tally = cache.tallies.setdefault(vid, TrackTally())
         arr = np.array(rows, dtype=np.float64)
@@ -292,25 +303,42 @@ def _dt(ts: float | None) -> datetime | None:
 
 
 def _stop_facts(
-    day: DayInput, plan: Plan | None, visits: Mapping[str, StopVisit]
+    day: DayInput,
+    plan: Plan | None,
+    visits: Mapping[str, StopVisit],
+    kept: dict[str, tuple[Any, ...]] | None = None,
 ) -> list[StopFact]:
+    """Every stop's fact. ``kept`` (route id -> the route, the day, its stops' visits and
+    their facts, from the last pass) spares a live pass the routes nothing happened on."""
     orders = {o.id: o for o in day.orders}
     out = []
     placed: set[str] = set()
+    kept = {} if kept is None else kept
     for route in plan.routes if plan else ():
-        for stop in route.stops:
+        seen = tuple(visits.get(stop.order_id) for stop in route.stops)
+        last = kept.get(route.id)
+        if last is not None and last[0] is route and last[1] is day and last[2] == seen:
+            out += last[3]
+            placed.update(last[4])
+            continue
+        facts = []
+        for stop, v in zip(route.stops, seen, strict=True):
             order = orders.get(stop.order_id)
             if order is None:
                 continue
-            placed.add(order.id)
-            v = visits.get(order.id)
-            out.append(StopFact(
+            facts.append(StopFact(
                 order.id, route.id, route.vehicle_id, route.driver_id or "", route.wave,
                 order.customer, order.latest, stop.planned_arrival,
                 _dt(v.arrived) if v else None, _dt(v.done) if v else None,
                 _dt(v.departed) if v else None, bool(v and v.delivered),
                 v.attempts if v else 0, bool(v and v.delivered and v.attempts == 1),
             ))  # fmt: skip
+        ids = [f.order_id for f in facts]
+        kept[route.id] = (route, day, seen, facts, ids)
+        out += facts
+        placed.update(ids)
+    for gone in set(kept) - {r.id for r in (plan.routes if plan else ())}:
+        del kept[gone]
     for order in day.orders:  # orders no route took: never on time
         if order.id not in placed:
             out.append(StopFact(order.id, "", "", "", order.wave, order.customer, order.latest,

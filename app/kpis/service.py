@@ -20,7 +20,7 @@ from typing import Any
 from app.kpis.facts import DayData, TallyCache, load_day_data
 from app.store import Store
 from app.store import repository_kpis as rk
-from engine.kpis import BY_NAME, DEFINITIONS, KpiReport, KpiValue, compute
+from engine.kpis import BY_NAME, DEFINITIONS, KpiReport, KpiValue, compute, gc_paused
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +70,13 @@ def compute_day(
 ) -> DayKpis:
     """Every KPI of the depot's day as of ``as_of`` (default now), kept in ``kpi_value``."""
     started = time.perf_counter()
-    data = load_day_data(store, depot_id, day, as_of=as_of, final=final, travel=travel,
-                         tallies=tallies, day_input=day_input, plan=plan)  # fmt: skip
-    read_s = time.perf_counter() - started
-    t0 = time.perf_counter()
-    report = compute(data.facts, scopes=scopes)
-    compute_s = time.perf_counter() - t0
+    with gc_paused():
+        data = load_day_data(store, depot_id, day, as_of=as_of, final=final, travel=travel,
+                             tallies=tallies, day_input=day_input, plan=plan)  # fmt: skip
+        read_s = time.perf_counter() - started
+        t0 = time.perf_counter()
+        report = compute(data.facts, scopes=scopes)
+        compute_s = time.perf_counter() - t0
     out = DayKpis(depot_id, day, data, report, source, read_s, compute_s)
     if save:
         try:

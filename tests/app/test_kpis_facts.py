@@ -144,15 +144,26 @@ def test_the_trail_gives_departure_distance_and_route_time(recorded):
 
 def test_trail_totals_are_kept_and_read_on(recorded):
     """A second pass reads only newer fixes: its totals equal a pass from scratch."""
+    with recorded.session() as s:  # V2 drives east for its first half hour, then is quiet
+        write_telemetry(s, [Fix("V2", k, at(k / 2).timestamp(), DEPOT.lat,
+                                DEPOT.lon + k * 0.004, 30.0) for k in range(60)], [], [])  # fmt: skip
     cache = TallyCache()
     early = load_day_data(recorded, "D1", DAY, as_of=at(20), travel=HaversineTravelModel(),
                           tallies=cache)  # fmt: skip
     assert not early.facts.final
+    # Passes where the vans' totals reach different times (one van quiet while the other
+    # drives on): each reads on from its own newest fix counted.
+    for minute in (45, 70, 99):
+        load_day_data(recorded, "D1", DAY, as_of=at(minute), travel=HaversineTravelModel(),
+                      tallies=cache)  # fmt: skip
     later = _data(recorded, tallies=cache)
     fresh = _data(recorded)
-    a = next(r for r in later.facts.routes if r.route_id == "R1")
-    b = next(r for r in fresh.facts.routes if r.route_id == "R1")
-    assert a.driven_km == pytest.approx(b.driven_km)
+    for rid in ("R1", "R2"):
+        a = next(r for r in later.facts.routes if r.route_id == rid)
+        b = next(r for r in fresh.facts.routes if r.route_id == rid)
+        assert a.driven_km == pytest.approx(b.driven_km)
+        assert a.idle_min == pytest.approx(b.idle_min)
+        assert a.driven_km > 1
     with recorded.read_session() as s:
         assert "V1" in rk.load_tracks(s, "D1", DAY)
 
