@@ -73,7 +73,7 @@ def open_recorded(path: str | Path) -> RecordedStore:
     try:
         store = open_store(f"sqlite:///{Path(folder.name) / 'day.db'}", workstation="recorded")
         try:
-            depot_id, day, ended = _load(store, Path(path))
+            depot_id, day, ended = load_recorded(store, Path(path))
         except BaseException:
             store.close()
             raise
@@ -83,7 +83,11 @@ def open_recorded(path: str | Path) -> RecordedStore:
     return RecordedStore(store, depot_id, day, Path(path), folder, ended)
 
 
-def _load(store: Store, path: Path) -> tuple[str, date, datetime]:
+def load_recorded(store: Store, path: Path) -> tuple[str, date, datetime]:
+    """Load the recorded day at ``path`` into ``store`` (an empty database: SQLite or
+    PostgreSQL); its depot, its date and when it ended (its last fix, event or plan).
+
+    Raises ``DayFileError`` (what, where, why) when the file is not a readable day."""
     with DayFile(path) as f:
         docs = f.json_rows("day_input")
         if len(docs) != 1:

@@ -80,6 +80,12 @@ def _fixes() -> list[Fix]:
 
 @pytest.fixture
 def recorded(store):
+    return record(store)
+
+
+def record(store):
+    """The small day as the desk records it: plan, trail, stop events, exceptions (one
+    handled by a person, one cleared by the rule), commands and sampled ETAs."""
     day, plan = small_day()
     with store.session() as s:
         repository.upsert_day(s, day, actor="test")
