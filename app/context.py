@@ -77,7 +77,7 @@ class AppContext(QObject):
         self.release.use_jobs(self.jobs)
         self.live_start = LiveStart(
             settings, self.live, self.state, self.clock, on_broker=self.release.connect_broker,
-            status=self.sig_status.emit, parent=self,
+            status=self.sig_status.emit, peers=self.tower, user=self.identity.user, parent=self,
         )  # fmt: skip
         self.day_jobs = DayJobs(
             self.state, self.jobs, self.clock, self.live, self.tiles,

@@ -132,7 +132,7 @@ def _desk_depot(settings, *, ask: bool):
 def _ask_depot(settings) -> str:
     from PySide6.QtWidgets import QInputDialog
 
-    from app.day.opening import list_depot_choices
+    from app.day.opening import likely_depot, list_depot_choices
     from app.store import open_store
 
     try:
@@ -143,13 +143,17 @@ def _ask_depot(settings) -> str:
         return ""
     try:
         choices = list_depot_choices(store)
+        likely = likely_depot(store, settings) if len(choices) > 1 else ""
     finally:
         store.close()
     if len(choices) < 2:
         return ""
     labels = [f"{name} ({depot_id})" for depot_id, name in choices]
+    # Preselected: the depot whose day is planned today (else the demo's), not the first.
+    ids = [depot_id for depot_id, _name in choices]
+    first = ids.index(likely) if likely in ids else 0
     label, ok = QInputDialog.getItem(
-        None, "Dispatch Desk", "Which depot does this desk run?", labels, 0, False
+        None, "Dispatch Desk", "Which depot does this desk run?", labels, first, False
     )
     return choices[labels.index(label)][0] if ok else ""
 

@@ -381,6 +381,14 @@ class MainWindow(QMainWindow):
             detail = ("Live telemetry starts once the day has a plan" if waiting
                       else "Live telemetry is off: see the status messages")  # fmt: skip
             status.set_field("broker", f"Broker: {shown}", not waiting, detail)
+        elif ctx.live_start.follows:  # another desk's demo fleet, on its broker
+            follows = ctx.live_start.follows
+            problem = ctx.live_start.follow_problem
+            shown = "unreachable" if problem else shown
+            status.set_field("broker", f"Broker: {shown} · demo of {follows}",
+                             bool(problem) or not online,
+                             problem or f"The demo fleet {follows}'s desk simulates: "
+                             f"its broker and clock ({detail or shown})")  # fmt: skip
         else:
             status.set_field("broker", f"Broker: {shown}", not online, detail)
         database = ctx.link.database_label()

@@ -14,6 +14,7 @@ class DayClock:
     def __init__(self, start: float | None = None, speedup: float = 1.0) -> None:
         self.start: float | None = None
         self.speedup = 1.0
+        self.wall_start = time.time()  # the wall clock (epoch s) when ``start`` was read
         self._t0 = time.monotonic()
         if start is not None:
             self.simulate(start, speedup)
@@ -21,6 +22,7 @@ class DayClock:
     def simulate(self, start: float, speedup: float) -> None:
         """From now on, epoch ``start`` plus real time elapsed times ``speedup``."""
         self.start, self.speedup, self._t0 = start, speedup, time.monotonic()
+        self.wall_start = time.time()
 
     @property
     def simulated(self) -> bool:

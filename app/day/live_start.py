@@ -1,10 +1,22 @@
-"""Starting the live day: telemetry over the plan and, on a simulated depot, its fleet."""
+"""Starting the live day: telemetry over the plan and, on a simulated depot, its fleet.
+
+On a shared database one desk drives a depot's demo fleet and the others follow it: the
+desk that simulates advertises its broker and simulated clock in its heartbeat
+(``app.tower.desk``); a desk that would simulate the same depot and finds another desk
+online advertising one connects to that broker and runs on that clock instead. When that
+broker cannot be reached it says so and simulates on its own only if no other desk of the
+depot is online (never two simulated fleets while both desks are online).
+"""
 
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlparse
 
 from PySide6.QtCore import QObject
 
@@ -17,9 +29,73 @@ from engine.model import Plan
 
 if TYPE_CHECKING:  # the simulator loads only when a simulated fleet drives
     from app.simulator.driver import SimulatorDriver
+    from app.store.tower import DemoClock, DemoDesk
     from engine.roads import StreetNetwork
 
 log = logging.getLogger(__name__)
+
+
+class DemoPeers(Protocol):
+    """The other desks of the depot on a shared database (``app.tower.desk.DeskHeartbeat``)."""
+
+    @property
+    def shared(self) -> bool: ...
+
+    def other_desks(self) -> list[DemoDesk]: ...
+
+    def advertise(self, demo: DemoClock | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class DemoChoice:
+    """Who drives the demo fleet this desk shows: this desk (``simulate``), or the desk it
+    follows (``follow``; ``reachable``: its broker answered); ``note`` for the status bar."""
+
+    simulate: bool
+    follow: DemoDesk | None = None
+    reachable: bool = False
+    note: str = ""
+
+
+def broker_reachable(url: str, timeout_s: float = 2.0) -> str:
+    """Empty when something listens at the broker URL's host and port, else why not."""
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "", parsed.port or 1883
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return ""
+    except OSError as exc:
+        return f"{host}:{port}: {exc.strerror or exc}"
+
+
+def choose_demo(peers: DemoPeers) -> DemoChoice:
+    """Simulate this depot's demo fleet here, or follow the desk that already does."""
+    try:
+        others = peers.other_desks()
+    except Exception as exc:  # the shared database cannot be read: a desk of its own now
+        log.warning("demo: the other desks could not be read (%s); simulating here", exc)
+        return DemoChoice(True)
+    leader = next((d for d in others if d.demo is not None), None)
+    if leader is None or leader.demo is None:
+        return DemoChoice(True)
+    problem = broker_reachable(leader.demo.broker_url)
+    if not problem:
+        note = f"Demo fleet: following {leader.name}'s simulated day (one fleet for the depot)"
+        log.info("demo: following the demo fleet of %s (its broker and clock, %gx)",
+                 leader.name, leader.demo.speedup)  # fmt: skip
+        return DemoChoice(False, leader, True, note)
+    log.warning("demo: the broker of %s's demo fleet cannot be reached (%s)", leader.name, problem)
+    if others:  # never a second fleet while another desk of the depot is online
+        note = (f"Demo fleet of {leader.name} cannot be reached ({problem}): no live vehicles "
+                "here; run both desks on one machine, or set DISPATCH_MQTT_URL on both")  # fmt: skip
+        return DemoChoice(False, leader, False, note)
+    return DemoChoice(True, note=f"Demo fleet of {leader.name} cannot be reached: simulating here")
+
+
+def follower_client_id(settings: Settings, user: str) -> str:
+    """The MQTT client id of a desk on another desk's broker: two people may share one
+    workstation (and its name), and one client id per session on a broker."""
+    return f"dispatch-desk-{settings.workstation_id}-{user}"
 
 
 def simulates(settings: Settings, depot_id: str) -> bool:
@@ -34,34 +110,60 @@ def simulates(settings: Settings, depot_id: str) -> bool:
 
 def start_live(
     settings: Settings, live: LiveSession, state: DayState, clock: DayClock, plan: Plan, *,
-    on_broker: Callable[[str, str], None], status: Callable[[str], None], network=None,
-    parent: QObject | None = None,
+    on_broker: Callable[..., None], status: Callable[[str], None], network=None,
+    parent: QObject | None = None, peers: DemoPeers | None = None, user: str = "",
+    on_choice: Callable[[DemoChoice], None] | None = None,
 ) -> SimulatorDriver | None:  # fmt: skip
     """Telemetry, ETAs and exceptions over ``plan`` (only watched when already running);
-    the demo's simulated fleet too, which is returned. ``on_broker(url, protocol)`` once
-    the broker is connected; a failure is logged and told to ``status`` (the day still
-    works without live data)."""
+    the demo's simulated fleet too, which is returned. ``on_broker(url, protocol,
+    client_id)`` once the broker is connected; a failure is logged and told to ``status``
+    (the day still works without live data). With ``peers`` (a shared database) the demo
+    fleet of another desk of the depot is followed rather than simulated twice."""
     if live.service is not None:
         live.watch(plan)
         return None
     index = state.index
     demo = index is not None and simulates(settings, index.depot.id)
-    if demo and index is not None:
+    choice = DemoChoice(demo)
+    if demo and peers is not None and peers.shared:
+        choice = choose_demo(peers)
+    if on_choice is not None:
+        on_choice(choice)
+    followed = choice.follow.demo if choice.follow is not None else None
+    if followed is not None:
+        start = followed.now(datetime.now(UTC)).timestamp()
+        clock.simulate(start, followed.speedup)
+    elif choice.simulate and index is not None:
         from app.simulator.driver import demo_day_start
 
         clock.simulate(demo_day_start(index.day.day, index.depot.timezone), settings.demo_speedup)
+    if choice.note:
+        status(choice.note)
     try:
-        live.start(plan)
+        if followed is not None and choice.reachable:
+            live.start(plan, broker_url=followed.broker_url, protocol="3.1.1",
+                       client_id=follower_client_id(settings, user))  # fmt: skip
+        else:
+            live.start(plan)
         service = live.service
         if service is not None and service.client is not None:
-            on_broker(service.url, service.client.config.protocol)
-        if demo and index is not None and live.service is not None:
+            config = service.client.config
+            on_broker(service.url, config.protocol, config.client_id)
+        if choice.simulate and index is not None and live.service is not None:
             from app.simulator.driver import drive_demo_fleet
 
-            return drive_demo_fleet(
+            fleet = drive_demo_fleet(
                 live.service, plan, index.day, seed=settings.demo_seed,
                 speedup=settings.demo_speedup, state=state, parent=parent, network=network,
             )  # fmt: skip
+            if peers is not None and peers.shared and clock.start is not None:
+                from app.store.tower import DemoClock
+
+                peers.advertise(DemoClock(
+                    live.service.url, datetime.fromtimestamp(clock.start, UTC),
+                    datetime.fromtimestamp(clock.wall_start, UTC), clock.speedup,
+                ))  # fmt: skip
+            return fleet
     except Exception as exc:
         log.exception("live telemetry could not start")
         status(f"Live telemetry is off: {exc}")
@@ -74,12 +176,17 @@ class LiveStart(QObject):
 
     def __init__(
         self, settings: Settings, live: LiveSession, state: DayState, clock: DayClock, *,
-        on_broker: Callable[[str, str], None], status: Callable[[str], None],
-        parent: QObject | None = None,
+        on_broker: Callable[..., None], status: Callable[[str], None],
+        peers: DemoPeers | None = None, user: str = "", parent: QObject | None = None,
     ):  # fmt: skip
+        """``peers``: the other desks on a shared database, one of which may drive the demo
+        fleet (``user``: who works at this desk)."""
         super().__init__(parent)
         self.settings, self.live, self.state, self.clock = settings, live, state, clock
         self._on_broker, self._status = on_broker, status
+        self.peers, self.user = peers, user
+        self.follows = ""  # the desk whose demo fleet this desk shows ("" when none)
+        self.follow_problem = ""  # why that desk's broker cannot be reached
         self.network: StreetNetwork | None = None  # the open depot's, for the simulated vans
         self.fleet: SimulatorDriver | None = None  # the demo depot's simulated vans
         self._held: list[Callable[[], None]] = []
@@ -89,9 +196,15 @@ class LiveStart(QObject):
         """Telemetry, ETAs and exceptions over the plan; the demo's simulated fleet too."""
         fleet = start_live(
             self.settings, self.live, self.state, self.clock, plan, on_broker=self._on_broker,
-            status=self._status, network=self.network, parent=self.parent(),
+            status=self._status, network=self.network, parent=self.parent(), peers=self.peers,
+            user=self.user, on_choice=self._on_choice,
         )  # fmt: skip
         self.fleet = fleet or self.fleet
+
+    def _on_choice(self, choice: DemoChoice) -> None:
+        if choice.follow is not None:
+            self.follows = choice.follow.name
+            self.follow_problem = "" if choice.reachable else choice.note
 
     def hold(self, steps: list[Callable[[], None]]) -> None:
         """Run ``steps`` at :meth:`release` (once), not now."""

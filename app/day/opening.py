@@ -89,6 +89,27 @@ def list_depot_choices(store: Store) -> list[tuple[str, str]]:
         return [(d.id, d.name) for d in repository.list_depots(session)]
 
 
+def likely_depot(store: Store, settings: Settings) -> str:
+    """The depot a new desk most likely runs: one whose today (on its own clock) is planned,
+    the demo's first; else the demo's depot when it is there; else the first with orders
+    today; else "" (no depot)."""
+    from app.store.repository_plan import route_versions
+
+    with store.read_session() as session:
+        depots = repository.list_depots(session)
+        depots.sort(key=lambda d: not is_demo_depot(settings, d.id))  # stable: then by id
+        todays = {d.id: datetime.now(ZoneInfo(d.timezone)).date() for d in depots}
+        for d in depots:
+            if route_versions(session, d.id, todays[d.id]):
+                return d.id
+        if depots and is_demo_depot(settings, depots[0].id):
+            return depots[0].id
+        for d in depots:
+            if repository.count_day_orders(session, d.id, todays[d.id]):
+                return d.id
+    return ""
+
+
 def set_depot_travel(store: Store, depot_id: str, travel: str, *, actor: str) -> Depot:
     """Store the depot's travel source (checked: ``roads:NAME``, ``osrm:URL``,
     ``straight[:DETOUR]`` or empty), as an import of the depot row would; the depot after."""

@@ -100,8 +100,9 @@ class ReleaseService(QObject):
         self._timer.start()
         self.refresh()
 
-    def connect_broker(self, url: str, protocol: str) -> None:
-        """Send routes to and hear docks and drivers on the live broker (``url``)."""
+    def connect_broker(self, url: str, protocol: str, client_id: str = "") -> None:
+        """Send routes to and hear docks and drivers on the live broker (``url``), as
+        ``client_id`` (the live client's; its release channel adds ``-release``)."""
         if self.desk is None or self.channel is not None:
             return
         from app.release.channel import ReleaseChannel
@@ -110,8 +111,9 @@ class ReleaseService(QObject):
 
         depot_id = self.desk.depot_id
         self.inbox = ReleaseInbox(ReleaseDecoder(self._known(), clock=self.clock))
+        overrides = {"client_id": client_id} if client_id else {}
         config = MqttConfig.from_settings(self.settings, url=url, protocol=protocol,
-                                          depot_id=depot_id)  # fmt: skip
+                                          depot_id=depot_id, **overrides)  # fmt: skip
         self.channel = ReleaseChannel(config, depot_id, self.inbox.on_message,
                                       on_state=self._on_channel_state)  # fmt: skip
         self.channel.start()

@@ -243,6 +243,34 @@ def tower_figures(session: Session, now: datetime) -> list[DepotFigures]:
     return out
 
 
+@dataclass(frozen=True)
+class DemoClock:
+    """A desk's simulated demo day: where its fleet publishes, and its clock (``start``
+    read at the wall-clock moment ``wall``, running ``speedup`` times real time)."""
+
+    broker_url: str
+    start: datetime
+    wall: datetime
+    speedup: float
+
+    def now(self, wall: datetime) -> datetime:
+        """The simulated clock's reading at the wall-clock moment ``wall``."""
+        return self.start + (wall - self.wall) * self.speedup
+
+
+@dataclass(frozen=True)
+class DemoDesk:
+    """Another desk of the depot heard from recently, and the demo it drives (if any)."""
+
+    workstation: str
+    user: str
+    demo: DemoClock | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.user}@{self.workstation}"
+
+
 def beat(
     session: Session,
     *,
@@ -252,11 +280,40 @@ def beat(
     depot_id: str,
     now: datetime,
     outbox_pending: int,
+    demo: DemoClock | None = None,
 ) -> None:
-    """This desk is alive: its depot, user and outbox, as of ``now``."""
-    row = session.get(DeskRow, workstation)
+    """This desk is alive: its depot, user and outbox, as of ``now``; the demo fleet it
+    drives (None: none)."""
+    row = session.get(DeskRow, (workstation, user))
     if row is None:
-        row = DeskRow(workstation=workstation)
+        row = DeskRow(workstation=workstation, user=user)
         session.add(row)
-    row.user, row.role, row.depot_id = user, role, depot_id
+    row.role, row.depot_id = role, depot_id
     row.seen_at, row.outbox_pending = now, outbox_pending
+    row.demo_broker_url = demo.broker_url if demo is not None else None
+    row.demo_clock_start = demo.start if demo is not None else None
+    row.demo_clock_wall = demo.wall if demo is not None else None
+    row.demo_speedup = demo.speedup if demo is not None else None
+
+
+def other_desks(
+    session: Session, depot_id: str, now: datetime, *, workstation: str, user: str
+) -> list[DemoDesk]:
+    """The other desks of ``depot_id`` online at ``now`` (heard from within
+    ``ONLINE_WITHIN_S``), those driving a demo fleet first, the longest-running demo first."""
+    recent = now - timedelta(seconds=ONLINE_WITHIN_S)
+    rows = session.execute(
+        select(DeskRow).where(DeskRow.depot_id == depot_id, DeskRow.seen_at >= recent)
+    ).scalars()
+    out = []
+    for row in rows:
+        if (row.workstation, row.user) == (workstation, user):
+            continue
+        demo = None
+        if row.demo_broker_url and row.demo_clock_start and row.demo_clock_wall:
+            demo = DemoClock(row.demo_broker_url, row.demo_clock_start, row.demo_clock_wall,
+                             row.demo_speedup or 1.0)  # fmt: skip
+        out.append(DemoDesk(row.workstation, row.user, demo))
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    out.sort(key=lambda d: (d.demo is None, d.demo.wall if d.demo else far, d.name))
+    return out

@@ -111,15 +111,16 @@ class MqttConfig:
         ``depot_id`` the depot the workstation runs (``settings.depot_id`` when empty).
         The password: ``mqtt_password`` if set, else the system keyring's
         (``python -m app.secrets set mqtt_password``)."""
-        return cls(
+        values = dict(
             url=url or settings.mqtt_url,
             client_id=f"dispatch-desk-{settings.workstation_id}",
             depot_id=depot_id or settings.depot_id,
             username=settings.mqtt_username,
             password=settings.mqtt_password or get_secret("mqtt_password") or "",
             ca_file=settings.mqtt_ca_file,
-            **overrides,
         )
+        values.update(overrides)  # e.g. the client id of a desk on another desk's broker
+        return cls(**values)
 
     @property
     def shown_url(self) -> str:

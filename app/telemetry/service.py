@@ -51,8 +51,14 @@ class TelemetryService(QObject):
         vehicles: Iterable[str] | None = None,
         clock: Callable[[], float] = time.time,
         eval_interval_ms: int = 1000,
+        broker_url: str = "",
+        protocol: str = "",
+        client_id: str = "",
         parent: QObject | None = None,
     ) -> None:
+        """``broker_url`` (with its ``protocol``): listen to that broker instead of the
+        configured one or an embedded one of its own (another desk's demo broker);
+        ``client_id``: the MQTT client id, when the workstation's own would clash."""
         super().__init__(parent)
         self.settings = settings
         self.store = store
@@ -81,7 +87,9 @@ class TelemetryService(QObject):
         self.feed = LiveFeed(self.ingest, writer=self.writer, parent=self)
         self.broker: EmbeddedBroker | None = None
         self.client: TelemetryClient | None = None
-        self.url = settings.mqtt_url
+        self.url = broker_url or settings.mqtt_url
+        self.protocol = protocol if broker_url else ""
+        self.client_id = client_id
         self.monitor: LiveMonitor | None = None
         self._results: deque[tuple[MonitorResult, object]] = deque()
         #: Called on the evaluation thread with each result before it is delivered (the
@@ -107,7 +115,7 @@ class TelemetryService(QObject):
 
     def start(self) -> None:
         """Start the broker (embedded default), the writer, the client and the drain timer."""
-        protocol = "5"
+        protocol = self.protocol or "5"
         if not self.url:
             from app.settings import user_data_dir
             from app.telemetry.broker import EmbeddedBroker
@@ -117,8 +125,9 @@ class TelemetryService(QObject):
             self.url, protocol = broker.url, "3.1.1"
         if self.writer is not None:
             self.writer.start()
+        overrides = {"client_id": self.client_id} if self.client_id else {}
         config = MqttConfig.from_settings(
-            self.settings, url=self.url, protocol=protocol, depot_id=self.depot_id
+            self.settings, url=self.url, protocol=protocol, depot_id=self.depot_id, **overrides
         )
         self.client = TelemetryClient(config, self.ingest)
         self.client.start()

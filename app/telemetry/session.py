@@ -176,8 +176,11 @@ class LiveSession(QObject):
         self._merge_timer.timeout.connect(self._merge_stop_results)
 
     # -- start and stop -------------------------------------------------------------------
-    def start(self, plan: Plan) -> None:
-        """Start listening over ``plan``, on the day's clock."""
+    def start(
+        self, plan: Plan, *, broker_url: str = "", protocol: str = "", client_id: str = ""
+    ) -> None:
+        """Start listening over ``plan``, on the day's clock; to ``broker_url`` (another
+        desk's demo broker, as ``client_id``) instead of this desk's own broker."""
         index = self.state.index
         if index is None:
             return
@@ -187,6 +190,9 @@ class LiveSession(QObject):
             depot_id=index.depot.id,
             vehicles=list(index.vehicles),
             clock=self.clock,
+            broker_url=broker_url,
+            protocol=protocol,
+            client_id=client_id,
             parent=self,
         )
         feed = self.service.feed

@@ -1,9 +1,15 @@
-"""This desk's heartbeat for the control tower, and the shared database the tower reads."""
+"""This desk's heartbeat for the control tower, and the shared database the tower reads.
+
+On a shared database the heartbeat also carries the demo fleet this desk simulates (its
+broker and simulated clock), and tells another desk of the depot whether one already does
+(``app.day.live_start`` follows it instead of simulating a second fleet)."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer
 
@@ -11,6 +17,9 @@ from app.settings import Settings
 from app.store import Store
 from app.sync.identity import Identity
 from app.sync.link import SyncLink
+
+if TYPE_CHECKING:
+    from app.store.tower import DemoClock, DemoDesk
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +35,7 @@ class DeskHeartbeat(QObject):
         self.settings, self.link, self.identity, self.local = settings, link, identity, link.store
         self.shared_url = link.session.shared_url if link.session is not None else None
         self.depot_id = ""
+        self.demo: DemoClock | None = None  # the demo fleet this desk drives, advertised
         self._store: Store | None = None
         self._lock = threading.Lock()
         self._timer = QTimer(self)
@@ -54,6 +64,27 @@ class DeskHeartbeat(QObject):
                 )  # fmt: skip
             return self._store
 
+    @property
+    def shared(self) -> bool:
+        """Other desks may work on this database (a shared PostgreSQL)."""
+        return self.shared_url is not None
+
+    def advertise(self, demo: DemoClock | None) -> None:
+        """From now on (beginning with a beat now) the heartbeat tells the other desks of
+        the depot that this desk drives ``demo`` (None: no longer)."""
+        self.demo = demo
+        self.beat()
+
+    def other_desks(self) -> list[DemoDesk]:
+        """The other desks online on this desk's depot, those driving a demo fleet first
+        (read now; raises when the shared database cannot be read)."""
+        from app.store.tower import other_desks
+
+        with self.store().read_session() as session:
+            return other_desks(session, self.depot_id, datetime.now(UTC),
+                               workstation=self.settings.workstation_id,
+                               user=self.identity.user)  # fmt: skip
+
     def beat(self) -> None:
         """This desk's heartbeat for the control tower, off the window's thread."""
         if not self.depot_id:
@@ -65,7 +96,7 @@ class DeskHeartbeat(QObject):
             self.depot_id,
             self.link.outbox_pending(),
         )
-        user, role = self.identity.user, self.identity.role
+        user, role, demo = self.identity.user, self.identity.role, self.demo
 
         def write() -> None:
             try:
@@ -76,7 +107,7 @@ class DeskHeartbeat(QObject):
                     self._store = None
                 return
             desk_beat(store, workstation=workstation, user=user, role=role,
-                      depot_id=depot_id, outbox=outbox)  # fmt: skip
+                      depot_id=depot_id, outbox=outbox, demo=demo)  # fmt: skip
 
         threading.Thread(target=write, name="desk-beat", daemon=True).start()
 
@@ -84,6 +115,14 @@ class DeskHeartbeat(QObject):
         """No more beats; the shared database's connection is closed."""
         self._timer.stop()
         with self._lock:
+            if self._store is not None and self.demo is not None:
+                from app.tower.feed import desk_beat
+
+                # The demo fleet stops with this desk: no other desk should try to follow it.
+                self.demo = None
+                desk_beat(self._store, workstation=self.settings.workstation_id,
+                          user=self.identity.user, role=self.identity.role,
+                          depot_id=self.depot_id, outbox=self.link.outbox_pending())  # fmt: skip
             if self._store is not None:
                 self._store.close()
                 self._store = None

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.store import Store
-from app.store.tower import DepotFigures, beat, tower_figures
+from app.store.tower import DemoClock, DepotFigures, beat, tower_figures
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +128,13 @@ class TowerFeed(QObject):
 
 
 def desk_beat(
-    store: Store, *, workstation: str, user: str, role: str, depot_id: str, outbox: int
-) -> None:
+    store: Store, *, workstation: str, user: str, role: str, depot_id: str, outbox: int,
+    demo: DemoClock | None = None,
+) -> None:  # fmt: skip
     """Write this desk's heartbeat (best effort: offline, the next one tries again)."""
     try:
         with store.session() as session:
             beat(session, workstation=workstation, user=user, role=role, depot_id=depot_id,
-                 now=datetime.now(UTC), outbox_pending=outbox)  # fmt: skip
+                 now=datetime.now(UTC), outbox_pending=outbox, demo=demo)  # fmt: skip
     except Exception as exc:
         log.debug("desk heartbeat not written: %s", exc)
