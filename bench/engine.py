@@ -209,7 +209,9 @@ def run_replan(path: Path, args, cold: Row, routes) -> Row:
     cpu = time.process_time() - first.cpu_started
     new = [list(r) for r in sol.routes]
     cont = continuing(mid)
+    fresh_cpu = time.process_time()
     fresh = plain_pyvrp_problem(mid, args.seconds, args.seed)
+    fresh_cpu = time.process_time() - fresh_cpu
     fresh_ok = not check(mid, fresh.routes, require_all=True)
     served = {n for r in new for n in r}
     return Row(
@@ -233,6 +235,7 @@ def run_replan(path: Path, args, cold: Row, routes) -> Row:
             "continue_unassigned": sum(1 for c in mid.clients if c not in {n for r in cont for n in r}),
             "fresh_distance": total_distance(mid, fresh.routes) if fresh_ok else None,
             "fresh_seconds": fresh.seconds,
+            "fresh_cpu_s": fresh_cpu,
             "stops_moved": sol.moved,
             "churn_penalty": args.churn,
             "churn_paid": args.churn * sol.moved,
@@ -270,6 +273,7 @@ def _fmt(row: Row) -> str:
         fresh = "-" if x["fresh_distance"] is None else f"{x['fresh_distance']:.2f}"
         line += (
             f" [{x['disruption']}] continue={x['continue_distance']:.2f} fresh={fresh}"
+            f" (cpu {x['fresh_cpu_s']:.2f}s)"
             f" moved={x['stops_moved']} churn={x['churn_paid']:g} won={row.backend}"
         )
     if "insert_median_ms" in x:

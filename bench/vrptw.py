@@ -407,13 +407,16 @@ def _closed_window(problem: Problem) -> Problem:
     return replace(problem, nodes=tuple(nodes))
 
 
-def plain_pyvrp_problem(problem: Problem, seconds: float, seed: int = 0) -> PlainResult:
+def plain_pyvrp_problem(
+    problem: Problem, seconds: float, seed: int = 0, iterations: int | None = None
+) -> PlainResult:
     """``pyvrp.solve`` on a mid-day problem's data: a depot per vehicle position, a vehicle
     type per vehicle (its free capacity, from the moment it is free), every open stop
     required. The matrices, windows and demands are read from the problem's arrays; no
-    engine code builds or solves the model."""
+    engine code builds or solves the model. ``iterations``: stop after that many
+    (``MaxIterations``) instead of after ``seconds``."""
     from pyvrp import Client, Depot, Location, ProblemData, VehicleType, solve
-    from pyvrp.stop import MaxRuntime
+    from pyvrp.stop import MaxIterations, MaxRuntime
 
     started = time.perf_counter()
     cpu = time.process_time()
@@ -454,7 +457,8 @@ def plain_pyvrp_problem(problem: Problem, seconds: float, seed: int = 0) -> Plai
         distance_matrices=[np.rint(edges * SCALE).astype(np.int64)],
         duration_matrices=[np.ceil(times * SCALE - 1e-7).astype(np.int64)],
     )
-    stop = _FirstFeasible(MaxRuntime(seconds), started, cpu)
+    inner = MaxRuntime(seconds) if iterations is None else MaxIterations(iterations)
+    stop = _FirstFeasible(inner, started, cpu)
     result = solve(data, stop=stop, seed=seed, collect_stats=False, display=False)
     routes: list[list[int]] = [[] for _ in problem.vehicles]
     for r in result.best.routes():

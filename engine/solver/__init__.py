@@ -3,19 +3,25 @@
 ``solve`` plans from scratch: PyVRP where its model fits (breaks: PyVRP on the problem with
 breaks folded into shorter shifts, then OR-Tools from there), OR-Tools otherwise.
 ``replan`` starts from ``problem.initial_routes`` and returns the best, by route costs plus
-``churn_penalty`` per stop moved off its vehicle, of three candidates (within the limit):
+``churn_penalty`` per stop moved off its vehicle, of these candidates (within the limit):
 
 - **continue**: the current routes minus what no longer fits, plus cheapest insertions of
   whatever is not placed (a new order, a broken-down vehicle's stops): feasible at once and
   reported as the first solution;
 - **resolve**: PyVRP on the whole mid-day problem (every vehicle where it is, with what it
   carries, served stops gone, locks as routing profiles, every other stop free to move),
-  its search seeded with continuing instead of a random solution (with 90 % of the
-  iterations, that never ended worse than an unseeded run with all of them on 14 Solomon
-  instances at 40 %, and better on one); then each moved stop put back on its vehicle
-  where that costs less than the churn penalty;
-- **local**: OR-Tools guided local search from the better of the two, with locks, kept
-  orders, breaks and the churn penalty in its objective.
+  its search starting from continuing, for the first ``1 - FRESH_SHARE`` of PyVRP's time:
+  a plan near the current one, early;
+- **fresh**: PyVRP on the same problem from a random solution, with one vehicle type per
+  vehicle, for the rest: the model and search a plain PyVRP solve of the mid-day problem
+  has, so with the same seed the same iterations give the same routes (given as many
+  iterations as a plain solve, on 38 Solomon mid-day problems at 40 %, splitting them
+  more evenly between the two ended longer than the plain solve on up to 9, this split
+  on 1 to 4, all to the fresh solve on none). After either, each moved stop goes back on
+  its vehicle where that costs less than the churn penalty;
+- **local** (with breaks or kept orders, which PyVRP's model does not hold): OR-Tools
+  guided local search from the best so far, with locks, kept orders, breaks and the
+  churn penalty in its objective.
 
 Clients no vehicle could ever serve are diagnosed up front and come back unassigned with
 the reason. Every result is checked by ``engine.check.check`` before it is returned. The
@@ -43,7 +49,8 @@ __all__ = ["Quality", "SolveCallbacks", "continuing", "objective", "replan", "so
 log = logging.getLogger(__name__)
 
 RELAXED_SHARE = 0.5  # of the solving time, spent by PyVRP on the problem without breaks
-RESOLVE_SHARE = 0.85  # of a re-plan's solving time, for PyVRP; OR-Tools improves the rest
+FRESH_SHARE = 0.95  # of a re-plan's PyVRP time, for the fresh solve (the re-solve goes first)
+RESOLVE_SHARE = 0.85  # with breaks: PyVRP until this share, OR-Tools improves the rest
 FEASIBLE_BY_SHARE = 0.5  # PyVRP hands over if it has nothing feasible by this share
 POLISH_SHARE = 0.01  # of the limit, kept for repair, last insertions and the check ...
 POLISH_S_PER_CLIENT = 100e-6  # ... plus this much per client
@@ -352,7 +359,8 @@ def replan(
     *,
     iterations: int | None = None,
 ) -> Solution:
-    """The best of continuing, a re-solve and a local search (see the module docstring).
+    """The best of continuing, a fresh solve, a re-solve and a local search (see the module
+    docstring).
 
     ``solution.solver`` names the winner and ``solution.candidates`` every candidate's
     objective (route costs, leave-out penalties and the churn paid).
@@ -369,41 +377,65 @@ def replan(
     def best() -> str:
         return min(costs, key=lambda name: (costs[name], name != "continue"))
 
+    def offer(name: str, routes: list[list[int]]) -> None:
+        """A solver's routes, repaired, completed and unchurned, as a candidate."""
+        routes = unchurn(problem, _insert_missing(problem, repair(problem, routes), clients))
+        if not check(problem, routes):
+            candidates[name], costs[name] = routes, objective(problem, routes)
+            report.report(costs[name], problem, routes)
+
     reasons = diagnose(problem)
     clients = [c for c in problem.clients if c not in reasons]
     from engine.solver import pyvrp_backend
 
+    relaxed = any(v.break_ is not None for v in problem.vehicles)
     if clients and pyvrp_backend.supports(problem, relaxed=True) and not _stopped(stop_event):
+        model = pyvrp_backend.without_breaks(problem) if relaxed else problem
         report.on_phase("pyvrp")
+        # PyVRP from continuing first, briefly: near the current plan (fewer stops moved),
+        # and a better plan to show early.
         end = clock.end()
-        # PyVRP hands over to OR-Tools at its share of the time only if what is left then
-        # (as busy as the machine is by then) pays for building OR-Tools' model; else it
-        # takes all the time.
-        relaxed = any(v.break_ is not None for v in problem.vehicles)
+        pyvrp_end = _share(started, end, RESOLVE_SHARE) if relaxed else end
+        routes, _ = pyvrp_backend.solve_pyvrp(
+            model,
+            clients,
+            _share(started, pyvrp_end, 1.0 - FRESH_SHARE) if iterations is None else float("inf"),
+            stop_event=stop_event,
+            seed=seed,
+            iterations=iterations,
+            started=started,
+            initial_routes=candidates["continue"],
+        )
+        offer("resolve", routes)
+    if clients and pyvrp_backend.supports(problem, relaxed=True) and not _stopped(stop_event):
+        # Then the fresh solve, for the rest of the time, with one vehicle type per vehicle:
+        # the model a plain PyVRP solve of this mid-day problem has, so with the same seed
+        # it is the same search. With breaks, OR-Tools (which keeps them exactly) takes over
+        # at its share if what is left then pays for building its model.
+        end = clock.end()
         handover = None
-        if iterations is None:
+        if relaxed and iterations is None:
             handover = (
                 _share(started, end, RESOLVE_SHARE),
                 lambda: clock.end() - time.perf_counter() >= _setup(clock, clients),
             )
         routes, _ = pyvrp_backend.solve_pyvrp(
-            pyvrp_backend.without_breaks(problem) if relaxed else problem,
+            model,
             clients,
-            clock.deadline if iterations is None else _share(started, end, RESOLVE_SHARE),
+            clock.deadline if iterations is None else float("inf"),
             stop_event=stop_event,
             seed=seed,
             iterations=iterations,
-            feasible_by=_share(started, end, RESOLVE_SHARE * FEASIBLE_BY_SHARE),
+            feasible_by=_share(time.perf_counter(), end, FEASIBLE_BY_SHARE),
             started=started,
-            initial_routes=candidates["continue"],
             reserve=clock.reserve if iterations is None else 0.0,
             handover=handover,
+            group_vehicles=False,
         )
-        resolved = unchurn(problem, _insert_missing(problem, repair(problem, routes), clients))
-        if not check(problem, resolved):
-            candidates["resolve"], costs["resolve"] = resolved, objective(problem, resolved)
-            report.report(costs["resolve"], problem, resolved)
-    if clients and not _stopped(stop_event):
+        offer("fresh", routes)
+    if clients and not _stopped(stop_event) and (relaxed or not pyvrp_backend.supports(problem)):
+        # OR-Tools' guided local search from the best so far, with breaks, kept orders and
+        # the churn penalty in its objective (where PyVRP's model could not have them).
         report.on_phase("ortools")
         start = candidates[best()]
         found = _ortools(problem, clients, clock, stop_event, report, start, iterations)

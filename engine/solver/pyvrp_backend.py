@@ -179,6 +179,7 @@ def solve_pyvrp(
     reserve: float = 0.0,
     handover: tuple[float, Callable[[], bool]] | None = None,
     until_feasible: bool = False,
+    group_vehicles: bool = True,
 ) -> tuple[list[list[int]], bool]:
     """(routes per vehicle, whether PyVRP calls them feasible), solving until ``deadline``.
 
@@ -187,7 +188,9 @@ def solve_pyvrp(
     (client nodes per vehicle): the search starts from them instead of a random solution.
     ``reserve``: seconds to keep before the deadline for what comes after, at full speed;
     on a busy machine (the wall clock outrunning this thread's CPU time) more.
-    ``handover``, ``until_feasible``: see ``_Stop``.
+    ``handover``, ``until_feasible``: see ``_Stop``. ``group_vehicles``: identical vehicles
+    form one vehicle type (else one type per vehicle, in vehicle order, as a model written
+    by hand for a mid-day problem has it: with the same seed, the same search).
     """
     started = time.perf_counter() if started is None else started
     callbacks = callbacks or SolveCallbacks()
@@ -258,10 +261,11 @@ def solve_pyvrp(
             (vehicles[k].skills if skilled else frozenset(), k if k in locked else None)
         ]
 
-    # Identical vehicles form one vehicle type.
+    # Identical vehicles form one vehicle type (unless ``group_vehicles`` is off).
     type_keys: dict[tuple[Any, ...], list[int]] = {}
     for k, v in enumerate(vehicles):
         key = (
+            None if group_vehicles else k,
             v.start,
             v.end,
             tuple(int_capacity(problem, k)),
@@ -274,14 +278,14 @@ def solve_pyvrp(
         type_keys.setdefault(key, []).append(k)
     vtypes = []
     members = []
-    for key, ks in type_keys.items():
+    for ks in type_keys.values():
         v = vehicles[ks[0]]
         early = scaled_time(v.earliest, up=True, scale=ts)
         late = min(scaled_time(v.latest, up=False, scale=ts), MAX_VALUE)
         vtypes.append(
             VehicleType(
                 num_available=len(ks),
-                capacity=list(key[2]),
+                capacity=int_capacity(problem, ks[0]),
                 start_depot=dpos[v.start],
                 end_depot=dpos[v.end],
                 fixed_cost=round(v.fixed_cost * units_per_cost),
