@@ -407,14 +407,30 @@ def _closed_window(problem: Problem) -> Problem:
     return replace(problem, nodes=tuple(nodes))
 
 
+class _CpuTime:
+    """A PyVRP stopping criterion: this process's CPU time used up (fair on a busy machine,
+    where the wall clock measures the neighbours as much as the solver)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.started = seconds, time.process_time()
+
+    def __call__(self, best_cost: int) -> bool:
+        return time.process_time() - self.started >= self.seconds
+
+
 def plain_pyvrp_problem(
-    problem: Problem, seconds: float, seed: int = 0, iterations: int | None = None
+    problem: Problem,
+    seconds: float,
+    seed: int = 0,
+    iterations: int | None = None,
+    cpu_seconds: float | None = None,
 ) -> PlainResult:
     """``pyvrp.solve`` on a mid-day problem's data: a depot per vehicle position, a vehicle
     type per vehicle (its free capacity, from the moment it is free), every open stop
     required. The matrices, windows and demands are read from the problem's arrays; no
     engine code builds or solves the model. ``iterations``: stop after that many
-    (``MaxIterations``) instead of after ``seconds``."""
+    (``MaxIterations``) instead of after ``seconds``; ``cpu_seconds``: after that much CPU
+    time of this process."""
     from pyvrp import Client, Depot, Location, ProblemData, VehicleType, solve
     from pyvrp.stop import MaxIterations, MaxRuntime
 
@@ -457,7 +473,13 @@ def plain_pyvrp_problem(
         distance_matrices=[np.rint(edges * SCALE).astype(np.int64)],
         duration_matrices=[np.ceil(times * SCALE - 1e-7).astype(np.int64)],
     )
-    inner = MaxRuntime(seconds) if iterations is None else MaxIterations(iterations)
+    inner = (
+        MaxIterations(iterations)
+        if iterations is not None
+        else _CpuTime(cpu_seconds - (time.process_time() - cpu))
+        if cpu_seconds is not None
+        else MaxRuntime(seconds)
+    )
     stop = _FirstFeasible(inner, started, cpu)
     result = solve(data, stop=stop, seed=seed, collect_stats=False, display=False)
     routes: list[list[int]] = [[] for _ in problem.vehicles]
