@@ -55,6 +55,11 @@ FEASIBLE_BY_SHARE = 0.5  # PyVRP hands over if it has nothing feasible by this s
 POLISH_SHARE = 0.01  # of the limit, kept for repair, last insertions and the check ...
 POLISH_S_PER_CLIENT = 100e-6  # ... plus this much per client
 POLISH_MAX_SHARE = 0.2
+# A re-plan's last PyVRP search leaves time for its candidate's polish and the final one
+# only (repair, insertions, unchurn, the check: about 60 us of CPU per client, twice, at
+# 100 Solomon clients); this much per client and at the least the floor, at full speed.
+REPLAN_POLISH_S_PER_CLIENT = 200e-6
+REPLAN_POLISH_FLOOR_S = 0.005
 ORTOOLS_SETUP_S_PER_CLIENT = 2e-3  # building and closing its model, reading routes: about
 MAX_SLOWDOWN = 8.0
 
@@ -428,7 +433,7 @@ def replan(
             iterations=iterations,
             feasible_by=_share(time.perf_counter(), end, FEASIBLE_BY_SHARE),
             started=started,
-            reserve=clock.reserve if iterations is None else 0.0,
+            reserve=0.0 if iterations is not None else _replan_reserve(clock, clients, relaxed),
             handover=handover,
             group_vehicles=False,
         )
@@ -446,6 +451,16 @@ def replan(
     winner = best()
     log.debug("re-plan candidates: %s; %s wins", costs, winner)
     return _finish(problem, candidates[winner], reasons, winner, started, costs)
+
+
+def _replan_reserve(clock: _Clock, clients: Sequence[int], relaxed: bool) -> float:
+    """Seconds a re-plan's last PyVRP search keeps for the polish, at full speed: less than
+    a cold plan's when PyVRP's model was exact (nothing to repair for breaks, nothing to
+    insert but what the search left out)."""
+    if relaxed:
+        return clock.reserve
+    want = REPLAN_POLISH_FLOOR_S + REPLAN_POLISH_S_PER_CLIENT * len(clients)
+    return min(clock.reserve, want)
 
 
 def _stopped(event: threading.Event | None) -> bool:
