@@ -464,6 +464,8 @@ class MainWindow(QMainWindow):
                         names[route.vehicle_id] += f" · {route.status.label}"
                 self.map_pane.set_names(names)
                 self.exceptions_model.refresh_labels()
+        elif index is not None and changes.orders:  # an order changed off any route
+            self.exceptions_model.refresh_labels()
         self._refresh_status()
 
     def _on_live_etas(self, live: LiveEtas) -> None:

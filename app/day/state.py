@@ -159,6 +159,7 @@ class DayState(QObject):
         day = replace(self.index.day, orders=tuple(orders))
         self.index = DayIndex.build(day, self.index.depot.id)
         self.plan = plan
+        self._labels = None  # names, addresses and windows as the orders are now
         self.sig_changed.emit(changes)
 
     def set_plan(self, plan: Plan, changes: DayChanges | None = None) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 
 from app.day.state import ChangeSource, DayState
+from app.dispatch.orders import OrderDesk
 from app.dispatch.service import DispatchService
 from app.store import StaleVersionError, open_store, repository
 from app.telemetry.state import StopState
-from engine.model import Stop, StopStatus
+from engine.model import Stop, StopStatus, TimeWindow
 from engine.travel import HaversineTravelModel
-from tests.app.test_dispatch_support import DAY, SUPERVISOR, seed, small_day, small_plan
+from tests.app.test_dispatch_support import DAY, SUPERVISOR, at, seed, small_day, small_plan
 
 TRAVEL = HaversineTravelModel()
 
@@ -100,3 +104,19 @@ def test_a_command_keeps_the_stop_results_shown(shown):
     assert next(s for r in state.plan.routes for s in r.stops if s.order_id == other).locked
     service.apply_undo(state.plan, result.undo)
     assert state.route("R-V2").stops[0].status is StopStatus.DELIVERED
+
+
+def test_an_order_change_is_what_the_labels_show_next(shown):
+    """A changed window (and customer) is what every pane reads next: the exceptions'
+    Window column and the stop tooltips come from the day's labels, which must not keep the
+    order as it was before the change."""
+    _store, state, service, _records = shown
+    before = state.labels.window("O8")  # read (and kept) before the change
+    old = state.index.orders["O8"]
+    changed = replace(old, customer="Renamed Bakery",
+                      windows=(TimeWindow(at(8), at(8) + timedelta(minutes=30)),))  # fmt: skip
+    desk = OrderDesk(service, TRAVEL)
+    impact = desk.preview_change(state.plan, state.index.day, changed, at(7))
+    desk.change(state.plan, state.index.day, changed, impact)
+    assert state.labels.window("O8") == "08:00–08:30" != before
+    assert state.labels.customer("O8").startswith("Renamed Bakery")
