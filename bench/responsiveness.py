@@ -375,8 +375,10 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
     window.map_pane.run_js(PROBE_JS)
     go.set()
     _spin(int(args.warmup * 1000))
-    ingest = context.live.service.ingest
+    service = context.live.service
+    ingest = service.ingest
     received0, accepted0, flushes0 = ingest.received, ingest.accepted, window.map_pane.flushes
+    passes0, eval_cpu0 = service.eval_passes, service.eval_cpu_s
     sent0 = sent.value
     tracer = _StallTracer(probe) if args.trace_stalls else None
     profiler = None
@@ -402,6 +404,7 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
     if tracer is not None:
         tracer.stop()
     measured_s = time.perf_counter() - t_measure
+    passes, eval_cpu_s = service.eval_passes - passes0, service.eval_cpu_s - eval_cpu0
     received, accepted = ingest.received - received0, ingest.accepted - accepted0
     published_per_s = (sent.value - sent0) / measured_s
     flushes = window.map_pane.flushes - flushes0
@@ -436,6 +439,11 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
         "stall_cpu_ms": percentiles(probe.cpu),
         "main_cpu_pct": round(100.0 * main_cpu_s / measured_s, 1),
         "process_cpu_pct": round(100.0 * process_cpu_s / measured_s, 1),
+        # The ETA and rules evaluation's thread: while it runs Python, the main thread
+        # shares the interpreter lock with it.
+        "eval_passes": passes,
+        "eval_cpu_ms_per_pass": round(1000.0 * eval_cpu_s / passes, 1) if passes else None,
+        "eval_cpu_pct": round(100.0 * eval_cpu_s / measured_s, 1),
         "longest_stalls": tracer.report() if tracer is not None else [],
         "paint_ms": paint_stats,
         "fix_to_paint_ms": percentiles(e2e),
@@ -562,6 +570,11 @@ def print_table(r: dict) -> None:
         f"CPU while measuring: main thread {r['main_cpu_pct']:g} % of a core, whole window "
         f"process {r['process_cpu_pct']:g} %; load average {r['load_avg_before']} before, "
         f"{r['load_avg']} after"
+    )
+    print(
+        f"ETA and rules evaluation: {r['eval_passes']} passes, "
+        f"{r['eval_cpu_ms_per_pass']} ms CPU each, {r['eval_cpu_pct']:g} % of a core "
+        "(a thread sharing the interpreter lock with the main thread)"
     )
     for stall in r["longest_stalls"]:
         ran = "; ".join(f"{where} ×{n}" for where, n in stall["slots"]) or "no Python sampled"

@@ -97,6 +97,10 @@ class TelemetryService(QObject):
         #: what it returns goes out with the result on ``sig_results``.
         self.prepare: Callable[[MonitorResult], object] | None = None
         self._evaluating = threading.Event()
+        #: Evaluation passes so far and the CPU time their thread spent in them (with the
+        #: hooks): it competes with the main thread for the interpreter lock.
+        self.eval_passes = 0
+        self.eval_cpu_s = 0.0
         # Called on the evaluation thread after each pass: (monitor, result, snapshot, now).
         self.evaluation_hooks: list[
             Callable[[LiveMonitor, MonitorResult, object, float], None]
@@ -244,6 +248,7 @@ class TelemetryService(QObject):
         snapshot, now = self.feed.state.snapshot(), self._now()
 
         def work() -> None:
+            cpu = time.thread_time()
             try:
                 result = monitor.evaluate(snapshot, now)
                 self._store_exception_changes(result)  # here, never on the main thread
@@ -254,6 +259,8 @@ class TelemetryService(QObject):
             except Exception:
                 log.exception("live ETA/exception evaluation failed")
             finally:
+                self.eval_passes += 1
+                self.eval_cpu_s += time.thread_time() - cpu
                 self._evaluating.clear()
 
         threading.Thread(target=work, name="live-monitor", daemon=True).start()

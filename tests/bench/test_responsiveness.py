@@ -34,7 +34,8 @@ def test_tiny_fleet_reports_stalls_paint_latency_and_vehicles_on_the_map(capsys)
     done = _run("--vehicles", "10", "--seconds", "2", "--warmup", "1", "--trace-stalls", "--json")
     assert done.returncode in (0, 1), done.stderr[-2000:]  # 1 = a target not met, not an error
     result = json.loads(done.stdout)
-    assert result["stall_ms"]["n"] > 100  # a 5 ms timer over 2 s
+    # A 5 ms timer over 2 s: some 400 firings on an idle machine, far fewer on a loaded one.
+    assert result["stall_ms"]["n"] > 10
     assert result["stall_ms"]["p99"] is not None
     assert result["paint_ms"]["n"] >= 1 and result["paint_ms"]["p50"] is not None
     assert result["accepted_per_s"] > 0
@@ -53,6 +54,7 @@ def test_tiny_fleet_reports_stalls_paint_latency_and_vehicles_on_the_map(capsys)
     assert "vehicles on the map at the end: 10 of 10" in table
     assert "publisher:" in table and "its rate of 10/s" in table
     assert "main-thread CPU per gap (ms)" in table and "% of a core" in table
+    assert f"ETA and rules evaluation: {result['eval_passes']} passes" in table
     line = summary_line(result)
     assert "stall p99" in line and "fix -> painted p50" in line and "load average" in line
     assert ("kept its rate" in line) == result["publisher_kept_rate"]
