@@ -45,24 +45,44 @@ def vehicle_states(
     now: datetime | None,
     known: Mapping[str, VehicleState] | None = None,
 ) -> dict[str, VehicleState]:
-    """Where each vehicle is: its live position when known, else its last served stop."""
+    """Where each vehicle is: its live position when known, else its last served stop.
+
+    A vehicle that has arrived at a stop is there until it has served it: service starts
+    at its arrival or its window's start, whichever is later (as the live ETAs count it),
+    so it is free from the end of that service, wherever its last fix put it."""
     states = dict(known or {})
     orders = {o.id: o for o in day.orders}
     for route in plan.routes:
         served = [s for s in route.stops if is_history(s)]
         order = orders.get(served[-1].order_id) if served else None
-        if route.vehicle_id in states or order is None:
+        if order is None:
             continue
         last = served[-1]
+        vid = route.vehicle_id
         if last.status == StopStatus.ARRIVED:
             begin = last.actual_arrival or last.planned_arrival
-            free = begin + order.service_time if begin else None
+            free = _service_start(order, begin) + order.service_time if begin else None
+            if vid in states:
+                if free is not None and free > states[vid].available_at:
+                    states[vid] = replace(states[vid], location=order.location, available_at=free)
+                continue
+        elif vid in states:
+            continue
         else:
             free = last.actual_departure or last.planned_departure
         moments = [t for t in (free, now) if t is not None]
         if moments:
-            states[route.vehicle_id] = VehicleState(route.vehicle_id, order.location, max(moments))
+            states[vid] = VehicleState(vid, order.location, max(moments))
     return states
+
+
+def _service_start(order: Order, arrival: datetime) -> datetime:
+    """When service of ``order`` starts for a vehicle there at ``arrival``: then, or the
+    start of the first window not yet over."""
+    for w in order.windows:
+        if arrival <= w.end:
+            return max(arrival, w.start)
+    return arrival
 
 
 def states_from_fixes(fixes: Mapping[str, Any]) -> dict[str, VehicleState]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from app.dispatch.preview import (
     ContextCache,
@@ -45,6 +46,32 @@ def test_vehicle_starts_from_its_last_served_stop_unless_its_position_is_known()
     assert vehicle_states(plan, day, at(9.5))["V1"].available_at == at(9.5)
     live = VehicleState("V1", Location(40.70, -111.90), at(9.2))
     assert vehicle_states(plan, day, at(9.5), {"V1": live})["V1"] == live
+
+
+def test_a_vehicle_arrived_early_at_a_stop_is_busy_until_its_window_opens_and_it_is_served():
+    """V1 arrived at its third stop two hours before that customer's window opens: a
+    re-plan or a preview counts it there until the window's start plus the service time,
+    whatever its live fix's time says (as the live ETAs do); arrived within the window, it
+    is free after the service."""
+    day = small_day()
+    plan = _served(small_plan(), 0, 2, departed_hour=8)
+    route = plan.routes[0]
+    third = route.stops[2]
+    order = next(o for o in day.orders if o.id == third.order_id)
+    opens = order.windows[0].start
+    early = opens - timedelta(hours=2)
+    arrived = replace(third, status=StopStatus.ARRIVED, actual_arrival=early)
+    plan = replace(plan, routes=(replace(route, stops=(*route.stops[:2], arrived,
+                                                       *route.stops[3:])), *plan.routes[1:]))  # fmt: skip
+    live = VehicleState("V1", Location(40.70, -111.90), early + timedelta(minutes=5))
+    state = vehicle_states(plan, day, early + timedelta(minutes=5), {"V1": live})["V1"]
+    assert state.location == order.location
+    assert state.available_at == opens + order.service_time
+    inside = replace(arrived, actual_arrival=opens + timedelta(minutes=10))
+    plan = replace(plan, routes=(replace(route, stops=(*route.stops[:2], inside,
+                                                       *route.stops[3:])), *plan.routes[1:]))  # fmt: skip
+    later = VehicleState("V1", order.location, opens + timedelta(hours=1))
+    assert vehicle_states(plan, day, opens + timedelta(hours=1), {"V1": later})["V1"] == later
 
 
 def test_served_history_stays_first_and_moved_stops_go_after_it():
