@@ -252,8 +252,7 @@ class TelemetryService(QObject):
             try:
                 result = monitor.evaluate(snapshot, now)
                 self._store_exception_changes(result)  # here, never on the main thread
-                prepare = self.prepare
-                self._results.append((result, prepare(result) if prepare else None))
+                self._results.append((result, self._prepared(result)))
                 for hook in self.evaluation_hooks:
                     hook(monitor, result, snapshot, now)
             except Exception:
@@ -265,6 +264,17 @@ class TelemetryService(QObject):
 
         threading.Thread(target=work, name="live-monitor", daemon=True).start()
         QTimer.singleShot(50, self._deliver_results)
+
+    def _prepared(self, result: MonitorResult) -> object:
+        """What ``prepare`` makes of ``result`` (None when there is none or it failed: the
+        result and its exception changes are delivered all the same)."""
+        if self.prepare is None:
+            return None
+        try:
+            return self.prepare(result)
+        except Exception:
+            log.exception("live ETAs not prepared off the main thread")
+            return None
 
     def _store_exception_changes(self, result: MonitorResult) -> None:
         if self.store is None or not result.changes:

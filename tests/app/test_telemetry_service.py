@@ -35,3 +35,38 @@ def test_demo_day_runs_live_through_the_embedded_broker(qtbot, tmp_path, monkeyp
     finally:
         driver.stop()
         service.stop()
+
+
+def test_each_evaluation_goes_out_with_its_view_made_off_the_main_thread(qtbot, tmp_path):
+    """What ``prepare`` makes of an evaluation is made on the evaluation's thread and goes
+    out with it; when it fails, the evaluation and its exception changes still go out."""
+    import threading
+
+    from app.telemetry.monitor import LiveMonitor
+
+    day = synthetic_day(3, seed=5)
+    plan = sweep_plan(day)
+    settings = Settings(mqtt_url="", depot_id="SIM", workstation_id="test-ws")
+    service = TelemetryService(settings, vehicles=[v.id for v in day.vehicles])
+    service.monitor = LiveMonitor(plan, day.orders, depot=day.depots[0].location)
+    threads: list[str] = []
+
+    def prepare(result):
+        threads.append(threading.current_thread().name)
+        return ("view", result.evaluated_at)
+
+    service.prepare = prepare
+    with qtbot.waitSignal(service.sig_results, timeout=10_000) as got:
+        service._evaluate_async()
+    result, view = got.args
+    assert view == ("view", result.evaluated_at)
+    assert threads == ["live-monitor"]  # not the main thread
+
+    def broken(_result):
+        raise RuntimeError("boom")
+
+    service.prepare = broken
+    qtbot.waitUntil(lambda: not service._evaluating.is_set(), timeout=10_000)  # pass over
+    with qtbot.waitSignal(service.sig_results, timeout=10_000) as got:
+        service._evaluate_async()
+    assert got.args[0] is not None and got.args[1] is None
