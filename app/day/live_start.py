@@ -130,13 +130,18 @@ def start_live(
     if on_choice is not None:
         on_choice(choice)
     followed = choice.follow.demo if choice.follow is not None else None
+    resumed = None
     if followed is not None:
         start = followed.now(datetime.now(UTC)).timestamp()
         clock.simulate(start, followed.speedup)
     elif choice.simulate and index is not None:
         from app.simulator.driver import demo_day_start
 
-        clock.simulate(demo_day_start(index.day.day, index.depot.timezone), settings.demo_speedup)
+        # A restart carries on where the stored day left off, never back at its start.
+        start = demo_day_start(index.day.day, index.depot.timezone)
+        left_off = live.stored_until()
+        resumed = left_off if left_off is not None and left_off > start else None
+        clock.simulate(resumed or start, settings.demo_speedup)
     if choice.note:
         status(choice.note)
     try:
@@ -155,6 +160,7 @@ def start_live(
             fleet = drive_demo_fleet(
                 live.service, plan, index.day, seed=settings.demo_seed,
                 speedup=settings.demo_speedup, state=state, parent=parent, network=network,
+                resumed=resumed,
             )  # fmt: skip
             if peers is not None and peers.shared and clock.start is not None:
                 from app.store.tower import DemoClock

@@ -162,14 +162,17 @@ class SimulatorDriver(QObject):
 def drive_demo_fleet(
     service: TelemetryService, plan: Plan, day: DayInput, *, seed: int, speedup: float,
     state: DayState | None = None, parent: QObject | None = None, network=None,
+    resumed: float | None = None,
 ) -> SimulatorDriver:  # fmt: skip
     """The demo depot's vans, simulated over ``plan`` and published through ``service``,
     following the routes they are sent (and, with ``state``, the desk's plan); the loads
-    are scanned at the docks (:mod:`app.simulator.dock_scans`)."""
+    are scanned at the docks (:mod:`app.simulator.dock_scans`). ``resumed``: a restart
+    carries on the stored day from then (epoch s); its messages get ids of their own, so
+    none is taken for one stored before."""
     rate = min(1.0, 10.0 / max(speedup, 1.0))  # keep the broker's load moderate
-    driver = SimulatorDriver(
-        service, Simulator(plan, day, seed=seed, rate_hz=rate, network=network), parent=parent
-    ).start()
+    run_id = f"sim{seed}" if resumed is None else f"sim{seed}r{int(resumed)}"
+    simulator = Simulator(plan, day, seed=seed, rate_hz=rate, network=network, run_id=run_id)
+    driver = SimulatorDriver(service, simulator, parent=parent).start()
     docks = day.depots[0].docks if day.depots else ()
     if docks:  # the loads are scanned at the docks; the slowest dock is slower still
         slow = max(docks, key=lambda k: k.load_minutes_per_order)
@@ -177,5 +180,7 @@ def drive_demo_fleet(
         driver.scanner.set_plan(plan)
     if state is not None:
         driver.follow(state)
-    log.info("demo: simulating the fleet from %s at %gx", DEMO_START.strftime("%H:%M"), speedup)
+    zone = ZoneInfo(day.depots[0].timezone) if day.depots else None
+    begin = datetime.fromtimestamp(service.clock(), zone)
+    log.info("demo: simulating the fleet from %s at %gx", f"{begin:%H:%M}", speedup)
     return driver

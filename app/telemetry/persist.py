@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -194,6 +194,22 @@ def load_positions(session: Session) -> list[Fix]:
         )
         for r in rows
     ]
+
+
+def newest_telemetry(
+    session: Session, vehicle_ids: Iterable[str], since: datetime, until: datetime
+) -> datetime | None:
+    """The time of the newest stored fix or stop event of ``vehicle_ids`` with
+    ``since <= ts < until`` (where a restarted day left off), or None."""
+    ids = list(vehicle_ids)
+    if not ids:
+        return None
+    found = []
+    for row in (BreadcrumbRow, StopEventRow):
+        q = select(func.max(row.ts)).where(row.vehicle_id.in_(ids), row.ts >= since, row.ts < until)
+        if (value := session.scalar(q)) is not None:
+            found.append(value)
+    return max(found, default=None)
 
 
 def load_stop_events(session: Session, since: datetime) -> list[StopEvent]:

@@ -204,8 +204,64 @@ class LiveSession(QObject):
         self.service.sig_exceptions_changed.connect(self.board.apply)
         self.service.evaluation_hooks = self.evaluation_hooks
         self.service.start()
+        self._restore_live_state()
         self.watch(plan)
         self._restore_open_exceptions()
+
+    def _day_bounds(self) -> tuple[datetime, datetime] | None:
+        """The open day from midnight to midnight on the depot's clock."""
+        index = self.state.index
+        if index is None:
+            return None
+        zone = ZoneInfo(index.depot.timezone) if index.depot.timezone else UTC
+        since = datetime.combine(index.day.day, time(0), zone)
+        return since, since + timedelta(days=1)
+
+    def stored_until(self) -> float | None:
+        """Epoch seconds of the day's newest stored fix or stop event of the depot's
+        vehicles (where a restarted day left off); None when nothing is stored."""
+        bounds, index = self._day_bounds(), self.state.index
+        if bounds is None or index is None or self.store is None:
+            return None
+        from app.telemetry.persist import newest_telemetry
+
+        try:
+            with self.store.read_session() as session:
+                found = newest_telemetry(session, list(index.vehicles), *bounds)
+        except Exception:  # the day starts as on a first start; say so in the log
+            log.exception("could not read where the day's telemetry left off")
+            return None
+        return found.timestamp() if found is not None else None
+
+    def _restore_live_state(self) -> None:
+        """The day's stored telemetry (a restart): each vehicle where it was last seen and
+        the day's stop events (served stops stay served), as if they had just arrived."""
+        bounds, index, service = self._day_bounds(), self.state.index, self.service
+        if bounds is None or index is None or service is None or self.store is None:
+            return
+        from app.telemetry.persist import load_positions, load_stop_events
+
+        since, until = (t.timestamp() for t in bounds)
+        vehicles = set(index.vehicles)
+        try:
+            with self.store.read_session() as session:
+                fixes = load_positions(session)
+                events = load_stop_events(session, bounds[0])
+        except Exception:  # the live day goes on without them; say so in the log
+            log.exception("could not read the day's stored telemetry")
+            return
+        state = service.feed.state
+        moved = {f.vehicle_id: f for f in fixes
+                 if f.vehicle_id in vehicles and since <= f.ts < until and state.move_to(f)}  # fmt: skip
+        events = [e for e in events if e.vehicle_id in vehicles and e.ts < until]
+        state.apply_events(events)
+        if moved:
+            self.sig_vehicles_moved.emit(moved)
+        if events:
+            self.sig_stop_results.emit(state.stops)
+        if moved or events:
+            log.info("live state: %d vehicles and %d stop events of the day restored",
+                     len(moved), len(events))  # fmt: skip
 
     def _restore_open_exceptions(self) -> None:
         """The day's exceptions stored open (a restart): on the board as they were
@@ -217,11 +273,12 @@ class LiveSession(QObject):
         from app.exceptions.board import BoardEntry
         from app.store.repository_exceptions import open_exceptions
 
-        zone = ZoneInfo(index.depot.timezone) if index.depot.timezone else UTC
-        since = datetime.combine(index.day.day, time(0), zone)
+        since, until = self._day_bounds() or (None, None)
+        if since is None or until is None:
+            return
         try:
             with self.store.session() as session:
-                stored = open_exceptions(session, since, since + timedelta(days=1), actor="rule")
+                stored = open_exceptions(session, since, until, actor="rule")
         except Exception:  # the live day goes on without them; say so in the log
             log.exception("could not read the day's open exceptions")
             return
