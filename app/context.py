@@ -23,6 +23,7 @@ from app.dispatch.preview import states_from_fixes
 from app.dispatch.service import DispatchService
 from app.exceptions.board import ExceptionBoard
 from app.exceptions.desk import ExceptionDesk
+from app.exceptions.follow import OthersOnTheBoard
 from app.jobs.day import DayJobs, PlannedDay
 from app.jobs.heap import HeapKeeper
 from app.jobs.runner import JobRunner
@@ -75,6 +76,7 @@ class AppContext(QObject):
         self.rules = RulesService(self.store, self.state, self.clock, self.board, self.live, self)
         self.release = ReleaseService(settings, self.store, self.state, self.clock, self.live, self)
         self.release.use_jobs(self.jobs)
+        self.others: OthersOnTheBoard | None = None  # other desks' hands on the board
         self.live_start = LiveStart(
             settings, self.live, self.state, self.clock, on_broker=self.release.connect_broker,
             status=self.sig_status.emit, peers=self.tower, user=self.identity.user, parent=self,
@@ -136,6 +138,7 @@ class AppContext(QObject):
         dispatch.use_learned(self.day_jobs.learned)  # previews time stops as plans do
         self.live.sig_stop_results.connect(self.dispatch.merge_stop_results)
         self.rules.open_day(depot.id, day.day, self.dispatch, model)
+        self._follow_other_desks()
         if problem := self.link.day_problem(depot.id, day.day):
             self.sig_status.emit(problem)
             return
@@ -163,6 +166,20 @@ class AppContext(QObject):
                 self.sig_status.emit(message)
             else:
                 self.plan_day(time_limit_s=self.settings.first_plan_seconds)
+
+    def _follow_other_desks(self) -> None:
+        """Exceptions acknowledged or resolved on other desks show so here (they write the
+        shared database's change log, or the one SQLite file the desks share)."""
+        if self.others is not None:
+            return
+        try:
+            shared = self.sync.desk.shared() if self.sync is not None and self.sync.desk else None
+        except Exception:  # the board goes on with this desk's own hands; say so in the log
+            log.exception("other desks' acknowledgements cannot be followed")
+            return
+        self.others = OthersOnTheBoard(
+            self.board, shared or self.store, self.settings.workstation_id, parent=self
+        ).start()
 
     def use_learning(self, depot_id: str) -> None:
         """Plans, re-plans and live ETAs use the depot's learned profile once it has one."""
@@ -290,6 +307,8 @@ class AppContext(QObject):
         self.jobs.cancel_all()
         self.jobs.wait(5000)
         self.rules.stop()
+        if self.others is not None:
+            self.others.stop()
         self.release.stop()
         self.tower.stop()
         self.live_start.stop()

@@ -10,7 +10,7 @@ log, in one transaction; on a shared database the same write arrives through the
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -170,3 +170,22 @@ def set_exception_state(
     }
     log_change(session, ENTITY, exception_id, "update", actor=by, before=before, after=after)
     return True
+
+
+def handled_states(
+    session: Session, exception_ids: Sequence[str]
+) -> list[tuple[tuple[str, str, str], datetime | None, str, datetime | None, str]]:
+    """For exceptions a person handled: (condition key, acknowledged at, by, resolved at,
+    by) as stored; a resolution by the rules (its condition cleared) is left out."""
+    rows = session.scalars(
+        select(ExceptionRow).where(ExceptionRow.id.in_(sorted(set(exception_ids))))
+    )
+    out = []
+    for r in rows:
+        by_person = r.resolved_at is not None and r.resolved_by not in ("", "rule", None)
+        out.append((
+            (r.type, r.vehicle_id or "", r.order_id or ""),
+            r.acknowledged_at, r.acknowledged_by or "",
+            r.resolved_at if by_person else None, (r.resolved_by or "") if by_person else "",
+        ))  # fmt: skip
+    return out

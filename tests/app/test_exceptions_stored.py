@@ -143,3 +143,52 @@ def test_an_acknowledgement_made_offline_reaches_the_shared_database(
         assert (row.acknowledged_at, row.acknowledged_by, row.detail) == (
             T0, "ann@desk-a", exc.detail)  # fmt: skip
         assert s.scalar(select(OutboxRow).where(OutboxRow.idempotency_key != "")) is not None
+
+
+def test_an_acknowledgement_on_one_desk_shows_on_the_other_desks_board(qtbot, tmp_path: Path):
+    """Two desks on one database each run the rules, so each has the late stop on its board
+    under an id of its own. A person acknowledges it on desk A, then resolves it: desk B's
+    board shows it acknowledged by that person, then resolved, without a restart; B's other
+    exceptions are untouched."""
+    from app.exceptions.board import ExceptionBoard
+    from app.exceptions.follow import OthersOnTheBoard
+
+    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    a_store, b_store = open_store(url, workstation="desk-a"), open_store(url, workstation="desk-b")
+    on_a = ExceptionTracker().update([late("O1", 12)], T0).opened[0]
+    on_b = ExceptionTracker().update([late("O1", 12), late("O2", 9)], T0 + timedelta(seconds=3))
+    with a_store.session() as s:
+        save_exception_changes(s, ExceptionChanges(opened=[on_a]))
+    with b_store.session() as s:
+        save_exception_changes(s, on_b)
+    b_late, b_other = on_b.opened
+    assert b_late.id != on_a.id  # the same condition, seen at another second
+    board = ExceptionBoard()
+    for exc in on_b.opened:
+        board.add(exc)
+    others = OthersOnTheBoard(board, b_store, "desk-b", poll_s=0.1).start()
+    try:
+        qtbot.wait(500)  # following from now on
+
+        def handle(action: str, minutes: int) -> None:
+            command = exception_command(
+                "D1", T0.date(), on_a.id, action, at=T0 + timedelta(minutes=minutes),
+                actor="ann@desk-a", snapshot=exception_snapshot(on_a),
+            )  # fmt: skip
+            with a_store.session() as s:
+                apply_command(s, command)
+
+        handle(ACKNOWLEDGE, 2)
+        qtbot.waitUntil(lambda: board.get(b_late.id).acknowledged_at is not None, timeout=10_000)
+        entry = board.get(b_late.id)
+        assert entry.acknowledged_by == "ann@desk-a" and entry.is_open
+        assert entry.acknowledged_at == T0 + timedelta(minutes=2)
+        assert board.get(b_other.id).acknowledged_at is None
+        handle(RESOLVE, 5)
+        qtbot.waitUntil(lambda: not board.get(b_late.id).is_open, timeout=10_000)
+        assert board.get(b_late.id).resolved_by == "ann@desk-a"
+        assert board.get(b_other.id).is_open and board.get(b_other.id).acknowledged_at is None
+    finally:
+        others.stop()
+        a_store.close()
+        b_store.close()
