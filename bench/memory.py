@@ -16,14 +16,12 @@ import argparse
 import gc
 import json
 import logging
-import multiprocessing as mp
 import os
 import shutil
 import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from datetime import UTC, datetime
 
 GOAL_MB = 600.0
 
@@ -38,45 +36,13 @@ def _rss_mb(process) -> float:
 def run(args, url: str, workdir: str, stack: ExitStack) -> dict:
     import psutil
 
-    from bench.responsiveness import _publish, _spin, _wait_until, fleet, seed_store
+    from bench.responsiveness import _spin, _wait_until, open_fleet_window
 
-    os.environ["DISPATCH_DATA_DIR"] = os.path.join(workdir, "data")
-    from widgets.app_main import _prepare_environment
-
-    _prepare_environment(offscreen=True)
-    from PySide6.QtWidgets import QApplication
-
-    import widgets.map_schemes  # noqa: F401 (registers ddtile: before the QApplication exists)
-    from app.context import AppContext
-    from app.settings import Settings
-    from widgets.main_window import MainWindow
-
-    start = datetime.now(UTC).replace(microsecond=0)
-    day, plan = fleet(args.vehicles, args.seed, args.stops, start)
-    settings = Settings.from_env(demo=False, simulate=False, database_url="", mqtt_url=url)
-    seed_store(settings, day, plan)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    context = AppContext(settings, headless=True)
-    context.keep_heap_settled()
-    window = MainWindow(context)
-    window.show()
-
-    def close() -> None:
-        window.close()
-        _spin(200)
-
-    stack.callback(close)
-    context.start()
-    ctx = mp.get_context("spawn")
-    ready, go, sent = ctx.Event(), ctx.Event(), ctx.Value("q", 0)
-    run_s = args.minutes * 60 + 30
-    publisher = ctx.Process(
-        target=_publish,
-        args=(url, args.vehicles, args.seed, args.stops, start.isoformat(), run_s, ready, go, sent),
-        daemon=True,
-    )
-    publisher.start()
-    stack.callback(lambda: (publisher.join(10), publisher.kill()))
+    fw = open_fleet_window(url, workdir, stack, vehicles=args.vehicles, seed=args.seed,
+                           stops=args.stops, seconds=args.minutes * 60 + 30)  # fmt: skip
+    app, context, window, ready, go, sent = (
+        fw.app, fw.context, fw.window, fw.ready, fw.go, fw.sent
+    )  # fmt: skip
     _wait_until(
         lambda: (
             window.map_pane.is_ready

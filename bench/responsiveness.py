@@ -31,9 +31,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -297,21 +299,34 @@ class _Probe:
         self.moved += len(moved)
 
 
-def _page_result(map_pane, script: str, timeout_s: float = 20.0):
-    box: list = []
-    map_pane.run_js(script, box.append)
-    _wait_until(lambda: bool(box), timeout_s)
-    return box[0] if box else None
+@dataclass
+class FleetWindow:
+    """The real window over a synthetic fleet's stored day, and the fleet's publisher
+    (in its own process) connected and waiting for ``go``."""
+
+    app: Any
+    context: Any  # app.context.AppContext
+    window: Any  # widgets.main_window.MainWindow
+    day: Any  # the fleet's DayInput
+    ready: Any  # set once the publisher is connected to the broker
+    go: Any  # set it to start publishing
+    sent: Any  # messages published so far (a shared counter)
 
 
-def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
-    """Open the window over the fleet's day, run the fleet, measure; returns the figures."""
+def open_fleet_window(
+    url: str, workdir: str, stack: ExitStack, *, vehicles: int, seed: int, stops: int,
+    seconds: float, heap_settle: bool = True, hide_docks: Sequence[str] = (),
+) -> FleetWindow:  # fmt: skip
+    """The window offscreen over ``vehicles`` vans' day stored in ``workdir``, listening to
+    the broker at ``url``, with their publisher started (it publishes for ``seconds`` once
+    ``go`` is set). ``hide_docks``: panes closed (by dock name). ``stack`` closes the
+    window and stops the publisher."""
     os.environ["DISPATCH_DATA_DIR"] = os.path.join(workdir, "data")
     os.environ["DISPATCH_MQTT_URL"] = url
     from widgets.app_main import _prepare_environment
 
     _prepare_environment(offscreen=True)
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QDockWidget
 
     import widgets.map_schemes  # noqa: F401 (registers ddtile: before the QApplication exists)
     from app.context import AppContext
@@ -319,19 +334,17 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
     from widgets.main_window import MainWindow
 
     start = datetime.now(UTC).replace(microsecond=0)
-    day, plan = fleet(args.vehicles, args.seed, args.stops, start)
+    day, plan = fleet(vehicles, seed, stops, start)
     settings = Settings.from_env(demo=False, simulate=False, database_url="", mqtt_url=url)
     seed_store(settings, day, plan)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Dispatch Desk")
     context = AppContext(settings, headless=True)
-    if not args.no_heap_settle:
+    if heap_settle:
         context.keep_heap_settled()
     window = MainWindow(context)
     window.show()
-    from PySide6.QtWidgets import QDockWidget
-
-    for name in args.without:
+    for name in hide_docks:
         window.findChild(QDockWidget, f"dock_{name}").hide()
 
     def close() -> None:
@@ -342,14 +355,32 @@ def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
     context.start()
     ctx = mp.get_context("spawn")
     ready, go, sent = ctx.Event(), ctx.Event(), ctx.Value("q", 0)
-    run_s = args.warmup + args.seconds + 2.0
     publisher = ctx.Process(
         target=_publish,
-        args=(url, args.vehicles, args.seed, args.stops, start.isoformat(), run_s, ready, go, sent),
+        args=(url, vehicles, seed, stops, start.isoformat(), seconds, ready, go, sent),
         daemon=True,
     )
     publisher.start()
     stack.callback(lambda: (publisher.join(10), publisher.kill()))
+    return FleetWindow(app, context, window, day, ready, go, sent)
+
+
+def _page_result(map_pane, script: str, timeout_s: float = 20.0):
+    box: list = []
+    map_pane.run_js(script, box.append)
+    _wait_until(lambda: bool(box), timeout_s)
+    return box[0] if box else None
+
+
+def run_window(args, url: str, workdir: str, stack: ExitStack) -> dict:
+    """Open the window over the fleet's day, run the fleet, measure; returns the figures."""
+    fw = open_fleet_window(
+        url, workdir, stack, vehicles=args.vehicles, seed=args.seed, stops=args.stops,
+        seconds=args.warmup + args.seconds + 2.0, heap_settle=not args.no_heap_settle,
+        hide_docks=args.without,
+    )  # fmt: skip
+    context, window, day = fw.context, fw.window, fw.day
+    ready, go, sent = fw.ready, fw.go, fw.sent
     t0 = time.monotonic()
     settled = _wait_until(
         lambda: (
