@@ -745,13 +745,25 @@ class MainWindow(QMainWindow):
         return next((s.order_id for s in route.stops if not is_history(s)), None)
 
     def _on_reassign_requested(self, exception_id: str) -> None:
-        """Move the exception's stop to the engine's best suggested route."""
+        """Move the exception's stop to the engine's best suggested route; for a vehicle's
+        exception (a breakdown, idle, off route, silent tracker), the vehicle's next open
+        stop, the one the suggestion is made for. The status bar says why when nothing can
+        be moved."""
         entry = self.board.get(exception_id)
-        targets = self._suggestions(exception_id)
-        if entry is None or not entry.exception.order_id or not targets:
-            self.status.show("No route to suggest for this exception")
+        if entry is None:
+            self.status.show("That exception is no longer on the board")
             return
-        if self.dispatcher.reassign([entry.exception.order_id], targets[0]):
+        exc = entry.exception
+        order_id = exc.order_id or self._next_open_stop(exc.vehicle_id)
+        if not order_id:
+            vehicle = self.context.state.labels.vehicle(exc.vehicle_id) or "this vehicle"
+            self.status.show(f"Nothing to reassign: {vehicle} has no stop left to serve")
+            return
+        targets = self._suggestions(exception_id)
+        if not targets:
+            self.status.show(f"No other route can take {order_id}; try Re-plan routes")
+            return
+        if self.dispatcher.reassign([order_id], targets[0]):
             self._acknowledge(exception_id)
 
     def _on_plan_day_triggered(self) -> None:
