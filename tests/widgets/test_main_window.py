@@ -334,3 +334,17 @@ def test_the_first_plan_shows_its_progress_and_quality(qtbot, demo_window):
     qtbot.waitUntil(lambda: "Planned " in demo_window.status._text, timeout=10_000)
     text = demo_window.status._text
     assert " routes in " in text and ("late by" in text or "none late" in text), text
+
+
+def test_the_kpis_are_computed_when_their_tab_comes_to_the_front(qtbot, planned_window):
+    """Behind the timeline tab nothing shows the KPIs, so none are computed; choosing the
+    KPIs tab shows the day's KPIs."""
+    from app.jobs.runner import JobKind
+
+    window = planned_window
+    desk = window.kpi_desk
+    qtbot.wait(500)
+    assert desk.result is None and not desk.jobs.is_running(JobKind.KPIS)
+    window._docks["kpis"].raise_()
+    qtbot.waitUntil(lambda: desk.result is not None, timeout=120_000)
+    assert desk.pane.isVisible() and desk.pane.heading.text().startswith("KPIs of")
