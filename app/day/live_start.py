@@ -4,8 +4,9 @@ On a shared database one desk drives a depot's demo fleet and the others follow 
 desk that simulates advertises its broker and simulated clock in its heartbeat
 (``app.tower.desk``); a desk that would simulate the same depot and finds another desk
 online advertising one connects to that broker and runs on that clock instead. When that
-broker cannot be reached it says so and simulates on its own only if no other desk of the
-depot is online (never two simulated fleets while both desks are online).
+broker cannot be reached it says so and shows no live vehicles: it simulates on its own
+only once no desk of the depot online advertises a fleet (never two simulated fleets
+while both desks are online).
 """
 
 from __future__ import annotations
@@ -85,11 +86,11 @@ def choose_demo(peers: DemoPeers) -> DemoChoice:
                  leader.name, leader.demo.speedup)  # fmt: skip
         return DemoChoice(False, leader, True, note)
     log.warning("demo: the broker of %s's demo fleet cannot be reached (%s)", leader.name, problem)
-    if others:  # never a second fleet while another desk of the depot is online
-        note = (f"Demo fleet of {leader.name} cannot be reached ({problem}): no live vehicles "
-                "here; run both desks on one machine, or set DISPATCH_MQTT_URL on both")  # fmt: skip
-        return DemoChoice(False, leader, False, note)
-    return DemoChoice(True, note=f"Demo fleet of {leader.name} cannot be reached: simulating here")
+    # Its desk is online (a fresh heartbeat), so its fleet runs: never a second one. This
+    # desk simulates on its own only once no desk of the depot advertises one (above).
+    note = (f"Demo fleet of {leader.name} cannot be reached ({problem}): no live vehicles "
+            "here; run both desks on one machine, or set DISPATCH_MQTT_URL on both")  # fmt: skip
+    return DemoChoice(False, leader, False, note)
 
 
 def follower_client_id(settings: Settings, user: str) -> str:

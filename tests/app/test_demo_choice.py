@@ -1,0 +1,88 @@
+"""Who drives a depot's demo fleet on a shared database: this desk, or one it follows."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from app.day.live_start import choose_demo
+from app.store import open_store
+from app.store.tower import DemoClock, DemoDesk, beat, other_desks
+
+NOW = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
+
+
+def _clock(url: str) -> DemoClock:
+    return DemoClock(url, NOW - timedelta(hours=1), NOW - timedelta(minutes=6), 10.0)
+
+
+def test_other_desks_are_the_depots_fresh_heartbeats_the_simulating_one_first(tmp_path) -> None:
+    """Only desks of the depot heard from within 30 s count, never this desk itself (same
+    workstation, other user does count); the desk driving a demo comes first, with its
+    broker and a clock that reads its simulated time at any wall-clock moment."""
+    store = open_store(f"sqlite:///{tmp_path / 'desks.sqlite3'}", workstation="t")
+    rows = [  # workstation, user, depot, seconds ago, demo
+        ("host", "me", "W", 1, None),
+        ("host", "sam", "W", 9, _clock("mqtt://u:p@127.0.0.1:5000")),
+        ("host", "dana", "W", 2, None),
+        ("old", "olga", "W", 45, _clock("mqtt://u:p@127.0.0.1:5001")),
+        ("far", "nina", "N", 1, _clock("mqtt://u:p@127.0.0.1:5002")),
+    ]
+    try:
+        with store.session() as s:
+            for ws, user, depot, ago, demo in rows:
+                beat(s, workstation=ws, user=user, role="dispatcher", depot_id=depot,
+                     now=NOW - timedelta(seconds=ago), outbox_pending=0, demo=demo)  # fmt: skip
+        with store.read_session() as s:
+            found = other_desks(s, "W", NOW, workstation="host", user="me")
+    finally:
+        store.close()
+    assert [d.name for d in found] == ["sam@host", "dana@host"]
+    demo = found[0].demo
+    assert demo is not None and demo.broker_url == "mqtt://u:p@127.0.0.1:5000"
+    assert demo.now(NOW) == NOW - timedelta(hours=1) + timedelta(minutes=60)  # 6 min x 10
+
+
+@dataclass
+class Peers:
+    desks: list[DemoDesk]
+    advertised: list = field(default_factory=list)
+    shared: bool = True
+
+    def other_desks(self) -> list[DemoDesk]:
+        return self.desks
+
+    def advertise(self, demo) -> None:
+        self.advertised.append(demo)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_reachable_demo_broker_is_followed() -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        sam = DemoDesk("host", "sam", _clock(f"mqtt://u:p@127.0.0.1:{port}"))
+        choice = choose_demo(Peers([sam]))
+    assert not choice.simulate and choice.follow == sam and choice.reachable
+    assert "following sam@host" in choice.note
+
+
+def test_an_unreachable_demo_broker_is_said_and_never_doubled_while_its_desk_is_online() -> None:
+    """The advertising desk is online, so its fleet runs: this desk says the broker cannot
+    be reached and starts no second simulated fleet."""
+    sam = DemoDesk("other-host", "sam", _clock(f"mqtt://u:p@127.0.0.1:{_closed_port()}"))
+    choice = choose_demo(Peers([sam]))
+    assert not choice.simulate and choice.follow == sam and not choice.reachable
+    assert "cannot be reached" in choice.note and "sam@other-host" in choice.note
+
+
+def test_no_desk_driving_the_demo_means_this_desk_simulates() -> None:
+    assert choose_demo(Peers([DemoDesk("host", "dana", None)])).simulate
+    assert choose_demo(Peers([])).simulate
