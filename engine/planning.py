@@ -76,7 +76,8 @@ class Proposal:
 
     ``churn_cost`` is what the moved stops cost in the objective (``churn_penalty`` per stop
     taken off the vehicle it was on); ``strategy`` says which re-plan candidate won
-    (``continue``, ``resolve`` or ``local``) and ``candidates`` each one's objective.
+    (``continue``, ``resolve``, ``fresh`` or ``local``) and ``candidates`` each one's
+    objective.
     ``seconds`` is the whole call; ``matrix_seconds`` the part spent on travel matrices.
     """
 
@@ -234,8 +235,9 @@ def replan(
 ) -> Proposal:
     """Re-plan a running day from where each vehicle is, keeping history and locks.
 
-    The best of continuing, a PyVRP re-solve of the mid-day problem and an OR-Tools local
-    search (``engine.solver.replan``),
+    The best of continuing, PyVRP from continuing, a fresh PyVRP solve of the mid-day
+    problem and, with breaks or kept orders, an OR-Tools local search
+    (``engine.solver.replan``),
     with ``churn_penalty`` cost units per stop moved off its vehicle; ``time_limit_s`` holds
     for the whole call but for building the travel matrices.
     """
