@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from app.kpis.service import DayKpis, Trend
 from app.kpis.tables import (
     fmt_value,
+    hour_ticks,
     hourly_on_time,
     kpi_lines,
     lateness,
@@ -371,6 +372,8 @@ class KpiPane(QWidget):
             self.hour_plot.addItem(pg.BarGraphItem(x=xs, height=ok, width=0.8, brush=GOOD))
             self.hour_plot.addItem(pg.BarGraphItem(x=xs, y0=ok, height=late, width=0.8,
                                                    brush=BAD))  # fmt: skip
+        # Clock times on the hour under the bars, not the axis's own decimal hours.
+        self.hour_plot.getAxis("bottom").setTicks([hour_ticks(xs)] if xs else None)
         self._histogram(self.late_plot, [max(-120.0, min(240.0, x)) for x in lateness(result)],
                         "#3b6ea5", 36)  # fmt: skip
         self.late_plot.addItem(pg.InfiniteLine(0, pen=pg.mkPen(BAD)))

@@ -26,6 +26,7 @@ from app.kpis.service import DayKpis, Trend  # noqa: E402
 from app.kpis.tables import (  # noqa: E402
     RouteLine,
     exception_kinds,
+    hour_ticks,
     hourly_on_time,
     kpi_lines,
     lateness,
@@ -106,7 +107,9 @@ def _charts_page(
     ax.bar(hs, [hours[h][1] - hours[h][0] for h in hs], bottom=[hours[h][0] for h in hs],
            color=BAD, label="late")  # fmt: skip
     ax.set_title("On time by hour of arrival", fontsize=9)
-    ax.set_xlabel("hour (depot time)", fontsize=8)
+    ax.set_xlabel("hour of arrival (depot time)", fontsize=8)
+    ticks = hour_ticks(hs, most=8)
+    ax.set_xticks([h for h, _ in ticks], [label for _, label in ticks])
     ax.legend(fontsize=7)
     ax = fig.add_subplot(grid[0, 1])
     late = lateness(result)
@@ -184,7 +187,6 @@ def _text_pages(title: str, header: str, lines: list[str], result: DayKpis, firs
             fig.text(0.04, 0.915, note, fontsize=8, color=MUTED)
         fig.text(0.04, 0.885, header, weight="bold", va="top", **MONO)
         body = "\n".join(chunk) if chunk else "(none)"
-        body = body.replace("—", "-").encode("latin-1", "replace").decode("latin-1")
         fig.text(0.04, 0.862, body, va="top",
                  linespacing=1.25, color=INK, **MONO)  # fmt: skip
         out.append(fig)
@@ -245,6 +247,29 @@ def _exception_pages(result: DayKpis, first: int) -> list[Figure]:
                        "recovered: the exception's stop still reached by its window's end")  # fmt: skip
 
 
+#: The long tables' fonts. DejaVu Sans Mono (the fonts-dejavu-core package; matplotlib
+#: ships the same file) is embedded as TrueType (a subset of the glyphs used) and prints
+#: every character: names in any European script, arrows, symbols. But matplotlib lays
+#: out each glyph in Python: a 2,000-route day's 40 pages of routes took four to five
+#: times the report's CPU (README, "KPIs and the day report"). So a page whose text
+#: Windows-1252 holds (dashes, quotes, accented Western European letters included) is set
+#: in the PDF viewer's own Courier instead, which prints those same characters with no
+#: layout; any other page embeds DejaVu. Both are monospaced: the columns line up.
+EMBEDDED: dict[Any, Any] = {"font.monospace": ["DejaVu Sans Mono"]}
+VIEWERS_COURIER: dict[Any, Any] = {"pdf.use14corefonts": True, "font.monospace": ["Courier"]}
+
+
+def table_fonts(fig: Figure) -> dict[Any, Any]:
+    """The fonts a table page prints with: Courier when Windows-1252 holds all its text,
+    else DejaVu Sans Mono embedded."""
+    try:
+        for t in fig.texts:
+            t.get_text().encode("cp1252")
+    except UnicodeEncodeError:
+        return EMBEDDED
+    return VIEWERS_COURIER
+
+
 def write_report(
     result: DayKpis, out: str | Path, trend: Trend | None = None, csv_path: str | Path | None = None
 ) -> ReportFiles:
@@ -257,18 +282,18 @@ def write_report(
     figures += _route_pages(result, len(figures) + 1, routes)
     figures += _exception_pages(result, len(figures) + 1)
     tmp = out.with_name(out.name + ".part")
-    with PdfPages(tmp, metadata={"Title": f"Day report {result.depot_id} {result.day}",
-                                 "Creator": "Dispatch Desk",
-                                 "CreationDate": datetime.now(UTC)}) as pdf:  # fmt: skip
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    # TrueType fonts go in as TrueType (subsets): matplotlib reads this when the file
+    # closes, so it holds for the whole document.
+    with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(
+        tmp, metadata={"Title": f"Day report {result.depot_id} {result.day}",
+                       "Creator": "Dispatch Desk", "CreationDate": datetime.now(UTC)},
+    ) as pdf:  # fmt: skip
         for k, fig in enumerate(figures):
             if k < 2:
                 pdf.savefig(fig)
                 continue
-            # The long tables in the PDF's own Courier: no glyphs to lay out and embed, a
-            # tenth of the time for a big fleet's pages (their text is kept to Latin-1).
-            logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
-            with matplotlib.rc_context({"pdf.use14corefonts": True,
-                                        "font.monospace": ["Courier"]}):  # fmt: skip
+            with matplotlib.rc_context(table_fonts(fig)):
                 pdf.savefig(fig)
     tmp.replace(out)
     write_csv(result, csv_file)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -188,6 +189,20 @@ def zone(result: DayKpis) -> ZoneInfo:
 
 def hourly_on_time(result: DayKpis) -> dict[int, tuple[int, int]]:
     return on_time_by_hour(result.report.facts.stops, zone(result))
+
+
+def hour_ticks(hours: Iterable[int], most: int = 12) -> list[tuple[int, str]]:
+    """The on-time-by-hour chart's hour ticks, as clock times: ``(8, "08:00")`` for every
+    hour from the first to the last shown, or every second or third hour (on the hour)
+    when there are more than ``most``."""
+    shown = sorted(hours)
+    if not shown:
+        return []
+    span = range(shown[0], shown[-1] + 1)
+    step = 1
+    while len(span) > most * step:
+        step += 1
+    return [(h, f"{h:02d}:00") for h in span if h % step == 0 or step == 1]
 
 
 def lateness(result: DayKpis) -> list[float]:

@@ -43,3 +43,35 @@ def test_long_tables_run_over_pages(desk):  # noqa: F811
     shown = [t.get_text() for p in pages for t in p.texts]
     assert all(any(line in text.split("\n") for text in shown) for line in lines)
     assert "(3 of 3)" in " ".join(shown)
+
+
+def _streams(pdf: bytes) -> list[bytes]:
+    """The PDF's streams, inflated (page contents, fonts' character maps)."""
+    import re
+    import zlib
+
+    out = []
+    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            out.append(zlib.decompress(m.group(1)))
+        except zlib.error:
+            out.append(m.group(1))
+    return out
+
+
+def test_report_tables_print_dashes_and_names_in_any_european_script(desk, tmp_path):  # noqa: F811
+    """R2 never came back: its 'actual h' and 'left' print the em dash (not '-'); a
+    driver called Łukasz Żółć is printed so, in the DejaVu Sans Mono the report embeds."""
+    from app.kpis.service import compute_day
+
+    result = compute_day(desk, "D1", DAY, save=False)
+    plain = day_report.write_report(result, tmp_path / "plain.pdf").pdf.read_bytes()
+    r2 = next(s for s in _streams(plain) if b"Van 2" in s)
+    line = r2[r2.index(b"R2") :].split(b"\n")[0]
+    assert line.count("—".encode("cp1252")) == 2 and b" - " not in line
+    result.data.driver_names.update({"D1": "Łukasz Żółć"})
+    named = day_report.write_report(result, tmp_path / "named.pdf").pdf.read_bytes()
+    assert b"DejaVuSansMono" in named and b"/FontFile2" in named  # embedded, as TrueType
+    maps = b"".join(s for s in _streams(named) if b"beginbfrange" in s)
+    for char in "ŁŻółć—":  # the embedded glyphs map back to these characters
+        assert f"<{ord(char):04x}>".encode() in maps

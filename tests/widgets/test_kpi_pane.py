@@ -1,10 +1,18 @@
-"""The KPI pane's tables on a live refresh: changed cells change, the rest stay put."""
+"""The KPI pane: a live refresh rewrites only changed cells; on time by hour, in the pane and
+the day report, shows clock times."""
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt
 
-from widgets.kpi_pane import _fill, _table
+from app.kpis import report as day_report
+from app.kpis.service import compute_day
+from app.kpis.tables import hour_ticks
+from app.store import open_store
+from engine.travel import HaversineTravelModel
+from tests.app.test_kpis_facts import DAY, record
+from widgets.kpi_pane import KpiPane, _fill, _table
 
 
 def test_a_refresh_rewrites_changed_cells_and_keeps_the_selected_row(qtbot):
@@ -33,3 +41,32 @@ def test_a_refresh_rewrites_changed_cells_and_keeps_the_selected_row(qtbot):
     assert table.rowCount() == 1 and table.columnCount() == 2
     assert table.horizontalHeaderItem(1).text() == "stops"
     assert table.item(0, 0).text() == "R1"
+
+
+@pytest.fixture
+def result(tmp_path):
+    """The small recorded day's KPIs: arrivals at 08:20, 08:25, 08:50 and 09:35."""
+    store = open_store(f"sqlite:///{tmp_path / 'desk.sqlite3'}", workstation="desk")
+    try:
+        record(store)
+        yield compute_day(store, "D1", DAY, save=False, travel=HaversineTravelModel())
+    finally:
+        store.close()
+
+
+def test_on_time_by_hour_is_labelled_with_clock_hours(qtbot, result):
+    pane = KpiPane()
+    qtbot.addWidget(pane)
+    pane.show_result(result, None)
+    ticks = pane.hour_plot.getAxis("bottom")._tickLevels
+    assert ticks == [[(8, "08:00"), (9, "09:00")]]
+    fig = day_report._charts_page(result, None, 2)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["08:00", "09:00"]
+
+
+def test_a_long_day_labels_every_second_hour_on_the_hour():
+    assert hour_ticks([6, 7, 8]) == [(6, "06:00"), (7, "07:00"), (8, "08:00")]
+    long_day = hour_ticks(range(5, 22))  # 17 hours: every second one, on even hours
+    assert [label for _, label in long_day][:3] == ["06:00", "08:00", "10:00"]
+    assert long_day[-1] == (20, "20:00") and len(long_day) == 8
+    assert hour_ticks([]) == []
