@@ -10,7 +10,7 @@ exception is spelled out under the table.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -28,9 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.exceptions import model as columns
-from app.exceptions.model import ExceptionsTableModel
-
-ALL = "All"
+from app.exceptions.model import ALL, ExceptionsTableModel
 
 
 class _SeverityDelegate(QStyledItemDelegate):
@@ -42,38 +40,6 @@ class _SeverityDelegate(QStyledItemDelegate):
         if colour:
             option.palette.setColor(option.palette.ColorRole.Text, QColor(colour))
             option.font.setBold(True)
-
-
-class _Filter(QSortFilterProxyModel):
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.severity = ALL
-        self.type = ALL
-        self.vehicle = ""
-        self.open_only = True
-        self.setSortRole(ExceptionsTableModel.SortRole)
-
-    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:  # noqa: N802
-        # The sort keys are Python values (tuples, numbers): compare them as such.
-        role = ExceptionsTableModel.SortRole
-        return self.sourceModel().data(left, role) < self.sourceModel().data(right, role)
-
-    def filterAcceptsRow(self, row: int, parent: QModelIndex) -> bool:  # noqa: N802
-        model: ExceptionsTableModel = self.sourceModel()
-        entry = model.entry_at(row)
-        exc = entry.exception
-        if self.open_only and not entry.is_open:
-            return False
-        if self.severity != ALL and exc.severity.value != self.severity:
-            return False
-        if self.type != ALL and exc.type.value.replace("_", " ") != self.type:
-            return False
-        if not self.vehicle:
-            return True
-        wanted = self.vehicle.lower()
-        if wanted in (exc.vehicle_id or "").lower():
-            return True
-        return wanted in model.data(model.index(row, 0), ExceptionsTableModel.SearchRole)
 
 
 class ExceptionsPane(QWidget):
@@ -90,9 +56,8 @@ class ExceptionsPane(QWidget):
 
     def __init__(self, model: ExceptionsTableModel, parent: QWidget | None = None):
         super().__init__(parent)
-        self._model = model
-        self._proxy = _Filter(self)
-        self._proxy.setSourceModel(model)
+        self._model = model  # it filters and sorts itself (see app.exceptions.model)
+        self._kept: tuple[str | None, int] = (None, 0)  # chosen id and scroll, over a reset
 
         self._severity = QComboBox(self)
         self._severity.addItems([ALL, "critical", "warning", "info"])
@@ -109,7 +74,7 @@ class ExceptionsPane(QWidget):
 
         self.table = QTableView(self)
         self.table.setObjectName("exceptions_table")
-        self.table.setModel(self._proxy)
+        self.table.setModel(model)
         self.table.setItemDelegateForColumn(0, _SeverityDelegate(self.table))
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
@@ -135,6 +100,8 @@ class ExceptionsPane(QWidget):
         self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.table.selectionModel().currentRowChanged.connect(self._show_details)
         model.dataChanged.connect(self._on_model_data_changed)
+        model.modelAboutToBeReset.connect(self._before_reset)
+        model.modelReset.connect(self._after_reset)
 
         self._buttons: dict[str, QPushButton] = {}
         actions = QHBoxLayout()
@@ -165,13 +132,12 @@ class ExceptionsPane(QWidget):
         index = self.table.currentIndex()
         if not index.isValid():
             return None
-        return self._proxy.data(index, ExceptionsTableModel.ExceptionIdRole)
+        return self._model.data(index, ExceptionsTableModel.ExceptionIdRole)
 
     def select_exception(self, exception_id: str) -> None:
         row = self._model.row_of(exception_id)
         if row >= 0:
-            index = self._proxy.mapFromSource(self._model.index(row, 0))
-            self.table.setCurrentIndex(index)
+            self.table.setCurrentIndex(self._model.index(row, 0))
 
     def set_action_allowed(self, key: str, allowed: bool, why: str = "") -> None:
         """Enable an action button (``ack``, ``replan``, ``reassign``, ``resolve``) or
@@ -184,7 +150,7 @@ class ExceptionsPane(QWidget):
         return self._buttons[key]
 
     def visible_count(self) -> int:
-        return self._proxy.rowCount()
+        return self._model.rowCount()
 
     def set_filter(self, *, severity: str = ALL, type_: str = ALL, vehicle: str = "") -> None:
         self._severity.setCurrentText(severity)
@@ -197,28 +163,36 @@ class ExceptionsPane(QWidget):
             signal.emit(exception_id)
 
     def _on_filter_changed(self, *_args) -> None:
-        self._proxy.severity = self._severity.currentText()
-        self._proxy.type = self._type.currentText()
-        self._proxy.vehicle = self._vehicle.text().strip()
-        self._proxy.open_only = self._open_only.isChecked()
-        self._proxy.invalidate()
+        self._model.set_filter(
+            severity=self._severity.currentText(), type_=self._type.currentText(),
+            vehicle=self._vehicle.text(), open_only=self._open_only.isChecked(),
+        )  # fmt: skip
+
+    def _before_reset(self) -> None:
+        self._kept = (self.current_exception_id(), self.table.verticalScrollBar().value())
+
+    def _after_reset(self) -> None:
+        """The rows were laid anew (many at once): the chosen exception stays chosen if
+        still shown, and the table stays scrolled where it was."""
+        chosen, scrolled = self._kept
+        if chosen is not None:
+            self.select_exception(chosen)
+        self.table.verticalScrollBar().setValue(scrolled)
+        self._show_details()
 
     def _show_details(self, *_args) -> None:
         index = self.table.currentIndex()
         if not index.isValid():
             self.details.setText("Select an exception to see what it is about.")
             return
-        self.details.setText(self._proxy.data(index, Qt.ItemDataRole.ToolTipRole) or "")
+        self.details.setText(self._model.data(index, Qt.ItemDataRole.ToolTipRole) or "")
 
     def _on_model_data_changed(self, top: QModelIndex, bottom: QModelIndex, *_roles) -> None:
         current = self.table.currentIndex()
-        if (
-            current.isValid()
-            and top.row() <= self._proxy.mapToSource(current).row() <= bottom.row()
-        ):
+        if current.isValid() and top.row() <= current.row() <= bottom.row():
             self._show_details()
 
     def _on_table_double_clicked(self, index: QModelIndex) -> None:
-        exception_id = self._proxy.data(index, ExceptionsTableModel.ExceptionIdRole)
+        exception_id = self._model.data(index, ExceptionsTableModel.ExceptionIdRole)
         if exception_id:
             self.sig_focus_requested.emit(exception_id)

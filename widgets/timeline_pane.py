@@ -155,6 +155,7 @@ class TimelinePane(QWidget):
         self.view_box.sigYRangeChanged.connect(self._on_view_resized)
         self.view_box.sigYRangeChanged.connect(self._on_rows_scrolled)
         self._statuses: dict = {}
+        self._statuses_of: Plan | None = None  # the plan _statuses were read from
         self._etas_rows = (0, -1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -307,7 +308,10 @@ class TimelinePane(QWidget):
 
     def set_late_risk(self, order_ids: Iterable[str]) -> None:
         """Stops flagged late-risk by the rules, on top of what the ETAs say (replaces)."""
-        self._late_flagged = set(order_ids)
+        flagged = set(order_ids)
+        if flagged == self._late_flagged:
+            return  # the board changed, not the stops it flags
+        self._late_flagged = flagged
         self._late = self._late_by_eta | self._late_flagged
         self._refresh_dynamic()
 
@@ -451,9 +455,14 @@ class TimelinePane(QWidget):
         )
 
     def _refresh_dynamic(self) -> None:
-        statuses = {
-            s.order_id: s.status for r in (self._plan.routes if self._plan else ()) for s in r.stops
-        }
+        statuses = self._statuses
+        if self._statuses_of is not self._plan:  # the same plan: the same stop states
+            self._statuses_of = self._plan
+            statuses = {
+                s.order_id: s.status
+                for r in (self._plan.routes if self._plan else ())
+                for s in r.stops
+            }
         planned = STATUS_COLOURS[StopStatus.PLANNED]
         late = self._late
         groups: dict[tuple[int, ...], list[Bar]] = {colour: [] for colour in self._planned}

@@ -125,9 +125,10 @@ class RoutesTableModel(RowsTableModel):
         # Same routes, new contents: repaint just those rows (a reset would make every view
         # re-measure every row, which at fleet scale stalls the window).
         self._routes = new
-        for row, route in enumerate(new):
-            if route.id in changes.routes:
-                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+        rows = [row for row, route in enumerate(new) if route.id in changes.routes]
+        if rows:  # one signal from the first changed row to the last (a replay jump moves
+            # most routes at once; a signal per row costs the views a re-sort each)
+            self.dataChanged.emit(self.index(rows[0], 0), self.index(rows[-1], len(COLUMNS) - 1))
 
     def _reload(self) -> None:
         self.beginResetModel()

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from app.telemetry.state import StopState
-from engine.model import Plan, StopStatus
+from engine.model import Plan, Route, StopStatus
 
 
 def _dt(ts: float | None) -> datetime | None:
@@ -19,23 +19,33 @@ def merge_stop_states(plan: Plan, stops: Mapping[str, StopState]) -> tuple[Plan,
     changed: set[str] = set()
     routes = []
     for route in plan.routes:
-        new_stops = []
-        for stop in route.stops:
-            st = stops.get(stop.order_id)
-            if st is None or st.status == stop.status:
-                new_stops.append(stop)
-                continue
-            new_stops.append(
-                replace(
-                    stop,
-                    status=st.status,
-                    actual_arrival=_dt(st.arrived_at) or stop.actual_arrival,
-                    actual_departure=_dt(st.departed_at or st.done_at) or stop.actual_departure,
-                )
-            )
+        merged = merge_route_stop_states(route, stops)
+        if merged is not route:
             changed.add(route.id)
-        routes.append(replace(route, stops=tuple(new_stops)) if route.id in changed else route)
+        routes.append(merged)
     return (replace(plan, routes=tuple(routes)) if changed else plan), frozenset(changed)
+
+
+def merge_route_stop_states(route: Route, stops: Mapping[str, StopState]) -> Route:
+    """One route with telemetry's stop results laid over it (the same route when none
+    changes a stop's status)."""
+    new_stops = []
+    changed = False
+    for stop in route.stops:
+        st = stops.get(stop.order_id)
+        if st is None or st.status == stop.status:
+            new_stops.append(stop)
+            continue
+        new_stops.append(
+            replace(
+                stop,
+                status=st.status,
+                actual_arrival=_dt(st.arrived_at) or stop.actual_arrival,
+                actual_departure=_dt(st.departed_at or st.done_at) or stop.actual_departure,
+            )
+        )
+        changed = True
+    return replace(route, stops=tuple(new_stops)) if changed else route
 
 
 def keep_stop_results(shown: Plan, plan: Plan) -> Plan:

@@ -41,8 +41,9 @@ class BoardEntry:
 class ExceptionBoard(QObject):
     """Every exception of the day; emits one pair of signals per change batch.
 
-    ``sig_entries_changed`` names the entries that were added or changed (None: everything
-    may have changed, e.g. the board was cleared), so a table updates those rows in place;
+    ``sig_entries_changed`` names the entries that were added, changed or taken off (None:
+    everything may have changed, e.g. the board was cleared), so a table updates those rows
+    in place;
     ``sig_changed`` follows it for whoever only needs to know that something changed.
     """
 
@@ -126,13 +127,15 @@ class ExceptionBoard(QObject):
         return True
 
     def show_entries(self, entries: list[BoardEntry]) -> None:
-        """Replace every entry at once (a recorded day shown at one moment): one signal,
-        none when nothing changed. (Row-by-row updates were measured slower than one reload
-        of a 2,000-vehicle day's table.)"""
+        """Replace every entry at once (a recorded day shown at one moment). One signal
+        naming only the entries added, changed or gone (a table updates those rows and
+        keeps the rest); none when nothing changed."""
         new = {e.id: e for e in entries}
         old, self._entries = self._entries, new
-        if old.keys() != new.keys() or any(old[k] != e for k, e in new.items()):
-            self._emit(None)
+        changed = {k for k, e in new.items() if (o := old.get(k)) is not e and o != e}
+        changed.update(old.keys() - new.keys())
+        if changed:
+            self._emit(frozenset(changed))
 
     def clear(self) -> None:
         self._entries.clear()

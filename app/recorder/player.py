@@ -2,7 +2,9 @@
 
 ``ReplayPlayer(context, replay)`` shows the day at one moment at a time: the plan then in
 force with each stop's state, the vehicles where they were, the exceptions as they stood
-(open, acknowledged, resolved), the rules' firings so far, and the clock of that moment.
+(open, acknowledged, and those resolved in the hour before), the rules' firings so far,
+and the clock of that moment. A jump redraws only what changed: the routes whose stops or
+states moved, the exceptions raised, changed or resolved since the moment shown before.
 It plays at 1-60x real time, steps by minutes and jumps to any moment. The live day is
 not running meanwhile (the window opened the recording, not the depot's day); nothing is
 written anywhere.
@@ -12,21 +14,26 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.day.state import ChangeSource, DayChanges
-from app.dispatch.stop_results import merge_stop_states
+from app.dispatch.stop_results import merge_route_stop_states
 from app.recorder.replay import DayReplay, Moment
 from app.store.repository_rules import FiringRecord
 from engine.automation import Rule
+from engine.model import Plan, Route
 from engine.rules import LiveException, Severity
 
 log = logging.getLogger(__name__)
 
 SPEEDS = (1, 2, 5, 10, 20, 30, 60)
 TICK_MS = 250
+#: The exceptions table shows those open at the moment and those resolved this long before
+#: it (the jump list keeps every exception of the day).
+RECENT_RESOLVED_S = 3600.0
 
 
 class ReplayPlayer(QObject):
@@ -43,6 +50,8 @@ class ReplayPlayer(QObject):
         self.last_seek_s = 0.0
         self._version = -1
         self._entries: dict[int, tuple[object, object]] = {}  # id(ExceptionAt) -> (it, entry)
+        self._merge_plan: Plan | None = None  # the plan version _merged_routes are of
+        self._merged_routes: dict[str, tuple[tuple, Route]] = {}  # id -> (stop states, route)
         self._timer = QTimer(self)
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
@@ -87,15 +96,22 @@ class ReplayPlayer(QObject):
         moment = self.replay.at(self.t)
         self.context.clock.simulate(self.t, 0.0)
         state = self.context.state
-        plan, _ = merge_stop_states(moment.plan, moment.stops)  # type: ignore[arg-type]  # StopAt reads like StopState
+        plan = self._merged(moment)
+        shown = state.routes
+        same_routes = len(shown) == len(plan.routes) and all(
+            r.id == old.id for r, old in zip(plan.routes, shown, strict=True)
+        )
+        # Only the routes whose stops or states changed are redrawn (map, timeline, table).
+        routes = frozenset(r.id for r, old in zip(plan.routes, shown, strict=False)
+                           if r is not old and r != old)  # fmt: skip
         if moment.plan_version != self._version:
-            state.set_plan(plan, DayChanges.all(ChangeSource.PLAN))
             self._version = moment.plan_version
-        else:
-            routes = frozenset(r.id for r, old in zip(plan.routes, state.routes, strict=False)
-                               if r != old)  # fmt: skip
-            if routes:
-                state.set_plan(plan, DayChanges(routes=routes, source=ChangeSource.TELEMETRY))
+            if not same_routes:  # routes added or taken off: the whole plan again
+                state.set_plan(plan, DayChanges.all(ChangeSource.PLAN))
+            else:  # another version of the same routes: what it moved is a plan change
+                state.set_plan(plan, DayChanges(routes=routes, source=ChangeSource.PLAN))
+        elif routes:
+            state.set_plan(plan, DayChanges(routes=routes, source=ChangeSource.TELEMETRY))
         live = self.context.live
         live.sig_vehicles_moved.emit(dict(moment.positions))
         live.sig_clock.emit(datetime.fromtimestamp(self.t, UTC))
@@ -105,12 +121,32 @@ class ReplayPlayer(QObject):
         self.sig_moment.emit(moment)
         return moment
 
+    def _merged(self, moment: Moment) -> Plan:
+        """The plan in force with each stop's state at the moment. A route whose stops'
+        states did not change since the moment shown before is the same route object,
+        so the panes can tell at once that it needs no redraw."""
+        if self._merge_plan is not moment.plan:
+            self._merge_plan, self._merged_routes = moment.plan, {}
+        stops, known, routes = moment.stops, self._merged_routes, []
+        for route in moment.plan.routes:
+            states = tuple(stops.get(s.order_id) for s in route.stops)
+            cached = known.get(route.id)
+            if cached is None or cached[0] != states:
+                cached = known[route.id] = (states, merge_route_stop_states(route, stops))  # type: ignore[arg-type]  # StopAt reads like StopState
+            routes.append(cached[1])
+        if all(a is b for a, b in zip(routes, moment.plan.routes, strict=True)):
+            return moment.plan
+        return replace(moment.plan, routes=tuple(routes))
+
     def _show_exceptions(self, moment: Moment) -> None:
         from app.exceptions.board import BoardEntry
 
         entries = []
         made = self._entries
+        since = moment.t - RECENT_RESOLVED_S
         for e in moment.exceptions:
+            if e.resolved_at is not None and e.resolved_at < since:
+                continue  # resolved long before: not on the board any more
             known = made.get(id(e))
             if known is not None and known[0] is e:  # the same stretch of the same exception
                 entries.append(known[1])

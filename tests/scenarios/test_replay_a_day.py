@@ -78,3 +78,58 @@ def test_a_recorded_day_replays_read_only_and_scrubs(qtbot, tmp_path, recorded_d
     qtbot.wait(500)
     window.grab().save(str(tmp_path / "replay.png"))
     window.close()
+
+
+def test_a_jump_shows_the_exceptions_open_at_that_minute(qtbot, tmp_path, recorded_day):
+    """Scrubbing forwards and back, the exceptions table lists exactly the exceptions open
+    at the minute shown (raised by then, not yet resolved), with their state then; those
+    resolved in the hour before are on the board, older ones are not."""
+    from app.recorder.player import RECENT_RESOLVED_S
+
+    settings = replace(Settings.from_env(), simulate=False, demo=False, mqtt_url="",
+                       database_url=f"sqlite:///{tmp_path}/scratch.sqlite3")  # fmt: skip
+    window = MainWindow(AppContext(settings, headless=True))
+    qtbot.addWidget(window)
+    window.show()
+    player = open_replay(window, recorded_day)
+    replay, pane, model = player.replay, window.exceptions_pane, window.exceptions_model
+    recorded = replay.exceptions
+    assert any(e["resolved_at"] for e in recorded)  # the day has both kinds to tell apart
+
+    def open_at(t: float) -> set[str]:
+        return {e["id"] for e in recorded
+                if e["detected_at"] <= t and not (e["resolved_at"] and e["resolved_at"] <= t)}  # fmt: skip
+
+    def shown() -> set[str]:
+        return {model.entry_at(r).id for r in range(pane.visible_count())}
+
+    span = replay.end - replay.start
+    checked = 0
+    for fraction in (0.5, 0.9, 0.2, 0.95, 0.6, 0.1):
+        t = replay.start + fraction * span
+        player.seek(t)
+        expected = open_at(t)
+        assert shown() == expected, f"at {replay.local(t):%H:%M}"
+        assert {e.id for e in window.board.open_entries()} == expected
+        on_board = {e.id for e in window.board.entries()}
+        for e in recorded:
+            gone = e["resolved_at"] and e["resolved_at"] <= t
+            if e["detected_at"] > t:
+                assert e["id"] not in on_board  # not raised yet
+            elif gone and e["resolved_at"] < t - RECENT_RESOLVED_S:
+                assert e["id"] not in on_board  # resolved long before
+            elif gone:
+                assert e["id"] in on_board and not window.board.get(e["id"]).is_open
+        checked += len(expected)
+        # The state column says what a dispatcher saw then: acknowledged or new.
+        for r in range(pane.visible_count()):
+            entry = model.entry_at(r)
+            raw = next(e for e in recorded if e["id"] == entry.id)
+            acked = raw["acknowledged_at"] is not None and raw["acknowledged_at"] <= t
+            assert model.index(r, 8).data() == ("acknowledged" if acked else "new")
+    assert checked > 0
+    # Showing resolved ones too lists the board: open first, then the recently resolved.
+    pane._open_only.setChecked(False)
+    states = [model.index(r, 8).data() for r in range(pane.visible_count())]
+    assert states == sorted(states, key=lambda s: s == "resolved")
+    window.close()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PySide6.QtCore import Qt
 
-from app.exceptions.board import ExceptionBoard
+from app.exceptions.board import BoardEntry, ExceptionBoard
 from app.exceptions.model import AGE, CUSTOMER, LATE, SEVERITY, STATE, VEHICLE, ExceptionsTableModel
 from engine.rules import ExceptionChanges, ExceptionType, LiveException, Severity
 from widgets.exceptions_pane import ExceptionsPane
@@ -150,3 +150,34 @@ def test_a_disabled_action_says_why(qtbot, pane):
     view.set_action_allowed("reassign", False, "a supervisor action")
     assert not view.button("reassign").isEnabled()
     assert view.button("reassign").toolTip() == "a supervisor action"
+
+
+def test_a_board_shown_at_another_moment_updates_only_what_changed(qtbot, pane):
+    """A recorded day shown at another moment: rows raised since appear where they sort,
+    rows not raised yet go, the chosen exception stays chosen; a jump that changes
+    hundreds of rows at once lays the table anew but keeps the choice and the scroll."""
+    view, board, model = pane
+    view.resize(500, 300)
+    view.show()
+    base = [board.get(f"E{n}") for n in (1, 2, 3)]
+    later = [BoardEntry(_exc(n, ExceptionType.OFF_ROUTE, Severity.WARNING, f"V{n}",
+                             minutes_ago=n % 50)) for n in range(10, 400)]  # fmt: skip
+    resets: list[int] = []
+    model.modelReset.connect(lambda: resets.append(1))
+    view.select_exception("E3")
+    board.show_entries([*base, *later[:5]])  # five raised since
+    assert not resets and view.visible_count() == 8
+    assert view.current_exception_id() == "E3"
+    assert _column(view, SEVERITY)[:2] == ["critical", "warning"]
+    board.show_entries(base[1:])  # back before E1 and the five
+    assert not resets and view.visible_count() == 2
+    assert _column(view, VEHICLE) == ["V07", "V11"]
+    assert view.current_exception_id() == "E3"
+    board.show_entries([*base, *later])  # hundreds at once: one reset
+    assert len(resets) == 1 and view.visible_count() == 393
+    view.table.verticalScrollBar().setValue(40)
+    board.show_entries([*base, *later[:200]])
+    assert len(resets) == 2 and view.visible_count() == 203
+    assert view.current_exception_id() == "E3"
+    assert view.table.verticalScrollBar().value() == 40
+    assert _column(view, SEVERITY) == ["critical"] + ["warning"] * 201 + ["info"]
