@@ -147,8 +147,10 @@ def start_live(
         status(choice.note)
     try:
         if followed is not None and choice.reachable:
+            # No session kept there: the broker would queue the fleet's fixes for a
+            # follower that closed (it never comes back to this run's broker).
             live.start(plan, broker_url=followed.broker_url, protocol="3.1.1",
-                       client_id=follower_client_id(settings, user))  # fmt: skip
+                       client_id=follower_client_id(settings, user), keep_session=False)  # fmt: skip
         else:
             live.start(plan)
         service = live.service

@@ -82,6 +82,9 @@ class MqttConfig:
     qos: int = 1
     keepalive_s: int = 30
     session_expiry_s: int = SESSION_EXPIRY_S
+    #: False: no session kept on the broker while away (a desk following another desk's
+    #: demo broker: that broker would queue the whole fleet's fixes for it otherwise).
+    keep_session: bool = True
 
     def __post_init__(self) -> None:
         shown = self.shown_url
@@ -262,7 +265,7 @@ def paho_client(
     """
     v5 = config.protocol == "5"
     protocol = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
-    clean_session = None if v5 else False
+    clean_session = None if v5 else not config.keep_session
     client: mqtt.Client
     if sink is None:
         client = mqtt.Client(
@@ -319,12 +322,12 @@ class TelemetryClient:
         self._set_state("connecting", f"{cfg.host}:{cfg.port}")
         if cfg.protocol == "5":
             props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = cfg.session_expiry_s
+            props.SessionExpiryInterval = cfg.session_expiry_s if cfg.keep_session else 0
             self.client.connect_async(
                 cfg.host,
                 cfg.port,
                 keepalive=cfg.keepalive_s,
-                clean_start=False,
+                clean_start=not cfg.keep_session,
                 properties=props,
             )
         else:

@@ -54,11 +54,13 @@ class TelemetryService(QObject):
         broker_url: str = "",
         protocol: str = "",
         client_id: str = "",
+        keep_session: bool = True,
         parent: QObject | None = None,
     ) -> None:
         """``broker_url`` (with its ``protocol``): listen to that broker instead of the
         configured one or an embedded one of its own (another desk's demo broker);
-        ``client_id``: the MQTT client id, when the workstation's own would clash."""
+        ``client_id``: the MQTT client id, when the workstation's own would clash;
+        ``keep_session``: False when the broker should keep no session while away."""
         super().__init__(parent)
         self.settings = settings
         self.store = store
@@ -90,6 +92,7 @@ class TelemetryService(QObject):
         self.url = broker_url or settings.mqtt_url
         self.protocol = protocol if broker_url else ""
         self.client_id = client_id
+        self.keep_session = keep_session
         self.monitor: LiveMonitor | None = None
         self._results: deque[tuple[MonitorResult, object]] = deque()
         #: Called on the evaluation thread with each result before it is delivered (the
@@ -129,7 +132,9 @@ class TelemetryService(QObject):
             self.url, protocol = broker.url, "3.1.1"
         if self.writer is not None:
             self.writer.start()
-        overrides = {"client_id": self.client_id} if self.client_id else {}
+        overrides: dict = {"client_id": self.client_id} if self.client_id else {}
+        if not self.keep_session:
+            overrides["keep_session"] = False
         config = MqttConfig.from_settings(
             self.settings, url=self.url, protocol=protocol, depot_id=self.depot_id, **overrides
         )

@@ -177,10 +177,17 @@ class LiveSession(QObject):
 
     # -- start and stop -------------------------------------------------------------------
     def start(
-        self, plan: Plan, *, broker_url: str = "", protocol: str = "", client_id: str = ""
+        self,
+        plan: Plan,
+        *,
+        broker_url: str = "",
+        protocol: str = "",
+        client_id: str = "",
+        keep_session: bool = True,
     ) -> None:
         """Start listening over ``plan``, on the day's clock; to ``broker_url`` (another
-        desk's demo broker, as ``client_id``) instead of this desk's own broker."""
+        desk's demo broker, as ``client_id``, keeping no session there unless
+        ``keep_session``) instead of this desk's own broker."""
         index = self.state.index
         if index is None:
             return
@@ -193,6 +200,7 @@ class LiveSession(QObject):
             broker_url=broker_url,
             protocol=protocol,
             client_id=client_id,
+            keep_session=keep_session,
             parent=self,
         )
         feed = self.service.feed

@@ -74,6 +74,14 @@ def test_the_second_desk_follows_the_first_desks_demo_fleet(
         assert set(rows) == {"sam_demo", "dana_demo"}
         assert rows["sam_demo"].demo_broker_url == sam.live.service.url
         assert rows["dana_demo"].demo_broker_url is None
+        # Closed, the dispatcher's desk leaves no session on the supervisor's broker (it
+        # would queue the whole fleet's fixes for a desk that never comes back to it).
+        client_id = service.client.config.client_id
+        sessions = sam.live.service.broker._broker._sessions  # amqtt's own table
+        assert client_id in sessions
+        dana.shutdown()
+        dana = None
+        qtbot.waitUntil(lambda: client_id not in sessions, timeout=15_000)
     finally:
         if dana is not None:
             dana.shutdown()
