@@ -49,11 +49,12 @@ class HeapKeeper(QObject):
         gc.collect(1)
         gc.freeze()
         self.settles += 1
-        log.debug(
-            "heap settled in %.1f ms; %d objects frozen",
-            (time.perf_counter() - t0) * 1000,
-            gc.get_freeze_count(),
-        )
+        if log.isEnabledFor(logging.DEBUG):  # counting the frozen objects walks them all
+            log.debug(
+                "heap settled in %.1f ms; %d objects frozen",
+                (time.perf_counter() - t0) * 1000,
+                gc.get_freeze_count(),
+            )
 
     def follow(self, jobs: JobRunner) -> HeapKeeper:
         """Also settle whenever ``jobs`` has finished its last background job."""
