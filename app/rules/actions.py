@@ -12,6 +12,7 @@ refused whole.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -192,8 +193,15 @@ class ActionRunner:
         self.travel = travel
         self.replan_seconds = replan_seconds
         self.iterations = iterations
+        self._stop_event: threading.Event | None = None  # the running action's (see run)
 
-    def run(self, match: Match, sit: Situation) -> Effect:
+    def run(
+        self, match: Match, sit: Situation, stop_event: threading.Event | None = None
+    ) -> Effect:
+        """The effect of ``match``'s action on ``sit``; ``stop_event`` cancels a re-plan
+        (and its search checks it often, so the window's thread gets the interpreter lock
+        in between: OR-Tools holds it for the whole search otherwise)."""
+        self._stop_event = stop_event
         action = match.rule.then.action
         try:
             if action is Action.ESCALATE:
@@ -441,7 +449,8 @@ class ActionRunner:
         # own stops unless moving one really pays (a high price on every other move).
         churn = BROKEN_CHURN if broken else RULE_CHURN
         proposal = replan(snapshot, self.travel, time_limit_s=self.replan_seconds,
-                          iterations=self.iterations, churn_penalty=churn)  # fmt: skip
+                          iterations=self.iterations, churn_penalty=churn,
+                          stop_event=self._stop_event)  # fmt: skip
         new = {r.id: r for r in proposal.plan.routes}
         routes = [new[r.id] for r in servers if r.id in new and new[r.id] != r]
         if broken:

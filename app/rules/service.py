@@ -206,7 +206,7 @@ class RulesService(QObject):
             for match in batch.matches:
                 if cancel_event.is_set():
                     break
-                batch.effects.append(runner.run(match, batch.situation))
+                batch.effects.append(runner.run(match, batch.situation, cancel_event))
             return batch
 
         from app.jobs.runner import JobKind
