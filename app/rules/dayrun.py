@@ -144,7 +144,7 @@ class DayRun:
         self.honour_modes = honour_modes
         self.travel = travel if travel is not None else travel_model_for(self.depot)
         self.rules = [r for r in rules if r.enabled]
-        self.matcher = RuleMatcher(self.rules)
+        self.matcher = RuleMatcher(self.rules, zone=self.tz)
         self.runner = ActionRunner(self.travel, iterations=iterations)
         self.loaded = loaded
         self.step_s, self.eval_s = step_s, eval_s

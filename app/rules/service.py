@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QObject, Signal
 
@@ -139,6 +140,8 @@ class RulesService(QObject):
                        stamp, result.etas, statuses, frozenset(snapshot.positions))  # fmt: skip
         open_ids = {e.id for e in monitor.tracker.open.values()} - self._acknowledged()
         with self._lock:
+            if index.depot.timezone:  # "At 11:00" is on the depot's clock
+                self.matcher.zone = ZoneInfo(index.depot.timezone)
             matches = self.matcher.match(occurrences, stamp, view.facts,
                                          routes=view.route_subjects, unacknowledged=open_ids)  # fmt: skip
         self.eval_seconds.append(_time.perf_counter() - started)

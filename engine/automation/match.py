@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from engine.automation.model import Action, Rule, Trigger
@@ -79,9 +79,13 @@ class MatcherStats:
 class RuleMatcher:
     """The rules of one depot and their guard-rail memory (cooldowns, caps, escalations)."""
 
-    def __init__(self, rules: Sequence[Rule] = (), *, paused: bool = False) -> None:
+    def __init__(
+        self, rules: Sequence[Rule] = (), *, paused: bool = False, zone: tzinfo | None = None
+    ) -> None:
         self.rules: list[Rule] = list(rules)
         self.paused = paused
+        # A time-of-day rule's "at" is on the depot's clock; ``now`` may come in any zone.
+        self.zone = zone
         self.stats = MatcherStats()
         self._last: dict[tuple[str, str], datetime] = {}  # (rule, vehicle) -> last firing
         self._recent: dict[str, deque[datetime]] = {}  # rule -> firings in the last hour
@@ -117,7 +121,8 @@ class RuleMatcher:
         for rule in active:
             if rule.when.trigger is Trigger.TIME:
                 if routes is not None and self._time_due(rule, now):
-                    self._time_done[rule.id] = now.date().isoformat()
+                    local = now.astimezone(self.zone) if self.zone and now.tzinfo else now
+                    self._time_done[rule.id] = local.date().isoformat()
                     out += self._consider(rule, list(routes()), now, facts_of)
                 continue
             candidates = []
@@ -168,8 +173,9 @@ class RuleMatcher:
 
     def _time_due(self, rule: Rule, now: datetime) -> bool:
         hh, mm = (int(x) for x in rule.when.at.split(":"))
-        today = now.date().isoformat()
-        return self._time_done.get(rule.id) != today and (now.hour, now.minute) >= (hh, mm)
+        local = now.astimezone(self.zone) if self.zone is not None and now.tzinfo else now
+        today = local.date().isoformat()
+        return self._time_done.get(rule.id) != today and (local.hour, local.minute) >= (hh, mm)
 
     def _conditions_hold(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -155,3 +156,22 @@ def test_time_of_day_rules_fire_once_a_day_per_route():
     assert m.match([], at, facts, routes=lambda: subjects) == []
     assert len(m.match([], at + timedelta(minutes=2), facts, routes=lambda: subjects)) == 2
     assert m.match([], at + timedelta(minutes=30), facts, routes=lambda: subjects) == []
+
+
+def test_a_time_of_day_rule_fires_on_the_depots_clock_not_utc():
+    """ "At 11:00" at a depot in Denver fires at 11:00 there (18:00 UTC), not at the start
+    of the morning when UTC is already past 11:00; and once per depot day, even when the UTC
+    date turns in the afternoon."""
+    r = rule(id="at11", when={"trigger": "time", "at": "11:00"},
+             **{"if": [{"field": "route_status", "op": "=", "value": "active"}]},
+             then={"action": "replan_route", "neighbours": 1})  # fmt: skip
+    m = RuleMatcher([r], zone=ZoneInfo("America/Denver"))
+    subjects = [Occurrence("time", "time", "R-V1", "V1", "R-V1")]
+    morning = datetime(2026, 12, 7, 14, 30, tzinfo=UTC)  # 07:30 in Denver
+    assert m.match([], morning, facts, routes=lambda: subjects) == []
+    assert m.match([], morning + timedelta(hours=3, minutes=29), facts,
+                   routes=lambda: subjects) == []  # 10:59 there  # fmt: skip
+    assert len(m.match([], morning + timedelta(hours=3, minutes=31), facts,
+                       routes=lambda: subjects)) == 1  # 11:01 there  # fmt: skip
+    evening = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)  # 18:00 in Denver, the 8th in UTC
+    assert m.match([], evening, facts, routes=lambda: subjects) == []
