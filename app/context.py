@@ -123,6 +123,8 @@ class AppContext(QObject):
             model = chosen.result().model
         else:
             self._travel_pending = True
+            if not self.settings.tile_url:  # a map tile asked meanwhile waits for the streets
+                self.tiles.await_renderer()
             model = TravelWhenReady(chosen)
             chosen.add_done_callback(self._travel_chosen_elsewhere)
         self.use_learning(depot.id)
@@ -213,6 +215,12 @@ class AppContext(QObject):
         """On the reading thread: hand the choice to the window's thread (not after exit)."""
         with contextlib.suppress(RuntimeError):  # the context is gone already
             self._sig_travel_chosen.emit(chosen)
+
+    def draw_streets(self) -> None:
+        """A window that opens no live day (a recorded one): its basemap draws the demo
+        city's streets."""
+        if self.travel is None and not self._travel_pending:
+            draw_desk_network(self.tiles, None)
 
     def _on_travel_chosen(self, chosen) -> None:
         if not self._travel_pending:

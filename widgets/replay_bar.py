@@ -97,6 +97,7 @@ class ReplayBar(QToolBar):
 def open_replay(window, path: str | Path) -> ReplayPlayer:
     """Show a recorded day in ``window`` (see the module); the player it drives."""
     replay = DayReplay.open(path)
+    window.context.draw_streets()
     player = ReplayPlayer(window.context, replay, window)
     window.read_only = True
     for action in (window.plan_action, window.replan_action, window.undo_action,

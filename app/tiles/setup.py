@@ -79,14 +79,11 @@ def draw_network(service: TileService, network: object) -> bool:
 
 def open_desk_tiles(tile_url: str) -> TileService:
     """The window's map tiles: from the configured tile server, else the basemap's cached
-    tiles; a miss waits until the desk has the open depot's streets (or the demo city's)
-    drawn once they are read (:func:`draw_desk_network`)."""
+    tiles until the desk draws the open depot's streets, or the demo city's
+    (:func:`draw_desk_network`)."""
     from app.settings import user_data_dir
 
-    service = open_tile_service(user_data_dir(), tile_url, None)
-    if not tile_url:
-        service.await_renderer()
-    return service
+    return open_tile_service(user_data_dir(), tile_url, None)
 
 
 def draw_desk_network(service: TileService, network: object | None) -> None:

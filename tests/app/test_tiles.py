@@ -270,6 +270,7 @@ def test_a_desk_tile_asked_before_the_streets_are_read_is_drawn_once_they_are(
 
     monkeypatch.setenv("DISPATCH_DATA_DIR", str(tmp_path))
     desk = open_desk_tiles("")
+    desk.await_renderer()  # as a restart does while the streets are read
     assert desk.renderer is None and desk.can_fill
     x, y = lonlat_to_tile(*DOWNTOWN, 14)
     got: list[bytes | None] = []
@@ -282,6 +283,7 @@ def test_a_desk_tile_asked_before_the_streets_are_read_is_drawn_once_they_are(
     desk.shutdown()
 
     bare = open_desk_tiles("")
+    bare.await_renderer()
     bare.set_renderer(None)  # no street network anywhere
     assert not bare.can_fill
     bare.shutdown()
