@@ -145,16 +145,21 @@ def test_replan_keeps_locked_order():
     assert kept[0] in r and kept[1] in r and r.index(kept[0]) < r.index(kept[1])
 
 
-def test_replan_first_feasible_is_fast():
-    """The warm-started re-plan reports a feasible solution within 50 ms."""
-    times = []
+def test_replan_reports_feasible_plans_that_only_improve():
+    """The warm-started re-plan reports a feasible plan (its first: continuing, with the
+    displaced stops put where they cost least), and each later report improves on the one
+    before. How fast the first comes is measured by ``python -m bench.engine --replan``
+    (first feasible, CPU and wall), not by a timed test."""
+    reports = []
 
     class First(SolveCallbacks):
         def on_progress(self, best_cost, elapsed_s):
-            times.append(elapsed_s)
+            reports.append((elapsed_s, best_cost))
 
     replan(_midday_r101(0.0), 0.3, callbacks=First())
-    assert times and times[0] < 0.05
+    assert reports, "no feasible plan was reported"
+    costs = [c for _, c in reports]
+    assert all(b <= a + 1e-6 for a, b in zip(costs, costs[1:], strict=False))
 
 
 def test_churn_penalty_reduces_moved_stops():
