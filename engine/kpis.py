@@ -733,12 +733,43 @@ def compute(
     wanted = [BY_NAME[n] for n in names] if names is not None else list(DEFINITIONS)
     with gc_paused():
         groups = groups_of(facts, scopes)
-        values = []
+        values: list[KpiValue] = []
+        of_route: dict[str, list[KpiValue]] = {}
         for (scope, key), group in groups.items():
+            same = _same_as_its_route(scope, group, groups)
+            if same is not None and same in of_route:  # e.g. a van that drove one route
+                values += [KpiValue(v.name, scope, key, v.value, v.numerator, v.denominator,
+                                    v.unit) for v in of_route[same]]  # fmt: skip
+                continue
+            mine = []
             for d in wanted:
                 value, num, den = d.formula(group)
-                values.append(KpiValue(d.name, scope, key, value, num, den, d.unit))
+                mine.append(KpiValue(d.name, scope, key, value, num, den, d.unit))
+            if scope == "route":
+                of_route[key] = mine
+            values += mine
     return KpiReport(facts, values, groups)
+
+
+def _same_as_its_route(
+    scope: str, group: Group, groups: Mapping[tuple[str, str], Group]
+) -> str | None:
+    """The route whose group holds exactly this driver's, vehicle's or wave's facts (it
+    has one route and nothing else: every KPI is that route's), else None.
+
+    A one-route group's facts include its route's (each stop, exception, command and ETA
+    of the route belongs to the route's vehicle, driver and wave), so equal counts are
+    equal facts, in the same order."""
+    if scope in ("day", "route") or len(group.routes) != 1:
+        return None
+    rid = group.routes[0].route_id
+    own = groups.get(("route", rid))
+    if own is None or own.rule_firings != group.rule_firings:
+        return None
+    for rows in ROWS:
+        if len(getattr(own, rows)) != len(getattr(group, rows)):
+            return None
+    return rid
 
 
 def rows_behind(report: KpiReport, name: str, scope: str = "day", key: str = "") -> list[Any]:

@@ -193,3 +193,24 @@ def test_every_scope_gets_its_values():
     assert report.keys("driver") == ["D1", "D2"]
     assert report.value("on_time_delivery_pct", "vehicle", "V2").value == 0.0
     assert report.value("on_time_delivery_pct", "wave", "W1").value == 50.0
+
+
+def test_a_van_with_one_route_has_its_routes_numbers_and_one_with_two_its_own():
+    """V2 drove R2 alone: its values are R2's, under its own name. V1 drove R1 and R3: its
+    on-time delivery counts both routes' stops, not R1's alone."""
+    stops = (stop("A", arrived=30), stop("B", arrived=200),  # R1: one on time, one late
+             stop("C", "R3", arrived=40),  # R3 (V1's second route): on time
+             stop("D", "R2", arrived=300, vehicle="V2", driver="D2"))  # fmt: skip
+    routes = (route(), route("R3", "V1", planned=("C",), actual=("C",)),
+              route("R2", "V2", planned=("D",), actual=("D",)))  # fmt: skip
+    report = compute(facts(stops=stops, routes=routes))
+    for name in ("on_time_delivery_pct", "late_stops", "route_time_actual_h", "idle_pct"):
+        r2, v2 = report.value(name, "route", "R2"), report.value(name, "vehicle", "V2")
+        assert (v2.scope, v2.key) == ("vehicle", "V2")
+        assert (v2.value, v2.numerator, v2.denominator) == (r2.value, r2.numerator,
+                                                            r2.denominator)  # fmt: skip
+    v1 = report.value("on_time_delivery_pct", "vehicle", "V1")
+    assert (v1.numerator, v1.denominator) == (2, 3)
+    assert report.value("on_time_delivery_pct", "route", "R1").denominator == 2
+    assert report.value("late_stops", "driver", "D2").value == 1
+    assert [s.order_id for s in rows_behind(report, "late_stops", "vehicle", "V2")] == ["D"]
