@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from datetime import timedelta
 
@@ -118,7 +117,8 @@ def test_replan_churn_penalty_reduces_moves(day, planned):
 
 
 def test_insert_returns_a_feasible_cheap_insertion(day, planned):
-    """An urgent order is inserted feasibly into the running day, quickly."""
+    """An urgent order is inserted feasibly into the running day, moving nothing else
+    (its speed is measured by ``python -m bench.engine``, not by a timed test)."""
     snap = _running(day, planned)
     order = Order(
         "URGENT",
@@ -128,12 +128,9 @@ def test_insert_returns_a_feasible_cheap_insertion(day, planned):
         (TimeWindow(at(9), at(16)),),
         timedelta(minutes=5),
     )
-    t = time.perf_counter()
     prop = insert(snap, order, TRAVEL)
-    elapsed = time.perf_counter() - t
     assert prop.plan.route_of("URGENT") is not None and not prop.unassigned
     assert prop.feasible and prop.lateness_after_s == 0.0
-    assert elapsed < 0.5
     moved = [c for c in prop.moved if c.order_id != "URGENT"]
     assert moved == []  # a plain insertion moves nothing else
 
