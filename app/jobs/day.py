@@ -353,15 +353,15 @@ class DayJobs(QObject):
         self._submit(JobKind.GEOMETRY, job)
 
     def build_eta_travel(self) -> None:
-        """Street travel times between the day's points for live ETAs, built off-thread."""
-        index = self.state.index
-        if index is None:
+        """Street travel times between the day's points for live ETAs, built off-thread.
+        Not before the day has a plan (there are no ETAs without one): the plan's arrival
+        builds them, a big day from each route's legs instead of a matrix over all its
+        points (a new 2,000-van day would otherwise build a 4,001 x 4,001 one first)."""
+        index, plan = self.state.index, self.state.plan
+        if index is None or plan is None:
             return
         points = [index.depot.location, *(o.location for o in index.orders.values())]
-        plan = self.state.plan
-        groups = (  # a big day keeps each route's legs, not a matrix over all its points
-            route_point_groups(index.depot.location, plan, index.orders) if plan else None
-        )
+        groups = route_point_groups(index.depot.location, plan, index.orders)
         learned = self.learned
 
         def job(cancel_event, report) -> EtaTravel:

@@ -167,6 +167,37 @@ def test_a_recorded_days_replayed_etas_from_route_legs_equal_the_whole_matrix(
         assert abs((a.eta - b.eta).total_seconds()) < 1e-6, (a, b)
 
 
+def test_live_eta_travel_waits_for_the_plan_and_keeps_route_legs(day_and_plan, monkeypatch):
+    """The live ETAs' travel times are not built while the day has no plan (a new big day
+    would first build one matrix over all its points); with the plan, a big day keeps its
+    routes' legs, each with the seconds the whole matrix gives."""
+    from types import SimpleNamespace
+
+    import app.telemetry.session as session
+    from app.day.state import DayIndex
+    from app.jobs.day import DayJobs
+
+    day, plan = day_and_plan
+    submitted: list = []
+    jobs = SimpleNamespace(state=SimpleNamespace(index=DayIndex.build(day, "SIM"), plan=None),
+                           learned=None, travel_model=lambda: TRAVEL,
+                           _submit=lambda kind, job: submitted.append(job))  # fmt: skip
+    DayJobs.build_eta_travel(jobs)
+    assert submitted == []
+    jobs.state.plan = plan
+    monkeypatch.setattr(session, "MATRIX_MAX_POINTS", 0)  # every day counts as big
+    DayJobs.build_eta_travel(jobs)
+    travel = submitted[0](None, None).travel
+    assert type(travel).__name__ == "LegTravelTimes"
+    route = plan.routes[0]
+    orders = {o.id: o for o in day.orders}
+    points = [day.depots[0].location, *(orders[o].location for o in route.order_ids)]
+    whole = TRAVEL.matrices(points).duration_s
+    for i, a in enumerate(points):
+        for j, b in enumerate(points):
+            assert travel.seconds(a, b) == pytest.approx(float(whole[i, j]), rel=1e-9)
+
+
 def test_replay_jumps_from_keyframes_show_the_same_stops_as_from_the_start(recorded, monkeypatch):
     """Any moment of a recorded day shows each stop as replaying every event from the
     start would, whether it is reached from a keyframe or not, forwards or backwards."""
