@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.exceptions.board import ExceptionBoard
 from app.store import Store
+from app.store.changelog import ChangeCursor, last_change_id
 from app.store.repository_exceptions import ENTITY, handled_states
 from app.sync.follower import ChangeEvent, ChangeFollower
 from engine.rules import condition_key
@@ -49,7 +50,11 @@ class OthersOnTheBoard(QObject):
     ) -> None:  # fmt: skip
         super().__init__(parent)
         self.board, self.store, self.workstation = board, store, workstation
-        self._follower = ChangeFollower(store, self._on_changes, poll_s=poll_s)
+        cursor = None
+        if store.dialect == "sqlite":  # from the newest row: the log before is not read at all
+            with store.read_session() as session:
+                cursor = ChangeCursor(last_id=last_change_id(session))
+        self._follower = ChangeFollower(store, self._on_changes, cursor=cursor, poll_s=poll_s)
         self._sig_handled.connect(self.apply)
         self._started = False
 

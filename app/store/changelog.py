@@ -48,10 +48,12 @@ def log_change(
     return row
 
 
-def last_change_id(session: Session, entity: str) -> int:
-    """The id of the newest change-log row about ``entity`` (0: none yet)."""
-    last = session.scalar(select(func.max(ChangeLogRow.id)).where(ChangeLogRow.entity == entity))
-    return int(last or 0)
+def last_change_id(session: Session, entity: str | None = None) -> int:
+    """The id of the newest change-log row about ``entity`` (any: None; 0: none yet)."""
+    query = select(func.max(ChangeLogRow.id))
+    if entity is not None:
+        query = query.where(ChangeLogRow.entity == entity)
+    return int(session.scalar(query) or 0)
 
 
 @dataclass(frozen=True)
