@@ -145,7 +145,7 @@ def test_an_acknowledgement_made_offline_reaches_the_shared_database(
         assert s.scalar(select(OutboxRow).where(OutboxRow.idempotency_key != "")) is not None
 
 
-def test_an_acknowledgement_on_one_desk_shows_on_the_other_desks_board(qtbot, tmp_path: Path):
+def test_an_acknowledgement_on_one_desk_shows_on_the_other_desks_board(qtbot, store_url: str):
     """Two desks on one database each run the rules, so each has the late stop on its board
     under an id of its own. A person acknowledges it on desk A, then resolves it: desk B's
     board shows it acknowledged by that person, then resolved, without a restart; B's other
@@ -153,8 +153,8 @@ def test_an_acknowledgement_on_one_desk_shows_on_the_other_desks_board(qtbot, tm
     from app.exceptions.board import ExceptionBoard
     from app.exceptions.follow import OthersOnTheBoard
 
-    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
-    a_store, b_store = open_store(url, workstation="desk-a"), open_store(url, workstation="desk-b")
+    a_store = open_store(store_url, workstation="desk-a")  # one SQLite file, or PostgreSQL
+    b_store = open_store(store_url, workstation="desk-b")
     on_a = ExceptionTracker().update([late("O1", 12)], T0).opened[0]
     on_b = ExceptionTracker().update([late("O1", 12), late("O2", 9)], T0 + timedelta(seconds=3))
     with a_store.session() as s:
