@@ -26,6 +26,10 @@ EDITING_COLUMN = EDITING
 _NUMBERS = (STOPS, LOCKED, LOAD_KG, LOAD_M3)
 
 
+#: Changed rows are signalled run by run up to this many runs, else as one span.
+MAX_RUNS = 16
+
+
 class RoutesTableModel(RowsTableModel):
     """Adapter over DayState.routes; the list itself lives in DayState."""
 
@@ -126,9 +130,23 @@ class RoutesTableModel(RowsTableModel):
         # re-measure every row, which at fleet scale stalls the window).
         self._routes = new
         rows = [row for row, route in enumerate(new) if route.id in changes.routes]
-        if rows:  # one signal from the first changed row to the last (a replay jump moves
-            # most routes at once; a signal per row costs the views a re-sort each)
-            self.dataChanged.emit(self.index(rows[0], 0), self.index(rows[-1], len(COLUMNS) - 1))
+        if not rows:
+            return
+        # A few changed rows (stop results: a route or two a second): a signal per run of
+        # rows, so a sorted view re-reads those rows only, not every row between the first
+        # and the last (the whole fleet when they are far apart). Many (a replay jump moves
+        # most routes at once): one signal from the first to the last, as a signal per row
+        # would cost the views a re-sort each.
+        runs = [[rows[0], rows[0]]]
+        for row in rows[1:]:
+            if row == runs[-1][1] + 1:
+                runs[-1][1] = row
+            else:
+                runs.append([row, row])
+        if len(runs) > MAX_RUNS:
+            runs = [[rows[0], rows[-1]]]
+        for first, last in runs:
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
 
     def _reload(self) -> None:
         self.beginResetModel()

@@ -60,3 +60,33 @@ def test_selecting_from_outside_does_not_echo(qtbot, pane):
     )
     table.setCurrentIndex(other)
     assert heard == [other.data(RoutesTableModel.RouteIdRole)]
+
+
+def test_stop_results_on_two_routes_update_those_rows_in_the_sorted_table(qtbot, pane):
+    """Live stop results change two routes far apart: the table, sorted by status, shows
+    both routes' new status in order, and only those two rows were re-read (at 2,000
+    routes, every row between them was re-read and re-sorted once a second)."""
+    from app.day.routes_model import STATUS
+    from app.day.state import ChangeSource, DayChanges
+    from engine.model import RouteStatus
+
+    view, model = pane
+    state = model._state
+    view._table.sortByColumn(STATUS, Qt.SortOrder.AscendingOrder)
+    signalled: list[tuple[int, int]] = []
+    model.dataChanged.connect(lambda a, b, *_: signalled.append((a.row(), b.row())))
+    plan = state.plan
+    first, middle, last = plan.routes
+    routes = (replace(first, status=RouteStatus.ACTIVE), middle,
+              replace(last, status=RouteStatus.ACTIVE))  # fmt: skip
+    state.set_plan(replace(plan, routes=routes),
+                   DayChanges(routes=frozenset({first.id, last.id}), source=ChangeSource.TELEMETRY))  # fmt: skip
+    assert signalled == [(0, 0), (2, 2)]
+    shown = view._table.model()
+    by_route = {
+        shown.index(r, 0).data(RoutesTableModel.RouteIdRole): shown.index(r, STATUS).data()
+        for r in range(shown.rowCount())
+    }
+    assert by_route[first.id] == by_route[last.id] == RouteStatus.ACTIVE.value
+    statuses = [shown.index(r, STATUS).data() for r in range(shown.rowCount())]
+    assert statuses == sorted(statuses)
