@@ -12,6 +12,7 @@ written anywhere.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import replace
@@ -181,6 +182,7 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(float(ts), UTC)
 
 
+@functools.cache  # a handful of names, thousands of exceptions per jump
 def _type(name: str):
     from app.exceptions.kinds import DeskExceptionType
     from engine.rules import ExceptionType
