@@ -92,9 +92,45 @@ def measure(vehicles: int, repeat: int, kpis: bool) -> list[tuple[str, float, fl
         lambda: timeline.update_etas(etas, p90, late), repeat)))  # fmt: skip
     out.append(("map: an evaluation's ETAs", *_cpu_ms(
         lambda: map_pane.update_etas(etas, late), repeat)))  # fmt: skip
+    out.append(("routes table: stop results merged", *_routes_table(app, day, plan, repeat)))
     if kpis:
         out += _kpi_pane(app, day, plan, start, repeat)
     return out
+
+
+def _routes_table(app, day, plan, repeat: int) -> tuple[float, float]:
+    """The routes pane (sorted as the window opens it) when stop results change two routes
+    far apart."""
+    from app.day.routes_model import RoutesTableModel
+    from app.day.state import ChangeSource, DayChanges, DayState
+    from engine.model import StopStatus
+    from widgets.routes_pane import RoutesPane
+
+    state = DayState()
+    state.set_day(day, day.depots[0].id, plan)
+    pane = RoutesPane(RoutesTableModel(state))
+    pane.resize(500, 800)
+    pane.show()
+    app.processEvents()
+    n, current, count = len(plan.routes), [plan], [0]
+
+    def merge() -> None:
+        count[0] += 1
+        routes, changed = list(current[0].routes), set()
+        for i in ((7 + 13 * count[0]) % n, (n - 100 - 17 * count[0]) % n):
+            route = routes[i]
+            first = route.stops[0]
+            served = (
+                StopStatus.ARRIVED if first.status is StopStatus.PLANNED else StopStatus.PLANNED
+            )
+            routes[i] = replace(route, stops=(replace(first, status=served), *route.stops[1:]))
+            changed.add(route.id)
+        current[0] = replace(current[0], routes=tuple(routes))
+        state.set_plan(current[0], DayChanges(routes=frozenset(changed),
+                                              source=ChangeSource.TELEMETRY))  # fmt: skip
+        app.processEvents()
+
+    return _cpu_ms(merge, repeat)
 
 
 def _kpi_pane(app, day, plan, start, repeat: int) -> list[tuple[str, float, float]]:
