@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QVBoxLayout, QWidget
 
@@ -198,10 +198,17 @@ class KpiDesk(QObject):
         self.window.status.show_error(f"{what}: {message}")
 
     # -- the day report -----------------------------------------------------------------------
-    def export_dialog(self) -> None:
+    def suggested_report_path(self) -> Path:
+        """Where Export day report offers to write: the user's documents folder (else home),
+        never the folder the program happened to start in."""
         day = self.result.day if self.result is not None else self.context.day
-        suggested = f"day-report-{day or 'today'}.pdf"
-        path, _ = QFileDialog.getSaveFileName(self.window, "Export day report", suggested,
+        folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        base = Path(folder) if folder and Path(folder).is_dir() else Path.home()
+        return base / f"day-report-{day or 'today'}.pdf"
+
+    def export_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export day report",
+                                              str(self.suggested_report_path()),
                                               "PDF (*.pdf)")  # fmt: skip
         if path:
             self.export(path)

@@ -348,3 +348,15 @@ def test_the_kpis_are_computed_when_their_tab_comes_to_the_front(qtbot, planned_
     window._docks["kpis"].raise_()
     qtbot.waitUntil(lambda: desk.result is not None, timeout=120_000)
     assert desk.pane.isVisible() and desk.pane.heading.text().startswith("KPIs of")
+
+
+def test_export_day_report_offers_the_documents_folder_not_the_start_folder(
+    qtbot, planned_window, tmp_path, monkeypatch
+):
+    """File > Export day report suggests day-report-<day>.pdf in the user's documents folder
+    (or home), not in whatever folder the program was started from."""
+    monkeypatch.chdir(tmp_path)
+    path = planned_window.kpi_desk.suggested_report_path()
+    assert path.is_absolute() and path.parent != tmp_path
+    assert path.parent.is_dir()
+    assert path.name == f"day-report-{planned_window.context.day}.pdf"
