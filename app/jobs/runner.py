@@ -69,14 +69,24 @@ class _Runnable(QRunnable):
 
     def run(self) -> None:  # runs on a pool thread
         try:
-            result = self._fn(
-                self._handle.cancel_event, lambda p: self._relay.sig_progress.emit(self._handle, p)
-            )
+            result = self._fn(self._handle.cancel_event, self._progress)
         except Exception as exc:  # every worker reports its errors to one place
             log.error("job %s failed:\n%s", self._handle.kind, traceback.format_exc())
-            self._relay.sig_failed.emit(self._handle, f"{type(exc).__name__}: {exc}")
+            self._emit(self._relay.sig_failed, f"{type(exc).__name__}: {exc}")
         else:
-            self._relay.sig_done.emit(self._handle, result)
+            self._emit(self._relay.sig_done, result)
+
+    def _progress(self, payload: Any) -> None:
+        self._emit(self._relay.sig_progress, payload)
+
+    def _emit(self, signal: Any, payload: Any) -> None:
+        """Hand ``payload`` to the main thread; if the window (and with it the relay) was
+        closed meanwhile, there is nobody to tell: say so in the log, never raise out of
+        the pool thread (Qt would only print that it caught an exception)."""
+        try:
+            signal.emit(self._handle, payload)
+        except RuntimeError as exc:  # the relay was deleted: the desk is shutting down
+            log.info("job %s finished after its desk closed: %s", self._handle.kind, exc)
 
 
 class JobRunner(QObject):

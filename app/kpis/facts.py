@@ -398,8 +398,8 @@ def _planned_km(
     def matrix(pts: Sequence[Location]) -> Any:
         try:
             return travel.matrices(pts).distance_m
-        except Exception:  # a point off the street network: straight lines x 1.3
-            log.warning("planned distances on straight lines", exc_info=True)
+        except Exception as exc:  # a point off the street network: straight lines x 1.3
+            log.warning("planned distances on straight lines: %s", exc)
             return HaversineTravelModel().matrices(pts).distance_m
 
     index = {o.id: i + 1 for i, o in enumerate(day.orders)}

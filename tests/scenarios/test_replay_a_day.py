@@ -34,13 +34,18 @@ def recorded_day(tmp_path_factory):
     return path
 
 
-def test_a_recorded_day_replays_read_only_and_scrubs(qtbot, tmp_path, recorded_day):
+def _replay_window(qtbot, tmp_path, recorded_day):
+    """The real window on a scratch store with the recorded day opened read-only."""
     settings = replace(Settings.from_env(), simulate=False, demo=False, mqtt_url="",
                        database_url=f"sqlite:///{tmp_path}/scratch.sqlite3")  # fmt: skip
     window = MainWindow(AppContext(settings, headless=True))
     qtbot.addWidget(window)
     window.show()
-    player = open_replay(window, recorded_day)
+    return window, open_replay(window, recorded_day)
+
+
+def test_a_recorded_day_replays_read_only_and_scrubs(qtbot, tmp_path, recorded_day):
+    window, player = _replay_window(qtbot, tmp_path, recorded_day)
     replay, context, bar = player.replay, window.context, window.replay_bar
     assert "Replay" in window.windowTitle() and not window.plan_action.isEnabled()
     assert not window.exceptions_pane.button("ack").isEnabled()
@@ -86,12 +91,7 @@ def test_a_jump_shows_the_exceptions_open_at_that_minute(qtbot, tmp_path, record
     resolved in the hour before are on the board, older ones are not."""
     from app.recorder.player import RECENT_RESOLVED_S
 
-    settings = replace(Settings.from_env(), simulate=False, demo=False, mqtt_url="",
-                       database_url=f"sqlite:///{tmp_path}/scratch.sqlite3")  # fmt: skip
-    window = MainWindow(AppContext(settings, headless=True))
-    qtbot.addWidget(window)
-    window.show()
-    player = open_replay(window, recorded_day)
+    window, player = _replay_window(qtbot, tmp_path, recorded_day)
     replay, pane, model = player.replay, window.exceptions_pane, window.exceptions_model
     recorded = replay.exceptions
     assert any(e["resolved_at"] for e in recorded)  # the day has both kinds to tell apart
