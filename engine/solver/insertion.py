@@ -277,8 +277,9 @@ def rank_targets(
     slack: SlackOf | None = None,
 ) -> list[Suggestion]:
     """For each other vehicle, its best position for ``node`` (the cheapest feasible one,
-    else the least late); feasible targets first, then by cost change. ``evaluation``,
-    ``slack``: as for ``best_insertion``."""
+    else the least late); feasible targets first, then those with room for it (late only,
+    e.g. a window already missed, beats overloading a vehicle), then by cost change.
+    ``evaluation``, ``slack``: as for ``best_insertion``."""
     evaluation = evaluation or partial(evaluate, problem)
     current = next((k for k, r in enumerate(routes) if node in r), None)
     saving = 0.0
@@ -287,14 +288,15 @@ def rank_targets(
         rest = [n for n in routes[current] if n != node]
         after = evaluate(problem, current, rest)
         saving = _cost(problem, current, before, False) - _cost(problem, current, after, not rest)
-    out = []
+    ranked: list[tuple[bool, bool, float, Suggestion]] = []
     for k in range(problem.num_vehicles):
         if k == current or not problem.allowed(node, k):
             continue
         infeasible, _, delta, pos, ev = _best_on(problem, routes[k], node, k, evaluation, slack)
-        feasible = not infeasible and _fits(problem, k, routes[k], node)
-        out.append(
-            Suggestion(names[k], pos, delta - saving, feasible, ev.total_lateness, ev.shift_overrun)
-        )
-    out.sort(key=lambda s: (not s.feasible, s.cost_delta))
-    return out
+        fits = _fits(problem, k, routes[k], node)
+        feasible = not infeasible and fits
+        found = Suggestion(names[k], pos, delta - saving, feasible, ev.total_lateness,
+                           ev.shift_overrun)  # fmt: skip
+        ranked.append((not feasible, not fits, found.cost_delta, found))
+    ranked.sort(key=lambda t: t[:3])
+    return [t[3] for t in ranked]

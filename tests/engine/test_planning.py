@@ -169,3 +169,25 @@ def test_evaluate_route_on_domain_route(day, planned):
     assert report.etas == tuple(s.planned_arrival for s in route.stops)
     late = ctx.evaluate_route(route.vehicle_id, route.order_ids[::-1])
     assert late.etas != report.etas and late.distance_m > 0
+
+
+def test_when_no_route_is_on_time_one_with_room_comes_before_an_overload(day, planned):
+    """A heavy stop whose window has already passed is late on every route: the suggestion
+    is a vehicle with room for it, not a cheaper one it would overload (Reassign… takes the
+    first suggestion)."""
+    heavy = planned.routes[0].stops[0].order_id
+    orders = tuple(
+        replace(o, demand={**o.demand, "kg": 500.0}, windows=(TimeWindow(at(6), at(6)),))
+        if o.id == heavy else o
+        for o in day.orders
+    )  # fmt: skip
+    load = {
+        r.vehicle_id: sum(o.demand["kg"] for o in day.orders if o.id in set(r.order_ids))
+        for r in planned.routes
+    }
+    ranked = suggest(Snapshot(replace(day, orders=orders), planned), heavy, TRAVEL)
+    assert ranked and not any(s.feasible for s in ranked)
+    roomy = [s.vehicle_id for s in ranked if load.get(s.vehicle_id, 0.0) + 500.0 <= 800.0]
+    assert roomy and ranked[0].vehicle_id == roomy[0], [
+        (s.vehicle_id, s.cost_delta) for s in ranked
+    ]
