@@ -12,6 +12,7 @@ the decoder and the rules, is handed in (``app.day.clock.DayClock``).
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -100,6 +101,8 @@ class TelemetryService(QObject):
         #: what it returns goes out with the result on ``sig_results``.
         self.prepare: Callable[[MonitorResult], object] | None = None
         self._evaluating = threading.Event()
+        self._passes: queue.SimpleQueue = queue.SimpleQueue()  # to the evaluation thread
+        self._worker: threading.Thread | None = None
         #: Evaluation passes so far and the CPU time their thread spent in them (with the
         #: hooks): it competes with the main thread for the interpreter lock.
         self.eval_passes = 0
@@ -146,6 +149,9 @@ class TelemetryService(QObject):
     def stop(self) -> None:
         """Stop everything in reverse order; pending telemetry is written first."""
         self._eval_timer.stop()
+        if self._worker is not None:  # the evaluation thread ends after its pass
+            self._passes.put(None)
+            self._worker = None
         self.feed.stop()
         self.feed.drain()
         if self.client is not None:
@@ -251,8 +257,18 @@ class TelemetryService(QObject):
             return
         self._evaluating.set()
         snapshot, now = self.feed.state.snapshot(), self._now()
+        if self._worker is None:
+            # One thread for every pass: starting a thread waits until it runs, which on a
+            # busy machine held the main thread for hundreds of milliseconds each second.
+            self._worker = threading.Thread(target=self._work, name="live-monitor", daemon=True)
+            self._worker.start()
+        self._passes.put((monitor, snapshot, now))
+        QTimer.singleShot(50, self._deliver_results)
 
-        def work() -> None:
+    def _work(self) -> None:
+        """The evaluation thread: one pass per (monitor, snapshot, now) put; None ends it."""
+        while (job := self._passes.get()) is not None:
+            monitor, snapshot, now = job
             cpu = time.thread_time()
             try:
                 result = monitor.evaluate(snapshot, now)
@@ -266,9 +282,6 @@ class TelemetryService(QObject):
                 self.eval_passes += 1
                 self.eval_cpu_s += time.thread_time() - cpu
                 self._evaluating.clear()
-
-        threading.Thread(target=work, name="live-monitor", daemon=True).start()
-        QTimer.singleShot(50, self._deliver_results)
 
     def _prepared(self, result: MonitorResult) -> object:
         """What ``prepare`` makes of ``result`` (None when there is none or it failed: the
