@@ -192,6 +192,9 @@ class DayJobs(QObject):
         #: The depot's learned service times and travel factors (``app.kpis.learn``), used
         #: by plans, re-plans and live ETAs once learned (``main.py kpis learn``).
         self.learned: Any = None
+        #: A recorded day is shown (replay): its stops, positions and exceptions come
+        #: from the recording, so no live ETA travel is built for it.
+        self.recorded = False
         runner.sig_job_done.connect(self._on_runner_job_done)
         runner.sig_job_progress.connect(self._on_runner_job_progress)
 
@@ -356,10 +359,11 @@ class DayJobs(QObject):
         """Street travel times between the day's points for live ETAs, built off-thread.
         Not before the day has a plan (there are no ETAs without one): the plan's arrival
         builds them, a big day from each route's legs instead of a matrix over all its
-        points (a new 2,000-van day would otherwise build a 4,001 x 4,001 one first)."""
+        points (a new 2,000-van day would otherwise build a 4,001 x 4,001 one first).
+        Never for a recorded day (replay): its points may lie off the depot's streets."""
         index, plan = self.state.index, self.state.plan
-        if index is None or plan is None:
-            return
+        if index is None or plan is None or self.recorded:
+            return  # a recorded day is shown as it was recorded: no live ETAs
         points = [index.depot.location, *(o.location for o in index.orders.values())]
         groups = route_point_groups(index.depot.location, plan, index.orders)
         learned = self.learned

@@ -58,6 +58,7 @@ class ReplayPlayer(QObject):
         self._timer.timeout.connect(self._tick)
         self._wall = time.monotonic()
         depot = replay.day.depot(replay.depot_id)
+        context.day_jobs.recorded = True  # no live ETA travel for a recorded day
         self.context.clock.simulate(self.t, 0.0)  # frozen: the moment shown
         self.context.state.set_day(replay.day, depot.id, replay.versions[0][3], ChangeSource.START)
         self._show_rules()

@@ -44,6 +44,36 @@ def _replay_window(qtbot, tmp_path, recorded_day):
     return window, open_replay(window, recorded_day)
 
 
+def test_a_recorded_day_starts_no_live_eta_travel_job(qtbot, tmp_path, recorded_day,
+                                                       monkeypatch):  # fmt: skip
+    """A replay shows recorded data: opening it and jumping around submits no live ETA
+    travel job (on a synthetic day its points lie off the streets and the job failed)."""
+    from app.jobs.runner import JobKind
+
+    settings = replace(Settings.from_env(), simulate=False, demo=False, mqtt_url="",
+                       database_url=f"sqlite:///{tmp_path}/scratch.sqlite3")  # fmt: skip
+    context = AppContext(settings, headless=True)
+    submitted: list = []
+    runner = context.day_jobs.runner
+    submit = runner.submit
+    monkeypatch.setattr(runner, "submit",
+                        lambda kind, job, *a, **k: (submitted.append(kind),
+                                                    submit(kind, job, *a, **k))[1])  # fmt: skip
+    window = MainWindow(context)
+    qtbot.addWidget(window)
+    window.show()
+    player = open_replay(window, recorded_day)
+    replay = player.replay
+    for frac in (0.5, 0.1, 0.9):
+        player.seek(replay.start + frac * (replay.end - replay.start))
+    context.day_jobs.build_eta_travel()  # as the KPI desk asks after learning factors
+    qtbot.wait(200)
+    assert submitted  # the replay did run its other jobs (the spy sees them)
+    assert JobKind.ETA_TRAVEL not in submitted
+    qtbot.waitUntil(lambda: not runner.is_running(JobKind.KPIS), timeout=60_000)
+    window.close()
+
+
 def test_a_recorded_day_replays_read_only_and_scrubs(qtbot, tmp_path, recorded_day):
     window, player = _replay_window(qtbot, tmp_path, recorded_day)
     replay, context, bar = player.replay, window.context, window.replay_bar
