@@ -131,7 +131,7 @@ class ReplayPlayer(QObject):
             self._merge_plan, self._merged_routes = moment.plan, {}
         stops, known, routes = moment.stops, self._merged_routes, []
         for route in moment.plan.routes:
-            states = tuple(stops.get(s.order_id) for s in route.stops)
+            states = tuple(map(stops.get, route.order_ids))
             cached = known.get(route.id)
             if cached is None or cached[0] != states:
                 cached = known[route.id] = (states, merge_route_stop_states(route, stops))  # type: ignore[arg-type]  # StopAt reads like StopState
