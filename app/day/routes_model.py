@@ -128,8 +128,14 @@ class RoutesTableModel(RowsTableModel):
             return
         # Same routes, new contents: repaint just those rows (a reset would make every view
         # re-measure every row, which at fleet scale stalls the window).
-        self._routes = new
-        rows = [row for row, route in enumerate(new) if route.id in changes.routes]
+        old, self._routes = self._routes, new
+        rows, columns = [], set()
+        for row, route in enumerate(new):
+            if route.id in changes.routes:
+                moved = _changed_columns(old[row], route)
+                if moved:  # stop results alone (a replay jump: most routes) show in no cell
+                    rows.append(row)
+                    columns |= moved
         if not rows:
             return
         # A few changed rows (stop results: a route or two a second): a signal per run of
@@ -145,10 +151,41 @@ class RoutesTableModel(RowsTableModel):
                 runs.append([row, row])
         if len(runs) > MAX_RUNS:
             runs = [[rows[0], rows[-1]]]
+        # Only the columns whose values moved: a sorted view re-sorts when its sort
+        # column is among those signalled, not when a route's other cells changed.
+        spans = _spans(sorted(columns))
         for first, last in runs:
-            self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
+            for left, right in spans:
+                self.dataChanged.emit(self.index(first, left), self.index(last, right))
 
     def _reload(self) -> None:
         self.beginResetModel()
         self._routes = tuple(r for r in self._state.routes)
         self.endResetModel()
+
+
+def _cell_inputs(route: Route) -> tuple:
+    """What each column's cell of a route reads (by column; "Editing" reads no route)."""
+    return (
+        route.vehicle_id, len(route.stops), tuple(s.locked for s in route.stops),
+        route.status, None, route.start, route.end, route.order_ids, route.order_ids, route.id,
+    )  # fmt: skip
+
+
+def _changed_columns(old: Route, new: Route) -> set[int]:
+    """The columns whose cells differ between two versions of a route."""
+    if old is new:
+        return set()
+    return {c for c, (a, b) in enumerate(zip(_cell_inputs(old), _cell_inputs(new), strict=True))
+            if a != b}  # fmt: skip
+
+
+def _spans(columns: list[int]) -> list[tuple[int, int]]:
+    """Sorted column numbers as runs of neighbours: [1, 2, 5] -> [(1, 2), (5, 5)]."""
+    spans: list[tuple[int, int]] = []
+    for c in columns:
+        if spans and spans[-1][1] == c - 1:
+            spans[-1] = (spans[-1][0], c)
+        else:
+            spans.append((c, c))
+    return spans

@@ -90,3 +90,37 @@ def test_stop_results_on_two_routes_update_those_rows_in_the_sorted_table(qtbot,
     assert by_route[first.id] == by_route[last.id] == RouteStatus.ACTIVE.value
     statuses = [shown.index(r, STATUS).data() for r in range(shown.rowCount())]
     assert statuses == sorted(statuses)
+
+
+def test_stop_results_alone_leave_the_sorted_table_as_it_is(qtbot, pane):
+    """Stops delivered on every route (a replay jump at 2,000 routes) change no cell of the
+    routes table: nothing is signalled, so the sorted view does not re-sort; a route whose
+    status moves signals its Status cell only."""
+    from app.day.routes_model import STATUS
+    from app.day.state import ChangeSource, DayChanges
+    from engine.model import RouteStatus, StopStatus
+
+    view, model = pane
+    state = model._state
+    view._table.sortByColumn(STATUS, Qt.SortOrder.AscendingOrder)
+    signalled: list[tuple[int, int, int, int]] = []
+    model.dataChanged.connect(
+        lambda a, b, *_: signalled.append((a.row(), a.column(), b.row(), b.column()))
+    )
+    plan = state.plan
+    delivered = tuple(
+        replace(r, stops=tuple(replace(s, status=StopStatus.DELIVERED) for s in r.stops))
+        for r in plan.routes
+    )
+    every = frozenset(r.id for r in plan.routes)
+    state.set_plan(replace(plan, routes=delivered),
+                   DayChanges(routes=every, source=ChangeSource.TELEMETRY))  # fmt: skip
+    assert signalled == []
+    assert all(s.status is StopStatus.DELIVERED for r in model.rows() for s in r.stops)
+    first = replace(delivered[0], status=RouteStatus.ACTIVE)
+    state.set_plan(replace(plan, routes=(first, *delivered[1:])),
+                   DayChanges(routes=every, source=ChangeSource.TELEMETRY))  # fmt: skip
+    assert signalled == [(0, STATUS, 0, STATUS)]
+    shown = view._table.model()
+    statuses = [shown.index(r, STATUS).data() for r in range(shown.rowCount())]
+    assert statuses == sorted(statuses) and RouteStatus.ACTIVE.value in statuses
