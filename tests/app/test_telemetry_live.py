@@ -59,6 +59,26 @@ def test_backfill_extends_the_trail_but_never_moves_the_marker_back():
     assert [f.seq for f in trail] == list(range(90, 101))
 
 
+def test_a_long_day_keeps_only_the_last_fixes_of_each_trail_in_memory():
+    """An hour of fixes each second: the in-memory trail holds only the newest
+    TRAIL_POINTS, in time order (the whole track is the stored breadcrumbs), so memory
+    stays flat over a live day; the marker is on the newest fix."""
+    from app.telemetry.state import TRAIL_POINTS
+
+    ingest = Ingest(Decoder(DeviceMap()))
+    state = LiveState()
+    now = time.time() - 4000
+    for seq in range(1, 3601):
+        ingest.on_message(topic("V1"), native_fix("V1", seq, ts=now + seq, lat=40.75))
+        if seq % 500 == 0:
+            state.apply(ingest.drain())
+    state.apply(ingest.drain())
+    trail = state.trails["V1"]
+    assert len(trail) == TRAIL_POINTS <= 120
+    assert [f.seq for f in trail] == list(range(3601 - TRAIL_POINTS, 3601))
+    assert state.positions["V1"].seq == 3600
+
+
 def test_a_full_queue_makes_the_network_thread_wait_not_drop():
     """With a tiny queue, 300 messages still all arrive once the consumer drains."""
     ingest = Ingest(Decoder(DeviceMap()), maxsize=10)
