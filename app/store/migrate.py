@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,10 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x44_49_53_50  # an arbitrary constant: "DISP"
+# Alembic runs migrations through module-level proxies (``alembic.op``, ``alembic.context``):
+# two threads of one process migrating two databases at once (a window opening its store
+# while a background job opens another) would clash, so one migrates at a time.
+_MIGRATING = threading.Lock()
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -61,6 +66,11 @@ def upgrade(engine: Engine) -> str:
     head = _up_to_date(engine)
     if head is not None:
         return head
+    with _MIGRATING:
+        return _upgrade(engine)
+
+
+def _upgrade(engine: Engine) -> str:
     from alembic import command
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory

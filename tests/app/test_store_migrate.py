@@ -148,3 +148,33 @@ def test_an_up_to_date_database_opens_without_alembic(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True, cwd=ROOT)  # fmt: skip
     assert out.stdout.split() == ["False"]
+
+
+def test_two_threads_migrate_two_databases_at_once(tmp_path):
+    """A window opening its store while a background job opens another: both databases
+    reach the newest schema (Alembic's module-level proxies are shared by the threads)."""
+    import threading
+
+    from sqlalchemy import create_engine
+
+    from app.store.migrate import head_revision, upgrade
+
+    engines = [create_engine(f"sqlite:///{tmp_path / f'desk{i}.sqlite3'}") for i in range(4)]
+    results: dict[int, str] = {}
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            results[i] = upgrade(engines[i])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert results == {i: head_revision() for i in range(4)}
+    for e in engines:
+        e.dispose()
