@@ -180,7 +180,7 @@ def test_live_eta_travel_waits_for_the_plan_and_keeps_route_legs(day_and_plan, m
     day, plan = day_and_plan
     submitted: list = []
     jobs = SimpleNamespace(state=SimpleNamespace(index=DayIndex.build(day, "SIM"), plan=None),
-                           learned=None, travel_model=lambda: TRAVEL,
+                           learned=None, recorded=False, travel_model=lambda: TRAVEL,
                            _submit=lambda kind, job: submitted.append(job))  # fmt: skip
     DayJobs.build_eta_travel(jobs)
     assert submitted == []
