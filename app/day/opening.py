@@ -54,7 +54,7 @@ def open_depot_day(
     # The configured depot; else the demo's main depot when it is there; else the first.
     fallback = next((d for d in depots if is_demo_depot(settings, d.id)), depots[0])
     depot = next((d for d in depots if d.id == settings.depot_id), fallback)
-    today = datetime.now(ZoneInfo(depot.timezone)).date()
+    today = depot_today(depot.timezone)
     with source.session() as session:
         if may_seed:
             serialize(session, "dispatch:seed-demo")
@@ -64,6 +64,12 @@ def open_depot_day(
             seeded = _seed_demo(session, settings.demo_seed, actor)
             day = repository.load_day(session, depot.id, today)
     return OpenedDay(depot, day, seeded)
+
+
+def depot_today(timezone: str) -> date:
+    """Today on a depot's clock: the day a desk opens (a desk started after the depot's
+    midnight opens the new day)."""
+    return datetime.now(ZoneInfo(timezone)).date()
 
 
 def load_day(store: Store, depot_id: str, day: date) -> DayInput:
@@ -98,7 +104,7 @@ def likely_depot(store: Store, settings: Settings) -> str:
     with store.read_session() as session:
         depots = repository.list_depots(session)
         depots.sort(key=lambda d: not is_demo_depot(settings, d.id))  # stable: then by id
-        todays = {d.id: datetime.now(ZoneInfo(d.timezone)).date() for d in depots}
+        todays = {d.id: depot_today(d.timezone) for d in depots}
         for d in depots:
             if route_versions(session, d.id, todays[d.id]):
                 return d.id

@@ -36,8 +36,21 @@ def open_window(qtbot, role: str, user: str, **overrides) -> MainWindow:
 @pytest.fixture
 def desk(qtbot, tmp_path, monkeypatch) -> Iterator[Callable[..., MainWindow]]:
     """Opens windows on one fresh data folder (``desk("dispatcher", "dana")``); closes
-    them at the end, inside the test's event loop."""
+    them at the end, inside the test's event loop. "Today" is the day the test began on
+    each depot's clock, so a restart within a test opens the same day even when it comes
+    after the depot's midnight (the demo city's midnight is 06:00 or 07:00 UTC)."""
+    import app.day.opening as opening
+    import app.simulator.demo_day as demo_day
+
     monkeypatch.setenv("DISPATCH_DATA_DIR", str(tmp_path / "data"))
+    days: dict[str, object] = {}
+    real_today = opening.depot_today
+
+    def pinned_today(timezone: str):
+        return days.setdefault(timezone, real_today(timezone))
+
+    monkeypatch.setattr(opening, "depot_today", pinned_today)
+    monkeypatch.setattr(demo_day, "demo_today", lambda: pinned_today(demo_day.DEMO_TIMEZONE))
     opened: list[MainWindow] = []
 
     def make(role: str = "supervisor", user: str = "sam", **overrides) -> MainWindow:
