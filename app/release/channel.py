@@ -62,6 +62,7 @@ class ReleaseChannel:
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_paho_message
         self._connected = threading.Event()
 
@@ -131,7 +132,11 @@ class ReleaseChannel:
             log.warning("release channel refused by %s: %s", self.config.host, reason_code)
             self._set_state("disconnected")
             return
+        # Connected once the broker confirmed the subscriptions (_on_subscribe): a scan or
+        # an acknowledgement sent before that would not be delivered to this desk.
         client.subscribe([(topic, 1) for topic in self.topics()])
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         self._connected.set()
         self._set_state("connected")
 

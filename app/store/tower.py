@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, select
@@ -94,8 +94,12 @@ def _local_day(now: datetime, zone: str) -> date:
         return now.date()
 
 
-def tower_figures(session: Session, now: datetime) -> list[DepotFigures]:
-    """Every depot's figures for its day as of ``now`` (an aware datetime)."""
+def tower_figures(
+    session: Session, now: datetime, *, wall: datetime | None = None
+) -> list[DepotFigures]:
+    """Every depot's figures for its day as of ``now`` (an aware datetime: the day's clock,
+    the demo's simulated one there); a desk is online when its heartbeat (written on the
+    wall clock) is recent at ``wall`` (default: the wall clock now)."""
     depots = session.execute(
         select(DepotRow.id, DepotRow.name, DepotRow.timezone).order_by(DepotRow.id)
     ).all()
@@ -219,7 +223,7 @@ def tower_figures(session: Session, now: datetime) -> list[DepotFigures]:
             )  # fmt: skip
 
     desks: dict[str, list[DeskFigure]] = defaultdict(list)
-    recent = now - timedelta(seconds=ONLINE_WITHIN_S)
+    recent = (wall or datetime.now(UTC)) - timedelta(seconds=ONLINE_WITHIN_S)
     for desk in session.execute(select(DeskRow).order_by(DeskRow.workstation)).scalars():
         seen = desk.seen_at
         desks[desk.depot_id].append(

@@ -179,11 +179,14 @@ def test_a_stop_dragged_to_another_route_while_vehicles_move_and_undone(qtbot, d
         if s.status.value == "planned" and not s.locked
     )
 
-    def fits(route_id: str) -> bool:  # no overload: the standing rules would move it on
+    def fits(route_id: str) -> bool:  # no overload (the standing rules would move it on),
+        # and a vehicle with the skills the stop needs (a drop there is refused)
         preview = ctx.dispatch.preview_reassign(
             ctx.state.plan, ctx.state.index.day, [order_id], route_id, ctx.now()
         )
-        return preview.allowed and preview.target is not None and not preview.target.capacity_excess
+        target = preview.target
+        return (preview.allowed and target is not None and not target.capacity_excess
+                and not target.missing_skills)  # fmt: skip
 
     target_id = next(rid for rid in rows[:8] if rid != source_id and fits(rid))
     previews: list[str] = []
