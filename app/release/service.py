@@ -73,6 +73,7 @@ class ReleaseService(QObject):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._drains = 0
+        self._refused_seen = 0  # refused dock and driver messages shown so far
         self._timer = QTimer(self)
         self._timer.setInterval(DRAIN_MS)
         self._timer.timeout.connect(self._on_timer)
@@ -384,8 +385,10 @@ class ReleaseService(QObject):
             except Exception:  # a store hiccup: the messages are lost to this pass only
                 log.exception("release: dock events or acknowledgements not stored")
                 new_acks = []
-            if (scans or new_acks) and not changed:
-                self.refresh()
+            refused = sum(self.inbox.reject_counts().values())
+            shown, self._refused_seen = self._refused_seen, refused
+            if (scans or new_acks or refused != shown) and not changed:
+                self.refresh()  # a refused message alone shows in the board's count too
         self._drains += 1
         plan = self.state.plan
         if plan is not None and self._drains % FOLLOW_EVERY == 0:
