@@ -168,16 +168,15 @@ def test_a_stop_dragged_to_another_route_while_vehicles_move_and_undone(qtbot, d
     qtbot.waitUntil(lambda: len(ctx.live.positions()) >= 5, timeout=60_000)
     moved_before = dict(ctx.live.positions())
     rows = timeline._rows
+    orders = ctx.state.index.orders
+
+    def movable(s) -> bool:  # planned, unlocked, and any van may take it (no special skill)
+        return s.status.value == "planned" and not s.locked and not orders[s.order_id].skills
+
     source_id = next(
-        rid
-        for rid in rows[:6]
-        if any(s.status.value == "planned" and not s.locked for s in ctx.state.route(rid).stops[2:])
+        rid for rid in rows[:6] if any(movable(s) for s in ctx.state.route(rid).stops[2:])
     )
-    order_id = next(
-        s.order_id
-        for s in reversed(ctx.state.route(source_id).stops)
-        if s.status.value == "planned" and not s.locked
-    )
+    order_id = next(s.order_id for s in reversed(ctx.state.route(source_id).stops) if movable(s))
 
     def fits(route_id: str) -> bool:  # no overload (the standing rules would move it on),
         # and a vehicle with the skills the stop needs (a drop there is refused)
