@@ -149,11 +149,13 @@ class StopVisit:
     departed: float | None
     delivered: bool
     attempts: int
+    first_delivered: bool = False  # the first attempt (delivered/failed event) delivered
 
 
 def stop_visits(events: Iterable[StopEvent]) -> dict[str, StopVisit]:
     """Per stop: first arrival, when it was done (last delivered/failed), departure, whether
-    it was delivered, and how many attempts (delivered/failed events) it took."""
+    it was delivered, how many attempts (delivered/failed events) it took, and whether the
+    first of them delivered."""
     by_stop: dict[str, list[StopEvent]] = defaultdict(list)
     for ev in events:
         if ev.stop_id:
@@ -173,6 +175,7 @@ def stop_visits(events: Iterable[StopEvent]) -> dict[str, StopVisit]:
             dep[-1] if dep else done,
             any(e.type == DELIVERED for e in ends),
             len(ends),
+            bool(ends) and ends[0].type == DELIVERED,
         )
     return out
 

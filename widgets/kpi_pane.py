@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from app.kpis.service import DayKpis, Trend
 from app.kpis.tables import (
+    counts_text,
     fmt_value,
     hour_ticks,
     hourly_on_time,
@@ -294,8 +295,7 @@ class KpiPane(QWidget):
         else:
             state = f"live as of {facts.as_of.astimezone(zone(result)):%H:%M}"
         self.heading.setText(f"KPIs of {result.depot_id} on {result.day:%a %d %b %Y} ({state}) · "
-                             f"{len(facts.stops)} stops, {len(facts.routes)} routes, "
-                             f"{len(facts.exceptions)} exceptions")  # fmt: skip
+                             f"{counts_text(facts)}")  # fmt: skip
         for name, tile in self.tiles.items():
             v = result.report.value(name)
             value = v.value if v else None

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.day.routes_model import STOPS, RoutesTableModel
+from app.day.routes_model import RoutesTableModel
 
 
 class RoutesPane(QWidget):
@@ -43,6 +43,8 @@ class RoutesPane(QWidget):
         layout.addWidget(self._summary)
         layout.addWidget(self._table)
         model.modelReset.connect(self._update_summary)
+        # A stop moved on or off a route changes rows, not the table: the counts follow.
+        model.dataChanged.connect(self._update_summary)
         model.modelReset.connect(self._table.resizeColumnsToContents)
         self._update_summary()
 
@@ -61,10 +63,11 @@ class RoutesPane(QWidget):
         finally:
             self._quiet = False
 
-    def _update_summary(self) -> None:
-        rows = self._model.rowCount()
-        stops = sum(int(self._model.index(r, STOPS).data() or 0) for r in range(rows))
-        self._summary.setText(f"{rows} routes, {stops} stops" if rows else "No routes planned yet")
+    def _update_summary(self, *_changed) -> None:
+        if not self._model.rowCount():
+            self._summary.setText("No routes planned yet")
+            return
+        self._summary.setText(self._model.counts().text)
 
     def _on_table_current_changed(self, current, _previous) -> None:
         if current.isValid() and not self._quiet:

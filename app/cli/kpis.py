@@ -152,6 +152,16 @@ def _entry(result: Any, v: Any) -> dict[str, Any]:
             "unit": v.unit, "target": result.target(v.name), "better": d.better}  # fmt: skip
 
 
+def _counts(facts: Any) -> dict[str, int]:
+    """What the stop KPIs count: the routed stops and the orders on no route (never
+    reached), on the routes that carry stops."""
+    from app.kpis.tables import day_counts
+
+    c = day_counts(facts)
+    return {"routes": c.routes, "routed_stops": c.routed, "unassigned": c.unassigned,
+            "exceptions": len(facts.exceptions)}  # fmt: skip
+
+
 def _json(results: list[Any], by: str | None) -> dict[str, Any]:
     first = results[0]
     out: dict[str, Any] = {
@@ -160,6 +170,7 @@ def _json(results: list[Any], by: str | None) -> dict[str, Any]:
         "final": first.final,
         "as_of": first.data.facts.as_of.isoformat(),
         "source": first.source,
+        "counts": _counts(first.report.facts),
         "kpis": {name: None if v.value is None else round(v.value, 4)
                  for name, v in first.report.day_values().items()},
         "detail": {name: _entry(first, v) for name, v in first.report.day_values().items()},
@@ -187,11 +198,13 @@ def _fmt(value: float | None, unit: str) -> str:
 
 
 def _print(results: list[Any], by: str | None) -> None:
+    from app.kpis.tables import counts_text
     from engine.kpis import DEFINITIONS
 
     for r in results:
         state = "final" if r.final else f"live as of {r.data.facts.as_of:%H:%M} UTC"
         print(f"KPIs of {r.depot_id} on {r.day} ({state}; from {r.source})")
+        print(counts_text(r.report.facts))
         print(f"{'name':34} {'value':>10} {'unit':12} {'target':>8}  {'of':>14}  met")
         day = r.report.day_values()
         for d in DEFINITIONS:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 
+from app.day.counts import DayCounts
 from app.day.state import DayChanges, DayState
 from app.day.table_model import RowsTableModel
 from engine.model import Route
@@ -42,6 +43,7 @@ class RoutesTableModel(RowsTableModel):
         self._state = state
         self._routes: tuple[Route, ...] = ()
         self._editors: dict[str, str] = {}
+        self._counted: tuple[object, object, DayCounts] | None = None
         state.sig_changed.connect(self._on_state_changed)
         self._reload()
 
@@ -63,6 +65,18 @@ class RoutesTableModel(RowsTableModel):
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         return self._cell(route, index.column())
+
+    def counts(self) -> DayCounts:
+        """The day's routes, stops on them and orders on none, as the plan is now (the
+        KPI pane's heading counts the same)."""
+        state = self._state
+        kept = self._counted
+        if kept is not None and kept[0] is state.plan and kept[1] is state.index:
+            return kept[2]  # the same plan and day objects (a plan is never changed in place)
+        orders = state.index.orders if state.index is not None else {}
+        counts = DayCounts.of((r.order_ids for r in state.routes), orders)
+        self._counted = (state.plan, state.index, counts)
+        return counts
 
     def set_editors(self, editors: dict[str, str]) -> None:
         """route id -> who else edits it now (e.g. ``bob@desk-2``); shown in "Editing"."""

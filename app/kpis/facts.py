@@ -331,7 +331,7 @@ def _stop_facts(
                 order.customer, order.latest, stop.planned_arrival,
                 _dt(v.arrived) if v else None, _dt(v.done) if v else None,
                 _dt(v.departed) if v else None, bool(v and v.delivered),
-                v.attempts if v else 0, bool(v and v.delivered and v.attempts == 1),
+                v.attempts if v else 0, bool(v and v.first_delivered),
             ))  # fmt: skip
         ids = [f.order_id for f in facts]
         kept[route.id] = (route, day, seen, facts, ids)

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from app.kpis.service import DayKpis, Trend  # noqa: E402
 from app.kpis.tables import (  # noqa: E402
     RouteLine,
+    counts_text,
     exception_kinds,
     hour_ticks,
     hourly_on_time,
@@ -72,8 +73,7 @@ def _kpi_page(result: DayKpis, number: int) -> Figure:
     lines = kpi_lines(result)
     facts = result.report.facts
     routes = sum(1 for r in facts.routes if r.departed_at)
-    fig.text(0.04, 0.915, f"{len(facts.stops)} stops on {len(facts.routes)} routes "
-             f"({routes} departed) · {len(facts.exceptions)} exceptions · "
+    fig.text(0.04, 0.915, f"{counts_text(facts)} · {routes} routes departed · "
              f"{len(facts.commands)} commands · from {Path(result.source).name}",
              fontsize=8.5, color=MUTED)  # fmt: skip
     header = f"{'KPI':44}{'value':>10}  {'unit':12}{'target':>9}   {'counted':>16}"

@@ -14,8 +14,34 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from app.day.counts import DayCounts
 from app.kpis.service import DayKpis
-from engine.kpis import DEFINITIONS, ExceptionFact, KpiValue, lateness_minutes, on_time_by_hour
+from engine.kpis import (
+    DEFINITIONS,
+    DayFacts,
+    ExceptionFact,
+    KpiValue,
+    lateness_minutes,
+    on_time_by_hour,
+)
+
+
+def day_counts(facts: DayFacts) -> DayCounts:
+    """The day's routes (those with stops), stops on them and orders on none, counted as
+    the routes pane counts them. The KPIs count an order on no route as a stop never
+    reached (late once due), so the stop KPIs count ``routed + unassigned`` stops."""
+    routed = sum(1 for s in facts.stops if s.route_id)
+    return DayCounts(len(facts.routes), routed, len(facts.stops) - routed)
+
+
+def counts_text(facts: DayFacts) -> str:
+    """``25 routes · 400 routed stops · 1 unassigned (counted as never reached) · 3
+    exceptions``: what the day's KPIs count, in the pane's heading, the report and the
+    command line alike."""
+    counts = day_counts(facts)
+    text = counts.text + (" (counted as never reached)" if counts.unassigned else "")
+    n = len(facts.exceptions)
+    return f"{text} · {n:,} exception{'' if n == 1 else 's'}"
 
 
 def fmt_value(value: float | None, unit: str) -> str:

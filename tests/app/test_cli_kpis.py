@@ -36,6 +36,7 @@ def test_json_numbers_match_a_hand_count(desk, capsys):
     k = doc["kpis"]
     assert doc["final"] is True and doc["depot"] == "D1"
     assert k["on_time_delivery_pct"] == 50.0  # A, C of 4
+    assert doc["counts"] == {"routes": 2, "routed_stops": 4, "unassigned": 0, "exceptions": 2}
     assert doc["detail"]["on_time_delivery_pct"]["numerator"] == 2
     assert doc["detail"]["on_time_delivery_pct"]["denominator"] == 4
     assert k["late_stops"] == 2  # B late, D never reached
@@ -66,6 +67,7 @@ def test_text_lists_every_kpi_with_its_target(desk, capsys):
     code, out, _ = _run(capsys, "--day", DAY.isoformat(), "--database", desk.url)
     assert code == 0
     assert "on_time_delivery_pct" in out and "50.0" in out and "2/4" in out
+    assert "2 routes · 4 routed stops · 2 exceptions" in out
     assert "final" in out
 
 

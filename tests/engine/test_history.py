@@ -41,6 +41,15 @@ def test_stop_visits_take_first_arrival_last_outcome_and_attempts():
     assert v.attempts == 2 and v.delivered
     assert v.arrived == (T0 + timedelta(minutes=10)).timestamp()
     assert v.departed == (T0 + timedelta(minutes=56)).timestamp()
+    assert not v.first_delivered  # its first attempt failed
+
+
+def test_a_first_attempt_that_delivered_stays_a_first_attempt_success():
+    """docs/kpis.md: the first attempt succeeded when the first delivered/failed event is
+    ``delivered`` — also when the device sent the delivery twice (two attempts counted)."""
+    events = [ev("A", "arrived", 10), ev("A", "delivered", 14), ev("A", "delivered", 15)]
+    v = stop_visits(events)["A"]
+    assert v.attempts == 2 and v.first_delivered
 
 
 def test_day_history_service_waits_for_the_window_and_legs_join_stops():

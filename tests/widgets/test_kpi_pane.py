@@ -70,3 +70,46 @@ def test_a_long_day_labels_every_second_hour_on_the_hour():
     assert [label for _, label in long_day][:3] == ["06:00", "08:00", "10:00"]
     assert long_day[-1] == (20, "20:00") and len(long_day) == 8
     assert hour_ticks([]) == []
+
+
+def test_the_heading_counts_routed_stops_and_unassigned_orders_as_the_routes_pane(qtbot, tmp_path):
+    """A day of five orders, four on the two routes and one on none: the KPI pane's heading
+    says "2 routes · 4 routed stops · 1 unassigned", the routes pane says the same of the
+    same day, and the stop KPIs count the five (the unassigned order as never reached)."""
+    from dataclasses import replace
+
+    from app.day.routes_model import RoutesTableModel
+    from app.day.state import DayState
+    from app.store import repository
+    from engine.model import Unassigned, UnassignedReason
+    from tests.app.test_kpis_facts import small_day
+    from widgets.routes_pane import RoutesPane
+
+    day, plan = small_day()
+    extra = replace(day.orders[0], id="E", customer="Cust E")
+    day = replace(day, orders=(*day.orders, extra))
+    plan = replace(plan, unassigned=(Unassigned("E", UnassignedReason.NO_FEASIBLE_ROUTE),))
+    store = open_store(f"sqlite:///{tmp_path / 'desk.sqlite3'}", workstation="desk")
+    try:
+        record(store)
+        with store.session() as s:
+            repository.upsert_day(s, day, actor="test")
+        with store.session() as s:
+            repository.save_plan(s, plan, actor="test")
+        result = compute_day(store, "D1", DAY, save=False, travel=HaversineTravelModel())
+    finally:
+        store.close()
+    pane = KpiPane()
+    qtbot.addWidget(pane)
+    pane.show_result(result, None)
+    heading = pane.heading.text()
+    assert "2 routes · 4 routed stops · 1 unassigned (counted as never reached)" in heading
+    assert "5 stops" not in heading  # the routed and the unassigned, not lumped together
+    state = DayState()
+    state.set_day(day, "D1", plan)
+    routes = RoutesPane(RoutesTableModel(state))
+    qtbot.addWidget(routes)
+    assert routes._summary.text() == "2 routes · 4 routed stops · 1 unassigned"
+    on_time = result.report.value("on_time_delivery_pct")
+    assert (on_time.numerator, on_time.denominator) == (2, 5)  # A, C of 4 routed + 1 unassigned
+    assert result.report.value("late_stops").value == 3  # B late, D never reached, E on no route

@@ -124,3 +124,28 @@ def test_stop_results_alone_leave_the_sorted_table_as_it_is(qtbot, pane):
     shown = view._table.model()
     statuses = [shown.index(r, STATUS).data() for r in range(shown.rowCount())]
     assert statuses == sorted(statuses) and RouteStatus.ACTIVE.value in statuses
+
+
+def test_the_summary_counts_routed_stops_and_unassigned_orders_as_the_plan_changes(qtbot):
+    """The day has 25 orders, 24 of them on the three routes: the pane says so ("3 routes ·
+    24 routed stops · 1 unassigned", as the KPI pane's heading counts them); a stop taken
+    off its route (rows change, the table is not reset) moves one count to the other."""
+    from app.day.state import ChangeSource, DayChanges
+    from engine.model import Order
+
+    day = sample_day()
+    extra = replace(next(iter(day.orders.values())), id="O9-01", customer="Shop O9-01")
+    orders: dict[str, Order] = {**day.orders, extra.id: extra}
+    state = DayState()
+    state.set_day(DayInput(day.plan.day, (day.depot,), tuple(day.vehicles.values()),
+                           tuple(day.drivers.values()), tuple(orders.values())),
+                  day.depot.id, day.plan)  # fmt: skip
+    model = RoutesTableModel(state)
+    view = RoutesPane(model)
+    qtbot.addWidget(view)
+    assert view._summary.text() == "3 routes · 24 routed stops · 1 unassigned"
+    last = day.plan.routes[2]
+    shorter = replace(last, stops=last.stops[:-1])
+    state.set_plan(replace(day.plan, routes=(*day.plan.routes[:2], shorter)),
+                   DayChanges(routes=frozenset({last.id}), source=ChangeSource.CANCEL_ORDER))  # fmt: skip
+    assert view._summary.text() == "3 routes · 23 routed stops · 2 unassigned"
