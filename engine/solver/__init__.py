@@ -1,32 +1,39 @@
-"""Solve an index-level ``Problem`` within a time limit that holds for the whole call.
+"""Solve an index-level ``Problem`` within a time limit that holds for the whole call
+(for a re-plan without breaks: its search for the limit, the whole call within 4 % more).
 
 ``solve`` plans from scratch: PyVRP where its model fits (breaks: PyVRP on the problem with
 breaks folded into shorter shifts, then OR-Tools from there), OR-Tools otherwise.
 ``replan`` starts from ``problem.initial_routes`` and returns the best, by route costs plus
-``churn_penalty`` per stop moved off its vehicle, of these candidates (within the limit):
+``churn_penalty`` per stop moved off its vehicle, of these candidates:
 
 - **continue**: the current routes minus what no longer fits, plus cheapest insertions of
   whatever is not placed (a new order, a broken-down vehicle's stops): feasible at once and
   reported as the first solution;
-- **resolve**: PyVRP on the whole mid-day problem (every vehicle where it is, with what it
-  carries, served stops gone, locks as routing profiles, every other stop free to move),
-  its search starting from continuing, for the first ``1 - FRESH_SHARE`` of PyVRP's time:
-  a plan near the current one, early;
-- **fresh**: PyVRP on the same problem from a random solution, with one vehicle type per
-  vehicle, for the rest: the model and search a plain PyVRP solve of the mid-day problem
-  has, so with the same seed the same iterations give the same routes (given as many
-  iterations as a plain solve, on 38 Solomon mid-day problems at 40 %, splitting them
-  more evenly between the two ended longer than the plain solve on up to 9, this split
-  on 1 to 4, all to the fresh solve on none). After either, each moved stop goes back on
-  its vehicle where that costs less than the churn penalty;
-- **local** (with breaks or kept orders, which PyVRP's model does not hold): OR-Tools
-  guided local search from the best so far, with locks, kept orders, breaks and the
-  churn penalty in its objective.
+- **repair** (where PyVRP's model is exact: no breaks, no kept orders): one complete
+  descent of PyVRP's local search from continuing, in milliseconds: a plan near the
+  current one, early;
+- **fresh**: then at once PyVRP on the whole mid-day problem (every vehicle where it is,
+  with what it carries, served stops gone, locks as routing profiles, every other stop
+  free to move) from a random solution, with one vehicle type per vehicle: the model and
+  search a plain PyVRP solve of the mid-day problem has, so with the same seed the same
+  iterations give the same routes. It searches for the limit as PyVRP's ``MaxRuntime``
+  counts it, from its first iteration, as a plain solve with that limit does: with as
+  much time it has had as many iterations, and its routes are no longer. The call's
+  set-up before it (continuing, the model, the repair) and its polish after come on top,
+  within ``REPLAN_OVER_SHARE`` of the limit (the search stops earlier if they would not
+  fit). After the search each moved stop goes back on its vehicle where that costs less
+  than the churn penalty;
+- with breaks, **resolve** and **fresh**: PyVRP on the problem with breaks folded into
+  shorter shifts, from continuing for the first ``1 - FRESH_SHARE`` of its time, then
+  from a random solution; then **local**, OR-Tools guided local search from the best so
+  far, with locks, kept orders, breaks and the churn penalty in its objective (also alone,
+  with kept orders, which PyVRP's model does not hold). These hold the limit for the whole
+  call.
 
 Clients no vehicle could ever serve are diagnosed up front and come back unassigned with
-the reason. Every result is checked by ``engine.check.check`` before it is returned. The
-limit covers everything from the call to the return (diagnosis, model builds, solving,
-repair and the check): the solvers stop early enough to leave time for the polish.
+the reason. Every result is checked by ``engine.check.check`` before it is returned. A
+plan's limit covers everything from the call to the return (diagnosis, model builds,
+solving, repair and the check): the solvers stop early enough to leave time for the polish.
 """
 
 from __future__ import annotations
@@ -49,7 +56,10 @@ __all__ = ["Quality", "SolveCallbacks", "continuing", "objective", "replan", "so
 log = logging.getLogger(__name__)
 
 RELAXED_SHARE = 0.5  # of the solving time, spent by PyVRP on the problem without breaks
-FRESH_SHARE = 0.95  # of a re-plan's PyVRP time, for the fresh solve (the re-solve goes first)
+FRESH_SHARE = 0.95  # with breaks: of a re-plan's PyVRP time, for the fresh solve
+# A re-plan's fresh search gets the whole limit; its set-up and polish come on top, at most
+# this share of the limit (whole call: limit x 1.04, within the 5 % a limit may overrun).
+REPLAN_OVER_SHARE = 0.04
 RESOLVE_SHARE = 0.85  # with breaks: PyVRP until this share, OR-Tools improves the rest
 FEASIBLE_BY_SHARE = 0.5  # PyVRP hands over if it has nothing feasible by this share
 POLISH_SHARE = 0.01  # of the limit, kept for repair, last insertions and the check ...
@@ -364,8 +374,8 @@ def replan(
     *,
     iterations: int | None = None,
 ) -> Solution:
-    """The best of continuing, a fresh solve, a re-solve and a local search (see the module
-    docstring).
+    """The best of continuing, a local repair, a fresh solve and, with breaks, a re-solve
+    and a local search (see the module docstring).
 
     ``solution.solver`` names the winner and ``solution.candidates`` every candidate's
     objective (route costs, leave-out penalties and the churn paid).
@@ -393,6 +403,30 @@ def replan(
     clients = [c for c in problem.clients if c not in reasons]
     from engine.solver import pyvrp_backend
 
+    if clients and pyvrp_backend.supports(problem) and not _stopped(stop_event):
+        # PyVRP's model is exact: a local repair of continuing, then at once the fresh
+        # search, for as long as a plain PyVRP solve searches (the limit, from its first
+        # iteration), the call's set-up and polish on top within the overrun share.
+        report.on_phase("pyvrp")
+        exact = pyvrp_backend.build(problem, clients, group_vehicles=False)
+        offer("repair", pyvrp_backend.local_search(exact, candidates["continue"], seed))
+        timed = iterations is None
+        routes, _ = pyvrp_backend.solve_pyvrp(
+            problem,
+            clients,
+            started + (1.0 + REPLAN_OVER_SHARE) * time_limit_s if timed else float("inf"),
+            stop_event=stop_event,
+            seed=seed,
+            iterations=iterations,
+            started=started,
+            reserve=_replan_reserve(clock, clients, False) if timed else 0.0,
+            model=exact,
+            runtime=time_limit_s if timed else None,
+        )
+        offer("fresh", routes)
+        winner = best()
+        log.debug("re-plan candidates: %s; %s wins", costs, winner)
+        return _finish(problem, candidates[winner], reasons, winner, started, costs)
     relaxed = any(v.break_ is not None for v in problem.vehicles)
     if clients and pyvrp_backend.supports(problem, relaxed=True) and not _stopped(stop_event):
         model = pyvrp_backend.without_breaks(problem) if relaxed else problem

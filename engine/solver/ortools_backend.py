@@ -208,8 +208,13 @@ def solve_ortools(
         fitted = repair(
             rounded_times(problem), [[n for n in r if n in keep] for r in initial_routes]
         )
-        local_routes = [[local[n] for n in route] for route in fitted]
-        start_assignment = _read_routes(routing, local_routes, deadline)
+        # The model reads routes as its variable indices, not as nodes: a node that is only
+        # an end (the depot, once every vehicle has left it) has no index of its own, so the
+        # nodes after it have smaller indices than their numbers. Read as nodes, the routes
+        # named the wrong stops, or an index past the last, which OR-Tools refused with
+        # "Invalid index" on stderr.
+        index_routes = [[manager.NodeToIndex(local[n]) for n in route] for route in fitted]
+        start_assignment = _read_routes(routing, index_routes, deadline)
         if start_assignment is None:
             return None  # the caller keeps its routes: a search from scratch rarely beats them
     log.debug("initial routes read after %.3f s", time.perf_counter() - started)
@@ -238,10 +243,10 @@ def solve_ortools(
 
 
 def _read_routes(routing: Any, routes: list[list[int]], deadline: float) -> Any:
-    """The routes as a starting assignment. If the model refuses them (a break it cannot
-    place), the routes it refuses are found by halving (a few reads) and left out, their
-    stops for the search to put back, as long as that leaves most of the time to the
-    search; else None."""
+    """The routes (variable indices per vehicle) as a starting assignment. If the model
+    refuses them (a break it cannot place), the routes it refuses are found by halving (a
+    few reads) and left out, their stops for the search to put back, as long as that leaves
+    most of the time to the search; else None."""
     started = time.perf_counter()
     assignment = routing.ReadAssignmentFromRoutes(routes, True)
     if assignment is not None:

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -107,6 +107,8 @@ class _Stop:
     from that moment on, stop as soon as ``test()`` says the rest of the time is worth
     handing to whoever comes next (else go on to the deadline). ``until_feasible``: stop
     at the first feasible solution (a first plan to show while the search goes on).
+    ``runtime``: stop once the search has run this long since the first call, as PyVRP's
+    ``MaxRuntime`` does (the deadline still holds).
     """
 
     def __init__(
@@ -120,8 +122,11 @@ class _Stop:
         started: float,
         handover: tuple[float, Callable[[], bool]] | None = None,
         until_feasible: bool = False,
+        runtime: float | None = None,
     ) -> None:
         self.deadline = deadline
+        self.runtime = runtime
+        self.first: float | None = None  # the first call: the search starts
         self.handover = handover
         self.until_feasible = until_feasible
         self.reserve = 0.0  # seconds kept before the deadline at full speed (grows with load)
@@ -149,6 +154,10 @@ class _Stop:
         if self.iterations is not None:
             return self.count > self.iterations
         now = time.perf_counter()
+        if self.first is None:
+            self.first = now
+        if self.runtime is not None and now - self.first > self.runtime:
+            return True
         if self.last is not None:  # the next iteration will take about as long as the last ones
             self.step = max(0.8 * self.step, now - self.last)
         self.last = now
@@ -164,36 +173,38 @@ class _Stop:
         return now + self.step + keep >= self.deadline
 
 
-def solve_pyvrp(
-    problem: Problem,
-    clients: Sequence[int],
-    deadline: float,
-    *,
-    stop_event: threading.Event | None = None,
-    callbacks: SolveCallbacks | None = None,
-    seed: int = 0,
-    iterations: int | None = None,
-    feasible_by: float | None = None,
-    started: float | None = None,
-    initial_routes: Sequence[Sequence[int]] | None = None,
-    reserve: float = 0.0,
-    handover: tuple[float, Callable[[], bool]] | None = None,
-    until_feasible: bool = False,
-    group_vehicles: bool = True,
-) -> tuple[list[list[int]], bool]:
-    """(routes per vehicle, whether PyVRP calls them feasible), solving until ``deadline``.
+@dataclass(frozen=True)
+class Model:
+    """A problem as PyVRP data, and how to read PyVRP's solutions back (see ``build``)."""
 
-    ``deadline``, ``feasible_by`` and ``started`` are ``time.perf_counter()`` moments;
-    progress is reported in seconds since ``started`` (default: now). ``initial_routes``
-    (client nodes per vehicle): the search starts from them instead of a random solution.
-    ``reserve``: seconds to keep before the deadline for what comes after, at full speed;
-    on a busy machine (the wall clock outrunning this thread's CPU time) more.
-    ``handover``, ``until_feasible``: see ``_Stop``. ``group_vehicles``: identical vehicles
-    form one vehicle type (else one type per vehicle, in vehicle order, as a model written
-    by hand for a mid-day problem has it: with the same seed, the same search).
-    """
-    started = time.perf_counter() if started is None else started
-    callbacks = callbacks or SolveCallbacks()
+    problem: Problem
+    data: ProblemData
+    owner: list[int]  # PyVRP client -> client node
+    first_of: dict[int, int]  # client node -> its first PyVRP client (one per window)
+    members: list[list[int]]  # vehicle type -> its vehicles
+    units_per_cost: float
+
+    def solution(self, routes: Sequence[Sequence[int]]) -> Solution:
+        """Routes (client nodes per vehicle) as a PyVRP solution of this model."""
+        type_of = {k: t for t, ks in enumerate(self.members) for k in ks}
+        return Solution(self.data, [
+            Route(self.data, _visits(self.problem, k, route, self.first_of), type_of[k])
+            for k, route in enumerate(routes)
+            if any(n in self.first_of for n in route)
+        ])  # fmt: skip
+
+    def routes(self, solution: Solution) -> list[list[int]]:
+        """A PyVRP solution of this model as client nodes per vehicle."""
+        routes: list[list[int]] = [[] for _ in self.problem.vehicles]
+        free = [list(ks) for ks in self.members]
+        for r in solution.routes():
+            k = free[r.vehicle_type()].pop(0)
+            routes[k] = [self.owner[a.idx] for a in r.schedule() if a.is_client()]
+        return routes
+
+
+def build(problem: Problem, clients: Sequence[int], *, group_vehicles: bool = True) -> Model:
+    """PyVRP's model of ``problem`` with these clients (see ``solve_pyvrp``)."""
     clients = list(clients)
     vehicles = problem.vehicles
     depots = sorted({v.start for v in vehicles} | {v.end for v in vehicles})
@@ -207,7 +218,7 @@ def solve_pyvrp(
     pclients: list[Client] = []
     owner: list[int] = []
     groups: list[ClientGroup] = []
-    first_of: dict[int, int] = {}  # client node -> its first PyVRP client (one per window)
+    first_of: dict[int, int] = {}
     for i, n in enumerate(clients):
         first_of[n] = len(pclients)
         node = problem.nodes[n]
@@ -307,25 +318,83 @@ def solve_pyvrp(
         duration_matrices=dur_ms,  # type: ignore[arg-type]
         groups=groups,
     )
+    return Model(problem, data, owner, first_of, members, units_per_cost)
+
+
+def solve_pyvrp(
+    problem: Problem,
+    clients: Sequence[int],
+    deadline: float,
+    *,
+    stop_event: threading.Event | None = None,
+    callbacks: SolveCallbacks | None = None,
+    seed: int = 0,
+    iterations: int | None = None,
+    feasible_by: float | None = None,
+    started: float | None = None,
+    initial_routes: Sequence[Sequence[int]] | None = None,
+    reserve: float = 0.0,
+    handover: tuple[float, Callable[[], bool]] | None = None,
+    until_feasible: bool = False,
+    group_vehicles: bool = True,
+    model: Model | None = None,
+    runtime: float | None = None,
+) -> tuple[list[list[int]], bool]:
+    """(routes per vehicle, whether PyVRP calls them feasible), solving until ``deadline``.
+
+    ``deadline``, ``feasible_by`` and ``started`` are ``time.perf_counter()`` moments;
+    progress is reported in seconds since ``started`` (default: now). ``initial_routes``
+    (client nodes per vehicle): the search starts from them instead of a random solution.
+    ``reserve``: seconds to keep before the deadline for what comes after, at full speed;
+    on a busy machine (the wall clock outrunning this thread's CPU time) more.
+    ``handover``, ``until_feasible``: see ``_Stop``. ``group_vehicles``: identical vehicles
+    form one vehicle type (else one type per vehicle, in vehicle order, as a model written
+    by hand for a mid-day problem has it: with the same seed, the same search).
+    ``model``: ``build(problem, clients, ...)`` done already. ``runtime``: also stop once
+    the search has run this long, counted as PyVRP's ``MaxRuntime`` counts it (from its
+    first iteration, after the starting solution is built).
+    """
+    started = time.perf_counter() if started is None else started
+    callbacks = callbacks or SolveCallbacks()
+    if model is None:
+        model = build(problem, clients, group_vehicles=group_vehicles)
     stop = _Stop(
-        deadline, iterations, stop_event, callbacks, units_per_cost, feasible_by, started,
-        handover, until_feasible,
+        deadline, iterations, stop_event, callbacks, model.units_per_cost, feasible_by, started,
+        handover, until_feasible, runtime,
     )  # fmt: skip
     stop.reserve = reserve
-    init = None
-    if initial_routes is not None:
-        type_of = {k: t for t, ks in enumerate(members) for k in ks}
-        init = Solution(data, [
-            Route(data, _visits(problem, k, route, first_of), type_of[k])
-            for k, route in enumerate(initial_routes)
-            if any(n in first_of for n in route)
-        ])  # fmt: skip
+    init = None if initial_routes is None else model.solution(initial_routes)
     result = pyvrp_solve(
-        data, stop=stop, seed=seed, collect_stats=False, display=False, initial_solution=init
+        model.data, stop=stop, seed=seed, collect_stats=False, display=False,
+        initial_solution=init,
+    )  # fmt: skip
+    if stop.first is not None:
+        log.debug("PyVRP searched from %.1f to %.1f ms after the call, %d iterations",
+                  1000 * (stop.first - started), 1000 * (time.perf_counter() - started),
+                  result.num_iterations)  # fmt: skip
+    return model.routes(result.best), result.best.is_feasible()
+
+
+def local_search(model: Model, routes: Sequence[Sequence[int]], seed: int = 0) -> list[list[int]]:
+    """One complete descent of PyVRP's local search from ``routes`` (client nodes per
+    vehicle): a repair near them that keeps what already fits, in milliseconds. Its own
+    random numbers: a search of the same model elsewhere is not disturbed."""
+    from pyvrp import RandomNumberGenerator
+    from pyvrp.PenaltyManager import PenaltyManager
+    from pyvrp.search import LocalSearch, PerturbationManager, compute_neighbours
+    from pyvrp.solve import SolveParams
+
+    params = SolveParams()
+    data = model.data
+    ls = LocalSearch(
+        data,
+        RandomNumberGenerator(seed=seed),
+        compute_neighbours(data, params.neighbourhood),
+        PerturbationManager(params.perturbation),
     )
-    routes: list[list[int]] = [[] for _ in vehicles]
-    free = [list(ks) for ks in members]
-    for r in result.best.routes():
-        k = free[r.vehicle_type()].pop(0)
-        routes[k] = [owner[a.idx] for a in r.schedule() if a.is_client()]
-    return routes, result.best.is_feasible()
+    for op in params.operators:
+        if op.supports(data):
+            ls.add_operator(op(data))
+    penalties = PenaltyManager(params.penalty.midpoint_penalties(data), params.penalty)
+    found = ls(model.solution(routes), penalties.max_cost_evaluator(), exhaustive=True)
+    return model.routes(found)

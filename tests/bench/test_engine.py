@@ -67,7 +67,7 @@ def test_bench_json_rows_and_replan(tmp_path, capsys):
         assert re[key] is not None, key
     assert re["feasible"] and re["disruption"] == "urgent,breakdown"
     assert re["replan_distance"] <= re["continue_distance"] + 1e-6
-    assert re["churn_paid"] == 0.0 and re["backend"] in ("continue", "resolve", "local")
+    assert re["churn_paid"] == 0.0 and re["backend"] in ("continue", "repair", "fresh")
     summaries = [x["summary"] for x in lines if "summary" in x]
     assert any(s.startswith("summary engine vs pyvrp") for s in summaries)
     assert any(s.startswith("summary replan: 1 re-plans") for s in summaries)

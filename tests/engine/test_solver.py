@@ -270,13 +270,14 @@ def test_diagnosis_by_vehicle_type_matches_every_vehicle_alone():
 
 
 def test_replan_returns_the_best_candidate_and_reports_them():
-    """The re-plan's result is the best of continuing, the fresh solve and the re-solve
+    """The re-plan's result is the best of continuing, the local repair and the fresh solve
     by the objective (route costs plus churn), never worse than continuing."""
     from engine.solver import objective
 
     mid = _midday_r101(0.0)
     sol = replan(mid, 60, iterations=300)
-    assert set(sol.candidates) == {"continue", "fresh", "resolve"}
+    assert set(sol.candidates) == {"continue", "repair", "fresh"}
+    assert sol.candidates["repair"] <= sol.candidates["continue"] + 1e-6
     assert sol.solver == min(sol.candidates, key=sol.candidates.get)
     assert sol.cost == pytest.approx(min(sol.candidates.values()))
     assert objective(mid, sol.routes) <= sol.candidates["continue"] + 1e-6
@@ -399,3 +400,25 @@ def test_replan_is_never_longer_than_a_plain_fresh_pyvrp_solve(name):
     assert sol.candidates["fresh"] == pytest.approx(total_distance(mid, plain.routes))
     assert sol.distance <= total_distance(mid, plain.routes) + 1e-6
     assert sol.distance <= sol.candidates["continue"] + 1e-6
+    # More iterations (more time) than the plain solve: its search, gone on further.
+    longer = replan(mid, 60, seed=0, iterations=1200)
+    assert longer.candidates["fresh"] <= sol.candidates["fresh"] + 1e-6
+    assert longer.distance <= total_distance(mid, plain.routes) + 1e-6
+
+
+def test_ortools_reads_the_current_routes_when_every_vehicle_has_left_the_depot(capfd):
+    """Mid-day, with every vehicle on the road (the depot only an end), OR-Tools starts
+    from the routes as given: with a one-solution limit it hands them back unchanged, and
+    nothing is printed on stderr (the routes were read as node numbers, so its model saw
+    other stops, or indices past its last, and printed "Invalid index")."""
+    from engine.solver.ortools_backend import solve_ortools
+
+    problem = first("R101", 40)
+    cold = solve(problem, 60, seed=1, iterations=300)
+    mid = midday(problem, [list(r) for r in cold.routes if r], 0.4)
+    assert all(v.start != 0 for v in mid.vehicles)  # all on the road: node 0 is only an end
+    start = [list(r) for r in mid.initial_routes]
+    assert check(mid, start) == []
+    routes = solve_ortools(mid, mid.clients, float("inf"), initial_routes=start, solution_limit=1)
+    assert routes == start
+    assert "Invalid index" not in capfd.readouterr().err
