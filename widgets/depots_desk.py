@@ -6,11 +6,13 @@ remembers the choice for the next start and reopens the window on that depot.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QInputDialog, QMenu
 
-from app.day.opening import list_depot_choices
+from app.day.opening import DepotPlans, list_depot_choices
 from app.tower.feed import TowerFeed
 from widgets.control_tower import ControlTowerWindow
 
@@ -59,6 +61,8 @@ class DepotsDesk(QObject):
         self.move_action.triggered.connect(lambda: self.move_order())
         if orders_menu is not None:
             orders_menu.addAction(self.move_action)
+        ctx = window.context
+        self.depot_plans = DepotPlans(ctx.tower.store, ctx.store)
 
     def move_order(self, order_id: str | None = None, target_id: str | None = None) -> bool:
         """Orders ▸ Move order to another depot… (the selected stop, or the order named):
@@ -71,21 +75,48 @@ class DepotsDesk(QObject):
         if order_id is None:
             ctx.sig_status.emit("Select a stop first, or find the order (Ctrl+F)")
             return False
+        # The other depots' plans of the day as the supervisor sees them (the database every
+        # desk shares; offline, as last read): the move carries the version seen, and a
+        # plan changed since is a conflict when the move lands.
+        try:
+            others, read_now = self.depot_plans.read(day.plan.day, exclude=ctx.depot_id)
+        except Exception as exc:  # a database error that is not the network: say it
+            ctx.sig_status.emit(f"Other depots not read: {exc}")
+            return False
+        if not others:
+            ctx.sig_status.emit("There is no other depot in this database")
+            return False
         if target_id is None:
-            others = [(d, n) for d, n in list_depot_choices(ctx.store) if d != ctx.depot_id]
-            if not others:
-                ctx.sig_status.emit("There is no other depot in this database")
-                return False
-            labels = [f"{name} ({depot_id})" for depot_id, name in others]
+            tz = ZoneInfo(day.index.depot.timezone)
+            labels = [d.label(read_now, tz) for d in others]
+            where = "" if read_now else " (offline: other depots' plans as last read)"
             label, ok = QInputDialog.getItem(
-                self.window, "Move order", f"Move order {order_id} to:", labels, 0, False
+                self.window, "Move order", f"Move order {order_id} to{where}:", labels, 0, False
             )
             if not ok:
                 return False
-            target_id = others[labels.index(label)][0]
+            target = others[labels.index(label)]
+        else:
+            target = next((d for d in others if d.depot_id == target_id), None)
+            if target is None:
+                ctx.sig_status.emit(f"There is no other depot {target_id!r} in this database")
+                return False
+        if not target.known:
+            ctx.sig_status.emit(
+                f"Depot {target.depot_id}'s plan of {day.plan.day} cannot be read offline and was "
+                "not read on this desk before: move the order when the database is back"
+            )
+            return False
         desk = ctrl.orders
         result = ctrl._run(
-            lambda: desk.move_to_depot(day.plan, day.day, order_id, target_id, now=ctx.now())
+            lambda: desk.move_to_depot(
+                day.plan,
+                day.day,
+                order_id,
+                target.depot_id,
+                seen=target.plan_version,
+                now=ctx.now(),
+            )  # fmt: skip
         )
         return bool(ctrl.dispatcher.push(result))
 

@@ -145,7 +145,8 @@ class OrdersController(QObject):
         try:
             return command()
         except StaleVersionError as exc:  # the service shows the plan as stored now
-            self._report("Someone else changed this route", f"{exc}")
+            what = "plan" if exc.entity == "plan" else "route"
+            self._report(f"Someone else changed this {what}", f"{exc}")
         except NotAllowed as exc:
             self._report("Not allowed for your role", str(exc))
         except (CommandRefused, KeyError, ValueError) as exc:

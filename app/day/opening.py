@@ -7,8 +7,9 @@ on); any other depot's day is whatever was imported.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from app.settings import Settings
@@ -132,3 +133,70 @@ def set_depot_travel(store: Store, depot_id: str, travel: str, *, actor: str) ->
         changed = replace(depot, travel=text)
         repository.upsert_depots(session, [changed], actor=actor)
     return changed
+
+
+@dataclass(frozen=True)
+class OtherDepot:
+    """Another depot as a desk last read it: its name and the version of its plan of the
+    day (None: no plan), which a move of an order there carries (``read_at`` None: this
+    desk never read it)."""
+
+    depot_id: str
+    name: str
+    plan_version: int | None
+    read_at: datetime | None
+
+    @property
+    def known(self) -> bool:
+        return self.read_at is not None
+
+    def label(self, now_read: bool, tz: ZoneInfo | None = None) -> str:
+        """``Salt Lake North (SLC-N) · plan v4`` (``· no plan yet``; offline ``· plan v4
+        as read 10:42`` or ``· plan not known offline``)."""
+        head = f"{self.name} ({self.depot_id})"
+        if not self.known:
+            return f"{head} · plan not known offline"
+        plan = "no plan yet" if self.plan_version is None else f"plan v{self.plan_version}"
+        if now_read or self.read_at is None:
+            return f"{head} · {plan}"
+        return f"{head} · {plan} as read {self.read_at.astimezone(tz):%H:%M}"
+
+
+class DepotPlans:
+    """The other depots' plans of a day as this desk reads them from the database every
+    desk shares (``store_of``: the shared one, else the desk's own): what a supervisor sees
+    when moving an order to another depot. When it cannot be reached, the last read stays
+    (names from ``local``)."""
+
+    def __init__(self, store_of: Callable[[], Store], local: Store) -> None:
+        self._store_of = store_of
+        self._local = local
+        self._last: dict[tuple[date, str], tuple[int | None, datetime]] = {}
+
+    def read(self, day: date, exclude: str = "") -> tuple[list[OtherDepot], bool]:
+        """(every other depot with its plan version, whether read just now)."""
+        try:
+            store = self._store_of()
+            with store.read_session() as s:
+                depots = repository.list_depots(s)
+                versions = repository.plan_versions(s, day)
+        except Exception as exc:
+            from app.sync.offline import is_unreachable
+
+            if not is_unreachable(exc):
+                raise
+            log.info("other depots' plans not read (offline): %s", exc)
+            with self._local.read_session() as s:
+                depots = repository.list_depots(s)
+            out = []
+            for d in depots:
+                if d.id == exclude:
+                    continue
+                version, at = self._last.get((day, d.id), (None, None))
+                out.append(OtherDepot(d.id, d.name, version, at))
+            return out, False
+        now = datetime.now(UTC)
+        for d in depots:
+            self._last[(day, d.id)] = (versions.get(d.id), now)
+        return [OtherDepot(d.id, d.name, versions.get(d.id), now)
+                for d in depots if d.id != exclude], True  # fmt: skip

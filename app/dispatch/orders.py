@@ -426,11 +426,17 @@ class OrderDesk:
         order_id: str,
         target_id: str,
         *,
+        seen: int | None,
         now: datetime | None = None,
     ) -> CommandResult:
         """A supervisor moves an order not yet released from this depot's day to another
         depot's: off its route (the rest re-timed), stored with the other depot, open, for
-        that depot's desk to plan. Undo brings it back (unplanned)."""
+        that depot's desk to plan. Undo brings it back (unplanned).
+
+        ``seen``: the version of the other depot's plan of the day the supervisor saw when
+        choosing it (None: it had no plan). The command carries it, like the route versions
+        shown: a plan changed since is a conflict (``StaleDepotPlanError``), here or, from a
+        desk on a shared database, when the outbox reaches it."""
         if self.service.role != "supervisor":
             raise CommandRefused("moving an order to another depot is a supervisor's command")
         order = next((o for o in day.orders if o.id == order_id), None)
@@ -452,10 +458,11 @@ class OrderDesk:
         impact = self.preview_cancel(plan, day, order_id, now)
         label = f"Move order {order_id} to depot {target_id}"
         audit = {"order": order_id, "from_depot": order.depot_id, "to_depot": target_id,
-                 "summary": impact.summary}  # fmt: skip
+                 "to_plan_version_seen": seen, "summary": impact.summary}  # fmt: skip
         return self.service.commit_order_edit(
             plan, impact.routes, ChangeSource.MOVE_DEPOT, label, audit,
-            orders=OrderEdits(move=(replace(order, depot_id=target_id),)),
+            orders=OrderEdits(move=(replace(order, depot_id=target_id),),
+                              seen=((target_id, seen),)),
             undo_orders=OrderEdits(put=(order,)),
         )  # fmt: skip
 

@@ -639,6 +639,7 @@ class DispatchService:
                 self.store, plan, routes, actor=actor or self.actor, audit=doc, base_versions=base,
                 drop=drop, unassigned=unassigned, whole=whole, check_all=check_all,
                 expect=expect, on_write=on_write, orders=orders,
+                local_copy=self._on_write is not None,
             )  # fmt: skip
         except StaleVersionError as exc:
             # Both versions for the user to choose from: what this command wanted, and the
@@ -673,7 +674,7 @@ class DispatchService:
             redo=redo,
             expect=written.written,
             orders=undo_orders,
-            reverse_orders=orders,
+            reverse_orders=orders.unchecked(),
         )
         changes = diff_changes(plan, written.plan, command)
         if orders:

@@ -71,6 +71,7 @@ def write_routes(
     expect: Sequence[Route] | None = None,
     on_write: WriteHook | None = None,
     orders: OrderEdits | None = None,
+    local_copy: bool = False,
 ) -> Written:
     """Replace ``routes`` (by id) in the stored plan of ``plan``'s day, in one transaction,
     through the command applier (``app.store.commands``: one version check, the day's
@@ -84,14 +85,15 @@ def write_routes(
     put on a route), which saves the plan. ``on_write(session, record)`` runs in the same
     transaction (e.g. to fill an outbox); if it raises, nothing is written. ``orders``:
     order rows written first (an urgent order added, an order changed or cancelled), in the
-    same transaction.
+    same transaction. ``local_copy``: ``store`` is a desk's copy of a shared database,
+    which checks what the copy cannot (another depot's plan version seen).
     """
     command = RouteWrite(
         plan=plan, routes=tuple(routes), actor=actor, audit=audit,
         base_versions=base_versions, check_ids=tuple(check_ids), check_all=check_all,
         drop=tuple(drop), unassigned=None if unassigned is None else tuple(unassigned),
         whole=whole, expect=None if expect is None else tuple(expect), on_write=on_write,
-        orders=orders or OrderEdits(),
+        orders=orders or OrderEdits(), local_copy=local_copy,
     )  # fmt: skip
     with store.session() as s:
         written: Written = applier.apply(s, command).result

@@ -63,6 +63,23 @@ class StaleRouteError(StaleVersionError):
         )
 
 
+class StaleDepotPlanError(StaleVersionError):
+    """An order moved to another depot's day, but that depot's plan of the day is not at the
+    version the person saw when choosing to move it: someone changed it since."""
+
+    def __init__(self, depot_id: str, day: date, seen: int | None, now: int | None) -> None:
+        super().__init__("plan", f"{depot_id} {day}", seen, now)
+        self.depot_id, self.day = depot_id, day
+        was = f"version {seen}" if seen is not None else "no plan"
+        is_ = f"is at version {now} now" if now is not None else "has no plan now"
+        Exception.__init__(
+            self,
+            f"depot {depot_id}'s plan of {day} was changed by someone else since the move was "
+            f"chosen: you saw {was}, it {is_}. Look at that depot's day again and move the "
+            "order again if it still fits.",
+        )
+
+
 class DayCommand(Protocol):
     """What every command carries, whatever its kind."""
 

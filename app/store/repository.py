@@ -31,7 +31,13 @@ from app.store.models import (
     WindowRow,
 )
 from app.store.repository_orders import CANCELLED
-from app.store.repository_plan import load_plan, route_versions, save_plan, update_route_stops
+from app.store.repository_plan import (
+    load_plan,
+    plan_versions,
+    route_versions,
+    save_plan,
+    update_route_stops,
+)
 from engine.model import DayInput, Depot, Driver, Location, Order, TimeWindow, Vehicle, Wave
 
 __all__ = [
@@ -43,6 +49,7 @@ __all__ = [
     "list_depots",
     "load_day",
     "load_plan",
+    "plan_versions",
     "route_versions",
     "save_plan",
     "settle",

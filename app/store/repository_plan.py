@@ -195,6 +195,12 @@ def route_versions(session: Session, depot_id: str, day: date) -> dict[str, int]
     return {route_id: version for route_id, version in session.execute(query)}
 
 
+def plan_versions(session: Session, day: date) -> dict[str, int]:
+    """depot id -> the version of its plan of ``day`` (a depot without one is absent)."""
+    query = select(PlanRow.depot_id, PlanRow.version).where(PlanRow.day == day)
+    return {depot_id: version for depot_id, version in session.execute(query)}
+
+
 def update_route_stops(
     session: Session, route_id: str, stops: Sequence[Stop], *, base_version: int, actor: str
 ) -> int:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app.store import Store, repository
 from app.store import commands as applier
 from app.store.changelog import log_change
-from app.store.commands import CommandRefused, StaleRouteError, is_history
+from app.store.commands import CommandRefused, StaleDepotPlanError, StaleRouteError, is_history
 from app.store.convert import order_from_snapshot, order_snapshot
 from app.store.models import ChangeLogRow, PlanRow, RouteRow, StopRow, UnassignedRow
 from engine.model import Order, Plan, Route, Stop, Unassigned, UnassignedReason
@@ -46,6 +46,11 @@ class OrderEdits:
     put: tuple[Order, ...] = ()
     cancel: tuple[tuple[str, str], ...] = ()
     move: tuple[Order, ...] = ()
+    #: (depot id, version) per depot ``move`` sends orders to: the version of that depot's
+    #: plan of the day the person saw when choosing the move (None: it had no plan then).
+    #: Checked where that plan is stored (``check_seen``): a plan changed since is a
+    #: conflict (``StaleDepotPlanError``), like a route changed since.
+    seen: tuple[tuple[str, int | None], ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.put or self.cancel or self.move)
@@ -62,16 +67,29 @@ class OrderEdits:
         return frozenset(oid for oid, _ in self.cancel) | {o.id for o in self.move}
 
     def apply(
-        self, session: Session, actor: str, day: date | None = None, from_depot: str = ""
+        self,
+        session: Session,
+        actor: str,
+        day: date | None = None,
+        from_depot: str = "",
+        *,
+        check_seen: bool = True,
     ) -> dict[str, Any]:
         """Write the order rows. With ``day``, the other depots' plans of that day follow:
         an order moved there is put in the unassigned list of its new depot's plan (when
         that depot has a plan for the day; else it waits, open, for that depot's first
         plan), an order put back here leaves another depot's unassigned list (an undone
         move), and one planned on another depot's route meanwhile is refused. Returns, per
-        other depot whose plan changed: its plan id and version before and after (audit)."""
+        other depot whose plan changed: its plan id and version before and after (audit).
+
+        With ``check_seen`` (not on a desk's local copy of a shared database, which holds
+        no other depot's plan: the shared database checks it), each target depot's plan
+        must be at the version in ``seen``, else ``StaleDepotPlanError`` before anything
+        is written."""
         from app.store import repository_orders
 
+        if day is not None and check_seen and self.seen:
+            _check_seen(session, day, self.seen)
         if day is not None:
             _planned_elsewhere(session, day, self.put)
         if self.put or self.move:
@@ -87,11 +105,19 @@ class OrderEdits:
         return _other_days(session, day, self, actor, from_depot)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "put": [order_snapshot(o) for o in self.put],
             "cancel": [[oid, reason] for oid, reason in self.cancel],
             "move": [order_snapshot(o) for o in self.move],
         }
+        if self.seen:
+            out["seen_plans"] = [[depot, version] for depot, version in self.seen]
+        return out
+
+    def unchecked(self) -> OrderEdits:
+        """The same edits without the plan versions seen (a redo: the person's own move
+        again, whose target plan's version rose with the move and with its undo)."""
+        return replace(self, seen=()) if self.seen else self
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> OrderEdits:
@@ -101,12 +127,32 @@ class OrderEdits:
             put=tuple(order_from_snapshot(o) for o in data.get("put") or ()),
             cancel=tuple((str(oid), str(reason)) for oid, reason in data.get("cancel") or ()),
             move=tuple(order_from_snapshot(o) for o in data.get("move") or ()),
+            seen=tuple(
+                (str(depot), None if version is None else int(version))
+                for depot, version in data.get("seen_plans") or ()
+            ),  # fmt: skip
         )
 
     def day_orders(self, orders: Sequence[Order]) -> tuple[Order, ...]:
         """The day's orders after these edits."""
         gone = self.ids
         return (*(o for o in orders if o.id not in gone), *self.put)
+
+
+def _check_seen(session: Session, day: date, seen: Sequence[tuple[str, int | None]]) -> None:
+    """Each depot's plan of ``day`` at the version seen (None: no plan), locked until the
+    transaction ends (a command on that plan meanwhile waits); else ``StaleDepotPlanError``."""
+    wanted = dict(seen)
+    rows = session.execute(
+        select(PlanRow.depot_id, PlanRow.version)
+        .where(PlanRow.day == day, PlanRow.depot_id.in_(sorted(wanted)))
+        .order_by(PlanRow.id)
+        .with_for_update()
+    ).all()
+    now: dict[str, int] = {depot: version for depot, version in rows}
+    for depot in sorted(wanted):
+        if now.get(depot) != wanted[depot]:
+            raise StaleDepotPlanError(depot, day, wanted[depot], now.get(depot))
 
 
 def _planned_elsewhere(session: Session, day: date, orders: Sequence[Order]) -> None:
@@ -309,6 +355,7 @@ class RouteWrite:
     orders: OrderEdits = field(default_factory=OrderEdits)
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
     kind: str = ROUTE_WRITE
+    local_copy: bool = False  # the desk's copy of a shared database (it queues commands)
 
     @property
     def depot_id(self) -> str:
@@ -341,7 +388,10 @@ def write_route_command(s: Session, command: RouteWrite) -> applier.Applied:
                            stored=stored.routes, expect=expected)  # fmt: skip
     new, result = _merged(stored, routes, drop, command.unassigned, command.whole,
                           orders.leaving)  # fmt: skip
-    elsewhere = orders.apply(s, actor, plan.day, plan.depot_id)
+    # A desk that queues its commands for a shared database writes its local copy here,
+    # which holds no other depot's plan: the shared database compares the versions seen.
+    elsewhere = orders.apply(s, actor, plan.day, plan.depot_id,
+                             check_seen=not command.local_copy)  # fmt: skip
     by_id = {r.id: r for r in stored.routes}
     whole = command.whole or result.unassigned != stored.unassigned
     if whole:

@@ -251,8 +251,9 @@ def test_an_order_moved_to_another_depot_joins_its_day_and_comes_back_on_undo(st
     with pytest.raises(CommandRefused, match="supervisor"):
         OrderDesk(DispatchService(store, TRAVEL, actor=DISPATCHER, role="dispatcher"),
                   TRAVEL).move_to_depot(service.load_plan("SLC", DAY), small_day(), "O6",
-                                        "SLC-N")  # fmt: skip
-    result = desk.move_to_depot(service.load_plan("SLC", DAY), small_day(), "O6", "SLC-N")
+                                        "SLC-N", seen=_north_version(store))  # fmt: skip
+    result = desk.move_to_depot(service.load_plan("SLC", DAY), small_day(), "O6", "SLC-N",
+                                seen=_north_version(store))  # fmt: skip
 
     def north_plan():
         with store.read_session() as s:
@@ -265,7 +266,11 @@ def test_an_order_moved_to_another_depot_joins_its_day_and_comes_back_on_undo(st
     assert north_plan().unassigned == ()
 
     # Moved again, then planned at SLC-N: the undo would put it on two depots' routes.
-    again = desk.move_to_depot(back.plan, small_day(), "O6", "SLC-N")
+    redone = service.apply_undo(back.plan, back.undo)  # redo: its own move again
+    assert stored_plan(store).route_of("O6") is None
+    assert [u.order_id for u in north_plan().unassigned] == ["O6"]
+    back = service.apply_undo(redone.plan, redone.undo)
+    again = desk.move_to_depot(back.plan, small_day(), "O6", "SLC-N", seen=_north_version(store))
     with store.session() as s:
         plan = repository.load_plan(s, "SLC-N", DAY)
         route = replace(plan.routes[0], stops=(Stop("O6"),))
@@ -273,6 +278,70 @@ def test_an_order_moved_to_another_depot_joins_its_day_and_comes_back_on_undo(st
     with pytest.raises(CommandRefused, match="O6 is on route R-VN1 of depot SLC-N"):
         service.apply_undo(again.plan, again.undo)
     assert stored_plan(store).route_of("O6") is None
+
+
+def _north_version(store) -> int | None:
+    """The version of depot SLC-N's plan of the day as stored now (None: no plan)."""
+    with store.read_session() as s:
+        return repository.plan_versions(s, DAY).get("SLC-N")
+
+
+def _with_north(store) -> None:
+    """Depot SLC-N beside SLC, with one van and an empty plan for the day."""
+    from engine.model import Depot, Driver, Plan, Route, Vehicle
+
+    north = Depot("SLC-N", "Salt Lake North", Location(40.85, -111.90), "America/Denver")
+    with store.session() as s:
+        repository.upsert_depots(s, [north], actor="import")
+        repository.upsert_vehicles(s, [Vehicle("VN1", "SLC-N", {"kg": 1000.0, "m3": 10.0})],
+                                   actor="import")  # fmt: skip
+        repository.upsert_drivers(s, [Driver("DRN1", "N", "SLC-N", at(7), at(17),
+                                             vehicle_id="VN1")], actor="import")  # fmt: skip
+        repository.save_plan(s, Plan("P-N", "SLC-N", DAY, (Route("R-VN1", "VN1", (),
+                                                                 driver_id="DRN1"),)),
+                             actor="planner")  # fmt: skip
+
+
+def test_a_move_to_a_depot_whose_plan_changed_since_it_was_seen_is_a_conflict(store):
+    """The supervisor chose SLC-N when its plan was at version v; SLC-N's desk re-planned
+    before the move landed: the move is a conflict naming both versions, and nothing of
+    either day changed (O6 on V2's route at SLC, SLC-N's plan as its desk left it). A move
+    made on no plan seen while the depot has one now is one too; on the version stored
+    now it goes through."""
+    from app.store import StaleVersionError
+    from app.store.models import OrderRow
+    from engine.model import Route
+    from tests.app.test_dispatch_support import SUPERVISOR
+
+    seed(store, small_day(), small_plan())
+    _with_north(store)
+    seen = _north_version(store)
+    with store.session() as s:  # SLC-N's desk adds a second (empty) route: a new version
+        plan = repository.load_plan(s, "SLC-N", DAY)
+        repository.save_plan(s, replace(plan, routes=(*plan.routes, Route("R-VN2", "VN1", ()))),
+                             actor="north@desk-n")  # fmt: skip
+    now = _north_version(store)
+    assert now != seen
+    service = DispatchService(store, TRAVEL, actor=SUPERVISOR, role="supervisor")
+    desk = OrderDesk(service, TRAVEL)
+    before = stored_plan(store)
+    for stale in (seen, None):
+        with pytest.raises(StaleVersionError) as caught:
+            desk.move_to_depot(service.load_plan("SLC", DAY), small_day(), "O6", "SLC-N",
+                               seen=stale)  # fmt: skip
+        was = "no plan" if stale is None else f"version {stale}"
+        assert str(caught.value).startswith(
+            f"depot SLC-N's plan of {DAY} was changed by someone else since the move was "
+            f"chosen: you saw {was}, it is at version {now} now"
+        )
+    assert stored_plan(store) == before
+    assert _north_version(store) == now
+    with store.read_session() as s:
+        assert s.get(OrderRow, "O6").depot_id == "SLC"
+    result = desk.move_to_depot(service.load_plan("SLC", DAY), small_day(), "O6", "SLC-N",
+                                seen=now)  # fmt: skip
+    assert result.plan.route_of("O6") is None
+    assert _north_version(store) == now + 1
 
 
 def _learned(customers=(), addresses=()):

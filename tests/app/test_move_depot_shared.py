@@ -96,7 +96,8 @@ def test_a_supervisor_moves_an_order_to_another_depots_day(postgres_url, tmp_pat
             north_routes = repo.route_versions(s, "SLC-N", DAY)
         north_version = _plan_version(admin, "SLC-N")
         day, plan = _day(desk.local, "SLC")
-        result = OrderDesk(service, TRAVEL).move_to_depot(plan, day, "O6", "SLC-N", now=at(7))
+        result = OrderDesk(service, TRAVEL).move_to_depot(plan, day, "O6", "SLC-N",
+                                                          seen=north_version, now=at(7))  # fmt: skip
         assert "O6" not in {o for r in result.plan.routes for o in r.order_ids}
         report = desk.sync()
         assert (report.applied, report.conflicts) == (1, 0), report
@@ -165,7 +166,7 @@ def test_a_released_order_stays_and_a_changed_route_is_a_conflict(postgres_url, 
             CommandRefused,
             match="R-V1, released: only an order not yet released can move to another depot",
         ):
-            orders_desk.move_to_depot(plan, day, "O2", "SLC-N", now=at(7))
+            orders_desk.move_to_depot(plan, day, "O2", "SLC-N", seen=None, now=at(7))
         assert desk.pending_count() == 0
 
         # Someone else re-sequences V3's route on the shared database after Una's copy.
@@ -178,7 +179,7 @@ def test_a_released_order_stays_and_a_changed_route_is_a_conflict(postgres_url, 
         slc_before, north_before = _day(admin, "SLC")[1], _day(admin, "SLC-N")[1]
         north_version = _plan_version(admin, "SLC-N")
         desk.work_offline = True
-        orders_desk.move_to_depot(plan, day, "O10", "SLC-N", now=at(7))
+        orders_desk.move_to_depot(plan, day, "O10", "SLC-N", seen=north_version, now=at(7))
         desk.work_offline = False
         report = desk.sync()
         assert (report.applied, report.conflicts) == (0, 1)
@@ -199,13 +200,57 @@ def test_an_order_moved_to_a_day_not_planned_waits_for_its_first_plan(postgres_u
     admin, desk, service = _setup(postgres_url, tmp_path, north_planned=False)
     try:
         day, plan = _day(desk.local, "SLC")
-        OrderDesk(service, TRAVEL).move_to_depot(plan, day, "O6", "SLC-N", now=at(7))
+        assert _plan_version(admin, "SLC-N") is None
+        OrderDesk(service, TRAVEL).move_to_depot(plan, day, "O6", "SLC-N", seen=None, now=at(7))
         report = desk.sync()
         assert (report.applied, report.conflicts) == (1, 0), report
         north_day, north_plan = _day(admin, "SLC-N")
         assert north_plan is None
         assert {o.id for o in north_day.orders} == {"N1", "O6"}
         assert _day(admin, "SLC")[1].route_of("O6") is None
+    finally:
+        desk.close()
+        desk.local.close()
+        admin.close()
+
+
+def test_a_move_queued_offline_on_a_plan_changed_since_is_a_conflict(postgres_url, tmp_path):
+    """Una chose SLC-N when its plan was at version v and moved O6 there while her desk was
+    offline (the move waits in the outbox; her copy holds no other depot's plan). SLC-N's
+    desk re-planned meanwhile: when her desk is back the move is a sync conflict on the
+    board like any other, naming SLC-N's plan and both versions; neither day changed on
+    the shared database. Keeping theirs leaves it so."""
+    admin, desk, service = _setup(postgres_url, tmp_path)
+    try:
+        seen = _plan_version(admin, "SLC-N")
+        day, plan = _day(desk.local, "SLC")
+        desk.work_offline = True
+        OrderDesk(service, TRAVEL).move_to_depot(plan, day, "O6", "SLC-N", seen=seen, now=at(7))
+        assert desk.pending_count() == 1
+        with admin.session() as s:  # SLC-N's desk adds a route: its plan's version rises
+            north = repo.load_plan(s, "SLC-N", DAY)
+            repo.save_plan(s, Plan(north.id, "SLC-N", DAY,
+                                   (*north.routes, Route("R-VN2", "VN1", ()))),
+                           actor="north@desk-n")  # fmt: skip
+        now = _plan_version(admin, "SLC-N")
+        slc_before, north_before = _day(admin, "SLC")[1], _day(admin, "SLC-N")[1]
+        desk.work_offline = False
+        report = desk.sync()
+        assert (report.applied, report.conflicts) == (0, 1), report
+        assert _day(admin, "SLC")[1] == slc_before
+        assert _day(admin, "SLC-N")[1] == north_before
+        assert _plan_version(admin, "SLC-N") == now
+        with admin.read_session() as s:
+            assert s.get(OrderRow, "O6").depot_id == "SLC"
+        (conflict,) = desk.conflicts()
+        assert (
+            f"depot SLC-N's plan of {DAY} was changed by someone else since the move was "
+            f"chosen: you saw version {seen}, it is at version {now} now"
+        ) in conflict.detail
+        desk.resolve_conflict(conflict.id, keep="theirs", actor="una@desk-una")
+        desk.sync()
+        assert desk.conflicts() == [] and desk.pending_count() == 0
+        assert _day(desk.local, "SLC")[1].route_of("O6").id == "R-V2"
     finally:
         desk.close()
         desk.local.close()
