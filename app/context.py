@@ -57,6 +57,7 @@ class AppContext(QObject):
         self.identity = self.link.identity()  # who works here and as what
         self.state = DayState(self)
         self.clock = DayClock()
+        self.store.clock = self.clock.now  # what is stored and shown of a change: the day's time
         self.jobs = JobRunner(self)
         self.heap: HeapKeeper | None = None
         self.dispatch: DispatchService | None = None  # once the day is open

@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from app.dispatch.service import CommandResult, DispatchService, NotAllowed, ReplanScope
 from app.dispatch.store import CommandRefused
@@ -153,7 +153,7 @@ class ProposalDesk:
     def _new(self, plan, kind, label, effect, payload, versions) -> StoredProposal:
         return StoredProposal(
             id=uuid.uuid4().hex, depot_id=plan.depot_id, day=plan.day, kind=kind, label=label,
-            author=self.actor, author_role=self.service.role, created_at=datetime.now(UTC),
+            author=self.actor, author_role=self.service.role, created_at=self.service.store.now(),
             effect=effect, payload=payload, base_versions=versions,
         )  # fmt: skip
 

@@ -18,6 +18,13 @@ from app.store.models import ChangeLogRow
 OPERATIONS = ("insert", "update", "delete")
 
 
+def session_now(session: Session) -> datetime:
+    """When a write in ``session`` happens: on its store's clock (``Store.clock``: the
+    desk's day clock, simulated in the demo), else the wall clock."""
+    now = session.info.get("now")
+    return now() if now is not None else datetime.now(UTC)
+
+
 def log_change(
     session: Session,
     entity: str,
@@ -30,7 +37,8 @@ def log_change(
 ) -> ChangeLogRow:
     """Add a change-log row to ``session`` (flushed and committed with the change itself).
 
-    The origin is the session's workstation (``Store(workstation=...)``, default the host).
+    The origin is the session's workstation (``Store(workstation=...)``, default the host);
+    ``at`` is on the store's clock (``session_now``).
     """
     if operation not in OPERATIONS:
         raise ValueError(f"change log: operation must be one of {OPERATIONS}, got {operation!r}")
@@ -40,7 +48,7 @@ def log_change(
         operation=operation,
         origin=session.info.get("workstation") or socket.gethostname(),
         actor=actor,
-        at=datetime.now(UTC),
+        at=session_now(session),
         before=before,
         after=after,
     )

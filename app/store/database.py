@@ -12,8 +12,9 @@ import logging
 import re
 import socket
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,14 +152,23 @@ def _stale_error(
     return exc
 
 
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 class Store:
-    """The database: an engine plus sessions that commit at exit and roll back on error."""
+    """The database: an engine plus sessions that commit at exit and roll back on error.
+
+    ``clock`` says when a write happened (the change log's ``at``, a proposal's times, an
+    order's cancellation): the wall clock unless the desk sets its day's clock (the demo's
+    simulated one), so what a person reads of a change agrees with the clock they see."""
 
     def __init__(self, engine: Engine, url: str, *, workstation: str | None = None) -> None:
         self.engine = engine
         self.url = url
         self.workstation = workstation or socket.gethostname()
-        info = {"workstation": self.workstation}
+        self.clock: Callable[[], datetime] = wall_clock
+        info: dict[str, Any] = {"workstation": self.workstation, "now": self.now}
         self._writer = sessionmaker(engine, class_=StoreSession, expire_on_commit=False, info=info)
         self._reader = sessionmaker(
             engine.execution_options(sqlite_begin="DEFERRED"),
@@ -166,6 +176,10 @@ class Store:
             expire_on_commit=False,
             info=info,
         )
+
+    def now(self) -> datetime:
+        """The time of a write on this store's clock (aware, UTC)."""
+        return self.clock().astimezone(UTC)
 
     @property
     def dialect(self) -> str:

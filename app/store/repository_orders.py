@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.store import convert
-from app.store.changelog import log_change
+from app.store.changelog import log_change, session_now
 from app.store.errors import StaleVersionError
 from app.store.models import OrderRow, ProposalRow
 from engine.model import Order
@@ -59,7 +59,7 @@ def set_order_status(
     before = {"status": row.status, "reason": row.status_reason}
     if row.status == status:
         return
-    now = datetime.now(UTC)
+    now = session_now(session)
     row.status, row.status_reason, row.status_by, row.status_at = status, reason, actor, now
     row.updated_at, row.updated_by = now, actor
     log_change(session, "order", order_id, "update", actor=actor, before=before,
@@ -172,7 +172,7 @@ def decide_proposal(
     if row.status != PENDING or (seen_version is not None and row.version != seen_version):
         raise StaleVersionError("proposal", proposal_id, seen_version, row.version)
     before = {"status": row.status}
-    row.status, row.decided_by, row.decided_at, row.note = status, actor, datetime.now(UTC), note
+    row.status, row.decided_by, row.decided_at, row.note = status, actor, session_now(session), note
     session.flush()
     log_change(session, "proposal", proposal_id, "update", actor=actor, before=before,
                after={"status": status, "note": note})  # fmt: skip

@@ -136,6 +136,7 @@ class OfflineDesk:
         if self._shared is None:
             url = _with_timeout(self.shared_url)
             self._shared = open_store(url, workstation=self.workstation, migrate=False)
+            self._shared.clock = self.local.now  # its changes on the desk's day clock
         return self._shared
 
     def close(self) -> None:

@@ -161,6 +161,7 @@ class SyncSession(QObject):
             store = open_store(
                 _with_timeout(self.shared_url), workstation=self.workstation, migrate=False
             )
+            store.clock = self.local.now  # its changes on the desk's day clock
             try:
                 require_current(store.engine)
             except BaseException:

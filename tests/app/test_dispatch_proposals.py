@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
+from sqlalchemy import select
 
 from app.dispatch.proposals import ProposalDesk
 from app.dispatch.replan import replan_job
@@ -121,3 +124,29 @@ def test_only_the_author_withdraws(desks):
     with pytest.raises(NotAllowed):
         sam.withdraw(sent.id)
     assert dana.withdraw(sent.id).status == "withdrawn"
+
+
+def test_a_proposal_and_its_decision_are_timed_on_the_desks_day_clock(store):
+    """In the demo the desk's clock is simulated (here 09:30 on the test day while the wall
+    clock says otherwise): a proposal's sending, its decision and their change-log rows are
+    stored at the day clock's time, the time the status bar shows, not the wall clock's."""
+    from app.day.clock import DayClock
+    from app.store.models import ChangeLogRow
+
+    seed(store, small_day(), small_plan())
+    clock = DayClock(at(9.5).timestamp(), speedup=1.0)
+    store.clock = clock.now
+    dana = ProposalDesk(DispatchService(store, TRAVEL, actor=DISPATCHER, role="dispatcher"))
+    sam = ProposalDesk(DispatchService(store, TRAVEL, actor=SUPERVISOR, role="supervisor"))
+    sent = dana.propose_move(dana.service.load_plan("SLC", DAY), small_day(), ["O1"], "R-V2",
+                             at(9.5))  # fmt: skip
+    sam.reject(sent.id, note="not now")
+    decided = dana.get(sent.id)
+    for moment in (decided.created_at, decided.decided_at):
+        assert moment is not None and abs((moment - at(9.5)).total_seconds()) < 60
+    with store.read_session() as s:
+        logged = list(s.scalars(select(ChangeLogRow).where(ChangeLogRow.entity == "proposal")))
+    assert len(logged) == 2
+    for row in logged:
+        stamp = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
+        assert abs((stamp - at(9.5)).total_seconds()) < 60, row.at

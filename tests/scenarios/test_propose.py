@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
@@ -69,3 +71,58 @@ def test_a_dispatcher_proposes_a_move_and_a_supervisor_accepts_it(qtbot, desk, t
     assert dana.orders.board.items[0].decided_by == sam.context.actor
     assert dana._proposals_label.text() == "Proposals: 1 of yours accepted"  # until looked at
     shot(dana, tmp_path, "dispatcher_sees_the_outcome")
+
+
+def _shown_time(text: str):
+    """``HH:MM:SS`` (the first one in ``text``) as a time of day."""
+    import re
+    from datetime import time
+
+    h, m, s = (int(x) for x in re.search(r"(\d\d):(\d\d):(\d\d)", text).groups())
+    return time(h, m, s)
+
+
+def test_a_proposal_reads_on_the_demo_clock_the_status_bar_shows(qtbot, desk, tmp_path):
+    """In the demo the status bar shows the simulated day (07:30 on, 20x faster). Dana
+    (dispatcher) proposes a move; the proposal's "When" column shows the time on that clock,
+    in depot time, between the clock as she dragged and the clock now (the wall clock is
+    hours away from the demo's morning), and so does her withdrawing it ("Decided")."""
+    from datetime import datetime
+
+    dana = desk("dispatcher", "dana")  # the simulated fleet drives the morning
+    ctx = dana.context
+    zone = ZoneInfo(ctx.state.index.depot.timezone)
+    dana.dispatcher.ask = lambda _title, _text: True  # an overloaded van: propose it anyway
+    orders = ctx.state.index.orders
+    rows = dana.timeline_pane._rows
+
+    def movable(s) -> bool:  # planned, unlocked, and any van may take it (no special skill)
+        return s.status.value == "planned" and not s.locked and not orders[s.order_id].skills
+
+    source_id = next(rid for rid in rows if any(movable(s) for s in ctx.state.route(rid).stops[2:]))
+    order_id = next(s.order_id for s in reversed(ctx.state.route(source_id).stops) if movable(s))
+    target_id = next(rid for rid in rows if rid != source_id and not ctx.dispatch.preview_reassign(
+        ctx.state.plan, ctx.state.index.day, [order_id], rid, ctx.now()).blocked)  # fmt: skip
+    before = ctx.now().astimezone(zone).replace(microsecond=0)
+    dana.timeline_pane.sig_stop_dropped.emit([order_id], target_id)  # the drop of a drag
+    qtbot.waitUntil(lambda: "Proposed to a supervisor" in dana.status.text,
+                    timeout=20_000)  # fmt: skip
+    dana.activateWindow()
+    QTest.keySequence(dana, "Ctrl+Shift+P")
+    dialog = dana.orders.last_dialog
+    assert dialog.table.rowCount() == 1 and dialog.table.item(0, 4).text() == "pending"
+    dialog.table.selectRow(0)
+    qtbot.wait(1500)  # the demo's clock moves on (30 s of its day)
+    QTest.mouseClick(dialog.withdraw_button, Qt.MouseButton.LeftButton)
+    assert dialog.table.item(0, 4).text() == "withdrawn"
+    dana._refresh_status()
+    shown = dana.status.fields["clock"].text()
+    assert "(simulated)" in shown
+    clock = datetime.combine(before.date(), _shown_time(shown), zone)
+    assert abs((ctx.now().astimezone(zone) - clock).total_seconds()) < 60
+    when, decided = dialog.table.item(0, 0).text(), dialog.table.item(0, 5).text()
+    sent_at = datetime.combine(before.date(), _shown_time(when), zone)
+    decided_at = datetime.combine(before.date(), _shown_time(decided), zone)
+    assert before <= sent_at <= decided_at <= clock, (before, when, decided, shown)
+    assert decided.startswith(f"{ctx.actor} at ")
+    shot(dialog, tmp_path, "proposal_on_the_demo_clock")
