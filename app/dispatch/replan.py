@@ -17,7 +17,14 @@ from datetime import datetime
 
 from app.dispatch.preview import is_history, vehicle_states
 from engine.model import DayInput, Plan, Route, RouteStatus, StopStatus
-from engine.planning import Proposal, Snapshot, SolveCallbacks, VehicleState, replan
+from engine.planning import (
+    DEFAULT_CHURN,
+    Proposal,
+    Snapshot,
+    SolveCallbacks,
+    VehicleState,
+    replan,
+)
 
 
 class _Progress(SolveCallbacks):
@@ -50,6 +57,25 @@ def with_statuses(plan: Plan, statuses: Mapping[str, StopStatus]) -> Plan:
     return replace(plan, routes=routes)
 
 
+def _part_of_day(
+    day: DayInput,
+    vehicle_stays: Callable[[str | None], bool],
+    drivers_on: Collection[str],
+    drivers_off: Collection[str],
+    order_stays: Callable[[str], bool],
+) -> DayInput:
+    """The day cut to the vehicles that stay, their orders, and the drivers a re-plan of
+    them needs: those driving a route that stays (``drivers_on``), and those whose own
+    vehicle stays unless they drive a route left out (``drivers_off``)."""
+    return replace(
+        day,
+        vehicles=tuple(v for v in day.vehicles if vehicle_stays(v.id)),
+        drivers=tuple(d for d in day.drivers if d.id in drivers_on
+                      or (vehicle_stays(d.vehicle_id) and d.id not in drivers_off)),
+        orders=tuple(o for o in day.orders if order_stays(o.id)),
+    )  # fmt: skip
+
+
 def _scoped(plan: Plan, day: DayInput, route_ids: Collection[str]) -> tuple[Plan, DayInput]:
     """The part of the day the given routes make: their vehicles, drivers and orders."""
     known = {r.id for r in plan.routes}
@@ -61,45 +87,32 @@ def _scoped(plan: Plan, day: DayInput, route_ids: Collection[str]) -> tuple[Plan
     drivers = {r.driver_id for r in routes if r.driver_id}
     elsewhere = {r.driver_id for r in plan.routes if r.id not in route_ids and r.driver_id}
     orders = {o for r in routes for o in r.order_ids}
-    sub_day = replace(
-        day,
-        vehicles=tuple(v for v in day.vehicles if v.id in vehicles),
-        drivers=tuple(
-            d
-            for d in day.drivers
-            if d.id in drivers or (d.vehicle_id in vehicles and d.id not in elsewhere)
-        ),
-        orders=tuple(o for o in day.orders if o.id in orders),
-    )
+    sub_day = _part_of_day(day, vehicles.__contains__, drivers, elsewhere, orders.__contains__)
     return replace(plan, routes=routes, unassigned=()), sub_day
 
 
 def _share_out(
-    plan: Plan, day: DayInput, unavailable: Collection[str], locked: Collection[str]
-) -> tuple[Plan, DayInput, dict[str, Route]]:
+    plan: Plan, day: DayInput, unavailable: Collection[str], locked: Collection[str],
+    keep: Collection[str] = (),
+) -> tuple[Plan, DayInput, dict[str, Route]]:  # fmt: skip
     """The part of the day without the vehicles that cannot drive on (broken down): their
     routes and vehicles are left out, their open stops stay in the day's orders, so the
     re-plan shares them out among the other vehicles. Returns (plan, day, what each left-out
-    route keeps: its served, arrived and locked stops)."""
+    route keeps: its served, arrived and locked stops, and those in ``keep``)."""
     out = [r for r in plan.routes if r.vehicle_id in unavailable]
     if not out:
         return plan, day, {}
     kept = {
-        r.id: replace(r, stops=tuple(s for s in r.stops
-                                     if is_history(s) or s.locked or s.order_id in locked))
+        r.id: replace(r, stops=tuple(s for s in r.stops if is_history(s) or s.locked
+                                     or s.order_id in locked or s.order_id in keep))
         for r in out
     }  # fmt: skip
     stay = {s.order_id for r in kept.values() for s in r.stops}
     routes = tuple(r for r in plan.routes if r.vehicle_id not in unavailable)
     drivers_on = {r.driver_id for r in routes if r.driver_id}
     gone = {r.driver_id for r in out if r.driver_id} - drivers_on
-    sub_day = replace(
-        day,
-        vehicles=tuple(v for v in day.vehicles if v.id not in unavailable),
-        drivers=tuple(d for d in day.drivers if d.id not in gone
-                      and (d.vehicle_id not in unavailable or d.id in drivers_on)),
-        orders=tuple(o for o in day.orders if o.id not in stay),
-    )  # fmt: skip
+    sub_day = _part_of_day(day, lambda v: v not in unavailable, drivers_on, gone,
+                           lambda o: o not in stay)  # fmt: skip
     return replace(plan, routes=routes), sub_day, kept
 
 
@@ -130,6 +143,10 @@ def replan_job(
     stop_event: threading.Event | None = None,
     progress: Callable[[str], None] | None = None,
     unavailable: Collection[str] = (),
+    keep: Collection[str] = (),
+    churn_penalty: float = DEFAULT_CHURN,
+    iterations: int | None = None,
+    states_as_given: bool = False,
 ) -> Proposal:
     """Re-plan the day from ``now`` and where each vehicle is; ``route_ids`` limits it.
 
@@ -139,14 +156,23 @@ def replan_job(
     and every other route stays exactly as it is; the proposal's plan is the whole day.
     ``unavailable``: vehicles that cannot drive on (broken down): they get no stops, and
     their open stops that are not locked go to the other vehicles in scope (or are left
-    unassigned, with the reason, when none can take them).
+    unassigned, with the reason, when none can take them); ``keep``: open stops that stay on
+    such a vehicle's route all the same (not locked: a rule's recently moved stops).
+    ``churn_penalty`` prices each stop moved off its vehicle; ``iterations`` bounds the
+    search; ``states_as_given``: the vehicles start where ``vehicles`` says and the others
+    at the depot, none from its last served stop (a rule's re-plan sets all three; see
+    ``app.rules.actions``).
     """
     base = with_statuses(plan, statuses or {})
     part, part_day = (base, day) if route_ids is None else _scoped(base, day, route_ids)
     origin = {s.order_id: r.vehicle_id for r in part.routes if r.vehicle_id in unavailable
               for s in r.stops}  # fmt: skip
-    part, part_day, stranded = _share_out(part, part_day, unavailable, locked)
-    states = vehicle_states(part, part_day, now, vehicles)
+    part, part_day, stranded = _share_out(part, part_day, unavailable, locked, keep)
+    if states_as_given:
+        in_part = {v.id for v in part_day.vehicles}
+        states = {vid: s for vid, s in (vehicles or {}).items() if vid in in_part}
+    else:
+        states = vehicle_states(part, part_day, now, vehicles)
     snapshot = Snapshot(part_day, part, now, states, frozenset(locked))
     callbacks = _Progress(progress) if progress is not None else None
     proposal = replan(
@@ -154,8 +180,10 @@ def replan_job(
         travel,
         depot_id=plan.depot_id,
         time_limit_s=time_limit_s,
+        churn_penalty=churn_penalty,
         stop_event=stop_event,
         callbacks=callbacks,
+        iterations=iterations,
     )
     if stranded:  # the left-out routes keep their history; the rest of their stops moved
         proposal = _with_stranded(proposal, stranded, origin)

@@ -20,11 +20,12 @@ from datetime import datetime, timedelta
 from functools import cached_property
 
 from app.dispatch.preview import ContextCache, ReassignPreview, is_history, preview_reassign
+from app.dispatch.replan import replan_job
 from engine.automation import Action, Match
 from engine.automation.protect import check_change, protected_stops
 from engine.eta import RouteEta, service_window
 from engine.model import DayInput, Plan, Route, RouteStatus, StopStatus
-from engine.planning import Snapshot, VehicleState, evaluate_route, replan
+from engine.planning import VehicleState, evaluate_route
 
 log = logging.getLogger(__name__)
 
@@ -433,24 +434,19 @@ class ActionRunner:
             return _nothing("no route near enough to share the work")
         free = set(sit.movable(route)) if broken else set()
         orders = {o for r in servers for o in r.order_ids} | free
-        vehicles = {r.vehicle_id for r in servers}
-        sub_day = replace(
-            sit.day,
-            vehicles=tuple(v for v in sit.day.vehicles if v.id in vehicles),
-            drivers=tuple(d for d in sit.day.drivers if d.vehicle_id in vehicles
-                          or d.id in {r.driver_id for r in servers}),
-            orders=tuple(o for o in sit.day.orders if o.id in orders),
-        )  # fmt: skip
-        sub_plan = replace(sit.plan, routes=tuple(servers), unassigned=())
-        locked = frozenset(o for o in orders if o in sit.protected)
-        states = {v: s for v, s in sit.vehicles.items() if v in vehicles}
-        snapshot = Snapshot(sub_day, sub_plan, sit.now, states, locked)
-        # A broken-down van's stops are the work to share out: its neighbours keep their
-        # own stops unless moving one really pays (a high price on every other move).
+        # The re-plan a person starts (app.dispatch.replan): the scope's routes only, a
+        # broken-down van's open stops shared out among the others. A broken-down van's
+        # stops are the work to share out: its neighbours keep their own stops unless
+        # moving one really pays (a high price on every other move).
         churn = BROKEN_CHURN if broken else RULE_CHURN
-        proposal = replan(snapshot, self.travel, time_limit_s=self.replan_seconds,
-                          iterations=self.iterations, churn_penalty=churn,
-                          stop_event=self._stop_event)  # fmt: skip
+        settled = {s.order_id for s in route.stops} - free if broken else set()
+        proposal = replan_job(
+            sit.plan, sit.day, self.travel, now=sit.now, vehicles=sit.vehicles,
+            locked=sit.protected, route_ids=[r.id for r in scope],
+            time_limit_s=self.replan_seconds, stop_event=self._stop_event,
+            unavailable={route.vehicle_id} if broken else (), keep=settled,
+            churn_penalty=churn, iterations=self.iterations, states_as_given=True,
+        )  # fmt: skip
         new = {r.id: r for r in proposal.plan.routes}
         routes = [new[r.id] for r in servers if r.id in new and new[r.id] != r]
         if broken:

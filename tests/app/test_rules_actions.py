@@ -159,6 +159,53 @@ def test_a_broken_down_vans_stops_go_to_its_neighbours():
     assert not any(m.to_vehicle == route.vehicle_id for m in effect.moved)
 
 
+def test_a_rules_replan_of_a_broken_van_shares_out_as_a_persons_does_and_keeps_settled_stops():
+    """The rule's re-plan of a broken-down van is the person's re-plan of the same routes
+    (``app.dispatch.replan``) with the rule's churn price: the van's first stop served, its
+    second moved there by a rule a short while ago (settled, left alone) and its third
+    locked stay on it; every other open stop goes to a neighbour or stays on it when none
+    takes it, and nothing moves onto it. The neighbours' routes are the person's re-plan's
+    at the same price and search length."""
+    from app.dispatch.replan import replan_job
+    from app.rules.actions import BROKEN_CHURN
+
+    day, plan = _plan(3, 30, 4)
+    route = max(plan.routes, key=lambda r: len(r.stops))
+    served, settled, locked, *rest = route.stops
+    stops = (replace(served, status=StopStatus.DELIVERED), settled,
+             replace(locked, locked=True), *rest)  # fmt: skip
+    plan = replace(plan, routes=tuple(replace(r, stops=stops) if r.id == route.id else r
+                                      for r in plan.routes))  # fmt: skip
+    route = next(r for r in plan.routes if r.id == route.id)
+    runner = ActionRunner(TRAVEL, replan_seconds=30, iterations=100)  # repeatable
+    broken = frozenset({route.vehicle_id})
+    sit = Situation(day, plan, at(8), {}, {}, frozenset(), broken,
+                    frozenset({settled.order_id}))  # fmt: skip
+    occ = Occurrence("exception", "breakdown", "b1", route.vehicle_id, route.id)
+    effect = runner.run(Match(_rule("replan_route", neighbours=3), occ, {}), sit)
+    assert effect.status == "proposal" and effect.moved
+    new = {r.id: r for r in effect.routes}
+    kept = new[route.id].order_ids
+    assert kept[:3] == (served.order_id, settled.order_id, locked.order_id)
+    assert set(kept) <= set(route.order_ids)
+    moved = {m.order_id for m in effect.moved}
+    assert moved and moved <= {s.order_id for s in rest}
+    assert all(m.from_vehicle == route.vehicle_id for m in effect.moved)
+    assert not any(m.to_vehicle == route.vehicle_id for m in effect.moved)
+
+    scope = [route.id, *(r.id for r in runner._neighbours(sit, route, 3))]
+    assert set(new) <= set(scope)
+    person = replan_job(plan, day, TRAVEL, now=at(8), locked=sit.protected, route_ids=scope,
+                        time_limit_s=runner.replan_seconds, unavailable=broken,
+                        keep={settled.order_id}, churn_penalty=BROKEN_CHURN,
+                        iterations=100, states_as_given=True)  # fmt: skip
+    theirs = {r.id: r.order_ids for r in person.plan.routes}
+    for rid in scope[1:]:
+        before = next(r for r in plan.routes if r.id == rid)
+        assert new.get(rid, before).order_ids == theirs[rid], rid
+    assert theirs[route.id] == (served.order_id, settled.order_id, locked.order_id)
+
+
 def test_a_late_order_goes_on_a_route_with_room_and_a_rule_may_accept_a_small_replan():
     """insert_order places an unassigned order where it arrives in time; a re-plan that
     moves few stops and saves enough is accepted by the rule itself."""
