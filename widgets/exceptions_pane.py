@@ -5,7 +5,8 @@ suggested route), resolve. Double-click asks the window to focus map and timelin
 The pane only emits requests (``sig_*``); the main window carries them out, and says which
 actions the user's role may do (``set_action_allowed``). The rows update in place, so the
 selection and the scroll position stay while the rules re-evaluate; the selected
-exception is spelled out under the table.
+exception is spelled out under the table; when it leaves the table, nothing is chosen
+(the buttons never act on a row the dispatcher did not pick).
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ class ExceptionsPane(QWidget):
 
         self.table = QTableView(self)
         self.table.setObjectName("exceptions_table")
+        # Before the view's selection model connects (it moves the current row away first).
+        self._chosen_leaving = False
+        model.rowsAboutToBeRemoved.connect(self._before_rows_removed)
         self.table.setModel(model)
         self.table.setItemDelegateForColumn(0, _SeverityDelegate(self.table))
         self.table.setSortingEnabled(True)
@@ -102,6 +106,7 @@ class ExceptionsPane(QWidget):
         model.dataChanged.connect(self._on_model_data_changed)
         model.modelAboutToBeReset.connect(self._before_reset)
         model.modelReset.connect(self._after_reset)
+        model.rowsRemoved.connect(self._after_rows_removed)
 
         self._buttons: dict[str, QPushButton] = {}
         actions = QHBoxLayout()
@@ -179,6 +184,19 @@ class ExceptionsPane(QWidget):
             self.select_exception(chosen)
         self.table.verticalScrollBar().setValue(scrolled)
         self._show_details()
+
+    def _before_rows_removed(self, _parent: QModelIndex, first: int, last: int) -> None:
+        current = self.table.currentIndex()
+        self._chosen_leaving = current.isValid() and first <= current.row() <= last
+
+    def _after_rows_removed(self, *_args) -> None:
+        """The chosen exception left the table (resolved, filtered out, handled on another
+        desk): nothing is chosen then. Qt would make a neighbouring row current, and the
+        next Acknowledge or Resolve would act on an exception the dispatcher never picked."""
+        if self._chosen_leaving:
+            self._chosen_leaving = False
+            self.table.selectionModel().clear()
+            self._show_details()
 
     def _show_details(self, *_args) -> None:
         index = self.table.currentIndex()

@@ -80,6 +80,24 @@ def test_the_worst_exception_acknowledged_stays_acknowledged_after_a_restart(qtb
         conditions = [(r.type, r.vehicle_id, r.order_id) for r in rows]
         assert len(conditions) == len(set(conditions))
 
+    # Resolve the worst open exception: it leaves the table, it is stored resolved, and no
+    # other row becomes chosen behind the dispatcher's back (the next press acts on nothing).
+    pane = again.exceptions_pane
+    qtbot.waitUntil(lambda: pane.visible_count() > 0, timeout=120_000)
+    resolved_id = _worst_row(again)
+    QTest.mouseClick(pane.button("resolve"), Qt.MouseButton.LeftButton)
+    assert window_row_gone(again, resolved_id)
+    assert pane.current_exception_id() is None
+    assert pane.details.text() == "Select an exception to see what it is about."
+    shot(again, tmp_path, "resolved_nothing_chosen")
+    with again.context.store.read_session() as s:
+        assert s.get(ExceptionRow, resolved_id).resolved_by == again.context.actor
+
+
+def window_row_gone(window, exception_id: str) -> bool:
+    """The exception is no longer a row of the (open only) exceptions table."""
+    return window.exceptions_model.row_of(exception_id) < 0
+
 
 def _served(plan) -> dict[str, str]:
     """order id -> vehicle of every stop already served or arrived at."""

@@ -144,6 +144,24 @@ def test_a_new_exception_is_inserted_without_moving_the_selection(qtbot, pane):
     assert _column(view, VEHICLE)[0] in ("V07", "V09")
 
 
+def test_a_chosen_exception_that_leaves_the_table_leaves_nothing_chosen(qtbot, pane):
+    """Resolving the chosen exception (here, or on another desk) does not hand the choice to
+    the row below it: the next Acknowledge must not act on an exception nobody picked."""
+    view, board, _ = pane
+    view.show()
+    view.select_exception("E2")
+    assert board.resolve("E2", T0, "ana")
+    assert view.visible_count() == 2
+    assert view.current_exception_id() is None
+    assert not view.table.selectionModel().hasSelection()
+    assert view.details.text() == "Select an exception to see what it is about."
+    with qtbot.assertNotEmitted(view.sig_acknowledge_requested):
+        view.button("ack").click()
+    view.select_exception("E3")  # a row that stays keeps its choice when another leaves
+    assert board.resolve("E1", T0, "ana")
+    assert view.current_exception_id() == "E3"
+
+
 def test_a_disabled_action_says_why(qtbot, pane):
     """A dispatcher sees Reassign… greyed out, with the reason as its tooltip."""
     view, _, _ = pane
