@@ -369,3 +369,105 @@ class TrackTally:
             at_depot if isinstance(at_depot, bool) else None,
             float(seen) if isinstance(seen, int | float) else -math.inf,
         )
+
+
+def fold_trails(
+    ts: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    bounds: np.ndarray,
+    stops: Sequence[Sequence[Location]],
+    depot: Location | None = None,
+) -> list[TrackTally]:
+    """New trail totals of many vehicles at once: vehicle ``k``'s fixes are rows
+    ``bounds[k]:bounds[k + 1]`` (each in time order, at least one), ``stops[k]`` its stops.
+
+    The same totals as ``TrackTally().add(...)`` fed each vehicle's fixes in one go (a day
+    read from scratch), worked out with array operations over every fix of every vehicle
+    instead of a few dozen small ones per vehicle and bucket."""
+    bounds = np.asarray(bounds, dtype=np.int64)
+    n_vehicles = len(bounds) - 1
+    counts = np.diff(bounds)
+    if n_vehicles < 1 or (counts < 1).any():
+        raise ValueError("fold_trails: every vehicle needs at least one fix")
+    veh = np.repeat(np.arange(n_vehicles), counts)
+    ends = bounds[1:] - 1
+    exits: list[list[float]] = [[] for _ in range(n_vehicles)]
+    returns: list[list[float]] = [[] for _ in range(n_vehicles)]
+    buckets: list[dict[int, list[float]]] = [{} for _ in range(n_vehicles)]
+    at_depot: list[bool | None] = [None] * n_vehicles
+    same = veh[1:] == veh[:-1]  # consecutive fixes of one vehicle
+    if depot is not None:  # leaving and coming back, fix by fix
+        here = Track(ts, lat, lon).near(depot)
+        for i in np.nonzero(same & here[:-1] & ~here[1:])[0].tolist():
+            exits[veh[i + 1]].append(float(ts[i + 1]))
+        for i in np.nonzero(same & ~here[:-1] & here[1:])[0].tolist():
+            returns[veh[i + 1]].append(float(ts[i + 1]))
+        at_depot = [bool(at) for at in here[ends].tolist()]
+    # Thinned as :func:`thin` does each vehicle: the first fix of each slot.
+    slot = np.floor(ts / THIN_S)
+    first = np.ones(len(ts), dtype=bool)
+    first[1:] = ~same | (slot[1:] != slot[:-1])
+    seen = ts[ends].tolist()
+    ts, lat, lon, veh = ts[first], lat[first], lon[first], veh[first]
+    last = np.searchsorted(veh, np.arange(n_vehicles + 1))[1:] - 1
+    out = [
+        TrackTally((t, a, o), n, buckets[k], exits[k], returns[k], at_depot[k], s)
+        for k, (t, a, o, n, s) in enumerate(zip(ts[last].tolist(), lat[last].tolist(),
+                                                lon[last].tolist(), counts.tolist(), seen,
+                                                strict=True))
+    ]  # fmt: skip
+    track = Track(ts, lat, lon)
+    home = track.near(depot) if depot is not None else np.zeros(len(ts), dtype=bool)
+    away = ~home
+    # Each fix against each stop of its own vehicle (vehicles with fewer stops: no stop).
+    widest = max((len(s) for s in stops), default=0)
+    stop_lat = np.full((n_vehicles, widest), np.nan)
+    stop_lon = np.full((n_vehicles, widest), np.nan)
+    stop_k = np.full((n_vehicles, widest), np.nan)
+    for k, where in enumerate(stops):
+        for j, loc in enumerate(where):
+            stop_lat[k, j], stop_lon[k, j] = loc.lat, loc.lon
+            stop_k[k, j] = math.cos(math.radians(loc.lat)) * 111_320.0
+    for j in range(widest):
+        dx = (lon - stop_lon[veh, j]) * stop_k[veh, j]
+        dy = (lat - stop_lat[veh, j]) * 110_574.0
+        away &= ~(dx * dx + dy * dy <= AT_DEPOT_M * AT_DEPOT_M)
+    pair = veh[1:] == veh[:-1]
+    steps = track.steps_m()
+    dt = np.diff(ts)
+    ok = (dt > 0) & (dt <= GAP_S)
+    speed = np.where(dt > 0, steps / np.maximum(dt, 1e-9) * 3.6, 0.0)
+    ok &= speed <= JUMP_KMH
+    still = ok & (speed < STILL_KMH)
+    idle = still & away[:-1] & away[1:]
+    moving = ok & ~still
+    # Keep the steps between fixes of one vehicle; group them by vehicle and bucket (both
+    # ascending, so each group is one run of rows).
+    idx = np.nonzero(pair)[0]
+    if not len(idx):
+        return out
+    owner = veh[idx]
+    bucket = (np.floor(ts[idx] / BUCKET_S) * BUCKET_S).astype(np.int64)
+    starts = np.ones(len(idx), dtype=bool)
+    starts[1:] = (owner[1:] != owner[:-1]) | (bucket[1:] != bucket[:-1])
+    group = np.cumsum(starts) - 1
+    n_groups = int(group[-1]) + 1
+    sums = np.zeros((n_groups, 4))
+    for col, (values, mask) in enumerate(((steps, moving), (dt, moving), (dt, still),
+                                          (dt, idle))):  # fmt: skip
+        chosen = mask[idx]
+        if not chosen.any():
+            continue
+        g = group[chosen]
+        v = values[idx][chosen]
+        cut = np.ones(len(g), dtype=bool)
+        cut[1:] = g[1:] != g[:-1]
+        at = np.nonzero(cut)[0]
+        # The same sums as ``values[mask].sum()`` per group: each group's values in order.
+        sums[g[at], col] = np.add.reduceat(v, at)
+    heads = np.nonzero(starts)[0]
+    for gi, (k, b) in enumerate(zip(owner[heads].tolist(), bucket[heads].tolist(),
+                                    strict=True)):  # fmt: skip
+        buckets[k][b] = [float(x) for x in sums[gi]]
+    return out

@@ -29,7 +29,7 @@ import numpy as np
 from app.store import Store, repository
 from app.store import repository_kpis as rk
 from app.store.repository_release import transitions
-from engine.history import StopEvent, StopVisit, TrackTally, stop_visits
+from engine.history import StopEvent, StopVisit, TrackTally, fold_trails, stop_visits
 from engine.kpis import (
     ETA_HORIZONS,
     CommandFact,
@@ -266,7 +266,6 @@ def _update_tallies(
         stops_of[r.vehicle_id] += [orders[s.order_id].location for s in r.stops
                                    if s.order_id in orders]  # fmt: skip
     changed: dict[str, tuple[datetime, int, dict[str, Any]]] = {}
-    by_vehicle: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     # Vehicles grouped by how far their totals go (to the :data:`READ_BUCKET_S` below):
     # one query per group from its earliest, so a van back early does not make every
     # other van's fixes since then be read again on each pass.
@@ -275,15 +274,43 @@ def _update_tallies(
         seen = cache.through.get(vid, start).timestamp()
         since_of[seen - seen % READ_BUCKET_S].append(vid)
     with store.read_session() as s:
-        for bucket, vids in sorted(since_of.items()):
-            for vid, ts, lat, lon in rk.breadcrumbs(s, vids, _dt(bucket) or start, until):
-                if ts > cache.through.get(vid, start).timestamp():
-                    by_vehicle[vid].append((ts, lat, lon))
-    for vid, rows in by_vehicle.items():
+        read = [rk.trails(s, vids, _dt(bucket) or start, until)
+                for bucket, vids in sorted(since_of.items())]  # fmt: skip
+    vids = [v for r in read for v in r.vehicle_ids]
+    if not vids:
+        return cache.tallies
+    offsets = np.cumsum([0] + [len(r.ts) for r in read[:-1]])
+    bounds = np.concatenate([[0]] + [r.bounds[1:] + o for r, o in zip(read, offsets, strict=True)])
+    ts = np.concatenate([r.ts for r in read])
+    lat = np.concatenate([r.lat for r in read])
+    lon = np.concatenate([r.lon for r in read])
+    # Only the fixes newer than each vehicle's totals (its read started at its group's).
+    counted = np.array([cache.through.get(v, start).timestamp() for v in vids])
+    keep = ts > np.repeat(counted, np.diff(bounds))
+    if not keep.all():
+        bounds = np.concatenate(
+            [[0], np.cumsum(np.add.reduceat(keep.astype(np.int64), bounds[:-1]))]
+        )
+        ts, lat, lon = ts[keep], lat[keep], lon[keep]
+    has = np.diff(bounds) > 0
+    # Vehicles new to the cache are folded all at once; the others read on from their totals.
+    fresh = [k for k, v in enumerate(vids) if has[k] and v not in cache.tallies]
+    if fresh:
+        rows = np.concatenate([np.arange(bounds[k], bounds[k + 1]) for k in fresh])
+        lengths = [int(bounds[k + 1] - bounds[k]) for k in fresh]
+        folded = fold_trails(ts[rows], lat[rows], lon[rows], np.cumsum([0, *lengths]),
+                             [stops_of[vids[k]] for k in fresh], depot)  # fmt: skip
+        for k, tally in zip(fresh, folded, strict=True):
+            cache.tallies[vids[k]] = tally
+    fresh_set = set(fresh)
+    for k, vid in enumerate(vids):
+        if not has[k]:
+            continue
+        a, b = int(bounds[k]), int(bounds[k + 1])
         tally = cache.tallies.setdefault(vid, TrackTally())
-        arr = np.array(rows, dtype=np.float64)
-        tally.add(arr[:, 0], arr[:, 1], arr[:, 2], stops_of[vid], depot)
-        newest = datetime.fromtimestamp(float(arr[-1, 0]), UTC)
+        if k not in fresh_set:
+            tally.add(ts[a:b], lat[a:b], lon[a:b], stops_of[vid], depot)
+        newest = datetime.fromtimestamp(float(ts[b - 1]), UTC)
         cache.through[vid] = newest
         changed[vid] = (newest, tally.fixes, tally.to_json())
     if changed:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
+import numpy as np
 from sqlalchemy import Table, and_, delete, func, insert, select
 from sqlalchemy.orm import Session
 
@@ -179,6 +180,53 @@ def breadcrumbs(
         )
         for vid, ts, lat, lon in session.execute(q):
             yield vid, float(ts), lat, lon
+
+
+@dataclass(frozen=True)
+class Trails:
+    """Breadcrumbs as columns: vehicle ``vehicle_ids[k]``'s fixes are rows
+    ``bounds[k]:bounds[k + 1]`` of ``ts`` (epoch seconds), ``lat`` and ``lon``, in time order."""
+
+    vehicle_ids: list[str]
+    bounds: np.ndarray
+    ts: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+
+
+def trails(
+    session: Session, vehicle_ids: Sequence[str], after: datetime, until: datetime
+) -> Trails:
+    """The fixes of :func:`breadcrumbs` read as columns (plain tuples, one SELECT per 500
+    vehicles, no object per row): a day's first pass reads every breadcrumb of the day."""
+    epoch = func.extract("epoch", BreadcrumbRow.ts)
+    rows: list[Any] = []
+    for part in _chunks(sorted(vehicle_ids)):
+        q = (
+            select(BreadcrumbRow.vehicle_id, epoch, BreadcrumbRow.lat, BreadcrumbRow.lon)
+            .where(BreadcrumbRow.vehicle_id.in_(part))
+            .where(BreadcrumbRow.ts > after, BreadcrumbRow.ts <= until)
+            .order_by(BreadcrumbRow.vehicle_id, BreadcrumbRow.ts)
+        )
+        rows += session.execute(q).all()
+    if not rows:
+        empty = np.zeros(0)
+        return Trails([], np.zeros(1, dtype=np.int64), empty, empty, empty)
+    columns = list(zip(*rows, strict=True))
+    owner = columns[0]
+    starts = [0]
+    for i in range(1, len(owner)):
+        if owner[i] != owner[i - 1]:
+            starts.append(i)
+    vids = [owner[i] for i in starts]
+    starts.append(len(owner))
+    return Trails(
+        vids,
+        np.array(starts, dtype=np.int64),
+        np.array(columns[1], dtype=np.float64),  # PostgreSQL: numeric (Decimal) -> float
+        np.array(columns[2], dtype=np.float64),
+        np.array(columns[3], dtype=np.float64),
+    )
 
 
 def newest_breadcrumb(session: Session, vehicle_ids: Sequence[str]) -> datetime | None:
