@@ -17,9 +17,18 @@ from datetime import UTC, datetime, tzinfo
 
 import numpy as np
 
-from engine.eta import Position, RouteEta
+from engine.eta import Position, RouteEta, StopEta
 from engine.geo import EARTH_RADIUS_M, haversine_m
-from engine.model import Location, Order, Plan, Route, RouteStatus, StopStatus, Vehicle
+from engine.model import (
+    Location,
+    Order,
+    Plan,
+    Route,
+    RouteStatus,
+    StopStatus,
+    TimeWindow,
+    Vehicle,
+)
 
 _DONE = frozenset(s for s in StopStatus if s.is_done)
 
@@ -206,6 +215,12 @@ class PathIndex:
         return out
 
 
+def _duration_text(seconds: float) -> str:
+    """``3 h 55 min`` / ``40 min``."""
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
 def _hm(moment: datetime, zone: tzinfo | None = None) -> str:
     """``HH:MM`` on the depot's clock (``zone``; the moment's own zone when None)."""
     if zone is not None:
@@ -289,7 +304,7 @@ def evaluate_rules(
         if route.status not in (RouteStatus.RELEASED, RouteStatus.ACTIVE):
             continue
         route_eta = etas.get(route.id)
-        late = list(_late(route_eta, now, margin_s, zone)) if route_eta is not None else []
+        late = list(_late(route_eta, now, margin_s, zone, orders)) if route_eta is not None else []
         if live is not None and live.broken_down_at is not None:
             # One exception for a broken-down vehicle: its stops at risk are named in it,
             # not raised one by one (they all have the same cause and the same remedy).
@@ -399,11 +414,56 @@ def _breakdown(
     )
 
 
+LONG_WAIT_S = 30 * 60  # a wait for a later window longer than this is the trouble itself
+
+
+def _missed_window(s: StopEta, orders: Mapping[str, Order] | None) -> TimeWindow | None:
+    """The window a stop misses when its ETA falls after it and service would wait for a
+    later window of the same order for more than ``LONG_WAIT_S`` (e.g. 08:00–10:00 missed
+    by 5 minutes, the next one opening at 14:00): None otherwise."""
+    order = orders.get(s.order_id) if orders is not None else None
+    if order is None or len(order.windows) < 2 or s.window == order.windows[0]:
+        return None
+    if (s.service_start - s.eta).total_seconds() <= LONG_WAIT_S:
+        return None
+    missed = [w for w in order.windows if w.end < s.eta]
+    return missed[-1] if missed else None
+
+
 def _late(
-    route_eta: RouteEta, now: datetime, margin_s: float, zone: tzinfo | None = None
+    route_eta: RouteEta,
+    now: datetime,
+    margin_s: float,
+    zone: tzinfo | None = None,
+    orders: Mapping[str, Order] | None = None,
 ) -> Iterable[Condition]:
+    """Late risks of a route's remaining stops. A stop whose ETA misses its window while a
+    later window of its order opens hours after is the cause: it is raised against the
+    window it misses, and the stops behind it that run late because the route would wait
+    there name it (the driver should not wait hours: move it, or the stops behind it)."""
     hm: dict[datetime, str] = {}  # window ends repeat: format each once
+    behind = ""  # "behind a 3 h 55 min wait at O123 …" once a stop makes the route wait
     for s in route_eta.stops:
+        missed = _missed_window(s, orders)
+        if missed is not None:
+            minutes = (s.eta - missed.end).total_seconds() / 60
+            wait = s.service_start - s.eta
+            wait_text = _duration_text(wait.total_seconds())
+            yield Condition(
+                ExceptionType.LATE_RISK,
+                Severity.CRITICAL,
+                s.vehicle_id,
+                s.order_id,
+                f"ETA {_hm(s.eta, zone)} misses the window {_hm(missed.start, zone)}–"
+                f"{_hm(missed.end, zone)} by {minutes:.0f} min; its next window opens "
+                f"{_hm(s.window.start, zone)}, a {wait_text} wait on the route",
+                "Move it to its later window or to another vehicle: the stops behind it "
+                "wait otherwise",
+                round(minutes, 1),
+            )
+            if not behind:
+                behind = f"; behind a {wait_text} wait at {s.order_id} for its next window"
+            continue
         end = s.window.end
         late = (s.eta - end).total_seconds()  # StopEta.late_s
         if late <= -margin_s:
@@ -416,7 +476,7 @@ def _late(
             end_hm = hm[end] = _hm(end, zone)
         eta_hm = _hm(s.eta, zone)
         if late > 0:
-            text = f"ETA {eta_hm}, window ends {end_hm}: {minutes:.0f} min late"
+            text = f"ETA {eta_hm}, window ends {end_hm}: {minutes:.0f} min late{behind}"
         else:
             text = f"ETA {eta_hm}, only {-minutes:.0f} min before the window ends {end_hm}"
         action = (

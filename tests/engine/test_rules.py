@@ -99,6 +99,35 @@ def test_late_risk_is_raised_before_the_window_closes_with_minutes_late():
     assert "late" in conds[0].detail and conds[0].suggested_action
 
 
+def test_a_stop_that_misses_its_window_for_a_later_one_is_named_as_the_cause():
+    """A stop planned in its morning window whose ETA slips 5 minutes past it, with a second
+    window hours later: the route would wait there for hours and every stop behind it would
+    be hours late. The stop itself is the late risk (against the window it misses, with the
+    wait), and the stops behind it say what they wait for."""
+    two = Order(
+        "A", "D1", Location(40.770, -111.890), {"kg": 1.0},
+        (TimeWindow(T0, T0 + timedelta(minutes=20)),
+         TimeWindow(T0 + timedelta(hours=6), T0 + timedelta(hours=8))),
+        timedelta(minutes=5),
+    )  # fmt: skip
+    orders = {"A": two, "B": ORDERS["B"]}
+    now = T0 + timedelta(minutes=10)
+    pos = Position("V1", now, 40.790, -111.890)  # 2.2 km from A: ETA about 10:14 + slow
+    route = PLAN.routes[0]
+    etas = {"R1": route_etas(route, orders, now, TRAVEL, position=pos, depot=DEPOT,
+                             speed_factor=3.0)}  # fmt: skip
+    live = {"V1": VehicleLive("V1", pos)}
+    conds = evaluate_rules(PLAN, orders, etas, live, now, RuleConfig(), depot=DEPOT)
+    late = {c.order_id: c for c in conds if c.type is ExceptionType.LATE_RISK}
+    assert set(late) == {"A", "B"}
+    cause = late["A"]
+    assert cause.severity is Severity.CRITICAL and 0 < cause.minutes_late < 30
+    assert "misses the window 08:00–08:20" in cause.detail
+    assert "next window opens 14:00" in cause.detail and " h " in cause.detail
+    assert late["B"].minutes_late > 300  # behind the wait: hours late
+    assert "behind a" in late["B"].detail and "wait at A" in late["B"].detail
+
+
 def test_a_breakdown_is_one_exception_naming_the_stops_at_risk():
     """A broken-down van raises one critical exception that names its late stops, instead of
     one late-risk exception per stop; the per-stop ones close when it comes in."""
