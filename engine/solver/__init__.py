@@ -66,9 +66,11 @@ POLISH_SHARE = 0.01  # of the limit, kept for repair, last insertions and the ch
 POLISH_S_PER_CLIENT = 100e-6  # ... plus this much per client
 POLISH_MAX_SHARE = 0.2
 # A re-plan's last PyVRP search leaves time for its candidate's polish and the final one
-# only (repair, insertions, unchurn, the check: about 60 us of CPU per client, twice, at
-# 100 Solomon clients); this much per client and at the least the floor, at full speed.
+# only (repair, insertions, unchurn, the check); this much per client and at the least the
+# floor, at full speed. Measured at about 130 Homberger clients: 3 ms of CPU without a
+# churn penalty, 27 ms with one (unchurn prices each moved stop back on its vehicle).
 REPLAN_POLISH_S_PER_CLIENT = 200e-6
+REPLAN_POLISH_S_PER_CLIENT_NO_CHURN = 60e-6
 REPLAN_POLISH_FLOOR_S = 0.005
 ORTOOLS_SETUP_S_PER_CLIENT = 2e-3  # building and closing its model, reading routes: about
 MAX_SLOWDOWN = 8.0
@@ -419,7 +421,7 @@ def replan(
             seed=seed,
             iterations=iterations,
             started=started,
-            reserve=_replan_reserve(clock, clients, False) if timed else 0.0,
+            reserve=_replan_reserve(problem, clock, clients, False) if timed else 0.0,
             model=exact,
             runtime=time_limit_s if timed else None,
         )
@@ -467,7 +469,9 @@ def replan(
             iterations=iterations,
             feasible_by=_share(time.perf_counter(), end, FEASIBLE_BY_SHARE),
             started=started,
-            reserve=0.0 if iterations is not None else _replan_reserve(clock, clients, relaxed),
+            reserve=(
+                0.0 if iterations is not None else _replan_reserve(problem, clock, clients, relaxed)
+            ),
             handover=handover,
             group_vehicles=False,
         )
@@ -487,14 +491,20 @@ def replan(
     return _finish(problem, candidates[winner], reasons, winner, started, costs)
 
 
-def _replan_reserve(clock: _Clock, clients: Sequence[int], relaxed: bool) -> float:
+def _replan_reserve(
+    problem: Problem, clock: _Clock, clients: Sequence[int], relaxed: bool
+) -> float:
     """Seconds a re-plan's last PyVRP search keeps for the polish, at full speed: less than
     a cold plan's when PyVRP's model was exact (nothing to repair for breaks, nothing to
-    insert but what the search left out)."""
+    insert but what the search left out), and less again without a churn penalty."""
     if relaxed:
         return clock.reserve
-    want = REPLAN_POLISH_FLOOR_S + REPLAN_POLISH_S_PER_CLIENT * len(clients)
-    return min(clock.reserve, want)
+    per_client = (
+        REPLAN_POLISH_S_PER_CLIENT
+        if problem.churn_penalty > 0
+        else REPLAN_POLISH_S_PER_CLIENT_NO_CHURN
+    )
+    return min(clock.reserve, REPLAN_POLISH_FLOOR_S + per_client * len(clients))
 
 
 def _stopped(event: threading.Event | None) -> bool:
