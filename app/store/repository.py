@@ -309,14 +309,8 @@ def load_day(session: Session, depot_id: str, day: date) -> DayInput:
         .where(DriverRow.shift_start >= start, DriverRow.shift_start < end)
         .order_by(DriverRow.id)
     )
-    orders = session.scalars(
-        select(OrderRow)
-        .where(OrderRow.depot_id == depot_id, OrderRow.status != CANCELLED)
-        .where(OrderRow.first_window_start >= start, OrderRow.first_window_start < end)
-        .order_by(OrderRow.id)
-    )
     vehicle_list = tuple(convert.vehicle_from_row(r) for r in vehicles)
-    order_list = tuple(convert.order_from_row(r) for r in orders)
+    order_list = _day_orders(session, depot_id, start, end)
     dims = sorted(
         {d for v in vehicle_list for d in v.capacity} | {d for o in order_list for d in o.demand}
     )
@@ -329,6 +323,41 @@ def load_day(session: Session, depot_id: str, day: date) -> DayInput:
         dimensions=tuple(dims) if dims else DayInput.dimensions,
         waves=load_waves(session, depot_id, day),
     )
+
+
+def _day_orders(
+    session: Session, depot_id: str, start: datetime, end: datetime
+) -> tuple[Order, ...]:
+    """The orders of :func:`load_day`, sorted by id, read as plain columns (two SELECTs, no
+    object per order and window: a 2,000-vehicle day holds 40,000 of each)."""
+    wanted = (
+        OrderRow.depot_id == depot_id,
+        OrderRow.status != CANCELLED,
+        OrderRow.first_window_start >= start,
+        OrderRow.first_window_start < end,
+    )
+    windows: dict[str, list[TimeWindow]] = {}
+    q = (
+        select(WindowRow.order_id, WindowRow.starts_at, WindowRow.ends_at)
+        .join(OrderRow, WindowRow.order_id == OrderRow.id)
+        .where(*wanted)
+        .order_by(WindowRow.order_id, WindowRow.position)
+    )
+    for oid, starts_at, ends_at in session.execute(q):
+        windows.setdefault(oid, []).append(TimeWindow(starts_at, ends_at))
+    q2 = select(
+        OrderRow.id, OrderRow.depot_id, OrderRow.lat, OrderRow.lon, OrderRow.demand,
+        OrderRow.service_s, OrderRow.skills, OrderRow.priority, OrderRow.customer,
+        OrderRow.address, OrderRow.wave, OrderRow.received_at,
+    ).where(*wanted).order_by(OrderRow.id)  # fmt: skip
+    out = []
+    for row in session.execute(q2):
+        oid, depot, lat, lon, demand, service_s, skills, priority, customer, address = row[:10]
+        out.append(Order(oid, depot, Location(lat, lon), dict(demand),
+                         tuple(windows.get(oid, ())), timedelta(seconds=service_s),
+                         frozenset(skills), priority, customer=customer, address=address,
+                         wave=row.wave, received_at=row.received_at))  # fmt: skip
+    return tuple(out)
 
 
 def count_day_orders(session: Session, depot_id: str, day: date) -> int:

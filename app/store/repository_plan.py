@@ -21,7 +21,15 @@ from app.store import convert
 from app.store.changelog import log_change
 from app.store.errors import StaleVersionError
 from app.store.models import PlanRow, RouteRow, StopRow, UnassignedRow
-from engine.model import Plan, Route, Stop, Unassigned, UnassignedReason
+from engine.model import (
+    Plan,
+    Route,
+    RouteStatus,
+    Stop,
+    StopStatus,
+    Unassigned,
+    UnassignedReason,
+)
 
 
 def _plan_from_row(row: PlanRow) -> Plan:
@@ -181,8 +189,51 @@ def _fill_unassigned(row: UnassignedRow, item: Unassigned) -> None:
 
 def load_plan(session: Session, depot_id: str, day: date) -> Plan | None:
     """The stored plan of the depot's day, exactly as saved; None when there is none."""
-    row = session.scalar(select(PlanRow).where(PlanRow.depot_id == depot_id, PlanRow.day == day))
-    return None if row is None else _plan_from_row(row)
+    found = session.execute(
+        select(PlanRow.id, PlanRow.depot_id, PlanRow.day).where(
+            PlanRow.depot_id == depot_id, PlanRow.day == day
+        )
+    ).first()
+    if found is None:
+        return None
+    # Read as plain columns, not ORM objects: a 2,000-vehicle day has 40,000 stops.
+    plan_id = found.id
+    stops: dict[str, list[Stop]] = {}
+    q = (
+        select(StopRow.route_id, StopRow.order_id, StopRow.planned_arrival,
+               StopRow.planned_departure, StopRow.status, StopRow.locked,
+               StopRow.actual_arrival, StopRow.actual_departure)
+        .join(RouteRow, StopRow.route_id == RouteRow.id)
+        .where(RouteRow.plan_id == plan_id)
+        .order_by(StopRow.route_id, StopRow.sequence)
+    )  # fmt: skip
+    for rid, oid, arrival, departure, status, locked, arrived, departed in session.execute(q):
+        stops.setdefault(rid, []).append(
+            Stop(oid, arrival, departure, StopStatus(status), locked, arrived, departed)
+        )
+    q2 = (
+        select(RouteRow.id, RouteRow.vehicle_id, RouteRow.driver_id, RouteRow.status,
+               RouteRow.wave, RouteRow.starts_at, RouteRow.ends_at, RouteRow.dock_id,
+               RouteRow.slot_start, RouteRow.slot_end)
+        .where(RouteRow.plan_id == plan_id)
+        .order_by(RouteRow.position)
+    )  # fmt: skip
+    routes = tuple(
+        Route(rid, vid, tuple(stops.get(rid, ())), driver_id=driver, status=RouteStatus(status),
+              wave=wave, start=start, end=end, dock_id=dock, slot_start=s0, slot_end=s1)
+        for rid, vid, driver, status, wave, start, end, dock, s0, s1 in session.execute(q2)
+    )  # fmt: skip
+    q3 = (
+        select(UnassignedRow.order_id, UnassignedRow.reason, UnassignedRow.detail)
+        .where(UnassignedRow.plan_id == plan_id)
+        .order_by(UnassignedRow.position)
+    )
+    unassigned = tuple(
+        Unassigned(oid, UnassignedReason(reason), detail)
+        for oid, reason, detail in session.execute(q3)
+    )
+    return Plan(id=plan_id, depot_id=found.depot_id, day=found.day, routes=routes,
+                unassigned=unassigned)  # fmt: skip
 
 
 def route_versions(session: Session, depot_id: str, day: date) -> dict[str, int]:
