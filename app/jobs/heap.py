@@ -12,13 +12,22 @@ the young generations and freezes what survives (``gc.freeze``): the long-lived 
 moves out of the collector's walk. Garbage is still freed by reference counting as usual;
 only reference cycles that were already unreachable when a freeze happened stay until
 the process ends, and the young collection just before each freeze keeps those few.
+
+(3) On Linux each settle also hands the C heap's free pages back to the system
+(glibc's ``malloc_trim``): a plan, a re-plan or a KPI pass frees tens of megabytes in the
+middle of the heap and its threads' arenas, which ``free`` keeps mapped; on the
+2,000-vehicle live day that was 38 MB of the window's resident memory.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import logging
+import sys
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer
 
@@ -28,6 +37,19 @@ log = logging.getLogger(__name__)
 
 YOUNG_THRESHOLD = 20_000  # allocations between young collections (CPython default: 700)
 SETTLE_EVERY_MS = 5 * 60_000
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (None elsewhere: macOS, Windows, musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
 
 
 class HeapKeeper(QObject):
@@ -42,12 +64,16 @@ class HeapKeeper(QObject):
         self._timer.timeout.connect(self.settle)
         self._timer.start()
         self.settles = 0
+        self._trim = _malloc_trim()
 
     def settle(self) -> None:
-        """Collect the young generations, then freeze the survivors (a few ms)."""
+        """Collect the young generations, freeze the survivors and give the C heap's free
+        pages back to the system (a few ms)."""
         t0 = time.perf_counter()
         gc.collect(1)
         gc.freeze()
+        if self._trim is not None:
+            self._trim(0)
         self.settles += 1
         if log.isEnabledFor(logging.DEBUG):  # counting the frozen objects walks them all
             log.debug(
