@@ -98,7 +98,7 @@ KEPT_FINAL = ("day", "wave", "driver", "vehicle")
 
 def kept_values(report: KpiReport, final: bool) -> list[dict[str, Any]]:
     scopes = KEPT_FINAL if final else KEPT_LIVE
-    return [v.to_json() for v in report.values if v.scope in scopes]
+    return [v.to_json() for v in report.values_in(scopes)]
 
 
 def keep_values(store: Store, result: DayKpis) -> bool:

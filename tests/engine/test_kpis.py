@@ -214,3 +214,21 @@ def test_a_van_with_one_route_has_its_routes_numbers_and_one_with_two_its_own():
     assert report.value("on_time_delivery_pct", "route", "R1").denominator == 2
     assert report.value("late_stops", "driver", "D2").value == 1
     assert [s.order_id for s in rows_behind(report, "late_stops", "vehicle", "V2")] == ["D"]
+
+
+def test_figures_kept_compactly_read_back_as_rows_with_none_for_no_value():
+    """The report keeps one array of figures per scope, not a row object per figure: a
+    KPI without a value (no ETAs sampled) still reads as None, every figure of every scope
+    is listed once, and the rows behind a number are found after the pass."""
+    stops = (stop("A", arrived=30), stop("B", "R2", arrived=200, vehicle="V2", driver="D2"))
+    report = compute(facts(stops=stops, routes=(route(), route("R2", "V2"))))
+    assert report.value("eta_mae_60_min").value is None
+    assert report.value("eta_mae_60_min", "route", "R1").value is None
+    assert report.value("late_stops", "route", "R2").value == 1.0
+    assert report.value("no_such_kpi") is None and report.value("late_stops", "route", "R9") is None
+    rows = report.values
+    keys = {(v.name, v.scope, v.key) for v in rows}
+    assert len(keys) == len(rows) == len(report.names) * len(report.figures)
+    assert all(len(row) == 3 * len(report.names) for row in report.figures.values())
+    assert not any(v.value is not None and v.value != v.value for v in rows)  # no NaN shown
+    assert [s.order_id for s in rows_behind(report, "late_stops", "route", "R2")] == ["B"]
