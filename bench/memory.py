@@ -4,16 +4,19 @@ Runs the real window offscreen over a synthetic fleet of ``--vehicles`` vans (de
 2,000) publishing 1 Hz fixes and stop events through a private broker, as
 ``bench.responsiveness`` does, for ``--minutes`` (default 60), and samples every
 ``--every`` seconds (default 60): the window process's RSS, its web page processes' RSS
-(QtWebEngine's renderer and GPU processes), the Python objects the collector tracks, and
-messages received so far. Prints the series, then one summary line: start / peak / end
-RSS, the growth over the second half (MB per hour), the load average and whether the goal
-(≤ 600 MB for the window process) held.
+(QtWebEngine's renderer and GPU processes), the memory blocks Python's allocator has
+handed out (``sys.getallocatedblocks``: objects and their buffers), and messages received
+so far. (Not ``gc.get_objects()``: its list holds tuples other threads are still filling,
+and their ``tuple(...)`` then fails with "SystemError: bad argument to internal
+function", as the release thread's plan loading did in an hour's run.) Prints the
+series, then one summary line: start / peak / end RSS, the growth over the second half
+(MB per hour), the load average and whether the goal (≤ 600 MB for the window process)
+held.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import os
@@ -64,7 +67,7 @@ def run(args, url: str, workdir: str, stack: ExitStack) -> dict:
             "minute": round(elapsed / 60, 2),
             "rss_mb": round(_rss_mb(me), 1),
             "page_mb": round(sum(_rss_mb(p) for p in children), 1),
-            "gc_objects": len(gc.get_objects()),
+            "py_blocks": sys.getallocatedblocks(),
             "received": ingest.received if ingest is not None else 0,
             "load": round(os.getloadavg()[0], 2),
         }
@@ -72,7 +75,7 @@ def run(args, url: str, workdir: str, stack: ExitStack) -> dict:
         if not args.json:
             print(
                 f"{row['minute']:7.1f} min  window {row['rss_mb']:7.1f} MB  page "
-                f"{row['page_mb']:7.1f} MB  objects {row['gc_objects']:>9,}  "
+                f"{row['page_mb']:7.1f} MB  blocks {row['py_blocks']:>10,}  "
                 f"messages {row['received']:>10,}  load {row['load']}",
                 flush=True,
             )
