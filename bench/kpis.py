@@ -18,6 +18,10 @@ exception per 10 routes with its acknowledge and resolve times, and a person's c
 The first pass reads every breadcrumb once; the KPI pane's minute-by-minute passes read
 only the newer ones (``kpi_track`` keeps the trail totals).
 
+``--keep DIR`` keeps the day's store as written, before any pass (``DIR/day.sqlite3``),
+and prints the ``main.py kpis`` command that times the same first pass by hand: a person
+opening the day, from the process start to the printed JSON.
+
 Targets: all KPIs of a 2,000-vehicle day in ≤ 2 s; the day report in ≤ 10 s. The load
 average is printed with the figures (the machine may be shared).
 """
@@ -134,12 +138,37 @@ def synthesize(store, vehicles: int, fix_s: float):
     return plan.depot_id, day_in.day, datetime.fromtimestamp(last, UTC)
 
 
+def _keep(store, folder: Path, depot_id: str, day: date, as_of: datetime) -> dict:
+    """Copy the store (SQLite's backup: whole, even mid-journal) to ``folder/day.sqlite3``."""
+    import shlex
+    import sqlite3
+
+    folder.mkdir(parents=True, exist_ok=True)
+    target = (folder / "day.sqlite3").resolve()
+    target.unlink(missing_ok=True)
+    from sqlalchemy.engine import make_url
+
+    url = make_url(str(store.url))
+    source = url.database
+    if url.get_backend_name() != "sqlite" or not source:
+        raise SystemExit("--keep: the day's store is not a SQLite file")
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    first = str(target).replace("day.", "first.")
+    command = ["python", "main.py", "kpis", "--database", f"sqlite:///{first}", "--depot",
+               depot_id, "--day", day.isoformat(), "--at", as_of.isoformat(), "--json"]  # fmt: skip
+    return {"kept_store": str(target), "first_pass_command": shlex.join(command)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.kpis", description=__doc__.split("\n")[0])
     p.add_argument("--vehicles", type=int, default=2000)
     p.add_argument("--day", help="a recorded day (.dday) to use instead of a synthetic one")
     p.add_argument("--fix-s", type=float, default=60.0, help="seconds between fixes (60)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--keep", metavar="DIR", type=Path,
+                   help="keep the day's store as written (DIR/day.sqlite3) and print the "
+                   "main.py kpis command that times its first pass")  # fmt: skip
     args = p.parse_args(argv)
     from app.kpis.facts import TallyCache
     from app.kpis.recorded import open_recorded
@@ -161,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         depot_id, day, as_of = synthesize(store, args.vehicles, args.fix_s)
         close = store.close
     out["write_day_s"] = round(time.perf_counter() - started, 1)
+    if args.keep:
+        out.update(_keep(store, args.keep, depot_id, day, as_of))
     try:
         travel = HaversineTravelModel()
         cache = TallyCache()
@@ -219,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{out['report_s']} s wall, {out['report_cpu_s']} s CPU (target ≤ 10 s: "
               f"{'met' if out['targets']['report_10s'] else 'NOT met'})")  # fmt: skip
         print(f"load average {out['load_average_start']} -> {out['load_average_end']}")
+        if args.keep:
+            print(f"The day as written is kept in {out['kept_store']}. Its first pass by hand "
+                  "(on a copy: a pass keeps its trail totals in the store, and the next one "
+                  "reads on from them):")  # fmt: skip
+            print(f"  cp {out['kept_store']} {out['kept_store'].replace('day.', 'first.')}")
+            print(f"  time {out['first_pass_command']}")
     return 0
 
 

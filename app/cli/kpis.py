@@ -1,6 +1,6 @@
 """``python main.py kpis``: a day's KPIs by the names of ``docs/kpis.md``; targets and costs.
 
-kpis --day D [--depot X] [--by route|driver|vehicle|wave|depot] [--json] [--database URL]
+kpis --day D [--depot X] [--by route|driver|vehicle|wave|depot] [--at T] [--json] [--database URL]
 kpis target NAME VALUE [--depot X]              # a depot's own target for a KPI
 kpis cost TYPE --per-km X --per-hour Y [--fixed Z] [--depot X]
 kpis learn [--days N] [--depot X]               # service times and travel factors from history
@@ -26,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depot", help="the depot (default: the desk's, else the only one)")
     parser.add_argument("--by", choices=BY, help="also each route, driver, vehicle, wave or depot")
     parser.add_argument("--json", action="store_true", help="print JSON (names as docs/kpis.md)")
+    parser.add_argument("--at", metavar="HH:MM|TIME",
+                        help="the KPIs as they stood at this moment: a clock time on the day "
+                        "(the depot's), or an ISO time such as 2026-12-07T19:04:54+00:00 "
+                        "(default: now; a recorded day: its end)")  # fmt: skip
     parser.add_argument("--database", help="SQLAlchemy URL (default: the desk's database)")
     parser.add_argument("--no-save", action="store_true",
                         help="do not keep the values for trends")  # fmt: skip
@@ -120,8 +124,15 @@ def _show(args: argparse.Namespace, settings: Any, store: Any) -> int:
     results = []
     try:
         for d in days:
+            as_of, final = d.as_of, d.final
+            if args.at:
+                try:
+                    as_of, final = _moment(args.at, d), None
+                except ValueError as exc:
+                    print(f"kpis: --at {args.at!r}: {exc}", file=sys.stderr)
+                    return 2
             result = compute_day(d.store, d.depot_id, d.day, save=not args.no_save,
-                                 source=d.source, as_of=d.as_of, final=d.final)  # fmt: skip
+                                 source=d.source, as_of=as_of, final=final)  # fmt: skip
             if d.store is not store and not args.no_save:
                 _keep(store, result)
             results.append(result)
@@ -133,6 +144,27 @@ def _show(args: argparse.Namespace, settings: Any, store: Any) -> int:
     else:
         _print(results, args.by)
     return 0
+
+
+def _moment(text: str, day: Any) -> Any:
+    """``--at``: a clock time on the day in the depot's time zone, or an ISO time (without
+    an offset: the depot's clock)."""
+    from datetime import UTC, datetime, time
+    from zoneinfo import ZoneInfo
+
+    from app.store import repository
+
+    with day.store.read_session() as s:
+        zone = ZoneInfo(repository.load_depot(s, day.depot_id).timezone)
+    try:
+        moment = datetime.combine(day.day, time.fromisoformat(text))
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError("expected a clock time (HH:MM) or an ISO time "
+                             "(YYYY-MM-DDTHH:MM[:SS][+HH:MM])") from None  # fmt: skip
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(UTC)
 
 
 def _keep(store: Any, result: Any) -> None:

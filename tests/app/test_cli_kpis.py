@@ -117,3 +117,21 @@ def test_by_depot_computes_each_depot_with_a_plan(desk, capsys):
     assert code == 0, err
     depots = json.loads(out)["by"]["depot"]
     assert list(depots) == ["D1"] and depots["D1"]["on_time_delivery_pct"] == 50.0
+
+
+def test_at_gives_the_kpis_as_they_stood_then(desk, capsys):
+    """At 08:40 in Denver (minute 40) A is delivered, B's window (to 09:30) is still open,
+    D's too: nothing is late yet and the day is not final; an ISO time says the same."""
+    for at in ("08:40", "2026-11-24T15:40:00+00:00", "2026-11-24T08:40"):
+        code, out, err = _run(capsys, "--day", DAY.isoformat(), "--json", "--at", at,
+                              "--no-save", "--database", desk.url)  # fmt: skip
+        assert code == 0, err
+        doc = json.loads(out)
+        assert doc["final"] is False and doc["as_of"] == "2026-11-24T15:40:00+00:00"
+        assert doc["kpis"]["late_stops"] == 0
+
+
+def test_at_that_is_not_a_time_says_what_it_expects(desk, capsys):
+    code, _, err = _run(capsys, "--day", DAY.isoformat(), "--at", "noon", "--database", desk.url)
+    assert code == 2
+    assert "--at 'noon'" in err and "HH:MM" in err
