@@ -422,11 +422,13 @@ def _planned_km(
         travel = travel_model_for(day.depots[0])
     from engine.travel import HaversineTravelModel
 
+    off_street: list[str] = []  # why each matrix fell back (told once, not per route)
+
     def matrix(pts: Sequence[Location]) -> Any:
         try:
             return travel.matrices(pts).distance_m
         except Exception as exc:  # a point off the street network: straight lines x 1.3
-            log.warning("planned distances on straight lines: %s", exc)
+            off_street.append(str(exc))
             return HaversineTravelModel().matrices(pts).distance_m
 
     index = {o.id: i + 1 for i, o in enumerate(day.orders)}
@@ -442,6 +444,12 @@ def _planned_km(
             metres = sum(own[k, k + 1] for k in range(len(seq) - 1))
         out[rid] = float(metres) / 1000
         known[rid] = ["|".join(wanted[rid]), out[rid]]
+    if off_street:
+        if whole is not None:
+            log.warning("planned distances on straight lines: %s", off_street[0])
+        else:
+            log.warning("planned distances of %d of %d routes on straight lines; the first: %s",
+                        len(off_street), len(missing), off_street[0])  # fmt: skip
     try:
         with store.session() as s:
             rk.save_tracks(s, day.depots[0].id, day.day,

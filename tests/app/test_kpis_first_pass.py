@@ -65,3 +65,18 @@ def test_first_pass_gives_every_kpi_row_of_the_fix_by_fix_fold(store):
     driven = [r.driven_km for r in first.data.facts.routes]
     assert len(driven) == 12 and min(driven) > 1  # every van's trail was read and measured
     assert first.report.value("idle_pct") is not None
+
+
+def test_routes_off_the_streets_are_told_in_one_warning(store, caplog, monkeypatch):
+    """A big day's planned distances (a matrix per route) on the demo city's streets: the
+    routes with a point far from any street go on straight lines, said once for all."""
+    import app.kpis.facts as facts
+
+    monkeypatch.setattr(facts, "WHOLE_DAY_MATRIX_MAX", 0)  # as on a 2,000-vehicle day
+    depot_id, day, last = synthesize(store, 12, 60.0)
+    with caplog.at_level("WARNING", logger="app.kpis.facts"):
+        result = compute_day(store, depot_id, day, as_of=last, final=False, save=False)
+    said = [r.getMessage() for r in caplog.records if "straight lines" in r.getMessage()]
+    assert len(said) == 1, said
+    assert " of 12 routes on straight lines; the first: point " in said[0]
+    assert all(r.planned_km > 0 for r in result.data.facts.routes)
