@@ -10,11 +10,10 @@ point drills down; double-clicking a stop or exception row asks the window to fo
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,8 +25,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -118,57 +116,119 @@ class KpiTile(QFrame):
         super().mousePressEvent(event)
 
 
-@cache
-def _cell_flags() -> Qt.ItemFlag:
-    """A cell's flags: an item's own, less editable (worked out once: a table of 2,000
-    routes has 28,000 cells, and flag arithmetic on Python enums is slow)."""
-    return QTableWidgetItem().flags() & ~Qt.ItemFlag.ItemIsEditable
+_Index = QModelIndex | QPersistentModelIndex
+_DISPLAY, _USER, _FOREGROUND = (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole,
+                                Qt.ItemDataRole.ForegroundRole)  # fmt: skip
 
 
-def _item(text: Any, data: Any = None) -> QTableWidgetItem:
-    item = QTableWidgetItem("" if text is None else str(text))
-    item.setFlags(_cell_flags())
-    if data is not None:
-        item.setData(Qt.ItemDataRole.UserRole, data)
-    return item
+class _Rows(QAbstractTableModel):
+    """The rows of text a KPI table shows, one datum per row (what a click on it means)
+    and a colour per cell where one is set: plain lists, not an item object per cell (the
+    table of 2,000 routes has 28,000 cells)."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.header: list[str] = []
+        self.texts: list[list[str]] = []
+        self.data_of_rows: list[Any] = []
+        self.colors: dict[tuple[int, int], QColor] = {}
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802, B008 (Qt's)
+        return 0 if parent.isValid() else len(self.texts)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802, B008 (Qt's)
+        return 0 if parent.isValid() else len(self.header)
+
+    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
+        if role == _DISPLAY:
+            return self.texts[index.row()][index.column()]
+        if role == _USER:
+            return self.data_of_rows[index.row()] if index.column() == 0 else None
+        if role == _FOREGROUND:
+            return self.colors.get((index.row(), index.column()))
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:  # noqa: N802
+        if role == _DISPLAY and orientation == Qt.Orientation.Horizontal:
+            return self.header[section]
+        return None
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+    def fill(self, header: list[str], texts: list[list[str]], data: list[Any]) -> None:
+        """See :func:`_fill`."""
+        if header == self.header and len(texts) == len(self.texts):
+            old, last = self.texts, len(header) - 1
+            self.texts, self.data_of_rows = texts, list(data)
+            for i, row in enumerate(texts):
+                if row != old[i]:
+                    self.dataChanged.emit(self.index(i, 0), self.index(i, last), [_DISPLAY])
+            return
+        self.beginResetModel()
+        self.header, self.texts, self.data_of_rows = list(header), texts, list(data)
+        self.colors.clear()
+        self.endResetModel()
+
+    def set_color(self, row: int, column: int, color: QColor | None) -> None:
+        """A cell's text colour (None: the table's own)."""
+        if color is None:
+            if self.colors.pop((row, column), None) is None:
+                return
+        else:
+            self.colors[(row, column)] = color
+        index = self.index(row, column)
+        self.dataChanged.emit(index, index, [_FOREGROUND])
 
 
-def _table(parent: QWidget) -> QTableWidget:
-    t = QTableWidget(parent)
-    t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    t.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    t.verticalHeader().setVisible(False)
-    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    t.horizontalHeader().setStretchLastSection(True)
-    t.setSortingEnabled(False)
-    return t
+class _Table(QTableView):
+    """A read-only table of rows selected whole (see :class:`_Rows`)."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.rows = _Rows(self)
+        self.setModel(self.rows)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.verticalHeader().setVisible(False)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Columns as wide as their widest text in the first rows and those in view (Qt's
+        # default reads 1,000 rows per column through the model at every change).
+        header.setResizeContentsPrecision(100)
+        header.setStretchLastSection(True)
+        self.setSortingEnabled(False)
+
+    def row_count(self) -> int:
+        return len(self.rows.texts)
+
+    def text(self, row: int, column: int) -> str:
+        return self.rows.texts[row][column]
+
+    def row_data(self, row: int) -> Any:
+        """The datum of a row (a KPI's name, a route id, what a drill-down row is)."""
+        return self.rows.data_of_rows[row]
+
+    def selected_row(self) -> int | None:
+        rows = self.selectionModel().selectedRows()
+        return rows[0].row() if rows else None
 
 
-def _fill(table: QTableWidget, header: list[str], rows: list[list[Any]], data: list[Any]) -> None:
-    """Show ``rows`` (``data`` on each row's first cell). The same columns and as many rows
-    as shown: only the cells that changed are rewritten (a live refresh of 2,000 routes
+def _table(parent: QWidget) -> _Table:
+    return _Table(parent)
+
+
+def _fill(table: _Table, header: list[str], rows: list[list[Any]], data: list[Any]) -> None:
+    """Show ``rows`` (``data`` the datum of each row). The same columns and as many rows
+    as shown: only the rows that changed are repainted (a live refresh of 2,000 routes
     changes a few, and the selection and scroll stay); else the table is filled anew."""
     texts = [["" if cell is None else str(cell) for cell in row] for row in rows]
-    shown = getattr(table, "_shown", None)
-    if shown is not None and shown[0] == header and len(shown[1]) == len(texts):
-        _, old_texts, old_data = shown
-        for i, (row, d) in enumerate(zip(texts, data, strict=True)):
-            if row != old_texts[i]:
-                for j, text in enumerate(row):
-                    if text != old_texts[i][j]:
-                        table.item(i, j).setText(text)
-            if d != old_data[i]:
-                table.item(i, 0).setData(Qt.ItemDataRole.UserRole, d)
-    else:
-        table.setRowCount(0)  # no rows while the columns change: nothing to resize to yet
-        table.clear()
-        table.setColumnCount(len(header))
-        table.setHorizontalHeaderLabels(header)
-        table.setRowCount(len(texts))
-        for i, (row, d) in enumerate(zip(texts, data, strict=True)):
-            for j, text in enumerate(row):
-                table.setItem(i, j, _item(text, d if j == 0 else None))
-    table._shown = (list(header), texts, list(data))  # type: ignore[attr-defined]
+    selection = table.selectionModel()
+    blocked = selection.blockSignals(True)  # a table filled anew is no row chosen
+    try:
+        table.rows.fill(header, texts, data)
+    finally:
+        selection.blockSignals(blocked)
 
 
 class KpiPane(QWidget):
@@ -238,14 +298,14 @@ class KpiPane(QWidget):
         self.route_points.sigClicked.connect(self._on_route_point)
         self.kpi_table = _table(self)
         self.kpi_table.setObjectName("kpi_table")
-        self.kpi_table.itemSelectionChanged.connect(self._on_kpi_row)
+        self.kpi_table.selectionModel().selectionChanged.connect(self._on_kpi_row)
         self.route_table = _table(self)
         self.route_table.setObjectName("kpi_routes")
-        self.route_table.itemSelectionChanged.connect(self._on_route_row)
+        self.route_table.selectionModel().selectionChanged.connect(self._on_route_row)
         self.drill_label = QLabel("Click a tile, a KPI or a route to see the rows behind it", self)
         self.drill_table = _table(self)
         self.drill_table.setObjectName("kpi_drill")
-        self.drill_table.itemDoubleClicked.connect(self._on_drill_double)
+        self.drill_table.doubleClicked.connect(self._on_drill_double)
         tables = QTabWidget(self)
         tables.addTab(self.kpi_table, "KPIs")
         tables.addTab(self.route_table, "Per route")
@@ -318,17 +378,13 @@ class KpiPane(QWidget):
         rows = [[ln.title, ln.shown, ln.unit, ln.target_text,
                  f"{ln.numerator:g}/{ln.denominator:g}" if ln.unit == "%" else "", ln.name]
                 for ln in lines]  # fmt: skip
-        self.kpi_table.blockSignals(True)
         _fill(self.kpi_table, ["KPI" if self.scope == "day" else f"KPI of {self.scope} {self.key}",
                                "value", "unit", "target", "counted", "name"], rows,
               [ln.name for ln in lines])  # fmt: skip
-        for i, ln in enumerate(lines):
-            item = self.kpi_table.item(i, 1)
-            if ln.met is not None:
-                item.setForeground(QColor(GOOD if ln.met else BAD))
-            else:  # the text's own colour (a cell kept from the last refresh may be coloured)
-                item.setData(Qt.ItemDataRole.ForegroundRole, None)
-        self.kpi_table.blockSignals(False)
+        for i, ln in enumerate(lines):  # a cell kept from the last refresh may be coloured
+            self.kpi_table.rows.set_color(
+                i, 1, None if ln.met is None else QColor(GOOD if ln.met else BAD)
+            )
 
     def _show_routes(self) -> None:
         assert self.result is not None
@@ -345,12 +401,10 @@ class KpiPane(QWidget):
                  f"{r.planned_km:.1f}", f"{r.driven_km:.1f}",
                  "" if r.in_order_pct is None else f"{r.in_order_pct:.0f} %",
                  clock(r.departed), clock(r.ended)] for r in lines]  # fmt: skip
-        self.route_table.blockSignals(True)
         _fill(self.route_table, ["route", "vehicle", "driver", "stops", "on time", "late",
                                  "plan h", "actual h", "vs plan", "plan km", "driven km",
                                  "in order", "left", "back"], rows,
               [r.route_id for r in lines])  # fmt: skip
-        self.route_table.blockSignals(False)
 
     def _route_lines(self) -> list:
         """The per-route lines of the result shown (worked out once per result: the table
@@ -482,18 +536,17 @@ class KpiPane(QWidget):
                     [("order", e.order_id) for e in rows])  # fmt: skip
         return ["row"], [[str(r)] for r in rows], [None for _ in rows]
 
-    def _on_kpi_row(self) -> None:
-        items = self.kpi_table.selectedItems()
-        if items:
-            name = self.kpi_table.item(items[0].row(), 0).data(Qt.ItemDataRole.UserRole)
+    def _on_kpi_row(self, *_selection: Any) -> None:
+        row = self.kpi_table.selected_row()
+        if row is not None:
+            name = self.kpi_table.row_data(row)
             if name:
                 self.drill(name, self.scope, self.key)
 
-    def _on_route_row(self) -> None:
-        items = self.route_table.selectedItems()
-        if items:
-            rid = self.route_table.item(items[0].row(), 0).data(Qt.ItemDataRole.UserRole)
-            self.show_scope("route", rid)
+    def _on_route_row(self, *_selection: Any) -> None:
+        row = self.route_table.selected_row()
+        if row is not None:
+            self.show_scope("route", self.route_table.row_data(row))
 
     def show_scope(self, scope: str, key: str = "") -> None:
         """The KPI table for the day or one route, driver, vehicle or wave."""
@@ -508,8 +561,8 @@ class KpiPane(QWidget):
         if len(points):
             self.show_scope("route", str(points[0].data()))
 
-    def _on_drill_double(self, item: QTableWidgetItem) -> None:
-        data = self.drill_table.item(item.row(), 0).data(Qt.ItemDataRole.UserRole)
+    def _on_drill_double(self, index: QModelIndex) -> None:
+        data = self.drill_table.row_data(index.row())
         if not data:
             return
         kind, ident = data

@@ -60,11 +60,11 @@ def test_kpi_pane_drills_down_and_exports_the_day_report(qtbot, tmp_path, record
     assert pane.tiles["on_time_delivery_pct"].value.text().endswith("%")
     # Drilling down: the late-stops tile lists exactly those stops.
     qtbot.mouseClick(pane.tiles["late_stops"], Qt.MouseButton.LeftButton)
-    shown = {pane.drill_table.item(i, 0).text() for i in range(pane.drill_table.rowCount())}
+    shown = {pane.drill_table.text(i, 0) for i in range(pane.drill_table.row_count())}
     assert shown == late
     assert "Late stops of the day" in pane.drill_label.text()
     # A route narrows the KPIs to it; its late stops are its own.
-    route_id = pane.route_table.item(0, 0).text()
+    route_id = pane.route_table.text(0, 0)
     pane.route_table.selectRow(0)
     assert pane.scope == "route" and pane.key == route_id
     rows = pane.drill("late_stops", "route", route_id)

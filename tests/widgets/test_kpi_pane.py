@@ -1,5 +1,5 @@
-"""The KPI pane: a live refresh rewrites only changed cells; on time by hour, in the pane and
-the day report, shows clock times."""
+"""The KPI pane: a live refresh rewrites only changed rows; KPIs are coloured by their
+target; on time by hour, in the pane and the day report, shows clock times."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ from PySide6.QtCore import Qt
 
 from app.kpis import report as day_report
 from app.kpis.service import compute_day
-from app.kpis.tables import hour_ticks
+from app.kpis.tables import hour_ticks, kpi_lines
 from app.store import open_store
 from engine.travel import HaversineTravelModel
 from tests.app.test_kpis_facts import DAY, record
-from widgets.kpi_pane import KpiPane, _fill, _table
+from widgets.kpi_pane import BAD, GOOD, KpiPane, _fill, _table
 
 
-def test_a_refresh_rewrites_changed_cells_and_keeps_the_selected_row(qtbot):
+def test_a_refresh_rewrites_changed_rows_and_keeps_the_selected_row(qtbot):
     """A refresh with the same columns and rows updates only what changed: the row the
-    person selected stays selected, the changed numbers show, the rest is as it was; new
-    columns or another number of rows fill the table anew."""
+    person selected stays selected, the changed numbers show, only their row is repainted
+    and the table is not laid anew; new columns or another number of rows fill it anew."""
     from PySide6.QtWidgets import QWidget
 
     host = QWidget()
@@ -28,19 +28,52 @@ def test_a_refresh_rewrites_changed_cells_and_keeps_the_selected_row(qtbot):
     rows = [[f"R{i}", 2, 0] for i in range(50)]
     _fill(table, header, rows, [f"R{i}" for i in range(50)])
     table.selectRow(7)
-    kept = table.item(3, 1)
+    changed: list[tuple[int, int]] = []
+    resets: list[bool] = []
+    table.rows.dataChanged.connect(lambda a, b, _roles: changed.append((a.row(), b.row())))
+    table.rows.modelReset.connect(lambda: resets.append(True))
     rows[12][2] = 1  # one stop of R12 turned late
     _fill(table, header, rows, [f"R{i}" for i in range(50)])
     assert [i.row() for i in table.selectionModel().selectedRows()] == [7]
-    assert table.item(12, 2).text() == "1" and table.item(11, 2).text() == "0"
-    assert table.item(3, 1) is kept  # not made again
-    assert table.item(12, 0).data(Qt.ItemDataRole.UserRole) == "R12"
-    assert not table.item(12, 2).flags() & Qt.ItemFlag.ItemIsEditable
+    assert table.text(12, 2) == "1" and table.text(11, 2) == "0"
+    assert changed == [(12, 12)] and not resets
+    model = table.model()
+    assert model.data(model.index(12, 0), Qt.ItemDataRole.UserRole) == "R12"
+    assert model.data(model.index(12, 1), Qt.ItemDataRole.UserRole) is None
+    assert model.data(model.index(12, 2)) == "1"
+    assert not model.flags(model.index(12, 2)) & Qt.ItemFlag.ItemIsEditable
+    assert model.flags(model.index(12, 2)) & Qt.ItemFlag.ItemIsSelectable
 
     _fill(table, ["route", "stops"], [["R1", 2]], ["R1"])  # another shape: filled anew
-    assert table.rowCount() == 1 and table.columnCount() == 2
-    assert table.horizontalHeaderItem(1).text() == "stops"
-    assert table.item(0, 0).text() == "R1"
+    assert resets and table.row_count() == 1 and model.columnCount() == 2
+    assert model.headerData(1, Qt.Orientation.Horizontal) == "stops"
+    assert table.text(0, 0) == "R1" and table.row_data(0) == "R1"
+    assert table.selected_row() is None
+
+
+def test_a_kpi_table_shows_its_numbers_coloured_by_target_and_a_route_row_narrows_it(qtbot, result):
+    """The KPI table colours a value meeting its target green and one missing it red;
+    choosing a route in the per-route table shows that route's KPIs and drills down."""
+    pane = KpiPane()
+    qtbot.addWidget(pane)
+    pane.show_result(result, None)
+    table, model = pane.kpi_table, pane.kpi_table.model()
+    names = [table.row_data(i) for i in range(table.row_count())]
+    assert "on_time_delivery_pct" in names and "late_stops" in names
+    i = names.index("on_time_delivery_pct")
+    line = next(ln for ln in kpi_lines(result) if ln.name == "on_time_delivery_pct")
+    assert table.text(i, 1) == line.shown
+    color = model.data(model.index(i, 1), Qt.ItemDataRole.ForegroundRole)
+    if line.met is None:
+        assert color is None
+    else:
+        assert color.name() == (GOOD if line.met else BAD)
+    assert pane.route_table.row_count() == len(result.report.facts.routes)
+    route_id = pane.route_table.text(0, 0)
+    pane.route_table.selectRow(0)
+    assert (pane.scope, pane.key) == ("route", route_id)
+    assert table.rows.header[0] == f"KPI of route {route_id}"
+    assert all(s.route_id == route_id for s in pane.drill_rows)
 
 
 @pytest.fixture
