@@ -340,6 +340,9 @@ class TravelProfile:
     sigma_log: float  # spread of a single leg around its fitted factor
     legs: int = 0
     day_hours: tuple[int, ...] = (8, 9, 10, 11, 12, 13, 14, 15, 16, 17)
+    #: hour -> share of the history's driving (its legs' actual seconds) set off in that
+    #: local hour: the weights of the day's mean factor (empty: ``day_hours`` alike).
+    hour_weights: Mapping[int, float] = field(default_factory=dict)
     _tz: ZoneInfo = field(init=False, repr=False, compare=False)
     _memo: dict[tuple[Location, Location, int], float] = field(
         init=False, repr=False, compare=False
@@ -352,6 +355,16 @@ class TravelProfile:
     def hour_of(self, moment: datetime) -> int:
         return moment.astimezone(self._tz).hour
 
+    def mean_hours(self) -> list[tuple[int, float]]:
+        """(hour, weight) of the day's mean factor, the weights summing to 1: the hours the
+        fleet drove in the history, by how much it drove in each (a rush hour the vans
+        spend on the road counts for more than an evening they are back), else the
+        working day's hours alike."""
+        total = sum(w for w in self.hour_weights.values() if w > 0)
+        if total > 0:
+            return [(h, w / total) for h, w in sorted(self.hour_weights.items()) if w > 0]
+        return [(h, 1.0 / len(self.day_hours)) for h in self.day_hours]
+
     def log_factor(self, shares: Mapping[str, float], hour: int) -> float:
         value = self.hours.get(hour, self.base)
         for zone, w in shares.items():
@@ -362,9 +375,7 @@ class TravelProfile:
         """actual/model seconds of a drive from ``a`` to ``b`` setting off at ``depart`` (a
         time, a local hour, or None: the working day's mean)."""
         if depart is None:
-            return math.exp(
-                float(np.mean([math.log(self.factor(a, b, h)) for h in self.day_hours]))
-            )
+            return math.exp(sum(w * math.log(self.factor(a, b, h)) for h, w in self.mean_hours()))
         hour = depart if isinstance(depart, int) else self.hour_of(depart)
         key = (a, b, hour)
         hit = self._memo.get(key)
@@ -375,7 +386,8 @@ class TravelProfile:
         return hit
 
     def factor_matrix(self, points: Sequence[Location], hour: int | None) -> np.ndarray:
-        """Factors between every pair of ``points`` at a local hour (None: the day's mean)."""
+        """Factors between every pair of ``points`` at a local hour (None: the day's mean,
+        weighted as :meth:`mean_hours`)."""
         n = len(points)
         lat = np.array([p.lat for p in points])
         lon = np.array([p.lon for p in points])
@@ -386,15 +398,15 @@ class TravelProfile:
         keys = np.stack([cols, rows], axis=1)
         unique, inverse = np.unique(keys, axis=0, return_inverse=True)
         names = [f"{int(c)}:{int(r)}" for c, r in unique]
-        hours = list(self.day_hours) if hour is None else [hour]
+        hours = self.mean_hours() if hour is None else [(hour, 1.0)]
         total = np.zeros(n * n)
-        for h in hours:
+        for h, w in hours:
             per_zone = np.array(
                 [self.zones.get(z, 0.0) + self.zone_hours.get(f"{z}@{h}", 0.0) for z in names]
             )
             sample = per_zone[inverse.ravel()].reshape(n * n, LEG_SAMPLES)
-            total += self.hours.get(h, self.base) + sample.mean(axis=1)
-        out: np.ndarray = np.exp(total / len(hours)).reshape(n, n)
+            total += w * (self.hours.get(h, self.base) + sample.mean(axis=1))
+        out: np.ndarray = np.exp(total).reshape(n, n)
         np.fill_diagonal(out, 1.0)
         return out
 
@@ -409,6 +421,7 @@ class TravelProfile:
             "sigma_log": self.sigma_log,
             "legs": self.legs,
             "day_hours": list(self.day_hours),
+            "hour_weights": {str(h): w for h, w in self.hour_weights.items()},
         }
 
     @classmethod
@@ -423,6 +436,7 @@ class TravelProfile:
             float(data["sigma_log"]),
             int(data.get("legs", 0)),
             tuple(int(h) for h in data.get("day_hours", range(8, 18))),
+            {int(h): float(w) for h, w in (data.get("hour_weights") or {}).items()},
         )
 
     @classmethod
@@ -492,7 +506,17 @@ def learn_travel_factors(
         {c: float(coef[c_col[c]]) for c in cell_ids},
         math.sqrt(sigma2),
         len(rows),
+        hour_weights=_driving_by_hour(rows, hours),
     )
+
+
+def _driving_by_hour(legs: Sequence[DrivenLeg], hours: Sequence[int]) -> dict[int, float]:
+    """Local hour -> the share of the legs' driving (actual seconds) set off in it."""
+    seconds: dict[int, float] = defaultdict(float)
+    for leg, h in zip(legs, hours, strict=True):
+        seconds[h] += leg.seconds
+    total = sum(seconds.values())
+    return {h: round(v / total, 6) for h, v in sorted(seconds.items())} if total > 0 else {}
 
 
 class LearnedTravelModel:

@@ -123,6 +123,40 @@ def test_travel_factors_recover_zone_and_hour_congestion():
     assert again.factor(DEPOT, b, 8) == pytest.approx(profile.factor(DEPOT, b, 8))
 
 
+def test_a_first_plans_factor_weighs_each_hour_by_how_much_the_fleet_drove_in_it():
+    """History with three times as many drives at the slow 8 o'clock (each twice as long)
+    as at 13: a plan made without a departure hour (a first plan) expects a drive to take
+    the mean of the two hours' factors weighted by the driving, about 6:1 (in logs), not
+    the flat mean over 08:00-17:00 that counted the evening the vans are back at the depot
+    like the busy morning; one made for an hour takes that hour's factor. The weights
+    survive JSON; a profile without them (an older one) keeps the working day's hours
+    alike."""
+    rng = np.random.default_rng(5)
+    truth = {(c, r, h): 2.0 if h == 8 else 1.0 for c in range(4) for r in range(4)
+             for h in (8, 13)}  # fmt: skip
+    # Every drive at 8 (15:00 UTC) kept, a third of those at 13.
+    legs = [leg for leg in _legs(rng, truth, 4000) if leg.depart.hour == 15 or rng.random() < 1 / 3]
+    profile = learn_travel_factors(legs, GRID, "America/Denver")
+    weights = dict(profile.mean_hours())
+    driven8 = sum(g.seconds for g in legs if g.depart.hour == 15)
+    driven13 = sum(g.seconds for g in legs if g.depart.hour == 20)
+    assert weights[8] == pytest.approx(driven8 / (driven8 + driven13), abs=1e-4)
+    assert 0.8 < weights[8] < 0.9 and set(weights) == {8, 13}
+    a, b = DEPOT, Location(DEPOT.lat + 0.01, DEPOT.lon + 0.01)
+    f8, f13 = profile.factor(a, b, 8), profile.factor(a, b, 13)
+    want = math.exp(weights[8] * math.log(f8) + weights[13] * math.log(f13))
+    assert profile.factor(a, b, None) == pytest.approx(want)
+    assert profile.factor(a, b, None) > 1.75  # the flat mean of 8 and 13 would be about 1.41
+    matrix = profile.factor_matrix([a, b], None)
+    assert matrix[0, 1] == pytest.approx(want, rel=0.02)
+    assert profile.factor_matrix([a, b], 13)[0, 1] == pytest.approx(f13, rel=0.02)
+    again = TravelProfile.from_json(profile.to_json())
+    assert again.factor(a, b, None) == pytest.approx(profile.factor(a, b, None))
+    old = {k: v for k, v in profile.to_json().items() if k != "hour_weights"}
+    flat = TravelProfile.from_json(old)
+    assert dict(flat.mean_hours()) == {h: pytest.approx(0.1) for h in range(8, 18)}
+
+
 def test_learned_travel_model_scales_the_base_models_durations():
     """The planner's matrices: base durations times the pair factors, distances unchanged."""
     rng = np.random.default_rng(3)
