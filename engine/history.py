@@ -163,19 +163,32 @@ def stop_visits(events: Iterable[StopEvent]) -> dict[str, StopVisit]:
     out = {}
     for oid, evs in by_stop.items():
         evs.sort(key=lambda e: e.ts)
-        arrived = next((e.ts.timestamp() for e in evs if e.type == ARRIVED), None)
-        ends = [e for e in evs if e.type in (DELIVERED, FAILED)]
-        dep = [e.ts.timestamp() for e in evs if e.type == DEPARTED]
-        done = ends[-1].ts.timestamp() if ends else None
+        # One walk over the stop's events (a big day has a few hundred thousand).
+        arrived = ended = left = None
+        attempts, delivered, first = 0, False, False
+        for e in evs:
+            kind = e.type
+            if kind == ARRIVED:
+                if arrived is None:
+                    arrived = e.ts
+            elif kind in (DELIVERED, FAILED):
+                if not attempts:
+                    first = kind == DELIVERED
+                attempts += 1
+                ended = e.ts
+                delivered = delivered or kind == DELIVERED
+            elif kind == DEPARTED:
+                left = e.ts
+        done = ended.timestamp() if ended is not None else None
         out[oid] = StopVisit(
             oid,
             evs[-1].vehicle_id,
-            arrived,
+            arrived.timestamp() if arrived is not None else None,
             done,
-            dep[-1] if dep else done,
-            any(e.type == DELIVERED for e in ends),
-            len(ends),
-            bool(ends) and ends[0].type == DELIVERED,
+            left.timestamp() if left is not None else done,
+            delivered,
+            attempts,
+            first,
         )
     return out
 
