@@ -138,6 +138,7 @@ class AppContext(QObject):
             on_write=self.sync.on_write if self.sync is not None else None,
         )  # fmt: skip
         self.day_jobs.dispatch = self.dispatch
+        self.day_jobs.warmers = [dispatch.warm]  # a first suggestion as fast as the next
         dispatch.use_learned(self.day_jobs.learned)  # previews time stops as plans do
         self.live.sig_stop_results.connect(self.dispatch.merge_stop_results)
         self.rules.open_day(depot.id, day.day, self.dispatch, model)

@@ -16,7 +16,9 @@ Every update gives exactly the context a full rebuild would (the same problem, n
 node): a plan change re-reads routes, locks and kept orders; a new order gets its own row
 and column of the matrices; a vehicle that moved gets new rows for its position. Whatever
 changes what the context is made of (a stop served, a vehicle or driver change, a new
-time-of-day period of the travel model, another day) rebuilds it.
+time-of-day period of the travel model, another day) rebuilds it; a stop served or a
+vehicle's first fix builds it anew from the kept matrices (the travel model is asked only
+for the points it did not have).
 """
 
 from __future__ import annotations
@@ -119,8 +121,8 @@ class IncrementalContext:
         plan = snapshot.plan
         if plan.depot_id != old.plan.depot_id or plan.day != old.plan.day:
             return None
-        if _served(plan) != _served(old.plan):
-            return None
+        if _served(plan) != _served(old.plan):  # history and loads change: a new context,
+            return self._served_since(ctx, snapshot)  # with the matrices it had
         if snapshot.day is not old.day:
             grown = _grown_day(old.day, snapshot.day)
             if grown is None or not _same_dimensions(ctx, grown):
@@ -135,12 +137,27 @@ class IncrementalContext:
         if [pairs[v.id] for v in ctx.vehicles] != ctx.drivers:
             return None
         if [v.id for v in ctx.vehicles if v.id in snapshot.vehicles] != ctx.positioned:
-            return None
+            return self._served_since(ctx, snapshot)  # a vehicle's first (or last) fix
         if snapshot.now != old.now or snapshot.vehicles != old.vehicles:
             if _time_key(self.travel, snapshot.now) != _time_key(self.travel, old.now):
                 return None
             ctx = ctx.at(snapshot)
         return ctx.with_plan(snapshot)
+
+    def _served_since(self, ctx: DayContext, snapshot: Snapshot) -> DayContext | None:
+        """The context after stops were served (or started), or a vehicle was first
+        positioned: built anew, but its matrices taken from ``ctx`` for every point it had
+        (the served orders leave, vehicles that moved get new rows), so a live day's
+        questions do not wait for the whole day's travel matrices each time a stop is
+        served. None when the day itself or the travel-time period changed (a full
+        build)."""
+        old = ctx.snapshot
+        if snapshot.day is not old.day and _grown_day(old.day, snapshot.day) is None:
+            return None
+        if _time_key(self.travel, snapshot.now) != _time_key(self.travel, old.now):
+            return None
+        depot_id = self.depot_id or snapshot.plan.depot_id
+        return DayContext(snapshot, self.travel, depot_id, kept=ctx)
 
     # --- questions ---------------------------------------------------------------------------
     def insert(

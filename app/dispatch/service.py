@@ -68,6 +68,11 @@ from engine.planning import Proposal, Suggestion, suggest_in
 
 log = logging.getLogger(__name__)
 
+#: The whole day's context is built ahead (``DispatchService.warm``) up to this many points
+#: (depot, vans, orders): its two float64 matrices take 16 bytes a pair, so 8,000 points
+#: hold about 1 GB (a 2,000-van day of 4,000 orders: 6,001 points, 576 MB).
+WARM_MAX_POINTS = 8_000
+
 __all__ = [
     "AuditEntry",
     "CommandRecord",
@@ -365,6 +370,20 @@ class DispatchService:
         preview only asks for its routes' legs. Safe to call on a worker thread (e.g. a
         JobRunner job after the plan changes). Builds no matrix over the whole day."""
         self._contexts.routes_context(plan, day, now, ())
+
+    def warm(self, plan: Plan, day: DayInput, now: datetime | None = None) -> bool:
+        """Build the whole day's context that suggestions and urgent insertions use, so
+        the first of them answers as fast as the next (a worker thread's job, after a new
+        plan; from then on it is kept current, ``engine.incremental``). Not on a day whose
+        matrices would pass ``WARM_MAX_POINTS`` points (there the first suggestion builds
+        it, or says why it cannot). True when built (or kept)."""
+        points = 1 + len(day.vehicles) + sum(1 for o in day.orders if o.depot_id == plan.depot_id)
+        if points > WARM_MAX_POINTS:
+            log.info("whole-day context not built ahead: %d points (at most %d)", points,
+                     WARM_MAX_POINTS)  # fmt: skip
+            return False
+        self._contexts.get(plan, day, now)
+        return True
 
     def use_learned(self, learned: Any) -> None:
         """Previews, suggestions and insertions time stops with the depot's learned service

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -195,6 +195,10 @@ class DayJobs(QObject):
         #: A recorded day is shown (replay): its stops, positions and exceptions come
         #: from the recording, so no live ETA travel is built for it.
         self.recorded = False
+        #: What else the preparation after a new plan warms on its thread: the whole-day
+        #: contexts of suggestions, urgent insertions, the dock dialog and the slot plan
+        #: (each ``warm(plan, day, now)``), so their first use is as fast as the next.
+        self.warmers: list[Callable[[Plan, DayInput, datetime], object]] = []
         runner.sig_job_done.connect(self._on_runner_job_done)
         runner.sig_job_progress.connect(self._on_runner_job_progress)
 
@@ -392,14 +396,24 @@ class DayJobs(QObject):
         self._submit(JobKind.BASEMAP, job)
 
     def prepare_drag(self, dispatch: DispatchService) -> None:
-        """The first drag preview needs the day's travel matrices: build them now."""
+        """The first drag preview needs the live positions and the drivers' pairing, and
+        suggestions, insertions and the release dialogs the whole day's context: build
+        them now, off the window's thread (a click meanwhile waits for them)."""
         index, plan = self.state.index, self.state.plan
         if index is None or plan is None:
             return
         day, now = index.day, self.clock.now()
+        warmers = list(self.warmers)
 
         def job(cancel_event, report) -> DragPrepared:
             dispatch.prepare(plan, day, now)
+            for warm in warmers:
+                if cancel_event.is_set():  # a newer plan: its own preparation follows
+                    break
+                try:
+                    warm(plan, day, now)
+                except Exception:  # the first click builds it then, and says what failed
+                    log.exception("building the day's context ahead failed")
             return DragPrepared(plan.id)
 
         self._submit(JobKind.PREPARE, job)

@@ -40,6 +40,7 @@ class JobKind(enum.StrEnum):
     REPORT = "report"  # the day report's PDF and CSV
     LEARN = "learn"  # service times and travel factors learned from the stored days
     RELEASE_GATE = "release-gate"  # the release gate of a large day (app.release.service)
+    RELEASE_WARM = "release-warm"  # a large day's context for the dock dialog and slot plan
 
 
 @dataclass

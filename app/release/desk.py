@@ -16,6 +16,7 @@ re-plan, undo, another desk).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -148,7 +149,8 @@ class ReleaseDesk:
         self.travel = travel
         self.writer = writer or applier_writer(store)
         self.params = params or GateParams()
-        self._ctx: tuple[tuple[int, str, tuple], DayContext] | None = None
+        self._ctx: tuple[tuple, DayInput, DayContext] | None = None  # (plan key, day, context)
+        self._ctx_lock = threading.Lock()
         self._legs: tuple[int, RouteLegs] | None = None
         self.max_points = GATE_MATRIX_MAX_POINTS
 
@@ -163,21 +165,26 @@ class ReleaseDesk:
 
     def context(self, day: DayInput, plan: Plan) -> DayContext:
         """An engine context for evaluating the plan's routes from the depot (built once
-        per day and set of orders: the travel matrices are the expensive part)."""
-        key = (id(day), plan.id, tuple(sorted(o for r in plan.routes for o in r.order_ids)))
-        if self._ctx is not None and self._ctx[0] == key:
-            return self._ctx[1]
-        from engine.travel import HaversineTravelModel
+        per day and set of orders: the travel matrices are the expensive part). The same
+        day read again from the store (the slot plan reads it) is the same day: the key
+        is what the day holds, not which object holds it. Thread-safe: a warm-up on a
+        worker (``warm``) and a person's dialog wait for one build."""
+        key = (plan.id, tuple(sorted(o for r in plan.routes for o in r.order_ids)))
+        with self._ctx_lock:
+            held = self._ctx
+            if held is not None and held[0] == key and _same_day(held[1], day):
+                return held[2]
+            from engine.travel import HaversineTravelModel
 
-        empty = Plan(plan.id, plan.depot_id, plan.day)
-        try:
-            ctx = context(Snapshot(day, empty), self.travel or HaversineTravelModel(),
-                          self.depot_id)  # fmt: skip
-        except ValueError as exc:  # e.g. a point off the street network: still check
-            log.warning("release gate: travel times by straight line (%s)", exc)
-            ctx = context(Snapshot(day, empty), HaversineTravelModel(), self.depot_id)
-        self._ctx = (key, ctx)
-        return ctx
+            empty = Plan(plan.id, plan.depot_id, plan.day)
+            try:
+                ctx = context(Snapshot(day, empty), self.travel or HaversineTravelModel(),
+                              self.depot_id)  # fmt: skip
+            except ValueError as exc:  # e.g. a point off the street network: still check
+                log.warning("release gate: travel times by straight line (%s)", exc)
+                ctx = context(Snapshot(day, empty), HaversineTravelModel(), self.depot_id)
+            self._ctx = (key, day, ctx)
+            return ctx
 
     def is_large(self, day: DayInput) -> bool:
         """Whether the gate of ``day`` evaluates each route on its own legs."""
@@ -507,3 +514,9 @@ def _owntracks_devices(session: Any) -> dict[str, tuple[str, ...]]:
 
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
+
+
+def _same_day(a: DayInput, b: DayInput) -> bool:
+    """Whether two reads of a day hold the same day (one object: at once)."""
+    return a is b or (a.day == b.day and a.depots == b.depots and a.vehicles == b.vehicles
+                      and a.drivers == b.drivers and a.orders == b.orders)  # fmt: skip

@@ -29,7 +29,7 @@ from app.release.desk import ROLES, ReleaseDesk, ReleaseOutcome, applier_writer
 from app.release.gate import DayGate, VehicleSeen
 from app.store import Store
 from app.store import repository_release as rel
-from engine.model import Plan, RouteStatus
+from engine.model import DayInput, Plan, RouteStatus
 from engine.release import RoutePunctuality, WavePunctuality
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,9 @@ class ReleaseService(QObject):
 
             self.jobs.submit(JobKind.RELEASE_GATE,
                              lambda _cancel, _progress: self._check(desk, day, plan, now, seen))  # fmt: skip
+            if index.depot.docks:  # the dock dialog's and the slot plan's context, ahead
+                self.jobs.submit(JobKind.RELEASE_WARM,
+                                 lambda _cancel, _progress: self.warm(plan, day))  # fmt: skip
             return
         self._apply(self._check(desk, day, plan, now, seen))
 
@@ -224,6 +227,15 @@ class ReleaseService(QObject):
             {r.id: r.vehicle_id for r in plan.routes},
             {rid: p.version for rid, p in self.drivers.sent.items()},
         )  # fmt: skip
+
+    def warm(self, plan: Plan, day: DayInput, now: datetime | None = None) -> None:
+        """Build the whole day's context the dock dialog and the slot plan use (a depot
+        with docks), so the first of them opens as fast as the next: a worker thread's
+        job on a large day, whose gate builds no such context (a smaller day's gate
+        builds it as it checks)."""
+        desk, index = self.desk, self.state.index
+        if desk is not None and index is not None and index.depot.docks:
+            desk.context(day, plan)
 
     def scarcity(self) -> list:
         """The day's slot plan with every number of docks from all down to one: slot

@@ -334,3 +334,31 @@ def test_commands_keep_the_engine_context_current(seeded, day):
     expected = insert(Snapshot(day, back, at(8)), urgent, TRAVEL)
     assert proposal.plan == expected.plan and proposal.plan.route_of("U1") is not None
     assert service.context_builds == 1
+
+
+def test_a_warmed_day_answers_the_first_suggestion_and_a_served_stop_builds_nothing(seeded, day):
+    """After the warm-up the window runs once a plan is shown, the first suggestion and an
+    urgent insertion answer from the day's context without building it; a stop served
+    since gives the context from the matrices it had, the same suggestions as from
+    scratch."""
+    from datetime import timedelta
+
+    from app.dispatch.preview import ContextCache
+    from engine.model import Location, Order, TimeWindow
+    from engine.planning import suggest_in
+
+    service = _service(seeded)
+    plan = service.load_plan("SLC", DAY)
+    service.warm(plan, day, at(8))
+    assert service.context_builds == 1
+    service.suggest(plan, day, "O5", at(8))
+    urgent = Order("U1", "SLC", Location(40.76, -111.88), {"kg": 60.0},
+                   (TimeWindow(at(9), at(15)),), timedelta(minutes=5))  # fmt: skip
+    assert service.insert_order(plan, day, urgent, at(8)).plan.route_of("U1") is not None
+    first = plan.routes[0]
+    done = replace(first, stops=(replace(first.stops[0], status=StopStatus.DELIVERED),
+                                 *first.stops[1:]))  # fmt: skip
+    served = replace(plan, routes=(done, *plan.routes[1:]))
+    ranked = service.suggest(served, day, "O5", at(8))
+    assert ranked == suggest_in(ContextCache(TRAVEL).get(served, day, at(8)), "O5")  # scratch
+    assert service.context_builds == 1

@@ -228,3 +228,19 @@ def test_the_gate_on_per_route_legs_says_what_the_whole_day_matrix_says(planned)
                 (c.name, c.ok, c.what) for c in g.checks
             ], rid
         assert {w: g.go for w, g in legs.waves.items()} == {w: g.go for w, g in whole.waves.items()}
+
+
+def test_the_slot_plan_reuses_the_day_context_the_desk_built(planned):
+    """The slot plan reads the day from the store each time it opens: the same day, so the
+    whole-day context built before (a warm-up, the dock dialog) answers it, not a new
+    build of the day's matrices; a day that changed (an order moved elsewhere) is a new
+    context."""
+    _store, day, plan, desk = planned
+    ctx = desk.context(day, plan)
+    again, _plan, _versions = desk.load()
+    assert again is not day and desk.context(again, plan) is ctx
+    desk.slot_plan(now=at(6, 30))
+    assert desk.context(day, plan) is ctx
+    moved = replace(day.orders[0], location=replace(day.orders[0].location, lat=40.7))
+    other = replace(day, orders=(moved, *day.orders[1:]))
+    assert desk.context(other, plan) is not ctx

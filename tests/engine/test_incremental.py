@@ -134,7 +134,7 @@ def test_kept_context_matches_a_full_rebuild_on_random_days(model, seed, street)
     snapshot = _running(day, planned, rnd)
     kept = IncrementalContext(travel)
     kept.context(snapshot)
-    for step in range(8):
+    for step in range(10):
         if step == 3:  # the clock moves on and vans with it
             states = {vid: replace(s, location=_points(rnd, 1)[0], available_at=at(10.4))
                       for vid, s in snapshot.vehicles.items()}  # fmt: skip
@@ -145,6 +145,9 @@ def test_kept_context_matches_a_full_rebuild_on_random_days(model, seed, street)
             snapshot = replace(snapshot, day=replace(snapshot.day,
                                                      orders=snapshot.day.orders + (order,)))  # fmt: skip
             ctx = kept.add_orders([order])
+        elif step in (6, 8):  # a stop served: its van is there now (first fix, or moved)
+            snapshot = _one_more_served(snapshot, rnd)
+            ctx = kept.context(snapshot)
         else:
             snapshot = replace(snapshot, plan=_command(snapshot.plan, rnd))
             ctx = kept.apply(snapshot.plan)
@@ -155,12 +158,29 @@ def test_kept_context_matches_a_full_rebuild_on_random_days(model, seed, street)
         _same_proposal(kept.insert(order), insert(snapshot, order, travel))
         oid = rnd.choice([o for o in full.client_ids if o in full.node_of])
         assert kept.suggest(oid) == suggest(snapshot, oid, travel)
-    assert kept.builds == 1 and kept.updates == 8
+    assert kept.builds == 1 and kept.updates == 10
+
+
+def _one_more_served(snapshot: Snapshot, rnd: random.Random) -> Snapshot:
+    """The next open stop of a random route delivered, its van where that stop is."""
+    locs = {o.id: o.location for o in snapshot.day.orders}
+    routes = list(snapshot.plan.routes)
+    i = rnd.choice([k for k, r in enumerate(routes)
+                    if any(s.status == StopStatus.PLANNED for s in r.stops)])  # fmt: skip
+    stops = list(routes[i].stops)
+    j = next(k for k, s in enumerate(stops) if s.status == StopStatus.PLANNED)
+    stops[j] = replace(stops[j], status=StopStatus.DELIVERED, locked=False)
+    routes[i] = replace(routes[i], stops=tuple(stops))
+    vid = routes[i].vehicle_id
+    states = {**snapshot.vehicles,
+              vid: VehicleState(vid, locs[stops[j].order_id], snapshot.now)}  # fmt: skip
+    return replace(snapshot, plan=replace(snapshot.plan, routes=tuple(routes)), vehicles=states)
 
 
 def test_what_changes_the_context_rebuilds_it():
-    """A stop served, another day or a vehicle's first position rebuild the context; a
-    plan change does not."""
+    """Another day or another travel-time period rebuild the context; a plan change does
+    not, and a stop served or a vehicle's first position build it from the matrices it had
+    (exactly the context a full build gives)."""
     travel = HaversineTravelModel()
     day = small_day(n_orders=20, n_vehicles=3, seed=4)
     planned = plan(day, travel, depot_id="D1", time_limit_s=60, iterations=100)
@@ -170,13 +190,17 @@ def test_what_changes_the_context_rebuilds_it():
     route = planned.routes[0]
     served = replace(route, stops=(replace(route.stops[0], status=StopStatus.DELIVERED),
                                    *route.stops[1:]))  # fmt: skip
-    kept.apply(replace(planned, routes=(served, *planned.routes[1:])))
-    assert kept.builds == 2
+    ctx = kept.apply(replace(planned, routes=(served, *planned.routes[1:])))
+    assert kept.builds == 1 and kept.updates == 1
+    _same_problem(ctx.problem, DayContext(ctx.snapshot, travel, "D1").problem)
     here = VehicleState(route.vehicle_id, route and day.orders[0].location, at(9))
-    kept.advance(at(9), {route.vehicle_id: here})
-    assert kept.builds == 3
+    ctx = kept.advance(at(9), {route.vehicle_id: here})
+    assert kept.builds == 1 and kept.updates == 2
+    _same_problem(ctx.problem, DayContext(ctx.snapshot, travel, "D1").problem)
     kept.apply(_command(kept.current.snapshot.plan, random.Random(1)))
-    assert kept.builds == 3 and kept.updates == 1
+    assert kept.builds == 1 and kept.updates == 3
+    kept.context(replace(kept.current.snapshot, day=replace(day, vehicles=day.vehicles[:2])))
+    assert kept.builds == 2
 
 
 def test_insert_of_a_served_order_is_refused():

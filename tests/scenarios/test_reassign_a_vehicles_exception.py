@@ -54,3 +54,27 @@ def test_reassign_on_a_vehicle_with_nothing_left_says_so(qtbot, desk):
     QTest.mouseClick(pane.button("reassign"), Qt.MouseButton.LeftButton)
     assert window.status.text.startswith(f"Nothing to reassign: {idle}")
     assert ctx.state.plan is plan
+
+
+def test_the_first_reassign_of_the_day_answers_from_the_context_built_ahead(qtbot, desk):
+    """Once the plan is shown the window builds the whole day's engine context on a worker:
+    the day's first Reassign… (the engine's suggestions) answers from it instead of
+    building the day's travel matrices while the dispatcher waits."""
+    from app.jobs.runner import JobKind
+
+    window = desk("supervisor", "sam", simulate=False)
+    ctx = window.context
+    qtbot.waitUntil(lambda: ctx.dispatch.context_builds == 1
+                    and not ctx.jobs.is_running(JobKind.PREPARE), timeout=60_000)  # fmt: skip
+    route = next(r for r in ctx.state.plan.routes if len(r.stops) >= 3)
+    first = route.stops[0].order_id
+    ctx.board.add(LiveException(
+        id="stopped-first", type=ExceptionType.STOPPED, severity=Severity.WARNING,
+        vehicle_id=route.vehicle_id, order_id=None, detected_at=ctx.now(),
+        detail=f"{route.vehicle_id} has not moved for 12 min", suggested_action="Call the driver",
+    ))  # fmt: skip
+    pane = window.exceptions_pane
+    pane.select_exception("stopped-first")
+    QTest.mouseClick(pane.button("reassign"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: ctx.state.plan.route_of(first).id != route.id, timeout=60_000)
+    assert ctx.dispatch.context_builds == 1  # the click built no context of its own
