@@ -44,6 +44,9 @@ class KpiDesk(QObject):
         self._tallies = TallyCache()
         self._pending_export: str | None = None
         self.jobs = JobRunner(self)
+        heap = getattr(self.context, "heap", None)
+        if heap is not None:  # a KPI pass frees what it read: settle the heap after it
+            heap.follow(self.jobs)
         self.jobs.sig_job_done.connect(self._on_done)
         self.jobs.sig_job_failed.connect(self._on_failed)
         self.export_action = QAction("Export day &report…", window,

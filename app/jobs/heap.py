@@ -65,6 +65,7 @@ class HeapKeeper(QObject):
         self._timer.start()
         self.settles = 0
         self._trim = _malloc_trim()
+        self._jobs: list[JobRunner] = []
 
     def settle(self) -> None:
         """Collect the young generations, freeze the survivors and give the C heap's free
@@ -83,11 +84,12 @@ class HeapKeeper(QObject):
             )
 
     def follow(self, jobs: JobRunner) -> HeapKeeper:
-        """Also settle whenever ``jobs`` has finished its last background job."""
-        self._jobs = jobs
+        """Also settle whenever every runner followed has finished its last background
+        job (the day's jobs, the KPI pane's)."""
+        self._jobs.append(jobs)
         jobs.sig_job_finished.connect(self._settle_when_idle)
         return self
 
     def _settle_when_idle(self, _kind: JobKind) -> None:
-        if self._jobs.is_idle():
+        if all(jobs.is_idle() for jobs in self._jobs):
             self.settle()

@@ -62,3 +62,21 @@ def test_a_settle_gives_freed_heap_memory_back_to_the_system(keeper):
     after = _rss_mb()
     assert before - after > 60, f"resident {before:.0f} MB -> {after:.0f} MB after a settle"
     assert len(kept) == 1500 and all(len(b) == 2000 for b in kept)
+
+
+def test_a_settle_waits_for_every_runner_followed(keeper, qtbot):
+    """The day's jobs and the KPI pane's run on runners of their own: the heap is settled
+    once the last job of all of them has finished, not while a KPI pass still runs."""
+    import threading
+
+    from app.jobs.runner import JobKind, JobRunner
+
+    day, kpis = JobRunner(), JobRunner()
+    keeper.follow(day).follow(kpis)
+    release = threading.Event()
+    kpis.submit(JobKind.KPIS, lambda cancel, report: release.wait(30))
+    with qtbot.waitSignal(day.sig_job_finished, timeout=10_000):
+        day.submit(JobKind.PLAN, lambda cancel, report: 1)
+    assert keeper.settles == 0, "settled while the KPI pass was still running"
+    release.set()
+    qtbot.waitUntil(lambda: keeper.settles == 1, timeout=10_000)
