@@ -3,7 +3,10 @@
 On a shared database one desk drives a depot's demo fleet and the others follow it: the
 desk that simulates advertises its broker and simulated clock in its heartbeat
 (``app.tower.desk``); a desk that would simulate the same depot and finds another desk
-online advertising one connects to that broker and runs on that clock instead. When that
+online advertising one connects to that broker and runs on that clock instead. The
+heartbeat carries the broker's address, never its password: that stays in a file only the
+desk's system user reads on its machine (the broker listens on 127.0.0.1 alone), where the
+desks that can reach it find it (``app.telemetry.broker.keep_secret``). When that
 broker cannot be reached it says so and shows no live vehicles: it simulates on its own
 only once no desk of the depot online advertises a fleet (never two simulated fleets
 while both desks are online).
@@ -25,6 +28,7 @@ from app.day.clock import DayClock
 from app.day.opening import is_demo_depot
 from app.day.state import DayState
 from app.settings import Settings
+from app.telemetry.broker import forget_secret, keep_secret, with_secret
 from app.telemetry.session import LiveSession
 from engine.model import Plan
 
@@ -56,6 +60,7 @@ class DemoChoice:
     follow: DemoDesk | None = None
     reachable: bool = False
     note: str = ""
+    broker_url: str = ""  # the followed broker's whole URL (its password from this machine)
 
 
 def broker_reachable(url: str, timeout_s: float = 2.0) -> str:
@@ -80,11 +85,15 @@ def choose_demo(peers: DemoPeers) -> DemoChoice:
     if leader is None or leader.demo is None:
         return DemoChoice(True)
     problem = broker_reachable(leader.demo.broker_url)
-    if not problem:
+    whole = with_secret(leader.demo.broker_url) if not problem else None
+    if not problem and whole is None:  # the password stays with its desk's OS user
+        problem = ("its password is kept on its desk's machine for that desk's system user, "
+                   "and this desk runs as another")  # fmt: skip
+    if not problem and whole is not None:
         note = f"Demo fleet: following {leader.name}'s simulated day (one fleet for the depot)"
         log.info("demo: following the demo fleet of %s (its broker and clock, %gx)",
                  leader.name, leader.demo.speedup)  # fmt: skip
-        return DemoChoice(False, leader, True, note)
+        return DemoChoice(False, leader, True, note, whole)
     log.warning("demo: the broker of %s's demo fleet cannot be reached (%s)", leader.name, problem)
     # Its desk is online (a fresh heartbeat), so its fleet runs: never a second one. This
     # desk simulates on its own only once no desk of the depot advertises one (above).
@@ -149,7 +158,7 @@ def start_live(
         if followed is not None and choice.reachable:
             # No session kept there: the broker would queue the fleet's fixes for a
             # follower that closed (it never comes back to this run's broker).
-            live.start(plan, broker_url=followed.broker_url, protocol="3.1.1",
+            live.start(plan, broker_url=choice.broker_url, protocol="3.1.1",
                        client_id=follower_client_id(settings, user), keep_session=False)  # fmt: skip
         else:
             live.start(plan)
@@ -168,8 +177,8 @@ def start_live(
             if peers is not None and peers.shared and clock.start is not None:
                 from app.store.tower import DemoClock
 
-                peers.advertise(DemoClock(
-                    live.service.url, datetime.fromtimestamp(clock.start, UTC),
+                peers.advertise(DemoClock(  # its password stays on this machine
+                    keep_secret(live.service.url), datetime.fromtimestamp(clock.start, UTC),
                     datetime.fromtimestamp(clock.wall_start, UTC), clock.speedup,
                 ))  # fmt: skip
             return fleet
@@ -236,3 +245,6 @@ class LiveStart(QObject):
         self._stopped = True
         if self.fleet is not None:
             self.fleet.stop()
+            service = self.live.service
+            if service is not None and service.broker is not None:  # its advertised broker
+                forget_secret(service.url)

@@ -18,9 +18,9 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
-from app.settings import private_dir, private_file
+from app.settings import APP_NAME, private_dir, private_file
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,55 @@ def free_port(host: str = "127.0.0.1") -> int:
             port = sock.getsockname()[1]
         if port != 1883:
             return port
+
+
+def _secret_path(host: str, port: int, *, create: bool = False) -> Path:
+    """Where this machine's system user keeps the URL of an embedded broker it runs, with
+    its password (a folder of 0700; not the data folder, which a desk may have its own
+    of); ``create``: make the folder."""
+    import platformdirs
+
+    folder = Path(platformdirs.user_state_dir(APP_NAME)) / "brokers"
+    return (private_dir(folder) if create else folder) / f"{host}_{port}.url"
+
+
+def public_url(url: str) -> str:
+    """``url`` without its user and password (what a heartbeat may carry)."""
+    parsed = urlparse(url)
+    netloc = parsed.hostname or ""
+    if parsed.port:
+        netloc += f":{parsed.port}"
+    return parsed._replace(netloc=netloc).geturl()
+
+
+def keep_secret(url: str) -> str:
+    """Keep the broker's whole URL (its password) in a file only this OS user reads (0600)
+    on this machine, the only place its broker can be reached from (127.0.0.1); returns
+    the URL without the password, for the other desks of this machine to find it by."""
+    parsed = urlparse(url)
+    path = private_file(_secret_path(parsed.hostname or "", parsed.port or 1883, create=True))
+    path.write_text(url, encoding="utf-8")
+    return public_url(url)
+
+
+def forget_secret(url: str) -> None:
+    """The broker stopped: its password file goes."""
+    parsed = urlparse(url)
+    _secret_path(parsed.hostname or "", parsed.port or 1883).unlink(missing_ok=True)
+
+
+def with_secret(url: str) -> str | None:
+    """The whole URL of the broker a heartbeat names (``url`` without a password), read
+    from this OS user's broker passwords; None when it is not there (another machine or
+    another OS user's broker). A URL that carries its password already is returned."""
+    parsed = urlparse(url)
+    if parsed.password:
+        return url
+    try:
+        kept = _secret_path(parsed.hostname or "", parsed.port or 1883).read_text("utf-8")
+    except OSError:
+        return None
+    return kept if public_url(kept) == public_url(url) else None
 
 
 class _DeliveryTimeouts(logging.Filter):

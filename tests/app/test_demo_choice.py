@@ -86,3 +86,42 @@ def test_an_unreachable_demo_broker_is_said_and_never_doubled_while_its_desk_is_
 def test_no_desk_driving_the_demo_means_this_desk_simulates() -> None:
     assert choose_demo(Peers([DemoDesk("host", "dana", None)])).simulate
     assert choose_demo(Peers([])).simulate
+
+
+def test_the_heartbeat_carries_the_demo_brokers_address_and_its_password_stays_here(
+    tmp_path, monkeypatch
+) -> None:
+    """The desk driving the demo advertises its broker without the password; the password
+    is in a file only its system user reads (0600) on its machine, where a desk of that
+    user following the demo finds it and connects with it. A desk that cannot read it
+    (another system user) says why and starts no fleet of its own; once the broker stops,
+    the file goes."""
+    import stat
+    from urllib.parse import urlparse
+
+    from app.telemetry.broker import _secret_path, forget_secret, keep_secret
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        whole = f"mqtt://dispatch:s3cret-Pw@127.0.0.1:{port}"
+        advertised = keep_secret(whole)
+        assert advertised == f"mqtt://127.0.0.1:{port}" and "s3cret" not in advertised
+        assert urlparse(advertised).password is None
+        mode = stat.S_IMODE(_secret_path("127.0.0.1", port).stat().st_mode)
+        assert mode == 0o600
+        sam = DemoDesk("host", "sam", _clock(advertised))
+        choice = choose_demo(Peers([sam]))
+        assert choice.reachable and not choice.simulate and choice.broker_url == whole
+
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "another-user"))
+        other = choose_demo(Peers([sam]))
+        assert not other.simulate and not other.reachable and other.follow == sam
+        assert "password" in other.note and "sam@host" in other.note
+
+        monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+        forget_secret(whole)
+        assert not _secret_path("127.0.0.1", port).exists()
+        assert not choose_demo(Peers([sam])).reachable

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from app.settings import Settings
 from app.store import open_store
 from app.store.models import DeskRow
 from app.store.roles import add_user
+from app.telemetry.broker import public_url
 
 pytestmark = [pytest.mark.postgres, pytest.mark.mqtt, pytest.mark.slow]
 
@@ -25,6 +27,7 @@ def _desk(qtbot, tmp_path: Path, monkeypatch, url: str, user: str) -> tuple[AppC
     data = tmp_path / user
     data.mkdir()
     monkeypatch.setenv("DISPATCH_DATA_DIR", str(data))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # one system user
     as_user = make_url(url).set(username=user, password="pw-demo")
     settings = Settings.from_env(
         database_url=as_user.render_as_string(hide_password=False), workstation_id="one-host",
@@ -72,7 +75,10 @@ def test_the_second_desk_follows_the_first_desks_demo_fleet(
         with open_store(postgres_url, migrate=False).read_session() as s:
             rows = {r.user: r for r in s.scalars(select(DeskRow))}
         assert set(rows) == {"sam_demo", "dana_demo"}
-        assert rows["sam_demo"].demo_broker_url == sam.live.service.url
+        advertised = rows["sam_demo"].demo_broker_url  # the address, never the password
+        assert advertised == public_url(sam.live.service.url) != sam.live.service.url
+        assert urlparse(advertised).password is None and sam.live.service.broker is not None
+        assert sam.live.service.broker.password not in advertised
         assert rows["dana_demo"].demo_broker_url is None
         # Closed, the dispatcher's desk leaves no session on the supervisor's broker (it
         # would queue the whole fleet's fixes for a desk that never comes back to it).
