@@ -452,6 +452,18 @@ class StreetNetworkTravelModel:
             )
         return snapped, access_m
 
+    def snap_ahead(self, points: Sequence[Location]) -> None:
+        """Find many points' street nodes in one search (a big day's stops before a matrix
+        per route): each later matrix looks its points up instead of searching again."""
+        known = self._snapped
+        new = list({(p.lat, p.lon) for p in points} - known.keys())
+        if not new or len(known) + len(new) > SNAP_MEMO:
+            return
+        lat = np.fromiter((k[0] for k in new), dtype=np.float64, count=len(new))
+        lon = np.fromiter((k[1] for k in new), dtype=np.float64, count=len(new))
+        nodes, access = self.network.snap_drivable(lat, lon)
+        known.update(zip(new, zip(nodes.tolist(), access.tolist(), strict=True), strict=True))
+
     def _decoded(self, packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not np.isfinite(packed).all():
             raise ValueError("street network: some points lie on streets not connected to others")

@@ -435,6 +435,8 @@ def _planned_km(
     # One matrix of the day's points while it is small; a big day's (40,000 orders: a
     # matrix of 13 GB) one per route, along its own stops.
     whole = matrix(points) if len(points) <= WHOLE_DAY_MATRIX_MAX else None
+    if whole is None and hasattr(travel, "snap_ahead"):  # a street network: one search
+        travel.snap_ahead(points)
     for rid in missing:
         seq = [0, *(index[o] for o in wanted[rid]), 0]
         if whole is not None:
