@@ -13,12 +13,13 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,41 @@ class JobKind(enum.StrEnum):
     RELEASE_WARM = "release-warm"  # a large day's context for the dock dialog and slot plan
 
 
+#: The longest a job waits at one check of its cancel switch while the runner is held: a
+#: window that keeps holding (a replay playing) slows its jobs down, never stops them.
+HOLD_AT_MOST_S = 2.0
+
+
+class _CancelSwitch(threading.Event):
+    """A job's cancel switch. Checked off the main thread while its runner is held (see
+    ``JobRunner.hold``), the check waits until the hold ends, the job is cancelled, or
+    ``HOLD_AT_MOST_S`` passed: a job that polls its switch yields the CPU at that point."""
+
+    def __init__(self, running: threading.Event | None = None) -> None:
+        super().__init__()
+        self._running = running
+
+    def is_set(self) -> bool:
+        running = self._running
+        if (
+            running is not None
+            and not running.is_set()
+            and threading.current_thread() is not threading.main_thread()
+        ):
+            deadline = time.monotonic() + HOLD_AT_MOST_S
+            while not super().is_set() and time.monotonic() < deadline:
+                if running.wait(0.05):
+                    break
+        return super().is_set()
+
+
 @dataclass
 class JobHandle:
     """What the caller keeps of a submitted job: its kind, generation and cancel switch."""
 
     kind: JobKind
     generation: int
-    cancel_event: threading.Event = field(default_factory=threading.Event)
+    cancel_event: threading.Event = field(default_factory=_CancelSwitch)
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -108,13 +137,30 @@ class JobRunner(QObject):
         self._relay.sig_failed.connect(self._on_failed)
         self._relay.sig_progress.connect(self._on_progress)
         self._latest: dict[JobKind, JobHandle] = {}
+        self._running = threading.Event()  # cleared while held
+        self._running.set()
+        self._release = QTimer(self)
+        self._release.setSingleShot(True)
+        self._release.timeout.connect(self._running.set)
+
+    def hold(self, seconds: float) -> None:
+        """Hold the jobs for ``seconds`` from now (each call starts the time again): a job
+        waits at its next check of its cancel switch, so it does not take the CPU from
+        the main thread (a replay jump). A job that never checks runs on."""
+        self._running.clear()
+        self._release.start(max(0, round(seconds * 1000)))
+
+    @property
+    def held(self) -> bool:
+        return not self._running.is_set()
 
     def submit(self, kind: JobKind, fn: Callable[..., Any]) -> JobHandle:
         """Start a job; an unfinished job of the same kind is cancelled and its result dropped."""
         previous = self._latest.get(kind)
         if previous is not None:
             previous.cancel()
-        handle = JobHandle(kind, (previous.generation + 1) if previous else 1)
+        handle = JobHandle(kind, (previous.generation + 1) if previous else 1,
+                           _CancelSwitch(self._running))  # fmt: skip
         self._latest[kind] = handle
         self.sig_job_started.emit(kind)
         self._pool.start(_Runnable(self._relay, handle, fn))

@@ -37,3 +37,40 @@ def test_an_uncancelled_job_delivers(qtbot):
     with qtbot.waitSignal(runner.sig_job_done, timeout=5000) as blocker:
         runner.submit(JobKind.PLAN, lambda cancel, report: 42)
     assert blocker.args == ["plan", 42]
+
+
+def test_a_held_runner_holds_its_jobs_at_their_next_check(qtbot):
+    """While the window holds the jobs (a replay jump), a job that checks its cancel
+    switch waits there and takes no CPU; it goes on once the hold ends, and a job cancelled
+    meanwhile stops at once. The main thread's own check never waits."""
+    import time
+
+    runner = JobRunner()
+    steps: list[float] = []
+    stop = threading.Event()
+
+    def job(cancel, report):
+        while not cancel.is_set() and not stop.is_set():
+            steps.append(time.monotonic())
+            time.sleep(0.005)
+        return len(steps)
+
+    runner.submit(JobKind.GEOMETRY, job)
+    qtbot.waitUntil(lambda: len(steps) > 3, timeout=5000)
+    runner.hold(0.6)
+    assert runner.held
+    qtbot.wait(100)  # the job reaches its next check and waits there
+    held_at = len(steps)
+    started = time.monotonic()
+    main_check = runner._latest[JobKind.GEOMETRY].cancel_event.is_set()
+    assert not main_check and time.monotonic() - started < 0.05  # the main thread: no wait
+    qtbot.wait(300)
+    assert len(steps) == held_at  # no step while held
+    qtbot.waitUntil(lambda: not runner.held, timeout=5000)
+    qtbot.waitUntil(lambda: len(steps) > held_at + 3, timeout=5000)  # on again
+    runner.hold(10)
+    qtbot.wait(100)
+    with qtbot.waitSignal(runner.sig_job_finished, timeout=5000):
+        assert runner.cancel(JobKind.GEOMETRY)
+    stop.set()
+    assert runner.wait(1000)  # cancelled while held: it ended well before the hold did
