@@ -109,6 +109,34 @@ def route_stops(
     return out
 
 
+def restated_stops(
+    records: list[dict[str, Any]],
+    before: Route,
+    route: Route,
+    late_risk: Container[str] = (),
+) -> list[dict[str, Any]]:
+    """The stop markers ``route_stops`` made of ``before`` (at the same place in the plan),
+    for ``route``: the same orders in the same order, whose states, locks or late risk may
+    differ. A marker none of that changed for is the same dict; the others are copies."""
+    by_id = {r["id"]: r for r in records}
+    out = []
+    for old, stop in zip(before.stops, route.stops, strict=True):
+        record = by_id.get(stop.order_id)
+        if record is None:
+            continue  # an order not known: left out, as route_stops does
+        late = stop.order_id in late_risk
+        if old.status != stop.status or old.locked != stop.locked or record["late"] != late:
+            record = {
+                **record,
+                "status": str(stop.status),
+                "fill": STATUS_COLOURS.get(stop.status, "#ffffff"),
+                "late": late,
+                "locked": stop.locked,
+            }
+        out.append(record)
+    return out
+
+
 def street_path(streets: Any) -> list[list[float]]:
     """An N x 2 lat/lon street path as JSON-ready pairs to ~0.1 m (vectorised: a fleet's
     paths hold hundreds of thousands of points)."""

@@ -34,6 +34,7 @@ from widgets.map_data import (
     STALE_AFTER_S,
     fix_epoch,
     plan_layers,
+    restated_stops,
     route_colour,
     route_stops,
     vehicle_record,
@@ -511,11 +512,18 @@ class MapPane(QWidget):
         def stops_of(index: int, route: Route) -> list[dict[str, Any]]:
             # A route's markers are made again only when it, its place or its late risk
             # changed: stop results and ETAs change a few routes a second, not all 2,000.
+            # Where only its stops' states changed (a replay jump moves most routes), only
+            # the markers of the stops whose state changed are made again.
             key = (index, tuple(o for o in route.order_ids if o in late))
-            known = stop_records.get(id(route))
-            if known is None or known[0] is not route or known[1] is not orders or known[2] != key:
+            known = stop_records.get(route.id)
+            if known is None or known[1] is not orders or known[2][0] != index:
                 known = (route, orders, key, route_stops(route, index, orders, late))
-            self._stop_records[id(route)] = known
+            elif known[0] is not route or known[2] != key:
+                if known[0].order_ids == route.order_ids:
+                    known = (route, orders, key, restated_stops(known[3], known[0], route, late))
+                else:
+                    known = (route, orders, key, route_stops(route, index, orders, late))
+            self._stop_records[route.id] = known
             return known[3]
 
         layers = plan_layers(

@@ -66,6 +66,7 @@ class TimelinePane(QWidget):
         self._midnight: datetime | None = None
         self._rows: list[str] = []  # route ids, row i at y = i
         self._ticks: list[tuple[int, str]] = []  # each row's name
+        self._ticks_shown: list[tuple[int, str]] | None = None  # the names on the axis
         self._editors: dict[str, str] = {}  # route id -> who else edits it now
         self._bars: dict[str, Bar] = {}
         self._by_row: dict[int, list[Bar]] = {}
@@ -78,8 +79,7 @@ class TimelinePane(QWidget):
         self._selected: list[str] = []
         self._layout: tuple | None = None  # what the rows and bars were built from
         self._layout_refs: tuple = ()  # keeps the objects the layout names by id alive
-        self._planned_shown: dict = {}  # colour -> (layout, the order ids its item shows)
-        self._actual_shown: list | None = None  # the served stops' bars as drawn
+        self._actual_shown: list | None = None  # each route's served stops' bars as drawn
         self._locked_shown: tuple | None = None  # the layout the locked bars were drawn for
         self._route_layouts: dict[int, tuple[Route, tuple]] = {}  # id(route) -> (it, layout)
 
@@ -104,6 +104,10 @@ class TimelinePane(QWidget):
             for colour in dict.fromkeys((*STATUS_COLOURS.values(), LATE))
         }
         self._colours: dict[str, tuple[int, ...]] = {}  # order id -> its bar's colour
+        self._colour_slot = {colour: i for i, colour in enumerate(self._planned)}
+        self._bar_at: dict[str, int] = {}  # order id -> its bar's place in the arrays below
+        self._bar_x0 = self._bar_width = self._bar_y0 = np.zeros(0)
+        self._bar_colour = np.zeros(0, dtype=np.int8)  # each bar's colour (its slot)
         self._actual = bar_item(pen=none, brush=(30, 30, 30, 200))
         self._selection = bar_item(pen=pg.mkPen((255, 200, 0), width=3), brush=None)
         self._locked = bar_item(
@@ -154,8 +158,12 @@ class TimelinePane(QWidget):
         self.view_box.sigResized.connect(lambda *_: self.scroll_rows(0))
         self.view_box.sigYRangeChanged.connect(self._on_view_resized)
         self.view_box.sigYRangeChanged.connect(self._on_rows_scrolled)
-        self._statuses: dict = {}
+        self._statuses: dict = {}  # order id -> its stop's status in the plan shown
         self._statuses_of: Plan | None = None  # the plan _statuses were read from
+        self._status_routes: dict[str, Route] = {}  # the routes _statuses were read from
+        self._coloured_for: tuple | None = None  # the layout _colours were worked out for
+        self._coloured_late: set[str] = set()  # the late stops _colours were worked out with
+        self._actual_routes: dict[str, tuple] = {}  # route id -> (route, layout, its bars)
         self._etas_rows = (0, -1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -189,30 +197,72 @@ class TimelinePane(QWidget):
             self._refresh_actual()
             self._refresh_dynamic()
             return
+        before = self._layout
         self._layout, self._layout_refs = layout, (orders, vehicles, drivers, labels)
         self._plan = plan
-        self._orders = _by_id(orders)
         vehicles, drivers = _by_id(vehicles), _by_id(drivers)
-        try:
-            self._tz = ZoneInfo(timezone) if timezone else ZoneInfo("UTC")
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"timeline: unknown time zone {timezone!r}") from exc
-        self._midnight = datetime.combine(plan.day, time(0), self._tz) if plan else None
-        self._rows = [r.id for r in routes]
-        self._bars.clear()
-        self._by_row.clear()
-        ticks = []
-        for row, route in enumerate(routes):
-            vehicle = vehicles.get(route.vehicle_id)
-            driver = drivers.get(route.driver_id or "")
+        if (
+            plan is not None
+            and before is not None
+            and before[:2] == layout[:2]
+            and before[3][:3] == layout[3][:3]
+            and len(before[2]) == len(layout[2])
+            and all(a[0] == b[0] for a, b in zip(before[2], layout[2], strict=True))
+        ):
+            # The same routes in the same rows (another plan version, a command): only the
+            # rows whose bars or names changed are laid out again.
+            rows = [
+                row
+                for row, (a, b) in enumerate(zip(before[2], layout[2], strict=True))
+                if a is not b and a != b
+            ]
+            relabel = range(len(routes)) if before[3][3] != layout[3][3] else rows
+            self._lay_rows(routes, rows, relabel, vehicles, drivers, labels)
+        else:
+            self._orders = _by_id(orders)
+            try:
+                self._tz = ZoneInfo(timezone) if timezone else ZoneInfo("UTC")
+            except (KeyError, ValueError) as exc:
+                raise ValueError(f"timeline: unknown time zone {timezone!r}") from exc
+            self._midnight = datetime.combine(plan.day, time(0), self._tz) if plan else None
+            self._rows = [r.id for r in routes]
+            self._bars.clear()
+            self._by_row.clear()
+            self._ticks = []
+            self._lay_rows(routes, range(len(routes)), range(len(routes)), vehicles, drivers,
+                           labels)  # fmt: skip
+        self._selected = [o for o in self._selected if o in self._bars]
+        self._refresh_static()
+        self._refresh_dynamic()
+        self._fit()
+
+    def _lay_rows(self, routes: tuple[Route, ...], rows: Iterable[int], relabel: Iterable[int],
+                  vehicles: Mapping[str, Vehicle], drivers: Mapping[str, Driver],
+                  labels: DayLabels | None) -> None:  # fmt: skip
+        """Lay out the bars of ``rows`` and name ``relabel`` anew (the others stay)."""
+        rows = list(rows)
+        ticks = self._ticks
+        if len(ticks) != len(routes):
+            ticks[:] = [(row, "") for row in range(len(routes))]
+        for row in relabel:
+            route = routes[row]
             if labels is not None:
                 label = labels.vehicle(route.vehicle_id)
             else:
+                vehicle = vehicles.get(route.vehicle_id)
+                driver = drivers.get(route.driver_id or "")
                 label = vehicle.name if vehicle and vehicle.name else route.vehicle_id
                 label = f"{label} · {driver.name}" if driver else label
             if route.status is not RouteStatus.PLANNED:  # where it stands: loading … completed
                 label = f"{label} · {route.status.label}"
-            ticks.append((row, label))
+            ticks[row] = (row, label)
+        bars = self._bars
+        for row in rows:  # first every bar of these rows away: a stop may move between them
+            for bar in self._by_row.pop(row, ()):
+                if bars.get(bar.order_id) is bar:
+                    del bars[bar.order_id]
+        for row in rows:
+            route = routes[row]
             for stop in route.stops:
                 if stop.planned_arrival is None:
                     continue
@@ -224,14 +274,14 @@ class TimelinePane(QWidget):
                 start = max(stop.planned_arrival, end - service)
                 x0 = self._x(start)
                 bar = Bar(stop.order_id, route.id, row, x0, max(self._x(end), x0 + 60), stop.locked)
-                self._bars[stop.order_id] = bar
+                bars[stop.order_id] = bar
                 self._by_row.setdefault(row, []).append(bar)
-        self._ticks = ticks
-        self._show_ticks()
-        self._selected = [o for o in self._selected if o in self._bars]
-        self._refresh_static()
-        self._refresh_dynamic()
-        self._fit()
+        if len(rows) < len(routes):  # the bars in the order of their rows, as laid out anew
+            by_row = self._by_row
+            self._bars = {b.order_id: b for row in range(len(routes)) for b in by_row.get(row, ())}
+        if ticks != self._ticks_shown:
+            self._ticks_shown = list(ticks)
+            self._show_ticks()
 
     def _route_layout(self, route: Route) -> tuple:
         """What a route's row and bars are drawn from (not its stop results), worked out
@@ -435,55 +485,121 @@ class TimelinePane(QWidget):
 
     def _refresh_actual(self) -> None:
         """What was done: a bar from each served stop's arrival to its departure (redrawn
-        only when one changed)."""
-        actual = [
-            (s.actual_arrival, s.actual_departure, self._bars[s.order_id].row)
-            for r in (self._plan.routes if self._plan else ())
-            for s in r.stops
-            if s.actual_arrival is not None and s.order_id in self._bars
-        ]
-        if actual == self._actual_shown:
+        only when one changed). Each route's bars are worked out once per route object."""
+        layout, known = self._layout, self._actual_routes
+        parts = []
+        for r in self._plan.routes if self._plan else ():
+            got = known.get(r.id)
+            if got is None or got[0] is not r or got[1] is not layout:
+                got = known[r.id] = (r, layout, self._route_actual(r))
+            parts.append(got[2])
+        if len(known) > len(parts):  # routes gone from the plan
+            shown = {r.id for r in self._plan.routes} if self._plan else set()
+            for rid in [rid for rid in known if rid not in shown]:
+                del known[rid]
+        if (
+            self._actual_shown is not None
+            and len(parts) == len(self._actual_shown)
+            and all(a is b or a == b for a, b in zip(parts, self._actual_shown, strict=True))
+        ):
+            self._actual_shown = parts
             return
-        self._actual_shown = actual
+        self._actual_shown = parts
+        x0 = [x for part in parts for x in part[0]]
         self._actual.setOpts(
-            x0=np.array([self._x(a) for a, _, _ in actual]),
-            width=np.array(
-                [max(self._x(d) - self._x(a), 60.0) if d else 120.0 for a, d, _ in actual]
-            ),
-            y0=np.array([row + 0.08 for _, _, row in actual]),
+            x0=np.array(x0),
+            width=np.array([w for part in parts for w in part[1]]),
+            y0=np.array([y for part in parts for y in part[2]]),
             height=0.22,
         )
 
+    def _route_actual(self, route: Route) -> tuple[tuple[float, ...], ...]:
+        """(x0s, widths, y0s) of a route's served stops' bars, arrival to departure."""
+        bars, x = self._bars, self._x
+        done = [
+            (s.actual_arrival, s.actual_departure, bars[s.order_id].row)
+            for s in route.stops
+            if s.actual_arrival is not None and s.order_id in bars
+        ]
+        return (
+            tuple(x(a) for a, _, _ in done),
+            tuple(max(x(d) - x(a), 60.0) if d else 120.0 for a, d, _ in done),
+            tuple(row + 0.08 for _, _, row in done),
+        )
+
+    def _stop_statuses(self) -> set[str]:
+        """Bring ``_statuses`` to the plan shown, reading again only the stops of the
+        routes that are other objects than before; the orders whose status changed."""
+        routes = self._plan.routes if self._plan else ()
+        known, statuses = self._status_routes, self._statuses
+        moved = [r for r in routes if known.get(r.id) is not r]
+        ids = {r.id for r in routes}
+        stale = [r.id for r in moved] + [rid for rid in known if rid not in ids]
+        before: dict[str, StopStatus | None] = {}
+        for rid in stale:  # first every stop of these routes away: a stop may move
+            old = known.pop(rid, None)
+            for stop in old.stops if old is not None else ():
+                if stop.order_id not in before:
+                    before[stop.order_id] = statuses.pop(stop.order_id, None)
+        for route in moved:
+            known[route.id] = route
+            for stop in route.stops:
+                oid = stop.order_id
+                if oid not in before:
+                    before[oid] = statuses.get(oid)
+                statuses[oid] = stop.status
+        return {oid for oid, was in before.items() if statuses.get(oid) is not was}
+
     def _refresh_dynamic(self) -> None:
-        statuses = self._statuses
+        changed: set[str] | None = None
         if self._statuses_of is not self._plan:  # the same plan: the same stop states
             self._statuses_of = self._plan
-            statuses = {
-                s.order_id: s.status
-                for r in (self._plan.routes if self._plan else ())
-                for s in r.stops
-            }
+            changed = self._stop_statuses()
+        statuses = self._statuses
         planned = STATUS_COLOURS[StopStatus.PLANNED]
         late = self._late
-        groups: dict[tuple[int, ...], list[Bar]] = {colour: [] for colour in self._planned}
-        colours = {}
-        for oid, bar in self._bars.items():
-            colour = LATE if oid in late else STATUS_COLOURS.get(statuses.get(oid), planned)
-            colours[oid] = colour
-            groups[colour].append(bar)
-        self._colours = colours
-        # Redrawing thousands of bars costs milliseconds: only the colours whose bars changed.
         layout = self._layout
-        for colour, bars in groups.items():
-            shown = (layout, [b.order_id for b in bars])
-            if self._planned_shown.get(colour) != shown:
-                self._planned_shown[colour] = shown
-                set_bars(self._planned[colour], bars, dy=-0.3, height=0.34)
+        bars, colours = self._bars, self._colours
+        slot = self._colour_slot
+        if self._coloured_for is not layout:  # other bars: every colour worked out anew
+            self._coloured_for = layout
+            colours = self._colours = {
+                oid: LATE if oid in late else STATUS_COLOURS.get(statuses.get(oid), planned)
+                for oid in bars
+            }
+            # Every bar's rectangle once per layout, in the bars' order; each colour's
+            # item draws those of its colour (a mask, not a loop over the bars).
+            self._bar_at = {oid: i for i, oid in enumerate(bars)}
+            self._bar_x0 = np.array([b.x0 for b in bars.values()], dtype=float)
+            self._bar_width = np.array([b.x1 - b.x0 for b in bars.values()], dtype=float)
+            self._bar_y0 = np.array([b.row - 0.3 for b in bars.values()], dtype=float)
+            self._bar_colour = np.array([slot[c] for c in colours.values()], dtype=np.int8)
+            dirty: set = set(self._planned)
+        else:  # only the bars whose state or late risk changed
+            dirty = set()
+            touched = (changed or set()) | (late ^ self._coloured_late)
+            at, drawn = self._bar_at, self._bar_colour
+            for oid in touched:
+                if oid not in bars:
+                    continue
+                colour = LATE if oid in late else STATUS_COLOURS.get(statuses.get(oid), planned)
+                was = colours.get(oid)
+                if colour != was:
+                    colours[oid] = colour
+                    drawn[at[oid]] = slot[colour]
+                    dirty.update((colour, was))
+        self._coloured_late = set(late)
+        # Redrawing thousands of bars costs milliseconds: only the colours whose bars
+        # changed.
+        for colour, item in self._planned.items():
+            if colour in dirty:
+                mine = self._bar_colour == slot[colour]
+                item.setOpts(x0=self._bar_x0[mine], width=self._bar_width[mine],
+                             y0=self._bar_y0[mine], height=0.34)  # fmt: skip
         if self._locked_shown is not layout:
             self._locked_shown = layout
             locked = [b for b in self._bars.values() if b.locked]
             set_bars(self._locked, locked, dy=-0.3, height=0.34)
-        self._statuses = statuses
         self._refresh_etas()
         self._refresh_selection()
 

@@ -26,9 +26,13 @@ def merge_stop_states(plan: Plan, stops: Mapping[str, StopState]) -> tuple[Plan,
     return (replace(plan, routes=tuple(routes)) if changed else plan), frozenset(changed)
 
 
-def merge_route_stop_states(route: Route, stops: Mapping[str, StopState]) -> Route:
+def merge_route_stop_states(
+    route: Route, stops: Mapping[str, StopState], made: dict | None = None
+) -> Route:
     """One route with telemetry's stop results laid over it (the same route when none
-    changes a stop's status)."""
+    changes a stop's status). ``made``: the stops merged before, kept by the caller and
+    taken again for the same stop and state (a replay shows the same states again and
+    again)."""
     new_stops = []
     changed = False
     for stop in route.stops:
@@ -36,21 +40,41 @@ def merge_route_stop_states(route: Route, stops: Mapping[str, StopState]) -> Rou
         if st is None or st.status == stop.status:
             new_stops.append(stop)
             continue
-        # A stop has no checks of its own: built directly, not by dataclasses.replace
-        # (a jump in a 2,000-van replay lays tens of thousands of states at once).
-        new_stops.append(
-            Stop(
-                stop.order_id,
-                stop.planned_arrival,
-                stop.planned_departure,
-                st.status,
-                stop.locked,
-                _dt(st.arrived_at) or stop.actual_arrival,
-                _dt(st.departed_at or st.done_at) or stop.actual_departure,
-            )  # fmt: skip
-        )
         changed = True
-    return replace(route, stops=tuple(new_stops)) if changed else route
+        if made is None:
+            new_stops.append(_merged_stop(stop, st))
+            continue
+        key = (id(stop), id(st))
+        got = made.get(key)
+        if got is None or got[0] is not stop or got[1] is not st:
+            got = made[key] = (stop, st, _merged_stop(stop, st))  # holds both: ids not reused
+        new_stops.append(got[2])
+    return with_stops(route, tuple(new_stops)) if changed else route
+
+
+def _merged_stop(stop: Stop, st: StopState) -> Stop:
+    # A stop has no checks of its own: built directly, not by dataclasses.replace
+    # (a jump in a 2,000-van replay lays tens of thousands of states at once).
+    return Stop(
+        stop.order_id,
+        stop.planned_arrival,
+        stop.planned_departure,
+        st.status,
+        stop.locked,
+        _dt(st.arrived_at) or stop.actual_arrival,
+        _dt(st.departed_at or st.done_at) or stop.actual_departure,
+    )  # fmt: skip
+
+
+def with_stops(route: Route, stops: tuple[Stop, ...]) -> Route:
+    """``route`` with ``stops`` in place of its own, which must be the same orders in the
+    same order (only their states differ): built without checking the route again (a
+    replay jump lays states over thousands of routes; ``dataclasses.replace`` checked each
+    one's orders anew). What the route worked out of its orders stays valid."""
+    out = object.__new__(Route)
+    out.__dict__.update(route.__dict__)
+    object.__setattr__(out, "stops", stops)
+    return out
 
 
 def keep_stop_results(shown: Plan, plan: Plan) -> Plan:

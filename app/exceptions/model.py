@@ -86,6 +86,7 @@ class ExceptionsTableModel(RowsTableModel):
         self._sort_column = SEVERITY
         self._descending = False
         self._keys: dict[str, tuple[BoardEntry, Any]] = {}  # id -> (entry, its sort key)
+        self._ages_at: datetime | None = None  # the clock the ages were last repainted at
         self.severity = ALL
         self.type = ALL
         self.vehicle = ""
@@ -284,7 +285,12 @@ class ExceptionsTableModel(RowsTableModel):
             self.dataChanged.emit(self.index(0, ETA), self.index(len(self._rows) - 1, ETA))
 
     def refresh_ages(self) -> None:
-        """Ages move with the clock: repaint that column only."""
+        """Ages move with the clock: repaint that column only (not again while the clock
+        stands still, as a replay's does between its moments)."""
+        now = self._clock()
+        if now == self._ages_at:
+            return
+        self._ages_at = now
         if self._rows:
             self.dataChanged.emit(self.index(0, AGE), self.index(len(self._rows) - 1, AGE))
 

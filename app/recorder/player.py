@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -35,6 +34,8 @@ TICK_MS = 250
 #: The exceptions table shows those open at the moment and those resolved this long before
 #: it (the jump list keeps every exception of the day).
 RECENT_RESOLVED_S = 3600.0
+#: How long after a jump (or a tick of play) the background jobs are held (JobRunner.hold).
+JOBS_HELD_S = 1.0
 
 
 class ReplayPlayer(QObject):
@@ -53,6 +54,8 @@ class ReplayPlayer(QObject):
         self._entries: dict[int, tuple[object, object]] = {}  # id(ExceptionAt) -> (it, entry)
         self._merge_plan: Plan | None = None  # the plan version _merged_routes are of
         self._merged_routes: dict[str, tuple[tuple, Route]] = {}  # id -> (stop states, route)
+        self._rules_shown: tuple[list[Rule], int] | None = None  # (rules, firings shown)
+        self._merged_stops: dict = {}  # a plan stop with a recorded state, merged (see there)
         self._timer = QTimer(self)
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
@@ -94,9 +97,14 @@ class ReplayPlayer(QObject):
     def seek(self, t: float) -> Moment:
         """Show the day at ``t`` (clamped to the recording)."""
         started = time.perf_counter()
+        # The background jobs (route shapes, basemap tiles) wait while the moment is shown
+        # and a little after, so they do not take the CPU from the jump and its paint.
+        self.context.jobs.hold(JOBS_HELD_S)
         self.t = min(max(t, self.replay.start), self.replay.end)
-        moment = self.replay.at(self.t)
+        moment = self.replay.at(self.t, resolved_after=self.t - RECENT_RESOLVED_S)
         self.context.clock.simulate(self.t, 0.0)
+        live = self.context.live
+        live.sig_clock.emit(datetime.fromtimestamp(self.t, UTC))
         state = self.context.state
         plan = self._merged(moment)
         shown = state.routes
@@ -114,11 +122,11 @@ class ReplayPlayer(QObject):
                 state.set_plan(plan, DayChanges(routes=routes, source=ChangeSource.PLAN))
         elif routes:
             state.set_plan(plan, DayChanges(routes=routes, source=ChangeSource.TELEMETRY))
-        live = self.context.live
-        live.sig_vehicles_moved.emit(dict(moment.positions))
-        live.sig_clock.emit(datetime.fromtimestamp(self.t, UTC))
         self._show_exceptions(moment)
         self._show_rules()
+        # The vehicles last: the map sends them at once, with the plan's and the late
+        # stops' changes above in the same batch (one set of layers a jump, not two).
+        live.sig_vehicles_moved.emit(dict(moment.positions))
         self.last_seek_s = time.perf_counter() - started
         self.sig_moment.emit(moment)
         return moment
@@ -128,17 +136,18 @@ class ReplayPlayer(QObject):
         states did not change since the moment shown before is the same route object,
         so the panes can tell at once that it needs no redraw."""
         if self._merge_plan is not moment.plan:
-            self._merge_plan, self._merged_routes = moment.plan, {}
+            self._merge_plan, self._merged_routes, self._merged_stops = moment.plan, {}, {}
         stops, known, routes = moment.stops, self._merged_routes, []
         for route in moment.plan.routes:
             states = tuple(map(stops.get, route.order_ids))
             cached = known.get(route.id)
             if cached is None or cached[0] != states:
-                cached = known[route.id] = (states, merge_route_stop_states(route, stops))  # type: ignore[arg-type]  # StopAt reads like StopState
+                merged = merge_route_stop_states(route, stops, self._merged_stops)  # type: ignore[arg-type]  # StopAt reads like StopState
+                cached = known[route.id] = (states, merged)
             routes.append(cached[1])
         if all(a is b for a, b in zip(routes, moment.plan.routes, strict=True)):
             return moment.plan
-        return replace(moment.plan, routes=tuple(routes))
+        return _plan_with(moment.plan, tuple(routes))
 
     def _show_exceptions(self, moment: Moment) -> None:
         from app.exceptions.board import BoardEntry
@@ -154,7 +163,7 @@ class ReplayPlayer(QObject):
                 entries.append(known[1])
                 continue
             exc = LiveException(
-                e.id, _type(e.type), Severity(e.severity), e.vehicle_id, e.order_id,
+                e.id, _type(e.type), _severity(e.severity), e.vehicle_id, e.order_id,
                 _dt(e.detected_at), e.detail, e.suggested_action, e.minutes_late,
                 _dt(e.resolved_at) if e.resolved_at else None,
             )  # fmt: skip
@@ -165,20 +174,39 @@ class ReplayPlayer(QObject):
         self.context.board.show_entries(entries)
 
     def _show_rules(self) -> None:
+        """The recorded rules and the firings up to the moment, told to the rules service
+        only when the firings shown change (the rules of a recording do not)."""
         service = getattr(self.context, "rules", None)
         if service is None:
             return
-        rules = []
-        for doc in self.replay.rules:
-            try:
-                rules.append(Rule.from_json(doc))
-            except ValueError:
-                continue
-        service.show_recorded(
-            rules, [_firing(self.replay, f) for f in self.replay.firings_at(self.t)]
-        )
+        firings = self.replay.firings_at(self.t)
+        if self._rules_shown is not None and len(firings) == self._rules_shown[1]:
+            return
+        if self._rules_shown is None:
+            rules = []
+            for doc in self.replay.rules:
+                try:
+                    rules.append(Rule.from_json(doc))
+                except ValueError:
+                    continue
+        else:
+            rules = self._rules_shown[0]
+        self._rules_shown = (rules, len(firings))
+        service.show_recorded(rules, [_firing(self.replay, f) for f in firings])
 
 
+def _plan_with(plan: Plan, routes: tuple[Route, ...]) -> Plan:
+    """``plan`` with ``routes`` in place of its own: the same routes with the same orders,
+    only the stops' states laid over them, so the plan is not checked again (the recorded
+    plan was, when it was read: ``dataclasses.replace`` went over every order of the day on
+    each jump)."""
+    out = object.__new__(Plan)
+    out.__dict__.update(plan.__dict__)
+    object.__setattr__(out, "routes", routes)
+    return out
+
+
+@functools.lru_cache(maxsize=1 << 16)  # the same few thousand times, jump after jump
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(float(ts), UTC)
 
@@ -194,6 +222,11 @@ def _type(name: str):
         except ValueError:
             continue
     return ExceptionType.LATE_RISK
+
+
+@functools.cache  # three names, thousands of exceptions per jump (an enum call is slow)
+def _severity(name: str) -> Severity:
+    return Severity(name)
 
 
 def _firing(replay: DayReplay, f: dict) -> FiringRecord:

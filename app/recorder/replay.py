@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -261,7 +262,13 @@ class DayReplay:
         frames = self._keyframes
         i = min(k // KEYFRAME_EVENTS, len(frames) - 1)
         out = dict(frames[i])
-        _apply_events(out, self.events, i * KEYFRAME_EVENTS, k)
+        # Each event's resulting state is one object, whatever moment asks: a stop whose
+        # state did not change between two moments is the same object in both.
+        states = self._event_states
+        for j in range(i * KEYFRAME_EVENTS, k):
+            state = states[j]
+            if state is not None:
+                out[state.order_id] = state
         return out
 
     @property
@@ -269,13 +276,31 @@ class DayReplay:
         """The stop states after each ``KEYFRAME_EVENTS`` events (the first: none yet)."""
         cached = self.__dict__.get("_frames")
         if cached is None:
-            cached = [{}]
-            state: dict[str, StopAt] = {}
-            for lo in range(0, len(self.events) - KEYFRAME_EVENTS + 1, KEYFRAME_EVENTS):
-                _apply_events(state, self.events, lo, lo + KEYFRAME_EVENTS)
-                cached.append(dict(state))
-            self.__dict__["_frames"] = cached
+            self._build_stop_states()
+            cached = self.__dict__["_frames"]
         return cached
+
+    @property
+    def _event_states(self) -> list[StopAt | None]:
+        """The state each event left its stop in (None: it changed none)."""
+        cached = self.__dict__.get("_states")
+        if cached is None:
+            self._build_stop_states()
+            cached = self.__dict__["_states"]
+        return cached
+
+    def _build_stop_states(self) -> None:
+        frames: list[dict[str, StopAt]] = [{}]
+        states: list[StopAt | None] = []
+        state: dict[str, StopAt] = {}
+        for j in range(len(self.events)):
+            before = len(states)
+            _apply_events(state, self.events, j, j + 1, states)
+            if len(states) == before:
+                states.append(None)
+            if (j + 1) % KEYFRAME_EVENTS == 0:
+                frames.append(dict(state))
+        self.__dict__["_frames"], self.__dict__["_states"] = frames, states
 
     @property
     def _event_times(self) -> list[float]:
@@ -284,13 +309,18 @@ class DayReplay:
             cached = self.__dict__["_times"] = [e[0] for e in self.events]
         return cached
 
-    def exceptions_at(self, t: float) -> list[ExceptionAt]:
-        """The exceptions raised by ``t``, as they stood then (open, acknowledged or not).
-        An exception changes only at its updates, acknowledgement and resolution, so each
-        stretch between them is built once and kept."""
+    def exceptions_at(self, t: float, resolved_after: float | None = None) -> list[ExceptionAt]:
+        """The exceptions raised by ``t``, as they stood then (open, acknowledged or not);
+        with ``resolved_after``, not those resolved before it. An exception changes only at
+        its updates, acknowledgement and resolution, so each stretch between them is built
+        once and kept."""
         detected, changes, shown = self._exception_index
+        resolved = self._exception_resolved
+        after = -math.inf if resolved_after is None else min(resolved_after, t)
         out = []
         for i in range(bisect.bisect_right(detected, t)):
+            if resolved[i] < after:
+                continue  # resolved before the stretch asked about: not built at all
             seg = bisect.bisect_right(changes[i], t)
             got = shown.get((i, seg))
             if got is None:
@@ -311,6 +341,16 @@ class DayReplay:
             cached = self.__dict__["_exc_ix"] = (detected, changes, {})
         return cached
 
+    @property
+    def _exception_resolved(self) -> list[float]:
+        """When each exception was resolved (infinity: never, that day)."""
+        cached = self.__dict__.get("_exc_resolved")
+        if cached is None:
+            cached = self.__dict__["_exc_resolved"] = [
+                float(e["resolved_at"]) if e["resolved_at"] else math.inf for e in self.exceptions
+            ]
+        return cached
+
     def _exception_at(self, e: dict[str, Any], t: float) -> ExceptionAt:
         sev, detail, late = e["severity"], e["detail"] or "", e["minutes_late"]
         for at, s, d, m in self.updates.get(e["id"], ()):
@@ -329,12 +369,13 @@ class DayReplay:
     def firings_at(self, t: float) -> list[dict[str, Any]]:
         return [f for f in self.firings if float(f["at"]) <= t]
 
-    def at(self, t: float) -> Moment:
-        """The day at ``t`` (epoch s)."""
+    def at(self, t: float, resolved_after: float | None = None) -> Moment:
+        """The day at ``t`` (epoch s); with ``resolved_after``, the exceptions resolved
+        before it are left out (see ``exceptions_at``)."""
         plan, version = self.plan_at(t)
         marks_before = bisect.bisect_right(self._mark_times, t)
         return Moment(t, plan, version, self.positions_at(t), self.stops_at(t),
-                      self.exceptions_at(t), marks_before)  # fmt: skip
+                      self.exceptions_at(t, resolved_after), marks_before)  # fmt: skip
 
     @property
     def _mark_times(self) -> list[float]:
@@ -349,20 +390,27 @@ class DayReplay:
         return datetime.fromtimestamp(t, UTC).astimezone(ZoneInfo(self.timezone))
 
 
-def _apply_events(out: dict[str, StopAt], events, lo: int, hi: int) -> None:
-    """Lay ``events[lo:hi]`` over the stop states ``out``."""
+def _apply_events(
+    out: dict[str, StopAt], events, lo: int, hi: int, made: list | None = None
+) -> None:
+    """Lay ``events[lo:hi]`` over the stop states ``out`` (each state made is also
+    appended to ``made``)."""
     for ts, vid, type_, stop, reason in events[lo:hi]:
         if not stop:
             continue
         cur = out.get(stop)
         if type_ == "arrived":
-            out[stop] = StopAt(stop, vid, StopStatus.ARRIVED, ts)
+            new = StopAt(stop, vid, StopStatus.ARRIVED, ts)
         elif type_ in ("delivered", "failed") and cur is not None:
             status = StopStatus.DELIVERED if type_ == "delivered" else StopStatus.FAILED
-            out[stop] = StopAt(stop, vid, status, cur.arrived_at, cur.departed_at, ts, reason)
+            new = StopAt(stop, vid, status, cur.arrived_at, cur.departed_at, ts, reason)
         elif type_ == "departed" and cur is not None:
-            out[stop] = StopAt(stop, vid, cur.status, cur.arrived_at, ts, cur.done_at,
-                               cur.reason)  # fmt: skip
+            new = StopAt(stop, vid, cur.status, cur.arrived_at, ts, cur.done_at, cur.reason)
+        else:
+            continue
+        out[stop] = new
+        if made is not None:
+            made.append(new)
 
 
 def marks_of(replay: DayReplay, kinds: Sequence[str]) -> list[Mark]:

@@ -163,3 +163,47 @@ def test_a_jump_shows_the_exceptions_open_at_that_minute(qtbot, tmp_path, record
     states = [model.index(r, 8).data() for r in range(pane.visible_count())]
     assert states == sorted(states, key=lambda s: s == "resolved")
     window.close()
+
+
+def test_a_minute_shows_the_same_however_it_was_reached(qtbot, tmp_path, recorded_day):
+    """A jump redraws only what changed since the minute shown before; whatever minute it
+    came from, the window shows what the recording says of the minute it went to: each
+    stop's state, each vehicle where it was, and a timeline and an exceptions table that
+    are those drawn anew from that minute alone."""
+    from app.exceptions.model import ExceptionsTableModel
+    from engine.model import StopStatus
+    from tests.widgets.test_timeline_pane import _drawn
+    from widgets.timeline_pane import TimelinePane
+
+    window, player = _replay_window(qtbot, tmp_path, recorded_day)
+    replay, state, board = player.replay, window.context.state, window.board
+    index = state.index
+    span = replay.end - replay.start
+    seen = set()
+    for fraction in (0.55, 0.15, 0.9, 0.35, 0.97, 0.6, 0.05, 0.7):
+        t = replay.start + fraction * span
+        player.seek(t)
+        at = replay.stops_at(t)
+        shown = {s.order_id: s.status for r in state.routes for s in r.stops}
+        assert shown == {o: at[o].status if o in at else StopStatus.PLANNED for o in shown}
+        positions = replay.positions_at(t)
+        assert {v: (p.lat, p.lon) for v, p in window.map_pane._positions.items()} == {
+            v: (p.lat, p.lon) for v, p in positions.items()
+        }
+        assert window.map_pane._plan is state.plan
+        assert window.map_pane._late == frozenset(board.late_risk_orders())
+        fresh = TimelinePane()
+        qtbot.addWidget(fresh)
+        fresh.set_plan(state.plan, index.orders, index.vehicles, index.drivers,
+                       index.depot.timezone, labels=state.labels)  # fmt: skip
+        fresh.set_late_risk(board.late_risk_orders())
+        assert _drawn(window.timeline_pane) == _drawn(fresh), f"at {replay.local(t):%H:%M}"
+        table = window.exceptions_model
+        anew = ExceptionsTableModel(board, clock=window._now, labels=lambda: state.labels)
+        assert [table.entry_at(r) for r in range(table.rowCount())] == [
+            anew.entry_at(r) for r in range(anew.rowCount())
+        ]
+        fresh.close()
+        seen.add((table.rowCount(), sum(s is not StopStatus.PLANNED for s in shown.values())))
+    assert len(seen) > 3  # the minutes differ in what they show
+    window.close()

@@ -18,7 +18,14 @@ from engine.model import (
     TimeWindow,
     Vehicle,
 )
-from widgets.map_data import STATUS_COLOURS, plan_layers, route_colour, vehicle_record
+from widgets.map_data import (
+    STATUS_COLOURS,
+    plan_layers,
+    restated_stops,
+    route_colour,
+    route_stops,
+    vehicle_record,
+)
 
 DAY = date(2026, 3, 2)
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # 08:00 in Salt Lake City
@@ -124,3 +131,26 @@ def test_vehicle_older_than_two_minutes_is_stale():
 
 def replace_ts(fix: dict, ts: float) -> dict:
     return {**fix, "ts": ts}
+
+
+def test_markers_restated_for_new_stop_states_are_those_made_anew():
+    """A replay jump lays new states over a route: its markers, restated from the ones
+    shown, are exactly what making them anew gives (served, locked, late), and a stop
+    none of that changed for keeps its marker."""
+    from dataclasses import replace
+
+    day = sample_day()
+    route = day.plan.routes[0]
+    before = route_stops(route, 0, day.orders, {"O1-04"})
+    stops = list(route.stops)
+    stops[3] = replace(stops[3], status=StopStatus.DELIVERED)
+    stops[4] = replace(stops[4], locked=True)
+    after = replace(route, stops=tuple(stops))
+    late = {"O1-06"}
+    restated = restated_stops(before, route, after, late)
+    assert restated == route_stops(after, 0, day.orders, late)
+    assert (
+        restated[3]["fill"] == STATUS_COLOURS[StopStatus.DELIVERED] and restated[3]["late"] is False
+    )
+    assert restated[5]["late"] is True and restated[4]["locked"] is True
+    assert restated[0] is before[0] and restated[7] is before[7]

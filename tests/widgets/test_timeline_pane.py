@@ -321,3 +321,81 @@ def test_eta_band_runs_from_the_eta_to_its_90th_percentile(qtbot, pane, day):
     assert xs == [pane.seconds_of(eta), pane.seconds_of(eta + timedelta(minutes=12))]
     pane.update_eta_bands({})
     assert pane._eta_band_item.xData is None or len(pane._eta_band_item.xData) == 0
+
+
+def _drawn(pane: TimelinePane) -> dict:
+    """What the pane draws: row names, each stop's bar and colour, and every bar item's
+    rectangles (planned by colour, served, windows, locked)."""
+
+    def rects(item) -> list:
+        o = item.opts
+        return [list(map(float, o["x0"])), list(map(float, o["width"])), list(map(float, o["y0"]))]
+
+    return {
+        "names": list(pane.plot.getAxis("left")._tickLevels[0]),
+        "bars": [(o, b.route_id, b.row, b.x0, b.x1, b.locked) for o, b in pane._bars.items()],
+        "colours": dict(pane._colours),
+        "planned": {c: rects(item) for c, item in pane._planned.items() if len(item.opts["x0"])},
+        "served": rects(pane._actual),
+        "windows": rects(pane._windows),
+        "locked": rects(pane._locked),
+    }
+
+
+def test_a_plan_after_plan_draws_what_the_last_plan_alone_draws(qtbot, day):
+    """Fed one plan after another (stops served, a stop moved to another route, a stop
+    locked, a route released, stops flagged late), the timeline draws exactly what a fresh
+    timeline shown only the last of them draws: it lays out again only what changed."""
+    import random
+    from dataclasses import replace
+
+    from engine.model import RouteStatus, StopStatus
+
+    big = sample_day(routes=6, stops_per_route=6)
+    rnd = random.Random(3)
+    shown = TimelinePane()
+    qtbot.addWidget(shown)
+    shown.resize(900, 360)
+    shown.show()
+    args = (big.orders, big.vehicles, big.drivers, big.depot.timezone)
+    plan = big.plan
+    shown.set_plan(plan, *args)
+    late: set[str] = set()
+    for step in range(40):
+        routes = list(plan.routes)
+        kind = step % 5
+        i = rnd.randrange(len(routes))
+        route = routes[i]
+        if kind in (0, 1) and route.stops:  # a stop served (or failed)
+            k = rnd.randrange(len(route.stops))
+            stop = route.stops[k]
+            status = rnd.choice((StopStatus.DELIVERED, StopStatus.FAILED, StopStatus.ARRIVED))
+            done = replace(stop, status=status, actual_arrival=stop.planned_arrival,
+                           actual_departure=stop.planned_departure)  # fmt: skip
+            routes[i] = replace(route, stops=(*route.stops[:k], done, *route.stops[k + 1 :]))
+        elif kind == 2 and route.stops:  # a stop moved to the end of another route
+            j = (i + 1 + rnd.randrange(len(routes) - 1)) % len(routes)
+            stop = route.stops[-1]
+            moved = replace(stop, planned_arrival=stop.planned_arrival + timedelta(minutes=30),
+                            planned_departure=stop.planned_departure + timedelta(minutes=30))  # fmt: skip
+            routes[i] = replace(route, stops=route.stops[:-1])
+            routes[j] = replace(routes[j], stops=(*routes[j].stops, moved))
+        elif kind == 3 and route.stops:  # a stop locked, a route released
+            k = rnd.randrange(len(route.stops))
+            stops = list(route.stops)
+            stops[k] = replace(stops[k], locked=True)
+            routes[i] = replace(route, stops=tuple(stops), status=RouteStatus.RELEASED)
+        plan = replace(plan, routes=tuple(routes))
+        shown.set_plan(plan, *args)
+        if kind == 4:  # the rules flag other stops late
+            every = [s.order_id for r in plan.routes for s in r.stops]
+            late = set(rnd.sample(every, 4))
+            shown.set_late_risk(late)
+        fresh = TimelinePane()
+        qtbot.addWidget(fresh)
+        fresh.resize(900, 360)
+        fresh.set_plan(plan, *args)
+        fresh.set_late_risk(late)
+        assert _drawn(shown) == _drawn(fresh), f"step {step}"
+        fresh.close()
+    assert any(s.status.is_done for r in plan.routes for s in r.stops)
