@@ -44,6 +44,8 @@ from app.store.convert import route_from_snapshot, route_snapshot
 from app.store.models import PlanRow, RouteRow
 from engine.model import Plan, Route, Stop, Unassigned, UnassignedReason
 
+#: ``session.info`` key: the session writes a desk's local copy of a shared database.
+LOCAL_COPY = "local_copy"
 AUDIT_ENTITY = "command"  # the audit-log entity of the dispatcher commands (app.dispatch.store)
 SET_ROUTE_STOPS = "set_route_stops"
 SET_LOCKS = "set_locks"
@@ -299,13 +301,21 @@ class IntentGone(applier.CommandRefused):
 
 
 def rebase_moves(
-    before: Mapping[str, Sequence[str]], mine: Mapping[str, Sequence[str]], now: Plan
+    before: Mapping[str, Sequence[str]],
+    mine: Mapping[str, Sequence[str]],
+    now: Plan,
+    *,
+    leaving: frozenset[str] = frozenset(),
+    arriving: frozenset[str] = frozenset(),
 ) -> dict[str, list[str]]:
     """The intent of a reassignment (``before`` -> ``mine``, route id -> order ids) made
     again on the plan stored ``now``: the orders it put on a route go there (taken off
     wherever they are now), in its sequence; what others changed meanwhile stays (orders
     they added to a route, orders they moved away from it). Returns only routes that
-    change. Without ``before`` every order of ``mine`` counts as put there.
+    change. Without ``before`` every order of ``mine`` counts as put there. ``leaving``:
+    orders the edit takes out of the day (cancelled, moved to another depot): off every
+    route they are on now; ``arriving``: orders the edit writes itself (an order added),
+    which the day need not hold yet.
 
     Raises ``IntentGone`` when a route is gone or a stop to move was served meanwhile."""
     current = {r.id: list(r.order_ids) for r in now.routes}
@@ -320,7 +330,7 @@ def rebase_moves(
         for oid in ids:
             if oid not in seen:
                 target[oid] = rid
-    unknown = sorted(o for o in target if o not in where and o not in
+    unknown = sorted(o for o in target if o not in where and o not in arriving and o not in
                      {u.order_id for u in now.unassigned})  # fmt: skip
     if unknown:
         raise IntentGone(f"order {', '.join(unknown)} is not in the day any more")
@@ -329,7 +339,7 @@ def rebase_moves(
             raise IntentGone(f"stop {oid} was served on route {served[oid]} meanwhile")
     out: dict[str, list[str]] = {}
     for rid, ids in current.items():
-        keep = [o for o in ids if target.get(o, rid) == rid]
+        keep = [o for o in ids if target.get(o, rid) == rid and o not in leaving]
         if rid in mine:
             keep = _in_sequence(list(mine[rid]), keep, ids, target, rid)
         if keep != ids:
@@ -433,7 +443,10 @@ def _order_edits(session: Session, command: Command) -> frozenset[str]:
     from app.dispatch.store import OrderEdits
 
     edits = OrderEdits.from_json(command.orders)
-    elsewhere = edits.apply(session, command.actor, command.day, command.depot_id)
+    # A desk's local copy (``LOCAL_COPY`` in the session's info) holds no other depot's
+    # plan: the shared database compares the versions seen when the command reaches it.
+    elsewhere = edits.apply(session, command.actor, command.day, command.depot_id,
+                            check_seen=not session.info.get(LOCAL_COPY))  # fmt: skip
     if elsewhere:  # the other depots' plans it changed, for the audit row
         session.info.setdefault("other_depots", {})[command.key] = elsewhere
     return edits.leaving

@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -29,9 +29,11 @@ from app.store.changelog import log_change
 from app.store.database import serialize
 from app.store.models import ExceptionRow, OutboxRow, RouteRow
 from app.store.repository_release import add_release_records, release_records
+from app.store.route_write import OrderEdits
 from app.sync import outbox
 from app.sync.backfill import backfill_telemetry
 from app.sync.commands import (
+    LOCAL_COPY,
     RELEASE_CONTROL,
     SAVE_PLAN,
     SET_LOCKS,
@@ -209,6 +211,7 @@ class OfflineDesk:
         """The command ``build`` makes from the local copy, applied to it and queued in the
         outbox in the same local transaction."""
         with self.local.session() as s:
+            s.info[LOCAL_COPY] = True  # no other depot's plan here: the shared one checks
             command = build(s)
             apply_command(s, command)
             outbox.enqueue(s, command)
@@ -524,25 +527,47 @@ class OfflineDesk:
         sequence) made again on the local copy as it is now, through the applier's checks;
         ``IntentGone`` when it no longer applies."""
 
+        edits = OrderEdits.from_json(refused.orders)
+        if edits.seen:  # a move to another depot: kept on that depot's plan as it is now
+            edits = replace(edits, seen=self._plans_now(edits.seen))
+
         def build(s: Session) -> Command:
             plan = repo.load_plan(s, self.depot_id, self.day)
             if plan is None:
                 raise IntentGone("the day has no plan any more")
-            routes = rebase_moves(refused.before, refused.routes, plan)
+            routes = rebase_moves(refused.before, refused.routes, plan, leaving=edits.leaving,
+                                  arriving=frozenset(o.id for o in edits.put))  # fmt: skip
             locks = {o: on for o, on in refused.locks.items()
                      if any(o in ids for ids in routes.values())}  # fmt: skip
-            if not routes:
+            if not routes and not edits:
                 raise _AlreadyThere
             versions = repo.route_versions(s, self.depot_id, self.day)
             before = {r.id: r.order_ids for r in plan.routes if r.id in routes}
             return Command(self.depot_id, self.day, routes,
                            {rid: versions[rid] for rid in routes}, actor, label,
-                           locks=locks, before=before)  # fmt: skip
+                           locks=locks, before=before,
+                           orders=edits.to_json() if edits else {})  # fmt: skip
 
         try:
             return self._queue(build)
         except _AlreadyThere:
             return None
+
+    def _plans_now(
+        self, seen: Sequence[tuple[str, int | None]]
+    ) -> tuple[tuple[str, int | None], ...]:
+        """The other depots' plan versions of the day on the shared database now (what the
+        person kept their move on, having seen both versions); ``IntentGone`` offline."""
+        try:
+            with self.shared().read_session() as s:
+                versions = repo.plan_versions(s, self.day)
+        except UNREACHABLE as exc:
+            self._went_offline(exc)
+            raise IntentGone(
+                "the other depot's plan cannot be read now (offline); keep yours when the "
+                "shared database is back"
+            ) from exc
+        return tuple((depot, versions.get(depot)) for depot, _ in seen)
 
     def _release_again(self, s: Session, refused: Command, actor: str, label: str) -> Command:
         """A refused release command decided again on the routes as stored now."""

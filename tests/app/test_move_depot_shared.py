@@ -219,7 +219,8 @@ def test_a_move_queued_offline_on_a_plan_changed_since_is_a_conflict(postgres_ur
     offline (the move waits in the outbox; her copy holds no other depot's plan). SLC-N's
     desk re-planned meanwhile: when her desk is back the move is a sync conflict on the
     board like any other, naming SLC-N's plan and both versions; neither day changed on
-    the shared database. Keeping theirs leaves it so."""
+    the shared database. Keeping hers (having seen SLC-N's plan as it is now) moves it
+    there on that version."""
     admin, desk, service = _setup(postgres_url, tmp_path)
     try:
         seen = _plan_version(admin, "SLC-N")
@@ -247,10 +248,18 @@ def test_a_move_queued_offline_on_a_plan_changed_since_is_a_conflict(postgres_ur
             f"depot SLC-N's plan of {DAY} was changed by someone else since the move was "
             f"chosen: you saw version {seen}, it is at version {now} now"
         ) in conflict.detail
-        desk.resolve_conflict(conflict.id, keep="theirs", actor="una@desk-una")
-        desk.sync()
-        assert desk.conflicts() == [] and desk.pending_count() == 0
+        desk.sync()  # her copy shows the shared day again: O6 back on V2's route
         assert _day(desk.local, "SLC")[1].route_of("O6").id == "R-V2"
+        assert desk.resolve_conflict(conflict.id, keep="mine", actor="una@desk-una")
+        report = desk.sync()
+        assert (report.applied, report.conflicts) == (1, 0), report
+        assert desk.conflicts() == [] and desk.pending_count() == 0
+        slc_day, slc_plan = _day(admin, "SLC")
+        north_day, north_plan = _day(admin, "SLC-N")
+        assert slc_plan.route_of("O6") is None and "O6" not in {o.id for o in slc_day.orders}
+        assert "O6" in {u.order_id for u in north_plan.unassigned}
+        assert "O6" in {o.id for o in north_day.orders}
+        assert _plan_version(admin, "SLC-N") == now + 1
     finally:
         desk.close()
         desk.local.close()
