@@ -156,41 +156,50 @@ def stop_visits(events: Iterable[StopEvent]) -> dict[str, StopVisit]:
     """Per stop: first arrival, when it was done (last delivered/failed), departure, whether
     it was delivered, how many attempts (delivered/failed events) it took, and whether the
     first of them delivered."""
-    by_stop: dict[str, list[StopEvent]] = defaultdict(list)
+    by_stop: dict[str, list[EventRow]] = defaultdict(list)
     for ev in events:
         if ev.stop_id:
-            by_stop[ev.stop_id].append(ev)
-    out = {}
-    for oid, evs in by_stop.items():
-        evs.sort(key=lambda e: e.ts)
-        # One walk over the stop's events (a big day has a few hundred thousand).
-        arrived = ended = left = None
-        attempts, delivered, first = 0, False, False
-        for e in evs:
-            kind = e.type
-            if kind == ARRIVED:
-                if arrived is None:
-                    arrived = e.ts
-            elif kind in (DELIVERED, FAILED):
-                if not attempts:
-                    first = kind == DELIVERED
-                attempts += 1
-                ended = e.ts
-                delivered = delivered or kind == DELIVERED
-            elif kind == DEPARTED:
-                left = e.ts
-        done = ended.timestamp() if ended is not None else None
-        out[oid] = StopVisit(
-            oid,
-            evs[-1].vehicle_id,
-            arrived.timestamp() if arrived is not None else None,
-            done,
-            left.timestamp() if left is not None else done,
-            delivered,
-            attempts,
-            first,
-        )
-    return out
+            by_stop[ev.stop_id].append((ev.vehicle_id, ev.stop_id, ev.type, ev.ts))
+    return {oid: visit_of(oid, rows) for oid, rows in by_stop.items()}
+
+
+#: A stop event as the store reads it: (vehicle, stop, type, ts).
+EventRow = tuple[str, str | None, str, datetime]
+
+
+def visit_of(order_id: str, rows: Sequence[EventRow]) -> StopVisit:
+    """One stop's visit (:func:`stop_visits`) from its events as rows, in any order."""
+    rows = sorted(rows, key=_when)
+    # One walk over the stop's events (a big day has a few hundred thousand).
+    arrived = ended = left = None
+    attempts, delivered, first = 0, False, False
+    for _vehicle, _stop, kind, ts in rows:
+        if kind == ARRIVED:
+            if arrived is None:
+                arrived = ts
+        elif kind in (DELIVERED, FAILED):
+            if not attempts:
+                first = kind == DELIVERED
+            attempts += 1
+            ended = ts
+            delivered = delivered or kind == DELIVERED
+        elif kind == DEPARTED:
+            left = ts
+    done = ended.timestamp() if ended is not None else None
+    return StopVisit(
+        order_id,
+        rows[-1][0],
+        arrived.timestamp() if arrived is not None else None,
+        done,
+        left.timestamp() if left is not None else done,
+        delivered,
+        attempts,
+        first,
+    )
+
+
+def _when(row: EventRow) -> datetime:
+    return row[3]
 
 
 def day_history(

@@ -29,7 +29,7 @@ import numpy as np
 from app.store import Store, repository
 from app.store import repository_kpis as rk
 from app.store.repository_release import transitions
-from engine.history import StopEvent, StopVisit, TrackTally, fold_trails, stop_visits
+from engine.history import StopVisit, TrackTally, fold_trails, visit_of
 from engine.kpis import (
     ETA_HORIZONS,
     CommandFact,
@@ -112,8 +112,8 @@ class EventCache:
                 self.through = r[3]
         if full and not new:
             self.through = None
-        events = (StopEvent(v, sid, t, ts) for stop in touched for v, sid, t, ts in self.rows[stop])
-        self.visits.update(stop_visits(events))
+        for stop in touched:
+            self.visits[stop] = visit_of(stop, self.rows[stop])
         return self.visits
 
 
