@@ -191,7 +191,9 @@ class ContextCache:
             self._parts_of, self._parts = None, {}
 
     def get(self, plan: Plan, day: DayInput, now: datetime | None) -> DayContext:
-        """The context of ``plan`` over ``day`` (its service times as plans budget them)."""
+        """The context of ``plan`` over ``day`` (its service times as plans budget them).
+        A build runs outside this cache's lock (the kept context has its own), so a drag
+        preview of a few routes does not wait for a whole-day build on a worker."""
         with self._lock:
             day = self.times.day(day)
             minute = now.replace(second=0, microsecond=0) if now is not None else None
@@ -203,7 +205,8 @@ class ContextCache:
                 self._known = _states(self.positions()) if self.positions is not None else None
                 self._minute = (minute,)
             states = vehicle_states(plan, day, minute, self._known)
-            return self.kept.context(Snapshot(day, plan, minute, states))
+            kept = self.kept
+        return kept.context(Snapshot(day, plan, minute, states))
 
     def for_move(
         self, plan: Plan, day: DayInput, now: datetime | None, order_ids: Sequence[str],

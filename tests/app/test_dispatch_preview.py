@@ -145,3 +145,36 @@ def test_live_fixes_become_vehicle_states():
     fix = Fix("V2", 7, at(9).timestamp(), 40.75, -111.9)
     states = states_from_fixes({"V2": fix})
     assert states["V2"] == VehicleState("V2", Location(40.75, -111.9), at(9))
+
+
+def test_a_drag_preview_does_not_wait_for_the_whole_day_build_on_a_worker():
+    """While the window builds the whole day's context on a worker (after a plan is shown),
+    a drag preview of two routes answers from their own context instead of waiting for
+    that build (on a 2,000-van day it takes seconds)."""
+    import threading
+
+    day, plan = small_day(), small_plan()
+    building, finish = threading.Event(), threading.Event()
+
+    class SlowWholeDay:  # the whole day's matrices take until ``finish``
+        def matrices(self, points, depart=None):
+            if len(points) >= 1 + len(day.orders):
+                building.set()
+                finish.wait(30)
+            return TRAVEL.matrices(points, depart)
+
+    cache = ContextCache(SlowWholeDay())
+    worker = threading.Thread(target=cache.get, args=(plan, day, at(8)), daemon=True)
+    worker.start()
+    try:
+        assert building.wait(10)
+        previewed: list = []
+        drag = threading.Thread(target=lambda: previewed.append(
+            cache.for_move(plan, day, at(8), ["O5"], "R-V3")), daemon=True)  # fmt: skip
+        drag.start()
+        drag.join(10)
+        assert previewed and worker.is_alive()  # answered while the build still runs
+    finally:
+        finish.set()
+        worker.join(10)
+    assert cache.builds == 1
