@@ -129,6 +129,7 @@ class ReplayPlayer(QObject):
         live.sig_vehicles_moved.emit(dict(moment.positions))
         self.last_seek_s = time.perf_counter() - started
         self.sig_moment.emit(moment)
+        self.context.jobs.hold(JOBS_HELD_S)  # and while the window paints what changed
         return moment
 
     def _merged(self, moment: Moment) -> Plan:
