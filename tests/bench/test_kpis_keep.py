@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import tempfile
 
 from bench.kpis import main as bench
 from main import main
@@ -13,7 +14,11 @@ from main import main
 
 def test_the_kept_day_gives_the_first_pass_by_hand(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("DISPATCH_DATA_DIR", str(tmp_path / "desk"))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     assert bench(["--vehicles", "6", "--keep", str(tmp_path / "kept"), "--json"]) == 0
+    assert not list(scratch.iterdir())  # its working store and report are gone, the kept day not
     figures = json.loads(capsys.readouterr().out)
     kept = figures["kept_store"]
     command = shlex.split(figures["first_pass_command"])
