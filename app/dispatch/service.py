@@ -69,9 +69,12 @@ from engine.planning import Proposal, Suggestion, suggest_in
 log = logging.getLogger(__name__)
 
 #: The whole day's context is built ahead (``DispatchService.warm``) up to this many points
-#: (depot, vans, orders): its two float64 matrices take 16 bytes a pair, so 8,000 points
-#: hold about 1 GB (a 2,000-van day of 4,000 orders: 6,001 points, 576 MB).
-WARM_MAX_POINTS = 8_000
+#: (depot, vans, orders), as live ETAs and release control keep whole-day matrices: its two
+#: float64 matrices take 16 bytes a pair, so 3,000 points hold about 144 MB for the whole
+#: day. A 2,000-van day of 4,000 orders (6,001 points, 576 MB) is not built ahead: held
+#: from the start, it took the window from about 770 MB to 1,430 MB (a peak of 1,924 MB
+#: while building), against the goal of 600 MB; its first suggestion builds it.
+WARM_MAX_POINTS = 3_000
 
 __all__ = [
     "AuditEntry",

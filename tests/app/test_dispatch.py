@@ -362,3 +362,20 @@ def test_a_warmed_day_answers_the_first_suggestion_and_a_served_stop_builds_noth
     ranked = service.suggest(served, day, "O5", at(8))
     assert ranked == suggest_in(ContextCache(TRAVEL).get(served, day, at(8)), "O5")  # scratch
     assert service.context_builds == 1
+
+
+def test_a_day_too_big_to_keep_whole_is_not_built_ahead(seeded, day):
+    """The warm-up keeps the whole day's matrices all day: a day of more points than
+    ``WARM_MAX_POINTS`` (a 2,000-van day: 6,001) is left to its first suggestion, which
+    still answers."""
+    from app.dispatch import service as dispatch_service
+
+    service = _service(seeded)
+    plan = service.load_plan("SLC", DAY)
+    points = 1 + len(day.vehicles) + len(day.orders)
+    assert points <= dispatch_service.WARM_MAX_POINTS < 6_001
+    big = replace(day, vehicles=day.vehicles * (6_001 // len(day.vehicles) + 1))
+    assert service.warm(plan, big, at(8)) is False
+    assert service.context_builds == 0
+    assert service.warm(plan, day, at(8)) is True and service.context_builds == 1
+    assert service.suggest(plan, day, "O5", at(8))
