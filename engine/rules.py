@@ -446,7 +446,7 @@ def _late(
     for s in route_eta.stops:
         missed = _missed_window(s, orders)
         if missed is not None:
-            minutes = (s.eta - missed.end).total_seconds() / 60
+            minutes = round((s.eta - missed.end).total_seconds() / 60, 1)
             wait = s.service_start - s.eta
             wait_text = _duration_text(wait.total_seconds())
             yield Condition(
@@ -470,7 +470,9 @@ def _late(
             continue
         already = now > end
         severity = Severity.CRITICAL if late > 0 else Severity.WARNING
-        minutes = late / 60
+        # Rounded once, as the table's "Min late" column shows it (12.46 -> 12.5 -> 12): the
+        # text said "only 5 min" where the column read -6.
+        minutes = round(late / 60, 1)
         end_hm = hm.get(end)
         if end_hm is None:
             end_hm = hm[end] = _hm(end, zone)

@@ -128,6 +128,24 @@ def test_a_stop_that_misses_its_window_for_a_later_one_is_named_as_the_cause():
     assert "behind a" in late["B"].detail and "wait at A" in late["B"].detail
 
 
+def test_the_minutes_in_a_late_risks_text_are_the_minutes_its_row_shows():
+    """The text ("only 5 min before the window ends", "12 min late") and the "Min late"
+    column (the stored minutes, rounded) read the same number, whatever the seconds."""
+    import re
+
+    seen = 0
+    for second in range(0, 900, 7):
+        now = T0 + timedelta(minutes=25, seconds=second)
+        pos = Position("V1", now, 40.770, -111.890)
+        for c in run(now, pos, factor=2.1):
+            if c.type is not ExceptionType.LATE_RISK:
+                continue
+            number = int(re.search(r"(\d+) min (late|before)", c.detail).group(1))
+            assert number == abs(round(c.minutes_late)), (c.detail, c.minutes_late)
+            seen += 1
+    assert seen > 50
+
+
 def test_a_breakdown_is_one_exception_naming_the_stops_at_risk():
     """A broken-down van raises one critical exception that names its late stops, instead of
     one late-risk exception per stop; the per-stop ones close when it comes in."""
