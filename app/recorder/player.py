@@ -64,6 +64,9 @@ class ReplayPlayer(QObject):
         context.day_jobs.recorded = True  # no live ETA travel for a recorded day
         self.context.clock.simulate(self.t, 0.0)  # frozen: the moment shown
         self.context.state.set_day(replay.day, depot.id, replay.versions[0][3], ChangeSource.START)
+        # That plan version is shown now: the first moment is not another version (which
+        # named the day anew, and the first jump then laid out every row of the timeline).
+        self._version = replay.versions[0][1]
         self._show_rules()
 
     # -- controls --------------------------------------------------------------------------

@@ -179,6 +179,12 @@ def test_a_minute_shows_the_same_however_it_was_reached(qtbot, tmp_path, recorde
     replay, state, board = player.replay, window.context.state, window.board
     index = state.index
     span = replay.end - replay.start
+    # The dispatcher zoomed the timeline in: a jump within the same plan keeps the zoom.
+    view = window.timeline_pane.view_box
+    view.setXRange(30_000, 33_600, padding=0)
+    zoomed = view.viewRange()[0]
+    player.seek(replay.start + 0.4 * span)
+    assert view.viewRange()[0] == zoomed
     seen = set()
     for fraction in (0.55, 0.15, 0.9, 0.35, 0.97, 0.6, 0.05, 0.7):
         t = replay.start + fraction * span
