@@ -4,6 +4,12 @@ SQLite follows the pysqlite recipe from the SQLAlchemy docs: the driver's own tr
 handling is switched off and SQLAlchemy's ``begin`` event issues ``BEGIN IMMEDIATE``, so a
 writer takes the write lock up front and waits (``busy_timeout``) instead of failing
 half-way. Read-only sessions (``Store.read_session``) begin ``DEFERRED`` and never block.
+
+The writers of one process take turns in the order they asked (``_WriterTurns``) before
+SQLite's lock: SQLite's busy handler polls with growing sleeps, so a writer that commits
+and begins again at once (the telemetry writer at 2,000 vehicles) took the lock back every
+time and another thread's write failed after ``busy_timeout`` with "database is locked"
+(exception changes, departures and rule firings were lost that way).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -64,6 +71,69 @@ def create_store_engine(url: str) -> Engine:
     )
 
 
+class _WriterTurns:
+    """A first-come, first-served turn for the write transactions of one process on one
+    SQLite database (a ticket lock; re-entrant for the thread holding it). A writer that
+    waits longer than ``give_up_s`` goes on to SQLite's own lock (and its busy timeout)."""
+
+    def __init__(self, give_up_s: float) -> None:
+        self._cond = threading.Condition()
+        self._next = 0  # the next ticket to hand out
+        self._serving = 0  # the ticket whose turn it is
+        self._owner: int | None = None
+        self._depth = 0
+        self._skipped: set[int] = set()  # tickets whose holders gave up waiting
+        self._give_up_s = give_up_s
+
+    def acquire(self) -> bool:
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            ticket = self._next
+            self._next += 1
+            if not self._cond.wait_for(
+                lambda: self._serving == ticket and self._owner is None, self._give_up_s
+            ):
+                self._skipped.add(ticket)
+                self._advance()
+                return False
+            self._owner, self._depth = me, 1
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            if self._owner != threading.get_ident():
+                return
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._serving += 1
+                self._advance()
+                self._cond.notify_all()
+
+    def _advance(self) -> None:
+        while self._serving in self._skipped:
+            self._skipped.discard(self._serving)
+            self._serving += 1
+        self._cond.notify_all()
+
+
+_TURNS: dict[str, _WriterTurns] = {}
+_TURNS_LOCK = threading.Lock()
+
+
+def _writer_turns(url: URL) -> _WriterTurns:
+    """One queue of writers per database file in this process (every engine on it)."""
+    key = str(url) if _is_memory(url) else str(Path(url.database or "").expanduser().resolve())
+    with _TURNS_LOCK:
+        turns = _TURNS.get(key)
+        if turns is None:
+            turns = _TURNS[key] = _WriterTurns(give_up_s=2 * BUSY_TIMEOUT_MS / 1000)
+        return turns
+
+
 def _sqlite_engine(url: URL) -> Engine:
     kwargs: dict[str, Any] = {
         "connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
@@ -84,10 +154,41 @@ def _sqlite_engine(url: URL) -> Engine:
             cursor.execute(pragma)
         cursor.close()
 
+    turns = _writer_turns(url)
+    holding = "dispatch_writer_turn"  # in the connection's info while it holds a turn
+
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if mode != "DEFERRED" and turns.acquire():
+            connection.info[holding] = True
+        try:
+            connection.exec_driver_sql(f"BEGIN {mode}")
+        except Exception:
+            _end_turn(connection)
+            raise
+
+    def _end_turn(connection: Any) -> None:
+        if connection.info.pop(holding, False):
+            turns.release()
+
+    # The turn ends as the transaction ends: SQLAlchemy's commit and rollback events come
+    # just before the driver's commit or rollback, so the next writer's BEGIN IMMEDIATE may
+    # wait a moment in SQLite's busy handler, but the one who ended cannot take it back.
+    # A connection checked in still holding a turn (its transaction ended by the pool)
+    # ends it too.
+    @event.listens_for(engine, "commit")
+    def _on_commit(connection: Any) -> None:
+        _end_turn(connection)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(connection: Any) -> None:
+        _end_turn(connection)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None and record.info.pop(holding, False):
+            turns.release()
 
     return engine
 

@@ -101,6 +101,51 @@ def test_sqlite_writers_wait_for_each_other(tmp_path):
         b.close()
 
 
+def test_a_writer_is_not_starved_by_one_that_writes_again_at_once(tmp_path, monkeypatch):
+    """A thread that commits and begins again at once (the telemetry writer at 2,000
+    vehicles) does not keep SQLite's lock from another thread's write (an exception's
+    acknowledgement, a departure): that write waits its turn instead of failing with
+    "database is locked" after the busy timeout (1 s here)."""
+    from sqlalchemy import text
+
+    from app.store import database
+
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 1000)
+    monkeypatch.setattr(database, "SQLITE_PRAGMAS", tuple(
+        "PRAGMA busy_timeout=1000" if "busy_timeout" in p else p for p in database.SQLITE_PRAGMAS
+    ))  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'desk.sqlite3'}"
+    hammer_store, other = open_store(url), open_store(url)
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            with hammer_store.engine.begin() as c:
+                c.execute(text("UPDATE vehicle SET name = 'busy' WHERE id = 'V01'"))
+                time.sleep(0.004)  # a batch of fixes being written
+
+    try:
+        seed(hammer_store)
+        worker = threading.Thread(target=hammer)
+        worker.start()
+        time.sleep(0.1)
+        waits = []
+        try:
+            for n in range(5):
+                started = time.perf_counter()
+                with other.session() as s:
+                    s.get(VehicleRow, "V02").name = f"written {n}"
+                waits.append(time.perf_counter() - started)
+        finally:
+            stop.set()
+            worker.join(10)
+        assert _read_vehicle(other, "V02").name == "written 4"
+        assert max(waits) < 0.9  # its turn came well before the busy timeout
+    finally:
+        hammer_store.close()
+        other.close()
+
+
 def test_route_edit_with_stale_base_version_is_rejected(store):
     """A route edit based on an old version raises, naming both versions; the right base
     version goes through and returns the new version."""
