@@ -98,13 +98,17 @@ class _WriterTurns:
             ):
                 self._skipped.add(ticket)
                 self._advance()
+                log.warning("a write waited %.0f s for its turn; going on to SQLite's lock",
+                            self._give_up_s)  # fmt: skip
                 return False
             self._owner, self._depth = me, 1
             return True
 
     def release(self) -> None:
+        """End one turn (from the connection that took it: its transaction may end on
+        another thread than the one that began it)."""
         with self._cond:
-            if self._owner != threading.get_ident():
+            if self._depth == 0:
                 return
             self._depth -= 1
             if self._depth == 0:
@@ -130,7 +134,7 @@ def _writer_turns(url: URL) -> _WriterTurns:
     with _TURNS_LOCK:
         turns = _TURNS.get(key)
         if turns is None:
-            turns = _TURNS[key] = _WriterTurns(give_up_s=2 * BUSY_TIMEOUT_MS / 1000)
+            turns = _TURNS[key] = _WriterTurns(give_up_s=BUSY_TIMEOUT_MS / 1000)
         return turns
 
 

@@ -195,3 +195,44 @@ def test_merging_a_stale_copy_is_rejected(store):
     with pytest.raises(StaleVersionError, match="version 1.*version 2"), store.session() as s:
         s.merge(stale)
     assert _read_vehicle(store, "V01").type_name == "van-xl"
+
+
+def test_a_write_ended_on_another_thread_ends_its_turn(tmp_path):
+    """A write transaction begun on one thread and committed on another (a job handing its
+    session over) ends its turn: the next writer does not wait for it."""
+    url = f"sqlite:///{tmp_path / 'desk.sqlite3'}"
+    store = open_store(url)
+    try:
+        seed(store)
+        conns = []
+        begun, done = threading.Event(), threading.Event()
+
+        def begin() -> None:  # a job begins the write ... (and lives on)
+            conn = store.engine.connect()
+            conn.exec_driver_sql("UPDATE vehicle SET name = 'begun here' WHERE id = 'V01'")
+            conns.append(conn)
+            begun.set()
+            done.wait(30)
+
+        job = threading.Thread(target=begin)
+        job.start()
+        assert begun.wait(5)
+        conns[0].commit()  # ... and this thread ends it
+        conns[0].close()
+        took: list[float] = []
+
+        def next_writer() -> None:
+            started = time.perf_counter()
+            with store.session() as s:
+                s.get(VehicleRow, "V02").name = "next"
+            took.append(time.perf_counter() - started)
+
+        other = threading.Thread(target=next_writer)
+        other.start()
+        other.join(30)
+        done.set()
+        job.join(5)
+        assert took and took[0] < 1.0
+        assert _read_vehicle(store, "V01").name == "begun here"
+    finally:
+        store.close()
