@@ -102,6 +102,18 @@ class TrackFigures:
     end: float
 
 
+def _steps(track: Track) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each step between consecutive fixes: metres, seconds, whether it counts (no gap over
+    :data:`GAP_S`, no jump faster than :data:`JUMP_KMH`) and whether it stood still (under
+    :data:`STILL_KMH`)."""
+    steps = track.steps_m()
+    dt = np.diff(track.ts)
+    ok = (dt > 0) & (dt <= GAP_S)
+    speed = np.where(dt > 0, steps / np.maximum(dt, 1e-9) * 3.6, 0.0)
+    ok &= speed <= JUMP_KMH
+    return steps, dt, ok, ok & (speed < STILL_KMH)
+
+
 def track_figures(
     track: Track, stops: Sequence[Location] = (), depot: Location | None = None,
     start: float | None = None, end: float | None = None,
@@ -118,12 +130,7 @@ def track_figures(
     part = Track(*thin(track.ts[lo:hi], track.lat[lo:hi], track.lon[lo:hi]))
     if len(part) < 2:
         return TrackFigures(0.0, 0.0, 0.0, 0.0, start or 0.0, end or 0.0)
-    steps = part.steps_m()
-    dt = np.diff(part.ts)
-    ok = (dt > 0) & (dt <= GAP_S)
-    speed = np.where(dt > 0, steps / np.maximum(dt, 1e-9) * 3.6, 0.0)
-    ok &= speed <= JUMP_KMH
-    still = ok & (speed < STILL_KMH)
+    steps, dt, ok, still = _steps(part)
     away = np.ones(len(part), dtype=bool)
     for where in [*stops, *([depot] if depot is not None else [])]:
         away &= ~part.near(where, AT_DEPOT_M)
@@ -331,12 +338,7 @@ class TrackTally:
         home = track.near(depot) if depot is not None else np.zeros(len(ts), dtype=bool)
         if len(ts) < 2:
             return
-        steps = track.steps_m()
-        dt = np.diff(ts)
-        ok = (dt > 0) & (dt <= GAP_S)
-        speed = np.where(dt > 0, steps / np.maximum(dt, 1e-9) * 3.6, 0.0)
-        ok &= speed <= JUMP_KMH
-        still = ok & (speed < STILL_KMH)
+        steps, dt, ok, still = _steps(track)
         away = ~home
         for where in stops:
             away &= ~track.near(where, AT_DEPOT_M)
@@ -456,12 +458,7 @@ def fold_trails(
         dy = (lat - stop_lat[veh, j]) * 110_574.0
         away &= ~(dx * dx + dy * dy <= AT_DEPOT_M * AT_DEPOT_M)
     pair = veh[1:] == veh[:-1]
-    steps = track.steps_m()
-    dt = np.diff(ts)
-    ok = (dt > 0) & (dt <= GAP_S)
-    speed = np.where(dt > 0, steps / np.maximum(dt, 1e-9) * 3.6, 0.0)
-    ok &= speed <= JUMP_KMH
-    still = ok & (speed < STILL_KMH)
+    steps, dt, ok, still = _steps(track)
     idle = still & away[:-1] & away[1:]
     moving = ok & ~still
     # Keep the steps between fixes of one vehicle; group them by vehicle and bucket (both

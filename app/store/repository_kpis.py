@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Table, and_, delete, func, insert, select
+from sqlalchemy import Select, Table, and_, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.store.changelog import log_change
@@ -170,16 +170,23 @@ def breadcrumbs(
 ) -> Iterator[tuple[str, float, float, float]]:
     """(vehicle, epoch seconds, lat, lon) with after < ts <= until, per vehicle in time
     order (the time as the database computes it: whole seconds on SQLite)."""
-    epoch = func.extract("epoch", BreadcrumbRow.ts)
     for part in _chunks(sorted(vehicle_ids)):
-        q = (
-            select(BreadcrumbRow.vehicle_id, epoch, BreadcrumbRow.lat, BreadcrumbRow.lon)
-            .where(BreadcrumbRow.vehicle_id.in_(part))
-            .where(BreadcrumbRow.ts > after, BreadcrumbRow.ts <= until)
-            .order_by(BreadcrumbRow.vehicle_id, BreadcrumbRow.ts)
-        )
-        for vid, ts, lat, lon in session.execute(q):
+        for vid, ts, lat, lon in session.execute(_crumbs(part, after, until)):
             yield vid, float(ts), lat, lon
+
+
+def _crumbs(
+    part: Sequence[str], after: datetime, until: datetime
+) -> Select[str, int, float, float]:
+    """(vehicle, epoch seconds, lat, lon) of these vehicles' fixes in (after, until], by
+    vehicle and time."""
+    return (
+        select(BreadcrumbRow.vehicle_id, func.extract("epoch", BreadcrumbRow.ts),
+               BreadcrumbRow.lat, BreadcrumbRow.lon)
+        .where(BreadcrumbRow.vehicle_id.in_(part))
+        .where(BreadcrumbRow.ts > after, BreadcrumbRow.ts <= until)
+        .order_by(BreadcrumbRow.vehicle_id, BreadcrumbRow.ts)
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -199,16 +206,9 @@ def trails(
 ) -> Trails:
     """The fixes of :func:`breadcrumbs` read as columns (plain tuples, one SELECT per 500
     vehicles, no object per row): a day's first pass reads every breadcrumb of the day."""
-    epoch = func.extract("epoch", BreadcrumbRow.ts)
     rows: list[Any] = []
     for part in _chunks(sorted(vehicle_ids)):
-        q = (
-            select(BreadcrumbRow.vehicle_id, epoch, BreadcrumbRow.lat, BreadcrumbRow.lon)
-            .where(BreadcrumbRow.vehicle_id.in_(part))
-            .where(BreadcrumbRow.ts > after, BreadcrumbRow.ts <= until)
-            .order_by(BreadcrumbRow.vehicle_id, BreadcrumbRow.ts)
-        )
-        rows += session.execute(q).all()
+        rows += session.execute(_crumbs(part, after, until)).all()
     if not rows:
         empty = np.zeros(0)
         return Trails([], np.zeros(1, dtype=np.int64), empty, empty, empty)
