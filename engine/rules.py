@@ -17,7 +17,7 @@ from datetime import UTC, datetime, tzinfo
 
 import numpy as np
 
-from engine.eta import Position, RouteEta, StopEta
+from engine.eta import Position, RouteEta, StopEta, service_window
 from engine.geo import EARTH_RADIUS_M, haversine_m
 from engine.model import (
     Location,
@@ -426,8 +426,14 @@ def _missed_window(s: StopEta, orders: Mapping[str, Order] | None) -> TimeWindow
         return None
     if (s.service_start - s.eta).total_seconds() <= LONG_WAIT_S:
         return None
-    missed = [w for w in order.windows if w.end < s.eta]
-    return missed[-1] if missed else None
+    # The window the plan meant (its planned arrival's): a plan that chose the later window
+    # and waits there on purpose misses nothing.
+    meant = (
+        service_window(order.windows, s.planned_arrival)
+        if s.planned_arrival is not None
+        else order.windows[0]
+    )
+    return meant if meant != s.window and meant.end < s.eta else None
 
 
 def _late(

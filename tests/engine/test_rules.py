@@ -127,6 +127,15 @@ def test_a_stop_that_misses_its_window_for_a_later_one_is_named_as_the_cause():
     assert late["B"].minutes_late > 300  # behind the wait: hours late
     assert "behind a" in late["B"].detail and "wait at A" in late["B"].detail
 
+    # A plan that meant the afternoon window (planned there) and waits for it misses nothing.
+    meant = Plan(PLAN.id, "D1", T0.date(), (Route(
+        "R1", "V1", (Stop("A", T0 + timedelta(hours=5, minutes=50)), Stop("B")),
+        status=RouteStatus.ACTIVE, start=T0),))  # fmt: skip
+    etas = {"R1": route_etas(meant.routes[0], orders, now, TRAVEL, position=pos, depot=DEPOT,
+                             speed_factor=3.0)}  # fmt: skip
+    conds = evaluate_rules(meant, orders, etas, live, now, RuleConfig(), depot=DEPOT)
+    assert "A" not in {c.order_id for c in conds if c.type is ExceptionType.LATE_RISK}
+
 
 def test_the_minutes_in_a_late_risks_text_are_the_minutes_its_row_shows():
     """The text ("only 5 min before the window ends", "12 min late") and the "Min late"
