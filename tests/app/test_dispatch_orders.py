@@ -232,20 +232,11 @@ def test_an_order_moved_to_another_depot_joins_its_day_and_comes_back_on_undo(st
     """A supervisor moves O6 to depot SLC-N: it leaves V2's route, joins SLC-N's unassigned
     list (that depot's plan, same database); undo brings it back and out of that list; once
     SLC-N has put it on a route, undo is refused, saying where it is."""
-    from engine.model import Depot, Driver, Plan, Route, Stop, Vehicle
+    from engine.model import Stop
     from tests.app.test_dispatch_support import SUPERVISOR
 
     seed(store, small_day(), small_plan())
-    north = Depot("SLC-N", "Salt Lake North", Location(40.85, -111.90), "America/Denver")
-    with store.session() as s:
-        repository.upsert_depots(s, [north], actor="import")
-        repository.upsert_vehicles(s, [Vehicle("VN1", "SLC-N", {"kg": 1000.0, "m3": 10.0})],
-                                   actor="import")  # fmt: skip
-        repository.upsert_drivers(s, [Driver("DRN1", "N", "SLC-N", at(7), at(17),
-                                             vehicle_id="VN1")], actor="import")  # fmt: skip
-        repository.save_plan(s, Plan("P-N", "SLC-N", DAY, (Route("R-VN1", "VN1", (),
-                                                                 driver_id="DRN1"),)),
-                             actor="planner")  # fmt: skip
+    _with_north(store)
     service = DispatchService(store, TRAVEL, actor=SUPERVISOR, role="supervisor")
     desk = OrderDesk(service, TRAVEL)
     with pytest.raises(CommandRefused, match="supervisor"):
