@@ -10,19 +10,25 @@ from engine.rules import ExceptionType, LiveException, Severity
 from tests.scenarios.conftest import shot
 
 
+def _a_van_stopped(ctx, exception_id: str):
+    """A "stopped" exception on the first route with three stops or more, on the board;
+    returns that route and its first stop's order."""
+    route = next(r for r in ctx.state.plan.routes if len(r.stops) >= 3)
+    ctx.board.add(LiveException(
+        id=exception_id, type=ExceptionType.STOPPED, severity=Severity.WARNING,
+        vehicle_id=route.vehicle_id, order_id=None, detected_at=ctx.now(),
+        detail=f"{route.vehicle_id} has not moved for 12 min", suggested_action="Call the driver",
+    ))  # fmt: skip
+    return route, route.stops[0].order_id
+
+
 def test_reassign_on_a_stopped_vehicle_moves_its_next_open_stop(qtbot, desk, tmp_path):
     """A vehicle stopped with stops to go: select its exception (no stop of its own) and
     press Reassign…: its next stop is on another route, the move is on the undo stack, the
     exception acknowledged. It used to say "No route to suggest for this exception"."""
     window = desk("supervisor", "sam", simulate=False)
     ctx = window.context
-    route = next(r for r in ctx.state.plan.routes if len(r.stops) >= 3)
-    first = route.stops[0].order_id
-    ctx.board.add(LiveException(
-        id="stopped-test", type=ExceptionType.STOPPED, severity=Severity.WARNING,
-        vehicle_id=route.vehicle_id, order_id=None, detected_at=ctx.now(),
-        detail=f"{route.vehicle_id} has not moved for 12 min", suggested_action="Call the driver",
-    ))  # fmt: skip
+    route, first = _a_van_stopped(ctx, "stopped-test")
     pane = window.exceptions_pane
     pane.select_exception("stopped-test")
     assert pane.current_exception_id() == "stopped-test"
@@ -66,13 +72,7 @@ def test_the_first_reassign_of_the_day_answers_from_the_context_built_ahead(qtbo
     ctx = window.context
     qtbot.waitUntil(lambda: ctx.dispatch.context_builds == 1
                     and not ctx.jobs.is_running(JobKind.PREPARE), timeout=60_000)  # fmt: skip
-    route = next(r for r in ctx.state.plan.routes if len(r.stops) >= 3)
-    first = route.stops[0].order_id
-    ctx.board.add(LiveException(
-        id="stopped-first", type=ExceptionType.STOPPED, severity=Severity.WARNING,
-        vehicle_id=route.vehicle_id, order_id=None, detected_at=ctx.now(),
-        detail=f"{route.vehicle_id} has not moved for 12 min", suggested_action="Call the driver",
-    ))  # fmt: skip
+    route, first = _a_van_stopped(ctx, "stopped-first")
     pane = window.exceptions_pane
     pane.select_exception("stopped-first")
     QTest.mouseClick(pane.button("reassign"), Qt.MouseButton.LeftButton)
