@@ -220,6 +220,9 @@ class DispatchController(QObject):
     def _push(self, result: CommandResult | None) -> bool:
         if result is None:
             return False
+        if not result.command_id:  # nothing written (the routes were already so): no entry
+            self.context.sig_status.emit(f"{result.label}: nothing to change")
+            return True
         self.undo_stack.push(DispatchUndoCommand(self, result))
         self.context.sig_status.emit(result.label)
         return True

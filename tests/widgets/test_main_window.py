@@ -164,6 +164,14 @@ def test_fleet_replan_comes_as_a_proposal_to_accept(qtbot, planned_window):
     summary = dialog.findChild(QLabel, "proposal_summary").text()
     assert "Lateness" in summary and "Distance" in summary
     count = window.dispatcher.undo_stack.count()
+    # A proposal that is the plan as it stands changes nothing: no undo entry, and it says so.
+    from dataclasses import replace
+
+    assert window.dispatcher.accept_proposal(
+        replace(dialog.proposal, plan=context.state.plan), None
+    )
+    assert window.dispatcher.undo_stack.count() == count
+    assert "nothing to change" in window.status.text
     changed = dialog.proposal.plan.routes != context.state.routes
     dialog.accept()
     assert window.dispatcher.undo_stack.count() == count + (1 if changed else 0)
