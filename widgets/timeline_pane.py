@@ -218,7 +218,12 @@ class TimelinePane(QWidget):
             ]
             relabel = range(len(routes)) if before[3][3] != layout[3][3] else rows
             self._lay_rows(routes, rows, relabel, vehicles, drivers, labels)
+            # The person's zoom and scroll stay as they were (a drag may be under way).
+            refit: bool | None = None
         else:
+            # A new day (or the first plan) is fitted to the pane; routes added or taken
+            # away on the same day keep the time span in view and the top row shown.
+            refit = before is None or before[:2] != layout[:2]
             self._orders = _by_id(orders)
             try:
                 self._tz = ZoneInfo(timezone) if timezone else ZoneInfo("UTC")
@@ -234,7 +239,10 @@ class TimelinePane(QWidget):
         self._selected = [o for o in self._selected if o in self._bars]
         self._refresh_static()
         self._refresh_dynamic()
-        self._fit()
+        if refit:
+            self._fit()
+        elif refit is not None:
+            self._keep_view()
 
     def _lay_rows(self, routes: tuple[Route, ...], rows: Iterable[int], relabel: Iterable[int],
                   vehicles: Mapping[str, Vehicle], drivers: Mapping[str, Driver],
@@ -463,6 +471,12 @@ class TimelinePane(QWidget):
         first = (self.visible_rows()[0] + step) if top is None else top
         first = max(0, min(first, rows - shown))
         self.view_box.setYRange(first - 0.6, first + shown - 0.4, padding=0)
+
+    def _keep_view(self) -> None:
+        """Rows came or went: the limits follow; the time span in view and the first row
+        shown stay (scrolled back only as far as the rows left need)."""
+        self.view_box.setLimits(yMin=-0.6, yMax=max(len(self._rows), 1) - 0.4)
+        self.scroll_rows(0)
 
     def _fit(self) -> None:
         rows = max(len(self._rows), 1)
@@ -716,7 +730,8 @@ class TimelinePane(QWidget):
             self._preview_text.hide()
             return
         row = self._rows.index(route)
-        set_bars(self._ghost, [self._bars[o] for o in ids], dy=-0.3, height=0.34, row=row)
+        bars = [self._bars[o] for o in ids if o in self._bars]  # one may have left the day
+        set_bars(self._ghost, bars, dy=-0.3, height=0.34, row=row)
         text = f"{len(ids)} stop(s) → {route}"
         if self.preview_fn is not None:
             try:
@@ -733,6 +748,7 @@ class TimelinePane(QWidget):
         clear_bars(self._ghost)
         self._preview_text.hide()
         route, _ = self.row_time_at(scene_pos)
+        ids = [o for o in ids if o in self._bars]  # a stop taken off the day meanwhile
         if route is not None and any(self._bars[o].route_id != route for o in ids):
             self.sig_stop_dropped.emit(ids, route)
 

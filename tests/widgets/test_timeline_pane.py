@@ -217,6 +217,39 @@ def big_pane(qtbot):
     return pane, big
 
 
+def test_a_plan_change_keeps_the_persons_zoom_and_scroll(qtbot, big_pane, day):
+    """A route leaving the dock or a stop moved elsewhere redraws rows, never the view: a
+    supervisor zoomed on row 30 and mid-drag keeps it. A route more keeps it too; another
+    day is fitted anew."""
+    from dataclasses import replace
+
+    from engine.model import RouteStatus
+
+    pane, big = big_pane
+    pane.focus_on("O31-02")
+    first = pane.seconds_of(big.plan.routes[30].stops[0].planned_arrival)
+    pane.view_box.setXRange(first, first + 1800, padding=0)
+    view = pane.view_box.viewRange()
+    rows = pane.visible_rows()
+    assert rows[0] > 0
+    routes = list(big.plan.routes)
+    routes[0] = replace(routes[0], status=RouteStatus.ACTIVE)
+    moved = routes[31].stops[-1]
+    routes[31] = replace(routes[31], stops=routes[31].stops[:-1])
+    routes[30] = replace(routes[30], stops=(*routes[30].stops, moved))
+    plan = replace(big.plan, routes=tuple(routes))
+    pane.set_plan(plan, big.orders, big.vehicles, big.drivers, big.depot.timezone)
+    assert pane._bars[moved.order_id].route_id == routes[30].id  # drawn on its new row
+    assert pane.view_box.viewRange() == view and pane.visible_rows() == rows
+    fewer = replace(plan, routes=tuple(routes[:-1]))
+    pane.set_plan(fewer, big.orders, big.vehicles, big.drivers, big.depot.timezone)
+    assert pane.view_box.viewRange()[0] == view[0] and pane.visible_rows()[0] == rows[0]
+    other = replace(day.plan, day=day.plan.day + timedelta(days=1))
+    pane.set_plan(other, day.orders, day.vehicles, day.drivers, day.depot.timezone)
+    assert pane.visible_rows() == (0, 3)
+    assert pane.view_box.viewRange()[0] != view[0]
+
+
 def test_many_routes_scroll_instead_of_shrinking(big_pane):
     """With 50 routes in a short pane rows keep a readable height; focus_on scrolls to row 41."""
     pane, _ = big_pane
