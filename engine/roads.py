@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -279,6 +280,78 @@ def crs_projection(geo_meta: dict[str, Any], column: str, path: Path) -> Transve
 _CACHE: dict[tuple[str, int, int], StreetNetwork] = {}
 _CACHE_LOCK = threading.Lock()
 
+#: Version of the arrays file written next to a street file; another version is re-read.
+_ARRAYS_VERSION = 1
+_ARRAY_FIELDS = (
+    "node_lat", "node_lon", "node_x", "node_y", "edge_u", "edge_v", "edge_length_m",
+    "edge_class", "coord_x", "coord_y", "coord_offsets",
+)  # fmt: skip
+_PROJECTION_FIELDS = ("lon0_deg", "k0", "false_easting", "false_northing", "a", "inv_f")
+
+
+def arrays_path(path: Path) -> Path:
+    """The network's arrays, saved next to its street file after the first read.
+
+    Read back with NumPy alone: pyarrow (about 30 MB loaded, and some 50 MB more that a
+    parquet read leaves in the process) and the WKB parsing are needed only once per
+    street file, not at every start."""
+    return path.with_name(path.name + ".arrays.npz")
+
+
+def _read_arrays(path: Path, stat: Any) -> StreetNetwork | None:
+    """The network from its arrays file, or None when there is none, it belongs to
+    another version of the street file (size, modification time) or is unreadable."""
+    cache = arrays_path(path)
+    try:
+        with np.load(cache, allow_pickle=False) as z:
+            if z["version"].tolist() != [_ARRAYS_VERSION, stat.st_size, stat.st_mtime_ns]:
+                return None
+            arrays: dict[str, Any] = {name: z[name] for name in _ARRAY_FIELDS}
+            params = dict(zip(_PROJECTION_FIELDS, z["projection"].tolist(), strict=True))
+            optional: dict[str, Any] = {
+                name: z[name] if name in z.files else None
+                for name in ("edge_maxspeed_kmh", "edge_oneway")
+            }
+            classes = tuple(str(c) for c in z["classes"].tolist())
+            source = str(z["source"])
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a torn or foreign file: read the street file instead
+        log.warning(
+            "street network %s: arrays file unreadable (%s); reading the file", path.name, exc
+        )
+        return None
+    return StreetNetwork(
+        **arrays, classes=classes, projection=TransverseMercator(**params), source=source,
+        **optional,
+    )  # fmt: skip
+
+
+def _write_arrays(net: StreetNetwork, path: Path, stat: Any) -> None:
+    """Save ``net``'s arrays next to ``path`` (written aside, then moved); a folder that
+    cannot be written only costs the next start a parquet read."""
+    cache = arrays_path(path)
+    arrays = {name: getattr(net, name) for name in _ARRAY_FIELDS}
+    for name in ("edge_maxspeed_kmh", "edge_oneway"):
+        if getattr(net, name) is not None:
+            arrays[name] = getattr(net, name)
+    proj = net.projection
+    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(
+                f,
+                version=np.array([_ARRAYS_VERSION, stat.st_size, stat.st_mtime_ns], np.int64),
+                projection=np.array([getattr(proj, n) for n in _PROJECTION_FIELDS], float),
+                classes=np.array(net.classes, dtype=str),
+                source=np.array(net.source),
+                **arrays,
+            )
+        os.replace(tmp, cache)
+    except OSError as exc:
+        log.info("street network %s: arrays not saved (%s)", path.name, exc)
+        tmp.unlink(missing_ok=True)
+
 
 @dataclass(frozen=True, eq=False)
 class StreetNetwork:
@@ -317,7 +390,11 @@ class StreetNetwork:
             cached = _CACHE.get(key)
             if cached is None:
                 started = time.perf_counter()
-                cached = _CACHE[key] = cls._parse(path)
+                cached = _read_arrays(path, stat)
+                if cached is None:
+                    cached = cls._parse(path)
+                    _write_arrays(cached, path, stat)
+                _CACHE[key] = cached
                 log.info(
                     "street network %s: %d nodes, %d edges, %.0f km in %.2f s",
                     path.name,

@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from app.roads.importer import import_streets
     from app.roads.library import SHIPPED_NAME, check_name, roads_dir
+    from engine.roads import arrays_path
 
     name = check_name(args.name)
     if name == SHIPPED_NAME:
@@ -70,8 +71,14 @@ def _import(args: argparse.Namespace) -> int:
         report = import_streets(source, partial, name, keep_all_components=args.keep_islands)
     except BaseException:
         partial.unlink(missing_ok=True)
+        arrays_path(partial).unlink(missing_ok=True)
         raise
     partial.replace(target)
+    # The arrays the import's own read saved: the window reads them at start, not the parquet.
+    if arrays_path(partial).exists():
+        arrays_path(partial).replace(arrays_path(target))
+    else:
+        arrays_path(target).unlink(missing_ok=True)
     data = report.as_json()
     target.with_suffix(".json").write_text(json.dumps(data, indent=1), encoding="utf-8")
     if args.json:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.roads import DEMO_CITY_NETWORK, Bounds, StreetNetwork
+from engine.roads import DEMO_CITY_NETWORK, Bounds, StreetNetwork, arrays_path
 
 SHIPPED_NAME = "salt_lake_city"
 #: The shipped network's extent (resources/roads/README.md), so listing it reads nothing.
@@ -94,6 +94,7 @@ def remove_network(data_dir: Path, name: str) -> Path:
         raise ValueError(f"{name!r} ships with the application and cannot be removed")
     entry.path.unlink()
     entry.path.with_suffix(".json").unlink(missing_ok=True)
+    arrays_path(entry.path).unlink(missing_ok=True)
     return entry.path
 
 

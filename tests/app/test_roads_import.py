@@ -158,6 +158,10 @@ def test_list_and_remove(tmp_path, capsys):
     assert main(["roads", "import", str(source), "--name", "liege", "--data-dir", data]) == 0
     text = capsys.readouterr().out
     assert "16 nodes, 24 edges" in text and "coordinate system: WGS84" in text
+    # The network's arrays are saved with it (a start reads them, not the parquet).
+    folder = tmp_path / "data" / "roads"
+    files = {"liege.parquet", "liege.json", "liege.parquet.arrays.npz"}
+    assert {p.name for p in folder.iterdir()} == files
     # A second import under the same name is refused unless asked to replace it.
     assert main(["roads", "import", str(source), "--name", "liege", "--data-dir", data]) == 2
     assert "--replace" in capsys.readouterr().err
@@ -165,6 +169,7 @@ def test_list_and_remove(tmp_path, capsys):
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["liege"]["nodes"] == 16 and rows["salt_lake_city"]["shipped"]
     assert main(["roads", "remove", "liege", "--data-dir", data]) == 0
+    assert list(folder.iterdir()) == []
     capsys.readouterr()
     assert main(["roads", "remove", "liege", "--data-dir", data]) == 2
     assert "no street network named 'liege'" in capsys.readouterr().err

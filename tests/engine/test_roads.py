@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -12,6 +16,7 @@ import pytest
 import shapely
 from scipy.sparse.csgraph import connected_components
 
+from engine import roads
 from engine.geo import EARTH_RADIUS_M, haversine_m
 from engine.roads import (
     DEMO_CITY_NETWORK,
@@ -188,3 +193,81 @@ def test_chains_cover_every_street_once(net):
     assert (degree[ch.start] != 2).all() and (degree[ch.stop] != 2).all()
     assert ((ch.node_chain >= 0) == (degree == 2)).all()
     assert len(ch.start) < net.edge_count / 3  # most nodes only shape a street's bend
+
+
+def _fresh_load(path, monkeypatch) -> StreetNetwork:
+    """Load ``path`` as a new process would (nothing parsed yet in this one)."""
+    monkeypatch.setattr(roads, "_CACHE", {})
+    return StreetNetwork.load(path)
+
+
+def _posted_streets(path) -> None:
+    geo = {
+        "version": "1.0.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["LineString"]}},
+    }
+    lines = [[(-111.90, 40.70), (-111.90, 40.71)], [(-111.90, 40.71), (-111.89, 40.71)]]
+    table = pa.table(
+        {
+            "highway": ["residential", "primary"],
+            "oneway": [True, None],
+            "maxspeed_kmh": [None, 70.0],
+            "geometry": shapely.to_wkb(shapely.linestrings(lines)).tolist(),
+        }
+    )
+    pq.write_table(table.replace_schema_metadata({"geo": json.dumps(geo)}), path)
+
+
+def test_a_second_start_reads_the_saved_arrays_not_the_parquet(tmp_path, monkeypatch):
+    """After the first read, a new process gets the same network from the arrays saved next
+    to the street file, without parsing the parquet (pyarrow stays unloaded)."""
+    path = tmp_path / "posted.parquet"
+    _posted_streets(path)
+    first = _fresh_load(path, monkeypatch)
+    assert roads.arrays_path(path).exists()
+
+    def no_parse(*_):
+        raise AssertionError("the parquet was parsed again")
+
+    monkeypatch.setattr(StreetNetwork, "_parse", classmethod(no_parse))
+    again = _fresh_load(path, monkeypatch)
+    for f in dataclasses.fields(StreetNetwork):
+        a, b = getattr(first, f.name), getattr(again, f.name)
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True), f.name
+        else:
+            assert a == b, f.name
+    assert again.edge_highway(1) == "primary" and again.edge_oneway.tolist() == [True, False]
+    assert np.isnan(again.edge_maxspeed_kmh[0]) and again.edge_maxspeed_kmh[1] == 70.0
+
+
+def test_a_changed_street_file_is_read_anew(tmp_path, monkeypatch):
+    """Arrays saved for an earlier version of the street file are not used."""
+    path = tmp_path / "city.parquet"
+    _write_lonlat_streets(path, [[(-111.90, 40.70), (-111.90, 40.71)]], ["residential"])
+    assert _fresh_load(path, monkeypatch).edge_count == 1
+    lines = [[(-111.90, 40.70), (-111.90, 40.71)], [(-111.90, 40.71), (-111.89, 40.71)]]
+    _write_lonlat_streets(path, lines, ["residential", "primary"])
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert _fresh_load(path, monkeypatch).edge_count == 2
+    assert _fresh_load(path, monkeypatch).edge_count == 2  # and its arrays were saved anew
+
+
+def test_a_damaged_arrays_file_falls_back_to_the_street_file(tmp_path, monkeypatch):
+    path = tmp_path / "city.parquet"
+    _write_lonlat_streets(path, [[(-111.90, 40.70), (-111.90, 40.71)]], ["residential"])
+    _fresh_load(path, monkeypatch)
+    roads.arrays_path(path).write_bytes(b"PK\x03\x04 torn")
+    assert _fresh_load(path, monkeypatch).edge_count == 1
+
+
+def test_the_shipped_network_starts_without_pyarrow():
+    """With its arrays saved, loading the demo city's streets leaves pyarrow unloaded."""
+    StreetNetwork.load(DEMO_CITY_NETWORK)  # saves the arrays if this checkout has none
+    code = (
+        "import sys; from engine.roads import StreetNetwork, DEMO_CITY_NETWORK as D; "
+        "n = StreetNetwork.load(D); print(n.edge_count, 'pyarrow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(StreetNetwork.load(DEMO_CITY_NETWORK).edge_count), "False"]
