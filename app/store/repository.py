@@ -8,6 +8,7 @@ are re-exported here.
 
 from __future__ import annotations
 
+import json
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -16,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import String, Table, func, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
 from app.store import convert
@@ -343,16 +344,34 @@ def _day_orders(
         .where(*wanted)
         .order_by(WindowRow.order_id, WindowRow.position)
     )
-    for oid, starts_at, ends_at in session.execute(q):
+    connection = session.connection()  # Core rows: no ORM loading step per row
+    for oid, starts_at, ends_at in connection.execute(q):
         windows.setdefault(oid, []).append(TimeWindow(starts_at, ends_at))
+    # Demand and skills as the stored JSON text, each distinct text decoded once (a day's
+    # orders share a handful of demands and skill sets; PostgreSQL may hand them decoded).
     q2 = select(
-        OrderRow.id, OrderRow.depot_id, OrderRow.lat, OrderRow.lon, OrderRow.demand,
-        OrderRow.service_s, OrderRow.skills, OrderRow.priority, OrderRow.customer,
+        OrderRow.id, OrderRow.depot_id, OrderRow.lat, OrderRow.lon,
+        type_coerce(OrderRow.demand, String), OrderRow.service_s,
+        type_coerce(OrderRow.skills, String), OrderRow.priority, OrderRow.customer,
         OrderRow.address, OrderRow.wave, OrderRow.received_at,
     ).where(*wanted).order_by(OrderRow.id)  # fmt: skip
+    demands: dict[str, dict[str, float]] = {}
+    skill_sets: dict[str, frozenset[str]] = {}
     out = []
-    for row in session.execute(q2):
-        oid, depot, lat, lon, demand, service_s, skills, priority, customer, address = row[:10]
+    for row in connection.execute(q2):
+        oid, depot, lat, lon, demand_doc, service_s, skills_doc, priority, customer, address = row[
+            :10
+        ]
+        demand: Any = demand_doc
+        if isinstance(demand_doc, str):
+            if demand_doc not in demands:
+                demands[demand_doc] = json.loads(demand_doc)
+            demand = demands[demand_doc]
+        skills: Any = skills_doc
+        if isinstance(skills_doc, str):
+            if skills_doc not in skill_sets:
+                skill_sets[skills_doc] = frozenset(json.loads(skills_doc))
+            skills = skill_sets[skills_doc]
         out.append(Order(oid, depot, Location(lat, lon), dict(demand),
                          tuple(windows.get(oid, ())), timedelta(seconds=service_s),
                          frozenset(skills), priority, customer=customer, address=address,

@@ -52,12 +52,13 @@ def stop_events(
 ) -> list[tuple[str, str | None, str, datetime]]:
     """(vehicle, stop, type, ts) of the vehicles' events in [start, end), oldest first."""
     out: list[tuple[str, str | None, str, datetime]] = []
+    connection = session.connection()  # Core rows: no ORM loading step per event
     for part in _chunks(sorted(vehicle_ids)):
         q = select(StopEventRow.vehicle_id, StopEventRow.stop_id, StopEventRow.type,
                    StopEventRow.ts).where(
             StopEventRow.vehicle_id.in_(part), StopEventRow.ts >= start, StopEventRow.ts < end
         )  # fmt: skip
-        out += [(v, s, t, ts) for v, s, t, ts in session.execute(q)]
+        out += [(v, s, t, ts) for v, s, t, ts in connection.execute(q)]
     out.sort(key=lambda r: r[3])
     return out
 
@@ -207,22 +208,23 @@ def trails(
     """The fixes of :func:`breadcrumbs` read as columns (plain tuples, one SELECT per 500
     vehicles, no object per row): a day's first pass reads every breadcrumb of the day."""
     rows: list[Any] = []
+    connection = session.connection()
     for part in _chunks(sorted(vehicle_ids)):
-        rows += session.execute(_crumbs(part, after, until)).all()
+        # The driver's own tuples: the columns need no conversion per value (numbers and
+        # ids), and a day's hundreds of thousands of rows skip the ORM's row objects.
+        result = connection.execute(_crumbs(part, after, until))
+        rows += result.cursor.fetchall()
+        result.close()
     if not rows:
         empty = np.zeros(0)
         return Trails([], np.zeros(1, dtype=np.int64), empty, empty, empty)
     columns = list(zip(*rows, strict=True))
-    owner = columns[0]
-    starts = [0]
-    for i in range(1, len(owner)):
-        if owner[i] != owner[i - 1]:
-            starts.append(i)
-    vids = [owner[i] for i in starts]
-    starts.append(len(owner))
+    owner = np.array(columns[0], dtype=object)
+    starts = np.flatnonzero(np.concatenate([[True], owner[1:] != owner[:-1]]))
+    vids = [str(owner[i]) for i in starts.tolist()]
     return Trails(
         vids,
-        np.array(starts, dtype=np.int64),
+        np.append(starts, len(owner)).astype(np.int64),
         np.array(columns[1], dtype=np.float64),  # PostgreSQL: numeric (Decimal) -> float
         np.array(columns[2], dtype=np.float64),
         np.array(columns[3], dtype=np.float64),
