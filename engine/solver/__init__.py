@@ -133,6 +133,18 @@ class _Improving(SolveCallbacks):
         self.inner.on_phase(name)
 
 
+class _QualityOnly(SolveCallbacks):
+    """Forwards the best plan's quality only: a search of the problem with breaks folded
+    into shorter shifts has costs that are not the plan's objective; its quality is
+    that of its routes on that problem (served and kilometres as they are)."""
+
+    def __init__(self, inner: SolveCallbacks) -> None:
+        self.inner = inner
+
+    def on_quality(self, best: Quality, elapsed_s: float) -> None:
+        self.inner.on_quality(best, elapsed_s)
+
+
 def _insert_missing(
     problem: Problem, routes: list[list[int]], clients: Sequence[int]
 ) -> list[list[int]]:
@@ -256,6 +268,7 @@ def solve(
             routes, _ = pyvrp_backend.solve_pyvrp(
                 relaxed, clients, relaxed_end, stop_event=stop_event, seed=seed,
                 started=started, initial_routes=initial,
+                callbacks=_QualityOnly(improving),
             )  # fmt: skip
             more = _insert_missing(problem, repair(problem, routes), clients)
             if objective(problem, more) < objective(problem, initial):
@@ -270,6 +283,7 @@ def solve(
         routes, _ = pyvrp_backend.solve_pyvrp(
             pyvrp_backend.without_breaks(problem), clients, clock.deadline, stop_event=stop_event,
             seed=seed, started=started, initial_routes=initial, reserve=clock.reserve,
+            callbacks=_QualityOnly(improving),
         )  # fmt: skip
         more = _insert_missing(problem, repair(problem, routes), clients)
         best = min((initial, more), key=lambda r: objective(problem, r))

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from engine.evaluate import evaluate
 from engine.problem import Problem, total_distance
 
+QUALITY_EVERY_S = 2.0  # the best solution's quality (served, late, km), at most this often
+
 
 @dataclass(frozen=True, slots=True)
 class Quality:
@@ -36,8 +38,8 @@ class SolveCallbacks:
         """A better solution was found: its cost (problem cost units) and seconds so far."""
 
     def on_quality(self, best: Quality, elapsed_s: float) -> None:
-        """The best solution so far, served / late / driven (when its routes are known:
-        at a first feasible plan and, at most every few seconds, while OR-Tools searches)."""
+        """The best solution so far, served / late / driven: at the first feasible plan and,
+        while PyVRP or OR-Tools searches, at most every ``QUALITY_EVERY_S`` as it improves."""
 
     def on_phase(self, name: str) -> None:
         """The solver entered a phase (``"pyvrp"``, ``"ortools"``, ``"repair"``)."""

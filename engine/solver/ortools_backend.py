@@ -16,7 +16,7 @@ from typing import Any
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from engine.problem import Problem
-from engine.solver.callbacks import SolveCallbacks, quality
+from engine.solver.callbacks import QUALITY_EVERY_S, SolveCallbacks, quality
 from engine.solver.diagnose import repair
 from engine.solver.scaling import (
     INT_INF,
@@ -34,7 +34,6 @@ from engine.solver.scaling import (
 log = logging.getLogger(__name__)
 
 READ_ROUTES_MS = 10_000
-QUALITY_EVERY_S = 2.0  # the best solution's quality (served, late, km), at most this often
 READ_SHARE = 0.25  # of the time left, at most, to find which starting routes the model refuses
 FIRST_SOLUTION = routing_enums_pb2.FirstSolutionStrategy
 METAHEURISTIC = routing_enums_pb2.LocalSearchMetaheuristic

@@ -20,9 +20,11 @@ import numpy as np
 from pyvrp import Client, ClientGroup, Depot, Location, ProblemData, Route, Solution, VehicleType
 from pyvrp import solve as pyvrp_solve
 from pyvrp.constants import MAX_VALUE
+from pyvrp.IteratedLocalSearch import IteratedLocalSearchCallbacks, IteratedLocalSearchParams
+from pyvrp.solve import SolveParams
 
 from engine.problem import Problem
-from engine.solver.callbacks import SolveCallbacks
+from engine.solver.callbacks import QUALITY_EVERY_S, SolveCallbacks, quality
 from engine.solver.scaling import (
     cost_units,
     int_capacity,
@@ -96,6 +98,22 @@ def without_breaks(problem: Problem) -> Problem:
     return replace(problem, vehicles=vehicles)
 
 
+class _Found(IteratedLocalSearchCallbacks):
+    """Keeps PyVRP's best solution when it improves (only feasible ones do) and the
+    starting one if feasible, until ``_Stop`` reports it: storing a reference is all the
+    search pays per new best."""
+
+    def __init__(self) -> None:
+        self.pending: Solution | None = None
+
+    def on_start(self, ils: Any) -> None:
+        if ils.initial_solution.is_feasible():
+            self.pending = ils.initial_solution
+
+    def on_best(self, best: Solution) -> None:
+        self.pending = best
+
+
 class _Stop:
     """PyVRP stopping criterion: deadline, iteration limit, caller's event, progress.
 
@@ -109,6 +127,9 @@ class _Stop:
     at the first feasible solution (a first plan to show while the search goes on).
     ``runtime``: stop once the search has run this long since the first call, as PyVRP's
     ``MaxRuntime`` does; the deadline still holds, without a guess of the next iteration.
+    ``found`` and ``show``: the best solution kept by ``found`` goes to ``show`` at once
+    the first time, then at most every ``QUALITY_EVERY_S`` (turning it into routes and
+    their quality takes a moment; the search itself is not changed).
     """
 
     def __init__(
@@ -141,12 +162,21 @@ class _Stop:
         self.best: float = INFEASIBLE
         self.last: float | None = None
         self.step = 0.0
+        self.found: _Found | None = None
+        self.show: Callable[[Solution], None] = lambda best: None
+        self.shown = -float("inf")  # when the best solution was last shown
 
     def __call__(self, best_cost: float) -> bool:
         self.count += 1
         if best_cost < self.best:  # PyVRP reports INFEASIBLE while it has nothing feasible
             self.best = best_cost
             self.callbacks.on_progress(best_cost / self.units, time.perf_counter() - self.started)
+        if self.found is not None and self.found.pending is not None:
+            moment = time.perf_counter()
+            if moment - self.shown >= QUALITY_EVERY_S:
+                self.shown = moment
+                best, self.found.pending = self.found.pending, None
+                self.show(best)
         if self.event is not None and self.event.is_set():
             return True
         if self.until_feasible and self.best < INFEASIBLE:
@@ -357,8 +387,13 @@ def solve_pyvrp(
     ``model``: ``build(problem, clients, ...)`` done already. ``runtime``: also stop once
     the search has run this long, counted as PyVRP's ``MaxRuntime`` counts it (from its
     first iteration, after the starting solution is built).
+
+    Given ``callbacks``, the best plan's quality (served, late, km) on ``problem`` goes to
+    ``callbacks.on_quality`` at the first feasible plan and at most every
+    ``QUALITY_EVERY_S`` while it improves: the same search, the same routes.
     """
     started = time.perf_counter() if started is None else started
+    shows = callbacks is not None
     callbacks = callbacks or SolveCallbacks()
     if model is None:
         model = build(problem, clients, group_vehicles=group_vehicles)
@@ -367,10 +402,20 @@ def solve_pyvrp(
         handover, until_feasible, runtime,
     )  # fmt: skip
     stop.reserve = reserve
+    params = SolveParams()
+    if shows:
+
+        def show(best: Solution) -> None:
+            elapsed = time.perf_counter() - started  # when it was the best
+            callbacks.on_quality(quality(problem, model.routes(best)), elapsed)
+
+        stop.found, stop.show = _Found(), show
+        # The search's parameters but for callbacks, which do not take part in it.
+        params = SolveParams(ils=IteratedLocalSearchParams(callbacks=stop.found))
     init = None if initial_routes is None else model.solution(initial_routes)
     result = pyvrp_solve(
         model.data, stop=stop, seed=seed, collect_stats=False, display=False,
-        initial_solution=init,
+        params=params, initial_solution=init,
     )  # fmt: skip
     if stop.first is not None:
         log.debug("PyVRP searched from %.1f to %.1f ms after the call, %d iterations",

@@ -104,6 +104,64 @@ def test_ortools_reports_the_best_solutions_quality_while_it_searches():
     assert final.distance_m == pytest.approx(sol.distance)
 
 
+def test_pyvrp_reports_the_best_plans_quality_while_it_searches(monkeypatch):
+    """A plan from scratch on PyVRP (no breaks) reports the best plan's served stops,
+    lateness and distance while it searches: the first one at the first feasible plan,
+    early, then as it improves, never more often than the throttle allows."""
+    from engine.solver import pyvrp_backend
+
+    monkeypatch.setattr(pyvrp_backend, "QUALITY_EVERY_S", 0.2)
+    problem = first("R101", 100)
+    seen = []
+
+    class Record(SolveCallbacks):
+        def on_phase(self, name):
+            assert name == "pyvrp"
+
+        def on_quality(self, best, elapsed_s):
+            seen.append((elapsed_s, best))
+
+    t = time.perf_counter()
+    sol = solve(problem, 2.0, callbacks=Record())
+    took = time.perf_counter() - t
+    assert sol.solver == "pyvrp"
+    assert len(seen) >= 2, seen
+    assert seen[0][0] < 1.0 < took  # the first feasible plan, well before the end
+    assert all(b[0] - a[0] > 0.19 for a, b in zip(seen, seen[1:], strict=False))
+    assert all(q.clients == 100 and 0 < q.served <= 100 and q.distance_m > 0 for _, q in seen)
+    assert all(q.lateness_s == 0 for _, q in seen)  # PyVRP keeps the windows
+
+
+def test_pyvrp_search_that_reports_quality_finds_pyvrps_own_routes(monkeypatch):
+    """Reporting the best plan's quality does not change the search: with the same seed
+    and iterations the routes are those of ``pyvrp.solve``."""
+    from pyvrp import solve as pyvrp_solve
+    from pyvrp.stop import MaxIterations
+
+    from engine.solver import pyvrp_backend
+
+    monkeypatch.setattr(pyvrp_backend, "QUALITY_EVERY_S", 0.0)  # at every new best
+    problem = first("RC201", 60)
+    seen = []
+
+    class Record(SolveCallbacks):
+        def on_quality(self, best, elapsed_s):
+            seen.append(best)
+
+    model = pyvrp_backend.build(problem, problem.clients)
+    for seed in (1, 2):
+        seen.clear()
+        routes, ok = pyvrp_backend.solve_pyvrp(
+            problem, problem.clients, float("inf"), callbacks=Record(), seed=seed,
+            iterations=400, model=model,
+        )  # fmt: skip
+        plain = pyvrp_solve(model.data, MaxIterations(400), seed=seed, collect_stats=False)
+        assert ok and routes == model.routes(plain.best)
+        assert len(seen) >= 2
+        final = pyvrp_backend.quality(problem, routes)
+        assert seen[-1] == final  # the last report is the plan found
+
+
 def _midday_r101(churn: float):
     problem = first("R101", 40)
     sol = solve(problem, 0.5, seed=1)
