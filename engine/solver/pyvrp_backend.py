@@ -29,8 +29,7 @@ from engine.solver.scaling import (
     cost_units,
     int_capacity,
     int_demand,
-    int_distances,
-    int_durations,
+    int_matrices,
     scaled_time,
     time_scale,
 )
@@ -244,8 +243,7 @@ def build(problem: Problem, clients: Sequence[int], *, group_vehicles: bool = Tr
     depots = sorted({v.start for v in vehicles} | {v.end for v in vehicles})
     nodes = depots + clients
     dpos = {n: i for i, n in enumerate(depots)}
-    dist = int_distances(problem)[np.ix_(nodes, nodes)]
-    dur = int_durations(problem)[np.ix_(nodes, nodes)]
+    dist, dur = int_matrices(problem, nodes)
     units_per_cost, units = cost_units(problem)
     ts = time_scale(problem)
 

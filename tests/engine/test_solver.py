@@ -480,3 +480,28 @@ def test_ortools_reads_the_current_routes_when_every_vehicle_has_left_the_depot(
     routes = solve_ortools(mid, mid.clients, float("inf"), initial_routes=start, solution_limit=1)
     assert routes == start
     assert "Invalid index" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("mid", [False, True])
+def test_pyvrp_model_has_each_pair_of_its_nodes_distance_and_travel_time(mid):
+    """PyVRP's model, of a whole day or of a mid-day problem (served stops gone, vehicles
+    where they are), has between each pair of its nodes the problem's own distance and
+    travel time in its integer units: rounded to nearest, and up."""
+    import numpy as np
+
+    from engine.solver.pyvrp_backend import build
+    from engine.solver.scaling import dist_scale, time_scale
+
+    problem = _midday_r101(0.0) if mid else read_solomon(solomon_path("R101"))
+    model = build(problem, problem.clients)
+    depots = sorted({v.start for v in problem.vehicles} | {v.end for v in problem.vehicles})
+    nodes = np.array(depots + list(problem.clients))
+    assert mid == (len(nodes) < len(problem.nodes))
+    for a, b in [(0, 1), (1, 0), (len(nodes) - 1, 2), (3, len(nodes) - 1)]:
+        i, j = nodes[a], nodes[b]
+        assert model.data.distance_matrix(0)[a, b] == round(
+            problem.distance[i, j] * dist_scale(problem)
+        )
+        assert model.data.duration_matrix(0)[a, b] == int(
+            np.ceil(problem.duration[i, j] * time_scale(problem) - 1e-7)
+        )
