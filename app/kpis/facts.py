@@ -100,16 +100,20 @@ class EventCache:
             assert self.through is not None
             since = max(start, self.through - timedelta(seconds=1))
         self.passes += 1
-        new = [r for r in rk.stop_events(session, list(vehicles), since, until)
-               if r not in self.seen]  # fmt: skip
+        read = rk.stop_events(session, list(vehicles), since, until)
+        if full:  # nothing held: every row is new
+            new, self.seen = read, set(read)
+        else:
+            new = [r for r in read if r not in self.seen]
+            self.seen.update(new)
         touched = set()
         for r in new:
-            self.seen.add(r)
             if r[1]:
                 self.rows[r[1]].append(r)
                 touched.add(r[1])
-            if self.through is None or r[3] > self.through:
-                self.through = r[3]
+        newest = max((r[3] for r in new), default=None)
+        if newest is not None and (self.through is None or newest > self.through):
+            self.through = newest
         if full and not new:
             self.through = None
         for stop in touched:

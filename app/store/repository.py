@@ -345,7 +345,7 @@ def _day_orders(
         .order_by(WindowRow.order_id, WindowRow.position)
     )
     connection = session.connection()  # Core rows: no ORM loading step per row
-    for oid, starts_at, ends_at in connection.execute(q):
+    for oid, starts_at, ends_at in connection.execute(q).all():
         windows.setdefault(oid, []).append(TimeWindow(starts_at, ends_at))
     # Demand and skills as the stored JSON text, each distinct text decoded once (a day's
     # orders share a handful of demands and skill sets; PostgreSQL may hand them decoded).
@@ -358,7 +358,7 @@ def _day_orders(
     demands: dict[str, dict[str, float]] = {}
     skill_sets: dict[str, frozenset[str]] = {}
     out = []
-    for row in connection.execute(q2):
+    for row in connection.execute(q2).all():
         oid, depot, lat, lon, demand_doc, service_s, skills_doc, priority, customer, address = row[
             :10
         ]

@@ -58,7 +58,7 @@ def stop_events(
                    StopEventRow.ts).where(
             StopEventRow.vehicle_id.in_(part), StopEventRow.ts >= start, StopEventRow.ts < end
         )  # fmt: skip
-        out += [(v, s, t, ts) for v, s, t, ts in connection.execute(q)]
+        out += [(v, s, t, ts) for v, s, t, ts in connection.execute(q).all()]
     out.sort(key=lambda r: r[3])
     return out
 
