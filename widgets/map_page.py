@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -81,11 +82,27 @@ def _inputs_key(center: tuple[float, float], zoom: int, tile_url: str | None) ->
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+def _import_folium():
+    """folium without pandas. folium imports pandas when it can (to read DataFrames, which
+    this page never gives it), and pandas imports pyarrow: about 90 MB the window then
+    held all day, and a second of the first start."""
+    if "folium" in sys.modules or "pandas" in sys.modules:
+        import folium
+
+        return folium
+    sys.modules["pandas"] = None  # type: ignore[assignment]  # `import pandas` fails
+    try:
+        import folium
+    finally:
+        if sys.modules.get("pandas", 0) is None:
+            del sys.modules["pandas"]
+    return folium
+
+
 def _render_page(
     out_dir: Path, channel_js: Path, center: tuple[float, float], zoom: int, tile_url: str | None
 ) -> Path:
-    import folium
-
+    folium = _import_folium()
     fmap = folium.Map(
         location=list(center),
         zoom_start=zoom,
