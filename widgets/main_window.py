@@ -151,6 +151,7 @@ class MainWindow(QMainWindow):
         context.jobs.sig_job_finished.connect(self._on_job_finished)
         context.jobs.sig_job_failed.connect(self._on_job_failed)
         context.jobs.sig_job_progress.connect(self.status.show_progress)
+        context.jobs.sig_job_progress.connect(self._on_job_progress)
         context.sig_status.connect(self.status.show)
         self.dispatcher.sig_error.connect(
             lambda title, text: self.status.show_error(f"{title}: {text}")
@@ -841,8 +842,14 @@ class MainWindow(QMainWindow):
             self._busy.show()
             self.plan_action.setEnabled(False)
 
+    def _on_job_progress(self, kind: JobKind, payload: object) -> None:
+        if kind == JobKind.PLAN:  # the status bar's message has little room beside its fields
+            self.routes_pane.show_planning(str(payload))
+
     def _on_job_finished(self, kind: JobKind) -> None:
         self.status.job_ended(kind)
+        if kind == JobKind.PLAN:
+            self.routes_pane.planning_ended()
         if kind in (JobKind.PLAN, JobKind.REPLAN):
             jobs = self.context.jobs
             self.cancel_action.setEnabled(

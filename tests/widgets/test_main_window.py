@@ -324,14 +324,23 @@ def test_a_restart_shows_the_stored_day_before_live_telemetry(qtbot, demo_window
 
 def test_the_first_plan_shows_its_progress_and_quality(qtbot, demo_window):
     """While the first plan runs the status bar says how far it is (time used of its limit,
-    the best plan so far: stops served, minutes late, kilometres, and its cost); when it is
-    in, how many stops, routes and how late."""
+    the best plan so far: stops served, minutes late, kilometres, and its cost), and so does
+    the routes pane, where the whole line has room; when it is in, how many stops, routes
+    and how late."""
     import re
 
     context = demo_window.context
+    pane = demo_window.routes_pane
     seen: list[str] = []
     shown: list[str] = []
-    context.jobs.sig_job_progress.connect(lambda _kind, text: seen.append(str(text)))
+    summaries: list[str] = []
+
+    def progress(_kind, text) -> None:
+        seen.append(str(text))
+        if pane.isVisible():
+            summaries.append(pane._summary.text())
+
+    context.jobs.sig_job_progress.connect(progress)
     context.sig_status.connect(shown.append)
     context.start()
     qtbot.waitUntil(lambda: context.state.plan is not None, timeout=120_000)
@@ -339,6 +348,8 @@ def test_the_first_plan_shows_its_progress_and_quality(qtbot, demo_window):
     assert any(", cost " in text for text in seen), seen
     quality = re.compile(r"best so far serves \d+ of 400 stops, [\d,]+ min late, [\d,]+ km")
     assert any(quality.search(text) for text in shown), shown  # what the status bar got
+    assert any(s.startswith("Planning: ") and quality.search(s) for s in summaries), summaries
+    qtbot.waitUntil(lambda: " routes" in pane._summary.text(), timeout=10_000)
     qtbot.waitUntil(lambda: "Planned " in demo_window.status._text, timeout=10_000)
     text = demo_window.status._text
     assert " routes in " in text and ("late by" in text or "none late" in text), text
