@@ -132,6 +132,34 @@ def test_pyvrp_reports_the_best_plans_quality_while_it_searches(monkeypatch):
     assert all(q.lateness_s == 0 for _, q in seen)  # PyVRP keeps the windows
 
 
+def test_a_plan_with_breaks_reports_quality_while_pyvrp_searches(monkeypatch):
+    """With breaks, PyVRP searches the problem with shorter shifts before OR-Tools takes
+    over: the best plan's quality is reported during that search too, not only at its
+    first plan and at its end."""
+    from engine.problem import BreakSpec
+    from engine.solver import pyvrp_backend
+
+    monkeypatch.setattr(pyvrp_backend, "QUALITY_EVERY_S", 0.2)
+    base = first("R101", 100)
+    vehicles = tuple(replace(v, break_=BreakSpec(60.0, 160.0, 10.0)) for v in base.vehicles)
+    problem = replace(base, vehicles=vehicles)
+    phases: list[str] = []
+    seen = []
+
+    class Record(SolveCallbacks):
+        def on_phase(self, name):
+            phases.append(name)
+
+        def on_quality(self, best, elapsed_s):
+            seen.append((phases[-1], elapsed_s, best))
+
+    solve(problem, 3.0, callbacks=Record())
+    assert phases[:2] == ["pyvrp", "ortools"]
+    searching = [(t, q) for phase, t, q in seen if phase == "pyvrp"]
+    assert len(searching) >= 4, seen  # first plan, more than one while searching, its end
+    assert all(q.clients == 100 and q.served > 0 for _, q in searching)
+
+
 def test_pyvrp_search_that_reports_quality_finds_pyvrps_own_routes(monkeypatch):
     """Reporting the best plan's quality does not change the search: with the same seed
     and iterations the routes are those of ``pyvrp.solve``."""
