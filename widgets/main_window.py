@@ -28,7 +28,7 @@ from app.dispatch.replan import whole_day_loss
 from app.exceptions.board import SEVERITY_RANK
 from app.exceptions.kinds import DeskExceptionType
 from app.exceptions.model import ExceptionsTableModel
-from app.jobs.runner import JobKind
+from app.jobs.runner import JobKind, JobRunner
 from app.secrets import redact_url
 from app.sync.conflict_view import conflict_view
 from app.telemetry.session import LiveEtas
@@ -365,7 +365,14 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         if not self.context.headless:
             self.save_layout()
+        # The window's own jobs (a recorded day's KPIs read for minutes, a rules pass) stop
+        # at their next checkpoint: the process ends in seconds, not when they are done.
+        runners = self.findChildren(JobRunner)
+        for runner in runners:
+            runner.cancel_all()
         self.context.shutdown()
+        for runner in runners:
+            runner.wait(5000)
         self.map_pane.shutdown()  # the web page goes before its profile, not at exit
         super().closeEvent(event)
 

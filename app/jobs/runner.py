@@ -4,7 +4,8 @@ A job gets frozen data, runs on a QThreadPool, and its result or error comes bac
 main thread through signals. Jobs of one kind supersede each other: each submit bumps a
 generation number and a result from an older generation is dropped, so a slow re-plan can
 never overwrite a newer one. Every job receives a ``threading.Event`` it should poll (or
-hand to the engine as its stop criterion) so it can be cancelled. What each kind returns,
+hand to the engine as its stop criterion) so it can be cancelled; code deep inside a job
+calls ``app.jobs.cancel.checkpoint()`` between pieces of work instead. What each kind returns,
 and who takes it, is in ``app.jobs.day``.
 """
 
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
+
+from app.jobs.cancel import JobCancelled, cancel_switch
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +102,11 @@ class _Runnable(QRunnable):
 
     def run(self) -> None:  # runs on a pool thread
         try:
-            result = self._fn(self._handle.cancel_event, self._progress)
+            with cancel_switch(self._handle.cancel_event):
+                result = self._fn(self._handle.cancel_event, self._progress)
+        except JobCancelled:  # stopped at a checkpoint: nobody wants its result
+            log.info("job %s cancelled", self._handle.kind)
+            self._emit(self._relay.sig_done, None)
         except Exception as exc:  # every worker reports its errors to one place
             log.error("job %s failed:\n%s", self._handle.kind, traceback.format_exc())
             self._emit(self._relay.sig_failed, f"{type(exc).__name__}: {exc}")

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from app.jobs.cancel import checkpoint
 from app.store import Store, repository
 from app.store import repository_kpis as rk
 from app.store.repository_release import transitions
@@ -192,8 +193,10 @@ def load_day_data(
             if warm
             else rk.load_tracks(s, depot_id, day)
         )
+    checkpoint()  # in a job: a window closing ends a day's KPIs here (and route by route)
     tally = _update_tallies(store, depot_id, day, routes, day_input, start, until,
                             stored_tracks, tallies)  # fmt: skip
+    checkpoint()
     costs = _costs(day_input, settings)
     facts = DayFacts(
         depot_id,
@@ -442,6 +445,7 @@ def _planned_km(
     if whole is None and hasattr(travel, "snap_ahead"):  # a street network: one search
         travel.snap_ahead(points)
     for rid in missing:
+        checkpoint()  # a street matrix per route: a big day's take minutes
         seq = [0, *(index[o] for o in wanted[rid]), 0]
         if whole is not None:
             metres = sum(whole[a, b] for a, b in zip(seq, seq[1:], strict=False))

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from app.jobs.cancel import checkpoint
 from app.store import Store, open_store, repository
 from app.store import repository_kpis as rk
 from app.store.changelog import log_change
@@ -94,17 +95,22 @@ def load_recorded(store: Store, path: Path) -> tuple[str, date, datetime]:
             raise DayFileError(f"{path}: expected one day_input row, found {len(docs)}")
         try:
             day = day_from_json(docs[0])
-            versions = [plan_from_json(json.loads(text)) for (text,) in
-                        f.query("SELECT plan FROM plan_versions ORDER BY version")]  # fmt: skip
+            versions = []
+            for (text,) in f.query("SELECT plan FROM plan_versions ORDER BY version"):
+                checkpoint()  # a window closing meanwhile ends the reading here (and below)
+                versions.append(plan_from_json(json.loads(text)))
         except ValueError as exc:
             raise DayFileError(f"{path}: {exc}") from None
         if not versions:
             raise DayFileError(f"{path}: no plan version: no KPI to compute")
         first, last = versions[0], versions[-1]
+        checkpoint()
         with store.session() as s:
             repository.upsert_day(s, day, actor=ACTOR)
+        checkpoint()
         with store.session() as s:
             repository.save_plan(s, last, actor=ACTOR)
+        checkpoint()
         start = _dt(f.query("SELECT min(at) FROM plan_versions")[0][0]) or datetime.now(UTC)
         with store.session() as s:
             for r in first.routes:
@@ -121,9 +127,11 @@ def load_recorded(store: Store, path: Path) -> tuple[str, date, datetime]:
                 "ORDER BY vehicle_id, ts")):  # fmt: skip
             fixes.append(Fix(str(vid), i, float(ts), float(lat), float(lon), speed, heading))
             if len(fixes) >= _BATCH:
+                checkpoint()
                 with store.session() as s:
                     write_telemetry(s, fixes, [], [])
                 fixes.clear()
+        checkpoint()
         events = [StopEvent(str(eid), str(vid), float(ts), str(kind), stop, reason)
                   for eid, vid, ts, kind, stop, reason in f.iter_query(
                       "SELECT event_id, vehicle_id, ts, type, stop_id, reason FROM events")]  # fmt: skip
@@ -151,6 +159,7 @@ def load_recorded(store: Store, path: Path) -> tuple[str, date, datetime]:
                 logged = log_change(s, "command", str(cid), "insert", actor=str(actor),
                                  before=_json(before), after=doc)  # fmt: skip
                 logged.at = _dt(at) or logged.at
+        checkpoint()
         with store.session() as s:
             rk.add_eta_samples(s, f.depot_id or day.depots[0].id, day.day,
                                replayed_etas(f, day, last))  # fmt: skip

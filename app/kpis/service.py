@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from app.jobs.cancel import checkpoint
 from app.kpis.facts import DayData, TallyCache, load_day_data
 from app.store import Store
 from app.store import repository_kpis as rk
@@ -78,6 +79,7 @@ def compute_day(
         report = compute(data.facts, scopes=scopes)
         compute_s = time.perf_counter() - t0
     out = DayKpis(depot_id, day, data, report, source, read_s, compute_s)
+    checkpoint()
     if save:
         try:
             with store.session() as s:

@@ -74,3 +74,32 @@ def test_a_held_runner_holds_its_jobs_at_their_next_check(qtbot):
         assert runner.cancel(JobKind.GEOMETRY)
     stop.set()
     assert runner.wait(1000)  # cancelled while held: it ended well before the hold did
+
+
+def test_a_cancelled_job_ends_at_its_next_checkpoint_deep_inside(qtbot):
+    """Code deep inside a job that holds no cancel switch (a day's KPIs, route by route)
+    stops at its next checkpoint once the job is cancelled: the pool is idle at once, and
+    neither a result nor a failure is reported."""
+    from app.jobs.cancel import checkpoint
+
+    runner = JobRunner()
+    started, pieces = threading.Event(), []
+    done: list = []
+    runner.sig_job_done.connect(lambda kind, result: done.append(result))
+    runner.sig_job_failed.connect(lambda kind, message: done.append(message))
+
+    def work_of_minutes():
+        for piece in range(6000):
+            checkpoint()
+            pieces.append(piece)
+            started.set()
+            threading.Event().wait(0.01)
+        return "KPIs"
+
+    runner.submit(JobKind.KPIS, lambda cancel, report: work_of_minutes())
+    assert started.wait(5)
+    runner.cancel_all()
+    assert runner.wait(2000)
+    qtbot.wait(50)
+    assert len(pieces) < 6000 and done == []
+    checkpoint()  # outside a job: nothing to end

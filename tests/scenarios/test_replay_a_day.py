@@ -213,3 +213,35 @@ def test_a_minute_shows_the_same_however_it_was_reached(qtbot, tmp_path, recorde
         seen.add((table.rowCount(), sum(s is not StopStatus.PLANNED for s in shown.values())))
     assert len(seen) > 3  # the minutes differ in what they show
     window.close()
+
+
+def test_closing_the_window_while_the_days_kpis_are_read_ends_them_promptly(
+    qtbot, tmp_path, recorded_day, monkeypatch
+):
+    """A replay window reads its day's KPIs in the background (on a big day for minutes:
+    every fix into a store, a street matrix per route). Closing the window meanwhile stops
+    that reading at its next piece of work, so the process ends in seconds, not minutes."""
+    import threading
+    import time
+
+    from app.jobs.runner import JobKind
+    from app.kpis import recorded
+
+    reading = threading.Event()
+    write = recorded.write_telemetry
+
+    def slow_write(*args, **kwargs):  # a fix at a time, each slow: minutes for the day
+        reading.set()
+        time.sleep(0.05)
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(recorded, "_BATCH", 1)
+    monkeypatch.setattr(recorded, "write_telemetry", slow_write)
+    window, _player = _replay_window(qtbot, tmp_path, recorded_day)
+    jobs = window.kpi_desk.jobs
+    assert jobs.is_running(JobKind.KPIS)
+    assert reading.wait(30)  # the day's fixes are going into the KPI store
+    closed = time.monotonic()
+    window.close()
+    assert jobs.wait(3000), "the KPI reading went on after the window closed"
+    assert time.monotonic() - closed < 5
