@@ -291,7 +291,16 @@ def _fmt(row: Row) -> str:
             f" {x['replan_seconds']:.2f}s first={x['replan_first_ms'] or 0:.0f}ms"
             f" won={x['replan_strategy']} unassigned={x['replan_unassigned']}"
         )
+        if "rss_phases_mb" in x:
+            line += f"; peak MB after {_phases(x['rss_phases_mb'])}"
     return line
+
+
+def _phases(peaks: dict) -> str:
+    """A street day's peak memory after each of its phases: which one raised it."""
+    names = {"start": "start", "matrix": "matrix", "plan": "plan", "kept": "kept context",
+             "replan": "re-plan"}  # fmt: skip
+    return ", ".join(f"{names.get(k, k)} {v:.0f}" for k, v in peaks.items())
 
 
 HEADER = (
@@ -353,7 +362,8 @@ def summary(rows: list[Row]) -> list[str]:
                 f"{x['matrix_s']:.2f} s (CPU {x['matrix_cpu_s']:.2f} s), insertion median {x['insert_median_ms']:.1f} ms "
                 f"(CPU {x['insert_cpu_median_ms']:.1f} ms), suggestion median "
                 f"{x['suggest_median_ms']:.1f} ms (CPU {x['suggest_cpu_median_ms']:.1f} ms), "
-                f"peak {r.rss_mb:.0f} MB, load {r.load:.1f}"
+                f"peak {r.rss_mb:.0f} MB (after {_phases(x.get('rss_phases_mb', {}))}), "
+                f"load {r.load:.1f}"
             )
     re = [r for r in rows if r.solver == "replan"]
     if re:

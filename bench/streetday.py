@@ -74,6 +74,7 @@ def measure_day(orders: int, seconds: float, out_dir: str, seed: int) -> dict:
     from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
     from engine.travel import StreetNetworkTravelModel
 
+    peaks = {"start": _peak_mb()}  # a spawned process starts with its parent's peak
     started = time.perf_counter()
     net = StreetNetwork.load(DEMO_CITY_NETWORK)
     network_s = time.perf_counter() - started
@@ -85,6 +86,7 @@ def measure_day(orders: int, seconds: float, out_dir: str, seed: int) -> dict:
     points = [depot.location, *(o.location for o in day.orders)]
     started, cpu = time.perf_counter(), time.process_time()
     travel.matrices(points)
+    peaks["matrix"] = _peak_mb()
     matrix_s = time.perf_counter() - started
     matrix_cpu_s = time.process_time() - cpu
 
@@ -96,6 +98,7 @@ def measure_day(orders: int, seconds: float, out_dir: str, seed: int) -> dict:
     wall = time.perf_counter() - started - clock.matrices
     plan_cpu_s = time.process_time() - cpu
     first = None if clock.first is None else clock.first - started - clock.matrices
+    peaks["plan"] = _peak_mb()
     ctx = DayContext(Snapshot(day, planned), travel, depot.id)
     routes = [[] for _ in ctx.vehicles]
     for r in planned.routes:
@@ -166,6 +169,8 @@ def measure_day(orders: int, seconds: float, out_dir: str, seed: int) -> dict:
         kept.apply(plan)
         applies.append(time.perf_counter() - t)
 
+    peaks["kept"] = _peak_mb()  # the kept context and what was asked of it
+
     # A breakdown at 11:00: the busiest van stops for the day, a re-plan at the same limit.
     busiest = max(running.routes, key=lambda r: sum(s.status == StopStatus.PLANNED
                                                     for s in r.stops))  # fmt: skip
@@ -214,8 +219,14 @@ def measure_day(orders: int, seconds: float, out_dir: str, seed: int) -> dict:
         "evaluate_median_us": statistics.median(evaluations) * 1e6,
         "apply_median_ms": statistics.median(applies) * 1000,
         "open_stops": len(open_ids),
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_mb": _peak_mb(),
+        "rss_phases_mb": {**peaks, "replan": _peak_mb()},
     }
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory so far, MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _move_one(plan, rnd: random.Random):
@@ -248,7 +259,7 @@ def run_street_day(orders: int, seconds: float, out_dir: Path, seed: int = 0):
             "insert_median_ms", "insert_p95_ms", "insert_placed", "insert_rebuild_ms",
             "suggest_median_ms", "suggest_p95_ms", "insert_cpu_median_ms", "suggest_cpu_median_ms", "evaluate_median_us", "apply_median_ms",
             "open_stops", "replan_seconds", "replan_first_ms", "replan_strategy",
-            "replan_unassigned", "replan_stranded", "replan_feasible")  # fmt: skip
+            "replan_unassigned", "replan_stranded", "replan_feasible", "rss_phases_mb")  # fmt: skip
     yield Row(
         instance=f"street{orders}",
         solver="engine",

@@ -185,3 +185,7 @@ def test_street_day_figures(tmp_path):
     assert m["insert_placed"] > 0 and m["first"] is not None
     for key in ("insert_median_ms", "suggest_median_ms", "evaluate_median_us", "apply_median_ms"):
         assert m[key] > 0, key
+    # The peak after each phase, in order, tells which phase raised the day's peak memory.
+    peaks = m["rss_phases_mb"]
+    assert list(peaks) == ["start", "matrix", "plan", "kept", "replan"]
+    assert list(peaks.values()) == sorted(peaks.values()) and peaks["replan"] == m["rss_mb"]
