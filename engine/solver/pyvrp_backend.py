@@ -164,12 +164,15 @@ class _Stop:
         self.found: _Found | None = None
         self.show: Callable[[Solution], None] = lambda best: None
         self.shown = -float("inf")  # when the best solution was last shown
+        self.offset = 0  # of PyVRP's cost, that is no cost of the plan (see ``_unvisitable``)
 
     def __call__(self, best_cost: float) -> bool:
         self.count += 1
         if best_cost < self.best:  # PyVRP reports INFEASIBLE while it has nothing feasible
             self.best = best_cost
-            self.callbacks.on_progress(best_cost / self.units, time.perf_counter() - self.started)
+            self.callbacks.on_progress(
+                (best_cost - self.offset) / self.units, time.perf_counter() - self.started
+            )
         if self.found is not None and self.found.pending is not None:
             moment = time.perf_counter()
             if moment - self.shown >= QUALITY_EVERY_S:
@@ -353,6 +356,14 @@ def build(problem: Problem, clients: Sequence[int], *, group_vehicles: bool = Tr
     return Model(problem, data, owner, first_of, members, units_per_cost)
 
 
+def _unvisitable(data: ProblemData) -> int:
+    """The prizes PyVRP counts as uncollected in every solution: of a client with several
+    windows (one PyVRP client per window, at most one visited) all windows but one."""
+    clients = data.clients()
+    prizes = [[clients[i].prize for i in group] for group in data.groups()]
+    return sum(sum(p) - max(p) for p in prizes if p)
+
+
 def solve_pyvrp(
     problem: Problem,
     clients: Sequence[int],
@@ -400,6 +411,7 @@ def solve_pyvrp(
         handover, until_feasible, runtime,
     )  # fmt: skip
     stop.reserve = reserve
+    stop.offset = _unvisitable(model.data)
     params = SolveParams()
     if shows:
 

@@ -160,6 +160,31 @@ def test_a_plan_with_breaks_reports_quality_while_pyvrp_searches(monkeypatch):
     assert all(q.clients == 100 and q.served > 0 for _, q in searching)
 
 
+def test_pyvrp_progress_cost_is_the_plans_with_orders_of_two_windows():
+    """An optional order with two windows is two PyVRP clients of which one is visited:
+    the progress cost is the plan's objective, without the other window's prize."""
+    from engine.solver import objective, pyvrp_backend
+
+    problem = first("R101", 40)
+    nodes = list(problem.nodes)
+    for n in problem.clients:
+        a, b = nodes[n].windows[0]
+        windows = ((a, b),) if n % 2 else ((a, b), (b + 20.0, b + 40.0))
+        nodes[n] = replace(nodes[n], penalty=500.0, windows=windows)
+    problem = replace(problem, nodes=tuple(nodes))
+    seen = []
+
+    class Record(SolveCallbacks):
+        def on_progress(self, best_cost, elapsed_s):
+            seen.append(best_cost)
+
+    routes, ok = pyvrp_backend.solve_pyvrp(
+        problem, problem.clients, float("inf"), iterations=300, callbacks=Record()
+    )
+    assert ok and sum(map(len, routes)) == 40
+    assert seen[-1] == pytest.approx(objective(problem, routes), rel=1e-3)
+
+
 def test_pyvrp_search_that_reports_quality_finds_pyvrps_own_routes(monkeypatch):
     """Reporting the best plan's quality does not change the search: with the same seed
     and iterations the routes are those of ``pyvrp.solve``."""
