@@ -79,6 +79,14 @@ class TimelineViewBox(pg.ViewBox):
         super().__init__(enableMenu=False)
         self._host = host
         self._dragging: list[str] | None = None
+        self._pressed: tuple[QPointF, str | None] | None = None  # where, and the bar there
+
+    def mousePressEvent(self, ev):  # noqa: N802 (Qt API)
+        # The stop is the one under the pointer when the button went down: a drag starts
+        # only after the pointer has moved a few pixels, and a live plan may have redrawn
+        # the row by then (another stop now under that point).
+        self._pressed = (ev.scenePos(), self._host.stop_at(ev.scenePos()))
+        super().mousePressEvent(ev)
 
     def hoverEvent(self, ev):  # noqa: N802 (pyqtgraph API)
         if ev.isExit():
@@ -104,7 +112,12 @@ class TimelineViewBox(pg.ViewBox):
         if ev.button() != Qt.MouseButton.LeftButton:
             return super().mouseDragEvent(ev, axis)
         if ev.isStart():
-            order_id = self._host.stop_at(ev.buttonDownScenePos())
+            down, pressed = ev.buttonDownScenePos(), self._pressed
+            if pressed is not None and pressed[0] == down:
+                order_id = pressed[1]
+            else:
+                order_id = self._host.stop_at(down)
+            self._pressed = None
             self._dragging = self._host.begin_drag(order_id) if order_id else None
         if self._dragging is None:
             return super().mouseDragEvent(ev, axis)

@@ -434,11 +434,14 @@ class TimelinePane(QWidget):
         row = int(round(point.y()))
         if abs(point.y() - row) > ROW_H / 2:
             return None
+        # The bar under the point, else the nearest within a few pixels: on a zoomed-out
+        # day a short stop's neighbour is that close, and the first found was grabbed.
         tolerance = self.view_box.viewPixelSize()[0] * 3
-        for bar in self._by_row.get(row, ()):
-            if bar.x0 - tolerance <= point.x() <= bar.x1 + tolerance:
-                return bar.order_id
-        return None
+        x = point.x()
+        near = [(max(bar.x0 - x, x - bar.x1, 0.0), bar.order_id)
+                for bar in self._by_row.get(row, ())]  # fmt: skip
+        gap, order_id = min(near, default=(tolerance + 1, None))
+        return order_id if gap <= tolerance else None
 
     def bar_scene_pos(self, order_id: str) -> QPointF:
         """The scene position of the middle of a stop's bar (for tests and tooling)."""

@@ -82,6 +82,52 @@ def test_click_on_a_bar_selects_its_stop(qtbot, pane):
     assert pane.selected == ["O2-04"]
 
 
+def test_a_press_on_a_short_bar_takes_that_stop_not_its_neighbour(qtbot, pane):
+    """Zoomed out, a few pixels around a bar reach its neighbours: the bar under the
+    pointer is the one taken (a drag once moved the stop before the one pressed)."""
+    a, b = pane._bars["O1-05"], pane._bars["O1-06"]
+    span = (b.x1 - a.x0) * 300  # the two bars about 3 pixels apart
+    pane.view_box.setXRange(a.x0 - span / 2, a.x0 + span / 2, padding=0)
+    px = pane.view_box.viewPixelSize()[0]
+    assert b.x0 - a.x1 < 3 * px  # within the pointer's reach of each other
+    for oid in ("O1-04", "O1-05", "O1-06"):
+        assert pane.stop_at(pane.bar_scene_pos(oid)) == oid
+    beyond = pane.view_box.mapViewToScene(QPointF(pane._bars["O1-08"].x1 + 8 * px, b.row))
+    assert pane.stop_at(beyond) is None
+
+
+def test_a_drag_takes_the_stop_pressed_even_if_its_row_is_redrawn_before_it_starts(
+    qtbot, pane, day
+):
+    """A drag starts a few pixels after the press; a live plan may redraw the row in
+    between (here O1-05 and O1-06 swap places): the stop pressed is the one moved."""
+    from dataclasses import replace
+
+    viewport = pane.plot.viewport()
+    start = _viewport_point(pane, pane.bar_scene_pos("O1-05"))
+    bar = pane._bars["O1-05"]
+    end = _viewport_point(pane, pane.row_scene_pos("R2", (bar.x0 + bar.x1) / 2))
+    QTest.mousePress(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    r1 = day.plan.routes[0]
+    a, b = r1.stops[4], r1.stops[5]
+    swapped = (*r1.stops[:4], replace(b, planned_arrival=a.planned_arrival,
+               planned_departure=a.planned_departure), replace(a, planned_arrival=b.planned_arrival,
+               planned_departure=b.planned_departure), *r1.stops[6:])  # fmt: skip
+    plan = replace(day.plan, routes=(replace(r1, stops=swapped), *day.plan.routes[1:]))
+    pane.set_plan(plan, day.orders, day.vehicles, day.drivers, day.depot.timezone)
+    assert pane.stop_at(pane.plot.mapToScene(start)) == "O1-06"  # under the press now
+    with qtbot.waitSignal(pane.sig_stop_dropped, timeout=2000) as blocker:
+        for i in range(1, 9):
+            pos = QPointF(start + (end - start) * (i / 8))
+            move = QMouseEvent(QEvent.Type.MouseMove, pos, viewport.mapToGlobal(pos),
+                               Qt.MouseButton.NoButton, Qt.MouseButton.LeftButton,
+                               Qt.KeyboardModifier.NoModifier)  # fmt: skip
+            QApplication.sendEvent(viewport, move)
+        QTest.mouseRelease(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                           end)  # fmt: skip
+    assert blocker.args == [["O1-05"], "R2"]
+
+
 def test_now_line_moves_with_the_clock(qtbot, pane, day):
     """set_now moves the red now-line to the new time."""
     first = day.plan.routes[0].stops[1].planned_arrival
