@@ -39,6 +39,7 @@ class KpiDesk(QObject):
         QVBoxLayout(self.holder).setContentsMargins(0, 0, 0, 0)
         self._pane: KpiPane | None = None
         self.recorded: str = ""  # a recorded day's path, else the day shown live
+        self._recorded_pending = ""  # a recorded day to read once the pane is shown
         self.result: Any = None
         self.trend: Any = None
         self._tallies = TallyCache()
@@ -101,15 +102,24 @@ class KpiDesk(QObject):
         self.pane.set_recorded_days(days)
 
     def set_recorded(self, path: str | Path) -> None:
-        """Show a recorded day's KPIs (a replay window shows its own day's)."""
-        self.pane.choose_day(str(path))
+        """Show a recorded day's KPIs (a replay window shows its own day's): read when the
+        KPI pane is shown, not before (a 2,000-vehicle day is read for minutes, and took the
+        CPU from the replay's jumps while the pane sat behind the timeline)."""
+        self.recorded, self.result = str(path), None
+        if self._pane is not None and self._pane.isVisible():
+            self._pane.choose_day(self.recorded)
+        else:
+            self._recorded_pending = self.recorded
 
     def show_day(self, path: str) -> None:
         self.recorded = path
         self.refresh()
 
     def _on_shown(self) -> None:
-        if self.result is None and not self.jobs.is_running(JobKind.KPIS):
+        pending, self._recorded_pending = self._recorded_pending, ""
+        if pending:  # a recorded day chosen while the pane was not shown: read it now
+            self.pane.choose_day(pending)
+        elif self.result is None and not self.jobs.is_running(JobKind.KPIS):
             self.refresh()
 
     def _live_tick(self) -> None:
