@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QComboBox, QLabel, QPushButton, QSlider, QToolBar, QWidget
 
+from app.jobs.runner import JobRunner
 from app.recorder.player import SPEEDS, ReplayPlayer
 from app.recorder.replay import DayReplay
 
@@ -99,6 +100,8 @@ def open_replay(window, path: str | Path) -> ReplayPlayer:
     replay = DayReplay.open(path)
     window.context.draw_streets()
     player = ReplayPlayer(window.context, replay, window)
+    for runner in window.findChildren(JobRunner):  # the KPI desk's, the rules desk's...
+        player.hold_also(runner)
     window.read_only = True
     for action in (window.plan_action, window.replan_action, window.undo_action,
                    window.redo_action):  # fmt: skip

@@ -126,8 +126,9 @@ def load_recorded(store: Store, path: Path) -> tuple[str, date, datetime]:
                 "SELECT vehicle_id, ts, lat, lon, speed_kmh, heading_deg FROM fixes "
                 "ORDER BY vehicle_id, ts")):  # fmt: skip
             fixes.append(Fix(str(vid), i, float(ts), float(lat), float(lon), speed, heading))
-            if len(fixes) >= _BATCH:
+            if i % 1000 == 0 or len(fixes) >= _BATCH:  # cancelled, or held by a jump
                 checkpoint()
+            if len(fixes) >= _BATCH:
                 with store.session() as s:
                     write_telemetry(s, fixes, [], [])
                 fixes.clear()

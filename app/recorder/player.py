@@ -53,9 +53,10 @@ class ReplayPlayer(QObject):
         self._version = -1
         self._entries: dict[int, tuple[object, object]] = {}  # id(ExceptionAt) -> (it, entry)
         self._merge_plan: Plan | None = None  # the plan version _merged_routes are of
-        self._merged_routes: dict[str, tuple[tuple, Route]] = {}  # id -> (stop states, route)
+        self._merged_routes: dict[str, dict[tuple, Route]] = {}  # id -> {stop states: route}
         self._rules_shown: tuple[list[Rule], int] | None = None  # (rules, firings shown)
         self._merged_stops: dict = {}  # a plan stop with a recorded state, merged (see there)
+        self._held = [context.jobs]  # the job runners a jump holds (see hold_also)
         self._timer = QTimer(self)
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
@@ -68,6 +69,16 @@ class ReplayPlayer(QObject):
         # named the day anew, and the first jump then laid out every row of the timeline).
         self._version = replay.versions[0][1]
         self._show_rules()
+
+    def hold_also(self, runner) -> None:
+        """Hold ``runner``'s jobs too while a moment is shown (a window's own jobs: the
+        recorded day's KPIs, read for minutes on a big day, took the CPU from each jump)."""
+        if runner not in self._held:
+            self._held.append(runner)
+
+    def _hold(self) -> None:
+        for runner in self._held:
+            runner.hold(JOBS_HELD_S)
 
     # -- controls --------------------------------------------------------------------------
     @property
@@ -102,7 +113,7 @@ class ReplayPlayer(QObject):
         started = time.perf_counter()
         # The background jobs (route shapes, basemap tiles) wait while the moment is shown
         # and a little after, so they do not take the CPU from the jump and its paint.
-        self.context.jobs.hold(JOBS_HELD_S)
+        self._hold()
         self.t = min(max(t, self.replay.start), self.replay.end)
         moment = self.replay.at(self.t, resolved_after=self.t - RECENT_RESOLVED_S)
         self.context.clock.simulate(self.t, 0.0)
@@ -132,7 +143,7 @@ class ReplayPlayer(QObject):
         live.sig_vehicles_moved.emit(dict(moment.positions))
         self.last_seek_s = time.perf_counter() - started
         self.sig_moment.emit(moment)
-        self.context.jobs.hold(JOBS_HELD_S)  # and while the window paints what changed
+        self._hold()  # and while the window paints what changed
         return moment
 
     def _merged(self, moment: Moment) -> Plan:
@@ -143,12 +154,16 @@ class ReplayPlayer(QObject):
             self._merge_plan, self._merged_routes, self._merged_stops = moment.plan, {}, {}
         stops, known, routes = moment.stops, self._merged_routes, []
         for route in moment.plan.routes:
+            # A route's stops pass through a handful of states a day: each one merged once
+            # and kept, so a jump back to states seen before takes the same route object.
             states = tuple(map(stops.get, route.order_ids))
-            cached = known.get(route.id)
-            if cached is None or cached[0] != states:
-                merged = merge_route_stop_states(route, stops, self._merged_stops)  # type: ignore[arg-type]  # StopAt reads like StopState
-                cached = known[route.id] = (states, merged)
-            routes.append(cached[1])
+            seen = known.get(route.id)
+            if seen is None:
+                seen = known[route.id] = {}
+            merged = seen.get(states)
+            if merged is None:
+                merged = seen[states] = merge_route_stop_states(route, stops, self._merged_stops)  # type: ignore[arg-type]  # StopAt reads like StopState
+            routes.append(merged)
         if all(a is b for a, b in zip(routes, moment.plan.routes, strict=True)):
             return moment.plan
         return _plan_with(moment.plan, tuple(routes))
