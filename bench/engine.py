@@ -149,10 +149,10 @@ def _measured(fn: Callable, args: tuple, rss: bool) -> tuple[dict, float | None]
 
 
 def _with_rss(fn: Callable, args: tuple) -> tuple[dict, float]:
-    import resource
+    from bench.streetday import peak_rss_mb
 
     out = fn(*args)
-    return out, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out, peak_rss_mb()
 
 
 def _row(name, solver, problem: Problem, out: dict, seconds, bks, rss) -> Row:

@@ -74,7 +74,7 @@ def measure_day(orders: int, seconds: float, out_dir: str, seed: int) -> dict:
     from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
     from engine.travel import StreetNetworkTravelModel
 
-    peaks = {"start": _peak_mb()}  # a spawned process starts with its parent's peak
+    peaks = {"start": peak_rss_mb()}
     started = time.perf_counter()
     net = StreetNetwork.load(DEMO_CITY_NETWORK)
     network_s = time.perf_counter() - started
@@ -86,7 +86,7 @@ def measure_day(orders: int, seconds: float, out_dir: str, seed: int) -> dict:
     points = [depot.location, *(o.location for o in day.orders)]
     started, cpu = time.perf_counter(), time.process_time()
     travel.matrices(points)
-    peaks["matrix"] = _peak_mb()
+    peaks["matrix"] = peak_rss_mb()
     matrix_s = time.perf_counter() - started
     matrix_cpu_s = time.process_time() - cpu
 
@@ -98,7 +98,7 @@ def measure_day(orders: int, seconds: float, out_dir: str, seed: int) -> dict:
     wall = time.perf_counter() - started - clock.matrices
     plan_cpu_s = time.process_time() - cpu
     first = None if clock.first is None else clock.first - started - clock.matrices
-    peaks["plan"] = _peak_mb()
+    peaks["plan"] = peak_rss_mb()
     ctx = DayContext(Snapshot(day, planned), travel, depot.id)
     routes = [[] for _ in ctx.vehicles]
     for r in planned.routes:
@@ -169,7 +169,7 @@ def measure_day(orders: int, seconds: float, out_dir: str, seed: int) -> dict:
         kept.apply(plan)
         applies.append(time.perf_counter() - t)
 
-    peaks["kept"] = _peak_mb()  # the kept context and what was asked of it
+    peaks["kept"] = peak_rss_mb()  # the kept context and what was asked of it
 
     # A breakdown at 11:00: the busiest van stops for the day, a re-plan at the same limit.
     busiest = max(running.routes, key=lambda r: sum(s.status == StopStatus.PLANNED
@@ -219,13 +219,24 @@ def measure_day(orders: int, seconds: float, out_dir: str, seed: int) -> dict:
         "evaluate_median_us": statistics.median(evaluations) * 1e6,
         "apply_median_ms": statistics.median(applies) * 1000,
         "open_stops": len(open_ids),
-        "rss_mb": _peak_mb(),
-        "rss_phases_mb": {**peaks, "replan": _peak_mb()},
+        "rss_mb": peak_rss_mb(),
+        "rss_phases_mb": {**peaks, "replan": peak_rss_mb()},
     }
 
 
-def _peak_mb() -> float:
-    """This process's peak resident memory so far, MB."""
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory so far, MB: the high-water mark of its
+    memory map (Linux's VmHWM). Not ``ru_maxrss``: in a process started by
+    multiprocessing's spawn (a fork, then exec) Linux counts in it the parent's peak at
+    that moment, so a bench that had used 600 MB before reported at least 600 MB for
+    every solve it started afterwards."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

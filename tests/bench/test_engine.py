@@ -189,3 +189,20 @@ def test_street_day_figures(tmp_path):
     peaks = m["rss_phases_mb"]
     assert list(peaks) == ["start", "matrix", "plan", "kept", "replan"]
     assert list(peaks.values()) == sorted(peaks.values()) and peaks["replan"] == m["rss_mb"]
+
+
+def test_a_solve_in_a_fresh_process_reports_its_own_peak_memory(tmp_path):
+    """The bench's peak memory of a solve is the fresh process's own: a bench that held
+    500 MB before (and let it go) does not report 500 MB for every solve after it."""
+    import numpy as np
+
+    from bench.engine import _measured, run_engine
+
+    path = tmp_path / "r101_20.txt"
+    lines = solomon_path("R101").read_text().splitlines()
+    path.write_text("\n".join(lines[:30]) + "\n")
+    ballast = np.ones(500 * 2**20 // 8)  # resident: this process's peak is now >= 500 MB
+    del ballast
+    out, rss = _measured(run_engine, (str(path), 0.2, "auto", 0), True)
+    assert out["routes"] and rss is not None
+    assert 20 < rss < 300
