@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 __all__ = ["LATE", "TimelinePane"]
 
 MIN_ROW_PX = 24  # below this the rows scroll (Shift+wheel) instead of shrinking
+#: Route objects whose layout and served bars are kept (a 2,000-van replay shows a handful
+#: of states of each route again and again); beyond it, only those of the routes shown.
+ROUTE_OBJECTS_KEPT = 40_000
 PreviewFn = Callable[[list[str], str], str]
 TooltipFn = Callable[[str], str]
 
@@ -163,7 +166,7 @@ class TimelinePane(QWidget):
         self._status_routes: dict[str, Route] = {}  # the routes _statuses were read from
         self._coloured_for: tuple | None = None  # the layout _colours were worked out for
         self._coloured_late: set[str] = set()  # the late stops _colours were worked out with
-        self._actual_routes: dict[str, tuple] = {}  # route id -> (route, layout, its bars)
+        self._actual_routes: dict[int, tuple] = {}  # id(route) -> (route, layout, its bars)
         self._etas_rows = (0, -1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -188,8 +191,11 @@ class TimelinePane(QWidget):
             tuple(map(self._route_layout, routes)),
             tuple(map(id, (orders, vehicles, drivers, labels))),
         )
-        # Kept for the routes shown only (a route's entry holds it, so its id is not reused).
-        self._route_layouts = {id(r): self._route_layouts[id(r)] for r in routes}
+        # Kept for the route objects seen lately (a replay shows the same ones again when it
+        # jumps back to states seen before); beyond a bound, for the routes shown only. An
+        # entry holds its route, so its id is not reused.
+        if len(self._route_layouts) > ROUTE_OBJECTS_KEPT:
+            self._route_layouts = {id(r): self._route_layouts[id(r)] for r in routes}
         if plan is not None and layout == self._layout:
             # Only stop results moved (live telemetry, several times a second with a big
             # fleet): recolour in place, keep rows, labels and the user's zoom and pan.
@@ -504,16 +510,15 @@ class TimelinePane(QWidget):
         """What was done: a bar from each served stop's arrival to its departure (redrawn
         only when one changed). Each route's bars are worked out once per route object."""
         layout, known = self._layout, self._actual_routes
+        routes = self._plan.routes if self._plan else ()
         parts = []
-        for r in self._plan.routes if self._plan else ():
-            got = known.get(r.id)
+        for r in routes:  # by route object: a replay shows the same ones again
+            got = known.get(id(r))
             if got is None or got[0] is not r or got[1] is not layout:
-                got = known[r.id] = (r, layout, self._route_actual(r))
+                got = known[id(r)] = (r, layout, self._route_actual(r))
             parts.append(got[2])
-        if len(known) > len(parts):  # routes gone from the plan
-            shown = {r.id for r in self._plan.routes} if self._plan else set()
-            for rid in [rid for rid in known if rid not in shown]:
-                del known[rid]
+        if len(known) > max(ROUTE_OBJECTS_KEPT, len(parts)):  # beyond the bound: those shown
+            self._actual_routes = {id(r): known[id(r)] for r in routes}
         if (
             self._actual_shown is not None
             and len(parts) == len(self._actual_shown)
