@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 #: While batches of vehicle positions come at least this often (seconds), other changes
 #: wait for the next batch to go to the page with it (see MapPane._schedule).
 STREAM_GAP_S = 1.0
+#: Route objects whose stop markers are kept (a 2,000-van replay shows a handful of states
+#: of each route again and again); beyond it the memo starts again.
+STOP_RECORDS_KEPT = 40_000
 
 
 class MapBridge(QObject):
@@ -129,6 +132,9 @@ class MapPane(QWidget):
         self._orders: Mapping[str, Order] = {}
         #: id(route) -> (route, orders, (index, late ones), its stop markers): made from these
         self._stop_records: dict[int, tuple[Route, Mapping, tuple, list[dict[str, Any]]]] = {}
+        # The same, by route object, for the objects seen lately: a replay shows a handful of
+        # states of each route again and again.
+        self._stop_records_seen: dict[int, tuple[Route, Mapping, tuple, list]] = {}
         self._depot: Depot | None = None
         self._late: frozenset[str] = frozenset()
         self._late_by_eta: frozenset[str] = frozenset()
@@ -507,6 +513,9 @@ class MapPane(QWidget):
         keep = {rid for rid, key in keys.items() if self._route_json.get(rid, (None,))[0] == key}
         stop_records = self._stop_records
         self._stop_records = {}  # the routes shown now only
+        by_object = self._stop_records_seen  # by route object, the entry holds it (no id reuse)
+        if len(by_object) > STOP_RECORDS_KEPT:
+            by_object.clear()
         late, orders = self._late, self._orders
 
         def stops_of(index: int, route: Route) -> list[dict[str, Any]]:
@@ -515,6 +524,10 @@ class MapPane(QWidget):
             # Where only its stops' states changed (a replay jump moves most routes), only
             # the markers of the stops whose state changed are made again.
             key = (index, tuple(o for o in route.order_ids if o in late))
+            seen = by_object.get(id(route))  # this very route shown before (a replay)
+            if seen is not None and seen[0] is route and seen[1] is orders and seen[2] == key:
+                self._stop_records[route.id] = seen
+                return seen[3]
             known = stop_records.get(route.id)
             if known is None or known[1] is not orders or known[2][0] != index:
                 known = (route, orders, key, route_stops(route, index, orders, late))
@@ -523,7 +536,7 @@ class MapPane(QWidget):
                     known = (route, orders, key, restated_stops(known[3], known[0], route, late))
                 else:
                     known = (route, orders, key, route_stops(route, index, orders, late))
-            self._stop_records[route.id] = known
+            self._stop_records[route.id] = by_object[id(route)] = known
             return known[3]
 
         layers = plan_layers(
