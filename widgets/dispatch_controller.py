@@ -157,7 +157,10 @@ class DispatchController(QObject):
         """Undo or redo: apply a record; returns the record that reverses it."""
         state, service = self.context.state, self.context.dispatch
         result = self._run(lambda: service.apply_undo(state.plan, record))
-        return result.undo if result is not None else None
+        if result is None:
+            return None
+        self.context.sig_status.emit(record.text)  # "Undo Move O7 to V3": said, as the move was
+        return result.undo
 
     # -- helpers ------------------------------------------------------------------------
     def _announce_drag(self, ids: list[str], target_route_id: str) -> None:

@@ -97,9 +97,11 @@ def test_drag_on_the_timeline_moves_a_stop_and_undo_restores_it(qtbot, planned_w
     QTest.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert [r.order_ids for r in context.state.routes] == before
     assert _stored_route_of(context, order_id) == source_id
+    assert window.status.text.startswith(f"Undo Move {order_id}")  # said, as the move was
     modifiers = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
     QTest.keyClick(window, Qt.Key.Key_Z, modifiers)  # one Redo shortcut, not an ambiguous two
     assert _stored_route_of(context, order_id) == target_id
+    assert window.status.text.startswith(f"Redo Move {order_id}")
 
 
 def test_a_move_that_overloads_a_vehicle_is_asked_first(qtbot, planned_window):
