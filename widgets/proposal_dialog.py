@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 from app.day.labels import DayLabels
 from engine.model import Plan
-from engine.planning import Proposal
+from engine.planning import Proposal, StopChange
 
 REASONS = {
     "window_unreachable": "its window cannot be reached",
@@ -81,6 +81,23 @@ def summary_lines(proposal: Proposal) -> list[str]:
     return lines
 
 
+def changed_stops(proposal: Proposal) -> list[StopChange]:
+    """The stops the table lists: those moved between routes, then those whose ETA changes
+    on their own route, the largest shift first (a re-plan that only re-orders routes shows
+    what it re-orders, not an empty table)."""
+    moved = list(proposal.moved)
+    ids = {c.order_id for c in moved}
+
+    def shift(c: StopChange) -> float:
+        if c.eta_before is None or c.eta_after is None:
+            return float("inf")
+        return abs((c.eta_after - c.eta_before).total_seconds())
+
+    rest = sorted((c for c in proposal.eta_changes if c.order_id not in ids),
+                  key=lambda c: (-shift(c), c.order_id))  # fmt: skip
+    return moved + rest
+
+
 class ProposalDialog(QDialog):
     """Accept (one undoable command) or reject a re-plan."""
 
@@ -99,9 +116,10 @@ class ProposalDialog(QDialog):
         zone = ZoneInfo(timezone)
         summary = QLabel("\n".join(summary_lines(proposal)), self)
         summary.setObjectName("proposal_summary")
-        self.table = QTableWidget(len(proposal.moved), 5, self)
+        rows = changed_stops(proposal)
+        self.table = QTableWidget(len(rows), 5, self)
         self.table.setHorizontalHeaderLabels(["Stop", "From", "To", "ETA before", "ETA after"])
-        for row, change in enumerate(proposal.moved):
+        for row, change in enumerate(rows):
             values = (
                 change.order_id,
                 change.vehicle_before or "unassigned",
