@@ -13,6 +13,7 @@ Its parts (clock axis, view box, bars and their arrays) are in :mod:`widgets.tim
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QCursor
+from PySide6.QtGui import QBrush, QColor, QCursor, QFontMetricsF
 from PySide6.QtWidgets import QToolTip, QVBoxLayout, QWidget
 
 from app.day.labels import DayLabels
@@ -336,7 +337,26 @@ class TimelinePane(QWidget):
         ]
 
     def _show_ticks(self) -> None:
-        self.plot.getAxis("left").setTicks([self._labelled(), []])
+        axis = self.plot.getAxis("left")
+        axis.setTicks([self._labelled(), []])
+        # The names' column is as wide as the widest name a row may get: a route's status
+        # joins its name as it loads, leaves and completes, and a column that widened then
+        # slid every bar sideways (under the pointer of a person about to drag one).
+        font = axis.style.get("tickFont") or axis.font()
+        metrics = QFontMetricsF(font)
+        status = max(metrics.horizontalAdvance(f" · {s.label}") for s in RouteStatus)
+        suffixes = tuple(f" · {s.label}" for s in RouteStatus if s is not RouteStatus.PLANNED)
+        rows, editors = self._rows, self._editors
+        widest = 0.0
+        for row, text in self._ticks:
+            name = next((text[: -len(x)] for x in suffixes if text.endswith(x)), text)
+            width = metrics.horizontalAdvance(name) + status
+            if row < len(rows) and rows[row] in editors:
+                width += metrics.horizontalAdvance(f"  ✎ {editors[rows[row]]}")
+            widest = max(widest, width)
+        width = math.ceil(widest) + axis.style["tickTextOffset"][0] + 4
+        if axis.fixedWidth != width:
+            axis.setWidth(width)
 
     def update_etas(
         self,

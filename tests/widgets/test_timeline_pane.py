@@ -296,6 +296,30 @@ def test_a_plan_change_keeps_the_persons_zoom_and_scroll(qtbot, big_pane, day):
     assert pane.view_box.viewRange()[0] != view[0]
 
 
+def test_bars_stay_under_the_pointer_when_a_route_status_joins_its_name(qtbot, pane, day):
+    """A route's status joins its row's name as it loads, leaves and completes; the names'
+    column does not widen then, so the bars do not slide sideways under the pointer (a
+    press on one stop once found another there a moment later)."""
+    from dataclasses import replace
+
+    from engine.model import RouteStatus
+
+    left = pane.view_box.sceneBoundingRect().left()
+    point = pane.bar_scene_pos("O1-05")
+    assert pane.stop_at(point) == "O1-05"
+    for status in (RouteStatus.LOADING, RouteStatus.ACTIVE, RouteStatus.COMPLETED):
+        routes = tuple(replace(r, status=status) for r in day.plan.routes)
+        pane.set_plan(replace(day.plan, routes=routes), day.orders, day.vehicles, day.drivers,
+                      day.depot.timezone)  # fmt: skip
+        pane.plot.grab()  # painted: the names' column takes the width its labels need
+        qtbot.wait(50)
+        assert pane.row_label(day.plan.routes[0].id).endswith(status.label)
+        assert pane.view_box.sceneBoundingRect().left() == left, status
+        assert pane.stop_at(point) == "O1-05", status
+        axis = pane.plot.getAxis("left")  # and every name fits its column
+        assert axis.textWidth + axis.style["tickTextOffset"][0] <= axis.width()
+
+
 def test_many_routes_scroll_instead_of_shrinking(big_pane):
     """With 50 routes in a short pane rows keep a readable height; focus_on scrolls to row 41."""
     pane, _ = big_pane
