@@ -2,15 +2,23 @@
 exceptions, pending proposals, active routes and the clock, plus one message line that
 expires and fits.
 
-A message is one line, elided to the room left beside the fields (the whole text is its
-tooltip), and goes away after its time; a job's progress stays while the job runs and goes
+A message has a line of its own above the fields, as wide as the window, so a job's progress
+or a notice is read whole; a longer one is elided to that line (the whole text is its tooltip), and goes away after its time; a job's progress stays while the job runs and goes
 when it ends.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QSizePolicy,
+    QStatusBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.secrets import redact_url
 
@@ -26,22 +34,34 @@ class DeskStatusBar:
 
     def __init__(self, bar: QStatusBar, parent: QWidget) -> None:
         self.bar = bar
-        self.message = QLabel(parent)
+        # Two lines: the message over the whole width, the fields under it on the right.
+        self.area = QWidget(parent)
+        self.area.setObjectName("status_area")
+        lines = QVBoxLayout(self.area)
+        lines.setContentsMargins(0, 0, 0, 0)
+        lines.setSpacing(0)
+        self.message = QLabel(self.area)
         self.message.setObjectName("status_message")
         self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.message.setTextFormat(Qt.TextFormat.PlainText)
-        bar.addWidget(self.message, 1)
+        lines.addWidget(self.message)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(12)
+        row.addStretch(1)
+        lines.addLayout(row)
+        bar.addWidget(self.area, 1)
         self.fields: dict[str, QLabel] = {}
-        self.busy = QProgressBar(parent)
+        self.busy = QProgressBar(self.area)
         self.busy.setMaximumWidth(140)
         self.busy.setRange(0, 0)
         self.busy.hide()
-        bar.addPermanentWidget(self.busy)
+        row.addWidget(self.busy)
         for key in ("exceptions", "proposals", "routes", "travel", "broker", "database", "outbox",
                     "user", "clock"):  # fmt: skip
-            label = QLabel(parent)
+            label = QLabel(self.area)
             label.setObjectName(f"status_{key}")
-            bar.addPermanentWidget(label)
+            row.addWidget(label)
             self.fields[key] = label
         self._text = ""
         self._job: str | None = None  # the job whose progress the message shows

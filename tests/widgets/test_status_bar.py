@@ -51,3 +51,33 @@ def test_progress_stays_while_the_job_runs_and_goes_when_it_ends(qtbot, bar):
     assert bar.text == "Re-planning: solving (ortools)"
     bar.job_ended("replan")
     assert bar.text == ""
+
+
+def test_a_plans_progress_is_read_whole_at_1600_px_beside_every_field(qtbot):
+    """At 1600 px with all nine fields filled, "Planning: 400 orders…" is not cut off."""
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    status = DeskStatusBar(window.statusBar(), window)
+    for key, text in {
+        "exceptions": "Open exceptions: 3",
+        "proposals": "Pending proposals: 2",
+        "routes": "Active routes: 24",
+        "travel": "Travel times: road network (cached)",
+        "broker": "Broker: connected · demo of mqtt://broker.example:1883",
+        "database": "Database: dispatch.sqlite",
+        "outbox": "Outbox: 0 pending",
+        "user": "dana · dispatcher",
+        "clock": "Sun 06 Dec 13:00:00",
+    }.items():
+        status.set_field(key, text)
+    window.resize(1600, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    status.busy.show()
+    progress = "400 orders, 24 vehicles: solving (ortools), best 1 234.5 km after 12 s"
+    status.show_progress("plan", progress)
+    qtbot.wait(20)
+    status.fit()
+    assert status.message.text() == f"Planning: {progress}"
+    assert all(label.isVisible() for label in status.fields.values())
+    window.close()
