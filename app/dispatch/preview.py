@@ -570,3 +570,32 @@ def preview_reassign(
         positions=positions,
         routes=tuple(new_routes),
     )
+
+
+class FreeFlowTravel:
+    """A travel model asked for one period all day: the free-flow one the day's plan and
+    the live ETAs are timed with (both ask for travel without a departure). A re-plan
+    timed at the period of the moment it starts (the morning peak, at 07:40) would time
+    the whole rest of the day at peak speeds: its "before" would then be far later than
+    the live ETAs of the same routes, and the lateness it saves one that does not exist."""
+
+    def __init__(self, base: Any) -> None:
+        self.base = base
+
+    def matrices(self, points: Any, depart: datetime | None = None) -> Any:
+        return self.base.matrices(points, None)
+
+    def matrices_between(self, sources: Any, targets: Any, depart: datetime | None = None):
+        between = getattr(self.base, "matrices_between", None)
+        if between is None:
+            mats = self.base.matrices([*sources, *targets], None)
+            m = len(sources)
+            return mats.distance_m[:m, m:], mats.duration_s[:m, m:]
+        return between(sources, targets, None)
+
+    def time_key(self, depart: datetime | None) -> Any:
+        key = getattr(self.base, "time_key", None)
+        return None if key is None else key(None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.base, name)

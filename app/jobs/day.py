@@ -21,7 +21,12 @@ from PySide6.QtCore import QObject, Signal
 
 from app.day.clock import DayClock
 from app.day.state import ChangeSource, DayChanges, DayState
-from app.dispatch.preview import PlanningTimes, states_from_fixes, vehicle_states
+from app.dispatch.preview import (
+    FreeFlowTravel,
+    PlanningTimes,
+    states_from_fixes,
+    vehicle_states,
+)
 from app.dispatch.replan import unlocked
 from app.dispatch.service import DispatchService, ReplanScope, replan_job
 from app.jobs.runner import JobKind, JobRunner
@@ -293,7 +298,9 @@ class DayJobs(QObject):
             plan, locked, scope, route_ids = unlocked(plan), set(), None, None
 
         def job(cancel_event, report) -> ReplanReady:
-            day, travel = self.planning_inputs(index.day, self.travel_model())
+            # Timed as the plan and the live ETAs are: the proposal's "before" is the day
+            # the dispatcher sees, not the rest of the day at the peak speeds of now.
+            day, travel = self.planning_inputs(index.day, FreeFlowTravel(self.travel_model()))
             proposal = replan_job(
                 plan, day, travel, now=now, vehicles=vehicles,
                 statuses=statuses, locked=locked, route_ids=route_ids, time_limit_s=time_limit_s,
