@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     out["model_max_s"] = round(max(took), 3)
     out["model_cpu_p50_s"] = round(statistics.median(cpu), 3)
     if args.window:
-        out.update(_window(path, minutes))
+        out.update(_window(path, minutes, replay.local))
     out["peak_rss_mb"] = peak_rss_mb()
     out["load_after"] = round(os.getloadavg()[0], 1)
     if args.json:
@@ -103,12 +103,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"{'met' if out['window_max_s'] <= 1.0 else 'NOT met'}); CPU time of the "
                 f"process p50 {out['window_cpu_p50_s']} s, max {out['window_cpu_max_s']} s"
             )
+            print(
+                "each jump (minute of the day, wall s, CPU s): "
+                + ", ".join(f"{m} {w} / {c}" for m, w, c in out["window_jumps"])
+            )
         print(f"peak RSS {out['peak_rss_mb']:.0f} MB; "
               f"load average {out['load_before']} → {out['load_after']}")  # fmt: skip
     return 0
 
 
-def _window(path: Path, minutes) -> dict:
+def _window(path: Path, minutes, local) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
     from dataclasses import replace
@@ -141,7 +145,11 @@ def _window(path: Path, minutes) -> dict:
         took.append(time.perf_counter() - started)
         cpu.append(time.process_time() - used)
     window.close()
-    return {"window_p50_s": round(statistics.median(took), 3), "window_max_s": round(max(took), 3),
+    jumps = [
+        [f"{local(t):%H:%M}", round(w, 3), round(c, 3)]
+        for t, w, c in zip(minutes, took, cpu, strict=True)
+    ]
+    return {"window_jumps": jumps,"window_p50_s": round(statistics.median(took), 3), "window_max_s": round(max(took), 3),
             "window_cpu_p50_s": round(statistics.median(cpu), 3),
             "window_cpu_max_s": round(max(cpu), 3)}  # fmt: skip
 
