@@ -250,3 +250,21 @@ def test_closing_the_window_while_the_days_kpis_are_read_ends_them_promptly(
     window.close()
     assert jobs.wait(3000), "the KPI reading went on after the window closed"
     assert time.monotonic() - closed < 5
+
+
+def test_the_opened_day_is_left_out_of_the_collectors_passes(qtbot, tmp_path, recorded_day):
+    """A recorded day holds millions of objects for as long as its window is open; a full
+    collector pass over them stalled a jump by a third of a second on a 2,000-van day. Once
+    the day is open, its objects are no longer walked by the collector."""
+    import gc
+
+    gc.unfreeze()  # what earlier windows of this process left frozen is walked again
+    window, player = _replay_window(qtbot, tmp_path, recorded_day)
+    replay = player.replay
+    assert gc.is_tracked(replay) and gc.is_tracked(replay.tracks)
+    walked = {id(o) for o in gc.get_objects()}
+    assert id(replay) not in walked and id(replay.tracks) not in walked
+    t = replay.start + 0.5 * (replay.end - replay.start)
+    player.seek(t)  # and the jumps go on as before
+    assert window.context.state.plan is not None
+    window.close()
