@@ -226,11 +226,11 @@ class TimelinePane(QWidget):
             relabel = range(len(routes)) if before[3][3] != layout[3][3] else rows
             self._lay_rows(routes, rows, relabel, vehicles, drivers, labels)
             # The person's zoom and scroll stay as they were (a drag may be under way).
-            refit: bool | None = None
+            view: Callable[[], None] | None = None
         else:
             # A new day (or the first plan) is fitted to the pane; routes added or taken
             # away on the same day keep the time span in view and the top row shown.
-            refit = before is None or before[:2] != layout[:2]
+            view = self._fit if before is None or before[:2] != layout[:2] else self._keep_view
             self._orders = _by_id(orders)
             try:
                 self._tz = ZoneInfo(timezone) if timezone else ZoneInfo("UTC")
@@ -246,10 +246,8 @@ class TimelinePane(QWidget):
         self._selected = [o for o in self._selected if o in self._bars]
         self._refresh_static()
         self._refresh_dynamic()
-        if refit:
-            self._fit()
-        elif refit is not None:
-            self._keep_view()
+        if view is not None:
+            view()
 
     def _lay_rows(self, routes: tuple[Route, ...], rows: Iterable[int], relabel: Iterable[int],
                   vehicles: Mapping[str, Vehicle], drivers: Mapping[str, Driver],
@@ -501,15 +499,17 @@ class TimelinePane(QWidget):
         first = max(0, min(first, rows - shown))
         self.view_box.setYRange(first - 0.6, first + shown - 0.4, padding=0)
 
+    def _row_limits(self) -> None:
+        self.view_box.setLimits(yMin=-0.6, yMax=max(len(self._rows), 1) - 0.4)
+
     def _keep_view(self) -> None:
         """Rows came or went: the limits follow; the time span in view and the first row
         shown stay (scrolled back only as far as the rows left need)."""
-        self.view_box.setLimits(yMin=-0.6, yMax=max(len(self._rows), 1) - 0.4)
+        self._row_limits()
         self.scroll_rows(0)
 
     def _fit(self) -> None:
-        rows = max(len(self._rows), 1)
-        self.view_box.setLimits(yMin=-0.6, yMax=rows - 0.4)
+        self._row_limits()
         self.scroll_rows(0, top=0)
         if self._bars:
             lo = min(b.x0 for b in self._bars.values())
