@@ -850,7 +850,7 @@ class MainWindow(QMainWindow):
             self.plan_action.setEnabled(False)
 
     def _on_job_progress(self, kind: JobKind, payload: object) -> None:
-        if kind == JobKind.PLAN:  # the status bar's message has little room beside its fields
+        if kind == JobKind.PLAN:  # also over the routes it fills, where the eye is while it runs
             self.routes_pane.show_planning(str(payload))
 
     def _on_job_finished(self, kind: JobKind) -> None:

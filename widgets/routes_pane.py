@@ -1,6 +1,6 @@
 """The routes pane: the day's routes in a sortable table; selecting one shares the selection.
 While the day is being planned its summary line says how far the plan is (the best plan so
-far: stops served, minutes late, kilometres), with room the status bar's message lacks."""
+far: stops served, minutes late, kilometres), over the routes it is about to fill."""
 
 from __future__ import annotations
 

@@ -3,8 +3,9 @@ exceptions, pending proposals, active routes and the clock, plus one message lin
 expires and fits.
 
 A message has a line of its own above the fields, as wide as the window, so a job's progress
-or a notice is read whole; a longer one is elided to that line (the whole text is its tooltip), and goes away after its time; a job's progress stays while the job runs and goes
-when it ends.
+or a notice is read whole; a longer one is elided to that line (the whole text is its
+tooltip). A message goes away after its time; a job's progress stays while the job runs
+and goes when it ends.
 """
 
 from __future__ import annotations
