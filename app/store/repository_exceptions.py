@@ -102,6 +102,36 @@ def open_exceptions(
     return out
 
 
+def resolved_exceptions(
+    session: Session,
+    since: datetime,
+    until: datetime,
+    *,
+    kinds: tuple[type[enum.StrEnum], ...] = (ExceptionType,),
+) -> list[StoredException]:
+    """The exceptions detected in ``[since, until)`` and resolved since (by the rules or by
+    a person), oldest first: the day's history as the board held it before a restart.
+    Neither the sync's conflicts nor rows closed as duplicates of another."""
+    rows = session.scalars(
+        select(ExceptionRow)
+        .where(
+            ExceptionRow.resolved_at.is_not(None),
+            ExceptionRow.type != SYNC_CONFLICT,
+            ExceptionRow.detected_at >= since,
+            ExceptionRow.detected_at < until,
+        )
+        .order_by(ExceptionRow.detected_at, ExceptionRow.id)
+    )
+    out: list[StoredException] = []
+    for row in rows:
+        exc = _live(row, kinds)
+        if exc is None or (row.resolved_by or "").startswith(DUPLICATE):
+            continue
+        out.append(StoredException(exc, row.acknowledged_at, row.acknowledged_by,
+                                   row.resolved_by))  # fmt: skip
+    return out
+
+
 def exception_snapshot(exc: LiveException) -> dict[str, Any]:
     """What a command carries of the exception, so a database that never saw it (the shared
     one: each desk's rules store their own) can record it."""

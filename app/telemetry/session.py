@@ -214,7 +214,7 @@ class LiveSession(QObject):
         self.service.start()
         self._restore_live_state()
         self.watch(plan)
-        self._restore_open_exceptions()
+        self._restore_exceptions()
 
     def _day_bounds(self) -> tuple[datetime, datetime] | None:
         """The open day from midnight to midnight on the depot's clock."""
@@ -271,15 +271,17 @@ class LiveSession(QObject):
             log.info("live state: %d vehicles and %d stop events of the day restored",
                      len(moved), len(events))  # fmt: skip
 
-    def _restore_open_exceptions(self) -> None:
-        """The day's exceptions stored open (a restart): on the board as they were
-        (acknowledged or not), and carried on by the rules under the same ids; the first
-        evaluation resolves those whose condition no longer holds."""
+    def _restore_exceptions(self) -> None:
+        """The day's exceptions as stored (a restart): the open ones on the board as they
+        were (acknowledged or not) and carried on by the rules under the same ids, the
+        first evaluation resolving those whose condition no longer holds; the resolved ones
+        on the board as history (who acknowledged and resolved them), as before the
+        restart."""
         index, service = self.state.index, self.service
         if index is None or service is None or service.monitor is None or self.store is None:
             return
         from app.exceptions.board import BoardEntry
-        from app.store.repository_exceptions import open_exceptions
+        from app.store.repository_exceptions import open_exceptions, resolved_exceptions
 
         since, until = self._day_bounds() or (None, None)
         if since is None or until is None:
@@ -287,17 +289,20 @@ class LiveSession(QObject):
         try:
             with self.store.session() as session:
                 stored = open_exceptions(session, since, until, actor="rule")
+                history = resolved_exceptions(session, since, until)
         except Exception:  # the live day goes on without them; say so in the log
-            log.exception("could not read the day's open exceptions")
-            return
-        if not stored:
+            log.exception("could not read the day's exceptions")
             return
         service.monitor.tracker.adopt(s.exception for s in stored)
+        on_board = {e.id for e in self.board.entries()}  # this start's own come first
+        history = [s for s in history if s.exception.id not in on_board]
         self.board.load([
             BoardEntry(s.exception, s.acknowledged_at, s.acknowledged_by, s.resolved_by)
-            for s in stored
+            for s in (*history, *stored)
         ])  # fmt: skip
-        log.info("exceptions: %d open ones of the day restored", len(stored))
+        if stored or history:
+            log.info("exceptions: %d open and %d resolved ones of the day restored",
+                     len(stored), len(history))  # fmt: skip
 
     def watch(self, plan: Plan) -> None:
         """Evaluate ETAs and rules over the current plan (after every command)."""

@@ -16,6 +16,7 @@ from app.store.repository_exceptions import (
     RESOLVE,
     exception_snapshot,
     open_exceptions,
+    resolved_exceptions,
     set_exception_state,
 )
 from app.sync.commands import apply_command, exception_command
@@ -115,6 +116,30 @@ def test_open_exceptions_of_the_day_come_back_once_per_condition(tmp_path: Path)
     assert found[0].exception.type is ExceptionType.LATE_RISK
     with store.read_session() as s:
         assert s.get(ExceptionRow, dup[0].id).resolved_by == f"duplicate of {old[0].id}"
+
+
+def test_the_days_resolved_exceptions_come_back_as_history(tmp_path: Path) -> None:
+    """After a restart the board shows the day's resolved exceptions too (behind "Open
+    only"), with who acknowledged and resolved them; not yesterday's, not duplicates."""
+    store = _store(tmp_path)
+    tracker = ExceptionTracker()
+    first = tracker.update([late("O1", 5), late("O2", 3)], T0).opened
+    cleared = tracker.update([late("O2", 4)], T0 + timedelta(minutes=5)).resolved
+    yesterday = ExceptionTracker().update([late("O3", 1)], T0 - timedelta(days=1)).opened
+    dup = ExceptionTracker().update([late("O2", 7)], T0 + timedelta(minutes=40)).opened
+    with store.session() as s:
+        save_exception_changes(s, ExceptionChanges(opened=[*first, *yesterday, *dup]))
+        set_exception_state(s, first[0].id, ACKNOWLEDGE, at=T0, by="ann@desk-1")
+        save_exception_changes(s, ExceptionChanges(resolved=cleared))
+        set_exception_state(s, yesterday[0].id, RESOLVE, at=T0, by="bob@desk-2")
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    with store.session() as s:
+        open_exceptions(s, day, day + timedelta(days=1), actor="rule")  # closes the duplicate
+    with store.session() as s:
+        history = resolved_exceptions(s, day, day + timedelta(days=1))
+    assert [h.exception.id for h in history] == [first[0].id]
+    assert history[0].acknowledged_by == "ann@desk-1"
+    assert history[0].exception.resolved_at == T0 + timedelta(minutes=5)
 
 
 @pytest.mark.postgres
