@@ -79,6 +79,10 @@ class Proposal:
     (``continue``, ``repair``, ``resolve``, ``fresh`` or ``local``) and ``candidates`` each one's
     objective.
     ``seconds`` is the whole call; ``matrix_seconds`` the part spent on travel matrices.
+    ``duration_*_s`` are the routes' driver time (driving, service and waiting, from where
+    each vehicle is) and ``cost_*`` their cost as the re-plan weighs it (each vehicle's cost
+    per km and per hour and its fixed cost; the churn paid apart): a re-plan may trade
+    kilometres for hours, and a person reading "+12 km" should see what it bought.
     """
 
     plan: Plan
@@ -95,6 +99,10 @@ class Proposal:
     strategy: str = ""
     candidates: Mapping[str, float] = field(default_factory=dict)
     matrix_seconds: float = 0.0
+    duration_before_s: float = 0.0
+    duration_after_s: float = 0.0
+    cost_before: float = 0.0
+    cost_after: float = 0.0
 
     @property
     def unassigned(self) -> tuple[Unassigned, ...]:
@@ -197,6 +205,10 @@ def _proposal(
         strategy=sol.solver if sol is not None else "",
         candidates=dict(sol.candidates) if sol is not None else {},
         matrix_seconds=ctx.matrix_seconds,
+        duration_before_s=_duration(ctx, before),
+        duration_after_s=_duration(ctx, routes),
+        cost_before=_cost(ctx, problem, before),
+        cost_after=_cost(ctx, problem, routes),
     )
 
 
@@ -220,6 +232,20 @@ def _lateness(ctx: DayContext, routes: Routes) -> float:
 
 def _distance(ctx: DayContext, routes: Routes) -> float:
     return sum(ctx.evaluation(k, r).distance for k, r in enumerate(routes) if r)
+
+
+def _duration(ctx: DayContext, routes: Routes) -> float:
+    return sum(ctx.evaluation(k, r).duration for k, r in enumerate(routes) if r)
+
+
+def _cost(ctx: DayContext, problem: Problem, routes: Routes) -> float:
+    """The routes' cost as the objective counts it (``engine.check.route_cost``)."""
+    total = 0.0
+    for k, r in enumerate(routes):
+        if r and k < problem.num_vehicles:
+            v, ev = problem.vehicles[k], ctx.evaluation(k, r)
+            total += v.fixed_cost + v.distance_cost * ev.distance + v.time_cost * ev.duration
+    return total
 
 
 def replan(

@@ -74,6 +74,13 @@ def summary_lines(proposal: Proposal) -> list[str]:
         f"Lateness: {late_b:.0f} min → {late_a:.0f} min",
         f"Distance: {km_b:.1f} km → {km_a:.1f} km ({km_a - km_b:+.1f} km)",
     ]
+    if proposal.duration_before_s or proposal.duration_after_s:
+        h_b, h_a = proposal.duration_before_s / 3600, proposal.duration_after_s / 3600
+        lines.append(f"Driver time: {h_b:.1f} h → {h_a:.1f} h ({h_a - h_b:+.1f} h)")
+    if proposal.cost_before or proposal.cost_after:
+        c_b, c_a = proposal.cost_before, proposal.cost_after
+        lines.append(f"Cost (per km and per hour of each vehicle): {c_b:,.0f} → {c_a:,.0f} "
+                     f"({c_a - c_b:+,.0f})")  # fmt: skip
     if proposal.unassigned:
         lines.append(f"Left unassigned: {len(proposal.unassigned)}")
     if not proposal.feasible:

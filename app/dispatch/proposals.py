@@ -126,6 +126,9 @@ class ProposalDesk:
         label = f"Re-plan {what} ({len(proposal.moved)} stops moved)"
         summary = (f"Lateness {late[0]:.0f} → {late[1]:.0f} min · distance {km[0]:.1f} → "
                    f"{km[1]:.1f} km · {len(proposal.moved)} moved")  # fmt: skip
+        if proposal.duration_before_s or proposal.duration_after_s:
+            hours = (proposal.duration_before_s / 3600, proposal.duration_after_s / 3600)
+            summary += f" · driver time {hours[0]:.1f} → {hours[1]:.1f} h"
         if proposal.unassigned:
             summary += f" · {len(proposal.unassigned)} left unassigned"
         effect = {
@@ -145,6 +148,8 @@ class ProposalDesk:
             "moved": effect["moved"],
             "lateness_s": [proposal.lateness_before_s, proposal.lateness_after_s],
             "distance_m": [proposal.distance_before_m, proposal.distance_after_m],
+            "duration_s": [proposal.duration_before_s, proposal.duration_after_s],
+            "cost": [proposal.cost_before, proposal.cost_after],
         }
         checked = list(old) if scope is None else [*sorted(scope.route_ids), *gone]
         return self._store(self._new(plan, REPLAN, label, effect, payload,
@@ -218,8 +223,11 @@ class ProposalDesk:
         from engine.planning import StopChange
 
         moved = tuple(StopChange(oid, None, None, None, None) for oid in data.get("moved", ()))
+        duration, cost = data.get("duration_s", (0.0, 0.0)), data.get("cost", (0.0, 0.0))
         proposal = Proposal(new_plan, moved, (), lateness[0], lateness[1], distance[0],
-                            distance[1], bool(item.effect.get("feasible", True)), 0.0)  # fmt: skip
+                            distance[1], bool(item.effect.get("feasible", True)), 0.0,
+                            duration_before_s=duration[0], duration_after_s=duration[1],
+                            cost_before=cost[0], cost_after=cost[1])  # fmt: skip
         scope = (ReplanScope(frozenset(data["scope"]), data.get("exception_id", ""))
                  if data.get("scope") else None)  # fmt: skip
         return proposal, scope

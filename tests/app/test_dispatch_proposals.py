@@ -111,6 +111,9 @@ def test_a_fleet_replan_proposal_is_applied_as_sent(desks, store):
     proposal = replan_job(plan, day, TRAVEL, now=at(8), time_limit_s=0.5)
     sent = dana.propose_replan(plan, proposal)
     assert sent.kind == "replan" and "Lateness" in sent.effect["summary"]
+    hours = (proposal.duration_before_s / 3600, proposal.duration_after_s / 3600)
+    assert f"driver time {hours[0]:.1f} → {hours[1]:.1f} h" in sent.effect["summary"]
+    assert sent.payload["cost"] == [proposal.cost_before, proposal.cost_after]
     sam.accept(sam.service.load_plan("SLC", DAY), day, sent.id, at(8))
     assert sequences(stored_plan(store)) == sequences(proposal.plan)
     assert sam.get(sent.id).status == "accepted"

@@ -107,6 +107,19 @@ def test_replan_keeps_history_locks_and_starts_where_vehicles_are(day, planned):
     assert prop.distance_after_m <= prop.distance_before_m + 1e-6
 
 
+def test_a_replan_reports_the_driver_time_and_cost_it_weighs(day, planned):
+    """The proposal's cost before and after is what the re-plan minimised (the winner's
+    objective is its cost plus the churn paid), so a person sees what extra kilometres
+    bought; driver time is every route's span from where its vehicle is."""
+    snap = _running(day, planned, lock_next=False)
+    prop = replan(snap, TRAVEL, time_limit_s=0.5, churn_penalty=0.0, iterations=3000)
+    assert not prop.unassigned
+    assert prop.cost_before == pytest.approx(prop.candidates["continue"])
+    assert prop.cost_after + prop.churn_cost == pytest.approx(prop.candidates[prop.strategy])
+    assert prop.cost_after <= prop.cost_before + 1e-6
+    assert prop.duration_after_s > 0 and prop.duration_before_s > 0
+
+
 def test_replan_churn_penalty_reduces_moves(day, planned):
     """A large churn penalty moves no more stops between vehicles than none at all."""
     snap = _running(day, planned, lock_next=False)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from PySide6.QtWidgets import QLabel
+
 from engine.model import Unassigned, UnassignedReason
 from engine.planning import Proposal, StopChange
 from tests.app.test_dispatch_support import small_plan
@@ -53,3 +55,18 @@ def test_a_re_plan_that_only_reorders_lists_the_stops_whose_times_change(qtbot) 
     table = dialog.table
     assert [table.item(r, 0).text() for r in range(table.rowCount())] == ["A", "C", "B"]
     assert [table.item(2, c).text() for c in (1, 2)] == ["V1", "V1"]
+
+
+def test_the_summary_says_what_extra_kilometres_bought(qtbot) -> None:
+    """A re-plan that drives further to save driver time says both, and the cost it
+    weighs them by: "+12 km" alone reads as a worse plan."""
+    plan = small_plan()
+    proposal = replace(_proposal(plan, []), distance_before_m=164_000.0,
+                       distance_after_m=175_900.0, duration_before_s=21.5 * 3600,
+                       duration_after_s=19.0 * 3600, cost_before=763.6, cost_after=646.4)  # fmt: skip
+    dialog = ProposalDialog(proposal, "UTC", before=plan)
+    qtbot.addWidget(dialog)
+    text = dialog.findChild(QLabel, "proposal_summary").text()
+    assert "Distance: 164.0 km → 175.9 km (+11.9 km)" in text
+    assert "Driver time: 21.5 h → 19.0 h (-2.5 h)" in text
+    assert "Cost (per km and per hour of each vehicle): 764 → 646 (-117)" in text
