@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from engine.model import DayInput, Location, Order
-from engine.travel import TravelMatrices, TravelModel
+from engine.travel import TravelMatrices, TravelModel, travel_between
 
 #: Observed/planned service ratios outside this range are data errors (a stop event sent
 #: twice, a van left standing), not service: they are left out of the learning.
@@ -546,13 +546,7 @@ class LearnedTravelModel:
         targets: Sequence[Location],
         depart: datetime | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        between = getattr(self.base, "matrices_between", None)
-        if between is not None:
-            distance, duration = between(sources, targets, None)
-        else:
-            mats = self.base.matrices([*sources, *targets], None)
-            n = len(sources)
-            distance, duration = mats.distance_m[:n, n:], mats.duration_s[:n, n:]
+        distance, duration = travel_between(self.base, sources, targets, None)
         hour = self._hour(depart)
         factors = np.array(
             [[self.profile.factor(a, b, hour) for b in targets] for a in sources]

@@ -83,6 +83,8 @@ class Proposal:
     each vehicle is) and ``cost_*`` their cost as the re-plan weighs it (each vehicle's cost
     per km and per hour and its fixed cost; the churn paid apart): a re-plan may trade
     kilometres for hours, and a person reading "+12 km" should see what it bought.
+    ``notes``: what the caller kept out of the re-plan's reach, in words for the person who
+    decides (e.g. the loaded stops kept on their vans).
     """
 
     plan: Plan
@@ -103,6 +105,7 @@ class Proposal:
     duration_after_s: float = 0.0
     cost_before: float = 0.0
     cost_after: float = 0.0
+    notes: tuple[str, ...] = ()
 
     @property
     def unassigned(self) -> tuple[Unassigned, ...]:

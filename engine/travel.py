@@ -70,6 +70,24 @@ class TravelModel(Protocol):
     ) -> TravelMatrices: ...
 
 
+def travel_between(
+    travel: TravelModel,
+    sources: Sequence[Location],
+    targets: Sequence[Location],
+    depart: datetime | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(distance, duration) from each source to each target: the model's own rectangular
+    call where it has one, else its square matrices over both sets (one place for the
+    fallback: the solver's context and the wrapping models ask through it)."""
+    between = getattr(travel, "matrices_between", None)
+    if between is not None:
+        distance, duration = between(sources, targets, depart)
+        return np.asarray(distance, dtype=np.float64), np.asarray(duration, dtype=np.float64)
+    mats = travel.matrices([*sources, *targets], depart)
+    m = len(sources)
+    return mats.distance_m[:m, m:], mats.duration_s[:m, m:]
+
+
 def _latlon(points: Sequence[Location]) -> tuple[np.ndarray, np.ndarray]:
     lat = np.fromiter((p.lat for p in points), dtype=np.float64, count=len(points))
     lon = np.fromiter((p.lon for p in points), dtype=np.float64, count=len(points))

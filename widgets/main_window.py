@@ -29,6 +29,7 @@ from app.exceptions.board import SEVERITY_RANK
 from app.exceptions.kinds import DeskExceptionType
 from app.exceptions.model import ExceptionsTableModel
 from app.jobs.runner import JobKind, JobRunner
+from app.release.loaded import loaded_orders
 from app.secrets import redact_url
 from app.sync.conflict_view import conflict_view
 from app.telemetry.session import LiveEtas
@@ -785,7 +786,7 @@ class MainWindow(QMainWindow):
             why = SUPERVISOR_ONLY.format(user=self.context.user)
             self.status.show(f"Planning the whole day again is {why}")
             return
-        loss = whole_day_loss(plan)
+        loss = whole_day_loss(plan, loaded_orders(self.context.store, plan))
         box = QMessageBox(self)
         box.setObjectName("plan_day_confirm")
         box.setIcon(QMessageBox.Icon.Warning)

@@ -83,6 +83,7 @@ def summary_lines(proposal: Proposal) -> list[str]:
                      f"({c_a - c_b:+,.0f})")  # fmt: skip
     if proposal.unassigned:
         lines.append(f"Left unassigned: {len(proposal.unassigned)}")
+    lines.extend(proposal.notes)  # e.g. the loaded stops kept on their vans
     if not proposal.feasible:
         lines.append("Warning: the proposal still breaks some rules (see the routes).")
     return lines

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +31,7 @@ from engine.model import (
 )
 from engine.planning import DayContext, Snapshot, VehicleState, insertions, pair_drivers
 from engine.problem import TOLERANCE
+from engine.travel import travel_between
 
 __all__ = ["is_history"]
 
@@ -371,6 +372,7 @@ class ReassignPreview:
     sources: tuple[RouteImpact, ...] = ()
     positions: dict[str, int] = field(default_factory=dict)
     routes: tuple[Route, ...] = ()
+    warnings: tuple[str, ...] = ()  # allowed all the same, e.g. goods loaded on another van
 
     @property
     def allowed(self) -> bool:
@@ -530,10 +532,30 @@ def _resequenced(
     return replace(route, stops=(*kept, *opened, *rest))
 
 
+def loaded_warning(plan: Plan, moving: Sequence[str], loaded: Collection[str]) -> str:
+    """What a person moving stops whose goods the dock loaded onto their van should know
+    (a supervisor may still move them: the goods must be unloaded and loaded again)."""
+    vans: dict[str, list[str]] = {}
+    for oid in moving:
+        route = plan.route_of(oid)
+        if route is not None and oid in loaded:
+            vans.setdefault(route.vehicle_id, []).append(oid)
+    if not vans:
+        return ""
+    parts = []
+    for vid, ids in vans.items():
+        what = ids[0] if len(ids) == 1 else f"{len(ids)} stops"
+        parts.append(f"{what} already loaded on {vid}")
+    return "Goods on the van: " + "; ".join(parts) + " (unload them there first)"
+
+
 def preview_reassign(
-    ctx: DayContext, plan: Plan, order_ids: Sequence[str], target_route_id: str
-) -> ReassignPreview:
-    """Where ``order_ids`` would go on the target route, and each affected route's figures."""
+    ctx: DayContext, plan: Plan, order_ids: Sequence[str], target_route_id: str,
+    loaded: Collection[str] = (),
+) -> ReassignPreview:  # fmt: skip
+    """Where ``order_ids`` would go on the target route, and each affected route's figures.
+    ``loaded``: orders the dock loaded onto their van (``app.release.loaded``): moving one
+    is allowed, with a warning first in the summary."""
     order_ids = tuple(dict.fromkeys(order_ids))
     target = next((r for r in plan.routes if r.id == target_route_id), None)
     blocked, moving = _blockers(ctx, plan, order_ids, target, target_route_id)
@@ -561,14 +583,17 @@ def preview_reassign(
             new_routes.append(replace(route, stops=tuple(s for s in route.stops
                                                          if s.order_id not in moving)))  # fmt: skip
     positions = {s.order_id: i for i, s in enumerate(new_routes[0].stops) if s.order_id in moving}
+    warning = loaded_warning(plan, moving, set(loaded))
+    summary = summarize(moving, t_impact, sources)
     return ReassignPreview(
         order_ids=tuple(moving),
         target_route_id=target.id,
-        summary=summarize(moving, t_impact, sources),
+        summary=f"{warning} · {summary}" if warning else summary,
         target=t_impact,
         sources=tuple(sources),
         positions=positions,
         routes=tuple(new_routes),
+        warnings=(warning,) if warning else (),
     )
 
 
@@ -586,12 +611,7 @@ class FreeFlowTravel:
         return self.base.matrices(points, None)
 
     def matrices_between(self, sources: Any, targets: Any, depart: datetime | None = None):
-        between = getattr(self.base, "matrices_between", None)
-        if between is None:
-            mats = self.base.matrices([*sources, *targets], None)
-            m = len(sources)
-            return mats.distance_m[:m, m:], mats.duration_s[:m, m:]
-        return between(sources, targets, None)
+        return travel_between(self.base, sources, targets, None)
 
     def time_key(self, depart: datetime | None) -> Any:
         key = getattr(self.base, "time_key", None)

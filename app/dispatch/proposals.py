@@ -131,6 +131,7 @@ class ProposalDesk:
             summary += f" · driver time {hours[0]:.1f} → {hours[1]:.1f} h"
         if proposal.unassigned:
             summary += f" · {len(proposal.unassigned)} left unassigned"
+        summary += "".join(f" · {note}" for note in proposal.notes)
         effect = {
             "summary": summary,
             "feasible": proposal.feasible,
@@ -150,6 +151,7 @@ class ProposalDesk:
             "distance_m": [proposal.distance_before_m, proposal.distance_after_m],
             "duration_s": [proposal.duration_before_s, proposal.duration_after_s],
             "cost": [proposal.cost_before, proposal.cost_after],
+            "notes": list(proposal.notes),
         }
         checked = list(old) if scope is None else [*sorted(scope.route_ids), *gone]
         return self._store(self._new(plan, REPLAN, label, effect, payload,
@@ -227,7 +229,8 @@ class ProposalDesk:
         proposal = Proposal(new_plan, moved, (), lateness[0], lateness[1], distance[0],
                             distance[1], bool(item.effect.get("feasible", True)), 0.0,
                             duration_before_s=duration[0], duration_after_s=duration[1],
-                            cost_before=cost[0], cost_after=cost[1])  # fmt: skip
+                            cost_before=cost[0], cost_after=cost[1],
+                            notes=tuple(data.get("notes", ())))  # fmt: skip
         scope = (ReplanScope(frozenset(data["scope"]), data.get("exception_id", ""))
                  if data.get("scope") else None)  # fmt: skip
         return proposal, scope

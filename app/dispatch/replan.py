@@ -147,6 +147,7 @@ def replan_job(
     churn_penalty: float = DEFAULT_CHURN,
     iterations: int | None = None,
     states_as_given: bool = False,
+    loaded: Collection[str] = (),
 ) -> Proposal:
     """Re-plan the day from ``now`` and where each vehicle is; ``route_ids`` limits it.
 
@@ -161,9 +162,12 @@ def replan_job(
     ``churn_penalty`` prices each stop moved off its vehicle; ``iterations`` bounds the
     search; ``states_as_given``: the vehicles start where ``vehicles`` says and the others
     at the depot, none from its last served stop (a rule's re-plan sets all three; see
-    ``app.rules.actions``).
+    ``app.rules.actions``). ``loaded``: orders the dock loaded onto a van that has not left
+    (``app.release.loaded``): they stay on that van like locked stops, whatever the re-plan
+    (a whole day's too), and the proposal says so in its notes.
     """
     base = with_statuses(plan, statuses or {})
+    locked = {*locked, *loaded}
     part, part_day = (base, day) if route_ids is None else _scoped(base, day, route_ids)
     origin = {s.order_id: r.vehicle_id for r in part.routes if r.vehicle_id in unavailable
               for s in r.stops}  # fmt: skip
@@ -187,6 +191,8 @@ def replan_job(
     )
     if stranded:  # the left-out routes keep their history; the rest of their stops moved
         proposal = _with_stranded(proposal, stranded, origin)
+    if note := kept_loaded(base, loaded, route_ids):
+        proposal = replace(proposal, notes=(*proposal.notes, note))
     if route_ids is None:
         return proposal
     new = {r.id: r for r in proposal.plan.routes}
@@ -194,6 +200,23 @@ def replan_job(
     routes += tuple(r for r in proposal.plan.routes if r.id not in {x.id for x in base.routes})
     whole = replace(base, routes=routes, unassigned=base.unassigned + proposal.plan.unassigned)
     return replace(proposal, plan=whole)
+
+
+def kept_loaded(
+    plan: Plan, loaded: Collection[str], route_ids: Collection[str] | None = None
+) -> str:
+    """The line a re-plan's proposal shows for the loaded stops it kept on their vans (of
+    the routes in its scope: ``route_ids``, or all), e.g. "Kept on their van: 26 loaded
+    stops (V09)"; empty when there are none."""
+    loaded = set(loaded)
+    vans = {r.vehicle_id: n for r in plan.routes
+            if (route_ids is None or r.id in route_ids)
+            and (n := sum(1 for s in r.stops if s.order_id in loaded))}  # fmt: skip
+    if not vans:
+        return ""
+    total = sum(vans.values())
+    shown = ", ".join(sorted(vans)[:6]) + (" …" if len(vans) > 6 else "")
+    return f"Kept on their van: {total} loaded stop{'s' if total != 1 else ''} ({shown})"
 
 
 def unlocked(plan: Plan) -> Plan:
@@ -216,6 +239,7 @@ class WholeDayLoss:
     served: int
     locked: int
     released: tuple[str, ...]  # vehicle ids of routes released or on the road
+    loaded: int = 0  # stops the dock loaded onto a van not left yet: they stay on it
 
     @property
     def live(self) -> bool:
@@ -224,11 +248,16 @@ class WholeDayLoss:
     @property
     def kept(self) -> str:
         """What planning again keeps."""
+        loaded = ""
+        if self.loaded:
+            n = f"{self.loaded} loaded stop{'s' if self.loaded != 1 else ''}"
+            loaded = f" Kept on their van: {n} (the goods are on it; the order may change)."
         if not self.served:
-            return "Nothing is served yet."
+            return "Nothing is served yet." + loaded
         stops = f"{self.served} stop{'s' if self.served != 1 else ''}"
         verb = "stays" if self.served == 1 else "stay"
-        return f"Kept: {stops} already served or reached {verb} as history on their vehicles."
+        return (f"Kept: {stops} already served or reached {verb} as history on their "
+                f"vehicles.{loaded}")  # fmt: skip
 
     def lines(self, edits: int = 0) -> list[str]:
         """The confirmation's words: what will be lost."""
@@ -247,8 +276,11 @@ class WholeDayLoss:
         return out
 
 
-def whole_day_loss(plan: Plan) -> WholeDayLoss:
+def whole_day_loss(plan: Plan, loaded: Collection[str] = ()) -> WholeDayLoss:
+    """What planning ``plan`` again would undo and keep (``loaded``: the orders the dock
+    loaded, ``app.release.loaded``: they stay on their vans)."""
     stops = [s for r in plan.routes for s in r.stops]
+    loaded = set(loaded)
     released = tuple(
         r.vehicle_id for r in plan.routes if r.status.rank >= RouteStatus.RELEASED.rank
     )
@@ -256,4 +288,5 @@ def whole_day_loss(plan: Plan) -> WholeDayLoss:
         served=sum(1 for s in stops if s.status != StopStatus.PLANNED),
         locked=sum(1 for s in stops if s.locked),
         released=released,
+        loaded=sum(1 for s in stops if s.order_id in loaded and not is_history(s)),
     )

@@ -61,6 +61,7 @@ from app.dispatch.store import (
     read_audit,
     write_routes,
 )
+from app.release.loaded import AT_DOCK, loaded_orders
 from app.store import StaleVersionError, Store, repository
 from app.telemetry.state import StopState
 from engine.model import DayInput, Order, Plan, Route, Unassigned
@@ -428,9 +429,18 @@ class DispatchService:
         now: datetime | None = None,
     ) -> ReassignPreview:
         """Where the stops would go on the target route and what it does to every route
-        involved; ``blocked`` (and ``summary``) say why a move is refused."""
+        involved; ``blocked`` (and ``summary``) say why a move is refused, ``warnings`` what
+        to know first (goods the dock loaded onto the stops' van)."""
         ctx = self._contexts.for_move(plan, day, now, order_ids, target_route_id)
-        return preview_reassign(ctx, plan, order_ids, target_route_id)
+        return preview_reassign(ctx, plan, order_ids, target_route_id,
+                                self._loaded(plan, order_ids))  # fmt: skip
+
+    def _loaded(self, plan: Plan, order_ids: Sequence[str]) -> frozenset[str]:
+        """Of ``order_ids``, those the dock loaded onto their van (read only when one of
+        their routes is at the dock: most drags ask nothing of the store)."""
+        at_dock = {r.id for oid in order_ids if (r := plan.route_of(oid)) is not None
+                   and r.status in AT_DOCK}  # fmt: skip
+        return loaded_orders(self.store, plan, at_dock) if at_dock else frozenset()
 
     def propose(
         self,

@@ -30,6 +30,7 @@ from app.dispatch.preview import (
 from app.dispatch.replan import unlocked
 from app.dispatch.service import DispatchService, ReplanScope, replan_job
 from app.jobs.runner import JobKind, JobRunner
+from app.release.loaded import loaded_orders
 from app.telemetry.session import LiveSession, eta_travel_times, route_point_groups
 from app.tiles.service import TileService
 from app.travel.choose import travel_model_for
@@ -284,7 +285,9 @@ class DayJobs(QObject):
         proposal. ``positions``: the vehicles' latest fixes. ``whole_day``: the day planned
         again from now (what "Plan the day" does once stops are served or routes released):
         every stop not served may move, locks included (they are dropped). ``unavailable``:
-        vehicles broken down: their open stops go to the others."""
+        vehicles broken down: their open stops go to the others. Whatever the re-plan, the
+        stops the dock loaded onto a van that has not left stay on it (re-sequenced at
+        most: ``app.release.loaded``), and the proposal says so."""
         index, plan = self.state.index, self.state.plan
         if index is None or plan is None:
             return
@@ -294,6 +297,7 @@ class DayJobs(QObject):
         statuses = {s.order_id: s.status for r in plan.routes for s in r.stops}
         locked = {s.order_id for r in plan.routes for s in r.stops if s.locked}
         started = plan
+        store = self.dispatch.store if self.dispatch is not None else None
         if whole_day:
             plan, locked, scope, route_ids = unlocked(plan), set(), None, None
 
@@ -305,6 +309,7 @@ class DayJobs(QObject):
                 plan, day, travel, now=now, vehicles=vehicles,
                 statuses=statuses, locked=locked, route_ids=route_ids, time_limit_s=time_limit_s,
                 stop_event=cancel_event, progress=report, unavailable=frozenset(unavailable),
+                loaded=loaded_orders(store, plan),
             )  # fmt: skip
             if self.dispatch is not None:  # accepted against what it saw, not what is shown then
                 self.dispatch.note_replan_base(proposal, started)

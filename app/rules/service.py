@@ -26,12 +26,13 @@ from zoneinfo import ZoneInfo
 from PySide6.QtCore import QObject, Signal
 
 from app.jobs.runner import JobRunner
+from app.release.loaded import loaded_orders
 from app.rules.actions import ActionRunner, Effect, Situation
 from app.rules.facts import DayView, exception_occurrences
 from app.store import repository_rules as repo
 from app.store.repository_rules import FiringRecord, Switch
 from engine.automation import Match, Occurrence, Rule, RuleMatcher, effective_rules
-from engine.model import RouteStatus, StopStatus
+from engine.model import StopStatus
 
 log = logging.getLogger(__name__)
 
@@ -175,21 +176,8 @@ class RulesService(QObject):
         return out
 
     def _loaded(self, plan) -> frozenset[str]:
-        """Orders scanned onto a route at the dock that has not left it yet (see
-        ``docs/rules.md``: what the dock loaded stays on that van)."""
-        at_dock = (RouteStatus.LOADING, RouteStatus.READY, RouteStatus.RELEASED)
-        waiting = {r.id: list(r.order_ids) for r in plan.routes if r.status in at_dock}
-        if not waiting:
-            return frozenset()
-        try:
-            from app.store.repository_release import loading_states
-
-            with self.store.read_session() as s:
-                states = loading_states(s, waiting)
-        except Exception:  # no loading records at this desk: nothing counts as loaded
-            return frozenset()
-        return frozenset(o for rid, ids in waiting.items()
-                         if states.get(rid) and states[rid].scanned >= len(ids) for o in ids)  # fmt: skip
+        """Orders the dock loaded onto a van that has not left (``app.release.loaded``)."""
+        return loaded_orders(self.store, plan)
 
     def _settled(self, now: datetime) -> frozenset[str]:
         """Stops a rule moved lately (or a person put back: undone) stay where they are."""

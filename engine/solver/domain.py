@@ -31,7 +31,7 @@ from engine.model import (
 )
 from engine.problem import BreakSpec, NodeSpec, Problem, VehicleSpec
 from engine.solver.insertion import RouteSlack
-from engine.travel import TravelMatrices, TravelModel
+from engine.travel import TravelMatrices, TravelModel, travel_between
 
 log = logging.getLogger(__name__)
 
@@ -174,23 +174,6 @@ def _taken(matrix: np.ndarray, index: np.ndarray) -> np.ndarray:
         for ca, co, cn in runs:
             out[ra : ra + rn, ca : ca + cn] = matrix[ro : ro + rn, co : co + cn]
     return out
-
-
-def travel_between(
-    travel: TravelModel,
-    sources: Sequence[Location],
-    targets: Sequence[Location],
-    depart: datetime | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(distance, duration) from each source to each target: the model's own rectangular
-    call where it has one, else its square matrices over both sets."""
-    between = getattr(travel, "matrices_between", None)
-    if between is not None:
-        distance, duration = between(sources, targets, depart)
-        return np.asarray(distance, dtype=np.float64), np.asarray(duration, dtype=np.float64)
-    mats = travel.matrices([*sources, *targets], depart)
-    m = len(sources)
-    return mats.distance_m[:m, m:], mats.duration_s[:m, m:]
 
 
 class _Memo:

@@ -108,9 +108,12 @@ def test_a_fleet_replan_proposal_is_applied_as_sent(desks, store):
     dana, sam = desks
     day = small_day()
     plan = dana.service.load_plan("SLC", DAY)
-    proposal = replan_job(plan, day, TRAVEL, now=at(8), time_limit_s=0.5)
+    proposal = replan_job(plan, day, TRAVEL, now=at(8), time_limit_s=0.5, loaded=["O1", "O2"])
+    assert proposal.notes == ("Kept on their van: 2 loaded stops (V1)",)
     sent = dana.propose_replan(plan, proposal)
     assert sent.kind == "replan" and "Lateness" in sent.effect["summary"]
+    assert "Kept on their van: 2 loaded stops (V1)" in sent.effect["summary"]
+    assert sam._replan_of(plan, sam.get(sent.id))[0].notes == proposal.notes
     hours = (proposal.duration_before_s / 3600, proposal.duration_after_s / 3600)
     assert f"driver time {hours[0]:.1f} → {hours[1]:.1f} h" in sent.effect["summary"]
     assert sent.payload["cost"] == [proposal.cost_before, proposal.cost_after]

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from app.dispatch.replan import unlocked, whole_day_loss
 from app.dispatch.service import (
     CommandRefused,
     DispatchService,
@@ -220,3 +221,77 @@ def test_a_broken_down_vans_open_stops_go_to_the_others_and_it_keeps_its_history
     stored = {r.vehicle_id: r.order_ids for r in stored_plan(store).routes}
     assert stored[v1.vehicle_id] == (served,) and set(rest) - left_out <= set(stored["V2"])
     assert result.undo is not None
+
+
+def _loaded_day(tmp_path):
+    """The small day with V1's route mixed up (two east stops, O9 and O10, that V3 passes
+    by) and fully scanned at the dock (ready, not left): a store and its plan."""
+    from app.store import open_store
+    from app.store import repository_release as rel
+    from engine.model import Route, RouteStatus
+
+    plan = small_plan()
+    v1 = Route("R-V1", "V1", (Stop("O1"), Stop("O9"), Stop("O2"), Stop("O10")),
+               driver_id="DR1", status=RouteStatus.READY)  # fmt: skip
+    v3 = replace(plan.routes[2], stops=(Stop("O3"), Stop("O4"), Stop("O11"), Stop("O12")))
+    plan = replace(plan, routes=(v1, plan.routes[1], v3))
+    store = open_store(f"sqlite:///{tmp_path / 'loaded.sqlite3'}", workstation="test-desk")
+    seed(store, small_day(), plan)
+    scans = [rel.Scan(f"e{o}", "SLC", "D1", "R-V1", "loaded", at(6.5), order_id=o)
+             for o in v1.order_ids]  # fmt: skip
+    with store.session() as s:
+        rel.add_scans(s, scans)
+    return store, stored_plan(store)
+
+
+def test_a_replan_keeps_a_fully_scanned_route_s_stops_on_its_van(tmp_path, day):
+    """Goods scanned onto a van at the dock stay on it: a fleet re-plan that would hand
+    V1's east stops to V3 (it does, without the loading records) keeps every loaded stop
+    on V1, re-sequenced at most, and says so; a route not fully scanned keeps nothing."""
+    from app.release.loaded import loaded_orders
+
+    store, plan = _loaded_day(tmp_path)
+    try:
+        loaded = loaded_orders(store, plan)
+        assert loaded == {"O1", "O2", "O9", "O10"}
+        free = replan_job(plan, day, TRAVEL, now=at(7.5), time_limit_s=0.5)
+        assert free.plan.route_of("O9").vehicle_id != "V1"  # the case a loaded van prevents
+        kept = replan_job(plan, day, TRAVEL, now=at(7.5), time_limit_s=0.5, loaded=loaded)
+        assert set(kept.plan.route_of("O1").order_ids) >= loaded
+        assert all(kept.plan.route_of(o).vehicle_id == "V1" for o in loaded)
+        assert "Kept on their van: 4 loaded stops (V1)" in kept.notes
+        whole = replan_job(unlocked(plan), day, TRAVEL, now=at(7.5), time_limit_s=0.5,
+                           loaded=loaded)  # fmt: skip
+        assert all(whole.plan.route_of(o).vehicle_id == "V1" for o in loaded)
+        assert whole_day_loss(plan, loaded).loaded == 4
+        assert "Kept on their van: 4 loaded stops" in whole_day_loss(plan, loaded).kept
+        assert loaded_orders(store, plan, route_ids={"R-V2"}) == frozenset()
+        from app.store import repository_release as rel
+
+        with store.session() as s:  # one unloaded again: the van is not fully loaded
+            rel.add_scans(s, [rel.Scan("u1", "SLC", "D1", "R-V1", "unloaded", at(6.6),
+                                       order_id="O9")])  # fmt: skip
+        assert loaded_orders(store, plan) == frozenset()
+    finally:
+        store.close()
+
+
+def test_dragging_a_loaded_stop_to_another_van_warns_that_its_goods_are_on_the_first(tmp_path, day):
+    """A drag preview of a stop the dock loaded onto V1 says first that its goods are on
+    V1; a supervisor may still move it (a deliberate choice). A stop of a van not loaded
+    previews as before."""
+    store, plan = _loaded_day(tmp_path)
+    try:
+        service = DispatchService(store, TRAVEL, actor=SUPERVISOR, role="supervisor")
+        preview = service.preview_reassign(plan, day, ["O9"], "R-V3", at(7.5))
+        assert preview.allowed
+        assert preview.summary.startswith("Goods on the van: O9 already loaded on V1")
+        assert preview.warnings == (preview.summary.split(" · ")[0],)
+        two = service.preview_reassign(plan, day, ["O9", "O10"], "R-V3", at(7.5))
+        assert "2 stops already loaded on V1" in two.summary
+        plain = service.preview_reassign(plan, day, ["O5"], "R-V3", at(7.5))
+        assert plain.allowed and not plain.warnings and "Goods" not in plain.summary
+        result = service.reassign(plan, day, ["O9"], "R-V3", at(7.5))
+        assert result.plan.route_of("O9").vehicle_id == "V3"
+    finally:
+        store.close()

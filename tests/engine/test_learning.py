@@ -179,3 +179,23 @@ def test_eta_band_grows_with_the_stops_before():
     three = eta_band([600] * 3, [300] * 3, 0.2, 0.3)
     assert 0 < one < three
     assert one == pytest.approx(1.2816 * math.hypot(120, 90), rel=1e-3)
+
+
+def test_learned_travel_over_a_model_without_a_rectangular_call_cuts_its_square():
+    """A learned model over a base with square matrices only gives each source-target
+    pair what its square matrices give (``engine.travel.travel_between``)."""
+    from engine.travel import TravelMatrices
+
+    class SquareOnly:
+        def matrices(self, points, depart=None) -> TravelMatrices:
+            return HaversineTravelModel().matrices(points, depart)
+
+    rng = np.random.default_rng(3)
+    truth = {(c, r, h): 1.5 for c in range(4) for r in range(4) for h in (8, 13)}
+    profile = learn_travel_factors(_legs(rng, truth, 800), GRID, "America/Denver")
+    pts = [Location(DEPOT.lat + 0.003 * i, DEPOT.lon + 0.004 * i) for i in range(4)]
+    model = LearnedTravelModel(SquareOnly(), profile)
+    distance, duration = model.matrices_between(pts[:1], pts[1:])
+    square = model.matrices(pts)
+    assert np.allclose(distance, square.distance_m[:1, 1:])
+    assert np.allclose(duration, square.duration_s[:1, 1:])

@@ -314,3 +314,33 @@ def test_point_past_a_one_way_dead_end_snaps_where_a_van_can_turn_back(tmp_path)
     m = StreetNetworkTravelModel(town).matrices([a, end])
     assert np.isfinite(m.duration_s).all()
     assert m.distance_m[0, 1] == pytest.approx(haversine_m(40.7, -111.9, 40.706, -111.9), 0.01)
+
+
+class _SquareOnly:
+    """A model with square matrices only (no ``matrices_between``), as a server-backed or
+    hand-made one may be: the departure it is asked at is kept."""
+
+    def __init__(self) -> None:
+        self.base = HaversineTravelModel()
+        self.asked: list[datetime | None] = []
+
+    def matrices(self, points, depart=None) -> TravelMatrices:
+        self.asked.append(depart)
+        return self.base.matrices(points, depart)
+
+
+def test_travel_between_uses_a_models_rectangle_or_cuts_it_from_its_square_matrices():
+    """From each source to each target: the model's own rectangular call where it has one,
+    else the block of its square matrices over both sets, at the departure asked; the
+    same figures either way."""
+    from engine.travel import travel_between
+
+    sources = [Location(40.76, -111.89), Location(40.70, -111.95)]
+    targets = [Location(40.74, -111.85), Location(40.78, -111.92), Location(40.72, -111.88)]
+    square = _SquareOnly()
+    depart = datetime(2026, 3, 2, 7, 40, tzinfo=DENVER)
+    d_sq, t_sq = travel_between(square, sources, targets, depart)
+    d_rect, t_rect = travel_between(HaversineTravelModel(), sources, targets, depart)
+    assert d_sq.shape == t_sq.shape == (2, 3) and square.asked == [depart]
+    assert np.allclose(d_sq, d_rect) and np.allclose(t_sq, t_rect)
+    assert d_rect.dtype == np.float64

@@ -70,3 +70,14 @@ def test_the_summary_says_what_extra_kilometres_bought(qtbot) -> None:
     assert "Distance: 164.0 km → 175.9 km (+11.9 km)" in text
     assert "Driver time: 21.5 h → 19.0 h (-2.5 h)" in text
     assert "Cost (per km and per hour of each vehicle): 764 → 646 (-117)" in text
+
+
+def test_the_summary_says_which_loaded_stops_the_re_plan_kept_on_their_van(qtbot) -> None:
+    """A re-plan that kept the stops the dock loaded on their van says so in its summary
+    (the person sees why V09's stops did not move for a shorter route)."""
+    plan = small_plan()
+    proposal = replace(_proposal(plan, []), notes=("Kept on their van: 26 loaded stops (V09)",))
+    dialog = ProposalDialog(proposal, "UTC", before=plan)
+    qtbot.addWidget(dialog)
+    text = dialog.findChild(QLabel, "proposal_summary").text()
+    assert "Kept on their van: 26 loaded stops (V09)" in text
