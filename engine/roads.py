@@ -14,6 +14,7 @@ so than side streets.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -289,19 +290,26 @@ _ARRAY_FIELDS = (
 _PROJECTION_FIELDS = ("lon0_deg", "k0", "false_easting", "false_northing", "a", "inv_f")
 
 
-def arrays_path(path: Path) -> Path:
-    """The network's arrays, saved next to its street file after the first read.
+def arrays_path(path: Path, folder: Path | None = None) -> Path:
+    """Where the network's arrays are saved after the first read: in ``folder`` (the
+    application's data folder, writable where an installed street file may not be) or,
+    without one, next to the street file.
 
     Read back with NumPy alone: pyarrow (about 30 MB loaded, and some 50 MB more that a
     parquet read leaves in the process) and the WKB parsing are needed only once per
-    street file, not at every start."""
-    return path.with_name(path.name + ".arrays.npz")
+    street file, not at every start. In a folder the name carries a digest of the street
+    file's full path, so two files of the same name never share (or overwrite) one arrays
+    file; the file's size and modification time are checked inside it."""
+    if folder is None:
+        return path.with_name(path.name + ".arrays.npz")
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    return folder / f"{path.stem}-{digest}.arrays.npz"
 
 
-def _read_arrays(path: Path, stat: Any) -> StreetNetwork | None:
+def _read_arrays(path: Path, stat: Any, folder: Path | None) -> StreetNetwork | None:
     """The network from its arrays file, or None when there is none, it belongs to
     another version of the street file (size, modification time) or is unreadable."""
-    cache = arrays_path(path)
+    cache = arrays_path(path, folder)
     try:
         with np.load(cache, allow_pickle=False) as z:
             if z["version"].tolist() != [_ARRAYS_VERSION, stat.st_size, stat.st_mtime_ns]:
@@ -327,10 +335,10 @@ def _read_arrays(path: Path, stat: Any) -> StreetNetwork | None:
     )  # fmt: skip
 
 
-def _write_arrays(net: StreetNetwork, path: Path, stat: Any) -> None:
-    """Save ``net``'s arrays next to ``path`` (written aside, then moved); a folder that
+def _write_arrays(net: StreetNetwork, path: Path, stat: Any, folder: Path | None) -> None:
+    """Save ``net``'s arrays for ``path`` (written aside, then moved); a folder that
     cannot be written only costs the next start a parquet read."""
-    cache = arrays_path(path)
+    cache = arrays_path(path, folder)
     arrays = {name: getattr(net, name) for name in _ARRAY_FIELDS}
     for name in ("edge_maxspeed_kmh", "edge_oneway"):
         if getattr(net, name) is not None:
@@ -378,8 +386,10 @@ class StreetNetwork:
 
     # ---- loading -------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path) -> StreetNetwork:
-        """Read a GeoParquet street file; cached per process (keyed by path, size, mtime)."""
+    def load(cls, path: str | Path, arrays_dir: Path | None = None) -> StreetNetwork:
+        """Read a GeoParquet street file; cached per process (keyed by path, size, mtime)
+        and across processes in an arrays file (in ``arrays_dir``, else next to ``path``:
+        see :func:`arrays_path`)."""
         path = Path(path)
         try:
             stat = path.stat()
@@ -390,10 +400,10 @@ class StreetNetwork:
             cached = _CACHE.get(key)
             if cached is None:
                 started = time.perf_counter()
-                cached = _read_arrays(path, stat)
+                cached = _read_arrays(path, stat, arrays_dir)
                 if cached is None:
                     cached = cls._parse(path)
-                    _write_arrays(cached, path, stat)
+                    _write_arrays(cached, path, stat, arrays_dir)
                 _CACHE[key] = cached
                 log.info(
                     "street network %s: %d nodes, %d edges, %.0f km in %.2f s",

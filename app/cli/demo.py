@@ -123,16 +123,15 @@ def _site(args: argparse.Namespace):
     from datetime import datetime
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from app.roads.library import find_network
+    from app.roads.library import find_network, open_network
     from app.settings import user_data_dir
     from app.simulator.demo_day import site_for_network
-    from engine.roads import StreetNetwork
 
     try:
         entry = find_network(user_data_dir(), args.roads)
     except KeyError as exc:
         raise ValueError(exc.args[0]) from exc
-    network = StreetNetwork.load(entry.path)
+    network = open_network(entry.path)
     near = None
     if args.depot:
         try:

@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from app.roads.importer import import_streets
-    from app.roads.library import SHIPPED_NAME, check_name, roads_dir
+    from app.roads.library import SHIPPED_NAME, arrays_dir, check_name, roads_dir
+    from app.settings import private_dir
     from engine.roads import arrays_path
 
     name = check_name(args.name)
@@ -75,10 +76,12 @@ def _import(args: argparse.Namespace) -> int:
         raise
     partial.replace(target)
     # The arrays the import's own read saved: the window reads them at start, not the parquet.
+    saved = arrays_path(target, private_dir(arrays_dir(data_dir(args))))
+    arrays_path(target).unlink(missing_ok=True)  # where earlier versions saved them
     if arrays_path(partial).exists():
-        arrays_path(partial).replace(arrays_path(target))
+        arrays_path(partial).replace(saved)
     else:
-        arrays_path(target).unlink(missing_ok=True)
+        saved.unlink(missing_ok=True)
     data = report.as_json()
     target.with_suffix(".json").write_text(json.dumps(data, indent=1), encoding="utf-8")
     if args.json:

@@ -161,10 +161,9 @@ def _seed_source(args: argparse.Namespace) -> int:
 
 
 def _seed_basemap(args: argparse.Namespace) -> int:
-    from app.roads.library import SHIPPED_NAME, find_network
+    from app.roads.library import SHIPPED_NAME, find_network, open_network
     from app.tiles import StreetLines, open_tile_service, render_basemap, tiles_covering
     from app.tiles.seed import parse_bbox, parse_zooms
-    from engine.roads import StreetNetwork
 
     zooms = parse_zooms(args.zoom)
     bbox = parse_bbox(args.bbox) if args.bbox else None
@@ -173,7 +172,7 @@ def _seed_basemap(args: argparse.Namespace) -> int:
         entry = find_network(data_dir(args), args.roads or SHIPPED_NAME)
     except KeyError as exc:
         raise ValueError(exc.args[0]) from exc
-    network = StreetNetwork.load(entry.path)
+    network = open_network(entry.path, data_dir(args))
     lines = StreetLines.from_network(network)
     area = bbox or lines.bbox
     total = sum(1 for z in zooms for _ in tiles_covering(area, z))
@@ -227,10 +226,11 @@ def _prepare_basemap_cache(data_dir: Path) -> None:
 
     The workstation empties a basemap cache whose style stamp is not its street network's.
     """
+    from app.roads.library import open_network
     from app.tiles import open_tile_service
-    from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
+    from engine.roads import DEMO_CITY_NETWORK
 
-    network = StreetNetwork.load(DEMO_CITY_NETWORK) if DEMO_CITY_NETWORK.exists() else None
+    network = open_network(DEMO_CITY_NETWORK, data_dir) if DEMO_CITY_NETWORK.exists() else None
     service = open_tile_service(data_dir, "", network)
     service.shutdown()
     service.cache.close()

@@ -84,8 +84,24 @@ def find_network(data_dir: Path, name: str) -> NetworkEntry:
     )
 
 
+def arrays_dir(data_dir: Path) -> Path:
+    """Where street networks' arrays are saved after their first read: the user's data
+    folder, writable where the installed street file's folder may not be (an arrays file
+    that cannot be saved costs every start a parquet read)."""
+    return roads_dir(data_dir) / "arrays"
+
+
+def open_network(path: Path, data_dir: Path | None = None) -> StreetNetwork:
+    """The street network in ``path``, its arrays saved in (and read back from) the data
+    folder (``data_dir``, else the user's)."""
+    from app.settings import private_dir, user_data_dir
+
+    folder = private_dir(arrays_dir(data_dir if data_dir is not None else user_data_dir()))
+    return StreetNetwork.load(path, arrays_dir=folder)
+
+
 def load_network(data_dir: Path, name: str) -> StreetNetwork:
-    return StreetNetwork.load(find_network(data_dir, name).path)
+    return open_network(find_network(data_dir, name).path, data_dir)
 
 
 def remove_network(data_dir: Path, name: str) -> Path:
@@ -94,7 +110,8 @@ def remove_network(data_dir: Path, name: str) -> Path:
         raise ValueError(f"{name!r} ships with the application and cannot be removed")
     entry.path.unlink()
     entry.path.with_suffix(".json").unlink(missing_ok=True)
-    arrays_path(entry.path).unlink(missing_ok=True)
+    arrays_path(entry.path, arrays_dir(data_dir)).unlink(missing_ok=True)
+    arrays_path(entry.path).unlink(missing_ok=True)  # where earlier versions saved them
     return entry.path
 
 

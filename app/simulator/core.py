@@ -563,11 +563,12 @@ def _network(network, depot: Location, streets: bool | None):
     if streets is False:
         return None
     if network is None:
-        from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
+        from app.roads.library import open_network
+        from engine.roads import DEMO_CITY_NETWORK
 
         if not DEMO_CITY_NETWORK.exists():
             return None
-        network = StreetNetwork.load(DEMO_CITY_NETWORK)
+        network = open_network(DEMO_CITY_NETWORK)
     b = network.bounds
     inside = b.south <= depot.lat <= b.north and b.west <= depot.lon <= b.east
     if not inside and streets is None:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from app.roads.library import open_network
 from engine.model import (
     Break,
     DayInput,
@@ -137,7 +138,7 @@ NEIGHBOUR_SITES: tuple[tuple[DemoSite, int, int], ...] = (
 
 def generate_demo_depots(seed: int = 7, day: date | None = None) -> list[DayInput]:
     """The demo's neighbouring depots' days (the main one is :func:`generate_demo_day`)."""
-    net = StreetNetwork.load(DEMO_CITY_NETWORK)
+    net = open_network(DEMO_CITY_NETWORK)
     return [
         generate_demo_day(seed + 100 + k, day, net, orders=orders, vehicles=vehicles, site=site)
         for k, (site, orders, vehicles) in enumerate(NEIGHBOUR_SITES)
@@ -292,7 +293,7 @@ def generate_demo_day(
     another network (its depot, time zone and street names: :func:`site_for_network`).
     """
     day = day or demo_today()
-    net = network or StreetNetwork.load(DEMO_CITY_NETWORK)
+    net = network or open_network(DEMO_CITY_NETWORK)
     rng = np.random.default_rng([seed, day.toordinal()])
     depot = _depot(net, site)
     fleet, drivers = _fleet(day, rng, vehicles, site)

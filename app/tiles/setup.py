@@ -92,9 +92,10 @@ def draw_desk_network(service: TileService, network: object | None) -> None:
     if service.source is not None:
         return
     if network is None:
-        from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
+        from app.roads.library import open_network
+        from engine.roads import DEMO_CITY_NETWORK
 
-        network = StreetNetwork.load(DEMO_CITY_NETWORK) if DEMO_CITY_NETWORK.exists() else None
+        network = open_network(DEMO_CITY_NETWORK) if DEMO_CITY_NETWORK.exists() else None
     if network is None:
         service.set_renderer(None)
     else:

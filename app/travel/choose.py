@@ -151,7 +151,7 @@ class TravelWhenReady:
 
 @functools.lru_cache(maxsize=16)
 def _choose(depot: Depot | None, data_dir: Path) -> TravelChoice:
-    from app.roads.library import covering, find_network
+    from app.roads.library import covering, find_network, open_network
 
     if depot is None:
         return TravelChoice(_straight(DEFAULT_DETOUR), "straight lines (no depot)")
@@ -196,7 +196,7 @@ def _choose(depot: Depot | None, data_dir: Path) -> TravelChoice:
                 "import`, or set the depot's travel to straight:1.3 on purpose)",
             )  # fmt: skip
         entry, warning = found[0], ""
-    network = StreetNetwork.load(entry.path)  # parsed once per process
+    network = open_network(entry.path, data_dir)  # parsed once per process
     model = StreetNetworkTravelModel(network, timezone=depot.timezone)
     return TravelChoice(model, f"streets of {entry.name}", warning, network, entry.name)
 

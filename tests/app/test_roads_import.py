@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.roads.library import load_network, open_network
+from engine import roads
 from engine.model import Location
 from engine.roads import StreetNetwork
 from engine.travel import StreetNetworkTravelModel
@@ -151,17 +153,29 @@ def test_every_format_imports_the_same_network_with_a_report(tmp_path, capsys, f
     assert 1080 < m.distance_m[0, 1] < 1100
 
 
-def test_list_and_remove(tmp_path, capsys):
+def _no_parse(monkeypatch) -> None:
+    def no_parse(*_):
+        raise AssertionError("the parquet was parsed again")
+
+    monkeypatch.setattr(StreetNetwork, "_parse", classmethod(no_parse))
+
+
+def test_list_and_remove(tmp_path, capsys, monkeypatch):
     source = tmp_path / "grid.geojson"
     _write_geojson(source)
     data = str(tmp_path / "data")
     assert main(["roads", "import", str(source), "--name", "liege", "--data-dir", data]) == 0
     text = capsys.readouterr().out
     assert "16 nodes, 24 edges" in text and "coordinate system: WGS84" in text
-    # The network's arrays are saved with it (a start reads them, not the parquet).
+    # The network's arrays are saved with it, in the data folder's arrays folder (a start
+    # reads them, not the parquet).
     folder = tmp_path / "data" / "roads"
-    files = {"liege.parquet", "liege.json", "liege.parquet.arrays.npz"}
-    assert {p.name for p in folder.iterdir()} == files
+    assert {p.name for p in folder.iterdir()} == {"liege.parquet", "liege.json", "arrays"}
+    (saved,) = (folder / "arrays").iterdir()
+    assert saved.name.startswith("liege-") and saved.name.endswith(".arrays.npz")
+    _no_parse(monkeypatch)
+    monkeypatch.setattr(roads, "_CACHE", {})
+    assert load_network(tmp_path / "data", "liege").node_count == 16
     # A second import under the same name is refused unless asked to replace it.
     assert main(["roads", "import", str(source), "--name", "liege", "--data-dir", data]) == 2
     assert "--replace" in capsys.readouterr().err
@@ -169,12 +183,37 @@ def test_list_and_remove(tmp_path, capsys):
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["liege"]["nodes"] == 16 and rows["salt_lake_city"]["shipped"]
     assert main(["roads", "remove", "liege", "--data-dir", data]) == 0
-    assert list(folder.iterdir()) == []
+    assert [p.name for p in folder.iterdir()] == ["arrays"]
+    assert list((folder / "arrays").iterdir()) == []
     capsys.readouterr()
     assert main(["roads", "remove", "liege", "--data-dir", data]) == 2
     assert "no street network named 'liege'" in capsys.readouterr().err
     assert main(["roads", "remove", "salt_lake_city", "--data-dir", data]) == 2
     assert "ships with the application" in capsys.readouterr().err
+
+
+def test_an_installed_street_file_keeps_its_arrays_in_the_data_folder(tmp_path, monkeypatch):
+    """A street file in a folder the user cannot write (an installed application's) gets
+    its arrays saved in the user's data folder: the next start reads them, not the
+    parquet, and nothing is written next to the street file."""
+    source = tmp_path / "grid.geojson"
+    _write_geojson(source)
+    data = tmp_path / "data"
+    assert main(["roads", "import", str(source), "--name", "liege", "--data-dir", str(data)]) == 0
+    installed = tmp_path / "install" / "resources" / "roads"
+    installed.mkdir(parents=True)
+    street_file = installed / "city.parquet"
+    street_file.write_bytes((data / "roads" / "liege.parquet").read_bytes())
+    installed.chmod(0o555)
+    try:
+        monkeypatch.setattr(roads, "_CACHE", {})
+        first = open_network(street_file, data)
+        assert [p.name for p in installed.iterdir()] == ["city.parquet"]
+        _no_parse(monkeypatch)
+        monkeypatch.setattr(roads, "_CACHE", {})
+        assert open_network(street_file, data).edge_count == first.edge_count == 24
+    finally:
+        installed.chmod(0o755)
 
 
 def _import_error(tmp_path, capsys, name: str, content: str) -> str:

@@ -254,6 +254,31 @@ def test_a_changed_street_file_is_read_anew(tmp_path, monkeypatch):
     assert _fresh_load(path, monkeypatch).edge_count == 2  # and its arrays were saved anew
 
 
+def test_arrays_in_a_folder_follow_their_street_file(tmp_path, monkeypatch):
+    """Arrays kept in a folder of their own (the data folder) are named per street file
+    (two files of one name do not share them) and a changed street file is read anew."""
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    path = tmp_path / "a" / "city.parquet"
+    other = tmp_path / "b" / "city.parquet"
+    path.parent.mkdir()
+    other.parent.mkdir()
+    _write_lonlat_streets(path, [[(-111.90, 40.70), (-111.90, 40.71)]], ["residential"])
+    lines = [[(-111.90, 40.70), (-111.90, 40.71)], [(-111.90, 40.71), (-111.89, 40.71)]]
+    _write_lonlat_streets(other, lines, ["residential", "primary"])
+    monkeypatch.setattr(roads, "_CACHE", {})
+    assert StreetNetwork.load(path, arrays_dir=folder).edge_count == 1
+    monkeypatch.setattr(roads, "_CACHE", {})
+    assert StreetNetwork.load(other, arrays_dir=folder).edge_count == 2
+    assert len(list(folder.iterdir())) == 2 and not roads.arrays_path(path).exists()
+    _write_lonlat_streets(path, lines + [[(-111.89, 40.71), (-111.88, 40.71)]], ["a", "b", "c"])
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    monkeypatch.setattr(roads, "_CACHE", {})
+    assert StreetNetwork.load(path, arrays_dir=folder).edge_count == 3
+    monkeypatch.setattr(roads, "_CACHE", {})
+    assert StreetNetwork.load(other, arrays_dir=folder).edge_count == 2
+
+
 def test_a_damaged_arrays_file_falls_back_to_the_street_file(tmp_path, monkeypatch):
     path = tmp_path / "city.parquet"
     _write_lonlat_streets(path, [[(-111.90, 40.70), (-111.90, 40.71)]], ["residential"])
