@@ -239,6 +239,10 @@ def run_replan(path: Path, args, cold: Row, routes) -> Row:
             "fresh_seconds": fresh.seconds,
             "fresh_cpu_s": fresh_cpu,
             "fresh_limit": "cpu" if fair is not None else "wall",
+            "fresh_iterations": fresh.iterations,
+            "fresh_search_s": fresh.search_s,
+            "replan_fresh_iterations": sol.search.get("iterations"),
+            "replan_fresh_search_s": sol.search.get("seconds"),
             "stops_moved": sol.moved,
             "churn_penalty": args.churn,
             "churn_paid": args.churn * sol.moved,
@@ -277,6 +281,8 @@ def _fmt(row: Row) -> str:
         line += (
             f" [{x['disruption']}] continue={x['continue_distance']:.2f} fresh={fresh}"
             f" (cpu {x['fresh_cpu_s']:.2f}s)"
+            f" fresh search {_search(x['replan_fresh_search_s'], x['replan_fresh_iterations'])}"
+            f" vs plain {_search(x['fresh_search_s'], x['fresh_iterations'])}"
             f" moved={x['stops_moved']} churn={x['churn_paid']:g} won={row.backend}"
         )
     if "insert_median_ms" in x:
@@ -294,6 +300,13 @@ def _fmt(row: Row) -> str:
         if "rss_phases_mb" in x:
             line += f"; peak MB after {_phases(x['rss_phases_mb'])}"
     return line
+
+
+def _search(seconds: float | None, iterations: float | None) -> str:
+    """A PyVRP search's length (from its first iteration) and iterations, or '-'."""
+    if seconds is None or iterations is None:
+        return "-"
+    return f"{seconds:.2f}s/{iterations:.0f}it"
 
 
 def _phases(peaks: dict) -> str:

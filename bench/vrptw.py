@@ -141,6 +141,8 @@ class PlainResult:
     first_feasible_s: float | None
     solver_feasible: bool
     first_feasible_cpu_s: float | None = None  # this process's CPU time to the first one
+    iterations: int | None = None  # PyVRP's, where it solved
+    search_s: float | None = None  # PyVRP's search, as its ``MaxRuntime`` counts it
 
 
 class _FirstFeasible:
@@ -196,7 +198,8 @@ def plain_pyvrp(path: Path | str, seconds: float, seed: int = 0) -> PlainResult:
     result = solve(data, stop=stop, seed=seed, collect_stats=False, display=False)
     routes = [[a.idx + 1 for a in r.schedule() if a.is_client()] for r in result.best.routes()]
     return PlainResult(routes, time.perf_counter() - started, stop.first,
-                       result.best.is_feasible(), stop.first_cpu)  # fmt: skip
+                       result.best.is_feasible(), stop.first_cpu,
+                       result.num_iterations, result.runtime)  # fmt: skip
 
 
 def plain_ortools(path: Path | str, seconds: float) -> PlainResult:
@@ -488,4 +491,5 @@ def plain_pyvrp_problem(
             nodes[len(depots) + a.idx] for a in r.schedule() if a.is_client()
         ]
     return PlainResult(routes, time.perf_counter() - started, stop.first,
-                       result.best.is_feasible(), stop.first_cpu)  # fmt: skip
+                       result.best.is_feasible(), stop.first_cpu,
+                       result.num_iterations, result.runtime)  # fmt: skip

@@ -190,6 +190,9 @@ class Solution:
     seconds: float = 0.0
     moved: int = 0  # clients served by another vehicle than in ``initial_routes``
     candidates: Mapping[str, float] = field(default_factory=dict)  # re-plan: name -> objective
+    # Re-plan: its fresh search's ``seconds`` (from its first iteration) and ``iterations``,
+    # to set beside a plain PyVRP solve's (same seed: more iterations, never longer routes).
+    search: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def vehicles_used(self) -> int:

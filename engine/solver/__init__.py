@@ -20,9 +20,10 @@ breaks folded into shorter shifts, then OR-Tools from there), OR-Tools otherwise
   its first iteration, as a plain solve with that limit does, and ``FRESH_EXTRA_SHARE``
   longer: with at least as many iterations, its routes are no longer. The call's set-up
   before it (continuing, the model, the repair) and its polish after come on top, the
-  whole call within ``REPLAN_OVER_SHARE`` of the limit (the search stops earlier if they
-  would not fit). After the search each moved stop goes back on its vehicle where that costs less
-  than the churn penalty;
+  whole call within ``REPLAN_OVER_SHARE`` of the limit: the extra share gives way where
+  they would not fit, the limit itself never (on a busy machine a slow set-up would
+  otherwise leave the search less time than the plain solve's). After the search each
+  moved stop goes back on its vehicle where that costs less than the churn penalty;
 - with breaks, **resolve** and **fresh**: PyVRP on the problem with breaks folded into
   shorter shifts, from continuing for the first ``1 - FRESH_SHARE`` of its time, then
   from a random solution; then **local**, OR-Tools guided local search from the best so
@@ -174,6 +175,7 @@ def _finish(
     solver: str,
     started: float,
     candidates: Mapping[str, float] | None = None,
+    search: Mapping[str, float] | None = None,
 ) -> Solution:
     routes = _insert_missing(problem, repair(problem, routes), problem.clients)
     served = {n for r in routes for n in r}
@@ -194,6 +196,7 @@ def _finish(
         seconds=time.perf_counter() - started,
         moved=moved_stops(problem, routes),
         candidates=dict(candidates or {}),
+        search=dict(search or {}),
     )
 
 
@@ -432,6 +435,7 @@ def replan(
         exact = pyvrp_backend.build(problem, clients, group_vehicles=False)
         offer("repair", pyvrp_backend.local_search(exact, candidates["continue"], seed))
         timed = iterations is None
+        searched: dict[str, float] = {}
         routes, _ = pyvrp_backend.solve_pyvrp(
             problem,
             clients,
@@ -443,11 +447,13 @@ def replan(
             reserve=_replan_reserve(problem, clock, clients, False) if timed else 0.0,
             model=exact,
             runtime=(1.0 + FRESH_EXTRA_SHARE) * time_limit_s if timed else None,
+            at_least=time_limit_s if timed else 0.0,
+            searched=searched,
         )
         offer("fresh", routes)
         winner = best()
         log.debug("re-plan candidates: %s; %s wins", costs, winner)
-        return _finish(problem, candidates[winner], reasons, winner, started, costs)
+        return _finish(problem, candidates[winner], reasons, winner, started, costs, searched)
     relaxed = any(v.break_ is not None for v in problem.vehicles)
     if clients and pyvrp_backend.supports(problem, relaxed=True) and not _stopped(stop_event):
         model = pyvrp_backend.without_breaks(problem) if relaxed else problem

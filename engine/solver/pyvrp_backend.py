@@ -125,7 +125,8 @@ class _Stop:
     handing to whoever comes next (else go on to the deadline). ``until_feasible``: stop
     at the first feasible solution (a first plan to show while the search goes on).
     ``runtime``: stop once the search has run this long since the first call, as PyVRP's
-    ``MaxRuntime`` does; the deadline still holds, without a guess of the next iteration.
+    ``MaxRuntime`` does; the deadline still holds, without a guess of the next iteration,
+    but not before ``at_least`` seconds of search (however long the set-up before took).
     ``found`` and ``show``: the best solution kept by ``found`` goes to ``show`` at once
     the first time, then at most every ``QUALITY_EVERY_S`` (turning it into routes and
     their quality takes a moment; the search itself is not changed).
@@ -143,9 +144,11 @@ class _Stop:
         handover: tuple[float, Callable[[], bool]] | None = None,
         until_feasible: bool = False,
         runtime: float | None = None,
+        at_least: float = 0.0,
     ) -> None:
         self.deadline = deadline
         self.runtime = runtime
+        self.at_least = at_least
         self.first: float | None = None  # the first call: the search starts
         self.handover = handover
         self.until_feasible = until_feasible
@@ -190,6 +193,8 @@ class _Stop:
             self.first = now
         if self.runtime is not None and now - self.first > self.runtime:
             return True
+        if now - self.first < self.at_least:
+            return False
         if self.last is not None:  # the next iteration will take about as long as the last ones
             self.step = max(0.8 * self.step, now - self.last)
         self.last = now
@@ -382,6 +387,8 @@ def solve_pyvrp(
     group_vehicles: bool = True,
     model: Model | None = None,
     runtime: float | None = None,
+    at_least: float = 0.0,
+    searched: dict[str, float] | None = None,
 ) -> tuple[list[list[int]], bool]:
     """(routes per vehicle, whether PyVRP calls them feasible), solving until ``deadline``.
 
@@ -395,7 +402,9 @@ def solve_pyvrp(
     by hand for a mid-day problem has it: with the same seed, the same search).
     ``model``: ``build(problem, clients, ...)`` done already. ``runtime``: also stop once
     the search has run this long, counted as PyVRP's ``MaxRuntime`` counts it (from its
-    first iteration, after the starting solution is built).
+    first iteration, after the starting solution is built); ``at_least``: search at least
+    this long, so counted, whatever the deadline. ``searched``: filled with the search's
+    ``seconds`` (so counted) and ``iterations``.
 
     Given ``callbacks``, the best plan's quality (served, late, km) on ``problem`` goes to
     ``callbacks.on_quality`` at the first feasible plan and at most every
@@ -408,7 +417,7 @@ def solve_pyvrp(
         model = build(problem, clients, group_vehicles=group_vehicles)
     stop = _Stop(
         deadline, iterations, stop_event, callbacks, model.units_per_cost, feasible_by, started,
-        handover, until_feasible, runtime,
+        handover, until_feasible, runtime, at_least,
     )  # fmt: skip
     stop.reserve = reserve
     stop.offset = _unvisitable(model.data)
@@ -427,6 +436,9 @@ def solve_pyvrp(
         model.data, stop=stop, seed=seed, collect_stats=False, display=False,
         params=params, initial_solution=init,
     )  # fmt: skip
+    if searched is not None:
+        searched["iterations"] = result.num_iterations
+        searched["seconds"] = 0.0 if stop.first is None else time.perf_counter() - stop.first
     if stop.first is not None:
         log.debug("PyVRP searched from %.1f to %.1f ms after the call, %d iterations",
                   1000 * (stop.first - started), 1000 * (time.perf_counter() - started),

@@ -68,6 +68,9 @@ def test_bench_json_rows_and_replan(tmp_path, capsys):
     assert re["feasible"] and re["disruption"] == "urgent,breakdown"
     assert re["replan_distance"] <= re["continue_distance"] + 1e-6
     assert re["churn_paid"] == 0.0 and re["backend"] in ("continue", "repair", "fresh")
+    # Where a re-plan ends longer than the plain solve, these say which searched less.
+    assert re["fresh_iterations"] > 0 and re["replan_fresh_iterations"] > 0
+    assert re["fresh_search_s"] >= 0.3 and re["replan_fresh_search_s"] >= 0.3
     summaries = [x["summary"] for x in lines if "summary" in x]
     assert any(s.startswith("summary engine vs pyvrp") for s in summaries)
     assert any(s.startswith("summary replan: 1 re-plans") for s in summaries)

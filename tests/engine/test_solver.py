@@ -517,6 +517,28 @@ def test_replan_is_never_longer_than_a_plain_fresh_pyvrp_solve(name):
     assert longer.distance <= total_distance(mid, plain.routes) + 1e-6
 
 
+def test_a_slow_replan_set_up_leaves_its_fresh_search_the_whole_limit(monkeypatch):
+    """On a busy machine the set-up before the fresh search (here continuing, slowed down)
+    can take a tenth of the limit: the fresh search still searches the whole limit from
+    its first iteration, as long as a plain PyVRP solve with that limit, so with the same
+    seed it is never shorter for lack of time (it had gone on only to the call's deadline,
+    a tenth less than the plain solve's search)."""
+    import engine.solver as solver
+
+    mid = _midday_r101(0.0)
+    real = solver.continuing
+
+    def slow(problem):
+        time.sleep(0.1)
+        return real(problem)
+
+    monkeypatch.setattr(solver, "continuing", slow)
+    sol = replan(mid, 0.5, seed=0)
+    assert sol.feasible and not sol.unassigned
+    assert sol.search["seconds"] >= 0.5 and sol.search["iterations"] > 0
+    assert sol.seconds >= 0.6  # the slow set-up did come first
+
+
 def test_ortools_reads_the_current_routes_when_every_vehicle_has_left_the_depot(capfd):
     """Mid-day, with every vehicle on the road (the depot only an end), OR-Tools starts
     from the routes as given: with a one-solution limit it hands them back unchanged, and
