@@ -5,8 +5,12 @@
  *    vehicleRows: [...], removeVehicles: [...], select: {kind, id}, focus: {kind, id}, fit: true,
  *    names: {vehicle id: its one name}, dragAllowed: bool}
  * ``layers`` replaces everything (a new plan, a fresh page); ``layerChanges`` carries only
- * the routes and stops that changed or went, updated in place. Vehicles are drawn on their
- * own canvas, so moving a fleet is a loop of setLatLng and one redraw.
+ * the routes and stops that changed or went, updated in place. Routes and stops are drawn
+ * on one canvas (routes under stops): a replay jump restyles thousands of stops, which as
+ * SVG elements cost the page a second of restyling and as canvas shapes one redraw of the
+ * view; sharing it keeps a route under a stop clickable (a canvas takes every click on
+ * it). Vehicles are drawn on their own canvas, so moving a fleet is a loop of setLatLng
+ * and one redraw.
  * The page tells Python it is ready (bridge.pageReady) once the web channel is up. A stop's
  * tooltip asks Python for its text when it opens (bridge.stopTooltip: customer, address,
  * window and the ETA as of now). A fitted view follows the window's size until the user
@@ -172,11 +176,11 @@
     }
     if (options.attribution) map.attributionControl.addAttribution(options.attribution);
     addLegend(map);
-    map.createPane("ddRoutes").style.zIndex = 410;
-    map.createPane("ddStops").style.zIndex = 420;
+    map.createPane("ddStops").style.zIndex = 420; // routes and stops: see underTheStops
     map.createPane("ddVehicles").style.zIndex = 450; // no pointer events: see vehicleAt
     dd.routeLayer = L.layerGroup().addTo(map);
     dd.stopLayer = L.layerGroup().addTo(map);
+    dd.featureRenderer = L.canvas({ pane: "ddStops", tolerance: 2 });
     dd.vehicleLayer = L.layerGroup().addTo(map);
     dd.vehicleRenderer = new VehicleCanvas({ pane: "ddVehicles" });
     listenForVehicles(map);
@@ -275,7 +279,7 @@
       color: selected ? "#000" : s.late ? "#d62728" : s.locked ? "#111" : s.colour,
       weight: selected ? 4 : s.late || s.locked ? 4 : 2,
       dashArray: s.locked ? "4 3" : null,
-      fillColor: s.fill, fillOpacity: 1, pane: "ddStops",
+      fillColor: s.fill, fillOpacity: 1, renderer: dd.featureRenderer,
     };
   }
 
@@ -335,7 +339,9 @@
 
   function addRoute(r) {
     if (r.path.length < 2) { dd.routes[r.id] = { data: r, layer: null }; return; }
-    var line = L.polyline(r.path, { color: r.colour, weight: 4, opacity: 0.8, pane: "ddRoutes" });
+    var line = L.polyline(r.path, {
+      color: r.colour, weight: 4, opacity: 0.8, renderer: dd.featureRenderer,
+    });
     line.bindTooltip(function () { return escapeHtml(dd.names[r.vehicle] || r.vehicle); },
                      { sticky: true });
     line.on("click", function (e) {
@@ -343,6 +349,7 @@
       if (Date.now() > noClickUntil) send("featureClicked", "route", r.id);
     });
     line.addTo(dd.routeLayer);
+    underTheStops(line);
     dd.routes[r.id] = { data: r, layer: line };
   }
 
@@ -364,8 +371,24 @@
     delete dd.routes[id];
   }
 
+  /* Routes and stops share a canvas, drawn (and hit-tested) in its order: a route goes
+   * after the other routes and before the first stop, so no route covers a stop. */
+  function underTheStops(line) {
+    var r = dd.featureRenderer, order = line._order, at = r._drawFirst;
+    if (!order) return;
+    while (at && (at === order || !at.layer.ddStop)) at = at.next;
+    if (!at || at === order.next) return; // no stop after it, or already just before one
+    if (order.prev) order.prev.next = order.next; else r._drawFirst = order.next;
+    if (order.next) order.next.prev = order.prev; else r._drawLast = order.prev;
+    order.prev = at.prev; order.next = at;
+    if (at.prev) at.prev.next = order; else r._drawFirst = order;
+    at.prev = order;
+    r._requestRedraw(line);
+  }
+
   function addStop(s) {
     var m = L.circleMarker([s.lat, s.lon], stopStyle(s, false));
+    m.ddStop = true;
     var entry = (dd.stops[s.id] = { data: s, layer: m });
     m.bindTooltip(escapeHtml(stopText(s)));
     m.on("tooltipopen", function () { openStopTip(entry); });
@@ -446,7 +469,7 @@
     if (kind === "stop" && dd.stops[id]) dd.stops[id].layer.setStyle(stopStyle(dd.stops[id].data, on));
     if (kind === "route" && dd.routes[id] && dd.routes[id].layer) {
       dd.routes[id].layer.setStyle({ weight: on ? 8 : 4, opacity: on ? 1 : 0.8 });
-      if (on) dd.routes[id].layer.bringToFront();
+      if (on) underTheStops(dd.routes[id].layer); // over the other routes
     }
     if (kind === "vehicle" && dd.vehicles[id]) {
       var layer = dd.vehicles[id].layer;
@@ -528,11 +551,16 @@
 
   dd.stats = function () {
     var tip = document.querySelector(".dd-preview");
-    var svgPaths = document.querySelectorAll(".leaflet-overlay-pane path, .leaflet-ddRoutes-pane path, .leaflet-ddStops-pane path").length;
+    var svgPaths = document.querySelectorAll(".leaflet-overlay-pane path, .leaflet-ddStops-pane path").length;
+    var canvasFeatures = 0;
+    for (var at = dd.featureRenderer ? dd.featureRenderer._drawFirst : null; at; at = at.next) {
+      canvasFeatures += 1;
+    }
     var drawn = Object.keys(dd.vehicles).filter(function (k) { return dd.vehicles[k].layer._map; });
     return JSON.stringify({
       ready: !!dd.bridge, routes: Object.keys(dd.routes).length, stops: Object.keys(dd.stops).length,
       vehicles: Object.keys(dd.vehicles).length, depot: !!dd.depot, svgPaths: svgPaths,
+      canvasFeatures: canvasFeatures,
       vehicleMarkers: drawn.length, vehicleCanvas: !!document.querySelector(".leaflet-ddVehicles-pane canvas"),
       tilesLoaded: dd.tilesLoaded,
       tilesFailed: dd.tilesFailed, applied: dd.applied, preview: tip ? tip.textContent : null, zoom: dd.map ? dd.map.getZoom() : null,

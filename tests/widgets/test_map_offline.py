@@ -111,7 +111,7 @@ def test_map_shows_every_layer_with_no_network(tmp_path):
     result = json.loads(lines[-1].removeprefix("RESULT "))
     assert result["online"] is False and result["interfaces"] == ["lo"]
     assert result["depot"] and (result["routes"], result["stops"]) == (3, 24)
-    assert result["svgPaths"] >= 27 and result["vehicleMarkers"] == 1
+    assert result["canvasFeatures"] == 27 and result["vehicleMarkers"] == 1
     assert abs(result["vehicle"]["lat"] - 40.7651) < 1e-9
     assert result["tilesFailed"] >= 4 and result["tilesLoaded"] == 0
     assert "OpenStreetMap contributors" in result["attribution"]

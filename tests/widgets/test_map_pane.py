@@ -118,12 +118,41 @@ def test_page_loads_shipped_assets_and_draws_every_layer(pane, tmp_path):
 
 
 def test_layers_are_drawn_in_the_page(qtbot, pane):
-    """Depot, routes and stops exist as drawn SVG paths, with the OSM credit shown."""
+    """Depot, routes and stops are drawn, with the OSM credit shown. Routes and stops are
+    shapes on one canvas, not an SVG element each: a replay jump restyling thousands of
+    stops then costs the page one redraw, not a second of restyling elements."""
     s = stats(qtbot, pane)
     assert s["ready"] and s["depot"]
     assert (s["routes"], s["stops"]) == (3, 24)
-    assert s["svgPaths"] >= 3 + 24
+    assert s["canvasFeatures"] == 3 + 24
+    assert s["svgPaths"] == 0
     assert "OpenStreetMap contributors" in s["attribution"]
+
+
+def click(qtbot, pane: MapPane, at: QPoint) -> None:
+    """A real mouse click in the map view (Chromium wants a hover, then press and release
+    as separate events)."""
+    target = pane.view.focusProxy() or pane.view
+    QTest.mouseMove(target, at)
+    qtbot.wait(50)
+    QTest.mousePress(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
+    qtbot.wait(50)
+    QTest.mouseRelease(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
+
+
+def test_mouse_click_on_a_route_line_between_stops_selects_the_route(qtbot, pane):
+    """Routes lie under the stops on the same canvas: a click on a route's line between two
+    stops selects the route, a click on a stop on that line the stop, and a selected
+    route, drawn over the other routes, still lies under its stops."""
+    qtbot.waitUntil(lambda: stats(qtbot, pane)["applied"] >= 1)
+    a, b = stop_point(qtbot, pane, "O2-03"), stop_point(qtbot, pane, "O2-04")
+    with qtbot.waitSignal(pane.sig_selection_changed, timeout=5000) as blocker:
+        click(qtbot, pane, (a + b) / 2)
+    assert blocker.args == ["route", "R2"]
+    qtbot.waitUntil(lambda: (stats(qtbot, pane)["selected"] or {}).get("id") == "R2")
+    with qtbot.waitSignal(pane.sig_selection_changed, timeout=5000) as blocker:
+        click(qtbot, pane, b)
+    assert blocker.args == ["stop", "O2-04"]
 
 
 def test_batched_vehicle_updates_move_markers_at_a_bounded_rate(qtbot, pane, day):
