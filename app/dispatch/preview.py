@@ -102,6 +102,31 @@ def _states(known: Mapping[str, Any]) -> dict[str, VehicleState]:
     return {**{vid: x for vid, x in known.items() if vid not in fixes}, **states_from_fixes(fixes)}
 
 
+class FreeFlowTravel:
+    """A travel model asked for one period all day: the free-flow one the day's plan and
+    the live ETAs are timed with (both ask for travel without a departure). Anything timed
+    at the period of the moment it is asked in (the morning peak, at 07:40) would time the
+    whole rest of the day at peak speeds: a re-plan's "before", a drag preview's or a
+    suggestion's times far later than the live ETAs of the same routes. Made by
+    :meth:`PlanningTimes.travel`, the one place that decides how live-day legs are timed."""
+
+    def __init__(self, base: Any) -> None:
+        self.base = base
+
+    def matrices(self, points: Any, depart: datetime | None = None) -> Any:
+        return self.base.matrices(points, None)
+
+    def matrices_between(self, sources: Any, targets: Any, depart: datetime | None = None):
+        return travel_between(self.base, sources, targets, None)
+
+    def time_key(self, depart: datetime | None) -> Any:
+        key = getattr(self.base, "time_key", None)
+        return None if key is None else key(None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.base, name)
+
+
 class PlanningTimes:
     """The service times and travel model the planner uses, for previews too: the depot's
     learned ones (``app.kpis.learn``: service times per address, customer and zone, travel
@@ -136,12 +161,18 @@ class PlanningTimes:
         return learned_orders([order], self.learned.service, PLAN_SERVICE_Z)[0]
 
     def travel(self, travel: Any) -> Any:
-        """The travel model with the learned factors of each drive's zones and hour."""
-        if self.learned is None:
+        """The travel model every live-day computation times legs with (plans, re-plans of
+        people and rules, drag previews, suggestions, urgent insertions): as the day's plan
+        and the live ETAs do, asked without a departure (free flow, :class:`FreeFlowTravel`),
+        with the learned factors of each drive's zones (the working day's mean) once the
+        depot has them. Already such a model: returned as it is."""
+        if isinstance(travel, FreeFlowTravel):
             return travel
+        if self.learned is None:
+            return FreeFlowTravel(travel)
         from engine.learning import LearnedTravelModel
 
-        return LearnedTravelModel(travel, self.learned.travel)
+        return FreeFlowTravel(LearnedTravelModel(travel, self.learned.travel))
 
 
 class ContextCache:
@@ -150,8 +181,9 @@ class ContextCache:
     Asked with the plan, the day and ``now`` (truncated to the minute). A new plan of the
     same day in the same minute (after a command, an undo, a lock) updates the kept
     context instead of building it again; a new minute reads the live positions again and
-    moves the vehicles' starts; a newly served stop, a vehicle or driver change, a new
-    time-of-day period or another day builds it anew. ``apply`` is the commands' hook.
+    moves the vehicles' starts; a newly served stop, a vehicle or driver change or another
+    day builds it anew (the legs are timed as the plan's, whatever the hour: no new
+    time-of-day period does). ``apply`` is the commands' hook.
     Thread-safe: ``prepare`` may run on a worker (a cold street-network matrix takes a
     second or two) while the main thread previews; a preview then waits for that build
     instead of starting its own.
@@ -595,27 +627,3 @@ def preview_reassign(
         routes=tuple(new_routes),
         warnings=(warning,) if warning else (),
     )
-
-
-class FreeFlowTravel:
-    """A travel model asked for one period all day: the free-flow one the day's plan and
-    the live ETAs are timed with (both ask for travel without a departure). A re-plan
-    timed at the period of the moment it starts (the morning peak, at 07:40) would time
-    the whole rest of the day at peak speeds: its "before" would then be far later than
-    the live ETAs of the same routes, and the lateness it saves one that does not exist."""
-
-    def __init__(self, base: Any) -> None:
-        self.base = base
-
-    def matrices(self, points: Any, depart: datetime | None = None) -> Any:
-        return self.base.matrices(points, None)
-
-    def matrices_between(self, sources: Any, targets: Any, depart: datetime | None = None):
-        return travel_between(self.base, sources, targets, None)
-
-    def time_key(self, depart: datetime | None) -> Any:
-        key = getattr(self.base, "time_key", None)
-        return None if key is None else key(None)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.base, name)

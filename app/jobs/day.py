@@ -22,7 +22,6 @@ from PySide6.QtCore import QObject, Signal
 from app.day.clock import DayClock
 from app.day.state import ChangeSource, DayChanges, DayState
 from app.dispatch.preview import (
-    FreeFlowTravel,
     PlanningTimes,
     states_from_fixes,
     vehicle_states,
@@ -215,7 +214,8 @@ class DayJobs(QObject):
 
     def planning_inputs(self, day: DayInput, travel: Any) -> tuple[DayInput, Any]:
         """The day and travel model plans are made with: the learned service times and
-        travel factors where the depot has them, else as given."""
+        travel factors where the depot has them, else as given; legs timed as the plan
+        and the live ETAs time them (``PlanningTimes.travel``)."""
         times = PlanningTimes(self.learned)  # what previews use too (the dispatch service's)
         return times.day(day), times.travel(travel)
 
@@ -302,9 +302,9 @@ class DayJobs(QObject):
             plan, locked, scope, route_ids = unlocked(plan), set(), None, None
 
         def job(cancel_event, report) -> ReplanReady:
-            # Timed as the plan and the live ETAs are: the proposal's "before" is the day
-            # the dispatcher sees, not the rest of the day at the peak speeds of now.
-            day, travel = self.planning_inputs(index.day, FreeFlowTravel(self.travel_model()))
+            # Timed as the plan and the live ETAs are (planning_inputs): the proposal's
+            # "before" is the day the dispatcher sees, not the rest of it at peak speeds.
+            day, travel = self.planning_inputs(index.day, self.travel_model())
             proposal = replan_job(
                 plan, day, travel, now=now, vehicles=vehicles,
                 statuses=statuses, locked=locked, route_ids=route_ids, time_limit_s=time_limit_s,
@@ -332,8 +332,9 @@ class DayJobs(QObject):
         if self.dispatch is not None:
             ranked = self.dispatch.suggest(plan, index.day, order_id, now)
         else:
-            states = vehicle_states(plan, index.day, now, states_from_fixes(positions))
-            ranked = suggest(Snapshot(index.day, plan, now, states), order_id, self.travel_model())
+            day, travel = self.planning_inputs(index.day, self.travel_model())
+            states = vehicle_states(plan, day, now, states_from_fixes(positions))
+            ranked = suggest(Snapshot(day, plan, now, states), order_id, travel)
         by_vehicle = {r.vehicle_id: r.id for r in plan.routes}
         current = plan.route_of(order_id)
         return [

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 
-from app.dispatch.preview import ContextCache, ReassignPreview, is_history, preview_reassign
+from app.dispatch.preview import (
+    ContextCache,
+    PlanningTimes,
+    ReassignPreview,
+    is_history,
+    preview_reassign,
+)
 from app.dispatch.replan import replan_job
 from engine.automation import Action, Match
 from engine.automation.protect import check_change, protected_stops
@@ -191,7 +197,11 @@ class ActionRunner:
     """Works out actions on a travel model; ``iterations`` makes re-plans repeatable."""
 
     def __init__(self, travel, *, replan_seconds: float = 2.0, iterations: int | None = None):
-        self.travel = travel
+        #: Legs timed as the plan, the live ETAs and a person's previews and re-plans time
+        #: them (``PlanningTimes.travel``), not at the speeds of the hour a rule fires in.
+        self.times = PlanningTimes()
+        self.base_travel = travel
+        self.travel = self.times.travel(travel)
         self.replan_seconds = replan_seconds
         self.iterations = iterations
         self._stop_event: threading.Event | None = None  # the running action's (see run)
@@ -257,7 +267,7 @@ class ActionRunner:
         return sit.route_of_vehicle(occ.vehicle_id)
 
     def _contexts(self, sit: Situation) -> ContextCache:
-        return ContextCache(self.travel, lambda: sit.vehicles)
+        return ContextCache(self.base_travel, lambda: sit.vehicles, self.times)
 
     def _candidates(self, sit: Situation, order_id: str, exclude: set[str]) -> list[Route]:
         """Routes that may take the order, nearest (by their open stops) first."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from app.dispatch.preview import (
     ContextCache,
     preview_reassign,
@@ -178,3 +180,33 @@ def test_a_drag_preview_does_not_wait_for_the_whole_day_build_on_a_worker():
         finish.set()
         worker.join(10)
     assert cache.builds == 1
+
+
+def test_a_drag_preview_at_the_morning_peak_times_the_target_route_as_the_plan_does():
+    """At 07:30 (the morning peak: main roads at 0.65 of their speed) a drag preview of a
+    stop onto V3's route times V3's own stops as the plan and the live ETAs do (legs asked
+    without a departure: free flow): its route before the move, and its stops ahead of
+    the new one after it, not at peak times the ETAs on screen never show. Suggestions
+    and urgent insertions read the same context."""
+    from engine.planning import Snapshot, context
+    from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
+    from engine.travel import StreetNetworkTravelModel
+
+    travel = StreetNetworkTravelModel(StreetNetwork.load(DEMO_CITY_NETWORK),
+                                      timezone="America/Denver")  # fmt: skip
+    day, plan, now = small_day(), small_plan(), at(7.5)
+    depot = day.depots[0].location
+    starts = {v: VehicleState(v, depot, now) for v in ("V1", "V2", "V3")}
+    planned = context(Snapshot(day, plan, None, starts), travel)  # as the plan times legs
+    v3 = list(plan.routes[2].order_ids)
+    ev = planned.evaluate("V3", v3)
+    plan_times = {o: planned.clock(ev.arrivals[p]) for p, o in enumerate(v3)}
+
+    ctx = ContextCache(travel, lambda: starts).for_move(plan, day, now, ["O4"], "R-V3")
+    preview = preview_reassign(ctx, plan, ["O4"], "R-V3")
+    assert preview.allowed and list(preview.target.order_ids_before) == v3
+    before = ctx.evaluate("V3", v3)
+    assert {o: ctx.clock(before.arrivals[p]) for p, o in enumerate(v3)} == plan_times
+    assert preview.target.duration_before_s == pytest.approx(ev.duration)
+    ahead = preview.routes[0].stops[: preview.positions["O4"]]
+    assert all(s.planned_arrival == plan_times[s.order_id] for s in ahead)

@@ -38,6 +38,7 @@ def test_learn_keeps_a_profile_that_plans_and_etas_use(history, capsys, monkeypa
         assert learned is not None and learned.days == 3
         assert learned.service.visits > 100 and learned.travel.legs > 100
         # The planner's inputs: the learned service times, the learned travel factors.
+        from app.dispatch.preview import FreeFlowTravel
         from app.jobs.day import DayJobs
         from app.store import repository
         from engine.learning import LearnedTravelModel
@@ -46,10 +47,13 @@ def test_learn_keeps_a_profile_that_plans_and_etas_use(history, capsys, monkeypa
             day = repository.load_day(s, "SLC-W", FIRST)
         jobs = DayJobs.__new__(DayJobs)
         jobs.learned = None
-        assert DayJobs.planning_inputs(jobs, day, "base") == (day, "base")
+        plain_day, plain = DayJobs.planning_inputs(jobs, day, "base")
+        assert plain_day is day and isinstance(plain, FreeFlowTravel) and plain.base == "base"
         jobs.learned = learned
         planned_day, travel = DayJobs.planning_inputs(jobs, day, object())
-        assert isinstance(travel, LearnedTravelModel)
+        # legs asked as the plan asks them (free flow), with the learned factors
+        assert isinstance(travel, FreeFlowTravel)
+        assert isinstance(travel.base, LearnedTravelModel)
         changed = [(a.service_time, b.service_time) for a, b in
                    zip(day.orders, planned_day.orders, strict=True) if a != b]  # fmt: skip
         assert changed, "history moved no service time"

@@ -220,3 +220,29 @@ def test_a_late_order_goes_on_a_route_with_room_and_a_rule_may_accept_a_small_re
     effect = runner.run(Match(_rule("insert_order"), occ, {}), sit)
     assert effect.status == "changed" and [m.order_id for m in effect.moved] == ["LATE1"]
     assert effect.moved[0].from_vehicle is None
+
+
+def test_a_rules_moves_and_re_plans_time_legs_as_the_plan_does_at_the_morning_peak():
+    """A rule firing at 07:40 (the morning peak) times legs as the plan and the live ETAs
+    do (asked without a departure), as a person's previews and re-plans do: otherwise its
+    re-plan's "before" would be far later than the ETAs on screen."""
+    import numpy as np
+
+    from engine.roads import DEMO_CITY_NETWORK, StreetNetwork
+    from engine.travel import StreetNetworkTravelModel
+
+    street = StreetNetworkTravelModel(StreetNetwork.load(DEMO_CITY_NETWORK),
+                                      timezone="America/Denver")  # fmt: skip
+    from tests.app.test_dispatch_support import at as slc_at
+    from tests.app.test_dispatch_support import small_day as slc_day
+    from tests.app.test_dispatch_support import small_plan as slc_plan
+
+    runner = ActionRunner(street)
+    day, plan = slc_day(), slc_plan()
+    points = [o.location for o in day.orders[:5]]
+    peak = slc_at(7 + 40 / 60)
+    plan_legs = street.matrices(points, None).duration_s
+    assert not np.allclose(street.matrices(points, peak).duration_s, plan_legs)
+    assert np.allclose(runner.travel.matrices(points, peak).duration_s, plan_legs)
+    ctx = runner._contexts(Situation(day, plan, peak)).get(plan, day, peak)
+    assert np.allclose(ctx.travel.matrices(points, peak).duration_s, plan_legs)
