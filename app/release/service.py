@@ -174,7 +174,7 @@ class ReleaseService(QObject):
             gate = desk.gate(now=now, day=day, plan=plan, seen=seen)
             ids = [r.id for r in plan.routes]
             with self.store.read_session() as s:
-                drivers = DriverView(rel.last_publications(s, ids), rel.last_acks(s, ids))
+                drivers = DriverView(desk.last_sent(s, ids), rel.last_acks(s, ids))
             return gate, drivers, desk.punctuality(), ""
         except Exception as exc:  # the board says so; the day goes on
             log.exception("release gate failed")

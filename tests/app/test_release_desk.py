@@ -244,3 +244,31 @@ def test_the_slot_plan_reuses_the_day_context_the_desk_built(planned):
     moved = replace(day.orders[0], location=replace(day.orders[0].location, lat=40.7))
     other = replace(day, orders=(moved, *day.orders[1:]))
     assert desk.context(other, plan) is not ctx
+
+
+def test_the_release_loop_reads_sent_messages_again_only_after_one_is_recorded(
+    planned, monkeypatch
+):
+    """The loop asks what is due every few seconds: the routes' last messages are decoded
+    from the store again only when one was recorded since, by this desk or another
+    workstation's on the same database (which this desk then sees at once)."""
+    store, _day, plan, desk = planned
+    reads = []
+    real = rel.last_publications
+    monkeypatch.setattr(rel, "last_publications", lambda s, ids: reads.append(1) or real(s, ids))
+    route = _routes(plan)[0]
+    desk.mark_loaded(route.id, now=at(6, 50))
+    desk.release([route.id], now=at(7))
+    (due,) = desk.due_messages(now=at(7))
+    other = desk_on(store)
+    other.record_sent([due])  # sent from another workstation
+    assert desk.due_messages(now=at(7, 1)) == []
+    assert reads == [1, 1]
+    for minute in range(2, 6):
+        assert desk.due_messages(now=at(7, minute)) == []
+    assert reads == [1, 1]
+    desk.recall([route.id], now=at(7, 6), reason="wrong van")
+    (withdrawal,) = desk.due_messages(now=at(7, 7))
+    assert withdrawal.message.kind == "withdrawn"
+    desk.record_sent([withdrawal])
+    assert desk.due_messages(now=at(7, 8)) == [] and len(reads) == 3
