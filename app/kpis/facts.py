@@ -17,6 +17,7 @@ Where each fact comes from (``docs/kpis.md`` says the same for each KPI):
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,7 +104,11 @@ class EventCache:
         self.passes += 1
         read = rk.stop_events(session, list(vehicles), since, until)
         if full:  # nothing held: every row is new
-            new, self.seen = read, set(read)
+            new = read
+            # The next pass reads from a second before the newest event: only rows that
+            # recent can come again (``read`` is oldest first), the rest need no lookup.
+            tail = read[-1][3] - timedelta(seconds=1) if read else start
+            self.seen = set(read[bisect_left(read, tail, key=_event_time) :])
         else:
             new = [r for r in read if r not in self.seen]
             self.seen.update(new)
@@ -120,6 +125,10 @@ class EventCache:
         for stop in touched:
             self.visits[stop] = visit_of(stop, self.rows[stop])
         return self.visits
+
+
+def _event_time(row: tuple[str, str | None, str, datetime]) -> datetime:
+    return row[3]
 
 
 class TallyCache:

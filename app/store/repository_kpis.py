@@ -218,17 +218,24 @@ def trails(
     if not rows:
         empty = np.zeros(0)
         return Trails([], np.zeros(1, dtype=np.int64), empty, empty, empty)
-    columns = list(zip(*rows, strict=True))
-    owner = np.array(columns[0], dtype=object)
+    # One record array from the tuples (numpy's loop, no column tuples of Python floats);
+    # PostgreSQL's epoch (numeric, a Decimal) becomes a float here too.
+    table = np.array(rows, dtype=_TRAIL_ROW)
+    owner = table["vehicle"]
     starts = np.flatnonzero(np.concatenate([[True], owner[1:] != owner[:-1]]))
     vids = [str(owner[i]) for i in starts.tolist()]
     return Trails(
         vids,
         np.append(starts, len(owner)).astype(np.int64),
-        np.array(columns[1], dtype=np.float64),  # PostgreSQL: numeric (Decimal) -> float
-        np.array(columns[2], dtype=np.float64),
-        np.array(columns[3], dtype=np.float64),
+        np.ascontiguousarray(table["ts"]),
+        np.ascontiguousarray(table["lat"]),
+        np.ascontiguousarray(table["lon"]),
     )
+
+
+#: A breadcrumb as :func:`trails` reads it: vehicle, epoch seconds, lat, lon.
+_TRAIL_ROW = np.dtype([("vehicle", object), ("ts", np.float64), ("lat", np.float64),
+                       ("lon", np.float64)])  # fmt: skip
 
 
 def newest_breadcrumb(session: Session, vehicle_ids: Sequence[str]) -> datetime | None:

@@ -203,3 +203,20 @@ def test_live_passes_read_only_new_stop_events(recorded):
     assert stops["D"].arrived == at(97)
     assert stops["A"].arrived == at(25) and stops["B"].arrived == at(95)
     assert cache.events.passes == 2
+
+
+def test_a_full_read_looks_up_only_the_events_the_next_pass_reads_again(recorded):
+    """After reading all of the day's events, a pass holds for lookups only those within a
+    second of the newest (the next pass reads from there): on a 2,000-van day that spares
+    hashing 120,000 events. The next pass reads the newest again and counts it once."""
+    cache = TallyCache()
+    load_day_data(recorded, "D1", DAY, as_of=at(120), final=False,
+                  travel=HaversineTravelModel(), tallies=cache)  # fmt: skip
+    assert sorted((r[1], r[2]) for r in cache.events.seen) == [("B", "delivered"),
+                                                               ("B", "departed")]  # fmt: skip
+    second = load_day_data(recorded, "D1", DAY, as_of=at(121), final=False,
+                           travel=HaversineTravelModel(), tallies=cache)  # fmt: skip
+    stops = {s.order_id: s for s in second.facts.stops}
+    assert stops["B"].attempts == 1 and stops["B"].done == at(100)
+    assert stops["C"].attempts == 2 and stops["A"].attempts == 1
+    assert cache.events.passes == 2
