@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QLabel
 from sqlalchemy import select
 
 from app.jobs.runner import JobKind
@@ -128,11 +129,21 @@ def test_a_supervisor_cancels_a_fleet_replan_then_plans_the_live_day_again(qtbot
     plan = ctx.state.plan
     lock = next(s.order_id for r in plan.routes for s in r.stops if s.status.value == "planned")
     assert window.dispatcher.set_locked([lock], True)
+    # The dock loaded a second-wave van (still at the dock): its goods stay on it.
+    qtbot.waitUntil(lambda: ctx.release.gate is not None, timeout=60_000)
+    waiting = [g.route_id for g in ctx.release.gate.wave_routes("W2")]
+    loaded_route = next(rid for rid in waiting if ctx.state.route(rid).stops
+                        and not ctx.state.route(rid).status.is_released)  # fmt: skip
+    ctx.release.mark_loaded(loaded_route)
+    qtbot.waitUntil(lambda: ctx.state.route(loaded_route).status.value == "ready", timeout=10_000)
+    van = ctx.state.route(loaded_route).vehicle_id
+    on_van = set(ctx.state.route(loaded_route).order_ids)
     QTest.keyClick(window, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
     box = window.last_plan_day_confirm
     assert box.isVisible()
     words = box.text() + box.informativeText()
     assert "The day has started" in words and "1 locked stop unlocked" in words
+    assert f"Kept on their van: {len(on_van)} loaded stop" in words
     assert "as history" in words and "undone" in words
     shot(box, tmp_path, "plan_day_confirm")
     go = next(b for b in box.buttons() if b.text().startswith("Plan again"))
@@ -143,6 +154,8 @@ def test_a_supervisor_cancels_a_fleet_replan_then_plans_the_live_day_again(qtbot
     qtbot.waitUntil(lambda: bool(days), timeout=120_000)
     dialog = window.last_proposal_dialog
     assert dialog.windowTitle() == "Plan the day again (from now)"
+    summary = dialog.findChild(QLabel, "proposal_summary").text()
+    assert f"Kept on their van: {len(on_van)} loaded stop" in summary and van in summary
     shot(dialog, tmp_path, "plan_day_proposal")
     before = ctx.state.plan
     errors: list[str] = []
@@ -155,6 +168,7 @@ def test_a_supervisor_cancels_a_fleet_replan_then_plans_the_live_day_again(qtbot
     after = ctx.state.plan
     served_after = {s.order_id: r.vehicle_id for r in after.routes for s in r.stops}
     assert all(served_after.get(o) == v for o, v in served_before.items())  # history stays
+    assert all(served_after.get(o) == van for o in on_van)  # and so do the loaded goods
     assert not any(s.locked for r in after.routes for s in r.stops)
     stored = ctx.dispatch.load_plan(ctx.state.index.depot.id, ctx.day)
     assert not any(s.locked for r in stored.routes for s in r.stops)
