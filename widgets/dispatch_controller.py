@@ -178,7 +178,8 @@ class DispatchController(QObject):
         self._announced = ()
 
     def _overload_accepted(self, ids: list[str], target_route_id: str) -> bool:
-        """A move that would overload the target vehicle is asked about first."""
+        """A move that would overload the target vehicle, or take stops whose goods the
+        dock loaded onto their van (they must be unloaded there), is asked about first."""
         state, service = self.context.state, self.context.dispatch
         if service is None or state.plan is None or state.index is None:
             return True
@@ -188,6 +189,8 @@ class DispatchController(QObject):
         except Exception as exc:  # the command itself says what is wrong
             log.warning("no preview before the move: %s", exc)
             return True
+        if preview.warnings and not self._loaded_accepted(preview.warnings[0]):
+            return False
         target = preview.target
         if target is None or not target.capacity_excess:
             return True
@@ -202,6 +205,16 @@ class DispatchController(QObject):
         if self.ask("Overloaded vehicle", text):
             return True
         self.context.sig_status.emit(f"Not moved: {vehicle} would be overloaded ({over})")
+        return False
+
+    def _loaded_accepted(self, warning: str) -> bool:
+        """Stops whose goods are on another van: moved only when the person says so (a
+        supervisor's deliberate choice; the dock unloads them)."""
+        text = f"{warning}.\nMove anyway?"
+        self.last_question = text
+        if self.ask("Goods already loaded", text):
+            return True
+        self.context.sig_status.emit(f"Not moved: {warning.removeprefix('Goods on the van: ')}")
         return False
 
     def _ask(self, title: str, text: str) -> bool:

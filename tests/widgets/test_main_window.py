@@ -381,3 +381,30 @@ def test_export_day_report_offers_the_documents_folder_not_the_start_folder(
     assert path.is_absolute() and path.parent != tmp_path
     assert path.parent.is_dir()
     assert path.name == f"day-report-{planned_window.context.day}.pdf"
+
+
+def test_moving_a_stop_whose_goods_are_loaded_on_its_van_is_asked_about(qtbot, planned_window):
+    """A stop of a van the dock loaded (marked loaded, at the dock) dropped on another
+    route: the person is asked first, the question saying the goods are on the first van;
+    "No" moves nothing, "Yes" moves it (a supervisor's deliberate choice)."""
+    window = planned_window
+    context = window.context
+    plan = context.state.plan
+    source = next(r for r in plan.routes if len(r.stops) >= 2)
+    target = next(r for r in plan.routes if r.stops and r.id != source.id)
+    context.release.mark_loaded(source.id)
+    qtbot.waitUntil(lambda: context.state.route(source.id).status.value == "ready",
+                    timeout=10_000)  # fmt: skip
+    oid = source.stops[-1].order_id
+    van = source.vehicle_id
+    questions: list[str] = []
+    window.dispatcher.ask = lambda _title, text: questions.append(text) or False
+    entries = window.dispatcher.undo_stack.count()
+    assert not window.dispatcher.reassign([oid], target.id)
+    assert questions and f"{oid} already loaded on {van}" in questions[0]
+    assert context.state.route(source.id).order_ids.count(oid) == 1
+    assert window.dispatcher.undo_stack.count() == entries
+    assert "Not moved" in window.status.text and van in window.status.text
+    window.dispatcher.ask = lambda _title, _text: True
+    assert window.dispatcher.reassign([oid], target.id)
+    assert oid in context.state.route(target.id).order_ids
