@@ -433,6 +433,43 @@ def test_a_delivered_stop_updates_only_that_marker(qtbot, pane, day):
     assert stats(qtbot, pane)["stops"] == 24
 
 
+PIXEL_JS = """(function (id, dx) {
+  var r = dd.featureRenderer, ratio = window.devicePixelRatio || 1;
+  var p = dd.map.latLngToLayerPoint(dd.stops[id].layer.getLatLng()).subtract(r._bounds.min);
+  var d = r._ctx.getImageData(Math.round((p.x + dx) * ratio), Math.round(p.y * ratio), 1, 1).data;
+  return JSON.stringify("#" + [d[0], d[1], d[2]].map(function (v) {
+    return (v < 16 ? "0" : "") + v.toString(16); }).join(""));
+})(%r, %d)"""
+
+
+def painted(qtbot, pane: MapPane, order_id: str, dx: int = 0) -> str:
+    """The colour the map's canvas shows ``dx`` pixels right of a stop's centre, once the
+    frame asked for is drawn."""
+    js(qtbot, pane, "JSON.stringify(0)")
+    qtbot.wait(100)  # the canvas draws on the next animation frame
+    return js(qtbot, pane, PIXEL_JS % (order_id, dx))
+
+
+def test_a_restyled_stop_is_painted_anew(qtbot, pane, day):
+    """What a person sees, not only the marker's options: a stop turning delivered is
+    filled green on the canvas, and one turning late-risk gets its red ring (and loses it
+    again)."""
+    r2 = day.plan.routes[1]
+    assert painted(qtbot, pane, "O2-02") == STATUS_COLOURS[StopStatus.PLANNED]
+    stops = (replace(r2.stops[1], status=StopStatus.DELIVERED), *r2.stops[2:])
+    routes = (day.plan.routes[0], replace(r2, stops=(r2.stops[0], *stops)), day.plan.routes[2])
+    pane.set_plan(replace(day.plan, routes=routes), day.orders, day.depot, fit=False)
+    green = STATUS_COLOURS[StopStatus.DELIVERED]
+    qtbot.waitUntil(lambda: painted(qtbot, pane, "O2-02") == green, timeout=3000)
+    ring = 7  # inside the late ring (radius 8, 4 px wide), outside the plain marker (6 + 1)
+    before = painted(qtbot, pane, "O2-05", ring)
+    assert before != "#d62728"
+    pane.update_etas({"O2-05": day.orders["O2-05"].latest + timedelta(minutes=15)})
+    qtbot.waitUntil(lambda: painted(qtbot, pane, "O2-05", ring) == "#d62728", timeout=3000)
+    pane.update_etas({"O2-05": day.orders["O2-05"].latest - timedelta(minutes=15)})
+    qtbot.waitUntil(lambda: painted(qtbot, pane, "O2-05", ring) == before, timeout=3000)
+
+
 def test_a_stop_moved_to_another_route_redraws_both_lines_in_place(qtbot, pane, day):
     """Moving O1-08 onto route 3 re-sends routes 1 and 3 and their changed stops only."""
     js(qtbot, pane, WATCH_JS)
