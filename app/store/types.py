@@ -60,9 +60,12 @@ class UTCDateTime(TypeDecorator[datetime]):
             # first KPI pass reads a few hundred thousand times (stop events, windows).
             if value.__class__ is str:
                 try:
-                    return _from_iso(value + "+00:00")
+                    parsed = _from_iso(value + "+00:00")
                 except ValueError:  # text with an offset of its own: the general way
                     pass
+                else:
+                    if parsed.tzinfo is not None:  # a date alone drops the offset given
+                        return parsed
             result: datetime | None = general(value)
             return result
 

@@ -80,8 +80,8 @@ def test_order_of_unknown_depot_is_rejected(store):
 
 def test_sqlite_times_read_back_as_the_instants_of_their_text(tmp_path):
     """SQLite keeps times as naive UTC text; whatever wrote it (the desk, with microseconds,
-    or another tool: whole seconds, a 'T', an offset of its own) it reads back aware, UTC,
-    the same instant."""
+    or another tool: whole seconds, a 'T', an offset of its own, a date alone) it reads back
+    aware, UTC, the same instant."""
     from datetime import datetime
 
     from sqlalchemy import select, text
@@ -92,7 +92,8 @@ def test_sqlite_times_read_back_as_the_instants_of_their_text(tmp_path):
     store = open_store(f"sqlite:///{tmp_path / 'desk.sqlite3'}")
     try:
         written = {"a": "2026-12-07 08:03:08.761204", "b": "2026-12-07 08:03:08",
-                   "c": "2026-12-07T08:03:08.5", "d": "2026-12-07 10:03:08+02:00"}  # fmt: skip
+                   "c": "2026-12-07T08:03:08.5", "d": "2026-12-07 10:03:08+02:00",
+                   "e": "2026-12-07"}  # fmt: skip
         with store.session() as s:
             for key, at in written.items():
                 s.execute(text("INSERT INTO depot (id, name, lat, lon, timezone, address, "
@@ -107,5 +108,6 @@ def test_sqlite_times_read_back_as_the_instants_of_their_text(tmp_path):
         "b": datetime(2026, 12, 7, 8, 3, 8, tzinfo=UTC),
         "c": datetime(2026, 12, 7, 8, 3, 8, 500000, tzinfo=UTC),
         "d": datetime(2026, 12, 7, 8, 3, 8, tzinfo=UTC),
+        "e": datetime(2026, 12, 7, tzinfo=UTC),
     }
     assert all(at.utcoffset() == timedelta(0) for at in got.values())
