@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 YOUNG_THRESHOLD = 20_000  # allocations between young collections (CPython default: 700)
 SETTLE_EVERY_MS = 5 * 60_000
+#: Between settles the C heap's free pages are also handed back every minute (trim alone).
+TRIM_EVERY_MS = 60_000
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -67,6 +69,16 @@ class HeapKeeper(QObject):
         self._timer.start()
         self.settles = 0
         self._trim = _malloc_trim()
+        self.trims = 0
+        # The live day's threads (ingest, ETAs, the release loop) free tens of megabytes of
+        # the C heap a minute in its middle, which ``free`` keeps: on the 2,000-vehicle
+        # live day the window held some 40 MB more until the 5-minute settle gave it back.
+        # Trimming every minute does it sooner; unlike a settle it freezes nothing.
+        self._trim_timer = QTimer(self)
+        self._trim_timer.setInterval(TRIM_EVERY_MS)
+        self._trim_timer.timeout.connect(self.trim)
+        if self._trim is not None:
+            self._trim_timer.start()
         self._jobs: list[JobRunner] = []
 
     def settle(self) -> None:
@@ -89,6 +101,14 @@ class HeapKeeper(QObject):
                 (time.perf_counter() - t0) * 1000,
                 gc.get_freeze_count(),
             )
+
+    def trim(self) -> None:
+        """Hand the C heap's free pages back to the system (glibc; nothing elsewhere)."""
+        if self._trim is not None:
+            t0 = time.perf_counter()
+            self._trim(0)
+            self.trims += 1
+            log.debug("C heap trimmed in %.1f ms", (time.perf_counter() - t0) * 1000)
 
     def follow(self, jobs: JobRunner) -> HeapKeeper:
         """Also settle whenever every runner followed has finished its last background

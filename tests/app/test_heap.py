@@ -11,7 +11,7 @@ import weakref
 
 import pytest
 
-from app.jobs.heap import YOUNG_THRESHOLD, HeapKeeper
+from app.jobs.heap import TRIM_EVERY_MS, YOUNG_THRESHOLD, HeapKeeper
 
 
 class Node:
@@ -91,3 +91,18 @@ def test_a_settle_waits_for_every_runner_followed(keeper, qtbot):
     assert keeper.settles == 0, "settled while the KPI pass was still running"
     release.set()
     qtbot.waitUntil(lambda: keeper.settles == 1, timeout=10_000)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_freed_heap_memory_goes_back_between_settles_without_a_freeze(keeper, qtbot):
+    """Between the 5-minute settles the C heap's freed pages are handed back every
+    minute (here sped up), and nothing is frozen for it."""
+    assert TRIM_EVERY_MS == 60_000
+    keeper._trim_timer.setInterval(20)
+    blocks = [bytes(2000) for _ in range(60_000)]
+    kept = blocks[::40]
+    del blocks
+    before, frozen = _rss_mb(), gc.get_freeze_count()
+    qtbot.waitUntil(lambda: keeper.trims >= 1, timeout=5_000)
+    assert before - _rss_mb() > 60
+    assert gc.get_freeze_count() == frozen and keeper.settles == 0 and len(kept) == 1500
