@@ -21,8 +21,8 @@ breaks folded into shorter shifts, then OR-Tools from there), OR-Tools otherwise
   longer: with at least as many iterations, its routes are no longer. The call's set-up
   before it (continuing, the model, the repair) and its polish after come on top, the
   whole call within ``REPLAN_OVER_SHARE`` of the limit: the extra share gives way where
-  they would not fit, the limit itself never (on a busy machine a slow set-up would
-  otherwise leave the search less time than the plain solve's). After the search each
+  they would not fit, the limit itself only past ``REPLAN_MOST_SHARE`` (on a busy machine
+  a slow set-up would otherwise leave the search less time than the plain solve's). After the search each
   moved stop goes back on its vehicle where that costs less than the churn penalty;
 - with breaks, **resolve** and **fresh**: PyVRP on the problem with breaks folded into
   shorter shifts, from continuing for the first ``1 - FRESH_SHARE`` of its time, then
@@ -61,6 +61,9 @@ FRESH_SHARE = 0.95  # with breaks: of a re-plan's PyVRP time, for the fresh solv
 # A re-plan's fresh search gets the whole limit; its set-up and polish come on top, at most
 # this share of the limit (whole call: limit x 1.04, within the 5 % a limit may overrun).
 REPLAN_OVER_SHARE = 0.04
+# ... but its search is never shorter than the limit (a plain solve's) for a set-up that
+# took long (a busy machine), as long as the whole call stays within this share.
+REPLAN_MOST_SHARE = 0.05
 # The fresh search runs this share longer than a plain solve's MaxRuntime: the same seed
 # follows the same trajectory, so with at least the plain solve's iterations its best is
 # never longer; a few per cent of speed between two runs (a busy neighbour core, the
@@ -447,7 +450,9 @@ def replan(
             reserve=_replan_reserve(problem, clock, clients, False) if timed else 0.0,
             model=exact,
             runtime=(1.0 + FRESH_EXTRA_SHARE) * time_limit_s if timed else None,
-            at_least=time_limit_s if timed else 0.0,
+            at_least=(time_limit_s, started + (1.0 + REPLAN_MOST_SHARE) * time_limit_s)
+            if timed
+            else None,
             searched=searched,
         )
         offer("fresh", routes)

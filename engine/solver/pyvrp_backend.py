@@ -126,7 +126,8 @@ class _Stop:
     at the first feasible solution (a first plan to show while the search goes on).
     ``runtime``: stop once the search has run this long since the first call, as PyVRP's
     ``MaxRuntime`` does; the deadline still holds, without a guess of the next iteration,
-    but not before ``at_least`` seconds of search (however long the set-up before took).
+    but not before ``at_least`` = (seconds, until) has that many seconds of search
+    (however long the set-up before took) unless that would pass ``until`` (a moment).
     ``found`` and ``show``: the best solution kept by ``found`` goes to ``show`` at once
     the first time, then at most every ``QUALITY_EVERY_S`` (turning it into routes and
     their quality takes a moment; the search itself is not changed).
@@ -144,7 +145,7 @@ class _Stop:
         handover: tuple[float, Callable[[], bool]] | None = None,
         until_feasible: bool = False,
         runtime: float | None = None,
-        at_least: float = 0.0,
+        at_least: tuple[float, float] | None = None,
     ) -> None:
         self.deadline = deadline
         self.runtime = runtime
@@ -193,8 +194,6 @@ class _Stop:
             self.first = now
         if self.runtime is not None and now - self.first > self.runtime:
             return True
-        if now - self.first < self.at_least:
-            return False
         if self.last is not None:  # the next iteration will take about as long as the last ones
             self.step = max(0.8 * self.step, now - self.last)
         self.last = now
@@ -207,6 +206,8 @@ class _Stop:
             cpu = time.thread_time() - self.cpu
             if cpu > 0.02:
                 keep *= min(8.0, max(1.0, (now - self.wall) / cpu))
+        if self.at_least is not None and now - self.first < self.at_least[0]:
+            return now + keep >= self.at_least[1]
         # With a runtime, the deadline is a cap well after it: the next iteration's length
         # is not guessed (on a busy machine one wait for a core made it a second, and the
         # search stopped that much before its runtime, where a plain solve goes on).
@@ -387,7 +388,7 @@ def solve_pyvrp(
     group_vehicles: bool = True,
     model: Model | None = None,
     runtime: float | None = None,
-    at_least: float = 0.0,
+    at_least: tuple[float, float] | None = None,
     searched: dict[str, float] | None = None,
 ) -> tuple[list[list[int]], bool]:
     """(routes per vehicle, whether PyVRP calls them feasible), solving until ``deadline``.
@@ -402,8 +403,9 @@ def solve_pyvrp(
     by hand for a mid-day problem has it: with the same seed, the same search).
     ``model``: ``build(problem, clients, ...)`` done already. ``runtime``: also stop once
     the search has run this long, counted as PyVRP's ``MaxRuntime`` counts it (from its
-    first iteration, after the starting solution is built); ``at_least``: search at least
-    this long, so counted, whatever the deadline. ``searched``: filled with the search's
+    first iteration, after the starting solution is built); ``at_least``: (seconds, until),
+    search at least that long, so counted, whatever the deadline, unless that would pass
+    ``until`` (the reserve kept before it). ``searched``: filled with the search's
     ``seconds`` (so counted) and ``iterations``.
 
     Given ``callbacks``, the best plan's quality (served, late, km) on ``problem`` goes to
