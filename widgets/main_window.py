@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QMainWindow,
     QMessageBox,
+    QTabBar,
     QWidget,
 )
 
@@ -357,6 +358,29 @@ class MainWindow(QMainWindow):
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         super().resizeEvent(event)
         self.status.fit()
+        self._hide_stale_tab_bars()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        super().showEvent(event)
+        self._hide_stale_tab_bars()
+
+    def _hide_stale_tab_bars(self) -> None:
+        """Hide the dock tab bars Qt left behind. Tabifying a second group of docks makes
+        Qt (6.11) create a tab bar that no longer belongs to the layout; it keeps its tabs
+        and its place, so it showed under the real one once the status bar grew (a second
+        "Timeline | Release board" strip). A bar is stale when its tabs are not the group
+        its first dock is in now."""
+        titles = {d.windowTitle(): d for d in self._docks.values()}
+        for bar in self.findChildren(QTabBar, options=Qt.FindChildOption.FindDirectChildrenOnly):
+            if bar.isHidden() or bar.count() == 0:
+                continue
+            tabs = [bar.tabText(i) for i in range(bar.count())]
+            first = titles.get(tabs[0])
+            if first is None:
+                continue
+            group = {first, *self.tabifiedDockWidgets(first)}
+            if {d.windowTitle() for d in group} != set(tabs):
+                bar.hide()
 
     def save_layout(self) -> None:
         settings = QSettings(SETTINGS_ORG, SETTINGS_APP)

@@ -408,3 +408,28 @@ def test_moving_a_stop_whose_goods_are_loaded_on_its_van_is_asked_about(qtbot, p
     window.dispatcher.ask = lambda _title, _text: True
     assert window.dispatcher.reassign([oid], target.id)
     assert oid in context.state.route(target.id).order_ids
+
+
+def test_each_dock_tab_strip_shows_once(qtbot, demo_window):
+    """The bottom docks (Timeline, Release board, KPIs) show one tab strip with their
+    three tabs, and the right ones (Exceptions, Rules) one with theirs. A strip the layout
+    leaves behind (Qt kept an old "Timeline | Release board" one drawn under the real strip
+    once the status bar grew) is hidden."""
+    from PySide6.QtWidgets import QTabBar
+
+    left_behind = QTabBar(demo_window)  # as Qt leaves it: the group's earlier tabs
+    for title in ("Timeline", "Release board"):
+        left_behind.addTab(title)
+    left_behind.show()
+    demo_window.resize(demo_window.width() - 10, demo_window.height())
+    qtbot.wait(100)
+
+    def strips():
+        return sorted(
+            tuple(bar.tabText(i) for i in range(bar.count()))
+            for bar in demo_window.findChildren(QTabBar)
+            if bar.isVisible() and bar.parent() is demo_window
+        )
+
+    qtbot.waitUntil(lambda: len(strips()) == 2, timeout=2000)
+    assert strips() == [("Exceptions", "Rules"), ("Timeline", "Release board", "KPIs")]
