@@ -204,8 +204,13 @@ def test_a_stop_dragged_to_another_route_while_vehicles_move_and_undone(qtbot, d
     rows = timeline._rows
     orders = ctx.state.index.orders
 
-    def movable(s) -> bool:  # planned, unlocked, and any van may take it (no special skill)
-        return s.status.value == "planned" and not s.locked and not orders[s.order_id].skills
+    from app.release.loaded import loaded_orders
+
+    loaded = loaded_orders(ctx.store, ctx.state.plan)  # goods on a van: a drop asks first
+
+    def movable(s) -> bool:  # planned, unlocked, not loaded, any van may take it (no skill)
+        return (s.status.value == "planned" and not s.locked and s.order_id not in loaded
+                and not orders[s.order_id].skills)  # fmt: skip
 
     def open_route(rid: str) -> bool:  # a route released at the dock changes by proposal only
         return ctx.state.route(rid).status.value != "released"
@@ -246,7 +251,7 @@ def test_a_stop_dragged_to_another_route_while_vehicles_move_and_undone(qtbot, d
         if previews:
             break
     assert previews and not any(p.startswith("cannot preview") for p in previews), previews
-    assert all("overloads the vehicle" in q for q in asked)
+    assert all("overloads the vehicle" in q for q in asked), asked
     assert bool(asked) == ("over capacity" in previews[-1])  # asked exactly when it would
     assert drops[-1:] == [([order_id], target_id)], (order_id, drops)  # the stop pressed
     try:
