@@ -301,6 +301,10 @@
   }
 
   function startStopDrag(marker, s, ev) {
+    // Stops are drawn on the canvas: the press reaches the map's container after the
+    // stop's handler, where Shift+press starts Leaflet's box zoom. Stop the DOM event
+    // itself there (stopping Leaflet's event only marks it).
+    if (ev.originalEvent) L.DomEvent.stop(ev.originalEvent);
     if (!dd.dragAllowed) { send("stopDragRefused", s.id); L.DomEvent.stop(ev); return; }
     var map = dd.map;
     map.dragging.disable();

@@ -323,14 +323,18 @@ def test_shift_drag_a_stop_onto_another_route_previews_and_drops(qtbot, pane, da
     started: list = []
     pane.sig_stop_drag_started.connect(started.append)
     a, b = stop_point(qtbot, pane, "O1-04"), stop_point(qtbot, pane, "O3-05")
+    view = stats(qtbot, pane)["bounds"]
     target = shift_drag(qtbot, pane, a, b)
     qtbot.waitUntil(lambda: bool(stats(qtbot, pane)["preview"]), timeout=3000)
     assert stats(qtbot, pane)["preview"] == "O1-04 to R3: +7 min, on time"
+    assert js(qtbot, pane, "JSON.stringify(!!document.querySelector('.leaflet-zoom-box'))") is False
     assert started == [["O1-04"]]
     with qtbot.waitSignal(pane.sig_stop_dropped, timeout=3000) as dropped:
         QTest.mouseRelease(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, b)
     assert dropped.args == [["O1-04"], "R3"]
     qtbot.waitUntil(lambda: stats(qtbot, pane)["preview"] is None, timeout=3000)
+    qtbot.wait(300)
+    assert stats(qtbot, pane)["bounds"] == view  # Shift-drag on a stop is not a box zoom
     assert started == [["O1-04"]]
     # Python did not move it: the stop is back where it was; a new drag is told again.
     a = stop_point(qtbot, pane, "O1-04")
