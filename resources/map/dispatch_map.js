@@ -300,6 +300,14 @@
     });
   }
 
+  function dragStyle() {
+    if (document.getElementById("dd-drag-style")) return;
+    var style = document.createElement("style");
+    style.id = "dd-drag-style";
+    style.textContent = ".dd-dragging-stop .leaflet-tooltip:not(.dd-preview) { display: none; }";
+    document.head.appendChild(style);
+  }
+
   function startStopDrag(marker, s, ev) {
     // Stops are drawn on the canvas: the press reaches the map's container after the
     // stop's handler, where Shift+press starts Leaflet's box zoom. Stop the DOM event
@@ -308,6 +316,10 @@
     if (!dd.dragAllowed) { send("stopDragRefused", s.id); L.DomEvent.stop(ev); return; }
     var map = dd.map;
     map.dragging.disable();
+    // While a stop is dragged, the drop's preview is the tooltip to read: the tooltips of
+    // the stops passed over stay hidden (a class on the map, see dragStyle).
+    dragStyle();
+    L.DomUtil.addClass(map.getContainer(), "dd-dragging-stop");
     var moved = false, last = 0;
     function move(e) {
       moved = true;
@@ -317,6 +329,7 @@
     }
     function up(e) {
       map.off("mousemove", move); map.off("mouseup", up); map.dragging.enable();
+      L.DomUtil.removeClass(map.getContainer(), "dd-dragging-stop");
       dd.showPreview(null);
       if (moved) {
         noClickUntil = Date.now() + 400;

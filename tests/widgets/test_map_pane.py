@@ -328,6 +328,11 @@ def test_shift_drag_a_stop_onto_another_route_previews_and_drops(qtbot, pane, da
     qtbot.waitUntil(lambda: bool(stats(qtbot, pane)["preview"]), timeout=3000)
     assert stats(qtbot, pane)["preview"] == "O1-04 to R3: +7 min, on time"
     assert js(qtbot, pane, "JSON.stringify(!!document.querySelector('.leaflet-zoom-box'))") is False
+    tips = (
+        "JSON.stringify([...document.querySelectorAll('.leaflet-tooltip')]"
+        ".filter(t => getComputedStyle(t).display !== 'none').map(t => t.textContent))"
+    )
+    assert js(qtbot, pane, tips) == ["O1-04 to R3: +7 min, on time"]  # no stop's tip over it
     assert started == [["O1-04"]]
     with qtbot.waitSignal(pane.sig_stop_dropped, timeout=3000) as dropped:
         QTest.mouseRelease(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier, b)
