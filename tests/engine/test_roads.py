@@ -287,12 +287,17 @@ def test_a_damaged_arrays_file_falls_back_to_the_street_file(tmp_path, monkeypat
     assert _fresh_load(path, monkeypatch).edge_count == 1
 
 
-def test_the_shipped_network_starts_without_pyarrow():
-    """With its arrays saved, loading the demo city's streets leaves pyarrow unloaded."""
-    StreetNetwork.load(DEMO_CITY_NETWORK)  # saves the arrays if this checkout has none
+def test_the_shipped_network_starts_without_pyarrow(tmp_path, monkeypatch):
+    """With its arrays saved, loading the demo city's streets leaves pyarrow unloaded (on a
+    fresh checkout too: the network read earlier in this process must not stand in for the
+    save, as the in-process cache did)."""
+    monkeypatch.setattr(roads, "_CACHE", {})
+    StreetNetwork.load(DEMO_CITY_NETWORK, arrays_dir=tmp_path)  # saves the arrays there
     code = (
-        "import sys; from engine.roads import StreetNetwork, DEMO_CITY_NETWORK as D; "
-        "n = StreetNetwork.load(D); print(n.edge_count, 'pyarrow' in sys.modules)"
+        "import sys; from pathlib import Path; "
+        "from engine.roads import StreetNetwork, DEMO_CITY_NETWORK as D; "
+        f"n = StreetNetwork.load(D, arrays_dir=Path({str(tmp_path)!r})); "
+        "print(n.edge_count, 'pyarrow' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == [str(StreetNetwork.load(DEMO_CITY_NETWORK).edge_count), "False"]
