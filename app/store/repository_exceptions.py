@@ -60,6 +60,24 @@ def _live(row: ExceptionRow, kinds: tuple[type[enum.StrEnum], ...]) -> LiveExcep
                          row.detail, row.suggested_action, None, row.resolved_at)  # fmt: skip
 
 
+def _day_rows(session: Session, since: datetime, until: datetime, *, resolved: bool):
+    """The rows detected in ``[since, until)``, resolved or still open, oldest first; not
+    the sync's conflicts (the sync shows those)."""
+    state = (
+        ExceptionRow.resolved_at.is_not(None) if resolved else ExceptionRow.resolved_at.is_(None)
+    )
+    return session.scalars(
+        select(ExceptionRow)
+        .where(
+            state,
+            ExceptionRow.type != SYNC_CONFLICT,
+            ExceptionRow.detected_at >= since,
+            ExceptionRow.detected_at < until,
+        )
+        .order_by(ExceptionRow.detected_at, ExceptionRow.id)
+    )
+
+
 def open_exceptions(
     session: Session,
     since: datetime,
@@ -72,16 +90,7 @@ def open_exceptions(
     conflicts are the sync's). A condition stored open twice (an earlier version numbered
     its exceptions per start) keeps its oldest row; the others are resolved here as
     duplicates of it, in the change log too."""
-    rows = session.scalars(
-        select(ExceptionRow)
-        .where(
-            ExceptionRow.resolved_at.is_(None),
-            ExceptionRow.type != SYNC_CONFLICT,
-            ExceptionRow.detected_at >= since,
-            ExceptionRow.detected_at < until,
-        )
-        .order_by(ExceptionRow.detected_at, ExceptionRow.id)
-    )
+    rows = _day_rows(session, since, until, resolved=False)
     out: list[StoredException] = []
     kept: dict[tuple[str, str, str], LiveException] = {}
     for row in rows:
@@ -112,16 +121,7 @@ def resolved_exceptions(
     """The exceptions detected in ``[since, until)`` and resolved since (by the rules or by
     a person), oldest first: the day's history as the board held it before a restart.
     Neither the sync's conflicts nor rows closed as duplicates of another."""
-    rows = session.scalars(
-        select(ExceptionRow)
-        .where(
-            ExceptionRow.resolved_at.is_not(None),
-            ExceptionRow.type != SYNC_CONFLICT,
-            ExceptionRow.detected_at >= since,
-            ExceptionRow.detected_at < until,
-        )
-        .order_by(ExceptionRow.detected_at, ExceptionRow.id)
-    )
+    rows = _day_rows(session, since, until, resolved=True)
     out: list[StoredException] = []
     for row in rows:
         exc = _live(row, kinds)
