@@ -37,11 +37,12 @@ def test_an_exceptions_replan_starts_from_the_day_the_live_etas_show(qtbot, desk
     # The live ETAs are a few seconds older than the re-plan: a minute a stop is plenty.
     # Known gap: the live ETAs do not yet hold the driver's break, the re-plan's evaluation
     # does; a stop after a break that no wait absorbs is later by the break's length.
-    vehicle_of = {s.order_id: r.vehicle_id for r in shown.routes for s in r.stops}
-    vehicles = ctx.state.index.vehicles
+    driver_of = {s.order_id: r.driver_id for r in shown.routes for s in r.stops}
+    drivers = ctx.state.index.drivers
 
     def a_break(o: str, gap: timedelta) -> bool:
-        lengths = [b.duration for b in vehicles[vehicle_of[o]].breaks]
+        driver = drivers.get(driver_of.get(o) or "")
+        lengths = [b.duration for b in driver.breaks] if driver is not None else []
         return any(abs(gap - length) <= timedelta(minutes=1) for length in lengths)
 
     off = {
