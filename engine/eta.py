@@ -5,20 +5,37 @@ the depot, before it leaves) at ``now``, then follow the remaining stops in orde
 time from a :class:`TravelTimes` (a matrix for known points, haversine x detour for the
 rest) scaled by the speed factor observed on the legs already driven, waiting for window
 opening, and service time. A stop being served (arrived) finishes its service first.
+
+Given the route's driver, the driver's break still due (``Driver.break_due``: not taken
+yet, its latest start not past) is placed where the engine's evaluation of the route
+places it (``engine.evaluate.best_break``: the same code), so the live ETAs of an unchanged
+route agree with a re-plan's "before", a drag preview and a suggestion. A driver on a break
+now drives on when it ends.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import numpy as np
 
+from engine.evaluate import best_break, break_times, lazy_break
 from engine.geo import haversine_m
-from engine.model import Location, Order, Route, RouteStatus, Stop, StopStatus, TimeWindow
+from engine.model import (
+    Driver,
+    Location,
+    Order,
+    Route,
+    RouteStatus,
+    Stop,
+    StopStatus,
+    TimeWindow,
+)
+from engine.problem import TOLERANCE, BreakSpec
 
 MIN_FACTOR, MAX_FACTOR = 0.8, 2.5
 
@@ -185,13 +202,30 @@ def route_etas(
     statuses: Mapping[str, StopStatus] | None = None,
     arrived_at: Mapping[str, datetime] | None = None,
     speed_factor: float = 1.0,
+    driver: Driver | None = None,
+    breaks_taken: int = 0,
+    on_break_since: datetime | None = None,
 ) -> RouteEta:
     """ETAs of the route's stops not yet served, starting from the live position at ``now``.
 
     ``statuses``/``arrived_at`` (by order id) are what telemetry reported, overriding the
     plan's stop states. Without a position, a route that has not left starts at the depot
-    at its planned start (or now, whichever is later).
+    at its planned start (or now, whichever is later). With the route's ``driver``, the
+    break still due is placed (``breaks_taken``: how many of the driver's breaks telemetry
+    saw started; ``on_break_since``: on one now, since then), as :class:`PreparedRoute` does.
     """
+    if driver is not None and driver.breaks:
+        return PreparedRoute(route, orders, travel).etas(
+            now,
+            position=position,
+            depot=depot,
+            statuses=statuses,
+            arrived_at=arrived_at,
+            speed_factor=speed_factor,
+            driver=driver,
+            breaks_taken=breaks_taken,
+            on_break_since=on_break_since,
+        )
     statuses = statuses or {}
     arrived_at = arrived_at or {}
     if not math.isfinite(speed_factor) or speed_factor <= 0:
@@ -280,7 +314,16 @@ class PreparedRoute:
     and the depot) is asked of the travel model only the first time it is needed.
     """
 
-    __slots__ = ("route", "stops", "_rows", "_travel", "_legs", "_drives", "_drive_factor")
+    __slots__ = (
+        "route",
+        "stops",
+        "_rows",
+        "_travel",
+        "_legs",
+        "_drives",
+        "_drive_factor",
+        "_windows_s",
+    )
 
     def __init__(self, route: Route, orders: Mapping[str, Order], travel: TravelTimes) -> None:
         self.route = route
@@ -312,6 +355,7 @@ class PreparedRoute:
         # changes): the same ``timedelta(seconds=leg * factor)`` as computed afresh.
         self._drives: dict[tuple[int, int], timedelta] = {}
         self._drive_factor = 1.0
+        self._windows_s: dict[int, tuple[tuple[float, float], ...]] = {}
 
     def leg_s(self, i: int, j: int, depot: Location | None = None) -> float:
         """Model seconds from stop ``i`` to stop ``j`` (index -1 is ``depot``), memoised."""
@@ -363,6 +407,9 @@ class PreparedRoute:
         statuses: Mapping[str, StopStatus] | None = None,
         arrived_at: Mapping[str, datetime] | None = None,
         speed_factor: float = 1.0,
+        driver: Driver | None = None,
+        breaks_taken: int = 0,
+        on_break_since: datetime | None = None,
     ) -> RouteEta:
         """Same as :func:`route_etas` on this route (with ``status`` overriding its own)."""
         route = self.route
@@ -378,6 +425,22 @@ class PreparedRoute:
             t = max(now, route.start) if route.start else now
         else:
             return RouteEta(route.id, route.vehicle_id, (), speed_factor, "none")
+        if driver is not None and driver.breaks:
+            return self._with_break(
+                now,
+                status or route.status,
+                origin,
+                here,
+                live,
+                t,
+                depot,
+                statuses,
+                arrived_at,
+                speed_factor,
+                driver,
+                breaks_taken,
+                on_break_since,
+            )
         travel, rid, vid = self._travel, route.id, route.vehicle_id
         if speed_factor != self._drive_factor:
             self._drives.clear()
@@ -431,3 +494,230 @@ class PreparedRoute:
                     secs *= travel.factor(self.stops[here][1].location, depot, t)
             end = t + timedelta(seconds=secs * speed_factor)
         return RouteEta(route.id, route.vehicle_id, tuple(etas), speed_factor, origin, end)
+
+    def _with_break(
+        self,
+        now: datetime,
+        status: RouteStatus,
+        origin: str,
+        here: int,
+        live: Location | None,
+        t: datetime,
+        depot: Location | None,
+        statuses: Mapping[str, StopStatus],
+        arrived_at: Mapping[str, datetime],
+        speed_factor: float,
+        driver: Driver,
+        taken: int,
+        resting_since: datetime | None,
+    ) -> RouteEta:
+        """:meth:`etas` for a route whose driver has breaks: stops being served finish
+        first, then the remaining stops are timed as ``engine.evaluate`` times a sequence,
+        the break still due placed by the same code (times in epoch seconds)."""
+        route = self.route
+        rid, vid = route.id, route.vehicle_id
+        if resting_since is not None and 0 < taken <= len(driver.breaks):
+            t = max(t, resting_since + driver.breaks[taken - 1].duration)  # back from it
+        fixed: list[StopEta] = []
+        todo: list[int] = []
+        for i, row in enumerate(self._rows):
+            oid, plan_status, actual, planned, windows, first, _, service, earliest, _ = row
+            st = statuses.get(oid, plan_status)
+            if st in _DONE:
+                continue
+            arrived = arrived_at.get(oid) or actual
+            if st is StopStatus.ARRIVED and arrived is not None and not todo:
+                start = max(arrived, earliest)
+                t = max(now, start + service)
+                window = service_window(windows, arrived)
+                fixed.append(StopEta(rid, vid, oid, arrived, start, t, window, planned))
+                here = i
+                continue
+            todo.append(i)
+        back = depot is not None and status is not RouteStatus.COMPLETED
+        due = driver.break_due(t, taken)
+        brk = (
+            None
+            if due is None
+            else BreakSpec(
+                due.earliest.timestamp(), due.latest.timestamp(), due.duration.total_seconds()
+            )
+        )
+        shift_end = driver.shift_end.timestamp()
+        t0 = t.timestamp()
+
+        def simulate(break_leg: int) -> tuple[_LiveSchedule, int]:
+            return self._schedule(
+                todo, here, live, depot, t0, now, statuses, arrived_at, speed_factor, brk,
+                break_leg, shift_end, back,
+            )  # fmt: skip
+
+        if brk is None:
+            sched, _ = simulate(-1)
+        else:
+            sched = best_break(simulate, len(todo), brk, t0)
+        etas = list(fixed)
+        for k, i in enumerate(todo):
+            oid, _, _, planned, windows, *_ = self._rows[i]
+            eta = _utc(sched.arrivals[k])
+            start = _utc(sched.starts[k])
+            ready = eta if sched.ready[k] == sched.arrivals[k] else _utc(sched.ready[k])
+            window = service_window(windows, ready)
+            etas.append(StopEta(rid, vid, oid, eta, start, _utc(sched.departures[k]), window,
+                                planned))  # fmt: skip
+        end = _utc(sched.end_time) if back else None
+        return RouteEta(rid, vid, tuple(etas), speed_factor, origin, end)
+
+    def _schedule(
+        self,
+        todo: Sequence[int],
+        here: int,
+        live: Location | None,
+        depot: Location | None,
+        t: float,
+        now: datetime,
+        statuses: Mapping[str, StopStatus],
+        arrived_at: Mapping[str, datetime],
+        factor: float,
+        brk: BreakSpec | None,
+        break_leg: int,
+        shift_end: float,
+        back: bool,
+    ) -> tuple[_LiveSchedule, int]:
+        """The schedule of the stops ``todo`` (row indices) from ``here`` at ``t``, with
+        the break taken lazily (``break_leg`` -1) or on that leg, as ``engine.evaluate``'s
+        ``_simulate`` does; the last leg is the drive back to the depot (when ``back``)."""
+        travel = self._travel
+        timed = travel.factors is not None
+        n = len(todo)
+        sched = _LiveSchedule(t)
+        arrivals, starts, departures, ready_at = (
+            sched.arrivals, sched.starts, sched.departures, sched.ready,
+        )  # fmt: skip
+        waiting, lateness = sched.waiting, sched.lateness
+        break_start: float | None = None
+        overrun = 0.0
+        taken_leg = n + 1
+        for pos in range(n + 1):
+            if pos < n:
+                i = todo[pos]
+                oid, plan_status, actual, _, windows, _, location, service, earliest, _ = (
+                    self._rows[i]
+                )
+                st = statuses.get(oid, plan_status)
+                arrived = arrived_at.get(oid) or actual
+                if st is StopStatus.ARRIVED and arrived is not None:  # served already, out of
+                    arr = arrived.timestamp()  # order: as it is, no break on its way
+                    begin = max(arr, earliest.timestamp())
+                    t = max(now.timestamp(), begin + service.total_seconds())
+                    arrivals.append(arr)
+                    ready_at.append(arr)
+                    starts.append(begin)
+                    waiting.append(0.0)
+                    departures.append(t)
+                    here = i
+                    continue
+                secs = self._drive_s(here, i, live, depot, t, timed) * factor
+                wins = self._float_windows(i)
+            else:
+                if not back:
+                    break
+                secs = self._drive_s(here, -1, live, depot, t, timed) * factor
+                wins, service = None, timedelta(0)
+            arr = t + secs
+            ready = arr
+            if brk is not None and break_start is None:
+                bs, b_ready = break_times(brk, t, arr)
+                if break_leg == -1:
+                    take = lazy_break(brk, arr, b_ready, wins, service.total_seconds())
+                else:
+                    take = pos == break_leg
+                if take:
+                    taken_leg = pos
+                    break_start = bs
+                    overrun = max(overrun, bs - brk.latest)
+                    ready = b_ready
+                    if bs <= arr:
+                        arr = b_ready  # the break was taken on the way
+            if pos == n:
+                t = ready
+                break
+            assert wins is not None
+            begin, late = _float_window_start(wins, ready)
+            if late > TOLERANCE:
+                lateness[pos] = late
+            arrivals.append(arr)
+            ready_at.append(ready)
+            starts.append(begin)
+            waiting.append(begin - arr)
+            t = begin + service.total_seconds()
+            departures.append(t)
+            here = i
+        if brk is not None and break_start is None and t > brk.earliest:
+            overrun = max(overrun, t - brk.latest)  # after the route
+        sched.end_time = t
+        sched.shift_overrun = max(overrun, t - shift_end if back else 0.0, 0.0)
+        return sched, taken_leg
+
+    def _drive_s(
+        self, here: int, i: int, live: Location | None, depot: Location | None, t: float,
+        timed: bool,
+    ) -> float:  # fmt: skip
+        """Model seconds from ``here`` (-2: the live position, -1: the depot, else a stop)
+        to stop ``i`` (-1: the depot), with the time-of-day factor of setting off at ``t``."""
+        travel = self._travel
+        b = depot if i == -1 else self.stops[i][1].location
+        a: Location | None
+        if here == -2:
+            a = live
+            assert a is not None and b is not None
+            secs = travel.seconds(a, b)
+        else:
+            secs = self.leg_s(here, i, depot)
+            a = depot if here == -1 else self.stops[here][1].location
+        if timed:
+            assert a is not None and b is not None
+            secs *= travel.factor(a, b, _utc(t))
+        return secs
+
+    def _float_windows(self, i: int) -> tuple[tuple[float, float], ...]:
+        wins = self._windows_s.get(i)
+        if wins is None:
+            wins = self._windows_s[i] = tuple(
+                (w.start.timestamp(), w.end.timestamp()) for w in self._rows[i][4]
+            )
+        return wins
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _float_window_start(
+    windows: tuple[tuple[float, float], ...], arrive: float
+) -> tuple[float, float]:
+    """(service start, lateness) as ``engine.evaluate`` counts them, in epoch seconds."""
+    for a, b in windows:
+        if arrive <= b + TOLERANCE:
+            return (a if arrive < a else arrive), 0.0
+    return arrive, arrive - windows[-1][1]
+
+
+@dataclass(slots=True)
+class _LiveSchedule:
+    """A live route's remaining stops in time (epoch seconds), as :func:`best_break` reads
+    a schedule; ``ready``: when the driver is ready for each stop (after a break there)."""
+
+    start_time: float
+    arrivals: list[float] = field(default_factory=list)
+    ready: list[float] = field(default_factory=list)
+    starts: list[float] = field(default_factory=list)
+    departures: list[float] = field(default_factory=list)
+    waiting: list[float] = field(default_factory=list)
+    lateness: dict[int, float] = field(default_factory=dict)
+    end_time: float = 0.0
+    shift_overrun: float = 0.0
+
+    @property
+    def feasible(self) -> bool:
+        return not self.lateness and self.shift_overrun <= TOLERANCE

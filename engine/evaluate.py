@@ -13,12 +13,13 @@ A break still due when the route is back by its latest start is taken after the 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol, TypeVar
 
 import numpy as np
 
-from engine.problem import TOLERANCE, Problem, VehicleSpec
+from engine.problem import TOLERANCE, BreakSpec, Problem, VehicleSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,23 +129,60 @@ def evaluate(
     v = problem.vehicles[vehicle]
     if earliest is not None:
         v = replace(v, earliest=earliest)
-    ev, leg = _simulate(ctx, v, sequence, -1)
-    if v.break_ is None or ev.feasible:
+    if v.break_ is None:
+        return _simulate(ctx, v, sequence, -1)[0]
+    return best_break(
+        lambda leg: _simulate(ctx, v, sequence, leg), len(sequence), v.break_, v.earliest
+    )
+
+
+class Schedule(Protocol):
+    """What :func:`best_break` reads of a schedule (a :class:`RouteEvaluation`, or the live
+    ETAs' schedule of a route's remaining stops)."""
+
+    @property
+    def arrivals(self) -> Sequence[float]: ...
+    @property
+    def departures(self) -> Sequence[float]: ...
+    @property
+    def waiting(self) -> Sequence[float]: ...
+    @property
+    def lateness(self) -> Mapping[int, float]: ...
+    @property
+    def end_time(self) -> float: ...
+    @property
+    def shift_overrun(self) -> float: ...
+    @property
+    def feasible(self) -> bool: ...
+
+
+S = TypeVar("S", bound=Schedule)
+
+
+def best_break(
+    simulate: Callable[[int], tuple[S, int]], n: int, b: BreakSpec, earliest: float
+) -> S:
+    """The schedule of ``n`` stops with the break where it falls: taken lazily (see
+    :func:`break_times` and :func:`lazy_break`), unless that breaks a rule and taking it on
+    another leg is better. ``simulate(leg)`` gives a schedule and the leg its break was taken
+    on (-1: lazily; ``n + 1``: none, or after the route). The one definition of where a break
+    falls, for the evaluation of a route and the live ETAs alike."""
+    ev, leg = simulate(-1)
+    if ev.feasible:
         return ev
     # Only an earlier break can help, and only if nothing is late before the lazy break leg.
     if ev.lateness and min(ev.lateness) < leg:
         return ev
-    b = v.break_
-    lazy, n = ev, len(sequence)
+    lazy = ev
     for i in range(min(leg, n), -1, -1):
-        depart = lazy.departures[i - 1] if i > 0 else v.earliest
+        depart = lazy.departures[i - 1] if i > 0 else earliest
         if depart > b.latest:
             continue
         if (lazy.arrivals[i] if i < n else lazy.end_time) < b.earliest:
             break  # earlier legs would only add waiting before the break window
         if i < min(leg, n) and lazy.waiting[i] <= 0.0 and lazy.departures[i] <= b.latest:
             continue  # no waiting at stop i to hold it: the next leg, also in time, is better
-        other, _ = _simulate(ctx, v, sequence, i)
+        other, _ = simulate(i)
         if _badness(other) < _badness(ev):
             ev = other
             if ev.feasible:
@@ -152,8 +190,33 @@ def evaluate(
     return ev
 
 
-def _badness(ev: RouteEvaluation) -> tuple[float, float]:
-    return (ev.total_lateness + ev.shift_overrun, ev.end_time)
+def break_times(b: BreakSpec, depart: float, arrive: float) -> tuple[float, float]:
+    """(break start, ready) for the break taken on a leg from ``depart`` to ``arrive``: it
+    starts on the way (or on arrival, if its window opens later) and the driver is ready
+    for the stop that much later."""
+    start = depart if depart > b.earliest else b.earliest
+    return start, (arrive if start <= arrive else start) + b.duration
+
+
+def lazy_break(
+    b: BreakSpec,
+    arrive: float,
+    ready: float,
+    windows: tuple[tuple[float, float], ...] | None,
+    service: float,
+) -> bool:
+    """Whether the lazy schedule takes the break on the leg arriving at ``arrive`` (at a
+    stop with ``windows`` and ``service``; ``windows`` None: the route's end): when waiting
+    absorbs it, or when serving first would start it past its latest start."""
+    if windows is None:
+        return arrive > b.latest
+    begin, _ = _window_start(windows, arrive)
+    b_begin, _ = _window_start(windows, ready)
+    return b_begin <= begin or begin + service > b.latest
+
+
+def _badness(ev: Schedule) -> tuple[float, float]:
+    return (sum(ev.lateness.values()) + ev.shift_overrun, ev.end_time)
 
 
 def _simulate(
@@ -192,15 +255,11 @@ def _simulate(
         arr = t + tt
         ready = arr
         if brk is not None and break_start is None:
-            bs = t if t > brk.earliest else brk.earliest
-            b_ready = (arr if bs <= arr else bs) + brk.duration
+            bs, b_ready = break_times(brk, t, arr)
             if break_leg == -1:
-                if pos < n:
-                    begin, _ = _window_start(windows[node], arr)
-                    b_begin, _ = _window_start(windows[node], b_ready)
-                    take = b_begin <= begin or begin + service[node] > brk.latest
-                else:
-                    take = arr > brk.latest
+                take = lazy_break(
+                    brk, arr, b_ready, windows[node] if pos < n else None, service[node]
+                )
             else:
                 take = pos == break_leg
             if take:

@@ -196,6 +196,16 @@ class Driver:
         object.__setattr__(self, "skills", frozenset(self.skills))
         object.__setattr__(self, "breaks", tuple(self.breaks))
 
+    def break_due(self, free_at: datetime, taken: int = 0) -> Break | None:
+        """The break still to place for the driver free to drive on at ``free_at``, having
+        started ``taken`` of their breaks today: the next one, unless its latest start is
+        already past (a break missed is not placed later). The evaluation of a route and the
+        live ETAs both ask this, so they place the same break or none."""
+        if taken >= len(self.breaks):
+            return None
+        b = self.breaks[taken]
+        return b if b.latest >= free_at else None
+
 
 @dataclass(frozen=True)
 class Order:

@@ -165,6 +165,7 @@ class DayRun:
             log.warning("dry run: street ETAs unavailable, using straight lines", exc_info=True)
             eta_travel = TravelTimes()
         fleet = {v.id: v for v in day.vehicles}
+        drivers = {d.id: d for d in day.drivers}
         clock = {"now": twin.start_time}
         decoder = Decoder(DeviceMap(vehicles=[v.id for v in day.vehicles]),
                           depot_id=plan.depot_id, clock=lambda: clock["now"])  # fmt: skip
@@ -173,7 +174,7 @@ class DayRun:
 
         def monitor_for(p: Plan, tracker=None) -> LiveMonitor:
             m = LiveMonitor(p, all_orders, depot=self.depot.location, fleet=fleet,
-                            travel=eta_travel)  # fmt: skip
+                            travel=eta_travel, drivers=drivers)  # fmt: skip
             if tracker is not None:
                 m.tracker = tracker
             return m

@@ -23,7 +23,7 @@ from engine.eta import (
     TravelTimes,
     observed_speed_factor,
 )
-from engine.model import Location, Order, Plan, RouteStatus, StopStatus, Vehicle
+from engine.model import Driver, Location, Order, Plan, RouteStatus, StopStatus, Vehicle
 from engine.rules import (
     ExceptionChanges,
     ExceptionTracker,
@@ -64,8 +64,11 @@ class LiveMonitor:
         config: RuleConfig | None = None,
         paths: Mapping[str, Sequence[Location]] | None = None,
         timezone: str = "",
+        drivers: Mapping[str, Driver] | None = None,
     ) -> None:
         self.plan = plan
+        # Each route's driver (by the route's driver id): their breaks are in the ETAs.
+        self.drivers = drivers or {}
         self.zone = ZoneInfo(timezone) if timezone else None  # the depot's clock, for texts
         self.orders = orders if isinstance(orders, Mapping) else {o.id: o for o in orders}
         self.travel = travel or TravelTimes()
@@ -88,6 +91,7 @@ class LiveMonitor:
         self.tracker = ExceptionTracker()
         # Per route, once: stops joined with their orders (and memoised legs between them).
         self._prepared = [PreparedRoute(r, self.orders, self.travel) for r in plan.routes]
+        self._drivers = [self.drivers.get(r.driver_id or "") for r in plan.routes]
         self._stop_index = [
             tuple(
                 (s.order_id, _index_of(p, s.order_id) if s.order_id in self.orders else None)
@@ -115,7 +119,9 @@ class LiveMonitor:
         etas: dict[str, RouteEta] = {}
         positions, flags_of, still = state.positions, state.flags, state.still_since
         active = (RouteStatus.RELEASED, RouteStatus.ACTIVE)
-        for prepared, index in zip(self._prepared, self._stop_index, strict=True):
+        for prepared, index, driver in zip(
+            self._prepared, self._stop_index, self._drivers, strict=True
+        ):
             route = prepared.route
             vid = route.vehicle_id
             fix = positions.get(vid)
@@ -151,6 +157,11 @@ class LiveMonitor:
                     statuses=statuses,
                     arrived_at=arrived,
                     speed_factor=self._speed_factor(prepared, index, state),
+                    driver=driver,
+                    breaks_taken=flags.breaks_started if flags else 0,
+                    on_break_since=_dt(flags.break_since)
+                    if flags and flags.break_since is not None
+                    else None,
                 )
         conditions = evaluate_rules(
             self.plan,

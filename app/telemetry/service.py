@@ -26,7 +26,7 @@ from app.telemetry.ingest import Ingest
 from app.telemetry.live import LiveFeed
 from app.telemetry.monitor import LiveMonitor, MonitorResult
 from app.telemetry.mqtt_client import MqttConfig, TelemetryClient
-from engine.model import Location, Order, Plan, Vehicle
+from engine.model import Driver, Location, Order, Plan, Vehicle
 
 if TYPE_CHECKING:
     from app.telemetry.broker import EmbeddedBroker
@@ -228,9 +228,11 @@ class TelemetryService(QObject):
         fleet: Mapping[str, Vehicle] | None = None,
         travel=None,
         timezone: str = "",
+        drivers: Mapping[str, Driver] | None = None,
     ) -> None:
         """Evaluate ETAs and exception rules over ``plan`` from now on (replaces the last);
-        times in exception texts read on ``timezone``'s clock (the depot's).
+        times in exception texts read on ``timezone``'s clock (the depot's); the ETAs hold
+        the breaks of the routes' ``drivers`` (by id).
 
         The plan also tells the decoder which vehicle may report on which stop, and (with
         the depot) the service area a vehicle's first fix must fall in."""
@@ -245,7 +247,13 @@ class TelemetryService(QObject):
             )
         tracker = self.monitor.tracker if self.monitor is not None else None
         self.monitor = LiveMonitor(
-            plan, orders, depot=depot, fleet=fleet, travel=travel, timezone=timezone
+            plan,
+            orders,
+            depot=depot,
+            fleet=fleet,
+            travel=travel,
+            timezone=timezone,
+            drivers=drivers,
         )
         if tracker is not None:
             self.monitor.tracker = tracker  # open exceptions carry over a re-plan

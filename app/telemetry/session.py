@@ -321,6 +321,7 @@ class LiveSession(QObject):
             fleet=index.vehicles,
             travel=self.travel,
             timezone=index.depot.timezone,
+            drivers=index.drivers,
         )
 
     def stop(self) -> None:

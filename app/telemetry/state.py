@@ -45,6 +45,8 @@ class VehicleFlags:
 
     broken_down_at: float | None = None
     on_break: bool = False
+    breaks_started: int = 0  # the driver's breaks begun today (``break_start`` events)
+    break_since: float | None = None  # on a break now: since then
 
 
 @dataclass(frozen=True)
@@ -252,9 +254,14 @@ class LiveState:
             if ev.type == "breakdown":
                 flags = self.flags.get(ev.vehicle_id, VehicleFlags())
                 self.flags[ev.vehicle_id] = replace(flags, broken_down_at=ev.ts)
-            elif ev.type in ("break_start", "break_end"):
+            elif ev.type == "break_start":
                 flags = self.flags.get(ev.vehicle_id, VehicleFlags())
-                self.flags[ev.vehicle_id] = replace(flags, on_break=ev.type == "break_start")
+                self.flags[ev.vehicle_id] = replace(
+                    flags, on_break=True, breaks_started=flags.breaks_started + 1, break_since=ev.ts
+                )
+            elif ev.type == "break_end":
+                flags = self.flags.get(ev.vehicle_id, VehicleFlags())
+                self.flags[ev.vehicle_id] = replace(flags, on_break=False, break_since=None)
             elif ev.stop_id:
                 self._stop_event(ev, ev.stop_id)
         return new

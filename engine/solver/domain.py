@@ -51,6 +51,7 @@ class VehicleState:
     location: Location
     available_at: datetime
     on_board: Mapping[str, float] | None = None
+    breaks_taken: int = 0  # of the driver's breaks, started today (reported by telemetry)
 
 
 @dataclass(frozen=True)
@@ -343,12 +344,12 @@ class DayContext:
                 got = delivered.get(v.id, {})
                 used = tuple(got.get(x, 0.0) for x in dims)
             brk = None
-            if d and d.breaks:
-                b = d.breaks[0]
-                if self.seconds(b.latest) >= earliest:  # else taken (or missed) already
-                    brk = BreakSpec(
-                        self.seconds(b.earliest), self.seconds(b.latest), b.duration.total_seconds()
-                    )
+            taken = state.breaks_taken if state is not None else 0
+            b = d.break_due(self.clock(earliest), taken) if d else None
+            if b is not None:
+                brk = BreakSpec(
+                    self.seconds(b.earliest), self.seconds(b.latest), b.duration.total_seconds()
+                )
             skills = v.skills | (d.skills if d else frozenset())
             specs.append(
                 VehicleSpec(
