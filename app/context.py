@@ -134,7 +134,7 @@ class AppContext(QObject):
             day = load_day(self.store, depot.id, day.day)
         self.dispatch = dispatch = DispatchService(
             self.store, model, actor=self.actor, role=self.role,
-            positions=lambda: states_from_fixes(self.live.positions()), state=self.state,
+            positions=self.vehicle_states, state=self.state,
             on_write=self.sync.on_write if self.sync is not None else None,
         )  # fmt: skip
         self.day_jobs.dispatch = self.dispatch
@@ -285,7 +285,7 @@ class AppContext(QObject):
         a proposal, never a silent replacement of the live plan."""
         limit = self.settings.first_plan_seconds if time_limit_s is None else time_limit_s
         self.day_jobs.replan(
-            self.live.positions(),
+            self.vehicle_states(),
             time_limit_s=limit,
             whole_day=True,
             unavailable=self.live.broken_down(),
@@ -294,12 +294,16 @@ class AppContext(QObject):
     def replan(self, route_ids: Collection[str] | None = None, exception_id: str = "",
                time_limit_s: float = 5.0) -> None:  # fmt: skip
         """Re-plan the fleet (or only ``route_ids``) in the background; the result is a proposal."""
-        self.day_jobs.replan(self.live.positions(), route_ids, exception_id, time_limit_s,
+        self.day_jobs.replan(self.vehicle_states(), route_ids, exception_id, time_limit_s,
                              unavailable=self.live.broken_down())  # fmt: skip
 
     def suggest_routes(self, order_id: str) -> list[str]:
         """Other routes the engine ranks best for a stop: feasible first, then by cost."""
-        return self.day_jobs.suggest_routes(order_id, self.live.positions())
+        return self.day_jobs.suggest_routes(order_id, self.vehicle_states())
+
+    def vehicle_states(self) -> dict:
+        """Where each vehicle is live, and its driver's breaks taken (the engine's view)."""
+        return states_from_fixes(self.live.positions(), self.live.flags())
 
     def resolve_conflict(self, exception_id: str, keep: str) -> None:
         """Settle a sync conflict: keep ``"mine"`` or ``"theirs"``; its exception is resolved."""

@@ -244,12 +244,34 @@ def bench_ingest(url: str, vehicles: int, seconds: float, seed: int, qos: int) -
     }
 
 
+def _with_drivers(day, plan):
+    """Each route with a driver whose 30-minute break is due in the measured stretch (it
+    starts two hours into the day): the live ETAs place it, as on a real day."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from engine.model import Break, Driver
+
+    drivers, routes = {}, []
+    for r in plan.routes:
+        start = r.start or plan.routes[0].start
+        brk = Break(
+            start + timedelta(hours=2.25), start + timedelta(hours=4), timedelta(minutes=30)
+        )
+        d = Driver(f"D-{r.vehicle_id}", r.vehicle_id, day.depots[0].id,
+                   start - timedelta(hours=1), start + timedelta(hours=10), (brk,))  # fmt: skip
+        drivers[d.id] = d
+        routes.append(replace(r, driver_id=d.id))
+    return replace(plan, routes=tuple(routes)), drivers
+
+
 def bench_live(url: str, vehicles: int, seconds: float, seed: int, qos: int) -> dict:
     """ETA + exception evaluation lag for ``vehicles`` at 1 Hz in real time."""
     from app.telemetry.monitor import LiveMonitor
 
     day, plan, _ = _world(vehicles, seed)
-    monitor = LiveMonitor(plan, day.orders, depot=day.depots[0].location)
+    plan, drivers = _with_drivers(day, plan)
+    monitor = LiveMonitor(plan, day.orders, depot=day.depots[0].location, drivers=drivers)
     sim_clock = {"sim0": 0.0, "start": time.time()}
 
     def sim_now() -> float:

@@ -322,7 +322,7 @@ class PreparedRoute:
         "_legs",
         "_drives",
         "_drive_factor",
-        "_windows_s",
+        "_floats",
     )
 
     def __init__(self, route: Route, orders: Mapping[str, Order], travel: TravelTimes) -> None:
@@ -355,7 +355,7 @@ class PreparedRoute:
         # changes): the same ``timedelta(seconds=leg * factor)`` as computed afresh.
         self._drives: dict[tuple[int, int], timedelta] = {}
         self._drive_factor = 1.0
-        self._windows_s: dict[int, tuple[tuple[float, float], ...]] = {}
+        self._floats: list[tuple[tuple[tuple[float, float], ...], float, float]] = []
 
     def leg_s(self, i: int, j: int, depot: Location | None = None) -> float:
         """Model seconds from stop ``i`` to stop ``j`` (index -1 is ``depot``), memoised."""
@@ -426,21 +426,24 @@ class PreparedRoute:
         else:
             return RouteEta(route.id, route.vehicle_id, (), speed_factor, "none")
         if driver is not None and driver.breaks:
-            return self._with_break(
-                now,
-                status or route.status,
-                origin,
-                here,
-                live,
-                t,
-                depot,
-                statuses,
-                arrived_at,
-                speed_factor,
-                driver,
-                breaks_taken,
-                on_break_since,
-            )
+            if on_break_since is not None and 0 < breaks_taken <= len(driver.breaks):
+                back = on_break_since + driver.breaks[breaks_taken - 1].duration
+                t = max(t, back)  # on a break now: drives on at its end
+            if driver.break_due(t, breaks_taken) is not None:  # (none due: as without one)
+                return self._with_break(
+                    now,
+                    status or route.status,
+                    origin,
+                    here,
+                    live,
+                    t,
+                    depot,
+                    statuses,
+                    arrived_at,
+                    speed_factor,
+                    driver,
+                    breaks_taken,
+                )
         travel, rid, vid = self._travel, route.id, route.vehicle_id
         if speed_factor != self._drive_factor:
             self._drives.clear()
@@ -509,31 +512,29 @@ class PreparedRoute:
         speed_factor: float,
         driver: Driver,
         taken: int,
-        resting_since: datetime | None,
     ) -> RouteEta:
-        """:meth:`etas` for a route whose driver has breaks: stops being served finish
+        """:meth:`etas` for a route whose driver has a break due: stops being served finish
         first, then the remaining stops are timed as ``engine.evaluate`` times a sequence,
-        the break still due placed by the same code (times in epoch seconds)."""
+        the break placed by the same code (times in epoch seconds)."""
         route = self.route
         rid, vid = route.id, route.vehicle_id
-        if resting_since is not None and 0 < taken <= len(driver.breaks):
-            t = max(t, resting_since + driver.breaks[taken - 1].duration)  # back from it
         fixed: list[StopEta] = []
-        todo: list[int] = []
+        todo: list[tuple[int, float | None]] = []  # (row, arrival of a stop being served)
+        arrived_status = StopStatus.ARRIVED
         for i, row in enumerate(self._rows):
             oid, plan_status, actual, planned, windows, first, _, service, earliest, _ = row
             st = statuses.get(oid, plan_status)
             if st in _DONE:
                 continue
-            arrived = arrived_at.get(oid) or actual
-            if st is StopStatus.ARRIVED and arrived is not None and not todo:
+            arrived = arrived_at.get(oid) or actual if st is arrived_status else None
+            if arrived is not None and not todo:
                 start = max(arrived, earliest)
                 t = max(now, start + service)
                 window = service_window(windows, arrived)
                 fixed.append(StopEta(rid, vid, oid, arrived, start, t, window, planned))
                 here = i
                 continue
-            todo.append(i)
+            todo.append((i, None if arrived is None else arrived.timestamp()))
         back = depot is not None and status is not RouteStatus.COMPLETED
         due = driver.break_due(t, taken)
         brk = (
@@ -543,52 +544,49 @@ class PreparedRoute:
                 due.earliest.timestamp(), due.latest.timestamp(), due.duration.total_seconds()
             )
         )
-        shift_end = driver.shift_end.timestamp()
-        t0 = t.timestamp()
+        shift_end, t0, now_s = driver.shift_end.timestamp(), t.timestamp(), now.timestamp()
 
         def simulate(break_leg: int) -> tuple[_LiveSchedule, int]:
             return self._schedule(
-                todo, here, live, depot, t0, now, statuses, arrived_at, speed_factor, brk,
-                break_leg, shift_end, back,
-            )  # fmt: skip
+                todo, here, live, depot, t0, now_s, speed_factor, brk, break_leg, shift_end, back
+            )
 
-        if brk is None:
-            sched, _ = simulate(-1)
-        else:
-            sched = best_break(simulate, len(todo), brk, t0)
-        etas = list(fixed)
-        for k, i in enumerate(todo):
-            oid, _, _, planned, windows, *_ = self._rows[i]
-            eta = _utc(sched.arrivals[k])
-            start = _utc(sched.starts[k])
-            ready = eta if sched.ready[k] == sched.arrivals[k] else _utc(sched.ready[k])
-            window = service_window(windows, ready)
-            etas.append(StopEta(rid, vid, oid, eta, start, _utc(sched.departures[k]), window,
-                                planned))  # fmt: skip
+        sched = simulate(-1)[0] if brk is None else best_break(simulate, len(todo), brk, t0)
+        etas = fixed
+        append = etas.append
+        rows = self._rows
+        arrivals, starts, readies = sched.arrivals, sched.starts, sched.ready
+        for k, (i, _) in enumerate(todo):
+            oid, _, _, planned, windows, first, _, service, _, one = rows[i]
+            arr, begin, ready_s = arrivals[k], starts[k], readies[k]
+            eta = _utc(arr)
+            start = eta if begin == arr else _utc(begin)
+            ready = eta if ready_s == arr else _utc(ready_s)
+            window = first if one or ready <= first.end else service_window(windows, ready)
+            append(StopEta(rid, vid, oid, eta, start, start + service, window, planned))
         end = _utc(sched.end_time) if back else None
         return RouteEta(rid, vid, tuple(etas), speed_factor, origin, end)
 
     def _schedule(
         self,
-        todo: Sequence[int],
+        todo: Sequence[tuple[int, float | None]],
         here: int,
         live: Location | None,
         depot: Location | None,
         t: float,
-        now: datetime,
-        statuses: Mapping[str, StopStatus],
-        arrived_at: Mapping[str, datetime],
+        now: float,
         factor: float,
         brk: BreakSpec | None,
         break_leg: int,
         shift_end: float,
         back: bool,
     ) -> tuple[_LiveSchedule, int]:
-        """The schedule of the stops ``todo`` (row indices) from ``here`` at ``t``, with
-        the break taken lazily (``break_leg`` -1) or on that leg, as ``engine.evaluate``'s
-        ``_simulate`` does; the last leg is the drive back to the depot (when ``back``)."""
-        travel = self._travel
-        timed = travel.factors is not None
+        """The schedule of the stops ``todo`` from ``here`` at ``t``, with the break taken
+        lazily (``break_leg`` -1) or on that leg, as ``engine.evaluate``'s ``_simulate``
+        does; the last leg is the drive back to the depot (when ``back``)."""
+        timed = self._travel.factors is not None
+        floats = self._floats or self._float_rows()
+        legs = self._legs
         n = len(todo)
         sched = _LiveSchedule(t)
         arrivals, starts, departures, ready_at = (
@@ -598,38 +596,36 @@ class PreparedRoute:
         break_start: float | None = None
         overrun = 0.0
         taken_leg = n + 1
+        wins: tuple[tuple[float, float], ...] | None = None
+        service = 0.0
         for pos in range(n + 1):
             if pos < n:
-                i = todo[pos]
-                oid, plan_status, actual, _, windows, _, location, service, earliest, _ = (
-                    self._rows[i]
-                )
-                st = statuses.get(oid, plan_status)
-                arrived = arrived_at.get(oid) or actual
-                if st is StopStatus.ARRIVED and arrived is not None:  # served already, out of
-                    arr = arrived.timestamp()  # order: as it is, no break on its way
-                    begin = max(arr, earliest.timestamp())
-                    t = max(now.timestamp(), begin + service.total_seconds())
-                    arrivals.append(arr)
-                    ready_at.append(arr)
+                i, served = todo[pos]
+                wins, service, earliest = floats[i]
+                if served is not None:  # being served, out of order: as it is, no break
+                    begin = served if served > earliest else earliest
+                    t = max(now, begin + service)
+                    arrivals.append(served)
+                    ready_at.append(served)
                     starts.append(begin)
                     waiting.append(0.0)
                     departures.append(t)
                     here = i
                     continue
-                secs = self._drive_s(here, i, live, depot, t, timed) * factor
-                wins = self._float_windows(i)
+                secs = legs.get((here, i)) if here >= 0 and not timed else None
+                if secs is None:
+                    secs = self._drive_s(here, i, live, depot, t, timed)
             else:
                 if not back:
                     break
-                secs = self._drive_s(here, -1, live, depot, t, timed) * factor
-                wins, service = None, timedelta(0)
-            arr = t + secs
+                secs = self._drive_s(here, -1, live, depot, t, timed)
+                wins, service = None, 0.0
+            arr = t + secs * factor
             ready = arr
             if brk is not None and break_start is None:
                 bs, b_ready = break_times(brk, t, arr)
                 if break_leg == -1:
-                    take = lazy_break(brk, arr, b_ready, wins, service.total_seconds())
+                    take = lazy_break(brk, arr, b_ready, wins, service)
                 else:
                     take = pos == break_leg
                 if take:
@@ -650,7 +646,7 @@ class PreparedRoute:
             ready_at.append(ready)
             starts.append(begin)
             waiting.append(begin - arr)
-            t = begin + service.total_seconds()
+            t = begin + service
             departures.append(t)
             here = i
         if brk is not None and break_start is None and t > brk.earliest:
@@ -680,13 +676,17 @@ class PreparedRoute:
             secs *= travel.factor(a, b, _utc(t))
         return secs
 
-    def _float_windows(self, i: int) -> tuple[tuple[float, float], ...]:
-        wins = self._windows_s.get(i)
-        if wins is None:
-            wins = self._windows_s[i] = tuple(
-                (w.start.timestamp(), w.end.timestamp()) for w in self._rows[i][4]
+    def _float_rows(self) -> list[tuple[tuple[tuple[float, float], ...], float, float]]:
+        """Per stop, once: its windows, service time and earliest start in epoch seconds."""
+        self._floats = [
+            (
+                tuple((w.start.timestamp(), w.end.timestamp()) for w in row[4]),
+                row[7].total_seconds(),
+                row[8].timestamp(),
             )
-        return wins
+            for row in self._rows
+        ]
+        return self._floats
 
 
 def _utc(ts: float) -> datetime:

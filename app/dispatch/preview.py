@@ -86,13 +86,31 @@ def _service_start(order: Order, arrival: datetime) -> datetime:
     return arrival
 
 
-def states_from_fixes(fixes: Mapping[str, Any]) -> dict[str, VehicleState]:
+def states_from_fixes(
+    fixes: Mapping[str, Any], flags: Mapping[str, Any] | None = None
+) -> dict[str, VehicleState]:
     """Vehicle states from live fixes (anything with ``lat``, ``lon`` and ``ts`` in epoch
-    seconds or an aware datetime), e.g. ``LiveState.positions``, for a positions provider."""
+    seconds or an aware datetime), e.g. ``LiveState.positions``, for a positions provider;
+    with the live ``flags`` (``LiveState.flags``), the drivers' breaks taken (and the one
+    under way), so the engine places no break twice, as the live ETAs. A vehicle state
+    given (instead of a fix) is kept as it is."""
     out = {}
+    flags = dict(flags or {})
     for vid, fix in list(fixes.items()):  # one C-level copy: safe against a writer thread
+        if isinstance(fix, VehicleState):
+            out[vid] = fix
+            continue
         ts = fix.ts if isinstance(fix.ts, datetime) else datetime.fromtimestamp(fix.ts, UTC)
-        out[vid] = VehicleState(vid, Location(fix.lat, fix.lon), ts)
+        f = flags.get(vid)
+        taken = getattr(f, "breaks_started", 0)
+        since = getattr(f, "break_since", None)
+        out[vid] = VehicleState(
+            vid,
+            Location(fix.lat, fix.lon),
+            ts,
+            breaks_taken=taken,
+            on_break_since=None if since is None else datetime.fromtimestamp(since, UTC),
+        )
     return out
 
 

@@ -423,7 +423,7 @@ def _dumps(doc: Any) -> str:
 def _states(state: LiveState):
     from app.dispatch.preview import states_from_fixes
 
-    return states_from_fixes(state.positions)
+    return states_from_fixes(state.positions, state.flags)
 
 
 def _apply(plan: Plan, routes) -> Plan:

@@ -153,7 +153,7 @@ class RulesService(QObject):
 
         merged, _ = merge_stop_states(plan, snapshot.stops)
         broken = frozenset(v for v, f in snapshot.flags.items() if f.broken_down_at)
-        sit = Situation(index.day, merged, stamp, states_from_fixes(snapshot.positions),
+        sit = Situation(index.day, merged, stamp, states_from_fixes(snapshot.positions, snapshot.flags),
                         result.etas, self._loaded(merged), broken, self._settled(stamp))  # fmt: skip
         self._queue.append(_Batch(matches, sit))
         self._kick.emit()  # to the main thread (queued: emitted from the worker)

@@ -3,7 +3,10 @@
 Each vehicle follows its route stop by stop, along the streets (:mod:`app.simulator.streets`)
 at the city's true speeds by zone and hour, serves each customer for that customer's own
 time and sometimes finds nobody in (:mod:`app.simulator.world`), and meets the day's
-trouble (:mod:`app.simulator.trouble`). Its timeline is built lazily, one stop ahead, so a
+trouble (:mod:`app.simulator.trouble`). Its driver takes their break as the plan times it
+(``engine.evaluate``'s lazy rule, on the twin's own drive times): parked on the way (or at
+the stop, if the break's window opens after the arrival), reporting ``break_start`` and
+``break_end``. Its timeline is built lazily, one stop ahead, so a
 new route — released, reassigned, re-planned, undone — takes effect from where the vehicle
 is: a stop it is driving to that stays first is still served; otherwise it turns at the
 next street corner towards its new first stop. Stops it served stay served.
@@ -21,7 +24,7 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -29,8 +32,10 @@ from app.simulator.formats import device_key, event_message, fix_message
 from app.simulator.streets import Leg, TwinRoads
 from app.simulator.trouble import Incident, LateOrder, TroubleSpec, draw
 from app.simulator.world import StopOutcome, Traffic, keyed_rng, stop_outcome
+from engine.evaluate import break_times, lazy_break
 from engine.geo import haversine_m
-from engine.model import DayInput, Location, Order, Plan
+from engine.model import DayInput, Driver, Location, Order, Plan, Route
+from engine.problem import BreakSpec
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,7 @@ STREETS_UP_TO = 300
 class _Act:
     """A stretch of a vehicle's day: driving a leg, or staying at one point."""
 
-    phase: str  # drive | wait | serve | home | idle | broken
+    phase: str  # drive | break (parked on the way) | wait | serve | home | idle | broken
     t0: float
     t1: float
     lat: float = 0.0  # where it stays (not for drives)
@@ -175,6 +180,9 @@ class Simulator:
         for lo in self.late_orders:
             self.orders[lo.order.id] = lo.order
         self._late_given = 0
+        self._day_drivers = {d.id: d for d in day.drivers}
+        self.drivers: dict[str, Driver] = {}  # vehicle id -> its driver today
+        self._pair_drivers(plan.routes)
         self.now = -math.inf  # the newest simulated time asked for
         self.vehicles: list[_Vehicle] = []
         self._by_id: dict[str, _Vehicle] = {}
@@ -245,6 +253,27 @@ class Simulator:
             outcome = StopOutcome(service, order_id in self.forced_failed)
         return outcome
 
+    def _pair_drivers(self, routes: Iterable[Route]) -> None:
+        """Each route's vehicle driven by the route's driver (else the vehicle's own)."""
+        for d in self._day_drivers.values():
+            if d.vehicle_id and d.vehicle_id not in self.drivers:
+                self.drivers[d.vehicle_id] = d
+        for r in routes:
+            driver = self._day_drivers.get(r.driver_id or "")
+            if driver is not None:
+                self.drivers[r.vehicle_id] = driver
+
+    def _due_break(self, v: _Vehicle, t: float) -> BreakSpec | None:
+        """The driver's break still to take on leaving at ``t`` (epoch seconds), if any."""
+        d = self.drivers.get(v.vehicle_id)
+        if d is None or not d.breaks:
+            return None
+        taken = sum(1 for e in v.events if e.type == "break_start")
+        b = d.break_due(datetime.fromtimestamp(t, UTC), taken)
+        if b is None:
+            return None
+        return BreakSpec(b.earliest.timestamp(), b.latest.timestamp(), b.duration.total_seconds())
+
     def _position_after(self, v: _Vehicle) -> tuple[float, Location]:
         if not v.acts:
             return v.start, self.depot
@@ -301,14 +330,34 @@ class Simulator:
         if leg is None:
             return
         v.done.append(stop)
-        arrive = t + leg.seconds
+        arrive = ready = t + leg.seconds
+        brk = self._due_break(v, t)
+        on_arrival = None  # the break taken at the stop: its start
+        if brk is not None:
+            b_start, b_ready = break_times(brk, t, arrive)
+            windows = tuple((w.start.timestamp(), w.end.timestamp()) for w in order.windows)
+            service = order.service_time.total_seconds()
+            if lazy_break(brk, arrive, b_ready, windows, service):
+                ready = b_ready
+                if b_start <= arrive:  # parked on the way: the drive goes on after it
+                    self._break_on_the_way(v, b_start - t, brk.duration, stop)
+                    arrive = b_ready
+                else:
+                    on_arrival = b_start
         drive_act = len(v.acts) - 1
         v.event(arrive, drive_act, "arrived", stop)
-        begin = arrive
-        window = next((w for w in order.windows if arrive <= w.end.timestamp()), None)
-        if window is not None and arrive < window.start.timestamp():
+        lat, lon = order.location.lat, order.location.lon
+        if on_arrival is not None:  # its window opens after the arrival: taken there
+            if on_arrival > arrive:
+                v.add(_Act("wait", arrive, on_arrival, lat, lon, stop=stop))
+            i = v.add(_Act("wait", on_arrival, ready, lat, lon, stop=stop))
+            v.event(on_arrival, i, "break_start", None)
+            v.event(ready, i, "break_end", None)
+        begin = ready
+        window = next((w for w in order.windows if ready <= w.end.timestamp()), None)
+        if window is not None and ready < window.start.timestamp():
             begin = window.start.timestamp()
-            v.add(_Act("wait", arrive, begin, order.location.lat, order.location.lon, stop=stop))
+            v.add(_Act("wait", ready, begin, lat, lon, stop=stop))
         outcome = self._outcome(stop)
         done = begin + outcome.service_s
         i = v.add(_Act("serve", begin, done, order.location.lat, order.location.lon, stop=stop))
@@ -317,6 +366,21 @@ class Simulator:
         else:
             v.event(done, i, "delivered", stop)
         v.event(done, i, "departed", stop)
+
+    def _break_on_the_way(self, v: _Vehicle, after_s: float, duration: float, stop: str) -> None:
+        """Split the drive just added: parked ``duration`` seconds ``after_s`` into it."""
+        drive = v.acts.pop()
+        v.starts.pop()
+        leg = drive.leg
+        assert leg is not None
+        first, rest = leg.until(after_s), _leg_after(leg, after_s)
+        at = drive.t0 + first.seconds
+        v.add(_Act("drive", drive.t0, at, leg=first, stop=stop))
+        i = v.add(_Act("break", at, at + duration, float(first.lat[-1]), float(first.lon[-1]),
+                       stop=stop))  # fmt: skip
+        v.event(at, i, "break_start", None)
+        v.event(at + duration, i, "break_end", None)
+        v.add(_Act("drive", at + duration, at + duration + rest.seconds, leg=rest, stop=stop))
 
     # -- following the route it was last sent ----------------------------------------------
     def set_route(
@@ -368,9 +432,13 @@ class Simulator:
         pending = [oid for oid in order_ids if oid not in visited]
         if act.stop is not None and act.phase in ("wait", "serve"):  # finish this stop
             keep_through = _last_act_of(v, i, act.stop)
-        elif act.phase == "drive" and pending and pending[0] == act.stop:
+        elif act.phase in ("drive", "break") and pending and pending[0] == act.stop:
             keep_through = _last_act_of(v, i, act.stop)  # it drives on to a stop still first
+        elif act.phase == "break":  # the break goes on; then to the new first stop
+            _unvisit(v, i, act.stop)
+            keep_through = i
         else:  # turn towards the new first stop from here (or go home)
+            _unvisit(v, i, act.stop)
             _cut(v, i, at)
             keep_through = i
         _truncate(v, keep_through)
@@ -383,6 +451,7 @@ class Simulator:
     def set_plan(self, plan: Plan, *, version: int, at: float | None = None) -> int:
         """Every route of ``plan`` sent at once (vehicles with no route left go home);
         returns how many vehicles took a new route."""
+        self._pair_drivers(plan.routes)
         taken = 0
         routed = set()
         for route in plan.routes:
@@ -533,6 +602,41 @@ def _last_act_of(v: _Vehicle, i: int, stop: str) -> int:
     while j + 1 < len(v.acts) and v.acts[j + 1].stop == stop:
         j += 1
     return j
+
+
+def _unvisit(v: _Vehicle, i: int, stop: str | None) -> None:
+    """The drive (and break on the way) towards ``stop`` up to act ``i`` no longer leads
+    there: the stop is not visited by them."""
+    j = i
+    while (
+        stop is not None
+        and j >= 0
+        and v.acts[j].stop == stop
+        and v.acts[j].phase
+        in (
+            "drive",
+            "break",
+        )
+    ):
+        v.acts[j].stop = None
+        j -= 1
+
+
+def _leg_after(leg: Leg, seconds: float) -> Leg:
+    """The rest of ``leg`` from ``seconds`` into it (its times from there)."""
+    if seconds <= 0:
+        return leg
+    if seconds >= leg.seconds:
+        return Leg(leg.lat[-1:], leg.lon[-1:], np.zeros(1), leg.on_streets)
+    k = int(np.searchsorted(leg.t, seconds, side="right"))
+    lat = float(np.interp(seconds, leg.t, leg.lat))
+    lon = float(np.interp(seconds, leg.t, leg.lon))
+    return Leg(
+        np.concatenate([[lat], leg.lat[k:]]),
+        np.concatenate([[lon], leg.lon[k:]]),
+        np.concatenate([[0.0], leg.t[k:] - seconds]),
+        leg.on_streets,
+    )
 
 
 def _cut(v: _Vehicle, i: int, at: float) -> None:

@@ -333,6 +333,10 @@ class LiveSession(QObject):
     def positions(self) -> dict:
         return dict(self.service.feed.state.positions) if self.service is not None else {}
 
+    def flags(self) -> dict:
+        """Vehicle-level conditions telemetry reported (breakdowns, drivers' breaks)."""
+        return dict(self.service.feed.state.flags) if self.service is not None else {}
+
     def broken_down(self) -> frozenset[str]:
         """Vehicles whose tracker reported a breakdown today (they cannot drive on)."""
         if self.service is None:

@@ -52,6 +52,7 @@ class VehicleState:
     available_at: datetime
     on_board: Mapping[str, float] | None = None
     breaks_taken: int = 0  # of the driver's breaks, started today (reported by telemetry)
+    on_break_since: datetime | None = None  # on one of them now: since then
 
 
 @dataclass(frozen=True)
@@ -345,6 +346,9 @@ class DayContext:
                 used = tuple(got.get(x, 0.0) for x in dims)
             brk = None
             taken = state.breaks_taken if state is not None else 0
+            since = state.on_break_since if state is not None else None
+            if d and since is not None and 0 < taken <= len(d.breaks):  # drives on after it
+                earliest = max(earliest, self.seconds(since + d.breaks[taken - 1].duration))
             b = d.break_due(self.clock(earliest), taken) if d else None
             if b is not None:
                 brk = BreakSpec(

@@ -50,7 +50,7 @@ def test_the_drivers_break_is_in_the_live_etas_until_they_report_it():
     (and ended) the ETAs stop placing it again."""
     now = at(10)
     state = LiveState()
-    state.apply_fixes([Fix("V1", 1, now.timestamp(), DEPOT.lat + 0.005, DEPOT.lon)])
+    state.move_to(Fix("V1", 1, now.timestamp(), DEPOT.lat + 0.005, DEPOT.lon))
     with_driver = LiveMonitor(PLAN, ORDERS, depot=DEPOT, drivers={"DR1": DRIVER})
     without = LiveMonitor(PLAN, ORDERS, depot=DEPOT)
     due = _last_eta(with_driver, state, now)
@@ -66,9 +66,25 @@ def test_the_drivers_break_is_in_the_live_etas_until_they_report_it():
 
     end = start + timedelta(minutes=30)
     state.apply_events([StopEvent("b2", "V1", end.timestamp(), "break_end")])
-    state.apply_fixes([Fix("V1", 2, end.timestamp(), DEPOT.lat + 0.005, DEPOT.lon)])
+    state.move_to(Fix("V1", 2, end.timestamp(), DEPOT.lat + 0.005, DEPOT.lon))
     after = _last_eta(with_driver, state, end)
     assert abs(after - _last_eta(without, state, end)) < timedelta(seconds=1)
     # A duplicate of the start (a QoS 1 resend) does not count a second break.
     state.apply_events([StopEvent("b1", "V1", start.timestamp(), "break_start")])
     assert state.flags["V1"].breaks_started == 1
+
+
+def test_the_engine_is_told_of_the_break_taken():
+    """The vehicle states the desk hands the engine (re-plans, previews, suggestions) carry
+    the breaks telemetry saw started, and the one under way."""
+    from app.dispatch.preview import states_from_fixes
+
+    state = LiveState()
+    state.move_to(Fix("V1", 1, at(10).timestamp(), DEPOT.lat, DEPOT.lon))
+    state.apply_events([StopEvent("b1", "V1", at(10).timestamp(), "break_start")])
+    got = states_from_fixes(state.positions, state.flags)["V1"]
+    assert got.breaks_taken == 1 and got.on_break_since == at(10)
+    state.apply_events([StopEvent("b2", "V1", at(10.5).timestamp(), "break_end")])
+    got = states_from_fixes(state.positions, state.flags)["V1"]
+    assert got.breaks_taken == 1 and got.on_break_since is None
+    assert states_from_fixes({"V1": got}) == {"V1": got}

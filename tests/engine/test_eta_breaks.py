@@ -202,3 +202,19 @@ def test_without_the_driver_nothing_changes():
     plain = route_etas(route, by_id, at(9), LIVE, depot=DEPOT)
     assert route_etas(route, by_id, at(9), LIVE, depot=DEPOT, driver=driver) == plain
     assert replace(plain) == plain
+
+
+def test_a_driver_on_a_break_is_timed_alike_by_both():
+    """On the break since 10:05 (reported): the evaluation of the vehicle's state, as the
+    live ETAs, sets off at its end and places no second break."""
+    orders = _orders()
+    day, driver = _day(orders)
+    route = _route(orders, at(9))
+    now = at(10 + 10 / 60)
+    pos = Position("V1", now, DEPOT.lat + 0.01, DEPOT.lon)
+    since = at(10 + 5 / 60)
+    live = route_etas(route, {o.id: o for o in orders}, now, LIVE, position=pos, depot=DEPOT,
+                      driver=driver, breaks_taken=1, on_break_since=since)  # fmt: skip
+    state = VehicleState("V1", pos.location, now, breaks_taken=1, on_break_since=since)
+    evaluated, _ = _evaluated(day, route, now, state)
+    _close({s.order_id: s.eta for s in live.stops}, evaluated)
