@@ -23,7 +23,9 @@ breaks folded into shorter shifts, then OR-Tools from there), OR-Tools otherwise
   whole call within ``REPLAN_OVER_SHARE`` of the limit: the extra share gives way where
   they would not fit, the limit itself only past ``REPLAN_MOST_SHARE`` (on a busy machine
   a slow set-up would otherwise leave the search less time than the plain solve's). After the search each
-  moved stop goes back on its vehicle where that costs less than the churn penalty;
+  moved stop goes back on its vehicle where that costs less than the churn penalty, and a
+  vehicle left with the same stops keeps their current order unless the new one saves at
+  least the churn penalty (no new sequence and ETAs for next to nothing);
 - with breaks, **resolve** and **fresh**: PyVRP on the problem with breaks folded into
   shorter shifts, from continuing for the first ``1 - FRESH_SHARE`` of its time, then
   from a random solution; then **local**, OR-Tools guided local search from the best so
@@ -52,7 +54,16 @@ from engine.solver.diagnose import diagnose, reason_for, repair
 from engine.solver.insertion import best_insertion
 from engine.solver.scaling import big_penalty
 
-__all__ = ["Quality", "SolveCallbacks", "continuing", "objective", "replan", "solve", "unchurn"]
+__all__ = [
+    "Quality",
+    "SolveCallbacks",
+    "continuing",
+    "keep_order",
+    "objective",
+    "replan",
+    "solve",
+    "unchurn",
+]
 
 log = logging.getLogger(__name__)
 
@@ -377,6 +388,27 @@ def unchurn(problem: Problem, routes: Sequence[Sequence[int]]) -> list[list[int]
     return out
 
 
+def keep_order(problem: Problem, routes: Sequence[Sequence[int]]) -> list[list[int]]:
+    """A vehicle keeps its current order of the same stops where the new order saves less
+    than moving one stop to another vehicle costs (the churn penalty): a driver is not
+    sent a new sequence, nor the customers new ETAs, for next to nothing."""
+    out = [list(r) for r in routes]
+    initial = problem.initial_routes
+    if problem.churn_penalty <= 0 or initial is None:
+        return out
+    for k, route in enumerate(out[: len(initial)]):
+        on_it = set(route)
+        before = [n for n in initial[k] if n in on_it]
+        if before == route or len(before) != len(route):
+            continue  # unchanged, or stops came or went: the order is the new route's
+        if not evaluate(problem, k, before).feasible:
+            continue
+        saving = route_cost(problem, k, before) - route_cost(problem, k, route)
+        if saving < problem.churn_penalty:
+            out[k] = before
+    return out
+
+
 def objective(problem: Problem, routes: Sequence[Sequence[int]]) -> float:
     """What the solvers minimise: route costs, the leave-out penalty of every client not
     served (its own, or a big one for a required client) and the churn penalty per moved
@@ -420,8 +452,10 @@ def replan(
         return min(costs, key=lambda name: (costs[name], name != "continue"))
 
     def offer(name: str, routes: list[list[int]]) -> None:
-        """A solver's routes, repaired, completed and unchurned, as a candidate."""
+        """A solver's routes, repaired, completed, unchurned and, where a new order of a
+        vehicle's stops gains next to nothing, in their current order, as a candidate."""
         routes = unchurn(problem, _insert_missing(problem, repair(problem, routes), clients))
+        routes = keep_order(problem, routes)
         if not check(problem, routes):
             candidates[name], costs[name] = routes, objective(problem, routes)
             report.report(costs[name], problem, routes)
@@ -513,7 +547,7 @@ def replan(
         start = candidates[best()]
         found = _ortools(problem, clients, clock, stop_event, report, start, iterations)
         if found is not None:  # None: no time for it, or nothing found
-            local = _insert_missing(problem, repair(problem, found), clients)
+            local = keep_order(problem, _insert_missing(problem, repair(problem, found), clients))
             if not check(problem, local):
                 candidates["local"], costs["local"] = local, objective(problem, local)
     winner = best()

@@ -593,3 +593,30 @@ def test_pyvrp_model_has_each_pair_of_its_nodes_distance_and_travel_time(mid):
         assert model.data.duration_matrix(0)[a, b] == int(
             np.ceil(problem.duration[i, j] * time_scale(problem) - 1e-7)
         )
+
+
+def test_a_vehicle_keeps_its_order_when_a_new_one_gains_less_than_the_churn():
+    """A re-plan that only re-orders a vehicle's own stops for less than moving one stop
+    would be worth keeps the current order (the driver is not sent a new sequence for
+    next to nothing); with a saving above the churn penalty the new order stands."""
+    from engine.check import route_cost
+    from engine.solver import keep_order
+
+    mid = _midday_r101(0.0)
+    k = next(k for k, r in enumerate(mid.initial_routes) if len(r) >= 2)
+    current = list(mid.initial_routes[k])
+    swapped = current[:]
+    swapped[-1], swapped[-2] = swapped[-2], swapped[-1]  # another order of the same stops
+    routes = [list(r) for r in mid.initial_routes]
+    routes[k] = swapped
+    gain = route_cost(mid, k, current) - route_cost(mid, k, swapped)
+    kept = keep_order(replace(mid, churn_penalty=max(gain, 0.0) + 1.0), routes)
+    assert kept[k] == current and check(mid, kept) == []
+    assert keep_order(replace(mid, churn_penalty=0.0), routes)[k] == swapped
+    if gain > 0:  # the swap is cheaper: above the penalty it stands
+        assert keep_order(replace(mid, churn_penalty=gain / 2), routes)[k] == swapped
+    # Stops that came or went: the order is the new route's own.
+    grown = [list(r) for r in routes]
+    other = next(j for j in range(mid.num_vehicles) if j != k and mid.initial_routes[j])
+    grown[k].append(grown[other].pop())
+    assert keep_order(replace(mid, churn_penalty=1e6), grown)[k] == grown[k]
