@@ -28,6 +28,10 @@ REASONS = {
 }
 
 
+# What the table shows of each stop the proposal moves or re-times.
+COLUMNS = ("Stop", "Customer", "Window", "From", "To", "ETA before", "ETA after")
+
+
 def _clock(moment, zone) -> str:
     return moment.astimezone(zone).strftime("%H:%M") if moment else "—"
 
@@ -64,11 +68,24 @@ def unassigned_warning(
     )
 
 
+NOTHING_TO_CHANGE = (
+    "Nothing to change: the re-plan found no better routes than the ones driven now "
+    "(no stop moves, no ETA changes)."
+)
+
+
+def changes_nothing(proposal: Proposal) -> bool:
+    """No stop moved and no ETA changed: accepting it changes no route."""
+    return not proposal.moved and not proposal.eta_changes
+
+
 def summary_lines(proposal: Proposal) -> list[str]:
-    """The proposal's before -> after figures, one line each."""
+    """The proposal's before -> after figures, one line each (first, when it changes
+    nothing, a line that says so)."""
     late_b, late_a = proposal.lateness_before_s / 60, proposal.lateness_after_s / 60
     km_b, km_a = proposal.distance_before_m / 1000, proposal.distance_after_m / 1000
-    lines = [
+    lines = [NOTHING_TO_CHANGE] if changes_nothing(proposal) else []
+    lines += [
         f"Stops moved between routes: {len(proposal.moved)}",
         f"ETAs changed: {len(proposal.eta_changes)}",
         f"Lateness: {late_b:.0f} min → {late_a:.0f} min",
@@ -125,19 +142,28 @@ class ProposalDialog(QDialog):
         summary = QLabel("\n".join(summary_lines(proposal)), self)
         summary.setObjectName("proposal_summary")
         rows = changed_stops(proposal)
-        self.table = QTableWidget(len(rows), 5, self)
-        self.table.setHorizontalHeaderLabels(["Stop", "From", "To", "ETA before", "ETA after"])
+        self.table = QTableWidget(len(rows), len(COLUMNS), self)
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
         for row, change in enumerate(rows):
             values = (
                 change.order_id,
+                labels.customer(change.order_id) if labels is not None else "",
+                labels.window(change.order_id) if labels is not None else "",
                 change.vehicle_before or "unassigned",
                 change.vehicle_after or "unassigned",
                 _clock(change.eta_before, zone),
                 _clock(change.eta_after, zone),
             )
+            tip = (
+                labels.stop_tooltip(change.order_id, change.eta_after) if labels is not None else ""
+            )
             for col, value in enumerate(values):
-                self.table.setItem(row, col, QTableWidgetItem(value))
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+                item = QTableWidgetItem(value)
+                item.setToolTip(tip or value)
+                self.table.setItem(row, col, item)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COLUMNS.index("Customer"), QHeaderView.ResizeMode.Stretch)
         buttons = QDialogButtonBox(self)
         self.accept_button = buttons.addButton("Accept", QDialogButtonBox.ButtonRole.AcceptRole)
         self.reject_button = buttons.addButton("Reject", QDialogButtonBox.ButtonRole.RejectRole)
@@ -153,4 +179,4 @@ class ProposalDialog(QDialog):
         layout.addWidget(self.warning)
         layout.addWidget(self.table)
         layout.addWidget(buttons)
-        self.resize(640, 420)
+        self.resize(820, 440)

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QLabel
 from engine.model import Unassigned, UnassignedReason
 from engine.planning import Proposal, StopChange
 from tests.app.test_dispatch_support import small_plan
-from widgets.proposal_dialog import ProposalDialog, unassigned_warning
+from widgets.proposal_dialog import COLUMNS, NOTHING_TO_CHANGE, ProposalDialog, unassigned_warning
 
 
 def _proposal(plan, unassigned) -> Proposal:
@@ -54,7 +54,7 @@ def test_a_re_plan_that_only_reorders_lists_the_stops_whose_times_change(qtbot) 
     qtbot.addWidget(dialog)
     table = dialog.table
     assert [table.item(r, 0).text() for r in range(table.rowCount())] == ["A", "C", "B"]
-    assert [table.item(2, c).text() for c in (1, 2)] == ["V1", "V1"]
+    assert [table.item(2, COLUMNS.index(c)).text() for c in ("From", "To")] == ["V1", "V1"]
 
 
 def test_the_summary_says_what_extra_kilometres_bought(qtbot) -> None:
@@ -81,3 +81,34 @@ def test_the_summary_says_which_loaded_stops_the_re_plan_kept_on_their_van(qtbot
     qtbot.addWidget(dialog)
     text = dialog.findChild(QLabel, "proposal_summary").text()
     assert "Kept on their van: 26 loaded stops (V09)" in text
+
+
+def test_each_stop_reads_with_its_customer_and_window_and_no_change_says_so(qtbot) -> None:
+    """A dispatcher reads who a moved stop is (customer, address) and its window beside
+    its ETAs, not an order id alone; a re-plan that changes nothing says so first."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.day.labels import DayLabels
+    from tests.app.test_dispatch_support import small_day
+
+    plan, day = small_plan(), small_day()
+    order = day.orders[0]
+    labels = DayLabels(
+        {o.id: o for o in day.orders}, {v.id: v for v in day.vehicles},
+        {d.id: d for d in day.drivers}, plan, "UTC",
+    )  # fmt: skip
+    t = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    change = StopChange(order.id, "V1", "V2", t, t + timedelta(minutes=5))
+    proposal = replace(_proposal(plan, []), moved=(change,), eta_changes=(change,))
+    dialog = ProposalDialog(proposal, "UTC", before=plan, labels=labels)
+    qtbot.addWidget(dialog)
+    cell = {c: dialog.table.item(0, COLUMNS.index(c)).text() for c in COLUMNS}
+    assert cell["Stop"] == order.id and order.customer in cell["Customer"]
+    assert cell["Window"] == labels.window(order.id) and cell["Window"]
+    assert order.customer in dialog.table.item(0, 0).toolTip()
+    summary = dialog.findChild(QLabel, "proposal_summary").text()
+    assert NOTHING_TO_CHANGE not in summary
+    same = ProposalDialog(_proposal(plan, []), "UTC", before=plan, labels=labels)
+    qtbot.addWidget(same)
+    text = same.findChild(QLabel, "proposal_summary").text()
+    assert text.startswith(NOTHING_TO_CHANGE) and same.table.rowCount() == 0
