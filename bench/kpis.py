@@ -6,17 +6,20 @@ seconds along its route), its stop events (one stop in 20 late, one in 25 failed
 exception per 10 routes with its acknowledge and resolve times, and a person's command per
 20 routes — or loads ``--day FILE`` (a recorded day) into one, then times:
 
-- **first pass**: the day read from the store (stop events, exceptions, commands, every
-  breadcrumb of every vehicle folded into its trail totals) and every KPI computed for the
-  day and each route, driver, vehicle and wave;
+- **first pass**: the day read from the store (stop events, exceptions, commands, each
+  vehicle's trail totals the store kept as its breadcrumbs were written) and every KPI
+  computed for the day and each route, driver, vehicle and wave;
 - **live pass**: the same again as the KPI pane does it every minute (the day and plan as
   the desk holds them; trail totals kept: only newer fixes are read) — the figure the
   target is about;
 - **formulas**: the KPIs alone from the facts in memory;
 - **report**: the day report PDF (every route's plan against actual, paginated) and CSV.
 
-The first pass reads every breadcrumb once; the KPI pane's minute-by-minute passes read
-only the newer ones (``kpi_track`` keeps the trail totals).
+The day's breadcrumbs are written through the desk's own store function
+(``write_telemetry``), which keeps each vehicle's trail totals (``kpi_track``) as it
+writes them; the first pass reads those and only newer breadcrumbs. The bench then times
+the same first pass on the store with the totals dropped (**full read**: a day stored
+before they were kept, every breadcrumb read and folded) and prints which path each took.
 
 ``--keep DIR`` keeps the day's store as written, before any pass (``DIR/day.sqlite3``),
 and prints the ``main.py kpis`` command that times the same first pass by hand: a person
@@ -161,6 +164,16 @@ def _keep(store, folder: Path, depot_id: str, day: date, as_of: datetime) -> dic
     return {"kept_store": str(target), "first_pass_command": shlex.join(command)}
 
 
+def _drop_totals(store) -> None:
+    """Forget the trail totals kept as the fixes arrived (a store from before they were)."""
+    from sqlalchemy import delete
+
+    from app.store.models import KpiTrackRow
+
+    with store.session() as s:
+        s.execute(delete(KpiTrackRow))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.kpis", description=__doc__.split("\n")[0])
     p.add_argument("--vehicles", type=int, default=2000)
@@ -201,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                             travel=travel, tallies=cache, save=False)  # fmt: skip
         out["first_pass_s"] = round(time.perf_counter() - t0, 2)
         out["first_pass_cpu_s"] = round(time.process_time() - c0, 2)
+        out["first_pass_kept_vehicles"] = len(cache.kept)
+        out["first_pass_breadcrumbs_read"] = cache.read
         t0, c0 = time.perf_counter(), time.process_time()
         live = compute_day(store, depot_id, day, as_of=as_of, final=False, travel=travel,
                            tallies=cache, save=True, day_input=first.data.day,
@@ -226,6 +241,16 @@ def main(argv: list[str] | None = None) -> int:
         out["report_cpu_s"] = round(time.process_time() - c0, 2)
         out["report_pages"] = files.pages
         out["report_mb"] = round(files.pdf.stat().st_size / 1e6, 1)
+        # The same first pass on a store that kept no totals (an older desk's): every
+        # breadcrumb of the day read and folded.
+        _drop_totals(store)
+        fallback = TallyCache()
+        t0, c0 = time.perf_counter(), time.process_time()
+        compute_day(store, depot_id, day, as_of=as_of, final=False, travel=travel,
+                    tallies=fallback, save=False)  # fmt: skip
+        out["full_read_pass_s"] = round(time.perf_counter() - t0, 2)
+        out["full_read_pass_cpu_s"] = round(time.process_time() - c0, 2)
+        out["full_read_breadcrumbs"] = fallback.read
     finally:
         close()
         shutil.rmtree(folder, ignore_errors=True)  # the store (~120 MB) and the report
@@ -233,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     # the CPU time the pass took (the wall time on an idle machine), both printed.
     out["targets"] = {
         "kpis_2s": out["live_pass_cpu_s"] <= 2.0,
+        "first_2s": out["first_pass_cpu_s"] <= 2.0,
         "report_10s": out["report_cpu_s"] <= 10.0,
     }
     out["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -241,8 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"KPIs of a {out['routes']}-route day ({out['stops']} stops, "
               f"{out['exceptions']} exceptions, {out['kpi_rows']} KPI rows)")  # fmt: skip
-        print(f"  first pass (every breadcrumb read) {out['first_pass_s']} s wall, "
-              f"{out['first_pass_cpu_s']} s CPU")  # fmt: skip
+        print(f"  first pass (trail totals kept as the fixes arrived: {out['first_pass_kept_vehicles']}"
+              f" of {out['routes']} vans; {out['first_pass_breadcrumbs_read']} breadcrumbs read) "
+              f"{out['first_pass_s']} s wall, {out['first_pass_cpu_s']} s CPU "
+              f"(target ≤ 2 s: {'met' if out['targets']['first_2s'] else 'NOT met'})")  # fmt: skip
+        print(f"  first pass, a store without kept totals (every breadcrumb read: "
+              f"{out['full_read_breadcrumbs']}) {out['full_read_pass_s']} s wall, "
+              f"{out['full_read_pass_cpu_s']} s CPU")  # fmt: skip
         print(f"  live pass (trail totals kept)       {out['live_pass_s']} s wall, "
               f"{out['live_pass_cpu_s']} s CPU "
               f"(target ≤ 2 s: {'met' if out['targets']['kpis_2s'] else 'NOT met'})")  # fmt: skip

@@ -7,8 +7,9 @@ Where each fact comes from (``docs/kpis.md`` says the same for each KPI):
 - routes: the plan (planned departure and end; the first route message sent to the driver
   is the plan at dispatch, else the route as stored), the ``route_transition`` rows
   (released, on the road), each vehicle's breadcrumbs (left the depot, back at it, distance
-  driven, idle time: kept as running totals in ``kpi_track`` and read on from the newest
-  fix counted), the planned distance from the travel model, costs by vehicle type;
+  driven, idle time: running totals the store keeps in ``kpi_track`` as it writes the
+  breadcrumbs, read on from the newest fix counted; a day without them has every
+  breadcrumb read), the planned distance from the travel model, costs by vehicle type;
 - exceptions: ``exception`` rows with their detected / acknowledged / resolved times;
 - commands: ``change_log`` rows of kind ``command`` touching the day's routes;
 - ETAs: ``eta_sample`` rows, matched to each stop's actual arrival.
@@ -31,7 +32,8 @@ from app.jobs.cancel import checkpoint
 from app.store import Store, repository
 from app.store import repository_kpis as rk
 from app.store.repository_release import transitions
-from engine.history import StopVisit, TrackTally, fold_trails, visit_of
+from app.store.trail_totals import state_depot
+from engine.history import StopVisit, TrackTally, TrailTotals, fold_totals, tallies_of, visit_of
 from engine.kpis import (
     ETA_HORIZONS,
     CommandFact,
@@ -142,6 +144,10 @@ class TallyCache:
         self.tallies: dict[str, TrackTally] = {}
         self.through: dict[str, datetime] = {}
         self.stops: dict[str, tuple[Any, ...]] = {}  # route -> its stops' facts (last pass)
+        self.totals: dict[str, TrailTotals] = {}  # the totals the tallies are worked from
+        self.tallied: dict[str, tuple[int, list[Location]]] = {}  # the totals and stops used
+        self.kept: set[str] = set()  # vehicles whose totals the store kept as fixes came
+        self.read = 0  # breadcrumbs the last pass read
 
 
 def day_bounds(timezone: str, day: date) -> tuple[datetime, datetime]:
@@ -264,24 +270,30 @@ def _update_tallies(
     stored: Mapping[str, tuple[datetime, int, dict[str, Any]]],
     cache: TallyCache | None,
 ) -> dict[str, TrackTally]:
-    """Each vehicle's trail totals through ``until``: the cache's (or the store's), plus
-    the breadcrumbs since; what moved on is written back to ``kpi_track``."""
+    """Each vehicle's trail totals through ``until``: the cache's, else those the store
+    kept as the breadcrumbs arrived (``kpi_track``, when they go no further than
+    ``until``), plus the breadcrumbs since; a vehicle with neither has every breadcrumb
+    of its day read and folded (an older store, or a day as of an earlier moment)."""
     cache = cache or TallyCache()
     if cache.key != (depot_id, day):
-        cache.key, cache.tallies, cache.through = (depot_id, day), {}, {}
-    for vid, (through, _fixes, state) in stored.items():
-        if vid == PLANNED_KEY:
-            continue
-        if vid not in cache.tallies or cache.through.get(vid, start) < through:
-            cache.tallies[vid] = TrackTally.from_json(state)
-            cache.through[vid] = through
+        cache.key, cache.tallies, cache.through, cache.totals = (depot_id, day), {}, {}, {}
+        cache.kept, cache.tallied = set(), {}
     orders = {o.id: o for o in day_input.orders}
     depot = day_input.depots[0].location
+    for vid, (through, _fixes, state) in stored.items():
+        if vid == PLANNED_KEY or through > until or state_depot(state) != depot:
+            continue
+        if vid in cache.totals and cache.through[vid] >= through:
+            continue
+        kept = TrailTotals.from_json(state)
+        if kept is not None:
+            cache.totals[vid], cache.through[vid] = kept, through
+            cache.tallies.pop(vid, None)
+            cache.kept.add(vid)
     stops_of: dict[str, list[Location]] = defaultdict(list)
     for r in routes:
         stops_of[r.vehicle_id] += [orders[s.order_id].location for s in r.stops
                                    if s.order_id in orders]  # fmt: skip
-    changed: dict[str, tuple[datetime, int, dict[str, Any]]] = {}
     # Vehicles grouped by how far their totals go (to the :data:`READ_BUCKET_S` below):
     # one query per group from its earliest, so a van back early does not make every
     # other van's fixes since then be read again on each pass.
@@ -293,49 +305,72 @@ def _update_tallies(
         read = [rk.trails(s, vids, _dt(bucket) or start, until)
                 for bucket, vids in sorted(since_of.items())]  # fmt: skip
     vids = [v for r in read for v in r.vehicle_ids]
-    if not vids:
-        return cache.tallies
-    offsets = np.cumsum([0] + [len(r.ts) for r in read[:-1]])
-    bounds = np.concatenate([[0]] + [r.bounds[1:] + o for r, o in zip(read, offsets, strict=True)])
-    ts = np.concatenate([r.ts for r in read])
-    lat = np.concatenate([r.lat for r in read])
-    lon = np.concatenate([r.lon for r in read])
-    # Only the fixes newer than each vehicle's totals (its read started at its group's).
-    counted = np.array([cache.through.get(v, start).timestamp() for v in vids])
-    keep = ts > np.repeat(counted, np.diff(bounds))
-    if not keep.all():
+    cache.read = sum(len(r.ts) for r in read)
+    if vids:
+        offsets = np.cumsum([0] + [len(r.ts) for r in read[:-1]])
         bounds = np.concatenate(
-            [[0], np.cumsum(np.add.reduceat(keep.astype(np.int64), bounds[:-1]))]
+            [[0]] + [r.bounds[1:] + o for r, o in zip(read, offsets, strict=True)]
         )
-        ts, lat, lon = ts[keep], lat[keep], lon[keep]
-    has = np.diff(bounds) > 0
-    # Vehicles new to the cache are folded all at once; the others read on from their totals.
-    fresh = [k for k, v in enumerate(vids) if has[k] and v not in cache.tallies]
-    if fresh:
-        rows = np.concatenate([np.arange(bounds[k], bounds[k + 1]) for k in fresh])
-        lengths = [int(bounds[k + 1] - bounds[k]) for k in fresh]
-        folded = fold_trails(ts[rows], lat[rows], lon[rows], np.cumsum([0, *lengths]),
-                             [stops_of[vids[k]] for k in fresh], depot)  # fmt: skip
-        for k, tally in zip(fresh, folded, strict=True):
-            cache.tallies[vids[k]] = tally
-    fresh_set = set(fresh)
-    for k, vid in enumerate(vids):
-        if not has[k]:
-            continue
-        a, b = int(bounds[k]), int(bounds[k + 1])
-        tally = cache.tallies.setdefault(vid, TrackTally())
-        if k not in fresh_set:
-            tally.add(ts[a:b], lat[a:b], lon[a:b], stops_of[vid], depot)
-        newest = datetime.fromtimestamp(float(ts[b - 1]), UTC)
-        cache.through[vid] = newest
-        changed[vid] = (newest, tally.fixes, tally.to_json())
-    if changed:
-        try:
-            with store.session() as s:
-                rk.save_tracks(s, depot_id, day, changed)
-        except Exception:  # the totals are a cache: a busy database only costs a re-read
-            log.warning("trail totals not stored this time", exc_info=True)
+        ts = np.concatenate([r.ts for r in read])
+        lat = np.concatenate([r.lat for r in read])
+        lon = np.concatenate([r.lon for r in read])
+        keep = _newer(vids, bounds, ts, cache, start)
+        if not keep.all():
+            bounds = np.concatenate(
+                [[0], np.cumsum(np.add.reduceat(keep.astype(np.int64), bounds[:-1]))]
+            )
+            ts, lat, lon = ts[keep], lat[keep], lon[keep]
+        has = np.diff(bounds) > 0
+        # Totals read on (or folded from scratch) all at once; a tally given without
+        # totals (older callers) reads on fix by fix.
+        on = [k for k, v in enumerate(vids) if has[k] and not (v in cache.tallies
+                                                                 and v not in cache.totals)]  # fmt: skip
+        if on:
+            rows = np.concatenate([np.arange(bounds[k], bounds[k + 1]) for k in on])
+            lengths = [int(bounds[k + 1] - bounds[k]) for k in on]
+            folded = fold_totals(ts[rows], lat[rows], lon[rows], np.cumsum([0, *lengths]),
+                                 depot, [cache.totals.get(vids[k]) for k in on])  # fmt: skip
+            for k, totals in zip(on, folded, strict=True):
+                cache.totals[vids[k]] = totals
+        on_set = set(on)
+        for k, vid in enumerate(vids):
+            if not has[k]:
+                continue
+            a, b = int(bounds[k]), int(bounds[k + 1])
+            if k not in on_set:
+                cache.tallies[vid].add(ts[a:b], lat[a:b], lon[a:b], stops_of[vid], depot)
+            cache.through[vid] = datetime.fromtimestamp(float(ts[b - 1]), UTC)
+    # Idle time against each route's stops, for the totals that moved or whose stops did.
+    due = [v for v in sorted(stops_of) if v in cache.totals
+           and cache.tallied.get(v) != (id(cache.totals[v]), stops_of[v])]  # fmt: skip
+    if due:
+        for vid, tally in zip(due, tallies_of([cache.totals[v] for v in due],
+                                              [stops_of[v] for v in due], depot), strict=True):  # fmt: skip
+            cache.tallies[vid] = tally
+            cache.tallied[vid] = (id(cache.totals[vid]), stops_of[vid])
     return cache.tallies
+
+
+def _newer(
+    vids: Sequence[str], bounds: np.ndarray, ts: np.ndarray, cache: TallyCache, start: datetime
+) -> np.ndarray:
+    """Which fixes read are newer than their vehicle's totals (its read started at its
+    group's): after the newest counted, and at the newest counted second those beyond
+    the ones counted there (SQLite's times are whole seconds)."""
+    counted = np.array([cache.totals[v].seen if v in cache.totals
+                        else cache.through.get(v, start).timestamp() for v in vids])  # fmt: skip
+    per_fix = np.repeat(counted, np.diff(bounds))
+    keep = ts > per_fix
+    ties = np.nonzero(ts == per_fix)[0]
+    if len(ties):
+        owner = np.searchsorted(bounds, ties, side="right") - 1
+        taken: dict[int, int] = defaultdict(int)
+        for i, k in zip(ties.tolist(), owner.tolist(), strict=True):
+            totals = cache.totals.get(vids[k])
+            if totals is not None:
+                taken[k] += 1
+                keep[i] = taken[k] > totals.seen_n
+    return keep
 
 
 # -- stops, routes, exceptions, ETAs -----------------------------------------------------------

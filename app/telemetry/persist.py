@@ -36,6 +36,7 @@ from app.store.models_live import (
     StopEventRow,
     VehiclePositionRow,
 )
+from app.store.trail_totals import keep_totals
 from app.telemetry.messages import Fix, StopEvent
 from app.telemetry.state import Applied
 
@@ -81,7 +82,12 @@ def write_telemetry(
         stmt = _insert(session, BreadcrumbRow).on_conflict_do_nothing(
             index_elements=["vehicle_id", "seq", "ts"]
         )
-        session.execute(stmt, crumb_rows)
+        # The rows the database took (not those it had): their vehicles' trail totals
+        # for the KPIs are kept in the same transaction.
+        stmt = stmt.returning(BreadcrumbRow.id, BreadcrumbRow.vehicle_id, BreadcrumbRow.ts,
+                              BreadcrumbRow.lat, BreadcrumbRow.lon)  # fmt: skip
+        taken = session.execute(stmt, crumb_rows).all()
+        keep_totals(session, [tuple(r) for r in taken])
     event_rows = [
         {
             "event_id": e.event_id,

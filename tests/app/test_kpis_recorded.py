@@ -50,3 +50,29 @@ def test_a_recorded_day_loads_into_the_database_with_the_hand_counted_numbers(st
     r1 = next(r for r in result.data.facts.routes if r.route_id == "R1")
     assert r1.driven_km == pytest.approx(18.0, rel=0.02)
     assert result.saved > 0  # kept for trends in that database too
+
+
+def test_a_recorded_day_loaded_keeps_its_trail_totals_for_the_first_pass(store, day_file):
+    """Loading a .dday stores its breadcrumbs as the live desk does: the vans' trail
+    totals are kept on the way, and the first pass reads them, with the values of the
+    full read of every breadcrumb."""
+    from sqlalchemy import delete, select
+
+    from app.kpis.facts import TallyCache
+    from app.store.models import KpiTrackRow
+
+    depot_id, day, ended = load_recorded(store, day_file)
+    with store.read_session() as s:
+        kept = set(s.scalars(select(KpiTrackRow.vehicle_id).where(KpiTrackRow.day == day)))
+    assert kept
+    values = []
+    for drop in (False, True):
+        if drop:
+            with store.session() as s:
+                s.execute(delete(KpiTrackRow))
+        cache = TallyCache()
+        result = compute_day(store, depot_id, day, as_of=ended, final=True,
+                             travel=HaversineTravelModel(), tallies=cache, save=False)  # fmt: skip
+        assert bool(cache.kept) is not drop
+        values.append(sorted([v.name, v.scope, v.key, v.value] for v in result.report.values))
+    assert values[0] == values[1]

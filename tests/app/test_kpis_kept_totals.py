@@ -1,0 +1,82 @@
+"""The trail totals are kept as the breadcrumbs are stored: a day's first KPI pass reads
+a summary per van instead of every breadcrumb, with every KPI value the same as the full
+read of a store that kept none (which still works), on SQLite and PostgreSQL — also after
+a tracker's late fix (older than the newest stored) and a fix sent twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+
+from app.kpis.facts import TallyCache
+from app.kpis.service import compute_day
+from app.store.models import BreadcrumbRow, KpiTrackRow
+from app.telemetry.messages import Fix
+from app.telemetry.persist import write_telemetry
+from bench.kpis import synthesize
+from engine.travel import HaversineTravelModel
+
+VEHICLES = 8
+
+
+def _pass(store, depot_id, day, as_of):
+    cache = TallyCache()
+    result = compute_day(store, depot_id, day, as_of=as_of, final=False,
+                         travel=HaversineTravelModel(), tallies=cache, save=False)  # fmt: skip
+    rows = sorted([v.name, v.scope, v.key, v.value, v.numerator, v.denominator]
+                  for v in result.report.values)  # fmt: skip
+    return rows, cache
+
+
+def _without_totals(store, depot_id, day, as_of):
+    with store.session() as s:
+        s.execute(delete(KpiTrackRow))
+    return _pass(store, depot_id, day, as_of)
+
+
+def test_first_pass_reads_the_kept_totals_with_the_values_of_the_full_read(store):
+    depot_id, day, last = synthesize(store, VEHICLES, 60.0)
+    kept, cache = _pass(store, depot_id, day, last)
+    assert len(cache.kept) == VEHICLES  # every van's totals came kept
+    assert cache.read <= VEHICLES  # its newest fix at most, not the day's trail
+    full, cache = _without_totals(store, depot_id, day, last)
+    assert not cache.kept and cache.read > 100 * VEHICLES  # an older store: every breadcrumb
+    assert kept == full and len(kept) > 300
+
+
+def test_a_late_fix_and_a_fix_sent_twice_leave_the_kept_totals_those_of_the_full_read(store):
+    depot_id, day, last = synthesize(store, VEHICLES, 60.0)
+    before, _ = _pass(store, depot_id, day, last)
+    with store.read_session() as s:
+        vid, ts, lat, lon = s.execute(
+            select(BreadcrumbRow.vehicle_id, BreadcrumbRow.ts, BreadcrumbRow.lat,
+                   BreadcrumbRow.lon).order_by(BreadcrumbRow.vehicle_id, BreadcrumbRow.ts)
+            .offset(40).limit(1)).one()  # fmt: skip
+        stored = s.scalar(select(func.count()).where(BreadcrumbRow.vehicle_id == vid))
+        seq = s.scalar(select(BreadcrumbRow.seq).where(BreadcrumbRow.vehicle_id == vid,
+                                                       BreadcrumbRow.ts == ts))  # fmt: skip
+    late = Fix(vid, 10**6, ts.timestamp() + 20, lat + 0.004, lon, 30.0)  # a detour, sent late
+    again = Fix(vid, seq, ts.timestamp(), lat, lon, 30.0)  # already stored
+    with store.session() as s:
+        write_telemetry(s, [late, again], [], [])
+    with store.read_session() as s:
+        fixes = s.scalar(select(KpiTrackRow.fixes).where(KpiTrackRow.vehicle_id == vid,
+                                                        KpiTrackRow.day == day))  # fmt: skip
+    assert fixes == stored + 1  # the late fix counted, the one sent twice not
+    kept, cache = _pass(store, depot_id, day, last)
+    assert vid in cache.kept
+    full, _ = _without_totals(store, depot_id, day, last)
+    assert kept == full
+    driven = {tuple(r[:3]): r[3] for r in kept if r[0] == "distance_driven_km"}
+    was = {tuple(r[:3]): r[3] for r in before if r[0] == "distance_driven_km"}
+    assert driven[("distance_driven_km", "day", "")] > was[("distance_driven_km", "day", "")]
+
+
+def test_a_pass_as_of_an_earlier_moment_reads_the_breadcrumbs_to_then(store):
+    depot_id, day, last = synthesize(store, VEHICLES, 60.0)
+    as_of = last - timedelta(hours=2)
+    kept, cache = _pass(store, depot_id, day, as_of)
+    assert len(cache.kept) < VEHICLES  # the totals of vans still out then go further
+    full, _ = _without_totals(store, depot_id, day, as_of)
+    assert kept == full
