@@ -14,6 +14,7 @@ from sqlalchemy import select
 from app.jobs.runner import JobKind
 from app.store.models import ChangeLogRow, ExceptionRow
 from tests.scenarios.conftest import shot
+from widgets.proposal_dialog import COLUMNS, NOTHING_TO_CHANGE
 
 
 def _worst_row(window):
@@ -363,11 +364,22 @@ def test_a_dispatcher_replans_the_worst_exceptions_routes_and_accepts(qtbot, des
     assert len(scope.route_ids) <= 3
     dialog = window.last_proposal_dialog
     assert dialog.accept_button.text() == "Accept"  # the dispatcher's own to accept
+    # Each stop listed reads with its customer and window; a proposal that changes
+    # nothing says so first.
+    table, labels = dialog.table, ctx.state.labels
+    for r in range(table.rowCount()):
+        stop = table.item(r, 0).text()
+        assert table.item(r, COLUMNS.index("Customer")).text() == labels.customer(stop)
+        assert table.item(r, COLUMNS.index("Window")).text() == labels.window(stop)
+    changes = bool(proposal.moved or proposal.eta_changes)
+    summary = dialog.findChild(QLabel, "proposal_summary").text()
+    assert summary.startswith(NOTHING_TO_CHANGE) != changes
     shot(dialog, tmp_path, "exception_replan_proposal")
     qtbot.wait(3000)  # stop results keep arriving while the dispatcher reads it
     before = ctx.state.plan
     QTest.mouseClick(dialog.accept_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: ctx.state.plan is not before or bool(errors), timeout=20_000)
+    if changes:
+        qtbot.waitUntil(lambda: ctx.state.plan is not before or bool(errors), timeout=20_000)
     assert not errors, errors
     stored = ctx.dispatch.load_plan(ctx.state.index.depot.id, ctx.day)
     stored_ids = {r.id: r.order_ids for r in stored.routes}
