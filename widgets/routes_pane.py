@@ -42,7 +42,10 @@ class RoutesPane(QWidget):
         # Sized to the contents once per day loaded, not on every repaint (at fleet scale a
         # live ResizeToContents re-measures every row on each change).
         self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self._table.selectionModel().currentRowChanged.connect(self._on_table_current_changed)
+        # A selected row (a click, the arrow keys), not a moved cursor: the table's first
+        # focus sets its current row to the first one without selecting it, and the map
+        # flew to that route when a dock tab was clicked.
+        self._table.selectionModel().selectionChanged.connect(self._on_table_selection)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self._summary)
@@ -86,7 +89,8 @@ class RoutesPane(QWidget):
             return
         self._summary.setText(self._model.counts().text)
 
-    def _on_table_current_changed(self, current, _previous) -> None:
-        if current.isValid() and not self._quiet:
-            source = self._proxy.mapToSource(current)
+    def _on_table_selection(self, selected, _deselected) -> None:
+        rows = selected.indexes()
+        if rows and not self._quiet:
+            source = self._proxy.mapToSource(rows[0])
             self.sig_route_selected.emit(self._model.route_id_at(source.row()))

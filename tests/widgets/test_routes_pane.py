@@ -62,6 +62,24 @@ def test_selecting_from_outside_does_not_echo(qtbot, pane):
     assert heard == [other.data(RoutesTableModel.RouteIdRole)]
 
 
+def test_a_cursor_moved_by_the_table_itself_selects_no_route(qtbot, pane):
+    """Qt moves the table's cursor without selecting (a model reset, rows arriving, the
+    first focus): no route is selected, so the map does not fly to one — it flew to the
+    first row's route when a dock tab was clicked. Arrow keys from there do select."""
+    from PySide6.QtCore import QItemSelectionModel
+
+    view, _ = pane
+    heard: list[str] = []
+    view.sig_route_selected.connect(heard.append)
+    table = view._table
+    cursor = table.model().index(1, 0)
+    table.selectionModel().setCurrentIndex(cursor, QItemSelectionModel.SelectionFlag.NoUpdate)
+    assert heard == [] and not table.selectionModel().hasSelection()
+    table.setFocus()
+    qtbot.keyClick(table, Qt.Key.Key_Down)
+    assert heard == [table.model().index(2, 0).data(RoutesTableModel.RouteIdRole)]
+
+
 def test_stop_results_on_two_routes_update_those_rows_in_the_sorted_table(qtbot, pane):
     """Live stop results change two routes far apart: the table, sorted by status, shows
     both routes' new status in order, and only those two rows were re-read (at 2,000
