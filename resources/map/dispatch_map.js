@@ -347,8 +347,16 @@
       if (dd.previewTip) { dd.previewTip.remove(); dd.previewTip = null; }
       return;
     }
+    // On the side of the point with more room: to its right it was cut off by the map's
+    // edge for a drop in the right half.
+    var x = dd.map.latLngToContainerPoint([p.lat, p.lon]).x;
+    var side = x > dd.map.getSize().x / 2 ? "left" : "right";
+    if (dd.previewTip && dd.previewTip.options.direction !== side) {
+      dd.previewTip.remove(); dd.previewTip = null;
+    }
     if (!dd.previewTip) {
-      dd.previewTip = L.tooltip({ permanent: true, direction: "right", offset: [14, 0], className: "dd-preview" });
+      dd.previewTip = L.tooltip({ permanent: true, direction: side,
+                                  offset: [side === "left" ? -14 : 14, 0], className: "dd-preview" });
     }
     dd.previewTip.setLatLng([p.lat, p.lon]).setContent(p.text);
     if (!dd.map.hasLayer(dd.previewTip)) dd.previewTip.addTo(dd.map);

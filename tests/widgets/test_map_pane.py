@@ -608,3 +608,23 @@ def test_the_page_is_built_once_and_reused_without_folium(tmp_path):
     other, imported, pandas = build("ddtile://b/{z}/{x}/{y}")
     assert other != page and (imported, pandas) == ("True", "False")
     assert "ddtile://b/" in (tmp_path / other).read_text(encoding="utf-8")
+
+
+def test_a_drop_preview_near_the_maps_edge_stays_inside_the_map(qtbot, pane):
+    """The preview of a drop near the map's right edge opens to the left of the point,
+    near its left edge to the right: its text is never cut off by the edge."""
+    qtbot.waitUntil(lambda: stats(qtbot, pane)["applied"] >= 1)
+    inside = (
+        "JSON.stringify((() => { const t = document.querySelector('.dd-preview')"
+        ".getBoundingClientRect(), m = dd.map.getContainer().getBoundingClientRect();"
+        " return t.left >= m.left && t.right <= m.right; })())"
+    )
+    text = "O1-04 to R3: +7 min, on time · V03 · Van 03 · Dev Garza"
+    for x in ("8", "dd.map.getSize().x - 8"):
+        js(qtbot, pane, f"(() => {{ const p = dd.map.containerPointToLatLng([{x}, 100]);"
+                        f" dd.showPreview({{lat: p.lat, lon: p.lng, text: {text!r}}});"
+                        " return 'null'; })()")  # fmt: skip
+        assert js(qtbot, pane, inside) is True, x
+    js(qtbot, pane, "(() => { dd.showPreview(null); return 'null'; })()")
+    gone = "JSON.stringify(!document.querySelector('.dd-preview'))"
+    qtbot.waitUntil(lambda: js(qtbot, pane, gone) is True, timeout=3000)  # after its fade
