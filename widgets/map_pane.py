@@ -32,7 +32,9 @@ from app.tiles import TileService
 from engine.model import Depot, Order, Plan, Route
 from widgets.map_data import (
     STALE_AFTER_S,
+    StreetPath,
     fix_epoch,
+    json_default,
     plan_layers,
     restated_stops,
     route_colour,
@@ -353,10 +355,15 @@ class MapPane(QWidget):
 
     def route_near(self, lat: float, lon: float, max_m: float = 250.0) -> str | None:
         """The route whose drawn line passes closest to a point, within ``max_m`` metres."""
-        layers = plan_layers(self._plan, self._orders, self._depot, geometry=self._geometry)
+        layers = plan_layers(
+            self._plan, self._orders, self._depot, geometry=self._geometry, lazy_paths=True
+        )
         best, best_m = None, max_m
         for route in layers["routes"]:
-            distance = _distance_to_path_m(lat, lon, route["path"])
+            path = route["path"]
+            if isinstance(path, StreetPath):  # the streets' pairs, one route at a time
+                path = path.pairs()
+            distance = _distance_to_path_m(lat, lon, path)
             if distance < best_m:
                 best, best_m = route["id"], distance
         return best
@@ -541,10 +548,11 @@ class MapPane(QWidget):
 
         layers = plan_layers(
             self._plan, orders, self._depot, late, self._geometry, keep_routes=keep,
-            stops_of=stops_of,
+            stops_of=stops_of, lazy_paths=True,
         )  # fmt: skip
         for route in layers["routes"]:
-            text = json.dumps(route, separators=(",", ":"))
+            # One route's street points made into pairs at a time (see StreetPath).
+            text = json.dumps(route, separators=(",", ":"), default=json_default)
             # The entry holds the objects its key names by id, so no id is reused meanwhile.
             refs = (self._geometry.get(route["id"]), self._orders)
             self._route_json[route["id"]] = (keys[route["id"]], text, refs)
