@@ -204,6 +204,9 @@ class DayJobs(QObject):
         #: contexts of suggestions, urgent insertions, the dock dialog and the slot plan
         #: (each ``warm(plan, day, now)``), so their first use is as fast as the next.
         self.warmers: list[Callable[[Plan, DayInput, datetime], object]] = []
+        #: The routes a street trace still owes the map (None: every route): a newer trace
+        #: supersedes a running one, so it takes over what that one had not delivered.
+        self._untraced: set[str] | None = set()
         runner.sig_job_done.connect(self._on_runner_job_done)
         runner.sig_job_progress.connect(self._on_runner_job_progress)
 
@@ -349,12 +352,17 @@ class DayJobs(QObject):
         index, plan = self.state.index, self.state.plan
         if index is None or plan is None:
             return
+        if route_ids is None or self._untraced is None:
+            self._untraced = None
+        else:  # with what a superseded trace had not delivered yet
+            self._untraced |= set(route_ids)
+        owed = self._untraced
         legs = {
             r.id: [index.depot.location]
             + [index.orders[s.order_id].location for s in r.stops if s.order_id in index.orders]
             + [index.depot.location]
             for r in plan.routes
-            if r.stops and (route_ids is None or r.id in route_ids)
+            if r.stops and (owed is None or r.id in owed)
         }
 
         def job(cancel_event, report) -> RouteShapes | None:
@@ -441,6 +449,7 @@ class DayJobs(QObject):
             case ReplanReady(proposal=proposal, scope=scope):
                 self.sig_proposal_ready.emit(proposal, scope)
             case RouteShapes(polylines=polylines):
+                self._untraced = set()  # the latest trace: it held every route owed
                 self.sig_route_geometry.emit(polylines)
             case EtaTravel(travel=travel):
                 self.live.travel = travel
