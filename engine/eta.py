@@ -148,6 +148,7 @@ class StopEta:
     departure: datetime
     window: TimeWindow
     planned_arrival: datetime | None = None
+    break_s: float = 0.0  # the driver's break taken on the way here (in ``eta``, not driving)
 
     @property
     def late_s(self) -> float:
@@ -556,6 +557,7 @@ class PreparedRoute:
         append = etas.append
         rows = self._rows
         arrivals, starts, readies = sched.arrivals, sched.starts, sched.ready
+        on_the_way = sched.on_the_way
         for k, (i, _) in enumerate(todo):
             oid, _, _, planned, windows, first, _, service, _, one = rows[i]
             arr, begin, ready_s = arrivals[k], starts[k], readies[k]
@@ -563,7 +565,8 @@ class PreparedRoute:
             start = eta if begin == arr else _utc(begin)
             ready = eta if ready_s == arr else _utc(ready_s)
             window = first if one or ready <= first.end else service_window(windows, ready)
-            append(StopEta(rid, vid, oid, eta, start, start + service, window, planned))
+            rest = on_the_way[1] if on_the_way[0] == k else 0.0
+            append(StopEta(rid, vid, oid, eta, start, start + service, window, planned, rest))
         end = _utc(sched.end_time) if back else None
         return RouteEta(rid, vid, tuple(etas), speed_factor, origin, end)
 
@@ -635,6 +638,7 @@ class PreparedRoute:
                     ready = b_ready
                     if bs <= arr:
                         arr = b_ready  # the break was taken on the way
+                        sched.on_the_way = (pos, brk.duration)
             if pos == n:
                 t = ready
                 break
@@ -717,6 +721,7 @@ class _LiveSchedule:
     lateness: dict[int, float] = field(default_factory=dict)
     end_time: float = 0.0
     shift_overrun: float = 0.0
+    on_the_way: tuple[int, float] = (-1, 0.0)  # (stop, break length) of a break on a drive
 
     @property
     def feasible(self) -> bool:

@@ -102,13 +102,14 @@ SAMPLE_AHEAD_MIN = 90
 
 def eta_bands(result, travel_sigma: float, service_sigma: float) -> dict:
     """Per pending stop, the 90th percentile of its arrival: the drives and services before
-    it each a lognormal error of their own (``engine.learning.eta_band``), summed."""
+    it each a lognormal error of their own (``engine.learning.eta_band``), summed; a
+    driver's break on the way is no drive (its length is what it is)."""
     out = {}
     for route in result.etas.values():
         var = 0.0
         prev = result.evaluated_at
         for s in route.stops:
-            leg = max(0.0, (s.eta - prev).total_seconds())
+            leg = max(0.0, (s.eta - prev).total_seconds() - s.break_s)
             var += (leg * travel_sigma) ** 2
             out[s.order_id] = s.eta + timedelta(seconds=Z90 * math.sqrt(var))
             service = max(0.0, (s.departure - s.service_start).total_seconds())

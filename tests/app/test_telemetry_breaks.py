@@ -88,3 +88,22 @@ def test_the_engine_is_told_of_the_break_taken():
     got = states_from_fixes(state.positions, state.flags)["V1"]
     assert got.breaks_taken == 1 and got.on_break_since is None
     assert states_from_fixes({"V1": got}) == {"V1": got}
+
+
+def test_a_break_does_not_widen_the_eta_band():
+    """The band to the 90th percentile spreads the drives and services before a stop; the
+    break on the way is no drive: a stop after it has the band it has without it."""
+    from app.telemetry.session import eta_bands
+
+    now = at(10)
+    state = LiveState()
+    state.move_to(Fix("V1", 1, now.timestamp(), DEPOT.lat + 0.005, DEPOT.lon))
+    with_break = LiveMonitor(PLAN, ORDERS, depot=DEPOT, drivers={"DR1": DRIVER}).evaluate(
+        state, now
+    )
+    without = LiveMonitor(PLAN, ORDERS, depot=DEPOT).evaluate(state, now)
+    last = ORDERS[-1].id
+    widths = [eta_bands(r, 0.2, 0.3)[last] - r.etas["R1"].of(last).eta  # type: ignore[union-attr]
+              for r in (with_break, without)]  # fmt: skip
+    assert widths[0] > timedelta(minutes=1)
+    assert abs(widths[0] - widths[1]) < timedelta(seconds=1)
