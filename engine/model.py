@@ -10,7 +10,7 @@ and the reason, so a bad object never exists.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
@@ -246,6 +246,47 @@ class Order:
     @property
     def latest(self) -> datetime:
         return self.windows[-1].end
+
+
+def stored_order(
+    id: str,
+    depot_id: str,
+    lat: float,
+    lon: float,
+    demand: Quantities,
+    windows: Sequence[tuple[datetime, datetime]],
+    service_s: float,
+    skills: frozenset[str],
+    priority: int,
+    customer: str,
+    address: str,
+    wave: str,
+    received_at: datetime | None,
+) -> Order:
+    """An order as the store gives it back, checked when it was stored: built as
+    :class:`Order` builds it, without its checks (a 2,000-vehicle day reads 40,000 orders
+    and their windows). Windows as (start, end), in the order they were stored."""
+    spans = []
+    for start, end in windows:
+        w = object.__new__(TimeWindow)
+        object.__setattr__(w, "start", start)
+        object.__setattr__(w, "end", end)
+        spans.append(w)
+    if not spans:  # not as stored: the checks say what is wrong
+        return Order(id, depot_id, Location(lat, lon), demand, (), timedelta(seconds=service_s))
+    where = object.__new__(Location)
+    object.__setattr__(where, "lat", lat)
+    object.__setattr__(where, "lon", lon)
+    order = object.__new__(Order)
+    order.__dict__.update(
+        id=id, depot_id=depot_id, location=where,
+        demand={k: float(v) for k, v in demand.items()},
+        windows=tuple(sorted(spans, key=lambda w: w.start)) if len(spans) > 1 else (spans[0],),
+        service_time=timedelta(seconds=service_s), skills=frozenset(skills),
+        priority=priority, customer=customer, address=address, wave=wave,
+        received_at=received_at,
+    )  # fmt: skip
+    return order
 
 
 class StopStatus(enum.StrEnum):

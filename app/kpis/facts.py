@@ -119,13 +119,14 @@ class EventCache:
             if r[1]:
                 self.rows[r[1]].append(r)
                 touched.add(r[1])
-        newest = max((r[3] for r in new), default=None)
+        # A full read is oldest first (its newest is the last); rows read on may not be.
+        newest = (new[-1][3] if new else None) if full else max((r[3] for r in new), default=None)
         if newest is not None and (self.through is None or newest > self.through):
             self.through = newest
         if full and not new:
             self.through = None
         for stop in touched:
-            self.visits[stop] = visit_of(stop, self.rows[stop])
+            self.visits[stop] = visit_of(stop, self.rows[stop], ordered=full)
         return self.visits
 
 

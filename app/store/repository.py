@@ -39,7 +39,17 @@ from app.store.repository_plan import (
     save_plan,
     update_route_stops,
 )
-from engine.model import DayInput, Depot, Driver, Location, Order, TimeWindow, Vehicle, Wave
+from engine.model import (
+    DayInput,
+    Depot,
+    Driver,
+    Location,
+    Order,
+    TimeWindow,
+    Vehicle,
+    Wave,
+    stored_order,
+)
 
 __all__ = [
     "UpsertCounts",
@@ -337,7 +347,7 @@ def _day_orders(
         OrderRow.first_window_start >= start,
         OrderRow.first_window_start < end,
     )
-    windows: dict[str, list[TimeWindow]] = {}
+    windows: dict[str, list[tuple[datetime, datetime]]] = {}
     q = (
         select(WindowRow.order_id, WindowRow.starts_at, WindowRow.ends_at)
         .join(OrderRow, WindowRow.order_id == OrderRow.id)
@@ -346,7 +356,7 @@ def _day_orders(
     )
     connection = session.connection()  # Core rows: no ORM loading step per row
     for oid, starts_at, ends_at in connection.execute(q).all():
-        windows.setdefault(oid, []).append(TimeWindow(starts_at, ends_at))
+        windows.setdefault(oid, []).append((starts_at, ends_at))
     # Demand and skills as the stored JSON text, each distinct text decoded once (a day's
     # orders share a handful of demands and skill sets; PostgreSQL may hand them decoded).
     q2 = select(
@@ -372,10 +382,10 @@ def _day_orders(
             if skills_doc not in skill_sets:
                 skill_sets[skills_doc] = frozenset(json.loads(skills_doc))
             skills = skill_sets[skills_doc]
-        out.append(Order(oid, depot, Location(lat, lon), dict(demand),
-                         tuple(windows.get(oid, ())), timedelta(seconds=service_s),
-                         frozenset(skills), priority, customer=customer, address=address,
-                         wave=row.wave, received_at=row.received_at))  # fmt: skip
+        # Checked when stored: built without the checks (``engine.model.stored_order``).
+        out.append(stored_order(oid, depot, lat, lon, demand, windows.get(oid, ()), service_s,
+                                skills, priority, customer, address, row.wave,
+                                row.received_at))  # fmt: skip
     return tuple(out)
 
 

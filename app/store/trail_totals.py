@@ -107,9 +107,14 @@ def _zone(tz: str) -> Any:
 
 
 def _epoch(ts: datetime, sqlite: bool) -> float:
-    """A stored time as the KPI pass reads it (``extract(epoch)``: whole seconds on SQLite)."""
-    exact = ts.timestamp()
-    return float(int(exact)) if sqlite else exact
+    """A stored time as the KPI pass reads it (``extract(epoch)``). SQLite's is whole
+    seconds of the time rounded to the millisecond (``strftime('%s')``: the seconds with
+    their fraction as a double, times 1000, plus a half, truncated; then divided)."""
+    if not sqlite:
+        return ts.timestamp()
+    minute = int(ts.replace(second=0, microsecond=0).timestamp())
+    ms = int((ts.second + ts.microsecond / 1e6) * 1000.0 + 0.5)
+    return float(minute + ms // 1000)
 
 
 def _keep_day(

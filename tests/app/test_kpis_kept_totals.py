@@ -5,6 +5,7 @@ a tracker's late fix (older than the newest stored) and a fix sent twice."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select
@@ -56,14 +57,22 @@ def test_a_late_fix_and_a_fix_sent_twice_leave_the_kept_totals_those_of_the_full
         stored = s.scalar(select(func.count()).where(BreadcrumbRow.vehicle_id == vid))
         seq = s.scalar(select(BreadcrumbRow.seq).where(BreadcrumbRow.vehicle_id == vid,
                                                        BreadcrumbRow.ts == ts))  # fmt: skip
-    late = Fix(vid, 10**6, ts.timestamp() + 20, lat + 0.004, lon, 30.0)  # a detour, sent late
+    late = Fix(vid, 10**6, ts.timestamp() + 20.9996, lat + 0.004, lon, 30.0)  # sent late
     again = Fix(vid, seq, ts.timestamp(), lat, lon, 30.0)  # already stored
+    # In order, at a time SQLite reads as the next second (strftime rounds to the ms).
+    ahead = Fix(vid, 10**6 + 1, math.floor(last.timestamp()) + 60.9996, lat, lon + 0.01, 30.0)
     with store.session() as s:
         write_telemetry(s, [late, again], [], [])
+    with store.session() as s:
+        write_telemetry(s, [ahead], [], [])
     with store.read_session() as s:
-        fixes = s.scalar(select(KpiTrackRow.fixes).where(KpiTrackRow.vehicle_id == vid,
-                                                        KpiTrackRow.day == day))  # fmt: skip
-    assert fixes == stored + 1  # the late fix counted, the one sent twice not
+        fixes, state = s.execute(select(KpiTrackRow.fixes, KpiTrackRow.state).where(
+            KpiTrackRow.vehicle_id == vid, KpiTrackRow.day == day)).one()  # fmt: skip
+        newest = s.scalar(select(func.max(func.extract("epoch", BreadcrumbRow.ts)))
+                          .where(BreadcrumbRow.vehicle_id == vid))  # fmt: skip
+    assert fixes == stored + 2  # the late fix counted, the one sent twice not
+    assert state["seen"] == float(newest)  # its time as the pass reads it
+    last += timedelta(minutes=5)
     kept, cache = _pass(store, depot_id, day, last)
     assert vid in cache.kept
     full, _ = _without_totals(store, depot_id, day, last)
