@@ -2,7 +2,7 @@
 
 The live monitor's own computation (``engine.eta.PreparedRoute``) fed what it would have
 known then: the vehicle's newest fix, the stops served by then (from the stop events), and
-the speed factor observed on the legs driven so far. Used for recorded days that carry no
+the speed factor observed on the legs driven so far, the driver's breaks taken by then. Used for recorded days that carry no
 sampled ETAs (the ETA accuracy KPIs) and by ``bench.eta``.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.eta import Position, PreparedRoute, observed_speed_factor
 from engine.history import StopVisit, Track
-from engine.model import Location, Stop, StopStatus
+from engine.model import Driver, Location, Stop, StopStatus
 
 
 def eta_at(
@@ -26,10 +26,21 @@ def eta_at(
     t: float,
     depot: Location,
     order_id: str,
+    driver: Driver | None = None,
+    breaks: Sequence[tuple[float, str]] = (),
 ) -> float | None:
     """Epoch seconds of the ETA of ``order_id`` as the desk showed it at ``t`` (None: the
-    route shows no ETA for it then)."""
+    route shows no ETA for it then); with the route's ``driver``, their break as the desk
+    placed it, given the vehicle's ``break_start``/``break_end`` events (time, type)."""
     now = datetime.fromtimestamp(t, UTC)
+    taken, since = 0, None
+    for ts, kind in sorted(breaks):
+        if ts > t:
+            break
+        if kind == "break_start":
+            taken, since = taken + 1, ts
+        elif kind == "break_end":
+            since = None
     pos = None
     if track is not None and len(track):
         k = int(np.searchsorted(track.ts, t, side="right")) - 1
@@ -68,6 +79,9 @@ def eta_at(
         statuses=statuses,
         arrived_at=arrived,
         speed_factor=observed_speed_factor(legs),
+        driver=driver,
+        breaks_taken=taken,
+        on_break_since=None if since is None else datetime.fromtimestamp(since, UTC),
     )
     hit = result.of(order_id)
     return None if hit is None else hit.eta.timestamp()

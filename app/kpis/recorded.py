@@ -194,6 +194,11 @@ def replayed_etas(f: DayFile, day: DayInput, plan: Plan) -> list[rk.EtaSample]:
               for v, s, t, ts in f.iter_query("SELECT vehicle_id, stop_id, type, ts FROM events")
               if v in vehicles]  # fmt: skip
     visits = stop_visits(events)
+    breaks: dict[str, list[tuple[float, str]]] = {}
+    for e in events:
+        if e.type in ("break_start", "break_end"):
+            breaks.setdefault(e.vehicle_id, []).append((e.ts.timestamp(), e.type))
+    drivers = {d.id: d for d in day.drivers}
     tracks: dict[str, list[tuple[float, float, float]]] = {}
     for vid, ts, lat, lon in f.iter_query("SELECT vehicle_id, ts, lat, lon FROM fixes"):
         if vid in vehicles:
@@ -223,7 +228,8 @@ def replayed_etas(f: DayFile, day: DayInput, plan: Plan) -> list[rk.EtaSample]:
                 if t < start - 15 * 60:
                     continue  # not released yet: the desk shows no ETA
                 eta = eta_at(prepared, route.stops, seen, trails.get(route.vehicle_id), t,
-                             depot.location, stop.order_id)  # fmt: skip
+                             depot.location, stop.order_id, drivers.get(route.driver_id or ""),
+                             breaks.get(route.vehicle_id, ()))  # fmt: skip
                 if eta is not None:
                     out.append(rk.EtaSample(stop.order_id, route.id, route.vehicle_id,
                                             datetime.fromtimestamp(t, UTC),

@@ -218,3 +218,42 @@ def test_a_driver_on_a_break_is_timed_alike_by_both():
     state = VehicleState("V1", pos.location, now, breaks_taken=1, on_break_since=since)
     evaluated, _ = _evaluated(day, route, now, state)
     _close({s.order_id: s.eta for s in live.stops}, evaluated)
+
+
+def test_a_recorded_days_etas_hold_the_break_as_the_desk_did():
+    """The ETA accuracy KPIs of a recorded day replay the desk's ETAs: with the driver's
+    break, and the break the recording shows taken (and under way) not placed again."""
+    from engine.eta_replay import eta_at
+
+    orders = _orders()
+    _, driver = _day(orders)
+    route = _route(orders, at(9))
+    by_id = {o.id: o for o in orders}
+    prepared = PreparedRoute(route, by_id, LIVE)
+    last = orders[-1].id
+    none = [None] * len(orders)
+
+    def replayed(t, breaks=()):
+        got = eta_at(prepared, route.stops, none, None, t.timestamp(), DEPOT, last, driver,
+                     breaks)  # fmt: skip
+        return _utc(got)
+
+    due = route_etas(route, by_id, at(9), LIVE, depot=DEPOT, driver=driver).of(last)
+    assert due is not None and abs(replayed(at(9)) - due.eta) < timedelta(seconds=1)
+    taken = [
+        (at(10 + 2 / 60).timestamp(), "break_start"),
+        (at(10 + 32 / 60).timestamp(), "break_end"),
+    ]
+    resting = route_etas(route, by_id, at(10.2), LIVE, depot=DEPOT, driver=driver, breaks_taken=1,
+                         on_break_since=at(10 + 2 / 60)).of(last)  # fmt: skip
+    assert resting is not None and abs(replayed(at(10.2), taken) - resting.eta) < timedelta(
+        seconds=1
+    )
+    plain = route_etas(route, by_id, at(10.6), LIVE, depot=DEPOT).of(last)
+    assert plain is not None and abs(replayed(at(10.6), taken) - plain.eta) < timedelta(seconds=1)
+
+
+def _utc(ts):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC)
