@@ -9,7 +9,9 @@ status bar) until its event queue is empty, in wall time and in the process's CP
 (the figure a busy shared machine does not inflate), and the CPU time the web page's
 processes (QtWebEngine's renderer) spend on the jump, taken after a settle of
 ``--settle`` seconds (they draw after the window has handed the page its batch, and on two
-cores their work delays the next paint). Target: any minute in ≤ 1 s. Prints
+cores their work delays the next paint), and how much of the jump the garbage collector's
+passes took. ``--profile PREFIX`` writes a cProfile of the main thread through each jump.
+Target: any minute in ≤ 1 s. Prints
 the peak resident memory of the process (after recording, and at the end) and the load
 average.
 Run it under a memory cap on a shared machine, e.g. ``prlimit --as=6000000000``.
@@ -18,6 +20,8 @@ Run it under a memory cap on a shared machine, e.g. ``prlimit --as=6000000000``.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import gc
 import json
 import os
 import random
@@ -88,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds after each jump to let the page draw (renderer CPU)",
     )
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--profile",
+        metavar="PREFIX",
+        help="with --window: cProfile the main thread through each jump, written to "
+        "PREFIX-<n>-<HHMM>.prof (slower: read its shares, not its times)",
+    )
     args = p.parse_args(argv)
     out: dict = {"load_before": round(os.getloadavg()[0], 1)}
     if args.day:
@@ -116,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     out["model_max_s"] = round(max(took), 3)
     out["model_cpu_p50_s"] = round(statistics.median(cpu), 3)
     if args.window:
-        out.update(_window(path, minutes, replay.local, args.settle))
+        out.update(_window(path, minutes, replay.local, args.settle, args.profile))
     out["peak_rss_mb"] = peak_rss_mb()
     out["load_after"] = round(os.getloadavg()[0], 1)
     if args.json:
@@ -138,15 +148,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"max {out['renderer_cpu_max_s']} s"
             )
             print(
-                "each jump (minute of the day, wall s, CPU s, renderer CPU s): "
-                + ", ".join(f"{m} {w} / {c} / {r}" for m, w, c, r in out["window_jumps"])
+                "each jump (minute of the day, wall s, CPU s, renderer CPU s, of it the "
+                "collector's s): "
+                + ", ".join(f"{m} {w} / {c} / {r} / {g}" for m, w, c, r, g in out["window_jumps"])
             )
         print(f"peak RSS {out['peak_rss_mb']:.0f} MB; "
               f"load average {out['load_before']} → {out['load_after']}")  # fmt: skip
     return 0
 
 
-def _window(path: Path, minutes, local, settle_s: float) -> dict:
+def _window(path: Path, minutes, local, settle_s: float, profile: str | None = None) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
     from dataclasses import replace
@@ -170,22 +181,41 @@ def _window(path: Path, minutes, local, settle_s: float) -> dict:
     end = time.monotonic() + 20
     while time.monotonic() < end:  # let the page load once
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-    took, cpu, drawn = [], [], []
-    for t in minutes:
+    took, cpu, drawn, collected = [], [], [], []
+    gc_s = [0.0]
+    gc_started = [0.0]
+
+    def on_gc(phase: str, _info: dict) -> None:  # the collector's passes, timed
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_s[0] += time.perf_counter() - gc_started[0]
+
+    gc.callbacks.append(on_gc)
+    for n, t in enumerate(minutes):
+        profiler = cProfile.Profile() if profile else None
+        gc_s[0] = 0.0
         started, used, renderer = time.perf_counter(), time.process_time(), children_cpu_s()
+        if profiler is not None:
+            profiler.enable()
         player.seek(t)
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents)
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents)
         took.append(time.perf_counter() - started)
         cpu.append(time.process_time() - used)
+        collected.append(gc_s[0])
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(f"{profile}-{n}-{local(t):%H%M}.prof")
         end = time.monotonic() + settle_s
         while time.monotonic() < end:
             app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
         drawn.append(children_cpu_s() - renderer)
+    gc.callbacks.remove(on_gc)
     window.close()
     jumps = [
-        [f"{local(t):%H:%M}", round(w, 3), round(c, 3), round(r, 2)]
-        for t, w, c, r in zip(minutes, took, cpu, drawn, strict=True)
+        [f"{local(t):%H:%M}", round(w, 3), round(c, 3), round(r, 2), round(g, 3)]
+        for t, w, c, r, g in zip(minutes, took, cpu, drawn, collected, strict=True)
     ]
     return {"window_jumps": jumps,"window_p50_s": round(statistics.median(took), 3), "window_max_s": round(max(took), 3),
             "window_cpu_p50_s": round(statistics.median(cpu), 3),
