@@ -56,7 +56,7 @@ class StopAt:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExceptionAt:
     id: str
     type: str
@@ -312,33 +312,34 @@ class DayReplay:
     def exceptions_at(self, t: float, resolved_after: float | None = None) -> list[ExceptionAt]:
         """The exceptions raised by ``t``, as they stood then (open, acknowledged or not);
         with ``resolved_after``, not those resolved before it. An exception changes only at
-        its updates, acknowledgement and resolution, so each stretch between them is built
-        once and kept."""
-        detected, changes, shown = self._exception_index
+        its updates, acknowledgement and resolution: each stretch between them is built
+        once, when the day is opened, so a moment is a binary search per exception (the
+        first jump to late afternoon built thousands of them)."""
+        detected, changes, stretches = self._exception_index
         resolved = self._exception_resolved
         after = -math.inf if resolved_after is None else min(resolved_after, t)
         out = []
         for i in range(bisect.bisect_right(detected, t)):
             if resolved[i] < after:
-                continue  # resolved before the stretch asked about: not built at all
-            seg = bisect.bisect_right(changes[i], t)
-            got = shown.get((i, seg))
-            if got is None:
-                got = shown[(i, seg)] = self._exception_at(self.exceptions[i], t)
-            out.append(got)
+                continue  # resolved before the stretch asked about
+            out.append(stretches[i][bisect.bisect_right(changes[i], t)])
         return out
 
     @property
-    def _exception_index(self) -> tuple[list[float], list[list[float]], dict]:
+    def _exception_index(self) -> tuple[list[float], list[list[float]], list[list[ExceptionAt]]]:
+        """When each exception was raised, when it changed (sorted), and how it stood in
+        each stretch: before its first change, after each one."""
         cached = self.__dict__.get("_exc_ix")
         if cached is None:
             detected = [float(e["detected_at"]) for e in self.exceptions]
-            changes = []
+            changes, stretches = [], []
             for e in self.exceptions:
                 times = [at for at, *_ in self.updates.get(e["id"], ())]
                 times += [float(e[k]) for k in ("acknowledged_at", "resolved_at") if e[k]]
-                changes.append(sorted(times))
-            cached = self.__dict__["_exc_ix"] = (detected, changes, {})
+                times.sort()
+                changes.append(times)
+                stretches.append(_stretches(e, self.updates.get(e["id"], ()), times))
+            cached = self.__dict__["_exc_ix"] = (detected, changes, stretches)
         return cached
 
     @property
@@ -352,19 +353,8 @@ class DayReplay:
         return cached
 
     def _exception_at(self, e: dict[str, Any], t: float) -> ExceptionAt:
-        sev, detail, late = e["severity"], e["detail"] or "", e["minutes_late"]
-        for at, s, d, m in self.updates.get(e["id"], ()):
-            if at > t:
-                break
-            sev, detail, late = s, d or detail, m
-        acked = e["acknowledged_at"] if (e["acknowledged_at"] or t + 1) <= t else None
-        resolved = e["resolved_at"] if (e["resolved_at"] or t + 1) <= t else None
-        return ExceptionAt(
-            e["id"], e["type"], sev, e["vehicle_id"], e["order_id"], float(e["detected_at"]),
-            detail, e["suggested_action"] or "", late, acked,
-            (e["acknowledged_by"] or "") if acked else "", resolved,
-            (e["resolved_by"] or "") if resolved else "",
-        )  # fmt: skip
+        """One exception as it stood at ``t`` (worked out from scratch; see _stretches)."""
+        return _exception_at(e, self.updates.get(e["id"], ()), t)
 
     def firings_at(self, t: float) -> list[dict[str, Any]]:
         return [f for f in self.firings if float(f["at"]) <= t]
@@ -388,6 +378,30 @@ class DayReplay:
         from zoneinfo import ZoneInfo
 
         return datetime.fromtimestamp(t, UTC).astimezone(ZoneInfo(self.timezone))
+
+
+def _exception_at(e: dict[str, Any], updates, t: float) -> ExceptionAt:
+    """An exception as it stood at ``t``: its updates, acknowledgement and resolution up
+    to ``t`` laid over it as raised."""
+    sev, detail, late = e["severity"], e["detail"] or "", e["minutes_late"]
+    for at, s, d, m in updates:
+        if at > t:
+            break
+        sev, detail, late = s, d or detail, m
+    acked = e["acknowledged_at"] if (e["acknowledged_at"] or t + 1) <= t else None
+    resolved = e["resolved_at"] if (e["resolved_at"] or t + 1) <= t else None
+    return ExceptionAt(
+        e["id"], e["type"], sev, e["vehicle_id"], e["order_id"], float(e["detected_at"]),
+        detail, e["suggested_action"] or "", late, acked,
+        (e["acknowledged_by"] or "") if acked else "", resolved,
+        (e["resolved_by"] or "") if resolved else "",
+    )  # fmt: skip
+
+
+def _stretches(e: dict[str, Any], updates, times: list[float]) -> list[ExceptionAt]:
+    """An exception as it stood before its first change (``times``, sorted) and after each
+    one: ``out[bisect_right(times, t)]`` is how it stood at ``t``."""
+    return [_exception_at(e, updates, t) for t in (-math.inf, *times)]
 
 
 def _apply_events(

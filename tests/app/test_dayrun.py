@@ -223,3 +223,27 @@ def test_replay_jumps_from_keyframes_show_the_same_stops_as_from_the_start(recor
             assert (positions[vid].ts == tr.ts[k]) if k >= 0 else vid not in positions
     assert any(e.acknowledged_at or e.resolved_at for e in framed.exceptions_at(whole.end))
     assert any(s.status.name == "DELIVERED" for s in whole.stops_at(whole.end).values())
+
+
+def test_replay_exceptions_at_the_very_moments_they_change(recorded):
+    """The exceptions a recorded day shows at the instant one is raised, updated,
+    acknowledged or resolved, and just before, are as worked out from the recording from
+    scratch (each stretch between changes is built when the day is opened)."""
+    from app.recorder.replay import DayReplay
+
+    path, _ = recorded
+    replay = DayReplay.open(path)
+    moments = set()
+    for e in replay.exceptions:
+        times = [e["detected_at"], *(at for at, *_ in replay.updates.get(e["id"], ()))]
+        times += [e[k] for k in ("acknowledged_at", "resolved_at") if e[k]]
+        moments.update(float(t) + d for t in times for d in (-0.5, 0.0))
+    assert any(replay.updates.values()) and len(moments) > 10
+    for t in sorted(moments):
+        for after in (None, t - 600):
+            raised = [e for e in replay.exceptions if e["detected_at"] <= t]
+            expected = [
+                replay._exception_at(e, t) for e in raised
+                if after is None or not (e["resolved_at"] and e["resolved_at"] < after)
+            ]  # fmt: skip
+            assert replay.exceptions_at(t, resolved_after=after) == expected, t
