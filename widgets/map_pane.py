@@ -585,8 +585,29 @@ class MapPane(QWidget):
         if gone := sorted(set(self._page_stops) - set(stops)):
             changes["removeStops"] = gone
         page = self._page_stops
-        if changed := [s for oid, s in stops.items() if (p := page.get(oid)) is not s and p != s]:
+        changed, rows = [], []
+        for oid, s in stops.items():
+            p = page.get(oid)
+            if p is s or p == s:
+                continue
+            if (
+                p is not None
+                and p["route"] == s["route"]
+                and p["seq"] == s["seq"]
+                and p["lat"] == s["lat"]
+                and p["lon"] == s["lon"]
+                and p["colour"] == s["colour"]
+                and p["label"] == s["label"]
+            ):
+                # In the same place with the same name, only its state changed (a replay
+                # jump restyles thousands): a row of status, fill, late and locked.
+                rows.append([oid, s["status"], s["fill"], s["late"], s["locked"]])
+            else:
+                changed.append(s)
+        if changed:
             changes["stops"] = changed
+        if rows:
+            changes["stopStates"] = rows
         moved = [rid for rid, key in keys.items() if self._page_routes.get(rid) != key]
         if not changes and not moved:
             return ""

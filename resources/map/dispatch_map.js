@@ -1,11 +1,13 @@
 /* Dispatch Desk map glue: draws the layers Python sends and reports clicks and drops.
  *
  * Python calls dd.apply(batch) with one JSON object per update:
- *   {layers: {depot, routes, stops}, layerChanges: {routes, removeRoutes, stops, removeStops},
+ *   {layers: {depot, routes, stops},
+ *    layerChanges: {routes, removeRoutes, stops, stopStates, removeStops},
  *    vehicleRows: [...], removeVehicles: [...], select: {kind, id}, focus: {kind, id}, fit: true,
  *    names: {vehicle id: its one name}, dragAllowed: bool}
  * ``layers`` replaces everything (a new plan, a fresh page); ``layerChanges`` carries only
- * the routes and stops that changed or went, updated in place. Routes and stops are drawn
+ * the routes and stops that changed or went, updated in place (``stopStates``: rows of
+ * [id, status, fill, late, locked] for stops whose state alone changed). Routes and stops are drawn
  * on one canvas (routes under stops): a replay jump restyles thousands of stops, which as
  * SVG elements cost the page a second of restyling and as canvas shapes one redraw of the
  * view; sharing it keeps a route under a stop clickable (a canvas takes every click on
@@ -456,6 +458,13 @@
     r._requestRedraw(layer);
   }
 
+  /* A row of a stop whose state alone changed: [id, status, fill, late, locked]. */
+  function updateStopState(r) {
+    var entry = dd.stops[r[0]];
+    if (!entry) return;
+    updateStop(Object.assign({}, entry.data, { status: r[1], fill: r[2], late: r[3], locked: r[4] }));
+  }
+
   function removeStop(id) {
     if (dd.stops[id]) { dd.stops[id].layer.remove(); delete dd.stops[id]; }
   }
@@ -475,6 +484,7 @@
     (changes.routes || []).forEach(updateRoute);
     (changes.removeStops || []).forEach(removeStop);
     (changes.stops || []).forEach(updateStop);
+    (changes.stopStates || []).forEach(updateStopState);
     if (dd.selected) highlight(dd.selected.kind, dd.selected.id, true);
   }
 

@@ -412,7 +412,9 @@ WATCH_JS = """(function () {
   dd.apply = function (b) {
     var c = b.layerChanges;
     if (b.layers || c) ddSeen.push({full: !!b.layers, routes: c ? (c.routes || []).map(function (r) {
-      return r.id; }) : null, stops: c ? (c.stops || []).map(function (s) { return s.id; }) : null});
+      return r.id; }) : null, stops: c ? (c.stops || []).map(function (s) { return s.id; }).concat(
+      (c.stopStates || []).map(function (r) { return r[0]; })) : null,
+      rows: c ? (c.stopStates || []).length : 0});
     return inner(b);
   };
   return "1";
@@ -434,9 +436,14 @@ def test_a_delivered_stop_updates_only_that_marker(qtbot, pane, day):
     pane.set_plan(replace(day.plan, routes=routes), day.orders, day.depot, fit=False)
     fill = "JSON.stringify(dd.stops['O2-02'].layer.options.fillColor)"
     qtbot.waitUntil(lambda: js(qtbot, pane, fill) == STATUS_COLOURS[StopStatus.DELIVERED])
+    # Its state alone changed: a short row of it, not the whole marker.
     assert js(qtbot, pane, "JSON.stringify(ddSeen)") == [
-        {"full": False, "routes": [], "stops": ["O2-02"]}
+        {"full": False, "routes": [], "stops": ["O2-02"], "rows": 1}
     ]
+    assert js(qtbot, pane, "JSON.stringify(dd.stops['O2-02'].data.status)") == "delivered"
+    assert js(qtbot, pane, "JSON.stringify(dd.stops['O2-02'].data.label)") == (
+        day.orders["O2-02"].customer or "O2-02"
+    )
     assert pane.full_layer_updates == full
     assert kept(qtbot, pane, "stops", "O2-02") and kept(qtbot, pane, "routes", "R2")
     assert stats(qtbot, pane)["stops"] == 24
@@ -490,8 +497,8 @@ def test_a_stop_moved_to_another_route_redraws_both_lines_in_place(qtbot, pane, 
     qtbot.waitUntil(lambda: js(qtbot, pane, length % "R3") == 8 + 1 + 2)
     assert js(qtbot, pane, length % "R1") == 7 + 2
     seen = js(qtbot, pane, "JSON.stringify(ddSeen)")
-    assert [(b["full"], sorted(b["routes"]), b["stops"]) for b in seen] == [
-        (False, ["R1", "R3"], ["O1-08"])
+    assert [(b["full"], sorted(b["routes"]), b["stops"], b["rows"]) for b in seen] == [
+        (False, ["R1", "R3"], ["O1-08"], 0)  # moved: the whole marker, not a row
     ]
     colour = js(qtbot, pane, "JSON.stringify(dd.stops['O1-08'].layer.options.color)")
     assert colour == route_colour(2)
