@@ -47,6 +47,8 @@ MIN_ROW_PX = 24  # below this the rows scroll (Shift+wheel) instead of shrinking
 #: Route objects whose layout and served bars are kept (a 2,000-van replay shows a handful
 #: of states of each route again and again); beyond it, only those of the routes shown.
 ROUTE_OBJECTS_KEPT = 40_000
+#: Served stops whose bar's span is kept (by stop object); beyond it the memo starts again.
+STOP_SPANS_KEPT = 200_000
 PreviewFn = Callable[[list[str], str], str]
 TooltipFn = Callable[[str], str]
 
@@ -168,6 +170,7 @@ class TimelinePane(QWidget):
         self._coloured_for: tuple | None = None  # the layout _colours were worked out for
         self._coloured_late: set[str] = set()  # the late stops _colours were worked out with
         self._actual_routes: dict[int, tuple] = {}  # id(route) -> (route, layout, its bars)
+        self._stop_spans: dict = {}  # id(stop) -> (stop, x0, width); None -> their midnight
         self._etas_rows = (0, -1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -556,18 +559,32 @@ class TimelinePane(QWidget):
         )
 
     def _route_actual(self, route: Route) -> tuple[tuple[float, ...], ...]:
-        """(x0s, widths, y0s) of a route's served stops' bars, arrival to departure."""
-        bars, x = self._bars, self._x
-        done = [
-            (s.actual_arrival, s.actual_departure, bars[s.order_id].row)
-            for s in route.stops
-            if s.actual_arrival is not None and s.order_id in bars
-        ]
-        return (
-            tuple(x(a) for a, _, _ in done),
-            tuple(max(x(d) - x(a), 60.0) if d else 120.0 for a, d, _ in done),
-            tuple(row + 0.08 for _, _, row in done),
-        )
+        """(x0s, widths, y0s) of a route's served stops' bars, arrival to departure. Each
+        stop's span is worked out once per stop object (a replay's routes are new objects
+        at each jump, their stops mostly the same ones)."""
+        bars, spans = self._bars, self._stop_spans
+        midnight = self._midnight
+        if spans.get(None) is not midnight or len(spans) > STOP_SPANS_KEPT:
+            spans.clear()
+            spans[None] = midnight  # spans are seconds since this midnight
+        x0s, widths, y0s = [], [], []
+        for s in route.stops:
+            a = s.actual_arrival
+            if a is None:
+                continue
+            bar = bars.get(s.order_id)
+            if bar is None:
+                continue
+            got = spans.get(id(s))
+            if got is None or got[0] is not s:
+                x0 = (a - midnight).total_seconds()
+                d = s.actual_departure
+                width = max((d - midnight).total_seconds() - x0, 60.0) if d else 120.0
+                got = spans[id(s)] = (s, x0, width)  # holds the stop: its id is not reused
+            x0s.append(got[1])
+            widths.append(got[2])
+            y0s.append(bar.row + 0.08)
+        return tuple(x0s), tuple(widths), tuple(y0s)
 
     def _stop_statuses(self) -> set[str]:
         """Bring ``_statuses`` to the plan shown, reading again only the stops of the
