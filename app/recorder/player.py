@@ -53,10 +53,17 @@ class ReplayPlayer(QObject):
         self._version = -1
         self._entries: dict[int, tuple[object, object]] = {}  # id(ExceptionAt) -> (it, entry)
         self._merge_plan: Plan | None = None  # the plan version _merged_routes are of
-        self._merged_routes: dict[str, dict[tuple, Route]] = {}  # id -> {stop states: route}
+        self._merged_routes: dict[str, dict[tuple, Route]] = {}  # id -> {states' ids: route}
         self._rules_shown: tuple[list[Rule], int] | None = None  # (rules, firings shown)
         self._merged_stops: dict = {}  # a plan stop with a recorded state, merged (see there)
         self._held = [context.jobs]  # the job runners a jump holds (see hold_also)
+        # A while after the last jump, what it made and kept (merged routes and stops, the
+        # panes' memos of them: hundreds of thousands of objects on a big day) is frozen
+        # out of the collector's passes, which otherwise walked it inside a later jump.
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(int(JOBS_HELD_S * 1000))
+        self._settle.timeout.connect(self._settle_heap)
         self._timer = QTimer(self)
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
@@ -144,7 +151,13 @@ class ReplayPlayer(QObject):
         self.last_seek_s = time.perf_counter() - started
         self.sig_moment.emit(moment)
         self._hold()  # and while the window paints what changed
+        self._settle.start()
         return moment
+
+    def _settle_heap(self) -> None:
+        heap = getattr(self.context, "heap", None)
+        if heap is not None:
+            heap.settle()
 
     def _merged(self, moment: Moment) -> Plan:
         """The plan in force with each stop's state at the moment. A route whose stops'
@@ -156,7 +169,9 @@ class ReplayPlayer(QObject):
         for route in moment.plan.routes:
             # A route's stops pass through a handful of states a day: each one merged once
             # and kept, so a jump back to states seen before takes the same route object.
-            states = tuple(map(stops.get, route.order_ids))
+            # Keyed by the states' identities (the recording holds each state it made all
+            # along): hashing thousands of them by value cost a big jump tens of ms.
+            states = tuple(map(id, map(stops.get, route.order_ids)))
             seen = known.get(route.id)
             if seen is None:
                 seen = known[route.id] = {}
