@@ -13,6 +13,7 @@ written anywhere.
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import time
 from datetime import UTC, datetime
@@ -57,9 +58,13 @@ class ReplayPlayer(QObject):
         self._rules_shown: tuple[list[Rule], int] | None = None  # (rules, firings shown)
         self._merged_stops: dict = {}  # a plan stop with a recorded state, merged (see there)
         self._held = [context.jobs]  # the job runners a jump holds (see hold_also)
-        # A while after the last jump, what it made and kept (merged routes and stops, the
-        # panes' memos of them: hundreds of thousands of objects on a big day) is frozen
-        # out of the collector's passes, which otherwise walked it inside a later jump.
+        # The collector waits while jumps come (a big one makes hundreds of thousands of
+        # objects the panes keep: young passes over them, and now and then a full one,
+        # took 0.1-0.25 s of a jump's CPU); a while after the last jump the young ones are
+        # collected and what survives (merged routes and stops, the panes' memos of them)
+        # is frozen out of its passes, and it runs again. While playing it is not held.
+        key = id(self)  # never left held by a player gone
+        self.destroyed.connect(lambda *_args: _release_gc(key))
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.setInterval(int(JOBS_HELD_S * 1000))
@@ -118,6 +123,7 @@ class ReplayPlayer(QObject):
     def seek(self, t: float) -> Moment:
         """Show the day at ``t`` (clamped to the recording)."""
         started = time.perf_counter()
+        _hold_gc(id(self))
         # The background jobs (route shapes, basemap tiles) wait while the moment is shown
         # and a little after, so they do not take the CPU from the jump and its paint.
         self._hold()
@@ -151,6 +157,8 @@ class ReplayPlayer(QObject):
         self.last_seek_s = time.perf_counter() - started
         self.sig_moment.emit(moment)
         self._hold()  # and while the window paints what changed
+        if self.playing:  # a step of play makes little: the collector runs on
+            _release_gc(id(self))
         self._settle.start()
         return moment
 
@@ -158,6 +166,7 @@ class ReplayPlayer(QObject):
         heap = getattr(self.context, "heap", None)
         if heap is not None:
             heap.settle()
+        _release_gc(id(self))
 
     def _merged(self, moment: Moment) -> Plan:
         """The plan in force with each stop's state at the moment. A route whose stops'
@@ -227,6 +236,23 @@ class ReplayPlayer(QObject):
             rules = self._rules_shown[0]
         self._rules_shown = (rules, len(firings))
         service.show_recorded(rules, [_firing(self.replay, f) for f in firings])
+
+
+_gc_held: list[int | None] = [None]  # the player whose jump holds the collector, if any
+
+
+def _hold_gc(player: int) -> None:
+    if gc.isenabled():
+        gc.disable()
+        _gc_held[0] = player
+    elif _gc_held[0] is not None:  # held by another player's jump: this one's now
+        _gc_held[0] = player
+
+
+def _release_gc(player: int) -> None:
+    if _gc_held[0] == player:
+        _gc_held[0] = None
+        gc.enable()
 
 
 def _plan_with(plan: Plan, routes: tuple[Route, ...]) -> Plan:

@@ -267,11 +267,18 @@ def test_the_opened_day_is_left_out_of_the_collectors_passes(qtbot, tmp_path, re
     t = replay.start + 0.5 * (replay.end - replay.start)
     player.seek(t)  # and the jumps go on as before
     assert window.context.state.plan is not None
-    # What a jump made and keeps (the routes with their stops' states merged, which the
-    # panes hold too) is left out as well a moment after it, not walked in a later jump.
+    # The collector waits while jumps come; a moment after the last one, what it made and
+    # keeps (the routes with their stops' states merged, which the panes hold too) is left
+    # out as well, not walked in a later jump, and the collector runs again.
+    assert not gc.isenabled()
     recorded_routes = {id(r) for r in replay.versions[0][3].routes}
     route = next(r for r in window.context.state.plan.routes if id(r) not in recorded_routes)
-    qtbot.waitUntil(lambda: id(route) not in {id(o) for o in gc.get_objects()}, timeout=3000)
+    qtbot.waitUntil(gc.isenabled, timeout=3000)
+    assert id(route) not in {id(o) for o in gc.get_objects()}
     player.seek(t + 600)
-    assert player._settle.isActive()  # not in the middle of jumps: after the last one
+    assert not gc.isenabled() and player._settle.isActive()
+    player.play()  # while playing, each step leaves the collector running
+    qtbot.waitUntil(lambda: player.t > t + 600, timeout=3000)
+    player.pause()
+    assert gc.isenabled()
     window.close()
