@@ -285,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load average {out['load_average_start']} -> {out['load_average_end']}")
         if args.keep:
             print(f"The day as written is kept in {out['kept_store']}. Its first pass by hand "
-                  "(on a copy: a pass keeps its trail totals in the store, and the next one "
-                  "reads on from them):")  # fmt: skip
+                  "(on a copy: a pass keeps its planned distances and values in the store, "
+                  "which the next one reads):")  # fmt: skip
             print(f"  cp {out['kept_store']} {out['kept_store'].replace('day.', 'first.')}")
             print(f"  time {out['first_pass_command']}")
     return 0
