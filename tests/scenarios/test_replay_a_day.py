@@ -172,13 +172,22 @@ def test_a_minute_shows_the_same_however_it_was_reached(qtbot, tmp_path, recorde
     are those drawn anew from that minute alone."""
     from app.exceptions.model import ExceptionsTableModel
     from engine.model import StopStatus
+    from tests.widgets.test_map_pane import js
     from tests.widgets.test_timeline_pane import _drawn
+    from widgets.map_data import plan_layers
     from widgets.timeline_pane import TimelinePane
 
     window, player = _replay_window(qtbot, tmp_path, recorded_day)
     replay, state, board = player.replay, window.context.state, window.board
     index = state.index
     span = replay.end - replay.start
+    map_pane = window.map_pane
+    qtbot.waitUntil(lambda: map_pane.is_ready, timeout=20_000)
+    page_stops = (
+        "JSON.stringify(Object.keys(dd.stops).sort().map(function (k) { var d = dd.stops[k]"
+        ".data; return [k, d.route, d.seq, d.status, d.fill, d.late, d.locked, d.label,"
+        " dd.stops[k].layer.options.fillColor]; }))"
+    )
     # The dispatcher zoomed the timeline in: a jump within the same plan keeps the zoom.
     view = window.timeline_pane.view_box
     view.setXRange(30_000, 33_600, padding=0)
@@ -210,6 +219,15 @@ def test_a_minute_shows_the_same_however_it_was_reached(qtbot, tmp_path, recorde
             anew.entry_at(r) for r in range(anew.rowCount())
         ]
         fresh.close()
+        # The map's page shows each stop as a page given this minute's plan alone would
+        # (a stop whose state alone changed went to it as a short row).
+        late = frozenset(board.late_risk_orders())
+        drawn = plan_layers(state.plan, index.orders, index.depot, late)["stops"]
+        expected_page = sorted(
+            [s["id"], s["route"], s["seq"], s["status"], s["fill"], s["late"], s["locked"],
+             s["label"], s["fill"]] for s in drawn
+        )  # fmt: skip
+        qtbot.waitUntil(lambda: js(qtbot, map_pane, page_stops) == expected_page, timeout=5000)
         seen.add((table.rowCount(), sum(s is not StopStatus.PLANNED for s in shown.values())))
     assert len(seen) > 3  # the minutes differ in what they show
     window.close()
