@@ -227,7 +227,9 @@ def test_a_minute_shows_the_same_however_it_was_reached(qtbot, tmp_path, recorde
             [s["id"], s["route"], s["seq"], s["status"], s["fill"], s["late"], s["locked"],
              s["label"], s["fill"]] for s in drawn
         )  # fmt: skip
-        qtbot.waitUntil(lambda: js(qtbot, map_pane, page_stops) == expected_page, timeout=5000)
+        qtbot.waitUntil(
+            lambda want=expected_page: js(qtbot, map_pane, page_stops) == want, timeout=5000
+        )
         seen.add((table.rowCount(), sum(s is not StopStatus.PLANNED for s in shown.values())))
     assert len(seen) > 3  # the minutes differ in what they show
     window.close()
