@@ -635,3 +635,39 @@ def test_a_drop_preview_near_the_maps_edge_stays_inside_the_map(qtbot, pane):
     js(qtbot, pane, "(() => { dd.showPreview(null); return 'null'; })()")
     gone = "JSON.stringify(!document.querySelector('.dd-preview'))"
     qtbot.waitUntil(lambda: js(qtbot, pane, gone) is True, timeout=3000)  # after its fade
+
+
+def test_a_fleet_s_street_paths_are_written_one_route_at_a_time(qtbot, open_pane):
+    """A big fleet's streets reach the page as the same JSON, without every route's points
+    turned into Python pairs at once: that burst (some two million objects on the
+    2,000-van day) left Python's allocator holding its room all day."""
+    import tracemalloc
+
+    import numpy as np
+
+    from widgets.map_data import street_path
+
+    fleet = sample_day(routes=150, stops_per_route=2)
+    pane = open_pane()
+    pane.set_plan(fleet.plan, fleet.orders, fleet.depot)
+    qtbot.waitUntil(lambda: stats(qtbot, pane)["stops"] == 300, timeout=10000)
+    t = np.linspace(0.0, 1.0, 2000)
+    streets = {
+        r.id: np.column_stack([40.76 + 0.01 * t * (i % 7), -111.89 + 0.01 * t * (i % 5 + 1)])
+        for i, r in enumerate(fleet.plan.routes)
+    }
+    tracemalloc.start()
+    at_once = [street_path(s) for s in streets.values()]  # what it was: all pairs together
+    pairs_size = tracemalloc.get_traced_memory()[0]
+    expected = [json.dumps(p, separators=(",", ":")) for p in at_once]
+    del at_once
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    pane.set_route_geometry(streets)
+    member = pane._compute_layers()[0]
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    for route, text in zip(fleet.plan.routes, expected, strict=True):
+        assert f'"path":{text}' in pane._route_json[route.id][1]
+    assert member.startswith('"layers"') or member.startswith('"layerChanges"')
+    assert peak < 0.75 * pairs_size, (peak, pairs_size)
