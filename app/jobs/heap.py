@@ -42,6 +42,9 @@ YOUNG_THRESHOLD = 20_000  # allocations between young collections (CPython defau
 SETTLE_EVERY_MS = 5 * 60_000
 #: Between settles the C heap's free pages are also handed back every minute (trim alone).
 TRIM_EVERY_MS = 60_000
+#: ... and every 20 s over the first minutes, when the day's opening work (the first ETA
+#: pass, the gate, the street traces) frees the most.
+TRIM_EARLY_MS, TRIM_EARLY_FOR_MS = 20_000, 3 * 60_000
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -76,8 +79,9 @@ class HeapKeeper(QObject):
         # live day the window held some 40 MB more until the 5-minute settle gave it back.
         # Trimming every minute does it sooner; unlike a settle it freezes nothing.
         self._trim_timer = QTimer(self)
-        self._trim_timer.setInterval(TRIM_EVERY_MS)
+        self._trim_timer.setInterval(TRIM_EARLY_MS)
         self._trim_timer.timeout.connect(self.trim)
+        self._trims_early = TRIM_EARLY_FOR_MS // TRIM_EARLY_MS
         if self._trim is not None:
             self._trim_timer.start()
         self._jobs: list[JobRunner] = []
@@ -104,11 +108,18 @@ class HeapKeeper(QObject):
             )
 
     def trim(self) -> None:
-        """Hand the C heap's free pages back to the system (glibc; nothing elsewhere)."""
+        """Hand the C heap's free pages back to the system (glibc; nothing elsewhere), and
+        let go of the source lines PySide6 read since (see ``settle``): a module imported
+        on the live day (the street search's scipy modules: some 230,000 lines) filled
+        ``linecache`` again, held until the next settle."""
+        if linecache.cache:
+            linecache.clearcache()
         if self._trim is not None:
             t0 = time.perf_counter()
             self._trim(0)
             self.trims += 1
+            if self.trims == self._trims_early:
+                self._trim_timer.setInterval(TRIM_EVERY_MS)
             log.debug("C heap trimmed in %.1f ms", (time.perf_counter() - t0) * 1000)
 
     def follow(self, jobs: JobRunner) -> HeapKeeper:

@@ -106,3 +106,27 @@ def test_freed_heap_memory_goes_back_between_settles_without_a_freeze(keeper, qt
     qtbot.waitUntil(lambda: keeper.trims >= 1, timeout=5_000)
     assert before - _rss_mb() > 60
     assert gc.get_freeze_count() == frozen and keeper.settles == 0 and len(kept) == 1500
+
+
+def test_a_trim_lets_go_of_source_lines_read_since_the_last_settle(keeper):
+    """A module imported on the live day fills ``linecache`` again (PySide6 reads its
+    source: the street search's scipy modules are some 230,000 lines); the trim between
+    settles lets go of them too, instead of holding them until the next settle."""
+    import linecache
+
+    assert linecache.getlines(__file__)
+    keeper.trim()
+    assert linecache.cache == {}
+
+
+def test_the_first_minutes_are_trimmed_more_often(keeper, qtbot):
+    """The day's opening work frees the most: the trims come every 20 s at first, then
+    every minute."""
+    from app.jobs.heap import TRIM_EARLY_FOR_MS, TRIM_EARLY_MS
+
+    if keeper._trim is None:
+        pytest.skip("no malloc_trim here")
+    assert keeper._trim_timer.interval() == TRIM_EARLY_MS == 20_000
+    for _ in range(TRIM_EARLY_FOR_MS // TRIM_EARLY_MS):
+        keeper.trim()
+    assert keeper._trim_timer.interval() == TRIM_EVERY_MS
