@@ -591,7 +591,24 @@ class TimelinePane(QWidget):
         routes that are other objects than before; the orders whose status changed."""
         routes = self._plan.routes if self._plan else ()
         known, statuses = self._status_routes, self._statuses
-        moved = [r for r in routes if known.get(r.id) is not r]
+        moved = []
+        changed: set[str] = set()
+        for route in routes:
+            old = known.get(route.id)
+            if old is route:
+                continue
+            if old is not None and (
+                old.order_ids is route.order_ids or old.order_ids == route.order_ids
+            ):
+                # The same stops in the same order (stop results; a replay jump moves
+                # thousands of routes so): only the stops that are other objects are read.
+                known[route.id] = route
+                for a, b in zip(old.stops, route.stops, strict=True):
+                    if a is not b and a.status is not b.status:
+                        statuses[b.order_id] = b.status
+                        changed.add(b.order_id)
+            else:
+                moved.append(route)
         ids = {r.id for r in routes}
         stale = [r.id for r in moved] + [rid for rid in known if rid not in ids]
         before: dict[str, StopStatus | None] = {}
@@ -607,7 +624,8 @@ class TimelinePane(QWidget):
                 if oid not in before:
                     before[oid] = statuses.get(oid)
                 statuses[oid] = stop.status
-        return {oid for oid, was in before.items() if statuses.get(oid) is not was}
+        changed.update(oid for oid, was in before.items() if statuses.get(oid) is not was)
+        return changed
 
     def _refresh_dynamic(self) -> None:
         changed: set[str] | None = None
