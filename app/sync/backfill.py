@@ -4,7 +4,10 @@ While the shared database is unreachable a depot-local broker may still deliver 
 stop events; they land in the local copy. On reconnect ``backfill_telemetry`` copies the
 breadcrumbs and stop events newer than its last mark (idempotent: ``(vehicle_id, seq, ts)`` and
 ``event_id`` are unique, so a repeat is skipped) and moves each vehicle's latest position
-forwards only.
+forwards only. The breadcrumbs the shared database takes are folded into their vehicles'
+trail totals in the same transaction (``app.store.trail_totals.keep_totals``, as the live
+writer does): a fix older than a van's kept totals has its day folded again, so the KPIs
+count what the offline desk stored.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from app.store.models import (
     VehiclePositionRow,
     VehicleRow,
 )
+from app.store.trail_totals import keep_totals
 
 MARK_ENTITY = "telemetry_backfill"
 BATCH = 5000
@@ -78,7 +82,11 @@ def backfill_telemetry(local: Store, shared: Store) -> tuple[int, int, int]:
                 stmt = _insert(s, BreadcrumbRow).on_conflict_do_nothing(
                     index_elements=["vehicle_id", "seq", "ts"]
                 )
-                s.execute(stmt, crumb_rows)
+                # The rows the shared database took (not those it had): their vans' trail
+                # totals are kept with them, as ``write_telemetry`` keeps them.
+                stmt = stmt.returning(BreadcrumbRow.id, BreadcrumbRow.vehicle_id,
+                                      BreadcrumbRow.ts, BreadcrumbRow.lat, BreadcrumbRow.lon)  # fmt: skip
+                keep_totals(s, [tuple(r) for r in s.execute(stmt, crumb_rows).all()])
             if event_rows:
                 stmt = _insert(s, StopEventRow).on_conflict_do_nothing(index_elements=["event_id"])
                 s.execute(stmt, event_rows)

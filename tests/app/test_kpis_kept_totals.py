@@ -89,3 +89,35 @@ def test_a_pass_as_of_an_earlier_moment_reads_the_breadcrumbs_to_then(store):
     assert len(cache.kept) < VEHICLES  # the totals of vans still out then go further
     full, _ = _without_totals(store, depot_id, day, as_of)
     assert kept == full
+
+
+def test_a_fix_an_offline_desk_back_fills_is_counted_in_the_kept_totals(store, tmp_path):
+    # The shared database kept the day's totals as the fixes came; a desk that was offline
+    # stored a fix of one van older than those totals go, and copies it across on reconnect.
+    from app.store import open_store
+    from app.sync.backfill import backfill_telemetry
+
+    depot_id, day, last = synthesize(store, VEHICLES, 60.0)
+    with store.read_session() as s:
+        vid, ts, lat, lon = s.execute(
+            select(BreadcrumbRow.vehicle_id, BreadcrumbRow.ts, BreadcrumbRow.lat,
+                   BreadcrumbRow.lon).order_by(BreadcrumbRow.vehicle_id, BreadcrumbRow.ts)
+            .offset(40).limit(1)).one()  # fmt: skip
+    before, _ = _pass(store, depot_id, day, last)
+    local = open_store(f"sqlite:///{tmp_path / 'local.sqlite3'}", workstation="offline-desk")
+    try:
+        with local.session() as s:
+            write_telemetry(s, [Fix(vid, 10**6, ts.timestamp() + 20.5, lat + 0.004, lon, 30.0)],
+                            [], [])  # fmt: skip
+        assert backfill_telemetry(local, store)[0] == 1
+    finally:
+        local.close()
+    kept, cache = _pass(store, depot_id, day, last)
+    assert vid in cache.kept and cache.read <= VEHICLES  # still read from the kept totals
+    full, _ = _without_totals(store, depot_id, day, last)
+    assert kept == full  # the back-filled fix counted, as a full read counts it
+    driven = {tuple(r[:3]): r[3] for r in kept if r[0] == "distance_driven_km"}
+    was = {tuple(r[:3]): r[3] for r in before if r[0] == "distance_driven_km"}
+    assert (
+        driven[("distance_driven_km", "vehicle", vid)] > was[("distance_driven_km", "vehicle", vid)]
+    )
