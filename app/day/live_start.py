@@ -10,6 +10,12 @@ desks that can reach it find it (``app.telemetry.broker.keep_secret``). When tha
 broker cannot be reached it says so and shows no live vehicles: it simulates on its own
 only once no desk of the depot online advertises a fleet (never two simulated fleets
 while both desks are online).
+
+A following desk keeps watching the desk it follows (:func:`check_leader`): once its
+broker connection is lost and no desk of the depot online advertises a fleet any more (the
+leader closed, or its heartbeat went stale), it starts the depot's demo itself, carrying
+on from the stored day as on a restart, and advertises it; the earliest of several
+followers does, the others follow it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlparse
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QTimer
 
 from app.day.clock import DayClock
 from app.day.opening import is_demo_depot
@@ -100,6 +106,45 @@ def choose_demo(peers: DemoPeers) -> DemoChoice:
     note = (f"Demo fleet of {leader.name} cannot be reached ({problem}): no live vehicles "
             "here; run both desks on one machine, or set DISPATCH_MQTT_URL on both")  # fmt: skip
     return DemoChoice(False, leader, False, note)
+
+
+#: A following desk checks this often whether the desk it follows is still there.
+WATCH_LEADER_MS = 10_000
+
+
+@dataclass(frozen=True)
+class LeaderCheck:
+    """What a following desk does about a lost broker: ``wait`` (its desk is online, or
+    an earlier desk takes over first), ``follow`` ``desk`` (another desk drives the demo
+    now), or ``take_over`` (no desk online drives it)."""
+
+    action: str
+    desk: DemoDesk | None = None
+    why: str = ""
+
+
+def check_leader(others: list[DemoDesk], leader: str, me: str, missed: int) -> LeaderCheck:
+    """A following desk ``me`` lost the broker of the desk ``leader`` it follows; ``others``
+    are the depot's desks online now (fresh heartbeats, those advertising a demo first),
+    ``missed`` how many checks in a row (this one included) found none advertising one.
+
+    While any desk online advertises a fleet nothing is taken over (never two fleets of
+    the same vans): the leader itself (its broker only briefly unreachable) is waited for,
+    another desk (which took over) is followed. With none, the desks online that advertise
+    nothing take over in the order of their names: the earliest at once, the next one
+    check later (two checks per place), so racing followers start one fleet, not two."""
+    advertising = [d for d in others if d.demo is not None]
+    if advertising:
+        first = advertising[0]
+        if first.name == leader:
+            return LeaderCheck("wait", first, f"{leader}'s desk is online (fresh heartbeat)")
+        return LeaderCheck("follow", first, f"{first.name} drives the demo fleet now")
+    names = sorted({me, *(d.name for d in others)})
+    place = names.index(me)
+    if missed > 2 * place:
+        return LeaderCheck("take_over", None, f"no desk online drives {leader}'s demo fleet")
+    earlier = ", ".join(names[:place])
+    return LeaderCheck("wait", None, f"{earlier} takes over first")
 
 
 def follower_client_id(settings: Settings, user: str) -> str:
@@ -205,10 +250,16 @@ class LiveStart(QObject):
         self.peers, self.user = peers, user
         self.follows = ""  # the desk whose demo fleet this desk shows ("" when none)
         self.follow_problem = ""  # why that desk's broker cannot be reached
+        self.taken_over_from = ""  # the desk whose demo fleet this desk took over, once
         self.network: StreetNetwork | None = None  # the open depot's, for the simulated vans
         self.fleet: SimulatorDriver | None = None  # the demo depot's simulated vans
         self._held: list[Callable[[], None]] = []
         self._stopped = False
+        self._missed = 0  # checks in a row that found no desk driving the followed demo
+        self._waiting = ""  # why the last check waited (logged once per reason)
+        self._watch = QTimer(self)  # while following: is the followed desk still there?
+        self._watch.setInterval(WATCH_LEADER_MS)
+        self._watch.timeout.connect(self.check_leader)
 
     def start(self, plan: Plan) -> None:
         """Telemetry, ETAs and exceptions over the plan; the demo's simulated fleet too."""
@@ -218,11 +269,63 @@ class LiveStart(QObject):
             user=self.user, on_choice=self._on_choice,
         )  # fmt: skip
         self.fleet = fleet or self.fleet
+        if self.follows and not self._stopped:
+            self._missed = 0
+            self._watch.start()
 
     def _on_choice(self, choice: DemoChoice) -> None:
         if choice.follow is not None:
             self.follows = choice.follow.name
             self.follow_problem = "" if choice.reachable else choice.note
+
+    @property
+    def desk_name(self) -> str:
+        """This desk as the other desks name it (``user@workstation``)."""
+        return f"{self.user}@{self.settings.workstation_id}"
+
+    def check_leader(self) -> None:
+        """While following another desk's demo fleet: once its broker is lost and no desk
+        of the depot online drives the demo any more, take it over (:func:`check_leader`);
+        follow the desk that did instead; wait while the followed desk is online."""
+        if self._stopped or not self.follows or self.peers is None:
+            self._watch.stop()
+            return
+        if not self.follow_problem and self.live.connection == "connected":
+            self._missed, self._waiting = 0, ""  # its broker answers: its desk drives it
+            return
+        try:
+            others = self.peers.other_desks()
+        except Exception as exc:  # the shared database cannot be read: never take over blind
+            log.warning("demo: the desks of the depot could not be read (%s)", exc)
+            return
+        advertised = any(d.demo is not None for d in others)
+        self._missed = 0 if advertised else self._missed + 1
+        check = check_leader(others, self.follows, self.desk_name, self._missed)
+        if check.action == "wait":
+            if check.why != self._waiting:  # once per reason, not every check
+                log.info("demo: the broker of %s is not connected; waiting: %s",
+                         self.follows, check.why)  # fmt: skip
+            self._waiting = check.why
+            return
+        self._waiting = ""
+        plan = self.state.plan
+        if plan is None:
+            return
+        gone, self._missed = self.follows, 0
+        self._watch.stop()
+        if check.action == "follow":
+            log.warning("demo: %s; following it instead of %s", check.why, gone)
+        else:
+            log.warning("demo: %s closed (its broker is lost and %s); taking over its demo "
+                        "fleet here", gone, check.why)  # fmt: skip
+        self.live.stop()  # off the lost broker
+        self.follows = self.follow_problem = ""
+        self.start(plan)  # chooses again: a desk that took over is followed, else simulated
+        if self.fleet is not None:  # no desk drives it after all: this one does now
+            self.taken_over_from = gone
+            log.info("demo: took over the demo fleet of %s; its vans carry on from the "
+                     "stored day", gone)  # fmt: skip
+            self._status(f"Demo fleet: taken over from {gone} (it closed)")
 
     def hold(self, steps: list[Callable[[], None]]) -> None:
         """Run ``steps`` at :meth:`release` (once), not now."""
@@ -243,6 +346,7 @@ class LiveStart(QObject):
     def stop(self) -> None:
         """The simulated fleet stops; held steps never run."""
         self._stopped = True
+        self._watch.stop()
         if self.fleet is not None:
             self.fleet.stop()
             service = self.live.service

@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.day.state import ChangeSource, DayChanges, DayState
 from app.release.desk import ROLES, ReleaseDesk, ReleaseOutcome, applier_writer
 from app.release.gate import DayGate, VehicleSeen
+from app.secrets import redact_url
 from app.store import Store
 from app.store import repository_release as rel
 from engine.model import DayInput, Plan, RouteStatus
@@ -103,9 +104,16 @@ class ReleaseService(QObject):
 
     def connect_broker(self, url: str, protocol: str, client_id: str = "") -> None:
         """Send routes to and hear docks and drivers on the live broker (``url``), as
-        ``client_id`` (the live client's; its release channel adds ``-release``)."""
-        if self.desk is None or self.channel is not None:
+        ``client_id`` (the live client's; its release channel adds ``-release``). Called
+        again with another broker (a followed desk's demo taken over), it moves there."""
+        if self.desk is None:
             return
+        if self.channel is not None:
+            if self.channel.config.url == url:
+                return
+            log.info("release: moving to the live broker %s", redact_url(url))
+            self.channel.stop()
+            self.channel = None
         from app.release.channel import ReleaseChannel
         from app.release.dock_events import ReleaseDecoder, ReleaseInbox
         from app.telemetry.mqtt_client import MqttConfig
@@ -118,9 +126,10 @@ class ReleaseService(QObject):
         self.channel = ReleaseChannel(config, depot_id, self.inbox.on_message,
                                       on_state=self._on_channel_state)  # fmt: skip
         self.channel.start()
-        self._thread = threading.Thread(target=self._publish_loop, name="release-publish",
-                                        daemon=True)  # fmt: skip
-        self._thread.start()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._publish_loop, name="release-publish",
+                                            daemon=True)  # fmt: skip
+            self._thread.start()
         self._kick.set()
 
     def stop(self) -> None:

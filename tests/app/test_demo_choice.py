@@ -6,7 +6,7 @@ import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from app.day.live_start import choose_demo
+from app.day.live_start import check_leader, choose_demo
 from app.store import open_store
 from app.store.tower import DemoClock, DemoDesk, beat, other_desks
 
@@ -125,3 +125,30 @@ def test_the_heartbeat_carries_the_demo_brokers_address_and_its_password_stays_h
         forget_secret(whole)
         assert not _secret_path("127.0.0.1", port).exists()
         assert not choose_demo(Peers([sam])).reachable
+
+
+def test_a_followed_desk_still_advertising_its_fleet_is_waited_for_never_taken_over() -> None:
+    """The broker of the followed desk is lost but its heartbeat is fresh and advertises
+    its fleet: however many checks in a row, nothing is taken over."""
+    sam = DemoDesk("host", "sam", _clock("mqtt://127.0.0.1:5000"))
+    for missed in (1, 5, 50):
+        check = check_leader([sam, DemoDesk("host", "ann", None)], "sam@host", "dana@host", missed)
+        assert check.action == "wait" and "online" in check.why
+
+
+def test_a_closed_or_silent_leader_is_taken_over_by_the_earliest_desk_the_others_follow() -> None:
+    """The followed desk closed (no advert) or went silent (its heartbeat stale, so not
+    among the desks online): the earliest desk by name takes over at the first check; a
+    later one waits two checks per desk before it (then takes over only if none did); once
+    a desk advertises the fleet again, it is followed."""
+    ann, dana = DemoDesk("host", "ann", None), DemoDesk("host", "dana", None)
+    sam_closed = DemoDesk("host", "sam", None)
+    assert check_leader([dana, sam_closed], "sam@host", "ann@host", 1).action == "take_over"
+    assert check_leader([dana], "sam@host", "ann@host", 1).action == "take_over"  # silent
+    waits = check_leader([ann, sam_closed], "sam@host", "dana@host", 1)
+    assert waits.action == "wait" and "ann@host" in waits.why
+    assert check_leader([ann], "sam@host", "dana@host", 2).action == "wait"
+    assert check_leader([ann], "sam@host", "dana@host", 3).action == "take_over"
+    ann_leads = DemoDesk("host", "ann", _clock("mqtt://127.0.0.1:5001"))
+    follow = check_leader([ann_leads, sam_closed], "sam@host", "dana@host", 0)
+    assert follow.action == "follow" and follow.desk == ann_leads

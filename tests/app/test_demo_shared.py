@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -10,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from app.context import AppContext
+from app.day import live_start
 from app.settings import Settings
 from app.store import open_store
 from app.store.models import DeskRow
@@ -20,9 +24,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.mqtt, pytest.mark.slow]
 
 WAIT_MS = 240_000
 SPEEDUP = 20.0
+FAST = 120.0  # the take-over: stops served within a minute
 
 
-def _desk(qtbot, tmp_path: Path, monkeypatch, url: str, user: str) -> tuple[AppContext, list]:
+def _desk(
+    qtbot, tmp_path: Path, monkeypatch, url: str, user: str, speedup: float = SPEEDUP
+) -> tuple[AppContext, list]:
     """A desk as ``user`` (a database user) on the one workstation both people share."""
     data = tmp_path / user
     data.mkdir()
@@ -31,7 +38,7 @@ def _desk(qtbot, tmp_path: Path, monkeypatch, url: str, user: str) -> tuple[AppC
     as_user = make_url(url).set(username=user, password="pw-demo")
     settings = Settings.from_env(
         database_url=as_user.render_as_string(hide_password=False), workstation_id="one-host",
-        demo=True, simulate=True, mqtt_url="", demo_speedup=SPEEDUP, first_plan_seconds=3.0,
+        demo=True, simulate=True, mqtt_url="", demo_speedup=speedup, first_plan_seconds=3.0,
     )  # fmt: skip
     context = AppContext(settings, headless=True)
     said: list[str] = []
@@ -88,6 +95,77 @@ def test_the_second_desk_follows_the_first_desks_demo_fleet(
         dana.shutdown()
         dana = None
         qtbot.waitUntil(lambda: client_id not in sessions, timeout=15_000)
+    finally:
+        if dana is not None:
+            dana.shutdown()
+        sam.shutdown()
+
+
+def _users(postgres_url: str) -> None:
+    admin = open_store(postgres_url)  # the administrator's db upgrade
+    add_user(admin.engine, "sam_demo", "supervisor", "pw-demo")
+    add_user(admin.engine, "dana_demo", "dispatcher", "pw-demo")
+    admin.close()
+
+
+def test_a_following_desk_takes_the_demo_fleet_over_when_its_desk_closes(
+    qtbot, tmp_path, monkeypatch, postgres_url, caplog
+) -> None:
+    """The dispatcher's desk follows the supervisor's demo fleet. While the supervisor's
+    desk is online (a fresh heartbeat advertising its fleet) the dispatcher's desk never
+    starts a second fleet, even with the broker lost; once the supervisor closes their
+    desk, the dispatcher's desk starts the depot's demo itself within the take-over time,
+    says so, advertises it, and its vans carry on from where they were (new fixes stored
+    after the take-over, served stops still served)."""
+    monkeypatch.setattr(live_start, "WATCH_LEADER_MS", 300)  # checks every 0.3 s, not 10 s
+    _users(postgres_url)
+    sam, _ = _desk(qtbot, tmp_path, monkeypatch, postgres_url, "sam_demo", FAST)
+    dana = None
+    try:
+        dana, dana_said = _desk(qtbot, tmp_path, monkeypatch, postgres_url, "dana_demo", FAST)
+        assert dana.live_start.follows == "sam_demo@one-host" and dana.live_start.fleet is None
+        # Some stops served first: they stay served across the take-over.
+        qtbot.waitUntil(lambda: any(s.status.is_done for s in dana.live.stop_states().values()),
+                        timeout=120_000)  # fmt: skip
+
+        # The broker connection drops while the supervisor's desk is online (a fresh
+        # heartbeat advertising its fleet): it is waited for, never taken over.
+        paho = dana.live.service.client.client
+        paho.reconnect_delay_set(6, 6)  # unreachable for 6 s: a score of checks
+        with caplog.at_level(logging.INFO, logger="app.day.live_start"):
+            paho.socket().shutdown(socket.SHUT_RDWR)
+            qtbot.waitUntil(lambda: dana.live.connection != "connected", timeout=20_000)
+            qtbot.waitUntil(lambda: "desk is online" in caplog.text, timeout=20_000)
+            qtbot.waitUntil(lambda: dana.live.connection == "connected", timeout=30_000)
+        assert dana.live_start.fleet is None and dana.live.service.broker is None
+        assert dana.live_start.follows == "sam_demo@one-host"
+        assert not any("taken over" in s for s in dana_said)
+
+        served = {o for o, s in dana.live.stop_states().items() if s.status.is_done}
+        seen = max(f.ts for f in dana.live.positions().values())  # where the vans were
+        sam.shutdown()  # the supervisor closes their desk
+        closed = time.monotonic()
+        qtbot.waitUntil(lambda: dana.live_start.fleet is not None, timeout=45_000)
+        took = time.monotonic() - closed
+        assert took < 45, took
+        assert dana.live.service.broker is not None  # its own embedded broker now
+        # Routes released from now on go to the vans on that broker.
+        assert dana.release.channel.config.url == dana.live.service.url
+        assert dana.live_start.follows == "" and dana.live_start.taken_over_from
+        assert "Demo fleet: taken over from sam_demo@one-host (it closed)" in dana_said
+        # It carries on from the stored day (where it last saw the vans), not its start.
+        resumed = dana.clock()
+        assert resumed >= seen - 1
+        with open_store(postgres_url, migrate=False).read_session() as s:
+            row = s.get(DeskRow, ("one-host", "dana_demo"))
+            assert row is not None
+            assert row.demo_broker_url == public_url(dana.live.service.url)
+        # Its vans move on: new fixes after the take-over; served stops stay served.
+        qtbot.waitUntil(lambda: (dana.live.stored_until() or 0) > resumed, timeout=60_000)
+        assert max(f.ts for f in dana.live.positions().values()) > resumed
+        states = dana.live.stop_states()
+        assert all(states[o].status.is_done for o in served)
+        assert len(dana.live.positions()) >= 3
     finally:
         if dana is not None:
             dana.shutdown()
