@@ -35,3 +35,20 @@ def haversine_between_m(
     a = np.sin(dp / 2) ** 2 + np.cos(lat1)[:, None] * np.cos(lat2)[None, :] * np.sin(dl / 2) ** 2
     distances: np.ndarray = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
     return distances
+
+
+def haversine_pairs_m(
+    lats1: np.ndarray, lons1: np.ndarray, lats2: np.ndarray, lons2: np.ndarray
+) -> np.ndarray:
+    """Great-circle distance in metres from point ``k`` of one set to point ``k`` of the
+    other: each one as :func:`haversine_between_m` gives it (the same steps, element by
+    element)."""
+    lat1 = np.radians(np.asarray(lats1, dtype=np.float64))
+    lon1 = np.radians(np.asarray(lons1, dtype=np.float64))
+    lat2 = np.radians(np.asarray(lats2, dtype=np.float64))
+    lon2 = np.radians(np.asarray(lons2, dtype=np.float64))
+    dp = lat1 - lat2
+    dl = lon1 - lon2
+    a = np.sin(dp / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin(dl / 2) ** 2
+    distances: np.ndarray = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+    return distances

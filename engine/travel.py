@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from engine.geo import haversine_between_m, haversine_matrix_m
+from engine.geo import haversine_pairs_m, haversine_between_m, haversine_matrix_m
 from engine.model import Location
 from engine.roads import StreetNetwork, arcs_csr, period_of_hour, undirected_csr
 
@@ -127,6 +127,14 @@ class HaversineTravelModel:
     def time_key(self, depart: datetime | None) -> None:
         """One speed all day: every departure gives the same matrices."""
         return None
+
+    def leg_distances_m(
+        self, lats1: np.ndarray, lons1: np.ndarray, lats2: np.ndarray, lons2: np.ndarray
+    ) -> np.ndarray:
+        """The distance from each point ``k`` of one set to point ``k`` of the other, as
+        ``matrices`` has it (a route's legs without the square matrix of its stops)."""
+        distance: np.ndarray = haversine_pairs_m(lats1, lons1, lats2, lons2) * self.detour
+        return distance
 
 
 @dataclass(frozen=True, slots=True)

@@ -489,6 +489,23 @@ def _planned_km(
     whole = matrix(points) if len(points) <= WHOLE_DAY_MATRIX_MAX else None
     if whole is None and hasattr(travel, "snap_ahead"):  # a street network: one search
         travel.snap_ahead(points)
+    legs = getattr(travel, "leg_distances_m", None)
+    if whole is None and legs is not None:
+        # A model that gives a route's legs without its matrix (straight lines): every
+        # route's legs at once, each summed in its order as the route's matrix would be.
+        lat = np.fromiter((p.lat for p in points), dtype=np.float64, count=len(points))
+        lon = np.fromiter((p.lon for p in points), dtype=np.float64, count=len(points))
+        seqs = [[0, *(index[o] for o in wanted[rid]), 0] for rid in missing]
+        width = max(len(q) for q in seqs) - 1
+        frm = np.zeros((len(seqs), width), dtype=np.int64)
+        to = np.zeros((len(seqs), width), dtype=np.int64)
+        for k, q in enumerate(seqs):
+            frm[k, : len(q) - 1], to[k, : len(q) - 1] = q[:-1], q[1:]
+        metres = np.cumsum(legs(lat[frm], lon[frm], lat[to], lon[to]), axis=1)[:, -1]
+        for rid, m in zip(missing, metres.tolist(), strict=True):  # depot to depot pads: 0 m
+            out[rid] = m / 1000
+            known[rid] = ["|".join(wanted[rid]), out[rid]]
+        missing = []
     for rid in missing:
         checkpoint()  # a street matrix per route: a big day's take minutes
         seq = [0, *(index[o] for o in wanted[rid]), 0]

@@ -121,3 +121,30 @@ def test_a_fix_an_offline_desk_back_fills_is_counted_in_the_kept_totals(store, t
     assert (
         driven[("distance_driven_km", "vehicle", vid)] > was[("distance_driven_km", "vehicle", vid)]
     )
+
+
+def test_planned_distances_of_a_big_day_summed_from_legs_are_those_of_each_routes_matrix(
+    store, monkeypatch
+):
+    # A day too big for one matrix: the straight-line model's legs of every route at once
+    # give each route's planned distance as a matrix of its own stops gives it.
+    import app.kpis.facts as facts
+    from engine.travel import HaversineTravelModel
+
+    class MatricesOnly:  # a model without legs: a matrix per route
+        def matrices(self, points, depart=None):
+            return HaversineTravelModel().matrices(points, depart)
+
+    monkeypatch.setattr(facts, "WHOLE_DAY_MATRIX_MAX", 0)
+    depot_id, day, last = synthesize(store, VEHICLES, 60.0)
+    rows = {}
+    for name, travel in (("legs", HaversineTravelModel()), ("matrices", MatricesOnly())):
+        with store.session() as s:  # the planned distances kept by the pass before
+            s.execute(delete(KpiTrackRow).where(KpiTrackRow.vehicle_id == facts.PLANNED_KEY))
+        result = compute_day(store, depot_id, day, as_of=last, final=False, travel=travel,
+                             tallies=TallyCache(), save=False)  # fmt: skip
+        rows[name] = sorted([v.name, v.scope, v.key, v.value, v.numerator, v.denominator]
+                            for v in result.report.values)  # fmt: skip
+    planned = [r for r in rows["legs"] if r[0] == "distance_planned_km"]
+    assert len(planned) > VEHICLES and all(r[3] > 0 for r in planned)
+    assert rows["legs"] == rows["matrices"]

@@ -58,6 +58,21 @@ def test_haversine_model_applies_detour_and_speed():
         HaversineTravelModel(detour=0.5)
 
 
+def test_haversine_legs_are_the_entries_of_the_matrix_to_the_bit():
+    """A route's legs one by one, as its matrix has them (its planned distance is their
+    sum, without the square matrix of its stops)."""
+    rng = np.random.default_rng(5)
+    pts = [Location(float(a), float(b))
+           for a, b in zip(rng.uniform(-60, 60, 300), rng.uniform(-179, 179, 300), strict=True)]  # fmt: skip
+    model = HaversineTravelModel()
+    matrix = model.matrices(pts).distance_m
+    lat, lon = np.array([p.lat for p in pts]), np.array([p.lon for p in pts])
+    frm, to = rng.integers(0, 300, 5000), rng.integers(0, 300, 5000)
+    legs = model.leg_distances_m(lat[frm], lon[frm], lat[to], lon[to])
+    assert legs.tobytes() == matrix[frm, to].tobytes()
+    assert (model.leg_distances_m(lat, lon, lat, lon) == 0).all()
+
+
 def test_travel_matrices_must_be_square():
     """A malformed matrix pair is refused with its shape."""
     with pytest.raises(ValueError, match=r"square.*\(2, 3\)"):
