@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from engine.geo import haversine_pairs_m, haversine_between_m, haversine_matrix_m
+from engine.geo import haversine_between_m, haversine_matrix_m, haversine_pairs_m
 from engine.model import Location
 from engine.roads import StreetNetwork, arcs_csr, period_of_hour, undirected_csr
 

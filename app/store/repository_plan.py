@@ -207,10 +207,16 @@ def load_plan(session: Session, depot_id: str, day: date) -> Plan | None:
         .where(RouteRow.plan_id == plan_id)
         .order_by(StopRow.route_id, StopRow.sequence)
     )  # fmt: skip
-    for rid, oid, arrival, departure, status, locked, arrived, departed in session.execute(q):
+    # Core rows off the session's connection (no ORM loading step per row; the first
+    # SELECT above flushed what the session held); each status text looked up once.
+    connection = session.connection()
+    statuses = {s.value: s for s in StopStatus}
+    for rid, oid, arrival, departure, status, locked, arrived, departed in connection.execute(q):
         stops.setdefault(rid, []).append(
-            Stop(oid, arrival, departure, StopStatus(status), locked, arrived, departed)
-        )
+            Stop(oid, arrival, departure,
+                 statuses[status] if status in statuses else StopStatus(status), locked,
+                 arrived, departed)
+        )  # fmt: skip
     q2 = (
         select(RouteRow.id, RouteRow.vehicle_id, RouteRow.driver_id, RouteRow.status,
                RouteRow.wave, RouteRow.starts_at, RouteRow.ends_at, RouteRow.dock_id,
@@ -221,7 +227,7 @@ def load_plan(session: Session, depot_id: str, day: date) -> Plan | None:
     routes = tuple(
         Route(rid, vid, tuple(stops.get(rid, ())), driver_id=driver, status=RouteStatus(status),
               wave=wave, start=start, end=end, dock_id=dock, slot_start=s0, slot_end=s1)
-        for rid, vid, driver, status, wave, start, end, dock, s0, s1 in session.execute(q2)
+        for rid, vid, driver, status, wave, start, end, dock, s0, s1 in connection.execute(q2)
     )  # fmt: skip
     q3 = (
         select(UnassignedRow.order_id, UnassignedRow.reason, UnassignedRow.detail)
