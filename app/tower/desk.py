@@ -38,6 +38,10 @@ class DeskHeartbeat(QObject):
         self.demo: DemoClock | None = None  # the demo fleet this desk drives, advertised
         self._store: Store | None = None
         self._lock = threading.Lock()
+        # One heartbeat written at a time, none after stop(): a beat under way when the desk
+        # closed re-wrote its demo advert after the close had cleared it.
+        self._beat_lock = threading.Lock()
+        self._stopped = False
         self._timer = QTimer(self)
         self._timer.setInterval(10_000)
         self._timer.timeout.connect(self.beat)
@@ -45,6 +49,7 @@ class DeskHeartbeat(QObject):
     def start(self, depot_id: str) -> None:
         """Beat now and every 10 s for the depot this desk opened."""
         self.depot_id = depot_id
+        self._stopped = False
         self.beat()
         self._timer.start()
 
@@ -99,22 +104,26 @@ class DeskHeartbeat(QObject):
         user, role, demo = self.identity.user, self.identity.role, self.demo
 
         def write() -> None:
-            try:
-                store = self.store()
-            except Exception as exc:  # offline: the next beat tries again
-                log.debug("desk heartbeat: shared database unreachable: %s", exc)
-                with self._lock:
-                    self._store = None
-                return
-            desk_beat(store, workstation=workstation, user=user, role=role,
-                      depot_id=depot_id, outbox=outbox, demo=demo)  # fmt: skip
+            with self._beat_lock:
+                if self._stopped:
+                    return
+                try:
+                    store = self.store()
+                except Exception as exc:  # offline: the next beat tries again
+                    log.debug("desk heartbeat: shared database unreachable: %s", exc)
+                    with self._lock:
+                        self._store = None
+                    return
+                desk_beat(store, workstation=workstation, user=user, role=role,
+                          depot_id=depot_id, outbox=outbox, demo=demo)  # fmt: skip
 
         threading.Thread(target=write, name="desk-beat", daemon=True).start()
 
     def stop(self) -> None:
         """No more beats; the shared database's connection is closed."""
         self._timer.stop()
-        with self._lock:
+        with self._beat_lock, self._lock:  # after a beat under way, and the last one
+            self._stopped = True
             if self._store is not None and self.demo is not None:
                 from app.tower.feed import desk_beat
 
