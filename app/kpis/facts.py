@@ -381,6 +381,24 @@ def _dt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
+def _builder(cls: type) -> Any:
+    """A constructor of the frozen, slotted dataclass ``cls`` that takes every field in
+    order and sets each through its slot (its ``__init__`` sets each by name through
+    ``object.__setattr__``: a 2,000-vehicle day's pass builds 40,000 stop facts)."""
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(cls)]
+    setters = {f"_set_{n}": getattr(cls, n).__set__ for n in names}
+    body = "".join(f"    _set_{n}(made, {n})\n" for n in names)
+    source = f"def build({', '.join(names)}):\n    made = _new(_cls)\n{body}    return made\n"
+    space: dict[str, Any] = {"_new": object.__new__, "_cls": cls, **setters}
+    exec(source, space)  # noqa: S102 - the source is made of the class's own field names
+    return space["build"]
+
+
+_stop_fact = _builder(StopFact)
+
+
 def _stop_facts(
     day: DayInput,
     plan: Plan | None,
@@ -405,7 +423,7 @@ def _stop_facts(
             order = orders.get(stop.order_id)
             if order is None:
                 continue
-            facts.append(StopFact(
+            facts.append(_stop_fact(
                 order.id, route.id, route.vehicle_id, route.driver_id or "", route.wave,
                 order.customer, order.latest, stop.planned_arrival,
                 _dt(v.arrived) if v else None, _dt(v.done) if v else None,
