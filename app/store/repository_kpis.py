@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 from typing import Any, cast
 
 import numpy as np
@@ -59,7 +60,7 @@ def stop_events(
             StopEventRow.vehicle_id.in_(part), StopEventRow.ts >= start, StopEventRow.ts < end
         )  # fmt: skip
         out += [(v, s, t, ts) for v, s, t, ts in connection.execute(q).all()]
-    out.sort(key=lambda r: r[3])
+    out.sort(key=itemgetter(3))  # stable: rows of the same time keep the order read
     return out
 
 

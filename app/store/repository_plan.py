@@ -211,7 +211,8 @@ def load_plan(session: Session, depot_id: str, day: date) -> Plan | None:
     # SELECT above flushed what the session held); each status text looked up once.
     connection = session.connection()
     statuses = {s.value: s for s in StopStatus}
-    for rid, oid, arrival, departure, status, locked, arrived, departed in connection.execute(q):
+    rows = connection.execute(q).all()  # one fetch (iterating fetches row by row)
+    for rid, oid, arrival, departure, status, locked, arrived, departed in rows:
         stops.setdefault(rid, []).append(
             Stop(oid, arrival, departure,
                  statuses[status] if status in statuses else StopStatus(status), locked,
@@ -227,7 +228,7 @@ def load_plan(session: Session, depot_id: str, day: date) -> Plan | None:
     routes = tuple(
         Route(rid, vid, tuple(stops.get(rid, ())), driver_id=driver, status=RouteStatus(status),
               wave=wave, start=start, end=end, dock_id=dock, slot_start=s0, slot_end=s1)
-        for rid, vid, driver, status, wave, start, end, dock, s0, s1 in connection.execute(q2)
+        for rid, vid, driver, status, wave, start, end, dock, s0, s1 in connection.execute(q2).all()
     )  # fmt: skip
     q3 = (
         select(UnassignedRow.order_id, UnassignedRow.reason, UnassignedRow.detail)
