@@ -408,6 +408,7 @@ def _stop_facts(
     """Every stop's fact. ``kept`` (route id -> the route, the day, its stops' visits and
     their facts, from the last pass) spares a live pass the routes nothing happened on."""
     orders = {o.id: o for o in day.orders}
+    at = datetime.fromtimestamp  # epoch seconds to UTC times (as ``_dt``), 120,000 a pass
     out = []
     placed: set[str] = set()
     kept = {} if kept is None else kept
@@ -423,12 +424,21 @@ def _stop_facts(
             order = orders.get(stop.order_id)
             if order is None:
                 continue
+            if v is None:  # nothing happened there yet
+                facts.append(_stop_fact(
+                    order.id, route.id, route.vehicle_id, route.driver_id or "", route.wave,
+                    order.customer, order.latest, stop.planned_arrival, None, None, None,
+                    False, 0, False,
+                ))  # fmt: skip
+                continue
+            arrived, done, departed = v.arrived, v.done, v.departed
             facts.append(_stop_fact(
                 order.id, route.id, route.vehicle_id, route.driver_id or "", route.wave,
                 order.customer, order.latest, stop.planned_arrival,
-                _dt(v.arrived) if v else None, _dt(v.done) if v else None,
-                _dt(v.departed) if v else None, bool(v and v.delivered),
-                v.attempts if v else 0, bool(v and v.first_delivered),
+                None if arrived is None else at(arrived, UTC),
+                None if done is None else at(done, UTC),
+                None if departed is None else at(departed, UTC),
+                bool(v.delivered), v.attempts, bool(v.first_delivered),
             ))  # fmt: skip
         ids = [f.order_id for f in facts]
         kept[route.id] = (route, day, seen, facts, ids)
