@@ -360,11 +360,12 @@ class TrackTally:
         """Totals over the buckets that start in [start, end) (default: all)."""
         lo = -math.inf if start is None else math.floor(start / BUCKET_S) * BUCKET_S
         hi = math.inf if end is None else end
-        rows = [v for b, v in (self.buckets or {}).items() if lo <= b < hi]
-        sums = [sum(r[i] for r in rows) for i in range(4)]
-        span = sorted(b for b in (self.buckets or {}) if lo <= b < hi)
-        first = float(span[0]) if span else (start or 0.0)
-        last = float(span[-1] + BUCKET_S) if span else (end or 0.0)
+        span = [b for b in (self.buckets or {}) if lo <= b < hi]
+        rows = [self.buckets[b] for b in span] if span else []  # type: ignore[index]
+        # Each column summed left to right, as ``sum`` over the rows one by one does.
+        sums = [sum(column) for column in zip(*rows, strict=False)] if rows else [0, 0, 0, 0]
+        first = float(min(span)) if span else (start or 0.0)
+        last = float(max(span) + BUCKET_S) if span else (end or 0.0)
         return TrackFigures(sums[0], sums[1], sums[2], sums[3], first, last)
 
     def to_json(self) -> dict[str, object]:
