@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.eta import service_window
 from engine.learning import DrivenLeg, Visit
-from engine.model import Location, Order
+from engine.model import Location, Order, slot_builder
 
 #: A vehicle within this many metres of the depot is at the depot.
 AT_DEPOT_M = 150.0
@@ -196,7 +196,7 @@ def visit_of(order_id: str, rows: Sequence[EventRow], ordered: bool = False) -> 
         elif kind == DEPARTED:
             left = ts
     done = ended.timestamp() if ended is not None else None
-    return StopVisit(
+    return _stop_visit(
         order_id,
         rows[-1][0],
         arrived.timestamp() if arrived is not None else None,
@@ -206,6 +206,9 @@ def visit_of(order_id: str, rows: Sequence[EventRow], ordered: bool = False) -> 
         attempts,
         first,
     )
+
+
+_stop_visit: Callable[..., StopVisit] = slot_builder(StopVisit)  # every field, in order
 
 
 def _when(row: EventRow) -> datetime:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
+from typing import Any
 
 Quantities = Mapping[str, float]
 
@@ -439,3 +440,19 @@ class DayInput:
             if depot.id == depot_id:
                 return depot
         raise KeyError(depot_id)
+
+
+def slot_builder(cls: type) -> Any:
+    """A constructor of the frozen, slotted dataclass ``cls`` that takes every field in
+    order and sets each through its slot (its ``__init__`` sets each by name through
+    ``object.__setattr__``: a 2,000-vehicle day's KPI pass builds 40,000 stop facts and
+    as many stop visits)."""
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(cls)]
+    setters = {f"_set_{n}": getattr(cls, n).__set__ for n in names}
+    body = "".join(f"    _set_{n}(made, {n})\n" for n in names)
+    source = f"def build({', '.join(names)}):\n    made = _new(_cls)\n{body}    return made\n"
+    space: dict[str, Any] = {"_new": object.__new__, "_cls": cls, **setters}
+    exec(source, space)  # noqa: S102 - the source is made of the class's own field names
+    return space["build"]

@@ -43,7 +43,7 @@ from engine.kpis import (
     RouteFact,
     StopFact,
 )
-from engine.model import DayInput, Location, Plan, Route, RouteStatus
+from engine.model import DayInput, Location, Plan, Route, RouteStatus, slot_builder
 
 log = logging.getLogger(__name__)
 
@@ -114,19 +114,26 @@ class EventCache:
         else:
             new = [r for r in read if r not in self.seen]
             self.seen.update(new)
-        touched = set()
-        for r in new:
-            if r[1]:
-                self.rows[r[1]].append(r)
-                touched.add(r[1])
+        by_stop = self.rows
+        if full:  # every stop is new: grouped in one walk, each visit worked out once
+            for r in new:
+                if r[1]:
+                    by_stop[r[1]].append(r)
+            self.visits = {stop: visit_of(stop, rows, True) for stop, rows in by_stop.items()}
+        else:
+            touched = set()
+            for r in new:
+                if r[1]:
+                    by_stop[r[1]].append(r)
+                    touched.add(r[1])
+            for stop in touched:
+                self.visits[stop] = visit_of(stop, by_stop[stop])
         # A full read is oldest first (its newest is the last); rows read on may not be.
         newest = (new[-1][3] if new else None) if full else max((r[3] for r in new), default=None)
         if newest is not None and (self.through is None or newest > self.through):
             self.through = newest
         if full and not new:
             self.through = None
-        for stop in touched:
-            self.visits[stop] = visit_of(stop, self.rows[stop], ordered=full)
         return self.visits
 
 
@@ -381,22 +388,7 @@ def _dt(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
-def _builder(cls: type) -> Any:
-    """A constructor of the frozen, slotted dataclass ``cls`` that takes every field in
-    order and sets each through its slot (its ``__init__`` sets each by name through
-    ``object.__setattr__``: a 2,000-vehicle day's pass builds 40,000 stop facts)."""
-    import dataclasses
-
-    names = [f.name for f in dataclasses.fields(cls)]
-    setters = {f"_set_{n}": getattr(cls, n).__set__ for n in names}
-    body = "".join(f"    _set_{n}(made, {n})\n" for n in names)
-    source = f"def build({', '.join(names)}):\n    made = _new(_cls)\n{body}    return made\n"
-    space: dict[str, Any] = {"_new": object.__new__, "_cls": cls, **setters}
-    exec(source, space)  # noqa: S102 - the source is made of the class's own field names
-    return space["build"]
-
-
-_stop_fact = _builder(StopFact)
+_stop_fact = slot_builder(StopFact)
 
 
 def _stop_facts(
