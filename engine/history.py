@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -287,6 +287,32 @@ def _dt(ts: float) -> datetime:
 BUCKET_S = 300
 
 
+class BucketRows(Mapping[int, list[float]]):
+    """Per-bucket totals held as one array, a row per bucket in the order kept, read as
+    ``{bucket start: [totals...]}``: what :meth:`TrailTotals.from_json` and
+    :func:`tallies_of` give, without a list per bucket (a 2,000-vehicle day has some
+    100,000 buckets). Read only; a row read is a new list."""
+
+    __slots__ = ("starts", "rows", "_at")
+
+    def __init__(self, starts: np.ndarray, rows: np.ndarray) -> None:
+        self.starts = starts  # int64, one per row
+        self.rows = rows  # float64, (len(starts), columns)
+        self._at: dict[int, int] | None = None
+
+    def __getitem__(self, start: int) -> list[float]:
+        if self._at is None:
+            self._at = {b: i for i, b in enumerate(self.starts.tolist())}
+        row: list[float] = self.rows[self._at[start]].tolist()
+        return row
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.starts.tolist())
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+
 @dataclass
 class TrackTally:
     """Running totals of one vehicle's trail, fed fix by fix in time order: distance,
@@ -295,7 +321,7 @@ class TrackTally:
 
     last: tuple[float, float, float] | None = None  # ts, lat, lon of the newest fix
     fixes: int = 0
-    buckets: dict[int, list[float]] | None = None  # start -> [metres, moving, still, idle]
+    buckets: Mapping[int, list[float]] | None = None  # start -> [metres, moving, still, idle]
     exits: list[float] | None = None  # times it left the depot
     returns: list[float] | None = None  # times it came back
     at_depot: bool | None = None
@@ -313,6 +339,9 @@ class TrackTally:
         if self.buckets is None:
             self.buckets, self.exits, self.returns = {}, [], []
         assert self.exits is not None and self.returns is not None
+        if not isinstance(self.buckets, dict):  # as :func:`tallies_of` gives them
+            self.buckets = dict(self.buckets.items())
+        buckets = self.buckets
         keep = ts > self.seen
         ts, lat, lon = ts[keep], lat[keep], lon[keep]
         if not len(ts):
@@ -353,7 +382,7 @@ class TrackTally:
         bucket = (np.floor(ts[:-1] / BUCKET_S) * BUCKET_S).astype(np.int64)
         for b in np.unique(bucket).tolist():
             m = bucket == b
-            row = self.buckets.setdefault(int(b), [0.0, 0.0, 0.0, 0.0])
+            row = buckets.setdefault(int(b), [0.0, 0.0, 0.0, 0.0])
             row[0] += float(steps[m & moving].sum())
             row[1] += float(dt[m & moving].sum())
             row[2] += float(dt[m & still].sum())
@@ -363,12 +392,30 @@ class TrackTally:
         """Totals over the buckets that start in [start, end) (default: all)."""
         lo = -math.inf if start is None else math.floor(start / BUCKET_S) * BUCKET_S
         hi = math.inf if end is None else end
+        if isinstance(self.buckets, BucketRows):
+            return self._figures_of_rows(self.buckets, lo, hi, start, end)
         span = [b for b in (self.buckets or {}) if lo <= b < hi]
         rows = [self.buckets[b] for b in span] if span else []  # type: ignore[index]
         # Each column summed left to right, as ``sum`` over the rows one by one does.
         sums = [sum(column) for column in zip(*rows, strict=False)] if rows else [0, 0, 0, 0]
         first = float(min(span)) if span else (start or 0.0)
         last = float(max(span) + BUCKET_S) if span else (end or 0.0)
+        return TrackFigures(sums[0], sums[1], sums[2], sums[3], first, last)
+
+    @staticmethod
+    def _figures_of_rows(
+        buckets: BucketRows, lo: float, hi: float, start: float | None, end: float | None
+    ) -> TrackFigures:
+        """:meth:`figures` over rows held as an array: each column summed row by row in
+        order (``add.accumulate``, not the pairwise ``sum``), then ``+ 0.0`` as Python's
+        ``sum`` starts from zero (a total of -0.0 reads 0.0): the same sums to the bit."""
+        starts = buckets.starts
+        wanted = (starts >= lo) & (starts < hi)
+        if not wanted.any():
+            return TrackFigures(0, 0, 0, 0, start or 0.0, end or 0.0)
+        span = starts[wanted]
+        sums = (np.add.accumulate(buckets.rows[wanted], axis=0)[-1] + 0.0).tolist()
+        first, last = float(span.min()), float(span.max() + BUCKET_S)
         return TrackFigures(sums[0], sums[1], sums[2], sums[3], first, last)
 
     def to_json(self) -> dict[str, object]:
@@ -532,7 +579,7 @@ class TrailTotals:
     at_depot: bool | None = None
     exits: list[float] = field(default_factory=list)
     returns: list[float] = field(default_factory=list)
-    buckets: dict[int, list[float]] = field(default_factory=dict)  # [metres, moving, still]
+    buckets: Mapping[int, list[float]] = field(default_factory=dict)  # [metres, moving, still]
     still: np.ndarray = field(default_factory=_empty_still)  # [bucket, dt, lat, lon, lat, lon]
     tail: list[list[float]] = field(default_factory=list)  # [ts, lat, lon], oldest first
     seen_n: int = 0  # fixes counted at ``seen`` (SQLite's times are whole seconds)
@@ -566,7 +613,7 @@ class TrailTotals:
             at_depot if isinstance(at_depot, bool) else None,
             _unpack(data.get("exits"), 1)[:, 0].tolist(),
             _unpack(data.get("returns"), 1)[:, 0].tolist(),
-            dict(zip(rows[:, 0].astype(np.int64).tolist(), rows[:, 1:].tolist(), strict=True)),
+            BucketRows(rows[:, 0].astype(np.int64), rows[:, 1:]),
             _unpack(data.get("still"), 6),
             _unpack(data.get("tail"), 3).tolist(),
             int(data.get("seen_n") or 0),  # type: ignore[call-overload]
@@ -594,9 +641,11 @@ def fold_totals(
     if n < 1 or (counts < 1).any():
         raise ValueError("fold_totals: every vehicle needs at least one fix")
     prior = list(prior) if prior is not None else [None] * n
-    out = [TrailTotals() if p is None else TrailTotals(
-        p.fixes, p.seen, p.at_depot, list(p.exits), list(p.returns), dict(p.buckets),
-        p.still, list(p.tail), p.seen_n) for p in prior]  # fmt: skip
+    sums_of: list[dict[int, list[float]]] = [{} if p is None else dict(p.buckets.items())
+                                             for p in prior]  # fmt: skip
+    out = [TrailTotals(buckets=sums_of[k]) if p is None else TrailTotals(
+        p.fixes, p.seen, p.at_depot, list(p.exits), list(p.returns), sums_of[k],
+        p.still, list(p.tail), p.seen_n) for k, p in enumerate(prior)]  # fmt: skip
     veh = np.repeat(np.arange(n), counts)
     starts, ends = bounds[:-1], bounds[1:] - 1
     here = Track(ts, lat, lon).near(depot)
@@ -677,7 +726,7 @@ def fold_totals(
     heads = np.nonzero(heads_mask)[0]
     for gi, (k, b) in enumerate(zip(owner[heads].tolist(), bucket[heads].tolist(),
                                     strict=True)):  # fmt: skip
-        out[k].buckets[b] = sums[gi].tolist()
+        sums_of[k][b] = sums[gi].tolist()
     # The steps stood still away from the depot: those of the buckets summed again
     # replace the kept ones.
     away = idx[(still & ~home[:-1] & ~home[1:])[idx]]
@@ -699,7 +748,7 @@ def tallies_of(
 ) -> list[TrackTally]:
     """Each vehicle's :class:`TrackTally` (idle time against its route's ``stops``) from
     its kept totals: the same as :func:`fold_trails` over its whole trail."""
-    idle: dict[tuple[int, int], float] = {}
+    idle_at: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     counts = [len(t.still) for t in totals]
     if sum(counts):
         arr = np.concatenate([t.still for t in totals if len(t.still)])
@@ -720,13 +769,41 @@ def tallies_of(
             owner, bucket, v = veh[sel], arr[sel, 0], arr[sel, 1]
             at = np.nonzero(np.concatenate([[True], (owner[1:] != owner[:-1])
                                             | (bucket[1:] != bucket[:-1])]))[0]  # fmt: skip
-            for k, b, total in zip(owner[at].tolist(), bucket[at].astype(np.int64).tolist(),
-                                   np.add.reduceat(v, at).tolist(), strict=True):  # fmt: skip
-                idle[(k, b)] = total
+            idle_at = (owner[at], bucket[at].astype(np.int64), np.add.reduceat(v, at))
+    # Every vehicle's bucket rows as one array, then each one's idle column: the idle
+    # totals set at their (vehicle, bucket) rows, 0.0 elsewhere.
+    grids = [_bucket_grid(t.buckets) for t in totals]
+    sizes = [len(g[0]) for g in grids]
+    cuts = np.cumsum([0, *sizes])
+    starts = np.concatenate([g[0] for g in grids]) if grids else np.zeros(0, np.int64)
+    table = np.zeros((len(starts), 4))
+    if len(starts):
+        table[:, :3] = np.concatenate([g[1] for g in grids])
+    if idle_at is not None and len(starts):
+        owner_of = np.repeat(np.arange(len(totals)), sizes)
+        code = owner_of * _CODE + starts // BUCKET_S
+        order = np.argsort(code, kind="stable")
+        wanted = idle_at[0].astype(np.int64) * _CODE + idle_at[1] // BUCKET_S
+        pos = np.minimum(np.searchsorted(code[order], wanted), len(code) - 1)
+        hit = (code[order][pos] == wanted) & (starts[order[pos]] == idle_at[1])
+        table[order[pos[hit]], 3] = idle_at[2][hit]
     out = []
     for k, t in enumerate(totals):
-        buckets = {b: [*v, idle.get((k, b), 0.0)] for b, v in t.buckets.items()}
+        a, b = int(cuts[k]), int(cuts[k + 1])
         last = tuple(t.tail[-1]) if t.tail else None
-        out.append(TrackTally(last, t.fixes, buckets, list(t.exits), list(t.returns),  # type: ignore[arg-type]
-                              t.at_depot, t.seen))  # fmt: skip
+        out.append(TrackTally(last, t.fixes, BucketRows(starts[a:b], table[a:b]),  # type: ignore[arg-type]
+                              list(t.exits), list(t.returns), t.at_depot, t.seen))  # fmt: skip
     return out
+
+
+#: Vehicle and bucket as one code in :func:`tallies_of` (bucket numbers stay below it).
+_CODE = 1 << 32
+
+
+def _bucket_grid(buckets: Mapping[int, list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """A vehicle's bucket starts (int64) and [metres, moving, still] rows, in order."""
+    if isinstance(buckets, BucketRows):
+        return buckets.starts, buckets.rows
+    if not buckets:
+        return np.zeros(0, np.int64), np.zeros((0, 3))
+    return np.array(list(buckets), dtype=np.int64), np.array(list(buckets.values()))

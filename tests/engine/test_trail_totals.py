@@ -73,3 +73,22 @@ def test_a_state_of_another_kind_is_not_taken_for_kept_totals():
 
 def _same_all(got, want) -> bool:
     return len(got) == len(want) and all(_same(a, b) for a, b in zip(got, want, strict=True))
+
+
+def test_figures_of_kept_totals_are_those_of_the_fold_for_any_stretch_to_the_bit():
+    """The tallies worked from kept totals hold their buckets as one array: the driven
+    distance, moving, still and idle time of any stretch (a route of a van that drove
+    two) are still the sums of one fold, bit for bit (zero signs included)."""
+    for seed in (5, 6):
+        ts, lat, lon, bounds, stops = _day(seed)
+        want = fold_trails(ts, lat, lon, bounds, stops, DEPOT)
+        kept = [TrailTotals.from_json(json.loads(json.dumps(t.to_json())))
+                for t in fold_totals(ts, lat, lon, bounds, DEPOT)]  # fmt: skip
+        got = tallies_of(kept, stops, DEPOT)
+        rng = np.random.default_rng(seed)
+        for a, b in zip(got, want, strict=True):
+            cuts = [(None, None), *[tuple(sorted(rng.uniform(ts.min() - 600, ts.max() + 600, 2)))
+                                    for _ in range(20)]]  # fmt: skip
+            for start, end in cuts:
+                fa, fb = a.figures(start, end), b.figures(start, end)
+                assert repr(fa) == repr(fb)
