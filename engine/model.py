@@ -263,18 +263,28 @@ def stored_order(
     address: str,
     wave: str,
     received_at: datetime | None,
+    shared: dict[Any, tuple[TimeWindow, ...]] | None = None,
 ) -> Order:
     """An order as the store gives it back, checked when it was stored: built as
     :class:`Order` builds it, without its checks (a 2,000-vehicle day reads 40,000 orders
-    and their windows). Windows as (start, end), in the order they were stored."""
-    spans = []
-    for start, end in windows:
-        w = object.__new__(TimeWindow)
-        object.__setattr__(w, "start", start)
-        object.__setattr__(w, "end", end)
-        spans.append(w)
-    if not spans:  # not as stored: the checks say what is wrong
+    and their windows). Windows as (start, end), in the order they were stored.
+
+    ``shared``: the windows made so far, by their (start, end)s; orders with the same
+    windows share them (a window is immutable; a day's orders share a handful)."""
+    if not windows:  # not as stored: the checks say what is wrong
         return Order(id, depot_id, Location(lat, lon), demand, (), timedelta(seconds=service_s))
+    key = tuple(windows) if shared is not None else None
+    spans = shared.get(key) if shared is not None else None
+    if spans is None:
+        made = []
+        for start, end in windows:
+            w = object.__new__(TimeWindow)
+            object.__setattr__(w, "start", start)
+            object.__setattr__(w, "end", end)
+            made.append(w)
+        spans = tuple(sorted(made, key=lambda w: w.start)) if len(made) > 1 else (made[0],)
+        if shared is not None:
+            shared[key] = spans
     where = object.__new__(Location)
     object.__setattr__(where, "lat", lat)
     object.__setattr__(where, "lon", lon)
@@ -282,7 +292,7 @@ def stored_order(
     order.__dict__.update(
         id=id, depot_id=depot_id, location=where,
         demand={k: float(v) for k, v in demand.items()},
-        windows=tuple(sorted(spans, key=lambda w: w.start)) if len(spans) > 1 else (spans[0],),
+        windows=spans,
         service_time=timedelta(seconds=service_s), skills=frozenset(skills),
         priority=priority, customer=customer, address=address, wave=wave,
         received_at=received_at,

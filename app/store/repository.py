@@ -383,6 +383,7 @@ def _day_orders(
     ).where(*wanted).order_by(OrderRow.id)  # fmt: skip
     demands: dict[str, dict[str, float]] = {}
     skill_sets: dict[str, frozenset[str]] = {}
+    spans: dict[Any, Any] = {}  # orders with the same windows share them
     out = []
     for row in connection.execute(q2).all():
         oid, depot, lat, lon, demand_doc, service_s, skills_doc, priority, customer, address = row[
@@ -401,7 +402,7 @@ def _day_orders(
         # Checked when stored: built without the checks (``engine.model.stored_order``).
         out.append(stored_order(oid, depot, lat, lon, demand, windows.get(oid, ()), service_s,
                                 skills, priority, customer, address, row.wave,
-                                row.received_at))  # fmt: skip
+                                row.received_at, spans))  # fmt: skip
     return tuple(out)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, timedelta
 
 import pytest
@@ -111,3 +112,20 @@ def test_sqlite_times_read_back_as_the_instants_of_their_text(tmp_path):
         "e": datetime(2026, 12, 7, tzinfo=UTC),
     }
     assert all(at.utcoffset() == timedelta(0) for at in got.values())
+
+
+def test_orders_with_the_same_windows_share_them_as_read_back(store):
+    """A big day's orders share a handful of windows: read back, orders whose windows are
+    equal hold the very same (immutable) windows, still equal to those stored."""
+    base = sample_day()
+    twins = tuple(replace(o, id=f"{o.id}-twin") for o in base.orders)  # the same windows
+    day = seed(store, replace(base, orders=base.orders + twins))
+    with store.read_session() as s:
+        loaded = repository.load_day(s, "SLC", DAY)
+    assert loaded.orders == tuple(sorted(day.orders, key=lambda o: o.id))
+    by_value: dict[tuple, list] = {}
+    for order in loaded.orders:
+        by_value.setdefault(order.windows, []).append(order.windows)
+    assert any(len(same) > 1 for same in by_value.values())
+    for same in by_value.values():
+        assert all(w is same[0] for w in same)
