@@ -352,10 +352,12 @@
       if (dd.previewTip) { dd.previewTip.remove(); dd.previewTip = null; }
       return;
     }
-    // On the side of the point with more room: to its right it was cut off by the map's
-    // edge for a drop in the right half.
-    var x = dd.map.latLngToContainerPoint([p.lat, p.lon]).x;
-    var side = x > dd.map.getSize().x / 2 ? "left" : "right";
+    // On the side of the point with more room, wrapped to fit in it: to its right it was
+    // cut off by the map's edge for a drop in the right half, and a long preview on either
+    // side by the edge beyond it.
+    var x = dd.map.latLngToContainerPoint([p.lat, p.lon]).x, width = dd.map.getSize().x;
+    var side = x > width / 2 ? "left" : "right";
+    var room = Math.max(120, (side === "left" ? x : width - x) - 40);
     if (dd.previewTip && dd.previewTip.options.direction !== side) {
       dd.previewTip.remove(); dd.previewTip = null;
     }
@@ -363,8 +365,11 @@
       dd.previewTip = L.tooltip({ permanent: true, direction: side,
                                   offset: [side === "left" ? -14 : 14, 0], className: "dd-preview" });
     }
-    dd.previewTip.setLatLng([p.lat, p.lon]).setContent(p.text);
+    dd.previewTip.setLatLng([p.lat, p.lon]).setContent(
+      '<div style="white-space: normal; width: max-content; max-width: ' + room + 'px">' +
+      escapeHtml(p.text) + "</div>");
     if (!dd.map.hasLayer(dd.previewTip)) dd.previewTip.addTo(dd.map);
+    dd.previewTip.update(); // placed again at its wrapped size
   };
 
   function addRoute(r) {

@@ -626,12 +626,17 @@ def test_a_drop_preview_near_the_maps_edge_stays_inside_the_map(qtbot, pane):
         ".getBoundingClientRect(), m = dd.map.getContainer().getBoundingClientRect();"
         " return t.left >= m.left && t.right <= m.right; })())"
     )
-    text = "O1-04 to R3: +7 min, on time · V03 · Van 03 · Dev Garza"
+    text = (
+        "O20261206-0084 → V06: over capacity kg +18.5 · route +0 min (+9.7 km) · "
+        "lateness 0 → 0 min · V03 +0 min (-0.4 km) <b>&</b>"
+    )  # longer than half the map
+    escaped = "JSON.stringify(document.querySelector('.dd-preview').textContent)"
     for x in ("8", "dd.map.getSize().x - 8"):
         js(qtbot, pane, f"(() => {{ const p = dd.map.containerPointToLatLng([{x}, 100]);"
                         f" dd.showPreview({{lat: p.lat, lon: p.lng, text: {text!r}}});"
                         " return 'null'; })()")  # fmt: skip
         assert js(qtbot, pane, inside) is True, x
+        assert js(qtbot, pane, escaped) == text  # shown as text, never as markup
     js(qtbot, pane, "(() => { dd.showPreview(null); return 'null'; })()")
     gone = "JSON.stringify(!document.querySelector('.dd-preview'))"
     qtbot.waitUntil(lambda: js(qtbot, pane, gone) is True, timeout=3000)  # after its fade
