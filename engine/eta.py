@@ -23,7 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
-from engine.evaluate import best_break, break_times, lazy_break
+from engine.evaluate import best_break, break_on_leg
 from engine.geo import haversine_m
 from engine.model import (
     Driver,
@@ -626,18 +626,13 @@ class PreparedRoute:
             arr = t + secs * factor
             ready = arr
             if brk is not None and break_start is None:
-                bs, b_ready = break_times(brk, t, arr)
-                if break_leg == -1:
-                    take = lazy_break(brk, arr, b_ready, wins, service)
-                else:
-                    take = pos == break_leg
-                if take:
+                taken = break_on_leg(brk, t, arr, pos, break_leg, wins, service)
+                if taken is not None:
                     taken_leg = pos
-                    break_start = bs
-                    overrun = max(overrun, bs - brk.latest)
-                    ready = b_ready
-                    if bs <= arr:
-                        arr = b_ready  # the break was taken on the way
+                    break_start, ready = taken
+                    overrun = max(overrun, break_start - brk.latest)
+                    if break_start <= arr:
+                        arr = ready  # the break was taken on the way
                         sched.on_the_way = (pos, brk.duration)
             if pos == n:
                 t = ready

@@ -198,6 +198,24 @@ def break_times(b: BreakSpec, depart: float, arrive: float) -> tuple[float, floa
     return start, (arrive if start <= arrive else start) + b.duration
 
 
+def break_on_leg(
+    b: BreakSpec,
+    depart: float,
+    arrive: float,
+    leg: int,
+    break_leg: int,
+    windows: tuple[tuple[float, float], ...] | None,
+    service: float,
+) -> tuple[float, float] | None:
+    """(break start, ready) when the break is taken on leg ``leg`` (departing ``depart``,
+    arriving ``arrive`` at a stop with ``windows`` and ``service``; None: the route's end),
+    else None: on ``break_leg``, or lazily (:func:`lazy_break`) when ``break_leg`` is -1."""
+    start, ready = break_times(b, depart, arrive)
+    if break_leg == -1:
+        return (start, ready) if lazy_break(b, arrive, ready, windows, service) else None
+    return (start, ready) if leg == break_leg else None
+
+
 def lazy_break(
     b: BreakSpec,
     arrive: float,
@@ -255,20 +273,15 @@ def _simulate(
         arr = t + tt
         ready = arr
         if brk is not None and break_start is None:
-            bs, b_ready = break_times(brk, t, arr)
-            if break_leg == -1:
-                take = lazy_break(
-                    brk, arr, b_ready, windows[node] if pos < n else None, service[node]
-                )
-            else:
-                take = pos == break_leg
-            if take:
+            taken = break_on_leg(
+                brk, t, arr, pos, break_leg, windows[node] if pos < n else None, service[node]
+            )
+            if taken is not None:
                 taken_leg = pos
-                break_start = bs
-                overrun = max(overrun, bs - brk.latest)
-                ready = b_ready
-                if bs <= arr:
-                    arr = b_ready  # the break was taken on the way
+                break_start, ready = taken
+                overrun = max(overrun, break_start - brk.latest)
+                if break_start <= arr:
+                    arr = ready  # the break was taken on the way
         if pos == n:
             t = ready
             break
