@@ -384,7 +384,6 @@
       if (Date.now() > noClickUntil) send("featureClicked", "route", r.id);
     });
     line.addTo(dd.routeLayer);
-    underTheStops(line);
     dd.routes[r.id] = { data: r, layer: line };
   }
 
@@ -434,10 +433,6 @@
     stops._handleMouseOut = function (e) { out.call(this, e); routes._handleMouseOut(e); };
   }
 
-  /* A selected route over the other routes. */
-  function underTheStops(line) {
-    if (line._map) line.bringToFront();
-  }
 
   function addStop(s) {
     var m = L.circleMarker([s.lat, s.lon], stopStyle(s, false));
@@ -546,7 +541,7 @@
     if (kind === "stop" && dd.stops[id]) restyleStop(dd.stops[id].layer, stopStyle(dd.stops[id].data, on));
     if (kind === "route" && dd.routes[id] && dd.routes[id].layer) {
       dd.routes[id].layer.setStyle({ weight: on ? 8 : 4, opacity: on ? 1 : 0.8 });
-      if (on) underTheStops(dd.routes[id].layer); // over the other routes
+      if (on) dd.routes[id].layer.bringToFront(); // over the other routes (its own canvas)
     }
     if (kind === "vehicle" && dd.vehicles[id]) {
       var layer = dd.vehicles[id].layer;
