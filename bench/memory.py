@@ -42,7 +42,7 @@ def run(args, url: str, workdir: str, stack: ExitStack) -> dict:
     from bench.responsiveness import _spin, _wait_until, open_fleet_window
 
     fw = open_fleet_window(url, workdir, stack, vehicles=args.vehicles, seed=args.seed,
-                           stops=args.stops, seconds=args.minutes * 60 + 30)  # fmt: skip
+                           stops=args.stops, seconds=args.minutes * 60 + 30, seed_apart=True)  # fmt: skip
     app, context, window, ready, go, sent = (
         fw.app, fw.context, fw.window, fw.ready, fw.go, fw.sent
     )  # fmt: skip

@@ -160,6 +160,16 @@ def seed_store(settings, day, plan) -> None:
         store.close()
 
 
+def _seed_apart(url: str, vehicles: int, seed: int, stops: int, start_iso: str) -> None:
+    """Child process: the fleet's day and plan built and stored, as ``seed_store`` does, so
+    that the window's process holds only what the window itself reads and keeps."""
+    from app.settings import Settings
+
+    day, plan = fleet(vehicles, seed, stops, datetime.fromisoformat(start_iso))
+    settings = Settings.from_env(demo=False, simulate=False, database_url="", mqtt_url=url)
+    seed_store(settings, day, plan)
+
+
 def percentiles(values: list[float]) -> dict[str, float | None]:
     """p50 / p99 / max of ``values`` (ms), rounded; None when there are none."""
     if not values:
@@ -316,11 +326,15 @@ class FleetWindow:
 def open_fleet_window(
     url: str, workdir: str, stack: ExitStack, *, vehicles: int, seed: int, stops: int,
     seconds: float, heap_settle: bool = True, hide_docks: Sequence[str] = (),
+    seed_apart: bool = False,
 ) -> FleetWindow:  # fmt: skip
     """The window offscreen over ``vehicles`` vans' day stored in ``workdir``, listening to
     the broker at ``url``, with their publisher started (it publishes for ``seconds`` once
     ``go`` is set). ``hide_docks``: panes closed (by dock name). ``stack`` closes the
-    window and stops the publisher."""
+    window and stops the publisher. ``seed_apart``: the day is built and stored by a child
+    process (the memory bench: building 2,000 vans' day and its database rows leaves
+    Python's and the C heap's free room behind in the process that did it, which a window
+    opening a stored day never has); ``FleetWindow.day`` is then None."""
     os.environ["DISPATCH_DATA_DIR"] = os.path.join(workdir, "data")
     os.environ["DISPATCH_MQTT_URL"] = url
     from widgets.app_main import _prepare_environment
@@ -334,9 +348,20 @@ def open_fleet_window(
     from widgets.main_window import MainWindow
 
     start = datetime.now(UTC).replace(microsecond=0)
-    day, plan = fleet(vehicles, seed, stops, start)
+    ctx = mp.get_context("spawn")
     settings = Settings.from_env(demo=False, simulate=False, database_url="", mqtt_url=url)
-    seed_store(settings, day, plan)
+    day = None
+    if seed_apart:
+        seeder = ctx.Process(
+            target=_seed_apart, args=(url, vehicles, seed, stops, start.isoformat())
+        )
+        seeder.start()
+        seeder.join()
+        if seeder.exitcode != 0:
+            raise RuntimeError(f"storing the fleet's day failed (exit code {seeder.exitcode})")
+    else:
+        day, plan = fleet(vehicles, seed, stops, start)
+        seed_store(settings, day, plan)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Dispatch Desk")
     context = AppContext(settings, headless=True)
@@ -353,7 +378,6 @@ def open_fleet_window(
 
     stack.callback(close)
     context.start()
-    ctx = mp.get_context("spawn")
     ready, go, sent = ctx.Event(), ctx.Event(), ctx.Value("q", 0)
     publisher = ctx.Process(
         target=_publish,
