@@ -306,6 +306,25 @@ def arrays_path(path: Path, folder: Path | None = None) -> Path:
     return folder / f"{path.stem}-{digest}.arrays.npz"
 
 
+def arrays_saved(path: str | Path, folder: Path | None = None) -> bool:
+    """Whether :meth:`StreetNetwork.load` would read ``path``'s network without parsing the
+    street file: it is in this process already, or its arrays file is saved (in ``folder``,
+    see :func:`arrays_path`) for this version of the file."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    if (str(path.resolve()), stat.st_size, stat.st_mtime_ns) in _CACHE:
+        return True
+    try:
+        with np.load(arrays_path(path, folder), allow_pickle=False) as z:
+            saved: list[int] = z["version"].tolist()
+    except Exception:  # none yet, torn or foreign: load() reads the street file
+        return False
+    return saved == [_ARRAYS_VERSION, stat.st_size, stat.st_mtime_ns]
+
+
 def _read_arrays(path: Path, stat: Any, folder: Path | None) -> StreetNetwork | None:
     """The network from its arrays file, or None when there is none, it belongs to
     another version of the street file (size, modification time) or is unreadable."""

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.roads import DEMO_CITY_NETWORK, Bounds, StreetNetwork, arrays_path
+from engine.roads import DEMO_CITY_NETWORK, Bounds, StreetNetwork, arrays_path, arrays_saved
+
+log = logging.getLogger(__name__)
 
 SHIPPED_NAME = "salt_lake_city"
 #: The shipped network's extent (resources/roads/README.md), so listing it reads nothing.
@@ -97,7 +103,34 @@ def open_network(path: Path, data_dir: Path | None = None) -> StreetNetwork:
     from app.settings import private_dir, user_data_dir
 
     folder = private_dir(arrays_dir(data_dir if data_dir is not None else user_data_dir()))
+    if not arrays_saved(path, folder):
+        save_arrays_apart(path, folder)
     return StreetNetwork.load(path, arrays_dir=folder)
+
+
+def save_arrays_apart(path: Path, folder: Path) -> bool:
+    """Read a street file for the first time in a child process, which saves its arrays in
+    ``folder`` for this process to read back with NumPy alone: the parquet reader never
+    enters a long-running window (pyarrow maps some 45 MB of libraries, and a parquet read
+    leaves tens of megabytes of the C heap behind, held for the whole day). False, logged,
+    when the child could not do it; the caller then reads the file itself."""
+    root = str(Path(__file__).resolve().parents[2])  # the project's folder: app/ and engine/
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    command = [sys.executable, "-m", "app.roads.save_arrays", str(path), str(folder)]
+    try:
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=900, check=False
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.info("street network %s: not read apart (%s); reading it here", path.name, exc)
+        return False
+    if done.returncode != 0 or not arrays_saved(path, folder):
+        why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        log.warning("street network %s: reading it apart failed (%s); reading it here",
+                    path.name, why)  # fmt: skip
+        return False
+    return True
 
 
 def load_network(data_dir: Path, name: str) -> StreetNetwork:

@@ -216,6 +216,35 @@ def test_an_installed_street_file_keeps_its_arrays_in_the_data_folder(tmp_path, 
         installed.chmod(0o755)
 
 
+def test_a_street_file_is_read_the_first_time_in_a_child_process(tmp_path, monkeypatch, caplog):
+    """The parquet reader stays out of the process that opens a network (a window that
+    runs all day): a child reads the street file and saves its arrays, which this process
+    reads back. A child that cannot do it is named in the log, and the file is read here."""
+    source = tmp_path / "grid.geojson"
+    _write_geojson(source)
+    data = tmp_path / "data"
+    assert main(["roads", "import", str(source), "--name", "liege", "--data-dir", str(data)]) == 0
+    street_file = data / "roads" / "liege.parquet"
+    monkeypatch.setattr(roads, "_CACHE", {})
+    for saved in (data / "roads" / "arrays").iterdir():
+        saved.unlink()
+    assert not roads.arrays_saved(street_file, data / "roads" / "arrays")
+    _no_parse(monkeypatch)  # here: the child parses, in its own interpreter
+    net = open_network(street_file, data)
+    assert net.edge_count == 24
+    assert roads.arrays_saved(street_file, data / "roads" / "arrays")
+    monkeypatch.undo()
+
+    monkeypatch.setattr(roads, "_CACHE", {})
+    for saved in (data / "roads" / "arrays").iterdir():
+        saved.unlink()
+    monkeypatch.setattr("sys.executable", str(tmp_path / "no-python-here"))
+    with caplog.at_level("INFO", logger="app.roads.library"):
+        assert open_network(street_file, data).edge_count == 24
+    assert "liege.parquet: not read apart" in caplog.text
+    assert roads.arrays_saved(street_file, data / "roads" / "arrays")
+
+
 def _import_error(tmp_path, capsys, name: str, content: str) -> str:
     path = tmp_path / name
     path.write_text(content)
