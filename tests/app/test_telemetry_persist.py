@@ -18,6 +18,7 @@ from app.telemetry.persist import (
     load_positions,
     load_stop_events,
     save_device,
+    write_telemetry,
 )
 from app.telemetry.state import Applied
 from engine.model import Depot, Location, Vehicle
@@ -56,6 +57,36 @@ def test_writer_persists_idempotently_and_positions_never_go_back(store_url):
         assert writer.last_error == ""
     finally:
         writer.stop()
+        store.close()
+
+
+def test_a_big_batch_is_written_whole_in_statements_of_a_bounded_size(tmp_path):
+    """On SQLite a batch of breadcrumbs goes in statements of at most SQLITE_INSERT_ROWS rows
+    (each statement of its own row count stays prepared in the connection: at 1,000 rows a
+    statement, a live day kept some 20 MB of them), and every fix is stored."""
+    from sqlalchemy import event
+
+    from app.store.database import SQLITE_INSERT_ROWS
+
+    store = _store(f"sqlite:///{tmp_path / 'd.sqlite3'}")
+    rows_per_statement: list[int] = []
+
+    def count(_conn, _cursor, statement, parameters, _context, _many):  # noqa: PLR0913
+        if statement.startswith("INSERT INTO breadcrumb "):
+            rows_per_statement.append(statement.count("(?"))
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    now = time.time()
+    fixes = [Fix("V1", i, now - 2000 + i, 40.7 + i * 1e-5, -111.9) for i in range(1234)]
+    try:
+        with store.session() as s:
+            write_telemetry(s, fixes, [], [])
+        with store.read_session() as s:
+            stored = s.execute(select(func.count()).select_from(BreadcrumbRow)).scalar()
+        assert stored == 1234
+        assert sum(rows_per_statement) == 1234
+        assert max(rows_per_statement) == SQLITE_INSERT_ROWS == 100
+    finally:
         store.close()
 
 
