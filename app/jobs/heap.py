@@ -85,6 +85,9 @@ class HeapKeeper(QObject):
         if self._trim is not None:
             self._trim_timer.start()
         self._jobs: list[JobRunner] = []
+        #: Called at each settle, before the heap is handed back: caches that let go of
+        #: what nobody used for a while (the street travel's junction results).
+        self.releasers: list[Callable[[], object]] = []
 
     def settle(self) -> None:
         """Collect the young generations, freeze the survivors and give the C heap's free
@@ -95,6 +98,11 @@ class HeapKeeper(QObject):
         # ``linecache``: some 900,000 lines in the window, about 70 MB held all day. A
         # traceback reads its few files again.
         linecache.clearcache()
+        for release in self.releasers:
+            try:
+                release()
+            except Exception:  # a cache that cannot let go keeps its memory, nothing worse
+                log.exception("heap settle: releasing a cache failed")
         gc.collect(1)
         gc.freeze()
         if self._trim is not None:

@@ -130,3 +130,17 @@ def test_the_first_minutes_are_trimmed_more_often(keeper, qtbot):
     for _ in range(TRIM_EARLY_FOR_MS // TRIM_EARLY_MS):
         keeper.trim()
     assert keeper._trim_timer.interval() == TRIM_EVERY_MS
+
+
+def test_a_settle_asks_each_cache_to_let_go_and_survives_one_that_fails(keeper, caplog):
+    calls: list[str] = []
+
+    def failing() -> None:
+        calls.append("failing")
+        raise RuntimeError("cannot")
+
+    keeper.releasers += [failing, lambda: calls.append("travel")]
+    keeper.settle()
+    keeper.settle()
+    assert calls == ["failing", "travel", "failing", "travel"]
+    assert "releasing a cache failed" in caplog.text

@@ -359,3 +359,19 @@ def test_travel_between_uses_a_models_rectangle_or_cuts_it_from_its_square_matri
     assert d_sq.shape == t_sq.shape == (2, 3) and square.asked == [depart]
     assert np.allclose(d_sq, d_rect) and np.allclose(t_sq, t_rect)
     assert d_rect.dtype == np.float64
+
+
+def test_idle_junction_results_are_let_go_and_computed_again_the_same(net, street_points):
+    """Junction results nobody asked for within the idle time are let go (a big day's are
+    tens of megabytes held all day); a later request computes them again, to the bit."""
+    model = StreetNetworkTravelModel(net, timezone="America/Denver")
+    first = model.matrices(street_points)
+    assert model.release_idle(3600.0, at_least_bytes=0) == 0  # just used
+    held = sum(p.packed.nbytes for p in model._periods.values())
+    assert held > 0
+    assert model.release_idle(0.0, at_least_bytes=held + 1) == 0  # smaller than worth it
+    assert model.release_idle(0.0, at_least_bytes=0) == held
+    assert all(p.count == 0 and p.packed.nbytes == 0 for p in model._periods.values())
+    again = model.matrices(street_points)
+    assert np.array_equal(again.duration_s, first.duration_s)
+    assert np.array_equal(again.distance_m, first.distance_m)
