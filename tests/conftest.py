@@ -16,4 +16,5 @@ pytest_plugins = [
     "tests.fixtures.mqtt",
     "tests.fixtures.keyring",
     "tests.fixtures.scenarios",
+    "tests.fixtures.desks",
 ]
