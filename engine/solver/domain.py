@@ -520,10 +520,15 @@ class DayContext:
         return max(1.0, worst) * 100.0
 
     def _delivered(self, plan: Plan) -> dict[str, dict[str, float]]:
+        """Per vehicle, the demand of its stops that stay history (served, or being served:
+        arrived), taken from its capacity before its remaining stops. A stop being served is
+        neither a stop the re-plan routes nor free room: left out, a re-plan filled the van
+        over its capacity by that stop's demand."""
         out: dict[str, dict[str, float]] = {}
+        history = history_of(plan)
         for r in plan.routes:
             for s in r.stops:
-                if s.status.is_done and s.order_id in self.orders:
+                if s.order_id in history and s.order_id in self.orders:
                     acc = out.setdefault(r.vehicle_id, {})
                     for x, q in self.orders[s.order_id].demand.items():
                         acc[x] = acc.get(x, 0.0) + q

@@ -107,6 +107,34 @@ def test_replan_keeps_history_locks_and_starts_where_vehicles_are(day, planned):
     assert prop.distance_after_m <= prop.distance_before_m + 1e-6
 
 
+def test_a_stop_being_served_takes_its_room_on_the_van_as_a_served_one_does(day, planned):
+    """What a re-plan may still load on a van is its capacity less every stop that stays
+    history: the served ones and the one it is at (arrived). Without the arrived stop, a
+    re-plan accepted in the window filled a van over its capacity by that stop's demand
+    and the capacity rule raised a critical exception at once."""
+    snap = _running(day, planned, served=1, lock_next=False)
+    routes = []
+    for r in snap.plan.routes:
+        stops = list(r.stops)
+        if len(stops) > 1:
+            stops[1] = replace(stops[1], status=StopStatus.ARRIVED)
+        routes.append(replace(r, stops=tuple(stops)))
+    snap = replace(snap, plan=replace(snap.plan, routes=tuple(routes)))
+    ctx = context(snap, TRAVEL)
+    demand = {o.id: o.demand for o in day.orders}
+    for r in snap.plan.routes:
+        spec = ctx.problem.vehicles[ctx.vehicle_index[r.vehicle_id]]
+        taken = tuple(
+            sum(demand[s.order_id].get(dim, 0.0) for s in r.stops[:2]) for dim in ctx.dimensions
+        )
+        assert spec.initial_load == pytest.approx(taken)
+    capacity = {v.id: v.capacity for v in day.vehicles}
+    prop = replan(snap, TRAVEL, time_limit_s=0.5)
+    for r in prop.plan.routes:  # every stop of a route, served or not, fits its van
+        for dim, room in capacity[r.vehicle_id].items():
+            assert sum(demand[o].get(dim, 0.0) for o in r.order_ids) <= room + 1e-9
+
+
 def test_a_replan_reports_the_driver_time_and_cost_it_weighs(day, planned):
     """The proposal's cost before and after is what the re-plan minimised (the winner's
     objective is its cost plus the churn paid), so a person sees what extra kilometres
