@@ -297,15 +297,21 @@ class StreetNetworkTravelModel:
         the bytes let go. A 2,000-vehicle day's 2,174 junctions hold 38 MB, asked for at
         the start (the plan, the live ETAs' travel, the release gate) and rarely after: a
         later request computes what it needs again (a few junctions, a few milliseconds;
-        every junction of such a day, some seconds)."""
+        every junction of such a day, some seconds). Never waits: while another thread is
+        computing (it holds the lock for seconds on a big day), nothing is let go this time
+        (the caller is the window's thread)."""
         released = 0
         now = time.monotonic()
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            return 0
+        try:
             for period in self._periods.values():
                 held = period.packed.nbytes
                 if held >= at_least_bytes and now - period.last_used >= idle_s:
                     period.forget()
                     released += held
+        finally:
+            self._lock.release()
         if released:
             log.info("street travel: %.0f MB of junction results idle, let go", released / 2**20)
         return released
