@@ -306,6 +306,16 @@ def arrays_path(path: Path, folder: Path | None = None) -> Path:
     return folder / f"{path.stem}-{digest}.arrays.npz"
 
 
+def _cache_key(path: Path, stat: Any) -> tuple[str, int, int]:
+    """A street file's key in this process's cache: the file, its size and modification."""
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def _arrays_version(stat: Any) -> list[int]:
+    """What an arrays file for this version of its street file says it is."""
+    return [_ARRAYS_VERSION, stat.st_size, stat.st_mtime_ns]
+
+
 def arrays_saved(path: str | Path, folder: Path | None = None) -> bool:
     """Whether :meth:`StreetNetwork.load` would read ``path``'s network without parsing the
     street file: it is in this process already, or its arrays file is saved (in ``folder``,
@@ -315,14 +325,14 @@ def arrays_saved(path: str | Path, folder: Path | None = None) -> bool:
         stat = path.stat()
     except OSError:
         return False
-    if (str(path.resolve()), stat.st_size, stat.st_mtime_ns) in _CACHE:
+    if _cache_key(path, stat) in _CACHE:
         return True
     try:
         with np.load(arrays_path(path, folder), allow_pickle=False) as z:
             saved: list[int] = z["version"].tolist()
     except Exception:  # none yet, torn or foreign: load() reads the street file
         return False
-    return saved == [_ARRAYS_VERSION, stat.st_size, stat.st_mtime_ns]
+    return saved == _arrays_version(stat)
 
 
 def _read_arrays(path: Path, stat: Any, folder: Path | None) -> StreetNetwork | None:
@@ -331,7 +341,7 @@ def _read_arrays(path: Path, stat: Any, folder: Path | None) -> StreetNetwork | 
     cache = arrays_path(path, folder)
     try:
         with np.load(cache, allow_pickle=False) as z:
-            if z["version"].tolist() != [_ARRAYS_VERSION, stat.st_size, stat.st_mtime_ns]:
+            if z["version"].tolist() != _arrays_version(stat):
                 return None
             arrays: dict[str, Any] = {name: z[name] for name in _ARRAY_FIELDS}
             params = dict(zip(_PROJECTION_FIELDS, z["projection"].tolist(), strict=True))
@@ -368,7 +378,7 @@ def _write_arrays(net: StreetNetwork, path: Path, stat: Any, folder: Path | None
         with open(tmp, "wb") as f:
             np.savez(
                 f,
-                version=np.array([_ARRAYS_VERSION, stat.st_size, stat.st_mtime_ns], np.int64),
+                version=np.array(_arrays_version(stat), np.int64),
                 projection=np.array([getattr(proj, n) for n in _PROJECTION_FIELDS], float),
                 classes=np.array(net.classes, dtype=str),
                 source=np.array(net.source),
@@ -414,7 +424,7 @@ class StreetNetwork:
             stat = path.stat()
         except OSError as exc:
             raise FileNotFoundError(f"street network {path}: cannot read ({exc})") from exc
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        key = _cache_key(path, stat)
         with _CACHE_LOCK:
             cached = _CACHE.get(key)
             if cached is None:
