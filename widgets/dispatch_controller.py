@@ -91,9 +91,16 @@ class DispatchController(QObject):
         except Exception as exc:  # a preview must never break the drag
             log.warning("preview failed: %s", exc)
             return f"cannot preview: {exc}"
+        text = preview.summary
         if not service.is_supervisor and self._proposes(service) and preview.allowed:
-            return f"Propose to a supervisor: {preview.summary}"
-        return preview.summary
+            text = f"Propose to a supervisor: {text}"
+        if len(ids) == 1:  # which stop, as a person knows it: customer, street, window
+            labels = state.labels
+            heading = labels.customer(ids[0])
+            if heading != ids[0]:
+                window = labels.window(ids[0])
+                text = f"{heading}" + (f" · window {window}" if window else "") + f"\n{text}"
+        return text
 
     # -- commands -----------------------------------------------------------------------
     def reassign(self, order_ids, target_route_id: str) -> bool:

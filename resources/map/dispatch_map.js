@@ -366,7 +366,7 @@
                                   offset: [side === "left" ? -14 : 14, 0], className: "dd-preview" });
     }
     dd.previewTip.setLatLng([p.lat, p.lon]).setContent(
-      '<div style="white-space: normal; width: max-content; max-width: ' + room + 'px">' +
+      '<div style="white-space: pre-line; width: max-content; max-width: ' + room + 'px">' +
       escapeHtml(p.text) + "</div>");
     if (!dd.map.hasLayer(dd.previewTip)) dd.previewTip.addTo(dd.map);
     dd.previewTip.update(); // placed again at its wrapped size
