@@ -13,19 +13,16 @@ from datetime import datetime
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFrame,
     QGridLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QSplitter,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -53,6 +50,7 @@ from engine.kpis import (
     StopFact,
     rows_behind,
 )
+from widgets.text_table import TextTable, fill_rows
 
 #: The tiles, left to right.
 TILES = (
@@ -116,119 +114,11 @@ class KpiTile(QFrame):
         super().mousePressEvent(event)
 
 
-_Index = QModelIndex | QPersistentModelIndex
-_DISPLAY, _USER, _FOREGROUND = (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole,
-                                Qt.ItemDataRole.ForegroundRole)  # fmt: skip
+def _table(parent: QWidget) -> TextTable:
+    return TextTable(parent)
 
 
-class _Rows(QAbstractTableModel):
-    """The rows of text a KPI table shows, one datum per row (what a click on it means)
-    and a colour per cell where one is set: plain lists, not an item object per cell (the
-    table of 2,000 routes has 28,000 cells)."""
-
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.header: list[str] = []
-        self.texts: list[list[str]] = []
-        self.data_of_rows: list[Any] = []
-        self.colors: dict[tuple[int, int], QColor] = {}
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802, B008 (Qt's)
-        return 0 if parent.isValid() else len(self.texts)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802, B008 (Qt's)
-        return 0 if parent.isValid() else len(self.header)
-
-    def data(self, index: _Index, role: int = _DISPLAY) -> Any:
-        if role == _DISPLAY:
-            return self.texts[index.row()][index.column()]
-        if role == _USER:
-            return self.data_of_rows[index.row()] if index.column() == 0 else None
-        if role == _FOREGROUND:
-            return self.colors.get((index.row(), index.column()))
-        return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:  # noqa: N802
-        if role == _DISPLAY and orientation == Qt.Orientation.Horizontal:
-            return self.header[section]
-        return None
-
-    def flags(self, index: _Index) -> Qt.ItemFlag:
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-
-    def fill(self, header: list[str], texts: list[list[str]], data: list[Any]) -> None:
-        """See :func:`_fill`."""
-        if header == self.header and len(texts) == len(self.texts):
-            old, last = self.texts, len(header) - 1
-            self.texts, self.data_of_rows = texts, list(data)
-            for i, row in enumerate(texts):
-                if row != old[i]:
-                    self.dataChanged.emit(self.index(i, 0), self.index(i, last), [_DISPLAY])
-            return
-        self.beginResetModel()
-        self.header, self.texts, self.data_of_rows = list(header), texts, list(data)
-        self.colors.clear()
-        self.endResetModel()
-
-    def set_color(self, row: int, column: int, color: QColor | None) -> None:
-        """A cell's text colour (None: the table's own)."""
-        if color is None:
-            if self.colors.pop((row, column), None) is None:
-                return
-        else:
-            self.colors[(row, column)] = color
-        index = self.index(row, column)
-        self.dataChanged.emit(index, index, [_FOREGROUND])
-
-
-class _Table(QTableView):
-    """A read-only table of rows selected whole (see :class:`_Rows`)."""
-
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.rows = _Rows(self)
-        self.setModel(self.rows)
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.verticalHeader().setVisible(False)
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        # Columns as wide as their widest text in the first rows and those in view (Qt's
-        # default reads 1,000 rows per column through the model at every change).
-        header.setResizeContentsPrecision(100)
-        header.setStretchLastSection(True)
-        self.setSortingEnabled(False)
-
-    def row_count(self) -> int:
-        return len(self.rows.texts)
-
-    def text(self, row: int, column: int) -> str:
-        return self.rows.texts[row][column]
-
-    def row_data(self, row: int) -> Any:
-        """The datum of a row (a KPI's name, a route id, what a drill-down row is)."""
-        return self.rows.data_of_rows[row]
-
-    def selected_row(self) -> int | None:
-        rows = self.selectionModel().selectedRows()
-        return rows[0].row() if rows else None
-
-
-def _table(parent: QWidget) -> _Table:
-    return _Table(parent)
-
-
-def _fill(table: _Table, header: list[str], rows: list[list[Any]], data: list[Any]) -> None:
-    """Show ``rows`` (``data`` the datum of each row). The same columns and as many rows
-    as shown: only the rows that changed are repainted (a live refresh of 2,000 routes
-    changes a few, and the selection and scroll stay); else the table is filled anew."""
-    texts = [["" if cell is None else str(cell) for cell in row] for row in rows]
-    selection = table.selectionModel()
-    blocked = selection.blockSignals(True)  # a table filled anew is no row chosen
-    try:
-        table.rows.fill(header, texts, data)
-    finally:
-        selection.blockSignals(blocked)
+_fill = fill_rows
 
 
 class KpiPane(QWidget):

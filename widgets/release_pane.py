@@ -33,7 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine.model import Plan, RouteStatus
-from widgets.timeline_items import ClockAxisItem
+from widgets.text_table import TextTable, fill_rows
+from widgets.timeline_items import ClockAxisItem, PointLabels
 
 STATUS_COLOURS = {
     RouteStatus.PLANNED: (189, 189, 189),
@@ -120,13 +121,19 @@ class ReleasePane(QWidget):
                                          pen=pg.mkPen(None))  # fmt: skip
         self._now_line = pg.InfiniteLine(angle=90, movable=False,
                                          pen=pg.mkPen((214, 39, 40), width=2))  # fmt: skip
+        self._slot_labels = PointLabels()  # the vehicle of each slot
         for item in (self._slots, self._progress, self._now_line):
             self.plot.addItem(item)
-        self._labels: list[pg.TextItem] = []
+        self.plot.addItem(self._slot_labels, ignoreBounds=True)
 
         self.waves_table = self._table(WAVE_COLUMNS)
-        self.routes_table = self._table(ROUTE_COLUMNS)
+        # a model over plain rows: a day of 2,000 routes is 24,000 cells (see text_table)
+        self.routes_table = TextTable(self)
         self.routes_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.routes_table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.Interactive
+        )
+        fill_rows(self.routes_table, ROUTE_COLUMNS, [], [])
         self.checks_table = self._table(CHECK_COLUMNS)
         self.checks_table.setWordWrap(True)
         self.checks_table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
@@ -154,7 +161,7 @@ class ReleasePane(QWidget):
         self.recall_button.clicked.connect(lambda: self._one(self.sig_recall_requested))
         self.override_button.clicked.connect(self._on_override_clicked)
         self.scarcity_button.clicked.connect(self.sig_scarcity_requested)
-        self.routes_table.itemSelectionChanged.connect(self._on_route_selection)
+        self.routes_table.selectionModel().selectionChanged.connect(self._on_route_selection)
         self.waves_table.itemSelectionChanged.connect(self._on_wave_selection)
         service.sig_changed.connect(self.refresh)
         self.refresh()
@@ -182,7 +189,7 @@ class ReleasePane(QWidget):
 
     # -- selection -------------------------------------------------------------------------
     def selected_routes(self) -> list[str]:
-        rows = sorted({i.row() for i in self.routes_table.selectedIndexes()})
+        rows = self.routes_table.selected_rows()
         return [self._route_ids[r] for r in rows if r < len(self._route_ids)]
 
     def select_route(self, route_id: str) -> None:
@@ -222,7 +229,7 @@ class ReleasePane(QWidget):
         if routes:
             self.sig_override_requested.emit(routes[0], self.selected_check())
 
-    def _on_route_selection(self) -> None:
+    def _on_route_selection(self, *_selection) -> None:
         routes = self.selected_routes()
         self._show_checks(routes[0] if routes else "")
         if routes:
@@ -241,7 +248,8 @@ class ReleasePane(QWidget):
         plan = self._plan_fn()
         if gate is None or plan is None:
             self.summary.setText("No plan yet: the board fills when the day is planned")
-            self.routes_table.setRowCount(0)
+            self._route_ids = []
+            fill_rows(self.routes_table, ROUTE_COLUMNS, [], [])
             self.waves_table.setRowCount(0)
             return
         routes = {r.id: r for r in plan.routes if r.stops}
@@ -303,9 +311,9 @@ class ReleasePane(QWidget):
         on_time = {p.route_id: p for p in self.service.punctuality[0]}
         selected = set(self.selected_routes())
         self._route_ids = list(gate.routes)
-        table = self.routes_table
-        table.blockSignals(True)
-        table.setRowCount(len(self._route_ids))
+        rows: list[tuple[str, ...]] = []
+        colors: dict[tuple[int, int], QColor] = {}
+        tips: dict[tuple[int, int], str] = {}
         for row, rid in enumerate(self._route_ids):
             g = gate.routes[rid]
             route = routes.get(rid)
@@ -323,7 +331,7 @@ class ReleasePane(QWidget):
             if load is not None:
                 loaded = (f"by hand ({load.marked_by})" if load.marked_by
                           else f"{load.scanned}/{load.expected}")  # fmt: skip
-            cells = (
+            rows.append((
                 rid, g.vehicle_id, g.wave,
                 route.dock_id or "" if route is not None else "", slot, g.status.label,
                 gate_text, loaded,
@@ -332,22 +340,26 @@ class ReleasePane(QWidget):
                 f"v{ack.version} {_clock(ack.ts, zone)}" if ack else "",
                 _delay(p.release_delay_s) if p else "",
                 _delay(p.departure_delay_s) if p else "",
-            )  # fmt: skip
-            for col, value in enumerate(cells):
-                item = QTableWidgetItem(value)
-                if col == 6 and not g.status.is_released:
-                    item.setForeground(GO if g.go else NO_GO)
-                if col == 9 and sent is not None and (ack is None or ack.version < sent.version):
-                    item.setToolTip(f"the driver has not confirmed v{sent.version} yet")
-                    item.setForeground(NO_GO)
-                table.setItem(row, col, item)
+            ))  # fmt: skip
+            if not g.status.is_released:
+                colors[(row, 6)] = GO if g.go else NO_GO
+            if sent is not None and (ack is None or ack.version < sent.version):
+                tips[(row, 9)] = f"the driver has not confirmed v{sent.version} yet"
+                colors[(row, 9)] = NO_GO
+        table = self.routes_table
+        fill_rows(table, ROUTE_COLUMNS, rows, self._route_ids, colors, tips)
         if not self._sized and self._route_ids:
             table.resizeColumnsToContents()
             self._sized = True
-        self._select_rows(
-            [self._route_ids.index(rid) for rid in selected if rid in self._route_ids]
-        )
-        table.blockSignals(False)
+        selection = table.selectionModel()
+        blocked = selection.blockSignals(True)  # the same routes stay chosen: no new choice
+        try:
+            self._select_rows(
+                [self._route_ids.index(rid) for rid in selected if rid in self._route_ids]
+            )
+        finally:
+            selection.blockSignals(blocked)
+        table.viewport().update()
 
     def _show_checks(self, route_id: str) -> None:
         gate = self.service.gate
@@ -377,9 +389,7 @@ class ReleasePane(QWidget):
         docks += sorted({r.dock_id for r in plan.routes if r.dock_id and r.dock_id not in docks})
         lane = {d: i for i, d in enumerate(docks)}
         x0, x1, y, brushes, px0, px1, py = [], [], [], [], [], [], []
-        for label in self._labels:
-            self.plot.removeItem(label)
-        self._labels = []
+        names: list[str] = []
         for r in plan.routes:
             if not r.stops or not r.dock_id or r.slot_start is None or r.slot_end is None:
                 continue
@@ -399,11 +409,9 @@ class ReleasePane(QWidget):
                 px0.append(a)
                 px1.append(a + (max(b, a + 60) - a) * done)
                 py.append(row + 0.2)
-            text = pg.TextItem(r.vehicle_id, color=(0, 0, 0), anchor=(0, 0.5))
-            text.setPos(a, row)
-            self.plot.addItem(text)
-            self._labels.append(text)
+            names.append(r.vehicle_id)
         self._slots.setOpts(x0=x0, x1=x1, y=y, brushes=brushes, height=0.6)
+        self._slot_labels.set_labels(x0, y, names)
         self._progress.setOpts(x0=px0, x1=px1, y=py, height=0.2)
         self.plot.getAxis("left").setTicks([[(i, d) for d, i in lane.items()], []])
         now = self._x(gate.at, zone)

@@ -14,7 +14,8 @@ from typing import Protocol
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QPen
 
 from engine.model import Order, StopStatus
 
@@ -46,6 +47,49 @@ class ClockAxisItem(pg.AxisItem):
             minutes = int(round(v / 60.0))
             out.append(f"{(minutes // 60) % 24:02d}:{minutes % 60:02d}")
         return out
+
+
+class PointLabels(pg.GraphicsObject):
+    """Short texts at data points (a dock slot's vehicle), all drawn in one paint at the
+    screen's font size, left-aligned and centred on their point. One ``pg.TextItem`` each
+    (a text document per label) took 67 MB and 1.3 s for the 2,000 slots of a big depot,
+    made anew at every refresh."""
+
+    def __init__(self, color: tuple[int, int, int] = (0, 0, 0)) -> None:
+        super().__init__()
+        self.xs: list[float] = []
+        self.ys: list[float] = []
+        self.texts: list[str] = []
+        self._pen = QPen(QColor(*color))
+
+    def set_labels(self, xs: Sequence[float], ys: Sequence[float], texts: Sequence[str]) -> None:
+        self.prepareGeometryChange()
+        self.xs, self.ys, self.texts = list(xs), list(ys), list(texts)
+        self.update()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 (Qt name)
+        # the view: the texts' sizes are in pixels, not in the plot's units
+        view = self.viewRect()
+        return QRectF() if view is None or not self.texts else view
+
+    def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph API)
+        self.prepareGeometryChange()
+
+    def paint(self, painter, option, widget=None) -> None:  # noqa: ARG002 (Qt's signature)
+        if not self.texts:
+            return
+        to_screen = painter.transform()
+        painter.save()
+        painter.resetTransform()
+        painter.setPen(self._pen)
+        metrics = painter.fontMetrics()
+        lift = (metrics.ascent() - metrics.descent()) / 2
+        area = QRectF(painter.viewport()).adjusted(-400, -20, 20, 20)
+        for x, y, text in zip(self.xs, self.ys, self.texts, strict=True):
+            at = to_screen.map(QPointF(x, y))
+            if area.contains(at):
+                painter.drawText(QPointF(at.x() + 2, at.y() + lift), text)
+        painter.restore()
 
 
 @dataclass(frozen=True, slots=True)

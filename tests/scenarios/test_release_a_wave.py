@@ -20,9 +20,7 @@ from tests.scenarios.conftest import shot
 
 
 def _cell(table, row: int, column: str) -> str:
-    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
-    item = table.item(row, headers.index(column))
-    return item.text() if item is not None else ""
+    return table.cell(row, column)
 
 
 def _devices(url: str) -> tuple[mqtt.Client, dict[str, dict], threading.Lock]:
@@ -60,7 +58,7 @@ def test_a_dispatcher_releases_the_second_wave(qtbot, desk, tmp_path):
     ctx = window.context
     pane = window.release_board.pane
     window._docks["release"].raise_()
-    qtbot.waitUntil(lambda: ctx.release.gate is not None and pane.routes_table.rowCount() > 0,
+    qtbot.waitUntil(lambda: ctx.release.gate is not None and pane.routes_table.row_count() > 0,
                     timeout=60_000)  # fmt: skip
     gate = ctx.release.gate
     assert list(gate.waves) == ["W1", "W2"]

@@ -49,7 +49,7 @@ def test_a_move_onto_a_released_route_becomes_a_proposal(window):
     service.release([target])
     assert ctx.state.route(target).status is RouteStatus.RELEASED
     row = window.release_board.pane._route_ids.index(target)
-    assert window.release_board.pane.routes_table.item(row, 6).text() == "released"
+    assert window.release_board.pane.routes_table.text(row, 6) == "released"
     order_id = min(ctx.state.route(source).order_ids,
                    key=lambda o: index.orders[o].demand.get("kg", 0.0))  # fmt: skip
     said = []

@@ -89,9 +89,7 @@ def desk(tmp_path, qtbot, mqtt_url):
 
 
 def _cell(table, row: int, column: str) -> str:
-    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
-    item = table.item(row, headers.index(column))
-    return item.text() if item is not None else ""
+    return table.cell(row, column)
 
 
 def test_the_board_shows_docks_waves_and_why_a_route_may_not_go(desk):
@@ -102,11 +100,20 @@ def test_the_board_shows_docks_waves_and_why_a_route_may_not_go(desk):
     ticks = [label for _value, label in pane.plot.getAxis("left")._tickLevels[0]]
     assert ticks == [k.id for k in day.depots[0].docks]
     assert len(pane._slots.opts["x0"]) == len(routes)
+    # each slot named by its vehicle: one item paints them all (drawn: the plot differs
+    # without them)
+    assert sorted(pane._slot_labels.texts) == sorted(r.vehicle_id for r in routes)
+    pane.plot.resize(900, 300)
+    named = pane.plot.grab().toImage()
+    texts = pane._slot_labels.texts
+    pane._slot_labels.set_labels([], [], [])
+    assert pane.plot.grab().toImage() != named
+    pane._slot_labels.set_labels(pane._slots.opts["x0"], pane._slots.opts["y"], texts)
     assert [pane.waves_table.item(r, 0).text() for r in range(2)] == ["W1", "W2"]
     assert pane.waves_table.item(0, 1).text() == "06:00"
     table = pane.routes_table
-    assert table.rowCount() == len(routes)
-    assert all(_cell(table, r, "Gate") == "NO-GO: loading" for r in range(table.rowCount()))
+    assert table.row_count() == len(routes)
+    assert all(_cell(table, r, "Gate") == "NO-GO: loading" for r in range(table.row_count()))
     pane.select_route(routes[0].id)
     rows = {pane.checks_table.item(r, 0).text(): r for r in range(pane.checks_table.rowCount())}
     loading = rows["loading"]
@@ -157,6 +164,11 @@ def test_release_move_and_undo_reach_the_drivers_device(desk, mqtt_url, qtbot):
         third = device.newest()
         assert third["version"] > second["version"]
         assert [s["order_id"] for s in third["stops"]] == list(route.order_ids)
+        # not confirmed yet: the cell says so in red, its tooltip why; the route stays chosen
+        now = pane._route_ids.index(route.id)
+        assert pane.routes_table.color(now, 9) is not None
+        assert pane.routes_table.tip(now, 9).startswith("the driver has not confirmed")
+        assert pane.selected_routes() == [route.id]
 
         ack = {"v": 1, "event_id": uuid.uuid4().hex, "vehicle_id": route.vehicle_id,
                "ts": service.clock(), "type": "route_ack", "route_id": route.id,
