@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from app.jobs.runner import JobKind
 from app.store.models import ChangeLogRow, ExceptionRow
+from engine.rules import ExceptionType
 from tests.scenarios.conftest import shot
 from widgets.proposal_dialog import COLUMNS, NOTHING_TO_CHANGE
 
@@ -257,6 +258,10 @@ def test_a_stop_dragged_to_another_route_while_vehicles_move_and_undone(qtbot, d
         if previews:
             break
     assert previews and not any(p.startswith("cannot preview") for p in previews), previews
+    # the stop is named as a person knows it: its customer and window, then the verdict
+    customer = ctx.state.index.orders[order_id].customer
+    assert customer and previews[-1].startswith(customer), previews[-1]
+    assert ctx.state.labels.window(order_id) in previews[-1].split("\n")[0]
     # Goods the dock finished loading meanwhile are asked about too (the van's loading
     # goes on during the drag); an overload is asked exactly when the preview says so.
     assert all("overloads the vehicle" in q or q.startswith("Goods on the van") for q in asked)
@@ -388,3 +393,10 @@ def test_a_dispatcher_replans_the_worst_exceptions_routes_and_accepts(qtbot, des
             assert stored_ids[route.id] == route.order_ids
     outside = {r.id: r.order_ids for r in before.routes if r.id not in scope.route_ids}
     assert {r.id: r.order_ids for r in stored.routes if r.id in outside} == outside
+    # The accepted routes fit their vans: the goods already delivered or being handed over
+    # count too (a re-plan once filled a van again with what it had just unloaded).
+    vans = {r.vehicle_id for r in proposal.plan.routes if r.id in scope.route_ids}
+    qtbot.wait(3000)  # a rules pass or two over the accepted plan
+    over = [e.exception.detail for e in ctx.board.open_entries()
+            if e.exception.type is ExceptionType.CAPACITY and e.exception.vehicle_id in vans]  # fmt: skip
+    assert not over, over
