@@ -39,9 +39,11 @@ from app.travel.choose import TravelChoice, TravelWhenReady, choose_soon
 
 log = logging.getLogger(__name__)
 
-#: The street travel's junction results (38 MB on a 2,000-vehicle day) are let go at a heap
-#: settle once nobody asked for them for this long.
-TRAVEL_IDLE_S = 5 * 60
+#: The street travel's junction results (38-46 MB on a 2,000-vehicle day) are let go at a
+#: heap trim or settle once nobody asked for them for this long: asked for by the day's
+#: opening work, they then lie unused; what a later re-plan needs is computed again (a few
+#: junctions: milliseconds; all of such a day's: some seconds).
+TRAVEL_IDLE_S = 2 * 60
 
 
 class AppContext(QObject):
