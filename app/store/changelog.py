@@ -64,6 +64,16 @@ def last_change_id(session: Session, entity: str | None = None) -> int:
     return int(session.scalar(query) or 0)
 
 
+def change_mark(session: Session) -> tuple[int, int]:
+    """How many change-log rows there are and the newest one's id: it changes whenever a
+    change commits (on PostgreSQL a lower id can commit after a higher one: the count
+    still moves), so a reader can keep what it computed from the store until it does."""
+    count, newest = session.execute(
+        select(func.count(ChangeLogRow.id), func.max(ChangeLogRow.id))
+    ).one()
+    return int(count), int(newest or 0)
+
+
 @dataclass(frozen=True)
 class ChangeCursor:
     """Where a follower stands in the change log.

@@ -293,3 +293,32 @@ def test_the_release_loop_holds_what_drivers_were_sent_compactly(planned):
     desk.recall([route.id], now=at(7, 2), reason="wrong van")
     (withdrawal,) = desk.due_messages(now=at(7, 3))
     assert withdrawal.message.kind == "withdrawn"
+
+
+def test_nothing_due_is_not_read_again_until_the_store_changes(planned, monkeypatch):
+    """The release loop asks every 5 s: while nothing is due and nothing was stored since,
+    the day and plan are not read again; a change stored by another workstation (a stop
+    order changed) is seen at the next ask."""
+    store, _day, plan, desk = planned
+    loads = []
+    real = desk.load
+    monkeypatch.setattr(desk, "load", lambda: loads.append(1) or real())
+    route = _routes(plan)[0]
+    desk.mark_loaded(route.id, now=at(6, 50))
+    desk.release([route.id], now=at(7))
+    (due,) = desk.due_messages(now=at(7))
+    desk.record_sent([due])
+    assert desk.due_messages(now=at(7, 1)) == []
+    read = len(loads)
+    for minute in range(2, 6):
+        assert desk.due_messages(now=at(7, minute)) == []
+    assert len(loads) == read  # nothing stored since: the day was not read again
+    with store.session() as s:  # another workstation reverses the route's stops
+        versions = repository.route_versions(s, "D1", plan.day)
+        repository.update_route_stops(s, route.id, tuple(reversed(route.stops)),
+                                      base_version=versions[route.id], actor="other")  # fmt: skip
+    (again,) = desk.due_messages(now=at(7, 6))
+    assert [s["order_id"] for s in again.message.body["stops"]] == list(reversed(route.order_ids))
+    desk.record_sent([again])
+    assert desk.due_messages(now=at(7, 7)) == [] and len(loads) == read + 2
+    assert desk.due_messages(now=at(7, 8)) == [] and len(loads) == read + 2
