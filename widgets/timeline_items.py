@@ -73,6 +73,7 @@ class PointLabels(pg.GraphicsObject):
         return QRectF() if view is None or not self.texts else view
 
     def viewTransformChanged(self) -> None:  # noqa: N802 (pyqtgraph API)
+        super().viewTransformChanged()  # forgets the view rect it keeps
         self.prepareGeometryChange()
 
     def paint(self, painter, option, widget=None) -> None:  # noqa: ARG002 (Qt's signature)

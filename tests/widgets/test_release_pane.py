@@ -10,6 +10,7 @@ import uuid
 
 import paho.mqtt.client as mqtt
 import pytest
+from PySide6.QtCore import QPointF
 from sqlalchemy import select
 
 from app.day.clock import DayClock
@@ -104,6 +105,11 @@ def test_the_board_shows_docks_waves_and_why_a_route_may_not_go(desk):
     # without them)
     assert sorted(pane._slot_labels.texts) == sorted(r.vehicle_id for r in routes)
     pane.plot.resize(900, 300)
+    x0 = pane._slots.opts["x0"]
+    pane.plot.setXRange(min(x0) - 20_000, min(x0) - 10_000, padding=0)
+    pane.plot.grab()  # shown once elsewhere, then the view moves (a refresh, a pan)
+    pane._slot_labels.boundingRect()
+    pane.plot.setXRange(min(x0) - 900, max(x0) + 3600, padding=0)
     named = pane.plot.grab().toImage()
     texts = pane._slot_labels.texts
     pane._slot_labels.set_labels([], [], [])
@@ -229,3 +235,26 @@ def test_dock_scarcity_says_what_fewer_docks_cost(desk, qtbot):
     qtbot.addWidget(dialog)
     assert dialog.table.rowCount() == docks
     assert dialog.table.item(0, 0).text() == str(docks)
+
+
+def test_slot_labels_follow_the_view(qtbot):
+    """The labels' item covers the view it is shown in after the view moves (it kept the
+    first view's rectangle: moved away from it, no label was drawn)."""
+    import pyqtgraph as pg
+
+    from widgets.timeline_items import PointLabels
+
+    plot = pg.PlotWidget()
+    qtbot.addWidget(plot)
+    plot.resize(800, 200)
+    labels = PointLabels()
+    plot.addItem(labels, ignoreBounds=True)
+    plot.setXRange(0, 100)
+    plot.show()
+    qtbot.wait(50)
+    labels.set_labels([1000, 1500], [0, 1], ["V01", "V02"])
+    assert not labels.boundingRect().contains(QPointF(1000, 0))  # not in this view
+    plot.setXRange(900, 1600)
+    qtbot.wait(50)
+    assert labels.boundingRect().contains(QPointF(1000, 0))
+    assert labels.boundingRect().contains(QPointF(1500, 1))
