@@ -206,6 +206,8 @@ class DispatchController(QObject):
         )
         vehicle = state.labels.vehicle(target.vehicle_id)
         what = f"{len(ids)} stops" if len(ids) > 1 else ids[0]
+        if len(ids) == 1 and (customer := state.labels.customer(ids[0])) != ids[0]:
+            what = f"{customer} ({ids[0]})"
         text = (f"Moving {what} to {vehicle} overloads the vehicle: {over}.\n"
                 "Move it anyway?")  # fmt: skip
         self.last_question = text

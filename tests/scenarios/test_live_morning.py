@@ -266,6 +266,8 @@ def test_a_stop_dragged_to_another_route_while_vehicles_move_and_undone(qtbot, d
     # goes on during the drag); an overload is asked exactly when the preview says so.
     assert all("overloads the vehicle" in q or q.startswith("Goods on the van") for q in asked)
     overload = [q for q in asked if "overloads the vehicle" in q]
+    named = ctx.state.labels.customer(order_id)
+    assert all(q.startswith(f"Moving {named} ({order_id})") for q in overload), overload
     assert bool(overload) == ("over capacity" in previews[-1])
     assert drops[-1:] == [([order_id], target_id)], (order_id, drops)  # the stop pressed
     try:
