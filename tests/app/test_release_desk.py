@@ -280,12 +280,7 @@ def test_the_release_loop_holds_what_drivers_were_sent_compactly(planned):
     were some 11 MB of the window all day): a message sent is not due again, and the
     held publications carry their version but no payload."""
     _store, _day, plan, desk = planned
-    route = _routes(plan)[0]
-    desk.mark_loaded(route.id, now=at(6, 50))
-    desk.release([route.id], now=at(7))
-    (due,) = desk.due_messages(now=at(7))
-    desk.record_sent([due])
-    assert desk.due_messages(now=at(7, 1)) == []
+    route, due = _released_and_sent(desk, plan)
     with desk.store.read_session() as s:
         held = desk.last_sent(s, [route.id])
     assert held[route.id].version == due.message.version
@@ -293,6 +288,17 @@ def test_the_release_loop_holds_what_drivers_were_sent_compactly(planned):
     desk.recall([route.id], now=at(7, 2), reason="wrong van")
     (withdrawal,) = desk.due_messages(now=at(7, 3))
     assert withdrawal.message.kind == "withdrawn"
+
+
+def _released_and_sent(desk, plan):
+    """The first route loaded, released at 07:00 and its message sent: nothing due after."""
+    route = _routes(plan)[0]
+    desk.mark_loaded(route.id, now=at(6, 50))
+    desk.release([route.id], now=at(7))
+    (due,) = desk.due_messages(now=at(7))
+    desk.record_sent([due])
+    assert desk.due_messages(now=at(7, 1)) == []
+    return route, due
 
 
 def test_nothing_due_is_not_read_again_until_the_store_changes(planned, monkeypatch):
@@ -303,12 +309,7 @@ def test_nothing_due_is_not_read_again_until_the_store_changes(planned, monkeypa
     loads = []
     real = desk.load
     monkeypatch.setattr(desk, "load", lambda: loads.append(1) or real())
-    route = _routes(plan)[0]
-    desk.mark_loaded(route.id, now=at(6, 50))
-    desk.release([route.id], now=at(7))
-    (due,) = desk.due_messages(now=at(7))
-    desk.record_sent([due])
-    assert desk.due_messages(now=at(7, 1)) == []
+    route, _due = _released_and_sent(desk, plan)
     read = len(loads)
     for minute in range(2, 6):
         assert desk.due_messages(now=at(7, minute)) == []
