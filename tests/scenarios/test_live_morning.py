@@ -335,9 +335,14 @@ def test_on_a_shared_database_an_acknowledgement_reaches_it_and_survives_a_resta
     board = again.context.board
     qtbot.waitUntil(lambda: board.get(exception_id) is not None, timeout=30_000)
     assert board.get(exception_id).acknowledged_by == ctx.actor
-    with ctx.store.read_session() as s:  # open or resolved (history), as stored at shutdown
-        resolved_at = s.get(ExceptionRow, exception_id).resolved_at
-    assert board.get(exception_id).is_open == (resolved_at is None)
+
+    def stored_open() -> bool:  # open or resolved (history), as stored
+        with ctx.store.read_session() as s:
+            return s.get(ExceptionRow, exception_id).resolved_at is None
+
+    # the restarted desk's own rules may resolve it meanwhile (a van back on its route):
+    # the board then follows what is stored
+    qtbot.waitUntil(lambda: board.get(exception_id).is_open == stored_open(), timeout=20_000)
 
 
 def test_a_dispatcher_replans_the_worst_exceptions_routes_and_accepts(qtbot, desk, tmp_path):
