@@ -114,13 +114,6 @@ class KpiTile(QFrame):
         super().mousePressEvent(event)
 
 
-def _table(parent: QWidget) -> TextTable:
-    return TextTable(parent)
-
-
-_fill = fill_rows
-
-
 class KpiPane(QWidget):
     """See the module."""
 
@@ -186,14 +179,14 @@ class KpiPane(QWidget):
             self.tabs.addTab(w, label)
         self.route_points = pg.ScatterPlotItem(size=8, brush=pg.mkBrush("#3b6ea5"))
         self.route_points.sigClicked.connect(self._on_route_point)
-        self.kpi_table = _table(self)
+        self.kpi_table = TextTable(self)
         self.kpi_table.setObjectName("kpi_table")
         self.kpi_table.selectionModel().selectionChanged.connect(self._on_kpi_row)
-        self.route_table = _table(self)
+        self.route_table = TextTable(self)
         self.route_table.setObjectName("kpi_routes")
         self.route_table.selectionModel().selectionChanged.connect(self._on_route_row)
         self.drill_label = QLabel("Click a tile, a KPI or a route to see the rows behind it", self)
-        self.drill_table = _table(self)
+        self.drill_table = TextTable(self)
         self.drill_table.setObjectName("kpi_drill")
         self.drill_table.doubleClicked.connect(self._on_drill_double)
         tables = QTabWidget(self)
@@ -268,7 +261,7 @@ class KpiPane(QWidget):
         rows = [[ln.title, ln.shown, ln.unit, ln.target_text,
                  f"{ln.numerator:g}/{ln.denominator:g}" if ln.unit == "%" else "", ln.name]
                 for ln in lines]  # fmt: skip
-        _fill(self.kpi_table, ["KPI" if self.scope == "day" else f"KPI of {self.scope} {self.key}",
+        fill_rows(self.kpi_table, ["KPI" if self.scope == "day" else f"KPI of {self.scope} {self.key}",
                                "value", "unit", "target", "counted", "name"], rows,
               [ln.name for ln in lines])  # fmt: skip
         for i, ln in enumerate(lines):  # a cell kept from the last refresh may be coloured
@@ -291,7 +284,7 @@ class KpiPane(QWidget):
                  f"{r.planned_km:.1f}", f"{r.driven_km:.1f}",
                  "" if r.in_order_pct is None else f"{r.in_order_pct:.0f} %",
                  clock(r.departed), clock(r.ended)] for r in lines]  # fmt: skip
-        _fill(self.route_table, ["route", "vehicle", "driver", "stops", "on time", "late",
+        fill_rows(self.route_table, ["route", "vehicle", "driver", "stops", "on time", "late",
                                  "plan h", "actual h", "vs plan", "plan km", "driven km",
                                  "in order", "left", "back"], rows,
               [r.route_id for r in lines])  # fmt: skip
@@ -377,7 +370,7 @@ class KpiPane(QWidget):
                                  f"{BY_NAME[name].unit} — {len(rows)} {BY_NAME[name].rows} "
                                  "behind it")  # fmt: skip
         header, cells, data = self._drill_cells(rows)
-        _fill(self.drill_table, header, cells, data)
+        fill_rows(self.drill_table, header, cells, data)
         self._show_trend(name)
         return rows
 

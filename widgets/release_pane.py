@@ -133,7 +133,6 @@ class ReleasePane(QWidget):
         self.routes_table.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.Interactive
         )
-        fill_rows(self.routes_table, ROUTE_COLUMNS, [], [])
         self.checks_table = self._table(CHECK_COLUMNS)
         self.checks_table.setWordWrap(True)
         self.checks_table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
@@ -359,7 +358,6 @@ class ReleasePane(QWidget):
             )
         finally:
             selection.blockSignals(blocked)
-        table.viewport().update()
 
     def _show_checks(self, route_id: str) -> None:
         gate = self.service.gate

@@ -116,7 +116,7 @@ class HeapKeeper(QObject):
             try:
                 release()
             except Exception:  # a cache that cannot let go keeps its memory, nothing worse
-                log.exception("heap settle: releasing a cache failed")
+                log.exception("heap: releasing a cache failed")
 
     def trim(self) -> None:
         """Hand the C heap's free pages back to the system (glibc; nothing elsewhere), after

@@ -432,9 +432,10 @@ class ReleaseDesk:
         Whether anything is due depends only on what is stored (the day, the plan and its
         route versions, the messages recorded as sent), and every change to the day and
         the plan is logged: while the change log and the sent messages stand where they
-        stood when nothing was due, nothing is due still, and the day is not read again. The release loop asks every 5 s; reading a 2,000-route day and
-        drafting every released route's message each time made some 0.1-0.3 million
-        objects a time, and Python's allocator kept the room they took."""
+        stood when nothing was due, nothing is due still, and the day is not read again.
+        The release loop asks every 5 s; reading a 2,000-route day and drafting every
+        released route's message each time made some 0.1-0.3 million objects a time, and
+        Python's allocator kept the room they took."""
         with self.store.read_session() as s:
             marks = (change_mark(s), rel.publications_mark(s))
         if marks == self._nothing_due_at:

@@ -64,14 +64,17 @@ def last_change_id(session: Session, entity: str | None = None) -> int:
     return int(session.scalar(query) or 0)
 
 
-def change_mark(session: Session) -> tuple[int, int]:
-    """How many change-log rows there are and the newest one's id: it changes whenever a
-    change commits (on PostgreSQL a lower id can commit after a higher one: the count
-    still moves), so a reader can keep what it computed from the store until it does."""
-    count, newest = session.execute(
-        select(func.count(ChangeLogRow.id), func.max(ChangeLogRow.id))
-    ).one()
+def rows_mark(session: Session, id_column: Any) -> tuple[int, int]:
+    """How many rows a table of rows only ever added holds, and the newest one's id: it
+    changes whenever one commits (on PostgreSQL a lower id can commit after a higher one:
+    the count still moves), so a reader can keep what it computed until it does."""
+    count, newest = session.execute(select(func.count(id_column), func.max(id_column))).one()
     return int(count), int(newest or 0)
+
+
+def change_mark(session: Session) -> tuple[int, int]:
+    """:func:`rows_mark` of the change log: it moves with every change stored."""
+    return rows_mark(session, ChangeLogRow.id)
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.store.changelog import log_change
+from app.store.changelog import log_change, rows_mark
 from app.store.errors import StaleVersionError
 from app.store.models import (
     DockScanRow,
@@ -465,10 +465,7 @@ def record_publication(session: Session, pub: Publication, topic: str) -> None:
 def publications_mark(session: Session) -> tuple[int, int]:
     """How many route messages are recorded and the newest one's id: it changes whenever
     one is recorded (they are only ever added), so a reader can keep what it read."""
-    count, newest = session.execute(
-        select(func.count(RoutePublicationRow.id), func.max(RoutePublicationRow.id))
-    ).one()
-    return int(count), int(newest or 0)
+    return rows_mark(session, RoutePublicationRow.id)
 
 
 def last_publications(session: Session, route_ids: Sequence[str]) -> dict[str, Publication]:

@@ -12,7 +12,8 @@ from app.kpis.tables import hour_ticks, kpi_lines
 from app.store import open_store
 from engine.travel import HaversineTravelModel
 from tests.app.test_kpis_facts import DAY, record
-from widgets.kpi_pane import BAD, GOOD, KpiPane, _fill, _table
+from widgets.kpi_pane import BAD, GOOD, KpiPane
+from widgets.text_table import TextTable, fill_rows
 
 
 def test_a_refresh_rewrites_changed_rows_and_keeps_the_selected_row(qtbot):
@@ -23,17 +24,17 @@ def test_a_refresh_rewrites_changed_rows_and_keeps_the_selected_row(qtbot):
 
     host = QWidget()
     qtbot.addWidget(host)
-    table = _table(host)
+    table = TextTable(host)
     header = ["route", "stops", "late"]
     rows = [[f"R{i}", 2, 0] for i in range(50)]
-    _fill(table, header, rows, [f"R{i}" for i in range(50)])
+    fill_rows(table, header, rows, [f"R{i}" for i in range(50)])
     table.selectRow(7)
     changed: list[tuple[int, int]] = []
     resets: list[bool] = []
     table.rows.dataChanged.connect(lambda a, b, _roles: changed.append((a.row(), b.row())))
     table.rows.modelReset.connect(lambda: resets.append(True))
     rows[12][2] = 1  # one stop of R12 turned late
-    _fill(table, header, rows, [f"R{i}" for i in range(50)])
+    fill_rows(table, header, rows, [f"R{i}" for i in range(50)])
     assert [i.row() for i in table.selectionModel().selectedRows()] == [7]
     assert table.text(12, 2) == "1" and table.text(11, 2) == "0"
     assert changed == [(12, 12)] and not resets
@@ -44,7 +45,7 @@ def test_a_refresh_rewrites_changed_rows_and_keeps_the_selected_row(qtbot):
     assert not model.flags(model.index(12, 2)) & Qt.ItemFlag.ItemIsEditable
     assert model.flags(model.index(12, 2)) & Qt.ItemFlag.ItemIsSelectable
 
-    _fill(table, ["route", "stops"], [["R1", 2]], ["R1"])  # another shape: filled anew
+    fill_rows(table, ["route", "stops"], [["R1", 2]], ["R1"])  # another shape: filled anew
     assert resets and table.row_count() == 1 and model.columnCount() == 2
     assert model.headerData(1, Qt.Orientation.Horizontal) == "stops"
     assert table.text(0, 0) == "R1" and table.row_data(0) == "R1"
