@@ -4,14 +4,18 @@ The page loads Leaflet and jQuery from ``resources/leaflet``, our glue from
 ``resources/map`` and ``qwebchannel.js`` from Qt's resources, so it works with no network.
 It is written to a cache directory and loaded with a ``file://`` URL (``setHtml`` has a
 2 MB limit and no base URL for the assets). A page built before from the same inputs (the
-options, the assets, this module and folium's version) is reused without importing folium,
-which with pandas costs about two seconds of a start.
+options, the assets, this module and folium's version) is reused without importing folium.
+A new page is rendered in a child process (``python -m widgets.map_page``): folium, Jinja,
+branca and requests, some 30 MB once imported, never enter the window's process.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -23,6 +27,8 @@ RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 LEAFLET_DIR = RESOURCES / "leaflet"
 MAP_DIR = RESOURCES / "map"
 ATTRIBUTION = "© OpenStreetMap contributors"
+
+log = logging.getLogger(__name__)
 
 
 def _url(path: Path) -> str:
@@ -63,7 +69,9 @@ def build_map_page(
     known = known if isinstance(known, dict) else {}
     if isinstance(known.get(key), str) and (out_dir / known[key]).is_file():
         return out_dir / known[key]
-    page = _render_page(out_dir, channel_js, center, zoom, tile_url)
+    page = _render_apart(out_dir, channel_js, center, zoom, tile_url)
+    if page is None:
+        page = _render_page(out_dir, channel_js, center, zoom, tile_url)
     known[key] = page.name
     index.write_text(json.dumps(known), encoding="utf-8")
     return page
@@ -97,6 +105,32 @@ def _import_folium():
         if sys.modules.get("pandas", 0) is None:
             del sys.modules["pandas"]
     return folium
+
+
+def _render_apart(
+    out_dir: Path, channel_js: Path, center: tuple[float, float], zoom: int, tile_url: str | None
+) -> Path | None:
+    """Render the page in a child process and return its path; None, logged, when the child
+    could not (the caller then renders it here)."""
+    root = str(Path(__file__).resolve().parents[1])  # the project's folder: widgets/ and app/
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    command = [sys.executable, "-m", "widgets.map_page", str(out_dir), str(channel_js),
+               repr(float(center[0])), repr(float(center[1])), str(int(zoom)), tile_url or ""]  # fmt: skip
+    try:
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.info("map page: not rendered apart (%s); rendering it here", exc)
+        return None
+    lines = done.stdout.strip().splitlines()
+    page = Path(lines[-1]) if lines else None
+    if done.returncode != 0 or page is None or not page.is_file() or page.parent != out_dir:
+        why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        log.warning("map page: rendering it apart failed (%s); rendering it here", why)
+        return None
+    return page
 
 
 def _render_page(
@@ -136,3 +170,21 @@ def _render_page(
     if not page.exists():
         page.write_text(html, encoding="utf-8")
     return page
+
+
+def main(argv: list[str]) -> int:
+    """``python -m widgets.map_page OUT_DIR CHANNEL_JS LAT LON ZOOM [TILE_URL]``: render the
+    page (run by :func:`build_map_page`) and print its path."""
+    if len(argv) not in (5, 6):
+        print("usage: python -m widgets.map_page OUT_DIR CHANNEL_JS LAT LON ZOOM [TILE_URL]",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    out_dir, channel_js = Path(argv[0]), Path(argv[1])
+    center, zoom = (float(argv[2]), float(argv[3])), int(argv[4])
+    tile_url = argv[5] if len(argv) == 6 and argv[5] else None
+    print(_render_page(out_dir, channel_js, center, zoom, tile_url))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

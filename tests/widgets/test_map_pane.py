@@ -591,9 +591,10 @@ def test_a_refused_shift_drag_moves_nothing(qtbot, pane):
     assert dropped == [] and stats(qtbot, pane)["preview"] is None
 
 
-def test_the_page_is_built_once_and_reused_without_folium(tmp_path):
-    """A restart loads the page built before (same assets and options) without importing
-    folium; another tile option builds a page of its own, neither importing pandas."""
+def test_the_page_is_built_apart_once_and_reused(tmp_path):
+    """The page is rendered by a child process (folium never enters the window's process)
+    and a restart loads the page built before (same assets and options); another tile
+    option builds a page of its own."""
     script = (
         "import sys; from pathlib import Path; from PySide6.QtWidgets import QApplication;"
         "app = QApplication([]); from widgets.map_page import build_map_page;"
@@ -608,13 +609,29 @@ def test_the_page_is_built_once_and_reused_without_folium(tmp_path):
                              text=True, check=True, cwd=Path(__file__).resolve().parents[2])  # fmt: skip
         return out.stdout.split()
 
-    # Building it imports folium but not pandas (with pyarrow, about 90 MB held all day).
     page, imported, pandas = build("ddtile://a/{z}/{x}/{y}")
-    assert (imported, pandas) == ("True", "False")
+    assert (imported, pandas) == ("False", "False")
+    assert "dd.init(" in (tmp_path / page).read_text(encoding="utf-8")
     assert build("ddtile://a/{z}/{x}/{y}") == [page, "False", "False"]
     other, imported, pandas = build("ddtile://b/{z}/{x}/{y}")
-    assert other != page and (imported, pandas) == ("True", "False")
+    assert other != page and (imported, pandas) == ("False", "False")
     assert "ddtile://b/" in (tmp_path / other).read_text(encoding="utf-8")
+
+
+def test_a_page_the_child_cannot_render_is_rendered_here(tmp_path, monkeypatch, caplog):
+    """No child process (a broken interpreter path, say): the page is rendered in this
+    process, the same page, and the log says why."""
+    from widgets import map_page
+
+    apart = map_page.build_map_page(tmp_path, tile_url="ddtile:{z}/{x}/{y}.png")
+    html = apart.read_text(encoding="utf-8")
+    apart.unlink()
+    (tmp_path / "page-inputs.json").unlink()
+    monkeypatch.setattr(map_page.sys, "executable", str(tmp_path / "no-python"))
+    with caplog.at_level("INFO", logger="widgets.map_page"):
+        here = map_page.build_map_page(tmp_path, tile_url="ddtile:{z}/{x}/{y}.png")
+    assert "not rendered apart" in caplog.text
+    assert here.name == apart.name and here.read_text(encoding="utf-8") == html
 
 
 def test_a_drop_preview_near_the_maps_edge_stays_inside_the_map(qtbot, pane):
