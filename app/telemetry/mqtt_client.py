@@ -113,16 +113,19 @@ class MqttConfig:
         """From Settings; ``url`` overrides ``settings.mqtt_url`` (the embedded broker's),
         ``depot_id`` the depot the workstation runs (``settings.depot_id`` when empty).
         The password: ``mqtt_password`` if set, else the system keyring's
-        (``python -m app.secrets set mqtt_password``)."""
+        (``python -m app.secrets set mqtt_password``), asked only when there is a user name
+        to send it with (the keyring's package is some 10 MB a window need not hold)."""
         values = dict(
             url=url or settings.mqtt_url,
             client_id=f"dispatch-desk-{settings.workstation_id}",
             depot_id=depot_id or settings.depot_id,
             username=settings.mqtt_username,
-            password=settings.mqtt_password or get_secret("mqtt_password") or "",
+            password=settings.mqtt_password,
             ca_file=settings.mqtt_ca_file,
         )
         values.update(overrides)  # e.g. the client id of a desk on another desk's broker
+        if not values["password"] and (values["username"] or urlparse(values["url"]).username):
+            values["password"] = get_secret("mqtt_password") or ""
         return cls(**values)
 
     @property

@@ -49,3 +49,20 @@ def test_unknown_secret_name_is_refused() -> None:
     """A misspelt secret name is refused with the list of known ones."""
     with pytest.raises(ValueError, match="database_password"):
         secrets.get_secret("db_pass", env={})
+
+
+def test_a_broker_without_a_user_name_never_asks_the_keyring(monkeypatch) -> None:
+    """No user name, no password to send: the keyring is not asked (nor imported); with a
+    user name, in the settings or the URL, its password is."""
+    from app.settings import Settings
+    from app.telemetry import mqtt_client
+
+    asked: list[str] = []
+    monkeypatch.setattr(mqtt_client, "get_secret", lambda name: asked.append(name) or "ring")
+    config = mqtt_client.MqttConfig.from_settings(Settings(), "mqtt://127.0.0.1:1883")
+    assert config.credentials == ("", "") and asked == []
+    config = mqtt_client.MqttConfig.from_settings(Settings(), "mqtt://desk1@127.0.0.1:1883")
+    assert config.credentials == ("desk1", "ring") and asked == ["mqtt_password"]
+    named = Settings(mqtt_username="desk2")
+    config = mqtt_client.MqttConfig.from_settings(named, "mqtt://127.0.0.1:1883")
+    assert config.credentials == ("desk2", "ring")
