@@ -71,7 +71,11 @@ class RulesService(QObject):
         self.matcher = RuleMatcher()
         self.dispatch = None
         self.runner: ActionRunner | None = None
+        # At most one batch waits while a job works one out: a pass's matches join the
+        # waiting batch's, which is then seen in the newer pass's situation (a whole fleet's
+        # states and ETAs each; at 2,000 vans a queue of them grew while re-plans ran).
         self._queue: deque[_Batch] = deque()
+        self._queue_lock = threading.Lock()
         self._busy = False
         self._lock = threading.Lock()  # the matcher is used on the evaluation thread
         self._undo: dict[str, Any] = {}  # firing id -> the command's undo record
@@ -155,8 +159,20 @@ class RulesService(QObject):
         broken = frozenset(v for v, f in snapshot.flags.items() if f.broken_down_at)
         sit = Situation(index.day, merged, stamp, states_from_fixes(snapshot.positions, snapshot.flags),
                         result.etas, self._loaded(merged), broken, self._settled(stamp))  # fmt: skip
-        self._queue.append(_Batch(matches, sit))
+        self._enqueue(matches, sit)
         self._kick.emit()  # to the main thread (queued: emitted from the worker)
+
+    def _enqueue(self, matches: list[Match], sit: Situation) -> None:
+        """Queue a pass's matches (any thread). A batch still waiting is overtaken: its
+        matches join the new ones (a rule on the same occurrence once, as matched last) and
+        are worked out in the newer situation."""
+        with self._queue_lock:
+            if self._queue:
+                waiting = self._queue.pop()
+                newer = {(m.rule.id, m.occurrence.key) for m in matches}
+                matches = [m for m in waiting.matches
+                           if (m.rule.id, m.occurrence.key) not in newer] + matches  # fmt: skip
+            self._queue.append(_Batch(matches, sit))
 
     def _events(self, snapshot, vehicle_route, stamp) -> list[Occurrence]:
         """Stop results and breakdowns new since the last pass, as event occurrences."""
@@ -189,7 +205,8 @@ class RulesService(QObject):
     def _next(self) -> None:
         if self._busy or not self._queue or self._jobs is None or self.runner is None:
             return
-        batch = self._queue.popleft()
+        with self._queue_lock:
+            batch = self._queue.popleft()
         runner = self.runner
         self._busy = True
 
