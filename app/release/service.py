@@ -84,6 +84,7 @@ class ReleaseService(QObject):
         self._refresh_timer.timeout.connect(self.refresh)
         self._published.connect(self._on_published)
         self.jobs: Any = None  # a JobRunner: large days' gates are checked off the main thread
+        self._check_again = False  # the plan changed while a large day's gate was checked
         state.sig_changed.connect(self._on_state_changed)
 
     # -- opening the day ---------------------------------------------------------------
@@ -160,14 +161,24 @@ class ReleaseService(QObject):
 
         A large day (each route on its own legs, see ``ReleaseDesk.gate_context``) is
         checked by a background job when the service has ``jobs``: the board shows the last
-        gate meanwhile, and a result overtaken by a newer plan change is dropped."""
+        gate meanwhile. One check runs at a time: changes made while it runs are checked
+        once it is done (a live day at 2,000 vans changes its plan several times a second:
+        a check started at each change, each superseding the last, kept several whole-fleet
+        checks running and queued at once, and none lived long enough to be shown)."""
         desk, plan, index = self.desk, self.state.plan, self.state.index
         if desk is None or plan is None or index is None:
             return
+        if self.jobs is not None and desk.is_large(index.day):
+            from app.jobs.runner import JobKind
+
+            if self.jobs.is_running(JobKind.RELEASE_GATE):
+                self._check_again = True
+                return
         now, seen, day = self.clock.now(), self._seen(), index.day
         if self.jobs is not None and desk.is_large(day):
             from app.jobs.runner import JobKind
 
+            self._check_again = False
             self.jobs.submit(JobKind.RELEASE_GATE,
                              lambda _cancel, _progress: self._check(desk, day, plan, now, seen))  # fmt: skip
             if index.depot.docks:  # the dock dialog's and the slot plan's context, ahead
@@ -193,6 +204,13 @@ class ReleaseService(QObject):
         """Check large days' gates on ``jobs`` (a ``JobRunner``) instead of the main thread."""
         self.jobs = jobs
         jobs.sig_job_done.connect(self._on_job_done)
+        jobs.sig_job_finished.connect(self._on_job_finished)
+
+    def _on_job_finished(self, kind: Any) -> None:
+        from app.jobs.runner import JobKind
+
+        if kind is JobKind.RELEASE_GATE and self._check_again:
+            self.refresh()  # what changed while the last check ran
 
     def _on_job_done(self, kind: Any, result: object) -> None:
         from app.jobs.runner import JobKind
