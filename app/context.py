@@ -41,9 +41,10 @@ log = logging.getLogger(__name__)
 
 #: The street travel's junction results (38-46 MB on a 2,000-vehicle day) are let go at a
 #: heap trim or settle once nobody asked for them for this long: asked for by the day's
-#: opening work, they then lie unused; what a later re-plan needs is computed again (a few
-#: junctions: milliseconds; all of such a day's: some seconds).
-TRAVEL_IDLE_S = 2 * 60
+#: opening work (done within the first minute), they then lie unused; what a later re-plan
+#: needs is computed again (a few junctions: milliseconds; all of such a day's: some
+#: seconds). After 2 minutes they were the window's peak, at 2-3 minutes into the day.
+TRAVEL_IDLE_S = 45
 
 
 class AppContext(QObject):
