@@ -303,13 +303,15 @@ class AppContext(QObject):
             time_limit_s=limit,
             whole_day=True,
             unavailable=self.live.broken_down(),
+            drive_factors=self.live.drive_factors,
         )
 
     def replan(self, route_ids: Collection[str] | None = None, exception_id: str = "",
                time_limit_s: float = 5.0) -> None:  # fmt: skip
         """Re-plan the fleet (or only ``route_ids``) in the background; the result is a proposal."""
         self.day_jobs.replan(self.vehicle_states(), route_ids, exception_id, time_limit_s,
-                             unavailable=self.live.broken_down())  # fmt: skip
+                             unavailable=self.live.broken_down(),
+                             drive_factors=self.live.drive_factors)  # fmt: skip
 
     def suggest_routes(self, order_id: str) -> list[str]:
         """Other routes the engine ranks best for a stop: feasible first, then by cost."""

@@ -148,6 +148,7 @@ def replan_job(
     iterations: int | None = None,
     states_as_given: bool = False,
     loaded: Collection[str] = (),
+    drive_factors: Mapping[str, float] | None = None,
 ) -> Proposal:
     """Re-plan the day from ``now`` and where each vehicle is; ``route_ids`` limits it.
 
@@ -164,7 +165,9 @@ def replan_job(
     at the depot, none from its last served stop (a rule's re-plan sets all three; see
     ``app.rules.actions``). ``loaded``: orders the dock loaded onto a van that has not left
     (``app.release.loaded``): they stay on that van like locked stops, whatever the re-plan
-    (a whole day's too), and the proposal says so in its notes.
+    (a whole day's too), and the proposal says so in its notes. ``drive_factors``: each
+    vehicle's observed drive time over the street model's on its legs so far (the live
+    ETAs' speed factor); the vans in scope that drive much slower are named in the notes.
     """
     base = with_statuses(plan, statuses or {})
     locked = {*locked, *loaded}
@@ -193,6 +196,8 @@ def replan_job(
         proposal = _with_stranded(proposal, stranded, origin)
     if note := kept_loaded(base, loaded, route_ids):
         proposal = replace(proposal, notes=(*proposal.notes, note))
+    if note := slow_vans(base, drive_factors or {}, route_ids):
+        proposal = replace(proposal, notes=(*proposal.notes, note))
     if route_ids is None:
         return proposal
     new = {r.id: r for r in proposal.plan.routes}
@@ -217,6 +222,32 @@ def kept_loaded(
     total = sum(vans.values())
     shown = ", ".join(sorted(vans)[:6]) + (" …" if len(vans) > 6 else "")
     return f"Kept on their van: {total} loaded stop{'s' if total != 1 else ''} ({shown})"
+
+
+#: A van whose legs so far took this many times the street model's time or more is named
+#: in a re-plan's notes: the plan times its stops at the model's speed, the live ETAs do not.
+SLOW_FACTOR = 1.25
+
+
+def slow_vans(
+    plan: Plan, drive_factors: Mapping[str, float], route_ids: Collection[str] | None = None
+) -> str:
+    """The line a re-plan's proposal shows for the vans of its scope (``route_ids``, or all)
+    with stops still to serve that have driven slower than the street model today, e.g.
+    "Driving slower than planned today: V01 1.8×, V07 1.3× ..."; empty when none does."""
+    slow = sorted(
+        ((f, r.vehicle_id) for r in plan.routes
+         if (route_ids is None or r.id in route_ids)
+         and any(not s.status.is_done for s in r.stops)
+         and (f := drive_factors.get(r.vehicle_id, 1.0)) >= SLOW_FACTOR),
+        reverse=True,
+    )  # fmt: skip
+    if not slow:
+        return ""
+    shown = ", ".join(f"{vid} {f:.1f}×" for f, vid in slow[:6]) + (" …" if len(slow) > 6 else "")
+    return (f"Driving slower than planned today: {shown}. This re-plan times their stops at "
+            "the street model's speed; the live ETAs allow for the slower driving, so their "
+            "stops may show later once it is accepted.")  # fmt: skip
 
 
 def unlocked(plan: Plan) -> Plan:

@@ -283,6 +283,7 @@ class DayJobs(QObject):
         *,
         whole_day: bool = False,
         unavailable: Collection[str] = (),
+        drive_factors: Mapping[str, float] | None = None,
     ) -> None:
         """Re-plan the fleet (or only ``route_ids``) in the background; the result is a
         proposal. ``positions``: the vehicles' latest fixes. ``whole_day``: the day planned
@@ -290,7 +291,9 @@ class DayJobs(QObject):
         every stop not served may move, locks included (they are dropped). ``unavailable``:
         vehicles broken down: their open stops go to the others. Whatever the re-plan, the
         stops the dock loaded onto a van that has not left stay on it (re-sequenced at
-        most: ``app.release.loaded``), and the proposal says so."""
+        most: ``app.release.loaded``), and the proposal says so. ``drive_factors``: each
+        vehicle's drive time so far over the street model's (the live ETAs' speed factor):
+        the proposal names the vans of its scope that drive much slower."""
         index, plan = self.state.index, self.state.plan
         if index is None or plan is None:
             return
@@ -300,6 +303,7 @@ class DayJobs(QObject):
         statuses = {s.order_id: s.status for r in plan.routes for s in r.stops}
         locked = {s.order_id for r in plan.routes for s in r.stops if s.locked}
         started = plan
+        factors = dict(drive_factors or {})
         store = self.dispatch.store if self.dispatch is not None else None
         if whole_day:
             plan, locked, scope, route_ids = unlocked(plan), set(), None, None
@@ -312,7 +316,7 @@ class DayJobs(QObject):
                 plan, day, travel, now=now, vehicles=vehicles,
                 statuses=statuses, locked=locked, route_ids=route_ids, time_limit_s=time_limit_s,
                 stop_event=cancel_event, progress=report, unavailable=frozenset(unavailable),
-                loaded=loaded_orders(store, plan),
+                loaded=loaded_orders(store, plan), drive_factors=factors,
             )  # fmt: skip
             if self.dispatch is not None:  # accepted against what it saw, not what is shown then
                 self.dispatch.note_replan_base(proposal, started)

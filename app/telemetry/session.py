@@ -170,6 +170,9 @@ class LiveSession(QObject):
         #: times: the learned ones once learned (``engine.learning``), else these.
         self.travel_sigma, self.service_sigma = 0.25, 0.3
         self._sampled_slot: int | None = None
+        #: Each vehicle's drive time so far over the street model's, as the last live ETAs
+        #: found it (``RouteEta.speed_factor``; 1.0 until a leg is driven).
+        self.drive_factors: dict[str, float] = {}
         self.evaluation_hooks: list = []  # run after each evaluation (e.g. standing rules)
         self._merge_timer = QTimer(self)
         self._merge_timer.setSingleShot(True)
@@ -386,6 +389,7 @@ class LiveSession(QObject):
     def _on_service_results(self, result, prepared: LiveEtas | None) -> None:
         if prepared is None:  # not made on the evaluation thread (no one asked it to)
             prepared = self._prepare_etas(result)
+        self.drive_factors = {e.vehicle_id: e.speed_factor for e in result.etas.values()}
         self.sig_etas_updated.emit(prepared.etas)
         self.sig_eta_bands.emit(prepared.p90)
         self.sig_live_etas.emit(prepared)

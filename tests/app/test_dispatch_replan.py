@@ -295,3 +295,24 @@ def test_dragging_a_loaded_stop_to_another_van_warns_that_its_goods_are_on_the_f
         assert result.plan.route_of("O9").vehicle_id == "V3"
     finally:
         store.close()
+
+
+def test_a_replan_names_the_vans_that_drive_slower_than_the_model(day):
+    """The live ETAs stretch a slow van's drives by what its legs took so far; the re-plan
+    times stops at the street model's speed. Its proposal names the slow vans of its
+    scope (slowest first), so an "after" that the live ETAs will not keep is no surprise;
+    vans out of scope, or at the model's pace, are not named."""
+    from app.dispatch.replan import slow_vans
+
+    plan = small_plan()
+    factors = {"V1": 1.8, "V2": 1.1, "V3": 2.4}
+    proposal = replan_job(plan, day, TRAVEL, now=at(8), route_ids={"R-V1", "R-V2"},
+                          time_limit_s=0.5, drive_factors=factors)  # fmt: skip
+    note = [n for n in proposal.notes if n.startswith("Driving slower")]
+    assert note and "V1 1.8×" in note[0] and "V3" not in note[0] and "V2" not in note[0]
+    assert slow_vans(plan, factors).startswith(
+        "Driving slower than planned today: V3 2.4×, V1 1.8×."
+    )
+    assert slow_vans(plan, {"V1": 1.2}) == ""
+    plain = replan_job(plan, day, TRAVEL, now=at(8), route_ids={"R-V1"}, time_limit_s=0.5)
+    assert not [n for n in plain.notes if n.startswith("Driving slower")]
