@@ -141,6 +141,7 @@ class ProposalDialog(QDialog):
         zone = ZoneInfo(timezone)
         summary = QLabel("\n".join(summary_lines(proposal)), self)
         summary.setObjectName("proposal_summary")
+        summary.setWordWrap(True)  # a long note wraps instead of widening the dialog
         rows = changed_stops(proposal)
         self.table = QTableWidget(len(rows), len(COLUMNS), self)
         self.table.setHorizontalHeaderLabels(list(COLUMNS))

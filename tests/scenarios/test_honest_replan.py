@@ -33,6 +33,7 @@ def test_an_exceptions_replan_starts_from_the_day_the_live_etas_show(qtbot, desk
     got = []
     ctx.sig_proposal_ready.connect(lambda proposal, scope: got.append(proposal))
     shown, etas = ctx.state.plan, dict(seen[-1].etas)
+    factors = dict(ctx.live.drive_factors)  # what the re-plan is given, read in the same turn
     ctx.replan(route_ids=ids)
     qtbot.waitUntil(lambda: bool(got), timeout=120_000)
     proposal = got[0]
@@ -54,6 +55,14 @@ def test_an_exceptions_replan_starts_from_the_day_the_live_etas_show(qtbot, desk
     live_late = sum(max(0.0, (etas[o] - orders[o].windows[-1].end).total_seconds())
                     for o in open_stops)  # fmt: skip
     assert abs(proposal.lateness_before_s - live_late) <= 60 * len(open_stops)
+    # The vans of the scope that drive slower than the street model (the live ETAs stretch
+    # their drives, the re-plan does not) are named in the proposal, and only they.
+    assert "V01" in factors  # on the road: its live ETAs know its pace
+    slow = sorted(r.vehicle_id for r in shown.routes if r.id in ids
+                  and any(not s.status.is_done for s in r.stops)
+                  and factors.get(r.vehicle_id, 1.0) >= 1.25)  # fmt: skip
+    note = [n for n in proposal.notes if n.startswith("Driving slower than planned")]
+    assert bool(note) == bool(slow) and all(f"{v} " in note[0] for v in slow), (note, factors)
 
 
 def _held_by_a_break(ctx) -> list[str]:

@@ -112,3 +112,19 @@ def test_each_stop_reads_with_its_customer_and_window_and_no_change_says_so(qtbo
     qtbot.addWidget(same)
     text = same.findChild(QLabel, "proposal_summary").text()
     assert text.startswith(NOTHING_TO_CHANGE) and same.table.rowCount() == 0
+
+
+def test_a_long_note_wraps_instead_of_widening_the_dialog(qtbot) -> None:
+    """The slow vans' note is a long line: it wraps inside the dialog's width (it made the
+    dialog some 1,600 px wide, past the exception pane it opens over)."""
+    from app.dispatch.replan import slow_vans
+
+    plan = small_plan()
+    note = slow_vans(plan, {"V1": 1.8, "V3": 1.4})
+    proposal = replace(_proposal(plan, []), notes=(note,))
+    dialog = ProposalDialog(proposal, "UTC", before=plan)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert note in dialog.findChild(QLabel, "proposal_summary").text()
+    assert dialog.width() <= 900
