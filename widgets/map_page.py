@@ -14,14 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
 from PySide6 import QtWebChannel  # noqa: F401 (registers :/qtwebchannel/qwebchannel.js)
 from PySide6.QtCore import QFile, QIODevice, QUrl
+
+from app.apart import run_apart, why_failed
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 LEAFLET_DIR = RESOURCES / "leaflet"
@@ -112,23 +112,17 @@ def _render_apart(
 ) -> Path | None:
     """Render the page in a child process and return its path; None, logged, when the child
     could not (the caller then renders it here)."""
-    root = str(Path(__file__).resolve().parents[1])  # the project's folder: widgets/ and app/
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    command = [sys.executable, "-m", "widgets.map_page", str(out_dir), str(channel_js),
-               repr(float(center[0])), repr(float(center[1])), str(int(zoom)), tile_url or ""]  # fmt: skip
-    try:
-        done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=120, check=False
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.info("map page: not rendered apart (%s); rendering it here", exc)
+    args = [str(out_dir), str(channel_js), repr(float(center[0])), repr(float(center[1])),
+            str(int(zoom)), tile_url or ""]  # fmt: skip
+    done, why = run_apart("widgets.map_page", args, timeout_s=120)
+    if done is None:
+        log.info("map page: not rendered apart (%s); rendering it here", why)
         return None
     lines = done.stdout.strip().splitlines()
     page = Path(lines[-1]) if lines else None
     if done.returncode != 0 or page is None or not page.is_file() or page.parent != out_dir:
-        why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
-        log.warning("map page: rendering it apart failed (%s); rendering it here", why)
+        log.warning("map page: rendering it apart failed (%s); rendering it here",
+                    why_failed(done))  # fmt: skip
         return None
     return page
 

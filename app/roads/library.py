@@ -10,14 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.apart import run_apart, why_failed
 from engine.roads import DEMO_CITY_NETWORK, Bounds, StreetNetwork, arrays_path, arrays_saved
 
 log = logging.getLogger(__name__)
@@ -114,21 +112,13 @@ def save_arrays_apart(path: Path, folder: Path) -> bool:
     enters a long-running window (pyarrow maps some 45 MB of libraries, and a parquet read
     leaves tens of megabytes of the C heap behind, held for the whole day). False, logged,
     when the child could not do it; the caller then reads the file itself."""
-    root = str(Path(__file__).resolve().parents[2])  # the project's folder: app/ and engine/
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    command = [sys.executable, "-m", "app.roads.save_arrays", str(path), str(folder)]
-    try:
-        done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=900, check=False
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.info("street network %s: not read apart (%s); reading it here", path.name, exc)
+    done, why = run_apart("app.roads.save_arrays", [str(path), str(folder)], timeout_s=900)
+    if done is None:
+        log.info("street network %s: not read apart (%s); reading it here", path.name, why)
         return False
     if done.returncode != 0 or not arrays_saved(path, folder):
-        why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
         log.warning("street network %s: reading it apart failed (%s); reading it here",
-                    path.name, why)  # fmt: skip
+                    path.name, why_failed(done))  # fmt: skip
         return False
     return True
 
