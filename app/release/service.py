@@ -168,16 +168,14 @@ class ReleaseService(QObject):
         desk, plan, index = self.desk, self.state.plan, self.state.index
         if desk is None or plan is None or index is None:
             return
-        if self.jobs is not None and desk.is_large(index.day):
+        day = index.day
+        if self.jobs is not None and desk.is_large(day):
             from app.jobs.runner import JobKind
 
             if self.jobs.is_running(JobKind.RELEASE_GATE):
                 self._check_again = True
                 return
-        now, seen, day = self.clock.now(), self._seen(), index.day
-        if self.jobs is not None and desk.is_large(day):
-            from app.jobs.runner import JobKind
-
+            now, seen = self.clock.now(), self._seen()
             self._check_again = False
             self.jobs.submit(JobKind.RELEASE_GATE,
                              lambda _cancel, _progress: self._check(desk, day, plan, now, seen))  # fmt: skip
@@ -185,7 +183,7 @@ class ReleaseService(QObject):
                 self.jobs.submit(JobKind.RELEASE_WARM,
                                  lambda _cancel, _progress: self.warm(plan, day))  # fmt: skip
             return
-        self._apply(self._check(desk, day, plan, now, seen))
+        self._apply(self._check(desk, day, plan, self.clock.now(), self._seen()))
 
     def _check(self, desk: ReleaseDesk, day: Any, plan: Plan, now: datetime,
                seen: Mapping[str, VehicleSeen]) -> tuple:  # fmt: skip
