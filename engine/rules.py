@@ -562,7 +562,6 @@ class ExceptionTracker:
 
     def __init__(self) -> None:
         self.open: dict[tuple[str, str, str], LiveException] = {}
-        self.resolved: list[LiveException] = []
         self._used: set[str] = set()
 
     def adopt(self, exceptions: Iterable[LiveException]) -> None:
@@ -621,7 +620,5 @@ class ExceptionTracker:
                 self.open[key] = exc
                 changes.updated.append(exc)
         for key in [k for k in self.open if k not in seen]:
-            exc = replace(self.open.pop(key), resolved_at=now)
-            self.resolved.append(exc)
-            changes.resolved.append(exc)
+            changes.resolved.append(replace(self.open.pop(key), resolved_at=now))
         return changes

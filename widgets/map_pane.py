@@ -54,9 +54,14 @@ log = logging.getLogger(__name__)
 #: While batches of vehicle positions come at least this often (seconds), other changes
 #: wait for the next batch to go to the page with it (see MapPane._schedule).
 STREAM_GAP_S = 1.0
-#: Route objects whose stop markers are kept (a 2,000-van replay shows a handful of states
-#: of each route again and again); beyond it the memo starts again.
+#: Route objects of earlier plans whose stop markers a replay window keeps (a 2,000-van
+#: replay shows a handful of states of each route again and again); beyond it the memo
+#: keeps the routes shown only. A live window keeps ``ROUTES_SLACK`` at most: a route
+#: replaced by a stop result is never shown again, and at 2,000 vans the memo held some
+#: 3 MB more a minute until it reached the replay's bound.
 STOP_RECORDS_KEPT = 40_000
+#: Entries beyond the routes shown before a live window's memo is cut back to them.
+ROUTES_SLACK = 256
 
 
 class MapBridge(QObject):
@@ -135,8 +140,9 @@ class MapPane(QWidget):
         #: id(route) -> (route, orders, (index, late ones), its stop markers): made from these
         self._stop_records: dict[int, tuple[Route, Mapping, tuple, list[dict[str, Any]]]] = {}
         # The same, by route object, for the objects seen lately: a replay shows a handful of
-        # states of each route again and again.
+        # states of each route again and again (``keep_earlier_states``).
         self._stop_records_seen: dict[int, tuple[Route, Mapping, tuple, list]] = {}
+        self._earlier_states_kept = ROUTES_SLACK
         self._depot: Depot | None = None
         self._late: frozenset[str] = frozenset()
         self._late_by_eta: frozenset[str] = frozenset()
@@ -274,6 +280,12 @@ class MapPane(QWidget):
             self._drag_allowed = allowed
             self._dirty_drag = True
             self._schedule()
+
+    def keep_earlier_states(self, keep: bool = True) -> None:
+        """Keep the markers of route objects shown before (a replay window, whose jumps show
+        the same states again), up to ``STOP_RECORDS_KEPT``; a live window keeps those of
+        the routes shown."""
+        self._earlier_states_kept = STOP_RECORDS_KEPT if keep else ROUTES_SLACK
 
     def set_route_geometry(self, paths: Mapping[str, Any]) -> None:
         """Draw these routes along their streets: ``{route_id: N x 2 lat/lon}`` (e.g. from
@@ -521,8 +533,10 @@ class MapPane(QWidget):
         stop_records = self._stop_records
         self._stop_records = {}  # the routes shown now only
         by_object = self._stop_records_seen  # by route object, the entry holds it (no id reuse)
-        if len(by_object) > STOP_RECORDS_KEPT:
-            by_object.clear()
+        if len(by_object) > len(routes) + self._earlier_states_kept:  # the routes shown only
+            self._stop_records_seen = by_object = {
+                id(r): got for r in routes if (got := by_object.get(id(r))) and got[0] is r
+            }
         late, orders = self._late, self._orders
 
         def stops_of(index: int, route: Route) -> list[dict[str, Any]]:

@@ -108,6 +108,8 @@ def open_replay(window, path: str | Path) -> ReplayPlayer:
         action.setEnabled(False)
     window.timeline_pane.set_drag_allowed(False, "A recorded day is read-only")
     window.map_pane.set_drag_allowed(False)
+    window.map_pane.keep_earlier_states()  # its jumps show the same states of routes again
+    window.timeline_pane.keep_earlier_states()
     for name in ("ack", "replan", "reassign", "resolve"):
         window.exceptions_pane.set_action_allowed(name, False, "A recorded day is read-only")
     desk = getattr(window, "rules_desk", None)

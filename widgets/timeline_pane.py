@@ -44,11 +44,17 @@ log = logging.getLogger(__name__)
 __all__ = ["LATE", "TimelinePane"]
 
 MIN_ROW_PX = 24  # below this the rows scroll (Shift+wheel) instead of shrinking
-#: Route objects whose layout and served bars are kept (a 2,000-van replay shows a handful
-#: of states of each route again and again); beyond it, only those of the routes shown.
+#: Route objects of earlier plans whose layout and served bars a replay window keeps (a
+#: 2,000-van replay shows a handful of states of each route again and again); beyond it,
+#: only those of the routes shown. A live window keeps ``OBJECTS_SLACK`` more than the
+#: routes shown at most: a route replaced by a stop result is never shown again, and at
+#: 2,000 vans these memos held megabytes more a minute until they reached the replay's bound.
 ROUTE_OBJECTS_KEPT = 40_000
-#: Served stops whose bar's span is kept (by stop object); beyond it the memo starts again.
+#: Served stops whose bar's span a replay window keeps (by stop object); beyond it the
+#: memo starts again.
 STOP_SPANS_KEPT = 200_000
+#: Entries beyond those of the plan shown before a live window's memos are cut back.
+OBJECTS_SLACK = 256
 PreviewFn = Callable[[list[str], str], str]
 TooltipFn = Callable[[str], str]
 
@@ -88,6 +94,7 @@ class TimelinePane(QWidget):
         self._actual_shown: list | None = None  # each route's served stops' bars as drawn
         self._locked_shown: tuple | None = None  # the layout the locked bars were drawn for
         self._route_layouts: dict[int, tuple[Route, tuple]] = {}  # id(route) -> (it, layout)
+        self._keeps_earlier = False  # see keep_earlier_states
 
         self.view_box = TimelineViewBox(self)
         self.axis = ClockAxisItem("bottom")
@@ -198,7 +205,7 @@ class TimelinePane(QWidget):
         # Kept for the route objects seen lately (a replay shows the same ones again when it
         # jumps back to states seen before); beyond a bound, for the routes shown only. An
         # entry holds its route, so its id is not reused.
-        if len(self._route_layouts) > ROUTE_OBJECTS_KEPT:
+        if len(self._route_layouts) > len(routes) + self._objects_kept():
             self._route_layouts = {id(r): self._route_layouts[id(r)] for r in routes}
         if plan is not None and layout == self._layout:
             # Only stop results moved (live telemetry, several times a second with a big
@@ -438,6 +445,16 @@ class TimelinePane(QWidget):
     def selected(self) -> list[str]:
         return list(self._selected)
 
+    def keep_earlier_states(self, keep: bool = True) -> None:
+        """Keep the layouts and served bars of route objects shown before (a replay window,
+        whose jumps show the same states again), up to ``ROUTE_OBJECTS_KEPT`` routes and
+        ``STOP_SPANS_KEPT`` stops; a live window keeps those of the plan shown."""
+        self._keeps_earlier = keep
+
+    def _objects_kept(self) -> int:
+        """Route objects kept beyond those shown (see ``keep_earlier_states``)."""
+        return ROUTE_OBJECTS_KEPT if self._keeps_earlier else OBJECTS_SLACK
+
     def set_drag_allowed(self, allowed: bool, why: str = "") -> None:
         """Offer dragging bars to other rows, or not (``why`` is said when one is tried)."""
         self._drag_refusal = "" if allowed else (why or "moving stops is not allowed")
@@ -540,8 +557,16 @@ class TimelinePane(QWidget):
             if got is None or got[0] is not r or got[1] is not layout:
                 got = known[id(r)] = (r, layout, self._route_actual(r))
             parts.append(got[2])
-        if len(known) > max(ROUTE_OBJECTS_KEPT, len(parts)):  # beyond the bound: those shown
+        if len(known) > len(parts) + self._objects_kept():  # beyond the bound: those shown
             self._actual_routes = {id(r): known[id(r)] for r in routes}
+        spans = self._stop_spans
+        if not self._keeps_earlier and len(spans) > OBJECTS_SLACK + sum(
+            len(r.stops) for r in routes
+        ):  # a live window: the spans of the stops shown only
+            self._stop_spans = {None: spans.get(None)} | {
+                id(s): got for r in routes for s in r.stops
+                if (got := spans.get(id(s))) is not None and got[0] is s
+            }  # fmt: skip
         if (
             self._actual_shown is not None
             and len(parts) == len(self._actual_shown)
@@ -564,7 +589,7 @@ class TimelinePane(QWidget):
         at each jump, their stops mostly the same ones)."""
         bars, spans = self._bars, self._stop_spans
         midnight = self._midnight
-        if spans.get(None) is not midnight or len(spans) > STOP_SPANS_KEPT:
+        if spans.get(None) is not midnight or len(spans) > STOP_SPANS_KEPT:  # a replay's bound
             spans.clear()
             spans[None] = midnight  # spans are seconds since this midnight
         x0s, widths, y0s = [], [], []

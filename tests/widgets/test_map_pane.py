@@ -693,3 +693,32 @@ def test_a_fleet_s_street_paths_are_written_one_route_at_a_time(qtbot, open_pane
         assert f'"path":{text}' in pane._route_json[route.id][1]
     assert member.startswith('"layers"') or member.startswith('"layerChanges"')
     assert peak < 0.75 * pairs_size, (peak, pairs_size)
+
+
+def test_a_live_day_lets_go_of_the_routes_its_stop_results_replaced(qtbot, pane, day):
+    """Every stop result makes its route a new object; a live map keeps the markers of the
+    routes shown, not of every state of every route it ever drew (at 2,000 vans that grew
+    the window by megabytes a minute). A replay window, which shows the same states again
+    as it jumps, keeps them."""
+    from tests.widgets.test_timeline_pane import routes_alive, stop_results
+
+    for keep in (False, True):
+        pane.keep_earlier_states(keep)
+        base = routes_alive()
+        for plan in stop_results(day.plan, 1500, seed=7 + keep):
+            pane.set_plan(plan, day.orders, day.depot, fit=False)
+            pane._compute_layers()  # what each push to the page works out
+        held = routes_alive() - base
+        if keep:
+            assert held > 1000, held  # the replay's memo (STOP_RECORDS_KEPT)
+        else:
+            assert held < 600, held  # the routes shown and a bounded slack
+    # The page shows the last plan's stop states.
+    last = {s.order_id: s.status.value for r in plan.routes for s in r.stops}
+    qtbot.waitUntil(
+        lambda: all(
+            js(qtbot, pane, f"JSON.stringify(dd.stops['{o}'].data.status)") == v
+            for o, v in list(last.items())[:6]
+        ),
+        timeout=5000,
+    )

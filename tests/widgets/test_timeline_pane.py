@@ -502,3 +502,61 @@ def test_a_plan_after_plan_draws_what_the_last_plan_alone_draws(qtbot, day):
         assert _drawn(shown) == _drawn(fresh), f"step {step}"
         fresh.close()
     assert any(s.status.is_done for r in plan.routes for s in r.stops)
+
+
+def stop_results(plan, steps: int, seed: int = 5):
+    """A live day's plans: at each step one stop of one route turns arrived, delivered or
+    failed, so that route is a new object (as ``merge_stop_results`` makes it)."""
+    import random
+    from dataclasses import replace
+
+    from engine.model import StopStatus
+
+    rnd = random.Random(seed)
+    for _ in range(steps):
+        routes = list(plan.routes)
+        i = rnd.randrange(len(routes))
+        route = routes[i]
+        k = rnd.randrange(len(route.stops))
+        stop = route.stops[k]
+        status = rnd.choice((StopStatus.DELIVERED, StopStatus.FAILED, StopStatus.ARRIVED))
+        done = replace(stop, status=status, actual_arrival=stop.planned_arrival,
+                       actual_departure=stop.planned_departure)  # fmt: skip
+        routes[i] = replace(route, stops=(*route.stops[:k], done, *route.stops[k + 1 :]))
+        plan = replace(plan, routes=tuple(routes))
+        yield plan
+
+
+def routes_alive() -> int:
+    """Route objects anything still holds (the test keeps none of the earlier ones)."""
+    import gc
+
+    from engine.model import Route
+
+    gc.collect()
+    return sum(type(o) is Route for o in gc.get_objects())
+
+
+def test_a_live_day_lets_go_of_the_routes_its_stop_results_replaced(qtbot, day):
+    """Every stop result makes its route a new object; a live timeline keeps what it drew
+    for the routes shown, not for every state of every route it ever showed (at 2,000 vans
+    that grew the window by megabytes a minute). A replay window, which shows the same
+    states again as it jumps, keeps them."""
+    args = (day.orders, day.vehicles, day.drivers, day.depot.timezone)
+    for keep in (False, True):
+        base = routes_alive()
+        pane = TimelinePane()
+        qtbot.addWidget(pane)
+        pane.resize(900, 360)
+        pane.show()
+        pane.keep_earlier_states(keep)
+        for plan in stop_results(day.plan, 1500):
+            pane.set_plan(plan, *args)
+        held = routes_alive() - base
+        if keep:
+            assert held > 1000, held  # the replay's memo (ROUTE_OBJECTS_KEPT)
+        else:
+            assert held < 600, held  # the routes shown and a bounded slack
+        # What it draws is still the last plan's.
+        assert pane.bar_colour(plan.routes[0].stops[0].order_id) is not None
+        del plan
