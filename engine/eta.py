@@ -58,7 +58,7 @@ class Position:
 class TimeFactors(Protocol):
     """Learned time-of-day factors on a drive (``engine.learning.TravelProfile``)."""
 
-    def factor(self, a: Location, b: Location, depart: datetime) -> float: ...
+    def factor(self, a: Location, b: Location, depart: datetime, *, keep: bool = True) -> float: ...
 
 
 class TravelTimes:
@@ -93,9 +93,10 @@ class TravelTimes:
                 return float(self._matrix[i, j])
         return haversine_m(a.lat, a.lon, b.lat, b.lon) * self._detour / self._mps
 
-    def factor(self, a: Location, b: Location, depart: datetime) -> float:
-        """How much longer than :meth:`seconds` a drive setting off at ``depart`` takes."""
-        return 1.0 if self.factors is None else self.factors.factor(a, b, depart)
+    def factor(self, a: Location, b: Location, depart: datetime, *, keep: bool = True) -> float:
+        """How much longer than :meth:`seconds` a drive setting off at ``depart`` takes
+        (``keep=False`` for a leg from a live position: not remembered, see TravelProfile)."""
+        return 1.0 if self.factors is None else self.factors.factor(a, b, depart, keep=keep)
 
     def with_factors(self, factors: TimeFactors | None) -> TravelTimes:
         """The same travel times with other time-of-day factors (None: none)."""
@@ -231,8 +232,9 @@ def route_etas(
     arrived_at = arrived_at or {}
     if not math.isfinite(speed_factor) or speed_factor <= 0:
         speed_factor = 1.0
+    live = position.location if position is not None else None  # legs from it: not kept
     if position is not None:
-        here, t, origin = position.location, max(now, position.ts), "live"
+        here, t, origin = live, max(now, position.ts), "live"
     elif depot is not None:
         here, origin = depot, "depot"
         t = max(now, route.start) if route.start else now
@@ -256,6 +258,7 @@ def route_etas(
             travel,
             speed_factor,
             arrived_at.get(stop.order_id) or stop.actual_arrival,
+            here is not live,
         )
         window = service_window(order.windows, eta)
         etas.append(
@@ -274,7 +277,7 @@ def route_etas(
     if depot is not None and route.status is not RouteStatus.COMPLETED:
         secs = travel.seconds(here, depot) * speed_factor
         if travel.factors is not None:
-            secs *= travel.factor(here, depot, t)
+            secs *= travel.factor(here, depot, t, keep=here is not live)
         end = t + timedelta(seconds=secs)
     return RouteEta(route.id, route.vehicle_id, tuple(etas), speed_factor, origin, end)
 
@@ -289,15 +292,17 @@ def _next(
     travel: TravelTimes,
     factor: float,
     arrived: datetime | None,
+    keep: bool = True,
 ) -> tuple[datetime, datetime, Location, datetime]:
-    """(arrival, service start, new position, departure) for one stop."""
+    """(arrival, service start, new position, departure) for one stop (``keep``: see
+    ``TravelTimes.factor``)."""
     if status is StopStatus.ARRIVED and arrived is not None:
         start = max(arrived, order.earliest)
         depart = max(now, start + order.service_time)
         return arrived, start, order.location, depart
     secs = travel.seconds(here, order.location) * factor
     if travel.factors is not None:
-        secs *= travel.factor(here, order.location, t)
+        secs *= travel.factor(here, order.location, t, keep=keep)
     eta = t + timedelta(seconds=secs)
     window = service_window(order.windows, eta)
     start = max(eta, window.start)
@@ -396,7 +401,7 @@ class PreparedRoute:
             a = depot if here == -1 else self.stops[here][1].location
             secs = self.leg_s(here, i, depot)
         assert a is not None
-        return timedelta(seconds=secs * self._travel.factor(a, b, t))
+        return timedelta(seconds=secs * self._travel.factor(a, b, t, keep=here != -2))
 
     def etas(
         self,
@@ -491,7 +496,7 @@ class PreparedRoute:
             if here == -2 and live is not None:
                 secs = travel.seconds(live, depot)
                 if timed:
-                    secs *= travel.factor(live, depot, t)
+                    secs *= travel.factor(live, depot, t, keep=False)
             else:
                 secs = self.leg_s(here, -1, depot)
                 if timed and here >= 0:
@@ -672,7 +677,7 @@ class PreparedRoute:
             a = depot if here == -1 else self.stops[here][1].location
         if timed:
             assert a is not None and b is not None
-            secs *= travel.factor(a, b, _utc(t))
+            secs *= travel.factor(a, b, _utc(t), keep=here != -2)
         return secs
 
     def _float_rows(self) -> list[tuple[tuple[tuple[float, float], ...], float, float]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -137,7 +138,7 @@ def test_prepared_route_follows_a_changing_speed_factor():
 class _Rush:
     """Learned time-of-day factors: drives setting off from 8:10 on take twice as long."""
 
-    def factor(self, a, b, depart):
+    def factor(self, a, b, depart, *, keep=True):
         return 2.0 if depart >= T0 + timedelta(minutes=10) else 1.0
 
 
@@ -159,3 +160,29 @@ def test_time_of_day_factors_lengthen_drives_that_set_off_in_the_rush():
     assert later == pytest.approx(2 * leg)
     assert timed.end > plain.end
     assert TRAVEL.factor(DEPOT, DEPOT, T0) == 1.0
+
+
+def test_learned_factors_do_not_remember_legs_from_live_positions():
+    """With a learned travel profile, a van's live ETAs take the factor of the leg from
+    where it is now, every second, from a new place each time: those legs are worked out,
+    not remembered (2,000 vans put 120,000 a minute into the profile's memo, some 100 MB
+    before its bound), while the legs between stops are remembered and give the same ETAs."""
+    from engine.eta import PreparedRoute
+    from engine.learning import TravelProfile, ZoneGrid
+
+    profile = TravelProfile(ZoneGrid(DEPOT, 2000.0), "America/Denver", math.log(1.3),
+                            {8: math.log(1.5)}, {}, {}, 0.2)  # fmt: skip
+    travel = TRAVEL.with_factors(profile)
+    prepared = PreparedRoute(ROUTE, ORDERS, travel)
+    for i in range(600):  # ten minutes of 1 Hz fixes, driving north towards A
+        now = T0 + timedelta(seconds=i)
+        here = Position("V1", now, 40.760 + i * 1e-5, -111.890)
+        slow = route_etas(ROUTE, ORDERS, now, travel, position=here, depot=DEPOT)
+        fast = prepared.etas(now, position=here, depot=DEPOT)
+        assert fast == slow
+    # The legs between the stops and back to the depot, at the hours they were driven.
+    assert len(profile._memo) <= 3 * 4, len(profile._memo)
+    # A live leg takes its learned factor all the same (the base 1.3 at 01:00 in Denver).
+    plain = route_etas(ROUTE, ORDERS, T0, TRAVEL, position=here, depot=DEPOT)
+    timed = route_etas(ROUTE, ORDERS, T0, travel, position=here, depot=DEPOT)
+    assert timed.stops[0].eta > plain.stops[0].eta
