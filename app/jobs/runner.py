@@ -47,6 +47,17 @@ class JobKind(enum.StrEnum):
     RELEASE_WARM = "release-warm"  # a large day's context for the dock dialog and slot plan
 
 
+#: Kinds whose job only works something out for the window (no store, file or message
+#: is written): one cancelled or superseded before a pool thread took it up never starts.
+#: A queued job holds what it was given (a copy of the fleet, say) and, started, takes a
+#: thread from the newer one for a result nobody wants. The others (an import, a report,
+#: learning, the rules' actions) run even so, as they always did.
+WORKS_OUT_ONLY = frozenset({
+    JobKind.PLAN, JobKind.REPLAN, JobKind.GEOMETRY, JobKind.ETA_TRAVEL, JobKind.PREPARE,
+    JobKind.BASEMAP, JobKind.INSERTION, JobKind.ORDER_PREVIEW, JobKind.KPIS,
+    JobKind.RELEASE_GATE, JobKind.RELEASE_WARM,
+})  # fmt: skip
+
 #: The longest a job waits at one check of its cancel switch while the runner is held: a
 #: window that keeps holding (a replay playing) slows its jobs down, never stops them.
 HOLD_AT_MOST_S = 2.0
@@ -98,12 +109,19 @@ class _Relay(QObject):
 class _Runnable(QRunnable):
     def __init__(self, relay: _Relay, handle: JobHandle, fn: Callable[..., Any]):
         super().__init__()
-        self._relay, self._handle, self._fn = relay, handle, fn
+        self._relay, self._handle = relay, handle
+        self._fn: Callable[..., Any] | None = fn
 
     def run(self) -> None:  # runs on a pool thread
+        handle, fn = self._handle, self._fn
+        self._fn = None  # the closure (and what it holds) goes with the job, not the runnable
+        if handle.kind in WORKS_OUT_ONLY and threading.Event.is_set(handle.cancel_event):
+            log.debug("job %s #%d superseded before it started", handle.kind, handle.generation)
+            self._emit(self._relay.sig_done, None)
+            return
         try:
             with cancel_switch(self._handle.cancel_event):
-                result = self._fn(self._handle.cancel_event, self._progress)
+                result = fn(handle.cancel_event, self._progress)  # type: ignore[misc]
         except JobCancelled:  # stopped at a checkpoint: nobody wants its result
             log.info("job %s cancelled", self._handle.kind)
             self._emit(self._relay.sig_done, None)

@@ -103,3 +103,38 @@ def test_a_cancelled_job_ends_at_its_next_checkpoint_deep_inside(qtbot):
     qtbot.wait(50)
     assert len(pieces) < 6000 and done == []
     checkpoint()  # outside a job: nothing to end
+
+
+def test_a_job_superseded_before_it_starts_never_runs_unless_it_writes(qtbot):
+    """With every pool thread busy, a re-plan asked for twice waits; the first, superseded
+    before a thread took it up, never starts (it would hold its copy of the fleet and take
+    a thread for a result nobody wants); the second delivers. An import superseded alike
+    still runs: it writes to the store, which the person asked for."""
+    runner = JobRunner(max_threads=1)
+    release = threading.Event()
+    ran: list[str] = []
+    done: list = []
+    runner.sig_job_done.connect(lambda kind, result: done.append((kind, result)))
+
+    def busy(cancel, report):
+        release.wait(5)
+        return "tiles"
+
+    def job(name):
+        def fn(cancel, report):
+            ran.append(name)
+            return name
+
+        return fn
+
+    runner.submit(JobKind.BASEMAP, busy)
+    runner.submit(JobKind.REPLAN, job("first re-plan"))
+    runner.submit(JobKind.REPLAN, job("second re-plan"))
+    runner.submit(JobKind.IMPORT, job("first import"))
+    runner.submit(JobKind.IMPORT, job("second import"))
+    release.set()
+    qtbot.waitUntil(lambda: runner.is_idle(), timeout=5000)
+    assert runner.wait(5000)
+    assert ran == ["second re-plan", "first import", "second import"]
+    assert sorted(done) == [("basemap", "tiles"), ("import", "second import"),
+                            ("replan", "second re-plan")]  # fmt: skip
