@@ -5,8 +5,9 @@ Runs the real window offscreen over a synthetic fleet of ``--vehicles`` vans (de
 ``bench.responsiveness`` does, for ``--minutes`` (default 60), and samples every
 ``--every`` seconds (default 60): the window process's RSS, its web page processes' RSS
 (QtWebEngine's renderer and GPU processes), the memory blocks Python's allocator has
-handed out (``sys.getallocatedblocks``: objects and their buffers), and messages received
-so far. (Not ``gc.get_objects()``: its list holds tuples other threads are still filling,
+handed out (``sys.getallocatedblocks``: objects and their buffers), messages received
+so far, and the work waiting (messages not yet taken by the window, rows not yet stored by
+the telemetry writer: a backlog holds memory while it waits). (Not ``gc.get_objects()``: its list holds tuples other threads are still filling,
 and their ``tuple(...)`` then fails with "SystemError: bad argument to internal
 function", as the release thread's plan loading did in an hour's run.) Prints the
 series, then one summary line: start / peak / end RSS, the growth over the second half
@@ -84,7 +85,9 @@ def run(args, url: str, workdir: str, stack: ExitStack) -> dict:
     go.set()
     series = []
     t0 = time.monotonic()
-    ingest = context.live.service.ingest if context.live.service is not None else None
+    service = context.live.service
+    ingest = service.ingest if service is not None else None
+    writer = service.writer if service is not None else None
     while True:
         elapsed = time.monotonic() - t0
         children = [p for p in me.children(recursive=True) if "QtWebEngine" in p.name()]
@@ -97,6 +100,10 @@ def run(args, url: str, workdir: str, stack: ExitStack) -> dict:
             "page_mb": round(sum(_rss_mb(p) for p in children), 1),
             "py_blocks": sys.getallocatedblocks(),
             "received": ingest.received if ingest is not None else 0,
+            # Work waiting, which holds memory while it waits: decoded messages the window
+            # has not taken yet, and rows the telemetry writer has not stored yet.
+            "unread": ingest.pending() if ingest is not None else 0,
+            "unwritten": writer.pending() if writer is not None else 0,
             "load": round(os.getloadavg()[0], 2),
         }
         series.append(row)
@@ -105,7 +112,8 @@ def run(args, url: str, workdir: str, stack: ExitStack) -> dict:
                 f"{row['minute']:7.1f} min  window {row['rss_mb']:7.1f} MB (anon "
                 f"{row['anon_mb']}, files {row['files_mb']})  page "
                 f"{row['page_mb']:7.1f} MB  blocks {row['py_blocks']:>10,}  "
-                f"messages {row['received']:>10,}  load {row['load']}",
+                f"messages {row['received']:>10,} (waiting {row['unread']:,}, unwritten "
+                f"{row['unwritten']:,})  load {row['load']}",
                 flush=True,
             )
         if elapsed >= args.minutes * 60:
