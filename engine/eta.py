@@ -232,9 +232,10 @@ def route_etas(
     arrived_at = arrived_at or {}
     if not math.isfinite(speed_factor) or speed_factor <= 0:
         speed_factor = 1.0
-    live = position.location if position is not None else None  # legs from it: not kept
+    live: Location | None = None  # legs from the live position: not kept (TravelTimes.factor)
     if position is not None:
-        here, t, origin = live, max(now, position.ts), "live"
+        here, t, origin = position.location, max(now, position.ts), "live"
+        live = here
     elif depot is not None:
         here, origin = depot, "depot"
         t = max(now, route.start) if route.start else now
