@@ -452,7 +452,7 @@ def test_a_plan_after_plan_draws_what_the_last_plan_alone_draws(qtbot, day):
     import random
     from dataclasses import replace
 
-    from engine.model import RouteStatus, StopStatus
+    from engine.model import RouteStatus
 
     big = sample_day(routes=6, stops_per_route=6)
     rnd = random.Random(3)
@@ -470,12 +470,7 @@ def test_a_plan_after_plan_draws_what_the_last_plan_alone_draws(qtbot, day):
         i = rnd.randrange(len(routes))
         route = routes[i]
         if kind in (0, 1) and route.stops:  # a stop served (or failed)
-            k = rnd.randrange(len(route.stops))
-            stop = route.stops[k]
-            status = rnd.choice((StopStatus.DELIVERED, StopStatus.FAILED, StopStatus.ARRIVED))
-            done = replace(stop, status=status, actual_arrival=stop.planned_arrival,
-                           actual_departure=stop.planned_departure)  # fmt: skip
-            routes[i] = replace(route, stops=(*route.stops[:k], done, *route.stops[k + 1 :]))
+            routes[i] = one_stop_served(route, rnd)
         elif kind == 2 and route.stops:  # a stop moved to the end of another route
             j = (i + 1 + rnd.randrange(len(routes) - 1)) % len(routes)
             stop = route.stops[-1]
@@ -504,25 +499,32 @@ def test_a_plan_after_plan_draws_what_the_last_plan_alone_draws(qtbot, day):
     assert any(s.status.is_done for r in plan.routes for s in r.stops)
 
 
-def stop_results(plan, steps: int, seed: int = 5):
-    """A live day's plans: at each step one stop of one route turns arrived, delivered or
-    failed, so that route is a new object (as ``merge_stop_results`` makes it)."""
-    import random
+def one_stop_served(route, rnd):
+    """``route`` with one of its stops (drawn by ``rnd``) arrived, delivered or failed at
+    its planned times: a new route object, as ``merge_stop_results`` makes it."""
     from dataclasses import replace
 
     from engine.model import StopStatus
+
+    k = rnd.randrange(len(route.stops))
+    stop = route.stops[k]
+    status = rnd.choice((StopStatus.DELIVERED, StopStatus.FAILED, StopStatus.ARRIVED))
+    done = replace(stop, status=status, actual_arrival=stop.planned_arrival,
+                   actual_departure=stop.planned_departure)  # fmt: skip
+    return replace(route, stops=(*route.stops[:k], done, *route.stops[k + 1 :]))
+
+
+def stop_results(plan, steps: int, seed: int = 5):
+    """A live day's plans: at each step one stop of one route is served (see
+    ``one_stop_served``)."""
+    import random
+    from dataclasses import replace
 
     rnd = random.Random(seed)
     for _ in range(steps):
         routes = list(plan.routes)
         i = rnd.randrange(len(routes))
-        route = routes[i]
-        k = rnd.randrange(len(route.stops))
-        stop = route.stops[k]
-        status = rnd.choice((StopStatus.DELIVERED, StopStatus.FAILED, StopStatus.ARRIVED))
-        done = replace(stop, status=status, actual_arrival=stop.planned_arrival,
-                       actual_departure=stop.planned_departure)  # fmt: skip
-        routes[i] = replace(route, stops=(*route.stops[:k], done, *route.stops[k + 1 :]))
+        routes[i] = one_stop_served(routes[i], rnd)
         plan = replace(plan, routes=tuple(routes))
         yield plan
 
