@@ -21,6 +21,8 @@ def test_an_exceptions_replan_starts_from_the_day_the_live_etas_show(qtbot, desk
     seen = []
     ctx.live.sig_live_etas.connect(seen.append)
     qtbot.waitUntil(lambda: len(seen) >= 3, timeout=120_000)
+    evaluated = []  # when each evaluation was made (simulated), the last one's is seen[-1]'s
+    ctx.live.service.sig_results.connect(lambda result, _: evaluated.append(result.evaluated_at))
     qtbot.wait(25_000)  # the vans are out a while (20x: some eight simulated minutes)
     route = next(r for r in ctx.state.plan.routes if r.vehicle_id == "V01")
     first_open = next(s.order_id for s in route.stops if s.status.value == "planned")
@@ -34,6 +36,9 @@ def test_an_exceptions_replan_starts_from_the_day_the_live_etas_show(qtbot, desk
     ctx.sig_proposal_ready.connect(lambda proposal, scope: got.append(proposal))
     shown, etas = ctx.state.plan, dict(seen[-1].etas)
     factors = dict(ctx.live.drive_factors)  # what the re-plan is given, read in the same turn
+    # How much later (simulated) the re-plan starts than the last live ETAs were worked
+    # out: at 20x a loaded machine's few seconds are a minute or more of the vans' driving.
+    lag = max(timedelta(0), ctx.clock.now() - evaluated[-1])
     ctx.replan(route_ids=ids)
     qtbot.waitUntil(lambda: bool(got), timeout=120_000)
     proposal = got[0]
@@ -44,14 +49,17 @@ def test_an_exceptions_replan_starts_from_the_day_the_live_etas_show(qtbot, desk
     assert len(open_stops) > 10
     assert not held or set(held) & set(open_stops)  # then it is among those compared
     before = {c.order_id: c.eta_before for c in proposal.eta_changes + proposal.moved}
-    # The live ETAs are a few seconds older than the re-plan: a minute a stop is plenty.
-    # Both hold the drivers' breaks, placed by the same code: a stop after a break too.
+    # The live ETAs are a little older than the re-plan: a minute a stop, and the lag, is
+    # plenty. Both hold the drivers' breaks, placed by the same code: a stop after a break too.
+    slack = timedelta(minutes=1) + lag
     off = {
         o: before[o] - etas[o]
         for o in open_stops
-        if before.get(o) is not None and abs(before[o] - etas[o]) > timedelta(minutes=1)
+        if before.get(o) is not None and abs(before[o] - etas[o]) > slack
     }
-    assert not off, f"{len(off)} of {len(open_stops)} ETAs before differ from the live ones"
+    assert not off, (
+        f"{len(off)} of {len(open_stops)} ETAs before differ from the live ones ({lag=})"
+    )
     live_late = sum(max(0.0, (etas[o] - orders[o].windows[-1].end).total_seconds())
                     for o in open_stops)  # fmt: skip
     assert abs(proposal.lateness_before_s - live_late) <= 60 * len(open_stops)
