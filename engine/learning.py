@@ -385,12 +385,12 @@ class TravelProfile:
         hour = depart if isinstance(depart, int) else self.hour_of(depart)
         key = (a, b, hour)
         hit = self._memo.get(key)
-        if hit is None and not keep:
-            return math.exp(self.log_factor(self.grid.leg_shares(a, b), hour))
         if hit is None:
-            if len(self._memo) > 500_000:
-                self._memo.clear()
-            hit = self._memo[key] = math.exp(self.log_factor(self.grid.leg_shares(a, b), hour))
+            hit = math.exp(self.log_factor(self.grid.leg_shares(a, b), hour))
+            if keep:
+                if len(self._memo) > 500_000:
+                    self._memo.clear()
+                self._memo[key] = hit
         return hit
 
     def factor_matrix(self, points: Sequence[Location], hour: int | None) -> np.ndarray:

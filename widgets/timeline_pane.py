@@ -560,9 +560,8 @@ class TimelinePane(QWidget):
         if len(known) > len(parts) + self._objects_kept():  # beyond the bound: those shown
             self._actual_routes = {id(r): known[id(r)] for r in routes}
         spans = self._stop_spans
-        if not self._keeps_earlier and len(spans) > OBJECTS_SLACK + sum(
-            len(r.stops) for r in routes
-        ):  # a live window: the spans of the stops shown only
+        if not self._keeps_earlier and len(spans) > OBJECTS_SLACK + len(self._bars):
+            # a live window: the spans of the stops shown only (a span needs its stop's bar)
             self._stop_spans = {None: spans.get(None)} | {
                 id(s): got for r in routes for s in r.stops
                 if (got := spans.get(id(s))) is not None and got[0] is s
