@@ -13,7 +13,11 @@ log = logging.getLogger(__name__)
 
 
 def _prepare_environment(offscreen: bool) -> None:
-    """Qt settings that must be in place before the QApplication exists."""
+    """Qt settings that must be in place before the QApplication exists, and the C heap's
+    (before any thread starts)."""
+    from app.jobs.heap import tune_malloc
+
+    tune_malloc()
     if offscreen:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     if hasattr(os, "geteuid") and os.geteuid() == 0:

@@ -144,3 +144,47 @@ def test_a_settle_and_a_trim_ask_each_cache_to_let_go_and_survive_one_that_fails
     keeper.trim()  # between settles too: idle caches go within the minute
     assert calls == ["failing", "travel", "failing", "travel"]
     assert "releasing a cache failed" in caplog.text
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_FREED_BLOCK = r"""
+import ctypes, sys
+from app.jobs.heap import tune_malloc
+tuned = sys.argv[1] == "tuned"
+if tuned:
+    assert tune_malloc()
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+
+def anon_kb():
+    for line in open("/proc/self/status"):
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1])
+
+big = libc.malloc(16 << 20)  # a re-plan's matrix: freed, it raises glibc's own threshold
+ctypes.memset(big, 1, 16 << 20)
+libc.free(big)
+block = libc.malloc(8 << 20)  # a later, smaller block
+ctypes.memset(block, 1, 8 << 20)
+held = anon_kb()
+libc.free(block)
+print(held - anon_kb())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_a_large_block_freed_late_in_the_day_goes_back_to_the_system():
+    """After a large block (a re-plan's matrices) is freed, glibc on its own serves later
+    large blocks from its heaps and keeps their pages when they are freed; the window's
+    tuning (``tune_malloc``, set before any thread starts) keeps each on its own pages,
+    handed back the moment it is freed."""
+    import subprocess
+
+    def returned_kb(mode: str) -> int:
+        out = subprocess.run([sys.executable, "-c", _FREED_BLOCK, mode], capture_output=True,
+                             text=True, check=True, cwd=ROOT)  # fmt: skip
+        return int(out.stdout.split()[-1])
+
+    assert returned_kb("tuned") > 7 * 1024  # the 8 MB went back
+    assert returned_kb("default") < 1024  # the untuned heap kept them
