@@ -1,11 +1,9 @@
 """Telemetry persistence: breadcrumbs, latest positions and stop events, in batches.
 
 A :class:`TelemetryWriter` owns a writer thread: the consumer hands it what the live state
-applied (non-blocking), and every ``interval_s`` it writes what is pending in one short
+applied (non-blocking), and every ``interval_s`` it writes everything pending in one short
 transaction — breadcrumbs and events idempotently (``ON CONFLICT DO NOTHING`` on
-``(vehicle_id, seq, ts)`` and ``event_id``), positions upserted only forwards in time. A
-backlog (the database was slow or away, the process busy) is written ``max_batch`` rows a
-transaction, one after another, not in one transaction the size of the backlog.
+``(vehicle_id, seq, ts)`` and ``event_id``), positions upserted only forwards in time.
 
 When a write fails the writer asks the database whether it is reachable at all. If not (a
 blip, a restart), the batch is kept and retried, so nothing is lost; the queue is bounded,
@@ -231,16 +229,6 @@ def load_stop_events(session: Session, since: datetime) -> list[StopEvent]:
     ]
 
 
-def _first(queue: deque[Any], n: int) -> list[Any]:
-    """Take up to ``n`` items off the left of ``queue``, oldest first."""
-    if len(queue) <= n:
-        out = list(queue)
-        queue.clear()
-        return out
-    popleft = queue.popleft
-    return [popleft() for _ in range(n)]
-
-
 @dataclass(frozen=True, slots=True)
 class RefusedRow:
     """A row the database would not take: set aside so the others are written."""
@@ -249,13 +237,6 @@ class RefusedRow:
     kind: str  # "breadcrumb", "event" or "position"
     key: str  # vehicle and seq, or event id
     reason: str
-
-
-#: Breadcrumbs (and as many stop events) written in one transaction at most: two seconds of
-#: a 2,000-vehicle fleet. Each row is a dict, a timestamp and a returned row while it is
-#: written; a 16-second backlog at 2,000 vehicles written at once held some 32,000 of each
-#: (tens of megabytes, at the window's memory peak), where batches of this size hold 4,000.
-MAX_BATCH = 4_000
 
 
 class TelemetryWriter:
@@ -269,13 +250,11 @@ class TelemetryWriter:
         retry_s: float = 2.0,
         max_pending: int = 500_000,
         keep_refused: int = 100,
-        max_batch: int = MAX_BATCH,
     ) -> None:
         self.store = store
         self.interval_s = interval_s
         self.retry_s = retry_s
         self.max_pending = max_pending  # breadcrumbs, and as many events, held at most
-        self.max_batch = max_batch  # breadcrumbs, and as many events, per transaction
         self._cond = threading.Condition()
         self._crumbs: deque[Fix] = deque()
         self._events: deque[StopEvent] = deque()
@@ -357,16 +336,12 @@ class TelemetryWriter:
             self._thread.join(timeout)
 
     def _take(self) -> tuple[list[Fix], list[StopEvent], list[Fix]]:
-        """The oldest ``max_batch`` breadcrumbs and events, and every position (one per
-        vehicle); the caller holds the lock."""
-        crumbs, events = _first(self._crumbs, self.max_batch), _first(self._events, self.max_batch)
+        crumbs, events = list(self._crumbs), list(self._events)
         positions = list(self._positions.values())
+        self._crumbs.clear()
+        self._events.clear()
         self._positions = {}
         return crumbs, events, positions
-
-    def _backlog(self) -> bool:
-        """Whether rows are still waiting (the caller holds the lock)."""
-        return bool(self._crumbs or self._events or self._positions)
 
     def _put_back(self, crumbs: list[Fix], events: list[StopEvent], positions: list[Fix]) -> None:
         with self._cond:
@@ -379,8 +354,7 @@ class TelemetryWriter:
     def _run(self) -> None:
         while True:
             with self._cond:
-                if not self._backlog():  # a backlog is written batch after batch
-                    self._cond.wait(self.interval_s)
+                self._cond.wait(self.interval_s)
                 if self._stop and not (self._crumbs or self._events or self._positions):
                     return
                 batch = self._take()

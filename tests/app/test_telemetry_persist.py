@@ -162,34 +162,6 @@ def test_a_row_the_database_refuses_is_set_aside_and_the_others_are_written(stor
         store.close()
 
 
-def test_a_backlog_is_written_in_batches_of_the_bound_and_nothing_is_lost(store_url):
-    """A backlog (the window was busy, the database slow) is written ``max_batch`` rows a
-    transaction, not in one transaction the size of the backlog (that held tens of
-    megabytes at 2,000 vehicles); every row is stored."""
-    store = _store(store_url)
-    writer = TelemetryWriter(store, interval_s=0.05, max_batch=100)
-    sizes: list[int] = []
-    write = writer._write
-
-    def counted(crumbs, events, positions):
-        sizes.append(len(crumbs))
-        write(crumbs, events, positions)
-
-    writer._write = counted  # type: ignore[method-assign]
-    now = time.time() - 3600
-    crumbs = _crumbs("V1", range(1, 1051), now)
-    writer.submit(Applied({"V1": crumbs[-1]}, crumbs, []))  # queued before the thread starts
-    writer.start()
-    try:
-        assert writer.flush(30)
-        assert _stored(store) == [("V1", s) for s in range(1, 1051)]
-        assert max(sizes) == 100 and len(sizes) == 11, sizes
-        assert writer.pending() == 0
-    finally:
-        writer.stop()
-        store.close()
-
-
 def test_a_tracker_that_restarted_its_counter_has_every_fix_stored(store_url):
     """seq 1..5 in the morning and again after a reboot: ten breadcrumbs, not five."""
     store = _store(store_url)
