@@ -5,15 +5,18 @@ handling is switched off and SQLAlchemy's ``begin`` event issues ``BEGIN IMMEDIA
 writer takes the write lock up front and waits (``busy_timeout``) instead of failing
 half-way. Read-only sessions (``Store.read_session``) begin ``DEFERRED`` and never block.
 
-The writers of one process take turns in the order they asked (``_WriterTurns``) before
-SQLite's lock: SQLite's busy handler polls with growing sleeps, so a writer that commits
-and begins again at once (the telemetry writer at 2,000 vehicles) took the lock back every
-time and another thread's write failed after ``busy_timeout`` with "database is locked"
-(exception changes, departures and rule firings were lost that way).
+The writers of one process take turns (``_WriterTurns``) before SQLite's lock: the main
+thread's first, then the others in the order they asked. SQLite's busy handler polls with
+growing sleeps, so a writer that commits and begins again at once (the telemetry writer at
+2,000 vehicles) took the lock back every time and another thread's write failed after
+``busy_timeout`` with "database is locked" (exception changes, departures and rule firings
+were lost that way); and a window's write waiting behind the background writers' queue
+froze the window meanwhile.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 import socket
@@ -72,17 +75,18 @@ def create_store_engine(url: str) -> Engine:
 
 
 class _WriterTurns:
-    """A first-come, first-served turn for the write transactions of one process on one
-    SQLite database (a ticket lock; re-entrant for the thread holding it). A writer that
-    waits longer than ``give_up_s`` goes on to SQLite's own lock (and its busy timeout)."""
+    """A turn for the write transactions of one process on one SQLite database: the main
+    thread's writers first (a person's command, a rule's firing: the window waits for
+    them), then the others in the order they asked (a ticket lock; re-entrant for the
+    thread holding it). A writer that waits longer than ``give_up_s`` goes on to SQLite's
+    own lock (and its busy timeout)."""
 
     def __init__(self, give_up_s: float) -> None:
         self._cond = threading.Condition()
         self._next = 0  # the next ticket to hand out
-        self._serving = 0  # the ticket whose turn it is
+        self._waiting: list[tuple[int, int]] = []  # (0 main thread / 1 other, ticket), sorted
         self._owner: int | None = None
         self._depth = 0
-        self._skipped: set[int] = set()  # tickets whose holders gave up waiting
         self._give_up_s = give_up_s
 
     def acquire(self) -> bool:
@@ -91,13 +95,15 @@ class _WriterTurns:
             if self._owner == me:
                 self._depth += 1
                 return True
-            ticket = self._next
+            mine = (0 if threading.current_thread() is threading.main_thread() else 1, self._next)
             self._next += 1
-            if not self._cond.wait_for(
-                lambda: self._serving == ticket and self._owner is None, self._give_up_s
-            ):
-                self._skipped.add(ticket)
-                self._advance()
+            bisect.insort(self._waiting, mine)
+            got = self._cond.wait_for(
+                lambda: self._owner is None and self._waiting[0] == mine, self._give_up_s
+            )
+            self._waiting.remove(mine)
+            if not got:
+                self._cond.notify_all()  # the one behind may be first now
                 log.warning("a write waited %.0f s for its turn; going on to SQLite's lock",
                             self._give_up_s)  # fmt: skip
                 return False
@@ -113,15 +119,7 @@ class _WriterTurns:
             self._depth -= 1
             if self._depth == 0:
                 self._owner = None
-                self._serving += 1
-                self._advance()
                 self._cond.notify_all()
-
-    def _advance(self) -> None:
-        while self._serving in self._skipped:
-            self._skipped.discard(self._serving)
-            self._serving += 1
-        self._cond.notify_all()
 
 
 _TURNS: dict[str, _WriterTurns] = {}

@@ -1,9 +1,14 @@
 """Telemetry persistence: breadcrumbs, latest positions and stop events, in batches.
 
 A :class:`TelemetryWriter` owns a writer thread: the consumer hands it what the live state
-applied (non-blocking), and every ``interval_s`` it writes everything pending in one short
-transaction — breadcrumbs and events idempotently (``ON CONFLICT DO NOTHING`` on
-``(vehicle_id, seq, ts)`` and ``event_id``), positions upserted only forwards in time.
+applied (non-blocking), and every ``interval_s`` it writes everything pending —
+breadcrumbs and events idempotently (``ON CONFLICT DO NOTHING`` on ``(vehicle_id, seq,
+ts)`` and ``event_id``), positions upserted only forwards in time — in short
+transactions of at most ``rows_per_write`` rows, each holding whole vehicles (their
+breadcrumbs, trail totals and position). Between two of them the other writers take their
+turn: on SQLite one transaction writes at a time, and one transaction of everything
+pending at 2,000 vehicles held the database for 5-10 s, while the window's own writes (a
+rule's firing, a route's departure) waited and the window with them.
 
 When a write fails the writer asks the database whether it is reachable at all. If not (a
 blip, a restart), the batch is kept and retried, so nothing is lost; the queue is bounded,
@@ -239,6 +244,41 @@ class RefusedRow:
     reason: str
 
 
+#: Rows (breadcrumbs and positions) a transaction of the telemetry writer holds at most,
+#: but never part of a vehicle's: each vehicle's trail totals are worked out once a batch.
+ROWS_PER_WRITE = 800
+
+
+def by_vehicles(
+    crumbs: list[Fix], events: list[StopEvent], positions: list[Fix], limit: int
+) -> list[tuple[list[Fix], list[StopEvent], list[Fix]]]:
+    """A batch in parts of whole vehicles (their breadcrumbs and position), each of at most
+    ``limit`` rows unless one vehicle has more; the events go with the first part."""
+    trails: dict[str, list[Fix]] = {}
+    for fix in crumbs:
+        trails.setdefault(fix.vehicle_id, []).append(fix)
+    latest = {fix.vehicle_id: fix for fix in positions}
+    parts: list[tuple[list[Fix], list[StopEvent], list[Fix]]] = []
+    part_crumbs: list[Fix] = []
+    part_positions: list[Fix] = []
+    for vid in dict.fromkeys([*trails, *latest]):
+        trail, position = trails.get(vid, []), latest.get(vid)
+        size = len(trail) + (position is not None)
+        if (part_crumbs or part_positions) and (
+            len(part_crumbs) + len(part_positions) + size > limit
+        ):
+            parts.append((part_crumbs, [], part_positions))
+            part_crumbs, part_positions = [], []
+        part_crumbs.extend(trail)
+        if position is not None:
+            part_positions.append(position)
+    if part_crumbs or part_positions or not parts:
+        parts.append((part_crumbs, [], part_positions))
+    first_crumbs, _none, first_positions = parts[0]
+    parts[0] = (first_crumbs, list(events), first_positions)
+    return parts
+
+
 class TelemetryWriter:
     """Batches what the live state applied and writes it on its own thread."""
 
@@ -250,9 +290,11 @@ class TelemetryWriter:
         retry_s: float = 2.0,
         max_pending: int = 500_000,
         keep_refused: int = 100,
+        rows_per_write: int = ROWS_PER_WRITE,
     ) -> None:
         self.store = store
         self.interval_s = interval_s
+        self.rows_per_write = max(1, rows_per_write)
         self.retry_s = retry_s
         self.max_pending = max_pending  # breadcrumbs, and as many events, held at most
         self._cond = threading.Condition()
@@ -361,27 +403,45 @@ class TelemetryWriter:
                 self._busy = any(batch)
             if not any(batch):
                 continue
-            try:
-                self._write(*batch)
-            except Exception as exc:
-                # Reachable: the data is at fault, set the refused rows aside. Not: keep all.
-                left = self._isolate(*batch) if self._reachable() else batch
-                if any(left):  # the database is away: keep the data, say why, retry
-                    self.stalls += 1
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    log.warning(
-                        "telemetry write failed (%s); retrying in %.0f s",
-                        self.last_error.splitlines()[0],
-                        self.retry_s,
-                    )
-                    self._put_back(*left)
-                    with self._cond:
-                        self._busy = False
-                    time.sleep(self.retry_s)
-                    continue
+            left = self._write_parts(batch)
+            if left is not None:  # the database is away: keep the data, say why, retry
+                self.stalls += 1
+                log.warning(
+                    "telemetry write failed (%s); retrying in %.0f s",
+                    self.last_error.splitlines()[0],
+                    self.retry_s,
+                )
+                self._put_back(*left)
+                with self._cond:
+                    self._busy = False
+                time.sleep(self.retry_s)
+                continue
             with self._cond:
                 self._busy = False
                 self._cond.notify_all()
+
+    def _write_parts(
+        self, batch: tuple[list[Fix], list[StopEvent], list[Fix]]
+    ) -> tuple[list[Fix], list[StopEvent], list[Fix]] | None:
+        """Write ``batch`` a part at a time (:func:`by_vehicles`); None when all of it is
+        written or set aside, else what is left to retry (from the part that failed on)."""
+        parts = by_vehicles(*batch, self.rows_per_write)
+        for k, part in enumerate(parts):
+            try:
+                self._write(*part)
+            except Exception as exc:
+                rest = (
+                    [f for p in parts[k:] for f in p[0]],
+                    [e for p in parts[k:] for e in p[1]],
+                    [f for p in parts[k:] for f in p[2]],
+                )
+                # Reachable: the data is at fault, set the refused rows aside. Not: keep all.
+                left = self._isolate(*rest) if self._reachable() else rest
+                if not any(left):
+                    return None
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                return left
+        return None
 
     def _reachable(self) -> bool:
         """Whether the database answers at all (a refused row is not an outage)."""

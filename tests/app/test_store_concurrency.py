@@ -236,3 +236,46 @@ def test_a_write_ended_on_another_thread_ends_its_turn(tmp_path):
         assert _read_vehicle(store, "V01").name == "begun here"
     finally:
         store.close()
+
+
+def test_the_windows_write_goes_before_background_writers_that_asked_earlier(tmp_path):
+    """While a background writer holds SQLite's write turn and another waits, a write from
+    the window's thread (the main thread: a dispatcher's command, a rule's firing) is
+    served next: the window does not wait behind the telemetry writer's queue."""
+    url = f"sqlite:///{tmp_path / 'desk.sqlite3'}"
+    store = open_store(url)
+    order: list[str] = []
+    try:
+        seed(store)
+        holding, let_go = threading.Event(), threading.Event()
+
+        def holder() -> None:
+            with store.session() as s:
+                s.get(VehicleRow, "V01").name = "holder"
+                holding.set()
+                let_go.wait(10)
+            order.append("holder")
+
+        def background() -> None:
+            with store.session() as s:
+                s.get(VehicleRow, "V02").name = "background"
+            order.append("background")
+
+        first = threading.Thread(target=holder)
+        first.start()
+        assert holding.wait(5)
+        second = threading.Thread(target=background)
+        second.start()
+        time.sleep(0.5)  # the background writer waits for its turn
+        assert second.is_alive() and not order
+        threading.Timer(0.3, let_go.set).start()
+        with store.session() as s:  # the window's write, asked last
+            s.get(VehicleRow, "V01").name = "window"
+        order.append("window")
+        first.join(5)
+        second.join(5)
+        assert order == ["holder", "window", "background"]
+        assert _read_vehicle(store, "V01").name == "window"
+        assert _read_vehicle(store, "V02").name == "background"
+    finally:
+        store.close()

@@ -211,3 +211,66 @@ def test_an_unreachable_database_keeps_the_newest_rows_within_the_bound(postgres
             conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
             writer.stop()
             store.close()
+
+
+def test_a_backlog_is_written_in_parts_of_whole_vehicles_and_a_window_write_goes_between(tmp_path):
+    """A backlog of 2,400 breadcrumbs of 60 vans is written in transactions of at most
+    ``rows_per_write`` rows, each holding whole vans (their breadcrumbs and position, so a
+    van's trail totals are worked out once), and a write the window asks for meanwhile goes
+    after the part being written, not after the whole backlog (on SQLite one transaction
+    writes at a time: one of everything held the window's writes for 5-10 s at 2,000
+    vans). Every fix and the event are stored."""
+    import threading
+
+    import app.telemetry.persist as persist
+    from app.store.models_day import VehicleRow
+
+    store = open_store(f"sqlite:///{tmp_path / 'd.sqlite3'}")
+    vans = [f"V{k:02d}" for k in range(60)]
+    with store.session() as s:
+        upsert_depots(s, [Depot("D1", "Depot", Location(40.76, -111.89))], actor="test")
+        upsert_vehicles(s, [Vehicle(v, "D1", {"kg": 500}) for v in vans], actor="test")
+    done: list[object] = []  # each part's vans, and "window" when the window's write ended
+    writing, window_waits = threading.Event(), threading.Event()
+    real = persist.write_telemetry
+
+    def write_part(session, crumbs, events, positions, **kw):
+        crumbs = list(crumbs)
+        if not done:  # the first part: the window asks for its write meanwhile
+            writing.set()
+            window_waits.wait(10)
+            time.sleep(0.2)
+        out = real(session, crumbs, events, positions, **kw)
+        done.append(frozenset(f.vehicle_id for f in crumbs) | {f.vehicle_id for f in positions})
+        return out
+
+    persist.write_telemetry = write_part
+    writer = TelemetryWriter(store, interval_s=0.05, rows_per_write=300)
+    now = time.time()
+    crumbs = [Fix(v, i, now - 100 + i, 40.7 + i * 1e-5, -111.9) for v in vans for i in range(40)]
+    latest = {v: crumbs[k * 40 + 39] for k, v in enumerate(vans)}
+    try:
+        writer.submit(Applied(latest, crumbs, [StopEvent("ev-1", "V01", now, "delivered", "O1")]))
+        writer.start()
+        assert writing.wait(10)
+        window_waits.set()
+        with store.session() as s:  # the window's write (this test runs on the main thread)
+            s.get(VehicleRow, "V05").name = "renamed by a dispatcher"
+        done.append("window")
+        assert writer.flush(30)
+    finally:
+        writer.stop()
+        persist.write_telemetry = real
+    parts = [p for p in done if p != "window"]
+    assert done.index("window") == 1  # right after the part being written
+    assert len(parts) == 9  # 60 vans x (40 breadcrumbs + 1 position) / 300 rows: 7 vans a part
+    assert all(len(p) <= 7 for p in parts)
+    assert sorted(v for p in parts for v in p) == vans  # each van in exactly one part
+    with store.read_session() as s:
+        assert s.execute(select(func.count()).select_from(BreadcrumbRow)).scalar() == 2400
+        assert [
+            e.event_id for e in load_stop_events(s, datetime.now(UTC) - timedelta(hours=1))
+        ] == ["ev-1"]
+        assert sorted((p.vehicle_id, p.seq) for p in load_positions(s)) == [(v, 39) for v in vans]
+        assert s.get(VehicleRow, "V05").name == "renamed by a dispatcher"
+    store.close()
