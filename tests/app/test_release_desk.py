@@ -323,3 +323,28 @@ def test_nothing_due_is_not_read_again_until_the_store_changes(planned, monkeypa
     desk.record_sent([again])
     assert desk.due_messages(now=at(7, 7)) == [] and len(loads) == read + 2
     assert desk.due_messages(now=at(7, 8)) == [] and len(loads) == read + 2
+
+
+def test_the_messages_sent_are_recorded_a_part_at_a_time(planned, monkeypatch):
+    """What reached the broker is recorded in transactions of RECORD_PER_WRITE messages
+    (on SQLite one transaction writes at a time: a large day's first release recorded
+    2,000 routes in one and held the window's writes some 11 s), and all of it is recorded:
+    nothing is due afterwards."""
+    from sqlalchemy import event
+
+    import app.release.desk as desk_module
+
+    store, _day, plan, desk = planned
+    routes = _routes(plan)
+    assert len(routes) == 2
+    for r in routes:
+        desk.mark_loaded(r.id, now=at(6, 50))
+    desk.release([r.id for r in routes], now=at(7))
+    due = desk.due_messages(now=at(7))
+    assert len(due) == len(routes)
+    monkeypatch.setattr(desk_module, "RECORD_PER_WRITE", 1)
+    commits: list[int] = []
+    event.listen(store.engine, "commit", lambda _conn: commits.append(1))
+    desk.record_sent(due)
+    assert len(commits) == 2
+    assert desk.due_messages(now=at(7, 1)) == []
