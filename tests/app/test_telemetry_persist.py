@@ -274,3 +274,38 @@ def test_a_backlog_is_written_in_parts_of_whole_vehicles_and_a_window_write_goes
         assert sorted((p.vehicle_id, p.seq) for p in load_positions(s)) == [(v, 39) for v in vans]
         assert s.get(VehicleRow, "V05").name == "renamed by a dispatcher"
     store.close()
+
+
+def test_what_the_consumer_hands_over_between_two_writes_is_written_together(tmp_path):
+    """The consumer hands over what it applied every drain (some ten times a second); the
+    writer writes what is pending once per ``interval_s``, not once per hand-over: each
+    write costs per vehicle (its trail totals, its index pages), and writing a few hundred
+    vans at a time at 2,000 vans, the writer fell behind. A flush still writes at once."""
+    from sqlalchemy import event
+
+    store = open_store(f"sqlite:///{tmp_path / 'd.sqlite3'}")
+    with store.session() as s:
+        upsert_depots(s, [Depot("D1", "Depot", Location(40.76, -111.89))], actor="test")
+        upsert_vehicles(s, [Vehicle(f"V{k}", "D1", {"kg": 500}) for k in range(10)], actor="test")
+    writes: list[float] = []
+    event.listen(store.engine, "commit", lambda _conn: writes.append(time.monotonic()))
+    writer = TelemetryWriter(store, interval_s=1.0).start()
+    now = time.time()
+    try:
+        time.sleep(0.2)  # the writer's first look found nothing
+        for k in range(10):  # ten hand-overs, 30 ms apart
+            fix = Fix(f"V{k}", 1, now - 5, 40.7, -111.9)
+            writer.submit(Applied({fix.vehicle_id: fix}, [fix], []))
+            time.sleep(0.03)
+        time.sleep(1.5)
+        assert len(writes) == 1  # all ten in one write
+        late = Fix("V0", 2, now - 1, 40.71, -111.9)
+        writer.submit(Applied({"V0": late}, [late], []))
+        started = time.monotonic()
+        assert writer.flush(5)
+        assert time.monotonic() - started < 0.5  # not a second's wait for the next write
+        with store.read_session() as s:
+            assert s.execute(select(func.count()).select_from(BreadcrumbRow)).scalar() == 11
+    finally:
+        writer.stop()
+        store.close()
