@@ -61,13 +61,48 @@ def test_a_large_days_gate_arrives_from_a_job_and_the_newest_check_wins(large, q
     # A route is marked loaded while a check runs: it is checked once that check is done.
     submitted: list = []
     jobs.sig_job_started.connect(submitted.append)
-    service.refresh()
+    service.refresh(urgent=True)
     service.desk.mark_loaded(routes[0].id, now=at(6, 52))
-    service.refresh()
-    service.refresh()
+    service.refresh(urgent=True)
+    service.refresh(urgent=True)
     assert submitted.count(JobKind.RELEASE_GATE) == 1  # one check at a time
     assert service.gate is first  # the board shows the last gate meanwhile
     qtbot.waitUntil(lambda: not jobs.is_running(JobKind.RELEASE_GATE), timeout=20_000)
     qtbot.wait(50)
     g = service.gate.routes[routes[0].id]
     assert g.check("loading").ok and "marked loaded by sam@desk-1" in g.check("loading").what
+
+
+def test_what_the_live_day_changes_is_checked_at_most_every_so_often_a_person_at_once(
+    large, qtbot, monkeypatch
+):
+    """On a large day what the live day changes by itself (stop results, departures) is
+    checked again at most every LARGE_GATE_EVERY_S, once, with everything changed
+    meanwhile: checked at every change, 2,000 vans kept a thread checking 2,000 routes
+    back to back. A person's command is checked as soon as no check runs."""
+    import app.release.service as service_module
+
+    _store, state, service, jobs = large
+    monkeypatch.setattr(service_module, "LARGE_GATE_EVERY_S", 1.5)
+    routes = [r for r in state.plan.routes if r.stops]
+    submitted: list = []
+    jobs.sig_job_started.connect(
+        lambda kind: submitted.append(kind) if kind is JobKind.RELEASE_GATE else None
+    )
+    service.refresh()
+    qtbot.waitUntil(lambda: not jobs.is_running(JobKind.RELEASE_GATE), timeout=20_000)
+    assert len(submitted) == 1
+    service.desk.mark_loaded(routes[0].id, now=at(6, 52))  # as a dock's count would
+    for _ in range(5):  # the live day's changes, one after the other
+        service.refresh()
+    assert len(submitted) == 1  # not yet: the last check started less than 1.5 s ago
+    qtbot.waitUntil(lambda: len(submitted) == 2, timeout=5_000)  # once, when due
+    qtbot.waitUntil(lambda: not jobs.is_running(JobKind.RELEASE_GATE), timeout=20_000)
+    qtbot.wait(50)
+    assert service.gate.routes[routes[0].id].check("loading").ok
+    assert len(submitted) == 2
+    service.mark_loaded(routes[1].id)  # a person's command: checked at once
+    assert len(submitted) == 3
+    qtbot.waitUntil(lambda: not jobs.is_running(JobKind.RELEASE_GATE), timeout=20_000)
+    qtbot.wait(50)
+    assert service.gate.routes[routes[1].id].check("loading").ok
