@@ -264,11 +264,11 @@ def by_vehicles(
     for fix in crumbs:
         trails.setdefault(fix.vehicle_id, []).append(fix)
     latest = {fix.vehicle_id: fix for fix in positions}
-    # By vehicle id: the parts' rows then lie apart in the tables' indexes (vehicle first),
-    # so two transactions seldom write the same index page.
     parts: list[tuple[list[Fix], list[StopEvent], list[Fix]]] = []
     part_crumbs: list[Fix] = []
     part_positions: list[Fix] = []
+    # By vehicle id: the parts' rows then lie apart in the tables' indexes (vehicle first),
+    # so two transactions seldom write the same index page.
     for vid in sorted({*trails, *latest}):
         trail, position = trails.get(vid, []), latest.get(vid)
         size = len(trail) + (position is not None)
