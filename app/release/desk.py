@@ -26,6 +26,7 @@ import msgspec
 
 from app.release import planning
 from app.release.commands import (
+    AUDIT_ENTITY,
     BEFORE_RELEASE,
     MARK_LOADED,
     OVERRIDE,
@@ -53,7 +54,10 @@ from app.release.messages import (
 )
 from app.store import Store, repository
 from app.store import repository_release as rel
-from app.store.changelog import change_mark
+from app.store.changelog import change_mark, changes_between
+from app.store.repository_exceptions import ENTITY as EXCEPTION_ENTITY
+from app.store.repository_rules import FIRING_ENTITY
+from app.sync.commands import EXCEPTION_STATE
 from engine.model import DayInput, Plan, RouteStatus
 from engine.planning import DayContext, Snapshot, context
 from engine.release import CHECKS, GateParams, Loading, punctuality
@@ -438,9 +442,17 @@ class ReleaseDesk:
         The release loop asks every 5 s; reading a 2,000-route day and drafting every
         released route's message each time made some 0.1-0.3 million objects a time, and
         Python's allocator kept the room they took."""
+        held = self._nothing_due_at
         with self.store.read_session() as s:
             marks = (change_mark(s), rel.publications_mark(s))
-        if marks == self._nothing_due_at:
+            if held is not None and marks != held and marks[1] == held[1]:
+                # Most changes of a live day cannot make a message due (the rules' exceptions,
+                # routes going on the road): 2,000 vans' day moves the log every second.
+                changes = changes_between(s, held[0], marks[0])
+                if changes is not None and not any(_may_change_messages(*c) for c in changes):
+                    self._nothing_due_at = marks
+                    return []
+        if marks == held:
             return []
         day, plan, versions = self.load()
         due = [] if plan is None else self.messages_for(day, plan, versions, now=now)
@@ -541,6 +553,31 @@ class ReleaseDesk:
         started.update({r.id: True for r in plan.routes if r.status is not RouteStatus.PLANNED})
         timed = planning.slot_day(ctx, plan, day, started=started)
         return timed.plan, timed
+
+
+#: Changes that never make a route message due once none was: the rules' exceptions and
+#: firings, and the audit rows of route status changes (their own rows say what changed)
+#: and of exceptions acknowledged or resolved.
+_NO_MESSAGE_ENTITIES = frozenset({EXCEPTION_ENTITY, FIRING_ENTITY})
+_NO_MESSAGE_COMMANDS = frozenset({SET_STATUS, EXCEPTION_STATE})
+#: A live route (one its driver has) going on the road or completed: its message stays
+#: what it was (a completed route is not sent again, nor withdrawn).
+_STILL_LIVE_FROM = frozenset({RouteStatus.RELEASED.value, RouteStatus.ACTIVE.value})
+_STILL_LIVE_TO = frozenset({RouteStatus.ACTIVE.value, RouteStatus.COMPLETED.value})
+
+
+def _may_change_messages(entity: str, before: Mapping[str, Any] | None,
+                         after: Mapping[str, Any] | None) -> bool:  # fmt: skip
+    """Whether a change in the change log may make a route message due (when in doubt,
+    yes: the day is read again and the messages drafted)."""
+    if entity in _NO_MESSAGE_ENTITIES:
+        return False
+    if entity == rel.STATUS_ENTITY:
+        return not ((before or {}).get("status") in _STILL_LIVE_FROM
+                    and (after or {}).get("status") in _STILL_LIVE_TO)  # fmt: skip
+    if entity == AUDIT_ENTITY:
+        return (after or {}).get("command") not in _NO_MESSAGE_COMMANDS
+    return True
 
 
 def _content(body: Mapping[str, Any]) -> Any:

@@ -77,6 +77,26 @@ def change_mark(session: Session) -> tuple[int, int]:
     return rows_mark(session, ChangeLogRow.id)
 
 
+def changes_between(
+    session: Session, since: tuple[int, int], now: tuple[int, int]
+) -> list[tuple[str, dict[str, Any] | None, dict[str, Any] | None]] | None:
+    """(entity, before, after) of each change stored after the :func:`change_mark`
+    ``since`` up to the mark ``now``, oldest first; None when they cannot all be told
+    apart by id (on PostgreSQL a lower id can commit after a higher one was read: the
+    count then says a row is missing) or the log was cut meanwhile."""
+    (count_then, newest_then), (count_now, newest_now) = since, now
+    if count_now < count_then or newest_now < newest_then:
+        return None
+    rows = session.execute(
+        select(ChangeLogRow.entity, ChangeLogRow.before, ChangeLogRow.after)
+        .where(ChangeLogRow.id > newest_then, ChangeLogRow.id <= newest_now)
+        .order_by(ChangeLogRow.id)
+    ).all()
+    if len(rows) != count_now - count_then:
+        return None
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
 @dataclass(frozen=True)
 class ChangeCursor:
     """Where a follower stands in the change log.

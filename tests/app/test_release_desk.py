@@ -325,6 +325,29 @@ def test_nothing_due_is_not_read_again_until_the_store_changes(planned, monkeypa
     assert desk.due_messages(now=at(7, 8)) == [] and len(loads) == read + 2
 
 
+def test_routes_going_on_the_road_do_not_make_the_day_read_again(planned, monkeypatch):
+    """At 2,000 vans a route goes on the road or completes every second or so: a released
+    route's status moving on changes no driver's message, and the day is not read again
+    for it; a route on the road before its release is read and sent at once."""
+    store, _day, plan, desk = planned
+    loads = []
+    real = desk.load
+    monkeypatch.setattr(desk, "load", lambda: loads.append(1) or real())
+    route, _due = _released_and_sent(desk, plan)
+    read = len(loads)
+    assert desk.transition(route.id, RouteStatus.ACTIVE, at=at(7, 20), source="telemetry",
+                           actor="V")  # fmt: skip
+    assert desk.due_messages(now=at(7, 21)) == [] and len(loads) == read
+    assert desk.transition(route.id, RouteStatus.COMPLETED, at=at(9), source="telemetry",
+                           actor="V")  # fmt: skip
+    assert desk.due_messages(now=at(9, 1)) == [] and len(loads) == read
+    early = _routes(plan)[1]  # never released: its driver has nothing yet
+    assert desk.transition(early.id, RouteStatus.ACTIVE, at=at(9, 2), source="telemetry",
+                           actor="V")  # fmt: skip
+    (due,) = desk.due_messages(now=at(9, 3))
+    assert due.message.route_id == early.id and len(loads) == read + 1
+
+
 def test_the_messages_sent_are_recorded_a_part_at_a_time(planned, monkeypatch):
     """What reached the broker is recorded in transactions of RECORD_PER_WRITE messages
     (on SQLite one transaction writes at a time: a large day's first release recorded

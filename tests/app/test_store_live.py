@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.store import open_store
-from app.store.changelog import log_change, read_changes
+from app.store.changelog import change_mark, changes_between, log_change, read_changes
 from app.store.models import (
     BreadcrumbRow,
     ChangeLogRow,
@@ -122,4 +122,33 @@ def test_follower_misses_no_change_committed_out_of_order(postgres_url):
         assert again == []
     finally:
         for store in (slow, fast, follower):
+            store.close()
+
+
+@pytest.mark.postgres
+def test_changes_between_two_marks_admit_a_row_committed_out_of_order(postgres_url):
+    """What was stored between two change marks, or None when a lower id committed after
+    the first mark was read: a reader skipping work for the changes it saw must not skip
+    one it did not see."""
+    slow, fast, reader = (open_store(postgres_url, workstation=w) for w in "SFR")
+    try:
+        with reader.read_session() as s:
+            start = change_mark(s)
+        with slow.session() as s_slow:
+            log_change(s_slow, "route", "R1", "update", actor="slow", after={"n": 1})
+            s_slow.flush()  # takes the lower id, then stays open
+            with fast.session() as s_fast:
+                log_change(s_fast, "rule_firing", "F1", "insert", actor="fast", after={"n": 2})
+            with reader.read_session() as s:
+                middle = change_mark(s)
+                seen = changes_between(s, start, middle)
+        with reader.read_session() as s:
+            end = change_mark(s)
+            late = changes_between(s, middle, end)
+            whole = changes_between(s, start, end)
+        assert seen == [("rule_firing", None, {"n": 2})]
+        assert late is None  # R1's id is below the mark read before it committed
+        assert whole is not None and [c[0] for c in whole] == ["route", "rule_firing"]
+    finally:
+        for store in (slow, fast, reader):
             store.close()
