@@ -238,7 +238,16 @@ def test_a_stop_dragged_to_another_route_while_vehicles_move_and_undone(qtbot, d
         return (preview.allowed and target is not None and not target.capacity_excess
                 and not target.missing_skills)  # fmt: skip
 
-    target_id = next(rid for rid in rows[:8] if rid != source_id and open_route(rid) and fits(rid))
+    # The nearest row that is open and fits, within a screenful of the source (both are
+    # scrolled into view before the drag): which routes the simulated morning has released
+    # by now varies from run to run, so the first rows alone may hold none.
+    source_row, (_first, shown) = rows.index(source_id), timeline.visible_rows()
+    near = sorted((rid for rid in rows if rid != source_id),
+                  key=lambda rid: abs(rows.index(rid) - source_row))  # fmt: skip
+    target_id = next(rid for rid in near
+                     if abs(rows.index(rid) - source_row) < shown and open_route(rid)
+                     and fits(rid))  # fmt: skip
+    top = min(source_row, rows.index(target_id))
     previews: list[str] = []
     show = timeline.preview_fn
     timeline.preview_fn = lambda ids, route: previews.append(show(ids, route)) or previews[-1]
@@ -250,6 +259,7 @@ def test_a_stop_dragged_to_another_route_while_vehicles_move_and_undone(qtbot, d
     window.dispatcher.sig_error.connect(lambda title, text: errors.append(f"{title}: {text}"))
     for _attempt in range(3):  # on a loaded machine a press can miss a bar being redrawn
         timeline.focus_on(order_id)  # in view, as a person would have it before dragging
+        timeline.scroll_rows(0, top=top)  # and the row it goes to
         qtbot.wait(300)
         bar = timeline._bars[order_id]
         start = _viewport_point(timeline, timeline.bar_scene_pos(order_id))
