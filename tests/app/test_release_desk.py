@@ -301,14 +301,20 @@ def _released_and_sent(desk, plan):
     return route, due
 
 
+def _count_loads(desk, monkeypatch) -> list[int]:
+    """A list that grows by one each time the desk reads the day and plan."""
+    loads: list[int] = []
+    real = desk.load
+    monkeypatch.setattr(desk, "load", lambda: loads.append(1) or real())
+    return loads
+
+
 def test_nothing_due_is_not_read_again_until_the_store_changes(planned, monkeypatch):
     """The release loop asks every 5 s: while nothing is due and nothing was stored since,
     the day and plan are not read again; a change stored by another workstation (a stop
     order changed) is seen at the next ask."""
     store, _day, plan, desk = planned
-    loads = []
-    real = desk.load
-    monkeypatch.setattr(desk, "load", lambda: loads.append(1) or real())
+    loads = _count_loads(desk, monkeypatch)
     route, _due = _released_and_sent(desk, plan)
     read = len(loads)
     for minute in range(2, 6):
@@ -329,10 +335,8 @@ def test_routes_going_on_the_road_do_not_make_the_day_read_again(planned, monkey
     """At 2,000 vans a route goes on the road or completes every second or so: a released
     route's status moving on changes no driver's message, and the day is not read again
     for it; a route on the road before its release is read and sent at once."""
-    store, _day, plan, desk = planned
-    loads = []
-    real = desk.load
-    monkeypatch.setattr(desk, "load", lambda: loads.append(1) or real())
+    _store, _day, plan, desk = planned
+    loads = _count_loads(desk, monkeypatch)
     route, _due = _released_and_sent(desk, plan)
     read = len(loads)
     assert desk.transition(route.id, RouteStatus.ACTIVE, at=at(7, 20), source="telemetry",
