@@ -334,13 +334,31 @@ class StreetNetworkTravelModel:
         return period
 
     def _junction_matrix(
-        self, period: _Period, nodes: np.ndarray, targets: np.ndarray | None = None
+        self,
+        period: _Period,
+        nodes: np.ndarray,
+        targets: np.ndarray | None = None,
+        *,
+        keep: bool = True,
     ) -> np.ndarray:
         """Packed fastest-path results from junctions ``nodes`` to ``targets`` (default: the
-        same), cached: one Dijkstra run per junction never asked for before."""
+        same), cached: one Dijkstra run per junction never asked for before.
+
+        With ``keep=False`` the cache answers if it holds them all, else one forward search
+        per source answers and nothing is kept (the same exact packed sums): for one-off
+        questions, such as the streets of a route drawn on the map, which would otherwise
+        fill the cache with junctions the plan and the ETAs never ask for."""
         targets = nodes if targets is None else targets
-        period.last_used = time.monotonic()
         wanted = nodes if targets is nodes else np.unique(np.concatenate([nodes, targets]))
+        if not keep and (period.pos[wanted] < 0).any():
+            from scipy.sparse.csgraph import dijkstra
+
+            found_once = np.empty((len(nodes), len(targets)))
+            for lo in range(0, len(nodes), self.batch):
+                rows = dijkstra(period.core, directed=True, indices=nodes[lo : lo + self.batch])
+                found_once[lo : lo + len(rows)] = rows[:, targets]
+            return found_once
+        period.last_used = time.monotonic()
         missing = wanted[period.pos[wanted] < 0].tolist()
         if period.count + len(missing) > self.max_cached_nodes:
             period.forget()
@@ -402,10 +420,15 @@ class StreetNetworkTravelModel:
         return np.where(inner, chain, -1), ends_a, ends_b, off_a, off_b, along, at
 
     def _node_matrix(
-        self, period: _Period, nodes: np.ndarray, targets: np.ndarray | None = None
+        self,
+        period: _Period,
+        nodes: np.ndarray,
+        targets: np.ndarray | None = None,
+        *,
+        keep: bool = True,
     ) -> np.ndarray:
         """Packed fastest-path results from street nodes ``nodes`` to ``targets`` (default:
-        the same nodes; each set unique).
+        the same nodes; each set unique); ``keep`` as in ``_junction_matrix``.
 
         A node inside a chain leaves it by one of the chain's two junctions (or stays on
         the chain when the other node is on it too); packed sums stay exact, so the least
@@ -418,7 +441,7 @@ class StreetNetworkTravelModel:
         chain_t, ta, tb, t_off_a, t_off_b, t_along, t_at = self._chain_ends(period, targets, False)
         from_j = np.unique(np.concatenate([sa, sb]))
         to_j = from_j if square else np.unique(np.concatenate([ta, tb]))
-        core = self._junction_matrix(period, from_j, None if square else to_j)
+        core = self._junction_matrix(period, from_j, None if square else to_j, keep=keep)
         isa, isb = np.searchsorted(from_j, sa), np.searchsorted(from_j, sb)
         ita, itb = np.searchsorted(to_j, ta), np.searchsorted(to_j, tb)
         best: np.ndarray | None = None
@@ -455,7 +478,9 @@ class StreetNetworkTravelModel:
                 period.full = self.network.graph(period.weights)
             graph = period.full
             unique = np.unique(snapped)
-            packed = self._node_matrix(period, unique)
+            # Drawn routes' junctions are not kept: the map retraces routes all day, and
+            # their junctions would crowd out the ones the plan and the ETAs ask for.
+            packed = self._node_matrix(period, unique, keep=False)
         at = {int(n): i for i, n in enumerate(unique)}
         net = self.network
         out = [(lat[0], lon[0])]

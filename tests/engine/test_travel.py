@@ -184,6 +184,23 @@ def test_route_polyline_follows_the_fastest_streets(net, street_points):
     assert net.distance_to_street_m(line[1:-1, 0], line[1:-1, 1]).max() < 0.01
 
 
+def test_drawing_a_route_keeps_no_junction_results(net, street_points):
+    """The map draws routes all day: drawing one leaves the cached junction results as
+    they were (nothing new held), and the line is the same as with the cache warm."""
+    stops = street_points[:6]
+    cold = StreetNetworkTravelModel(net)
+    line = cold.route_polyline(stops)
+    assert [p.count for p in cold._periods.values()] == [0]
+    warm = StreetNetworkTravelModel(net)
+    warm.matrices(stops)
+    held = [p.count for p in warm._periods.values()]
+    assert held[0] > 0
+    assert np.array_equal(warm.route_polyline(stops), line)
+    assert [p.count for p in warm._periods.values()] == held
+    warm.route_polyline(street_points[6:12])  # new junctions: not kept either
+    assert [p.count for p in warm._periods.values()] == held
+
+
 @pytest.mark.slow
 def test_demo_sized_matrix_is_quick(net):
     """A demo day's 430 points get their street matrix in a few seconds."""
@@ -282,6 +299,8 @@ def test_route_polyline_goes_round_a_one_way_street(tmp_path):
         line = model.route_polyline([[a, b][i], [a, b][j]])
         drawn = sum(haversine_m(*line[k], *line[k + 1]) for k in range(len(line) - 1))
         assert drawn == pytest.approx(m.distance_m[i, j], rel=0.005)
+        cold = StreetNetworkTravelModel(town).route_polyline([[a, b][i], [a, b][j]])
+        assert np.array_equal(cold, line)  # found without the cached results, the same
     assert line[:, 1].min() < -111.901  # went west by D, not down the one-way street A->B
 
 
