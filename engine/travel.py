@@ -351,46 +351,46 @@ class StreetNetworkTravelModel:
         targets = nodes if targets is None else targets
         wanted = nodes if targets is nodes else np.unique(np.concatenate([nodes, targets]))
         if not keep and (period.pos[wanted] < 0).any():
-            from scipy.sparse.csgraph import dijkstra
-
-            found_once = np.empty((len(nodes), len(targets)))
-            for lo in range(0, len(nodes), self.batch):
-                rows = dijkstra(period.core, directed=True, indices=nodes[lo : lo + self.batch])
-                found_once[lo : lo + len(rows)] = rows[:, targets]
-            return found_once
+            return self._searched(period.core, nodes, targets)
         period.last_used = time.monotonic()
         missing = wanted[period.pos[wanted] < 0].tolist()
         if period.count + len(missing) > self.max_cached_nodes:
             period.forget()
             missing = wanted.tolist()
         if missing:
-            from scipy.sparse.csgraph import dijkstra
-
             started = time.perf_counter()
             k_old = period.count
             period.reserve(k_old + len(missing))
             period.nodes[k_old : k_old + len(missing)] = missing
             known = period.nodes[: k_old + len(missing)]
-            new_rows = np.empty((len(missing), len(known)))
-            for lo in range(0, len(missing), self.batch):
-                rows = dijkstra(period.core, directed=True, indices=missing[lo : lo + self.batch])
-                new_rows[lo : lo + len(rows)] = rows[:, known]
+            new_rows = self._searched(period.core, missing, known)
             packed = period.packed
             packed[k_old : len(known), : len(known)] = new_rows
             if not period.directed:
                 packed[:k_old, k_old : len(known)] = new_rows[:, :k_old].T
             elif k_old:  # from the junctions known before to the new ones: search backwards
-                for lo in range(0, len(missing), self.batch):
-                    cols = dijkstra(
-                        period.core_t, directed=True, indices=missing[lo : lo + self.batch]
-                    )
-                    packed[:k_old, k_old + lo : k_old + lo + len(cols)] = cols[:, known[:k_old]].T
+                assert period.core_t is not None
+                cols = self._searched(period.core_t, missing, known[:k_old])
+                packed[:k_old, k_old : len(known)] = cols.T
             period.count = len(known)
             period.pos[missing] = np.arange(k_old, k_old + len(missing))
             log.debug("%d new junctions in %.2f s", len(missing), time.perf_counter() - started)
         rows = period.pos[nodes]
         cols = rows if targets is nodes else period.pos[targets]
         found: np.ndarray = period.packed[np.ix_(rows, cols)]
+        return found
+
+    def _searched(
+        self, graph: sp.csr_matrix, sources: Sequence[int] | np.ndarray, columns: np.ndarray
+    ) -> np.ndarray:
+        """Packed fastest-path results over ``graph`` from each of ``sources`` (one row
+        each) to ``columns``: one Dijkstra run per source, ``batch`` sources at a time."""
+        from scipy.sparse.csgraph import dijkstra
+
+        found = np.empty((len(sources), len(columns)))
+        for lo in range(0, len(sources), self.batch):
+            rows = dijkstra(graph, directed=True, indices=sources[lo : lo + self.batch])
+            found[lo : lo + len(rows)] = rows[:, columns]
         return found
 
     def _chain_ends(
