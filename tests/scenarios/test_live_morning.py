@@ -229,11 +229,13 @@ def test_a_stop_dragged_to_another_route_while_vehicles_move_and_undone(qtbot, d
     )
     order_id = next(s.order_id for s in reversed(ctx.state.route(source_id).stops) if movable(s))
 
+    def preview_of(ids: list[str], route_id: str):  # the dispatch service's verdict now
+        return ctx.dispatch.preview_reassign(ctx.state.plan, ctx.state.index.day, ids,
+                                             route_id, ctx.now())  # fmt: skip
+
     def fits(route_id: str) -> bool:  # no overload (the standing rules would move it on),
         # and a vehicle with the skills the stop needs (a drop there is refused)
-        preview = ctx.dispatch.preview_reassign(
-            ctx.state.plan, ctx.state.index.day, [order_id], route_id, ctx.now()
-        )
+        preview = preview_of([order_id], route_id)
         target = preview.target
         return (preview.allowed and target is not None and not target.capacity_excess
                 and not target.missing_skills)  # fmt: skip
@@ -259,8 +261,7 @@ def test_a_stop_dragged_to_another_route_while_vehicles_move_and_undone(qtbot, d
     check_drop = window.dispatcher._overload_accepted
 
     def checked_drop(ids, route):
-        p = ctx.dispatch.preview_reassign(ctx.state.plan, ctx.state.index.day, ids, route,
-                                          ctx.now())  # fmt: skip
+        p = preview_of(ids, route)
         at_drop.append(bool(p.target is not None and p.target.capacity_excess))
         return check_drop(ids, route)
 
