@@ -352,7 +352,8 @@ class StreetNetworkTravelModel:
         wanted = nodes if targets is nodes else np.unique(np.concatenate([nodes, targets]))
         if not keep and (period.pos[wanted] < 0).any():
             return self._searched(period.core, nodes, targets)
-        period.last_used = time.monotonic()
+        if keep:  # a one-off question answered by the cache does not keep it from the let-go
+            period.last_used = time.monotonic()
         missing = wanted[period.pos[wanted] < 0].tolist()
         if period.count + len(missing) > self.max_cached_nodes:
             period.forget()

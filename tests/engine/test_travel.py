@@ -201,6 +201,19 @@ def test_drawing_a_route_keeps_no_junction_results(net, street_points):
     assert [p.count for p in warm._periods.values()] == held
 
 
+def test_drawing_routes_from_the_cache_does_not_keep_it_from_the_idle_let_go(net, street_points):
+    """The map redraws routes all day; a cache only those drawings read is still let go
+    once the plan and the ETAs have not asked for it for a while."""
+    stops = street_points[:6]
+    model = StreetNetworkTravelModel(net)
+    model.matrices(stops)
+    (period,) = model._periods.values()
+    period.last_used -= 600.0  # ten minutes since the plan asked
+    assert np.isfinite(model.route_polyline(stops)).all()  # answered from the cache
+    assert model.release_idle(300.0, at_least_bytes=0) > 0
+    assert period.count == 0
+
+
 @pytest.mark.slow
 def test_demo_sized_matrix_is_quick(net):
     """A demo day's 430 points get their street matrix in a few seconds."""
