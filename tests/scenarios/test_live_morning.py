@@ -207,6 +207,12 @@ def test_a_stop_dragged_to_another_route_while_vehicles_move_and_undone(qtbot, d
     window = desk("supervisor", "sam")
     ctx, timeline = window.context, window.timeline_pane
     qtbot.waitUntil(lambda: len(ctx.live.positions()) >= 5, timeout=60_000)
+    # The supervisor pauses the standing rules first (the one switch, as a person would), so
+    # no rule moves stops between the hover preview and the drop: what the preview says is
+    # what the drop asks about. The vans keep moving and reporting.
+    window.rules_desk.pause_action.trigger()
+    assert ctx.rules.switch.paused and "All rules paused" in window.status.text
+    qtbot.wait(500)  # a rule acting when the switch was pressed lands first
     moved_before = dict(ctx.live.positions())
     rows = timeline._rows
     orders = ctx.state.index.orders
@@ -255,8 +261,7 @@ def test_a_stop_dragged_to_another_route_while_vehicles_move_and_undone(qtbot, d
     timeline.preview_fn = lambda ids, route: previews.append(show(ids, route)) or previews[-1]
     asked: list[str] = []  # a van that would be overloaded is asked about: yes
     window.dispatcher.ask = lambda _title, text: asked.append(text) or True
-    # What the drop's own check finds (the day moves on between the last preview and the
-    # drop: the standing rules move stops, so the target's load may change meanwhile).
+    # What the drop's own check finds (it checks again: the day may have moved on).
     at_drop: list[bool] = []
     check_drop = window.dispatcher._overload_accepted
 
@@ -286,13 +291,14 @@ def test_a_stop_dragged_to_another_route_while_vehicles_move_and_undone(qtbot, d
     assert customer and previews[-1].startswith(customer), previews[-1]
     assert ctx.state.labels.window(order_id) in previews[-1].split("\n")[0]
     # Goods the dock finished loading meanwhile are asked about too (the van's loading
-    # goes on during the drag); an overload is asked exactly when the drop finds one (as
-    # the preview said, unless the day changed the target's load in between).
+    # goes on during the drag); an overload is asked exactly when the preview showed one,
+    # and the drop's own check agrees.
     assert all("overloads the vehicle" in q or q.startswith("Goods on the van") for q in asked)
     overload = [q for q in asked if "overloads the vehicle" in q]
     named = ctx.state.labels.customer(order_id)
     assert all(q.startswith(f"Moving {named} ({order_id})") for q in overload), overload
-    assert at_drop and bool(overload) == at_drop[-1], (at_drop, previews[-1])
+    said_over = "over capacity" in previews[-1]
+    assert at_drop and bool(overload) == at_drop[-1] == said_over, (at_drop, previews[-1])
     assert drops[-1:] == [([order_id], target_id)], (order_id, drops)  # the stop pressed
     try:
         qtbot.waitUntil(lambda: order_id in ctx.state.route(target_id).order_ids, timeout=20_000)
