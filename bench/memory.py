@@ -62,6 +62,20 @@ def _split_mb() -> tuple[float | None, float | None]:
     )
 
 
+def _not_ready(window, context, publisher_ready) -> list[str]:
+    """What the window still lacks before sampling may start (empty: ready)."""
+    missing = []
+    if not window.map_pane.is_ready:
+        missing.append("the map page has not loaded")
+    if context.state.plan is None:
+        missing.append("no plan shown")
+    if context.live.connection != "connected":
+        missing.append(f"telemetry {context.live.connection}")
+    if not publisher_ready.is_set():
+        missing.append("the fleet's publisher is not connected")
+    return missing
+
+
 def run(args, url: str, workdir: str, stack: ExitStack) -> dict:
     import psutil
 
@@ -72,15 +86,14 @@ def run(args, url: str, workdir: str, stack: ExitStack) -> dict:
     app, context, window, ready, go, sent = (
         fw.app, fw.context, fw.window, fw.ready, fw.go, fw.sent
     )  # fmt: skip
-    _wait_until(
-        lambda: (
-            window.map_pane.is_ready
-            and context.state.plan is not None
-            and context.live.connection == "connected"
-            and ready.is_set()
-        ),
-        240,
-    )
+    if not _wait_until(lambda: not _not_ready(window, context, ready), 240):
+        # A window without its day shown (or not yet listening) holds far less than the
+        # window the goal is about: its figures would say "met" of a different window.
+        missing = "; ".join(_not_ready(window, context, ready))
+        raise SystemExit(f"bench.memory: after 240 s the window is not ready ({missing}); "
+                         "nothing measured")  # fmt: skip
+    plan = context.state.plan
+    shown = (len(plan.routes), sum(len(r.stops) for r in plan.routes))
     me = psutil.Process()
     go.set()
     series = []
@@ -130,6 +143,8 @@ def run(args, url: str, workdir: str, stack: ExitStack) -> dict:
         "minutes": args.minutes,
         "published": sent.value,
         "series": series,
+        "routes_shown": shown[0],
+        "stops_shown": shown[1],
         "rss_start_mb": rss[0],
         "rss_peak_mb": max(rss),
         "rss_end_mb": rss[-1],
@@ -168,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
     else:
         print(
-            f"{result['vehicles']} vehicles for {result['minutes']:g} min: window RSS "
+            f"{result['vehicles']} vehicles for {result['minutes']:g} min (day shown: "
+            f"{result['routes_shown']:,} routes, {result['stops_shown']:,} stops): window RSS "
             f"{result['rss_start_mb']} -> peak {result['rss_peak_mb']} -> end "
             f"{result['rss_end_mb']} MB (at the end anon {result['anon_end_mb']}, files "
             f"{result['files_end_mb']}), second half {result['growth_second_half_mb_per_h']:+} "
