@@ -239,7 +239,7 @@ def test_a_stop_dragged_to_another_route_while_vehicles_move_and_undone(qtbot, d
         return ctx.dispatch.preview_reassign(ctx.state.plan, ctx.state.index.day, ids,
                                              route_id, ctx.now())  # fmt: skip
 
-    def fits(route_id: str) -> bool:  # no overload (the standing rules would move it on),
+    def fits(route_id: str) -> bool:  # no overload (the drop would ask about it first),
         # and a vehicle with the skills the stop needs (a drop there is refused)
         preview = preview_of([order_id], route_id)
         target = preview.target
